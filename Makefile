@@ -1,0 +1,35 @@
+# The README's commands. `make demo` and `make test` set everything up on a fresh machine.
+PYTHON ?= python3
+UV_VERSION ?= 0.13.8
+BOOTSTRAP := .cache/bootstrap
+UV := $(BOOTSTRAP)/bin/uv
+RUN := $(UV) run --frozen --no-sync
+
+.PHONY: setup demo ui test bench clean
+
+# uv itself lives in a small bootstrap venv, so nothing is installed by hand or system-wide.
+$(UV):
+	$(PYTHON) -m venv $(BOOTSTRAP)
+	$(BOOTSTRAP)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+# Install the locked dependency set (uv.lock) into .venv, dev group included.
+setup: $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+
+# The main job end to end on the embedded default (synthetic market).
+demo: setup
+	$(RUN) python -m quant_organism run
+
+# The Dagster UI on http://127.0.0.1:3000, over the instance the main job wrote to.
+ui: setup
+	$(RUN) python -m quant_organism ui
+
+test: setup
+	$(RUN) pytest
+
+bench: setup
+	$(RUN) python -m quant_organism.bench ingest
+	$(RUN) python -m quant_organism.bench backtest
+
+clean:
+	rm -rf data/lake data/dagster_home data/*.duckdb data/*.catalog.* .cache/numba

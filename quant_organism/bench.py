@@ -1,0 +1,24 @@
+"""`python -m quant_organism.bench {ingest,backtest} [--json]`: benchmarks, peers side by side in one run."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHMARKS = {
+    "ingest": "quant_organism.benchmarks.ingest",
+    "backtest": "quant_organism.benchmarks.backtest",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in BENCHMARKS:
+        print(f"usage: python -m quant_organism.bench {{{','.join(BENCHMARKS)}}} [options]", file=sys.stderr)
+        return 2
+    module = importlib.import_module(BENCHMARKS[argv[0]])
+    return module.main(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

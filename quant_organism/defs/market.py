@@ -1,0 +1,227 @@
+"""Market-data assets (`market/candles`, `market/funding_rates`) and their per-partition quality checks."""
+
+from pathlib import Path
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from quant_organism.defs.partitions import market_partitions, partition_coin_day
+from quant_organism.defs.resources import LakeResource, MarketSource
+from quant_organism.market.ingest import IngestResult, ingest_candles, ingest_funding
+from quant_organism.market.lake import ensure_catalog_file
+from quant_organism.market.quality import QualityReport
+from quant_organism.market.schema import MarketDataError
+
+CANDLES = dg.AssetKey(["market", "candles"])
+FUNDING = dg.AssetKey(["market", "funding_rates"])
+
+# check name -> (rules it covers, description); the score check is the one that blocks downstream.
+CANDLE_CHECKS: dict[str, tuple[tuple[str, ...], str]] = {
+    "schema_and_types": (("nan_value",), "every price and volume parses as a number"),
+    "unique_increasing_timestamps": (
+        ("duplicate_timestamp", "out_of_order", "off_grid", "outside_partition"),
+        "timestamps unique, increasing, on the bar grid and inside the day",
+    ),
+    "expected_bar_count": ((), "every bar of the day is present (no gaps)"),
+    "ohlc_consistency": (("ohlc_inconsistent", "non_positive_price"), "low <= open, close <= high; prices > 0"),
+    "non_negative_volume": (("negative_volume",), "volume >= 0"),
+    "plausible_jumps": (("implausible_jump",), "no implausible close-to-close jump"),
+}
+FUNDING_CHECKS: dict[str, tuple[tuple[str, ...], str]] = {
+    "funding_values": (("nan_value", "implausible_rate"), "funding rates are numbers within the exchange cap"),
+    "funding_timestamps": (
+        ("duplicate_timestamp", "out_of_order", "outside_partition"),
+        "timestamps unique, increasing and inside the day",
+    ),
+}
+SCORE_CHECK = "quality_score"
+
+
+def _specs(asset: dg.AssetKey, checks: dict[str, tuple[tuple[str, ...], str]]) -> list[dg.AssetCheckSpec]:
+    specs = [dg.AssetCheckSpec(name, asset=asset, description=desc) for name, (_, desc) in checks.items()]
+    specs.append(
+        dg.AssetCheckSpec(
+            SCORE_CHECK,
+            asset=asset,
+            blocking=True,
+            description="share of clean bars >= 95%; below it nothing downstream consumes the partition",
+        )
+    )
+    return specs
+
+
+def _check_results(
+    asset: dg.AssetKey, report: QualityReport, checks: dict[str, tuple[tuple[str, ...], str]]
+) -> list[dg.AssetCheckResult]:
+    results = []
+    for name, (rules, _) in checks.items():
+        if name == "expected_bar_count":
+            failures = report.missing_rows
+        else:
+            failures = sum(report.violations.get(rule, 0) for rule in rules)
+        results.append(
+            dg.AssetCheckResult(
+                asset_key=asset,
+                check_name=name,
+                passed=failures == 0,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"failing_rows": failures, **{r: report.violations.get(r, 0) for r in rules}},
+            )
+        )
+    results.append(
+        dg.AssetCheckResult(
+            asset_key=asset,
+            check_name=SCORE_CHECK,
+            passed=report.passed,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "score": dg.MetadataValue.float(report.score),
+                "threshold": dg.MetadataValue.float(report.threshold),
+                "clean_rows": report.clean_rows,
+                "expected_rows": report.expected_rows,
+            },
+        )
+    )
+    return results
+
+
+def _metadata(result: IngestResult, source: str) -> dict[str, dg.MetadataValue]:
+    report = result.quality.report
+    clean = result.clean
+    meta: dict[str, object] = {
+        "source": source,
+        "rows": dg.MetadataValue.int(len(clean)),
+        "raw_rows": dg.MetadataValue.int(report.rows),
+        "quarantined_rows": dg.MetadataValue.int(report.quarantined_rows),
+        "quality_score": dg.MetadataValue.float(round(report.score, 6)),
+        "path": dg.MetadataValue.path(str(result.path)),
+        "violations": dg.MetadataValue.json({k: v for k, v in report.violations.items() if v}),
+    }
+    if len(clean):
+        meta["first_bar"] = dg.MetadataValue.text(str(clean["timestamp"].iloc[0]))
+        meta["last_bar"] = dg.MetadataValue.text(str(clean["timestamp"].iloc[-1]))
+        meta["preview"] = dg.MetadataValue.md(clean.head(5).to_markdown(index=False))
+    if result.quarantine_path is not None:
+        meta["quarantine_path"] = dg.MetadataValue.path(str(result.quarantine_path))
+        meta["quarantine_preview"] = dg.MetadataValue.md(result.quality.quarantine.head(5).to_markdown(index=False))
+    return meta
+
+
+def _ingest_partitions(context: dg.AssetExecutionContext, ingest_one) -> tuple[list[IngestResult], list[str]]:
+    """Ingest every partition of the run: one in a normal run, a whole range in a single-run backfill."""
+    keys = context.partition_keys
+    results, errors = [], []
+    for number, key in enumerate(keys, start=1):
+        coin, day = partition_coin_day(key)
+        try:
+            results.append(ingest_one(coin, day))
+        except MarketDataError as error:
+            errors.append(f"{coin} {day}: {error}")
+            context.log.error(f"{coin} {day}: {error}")
+        if len(keys) > 1 and (number % 50 == 0 or number == len(keys)):
+            context.log.info(f"ingested {number}/{len(keys)} partitions")
+    return results, errors
+
+
+def _range_metadata(results: list[IngestResult], source: str) -> dict[str, object]:
+    reports = [r.quality.report for r in results]
+    failing = [f"{r.coin} {r.day} ({r.score:.1%})" for r in reports if not r.passed]
+    return {
+        "source": source,
+        "partitions": dg.MetadataValue.int(len(reports)),
+        "rows": dg.MetadataValue.int(sum(r.clean_rows for r in reports)),
+        "quarantined_rows": dg.MetadataValue.int(sum(r.quarantined_rows for r in reports)),
+        "min_quality_score": dg.MetadataValue.float(min(r.score for r in reports)),
+        "failing_partitions": dg.MetadataValue.json(failing[:100]),
+        "first_bar": dg.MetadataValue.text(str(min(r.clean["timestamp"].min() for r in results if len(r.clean)))),
+        "last_bar": dg.MetadataValue.text(str(max(r.clean["timestamp"].max() for r in results if len(r.clean)))),
+    }
+
+
+def _range_check_results(asset: dg.AssetKey, results: list[IngestResult], checks) -> list[dg.AssetCheckResult]:
+    """One result per check for a multi-partition run: it fails if any partition fails, naming them."""
+    per_partition = [(r, _check_results(asset, r.quality.report, checks)) for r in results]
+    combined = []
+    for i, first in enumerate(per_partition[0][1]):
+        failed = [f"{r.coin} {r.day}" for r, checks_of in per_partition if not checks_of[i].passed]
+        combined.append(
+            dg.AssetCheckResult(
+                asset_key=asset,
+                check_name=first.check_name,
+                passed=not failed,
+                severity=first.severity,
+                metadata={"partitions": len(results), "failing_partitions": failed[:100]},
+            )
+        )
+    return combined
+
+
+def _materialize(context, asset, checks, ingest_one, market_source: MarketSource, lake: LakeResource, duckdb: DuckDBResource):
+    results, errors = _ingest_partitions(context, ingest_one)
+    if errors:
+        raise dg.Failure(
+            description=f"{asset.to_user_string()}: {len(errors)} partition(s) could not be ingested "
+            "(each has a quarantine row with the reason; earlier files are left in place)",
+            metadata={"errors": dg.MetadataValue.json(errors[:100])},
+        )
+    ensure_catalog_file(Path(duckdb.database), lake.lake())
+    if len(results) == 1:
+        report = results[0].quality.report
+        context.log.info(
+            f"{report.coin} {report.day}: {report.clean_rows} clean of {report.rows} rows "
+            f"({report.expected_rows} expected), {report.quarantined_rows} quarantined, score {report.score:.1%}"
+        )
+        return dg.MaterializeResult(
+            metadata=_metadata(results[0], market_source.source),
+            check_results=_check_results(asset, report, checks),
+        )
+    return dg.MaterializeResult(
+        metadata=_range_metadata(results, market_source.source),
+        check_results=_range_check_results(asset, results, checks),
+    )
+
+
+@dg.asset(
+    key=CANDLES,
+    partitions_def=market_partitions,
+    check_specs=_specs(CANDLES, CANDLE_CHECKS),
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=400),
+    group_name="market",
+    kinds={"parquet", "duckdb"},
+    description="OHLCV bars of one coin for one UTC day (one Parquet file per partition); bad rows quarantined.",
+)
+def candles(
+    context: dg.AssetExecutionContext, market_source: MarketSource, lake: LakeResource, duckdb: DuckDBResource
+) -> dg.MaterializeResult:
+    source, store = market_source.client(), lake.lake()
+    return _materialize(
+        context,
+        CANDLES,
+        CANDLE_CHECKS,
+        lambda coin, day: ingest_candles(source, store, coin, day, market_source.interval),
+        market_source,
+        lake,
+        duckdb,
+    )
+
+
+@dg.asset(
+    key=FUNDING,
+    partitions_def=market_partitions,
+    check_specs=_specs(FUNDING, FUNDING_CHECKS),
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=400),
+    group_name="market",
+    kinds={"parquet", "duckdb"},
+    description="Funding rates of one coin for one UTC day (one Parquet file per partition).",
+)
+def funding_rates(
+    context: dg.AssetExecutionContext, market_source: MarketSource, lake: LakeResource, duckdb: DuckDBResource
+) -> dg.MaterializeResult:
+    source, store = market_source.client(), lake.lake()
+    return _materialize(
+        context, FUNDING, FUNDING_CHECKS, lambda coin, day: ingest_funding(source, store, coin, day), market_source, lake, duckdb
+    )
+
+
+market_assets = [candles, funding_rates]
+DEFINITIONS = dg.Definitions(assets=market_assets)

@@ -1,0 +1,20 @@
+"""Partitions: daily × coin for market data, daily (evolution date) for everything downstream."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from quant_organism import settings
+
+daily_partitions = dg.DailyPartitionsDefinition(start_date=settings.partitions_start_date(), timezone="UTC")
+coin_partitions = dg.StaticPartitionsDefinition(list(settings.coins()))
+market_partitions = dg.MultiPartitionsDefinition({"date": daily_partitions, "coin": coin_partitions})
+
+
+def partition_coin_day(key: str | dg.MultiPartitionKey) -> tuple[str, str]:
+    """(coin, day) of a date × coin partition key ('BTC|2024-01-01' or a MultiPartitionKey)."""
+    if isinstance(key, dg.MultiPartitionKey):
+        dims = key.keys_by_dimension
+        return dims["coin"], dims["date"]
+    coin, day = str(key).split("|")  # dimensions are ordered by name: coin, date
+    return coin, day

@@ -1,0 +1,1 @@
+"""Market data: sources (synthetic, hyperliquid, files), the Parquet lake, and quality rules."""

@@ -1,0 +1,26 @@
+"""The interface every market source implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import pandas as pd
+
+
+class MarketDataSource(ABC):
+    """Fetches raw candles and funding rates for one coin over a half-open UTC range [start, end).
+
+    Implementations return frames in the canonical schema (market/schema.py) without validating or
+    repairing rows: quality rules judge them later, so bad rows reach quarantine instead of vanishing.
+    Structural problems (unknown coin, missing columns, unreadable payload) raise MarketDataError.
+    """
+
+    name: str = "abstract"
+
+    @abstractmethod
+    def candles(self, coin: str, start: pd.Timestamp, end: pd.Timestamp, interval: str = "1h") -> pd.DataFrame:
+        """Bars whose open time lies in [start, end)."""
+
+    @abstractmethod
+    def funding(self, coin: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+        """Funding rates whose time lies in [start, end)."""

