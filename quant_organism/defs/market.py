@@ -65,7 +65,7 @@ def _check_results(
                 check_name=name,
                 passed=failures == 0,
                 severity=dg.AssetCheckSeverity.ERROR,
-                metadata={"failing_rows": failures, **{r: report.violations.get(r, 0) for r in rules}},
+                metadata={"violations": failures, **{r: report.violations.get(r, 0) for r in rules}},
             )
         )
     results.append(

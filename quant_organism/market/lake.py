@@ -227,8 +227,9 @@ class MarketLake:
             return pd.DataFrame(), skipped
         with duckdb.connect() as con:
             frame = con.execute(
-                "SELECT * FROM read_parquet(?) WHERE timestamp >= ? AND timestamp < ? ORDER BY coin, timestamp",
-                [files, start.to_pydatetime(), end.to_pydatetime()],
+                "SELECT * FROM read_parquet(?, union_by_name = true) "
+                "WHERE epoch_ns(timestamp) >= ? AND epoch_ns(timestamp) < ? ORDER BY coin, timestamp",
+                [files, start.value, end.value],
             ).df()
         frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True).astype("datetime64[ns, UTC]")
         return frame, skipped
@@ -242,15 +243,15 @@ def _view_sql(lake: MarketLake, view: str, interval: str) -> tuple[str, str]:
     if view == "partition_quality":
         pattern = str(lake.root / "**" / DATA_FILE)
         select = (
-            "SELECT json_extract_string(value::VARCHAR, '$.dataset') AS dataset, "
-            "json_extract_string(value::VARCHAR, '$.coin') AS coin, "
-            "CAST(json_extract_string(value::VARCHAR, '$.day') AS DATE) AS day, "
-            "CAST(json_extract(value::VARCHAR, '$.score') AS DOUBLE) AS score, "
-            "CAST(json_extract(value::VARCHAR, '$.passed') AS BOOLEAN) AS passed, "
-            "CAST(json_extract(value::VARCHAR, '$.clean_rows') AS BIGINT) AS clean_rows, "
-            "CAST(json_extract(value::VARCHAR, '$.quarantined_rows') AS BIGINT) AS quarantined_rows, "
-            "CAST(json_extract(value::VARCHAR, '$.missing_rows') AS BIGINT) AS missing_rows, "
-            "json_extract(value::VARCHAR, '$.violations') AS violations, file_name "
+            "SELECT json_extract_string(decode(value), '$.dataset') AS dataset, "
+            "json_extract_string(decode(value), '$.coin') AS coin, "
+            "CAST(json_extract_string(decode(value), '$.day') AS DATE) AS day, "
+            "CAST(json_extract(decode(value), '$.score') AS DOUBLE) AS score, "
+            "CAST(json_extract(decode(value), '$.passed') AS BOOLEAN) AS passed, "
+            "CAST(json_extract(decode(value), '$.clean_rows') AS BIGINT) AS clean_rows, "
+            "CAST(json_extract(decode(value), '$.quarantined_rows') AS BIGINT) AS quarantined_rows, "
+            "CAST(json_extract(decode(value), '$.missing_rows') AS BIGINT) AS missing_rows, "
+            "json_extract(decode(value), '$.violations') AS violations, file_name "
             f"FROM parquet_kv_metadata('{pattern}') WHERE key::VARCHAR = '{QUALITY_KEY.decode()}'"
         )
         return pattern, f"CREATE OR REPLACE VIEW partition_quality AS {select}"

@@ -1,0 +1,88 @@
+"""What every strategy seed is: genes in, target positions out.
+
+Signal contract (relied on by the backtest and the runtime):
+- `generate_signals(ohlcv)` returns an int8 Series on the input's index with values in {-1, 0, 1}:
+  the target position decided at bar t's close using only bars <= t. Executing it (e.g. at bar
+  t+1's open) is the backtest's job, as are the risk genes `stop_loss`, `take_profit` and
+  `position_size`: seeds never apply them.
+- Bars where an indicator is not yet defined (warm-up) give 0.
+- `generate_signals_batch(ohlcv, genes_list)` returns an int8 DataFrame with one column per genome
+  (named by seed_id, in order). It is the path evolution uses; the one-genome path is the same code
+  run on a batch of one, so both agree exactly.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from .genes import SeedGenes, SeedType
+from .ohlcv import Bars, prepare_bars
+
+
+class GeneColumns:
+    """Gene values of a batch as per-genome vectors (row vectors broadcast against bars x genomes)."""
+
+    def __init__(self, genes_list: Sequence[SeedGenes]) -> None:
+        self.genes_list = genes_list
+
+    def ints(self, name: str) -> np.ndarray:
+        return np.array([int(g.gene(name)) for g in self.genes_list], dtype=np.int64)
+
+    def row(self, name: str) -> np.ndarray:
+        """Float gene as a (1, genomes) row, ready to compare with a bars x genomes matrix."""
+        return np.array([float(g.gene(name)) for g in self.genes_list], dtype=np.float64)[None, :]
+
+
+class BaseSeed(ABC):
+    """A strategy seed bound to one genome. Subclasses implement `_batch_positions` only."""
+
+    seed_type: ClassVar[SeedType]
+    needs_funding: ClassVar[bool] = False
+
+    def __init__(self, genes: SeedGenes) -> None:
+        self.genes = self._check_genes([genes])[0]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.genes.seed_id!r})"
+
+    def generate_signals(self, ohlcv: pd.DataFrame) -> pd.Series:
+        """int8 target positions in {-1, 0, 1} on `ohlcv.index`, named by the genome's seed_id."""
+        return self.generate_signals_batch(ohlcv, [self.genes]).iloc[:, 0]
+
+    @classmethod
+    def generate_signals_batch(cls, ohlcv: pd.DataFrame, genes_list: Iterable[SeedGenes]) -> pd.DataFrame:
+        """int8 target positions, one column per genome (columns = seed_ids in the given order)."""
+        genes = cls._check_genes(list(genes_list))
+        bars = prepare_bars(ohlcv, need_funding=cls.needs_funding, what=f"{cls.seed_type.value} signals")
+        columns = pd.Index([g.seed_id for g in genes], name="seed_id")
+        if not genes or bars.n == 0:
+            return pd.DataFrame(np.zeros((bars.n, len(genes)), np.int8), index=ohlcv.index, columns=columns)
+        positions = np.asarray(cls._batch_positions(bars, genes))
+        if positions.shape != (bars.n, len(genes)):
+            raise RuntimeError(f"{cls.__name__} produced shape {positions.shape}, expected {(bars.n, len(genes))}")
+        return pd.DataFrame(positions.astype(np.int8, copy=False), index=ohlcv.index, columns=columns)
+
+    @classmethod
+    @abstractmethod
+    def _batch_positions(cls, bars: Bars, genes: Sequence[SeedGenes]) -> np.ndarray:
+        """bars x genomes int8 positions for validated bars and genes of this seed type."""
+
+    @classmethod
+    def _check_genes(cls, genes: list[SeedGenes]) -> list[SeedGenes]:
+        for g in genes:
+            if not isinstance(g, SeedGenes):
+                raise TypeError(f"{cls.__name__} needs SeedGenes, got {type(g).__name__}")
+            if g.seed_type != cls.seed_type:
+                raise ValueError(
+                    f"{cls.__name__} runs {cls.seed_type.value} genes; {g.seed_id!r} is {g.seed_type.value}"
+                )
+        ids = [g.seed_id for g in genes]
+        if len(set(ids)) != len(ids):
+            dupes = sorted({i for i in ids if ids.count(i) > 1})
+            raise ValueError(f"duplicate seed_id(s) in batch: {dupes}; each column needs a unique id")
+        return genes

@@ -1,0 +1,532 @@
+"""The genome: which strategy seed an individual is, and the bounded genes evolution may mutate.
+
+Every genome carries the same common genes (three periods, three thresholds, and the risk genes
+stop-loss, take-profit and position size) plus seed-specific `parameters`. What a common gene means
+depends on the seed; `gene_space(seed_type)` is the single source of truth for each gene's bounds,
+default, meaning and whether the seed uses it at all (`GeneSpec.active`). Orderings between genes
+(fast < slow, exit <= entry, ...) are part of the space too: `repaired()` enforces them, construction
+rejects genomes that break them, so every valid `SeedGenes` can be run as is.
+
+Risk genes are not applied by the signal generators: `stop_loss`, `take_profit` (fractions of the
+entry price, 0 = none) and `position_size` (fraction of equity) are for the backtest and runtime.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class SeedType(str, Enum):
+    """The twelve strategy seeds (stable values: they appear in configs and strategy names)."""
+
+    EMA_CROSSOVER = "ema_crossover"
+    DONCHIAN_BREAKOUT = "donchian_breakout"
+    RSI_FILTER = "rsi_filter"
+    STOCHASTIC = "stochastic"
+    SMA_TREND = "sma_trend"
+    ATR_STOP = "atr_stop"
+    ICHIMOKU = "ichimoku"
+    VWAP_REVERSION = "vwap_reversion"
+    VOLATILITY_SCALING = "volatility_scaling"
+    FUNDING_CARRY = "funding_carry"
+    LINEAR_SVC = "linear_svc"
+    PCA_TREE_QUANTILE = "pca_tree_quantile"
+
+    def __str__(self) -> str:  # f"{seed_type}" gives the value, as strategy names expect
+        return self.value
+
+
+TECHNICAL_SEEDS: tuple[SeedType, ...] = (
+    SeedType.EMA_CROSSOVER,
+    SeedType.DONCHIAN_BREAKOUT,
+    SeedType.RSI_FILTER,
+    SeedType.STOCHASTIC,
+    SeedType.SMA_TREND,
+    SeedType.ATR_STOP,
+    SeedType.ICHIMOKU,
+    SeedType.VWAP_REVERSION,
+    SeedType.VOLATILITY_SCALING,
+    SeedType.FUNDING_CARRY,
+)
+ML_SEEDS: tuple[SeedType, ...] = (SeedType.LINEAR_SVC, SeedType.PCA_TREE_QUANTILE)
+
+PERIOD_GENES: tuple[str, ...] = ("fast_period", "slow_period", "signal_period")
+THRESHOLD_GENES: tuple[str, ...] = ("entry_threshold", "exit_threshold", "filter_threshold")
+RISK_GENES: tuple[str, ...] = ("stop_loss", "take_profit", "position_size")
+COMMON_GENES: tuple[str, ...] = PERIOD_GENES + THRESHOLD_GENES + RISK_GENES
+
+GeneValue = int | float
+GeneKind = Literal["int", "float"]
+
+
+@dataclass(frozen=True)
+class GeneSpec:
+    """Bounds (inclusive), type and default of one gene; `active=False` marks a gene the seed ignores."""
+
+    name: str
+    low: float
+    high: float
+    kind: GeneKind
+    default: GeneValue
+    doc: str = ""
+    active: bool = True
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("int", "float"):
+            raise ValueError(f"gene {self.name!r}: kind must be 'int' or 'float', got {self.kind!r}")
+        if not self.low < self.high:
+            raise ValueError(f"gene {self.name!r}: low {self.low} must be below high {self.high}")
+        if self.kind == "int" and not (float(self.low).is_integer() and float(self.high).is_integer()):
+            raise ValueError(f"gene {self.name!r}: integer gene needs integer bounds")
+        if not self.contains(self.cast(self.default)):
+            raise ValueError(f"gene {self.name!r}: default {self.default} outside [{self.low}, {self.high}]")
+
+    def cast(self, value: Any) -> GeneValue:
+        """The value as this gene's Python type (ints rounded half to even, -0.0 made 0.0)."""
+        number = float(value)
+        if self.kind == "int":
+            return int(round(number)) if math.isfinite(number) else 0
+        return number + 0.0
+
+    def contains(self, value: GeneValue) -> bool:
+        return math.isfinite(float(value)) and self.low <= value <= self.high
+
+    def clip(self, value: Any) -> GeneValue:
+        """Nearest in-bounds value; a non-finite value falls back to the default."""
+        number = float(value)
+        if not math.isfinite(number):
+            return self.cast(self.default)
+        return self.cast(min(max(self.cast(number), self.low), self.high))
+
+    def sample(self, rng: np.random.Generator) -> GeneValue:
+        if self.kind == "int":
+            return int(rng.integers(int(self.low), int(self.high) + 1))
+        return self.cast(rng.uniform(self.low, self.high))
+
+
+@dataclass(frozen=True)
+class Ordering:
+    """`lower` must stay below `upper` (strictly when `strict`); repair moves `lower` down."""
+
+    lower: str
+    upper: str
+    strict: bool
+
+    def holds(self, values: Mapping[str, GeneValue]) -> bool:
+        a, b = values[self.lower], values[self.upper]
+        return a < b if self.strict else a <= b
+
+
+def _g(name: str, low: float, high: float, default: GeneValue, doc: str, kind: GeneKind | None = None) -> GeneSpec:
+    kind = kind or ("int" if name in PERIOD_GENES else "float")
+    return GeneSpec(name, low, high, kind, default, doc)
+
+
+def _unused(name: str, low: float, high: float, default: GeneValue) -> GeneSpec:
+    kind: GeneKind = "int" if name in PERIOD_GENES else "float"
+    return GeneSpec(name, low, high, kind, default, "not used by this seed", active=False)
+
+
+_RISK: tuple[GeneSpec, ...] = (
+    _g("stop_loss", 0.0, 0.2, 0.05, "stop-loss distance as a fraction of entry price; 0 = none (applied by the backtest)"),
+    _g("take_profit", 0.0, 0.5, 0.0, "take-profit distance as a fraction of entry price; 0 = none (applied by the backtest)"),
+    _g("position_size", 0.01, 1.0, 1.0, "fraction of equity committed per position (applied by the backtest)"),
+)
+_FAST_SLOW = Ordering("fast_period", "slow_period", strict=True)
+_EXIT_ENTRY = Ordering("exit_threshold", "entry_threshold", strict=False)
+
+# Walk-forward genes shared by the two ML seeds.
+_WALK_FORWARD: tuple[GeneSpec, ...] = (
+    _g("n_lags", 1, 24, 5, "number of lagged one-bar log returns in the features", "int"),
+    _g("train_window", 200, 2000, 720, "trailing bars in each training set", "int"),
+    _g("refit_every", 48, 1000, 168, "bars between refits (anchored at bar 0 of the input)", "int"),
+)
+_ML_FEATURES: tuple[GeneSpec, ...] = (
+    _g("fast_period", 2, 50, 14, "RSI feature period"),
+    _g("slow_period", 5, 400, 48, "distance-to-EMA feature period"),
+    _g("signal_period", 2, 200, 24, "realised-volatility feature window"),
+)
+
+_TABLE: dict[SeedType, tuple[tuple[GeneSpec, ...], tuple[Ordering, ...]]] = {
+    SeedType.EMA_CROSSOVER: (
+        (
+            _g("fast_period", 2, 100, 12, "fast EMA period"),
+            _g("slow_period", 5, 400, 48, "slow EMA period"),
+            _g("signal_period", 1, 100, 12, "bars over which the slow EMA's slope is measured"),
+            _g("entry_threshold", 0.0, 0.03, 0.002, "EMA spread (fast/slow - 1) needed to enter, as a fraction"),
+            _g("exit_threshold", -0.03, 0.03, 0.0, "spread below which a long exits (mirrored for shorts)"),
+            _g("filter_threshold", 0.0, 0.05, 0.0, "minimum slow-EMA slope in the trade's direction to enter"),
+        ),
+        (_FAST_SLOW, _EXIT_ENTRY),
+    ),
+    SeedType.DONCHIAN_BREAKOUT: (
+        (
+            _g("fast_period", 2, 200, 24, "exit channel: previous N bars' low (long) / high (short)"),
+            _g("slow_period", 5, 500, 48, "entry channel: previous N bars' high / low, current bar excluded"),
+            _g("signal_period", 2, 200, 24, "previous bars averaged for the volume baseline"),
+            _g("entry_threshold", 0.0, 0.05, 0.0, "breakout buffer beyond the channel, as a fraction"),
+            _g("exit_threshold", 0.0, 0.05, 0.0, "buffer beyond the exit channel before exiting, as a fraction"),
+            _g("filter_threshold", 0.0, 3.0, 0.0, "breakout bar volume must be >= this multiple of the baseline"),
+        ),
+        (_FAST_SLOW,),
+    ),
+    SeedType.RSI_FILTER: (
+        (
+            _g("fast_period", 2, 50, 14, "RSI period (Wilder)"),
+            _g("slow_period", 5, 400, 200, "trend-filter SMA period"),
+            _g("signal_period", 1, 500, 48, "time stop: most bars a position is held"),
+            _g("entry_threshold", 5.0, 45.0, 20.0, "long when RSI < 50 - x, short when RSI > 50 + x"),
+            _g("exit_threshold", -40.0, 45.0, 0.0, "long exits when RSI > 50 - x (short mirrored)"),
+            _g("filter_threshold", 0.0, 0.5, 0.05, "longs need close >= SMA*(1-x), shorts close <= SMA*(1+x)"),
+        ),
+        (_FAST_SLOW, _EXIT_ENTRY),
+    ),
+    SeedType.STOCHASTIC: (
+        (
+            _g("fast_period", 3, 100, 14, "%K lookback (highest high / lowest low, current bar included)"),
+            _g("slow_period", 5, 400, 200, "trend-filter SMA period"),
+            _g("signal_period", 1, 20, 3, "%D: SMA period of %K"),
+            _g("entry_threshold", 5.0, 45.0, 30.0, "long on %K crossing above %D while %D < 50 - x (short mirrored)"),
+            _g("exit_threshold", -45.0, 45.0, -30.0, "long exits when %K > 50 - x (short mirrored)"),
+            _g("filter_threshold", 0.0, 0.5, 0.05, "longs need close >= SMA*(1-x), shorts close <= SMA*(1+x)"),
+        ),
+        (_FAST_SLOW, _EXIT_ENTRY),
+    ),
+    SeedType.SMA_TREND: (
+        (
+            _g("fast_period", 2, 100, 20, "fast SMA period (must agree with the trend)"),
+            _g("slow_period", 5, 400, 100, "slow SMA period (the trend)"),
+            _g("signal_period", 1, 100, 24, "bars over which the slow SMA's slope is measured"),
+            _g("entry_threshold", 0.0, 0.05, 0.005, "close must clear the slow SMA by this fraction to enter"),
+            _g("exit_threshold", -0.05, 0.05, 0.0, "long exits when close/SMA - 1 < x (short mirrored)"),
+            _g("filter_threshold", 0.0, 0.05, 0.0, "minimum slow-SMA slope in the trade's direction to enter"),
+        ),
+        (_FAST_SLOW, _EXIT_ENTRY),
+    ),
+    SeedType.ATR_STOP: (
+        (
+            _g("fast_period", 2, 100, 20, "fast EMA period (trend direction)"),
+            _g("slow_period", 5, 400, 100, "slow EMA period (trend direction and entry anchor)"),
+            _g("signal_period", 2, 100, 14, "ATR period (Wilder)"),
+            _g("entry_threshold", 0.0, 4.0, 0.5, "close must clear the slow EMA by this many ATRs to enter"),
+            _g("exit_threshold", 0.5, 8.0, 3.0, "trailing stop: ATRs below the highest close since entry (long)"),
+            _g("filter_threshold", 0.0, 0.05, 0.0, "minimum ATR/close to enter (skips dead markets)"),
+        ),
+        (_FAST_SLOW,),
+    ),
+    SeedType.ICHIMOKU: (
+        (
+            _g("fast_period", 2, 60, 9, "tenkan-sen period"),
+            _g("slow_period", 5, 200, 26, "kijun-sen period"),
+            _g("signal_period", 1, 120, 26, "displacement: the cloud in force at bar t was computed at t - N"),
+            _g("entry_threshold", 0.0, 0.05, 0.0, "close must clear the cloud by this fraction to enter"),
+            _g("exit_threshold", 0.0, 0.05, 0.0, "long exits when close < kijun*(1-x) (short mirrored)"),
+            _g("filter_threshold", -0.05, 0.2, 0.0, "chikou momentum close[t]/close[t-N]-1 must exceed x (long)"),
+            _g("senkou_period", 10, 400, 52, "senkou span B period", "int"),
+        ),
+        (_FAST_SLOW, Ordering("slow_period", "senkou_period", strict=True)),
+    ),
+    SeedType.VWAP_REVERSION: (
+        (
+            _g("fast_period", 2, 200, 24, "window of the one-bar log-return volatility that scales deviations"),
+            _g("slow_period", 5, 500, 48, "rolling VWAP window"),
+            _g("signal_period", 1, 500, 24, "time stop: most bars a position is held"),
+            _g("entry_threshold", 0.5, 10.0, 2.0, "long when close is this many vols below VWAP (short above)"),
+            _g("exit_threshold", -3.0, 10.0, 0.0, "long exits when less than x vols below VWAP"),
+            _g("filter_threshold", 0.0, 5.0, 0.0, "entry bar volume must be >= x times the previous VWAP window's mean"),
+        ),
+        (_FAST_SLOW, _EXIT_ENTRY),
+    ),
+    SeedType.VOLATILITY_SCALING: (
+        (
+            _g("fast_period", 2, 100, 24, "short realised-volatility window"),
+            _g("slow_period", 5, 1000, 168, "baseline realised-volatility window"),
+            _g("signal_period", 2, 500, 72, "momentum lookback"),
+            _g("entry_threshold", 0.0, 3.0, 0.5, "momentum t-stat needed to enter"),
+            _g("exit_threshold", -3.0, 3.0, 0.0, "long exits when the t-stat < x (short mirrored)"),
+            _g("filter_threshold", 0.5, 4.0, 1.5, "flat whenever short vol > x times baseline vol (vol target)"),
+        ),
+        (_FAST_SLOW, _EXIT_ENTRY),
+    ),
+    SeedType.FUNDING_CARRY: (
+        (
+            _g("fast_period", 1, 100, 8, "bars of funding averaged (1 = latest rate)"),
+            _g("slow_period", 5, 500, 72, "price-momentum lookback of the trend guard"),
+            _unused("signal_period", 1, 100, 24),
+            _g("entry_threshold", 0.0, 5e-4, 5e-5, "short when mean funding > x per interval, long when < -x"),
+            _g("exit_threshold", -5e-4, 5e-4, 1e-5, "a short exits when mean funding < x (long mirrored)"),
+            _g("filter_threshold", 0.0, 1.0, 0.1, "trend guard: no short after a rise > x over the lookback"),
+        ),
+        (_FAST_SLOW, _EXIT_ENTRY),
+    ),
+    SeedType.LINEAR_SVC: (
+        (
+            *_ML_FEATURES,
+            _g("entry_threshold", 0.0, 1.0, 0.1, "decision-function margin needed to enter"),
+            _g("exit_threshold", -1.0, 1.0, 0.0, "long exits when the decision function < x (short mirrored)"),
+            _unused("filter_threshold", 0.0, 1.0, 0.0),
+            *_WALK_FORWARD,
+            _g("log10_c", -4.0, 1.0, -1.0, "log10 of LinearSVC's regularisation parameter C"),
+        ),
+        (_FAST_SLOW, _EXIT_ENTRY),
+    ),
+    SeedType.PCA_TREE_QUANTILE: (
+        (
+            *_ML_FEATURES,
+            _g("entry_threshold", 0.0, 1.0, 0.0, "long when the leaf's lower quantile of the vol-scaled next return > x"),
+            _g("exit_threshold", -1.0, 1.0, 0.0, "long exits when the leaf median < x (short mirrored)"),
+            _unused("filter_threshold", 0.0, 1.0, 0.0),
+            *_WALK_FORWARD,
+            _g("n_components", 1, 8, 3, "PCA components kept (capped at the feature count)", "int"),
+            _g("max_depth", 1, 8, 3, "decision tree depth", "int"),
+            _g("min_leaf", 10, 200, 40, "fewest training rows per tree leaf", "int"),
+            _g("quantile", 0.05, 0.45, 0.3, "band: the leaf's q and 1-q quantiles of the next return"),
+        ),
+        (_FAST_SLOW, _EXIT_ENTRY),
+    ),
+}
+
+
+def _build_spaces() -> dict[SeedType, dict[str, GeneSpec]]:
+    spaces: dict[SeedType, dict[str, GeneSpec]] = {}
+    for seed_type in SeedType:
+        specs, orderings = _TABLE[seed_type]
+        space = {spec.name: spec for spec in (*specs, *_RISK)}
+        missing = [name for name in COMMON_GENES if name not in space]
+        if missing or len(space) != len(specs) + len(_RISK):
+            raise RuntimeError(f"gene table for {seed_type.value}: missing {missing} or duplicate names")
+        for order in orderings:
+            lo, hi = space[order.lower], space[order.upper]
+            if not lo.low < hi.low or lo.low > hi.high:  # repair must always find a feasible pair
+                raise RuntimeError(f"gene table for {seed_type.value}: infeasible ordering {order}")
+        ordered = [name for name in COMMON_GENES] + [name for name in space if name not in COMMON_GENES]
+        spaces[seed_type] = {name: space[name] for name in ordered}
+    return spaces
+
+
+_SPACES = _build_spaces()
+
+
+def _seed_type(value: SeedType | str) -> SeedType:
+    try:
+        return SeedType(value)
+    except ValueError:
+        raise ValueError(f"unknown seed type {value!r}; expected one of {[s.value for s in SeedType]}") from None
+
+
+def gene_space(seed_type: SeedType | str) -> dict[str, GeneSpec]:
+    """Every gene of a seed in canonical order: common genes first, then its `parameters`."""
+    return dict(_SPACES[_seed_type(seed_type)])
+
+
+def parameter_names(seed_type: SeedType | str) -> tuple[str, ...]:
+    """The seed-specific genes, i.e. the keys of `SeedGenes.parameters`."""
+    return tuple(name for name in _SPACES[_seed_type(seed_type)] if name not in COMMON_GENES)
+
+
+def gene_orderings(seed_type: SeedType | str) -> tuple[Ordering, ...]:
+    return _TABLE[_seed_type(seed_type)][1]
+
+
+def repair_values(seed_type: SeedType | str, values: Mapping[str, Any]) -> dict[str, GeneValue]:
+    """Clip every gene into bounds, cast ints, fill missing genes with defaults, then restore orderings.
+
+    Unknown gene names raise. A broken integer ordering lower < upper is fixed by lifting `upper` just
+    above `lower` when its bound allows, else by pushing `lower` under `upper`; a broken float
+    ordering lower <= upper by lowering `lower` to `upper`.
+    """
+    seed_type = _seed_type(seed_type)
+    space = _SPACES[seed_type]
+    unknown = sorted(set(values) - set(space))
+    if unknown:
+        raise ValueError(f"{seed_type.value}: unknown gene(s) {unknown}; expected {list(space)}")
+    out = {name: spec.clip(values.get(name, spec.default)) for name, spec in space.items()}
+    for order in _TABLE[seed_type][1]:
+        if order.holds(out):
+            continue
+        lo, hi = space[order.lower], space[order.upper]
+        if order.strict and lo.kind == "int":
+            out[order.upper] = hi.clip(max(out[order.upper], out[order.lower] + 1))
+            out[order.lower] = lo.clip(min(out[order.lower], out[order.upper] - 1))
+        else:
+            out[order.lower] = lo.clip(out[order.upper])
+    return out
+
+
+class SeedGenes(BaseModel):
+    """One genome. Missing genes take the seed's defaults; values outside the seed's bounds are rejected.
+
+    `parameters` holds the seed-specific genes (see `parameter_names`), always in canonical order.
+    Instances are frozen; derive new ones with `model_copy(update=...)` followed by `repaired()`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    seed_id: str = Field(min_length=1)
+    seed_type: SeedType
+    generation: int = Field(default=0, ge=0)
+    parameters: dict[str, float | int] = Field(default_factory=dict)
+    fast_period: int
+    slow_period: int
+    signal_period: int
+    entry_threshold: float
+    exit_threshold: float
+    filter_threshold: float
+    stop_loss: float
+    take_profit: float
+    position_size: float
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_and_type(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        if "seed_type" not in data:
+            raise ValueError("seed_type is required")
+        seed_type = _seed_type(data["seed_type"])
+        space = _SPACES[seed_type]
+        data = dict(data)
+        for name in COMMON_GENES:
+            data.setdefault(name, space[name].default)
+        params = data.get("parameters") or {}
+        if not isinstance(params, Mapping):
+            raise ValueError(f"parameters must be a mapping of gene name to number, got {type(params).__name__}")
+        names = parameter_names(seed_type)
+        unknown = sorted(set(params) - set(names))
+        if unknown:
+            raise ValueError(f"{seed_type.value}: unknown parameter(s) {unknown}; expected {list(names)}")
+        typed: dict[str, Any] = {}
+        for name in names:
+            value = params.get(name, space[name].default)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{seed_type.value}: parameter {name!r} must be a number, got {value!r}")
+            if space[name].kind == "int":
+                if not float(value).is_integer():
+                    raise ValueError(f"{seed_type.value}: parameter {name!r} must be an integer, got {value!r}")
+                typed[name] = int(value)
+            else:
+                typed[name] = float(value) + 0.0
+        data["parameters"] = typed
+        return data
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> SeedGenes:
+        space = _SPACES[self.seed_type]
+        values = self.gene_values()
+        problems = [
+            f"{name}={values[name]!r} outside [{spec.low:g}, {spec.high:g}]"
+            for name, spec in space.items()
+            if not spec.contains(values[name])
+        ]
+        problems += [
+            f"{o.lower}={values[o.lower]!r} must be {'<' if o.strict else '<='} {o.upper}={values[o.upper]!r}"
+            for o in _TABLE[self.seed_type][1]
+            if not problems and not o.holds(values)
+        ]
+        if problems:
+            raise ValueError(f"invalid {self.seed_type.value} genes for {self.seed_id!r}: " + "; ".join(problems))
+        for name in ("entry_threshold", "exit_threshold", "filter_threshold", "stop_loss", "take_profit", "position_size"):
+            if getattr(self, name) == 0.0:  # canonical zero so -0.0 and 0.0 hash alike
+                object.__setattr__(self, name, 0.0)
+        return self
+
+    def __hash__(self) -> int:  # consistent with ==; the default would try to hash the parameters dict
+        return hash((self.seed_id, self.generation, self.genes_hash()))
+
+    # --- views -----------------------------------------------------------------------------
+    def gene_values(self) -> dict[str, GeneValue]:
+        """All genes as one flat mapping in canonical order (common genes, then parameters)."""
+        common = {name: getattr(self, name) for name in COMMON_GENES}
+        return {**common, **self.parameters}
+
+    def gene(self, name: str) -> GeneValue:
+        """One gene by name, common or seed-specific."""
+        if name in COMMON_GENES:
+            return getattr(self, name)
+        if name in self.parameters:
+            return self.parameters[name]
+        raise KeyError(f"{self.seed_type.value} has no gene {name!r}")
+
+    def genes_hash(self) -> str:
+        """sha256 (hex) of the seed type and gene values; seed_id and generation do not count."""
+        space = _SPACES[self.seed_type]
+        genes = {name: space[name].cast(value) for name, value in self.gene_values().items()}
+        payload = json.dumps(
+            {"seed_type": self.seed_type.value, "genes": genes}, sort_keys=True, separators=(",", ":"), allow_nan=False
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def strategy_name(self) -> str:
+        """`{seed_type}_{generation}_{hash[:8]}`, the name evolution gives a strategy."""
+        return f"{self.seed_type.value}_{self.generation}_{self.genes_hash()[:8]}"
+
+    # --- constructors ----------------------------------------------------------------------
+    @classmethod
+    def create_default(cls, seed_type: SeedType | str, seed_id: str, generation: int = 0) -> SeedGenes:
+        seed_type = _seed_type(seed_type)
+        values = {name: spec.default for name, spec in _SPACES[seed_type].items()}
+        return cls.from_gene_values(seed_type, seed_id, values, generation=generation, repair=False)
+
+    @classmethod
+    def random(
+        cls, seed_type: SeedType | str, seed_id: str, rng: np.random.Generator, generation: int = 0
+    ) -> SeedGenes:
+        """Uniform within each gene's bounds (ints inclusive); a gene that breaks an ordering is redrawn
+        uniformly below its partner (rather than clipped onto it), so random genomes do not pile up
+        on the ordering boundaries."""
+        seed_type = _seed_type(seed_type)
+        space = _SPACES[seed_type]
+        values = {name: spec.sample(rng) for name, spec in space.items()}
+        for order in reversed(_TABLE[seed_type][1]):  # upper genes of a chain are settled first
+            if order.holds(values):
+                continue
+            lo, ceiling = space[order.lower], values[order.upper]
+            if lo.kind == "int":
+                top = min(int(lo.high), int(ceiling) - 1 if order.strict else int(ceiling))
+                values[order.lower] = int(rng.integers(int(lo.low), top + 1))
+            else:
+                values[order.lower] = lo.cast(rng.uniform(lo.low, min(lo.high, ceiling)))
+        return cls.from_gene_values(seed_type, seed_id, values, generation=generation, repair=True)
+
+    @classmethod
+    def from_gene_values(
+        cls,
+        seed_type: SeedType | str,
+        seed_id: str,
+        values: Mapping[str, Any],
+        generation: int = 0,
+        repair: bool = True,
+    ) -> SeedGenes:
+        """Build from a flat gene mapping (as `gene_values()` returns), repairing it first by default."""
+        seed_type = _seed_type(seed_type)
+        flat = repair_values(seed_type, values) if repair else dict(values)
+        params = parameter_names(seed_type)
+        unknown = sorted(set(flat) - set(_SPACES[seed_type]))
+        if unknown:
+            raise ValueError(f"{seed_type.value}: unknown gene(s) {unknown}; expected {list(_SPACES[seed_type])}")
+        return cls(
+            seed_id=seed_id,
+            seed_type=seed_type,
+            generation=generation,
+            parameters={name: flat[name] for name in params if name in flat},
+            **{name: flat[name] for name in COMMON_GENES if name in flat},
+        )
+
+    def repaired(self) -> SeedGenes:
+        """A valid copy: genes clipped to bounds, ints cast, orderings restored.
+
+        Works on unvalidated instances too (e.g. from `model_copy(update=...)`), which is how
+        evolution applies raw mutations.
+        """
+        raw = {name: getattr(self, name) for name in COMMON_GENES}
+        raw.update(self.parameters or {})
+        return self.from_gene_values(self.seed_type, self.seed_id, raw, generation=self.generation, repair=True)

@@ -1,0 +1,86 @@
+"""Checks the bars a seed is asked to trade on and hands them over as plain float64 arrays.
+
+Seeds refuse bad input instead of guessing: a signal computed on unsorted or holey bars would be
+silently wrong, and such bars should have been quarantined by the market quality rules upstream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+OHLCV_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
+FUNDING_COLUMN = "funding_rate"
+
+
+class SignalInputError(ValueError):
+    """The OHLCV frame given to a seed cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class Bars:
+    """Validated bars as contiguous float64 arrays, all of length `n`."""
+
+    index: pd.DatetimeIndex
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    funding: np.ndarray | None
+
+    @property
+    def n(self) -> int:
+        return len(self.index)
+
+
+def prepare_bars(ohlcv: pd.DataFrame, need_funding: bool = False, what: str = "signals") -> Bars:
+    """Validate an OHLCV frame (UTC DatetimeIndex, strictly increasing; finite positive prices).
+
+    `funding_rate`, when present, is carried forward over gaps (a causal fill): a NaN means "no new
+    rate published", so the last known rate still applies. Leading NaNs stay NaN (no rate known yet).
+    """
+    if not isinstance(ohlcv, pd.DataFrame):
+        raise SignalInputError(f"{what}: expected a pandas DataFrame of bars, got {type(ohlcv).__name__}")
+    index = ohlcv.index
+    if not isinstance(index, pd.DatetimeIndex):
+        raise SignalInputError(f"{what}: bars need a DatetimeIndex (bar open times), got {type(index).__name__}")
+    if index.tz is None or str(index.tz) not in ("UTC", "utc", "Etc/UTC"):
+        raise SignalInputError(f"{what}: the bar index must be tz-aware UTC, got tz={index.tz}")
+    if len(index) > 1 and not (index.is_monotonic_increasing and index.is_unique):
+        raise SignalInputError(f"{what}: bar timestamps must be strictly increasing (sorted, no duplicates)")
+    missing = [c for c in OHLCV_COLUMNS if c not in ohlcv.columns]
+    if need_funding and FUNDING_COLUMN not in ohlcv.columns:
+        missing.append(FUNDING_COLUMN)
+    if missing:
+        hint = " (this seed trades on funding rates: join them onto the bars)" if FUNDING_COLUMN in missing else ""
+        raise SignalInputError(f"{what}: missing column(s) {missing}{hint}; got {list(ohlcv.columns)}")
+
+    arrays: dict[str, np.ndarray] = {}
+    for column in OHLCV_COLUMNS:
+        try:
+            values = np.ascontiguousarray(ohlcv[column].to_numpy(dtype=np.float64))
+        except (TypeError, ValueError) as exc:
+            raise SignalInputError(f"{what}: column {column!r} is not numeric ({exc})") from None
+        bad = ~np.isfinite(values) | ((values <= 0) if column != "volume" else (values < 0))
+        if bad.any():
+            first = index[int(np.argmax(bad))]
+            rule = "finite and > 0" if column != "volume" else "finite and >= 0"
+            raise SignalInputError(f"{what}: column {column!r} must be {rule}; first bad bar at {first}")
+        arrays[column] = values
+    if (arrays["high"] < arrays["low"]).any():
+        first = index[int(np.argmax(arrays["high"] < arrays["low"]))]
+        raise SignalInputError(f"{what}: high < low at {first}")
+
+    funding = None
+    if FUNDING_COLUMN in ohlcv.columns:
+        try:
+            rates = pd.Series(ohlcv[FUNDING_COLUMN].to_numpy(dtype=np.float64))
+        except (TypeError, ValueError) as exc:
+            raise SignalInputError(f"{what}: column {FUNDING_COLUMN!r} is not numeric ({exc})") from None
+        if np.isinf(rates.to_numpy()).any():
+            raise SignalInputError(f"{what}: column {FUNDING_COLUMN!r} has infinite values")
+        funding = np.ascontiguousarray(rates.ffill().to_numpy())
+    return Bars(index=index, funding=funding, **arrays)

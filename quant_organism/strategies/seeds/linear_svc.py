@@ -1,0 +1,61 @@
+"""Linear SVC on lagged returns and indicators, trained walk-forward on the sign of the next return.
+
+Features at bar t (all from bars <= t): the last `n_lags` one-bar log returns, RSI(fast_period),
+distance to EMA(slow_period) and the realised vol of `signal_period` returns; standardised inside
+the pipeline on the training rows only. Label: sign of r[t+1] (zero-return rows are skipped). The
+model is refitted every `refit_every` bars on the trailing `train_window` rows whose labels are
+known (see `walk_forward`). Its decision function is the score: long when > entry, exit when < exit,
+shorts mirrored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from typing import Any
+
+import numpy as np
+
+from ..base import BaseSeed, GeneColumns
+from ..genes import SeedGenes, SeedType
+from ..indicators import Indicators
+from ..ohlcv import Bars
+from ..positions import hysteresis_positions, score_conditions
+from ..walk_forward import WalkForward, feature_matrix, next_returns
+
+
+def _fitter(c: float):
+    from sklearn.pipeline import make_pipeline  # imported on use: sklearn takes seconds to import
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import LinearSVC
+
+    def fit(x: np.ndarray, y: np.ndarray) -> Any | None:
+        labels = np.sign(y)
+        keep = labels != 0
+        if np.unique(labels[keep]).size < 2:
+            return None
+        model = make_pipeline(StandardScaler(), LinearSVC(C=c, dual=False, max_iter=2000, random_state=0))
+        return model.fit(x[keep], labels[keep])
+
+    return fit
+
+
+def _decision(model: Any, x: np.ndarray) -> np.ndarray:
+    return model.decision_function(x)
+
+
+class LinearSvcSeed(BaseSeed):
+    seed_type = SeedType.LINEAR_SVC
+
+    @classmethod
+    def _batch_positions(cls, bars: Bars, genes: Sequence[SeedGenes]) -> np.ndarray:
+        ind, g = Indicators(bars), GeneColumns(genes)
+        labels = next_returns(ind)
+        scores = np.empty((bars.n, len(genes)))
+        for col, gene in enumerate(genes):
+            p = gene.parameters
+            features = feature_matrix(ind, p["n_lags"], gene.fast_period, gene.slow_period, gene.signal_period)
+            schedule = WalkForward(refit_every=p["refit_every"], train_window=p["train_window"])
+            scores[:, col] = schedule.run(features, labels, _fitter(10.0 ** p["log10_c"]), _decision, 1)[:, 0]
+        conditions = score_conditions(scores, g.row("entry_threshold"), g.row("exit_threshold"))
+        return hysteresis_positions(*conditions, close=bars.close)

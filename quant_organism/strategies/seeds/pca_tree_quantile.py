@@ -1,0 +1,86 @@
+"""PCA -> decision tree -> leaf quantiles: a one-tree quantile regression of the next return.
+
+Features as in the linear SVC seed (lagged returns, RSI, EMA distance, realised vol; bars <= t).
+Target: the next bar's log return divided by the current realised vol, so thresholds read in vols.
+Pipeline, fitted walk-forward (see `walk_forward`): StandardScaler -> PCA(n_components) ->
+DecisionTreeRegressor(max_depth, min_samples_leaf=min_leaf). The quantile stage keeps, for every
+leaf, the q, 0.5 and 1-q empirical quantiles of the training targets that fell in it (a quantile
+regression forest of one tree). At bar t the leaf of the current features gives a predicted band:
+long when its lower quantile > entry (most of the band is above zero), short when its upper
+quantile < -entry; a long exits when the leaf median < exit (short mirrored).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from typing import Any
+
+import numpy as np
+
+from ..base import BaseSeed, GeneColumns
+from ..genes import SeedGenes, SeedType
+from ..indicators import TOL, Indicators, safe_div
+from ..ohlcv import Bars
+from ..positions import hysteresis_positions
+from ..walk_forward import WalkForward, feature_matrix, next_returns
+
+
+@dataclass(frozen=True)
+class LeafQuantiles:
+    projection: Any  # fitted Pipeline(StandardScaler, PCA)
+    tree: Any  # fitted DecisionTreeRegressor
+    table: np.ndarray  # node id -> (q_low, median, q_high); NaN for inner nodes
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.table[self.tree.apply(self.projection.transform(x))]
+
+
+def _fitter(n_components: int, max_depth: int, min_leaf: int, quantile: float):
+    from sklearn.decomposition import PCA  # imported on use: sklearn takes seconds to import
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.tree import DecisionTreeRegressor
+
+    levels = [quantile, 0.5, 1.0 - quantile]
+
+    def fit(x: np.ndarray, y: np.ndarray) -> LeafQuantiles:
+        components = min(n_components, x.shape[1], x.shape[0])
+        projection = make_pipeline(StandardScaler(), PCA(n_components=components, svd_solver="covariance_eigh"))
+        z = projection.fit_transform(x)
+        tree = DecisionTreeRegressor(max_depth=max_depth, min_samples_leaf=min_leaf, random_state=0).fit(z, y)
+        leaves = tree.apply(z)
+        table = np.full((tree.tree_.node_count, 3), np.nan)
+        for leaf in np.unique(leaves):
+            table[leaf] = np.quantile(y[leaves == leaf], levels)
+        return LeafQuantiles(projection, tree, table)
+
+    return fit
+
+
+def _predict(model: LeafQuantiles, x: np.ndarray) -> np.ndarray:
+    return model.predict(x)
+
+
+class PcaTreeQuantileSeed(BaseSeed):
+    seed_type = SeedType.PCA_TREE_QUANTILE
+
+    @classmethod
+    def _batch_positions(cls, bars: Bars, genes: Sequence[SeedGenes]) -> np.ndarray:
+        ind, g = Indicators(bars), GeneColumns(genes)
+        nxt = next_returns(ind)
+        bands = np.empty((3, bars.n, len(genes)))
+        for col, gene in enumerate(genes):
+            p = gene.parameters
+            features = feature_matrix(ind, p["n_lags"], gene.fast_period, gene.slow_period, gene.signal_period)
+            target = safe_div(nxt, ind.volatility(gene.signal_period))
+            schedule = WalkForward(refit_every=p["refit_every"], train_window=p["train_window"])
+            fit = _fitter(p["n_components"], p["max_depth"], p["min_leaf"], p["quantile"])
+            bands[:, :, col] = schedule.run(features, target, fit, _predict, 3).T
+        low, median, high = bands
+        entry, exit_ = g.row("entry_threshold"), g.row("exit_threshold")
+        with np.errstate(invalid="ignore"):
+            long_entry, short_entry = low > entry + TOL, high < -entry - TOL
+            long_exit, short_exit = ~(median >= exit_), ~(median <= -exit_)
+        return hysteresis_positions(long_entry, long_exit, short_entry, short_exit, close=bars.close)

@@ -1,0 +1,90 @@
+"""Walk-forward training for the ML seeds: features, next-bar labels and a refit schedule without lookahead.
+
+Row t of the features uses bars <= t. Its label is the NEXT bar's log return r[t+1], which is only
+known at bar t+1's close. The model that predicts bars [s, s + refit_every) is fitted at bar s on
+rows [s - train_window, s - 1]: their labels end with r[s], known at bar s's close, when the
+prediction for bar s is made. Refit bars s are multiples of `refit_every` counted from the first
+bar of the input, so a prefix of the data sees exactly the same fits (prefix invariance). Blocks
+whose training set is too small (warm-up) or degenerate predict nothing (NaN), i.e. stay flat.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .indicators import Indicators, ratio, shift
+
+MIN_TRAIN_ROWS = 50
+
+
+def feature_matrix(ind: Indicators, n_lags: int, rsi_period: int, ema_period: int, vol_period: int) -> np.ndarray:
+    """bars x (n_lags + 3): r[t], ..., r[t-n_lags+1], RSI/100 - 0.5, close/EMA - 1, realised vol."""
+
+    def compute() -> np.ndarray:
+        r = ind.returns
+        columns = [shift(r, lag) for lag in range(n_lags)]
+        columns.append(ind.rsi(rsi_period) / 100.0 - 0.5)
+        columns.append(ratio(ind.bars.close, ind.ema(ema_period)))
+        columns.append(ind.volatility(vol_period))
+        return np.column_stack(columns)
+
+    return ind.cached(("ml_features", n_lags, rsi_period, ema_period, vol_period), compute)
+
+
+def next_returns(ind: Indicators) -> np.ndarray:
+    """Label of row t: r[t+1] (NaN for the last bar, whose next bar is unknown)."""
+    r = ind.returns
+    out = np.full(len(r), np.nan)
+    out[:-1] = r[1:]
+    return out
+
+
+@dataclass(frozen=True)
+class WalkForward:
+    refit_every: int
+    train_window: int
+
+    @property
+    def min_train(self) -> int:
+        return max(MIN_TRAIN_ROWS, self.train_window // 4)
+
+    def run(
+        self,
+        features: np.ndarray,
+        labels: np.ndarray,
+        fit: Callable[[np.ndarray, np.ndarray], Any | None],
+        predict: Callable[[Any, np.ndarray], np.ndarray],
+        n_outputs: int,
+    ) -> np.ndarray:
+        """bars x n_outputs predictions; `fit` may return None to skip a block (e.g. one class only)."""
+        from sklearn import config_context  # imported on use: sklearn takes seconds to import
+        from sklearn.exceptions import ConvergenceWarning
+
+        n = len(features)
+        out = np.full((n, n_outputs), np.nan)
+        usable_x = np.isfinite(features).all(axis=1)
+        usable_row = usable_x & np.isfinite(labels)
+        # Rows are filtered to finite values, so sklearn's per-call finiteness checks can be skipped;
+        # convergence warnings on small windows are expected and not actionable here.
+        with config_context(assume_finite=True), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            for start in range(0, n, self.refit_every):
+                stop = min(start + self.refit_every, n)
+                rows = np.arange(max(0, start - self.train_window), start)
+                rows = rows[usable_row[rows]]
+                if len(rows) < self.min_train:
+                    continue
+                model = fit(np.ascontiguousarray(features[rows]), np.ascontiguousarray(labels[rows]))
+                if model is None:
+                    continue
+                targets = np.arange(start, stop)
+                targets = targets[usable_x[targets]]
+                if len(targets):
+                    predicted = predict(model, np.ascontiguousarray(features[targets]))
+                    out[targets] = predicted.reshape(len(targets), n_outputs)
+        return out

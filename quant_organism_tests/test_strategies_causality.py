@@ -1,0 +1,165 @@
+"""No lookahead and batch == one-by-one, for every seed, on a deterministic synthetic market with regimes.
+
+Lookahead is proven by prefix invariance: the signals computed on bars[:cut] must equal the signals
+computed on all bars, restricted to [:cut]. Any use of a later bar (a centred window, a global
+normalisation, a refit schedule anchored at the end, a label from the future) breaks it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from quant_organism.strategies import ML_SEEDS, SeedGenes, SeedType, get_registry
+from quant_organism.strategies.walk_forward import WalkForward
+
+N_BARS = 1500
+
+
+def regime_market(n: int = N_BARS, seed: int = 0) -> pd.DataFrame:
+    """Hourly bars from a random walk switching between trend, chop, mean reversion and calm regimes.
+
+    Includes a stretch of constant prices (zero volatility) and funding rates that are published
+    only on some bars (NaN elsewhere), the awkward cases real data has.
+    """
+    rng = np.random.default_rng(seed)
+    returns = np.empty(n)
+    funding = np.empty(n)
+    prev, t = 0.0, 0
+    while t < n:
+        length = int(rng.integers(60, 250))
+        drift = rng.choice([-0.002, -0.0005, 0.0, 0.0005, 0.002])
+        vol = rng.choice([0.002, 0.006, 0.015])
+        phi = rng.choice([0.0, -0.5, 0.3])
+        level = drift * 0.05 + rng.normal(1e-5, 3e-5)
+        for k in range(t, min(t + length, n)):
+            prev = drift + phi * prev + vol * rng.normal()
+            returns[k] = prev
+            funding[k] = level + rng.normal(0, 1e-5)
+        t += length
+    returns[700:730] = 0.0  # market halts: constant prices
+    close = 100 * np.exp(np.cumsum(returns))
+    open_ = np.r_[100.0, close[:-1]]
+    wick = np.abs(rng.normal(0, 0.003, n))
+    wick[700:730] = 0.0
+    high = np.maximum(open_, close) * (1 + wick)
+    low = np.minimum(open_, close) * (1 - wick)
+    volume = rng.lognormal(7, 0.5, n) * (1 + 50 * np.abs(returns))
+    funding[rng.random(n) < 0.05] = np.nan
+    index = pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC")
+    return pd.DataFrame(
+        {"open": open_, "high": high, "low": low, "close": close, "volume": volume, "funding_rate": funding},
+        index=index,
+    )
+
+
+@pytest.fixture(scope="module")
+def market() -> pd.DataFrame:
+    return regime_market()
+
+
+def genomes(seed_type: SeedType, n_random: int, seed: int = 0) -> list[SeedGenes]:
+    rng = np.random.default_rng(seed)
+    out = [SeedGenes.create_default(seed_type, "default")]
+    for i in range(n_random):
+        genes = SeedGenes.random(seed_type, f"random-{i}", rng)
+        if seed_type in ML_SEEDS:  # keep training sets inside the 1,500 test bars
+            params = {**genes.parameters, "train_window": min(genes.parameters["train_window"], 600)}
+            genes = SeedGenes.from_gene_values(seed_type, genes.seed_id, {**genes.gene_values(), **params})
+        out.append(genes)
+    return out
+
+
+def cut_points(full: pd.DataFrame, genes: list[SeedGenes], n_random: int, n_events: int) -> list[int]:
+    """Where to cut: fixed and random bars, bars just after a position change (where a peek at the
+    next bar would most likely show), and for ML seeds the bar after each refit."""
+    rng = np.random.default_rng(1)
+    n = len(full)
+    changes = np.flatnonzero((full.diff().fillna(0) != 0).any(axis=1).to_numpy())
+    cuts = {1, 2, n - 1, *rng.integers(3, n, n_random).tolist()}
+    if len(changes):
+        cuts |= set((rng.choice(changes, min(n_events, len(changes)), replace=False) + 1).tolist())
+    for g in genes:
+        if g.seed_type in ML_SEEDS:
+            k = g.parameters["refit_every"]
+            cuts |= {start + 1 for start in range(k, n - 1, k)}
+    return sorted(c for c in cuts if 0 < c < n)
+
+
+@pytest.mark.parametrize("seed_type", list(SeedType), ids=lambda s: s.value)
+def test_signals_on_a_prefix_equal_the_full_signals(market: pd.DataFrame, seed_type: SeedType) -> None:
+    ml = seed_type in ML_SEEDS
+    genes = genomes(seed_type, n_random=2 if ml else 11)
+    registry = get_registry()
+    full = registry.batch_signals(seed_type, market, genes)
+    assert full.index.equals(market.index)
+    assert list(full.columns) == [g.seed_id for g in genes]
+    assert (full.dtypes == np.int8).all()
+    assert set(np.unique(full.to_numpy())) <= {-1, 0, 1}
+    assert (full != 0).to_numpy().mean() > 0.01, "signals are (nearly) all flat: the test would prove nothing"
+    for cut in cut_points(full, genes, n_random=4 if ml else 20, n_events=6 if ml else 40):
+        prefix = registry.batch_signals(seed_type, market.iloc[:cut], genes)
+        pd.testing.assert_frame_equal(prefix, full.iloc[:cut], obj=f"{seed_type.value} signals on bars[:{cut}]")
+
+
+@pytest.mark.parametrize("seed_type", list(SeedType), ids=lambda s: s.value)
+def test_changing_the_future_leaves_the_past_alone(market: pd.DataFrame, seed_type: SeedType) -> None:
+    genes = [SeedGenes.create_default(seed_type, "default")]
+    cut = 1100
+    shocked = market.copy()
+    factor = np.linspace(1.0, 0.5, len(market) - cut)  # a crash that only happens after the cut
+    for column in ("open", "high", "low", "close"):
+        shocked.iloc[cut:, shocked.columns.get_loc(column)] *= factor
+    shocked.iloc[cut:, shocked.columns.get_loc("funding_rate")] = 1e-3
+    registry = get_registry()
+    before = registry.batch_signals(seed_type, market, genes)
+    after = registry.batch_signals(seed_type, shocked, genes)
+    pd.testing.assert_frame_equal(before.iloc[:cut], after.iloc[:cut])
+
+
+@pytest.mark.parametrize("seed_type", list(SeedType), ids=lambda s: s.value)
+def test_batch_equals_one_by_one(market: pd.DataFrame, seed_type: SeedType) -> None:
+    genes = genomes(seed_type, n_random=2 if seed_type in ML_SEEDS else 7, seed=42)
+    if seed_type not in ML_SEEDS:  # a twin sharing one period exercises the per-period cache
+        twin = {**genes[1].gene_values(), "fast_period": genes[2].fast_period}
+        genes.append(SeedGenes.from_gene_values(seed_type, "twin", twin))
+    registry = get_registry()
+    batch = registry.batch_signals(seed_type, market, genes)
+    for g in genes:
+        single = registry.create_seed(seed_type, g).generate_signals(market)
+        assert single.name == g.seed_id and single.dtype == np.int8
+        pd.testing.assert_series_equal(batch[g.seed_id], single, check_names=False)
+    reordered = registry.batch_signals(seed_type, market, genes[::-1])
+    pd.testing.assert_frame_equal(reordered, batch[[g.seed_id for g in genes[::-1]]])
+
+
+@pytest.mark.parametrize(("refit_every", "train_window"), [(48, 200), (100, 1000), (7, 60)])
+def test_walk_forward_trains_only_on_labels_known_at_prediction_time(refit_every: int, train_window: int) -> None:
+    """Spy on the schedule: each row's feature is its own index and its label the bar its value is
+    revealed (t + 1, as for a next-bar return), so every prediction can report what it was fitted on."""
+    n = 700
+    features = np.arange(n, dtype=float)[:, None]
+    features[:25] = np.nan  # indicator warm-up
+    revealed_at = np.arange(n, dtype=float) + 1
+    revealed_at[-1] = np.nan  # the last bar's next return is unknown
+    fits: list[tuple[float, float, int]] = []
+
+    def fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        fits.append((x.min(), y.max(), len(x)))
+        return (x.min(), y.max())
+
+    def predict(model: tuple[float, float], x: np.ndarray) -> np.ndarray:
+        return np.column_stack([np.full(len(x), model[0]), np.full(len(x), model[1]), x[:, 0]])
+
+    schedule = WalkForward(refit_every=refit_every, train_window=train_window)
+    out = schedule.run(features, revealed_at, fit, predict, 3)
+    t = np.arange(n)
+    predicted = ~np.isnan(out[:, 1])
+    assert predicted.sum() > n / 2
+    assert (out[predicted, 1] <= t[predicted]).all(), "a prediction used a label revealed after its bar"
+    block_start = (t // refit_every) * refit_every
+    assert (out[predicted, 1] == block_start[predicted]).all()  # ...and all labels known at the refit bar
+    assert (out[predicted, 0] >= block_start[predicted] - train_window).all()  # trailing window only
+    assert (out[predicted, 2] == t[predicted]).all()  # each bar predicted from its own features
+    assert all(size >= schedule.min_train for _, _, size in fits)

@@ -1,0 +1,101 @@
+"""Indicator kernels against independent pandas references, constant-price exactness, and the position state machine."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from quant_organism.strategies import indicators as ind
+from quant_organism.strategies.positions import hysteresis_positions
+
+
+@pytest.fixture(scope="module")
+def series() -> np.ndarray:
+    rng = np.random.default_rng(1)
+    x = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 600)))
+    x[200:260] = x[199]  # a constant stretch
+    return x
+
+
+@pytest.mark.parametrize("window", [1, 2, 5, 37, 120])
+def test_rolling_kernels_match_pandas(series: np.ndarray, window: int) -> None:
+    s = pd.Series(series)
+    np.testing.assert_allclose(ind.sma(series, window), s.rolling(window).mean(), rtol=1e-10, equal_nan=True)
+    np.testing.assert_allclose(ind.rolling_sum(series, window), s.rolling(window).sum(), rtol=1e-10, equal_nan=True)
+    np.testing.assert_array_equal(ind.rolling_max(series, window), s.rolling(window).max())
+    np.testing.assert_array_equal(ind.rolling_min(series, window), s.rolling(window).min())
+    np.testing.assert_allclose(ind.ema(series, window)[window - 1 :], s.ewm(span=window, adjust=False).mean()[window - 1 :], rtol=1e-10)
+    assert np.isnan(ind.ema(series, window)[: window - 1]).all()
+    r = ind.log_returns(series)
+    if window > 1:
+        expected = pd.Series(r).rolling(window).std()
+        np.testing.assert_allclose(ind.rolling_std(r, window), expected, rtol=1e-7, atol=1e-12, equal_nan=True)
+
+
+def test_windows_with_nan_are_undefined() -> None:
+    x = np.array([1.0, 2.0, np.nan, 4.0, 5.0, 6.0, 7.0])
+    np.testing.assert_array_equal(np.isnan(ind.sma(x, 3)), [True, True, True, True, True, False, False])
+    np.testing.assert_array_equal(np.isnan(ind.rolling_max(x, 2)), [True, False, True, True, False, False, False])
+
+
+def test_constant_windows_are_exact() -> None:
+    x = np.full(300, 100.37)
+    x[:50] = np.linspace(90, 110, 50)
+    assert (ind.sma(x, 30)[80:] == 100.37).all()
+    r = ind.log_returns(x)
+    assert (ind.rolling_std(r, 20)[80:] == 0.0).all()
+    assert np.isnan(ind.rsi(np.full(100, 5.0), 14)).all()  # nothing moved: RSI undefined, not 0 or 100
+
+
+def test_rsi_matches_wilder_reference(series: np.ndarray) -> None:
+    change = pd.Series(series).diff()
+    gain = change.clip(lower=0).iloc[1:].ewm(alpha=1 / 14, adjust=False).mean()
+    loss = (-change).clip(lower=0).iloc[1:].ewm(alpha=1 / 14, adjust=False).mean()
+    expected = (100 * gain / (gain + loss)).to_numpy()
+    got = ind.rsi(series, 14)
+    assert np.isnan(got[:14]).all()
+    np.testing.assert_allclose(got[14:], expected[13:], rtol=1e-9)
+
+
+def test_atr_and_prior_channel_exclude_the_current_bar() -> None:
+    high = np.array([10.0, 11, 12, 13, 20])
+    low = np.array([9.0, 10, 11, 12, 13])
+    close = np.array([9.5, 10.5, 11.5, 12.5, 19])
+    tr = ind.true_range(high, low, close)
+    np.testing.assert_array_equal(tr, [1.0, 1.5, 1.5, 1.5, 7.5])
+    channel = ind.shift(ind.rolling_max(high, 3), 1)
+    assert channel[4] == 13.0  # bar 4's own high (20) is not in its channel
+
+
+def test_vwap_weights_by_volume() -> None:
+    high = low = close = np.array([10.0, 20.0, 30.0])
+    volume = np.array([1.0, 3.0, 0.0])
+    vwap = ind.rolling_vwap(high, low, close, volume, 2)
+    assert np.isnan(vwap[0]) and vwap[1] == pytest.approx(17.5) and vwap[2] == pytest.approx(20.0)
+    assert np.isnan(ind.rolling_vwap(high, low, close, np.zeros(3), 2)).all()
+
+
+def _run(le, lx, se, sx, **kw) -> list[int]:
+    arr = lambda v: np.array(v, dtype=bool)[:, None]  # noqa: E731
+    close = kw.pop("close", np.arange(1.0, len(le) + 1))
+    return hysteresis_positions(arr(le), arr(lx), arr(se), arr(sx), close=close, **kw)[:, 0].tolist()
+
+
+def test_state_machine_hysteresis_reversal_and_time_stop() -> None:
+    f, t = False, True
+    # enter, hold while neither exit nor entry, exit, then reverse straight from long to short
+    assert _run([t, f, f, f, t, f], [f, f, t, f, f, f], [f, f, f, f, f, t], [f] * 6) == [1, 1, 0, 0, 1, -1]
+    # contradictory entries stay flat
+    assert _run([t], [f], [t], [f]) == [0]
+    # time stop after 2 bars; no re-entry until the entry condition lapses once
+    le = [t, t, t, t, f, t]
+    assert _run(le, [f] * 6, [f] * 6, [f] * 6, max_hold=np.array([2])) == [1, 1, 0, 0, 0, 1]
+
+
+def test_trailing_stop_uses_the_running_high_since_entry() -> None:
+    close = np.array([10.0, 12.0, 15.0, 13.5, 12.9, 12.0])
+    trail = np.full((6, 1), 2.0)
+    le = [True] + [False] * 5
+    got = _run(le, [False] * 6, [False] * 6, [False] * 6, close=close, trail=trail)
+    assert got == [1, 1, 1, 1, 0, 0]  # 12.9 < 15 - 2 exits; 13.5 does not
