@@ -34,7 +34,9 @@ def _ui(args: argparse.Namespace) -> int:
     """Serve the Dagster UI on 127.0.0.1 over the persistent instance the main command wrote to."""
     prepare_dagster_home()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    command = ["dagster", "dev", "-h", args.host, "-p", str(args.port), "-w", os.path.join(root, "workspace.yaml")]
+    beside_python = os.path.join(os.path.dirname(sys.executable), "dagster")
+    dagster = beside_python if os.path.exists(beside_python) else "dagster"
+    command = [dagster, "dev", "-h", args.host, "-p", str(args.port), "-w", os.path.join(root, "workspace.yaml")]
     print(f"serving http://{args.host}:{args.port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})", flush=True)
     os.execvp(command[0], command)
     return 0  # not reached

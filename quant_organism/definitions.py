@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dagster as dg
 
-from quant_organism.defs import market
-from quant_organism.defs.jobs import DEFINITIONS as JOBS
+from quant_organism.defs import jobs, market
 from quant_organism.defs.resources import default_resources
 
+# Domain modules are imported as modules: Dagster allows one Definitions object at module scope.
 defs = dg.Definitions.merge(
     market.DEFINITIONS,
-    JOBS,
+    jobs.DEFINITIONS,
     dg.Definitions(resources=default_resources()),
 )

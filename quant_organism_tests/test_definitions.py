@@ -54,3 +54,21 @@ def test_market_assets_are_partitioned_daily_by_coin_with_blocking_quality_check
         "non_negative_volume",
         "plausible_jumps",
     }
+
+
+def test_code_location_loads_as_the_ui_loads_it(tmp_path):
+    """`dagster definitions validate` loads workspace.yaml's module in a fresh process, like `dagster dev`."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    dagster = Path(sys.executable).with_name("dagster")
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "QUANT_ORGANISM_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run(
+        [str(dagster), "definitions", "validate", "-w", str(root / "workspace.yaml")],
+        cwd=root, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "All code locations passed validation" in done.stdout + done.stderr

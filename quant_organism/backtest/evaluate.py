@@ -1,0 +1,136 @@
+"""Batch evaluation: many strategies per simulation call, in chunks so memory stays bounded.
+
+`evaluate_signals` scores a frame of target positions (one column per strategy);
+`evaluate_population` scores genomes: it groups them by seed type, computes each chunk's signals in
+one call of the strategies registry's batch path, and simulates the chunk as the columns of one
+kernel call. Both return metrics, the DEAP objectives and the ranking score, one row per strategy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from quant_organism.backtest.costs import CostModel
+from quant_organism.backtest.engine import INIT_CASH, Market, Params, simulate
+from quant_organism.backtest.fitness import FitnessConfig, fitness_columns
+from quant_organism.backtest.inputs import targets_array
+from quant_organism.backtest.metrics import METRICS, metrics_frame
+
+if TYPE_CHECKING:
+    from quant_organism.strategies.genes import SeedGenes
+
+DEFAULT_CHUNK_SIZE = 256  # 8,760 bars x 256 columns of int8 targets is ~2 MB; signal frames dominate
+
+
+def evaluate_signals(
+    ohlcv: pd.DataFrame,
+    signals: pd.DataFrame,
+    *,
+    stop_loss=0.0,
+    take_profit=0.0,
+    position_size=1.0,
+    funding: pd.Series | pd.DataFrame | np.ndarray | None = None,
+    costs: CostModel = CostModel(),
+    fitness: FitnessConfig = FitnessConfig(),
+    consistency_period: str | int = "W",
+    bars_per_year: float | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    init_cash: float = INIT_CASH,
+) -> pd.DataFrame:
+    """Metrics, objectives (`obj_*`), `valid` and `score` for each column of a target-position frame.
+
+    Risk genes are scalars or one value per column. Funding defaults to the bars' `funding_rate`
+    column when there is one (engine.py states how it is charged).
+    """
+    market = _market(ohlcv, funding, consistency_period, bars_per_year)
+    targets = targets_array(signals, market.bars)
+    params = Params.of(targets.shape[1], stop_loss, take_profit, position_size)
+    _check_chunk(chunk_size)
+    parts = []
+    for lo in range(0, targets.shape[1], chunk_size):
+        hi = min(lo + chunk_size, targets.shape[1])
+        chunk = Params(params.stop_loss[lo:hi], params.take_profit[lo:hi], params.position_size[lo:hi])
+        parts.append(simulate(market, targets[:, lo:hi], chunk, costs, init_cash).metrics)
+    columns = signals.columns if isinstance(signals, pd.DataFrame) else pd.RangeIndex(targets.shape[1])
+    metrics = metrics_frame(np.vstack(parts) if parts else np.empty((0, len(METRICS))), columns)
+    return pd.concat([metrics, fitness_columns(metrics, fitness)], axis=1)
+
+
+def evaluate_population(
+    ohlcv: pd.DataFrame,
+    genes_list: Sequence["SeedGenes"],
+    funding: pd.Series | pd.DataFrame | np.ndarray | None = None,
+    costs: CostModel = CostModel(),
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    *,
+    fitness: FitnessConfig = FitnessConfig(),
+    consistency_period: str | int = "W",
+    bars_per_year: float | None = None,
+    init_cash: float = INIT_CASH,
+    registry=None,
+) -> pd.DataFrame:
+    """One row per genome, in input order: seed_id, seed_type, metrics, objectives, valid, score.
+
+    Genomes are grouped by seed type; each chunk of up to `chunk_size` genomes gets its signals from
+    `registry.batch_signals(seed_type, bars, genes)` and is simulated in one kernel call, so peak memory
+    is one chunk's signals plus the bars, whatever the population size. When funding is given and the
+    bars have no `funding_rate` column, it is joined onto the bars (NaN between published rates) so
+    funding-aware seeds can read it; a `funding_rate` column already on the bars is left to the seeds
+    as it is, and is what the account pays when `funding` is None.
+    """
+    if registry is None:
+        from quant_organism.strategies.registry import get_registry
+
+        registry = get_registry()
+    _check_chunk(chunk_size)
+    market = _market(ohlcv, funding, consistency_period, bars_per_year)
+    bars = _bars_for_signals(ohlcv, market)
+    groups: dict[object, list[int]] = {}
+    for position, genes in enumerate(genes_list):
+        groups.setdefault(genes.seed_type, []).append(position)
+    metric_rows = np.full((len(genes_list), len(METRICS)), np.nan)
+    for seed_type, positions in groups.items():
+        for lo in range(0, len(positions), chunk_size):
+            idx = positions[lo : lo + chunk_size]
+            chunk = [genes_list[k] for k in idx]
+            signals = registry.batch_signals(seed_type, bars, chunk)
+            targets = targets_array(signals, market.bars)
+            if targets.shape[1] != len(chunk):
+                raise ValueError(f"{seed_type}: registry returned {targets.shape[1]} signal columns for {len(chunk)} genomes")
+            params = Params.of(
+                len(chunk),
+                [g.stop_loss for g in chunk],
+                [g.take_profit for g in chunk],
+                [g.position_size for g in chunk],
+            )
+            metric_rows[idx] = simulate(market, targets, params, costs, init_cash).metrics
+    ids = [g.seed_id for g in genes_list]
+    metrics = metrics_frame(metric_rows, ids)
+    head = pd.DataFrame({"seed_id": ids, "seed_type": [str(g.seed_type) for g in genes_list]}, index=metrics.index)
+    out = pd.concat([head, metrics, fitness_columns(metrics, fitness)], axis=1)
+    return out.reset_index(drop=True)
+
+
+def _market(ohlcv, funding, consistency_period, bars_per_year) -> Market:
+    if funding is None and isinstance(ohlcv, pd.DataFrame) and "funding_rate" in ohlcv.columns:
+        frame = ohlcv.set_index("timestamp") if "timestamp" in ohlcv.columns else ohlcv
+        funding = frame["funding_rate"].to_numpy(dtype=np.float64)
+    return Market.prepare(ohlcv, funding, consistency_period, bars_per_year)
+
+
+def _bars_for_signals(ohlcv: pd.DataFrame, market: Market) -> pd.DataFrame:
+    """The bars as the signal generators want them: time index, plus funding when known."""
+    frame = ohlcv.set_index("timestamp") if "timestamp" in ohlcv.columns else ohlcv
+    if "funding_rate" not in frame.columns and market.funding.any():
+        frame = frame.assign(funding_rate=np.where(market.funding != 0.0, market.funding, np.nan))
+    return frame
+
+
+def _check_chunk(chunk_size: int) -> None:
+    if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer; got {chunk_size!r}")
+

@@ -1,0 +1,425 @@
+"""The compiled core: one pass per column that simulates a perpetual-futures account and measures it.
+
+Fills go through vectorbt's own order execution (`vectorbt.portfolio.nb.execute_order_nb`: slippage,
+fees, cash, position and short debt), so the accounting is vectorbt's; what this kernel adds is what
+`Portfolio.from_signals` cannot express in one call: the project's execution convention (engine.py
+states it), intrabar stops that stay flat until the target changes, funding cash flows, and metrics
+computed on the fly from the column's equity path instead of through vectorbt's pandas stats layer.
+
+All numba code of the backtest lives in this one module on purpose: numba's on-disk cache
+(`cache=True`) only notices edits to the file that holds a function, so a kernel that called
+compiled helpers in another module could silently run a stale build of them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from vectorbt.portfolio.enums import Direction, OrderStatus, ProcessOrderState, SizeType, order_dt
+from vectorbt.portfolio.nb import execute_order_nb, order_nb
+
+# Metric slots of the output matrix (metrics.py names them).
+M_TOTAL_RETURN = 0
+M_SHARPE = 1
+M_SORTINO = 2
+M_MAX_DRAWDOWN = 3
+M_WIN_RATE = 4
+M_TRADE_COUNT = 5
+M_TURNOVER = 6
+M_EXPOSURE = 7
+M_PROFIT_FACTOR = 8
+M_CONSISTENCY = 9
+M_FEES = 10
+M_FUNDING = 11
+N_METRICS = 12
+
+# Why a trade ended (trade records' exit_reason).
+EXIT_OPEN = 0  # still open at the last bar, marked to the last close
+EXIT_SIGNAL = 1
+EXIT_STOP_LOSS = 2
+EXIT_TAKE_PROFIT = 3
+EXIT_BANKRUPT = 4
+
+trade_dt = np.dtype(
+    [
+        ("col", np.int64),
+        ("entry_idx", np.int64),
+        ("exit_idx", np.int64),
+        ("direction", np.int64),
+        ("size", np.float64),
+        ("entry_price", np.float64),
+        ("exit_price", np.float64),
+        ("fees", np.float64),
+        ("funding", np.float64),
+        ("pnl", np.float64),
+        ("ret", np.float64),
+        ("exit_reason", np.int64),
+    ],
+    align=True,
+)
+
+
+@njit(cache=True)
+def _fill_nb(cash, position, debt, free_cash, units, price, fee, slippage):
+    """Trade `units` (signed) at `price` through vectorbt's executor; returns the new state and the fill.
+
+    vectorbt refuses to act on negative cash, which funding can cause on a fully invested long; the
+    deficit is set aside for the call and restored after. Only buys consult cash, and those either open
+    a long from flat (cash = equity > 0) or cover a short (cash holds the sale proceeds), so setting
+    the deficit aside never lets an order through that the account could not pay.
+    """
+    deficit = cash if cash < 0.0 else 0.0
+    state = ProcessOrderState(cash - deficit, position, debt, free_cash, price, cash + position * price, 0, 0)
+    order = order_nb(
+        size=units, price=price, size_type=SizeType.Amount, direction=Direction.Both, fees=fee, slippage=slippage
+    )
+    new, res = execute_order_nb(state, order)
+    if res.status != OrderStatus.Filled:
+        return cash, position, debt, free_cash, 0.0, np.nan, 0.0
+    signed = res.size if res.side == 0 else -res.size
+    return new.cash + deficit, new.position, new.debt, new.free_cash, signed, res.price, res.fees
+
+
+@njit(cache=True)
+def equity_metrics_nb(equity, init_cash, exposure_bars, period_ids, n_periods, ann_factor, out):
+    """Return-based metrics of one equity path (marked at each bar's close) into `out`.
+
+    Per-bar returns start from `init_cash`; Sharpe uses the sample std (ddof=1) and Sortino the root mean
+    square of the negative returns, both annualised by sqrt(bars per year) like vectorbt's returns
+    accessor; a zero-variance path scores 0. Drawdown is a positive fraction of the running peak
+    (the initial cash counts as a peak). Consistency is the share of sub-periods (`period_ids`, 0-based,
+    non-decreasing) whose compounded return is positive. One pass, one division per bar.
+    """
+    n = equity.shape[0]
+    prev = init_cash
+    peak = init_cash
+    max_dd = 0.0
+    floor = peak  # equity below peak * (1 - max_dd) means a deeper drawdown
+    total = 0.0
+    total_sq = 0.0
+    down_sq = 0.0
+    period_start = init_cash
+    current = period_ids[0] if n > 0 else 0
+    positive = 0
+    for i in range(n):
+        eq = equity[i]
+        r = eq / prev - 1.0 if prev > 0.0 else 0.0
+        total += r
+        total_sq += r * r
+        neg = min(r, 0.0)  # branchless: the sign of returns is a coin flip the CPU cannot predict
+        down_sq += neg * neg
+        if eq > peak:
+            peak = eq
+            floor = peak * (1.0 - max_dd)
+        elif eq < floor:
+            max_dd = 1.0 - eq / peak
+            floor = eq
+        if period_ids[i] != current:
+            if prev > period_start:
+                positive += 1
+            period_start = prev
+            current = period_ids[i]
+        prev = eq
+    if n > 0 and prev > period_start:
+        positive += 1
+    out[M_TOTAL_RETURN] = (prev / init_cash - 1.0) if n > 0 else 0.0
+    out[M_MAX_DRAWDOWN] = max_dd
+    out[M_CONSISTENCY] = positive / n_periods if n_periods > 0 else 0.0
+    out[M_EXPOSURE] = exposure_bars / n if n > 0 else 0.0
+    sharpe = 0.0
+    sortino = 0.0
+    if n > 1:
+        mean = total / n
+        var = max(total_sq - n * mean * mean, 0.0) / (n - 1)
+        std = np.sqrt(var)
+        scale = np.sqrt(ann_factor)
+        if std > 1e-12 * (abs(mean) + 1e-12):
+            sharpe = mean / std * scale
+        down = np.sqrt(down_sq / n)
+        if down > 0.0:
+            sortino = mean / down * scale
+    out[M_SHARPE] = sharpe
+    out[M_SORTINO] = sortino
+
+
+@njit(cache=True)
+def simulate_nb(
+    open_,
+    high,
+    low,
+    close,
+    funding,
+    targets,
+    stop_loss,
+    take_profit,
+    position_size,
+    taker_fee,
+    maker_fee,
+    slippage,
+    take_profit_is_limit,
+    init_cash,
+    period_ids,
+    n_periods,
+    ann_factor,
+    detail,
+    equity_out,
+    position_out,
+    order_records,
+    trade_records,
+):
+    """Simulate every column of `targets` (int8, bars x columns, best Fortran-ordered) and measure it.
+
+    Returns (metrics[columns, N_METRICS], n_orders, n_trades). With `detail`, also fills the per-bar
+    equity/position matrices, vectorbt order records and trade records (sized by the caller: up to
+    2 orders per bar and 1 trade per bar per column).
+    """
+    n, m = targets.shape
+    metrics = np.full((m, N_METRICS), np.nan)
+    equity = np.empty(n)
+    oidx = 0
+    tidx = 0
+    for col in range(m):
+        sl = stop_loss[col]
+        tp = take_profit[col]
+        frac = position_size[col]
+        cash = init_cash
+        pos = 0.0
+        debt = 0.0
+        free_cash = init_cash
+        direction = 0
+        blocked = 0
+        bankrupt = False
+        entry_idx = -1
+        entry_price = np.nan
+        entry_equity = init_cash
+        sl_price = np.nan
+        tp_price = np.nan
+        trade_fees = 0.0
+        trade_funding = 0.0
+        n_trades = 0
+        n_wins = 0
+        gross_profit = 0.0
+        gross_loss = 0.0
+        turnover = 0.0
+        bars_in = 0
+        fees_total = 0.0
+        funding_total = 0.0
+        for i in range(n):
+            o = open_[i]
+            # 1. Funding stamped at this bar's open, on the position carried into it.
+            if direction != 0:
+                rate = funding[i]
+                if rate != 0.0:
+                    pay = rate * pos * o
+                    cash -= pay
+                    trade_funding += pay
+                    funding_total += pay
+            # 2. The target decided at the previous close, filled at this open (taker, slippage).
+            if i > 0 and not bankrupt:
+                want = targets[i - 1, col]
+                if blocked != 0:
+                    if want == blocked:
+                        want = 0
+                    else:
+                        blocked = 0
+                if want != direction:
+                    if direction != 0:
+                        eq_before = cash + pos * o
+                        cash, pos, debt, free_cash, filled, price, fees = _fill_nb(
+                            cash, pos, debt, free_cash, -pos, o, taker_fee, slippage
+                        )
+                        turnover += abs(filled * price) / eq_before if eq_before > 0.0 else 0.0
+                        fees_total += fees
+                        trade_fees += fees
+                        pnl = cash - entry_equity
+                        n_trades += 1
+                        if pnl > 0.0:
+                            n_wins += 1
+                            gross_profit += pnl
+                        else:
+                            gross_loss -= pnl
+                        if detail:
+                            _record_order(order_records, oidx, col, i, filled, price, fees)
+                            oidx += 1
+                            _record_trade(
+                                trade_records, tidx, col, entry_idx, i, direction, pos - filled, entry_price,
+                                price, trade_fees, trade_funding, pnl, entry_equity, EXIT_SIGNAL,
+                            )
+                            tidx += 1
+                        direction = 0
+                        if pos != 0.0:  # cover could not be paid in full: the account is exhausted
+                            bankrupt = True
+                            pos = 0.0
+                            cash = 0.0
+                    if want != 0 and not bankrupt and cash > 0.0:
+                        fill_ref = o * (1.0 + slippage) if want > 0 else o * (1.0 - slippage)
+                        units = want * frac * cash / (fill_ref * (1.0 + taker_fee))
+                        entry_equity = cash
+                        cash, pos, debt, free_cash, filled, price, fees = _fill_nb(
+                            cash, pos, debt, free_cash, units, o, taker_fee, slippage
+                        )
+                        if filled != 0.0:
+                            turnover += abs(filled * price) / entry_equity
+                            fees_total += fees
+                            direction = want
+                            entry_idx = i
+                            entry_price = price
+                            trade_fees = fees
+                            trade_funding = 0.0
+                            # Levels at +-inf never trigger, which spares NaN tests in the bar loop.
+                            if want > 0:
+                                sl_price = price * (1.0 - sl) if sl > 0.0 else -np.inf
+                                tp_price = price * (1.0 + tp) if tp > 0.0 else np.inf
+                            else:
+                                sl_price = price * (1.0 + sl) if sl > 0.0 else np.inf
+                                tp_price = price * (1.0 - tp) if tp > 0.0 else -np.inf
+                            if detail:
+                                _record_order(order_records, oidx, col, i, filled, price, fees)
+                                oidx += 1
+            # 3. Stops from the bar after the entry bar: gap through at the open, else intrabar, stop first.
+            if direction != 0 and entry_idx < i:
+                exit_price = np.nan
+                reason = 0
+                if direction > 0:
+                    if o <= sl_price:
+                        exit_price, reason = o, EXIT_STOP_LOSS
+                    elif o >= tp_price:
+                        exit_price, reason = o, EXIT_TAKE_PROFIT
+                    elif low[i] <= sl_price:
+                        exit_price, reason = sl_price, EXIT_STOP_LOSS
+                    elif high[i] >= tp_price:
+                        exit_price, reason = tp_price, EXIT_TAKE_PROFIT
+                else:
+                    if o >= sl_price:
+                        exit_price, reason = o, EXIT_STOP_LOSS
+                    elif o <= tp_price:
+                        exit_price, reason = o, EXIT_TAKE_PROFIT
+                    elif high[i] >= sl_price:
+                        exit_price, reason = sl_price, EXIT_STOP_LOSS
+                    elif low[i] <= tp_price:
+                        exit_price, reason = tp_price, EXIT_TAKE_PROFIT
+                if reason != 0:
+                    if reason == EXIT_TAKE_PROFIT and take_profit_is_limit:
+                        fee, slip = maker_fee, 0.0
+                    else:
+                        fee, slip = taker_fee, slippage
+                    eq_before = cash + pos * exit_price
+                    cash, pos, debt, free_cash, filled, price, fees = _fill_nb(
+                        cash, pos, debt, free_cash, -pos, exit_price, fee, slip
+                    )
+                    turnover += abs(filled * price) / eq_before if eq_before > 0.0 else 0.0
+                    fees_total += fees
+                    trade_fees += fees
+                    pnl = cash - entry_equity
+                    n_trades += 1
+                    if pnl > 0.0:
+                        n_wins += 1
+                        gross_profit += pnl
+                    else:
+                        gross_loss -= pnl
+                    if detail:
+                        _record_order(order_records, oidx, col, i, filled, price, fees)
+                        oidx += 1
+                        _record_trade(
+                            trade_records, tidx, col, entry_idx, i, direction, pos - filled, entry_price, price,
+                            trade_fees, trade_funding, pnl, entry_equity, reason,
+                        )
+                        tidx += 1
+                    blocked = direction
+                    direction = 0
+                    if pos != 0.0:
+                        bankrupt = True
+                        pos = 0.0
+                        cash = 0.0
+            # 4. Mark to the close; an exhausted account is liquidated and stops trading.
+            eq = cash + pos * close[i]
+            if eq <= 0.0 and not bankrupt:
+                if direction != 0:
+                    pnl = -entry_equity
+                    n_trades += 1
+                    gross_loss -= pnl
+                    if detail:
+                        _record_trade(
+                            trade_records, tidx, col, entry_idx, i, direction, pos, entry_price, close[i],
+                            trade_fees, trade_funding, pnl, entry_equity, EXIT_BANKRUPT,
+                        )
+                        tidx += 1
+                bankrupt = True
+                direction = 0
+                pos = 0.0
+                cash = 0.0
+                eq = 0.0
+            equity[i] = eq
+            if direction != 0:
+                bars_in += 1
+            if detail:
+                equity_out[i, col] = eq
+                position_out[i, col] = pos
+        # A trade still open at the end counts, marked to the last close without an exit fee.
+        if direction != 0 and n > 0:
+            pnl = equity[n - 1] - entry_equity
+            n_trades += 1
+            if pnl > 0.0:
+                n_wins += 1
+                gross_profit += pnl
+            else:
+                gross_loss -= pnl
+            if detail:
+                _record_trade(
+                    trade_records, tidx, col, entry_idx, n - 1, direction, pos, entry_price, close[n - 1],
+                    trade_fees, trade_funding, pnl, entry_equity, EXIT_OPEN,
+                )
+                tidx += 1
+        row = metrics[col]
+        equity_metrics_nb(equity, init_cash, bars_in, period_ids, n_periods, ann_factor, row)
+        row[M_TRADE_COUNT] = n_trades
+        if n_trades > 0:
+            row[M_WIN_RATE] = n_wins / n_trades
+            if gross_loss > 0.0:
+                row[M_PROFIT_FACTOR] = gross_profit / gross_loss
+            elif gross_profit > 0.0:
+                row[M_PROFIT_FACTOR] = np.inf
+        row[M_TURNOVER] = turnover * ann_factor / n if n > 0 else 0.0
+        row[M_FEES] = fees_total / init_cash
+        row[M_FUNDING] = funding_total / init_cash
+    return metrics, oidx, tidx
+
+
+@njit(cache=True)
+def _record_order(records, k, col, i, signed_size, price, fees):
+    rec = records[k]
+    rec["id"] = k
+    rec["col"] = col
+    rec["idx"] = i
+    rec["size"] = abs(signed_size)
+    rec["price"] = price
+    rec["fees"] = fees
+    rec["side"] = 0 if signed_size > 0 else 1
+
+
+@njit(cache=True)
+def _record_trade(records, k, col, entry_idx, exit_idx, direction, size, entry_price, exit_price, fees, funding,
+                  pnl, entry_equity, reason):
+    rec = records[k]
+    rec["col"] = col
+    rec["entry_idx"] = entry_idx
+    rec["exit_idx"] = exit_idx
+    rec["direction"] = direction
+    rec["size"] = abs(size)
+    rec["entry_price"] = entry_price
+    rec["exit_price"] = exit_price
+    rec["fees"] = fees
+    rec["funding"] = funding
+    rec["pnl"] = pnl
+    rec["ret"] = pnl / entry_equity if entry_equity > 0.0 else 0.0
+    rec["exit_reason"] = reason
+
+
+def empty_order_records(capacity: int) -> np.ndarray:
+    """A vectorbt order record buffer (vectorbt's `order_dt`)."""
+    return np.empty(capacity, dtype=order_dt)
+
+
+def empty_trade_records(capacity: int) -> np.ndarray:
+    """A trade record buffer (`trade_dt`)."""
+    return np.empty(capacity, dtype=trade_dt)

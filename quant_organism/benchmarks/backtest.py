@@ -1,0 +1,325 @@
+"""Backtest benchmark: 500 technical genomes on a year of hourly bars, ours beside two peers, one core.
+
+What is timed (after warming every numba cache on a short slice first, so no compile time counts):
+- ours: `evaluate_population` end to end (signals through the strategies registry's batch path,
+  simulation with taker/maker fees, slippage, stop-loss/take-profit from the genes and hourly funding,
+  all metrics, objectives and score), best of `--repeat` runs, split into signals and engine time;
+- backtesting.py: one `Backtest.run` per genome on a subsample, on the same signals, with commission,
+  spread and the genes' stops (its own statistics included, as it always computes them);
+- naive vectorbt: one `Portfolio.from_signals` call per genome on the same subsample, same signals, fees,
+  slippage and stops, then vectorbt's own metrics (return, Sharpe, Sortino, drawdown, trades);
+- the two ML seeds on a few genomes, separately (they fit models walk-forward, a different scale).
+The process is pinned to one CPU and numba/BLAS pools are limited to one thread. The market is the
+project's deterministic synthetic BTC year (candles + funding), or a seeded random walk without it.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # effective only if numpy/numba are not imported yet; see _one_core
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from quant_organism.backtest import CostModel, evaluate_population  # noqa: E402
+from quant_organism.backtest.engine import Market, Params, simulate  # noqa: E402
+from quant_organism.backtest.inputs import targets_array  # noqa: E402
+
+START = pd.Timestamp("2024-01-01", tz="UTC")
+YEAR_DAYS = 366  # 2024: 8,784 hourly bars
+COSTS = CostModel()
+
+
+def _one_core() -> int | None:
+    """Pin this process to one CPU and cap thread pools at one thread; returns the CPU used."""
+    cpu = None
+    if hasattr(os, "sched_setaffinity"):
+        cpu = min(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cpu})
+    try:
+        import numba
+
+        numba.set_num_threads(1)
+    except Exception:  # noqa: BLE001 - numba may refuse if its pool was sized differently; affinity still holds
+        pass
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:
+        pass
+    return cpu
+
+
+def market(days: int = YEAR_DAYS) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Hourly BTC bars and funding: the project's synthetic market, else a seeded random walk."""
+    end = START + pd.Timedelta(days=days)
+    try:
+        from quant_organism.market.sources.synthetic import SyntheticSource
+    except ImportError:
+        return (*_random_walk(end), "seeded random walk")
+    source = SyntheticSource()
+    candles = source.candles("BTC", START, end, "1h").set_index("timestamp")
+    funding = source.funding("BTC", START, end)
+    return candles, funding, "SyntheticSource BTC 1h"
+
+
+def _random_walk(end: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(7)
+    index = pd.date_range(START, end, freq="h", inclusive="left")
+    n = len(index)
+    close = 30_000 * np.exp(np.cumsum(rng.standard_t(4, n) * 0.004))
+    opens = np.r_[30_000.0, close[:-1]]
+    wick = np.abs(rng.normal(0, 0.002, (2, n)))
+    candles = pd.DataFrame(
+        {
+            "open": opens,
+            "high": np.maximum(opens, close) * (1 + wick[0]),
+            "low": np.minimum(opens, close) * (1 - wick[1]),
+            "close": close,
+            "volume": rng.lognormal(6, 1, n),
+        },
+        index=index,
+    )
+    funding = pd.DataFrame({"timestamp": index, "coin": "BTC", "funding_rate": rng.normal(1.25e-5, 1e-5, n)})
+    return candles, funding
+
+
+def population(seed_types, size: int, seed: int):
+    """`size` random genomes spread evenly over `seed_types`."""
+    from quant_organism.strategies import SeedGenes
+
+    rng = np.random.default_rng(seed)
+    return [SeedGenes.random(seed_types[k % len(seed_types)], f"g{k:04d}", rng) for k in range(size)]
+
+
+def _bars_with_funding(candles: pd.DataFrame, funding: pd.DataFrame) -> pd.DataFrame:
+    rates = funding.set_index("timestamp")["funding_rate"].reindex(candles.index)
+    return candles.assign(funding_rate=rates.to_numpy())
+
+
+def time_ours(candles, funding, genes, repeat: int) -> dict:
+    from quant_organism.strategies import get_registry
+
+    evaluate_population(candles.iloc[:500], genes[:40], funding=funding, costs=COSTS)  # warm every numba cache
+    runs = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = evaluate_population(candles, genes, funding=funding, costs=COSTS)
+        runs.append(time.perf_counter() - started)
+    # Where the time goes: signals through the registry, then the engine (simulation + metrics); best of `repeat`.
+    registry = get_registry()
+    bars = _bars_with_funding(candles, funding)
+    market_ = Market.prepare(candles, funding)
+    by_type: dict = {}
+    for g in genes:
+        by_type.setdefault(g.seed_type, []).append(g)
+    signal_s_by_type = {str(t): np.inf for t in by_type}
+    engine_s_by_type = {str(t): np.inf for t in by_type}
+    for _ in range(repeat):
+        for seed_type, group in by_type.items():
+            started = time.perf_counter()
+            signals = registry.batch_signals(seed_type, bars, group)
+            signal_s_by_type[str(seed_type)] = min(signal_s_by_type[str(seed_type)], time.perf_counter() - started)
+            started = time.perf_counter()
+            targets = targets_array(signals, market_.bars)
+            params = Params.of(len(group), [g.stop_loss for g in group], [g.take_profit for g in group],
+                               [g.position_size for g in group])  # fmt: skip
+            simulate(market_, targets, params, COSTS)
+            engine_s_by_type[str(seed_type)] = min(engine_s_by_type[str(seed_type)], time.perf_counter() - started)
+    signals_s = sum(signal_s_by_type.values())
+    engine_s = sum(engine_s_by_type.values())
+    signal_s_by_type = {k: round(v, 4) for k, v in signal_s_by_type.items()}
+    best = min(runs)
+    return {
+        "evals_per_s": round(len(genes) / best, 1),
+        "wall_s_best": round(best, 4),
+        "wall_s_median": round(statistics.median(runs), 4),
+        "signals_s": round(signals_s, 4),
+        "engine_s": round(engine_s, 4),
+        "engine_evals_per_s": round(len(genes) / engine_s, 1),
+        "signals_s_by_seed_type": signal_s_by_type,
+        "valid_share": round(float(result["valid"].mean()), 3),
+        "mean_trades": round(float(result["trade_count"].mean()), 1),
+    }
+
+
+def _signals_for(candles, funding, genes) -> list[pd.Series]:
+    from quant_organism.strategies import get_registry
+
+    registry = get_registry()
+    bars = _bars_with_funding(candles, funding)
+    return [registry.batch_signals(g.seed_type, bars, [g]).iloc[:, 0] for g in genes]
+
+
+def time_backtesting_py(candles, genes, signals) -> float:
+    """evals/s of backtesting.py, one `Backtest.run` per genome on the same targets."""
+    import backtesting.backtesting
+    from backtesting import Backtest, Strategy
+
+    backtesting.backtesting._tqdm = lambda seq, **_: seq  # its progress bar only: it would flood the report
+
+    class FollowTargets(Strategy):
+        targets = np.zeros(0)
+        size = 0.5
+        sl = 0.0
+        tp = 0.0
+
+        def init(self) -> None:
+            pass
+
+        def next(self) -> None:
+            want = self.targets[len(self.data) - 1]
+            have = 1 if self.position.is_long else -1 if self.position.is_short else 0
+            if want == have:
+                return
+            price = self.data.Close[-1]
+            if want == 0:
+                self.position.close()
+                return
+            sl = price * (1 - want * self.sl) if self.sl > 0 else None
+            tp = price * (1 + want * self.tp) if self.tp > 0 else None
+            order = self.buy if want > 0 else self.sell
+            try:
+                order(size=self.size, sl=sl, tp=tp)
+            except ValueError:  # levels inside the spread: trade without them
+                order(size=self.size)
+
+    data = candles.rename(columns=str.capitalize)[["Open", "High", "Low", "Close", "Volume"]]
+    bt = Backtest(
+        data, FollowTargets, cash=1e12, commission=COSTS.taker_fee, spread=COSTS.slippage,
+        trade_on_close=False, exclusive_orders=True, finalize_trades=True,
+    )  # fmt: skip
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for g, s in zip(genes, signals):
+            bt.run(targets=s.to_numpy(), size=min(g.position_size, 0.9999), sl=g.stop_loss, tp=g.take_profit)
+    return len(genes) / (time.perf_counter() - started)
+
+
+def time_naive_vectorbt(candles, genes, signals) -> float:
+    """evals/s of vectorbt used naively: one `Portfolio.from_signals` call and its metrics per genome."""
+    import vectorbt as vbt
+
+    # A tz-aware index costs vectorbt ~70 ms per wrapped result (it converts it to Timestamp objects):
+    # give the peer a naive UTC index so that it is measured at its best.
+    candles = candles.tz_localize(None) if candles.index.tz is not None else candles
+
+    def one(g, s: pd.Series) -> None:
+        held = pd.Series(s.to_numpy()).shift(1).fillna(0).to_numpy()  # the target decided at t-1's close, traded at t's open
+        before = np.r_[0, held[:-1]]
+        pf = vbt.Portfolio.from_signals(
+            candles["close"],
+            entries=(held == 1) & (before != 1),
+            exits=(held != 1) & (before == 1),
+            short_entries=(held == -1) & (before != -1),
+            short_exits=(held != -1) & (before == -1),
+            size=g.position_size * 100.0,  # value per entry; vectorbt's "percent" cannot reverse positions
+            size_type="value",
+            init_cash=100.0,
+            price=candles["open"],
+            open=candles["open"],
+            high=candles["high"],
+            low=candles["low"],
+            sl_stop=g.stop_loss or np.nan,
+            tp_stop=g.take_profit or np.nan,
+            fees=COSTS.taker_fee,
+            slippage=COSTS.slippage,
+            freq="1h",
+        )
+        pf.total_return(), pf.sharpe_ratio(), pf.sortino_ratio(), pf.max_drawdown()
+        trades = pf.trades
+        trades.count(), trades.win_rate(), trades.profit_factor()
+
+    one(genes[0], signals[0])  # warm
+    started = time.perf_counter()
+    for g, s in zip(genes, signals):
+        one(g, s)
+    return len(genes) / (time.perf_counter() - started)
+
+
+def time_ml(candles, funding, per_seed: int) -> dict:
+    from quant_organism.strategies import ML_SEEDS
+
+    genes = population(ML_SEEDS, per_seed * len(ML_SEEDS), seed=3)
+    started = time.perf_counter()
+    evaluate_population(candles, genes, funding=funding, costs=COSTS)
+    wall = time.perf_counter() - started
+    return {"ml_genomes": len(genes), "ml_wall_s": round(wall, 3), "ml_evals_per_s": round(len(genes) / wall, 2)}
+
+
+def run(genomes: int, sample: int, repeat: int, ml_per_seed: int, days: int = YEAR_DAYS, pin: bool = True) -> dict:
+    from quant_organism.strategies import TECHNICAL_SEEDS
+
+    cpu = _one_core() if pin else None
+    candles, funding, market_name = market(days)
+    genes = population(TECHNICAL_SEEDS, genomes, seed=1)
+    ours = time_ours(candles, funding, genes, repeat)
+    peer_bt = peer_vbt = None
+    subsample = genes[:sample]
+    if subsample:
+        signals = _signals_for(candles, funding, subsample)
+        peer_bt = time_backtesting_py(candles, subsample, signals)
+        peer_vbt = time_naive_vectorbt(candles, subsample, signals)
+    out = {
+        "market": market_name,
+        "bars": len(candles),
+        "genomes": genomes,
+        "cpu": cpu,
+        "numba_cache_warmed": True,
+        **ours,
+        "backtesting_py_evals_per_s": round(peer_bt, 2) if peer_bt else None,
+        "naive_vectorbt_evals_per_s": round(peer_vbt, 2) if peer_vbt else None,
+        "peer_sample": len(subsample),
+        "speedup_vs_backtesting_py": round(ours["evals_per_s"] / peer_bt, 1) if peer_bt else None,
+        "speedup_vs_naive_vectorbt": round(ours["evals_per_s"] / peer_vbt, 1) if peer_vbt else None,
+    }
+    if ml_per_seed > 0:
+        out.update(time_ml(candles, funding, ml_per_seed))
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return out
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m quant_organism.bench backtest", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--genomes", type=int, default=500, help="technical genomes to evaluate (default 500)")
+    parser.add_argument("--sample", type=int, default=20, help="genomes run through each peer (default 20, 0 = no peers)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs of ours; the best counts (default 3)")
+    parser.add_argument("--ml-per-seed", type=int, default=2, help="genomes per ML seed (0 to skip)")
+    parser.add_argument("--days", type=int, default=YEAR_DAYS, help="days of hourly bars (default: the year 2024)")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    if args.genomes < 1 or args.repeat < 1 or args.sample < 0 or args.days < 30:
+        parser.error("--genomes and --repeat must be >= 1, --sample >= 0, --days >= 30")
+    result = run(args.genomes, args.sample, args.repeat, args.ml_per_seed, args.days, pin=not args.no_pin)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    core = f"one core (cpu {result['cpu']})" if result["cpu"] is not None else "not pinned to a core"
+    print(f"backtest benchmark: {result['genomes']} technical genomes x {result['bars']} hourly bars "
+          f"({result['market']}), {core}, numba caches warmed before timing")  # fmt: skip
+    print(f"  ours                 {result['evals_per_s']:>10.1f} evals/s  (best of {args.repeat}: "
+          f"{result['wall_s_best']:.3f} s; median {result['wall_s_median']:.3f} s)")  # fmt: skip
+    print(f"    signals (registry) {result['signals_s']:>10.3f} s    engine (simulate + metrics) {result['engine_s']:.3f} s"
+          f" = {result['engine_evals_per_s']:.0f} evals/s")  # fmt: skip
+    if result["backtesting_py_evals_per_s"]:
+        print(f"  backtesting.py       {result['backtesting_py_evals_per_s']:>10.1f} evals/s  "
+              f"(one Backtest.run per genome, {result['peer_sample']} genomes)  ours is x{result['speedup_vs_backtesting_py']}")
+        print(f"  naive vectorbt       {result['naive_vectorbt_evals_per_s']:>10.1f} evals/s  "
+              f"(one from_signals per genome, {result['peer_sample']} genomes)  ours is x{result['speedup_vs_naive_vectorbt']}")
+    if "ml_evals_per_s" in result:
+        print(f"  ML seeds             {result['ml_evals_per_s']:>10.2f} evals/s  ({result['ml_genomes']} genomes)")
+    print(f"  peak RSS             {result['peak_rss_mb']:>10.1f} MB")
+    return 0
