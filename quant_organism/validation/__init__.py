@@ -1,0 +1,1 @@
+"""Validation: out-of-sample and walk-forward backtests, accelerated replay, testnet, overfitting guards."""
