@@ -1,0 +1,1 @@
+"""Plots and reports that people would rather see than read."""

@@ -1,0 +1,62 @@
+"""Small PNG plots for asset metadata (embedded as Markdown data URIs) and report files.
+
+Kept small (about 10-30 kB) because Dagster stores metadata in its event log.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: render to memory only
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def _png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png", dpi=80)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def markdown_image(png: bytes, title: str) -> str:
+    """Markdown that shows the PNG inline in the Dagster UI."""
+    return f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})"
+
+
+def fitness_over_generations(stats: pd.DataFrame, title: str = "fitness over generations") -> bytes:
+    """Best and median score per generation (one line pair per batch/island, plus the overall best)."""
+    figure, axis = plt.subplots(figsize=(7, 3.5))
+    overall = stats.groupby("generation").agg(best=("best_score", "max"), median=("median_score", "median"))
+    for _, group in stats.groupby("batch"):
+        axis.plot(group["generation"], group["best_score"], color="tab:blue", alpha=0.15, linewidth=1)
+    axis.plot(overall.index, overall["best"], color="tab:blue", linewidth=2, label="best (all islands)")
+    axis.plot(overall.index, overall["median"], color="tab:orange", linewidth=2, label="median of island medians")
+    axis.set_xlabel("generation")
+    axis.set_ylabel("score")
+    axis.set_title(title)
+    axis.grid(alpha=0.3)
+    axis.legend(loc="lower right", fontsize=8)
+    return _png(figure)
+
+
+def equity_curves(curves: dict[str, pd.Series], title: str = "equity", benchmark: str | None = None) -> bytes:
+    """Equity curves normalised to 1 at the start; `benchmark` (e.g. buy and hold) is drawn dashed."""
+    figure, axis = plt.subplots(figsize=(7, 3.5))
+    for name, curve in curves.items():
+        curve = curve.dropna()
+        if curve.empty:
+            continue
+        style = {"linestyle": "--", "color": "black", "linewidth": 1.5} if name == benchmark else {"linewidth": 1.2}
+        axis.plot(curve.index, curve / curve.iloc[0], label=name, **style)
+    axis.set_title(title)
+    axis.set_ylabel("growth of 1")
+    axis.grid(alpha=0.3)
+    if curves:
+        axis.legend(loc="upper left", fontsize=7)
+    figure.autofmt_xdate()
+    return _png(figure)
