@@ -1,0 +1,177 @@
+"""Stage 3, testnet: skipped without a key, real SDK orders against the local replay exchange, key secrecy,
+and the endpoint rules (mainnet refused)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from decimal import Decimal
+
+import eth_account
+import pytest
+from hyperliquid.utils.constants import MAINNET_API_URL, TESTNET_API_URL
+
+from quant_organism.validation import StageStatus, TestnetConfig, UnsafeEndpointError, check_endpoint, run_testnet_stage
+from quant_organism.validation.testnet_stage import ALLOW_MAINNET_ENV, limit_price, order_size
+from quant_organism_tests.hl_exchange_replay import ExchangeReplay
+from quant_organism_tests.hl_replay_server import Fault, HyperliquidReplayServer
+
+MIDS = {"BTC": 64123.5, "ETH": 3012.25, "SOL": 141.337}
+KEY_ENV = "HYPERLIQUID_TESTNET_PRIVATE_KEY"
+# A throwaway key made for this test (never funded anywhere); the hex is what must never leak.
+ACCOUNT = eth_account.Account.from_key("0x" + "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
+KEY = ACCOUNT.key.hex().removeprefix("0x")
+
+
+@pytest.fixture
+def exchange():
+    with HyperliquidReplayServer() as server:
+        yield server, ExchangeReplay(server, MIDS, signers=[ACCOUNT.address])
+
+
+def env(key: str = "0x" + KEY, **extra) -> dict[str, str]:
+    return {KEY_ENV: key, **extra}
+
+
+def assert_no_key(*texts: str) -> None:
+    for text in texts:
+        assert KEY.lower() not in text.lower()
+
+
+def test_skipped_without_a_key_and_never_contacts_the_exchange(exchange):
+    server, _ = exchange
+    result = run_testnet_stage(TestnetConfig(base_url=server.url), environ={})
+    assert result.status is StageStatus.SKIPPED and result.score is None and not result.ran
+    assert result.reasons == ["HYPERLIQUID_TESTNET_PRIVATE_KEY not set"]
+    assert server.count() == 0
+    blank = run_testnet_stage(TestnetConfig(base_url=server.url), environ={KEY_ENV: "  "})
+    assert blank.status is StageStatus.SKIPPED
+
+
+def test_places_and_cancels_far_from_mid_post_only_orders(exchange, caplog):
+    server, book = exchange
+    caplog.set_level(logging.DEBUG)
+    config = TestnetConfig(base_url=server.url, coins=("BTC", "ETH", "SOL"), distance=0.2)
+    result = run_testnet_stage(config, environ=env())
+    assert result.status is StageStatus.PASSED, result.reasons
+    assert result.score == 1.0 and result.reasons == []
+    m = result.metrics
+    assert (m["planned"], m["accepted"], m["cancelled"], m["rejected"]) == (6, 6, 6, 0)
+    assert m["network"] == "local" and m["signer"] == ACCOUNT.address
+    # what reached the exchange: signed by the key's address, post-only, far from the mid, >= $10, all cancelled
+    assert set(book.recovered) == {ACCOUNT.address} and len(book.recovered) == 12
+    assert book.open == {} and len(book.cancelled) == 6
+    for order in book.placed:
+        px, sz, mid = Decimal(order["limitPx"]), Decimal(order["sz"]), Decimal(str(MIDS[order["coin"]]))
+        assert px * sz >= 10
+        assert (px <= mid * Decimal("0.8001")) if order["side"] == "B" else (px >= mid * Decimal("1.1999"))
+    orders = [r.body for r in server.requests if r.path == "/exchange" and r.body["action"]["type"] == "order"]
+    assert {o["action"]["orders"][0]["t"]["limit"]["tif"] for o in orders} == {"Alo"}
+    assert all(o["order_latency_s"] < config.max_latency_s for o in m["orders"])
+    # the key is nowhere: result, logs (which did capture the SDK's signed payloads), request bodies
+    assert "signature" in caplog.text
+    assert_no_key(json.dumps(result.to_dict()), repr(result), caplog.text, repr(config))
+    assert_no_key(*(r.raw.decode() for r in server.requests))
+
+
+def test_unknown_wallet_is_rejected_and_reported_without_the_key(exchange, caplog):
+    server, book = exchange
+    caplog.set_level(logging.DEBUG)
+    stranger = eth_account.Account.from_key("0x" + "11" * 32)
+    result = run_testnet_stage(TestnetConfig(base_url=server.url), environ=env(stranger.key.hex()))
+    assert result.status is StageStatus.FAILED and result.score == pytest.approx(0.2 * 2 / 4)  # quick, none accepted
+    assert all("does not exist" in r for r in result.reasons) and len(result.reasons) == 2
+    assert book.placed == []
+    secret = stranger.key.hex().removeprefix("0x")
+    assert secret not in json.dumps(result.to_dict()) and secret not in caplog.text
+
+
+@pytest.mark.parametrize("bad_key", ["0x1234", "not-a-key-" + KEY[:20], KEY[:-2] + "zz"])
+def test_an_unusable_key_fails_without_echoing_it(exchange, bad_key):
+    server, _ = exchange
+    result = run_testnet_stage(TestnetConfig(base_url=server.url), environ=env(bad_key))
+    assert result.status is StageStatus.FAILED and result.score == 0.0
+    assert result.reasons == ["HYPERLIQUID_TESTNET_PRIVATE_KEY is not a valid private key (expected 32 bytes as hex)"]
+    text = json.dumps(result.to_dict())
+    assert bad_key not in text and bad_key.removeprefix("0x") not in text
+    assert server.count() == 0
+
+
+def test_post_only_order_that_would_cross_is_rejected(exchange):
+    server, book = exchange
+    book.book_mids["BTC"] = MIDS["BTC"] * 0.7  # the market fell through the bid since allMids was read
+    result = run_testnet_stage(TestnetConfig(base_url=server.url), environ=env())
+    assert result.status is StageStatus.FAILED
+    (reason,) = result.reasons
+    assert reason.startswith("BTC buy: order rejected: Post only order would have immediately matched")
+    assert (result.metrics["accepted"], result.metrics["cancelled"]) == (1, 1)  # the ask still rested and was cancelled
+    assert result.score == pytest.approx(0.4 * 0.5 + 0.4 * 0.5 + 0.2 * 3 / 4)
+    assert book.open == {}
+
+
+def test_cancel_that_finds_no_order_fails_the_stage(exchange):
+    server, book = exchange
+    book.forget_orders = True
+    result = run_testnet_stage(TestnetConfig(base_url=server.url), environ=env())
+    assert result.status is StageStatus.FAILED
+    assert all("failed: Order was never placed, already canceled, or filled" in r for r in result.reasons)
+    assert result.metrics["accepted"] == 2 and result.metrics["cancelled"] == 0
+    assert result.score == pytest.approx(0.4 + 0.0 + 0.2)
+
+
+def test_slow_and_failing_requests_are_reported(exchange):
+    server, _ = exchange
+    server.plan(Fault.slow(0.3, when=lambda r: r.path == "/exchange", times=1))
+    slow = run_testnet_stage(TestnetConfig(base_url=server.url, max_latency_s=0.2), environ=env())
+    assert slow.status is StageStatus.FAILED
+    assert slow.reasons == [f"1 request(s) slower than 0.2 s (max {slow.metrics['max_latency_s']:.3f} s)"]
+    assert slow.metrics["max_latency_s"] >= 0.3 and slow.score == pytest.approx(0.8 + 0.2 * 3 / 4)
+
+    server.plan(Fault.http(500, "upstream exploded", when=lambda r: r.path == "/exchange", times=None))
+    broken = run_testnet_stage(TestnetConfig(base_url=server.url), environ=env())
+    assert broken.status is StageStatus.FAILED and broken.metrics["accepted"] == 0
+    assert broken.reasons[0] == "BTC buy: order request failed: HTTP 500: upstream exploded"
+    assert_no_key(json.dumps(broken.to_dict()))
+
+
+def test_account_address_is_checked_and_recorded(exchange):
+    server, _ = exchange
+    main = "0x" + "ab" * 20
+    ok = run_testnet_stage(TestnetConfig(base_url=server.url), environ=env(HYPERLIQUID_TESTNET_ACCOUNT=main))
+    assert ok.status is StageStatus.PASSED and ok.metrics["account"] == main
+    bad = run_testnet_stage(TestnetConfig(base_url=server.url), environ=env(HYPERLIQUID_TESTNET_ACCOUNT="bob"))
+    assert bad.status is StageStatus.FAILED and "HYPERLIQUID_TESTNET_ACCOUNT" in bad.reasons[0]
+
+
+def test_mainnet_is_refused_without_both_opt_ins():
+    assert check_endpoint(TESTNET_API_URL) == TESTNET_API_URL
+    assert check_endpoint(TESTNET_API_URL + "/") == TESTNET_API_URL
+    assert check_endpoint("http://127.0.0.1:8123", environ={}) == "http://127.0.0.1:8123"
+    for allow, environ in [(False, {}), (True, {}), (False, {ALLOW_MAINNET_ENV: "1"}), (True, {ALLOW_MAINNET_ENV: "yes"})]:
+        with pytest.raises(UnsafeEndpointError, match="refusing to send orders to MAINNET"):
+            check_endpoint(MAINNET_API_URL, allow, environ)
+    assert check_endpoint(MAINNET_API_URL, True, {ALLOW_MAINNET_ENV: "1"}) == MAINNET_API_URL
+    for url in ("https://api.hyperliquid.xyz.evil.example", "http://10.0.0.5:3001", "https://127.0.0.1:8123",
+                "http://127.0.0.1", "http://127.0.0.1:8123/exchange"):  # fmt: skip
+        with pytest.raises(UnsafeEndpointError, match="refusing unknown endpoint"):
+            check_endpoint(url, True, {ALLOW_MAINNET_ENV: "1"})
+    # the stage itself refuses before touching the key, and the error does not carry it
+    with pytest.raises(UnsafeEndpointError) as caught:
+        run_testnet_stage(TestnetConfig(base_url=MAINNET_API_URL), environ=env())
+    assert_no_key(str(caught.value), repr(caught.value))
+
+
+def test_prices_and_sizes_follow_the_exchange_rules():
+    assert limit_price(51298.8, 5) == 51299.0  # 5 significant figures
+    assert limit_price(2409.8123, 4) == 2409.8
+    assert limit_price(0.123456789, 0) == 0.12346  # <= 6 - szDecimals decimals
+    assert limit_price(0.0001234567, 2) == 0.0001  # 4 decimals for szDecimals 2
+    assert order_size(12.0, 51299.0, 5) == 0.00024  # smallest lot worth >= $12
+    assert order_size(12.0, 2409.8, 4) * 2409.8 >= 12.0
+    assert order_size(12.0, 2409.8, 4) - 0.0001 < 12.0 / 2409.8
+    with pytest.raises(ValueError, match="distance"):
+        TestnetConfig(distance=0.9)
+    with pytest.raises(ValueError, match="notional_usd"):
+        TestnetConfig(notional_usd=5.0)
+    with pytest.raises(ValueError, match="coins"):
+        TestnetConfig(coins="BTC")
