@@ -1,0 +1,44 @@
+"""The living organism's runtime: the strategy engine, its paper books and ledger, and decay rules.
+
+Plain Python (no Dagster): `engine.py` runs deployed strategies one bar at a time and emits
+`TradeDecision`s under typed policies; `book.py` simulates fills with the backtest's execution
+convention; `ledger.py` persists paper trading in DuckDB and measures it; `decay.py` flags
+strategies whose paper results have faded.
+"""
+
+from .book import BookState, Fill, Mark, PaperBook, Trade
+from .decay import DecayRules, DecayVerdict, decaying_strategies, mark_decaying
+from .decisions import Side, SkippedSignal, TradeDecision
+from .engine import RunResult, StepResult, StrategyRuntimeEngine
+from .ledger import LedgerBatch, PaperLedger, PaperMetrics, PaperRunSummary, PaperTrader, ledger_path
+from .policy import RiskMode, RuntimePolicy, volatility_confidence
+from .signals import LookaheadError, SignalSource
+
+__all__ = [
+    "BookState",
+    "DecayRules",
+    "DecayVerdict",
+    "LedgerBatch",
+    "PaperLedger",
+    "PaperMetrics",
+    "PaperRunSummary",
+    "PaperTrader",
+    "decaying_strategies",
+    "ledger_path",
+    "mark_decaying",
+    "Fill",
+    "LookaheadError",
+    "Mark",
+    "PaperBook",
+    "RiskMode",
+    "RunResult",
+    "RuntimePolicy",
+    "Side",
+    "SignalSource",
+    "SkippedSignal",
+    "StepResult",
+    "StrategyRuntimeEngine",
+    "Trade",
+    "TradeDecision",
+    "volatility_confidence",
+]

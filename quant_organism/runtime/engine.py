@@ -1,0 +1,444 @@
+"""`StrategyRuntimeEngine`: the deployed strategies, run one new bar at a time, emitting trade decisions.
+
+For each strategy and each coin it trades the engine keeps a paper book (book.py) and, at every bar:
+1. the book processes the bar's open and range: funding, the fill of the order decided at the
+   previous close, stop-loss / take-profit (the backtest's execution convention, book.py);
+2. the book is marked at the close;
+3. the seed's target at this close is read from the bars up to this one (signals.py), the book's
+   stay-flat-after-a-stop rule applied, then the policies (policy.py): a change of position becomes a
+   `TradeDecision` and the book's order for the next open; a held-back entry becomes a `SkippedSignal`.
+With `RuntimePolicy.backtest_parity()` this reproduces the vectorised backtest bar for bar; the replay
+stage (validation/replay.py) checks exactly that.
+
+Which strategies: a ConfigStrategyLoader gives its active deployed and decaying configs; a list of
+StrategyConfig is taken as given (validation candidates included). Which coins: a strategy trades the
+coins of its `data_window`, intersected with `coins` when given (or `coins` alone when the window
+names none). Capital: each strategy's allocation (1.0 when it has none, e.g. a candidate; a zero
+allocation is not run) of `capital`, split equally across its coins into one book per coin.
+
+A bar a book has already processed is ignored when fed again, so replaying a step is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from quant_organism.backtest.costs import CostModel
+from quant_organism.backtest.engine import INIT_CASH
+from quant_organism.deployment import ConfigStrategyLoader, DeploymentStatus, StrategyConfig
+from quant_organism.strategies import SeedRegistry, get_registry
+
+from .book import BookState, Fill, Mark, PaperBook, Trade
+from .decisions import Side, SkippedSignal, TradeDecision
+from .policy import RiskMode, RuntimePolicy, volatility_confidence
+from .signals import SignalMode, SignalSource
+
+log = logging.getLogger(__name__)
+
+TRADED_STATUSES = (DeploymentStatus.DEPLOYED, DeploymentStatus.DECAYING)
+BAR_COLUMNS = ("open", "high", "low", "close", "volume")
+
+
+@dataclass
+class RuntimeStrategy:
+    """A strategy as the engine runs it: its config, coins, capital share and one signal source per coin."""
+
+    config: StrategyConfig
+    coins: tuple[str, ...]
+    allocation: float
+    signals: dict[str, SignalSource]
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def sleeve(self) -> float:
+        """Share of the engine's capital each of its books holds."""
+        return self.allocation / len(self.coins)
+
+
+@dataclass
+class Tape:
+    """One coin's bars as arrays (prices, funding with NaN as 0), built once per frame object."""
+
+    frame: pd.DataFrame
+    index: pd.DatetimeIndex
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    funding: np.ndarray
+    times: list[pd.Timestamp]  # boxed once: indexing a tz-aware index per bar is the slowest part of a step
+    positions: dict[pd.Timestamp, int]
+
+    @classmethod
+    def of(cls, coin: str, frame: pd.DataFrame) -> Tape:
+        if not isinstance(frame, pd.DataFrame) or not isinstance(frame.index, pd.DatetimeIndex):
+            raise TypeError(f"{coin}: bars must be a DataFrame indexed by bar open time")
+        missing = [c for c in ("open", "high", "low", "close") if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{coin}: bars lack column(s) {missing}")
+        if len(frame) > 1 and not (frame.index.is_monotonic_increasing and frame.index.is_unique):
+            raise ValueError(f"{coin}: bar times must be strictly increasing")
+        arrays = {c: frame[c].to_numpy(dtype=np.float64) for c in ("open", "high", "low", "close")}
+        funding = (
+            np.nan_to_num(frame["funding_rate"].to_numpy(dtype=np.float64), nan=0.0)
+            if "funding_rate" in frame.columns
+            else np.zeros(len(frame))
+        )
+        times = list(frame.index)
+        return cls(frame, frame.index, funding=funding, times=times, positions={t: i for i, t in enumerate(times)}, **arrays)
+
+    def locate(self, t: Any) -> int | None:
+        """Position of bar `t` (an int position, or a bar time); None when this coin has no such bar."""
+        if isinstance(t, (int, np.integer)):
+            return int(t) if 0 <= t < len(self.index) else None
+        ts = pd.Timestamp(t)
+        if (ts.tzinfo is None) != (self.index.tz is None):
+            raise ValueError(f"bar time {ts} and the frame's index ({self.index.tz}) must both be tz-aware or naive")
+        return self.positions.get(ts)
+
+
+@dataclass
+class StepResult:
+    """What one bar produced across all books."""
+
+    decisions: list[TradeDecision] = field(default_factory=list)
+    skipped: list[SkippedSignal] = field(default_factory=list)
+    fills: list[Fill] = field(default_factory=list)
+    trades: list[Trade] = field(default_factory=list)  # closed during the bar
+    marks: list[Mark] = field(default_factory=list)
+
+    def extend(self, other: StepResult) -> None:
+        self.decisions += other.decisions
+        self.skipped += other.skipped
+        self.fills += other.fills
+        self.trades += other.trades
+        self.marks += other.marks
+
+
+@dataclass
+class RunResult(StepResult):
+    """Many bars: everything the steps produced, plus the positions still open at the end."""
+
+    open_trades: list[Trade] = field(default_factory=list)
+    bars: int = 0
+
+    def trades_frame(self, include_open: bool = True) -> pd.DataFrame:
+        rows = self.trades + (self.open_trades if include_open else [])
+        frame = pd.DataFrame([t.__dict__ for t in rows], columns=list(Trade.__dataclass_fields__))
+        return frame.sort_values(["strategy", "coin", "entry_time"], kind="stable").reset_index(drop=True)
+
+    def marks_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([m.__dict__ for m in self.marks], columns=list(Mark.__dataclass_fields__))
+
+    def equity(self) -> pd.DataFrame:
+        """Equity at each close, one column per (strategy, coin) book."""
+        marks = self.marks_frame()
+        return marks.pivot(index="time", columns=["strategy", "coin"], values="equity")
+
+
+class StrategyRuntimeEngine:
+    """Runs strategies bar by bar; see the module docstring. `book_class` is the execution simulator."""
+
+    book_class: type[PaperBook] = PaperBook
+
+    def __init__(
+        self,
+        strategies: ConfigStrategyLoader | Iterable[StrategyConfig],
+        *,
+        policy: RuntimePolicy | None = None,
+        costs: CostModel = CostModel(),
+        capital: float = INIT_CASH,
+        coins: Sequence[str] | None = None,
+        signal_mode: SignalMode = "incremental",
+        verify_bars: int = 8,
+        registry: SeedRegistry | None = None,
+    ) -> None:
+        if not np.isfinite(capital) or capital <= 0:
+            raise ValueError(f"capital must be a positive number, got {capital!r}")
+        if signal_mode not in ("incremental", "precomputed"):
+            raise ValueError(f"signal_mode must be 'incremental' or 'precomputed', got {signal_mode!r}")
+        self.policy = policy if policy is not None else RuntimePolicy()
+        self.costs = costs
+        self.capital = float(capital)
+        self.signal_mode: SignalMode = signal_mode
+        registry = registry or get_registry()
+        self.strategies: dict[str, RuntimeStrategy] = {}
+        self.books: dict[tuple[str, str], PaperBook] = {}
+        self._tapes: dict[str, Tape] = {}
+        self._history: dict[str, pd.DataFrame] = {}
+        for config in self._configs(strategies):
+            traded = self._coins_of(config, coins)
+            if not traded:
+                log.warning("strategy %s trades none of the coins %s; it is not run", config.name, list(coins or ()))
+                continue
+            allocation = 1.0 if config.allocation is None else float(config.allocation)
+            if allocation <= 0.0:
+                log.warning("strategy %s has a zero allocation; it is not run", config.name)
+                continue
+            signals = {
+                coin: SignalSource(registry.create_seed(config.seed_type, config.genes), signal_mode, verify_bars)
+                for coin in traded
+            }
+            strategy = RuntimeStrategy(config, traded, allocation, signals)
+            self.strategies[config.name] = strategy
+            for coin in traded:
+                self.books[(config.name, coin)] = self._new_book(strategy, coin)
+
+    # --- construction --------------------------------------------------------------------------
+    @staticmethod
+    def _configs(strategies) -> list[StrategyConfig]:
+        if isinstance(strategies, ConfigStrategyLoader):
+            return strategies.load_strategies(active_only=True, status=TRADED_STATUSES)
+        configs = list(strategies)
+        for config in configs:
+            if not isinstance(config, StrategyConfig):
+                raise TypeError(
+                    f"strategies must be StrategyConfig objects or a ConfigStrategyLoader, got {type(config).__name__}"
+                )
+        names = [c.name for c in configs]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate strategy names: {duplicates}")
+        return configs
+
+    @staticmethod
+    def _coins_of(config: StrategyConfig, coins: Sequence[str] | None) -> tuple[str, ...]:
+        own = tuple(config.data_window.coins) if config.data_window is not None else ()
+        if coins is None:
+            if not own:
+                raise ValueError(
+                    f"strategy {config.name!r} names no coins (its data_window has none): pass coins=[...] to the engine"
+                )
+            return own
+        return tuple(c for c in coins if c in own) if own else tuple(coins)
+
+    def _new_book(self, strategy: RuntimeStrategy, coin: str, state: BookState | None = None) -> PaperBook:
+        genes = strategy.config.genes
+        return self.book_class(
+            strategy.name, coin, self.capital * strategy.sleeve, genes.stop_loss, genes.take_profit, self.costs, state
+        )
+
+    # --- state -----------------------------------------------------------------------------------
+    def export_state(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """Every book's state, JSON-able, keyed by (strategy, coin)."""
+        return {key: book.state.to_dict() for key, book in self.books.items()}
+
+    def restore_book(self, strategy: str, coin: str, state: Mapping[str, Any] | BookState | None) -> None:
+        """Resume a book from a saved state (None: start it afresh).
+
+        A resumed book keeps the capital it started with; a new allocation applies to a fresh book.
+        """
+        if (strategy, coin) not in self.books:
+            raise KeyError(f"the engine has no book {strategy}/{coin}; books: {sorted(self.books)}")
+        if state is not None and not isinstance(state, BookState):
+            state = BookState.from_dict(dict(state))
+        self.books[(strategy, coin)] = self._new_book(self.strategies[strategy], coin, state)
+
+    def coins(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(coin for _, coin in self.books))
+
+    # --- bars ------------------------------------------------------------------------------------
+    def tape(self, coin: str, frame: pd.DataFrame) -> Tape:
+        cached = self._tapes.get(coin)
+        if cached is None or cached.frame is not frame:
+            cached = self._tapes[coin] = Tape.of(coin, frame)
+        return cached
+
+    def step(self, frames: Mapping[str, pd.DataFrame], t: Any) -> StepResult:
+        """Process bar `t` (a bar time, or an int position in each frame) of every coin that has it.
+
+        Each frame must hold the coin's bars up to at least `t`; bars after `t` are never read for
+        signals at `t` (see signals.py for how `precomputed` mode proves that).
+        """
+        result = StepResult()
+        for strategy in self.strategies.values():
+            for coin in strategy.coins:
+                frame = frames.get(coin)
+                if frame is None:
+                    continue
+                tape = self.tape(coin, frame)
+                i = tape.locate(t)
+                if i is not None:
+                    self._advance(strategy, coin, tape, i, result)
+        return result
+
+    def on_bar(self, coin: str, bar: Mapping[str, float] | pd.Series, time: Any = None) -> StepResult:
+        """Append one new bar of `coin` to the engine's history and process it (live use).
+
+        `time` defaults to the Series' name. Seed the history first with `load_history`.
+        """
+        when = pd.Timestamp(time if time is not None else getattr(bar, "name", None))
+        if pd.isna(when):
+            raise ValueError(f"{coin}: on_bar needs the bar's open time (time=... or a Series named by it)")
+        when = when.tz_localize("UTC") if when.tzinfo is None else when
+        row = {k: float(bar[k]) for k in BAR_COLUMNS if k in bar}
+        if "funding_rate" in bar:
+            row["funding_rate"] = float(bar["funding_rate"])
+        history = self._history.get(coin)
+        new = pd.DataFrame([row], index=pd.DatetimeIndex([when]))
+        if history is not None and len(history):
+            if when <= history.index[-1]:
+                raise ValueError(f"{coin}: bar {when} is not after the last bar {history.index[-1]}")
+            new = pd.concat([history, new])
+        self._history[coin] = new
+        return self.step({coin: new}, when)
+
+    def load_history(self, coin: str, frame: pd.DataFrame) -> None:
+        """Bars before the live ones (signals need their warm-up); they are not traded."""
+        self._history[coin] = frame
+
+    def run(
+        self,
+        frames: Mapping[str, pd.DataFrame],
+        start: Any = None,
+        end: Any = None,
+        finish: bool = True,
+        on_step: Callable[[StepResult], None] | None = None,
+    ) -> RunResult:
+        """Step through every bar time of `frames` in [start, end); bars before `start` only feed signals.
+
+        `on_step` sees each bar's result as it is produced (e.g. to snapshot book states). With
+        `finish`, positions still open are reported as trades marked at their last close.
+        """
+        times = self.bar_times(frames, start, end)
+        self.prepare(frames, times)
+        result = RunResult()
+        for t in times:
+            step = self.step(frames, t)
+            if on_step is not None:
+                on_step(step)
+            result.extend(step)
+        result.bars = len(times)
+        if finish:
+            result.open_trades = [t for book in self.books.values() if (t := book.open_trade()) is not None]
+        return result
+
+    def prepare(self, frames: Mapping[str, pd.DataFrame], times: pd.DatetimeIndex) -> None:
+        """In precomputed mode, compute (and prove, see signals.py) each source's targets on its frame."""
+        if self.signal_mode == "precomputed":
+            for strategy in self.strategies.values():
+                for coin in strategy.coins:
+                    source = strategy.signals[coin]
+                    if coin in frames and len(times) and not source.is_prepared(frames[coin]):
+                        frame = frames[coin]
+                        first = int(frame.index.searchsorted(times[0]))
+                        source.prepare(frame, start=min(first, len(frame) - 1))
+                        self.tape(coin, frame)
+
+    def bar_times(self, frames: Mapping[str, pd.DataFrame], start: Any = None, end: Any = None) -> pd.DatetimeIndex:
+        """The union of the traded coins' bar times in [start, end)."""
+        traded = [frames[c].index for c in self.coins() if c in frames]
+        if not traded:
+            return pd.DatetimeIndex([], tz="UTC")
+        times = traded[0]
+        for index in traded[1:]:
+            times = times.union(index)
+        if start is not None:
+            times = times[times >= _like(start, times)]
+        if end is not None:
+            times = times[times < _like(end, times)]
+        return times
+
+    # --- one book, one bar ---------------------------------------------------------------------------
+    def _advance(self, strategy: RuntimeStrategy, coin: str, tape: Tape, i: int, out: StepResult) -> None:
+        book = self.books[(strategy.name, coin)]
+        time = tape.times[i]
+        last = book.state.last_time
+        if last is not None and time <= last:
+            return
+        fills, trades = book.open_bar(time, tape.open[i], tape.high[i], tape.low[i], tape.funding[i])
+        mark, liquidated = book.close_bar(time, tape.close[i])
+        out.fills += fills
+        out.trades += trades + liquidated
+        out.marks.append(mark)
+        if not book.state.bankrupt:
+            self._decide(strategy, coin, book, tape, i, out)
+
+    def _decide(self, strategy: RuntimeStrategy, coin: str, book: PaperBook, tape: Tape, i: int, out: StepResult) -> None:
+        s = book.state
+        policy = self.policy
+        time, close = tape.times[i], float(tape.close[i])
+        current = s.direction
+        target = book.target(strategy.signals[coin].target_at(tape.frame, i))
+        if not policy.allows(strategy.name):
+            why = "strategy not in the allow-list"
+            if current != 0:
+                self._order(strategy, coin, book, time, close, 0, 0.0, 1.0, Side.FLAT, why, out)
+            elif target != 0:
+                out.skipped.append(SkippedSignal(strategy.name, coin, time, target, 1.0, "not_allowed", why))
+            return
+        if target == current:
+            return
+        confidence = volatility_confidence(tape.close, i, policy.confidence_window, policy.confidence_baseline)
+        held = self._gate(s, time, confidence) if target != 0 else None
+        if held is not None:
+            rule, why = held
+            out.skipped.append(SkippedSignal(strategy.name, coin, time, target, confidence, rule, why))
+            if current == 0:
+                return
+            side, reason = Side.CLOSE, f"exit {_word(current)}; {_word(target)} entry held back: {why}"
+            target = 0
+        elif target == 0:
+            side, reason = Side.CLOSE, f"signal flat: exit {_word(current)}"
+        else:
+            side = Side.BUY if target > 0 else Side.SELL
+            reason = f"signal {_word(target)}" + (f", reversing {_word(current)}" if current else "")
+        fraction = strategy.config.genes.position_size * policy.size_factor(confidence) if target else 0.0
+        self._order(strategy, coin, book, time, close, target, fraction, confidence, side, reason, out)
+
+    def _gate(self, s: BookState, time: pd.Timestamp, confidence: float) -> tuple[str, str] | None:
+        """Why an entry is held back at this close (rule, reason), or None."""
+        policy = self.policy
+        if policy.risk_mode is RiskMode.OFF:
+            return "risk_off", "risk mode is off: no new entries"
+        floor = policy.effective_min_confidence()
+        if confidence < floor:
+            return "min_confidence", f"confidence {confidence:.3f} below {floor:.3f} ({policy.risk_mode.value} mode)"
+        if s.last_decision_bar is not None and s.bars - s.last_decision_bar < policy.cooldown_bars:
+            since = s.bars - s.last_decision_bar
+            return "cooldown", f"{since} bar(s) since the last decision, cooldown {policy.cooldown_bars}"
+        if policy.cooldown is not None and s.last_decision_time is not None and time - s.last_decision_time < policy.cooldown:
+            return "cooldown", f"{time - s.last_decision_time} since the last decision, cooldown {policy.cooldown}"
+        return None
+
+    def _order(self, strategy, coin, book, time, close, target, fraction, confidence, side, reason, out) -> None:
+        previous = book.state.direction
+        genes = strategy.config.genes
+        take_profit = stop_loss = None
+        if target != 0:
+            if genes.take_profit > 0:
+                take_profit = close * (1.0 + target * genes.take_profit)
+            if genes.stop_loss > 0:
+                stop_loss = close * (1.0 - target * genes.stop_loss)
+        book.submit(target, fraction, time)
+        out.decisions.append(
+            TradeDecision(
+                strategy_id=strategy.name, coin=coin, side=side, confidence=float(confidence),
+                size=strategy.sleeve * fraction, notional=book.state.equity * fraction, entry_price=close,
+                take_profit=take_profit, stop_loss=stop_loss, timestamp=time, target=target, previous=previous,
+                reason=reason,
+            )  # fmt: skip
+        )
+
+
+def _like(value: Any, index: pd.DatetimeIndex) -> pd.Timestamp:
+    """`value` as a Timestamp comparable with `index` (a naive time is read as UTC for a UTC index)."""
+    ts = pd.Timestamp(value)
+    if index.tz is not None and ts.tzinfo is None:
+        return ts.tz_localize(index.tz)
+    if index.tz is None and ts.tzinfo is not None:
+        raise ValueError(f"time {ts} is tz-aware but the bars' index is naive")
+    return ts
+
+
+def _word(direction: int) -> str:
+    return {1: "long", -1: "short", 0: "flat"}[direction]

@@ -1,0 +1,349 @@
+"""The paper ledger: what the runtime engine decided, filled and earned, kept in DuckDB, and measured.
+
+One DuckDB file (default `<data root>/paper/ledger.duckdb`), written by one process at a time, with
+tables keyed by book (strategy, coin) and bar time (naive UTC timestamps, the bar's open time):
+
+    books      strategy, coin, initial_cash, first_bar          one row per paper book
+    orders     the engine's decisions at each bar's close (filled at the next open)
+    fills      executions at a bar (seq orders fills within the bar): price with slippage, fee
+    positions  the book at each close: direction, units, levels, cash, equity, and its full
+               resumable state as JSON (what `PaperTrader` resumes from)
+    pnl        per book per bar: equity, pnl, fees, funding, return
+    trades     closed round trips (exit reasons as in the backtest's trades table)
+    pnl_daily  view: per strategy per UTC day, summed over its coins
+
+Fees, slippage and funding are those of the backtest's cost model, applied by the paper books.
+Writes are idempotent: a batch first deletes every row of its books within the bars it covers, then
+inserts, in one transaction, and primary keys forbid duplicates; re-running the same bars leaves
+the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from quant_organism import settings
+from quant_organism.backtest.inputs import YEAR
+from quant_organism.backtest.metrics import equity_metrics
+
+from .book import Fill, Mark, Trade
+from .decisions import TradeDecision
+from .engine import RunResult, StrategyRuntimeEngine
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS books (
+    strategy VARCHAR, coin VARCHAR, initial_cash DOUBLE, first_bar TIMESTAMP, PRIMARY KEY (strategy, coin));
+CREATE TABLE IF NOT EXISTS orders (
+    strategy VARCHAR, coin VARCHAR, bar_time TIMESTAMP, side VARCHAR, target TINYINT, previous TINYINT,
+    confidence DOUBLE, size DOUBLE, notional DOUBLE, entry_price DOUBLE, take_profit DOUBLE, stop_loss DOUBLE,
+    reason VARCHAR, PRIMARY KEY (strategy, coin, bar_time));
+CREATE TABLE IF NOT EXISTS fills (
+    strategy VARCHAR, coin VARCHAR, bar_time TIMESTAMP, seq INTEGER, side VARCHAR, kind VARCHAR, reason VARCHAR,
+    units DOUBLE, price DOUBLE, fee DOUBLE, liquidity VARCHAR, PRIMARY KEY (strategy, coin, bar_time, seq));
+CREATE TABLE IF NOT EXISTS positions (
+    strategy VARCHAR, coin VARCHAR, bar_time TIMESTAMP, direction TINYINT, units DOUBLE, entry_price DOUBLE,
+    stop_loss DOUBLE, take_profit DOUBLE, cash DOUBLE, close DOUBLE, equity DOUBLE, state VARCHAR,
+    PRIMARY KEY (strategy, coin, bar_time));
+CREATE TABLE IF NOT EXISTS pnl (
+    strategy VARCHAR, coin VARCHAR, bar_time TIMESTAMP, equity DOUBLE, pnl DOUBLE, fees DOUBLE, funding DOUBLE,
+    ret DOUBLE, PRIMARY KEY (strategy, coin, bar_time));
+CREATE TABLE IF NOT EXISTS trades (
+    strategy VARCHAR, coin VARCHAR, entry_time TIMESTAMP, exit_time TIMESTAMP, direction TINYINT, size DOUBLE,
+    entry_price DOUBLE, exit_price DOUBLE, fees DOUBLE, funding DOUBLE, pnl DOUBLE, ret DOUBLE, exit_reason VARCHAR,
+    PRIMARY KEY (strategy, coin, entry_time));
+CREATE OR REPLACE VIEW pnl_daily AS
+WITH per_book AS (
+    SELECT strategy, coin, CAST(bar_time AS DATE) AS day, arg_max(equity, bar_time) AS equity_end,
+           sum(pnl) AS pnl, sum(fees) AS fees, sum(funding) AS funding, count(*) AS bars
+    FROM pnl GROUP BY ALL),
+per_strategy AS (
+    SELECT strategy, day, sum(equity_end) AS equity_end, sum(pnl) AS pnl, sum(fees) AS fees,
+           sum(funding) AS funding, max(bars) AS bars
+    FROM per_book GROUP BY ALL)
+SELECT *, pnl / (equity_end - pnl) AS ret FROM per_strategy ORDER BY strategy, day;
+"""
+TABLES = ("orders", "fills", "positions", "pnl", "trades")
+_TIME_KEY = {"orders": "bar_time", "fills": "bar_time", "positions": "bar_time", "pnl": "bar_time", "trades": "exit_time"}
+
+
+def ledger_path() -> Path:
+    """The default ledger: `paper/ledger.duckdb` under the data root."""
+    return settings.data_dir() / "paper" / "ledger.duckdb"
+
+
+def _naive_utc(values) -> pd.Series:
+    stamps = pd.to_datetime(pd.Series(values), utc=True)
+    return stamps.dt.tz_localize(None)
+
+
+@dataclass
+class LedgerBatch:
+    """Rows to write, and per book the [first, last] bar times they cover (rows there are replaced)."""
+
+    ranges: dict[tuple[str, str], tuple[pd.Timestamp, pd.Timestamp]] = field(default_factory=dict)
+    initial_cash: dict[tuple[str, str], float] = field(default_factory=dict)
+    decisions: list[TradeDecision] = field(default_factory=list)
+    fills: list[Fill] = field(default_factory=list)
+    trades: list[Trade] = field(default_factory=list)
+    marks: list[Mark] = field(default_factory=list)
+    states: list[str] = field(default_factory=list)  # JSON book state after each mark's bar, aligned with marks
+    initial_equity: dict[tuple[str, str], float] = field(default_factory=dict)  # equity before the batch
+
+
+@dataclass(frozen=True)
+class PaperMetrics:
+    """A strategy's paper record (all its coins summed)."""
+
+    strategy: str
+    days: int  # distinct UTC days with at least one marked bar
+    bars: int
+    start: pd.Timestamp | None
+    end: pd.Timestamp | None
+    trade_count: int  # closed round trips
+    total_return: float
+    sharpe: float  # per-bar returns, annualised by the bar interval (as the backtest's Sharpe)
+    max_drawdown: float  # positive fraction of the running peak
+    equity: pd.Series
+    returns: pd.Series  # per bar, the first measured from the books' initial cash
+
+    def daily_returns(self) -> pd.Series:
+        if self.equity.empty:
+            return self.equity
+        daily = self.equity.resample("1D").last().dropna()
+        base = self.equity.iloc[0] / (1.0 + self.returns.iloc[0])
+        return daily / daily.shift(1).fillna(base) - 1.0
+
+
+class PaperLedger:
+    """The DuckDB paper ledger at `path` (default: `ledger_path()`); see the module docstring."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else ledger_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.connect() as con:
+            con.execute(SCHEMA)
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = duckdb.connect(str(self.path))
+        try:
+            yield con
+        finally:
+            con.close()
+
+    # --- writing ---------------------------------------------------------------------------------
+    def write(self, batch: LedgerBatch) -> dict[str, int]:
+        """Replace the batch's books' rows within its bar ranges; returns rows written per table."""
+        if not batch.ranges:
+            return {name: 0 for name in TABLES}
+        frames = _batch_frames(batch)
+        ranges = pd.DataFrame(
+            [(s, c, lo, hi) for (s, c), (lo, hi) in batch.ranges.items()], columns=["strategy", "coin", "lo", "hi"]
+        )
+        ranges["lo"], ranges["hi"] = _naive_utc(ranges["lo"]), _naive_utc(ranges["hi"])
+        books = pd.DataFrame(
+            [(s, c, batch.initial_cash[(s, c)], batch.ranges[(s, c)][0]) for s, c in batch.ranges],
+            columns=["strategy", "coin", "initial_cash", "first_bar"],
+        )
+        books["first_bar"] = _naive_utc(books["first_bar"])
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.register("batch_ranges", ranges)
+                con.register("batch_books", books)
+                con.execute(
+                    "INSERT INTO books SELECT * FROM batch_books ON CONFLICT (strategy, coin) DO UPDATE SET "
+                    "initial_cash = CASE WHEN excluded.first_bar <= books.first_bar THEN excluded.initial_cash "
+                    "ELSE books.initial_cash END, first_bar = least(books.first_bar, excluded.first_bar)"
+                )
+                for name in TABLES:
+                    key = _TIME_KEY[name]
+                    con.execute(
+                        f"DELETE FROM {name} USING batch_ranges r WHERE {name}.strategy = r.strategy "
+                        f"AND {name}.coin = r.coin AND {name}.{key} BETWEEN r.lo AND r.hi"
+                    )
+                    if len(frames[name]):
+                        con.register("batch_rows", frames[name])
+                        con.execute(f"INSERT INTO {name} SELECT * FROM batch_rows")
+                        con.unregister("batch_rows")
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return {name: len(frames[name]) for name in TABLES}
+
+    # --- reading ---------------------------------------------------------------------------------
+    def table(self, name: str, strategy: str | None = None) -> pd.DataFrame:
+        """A table (or the `pnl_daily` view), optionally one strategy's rows; times come back as UTC."""
+        if name not in (*TABLES, "books", "pnl_daily"):
+            raise ValueError(f"unknown ledger table {name!r}; tables: {[*TABLES, 'books', 'pnl_daily']}")
+        where, params = ("WHERE strategy = ?", [strategy]) if strategy is not None else ("", [])
+        with self.connect() as con:
+            frame = con.execute(f"SELECT * FROM {name} {where}", params).df()
+        for column in frame.columns:
+            if pd.api.types.is_datetime64_any_dtype(frame[column]):
+                frame[column] = frame[column].dt.tz_localize("UTC")
+        return frame
+
+    def latest_states(self, before: Any = None) -> dict[tuple[str, str], tuple[pd.Timestamp, dict[str, Any]]]:
+        """Every book's saved state at its last marked bar (strictly before `before` when given), in one query."""
+        where, params = "", []
+        if before is not None:
+            where, params = "WHERE bar_time < ?", [_naive_utc([before]).iloc[0].to_pydatetime()]
+        with self.connect() as con:
+            rows = con.execute(
+                f"SELECT strategy, coin, max(bar_time), arg_max(state, bar_time) FROM positions {where} GROUP BY ALL",
+                params,
+            ).fetchall()
+        return {(s, c): (pd.Timestamp(t).tz_localize("UTC"), json.loads(state)) for s, c, t, state in rows}
+
+    def strategies(self) -> list[str]:
+        with self.connect() as con:
+            return [r[0] for r in con.execute("SELECT DISTINCT strategy FROM books ORDER BY 1").fetchall()]
+
+    def equity(self, strategy: str) -> tuple[pd.Series, float]:
+        """The strategy's equity at each close summed over its books, and their summed initial cash.
+
+        A book without a mark at some bar counts with its last equity (its initial cash before its first).
+        """
+        pnl = self.table("pnl", strategy)
+        books = self.table("books", strategy)
+        initial = float(books["initial_cash"].sum()) if len(books) else 0.0
+        if pnl.empty:
+            return pd.Series(dtype=np.float64, index=pd.DatetimeIndex([], tz="UTC"), name=strategy), initial
+        wide = pnl.pivot(index="bar_time", columns="coin", values="equity").sort_index().ffill()
+        start_cash = books.set_index("coin")["initial_cash"]
+        wide = wide.fillna(start_cash.reindex(wide.columns))
+        series = wide.sum(axis=1).rename(strategy)
+        series.index.name = None
+        return series, initial
+
+    def metrics(self, strategy: str, bars_per_year: float | None = None) -> PaperMetrics:
+        """Paper metrics of one strategy; bars per year from the median bar spacing unless given."""
+        equity, initial = self.equity(strategy)
+        with self.connect() as con:
+            trade_count = con.execute("SELECT count(*) FROM trades WHERE strategy = ?", [strategy]).fetchone()[0]
+        if equity.empty or initial <= 0:
+            empty = pd.Series(dtype=np.float64, index=pd.DatetimeIndex([], tz="UTC"))
+            return PaperMetrics(strategy, 0, 0, None, None, int(trade_count), 0.0, 0.0, 0.0, empty, empty)
+        if bars_per_year is None:
+            step = pd.Series(equity.index).diff().median()
+            bars_per_year = YEAR / step if isinstance(step, pd.Timedelta) and step > pd.Timedelta(0) else 1.0
+        figures = equity_metrics(equity.to_numpy(), initial, float(bars_per_year))
+        returns = equity / equity.shift(1).fillna(initial) - 1.0
+        days = equity.index.normalize().nunique()
+        return PaperMetrics(
+            strategy, int(days), len(equity), equity.index[0], equity.index[-1], int(trade_count),
+            figures["total_return"], figures["sharpe"] if len(equity) > 1 else 0.0, figures["max_drawdown"],
+            equity, returns,
+        )  # fmt: skip
+
+    def all_metrics(self, bars_per_year: float | None = None) -> dict[str, PaperMetrics]:
+        return {name: self.metrics(name, bars_per_year) for name in self.strategies()}
+
+
+def _batch_frames(batch: LedgerBatch) -> dict[str, pd.DataFrame]:
+    """The batch as one frame per table, columns in table order, times naive UTC."""
+    orders = pd.DataFrame(
+        [
+            (d.strategy_id, d.coin, d.timestamp, d.side.value, d.target, d.previous, d.confidence, d.size,
+             d.notional, d.entry_price, d.take_profit, d.stop_loss, d.reason)
+            for d in batch.decisions
+        ],  # fmt: skip
+        columns=["strategy", "coin", "bar_time", "side", "target", "previous", "confidence", "size", "notional",
+                 "entry_price", "take_profit", "stop_loss", "reason"],  # fmt: skip
+    )
+    fills = pd.DataFrame(
+        [
+            (f.strategy, f.coin, f.time, f.seq, f.side, f.kind, f.reason, f.units, f.price, f.fee, f.liquidity)
+            for f in batch.fills
+        ],
+        columns=["strategy", "coin", "bar_time", "seq", "side", "kind", "reason", "units", "price", "fee", "liquidity"],
+    )
+    marks = batch.marks
+    positions = pd.DataFrame(
+        [
+            (m.strategy, m.coin, m.time, m.direction, m.units, m.entry_price, m.stop_loss, m.take_profit, m.cash,
+             m.close, m.equity, state)
+            for m, state in zip(marks, batch.states, strict=True)
+        ],  # fmt: skip
+        columns=["strategy", "coin", "bar_time", "direction", "units", "entry_price", "stop_loss", "take_profit",
+                 "cash", "close", "equity", "state"],  # fmt: skip
+    )
+    previous: dict[tuple[str, str], float] = dict(batch.initial_equity)
+    pnl_rows = []
+    for m in marks:
+        key = (m.strategy, m.coin)
+        before = previous.get(key, m.equity - m.pnl)
+        ret = m.equity / before - 1.0 if before > 0 else 0.0
+        pnl_rows.append((m.strategy, m.coin, m.time, m.equity, m.pnl, m.fees, m.funding, ret))
+        previous[key] = m.equity
+    pnl = pd.DataFrame(pnl_rows, columns=["strategy", "coin", "bar_time", "equity", "pnl", "fees", "funding", "ret"])
+    closed = [t for t in batch.trades if t.exit_reason != "open"]
+    trades = pd.DataFrame(
+        [(t.strategy, t.coin, t.entry_time, t.exit_time, t.direction, t.size, t.entry_price, t.exit_price, t.fees,
+          t.funding, t.pnl, t.ret, t.exit_reason) for t in closed],  # fmt: skip
+        columns=["strategy", "coin", "entry_time", "exit_time", "direction", "size", "entry_price", "exit_price",
+                 "fees", "funding", "pnl", "ret", "exit_reason"],  # fmt: skip
+    )
+    out = {"orders": orders, "fills": fills, "positions": positions, "pnl": pnl, "trades": trades}
+    for frame in out.values():
+        for column in ("bar_time", "entry_time", "exit_time"):
+            if column in frame.columns:
+                frame[column] = _naive_utc(frame[column]) if len(frame) else pd.Series(dtype="datetime64[ns]")
+    return out
+
+
+@dataclass(frozen=True)
+class PaperRunSummary:
+    """What one paper-trading run processed and wrote."""
+
+    bars: int
+    books: int
+    rows: dict[str, int]
+    result: RunResult
+
+
+class PaperTrader:
+    """Feeds the engine's bars into its paper books and the ledger, resuming each book where it stopped.
+
+    The engine's books fill each decision at the next bar's open and mark every close (book.py);
+    this records them. `run(frames)` resumes every book from its last saved state and trades the bars
+    after it; `run(frames, start=...)` restarts from the state saved before `start` (or afresh) and
+    rewrites those bars, which is how a rerun stays idempotent.
+    """
+
+    def __init__(self, engine: StrategyRuntimeEngine, ledger: PaperLedger) -> None:
+        self.engine, self.ledger = engine, ledger
+
+    def run(self, frames: Mapping[str, pd.DataFrame], start: Any = None, end: Any = None) -> PaperRunSummary:
+        engine = self.engine
+        saved = self.ledger.latest_states(before=start)
+        for strategy, coin in list(engine.books):
+            state = saved.get((strategy, coin))
+            engine.restore_book(strategy, coin, None if state is None else state[1])
+        before = {key: book.state.equity for key, book in engine.books.items()}
+        states: list[str] = []
+
+        def snapshot(step) -> None:  # the state after each bar's decision: what a resume needs
+            states.extend(json.dumps(engine.books[(m.strategy, m.coin)].state.to_dict()) for m in step.marks)
+
+        result = engine.run(frames, start=start, end=end, finish=True, on_step=snapshot)
+        batch = LedgerBatch(initial_equity=before, states=states)
+        batch.decisions, batch.fills, batch.trades, batch.marks = result.decisions, result.fills, result.trades, result.marks
+        for mark in result.marks:
+            key = (mark.strategy, mark.coin)
+            lo, _ = batch.ranges.get(key, (mark.time, mark.time))
+            batch.ranges[key] = (lo, mark.time)
+            batch.initial_cash[key] = engine.books[key].state.initial_cash
+        rows = self.ledger.write(batch)
+        return PaperRunSummary(result.bars, len(batch.ranges), rows, result)

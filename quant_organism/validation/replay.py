@@ -1,0 +1,342 @@
+"""Validation stage 2, accelerated replay: the most recent window traded bar by bar through the runtime engine.
+
+What it proves that a backtest cannot: the candidate runs on the code path that will trade it (the
+runtime engine with its paper books, one bar at a time, signals from the bars so far), and that path
+reproduces the vectorised backtest. Both implement one execution convention (backtest/engine.py), so
+they must agree: same trades (count, entry and exit bars, direction, exit reason), entry/exit prices,
+PnL and the equity and position paths within `rel_tolerance` (default 1e-6 relative). A disagreement
+FAILS the candidate with a reason saying it is a bug in one of the two, not a property of the strategy.
+A signal that changes when later bars are added (lookahead, caught by the engine's precomputed-signal
+proof, runtime/signals.py) fails it too.
+
+The window is the last `window_bars` bar times (union over the coins) at or before `end`; bars before
+the window feed the signals' warm-up only. The engine runs with neutral policies
+(`RuntimePolicy.backtest_parity()`), the candidate's whole allocation (1.0 when it has none), split
+equally over its coins (`coins`, else its data_window's, else every coin of `frames`), and
+`precomputed` signals (computed once per coin and proven on prefixes).
+
+Consistency across sub-periods: the window's bars are split into `n_subperiods` contiguous chunks of
+equal bar count (np.array_split), each chunk's compounded return r_k is taken from the summed equity
+(the first from the initial capital), and
+
+    consistency = max(0, 1 - std(r) / mean(r))   if mean(r) > 0, else 0       (std with ddof=0)
+
+i.e. one minus the coefficient of variation, floored at 0: 1 for identical positive sub-period
+returns, lower as they scatter, 0 for a strategy that does not make money on average. It is the
+stage's score. Speed is reported as replayed bars per second and as a multiple of real time (window
+duration / wall time of the replay, signals included).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from quant_organism.backtest import CostModel, run_backtest
+from quant_organism.backtest.engine import INIT_CASH
+from quant_organism.backtest.inputs import YEAR
+from quant_organism.backtest.metrics import equity_metrics
+from quant_organism.deployment import StrategyConfig
+from quant_organism.runtime.engine import StrategyRuntimeEngine
+from quant_organism.runtime.policy import RuntimePolicy
+from quant_organism.runtime.signals import LookaheadError
+from quant_organism.strategies import SeedGenes, get_registry
+
+from .result import StageResult, StageStatus
+
+STAGE = "replay"
+BUG = (
+    "the runtime engine and the vectorised backtest implement one execution convention, so this is a bug "
+    "in one of them (not a property of the strategy)"
+)
+
+
+class ReplayConfig(BaseModel):
+    """Window, pass thresholds and tolerance of the replay stage."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    window_bars: int = Field(720, ge=2, description="most recent bar times replayed (720 = 30 days of 1h bars)")
+    warmup_bars: int | None = Field(None, ge=0, description="bars before the window fed to signals (None = all)")
+    n_subperiods: int = Field(4, ge=2, description="contiguous chunks of the window for consistency")
+    min_consistency: float = Field(0.2, ge=0.0, le=1.0)
+    min_trades: int = Field(1, ge=0, description="fewest trades (all coins, an open one counts) to pass")
+    min_total_return: float | None = Field(None, description="fail below this window return (None = no rule)")
+    max_drawdown: float | None = Field(None, gt=0.0, le=1.0, description="fail above this drawdown (None = no rule)")
+    rel_tolerance: float = Field(1e-6, gt=0.0, description="engine vs backtest agreement, relative")
+    verify_bars: int = Field(8, ge=1, description="prefix recomputations proving the precomputed signals")
+    capital: float = Field(INIT_CASH, gt=0.0)
+
+
+@dataclass
+class ReplayOutcome:
+    """What the replay produced and how it compared with the backtest."""
+
+    strategy: str
+    coins: tuple[str, ...]
+    start: pd.Timestamp
+    end: pd.Timestamp  # last bar replayed (its open time)
+    bars: int  # bar times replayed
+    book_bars: int  # (coin, bar) updates
+    seconds: float
+    bars_per_second: float
+    speedup: float  # window duration / replay wall time
+    equity: pd.Series  # summed over coins, at each close
+    trades: pd.DataFrame  # the engine's trades, an open position included (exit_reason "open")
+    subperiod_returns: list[float]
+    consistency: float
+    total_return: float
+    sharpe: float
+    max_drawdown: float
+    backtest_seconds: float
+    max_equity_difference: float  # largest relative equity gap engine vs backtest, any coin, any bar
+    disagreements: list[str] = field(default_factory=list)
+
+    @property
+    def agrees(self) -> bool:
+        return not self.disagreements
+
+
+def consistency_score(returns: Sequence[float]) -> float:
+    """max(0, 1 - std/mean) of sub-period returns when their mean is positive, else 0 (module docstring)."""
+    r = np.asarray(returns, dtype=np.float64)
+    if len(r) == 0 or not np.all(np.isfinite(r)):
+        return 0.0
+    mean = float(r.mean())
+    if mean <= 0.0:
+        return 0.0
+    return float(max(0.0, 1.0 - float(r.std()) / mean))
+
+
+def subperiod_returns(equity: pd.Series, initial: float, n: int) -> list[float]:
+    """Compounded return of each of `n` contiguous equal-count chunks of the equity path."""
+    values = equity.to_numpy(dtype=np.float64)
+    out, before = [], float(initial)
+    for chunk in np.array_split(np.arange(len(values)), n):
+        if len(chunk) == 0:
+            continue
+        after = float(values[chunk[-1]])
+        out.append(after / before - 1.0 if before > 0 else 0.0)
+        before = after
+    return out
+
+
+def _as_config(candidate: StrategyConfig | SeedGenes) -> StrategyConfig:
+    if isinstance(candidate, StrategyConfig):
+        return candidate
+    if isinstance(candidate, SeedGenes):
+        return StrategyConfig.from_genes(candidate, fitness_score=0.0, backtest_sharpe=0.0)
+    raise TypeError(f"replay takes a StrategyConfig or SeedGenes, got {type(candidate).__name__}")
+
+
+def _coins(config: StrategyConfig, frames: Mapping[str, pd.DataFrame], coins: Sequence[str] | None) -> tuple[str, ...]:
+    if coins is None:
+        coins = config.data_window.coins if config.data_window is not None and config.data_window.coins else sorted(frames)
+    missing = [c for c in coins if c not in frames]
+    if missing:
+        raise ValueError(f"replay of {config.name}: no bars for coin(s) {missing}; frames hold {sorted(frames)}")
+    if not coins:
+        raise ValueError(f"replay of {config.name}: no coins to replay")
+    return tuple(coins)
+
+
+def _window(frames: Mapping[str, pd.DataFrame], coins, cfg: ReplayConfig, end: Any):
+    """Per-coin history (warm-up + window) and the window's [start, last] bar times."""
+    cut = {}
+    for coin in coins:
+        frame = frames[coin]
+        if end is not None:
+            stop = pd.Timestamp(end)
+            stop = stop.tz_localize("UTC") if stop.tzinfo is None and frame.index.tz is not None else stop
+            frame = frame[frame.index < stop]
+        cut[coin] = frame
+    if any(len(f) == 0 for f in cut.values()):
+        return None
+    last = min(f.index[-1] for f in cut.values())
+    union = cut[coins[0]].index
+    for coin in coins[1:]:
+        union = union.union(cut[coin].index)
+    union = union[union <= last]
+    start = union[max(0, len(union) - cfg.window_bars)]
+    history = {}
+    for coin, frame in cut.items():
+        frame = frame[frame.index <= last]
+        if cfg.warmup_bars is not None:
+            first = max(0, int(frame.index.searchsorted(start)) - cfg.warmup_bars)
+            frame = frame.iloc[first:]
+        history[coin] = frame
+    return history, start, last
+
+
+def replay(
+    candidate: StrategyConfig | SeedGenes,
+    frames: Mapping[str, pd.DataFrame],
+    config: ReplayConfig = ReplayConfig(),
+    costs: CostModel = CostModel(),
+    coins: Sequence[str] | None = None,
+    end: Any = None,
+    engine_factory: Callable[..., StrategyRuntimeEngine] = StrategyRuntimeEngine,
+) -> ReplayOutcome | None:
+    """Replay the window through the engine and compare with the backtest; None if the window is too short.
+
+    Raises LookaheadError when the candidate's signals use later bars.
+    """
+    strategy = _as_config(candidate)
+    coins = _coins(strategy, frames, coins)
+    cut = _window(frames, coins, config, end)
+    if cut is None:
+        return None
+    history, start, last = cut
+    windows = {c: h[h.index >= start] for c, h in history.items()}
+    if any(len(w) < 2 for w in windows.values()):
+        return None
+
+    began = time.perf_counter()
+    engine = engine_factory(
+        [strategy], policy=RuntimePolicy.backtest_parity(), costs=costs, capital=config.capital, coins=coins,
+        signal_mode="precomputed", verify_bars=config.verify_bars,
+    )  # fmt: skip
+    run = engine.run(history, start=start)
+    seconds = time.perf_counter() - began
+
+    trades = run.trades_frame(include_open=True)
+    marks = run.marks_frame()
+    disagreements: list[str] = []
+    began = time.perf_counter()
+    seed = get_registry().create_seed(strategy.seed_type, strategy.genes)
+    genes = strategy.genes
+    worst = 0.0
+    initial = 0.0
+    for coin in coins:
+        window = windows[coin]
+        cash = engine.books[(strategy.name, coin)].state.initial_cash
+        initial += cash
+        signals = seed.generate_signals(history[coin]).loc[window.index]
+        funding = np.nan_to_num(window["funding_rate"].to_numpy(dtype=np.float64)) if "funding_rate" in window else None
+        bt = run_backtest(
+            window[["open", "high", "low", "close"]], signals, stop_loss=genes.stop_loss, take_profit=genes.take_profit,
+            position_size=genes.position_size, funding=funding, costs=costs, init_cash=cash,
+        )  # fmt: skip
+        mine = marks[marks["coin"] == coin].set_index("time")
+        gap, problems = _compare(coin, trades[trades["coin"] == coin], bt, mine, config.rel_tolerance)
+        worst = max(worst, gap)
+        disagreements += problems
+    backtest_seconds = time.perf_counter() - began
+
+    equity = run.equity().droplevel(0, axis=1).ffill()
+    equity = equity.fillna({c: engine.books[(strategy.name, c)].state.initial_cash for c in equity.columns}).sum(axis=1)
+    returns = subperiod_returns(equity, initial, config.n_subperiods)
+    step = pd.Series(equity.index).diff().median()
+    bars_per_year = YEAR / step if isinstance(step, pd.Timedelta) and step > pd.Timedelta(0) else 1.0
+    figures = equity_metrics(equity.to_numpy(), initial, bars_per_year)
+    duration = (last - start) + (step if isinstance(step, pd.Timedelta) else pd.Timedelta(0))
+    return ReplayOutcome(
+        strategy=strategy.name, coins=coins, start=start, end=last, bars=run.bars, book_bars=len(marks),
+        seconds=seconds, bars_per_second=run.bars / seconds if seconds > 0 else float("inf"),
+        speedup=duration.total_seconds() / seconds if seconds > 0 else float("inf"),
+        equity=equity, trades=trades, subperiod_returns=returns, consistency=consistency_score(returns),
+        total_return=figures["total_return"], sharpe=figures["sharpe"], max_drawdown=figures["max_drawdown"],
+        backtest_seconds=backtest_seconds, max_equity_difference=worst, disagreements=disagreements,
+    )  # fmt: skip
+
+
+def _compare(coin: str, mine: pd.DataFrame, bt, marks: pd.DataFrame, tol: float) -> tuple[float, list[str]]:
+    """Engine vs backtest on one coin: (largest relative equity gap, problems found)."""
+    theirs = bt.trades
+    problems = []
+    if len(mine) != len(theirs):
+        problems.append(f"{coin}: the engine made {len(mine)} trade(s), the backtest {len(theirs)}")
+    for k, (a, b) in enumerate(zip(mine.itertuples(), theirs.itertuples())):
+        key = ("entry_time", "exit_time", "direction", "exit_reason")
+        same = all(getattr(a, k) == getattr(b, k) for k in key)
+        close = all(_rel(x, y) <= tol for x, y in ((a.entry_price, b.entry_price), (a.exit_price, b.exit_price)))
+        pnl_ok = abs(a.pnl - b.pnl) <= tol * bt.init_cash
+        if not (same and close and pnl_ok):
+            problems.append(
+                f"{coin}: trade {k + 1} differs: engine {_trade(a)} vs backtest {_trade(b)}"
+            )
+            break
+    equity = bt.equity.iloc[:, 0]
+    if not marks.index.equals(equity.index):
+        problems.append(f"{coin}: the engine marked {len(marks)} bar(s), the backtest {len(equity)}")
+        return float("inf"), problems
+    gap = np.abs(marks["equity"].to_numpy() / equity.to_numpy() - 1.0)
+    gap = np.where(np.isfinite(gap), gap, np.where(marks["equity"].to_numpy() == equity.to_numpy(), 0.0, np.inf))
+    worst = float(gap.max()) if len(gap) else 0.0
+    if worst > tol:
+        at = equity.index[int(np.argmax(gap > tol))]
+        problems.append(f"{coin}: equity differs by up to {worst:.3g} (relative; tolerance {tol:g}), first at {at}")
+    units = marks["units"].to_numpy()
+    their_units = bt.position.iloc[:, 0].to_numpy()
+    scale = max(float(np.abs(their_units).max()), 1e-300)
+    if np.abs(units - their_units).max() > tol * scale:
+        at = equity.index[int(np.argmax(np.abs(units - their_units) > tol * scale))]
+        problems.append(f"{coin}: positions differ, first at {at}")
+    return worst, problems
+
+
+def _rel(a: float, b: float) -> float:
+    if a == b:
+        return 0.0
+    if not (np.isfinite(a) and np.isfinite(b)):
+        return float("inf")
+    return abs(a - b) / max(abs(a), abs(b))
+
+
+def _trade(t) -> str:
+    side = {1: "long", -1: "short"}.get(int(t.direction), str(t.direction))
+    return f"{side} {t.entry_time} -> {t.exit_time} ({t.exit_reason}, {t.entry_price:.6g} -> {t.exit_price:.6g})"
+
+
+def replay_stage(
+    candidate: StrategyConfig | SeedGenes,
+    frames: Mapping[str, pd.DataFrame],
+    config: ReplayConfig = ReplayConfig(),
+    costs: CostModel = CostModel(),
+    coins: Sequence[str] | None = None,
+    end: Any = None,
+    engine_factory: Callable[..., StrategyRuntimeEngine] = StrategyRuntimeEngine,
+) -> StageResult:
+    """Stage 2's verdict: score = consistency; passes when the replay agrees with the backtest and meets
+    the thresholds of `config` (see the module docstring)."""
+    try:
+        outcome = replay(candidate, frames, config, costs, coins, end, engine_factory)
+    except LookaheadError as exc:
+        return StageResult(STAGE, StageStatus.FAILED, 0.0, {}, [f"lookahead: {exc}"])
+    if outcome is None:
+        why = "not enough bars to replay (a window needs 2 or more per coin)"
+        return StageResult(STAGE, StageStatus.SKIPPED, None, {}, [why])
+    o = outcome
+    metrics = {
+        "start": o.start.isoformat(), "end": o.end.isoformat(), "coins": list(o.coins), "bars": o.bars,
+        "book_bars": o.book_bars, "trade_count": len(o.trades), "total_return": o.total_return, "sharpe": o.sharpe,
+        "max_drawdown": o.max_drawdown, "consistency": o.consistency, "subperiod_returns": o.subperiod_returns,
+        "seconds": o.seconds, "bars_per_second": o.bars_per_second, "speedup_vs_real_time": o.speedup,
+        "backtest_seconds": o.backtest_seconds, "max_equity_difference": o.max_equity_difference,
+        "agrees_with_backtest": o.agrees,
+    }  # fmt: skip
+    reasons = []
+    if not o.agrees:
+        found = "; ".join(o.disagreements)
+        reasons.append(f"replay disagrees with the vectorised backtest of the same window: {found}; {BUG}")
+    if o.consistency < config.min_consistency:
+        spread = _pct(o.subperiod_returns)
+        reasons.append(f"consistency {o.consistency:.3f} < {config.min_consistency:g} (sub-period returns {spread})")
+    if len(o.trades) < config.min_trades:
+        reasons.append(f"{len(o.trades)} trade(s) in the window < {config.min_trades}")
+    if config.min_total_return is not None and o.total_return < config.min_total_return:
+        reasons.append(f"window return {o.total_return:.2%} < {config.min_total_return:.2%}")
+    if config.max_drawdown is not None and o.max_drawdown > config.max_drawdown:
+        reasons.append(f"drawdown {o.max_drawdown:.2%} > {config.max_drawdown:.2%}")
+    status = StageStatus.FAILED if reasons else StageStatus.PASSED
+    return StageResult(STAGE, status, o.consistency, metrics, reasons)
+
+
+def _pct(values: Sequence[float]) -> str:
+    return "[" + ", ".join(f"{v:.2%}" for v in values) + "]"
