@@ -12,6 +12,8 @@ from quant_organism.definitions import defs
 SNAPSHOT: dict[str, list[str]] = {
     "market/candles": [],
     "market/funding_rates": [],
+    "evolution/population": ["market/candles", "market/funding_rates"],
+    "evolution/strategy_configs": ["evolution/population"],
 }
 
 
@@ -26,7 +28,8 @@ def _graph() -> dict[str, list[str]]:
 
 def test_definitions_load_and_validate():
     dg.Definitions.validate_loadable(defs)
-    assert defs.resolve_job_def("ingest_market_data") is not None
+    for job in ("ingest_market_data", "evolve", "evolve_full"):
+        assert defs.resolve_job_def(job) is not None
 
 
 def test_asset_keys_and_dependencies_match_snapshot():

@@ -1,9 +1,8 @@
-"""Jobs: the ingest of market data (every coin of a day)."""
-
-from __future__ import annotations
+"""Jobs: the ingest of market data, and the evolution chain with the packaged presets as run config."""
 
 import dagster as dg
 
+from quant_organism.defs.evolution import POPULATION, STRATEGY_CONFIGS, EvolutionRunConfig
 from quant_organism.defs.market import CANDLES, FUNDING
 
 ingest_job = dg.define_asset_job(
@@ -12,4 +11,20 @@ ingest_job = dg.define_asset_job(
     description="Fetch, quality-check and store candles and funding rates for date × coin partitions.",
 )
 
-DEFINITIONS = dg.Definitions(jobs=[ingest_job])
+EVOLUTION_CHAIN = dg.AssetSelection.assets(POPULATION, STRATEGY_CONFIGS)
+
+
+def _evolution_job(name: str, preset: str):
+    """One job per packaged preset: the launchpad opens with that preset's run config, editable."""
+    return dg.define_asset_job(
+        name,
+        selection=EVOLUTION_CHAIN,
+        config=dg.RunConfig(ops={"evolution__population": EvolutionRunConfig(preset=preset)}),
+        description=f"The evolution chain for one evolution date with the '{preset}' preset.",
+    )
+
+
+evolve_job = _evolution_job("evolve", "test")
+evolve_full_job = _evolution_job("evolve_full", "full")
+
+DEFINITIONS = dg.Definitions(jobs=[ingest_job, evolve_job, evolve_full_job])

@@ -1,0 +1,152 @@
+"""Evolution assets: `evolution/population` (DEAP islands on Ray) and `evolution/strategy_configs`."""
+
+from typing import Optional
+
+import dagster as dg
+from pydantic import Field
+
+from quant_organism import artifacts, settings
+from quant_organism.defs.market import CANDLES, FUNDING
+from quant_organism.defs.partitions import daily_partitions
+from quant_organism.defs.resources import LakeResource
+from quant_organism.deployment.store import ConfigStrategyLoader
+from quant_organism.evolution.config import EvolutionConfig, load_preset, preset_names
+from quant_organism.evolution.engine import run_evolution
+from quant_organism.evolution.result import to_strategy_configs
+from quant_organism.evolution.windows import evolution_windows
+from quant_organism.market.frames import load_market_frames
+from quant_organism.reporting.plots import fitness_over_generations, markdown_image
+
+POPULATION = dg.AssetKey(["evolution", "population"])
+STRATEGY_CONFIGS = dg.AssetKey(["evolution", "strategy_configs"])
+MIN_COVERAGE = 0.9  # share of the train window's bars that must be present and clean
+
+# Population D reads the trailing lookback window of every coin from the lake; the dependency edge maps
+# each day to all coins of that day (the window's other days are checked for coverage at run time).
+ALL_COINS_OF_DAY = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="date")
+
+
+class EvolutionRunConfig(dg.Config):
+    """A packaged preset (test | full, YAML in quant_organism/evolution/presets) plus optional overrides."""
+
+    preset: str = Field(default="test", description=f"packaged preset: {' | '.join(preset_names())}")
+    total_strategies: Optional[int] = Field(default=None, description="override: population size")
+    batch_size: Optional[int] = Field(default=None, description="override: individuals per island")
+    generations: Optional[int] = Field(default=None, description="override: generations per island")
+    executor: Optional[str] = Field(default=None, description="override: serial | process | ray")
+    max_workers: Optional[int] = Field(default=None, description="override: parallel islands")
+    lookback_days: Optional[int] = Field(default=None, description="override: days of history (train+validation)")
+    random_seed: Optional[int] = Field(default=None, description="override: random seed")
+
+    def evolution_config(self) -> EvolutionConfig:
+        overrides = {name: value for name, value in self.model_dump().items() if name != "preset" and value is not None}
+        return load_preset(self.preset, **overrides)
+
+
+class StrategyConfigsConfig(dg.Config):
+    top_n: int = Field(default=20, description="how many of the best distinct genomes become strategy configs")
+
+
+def _progress_logger(context: dg.AssetExecutionContext):
+    def log(event: dict) -> None:
+        kind = event.get("event")
+        if kind == "batch_finished":
+            context.log.info(
+                f"island {event.get('batch')} {event.get('status')}: {event.get('evaluations')} evaluations in "
+                f"{event.get('wall_s', 0):.1f}s, best score {event.get('best_score')}"
+                + (f" — {event.get('error')}" if event.get("error") else "")
+            )
+        elif kind == "generation":
+            context.log.debug(f"island {event.get('batch')} generation {event.get('generation')}: best {event.get('best_score')}")
+        else:
+            context.log.info(f"{kind}: { {k: v for k, v in event.items() if k != 'event'} }")
+
+    return log
+
+
+@dg.asset(
+    key=POPULATION,
+    partitions_def=daily_partitions,
+    deps=[
+        dg.AssetDep(CANDLES, partition_mapping=ALL_COINS_OF_DAY),
+        dg.AssetDep(FUNDING, partition_mapping=ALL_COINS_OF_DAY),
+    ],
+    group_name="evolution",
+    kinds={"python", "parquet"},
+    description="Every individual evaluated by the day's evolution (DEAP islands, serial/process/Ray), "
+    "trained on the window strictly before the validation windows.",
+)
+def population(context: dg.AssetExecutionContext, config: EvolutionRunConfig, lake: LakeResource) -> dg.MaterializeResult:
+    day = context.partition_key
+    evolution = config.evolution_config()
+    windows = evolution_windows(day, evolution.lookback_days, evolution.split)
+    loaded = load_market_frames(lake.lake(), settings.coins(), windows.train.start, windows.train.end, settings.interval())
+    if loaded.coverage() < MIN_COVERAGE:
+        raise dg.Failure(
+            description=f"only {loaded.coverage():.0%} of the train window {windows.train.start.date()} .. "
+            f"{windows.train.end.date()} is in the lake (need {MIN_COVERAGE:.0%}): materialise market/candles first",
+            metadata={"missing_or_failing": dg.MetadataValue.json(loaded.skipped[:100])},
+        )
+    context.log.info(
+        f"evolving {evolution.total_strategies} strategies ({evolution.n_batches} islands x {evolution.generations} "
+        f"generations, {evolution.executor}) on {list(loaded.frames)} train {windows.train.start} .. {windows.train.end}"
+    )
+    result = run_evolution(loaded.frames, evolution, on_progress=_progress_logger(context), evolution_date=day)
+    directory = artifacts.save_evolution(result)
+    totals = result.totals()
+    batches = result.batches
+    return dg.MaterializeResult(
+        metadata={
+            "evaluations": dg.MetadataValue.int(totals["evaluations"]),
+            "backtests": dg.MetadataValue.int(totals["backtests"]),
+            "evaluations_per_s": dg.MetadataValue.float(totals["evaluations_per_s"]),
+            "wall_s": dg.MetadataValue.float(totals["wall_s"]),
+            "best_score": dg.MetadataValue.float(totals["best_score"] if totals["best_score"] is not None else float("nan")),
+            "valid": dg.MetadataValue.int(totals["valid"]),
+            "executor": totals["executor"],
+            "workers": dg.MetadataValue.int(totals["workers"]),
+            "ray_resources": dg.MetadataValue.json(totals["ray_resources"] or {}),
+            "failed_batches": dg.MetadataValue.json(result.failed_batches.to_dict("records")),
+            "batch_wall_s": dg.MetadataValue.md(batches.to_markdown(index=False)),
+            "windows": dg.MetadataValue.json(windows.as_dict()),
+            "skipped_partitions": dg.MetadataValue.json(loaded.skipped[:100]),
+            "fitness_plot": dg.MetadataValue.md(markdown_image(fitness_over_generations(result.generation_stats), "fitness")),
+            "path": dg.MetadataValue.path(str(directory)),
+        }
+    )
+
+
+@dg.asset(
+    key=STRATEGY_CONFIGS,
+    partitions_def=daily_partitions,
+    deps=[POPULATION],
+    group_name="evolution",
+    kinds={"json"},
+    description="The population's best distinct individuals as versioned JSON strategy configs (status evolved), "
+    "tagged with the evolution date and the data window they saw.",
+)
+def strategy_configs(context: dg.AssetExecutionContext, config: StrategyConfigsConfig) -> dg.MaterializeResult:
+    day = context.partition_key
+    result = artifacts.load_evolution(day)
+    configs = to_strategy_configs(result, config.top_n)
+    loader = ConfigStrategyLoader(settings.data_dir() / "strategies")
+    paths = loader.save_evolved_strategies(configs)
+    artifacts.write_json(artifacts.phase_dir("evolution", day) / "strategy_configs.json", [c.name for c in configs])
+    context.log.info(f"saved {len(paths)} evolved strategy configs to {loader.directory}")
+    table = "\n".join(
+        ["| name | seed | score | sharpe |", "|---|---|---|---|"]
+        + [f"| {c.name} | {c.seed_type.value} | {c.fitness_score:.3f} | {c.backtest_sharpe:.2f} |" for c in configs]
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "strategies": dg.MetadataValue.int(len(configs)),
+            "best_score": dg.MetadataValue.float(configs[0].fitness_score if configs else float("nan")),
+            "configs": dg.MetadataValue.md(table),
+            "store": dg.MetadataValue.path(str(loader.directory)),
+            "store_problems": dg.MetadataValue.json([str(p) for p in loader.problems]),
+        }
+    )
+
+
+evolution_assets = [population, strategy_configs]
+DEFINITIONS = dg.Definitions(assets=evolution_assets)
