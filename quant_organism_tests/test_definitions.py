@@ -14,6 +14,7 @@ SNAPSHOT: dict[str, list[str]] = {
     "market/funding_rates": [],
     "evolution/population": ["market/candles", "market/funding_rates"],
     "evolution/strategy_configs": ["evolution/population"],
+    "validation/validated_strategies": ["evolution/strategy_configs"],
 }
 
 

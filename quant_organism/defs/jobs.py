@@ -4,6 +4,7 @@ import dagster as dg
 
 from quant_organism.defs.evolution import POPULATION, STRATEGY_CONFIGS, EvolutionRunConfig
 from quant_organism.defs.market import CANDLES, FUNDING
+from quant_organism.defs.validation import VALIDATED
 
 ingest_job = dg.define_asset_job(
     "ingest_market_data",
@@ -11,7 +12,7 @@ ingest_job = dg.define_asset_job(
     description="Fetch, quality-check and store candles and funding rates for date × coin partitions.",
 )
 
-EVOLUTION_CHAIN = dg.AssetSelection.assets(POPULATION, STRATEGY_CONFIGS)
+EVOLUTION_CHAIN = dg.AssetSelection.assets(POPULATION, STRATEGY_CONFIGS, VALIDATED)
 
 
 def _evolution_job(name: str, preset: str):
