@@ -45,3 +45,37 @@ __all__ = [
     "read_config",
     "strategies_dir",
 ]
+
+# --- the deployment decision, sizing and atomic deployment ---------------------------------------
+from .allocation import HARD_CAP, Allocation, AllocationConfig, allocate, allocate_from_kelly, kelly_fractions
+from .decision import (
+    Candidate,
+    ChosenStrategy,
+    DecisionConfig,
+    DecisionEngine,
+    DeploymentPlan,
+    RejectedStrategy,
+    verdict_metrics,
+)
+from .deploy import DeploymentRecord, deploy, deployments_dir, load_current_deployment, verify_deployment
+
+__all__ += [
+    "HARD_CAP",
+    "Allocation",
+    "AllocationConfig",
+    "Candidate",
+    "ChosenStrategy",
+    "DecisionConfig",
+    "DecisionEngine",
+    "DeploymentPlan",
+    "DeploymentRecord",
+    "RejectedStrategy",
+    "allocate",
+    "allocate_from_kelly",
+    "deploy",
+    "deployments_dir",
+    "kelly_fractions",
+    "load_current_deployment",
+    "verdict_metrics",
+    "verify_deployment",
+]

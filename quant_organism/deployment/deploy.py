@@ -1,0 +1,419 @@
+"""Apply a `DeploymentPlan` to the config store atomically, and check what is deployed.
+
+`deploy(plan, loader, when=..., note=...)`, in one store transaction:
+- each chosen strategy follows the legal lifecycle: evolved -> validated (its verdict summary merged
+  into `metrics`, the score in the history note) -> deployed with its allocation; a validated one goes
+  straight to deployed; a deployed one chosen again is reallocated; a decaying one is deployed again;
+- every strategy of the previous deployment (deployed or decaying) not chosen again is archived with
+  the reason "superseded ...".
+Candidates the plan rejected are left as they are.
+
+The deployment manifest lives beside the configs: `deployments/{version}.json` (names, allocations,
+scores, cash, evolution dates, what was archived) and `deployments/current.json`, a pointer to the
+latest version. The store's transaction holds only configs, so the manifest is written while the
+store's lock is held, after every config change is staged and before the store commits: first the
+new version file (a new name), then the pointer (replaced atomically). If anything fails before the
+store's commit point (staging, the manifest itself, the commit's own writes), both are undone (the
+old pointer's bytes restored, the new file and a folder created for it removed), so the store
+directory is byte-identical to before. A failure after the commit point (while the store renames
+files into place) keeps the manifest: the store completes that commit on its next read or write.
+
+The strategy files are the source of truth. Only a process crash between the pointer's replacement
+and the store's commit point can leave a pointer ahead of the configs; `verify_deployment` reports
+any mismatch between the pointer and the stored allocations.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from quant_organism.deployment.allocation import DEFAULT_MAX_WEIGHT, HARD_CAP, SUM_TOLERANCE
+from quant_organism.deployment.config import DeploymentStatus, StrategyConfig
+from quant_organism.deployment.decision import ChosenStrategy, DeploymentPlan
+from quant_organism.deployment.store import ConfigStrategyLoader, StoreTransaction
+
+DEPLOYMENTS_DIR = "deployments"
+CURRENT = "current.json"
+MANIFEST_VERSION = 1
+LIVE = frozenset({DeploymentStatus.DEPLOYED, DeploymentStatus.DECAYING})
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    """What one `deploy` call did."""
+
+    version: str
+    deployed_at: datetime
+    allocations: dict[str, float]  # every strategy live after the deployment
+    validated: list[str]  # moved evolved -> validated -> deployed
+    newly_deployed: list[str]  # validated (or just validated) -> deployed, or decaying -> deployed
+    reallocated: list[str]  # already deployed, chosen again
+    archived: list[str]  # previous deployment not chosen: retired as superseded
+    cash: float
+    manifest_path: Path
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "deployed_at": self.deployed_at.isoformat(),
+            "allocations": dict(self.allocations),
+            "validated": list(self.validated),
+            "newly_deployed": list(self.newly_deployed),
+            "reallocated": list(self.reallocated),
+            "archived": list(self.archived),
+            "cash": self.cash,
+            "manifest_path": str(self.manifest_path),
+            "notes": list(self.notes),
+        }
+
+
+def deployments_dir(loader: ConfigStrategyLoader) -> Path:
+    return loader.directory / DEPLOYMENTS_DIR
+
+
+def deploy(
+    plan: DeploymentPlan,
+    loader: ConfigStrategyLoader,
+    *,
+    when: datetime,
+    note: str = "",
+    evolution_date: date | None = None,
+) -> DeploymentRecord:
+    """Write `plan` to the store as the new deployment, all or nothing (see the module docstring)."""
+    if not isinstance(plan, DeploymentPlan):
+        raise TypeError(f"plan must be a DeploymentPlan (from DecisionEngine.select); got {type(plan).__name__}")
+    if not isinstance(loader, ConfigStrategyLoader):
+        raise TypeError(f"loader must be a ConfigStrategyLoader; got {type(loader).__name__}")
+    if not isinstance(when, datetime) or when.tzinfo is None:
+        raise ValueError(f"when must be a timezone-aware datetime (UTC); got {when!r}")
+    when = when.astimezone(timezone.utc)
+    _check_plan(plan)
+
+    loader.directory.mkdir(parents=True, exist_ok=True)
+    folder = deployments_dir(loader)
+    with _store_lock(loader):
+        version = _new_version(folder, when)
+        writer = _ManifestWriter(folder)
+        try:
+            with loader.transaction() as tx:
+                previous = {c.name: c for c in loader.load_strategies(status=LIVE)}
+                outcome = _stage(plan, tx, previous, version, when, note)
+                pointer = _read_pointer(folder)
+                manifest = _manifest(plan, outcome, version, when, note, evolution_date, pointer)
+                writer.write(version, manifest)
+        except BaseException:
+            if not _committed(loader):
+                writer.undo()
+            raise
+    return DeploymentRecord(
+        version=version,
+        deployed_at=when,
+        allocations=plan.allocations,
+        validated=outcome["validated"],
+        newly_deployed=outcome["newly_deployed"],
+        reallocated=outcome["reallocated"],
+        archived=outcome["archived"],
+        cash=plan.cash,
+        manifest_path=folder / f"{version}.json",
+        notes=list(plan.notes),
+    )
+
+
+def load_current_deployment(loader: ConfigStrategyLoader) -> dict[str, Any] | None:
+    """The manifest `deployments/current.json` points to; None when nothing was deployed yet."""
+    folder = deployments_dir(loader)
+    pointer = _read_pointer(folder)
+    if pointer is None:
+        return None
+    path = folder / f"{pointer['version']}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{folder / CURRENT} points to {path.name}, which is unreadable: {exc}") from None
+
+
+def verify_deployment(
+    loader: ConfigStrategyLoader, frame: pd.DataFrame, *, max_weight: float = DEFAULT_MAX_WEIGHT
+) -> list[str]:
+    """Problems with what is deployed (empty = fine), for a blocking check before the runtime trades it.
+
+    Checks: every config file loads; each live (deployed/decaying) strategy is active with an
+    allocation <= `max_weight` and never above the 40% hard cap; live allocations sum to <= 1; the
+    manifest pointer agrees with the configs; each live strategy builds from its config and gives
+    signals in {-1, 0, 1} on `frame` (a small OHLCV frame the caller supplies), one per bar.
+    """
+    if not isinstance(frame, pd.DataFrame) or frame.empty:
+        raise ValueError("verify_deployment needs a non-empty OHLCV frame to generate signals on")
+    if not 0.0 < max_weight <= HARD_CAP:
+        raise ValueError(f"max_weight must be in (0, {HARD_CAP}]; got {max_weight!r}")
+    problems: list[str] = []
+    configs = loader.load_strategies()
+    problems += [f"config file {p.path.name} does not load ({p.kind}): {p.reason}" for p in loader.problems]
+    live = [c for c in configs if c.deployment_status in LIVE]
+    for c in configs:
+        if c.is_active and c.deployment_status not in LIVE:
+            problems.append(f"{c.name}: active but {c.deployment_status.value}")
+    for c in live:
+        problems += _allocation_problems(c, max_weight)
+    total = math.fsum(c.allocation or 0.0 for c in live)
+    if total > 1.0 + SUM_TOLERANCE:
+        problems.append(f"allocations of the {len(live)} live strategies sum to {total:.6f} > 1")
+    problems += _manifest_problems(loader, {c.name: c.allocation for c in live})
+    for c in live:
+        problems += _signal_problems(loader, c, frame)
+    return problems
+
+
+# --- staging ------------------------------------------------------------------------------------
+def _stage(
+    plan: DeploymentPlan,
+    tx: StoreTransaction,
+    previous: dict[str, StrategyConfig],
+    version: str,
+    when: datetime,
+    note: str,
+) -> dict[str, list[str]]:
+    outcome: dict[str, list[str]] = {"validated": [], "newly_deployed": [], "reallocated": [], "archived": []}
+    label = f"deployment {version}" + (f" ({note})" if note else "")
+    for choice in plan.chosen:
+        config = tx.get(choice.name)
+        status = config.deployment_status
+        deploy_note = f"{label}: allocation {choice.allocation:.6f}"
+        if choice.validation:
+            config = config.with_performance(metrics=dict(choice.validation), at=when)
+        if status is DeploymentStatus.EVOLVED:
+            config = config.transition(DeploymentStatus.VALIDATED, _validated_note(choice), at=when)
+            outcome["validated"].append(choice.name)
+            status = DeploymentStatus.VALIDATED
+        if status is DeploymentStatus.DEPLOYED:
+            config = config.reallocate(choice.allocation, f"{label}: reallocated to {choice.allocation:.6f}", at=when)
+            outcome["reallocated"].append(choice.name)
+        else:  # validated or decaying: a legal move to deployed; anything else raises IllegalTransitionError
+            config = config.transition(DeploymentStatus.DEPLOYED, deploy_note, allocation=choice.allocation, at=when)
+            if choice.name not in outcome["validated"]:
+                outcome["newly_deployed"].append(choice.name)
+        tx.save(config)
+    chosen = set(plan.names)
+    for name in sorted(previous):
+        if name not in chosen:
+            tx.archive(name, f"superseded: not chosen by {label}")
+            outcome["archived"].append(name)
+    return outcome
+
+
+def _validated_note(choice: ChosenStrategy) -> str:
+    mode = choice.validation.get("validation_mode")
+    return f"validation passed: score {choice.score:.4f}" + (f" (mode {mode})" if mode else "")
+
+
+def _check_plan(plan: DeploymentPlan) -> None:
+    """Refuse a plan that breaks the sizing rules, whoever built it."""
+    names = plan.names
+    if len(set(names)) != len(names):
+        raise ValueError(f"plan chooses a strategy twice: {names}")
+    for c in plan.chosen:
+        if not (math.isfinite(c.allocation) and 0.0 <= c.allocation <= min(plan.config.max_weight, HARD_CAP) + 1e-12):
+            raise ValueError(
+                f"plan gives {c.name} {c.allocation!r}, outside [0, {min(plan.config.max_weight, HARD_CAP)}]"
+            )
+    if math.fsum(c.allocation for c in plan.chosen) > 1.0 + SUM_TOLERANCE:
+        raise ValueError("plan allocations sum above 1")
+
+
+# --- manifest -----------------------------------------------------------------------------------
+def _manifest(
+    plan: DeploymentPlan,
+    outcome: dict[str, list[str]],
+    version: str,
+    when: datetime,
+    note: str,
+    evolution_date: date | None,
+    pointer: dict[str, Any] | None,
+) -> dict[str, Any]:
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        "version": version,
+        "deployed_at": when.isoformat(),
+        "evolution_date": evolution_date.isoformat() if evolution_date else None,
+        "note": note,
+        "previous": pointer["version"] if pointer else None,
+        "strategies": [c.to_dict() for c in plan.chosen],
+        "cash": plan.cash,
+        "total_allocation": math.fsum(c.allocation for c in plan.chosen),
+        "validated": outcome["validated"],
+        "reallocated": outcome["reallocated"],
+        "archived": outcome["archived"],
+        "rejected": [r.to_dict() for r in plan.rejected],
+        "notes": list(plan.notes),
+    }
+
+
+def _new_version(folder: Path, when: datetime) -> str:
+    base, k = when.strftime("%Y%m%dT%H%M%S%fZ"), 0
+    while (folder / f"{base if k == 0 else f'{base}-{k}'}.json").exists():
+        k += 1
+    return base if k == 0 else f"{base}-{k}"
+
+
+def _read_pointer(folder: Path) -> dict[str, Any] | None:
+    path = folder / CURRENT
+    if not path.exists():
+        return None
+    try:
+        pointer = json.loads(path.read_text())
+        if not isinstance(pointer, dict) or not isinstance(pointer.get("version"), str):
+            raise ValueError("no 'version' string")
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path} is not a deployment pointer ({exc}); fix or remove it by hand") from None
+    return pointer
+
+
+class _ManifestWriter:
+    """Writes a version file and the pointer, remembering enough to undo both exactly."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.created_folder = False
+        self.version_file: Path | None = None
+        self.old_pointer: bytes | None = None
+        self.pointer_replaced = False
+
+    def write(self, version: str, manifest: dict[str, Any]) -> None:
+        if not self.folder.exists():
+            self.folder.mkdir()
+            self.created_folder = True
+        pointer_path = self.folder / CURRENT
+        self.old_pointer = pointer_path.read_bytes() if pointer_path.exists() else None
+        path = self.folder / f"{version}.json"
+        _write_new(path, _dumps(manifest))
+        self.version_file = path
+        pointer = {"version": version, "manifest": path.name, "deployed_at": manifest["deployed_at"]}
+        self.pointer_replaced = True  # set first: a failed replace may still have swapped the file
+        _replace_file(pointer_path, _dumps(pointer))
+        _fsync_dir(self.folder)
+
+    def undo(self) -> None:
+        pointer_path = self.folder / CURRENT
+        if self.pointer_replaced:
+            if self.old_pointer is None:
+                pointer_path.unlink(missing_ok=True)
+            elif not pointer_path.exists() or pointer_path.read_bytes() != self.old_pointer:
+                _replace_file(pointer_path, self.old_pointer)
+        if self.version_file is not None:
+            self.version_file.unlink(missing_ok=True)
+        for leftover in self.folder.glob(f".{CURRENT}.*.tmp") if self.folder.exists() else ():
+            leftover.unlink(missing_ok=True)
+        if self.created_folder and self.folder.exists():
+            self.folder.rmdir()
+        if self.folder.exists():
+            _fsync_dir(self.folder)
+
+
+def _dumps(value: dict[str, Any]) -> bytes:
+    return (json.dumps(value, indent=2, allow_nan=False) + "\n").encode()
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Create `path` (never replacing a file) with `data`, synced."""
+    with open(path, "xb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _replace_file(path: Path, data: bytes) -> None:
+    """Replace `path` atomically: write a synced temp file beside it, then rename over it."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temp.unlink(missing_ok=True)
+    try:
+        _write_new(temp, data)
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    if os.name != "posix":  # pragma: no cover
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --- the store's lock and commit state ------------------------------------------------------------
+@contextmanager
+def _store_lock(loader: ConfigStrategyLoader) -> Iterator[None]:
+    """The store's exclusive lock, held across the transaction and any undo of the manifest.
+
+    The loader's lock is re-entrant per instance, so `loader.transaction()` inside joins it.
+    """
+    with loader._lock(exclusive=True):
+        yield
+
+
+def _committed(loader: ConfigStrategyLoader) -> bool:
+    """True when the store passed its commit point (a recorded commit awaits replay)."""
+    return loader._pending_commits()
+
+
+# --- verification ---------------------------------------------------------------------------------
+def _allocation_problems(config: StrategyConfig, max_weight: float) -> list[str]:
+    name, status, allocation = config.name, config.deployment_status.value, config.allocation
+    out = []
+    if not config.is_active:
+        out.append(f"{name}: {status} but not active")
+    if allocation is None:
+        out.append(f"{name}: {status} without an allocation")
+    elif allocation > HARD_CAP:
+        out.append(f"{name}: allocation {allocation:.4f} above the hard cap {HARD_CAP}")
+    elif allocation > max_weight + 1e-12:
+        out.append(f"{name}: allocation {allocation:.4f} above max_weight {max_weight}")
+    return out
+
+
+def _manifest_problems(loader: ConfigStrategyLoader, live: dict[str, float | None]) -> list[str]:
+    try:
+        manifest = load_current_deployment(loader)
+    except ValueError as exc:
+        return [f"deployment manifest: {exc}"]
+    if manifest is None:
+        return []
+    listed = {s["name"]: s["allocation"] for s in manifest.get("strategies", [])}
+    out = []
+    if set(listed) != set(live):
+        out.append(
+            f"deployment manifest {manifest.get('version')} lists {sorted(listed)} but the store deploys {sorted(live)}"
+        )
+    for name in sorted(set(listed) & set(live)):
+        if live[name] is None or abs(float(listed[name]) - float(live[name])) > 1e-12:
+            version = manifest.get("version")
+            out.append(f"{name}: allocation {live[name]} in the store, {listed[name]} in manifest {version}")
+    return out
+
+
+def _signal_problems(loader: ConfigStrategyLoader, config: StrategyConfig, frame: pd.DataFrame) -> list[str]:
+    try:
+        signals = loader.create_strategy_from_config(config).generate_signals(frame)
+    except Exception as exc:  # a broken config must fail the check, not crash it
+        return [f"{config.name}: cannot generate signals ({type(exc).__name__}: {exc})"]
+    if not isinstance(signals, pd.Series) or len(signals) != len(frame) or not signals.index.equals(frame.index):
+        return [f"{config.name}: signals are not one value per bar of the frame"]
+    values = signals.to_numpy(dtype=np.float64, na_value=np.nan)
+    if np.isnan(values).any() or not np.isin(values, (-1.0, 0.0, 1.0)).all():
+        odd = sorted(set(pd.unique(signals[~np.isin(values, (-1.0, 0.0, 1.0))]).tolist()), key=str)[:5]
+        return [f"{config.name}: signals outside {{-1, 0, 1}}: {odd}"]
+    return []
