@@ -33,9 +33,13 @@ class GeneColumns:
     def ints(self, name: str) -> np.ndarray:
         return np.array([int(g.gene(name)) for g in self.genes_list], dtype=np.int64)
 
+    def floats(self, name: str) -> np.ndarray:
+        """Float gene, one value per genome."""
+        return np.array([float(g.gene(name)) for g in self.genes_list], dtype=np.float64)
+
     def row(self, name: str) -> np.ndarray:
         """Float gene as a (1, genomes) row, ready to compare with a bars x genomes matrix."""
-        return np.array([float(g.gene(name)) for g in self.genes_list], dtype=np.float64)[None, :]
+        return self.floats(name)[None, :]
 
 
 class BaseSeed(ABC):

@@ -3,57 +3,170 @@
 Each function returns a float64 array the length of its input whose value at bar t depends only on
 bars <= t (the kernels run strictly left to right, so a prefix of the input gives a bit-identical
 prefix of the output). Bars before an indicator has a full window are NaN; seeds turn NaN into
-"no position". `Indicators` memoises per (name, period) and `matrix` lays the values out as a
-bars x genomes array, one column per genome, computing each distinct period only once.
+"no position". The plural forms (`emas`, `smas`, ...) compute many periods in one pass and return
+one row per period; the singular forms are the same computation for one period, so a genome's
+indicator is the same whether it runs alone or in a batch. `Indicators.table` lays a batch out as
+rows of distinct periods plus, per genome, the row to read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable
 
 import numpy as np
 
 from . import kernels
 from .ohlcv import Bars
 
-# Comparisons of scores against thresholds add this margin, so that float rounding in indicators of
-# constant prices (e.g. an EMA a hair off the price) never opens a position.
-TOL = 1e-12
-
 
 def _f64(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float64)
 
 
+def _periods(periods: np.ndarray | list[int]) -> np.ndarray:
+    out = np.ascontiguousarray(periods, dtype=np.int64).reshape(-1)
+    if out.size and out.min() < 1:
+        raise ValueError(f"indicator periods must be >= 1; got {out.min()}")
+    return out
+
+
+# --- many periods at once: (periods, bars) arrays ----------------------------------------------
+def emas(x: np.ndarray, periods: np.ndarray) -> np.ndarray:
+    """EMAs with alpha 2/(period+1), seeded at the first bar; NaN for the first period-1 bars."""
+    p = _periods(periods)
+    return kernels.ewm(_f64(x), 2.0 / (p + 1.0), p)
+
+
+def wilders(x: np.ndarray, periods: np.ndarray) -> np.ndarray:
+    """Wilder smoothings (alpha 1/period), seeded at the first value; NaN for the first period-1 values."""
+    p = _periods(periods)
+    return kernels.ewm(_f64(x), 1.0 / p, p)
+
+
+def smas(x: np.ndarray, periods: np.ndarray, source: np.ndarray | None = None) -> np.ndarray:
+    """Rolling means; x may be 2-D (several series), then row k averages series x[source[k]]."""
+    return _windowed_sums(x, periods, source, True)
+
+
+def rolling_sums(x: np.ndarray, periods: np.ndarray) -> np.ndarray:
+    return _windowed_sums(x, periods, None, False)
+
+
+def _windowed_sums(x: np.ndarray, periods: np.ndarray, source: np.ndarray | None, mean: bool) -> np.ndarray:
+    p = _periods(periods)
+    x = _f64(x)
+    if x.ndim == 1:
+        x = x[None, :]
+    source = np.zeros(len(p), np.int64) if source is None else np.ascontiguousarray(source, dtype=np.int64)
+    if source.shape != p.shape or (source.size and not (0 <= source.min() and source.max() < len(x))):
+        raise ValueError(f"source must give one row of x (0..{len(x) - 1}) per period")
+    return kernels.rolling_sum_mean(x, source, p, mean)
+
+
+def rolling_stds(x: np.ndarray, periods: np.ndarray) -> np.ndarray:
+    """Sample standard deviations over the last `period` values (NaN inside the window gives NaN)."""
+    return kernels.rolling_std(_f64(x), _periods(periods))
+
+
+def rolling_maxes(x: np.ndarray, periods: np.ndarray) -> np.ndarray:
+    return kernels.rolling_extreme(_f64(x), _periods(periods), True)
+
+
+def rolling_mins(x: np.ndarray, periods: np.ndarray) -> np.ndarray:
+    return kernels.rolling_extreme(_f64(x), _periods(periods), False)
+
+
+def rsis(close: np.ndarray, periods: np.ndarray) -> np.ndarray:
+    """Wilder RSIs in [0, 100]; NaN until `period` changes are seen and wherever nothing has moved."""
+    p = _periods(periods)
+    out = np.full((len(p), len(close)), np.nan)
+    if len(close) < 2:
+        return out
+    change = np.diff(close)
+    gain = wilders(np.maximum(change, 0.0), p)
+    total = wilders(np.maximum(-change, 0.0), p)  # the losses, then (in place) gains + losses
+    total += gain
+    gain *= 100.0
+    np.divide(gain, total, out=out[:, 1:], where=total > 0)
+    return out
+
+
+def midpoints(high: np.ndarray, low: np.ndarray, periods: np.ndarray) -> np.ndarray:
+    """(highest high + lowest low) / 2 over the last `period` bars, current bar included (Ichimoku lines)."""
+    out = rolling_maxes(high, periods)
+    out += rolling_mins(low, periods)
+    out /= 2.0
+    return out
+
+
+def rolling_vwaps(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, periods: np.ndarray) -> np.ndarray:
+    """Volume-weighted typical prices over the last `period` bars; NaN where that volume is zero."""
+    typical = (high + low + close) / 3.0
+    return _positive_div(rolling_sums(typical * volume, periods), rolling_sums(volume, periods))
+
+
+def stochastic_ks(high: np.ndarray, low: np.ndarray, close: np.ndarray, periods: np.ndarray) -> np.ndarray:
+    """%K in [0, 100] over the last `period` bars (current included); NaN when the range is zero."""
+    span = rolling_maxes(high, periods)
+    low_ = rolling_mins(low, periods)
+    span -= low_
+    k = _positive_div(np.subtract(close, low_, out=low_), span)
+    k *= 100.0
+    return k
+
+
+def momenta(close: np.ndarray, periods: np.ndarray) -> np.ndarray:
+    """close[t] / close[t - period] - 1."""
+    return kernels.lag_ratio(_f64(close), _periods(periods))
+
+
+def _positive_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a / b where b > 0, else NaN, written into `a` (as `safe_div`, without temporaries)."""
+    positive = b > 0
+    np.divide(a, b, out=a, where=positive)
+    a[~positive] = np.nan
+    return a
+
+
+# --- one period ----------------------------------------------------------------------------------
 def ema(x: np.ndarray, period: int) -> np.ndarray:
-    """EMA with alpha 2/(period+1), seeded at the first bar; NaN for the first period-1 bars."""
-    return kernels.ewm(_f64(x), 2.0 / (period + 1.0), period)
+    return emas(x, [period])[0]
 
 
 def wilder(x: np.ndarray, period: int) -> np.ndarray:
-    """Wilder smoothing (alpha 1/period), seeded at the first value; NaN for the first period-1 values."""
-    return kernels.ewm(_f64(x), 1.0 / period, period)
+    return wilders(x, [period])[0]
 
 
 def sma(x: np.ndarray, period: int) -> np.ndarray:
-    return kernels.rolling_sum_mean(_f64(x), period, True)
+    return smas(x, [period])[0]
 
 
 def rolling_sum(x: np.ndarray, period: int) -> np.ndarray:
-    return kernels.rolling_sum_mean(_f64(x), period, False)
+    return rolling_sums(x, [period])[0]
 
 
 def rolling_std(x: np.ndarray, period: int) -> np.ndarray:
-    """Sample standard deviation over the last `period` values (NaN inside the window gives NaN)."""
-    return kernels.rolling_std(_f64(x), period)
+    return rolling_stds(x, [period])[0]
 
 
 def rolling_max(x: np.ndarray, period: int) -> np.ndarray:
-    return kernels.rolling_extreme(_f64(x), period, True)
+    return rolling_maxes(x, [period])[0]
 
 
 def rolling_min(x: np.ndarray, period: int) -> np.ndarray:
-    return kernels.rolling_extreme(_f64(x), period, False)
+    return rolling_mins(x, [period])[0]
+
+
+def rsi(close: np.ndarray, period: int) -> np.ndarray:
+    return rsis(close, [period])[0]
+
+
+def midpoint(high: np.ndarray, low: np.ndarray, period: int) -> np.ndarray:
+    return midpoints(high, low, [period])[0]
+
+
+def rolling_vwap(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, period: int) -> np.ndarray:
+    return rolling_vwaps(high, low, close, volume, [period])[0]
 
 
 def shift(x: np.ndarray, lag: int) -> np.ndarray:
@@ -72,20 +185,6 @@ def log_returns(close: np.ndarray) -> np.ndarray:
     return out
 
 
-def rsi(close: np.ndarray, period: int) -> np.ndarray:
-    """Wilder RSI in [0, 100]; NaN until `period` changes are seen and wherever nothing has moved."""
-    out = np.full(len(close), np.nan)
-    if len(close) < 2:
-        return out
-    change = np.diff(close)
-    gain = wilder(np.maximum(change, 0.0), period)
-    loss = wilder(np.maximum(-change, 0.0), period)
-    total = gain + loss
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out[1:] = np.where(total > 0, 100.0 * gain / total, np.nan)
-    return out
-
-
 def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
     prev = shift(close, 1)
     tr = np.fmax(high - low, np.fmax(np.abs(high - prev), np.abs(low - prev)))  # fmax: bar 0 has no prev
@@ -94,20 +193,6 @@ def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarr
 
 def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int) -> np.ndarray:
     return wilder(true_range(high, low, close), period)
-
-
-def midpoint(high: np.ndarray, low: np.ndarray, period: int) -> np.ndarray:
-    """(highest high + lowest low) / 2 over the last `period` bars, current bar included (Ichimoku lines)."""
-    return (rolling_max(high, period) + rolling_min(low, period)) / 2.0
-
-
-def rolling_vwap(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, period: int) -> np.ndarray:
-    """Volume-weighted typical price over the last `period` bars; NaN where that volume is zero."""
-    typical = (high + low + close) / 3.0
-    num = rolling_sum(typical * volume, period)
-    den = rolling_sum(volume, period)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / den, np.nan)
 
 
 def ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -122,21 +207,9 @@ def safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.where(b > 0, a / b, np.nan)
 
 
-def lag_columns(matrix: np.ndarray, lags: np.ndarray) -> np.ndarray:
-    """Column g shifted down by lags[g] bars (NaN-filled): each genome looks back its own distance."""
-    out = np.full(matrix.shape, np.nan)
-    for lag in np.unique(lags):
-        cols = np.flatnonzero(lags == lag)
-        lag = int(lag)
-        if lag == 0:
-            out[:, cols] = matrix[:, cols]
-        elif lag < matrix.shape[0]:
-            out[lag:, cols] = matrix[:-lag, cols]
-    return out
-
-
 class Indicators:
-    """Memoised indicators of one set of bars, laid out per genome by `matrix`."""
+    """Indicators of one set of bars: memoised single series (`ema(period)`, ...) for the ML seeds'
+    features, and whole-batch tables (`table`) for the rule-based seeds."""
 
     def __init__(self, bars: Bars) -> None:
         self.bars = bars
@@ -147,16 +220,32 @@ class Indicators:
             self._memo[key] = compute()
         return self._memo[key]
 
-    def matrix(self, name: str, *params: Sequence[int] | np.ndarray) -> np.ndarray:
-        """bars x genomes: column g is indicator `name` with the g-th value of each parameter array."""
-        keys = list(zip(*(np.asarray(p, dtype=np.int64).tolist() for p in params)))
-        distinct = sorted(set(keys))
-        position = {key: i for i, key in enumerate(distinct)}
-        method = getattr(self, name)
-        columns = np.column_stack([method(*key) for key in distinct])
-        return columns[:, [position[key] for key in keys]]
+    def table(self, name: str, *uses: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+        """(rows, index per use): indicator `name` once per distinct period found in `uses` (per-genome
+        period vectors, e.g. the fast and the slow periods), and for each use the row each genome reads.
+        Rows are ordered by period, so two tables built from the same uses share their indices.
+        """
+        if name not in _TABLES:
+            raise ValueError(f"unknown indicator {name!r}; known: {sorted(_TABLES)}")
+        arrays = [_periods(u) for u in uses]
+        distinct = np.unique(np.concatenate(arrays)) if arrays else np.zeros(0, np.int64)
+        rows = np.ascontiguousarray(_TABLES[name](self, distinct))
+        return rows, tuple(np.searchsorted(distinct, a) for a in arrays)
 
-    # --- the indicators seeds use, one cache entry per parameter set ---------------------
+    def stochastic_d_table(self, k_periods: np.ndarray, d_periods: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, index): %D = SMA(%K(k), d) once per distinct (k, d) pair, and the row of each genome."""
+        pairs = np.stack([_periods(k_periods), _periods(d_periods)], axis=1)
+        distinct, index = np.unique(pairs, axis=0, return_inverse=True)
+        k_rows, (k_of,) = self.table("stochastic_k", distinct[:, 0])
+        return smas(k_rows, distinct[:, 1], source=k_of), index.reshape(-1)
+
+    @property
+    def funding(self) -> np.ndarray:
+        if self.bars.funding is None:
+            raise ValueError("funding_rate column is required for funding indicators")
+        return self.bars.funding
+
+    # --- single series, memoised (the ML seeds' features) -------------------------------------
     @property
     def returns(self) -> np.ndarray:
         return self.cached("returns", lambda: log_returns(self.bars.close))
@@ -164,59 +253,32 @@ class Indicators:
     def ema(self, period: int) -> np.ndarray:
         return self.cached(("ema", period), lambda: ema(self.bars.close, period))
 
-    def sma(self, period: int) -> np.ndarray:
-        return self.cached(("sma", period), lambda: sma(self.bars.close, period))
-
     def rsi(self, period: int) -> np.ndarray:
         return self.cached(("rsi", period), lambda: rsi(self.bars.close, period))
-
-    def atr(self, period: int) -> np.ndarray:
-        b = self.bars
-        return self.cached(("atr", period), lambda: atr(b.high, b.low, b.close, period))
 
     def volatility(self, period: int) -> np.ndarray:
         """Sample std of the last `period` one-bar log returns (bar t's return included)."""
         return self.cached(("vol", period), lambda: rolling_std(self.returns, period))
 
-    def momentum(self, period: int) -> np.ndarray:
-        """close[t] / close[t - period] - 1."""
-        c = self.bars.close
-        return self.cached(("mom", period), lambda: ratio(c, shift(c, period)))
 
-    def prior_high(self, period: int) -> np.ndarray:
-        """Highest high of the previous `period` bars, current bar excluded."""
-        return self.cached(("prior_high", period), lambda: shift(rolling_max(self.bars.high, period), 1))
+def _log_momenta(close: np.ndarray, periods: np.ndarray) -> np.ndarray:
+    growth = momenta(close, periods)
+    return np.log1p(growth, out=growth)
 
-    def prior_low(self, period: int) -> np.ndarray:
-        """Lowest low of the previous `period` bars, current bar excluded."""
-        return self.cached(("prior_low", period), lambda: shift(rolling_min(self.bars.low, period), 1))
 
-    def prior_volume(self, period: int) -> np.ndarray:
-        """Mean volume of the previous `period` bars, current bar excluded."""
-        return self.cached(("prior_volume", period), lambda: shift(sma(self.bars.volume, period), 1))
-
-    def midpoint(self, period: int) -> np.ndarray:
-        b = self.bars
-        return self.cached(("mid", period), lambda: midpoint(b.high, b.low, period))
-
-    def vwap(self, period: int) -> np.ndarray:
-        b = self.bars
-        return self.cached(("vwap", period), lambda: rolling_vwap(b.high, b.low, b.close, b.volume, period))
-
-    def stochastic_k(self, period: int) -> np.ndarray:
-        """%K in [0, 100] over the last `period` bars (current included); NaN when the range is zero."""
-        b = self.bars
-
-        def compute() -> np.ndarray:
-            hh, ll = rolling_max(b.high, period), rolling_min(b.low, period)
-            return 100.0 * safe_div(b.close - ll, hh - ll)
-
-        return self.cached(("stoch_k", period), compute)
-
-    def stochastic_d(self, k_period: int, d_period: int) -> np.ndarray:
-        return self.cached(("stoch_d", k_period, d_period), lambda: sma(self.stochastic_k(k_period), d_period))
-
-    def funding_mean(self, period: int) -> np.ndarray:
-        if self.bars.funding is None:
-            raise ValueError("funding_rate column is required for funding indicators")
-        return self.cached(("funding", period), lambda: sma(self.bars.funding, period))
+# What `Indicators.table` can lay out: name -> rows for an array of distinct periods.
+_TABLES: dict[str, Callable[[Indicators, np.ndarray], np.ndarray]] = {
+    "ema": lambda ind, p: emas(ind.bars.close, p),
+    "sma": lambda ind, p: smas(ind.bars.close, p),
+    "rsi": lambda ind, p: rsis(ind.bars.close, p),
+    "atr": lambda ind, p: wilders(true_range(ind.bars.high, ind.bars.low, ind.bars.close), p),
+    "volatility": lambda ind, p: rolling_stds(ind.returns, p),  # std of one-bar log returns
+    "rolling_high": lambda ind, p: rolling_maxes(ind.bars.high, p),  # current bar included
+    "rolling_low": lambda ind, p: rolling_mins(ind.bars.low, p),
+    "volume_mean": lambda ind, p: smas(ind.bars.volume, p),
+    "midpoint": lambda ind, p: midpoints(ind.bars.high, ind.bars.low, p),
+    "vwap": lambda ind, p: rolling_vwaps(ind.bars.high, ind.bars.low, ind.bars.close, ind.bars.volume, p),
+    "stochastic_k": lambda ind, p: stochastic_ks(ind.bars.high, ind.bars.low, ind.bars.close, p),
+    "log_momentum": lambda ind, p: _log_momenta(ind.bars.close, p),  # log(close[t] / close[t - p])
+    "funding_mean": lambda ind, p: smas(ind.funding, p),
+}

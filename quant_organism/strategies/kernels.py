@@ -1,6 +1,13 @@
 """numba kernels for the rolling statistics behind the indicators (pandas semantics, ~30x less overhead).
 
-Each kernel walks the series once, left to right, so its output at t depends only on inputs <= t and a
+Every kernel computes SEVERAL windows in one call (row k of the output uses `windows[k]`), because a
+batch of genomes asks for many periods of the same input: the windows share the pass over the data,
+their independent serial chains (Kahan sums, exponential averages) overlap in the CPU instead of
+waiting on each other, and the rolling max/min share one sparse table. Each row gets exactly the
+arithmetic a pass of its own would do, so results do not depend on which other windows are in the
+batch (a genome's signals are the same alone or in any batch).
+
+Each kernel walks the series left to right, so its output at t depends only on inputs <= t and a
 prefix of the input yields a bit-identical prefix of the output. Windows need `window` non-NaN values
 (pandas' default `min_periods=window`), otherwise NaN. Sums are Kahan-compensated, and a window whose
 values are all equal returns that value exactly (mean) or exactly 0 (std), as pandas does, so constant
@@ -21,116 +28,160 @@ def _kahan_add(total, comp, value):  # pragma: no cover - numba
 
 
 @njit(cache=True)
-def rolling_sum_mean(x, window, mean):  # pragma: no cover - numba
-    """Rolling sum (mean=False) or mean (mean=True) over `window` values."""
-    n = x.shape[0]
-    out = np.full(n, np.nan)
-    total = 0.0
-    comp = 0.0
-    count = 0
-    run = 0
+def rolling_sum_mean(x, source, windows, mean):  # pragma: no cover - numba
+    """Rolling sums (mean=False) or means (mean=True): out[k, t] over the last windows[k] values of
+    the series x[source[k]] (x is 2-D: one or more series of the same length)."""
+    n_series, n = x.shape
+    m = windows.shape[0]
+    out = np.full((m, n), np.nan)
+    total = np.zeros(m)
+    comp = np.zeros(m)
+    count = np.zeros(m, np.int64)
+    run = np.zeros(n_series, np.int64)  # per series: length of the run of equal values ending at t
     for t in range(n):
-        v = x[t]
-        if v == v:
-            total, comp = _kahan_add(total, comp, v)
-            count += 1
-            run = run + 1 if t > 0 and x[t - 1] == v else 1
-        else:
-            run = 0
-        if t >= window:
-            old = x[t - window]
-            if old == old:
-                total, comp = _kahan_add(total, comp, -old)
-                count -= 1
-        if t >= window - 1 and count == window:
-            if run >= window:
-                out[t] = v if mean else v * window
+        for s in range(n_series):
+            v = x[s, t]
+            if v == v:
+                run[s] = run[s] + 1 if t > 0 and x[s, t - 1] == v else 1
             else:
-                out[t] = total / window if mean else total
-    return out
-
-
-@njit(cache=True)
-def rolling_std(x, window):  # pragma: no cover - numba
-    """Rolling sample standard deviation (ddof=1) over `window` values; exactly 0 on constant windows."""
-    n = x.shape[0]
-    out = np.full(n, np.nan)
-    s1 = 0.0
-    c1 = 0.0
-    s2 = 0.0
-    c2 = 0.0
-    count = 0
-    run = 0
-    for t in range(n):
-        v = x[t]
-        if v == v:
-            s1, c1 = _kahan_add(s1, c1, v)
-            s2, c2 = _kahan_add(s2, c2, v * v)
-            count += 1
-            run = run + 1 if t > 0 and x[t - 1] == v else 1
-        else:
-            run = 0
-        if t >= window:
-            old = x[t - window]
-            if old == old:
-                s1, c1 = _kahan_add(s1, c1, -old)
-                s2, c2 = _kahan_add(s2, c2, -old * old)
-                count -= 1
-        if t >= window - 1 and count == window and window > 1:
-            if run >= window:
-                out[t] = 0.0
-            else:
-                var = (s2 - s1 * s1 / window) / (window - 1)
-                out[t] = np.sqrt(var) if var > 0.0 else 0.0
-    return out
-
-
-@njit(cache=True)
-def rolling_extreme(x, window, is_max):  # pragma: no cover - numba
-    """Rolling max (is_max) or min over `window` values with a monotonic deque, O(n)."""
-    n = x.shape[0]
-    out = np.full(n, np.nan)
-    dq = np.empty(n, np.int64)
-    head = 0
-    tail = 0
-    count = 0
-    for t in range(n):
-        v = x[t]
-        if v == v:
-            count += 1
-            while tail > head:
-                last = x[dq[tail - 1]]
-                if (is_max and last <= v) or ((not is_max) and last >= v):
-                    tail -= 1
+                run[s] = 0
+        for k in range(m):
+            s = source[k]
+            window = windows[k]
+            v = x[s, t]
+            if v == v:
+                total[k], comp[k] = _kahan_add(total[k], comp[k], v)
+                count[k] += 1
+            if t >= window:
+                old = x[s, t - window]
+                if old == old:
+                    total[k], comp[k] = _kahan_add(total[k], comp[k], -old)
+                    count[k] -= 1
+            if t >= window - 1 and count[k] == window:
+                if run[s] >= window:
+                    out[k, t] = v if mean else v * window
                 else:
-                    break
-            dq[tail] = t
-            tail += 1
-        if t >= window:
-            old = x[t - window]
-            if old == old:
-                count -= 1
-        while tail > head and dq[head] <= t - window:
-            head += 1
-        if t >= window - 1 and count == window:
-            out[t] = x[dq[head]]
+                    out[k, t] = total[k] / window if mean else total[k]
     return out
 
 
 @njit(cache=True)
-def ewm(x, alpha, window):  # pragma: no cover - numba
-    """Exponential average y[t] = (1-alpha) y[t-1] + alpha x[t], seeded at x[0]; NaN before bar window-1.
+def rolling_std(x, windows):  # pragma: no cover - numba
+    """Rolling sample standard deviations (ddof=1): out[k, t] over the last windows[k] values; exactly 0
+    on constant windows."""
+    n = x.shape[0]
+    m = windows.shape[0]
+    out = np.full((m, n), np.nan)
+    s1 = np.zeros(m)
+    c1 = np.zeros(m)
+    s2 = np.zeros(m)
+    c2 = np.zeros(m)
+    count = np.zeros(m, np.int64)
+    run = 0
+    for t in range(n):
+        v = x[t]
+        present = v == v
+        if present:
+            run = run + 1 if t > 0 and x[t - 1] == v else 1
+        else:
+            run = 0
+        for k in range(m):
+            window = windows[k]
+            if present:
+                s1[k], c1[k] = _kahan_add(s1[k], c1[k], v)
+                s2[k], c2[k] = _kahan_add(s2[k], c2[k], v * v)
+                count[k] += 1
+            if t >= window:
+                old = x[t - window]
+                if old == old:
+                    s1[k], c1[k] = _kahan_add(s1[k], c1[k], -old)
+                    s2[k], c2[k] = _kahan_add(s2[k], c2[k], -old * old)
+                    count[k] -= 1
+            if t >= window - 1 and count[k] == window and window > 1:
+                if run >= window:
+                    out[k, t] = 0.0
+                else:
+                    var = (s2[k] - s1[k] * s1[k] / window) / (window - 1)
+                    out[k, t] = np.sqrt(var) if var > 0.0 else 0.0
+    return out
 
-    Expects finite input (prices, gains, true ranges).
+
+@njit(cache=True)
+def rolling_extreme(x, windows, is_max):  # pragma: no cover - numba
+    """Rolling max (is_max) or min: out[k, t] over the last windows[k] values, NaN if any is NaN.
+
+    A sparse table (level j holds the extreme of each run of 2**j values) is built once for all
+    windows; each output is then the extreme of two overlapping table entries that both lie inside
+    the window, i.e. end at or before t. Exact (max/min never round), O(n log w) + O(n) per window.
     """
     n = x.shape[0]
-    out = np.full(n, np.nan)
+    m = windows.shape[0]
+    out = np.full((m, n), np.nan)
+    if n == 0 or m == 0:
+        return out
+    longest = min(windows.max(), n)
+    levels = 1
+    while (1 << levels) <= longest:
+        levels += 1
+    table = np.empty((levels, n))
+    table[0] = x
+    for j in range(1, levels):
+        half = 1 << (j - 1)
+        for i in range(n - (1 << j) + 1):
+            a = table[j - 1, i]
+            b = table[j - 1, i + half]
+            table[j, i] = (a if a >= b else b) if is_max else (a if a <= b else b)
+    last_nan = np.empty(n, np.int64)  # a window is defined only if it starts after the last NaN
+    seen = -1
+    for t in range(n):
+        if x[t] != x[t]:
+            seen = t
+        last_nan[t] = seen
+    for k in range(m):
+        window = windows[k]
+        level = 0
+        while (2 << level) <= window:
+            level += 1
+        span = 1 << level
+        for t in range(window - 1, n):
+            a = table[level, t - window + 1]
+            b = table[level, t - span + 1]
+            out[k, t] = (a if a >= b else b) if is_max else (a if a <= b else b)
+        if last_nan[n - 1] >= 0:
+            for t in range(window - 1, n):
+                if last_nan[t] >= t - window + 1:
+                    out[k, t] = np.nan
+    return out
+
+
+@njit(cache=True)
+def ewm(x, alphas, windows):  # pragma: no cover - numba
+    """Exponential averages y[t] = (1-alpha) y[t-1] + alpha x[t], seeded at x[0]: out[k] uses alphas[k]
+    and is NaN before bar windows[k]-1. Expects finite input (prices, gains, true ranges)."""
+    n = x.shape[0]
+    m = windows.shape[0]
+    out = np.full((m, n), np.nan)
     if n == 0:
         return out
-    y = x[0]
+    y = np.full(m, x[0])
     for t in range(n):
-        if t > 0:
-            y = (1.0 - alpha) * y + alpha * x[t]
-        if t >= window - 1:
-            out[t] = y
+        for k in range(m):
+            if t > 0:
+                y[k] = (1.0 - alphas[k]) * y[k] + alphas[k] * x[t]
+            if t >= windows[k] - 1:
+                out[k, t] = y[k]
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def lag_ratio(x, lags):  # pragma: no cover - numba
+    """out[k, t] = x[t] / x[t - lags[k]] - 1; NaN before lags[k] bars or where x[t - lags[k]] is not positive."""
+    n = x.shape[0]
+    m = lags.shape[0]
+    out = np.full((m, n), np.nan)
+    for k in range(m):
+        lag = lags[k]
+        for t in range(lag, n):
+            if x[t - lag] > 0:
+                out[k, t] = x[t] / x[t - lag] - 1.0
     return out

@@ -1,12 +1,13 @@
 """Turns per-bar entry/exit conditions into target positions, for many genomes at once.
 
 A position depends on the path (hysteresis, time stops, trailing stops), so this is a loop over bars;
-numba runs it across all genome columns of a batch in one pass. Rules, applied at each bar's close:
+numba runs it genome by genome over contiguous (genomes, bars) arrays, keeping the state in registers.
+Rules, applied at each bar's close:
 
 - flat: enter long if the long entry holds (and the short entry does not), short likewise;
 - long: reverse to short if the short entry holds; otherwise exit on the long exit condition, on the
   time stop (`max_hold` bars held, 0 = none) or on the trailing stop (close below the highest close
-  since entry minus `trail`); shorts mirror this;
+  since entry minus the trail distance); shorts mirror this;
 - after a time or trailing stop, that side re-arms only once its entry condition has been false for a
   bar, so a stop is not undone by an immediate re-entry on the same stale signal.
 """
@@ -16,75 +17,122 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .indicators import TOL
+from .rules import LONG_ENTRY, LONG_EXIT, SHORT_ENTRY, SHORT_EXIT, TOL
 
 
 @njit(cache=True)
-def _positions_kernel(le, lx, se, sx, max_hold, close, trail, use_trail, out):  # pragma: no cover - numba
-    n_bars, n_cols = le.shape
-    pos = np.zeros(n_cols, np.int8)
-    held = np.zeros(n_cols, np.int64)
-    extreme = np.zeros(n_cols, np.float64)
-    long_armed = np.ones(n_cols, np.bool_)
-    short_armed = np.ones(n_cols, np.bool_)
-    for t in range(n_bars):
+def _track(le, lx, se, sx, close, max_hold, scale, mult, use_trail, out):  # pragma: no cover - numba
+    """One genome's positions over all bars; the trail distance at bar t is mult * scale[t]."""
+    pos = 0
+    held = 0
+    extreme = 0.0
+    long_armed = True
+    short_armed = True
+    for t in range(close.shape[0]):
         c = close[t]
-        for g in range(n_cols):
-            l_in = le[t, g]
-            s_in = se[t, g]
-            if not l_in:
-                long_armed[g] = True
-            if not s_in:
-                short_armed[g] = True
-            p = pos[g]
-            exited = False
-            if p == 1:
-                held[g] += 1
-                if c > extreme[g]:
-                    extreme[g] = c
-                stopped = max_hold[g] > 0 and held[g] >= max_hold[g]
-                if use_trail and c < extreme[g] - trail[t, g]:
-                    stopped = True
-                if s_in and short_armed[g] and not l_in:
-                    p = -1
-                    held[g] = 0
-                    extreme[g] = c
-                elif stopped:
-                    p = 0
-                    long_armed[g] = False
-                    exited = True
-                elif lx[t, g]:
-                    p = 0
-                    exited = True
-            elif p == -1:
-                held[g] += 1
-                if c < extreme[g]:
-                    extreme[g] = c
-                stopped = max_hold[g] > 0 and held[g] >= max_hold[g]
-                if use_trail and c > extreme[g] + trail[t, g]:
-                    stopped = True
-                if l_in and long_armed[g] and not s_in:
-                    p = 1
-                    held[g] = 0
-                    extreme[g] = c
-                elif stopped:
-                    p = 0
-                    short_armed[g] = False
-                    exited = True
-                elif sx[t, g]:
-                    p = 0
-                    exited = True
-            if p == 0 and not exited:
-                if l_in and long_armed[g] and not s_in:
-                    p = 1
-                    held[g] = 0
-                    extreme[g] = c
-                elif s_in and short_armed[g] and not l_in:
-                    p = -1
-                    held[g] = 0
-                    extreme[g] = c
-            pos[g] = p
-            out[t, g] = p
+        l_in = le[t]
+        s_in = se[t]
+        if not l_in:
+            long_armed = True
+        if not s_in:
+            short_armed = True
+        p = pos
+        exited = False
+        if p == 1:
+            held += 1
+            if c > extreme:
+                extreme = c
+            stopped = max_hold > 0 and held >= max_hold
+            if use_trail and c < extreme - mult * scale[t]:
+                stopped = True
+            if s_in and short_armed and not l_in:
+                p = -1
+                held = 0
+                extreme = c
+            elif stopped:
+                p = 0
+                long_armed = False
+                exited = True
+            elif lx[t]:
+                p = 0
+                exited = True
+        elif p == -1:
+            held += 1
+            if c < extreme:
+                extreme = c
+            stopped = max_hold > 0 and held >= max_hold
+            if use_trail and c > extreme + mult * scale[t]:
+                stopped = True
+            if l_in and long_armed and not s_in:
+                p = 1
+                held = 0
+                extreme = c
+            elif stopped:
+                p = 0
+                short_armed = False
+                exited = True
+            elif sx[t]:
+                p = 0
+                exited = True
+        if p == 0 and not exited:
+            if l_in and long_armed and not s_in:
+                p = 1
+                held = 0
+                extreme = c
+            elif s_in and short_armed and not l_in:
+                p = -1
+                held = 0
+                extreme = c
+        pos = p
+        out[t] = p
+
+
+@njit(cache=True)
+def _positions_kernel(le, lx, se, sx, close, max_hold, scale, scale_row, mult, use_trail, out):  # pragma: no cover - numba
+    for g in range(out.shape[0]):
+        _track(le[g], lx[g], se[g], sx[g], close, max_hold[g], scale[scale_row[g]], mult[g], use_trail, out[g])
+
+
+def track_positions(
+    conditions: np.ndarray,
+    close: np.ndarray,
+    max_hold: np.ndarray | None = None,
+    trail_scale: np.ndarray | None = None,
+    trail_row: np.ndarray | None = None,
+    trail_mult: np.ndarray | None = None,
+) -> np.ndarray:
+    """int8 positions in {-1, 0, 1}, genomes x bars, from a (4, genomes, bars) boolean condition array
+    (planes LONG_ENTRY, LONG_EXIT, SHORT_ENTRY, SHORT_EXIT).
+
+    `max_hold` (per genome, 0 = none) is the time stop. The trailing stop of genome g at bar t sits
+    trail_mult[g] * trail_scale[trail_row[g], t] from the running extreme (e.g. a multiple of an ATR
+    row; NaN = no stop that bar).
+    """
+    if conditions.ndim != 3 or conditions.shape[0] != 4:
+        raise ValueError(f"conditions must be (4, genomes, bars); got shape {conditions.shape}")
+    _, n_cols, n_bars = conditions.shape
+    close = np.ascontiguousarray(close, dtype=np.float64)
+    if close.shape != (n_bars,):
+        raise ValueError(f"close has shape {close.shape}, expected ({n_bars},)")
+    hold = np.zeros(n_cols, np.int64) if max_hold is None else np.ascontiguousarray(max_hold, dtype=np.int64)
+    if hold.shape != (n_cols,):
+        raise ValueError(f"max_hold has shape {hold.shape}, expected ({n_cols},)")
+    use_trail = trail_scale is not None
+    if use_trail:
+        scale = np.ascontiguousarray(trail_scale, dtype=np.float64)
+        row = np.ascontiguousarray(trail_row, dtype=np.int64)
+        mult = np.ascontiguousarray(trail_mult, dtype=np.float64)
+        if scale.ndim != 2 or scale.shape[1] != n_bars or row.shape != (n_cols,) or mult.shape != (n_cols,):
+            raise ValueError(f"trail_scale must be (rows, {n_bars}) with trail_row and trail_mult of ({n_cols},)")
+        if n_cols and not (0 <= row.min() and row.max() < scale.shape[0]):
+            raise ValueError("trail_row points outside trail_scale")
+    else:
+        scale, row, mult = np.zeros((1, n_bars)), np.zeros(n_cols, np.int64), np.zeros(n_cols)
+    out = np.empty((n_cols, n_bars), dtype=np.int8)
+    cond = np.ascontiguousarray(conditions, dtype=np.bool_)
+    planes = cond[LONG_ENTRY], cond[LONG_EXIT], cond[SHORT_ENTRY], cond[SHORT_EXIT]
+    _positions_kernel(*planes, close, hold, scale, row, mult, use_trail, out)
+    return out
 
 
 def hysteresis_positions(
@@ -105,27 +153,16 @@ def hysteresis_positions(
     for name, arr in (("long_exit", long_exit), ("short_entry", short_entry), ("short_exit", short_exit)):
         if arr.shape != shape:
             raise ValueError(f"{name} has shape {arr.shape}, expected {shape}")
+    if trail is not None and np.shape(trail) != shape:
+        raise ValueError(f"trail has shape {np.shape(trail)}, expected {shape}")
     n_cols = shape[1]
-    hold = np.zeros(n_cols, np.int64) if max_hold is None else np.asarray(max_hold, dtype=np.int64)
-    if hold.shape != (n_cols,):
-        raise ValueError(f"max_hold has shape {hold.shape}, expected ({n_cols},)")
-    use_trail = trail is not None
-    trail_arr = np.ascontiguousarray(trail, dtype=np.float64) if use_trail else np.zeros((1, 1))
-    if use_trail and trail_arr.shape != shape:
-        raise ValueError(f"trail has shape {trail_arr.shape}, expected {shape}")
-    out = np.zeros(shape, dtype=np.int8)
-    _positions_kernel(
-        np.ascontiguousarray(long_entry, dtype=np.bool_),
-        np.ascontiguousarray(long_exit, dtype=np.bool_),
-        np.ascontiguousarray(short_entry, dtype=np.bool_),
-        np.ascontiguousarray(short_exit, dtype=np.bool_),
-        hold,
-        np.ascontiguousarray(close, dtype=np.float64),
-        trail_arr,
-        use_trail,
-        out,
-    )
-    return out
+    conditions = np.empty((4, n_cols, shape[0]), dtype=np.bool_)
+    for plane, arr in ((LONG_ENTRY, long_entry), (LONG_EXIT, long_exit), (SHORT_ENTRY, short_entry), (SHORT_EXIT, short_exit)):
+        conditions[plane] = np.asarray(arr, dtype=np.bool_).T
+    trail_kw = {}
+    if trail is not None:  # distance = 1.0 * trail[t, g], exactly trail
+        trail_kw = {"trail_scale": np.asarray(trail).T, "trail_row": np.arange(n_cols), "trail_mult": np.ones(n_cols)}
+    return track_positions(conditions, close, max_hold, **trail_kw).T
 
 
 def score_conditions(

@@ -13,11 +13,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .. import rules
 from ..base import BaseSeed, GeneColumns
 from ..genes import SeedGenes, SeedType
-from ..indicators import TOL, Indicators, ratio, safe_div
+from ..indicators import Indicators
 from ..ohlcv import Bars
-from ..positions import hysteresis_positions
+from ..positions import track_positions
 
 
 class AtrStopSeed(BaseSeed):
@@ -26,17 +27,8 @@ class AtrStopSeed(BaseSeed):
     @classmethod
     def _batch_positions(cls, bars: Bars, genes: Sequence[SeedGenes]) -> np.ndarray:
         ind, g = Indicators(bars), GeneColumns(genes)
-        close = bars.close[:, None]
-        fast = ind.matrix("ema", g.ints("fast_period"))
-        slow = ind.matrix("ema", g.ints("slow_period"))
-        atr = ind.matrix("atr", g.ints("signal_period"))
-        stretch = safe_div(close - slow, atr)
-        trend = ratio(fast, slow)
-        entry = g.row("entry_threshold")
-        with np.errstate(invalid="ignore"):
-            active = safe_div(atr, close) >= g.row("filter_threshold")
-            up, down = trend > TOL, trend < -TOL
-            long_entry = up & (stretch > entry + TOL) & active
-            short_entry = down & (stretch < -entry - TOL) & active
-        trail = g.row("exit_threshold") * atr
-        return hysteresis_positions(long_entry, ~up, short_entry, ~down, close=bars.close, trail=trail)
+        ema, (fast, slow) = ind.table("ema", g.ints("fast_period"), g.ints("slow_period"))
+        atr, (atr_row,) = ind.table("atr", g.ints("signal_period"))
+        cond = rules.new_conditions(len(genes), bars.n)
+        rules.atr_stop(bars.close, ema, fast, slow, atr, atr_row, g.floats("entry_threshold"), g.floats("filter_threshold"), cond)
+        return track_positions(cond, bars.close, trail_scale=atr, trail_row=atr_row, trail_mult=g.floats("exit_threshold")).T

@@ -13,11 +13,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .. import rules
 from ..base import BaseSeed, GeneColumns
 from ..genes import SeedGenes, SeedType
-from ..indicators import TOL, Indicators, ratio
+from ..indicators import Indicators
 from ..ohlcv import Bars
-from ..positions import hysteresis_positions
+from ..positions import track_positions
 
 
 class DonchianBreakoutSeed(BaseSeed):
@@ -26,18 +27,13 @@ class DonchianBreakoutSeed(BaseSeed):
     @classmethod
     def _batch_positions(cls, bars: Bars, genes: Sequence[SeedGenes]) -> np.ndarray:
         ind, g = Indicators(bars), GeneColumns(genes)
-        close = bars.close[:, None]
         slow, fast = g.ints("slow_period"), g.ints("fast_period")
-        entry, exit_, vol_mult = g.row("entry_threshold"), g.row("exit_threshold"), g.row("filter_threshold")
-        above = ratio(close, ind.matrix("prior_high", slow))
-        below = ratio(close, ind.matrix("prior_low", slow))
-        exit_low = ratio(close, ind.matrix("prior_low", fast))
-        exit_high = ratio(close, ind.matrix("prior_high", fast))
-        baseline = ind.matrix("prior_volume", g.ints("signal_period"))
-        with np.errstate(invalid="ignore"):
-            volume_ok = (vol_mult <= 0) | (bars.volume[:, None] >= vol_mult * baseline)
-            long_entry = (above > entry + TOL) & volume_ok
-            short_entry = (below < -entry - TOL) & volume_ok
-            long_exit = ~(exit_low >= -exit_)
-            short_exit = ~(exit_high <= exit_)
-        return hysteresis_positions(long_entry, long_exit, short_entry, short_exit, close=bars.close)
+        highs, (slow_row, fast_row) = ind.table("rolling_high", slow, fast)
+        lows, _ = ind.table("rolling_low", slow, fast)  # same uses, so the same rows
+        volume_mean, (volume_row,) = ind.table("volume_mean", g.ints("signal_period"))
+        cond = rules.new_conditions(len(genes), bars.n)
+        rules.donchian_breakout(
+            bars.close, bars.volume, highs, lows, slow_row, fast_row, volume_mean, volume_row,
+            g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"), cond,
+        )  # fmt: skip
+        return track_positions(cond, bars.close).T

@@ -11,11 +11,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .. import rules
 from ..base import BaseSeed, GeneColumns
 from ..genes import SeedGenes, SeedType
-from ..indicators import TOL, Indicators, lag_columns, ratio
+from ..indicators import Indicators
 from ..ohlcv import Bars
-from ..positions import hysteresis_positions, score_conditions
+from ..positions import track_positions
 
 
 class EmaCrossoverSeed(BaseSeed):
@@ -24,12 +25,10 @@ class EmaCrossoverSeed(BaseSeed):
     @classmethod
     def _batch_positions(cls, bars: Bars, genes: Sequence[SeedGenes]) -> np.ndarray:
         ind, g = Indicators(bars), GeneColumns(genes)
-        fast = ind.matrix("ema", g.ints("fast_period"))
-        slow = ind.matrix("ema", g.ints("slow_period"))
-        spread = ratio(fast, slow)
-        slope = ratio(slow, lag_columns(slow, g.ints("signal_period")))
-        min_slope = g.row("filter_threshold")
-        with np.errstate(invalid="ignore"):
-            long_ok, short_ok = slope >= min_slope - TOL, slope <= -min_slope + TOL
-        conditions = score_conditions(spread, g.row("entry_threshold"), g.row("exit_threshold"), long_ok, short_ok)
-        return hysteresis_positions(*conditions, close=bars.close)
+        ema, (fast, slow) = ind.table("ema", g.ints("fast_period"), g.ints("slow_period"))
+        cond = rules.new_conditions(len(genes), bars.n)
+        rules.ema_crossover(
+            bars.close, ema, fast, slow, g.ints("signal_period"),
+            g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"), cond,
+        )  # fmt: skip
+        return track_positions(cond, bars.close).T

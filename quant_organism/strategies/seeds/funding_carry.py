@@ -14,11 +14,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .. import rules
 from ..base import BaseSeed, GeneColumns
 from ..genes import SeedGenes, SeedType
 from ..indicators import Indicators
 from ..ohlcv import Bars
-from ..positions import hysteresis_positions, score_conditions
+from ..positions import track_positions
 
 
 class FundingCarrySeed(BaseSeed):
@@ -28,10 +29,10 @@ class FundingCarrySeed(BaseSeed):
     @classmethod
     def _batch_positions(cls, bars: Bars, genes: Sequence[SeedGenes]) -> np.ndarray:
         ind, g = Indicators(bars), GeneColumns(genes)
-        score = -ind.matrix("funding_mean", g.ints("fast_period"))
-        momentum = ind.matrix("momentum", g.ints("slow_period"))
-        guard = g.row("filter_threshold")
-        with np.errstate(invalid="ignore"):
-            long_ok, short_ok = momentum > -guard, momentum < guard
-        conditions = score_conditions(score, g.row("entry_threshold"), g.row("exit_threshold"), long_ok, short_ok)
-        return hysteresis_positions(*conditions, close=bars.close)
+        funding_mean, (funding_row,) = ind.table("funding_mean", g.ints("fast_period"))
+        cond = rules.new_conditions(len(genes), bars.n)
+        rules.funding_carry(
+            bars.close, funding_mean, funding_row, g.ints("slow_period"),
+            g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"), cond,
+        )  # fmt: skip
+        return track_positions(cond, bars.close).T

@@ -18,11 +18,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .. import rules
 from ..base import BaseSeed, GeneColumns
 from ..genes import SeedGenes, SeedType
-from ..indicators import TOL, Indicators, lag_columns, ratio
+from ..indicators import Indicators
 from ..ohlcv import Bars
-from ..positions import hysteresis_positions
+from ..positions import track_positions
 
 
 class IchimokuSeed(BaseSeed):
@@ -31,20 +32,12 @@ class IchimokuSeed(BaseSeed):
     @classmethod
     def _batch_positions(cls, bars: Bars, genes: Sequence[SeedGenes]) -> np.ndarray:
         ind, g = Indicators(bars), GeneColumns(genes)
-        close = bars.close[:, None]
-        displacement = g.ints("signal_period")
-        tenkan = ind.matrix("midpoint", g.ints("fast_period"))
-        kijun = ind.matrix("midpoint", g.ints("slow_period"))
-        span_a = lag_columns((tenkan + kijun) / 2.0, displacement)
-        span_b = lag_columns(ind.matrix("midpoint", g.ints("senkou_period")), displacement)
-        top, bottom = np.maximum(span_a, span_b), np.minimum(span_a, span_b)  # NaN propagates
-        chikou = ind.matrix("momentum", displacement)  # close[t] vs close[t - displacement]
-        cross = ratio(tenkan, kijun)
-        entry, exit_, min_momentum = g.row("entry_threshold"), g.row("exit_threshold"), g.row("filter_threshold")
-        with np.errstate(invalid="ignore"):
-            long_entry = (ratio(close, top) > entry + TOL) & (cross > TOL) & (chikou > min_momentum + TOL)
-            short_entry = (ratio(close, bottom) < -entry - TOL) & (cross < -TOL) & (chikou < -min_momentum - TOL)
-            to_kijun = ratio(close, kijun)
-            long_exit = ~(to_kijun >= -exit_)
-            short_exit = ~(to_kijun <= exit_)
-        return hysteresis_positions(long_entry, long_exit, short_entry, short_exit, close=bars.close)
+        mid, (tenkan, kijun, senkou) = ind.table(
+            "midpoint", g.ints("fast_period"), g.ints("slow_period"), g.ints("senkou_period")
+        )
+        cond = rules.new_conditions(len(genes), bars.n)
+        rules.ichimoku(
+            bars.close, mid, tenkan, kijun, senkou, g.ints("signal_period"),
+            g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"), cond,
+        )  # fmt: skip
+        return track_positions(cond, bars.close).T

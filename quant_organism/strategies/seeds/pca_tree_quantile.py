@@ -21,9 +21,10 @@ import numpy as np
 
 from ..base import BaseSeed, GeneColumns
 from ..genes import SeedGenes, SeedType
-from ..indicators import TOL, Indicators, safe_div
+from ..indicators import Indicators, safe_div
 from ..ohlcv import Bars
 from ..positions import hysteresis_positions
+from ..rules import TOL
 from ..walk_forward import WalkForward, feature_matrix, next_returns
 
 

@@ -12,19 +12,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .. import rules
 from ..base import BaseSeed, GeneColumns
 from ..genes import SeedGenes, SeedType
-from ..indicators import Indicators, ratio
+from ..indicators import Indicators
 from ..ohlcv import Bars
-from ..positions import hysteresis_positions, score_conditions
-
-
-def trend_permits(bars: Bars, ind: Indicators, g: GeneColumns) -> tuple[np.ndarray, np.ndarray]:
-    """(long_ok, short_ok): close within `filter_threshold` of the slow SMA on the trade's side."""
-    gap = ratio(bars.close[:, None], ind.matrix("sma", g.ints("slow_period")))
-    tolerance = g.row("filter_threshold")
-    with np.errstate(invalid="ignore"):
-        return gap >= -tolerance, gap <= tolerance
+from ..positions import track_positions
 
 
 class RsiFilterSeed(BaseSeed):
@@ -33,7 +26,11 @@ class RsiFilterSeed(BaseSeed):
     @classmethod
     def _batch_positions(cls, bars: Bars, genes: Sequence[SeedGenes]) -> np.ndarray:
         ind, g = Indicators(bars), GeneColumns(genes)
-        score = 50.0 - ind.matrix("rsi", g.ints("fast_period"))
-        long_ok, short_ok = trend_permits(bars, ind, g)
-        conditions = score_conditions(score, g.row("entry_threshold"), g.row("exit_threshold"), long_ok, short_ok)
-        return hysteresis_positions(*conditions, close=bars.close, max_hold=g.ints("signal_period"))
+        rsi, (rsi_row,) = ind.table("rsi", g.ints("fast_period"))
+        sma, (sma_row,) = ind.table("sma", g.ints("slow_period"))
+        cond = rules.new_conditions(len(genes), bars.n)
+        rules.rsi_filter(
+            bars.close, rsi, rsi_row, sma, sma_row,
+            g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"), cond,
+        )  # fmt: skip
+        return track_positions(cond, bars.close, max_hold=g.ints("signal_period")).T

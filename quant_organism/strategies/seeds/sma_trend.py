@@ -11,11 +11,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .. import rules
 from ..base import BaseSeed, GeneColumns
 from ..genes import SeedGenes, SeedType
-from ..indicators import TOL, Indicators, lag_columns, ratio
+from ..indicators import Indicators
 from ..ohlcv import Bars
-from ..positions import hysteresis_positions, score_conditions
+from ..positions import track_positions
 
 
 class SmaTrendSeed(BaseSeed):
@@ -24,14 +25,10 @@ class SmaTrendSeed(BaseSeed):
     @classmethod
     def _batch_positions(cls, bars: Bars, genes: Sequence[SeedGenes]) -> np.ndarray:
         ind, g = Indicators(bars), GeneColumns(genes)
-        fast = ind.matrix("sma", g.ints("fast_period"))
-        slow = ind.matrix("sma", g.ints("slow_period"))
-        score = ratio(bars.close[:, None], slow)
-        agree = ratio(fast, slow)
-        slope = ratio(slow, lag_columns(slow, g.ints("signal_period")))
-        min_slope = g.row("filter_threshold")
-        with np.errstate(invalid="ignore"):
-            long_ok = (agree > TOL) & (slope >= min_slope - TOL)
-            short_ok = (agree < -TOL) & (slope <= -min_slope + TOL)
-        conditions = score_conditions(score, g.row("entry_threshold"), g.row("exit_threshold"), long_ok, short_ok)
-        return hysteresis_positions(*conditions, close=bars.close)
+        sma, (fast, slow) = ind.table("sma", g.ints("fast_period"), g.ints("slow_period"))
+        cond = rules.new_conditions(len(genes), bars.n)
+        rules.sma_trend(
+            bars.close, sma, fast, slow, g.ints("signal_period"),
+            g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"), cond,
+        )  # fmt: skip
+        return track_positions(cond, bars.close).T

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .. import rules
 from ..base import BaseSeed, GeneColumns
 from ..genes import SeedGenes, SeedType
-from ..indicators import TOL, Indicators, lag_columns
+from ..indicators import Indicators
 from ..ohlcv import Bars
-from ..positions import hysteresis_positions
-from .rsi_filter import trend_permits
+from ..positions import track_positions
 
 
 class StochasticSeed(BaseSeed):
@@ -27,17 +27,12 @@ class StochasticSeed(BaseSeed):
     def _batch_positions(cls, bars: Bars, genes: Sequence[SeedGenes]) -> np.ndarray:
         ind, g = Indicators(bars), GeneColumns(genes)
         k_period = g.ints("fast_period")
-        k = ind.matrix("stochastic_k", k_period)
-        d = ind.matrix("stochastic_d", k_period, g.ints("signal_period"))
-        one = np.ones(len(genes), dtype=np.int64)
-        k_prev, d_prev = lag_columns(k, one), lag_columns(d, one)
-        entry, exit_ = g.row("entry_threshold"), g.row("exit_threshold")
-        long_ok, short_ok = trend_permits(bars, ind, g)
-        with np.errstate(invalid="ignore"):
-            cross_up = (k > d) & (k_prev <= d_prev)
-            cross_down = (k < d) & (k_prev >= d_prev)
-            long_entry = cross_up & (50.0 - d > entry + TOL) & long_ok
-            short_entry = cross_down & (d - 50.0 > entry + TOL) & short_ok
-            long_exit = ~(50.0 - k >= exit_)
-            short_exit = ~(k - 50.0 >= exit_)
-        return hysteresis_positions(long_entry, long_exit, short_entry, short_exit, close=bars.close)
+        k, (k_row,) = ind.table("stochastic_k", k_period)
+        d, d_row = ind.stochastic_d_table(k_period, g.ints("signal_period"))
+        sma, (sma_row,) = ind.table("sma", g.ints("slow_period"))
+        cond = rules.new_conditions(len(genes), bars.n)
+        rules.stochastic(
+            bars.close, k, k_row, d, d_row, sma, sma_row,
+            g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"), cond,
+        )  # fmt: skip
+        return track_positions(cond, bars.close).T

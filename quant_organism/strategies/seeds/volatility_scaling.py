@@ -13,11 +13,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .. import rules
 from ..base import BaseSeed, GeneColumns
 from ..genes import SeedGenes, SeedType
-from ..indicators import Indicators, safe_div
+from ..indicators import Indicators
 from ..ohlcv import Bars
-from ..positions import hysteresis_positions, score_conditions
+from ..positions import track_positions
 
 
 class VolatilityScalingSeed(BaseSeed):
@@ -27,12 +28,11 @@ class VolatilityScalingSeed(BaseSeed):
     def _batch_positions(cls, bars: Bars, genes: Sequence[SeedGenes]) -> np.ndarray:
         ind, g = Indicators(bars), GeneColumns(genes)
         lookback = g.ints("signal_period")
-        baseline = ind.matrix("volatility", g.ints("slow_period"))
-        growth = np.log1p(ind.matrix("momentum", lookback))
-        score = safe_div(growth, baseline * np.sqrt(lookback)[None, :])
-        with np.errstate(invalid="ignore"):
-            calm = safe_div(ind.matrix("volatility", g.ints("fast_period")), baseline) <= g.row("filter_threshold")
-        long_entry, long_exit, short_entry, short_exit = score_conditions(
-            score, g.row("entry_threshold"), g.row("exit_threshold"), calm, calm
-        )
-        return hysteresis_positions(long_entry, long_exit | ~calm, short_entry, short_exit | ~calm, close=bars.close)
+        vol, (baseline_row, short_row) = ind.table("volatility", g.ints("slow_period"), g.ints("fast_period"))
+        growth, (growth_row,) = ind.table("log_momentum", lookback)
+        cond = rules.new_conditions(len(genes), bars.n)
+        rules.volatility_scaling(
+            bars.close, vol, baseline_row, short_row, growth, growth_row, np.sqrt(lookback),
+            g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"), cond,
+        )  # fmt: skip
+        return track_positions(cond, bars.close).T

@@ -13,11 +13,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .. import rules
 from ..base import BaseSeed, GeneColumns
 from ..genes import SeedGenes, SeedType
-from ..indicators import Indicators, ratio, safe_div
+from ..indicators import Indicators
 from ..ohlcv import Bars
-from ..positions import hysteresis_positions, score_conditions
+from ..positions import track_positions
 
 
 class VwapReversionSeed(BaseSeed):
@@ -27,10 +28,12 @@ class VwapReversionSeed(BaseSeed):
     def _batch_positions(cls, bars: Bars, genes: Sequence[SeedGenes]) -> np.ndarray:
         ind, g = Indicators(bars), GeneColumns(genes)
         window = g.ints("slow_period")
-        deviation = ratio(bars.close[:, None], ind.matrix("vwap", window))
-        score = -safe_div(deviation, ind.matrix("volatility", g.ints("fast_period")))
-        vol_mult = g.row("filter_threshold")
-        with np.errstate(invalid="ignore"):
-            volume_ok = (vol_mult <= 0) | (bars.volume[:, None] >= vol_mult * ind.matrix("prior_volume", window))
-        conditions = score_conditions(score, g.row("entry_threshold"), g.row("exit_threshold"), volume_ok, volume_ok)
-        return hysteresis_positions(*conditions, close=bars.close, max_hold=g.ints("signal_period"))
+        vwap, (vwap_row,) = ind.table("vwap", window)
+        volume_mean, _ = ind.table("volume_mean", window)  # same uses, so the same rows as the VWAP
+        vol, (vol_row,) = ind.table("volatility", g.ints("fast_period"))
+        cond = rules.new_conditions(len(genes), bars.n)
+        rules.vwap_reversion(
+            bars.close, bars.volume, vwap, vwap_row, vol, vol_row, volume_mean,
+            g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"), cond,
+        )  # fmt: skip
+        return track_positions(cond, bars.close, max_hold=g.ints("signal_period")).T

@@ -1,0 +1,212 @@
+"""The batch machinery behind fast signals: many-period kernels, indicator tables, rule kernels, tracker.
+
+A batch computes each distinct period once, many periods per pass, and evaluates each seed's rule in
+a scalar numba kernel. These tests pin down that this changes nothing: every row of a many-period
+kernel equals that period computed alone (and pandas), tables hand each genome its own period, and
+the rule kernels give exactly the positions of the plain array formulation of the seeds' rules.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from quant_organism.strategies import SeedGenes, SeedType, get_registry
+from quant_organism.strategies import indicators as ind
+from quant_organism.strategies.ohlcv import prepare_bars
+from quant_organism.strategies.positions import hysteresis_positions, track_positions
+from quant_organism.strategies.rules import TOL
+
+from .test_strategies_causality import regime_market
+
+PERIODS = np.array([1, 2, 3, 7, 7, 30, 199, 200, 250])  # a duplicate, and periods as long as the data or longer
+
+
+@pytest.fixture(scope="module")
+def awkward() -> np.ndarray:
+    """200 values with NaN gaps, a constant stretch and tied values (rounded prices)."""
+    rng = np.random.default_rng(4)
+    x = np.round(100 * np.exp(np.cumsum(rng.normal(0, 0.01, 200))), 1)
+    x[50:80] = x[49]
+    x[[5, 120, 121, 150]] = np.nan
+    return x
+
+
+@pytest.mark.parametrize(
+    ("many", "one"),
+    [
+        (ind.smas, ind.sma),
+        (ind.rolling_sums, ind.rolling_sum),
+        (ind.rolling_stds, ind.rolling_std),
+        (ind.rolling_maxes, ind.rolling_max),
+        (ind.rolling_mins, ind.rolling_min),
+    ],
+    ids=lambda f: f.__name__,
+)
+def test_each_row_of_a_many_period_kernel_equals_that_period_alone(awkward: np.ndarray, many, one) -> None:  # noqa: ANN001
+    rows = many(awkward, PERIODS)
+    assert rows.shape == (len(PERIODS), len(awkward))
+    for row, period in zip(rows, PERIODS):
+        alone = one(awkward, int(period))
+        np.testing.assert_array_equal(row, alone)  # bit for bit: other windows in the pass do not leak in
+        expected = getattr(pd.Series(awkward).rolling(int(period)), {"smas": "mean", "rolling_sums": "sum",
+                           "rolling_stds": "std", "rolling_maxes": "max", "rolling_mins": "min"}[many.__name__])()  # fmt: skip
+        if many is ind.rolling_stds and period == 1:
+            assert np.isnan(row).all()  # one value has no sample deviation
+        else:
+            np.testing.assert_allclose(row, expected, rtol=1e-9, atol=1e-12, equal_nan=True)
+
+
+def test_smoothers_and_oscillators_in_many_periods_equal_one_period(awkward: np.ndarray) -> None:
+    x = np.nan_to_num(awkward, nan=100.0)  # these need finite input
+    high, low, volume = x * 1.01, x * 0.99, np.abs(np.sin(np.arange(len(x)))) * 1000
+    for row, p in zip(ind.emas(x, PERIODS), PERIODS):
+        np.testing.assert_array_equal(row, ind.ema(x, int(p)))
+    for row, p in zip(ind.rsis(x, PERIODS), PERIODS):
+        np.testing.assert_array_equal(row, ind.rsi(x, int(p)))
+    for row, p in zip(ind.midpoints(high, low, PERIODS), PERIODS):
+        np.testing.assert_array_equal(row, (ind.rolling_max(high, int(p)) + ind.rolling_min(low, int(p))) / 2.0)
+    for row, p in zip(ind.rolling_vwaps(high, low, x, volume, PERIODS), PERIODS):
+        np.testing.assert_array_equal(row, ind.rolling_vwap(high, low, x, volume, int(p)))
+    for row, p in zip(ind.momenta(x, PERIODS), PERIODS):
+        np.testing.assert_array_equal(row, ind.ratio(x, ind.shift(x, int(p))))
+    k = ind.stochastic_ks(high, low, x, PERIODS)
+    for row, p in zip(k, PERIODS):
+        hh, ll = ind.rolling_max(high, int(p)), ind.rolling_min(low, int(p))
+        np.testing.assert_array_equal(row, 100.0 * ind.safe_div(x - ll, hh - ll))
+
+
+def test_sma_of_several_series_reads_each_window_from_its_own_series(awkward: np.ndarray) -> None:
+    series = np.stack([awkward, awkward[::-1], np.full(len(awkward), 3.0)])
+    source = np.array([2, 0, 1, 0])
+    periods = np.array([5, 5, 12, 40])
+    rows = ind.smas(series, periods, source=source)
+    for row, s, p in zip(rows, source, periods):
+        np.testing.assert_array_equal(row, ind.sma(series[s], int(p)))
+    with pytest.raises(ValueError, match="one row of x"):
+        ind.smas(series, periods, source=np.array([0, 1, 2, 3]))
+    with pytest.raises(ValueError, match="periods must be >= 1"):
+        ind.smas(awkward, np.array([3, 0]))
+
+
+@pytest.fixture(scope="module")
+def market() -> pd.DataFrame:
+    return regime_market(900, seed=8)
+
+
+def test_tables_compute_each_period_once_and_point_each_genome_at_its_own(market: pd.DataFrame) -> None:
+    table = ind.Indicators(prepare_bars(market))
+    fast, slow = np.array([12, 5, 12, 30]), np.array([30, 48, 100, 48])
+    rows, (fast_row, slow_row) = table.table("ema", fast, slow)
+    assert len(rows) == len({*fast, *slow}) == 5  # 5, 12, 30, 48, 100
+    for g in range(len(fast)):
+        np.testing.assert_array_equal(rows[fast_row[g]], ind.ema(market["close"].to_numpy(), int(fast[g])))
+        np.testing.assert_array_equal(rows[slow_row[g]], ind.ema(market["close"].to_numpy(), int(slow[g])))
+    k_period, d_period = np.array([14, 14, 5, 14]), np.array([3, 3, 3, 7])
+    d_rows, d_row = table.stochastic_d_table(k_period, d_period)
+    assert len(d_rows) == 3
+    b = table.bars
+    for g in range(len(k_period)):
+        k = ind.stochastic_ks(b.high, b.low, b.close, [k_period[g]])[0]
+        np.testing.assert_array_equal(d_rows[d_row[g]], ind.sma(k, int(d_period[g])))
+    with pytest.raises(ValueError, match="unknown indicator 'macd'"):
+        table.table("macd", fast)
+
+
+def test_trailing_stop_from_a_scale_row_equals_an_explicit_trail_matrix() -> None:
+    rng = np.random.default_rng(2)
+    n, genomes = 400, 5
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    le, se = rng.random((2, n, genomes)) < 0.05
+    lx, sx = rng.random((2, n, genomes)) < 0.02
+    scale = np.abs(rng.normal(1.0, 0.3, (3, n)))
+    scale[1, :50] = np.nan  # no stop while the scale is undefined
+    row, mult = np.array([0, 1, 2, 1, 0]), np.array([0.5, 1.0, 2.0, 3.0, 0.0])
+    trail = (mult[:, None] * scale[row]).T
+    cond = np.stack([le.T, lx.T, se.T, sx.T])
+    got = track_positions(cond, close, trail_scale=scale, trail_row=row, trail_mult=mult)
+    np.testing.assert_array_equal(got.T, hysteresis_positions(le, lx, se, sx, close=close, trail=trail))
+    assert not np.array_equal(got, track_positions(cond, close)), "the stop must bite somewhere"
+    with pytest.raises(ValueError, match="trail_row points outside"):
+        track_positions(cond, close, trail_scale=scale, trail_row=row + 1, trail_mult=mult)
+    with pytest.raises(ValueError, match=r"conditions must be \(4, genomes, bars\)"):
+        track_positions(cond[:3], close)
+
+
+# --- the rule kernels against the plain array formulation of three seeds' rules ---------------------
+def _lag(matrix: np.ndarray, lags: np.ndarray) -> np.ndarray:
+    out = np.full(matrix.shape, np.nan)
+    for g, lag in enumerate(lags):
+        if lag < len(matrix):
+            out[lag:, g] = matrix[: len(matrix) - lag, g]
+    return out
+
+
+def _columns(fn, periods) -> np.ndarray:  # noqa: ANN001
+    return np.column_stack([fn(int(p)) for p in periods])
+
+
+def _reference_ichimoku(b, genes) -> np.ndarray:  # noqa: ANN001
+    col = lambda name: np.array([float(g.gene(name)) for g in genes])  # noqa: E731
+    mid = lambda name: _columns(lambda p: ind.midpoint(b.high, b.low, p), col(name))  # noqa: E731
+    disp = col("signal_period").astype(int)
+    close = b.close[:, None]
+    tenkan, kijun = mid("fast_period"), mid("slow_period")
+    span_a, span_b = _lag((tenkan + kijun) / 2.0, disp), _lag(mid("senkou_period"), disp)
+    top, bottom = np.maximum(span_a, span_b), np.minimum(span_a, span_b)
+    chikou = _columns(lambda p: ind.ratio(b.close, ind.shift(b.close, p)), disp)
+    cross, to_kijun = ind.ratio(tenkan, kijun), ind.ratio(close, kijun)
+    entry, exit_, mom = col("entry_threshold"), col("exit_threshold"), col("filter_threshold")
+    with np.errstate(invalid="ignore"):
+        le = (ind.ratio(close, top) > entry + TOL) & (cross > TOL) & (chikou > mom + TOL)
+        se = (ind.ratio(close, bottom) < -entry - TOL) & (cross < -TOL) & (chikou < -mom - TOL)
+        return hysteresis_positions(le, ~(to_kijun >= -exit_), se, ~(to_kijun <= exit_), close=b.close)
+
+
+def _reference_donchian(b, genes) -> np.ndarray:  # noqa: ANN001
+    col = lambda name: np.array([float(g.gene(name)) for g in genes])  # noqa: E731
+    prior = lambda fn, x, name: _columns(lambda p: ind.shift(fn(x, p), 1), col(name))  # noqa: E731
+    close = b.close[:, None]
+    entry, exit_, mult = col("entry_threshold"), col("exit_threshold"), col("filter_threshold")
+    baseline = prior(ind.sma, b.volume, "signal_period")
+    with np.errstate(invalid="ignore"):
+        volume_ok = (mult <= 0) | (b.volume[:, None] >= mult * baseline)
+        le = (ind.ratio(close, prior(ind.rolling_max, b.high, "slow_period")) > entry + TOL) & volume_ok
+        se = (ind.ratio(close, prior(ind.rolling_min, b.low, "slow_period")) < -entry - TOL) & volume_ok
+        lx = ~(ind.ratio(close, prior(ind.rolling_min, b.low, "fast_period")) >= -exit_)
+        sx = ~(ind.ratio(close, prior(ind.rolling_max, b.high, "fast_period")) <= exit_)
+    return hysteresis_positions(le, lx, se, sx, close=b.close)
+
+
+def _reference_stochastic(b, genes) -> np.ndarray:  # noqa: ANN001
+    col = lambda name: np.array([float(g.gene(name)) for g in genes])  # noqa: E731
+    k_of = lambda p: ind.stochastic_ks(b.high, b.low, b.close, [p])[0]  # noqa: E731
+    k = _columns(k_of, col("fast_period"))
+    d = np.column_stack([ind.sma(k_of(int(g.fast_period)), int(g.signal_period)) for g in genes])
+    one = np.ones(len(genes), int)
+    k_prev, d_prev = _lag(k, one), _lag(d, one)
+    gap = ind.ratio(b.close[:, None], _columns(lambda p: ind.sma(b.close, p), col("slow_period")))
+    entry, exit_, tol = col("entry_threshold"), col("exit_threshold"), col("filter_threshold")
+    with np.errstate(invalid="ignore"):
+        le = (k > d) & (k_prev <= d_prev) & (50.0 - d > entry + TOL) & (gap >= -tol)
+        se = (k < d) & (k_prev >= d_prev) & (d - 50.0 > entry + TOL) & (gap <= tol)
+        return hysteresis_positions(le, ~(50.0 - k >= exit_), se, ~(k - 50.0 >= exit_), close=b.close)
+
+
+@pytest.mark.parametrize(
+    ("seed_type", "reference"),
+    [
+        (SeedType.ICHIMOKU, _reference_ichimoku),
+        (SeedType.DONCHIAN_BREAKOUT, _reference_donchian),
+        (SeedType.STOCHASTIC, _reference_stochastic),
+    ],
+    ids=lambda x: getattr(x, "value", ""),
+)
+def test_rule_kernels_equal_the_array_formulation(market: pd.DataFrame, seed_type: SeedType, reference) -> None:  # noqa: ANN001
+    rng = np.random.default_rng(11)
+    genes = [SeedGenes.create_default(seed_type, "default")] + [SeedGenes.random(seed_type, f"r{i}", rng) for i in range(9)]
+    got = get_registry().batch_signals(seed_type, market, genes).to_numpy()
+    expected = reference(prepare_bars(market), genes)
+    assert (expected != 0).mean() > 0.01, "all flat: the comparison would prove little"
+    np.testing.assert_array_equal(got, expected)
