@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from quant_organism.defs import evolution, jobs, market, validation
+from quant_organism.defs import deployment, evolution, jobs, market, validation
 from quant_organism.defs.resources import default_resources
 
 # Domain modules are imported as modules: Dagster allows one Definitions object at module scope.
@@ -12,6 +12,7 @@ defs = dg.Definitions.merge(
     market.DEFINITIONS,
     evolution.DEFINITIONS,
     validation.DEFINITIONS,
+    deployment.DEFINITIONS,
     jobs.DEFINITIONS,
     dg.Definitions(resources=default_resources()),
 )

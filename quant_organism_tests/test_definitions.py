@@ -15,6 +15,8 @@ SNAPSHOT: dict[str, list[str]] = {
     "evolution/population": ["market/candles", "market/funding_rates"],
     "evolution/strategy_configs": ["evolution/population"],
     "validation/validated_strategies": ["evolution/strategy_configs"],
+    "deployment/deployed_configs": ["validation/validated_strategies"],
+    "deployment/evolution_report": ["deployment/deployed_configs"],
 }
 
 

@@ -15,6 +15,7 @@ from quant_organism.evolution.engine import run_evolution
 from quant_organism.evolution.result import to_strategy_configs
 from quant_organism.evolution.windows import evolution_windows
 from quant_organism.market.frames import load_market_frames
+from quant_organism.validation.run import select_candidates
 from quant_organism.reporting.plots import fitness_over_generations, markdown_image
 
 POPULATION = dg.AssetKey(["evolution", "population"])
@@ -44,7 +45,10 @@ class EvolutionRunConfig(dg.Config):
 
 
 class StrategyConfigsConfig(dg.Config):
-    top_n: int = Field(default=20, description="how many of the best distinct genomes become strategy configs")
+    """Which individuals become configs: the candidates validation will judge (the top share, capped)."""
+
+    top_share: float = Field(default=0.2, description="share of the distinct valid individuals")
+    max_strategies: int = Field(default=50)
 
 
 def _progress_logger(context: dg.AssetExecutionContext):
@@ -128,7 +132,7 @@ def population(context: dg.AssetExecutionContext, config: EvolutionRunConfig, la
 def strategy_configs(context: dg.AssetExecutionContext, config: StrategyConfigsConfig) -> dg.MaterializeResult:
     day = context.partition_key
     result = artifacts.load_evolution(day)
-    configs = to_strategy_configs(result, config.top_n)
+    configs = to_strategy_configs(result, len(select_candidates(result, config.top_share, config.max_strategies)))
     loader = ConfigStrategyLoader(settings.data_dir() / "strategies")
     paths = loader.save_evolved_strategies(configs)
     artifacts.write_json(artifacts.phase_dir("evolution", day) / "strategy_configs.json", [c.name for c in configs])

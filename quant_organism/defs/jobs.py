@@ -4,6 +4,7 @@ import dagster as dg
 
 from quant_organism.defs.evolution import POPULATION, STRATEGY_CONFIGS, EvolutionRunConfig
 from quant_organism.defs.market import CANDLES, FUNDING
+from quant_organism.defs.deployment import DEPLOYED, REPORT
 from quant_organism.defs.validation import VALIDATED
 
 ingest_job = dg.define_asset_job(
@@ -12,7 +13,7 @@ ingest_job = dg.define_asset_job(
     description="Fetch, quality-check and store candles and funding rates for date × coin partitions.",
 )
 
-EVOLUTION_CHAIN = dg.AssetSelection.assets(POPULATION, STRATEGY_CONFIGS, VALIDATED)
+EVOLUTION_CHAIN = dg.AssetSelection.assets(POPULATION, STRATEGY_CONFIGS, VALIDATED, DEPLOYED, REPORT)
 
 
 def _evolution_job(name: str, preset: str):
@@ -21,7 +22,7 @@ def _evolution_job(name: str, preset: str):
         name,
         selection=EVOLUTION_CHAIN,
         config=dg.RunConfig(ops={"evolution__population": EvolutionRunConfig(preset=preset)}),
-        description=f"The evolution chain for one evolution date with the '{preset}' preset.",
+        description=f"population -> configs -> validated -> deployed -> report for one evolution date, '{preset}' preset.",
     )
 
 

@@ -21,7 +21,8 @@ class ValidationRunConfig(dg.Config):
     """Mode and thresholds (the plan's defaults). The testnet stage needs HYPERLIQUID_TESTNET_PRIVATE_KEY."""
 
     mode: str = Field(default="fast", description="minimal (backtest) | fast (+ replay) | full (+ testnet)")
-    top_share: float = Field(default=0.2, description="share of the distinct valid individuals validated")
+    top_share: float = Field(default=0.2, description="share of the distinct valid individuals validated "
+                             "(keep equal to strategy_configs' top_share: validated candidates must be in the store)")
     max_candidates: int = Field(default=50)
     min_sharpe: float = Field(default=1.0)
     max_drawdown: float = Field(default=0.15)

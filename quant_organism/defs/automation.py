@@ -1,0 +1,264 @@
+"""Schedules and sensors: the organism ingests each closed day, evolves on new data or decay, records failures.
+
+Thin by design: which days are complete, what to request given the cursor, whether decay is due and
+the failure log live in `quant_organism.orchestration` (plain Python). Jobs are referenced by name
+(`ingest_market_data`, `evolve`), so this module does not import the job definitions; Dagster
+resolves the names when `definitions.py` merges these with the jobs. Everything starts STOPPED
+(Dagster's default): turn it on in the UI (Automation) with the daemon running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+
+import dagster as dg
+
+from quant_organism import orchestration as orch
+from quant_organism import settings
+from quant_organism.defs.market import CANDLES
+from quant_organism.defs.partitions import coin_partitions, daily_partitions, partition_coin_day
+from quant_organism.defs.resources import LakeResource
+from quant_organism.deployment.store import ConfigStrategyLoader, StoreLockedError
+
+INGEST_JOB = "ingest_market_data"
+EVOLVE_JOB = "evolve"
+TRIGGER_TAG = "quant_organism/trigger"
+DEFAULT_LOOKBACK_DAYS = 14  # days a sensor tick inspects: a completed day older than this is left to backfills
+DEFAULT_KEEP_DAYS = 90  # requested days the new-data cursor remembers
+
+Clock = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _checked_coins(coins: Sequence[str] | None) -> tuple[str, ...]:
+    picked = tuple(settings.coins() if coins is None else coins)
+    known = set(coin_partitions.get_partition_keys())
+    unknown = [c for c in picked if c not in known]
+    if not picked or unknown:
+        raise ValueError(f"coins {list(picked)}: each must be one of the coin partitions {sorted(known)} (and at least one)")
+    return picked
+
+
+def _checked_days(name: str, value: int) -> int:
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1 day, got {value}")
+    return value
+
+
+def _partition_exists(day: str, moment: datetime) -> bool:
+    first = daily_partitions.get_first_partition_key()
+    return first is not None and first <= day <= orch.previous_day(moment)
+
+
+def _recent_days(now: datetime, lookback_days: int) -> list[str]:
+    """The last `lookback_days` complete days that are partitions of the daily partitions definition."""
+    return list(daily_partitions.get_partition_keys(current_time=now)[-lookback_days:])
+
+
+def _complete_days(context, lake: LakeResource, days: Sequence[str], coins: Sequence[str], interval: str):
+    """Complete days among `days` per the instance (materialised candles) and the lake (stored quality)."""
+    materialised = {partition_coin_day(key) for key in context.instance.get_materialized_partitions(CANDLES)}
+    store = lake.lake()
+    return orch.complete_days(days, coins, materialised, lambda coin, day: store.quality("candles", coin, day, interval))
+
+
+def _scheduled_time(context: dg.ScheduleEvaluationContext) -> datetime:
+    moment = context.scheduled_execution_time
+    return _utc_now() if moment is None else orch.utc(moment)
+
+
+# --- schedules -------------------------------------------------------------------------------------
+def make_ingest_schedule(coins: Sequence[str] | None = None, cron: str = "15 0 * * *", name: str = "ingest_daily_schedule"):
+    """After each UTC day closes: one ingest run per coin for that day's partition."""
+    coins = _checked_coins(coins)
+
+    @dg.schedule(
+        cron_schedule=cron,
+        job_name=INGEST_JOB,
+        execution_timezone="UTC",
+        name=name,
+        description=f"Ingests the previous UTC day's candles and funding for {', '.join(coins)} (one run per coin).",
+    )
+    def _ingest(context: dg.ScheduleEvaluationContext):
+        moment = _scheduled_time(context)
+        day = orch.previous_day(moment)
+        if not _partition_exists(day, moment):
+            return dg.SkipReason(f"{day} is not a partition (partitions start {daily_partitions.get_first_partition_key()})")
+        return [
+            dg.RunRequest(
+                run_key=orch.ingest_run_key(day, coin),
+                partition_key=dg.MultiPartitionKey({"date": day, "coin": coin}),
+                tags={TRIGGER_TAG: "schedule"},
+            )
+            for coin in coins
+        ]
+
+    return _ingest
+
+
+def make_nightly_evolution_schedule(cron: str = "0 2 * * *", name: str = "nightly_evolution_schedule"):
+    """Every night: the evolution chain for the previous day (data up to that day's close)."""
+
+    @dg.schedule(
+        cron_schedule=cron,
+        job_name=EVOLVE_JOB,
+        execution_timezone="UTC",
+        name=name,
+        description="Evolves, converts and validates strategies on data up to the previous UTC day.",
+    )
+    def _nightly(context: dg.ScheduleEvaluationContext):
+        moment = _scheduled_time(context)
+        day = orch.previous_day(moment)
+        if not _partition_exists(day, moment):
+            return dg.SkipReason(f"{day} is not a partition (partitions start {daily_partitions.get_first_partition_key()})")
+        return dg.RunRequest(run_key=orch.evolve_run_key(day, orch.NIGHTLY), partition_key=day, tags={TRIGGER_TAG: orch.NIGHTLY})
+
+    return _nightly
+
+
+# --- sensors ---------------------------------------------------------------------------------------
+def make_new_market_data_sensor(
+    coins: Sequence[str] | None = None,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    keep_days: int = DEFAULT_KEEP_DAYS,
+    interval: str | None = None,
+    clock: Clock = _utc_now,
+    minimum_interval_seconds: int = 120,
+    name: str = "new_market_data_sensor",
+):
+    """Requests `evolve` for each day on which every coin's candles are in and passed quality, once per day."""
+    coins = _checked_coins(coins)
+    lookback_days = _checked_days("lookback_days", lookback_days)
+    if keep_days < lookback_days:
+        raise ValueError(f"keep_days ({keep_days}) must be >= lookback_days ({lookback_days}), or days would repeat")
+
+    @dg.sensor(
+        job_name=EVOLVE_JOB,
+        name=name,
+        minimum_interval_seconds=minimum_interval_seconds,
+        description=f"Evolves on each day (last {lookback_days}) whose candles for {', '.join(coins)} are all "
+        "materialised with passing quality; each day once.",
+    )
+    def _new_data(context: dg.SensorEvaluationContext, lake: LakeResource):
+        cursor = orch.NewDataCursor.from_json(context.cursor)
+        days = _recent_days(clock(), lookback_days)
+        pending = [d for d in days if d not in cursor.requested]
+        if not pending:
+            return dg.SkipReason(f"every complete day of the last {lookback_days} has been requested already")
+        complete, incomplete = _complete_days(context, lake, pending, coins, interval or settings.interval())
+        new = orch.days_to_request(complete, cursor)
+        if not new:
+            return dg.SkipReason(f"no new complete day; {orch.describe_incomplete(incomplete)}")
+        context.log.info(f"requesting evolution for {new}")
+        return dg.SensorResult(
+            run_requests=[
+                dg.RunRequest(run_key=orch.evolve_run_key(day, orch.NEW_DATA), partition_key=day, tags={TRIGGER_TAG: orch.NEW_DATA})
+                for day in new
+            ],
+            cursor=cursor.add(new, keep_days).to_json(),
+        )
+
+    return _new_data
+
+
+def make_strategy_decay_sensor(
+    coins: Sequence[str] | None = None,
+    trigger: orch.DecayTrigger = orch.DecayTrigger(),
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    interval: str | None = None,
+    clock: Clock = _utc_now,
+    minimum_interval_seconds: int = 900,
+    name: str = "strategy_decay_sensor",
+):
+    """Requests a re-evolution (latest complete day) when the deployed set decays; at most once per cooldown."""
+    coins = _checked_coins(coins)
+    lookback_days = _checked_days("lookback_days", lookback_days)
+
+    @dg.sensor(
+        job_name=EVOLVE_JOB,
+        name=name,
+        minimum_interval_seconds=minimum_interval_seconds,
+        description=f"Re-evolves when a deployed strategy decays, the set's paper Sharpe < {trigger.min_sharpe:g} "
+        f"(>= {trigger.min_paper_days} days) or a drawdown > {trigger.max_drawdown:.0%}; "
+        f"cooldown {trigger.cooldown}.",
+    )
+    def _decay(context: dg.SensorEvaluationContext, lake: LakeResource):
+        cursor = orch.DecayCursor.from_json(context.cursor)
+        now = clock()
+        loader = ConfigStrategyLoader(settings.data_dir() / "strategies", lock_timeout=5.0)
+        try:
+            records = loader.load_strategies(active_only=True)
+        except StoreLockedError as exc:
+            return dg.SkipReason(f"strategy store busy: {exc}")
+        for problem in loader.problems:
+            context.log.warning(f"strategy store: {problem.as_dict()}")
+        if not orch.decay_reasons(records, trigger):  # healthy: no need to look at the market data
+            return dg.SkipReason(orch.decide_decay(records, cursor, now, None, trigger).message)
+        complete, _ = _complete_days(context, lake, _recent_days(now, lookback_days), coins, interval or settings.interval())
+        decision = orch.decide_decay(records, cursor, now, complete[-1] if complete else None, trigger)
+        if not decision.request:
+            return dg.SkipReason(decision.message)
+        context.log.warning(decision.message)
+        day = decision.cursor.last_day
+        return dg.SensorResult(
+            run_requests=[dg.RunRequest(run_key=orch.evolve_run_key(day, orch.DECAY), partition_key=day, tags={TRIGGER_TAG: orch.DECAY})],
+            cursor=decision.cursor.to_json(),
+        )
+
+    return _decay
+
+
+def _error_text(event: dg.DagsterEvent) -> str:
+    """The user-facing error of a failed step: a Failure's description, else the innermost cause."""
+    data = event.step_failure_data
+    if data.user_failure_data is not None and data.user_failure_data.description:
+        return f"Failure: {data.user_failure_data.description}"
+    error = data.error
+    if error is None:
+        return "unknown error"
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()
+
+
+def failure_record(context: dg.RunFailureSensorContext) -> dict:
+    """What is kept of a failed run: id, job, partition, when, and the failing steps' errors."""
+    run = context.dagster_run
+    record = context.instance.get_run_record_by_id(run.run_id)
+    ended = record.end_time if record is not None and record.end_time else None
+    moment = datetime.fromtimestamp(ended, timezone.utc) if ended else _utc_now()
+    steps = [{"step": e.step_key, "error": _error_text(e)} for e in context.get_step_failure_events()]
+    return {
+        "run_id": run.run_id,
+        "job": run.job_name,
+        "partition": run.tags.get("dagster/partition"),
+        "time": moment.isoformat(),
+        "error": "; ".join(f"{s['step']}: {s['error']}" for s in steps) or context.failure_event.message or "run failed",
+        "steps": steps,
+        "message": context.failure_event.message,
+    }
+
+
+@dg.run_failure_sensor(
+    name="run_failure_recorder",
+    description="Appends each failed run (id, job, partition, time, error) to failures/failures.jsonl under the data root.",
+    minimum_interval_seconds=30,
+)
+def run_failure_recorder(context: dg.RunFailureSensorContext):
+    path = orch.record_failure(failure_record(context))
+    context.log.info(f"recorded failed run {context.dagster_run.run_id} in {path}")
+
+
+ingest_daily_schedule = make_ingest_schedule()
+nightly_evolution_schedule = make_nightly_evolution_schedule()
+new_market_data_sensor = make_new_market_data_sensor()
+strategy_decay_sensor = make_strategy_decay_sensor()
+
+DEFINITIONS = dg.Definitions(
+    schedules=[ingest_daily_schedule, nightly_evolution_schedule],
+    sensors=[new_market_data_sensor, strategy_decay_sensor, run_failure_recorder],
+)

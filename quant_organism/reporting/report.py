@@ -1,0 +1,118 @@
+"""The evolution report of one date: what was generated, validated and deployed, how long each phase
+took and how often it succeeded, and the deployed set against buy-and-hold on the validation windows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def buy_and_hold(frames: dict[str, pd.DataFrame], start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
+    """Equal-weight buy-and-hold of the coins over [start, end), as an equity curve starting at 1."""
+    returns = pd.concat(
+        {coin: f.loc[(f.index >= start) & (f.index < end), "close"].pct_change() for coin, f in frames.items()}, axis=1
+    )
+    return (1.0 + returns.mean(axis=1).fillna(0.0)).cumprod()
+
+
+def deployed_equity(returns: pd.DataFrame, allocations: dict[str, float]) -> pd.Series:
+    """Equity of the deployed mix (the rest in cash) from its strategies' per-bar returns, starting at 1."""
+    if not allocations or returns.empty:
+        return pd.Series(dtype=float)
+    weights = pd.Series(allocations, dtype=float)
+    mix = returns.reindex(columns=weights.index).fillna(0.0) @ weights
+    return (1.0 + mix).cumprod()
+
+
+def build_report(
+    day: str,
+    evolution_totals: dict[str, Any],
+    batches: pd.DataFrame,
+    validation: dict[str, Any],
+    deployment: dict[str, Any],
+    failures: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The report as a JSON-ready dict (counts per phase, timings, success rates, the deployed list)."""
+    verdicts = validation.get("verdicts", [])
+    passed = [v for v in verdicts if v["passed"]]
+    allocations = deployment.get("allocations", {})
+    by_name = {v["candidate_id"]: v for v in verdicts}
+    ok_batches = int((batches["status"] == "ok").sum()) if len(batches) else 0
+    return {
+        "evolution_date": day,
+        "counts": {
+            "generated": evolution_totals.get("evaluations", 0),
+            "valid": evolution_totals.get("valid", 0),
+            "validated_candidates": len(verdicts),
+            "passed_validation": len(passed),
+            "deployed": len(allocations),
+        },
+        "phases": {
+            "evolution": {
+                "wall_s": evolution_totals.get("wall_s"),
+                "evaluations_per_s": evolution_totals.get("evaluations_per_s"),
+                "executor": evolution_totals.get("executor"),
+                "success_rate": ok_batches / len(batches) if len(batches) else None,
+                "failed_batches": batches[batches["status"] != "ok"].to_dict("records") if len(batches) else [],
+            },
+            "validation": {
+                "wall_s": round(sum(validation.get("stage_seconds", {}).values()), 3),
+                "stage_seconds": validation.get("stage_seconds", {}),
+                "success_rate": len(passed) / len(verdicts) if verdicts else None,
+                "trials": validation.get("trials", {}),
+            },
+            "deployment": {
+                "wall_s": deployment.get("wall_s"),
+                "version": deployment.get("version"),
+                "cash": deployment.get("cash"),
+                "archived": deployment.get("archived", []),
+                "notes": deployment.get("notes", []),
+                "rejected": deployment.get("rejected", []),
+            },
+        },
+        "deployed": [
+            {"name": name, "allocation": weight, "validation_score": by_name.get(name, {}).get("score")}
+            for name, weight in sorted(allocations.items(), key=lambda item: -item[1])
+        ],
+        "windows": evolution_totals.get("windows"),
+        "failures": failures,
+    }
+
+
+def report_markdown(report: dict[str, Any]) -> str:
+    counts, phases = report["counts"], report["phases"]
+    lines = [
+        f"# Evolution report {report['evolution_date']}",
+        "",
+        "| phase | count | wall s | success rate |",
+        "|---|---|---|---|",
+        f"| generated (evaluated) | {counts['generated']} | {phases['evolution']['wall_s']} | "
+        f"{_pct(phases['evolution']['success_rate'])} of islands |",
+        f"| validated | {counts['passed_validation']} / {counts['validated_candidates']} | "
+        f"{phases['validation']['wall_s']} | {_pct(phases['validation']['success_rate'])} |",
+        f"| deployed | {counts['deployed']} | {phases['deployment']['wall_s']} | version {phases['deployment']['version']} |",
+        "",
+        f"Cash: {_pct(phases['deployment']['cash'])}. Archived (superseded): {len(phases['deployment']['archived'])}.",
+    ]
+    if report["deployed"]:
+        lines += ["", "| deployed strategy | allocation | validation score |", "|---|---|---|"]
+        lines += [
+            f"| {d['name']} | {d['allocation']:.1%} | {_num(d['validation_score'])} |" for d in report["deployed"]
+        ]
+    else:
+        lines += ["", "No strategy passed validation: nothing new was deployed."]
+    for note in phases["deployment"]["notes"]:
+        lines.append(f"- {note}")
+    if report["failures"]:
+        lines += ["", f"Run failures recorded: {len(report['failures'])} (latest: {report['failures'][-1].get('job')})"]
+    return "\n".join(lines)
+
+
+def _pct(value) -> str:
+    return "—" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.0%}"
+
+
+def _num(value) -> str:
+    return "—" if value is None else f"{value:.2f}"
