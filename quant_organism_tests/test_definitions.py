@@ -17,6 +17,7 @@ SNAPSHOT: dict[str, list[str]] = {
     "validation/validated_strategies": ["evolution/strategy_configs"],
     "deployment/deployed_configs": ["validation/validated_strategies"],
     "deployment/evolution_report": ["deployment/deployed_configs"],
+    "runtime/paper_performance": ["deployment/deployed_configs", "deployment/evolution_report"],
 }
 
 
@@ -31,7 +32,7 @@ def _graph() -> dict[str, list[str]]:
 
 def test_definitions_load_and_validate():
     dg.Definitions.validate_loadable(defs)
-    for job in ("ingest_market_data", "evolve", "evolve_full"):
+    for job in ("ingest_market_data", "evolve", "evolve_full", "paper_trade"):
         assert defs.resolve_job_def(job) is not None
 
 

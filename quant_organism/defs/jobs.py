@@ -5,6 +5,7 @@ import dagster as dg
 from quant_organism.defs.evolution import POPULATION, STRATEGY_CONFIGS, EvolutionRunConfig
 from quant_organism.defs.market import CANDLES, FUNDING
 from quant_organism.defs.deployment import DEPLOYED, REPORT
+from quant_organism.defs.runtime import PAPER
 from quant_organism.defs.validation import VALIDATED
 
 ingest_job = dg.define_asset_job(
@@ -26,7 +27,13 @@ def _evolution_job(name: str, preset: str):
     )
 
 
+paper_job = dg.define_asset_job(
+    "paper_trade",
+    selection=dg.AssetSelection.assets(PAPER),
+    description="Paper-trade the deployed set on one day's bars after deployment and update its configs.",
+)
+
 evolve_job = _evolution_job("evolve", "test")
 evolve_full_job = _evolution_job("evolve_full", "full")
 
-DEFINITIONS = dg.Definitions(jobs=[ingest_job, evolve_job, evolve_full_job])
+DEFINITIONS = dg.Definitions(jobs=[ingest_job, evolve_job, evolve_full_job, paper_job])
