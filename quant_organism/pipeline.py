@@ -84,3 +84,13 @@ def ingest(instance: dg.DagsterInstance, first: str, last: str, coins: tuple[str
         summaries.append(IngestSummary(coin, first, last, result.success, result.run_id))
         log.info("ingest %s %s..%s: %s (run %s)", coin, first, last, "ok" if result.success else "FAILED", result.run_id)
     return summaries
+
+
+def evolve(instance: dg.DagsterInstance, day: str, preset: str = "test") -> dg.ExecuteInProcessResult:
+    """Run the evolution chain (population -> configs -> validated -> deployed -> report) for `day`."""
+    from quant_organism.definitions import defs
+
+    job = defs.resolve_job_def("evolve" if preset == "test" else "evolve_full")
+    result = job.execute_in_process(instance=instance, partition_key=day, raise_on_error=False)
+    log.info("evolve %s (%s preset): %s (run %s)", day, preset, "ok" if result.success else "FAILED", result.run_id)
+    return result
