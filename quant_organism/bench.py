@@ -1,4 +1,4 @@
-"""`python -m quant_organism.bench {ingest,backtest} [--json]`: benchmarks, peers side by side in one run."""
+"""`python -m quant_organism.bench {ingest,backtest,evolution} [--json]`: benchmarks, peers side by side in one run."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 BENCHMARKS = {
     "ingest": "quant_organism.benchmarks.ingest",
     "backtest": "quant_organism.benchmarks.backtest",
+    "evolution": "quant_organism.benchmarks.evolution",
 }
 
 
