@@ -66,6 +66,10 @@ def _complete_days(context, lake: LakeResource, days: Sequence[str], coins: Sequ
     return orch.complete_days(days, coins, materialised, lambda coin, day: store.quality("candles", coin, day, interval))
 
 
+def _evolve_request(day: str, trigger: str) -> dg.RunRequest:
+    return dg.RunRequest(run_key=orch.evolve_run_key(day, trigger), partition_key=day, tags={TRIGGER_TAG: trigger})
+
+
 def _scheduled_time(context: dg.ScheduleEvaluationContext) -> datetime:
     moment = context.scheduled_execution_time
     return _utc_now() if moment is None else orch.utc(moment)
@@ -100,8 +104,29 @@ def make_ingest_schedule(coins: Sequence[str] | None = None, cron: str = "15 0 *
     return _ingest
 
 
+# An evolve run in one of these states already covers its day; failed or cancelled ones do not.
+COVERING_STATUSES = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.SUCCESS,
+]
+
+
+def _covering_evolve_run(instance: dg.DagsterInstance, day: str) -> dg.DagsterRun | None:
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(job_name=EVOLVE_JOB, tags={"dagster/partition": day}, statuses=COVERING_STATUSES), limit=1
+    )
+    return records[0].dagster_run if records else None
+
+
 def make_nightly_evolution_schedule(cron: str = "0 2 * * *", name: str = "nightly_evolution_schedule"):
-    """Every night: the evolution chain for the previous day (data up to that day's close)."""
+    """Every night: the evolution chain for the previous day (data up to that day's close).
+
+    It is the fallback: when the new-data (or decay) sensor already evolved that day, or such a run is
+    queued or running, the tick skips instead of evolving the same day twice.
+    """
 
     @dg.schedule(
         cron_schedule=cron,
@@ -115,7 +140,13 @@ def make_nightly_evolution_schedule(cron: str = "0 2 * * *", name: str = "nightl
         day = orch.previous_day(moment)
         if not _partition_exists(day, moment):
             return dg.SkipReason(f"{day} is not a partition (partitions start {daily_partitions.get_first_partition_key()})")
-        return dg.RunRequest(run_key=orch.evolve_run_key(day, orch.NIGHTLY), partition_key=day, tags={TRIGGER_TAG: orch.NIGHTLY})
+        covering = _covering_evolve_run(context.instance, day)
+        if covering is not None:
+            return dg.SkipReason(
+                f"{day} is already evolved or evolving: run {covering.run_id} ({covering.status.value}, "
+                f"trigger {covering.tags.get(TRIGGER_TAG, 'manual')})"
+            )
+        return _evolve_request(day, orch.NIGHTLY)
 
     return _nightly
 
@@ -145,7 +176,7 @@ def make_new_market_data_sensor(
     )
     def _new_data(context: dg.SensorEvaluationContext, lake: LakeResource):
         cursor = orch.NewDataCursor.from_json(context.cursor)
-        days = _recent_days(clock(), lookback_days)
+        days = _recent_days(orch.utc(clock()), lookback_days)
         pending = [d for d in days if d not in cursor.requested]
         if not pending:
             return dg.SkipReason(f"every complete day of the last {lookback_days} has been requested already")
@@ -155,10 +186,7 @@ def make_new_market_data_sensor(
             return dg.SkipReason(f"no new complete day; {orch.describe_incomplete(incomplete)}")
         context.log.info(f"requesting evolution for {new}")
         return dg.SensorResult(
-            run_requests=[
-                dg.RunRequest(run_key=orch.evolve_run_key(day, orch.NEW_DATA), partition_key=day, tags={TRIGGER_TAG: orch.NEW_DATA})
-                for day in new
-            ],
+            run_requests=[_evolve_request(day, orch.NEW_DATA) for day in new],
             cursor=cursor.add(new, keep_days).to_json(),
         )
 
@@ -174,7 +202,11 @@ def make_strategy_decay_sensor(
     minimum_interval_seconds: int = 900,
     name: str = "strategy_decay_sensor",
 ):
-    """Requests a re-evolution (latest complete day) when the deployed set decays; at most once per cooldown."""
+    """Requests a re-evolution (latest complete day) when the deployed set decays; at most once per cooldown.
+
+    Unlike the nightly schedule it runs even for a day already evolved: the chain ends in deployment,
+    which then sees the decaying strategies and can replace them.
+    """
     coins = _checked_coins(coins)
     lookback_days = _checked_days("lookback_days", lookback_days)
 
@@ -188,7 +220,7 @@ def make_strategy_decay_sensor(
     )
     def _decay(context: dg.SensorEvaluationContext, lake: LakeResource):
         cursor = orch.DecayCursor.from_json(context.cursor)
-        now = clock()
+        now = orch.utc(clock())
         loader = ConfigStrategyLoader(settings.data_dir() / "strategies", lock_timeout=5.0)
         try:
             records = loader.load_strategies(active_only=True)
@@ -196,16 +228,19 @@ def make_strategy_decay_sensor(
             return dg.SkipReason(f"strategy store busy: {exc}")
         for problem in loader.problems:
             context.log.warning(f"strategy store: {problem.as_dict()}")
-        if not orch.decay_reasons(records, trigger):  # healthy: no need to look at the market data
-            return dg.SkipReason(orch.decide_decay(records, cursor, now, None, trigger).message)
-        complete, _ = _complete_days(context, lake, _recent_days(now, lookback_days), coins, interval or settings.interval())
-        decision = orch.decide_decay(records, cursor, now, complete[-1] if complete else None, trigger)
+
+        def latest_complete_day() -> str | None:
+            days = _recent_days(now, lookback_days)
+            complete, _ = _complete_days(context, lake, days, coins, interval or settings.interval())
+            return complete[-1] if complete else None
+
+        decision = orch.decide_decay(records, cursor, now, latest_complete_day, trigger)
         if not decision.request:
             return dg.SkipReason(decision.message)
         context.log.warning(decision.message)
         day = decision.cursor.last_day
         return dg.SensorResult(
-            run_requests=[dg.RunRequest(run_key=orch.evolve_run_key(day, orch.DECAY), partition_key=day, tags={TRIGGER_TAG: orch.DECAY})],
+            run_requests=[_evolve_request(day, orch.DECAY)],
             cursor=decision.cursor.to_json(),
         )
 
@@ -253,12 +288,27 @@ def run_failure_recorder(context: dg.RunFailureSensorContext):
     context.log.info(f"recorded failed run {context.dagster_run.run_id} in {path}")
 
 
+def make_paper_trading_schedule(cron: str = "45 0 * * *", name: str = "daily_paper_trading_schedule"):
+    """After the day's ingest: paper-trade the deployed set on the previous UTC day's bars."""
+
+    @dg.schedule(cron_schedule=cron, job_name="paper_trade", execution_timezone="UTC", name=name,
+                 description="Paper-trades the deployed strategies on the previous UTC day's bars.")
+    def _paper(context: dg.ScheduleEvaluationContext):
+        day = orch.previous_day(_scheduled_time(context))
+        if not _partition_exists(day, _scheduled_time(context)):
+            return dg.SkipReason(f"{day} is not a partition")
+        return dg.RunRequest(run_key=f"paper:{day}", partition_key=day)
+
+    return _paper
+
+
 ingest_daily_schedule = make_ingest_schedule()
+paper_trading_schedule = make_paper_trading_schedule()
 nightly_evolution_schedule = make_nightly_evolution_schedule()
 new_market_data_sensor = make_new_market_data_sensor()
 strategy_decay_sensor = make_strategy_decay_sensor()
 
 DEFINITIONS = dg.Definitions(
-    schedules=[ingest_daily_schedule, nightly_evolution_schedule],
+    schedules=[ingest_daily_schedule, nightly_evolution_schedule, paper_trading_schedule],
     sensors=[new_market_data_sensor, strategy_decay_sensor, run_failure_recorder],
 )

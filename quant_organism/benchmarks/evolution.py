@@ -1,0 +1,218 @@
+"""Evolution benchmark: the full preset (10 islands x 50 x 20 generations) serial and on Ray, one run.
+
+Market: the project's synthetic market, the five default coins, one year of hourly bars ending on
+the evolution date (2024-12-31), so the train window is the preset's first 219 days.
+
+What is timed:
+- serial: `run_evolution` in this process, after its numba kernels are warmed (compile excluded);
+- ray: `run_evolution` on a local Ray with `--workers` CPUs (2), started and its workers warmed by
+  a tiny run first; Ray's start and that warm-up are reported separately as the cold-start cost;
+- parallel efficiency = serial wall / (workers x ray wall); the two populations are compared (they
+  must be identical: same seed, same islands);
+- the config store: saving the best 100 strategies as configs through
+  `ConfigStrategyLoader.save_evolved_strategies` (one transaction) and loading them back.
+On a shared machine other work skews parallel efficiency: the load average and the cores other
+processes kept busy during each timed run are printed beside the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+
+import pandas as pd
+import psutil
+
+from quant_organism.evolution import (
+    EvolutionConfig,
+    evolution_windows,
+    load_preset,
+    market_frames,
+    ray_session,
+    run_evolution,
+    to_strategy_configs,
+    warm_up,
+)
+from quant_organism.settings import DEFAULT_COINS
+
+EVOLUTION_DATE = "2024-12-31"
+LOOKBACK_DAYS = 365
+
+
+def _frames(config) -> tuple[dict[str, pd.DataFrame], float]:
+    from quant_organism.market.sources.synthetic import SyntheticSource
+
+    started = time.perf_counter()
+    windows = evolution_windows(EVOLUTION_DATE, config.lookback_days, config.split)
+    frames = market_frames(SyntheticSource(), DEFAULT_COINS, windows.lookback.start, windows.lookback.end, "1h")
+    return frames, time.perf_counter() - started
+
+
+def _store(result, n: int) -> dict[str, float | int]:
+    from quant_organism.deployment import ConfigStrategyLoader
+
+    configs = to_strategy_configs(result, n)
+    with tempfile.TemporaryDirectory(prefix="quant_organism_bench_store_") as folder:
+        store = ConfigStrategyLoader(folder)
+        started = time.perf_counter()
+        store.save_evolved_strategies(configs)
+        saved = time.perf_counter() - started
+        started = time.perf_counter()
+        loaded = store.load_strategies()
+        load_s = time.perf_counter() - started
+    if len(loaded) != len(configs):
+        raise RuntimeError(f"store round trip lost configs: saved {len(configs)}, loaded {len(loaded)}")
+    return {"configs": len(configs), "save_s": saved, "load_s": load_s}
+
+
+class CpuMeter:
+    """Cores kept busy during a timed section by this process tree and by everything else: on a shared
+    machine the latter is what parallel efficiency loses to."""
+
+    def __enter__(self) -> CpuMeter:
+        self._start = (time.perf_counter(), self._machine_busy(), self._own_busy())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        wall = time.perf_counter() - self._start[0]
+        machine = self._machine_busy() - self._start[1]
+        own = self._own_busy() - self._start[2]
+        self.own_cores = own / wall
+        self.other_cores = max(0.0, machine - own) / wall
+
+    @staticmethod
+    def _machine_busy() -> float:
+        t = psutil.cpu_times()
+        return t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
+
+    @staticmethod
+    def _own_busy() -> float:
+        me = psutil.Process()
+        total = sum(me.cpu_times()[:2]) + me.cpu_times().children_user + me.cpu_times().children_system
+        for child in me.children(recursive=True):
+            try:
+                total += sum(child.cpu_times()[:2])
+            except psutil.Error:
+                pass
+        return total
+
+
+def run(args: argparse.Namespace) -> dict:
+    preset = load_preset("full")
+    batch_size = args.batch_size or preset.batch_size
+    overrides = {
+        "lookback_days": LOOKBACK_DAYS,
+        "batch_size": batch_size,
+        "total_strategies": (args.batches or preset.n_batches) * batch_size,
+        "generations": preset.generations if args.generations is None else args.generations,
+    }
+    base = load_preset("full", **overrides)
+    frames, data_s = _frames(base)
+    out: dict = {
+        "preset": "full",
+        "batches": base.n_batches,
+        "batch_size": base.batch_size,
+        "generations": base.generations,
+        "coins": list(frames),
+        "bars_per_coin": len(next(iter(frames.values()))),
+        "train_days": evolution_windows(EVOLUTION_DATE, base.lookback_days, base.split).train.days,
+        "workers": args.workers,
+        "data_s": data_s,
+        "load_average_before": list(os.getloadavg()),
+    }
+    seed_types = [s for s, _ in base.seed_type_weights()]
+    out["serial_warm_up_s"] = warm_up(seed_types)
+
+    with CpuMeter() as meter:
+        serial = run_evolution(frames, EvolutionConfig.model_validate({**base.model_dump(), "executor": "serial"}))
+    out.update(serial_wall_s=serial.wall_s, serial_evaluations=serial.evaluations,
+               serial_evaluations_per_s=serial.evaluations_per_s, best_score=serial.totals()["best_score"],
+               serial_batch_wall_s=[float(serial.batches["wall_s"].min()), float(serial.batches["wall_s"].max())],
+               serial_own_cores_busy=meter.own_cores, serial_other_cores_busy=meter.other_cores)
+
+    if "ray" not in args.skip:
+        started = time.perf_counter()
+        ray_config = EvolutionConfig.model_validate({**base.model_dump(), "executor": "ray", "max_workers": args.workers})
+        with ray_session(args.workers):
+            out["ray_init_s"] = time.perf_counter() - started
+            started = time.perf_counter()
+            tiny = EvolutionConfig.model_validate(
+                {**ray_config.model_dump(), "total_strategies": 2 * args.workers, "batch_size": 2, "generations": 0}
+            )
+            run_evolution(frames, tiny)  # one small batch per worker: workers start, import and warm
+            out["ray_worker_warm_s"] = time.perf_counter() - started
+            with CpuMeter() as meter:
+                ray_result = run_evolution(frames, ray_config)
+        out.update(
+            ray_own_cores_busy=meter.own_cores,
+            ray_other_cores_busy=meter.other_cores,
+            ray_wall_s=ray_result.wall_s,
+            ray_evaluations=ray_result.evaluations,
+            ray_evaluations_per_s=ray_result.evaluations_per_s,
+            ray_resources=ray_result.ray_resources,
+            parallel_efficiency=serial.wall_s / (args.workers * ray_result.wall_s),
+            # CPU-seconds of the serial run over those of the Ray run (its workers, raylet and driver):
+            # what parallelising costs in CPU, whatever share of the machine other processes took
+            cpu_efficiency=(serial.wall_s * out["serial_own_cores_busy"]) / (ray_result.wall_s * meter.own_cores),
+            identical_population=bool(serial.population.equals(ray_result.population)),
+            ray_batches_by_status=ray_result.totals()["batches_by_status"],
+        )
+    if "store" not in args.skip:
+        out["store"] = _store(serial, args.configs)
+    out["load_average_after"] = list(os.getloadavg())
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def _report(r: dict) -> None:
+    print(f"evolution benchmark: {r['batches']} batches x {r['batch_size']} x {r['generations']} generations, "
+          f"{len(r['coins'])} coins x {r['bars_per_coin']} hourly bars (train {r['train_days']:g} days)")
+    print(f"  load average before  {', '.join(f'{x:.2f}' for x in r['load_average_before'])} "
+          f"(2-core machine; other work skews parallel figures)")
+    print(f"  data                 {r['data_s']:8.2f} s    warm-up (this process) {r['serial_warm_up_s']:.2f} s")
+    lo, hi = r["serial_batch_wall_s"]
+    print(f"  serial               {r['serial_wall_s']:8.2f} s    {r['serial_evaluations_per_s']:8.1f} evaluations/s "
+          f"({r['serial_evaluations']} genomes x {len(r['coins'])} coins; batches {lo:.2f}-{hi:.2f} s; "
+          f"this run kept {r['serial_own_cores_busy']:.2f} cores busy, other processes {r['serial_other_cores_busy']:.2f})")
+    if "ray_wall_s" in r:
+        print(f"  ray ({r['workers']} CPUs)         {r['ray_wall_s']:8.2f} s    {r['ray_evaluations_per_s']:8.1f} evaluations/s "
+              f"(batches {r['ray_batches_by_status']}; this run kept {r['ray_own_cores_busy']:.2f} cores busy, "
+              f"other processes {r['ray_other_cores_busy']:.2f})")
+        print(f"  parallel efficiency  {r['parallel_efficiency']:8.1%}    (serial wall / ({r['workers']} x ray wall); "
+              f"identical population: {r['identical_population']})")
+        print(f"  CPU efficiency       {r['cpu_efficiency']:8.1%}    (serial CPU-seconds / Ray CPU-seconds, all Ray processes)")
+        print(f"  ray cold start       {r['ray_init_s']:8.2f} s init + {r['ray_worker_warm_s']:.2f} s worker start/warm-up")
+    if "store" in r:
+        s = r["store"]
+        print(f"  config store         save {s['configs']} in {s['save_s']:.3f} s, load in {s['load_s']:.3f} s")
+    print(f"  best score {r['best_score']:.3f}; peak RSS {r['peak_rss_mb']:.0f} MB; "
+          f"load average after {', '.join(f'{x:.2f}' for x in r['load_average_after'])}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m quant_organism.bench evolution", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--batches", type=int, help="islands (default: the full preset's 10)")
+    parser.add_argument("--batch-size", type=int, help="individuals per island (default 50)")
+    parser.add_argument("--generations", type=int, help="generations (default 20)")
+    parser.add_argument("--workers", type=int, default=2, help="Ray CPUs (default 2)")
+    parser.add_argument("--configs", type=int, default=100, help="configs saved and loaded (default 100)")
+    parser.add_argument("--skip", action="append", default=[], choices=["ray", "store"], help="leave a part out")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    result = run(args)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        _report(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""`EvolutionConfig`: every knob of one evolution run, typed and checked, plus the packaged presets.
+
+The Dagster layer exposes the YAML presets (`presets/*.yaml`) in the launchpad; the same files load
+here with `load_preset(name)`, so a run configured in the UI and one started from Python agree.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from quant_organism.strategies.genes import TECHNICAL_SEEDS, SeedType
+
+PRESETS_DIR = Path(__file__).resolve().parent / "presets"
+Executor = Literal["serial", "process", "ray"]
+
+
+class EvolutionConfig(BaseModel):
+    """One run: population shape, variation rates, seed-type mix, parallelism, data window, validity.
+
+    The population is `total_strategies / batch_size` islands (batches) of `batch_size` individuals,
+    each evolved independently for `generations` generations after the random generation 0; an island
+    is the unit of parallel work. Rates:
+    - `crossover_rate`: probability that a pair of selected parents of one seed type is recombined;
+    - `mutation_rate`: per-gene probability of a mutation (an offspring identical to its parent gets
+      one forced mutation, so no evaluation slot is spent on a clone);
+    - `mutation_sigma`: Gaussian step as a fraction of each gene's range;
+    - `elite_ratio`: share of each generation (best by scalar score) carried over unchanged.
+    Parallelism: `executor` runs islands serially, on `max_workers` processes, or on Ray (a local Ray
+    with `max_workers` CPUs, or the cluster at QUANT_ORGANISM_RAY_ADDRESS); an island still running
+    `batch_timeout_s` after it started stops after its current generation (and is killed
+    `batch_timeout_grace_s` later on process/Ray); an island whose worker process dies is re-run up to
+    `max_retries` times. Same config and data give the identical population whatever the executor.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    total_strategies: int = Field(default=500, ge=2)
+    batch_size: int = Field(default=50, ge=2)
+    generations: int = Field(default=20, ge=0)
+    mutation_rate: float = Field(default=0.15, ge=0.0, le=1.0)
+    mutation_sigma: float = Field(default=0.1, gt=0.0, le=1.0)
+    crossover_rate: float = Field(default=0.8, ge=0.0, le=1.0)
+    elite_ratio: float = Field(default=0.3, ge=0.0, lt=1.0)
+    seed_types: dict[SeedType, float] = Field(default_factory=lambda: {s: 1.0 for s in TECHNICAL_SEEDS})
+    random_seed: int = Field(default=42, ge=0)
+    executor: Executor = "serial"
+    max_workers: int | None = Field(default=None, ge=1)
+    batch_timeout_s: float | None = Field(default=600.0, gt=0.0)
+    batch_timeout_grace_s: float = Field(default=30.0, ge=0.0)
+    max_retries: int = Field(default=2, ge=0)
+    lookback_days: int = Field(default=365, ge=3)
+    split: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    min_trades: int = Field(default=10, ge=0)
+
+    @field_validator("seed_types", mode="before")
+    @classmethod
+    def _mix(cls, value: Any) -> Any:
+        """A list of seed types means equal weights; names are checked against SeedType."""
+        if isinstance(value, (list, tuple)):
+            value = {item: 1.0 for item in value}
+        if not isinstance(value, Mapping) or not value:
+            raise ValueError("seed_types must be a non-empty list of seed types or a mapping seed type -> weight")
+        known = [s.value for s in SeedType]
+        for name, weight in value.items():
+            if str(getattr(name, "value", name)) not in known:
+                raise ValueError(f"unknown seed type {name!r} in seed_types; expected some of {known}")
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight <= 0:
+                raise ValueError(f"seed_types[{name!r}]: weight must be a finite number > 0, got {weight!r}")
+        return value
+
+    @field_validator("split")
+    @classmethod
+    def _split(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        if any(not math.isfinite(v) or v <= 0 for v in value) or abs(sum(value) - 1.0) > 1e-9:
+            raise ValueError(f"split (train, out_of_sample, walk_forward) must be positive and sum to 1; got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _batches(self) -> EvolutionConfig:
+        if self.total_strategies % self.batch_size:
+            raise ValueError(
+                f"total_strategies ({self.total_strategies}) must be a multiple of batch_size ({self.batch_size}): "
+                "each batch is one island of batch_size individuals"
+            )
+        return self
+
+    @property
+    def n_batches(self) -> int:
+        return self.total_strategies // self.batch_size
+
+    @property
+    def n_elite(self) -> int:
+        """Individuals carried over unchanged each generation (rounded down, at most batch_size - 1)."""
+        return min(int(self.elite_ratio * self.batch_size + 1e-9), self.batch_size - 1)
+
+    def workers(self) -> int:
+        """Parallel batches: `max_workers`, else the CPUs this process may use (1 for serial)."""
+        if self.executor == "serial":
+            return 1
+        if self.max_workers is not None:
+            return self.max_workers
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+    def seed_type_weights(self) -> list[tuple[SeedType, float]]:
+        """The mix in canonical SeedType order (so the allocation never depends on YAML key order)."""
+        return [(s, float(self.seed_types[s])) for s in SeedType if s in self.seed_types]
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+
+
+def preset_values(name: str) -> dict[str, Any]:
+    """The raw mapping of a packaged preset (what the launchpad shows)."""
+    path = PRESETS_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise ValueError(f"unknown evolution preset {name!r}; available: {preset_names()}")
+    values = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(values, dict):
+        raise ValueError(f"preset {path} must hold a mapping of EvolutionConfig fields, got {type(values).__name__}")
+    return values
+
+
+def load_preset(name: str, **overrides: Any) -> EvolutionConfig:
+    """A packaged preset ('test', 'full') as a validated config, with optional field overrides."""
+    return EvolutionConfig.model_validate({**preset_values(name), **overrides})

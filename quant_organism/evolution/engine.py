@@ -1,0 +1,150 @@
+"""`run_evolution`: cut the market to the train window, evolve the islands on an executor, collect.
+
+Progress goes to `on_progress(event)` from the driver process only (workers cannot call back), as
+dicts with an `event` key:
+- `run_started`: executor, batches, workers, windows, coins, train_bars;
+- `generation`: one per (batch, generation) when the batch returns: best/median/mean score, evaluations;
+- `batch_finished`: batch, status (ok / failed / timeout), error, wall_s, evaluations, done, total;
+- `run_finished`: the result's totals.
+The same events are logged at INFO (failed batches at WARNING) on this module's logger.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from datetime import date
+from typing import Any
+
+import pandas as pd
+
+from quant_organism.evolution.config import EvolutionConfig
+from quant_organism.evolution.executors import EXECUTORS
+from quant_organism.evolution.frames import infer_interval, prepare_frames
+from quant_organism.evolution.island import BatchHook, BatchOutcome, BatchTask, Evaluator
+from quant_organism.evolution.result import (
+    BATCH_COLUMNS,
+    GENERATION_COLUMNS,
+    POPULATION_COLUMNS,
+    EvolutionResult,
+)
+from quant_organism.evolution.windows import evolution_windows, guard_train_frames, slice_frames
+from quant_organism.strategies.genes import SeedType
+
+log = logging.getLogger(__name__)
+ProgressCallback = Callable[[dict[str, Any]], None]
+
+
+def run_evolution(
+    frames: Mapping[str, pd.DataFrame],
+    config: EvolutionConfig | None = None,
+    on_progress: ProgressCallback | None = None,
+    *,
+    evolution_date: date | str | None = None,
+    evaluator: Evaluator | None = None,
+    batch_hook: BatchHook | None = None,
+) -> EvolutionResult:
+    """Evolve `config.n_batches` islands on the train window of `evolution_date` and collect them.
+
+    `frames`: coin -> OHLCV frame (UTC DatetimeIndex, `funding_rate` column; see frames.py), covering
+    at least the train window [D+1-L, D+1-L+train_days). `evolution_date` defaults to the UTC day
+    of the last bar. `evaluator` replaces the universal fitness (default `evaluate_universe`) and
+    `batch_hook(batch)` runs in the worker before each batch: both must be picklable for the
+    process and Ray executors (module-level functions or instances of module-level classes).
+    """
+    config = config or EvolutionConfig()
+    started = time.perf_counter()
+    emit = on_progress or (lambda event: None)
+    frames = prepare_frames(frames, need_funding=SeedType.FUNDING_CARRY in config.seed_types)
+    if evolution_date is None:
+        evolution_date = max(frame.index.max() for frame in frames.values() if len(frame)).date()
+    windows = evolution_windows(evolution_date, config.lookback_days, config.split)
+    train = slice_frames(frames, windows.train)
+    guard_train_frames(train, windows.train, windows.validation)
+    train_bars = {coin: len(frame) for coin, frame in train.items()}
+    tasks = [BatchTask(b, config.batch_size, config, windows.train, windows.validation) for b in range(config.n_batches)]
+    workers = config.workers()
+
+    emit(
+        {
+            "event": "run_started",
+            "executor": config.executor,
+            "batches": len(tasks),
+            "batch_size": config.batch_size,
+            "generations": config.generations,
+            "workers": workers,
+            "coins": list(train),
+            "train_bars": train_bars,
+            "windows": windows.as_dict(),
+        }
+    )
+    log.info(
+        "evolution %s: %d batches x %d x %d generations on %s, train %s .. %s",
+        config.executor, len(tasks), config.batch_size, config.generations, list(train),
+        windows.train.start, windows.train.end,
+    )
+    outcomes: dict[int, BatchOutcome] = {}
+
+    def on_outcome(outcome: BatchOutcome) -> None:
+        outcomes[outcome.batch] = outcome
+        for stats in outcome.generations.to_dict("records"):
+            emit({"event": "generation", **stats})
+        event = {
+            "event": "batch_finished",
+            "batch": outcome.batch,
+            "status": outcome.status,
+            "error": outcome.error,
+            "wall_s": round(outcome.wall_s, 3),
+            "evaluations": outcome.evaluations,
+            "best_score": float(outcome.population["score"].max()) if len(outcome.population) else None,
+            "done": len(outcomes),
+            "total": len(tasks),
+        }
+        emit(event)
+        level = logging.INFO if outcome.status == "ok" else logging.WARNING
+        log.log(level, "batch %d %s in %.1f s, %d evaluations%s (%d/%d)", outcome.batch, outcome.status,
+                outcome.wall_s, outcome.evaluations, f": {outcome.error.splitlines()[0]}" if outcome.error else "",
+                len(outcomes), len(tasks))
+
+    run = EXECUTORS[config.executor]
+    if config.executor == "serial":
+        info = run(tasks, train, on_outcome, evaluator, batch_hook)
+    else:
+        info = run(tasks, train, on_outcome, workers, evaluator, batch_hook)
+    missing = [t.batch for t in tasks if t.batch not in outcomes]
+    for batch in missing:  # defensive: an executor bug must show up as a failed batch, not vanish
+        on_outcome(BatchOutcome.failed(batch, "executor returned no outcome for this batch"))
+
+    ordered = [outcomes[t.batch] for t in tasks]
+    result = EvolutionResult(
+        population=_concat([o.population for o in ordered], POPULATION_COLUMNS),
+        generation_stats=_concat([o.generations for o in ordered], GENERATION_COLUMNS),
+        batches=pd.DataFrame(
+            [{"batch": o.batch, "status": o.status, "wall_s": o.wall_s, "evaluations": o.evaluations,
+              "error": o.error, "pid": o.pid} for o in ordered],
+            columns=list(BATCH_COLUMNS),
+        ),
+        config=config,
+        windows=windows,
+        coins=tuple(train),
+        interval=infer_interval(train),
+        executor=config.executor,
+        workers=int(info.get("workers", workers)),
+        wall_s=time.perf_counter() - started,
+        train_bars=train_bars,
+        ray_resources=info.get("ray_resources"),
+    )
+    totals = result.totals()
+    emit({"event": "run_finished", **totals})
+    log.info("evolution done: %d evaluations in %.1f s (%.1f/s), batches %s", totals["evaluations"],
+             totals["wall_s"], totals["evaluations_per_s"], totals["batches_by_status"])
+    return result
+
+
+def _concat(parts: list[pd.DataFrame], columns: tuple[str, ...]) -> pd.DataFrame:
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame(columns=list(columns))
+    frame = pd.concat(parts, ignore_index=True)
+    return frame.loc[:, [c for c in columns if c in frame.columns]]

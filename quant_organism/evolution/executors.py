@@ -1,0 +1,312 @@
+"""Run islands (batches) serially, on a spawn-safe process pool, or on Ray; never let one sink the run.
+
+Every executor calls `island.execute_batch`, which turns an exception into a `failed` outcome, and
+hands each outcome to the driver's `on_outcome` as it arrives (workers cannot call back). Time limits:
+a batch stops itself between generations once `batch_timeout_s` has passed (status `timeout`, the
+generations done are kept); the process and Ray executors also kill a batch still running
+`batch_timeout_grace_s` later (status `timeout`, nothing kept). The serial executor can only do the
+former. At most `workers` batches are in flight, so a batch's hard clock starts when it is submitted (for
+a fresh worker that includes its start-up and warm-up, which the grace must cover).
+
+Workers import `quant_organism` before numba (the function they run lives in this package), so
+they share the project's numba cache, and warm the kernels once per process before their first
+batch, so compile time never counts against a batch's limit. Market frames travel once per worker:
+as the process pool's initializer arguments, or as one Ray object (`ray.put`) passed by reference.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import pickle
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from quant_organism import settings
+from quant_organism.evolution.config import EvolutionConfig
+from quant_organism.evolution.island import (
+    STATUS_TIMEOUT,
+    BatchHook,
+    BatchOutcome,
+    BatchTask,
+    Evaluator,
+    execute_batch,
+)
+from quant_organism.strategies.genes import SeedGenes, SeedType
+
+log = logging.getLogger(__name__)
+OnOutcome = Callable[[BatchOutcome], None]
+RAY_OBJECT_STORE_BYTES = 200 * 1024**2
+
+_warmed: set[SeedType] = set()
+
+
+def warm_up(seed_types: Sequence[SeedType]) -> float:
+    """Compile / load the numba kernels of these seeds and of the backtest in this process (once)."""
+    todo = [s for s in seed_types if s not in _warmed]
+    if not todo:
+        return 0.0
+    from quant_organism.evolution.fitness import evaluate_universe
+
+    started = time.perf_counter()
+    rng = np.random.default_rng(0)
+    index = pd.date_range("2000-01-03", periods=600, freq="h", tz="UTC")
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, len(index))))
+    frame = pd.DataFrame(
+        {"open": close, "high": close * 1.005, "low": close * 0.995, "close": close, "volume": 1.0,
+         "funding_rate": rng.normal(1e-5, 1e-5, len(index))},
+        index=index,
+    )
+    genomes = [SeedGenes.create_default(s, f"warm_{s.value}") for s in todo]
+    evaluate_universe({"WARM": frame}, genomes)
+    _warmed.update(todo)
+    return time.perf_counter() - started
+
+
+def _seed_types(tasks: Sequence[BatchTask]) -> list[SeedType]:
+    return [s for s, _ in tasks[0].config.seed_type_weights()] if tasks else []
+
+
+def hard_limit(config: EvolutionConfig) -> float | None:
+    return config.batch_timeout_s + config.batch_timeout_grace_s if config.batch_timeout_s else None
+
+
+# --- serial --------------------------------------------------------------------------------------
+def run_serial(
+    tasks: Sequence[BatchTask],
+    frames: Mapping[str, pd.DataFrame],
+    on_outcome: OnOutcome,
+    evaluator: Evaluator | None = None,
+    hook: BatchHook | None = None,
+) -> dict[str, Any]:
+    warm_up(_seed_types(tasks))
+    for task in tasks:
+        on_outcome(execute_batch(task, frames, evaluator, hook))
+    return {"workers": 1}
+
+
+# --- process pool --------------------------------------------------------------------------------
+_worker_state: dict[str, Any] = {}
+
+
+def _process_init(frames_path: str, evaluator, hook, seed_types) -> None:
+    """Pool initializer. It must not raise (that would break the pool and hide the reason), so a
+    failure is kept and reported by every batch this worker is given."""
+    try:
+        with open(frames_path, "rb") as handle:
+            frames = pickle.load(handle)
+        _worker_state.update(frames=frames, evaluator=evaluator, hook=hook, error=None)
+        warm_up(seed_types)
+    except Exception as exc:  # noqa: BLE001
+        _worker_state["error"] = f"worker start-up failed: {type(exc).__name__}: {exc}"
+
+
+def _process_batch(task: BatchTask) -> BatchOutcome:
+    state = _worker_state
+    if state.get("error"):
+        return BatchOutcome.failed(task.batch, state["error"])
+    return execute_batch(task, state["frames"], state["evaluator"], state["hook"])
+
+
+def _kill_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now, running tasks included (ProcessPoolExecutor has no public kill)."""
+    processes = list(getattr(pool, "_processes", {}).values())
+    for process in processes:
+        process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.join(timeout=5)
+
+
+def run_process(
+    tasks: Sequence[BatchTask],
+    frames: Mapping[str, pd.DataFrame],
+    on_outcome: OnOutcome,
+    workers: int,
+    evaluator: Evaluator | None = None,
+    hook: BatchHook | None = None,
+) -> dict[str, Any]:
+    """Batches on a spawn-context ProcessPoolExecutor. A worker that dies breaks the whole pool, so the
+    batches then in flight are re-run on a fresh pool, up to `max_retries` times each.
+
+    The frames reach the workers through a temporary pickle file read by the pool initializer:
+    initializer arguments travel in the spawn pipe, and a payload larger than the pipe buffer
+    would make the parent wait for each child to finish importing before starting the next.
+    """
+    if not tasks:
+        return {"workers": workers}
+    with tempfile.TemporaryDirectory(prefix="quant_organism_evolution_") as folder:
+        frames_path = os.path.join(folder, "frames.pkl")
+        with open(frames_path, "wb") as handle:
+            pickle.dump(dict(frames), handle, protocol=pickle.HIGHEST_PROTOCOL)
+        _run_on_pools(tasks, frames_path, on_outcome, workers, evaluator, hook)
+    return {"workers": workers}
+
+
+def _run_on_pools(tasks, frames_path, on_outcome, workers, evaluator, hook) -> None:
+    config = tasks[0].config
+    limit = hard_limit(config)
+    context = multiprocessing.get_context("spawn")
+
+    def new_pool() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=context,
+            initializer=_process_init,
+            initargs=(frames_path, evaluator, hook, _seed_types(tasks)),
+        )
+
+    pending = deque(tasks)
+    attempts: dict[int, int] = {}
+    running: dict[Future, tuple[BatchTask, float]] = {}
+    pool = new_pool()
+    try:
+        while pending or running:
+            while pending and len(running) < workers:
+                task = pending.popleft()
+                attempts[task.batch] = attempts.get(task.batch, 0) + 1
+                running[pool.submit(_process_batch, task)] = (task, time.monotonic())
+            wait_s = None
+            if limit is not None:
+                wait_s = max(0.0, min(t0 + limit for _, t0 in running.values()) - time.monotonic())
+            done, _ = wait(list(running), timeout=wait_s, return_when=FIRST_COMPLETED)
+            broken = False
+            for future in done:
+                task, t0 = running.pop(future)
+                try:
+                    on_outcome(future.result())
+                except BrokenProcessPool:
+                    broken = True
+                    _retry_or_fail(task, attempts, config.max_retries, pending, on_outcome, time.monotonic() - t0)
+                except Exception as exc:  # noqa: BLE001 - e.g. an outcome that could not be pickled back
+                    on_outcome(BatchOutcome.failed(task.batch, f"{type(exc).__name__}: {exc}", time.monotonic() - t0))
+            expired = [f for f, (_, t0) in running.items() if limit is not None and time.monotonic() - t0 >= limit]
+            for future in expired:
+                task, t0 = running.pop(future)
+                on_outcome(_killed(task, time.monotonic() - t0, limit))
+            if broken or expired:
+                # The pool is unusable (broken) or holds a runaway batch: replace it; batches that were
+                # merely sharing it are re-run (they are deterministic), without counting an attempt.
+                _kill_pool(pool)
+                for future, (task, t0) in list(running.items()):
+                    running.pop(future)
+                    if broken:
+                        _retry_or_fail(task, attempts, config.max_retries, pending, on_outcome, time.monotonic() - t0)
+                    else:
+                        attempts[task.batch] -= 1
+                        pending.appendleft(task)
+                pool = new_pool()
+    finally:
+        _kill_pool(pool)
+
+
+def _retry_or_fail(task, attempts, max_retries, pending, on_outcome, wall_s) -> None:
+    if attempts[task.batch] <= max_retries:
+        log.warning("batch %d: worker process died; retrying (attempt %d)", task.batch, attempts[task.batch] + 1)
+        pending.appendleft(task)
+    else:
+        on_outcome(BatchOutcome.failed(task.batch, f"worker process died {attempts[task.batch]} time(s)", wall_s))
+
+
+def _killed(task: BatchTask, wall_s: float, limit: float) -> BatchOutcome:
+    message = f"batch {task.batch} still running after {limit:g} s (batch_timeout_s + grace); killed"
+    return BatchOutcome.failed(task.batch, message, wall_s, status=STATUS_TIMEOUT)
+
+
+# --- Ray -------------------------------------------------------------------------------------------
+@contextmanager
+def ray_session(workers: int | None = None, address: str | None = None) -> Iterator[Any]:
+    """The `ray` module, initialised: reuses a running Ray; else joins `address` /
+    QUANT_ORGANISM_RAY_ADDRESS; else starts a quiet local Ray with `workers` CPUs and a 200 MB object
+    store (token auth off, no dashboard). Shuts down only what it started."""
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    import ray
+
+    if ray.is_initialized():
+        yield ray
+        return
+    address = address or settings.ray_address()
+    quiet = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": False}
+    if address:
+        ray.init(address=address, **quiet)
+    else:
+        ray.init(num_cpus=workers or os.cpu_count(), object_store_memory=RAY_OBJECT_STORE_BYTES, **quiet)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def _ray_batch(task: BatchTask, frames, evaluator, hook) -> BatchOutcome:
+    """The Ray task. `frames` arrives resolved from the object store as read-only shared-memory
+    arrays; they are copied (a few MB) because numba compiles separate, uncached-in-warm-up
+    specialisations for read-only arrays, which cost ~30 s per worker."""
+    try:
+        warm_up([s for s, _ in task.config.seed_type_weights()])
+        frames = {coin: frame.copy() for coin, frame in frames.items()}
+    except Exception as exc:  # noqa: BLE001
+        return BatchOutcome.failed(task.batch, f"worker warm-up failed: {type(exc).__name__}: {exc}")
+    return execute_batch(task, frames, evaluator, hook)
+
+
+def ray_resources(ray) -> dict[str, float]:
+    found = ray.cluster_resources()
+    return {k: float(found[k]) for k in ("CPU", "GPU", "memory", "object_store_memory") if k in found}
+
+
+def run_ray(
+    tasks: Sequence[BatchTask],
+    frames: Mapping[str, pd.DataFrame],
+    on_outcome: OnOutcome,
+    workers: int,
+    evaluator: Evaluator | None = None,
+    hook: BatchHook | None = None,
+) -> dict[str, Any]:
+    """Batches as Ray tasks (1 CPU each, retried up to `max_retries` times if their worker dies), at
+    most `max_workers` in flight (default: every CPU of the Ray cluster)."""
+    if not tasks:
+        return {"workers": workers}
+    config = tasks[0].config
+    limit = hard_limit(config)
+    with ray_session(workers) as ray:
+        resources = ray_resources(ray)
+        cluster_cpus = int(resources.get("CPU", workers))
+        slots = max(1, cluster_cpus if config.max_workers is None else min(config.max_workers, cluster_cpus))
+        remote = ray.remote(num_cpus=1, max_retries=config.max_retries, retry_exceptions=False)(_ray_batch)
+        frames_ref = ray.put(dict(frames))
+        pending = deque(tasks)
+        running: dict[Any, tuple[BatchTask, float]] = {}
+        while pending or running:
+            while pending and len(running) < slots:
+                task = pending.popleft()
+                running[remote.remote(task, frames_ref, evaluator, hook)] = (task, time.monotonic())
+            wait_s = None
+            if limit is not None:
+                wait_s = max(0.0, min(t0 + limit for _, t0 in running.values()) - time.monotonic())
+            done, _ = ray.wait(list(running), num_returns=1, timeout=wait_s)
+            for ref in done:
+                task, t0 = running.pop(ref)
+                try:
+                    on_outcome(ray.get(ref))
+                except Exception as exc:  # noqa: BLE001 - worker died past its retries, object lost, ...
+                    message = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+                    on_outcome(BatchOutcome.failed(task.batch, message, time.monotonic() - t0))
+            for ref, (task, t0) in list(running.items()):
+                if limit is not None and time.monotonic() - t0 >= limit:
+                    running.pop(ref)
+                    ray.cancel(ref, force=True)
+                    on_outcome(_killed(task, time.monotonic() - t0, limit))
+    return {"workers": slots, "ray_resources": resources}
+
+
+EXECUTORS = {"serial": run_serial, "process": run_process, "ray": run_ray}

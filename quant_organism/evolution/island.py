@@ -1,0 +1,272 @@
+"""One batch = one island: a population of `batch_size` genomes evolved for `generations` generations.
+
+Per generation: the best `n_elite` by score survive unchanged; `batch_size - n_elite` offspring are
+bred from parents picked by NSGA-II crowded tournaments (crossover within a seed type, then
+mutation); the other survivors are chosen by DEAP's `selNSGA2` from the non-elite parents plus the
+offspring, on the four objectives. Genomes are identified by `genes_hash`: one already seen in this
+island is not evaluated again and keeps its first name `{seed_type}_{generation}_{hash[:8]}`.
+
+Everything random comes from a generator seeded by (random_seed, batch index), so a batch gives the
+same result in any process. A run is plain Python that any executor can call; it checks the frames
+against the train window before every evaluation (`guard_train_frames`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from deap import base, tools
+
+from quant_organism.backtest.fitness import OBJECTIVE_COLUMNS, OBJECTIVE_WEIGHTS, FitnessConfig
+from quant_organism.evolution.config import EvolutionConfig
+from quant_organism.evolution.fitness import evaluate_universe
+from quant_organism.evolution.operators import allocate, crossover, crowded_tournament, mutate, random_genome
+from quant_organism.evolution.windows import Window, guard_train_frames
+from quant_organism.strategies.genes import SeedGenes
+
+Evaluator = Callable[[Mapping[str, pd.DataFrame], Sequence[SeedGenes], FitnessConfig], pd.DataFrame]
+"""(train frames, distinct genomes, fitness config) -> one row per genome with `obj_*`, valid, score."""
+BatchHook = Callable[[int], None]
+"""Called with the batch index in the worker before the batch starts (fault injection, tracing)."""
+
+STATUS_OK, STATUS_FAILED, STATUS_TIMEOUT = "ok", "failed", "timeout"
+
+
+class ObjectiveFitness(base.Fitness):
+    """DEAP fitness on (sharpe, consistency, max_drawdown, turnover) with weights (1, 1, -1, -1)."""
+
+    weights = OBJECTIVE_WEIGHTS
+
+
+class Individual:
+    """A genome with its DEAP fitness and its evaluated row."""
+
+    __slots__ = ("genes", "hash", "fitness", "score", "row")
+
+    def __init__(self, genes: SeedGenes, genes_hash: str) -> None:
+        self.genes = genes
+        self.hash = genes_hash
+        self.fitness = ObjectiveFitness()
+        self.score = float("nan")
+        self.row: dict = {}
+
+
+@dataclass(frozen=True)
+class BatchTask:
+    """What a worker needs besides the frames: which island, how big, the config and the windows."""
+
+    batch: int
+    size: int
+    config: EvolutionConfig
+    train: Window
+    validation: tuple[Window, ...] = ()
+
+
+@dataclass
+class BatchOutcome:
+    """A finished (or failed / timed-out) island: its evaluated individuals and per-generation stats."""
+
+    batch: int
+    status: str
+    error: str | None
+    wall_s: float
+    evaluations: int
+    population: pd.DataFrame = field(default_factory=pd.DataFrame)
+    generations: pd.DataFrame = field(default_factory=pd.DataFrame)
+    pid: int = 0
+
+    @classmethod
+    def failed(cls, batch: int, error: str, wall_s: float = 0.0, status: str = STATUS_FAILED) -> BatchOutcome:
+        return cls(batch=batch, status=status, error=error, wall_s=wall_s, evaluations=0, pid=os.getpid())
+
+
+class Island:
+    """The evolutionary loop of one batch (see module docstring)."""
+
+    def __init__(self, task: BatchTask, frames: Mapping[str, pd.DataFrame], evaluator: Evaluator) -> None:
+        self.task = task
+        self.config = task.config
+        self.frames = frames
+        self.evaluator = evaluator
+        self.fitness = FitnessConfig(min_trades=self.config.min_trades)
+        self.rng = np.random.default_rng(np.random.SeedSequence([self.config.random_seed, task.batch]))
+        self.cache: dict[str, Individual] = {}
+        self.records: list[dict] = []
+        self.stats: list[dict] = []
+
+    # --- the loop --------------------------------------------------------------------------
+    def run(self) -> BatchOutcome:
+        cfg, started = self.config, time.perf_counter()
+        deadline = started + cfg.batch_timeout_s if cfg.batch_timeout_s else None
+        status, error = STATUS_OK, None
+        tick = time.perf_counter()
+        population = self._evaluate(self._initial_population())
+        self._record_generation(0, population, tick)
+        n_elite = min(cfg.n_elite, self.task.size - 1)
+        for generation in range(1, cfg.generations + 1):
+            if deadline is not None and time.perf_counter() > deadline:
+                status = STATUS_TIMEOUT
+                error = f"batch {self.task.batch} exceeded {cfg.batch_timeout_s:g} s; stopped after generation {generation - 1}"
+                break
+            tick = time.perf_counter()
+            elites = sorted(population, key=lambda i: (-i.score, i.hash))[:n_elite]
+            offspring = self._evaluate(self._breed(population, self.task.size - n_elite, generation))
+            taken = {i.hash for i in elites}
+            pool = _distinct([i for i in population + offspring if i.hash not in taken])
+            population = elites + tools.selNSGA2(pool, self.task.size - n_elite)
+            self._record_generation(generation, population, tick)
+        final = {i.hash for i in population}
+        frame = pd.DataFrame.from_records(self.records)
+        if len(frame):
+            frame["final"] = frame["genes_hash"].isin(final)
+        return BatchOutcome(
+            batch=self.task.batch,
+            status=status,
+            error=error,
+            wall_s=time.perf_counter() - started,
+            evaluations=len(self.records),
+            population=frame,
+            generations=pd.DataFrame.from_records(self.stats),
+            pid=os.getpid(),
+        )
+
+    def _initial_population(self) -> list[Individual]:
+        types = allocate(self.task.size, self.config.seed_type_weights(), rotate=self.task.batch)
+        out: list[Individual] = []
+        seen: set[str] = set()
+        for seed_type in types:
+            for _ in range(100):  # a duplicate draw is astronomically rare; redraw instead of keeping it
+                genes = random_genome(seed_type, self.rng, generation=0)
+                digest = genes.genes_hash()
+                if digest not in seen:
+                    break
+            seen.add(digest)
+            out.append(self._individual(genes, digest))
+        return out
+
+    def _breed(self, population: list[Individual], k: int, generation: int) -> list[Individual]:
+        """k offspring: crowded tournaments, then pairs of one seed type crossed, then mutation."""
+        cfg = self.config
+        ranks, crowding = _rank_and_crowd(population)
+        parents = [population[i] for i in crowded_tournament(ranks, crowding, k, self.rng)]
+        groups: dict[object, list[Individual]] = {}
+        for parent in parents:
+            groups.setdefault(parent.genes.seed_type, []).append(parent)
+        children: list[tuple[SeedGenes, str]] = []
+        for members in groups.values():
+            members = [members[i] for i in self.rng.permutation(len(members))]
+            for j in range(0, len(members), 2):
+                pair = members[j : j + 2]
+                if len(pair) == 2 and self.rng.random() < cfg.crossover_rate:
+                    a, b = crossover(pair[0].genes, pair[1].genes, self.rng, generation)
+                    children += [(a, pair[0].hash), (b, pair[1].hash)]
+                else:
+                    children += [(p.genes, p.hash) for p in pair]
+        out = []
+        for genes, parent_hash in children:
+            unchanged = genes.genes_hash() == parent_hash
+            child = mutate(genes, self.rng, cfg.mutation_rate, cfg.mutation_sigma, generation, force=unchanged)
+            out.append(self._individual(child, child.genes_hash()))
+        return out
+
+    # --- evaluation ------------------------------------------------------------------------
+    def _individual(self, genes: SeedGenes, digest: str) -> Individual:
+        """The island's individual for a genome: the cached one if this genome was seen before."""
+        if digest in self.cache:
+            return self.cache[digest]
+        name = f"{genes.seed_type.value}_{genes.generation}_{digest[:8]}"
+        return Individual(genes.model_copy(update={"seed_id": name}), digest)
+
+    def _evaluate(self, individuals: list[Individual]) -> list[Individual]:
+        """Evaluate the genomes not seen before (each distinct one once); returns the cached objects."""
+        fresh = _distinct([i for i in individuals if i.hash not in self.cache])
+        if fresh:
+            guard_train_frames(self.frames, self.task.train, self.task.validation)
+            batch = [i.genes.model_copy(update={"seed_id": i.hash}) for i in fresh]  # hashes: collision-free ids
+            rows = self.evaluator(self.frames, batch, self.fitness)
+            if list(rows["seed_id"]) != [i.hash for i in fresh]:
+                raise RuntimeError("evaluator returned rows that do not match the genomes it was given")
+            for ind, row in zip(fresh, rows.to_dict("records")):
+                ind.fitness.values = tuple(float(row[c]) for c in OBJECTIVE_COLUMNS)
+                ind.score = float(row["score"])
+                ind.row = row
+                self.cache[ind.hash] = ind
+                self.records.append(self._record(ind, row))
+        return [self.cache[i.hash] for i in individuals]
+
+    def _record(self, ind: Individual, row: dict) -> dict:
+        genes = ind.genes
+        metrics = {k: v for k, v in row.items() if k not in ("seed_id", "seed_type")}
+        return {
+            "name": genes.seed_id,
+            "seed_type": genes.seed_type.value,
+            "generation": genes.generation,
+            "batch": self.task.batch,
+            "genes": json.dumps(genes.gene_values(), separators=(",", ":")),
+            "genes_hash": ind.hash,
+            **metrics,
+        }
+
+    def _record_generation(self, generation: int, population: list[Individual], tick: float) -> None:
+        scores = np.array([i.score for i in population])
+        done_before = sum(s["evaluations"] for s in self.stats)
+        self.stats.append(
+            {
+                "batch": self.task.batch,
+                "generation": generation,
+                "best_score": float(scores.max()),
+                "median_score": float(np.median(scores)),
+                "mean_score": float(scores.mean()),
+                "valid_share": float(np.mean([bool(i.row.get("valid")) for i in population])),
+                "evaluations": len(self.records) - done_before,
+                "wall_s": time.perf_counter() - tick,
+            }
+        )
+
+
+def _distinct(individuals: list[Individual]) -> list[Individual]:
+    seen: set[str] = set()
+    out = []
+    for ind in individuals:
+        if ind.hash not in seen:
+            seen.add(ind.hash)
+            out.append(ind)
+    return out
+
+
+def _rank_and_crowd(population: list[Individual]) -> tuple[np.ndarray, np.ndarray]:
+    """Pareto front number and crowding distance of each individual (NSGA-II's crowded comparison)."""
+    fronts = tools.sortNondominated(population, len(population))
+    position = {id(ind): k for k, ind in enumerate(population)}
+    ranks = np.zeros(len(population), dtype=np.int64)
+    crowding = np.zeros(len(population))
+    for level, front in enumerate(fronts):
+        tools.emo.assignCrowdingDist(front)
+        for ind in front:
+            ranks[position[id(ind)]] = level
+            crowding[position[id(ind)]] = ind.fitness.crowding_dist
+    return ranks, crowding
+
+
+def execute_batch(
+    task: BatchTask,
+    frames: Mapping[str, pd.DataFrame],
+    evaluator: Evaluator | None = None,
+    hook: BatchHook | None = None,
+) -> BatchOutcome:
+    """Run one island and never raise: an exception becomes a `failed` outcome with its traceback."""
+    started = time.perf_counter()
+    try:
+        if hook is not None:
+            hook(task.batch)
+        return Island(task, frames, evaluator or evaluate_universe).run()
+    except Exception as exc:  # noqa: BLE001 - one bad batch must not sink the run; the error is recorded
+        detail = "".join(traceback.format_exception(exc)[-3:]).strip()
+        return BatchOutcome.failed(task.batch, f"{type(exc).__name__}: {exc}\n{detail}", time.perf_counter() - started)

@@ -1,0 +1,123 @@
+"""Variation and parent selection on genomes, driven only by a private numpy Generator.
+
+DEAP's own operators draw from the global `random` module, which would make a batch's result depend
+on whatever else ran in its process; these few operators are written against an explicit
+`np.random.Generator` instead (DEAP still does the NSGA-II survivor selection, which is deterministic).
+
+- initialisation: seed types allocated by the mix's weights (largest remainder), genes uniform;
+- mutation: each active gene mutates with probability `rate`; floats by a Gaussian step of
+  `sigma * (high - low)`, ints by a rounded Gaussian step of at least 1, both reflected into bounds;
+- crossover (one seed type only): blend (BLX-0.5) for float genes, uniform swap for int genes;
+- after any change `repaired()` restores bounds and gene orderings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from quant_organism.strategies.genes import GeneSpec, SeedGenes, SeedType, gene_space
+
+BLEND_ALPHA = 0.5
+
+
+def allocate(n: int, weights: Sequence[tuple[SeedType, float]], rotate: int = 0) -> list[SeedType]:
+    """n seed types in proportion to the weights (largest remainder; ties broken by a rotated order,
+    so that different batches give the odd individuals to different seed types)."""
+    if not weights:
+        raise ValueError("seed-type mix is empty")
+    total = sum(w for _, w in weights)
+    quotas = [n * w / total for _, w in weights]
+    counts = [int(q) for q in quotas]
+    k = len(weights)
+    order = sorted(range(k), key=lambda i: (-(quotas[i] - counts[i]), (i - rotate) % k))
+    for i in order[: n - sum(counts)]:
+        counts[i] += 1
+    return [weights[i][0] for i in range(k) for _ in range(counts[i])]
+
+
+def active_genes(seed_type: SeedType) -> dict[str, GeneSpec]:
+    """The genes a seed actually uses; the others stay at their defaults so equal behaviour hashes equal."""
+    return {name: spec for name, spec in gene_space(seed_type).items() if spec.active}
+
+
+def random_genome(seed_type: SeedType, rng: np.random.Generator, generation: int = 0) -> SeedGenes:
+    genes = SeedGenes.random(seed_type, "new", rng, generation=generation)
+    inactive = {n: s.default for n, s in gene_space(seed_type).items() if not s.active}
+    if inactive:
+        genes = SeedGenes.from_gene_values(seed_type, "new", {**genes.gene_values(), **inactive}, generation)
+    return genes
+
+
+def _reflect(value: float, low: float, high: float) -> float:
+    """Mirror a value that overshot a bound back inside (then clip, for steps wider than the range)."""
+    if value > high:
+        value = 2 * high - value
+    if value < low:
+        value = 2 * low - value
+    return min(max(value, low), high)
+
+
+def _mutate_gene(spec: GeneSpec, value: float, sigma: float, rng: np.random.Generator) -> float:
+    step = rng.normal(0.0, sigma * (spec.high - spec.low))
+    if spec.kind == "int":
+        jump = int(round(step))
+        if jump == 0:
+            jump = 1 if step >= 0 else -1
+        return int(round(_reflect(value + jump, spec.low, spec.high)))
+    return _reflect(value + step, spec.low, spec.high)
+
+
+def mutate(
+    genes: SeedGenes, rng: np.random.Generator, rate: float, sigma: float, generation: int, force: bool = False
+) -> SeedGenes:
+    """Each active gene mutated with probability `rate`; `force` guarantees at least one mutated gene."""
+    space = active_genes(genes.seed_type)
+    names = list(space)
+    hits = rng.random(len(names)) < rate
+    if force and not hits.any():
+        hits[int(rng.integers(len(names)))] = True
+    values = genes.gene_values()
+    for name, hit in zip(names, hits):
+        if hit:
+            values[name] = _mutate_gene(space[name], values[name], sigma, rng)
+    return SeedGenes.from_gene_values(genes.seed_type, genes.seed_id, values, generation=generation)
+
+
+def crossover(a: SeedGenes, b: SeedGenes, rng: np.random.Generator, generation: int) -> tuple[SeedGenes, SeedGenes]:
+    """Two children of same-seed-type parents: BLX-0.5 blend on floats, uniform swap on ints."""
+    if a.seed_type != b.seed_type:
+        raise ValueError(f"crossover within one seed type only: {a.seed_type.value} x {b.seed_type.value}")
+    space = active_genes(a.seed_type)
+    va, vb = a.gene_values(), b.gene_values()
+    ca, cb = dict(va), dict(vb)
+    draws = rng.random(len(space))
+    for (name, spec), u in zip(space.items(), draws):
+        if spec.kind == "int":
+            if u < 0.5:
+                ca[name], cb[name] = vb[name], va[name]
+        else:
+            gamma = (1.0 + 2.0 * BLEND_ALPHA) * u - BLEND_ALPHA
+            x, y = float(va[name]), float(vb[name])
+            ca[name] = _reflect((1.0 - gamma) * x + gamma * y, spec.low, spec.high)
+            cb[name] = _reflect(gamma * x + (1.0 - gamma) * y, spec.low, spec.high)
+    make = SeedGenes.from_gene_values
+    return make(a.seed_type, a.seed_id, ca, generation), make(b.seed_type, b.seed_id, cb, generation)
+
+
+def crowded_tournament(ranks: np.ndarray, crowding: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k binary tournaments on NSGA-II's crowded comparison: lower front wins, then larger crowding
+    distance, then a coin flip. Returns the winners' positions."""
+    n = len(ranks)
+    pairs = rng.integers(0, n, size=(k, 2))
+    flips = rng.random(k) < 0.5
+    winners = np.empty(k, dtype=np.int64)
+    for j, ((i1, i2), flip) in enumerate(zip(pairs, flips)):
+        if ranks[i1] != ranks[i2]:
+            winners[j] = i1 if ranks[i1] < ranks[i2] else i2
+        elif crowding[i1] != crowding[i2]:
+            winners[j] = i1 if crowding[i1] > crowding[i2] else i2
+        else:
+            winners[j] = i1 if flip else i2
+    return winners

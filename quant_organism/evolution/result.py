@@ -1,0 +1,170 @@
+"""What a run produces: every evaluated individual, per-generation statistics, per-batch outcomes,
+totals, and the best distinct strategies as genomes or as `StrategyConfig`s for the config store."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from quant_organism.backtest.fitness import OBJECTIVE_COLUMNS
+from quant_organism.evolution.config import EvolutionConfig
+from quant_organism.evolution.fitness import AGGREGATE_COLUMNS
+from quant_organism.evolution.windows import EvolutionWindows
+from quant_organism.strategies.genes import SeedGenes
+
+if TYPE_CHECKING:
+    from quant_organism.deployment.config import DataWindow, StrategyConfig
+
+IDENTITY_COLUMNS = ("name", "seed_type", "generation", "batch", "genes", "genes_hash")
+POPULATION_COLUMNS = (*IDENTITY_COLUMNS, *OBJECTIVE_COLUMNS, "score", "valid", *AGGREGATE_COLUMNS, "final")
+GENERATION_COLUMNS = (
+    "batch", "generation", "best_score", "median_score", "mean_score", "valid_share", "evaluations", "wall_s",
+)
+BATCH_COLUMNS = ("batch", "status", "wall_s", "evaluations", "error", "pid")
+CONFIG_METRICS = (
+    "consistency", "turnover", "total_return", "sortino", "win_rate", "exposure", "trade_count", "min_coin_trades",
+    *OBJECTIVE_COLUMNS, "batch",
+)
+
+
+class Candidate(NamedTuple):
+    """One of the best: the genome (seed_id = strategy name) and its population row."""
+
+    genes: SeedGenes
+    row: pd.Series
+
+
+@dataclass(frozen=True)
+class EvolutionResult:
+    """A finished run. `population` has one row per distinct genome evaluated in each batch
+    (columns `POPULATION_COLUMNS`; `final` marks the batch's last generation), `generation_stats`
+    one row per (batch, generation), `batches` one row per batch with its status."""
+
+    population: pd.DataFrame
+    generation_stats: pd.DataFrame
+    batches: pd.DataFrame
+    config: EvolutionConfig
+    windows: EvolutionWindows
+    coins: tuple[str, ...]
+    interval: str | None
+    executor: str
+    workers: int
+    wall_s: float
+    train_bars: dict[str, int] = field(default_factory=dict)
+    ray_resources: dict[str, float] | None = None
+
+    @property
+    def evaluations(self) -> int:
+        """Distinct genomes evaluated (each backtested on every coin)."""
+        return int(len(self.population))
+
+    @property
+    def backtests(self) -> int:
+        return self.evaluations * len(self.coins)
+
+    @property
+    def evaluations_per_s(self) -> float:
+        return self.evaluations / self.wall_s if self.wall_s > 0 else float("nan")
+
+    @property
+    def failed_batches(self) -> pd.DataFrame:
+        return self.batches[self.batches["status"] != "ok"].reset_index(drop=True)
+
+    def totals(self) -> dict[str, Any]:
+        """JSON-ready run summary (for logs and Dagster metadata)."""
+        status = self.batches["status"].value_counts().to_dict() if len(self.batches) else {}
+        valid = self.population["valid"] if len(self.population) else pd.Series(dtype=bool)
+        return {
+            "executor": self.executor,
+            "workers": self.workers,
+            "ray_resources": self.ray_resources,
+            "batches": int(len(self.batches)),
+            "batches_by_status": {k: int(v) for k, v in status.items()},
+            "evaluations": self.evaluations,
+            "backtests": self.backtests,
+            "valid": int(valid.sum()),
+            "wall_s": round(self.wall_s, 3),
+            "evaluations_per_s": round(self.evaluations_per_s, 2),
+            "best_score": float(self.population["score"].max()) if len(self.population) else None,
+            "coins": list(self.coins),
+            "interval": self.interval,
+            "train_bars": dict(self.train_bars),
+            "windows": self.windows.as_dict(),
+        }
+
+    def best(self, n: int = 10, valid_only: bool = True) -> list[Candidate]:
+        """The top-n distinct genomes (by genes_hash) by score, ties by name; valid ones only by default."""
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        frame = self.population
+        if valid_only and len(frame):
+            frame = frame[frame["valid"]]
+        ranked = frame.sort_values(["score", "name"], ascending=[False, True], kind="mergesort")
+        ranked = ranked.drop_duplicates("genes_hash", keep="first").head(n)
+        return [Candidate(genes_from_row(row), row) for _, row in ranked.iterrows()]
+
+
+def genes_from_row(row: pd.Series | dict) -> SeedGenes:
+    """The genome of a population row, named by its strategy name (its genes_hash is checked)."""
+    genes = SeedGenes.from_gene_values(
+        row["seed_type"], row["name"], json.loads(row["genes"]), generation=int(row["generation"]), repair=False
+    )
+    if genes.genes_hash() != row["genes_hash"]:
+        raise ValueError(f"{row['name']}: stored genes do not reproduce genes_hash {row['genes_hash'][:12]}...")
+    return genes
+
+
+def to_strategy_configs(
+    result: EvolutionResult,
+    n: int,
+    evolution_date: date | None = None,
+    data_window: DataWindow | None = None,
+    now: datetime | None = None,
+) -> list[StrategyConfig]:
+    """The best n distinct valid genomes as `evolved` StrategyConfigs, ready for
+    `ConfigStrategyLoader.save_evolved_strategies`. Defaults: the run's evolution date, and its train
+    window (coins, interval) as the data window the strategies saw. (Imported lazily: evolution
+    feeds deployment, so deployment must stay importable without evolution.)"""
+    from quant_organism.deployment.config import DataWindow, StrategyConfig
+
+    if data_window is None:
+        train = result.windows.train
+        data_window = DataWindow(
+            start=train.start.to_pydatetime(), end=train.end.to_pydatetime(), coins=result.coins, interval=result.interval
+        )
+    day = evolution_date or result.windows.evolution_date
+    configs = []
+    for genes, row in result.best(n):
+        sharpe = _finite(row["sharpe"])
+        configs.append(
+            StrategyConfig.from_genes(
+                genes,
+                fitness_score=float(row["score"]),
+                backtest_sharpe=sharpe if sharpe is not None else float(row["obj_sharpe"]),
+                max_drawdown=_finite(row["max_drawdown"]),
+                evolution_date=day,
+                data_window=data_window,
+                metrics={key: _metric(row[key]) for key in CONFIG_METRICS},
+                now=now,
+            )
+        )
+    return configs
+
+
+def _finite(value: Any) -> float | None:
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _metric(value: Any) -> float | int | str | bool | None:
+    if isinstance(value, (str, bool, np.bool_)):
+        return value if isinstance(value, str) else bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    return _finite(value)

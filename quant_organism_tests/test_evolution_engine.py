@@ -1,0 +1,268 @@
+"""Evolution engine in one process: config and presets, operators, universal fitness, identity and
+dedupe, learning on a planted pattern, failures and timeouts, and the hand-over to the config store."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from quant_organism.backtest import WORST_OBJECTIVES, FitnessConfig, evaluate_population
+from quant_organism.backtest.fitness import OBJECTIVE_COLUMNS
+from quant_organism.deployment import ConfigStrategyLoader, DeploymentStatus
+from quant_organism.evolution import (
+    EvolutionConfig,
+    evaluate_universe,
+    evolution_windows,
+    genes_from_row,
+    load_preset,
+    preset_names,
+    run_evolution,
+    to_strategy_configs,
+)
+from quant_organism.evolution.operators import allocate, crossover, mutate, random_genome
+from quant_organism.strategies import ML_SEEDS, TECHNICAL_SEEDS, SeedType, gene_orderings, gene_space
+
+EVOLUTION_DAY = "2024-02-09"  # planted markets below start 2024-01-01 and run 40 days: D is their last day
+
+
+def planted_market(coins=("A", "B"), days=40, period=96, amplitude=0.08, noise=0.002, seed=1) -> dict[str, pd.DataFrame]:
+    """Prices swinging in slow waves of `period` bars plus a little noise: a trend a well-tuned
+    moving-average rule can ride, which random genomes mostly miss."""
+    index = pd.date_range("2024-01-01", periods=days * 24, freq="h", tz="UTC")
+    frames = {}
+    for k, coin in enumerate(coins):
+        rng = np.random.default_rng([seed, k])
+        t = np.arange(len(index))
+        log_price = np.log(100.0) + amplitude * np.sin(2 * np.pi * (t + 17 * k) / period)
+        close = np.exp(log_price + np.cumsum(rng.normal(0.0, noise, len(t))))
+        open_ = np.r_[close[0], close[:-1]]
+        frames[coin] = pd.DataFrame(
+            {"open": open_, "high": np.maximum(open_, close) * 1.001, "low": np.minimum(open_, close) * 0.999,
+             "close": close, "volume": 1_000.0, "funding_rate": 1e-5},
+            index=index,
+        )
+    return frames
+
+
+def small_config(**overrides) -> EvolutionConfig:
+    values = dict(total_strategies=8, batch_size=4, generations=2, lookback_days=40, min_trades=1,
+                  seed_types=["ema_crossover", "sma_trend", "rsi_filter"], random_seed=5)
+    return EvolutionConfig(**{**values, **overrides})
+
+
+@pytest.fixture(scope="module")
+def market() -> dict[str, pd.DataFrame]:
+    return planted_market()
+
+
+# --- config and presets ---------------------------------------------------------------------------
+def test_presets_load_as_configs():
+    assert {"test", "full"} <= set(preset_names())
+    test, full = load_preset("test"), load_preset("full")
+    assert (test.total_strategies, test.generations) == (50, 5) and test.n_batches * test.batch_size == 50
+    assert (full.n_batches, full.batch_size, full.generations) == (10, 50, 20)
+    assert full.executor == "ray" and set(full.seed_types) == set(TECHNICAL_SEEDS)
+    assert load_preset("test", generations=1).generations == 1
+    with pytest.raises(ValueError, match="unknown evolution preset 'huge'.*full"):
+        load_preset("huge")
+
+
+def test_config_defaults_follow_the_plan_and_refuse_nonsense():
+    c = EvolutionConfig()
+    assert (c.total_strategies, c.batch_size, c.generations) == (500, 50, 20)
+    assert (c.mutation_rate, c.crossover_rate, c.elite_ratio, c.n_elite) == (0.15, 0.8, 0.3, 15)
+    assert not set(ML_SEEDS) & set(c.seed_types)  # ML seeds are opt-in
+    with pytest.raises(ValueError, match="multiple of batch_size"):
+        EvolutionConfig(total_strategies=55, batch_size=10)
+    with pytest.raises(ValueError, match="unknown seed type 'macd'"):
+        EvolutionConfig(seed_types=["macd"])
+    with pytest.raises(ValueError, match="weight must be"):
+        EvolutionConfig(seed_types={"ema_crossover": 0})
+    with pytest.raises(ValueError, match="sum to 1"):
+        EvolutionConfig(split=(0.5, 0.2, 0.2))
+    with pytest.raises(ValueError, match="executor"):
+        EvolutionConfig(executor="dask")
+
+
+# --- operators ------------------------------------------------------------------------------------
+def test_allocation_follows_the_mix_and_rotates_the_odd_slots():
+    weights = [(SeedType.EMA_CROSSOVER, 2.0), (SeedType.SMA_TREND, 1.0), (SeedType.RSI_FILTER, 1.0)]
+    assert allocate(8, weights).count(SeedType.EMA_CROSSOVER) == 4
+    odd = [allocate(5, [(s, 1.0) for s in TECHNICAL_SEEDS], rotate=r) for r in range(4)]
+    assert all(len(set(a)) == 5 for a in odd) and len({tuple(a) for a in odd}) > 1
+
+
+@pytest.mark.parametrize("seed_type", TECHNICAL_SEEDS)
+def test_mutation_and_crossover_stay_in_bounds_and_orderings(seed_type):
+    rng = np.random.default_rng(11)
+    space = gene_space(seed_type)
+    a, b = random_genome(seed_type, rng), random_genome(seed_type, rng)
+    for _ in range(60):
+        a = mutate(a, rng, rate=0.5, sigma=0.5, generation=1, force=True)
+        c, d = crossover(a, b, rng, generation=2)
+        for child in (a, c, d):
+            values = child.gene_values()
+            assert all(spec.contains(values[name]) for name, spec in space.items())
+            assert all(order.holds(values) for order in gene_orderings(seed_type))
+            assert all(values[n] == s.default for n, s in space.items() if not s.active)
+        for name, spec in space.items():  # uniform crossover: an int child gene is one parent's
+            if spec.kind == "int" and spec.active and not gene_orderings(seed_type):
+                assert c.gene(name) in (a.gene(name), b.gene(name))
+
+
+def test_forced_mutation_changes_a_genome_and_crossover_refuses_mixed_seed_types():
+    rng = np.random.default_rng(3)
+    genome = random_genome(SeedType.EMA_CROSSOVER, rng)
+    assert mutate(genome, rng, rate=0.0, sigma=0.1, generation=1, force=True).genes_hash() != genome.genes_hash()
+    assert mutate(genome, rng, rate=0.0, sigma=0.1, generation=1).genes_hash() == genome.genes_hash()
+    with pytest.raises(ValueError, match="within one seed type"):
+        crossover(genome, random_genome(SeedType.SMA_TREND, rng), rng, 1)
+
+
+# --- universal fitness ----------------------------------------------------------------------------
+def test_universal_fitness_aggregates_coins_and_requires_validity_everywhere(market):
+    rng = np.random.default_rng(2)
+    genomes = [random_genome(SeedType.EMA_CROSSOVER, rng).model_copy(update={"seed_id": f"g{i}"}) for i in range(16)]
+    coins = {"A": market["A"], "B": market["B"].iloc[: len(market["B"]) // 3]}  # fewer bars, fewer trades on B
+    counts = np.stack([evaluate_population(f, genomes)["trade_count"].to_numpy() for f in coins.values()])
+    # a trade minimum that some genome meets on both coins and another meets on one coin only
+    splits = [t for t in range(1, counts.max() + 1)
+              if (counts.min(axis=0) >= t).any() and ((counts.max(axis=0) >= t) & (counts.min(axis=0) < t)).any()]
+    assert splits, f"no trade minimum separates the genomes: {counts.tolist()}"
+    fitness = FitnessConfig(min_trades=splits[0])
+    per_coin = [evaluate_population(frame, genomes, fitness=fitness) for frame in coins.values()]
+    out = evaluate_universe(coins, genomes, fitness)
+    valid_all = per_coin[0]["valid"].to_numpy() & per_coin[1]["valid"].to_numpy()
+    np.testing.assert_array_equal(out["valid"].to_numpy(), valid_all)
+    valid_somewhere = per_coin[0]["valid"].to_numpy() | per_coin[1]["valid"].to_numpy()
+    assert valid_all.any() and (valid_somewhere & ~valid_all).any()  # valid on one coin only: not universal
+    a, b = (p.loc[valid_all] for p in per_coin)
+    got = out.loc[valid_all]
+    np.testing.assert_allclose(got["obj_sharpe"], (a["obj_sharpe"].to_numpy() + b["obj_sharpe"].to_numpy()) / 2)
+    np.testing.assert_allclose(got["obj_max_drawdown"], np.maximum(a["obj_max_drawdown"], b["obj_max_drawdown"]))
+    np.testing.assert_allclose(got["obj_turnover"], (a["obj_turnover"].to_numpy() + b["obj_turnover"].to_numpy()) / 2)
+    np.testing.assert_allclose(got["score"], fitness.score(got[list(OBJECTIVE_COLUMNS)].to_numpy()))
+    invalid = out.loc[~valid_all, list(OBJECTIVE_COLUMNS)].to_numpy()
+    assert (invalid == np.array(WORST_OBJECTIVES)).all()
+    assert (out["trade_count"] == per_coin[0]["trade_count"] + per_coin[1]["trade_count"]).all()
+    with pytest.raises(ValueError, match="duplicate seed_ids"):
+        evaluate_universe(coins, [genomes[0], genomes[0]], fitness)
+
+
+# --- identity, dedupe, determinism ----------------------------------------------------------------
+class CountingEvaluator:
+    """The real universal fitness, counting how often each genome is evaluated."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def __call__(self, frames, genomes, fitness):
+        self.calls.append([g.genes_hash() for g in genomes])
+        return evaluate_universe(frames, genomes, fitness)
+
+
+def test_each_distinct_genome_is_evaluated_once_per_batch_and_named_by_its_genes(market):
+    counting = CountingEvaluator()
+    config = small_config(total_strategies=4, batch_size=4, generations=6, seed_types=["sma_trend"], mutation_rate=0.05)
+    result = run_evolution(market, config, evolution_date=EVOLUTION_DAY, evaluator=counting)
+    seen = [h for call in counting.calls for h in call]
+    assert len(seen) == len(set(seen)) == result.evaluations
+    assert all(len(call) == len(set(call)) for call in counting.calls)
+    pop = result.population
+    assert pop["genes_hash"].is_unique and pop["name"].is_unique
+    for _, row in pop.iterrows():
+        assert row["name"] == f"{row['seed_type']}_{row['generation']}_{row['genes_hash'][:8]}"
+        genes = genes_from_row(row)  # the stored genes reproduce the identity
+        assert genes.strategy_name() == row["name"] and genes.genes_hash() == row["genes_hash"]
+    assert pop["final"].sum() == config.batch_size
+    # elitism: a batch's best score never drops from one generation to the next
+    for _, stats in result.generation_stats.groupby("batch"):
+        assert np.all(np.diff(stats.sort_values("generation")["best_score"].to_numpy()) >= 0)
+
+
+def test_same_seed_same_population_other_seed_other_population(market):
+    config = small_config()
+    first = run_evolution(market, config, evolution_date=EVOLUTION_DAY)
+    again = run_evolution(market, config, evolution_date=EVOLUTION_DAY)
+    other = run_evolution(market, small_config(random_seed=6), evolution_date=EVOLUTION_DAY)
+    pd.testing.assert_frame_equal(first.population, again.population)
+    assert set(first.population["genes_hash"]).isdisjoint(other.population["genes_hash"])
+    assert list(first.population.columns[:6]) == ["name", "seed_type", "generation", "batch", "genes", "genes_hash"]
+    assert json.loads(first.population["genes"].iloc[0]).keys() >= {"fast_period", "stop_loss", "position_size"}
+
+
+# --- learning -------------------------------------------------------------------------------------
+def test_fitness_improves_over_generations_on_a_planted_trend(market):
+    config = small_config(total_strategies=32, batch_size=16, generations=8, seed_types=["sma_trend", "ema_crossover"],
+                          random_seed=1, min_trades=3)
+    result = run_evolution(market, config, evolution_date=EVOLUTION_DAY)
+    stats = result.generation_stats
+    for batch, per_batch in stats.groupby("batch"):
+        first = per_batch.loc[per_batch["generation"] == 0, "best_score"].item()
+        last = per_batch.loc[per_batch["generation"] == config.generations, "best_score"].item()
+        assert last > first + 5.0, f"batch {batch}: best score {first:.2f} -> {last:.2f}"
+    first_median = stats.loc[stats["generation"] == 0, "median_score"].mean()
+    last_median = stats.loc[stats["generation"] == config.generations, "median_score"].mean()
+    assert last_median > first_median  # the whole population moves, not just one lucky genome
+
+
+# --- failures and timeouts ------------------------------------------------------------------------
+class FailBatch:
+    def __init__(self, batch: int) -> None:
+        self.batch = batch
+
+    def __call__(self, batch: int) -> None:
+        if batch == self.batch:
+            raise RuntimeError(f"injected failure in batch {batch}")
+
+
+def test_a_batch_that_raises_is_recorded_and_the_others_complete(market):
+    events = []
+    config = small_config(total_strategies=12)
+    result = run_evolution(market, config, events.append, evolution_date=EVOLUTION_DAY, batch_hook=FailBatch(1))
+    batches = result.batches.set_index("batch")
+    assert list(batches["status"]) == ["ok", "failed", "ok"]
+    assert "RuntimeError: injected failure in batch 1" in batches.loc[1, "error"]
+    assert set(result.population["batch"]) == {0, 2}
+    clean = run_evolution(market, config, evolution_date=EVOLUTION_DAY)
+    pd.testing.assert_frame_equal(
+        result.population.reset_index(drop=True),
+        clean.population[clean.population["batch"] != 1].reset_index(drop=True),
+    )
+    finished = [e for e in events if e["event"] == "batch_finished"]
+    assert [(e["batch"], e["status"]) for e in finished] == [(0, "ok"), (1, "failed"), (2, "ok")]
+    assert {e["event"] for e in events} == {"run_started", "generation", "batch_finished", "run_finished"}
+    assert sum(e["event"] == "generation" for e in events) == 2 * (config.generations + 1)
+
+
+def test_a_batch_past_its_time_limit_stops_and_keeps_the_generations_it_finished(market):
+    result = run_evolution(market, small_config(batch_timeout_s=1e-6), evolution_date=EVOLUTION_DAY)
+    assert set(result.batches["status"]) == {"timeout"}
+    assert all("exceeded" in e for e in result.batches["error"])
+    assert set(result.generation_stats["generation"]) == {0}
+    assert set(result.population["generation"]) == {0} and len(result.population) == 8
+
+
+# --- hand-over to deployment -----------------------------------------------------------------------
+def test_best_strategies_become_configs_that_round_trip_through_the_store(market, tmp_path):
+    result = run_evolution(market, small_config(generations=3), evolution_date=EVOLUTION_DAY)
+    best = result.best(5)
+    scores = [c.row["score"] for c in best]
+    assert scores == sorted(scores, reverse=True) and len({c.genes.genes_hash() for c in best}) == len(best)
+    assert all(c.row["valid"] for c in best) and scores[0] == result.population.loc[result.population["valid"], "score"].max()
+    configs = to_strategy_configs(result, 5)
+    store = ConfigStrategyLoader(tmp_path / "strategies")
+    store.save_evolved_strategies(configs)
+    loaded = {c.name: c for c in store.load_strategies()}
+    train = evolution_windows(EVOLUTION_DAY, 40).train
+    for candidate, config in zip(best, configs):
+        stored = loaded[candidate.genes.strategy_name()]
+        assert stored.genes.genes_hash() == candidate.row["genes_hash"]
+        assert stored.fitness_score == candidate.row["score"] and stored.deployment_status is DeploymentStatus.EVOLVED
+        assert stored.data_window.end == train.end.to_pydatetime() and stored.data_window.coins == ("A", "B")
+        assert stored.data_window.interval == "1h" and str(stored.evolution_date) == EVOLUTION_DAY
+        assert re.fullmatch(r"[a-z_]+_\d+_[0-9a-f]{8}", stored.name)

@@ -1,0 +1,182 @@
+"""Executors: the same population serially, on a process pool and on a real local Ray (2 CPUs); no
+evaluation anywhere sees validation bars; failed, killed and runaway batches are handled.
+
+Ray is started once for the module (and reused by `run_evolution`, which only shuts down a Ray it
+started itself). Worker deaths are real: the batch hook SIGKILLs its own process on the first attempt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from quant_organism.evolution import EvolutionConfig, evaluate_universe, evolution_windows, ray_session, run_evolution
+from quant_organism_tests.test_evolution_engine import planted_market
+
+EVOLUTION_DAY = "2024-02-04"  # the market runs to 2024-02-09: five days of future bars must be cut off
+LOOKBACK = 30
+
+
+def config(executor: str, **overrides) -> EvolutionConfig:
+    values = dict(total_strategies=12, batch_size=4, generations=3, lookback_days=LOOKBACK, min_trades=1,
+                  seed_types=["ema_crossover", "sma_trend", "rsi_filter"], random_seed=9, executor=executor,
+                  max_workers=2, batch_timeout_s=120)
+    return EvolutionConfig(**{**values, **overrides})
+
+
+class RecordingEvaluator:
+    """The real universal fitness; each call leaves a file naming the bars it was given (any process)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = str(folder)
+
+    def __call__(self, frames, genomes, fitness):
+        import numba
+
+        seen = {coin: [f.index.min().isoformat(), f.index.max().isoformat(), len(f)] for coin, f in frames.items()}
+        path = Path(self.folder) / f"{os.getpid()}-{uuid.uuid4().hex}.json"
+        record = {"pid": os.getpid(), "genomes": len(genomes), "frames": seen, "numba_cache": numba.config.CACHE_DIR}
+        path.write_text(json.dumps(record))
+        return evaluate_universe(frames, genomes, fitness)
+
+
+class KillOnce:
+    """SIGKILL the worker running `batch` the first time (a marker file remembers it happened)."""
+
+    def __init__(self, batch: int, folder: Path) -> None:
+        self.batch, self.folder = batch, str(folder)
+
+    def __call__(self, batch: int) -> None:
+        marker = Path(self.folder) / f"killed-{batch}"
+        if batch == self.batch and not marker.exists():
+            marker.write_text(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Misbehave:
+    """Raise in one batch; hang (far past any limit) in another."""
+
+    def __init__(self, raise_in: int | None = None, hang_in: int | None = None) -> None:
+        self.raise_in, self.hang_in = raise_in, hang_in
+
+    def __call__(self, batch: int) -> None:
+        if batch == self.raise_in:
+            raise ValueError(f"bad batch {batch}")
+        if batch == self.hang_in:
+            time.sleep(600)
+
+
+@pytest.fixture(scope="module")
+def market():
+    return planted_market()
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """One local Ray (2 CPUs, small object store, auth off) for the whole module."""
+    with ray_session(2) as ray:
+        ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # hooks work whatever the cwd
+        yield ray
+
+
+def run_recorded(market, executor, tmp_path_factory, hook=None, **overrides):
+    folder = tmp_path_factory.mktemp(f"evals-{executor}")
+    result = run_evolution(market, config(executor, **overrides), evolution_date=EVOLUTION_DAY,
+                           evaluator=RecordingEvaluator(folder), batch_hook=hook)
+    calls = [json.loads(p.read_text()) for p in folder.glob("*.json")]
+    return result, calls
+
+
+@pytest.fixture(scope="module")
+def serial_run(market, tmp_path_factory):
+    return run_recorded(market, "serial", tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def process_run(market, tmp_path_factory):
+    markers = tmp_path_factory.mktemp("process-markers")
+    return (*run_recorded(market, "process", tmp_path_factory, hook=KillOnce(0, markers)), markers)
+
+
+@pytest.fixture(scope="module")
+def ray_run(market, tmp_path_factory, ray_cluster):
+    markers = tmp_path_factory.mktemp("ray-markers")
+    return (*run_recorded(market, "ray", tmp_path_factory, hook=KillOnce(0, markers)), markers)
+
+
+@pytest.mark.parametrize("executor", ["process", "ray"])
+def test_every_executor_gives_the_identical_population(executor, serial_run, request):
+    serial, _ = serial_run
+    other, _, _ = request.getfixturevalue(f"{executor}_run")
+    assert list(other.batches["status"]) == ["ok"] * 3
+    pd.testing.assert_frame_equal(serial.population, other.population)
+    timing_free = ["batch", "generation", "best_score", "median_score", "mean_score", "valid_share", "evaluations"]
+    pd.testing.assert_frame_equal(serial.generation_stats[timing_free], other.generation_stats[timing_free])
+    assert os.getpid() not in set(other.batches["pid"])  # the islands really ran in worker processes
+
+
+@pytest.mark.parametrize("executor", ["process", "ray"])
+def test_workers_share_the_project_numba_cache(executor, request):
+    import numba
+
+    _, calls, _ = request.getfixturevalue(f"{executor}_run")
+    assert numba.config.CACHE_DIR.endswith(os.path.join(".cache", "numba"))
+    assert {c["numba_cache"] for c in calls} == {numba.config.CACHE_DIR}
+
+
+@pytest.mark.parametrize("executor", ["serial", "process", "ray"])
+def test_no_evaluation_sees_bars_of_the_validation_windows(executor, request):
+    _, calls, *_ = request.getfixturevalue(f"{executor}_run")
+    windows = evolution_windows(EVOLUTION_DAY, LOOKBACK)
+    assert calls, "the evaluator was never called"
+    assert executor == "serial" or any(c["pid"] != os.getpid() for c in calls)
+    train_bars = int(windows.train.days * 24)
+    for call in calls:
+        for coin, (first, last, n) in call["frames"].items():
+            assert pd.Timestamp(first) >= windows.train.start, (executor, coin, first)
+            assert pd.Timestamp(last) < windows.train.end, (executor, coin, last)
+            assert n == train_bars  # and the whole train window is used
+
+
+@pytest.mark.parametrize("executor", ["process", "ray"])
+def test_a_worker_killed_mid_run_is_retried_and_the_run_completes(executor, request):
+    result, _, markers = request.getfixturevalue(f"{executor}_run")
+    killed = markers / "killed-0"
+    assert killed.exists(), "the injected SIGKILL never ran"
+    assert int(killed.read_text()) not in set(result.batches["pid"])  # batch 0 finished in a new process
+    assert result.batches.set_index("batch").loc[0, "status"] == "ok"
+    assert (result.population["batch"] == 0).any()
+
+
+def test_a_failing_batch_on_ray_is_recorded_and_the_run_carries_on(market, serial_run, ray_cluster):
+    serial, _ = serial_run
+    events = []
+    result = run_evolution(market, config("ray"), events.append, evolution_date=EVOLUTION_DAY,
+                           batch_hook=Misbehave(raise_in=1))
+    batches = result.batches.set_index("batch")
+    assert list(batches["status"]) == ["ok", "failed", "ok"]
+    assert "ValueError: bad batch 1" in batches.loc[1, "error"]
+    expected = serial.population[serial.population["batch"] != 1].reset_index(drop=True)
+    pd.testing.assert_frame_equal(result.population, expected)
+    assert sorted(e["batch"] for e in events if e["event"] == "batch_finished") == [0, 1, 2]
+    assert result.ray_resources["CPU"] == 2.0 and result.workers == 2
+
+
+def test_a_runaway_batch_is_killed_at_its_hard_limit(market, serial_run, ray_cluster):
+    """Last in the module: the killed worker is not replaced before the module's Ray shuts down."""
+    serial, _ = serial_run
+    started = time.perf_counter()
+    result = run_evolution(market, config("ray", batch_timeout_s=1.0, batch_timeout_grace_s=4.0),
+                           evolution_date=EVOLUTION_DAY, batch_hook=Misbehave(hang_in=2))
+    assert time.perf_counter() - started < 120
+    batches = result.batches.set_index("batch")
+    assert batches.loc[2, "status"] == "timeout" and "killed" in batches.loc[2, "error"]
+    assert set(result.population["batch"]) <= {0, 1}
