@@ -5,7 +5,7 @@ BOOTSTRAP := .cache/bootstrap
 UV := $(BOOTSTRAP)/bin/uv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: setup demo ui test bench clean
+.PHONY: setup browsers demo ui test bench clean
 
 # uv itself lives in a small bootstrap venv, so nothing is installed by hand or system-wide.
 $(UV):
@@ -24,7 +24,19 @@ demo: setup
 ui: setup
 	$(RUN) python -m quant_organism ui
 
-test: setup
+# Debian's chromium for the headless UI test (Playwright drives it; no `playwright install` download).
+# Installed with apt-get when missing and running as root (CI); otherwise only a warning.
+browsers:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "warning: /usr/bin/chromium is missing and this is not root: the UI browser test will fail (sudo make browsers)" >&2; \
+	  fi; \
+	fi
+
+test: setup browsers
 	$(RUN) pytest
 
 bench: setup

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from quant_organism.defs import deployment, evolution, jobs, market, runtime, validation
+from quant_organism.defs import automation, deployment, evolution, jobs, market, runtime, validation
 from quant_organism.defs.resources import default_resources
 
 # Domain modules are imported as modules: Dagster allows one Definitions object at module scope.
@@ -14,6 +14,7 @@ defs = dg.Definitions.merge(
     validation.DEFINITIONS,
     deployment.DEFINITIONS,
     runtime.DEFINITIONS,
+    automation.DEFINITIONS,
     jobs.DEFINITIONS,
     dg.Definitions(resources=default_resources()),
 )

@@ -28,3 +28,13 @@ def market_data_dir() -> Path:
     if not (SHARED_MARKET_DATA / "hyperliquid__BTC_1h.csv").exists():
         pytest.skip(f"real market data not found at {SHARED_MARKET_DATA} (only present inside this workplace)")
     return SHARED_MARKET_DATA
+
+
+@pytest.fixture(autouse=True)
+def _no_stale_dagster_state_storage():
+    """Dagster keeps the defs-state storage of the last test instance in a context variable; after that
+    instance is closed, loading any Definitions would query the dead instance. Reset it between tests."""
+    yield
+    from dagster._core.storage.defs_state import base
+
+    base._current_storage.set(None)

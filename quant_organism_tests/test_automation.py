@@ -335,10 +335,6 @@ def test_read_failures_skips_torn_lines_and_keeps_the_latest_per_run(tmp_path):
 
 
 def test_paper_trading_schedule_requests_the_previous_day():
-    from datetime import datetime, timezone
-
-    from quant_organism.defs.automation import paper_trading_schedule
-
-    context = dg.build_schedule_context(scheduled_execution_time=datetime(2024, 3, 5, 0, 45, tzinfo=timezone.utc))
-    (request,) = list(paper_trading_schedule.evaluate_tick(context).run_requests)
+    data = schedule_tick(automation.paper_trading_schedule, datetime(2024, 3, 5, 0, 45, tzinfo=UTC))
+    (request,) = list(data.run_requests)
     assert request.run_key == "paper:2024-03-04" and request.partition_key == "2024-03-04"

@@ -22,6 +22,9 @@ def _evolution_job(name: str, preset: str):
     return dg.define_asset_job(
         name,
         selection=EVOLUTION_CHAIN,
+        # One process for the chain: a process per step would re-import the stack (~30 s each here);
+        # the parallelism lives inside the population step (process pool or Ray).
+        executor_def=dg.in_process_executor,
         config=dg.RunConfig(ops={"evolution__population": EvolutionRunConfig(preset=preset)}),
         description=f"population -> configs -> validated -> deployed -> report for one evolution date, '{preset}' preset.",
     )

@@ -1,0 +1,260 @@
+"""End to end through the real UI: `python -m quant_organism ui` (dagster dev) on a fresh data root, the
+`evolve` job launched over GraphQL as the launchpad does, results checked on disk, then a headless
+Chromium looks at the asset catalog, the lineage graph and `deployment/deployed_configs`.
+
+One module-scoped server serves both tests: starting it and loading the code location costs most of
+the time. Two evolve runs are made in order: with the job's defaults (on the synthetic market the test
+preset may pass no candidate: an honest result, which keeps the previous deployment), then with
+relaxed validation so that something is deployed and the manifest can be checked.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from quant_organism_tests import ui_support as ui
+
+EVOLUTION_DATE = "2025-06-30"
+COINS = "BTC,ETH"  # two coins halve the ingest; the partitions read QUANT_ORGANISM_COINS at import
+CHAIN = [
+    ["market", "candles"],
+    ["market", "funding_rates"],
+    ["evolution", "population"],
+    ["evolution", "strategy_configs"],
+    ["validation", "validated_strategies"],
+    ["deployment", "deployed_configs"],
+    ["deployment", "evolution_report"],
+    ["runtime", "paper_performance"],
+]
+STEPS = {"evolution__population", "evolution__strategy_configs", "validation__validated_strategies",
+         "deployment__deployed_configs", "deployment__evolution_report"}
+DEPLOYED = ["deployment", "deployed_configs"]
+# The chain's steps are sequential: one process for the run instead of one per step (each step
+# process re-imports the code location, ~30 s apiece on a loaded 2-core machine).
+IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
+# Validation thresholds loose enough that candidates pass; `minimal` mode (backtest stage only),
+# since the replay stage's consistency score alone keeps short synthetic windows below the pass score.
+RELAXED_VALIDATION = {
+    "mode": "minimal", "min_sharpe": -10.0, "max_drawdown": 1.0, "min_win_rate": 0.0,
+    "min_trades": 1, "min_dsr": 0.0, "replay_min_consistency": 0.0,
+}
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = ui.REPO_ROOT / "test-output" / "ui"
+
+pytestmark = [
+    pytest.mark.slow,
+    # dagster_graphql's client calls gql's execute() the deprecated way (not ours to change)
+    pytest.mark.filterwarnings("ignore:Using variable_values and operation_name:DeprecationWarning"),
+]
+
+
+def _store_snapshot(data_dir: Path) -> dict:
+    """What a run left on disk, read right after it (the next run rewrites the day's files)."""
+    store = data_dir / "strategies"
+    current = store / "deployments" / "current.json"
+    manifest = None
+    if current.exists():
+        manifest = json.loads((store / "deployments" / json.loads(current.read_text())["manifest"]).read_text())
+    deployment_file = data_dir / "deployment" / f"date={EVOLUTION_DATE}" / "deployment.json"
+    return {
+        "configs": {p.stem: json.loads(p.read_text()) for p in sorted(store.glob("*.json"))},
+        "manifest": manifest,
+        "deployment": json.loads(deployment_file.read_text()) if deployment_file.exists() else None,
+        "report": (data_dir / "reports" / f"date={EVOLUTION_DATE}" / "report.md").exists(),
+    }
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    """A fresh data root with the test preset's lookback ingested, and the UI serving it."""
+    from quant_organism.evolution.config import load_preset
+    from quant_organism.pipeline import date_window, prepare_dagster_home
+
+    root = tmp_path_factory.mktemp("ui_e2e")
+    data_dir = root / "data"
+    env = ui.project_env(data_dir, COINS)
+    # The instance's dagster.yaml, written once here before the ingest and the UI start side by side.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("QUANT_ORGANISM_DATA_DIR", str(data_dir))
+        patch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])  # prepare_dagster_home exports it: undone on exit
+        assert prepare_dagster_home() == env["DAGSTER_HOME"]
+    first, last = date_window(EVOLUTION_DATE, load_preset("test").lookback_days)
+
+    started = time.perf_counter()
+    ingest = ui.start_ingest(env, first, last, root / "ingest.log")  # in parallel with the UI's start
+    server = ui.start_ui(env, root / "ui.log")
+    try:
+        try:
+            code = ingest.wait(timeout=300)
+        except Exception:
+            ui.stop_group(ingest)
+            raise
+        assert code == 0, f"ingest {first}..{last} failed ({code}):\n{ui.tail(root / 'ingest.log')}"
+        ingest_s = time.perf_counter() - started
+        ui.wait_ready(server)
+        print(f"\ningest {first}..{last} ({COINS}): {ingest_s:.1f}s; UI ready after {server.timings['ready_s']:.1f}s "
+              f"on {server.url}; data root {data_dir}")
+        yield server, data_dir
+    finally:
+        stopping = time.perf_counter()
+        server.stop()
+        print(f"\nUI stopped in {time.perf_counter() - stopping:.1f}s (exit code {server.process.returncode})")
+
+
+@pytest.fixture(scope="module")
+def default_run(server):
+    """`evolve` for the date with the job's own run config (test preset, default thresholds)."""
+    srv, data_dir = server
+    record = ui.launch_and_wait(srv, "evolve", IN_PROCESS, {"dagster/partition": EVOLUTION_DATE})
+    print(f"\ndefault evolve run {record.run_id}: {record.status} in {record.wall_s:.1f}s")
+    return record, _store_snapshot(data_dir)
+
+
+@pytest.fixture(scope="module")
+def relaxed_run(server, default_run):
+    """`evolve` again after the default run, with validation relaxed so that candidates are deployed."""
+    srv, data_dir = server
+    config = {
+        **IN_PROCESS,
+        "ops": {
+            "evolution__population": {"config": {"preset": "test"}},
+            "validation__validated_strategies": {"config": RELAXED_VALIDATION},
+        },
+    }
+    record = ui.launch_and_wait(srv, "evolve", config, {"dagster/partition": EVOLUTION_DATE})
+    print(f"\nrelaxed evolve run {record.run_id}: {record.status} in {record.wall_s:.1f}s")
+    return record, _store_snapshot(data_dir)
+
+
+def _assert_succeeded(record: ui.RunRecord) -> None:
+    assert record.status == "SUCCESS", record.diagnosis()
+    assert set(record.steps) == STEPS and set(record.steps.values()) == {"SUCCESS"}, record.diagnosis()
+    assert record.checks().get("deployment_is_sound") is True, f"check results {record.checks()}\n{record.diagnosis()}"
+    for path in (["evolution", "population"], ["evolution", "strategy_configs"], ["validation", "validated_strategies"],
+                 DEPLOYED, ["deployment", "evolution_report"]):
+        partitions = {m["partition"] for m in record.materializations(path)}
+        assert partitions == {EVOLUTION_DATE}, f"{'/'.join(path)} materialised partitions {partitions}"
+
+
+def _assert_manifest_on_disk(snapshot: dict) -> None:
+    """Every strategy the current manifest lists is a stored config, deployed with that allocation."""
+    manifest = snapshot["manifest"]
+    names = [s["name"] for s in manifest["strategies"]]
+    assert names, f"the current manifest lists no strategy: {manifest}"
+    for entry in manifest["strategies"]:
+        config = snapshot["configs"].get(entry["name"])
+        assert config is not None, f"{entry['name']} is in the manifest but has no JSON config in the store"
+        assert config["deployment_status"] == "deployed", (entry["name"], config["deployment_status"])
+        assert config["allocation"] == pytest.approx(entry["allocation"])
+    assert sum(s["allocation"] for s in manifest["strategies"]) <= 1.0 + 1e-9
+    assert manifest["evolution_date"] == EVOLUTION_DATE
+    assert snapshot["deployment"]["allocations"] == {s["name"]: pytest.approx(s["allocation"]) for s in manifest["strategies"]}
+
+
+def test_evolve_launched_over_graphql_writes_configs_and_deploys(default_run, relaxed_run):
+    record, snapshot = default_run
+    _assert_succeeded(record)
+    evolved = [c for c in snapshot["configs"].values() if c["evolution_date"] == EVOLUTION_DATE]
+    assert len(evolved) == record.metadata(["evolution", "strategy_configs"])["strategies"] > 0
+    assert all(name == c["name"] for name, c in snapshot["configs"].items())
+    assert snapshot["deployment"] is not None and snapshot["report"]
+    deployed = record.metadata(DEPLOYED)["deployed"]
+    assert deployed == len(snapshot["deployment"]["allocations"])
+    if snapshot["manifest"] is None:  # a fresh store: nothing passed, nothing was deployed before
+        assert deployed == 0 and record.metadata(["validation", "validated_strategies"])["passed"] == 0
+    else:
+        _assert_manifest_on_disk(snapshot)
+
+    record, snapshot = relaxed_run
+    _assert_succeeded(record)
+    passed = record.metadata(["validation", "validated_strategies"])["passed"]
+    assert passed > 0, f"relaxed validation passed no candidate\n{record.diagnosis()}"
+    assert snapshot["manifest"] is not None, "something passed validation but strategies/deployments/current.json is missing"
+    _assert_manifest_on_disk(snapshot)
+    assert 0 < record.metadata(DEPLOYED)["deployed"] == len(snapshot["manifest"]["strategies"]) <= passed
+
+
+def _shows(name: str, label: str) -> bool:
+    """Whether a graph node's label is `name`, allowing the UI's elision of long names ("valida…_strategies")."""
+    head, _, tail = label.partition("…")
+    return label == name or (bool(head) and name.startswith(head) and name.endswith(tail))
+
+
+ASSET_GRAPH_QUERY = "{ assetNodes { assetKey { path } dependencyKeys { path } } }"
+
+
+def test_browser_shows_lineage_and_latest_deployment(server, relaxed_run):
+    from playwright.sync_api import expect, sync_playwright
+
+    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: `make test` installs it (`make browsers`, as root, apt-get install chromium)"
+    srv, _ = server
+    record, snapshot = relaxed_run
+    assert record.status == "SUCCESS", record.diagnosis()
+    nodes = srv.graphql(ASSET_GRAPH_QUERY)["assetNodes"]
+    assert sorted(n["assetKey"]["path"] for n in nodes) == sorted(CHAIN)
+    edges = sum(len(n["dependencyKeys"]) for n in nodes)
+    allocations = {s["name"]: s["allocation"] for s in snapshot["manifest"]["strategies"]}
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    SCREENSHOTS.mkdir(parents=True)
+    started = time.perf_counter()
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.set_default_timeout(60_000)
+            skip = page.get_by_role("button", name="Skip")  # the UI's one-time "join the community" dialog
+            page.add_locator_handler(skip, lambda locator: locator.click())
+
+            def shoot(name: str) -> Path:
+                if skip.is_visible():
+                    skip.click()
+                path = SCREENSHOTS / name
+                page.screenshot(path=str(path), full_page=True)
+                print(f"\nscreenshot {path}")
+                return path
+
+            # The catalog lists every asset of the chain by its full key.
+            page.goto(f"{srv.url}/assets", wait_until="domcontentloaded")
+            for path in CHAIN:
+                expect(page.get_by_text(" / ".join(path), exact=True).first).to_be_visible()
+            shoot("catalog.png")
+
+            # The global lineage, all groups expanded (Alt+E): one node per asset, one edge per dependency.
+            page.goto(f"{srv.url}/asset-groups", wait_until="domcontentloaded")
+            expect(page.get_by_text("validation", exact=True).first).to_be_visible()
+            page.keyboard.press("Alt+e")
+            names = page.locator("[class*='AssetNode_assetName']")  # CSS-module class of the pinned UI
+            expect(names).to_have_count(len(CHAIN))
+            expect(page.locator("svg path[marker-end]")).to_have_count(edges)
+            shown = names.all_inner_texts()
+            for path in CHAIN:
+                assert any(_shows(path[-1], text) for text in shown), (path, shown)
+            shoot("lineage.png")
+
+            # The deployed configs' page: the relaxed run's materialisation and what it deployed.
+            page.goto(f"{srv.url}/assets/deployment/deployed_configs", wait_until="domcontentloaded")
+            expect(page.get_by_text("Latest materialization").first).to_be_visible()
+            expect(page.get_by_text(EVOLUTION_DATE).first).to_be_visible()
+            deployed_row = page.locator("tr", has=page.get_by_text("deployed", exact=True))
+            expect(deployed_row.locator("td").last).to_have_text(str(len(allocations)))
+            for name in allocations:
+                expect(page.get_by_text(name, exact=True).first).to_be_visible()
+            expect(page.get_by_text("validation / validated_strategies").first).to_be_visible()  # upstream
+            expect(page.get_by_text("deployment / evolution_report").first).to_be_visible()  # downstream
+            shoot("deployed_configs.png")
+
+            # Its events: the latest materialisation comes from the relaxed run (short id as the UI shows it).
+            page.goto(f"{srv.url}/assets/deployment/deployed_configs?view=events", wait_until="domcontentloaded")
+            expect(page.get_by_text(record.run_id[:8]).first).to_be_visible()
+            shoot("deployed_configs_events.png")
+        finally:
+            browser.close()
+    print(f"\nbrowser checks in {time.perf_counter() - started:.1f}s")
