@@ -19,9 +19,9 @@ views over these globs; `ensure_catalog` creates them.
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +35,9 @@ from quant_organism.market.quality import QualityReport
 
 DATASETS = ("candles", "funding_rates")
 DATA_FILE = "data.parquet"
+
+
+_TMP_COUNTER = itertools.count()
 
 
 class WriteBatch:
@@ -70,8 +73,8 @@ def atomic_write_bytes(path: Path, writer, batch: WriteBatch | None = None) -> N
     Inside a batch the sync and rename are deferred to the batch's commit.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    # A name unique to this process and write; the writer creates it (cheaper than mkstemp's extra open).
+    tmp = str(path.parent / f".{path.name}.{os.getpid()}.{next(_TMP_COUNTER)}.tmp")
     try:
         writer(tmp)
         if batch is not None:
@@ -108,7 +111,7 @@ def _write_parquet(path: Path, frame: pd.DataFrame, metadata: dict[bytes, bytes]
     table = _arrow_table(frame)
     if metadata:
         table = table.replace_schema_metadata(metadata)
-    atomic_write_bytes(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"), batch)
+    atomic_write_bytes(path, lambda tmp: pq.write_table(table, tmp, compression="snappy"), batch)
 
 
 class MarketLake:
