@@ -42,6 +42,8 @@ test: setup browsers
 bench: setup
 	$(RUN) python -m quant_organism.bench ingest
 	$(RUN) python -m quant_organism.bench backtest
+	$(RUN) python -m quant_organism.bench evolution
 
 clean:
-	rm -rf data/lake data/dagster_home data/*.duckdb data/*.catalog.* .cache/numba
+	rm -rf data/lake data/dagster_home data/*.duckdb data/*.catalog.* data/evolution data/validation \
+	  data/deployment data/reports data/strategies data/paper data/failures .cache/numba
