@@ -46,6 +46,7 @@ from quant_organism.strategies.genes import SeedGenes, SeedType
 
 log = logging.getLogger(__name__)
 OnOutcome = Callable[[BatchOutcome], None]
+RAY_WORKER_REGISTER_TIMEOUT_S = 300
 RAY_OBJECT_STORE_BYTES = 200 * 1024**2
 
 _warmed: set[SeedType] = set()
@@ -240,7 +241,14 @@ def ray_session(workers: int | None = None, address: str | None = None) -> Itera
     if address:
         ray.init(address=address, **quiet)
     else:
-        ray.init(num_cpus=workers or os.cpu_count(), object_store_memory=RAY_OBJECT_STORE_BYTES, **quiet)
+        # Workers import the whole stack (~10 s, more on a loaded 2-core machine with cold caches):
+        # give them longer than Ray's default to register before it declares them dead.
+        ray.init(
+            num_cpus=workers or os.cpu_count(),
+            object_store_memory=RAY_OBJECT_STORE_BYTES,
+            _system_config={"worker_register_timeout_seconds": RAY_WORKER_REGISTER_TIMEOUT_S},
+            **quiet,
+        )
     try:
         yield ray
     finally:
