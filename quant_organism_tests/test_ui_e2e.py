@@ -34,9 +34,9 @@ CHAIN = [
 STEPS = {"evolution__population", "evolution__strategy_configs", "validation__validated_strategies",
          "deployment__deployed_configs", "deployment__evolution_report"}
 DEPLOYED = ["deployment", "deployed_configs"]
-# The chain's steps are sequential: one process for the run instead of one per step (each step
-# process re-imports the code location, ~30 s apiece on a loaded 2-core machine).
-IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
+# The job's own run config: `evolve` already runs its sequential steps in one process
+# (executor_def=in_process_executor), so a launch needs no execution config.
+JOB_DEFAULT: dict = {}
 # Validation thresholds loose enough that candidates pass; `minimal` mode (backtest stage only),
 # since the replay stage's consistency score alone keeps short synthetic windows below the pass score.
 RELAXED_VALIDATION = {
@@ -112,7 +112,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
 def default_run(server):
     """`evolve` for the date with the job's own run config (test preset, default thresholds)."""
     srv, data_dir = server
-    record = ui.launch_and_wait(srv, "evolve", IN_PROCESS, {"dagster/partition": EVOLUTION_DATE})
+    record = ui.launch_and_wait(srv, "evolve", JOB_DEFAULT, {"dagster/partition": EVOLUTION_DATE})
     print(f"\ndefault evolve run {record.run_id}: {record.status} in {record.wall_s:.1f}s")
     return record, _store_snapshot(data_dir)
 
@@ -122,7 +122,6 @@ def relaxed_run(server, default_run):
     """`evolve` again after the default run, with validation relaxed so that candidates are deployed."""
     srv, data_dir = server
     config = {
-        **IN_PROCESS,
         "ops": {
             "evolution__population": {"config": {"preset": "test"}},
             "validation__validated_strategies": {"config": RELAXED_VALIDATION},
