@@ -37,8 +37,8 @@ browsers:
 	  fi; \
 	fi
 
-# The executor tests start their own local Ray and process pools: they run in a pytest process of their
-# own (Ray tasks were seen never to get a worker when Ray started late in the suite's long-lived process).
+# The executor tests start their own local Ray, process pools and worker kills: they run in a pytest
+# process of their own, so nothing they leave behind can touch the rest of the suite.
 ISOLATED := quant_organism_tests/test_evolution_executors.py
 
 test: setup browsers
