@@ -14,11 +14,11 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from quant_organism.market.frames import FUNDING_TOLERANCE, join_funding  # noqa: F401 (re-exported)
 from quant_organism.market.sources.base import MarketDataSource
 
 OHLCV = ("open", "high", "low", "close", "volume")
 FUNDING = "funding_rate"
-FUNDING_TOLERANCE = pd.Timedelta(minutes=1)  # exchange funding stamps jitter by milliseconds
 
 
 def prepare_frames(frames: Mapping[str, pd.DataFrame], need_funding: bool = False) -> dict[str, pd.DataFrame]:
@@ -49,27 +49,6 @@ def prepare_frames(frames: Mapping[str, pd.DataFrame], need_funding: bool = Fals
         if index.tz is not None and str(index.tz) != "UTC":
             clean.index = index.tz_convert("UTC")
         out[str(coin)] = clean
-    return out
-
-
-def join_funding(bars: pd.DataFrame, funding: pd.DataFrame | pd.Series | None) -> pd.DataFrame:
-    """Bars with a `funding_rate` column: a rate stamped at T lands on the first bar opening at or
-    after T (one minute's tolerance), several on one bar add up, bars with none get NaN."""
-    out = bars.copy()
-    rates = np.full(len(bars), np.nan)
-    if funding is not None and len(funding):
-        series = funding
-        if isinstance(funding, pd.DataFrame):
-            series = funding.set_index("timestamp")[FUNDING] if "timestamp" in funding.columns else funding[FUNDING]
-        values = series.to_numpy(dtype=np.float64)
-        slot = bars.index.searchsorted(series.index - FUNDING_TOLERANCE, side="left")
-        keep = (slot < len(bars)) & np.isfinite(values)
-        hit = np.zeros(len(bars), dtype=bool)
-        hit[slot[keep]] = True
-        sums = np.zeros(len(bars))
-        np.add.at(sums, slot[keep], values[keep])
-        rates[hit] = sums[hit]
-    out[FUNDING] = rates
     return out
 
 

@@ -2,21 +2,26 @@
 
 A strategy sees one DataFrame per coin: a UTC DatetimeIndex of bar open times, `open, high, low,
 close, volume`, and `funding_rate`. Funding stamped at time T (Hyperliquid stamps a few milliseconds
-past the hour) is placed on the bar that opens at floor(T): it is published before that bar closes,
-so a signal at the bar's close may use it, and the backtest pays it on the position carried into
-that bar. Bars with no funding carry NaN (the backtest pays nothing; seeds carry the last rate).
+past the hour) lands on the first bar opening at or after T (one minute's tolerance for the jitter):
+the backtest pays it at that bar's open on the position carried into it, and it is published before
+that bar closes, so a signal at the bar's close may use it. Several rates on one bar add up; bars with
+no funding carry NaN (the backtest pays nothing; seeds carry the last rate). This is the one place
+that aligns funding to bars: evolution, validation and the runtime all read frames built here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from quant_organism.market.lake import MarketLake
 from quant_organism.market.schema import interval_delta
 
 OHLCV = ["open", "high", "low", "close", "volume"]
+FUNDING = "funding_rate"
+FUNDING_TOLERANCE = pd.Timedelta(minutes=1)  # exchange funding stamps jitter by milliseconds
 
 
 @dataclass
@@ -36,17 +41,33 @@ class MarketFrames:
         return present / expected if expected else 0.0
 
 
-def to_strategy_frame(candles: pd.DataFrame, funding: pd.DataFrame, interval: str = "1h") -> pd.DataFrame:
+def join_funding(bars: pd.DataFrame, funding: pd.DataFrame | pd.Series | None) -> pd.DataFrame:
+    """Bars with a `funding_rate` column: a rate stamped at T lands on the first bar opening at or
+    after T (one minute's tolerance), several on one bar add up, bars with none get NaN."""
+    out = bars.copy()
+    rates = np.full(len(bars), np.nan)
+    if funding is not None and len(funding):
+        series = funding
+        if isinstance(funding, pd.DataFrame):
+            series = funding.set_index("timestamp")[FUNDING] if "timestamp" in funding.columns else funding[FUNDING]
+        values = series.to_numpy(dtype=np.float64)
+        slot = bars.index.searchsorted(series.index - FUNDING_TOLERANCE, side="left")
+        keep = (slot < len(bars)) & np.isfinite(values)
+        hit = np.zeros(len(bars), dtype=bool)
+        hit[slot[keep]] = True
+        sums = np.zeros(len(bars))
+        np.add.at(sums, slot[keep], values[keep])
+        rates[hit] = sums[hit]
+    out[FUNDING] = rates
+    return out
+
+
+
+def to_strategy_frame(candles: pd.DataFrame, funding: pd.DataFrame) -> pd.DataFrame:
     """One coin's candles (canonical rows) joined with its funding on the bar grid."""
     bars = candles.set_index("timestamp")[OHLCV].sort_index()
     bars.index.name = None
-    if funding.empty:
-        bars["funding_rate"] = float("nan")
-        return bars
-    slot = funding["timestamp"].dt.floor(interval_delta(interval))
-    per_bar = funding.assign(slot=slot).groupby("slot")["funding_rate"].last()
-    bars["funding_rate"] = per_bar.reindex(bars.index)
-    return bars
+    return join_funding(bars, funding)
 
 
 def load_market_frames(
@@ -64,5 +85,5 @@ def load_market_frames(
         if len(coin_candles) == 0:
             continue
         coin_funding = funding[funding["coin"] == coin] if len(funding) else funding
-        frames[coin] = to_strategy_frame(coin_candles, coin_funding, interval)
+        frames[coin] = to_strategy_frame(coin_candles, coin_funding)
     return MarketFrames(frames, start, end, interval, skipped + skipped_funding)
