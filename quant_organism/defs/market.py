@@ -116,20 +116,16 @@ def _ingest_partitions(context: dg.AssetExecutionContext, lake: MarketLake, inge
     keys = context.partition_keys
     results, errors = [], []
     with lake.batch():
-        _ingest_keys(context, keys, ingest_one, results, errors)
+        for number, key in enumerate(keys, start=1):
+            coin, day = partition_coin_day(key)
+            try:
+                results.append(ingest_one(coin, day))
+            except MarketDataError as error:
+                errors.append(f"{coin} {day}: {error}")
+                context.log.error(f"{coin} {day}: {error}")
+            if len(keys) > 1 and (number % 50 == 0 or number == len(keys)):
+                context.log.info(f"ingested {number}/{len(keys)} partitions")
     return results, errors
-
-
-def _ingest_keys(context, keys, ingest_one, results: list, errors: list) -> None:
-    for number, key in enumerate(keys, start=1):
-        coin, day = partition_coin_day(key)
-        try:
-            results.append(ingest_one(coin, day))
-        except MarketDataError as error:
-            errors.append(f"{coin} {day}: {error}")
-            context.log.error(f"{coin} {day}: {error}")
-        if len(keys) > 1 and (number % 50 == 0 or number == len(keys)):
-            context.log.info(f"ingested {number}/{len(keys)} partitions")
 
 
 def _range_metadata(results: list[IngestResult], source: str) -> dict[str, object]:
