@@ -7,7 +7,7 @@ from dagster_duckdb import DuckDBResource
 
 from quant_organism.defs.partitions import market_partitions, partition_coin_day
 from quant_organism.defs.resources import LakeResource, MarketSource
-from quant_organism.market.ingest import IngestResult, ingest_candles, ingest_funding
+from quant_organism.market.ingest import IngestFailure, IngestResult, ingest_candle_days, ingest_funding_days
 from quant_organism.market.lake import MarketLake, ensure_catalog_file
 from quant_organism.market.quality import QualityReport
 from quant_organism.market.schema import MarketDataError
@@ -107,40 +107,51 @@ def _metadata(result: IngestResult, source: str) -> dict[str, dg.MetadataValue]:
     return meta
 
 
-def _ingest_partitions(context: dg.AssetExecutionContext, lake: MarketLake, ingest_one) -> tuple[list[IngestResult], list[str]]:
-    """Ingest every partition of the run: one in a normal run, a whole range in a multi-partition run.
+def _days_by_coin(keys) -> dict[str, list[str]]:
+    days: dict[str, list[str]] = {}
+    for key in keys:
+        coin, day = partition_coin_day(key)
+        days.setdefault(coin, []).append(day)
+    return days
 
-    The run's files are group-committed (written, synced once, renamed), which is what makes a
-    year-long backfill take seconds on a disk where each fsync costs milliseconds.
+
+def _ingest_partitions(context: dg.AssetExecutionContext, lake: MarketLake, ingest_days) -> tuple[list[IngestResult], list[str]]:
+    """Ingest every partition of the run: one in a normal run, whole ranges of days in a backfill run.
+
+    Each coin's consecutive days come from one source call, and the run's files are group-committed
+    (written by a few threads, synced once, renamed): what makes a year-long backfill take seconds.
     """
-    keys = context.partition_keys
     results, errors = [], []
+    by_coin = _days_by_coin(context.partition_keys)
     with lake.batch():
-        for number, key in enumerate(keys, start=1):
-            coin, day = partition_coin_day(key)
-            try:
-                results.append(ingest_one(coin, day))
-            except MarketDataError as error:
-                errors.append(f"{coin} {day}: {error}")
-                context.log.error(f"{coin} {day}: {error}")
-            if len(keys) > 1 and (number % 50 == 0 or number == len(keys)):
-                context.log.info(f"ingested {number}/{len(keys)} partitions")
+        for coin, days in by_coin.items():
+            for outcome in ingest_days(coin, days):
+                if isinstance(outcome, IngestFailure):
+                    errors.append(f"{coin} {outcome.day}: {outcome.error}")
+                    context.log.error(f"{coin} {outcome.day}: {outcome.error}")
+                else:
+                    results.append(outcome)
+            if len(context.partition_keys) > 1:
+                context.log.info(f"{coin}: ingested {len(days)} day(s) ({len(results) + len(errors)}/{len(context.partition_keys)} partitions)")
     return results, errors
 
 
 def _range_metadata(results: list[IngestResult], source: str) -> dict[str, object]:
     reports = [r.quality.report for r in results]
     failing = [f"{r.coin} {r.day} ({r.score:.1%})" for r in reports if not r.passed]
-    return {
+    meta: dict[str, object] = {
         "source": source,
         "partitions": dg.MetadataValue.int(len(reports)),
         "rows": dg.MetadataValue.int(sum(r.clean_rows for r in reports)),
         "quarantined_rows": dg.MetadataValue.int(sum(r.quarantined_rows for r in reports)),
         "min_quality_score": dg.MetadataValue.float(min(r.score for r in reports)),
         "failing_partitions": dg.MetadataValue.json(failing[:100]),
-        "first_bar": dg.MetadataValue.text(str(min(r.clean["timestamp"].min() for r in results if len(r.clean)))),
-        "last_bar": dg.MetadataValue.text(str(max(r.clean["timestamp"].max() for r in results if len(r.clean)))),
     }
+    spans = [span for r in results if (span := r.quality.bar_span()) is not None]
+    if spans:
+        meta["first_bar"] = dg.MetadataValue.text(str(min(first for first, _ in spans)))
+        meta["last_bar"] = dg.MetadataValue.text(str(max(last for _, last in spans)))
+    return meta
 
 
 def _range_check_results(asset: dg.AssetKey, results: list[IngestResult], checks) -> list[dg.AssetCheckResult]:
@@ -161,8 +172,8 @@ def _range_check_results(asset: dg.AssetKey, results: list[IngestResult], checks
     return combined
 
 
-def _materialize(context, store: MarketLake, asset, checks, ingest_one, market_source: MarketSource, lake: LakeResource, duckdb: DuckDBResource):
-    results, errors = _ingest_partitions(context, store, ingest_one)
+def _materialize(context, store: MarketLake, asset, checks, ingest_days, market_source: MarketSource, lake: LakeResource, duckdb: DuckDBResource):
+    results, errors = _ingest_partitions(context, store, ingest_days)
     if errors:
         raise dg.Failure(
             description=f"{asset.to_user_string()}: {len(errors)} partition(s) could not be ingested "
@@ -204,7 +215,7 @@ def candles(
         store,
         CANDLES,
         CANDLE_CHECKS,
-        lambda coin, day: ingest_candles(source, store, coin, day, market_source.interval),
+        lambda coin, days: ingest_candle_days(source, store, coin, days, market_source.interval),
         market_source,
         lake,
         duckdb,
@@ -225,7 +236,8 @@ def funding_rates(
 ) -> dg.MaterializeResult:
     source, store = market_source.client(), lake.lake()
     return _materialize(
-        context, store, FUNDING, FUNDING_CHECKS, lambda coin, day: ingest_funding(source, store, coin, day), market_source, lake, duckdb
+        context, store, FUNDING, FUNDING_CHECKS, lambda coin, days: ingest_funding_days(source, store, coin, days), market_source,
+        lake, duckdb,
     )
 
 

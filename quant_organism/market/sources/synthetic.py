@@ -121,9 +121,7 @@ class SyntheticSource(MarketDataSource):
         hi = max(lo, int(-(-(end - EPOCH) // pd.Timedelta(hours=1))))
         days_needed = -(-hi // HOURS_PER_DAY)
         if days_needed > self._cache_days:
-            # Simulate a year ahead so that consecutive daily partitions reuse one simulation.
-            self._cache_days = days_needed + 366
-            self._cache = self._simulate(self._cache_days)
+            self._cache_days, self._cache = _shared_simulation(self, days_needed)
         return self._cache[coin], lo, hi
 
     def _simulate(self, n_days: int) -> dict[str, dict[str, np.ndarray]]:
@@ -188,6 +186,19 @@ class SyntheticSource(MarketDataSource):
             }
             for i, coin in enumerate(PROFILES)
         }
+
+
+# seed -> (days simulated, paths): the path is a pure function of (seed, day), so every source in the
+# process with the same seed shares one simulation (a backfill's per-coin runs, Dagster's steps).
+_SIMULATIONS: dict[int, tuple[int, dict[str, dict[str, np.ndarray]]]] = {}
+
+
+def _shared_simulation(source: SyntheticSource, days_needed: int) -> tuple[int, dict[str, dict[str, np.ndarray]]]:
+    cached = _SIMULATIONS.get(source.seed)
+    if cached is None or cached[0] < days_needed:
+        days = days_needed + 366  # a year ahead, so consecutive daily partitions reuse one simulation
+        cached = _SIMULATIONS[source.seed] = (days, source._simulate(days))
+    return cached
 
 
 @numba.njit(cache=True)
