@@ -11,6 +11,7 @@ relaxed validation so that something is deployed and the manifest can be checked
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -261,3 +262,95 @@ def test_browser_shows_lineage_and_latest_deployment(server, relaxed_run):
         finally:
             browser.close()
     print(f"\nbrowser checks in {time.perf_counter() - started:.1f}s")
+
+
+def test_launchpad_opens_each_evolution_job_with_its_preset(server):
+    """The packaged presets are the `evolve` / `evolve_full` jobs' per-partition run config: once the user
+    picks the partition the launch needs, the launchpad's editor holds that job's preset."""
+    from playwright.sync_api import expect, sync_playwright
+
+    srv, _ = server
+    srv.graphql(NUX_SEEN_MUTATION)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.set_default_timeout(60_000)
+            for job, preset in (("evolve", "test"), ("evolve_full", "full")):
+                page.goto(f"{srv.url}/locations/{ui.LOCATION}/jobs/{job}/playground", wait_until="domcontentloaded")
+                editor = page.locator(".CodeMirror").first
+                expect(editor).to_contain_text("evolution__population")
+                partition = page.get_by_placeholder("Partition")
+                partition.fill(EVOLUTION_DATE)
+                partition.press("Enter")
+                expect(page.get_by_text(f"partition: {EVOLUTION_DATE}").first).to_be_visible()
+                expect(editor).to_contain_text(re.compile(rf"preset: '?{preset}'?"))
+                expect(page.get_by_role("dialog")).to_have_count(0)
+                SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(SCREENSHOTS / f"launchpad_{job}.png"), full_page=True)
+        finally:
+            browser.close()
+
+
+BACKFILL_DAYS = ["2025-07-01", "2025-07-02", "2025-07-03", "2025-07-04"]
+LAUNCH_BACKFILL = """
+mutation Launch($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message stack }
+    ... on InvalidSubsetError { message }
+    ... on PartitionKeysNotFoundError { message }
+    ... on UnauthorizedError { message }
+  }
+}
+"""
+BACKFILL_QUERY = """
+query Backfill($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill {
+      status numPartitions
+      runs { runId status tags { key value } }
+      error { message }
+    }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+def test_backfill_launched_like_the_ui_batches_partitions_into_few_runs(server):
+    """A backfill of market partitions, launched with the mutation the UI's Materialize dialog sends, is
+    run by the daemon under the assets' backfill policy: one run per coin's range, not one per partition."""
+    srv, data_dir = server
+    coins = COINS.split(",")
+    keys = [f"{coin}|{day}" for coin in coins for day in BACKFILL_DAYS]
+    launched = srv.graphql(LAUNCH_BACKFILL, {"params": {
+        "assetSelection": [{"path": ["market", "candles"]}, {"path": ["market", "funding_rates"]}],
+        "partitionNames": keys,
+        "title": "e2e backfill",
+    }})["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    backfill_id = launched["backfillId"]
+    started = time.perf_counter()
+    # The daemon evaluates the backfill on its ticks and each run starts a process that loads the code
+    # location: about two minutes here, most of it waiting for ticks and imports.
+    deadline = time.monotonic() + 480
+    while True:
+        backfill = srv.graphql(BACKFILL_QUERY, {"id": backfill_id})["partitionBackfillOrError"]
+        assert backfill["__typename"] == "PartitionBackfill", backfill
+        if backfill["status"] not in ("REQUESTED", "CANCELING", "FAILING"):
+            break
+        assert time.monotonic() < deadline, f"backfill {backfill_id} still {backfill['status']}:\n{ui.tail(srv.log_path, 3000)}"
+        time.sleep(2)
+    assert backfill["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), backfill
+    runs = backfill["runs"]
+    print(f"\nbackfill {backfill_id}: {len(keys)} partitions x 2 assets in {len(runs)} run(s), "
+          f"{time.perf_counter() - started:.1f}s")
+    assert runs and all(r["status"] == "SUCCESS" for r in runs), runs
+    assert len(runs) <= len(coins) < len(keys), f"{len(runs)} runs for {len(keys)} partitions: the backfill policy did not batch"
+    for coin in coins:
+        for day in BACKFILL_DAYS:
+            for dataset in ("candles/interval=1h", "funding_rates"):
+                assert (data_dir / "lake" / dataset / f"coin={coin}" / f"date={day}" / "data.parquet").exists(), (coin, day, dataset)
