@@ -3,6 +3,8 @@ took and how often it succeeded, and the deployed set against buy-and-hold on th
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -77,7 +79,36 @@ def build_report(
             for name, weight in sorted(allocations.items(), key=lambda item: -item[1])
         ],
         "windows": evolution_totals.get("windows"),
+        "rejections": rejections(verdicts),
         "failures": failures,
+    }
+
+
+_STAGE_GATE = re.compile(r"^(\w+): ([A-Za-z_]+)")
+
+
+def _gate(reason: str) -> str:
+    """The gate a rejection reason names, without its figures ('backtest: dsr 0.09 < 0.95' -> 'backtest: dsr')."""
+    if match := _STAGE_GATE.match(reason):
+        return f"{match.group(1)}: {match.group(2)}"
+    if reason.startswith("overall score"):
+        return "overall score"
+    return reason
+
+
+def rejections(verdicts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Why candidates failed: how many failed each gate, and the closest miss with its reasons.
+
+    Tells a researcher whether to evolve longer, on more history, or to question a threshold.
+    """
+    failed = [v for v in verdicts if not v["passed"]]
+    by_gate = Counter(gate for v in failed for gate in dict.fromkeys(_gate(r) for r in v.get("reasons", [])))
+    closest = max(failed, key=lambda v: v.get("score") or 0.0, default=None)
+    return {
+        "failed": len(failed),
+        "by_gate": dict(by_gate.most_common()),
+        "closest": None if closest is None else {
+            "name": closest["candidate_id"], "score": closest.get("score"), "reasons": closest.get("reasons", [])},
     }
 
 
@@ -105,6 +136,14 @@ def report_markdown(report: dict[str, Any]) -> str:
         lines += ["", "No strategy passed validation: nothing new was deployed."]
     for note in phases["deployment"]["notes"]:
         lines.append(f"- {note}")
+    rejected = report.get("rejections") or {}
+    if rejected.get("failed"):
+        lines += ["", f"Why {rejected['failed']} candidate(s) failed validation:", "",
+                  "| gate | candidates failing it |", "|---|---|"]
+        lines += [f"| {gate} | {count} |" for gate, count in rejected["by_gate"].items()]
+        closest = rejected["closest"]
+        lines += ["", f"Closest miss: {closest['name']} (score {_num(closest['score'])}):"]
+        lines += [f"- {reason}" for reason in closest["reasons"]]
     if report["failures"]:
         lines += ["", f"Run failures recorded: {len(report['failures'])} (latest: {report['failures'][-1].get('job')})"]
     return "\n".join(lines)
