@@ -280,9 +280,8 @@ def test_launchpad_opens_each_evolution_job_with_its_preset(server):
                 page.goto(f"{srv.url}/locations/{ui.LOCATION}/jobs/{job}/playground", wait_until="domcontentloaded")
                 editor = page.locator(".CodeMirror").first
                 expect(editor).to_contain_text("evolution__population")
-                partition = page.get_by_placeholder("Partition")
-                partition.fill(EVOLUTION_DATE)
-                partition.press("Enter")
+                page.get_by_placeholder("Partition").fill(EVOLUTION_DATE)
+                page.get_by_text(EVOLUTION_DATE, exact=True).first.click()  # the suggestion, once the list is in
                 expect(page.get_by_text(f"partition: {EVOLUTION_DATE}").first).to_be_visible()
                 expect(editor).to_contain_text(re.compile(rf"preset: '?{preset}'?"))
                 expect(page.get_by_role("dialog")).to_have_count(0)
