@@ -32,3 +32,14 @@ def test_quick_json_output(capsys, monkeypatch, tmp_path):
     report = json.loads(capsys.readouterr().out)
     (only,) = report["runs"]
     assert only["mode"] == "range" and only["workers"] == 1 and only["wall_s"] > 0
+
+
+def test_the_dagster_row_materialises_the_same_partitions_through_the_job(tmp_path):
+    through_dagster = bench.run_dagster(2, "2025-03-01", tmp_path / "dagster")
+    direct = bench.run(2, "2025-03-01", tmp_path / "direct")
+    assert through_dagster["mode"] == "dagster"
+    assert through_dagster["candle_rows"] == direct["candle_rows"] == 2 * 24 * len(DEFAULT_COINS)
+    assert through_dagster["funding_rows"] == direct["funding_rows"]
+    for path in (tmp_path / "direct" / "lake").rglob("data.parquet"):
+        twin = tmp_path / "dagster" / path.relative_to(tmp_path / "direct")
+        assert twin.read_bytes() == path.read_bytes()
