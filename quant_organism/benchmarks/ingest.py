@@ -26,8 +26,7 @@ import pandas as pd
 
 from quant_organism.market.ingest import IngestFailure, ingest_candle_days, ingest_funding_days
 from quant_organism.market.lake import MarketLake, ensure_catalog_file
-from quant_organism.market.sources import synthetic
-from quant_organism.market.sources.synthetic import SyntheticSource
+from quant_organism.market.sources.synthetic import SyntheticSource, forget_simulations
 from quant_organism.settings import DEFAULT_COINS
 
 
@@ -52,7 +51,7 @@ def ingest_coin(root: str, coin: str, dates: list[str], per_day: bool = False) -
 
 def run(days: int, start: str, root: Path, workers: int = 1, per_day: bool = False) -> dict:
     dates = [d.strftime("%Y-%m-%d") for d in pd.date_range(start, periods=days, freq="D")]
-    synthetic._SIMULATIONS.clear()  # every run pays for simulating its market once, as a fresh process does
+    forget_simulations()  # every run pays for simulating its market once, as a fresh process does
     started = time.perf_counter()
     if workers == 1:
         counts = [ingest_coin(str(root), coin, dates, per_day) for coin in DEFAULT_COINS]
@@ -90,7 +89,7 @@ def run_dagster(days: int, start: str, root: Path) -> dict:
     run_config = {"resources": {"lake": {"config": {"root": str(root / "lake")}},
                                 "duckdb": {"config": {"database": str(root / "catalog.duckdb")}}},
                   "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    synthetic._SIMULATIONS.clear()
+    forget_simulations()
     started = time.perf_counter()
     with dg.DagsterInstance.ephemeral() as instance:
         for coin in DEFAULT_COINS:

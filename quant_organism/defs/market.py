@@ -10,7 +10,6 @@ from quant_organism.defs.resources import LakeResource, MarketSource
 from quant_organism.market.ingest import IngestFailure, IngestResult, ingest_candle_days, ingest_funding_days
 from quant_organism.market.lake import MarketLake, ensure_catalog_file
 from quant_organism.market.quality import QualityReport
-from quant_organism.market.schema import MarketDataError
 
 CANDLES = dg.AssetKey(["market", "candles"])
 FUNDING = dg.AssetKey(["market", "funding_rates"])

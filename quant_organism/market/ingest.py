@@ -96,7 +96,7 @@ def _ingest_days(
             outcomes.extend(_ingest_days(lake, dataset, coin, [d], fetch, check, interval)[0] for d in run)
             continue
         for day, quality in zip(run, qualities):
-            quarantine_path = lake.write_quarantine(dataset, coin, day, quality.quarantine)
+            quarantine_path = lake.write_quarantine(dataset, coin, day, quality.quarantined)
             path = lake.write_partition(dataset, coin, day, quality.table, quality.report, interval)
             outcomes.append(IngestResult(dataset, coin, day, path, quality, quarantine_path))
     return outcomes

@@ -201,10 +201,10 @@ class MarketLake:
         _write_parquet(path, clean, {QUALITY_KEY: json.dumps(report.to_dict(), sort_keys=True).encode()}, self._batch)
         return path
 
-    def write_quarantine(self, dataset: str, coin: str, day: str, rows: pd.DataFrame) -> Path | None:
-        """Replace the partition's quarantine with `rows`; a clean re-run removes the stale file."""
+    def write_quarantine(self, dataset: str, coin: str, day: str, rows: pd.DataFrame | None) -> Path | None:
+        """Replace the partition's quarantine with `rows` (None: none); a clean re-run removes the stale file."""
         path = self._side_path("quarantine", dataset, coin, day)
-        if rows.empty:
+        if rows is None or rows.empty:
             if self._batch is not None:
                 self._batch.delete(path)
             else:

@@ -74,12 +74,17 @@ class QualityResult:
     """One partition's verdict: its clean rows (as Arrow, ready to write), the quarantine and the report."""
 
     table: pa.Table  # clean rows, canonical columns
-    quarantine: pd.DataFrame  # the offending rows plus `reason` (semicolon-separated rule names)
+    quarantined: pd.DataFrame | None  # the offending rows plus `reason`; None when every row is clean
     report: QualityReport
 
     @cached_property
     def clean(self) -> pd.DataFrame:
         return arrow_to_frame(self.table)
+
+    @property
+    def quarantine(self) -> pd.DataFrame:
+        """The offending rows plus `reason` (semicolon-separated rule names); empty when all are clean."""
+        return self.quarantined if self.quarantined is not None else pd.DataFrame({"reason": pd.Series(dtype=object)})
 
     def bar_span(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
         """(first, last) clean timestamp, or None for an empty partition."""
@@ -90,10 +95,6 @@ class QualityResult:
 
 
 DAY_NS = pd.Timedelta(days=1).value
-
-
-def _day_start_ns(day: str) -> int:
-    return pd.Timestamp(day, tz="UTC").value
 
 
 def _group_by_day(ns: np.ndarray, starts: np.ndarray) -> list[np.ndarray | slice]:
@@ -113,7 +114,7 @@ def _group_by_day(ns: np.ndarray, starts: np.ndarray) -> list[np.ndarray | slice
 
 
 def _consecutive_day_starts(days: list[str]) -> np.ndarray:
-    starts = np.array([_day_start_ns(d) for d in days], dtype=np.int64)
+    starts = np.array([pd.Timestamp(d, tz="UTC").value for d in days], dtype=np.int64)
     if len(starts) == 0 or (len(starts) > 1 and not (np.diff(starts) == DAY_NS).all()):
         raise ValueError(f"days must be consecutive UTC days in order; got {days[:3]}...{days[-3:]}")
     return starts
@@ -153,19 +154,17 @@ def _verdict(flags: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, np.ndarr
 
 def _split_day(
     frame: pd.DataFrame, table: pa.Table, rows: np.ndarray | slice, bad: np.ndarray, reasons: np.ndarray | None
-) -> tuple[pa.Table, pd.DataFrame]:
-    """(clean rows as Arrow, quarantined raw rows + reason); an all-clean contiguous day is a zero-copy slice."""
+) -> tuple[pa.Table, pd.DataFrame | None]:
+    """(clean rows as Arrow, quarantined raw rows + reason or None); an all-clean contiguous day is a
+    zero-copy slice and builds no DataFrame at all (that would cost more than the rules)."""
     if reasons is None and isinstance(rows, slice):
-        return table.slice(rows.start, rows.stop - rows.start), _NO_QUARANTINE
+        return table.slice(rows.start, rows.stop - rows.start), None
     positions = np.arange(rows.start, rows.stop) if isinstance(rows, slice) else rows
     clean = table.take(pa.array(positions[~bad]))
     if reasons is None:
-        return clean, _NO_QUARANTINE
+        return clean, None
     quarantine = frame.iloc[positions[bad]].assign(reason=reasons[bad]).reset_index(drop=True)
     return clean, quarantine
-
-
-_NO_QUARANTINE = pd.DataFrame({"reason": pd.Series(dtype=object)})
 
 
 def _jumps(close: np.ndarray, otherwise_clean: np.ndarray) -> np.ndarray:

@@ -193,6 +193,11 @@ class SyntheticSource(MarketDataSource):
 _SIMULATIONS: dict[int, tuple[int, dict[str, dict[str, np.ndarray]]]] = {}
 
 
+def forget_simulations() -> None:
+    """Drop the process's shared simulations (a benchmark run then pays for simulating, as a new process does)."""
+    _SIMULATIONS.clear()
+
+
 def _shared_simulation(source: SyntheticSource, days_needed: int) -> tuple[int, dict[str, dict[str, np.ndarray]]]:
     cached = _SIMULATIONS.get(source.seed)
     if cached is None or cached[0] < days_needed:
