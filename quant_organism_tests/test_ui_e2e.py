@@ -264,6 +264,28 @@ def test_browser_shows_lineage_and_latest_deployment(server, relaxed_run):
     print(f"\nbrowser checks in {time.perf_counter() - started:.1f}s")
 
 
+def _pick_partition(page, key: str, attempts: int = 4) -> None:
+    """Choose `key` in the launchpad's partition box as a user does: type it, click its suggestion.
+
+    The suggestions come from a query the page sends after it renders; text typed before they arrive
+    opens no list (CI saw exactly that), so wait for the network to settle and type again if needed.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page.wait_for_load_state("networkidle")
+    box, suggestion = page.get_by_placeholder("Partition"), page.get_by_text(key, exact=True).first
+    for _ in range(attempts):
+        box.click()
+        box.fill("")
+        box.press_sequentially(key)
+        try:
+            suggestion.click(timeout=10_000)
+            return
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    raise AssertionError(f"the launchpad never suggested partition {key} after {attempts} attempts")
+
+
 def test_launchpad_opens_each_evolution_job_with_its_preset(server):
     """The packaged presets are the `evolve` / `evolve_full` jobs' per-partition run config: once the user
     picks the partition the launch needs, the launchpad's editor holds that job's preset."""
@@ -280,8 +302,7 @@ def test_launchpad_opens_each_evolution_job_with_its_preset(server):
                 page.goto(f"{srv.url}/locations/{ui.LOCATION}/jobs/{job}/playground", wait_until="domcontentloaded")
                 editor = page.locator(".CodeMirror").first
                 expect(editor).to_contain_text("evolution__population")
-                page.get_by_placeholder("Partition").fill(EVOLUTION_DATE)
-                page.get_by_text(EVOLUTION_DATE, exact=True).first.click()  # the suggestion, once the list is in
+                _pick_partition(page, EVOLUTION_DATE)
                 expect(page.get_by_text(f"partition: {EVOLUTION_DATE}").first).to_be_visible()
                 expect(editor).to_contain_text(re.compile(rf"preset: '?{preset}'?"))
                 expect(page.get_by_role("dialog")).to_have_count(0)
