@@ -46,9 +46,9 @@ test: setup browsers
 	$(RUN) pytest $(ISOLATED)
 
 bench: setup
-	$(RUN) python -m quant_organism.bench ingest
-	$(RUN) python -m quant_organism.bench backtest
-	$(RUN) python -m quant_organism.bench evolution
+	$(RUN) python -m quant_organism.benchmarks ingest
+	$(RUN) python -m quant_organism.benchmarks backtest
+	$(RUN) python -m quant_organism.benchmarks evolution
 
 clean:
 	rm -rf data/lake data/dagster_home data/*.duckdb data/*.catalog.* data/evolution data/validation \

@@ -1,79 +1,8 @@
-"""`python -m quant_organism run|ui`: the main job end to end, or the Dagster UI on the same instance."""
+"""`python -m quant_organism ...`: see quant_organism/cli/main.py."""
 
-from __future__ import annotations
-
-import argparse
-import logging
-import os
 import sys
-import time
 
-from quant_organism import settings
-from quant_organism import artifacts
-from quant_organism.pipeline import date_window, evolve, ingest, persistent_instance, prepare_dagster_home
-
-
-def _run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    from quant_organism.evolution.config import load_preset
-
-    days = max(args.days, load_preset(args.preset).lookback_days)  # the preset's lookback must be in the lake
-    first, last = date_window(args.end, days)
-    print(f"quant_organism: source={settings.source_name()} coins={','.join(settings.coins())} days={first}..{last}")
-    print(f"data root: {settings.data_dir()}  (DAGSTER_HOME={settings.dagster_home()})")
-    instance = persistent_instance()
-    started = time.perf_counter()
-    summaries = ingest(instance, first, last)
-    failed = [s.coin for s in summaries if not s.success]
-    print(f"ingest: {len(summaries) - len(failed)}/{len(summaries)} coins ok in {time.perf_counter() - started:.1f}s")
-    print(f"lake: {settings.lake_dir()}")
-    print(f"duckdb: {settings.duckdb_path()} (views: candles, funding_rates, quarantine, partition_quality)")
-    if failed:
-        print(f"FAILED coins: {failed} (see their runs in the UI: make ui)", file=sys.stderr)
-        return 1
-    if args.ingest_only:
-        return 0
-    started = time.perf_counter()
-    result = evolve(instance, last, args.preset)
-    print(f"evolve {last} ({args.preset} preset): {'ok' if result.success else 'FAILED'} in {time.perf_counter() - started:.1f}s")
-    if not result.success:
-        print(f"FAILED: see run {result.run_id} in the UI (make ui)", file=sys.stderr)
-        return 1
-    report_dir = artifacts.phase_dir("reports", last)
-    print(f"deployed configs: {settings.data_dir() / 'strategies'} (manifest: strategies/deployments/current.json)")
-    print(f"report: {report_dir / 'report.md'} and report.json, equity plot {report_dir / 'equity.png'}")
-    print((report_dir / "report.md").read_text())
-    return 0
-
-
-def _ui(args: argparse.Namespace) -> int:
-    """Serve the Dagster UI on 127.0.0.1 over the persistent instance the main command wrote to."""
-    prepare_dagster_home()
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    beside_python = os.path.join(os.path.dirname(sys.executable), "dagster")
-    dagster = beside_python if os.path.exists(beside_python) else "dagster"
-    command = [dagster, "dev", "-h", args.host, "-p", str(args.port), "-w", os.path.join(root, "workspace.yaml")]
-    print(f"serving http://{args.host}:{args.port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})", flush=True)
-    os.execvp(command[0], command)
-    return 0  # not reached
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m quant_organism", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="the main job: ingest, then evolve -> validate -> deploy -> report for the last day")
-    run.add_argument("--end", help="last UTC day (default: yesterday)")
-    run.add_argument("--days", type=int, default=120, help="days of history to ingest (default 120)")
-    run.add_argument("--preset", default="test", choices=["test", "full"], help="evolution preset (default test)")
-    run.add_argument("--ingest-only", action="store_true", help="stop after ingesting market data")
-    run.set_defaults(handler=_run)
-    ui = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on the project's instance")
-    ui.add_argument("--host", default="127.0.0.1")
-    ui.add_argument("--port", type=int, default=3000)
-    ui.set_defaults(handler=_ui)
-    args = parser.parse_args(argv)
-    return args.handler(args)
-
+from quant_organism.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

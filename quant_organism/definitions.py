@@ -1,20 +1,23 @@
-"""The one entry point: every domain's Dagster definitions merged, with resources from the environment."""
+"""The one entry point: every domain's Dagster definitions, loaded from the `defs/` folder.
+
+Each `defs/<domain>/` folder declares that domain's assets, checks, jobs, schedules, sensors or
+resources at module level; `load_from_defs_folder` (Dagster's project convention, `[tool.dg]` in
+pyproject.toml) finds and merges them, so adding a definition never means editing this file.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 
-from quant_organism.defs import automation, deployment, evolution, jobs, market, runtime, validation
-from quant_organism.defs.resources import default_resources
 
-# Domain modules are imported as modules: Dagster allows one Definitions object at module scope.
-defs = dg.Definitions.merge(
-    market.DEFINITIONS,
-    evolution.DEFINITIONS,
-    validation.DEFINITIONS,
-    deployment.DEFINITIONS,
-    runtime.DEFINITIONS,
-    automation.DEFINITIONS,
-    jobs.DEFINITIONS,
-    dg.Definitions(resources=default_resources()),
-)
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+
+
+def load_definitions() -> dg.Definitions:
+    """The Definitions, loaded now (resources follow the environment at this call): what the CLI, benchmarks
+    and tests resolve jobs from."""
+    return defs()

@@ -12,17 +12,18 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import dagster as dg
+from quant_organism.runtime.decay import DecayRules
 import numpy as np
 import pytest
 from dagster._core.test_utils import create_run_for_test
 from dagster_duckdb import DuckDBResource
 
-from quant_organism import orchestration as orch
-from quant_organism.defs import automation
-from quant_organism.defs.jobs import ingest_job
-from quant_organism.defs.market import CANDLES, candles, funding_rates
-from quant_organism.defs.resources import LakeResource, MarketSource
-from quant_organism.deployment import ConfigStrategyLoader, StrategyConfig
+from quant_organism import automation as orch
+from quant_organism.defs.automation import schedules_sensors as automation
+from quant_organism.defs.jobs.jobs import ingest_job
+from quant_organism.defs.market.assets import CANDLES, candles, funding_rates
+from quant_organism.defs.shared.resources import ArtifactsResource, project_resources
+from quant_organism.catalog import StrategyStore, StrategyConfig
 from quant_organism.market.sources.synthetic import SyntheticSource
 from quant_organism.strategies import SeedGenes, SeedType
 
@@ -49,11 +50,7 @@ def files_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def resources(data_dir: Path, files_dir: Path) -> dict:
-    return {
-        "market_source": MarketSource(source="files", files_dir=str(files_dir)),
-        "lake": LakeResource(root=str(data_dir / "lake")),
-        "duckdb": DuckDBResource(database=str(data_dir / "catalog.duckdb")),
-    }
+    return project_resources(data_dir, source="files", files_dir=str(files_dir))
 
 
 def ingest(instance, resources: dict, coin: str, first: str, last: str) -> bool:
@@ -70,7 +67,8 @@ def ingest(instance, resources: dict, coin: str, first: str, last: str) -> bool:
 
 def project(schedules=(), sensors=()) -> dg.Definitions:
     """The project's assets, jobs and resources with the given automation (whether or not definitions.py wires it)."""
-    from quant_organism.definitions import defs
+    from quant_organism.definitions import load_definitions
+    defs = load_definitions()
 
     return dg.Definitions(
         assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs, resources=defs.resources,
@@ -89,12 +87,12 @@ class Ticker:
     """Sensor ticks as the daemon runs them: against the repository (which resolves partitioned requests)."""
 
     def __init__(self, sensor, instance, resources: dict) -> None:
-        self.sensor, self.instance, self.lake = sensor, instance, resources["lake"]
+        self.sensor, self.instance, self.resources = sensor, instance, resources
         self.repo = project(sensors=[sensor]).get_repository_def()
 
     def __call__(self, cursor: str | None):
         with dg.build_sensor_context(
-            instance=self.instance, cursor=cursor, resources={"lake": self.lake}, repository_def=self.repo
+            instance=self.instance, cursor=cursor, resources=self.resources, repository_def=self.repo
         ) as context:
             return self.sensor.evaluate_tick(context)
 
@@ -148,7 +146,9 @@ def test_nightly_evolution_schedule_evolves_the_previous_day_unless_a_sensor_did
 
 def test_automation_resolves_against_the_project_jobs_and_partitions():
     """Merged with the jobs, the named jobs exist and the requested partition keys belong to them."""
-    repo = project(automation.DEFINITIONS.schedules, automation.DEFINITIONS.sensors).get_repository_def()
+    schedules = [automation.ingest_daily_schedule, automation.nightly_evolution_schedule, automation.paper_trading_schedule]
+    sensors = [automation.new_market_data_sensor, automation.strategy_decay_sensor, automation.run_failure_recorder]
+    repo = project(schedules, sensors).get_repository_def()
     assert {s.name for s in repo.schedule_defs} == {
         "ingest_daily_schedule", "nightly_evolution_schedule", "daily_paper_trading_schedule"
     }
@@ -217,7 +217,7 @@ def test_new_data_sensor_rejects_bad_arguments_and_cursors(resources):
 
 # --- decay sensor --------------------------------------------------------------------------------------
 def test_decay_sensor_requests_once_per_cooldown_and_skips_when_healthy(resources, data_dir):
-    store = ConfigStrategyLoader(data_dir / "strategies")
+    store = StrategyStore(data_dir / "strategies")
     clock = {"now": NOW}
     sensor = automation.make_strategy_decay_sensor(coins=("BTC",), clock=lambda: clock["now"])
     with dg.instance_for_test() as instance:
@@ -266,6 +266,7 @@ def test_run_failure_recorder_appends_the_failed_run(resources, data_dir):
             dagster_event=result.get_run_failure_event(),
             dagster_instance=instance,
             dagster_run=result.dagster_run,
+            resources={"artifacts": ArtifactsResource(root=str(data_dir))},
         )
         automation.run_failure_recorder(context)
         automation.run_failure_recorder(context)  # at-least-once delivery: read back once per run
@@ -276,9 +277,10 @@ def test_run_failure_recorder_appends_the_failed_run(resources, data_dir):
     assert record["partition"] == "SOL|2024-03-01"
     assert "could not be ingested" in record["error"] and record["error"].startswith("market__")
     assert datetime.fromisoformat(record["time"]).tzinfo is not None
-    assert orch.read_failures() == [record]
+    path = data_dir / orch.FAILURES_FILE
+    assert orch.read_failures(path) == [record]
     later = datetime.fromisoformat(record["time"]) + timedelta(seconds=1)
-    assert orch.read_failures(since=later) == [] and orch.read_failures(since=record["time"]) == [record]
+    assert orch.read_failures(path, since=later) == [] and orch.read_failures(path, since=record["time"]) == [record]
 
 
 # --- the plain decision logic ----------------------------------------------------------------------------
@@ -315,7 +317,7 @@ def test_decay_decision_weighs_by_allocation_and_respects_cooldown():
     with pytest.raises(ValueError, match="naive"):
         orch.decide_decay(deep, orch.DecayCursor(), datetime(2024, 3, 6), lambda: "2024-03-05")
     with pytest.raises(ValueError, match="max_drawdown"):
-        orch.DecayTrigger(max_drawdown=1.5)
+        orch.DecayTrigger(rules=DecayRules(max_drawdown=1.5))
 
 
 def test_read_failures_skips_torn_lines_and_keeps_the_latest_per_run(tmp_path):
@@ -325,9 +327,9 @@ def test_read_failures_skips_torn_lines_and_keeps_the_latest_per_run(tmp_path):
     orch.record_failure({**base, "run_id": "b", "time": "2024-03-02T00:00:00+00:00"}, path)
     with path.open("a") as handle:
         handle.write('{"run_id": "c", "time": "2024-03-0')  # a write cut short by a crash
-    assert [r["run_id"] for r in orch.read_failures(path=path)] == ["a", "b"]
+    assert [r["run_id"] for r in orch.read_failures(path)] == ["a", "b"]
     orch.record_failure({**base, "run_id": "a", "time": "2024-03-03T00:00:00+00:00", "error": "again"}, path)
-    assert [(r["run_id"], r["error"]) for r in orch.read_failures(path=path)] == [("b", "boom"), ("a", "again")]
+    assert [(r["run_id"], r["error"]) for r in orch.read_failures(path)] == [("b", "boom"), ("a", "again")]
     with pytest.raises(ValueError, match="lacks"):
         orch.record_failure({"run_id": "x"}, path)
     with pytest.raises(ValueError, match="UTC offset"):

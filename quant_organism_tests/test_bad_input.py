@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from dagster_duckdb import DuckDBResource
 
-from quant_organism.defs.market import candles
-from quant_organism.defs.resources import LakeResource, MarketSource
+from quant_organism.defs.market.assets import candles
+from quant_organism.defs.shared.resources import LakeResource, MarketSource
 from quant_organism.market.lake import MarketLake
 from quant_organism.market.quality import check_candles, check_funding
 from quant_organism.market.sources.synthetic import SyntheticSource

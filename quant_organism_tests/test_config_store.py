@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from quant_organism.deployment import (
+from quant_organism.catalog import (
     ConfigStoreError,
-    ConfigStrategyLoader,
+    StrategyStore,
     CorruptConfigError,
     DataWindow,
     DeploymentStatus,
@@ -26,7 +26,7 @@ from quant_organism.deployment import (
     StrategyConfig,
     UnknownStrategyError,
 )
-from quant_organism.deployment import store as store_module
+from quant_organism.catalog import store as store_module
 from quant_organism.strategies import SeedGenes, SeedType, get_registry
 
 T0 = datetime(2024, 3, 1, tzinfo=timezone.utc)
@@ -82,8 +82,8 @@ def snapshot(directory: Path) -> dict[str, bytes | None]:
 
 
 @pytest.fixture
-def loader(tmp_path: Path) -> ConfigStrategyLoader:
-    return ConfigStrategyLoader(tmp_path / "strategies")
+def loader(tmp_path: Path) -> StrategyStore:
+    return StrategyStore(tmp_path / "strategies")
 
 
 # --- round trip ------------------------------------------------------------------------------
@@ -91,7 +91,7 @@ def loader(tmp_path: Path) -> ConfigStrategyLoader:
     "seed_type", [SeedType.EMA_CROSSOVER, SeedType.FUNDING_CARRY, SeedType.LINEAR_SVC], ids=lambda s: s.value
 )
 def test_round_trip_through_the_store_gives_identical_signals(
-    loader: ConfigStrategyLoader, seed_type: SeedType
+    loader: StrategyStore, seed_type: SeedType
 ) -> None:
     frame = ohlcv()
     rng = np.random.default_rng(11)
@@ -111,7 +111,7 @@ def test_round_trip_through_the_store_gives_identical_signals(
     [path] = loader.save_evolved_strategies([config])
     assert path.name == f"{genes.strategy_name()}.json"
 
-    reloaded = ConfigStrategyLoader(loader.directory).load_strategy(config.name)
+    reloaded = StrategyStore(loader.directory).load_strategy(config.name)
     assert reloaded == config and reloaded.genes == genes
     assert reloaded.genes.genes_hash() == genes.genes_hash()
     assert reloaded.fitness_score == config.fitness_score  # floats survive JSON exactly
@@ -122,7 +122,7 @@ def test_round_trip_through_the_store_gives_identical_signals(
     pd.testing.assert_series_equal(by_name.generate_signals(frame), original)
 
 
-def test_data_window_and_provenance_round_trip(loader: ConfigStrategyLoader) -> None:
+def test_data_window_and_provenance_round_trip(loader: StrategyStore) -> None:
     config = make_config()
     loader.save_strategy(config)
     back = loader.load_strategy(config.name)
@@ -162,7 +162,7 @@ def test_config_rejects_inconsistent_fields() -> None:
     assert shifted.last_updated == T0 and shifted.last_updated.tzinfo is timezone.utc
 
 
-def test_secrets_have_no_place_in_a_config(loader: ConfigStrategyLoader) -> None:
+def test_secrets_have_no_place_in_a_config(loader: StrategyStore) -> None:
     words = ("key", "secret", "token", "password", "account")
     keyish = [f for f in StrategyConfig.model_fields if any(w in f for w in words)]
     assert keyish == []
@@ -228,7 +228,7 @@ def test_a_stored_history_with_an_illegal_move_is_rejected() -> None:
         StrategyConfig.model_validate(data)
 
 
-def test_store_transitions_and_refuses_retiring_without_archiving(loader: ConfigStrategyLoader) -> None:
+def test_store_transitions_and_refuses_retiring_without_archiving(loader: StrategyStore) -> None:
     config = make_config()
     loader.save_evolved_strategies([config])
     loader.transition_strategy(config.name, "validated", "oos ok")
@@ -243,7 +243,7 @@ def test_store_transitions_and_refuses_retiring_without_archiving(loader: Config
 
 
 # --- loading -----------------------------------------------------------------------------------
-def test_load_filters_and_sorts_by_fitness_then_name(loader: ConfigStrategyLoader) -> None:
+def test_load_filters_and_sorts_by_fitness_then_name(loader: StrategyStore) -> None:
     fitness = {"b_tie": 1.0, "a_tie": 1.0, "top": 2.5, "low": -0.5, "mid": 0.5, "active": 0.7}
     configs = {n: make_config(fitness=f, seed=i, name=n) for i, (n, f) in enumerate(fitness.items())}
     configs["active"] = configs["active"].transition(S.VALIDATED, "ok").transition(S.DEPLOYED, "go")
@@ -272,7 +272,7 @@ def test_load_filters_and_sorts_by_fitness_then_name(loader: ConfigStrategyLoade
 
 
 def test_missing_directory_and_unknown_names(tmp_path: Path) -> None:
-    loader = ConfigStrategyLoader(tmp_path / "nowhere")
+    loader = StrategyStore(tmp_path / "nowhere")
     assert loader.load_strategies() == [] and loader.get_strategy_summary()["total"] == 0
     assert not (tmp_path / "nowhere").exists()  # reading never creates the store
     with pytest.raises(KeyError, match="no strategy 'ghost'"):
@@ -283,12 +283,17 @@ def test_missing_directory_and_unknown_names(tmp_path: Path) -> None:
         loader.archive_strategy("ghost", "never existed")
 
 
-def test_default_directory_is_under_the_data_root(data_dir: Path) -> None:
-    assert ConfigStrategyLoader().directory == data_dir / "strategies"
+def test_the_store_keeps_its_former_name_and_needs_a_directory(tmp_path: Path) -> None:
+    from quant_organism.catalog import ConfigStrategyLoader
+
+    assert ConfigStrategyLoader is StrategyStore
+    assert ConfigStrategyLoader(tmp_path).directory == tmp_path
+    with pytest.raises(TypeError):
+        StrategyStore()  # type: ignore[call-arg]  # domain code never guesses a path from the environment
 
 
 # --- updating ----------------------------------------------------------------------------------
-def test_update_performance_merges_and_bumps_last_updated(loader: ConfigStrategyLoader) -> None:
+def test_update_performance_merges_and_bumps_last_updated(loader: StrategyStore) -> None:
     config = make_config()
     other = make_config(seed=1)
     loader.save_evolved_strategies([config, other])
@@ -309,7 +314,7 @@ def test_update_performance_merges_and_bumps_last_updated(loader: ConfigStrategy
 
 
 # --- archiving ---------------------------------------------------------------------------------
-def test_archive_moves_retires_and_never_overwrites(loader: ConfigStrategyLoader) -> None:
+def test_archive_moves_retires_and_never_overwrites(loader: StrategyStore) -> None:
     future = datetime.now(timezone.utc) + timedelta(days=365)  # pins the retirement stamp: both archives collide
     config = make_config(now=future)
     keep = make_config(seed=1)
@@ -337,7 +342,7 @@ def test_archive_moves_retires_and_never_overwrites(loader: ConfigStrategyLoader
 
 # --- robustness --------------------------------------------------------------------------------
 def test_corrupt_and_foreign_files_are_reported_and_left_alone(
-    loader: ConfigStrategyLoader, caplog: pytest.LogCaptureFixture
+    loader: StrategyStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     good = make_config()
     loader.save_evolved_strategies([good])
@@ -351,7 +356,7 @@ def test_corrupt_and_foreign_files_are_reported_and_left_alone(
     (d / "notes.txt").write_text("not a config")
     before = snapshot(d)
 
-    with caplog.at_level(logging.WARNING, logger="quant_organism.deployment.store"):
+    with caplog.at_level(logging.WARNING, logger="quant_organism.catalog.store"):
         assert [c.name for c in loader.load_strategies()] == [good.name]
     kinds = {p.path.name: p.kind for p in loader.problems}
     assert kinds == {
@@ -371,7 +376,7 @@ def test_corrupt_and_foreign_files_are_reported_and_left_alone(
     }
 
 
-def test_refuses_to_overwrite_a_corrupt_or_foreign_file(loader: ConfigStrategyLoader) -> None:
+def test_refuses_to_overwrite_a_corrupt_or_foreign_file(loader: StrategyStore) -> None:
     victim, bystander = make_config(), make_config(seed=1)
     loader.directory.mkdir(parents=True)
     loader.path_for(victim.name).write_text('{"precious": "hand-edited"}')
@@ -387,7 +392,7 @@ def test_refuses_to_overwrite_a_corrupt_or_foreign_file(loader: ConfigStrategyLo
     assert snapshot(loader.directory) == before
 
 
-def test_save_evolved_keeps_strategies_that_moved_on(loader: ConfigStrategyLoader) -> None:
+def test_save_evolved_keeps_strategies_that_moved_on(loader: StrategyStore) -> None:
     deployed, evolved = make_config(fitness=1.0), make_config(fitness=0.5, seed=1)
     loader.save_evolved_strategies([deployed, evolved])
     loader.transition_strategy(deployed.name, S.VALIDATED, "ok")
@@ -407,14 +412,14 @@ def test_save_evolved_keeps_strategies_that_moved_on(loader: ConfigStrategyLoade
 
 
 # --- atomicity ---------------------------------------------------------------------------------
-def _populated(loader: ConfigStrategyLoader) -> list[StrategyConfig]:
+def _populated(loader: StrategyStore) -> list[StrategyConfig]:
     configs = [make_config(fitness=float(i), seed=i) for i in range(5)]
     loader.save_evolved_strategies(configs)
     loader.archive_strategy(configs[4].name, "old")
     return configs
 
 
-def test_an_exception_inside_a_transaction_changes_nothing(loader: ConfigStrategyLoader) -> None:
+def test_an_exception_inside_a_transaction_changes_nothing(loader: StrategyStore) -> None:
     configs = _populated(loader)
     before = snapshot(loader.directory)
     with pytest.raises(RuntimeError, match="boom"):
@@ -432,19 +437,19 @@ def test_an_exception_inside_a_transaction_changes_nothing(loader: ConfigStrateg
 
 
 def test_a_failing_write_while_staging_changes_nothing(
-    loader: ConfigStrategyLoader, monkeypatch: pytest.MonkeyPatch
+    loader: StrategyStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     configs = _populated(loader)
     before = snapshot(loader.directory)
-    real_write, calls = store_module._write_file, []
+    real_write, calls = store_module.create_new, []
 
-    def flaky_write(path: Path, data: bytes) -> None:
+    def flaky_write(path: Path, data: bytes, **kwargs) -> None:
         calls.append(path)
         if len(calls) == 3:
             raise OSError(28, "No space left on device")
-        real_write(path, data)
+        real_write(path, data, **kwargs)
 
-    monkeypatch.setattr(store_module, "_write_file", flaky_write)
+    monkeypatch.setattr(store_module, "create_new", flaky_write)
     fresh = [make_config(fitness=5.0 + i, seed=10 + i) for i in range(6)]
     with pytest.raises(OSError, match="No space left"):
         loader.save_evolved_strategies(fresh)
@@ -457,21 +462,21 @@ def test_a_failing_write_while_staging_changes_nothing(
     assert snapshot(loader.directory) == before
 
 
-def test_a_crash_after_the_commit_point_is_rolled_forward(loader: ConfigStrategyLoader) -> None:
+def test_a_crash_after_the_commit_point_is_rolled_forward(loader: StrategyStore) -> None:
     configs = _populated(loader)
     fresh = [make_config(fitness=10.0 + i, seed=20 + i) for i in range(4)]
 
     def crash_mid_apply() -> None:  # a real crash: the process dies between renames, no cleanup runs
-        real_put = ConfigStrategyLoader._apply_put
+        real_put = StrategyStore._apply_put
         done = []
 
-        def put_then_die(self: ConfigStrategyLoader, staging: Path, name: str) -> None:
+        def put_then_die(self: StrategyStore, staging: Path, name: str) -> None:
             if len(done) == 2:
                 os._exit(3)
             real_put(self, staging, name)
             done.append(name)
 
-        ConfigStrategyLoader._apply_put = put_then_die  # type: ignore[method-assign]
+        StrategyStore._apply_put = put_then_die  # type: ignore[method-assign]
         with loader.transaction() as tx:
             for config in fresh:
                 tx.save(config)
@@ -484,26 +489,26 @@ def test_a_crash_after_the_commit_point_is_rolled_forward(loader: ConfigStrategy
     leftovers = [p for p in loader.directory.iterdir() if p.name.startswith(".txn-")]
     assert len(leftovers) == 1 and (leftovers[0] / "COMMIT.json").exists()
 
-    names = {c.name for c in ConfigStrategyLoader(loader.directory).load_strategies()}  # a reader completes it
+    names = {c.name for c in StrategyStore(loader.directory).load_strategies()}  # a reader completes it
     assert names == {c.name for c in fresh} | {c.name for c in configs[1:4]}
     assert not any(p.name.startswith(".txn-") for p in loader.directory.iterdir())
     assert {c.deployment_history[-1].note for c in loader.load_archived()} == {"old", "superseded"}
 
 
-def test_a_crash_before_the_commit_point_leaves_the_old_state(loader: ConfigStrategyLoader) -> None:
+def test_a_crash_before_the_commit_point_leaves_the_old_state(loader: StrategyStore) -> None:
     configs = _populated(loader)
     before = snapshot(loader.directory)
 
     def crash_while_staging() -> None:
-        real_write, calls = store_module._write_file, []
+        real_write, calls = store_module.create_new, []
 
-        def write_then_die(path: Path, data: bytes) -> None:
+        def write_then_die(path: Path, data: bytes, **kwargs) -> None:
             calls.append(path)
             if len(calls) == 3:
                 os._exit(4)
-            real_write(path, data)
+            real_write(path, data, **kwargs)
 
-        store_module._write_file = write_then_die
+        store_module.create_new = write_then_die
         loader.save_evolved_strategies(make_config(fitness=20.0 + i, seed=30 + i) for i in range(5))
 
     child = multiprocessing.get_context("fork").Process(target=crash_while_staging)
@@ -517,10 +522,10 @@ def test_a_crash_before_the_commit_point_leaves_the_old_state(loader: ConfigStra
     assert not any(p.name.startswith(".txn-") for p in loader.directory.iterdir())
 
 
-def test_an_open_transaction_locks_out_other_writers(loader: ConfigStrategyLoader) -> None:
+def test_an_open_transaction_locks_out_other_writers(loader: StrategyStore) -> None:
     config = make_config()
     loader.save_strategy(config)
-    other = ConfigStrategyLoader(loader.directory, lock_timeout=0.05)
+    other = StrategyStore(loader.directory, lock_timeout=0.05)
     with loader.transaction() as tx:
         tx.update_performance(config.name, paper_sharpe=1.0)
         with pytest.raises(StoreLockedError, match="locked"):
@@ -538,12 +543,12 @@ def test_timing_report_for_100_configs(tmp_path: Path, capsys: pytest.CaptureFix
     configs = [
         make_config(seed_type=list(SeedType)[i % 12], fitness=i / 10, seed=i, name=f"s{i:03d}") for i in range(100)
     ]
-    loader = ConfigStrategyLoader(tmp_path / "timing")
+    loader = StrategyStore(tmp_path / "timing")
     start = time.perf_counter()
     written = loader.save_evolved_strategies(configs)
     saved = time.perf_counter() - start
     start = time.perf_counter()
-    loaded = ConfigStrategyLoader(loader.directory).load_strategies()
+    loaded = StrategyStore(loader.directory).load_strategies()
     read = time.perf_counter() - start
     assert len(written) == 100 and [c.name for c in loaded] == [f"s{i:03d}" for i in range(99, -1, -1)]
     assert {c.name: c for c in loaded} == {c.name: c for c in configs}

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from quant_organism.definitions import defs
+from quant_organism.definitions import load_definitions
+defs = load_definitions()
 
 SNAPSHOT: dict[str, list[str]] = {
     "market/candles": [],
@@ -47,7 +48,7 @@ def test_market_assets_are_partitioned_daily_by_coin_with_blocking_quality_check
         dims = {d.name: d.partitions_def for d in node.partitions_def.partitions_defs}
         assert isinstance(dims["date"], dg.DailyPartitionsDefinition)
         assert set(dims["coin"].get_partition_keys()) == {"BTC", "ETH", "SOL", "DOGE", "XRP"}
-    from quant_organism.defs.market import candles, funding_rates
+    from quant_organism.defs.market.assets import candles, funding_rates
 
     for asset in (candles, funding_rates):
         specs = {spec.name: spec for spec in asset.check_specs}

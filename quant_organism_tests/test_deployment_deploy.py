@@ -12,24 +12,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quant_organism.deployment import (
-    Candidate,
+from quant_organism.catalog import (
     ConfigStoreError,
-    ConfigStrategyLoader,
-    DecisionEngine,
-    DeploymentPlan,
     DeploymentStatus,
     StrategyConfig,
-    deploy,
+    StrategyStore,
     load_current_deployment,
-    verify_deployment,
 )
-from quant_organism.deployment import store as store_module
+from quant_organism.deployment import Candidate, DecisionEngine, DeploymentPlan, deploy, verify_deployment
+from quant_organism.catalog import store as store_module
 from quant_organism.deployment.decision import ChosenStrategy
-from quant_organism.deployment.store import StoreTransaction
+from quant_organism.catalog.store import StoreTransaction
 from quant_organism.strategies import SeedGenes, SeedType
 
-deploy_module = importlib.import_module("quant_organism.deployment.deploy")  # the package's `deploy` is the function
+manifest_module = importlib.import_module("quant_organism.catalog.manifest")
 S = DeploymentStatus
 T0 = datetime(2024, 3, 1, tzinfo=timezone.utc)
 T1 = T0 + timedelta(days=1)
@@ -81,25 +77,25 @@ def hashes(directory: Path) -> dict[str, str | None]:
 
 
 @pytest.fixture
-def loader(tmp_path: Path) -> ConfigStrategyLoader:
-    store = ConfigStrategyLoader(tmp_path / "strategies")
+def loader(tmp_path: Path) -> StrategyStore:
+    store = StrategyStore(tmp_path / "strategies")
     store.save_evolved_strategies([evolved(f"strat{i}", i) for i in range(6)])
     return store
 
 
 @pytest.fixture
-def deployed(loader: ConfigStrategyLoader) -> ConfigStrategyLoader:
+def deployed(loader: StrategyStore) -> StrategyStore:
     """A store with a first deployment (strat0..strat2) in place and strat3..strat5 evolved."""
     deploy(plan_for(["strat0", "strat1", "strat2"]), loader, when=T1, note="first")
     return loader
 
 
-def statuses(loader: ConfigStrategyLoader) -> dict[str, DeploymentStatus]:
+def statuses(loader: StrategyStore) -> dict[str, DeploymentStatus]:
     return {c.name: c.deployment_status for c in loader.load_strategies()}
 
 
 # --- lifecycle -------------------------------------------------------------------------------------
-def test_first_deployment_moves_candidates_evolved_validated_deployed(loader: ConfigStrategyLoader) -> None:
+def test_first_deployment_moves_candidates_evolved_validated_deployed(loader: StrategyStore) -> None:
     plan = plan_for(["strat0", "strat1", "strat2"])
     record = deploy(plan, loader, when=T1, note="first", evolution_date=date(2024, 3, 1))
 
@@ -123,7 +119,7 @@ def test_first_deployment_moves_candidates_evolved_validated_deployed(loader: Co
     assert verify_deployment(loader, ohlcv()) == []
 
 
-def test_redeployment_reallocates_kept_archives_superseded_and_validates_new(deployed: ConfigStrategyLoader) -> None:
+def test_redeployment_reallocates_kept_archives_superseded_and_validates_new(deployed: StrategyStore) -> None:
     first = load_current_deployment(deployed)
     plan = plan_for(["strat2", "strat3", "strat4", "strat5"], seed=1)
     record = deploy(plan, deployed, when=T2, note="second")
@@ -148,7 +144,7 @@ def test_redeployment_reallocates_kept_archives_superseded_and_validates_new(dep
     assert verify_deployment(deployed, ohlcv()) == []
 
 
-def test_decaying_strategy_chosen_again_is_deployed_again(deployed: ConfigStrategyLoader) -> None:
+def test_decaying_strategy_chosen_again_is_deployed_again(deployed: StrategyStore) -> None:
     deployed.transition_strategy("strat1", S.DECAYING, "edge fading", allocation=0.1)
     record = deploy(plan_for(["strat1", "strat0"], seed=2), deployed, when=T2)
     assert record.newly_deployed == ["strat1"] and record.reallocated == ["strat0"] and record.archived == ["strat2"]
@@ -156,7 +152,7 @@ def test_decaying_strategy_chosen_again_is_deployed_again(deployed: ConfigStrate
     assert config.deployment_status is S.DEPLOYED and config.allocation == 0.25
 
 
-def test_empty_plan_archives_the_previous_deployment_and_leaves_all_cash(deployed: ConfigStrategyLoader) -> None:
+def test_empty_plan_archives_the_previous_deployment_and_leaves_all_cash(deployed: StrategyStore) -> None:
     plan = DecisionEngine().select([], pd.DataFrame())
     record = deploy(plan, deployed, when=T2, note="nothing passed")
     assert record.archived == ["strat0", "strat1", "strat2"] and record.allocations == {}
@@ -166,14 +162,14 @@ def test_empty_plan_archives_the_previous_deployment_and_leaves_all_cash(deploye
     assert verify_deployment(deployed, ohlcv()) == []
 
 
-def test_unknown_chosen_strategy_aborts_without_writing(deployed: ConfigStrategyLoader) -> None:
+def test_unknown_chosen_strategy_aborts_without_writing(deployed: StrategyStore) -> None:
     before = hashes(deployed.directory)
     with pytest.raises(KeyError, match="ghost"):
         deploy(plan_for(["strat3", "ghost"]), deployed, when=T2)
     assert hashes(deployed.directory) == before
 
 
-def test_plan_breaking_the_caps_is_refused(deployed: ConfigStrategyLoader) -> None:
+def test_plan_breaking_the_caps_is_refused(deployed: StrategyStore) -> None:
     plan = plan_for(["strat3"])
     greedy = DeploymentPlan((ChosenStrategy("strat3", 0.5, 0.9, 10.0),), (), 0.5, (), plan.config)
     with pytest.raises(ValueError, match="outside"):
@@ -198,27 +194,25 @@ def _fail_in_archive(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _fail_in_store_writer(monkeypatch: pytest.MonkeyPatch) -> None:
     """The store's own file writer fails on its third file, after the manifest was written."""
-    real, calls = store_module._write_file, []
+    real, calls = store_module.create_new, []
 
-    def write(path, data):
+    def write(path, data, **kwargs):
         calls.append(path)
         if len(calls) == 3:
             raise Boom("disk full")
-        real(path, data)
+        real(path, data, **kwargs)
 
-    monkeypatch.setattr(store_module, "_write_file", write)
+    monkeypatch.setattr(store_module, "create_new", write)
 
 
 def _fail_in_pointer(monkeypatch: pytest.MonkeyPatch) -> None:
     """The versioned manifest is written, then replacing current.json fails after its temp file exists."""
-    real = deploy_module._write_new
 
-    def write_new(path, data):
-        real(path, data)
-        if path.name.startswith(".current.json"):
-            raise Boom("pointer write failed")
+    def replace_bytes(path, data):
+        (path.parent / f".{path.name}.0.0.tmp").write_bytes(data)  # the temp file exists, the rename never happens
+        raise Boom("pointer write failed")
 
-    monkeypatch.setattr(deploy_module, "_write_new", write_new)
+    monkeypatch.setattr(manifest_module, "replace_bytes", replace_bytes)
 
 
 def _fail_after_pointer(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -227,14 +221,14 @@ def _fail_after_pointer(monkeypatch: pytest.MonkeyPatch) -> None:
     def fsync_dir(path):
         raise Boom("fsync failed")
 
-    monkeypatch.setattr(deploy_module, "_fsync_dir", fsync_dir)
+    monkeypatch.setattr(manifest_module, "fsync_path", fsync_dir)
 
 
 @pytest.mark.parametrize(
     "inject", [_fail_in_archive, _fail_in_store_writer, _fail_in_pointer, _fail_after_pointer], ids=lambda f: f.__name__
 )
 def test_a_failure_mid_deployment_leaves_the_previous_deployment_byte_identical(
-    deployed: ConfigStrategyLoader, monkeypatch: pytest.MonkeyPatch, inject
+    deployed: StrategyStore, monkeypatch: pytest.MonkeyPatch, inject
 ) -> None:
     before = hashes(deployed.directory)
     assert any(k.startswith("deployments/") for k in before)
@@ -248,7 +242,7 @@ def test_a_failure_mid_deployment_leaves_the_previous_deployment_byte_identical(
 
 @pytest.mark.parametrize("inject", [_fail_in_store_writer, _fail_after_pointer], ids=lambda f: f.__name__)
 def test_a_failed_first_deployment_leaves_no_trace(
-    loader: ConfigStrategyLoader, monkeypatch: pytest.MonkeyPatch, inject
+    loader: StrategyStore, monkeypatch: pytest.MonkeyPatch, inject
 ) -> None:
     before = hashes(loader.directory)
     inject(monkeypatch)
@@ -258,9 +252,9 @@ def test_a_failed_first_deployment_leaves_no_trace(
 
 
 def test_failure_after_the_commit_point_rolls_forward_with_the_manifest(
-    deployed: ConfigStrategyLoader, monkeypatch: pytest.MonkeyPatch
+    deployed: StrategyStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real, calls = store_module.ConfigStrategyLoader._apply_put, []
+    real, calls = store_module.StrategyStore._apply_put, []
 
     def apply_put(self, staging, name):
         calls.append(name)
@@ -268,26 +262,26 @@ def test_failure_after_the_commit_point_rolls_forward_with_the_manifest(
             raise OSError("interrupted while renaming")
         real(self, staging, name)
 
-    monkeypatch.setattr(store_module.ConfigStrategyLoader, "_apply_put", apply_put)
+    monkeypatch.setattr(store_module.StrategyStore, "_apply_put", apply_put)
     plan = plan_for(["strat2", "strat3"], seed=4)
     with pytest.raises(ConfigStoreError, match="will be completed"):
         deploy(plan, deployed, when=T2)
     monkeypatch.undo()
-    fresh = ConfigStrategyLoader(deployed.directory)  # the next reader completes the commit
+    fresh = StrategyStore(deployed.directory)  # the next reader completes the commit
     assert statuses(fresh) == {"strat3": S.DEPLOYED, "strat2": S.DEPLOYED, "strat4": S.EVOLVED, "strat5": S.EVOLVED}
     assert {c.name: c.allocation for c in fresh.load_strategies(status=S.DEPLOYED)} == plan.allocations
     assert verify_deployment(fresh, ohlcv()) == []  # the manifest kept matches the rolled-forward configs
 
 
 # --- verification ----------------------------------------------------------------------------------
-def _edit(loader: ConfigStrategyLoader, name: str, **fields) -> None:
+def _edit(loader: StrategyStore, name: str, **fields) -> None:
     path = loader.path_for(name)
     data = json.loads(path.read_text())
     data.update(fields)
     path.write_text(json.dumps(data, indent=2))
 
 
-def test_verify_catches_an_allocation_sum_above_one(loader: ConfigStrategyLoader) -> None:
+def test_verify_catches_an_allocation_sum_above_one(loader: StrategyStore) -> None:
     deploy(plan_for(["strat0", "strat1", "strat2", "strat3", "strat4"]), loader, when=T1)
     assert verify_deployment(loader, ohlcv()) == []  # 5 x 0.25 was scaled to 5 x 0.2
     for i in range(5):
@@ -298,7 +292,7 @@ def test_verify_catches_an_allocation_sum_above_one(loader: ConfigStrategyLoader
     assert not any("cap" in p or "max_weight" in p for p in problems)
 
 
-def test_verify_catches_over_cap_weights(deployed: ConfigStrategyLoader) -> None:
+def test_verify_catches_over_cap_weights(deployed: StrategyStore) -> None:
     _edit(deployed, "strat0", allocation=0.45)
     _edit(deployed, "strat1", allocation=0.30)
     _edit(deployed, "strat2", allocation=0.05)
@@ -309,7 +303,7 @@ def test_verify_catches_over_cap_weights(deployed: ConfigStrategyLoader) -> None
     assert verify_deployment(deployed, ohlcv(), max_weight=0.40) != []  # the hard cap holds whatever the limit
 
 
-def test_verify_catches_unloadable_files_and_strategies_that_cannot_signal(deployed: ConfigStrategyLoader) -> None:
+def test_verify_catches_unloadable_files_and_strategies_that_cannot_signal(deployed: StrategyStore) -> None:
     carry = evolved("carry", 9, SeedType.FUNDING_CARRY)
     deployed.save_evolved_strategies([carry])
     deploy(plan_for(["strat0", "carry"], seed=5), deployed, when=T2)

@@ -12,7 +12,7 @@ import pytest
 
 from quant_organism.backtest import WORST_OBJECTIVES, FitnessConfig, evaluate_population
 from quant_organism.backtest.fitness import OBJECTIVE_COLUMNS
-from quant_organism.deployment import ConfigStrategyLoader, DeploymentStatus
+from quant_organism.catalog import DeploymentStatus, StrategyStore
 from quant_organism.evolution import (
     EvolutionConfig,
     evaluate_universe,
@@ -25,27 +25,9 @@ from quant_organism.evolution import (
 )
 from quant_organism.evolution.operators import allocate, crossover, mutate, random_genome
 from quant_organism.strategies import ML_SEEDS, TECHNICAL_SEEDS, SeedType, gene_orderings, gene_space
+from quant_organism_tests.support.markets import planted_market
 
 EVOLUTION_DAY = "2024-02-09"  # planted markets below start 2024-01-01 and run 40 days: D is their last day
-
-
-def planted_market(coins=("A", "B"), days=40, period=96, amplitude=0.08, noise=0.002, seed=1) -> dict[str, pd.DataFrame]:
-    """Prices swinging in slow waves of `period` bars plus a little noise: a trend a well-tuned
-    moving-average rule can ride, which random genomes mostly miss."""
-    index = pd.date_range("2024-01-01", periods=days * 24, freq="h", tz="UTC")
-    frames = {}
-    for k, coin in enumerate(coins):
-        rng = np.random.default_rng([seed, k])
-        t = np.arange(len(index))
-        log_price = np.log(100.0) + amplitude * np.sin(2 * np.pi * (t + 17 * k) / period)
-        close = np.exp(log_price + np.cumsum(rng.normal(0.0, noise, len(t))))
-        open_ = np.r_[close[0], close[:-1]]
-        frames[coin] = pd.DataFrame(
-            {"open": open_, "high": np.maximum(open_, close) * 1.001, "low": np.minimum(open_, close) * 0.999,
-             "close": close, "volume": 1_000.0, "funding_rate": 1e-5},
-            index=index,
-        )
-    return frames
 
 
 def small_config(**overrides) -> EvolutionConfig:
@@ -255,7 +237,7 @@ def test_best_strategies_become_configs_that_round_trip_through_the_store(market
     assert scores == sorted(scores, reverse=True) and len({c.genes.genes_hash() for c in best}) == len(best)
     assert all(c.row["valid"] for c in best) and scores[0] == result.population.loc[result.population["valid"], "score"].max()
     configs = to_strategy_configs(result, 5)
-    store = ConfigStrategyLoader(tmp_path / "strategies")
+    store = StrategyStore(tmp_path / "strategies")
     store.save_evolved_strategies(configs)
     loaded = {c.name: c for c in store.load_strategies()}
     train = evolution_windows(EVOLUTION_DAY, 40).train

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from quant_organism.evolution import EvolutionConfig, evaluate_universe, evolution_windows, ray_session, run_evolution
-from quant_organism_tests.test_evolution_engine import planted_market
+from quant_organism_tests.support.markets import planted_market
 
 EVOLUTION_DAY = "2024-02-04"  # the market runs to 2024-02-09: five days of future bars must be cut off
 LOOKBACK = 30

@@ -51,8 +51,9 @@ def test_bad_window_requests_are_refused_with_reasons():
         evolution_windows("2024-06-30", 4, (0.9, 0.05, 0.05))
     with pytest.raises(ValueError, match="calendar day"):
         evolution_windows("2024-06-30 12:00", 30)
-    with pytest.raises(ValueError, match="tz-aware"):
-        Window("x", pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-02", tz="UTC"))
+    assert Window(pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-02", tz="UTC"), "x").start.tz is not None  # naive = UTC
+    with pytest.raises(ValueError, match="must be before"):
+        Window(pd.Timestamp("2024-01-02", tz="UTC"), pd.Timestamp("2024-01-01", tz="UTC"), "x")
 
 
 def test_slicing_keeps_only_train_bars_and_the_guard_accepts_them():
@@ -69,13 +70,13 @@ def test_slicing_keeps_only_train_bars_and_the_guard_accepts_them():
 def test_guard_names_the_validation_window_a_frame_reaches_into():
     w = evolution_windows("2024-03-31", 30)
     frames = {"A": hourly_frame("2024-02-20", 50)}
-    one_oos_bar = slice_frames(frames, Window("x", w.train.start, w.train.end + pd.Timedelta(hours=1)))
+    one_oos_bar = slice_frames(frames, Window(w.train.start, w.train.end + pd.Timedelta(hours=1), "x"))
     with pytest.raises(WindowLeakError, match="A: .*out_of_sample.*2024-03-20 00:00"):
         guard_train_frames(one_oos_bar, w.train, w.validation)
     whole = slice_frames(frames, w.lookback)
     with pytest.raises(WindowLeakError, match="walk_forward"):
         guard_train_frames({"A": whole["A"].iloc[-5:]}, w.train, w.validation)
-    before = slice_frames(frames, Window("x", w.train.start - pd.Timedelta(days=1), w.train.end))
+    before = slice_frames(frames, Window(w.train.start - pd.Timedelta(days=1), w.train.end, "x"))
     with pytest.raises(WindowLeakError, match="outside the train window"):
         guard_train_frames(before, w.train, w.validation)
 

@@ -191,10 +191,9 @@ def test_unknown_coin_names_the_coin_and_what_exists(tmp_path: Path) -> None:
     assert isinstance(caught.value, KeyError)
 
 
-def test_directory_from_environment_and_missing_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("QUANT_ORGANISM_FILES_DIR", str(tmp_path))
-    assert FileSource().directory == tmp_path.resolve()
-    monkeypatch.delenv("QUANT_ORGANISM_FILES_DIR")
+def test_directory_is_an_argument_and_missing_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUANT_ORGANISM_FILES_DIR", str(tmp_path))  # domain code never reads it: defs/ passes it
+    assert FileSource(tmp_path).directory == tmp_path.resolve()
     with pytest.raises(MarketDataError, match="QUANT_ORGANISM_FILES_DIR"):
         FileSource()
     with pytest.raises(MarketDataError, match="does not exist"):

@@ -33,7 +33,7 @@ from quant_organism.market.schema import MarketDataError, UnknownCoinError, conf
 from quant_organism.market.sources.hyperliquid import HyperliquidRequestError, HyperliquidSource
 
 try:  # works whether or not quant_organism_tests is a package
-    from quant_organism_tests.hl_replay_server import BAD_BODY, Fault, HyperliquidReplayServer, Reply, read_cassette
+    from quant_organism_tests.support.hl_replay_server import BAD_BODY, Fault, HyperliquidReplayServer, Reply, read_cassette
 except ImportError:  # pragma: no cover
     from hl_replay_server import BAD_BODY, Fault, HyperliquidReplayServer, Reply, read_cassette
 

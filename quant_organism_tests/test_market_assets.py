@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 from dagster_duckdb import DuckDBResource
 
-from quant_organism.defs.market import candles, funding_rates
-from quant_organism.defs.resources import LakeResource, MarketSource
+from quant_organism.defs.market.assets import candles, funding_rates
+from quant_organism.defs.shared.resources import LakeResource, MarketSource
 from quant_organism.market.lake import MarketLake
 from quant_organism.market.sources.synthetic import SyntheticSource
-from quant_organism_tests.hl_replay_server import HyperliquidReplayServer
+from quant_organism_tests.support.hl_replay_server import HyperliquidReplayServer
 
 DAY = "2024-03-01"
 
@@ -129,7 +129,7 @@ def test_real_hyperliquid_files_import_through_the_asset(data_dir, market_data_d
 
 def test_range_run_ingests_many_partitions_in_one_run(data_dir):
     """A single-run backfill over a date range (what the main command does per coin)."""
-    from quant_organism.defs.jobs import ingest_job
+    from quant_organism.defs.jobs.jobs import ingest_job
 
     defs = dg.Definitions(assets=[candles, funding_rates], jobs=[ingest_job], resources=_resources(data_dir))
     job = defs.resolve_job_def("ingest_market_data")

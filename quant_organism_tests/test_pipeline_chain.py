@@ -13,10 +13,9 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster_duckdb import DuckDBResource
 
-from quant_organism.definitions import defs
-from quant_organism.defs.resources import LakeResource, MarketSource
+from quant_organism.definitions import load_definitions
+from quant_organism.defs.shared.resources import project_resources
 
 COINS = "BTC,ETH"
 RELAXED = {
@@ -30,15 +29,9 @@ RELAXED = {
 
 
 def _definitions(data_dir: Path, **source) -> dg.Definitions:
+    defs = load_definitions()
     return dg.Definitions(
-        assets=defs.assets,
-        asset_checks=defs.asset_checks,
-        jobs=defs.jobs,
-        resources={
-            "market_source": MarketSource(**source),
-            "lake": LakeResource(root=str(data_dir / "lake")),
-            "duckdb": DuckDBResource(database=str(data_dir / "quant_organism.duckdb")),
-        },
+        assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs, resources=project_resources(data_dir, **source)
     )
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from quant_organism.backtest import CostModel, run_backtest
-from quant_organism.deployment import ConfigStrategyLoader, DataWindow, DeploymentStatus, StrategyConfig
+from quant_organism.catalog import StrategyStore, DataWindow, DeploymentStatus, StrategyConfig
 from quant_organism.market.frames import to_strategy_frame
 from quant_organism.market.sources.synthetic import SyntheticSource
 from quant_organism.runtime import LookaheadError, RuntimePolicy, Side, StrategyRuntimeEngine
@@ -216,7 +216,7 @@ def test_an_exhausted_account_is_liquidated_as_in_the_backtest():
 
 
 def test_a_store_gives_its_active_deployed_and_decaying_strategies(tmp_path):
-    loader = ConfigStrategyLoader(tmp_path / "strategies")
+    loader = StrategyStore(tmp_path / "strategies")
     window = DataWindow(start=START, end=START + pd.Timedelta(days=10), coins=("BTC", "ETH"))
     configs = [config(genes("ema_crossover", f"s{i}", fast_period=5 + i, slow_period=40), data_window=window) for i in range(4)]
     loader.save_evolved_strategies(configs)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quant_organism.deployment import ConfigStrategyLoader, DeploymentStatus, StrategyConfig
+from quant_organism.catalog import StrategyStore, DeploymentStatus, StrategyConfig
 from quant_organism.market.frames import to_strategy_frame
 from quant_organism.market.sources.synthetic import SyntheticSource
 from quant_organism.runtime import (
@@ -135,8 +135,10 @@ def test_paper_metrics_measure_the_summed_equity(tmp_path, frames):
     assert daily["pnl"].sum() == pytest.approx(equity.iloc[-1] - initial)
 
 
-def test_the_default_ledger_lives_under_the_data_root(data_dir):
-    ledger = PaperLedger()
+def test_a_new_ledger_creates_its_file_and_tables(data_dir):
+    from quant_organism.runtime import LEDGER_FILE
+
+    ledger = PaperLedger(data_dir / LEDGER_FILE)
     assert ledger.path == data_dir / "paper" / "ledger.duckdb" and ledger.path.exists()
     assert ledger.strategies() == []
     with pytest.raises(ValueError, match="unknown ledger table"):
@@ -144,7 +146,7 @@ def test_the_default_ledger_lives_under_the_data_root(data_dir):
 
 
 def test_decaying_strategies_are_marked_in_the_store(tmp_path, frames):
-    loader = ConfigStrategyLoader(tmp_path / "strategies")
+    loader = StrategyStore(tmp_path / "strategies")
     loader.save_evolved_strategies([c.model_copy(update={"allocation": None}) for c in configs()])
     for c in configs():
         loader.transition_strategy(c.name, DeploymentStatus.VALIDATED, "passed validation")

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from quant_organism.backtest import CostModel
-from quant_organism.deployment import StrategyConfig
+from quant_organism.catalog import StrategyConfig
 from quant_organism.market.frames import to_strategy_frame
 from quant_organism.market.sources.synthetic import SyntheticSource
 from quant_organism.runtime import RiskMode, RuntimePolicy, Side, StrategyRuntimeEngine, volatility_confidence

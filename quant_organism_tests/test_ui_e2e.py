@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from quant_organism_tests import ui_support as ui
+from quant_organism_tests.support import ui_support as ui
 
 EVOLUTION_DATE = "2025-06-30"
 COINS = "BTC,ETH"  # two coins halve the ingest; the partitions read QUANT_ORGANISM_COINS at import
@@ -76,7 +76,7 @@ def _store_snapshot(data_dir: Path) -> dict:
 def server(tmp_path_factory: pytest.TempPathFactory):
     """A fresh data root with the test preset's lookback ingested, and the UI serving it."""
     from quant_organism.evolution.config import load_preset
-    from quant_organism.pipeline import date_window, prepare_dagster_home
+    from quant_organism.cli.launch import date_window, prepare_dagster_home
 
     root = tmp_path_factory.mktemp("ui_e2e")
     data_dir = root / "data"

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quant_organism.deployment import DataWindow, StrategyConfig
+from quant_organism.catalog import DataWindow, StrategyConfig
 from quant_organism.market.frames import to_strategy_frame
 from quant_organism.market.sources.synthetic import SyntheticSource
 from quant_organism.runtime import PaperBook, StrategyRuntimeEngine

@@ -13,8 +13,8 @@ from hyperliquid.utils.constants import MAINNET_API_URL, TESTNET_API_URL
 
 from quant_organism.validation import StageStatus, TestnetConfig, UnsafeEndpointError, check_endpoint, run_testnet_stage
 from quant_organism.validation.testnet_stage import ALLOW_MAINNET_ENV, limit_price, order_size
-from quant_organism_tests.hl_exchange_replay import ExchangeReplay
-from quant_organism_tests.hl_replay_server import Fault, HyperliquidReplayServer
+from quant_organism_tests.support.hl_exchange_replay import ExchangeReplay
+from quant_organism_tests.support.hl_replay_server import Fault, HyperliquidReplayServer
 
 MIDS = {"BTC": 64123.5, "ETH": 3012.25, "SOL": 141.337}
 KEY_ENV = "HYPERLIQUID_TESTNET_PRIVATE_KEY"

@@ -11,9 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-PRICE_COLUMNS = ("open", "high", "low", "close")
-YEAR = pd.Timedelta(days=365)  # crypto trades every day: 8,760 hourly bars a year
-FUNDING_TIME_TOLERANCE = pd.Timedelta(minutes=1)  # exchange funding stamps jitter by milliseconds
+from quant_organism.core.bars import PRICE_COLUMNS, YEAR, BarContractError, funding_at_bars  # noqa: F401 (YEAR re-exported)
 
 
 @dataclass(frozen=True)
@@ -80,25 +78,14 @@ def align_funding(funding: pd.Series | pd.DataFrame | np.ndarray | None, bars: B
         if funding.shape != (n,):
             raise ValueError(f"funding array must have one rate per bar, shape ({n},); got {funding.shape}")
         return np.nan_to_num(funding.astype(np.float64), nan=0.0)
-    if isinstance(funding, pd.DataFrame):
-        if "funding_rate" not in funding.columns:
-            raise ValueError(f"funding frame needs a 'funding_rate' column; got {list(funding.columns)}")
-        series = funding.set_index("timestamp")["funding_rate"] if "timestamp" in funding.columns else funding["funding_rate"]
-    elif isinstance(funding, pd.Series):
-        series = funding
-    else:
+    if not isinstance(funding, (pd.Series, pd.DataFrame)):
         raise TypeError(f"funding must be a Series, DataFrame, array or None; got {type(funding).__name__}")
-    if not isinstance(bars.index, pd.DatetimeIndex) or not isinstance(series.index, pd.DatetimeIndex):
+    if not isinstance(bars.index, pd.DatetimeIndex):
         raise ValueError("funding and bars must both be indexed by time to align funding")
-    times = series.index
-    if (times.tz is None) != (bars.index.tz is None):
-        raise ValueError("funding and bar timestamps must both be timezone-aware (UTC) or both naive")
-    rates = np.nan_to_num(series.to_numpy(dtype=np.float64), nan=0.0)
-    slot = bars.index.searchsorted(times - FUNDING_TIME_TOLERANCE, side="left")
-    keep = slot < n  # later rates fall after the last bar; earlier ones land on bar 0, always flat
-    out = np.zeros(n)
-    np.add.at(out, slot[keep], rates[keep])
-    return out
+    try:
+        return np.nan_to_num(funding_at_bars(bars.index, funding), nan=0.0)
+    except BarContractError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def period_ids(bars: Bars, period: str | int) -> tuple[np.ndarray, int]:

@@ -1,1 +1,1 @@
-"""Benchmarks run by `python -m quant_organism.bench`."""
+"""Benchmarks run by `python -m quant_organism.benchmarks`."""

@@ -291,7 +291,7 @@ def run(genomes: int, sample: int, repeat: int, ml_per_seed: int, days: int = YE
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m quant_organism.bench backtest", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m quant_organism.benchmarks backtest", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--genomes", type=int, default=500, help="technical genomes to evaluate (default 500)")
     parser.add_argument("--sample", type=int, default=20, help="genomes run through each peer (default 20, 0 = no peers)")

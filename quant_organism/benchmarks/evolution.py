@@ -10,7 +10,7 @@ What is timed:
 - parallel efficiency = serial wall / (workers x ray wall); the two populations are compared (they
   must be identical: same seed, same islands);
 - the config store: saving the best 100 strategies as configs through
-  `ConfigStrategyLoader.save_evolved_strategies` (one transaction) and loading them back.
+  `StrategyStore.save_evolved_strategies` (one transaction) and loading them back.
 On a shared machine other work skews parallel efficiency: the load average and the cores other
 processes kept busy during each timed run are printed beside the figures.
 """
@@ -54,11 +54,11 @@ def _frames(config) -> tuple[dict[str, pd.DataFrame], float]:
 
 
 def _store(result, n: int) -> dict[str, float | int]:
-    from quant_organism.deployment import ConfigStrategyLoader
+    from quant_organism.catalog import StrategyStore
 
     configs = to_strategy_configs(result, n)
     with tempfile.TemporaryDirectory(prefix="quant_organism_bench_store_") as folder:
-        store = ConfigStrategyLoader(folder)
+        store = StrategyStore(folder)
         started = time.perf_counter()
         store.save_evolved_strategies(configs)
         saved = time.perf_counter() - started
@@ -195,7 +195,7 @@ def _report(r: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m quant_organism.bench evolution", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m quant_organism.benchmarks evolution", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--batches", type=int, help="islands (default: the full preset's 10)")
     parser.add_argument("--batch-size", type=int, help="individuals per island (default 50)")

@@ -80,12 +80,14 @@ def run_dagster(days: int, start: str, root: Path) -> dict:
     and a materialisation event per partition and asset, and the check evaluations)."""
     import dagster as dg
 
-    from quant_organism.definitions import defs
-    from quant_organism.pipeline import RANGE_END_TAG, RANGE_START_TAG
+    from quant_organism.automation.job_names import INGEST_JOB
+    from quant_organism.definitions import load_definitions
+    defs = load_definitions()
+    from quant_organism.cli.launch import RANGE_END_TAG, RANGE_START_TAG
 
     dates = pd.date_range(start, periods=days, freq="D")
     first, last = dates[0].strftime("%Y-%m-%d"), dates[-1].strftime("%Y-%m-%d")
-    job = defs.resolve_job_def("ingest_market_data")
+    job = defs.resolve_job_def(INGEST_JOB)
     run_config = {"resources": {"lake": {"config": {"root": str(root / "lake")}},
                                 "duckdb": {"config": {"database": str(root / "catalog.duckdb")}}},
                   "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -115,7 +117,7 @@ RUNS = (("range", 1), ("day", 1), ("range", 2), ("dagster", 1))
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m quant_organism.bench ingest", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m quant_organism.benchmarks ingest", description=__doc__)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--start", default="2025-01-01")
     parser.add_argument("--quick", action="store_true", help="only the backfill path with one worker")

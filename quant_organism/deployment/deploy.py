@@ -39,14 +39,19 @@ import numpy as np
 import pandas as pd
 
 from quant_organism.deployment.allocation import DEFAULT_MAX_WEIGHT, HARD_CAP, SUM_TOLERANCE
-from quant_organism.deployment.config import DeploymentStatus, StrategyConfig
+from quant_organism.catalog.config import LIVE_STATUSES, DeploymentStatus, StrategyConfig
+from quant_organism.catalog.manifest import (
+    MANIFEST_VERSION,
+    ManifestWriter,
+    deployments_dir,
+    load_current_deployment,
+    new_version,
+    read_pointer,
+)
 from quant_organism.deployment.decision import ChosenStrategy, DeploymentPlan
-from quant_organism.deployment.store import ConfigStrategyLoader, StoreTransaction
+from quant_organism.catalog.store import StrategyStore, StoreTransaction
 
-DEPLOYMENTS_DIR = "deployments"
-CURRENT = "current.json"
-MANIFEST_VERSION = 1
-LIVE = frozenset({DeploymentStatus.DEPLOYED, DeploymentStatus.DECAYING})
+LIVE = LIVE_STATUSES
 
 
 @dataclass(frozen=True)
@@ -79,13 +84,9 @@ class DeploymentRecord:
         }
 
 
-def deployments_dir(loader: ConfigStrategyLoader) -> Path:
-    return loader.directory / DEPLOYMENTS_DIR
-
-
 def deploy(
     plan: DeploymentPlan,
-    loader: ConfigStrategyLoader,
+    loader: StrategyStore,
     *,
     when: datetime,
     note: str = "",
@@ -94,27 +95,26 @@ def deploy(
     """Write `plan` to the store as the new deployment, all or nothing (see the module docstring)."""
     if not isinstance(plan, DeploymentPlan):
         raise TypeError(f"plan must be a DeploymentPlan (from DecisionEngine.select); got {type(plan).__name__}")
-    if not isinstance(loader, ConfigStrategyLoader):
-        raise TypeError(f"loader must be a ConfigStrategyLoader; got {type(loader).__name__}")
+    if not isinstance(loader, StrategyStore):
+        raise TypeError(f"loader must be a StrategyStore; got {type(loader).__name__}")
     if not isinstance(when, datetime) or when.tzinfo is None:
         raise ValueError(f"when must be a timezone-aware datetime (UTC); got {when!r}")
     when = when.astimezone(timezone.utc)
     _check_plan(plan)
 
-    loader.directory.mkdir(parents=True, exist_ok=True)
     folder = deployments_dir(loader)
-    with _store_lock(loader):
-        version = _new_version(folder, when)
-        writer = _ManifestWriter(folder)
+    with loader.exclusive():
+        version = new_version(folder, when)
+        writer = ManifestWriter(folder)
         try:
             with loader.transaction() as tx:
                 previous = {c.name: c for c in loader.load_strategies(status=LIVE)}
                 outcome = _stage(plan, tx, previous, version, when, note)
-                pointer = _read_pointer(folder)
+                pointer = read_pointer(folder)
                 manifest = _manifest(plan, outcome, version, when, note, evolution_date, pointer)
                 writer.write(version, manifest)
         except BaseException:
-            if not _committed(loader):
+            if not loader.has_pending_commit():
                 writer.undo()
             raise
     return DeploymentRecord(
@@ -131,21 +131,8 @@ def deploy(
     )
 
 
-def load_current_deployment(loader: ConfigStrategyLoader) -> dict[str, Any] | None:
-    """The manifest `deployments/current.json` points to; None when nothing was deployed yet."""
-    folder = deployments_dir(loader)
-    pointer = _read_pointer(folder)
-    if pointer is None:
-        return None
-    path = folder / f"{pointer['version']}.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{folder / CURRENT} points to {path.name}, which is unreadable: {exc}") from None
-
-
 def verify_deployment(
-    loader: ConfigStrategyLoader, frame: pd.DataFrame, *, max_weight: float = DEFAULT_MAX_WEIGHT
+    loader: StrategyStore, frame: pd.DataFrame, *, max_weight: float = DEFAULT_MAX_WEIGHT
 ) -> list[str]:
     """Problems with what is deployed (empty = fine), for a blocking check before the runtime trades it.
 
@@ -260,116 +247,6 @@ def _manifest(
     }
 
 
-def _new_version(folder: Path, when: datetime) -> str:
-    base, k = when.strftime("%Y%m%dT%H%M%S%fZ"), 0
-    while (folder / f"{base if k == 0 else f'{base}-{k}'}.json").exists():
-        k += 1
-    return base if k == 0 else f"{base}-{k}"
-
-
-def _read_pointer(folder: Path) -> dict[str, Any] | None:
-    path = folder / CURRENT
-    if not path.exists():
-        return None
-    try:
-        pointer = json.loads(path.read_text())
-        if not isinstance(pointer, dict) or not isinstance(pointer.get("version"), str):
-            raise ValueError("no 'version' string")
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path} is not a deployment pointer ({exc}); fix or remove it by hand") from None
-    return pointer
-
-
-class _ManifestWriter:
-    """Writes a version file and the pointer, remembering enough to undo both exactly."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.created_folder = False
-        self.version_file: Path | None = None
-        self.old_pointer: bytes | None = None
-        self.pointer_replaced = False
-
-    def write(self, version: str, manifest: dict[str, Any]) -> None:
-        if not self.folder.exists():
-            self.folder.mkdir()
-            self.created_folder = True
-        pointer_path = self.folder / CURRENT
-        self.old_pointer = pointer_path.read_bytes() if pointer_path.exists() else None
-        path = self.folder / f"{version}.json"
-        _write_new(path, _dumps(manifest))
-        self.version_file = path
-        pointer = {"version": version, "manifest": path.name, "deployed_at": manifest["deployed_at"]}
-        self.pointer_replaced = True  # set first: a failed replace may still have swapped the file
-        _replace_file(pointer_path, _dumps(pointer))
-        _fsync_dir(self.folder)
-
-    def undo(self) -> None:
-        pointer_path = self.folder / CURRENT
-        if self.pointer_replaced:
-            if self.old_pointer is None:
-                pointer_path.unlink(missing_ok=True)
-            elif not pointer_path.exists() or pointer_path.read_bytes() != self.old_pointer:
-                _replace_file(pointer_path, self.old_pointer)
-        if self.version_file is not None:
-            self.version_file.unlink(missing_ok=True)
-        for leftover in self.folder.glob(f".{CURRENT}.*.tmp") if self.folder.exists() else ():
-            leftover.unlink(missing_ok=True)
-        if self.created_folder and self.folder.exists():
-            self.folder.rmdir()
-        if self.folder.exists():
-            _fsync_dir(self.folder)
-
-
-def _dumps(value: dict[str, Any]) -> bytes:
-    return (json.dumps(value, indent=2, allow_nan=False) + "\n").encode()
-
-
-def _write_new(path: Path, data: bytes) -> None:
-    """Create `path` (never replacing a file) with `data`, synced."""
-    with open(path, "xb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _replace_file(path: Path, data: bytes) -> None:
-    """Replace `path` atomically: write a synced temp file beside it, then rename over it."""
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temp.unlink(missing_ok=True)
-    try:
-        _write_new(temp, data)
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-
-
-def _fsync_dir(path: Path) -> None:
-    if os.name != "posix":  # pragma: no cover
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-# --- the store's lock and commit state ------------------------------------------------------------
-@contextmanager
-def _store_lock(loader: ConfigStrategyLoader) -> Iterator[None]:
-    """The store's exclusive lock, held across the transaction and any undo of the manifest.
-
-    The loader's lock is re-entrant per instance, so `loader.transaction()` inside joins it.
-    """
-    with loader._lock(exclusive=True):
-        yield
-
-
-def _committed(loader: ConfigStrategyLoader) -> bool:
-    """True when the store passed its commit point (a recorded commit awaits replay)."""
-    return loader._pending_commits()
-
-
 # --- verification ---------------------------------------------------------------------------------
 def _allocation_problems(config: StrategyConfig, max_weight: float) -> list[str]:
     name, status, allocation = config.name, config.deployment_status.value, config.allocation
@@ -385,7 +262,7 @@ def _allocation_problems(config: StrategyConfig, max_weight: float) -> list[str]
     return out
 
 
-def _manifest_problems(loader: ConfigStrategyLoader, live: dict[str, float | None]) -> list[str]:
+def _manifest_problems(loader: StrategyStore, live: dict[str, float | None]) -> list[str]:
     try:
         manifest = load_current_deployment(loader)
     except ValueError as exc:
@@ -405,7 +282,7 @@ def _manifest_problems(loader: ConfigStrategyLoader, live: dict[str, float | Non
     return out
 
 
-def _signal_problems(loader: ConfigStrategyLoader, config: StrategyConfig, frame: pd.DataFrame) -> list[str]:
+def _signal_problems(loader: StrategyStore, config: StrategyConfig, frame: pd.DataFrame) -> list[str]:
     try:
         signals = loader.create_strategy_from_config(config).generate_signals(frame)
     except Exception as exc:  # a broken config must fail the check, not crash it

@@ -55,6 +55,7 @@ class EvolutionConfig(BaseModel):
     batch_timeout_s: float | None = Field(default=600.0, gt=0.0)
     batch_timeout_grace_s: float = Field(default=30.0, ge=0.0)
     max_retries: int = Field(default=2, ge=0)
+    ray_address: str | None = Field(default=None, description="a Ray cluster to join; None starts a local Ray")
     lookback_days: int = Field(default=365, ge=3)
     split: tuple[float, float, float] = (0.6, 0.2, 0.2)
     min_trades: int = Field(default=10, ge=0)

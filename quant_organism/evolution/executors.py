@@ -32,7 +32,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quant_organism import settings
 from quant_organism.evolution.config import EvolutionConfig
 from quant_organism.evolution.island import (
     STATUS_TIMEOUT,
@@ -227,16 +226,15 @@ def _killed(task: BatchTask, wall_s: float, limit: float) -> BatchOutcome:
 # --- Ray -------------------------------------------------------------------------------------------
 @contextmanager
 def ray_session(workers: int | None = None, address: str | None = None) -> Iterator[Any]:
-    """The `ray` module, initialised: reuses a running Ray; else joins `address` /
-    QUANT_ORGANISM_RAY_ADDRESS; else starts a quiet local Ray with `workers` CPUs and a 200 MB object
-    store (token auth off, no dashboard). Shuts down only what it started."""
+    """The `ray` module, initialised: reuses a running Ray; else joins `address` (the Dagster layer
+    passes QUANT_ORGANISM_RAY_ADDRESS); else starts a quiet local Ray with `workers` CPUs and a 200 MB
+    object store (token auth off, no dashboard). Shuts down only what it started."""
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     import ray
 
     if ray.is_initialized():
         yield ray
         return
-    address = address or settings.ray_address()
     quiet = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": False}
     if address:
         ray.init(address=address, **quiet)
@@ -286,7 +284,7 @@ def run_ray(
         return {"workers": workers}
     config = tasks[0].config
     limit = hard_limit(config)
-    with ray_session(workers) as ray:
+    with ray_session(workers, config.ray_address) as ray:
         resources = ray_resources(ray)
         cluster_cpus = int(resources.get("CPU", workers))
         slots = max(1, cluster_cpus if config.max_workers is None else min(config.max_workers, cluster_cpus))

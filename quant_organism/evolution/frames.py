@@ -11,45 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-import numpy as np
 import pandas as pd
 
-from quant_organism.market.frames import FUNDING_TOLERANCE, join_funding  # noqa: F401 (re-exported)
+from quant_organism.core.bars import OHLCV_COLUMNS, check_strategy_frames
+from quant_organism.core.timeutil import utc_timestamp
+from quant_organism.market.frames import join_funding  # noqa: F401 (re-exported)
 from quant_organism.market.sources.base import MarketDataSource
-
-OHLCV = ("open", "high", "low", "close", "volume")
-FUNDING = "funding_rate"
 
 
 def prepare_frames(frames: Mapping[str, pd.DataFrame], need_funding: bool = False) -> dict[str, pd.DataFrame]:
-    """Check and normalise frames to the format above (a `timestamp` column becomes the index).
+    """Check and normalise frames to the bar contract (core/bars.py; a `timestamp` column becomes the index).
 
     `need_funding` requires a `funding_rate` column (the funding_carry seed trades on it).
     """
-    if not isinstance(frames, Mapping) or not frames:
-        raise ValueError("frames must be a non-empty mapping coin -> OHLCV DataFrame")
-    out: dict[str, pd.DataFrame] = {}
-    for coin, frame in frames.items():
-        if not isinstance(frame, pd.DataFrame):
-            raise TypeError(f"{coin}: expected a pandas DataFrame of bars, got {type(frame).__name__}")
-        if "timestamp" in frame.columns:
-            frame = frame.set_index("timestamp")
-        index = frame.index
-        if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
-            raise ValueError(f"{coin}: bars need a tz-aware UTC DatetimeIndex (or a 'timestamp' column)")
-        if not (index.is_monotonic_increasing and index.is_unique):
-            raise ValueError(f"{coin}: bar timestamps must be strictly increasing (sorted, no duplicates)")
-        missing = [c for c in OHLCV if c not in frame.columns]
-        if need_funding and FUNDING not in frame.columns:
-            missing.append(FUNDING)
-        if missing:
-            raise ValueError(f"{coin}: missing column(s) {missing}; got {list(frame.columns)}")
-        columns = [*OHLCV, *([FUNDING] if FUNDING in frame.columns else [])]
-        clean = frame.loc[:, columns].astype(np.float64)
-        if index.tz is not None and str(index.tz) != "UTC":
-            clean.index = index.tz_convert("UTC")
-        out[str(coin)] = clean
-    return out
+    return check_strategy_frames(frames, need_funding)
 
 
 def market_frames(
@@ -60,11 +35,11 @@ def market_frames(
     interval: str = "1h",
 ) -> dict[str, pd.DataFrame]:
     """Bars [start, end) of each coin from a source, with its funding joined on (see module doc)."""
-    start, end = _utc(start), _utc(end)
+    start, end = utc_timestamp(start, "start"), utc_timestamp(end, "end")
     frames: dict[str, pd.DataFrame] = {}
     for coin in coins:
         candles = source.candles(coin, start, end, interval)
-        bars = candles.set_index("timestamp").loc[:, list(OHLCV)]
+        bars = candles.set_index("timestamp").loc[:, list(OHLCV_COLUMNS)]
         frames[coin] = join_funding(bars, source.funding(coin, start, end))
     return prepare_frames(frames)
 
@@ -82,7 +57,3 @@ def infer_interval(frames: Mapping[str, pd.DataFrame]) -> str | None:
         return f"{seconds}s"
     return None
 
-
-def _utc(value: pd.Timestamp | str) -> pd.Timestamp:
-    stamp = pd.Timestamp(value)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")

@@ -19,7 +19,7 @@ from quant_organism.evolution.windows import EvolutionWindows
 from quant_organism.strategies.genes import SeedGenes
 
 if TYPE_CHECKING:
-    from quant_organism.deployment.config import DataWindow, StrategyConfig
+    from quant_organism.catalog.config import DataWindow, StrategyConfig
 
 IDENTITY_COLUMNS = ("name", "seed_type", "generation", "batch", "genes", "genes_hash")
 POPULATION_COLUMNS = (*IDENTITY_COLUMNS, *OBJECTIVE_COLUMNS, "score", "valid", *AGGREGATE_COLUMNS, "final")
@@ -128,10 +128,10 @@ def to_strategy_configs(
     now: datetime | None = None,
 ) -> list[StrategyConfig]:
     """The best n distinct valid genomes as `evolved` StrategyConfigs, ready for
-    `ConfigStrategyLoader.save_evolved_strategies`. Defaults: the run's evolution date, and its train
+    `StrategyStore.save_evolved_strategies`. Defaults: the run's evolution date, and its train
     window (coins, interval) as the data window the strategies saw. (Imported lazily: evolution
     feeds deployment, so deployment must stay importable without evolution.)"""
-    from quant_organism.deployment.config import DataWindow, StrategyConfig
+    from quant_organism.catalog.config import DataWindow, StrategyConfig
 
     if data_window is None:
         train = result.windows.train

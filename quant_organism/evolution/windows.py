@@ -15,40 +15,13 @@ from datetime import date, datetime
 
 import pandas as pd
 
-DAY = pd.Timedelta(days=1)
+from quant_organism.core.windows import DAY, Window
+
 WINDOW_NAMES: tuple[str, str, str] = ("train", "out_of_sample", "walk_forward")
 
 
 class WindowLeakError(ValueError):
     """An evaluation frame reaches outside the train window (e.g. into validation bars)."""
-
-
-@dataclass(frozen=True)
-class Window:
-    """Bars with open time in [start, end), UTC."""
-
-    name: str
-    start: pd.Timestamp
-    end: pd.Timestamp
-
-    def __post_init__(self) -> None:
-        for field in ("start", "end"):
-            value = getattr(self, field)
-            if not isinstance(value, pd.Timestamp) or value.tzinfo is None:
-                raise ValueError(f"window {self.name!r}: {field} must be a tz-aware pandas Timestamp, got {value!r}")
-            object.__setattr__(self, field, value.tz_convert("UTC"))
-        if not self.start < self.end:
-            raise ValueError(f"window {self.name!r}: start {self.start} must be before end {self.end}")
-
-    @property
-    def days(self) -> float:
-        return (self.end - self.start) / DAY
-
-    def overlaps(self, other: Window) -> bool:
-        return self.start < other.end and other.start < self.end
-
-    def as_dict(self) -> dict[str, str]:
-        return {"name": self.name, "start": self.start.isoformat(), "end": self.end.isoformat()}
 
 
 @dataclass(frozen=True)
@@ -66,7 +39,7 @@ class EvolutionWindows:
 
     @property
     def lookback(self) -> Window:
-        return Window("lookback", self.train.start, self.walk_forward.end)
+        return Window(self.train.start, self.walk_forward.end, "lookback")
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -118,9 +91,9 @@ def evolution_windows(
     cut2 = cut1 + oos_days * DAY
     return EvolutionWindows(
         evolution_date=day,
-        train=Window("train", start, cut1),
-        out_of_sample=Window("out_of_sample", cut1, cut2),
-        walk_forward=Window("walk_forward", cut2, end),
+        train=Window(start, cut1, "train"),
+        out_of_sample=Window(cut1, cut2, "out_of_sample"),
+        walk_forward=Window(cut2, end, "walk_forward"),
     )
 
 

@@ -1,27 +1,24 @@
 """Market frames for strategies: per-coin OHLCV with the funding rate, read from the lake.
 
 A strategy sees one DataFrame per coin: a UTC DatetimeIndex of bar open times, `open, high, low,
-close, volume`, and `funding_rate`. Funding stamped at time T (Hyperliquid stamps a few milliseconds
-past the hour) lands on the first bar opening at or after T (one minute's tolerance for the jitter):
-the backtest pays it at that bar's open on the position carried into it, and it is published before
-that bar closes, so a signal at the bar's close may use it. Several rates on one bar add up; bars with
-no funding carry NaN (the backtest pays nothing; seeds carry the last rate). This is the one place
-that aligns funding to bars: evolution, validation and the runtime all read frames built here.
+close, volume`, and `funding_rate`, as the bar contract (core/bars.py) defines them: funding stamped
+at time T lands on the first bar opening at or after T; it is published before that bar closes, so a
+signal at the bar's close may use it. Evolution, validation and the runtime all read frames built here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
+
+from quant_organism.core.bars import FUNDING_COLUMN, OHLCV_COLUMNS, funding_at_bars
 
 from quant_organism.market.lake import MarketLake
 from quant_organism.market.schema import interval_delta
 
-OHLCV = ["open", "high", "low", "close", "volume"]
-FUNDING = "funding_rate"
-FUNDING_TOLERANCE = pd.Timedelta(minutes=1)  # exchange funding stamps jitter by milliseconds
+OHLCV = list(OHLCV_COLUMNS)
+FUNDING = FUNDING_COLUMN
 
 
 @dataclass
@@ -42,25 +39,10 @@ class MarketFrames:
 
 
 def join_funding(bars: pd.DataFrame, funding: pd.DataFrame | pd.Series | None) -> pd.DataFrame:
-    """Bars with a `funding_rate` column: a rate stamped at T lands on the first bar opening at or
-    after T (one minute's tolerance), several on one bar add up, bars with none get NaN."""
+    """Bars with a `funding_rate` column aligned by the bar contract (core/bars.py; NaN where none)."""
     out = bars.copy()
-    rates = np.full(len(bars), np.nan)
-    if funding is not None and len(funding):
-        series = funding
-        if isinstance(funding, pd.DataFrame):
-            series = funding.set_index("timestamp")[FUNDING] if "timestamp" in funding.columns else funding[FUNDING]
-        values = series.to_numpy(dtype=np.float64)
-        slot = bars.index.searchsorted(series.index - FUNDING_TOLERANCE, side="left")
-        keep = (slot < len(bars)) & np.isfinite(values)
-        hit = np.zeros(len(bars), dtype=bool)
-        hit[slot[keep]] = True
-        sums = np.zeros(len(bars))
-        np.add.at(sums, slot[keep], values[keep])
-        rates[hit] = sums[hit]
-    out[FUNDING] = rates
+    out[FUNDING] = funding_at_bars(bars.index, funding)
     return out
-
 
 
 def to_strategy_frame(candles: pd.DataFrame, funding: pd.DataFrame) -> pd.DataFrame:

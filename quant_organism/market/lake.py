@@ -19,7 +19,6 @@ views over these globs; `ensure_catalog` creates them.
 from __future__ import annotations
 
 import fcntl
-import itertools
 import json
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,6 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from quant_organism.core.durable import atomic_write, temp_path
 from quant_organism.market.quality import QualityReport
 from quant_organism.market.schema import frame_to_arrow
 
@@ -39,7 +39,6 @@ DATASETS = ("candles", "funding_rates")
 DATA_FILE = "data.parquet"
 
 
-_TMP_COUNTER = itertools.count()
 
 
 WRITER_THREADS = 2  # file writes are syscalls and Arrow encoding, both outside the GIL
@@ -109,13 +108,13 @@ def _discard(tmp: Path | str) -> None:
 
 
 def atomic_write_bytes(path: Path, writer, batch: WriteBatch | None = None) -> None:
-    """Write through `writer(tmp_path)` into a temp file beside `path`, make it durable, rename over `path`.
-
-    Inside a batch the write runs on the batch's writer threads, and the sync and rename are deferred
-    to the batch's commit.
+    """Write through `writer(tmp_path)` durably (core.durable.atomic_write); inside a batch the write runs
+    on the batch's writer threads, and the sync and rename are deferred to the batch's commit.
     """
-    # A name unique to this process and write; the writer creates it (cheaper than mkstemp's extra open).
-    tmp = str(path.parent / f".{path.name}.{os.getpid()}.{next(_TMP_COUNTER)}.tmp")
+    if batch is None:
+        atomic_write(path, writer)
+        return
+    tmp = str(temp_path(path))
 
     def write() -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -125,17 +124,7 @@ def atomic_write_bytes(path: Path, writer, batch: WriteBatch | None = None) -> N
             _discard(tmp)
             raise
 
-    if batch is not None:
-        batch.submit(path, Path(tmp), write)
-        return
-    write()
-    try:
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        _discard(tmp)
-        raise
+    batch.submit(path, Path(tmp), write)
 
 
 QUALITY_KEY = b"quant_organism.quality"

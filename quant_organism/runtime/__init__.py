@@ -10,7 +10,7 @@ from .book import BookState, Fill, Mark, PaperBook, Trade
 from .decay import DecayRules, DecayVerdict, decaying_strategies, mark_decaying
 from .decisions import Side, SkippedSignal, TradeDecision
 from .engine import RunResult, StepResult, StrategyRuntimeEngine
-from .ledger import LedgerBatch, PaperLedger, PaperMetrics, PaperRunSummary, PaperTrader, ledger_path
+from .ledger import LedgerBatch, PaperLedger, PaperMetrics, PaperRunSummary, PaperTrader, LEDGER_FILE
 from .policy import RiskMode, RuntimePolicy, volatility_confidence
 from .signals import LookaheadError, SignalSource
 
@@ -24,7 +24,7 @@ __all__ = [
     "PaperRunSummary",
     "PaperTrader",
     "decaying_strategies",
-    "ledger_path",
+    "LEDGER_FILE",
     "mark_decaying",
     "Fill",
     "LookaheadError",

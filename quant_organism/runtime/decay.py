@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from quant_organism.deployment import ConfigStrategyLoader, DeploymentStatus
+from quant_organism.catalog import StrategyStore, DeploymentStatus
 
 from .ledger import PaperLedger, PaperMetrics
 
@@ -49,7 +49,7 @@ def decaying_strategies(metrics: Iterable[PaperMetrics], rules: DecayRules = Dec
 
 
 def mark_decaying(
-    loader: ConfigStrategyLoader,
+    loader: StrategyStore,
     ledger: PaperLedger,
     rules: DecayRules = DecayRules(),
     bars_per_year: float | None = None,

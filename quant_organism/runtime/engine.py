@@ -10,7 +10,7 @@ For each strategy and each coin it trades the engine keeps a paper book (book.py
 With `RuntimePolicy.backtest_parity()` this reproduces the vectorised backtest bar for bar; the replay
 stage (validation/replay.py) checks exactly that.
 
-Which strategies: a ConfigStrategyLoader gives its active deployed and decaying configs; a list of
+Which strategies: a StrategyStore gives its active deployed and decaying configs; a list of
 StrategyConfig is taken as given (validation candidates included). Which coins: a strategy trades the
 coins of its `data_window`, intersected with `coins` when given (or `coins` alone when the window
 names none). Capital: each strategy's allocation (1.0 when it has none, e.g. a candidate; a zero
@@ -31,7 +31,7 @@ import pandas as pd
 
 from quant_organism.backtest.costs import CostModel
 from quant_organism.backtest.engine import INIT_CASH
-from quant_organism.deployment import ConfigStrategyLoader, DeploymentStatus, StrategyConfig
+from quant_organism.catalog import LIVE_STATUSES, StrategyStore, DeploymentStatus, StrategyConfig
 from quant_organism.strategies import SeedRegistry, get_registry
 
 from .book import BookState, Fill, Mark, PaperBook, Trade
@@ -41,7 +41,7 @@ from .signals import SignalMode, SignalSource
 
 log = logging.getLogger(__name__)
 
-TRADED_STATUSES = (DeploymentStatus.DEPLOYED, DeploymentStatus.DECAYING)
+TRADED_STATUSES = LIVE_STATUSES
 BAR_COLUMNS = ("open", "high", "low", "close", "volume")
 
 
@@ -152,7 +152,7 @@ class StrategyRuntimeEngine:
 
     def __init__(
         self,
-        strategies: ConfigStrategyLoader | Iterable[StrategyConfig],
+        strategies: StrategyStore | Iterable[StrategyConfig],
         *,
         policy: RuntimePolicy | None = None,
         costs: CostModel = CostModel(),
@@ -196,13 +196,13 @@ class StrategyRuntimeEngine:
     # --- construction --------------------------------------------------------------------------
     @staticmethod
     def _configs(strategies) -> list[StrategyConfig]:
-        if isinstance(strategies, ConfigStrategyLoader):
-            return strategies.load_strategies(active_only=True, status=TRADED_STATUSES)
+        if isinstance(strategies, StrategyStore):
+            return strategies.load_strategies(status=TRADED_STATUSES)
         configs = list(strategies)
         for config in configs:
             if not isinstance(config, StrategyConfig):
                 raise TypeError(
-                    f"strategies must be StrategyConfig objects or a ConfigStrategyLoader, got {type(config).__name__}"
+                    f"strategies must be StrategyConfig objects or a StrategyStore, got {type(config).__name__}"
                 )
         names = [c.name for c in configs]
         duplicates = sorted({n for n in names if names.count(n) > 1})

@@ -31,7 +31,6 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from quant_organism import settings
 from quant_organism.backtest.inputs import YEAR
 from quant_organism.backtest.metrics import equity_metrics
 
@@ -75,9 +74,7 @@ TABLES = ("orders", "fills", "positions", "pnl", "trades")
 _TIME_KEY = {"orders": "bar_time", "fills": "bar_time", "positions": "bar_time", "pnl": "bar_time", "trades": "exit_time"}
 
 
-def ledger_path() -> Path:
-    """The default ledger: `paper/ledger.duckdb` under the data root."""
-    return settings.data_dir() / "paper" / "ledger.duckdb"
+LEDGER_FILE = Path("paper") / "ledger.duckdb"  # under the data root (the Dagster layer supplies the root)
 
 
 def _naive_utc(values) -> pd.Series:
@@ -124,10 +121,10 @@ class PaperMetrics:
 
 
 class PaperLedger:
-    """The DuckDB paper ledger at `path` (default: `ledger_path()`); see the module docstring."""
+    """The DuckDB paper ledger at `path`; see the module docstring."""
 
-    def __init__(self, path: str | Path | None = None) -> None:
-        self.path = Path(path) if path is not None else ledger_path()
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.connect() as con:
             con.execute(SCHEMA)

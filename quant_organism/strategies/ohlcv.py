@@ -11,11 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-OHLCV_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
-FUNDING_COLUMN = "funding_rate"
+from quant_organism.core.bars import FUNDING_COLUMN, OHLCV_COLUMNS, BarContractError, check_bar_index
 
 
-class SignalInputError(ValueError):
+class SignalInputError(BarContractError):
     """The OHLCV frame given to a seed cannot be used; the message says why."""
 
 
@@ -44,13 +43,10 @@ def prepare_bars(ohlcv: pd.DataFrame, need_funding: bool = False, what: str = "s
     """
     if not isinstance(ohlcv, pd.DataFrame):
         raise SignalInputError(f"{what}: expected a pandas DataFrame of bars, got {type(ohlcv).__name__}")
-    index = ohlcv.index
-    if not isinstance(index, pd.DatetimeIndex):
-        raise SignalInputError(f"{what}: bars need a DatetimeIndex (bar open times), got {type(index).__name__}")
-    if index.tz is None or str(index.tz) not in ("UTC", "utc", "Etc/UTC"):
-        raise SignalInputError(f"{what}: the bar index must be tz-aware UTC, got tz={index.tz}")
-    if len(index) > 1 and not (index.is_monotonic_increasing and index.is_unique):
-        raise SignalInputError(f"{what}: bar timestamps must be strictly increasing (sorted, no duplicates)")
+    try:
+        index = check_bar_index(ohlcv.index, what)
+    except BarContractError as exc:
+        raise SignalInputError(str(exc)) from None
     missing = [c for c in OHLCV_COLUMNS if c not in ohlcv.columns]
     if need_funding and FUNDING_COLUMN not in ohlcv.columns:
         missing.append(FUNDING_COLUMN)

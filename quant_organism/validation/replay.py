@@ -42,7 +42,7 @@ from quant_organism.backtest import CostModel, run_backtest
 from quant_organism.backtest.engine import INIT_CASH
 from quant_organism.backtest.inputs import YEAR
 from quant_organism.backtest.metrics import equity_metrics
-from quant_organism.deployment import StrategyConfig
+from quant_organism.catalog import StrategyConfig
 from quant_organism.runtime.engine import StrategyRuntimeEngine
 from quant_organism.runtime.policy import RuntimePolicy
 from quant_organism.runtime.signals import LookaheadError

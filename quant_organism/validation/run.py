@@ -64,10 +64,10 @@ def select_candidates(result: EvolutionResult, top_share: float, max_candidates:
     return result.best(n)
 
 
-def validate(result: EvolutionResult, frames: dict[str, pd.DataFrame], settings: ValidationSettings) -> ValidationOutcome:
+def validate(result: EvolutionResult, frames: dict[str, pd.DataFrame], options: ValidationSettings) -> ValidationOutcome:
     """Run the mode's stages for the selected candidates; `frames` must span the whole lookback."""
     windows = result.windows
-    candidates = select_candidates(result, settings.top_share, settings.max_candidates)
+    candidates = select_candidates(result, options.top_share, options.max_candidates)
     bars_per_year = pd.Timedelta(days=365) / interval_delta(result.interval or "1h")
     trials = TrialStats.from_sharpes(result.population["sharpe"], bars_per_year=bars_per_year)
     timings: dict[str, float] = {}
@@ -76,22 +76,22 @@ def validate(result: EvolutionResult, frames: dict[str, pd.DataFrame], settings:
 
     started = time.perf_counter()
     genes = [c.genes for c in candidates]
-    stage1 = run_backtest_stage(genes, frames, windows.out_of_sample, windows.walk_forward, trials, settings.backtest)
+    stage1 = run_backtest_stage(genes, frames, windows.out_of_sample, windows.walk_forward, trials, options.backtest)
     timings["backtest"] = round(time.perf_counter() - started, 3)
 
     stage2: dict[str, object] = {}
-    if settings.mode in ("fast", "full"):
+    if options.mode in ("fast", "full"):
         started = time.perf_counter()
         window_bars = int((windows.walk_forward.end - windows.walk_forward.start) / interval_delta(result.interval or "1h"))
-        replay_config = ReplayConfig(window_bars=window_bars, min_consistency=settings.replay_min_consistency)
+        replay_config = ReplayConfig(window_bars=window_bars, min_consistency=options.replay_min_consistency)
         for candidate in genes:
             stage2[candidate.seed_id] = replay_stage(candidate, frames, replay_config, end=windows.walk_forward.end)
         timings["replay"] = round(time.perf_counter() - started, 3)
 
     testnet = None
-    if settings.mode == "full":
+    if options.mode == "full":
         started = time.perf_counter()
-        testnet = run_testnet_stage(settings.testnet)  # one execution check, shared by every candidate
+        testnet = run_testnet_stage(options.testnet)  # one execution check, shared by every candidate
         timings["testnet"] = round(time.perf_counter() - started, 3)
 
     verdicts = []
@@ -101,5 +101,5 @@ def validate(result: EvolutionResult, frames: dict[str, pd.DataFrame], settings:
             stages.append(stage2[candidate.seed_id])
         if testnet is not None:
             stages.append(testnet)
-        verdicts.append(decide(candidate.seed_id, stages, settings.mode))
+        verdicts.append(decide(candidate.seed_id, stages, options.mode))
     return ValidationOutcome(candidates, verdicts, trials, timings)

@@ -19,49 +19,15 @@ Convention (no lookahead, warm-up honoured):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from quant_organism.backtest.costs import CostModel
 from quant_organism.backtest.engine import BacktestResult, run_backtest
-from quant_organism.backtest.inputs import YEAR
+from quant_organism.core.bars import bars_per_year as _bars_per_year
+from quant_organism.core.windows import Window
 from quant_organism.strategies.genes import SeedGenes
-
-
-@dataclass(frozen=True)
-class Window:
-    """A half-open UTC time window [start, end)."""
-
-    start: pd.Timestamp
-    end: pd.Timestamp
-
-    @classmethod
-    def of(cls, window: "Window | tuple") -> "Window":
-        """A Window from a Window, any object with `start`/`end` (e.g. evolution's windows), or a
-        (start, end) pair of timestamps or strings; naive times are taken as UTC."""
-        if isinstance(window, Window):
-            return window
-        try:
-            start, end = (window.start, window.end) if hasattr(window, "start") and hasattr(window, "end") else window
-        except (TypeError, ValueError):
-            raise ValueError(f"a window is a (start, end) pair of UTC timestamps; got {window!r}") from None
-        start, end = _utc(start, "start"), _utc(end, "end")
-        if not start < end:
-            raise ValueError(f"window start {start} must be before its end {end}")
-        return cls(start, end)
-
-    def split(self, folds: int) -> list["Window"]:
-        """`folds` contiguous sub-windows of equal duration covering this window."""
-        if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or folds < 1:
-            raise ValueError(f"folds must be a positive integer; got {folds!r}")
-        edges = [self.start + (self.end - self.start) * k / folds for k in range(folds + 1)]
-        edges[-1] = self.end
-        return [Window(a, b) for a, b in zip(edges[:-1], edges[1:])]
-
-    def to_dict(self) -> dict[str, str]:
-        return {"start": self.start.isoformat(), "end": self.end.isoformat()}
 
 
 def run_window(
@@ -109,10 +75,7 @@ def run_window(
 
 def bars_per_year(frame: pd.DataFrame) -> float:
     """Bars per year from the median bar spacing of the frame (8,760 for hourly bars)."""
-    step = pd.Series(frame.index).diff().median()
-    if pd.isna(step) or step <= pd.Timedelta(0):
-        raise ValueError("cannot derive the bar interval: the frame needs at least 2 increasing timestamps")
-    return float(YEAR / step)
+    return _bars_per_year(frame.index)
 
 
 def _signals(candidates: Sequence[SeedGenes], history: pd.DataFrame, registry) -> pd.DataFrame:
@@ -133,12 +96,3 @@ def _check_frame(frame: pd.DataFrame) -> None:
     if not (frame.index.is_monotonic_increasing and frame.index.is_unique):
         raise ValueError("a coin frame's bars must be sorted by time without duplicates")
 
-
-def _utc(value, name: str) -> pd.Timestamp:
-    try:
-        stamp = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"window {name} {value!r} is not a timestamp") from None
-    if pd.isna(stamp):
-        raise ValueError(f"window {name} is missing (NaT)")
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")

@@ -38,7 +38,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from quant_organism import settings
 from quant_organism.market.schema import (
     MarketDataError,
     UnknownCoinError,
@@ -326,9 +325,9 @@ class FileSource(MarketDataSource):
     name = "files"
 
     def __init__(self, directory: str | os.PathLike[str] | None = None, origin: str | None = None) -> None:
-        resolved = Path(directory).resolve() if directory is not None else settings.files_dir()
-        if resolved is None:
+        if directory is None:
             raise MarketDataError("files source needs a directory: pass one or set QUANT_ORGANISM_FILES_DIR")
+        resolved = Path(directory).resolve()
         if not resolved.is_dir():
             raise MarketDataError(f"files source directory {resolved} does not exist or is not a directory")
         self.directory = resolved

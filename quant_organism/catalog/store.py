@@ -1,4 +1,4 @@
-"""`ConfigStrategyLoader`: the strategy config store, one JSON file per strategy in a directory.
+"""`StrategyStore`: the strategy config store, one JSON file per strategy in a directory.
 
 Layout (under the data root's `strategies/` by default):
 
@@ -43,7 +43,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from quant_organism import settings
+from quant_organism.core.durable import create_new, fsync_path, sync_files
 from quant_organism.strategies import BaseSeed, get_registry
 
 from .config import _KEEP, DeploymentStatus, MetricValue, StrategyConfig
@@ -59,12 +59,8 @@ ARCHIVE_DIR = "archive"
 SUFFIX = ".json"
 _TXN_PREFIX = ".txn-"
 _MANIFEST = "COMMIT.json"
-_BATCH_SYNC_THRESHOLD = 8  # above this many files one os.sync() beats one fsync per file
 
-
-def strategies_dir() -> Path:
-    """The default store: `strategies/` under the data root (QUANT_ORGANISM_DATA_DIR)."""
-    return settings.data_dir() / "strategies"
+STORE_DIR = "strategies"  # the store's folder under the data root (the Dagster layer supplies the root)
 
 
 class ConfigStoreError(Exception):
@@ -105,31 +101,6 @@ class StoreProblem:
         return {"path": str(self.path), "kind": self.kind, "reason": self.reason}
 
 
-def _write_file(path: Path, data: bytes) -> None:
-    """Create `path` (never replacing a file) with `data`; syncing is the caller's job."""
-    with open(path, "xb") as handle:
-        handle.write(data)
-
-
-def _fsync_path(path: Path) -> None:
-    if os.name != "posix" and path.is_dir():  # pragma: no cover - directories cannot be fsynced there
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _sync_files(paths: list[Path]) -> None:
-    """Make file contents durable: one system-wide sync for a batch, else one fsync per file."""
-    if len(paths) > _BATCH_SYNC_THRESHOLD and hasattr(os, "sync"):
-        os.sync()
-    else:
-        for path in paths:
-            _fsync_path(path)
-
-
 def _validation_summary(exc: ValidationError, limit: int = 3) -> str:
     parts = [f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in exc.errors()[:limit]]
     more = exc.error_count() - limit
@@ -167,7 +138,7 @@ class StoreTransaction:
     number of times, but a name archived in the transaction cannot be saved again in it.
     """
 
-    def __init__(self, store: ConfigStrategyLoader) -> None:
+    def __init__(self, store: StrategyStore) -> None:
         self._store = store
         self._puts: dict[str, StrategyConfig] = {}
         self._archives: dict[str, tuple[StrategyConfig, str]] = {}  # name -> (retired config, archive file name)
@@ -258,11 +229,11 @@ class StoreTransaction:
         return self._store.archive_dir / filename
 
 
-class ConfigStrategyLoader:
-    """The strategy config store over `directory` (default: the data root's `strategies/`)."""
+class StrategyStore:
+    """The strategy config store over `directory` (the Dagster layer passes the data root's `strategies/`)."""
 
-    def __init__(self, directory: str | os.PathLike[str] | None = None, *, lock_timeout: float = 60.0) -> None:
-        self.directory = Path(directory) if directory is not None else strategies_dir()
+    def __init__(self, directory: str | os.PathLike[str], *, lock_timeout: float = 60.0) -> None:
+        self.directory = Path(directory)
         self.archive_dir = self.directory / ARCHIVE_DIR
         self.lock_timeout = lock_timeout
         self.problems: list[StoreProblem] = []  # from the most recent scan of the directory
@@ -271,7 +242,7 @@ class ConfigStrategyLoader:
         self._in_transaction = False
 
     def __repr__(self) -> str:
-        return f"ConfigStrategyLoader({str(self.directory)!r})"
+        return f"StrategyStore({str(self.directory)!r})"
 
     def path_for(self, name: str) -> Path:
         return self.directory / f"{name}{SUFFIX}"
@@ -495,6 +466,21 @@ class ConfigStrategyLoader:
                 return candidate
             k += 1
 
+    # --- coordination with other writers of the store folder (the deployment manifest) ----------
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the store's write lock across several steps; `transaction()` inside joins it.
+
+        The deployment manifest is written under this lock, so it and the configs change together.
+        """
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with self._lock(exclusive=True):
+            yield
+
+    def has_pending_commit(self) -> bool:
+        """True when a transaction passed its commit point and awaits being applied (see `_recover`)."""
+        return self._pending_commits()
+
     # --- internals: locking ------------------------------------------------------------------
     @contextmanager
     def _lock(self, exclusive: bool) -> Iterator[None]:
@@ -572,25 +558,25 @@ class ConfigStrategyLoader:
         written: list[Path] = []
         for name, config in tx._puts.items():
             path = staging / f"{name}{SUFFIX}"
-            _write_file(path, config.to_json().encode())
+            create_new(path, config.to_json().encode(), sync=False)
             written.append(path)
         if tx._archives:
             (staging / ARCHIVE_DIR).mkdir()
             for config, filename in tx._archives.values():
                 path = staging / ARCHIVE_DIR / filename
-                _write_file(path, config.to_json().encode())
+                create_new(path, config.to_json().encode(), sync=False)
                 written.append(path)
-        _sync_files(written)
+        sync_files(written)
         if tx._archives:
-            _fsync_path(staging / ARCHIVE_DIR)
-        _fsync_path(staging)
+            fsync_path(staging / ARCHIVE_DIR)
+        fsync_path(staging)
         manifest = {"puts": sorted(tx._puts), "archives": sorted([n, f] for n, (_, f) in tx._archives.items())}
         pending = staging / f".{_MANIFEST}.tmp"
-        _write_file(pending, json.dumps(manifest).encode())
-        _fsync_path(pending)
+        create_new(pending, json.dumps(manifest).encode(), sync=False)
+        fsync_path(pending)
         os.replace(pending, staging / _MANIFEST)
-        _fsync_path(staging)
-        _fsync_path(self.directory)
+        fsync_path(staging)
+        fsync_path(self.directory)
         return manifest
 
     def _apply(self, staging: Path, manifest: Mapping[str, Any]) -> None:
@@ -599,9 +585,9 @@ class ConfigStrategyLoader:
             self._apply_put(staging, name)
         for name, filename in manifest["archives"]:
             self._apply_archive(staging, name, filename)
-        _fsync_path(self.directory)
+        fsync_path(self.directory)
         if manifest["archives"]:
-            _fsync_path(self.archive_dir)
+            fsync_path(self.archive_dir)
         shutil.rmtree(staging)
 
     def _apply_put(self, staging: Path, name: str) -> None:
@@ -632,3 +618,6 @@ class ConfigStrategyLoader:
                 log.warning("strategy store: discarding uncommitted staging %s", staging.name)
                 shutil.rmtree(staging)
 
+
+
+ConfigStrategyLoader = StrategyStore  # the name users know the store by; same class

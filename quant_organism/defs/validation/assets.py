@@ -5,10 +5,10 @@ from typing import Optional
 import dagster as dg
 from pydantic import Field
 
-from quant_organism import artifacts, settings
-from quant_organism.defs.evolution import STRATEGY_CONFIGS
-from quant_organism.defs.partitions import daily_partitions
-from quant_organism.defs.resources import LakeResource
+from quant_organism.core import artifacts as artifact_files
+from quant_organism.defs.evolution.assets import STRATEGY_CONFIGS
+from quant_organism.defs.shared.partitions import daily_partitions
+from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource
 from quant_organism.market.frames import load_market_frames
 from quant_organism.validation.backtest_stage import BacktestStageConfig
 from quant_organism.validation.run import ValidationSettings, validate
@@ -72,7 +72,7 @@ def _verdict_table(outcome) -> str:
     "deflated-Sharpe gate, bar-by-bar replay, testnet), pass/fail with reasons.",
 )
 def validated_strategies(
-    context: dg.AssetExecutionContext, config: ValidationRunConfig, lake: LakeResource
+    context: dg.AssetExecutionContext, config: ValidationRunConfig, lake: LakeResource, artifacts: ArtifactsResource
 ) -> dg.MaterializeResult:
     day = context.partition_key
     result = artifacts.load_evolution(day)
@@ -86,7 +86,7 @@ def validated_strategies(
             metadata={"skipped": dg.MetadataValue.json(loaded.skipped[:100])},
         )
     outcome = validate(result, loaded.frames, config.settings())
-    path = artifacts.write_json(artifacts.phase_dir("validation", day) / "verdicts.json", outcome.to_dict())
+    path = artifact_files.write_json(artifacts.phase_dir("validation", day) / "verdicts.json", outcome.to_dict())
     passed = outcome.passed
     context.log.info(
         f"validated {len(outcome.verdicts)} candidates in mode {config.mode}: {len(passed)} passed "
@@ -111,4 +111,3 @@ def validated_strategies(
     )
 
 
-DEFINITIONS = dg.Definitions(assets=[validated_strategies])

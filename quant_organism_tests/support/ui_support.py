@@ -28,7 +28,7 @@ TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 # so the partitions (which read QUANT_ORGANISM_COINS at import) and DAGSTER_HOME match the server's.
 INGEST_SCRIPT = """
 import sys
-from quant_organism import pipeline
+from quant_organism.cli import launch as pipeline
 summaries = pipeline.ingest(pipeline.persistent_instance(), sys.argv[1], sys.argv[2])
 failed = [s.coin for s in summaries if not s.success]
 print("ingested", [(s.coin, s.success, s.run_id) for s in summaries], flush=True)

@@ -14,6 +14,7 @@ import dagster as dg
 import pandas as pd
 
 from quant_organism import settings
+from quant_organism.automation.job_names import EVOLVE_JOBS_BY_PRESET, INGEST_JOB
 
 log = logging.getLogger("quant_organism")
 
@@ -74,9 +75,10 @@ def persistent_instance() -> dg.DagsterInstance:
 
 def ingest(instance: dg.DagsterInstance, first: str, last: str, coins: tuple[str, ...] | None = None) -> list[IngestSummary]:
     """Materialise candles and funding rates for every coin over [first, last], one run per coin."""
-    from quant_organism.definitions import defs
+    from quant_organism.definitions import load_definitions
+    defs = load_definitions()
 
-    job = defs.resolve_job_def("ingest_market_data")
+    job = defs.resolve_job_def(INGEST_JOB)
     summaries = []
     for coin in coins or settings.coins():
         tags = {RANGE_START_TAG: f"{coin}|{first}", RANGE_END_TAG: f"{coin}|{last}"}
@@ -88,9 +90,10 @@ def ingest(instance: dg.DagsterInstance, first: str, last: str, coins: tuple[str
 
 def evolve(instance: dg.DagsterInstance, day: str, preset: str = "test") -> dg.ExecuteInProcessResult:
     """Run the evolution chain (population -> configs -> validated -> deployed -> report) for `day`."""
-    from quant_organism.definitions import defs
+    from quant_organism.definitions import load_definitions
+    defs = load_definitions()
 
-    job = defs.resolve_job_def("evolve" if preset == "test" else "evolve_full")
+    job = defs.resolve_job_def(EVOLVE_JOBS_BY_PRESET[preset])
     result = job.execute_in_process(instance=instance, partition_key=day, raise_on_error=False)
     log.info("evolve %s (%s preset): %s (run %s)", day, preset, "ok" if result.success else "FAILED", result.run_id)
     return result

@@ -5,8 +5,8 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from quant_organism.defs.partitions import market_partitions, partition_coin_day
-from quant_organism.defs.resources import LakeResource, MarketSource
+from quant_organism.defs.shared.partitions import market_partitions, partition_coin_day
+from quant_organism.defs.shared.resources import LakeResource, MarketSource
 from quant_organism.market.ingest import IngestFailure, IngestResult, ingest_candle_days, ingest_funding_days
 from quant_organism.market.lake import MarketLake, ensure_catalog_file
 from quant_organism.market.quality import QualityReport
@@ -241,4 +241,3 @@ def funding_rates(
 
 
 market_assets = [candles, funding_rates]
-DEFINITIONS = dg.Definitions(assets=market_assets)

@@ -5,11 +5,11 @@ from typing import Optional
 import dagster as dg
 from pydantic import Field
 
-from quant_organism import artifacts, settings
-from quant_organism.defs.market import CANDLES, FUNDING
-from quant_organism.defs.partitions import daily_partitions
-from quant_organism.defs.resources import LakeResource
-from quant_organism.deployment.store import ConfigStrategyLoader
+from quant_organism import settings
+from quant_organism.defs.market.assets import CANDLES, FUNDING
+from quant_organism.defs.shared.partitions import daily_partitions
+from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, StrategyStoreResource
+from quant_organism.core import artifacts as artifact_files
 from quant_organism.evolution.config import EvolutionConfig, load_preset, preset_names
 from quant_organism.evolution.engine import run_evolution
 from quant_organism.evolution.result import to_strategy_configs
@@ -41,6 +41,7 @@ class EvolutionRunConfig(dg.Config):
 
     def evolution_config(self) -> EvolutionConfig:
         overrides = {name: value for name, value in self.model_dump().items() if name != "preset" and value is not None}
+        overrides.setdefault("ray_address", settings.ray_address())
         return load_preset(self.preset, **overrides)
 
 
@@ -80,7 +81,9 @@ def _progress_logger(context: dg.AssetExecutionContext):
     description="Every individual evaluated by the day's evolution (DEAP islands, serial/process/Ray), "
     "trained on the window strictly before the validation windows.",
 )
-def population(context: dg.AssetExecutionContext, config: EvolutionRunConfig, lake: LakeResource) -> dg.MaterializeResult:
+def population(
+    context: dg.AssetExecutionContext, config: EvolutionRunConfig, lake: LakeResource, artifacts: ArtifactsResource
+) -> dg.MaterializeResult:
     day = context.partition_key
     evolution = config.evolution_config()
     windows = evolution_windows(day, evolution.lookback_days, evolution.split)
@@ -129,13 +132,15 @@ def population(context: dg.AssetExecutionContext, config: EvolutionRunConfig, la
     description="The population's best distinct individuals as versioned JSON strategy configs (status evolved), "
     "tagged with the evolution date and the data window they saw.",
 )
-def strategy_configs(context: dg.AssetExecutionContext, config: StrategyConfigsConfig) -> dg.MaterializeResult:
+def strategy_configs(
+    context: dg.AssetExecutionContext, config: StrategyConfigsConfig, artifacts: ArtifactsResource, catalog: StrategyStoreResource
+) -> dg.MaterializeResult:
     day = context.partition_key
     result = artifacts.load_evolution(day)
     configs = to_strategy_configs(result, len(select_candidates(result, config.top_share, config.max_strategies)))
-    loader = ConfigStrategyLoader(settings.data_dir() / "strategies")
+    loader = catalog.store()
     paths = loader.save_evolved_strategies(configs)
-    artifacts.write_json(artifacts.phase_dir("evolution", day) / "strategy_configs.json", [c.name for c in configs])
+    artifact_files.write_json(artifacts.phase_dir("evolution", day) / "strategy_configs.json", [c.name for c in configs])
     context.log.info(f"saved {len(paths)} evolved strategy configs to {loader.directory}")
     table = "\n".join(
         ["| name | seed | score | sharpe |", "|---|---|---|---|"]
@@ -152,5 +157,3 @@ def strategy_configs(context: dg.AssetExecutionContext, config: StrategyConfigsC
     )
 
 
-evolution_assets = [population, strategy_configs]
-DEFINITIONS = dg.Definitions(assets=evolution_assets)

@@ -22,7 +22,7 @@ from typing import Any
 
 from hyperliquid.utils.signing import recover_agent_or_user_from_l1_action
 
-from quant_organism_tests.hl_replay_server import HyperliquidReplayServer, RecordedRequest, Reply, format_decimal
+from quant_organism_tests.support.hl_replay_server import HyperliquidReplayServer, RecordedRequest, Reply, format_decimal
 
 
 class ExchangeReplay:

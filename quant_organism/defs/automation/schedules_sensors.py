@@ -1,7 +1,7 @@
 """Schedules and sensors: the organism ingests each closed day, evolves on new data or decay, records failures.
 
 Thin by design: which days are complete, what to request given the cursor, whether decay is due and
-the failure log live in `quant_organism.orchestration` (plain Python). Jobs are referenced by name
+the failure log live in `quant_organism.automation` (plain Python). Jobs are referenced by name
 (`ingest_market_data`, `evolve`), so this module does not import the job definitions; Dagster
 resolves the names when `definitions.py` merges these with the jobs. Everything starts STOPPED
 (Dagster's default): turn it on in the UI (Automation) with the daemon running.
@@ -14,15 +14,15 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from quant_organism import orchestration as orch
+from quant_organism import automation as orch
 from quant_organism import settings
-from quant_organism.defs.market import CANDLES
-from quant_organism.defs.partitions import coin_partitions, daily_partitions, partition_coin_day
-from quant_organism.defs.resources import LakeResource
-from quant_organism.deployment.store import ConfigStrategyLoader, StoreLockedError
+from quant_organism.defs.market.assets import CANDLES
+from quant_organism.defs.shared.partitions import coin_partitions, daily_partitions, partition_coin_day
+from quant_organism.automation.job_names import EVOLVE_JOB, INGEST_JOB, PAPER_JOB
+from quant_organism.catalog.config import LIVE_STATUSES
+from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, StrategyStoreResource
+from quant_organism.catalog.store import StoreLockedError
 
-INGEST_JOB = "ingest_market_data"
-EVOLVE_JOB = "evolve"
 TRIGGER_TAG = "quant_organism/trigger"
 DEFAULT_LOOKBACK_DAYS = 14  # days a sensor tick inspects: a completed day older than this is left to backfills
 DEFAULT_KEEP_DAYS = 90  # requested days the new-data cursor remembers
@@ -218,12 +218,12 @@ def make_strategy_decay_sensor(
         f"(>= {trigger.min_paper_days} days) or a drawdown > {trigger.max_drawdown:.0%}; "
         f"cooldown {trigger.cooldown}.",
     )
-    def _decay(context: dg.SensorEvaluationContext, lake: LakeResource):
+    def _decay(context: dg.SensorEvaluationContext, lake: LakeResource, catalog: StrategyStoreResource):
         cursor = orch.DecayCursor.from_json(context.cursor)
         now = orch.utc(clock())
-        loader = ConfigStrategyLoader(settings.data_dir() / "strategies", lock_timeout=5.0)
+        loader = catalog.store(lock_timeout_s=5.0)
         try:
-            records = loader.load_strategies(active_only=True)
+            records = loader.load_strategies(status=LIVE_STATUSES)
         except StoreLockedError as exc:
             return dg.SkipReason(f"strategy store busy: {exc}")
         for problem in loader.problems:
@@ -283,15 +283,15 @@ def failure_record(context: dg.RunFailureSensorContext) -> dict:
     description="Appends each failed run (id, job, partition, time, error) to failures/failures.jsonl under the data root.",
     minimum_interval_seconds=30,
 )
-def run_failure_recorder(context: dg.RunFailureSensorContext):
-    path = orch.record_failure(failure_record(context))
+def run_failure_recorder(context: dg.RunFailureSensorContext, artifacts: ArtifactsResource):
+    path = orch.record_failure(failure_record(context), artifacts.failures_path)
     context.log.info(f"recorded failed run {context.dagster_run.run_id} in {path}")
 
 
 def make_paper_trading_schedule(cron: str = "45 0 * * *", name: str = "daily_paper_trading_schedule"):
     """After the day's ingest: paper-trade the deployed set on the previous UTC day's bars."""
 
-    @dg.schedule(cron_schedule=cron, job_name="paper_trade", execution_timezone="UTC", name=name,
+    @dg.schedule(cron_schedule=cron, job_name=PAPER_JOB, execution_timezone="UTC", name=name,
                  description="Paper-trades the deployed strategies on the previous UTC day's bars.")
     def _paper(context: dg.ScheduleEvaluationContext):
         day = orch.previous_day(_scheduled_time(context))
@@ -308,7 +308,3 @@ nightly_evolution_schedule = make_nightly_evolution_schedule()
 new_market_data_sensor = make_new_market_data_sensor()
 strategy_decay_sensor = make_strategy_decay_sensor()
 
-DEFINITIONS = dg.Definitions(
-    schedules=[ingest_daily_schedule, nightly_evolution_schedule, paper_trading_schedule],
-    sensors=[new_market_data_sensor, strategy_decay_sensor, run_failure_recorder],
-)

@@ -5,14 +5,14 @@ import pandas as pd
 from pydantic import Field
 
 from quant_organism import settings
-from quant_organism.defs.deployment import DEPLOYED, REPORT
-from quant_organism.defs.partitions import daily_partitions
-from quant_organism.defs.resources import LakeResource
-from quant_organism.deployment.deploy import load_current_deployment
-from quant_organism.deployment.store import ConfigStrategyLoader
+from quant_organism.defs.deployment.assets import DEPLOYED, REPORT
+from quant_organism.defs.shared.partitions import daily_partitions
+from quant_organism.defs.shared.resources import LakeResource, PaperLedgerResource, StrategyStoreResource
+from quant_organism.catalog.config import LIVE_STATUSES
+from quant_organism.catalog.manifest import load_current_deployment
 from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting.plots import equity_curves, markdown_image
-from quant_organism.runtime import DecayRules, PaperLedger, PaperTrader, StrategyRuntimeEngine, ledger_path, mark_decaying
+from quant_organism.runtime import DecayRules, PaperLedger, PaperTrader, StrategyRuntimeEngine, mark_decaying
 
 PAPER = dg.AssetKey(["runtime", "paper_performance"])
 # Bars of history before the traded day so that indicators are warm when paper trading starts.
@@ -20,10 +20,13 @@ WARMUP_DAYS = 30
 PREVIOUS_DAY = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
 
 
+_RULES = DecayRules()
+
+
 class PaperConfig(dg.Config):
-    decay_min_days: int = Field(default=7, description="paper days before decay rules apply")
-    decay_min_sharpe: float = Field(default=0.0, description="decaying below this paper Sharpe")
-    decay_max_drawdown: float = Field(default=0.25, description="decaying above this paper drawdown")
+    decay_min_days: int = Field(default=_RULES.min_days, description="paper days before decay rules apply")
+    decay_min_sharpe: float = Field(default=_RULES.min_sharpe, description="decaying below this paper Sharpe")
+    decay_max_drawdown: float = Field(default=_RULES.max_drawdown, description="decaying above this paper drawdown")
 
 
 @dg.asset(
@@ -39,11 +42,17 @@ class PaperConfig(dg.Config):
     description="Paper trading of the deployed set on the day's bars after deployment (fees, slippage, funding as in "
     "backtests), in a persistent DuckDB ledger; feeds paper figures back into the configs and flags decay.",
 )
-def paper_performance(context: dg.AssetExecutionContext, config: PaperConfig, lake: LakeResource) -> dg.MaterializeResult:
+def paper_performance(
+    context: dg.AssetExecutionContext,
+    config: PaperConfig,
+    lake: LakeResource,
+    catalog: StrategyStoreResource,
+    paper_ledger: PaperLedgerResource,
+) -> dg.MaterializeResult:
     day = pd.Timestamp(context.partition_key, tz="UTC")
-    store = ConfigStrategyLoader(settings.data_dir() / "strategies")
+    store = catalog.store()
     deployment = load_current_deployment(store)
-    live = store.load_strategies(status=["deployed", "decaying"])
+    live = store.load_strategies(status=LIVE_STATUSES)
     if not live or deployment is None:
         return dg.MaterializeResult(metadata={"strategies": 0, "note": "nothing is deployed: no paper trading"})
     deployed_for = pd.Timestamp(deployment.get("evolution_date") or day.date())
@@ -52,10 +61,11 @@ def paper_performance(context: dg.AssetExecutionContext, config: PaperConfig, la
         return dg.MaterializeResult(
             metadata={"strategies": len(live), "note": f"deployment uses data up to {deployed_for.date()}: no bars after it yet"}
         )
-    loaded = load_market_frames(lake.lake(), settings.coins(), day - pd.Timedelta(days=WARMUP_DAYS), day + pd.Timedelta(days=1))
+    start, end = day - pd.Timedelta(days=WARMUP_DAYS), day + pd.Timedelta(days=1)
+    loaded = load_market_frames(lake.lake(), settings.coins(), start, end, settings.interval())
     if not any((f.index >= day).any() for f in loaded.frames.values()):
         raise dg.Failure(description=f"no bars for {day.date()} in the lake: materialise market/candles for that day first")
-    ledger = PaperLedger(ledger_path())
+    ledger = paper_ledger.ledger()
     engine = StrategyRuntimeEngine(store)
     summary = PaperTrader(engine, ledger).run(loaded.frames, start=day, end=day + pd.Timedelta(days=1))
     metrics, decaying = mark_decaying(
@@ -81,4 +91,3 @@ def paper_performance(context: dg.AssetExecutionContext, config: PaperConfig, la
     )
 
 
-DEFINITIONS = dg.Definitions(assets=[paper_performance])

@@ -2,14 +2,16 @@
 
 import dagster as dg
 
-from quant_organism.defs.evolution import POPULATION, STRATEGY_CONFIGS, EvolutionRunConfig
-from quant_organism.defs.market import CANDLES, FUNDING
-from quant_organism.defs.deployment import DEPLOYED, REPORT
-from quant_organism.defs.runtime import PAPER
-from quant_organism.defs.validation import VALIDATED
+from quant_organism.automation.job_names import EVOLVE_FULL_JOB, EVOLVE_JOB, INGEST_JOB, PAPER_JOB
+
+from quant_organism.defs.evolution.assets import POPULATION, STRATEGY_CONFIGS, EvolutionRunConfig
+from quant_organism.defs.market.assets import CANDLES, FUNDING
+from quant_organism.defs.deployment.assets import DEPLOYED, REPORT
+from quant_organism.defs.runtime.assets import PAPER
+from quant_organism.defs.validation.assets import VALIDATED
 
 ingest_job = dg.define_asset_job(
-    "ingest_market_data",
+    INGEST_JOB,
     selection=dg.AssetSelection.assets(CANDLES, FUNDING),
     description="Fetch, quality-check and store candles and funding rates for date × coin partitions.",
 )
@@ -31,12 +33,11 @@ def _evolution_job(name: str, preset: str):
 
 
 paper_job = dg.define_asset_job(
-    "paper_trade",
+    PAPER_JOB,
     selection=dg.AssetSelection.assets(PAPER),
     description="Paper-trade the deployed set on one day's bars after deployment and update its configs.",
 )
 
-evolve_job = _evolution_job("evolve", "test")
-evolve_full_job = _evolution_job("evolve_full", "full")
+evolve_job = _evolution_job(EVOLVE_JOB, "test")
+evolve_full_job = _evolution_job(EVOLVE_FULL_JOB, "full")
 
-DEFINITIONS = dg.Definitions(jobs=[ingest_job, evolve_job, evolve_full_job, paper_job])

@@ -74,6 +74,15 @@ ALLOWED_TRANSITIONS: dict[DeploymentStatus, frozenset[DeploymentStatus]] = {
 REALLOCATABLE: frozenset[DeploymentStatus] = frozenset({_S.DEPLOYED, _S.DECAYING})
 
 
+LIVE_STATUSES = frozenset({DeploymentStatus.DEPLOYED, DeploymentStatus.DECAYING})
+"""Statuses the runtime trades (the one definition of "deployed or decaying")."""
+
+
+def is_live(status: "DeploymentStatus | str") -> bool:
+    """True for a status the runtime trades (deployed or decaying)."""
+    return DeploymentStatus(getattr(status, "value", status)) in LIVE_STATUSES
+
+
 class IllegalTransitionError(ValueError):
     """A lifecycle move the state machine does not allow (e.g. anything out of `retired`)."""
 

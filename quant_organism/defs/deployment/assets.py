@@ -6,14 +6,14 @@ from datetime import datetime, timezone
 import dagster as dg
 from pydantic import Field
 
-from quant_organism import artifacts, settings
-from quant_organism.defs.partitions import daily_partitions
-from quant_organism.defs.resources import LakeResource
-from quant_organism.defs.validation import VALIDATED
+from quant_organism.core import artifacts as artifact_files
+from quant_organism.defs.shared.partitions import daily_partitions
+from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, StrategyStoreResource
+from quant_organism.defs.validation.assets import VALIDATED
 from quant_organism.deployment.decision import DecisionConfig
-from quant_organism.deployment.deploy import deploy, load_current_deployment, verify_deployment
+from quant_organism.catalog.manifest import load_current_deployment
+from quant_organism.deployment.deploy import deploy, verify_deployment
 from quant_organism.deployment.selection import plan_from_verdicts
-from quant_organism.deployment.store import ConfigStrategyLoader
 from quant_organism.evolution.result import genes_from_row
 from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting.plots import equity_curves, markdown_image
@@ -33,10 +33,6 @@ class DeploymentRunConfig(dg.Config):
     retire_when_nothing_passes: bool = Field(
         default=False, description="when no candidate passes: retire the live set (True) or keep it (False)"
     )
-
-
-def _store() -> ConfigStrategyLoader:
-    return ConfigStrategyLoader(settings.data_dir() / "strategies")
 
 
 def _validation_frames(lake: LakeResource, result):
@@ -62,11 +58,17 @@ def _validation_frames(lake: LakeResource, result):
     description="A small, uncorrelated, capped allocation of validated strategies, written atomically to the "
     "config store; the previous deployment's strategies not chosen again are archived as superseded.",
 )
-def deployed_configs(context: dg.AssetExecutionContext, config: DeploymentRunConfig, lake: LakeResource) -> dg.MaterializeResult:
+def deployed_configs(
+    context: dg.AssetExecutionContext,
+    config: DeploymentRunConfig,
+    lake: LakeResource,
+    artifacts: ArtifactsResource,
+    catalog: StrategyStoreResource,
+) -> dg.MaterializeResult:
     started = time.perf_counter()
     day = context.partition_key
     result = artifacts.load_evolution(day)
-    verdicts = artifacts.read_json(artifacts.phase_dir("validation", day) / "verdicts.json")["verdicts"]
+    verdicts = artifact_files.read_json(artifacts.phase_dir("validation", day) / "verdicts.json")["verdicts"]
     population = result.population.drop_duplicates("name").set_index("name", drop=False)
     genes = {v["candidate_id"]: genes_from_row(population.loc[v["candidate_id"]]) for v in verdicts}
     frames, window = _validation_frames(lake, result)
@@ -78,7 +80,7 @@ def deployed_configs(context: dg.AssetExecutionContext, config: DeploymentRunCon
         max_weight=config.max_weight,
     )
     plan, returns = plan_from_verdicts(verdicts, genes, frames, window, decision)
-    store = _store()
+    store = catalog.store()
     if plan.chosen or config.retire_when_nothing_passes:
         record = deploy(plan, store, when=datetime.now(timezone.utc), note=f"evolution {day}", evolution_date=result.windows.evolution_date)
         summary = record.to_dict()
@@ -95,9 +97,9 @@ def deployed_configs(context: dg.AssetExecutionContext, config: DeploymentRunCon
         context.log.warning(summary["notes"][0])
     summary.update(plan=plan.to_dict(), rejected=plan.to_dict().get("rejected", []), wall_s=round(time.perf_counter() - started, 3))
     directory = artifacts.phase_dir("deployment", day)
-    artifacts.write_json(directory / "deployment.json", summary)
+    artifact_files.write_json(directory / "deployment.json", summary)
     if not returns.empty:
-        artifacts.write_frame(directory / "validation_returns.parquet", returns.reset_index(names="timestamp"))
+        artifact_files.write_frame(directory / "validation_returns.parquet", returns.reset_index(names="timestamp"))
 
     sample = next(iter(frames.values())).tail(500) if frames else None
     problems = verify_deployment(store, sample) if sample is not None else ["no market frame to check signals on"]
@@ -135,27 +137,27 @@ def deployed_configs(context: dg.AssetExecutionContext, config: DeploymentRunCon
     description="The run's report: strategies generated, validated and deployed, per-phase timings and success "
     "rates, and the deployed set against buy-and-hold on the validation windows.",
 )
-def evolution_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    from quant_organism.orchestration import read_failures
+def evolution_report(context: dg.AssetExecutionContext, lake: LakeResource, artifacts: ArtifactsResource) -> dg.MaterializeResult:
+    from quant_organism.automation import read_failures
 
     day = context.partition_key
     result = artifacts.load_evolution(day)
-    validation = artifacts.read_json(artifacts.phase_dir("validation", day) / "verdicts.json")
+    validation = artifact_files.read_json(artifacts.phase_dir("validation", day) / "verdicts.json")
     deployment_dir = artifacts.phase_dir("deployment", day)
-    deployment = artifacts.read_json(deployment_dir / "deployment.json")
-    report = build_report(day, result.totals(), result.batches, validation, deployment, read_failures())
+    deployment = artifact_files.read_json(deployment_dir / "deployment.json")
+    report = build_report(day, result.totals(), result.batches, validation, deployment, read_failures(artifacts.failures_path))
     markdown = report_markdown(report)
 
     frames, window = _validation_frames(lake, result)
     curves = {"buy & hold (equal weight)": buy_and_hold(frames, window.start, window.end)}
     returns_path = deployment_dir / "validation_returns.parquet"
     if returns_path.exists():
-        returns = artifacts.read_frame(returns_path).set_index("timestamp")
+        returns = artifact_files.read_frame(returns_path).set_index("timestamp")
         curves["deployed set"] = deployed_equity(returns, deployment.get("allocations", {}))
     plot = equity_curves(curves, "validation windows: deployed set vs buy & hold", benchmark="buy & hold (equal weight)")
     directory = artifacts.phase_dir("reports", day)
-    json_path = artifacts.write_json(directory / "report.json", report)
-    artifacts.write_text(directory / "report.md", markdown)
+    json_path = artifact_files.write_json(directory / "report.json", report)
+    artifact_files.write_text(directory / "report.md", markdown)
     (directory / "equity.png").write_bytes(plot)
     return dg.MaterializeResult(
         metadata={
@@ -169,4 +171,3 @@ def evolution_report(context: dg.AssetExecutionContext, lake: LakeResource) -> d
     )
 
 
-DEFINITIONS = dg.Definitions(assets=[deployed_configs, evolution_report])

@@ -1,4 +1,4 @@
-"""`python -m quant_organism.bench {ingest,backtest,evolution} [--json]`: benchmarks, peers side by side in one run."""
+"""`python -m quant_organism.benchmarks {ingest,backtest,evolution} [--json]`: benchmarks, peers side by side in one run."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ BENCHMARKS = {
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in BENCHMARKS:
-        print(f"usage: python -m quant_organism.bench {{{','.join(BENCHMARKS)}}} [options]", file=sys.stderr)
+        print(f"usage: python -m quant_organism.benchmarks {{{','.join(BENCHMARKS)}}} [options]", file=sys.stderr)
         return 2
     module = importlib.import_module(BENCHMARKS[argv[0]])
     return module.main(argv[1:])

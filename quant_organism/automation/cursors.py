@@ -1,0 +1,87 @@
+"""Sensor cursors: what the new-data and decay sensors remember between ticks (JSON in Dagster's cursor)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from quant_organism.automation.days import check_day
+from quant_organism.core.timeutil import utc
+
+
+class CursorError(ValueError):
+    """A sensor cursor that cannot be read; resetting the sensor's cursor in the UI clears it."""
+
+
+def _cursor_object(text: str | None, sensor: str) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CursorError(f"{sensor} cursor is not JSON ({exc}): {text[:80]!r}; reset the sensor's cursor") from None
+    if not isinstance(value, dict):
+        raise CursorError(f"{sensor} cursor must be a JSON object, got {text[:80]!r}; reset the sensor's cursor")
+    return value
+
+
+@dataclass(frozen=True)
+class NewDataCursor:
+    """The days the new-data sensor has requested (newest `keep`, so the cursor stays small)."""
+
+    requested: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, text: str | None) -> NewDataCursor:
+        value = _cursor_object(text, "new-data sensor")
+        days = value.get("requested", [])
+        if not isinstance(days, list) or not all(isinstance(d, str) for d in days):
+            raise CursorError(f"new-data sensor cursor: 'requested' must be a list of days, got {days!r}")
+        try:
+            return cls(tuple(sorted({check_day(d) for d in days})))
+        except ValueError as exc:
+            raise CursorError(f"new-data sensor cursor: {exc}") from None
+
+    def to_json(self) -> str:
+        return json.dumps({"requested": list(self.requested)})
+
+    @property
+    def newest(self) -> str | None:
+        return self.requested[-1] if self.requested else None
+
+    def add(self, days: Iterable[str], keep: int = 90) -> NewDataCursor:
+        """A cursor that also holds `days`, keeping the newest `keep` days."""
+        if keep < 1:
+            raise ValueError(f"keep must be >= 1, got {keep}")
+        merged = sorted(set(self.requested) | {check_day(d) for d in days})
+        return NewDataCursor(tuple(merged[-keep:]))
+
+
+def days_to_request(complete: Iterable[str], cursor: NewDataCursor) -> list[str]:
+    """Complete days not requested yet, oldest first (a late day older than the newest requested included)."""
+    return sorted(set(complete) - set(cursor.requested))
+
+
+@dataclass(frozen=True)
+class DecayCursor:
+    """When the decay sensor last asked for a re-evolution, and for which day."""
+
+    last_requested_at: datetime | None = None
+    last_day: str | None = None
+
+    @classmethod
+    def from_json(cls, text: str | None) -> DecayCursor:
+        value = _cursor_object(text, "decay sensor")
+        at, day = value.get("last_requested_at"), value.get("last_day")
+        try:
+            moment = utc(datetime.fromisoformat(at)) if at is not None else None
+            return cls(moment, check_day(day) if day is not None else None)
+        except (TypeError, ValueError) as exc:
+            raise CursorError(f"decay sensor cursor: {exc} in {text[:120]!r}; reset the sensor's cursor") from None
+
+    def to_json(self) -> str:
+        at = self.last_requested_at.isoformat() if self.last_requested_at else None
+        return json.dumps({"last_requested_at": at, "last_day": self.last_day})

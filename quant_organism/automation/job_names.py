@@ -1,0 +1,8 @@
+"""The project's job names: one definition, used by the jobs, the schedules and sensors, and the CLI."""
+
+INGEST_JOB = "ingest_market_data"
+EVOLVE_JOB = "evolve"  # the evolution chain with the `test` preset (CI, quick looks)
+EVOLVE_FULL_JOB = "evolve_full"  # the same chain with the production (`full`) preset
+PAPER_JOB = "paper_trade"
+
+EVOLVE_JOBS_BY_PRESET = {"test": EVOLVE_JOB, "full": EVOLVE_FULL_JOB}

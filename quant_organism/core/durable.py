@@ -1,0 +1,83 @@
+"""Durable file writes: the one place that knows how to make a write survive a crash.
+
+Every writer of the project (lake partitions, run artifacts, the strategy store, the deployment
+manifest) goes through these, so "written" always means: complete, synced, and visible under its
+final name only once whole (temp file beside the target, fsync, rename, fsync of the folder).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+BATCH_SYNC_THRESHOLD = 8  # above this many files one os.sync() beats one fsync per file
+_TMP_COUNTER = itertools.count()
+
+
+def temp_path(path: Path) -> Path:
+    """A temp name beside `path`, unique to this process and call, hidden from globs of `*.ext`."""
+    return path.parent / f".{path.name}.{os.getpid()}.{next(_TMP_COUNTER)}.tmp"
+
+
+def fsync_path(path: Path) -> None:
+    """fsync a file or (on POSIX) a directory, so a rename or a new entry in it is durable."""
+    if os.name != "posix" and path.is_dir():  # pragma: no cover - directories cannot be fsynced there
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_files(paths: Iterable[Path]) -> None:
+    """Make file contents durable: one system-wide sync for a large batch, else one fsync per file."""
+    paths = list(paths)
+    if len(paths) > BATCH_SYNC_THRESHOLD and hasattr(os, "sync"):
+        os.sync()
+    else:
+        for path in paths:
+            fsync_path(path)
+
+
+def create_new(path: Path, data: bytes, *, sync: bool = True) -> None:
+    """Create `path` with `data`, never replacing an existing file (O_EXCL)."""
+    with open(path, "xb") as handle:
+        handle.write(data)
+        if sync:
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def discard(path: Path | str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def atomic_write(path: Path, writer: Callable[[str], object]) -> None:
+    """Write through `writer(tmp_path)` into a temp file beside `path`, sync it, rename it over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(path)
+    try:
+        writer(str(tmp))
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        discard(tmp)
+        raise
+
+
+def replace_bytes(path: Path, data: bytes) -> None:
+    """Replace `path` atomically with `data`."""
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+
+
+def replace_text(path: Path, text: str) -> None:
+    """Replace `path` atomically with `text` (UTF-8)."""
+    replace_bytes(path, text.encode())

@@ -1,0 +1,122 @@
+"""Resources: where market data comes from, and where each kind of state lives under the data root.
+
+The Dagster layer is the only place that turns settings into paths: domain code receives a store, a
+lake, a ledger or an artifacts root as arguments. `project_resources(data_dir)` builds the whole set
+for one data root (the UI and the main command use the environment's; tests a temporary one).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Optional
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from quant_organism import settings
+from quant_organism.automation import FAILURES_FILE
+from quant_organism.catalog.store import STORE_DIR, StrategyStore
+from quant_organism.evolution import run_store
+from quant_organism.evolution.result import EvolutionResult
+from quant_organism.core import artifacts
+from quant_organism.market.lake import MarketLake
+from quant_organism.market.sources import MarketDataSource, make_source
+from quant_organism.runtime.ledger import LEDGER_FILE, PaperLedger
+
+
+@lru_cache(maxsize=8)
+def _cached_source(kind: str, seed: int, coins: tuple[str, ...], files_dir: Optional[str], base_url: Optional[str]) -> MarketDataSource:
+    # One client per configuration and process: the synthetic simulation and parsed files are reused
+    # across the partitions that one process materialises.
+    return make_source(kind, seed=seed, coins=coins, files_dir=files_dir, base_url=base_url)
+
+
+class MarketSource(dg.ConfigurableResource):
+    """Where market data comes from. `source` picks the implementation (default from QUANT_ORGANISM_SOURCE)."""
+
+    source: str = Field(default="synthetic", description="synthetic | hyperliquid | files")
+    seed: int = Field(default=7, description="seed of the synthetic market")
+    files_dir: Optional[str] = Field(default=None, description="directory of candle/funding files (files source)")
+    base_url: Optional[str] = Field(default=None, description="Hyperliquid API URL (default mainnet; read-only info calls)")
+    interval: str = Field(default="1h", description="bar interval")
+
+    def client(self) -> MarketDataSource:
+        return _cached_source(self.source, self.seed, tuple(settings.coins()), self.files_dir, self.base_url)
+
+
+class LakeResource(dg.ConfigurableResource):
+    """The Parquet lake under the data root."""
+
+    root: str = Field(description="lake root directory")
+
+    def lake(self) -> MarketLake:
+        return MarketLake(self.root)
+
+
+class StrategyStoreResource(dg.ConfigurableResource):
+    """The strategy config store (the catalog): every stage after evolution reads and writes it."""
+
+    directory: str = Field(description="the store's folder (data root / strategies)")
+    lock_timeout_s: float = Field(default=60.0, description="how long a writer waits for the store's lock")
+
+    def store(self, lock_timeout_s: float | None = None) -> StrategyStore:
+        return StrategyStore(self.directory, lock_timeout=lock_timeout_s or self.lock_timeout_s)
+
+
+class ArtifactsResource(dg.ConfigurableResource):
+    """Per-date run artifacts (evolution, validation, deployment, reports) under the data root."""
+
+    root: str = Field(description="artifacts root (the data root)")
+
+    def phase_dir(self, phase: str, day: str) -> Path:
+        return artifacts.phase_dir(phase, day, Path(self.root))
+
+    def save_evolution(self, result: EvolutionResult) -> Path:
+        return run_store.save_evolution(result, Path(self.root))
+
+    def load_evolution(self, day: str) -> EvolutionResult:
+        return run_store.load_evolution(day, Path(self.root))
+
+    @property
+    def failures_path(self) -> Path:
+        return Path(self.root) / FAILURES_FILE
+
+
+class PaperLedgerResource(dg.ConfigurableResource):
+    """The DuckDB paper-trading ledger."""
+
+    path: str = Field(description="ledger file (data root / paper / ledger.duckdb)")
+
+    def ledger(self) -> PaperLedger:
+        return PaperLedger(self.path)
+
+
+def project_resources(data_dir: Path | str, **source: object) -> dict[str, dg.ConfigurableResource]:
+    """Every resource for the data root `data_dir`; `source` overrides MarketSource's fields."""
+    root = Path(data_dir)
+    return {
+        "market_source": MarketSource(**source),  # type: ignore[arg-type]
+        "lake": LakeResource(root=str(root / "lake")),
+        "duckdb": DuckDBResource(database=str(root / "quant_organism.duckdb")),
+        "catalog": StrategyStoreResource(directory=str(root / STORE_DIR)),
+        "artifacts": ArtifactsResource(root=str(root)),
+        "paper_ledger": PaperLedgerResource(path=str(root / LEDGER_FILE)),
+    }
+
+
+def default_resources() -> dict[str, dg.ConfigurableResource]:
+    """Resources from the environment (QUANT_ORGANISM_*), as the UI and the main command use them."""
+    files_dir = settings.files_dir()
+    return project_resources(
+        settings.data_dir(),
+        source=settings.source_name(),
+        files_dir=str(files_dir) if files_dir else None,
+        interval=settings.interval(),
+    )
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(resources=default_resources())

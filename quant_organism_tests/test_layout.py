@@ -1,0 +1,81 @@
+"""The house rules, enforced: the import-linter layers, Dagster's project checks, where settings are read,
+and which modules may sit at the package root."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "quant_organism"
+BIN = Path(sys.executable).parent
+DOMAIN_PACKAGES = (
+    "core", "strategies", "market", "catalog", "backtest", "runtime", "evolution", "validation", "deployment",
+    "reporting", "automation",
+)
+
+
+def _run(command: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "VIRTUAL_ENV": sys.prefix, **env}
+    return subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=300)
+
+
+def test_lint_imports_keeps_the_layers_contract():
+    done = _run([str(BIN / "lint-imports")], ROOT)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "2 kept, 0 broken" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "contract"),
+    [
+        ("strategies/_intruder.py", "import dagster\n", "Domain code is plain Python"),
+        ("backtest/_intruder.py", "from quant_organism import settings\n", "Domain code is plain Python"),
+        ("market/_intruder.py", "from quant_organism.evolution import engine\n", "Layers in pipeline order"),
+    ],
+)
+def test_the_contract_bites(tmp_path: Path, module: str, line: str, contract: str):
+    """A copy of the project with one forbidden import fails lint-imports, naming the broken contract."""
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    shutil.copytree(PACKAGE, tmp_path / "quant_organism", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "quant_organism" / module).write_text(line)
+    done = _run([str(BIN / "lint-imports")], tmp_path, PYTHONPATH=str(tmp_path))
+    assert done.returncode != 0
+    assert f"{contract}" in done.stdout and "BROKEN" in done.stdout
+
+
+def test_dg_check_defs_passes():
+    done = _run([str(BIN / "dg"), "check", "defs"], ROOT)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "All definitions loaded successfully" in done.stdout + done.stderr
+
+
+def test_domain_code_never_reads_settings_or_the_environment():
+    offenders = []
+    for package in DOMAIN_PACKAGES:
+        for path in (PACKAGE / package).rglob("*.py"):
+            for number, text in enumerate(path.read_text().splitlines(), start=1):
+                if re.search(r"\bsettings\.", text) or "QUANT_ORGANISM_" in text and "os.environ" in text:
+                    offenders.append(f"{path.relative_to(ROOT)}:{number}: {text.strip()}")
+    assert offenders == []
+
+
+def test_only_the_entry_modules_sit_at_the_package_root():
+    root_modules = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert root_modules == ["__init__.py", "__main__.py", "definitions.py", "settings.py"]
+
+
+def test_tests_never_import_other_test_modules():
+    offenders = [
+        f"{path.name}: {line.strip()}"
+        for path in Path(__file__).parent.glob("test_*.py")
+        for line in path.read_text().splitlines()
+        if re.match(r"\s*(from|import) quant_organism_tests\.test_", line)
+    ]
+    assert offenders == []
