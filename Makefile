@@ -17,9 +17,12 @@ $(UV):
 setup: $(UV)
 	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 
-# The main job end to end on the embedded default (synthetic market).
+# The main job end to end on the embedded default (synthetic market): the production search evolves on
+# 2025-07-14 (a day in the synthetic past with the full preset's 540 days of history before it), then the
+# deployment is paper-traded on the 7 days after it.
+DEMO_END ?= 2025-07-21
 demo: setup
-	$(RUN) python -m quant_organism run
+	$(RUN) python -m quant_organism run --end $(DEMO_END) --paper-days 7
 
 # The Dagster UI on http://127.0.0.1:3000, over the instance the main job wrote to.
 ui: setup
@@ -49,6 +52,7 @@ bench: setup
 	$(RUN) python -m quant_organism.benchmarks ingest
 	$(RUN) python -m quant_organism.benchmarks backtest
 	$(RUN) python -m quant_organism.benchmarks evolution
+	$(RUN) python -m quant_organism.benchmarks organism --quick
 
 clean:
 	rm -rf data/lake data/dagster_home data/*.duckdb data/*.catalog.* data/evolution data/validation \

@@ -64,3 +64,15 @@ def interval() -> str:
 def dagster_home() -> Path:
     """Persistent DAGSTER_HOME under the data root, so the UI shows what the main command materialised."""
     return data_dir() / "dagster_home"
+
+
+PRESETS = ("test", "full")
+
+
+def production_preset() -> str:
+    """The evolution preset of the nightly schedule, the re-evolution sensors and the main command
+    (`QUANT_ORGANISM_PRESET`, default `full`, the real search; `test` is the quick one CI runs)."""
+    name = os.environ.get("QUANT_ORGANISM_PRESET", "full").strip().lower()
+    if name not in PRESETS:
+        raise ValueError(f"QUANT_ORGANISM_PRESET={name!r}: expected one of {', '.join(PRESETS)}")
+    return name

@@ -103,7 +103,7 @@ def test_zero_candidates_is_an_honest_all_cash_plan() -> None:
 def test_failed_verdicts_and_losing_strategies_are_rejected_with_reasons() -> None:
     frame = returns(2, seed=7)
     frame["loser"] = -frame["s1"]
-    passed = StageResult("backtest", StageStatus.PASSED, 0.9, {"deflated_sharpe": {"passed": True}})
+    passed = StageResult("backtest", StageStatus.PASSED, 0.9, {"superiority": {"passed": True}})
     good = decide("s0", [passed], "minimal")
     bad = decide("s1", [StageResult("backtest", StageStatus.FAILED, 0.4, {}, ["OOS Sharpe 0.2 < 1"])], "minimal")
     plan = DecisionEngine().select([good, bad, Candidate("loser", 0.95)], frame)

@@ -13,11 +13,12 @@ def _verdict(name: str, passed: bool, score: float, reasons: list[str]) -> dict:
 
 VERDICTS = [
     _verdict("ema_crossover_3_aaaa0001", False, 0.41, [
-        "backtest: oos_sharpe 0.41 < 1", "backtest: dsr 0.31 < 0.95", "deflated Sharpe ratio gate did not pass",
-        "overall score 0.410 < 0.7"]),
+        "backtest: superiority: not superior to zero: held-out t = 0.2 is not significant",
+        "backtest: walk_forward_return -0.03 is not positive", "held-out superiority gate did not pass"]),
     _verdict("rsi_filter_5_bbbb0002", False, 0.62, [
-        "backtest: dsr 0.80 < 0.95", "replay: consistency 0.100 < 0.2 (sub-period returns [1%, -2%])",
-        "deflated Sharpe ratio gate did not pass", "overall score 0.620 < 0.7"]),
+        "backtest: superiority: not superior to zero: held-out t = 1.1 is not significant",
+        "replay: replay disagrees with the vectorised backtest of the same window: BTC trade 3 exit bar",
+        "held-out superiority gate did not pass"]),
     _verdict("sma_trend_4_cccc0003", True, 0.91, []),
 ]
 
@@ -26,8 +27,8 @@ def test_rejections_count_each_gate_once_per_candidate_and_name_the_closest_miss
     summary = rejections(VERDICTS)
     assert summary["failed"] == 2
     assert summary["by_gate"] == {
-        "backtest: dsr": 2, "deflated Sharpe ratio gate did not pass": 2, "overall score": 2,
-        "backtest: oos_sharpe": 1, "replay: consistency": 1,
+        "backtest: superiority": 2, "held-out superiority gate did not pass": 2,
+        "backtest: walk_forward_return": 1, "replay: replay": 1,
     }
     assert summary["closest"]["name"] == "rsi_filter_5_bbbb0002" and summary["closest"]["score"] == 0.62
 
@@ -40,9 +41,9 @@ def test_report_markdown_lists_the_gates_and_the_closest_miss():
     )
     text = report_markdown(report)
     assert "Why 2 candidate(s) failed validation:" in text
-    assert "| backtest: dsr | 2 |" in text and "| replay: consistency | 1 |" in text
+    assert "| backtest: superiority | 2 |" in text and "| replay: replay | 1 |" in text
     assert "Closest miss: rsi_filter_5_bbbb0002 (score 0.62):" in text
-    assert "- replay: consistency 0.100 < 0.2 (sub-period returns [1%, -2%])" in text
+    assert "- replay: replay disagrees with the vectorised backtest of the same window: BTC trade 3 exit bar" in text
 
 
 def test_nothing_to_explain_when_every_candidate_passed():

@@ -121,7 +121,7 @@ def test_decisions_fill_at_the_next_open_with_slippage_against_the_trader(frames
 
 def test_live_bars_one_at_a_time_give_the_same_decisions_as_a_run(frames):
     g = CASES[1]
-    frame = frames["ETH"].iloc[:200]
+    frame = frames["ETH"].iloc[:400]
     batch = StrategyRuntimeEngine([config(g)], policy=PARITY, costs=COSTS, coins=["ETH"]).run({"ETH": frame}, start=frame.index[120])
     live = StrategyRuntimeEngine([config(g)], policy=PARITY, costs=COSTS, coins=["ETH"])
     live.load_history("ETH", frame.iloc[:120])

@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 
 import dagster as dg
 import pandas as pd
 
 from quant_organism import settings
-from quant_organism.automation.job_names import EVOLVE_JOBS_BY_PRESET, INGEST_JOB
+from quant_organism.automation.job_names import EVOLVE_JOBS_BY_PRESET, INGEST_JOB, PAPER_JOB
 
 log = logging.getLogger("quant_organism")
 
@@ -73,12 +74,17 @@ def persistent_instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
+@lru_cache(maxsize=1)
+def _definitions() -> dg.Definitions:
+    """The project's definitions, loaded once per CLI process (the environment does not change in it)."""
+    from quant_organism.definitions import load_definitions
+
+    return load_definitions()
+
+
 def ingest(instance: dg.DagsterInstance, first: str, last: str, coins: tuple[str, ...] | None = None) -> list[IngestSummary]:
     """Materialise candles and funding rates for every coin over [first, last], one run per coin."""
-    from quant_organism.definitions import load_definitions
-    defs = load_definitions()
-
-    job = defs.resolve_job_def(INGEST_JOB)
+    job = _definitions().resolve_job_def(INGEST_JOB)
     summaries = []
     for coin in coins or settings.coins():
         tags = {RANGE_START_TAG: f"{coin}|{first}", RANGE_END_TAG: f"{coin}|{last}"}
@@ -88,12 +94,17 @@ def ingest(instance: dg.DagsterInstance, first: str, last: str, coins: tuple[str
     return summaries
 
 
-def evolve(instance: dg.DagsterInstance, day: str, preset: str = "test") -> dg.ExecuteInProcessResult:
+def evolve(instance: dg.DagsterInstance, day: str, preset: str = "full") -> dg.ExecuteInProcessResult:
     """Run the evolution chain (population -> configs -> validated -> deployed -> report) for `day`."""
-    from quant_organism.definitions import load_definitions
-    defs = load_definitions()
-
-    job = defs.resolve_job_def(EVOLVE_JOBS_BY_PRESET[preset])
+    job = _definitions().resolve_job_def(EVOLVE_JOBS_BY_PRESET[preset])
     result = job.execute_in_process(instance=instance, partition_key=day, raise_on_error=False)
     log.info("evolve %s (%s preset): %s (run %s)", day, preset, "ok" if result.success else "FAILED", result.run_id)
+    return result
+
+
+def paper_trade(instance: dg.DagsterInstance, day: str) -> dg.ExecuteInProcessResult:
+    """Paper-trade the deployed set on `day`'s bars (the `paper_trade` job for that partition)."""
+    job = _definitions().resolve_job_def(PAPER_JOB)
+    result = job.execute_in_process(instance=instance, partition_key=day, raise_on_error=False)
+    log.info("paper %s: %s (run %s)", day, "ok" if result.success else "FAILED", result.run_id)
     return result

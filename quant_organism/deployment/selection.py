@@ -1,31 +1,16 @@
-"""From validation verdicts to a deployment plan: the validated candidates' returns on the validation
-windows (equal-weighted across coins) feed the correlation filter and the Kelly sizing."""
+"""From validation verdicts to a deployment plan, on the held-out returns validation stored: the
+correlation filter and the Kelly sizing read the same evidence the gate judged (nothing is re-backtested)."""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from quant_organism.deployment.decision import Candidate, DecisionConfig, DecisionEngine, DeploymentPlan
-from quant_organism.strategies.genes import SeedGenes
-from quant_organism.validation.windowed import Window, run_window
 
 
-def validation_returns(genes: list[SeedGenes], frames: dict[str, pd.DataFrame], window: Window) -> pd.DataFrame:
-    """Per-bar returns of each genome on `window`, averaged over coins (one column per genome)."""
-    if not genes:
-        return pd.DataFrame()
-    per_coin = [run.returns for frame in frames.values() if (run := run_window(genes, frame, window)) is not None]
-    if not per_coin:
-        return pd.DataFrame(columns=[g.seed_id for g in genes])
-    return pd.concat(per_coin).groupby(level=0).mean().sort_index()
-
-
-def plan_from_verdicts(
-    verdicts: list[dict], genes_by_name: dict[str, SeedGenes], frames: dict[str, pd.DataFrame], window: Window,
-    config: DecisionConfig = DecisionConfig(),
-) -> tuple[DeploymentPlan, pd.DataFrame]:
-    """The decision engine's plan over the stored verdicts (dicts from verdicts.json) and their returns."""
-    candidates = [
+def candidates_from_verdicts(verdicts: list[dict]) -> list[Candidate]:
+    """Decision candidates from verdict dicts (as in verdicts.json)."""
+    return [
         Candidate(
             name=v["candidate_id"],
             score=float(v["score"] or 0.0),
@@ -35,6 +20,15 @@ def plan_from_verdicts(
         )
         for v in verdicts
     ]
-    passing = [genes_by_name[c.name] for c in candidates if c.passed]
-    returns = validation_returns(passing, frames, window)
-    return DecisionEngine(config).select(candidates, returns), returns
+
+
+def plan_from_verdicts(
+    verdicts: list[dict], held_out_returns: pd.DataFrame, config: DecisionConfig = DecisionConfig()
+) -> DeploymentPlan:
+    """The decision engine's plan over the verdicts and the candidates' held-out per-bar returns."""
+    candidates = candidates_from_verdicts(verdicts)
+    passing = [c.name for c in candidates if c.passed]
+    missing = [name for name in passing if name not in held_out_returns.columns]
+    if missing:
+        raise ValueError(f"held-out returns lack passing candidates {missing}: re-materialise validation")
+    return DecisionEngine(config).select(candidates, held_out_returns.loc[:, passing])

@@ -57,6 +57,7 @@ class EvolutionConfig(BaseModel):
     max_retries: int = Field(default=2, ge=0)
     ray_address: str | None = Field(default=None, description="a Ray cluster to join; None starts a local Ray")
     lookback_days: int = Field(default=365, ge=3)
+    min_lookback_days: int = Field(default=120, ge=3, description="shortest history the windows shrink to")
     split: tuple[float, float, float] = (0.6, 0.2, 0.2)
     min_trades: int = Field(default=10, ge=0)
 

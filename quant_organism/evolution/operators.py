@@ -37,14 +37,21 @@ def allocate(n: int, weights: Sequence[tuple[SeedType, float]], rotate: int = 0)
     return [weights[i][0] for i in range(k) for _ in range(counts[i])]
 
 
+NOT_EVOLVED: tuple[str, ...] = ("position_size",)
+"""Genes evolution leaves at their default: position size is a risk decision (allocation, volatility
+targeting), not a trait to shrink so that the drawdown and turnover penalties fall (they scale with it)."""
+
+
 def active_genes(seed_type: SeedType) -> dict[str, GeneSpec]:
-    """The genes a seed actually uses; the others stay at their defaults so equal behaviour hashes equal."""
-    return {name: spec for name, spec in gene_space(seed_type).items() if spec.active}
+    """The genes evolution varies: those a seed uses, less `NOT_EVOLVED`; the others stay at their defaults
+    so equal behaviour hashes equal."""
+    return {name: spec for name, spec in gene_space(seed_type).items() if spec.active and name not in NOT_EVOLVED}
 
 
 def random_genome(seed_type: SeedType, rng: np.random.Generator, generation: int = 0) -> SeedGenes:
     genes = SeedGenes.random(seed_type, "new", rng, generation=generation)
-    inactive = {n: s.default for n, s in gene_space(seed_type).items() if not s.active}
+    space = gene_space(seed_type)
+    inactive = {n: s.default for n, s in space.items() if not s.active or n in NOT_EVOLVED}
     if inactive:
         genes = SeedGenes.from_gene_values(seed_type, "new", {**genes.gene_values(), **inactive}, generation)
     return genes

@@ -110,6 +110,16 @@ class EvolutionResult:
         return [Candidate(genes_from_row(row), row) for _, row in ranked.iterrows()]
 
 
+def select_candidates(result: EvolutionResult, top_share: float, max_candidates: int) -> list[Candidate]:
+    """The candidates validation will judge: the top `top_share` of the distinct valid individuals by
+    score, at most `max_candidates` (the one definition: strategy_configs lists them, validation reads the list)."""
+    if not 0.0 < top_share <= 1.0:
+        raise ValueError(f"top_share must be in (0, 1], got {top_share}")
+    distinct_valid = result.population[result.population["valid"]]["genes_hash"].nunique()
+    n = min(max_candidates, max(1, math.ceil(top_share * distinct_valid))) if distinct_valid else 0
+    return result.best(n)
+
+
 def genes_from_row(row: pd.Series | dict) -> SeedGenes:
     """The genome of a population row, named by its strategy name (its genes_hash is checked)."""
     genes = SeedGenes.from_gene_values(

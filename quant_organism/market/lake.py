@@ -24,6 +24,7 @@ import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Iterable
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -214,6 +215,16 @@ class MarketLake:
             return None
         metadata = pq.read_schema(path).metadata or {}
         return json.loads(metadata[QUALITY_KEY]) if QUALITY_KEY in metadata else None
+
+    def first_days(self, dataset: str, coins: Iterable[str], interval: str = "1h") -> dict[str, "date"]:
+        """The first day with a partition file, per coin that has any (from directory names: no file is read)."""
+        out = {}
+        for coin in coins:
+            folder = self.partition_path(dataset, coin, "2000-01-01", interval).parent.parent
+            days = sorted(p.name[len("date="):] for p in folder.glob("date=*") if (p / DATA_FILE).exists()) if folder.is_dir() else []
+            if days:
+                out[coin] = date.fromisoformat(days[0])
+        return out
 
     def quarantine(self, dataset: str, coin: str, day: str) -> pd.DataFrame:
         path = self._side_path("quarantine", dataset, coin, day)

@@ -60,3 +60,36 @@ def equity_curves(curves: dict[str, pd.Series], title: str = "equity", benchmark
         axis.legend(loc="upper left", fontsize=7)
     figure.autofmt_xdate()
     return _png(figure)
+
+
+def pbo_logits(logits, pbo: float, title: str = "PBO: rank logits of the in-sample best, out of sample") -> bytes:
+    """Histogram of the CSCV logits (left of 0: the in-sample best fell below the out-of-sample median)."""
+    figure, axis = plt.subplots(figsize=(7, 3.0))
+    axis.hist(logits, bins=40, color="tab:blue", alpha=0.8)
+    axis.axvline(0.0, color="black", linestyle="--", linewidth=1)
+    axis.set_title(f"{title} (PBO = {pbo:.2f})")
+    axis.set_xlabel("logit of the relative out-of-sample rank")
+    axis.grid(alpha=0.3)
+    return _png(figure)
+
+
+def power_curves(points: pd.DataFrame, title: str = "organism power vs planted Sharpe") -> bytes:
+    """Share of runs deploying a capturing strategy against the measured planted Sharpe, one line per edge
+    kind, with the naive in-sample-best rule dashed; error bars are the Wilson 95% intervals.
+    `points`: columns kind, planted_sharpe, power, low, high, and optionally naive_power."""
+    figure, axis = plt.subplots(figsize=(7, 3.8))
+    for kind, group in points.groupby("kind"):
+        group = group.sort_values("planted_sharpe")
+        x, y = group["planted_sharpe"], group["power"]
+        line = axis.errorbar(x, y, yerr=[y - group["low"], group["high"] - y], marker="o", capsize=3, label=kind)
+        if "naive_power" in group:
+            axis.plot(x, group["naive_power"], linestyle="--", color=line[0].get_color(), alpha=0.6, label=f"{kind} (naive)")
+    axis.axhline(0.8, color="grey", linewidth=0.8, linestyle=":")
+    axis.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
+    axis.set_ylim(-0.02, 1.02)
+    axis.set_xlabel("planted Sharpe (fixed rule after costs, mean over coins)")
+    axis.set_ylabel("share of runs")
+    axis.set_title(title)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, loc="lower right")
+    return _png(figure)

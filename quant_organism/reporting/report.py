@@ -35,8 +35,10 @@ def build_report(
     validation: dict[str, Any],
     deployment: dict[str, Any],
     failures: list[dict[str, Any]],
+    pbo: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The report as a JSON-ready dict (counts per phase, timings, success rates, the deployed list)."""
+    """The report as a JSON-ready dict (counts per phase, timings, success rates, the deployed list, and the
+    statistics that say how much to trust them: PBO of the selection, SPA of the candidates and of the set)."""
     verdicts = validation.get("verdicts", [])
     passed = [v for v in verdicts if v["passed"]]
     allocations = deployment.get("allocations", {})
@@ -63,7 +65,6 @@ def build_report(
                 "wall_s": round(sum(validation.get("stage_seconds", {}).values()), 3),
                 "stage_seconds": validation.get("stage_seconds", {}),
                 "success_rate": len(passed) / len(verdicts) if verdicts else None,
-                "trials": validation.get("trials", {}),
             },
             "deployment": {
                 "wall_s": deployment.get("wall_s"),
@@ -79,6 +80,13 @@ def build_report(
             for name, weight in sorted(allocations.items(), key=lambda item: -item[1])
         ],
         "windows": evolution_totals.get("windows"),
+        "statistics": {
+            "pbo": (pbo or {}).get("pbo"),
+            "pbo_detail": pbo,
+            "candidates_spa_pvalue": (validation.get("superiority") or {}).get("spa_pvalue"),
+            "candidates_superior": len((validation.get("superiority") or {}).get("superior", [])),
+            "deployed_set_spa": deployment.get("spa"),
+        },
         "rejections": rejections(verdicts),
         "failures": failures,
     }
@@ -91,8 +99,6 @@ def _gate(reason: str) -> str:
     """The gate a rejection reason names, without its figures ('backtest: dsr 0.09 < 0.95' -> 'backtest: dsr')."""
     if match := _STAGE_GATE.match(reason):
         return f"{match.group(1)}: {match.group(2)}"
-    if reason.startswith("overall score"):
-        return "overall score"
     return reason
 
 
@@ -126,6 +132,19 @@ def report_markdown(report: dict[str, Any]) -> str:
         f"| deployed | {counts['deployed']} | {phases['deployment']['wall_s']} | version {phases['deployment']['version']} |",
         "",
         f"Cash: {_pct(phases['deployment']['cash'])}. Archived (superseded): {len(phases['deployment']['archived'])}.",
+    ]
+    stats = report.get("statistics") or {}
+    spa = stats.get("deployed_set_spa") or {}
+    lines += [
+        "",
+        f"Statistics: PBO of the run's selection {_num(stats.get('pbo'))} (0 = stable edge, 0.5 = noise); "
+        f"SPA p-value of the {report['counts']['validated_candidates']} candidates against zero "
+        f"{_num(stats.get('candidates_spa_pvalue'))} ({stats.get('candidates_superior', 0)} superior at the gate's level)"
+        + (
+            f"; deployed set SPA p vs zero {_num((spa.get('vs_zero') or {}).get('spa_pvalue'))}, "
+            f"vs buy & hold {_num((spa.get('vs_buy_and_hold') or {}).get('spa_pvalue'))}."
+            if spa.get("vs_zero") else "."
+        ),
     ]
     if report["deployed"]:
         lines += ["", "| deployed strategy | allocation | validation score |", "|---|---|---|"]

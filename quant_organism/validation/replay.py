@@ -15,16 +15,19 @@ the window feed the signals' warm-up only. The engine runs with neutral policies
 equally over its coins (`coins`, else its data_window's, else every coin of `frames`), and
 `precomputed` signals (computed once per coin and proven on prefixes).
 
-Consistency across sub-periods: the window's bars are split into `n_subperiods` contiguous chunks of
+The stage judges agreement, not performance: four ~20-day chunks cannot carry the evidence a gate
+needs (a consistency rule there rejected strategies with four positive chunks). Consistency across
+sub-periods is still reported: the window's bars are split into `n_subperiods` contiguous chunks of
 equal bar count (np.array_split), each chunk's compounded return r_k is taken from the summed equity
 (the first from the initial capital), and
 
     consistency = max(0, 1 - std(r) / mean(r))   if mean(r) > 0, else 0       (std with ddof=0)
 
 i.e. one minus the coefficient of variation, floored at 0: 1 for identical positive sub-period
-returns, lower as they scatter, 0 for a strategy that does not make money on average. It is the
-stage's score. Speed is reported as replayed bars per second and as a multiple of real time (window
-duration / wall time of the replay, signals included).
+returns, lower as they scatter, 0 for a strategy that does not make money on average. The stage
+score is 1 on agreement. Speed is reported as replayed bars per second and as a multiple of real time (window
+duration / wall time of the replay, signals included). Optional rules on consistency, trades, return
+and drawdown exist in `ReplayConfig`, all off by default.
 """
 
 from __future__ import annotations
@@ -65,8 +68,8 @@ class ReplayConfig(BaseModel):
     window_bars: int = Field(720, ge=2, description="most recent bar times replayed (720 = 30 days of 1h bars)")
     warmup_bars: int | None = Field(None, ge=0, description="bars before the window fed to signals (None = all)")
     n_subperiods: int = Field(4, ge=2, description="contiguous chunks of the window for consistency")
-    min_consistency: float = Field(0.2, ge=0.0, le=1.0)
-    min_trades: int = Field(1, ge=0, description="fewest trades (all coins, an open one counts) to pass")
+    min_consistency: float = Field(0.0, ge=0.0, le=1.0, description="optional rule; off: performance is judged by stage 1")
+    min_trades: int = Field(0, ge=0, description="optional rule: fewest trades (all coins, an open one counts) to pass")
     min_total_return: float | None = Field(None, description="fail below this window return (None = no rule)")
     max_drawdown: float | None = Field(None, gt=0.0, le=1.0, description="fail above this drawdown (None = no rule)")
     rel_tolerance: float = Field(1e-6, gt=0.0, description="engine vs backtest agreement, relative")
@@ -303,8 +306,8 @@ def replay_stage(
     end: Any = None,
     engine_factory: Callable[..., StrategyRuntimeEngine] = StrategyRuntimeEngine,
 ) -> StageResult:
-    """Stage 2's verdict: score = consistency; passes when the replay agrees with the backtest and meets
-    the thresholds of `config` (see the module docstring)."""
+    """Stage 2's verdict: passes (score 1) when the replay agrees with the backtest (and meets any optional
+    threshold of `config`, all off by default: performance is judged once, on pooled evidence, by stage 1)."""
     try:
         outcome = replay(candidate, frames, config, costs, coins, end, engine_factory)
     except LookaheadError as exc:
@@ -335,7 +338,7 @@ def replay_stage(
     if config.max_drawdown is not None and o.max_drawdown > config.max_drawdown:
         reasons.append(f"drawdown {o.max_drawdown:.2%} > {config.max_drawdown:.2%}")
     status = StageStatus.FAILED if reasons else StageStatus.PASSED
-    return StageResult(STAGE, status, o.consistency, metrics, reasons)
+    return StageResult(STAGE, status, 1.0 if o.agrees else 0.0, metrics, reasons)
 
 
 def _pct(values: Sequence[float]) -> str:

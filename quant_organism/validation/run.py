@@ -1,29 +1,34 @@
-"""Validate the day's best candidates through the stages of a mode (minimal: 1, fast: 1-2, full: 1-3).
+"""Validate the candidates evolution listed, through the stages of a mode (minimal: 1, fast: 1-2, full: 1-3).
 
-Candidates are the top share of the evolution's distinct valid individuals (20%, at most 50). Stage 1
-backtests them on the out-of-sample and walk-forward windows, with the deflated-Sharpe gate computed
-from every individual evolution evaluated; stage 2 replays the walk-forward window bar by bar through
-the runtime engine; stage 3 trades on the Hyperliquid testnet once (an execution check shared by all
-candidates) or is recorded as skipped without a key. Bars of the validation windows were never seen
-by evolution (evolution/windows.py); here they are used for the first time.
+Stage 1 (held_out.py) judges every candidate on the out-of-sample and walk-forward bars pooled, with one
+selection-aware gate for all of them; stage 2 replays the walk-forward window bar by bar through the
+runtime engine, for the best `replay_top` candidates stage 1 passed (a replay proves agreement with the
+backtest, so it is only worth its time for what could be deployed; a candidate not replayed cannot pass); stage 3 trades on the Hyperliquid testnet once (an
+execution check shared by all candidates) or is recorded as skipped without a key. Bars of the
+validation windows were never seen by evolution (evolution/windows.py); here they are used first.
+
+The outcome carries the evidence (held-out returns per bar, the buy-and-hold benchmark on the same bars)
+so that deployment and the report read it instead of backtesting again.
 """
 
 from __future__ import annotations
 
-import math
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
-from quant_organism.evolution.result import Candidate, EvolutionResult
-from quant_organism.market.schema import interval_delta
-from quant_organism.validation.backtest_stage import BacktestStageConfig, run_backtest_stage
-from quant_organism.validation.deflated_sharpe import TrialStats
+from quant_organism.core.windows import Window
+from quant_organism.strategies.genes import SeedGenes
+from quant_organism.validation.held_out import HeldOutConfig, HeldOutEvidence, run_held_out_stage
 from quant_organism.validation.replay import ReplayConfig, replay_stage
+from quant_organism.validation.result import StageResult, StageStatus
+from quant_organism.validation.superiority import SuperiorityResult
 from quant_organism.validation.testnet_stage import TestnetConfig, run_testnet_stage
-from quant_organism.validation.verdict import CandidateVerdict, decide
+from quant_organism.validation.verdict import REPLAY, CandidateVerdict, decide
 
 Mode = Literal["minimal", "fast", "full"]
 
@@ -31,18 +36,16 @@ Mode = Literal["minimal", "fast", "full"]
 @dataclass
 class ValidationSettings:
     mode: Mode = "fast"
-    top_share: float = 0.2
-    max_candidates: int = 50
-    backtest: BacktestStageConfig = field(default_factory=BacktestStageConfig)
-    replay_min_consistency: float = 0.2
+    held_out: HeldOutConfig = field(default_factory=HeldOutConfig)
     testnet: TestnetConfig = field(default_factory=TestnetConfig)
+    replay_top: int = 10  # stage-1 passers replayed, best first (the most a deployment holds: max_pool)
 
 
 @dataclass
 class ValidationOutcome:
-    candidates: list[Candidate]
     verdicts: list[CandidateVerdict]
-    trials: TrialStats
+    evidence: HeldOutEvidence | None
+    test: SuperiorityResult | None
     stage_seconds: dict[str, float]
 
     @property
@@ -51,41 +54,47 @@ class ValidationOutcome:
 
     def to_dict(self) -> dict:
         return {
-            "trials": {"n_trials": self.trials.n_trials, "sharpe_variance": self.trials.sharpe_variance},
+            "superiority": self.test.to_dict() if self.test is not None else None,
             "stage_seconds": self.stage_seconds,
             "verdicts": [v.to_dict() for v in self.verdicts],
         }
 
 
-def select_candidates(result: EvolutionResult, top_share: float, max_candidates: int) -> list[Candidate]:
-    """The top `top_share` of the distinct valid individuals by score, at most `max_candidates`."""
-    distinct_valid = result.population[result.population["valid"]]["genes_hash"].nunique()
-    n = min(max_candidates, max(1, math.ceil(top_share * distinct_valid))) if distinct_valid else 0
-    return result.best(n)
-
-
-def validate(result: EvolutionResult, frames: dict[str, pd.DataFrame], options: ValidationSettings) -> ValidationOutcome:
-    """Run the mode's stages for the selected candidates; `frames` must span the whole lookback."""
-    windows = result.windows
-    candidates = select_candidates(result, options.top_share, options.max_candidates)
-    bars_per_year = pd.Timedelta(days=365) / interval_delta(result.interval or "1h")
-    trials = TrialStats.from_sharpes(result.population["sharpe"], bars_per_year=bars_per_year)
+def validate(
+    candidates: Sequence[SeedGenes],
+    frames: Mapping[str, pd.DataFrame],
+    out_of_sample: Window,
+    walk_forward: Window,
+    options: ValidationSettings,
+) -> ValidationOutcome:
+    """Run the mode's stages for `candidates`; `frames` must hold the history before and through the windows."""
     timings: dict[str, float] = {}
     if not candidates:
-        return ValidationOutcome([], [], trials, timings)
+        return ValidationOutcome([], None, None, timings)
 
     started = time.perf_counter()
-    genes = [c.genes for c in candidates]
-    stage1 = run_backtest_stage(genes, frames, windows.out_of_sample, windows.walk_forward, trials, options.backtest)
+    stage1, evidence, test = run_held_out_stage(candidates, frames, out_of_sample, walk_forward, options.held_out)
     timings["backtest"] = round(time.perf_counter() - started, 3)
 
-    stage2: dict[str, object] = {}
+    stage2: dict[str, StageResult] = {}
     if options.mode in ("fast", "full"):
         started = time.perf_counter()
-        window_bars = int((windows.walk_forward.end - windows.walk_forward.start) / interval_delta(result.interval or "1h"))
-        replay_config = ReplayConfig(window_bars=window_bars, min_consistency=options.replay_min_consistency)
-        for candidate in genes:
-            stage2[candidate.seed_id] = replay_stage(candidate, frames, replay_config, end=windows.walk_forward.end)
+        window_bars = int(len(evidence.bar_returns.loc[evidence.bar_returns.index >= walk_forward.start]))
+        replay_config = ReplayConfig(window_bars=max(window_bars, 2))
+        passers = sorted(
+            (g for g in candidates if stage1[g.seed_id].status is StageStatus.PASSED),
+            key=lambda g: (-(stage1[g.seed_id].score or 0.0), g.seed_id),
+        )
+        replayed = {g.seed_id for g in passers[: options.replay_top]}
+        for genes in candidates:
+            if genes.seed_id in replayed:
+                stage2[genes.seed_id] = replay_stage(genes, frames, replay_config, end=walk_forward.end)
+            elif stage1[genes.seed_id].status is StageStatus.PASSED:
+                why = f"not replayed: only the {options.replay_top} best held-out candidates are (raise replay_top)"
+                stage2[genes.seed_id] = StageResult(REPLAY, StageStatus.SKIPPED, None, {}, [why])
+            else:
+                why = "not replayed: the held-out stage rejected it (a replay only checks what could be deployed)"
+                stage2[genes.seed_id] = StageResult(REPLAY, StageStatus.SKIPPED, None, {}, [why])
         timings["replay"] = round(time.perf_counter() - started, 3)
 
     testnet = None
@@ -95,11 +104,24 @@ def validate(result: EvolutionResult, frames: dict[str, pd.DataFrame], options: 
         timings["testnet"] = round(time.perf_counter() - started, 3)
 
     verdicts = []
-    for candidate in genes:
-        stages = [stage1[candidate.seed_id]]
-        if candidate.seed_id in stage2:
-            stages.append(stage2[candidate.seed_id])
+    for genes in candidates:
+        stages = [stage1[genes.seed_id]]
+        if genes.seed_id in stage2:
+            stages.append(stage2[genes.seed_id])
         if testnet is not None:
             stages.append(testnet)
-        verdicts.append(decide(candidate.seed_id, stages, options.mode))
-    return ValidationOutcome(candidates, verdicts, trials, timings)
+        verdicts.append(decide(genes.seed_id, stages, options.mode))
+    return ValidationOutcome(verdicts, evidence, test, timings)
+
+
+def buy_and_hold_returns(frames: Mapping[str, pd.DataFrame], index: pd.DatetimeIndex) -> pd.Series:
+    """Equal-weight buy-and-hold per-bar returns over `index` (close to close, coins averaged): the
+    benchmark the report and the deployed set's superiority test compare against."""
+    parts = []
+    for frame in frames.values():
+        close = frame["close"]
+        returns = close.pct_change().reindex(index)
+        parts.append(returns)
+    if not parts:
+        return pd.Series(0.0, index=index)
+    return pd.concat(parts, axis=1).mean(axis=1).fillna(0.0).astype(np.float64)

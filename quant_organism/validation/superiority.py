@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from arch.bootstrap import StepM, optimal_block_length
+from arch.bootstrap import SPA, optimal_block_length
 
 _MIN_PERIODS = 10
 
@@ -111,17 +111,9 @@ def superiority_test(
     superior_indices: list[int] = []
     if testable.any():
         tested = excess[:, testable] / (long_run_std[testable] if studentize else 1.0)
-        stepm = StepM(
-            np.zeros(n_periods), -tested, size=alpha, block_size=block_size, reps=reps, studentize=False, seed=seed
-        )
-        stepm.compute()
-        # StepM leaves its SPA computed on the last subset it tried; recompute on all candidates.
-        # The bootstrap draws are cached, so the SPA p-value and StepM share the same replications.
-        stepm.spa.subset(np.ones(tested.shape[1], dtype=bool))
-        stepm.spa.compute()
-        spa_pvalues = {name: float(value) for name, value in stepm.spa.pvalues.items()}
+        spa_pvalues, better = _spa_and_stepm(tested, alpha, block_size, reps, seed)
         tested_indices = np.flatnonzero(testable)
-        superior_indices = sorted(int(tested_indices[i]) for i in stepm.superior_models)
+        superior_indices = sorted(int(tested_indices[i]) for i in better)
 
     candidates: dict[str, dict[str, Any]] = {}
     for index, name in enumerate(names):
@@ -148,6 +140,28 @@ def superiority_test(
         n_candidates=int(n_candidates),
         n_periods=int(n_periods),
     )
+
+
+def _spa_and_stepm(tested: np.ndarray, alpha: float, block_size: int, reps: int, seed: int) -> tuple[dict[str, float], list[int]]:
+    """Hansen's SPA p-values on all candidates, then Romano-Wolf's stepwise set (arch's StepM algorithm).
+
+    Written out here because arch 8.0.0's `StepM.compute` runs SPA on an empty subset, and fails, when
+    every remaining candidate is superior; the bootstrap draws are shared by every step (one SPA object).
+    """
+    k = tested.shape[1]
+    spa = SPA(np.zeros(tested.shape[0]), -tested, block_size=block_size, reps=reps, studentize=False, seed=seed)
+    spa.compute()
+    pvalues = {name: float(value) for name, value in spa.pvalues.items()}
+    better = [int(i) for i in spa.better_models(alpha)]
+    found = better[:]
+    while better and len(found) < k:
+        keep = np.ones(k, dtype=bool)
+        keep[np.array(found)] = False
+        spa.subset(keep)
+        spa.compute()
+        better = [int(i) for i in spa.better_models(alpha)]
+        found.extend(better)
+    return pvalues, sorted(set(found))
 
 
 def default_block_size(excess_returns: np.ndarray) -> int:

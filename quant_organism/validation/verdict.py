@@ -1,11 +1,13 @@
 """The overall verdict on one candidate from its stage results.
 
 Modes choose the stages: `minimal` = backtest; `fast` = backtest + replay; `full` = all three.
-Score = weighted mean of the scores of the mode's stages that RAN (backtest 0.5, replay 0.3,
-testnet 0.2), the weights renormalised over those stages, so a skipped stage (no testnet key) neither
-helps nor hurts. The candidate passes when the score >= 0.7 AND no stage of the mode failed AND the
-backtest stage ran and its deflated-Sharpe gate held AND every stage the mode needs has a result.
-A skipped stage is never counted as passed: it is listed in `notes`.
+The candidate passes when no stage of the mode failed AND the backtest (held-out) stage ran and its
+statistical gate held AND every stage the mode needs has a result. Pass and fail are decided by the
+stages' own rules, each with a stated error rate (held_out.py); the score only ranks candidates:
+the weighted mean of the scores of the stages that RAN (backtest 0.5, replay 0.3, testnet 0.2),
+renormalised over them, so a skipped stage (no testnet key) neither helps nor hurts. A skipped stage
+is never counted as passed: a skipped testnet stage (no key) is listed in `notes`; a skipped replay
+blocks the pass (nothing is deployed that was not replayed through the runtime that trades it).
 """
 
 from __future__ import annotations
@@ -16,15 +18,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
-from quant_organism.validation.backtest_stage import DSR_KEY
-from quant_organism.validation.backtest_stage import STAGE as BACKTEST
+from quant_organism.validation.held_out import GATE_KEY
+from quant_organism.validation.held_out import STAGE as BACKTEST
 from quant_organism.validation.result import StageResult, StageStatus
 from quant_organism.validation.testnet_stage import STAGE as TESTNET
 
 REPLAY = "replay"
 STAGE_WEIGHTS: dict[str, float] = {BACKTEST: 0.5, REPLAY: 0.3, TESTNET: 0.2}
-PASS_SCORE = 0.7
-SCORE_TOLERANCE = 1e-9
 
 
 class ValidationMode(str, Enum):
@@ -71,7 +71,6 @@ def decide(
     results: Mapping[str, StageResult] | Iterable[StageResult],
     mode: ValidationMode | str = ValidationMode.FULL,
     *,
-    pass_score: float = PASS_SCORE,
     weights: Mapping[str, float] = STAGE_WEIGHTS,
 ) -> CandidateVerdict:
     """The verdict for one candidate. Results of stages outside the mode are left out (see module doc)."""
@@ -88,28 +87,28 @@ def decide(
             reasons.append(f"{name} stage has no result (mode {mode.value} requires it)")
         elif result.status is StageStatus.FAILED:
             reasons += [f"{name}: {r}" for r in result.reasons] or [f"{name} stage failed"]
+        elif result.status is StageStatus.SKIPPED and name == REPLAY:
+            reasons += [f"{name}: {r}" for r in result.reasons]  # nothing is deployed that was not replayed
         elif result.status is StageStatus.SKIPPED:
             notes += [f"{name} skipped: {r}" for r in result.reasons]
     backtest = stages.get(BACKTEST)
     if backtest is not None and backtest.status is StageStatus.SKIPPED:
         reasons.append("backtest stage did not run: a candidate cannot pass without it")
-    if backtest is not None and backtest.ran and not _dsr_passed(backtest):
-        reasons.append("deflated Sharpe ratio gate did not pass")
+    if backtest is not None and backtest.ran and not _gate_passed(backtest):
+        reasons.append("held-out superiority gate did not pass")
     ran = {name: r for name, r in stages.items() if r.ran}
     score = None
     if ran:
         total = sum(weights[name] for name in ran)
         score = sum(weights[name] * float(r.score or 0.0) for name, r in ran.items()) / total
-        if score < pass_score - SCORE_TOLERANCE:  # a weighted mean equal to the bar may round below it
-            reasons.append(f"overall score {score:.3f} < {pass_score:g}")
     else:
         reasons.append("no stage ran")
     return CandidateVerdict(candidate_id, mode, stages, score, not reasons, _dedupe(reasons), notes)
 
 
-def _dsr_passed(backtest: StageResult) -> bool:
-    dsr = backtest.metrics.get(DSR_KEY)
-    return isinstance(dsr, Mapping) and dsr.get("passed") is True
+def _gate_passed(backtest: StageResult) -> bool:
+    gate = backtest.metrics.get(GATE_KEY)
+    return isinstance(gate, Mapping) and gate.get("passed") is True
 
 
 def _by_stage(results) -> dict[str, StageResult]:

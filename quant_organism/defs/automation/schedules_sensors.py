@@ -18,7 +18,7 @@ from quant_organism import automation as orch
 from quant_organism import settings
 from quant_organism.defs.market.assets import CANDLES
 from quant_organism.defs.shared.partitions import coin_partitions, daily_partitions, partition_coin_day
-from quant_organism.automation.job_names import EVOLVE_JOB, INGEST_JOB, PAPER_JOB
+from quant_organism.automation.job_names import EVOLVE_JOBS_BY_PRESET, INGEST_JOB, PAPER_JOB
 from quant_organism.catalog.config import LIVE_STATUSES
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, StrategyStoreResource
 from quant_organism.catalog.store import StoreLockedError
@@ -114,14 +114,25 @@ COVERING_STATUSES = [
 ]
 
 
+def production_evolve_job() -> str:
+    """The evolution job of the production preset (QUANT_ORGANISM_PRESET, default full: the real search)."""
+    return EVOLVE_JOBS_BY_PRESET[settings.production_preset()]
+
+
 def _covering_evolve_run(instance: dg.DagsterInstance, day: str) -> dg.DagsterRun | None:
-    records = instance.get_run_records(
-        filters=dg.RunsFilter(job_name=EVOLVE_JOB, tags={"dagster/partition": day}, statuses=COVERING_STATUSES), limit=1
-    )
-    return records[0].dagster_run if records else None
+    """A queued, running or successful evolution of `day`, whichever preset ran it."""
+    for job in EVOLVE_JOBS_BY_PRESET.values():
+        records = instance.get_run_records(
+            filters=dg.RunsFilter(job_name=job, tags={"dagster/partition": day}, statuses=COVERING_STATUSES), limit=1
+        )
+        if records:
+            return records[0].dagster_run
+    return None
 
 
-def make_nightly_evolution_schedule(cron: str = "0 2 * * *", name: str = "nightly_evolution_schedule"):
+def make_nightly_evolution_schedule(
+    cron: str = "0 2 * * *", name: str = "nightly_evolution_schedule", job_name: str | None = None
+):
     """Every night: the evolution chain for the previous day (data up to that day's close).
 
     It is the fallback: when the new-data (or decay) sensor already evolved that day, or such a run is
@@ -130,7 +141,7 @@ def make_nightly_evolution_schedule(cron: str = "0 2 * * *", name: str = "nightl
 
     @dg.schedule(
         cron_schedule=cron,
-        job_name=EVOLVE_JOB,
+        job_name=job_name or production_evolve_job(),
         execution_timezone="UTC",
         name=name,
         description="Evolves, converts and validates strategies on data up to the previous UTC day.",
@@ -160,15 +171,16 @@ def make_new_market_data_sensor(
     clock: Clock = _utc_now,
     minimum_interval_seconds: int = 120,
     name: str = "new_market_data_sensor",
+    job_name: str | None = None,
 ):
-    """Requests `evolve` for each day on which every coin's candles are in and passed quality, once per day."""
+    """Requests the production evolution job (`evolve_full` by default) for each day on which every coin's candles are in and passed quality, once per day."""
     coins = _checked_coins(coins)
     lookback_days = _checked_days("lookback_days", lookback_days)
     if keep_days < lookback_days:
         raise ValueError(f"keep_days ({keep_days}) must be >= lookback_days ({lookback_days}), or days would repeat")
 
     @dg.sensor(
-        job_name=EVOLVE_JOB,
+        job_name=job_name or production_evolve_job(),
         name=name,
         minimum_interval_seconds=minimum_interval_seconds,
         description=f"Evolves on each day (last {lookback_days}) whose candles for {', '.join(coins)} are all "
@@ -201,6 +213,7 @@ def make_strategy_decay_sensor(
     clock: Clock = _utc_now,
     minimum_interval_seconds: int = 900,
     name: str = "strategy_decay_sensor",
+    job_name: str | None = None,
 ):
     """Requests a re-evolution (latest complete day) when the deployed set decays; at most once per cooldown.
 
@@ -211,7 +224,7 @@ def make_strategy_decay_sensor(
     lookback_days = _checked_days("lookback_days", lookback_days)
 
     @dg.sensor(
-        job_name=EVOLVE_JOB,
+        job_name=job_name or production_evolve_job(),
         name=name,
         minimum_interval_seconds=minimum_interval_seconds,
         description=f"Re-evolves when a deployed strategy decays, the set's paper Sharpe < {trigger.min_sharpe:g} "

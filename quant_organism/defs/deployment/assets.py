@@ -4,21 +4,21 @@ import time
 from datetime import datetime, timezone
 
 import dagster as dg
+import pandas as pd
 from pydantic import Field
 
 from quant_organism.core import artifacts as artifact_files
 from quant_organism.defs.shared.partitions import daily_partitions
-from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, StrategyStoreResource
-from quant_organism.defs.validation.assets import VALIDATED
+from quant_organism.defs.shared.resources import ArtifactsResource, StrategyStoreResource
+from quant_organism.defs.validation.assets import SAMPLE_FILE, VALIDATED, read_held_out_returns
 from quant_organism.deployment.decision import DecisionConfig
 from quant_organism.catalog.manifest import load_current_deployment
 from quant_organism.deployment.deploy import deploy, verify_deployment
 from quant_organism.deployment.selection import plan_from_verdicts
-from quant_organism.evolution.result import genes_from_row
-from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting.plots import equity_curves, markdown_image
-from quant_organism.reporting.report import build_report, buy_and_hold, deployed_equity, report_markdown
-from quant_organism.validation.windowed import Window
+from quant_organism.reporting.report import build_report, deployed_equity, report_markdown
+from quant_organism.validation.held_out import daily_returns
+from quant_organism.validation.superiority import superiority_test
 
 DEPLOYED = dg.AssetKey(["deployment", "deployed_configs"])
 REPORT = dg.AssetKey(["deployment", "evolution_report"])
@@ -35,10 +35,21 @@ class DeploymentRunConfig(dg.Config):
     )
 
 
-def _validation_frames(lake: LakeResource, result):
-    windows = result.windows
-    loaded = load_market_frames(lake.lake(), result.coins, windows.train.start, windows.walk_forward.end, result.interval or "1h")
-    return loaded.frames, Window(windows.out_of_sample.start, windows.walk_forward.end)
+def deployed_set_tests(returns: pd.DataFrame, benchmark: pd.Series, allocations: dict[str, float]) -> dict:
+    """Hansen's SPA (arch, via superiority_test) of the deployed strategies' held-out daily returns against
+    zero (cash) and against equal-weight buy-and-hold. The set was chosen on these days out of the
+    validated candidates, so this is a description of what was deployed, not a second, independent test:
+    the gate that controls false deployments is validation's, over every candidate judged."""
+    names = [n for n in allocations if n in returns.columns]
+    if not names:
+        return {"note": "nothing deployed"}
+    daily = daily_returns(returns[names])
+    bench = daily_returns(benchmark.to_frame("benchmark"))["benchmark"]
+    out = {}
+    for label, reference in (("vs_zero", None), ("vs_buy_and_hold", bench)):
+        test = superiority_test(daily, benchmark=reference, reps=500, seed=0)
+        out[label] = {"spa_pvalue": test.spa_pvalue, "superior": list(test.superior)}
+    return out
 
 
 @dg.asset(
@@ -61,7 +72,6 @@ def _validation_frames(lake: LakeResource, result):
 def deployed_configs(
     context: dg.AssetExecutionContext,
     config: DeploymentRunConfig,
-    lake: LakeResource,
     artifacts: ArtifactsResource,
     catalog: StrategyStoreResource,
 ) -> dg.MaterializeResult:
@@ -69,9 +79,7 @@ def deployed_configs(
     day = context.partition_key
     result = artifacts.load_evolution(day)
     verdicts = artifact_files.read_json(artifacts.phase_dir("validation", day) / "verdicts.json")["verdicts"]
-    population = result.population.drop_duplicates("name").set_index("name", drop=False)
-    genes = {v["candidate_id"]: genes_from_row(population.loc[v["candidate_id"]]) for v in verdicts}
-    frames, window = _validation_frames(lake, result)
+    returns, benchmark = read_held_out_returns(artifacts, day) if verdicts else (pd.DataFrame(), pd.Series(dtype=float))
     decision = DecisionConfig(
         min_pool=config.min_pool,
         max_pool=config.max_pool,
@@ -79,7 +87,7 @@ def deployed_configs(
         kelly_fraction=config.kelly_fraction,
         max_weight=config.max_weight,
     )
-    plan, returns = plan_from_verdicts(verdicts, genes, frames, window, decision)
+    plan = plan_from_verdicts(verdicts, returns, decision)
     store = catalog.store()
     if plan.chosen or config.retire_when_nothing_passes:
         record = deploy(plan, store, when=datetime.now(timezone.utc), note=f"evolution {day}", evolution_date=result.windows.evolution_date)
@@ -95,14 +103,17 @@ def deployed_configs(
             "notes": ["no candidate passed validation: the previous deployment is kept unchanged"],
         }
         context.log.warning(summary["notes"][0])
-    summary.update(plan=plan.to_dict(), rejected=plan.to_dict().get("rejected", []), wall_s=round(time.perf_counter() - started, 3))
+    summary.update(
+        plan=plan.to_dict(),
+        rejected=plan.to_dict().get("rejected", []),
+        spa=deployed_set_tests(returns, benchmark, dict(plan.allocations)),
+        wall_s=round(time.perf_counter() - started, 3),
+    )
     directory = artifacts.phase_dir("deployment", day)
     artifact_files.write_json(directory / "deployment.json", summary)
-    if not returns.empty:
-        artifact_files.write_frame(directory / "validation_returns.parquet", returns.reset_index(names="timestamp"))
 
-    sample = next(iter(frames.values())).tail(500) if frames else None
-    problems = verify_deployment(store, sample) if sample is not None else ["no market frame to check signals on"]
+    sample = artifact_files.read_frame(artifacts.phase_dir("validation", day) / SAMPLE_FILE).set_index("timestamp")
+    problems = verify_deployment(store, sample)
     allocations = summary["allocations"]
     table = "\n".join(
         ["| strategy | allocation |", "|---|---|"] + [f"| {n} | {w:.1%} |" for n, w in sorted(allocations.items())]
@@ -116,6 +127,7 @@ def deployed_configs(
             "rejected": dg.MetadataValue.json(summary["rejected"][:50]),
             "archived": dg.MetadataValue.json(summary.get("archived", [])),
             "notes": dg.MetadataValue.json(summary.get("notes", [])),
+            "spa_of_deployed_set": dg.MetadataValue.json(summary["spa"]),
             "store": dg.MetadataValue.path(str(store.directory)),
         },
         check_results=[
@@ -137,7 +149,7 @@ def deployed_configs(
     description="The run's report: strategies generated, validated and deployed, per-phase timings and success "
     "rates, and the deployed set against buy-and-hold on the validation windows.",
 )
-def evolution_report(context: dg.AssetExecutionContext, lake: LakeResource, artifacts: ArtifactsResource) -> dg.MaterializeResult:
+def evolution_report(context: dg.AssetExecutionContext, artifacts: ArtifactsResource) -> dg.MaterializeResult:
     from quant_organism.automation import read_failures
 
     day = context.partition_key
@@ -145,16 +157,19 @@ def evolution_report(context: dg.AssetExecutionContext, lake: LakeResource, arti
     validation = artifact_files.read_json(artifacts.phase_dir("validation", day) / "verdicts.json")
     deployment_dir = artifacts.phase_dir("deployment", day)
     deployment = artifact_files.read_json(deployment_dir / "deployment.json")
-    report = build_report(day, result.totals(), result.batches, validation, deployment, read_failures(artifacts.failures_path))
+    pbo_path = artifacts.phase_dir("validation", day) / "pbo.json"
+    pbo = artifact_files.read_json(pbo_path) if pbo_path.exists() else None
+    report = build_report(
+        day, result.totals(), result.batches, validation, deployment, read_failures(artifacts.failures_path), pbo
+    )
     markdown = report_markdown(report)
 
-    frames, window = _validation_frames(lake, result)
-    curves = {"buy & hold (equal weight)": buy_and_hold(frames, window.start, window.end)}
-    returns_path = deployment_dir / "validation_returns.parquet"
-    if returns_path.exists():
-        returns = artifact_files.read_frame(returns_path).set_index("timestamp")
+    curves = {}
+    if validation.get("verdicts"):
+        returns, benchmark = read_held_out_returns(artifacts, day)
+        curves["buy & hold (equal weight)"] = (1.0 + benchmark).cumprod()
         curves["deployed set"] = deployed_equity(returns, deployment.get("allocations", {}))
-    plot = equity_curves(curves, "validation windows: deployed set vs buy & hold", benchmark="buy & hold (equal weight)")
+    plot = equity_curves(curves, "held-out windows: deployed set vs buy & hold", benchmark="buy & hold (equal weight)")
     directory = artifacts.phase_dir("reports", day)
     json_path = artifact_files.write_json(directory / "report.json", report)
     artifact_files.write_text(directory / "report.md", markdown)

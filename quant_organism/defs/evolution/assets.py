@@ -12,13 +12,13 @@ from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource
 from quant_organism.core import artifacts as artifact_files
 from quant_organism.evolution.config import EvolutionConfig, load_preset, preset_names
 from quant_organism.evolution.engine import run_evolution
-from quant_organism.evolution.result import to_strategy_configs
-from quant_organism.evolution.windows import evolution_windows
+from quant_organism.evolution.result import select_candidates, to_strategy_configs
+from quant_organism.evolution.windows import evolution_windows, fitted_lookback
 from quant_organism.market.frames import load_market_frames
-from quant_organism.validation.run import select_candidates
 from quant_organism.reporting.plots import fitness_over_generations, markdown_image
 
 POPULATION = dg.AssetKey(["evolution", "population"])
+CANDIDATES_FILE = "strategy_configs.json"  # the names validation judges, in rank order
 STRATEGY_CONFIGS = dg.AssetKey(["evolution", "strategy_configs"])
 MIN_COVERAGE = 0.9  # share of the train window's bars that must be present and clean
 
@@ -46,7 +46,8 @@ class EvolutionRunConfig(dg.Config):
 
 
 class StrategyConfigsConfig(dg.Config):
-    """Which individuals become configs: the candidates validation will judge (the top share, capped)."""
+    """Which individuals become configs: the candidates validation will judge (the top share, capped). The
+    one place this is decided: validation reads the list this asset writes."""
 
     top_share: float = Field(default=0.2, description="share of the distinct valid individuals")
     max_strategies: int = Field(default=50)
@@ -69,6 +70,26 @@ def _progress_logger(context: dg.AssetExecutionContext):
     return log
 
 
+def _fit_to_history(context, evolution: EvolutionConfig, lake: LakeResource, day: str) -> EvolutionConfig:
+    """The preset with its lookback shrunk to the history the lake holds (every coin), if shorter."""
+    windows = evolution_windows(day, evolution.lookback_days, evolution.split)
+    first_days = lake.lake().first_days("candles", settings.coins(), settings.interval())
+    if not first_days or len(first_days) < len(settings.coins()):
+        return evolution  # nothing (or not every coin) in the lake: the coverage check below explains
+    first = max(first_days.values())
+    if first <= windows.train.start.date():
+        return evolution
+    try:
+        lookback = fitted_lookback(day, evolution.lookback_days, first, evolution.min_lookback_days)
+    except ValueError as exc:
+        raise dg.Failure(description=str(exc)) from None
+    context.log.warning(
+        f"the lake's history starts {first} (latest first day over the coins): lookback {evolution.lookback_days} -> "
+        f"{lookback} days, windows split {evolution.split} as before"
+    )
+    return evolution.model_copy(update={"lookback_days": lookback})
+
+
 @dg.asset(
     key=POPULATION,
     partitions_def=daily_partitions,
@@ -85,7 +106,7 @@ def population(
     context: dg.AssetExecutionContext, config: EvolutionRunConfig, lake: LakeResource, artifacts: ArtifactsResource
 ) -> dg.MaterializeResult:
     day = context.partition_key
-    evolution = config.evolution_config()
+    evolution = _fit_to_history(context, config.evolution_config(), lake, day)
     windows = evolution_windows(day, evolution.lookback_days, evolution.split)
     loaded = load_market_frames(lake.lake(), settings.coins(), windows.train.start, windows.train.end, settings.interval())
     if loaded.coverage() < MIN_COVERAGE:
@@ -140,7 +161,7 @@ def strategy_configs(
     configs = to_strategy_configs(result, len(select_candidates(result, config.top_share, config.max_strategies)))
     loader = catalog.store()
     paths = loader.save_evolved_strategies(configs)
-    artifact_files.write_json(artifacts.phase_dir("evolution", day) / "strategy_configs.json", [c.name for c in configs])
+    artifact_files.write_json(artifacts.phase_dir("evolution", day) / CANDIDATES_FILE, [c.name for c in configs])
     context.log.info(f"saved {len(paths)} evolved strategy configs to {loader.directory}")
     table = "\n".join(
         ["| name | seed | score | sharpe |", "|---|---|---|---|"]

@@ -1,55 +1,56 @@
-"""`validation/validated_strategies`: the day's best candidates through the validation stages."""
+"""`validation/validated_strategies`: the candidates `evolution/strategy_configs` listed, through the stages."""
 
 from typing import Optional
 
 import dagster as dg
+import pandas as pd
 from pydantic import Field
 
+from quant_organism.catalog.store import StrategyStore
 from quant_organism.core import artifacts as artifact_files
-from quant_organism.defs.evolution.assets import STRATEGY_CONFIGS
+from quant_organism.core.timeutil import utc_now
+from quant_organism.defs.evolution.assets import CANDIDATES_FILE, STRATEGY_CONFIGS
 from quant_organism.defs.shared.partitions import daily_partitions
-from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource
+from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, StrategyStoreResource
+from quant_organism.evolution.result import EvolutionResult
 from quant_organism.market.frames import load_market_frames
-from quant_organism.validation.backtest_stage import BacktestStageConfig
-from quant_organism.validation.run import ValidationSettings, validate
+from quant_organism.reporting.plots import markdown_image, pbo_logits
+from quant_organism.strategies.genes import SeedGenes
+from quant_organism.validation.held_out import HeldOutConfig
+from quant_organism.validation.population_pbo import population_pbo
+from quant_organism.validation.record import record_verdicts
+from quant_organism.validation.run import ValidationSettings, buy_and_hold_returns, validate
 from quant_organism.validation.testnet_stage import TestnetConfig
 
 VALIDATED = dg.AssetKey(["validation", "validated_strategies"])
+HELD_OUT_RETURNS_FILE = "held_out_returns.parquet"  # per bar, one column per candidate, and the benchmark
+BENCHMARK_COLUMN = "__buy_and_hold__"
+SAMPLE_FILE = "signal_sample.parquet"  # a few hundred bars for deployment's signal check
+MIN_COVERAGE = 0.9
 
 
 class ValidationRunConfig(dg.Config):
-    """Mode and thresholds (the plan's defaults). The testnet stage needs HYPERLIQUID_TESTNET_PRIVATE_KEY."""
+    """The gate's level and rules (README "Validation"). The testnet stage needs HYPERLIQUID_TESTNET_PRIVATE_KEY."""
 
-    mode: str = Field(default="fast", description="minimal (backtest) | fast (+ replay) | full (+ testnet)")
-    top_share: float = Field(default=0.2, description="share of the distinct valid individuals validated "
-                             "(keep equal to strategy_configs' top_share: validated candidates must be in the store)")
-    max_candidates: int = Field(default=50)
-    min_sharpe: float = Field(default=1.0)
-    max_drawdown: float = Field(default=0.15)
-    min_win_rate: float = Field(default=0.40)
-    min_trades: int = Field(default=10)
-    min_dsr: float = Field(default=0.95, description="deflated Sharpe ratio gate")
-    replay_min_consistency: float = Field(default=0.2)
+    mode: str = Field(default="fast", description="minimal (held-out) | fast (+ replay) | full (+ testnet)")
+    alpha: float = Field(default=0.05, description="family-wise error rate of the held-out superiority gate")
+    min_trades: int = Field(default=10, description="fewest trades over the held-out span, all coins")
+    require_positive_walk_forward: bool = Field(default=True, description="reject a negative walk-forward return")
+    bootstrap_reps: int = Field(default=1000, description="stationary-bootstrap replications of the gate")
+    pbo_population: int = Field(default=200, description="best distinct individuals in the PBO of the selection")
     testnet_url: Optional[str] = Field(default=None, description="testnet API URL (default: Hyperliquid testnet)")
 
     def settings(self) -> ValidationSettings:
         if self.mode not in ("minimal", "fast", "full"):
             raise dg.Failure(description=f"validation mode {self.mode!r}: expected minimal, fast or full")
         testnet = TestnetConfig(base_url=self.testnet_url) if self.testnet_url else TestnetConfig()
-        return ValidationSettings(
-            mode=self.mode,  # type: ignore[arg-type]
-            top_share=self.top_share,
-            max_candidates=self.max_candidates,
-            backtest=BacktestStageConfig(
-                min_sharpe=self.min_sharpe,
-                max_drawdown=self.max_drawdown,
-                min_win_rate=self.min_win_rate,
-                min_trades=self.min_trades,
-                min_dsr=self.min_dsr,
-            ),
-            replay_min_consistency=self.replay_min_consistency,
-            testnet=testnet,
+        held_out = HeldOutConfig(
+            alpha=self.alpha,
+            min_trades=self.min_trades,
+            require_positive_walk_forward=self.require_positive_walk_forward,
+            reps=self.bootstrap_reps,
         )
+        return ValidationSettings(mode=self.mode, held_out=held_out, testnet=testnet)  # type: ignore[arg-type]
 
 
 def _verdict_table(outcome) -> str:
@@ -62,43 +63,91 @@ def _verdict_table(outcome) -> str:
     return "\n".join(lines)
 
 
+def candidate_genes(store: StrategyStore, names: list[str]) -> list[SeedGenes]:
+    """The genomes of the listed candidates, from their configs (live, or archived by an earlier run)."""
+    live = {c.name: c for c in store.load_strategies()}
+    missing = [n for n in names if n not in live]
+    archived = {c.name: c for c in store.load_archived()} if missing else {}
+    lost = [n for n in missing if n not in archived]
+    if lost:
+        raise dg.Failure(description=f"candidates {lost[:5]} are in neither the store nor its archive: "
+                         "re-materialise evolution/strategy_configs")  # fmt: skip
+    return [(live.get(n) or archived[n]).genes for n in names]
+
+
+def _population_sample(result: EvolutionResult, size: int) -> list[SeedGenes]:
+    from quant_organism.evolution.result import genes_from_row
+
+    frame = result.population[result.population["valid"]]
+    ranked = frame.sort_values(["score", "name"], ascending=[False, True]).drop_duplicates("genes_hash").head(size)
+    return [genes_from_row(row) for _, row in ranked.iterrows()]
+
+
 @dg.asset(
     key=VALIDATED,
     partitions_def=daily_partitions,
     deps=[STRATEGY_CONFIGS],
     group_name="validation",
     kinds={"python", "json"},
-    description="Per-candidate results of each validation stage (out-of-sample + walk-forward backtest with a "
-    "deflated-Sharpe gate, bar-by-bar replay, testnet), pass/fail with reasons.",
+    description="The listed candidates judged on the held-out windows (out-of-sample + walk-forward pooled) under "
+    "one selection-aware gate (SPA/StepM), replayed through the runtime, testnet; verdicts recorded in the catalog; "
+    "the PBO of the run's selection.",
 )
 def validated_strategies(
-    context: dg.AssetExecutionContext, config: ValidationRunConfig, lake: LakeResource, artifacts: ArtifactsResource
+    context: dg.AssetExecutionContext,
+    config: ValidationRunConfig,
+    lake: LakeResource,
+    artifacts: ArtifactsResource,
+    catalog: StrategyStoreResource,
 ) -> dg.MaterializeResult:
     day = context.partition_key
     result = artifacts.load_evolution(day)
     windows = result.windows
+    names = artifact_files.read_json(artifacts.phase_dir("evolution", day) / CANDIDATES_FILE)
+    store = catalog.store()
+    genes = candidate_genes(store, names)
     loaded = load_market_frames(lake.lake(), result.coins, windows.train.start, windows.walk_forward.end, result.interval or "1h")
     missing = [coin for coin in result.coins if coin not in loaded.frames]
-    if missing or loaded.coverage() < 0.9:
+    if missing or loaded.coverage() < MIN_COVERAGE:
         raise dg.Failure(
             description=f"validation windows incomplete in the lake (coverage {loaded.coverage():.0%}, missing {missing}): "
             "materialise market/candles for the whole lookback first",
             metadata={"skipped": dg.MetadataValue.json(loaded.skipped[:100])},
         )
-    outcome = validate(result, loaded.frames, config.settings())
-    path = artifact_files.write_json(artifacts.phase_dir("validation", day) / "verdicts.json", outcome.to_dict())
+    frames = loaded.frames
+    outcome = validate(genes, frames, windows.out_of_sample, windows.walk_forward, config.settings())
+    directory = artifacts.phase_dir("validation", day)
+    path = artifact_files.write_json(directory / "verdicts.json", outcome.to_dict())
+    if outcome.evidence is not None:
+        returns = outcome.evidence.bar_returns.copy()
+        returns[BENCHMARK_COLUMN] = buy_and_hold_returns(frames, returns.index)
+        artifact_files.write_frame(directory / HELD_OUT_RETURNS_FILE, returns.reset_index(names="timestamp"))
+    sample = next(iter(frames.values())).tail(500)
+    artifact_files.write_frame(directory / SAMPLE_FILE, sample.reset_index(names="timestamp"))
+    recorded = record_verdicts(store, outcome.verdicts, f"validation {day}", utc_now())
+
+    pbo, _ = population_pbo(_population_sample(result, config.pbo_population), frames, windows.train)
+    artifact_files.write_json(directory / "pbo.json", pbo.to_dict())
     passed = outcome.passed
     context.log.info(
         f"validated {len(outcome.verdicts)} candidates in mode {config.mode}: {len(passed)} passed "
-        f"(stage seconds {outcome.stage_seconds}; trials {outcome.trials.n_trials})"
+        f"(stage seconds {outcome.stage_seconds}; SPA p {outcome.test.spa_pvalue if outcome.test else None}; "
+        f"PBO of the selection {pbo.pbo:.2f})"
     )
     skipped_stages = sorted({name for v in outcome.verdicts for name, r in v.stages.items() if not r.ran})
+    test = outcome.test
     return dg.MaterializeResult(
         metadata={
             "candidates": dg.MetadataValue.int(len(outcome.verdicts)),
             "passed": dg.MetadataValue.int(len(passed)),
             "mode": config.mode,
-            "trials": dg.MetadataValue.int(outcome.trials.n_trials),
+            "spa_pvalue": dg.MetadataValue.float(float(test.spa_pvalue) if test else float("nan")),
+            "superior": dg.MetadataValue.json(list(test.superior) if test else []),
+            "pbo": dg.MetadataValue.float(float(pbo.pbo)),
+            "pbo_plot": dg.MetadataValue.md(markdown_image(pbo_logits(pbo.logits, pbo.pbo), "pbo")),
+            "catalog": dg.MetadataValue.json(
+                {"validated": recorded.validated, "retired": len(recorded.retired), "updated": recorded.updated}
+            ),
             "stage_seconds": dg.MetadataValue.json(outcome.stage_seconds),
             "skipped_stages": dg.MetadataValue.json(
                 {name: next(r.reasons for v in outcome.verdicts for n, r in v.stages.items() if n == name and not r.ran)
@@ -111,3 +160,7 @@ def validated_strategies(
     )
 
 
+def read_held_out_returns(artifacts: ArtifactsResource, day: str) -> tuple[pd.DataFrame, pd.Series]:
+    """(candidates' held-out per-bar returns, the buy-and-hold benchmark) that validation stored for `day`."""
+    frame = artifact_files.read_frame(artifacts.phase_dir("validation", day) / HELD_OUT_RETURNS_FILE).set_index("timestamp")
+    return frame.drop(columns=[BENCHMARK_COLUMN]), frame[BENCHMARK_COLUMN]

@@ -6,6 +6,10 @@ It reproduces the stylised facts that strategies must cope with on real perpetua
 - volatility clustering: a GARCH(1,1) variance per coin;
 - regimes: a daily Markov chain of trending-up, trending-down and mean-reverting states shared by
   the market (trends add drift, mean reversion pulls the log price back to a slow moving anchor);
+- time-series momentum of each coin (documented, modest, exploitable, as crypto shows): a per-coin
+  daily Markov chain of up / flat / down drift states lasting two weeks on average, drift
+  `MOMENTUM_DRIFT_IN_VOLS` of the coin's hourly volatility. `python -m quant_organism.benchmarks organism
+  --default-market` measures what a plain EMA(24)/EMA(96) rule earns on it after costs;
 - consistent OHLC in every bar (low <= open, close <= high, all > 0) and volume that rises with |return|;
 - hourly funding rates that follow the recent price drift (crowded longs pay), as on Hyperliquid.
 
@@ -58,11 +62,13 @@ REGIME_TRANSITIONS = np.array(
     ]
 )
 REGIME_DRIFT_IN_VOLS = np.array([0.08, -0.08, 0.0])  # hourly drift as a share of hourly vol
-MEAN_REVERSION_SPEED = 0.04  # per hour, towards the anchor, only in regime 2
+MEAN_REVERSION_SPEED = 0.01  # per hour, towards the anchor, only in regime 2 (weak: momentum survives it)
 ANCHOR_SPEED = 1.0 / 240.0  # the anchor follows the price over ~10 days
 GARCH_ALPHA, GARCH_BETA = 0.05, 0.92
 STUDENT_DF = 5.0
 FACTOR_SHARE = 0.6  # share of a beta-1 coin's variance explained by the market factor
+MOMENTUM_DRIFT_IN_VOLS = 0.08  # per-coin trend drift (hourly, share of hourly vol) in its up/down states
+MOMENTUM_STAY_DAYS = 14.0  # mean stay of a coin's momentum state
 FUNDING_BASE = 0.0000125  # Hyperliquid's hourly baseline (0.01% per 8h)
 FUNDING_DRIFT_GAIN = 0.02  # funding per unit of 24h mean hourly return
 FUNDING_NOISE = 0.000005
@@ -134,6 +140,7 @@ class SyntheticSource(MarketDataSource):
         vol_noise = np.empty((n, n_coins))
         fund_noise = np.empty((n, n_coins))
         regime_u = np.empty(n_days)
+        momentum_u = np.empty((n_days, n_coins))
         for day in range(n_days):
             rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([self.seed, day])))
             sl = slice(day * HOURS_PER_DAY, (day + 1) * HOURS_PER_DAY)
@@ -143,6 +150,7 @@ class SyntheticSource(MarketDataSource):
             vol_noise[sl] = rng.standard_normal((HOURS_PER_DAY, n_coins))
             fund_noise[sl] = rng.standard_normal((HOURS_PER_DAY, n_coins))
             regime_u[day] = rng.random()
+            momentum_u[day] = rng.random(n_coins)  # drawn last: the streams above are unchanged by it
 
         regimes = _regime_path(regime_u)
         hourly_regime = np.repeat(regimes, HOURS_PER_DAY)
@@ -153,8 +161,9 @@ class SyntheticSource(MarketDataSource):
         idio_scale = np.sqrt(np.clip(1.0 - FACTOR_SHARE * beta**2, 0.05, None))
         shocks = loading * factor[:, None] + idio_scale * idio  # unit-ish variance, correlated, fat-tailed
 
+        momentum = np.repeat(_momentum_states(momentum_u), HOURS_PER_DAY, axis=0) * MOMENTUM_DRIFT_IN_VOLS
         log_close, sigma_path = _price_paths(
-            shocks, hourly_regime, vol, np.log([p.start_price for p in profiles]), REGIME_DRIFT_IN_VOLS
+            shocks, hourly_regime, momentum, vol, np.log([p.start_price for p in profiles]), REGIME_DRIFT_IN_VOLS
         )
 
         close = np.exp(log_close)
@@ -207,8 +216,9 @@ def _shared_simulation(source: SyntheticSource, days_needed: int) -> tuple[int, 
 
 
 @numba.njit(cache=True)
-def _price_paths(shocks, hourly_regime, vol, log_start, regime_drift):
-    """GARCH(1,1) volatility, regime drift and mean reversion to a slow anchor, hour by hour."""
+def _price_paths(shocks, hourly_regime, momentum, vol, log_start, regime_drift):
+    """GARCH(1,1) volatility, regime drift, each coin's momentum drift and mean reversion to a slow
+    anchor, hour by hour."""
     n, n_coins = shocks.shape
     log_close = np.empty((n, n_coins))
     sigma_path = np.empty((n, n_coins))
@@ -220,7 +230,7 @@ def _price_paths(shocks, hourly_regime, vol, log_start, regime_drift):
         for t in range(n):
             sigma = np.sqrt(var)
             regime = hourly_regime[t]
-            drift = regime_drift[regime] * vol[c]
+            drift = (regime_drift[regime] + momentum[t, c]) * vol[c]
             if regime == 2:
                 drift -= MEAN_REVERSION_SPEED * (log_p - anchor)
             shock = sigma * shocks[t, c]
@@ -253,6 +263,20 @@ def _regime_path(uniforms: np.ndarray) -> np.ndarray:
         state = min(state, len(REGIME_TRANSITIONS) - 1)
         regimes[day] = state
     return regimes
+
+
+def _momentum_states(uniforms: np.ndarray) -> np.ndarray:
+    """Per-coin daily momentum states in {-1, 0, 1} from pre-drawn uniforms (days x coins): stay with
+    probability 1 - 1/MOMENTUM_STAY_DAYS, else move to one of the other two states at random."""
+    leave = 1.0 / MOMENTUM_STAY_DAYS
+    states = np.empty(uniforms.shape, dtype=np.float64)
+    state = np.zeros(uniforms.shape[1])
+    for day, u in enumerate(uniforms):
+        moving = u < leave
+        step = np.where(u < leave / 2.0, 1.0, 2.0)  # one of the two other states, equally likely
+        state = np.where(moving, (state + 1.0 + step) % 3.0 - 1.0, state)
+        states[day] = state
+    return states
 
 
 def _trailing_mean(values: np.ndarray, window: int) -> np.ndarray:

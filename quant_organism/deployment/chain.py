@@ -1,0 +1,71 @@
+"""The organism's decision chain in one call, without writing anything: evolve -> list candidates ->
+validate -> plan the deployment. The Dagster assets run the same four steps one asset each (writing
+what each produced for the next); benchmarks run them here, in memory, many times over.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+
+import pandas as pd
+
+from quant_organism.deployment.decision import DecisionConfig, DecisionEngine, DeploymentPlan
+from quant_organism.deployment.selection import plan_from_verdicts
+from quant_organism.evolution.config import EvolutionConfig
+from quant_organism.evolution.engine import ProgressCallback, run_evolution
+from quant_organism.evolution.result import Candidate, EvolutionResult, select_candidates
+from quant_organism.validation.run import ValidationOutcome, ValidationSettings, validate
+
+
+@dataclass(frozen=True)
+class ChainSettings:
+    """Everything one pass of the chain needs besides the market: the search, the gates, the decision."""
+
+    evolution: EvolutionConfig
+    validation: ValidationSettings = field(default_factory=ValidationSettings)
+    decision: DecisionConfig = field(default_factory=DecisionConfig)
+    top_share: float = 0.2
+    max_candidates: int = 50
+
+
+@dataclass
+class ChainOutcome:
+    result: EvolutionResult
+    candidates: list[Candidate]
+    validation: ValidationOutcome
+    plan: DeploymentPlan
+    seconds: dict[str, float]
+
+    @property
+    def deployed(self) -> list[str]:
+        return list(self.plan.names)
+
+
+def run_chain(
+    frames: Mapping[str, pd.DataFrame],
+    evolution_date: date | str,
+    spec: ChainSettings,
+    on_progress: ProgressCallback | None = None,
+) -> ChainOutcome:
+    """One evolution date through the chain; `frames` must cover the whole lookback (train + validation)."""
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    result = run_evolution(frames, spec.evolution, on_progress, evolution_date=evolution_date)
+    seconds["evolution"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    candidates = select_candidates(result, spec.top_share, spec.max_candidates)
+    windows = result.windows
+    outcome = validate([c.genes for c in candidates], frames, windows.out_of_sample, windows.walk_forward, spec.validation)
+    seconds["validation"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    if outcome.evidence is None:
+        plan = DecisionEngine(spec.decision).select([], pd.DataFrame())
+    else:
+        plan = plan_from_verdicts([v.to_dict() for v in outcome.verdicts], outcome.evidence.bar_returns, spec.decision)
+    seconds["decision"] = time.perf_counter() - started
+    return ChainOutcome(result, candidates, outcome, plan, seconds)

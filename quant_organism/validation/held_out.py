@@ -1,0 +1,238 @@
+"""Stage 1, held-out evidence: the candidates judged on bars evolution never saw, under one multiple-testing gate.
+
+Evidence is pooled where pooling is legitimate. Each candidate is backtested once over the whole held-out
+span (out-of-sample then walk-forward, [oos.start, wf.end)) on every coin, with warm-up history and no
+lookahead (windowed.py states the convention); its return is the equal-weight mean over coins per bar
+(the universal strategy evolution ranked), compounded per UTC day. All K candidates' daily returns go
+to one selection-aware test (superiority.py): Hansen's SPA for "does any candidate beat zero" and
+Romano-Wolf StepM for which ones do, at family-wise error rate `alpha`. The null comes from the K
+candidates actually judged on these days and their correlation (joint bootstrap), never from the
+in-sample search, whose trials did not touch these bars.
+
+A candidate passes when
+- StepM puts it in the superior set (the statistical gate; its size is `alpha` for the whole family);
+- its walk-forward return is positive (a regime that flipped after the out-of-sample window is not
+  deployed; false-rejection rate for a true annualised Sharpe S over the WF years T: about Phi(-S*sqrt(T)),
+  e.g. 9% for S = 3 over 73 days);
+- it traded at least `min_trades` times over the span, all coins together (a rule that holds one
+  position is a bet, not a strategy; no false rejection for the seed families at their gene bounds).
+There is no win-rate rule (trend following wins fewer than half its trades by construction) and no
+drawdown rule (exposure is sized by the deployment's allocation, not here).
+
+The deflated Sharpe ratio is reported, not gated: with the trials of this selection (K candidates, the
+sampling variance 1/T of a per-period Sharpe estimate under the null), it says the same thing as the
+gate in the language of Bailey & López de Prado.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from quant_organism.backtest.costs import CostModel
+from quant_organism.core.windows import Window
+from quant_organism.strategies.genes import SeedGenes
+from quant_organism.validation.deflated_sharpe import ReturnMoments, deflated_sharpe_ratio
+from quant_organism.validation.result import StageResult, StageStatus
+from quant_organism.validation.superiority import SuperiorityResult, superiority_test
+from quant_organism.validation.windowed import bars_per_year, run_window
+
+STAGE = "backtest"
+GATE_KEY = "superiority"  # metrics[GATE_KEY]["passed"] tells the verdict whether the statistical gate held
+DSR_KEY = "deflated_sharpe"
+
+
+@dataclass(frozen=True)
+class HeldOutConfig:
+    """The gate's level and the sanity rules (see the module docstring for their error rates)."""
+
+    alpha: float = 0.05
+    min_trades: int = 10
+    require_positive_walk_forward: bool = True
+    reps: int = 1000
+    seed: int = 0
+    costs: CostModel = field(default_factory=CostModel)
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.alpha < 1.0:
+            raise ValueError(f"HeldOutConfig.alpha must be in (0, 1); got {self.alpha!r}")
+        if isinstance(self.min_trades, bool) or not isinstance(self.min_trades, int) or self.min_trades < 0:
+            raise ValueError(f"HeldOutConfig.min_trades must be an integer >= 0; got {self.min_trades!r}")
+        if self.reps < 100:
+            raise ValueError(f"HeldOutConfig.reps must be >= 100 bootstrap replications; got {self.reps!r}")
+
+
+@dataclass
+class HeldOutEvidence:
+    """What the held-out backtests produced: per-bar and per-day returns (coins averaged), trades, windows."""
+
+    bar_returns: pd.DataFrame  # index: bar open times of the span; columns: candidate names
+    daily_returns: pd.DataFrame  # compounded per UTC day
+    trades: dict[str, int]  # over the span, all coins
+    win_rates: dict[str, float]  # pooled over all trades (reported only)
+    out_of_sample: Window
+    walk_forward: Window
+    bars_per_year: float
+    coins: tuple[str, ...]
+
+
+def held_out_evidence(
+    candidates: Sequence[SeedGenes],
+    frames: Mapping[str, pd.DataFrame],
+    out_of_sample: Window,
+    walk_forward: Window,
+    costs: CostModel = CostModel(),
+) -> HeldOutEvidence:
+    """Backtest every candidate over [oos.start, wf.end) on each coin (signals warmed up on the history
+    before), averaging per-bar returns over the coins that have bars."""
+    candidates = list(candidates)
+    _check_candidates(candidates)
+    if not out_of_sample.end == walk_forward.start:
+        raise ValueError(f"the walk-forward window must follow the out-of-sample window; got {out_of_sample} {walk_forward}")
+    span = Window(out_of_sample.start, walk_forward.end, "held_out")
+    names = [g.seed_id for g in candidates]
+    bar_returns, runs = window_returns(candidates, frames, span, costs)
+    daily = daily_returns(bar_returns)
+    trades = {n: int(sum(run.metrics.loc[n, "trade_count"] for run in runs.values())) for n in names}
+    win_rates = {}
+    for n in names:
+        counts = [(run.metrics.loc[n, "win_rate"], run.metrics.loc[n, "trade_count"]) for run in runs.values()]
+        total = sum(c for _, c in counts)
+        win_rates[n] = sum(w * c for w, c in counts if c > 0) / total if total else math.nan
+    first = next(iter(frames.values()))
+    return HeldOutEvidence(
+        bar_returns, daily, trades, win_rates, out_of_sample, walk_forward, bars_per_year(first), tuple(runs)
+    )
+
+
+def window_returns(
+    candidates: Sequence[SeedGenes], frames: Mapping[str, pd.DataFrame], window: Window, costs: CostModel = CostModel()
+) -> tuple[pd.DataFrame, dict]:
+    """Per-bar returns of each candidate on `window`, the equal-weight mean over the coins with bars there
+    (columns = seed_ids), and the per-coin backtests."""
+    names = [g.seed_id for g in candidates]
+    runs = {coin: run for coin, frame in frames.items() if (run := run_window(candidates, frame, window, costs=costs)) is not None}
+    if not runs:
+        raise ValueError(f"no coin has at least 2 bars in the window {window.start} .. {window.end}")
+    return pd.concat([run.returns[names] for run in runs.values()]).groupby(level=0).mean().sort_index(), runs
+
+
+def daily_returns(bar_returns: pd.DataFrame) -> pd.DataFrame:
+    """Per-bar returns compounded per UTC day."""
+    return (1.0 + bar_returns).groupby(bar_returns.index.floor("D")).prod() - 1.0
+
+
+def run_held_out_stage(
+    candidates: Sequence[SeedGenes],
+    frames: Mapping[str, pd.DataFrame],
+    out_of_sample: Window,
+    walk_forward: Window,
+    config: HeldOutConfig = HeldOutConfig(),
+) -> tuple[dict[str, StageResult], HeldOutEvidence, SuperiorityResult]:
+    """Stage-1 result per candidate (keyed by seed_id, candidate order), the evidence, and the gate's test."""
+    evidence = held_out_evidence(candidates, frames, out_of_sample, walk_forward, config.costs)
+    test = superiority_test(evidence.daily_returns, alpha=config.alpha, reps=config.reps, seed=config.seed)
+    results = {g.seed_id: judge(g.seed_id, evidence, test, config) for g in candidates}
+    return results, evidence, test
+
+
+def window_figures(returns: pd.Series, bars_per_year: float) -> dict[str, float]:
+    """Annualised Sharpe, total return and max drawdown of one per-bar return series."""
+    values = returns.to_numpy(dtype=np.float64)
+    if len(values) < 2:
+        return {"sharpe": math.nan, "total_return": math.nan, "max_drawdown": math.nan, "bars": len(values)}
+    std = values.std(ddof=1)
+    sharpe = values.mean() / std * math.sqrt(bars_per_year) if std > 0 else 0.0
+    equity = np.cumprod(1.0 + values)
+    drawdown = 1.0 - equity / np.maximum.accumulate(np.maximum(equity, 1.0))
+    return {
+        "sharpe": float(sharpe),
+        "total_return": float(equity[-1] - 1.0),
+        "max_drawdown": float(max(0.0, drawdown.max())),
+        "bars": int(len(values)),
+    }
+
+
+def judge(name: str, evidence: HeldOutEvidence, test: SuperiorityResult, config: HeldOutConfig) -> StageResult:
+    """Stage 1 for one candidate from the shared evidence and test (the rules of the module docstring)."""
+    returns = evidence.bar_returns[name]
+    oos = window_figures(returns[returns.index < evidence.out_of_sample.end], evidence.bars_per_year)
+    wf = window_figures(returns[returns.index >= evidence.walk_forward.start], evidence.bars_per_year)
+    pooled = window_figures(returns, evidence.bars_per_year)
+    stats = test.candidates.get(name, {})
+    superior = name in test.superior
+    trades = evidence.trades[name]
+    reasons = []
+    if not superior:
+        why = stats.get("reason") or (
+            f"held-out t = {_fmt(stats.get('t_stat'))} is not significant against the {len(test.candidates)} "
+            f"candidates judged (StepM, family-wise alpha {config.alpha:g}; SPA p = {_fmt(test.spa_pvalue)})"
+        )
+        reasons.append(f"superiority: not superior to zero: {why}")
+    if config.require_positive_walk_forward and not (wf["total_return"] > 0):
+        reasons.append(f"walk_forward_return {_fmt(wf['total_return'])} is not positive")
+    if trades < config.min_trades:
+        reasons.append(f"trade_count {trades} over the held-out span < {config.min_trades}")
+    t_stat = stats.get("t_stat")
+    score = float(_normal_cdf(t_stat)) if t_stat is not None and math.isfinite(t_stat) else 0.0
+    daily = evidence.daily_returns[name].to_numpy()
+    metrics = {
+        "held_out": {**Window(evidence.out_of_sample.start, evidence.walk_forward.end).to_dict(), **pooled,
+                     "trade_count": trades, "win_rate": evidence.win_rates[name], "days": int(len(daily))},
+        "out_of_sample": {**evidence.out_of_sample.to_dict(), **oos},
+        "walk_forward": {**evidence.walk_forward.to_dict(), **wf},
+        GATE_KEY: {"passed": superior, "t_stat": t_stat, "spa_pvalue": test.spa_pvalue, "alpha": config.alpha,
+                   "candidates_judged": test.n_candidates, "block_size": test.block_size},
+        DSR_KEY: _deflated(daily, test.n_candidates),
+        "coins": list(evidence.coins),
+    }  # fmt: skip
+    status = StageStatus.FAILED if reasons else StageStatus.PASSED
+    return StageResult(STAGE, status, min(1.0, max(0.0, score)), _json_safe(metrics), reasons)
+
+
+def _deflated(daily: np.ndarray, n_candidates: int) -> dict:
+    """DSR of the daily returns against the best of `n_candidates` null Sharpe estimates on these days."""
+    moments = ReturnMoments.of(daily)
+    if moments is None or n_candidates < 1:
+        return {"dsr": 0.0, "note": "no return variance"}
+    variance = 1.0 / max(len(daily) - 1, 1)  # sampling variance of a per-period Sharpe estimate under the null
+    dsr = deflated_sharpe_ratio(moments.sharpe, n_candidates, variance, moments.skew, moments.kurtosis, len(daily))
+    return {"dsr": dsr, "sharpe_per_day": moments.sharpe, "n_trials": n_candidates, "trials_sharpe_variance": variance}
+
+
+def _normal_cdf(x: float) -> float:
+    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+
+def _fmt(value) -> str:
+    return f"{value:.3g}" if isinstance(value, (int, float)) and math.isfinite(value) else "n/a"
+
+
+def _json_safe(value):
+    """Plain JSON types: NaN/inf become None, numpy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(float(value)) else None
+    return value
+
+
+def _check_candidates(candidates: Sequence[SeedGenes]) -> None:
+    if not candidates:
+        raise ValueError("no candidates to validate")
+    for genes in candidates:
+        if not isinstance(genes, SeedGenes):
+            raise TypeError(f"candidates must be SeedGenes; got {type(genes).__name__}")
+    ids = [g.seed_id for g in candidates]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"candidate seed_ids must be unique; duplicates: {sorted({i for i in ids if ids.count(i) > 1})}")

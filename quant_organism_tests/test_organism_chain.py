@@ -1,0 +1,111 @@
+"""The organism's chain on markets with known answers: it deploys a capturing strategy where a strong edge
+is planted and nothing on noise; evolution leaves position size to allocation; short histories shrink
+the windows; the production preset is the default of the automation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from quant_organism.benchmarks.organism import RunSpec, run_one, summarise, wilson
+from quant_organism.benchmarks.planted_strength import market_frames
+from quant_organism.deployment.chain import ChainSettings, run_chain
+from quant_organism.evolution.config import EvolutionConfig, load_preset
+from quant_organism.evolution.windows import evolution_windows, fitted_lookback
+from quant_organism.market.sources.planted import CAPTURING_FAMILIES, PlantedMarket
+from quant_organism.validation.superiority import superiority_test
+
+START = pd.Timestamp("2024-01-01", tz="UTC")
+SMALL = dict(total_strategies=40, batch_size=20, generations=3, lookback_days=300, split=(0.4, 0.3, 0.3), min_trades=5,
+             seed_types=["ema_crossover", "sma_trend", "rsi_filter", "stochastic"], executor="serial")  # fmt: skip
+
+
+def chain_on(kind: str, strength: float, seed: int):
+    market = PlantedMarket(kind=kind, strength=strength, seed=seed, coins=("BTC", "ETH", "SOL"), start=START,
+                           end=START + pd.Timedelta(days=300))  # fmt: skip
+    settings = ChainSettings(evolution=EvolutionConfig(**SMALL, random_seed=seed), max_candidates=12)
+    return run_chain(market_frames(market), (START + pd.Timedelta(days=299)).date(), settings)
+
+
+def test_a_strong_planted_trend_is_deployed_with_a_capturing_family():
+    outcome = chain_on("trend", 0.15, 3)
+    assert outcome.deployed, [v.reasons for v in outcome.validation.verdicts[:3]]
+    families = {c.genes.seed_id: c.genes.seed_type.value for c in outcome.candidates}
+    assert {families[n] for n in outcome.deployed} <= CAPTURING_FAMILIES["trend"]
+    assert all(v.passed for v in outcome.validation.verdicts if v.candidate_id in outcome.deployed)
+    assert sum(outcome.plan.allocations.values()) <= 1.0
+
+
+def test_noise_deploys_nothing():
+    outcome = chain_on("null", 0.0, 3)
+    assert outcome.deployed == []
+    assert outcome.validation.test is not None and outcome.validation.test.spa_pvalue > 0.05
+
+
+def test_evolution_leaves_position_size_to_allocation():
+    outcome = chain_on("trend", 0.15, 4)
+    assert (outcome.result.population["genes"].map(lambda g: __import__("json").loads(g)["position_size"]) == 1.0).all()
+
+
+def test_a_short_history_shrinks_the_windows_down_to_a_stated_minimum():
+    assert fitted_lookback("2024-12-31", 540, "2024-01-01", 120) == 366
+    assert fitted_lookback("2024-12-31", 300, "2024-01-01", 120) == 300
+    with pytest.raises(ValueError, match="only 31 day"):
+        fitted_lookback("2024-12-31", 540, "2024-12-01", 120)
+    windows = evolution_windows("2024-12-31", 366, (0.4, 0.3, 0.3))
+    assert windows.train.start == pd.Timestamp("2024-01-01", tz="UTC") and windows.train.days == pytest.approx(146)
+
+
+def test_the_full_preset_is_the_production_search():
+    full = load_preset("full")
+    assert (full.total_strategies, full.generations, full.lookback_days) == (500, 20, 540)
+    assert full.split == (0.4, 0.3, 0.3)
+
+
+def test_automation_runs_the_production_preset_by_default(monkeypatch):
+    from quant_organism.defs.automation import schedules_sensors as automation
+
+    monkeypatch.delenv("QUANT_ORGANISM_PRESET", raising=False)
+    assert automation.make_nightly_evolution_schedule().job_name == "evolve_full"
+    assert automation.make_new_market_data_sensor(coins=["BTC"]).job_name == "evolve_full"
+    monkeypatch.setenv("QUANT_ORGANISM_PRESET", "test")
+    assert automation.make_strategy_decay_sensor(coins=["BTC"]).job_name == "evolve"
+    monkeypatch.setenv("QUANT_ORGANISM_PRESET", "fastest")
+    with pytest.raises(ValueError, match="QUANT_ORGANISM_PRESET"):
+        automation.make_nightly_evolution_schedule()
+
+
+def test_stepm_when_every_candidate_is_superior():
+    """arch's own StepM fails on an empty subset once every candidate is found; ours reports them all."""
+    rng = np.random.default_rng(0)
+    returns = pd.DataFrame(rng.normal(0.01, 0.01, (200, 3)), columns=["a", "b", "c"])
+    result = superiority_test(returns, alpha=0.5, reps=200)
+    assert set(result.superior) == {"a", "b", "c"} and result.spa_pvalue < 0.05
+
+
+def test_the_benchmark_summary_counts_size_and_power_with_wilson_intervals():
+    runs = [
+        {"kind": "null", "target": 0.0, "deploys": d, "found": False, "planted_sharpe": 0.1, "oracle_sharpe": 0.0,
+         "capture_ratio": np.nan, "deployed_wf_sharpe": np.nan, "naive_captures": False, "naive_wf_sharpe": -1.0,
+         "seconds": 1.0} for d in [False] * 19 + [True]
+    ] + [
+        {"kind": "trend", "target": 3.0, "deploys": True, "found": f, "planted_sharpe": 3.0, "oracle_sharpe": 6.0,
+         "capture_ratio": 1.0, "deployed_wf_sharpe": 3.0, "naive_captures": True, "naive_wf_sharpe": 2.0,
+         "seconds": 1.0} for f in [True] * 9 + [False]
+    ]  # fmt: skip
+    table, verdict = summarise(runs)
+    assert verdict["size"] == pytest.approx(0.05) and verdict["size_target_met"]
+    trend = table[table["kind"] == "trend"].iloc[0]
+    assert trend["power"] == pytest.approx(0.9) and trend["low"] < 0.9 < trend["high"]
+    assert verdict["kinds_meeting_power_targets"] == [] and not verdict["power_target_met"]  # no Sharpe-2 cell
+    low, high = wilson(0, 40)
+    assert low == 0.0 and 0.08 < high < 0.09
+
+
+@pytest.mark.slow
+def test_one_benchmark_run_on_the_production_preset():
+    """One run of `bench organism` as it runs (production preset, a planted Sharpe near 3)."""
+    result = run_one(RunSpec("trend", 3.0, 0.1, 7))
+    assert result["candidates"] == 50 and result["planted_sharpe"] > 1.5
+    assert result["deploys"] and result["found"]
