@@ -313,3 +313,13 @@ def test_verify_catches_unloadable_files_and_strategies_that_cannot_signal(deplo
     assert not any(p.startswith("strat0:") for p in problems)
     (deployed.directory / "broken.json").write_text("{not json")
     assert any("broken.json does not load" in p for p in verify_deployment(deployed, ohlcv()))
+
+
+def test_validated_strategies_not_chosen_are_retired_so_none_waits_forever(deployed: StrategyStore) -> None:
+    for name in ("strat3", "strat4"):
+        deployed.transition_strategy(name, S.VALIDATED, "validation passed")
+    record = deploy(plan_for(["strat0", "strat3"]), deployed, when=T2, note="second")
+    assert record.not_chosen == ["strat4"] and record.archived == ["strat1", "strat2"]
+    assert statuses(deployed) == {"strat0": S.DEPLOYED, "strat3": S.DEPLOYED, "strat5": S.EVOLVED}
+    [retired] = [c for c in deployed.load_archived() if c.name == "strat4"]
+    assert "validated but not chosen by deployment" in retired.deployment_history[-1].note

@@ -79,6 +79,7 @@ def test_synthetic_chain_deploys_and_paper_trades_the_next_day(data_dir, monkeyp
         assert deployed["deployed"] >= 1
         manifest = json.loads((data_dir / "strategies" / "deployments" / "current.json").read_text())
         assert manifest["version"] == deployed["version"]
+        _assert_each_asset_read_its_predecessor(data_dir, day)
 
         paper = definitions.resolve_job_def("paper_trade").execute_in_process(instance=instance, partition_key=next_day)
         assert paper.success
@@ -97,3 +98,27 @@ def test_synthetic_chain_deploys_and_paper_trades_the_next_day(data_dir, monkeyp
         config = json.loads((data_dir / "strategies" / f"{name}.json").read_text())
         assert config["paper_trading_days"] == 1 and config["deployment_status"] in ("deployed", "decaying")
     assert meta["ledger"] == str(data_dir / "paper" / "ledger.duckdb")
+
+
+def _assert_each_asset_read_its_predecessor(data_dir, day: str) -> None:
+    """Validation judged exactly the listed configs and recorded every verdict in the catalog: passed ones
+    were validated (then deployed, or retired as not chosen), failed ones retired with their reason."""
+    from quant_organism.catalog import StrategyStore
+
+    listed = json.loads((data_dir / "evolution" / f"date={day}" / "strategy_configs.json").read_text())
+    verdicts = json.loads((data_dir / "validation" / f"date={day}" / "verdicts.json").read_text())["verdicts"]
+    assert [v["candidate_id"] for v in verdicts] == listed
+    store = StrategyStore(data_dir / "strategies")
+    live = {c.name: c for c in store.load_strategies()}
+    archived = {c.name: c for c in store.load_archived()}
+    for verdict in verdicts:
+        name = verdict["candidate_id"]
+        config = live.get(name) or archived[name]
+        assert config.metrics["validation_passed"] is verdict["passed"]
+        statuses = [e.status.value for e in config.deployment_history]
+        if verdict["passed"]:
+            assert "validated" in statuses and (config.deployment_status.value in ("deployed", "decaying") or
+                                                 "not chosen" in config.deployment_history[-1].note)  # fmt: skip
+        else:
+            assert name in archived and "failed validation" in config.deployment_history[-1].note
+    assert (data_dir / "validation" / f"date={day}" / "held_out_returns.parquet").exists()

@@ -163,7 +163,7 @@ def summarise(runs: list[dict]) -> tuple[pd.DataFrame, dict]:
             "power" if kind != "null" else "size": hits / n, "low": low, "high": high,
             "capture_ratio": group["capture_ratio"].mean(skipna=True),
             "deployed_wf_sharpe": group["deployed_wf_sharpe"].mean(skipna=True),
-            "naive_power": group["naive_captures"].mean() if kind != "null" else 1.0,
+            "naive_rate": group["naive_captures"].mean() if kind != "null" else 1.0,  # naive always deploys
             "naive_wf_sharpe": group["naive_wf_sharpe"].mean(),
             "seconds": group["seconds"].mean(),
         })  # fmt: skip
@@ -193,10 +193,11 @@ def render(table: pd.DataFrame, verdict: dict, wall_s: float, command: str) -> s
         for _, r in shown.iterrows()
     ]
     columns = ["kind", "target", "runs", "planted_sharpe", "oracle_sharpe", "rate", "deploy_rate", "capture_ratio",
-               "deployed_wf_sharpe", "naive_power", "naive_wf_sharpe", "seconds"]  # fmt: skip
+               "deployed_wf_sharpe", "naive_rate", "naive_wf_sharpe", "seconds"]  # fmt: skip
     header = (
-        "size = share of null runs deploying anything; rate = power (deploys a capturing family with a positive "
-        "walk-forward return) or size, with Wilson 95% CI; naive = deploy the in-sample best"
+        "rate = power (share of runs deploying a capturing family with a positive walk-forward return) or, for null, "
+        "size (share deploying anything), with Wilson 95% CI; naive_rate / naive_wf_sharpe = the same for 'deploy "
+        "the in-sample best' (it always deploys: its size is 100%); capture_ratio = deployed WF Sharpe / planted Sharpe"
     )
     lines = [f"$ {command}", header, shown[columns].to_markdown(index=False, floatfmt=".2f"), ""]
     lines.append(f"size {verdict['size']:.1%} (95% CI {verdict['size_ci'][0]:.1%}-{verdict['size_ci'][1]:.1%}): "

@@ -27,8 +27,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.paper_days < 0:
         print("--paper-days must be >= 0", file=sys.stderr)
         return 2
-    # The lake must hold the preset's lookback before the evolution day, and the paper-trading days after it.
-    days = max(args.days, load_preset(preset).lookback_days) + args.paper_days
+    # The lake must hold the preset's lookback before the evolution day (or --days of it: a shorter history
+    # shrinks the evolution's windows, down to the preset's minimum), and the paper-trading days after it.
+    days = (args.days or load_preset(preset).lookback_days) + args.paper_days
     first, last = date_window(args.end, days)
     evolve_day = (pd.Timestamp(last) - pd.Timedelta(days=args.paper_days)).strftime("%Y-%m-%d")
     paper_days = [d.strftime("%Y-%m-%d") for d in pd.date_range(evolve_day, last, freq="D")[1:]]
@@ -97,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="the main job: ingest, then evolve -> validate -> deploy -> report for the last day")
     run.add_argument("--end", help="last UTC day ingested (default: yesterday)")
-    run.add_argument("--days", type=int, default=120, help="days of history before the evolution day (at least the preset's lookback)")
+    run.add_argument("--days", type=int, default=None,
+                     help="days of history to ingest up to the evolution day (default: the preset's lookback; "
+                     "fewer shrink the windows, down to the preset's min_lookback_days)")
     run.add_argument("--preset", default=None, choices=["test", "full"],
                      help="evolution preset (default QUANT_ORGANISM_PRESET, else full: the real search)")
     run.add_argument("--paper-days", type=int, default=0,

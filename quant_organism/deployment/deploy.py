@@ -5,7 +5,8 @@
   into `metrics`, the score in the history note) -> deployed with its allocation; a validated one goes
   straight to deployed; a deployed one chosen again is reallocated; a decaying one is deployed again;
 - every strategy of the previous deployment (deployed or decaying) not chosen again is archived with
-  the reason "superseded ...".
+  the reason "superseded ..."; every validated strategy not chosen is archived too ("validated but not
+  chosen ..."), so the live store holds what trades and nothing waits in `validated` forever.
 Candidates the plan rejected are left as they are.
 
 The deployment manifest lives beside the configs: `deployments/{version}.json` (names, allocations,
@@ -65,6 +66,7 @@ class DeploymentRecord:
     newly_deployed: list[str]  # validated (or just validated) -> deployed, or decaying -> deployed
     reallocated: list[str]  # already deployed, chosen again
     archived: list[str]  # previous deployment not chosen: retired as superseded
+    not_chosen: list[str]  # validated (now or earlier) but not chosen: retired, so none waits forever
     cash: float
     manifest_path: Path
     notes: list[str] = field(default_factory=list)
@@ -78,6 +80,7 @@ class DeploymentRecord:
             "newly_deployed": list(self.newly_deployed),
             "reallocated": list(self.reallocated),
             "archived": list(self.archived),
+            "not_chosen": list(self.not_chosen),
             "cash": self.cash,
             "manifest_path": str(self.manifest_path),
             "notes": list(self.notes),
@@ -109,7 +112,8 @@ def deploy(
         try:
             with loader.transaction() as tx:
                 previous = {c.name: c for c in loader.load_strategies(status=LIVE)}
-                outcome = _stage(plan, tx, previous, version, when, note)
+                waiting = {c.name: c for c in loader.load_strategies(status=[DeploymentStatus.VALIDATED])}
+                outcome = _stage(plan, tx, previous, waiting, version, when, note)
                 pointer = read_pointer(folder)
                 manifest = _manifest(plan, outcome, version, when, note, evolution_date, pointer)
                 writer.write(version, manifest)
@@ -125,6 +129,7 @@ def deploy(
         newly_deployed=outcome["newly_deployed"],
         reallocated=outcome["reallocated"],
         archived=outcome["archived"],
+        not_chosen=outcome["not_chosen"],
         cash=plan.cash,
         manifest_path=folder / f"{version}.json",
         notes=list(plan.notes),
@@ -168,11 +173,12 @@ def _stage(
     plan: DeploymentPlan,
     tx: StoreTransaction,
     previous: dict[str, StrategyConfig],
+    waiting: dict[str, StrategyConfig],
     version: str,
     when: datetime,
     note: str,
 ) -> dict[str, list[str]]:
-    outcome: dict[str, list[str]] = {"validated": [], "newly_deployed": [], "reallocated": [], "archived": []}
+    outcome: dict[str, list[str]] = {"validated": [], "newly_deployed": [], "reallocated": [], "archived": [], "not_chosen": []}
     label = f"deployment {version}" + (f" ({note})" if note else "")
     for choice in plan.chosen:
         config = tx.get(choice.name)
@@ -197,6 +203,10 @@ def _stage(
         if name not in chosen:
             tx.archive(name, f"superseded: not chosen by {label}")
             outcome["archived"].append(name)
+    for name in sorted(waiting):  # validated earlier, not chosen now: nothing would ever deploy them later
+        if name not in chosen:
+            tx.archive(name, f"validated but not chosen by {label}")
+            outcome["not_chosen"].append(name)
     return outcome
 
 

@@ -22,13 +22,14 @@ import fcntl
 import json
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
-from collections.abc import Iterable
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, contextmanager
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -238,11 +239,14 @@ class MarketLake:
         end: str | pd.Timestamp,
         interval: str = "1h",
         require_passed: bool = True,
+        engine: str = "polars",
     ) -> tuple[pd.DataFrame, list[str]]:
         """Rows of [start, end) for the coins, from partitions that exist (and passed quality).
 
         Returns the rows (sorted by coin, timestamp) and a list of skipped partitions with the reason,
         so a caller can report what it did not consume instead of silently training on less data.
+        `engine`: polars (default: reads the many small partition files ~1.8x faster, `benchmarks ingest`
+        measures it) or duckdb (the catalogue's engine; the benchmark's peer).
         """
         start, end = pd.Timestamp(start), pd.Timestamp(end)
         start = start.tz_localize("UTC") if start.tzinfo is None else start
@@ -262,14 +266,29 @@ class MarketLake:
                 files.append(str(path))
         if not files:
             return pd.DataFrame(), skipped
-        with duckdb.connect() as con:
-            frame = con.execute(
-                "SELECT * FROM read_parquet(?, union_by_name = true) "
-                "WHERE epoch_ns(timestamp) >= ? AND epoch_ns(timestamp) < ? ORDER BY coin, timestamp",
-                [files, start.value, end.value],
-            ).df()
+        if engine == "polars":
+            frame = _read_polars(files, start, end)
+        elif engine == "duckdb":
+            with duckdb.connect() as con:
+                frame = con.execute(
+                    "SELECT * FROM read_parquet(?, union_by_name = true) "
+                    "WHERE epoch_ns(timestamp) >= ? AND epoch_ns(timestamp) < ? ORDER BY coin, timestamp",
+                    [files, start.value, end.value],
+                ).df()
+        else:
+            raise ValueError(f"unknown engine {engine!r}; expected polars or duckdb")
         frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True).astype("datetime64[ns, UTC]")
         return frame, skipped
+
+
+def _read_polars(files: list[str], start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """The partition files' rows in [start, end), sorted by coin and time (columns unioned by name)."""
+    frame = (
+        pl.read_parquet(files, missing_columns="insert")
+        .filter((pl.col("timestamp") >= start) & (pl.col("timestamp") < end))
+        .sort(["coin", "timestamp"])
+    )
+    return frame.to_pandas()
 
 
 CATALOG_VIEWS = ("candles", "funding_rates", "quarantine", "partition_quality")
@@ -311,11 +330,17 @@ def ensure_catalog(connection: duckdb.DuckDBPyConnection, lake: MarketLake, inte
     return created
 
 
-def ensure_catalog_file(database: Path, lake: MarketLake, interval: str = "1h") -> list[str]:
+def ensure_catalog_file(
+    database: Path,
+    lake: MarketLake,
+    interval: str = "1h",
+    connect: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]] | None = None,
+) -> list[str]:
     """Create the catalogue views in the DuckDB file when missing, serialised by a file lock.
 
     Called after partition writes; with many partition runs in parallel only one opens the database,
-    the rest return at once, so no run ever waits on or fails over DuckDB's write lock.
+    the rest return at once, so no run ever waits on or fails over DuckDB's write lock. `connect` opens
+    the database (the Dagster layer passes its DuckDB resource's `get_connection`); default duckdb.connect.
     """
     database.parent.mkdir(parents=True, exist_ok=True)
     lock_path = database.with_suffix(".catalog.lock")
@@ -329,7 +354,7 @@ def ensure_catalog_file(database: Path, lake: MarketLake, interval: str = "1h") 
         if database.exists() and marker.exists() and set(marker.read_text().split()) >= wanted:
             return []
         try:
-            with duckdb.connect(str(database)) as con:
+            with (connect or (lambda: duckdb.connect(str(database))))() as con:
                 created = ensure_catalog(con, lake, interval)
         except duckdb.IOException:
             return []  # a reader holds the database; the views get created on a later write

@@ -76,14 +76,14 @@ def pbo_logits(logits, pbo: float, title: str = "PBO: rank logits of the in-samp
 def power_curves(points: pd.DataFrame, title: str = "organism power vs planted Sharpe") -> bytes:
     """Share of runs deploying a capturing strategy against the measured planted Sharpe, one line per edge
     kind, with the naive in-sample-best rule dashed; error bars are the Wilson 95% intervals.
-    `points`: columns kind, planted_sharpe, power, low, high, and optionally naive_power."""
+    `points`: columns kind, planted_sharpe, power, low, high, and optionally naive_rate."""
     figure, axis = plt.subplots(figsize=(7, 3.8))
     for kind, group in points.groupby("kind"):
         group = group.sort_values("planted_sharpe")
         x, y = group["planted_sharpe"], group["power"]
         line = axis.errorbar(x, y, yerr=[y - group["low"], group["high"] - y], marker="o", capsize=3, label=kind)
-        if "naive_power" in group:
-            axis.plot(x, group["naive_power"], linestyle="--", color=line[0].get_color(), alpha=0.6, label=f"{kind} (naive)")
+        if "naive_rate" in group:
+            axis.plot(x, group["naive_rate"], linestyle="--", color=line[0].get_color(), alpha=0.6, label=f"{kind} (naive)")
     axis.axhline(0.8, color="grey", linewidth=0.8, linestyle=":")
     axis.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
     axis.set_ylim(-0.02, 1.02)

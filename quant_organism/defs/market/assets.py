@@ -179,7 +179,7 @@ def _materialize(context, store: MarketLake, asset, checks, ingest_days, market_
             "(each has a quarantine row with the reason; earlier files are left in place)",
             metadata={"errors": dg.MetadataValue.json(errors[:100])},
         )
-    ensure_catalog_file(Path(duckdb.database), lake.lake())
+    ensure_catalog_file(Path(duckdb.database), lake.lake(), market_source.interval, connect=duckdb.get_connection)
     if len(results) == 1:
         report = results[0].quality.report
         context.log.info(
