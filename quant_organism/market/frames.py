@@ -16,6 +16,7 @@ from quant_organism.core.bars import FUNDING_COLUMN, OHLCV_COLUMNS, funding_at_b
 
 from quant_organism.market.lake import MarketLake
 from quant_organism.market.schema import interval_delta
+from quant_organism.core.timeutil import utc_timestamp
 
 OHLCV = list(OHLCV_COLUMNS)
 FUNDING = FUNDING_COLUMN
@@ -56,9 +57,7 @@ def load_market_frames(
     lake: MarketLake, coins, start: str | pd.Timestamp, end: str | pd.Timestamp, interval: str = "1h"
 ) -> MarketFrames:
     """Strategy frames for `coins` over [start, end) from partitions that exist and passed quality."""
-    start, end = pd.Timestamp(start), pd.Timestamp(end)
-    start = start.tz_localize("UTC") if start.tzinfo is None else start
-    end = end.tz_localize("UTC") if end.tzinfo is None else end
+    start, end = utc_timestamp(start, "start"), utc_timestamp(end, "end")
     candles, skipped = lake.read("candles", coins, start, end, interval)
     funding, skipped_funding = lake.read("funding_rates", coins, start, end)
     frames = {}

@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 from quant_organism.core.durable import atomic_write, temp_path
 from quant_organism.market.quality import QualityReport
 from quant_organism.market.schema import frame_to_arrow
+from quant_organism.core.timeutil import utc_timestamp
 
 DATASETS = ("candles", "funding_rates")
 DATA_FILE = "data.parquet"
@@ -248,9 +249,7 @@ class MarketLake:
         `engine`: polars (default: reads the many small partition files ~1.8x faster, `benchmarks ingest`
         measures it) or duckdb (the catalogue's engine; the benchmark's peer).
         """
-        start, end = pd.Timestamp(start), pd.Timestamp(end)
-        start = start.tz_localize("UTC") if start.tzinfo is None else start
-        end = end.tz_localize("UTC") if end.tzinfo is None else end
+        start, end = utc_timestamp(start, "start"), utc_timestamp(end, "end")
         files, skipped = [], []
         for coin in coins:
             for day in pd.date_range(start.floor("D"), end - pd.Timedelta(1, "ns"), freq="D"):

@@ -33,7 +33,7 @@ class ValidationRunConfig(dg.Config):
     """The gate's level and rules (README "Validation"). The testnet stage needs HYPERLIQUID_TESTNET_PRIVATE_KEY."""
 
     mode: str = Field(default="fast", description="minimal (held-out) | fast (+ replay) | full (+ testnet)")
-    alpha: float = Field(default=0.05, description="family-wise error rate of the held-out superiority gate")
+    alpha: float = Field(default=0.025, description="family-wise error rate of the held-out superiority gate")
     min_trades: int = Field(default=10, description="fewest trades over the held-out span, all coins")
     require_positive_walk_forward: bool = Field(default=True, description="reject a negative walk-forward return")
     bootstrap_reps: int = Field(default=1000, description="stationary-bootstrap replications of the gate")

@@ -47,6 +47,7 @@ from quant_organism.market.schema import (
     interval_delta,
 )
 from quant_organism.market.sources.base import MarketDataSource
+from quant_organism.core.timeutil import utc_timestamp
 
 EXTENSIONS: tuple[str, ...] = (".csv.gz", ".csv", ".parquet")
 TIME_COLUMNS: tuple[str, ...] = (
@@ -425,7 +426,7 @@ class FileSource(MarketDataSource):
 
 def _window(parsed: _Parsed, coin: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
     """Rows with start <= time < end, in file order, labelled with the coin as asked for."""
-    start, end = _utc(start), _utc(end)
+    start, end = utc_timestamp(start), utc_timestamp(end)
     if start > end:
         raise MarketDataError(f"start {start} is after end {end}")
     frame, times = parsed.frame, parsed.frame["timestamp"]
@@ -436,8 +437,3 @@ def _window(parsed: _Parsed, coin: str, start: pd.Timestamp, end: pd.Timestamp) 
         out = frame[(times >= start) & (times < end)].copy()
     out["coin"] = str(coin)
     return out.reset_index(drop=True)
-
-
-def _utc(ts: pd.Timestamp | str) -> pd.Timestamp:
-    ts = pd.Timestamp(ts)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")

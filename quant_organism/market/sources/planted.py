@@ -44,6 +44,7 @@ from quant_organism.market.schema import MarketDataError, UnknownCoinError, conf
 from quant_organism.market.schema import interval_delta
 from quant_organism.market.sources.base import MarketDataSource
 from quant_organism.market.sources.synthetic import CoinProfile
+from quant_organism.core.timeutil import utc_timestamp
 
 KINDS: tuple[str, ...] = ("null", "trend", "mean_reversion", "funding_carry", "regime")
 TREND_FAMILIES = frozenset({"ema_crossover", "sma_trend", "donchian_breakout", "atr_stop", "ichimoku", "volatility_scaling"})
@@ -117,11 +118,11 @@ class PlantedMarket:
 
     @property
     def start_ts(self) -> pd.Timestamp:
-        return _utc(self.start)
+        return utc_timestamp(self.start)
 
     @property
     def end_ts(self) -> pd.Timestamp:
-        return _utc(self.end)
+        return utc_timestamp(self.end)
 
     @property
     def n_hours(self) -> int:
@@ -144,7 +145,7 @@ class PlantedSource(MarketDataSource):
         step = interval_delta(interval)
         if step < HOUR or step % HOUR != pd.Timedelta(0):
             raise MarketDataError(f"planted markets serve whole-hour bars; got {interval!r}")
-        start, end = _utc(start), _utc(end)
+        start, end = utc_timestamp(start), utc_timestamp(end)
         path, lo, hi = self._slice(coin, start.floor(step), end.ceil(step))
         frame = pd.DataFrame(
             {
@@ -159,7 +160,7 @@ class PlantedSource(MarketDataSource):
         return conform_candles(frame.reset_index(drop=True))
 
     def funding(self, coin: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-        path, lo, hi = self._slice(coin, _utc(start), _utc(end))
+        path, lo, hi = self._slice(coin, utc_timestamp(start), utc_timestamp(end))
         frame = pd.DataFrame(
             {"timestamp": self._index(lo, hi), "coin": np.full(hi - lo, coin, dtype=object), "funding_rate": path["funding"][lo:hi]}
         )
@@ -175,8 +176,8 @@ class PlantedSource(MarketDataSource):
         `expected_funding` (the planted funding rate of the next bar, noise excluded). Inactive
         states are zero, so a null market shows no state at all.
         """
-        start = self.market.start_ts if start is None else _utc(start)
-        end = self.market.end_ts if end is None else _utc(end)
+        start = self.market.start_ts if start is None else utc_timestamp(start)
+        end = self.market.end_ts if end is None else utc_timestamp(end)
         path, lo, hi = self._slice(coin, start, end)
         columns = ("drift_state", "high_vol", "carry_state", "overreaction", "expected_return", "expected_funding")
         return pd.DataFrame({c: path[c][lo:hi] for c in columns}, index=self._index(lo, hi))
@@ -351,8 +352,3 @@ def _aggregate(hourly: pd.DataFrame, step: pd.Timedelta) -> pd.DataFrame:
         low=("low", "min"), close=("close", "last"), volume=("volume", "sum"),
     )  # fmt: skip
     return out.reset_index(names="timestamp")
-
-
-def _utc(ts: pd.Timestamp | str) -> pd.Timestamp:
-    ts = pd.Timestamp(ts)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")

@@ -30,6 +30,7 @@ import pandas as pd
 from quant_organism.market.schema import MarketDataError, UnknownCoinError, conform_candles, conform_funding
 from quant_organism.market.schema import interval_delta
 from quant_organism.market.sources.base import MarketDataSource
+from quant_organism.core.timeutil import utc_timestamp
 
 EPOCH = pd.Timestamp("2020-01-01", tz="UTC")
 HOURS_PER_DAY = 24
@@ -96,7 +97,7 @@ class SyntheticSource(MarketDataSource):
         if hours < 1 or hours != int(hours) or (HOURS_PER_DAY % int(hours) and int(hours) % HOURS_PER_DAY):
             raise MarketDataError(f"synthetic market supports whole-hour intervals dividing a day or whole days; got {interval!r}")
         # Coarser bars aggregate whole buckets of hours, so the slice is widened to bucket edges.
-        path, lo, hi = self._slice(coin, _utc(start).floor(step), _utc(end).ceil(step))
+        path, lo, hi = self._slice(coin, utc_timestamp(start).floor(step), utc_timestamp(end).ceil(step))
         frame = pd.DataFrame(
             {
                 "timestamp": _hour_index(lo, hi),
@@ -106,7 +107,7 @@ class SyntheticSource(MarketDataSource):
         )
         if int(hours) > 1:
             frame = _aggregate(frame, step)
-            frame = frame[(frame["timestamp"] >= _utc(start)) & (frame["timestamp"] < _utc(end))]
+            frame = frame[(frame["timestamp"] >= utc_timestamp(start)) & (frame["timestamp"] < utc_timestamp(end))]
         return conform_candles(frame.reset_index(drop=True))
 
     def funding(self, coin: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
@@ -120,7 +121,7 @@ class SyntheticSource(MarketDataSource):
     def _slice(self, coin: str, start: pd.Timestamp, end: pd.Timestamp) -> tuple[dict[str, np.ndarray], int, int]:
         if coin not in self.coins:
             raise UnknownCoinError(f"unknown coin {coin!r} for the synthetic market; known: {list(self.coins)}")
-        start, end = _utc(start), _utc(end)
+        start, end = utc_timestamp(start), utc_timestamp(end)
         if start < EPOCH:
             raise MarketDataError(f"synthetic market starts at {EPOCH.date()}; asked for {start}")
         lo = int((start - EPOCH) // pd.Timedelta(hours=1))
@@ -300,8 +301,3 @@ def _aggregate(hourly: pd.DataFrame, step: pd.Timedelta) -> pd.DataFrame:
         volume=("volume", "sum"),
     )
     return out.reset_index(names="timestamp")
-
-
-def _utc(ts: pd.Timestamp | str) -> pd.Timestamp:
-    ts = pd.Timestamp(ts)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
