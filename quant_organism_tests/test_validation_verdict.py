@@ -103,3 +103,12 @@ def test_mislabelled_or_unknown_results_are_refused():
         decide("c1", [backtest(), backtest()])
     with pytest.raises(TypeError, match="StageResult"):
         decide("c1", {"backtest": {"score": 1.0}})
+
+
+def test_a_replay_skipped_for_a_held_out_passer_blocks_it_and_is_a_note_otherwise():
+    not_replayed = StageResult("replay", SKIPPED, None, {}, ["not_replayed: only the 10 best held-out candidates are"])
+    blocked = decide("c1", [backtest(0.9), not_replayed], mode="fast")
+    assert not blocked.passed and blocked.reasons == ["replay: not_replayed: only the 10 best held-out candidates are"]
+    failed = decide("c2", [backtest(0.2, FAILED), not_replayed], mode="fast")
+    assert failed.reasons == ["backtest: walk_forward_return -0.02 is not positive"]
+    assert failed.notes == ["replay skipped: not_replayed: only the 10 best held-out candidates are"]

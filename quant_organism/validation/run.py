@@ -90,7 +90,7 @@ def validate(
             if genes.seed_id in replayed:
                 stage2[genes.seed_id] = replay_stage(genes, frames, replay_config, end=walk_forward.end)
             elif stage1[genes.seed_id].status is StageStatus.PASSED:
-                why = f"not replayed: only the {options.replay_top} best held-out candidates are (raise replay_top)"
+                why = f"not_replayed: only the {options.replay_top} best held-out candidates are (raise replay_top)"
                 stage2[genes.seed_id] = StageResult(REPLAY, StageStatus.SKIPPED, None, {}, [why])
             else:
                 why = "not replayed: the held-out stage rejected it (a replay only checks what could be deployed)"

@@ -87,7 +87,7 @@ def decide(
             reasons.append(f"{name} stage has no result (mode {mode.value} requires it)")
         elif result.status is StageStatus.FAILED:
             reasons += [f"{name}: {r}" for r in result.reasons] or [f"{name} stage failed"]
-        elif result.status is StageStatus.SKIPPED and name == REPLAY:
+        elif result.status is StageStatus.SKIPPED and name == REPLAY and _passed(stages.get(BACKTEST)):
             reasons += [f"{name}: {r}" for r in result.reasons]  # nothing is deployed that was not replayed
         elif result.status is StageStatus.SKIPPED:
             notes += [f"{name} skipped: {r}" for r in result.reasons]
@@ -104,6 +104,10 @@ def decide(
     else:
         reasons.append("no stage ran")
     return CandidateVerdict(candidate_id, mode, stages, score, not reasons, _dedupe(reasons), notes)
+
+
+def _passed(result: StageResult | None) -> bool:
+    return result is not None and result.status is StageStatus.PASSED
 
 
 def _gate_passed(backtest: StageResult) -> bool:
