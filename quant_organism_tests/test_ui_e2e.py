@@ -38,12 +38,9 @@ DEPLOYED = ["deployment", "deployed_configs"]
 # The job's own run config: `evolve` already runs its sequential steps in one process
 # (executor_def=in_process_executor), so a launch needs no execution config.
 JOB_DEFAULT: dict = {}
-# Validation thresholds loose enough that candidates pass; `minimal` mode (backtest stage only),
-# since the replay stage's consistency score alone keeps short synthetic windows below the pass score.
-RELAXED_VALIDATION = {
-    "mode": "minimal", "min_sharpe": -10.0, "max_drawdown": 1.0, "min_win_rate": 0.0,
-    "min_trades": 1, "min_dsr": 0.0, "replay_min_consistency": 0.0,
-}
+# A gate loose enough that candidates of a 60-day test run pass (family-wise level 0.99, no walk-forward
+# or trade rule), `minimal` mode (the held-out stage only), so the UI has a deployment to show.
+RELAXED_VALIDATION = {"mode": "minimal", "alpha": 0.99, "min_trades": 1, "require_positive_walk_forward": False}
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -66,6 +63,7 @@ def _store_snapshot(data_dir: Path) -> dict:
     deployment_file = data_dir / "deployment" / f"date={EVOLUTION_DATE}" / "deployment.json"
     return {
         "configs": {p.stem: json.loads(p.read_text()) for p in sorted(store.glob("*.json"))},
+        "archived": [json.loads(p.read_text()) for p in sorted((store / "archive").glob("*.json"))],
         "manifest": manifest,
         "deployment": json.loads(deployment_file.read_text()) if deployment_file.exists() else None,
         "report": (data_dir / "reports" / f"date={EVOLUTION_DATE}" / "report.md").exists(),
@@ -161,7 +159,9 @@ def _assert_manifest_on_disk(snapshot: dict) -> None:
 def test_evolve_launched_over_graphql_writes_configs_and_deploys(default_run, relaxed_run):
     record, snapshot = default_run
     _assert_succeeded(record)
-    evolved = [c for c in snapshot["configs"].values() if c["evolution_date"] == EVOLUTION_DATE]
+    # Every listed candidate is in the store: live if deployed, archived once validation (or deployment) retired it.
+    everywhere = [*snapshot["configs"].values(), *snapshot["archived"]]
+    evolved = {c["name"] for c in everywhere if c["evolution_date"] == EVOLUTION_DATE}
     assert len(evolved) == record.metadata(["evolution", "strategy_configs"])["strategies"] > 0
     assert all(name == c["name"] for name, c in snapshot["configs"].items())
     assert snapshot["deployment"] is not None and snapshot["report"]
