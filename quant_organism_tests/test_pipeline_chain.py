@@ -87,6 +87,9 @@ def test_synthetic_chain_deploys_and_paper_trades_the_next_day(data_dir, monkeyp
         assert meta["strategies"] == deployed["deployed"] and meta["bars"] == 24
         again = definitions.resolve_job_def("paper_trade").execute_in_process(instance=instance, partition_key=next_day)
         assert again.success  # re-running a day rewrites it: idempotent
+        for run in (paper, again):
+            [parity] = run.get_asset_check_evaluations()
+            assert parity.check_name == "paper_matches_backtest" and parity.passed, parity.metadata
 
     import duckdb
 

@@ -54,4 +54,6 @@ def test_paper_trading_reads_the_configured_interval(data_dir: Path, monkeypatch
         assert result.success
         [materialization] = result.asset_materializations_for_node("runtime__paper_performance")
         assert materialization.metadata["bars"].value == 6  # six 4h bars in the day, not 24 hourly ones
+        [parity] = result.get_asset_check_evaluations()
+        assert parity.passed, parity.metadata
         assert StrategyStore(data_dir / STORE_DIR).load_strategy(name).paper_trading_days >= 1
