@@ -1,6 +1,8 @@
 """Paper trading reproduces the backtest: strategies with long windows (the cases that used to diverge:
-EMA 60/400, a 1,000-bar volatility baseline, a Donchian breakout) paper-traded day by day through the
-asset keep positions equal to the vectorised backtest on every bar and equity within 1e-9."""
+EMA 60/400, a 1,000-bar volatility baseline, a Donchian breakout; then every technical seed at its
+longest allowed lookbacks, from evolution's own sampler) paper-traded day by day through the asset keep
+positions equal to the vectorised backtest on every bar and equity within 1e-9 (the asset's own
+`paper_matches_backtest` check). With the old 30-day warm-up the first of these fails."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from quant_organism.catalog import DataWindow, DeploymentStatus, StrategyConfig,
 from quant_organism.catalog.store import STORE_DIR
 from quant_organism.definitions import load_definitions
 from quant_organism.defs.shared.resources import project_resources
-from quant_organism.deployment import Candidate, DecisionEngine, deploy
+from quant_organism.deployment import Candidate, DecisionConfig, DecisionEngine, deploy
 from quant_organism.strategies import SeedGenes, SeedType, gene_space
 
 COINS = ("BTC", "ETH")
@@ -71,3 +73,48 @@ def test_long_window_strategies_paper_trade_exactly_their_backtest_day_by_day(da
             assert parity.metadata["books"].value == len(names) * len(COINS)
     store = StrategyStore(data_dir / STORE_DIR)
     assert all(store.load_strategy(n).paper_trading_days == len(PAPER_DAYS) for n in names)
+
+
+def _longest(seed_type: SeedType, rng: np.random.Generator) -> SeedGenes:
+    """A genome from evolution's own sampler with every period gene at its largest allowed value."""
+    from quant_organism.evolution.operators import random_genome
+    from quant_organism.strategies.genes import PERIOD_GENES
+
+    genes = random_genome(seed_type, rng)
+    space = gene_space(seed_type)
+    values = {**genes.gene_values(), **{n: space[n].high for n in PERIOD_GENES if n in space and space[n].active}}
+    return SeedGenes.from_gene_values(seed_type, f"{seed_type.value}_longest", values)  # orderings repaired
+
+
+def test_every_technical_seed_at_its_longest_lookbacks_keeps_parity_for_20_days(data_dir: Path, monkeypatch):
+    from quant_organism.strategies import TECHNICAL_SEEDS
+
+    monkeypatch.setenv("QUANT_ORGANISM_COINS", "BTC")
+    rng = np.random.default_rng(11)
+    genomes = [_longest(seed_type, rng) for seed_type in TECHNICAL_SEEDS]
+    first, evolved_on = "2024-01-01", "2024-03-10"
+    days = [d.strftime("%Y-%m-%d") for d in pd.date_range("2024-03-11", periods=20, freq="D")]
+    defs = load_definitions()
+    definitions = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs,
+                                 resources=project_resources(data_dir))  # fmt: skip
+    store = StrategyStore(data_dir / STORE_DIR)
+    window = DataWindow(start=datetime(2024, 1, 1, tzinfo=timezone.utc), end=datetime(2024, 2, 1, tzinfo=timezone.utc),
+                        coins=("BTC",), interval="1h")  # fmt: skip
+    configs = [StrategyConfig.from_genes(g, fitness_score=1.0, backtest_sharpe=1.0, data_window=window) for g in genomes]
+    store.save_evolved_strategies(configs)
+    for config in configs:
+        store.transition_strategy(config.name, DeploymentStatus.VALIDATED, "validated for the test")
+    plan_engine = DecisionEngine(DecisionConfig(max_pool=len(configs), max_correlation=1.0, max_weight=0.1))
+    returns = pd.DataFrame({c.name: rng.normal(0.004, 0.01, 300) for c in configs})
+    plan = plan_engine.select([Candidate(c.name, 1.0) for c in configs], returns)
+    deploy(plan, store, when=datetime.now(timezone.utc), evolution_date=date.fromisoformat(evolved_on))
+    assert len(plan.names) == len(TECHNICAL_SEEDS)
+    with dg.instance_for_test() as instance:
+        tags = {"dagster/asset_partition_range_start": f"BTC|{first}", "dagster/asset_partition_range_end": f"BTC|{days[-1]}"}
+        assert definitions.resolve_job_def("ingest_market_data").execute_in_process(instance=instance, tags=tags).success
+        paper = definitions.resolve_job_def("paper_trade")
+        for day in days:
+            result = paper.execute_in_process(instance=instance, partition_key=day)
+            [parity] = result.get_asset_check_evaluations()
+            assert parity.passed, (day, parity.metadata["differing"].value)
+            assert parity.metadata["books"].value == len(TECHNICAL_SEEDS)

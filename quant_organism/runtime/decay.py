@@ -53,13 +53,19 @@ def mark_decaying(
     ledger: PaperLedger,
     rules: DecayRules = DecayRules(),
     bars_per_year: float | None = None,
+    untrusted: Iterable[str] = (),
 ) -> tuple[dict[str, PaperMetrics], list[DecayVerdict]]:
     """Write each traded strategy's paper figures to the store, and move decaying deployed ones to `decaying`.
 
     Returns the metrics of every deployed/decaying strategy with a paper record, and the verdicts of
-    those that broke a rule (including ones already decaying, which are not moved again).
+    those that broke a rule (including ones already decaying, which are not moved again). Strategies in
+    `untrusted` (their paper record failed the parity check with the backtest) are left out: decay is
+    decided only on paper figures that are the strategy's own.
     """
-    configs = loader.load_strategies(status=[DeploymentStatus.DEPLOYED, DeploymentStatus.DECAYING])
+    skip = set(untrusted)
+    configs = [
+        c for c in loader.load_strategies(status=[DeploymentStatus.DEPLOYED, DeploymentStatus.DECAYING]) if c.name not in skip
+    ]
     recorded = set(ledger.strategies())
     metrics: Mapping[str, PaperMetrics] = {
         c.name: ledger.metrics(c.name, bars_per_year) for c in configs if c.name in recorded

@@ -113,9 +113,11 @@ def paper_performance(
         bars = max(bars, summary.bars)
         rows = {k: rows.get(k, 0) + v for k, v in summary.rows.items()}
     parity = _parity(ledger, live, frames_by_anchor, anchors)
-    metrics, decaying = mark_decaying(
-        store, ledger, DecayRules(min_days=config.decay_min_days, min_sharpe=config.decay_min_sharpe, max_drawdown=config.decay_max_drawdown)
-    )
+    broken = [b for b in parity if not b.ok]
+    rules = DecayRules(min_days=config.decay_min_days, min_sharpe=config.decay_min_sharpe, max_drawdown=config.decay_max_drawdown)
+    metrics, decaying = mark_decaying(store, ledger, rules, untrusted={b.strategy for b in broken})
+    if broken:
+        context.log.error(f"paper/backtest parity broken for {sorted({b.strategy for b in broken})}: decay not judged on them")
     context.log.info(f"paper-traded {len(live)} strategies over {bars} bars; {len(decaying)} strategies decaying")
     table = ["| strategy | days | trades | return | sharpe | max dd |", "|---|---|---|---|---|---|"]
     table += [
@@ -123,7 +125,6 @@ def paper_performance(
         for m in metrics.values()
     ]
     curves = {name: m.equity for name, m in metrics.items() if len(m.equity)}
-    broken = [b for b in parity if not b.ok]
     return dg.MaterializeResult(
         metadata={
             "strategies": dg.MetadataValue.int(len(metrics)),
