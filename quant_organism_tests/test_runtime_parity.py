@@ -118,3 +118,34 @@ def test_every_technical_seed_at_its_longest_lookbacks_keeps_parity_for_20_days(
             [parity] = result.get_asset_check_evaluations()
             assert parity.passed, (day, parity.metadata["differing"].value)
             assert parity.metadata["books"].value == len(TECHNICAL_SEEDS)
+
+
+def test_parity_holds_on_the_real_hyperliquid_files(data_dir: Path, market_data_dir: Path, monkeypatch):
+    """The same long-window strategies on the real 1h files (skipped where ../shared/market-data is absent)."""
+    monkeypatch.setenv("QUANT_ORGANISM_COINS", ",".join(COINS))
+    monkeypatch.setenv("QUANT_ORGANISM_START_DATE", "2024-09-01")
+    first, evolved_on = "2025-03-01", "2025-05-10"
+    days = [d.strftime("%Y-%m-%d") for d in pd.date_range("2025-05-11", periods=5, freq="D")]
+    defs = load_definitions()
+    definitions = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs,
+                                 resources=project_resources(data_dir, source="files", files_dir=str(market_data_dir)))  # fmt: skip
+    store = StrategyStore(data_dir / STORE_DIR)
+    window = DataWindow(start=datetime.fromisoformat(first).replace(tzinfo=timezone.utc),
+                        end=datetime(2025, 4, 1, tzinfo=timezone.utc), coins=COINS, interval="1h")  # fmt: skip
+    configs = [StrategyConfig.from_genes(g, fitness_score=1.0, backtest_sharpe=1.0, data_window=window) for g in LONG_WINDOWS]
+    store.save_evolved_strategies(configs)
+    for config in configs:
+        store.transition_strategy(config.name, DeploymentStatus.VALIDATED, "validated for the test")
+    returns = pd.DataFrame({c.name: np.random.default_rng(2).normal(0.004, 0.01, 300) for c in configs})
+    plan = DecisionEngine(DecisionConfig(max_correlation=1.0)).select([Candidate(c.name, 1.0) for c in configs], returns)
+    deploy(plan, store, when=datetime.now(timezone.utc), evolution_date=date.fromisoformat(evolved_on))
+    with dg.instance_for_test() as instance:
+        for coin in COINS:
+            tags = {"dagster/asset_partition_range_start": f"{coin}|{first}",
+                    "dagster/asset_partition_range_end": f"{coin}|{days[-1]}"}  # fmt: skip
+            assert definitions.resolve_job_def("ingest_market_data").execute_in_process(instance=instance, tags=tags).success
+        for day in days:
+            result = definitions.resolve_job_def("paper_trade").execute_in_process(instance=instance, partition_key=day)
+            [parity] = result.get_asset_check_evaluations()
+            assert parity.passed, (day, parity.metadata["differing"].value)
+            assert parity.metadata["books"].value == len(plan.names) * len(COINS)

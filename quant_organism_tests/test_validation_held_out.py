@@ -104,3 +104,17 @@ def test_bad_configs_are_refused():
         HeldOutConfig(alpha=0.0)
     with pytest.raises(ValueError, match="reps"):
         HeldOutConfig(reps=10)
+
+
+def test_a_lookback_longer_than_the_history_is_rejected_with_that_reason():
+    oos, wf = windows()
+    short_history = {coin: frame.loc[frame.index >= oos.start - pd.Timedelta(days=5)]
+                     for coin, frame in frames_of("trend", 0.15, 0).items()}  # fmt: skip
+    results, evidence, _ = run_held_out_stage(CANDIDATES, short_history, oos, wf, HeldOutConfig(reps=300))
+    assert evidence.history_bars == 120  # five days of 1h bars before the held-out span
+    assert any(r.startswith("lookback 192 bars exceeds the 120 bars") for r in results["ema_48_192"].reasons)
+    assert results["ema_48_192"].status is StageStatus.FAILED
+    assert not any(r.startswith("lookback") for r in results["ema_12_48"].reasons + results["ema_8_64"].reasons)
+    from quant_organism.validation.held_out import longest_lookback
+
+    assert longest_lookback(CANDIDATES[3]) == 192

@@ -15,7 +15,10 @@ A candidate passes when
   deployed; false-rejection rate for a true annualised Sharpe S over the WF years T: about Phi(-S*sqrt(T)),
   e.g. 9% for S = 3 over 73 days);
 - it traded at least `min_trades` times over the span, all coins together (a rule that holds one
-  position is a bet, not a strategy; no false rejection for the seed families at their gene bounds).
+  position is a bet, not a strategy; no false rejection for the seed families at their gene bounds);
+- its longest lookback (period genes, senkou period, ML train window plus lags) fits in the history
+  before the held-out span on every coin: a strategy whose window never fills on the data it is given
+  cannot trade as it was evaluated (runtime parity), so it is rejected with that reason.
 There is no win-rate rule (trend following wins fewer than half its trades by construction) and no
 drawdown rule (exposure is sized by the deployment's allocation, not here).
 
@@ -78,6 +81,7 @@ class HeldOutEvidence:
     walk_forward: Window
     bars_per_year: float
     coins: tuple[str, ...]
+    history_bars: int = 0  # bars before the held-out span, on the coin with the fewest
 
 
 def held_out_evidence(
@@ -104,8 +108,9 @@ def held_out_evidence(
         total = sum(c for _, c in counts)
         win_rates[n] = sum(w * c for w, c in counts if c > 0) / total if total else math.nan
     first = next(iter(frames.values()))
+    history = min(int((frames[coin].index < span.start).sum()) for coin in runs)
     return HeldOutEvidence(
-        bar_returns, daily, trades, win_rates, out_of_sample, walk_forward, bars_per_year(first), tuple(runs)
+        bar_returns, daily, trades, win_rates, out_of_sample, walk_forward, bars_per_year(first), tuple(runs), history
     )
 
 
@@ -136,7 +141,7 @@ def run_held_out_stage(
     """Stage-1 result per candidate (keyed by seed_id, candidate order), the evidence, and the gate's test."""
     evidence = held_out_evidence(candidates, frames, out_of_sample, walk_forward, config.costs)
     test = superiority_test(evidence.daily_returns, alpha=config.alpha, reps=config.reps, seed=config.seed)
-    results = {g.seed_id: judge(g.seed_id, evidence, test, config) for g in candidates}
+    results = {g.seed_id: judge(g.seed_id, evidence, test, config, longest_lookback(g)) for g in candidates}
     return results, evidence, test
 
 
@@ -157,7 +162,22 @@ def window_figures(returns: pd.Series, bars_per_year: float) -> dict[str, float]
     }
 
 
-def judge(name: str, evidence: HeldOutEvidence, test: SuperiorityResult, config: HeldOutConfig) -> StageResult:
+LOOKBACK_GENES = ("fast_period", "slow_period", "signal_period", "senkou_period")
+
+
+def longest_lookback(genes: SeedGenes) -> int:
+    """Bars of history the genome needs before its signals are what its backtest computed: its longest period
+    gene, or an ML seed's training window plus its lags."""
+    values = genes.gene_values()
+    periods = [int(values[n]) for n in LOOKBACK_GENES if n in values]
+    if "train_window" in values:
+        periods.append(int(values["train_window"]) + int(values.get("n_lags", 0)))
+    return max(periods, default=0)
+
+
+def judge(
+    name: str, evidence: HeldOutEvidence, test: SuperiorityResult, config: HeldOutConfig, lookback: int = 0
+) -> StageResult:
     """Stage 1 for one candidate from the shared evidence and test (the rules of the module docstring)."""
     returns = evidence.bar_returns[name]
     oos = window_figures(returns[returns.index < evidence.out_of_sample.end], evidence.bars_per_year)
@@ -177,6 +197,9 @@ def judge(name: str, evidence: HeldOutEvidence, test: SuperiorityResult, config:
         reasons.append(f"walk_forward_return {_fmt(wf['total_return'])} is not positive")
     if trades < config.min_trades:
         reasons.append(f"trade_count {trades} over the held-out span < {config.min_trades}")
+    if lookback > evidence.history_bars:
+        reasons.append(f"lookback {lookback} bars exceeds the {evidence.history_bars} bars of history before the "
+                       "held-out span: its window never fills on the data it would trade")  # fmt: skip
     t_stat = stats.get("t_stat")
     score = float(_normal_cdf(t_stat)) if t_stat is not None and math.isfinite(t_stat) else 0.0
     daily = evidence.daily_returns[name].to_numpy()
