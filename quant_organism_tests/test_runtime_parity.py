@@ -149,3 +149,41 @@ def test_parity_holds_on_the_real_hyperliquid_files(data_dir: Path, market_data_
             [parity] = result.get_asset_check_evaluations()
             assert parity.passed, (day, parity.metadata["differing"].value)
             assert parity.metadata["books"].value == len(plan.names) * len(COINS)
+
+
+def test_ml_seeds_with_long_training_windows_keep_parity_for_20_days(data_dir: Path, monkeypatch):
+    """The ML seeds refit on a schedule anchored at the first bar of their input: the paper asset feeds them
+    the history their backtest saw, so their refits (and positions) match, for the longest train windows."""
+    from quant_organism.strategies import ML_SEEDS
+
+    monkeypatch.setenv("QUANT_ORGANISM_COINS", "BTC")
+    rng = np.random.default_rng(5)
+    genomes = []
+    for seed_type in ML_SEEDS:
+        genome = _longest(seed_type, rng)
+        values = {**genome.gene_values(), "train_window": 2000, "refit_every": 200}
+        genomes.append(SeedGenes.from_gene_values(seed_type, f"{seed_type.value}_ml", values))
+    first, evolved_on = "2024-01-01", "2024-04-10"
+    days = [d.strftime("%Y-%m-%d") for d in pd.date_range("2024-04-11", periods=20, freq="D")]
+    defs = load_definitions()
+    definitions = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs,
+                                 resources=project_resources(data_dir))  # fmt: skip
+    store = StrategyStore(data_dir / STORE_DIR)
+    window = DataWindow(start=datetime(2024, 1, 1, tzinfo=timezone.utc), end=datetime(2024, 2, 1, tzinfo=timezone.utc),
+                        coins=("BTC",), interval="1h")  # fmt: skip
+    configs = [StrategyConfig.from_genes(g, fitness_score=1.0, backtest_sharpe=1.0, data_window=window) for g in genomes]
+    store.save_evolved_strategies(configs)
+    for config in configs:
+        store.transition_strategy(config.name, DeploymentStatus.VALIDATED, "validated for the test")
+    returns = pd.DataFrame({c.name: rng.normal(0.004, 0.01, 300) for c in configs})
+    plan = DecisionEngine(DecisionConfig(max_correlation=1.0)).select([Candidate(c.name, 1.0) for c in configs], returns)
+    deploy(plan, store, when=datetime.now(timezone.utc), evolution_date=date.fromisoformat(evolved_on))
+    assert len(plan.names) == len(ML_SEEDS)
+    with dg.instance_for_test() as instance:
+        tags = {"dagster/asset_partition_range_start": f"BTC|{first}", "dagster/asset_partition_range_end": f"BTC|{days[-1]}"}
+        assert definitions.resolve_job_def("ingest_market_data").execute_in_process(instance=instance, tags=tags).success
+        for day in days:
+            result = definitions.resolve_job_def("paper_trade").execute_in_process(instance=instance, partition_key=day)
+            [parity] = result.get_asset_check_evaluations()
+            assert parity.passed, (day, parity.metadata["differing"].value)
+            assert parity.metadata["books"].value == len(ML_SEEDS)

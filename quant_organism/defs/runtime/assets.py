@@ -108,7 +108,9 @@ def paper_performance(
     bars, rows = 0, {}
     for anchor, frames in frames_by_anchor.items():  # one engine per history anchor: each strategy sees its own
         group = [c for c in live if anchors[c.name] == anchor]
-        engine = StrategyRuntimeEngine(group, policy=RuntimePolicy.backtest_parity())
+        # Signals computed once on the anchored history and proven on prefixes (no lookahead), rather than
+        # recomputed from the anchor at every bar: the same numbers, a fraction of the work (ML refits).
+        engine = StrategyRuntimeEngine(group, policy=RuntimePolicy.backtest_parity(), signal_mode="precomputed")
         summary = PaperTrader(engine, ledger).run(frames, start=day, end=end)
         bars = max(bars, summary.bars)
         rows = {k: rows.get(k, 0) + v for k, v in summary.rows.items()}
