@@ -52,6 +52,7 @@ bench: setup
 	$(RUN) python -m quant_organism.benchmarks ingest
 	$(RUN) python -m quant_organism.benchmarks backtest
 	$(RUN) python -m quant_organism.benchmarks evolution
+	$(RUN) python -m quant_organism.benchmarks paper
 	$(RUN) python -m quant_organism.benchmarks organism --quick
 
 clean:

@@ -1,4 +1,4 @@
-"""`python -m quant_organism.benchmarks {ingest,backtest,evolution,organism} [--json]`: benchmarks, peers side by side in one run."""
+"""`python -m quant_organism.benchmarks {ingest,backtest,evolution,organism,paper} [--json]`: benchmarks, peers side by side in one run."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ BENCHMARKS = {
     "backtest": "quant_organism.benchmarks.backtest",
     "evolution": "quant_organism.benchmarks.evolution",
     "organism": "quant_organism.benchmarks.organism",
+    "paper": "quant_organism.benchmarks.paper",
 }
 
 
