@@ -34,6 +34,9 @@ def test_a_strong_planted_trend_is_deployed_with_a_capturing_family():
     families = {c.genes.seed_id: c.genes.seed_type.value for c in outcome.candidates}
     assert {families[n] for n in outcome.deployed} <= CAPTURING_FAMILIES["trend"]
     assert all(v.passed for v in outcome.validation.verdicts if v.candidate_id in outcome.deployed)
+    for verdict in outcome.validation.verdicts:  # what is deployed traded day by day as paper trading does
+        if verdict.candidate_id in outcome.deployed:
+            assert verdict.stages["replay"].metrics["product_parity"] == {"passed": True, "problems": []}
     assert sum(outcome.plan.allocations.values()) <= 1.0
 
 

@@ -170,3 +170,18 @@ def test_real_hyperliquid_bars_replay_in_agreement_with_the_backtest(market_data
         assert result.metrics["agrees_with_backtest"], result.reasons
         assert result.metrics["max_equity_difference"] <= 1e-9
         assert result.metrics["bars"] == 2000 and result.metrics["trade_count"] > 0
+
+
+def test_product_replay_trades_day_by_day_as_paper_does_and_names_a_divergence(frames, monkeypatch):
+    """The last days of a window traded through the ledger one day at a time match the backtest; with an
+    execution bug planted in the paper books (fills one bar late) the same replay names what differs."""
+    from quant_organism.runtime import StrategyRuntimeEngine
+    from quant_organism.validation.replay import product_replay
+
+    end = frames["BTC"].index[-1].floor("D")
+    candidates = [SeedGenes.from_gene_values(g.seed_type, f"c{k}", g.gene_values()) for k, g in enumerate(CANDIDATES[:2])]
+    assert product_replay(candidates, frames, end, days=3) == {g.seed_id: [] for g in candidates}
+    monkeypatch.setattr(StrategyRuntimeEngine, "book_class", LateFillBook)
+    diverged = product_replay(candidates, frames, end, days=3)
+    assert any(problems for problems in diverged.values())
+    assert all(p.split(":")[0] in frames for problems in diverged.values() for p in problems)

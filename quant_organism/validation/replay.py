@@ -343,3 +343,46 @@ def replay_stage(
 
 def _pct(values: Sequence[float]) -> str:
     return "[" + ", ".join(f"{v:.2%}" for v in values) + "]"
+
+
+def product_replay(
+    candidates: Sequence[SeedGenes],
+    frames: Mapping[str, pd.DataFrame],
+    end: pd.Timestamp,
+    days: int,
+    costs: CostModel = CostModel(),
+) -> dict[str, list[str]]:
+    """The candidates traded exactly as the paper asset trades them, over the last `days` whole days before
+    `end`: one day at a time, books restored from a (temporary) DuckDB ledger, history anchored at the
+    frames' first bar (where validation's backtest anchors it), the backtest's sizing, signals computed
+    once and proven on prefixes. Each book's record is then checked against the vectorised backtest of
+    the same bars (runtime/parity.py). Returns {seed_id: problems}; empty lists mean parity holds."""
+    import tempfile
+    from pathlib import Path
+
+    from quant_organism.runtime.ledger import PaperLedger, PaperTrader
+    from quant_organism.runtime.parity import book_parity
+
+    configs = [StrategyConfig.from_genes(g, fitness_score=0.0, backtest_sharpe=0.0, name=g.seed_id) for g in candidates]
+    coins = sorted(frames)
+    last = pd.Timestamp(end).floor("D")
+    day_list = pd.date_range(last - pd.Timedelta(days=days), last - pd.Timedelta(days=1), freq="D")
+    problems: dict[str, list[str]] = {c.name: [] for c in configs}
+    with tempfile.TemporaryDirectory(prefix="qo-replay-") as tmp:
+        ledger = PaperLedger(Path(tmp) / "replay.duckdb")
+        for day in day_list:
+            cut = {coin: f.loc[f.index < day + pd.Timedelta(days=1)] for coin, f in frames.items()}
+            engine = StrategyRuntimeEngine(
+                configs, policy=RuntimePolicy.backtest_parity(), costs=costs, coins=coins, signal_mode="precomputed"
+            )
+            PaperTrader(engine, ledger).run(cut, start=day, end=day + pd.Timedelta(days=1))
+        books = ledger.table("books")
+        for config in configs:
+            positions = ledger.table("positions", config.name)
+            for coin in sorted(positions["coin"].unique()):
+                cash = books[(books["strategy"] == config.name) & (books["coin"] == coin)]["initial_cash"]
+                history = frames[coin].loc[frames[coin].index < last]
+                rows = positions[positions["coin"] == coin]
+                result = book_parity(config, coin, history, rows, float(cash.iloc[0]), costs)
+                problems[config.name] += [f"{coin}: {p}" for p in result.problems]
+    return problems

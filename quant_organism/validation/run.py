@@ -2,7 +2,8 @@
 
 Stage 1 (held_out.py) judges every candidate on the out-of-sample and walk-forward bars pooled, with one
 selection-aware gate for all of them; stage 2 replays the walk-forward window bar by bar through the
-runtime engine, for the best `replay_top` candidates stage 1 passed (a replay proves agreement with the
+runtime engine, and its last `product_replay_days` days also day by day exactly as paper trading runs
+(ledger restores, anchored history, backtest sizing), for the best `replay_top` candidates stage 1 passed (a replay proves agreement with the
 backtest, so it is only worth its time for what could be deployed; a candidate not replayed cannot pass); stage 3 trades on the Hyperliquid testnet once (an
 execution check shared by all candidates) or is recorded as skipped without a key. Bars of the
 validation windows were never seen by evolution (evolution/windows.py); here they are used first.
@@ -24,7 +25,7 @@ import pandas as pd
 from quant_organism.core.windows import Window
 from quant_organism.strategies.genes import SeedGenes
 from quant_organism.validation.held_out import HeldOutConfig, HeldOutEvidence, run_held_out_stage
-from quant_organism.validation.replay import ReplayConfig, replay_stage
+from quant_organism.validation.replay import ReplayConfig, product_replay, replay_stage
 from quant_organism.validation.result import StageResult, StageStatus
 from quant_organism.validation.superiority import SuperiorityResult
 from quant_organism.validation.testnet_stage import TestnetConfig, run_testnet_stage
@@ -39,6 +40,7 @@ class ValidationSettings:
     held_out: HeldOutConfig = field(default_factory=HeldOutConfig)
     testnet: TestnetConfig = field(default_factory=TestnetConfig)
     replay_top: int = 10  # stage-1 passers replayed, best first (the most a deployment holds: max_pool)
+    product_replay_days: int = 7  # last walk-forward days also traded day by day exactly as paper trading does
 
 
 @dataclass
@@ -86,9 +88,15 @@ def validate(
             key=lambda g: (-(stage1[g.seed_id].score or 0.0), g.seed_id),
         )
         replayed = {g.seed_id for g in passers[: options.replay_top]}
+        product = {}
+        if replayed and options.product_replay_days > 0:
+            product = product_replay([g for g in passers if g.seed_id in replayed], frames, walk_forward.end,
+                                     options.product_replay_days, options.held_out.costs)  # fmt: skip
         for genes in candidates:
             if genes.seed_id in replayed:
-                stage2[genes.seed_id] = replay_stage(genes, frames, replay_config, end=walk_forward.end)
+                stage2[genes.seed_id] = _with_product_parity(
+                    replay_stage(genes, frames, replay_config, end=walk_forward.end), product.get(genes.seed_id, [])
+                )
             elif stage1[genes.seed_id].status is StageStatus.PASSED:
                 why = f"not_replayed: only the {options.replay_top} best held-out candidates are (raise replay_top)"
                 stage2[genes.seed_id] = StageResult(REPLAY, StageStatus.SKIPPED, None, {}, [why])
@@ -112,6 +120,16 @@ def validate(
             stages.append(testnet)
         verdicts.append(decide(genes.seed_id, stages, options.mode))
     return ValidationOutcome(verdicts, evidence, test, timings)
+
+
+def _with_product_parity(result: StageResult, problems: list[str]) -> StageResult:
+    """The replay verdict, failed with the strategy's parity problems when the product's own day-by-day path
+    did not reproduce its backtest (nothing is deployed that would trade differently from how it was judged)."""
+    result.metrics["product_parity"] = {"passed": not problems, "problems": problems[:10]}
+    if not problems:
+        return result
+    reasons = [*result.reasons, *(f"paper trading (day by day, as deployed) differs from the backtest: {p}" for p in problems[:5])]
+    return StageResult(result.stage, StageStatus.FAILED, 0.0, result.metrics, reasons)
 
 
 def buy_and_hold_returns(frames: Mapping[str, pd.DataFrame], index: pd.DatetimeIndex) -> pd.Series:
