@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 import pandas as pd
+import pytest
 
 from quant_organism.catalog import DataWindow, DeploymentStatus, StrategyConfig, StrategyStore
 from quant_organism.catalog.store import STORE_DIR
@@ -86,20 +87,29 @@ def _longest(seed_type: SeedType, rng: np.random.Generator) -> SeedGenes:
     return SeedGenes.from_gene_values(seed_type, f"{seed_type.value}_longest", values)  # orderings repaired
 
 
-def test_every_technical_seed_at_its_longest_lookbacks_keeps_parity_for_20_days(data_dir: Path, monkeypatch):
+@pytest.mark.parametrize("market", ["synthetic", "real_files"])
+def test_every_technical_seed_at_its_longest_lookbacks_keeps_parity_for_20_days(data_dir: Path, monkeypatch, request, market):
+    """On the synthetic market, and on the real Hyperliquid 1h files (skipped where they are absent)."""
     from quant_organism.strategies import TECHNICAL_SEEDS
 
     monkeypatch.setenv("QUANT_ORGANISM_COINS", "BTC")
     rng = np.random.default_rng(11)
     genomes = [_longest(seed_type, rng) for seed_type in TECHNICAL_SEEDS]
-    first, evolved_on = "2024-01-01", "2024-03-10"
-    days = [d.strftime("%Y-%m-%d") for d in pd.date_range("2024-03-11", periods=20, freq="D")]
+    if market == "synthetic":
+        first, evolved_on, paper_from, source = "2024-01-01", "2024-03-10", "2024-03-11", {}
+    else:
+        files = request.getfixturevalue("market_data_dir")
+        monkeypatch.setenv("QUANT_ORGANISM_START_DATE", "2024-09-01")
+        first, evolved_on, paper_from = "2025-03-01", "2025-05-10", "2025-05-11"
+        source = {"source": "files", "files_dir": str(files)}
+    days = [d.strftime("%Y-%m-%d") for d in pd.date_range(paper_from, periods=20, freq="D")]
     defs = load_definitions()
     definitions = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs,
-                                 resources=project_resources(data_dir))  # fmt: skip
+                                 resources=project_resources(data_dir, **source))  # fmt: skip
     store = StrategyStore(data_dir / STORE_DIR)
-    window = DataWindow(start=datetime(2024, 1, 1, tzinfo=timezone.utc), end=datetime(2024, 2, 1, tzinfo=timezone.utc),
-                        coins=("BTC",), interval="1h")  # fmt: skip
+    start = datetime.fromisoformat(first).replace(tzinfo=timezone.utc)
+    window = DataWindow(start=start, end=start + (datetime(2024, 2, 1) - datetime(2024, 1, 1)), coins=("BTC",),
+                        interval="1h")  # fmt: skip
     configs = [StrategyConfig.from_genes(g, fitness_score=1.0, backtest_sharpe=1.0, data_window=window) for g in genomes]
     store.save_evolved_strategies(configs)
     for config in configs:
