@@ -161,7 +161,8 @@ def test_parity_holds_on_the_real_hyperliquid_files(data_dir: Path, market_data_
             assert parity.metadata["books"].value == len(plan.names) * len(COINS)
 
 
-def test_ml_seeds_with_long_training_windows_keep_parity_for_20_days(data_dir: Path, monkeypatch):
+@pytest.mark.parametrize("market", ["synthetic", "real_files"])
+def test_ml_seeds_with_long_training_windows_keep_parity_for_20_days(data_dir: Path, monkeypatch, request, market):
     """The ML seeds refit on a schedule anchored at the first bar of their input: the paper asset feeds them
     the history their backtest saw, so their refits (and positions) match, for the longest train windows."""
     from quant_organism.strategies import ML_SEEDS
@@ -173,14 +174,21 @@ def test_ml_seeds_with_long_training_windows_keep_parity_for_20_days(data_dir: P
         genome = _longest(seed_type, rng)
         values = {**genome.gene_values(), "train_window": 2000, "refit_every": 200}
         genomes.append(SeedGenes.from_gene_values(seed_type, f"{seed_type.value}_ml", values))
-    first, evolved_on = "2024-01-01", "2024-04-10"
-    days = [d.strftime("%Y-%m-%d") for d in pd.date_range("2024-04-11", periods=20, freq="D")]
+    if market == "synthetic":
+        first, evolved_on, paper_from, source = "2024-01-01", "2024-04-10", "2024-04-11", {}
+    else:
+        files = request.getfixturevalue("market_data_dir")
+        monkeypatch.setenv("QUANT_ORGANISM_START_DATE", "2024-09-01")
+        first, evolved_on, paper_from = "2025-02-01", "2025-05-10", "2025-05-11"
+        source = {"source": "files", "files_dir": str(files)}
+    days = [d.strftime("%Y-%m-%d") for d in pd.date_range(paper_from, periods=20, freq="D")]
     defs = load_definitions()
     definitions = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs,
-                                 resources=project_resources(data_dir))  # fmt: skip
+                                 resources=project_resources(data_dir, **source))  # fmt: skip
     store = StrategyStore(data_dir / STORE_DIR)
-    window = DataWindow(start=datetime(2024, 1, 1, tzinfo=timezone.utc), end=datetime(2024, 2, 1, tzinfo=timezone.utc),
-                        coins=("BTC",), interval="1h")  # fmt: skip
+    start = datetime.fromisoformat(first).replace(tzinfo=timezone.utc)
+    window = DataWindow(start=start, end=start + (datetime(2024, 2, 1) - datetime(2024, 1, 1)), coins=("BTC",),
+                        interval="1h")  # fmt: skip
     configs = [StrategyConfig.from_genes(g, fitness_score=1.0, backtest_sharpe=1.0, data_window=window) for g in genomes]
     store.save_evolved_strategies(configs)
     for config in configs:
