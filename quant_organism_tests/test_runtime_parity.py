@@ -6,7 +6,7 @@ positions equal to the vectorised backtest on every bar and equity within 1e-9 (
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import dagster as dg
@@ -87,47 +87,53 @@ def _longest(seed_type: SeedType, rng: np.random.Generator) -> SeedGenes:
     return SeedGenes.from_gene_values(seed_type, f"{seed_type.value}_longest", values)  # orderings repaired
 
 
-@pytest.mark.parametrize("market", ["synthetic", "real_files"])
-def test_every_technical_seed_at_its_longest_lookbacks_keeps_parity_for_20_days(data_dir: Path, monkeypatch, request, market):
-    """On the synthetic market, and on the real Hyperliquid 1h files (skipped where they are absent)."""
-    from quant_organism.strategies import TECHNICAL_SEEDS
+# (first day of history = the strategies' anchor, evolution day, first paper day) per market
+DATES = {"synthetic": ("2024-01-01", "2024-04-10", "2024-04-11"), "real_files": ("2025-02-01", "2025-05-10", "2025-05-11")}
 
+
+def _paper_trade_btc_for_20_days(data_dir: Path, monkeypatch, request, market: str, genomes: list[SeedGenes]) -> None:
+    """Deploy `genomes` on BTC (history anchored at the market's first day), paper-trade 20 days through the
+    asset, and require its parity check to pass on every day for every book."""
     monkeypatch.setenv("QUANT_ORGANISM_COINS", "BTC")
-    rng = np.random.default_rng(11)
-    genomes = [_longest(seed_type, rng) for seed_type in TECHNICAL_SEEDS]
-    if market == "synthetic":
-        first, evolved_on, paper_from, source = "2024-01-01", "2024-03-10", "2024-03-11", {}
-    else:
-        files = request.getfixturevalue("market_data_dir")
+    first, evolved_on, paper_from = DATES[market]
+    source = {}
+    if market == "real_files":
         monkeypatch.setenv("QUANT_ORGANISM_START_DATE", "2024-09-01")
-        first, evolved_on, paper_from = "2025-03-01", "2025-05-10", "2025-05-11"
-        source = {"source": "files", "files_dir": str(files)}
+        source = {"source": "files", "files_dir": str(request.getfixturevalue("market_data_dir"))}
     days = [d.strftime("%Y-%m-%d") for d in pd.date_range(paper_from, periods=20, freq="D")]
     defs = load_definitions()
     definitions = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs,
                                  resources=project_resources(data_dir, **source))  # fmt: skip
     store = StrategyStore(data_dir / STORE_DIR)
     start = datetime.fromisoformat(first).replace(tzinfo=timezone.utc)
-    window = DataWindow(start=start, end=start + (datetime(2024, 2, 1) - datetime(2024, 1, 1)), coins=("BTC",),
-                        interval="1h")  # fmt: skip
+    window = DataWindow(start=start, end=start + timedelta(days=31), coins=("BTC",), interval="1h")
     configs = [StrategyConfig.from_genes(g, fitness_score=1.0, backtest_sharpe=1.0, data_window=window) for g in genomes]
     store.save_evolved_strategies(configs)
     for config in configs:
         store.transition_strategy(config.name, DeploymentStatus.VALIDATED, "validated for the test")
-    plan_engine = DecisionEngine(DecisionConfig(max_pool=len(configs), max_correlation=1.0, max_weight=0.1))
-    returns = pd.DataFrame({c.name: rng.normal(0.004, 0.01, 300) for c in configs})
-    plan = plan_engine.select([Candidate(c.name, 1.0) for c in configs], returns)
+    returns = pd.DataFrame({c.name: np.random.default_rng(k).normal(0.004, 0.01, 300) for k, c in enumerate(configs)})
+    engine = DecisionEngine(DecisionConfig(min_pool=1, max_pool=len(configs), max_correlation=1.0, max_weight=0.1))
+    plan = engine.select([Candidate(c.name, 1.0) for c in configs], returns)
     deploy(plan, store, when=datetime.now(timezone.utc), evolution_date=date.fromisoformat(evolved_on))
-    assert len(plan.names) == len(TECHNICAL_SEEDS)
+    assert len(plan.names) == len(genomes)
     with dg.instance_for_test() as instance:
         tags = {"dagster/asset_partition_range_start": f"BTC|{first}", "dagster/asset_partition_range_end": f"BTC|{days[-1]}"}
         assert definitions.resolve_job_def("ingest_market_data").execute_in_process(instance=instance, tags=tags).success
-        paper = definitions.resolve_job_def("paper_trade")
         for day in days:
-            result = paper.execute_in_process(instance=instance, partition_key=day)
+            result = definitions.resolve_job_def("paper_trade").execute_in_process(instance=instance, partition_key=day)
             [parity] = result.get_asset_check_evaluations()
             assert parity.passed, (day, parity.metadata["differing"].value)
-            assert parity.metadata["books"].value == len(TECHNICAL_SEEDS)
+            assert parity.metadata["books"].value == len(genomes)
+
+
+@pytest.mark.parametrize("market", ["synthetic", "real_files"])
+def test_every_technical_seed_at_its_longest_lookbacks_keeps_parity_for_20_days(data_dir: Path, monkeypatch, request, market):
+    """On the synthetic market, and on the real Hyperliquid 1h files (skipped where they are absent)."""
+    from quant_organism.strategies import TECHNICAL_SEEDS
+
+    rng = np.random.default_rng(11)
+    genomes = [_longest(seed_type, rng) for seed_type in TECHNICAL_SEEDS]
+    _paper_trade_btc_for_20_days(data_dir, monkeypatch, request, market, genomes)
 
 
 def test_parity_holds_on_the_real_hyperliquid_files(data_dir: Path, market_data_dir: Path, monkeypatch):
@@ -167,41 +173,9 @@ def test_ml_seeds_with_long_training_windows_keep_parity_for_20_days(data_dir: P
     the history their backtest saw, so their refits (and positions) match, for the longest train windows."""
     from quant_organism.strategies import ML_SEEDS
 
-    monkeypatch.setenv("QUANT_ORGANISM_COINS", "BTC")
     rng = np.random.default_rng(5)
     genomes = []
     for seed_type in ML_SEEDS:
-        genome = _longest(seed_type, rng)
-        values = {**genome.gene_values(), "train_window": 2000, "refit_every": 200}
+        values = {**_longest(seed_type, rng).gene_values(), "train_window": 2000, "refit_every": 200}
         genomes.append(SeedGenes.from_gene_values(seed_type, f"{seed_type.value}_ml", values))
-    if market == "synthetic":
-        first, evolved_on, paper_from, source = "2024-01-01", "2024-04-10", "2024-04-11", {}
-    else:
-        files = request.getfixturevalue("market_data_dir")
-        monkeypatch.setenv("QUANT_ORGANISM_START_DATE", "2024-09-01")
-        first, evolved_on, paper_from = "2025-02-01", "2025-05-10", "2025-05-11"
-        source = {"source": "files", "files_dir": str(files)}
-    days = [d.strftime("%Y-%m-%d") for d in pd.date_range(paper_from, periods=20, freq="D")]
-    defs = load_definitions()
-    definitions = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs,
-                                 resources=project_resources(data_dir, **source))  # fmt: skip
-    store = StrategyStore(data_dir / STORE_DIR)
-    start = datetime.fromisoformat(first).replace(tzinfo=timezone.utc)
-    window = DataWindow(start=start, end=start + (datetime(2024, 2, 1) - datetime(2024, 1, 1)), coins=("BTC",),
-                        interval="1h")  # fmt: skip
-    configs = [StrategyConfig.from_genes(g, fitness_score=1.0, backtest_sharpe=1.0, data_window=window) for g in genomes]
-    store.save_evolved_strategies(configs)
-    for config in configs:
-        store.transition_strategy(config.name, DeploymentStatus.VALIDATED, "validated for the test")
-    returns = pd.DataFrame({c.name: rng.normal(0.004, 0.01, 300) for c in configs})
-    plan = DecisionEngine(DecisionConfig(max_correlation=1.0)).select([Candidate(c.name, 1.0) for c in configs], returns)
-    deploy(plan, store, when=datetime.now(timezone.utc), evolution_date=date.fromisoformat(evolved_on))
-    assert len(plan.names) == len(ML_SEEDS)
-    with dg.instance_for_test() as instance:
-        tags = {"dagster/asset_partition_range_start": f"BTC|{first}", "dagster/asset_partition_range_end": f"BTC|{days[-1]}"}
-        assert definitions.resolve_job_def("ingest_market_data").execute_in_process(instance=instance, tags=tags).success
-        for day in days:
-            result = definitions.resolve_job_def("paper_trade").execute_in_process(instance=instance, partition_key=day)
-            [parity] = result.get_asset_check_evaluations()
-            assert parity.passed, (day, parity.metadata["differing"].value)
-            assert parity.metadata["books"].value == len(ML_SEEDS)
+    _paper_trade_btc_for_20_days(data_dir, monkeypatch, request, market, genomes)
