@@ -4,6 +4,8 @@ the windows; the production preset is the default of the automation."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -48,7 +50,7 @@ def test_noise_deploys_nothing():
 
 def test_evolution_leaves_position_size_to_allocation():
     outcome = chain_on("trend", 0.15, 4)
-    assert (outcome.result.population["genes"].map(lambda g: __import__("json").loads(g)["position_size"]) == 1.0).all()
+    assert (outcome.result.population["genes"].map(lambda g: json.loads(g)["position_size"]) == 1.0).all()
 
 
 def test_a_short_history_shrinks_the_windows_down_to_a_stated_minimum():

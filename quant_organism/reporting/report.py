@@ -11,14 +11,6 @@ import numpy as np
 import pandas as pd
 
 
-def buy_and_hold(frames: dict[str, pd.DataFrame], start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
-    """Equal-weight buy-and-hold of the coins over [start, end), as an equity curve starting at 1."""
-    returns = pd.concat(
-        {coin: f.loc[(f.index >= start) & (f.index < end), "close"].pct_change() for coin, f in frames.items()}, axis=1
-    )
-    return (1.0 + returns.mean(axis=1).fillna(0.0)).cumprod()
-
-
 def deployed_equity(returns: pd.DataFrame, allocations: dict[str, float]) -> pd.Series:
     """Equity of the deployed mix (the rest in cash) from its strategies' per-bar returns, starting at 1."""
     if not allocations or returns.empty:

@@ -11,6 +11,7 @@ refit anchors start where they started), under the backtest's sizing (the paper 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +21,8 @@ from quant_organism.backtest.costs import CostModel
 from quant_organism.backtest.engine import run_backtest
 from quant_organism.catalog.config import StrategyConfig
 from quant_organism.strategies import get_registry
+
+from .ledger import PaperLedger
 
 PARITY_TOLERANCE = 1e-9
 
@@ -93,3 +96,25 @@ def book_parity(
     if not worst <= tolerance:
         problems.append(f"equity differs by up to {worst:.3g} (relative; tolerance {tolerance:g})")
     return BookParity(config.name, coin, len(times), worst, mismatches, problems)
+
+
+def ledger_parity(
+    ledger: PaperLedger,
+    configs: Iterable[StrategyConfig],
+    history: Callable[[StrategyConfig, str], pd.DataFrame | None],
+    costs: CostModel = CostModel(),
+) -> list[BookParity]:
+    """`book_parity` of every book the ledger holds for `configs`; `history(config, coin)` gives the anchored
+    frame that book traded from (None: not checked)."""
+    books = ledger.table("books")
+    out = []
+    for config in configs:
+        positions = ledger.table("positions", config.name)
+        for coin in sorted(positions["coin"].unique()):
+            cash = books[(books["strategy"] == config.name) & (books["coin"] == coin)]["initial_cash"]
+            frame = history(config, coin)
+            if frame is None or cash.empty:
+                continue
+            rows = positions[positions["coin"] == coin]
+            out.append(book_parity(config, coin, frame, rows, float(cash.iloc[0]), costs))
+    return out

@@ -32,9 +32,11 @@ and drawdown exist in `ReplayConfig`, all off by default.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,6 +49,8 @@ from quant_organism.backtest.inputs import YEAR
 from quant_organism.backtest.metrics import equity_metrics
 from quant_organism.catalog import StrategyConfig
 from quant_organism.runtime.engine import StrategyRuntimeEngine
+from quant_organism.runtime.ledger import PaperLedger, PaperTrader
+from quant_organism.runtime.parity import ledger_parity
 from quant_organism.runtime.policy import RuntimePolicy
 from quant_organism.runtime.signals import LookaheadError
 from quant_organism.strategies import SeedGenes, get_registry
@@ -357,12 +361,6 @@ def product_replay(
     frames' first bar (where validation's backtest anchors it), the backtest's sizing, signals computed
     once and proven on prefixes. Each book's record is then checked against the vectorised backtest of
     the same bars (runtime/parity.py). Returns {seed_id: problems}; empty lists mean parity holds."""
-    import tempfile
-    from pathlib import Path
-
-    from quant_organism.runtime.ledger import PaperLedger, PaperTrader
-    from quant_organism.runtime.parity import book_parity
-
     configs = [StrategyConfig.from_genes(g, fitness_score=0.0, backtest_sharpe=0.0, name=g.seed_id) for g in candidates]
     coins = sorted(frames)
     last = pd.Timestamp(end).floor("D")
@@ -376,13 +374,6 @@ def product_replay(
                 configs, policy=RuntimePolicy.backtest_parity(), costs=costs, coins=coins, signal_mode="precomputed"
             )
             PaperTrader(engine, ledger).run(cut, start=day, end=day + pd.Timedelta(days=1))
-        books = ledger.table("books")
-        for config in configs:
-            positions = ledger.table("positions", config.name)
-            for coin in sorted(positions["coin"].unique()):
-                cash = books[(books["strategy"] == config.name) & (books["coin"] == coin)]["initial_cash"]
-                history = frames[coin].loc[frames[coin].index < last]
-                rows = positions[positions["coin"] == coin]
-                result = book_parity(config, coin, history, rows, float(cash.iloc[0]), costs)
-                problems[config.name] += [f"{coin}: {p}" for p in result.problems]
+        for result in ledger_parity(ledger, configs, lambda c, coin: frames[coin].loc[frames[coin].index < last], costs):
+            problems[result.strategy] += [f"{result.coin}: {p}" for p in result.problems]
     return problems

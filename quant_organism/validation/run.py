@@ -1,11 +1,12 @@
 """Validate the candidates evolution listed, through the stages of a mode (minimal: 1, fast: 1-2, full: 1-3).
 
 Stage 1 (held_out.py) judges every candidate on the out-of-sample and walk-forward bars pooled, with one
-selection-aware gate for all of them; stage 2 replays the walk-forward window bar by bar through the
-runtime engine, and its last `product_replay_days` days also day by day exactly as paper trading runs
-(ledger restores, anchored history, backtest sizing), for the best `replay_top` candidates stage 1 passed (a replay proves agreement with the
-backtest, so it is only worth its time for what could be deployed; a candidate not replayed cannot pass); stage 3 trades on the Hyperliquid testnet once (an
-execution check shared by all candidates) or is recorded as skipped without a key. Bars of the
+selection-aware gate for all of them. Stage 2, for the best `replay_top` candidates stage 1 passed,
+replays the walk-forward window bar by bar through the runtime engine, and its last
+`product_replay_days` days also day by day exactly as paper trading runs (ledger restores, anchored
+history, backtest sizing): a replay proves agreement with the backtest, so it is only worth its time for
+what could be deployed, and a candidate not replayed cannot pass. Stage 3 trades on the Hyperliquid
+testnet once (an execution check shared by all candidates) or is recorded as skipped without a key. Bars of the
 validation windows were never seen by evolution (evolution/windows.py); here they are used first.
 
 The outcome carries the evidence (held-out returns per bar, the buy-and-hold benchmark on the same bars)

@@ -14,7 +14,7 @@ from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting.plots import equity_curves, markdown_image
 from quant_organism.catalog.config import StrategyConfig
 from quant_organism.runtime import DecayRules, PaperTrader, RuntimePolicy, StrategyRuntimeEngine, mark_decaying
-from quant_organism.runtime.parity import BookParity, book_parity
+from quant_organism.runtime.parity import ledger_parity
 
 PAPER = dg.AssetKey(["runtime", "paper_performance"])
 # History before the traded day for a strategy without a data window (its own anchor is preferred).
@@ -40,21 +40,6 @@ def _anchor(config: StrategyConfig, day: pd.Timestamp) -> pd.Timestamp:
     if config.data_window is not None:
         return pd.Timestamp(config.data_window.start).tz_convert("UTC")
     return day - pd.Timedelta(days=WARMUP_DAYS)
-
-
-def _parity(ledger, live: list[StrategyConfig], frames_by_anchor: dict, anchors: dict) -> list[BookParity]:
-    books = ledger.table("books")
-    out = []
-    for config in live:
-        positions = ledger.table("positions", config.name)
-        for coin in positions["coin"].unique():
-            cash = books[(books["strategy"] == config.name) & (books["coin"] == coin)]["initial_cash"]
-            history = frames_by_anchor[anchors[config.name]].get(coin)
-            if history is None or cash.empty:
-                continue
-            rows = positions[positions["coin"] == coin]
-            out.append(book_parity(config, coin, history, rows, float(cash.iloc[0])))
-    return out
 
 
 @dg.asset(
@@ -114,7 +99,7 @@ def paper_performance(
         summary = PaperTrader(engine, ledger).run(frames, start=day, end=end)
         bars = max(bars, summary.bars)
         rows = {k: rows.get(k, 0) + v for k, v in summary.rows.items()}
-    parity = _parity(ledger, live, frames_by_anchor, anchors)
+    parity = ledger_parity(ledger, live, lambda c, coin: frames_by_anchor[anchors[c.name]].get(coin))
     broken = [b for b in parity if not b.ok]
     rules = DecayRules(min_days=config.decay_min_days, min_sharpe=config.decay_min_sharpe, max_drawdown=config.decay_max_drawdown)
     metrics, decaying = mark_decaying(store, ledger, rules, untrusted={b.strategy for b in broken})

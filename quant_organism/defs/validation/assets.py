@@ -12,7 +12,7 @@ from quant_organism.core.timeutil import utc_now
 from quant_organism.defs.evolution.assets import CANDIDATES_FILE, STRATEGY_CONFIGS
 from quant_organism.defs.shared.partitions import daily_partitions
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, StrategyStoreResource
-from quant_organism.evolution.result import EvolutionResult
+from quant_organism.evolution.result import EvolutionResult, genes_from_row
 from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting.plots import markdown_image, pbo_logits
 from quant_organism.strategies.genes import SeedGenes
@@ -76,8 +76,7 @@ def candidate_genes(store: StrategyStore, names: list[str]) -> list[SeedGenes]:
 
 
 def _population_sample(result: EvolutionResult, size: int) -> list[SeedGenes]:
-    from quant_organism.evolution.result import genes_from_row
-
+    """The best `size` distinct valid individuals: the population whose selection the PBO judges."""
     frame = result.population[result.population["valid"]]
     ranked = frame.sort_values(["score", "name"], ascending=[False, True]).drop_duplicates("genes_hash").head(size)
     return [genes_from_row(row) for _, row in ranked.iterrows()]
