@@ -23,14 +23,20 @@ staging folder removed. Guarantees:
 
 Files the store does not understand (bad JSON, another schema, a name that does not match the file)
 are reported in `problems` (and logged) and skipped; the store never deletes, moves or overwrites them.
+Links are never followed: a symlinked config is reported (kind `link`) and skipped, and a symlinked
+`archive/` stops every write. A commit manifest is trusted only as far as its names are plain strategy
+names inside the store: one naming anything else (`../x`, an absolute path) is set aside as
+`.rejected-txn-*` with an error, never replayed.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import math
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -46,7 +52,7 @@ from pydantic import ValidationError
 from quant_organism.core.durable import create_new, fsync_path, sync_files
 from quant_organism.strategies import BaseSeed, get_registry
 
-from .config import _KEEP, DeploymentStatus, MetricValue, StrategyConfig
+from .config import _KEEP, NAME_PATTERN, DeploymentStatus, MetricValue, StrategyConfig
 
 try:
     import fcntl
@@ -59,6 +65,8 @@ ARCHIVE_DIR = "archive"
 SUFFIX = ".json"
 _TXN_PREFIX = ".txn-"
 _MANIFEST = "COMMIT.json"
+_REJECTED_PREFIX = ".rejected-txn-"
+_ARCHIVE_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}__[0-9]{8}T[0-9]{12}Z(?:-[0-9]+)?\.json")
 
 STORE_DIR = "strategies"  # the store's folder under the data root (the Dagster layer supplies the root)
 
@@ -86,7 +94,7 @@ class UnknownStrategyError(ConfigStoreError, KeyError):
         return str(self.args[0])
 
 
-ProblemKind = Literal["corrupt", "foreign", "misnamed", "unreadable"]
+ProblemKind = Literal["corrupt", "foreign", "misnamed", "unreadable", "link"]
 
 
 @dataclass(frozen=True)
@@ -110,8 +118,10 @@ def _validation_summary(exc: ValidationError, limit: int = 3) -> str:
 def read_config(path: Path, expect_name: bool = True) -> StrategyConfig:
     """Parse one stored config; raises CorruptConfigError saying whether it is corrupt or foreign."""
     try:
-        raw = path.read_bytes()
+        raw = _read_no_follow(path)
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise CorruptConfigError(path, "link: a symbolic link, not followed (the store reads only its own files)") from None
         raise CorruptConfigError(path, f"unreadable: {exc}") from None
     try:
         config = StrategyConfig.model_validate_json(raw)
@@ -125,9 +135,16 @@ def read_config(path: Path, expect_name: bool = True) -> StrategyConfig:
     return config
 
 
+def _read_no_follow(path: Path) -> bytes:
+    """The file's bytes; ELOOP when `path` is a symbolic link (O_NOFOLLOW), so no link leads outside."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
+
+
 def _problem(error: CorruptConfigError) -> StoreProblem:
     kind = error.reason.split(":", 1)[0]
-    known = kind if kind in ("corrupt", "foreign", "misnamed") else "unreadable"
+    known = kind if kind in ("corrupt", "foreign", "misnamed", "link") else "unreadable"
     return StoreProblem(error.path, known, error.reason)  # type: ignore[arg-type]
 
 
@@ -156,7 +173,7 @@ class StoreTransaction:
         if name in self._puts:
             return self._puts[name]
         path = self._store.path_for(name)
-        return read_config(path) if path.exists() else None
+        return read_config(path) if os.path.lexists(path) else None
 
     def existing(self, name: str) -> StrategyConfig | None:
         """Like `current`, but an unreadable file raises the "refusing to overwrite" error writers need."""
@@ -245,6 +262,8 @@ class StrategyStore:
         return f"StrategyStore({str(self.directory)!r})"
 
     def path_for(self, name: str) -> Path:
+        if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+            raise ConfigStoreError(f"{name!r} is not a strategy name ({NAME_PATTERN.pattern}): no path outside the store")
         return self.directory / f"{name}{SUFFIX}"
 
     # --- reading ---------------------------------------------------------------------------
@@ -281,7 +300,7 @@ class StrategyStore:
         """One live config; UnknownStrategyError (a KeyError) if absent, CorruptConfigError if unreadable."""
         path = self.path_for(name)
         with self._reading():
-            if not path.exists():
+            if not os.path.lexists(path):
                 raise self._unknown(name)
             return read_config(path)
 
@@ -414,13 +433,18 @@ class StrategyStore:
 
     # --- internals: scanning -----------------------------------------------------------------
     def _json_files(self, folder: Path) -> list[Path]:
-        """`*.json` files directly in `folder`; dot-files (temps, staging) are not configs."""
+        """`*.json` entries directly in `folder` (links included, so that reading reports them);
+        dot-files (temps, staging) are not configs."""
+        if folder.is_symlink():
+            return []
         try:
             entries = list(os.scandir(folder))
         except FileNotFoundError:
             return []
         return sorted(
-            Path(e.path) for e in entries if e.name.endswith(SUFFIX) and not e.name.startswith(".") and e.is_file()
+            Path(e.path)
+            for e in entries
+            if e.name.endswith(SUFFIX) and not e.name.startswith(".") and (e.is_symlink() or e.is_file())
         )
 
     def _scan(self) -> list[StrategyConfig]:
@@ -531,7 +555,7 @@ class StrategyStore:
             entries = list(os.scandir(self.directory))
         except FileNotFoundError:
             return []
-        return sorted(Path(e.path) for e in entries if e.name.startswith(_TXN_PREFIX) and e.is_dir())
+        return sorted(Path(e.path) for e in entries if e.name.startswith(_TXN_PREFIX) and e.is_dir(follow_symlinks=False))
 
     def _pending_commits(self) -> bool:
         return any((d / _MANIFEST).exists() for d in self._staging_dirs())
@@ -539,6 +563,8 @@ class StrategyStore:
     def _commit(self, tx: StoreTransaction) -> None:
         if not tx._puts and not tx._archives:
             return
+        if tx._archives:
+            self._check_archive_dir()  # before the commit point: a refused write changes nothing
         staging = Path(tempfile.mkdtemp(prefix=_TXN_PREFIX, dir=self.directory))
         try:
             manifest = self._stage(tx, staging)
@@ -581,14 +607,23 @@ class StrategyStore:
 
     def _apply(self, staging: Path, manifest: Mapping[str, Any]) -> None:
         """Rename staged files into place; idempotent, so a crashed commit can simply be replayed."""
+        if manifest["archives"]:
+            self._check_archive_dir()
         for name in manifest["puts"]:
             self._apply_put(staging, name)
         for name, filename in manifest["archives"]:
             self._apply_archive(staging, name, filename)
         fsync_path(self.directory)
-        if manifest["archives"]:
+        if manifest["archives"] and self.archive_dir.is_dir():
             fsync_path(self.archive_dir)
         shutil.rmtree(staging)
+
+    def _check_archive_dir(self) -> None:
+        if self.archive_dir.is_symlink():
+            raise ConfigStoreError(
+                f"{self.archive_dir} is a symbolic link; the store does not write through links "
+                "(replace it with a real folder)"
+            )
 
     def _apply_put(self, staging: Path, name: str) -> None:
         source = staging / f"{name}{SUFFIX}"
@@ -608,16 +643,44 @@ class StrategyStore:
             live.unlink()
 
     def _recover(self) -> None:
-        """Under the write lock: replay committed staging folders, discard uncommitted ones."""
+        """Under the write lock: replay committed staging folders, discard uncommitted ones.
+
+        A manifest that is not one this store wrote (unreadable, or naming anything but plain strategy
+        names and archive files) is never replayed: its folder is renamed `.rejected-txn-*` and kept."""
         for staging in self._staging_dirs():
             manifest_path = staging / _MANIFEST
-            if manifest_path.exists():
+            if os.path.lexists(manifest_path):
+                manifest, why = _trusted_manifest(manifest_path)
+                if manifest is None:
+                    rejected = staging.with_name(_REJECTED_PREFIX + staging.name[len(_TXN_PREFIX):])
+                    os.rename(staging, rejected)
+                    log.error("strategy store: commit %s not replayed (%s); set aside as %s", staging.name, why, rejected.name)
+                    continue
                 log.warning("strategy store: completing interrupted commit %s", staging.name)
-                self._apply(staging, json.loads(manifest_path.read_text()))
+                self._apply(staging, manifest)
             else:
                 log.warning("strategy store: discarding uncommitted staging %s", staging.name)
                 shutil.rmtree(staging)
 
+
+def _trusted_manifest(path: Path) -> tuple[dict[str, Any] | None, str]:
+    """(manifest, "") when it is a commit this store could have written, else (None, why not)."""
+    try:
+        manifest = json.loads(_read_no_follow(path))
+    except (OSError, ValueError) as exc:
+        return None, f"unreadable manifest: {exc}"
+    if not isinstance(manifest, dict) or set(manifest) != {"puts", "archives"}:
+        return None, "manifest is not {puts, archives}"
+    puts, archives = manifest["puts"], manifest["archives"]
+    if not isinstance(puts, list) or not all(isinstance(n, str) and NAME_PATTERN.fullmatch(n) for n in puts):
+        return None, f"'puts' names something other than strategy names: {str(puts)[:200]}"
+    if not isinstance(archives, list) or not all(
+        isinstance(a, list) and len(a) == 2 and isinstance(a[0], str) and NAME_PATTERN.fullmatch(a[0])
+        and isinstance(a[1], str) and _ARCHIVE_FILE.fullmatch(a[1])
+        for a in archives
+    ):
+        return None, f"'archives' names something other than archive files: {str(archives)[:200]}"
+    return manifest, ""
 
 
 ConfigStrategyLoader = StrategyStore  # the name users know the store by; same class

@@ -255,6 +255,9 @@ class MarketLake:
             for day in pd.date_range(start.floor("D"), end - pd.Timedelta(1, "ns"), freq="D"):
                 key = day.strftime("%Y-%m-%d")
                 path = self.partition_path(dataset, coin, key, interval)
+                if _linked(path, self.root):
+                    skipped.append(f"{dataset}/{coin}/{key}: a symbolic link in the lake, not followed")
+                    continue
                 if not path.exists():
                     skipped.append(f"{dataset}/{coin}/{key}: not materialised")
                     continue
@@ -278,6 +281,15 @@ class MarketLake:
             raise ValueError(f"unknown engine {engine!r}; expected polars or duckdb")
         frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True).astype("datetime64[ns, UTC]")
         return frame, skipped
+
+
+def _linked(path: Path, root: Path) -> bool:
+    """True when `path` or a folder between it and the lake's root is a symbolic link (never followed)."""
+    while path != root and path != path.parent:
+        if path.is_symlink():
+            return True
+        path = path.parent
+    return False
 
 
 def _read_polars(files: list[str], start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:

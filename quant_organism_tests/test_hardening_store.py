@@ -1,0 +1,110 @@
+"""Issue 15, findings 1 and 2: the store never acts on a name outside itself and never follows a link."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from quant_organism.catalog import ConfigStoreError, StrategyStore
+from quant_organism_tests.test_config_store import make_config
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> StrategyStore:
+    store = StrategyStore(tmp_path / "data" / "strategies")
+    store.save_strategy(make_config(seed=1, fitness=1.0))
+    return store
+
+
+@pytest.mark.parametrize("name", ["../../victim", "/ABS/victim", "../victim"])
+def test_a_planted_commit_naming_a_path_outside_the_store_is_set_aside_not_replayed(
+    store: StrategyStore, tmp_path: Path, name: str
+) -> None:
+    victim = tmp_path / "victim.json"
+    victim.write_text('{"keep": true}')
+    target = name.replace("/ABS", str(tmp_path))
+    staging = store.directory / ".txn-planted"
+    staging.mkdir()
+    (staging / "COMMIT.json").write_text(json.dumps({"puts": [], "archives": [[target, "x.json"]]}))
+    (staging / "COMMIT2.json").write_text("")
+
+    before = {c.name for c in store.load_strategies()}  # a plain reader: must not delete anything outside
+
+    assert victim.read_text() == '{"keep": true}'
+    assert before == {make_config(seed=1, fitness=1.0).name}
+    assert not staging.exists() and (store.directory / ".rejected-txn-planted" / "COMMIT.json").exists()
+    # and the store still works for readers and writers afterwards
+    store.save_strategy(make_config(seed=2, fitness=2.0))
+    assert len(StrategyStore(store.directory).load_strategies()) == 2
+
+
+def test_a_commit_with_archives_replays_even_when_the_archive_folder_does_not_exist_yet(store: StrategyStore) -> None:
+    config = make_config(seed=1, fitness=1.0)
+    staging = store.directory / ".txn-real"
+    (staging / "archive").mkdir(parents=True)
+    retired_file = f"{config.name}__20240301T000000000000Z.json"
+    retired = config.transition("retired", "test")
+    (staging / "archive" / retired_file).write_text(retired.to_json())
+    (staging / "COMMIT.json").write_text(json.dumps({"puts": [], "archives": [[config.name, retired_file]]}))
+
+    assert store.load_strategies() == []  # rolled forward, no FileNotFoundError on archive/
+    assert [c.name for c in store.load_archived()] == [config.name]
+    assert store.load_strategies() == []
+
+
+def test_a_symlinked_config_is_reported_and_never_loaded(store: StrategyStore, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    foreign = make_config(seed=5, fitness=9.0).transition("validated", "x").transition("deployed", "x", allocation=0.2)
+    (outside / f"{foreign.name}.json").write_text(foreign.to_json())
+    os.symlink(outside / f"{foreign.name}.json", store.path_for(foreign.name))
+
+    loaded = store.load_strategies()
+
+    assert foreign.name not in {c.name for c in loaded}
+    assert [p.kind for p in store.problems] == ["link"]
+    with pytest.raises(ConfigStoreError, match="symbolic link"):
+        store.load_strategy(foreign.name)
+    with pytest.raises(ConfigStoreError, match="refusing to overwrite"):
+        store.save_strategy(make_config(seed=5, fitness=9.0))
+    assert (outside / f"{foreign.name}.json").read_text() == foreign.to_json()
+
+
+def test_a_symlinked_archive_folder_stops_the_write_before_its_commit_point(store: StrategyStore, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    os.symlink(outside, store.archive_dir)
+    name = make_config(seed=1, fitness=1.0).name
+
+    with pytest.raises(ConfigStoreError, match="symbolic link"):
+        store.archive_strategy(name, "retire")
+
+    assert list(outside.iterdir()) == []
+    assert [c.name for c in store.load_strategies()] == [name]
+    assert not any(p.name.startswith(".txn-") for p in store.directory.iterdir())
+
+
+def test_the_lake_reader_skips_a_symlinked_partition_and_says_so(tmp_path: Path) -> None:
+    from quant_organism.market.lake import MarketLake
+    from quant_organism.market.quality import check_candles
+    from quant_organism.market.sources.synthetic import SyntheticSource
+    import pandas as pd
+
+    lake = MarketLake(tmp_path / "lake")
+    outside = MarketLake(tmp_path / "outside")
+    source = SyntheticSource()
+    for target, day in ((lake, "2024-01-01"), (outside, "2024-01-02")):
+        start = pd.Timestamp(day, tz="UTC")
+        quality = check_candles(source.candles("BTC", start, start + pd.Timedelta(days=1)), "BTC", day)
+        target.write_partition("candles", "BTC", day, quality.table, quality.report)
+    linked = lake.partition_path("candles", "BTC", "2024-01-02").parent
+    linked.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(outside.partition_path("candles", "BTC", "2024-01-02").parent, linked)
+
+    frame, skipped = lake.read("candles", ["BTC"], "2024-01-01", "2024-01-03")
+
+    assert len(frame) == 24 and frame["timestamp"].max() < pd.Timestamp("2024-01-02", tz="UTC")
+    assert skipped == ["candles/BTC/2024-01-02: a symbolic link in the lake, not followed"]
