@@ -19,7 +19,15 @@ from quant_organism.catalog import (
     StrategyStore,
     load_current_deployment,
 )
-from quant_organism.deployment import Candidate, DecisionEngine, DeploymentPlan, deploy, verify_deployment
+from quant_organism.deployment import (
+    Candidate,
+    DecisionEngine,
+    DeploymentPlan,
+    DeploymentRefused,
+    deploy,
+    stray_files,
+    verify_deployment,
+)
 from quant_organism.catalog import store as store_module
 from quant_organism.deployment.decision import ChosenStrategy
 from quant_organism.catalog.store import StoreTransaction
@@ -311,8 +319,22 @@ def test_verify_catches_unloadable_files_and_strategies_that_cannot_signal(deplo
     problems = verify_deployment(deployed, bars)
     assert any(p.startswith("carry:") and "cannot generate signals" in p for p in problems)
     assert not any(p.startswith("strat0:") for p in problems)
-    (deployed.directory / "broken.json").write_text("{not json")
-    assert any("broken.json does not load" in p for p in verify_deployment(deployed, ohlcv()))
+    (deployed.directory / "broken.json").write_text("{not json")  # a stray file is not the deployment's problem
+    assert not any("broken" in p for p in verify_deployment(deployed, ohlcv()))
+    assert [s.split(" ")[0] for s in stray_files(deployed)] == ["broken.json"]
+    (deployed.directory / "strat0.json").write_text("{not json")  # a deployed strategy's own file is
+    assert any("manifest" in p and "strat0" in p for p in verify_deployment(deployed, ohlcv()))
+
+
+def test_a_deployment_that_fails_verification_is_refused_before_its_commit(deployed: StrategyStore) -> None:
+    carry = evolved("carry", 9, SeedType.FUNDING_CARRY)
+    deployed.save_evolved_strategies([carry])
+    before = hashes(deployed.directory)
+    bars = ohlcv().drop(columns=["funding_rate"])  # the carry seed cannot signal on these
+    with pytest.raises(DeploymentRefused, match="carry: cannot generate signals"):
+        deploy(plan_for(["strat0", "carry"], seed=5), deployed, when=T2, verify=bars)
+    assert hashes(deployed.directory) == before  # the previous deployment is untouched
+    assert deploy(plan_for(["strat0", "carry"], seed=5), deployed, when=T2, verify=ohlcv()).allocations
 
 
 def test_validated_strategies_not_chosen_are_retired_so_none_waits_forever(deployed: StrategyStore) -> None:

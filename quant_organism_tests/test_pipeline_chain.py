@@ -74,9 +74,12 @@ def test_synthetic_chain_deploys_and_paper_trades_the_next_day(data_dir, monkeyp
     day, next_day = "2024-06-29", "2024-06-30"
     with dg.instance_for_test() as instance:
         _ingest(definitions, instance, "2024-04-30", next_day)
+        (data_dir / "strategies").mkdir(parents=True, exist_ok=True)
+        (data_dir / "strategies" / "notes.json").write_text("my notes, not a config")  # a stray file (issue 15.3)
         result = _evolve(definitions, instance, day, RELAXED)
         deployed = _metadata(result, "deployment__deployed_configs")
         assert deployed["deployed"] >= 1
+        assert [s.split(" ")[0] for s in deployed["stray_files"]] == ["notes.json"]  # a warning, not a failure
         manifest = json.loads((data_dir / "strategies" / "deployments" / "current.json").read_text())
         assert manifest["version"] == deployed["version"]
         _assert_each_asset_read_its_predecessor(data_dir, day)

@@ -10,7 +10,7 @@ from .decision import (
     RejectedStrategy,
     verdict_metrics,
 )
-from .deploy import DeploymentRecord, deploy, verify_deployment
+from .deploy import DeploymentRecord, DeploymentRefused, deploy, stray_files, verify_deployment, verify_staged
 
 __all__ = [
     "HARD_CAP",
@@ -22,11 +22,14 @@ __all__ = [
     "DecisionEngine",
     "DeploymentPlan",
     "DeploymentRecord",
+    "DeploymentRefused",
     "RejectedStrategy",
     "allocate",
     "allocate_from_kelly",
     "deploy",
     "kelly_fractions",
     "verdict_metrics",
+    "stray_files",
     "verify_deployment",
+    "verify_staged",
 ]

@@ -19,6 +19,10 @@ old pointer's bytes restored, the new file and a folder created for it removed),
 directory is byte-identical to before. A failure after the commit point (while the store renames
 files into place) keeps the manifest: the store completes that commit on its next read or write.
 
+Before the commit point, the staged deployment itself is verified (`verify=`: allocations within the
+caps, every chosen strategy builds and signals on the caller's sample bars); a deployment that fails it
+raises `DeploymentRefused` and is never committed, so the previous deployment keeps trading.
+
 The strategy files are the source of truth. Only a process crash between the pointer's replacement
 and the store's commit point can leave a pointer ahead of the configs; `verify_deployment` reports
 any mismatch between the pointer and the stored allocations.
@@ -51,8 +55,17 @@ from quant_organism.catalog.manifest import (
 )
 from quant_organism.deployment.decision import ChosenStrategy, DeploymentPlan
 from quant_organism.catalog.store import StrategyStore, StoreTransaction
+from quant_organism.strategies import get_registry
 
 LIVE = LIVE_STATUSES
+
+
+class DeploymentRefused(ValueError):
+    """The staged deployment failed its verification before the commit point; nothing was changed."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("the new deployment was refused before its commit (previous one kept): " + "; ".join(problems))
+        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -94,8 +107,13 @@ def deploy(
     when: datetime,
     note: str = "",
     evolution_date: date | None = None,
+    verify: pd.DataFrame | None = None,
+    max_weight: float = DEFAULT_MAX_WEIGHT,
 ) -> DeploymentRecord:
-    """Write `plan` to the store as the new deployment, all or nothing (see the module docstring)."""
+    """Write `plan` to the store as the new deployment, all or nothing (see the module docstring).
+
+    `verify`: sample OHLCV bars; when given, the staged configs are checked on them before the commit
+    point (`verify_staged`) and `DeploymentRefused` is raised instead of committing a broken set."""
     if not isinstance(plan, DeploymentPlan):
         raise TypeError(f"plan must be a DeploymentPlan (from DecisionEngine.select); got {type(plan).__name__}")
     if not isinstance(loader, StrategyStore):
@@ -114,6 +132,10 @@ def deploy(
                 previous = {c.name: c for c in loader.load_strategies(status=LIVE)}
                 waiting = {c.name: c for c in loader.load_strategies(status=[DeploymentStatus.VALIDATED])}
                 outcome = _stage(plan, tx, previous, waiting, version, when, note)
+                if verify is not None:
+                    problems = verify_staged([tx.get(name) for name in plan.names], verify, max_weight=max_weight)
+                    if problems:
+                        raise DeploymentRefused(problems)
                 pointer = read_pointer(folder)
                 manifest = _manifest(plan, outcome, version, when, note, evolution_date, pointer)
                 writer.write(version, manifest)
@@ -136,23 +158,43 @@ def deploy(
     )
 
 
+def verify_staged(configs: list[StrategyConfig], frame: pd.DataFrame, *, max_weight: float = DEFAULT_MAX_WEIGHT) -> list[str]:
+    """Problems with a deployment about to be committed (empty = fine): each chosen config is within
+    the caps and builds and signals on `frame`; their allocations sum to <= 1."""
+    _check_frame(frame, max_weight)
+    problems: list[str] = []
+    for config in configs:
+        problems += _allocation_problems(config, max_weight)
+    total = math.fsum(c.allocation or 0.0 for c in configs)
+    if total > 1.0 + SUM_TOLERANCE:
+        problems.append(f"allocations of the {len(configs)} chosen strategies sum to {total:.6f} > 1")
+    for config in configs:
+        problems += _signal_problems(config, frame)
+    return problems
+
+
+def _check_frame(frame: pd.DataFrame, max_weight: float) -> None:
+    if not isinstance(frame, pd.DataFrame) or frame.empty:
+        raise ValueError("deployment verification needs a non-empty OHLCV frame to generate signals on")
+    if not 0.0 < max_weight <= HARD_CAP:
+        raise ValueError(f"max_weight must be in (0, {HARD_CAP}]; got {max_weight!r}")
+
+
 def verify_deployment(
     loader: StrategyStore, frame: pd.DataFrame, *, max_weight: float = DEFAULT_MAX_WEIGHT
 ) -> list[str]:
-    """Problems with what is deployed (empty = fine), for a blocking check before the runtime trades it.
+    """Problems with what is deployed (empty = fine), the check after the commit.
 
-    Checks: every config file loads; each live (deployed/decaying) strategy is active with an
-    allocation <= `max_weight` and never above the 40% hard cap; live allocations sum to <= 1; the
-    manifest pointer agrees with the configs; each live strategy builds from its config and gives
-    signals in {-1, 0, 1} on `frame` (a small OHLCV frame the caller supplies), one per bar.
+    It judges the deployment's own files only: each live (deployed/decaying) strategy is active with
+    an allocation <= `max_weight` and never above the 40% hard cap; live allocations sum to <= 1; the
+    manifest pointer agrees with the configs (so a deployed strategy whose file no longer loads shows
+    up as missing); each live strategy builds from its config and gives signals in {-1, 0, 1} on
+    `frame`, one per bar. Other files in the folder that do not load are not the deployment's
+    problem: `stray_files(loader)` lists them for a warning.
     """
-    if not isinstance(frame, pd.DataFrame) or frame.empty:
-        raise ValueError("verify_deployment needs a non-empty OHLCV frame to generate signals on")
-    if not 0.0 < max_weight <= HARD_CAP:
-        raise ValueError(f"max_weight must be in (0, {HARD_CAP}]; got {max_weight!r}")
+    _check_frame(frame, max_weight)
     problems: list[str] = []
     configs = loader.load_strategies()
-    problems += [f"config file {p.path.name} does not load ({p.kind}): {p.reason}" for p in loader.problems]
     live = [c for c in configs if c.deployment_status in LIVE]
     for c in configs:
         if c.is_active and c.deployment_status not in LIVE:
@@ -164,8 +206,14 @@ def verify_deployment(
         problems.append(f"allocations of the {len(live)} live strategies sum to {total:.6f} > 1")
     problems += _manifest_problems(loader, {c.name: c.allocation for c in live})
     for c in live:
-        problems += _signal_problems(loader, c, frame)
+        problems += _signal_problems(c, frame)
     return problems
+
+
+def stray_files(loader: StrategyStore) -> list[str]:
+    """Files in the store folder that are not readable configs (left alone; worth a warning)."""
+    loader.load_strategies()
+    return [f"{p.path.name} ({p.kind}): {p.reason}" for p in loader.problems]
 
 
 # --- staging ------------------------------------------------------------------------------------
@@ -292,9 +340,9 @@ def _manifest_problems(loader: StrategyStore, live: dict[str, float | None]) -> 
     return out
 
 
-def _signal_problems(loader: StrategyStore, config: StrategyConfig, frame: pd.DataFrame) -> list[str]:
+def _signal_problems(config: StrategyConfig, frame: pd.DataFrame) -> list[str]:
     try:
-        signals = loader.create_strategy_from_config(config).generate_signals(frame)
+        signals = get_registry().create_seed(config.seed_type, config.genes).generate_signals(frame)
     except Exception as exc:  # a broken config must fail the check, not crash it
         return [f"{config.name}: cannot generate signals ({type(exc).__name__}: {exc})"]
     if not isinstance(signals, pd.Series) or len(signals) != len(frame) or not signals.index.equals(frame.index):

@@ -13,7 +13,7 @@ from quant_organism.defs.shared.resources import ArtifactsResource, StrategyStor
 from quant_organism.defs.validation.assets import SAMPLE_FILE, VALIDATED, read_held_out_returns
 from quant_organism.deployment.decision import DecisionConfig
 from quant_organism.catalog.manifest import load_current_deployment
-from quant_organism.deployment.deploy import deploy, verify_deployment
+from quant_organism.deployment.deploy import DeploymentRefused, deploy, stray_files, verify_deployment
 from quant_organism.deployment.selection import plan_from_verdicts
 from quant_organism.reporting.plots import equity_curves, markdown_image
 from quant_organism.reporting.report import build_report, deployed_equity, report_markdown
@@ -89,8 +89,15 @@ def deployed_configs(
     )
     plan = plan_from_verdicts(verdicts, returns, decision)
     store = catalog.store()
+    sample = artifact_files.read_frame(artifacts.phase_dir("validation", day) / SAMPLE_FILE).set_index("timestamp")
     if plan.chosen or config.retire_when_nothing_passes:
-        record = deploy(plan, store, when=datetime.now(timezone.utc), note=f"evolution {day}", evolution_date=result.windows.evolution_date)
+        try:
+            record = deploy(
+                plan, store, when=datetime.now(timezone.utc), note=f"evolution {day}",
+                evolution_date=result.windows.evolution_date, verify=sample, max_weight=config.max_weight,
+            )
+        except DeploymentRefused as refused:
+            raise dg.Failure(str(refused), metadata={"problems": dg.MetadataValue.json(refused.problems)}) from None
         summary = record.to_dict()
         context.log.info(f"deployed {len(record.allocations)} strategies (version {record.version}), cash {record.cash:.0%}")
     else:
@@ -112,8 +119,10 @@ def deployed_configs(
     directory = artifacts.phase_dir("deployment", day)
     artifact_files.write_json(directory / "deployment.json", summary)
 
-    sample = artifact_files.read_frame(artifacts.phase_dir("validation", day) / SAMPLE_FILE).set_index("timestamp")
-    problems = verify_deployment(store, sample)
+    problems = verify_deployment(store, sample, max_weight=config.max_weight)
+    strays = stray_files(store)
+    for stray in strays:
+        context.log.warning(f"strategy store: {stray} (left alone; not part of the deployment)")
     allocations = summary["allocations"]
     table = "\n".join(
         ["| strategy | allocation |", "|---|---|"] + [f"| {n} | {w:.1%} |" for n, w in sorted(allocations.items())]
@@ -129,6 +138,7 @@ def deployed_configs(
             "notes": dg.MetadataValue.json(summary.get("notes", [])),
             "spa_of_deployed_set": dg.MetadataValue.json(summary["spa"]),
             "store": dg.MetadataValue.path(str(store.directory)),
+            "stray_files": dg.MetadataValue.json(strays),
         },
         check_results=[
             dg.AssetCheckResult(
