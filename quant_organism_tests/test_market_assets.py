@@ -67,8 +67,15 @@ def test_synthetic_partition_materialises_with_metadata_checks_and_catalogue(dat
         stored = con.execute("SELECT * FROM candles ORDER BY timestamp").df()
         quality = con.execute("SELECT dataset, coin, day, score, passed FROM partition_quality ORDER BY dataset").fetchall()
         funding_rows = con.execute("SELECT count(*) FROM funding_rates").fetchone()[0]
+        # The README's view works with any filter (issue 15.5: DuckDB used to parse other metadata as JSON).
+        filtered = {
+            sql: con.execute(f"SELECT count(*) FROM partition_quality WHERE {sql}").fetchone()[0]
+            for sql in ("coin = 'BTC'", "passed", "score >= 0.95", f"day = DATE '{DAY}'", "dataset = 'candles'",
+                        "violations IS NOT NULL")
+        }
     np.testing.assert_array_equal(stored["close"].to_numpy(), expected["close"].to_numpy())
     assert len(stored) == 24 and funding_rows == 24
+    assert filtered == {**dict.fromkeys(filtered, 2), "dataset = 'candles'": 1}
     assert [(d, c, str(day), s, p) for d, c, day, s, p in quality] == [
         ("candles", "BTC", DAY, 1.0, True),
         ("funding_rates", "BTC", DAY, 1.0, True),

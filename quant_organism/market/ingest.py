@@ -23,6 +23,7 @@ from quant_organism.market.schema import MarketDataError, conform_candles, confo
 from quant_organism.market.sources.base import MarketDataSource
 
 DAY = pd.Timedelta(days=1)
+UNDATED = "undated"  # the quarantine partition of rows whose time no day can hold
 
 
 @dataclass
@@ -106,21 +107,35 @@ def ingest_candle_days(
     source: MarketDataSource, lake: MarketLake, coin: str, days: list[str], interval: str = "1h"
 ) -> list[IngestResult | IngestFailure]:
     """Candle partitions of one coin for `days` (one source call per run of consecutive days)."""
+    quarantine_undated(source, lake, "candles", coin)
     return _ingest_days(
         lake, "candles", coin, days,
         lambda start, end: conform_candles(source.candles(coin, start, end, interval)),
-        lambda frame, run: check_candle_days(frame, coin, run, interval),
+        lambda frame, run: check_candle_days(frame, coin, run, interval, previous_close=lake.last_close(coin, run[0], interval)),
         interval,
     )
 
 
 def ingest_funding_days(source: MarketDataSource, lake: MarketLake, coin: str, days: list[str]) -> list[IngestResult | IngestFailure]:
     """Funding-rate partitions of one coin for `days` (one source call per run of consecutive days)."""
+    quarantine_undated(source, lake, "funding_rates", coin)
     return _ingest_days(
         lake, "funding_rates", coin, days,
         lambda start, end: conform_funding(source.funding(coin, start, end)),
         lambda frame, run: check_funding_days(frame, coin, run),
     )
+
+
+def quarantine_undated(source: MarketDataSource, lake: MarketLake, dataset: str, coin: str) -> int:
+    """Quarantine the source's rows of `coin` that no day can hold (partition `date=undated`); the count."""
+    try:
+        rows = source.undated_rows(coin, dataset)
+    except MarketDataError:
+        return 0  # the file itself is the problem; its error is already quarantined per day
+    if rows is None:
+        return 0
+    lake.write_quarantine(dataset, coin, UNDATED, rows)
+    return len(rows)
 
 
 def _single(outcomes: list[IngestResult | IngestFailure]) -> IngestResult:

@@ -228,6 +228,18 @@ class MarketLake:
                 out[coin] = date.fromisoformat(days[0])
         return out
 
+    def last_close(self, coin: str, day: str, interval: str = "1h", lookback_days: int = 7) -> float | None:
+        """The last clean close before `day` (from the nearest earlier candle partition within
+        `lookback_days`), the reference of the quality gate's jump rule; None when there is none."""
+        for back in range(1, lookback_days + 1):
+            earlier = (pd.Timestamp(day) - pd.Timedelta(days=back)).strftime("%Y-%m-%d")
+            path = self.partition_path("candles", coin, earlier, interval)
+            if path.exists() and not _linked(path, self.root):
+                close = pq.read_table(path, columns=["close"]).column("close")
+                if len(close):
+                    return float(close[len(close) - 1].as_py())
+        return None
+
     def quarantine(self, dataset: str, coin: str, day: str) -> pd.DataFrame:
         path = self._side_path("quarantine", dataset, coin, day)
         return pq.read_table(path).to_pandas() if path.exists() else pd.DataFrame()
@@ -303,23 +315,30 @@ def _read_polars(files: list[str], start: pd.Timestamp, end: pd.Timestamp) -> pd
 
 
 CATALOG_VIEWS = ("candles", "funding_rates", "quarantine", "partition_quality")
+VIEWS_VERSION = "views-v2"  # bump when a view's SQL changes: existing catalogues are then recreated
 
 
 def _view_sql(lake: MarketLake, view: str, interval: str) -> tuple[str, str]:
     """(glob the view reads, CREATE VIEW statement). Views over globs: new files appear by themselves."""
     if view == "partition_quality":
+        # Every JSON expression is guarded by the key test inside it: DuckDB may evaluate a projection
+        # before (or pushed into) a WHERE on the view, and other metadata entries (Arrow's schema,
+        # pandas') are not the report's JSON. Guarded, any filter on any column is safe.
         pattern = str(lake.root / "**" / DATA_FILE)
+        key = QUALITY_KEY.decode()
+
+        def field(path: str, cast: str | None = None, text: bool = False) -> str:
+            extract = f"json_extract{'_string' if text else ''}(decode(value), '$.{path}')"
+            expr = f"CASE WHEN key::VARCHAR = '{key}' THEN {extract} END"
+            return f"CAST({expr} AS {cast})" if cast else expr
+
         select = (
-            "SELECT json_extract_string(decode(value), '$.dataset') AS dataset, "
-            "json_extract_string(decode(value), '$.coin') AS coin, "
-            "CAST(json_extract_string(decode(value), '$.day') AS DATE) AS day, "
-            "CAST(json_extract(decode(value), '$.score') AS DOUBLE) AS score, "
-            "CAST(json_extract(decode(value), '$.passed') AS BOOLEAN) AS passed, "
-            "CAST(json_extract(decode(value), '$.clean_rows') AS BIGINT) AS clean_rows, "
-            "CAST(json_extract(decode(value), '$.quarantined_rows') AS BIGINT) AS quarantined_rows, "
-            "CAST(json_extract(decode(value), '$.missing_rows') AS BIGINT) AS missing_rows, "
-            "json_extract(decode(value), '$.violations') AS violations, file_name "
-            f"FROM parquet_kv_metadata('{pattern}') WHERE key::VARCHAR = '{QUALITY_KEY.decode()}'"
+            f"SELECT {field('dataset', text=True)} AS dataset, {field('coin', text=True)} AS coin, "
+            f"{field('day', 'DATE', text=True)} AS day, {field('score', 'DOUBLE')} AS score, "
+            f"{field('passed', 'BOOLEAN')} AS passed, {field('clean_rows', 'BIGINT')} AS clean_rows, "
+            f"{field('quarantined_rows', 'BIGINT')} AS quarantined_rows, "
+            f"{field('missing_rows', 'BIGINT')} AS missing_rows, {field('violations')} AS violations, file_name "
+            f"FROM parquet_kv_metadata('{pattern}') WHERE key::VARCHAR = '{key}'"
         )
         return pattern, f"CREATE OR REPLACE VIEW partition_quality AS {select}"
     pattern = lake.glob(view, interval)
@@ -362,12 +381,12 @@ def ensure_catalog_file(
             return []
         marker = database.with_suffix(".catalog.views")
         wanted = {view for view in CATALOG_VIEWS if _has_files(lake, _view_sql(lake, view, interval)[0])}
-        if database.exists() and marker.exists() and set(marker.read_text().split()) >= wanted:
+        if database.exists() and marker.exists() and set(marker.read_text().split()) >= wanted | {VIEWS_VERSION}:
             return []
         try:
             with (connect or (lambda: duckdb.connect(str(database))))() as con:
                 created = ensure_catalog(con, lake, interval)
         except duckdb.IOException:
             return []  # a reader holds the database; the views get created on a later write
-        marker.write_text("\n".join(created))
+        marker.write_text("\n".join([VIEWS_VERSION, *created]))
         return created

@@ -7,6 +7,11 @@ Rules are vectorised numpy over plain arrays, and a whole range of days is check
 frame (`check_candle_days` / `check_funding_days`): rows are grouped by their UTC day and each day is
 judged exactly as if it had been fetched alone, so a partition's verdict never depends on how many
 days its run covered. A year-long backfill then costs microseconds per partition, not pandas calls.
+
+Two rules look beyond the day: a close is judged against the last *accepted* close before it, across
+day boundaries (`previous_close` carries the lake's last clean close into a run), so a level shift
+(a week at 1e307) is quarantined bar after bar instead of becoming the new normal; and no bar may be
+later than "now" (a bar still open, or one from the future, is not market data yet).
 """
 
 from __future__ import annotations
@@ -23,22 +28,26 @@ from quant_organism.market.schema import CANDLE_COLUMNS, FUNDING_COLUMNS, PRICE_
 QUALITY_THRESHOLD = 0.95
 MAX_ABS_LOG_JUMP = 0.5  # |log(close_t / close_t-1)| above this in one bar is implausible for a perp
 MAX_ABS_FUNDING = 0.04  # Hyperliquid caps funding at 4% per hour
+MAX_PRICE = 1e12  # no perpetual trades anywhere near this; larger numbers are corrupt values
 
 CANDLE_RULES: dict[str, str] = {
     "schema": "required columns present with numeric prices and volume",
-    "nan_value": "a price or volume is NaN or not a number",
+    "nan_value": "a price or volume is NaN, infinite or not a number",
     "non_positive_price": "a price is zero or negative",
+    "implausible_price": f"a price above {MAX_PRICE:g}",
+    "future_bar": "the bar had not closed yet when it was ingested (its close time is after now)",
     "ohlc_inconsistent": "high < low, or open/close outside [low, high]",
     "negative_volume": "volume below zero",
     "off_grid": "timestamp not on the interval grid",
     "outside_partition": "timestamp outside the partition's day",
     "duplicate_timestamp": "several rows share this timestamp (all copies are quarantined)",
     "out_of_order": "timestamp not after the previous row's",
-    "implausible_jump": f"|log close change| > {MAX_ABS_LOG_JUMP} versus the previous clean bar",
+    "implausible_jump": f"|log close change| > {MAX_ABS_LOG_JUMP} versus the last accepted close (across days)",
 }
 FUNDING_RULES: dict[str, str] = {
-    "nan_value": "funding rate is NaN or not a number",
+    "nan_value": "funding rate is NaN, infinite or not a number",
     "implausible_rate": f"|funding rate| > {MAX_ABS_FUNDING}",
+    "future_bar": "the funding time is after now",
     "outside_partition": "timestamp outside the partition's day",
     "duplicate_timestamp": "several rows share this timestamp (all copies are quarantined)",
     "out_of_order": "timestamp not after the previous row's",
@@ -167,35 +176,65 @@ def _split_day(
     return clean, quarantine
 
 
-def _jumps(close: np.ndarray, otherwise_clean: np.ndarray) -> np.ndarray:
-    """Flag a clean bar whose close jumps implausibly versus the previous clean bar's close."""
+def _jumps(close: np.ndarray, otherwise_clean: np.ndarray, reference: float | None) -> tuple[np.ndarray, float | None]:
+    """Flag clean bars whose close jumps implausibly versus the last accepted close (`reference` comes
+    from before this day); returns the flags and the reference the next day starts from.
+
+    A flagged bar never becomes the reference, so a level shift stays quarantined for as long as it lasts.
+    """
     jumps = np.zeros(len(close), dtype=bool)
     idx = np.flatnonzero(otherwise_clean)
-    if len(idx) > 1:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            log_change = np.abs(np.diff(np.log(close[idx])))
-        jumps[idx[1:][log_change > MAX_ABS_LOG_JUMP]] = True
-    return jumps
+    if len(idx) == 0:
+        return jumps, reference
+    chain = close[idx] if reference is None else np.r_[reference, close[idx]]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        calm = not (np.abs(np.diff(np.log(chain))) > MAX_ABS_LOG_JUMP).any()
+    if calm:  # the common case: no loop
+        return jumps, float(close[idx[-1]])
+    for i in idx:  # rare: walk the bars, keeping the last accepted close
+        if reference is not None and not abs(np.log(close[i] / reference)) <= MAX_ABS_LOG_JUMP:
+            jumps[i] = True
+        else:
+            reference = float(close[i])
+    return jumps, reference
 
 
-def _candle_flags(ns, prices, volume, start: int, end: int, step: int) -> dict[str, np.ndarray]:
+def now_ns() -> int:
+    return pd.Timestamp.now(tz="UTC").value
+
+
+def _candle_flags(
+    ns, prices, volume, start: int, end: int, step: int, now: int, reference: float | None
+) -> tuple[dict[str, np.ndarray], float | None]:
     o, h, l, c = prices.T
     with np.errstate(invalid="ignore"):
         flags = {
-            "nan_value": np.isnan(prices).any(axis=1) | np.isnan(volume),
+            "nan_value": ~np.isfinite(prices).all(axis=1) | ~np.isfinite(volume),
             "non_positive_price": (prices <= 0).any(axis=1),
+            "implausible_price": (prices > MAX_PRICE).any(axis=1),
             "ohlc_inconsistent": (h < l) | (o < l) | (o > h) | (c < l) | (c > h),
             "negative_volume": volume < 0,
             "off_grid": (ns % step) != 0,
             "outside_partition": (ns < start) | (ns >= end),
+            "future_bar": ns + step > now,
         }
     flags["duplicate_timestamp"], flags["out_of_order"] = _duplicates_and_disorder(ns, flags["outside_partition"])
-    flags["implausible_jump"] = _jumps(c, ~np.logical_or.reduce(list(flags.values())))
-    return flags
+    flags["implausible_jump"], reference = _jumps(c, ~np.logical_or.reduce(list(flags.values())), reference)
+    return flags, reference
 
 
-def check_candle_days(frame: pd.DataFrame, coin: str, days: list[str], interval: str = "1h") -> list[QualityResult]:
-    """Judge a raw candle frame covering consecutive UTC `days`: one result per day, in order."""
+def check_candle_days(
+    frame: pd.DataFrame,
+    coin: str,
+    days: list[str],
+    interval: str = "1h",
+    previous_close: float | None = None,
+    now: int | None = None,
+) -> list[QualityResult]:
+    """Judge a raw candle frame covering consecutive UTC `days`: one result per day, in order.
+
+    `previous_close`: the last accepted close before the first day (the lake's), for the jump rule;
+    `now` (ns since the epoch, default the clock): bars closing after it are quarantined as future."""
     step = interval_delta(interval)
     expected = int(pd.Timedelta(days=1) / step) if step <= pd.Timedelta(days=1) else 1
     starts = _consecutive_day_starts(days)
@@ -203,9 +242,13 @@ def check_candle_days(frame: pd.DataFrame, coin: str, days: list[str], interval:
     prices = frame[list(PRICE_COLUMNS)].to_numpy(dtype=float)
     volume = frame["volume"].to_numpy(dtype=float)
     table = to_arrow(frame, CANDLE_COLUMNS)
+    now = now_ns() if now is None else now
+    reference = previous_close
     results = []
     for day, start, rows in zip(days, starts, _group_by_day(ns, starts)):
-        flags = _candle_flags(ns[rows], prices[rows], volume[rows], int(start), int(start) + DAY_NS, step.value)
+        flags, reference = _candle_flags(
+            ns[rows], prices[rows], volume[rows], int(start), int(start) + DAY_NS, step.value, now, reference
+        )
         n = len(flags["nan_value"])
         bad, reasons, counts = _verdict(flags, n)
         clean, quarantine = _split_day(frame, table, rows, bad, reasons)
@@ -224,7 +267,7 @@ def check_candles(frame: pd.DataFrame, coin: str, day: str, interval: str = "1h"
     return check_candle_days(frame, coin, [day], interval)[0]
 
 
-def check_funding_days(frame: pd.DataFrame, coin: str, days: list[str]) -> list[QualityResult]:
+def check_funding_days(frame: pd.DataFrame, coin: str, days: list[str], now: int | None = None) -> list[QualityResult]:
     """Judge raw funding rates covering consecutive UTC `days`: one result per day, in order.
 
     Funding times carry exchange jitter (milliseconds past the hour on Hyperliquid) and the cadence
@@ -235,6 +278,7 @@ def check_funding_days(frame: pd.DataFrame, coin: str, days: list[str]) -> list[
     ns = frame["timestamp"].to_numpy("datetime64[ns]").view(np.int64)
     rate = frame["funding_rate"].to_numpy(dtype=float)
     table = to_arrow(frame, FUNDING_COLUMNS)
+    now = now_ns() if now is None else now
     results = []
     for day, start, rows in zip(days, starts, _group_by_day(ns, starts)):
         day_ns, day_rate = ns[rows], rate[rows]
@@ -242,8 +286,9 @@ def check_funding_days(frame: pd.DataFrame, coin: str, days: list[str]) -> list[
         duplicate, backwards = _duplicates_and_disorder(day_ns, outside)
         with np.errstate(invalid="ignore"):
             flags = {
-                "nan_value": np.isnan(day_rate),
+                "nan_value": ~np.isfinite(day_rate),
                 "implausible_rate": np.abs(day_rate) > MAX_ABS_FUNDING,
+                "future_bar": day_ns > now,
                 "outside_partition": outside,
                 "duplicate_timestamp": duplicate,
                 "out_of_order": backwards,

@@ -24,3 +24,8 @@ class MarketDataSource(ABC):
     @abstractmethod
     def funding(self, coin: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
         """Funding rates whose time lies in [start, end)."""
+
+    def undated_rows(self, coin: str, dataset: str) -> pd.DataFrame | None:
+        """Rows the source holds for `coin` whose time cannot be placed on any day (for example a
+        truncated epoch), each with a `reason`; ingest quarantines them. None: the source has no such notion."""
+        return None

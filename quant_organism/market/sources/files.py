@@ -11,8 +11,10 @@ named with I is chosen; a file named without an interval is the fallback. Severa
 
 Columns (matched case-insensitively; spaces, dashes and camelCase read as `_`):
 - time, first present of: timestamp, timestamp_ms, time_ms, open_time, time, datetime, date, unix.
-  Integers/floats are epoch time with the unit told by magnitude (median |value|): < 1e11 seconds,
-  < 1e14 milliseconds, < 1e17 microseconds, else nanoseconds. Text is ISO 8601 or `YYYY-MM-DD HH-AM/PM`
+  Integers/floats are epoch time with the unit told by each value's own magnitude (a file may mix
+  units): < 1e11 seconds, < 1e14 milliseconds, < 1e17 microseconds, else nanoseconds. A row whose time
+  then falls before 2009 or after tomorrow (a truncated or corrupt epoch) is not dropped: it is kept
+  aside with the reason (`undated_rows`) and ingest quarantines it. Text is ISO 8601 or `YYYY-MM-DD HH-AM/PM`
   (CryptoDataDownload). Everything is UTC (naive times are taken as UTC, offsets converted).
 - candles: open, high, low, close, and volume in coin units: `volume_{base}` where the coin starts with
   {base} (e.g. volume_btc for BTC or BTCUSD) wins over plain `volume`/`vol`, because files that carry
@@ -103,8 +105,36 @@ def parse_file_name(path: Path) -> FileEntry | None:
 # -- reading one file ----------------------------------------------------------------------------
 
 
+EARLIEST_TIME = pd.Timestamp("2009-01-03", tz="UTC")  # no market data predates Bitcoin's genesis block
+
+
 def read_candle_file(path: str | os.PathLike[str], coin: str) -> pd.DataFrame:
-    """Every row of one candle file as a canonical candle frame (file order, newest-first reversed)."""
+    """Every dated row of one candle file as a canonical candle frame (file order, newest-first reversed)."""
+    return read_candle_rows(path, coin)[0]
+
+
+def read_funding_file(path: str | os.PathLike[str], coin: str) -> pd.DataFrame:
+    """Every dated row of one funding file as a canonical funding frame (file order, newest-first reversed)."""
+    return read_funding_rows(path, coin)[0]
+
+
+def _split_undated(frame: pd.DataFrame, raw_times: pd.Series, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows dated within [2009, tomorrow], the others as text with a `reason`)."""
+    times = frame["timestamp"]
+    latest = pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1)
+    undated = ((times < EARLIEST_TIME) | (times > latest)).to_numpy()
+    if not undated.any():
+        return frame, pd.DataFrame({"reason": pd.Series(dtype=object)})
+    rejected = frame[undated].astype(str).assign(
+        raw_time=raw_times[undated].astype(str).to_numpy(),
+        reason=[f"implausible_time: {v} reads as {t} (before 2009 or after tomorrow); file {path.name}"
+                for v, t in zip(raw_times[undated].astype(str), times[undated])],
+    )
+    return frame[~undated].reset_index(drop=True), rejected.reset_index(drop=True)
+
+
+def read_candle_rows(path: str | os.PathLike[str], coin: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(dated rows as a canonical candle frame, undated rows with a reason) of one candle file."""
     path = Path(path)
     raw = _read_table(path)
     columns = _column_index(raw)
@@ -123,11 +153,12 @@ def read_candle_file(path: str | os.PathLike[str], coin: str) -> pd.DataFrame:
     frame["coin"] = coin
     for name in (*PRICE_COLUMNS, "volume"):
         frame[name] = raw[picked[name]].to_numpy()
-    return conform_candles(_newest_first_reversed(frame))
+    dated, undated = _split_undated(frame, raw[picked["timestamp"]], path)
+    return conform_candles(_newest_first_reversed(dated)), undated
 
 
-def read_funding_file(path: str | os.PathLike[str], coin: str) -> pd.DataFrame:
-    """Every row of one funding file as a canonical funding frame (file order, newest-first reversed)."""
+def read_funding_rows(path: str | os.PathLike[str], coin: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(dated rows as a canonical funding frame, undated rows with a reason) of one funding file."""
     path = Path(path)
     raw = _read_table(path)
     columns = _column_index(raw)
@@ -143,7 +174,8 @@ def read_funding_file(path: str | os.PathLike[str], coin: str) -> pd.DataFrame:
     frame = pd.DataFrame({"timestamp": _parse_times(raw[time_col], path, time_col)})
     frame["coin"] = coin
     frame["funding_rate"] = raw[rate_col].to_numpy()
-    return conform_funding(_newest_first_reversed(frame))
+    dated, undated = _split_undated(frame, raw[time_col], path)
+    return conform_funding(_newest_first_reversed(dated)), undated
 
 
 def _read_table(path: Path) -> pd.DataFrame:
@@ -282,7 +314,8 @@ def _parse_times(values: pd.Series, path: Path, column: str) -> pd.Series:
 
 
 def _from_epoch(numbers: pd.Series) -> pd.Series:
-    """Epoch numbers to UTC timestamps; the unit is told by magnitude (documented in the module docstring).
+    """Epoch numbers to UTC timestamps, each value's unit told by its own magnitude (see the module
+    docstring), so a file mixing seconds and milliseconds reads right row by row.
 
     Integers stay integers (float64 would round nanosecond epochs); missing or infinite values become NaT.
     """
@@ -290,10 +323,22 @@ def _from_epoch(numbers: pd.Series) -> pd.Series:
         numbers = numbers.astype("float64").where(lambda x: np.isfinite(x))
         if numbers.notna().all() and (numbers == np.round(numbers)).all():
             numbers = numbers.astype("int64")
-    present = numbers.dropna()
-    magnitude = float(np.median(np.abs(present.to_numpy(dtype="float64")))) if len(present) else 0.0
-    unit = "s" if magnitude < 1e11 else "ms" if magnitude < 1e14 else "us" if magnitude < 1e17 else "ns"
-    return pd.to_datetime(numbers, unit=unit, utc=True)
+    values = numbers.to_numpy()
+    magnitude = np.abs(numbers.to_numpy(dtype="float64", na_value=np.nan))
+    per_ns = np.select([magnitude < 1e11, magnitude < 1e14, magnitude < 1e17], [10**9, 10**6, 10**3], 1)
+    present = ~np.isnan(magnitude)
+    out = np.full(len(values), np.iinfo(np.int64).min, dtype=np.int64)  # NaT
+    with np.errstate(over="ignore", invalid="ignore"):
+        if pd.api.types.is_integer_dtype(numbers):
+            scaled = values.astype(np.int64) * per_ns  # exact for integer epochs
+            fits = present & (magnitude < 9.2e18 / per_ns)
+        else:
+            scaled_float = values.astype("float64") * per_ns
+            fits = present & (np.abs(scaled_float) < 9.2e18)
+            scaled = np.where(fits, scaled_float, 0).astype(np.int64)
+    out[fits] = scaled[fits]
+    out[present & ~fits] = pd.Timestamp.max.value  # an epoch beyond 2262: kept, and judged undated later
+    return pd.Series(pd.to_datetime(out, utc=True), index=numbers.index)
 
 
 def _newest_first_reversed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -313,6 +358,7 @@ class _Parsed:
     frame: pd.DataFrame
     ascending: bool
     spacing: pd.Timedelta | None
+    undated: pd.DataFrame
 
 
 class FileSource(MarketDataSource):
@@ -407,19 +453,26 @@ class FileSource(MarketDataSource):
             return empty_funding()
         return _window(self._parsed(path, "funding", coin), coin, start, end)
 
+    def undated_rows(self, coin: str, dataset: str, interval: str = "1h") -> pd.DataFrame | None:
+        """Rows of the coin's file whose time falls before 2009 or after tomorrow, with reasons."""
+        if dataset == "candles":
+            return self._parsed(self.candle_file(coin, interval), "candles", coin).undated
+        path = self.funding_file(coin)
+        return None if path is None else self._parsed(path, "funding", coin).undated
+
     def _parsed(self, path: Path, kind: str, coin: str) -> _Parsed:
         info = path.stat()
         stamp = (info.st_mtime_ns, info.st_size)
         cached = self._cache.get((path, kind))
         if cached is not None and cached.stamp == stamp:
             return cached
-        frame = read_candle_file(path, coin) if kind == "candles" else read_funding_file(path, coin)
+        frame, undated = read_candle_rows(path, coin) if kind == "candles" else read_funding_rows(path, coin)
         self.parses += 1
         times = frame["timestamp"]
         spacing = None
         if kind == "candles" and times.nunique() > 1:
             spacing = pd.Series(times.drop_duplicates().sort_values()).diff().median()
-        parsed = _Parsed(stamp, frame, bool(times.is_monotonic_increasing), spacing)
+        parsed = _Parsed(stamp, frame, bool(times.is_monotonic_increasing), spacing, undated)
         self._cache[(path, kind)] = parsed
         return parsed
 

@@ -124,6 +124,7 @@ class SyntheticSource(MarketDataSource):
         start, end = utc_timestamp(start), utc_timestamp(end)
         if start < EPOCH:
             raise MarketDataError(f"synthetic market starts at {EPOCH.date()}; asked for {start}")
+        end = min(end, pd.Timestamp.now(tz="UTC").floor("h"))  # like a real market: no bar that has not closed
         lo = int((start - EPOCH) // pd.Timedelta(hours=1))
         hi = max(lo, int(-(-(end - EPOCH) // pd.Timedelta(hours=1))))
         days_needed = -(-hi // HOURS_PER_DAY)
