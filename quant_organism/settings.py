@@ -76,3 +76,14 @@ def production_preset() -> str:
     if name not in PRESETS:
         raise ValueError(f"QUANT_ORGANISM_PRESET={name!r}: expected one of {', '.join(PRESETS)}")
     return name
+
+
+def run_heartbeat_timeout() -> float:
+    """Seconds without an event after which a STARTED run no process answers for counts as orphaned
+    (`QUANT_ORGANISM_RUN_HEARTBEAT_TIMEOUT`, default 7200)."""
+    return float(os.environ.get("QUANT_ORGANISM_RUN_HEARTBEAT_TIMEOUT", "7200"))
+
+
+def alert_webhook_url() -> str | None:
+    """Where alerts are POSTed as JSON (`QUANT_ORGANISM_ALERT_WEBHOOK`; unset: only the alert log)."""
+    return os.environ.get("QUANT_ORGANISM_ALERT_WEBHOOK") or None

@@ -7,6 +7,8 @@ quality fails), and the lake those runs wrote. Cursors are carried from tick to 
 
 from __future__ import annotations
 
+import time
+
 import json
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -142,6 +144,37 @@ def test_nightly_evolution_schedule_evolves_the_previous_day_unless_a_sensor_did
         started = evolve_run("2024-03-05", dg.DagsterRunStatus.STARTED)
         covered = schedule_tick(schedule, when, instance)
         assert covered.run_requests == [] and f"run {started.run_id} (STARTED, trigger new-data)" in covered.skip_message
+
+
+def test_a_killed_run_is_reaped_so_the_nightly_schedule_evolves_its_day_again():
+    """Issue 15.6: a `kill -9` left the run STARTED, which covered its day for good."""
+    import subprocess
+
+    from quant_organism.defs.automation.orphans import worker_tags
+
+    when, schedule = datetime(2024, 3, 6, 2, 0, tzinfo=UTC), automation.nightly_evolution_schedule
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    with dg.instance_for_test() as instance:
+        tags = {"dagster/partition": "2024-03-05", automation.TRIGGER_TAG: "nightly",
+                **worker_tags(), "quant_organism/pid": str(dead.pid)}
+        killed = create_run_for_test(instance, job_name="evolve_full", tags=tags, status=dg.DagsterRunStatus.STARTED)
+        data = schedule_tick(schedule, when, instance)
+        assert requested(data) == [("evolve:2024-03-05:nightly:attempt-2", "2024-03-05")]  # a new key: not deduplicated
+        assert instance.get_run_by_id(killed.run_id).status == dg.DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id(killed.run_id).tags["quant_organism/orphaned"] == "true"
+
+        # a run of this very process is alive; a silent run without a process tag is reaped after the timeout
+        alive = create_run_for_test(instance, job_name="evolve_full", tags={"dagster/partition": "2024-03-05", **worker_tags()},
+                                    status=dg.DagsterRunStatus.STARTED)
+        silent = create_run_for_test(instance, job_name="evolve_full", tags={"dagster/partition": "2024-03-04"},
+                                     status=dg.DagsterRunStatus.STARTED)
+        from quant_organism.defs.automation.orphans import reap_orphaned_runs
+
+        assert reap_orphaned_runs(instance, heartbeat_timeout=3600) == []
+        [(run_id, reason)] = reap_orphaned_runs(instance, heartbeat_timeout=3600, now=time.time() + 7200)
+        assert run_id == silent.run_id and "heartbeat" in reason
+        assert instance.get_run_by_id(alive.run_id).status == dg.DagsterRunStatus.STARTED
 
 
 def test_automation_resolves_against_the_project_jobs_and_partitions():

@@ -10,12 +10,15 @@ import logging
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
 from quant_organism import settings
 from quant_organism.automation.job_names import EVOLVE_JOBS_BY_PRESET, INGEST_JOB, PAPER_JOB
+from quant_organism.core.durable import replace_text
+from quant_organism.defs.automation.orphans import worker_tags
 
 log = logging.getLogger("quant_organism")
 
@@ -30,6 +33,7 @@ class IngestSummary:
     end: str
     success: bool
     run_id: str
+    result: dg.ExecuteInProcessResult | None = None
 
 
 def default_end_date() -> str:
@@ -37,11 +41,63 @@ def default_end_date() -> str:
     return (pd.Timestamp.now(tz="UTC").floor("D") - pd.Timedelta(days=1)).strftime("%Y-%m-%d")
 
 
+class LaunchError(ValueError):
+    """A request the main command cannot run; the message says what to change."""
+
+
 def date_window(end: str | None, days: int) -> tuple[str, str]:
     """[first, last] days of a window of `days` days ending on `end`, clipped to the partitions' start."""
-    last = pd.Timestamp(end or default_end_date())
-    first = max(last - pd.Timedelta(days=days - 1), pd.Timestamp(settings.partitions_start_date()))
+    try:
+        last = pd.Timestamp(end or default_end_date())
+    except ValueError:
+        raise LaunchError(f"--end {end!r} is not a date; use YYYY-MM-DD") from None
+    start = pd.Timestamp(settings.partitions_start_date())
+    if last < start:
+        raise LaunchError(
+            f"--end {last.date()} is before the first partition {start.date()} "
+            "(QUANT_ORGANISM_START_DATE); pick a later --end or an earlier start date"
+        )
+    if last.normalize() > pd.Timestamp(default_end_date()):
+        raise LaunchError(f"--end {last.date()} has not closed yet: the last complete UTC day is {default_end_date()}")
+    first = max(last - pd.Timedelta(days=days - 1), start)
     return first.strftime("%Y-%m-%d"), last.strftime("%Y-%m-%d")
+
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # events still reach the event log
+
+
+def _run_config(job: dg.JobDefinition | None = None, day: str | None = None) -> dict:
+    """The job's own run config for `day` (a preset's, say) with Dagster's console logger silenced: the
+    CLI prints its own lines and writes the event stream to a log file. `QUANT_ORGANISM_VERBOSE=1`
+    keeps Dagster's console output."""
+    base = dict(job.get_run_config_for_partition_key(day)) if job is not None and day is not None else {}
+    if os.environ.get("QUANT_ORGANISM_VERBOSE") != "1":
+        base["loggers"] = QUIET["loggers"]
+    return base
+
+
+def write_run_log(instance: dg.DagsterInstance, run_id: str, path: Path) -> None:
+    """Append the run's whole event stream to `path` (one line per event)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        for entry in instance.all_logs(run_id):
+            when = pd.Timestamp(entry.timestamp, unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M:%S")
+            level = logging.getLevelName(entry.level)
+            step = entry.step_key or "-"
+            kind = entry.dagster_event_type.value if entry.is_dagster_event else "LOG"
+            text = entry.dagster_event.message if entry.is_dagster_event and entry.dagster_event.message else entry.user_message
+            handle.write(f"{when} {level:<7} {run_id[:8]} {step} {kind} {text}\n")
+
+
+def failure_text(result: dg.ExecuteInProcessResult, limit: int = 400) -> str:
+    """The first step failure of a run as "step: error" (what failed and why)."""
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            cause = error.cause.message.strip() if error and error.cause else ""
+            message = (error.message.strip() if error else "unknown error") + (f" (caused by: {cause})" if cause else "")
+            return f"{event.step_key}: {message[:limit]}"
+    return "the run failed before any step (see the log file)"
 
 
 INSTANCE_YAML = """\
@@ -58,12 +114,16 @@ telemetry:
 
 
 def prepare_dagster_home() -> str:
-    """Create DAGSTER_HOME under the data root with the project's instance settings; export it."""
-    home = settings.dagster_home()
+    """Create DAGSTER_HOME under the data root with the project's instance settings; export it.
+
+    The instance file is re-derived from where the data root is now on every start, so a data root
+    that was moved or copied keeps one event log (its own) instead of writing to the old location."""
+    home = settings.dagster_home().resolve()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(INSTANCE_YAML.format(home=home))
+    wanted = INSTANCE_YAML.format(home=home)
+    if not config.exists() or config.read_text() != wanted:
+        replace_text(config, wanted)
     os.environ["DAGSTER_HOME"] = str(home)
     return str(home)
 
@@ -87,9 +147,9 @@ def ingest(instance: dg.DagsterInstance, first: str, last: str, coins: tuple[str
     job = _definitions().resolve_job_def(INGEST_JOB)
     summaries = []
     for coin in coins or settings.coins():
-        tags = {RANGE_START_TAG: f"{coin}|{first}", RANGE_END_TAG: f"{coin}|{last}"}
-        result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
-        summaries.append(IngestSummary(coin, first, last, result.success, result.run_id))
+        tags = {RANGE_START_TAG: f"{coin}|{first}", RANGE_END_TAG: f"{coin}|{last}", **worker_tags()}
+        result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False, run_config=_run_config())
+        summaries.append(IngestSummary(coin, first, last, result.success, result.run_id, result))
         log.info("ingest %s %s..%s: %s (run %s)", coin, first, last, "ok" if result.success else "FAILED", result.run_id)
     return summaries
 
@@ -97,7 +157,9 @@ def ingest(instance: dg.DagsterInstance, first: str, last: str, coins: tuple[str
 def evolve(instance: dg.DagsterInstance, day: str, preset: str = "full") -> dg.ExecuteInProcessResult:
     """Run the evolution chain (population -> configs -> validated -> deployed -> report) for `day`."""
     job = _definitions().resolve_job_def(EVOLVE_JOBS_BY_PRESET[preset])
-    result = job.execute_in_process(instance=instance, partition_key=day, raise_on_error=False)
+    result = job.execute_in_process(
+        instance=instance, partition_key=day, raise_on_error=False, tags=worker_tags(), run_config=_run_config(job, day)
+    )
     log.info("evolve %s (%s preset): %s (run %s)", day, preset, "ok" if result.success else "FAILED", result.run_id)
     return result
 
@@ -105,6 +167,8 @@ def evolve(instance: dg.DagsterInstance, day: str, preset: str = "full") -> dg.E
 def paper_trade(instance: dg.DagsterInstance, day: str) -> dg.ExecuteInProcessResult:
     """Paper-trade the deployed set on `day`'s bars (the `paper_trade` job for that partition)."""
     job = _definitions().resolve_job_def(PAPER_JOB)
-    result = job.execute_in_process(instance=instance, partition_key=day, raise_on_error=False)
+    result = job.execute_in_process(
+        instance=instance, partition_key=day, raise_on_error=False, tags=worker_tags(), run_config=_run_config(job, day)
+    )
     log.info("paper %s: %s (run %s)", day, "ok" if result.success else "FAILED", result.run_id)
     return result

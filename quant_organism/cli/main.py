@@ -1,12 +1,19 @@
-"""`python -m quant_organism run|ui`: the main job end to end, or the Dagster UI on the same instance."""
+"""`python -m quant_organism run|status|ui`: the main job end to end, the organism's state, or the Dagster UI.
+
+The terminal gets a few lines per phase; Dagster's event stream goes to a log file under the data root
+(its path is printed), so a failure is stated as what failed, where, why and what to do, with the
+full detail one `less` away.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -14,71 +21,227 @@ import pandas as pd
 from quant_organism import settings
 from quant_organism.catalog.config import LIVE_STATUSES
 from quant_organism.catalog.store import STORE_DIR, StrategyStore
-from quant_organism.cli.launch import date_window, evolve, ingest, paper_trade, persistent_instance, prepare_dagster_home
+from quant_organism.cli.launch import (
+    LaunchError,
+    date_window,
+    evolve,
+    failure_text,
+    ingest,
+    paper_trade,
+    persistent_instance,
+    prepare_dagster_home,
+    write_run_log,
+)
 from quant_organism.core import artifacts
+from quant_organism.core.durable import sweep_stale_temps
 from quant_organism.runtime.ledger import LEDGER_FILE
+
+log = logging.getLogger("quant_organism")
+
+
+class Terminal:
+    """What the person at the terminal reads: one line per step, numbered phases, a log file for the rest."""
+
+    def __init__(self, log_file: Path) -> None:
+        self.log_file = log_file
+
+    def say(self, text: str = "") -> None:
+        print(text, flush=True)
+
+    def fail(self, what: str, where: str, why: str, todo: str) -> int:
+        print(f"FAILED: {what} ({where})\n  why: {why}\n  what to do: {todo}\n  details: {self.log_file}", file=sys.stderr)
+        return 1
+
+
+def _quiet_libraries(log_file: Path) -> None:
+    """Project INFO and library chatter to the log file; warnings and errors to the terminal."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(log_file)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.setLevel(logging.WARNING)
+    logging.getLogger("quant_organism").setLevel(logging.INFO)
+    root.addHandler(handler)
+    console = logging.StreamHandler()
+    console.setLevel(logging.ERROR)
+    root.addHandler(console)
+    logging.captureWarnings(True)
+    warnings.filterwarnings("ignore", module="dagster")
+    os.environ.setdefault("QUANT_ORGANISM_PROGRESS", "1")  # evolution draws a progress bar on a terminal
+
+
+def _history_start(terminal: Terminal, first: str, last: str) -> str | None:
+    """`first`, moved to where the source's history begins (with a sentence saying so); None when the
+    source cannot be used at all (the reason is printed)."""
+    from quant_organism.market.schema import MarketDataError
+    from quant_organism.market.sources import make_source
+
+    files_dir = settings.files_dir()
+    try:
+        source = make_source(
+            settings.source_name(), coins=settings.coins(), files_dir=str(files_dir) if files_dir else None
+        )
+    except (MarketDataError, ValueError) as exc:
+        terminal.fail("market source", f"source={settings.source_name()}", str(exc),
+                      "check QUANT_ORGANISM_SOURCE / QUANT_ORGANISM_FILES_DIR / QUANT_ORGANISM_COINS")
+        return None
+    starts = {}
+    for coin in settings.coins():
+        try:
+            starts[coin] = source.history_start(coin)
+        except (MarketDataError, ValueError) as exc:
+            terminal.fail("market data", f"coin {coin}, source={settings.source_name()}", str(exc),
+                          f"fix or replace {coin}'s data (or leave {coin} out of QUANT_ORGANISM_COINS), then rerun")
+            return None
+    known = {coin: start for coin, start in starts.items() if start is not None}
+    if not known:
+        return first
+    latest_coin = max(known, key=lambda c: known[c])
+    begins = known[latest_coin].ceil("D").strftime("%Y-%m-%d")  # the first whole day every coin has
+    if begins <= first:
+        return first
+    if begins > last:
+        terminal.fail("ingest", f"{latest_coin}, {first}..{last}",
+                      f"the source's history for {latest_coin} begins {begins}, after the last day asked for",
+                      "pick a later --end")
+        return None
+    terminal.say(f"history: the source's data for {latest_coin} begins {begins}; ingesting {begins}..{last} "
+                 f"instead of from {first} (a shorter history shrinks the evolution windows, down to the preset's minimum)")
+    return begins
 
 
 def _run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    from quant_organism.defs.automation.orphans import reap_orphaned_runs
     from quant_organism.evolution.config import load_preset
 
+    stamp = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")
+    terminal = Terminal(settings.data_dir().resolve() / "logs" / f"run-{stamp}.log")
+    _quiet_libraries(terminal.log_file)
     preset = args.preset or settings.production_preset()
-    if args.paper_days < 0:
-        print("--paper-days must be >= 0", file=sys.stderr)
+    if args.paper_days < 0 or (args.days is not None and args.days < 1):
+        print("--paper-days must be >= 0 and --days >= 1", file=sys.stderr)
         return 2
     # The lake must hold the preset's lookback before the evolution day (or --days of it: a shorter history
     # shrinks the evolution's windows, down to the preset's minimum), and the paper-trading days after it.
     days = (args.days or load_preset(preset).lookback_days) + args.paper_days
-    first, last = date_window(args.end, days)
+    try:
+        first, last = date_window(args.end, days)
+    except LaunchError as exc:
+        print(f"quant_organism: {exc}", file=sys.stderr)
+        return 2
     evolve_day = (pd.Timestamp(last) - pd.Timedelta(days=args.paper_days)).strftime("%Y-%m-%d")
     paper_days = [d.strftime("%Y-%m-%d") for d in pd.date_range(evolve_day, last, freq="D")[1:]]
-    print(f"quant_organism: source={settings.source_name()} coins={','.join(settings.coins())} days={first}..{last}")
-    print(f"data root: {settings.data_dir()}  (DAGSTER_HOME={settings.dagster_home()})")
+    terminal.say(f"quant_organism: source={settings.source_name()} coins={','.join(settings.coins())} days={first}..{last}")
+    terminal.say(f"data root: {settings.data_dir()}   log: {terminal.log_file}")
+    first = _history_start(terminal, first, last)
+    if first is None:
+        return 1
+    if first > evolve_day:
+        return terminal.fail("evolve", evolve_day, "no history before the evolution day", "pick a later --end or fewer --paper-days")
+    swept = sweep_stale_temps(settings.data_dir())
+    if swept:
+        terminal.say(f"cleanup: removed {len(swept)} temp file(s) left by killed runs")
     instance = persistent_instance()
+    for run_id, reason in reap_orphaned_runs(instance, heartbeat_timeout=settings.run_heartbeat_timeout()):
+        terminal.say(f"cleanup: run {run_id[:8]} was left running by a dead process ({reason}); marked failed")
+
+    status = _ingest_phase(terminal, instance, first, last)
+    if status is not None or args.ingest_only:
+        return status or 0
+    status = _evolve_phase(terminal, instance, evolve_day, preset)
+    if status is not None:
+        return status
+    return _paper_phase(terminal, instance, paper_days)
+
+
+def _ingest_phase(terminal: Terminal, instance, first: str, last: str) -> int | None:
     started = time.perf_counter()
+    n_days = (pd.Timestamp(last) - pd.Timestamp(first)).days + 1
     summaries = ingest(instance, first, last)
-    failed = [s.coin for s in summaries if not s.success]
-    print(f"ingest: {len(summaries) - len(failed)}/{len(summaries)} coins ok in {time.perf_counter() - started:.1f}s")
-    print(f"lake: {settings.lake_dir()}")
-    print(f"duckdb: {settings.duckdb_path()} (views: candles, funding_rates, quarantine, partition_quality)")
+    for summary in summaries:
+        write_run_log(instance, summary.run_id, terminal.log_file)
+    failed = [s for s in summaries if not s.success]
+    terminal.say(f"[1/3] ingest {n_days} days x {len(summaries)} coins: "
+                 f"{len(summaries) - len(failed)}/{len(summaries)} ok in {time.perf_counter() - started:.1f}s "
+                 f"(lake {settings.lake_dir()}, DuckDB views in {settings.duckdb_path()})")
     if failed:
-        print(f"FAILED coins: {failed} (see their runs in the UI: make ui)", file=sys.stderr)
-        return 1
-    if args.ingest_only:
-        return 0
+        first_failure = failed[0]
+        return terminal.fail(
+            "ingest", f"coin {', '.join(s.coin for s in failed)}, days {first}..{last}",
+            failure_text(first_failure.result) if first_failure.result else "see the log",
+            "fix the source (or its files) for that coin and day, then rerun the same command: "
+            "finished partitions are rewritten identically",
+        )
+    return None
+
+
+def _evolve_phase(terminal: Terminal, instance, day: str, preset: str) -> int | None:
     started = time.perf_counter()
-    result = evolve(instance, evolve_day, preset)
-    print(f"evolve {evolve_day} ({preset} preset): {'ok' if result.success else 'FAILED'} in {time.perf_counter() - started:.1f}s")
+    result = evolve(instance, day, preset)
+    write_run_log(instance, result.run_id, terminal.log_file)
     if not result.success:
-        print(f"FAILED: see run {result.run_id} in the UI (make ui)", file=sys.stderr)
-        return 1
-    report_dir = artifacts.phase_dir("reports", evolve_day, settings.data_dir())
-    print(f"deployed configs: {settings.data_dir() / 'strategies'} (manifest: strategies/deployments/current.json)")
-    print(f"report: {report_dir / 'report.md'} and report.json, equity plot {report_dir / 'equity.png'}")
-    print((report_dir / "report.md").read_text())
-    return _paper(instance, paper_days)
+        return terminal.fail(
+            f"evolve ({preset} preset)", f"evolution day {day}, run {result.run_id[:8]}", failure_text(result),
+            "read the reason above; the previous deployment is untouched. Rerun after fixing it, "
+            "or re-execute from the failure in the UI (make ui)",
+        )
+    report_dir = artifacts.phase_dir("reports", day, settings.data_dir())
+    report = json.loads((report_dir / "report.json").read_text())
+    counts = report["counts"]
+    terminal.say(f"[2/3] evolve {day} ({preset} preset): {counts['generated']} evaluations, "
+                 f"{counts['passed_validation']}/{counts['validated_candidates']} candidates pass validation, "
+                 f"{counts['deployed']} deployed, in {time.perf_counter() - started:.1f}s")
+    for line in _report_lines(report):
+        terminal.say("      " + line)
+    terminal.say(f"      report: {report_dir / 'report.md'}   configs: {settings.data_dir() / STORE_DIR}")
+    return None
 
 
-def _paper(instance, days: list[str]) -> int:
+def _report_lines(report: dict) -> list[str]:
+    """The report's headline: the deployed set, or why nothing was deployed."""
+    lines = [f"{d['name']}: allocation {d['allocation']:.1%}, validation score {d.get('validation_score') or 0:.3f}"
+             for d in report.get("deployed", [])]
+    if not lines:
+        notes = report["phases"]["deployment"].get("notes") or []
+        lines.append(notes[0] if notes else "nothing deployed")
+        rejections = report.get("rejections") or {}
+        gates = rejections.get("by_gate") if isinstance(rejections, dict) else None
+        if gates:
+            lines.append("rejected by gate: " + ", ".join(f"{g} {n}" for g, n in list(gates.items())[:4]))
+    stats = report.get("statistics") or {}
+    if stats.get("candidates_spa_pvalue") is not None:
+        lines.append(f"SPA p-value of the candidates {stats['candidates_spa_pvalue']:.3f}, PBO {stats.get('pbo') or float('nan'):.2f}")
+    return lines
+
+
+def _paper_phase(terminal: Terminal, instance, days: list[str]) -> int:
     """Paper-trade the deployment on each day after the evolution day, then print the paper record."""
-    for day in days:
-        result = paper_trade(instance, day)
-        if not result.success:
-            print(f"paper {day}: FAILED, see run {result.run_id} in the UI (make ui)", file=sys.stderr)
-            return 1
     if not days:
         return 0
+    started = time.perf_counter()
+    for day in days:
+        result = paper_trade(instance, day)
+        write_run_log(instance, result.run_id, terminal.log_file)
+        if not result.success:
+            return terminal.fail("paper trading", f"day {day}, run {result.run_id[:8]}", failure_text(result),
+                                 "the ledger keeps every finished day; rerun the command to continue from here")
     store = StrategyStore(settings.data_dir() / STORE_DIR)
     live = store.load_strategies(status=LIVE_STATUSES)
-    print(f"\npaper trading {days[0]} .. {days[-1]}: {len(live)} live strateg{'y' if len(live) == 1 else 'ies'}")
+    terminal.say(f"[3/3] paper {days[0]}..{days[-1]}: {len(live)} live strateg{'y' if len(live) == 1 else 'ies'}, "
+                 f"in {time.perf_counter() - started:.1f}s (ledger {settings.data_dir() / LEDGER_FILE})")
     for config in live:
         sharpe = "—" if config.paper_sharpe is None else f"{config.paper_sharpe:.2f}"
         drawdown = "—" if config.max_drawdown is None else f"{config.max_drawdown:.1%}"
-        print(f"  {config.name}: {config.deployment_status.value}, allocation {config.allocation or 0:.1%}, "
-              f"{config.paper_trading_days} paper day(s), paper Sharpe {sharpe}, drawdown {drawdown}")
-    print(f"ledger: {settings.data_dir() / LEDGER_FILE} (DuckDB; the UI shows runtime/paper_performance per day)")
+        terminal.say(f"      {config.name}: {config.deployment_status.value}, allocation {config.allocation or 0:.1%}, "
+                     f"{config.paper_trading_days} paper day(s), paper Sharpe {sharpe}, drawdown {drawdown}")
+    terminal.say("see it all in the UI: make ui  (status: python -m quant_organism status)")
     return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from quant_organism.cli.status import print_status
+
+    return print_status()
 
 
 def _ui(args: argparse.Namespace) -> int:
@@ -107,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
                      help="evolve on --end minus N days, then paper-trade the N days after it (default 0)")
     run.add_argument("--ingest-only", action="store_true", help="stop after ingesting market data")
     run.set_defaults(handler=_run)
+    status = sub.add_parser("status", help="the deployed set, paper P&L, health and the last runs")
+    status.set_defaults(handler=_status)
     ui = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on the project's instance")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -81,3 +83,40 @@ def replace_bytes(path: Path, data: bytes) -> None:
 def replace_text(path: Path, text: str) -> None:
     """Replace `path` atomically with `text` (UTF-8)."""
     replace_bytes(path, text.encode())
+
+
+_TEMP_NAME = re.compile(r"^\..+\.(\d+)\.\d+\.tmp$")  # what temp_path() makes: .{name}.{pid}.{n}.tmp
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale_temps(root: Path, min_age_s: float = 60.0) -> list[Path]:
+    """Remove temp files left under `root` by writers that died (kill -9) before their rename.
+
+    Only names `temp_path` makes are touched, and only when their writer's process is gone and the file
+    is older than `min_age_s`; links are never followed. Returns what was removed."""
+    removed: list[Path] = []
+    if not root.is_dir():
+        return removed
+    cutoff = time.time() - min_age_s
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        for name in files:
+            match = _TEMP_NAME.match(name)
+            if match is None or int(match.group(1)) == os.getpid() or _pid_alive(int(match.group(1))):
+                continue
+            path = Path(folder) / name
+            try:
+                if path.lstat().st_mtime < cutoff:
+                    path.unlink()
+                    removed.append(path)
+            except FileNotFoundError:
+                pass
+    return removed

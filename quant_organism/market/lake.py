@@ -219,13 +219,17 @@ class MarketLake:
         return json.loads(metadata[QUALITY_KEY]) if QUALITY_KEY in metadata else None
 
     def first_days(self, dataset: str, coins: Iterable[str], interval: str = "1h") -> dict[str, "date"]:
-        """The first day with a partition file, per coin that has any (from directory names: no file is read)."""
+        """The first day with a partition that passed quality, per coin that has any (days before a
+        source's history begins are empty, failed partitions: they are not history)."""
         out = {}
         for coin in coins:
             folder = self.partition_path(dataset, coin, "2000-01-01", interval).parent.parent
             days = sorted(p.name[len("date="):] for p in folder.glob("date=*") if (p / DATA_FILE).exists()) if folder.is_dir() else []
-            if days:
-                out[coin] = date.fromisoformat(days[0])
+            for day in days:
+                report = self.quality(dataset, coin, day, interval)
+                if report is None or report.get("passed"):
+                    out[coin] = date.fromisoformat(day)
+                    break
         return out
 
     def last_close(self, coin: str, day: str, interval: str = "1h", lookback_days: int = 7) -> float | None:
@@ -239,6 +243,15 @@ class MarketLake:
                 if len(close):
                     return float(close[len(close) - 1].as_py())
         return None
+
+    def last_days(self, dataset: str, coins: Iterable[str], interval: str = "1h") -> dict[str, "date | None"]:
+        """The last day with a partition that passed quality, per coin (None when it has none)."""
+        out: dict[str, date | None] = {}
+        for coin in coins:
+            folder = self.partition_path(dataset, coin, "2000-01-01", interval).parent.parent
+            days = sorted((p.name[len("date="):] for p in folder.glob("date=*") if (p / DATA_FILE).exists()), reverse=True) if folder.is_dir() else []
+            out[coin] = next((date.fromisoformat(d) for d in days if (self.quality(dataset, coin, d, interval) or {"passed": True}).get("passed")), None)
+        return out
 
     def quarantine(self, dataset: str, coin: str, day: str) -> pd.DataFrame:
         path = self._side_path("quarantine", dataset, coin, day)

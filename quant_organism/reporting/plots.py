@@ -93,3 +93,17 @@ def power_curves(points: pd.DataFrame, title: str = "organism power vs planted S
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7, loc="lower right")
     return _png(figure)
+
+
+def health_history(scores: pd.Series, title: str = "organism health score") -> bytes:
+    """The health score over time, with the ok (0.8) and failing (0.5) lines."""
+    figure, axis = plt.subplots(figsize=(7, 2.8))
+    if len(scores):
+        axis.plot(scores.index, scores.to_numpy(), marker="o", markersize=3, linewidth=1.2)
+    axis.axhline(0.8, color="tab:green", linestyle="--", linewidth=1)
+    axis.axhline(0.5, color="tab:red", linestyle="--", linewidth=1)
+    axis.set_ylim(-0.05, 1.05)
+    axis.set_title(title)
+    axis.grid(alpha=0.3)
+    figure.autofmt_xdate()
+    return _png(figure)

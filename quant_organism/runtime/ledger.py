@@ -21,6 +21,7 @@ the same rows.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -120,18 +121,42 @@ class PaperMetrics:
         return daily / daily.shift(1).fillna(base) - 1.0
 
 
-class PaperLedger:
-    """The DuckDB paper ledger at `path`; see the module docstring."""
+class LedgerLockedError(TimeoutError):
+    """Another process held the ledger's DuckDB file for longer than the ledger's `lock_timeout`."""
 
-    def __init__(self, path: str | Path) -> None:
+
+class PaperLedger:
+    """The DuckDB paper ledger at `path`; see the module docstring.
+
+    DuckDB lets one process at a time open the file for writing; a second writer (two paper runs of
+    one day) waits up to `lock_timeout` seconds for it, then raises `LedgerLockedError` saying so."""
+
+    def __init__(self, path: str | Path, lock_timeout: float = 120.0) -> None:
         self.path = Path(path)
+        self.lock_timeout = lock_timeout
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.connect() as con:
             con.execute(SCHEMA)
 
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        deadline, pause = time.monotonic() + self.lock_timeout, 0.05
+        while True:
+            try:
+                return duckdb.connect(str(self.path))
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower():
+                    raise
+                if time.monotonic() >= deadline:
+                    raise LedgerLockedError(
+                        f"the paper ledger {self.path} stayed locked by another process for {self.lock_timeout:g} s "
+                        f"(another paper run is writing it?); retry when it has finished. DuckDB said: {exc}"
+                    ) from None
+                time.sleep(pause)
+                pause = min(pause * 2, 1.0)
+
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = duckdb.connect(str(self.path))
+        con = self._open()
         try:
             yield con
         finally:

@@ -22,6 +22,7 @@ from quant_organism.automation.job_names import EVOLVE_JOBS_BY_PRESET, INGEST_JO
 from quant_organism.catalog.config import LIVE_STATUSES
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, StrategyStoreResource
 from quant_organism.catalog.store import StoreLockedError
+from quant_organism.defs.automation.orphans import ORPHANED_TAG, reap_orphaned_runs
 
 TRIGGER_TAG = "quant_organism/trigger"
 DEFAULT_LOOKBACK_DAYS = 14  # days a sensor tick inspects: a completed day older than this is left to backfills
@@ -66,8 +67,17 @@ def _complete_days(context, lake: LakeResource, days: Sequence[str], coins: Sequ
     return orch.complete_days(days, coins, materialised, lambda coin, day: store.quality("candles", coin, day, interval))
 
 
-def _evolve_request(day: str, trigger: str) -> dg.RunRequest:
-    return dg.RunRequest(run_key=orch.evolve_run_key(day, trigger), partition_key=day, tags={TRIGGER_TAG: trigger})
+def _evolve_request(day: str, trigger: str, attempt: int = 1) -> dg.RunRequest:
+    key = orch.evolve_run_key(day, trigger) + (f":attempt-{attempt}" if attempt > 1 else "")
+    return dg.RunRequest(run_key=key, partition_key=day, tags={TRIGGER_TAG: trigger})
+
+
+def _orphaned_evolve_runs(instance: dg.DagsterInstance, day: str) -> int:
+    """How many evolutions of `day` died as orphans (killed, not failed by an error): each earns a retry."""
+    return sum(
+        len(instance.get_run_records(filters=dg.RunsFilter(job_name=job, tags={"dagster/partition": day, ORPHANED_TAG: "true"})))
+        for job in EVOLVE_JOBS_BY_PRESET.values()
+    )
 
 
 def _scheduled_time(context: dg.ScheduleEvaluationContext) -> datetime:
@@ -151,13 +161,15 @@ def make_nightly_evolution_schedule(
         day = orch.previous_day(moment)
         if not _partition_exists(day, moment):
             return dg.SkipReason(f"{day} is not a partition (partitions start {daily_partitions.get_first_partition_key()})")
+        for run_id, reason in reap_orphaned_runs(context.instance, heartbeat_timeout=settings.run_heartbeat_timeout()):
+            context.log.warning(f"run {run_id} marked failed as orphaned: {reason}")
         covering = _covering_evolve_run(context.instance, day)
         if covering is not None:
             return dg.SkipReason(
                 f"{day} is already evolved or evolving: run {covering.run_id} ({covering.status.value}, "
                 f"trigger {covering.tags.get(TRIGGER_TAG, 'manual')})"
             )
-        return _evolve_request(day, orch.NIGHTLY)
+        return _evolve_request(day, orch.NIGHTLY, attempt=1 + _orphaned_evolve_runs(context.instance, day))
 
     return _nightly
 
@@ -297,7 +309,9 @@ def failure_record(context: dg.RunFailureSensorContext) -> dict:
     minimum_interval_seconds=30,
 )
 def run_failure_recorder(context: dg.RunFailureSensorContext, artifacts: ArtifactsResource):
-    path = orch.record_failure(failure_record(context), artifacts.failures_path)
+    record = failure_record(context)
+    path = orch.record_failure(record, artifacts.failures_path)
+    artifacts.alert("run_failure", f"run {record.get('run_id')} of {record.get('job')} failed", **record)
     context.log.info(f"recorded failed run {context.dagster_run.run_id} in {path}")
 
 

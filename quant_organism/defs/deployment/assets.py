@@ -99,6 +99,9 @@ def deployed_configs(
         except DeploymentRefused as refused:
             raise dg.Failure(str(refused), metadata={"problems": dg.MetadataValue.json(refused.problems)}) from None
         summary = record.to_dict()
+        for name in record.archived:
+            artifacts.alert("retirement", f"{name} retired: superseded by deployment {record.version}",
+                            strategy=name, version=record.version, evolution_date=day)
         context.log.info(f"deployed {len(record.allocations)} strategies (version {record.version}), cash {record.cash:.0%}")
     else:
         current = load_current_deployment(store)

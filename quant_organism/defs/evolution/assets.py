@@ -53,9 +53,26 @@ class StrategyConfigsConfig(dg.Config):
     max_strategies: int = Field(default=50)
 
 
-def _progress_logger(context: dg.AssetExecutionContext):
+def _terminal_bar(total: int | None):
+    """A tqdm bar on the terminal when the CLI asked for one (QUANT_ORGANISM_PROGRESS=1) and stderr is a TTY."""
+    import os
+    import sys
+
+    if os.environ.get("QUANT_ORGANISM_PROGRESS") != "1" or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="evolve", unit="gen", file=sys.stderr, leave=False)
+
+
+def _progress_logger(context: dg.AssetExecutionContext, total_generations: int | None = None):
+    bar = _terminal_bar(total_generations)
+
     def log(event: dict) -> None:
         kind = event.get("event")
+        if bar is not None and kind == "generation":
+            bar.update(1)
+            bar.set_postfix_str(f"best {event.get('best_score')}")
         if kind == "batch_finished":
             context.log.info(
                 f"island {event.get('batch')} {event.get('status')}: {event.get('evaluations')} evaluations in "
@@ -119,7 +136,7 @@ def population(
         f"evolving {evolution.total_strategies} strategies ({evolution.n_batches} islands x {evolution.generations} "
         f"generations, {evolution.executor}) on {list(loaded.frames)} train {windows.train.start} .. {windows.train.end}"
     )
-    result = run_evolution(loaded.frames, evolution, on_progress=_progress_logger(context), evolution_date=day)
+    result = run_evolution(loaded.frames, evolution, on_progress=_progress_logger(context, evolution.n_batches * evolution.generations), evolution_date=day)
     directory = artifacts.save_evolution(result)
     totals = result.totals()
     batches = result.batches

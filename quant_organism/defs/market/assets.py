@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from datetime import timedelta
+
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
@@ -196,11 +198,16 @@ def _materialize(context, store: MarketLake, asset, checks, ingest_days, market_
     )
 
 
+# Days close at 00:00 UTC and the ingest schedule runs at 00:15: a day later than that is late, two is stale.
+MARKET_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=48), warn_window=timedelta(hours=26))
+
+
 @dg.asset(
     key=CANDLES,
     partitions_def=market_partitions,
     check_specs=_specs(CANDLES, CANDLE_CHECKS),
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=400),
+    freshness_policy=MARKET_FRESHNESS,
     group_name="market",
     kinds={"parquet", "duckdb"},
     description="OHLCV bars of one coin for one UTC day (one Parquet file per partition); bad rows quarantined.",
@@ -226,6 +233,7 @@ def candles(
     partitions_def=market_partitions,
     check_specs=_specs(FUNDING, FUNDING_CHECKS),
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=400),
+    freshness_policy=MARKET_FRESHNESS,
     group_name="market",
     kinds={"parquet", "duckdb"},
     description="Funding rates of one coin for one UTC day (one Parquet file per partition).",

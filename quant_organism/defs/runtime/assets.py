@@ -7,7 +7,7 @@ from pydantic import Field
 from quant_organism import settings
 from quant_organism.defs.deployment.assets import DEPLOYED, REPORT
 from quant_organism.defs.shared.partitions import daily_partitions
-from quant_organism.defs.shared.resources import LakeResource, PaperLedgerResource, StrategyStoreResource
+from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, PaperLedgerResource, StrategyStoreResource
 from quant_organism.catalog.config import LIVE_STATUSES
 from quant_organism.catalog.manifest import load_current_deployment
 from quant_organism.market.frames import load_market_frames
@@ -70,6 +70,7 @@ def paper_performance(
     lake: LakeResource,
     catalog: StrategyStoreResource,
     paper_ledger: PaperLedgerResource,
+    artifacts: ArtifactsResource,
 ) -> dg.MaterializeResult:
     day = pd.Timestamp(context.partition_key, tz="UTC")
     store = catalog.store()
@@ -103,6 +104,11 @@ def paper_performance(
     broken = [b for b in parity if not b.ok]
     rules = DecayRules(min_days=config.decay_min_days, min_sharpe=config.decay_min_sharpe, max_drawdown=config.decay_max_drawdown)
     metrics, decaying = mark_decaying(store, ledger, rules, untrusted={b.strategy for b in broken})
+    was_decaying = {c.name for c in live if c.deployment_status.value == "decaying"}
+    for verdict in decaying:
+        if verdict.strategy not in was_decaying:
+            artifacts.alert("decay", f"{verdict.strategy} is decaying after {context.partition_key}",
+                            strategy=verdict.strategy, day=context.partition_key, reasons=list(getattr(verdict, "reasons", [])))
     if broken:
         context.log.error(f"paper/backtest parity broken for {sorted({b.strategy for b in broken})}: decay not judged on them")
     context.log.info(f"paper-traded {len(live)} strategies over {bars} bars; {len(decaying)} strategies decaying")

@@ -29,3 +29,8 @@ class MarketDataSource(ABC):
         """Rows the source holds for `coin` whose time cannot be placed on any day (for example a
         truncated epoch), each with a `reason`; ingest quarantines them. None: the source has no such notion."""
         return None
+
+    def history_start(self, coin: str) -> pd.Timestamp | None:
+        """The first bar the source holds for `coin`, when it knows (files, synthetic); None otherwise.
+        The main command starts ingesting there instead of asking for days no source can deliver."""
+        return None

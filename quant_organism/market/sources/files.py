@@ -453,6 +453,10 @@ class FileSource(MarketDataSource):
             return empty_funding()
         return _window(self._parsed(path, "funding", coin), coin, start, end)
 
+    def history_start(self, coin: str, interval: str = "1h") -> pd.Timestamp | None:
+        times = self._parsed(self.candle_file(coin, interval), "candles", coin).frame["timestamp"]
+        return times.min() if len(times) else None
+
     def undated_rows(self, coin: str, dataset: str, interval: str = "1h") -> pd.DataFrame | None:
         """Rows of the coin's file whose time falls before 2009 or after tomorrow, with reasons."""
         if dataset == "candles":

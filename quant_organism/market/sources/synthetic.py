@@ -117,6 +117,9 @@ class SyntheticSource(MarketDataSource):
         )
         return conform_funding(frame)
 
+    def history_start(self, coin: str) -> pd.Timestamp | None:
+        return EPOCH
+
     # -- simulation -------------------------------------------------------------------------
     def _slice(self, coin: str, start: pd.Timestamp, end: pd.Timestamp) -> tuple[dict[str, np.ndarray], int, int]:
         if coin not in self.coins:

@@ -1,0 +1,141 @@
+"""The organism's health: one score in [0, 1] from components a person on call would check, with history.
+
+Components (each scored in [0, 1], with a sentence saying why):
+- `freshness:{coin}`: days since the coin's last candle partition that passed quality (1 when the last
+  closed day is in, falling to 0 at `stale_days`);
+- `last_ingest`, `last_evolution`, `last_paper`: age of the last successful run of each kind (a day's
+  grace, then falling to 0 at `stale_days`); absent runs score 0 for ingest and evolution, and paper
+  trading is not expected before something is deployed;
+- `store`: config files the store cannot read, commits set aside or left pending;
+- `ledger`: the paper ledger opens and every live strategy with paper days has marks in it;
+- `ray`: the configured Ray cluster answers on its address (only when one is configured);
+- `breakers`: portfolio circuit-breaker trips (reported as not available until the runtime has breakers).
+The score is the mean of the components; `ok` from 0.8, `degraded` from 0.5, else `failing`. Each
+check is appended to a JSON-lines history file so the UI can plot it.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from quant_organism.core.durable import replace_text
+
+HEALTH_HISTORY = "health/history.jsonl"
+DEFAULT_STALE_DAYS = 7
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    score: float
+    detail: str
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    checked_at: str
+    score: float
+    status: str
+    components: list[Component]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "components": [asdict(c) for c in self.components]}
+
+
+def _age_score(age_days: float | None, stale_days: int, grace_days: float = 1.0) -> float:
+    if age_days is None:
+        return 0.0
+    if age_days <= grace_days:
+        return 1.0
+    return max(0.0, 1.0 - (age_days - grace_days) / max(stale_days - grace_days, 1e-9))
+
+
+def freshness(last_days: Mapping[str, date | None], today: date, stale_days: int = DEFAULT_STALE_DAYS) -> list[Component]:
+    """One component per coin: the last day with passing candles against yesterday (the last closed day)."""
+    out = []
+    for coin, last in sorted(last_days.items()):
+        age = None if last is None else (today - last).days - 1
+        detail = "no passing candle partition" if last is None else f"last passing day {last} ({age} day(s) behind)"
+        out.append(Component(f"freshness:{coin}", round(_age_score(age, stale_days, grace_days=0.0), 3), detail))
+    return out
+
+
+def last_success(kind: str, when: datetime | None, now: datetime, stale_days: int, required: bool = True) -> Component:
+    if when is None:
+        return Component(f"last_{kind}", 0.0 if required else 1.0,
+                         f"no successful {kind} run" + ("" if required else " (none expected yet)"))
+    age = (now - when).total_seconds() / 86400
+    return Component(f"last_{kind}", round(_age_score(age, stale_days), 3), f"last success {when:%Y-%m-%d %H:%M} UTC ({age:.1f} days ago)")
+
+
+def store_component(problems: list[str], set_aside: int, pending: bool) -> Component:
+    issues = len(problems) + set_aside + int(pending)
+    parts = [f"{len(problems)} unreadable file(s)"] if problems else []
+    if set_aside:
+        parts.append(f"{set_aside} commit(s) set aside as .rejected-txn-*")
+    if pending:
+        parts.append("a commit awaits being applied")
+    return Component("store", 1.0 if not issues else 0.5 if not pending else 0.25, "; ".join(parts) or "all configs readable")
+
+
+def ledger_component(error: str | None, missing: list[str]) -> Component:
+    if error is not None:
+        return Component("ledger", 0.0, f"cannot open the ledger: {error}")
+    if missing:
+        return Component("ledger", 0.5, f"live strategies with paper days but no marks: {', '.join(missing)}")
+    return Component("ledger", 1.0, "opens; every live strategy with paper days has marks")
+
+
+def ray_component(address: str | None, timeout_s: float = 2.0) -> Component | None:
+    """Whether the configured Ray address accepts a TCP connection (None when no cluster is configured)."""
+    if not address or address == "local":
+        return None
+    parsed = urlparse(address if "://" in address else f"ray://{address}")
+    host, port = parsed.hostname or "127.0.0.1", parsed.port or 6379
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return Component("ray", 1.0, f"{host}:{port} answers")
+    except OSError as exc:
+        return Component("ray", 0.0, f"{host}:{port} does not answer: {exc}")
+
+
+def breakers_component(trips: int | None) -> Component:
+    if trips is None:
+        return Component("breakers", 1.0, "not available: the runtime has no portfolio circuit breakers yet")
+    return Component("breakers", 1.0 if trips == 0 else 0.5, f"{trips} breaker trip(s) in the last day")
+
+
+def combine(components: list[Component], now: datetime) -> HealthReport:
+    score = round(sum(c.score for c in components) / len(components), 3) if components else 0.0
+    status = "ok" if score >= 0.8 else "degraded" if score >= 0.5 else "failing"
+    return HealthReport(now.astimezone(timezone.utc).isoformat(), score, status, components)
+
+
+def record(report: HealthReport, root: Path, keep: int = 1000) -> Path:
+    """Append the report to the history (keeping the last `keep` checks), atomically."""
+    path = root / HEALTH_HISTORY
+    lines = path.read_text().splitlines() if path.exists() else []
+    lines = (lines + [json.dumps(report.to_dict(), sort_keys=True)])[-keep:]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    replace_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def history(root: Path) -> list[dict[str, Any]]:
+    path = root / HEALTH_HISTORY
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue  # a torn line from a foreign writer: skipped, the rest still plots
+    return out
