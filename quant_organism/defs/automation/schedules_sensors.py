@@ -311,7 +311,7 @@ def failure_record(context: dg.RunFailureSensorContext) -> dict:
 def run_failure_recorder(context: dg.RunFailureSensorContext, artifacts: ArtifactsResource):
     record = failure_record(context)
     path = orch.record_failure(record, artifacts.failures_path)
-    artifacts.alert("run_failure", f"run {record.get('run_id')} of {record.get('job')} failed", **record)
+    artifacts.alert("run_failure", f"run {record.get('run_id')} of {record.get('job')} failed", record)
     context.log.info(f"recorded failed run {context.dagster_run.run_id} in {path}")
 
 

@@ -101,7 +101,7 @@ def deployed_configs(
         summary = record.to_dict()
         for name in record.archived:
             artifacts.alert("retirement", f"{name} retired: superseded by deployment {record.version}",
-                            strategy=name, version=record.version, evolution_date=day)
+                            {"strategy": name, "version": record.version, "evolution_date": day})
         context.log.info(f"deployed {len(record.allocations)} strategies (version {record.version}), cash {record.cash:.0%}")
     else:
         current = load_current_deployment(store)

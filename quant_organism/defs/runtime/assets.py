@@ -108,7 +108,7 @@ def paper_performance(
     for verdict in decaying:
         if verdict.strategy not in was_decaying:
             artifacts.alert("decay", f"{verdict.strategy} is decaying after {context.partition_key}",
-                            strategy=verdict.strategy, day=context.partition_key, reasons=list(getattr(verdict, "reasons", [])))
+                            {"strategy": verdict.strategy, "day": context.partition_key, "reasons": list(verdict.reasons)})
     if broken:
         context.log.error(f"paper/backtest parity broken for {sorted({b.strategy for b in broken})}: decay not judged on them")
     context.log.info(f"paper-traded {len(live)} strategies over {bars} bars; {len(decaying)} strategies decaying")

@@ -83,12 +83,12 @@ class ArtifactsResource(dg.ConfigurableResource):
     def failures_path(self) -> Path:
         return Path(self.root) / FAILURES_FILE
 
-    def alert(self, kind: str, message: str, **details: object) -> dict:
+    def alert(self, kind: str, message: str, details: dict | None = None) -> dict:
         """Append an alert to the log under the data root and POST it to the configured webhook
         (`QUANT_ORGANISM_ALERT_WEBHOOK`); a failing webhook never fails the caller."""
         from quant_organism.automation.alerts import Alert, raise_alert
 
-        return raise_alert(Alert(kind, message, dict(details)), Path(self.root), settings.alert_webhook_url())
+        return raise_alert(Alert(kind, message, dict(details or {})), Path(self.root), settings.alert_webhook_url())
 
 
 class PaperLedgerResource(dg.ConfigurableResource):
