@@ -53,6 +53,7 @@ from quant_organism.core.durable import create_new, fsync_path, sync_files
 from quant_organism.strategies import BaseSeed, get_registry
 
 from .config import _KEEP, NAME_PATTERN, DeploymentStatus, MetricValue, StrategyConfig
+from quant_organism.core.faults import fault_point
 
 try:
     import fcntl
@@ -160,6 +161,7 @@ class StoreTransaction:
         self._puts: dict[str, StrategyConfig] = {}
         self._archives: dict[str, tuple[StrategyConfig, str]] = {}  # name -> (retired config, archive file name)
         self._open = True
+        self.fault_label = "store:committed"  # the crash tests' name for this commit's point (core/faults.py)
 
     def _check_open(self) -> None:
         if not self._open:
@@ -571,6 +573,7 @@ class StrategyStore:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        fault_point(tx.fault_label)  # crash tests: a kill right after the commit point
         try:
             self._apply(staging, manifest)
         except Exception as exc:

@@ -154,11 +154,14 @@ def ingest(instance: dg.DagsterInstance, first: str, last: str, coins: tuple[str
     return summaries
 
 
-def evolve(instance: dg.DagsterInstance, day: str, preset: str = "full") -> dg.ExecuteInProcessResult:
-    """Run the evolution chain (population -> configs -> validated -> deployed -> report) for `day`."""
+def evolve(instance: dg.DagsterInstance, day: str, preset: str = "full", ops: dict | None = None) -> dg.ExecuteInProcessResult:
+    """Run the evolution chain (population -> configs -> validated -> deployed -> report) for `day`;
+    `ops` adds op config (as the launchpad would), e.g. a validation gate."""
     job = _definitions().resolve_job_def(EVOLVE_JOBS_BY_PRESET[preset])
+    run_config = _run_config(job, day)
+    run_config["ops"] = {**run_config.get("ops", {}), **(ops or {})}
     result = job.execute_in_process(
-        instance=instance, partition_key=day, raise_on_error=False, tags=worker_tags(), run_config=_run_config(job, day)
+        instance=instance, partition_key=day, raise_on_error=False, tags=worker_tags(), run_config=run_config
     )
     log.info("evolve %s (%s preset): %s (run %s)", day, preset, "ok" if result.success else "FAILED", result.run_id)
     return result

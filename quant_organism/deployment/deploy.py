@@ -56,6 +56,7 @@ from quant_organism.catalog.manifest import (
 from quant_organism.deployment.decision import ChosenStrategy, DeploymentPlan
 from quant_organism.catalog.store import StrategyStore, StoreTransaction
 from quant_organism.strategies import get_registry
+from quant_organism.core.faults import fault_point
 
 LIVE = LIVE_STATUSES
 
@@ -129,6 +130,7 @@ def deploy(
         writer = ManifestWriter(folder)
         try:
             with loader.transaction() as tx:
+                tx.fault_label = "deployment:committed"
                 previous = {c.name: c for c in loader.load_strategies(status=LIVE)}
                 waiting = {c.name: c for c in loader.load_strategies(status=[DeploymentStatus.VALIDATED])}
                 outcome = _stage(plan, tx, previous, waiting, version, when, note)
@@ -139,6 +141,7 @@ def deploy(
                 pointer = read_pointer(folder)
                 manifest = _manifest(plan, outcome, version, when, note, evolution_date, pointer)
                 writer.write(version, manifest)
+                fault_point("deployment:staged")
         except BaseException:
             if not loader.has_pending_commit():
                 writer.undo()

@@ -19,6 +19,7 @@ from quant_organism.reporting.plots import equity_curves, markdown_image
 from quant_organism.reporting.report import build_report, deployed_equity, report_markdown
 from quant_organism.validation.held_out import daily_returns
 from quant_organism.validation.superiority import superiority_test
+from quant_organism.core.faults import fault_point
 
 DEPLOYED = dg.AssetKey(["deployment", "deployed_configs"])
 REPORT = dg.AssetKey(["deployment", "evolution_report"])
@@ -122,6 +123,7 @@ def deployed_configs(
     directory = artifacts.phase_dir("deployment", day)
     artifact_files.write_json(directory / "deployment.json", summary)
 
+    fault_point("deployment:deployed")
     problems = verify_deployment(store, sample, max_weight=config.max_weight)
     strays = stray_files(store)
     for stray in strays:

@@ -16,6 +16,7 @@ from quant_organism.evolution.result import select_candidates, to_strategy_confi
 from quant_organism.evolution.windows import evolution_windows, fitted_lookback
 from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting.plots import fitness_over_generations, markdown_image
+from quant_organism.core.faults import fault_point
 
 POPULATION = dg.AssetKey(["evolution", "population"])
 CANDIDATES_FILE = "strategy_configs.json"  # the names validation judges, in rank order
@@ -138,6 +139,7 @@ def population(
     )
     result = run_evolution(loaded.frames, evolution, on_progress=_progress_logger(context, evolution.n_batches * evolution.generations), evolution_date=day)
     directory = artifacts.save_evolution(result)
+    fault_point("evolution:population")
     totals = result.totals()
     batches = result.batches
     return dg.MaterializeResult(
@@ -180,6 +182,7 @@ def strategy_configs(
     paths = loader.save_evolved_strategies(configs)
     artifact_files.write_json(artifacts.phase_dir("evolution", day) / CANDIDATES_FILE, [c.name for c in configs])
     context.log.info(f"saved {len(paths)} evolved strategy configs to {loader.directory}")
+    fault_point("evolution:strategy_configs")
     table = "\n".join(
         ["| name | seed | score | sharpe |", "|---|---|---|---|"]
         + [f"| {c.name} | {c.seed_type.value} | {c.fitness_score:.3f} | {c.backtest_sharpe:.2f} |" for c in configs]

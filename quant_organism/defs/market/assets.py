@@ -12,6 +12,7 @@ from quant_organism.defs.shared.resources import LakeResource, MarketSource
 from quant_organism.market.ingest import IngestFailure, IngestResult, ingest_candle_days, ingest_funding_days
 from quant_organism.market.lake import MarketLake, ensure_catalog_file
 from quant_organism.market.quality import QualityReport
+from quant_organism.core.faults import fault_point
 
 CANDLES = dg.AssetKey(["market", "candles"])
 FUNDING = dg.AssetKey(["market", "funding_rates"])
@@ -134,6 +135,7 @@ def _ingest_partitions(context: dg.AssetExecutionContext, lake: MarketLake, inge
                     results.append(outcome)
             if len(context.partition_keys) > 1:
                 context.log.info(f"{coin}: ingested {len(days)} day(s) ({len(results) + len(errors)}/{len(context.partition_keys)} partitions)")
+    fault_point("ingest:written")
     return results, errors
 
 

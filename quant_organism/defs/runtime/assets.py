@@ -15,6 +15,7 @@ from quant_organism.reporting.plots import equity_curves, markdown_image
 from quant_organism.catalog.config import StrategyConfig
 from quant_organism.runtime import DecayRules, PaperTrader, RuntimePolicy, StrategyRuntimeEngine, mark_decaying
 from quant_organism.runtime.parity import ledger_parity
+from quant_organism.core.faults import fault_point
 
 PAPER = dg.AssetKey(["runtime", "paper_performance"])
 # History before the traded day for a strategy without a data window (its own anchor is preferred).
@@ -103,6 +104,7 @@ def paper_performance(
     parity = ledger_parity(ledger, live, lambda c, coin: frames_by_anchor[anchors[c.name]].get(coin))
     broken = [b for b in parity if not b.ok]
     rules = DecayRules(min_days=config.decay_min_days, min_sharpe=config.decay_min_sharpe, max_drawdown=config.decay_max_drawdown)
+    fault_point("paper:traded")
     metrics, decaying = mark_decaying(store, ledger, rules, untrusted={b.strategy for b in broken})
     was_decaying = {c.name for c in live if c.deployment_status.value == "decaying"}
     for verdict in decaying:

@@ -21,6 +21,7 @@ from quant_organism.validation.population_pbo import population_pbo
 from quant_organism.validation.record import record_verdicts
 from quant_organism.validation.run import ValidationSettings, buy_and_hold_returns, validate
 from quant_organism.validation.testnet_stage import TestnetConfig
+from quant_organism.core.faults import fault_point
 
 VALIDATED = dg.AssetKey(["validation", "validated_strategies"])
 HELD_OUT_RETURNS_FILE = "held_out_returns.parquet"  # per bar, one column per candidate, and the benchmark
@@ -124,6 +125,7 @@ def validated_strategies(
     sample = next(iter(frames.values())).tail(500)
     artifact_files.write_frame(directory / SAMPLE_FILE, sample.reset_index(names="timestamp"))
     recorded = record_verdicts(store, outcome.verdicts, f"validation {day}", utc_now())
+    fault_point("validation:recorded")
 
     pbo, _ = population_pbo(_population_sample(result, config.pbo_population), frames, windows.train)
     artifact_files.write_json(directory / "pbo.json", pbo.to_dict())

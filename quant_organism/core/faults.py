@@ -1,0 +1,30 @@
+"""Fault injection for the crash tests: `fault_point(name)` kills the process with SIGKILL when the
+environment variable `QUANT_ORGANISM_FAULT` names that point.
+
+A real `kill -9` at a chosen phase boundary, so the tests prove what a crash there leaves behind and that
+a rerun ends where a clean run ends. Unset (always, outside those tests), a fault point costs one
+dictionary lookup.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+FAULT_ENV = "QUANT_ORGANISM_FAULT"
+POINTS = (
+    "ingest:written",  # candles of a coin's range are in the lake, the run not yet marked successful
+    "evolution:population",  # the population is saved
+    "evolution:strategy_configs",  # candidates are in the store
+    "validation:recorded",  # verdicts are written and recorded in the store
+    "deployment:staged",  # the new deployment is staged and its manifest written, before the store's commit point
+    "deployment:committed",  # the store passed its commit point (a commit that archives), files not yet in place
+    "store:committed",  # the same for any other store commit
+    "deployment:deployed",  # the deployment is in place, before its check and the report
+    "paper:traded",  # the day's paper trades are in the ledger, before configs are updated
+)
+
+
+def fault_point(name: str) -> None:
+    if os.environ.get(FAULT_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
