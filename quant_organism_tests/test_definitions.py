@@ -19,6 +19,7 @@ SNAPSHOT: dict[str, list[str]] = {
     "deployment/deployed_configs": ["validation/validated_strategies"],
     "deployment/evolution_report": ["deployment/deployed_configs"],
     "runtime/paper_performance": ["deployment/deployed_configs", "deployment/evolution_report"],
+    "operations/health": [],
 }
 
 

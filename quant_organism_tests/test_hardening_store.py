@@ -8,8 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from quant_organism.catalog import ConfigStoreError, StrategyStore
-from quant_organism_tests.test_config_store import make_config
+import numpy as np
+
+from quant_organism.catalog import ConfigStoreError, StrategyConfig, StrategyStore
+from quant_organism.strategies import SeedGenes, SeedType
+
+
+def make_config(seed: int, fitness: float) -> StrategyConfig:
+    genes = SeedGenes.random(SeedType.EMA_CROSSOVER, f"ind{seed}", np.random.default_rng(seed), generation=0)
+    return StrategyConfig.from_genes(genes, fitness_score=fitness, backtest_sharpe=fitness)
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ CHAIN = [
     ["deployment", "deployed_configs"],
     ["deployment", "evolution_report"],
     ["runtime", "paper_performance"],
+    ["operations", "health"],
 ]
 STEPS = {"evolution__population", "evolution__strategy_configs", "validation__validated_strategies",
          "deployment__deployed_configs", "deployment__evolution_report"}
