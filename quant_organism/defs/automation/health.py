@@ -99,3 +99,16 @@ def organism_health(context: dg.AssetExecutionContext, lake: LakeResource, artif
             "checks_in_history": dg.MetadataValue.int(len(past)),
         }
     )
+
+
+health_check_job = dg.define_asset_job(
+    "health_check", selection=[HEALTH], description="Scores the organism's health and appends it to the history."
+)
+
+health_check_schedule = dg.ScheduleDefinition(
+    name="health_check_schedule",
+    job=health_check_job,
+    cron_schedule="5 * * * *",
+    execution_timezone="UTC",
+    description="Every hour: the health score and its components, so the history shows when something broke.",
+)
