@@ -87,3 +87,21 @@ def run_heartbeat_timeout() -> float:
 def alert_webhook_url() -> str | None:
     """Where alerts are POSTed as JSON (`QUANT_ORGANISM_ALERT_WEBHOOK`; unset: only the alert log)."""
     return os.environ.get("QUANT_ORGANISM_ALERT_WEBHOOK") or None
+
+
+SENTIMENT_SOURCES = ("synthetic", "files", "api")
+
+
+def sentiment_source() -> str:
+    """Where the Fear & Greed index comes from (`QUANT_ORGANISM_SENTIMENT_SOURCE`): synthetic, files or api;
+    default: files with the files market source, api with hyperliquid, else synthetic."""
+    default = {"files": "files", "hyperliquid": "api"}.get(source_name(), "synthetic")
+    name = os.environ.get("QUANT_ORGANISM_SENTIMENT_SOURCE", default).strip().lower()
+    if name not in SENTIMENT_SOURCES:
+        raise ValueError(f"QUANT_ORGANISM_SENTIMENT_SOURCE={name!r}: expected one of {', '.join(SENTIMENT_SOURCES)}")
+    return name
+
+
+def sentiment_url() -> str:
+    """Base URL of the Fear & Greed API (`QUANT_ORGANISM_SENTIMENT_URL`)."""
+    return os.environ.get("QUANT_ORGANISM_SENTIMENT_URL", "https://api.alternative.me")

@@ -16,7 +16,7 @@ import dagster as dg
 import pandas as pd
 
 from quant_organism import settings
-from quant_organism.automation.job_names import EVOLVE_JOBS_BY_PRESET, INGEST_JOB, PAPER_JOB
+from quant_organism.automation.job_names import EVOLVE_JOBS_BY_PRESET, INGEST_JOB, PAPER_JOB, REGIME_JOB
 from quant_organism.core.durable import replace_text
 from quant_organism.defs.automation.orphans import worker_tags
 
@@ -152,6 +152,15 @@ def ingest(instance: dg.DagsterInstance, first: str, last: str, coins: tuple[str
         summaries.append(IngestSummary(coin, first, last, result.success, result.run_id, result))
         log.info("ingest %s %s..%s: %s (run %s)", coin, first, last, "ok" if result.success else "FAILED", result.run_id)
     return summaries
+
+
+def regimes(instance: dg.DagsterInstance, first: str, last: str) -> dg.ExecuteInProcessResult:
+    """Materialise sentiment and regimes over [first, last] in one run (the regime model refits monthly)."""
+    job = _definitions().resolve_job_def(REGIME_JOB)
+    tags = {RANGE_START_TAG: first, RANGE_END_TAG: last, **worker_tags()}
+    result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False, run_config=_run_config())
+    log.info("regimes %s..%s: %s (run %s)", first, last, "ok" if result.success else "FAILED", result.run_id)
+    return result
 
 
 def evolve(instance: dg.DagsterInstance, day: str, preset: str = "full", ops: dict | None = None) -> dg.ExecuteInProcessResult:

@@ -30,6 +30,7 @@ from quant_organism.cli.launch import (
     paper_trade,
     persistent_instance,
     prepare_dagster_home,
+    regimes,
     write_run_log,
 )
 from quant_organism.core import artifacts
@@ -161,7 +162,13 @@ def _ingest_phase(terminal: Terminal, instance, first: str, last: str) -> int | 
     for summary in summaries:
         write_run_log(instance, summary.run_id, terminal.log_file)
     failed = [s for s in summaries if not s.success]
-    terminal.say(f"[1/3] ingest {n_days} days x {len(summaries)} coins: "
+    if not failed:
+        regime_run = regimes(instance, first, last)
+        write_run_log(instance, regime_run.run_id, terminal.log_file)
+        if not regime_run.success:
+            return terminal.fail("market regimes", f"days {first}..{last}", failure_text(regime_run),
+                                 "check the sentiment source (QUANT_ORGANISM_SENTIMENT_SOURCE), then rerun")
+    terminal.say(f"[1/3] ingest {n_days} days x {len(summaries)} coins, sentiment and regimes: "
                  f"{len(summaries) - len(failed)}/{len(summaries)} ok in {time.perf_counter() - started:.1f}s "
                  f"(lake {settings.lake_dir()}, DuckDB views in {settings.duckdb_path()})")
     if failed:

@@ -253,6 +253,30 @@ class MarketLake:
             out[coin] = next((date.fromisoformat(d) for d in days if (self.quality(dataset, coin, d, interval) or {"passed": True}).get("passed")), None)
         return out
 
+    # -- daily series (one row per day: sentiment, regimes) -------------------------------------
+    def day_path(self, kind: str, day: str) -> Path:
+        if kind not in DAILY_KINDS:
+            raise ValueError(f"unknown daily series {kind!r}; expected one of {DAILY_KINDS}")
+        return self.root / kind / f"date={day}" / DATA_FILE
+
+    def write_day(self, kind: str, day: str, row: pd.DataFrame) -> Path:
+        """Replace the day's row(s) of a daily series (atomically)."""
+        path = self.day_path(kind, day)
+        _write_parquet(path, pa.Table.from_pandas(row.reset_index(drop=True), preserve_index=False), batch=self._batch)
+        return path
+
+    def read_days(self, kind: str, first: str | None = None, last: str | None = None) -> pd.DataFrame:
+        """Rows of a daily series for the days in [first, last] that exist (links not followed)."""
+        folder = self.root / kind
+        if kind not in DAILY_KINDS:
+            raise ValueError(f"unknown daily series {kind!r}; expected one of {DAILY_KINDS}")
+        if not folder.is_dir():
+            return pd.DataFrame()
+        days = sorted(p.name[len("date="):] for p in folder.glob("date=*") if (p / DATA_FILE).exists())
+        days = [d for d in days if (first is None or d >= first) and (last is None or d <= last)]
+        files = [str(self.day_path(kind, d)) for d in days if not _linked(self.day_path(kind, d), self.root)]
+        return pl.read_parquet(files, missing_columns="insert").to_pandas() if files else pd.DataFrame()
+
     def quarantine(self, dataset: str, coin: str, day: str) -> pd.DataFrame:
         path = self._side_path("quarantine", dataset, coin, day)
         return pq.read_table(path).to_pandas() if path.exists() else pd.DataFrame()
@@ -327,8 +351,9 @@ def _read_polars(files: list[str], start: pd.Timestamp, end: pd.Timestamp) -> pd
     return frame.to_pandas()
 
 
-CATALOG_VIEWS = ("candles", "funding_rates", "quarantine", "partition_quality")
-VIEWS_VERSION = "views-v2"  # bump when a view's SQL changes: existing catalogues are then recreated
+CATALOG_VIEWS = ("candles", "funding_rates", "quarantine", "partition_quality", "regimes", "sentiment")
+DAILY_KINDS = ("regimes", "sentiment")
+VIEWS_VERSION = "views-v3"  # bump when a view's SQL changes: existing catalogues are then recreated
 
 
 def _view_sql(lake: MarketLake, view: str, interval: str) -> tuple[str, str]:
@@ -354,6 +379,10 @@ def _view_sql(lake: MarketLake, view: str, interval: str) -> tuple[str, str]:
             f"FROM parquet_kv_metadata('{pattern}') WHERE key::VARCHAR = '{key}'"
         )
         return pattern, f"CREATE OR REPLACE VIEW partition_quality AS {select}"
+    if view in DAILY_KINDS:  # one row per day, `date` as the day
+        pattern = str(lake.root / view / "*" / DATA_FILE)
+        return pattern, (f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM read_parquet('{pattern}', union_by_name = true) "
+                         "ORDER BY date")
     pattern = lake.glob(view, interval)
     return pattern, f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM read_parquet('{pattern}', union_by_name = true)"
 

@@ -107,3 +107,29 @@ def health_history(scores: pd.Series, title: str = "organism health score") -> b
     axis.grid(alpha=0.3)
     figure.autofmt_xdate()
     return _png(figure)
+
+
+def regime_chart(regimes: pd.DataFrame, title: str = "market regimes and sentiment") -> bytes:
+    """Top: the market index (growth of 1 from the factor's daily returns) with turbulent HMM days and
+    high-volatility days shaded; bottom: Fear & Greed (0-100, gaps where missing) and the volatility percentile."""
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(8, 5), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    days = pd.to_datetime(regimes.index)
+    index = (1.0 + regimes["market_return"].fillna(0.0)).cumprod()
+    top.plot(days, index.to_numpy(), color="black", linewidth=1.2, label="market index")
+    high = (regimes["vol_regime"] == "high").to_numpy()
+    turbulent = (regimes["hmm_state"] == "turbulent").to_numpy()
+    low, high_y = float(index.min()), float(index.max())
+    top.fill_between(days, low, high_y, where=turbulent, color="tab:red", alpha=0.18, step="mid", label="HMM turbulent")
+    top.fill_between(days, low, high_y, where=high, color="tab:orange", alpha=0.15, step="mid", label="high volatility")
+    top.set_title(title)
+    top.legend(loc="upper left", fontsize=7)
+    top.grid(alpha=0.3)
+    bottom.plot(days, regimes["sentiment"].to_numpy(), color="tab:blue", linewidth=1.0, label="Fear & Greed")
+    bottom.plot(days, 100 * regimes["vol_percentile"].to_numpy(), color="tab:gray", linewidth=0.8, label="vol percentile x100")
+    for level in (25, 75):
+        bottom.axhline(level, color="tab:blue", linestyle=":", linewidth=0.8)
+    bottom.set_ylim(0, 100)
+    bottom.legend(loc="upper left", fontsize=7)
+    bottom.grid(alpha=0.3)
+    figure.autofmt_xdate()
+    return _png(figure)

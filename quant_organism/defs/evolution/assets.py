@@ -7,6 +7,7 @@ from pydantic import Field
 
 from quant_organism import settings
 from quant_organism.defs.market.assets import CANDLES, FUNDING
+from quant_organism.defs.market.regime import REGIME
 from quant_organism.defs.shared.partitions import daily_partitions
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, StrategyStoreResource
 from quant_organism.core import artifacts as artifact_files
@@ -114,6 +115,7 @@ def _fit_to_history(context, evolution: EvolutionConfig, lake: LakeResource, day
     deps=[
         dg.AssetDep(CANDLES, partition_mapping=ALL_COINS_OF_DAY),
         dg.AssetDep(FUNDING, partition_mapping=ALL_COINS_OF_DAY),
+        REGIME,
     ],
     group_name="evolution",
     kinds={"python", "parquet"},

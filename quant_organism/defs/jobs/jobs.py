@@ -2,10 +2,11 @@
 
 import dagster as dg
 
-from quant_organism.automation.job_names import EVOLVE_FULL_JOB, EVOLVE_JOB, INGEST_JOB, PAPER_JOB
+from quant_organism.automation.job_names import EVOLVE_FULL_JOB, EVOLVE_JOB, INGEST_JOB, PAPER_JOB, REGIME_JOB
 
 from quant_organism.defs.evolution.assets import POPULATION, STRATEGY_CONFIGS, EvolutionRunConfig
 from quant_organism.defs.market.assets import CANDLES, FUNDING
+from quant_organism.defs.market.regime import REGIME, SENTIMENT
 from quant_organism.defs.deployment.assets import DEPLOYED, REPORT
 from quant_organism.defs.runtime.assets import PAPER
 from quant_organism.defs.validation.assets import VALIDATED
@@ -14,6 +15,13 @@ ingest_job = dg.define_asset_job(
     INGEST_JOB,
     selection=dg.AssetSelection.assets(CANDLES, FUNDING),
     description="Fetch, quality-check and store candles and funding rates for date × coin partitions.",
+)
+
+regime_job = dg.define_asset_job(
+    REGIME_JOB,
+    selection=dg.AssetSelection.assets(SENTIMENT, REGIME),
+    executor_def=dg.in_process_executor,
+    description="The Fear & Greed index and the market regimes for daily partitions (after their candles).",
 )
 
 EVOLUTION_CHAIN = dg.AssetSelection.assets(POPULATION, STRATEGY_CONFIGS, VALIDATED, DEPLOYED, REPORT)

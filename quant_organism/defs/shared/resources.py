@@ -22,6 +22,7 @@ from quant_organism.evolution import run_store
 from quant_organism.evolution.result import EvolutionResult
 from quant_organism.core import artifacts
 from quant_organism.market.lake import MarketLake
+from quant_organism.market.sentiment import SentimentSource
 from quant_organism.market.sources import MarketDataSource, make_source
 from quant_organism.runtime.ledger import LEDGER_FILE, PaperLedger
 
@@ -44,6 +45,27 @@ class MarketSource(dg.ConfigurableResource):
 
     def client(self) -> MarketDataSource:
         return _cached_source(self.source, self.seed, tuple(settings.coins()), self.files_dir, self.base_url)
+
+
+class SentimentSourceResource(dg.ConfigurableResource):
+    """Where the Fear & Greed index comes from: synthetic (from the market source), files, or the public API."""
+
+    source: str = Field(default="synthetic", description="synthetic | files | api")
+    files_dir: Optional[str] = Field(default=None, description="directory holding a *fear_greed* CSV (files)")
+    base_url: str = Field(default="https://api.alternative.me", description="Fear & Greed API URL (api)")
+
+    def client(self, market: MarketDataSource) -> SentimentSource:
+        from quant_organism.market.sentiment import FearGreedApi, FearGreedFile, SyntheticSentiment
+
+        if self.source == "files":
+            if not self.files_dir:
+                raise ValueError("the files sentiment source needs files_dir (QUANT_ORGANISM_FILES_DIR)")
+            return FearGreedFile(self.files_dir)
+        if self.source == "api":
+            return FearGreedApi(self.base_url)
+        if self.source == "synthetic":
+            return SyntheticSentiment(market, tuple(settings.coins()))
+        raise ValueError(f"unknown sentiment source {self.source!r}; expected synthetic, files or api")
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -100,11 +122,17 @@ class PaperLedgerResource(dg.ConfigurableResource):
         return PaperLedger(self.path)
 
 
-def project_resources(data_dir: Path | str, **source: object) -> dict[str, dg.ConfigurableResource]:
+def project_resources(
+    data_dir: Path | str, sentiment: "SentimentSourceResource | None" = None, **source: object
+) -> dict[str, dg.ConfigurableResource]:
     """Every resource for the data root `data_dir`; `source` overrides MarketSource's fields."""
     root = Path(data_dir)
     return {
         "market_source": MarketSource(**source),  # type: ignore[arg-type]
+        "sentiment_source": sentiment or SentimentSourceResource(
+            source={"files": "files", "hyperliquid": "api"}.get(str(source.get("source", "synthetic")), "synthetic"),
+            files_dir=source.get("files_dir"),  # type: ignore[arg-type]
+        ),
         "lake": LakeResource(root=str(root / "lake")),
         "duckdb": DuckDBResource(database=str(root / "quant_organism.duckdb")),
         "catalog": StrategyStoreResource(directory=str(root / STORE_DIR)),
@@ -118,6 +146,10 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
     files_dir = settings.files_dir()
     return project_resources(
         settings.data_dir(),
+        sentiment=SentimentSourceResource(
+            source=settings.sentiment_source(), files_dir=str(files_dir) if files_dir else None,
+            base_url=settings.sentiment_url(),
+        ),
         source=settings.source_name(),
         files_dir=str(files_dir) if files_dir else None,
         interval=settings.interval(),

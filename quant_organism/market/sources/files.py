@@ -83,6 +83,8 @@ class FileEntry:
 def parse_file_name(path: Path) -> FileEntry | None:
     """Read coin, kind and interval from a file name; None for names that follow no convention."""
     name = path.name
+    if "fear_greed" in name.lower():  # the sentiment file lives beside the candles (market/sentiment.py)
+        return None
     ext = next((e for e in EXTENSIONS if name.lower().endswith(e)), None)
     if ext is None:
         return None

@@ -1,0 +1,164 @@
+"""`market/sentiment` and `market/regime`: the Fear & Greed index and the market's regimes, one row per day.
+
+Thin: the sources are in market/sentiment.py, the computation in market/regime.py (plain Python). Both
+assets are daily partitions; a range of days is computed in one run (the regime model's monthly fits are
+cached in the lake, keyed by the history they saw).
+"""
+
+import json
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+from dagster_duckdb import DuckDBResource
+import pandas as pd
+
+from quant_organism import settings
+from quant_organism.defs.market.assets import CANDLES
+from quant_organism.defs.shared.partitions import daily_partitions
+from quant_organism.defs.shared.resources import LakeResource, MarketSource, SentimentSourceResource
+from quant_organism.market.lake import MarketLake, ensure_catalog_file
+from quant_organism.market.regime import HmmFit, compute_regimes, daily_closes
+from quant_organism.market.schema import MarketDataError
+from quant_organism.reporting.plots import markdown_image, regime_chart
+
+SENTIMENT = dg.AssetKey(["market", "sentiment"])
+REGIME = dg.AssetKey(["market", "regime"])
+ALL_COINS_OF_DAY = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="date")
+FITS_FILE = "regime_fits.json"
+
+
+def _day_range(context: dg.AssetExecutionContext) -> tuple[str, str]:
+    keys = context.partition_keys
+    return keys[0], keys[-1]
+
+
+@dg.asset(
+    key=SENTIMENT,
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name="market",
+    kinds={"parquet"},
+    description="The Crypto Fear & Greed index of the day (0-100, five classes) from the configured source; "
+    "a day the source lacks is stored as missing, never filled.",
+)
+def sentiment(
+    context: dg.AssetExecutionContext,
+    sentiment_source: SentimentSourceResource,
+    market_source: MarketSource,
+    lake: LakeResource,
+    duckdb: DuckDBResource,
+) -> dg.MaterializeResult:
+    first, last = _day_range(context)
+    try:
+        rows = sentiment_source.client(market_source.client()).daily(first, last)
+    except MarketDataError as exc:
+        raise dg.Failure(description=f"sentiment source {sentiment_source.source}: {exc}") from None
+    store = lake.lake()
+    by_day = {pd.Timestamp(d).strftime("%Y-%m-%d"): (v, c) for d, v, c in rows[["date", "value", "classification"]].itertuples(index=False)}
+    missing = []
+    with store.batch():
+        for day in context.partition_keys:
+            value, label = by_day.get(day, (np.nan, "missing"))
+            if day not in by_day:
+                missing.append(day)
+            store.write_day("sentiment", day, pd.DataFrame(
+                {"date": [date.fromisoformat(day)], "value": [float(value)], "classification": [label], "missing": [day not in by_day]}))
+    ensure_catalog_file(Path(duckdb.database), store, settings.interval(), connect=duckdb.get_connection)
+    if missing:
+        context.log.warning(f"{len(missing)} day(s) without a Fear & Greed value (kept as missing): {missing[:10]}")
+    last_row = by_day.get(last)
+    return dg.MaterializeResult(metadata={
+        "source": sentiment_source.source,
+        "days": dg.MetadataValue.int(len(context.partition_keys)),
+        "missing_days": dg.MetadataValue.json(missing[:100]),
+        "last_value": dg.MetadataValue.float(float(last_row[0])) if last_row else dg.MetadataValue.float(float("nan")),
+        "last_class": last_row[1] if last_row else "missing",
+    })
+
+
+def _load_fits(store: MarketLake) -> dict[str, HmmFit | None]:
+    path = store.root / "regimes" / FITS_FILE
+    if not path.exists():
+        return {}
+    try:
+        raw = json.loads(path.read_text())
+        return {m: (HmmFit(m, tuple(f["params"]), f["days"]) if f else None) for m, f in raw.items()}
+    except (ValueError, KeyError, TypeError):
+        return {}  # an unreadable cache is refitted, not trusted
+
+
+def _save_fits(store: MarketLake, fits: dict[str, HmmFit | None]) -> None:
+    from quant_organism.core.durable import replace_text
+
+    path = store.root / "regimes" / FITS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    replace_text(path, json.dumps({m: ({"params": list(f.params), "days": f.days} if f else None) for m, f in sorted(fits.items())}))
+
+
+def _valid_cache(cache: dict[str, HmmFit | None], market: pd.Series) -> dict[str, HmmFit | None]:
+    """Keep a cached month only if the history before it still has the same number of days (the lake
+    may have grown backwards or been re-ingested: then the fit is redone)."""
+    kept = {}
+    for month, fit in cache.items():
+        before = int(market[market.index < pd.Timestamp(f"{month}-01")].notna().sum())
+        if (fit is None and before < 120) or (fit is not None and fit.days == before):
+            kept[month] = fit
+    return kept
+
+
+@dg.asset(
+    key=REGIME,
+    partitions_def=daily_partitions,
+    deps=[dg.AssetDep(CANDLES, partition_mapping=ALL_COINS_OF_DAY), SENTIMENT],
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name="market",
+    kinds={"parquet", "duckdb"},
+    description="The day's market regimes from data up to its close: volatility percentile and regime, market "
+    "trend, a two-state Markov-switching model refitted monthly on past data only, and Fear & Greed.",
+)
+def regime(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    first, last = _day_range(context)
+    store = lake.lake()
+    firsts = store.first_days("candles", settings.coins(), settings.interval())
+    if not firsts:
+        raise dg.Failure(description="no candles in the lake: materialise market/candles first")
+    start = min(firsts.values()).isoformat()
+    end = (pd.Timestamp(last) + pd.Timedelta(days=1)).strftime("%Y-%m-%d")
+    candles, _ = store.read("candles", settings.coins(), start, end, settings.interval())
+    closes = daily_closes(candles)
+    closes = closes[closes.index <= pd.Timestamp(last)]
+    sentiment_rows = store.read_days("sentiment", None, last)
+    if len(sentiment_rows):
+        sentiment_rows = sentiment_rows[~sentiment_rows["missing"].astype(bool)]
+    cache = _load_fits(store)
+    market = np.log(closes).diff().mean(axis=1)
+    regimes, fits = compute_regimes(closes, sentiment_rows, _valid_cache(cache, market))
+    _save_fits(store, {**cache, **fits})
+    written = []
+    with store.batch():
+        for day in context.partition_keys:
+            stamp = pd.Timestamp(day)
+            if stamp not in regimes.index:
+                continue
+            row = regimes.loc[[stamp]].reset_index()
+            row["date"] = row["date"].dt.date
+            store.write_day("regimes", day, row)
+            written.append(day)
+    ensure_catalog_file(Path(duckdb.database), store, settings.interval(), connect=duckdb.get_connection)
+    missing = sorted(set(context.partition_keys) - set(written))
+    if missing:
+        raise dg.Failure(description=f"no candles for {missing[:5]}: materialise market/candles for those days first")
+    shown = regimes[regimes.index > pd.Timestamp(last) - pd.Timedelta(days=365)]
+    today = regimes.loc[pd.Timestamp(last)]
+    return dg.MaterializeResult(metadata={
+        "days": dg.MetadataValue.int(len(written)),
+        "vol_regime": str(today["vol_regime"]),
+        "trend_regime": str(today["trend_regime"]),
+        "hmm_state": str(today["hmm_state"]),
+        "hmm_turbulent_prob": dg.MetadataValue.float(float(np.nan_to_num(today["hmm_turbulent_prob"], nan=-1.0))),
+        "sentiment": str(today["sentiment_class"]),
+        "regime_plot": dg.MetadataValue.md(markdown_image(regime_chart(shown, f"regimes up to {last}"), "regimes")),
+        "sentiment_missing_days": dg.MetadataValue.int(int(shown["sentiment_missing"].sum())),
+    })
