@@ -101,3 +101,10 @@ def bars_per_year(index: pd.Index) -> float:
     if pd.isna(step) or step <= pd.Timedelta(0):
         raise BarContractError("cannot derive the bar interval: need at least 2 increasing timestamps")
     return float(YEAR / step)
+
+
+# Regime columns a strategy frame may carry (market/frames.py joins them from the `market/regime` series):
+# each bar sees the regimes of the last day that ended before it opened. Codes: -1 unknown; volatility
+# 0 low, 1 normal, 2 high; trend 0 down, 1 flat, 2 up; HMM 0 calm, 1 turbulent; sentiment 0-100 or NaN.
+REGIME_VOL, REGIME_TREND, REGIME_HMM, REGIME_SENTIMENT = "regime_vol", "regime_trend", "regime_hmm", "regime_sentiment"
+REGIME_BAR_COLUMNS: tuple[str, ...] = (REGIME_VOL, REGIME_TREND, REGIME_HMM, REGIME_SENTIMENT)

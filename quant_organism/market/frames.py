@@ -1,7 +1,8 @@
 """Market frames for strategies: per-coin OHLCV with the funding rate, read from the lake.
 
 A strategy sees one DataFrame per coin: a UTC DatetimeIndex of bar open times, `open, high, low,
-close, volume`, and `funding_rate`, as the bar contract (core/bars.py) defines them: funding stamped
+close, volume`, `funding_rate`, and the regime columns (core/bars.py: each bar sees the `market/regime`
+row of the day before it; -1 / NaN where the lake holds no regime for that day), as the bar contract (core/bars.py) defines them: funding stamped
 at time T lands on the first bar opening at or after T; it is published before that bar closes, so a
 signal at the bar's close may use it. Evolution, validation and the runtime all read frames built here.
 """
@@ -15,6 +16,7 @@ import pandas as pd
 from quant_organism.core.bars import FUNDING_COLUMN, OHLCV_COLUMNS, funding_at_bars
 
 from quant_organism.market.lake import MarketLake
+from quant_organism.market.regime import regime_at_bars
 from quant_organism.market.schema import interval_delta
 from quant_organism.core.timeutil import utc_timestamp
 
@@ -67,4 +69,16 @@ def load_market_frames(
             continue
         coin_funding = funding[funding["coin"] == coin] if len(funding) else funding
         frames[coin] = to_strategy_frame(coin_candles, coin_funding)
+    if frames:
+        regimes = read_regimes(lake, start - pd.Timedelta(days=1), end)
+        for coin, frame in frames.items():
+            frames[coin] = frame.join(regime_at_bars(regimes, frame.index))
     return MarketFrames(frames, start, end, interval, skipped + skipped_funding)
+
+
+def read_regimes(lake: MarketLake, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """The lake's `market/regime` rows for the days of [start, end), indexed by day (empty when none)."""
+    rows = lake.read_days("regimes", start.strftime("%Y-%m-%d"), end.strftime("%Y-%m-%d"))
+    if rows.empty:
+        return rows
+    return rows.assign(date=pd.to_datetime(rows["date"])).set_index("date").sort_index()

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from quant_organism.core.bars import REGIME_BAR_COLUMNS, REGIME_HMM, REGIME_SENTIMENT, REGIME_TREND, REGIME_VOL
+
 VOL_WINDOW, RANK_WINDOW, RANK_MIN = 20, 365, 60
 TREND_WINDOW = 30
 HMM_MIN_DAYS = 120
@@ -165,20 +167,22 @@ def compute_regimes(
 
 
 def regime_at_bars(regimes: pd.DataFrame, bar_times: pd.DatetimeIndex) -> pd.DataFrame:
-    """Each bar's view of the regimes: the row of the last day that ended before the bar opened
-    (bar at t on day D sees day D-1's row), as numeric codes the strategies read."""
-    if regimes.empty:
-        return pd.DataFrame(index=bar_times, data={"vol_regime": -1, "trend_regime": -1, "hmm_state": -1,
-                                                   "sentiment": np.nan})
-    codes = pd.DataFrame({
-        "vol_regime": regimes["vol_regime"].map(VOL_CODES).astype(int),
-        "trend_regime": regimes["trend_regime"].map(TREND_CODES).astype(int),
-        "hmm_state": regimes["hmm_state"].map(HMM_CODES).astype(int),
-        "sentiment": regimes["sentiment"].astype(float),
-    }, index=regimes.index)
+    """Each bar's view of the regimes, as the codes of core/bars.py's regime columns: the row of the last
+    day that ended before the bar opened (a bar on day D sees day D-1's row); unknown is -1 / NaN."""
     naive = bar_times.tz_convert("UTC").tz_localize(None) if bar_times.tz is not None else bar_times
     day_before = naive.floor("D") - pd.Timedelta(days=1)
+    if regimes.empty:
+        codes = pd.DataFrame(index=pd.DatetimeIndex([]), columns=list(REGIME_BAR_COLUMNS), dtype=float)
+    else:
+        codes = pd.DataFrame({
+            REGIME_VOL: regimes["vol_regime"].map(VOL_CODES),
+            REGIME_TREND: regimes["trend_regime"].map(TREND_CODES),
+            REGIME_HMM: regimes["hmm_state"].map(HMM_CODES),
+            REGIME_SENTIMENT: regimes["sentiment"].astype(float),
+        }, index=pd.DatetimeIndex(pd.to_datetime(regimes.index)))
     view = codes.reindex(day_before)
     view.index = bar_times
-    return view.fillna({"vol_regime": -1, "trend_regime": -1, "hmm_state": -1}).astype(
-        {"vol_regime": int, "trend_regime": int, "hmm_state": int})
+    for column in (REGIME_VOL, REGIME_TREND, REGIME_HMM):
+        view[column] = view[column].fillna(-1).astype(np.int8)
+    view[REGIME_SENTIMENT] = view[REGIME_SENTIMENT].astype(float)
+    return view

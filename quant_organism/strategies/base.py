@@ -20,6 +20,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
+from .regime_filter import apply_regime_filters
 from .genes import SeedGenes, SeedType
 from .ohlcv import Bars, prepare_bars
 
@@ -69,6 +70,7 @@ class BaseSeed(ABC):
         positions = np.asarray(cls._batch_positions(bars, genes))
         if positions.shape != (bars.n, len(genes)):
             raise RuntimeError(f"{cls.__name__} produced shape {positions.shape}, expected {(bars.n, len(genes))}")
+        positions = apply_regime_filters(positions, ohlcv, [g.regime_filter for g in genes])
         return pd.DataFrame(positions.astype(np.int8, copy=False), index=ohlcv.index, columns=columns)
 
     @classmethod

@@ -9,6 +9,8 @@ rejects genomes that break them, so every valid `SeedGenes` can be run as is.
 
 Risk genes are not applied by the signal generators: `stop_loss`, `take_profit` (fractions of the
 entry price, 0 = none) and `position_size` (fraction of equity) are for the backtest and runtime.
+The regime gene `regime_filter` chooses when a strategy may hold a position (strategies/regime_filter.py);
+0 switches it off, and a genome with it off keeps the name it had before the gene existed.
 """
 
 from __future__ import annotations
@@ -62,7 +64,8 @@ ML_SEEDS: tuple[SeedType, ...] = (SeedType.LINEAR_SVC, SeedType.PCA_TREE_QUANTIL
 PERIOD_GENES: tuple[str, ...] = ("fast_period", "slow_period", "signal_period")
 THRESHOLD_GENES: tuple[str, ...] = ("entry_threshold", "exit_threshold", "filter_threshold")
 RISK_GENES: tuple[str, ...] = ("stop_loss", "take_profit", "position_size")
-COMMON_GENES: tuple[str, ...] = PERIOD_GENES + THRESHOLD_GENES + RISK_GENES
+REGIME_GENE = "regime_filter"
+COMMON_GENES: tuple[str, ...] = PERIOD_GENES + THRESHOLD_GENES + RISK_GENES + (REGIME_GENE,)
 
 GeneValue = int | float
 GeneKind = Literal["int", "float"]
@@ -140,6 +143,9 @@ _RISK: tuple[GeneSpec, ...] = (
     _g("stop_loss", 0.0, 0.2, 0.05, "stop-loss distance as a fraction of entry price; 0 = none (applied by the backtest)"),
     _g("take_profit", 0.0, 0.5, 0.0, "take-profit distance as a fraction of entry price; 0 = none (applied by the backtest)"),
     _g("position_size", 0.01, 1.0, 1.0, "fraction of equity committed per position (applied by the backtest)"),
+    _g(REGIME_GENE, 0, 4, 0, "when the strategy may hold a position: 0 always, 1 not in high volatility, 2 only in "
+       "the calm HMM state, 3 only with the market trend, 4 not into extreme sentiment (strategies/regime_filter.py)",
+       "int"),
 )
 _FAST_SLOW = Ordering("fast_period", "slow_period", strict=True)
 _EXIT_ENTRY = Ordering("exit_threshold", "entry_threshold", strict=False)
@@ -384,6 +390,7 @@ class SeedGenes(BaseModel):
     stop_loss: float
     take_profit: float
     position_size: float
+    regime_filter: int
 
     @model_validator(mode="before")
     @classmethod
@@ -460,6 +467,8 @@ class SeedGenes(BaseModel):
         """sha256 (hex) of the seed type and gene values; seed_id and generation do not count."""
         space = _SPACES[self.seed_type]
         genes = {name: space[name].cast(value) for name, value in self.gene_values().items()}
+        if genes[REGIME_GENE] == 0:  # off: the name a genome had before the gene existed
+            del genes[REGIME_GENE]
         payload = json.dumps(
             {"seed_type": self.seed_type.value, "genes": genes}, sort_keys=True, separators=(",", ":"), allow_nan=False
         )

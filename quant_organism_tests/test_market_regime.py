@@ -1,0 +1,155 @@
+"""Issue 12: sentiment sources (API replay on 127.0.0.1, the real CSV, synthetic), regimes that are prefix
+invariant on real and synthetic data, and the `market/regime` asset with its plot."""
+
+from __future__ import annotations
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+
+from quant_organism.market.regime import compute_regimes, daily_closes, regime_at_bars
+from quant_organism.market.resilience import RetryPolicy
+from quant_organism.market.schema import MarketDataError
+from quant_organism.market.sentiment import CLASSES, FearGreedApi, FearGreedFile, SyntheticSentiment, classify
+from quant_organism.market.sources.files import FileSource
+from quant_organism.market.sources.synthetic import SyntheticSource
+from quant_organism_tests.support.fng_replay_server import FearGreedReplay
+
+COINS = ["BTC", "ETH", "SOL", "DOGE", "XRP"]
+FAST = RetryPolicy(max_attempts=4, base_delay=0.0, max_delay=0.0, jitter=0.0)
+
+
+def _history() -> pd.DataFrame:
+    days = pd.date_range("2024-10-20", "2024-11-05", freq="D")
+    days = days[days != pd.Timestamp("2024-10-26")]  # a missing day, as in the real history
+    values = (np.arange(len(days)) * 7) % 100
+    return pd.DataFrame({"date": days, "value": values.astype(float), "classification": [classify(v) for v in values]})
+
+
+def test_the_api_source_reads_the_public_format_with_limit_retries_and_missing_days():
+    with FearGreedReplay(_history(), today="2024-11-05") as replay:
+        api = FearGreedApi(replay.url, policy=FAST, today=pd.Timestamp("2024-11-05"))
+        replay.script = [429, 503]
+        rows = api.daily("2024-10-24", "2024-10-30")
+        assert "limit=13" in replay.requests[-1]  # the latest 13 days reach back to 2024-10-24
+        assert len(replay.requests) == 3  # two retried failures, then the answer
+        assert list(rows["date"].dt.strftime("%m-%d")) == ["10-24", "10-25", "10-27", "10-28", "10-29", "10-30"]
+        assert set(rows["classification"]) <= set(CLASSES)
+        replay.script = ["malformed"] + [500] * 4
+        with pytest.raises(MarketDataError, match="not JSON"):
+            api.daily("2024-10-24", "2024-10-30")
+        with pytest.raises(MarketDataError, match="gave up after 4 attempt"):
+            api.daily("2024-10-24", "2024-10-30")
+        replay.script = ["no_data"]
+        with pytest.raises(MarketDataError, match="malformed payload, no 'data' list"):
+            api.daily("2024-10-24", "2024-10-30")
+        replay.script = ["error"]
+        with pytest.raises(MarketDataError, match="Rate limit exceeded"):
+            api.daily("2024-10-24", "2024-10-30")
+
+
+def test_the_api_breaker_fails_fast_once_the_endpoint_keeps_failing():
+    from quant_organism.market.resilience import CircuitBreaker
+
+    with FearGreedReplay(_history(), today="2024-11-05") as replay:
+        api = FearGreedApi(replay.url, policy=RetryPolicy(max_attempts=2, base_delay=0.0, jitter=0.0),
+                           breaker=CircuitBreaker(failure_threshold=3, reset_timeout=60), today=pd.Timestamp("2024-11-05"))
+        replay.script = [500] * 10
+        for _ in range(2):
+            with pytest.raises(MarketDataError):
+                api.daily("2024-11-01", "2024-11-05")
+        before = len(replay.requests)
+        with pytest.raises(MarketDataError, match="is open"):
+            api.daily("2024-11-01", "2024-11-05")
+        assert len(replay.requests) == before  # refused without touching the endpoint
+
+
+def test_the_files_source_reads_the_real_history_as_it_is(market_data_dir):
+    source = FearGreedFile(market_data_dir)  # found by name beside the candle files
+    rows = source.daily("2018-01-01", "2026-12-31")
+    assert len(rows) == 2971 and rows["date"].is_monotonic_increasing
+    assert rows["date"].min() == pd.Timestamp("2018-02-01") and rows["date"].max() == pd.Timestamp("2026-03-25")
+    expected = pd.date_range("2018-02-01", "2026-03-25", freq="D")
+    missing = sorted(set(expected) - set(rows["date"]))
+    assert [d.strftime("%Y-%m-%d") for d in missing] == ["2018-04-14", "2018-04-15", "2018-04-16", "2024-10-26"]
+    assert rows.set_index("date").loc["2026-03-25", "value"] == 14.0
+    assert "greed" not in [c.lower() for c in FileSource(market_data_dir).coins()]  # not mistaken for a coin
+
+
+def _prefix_invariant(closes: pd.DataFrame, sentiment: pd.DataFrame, cut: str, k: int = 45) -> None:
+    cut = pd.Timestamp(cut)
+    longer, _ = compute_regimes(closes[closes.index <= cut + pd.Timedelta(days=k)], sentiment[sentiment["date"] <= cut + pd.Timedelta(days=k)])
+    shorter, _ = compute_regimes(closes[closes.index <= cut], sentiment[sentiment["date"] <= cut])
+    pd.testing.assert_frame_equal(longer.loc[:cut], shorter)
+    assert shorter["hmm_state"].iloc[-1] != "unknown" and shorter["vol_regime"].iloc[-1] != "unknown"
+
+
+def test_regimes_are_prefix_invariant_on_the_real_candles_and_fear_greed_file(market_data_dir):
+    files = FileSource(market_data_dir)
+    candles = pd.concat([files.candles(c, "2024-01-01", "2025-08-01") for c in COINS])
+    closes = daily_closes(candles)
+    sentiment = FearGreedFile(market_data_dir).daily("2024-01-01", "2025-08-01")
+    for cut in ("2025-03-14", "2025-06-30"):
+        _prefix_invariant(closes, sentiment, cut)
+    full, _ = compute_regimes(closes, sentiment)
+    assert full.loc["2024-10-26", "sentiment_missing"] and np.isnan(full.loc["2024-10-26", "sentiment"])  # visible, not filled
+    assert set(full["hmm_state"]) == {"unknown", "calm", "turbulent"}
+
+
+def test_regimes_are_prefix_invariant_on_the_synthetic_market():
+    market = SyntheticSource()
+    candles = pd.concat([market.candles(c, "2024-01-01", "2025-01-01") for c in COINS])
+    closes = daily_closes(candles)
+    sentiment = SyntheticSentiment(market, tuple(COINS)).daily("2024-01-01", "2024-12-31")
+    _prefix_invariant(closes, sentiment, "2024-10-15", k=60)
+    shorter = SyntheticSentiment(market, tuple(COINS)).daily("2024-01-01", "2024-10-15")
+    pd.testing.assert_frame_equal(sentiment[sentiment["date"] <= "2024-10-15"].reset_index(drop=True), shorter)
+
+
+def test_hmm_labels_are_ordered_by_variance_so_turbulent_means_volatile():
+    rng = np.random.default_rng(3)
+    days = pd.date_range("2023-01-01", periods=700, freq="D")
+    scale = np.where((np.arange(700) // 100) % 2 == 1, 0.06, 0.01)  # alternating calm and wild stretches
+    closes = pd.DataFrame({"X": 100 * np.exp(np.cumsum(rng.normal(0, scale)))}, index=days)
+    regimes, fits = compute_regimes(closes)
+    assert all(f is None or f.params[4] <= f.params[5] for f in fits.values())  # state 1 has the larger variance
+    known = regimes[regimes["hmm_state"] != "unknown"]
+    wild = pd.Series(scale, index=days).reindex(known.index) > 0.03
+    assert (known["hmm_state"].eq("turbulent") == wild).mean() > 0.85
+
+
+def test_each_bar_sees_the_regimes_of_the_day_before():
+    regimes = pd.DataFrame({"vol_regime": ["low", "high"], "trend_regime": ["up", "down"], "hmm_state": ["calm", "turbulent"],
+                            "sentiment": [80.0, np.nan]}, index=pd.to_datetime(["2024-03-01", "2024-03-02"]))
+    bars = pd.date_range("2024-03-01", periods=72, freq="h", tz="UTC")
+    view = regime_at_bars(regimes, bars)
+    assert (view.iloc[:24]["regime_vol"] == -1).all()  # 03-01's bars: 02-29 unknown
+    assert (view.iloc[24:48]["regime_vol"] == 0).all() and (view.iloc[24:48]["regime_sentiment"] == 80).all()
+    assert (view.iloc[48:]["regime_hmm"] == 1).all() and view.iloc[48:]["regime_sentiment"].isna().all()
+
+
+def test_the_regime_asset_materialises_a_year_of_five_coins_with_a_plot_and_a_view(data_dir):
+    from quant_organism.definitions import load_definitions
+    from quant_organism.defs.shared.resources import project_resources
+
+    defs = load_definitions()
+    resources = project_resources(data_dir)
+    definitions = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs, resources=resources)
+    first, last = "2024-01-01", "2024-12-31"
+    with dg.instance_for_test() as instance:
+        ingest = definitions.resolve_job_def("ingest_market_data")
+        for coin in COINS:
+            tags = {"dagster/asset_partition_range_start": f"{coin}|{first}", "dagster/asset_partition_range_end": f"{coin}|{last}"}
+            assert ingest.execute_in_process(instance=instance, tags=tags).success
+        job = definitions.resolve_job_def("market_regime")
+        result = job.execute_in_process(instance=instance, tags={"dagster/asset_partition_range_start": first,
+                                                                  "dagster/asset_partition_range_end": last})
+    assert result.success
+    meta = result.asset_materializations_for_node("market__regime")[0].metadata
+    assert meta["days"].value == 366 and "data:image/png;base64," in meta["regime_plot"].value
+    import duckdb
+
+    with duckdb.connect(str(data_dir / "quant_organism.duckdb"), read_only=True) as con:
+        rows = con.execute("SELECT count(*), count(DISTINCT date) FROM regimes WHERE date BETWEEN '2024-01-01' AND '2024-12-31'").fetchone()
+    assert rows == (366, 366)
