@@ -23,6 +23,9 @@ from quant_organism.strategies import SeedGenes, SeedType, gene_space
 
 COINS = ("BTC", "ETH")
 FIRST, EVOLVED_ON = "2024-02-01", "2024-04-10"
+# Exact parity is the point here: the portfolio risk controls (which may deliberately trade differently, and
+# are tested in test_runtime_risk.py) are off.
+NO_RISK = {"ops": {"runtime__paper_performance": {"config": {"max_drawdown": None, "daily_loss": None, "max_asset_exposure": None}}}}
 PAPER_DAYS = ["2024-04-11", "2024-04-12", "2024-04-13", "2024-04-14", "2024-04-15"]
 
 
@@ -67,7 +70,7 @@ def test_long_window_strategies_paper_trade_exactly_their_backtest_day_by_day(da
         assert len(names) == 3
         paper = definitions.resolve_job_def("paper_trade")
         for day in PAPER_DAYS:
-            result = paper.execute_in_process(instance=instance, partition_key=day)
+            result = paper.execute_in_process(instance=instance, partition_key=day, run_config=NO_RISK)
             assert result.success
             [parity] = result.get_asset_check_evaluations()
             assert parity.passed, (day, parity.metadata)
@@ -91,7 +94,9 @@ def _longest(seed_type: SeedType, rng: np.random.Generator) -> SeedGenes:
 DATES = {"synthetic": ("2024-01-01", "2024-04-10", "2024-04-11"), "real_files": ("2025-02-01", "2025-05-10", "2025-05-11")}
 
 
-def _paper_trade_btc_for_20_days(data_dir: Path, monkeypatch, request, market: str, genomes: list[SeedGenes]) -> None:
+def _paper_trade_btc_for_20_days(
+    data_dir: Path, monkeypatch, request, market: str, genomes: list[SeedGenes], regimes: bool = False
+) -> None:
     """Deploy `genomes` on BTC (history anchored at the market's first day), paper-trade 20 days through the
     asset, and require its parity check to pass on every day for every book."""
     monkeypatch.setenv("QUANT_ORGANISM_COINS", "BTC")
@@ -119,8 +124,11 @@ def _paper_trade_btc_for_20_days(data_dir: Path, monkeypatch, request, market: s
     with dg.instance_for_test() as instance:
         tags = {"dagster/asset_partition_range_start": f"BTC|{first}", "dagster/asset_partition_range_end": f"BTC|{days[-1]}"}
         assert definitions.resolve_job_def("ingest_market_data").execute_in_process(instance=instance, tags=tags).success
+        if regimes:  # the regime series the regime genes read, over the whole history
+            range_tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": days[-1]}
+            assert definitions.resolve_job_def("market_regime").execute_in_process(instance=instance, tags=range_tags).success
         for day in days:
-            result = definitions.resolve_job_def("paper_trade").execute_in_process(instance=instance, partition_key=day)
+            result = definitions.resolve_job_def("paper_trade").execute_in_process(instance=instance, partition_key=day, run_config=NO_RISK)
             [parity] = result.get_asset_check_evaluations()
             assert parity.passed, (day, parity.metadata["differing"].value)
             assert parity.metadata["books"].value == len(genomes)
@@ -161,7 +169,7 @@ def test_parity_holds_on_the_real_hyperliquid_files(data_dir: Path, market_data_
                     "dagster/asset_partition_range_end": f"{coin}|{days[-1]}"}  # fmt: skip
             assert definitions.resolve_job_def("ingest_market_data").execute_in_process(instance=instance, tags=tags).success
         for day in days:
-            result = definitions.resolve_job_def("paper_trade").execute_in_process(instance=instance, partition_key=day)
+            result = definitions.resolve_job_def("paper_trade").execute_in_process(instance=instance, partition_key=day, run_config=NO_RISK)
             [parity] = result.get_asset_check_evaluations()
             assert parity.passed, (day, parity.metadata["differing"].value)
             assert parity.metadata["books"].value == len(plan.names) * len(COINS)
@@ -179,3 +187,25 @@ def test_ml_seeds_with_long_training_windows_keep_parity_for_20_days(data_dir: P
         values = {**_longest(seed_type, rng).gene_values(), "train_window": 2000, "refit_every": 200}
         genomes.append(SeedGenes.from_gene_values(seed_type, f"{seed_type.value}_ml", values))
     _paper_trade_btc_for_20_days(data_dir, monkeypatch, request, market, genomes)
+
+
+@pytest.mark.parametrize("market", ["synthetic", "real_files"])
+def test_regime_genes_are_honoured_identically_in_paper_trading_and_the_backtest(data_dir: Path, monkeypatch, request, market):
+    """Issue 12: a strategy with each regime filter on, paper-traded 20 days through the asset over a lake
+    holding the `market/regime` series: the parity check holds on every day, and the filters did filter."""
+    from quant_organism.market.frames import load_market_frames
+    from quant_organism.market.lake import MarketLake
+    from quant_organism.strategies import get_registry
+
+    base = _genes("regime", "ema_crossover", fast_period=6, slow_period=30, stop_loss=0.0, take_profit=0.0)
+    genomes = [SeedGenes.from_gene_values("ema_crossover", f"regime{k}", {**base.gene_values(), "regime_filter": k})
+               for k in range(1, 5)]
+    _paper_trade_btc_for_20_days(data_dir, monkeypatch, request, market, genomes, regimes=True)
+    first, _, paper_from = DATES[market]
+    frames = load_market_frames(MarketLake(data_dir / "lake"), ["BTC"], first, pd.Timestamp(paper_from) + pd.Timedelta(days=20))
+    frame = frames.frames["BTC"]
+    assert (frame["regime_vol"] >= 0).mean() > 0.25  # the regimes were there for the signals to read (after warm-up)
+    seed = get_registry().seed_class(SeedType.EMA_CROSSOVER)
+    unfiltered = seed.generate_signals_batch(frame, [base])
+    filtered = seed.generate_signals_batch(frame, genomes)
+    assert any((filtered[g.seed_id] != unfiltered.iloc[:, 0]).any() for g in genomes)  # the genes changed positions

@@ -12,10 +12,19 @@ from .decisions import Side, SkippedSignal, TradeDecision
 from .engine import RunResult, StepResult, StrategyRuntimeEngine
 from .ledger import LedgerBatch, PaperLedger, PaperMetrics, PaperRunSummary, PaperTrader, LEDGER_FILE
 from .policy import RiskMode, RuntimePolicy, volatility_confidence
+from .retirement import PostMortem, load_post_mortems, retire_decayed
+from .risk import GuardState, PortfolioGuard, RiskEvent, RiskLimits
 from .signals import LookaheadError, SignalSource
 
 __all__ = [
     "BookState",
+    "GuardState",
+    "PortfolioGuard",
+    "PostMortem",
+    "RiskEvent",
+    "RiskLimits",
+    "load_post_mortems",
+    "retire_decayed",
     "DecayRules",
     "DecayVerdict",
     "LedgerBatch",

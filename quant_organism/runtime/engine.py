@@ -10,6 +10,11 @@ For each strategy and each coin it trades the engine keeps a paper book (book.py
 With `RuntimePolicy.backtest_parity()` this reproduces the vectorised backtest bar for bar; the replay
 stage (validation/replay.py) checks exactly that.
 
+Portfolio risk controls (risk.py, `risk=RiskLimits()`): after every book has marked a bar, the portfolio's
+equity feeds the circuit breakers; a trip flattens every position and suspends entries; entries are
+scaled to the per-asset exposure cap and, for decaying strategies, by the decay factor. Each such
+decision is a `RiskEvent` in the step's result. Without `risk` (the default) they are all off.
+
 Which strategies: a StrategyStore gives its active deployed and decaying configs; a list of
 StrategyConfig is taken as given (validation candidates included). Which coins: a strategy trades the
 coins of its `data_window`, intersected with `coins` when given (or `coins` alone when the window
@@ -37,6 +42,7 @@ from quant_organism.strategies import SeedRegistry, get_registry
 from .book import BookState, Fill, Mark, PaperBook, Trade
 from .decisions import Side, SkippedSignal, TradeDecision
 from .policy import RiskMode, RuntimePolicy, volatility_confidence
+from .risk import ASSET_CAP, DECAY_SIZE, GuardState, PortfolioGuard, RiskEvent, RiskLimits
 from .signals import SignalMode, SignalSource
 
 log = logging.getLogger(__name__)
@@ -115,8 +121,12 @@ class StepResult:
     fills: list[Fill] = field(default_factory=list)
     trades: list[Trade] = field(default_factory=list)  # closed during the bar
     marks: list[Mark] = field(default_factory=list)
+    risk_events: list[RiskEvent] = field(default_factory=list)
+    guard_state: str | None = None  # the portfolio guard's state after the bar (JSON), when risk controls are on
 
     def extend(self, other: StepResult) -> None:
+        self.risk_events += other.risk_events
+        self.guard_state = other.guard_state or self.guard_state
         self.decisions += other.decisions
         self.skipped += other.skipped
         self.fills += other.fills
@@ -161,12 +171,15 @@ class StrategyRuntimeEngine:
         signal_mode: SignalMode = "incremental",
         verify_bars: int = 8,
         registry: SeedRegistry | None = None,
+        risk: RiskLimits | None = None,
     ) -> None:
         if not np.isfinite(capital) or capital <= 0:
             raise ValueError(f"capital must be a positive number, got {capital!r}")
         if signal_mode not in ("incremental", "precomputed"):
             raise ValueError(f"signal_mode must be 'incremental' or 'precomputed', got {signal_mode!r}")
         self.policy = policy if policy is not None else RuntimePolicy()
+        self.risk = risk if risk is not None else RiskLimits.off()
+        self.guard = PortfolioGuard(self.risk) if (self.risk.max_drawdown or self.risk.daily_loss) else None
         self.costs = costs
         self.capital = float(capital)
         self.signal_mode: SignalMode = signal_mode
@@ -260,6 +273,7 @@ class StrategyRuntimeEngine:
         signals at `t` (see signals.py for how `precomputed` mode proves that).
         """
         result = StepResult()
+        marked = []
         for strategy in self.strategies.values():
             for coin in strategy.coins:
                 frame = frames.get(coin)
@@ -267,9 +281,55 @@ class StrategyRuntimeEngine:
                     continue
                 tape = self.tape(coin, frame)
                 i = tape.locate(t)
-                if i is not None:
-                    self._advance(strategy, coin, tape, i, result)
+                if i is not None and self._mark(strategy, coin, tape, i, result):
+                    marked.append((strategy, coin, tape, i))
+        if self.guard is not None and marked:
+            time = marked[0][2].times[marked[0][3]]
+            trip = self.guard.observe(time, self.portfolio_equity())
+            if trip is not None:
+                result.risk_events.append(trip)
+                self._flatten_all(marked, trip.detail, result)
+                marked = []
+            result.guard_state = self.guard.state.to_json()
+        for strategy, coin, tape, i in marked:
+            book = self.books[(strategy.name, coin)]
+            if not book.state.bankrupt:
+                self._decide(strategy, coin, book, tape, i, result)
         return result
+
+    # --- portfolio ---------------------------------------------------------------------------------
+    def portfolio_equity(self) -> float:
+        """The books' equity plus the capital no strategy holds."""
+        held = sum(s.allocation for s in self.strategies.values())
+        return sum(b.state.equity for b in self.books.values()) + self.capital * max(0.0, 1.0 - held)
+
+    def restore_guard(self, state: str | None, version: str | None, time: Any = None) -> list[RiskEvent]:
+        """Resume the breakers from a saved state; a different deployment version resets them."""
+        if self.guard is None:
+            return []
+        self.guard.state = GuardState.from_json(state)
+        return self.guard.reset(version, None if time is None else pd.Timestamp(time))
+
+    def _flatten_all(self, marked, why: str, out: StepResult) -> None:
+        for strategy, coin, tape, i in marked:
+            book = self.books[(strategy.name, coin)]
+            if book.state.direction != 0 and not book.state.bankrupt:
+                self._order(strategy, coin, book, tape.times[i], float(tape.close[i]), 0, 0.0, 1.0, Side.FLAT,
+                            f"circuit breaker: {why}", out)
+
+    def _exposure(self, coin: str, skip: tuple[str, str]) -> float:
+        """Other books' exposure to `coin` as a share of capital: the order they will fill at the next
+        open when they have one, else their open position at the last close."""
+        total = 0.0
+        for key, book in self.books.items():
+            s = book.state
+            if key[1] != coin or key == skip:
+                continue
+            if s.pending is not None:
+                total += (s.equity * s.pending.fraction / self.capital) if s.pending.direction != 0 else 0.0
+            elif s.direction != 0 and s.last_close:
+                total += abs(s.units) * s.last_close / self.capital
+        return total
 
     def on_bar(self, coin: str, bar: Mapping[str, float] | pd.Series, time: Any = None) -> StepResult:
         """Append one new bar of `coin` to the engine's history and process it (live use).
@@ -349,19 +409,19 @@ class StrategyRuntimeEngine:
         return times
 
     # --- one book, one bar ---------------------------------------------------------------------------
-    def _advance(self, strategy: RuntimeStrategy, coin: str, tape: Tape, i: int, out: StepResult) -> None:
+    def _mark(self, strategy: RuntimeStrategy, coin: str, tape: Tape, i: int, out: StepResult) -> bool:
+        """The book processes bar i (fills, stops, mark); False when it had already seen it."""
         book = self.books[(strategy.name, coin)]
         time = tape.times[i]
         last = book.state.last_time
         if last is not None and time <= last:
-            return
+            return False
         fills, trades = book.open_bar(time, tape.open[i], tape.high[i], tape.low[i], tape.funding[i])
         mark, liquidated = book.close_bar(time, tape.close[i])
         out.fills += fills
         out.trades += trades + liquidated
         out.marks.append(mark)
-        if not book.state.bankrupt:
-            self._decide(strategy, coin, book, tape, i, out)
+        return True
 
     def _decide(self, strategy: RuntimeStrategy, coin: str, book: PaperBook, tape: Tape, i: int, out: StepResult) -> None:
         s = book.state
@@ -393,13 +453,46 @@ class StrategyRuntimeEngine:
             side = Side.BUY if target > 0 else Side.SELL
             reason = f"signal {_word(target)}" + (f", reversing {_word(current)}" if current else "")
         fraction = strategy.config.genes.position_size * policy.size_factor(confidence) if target else 0.0
+        if target != 0:
+            fraction = self._risk_sized(strategy, coin, book, time, target, fraction, confidence, out)
+            if fraction <= 0.0:
+                if current == 0:
+                    return
+                side, reason, target = Side.CLOSE, f"exit {_word(current)}; entry blocked by the asset cap", 0
         self._order(strategy, coin, book, time, close, target, fraction, confidence, side, reason, out)
+
+    def _risk_sized(self, strategy, coin, book, time, target, fraction, confidence, out) -> float:
+        """An entry's fraction after decay sizing and the per-asset cap (0: no room left)."""
+        risk = self.risk
+        if strategy.config.deployment_status is DeploymentStatus.DECAYING and risk.decay_size_factor < 1.0:
+            fraction *= risk.decay_size_factor
+            out.risk_events.append(RiskEvent(time, DECAY_SIZE, strategy.name, coin,
+                                             f"decaying: entry sized x{risk.decay_size_factor:g}"))
+        if risk.max_asset_exposure is None or book.state.equity <= 0:
+            return fraction
+        room = max(0.0, risk.max_asset_exposure - self._exposure(coin, (strategy.name, coin)))
+        wanted = book.state.equity * fraction / self.capital
+        if wanted <= room + 1e-12:
+            return fraction
+        scaled = fraction * room / wanted
+        if scaled < 1e-6:
+            out.skipped.append(SkippedSignal(strategy.name, coin, time, target, confidence, "asset_cap",
+                                             f"{coin} exposure at the {risk.max_asset_exposure:.0%} cap"))
+            out.risk_events.append(RiskEvent(time, ASSET_CAP, strategy.name, coin,
+                                             f"entry skipped: {coin} exposure already at the {risk.max_asset_exposure:.0%} cap"))
+            return 0.0
+        out.risk_events.append(RiskEvent(time, ASSET_CAP, strategy.name, coin,
+                                         f"entry scaled {fraction:.4f} -> {scaled:.4f} to keep {coin} within "
+                                         f"{risk.max_asset_exposure:.0%} of capital"))
+        return scaled
 
     def _gate(self, s: BookState, time: pd.Timestamp, confidence: float) -> tuple[str, str] | None:
         """Why an entry is held back at this close (rule, reason), or None."""
         policy = self.policy
         if policy.risk_mode is RiskMode.OFF:
             return "risk_off", "risk mode is off: no new entries"
+        if self.guard is not None and self.guard.suspended:
+            return "breaker", f"trading suspended by the circuit breaker ({self.guard.state.tripped})"
         floor = policy.effective_min_confidence()
         if confidence < floor:
             return "min_confidence", f"confidence {confidence:.3f} below {floor:.3f} ({policy.risk_mode.value} mode)"

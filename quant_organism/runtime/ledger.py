@@ -60,6 +60,9 @@ CREATE TABLE IF NOT EXISTS trades (
     strategy VARCHAR, coin VARCHAR, entry_time TIMESTAMP, exit_time TIMESTAMP, direction TINYINT, size DOUBLE,
     entry_price DOUBLE, exit_price DOUBLE, fees DOUBLE, funding DOUBLE, pnl DOUBLE, ret DOUBLE, exit_reason VARCHAR,
     PRIMARY KEY (strategy, coin, entry_time));
+CREATE TABLE IF NOT EXISTS risk_events (
+    bar_time TIMESTAMP, kind VARCHAR, strategy VARCHAR, coin VARCHAR, detail VARCHAR);
+CREATE TABLE IF NOT EXISTS risk_state (bar_time TIMESTAMP PRIMARY KEY, state VARCHAR);
 CREATE OR REPLACE VIEW pnl_daily AS
 WITH per_book AS (
     SELECT strategy, coin, CAST(bar_time AS DATE) AS day, arg_max(equity, bar_time) AS equity_end,
@@ -95,6 +98,8 @@ class LedgerBatch:
     marks: list[Mark] = field(default_factory=list)
     states: list[str] = field(default_factory=list)  # JSON book state after each mark's bar, aligned with marks
     initial_equity: dict[tuple[str, str], float] = field(default_factory=dict)  # equity before the batch
+    risk_events: list = field(default_factory=list)  # RiskEvent: breakers, caps, decay sizing
+    guard_states: list[tuple[pd.Timestamp, str]] = field(default_factory=list)  # (bar, guard state JSON)
 
 
 @dataclass(frozen=True)
@@ -187,6 +192,22 @@ class PaperLedger:
                     "initial_cash = CASE WHEN excluded.first_bar <= books.first_bar THEN excluded.initial_cash "
                     "ELSE books.initial_cash END, first_bar = least(books.first_bar, excluded.first_bar)"
                 )
+                lo, hi = ranges["lo"].min(), ranges["hi"].max()
+                for name in ("risk_events", "risk_state"):  # portfolio-wide rows: replaced over the batch's span
+                    con.execute(f"DELETE FROM {name} WHERE bar_time BETWEEN ? AND ?", [lo, hi])
+                if batch.risk_events:
+                    events = pd.DataFrame([(e.time, e.kind, e.strategy, e.coin, e.detail) for e in batch.risk_events],
+                                          columns=["bar_time", "kind", "strategy", "coin", "detail"])
+                    events["bar_time"] = _naive_utc(events["bar_time"])
+                    con.register("batch_events", events)
+                    con.execute("INSERT INTO risk_events SELECT * FROM batch_events")
+                    con.unregister("batch_events")
+                if batch.guard_states:
+                    guard = pd.DataFrame(batch.guard_states, columns=["bar_time", "state"])
+                    guard["bar_time"] = _naive_utc(guard["bar_time"])
+                    con.register("batch_guard", guard)
+                    con.execute("INSERT INTO risk_state SELECT * FROM batch_guard")
+                    con.unregister("batch_guard")
                 for name in TABLES:
                     key = _TIME_KEY[name]
                     con.execute(
@@ -215,6 +236,20 @@ class PaperLedger:
             if pd.api.types.is_datetime64_any_dtype(frame[column]):
                 frame[column] = frame[column].dt.tz_localize("UTC")
         return frame
+
+    def guard_state(self, before: Any = None) -> str | None:
+        """The portfolio guard's state saved at the last bar before `before` (or the last of all)."""
+        with self.connect() as con:
+            if before is None:
+                row = con.execute("SELECT state FROM risk_state ORDER BY bar_time DESC LIMIT 1").fetchone()
+            else:
+                stamp = _naive_utc([before]).iloc[0]
+                row = con.execute("SELECT state FROM risk_state WHERE bar_time < ? ORDER BY bar_time DESC LIMIT 1", [stamp]).fetchone()
+        return row[0] if row else None
+
+    def risk_events(self) -> pd.DataFrame:
+        with self.connect() as con:
+            return con.execute("SELECT * FROM risk_events ORDER BY bar_time, kind, strategy, coin").df()
 
     def latest_states(self, before: Any = None) -> dict[tuple[str, str], tuple[pd.Timestamp, dict[str, Any]]]:
         """Every book's saved state at its last marked bar (strictly before `before` when given), in one query."""
@@ -344,11 +379,13 @@ class PaperTrader:
     rewrites those bars, which is how a rerun stays idempotent.
     """
 
-    def __init__(self, engine: StrategyRuntimeEngine, ledger: PaperLedger) -> None:
-        self.engine, self.ledger = engine, ledger
+    def __init__(self, engine: StrategyRuntimeEngine, ledger: PaperLedger, version: str | None = None) -> None:
+        """`version`: the deployment being traded; the breakers reset when it changes."""
+        self.engine, self.ledger, self.version = engine, ledger, version
 
     def run(self, frames: Mapping[str, pd.DataFrame], start: Any = None, end: Any = None) -> PaperRunSummary:
         engine = self.engine
+        reset_events = engine.restore_guard(self.ledger.guard_state(before=start), self.version, start)
         saved = self.ledger.latest_states(before=start)
         for strategy, coin in list(engine.books):
             state = saved.get((strategy, coin))
@@ -356,12 +393,19 @@ class PaperTrader:
         before = {key: book.state.equity for key, book in engine.books.items()}
         states: list[str] = []
 
+        guard_states: list[tuple[pd.Timestamp, str]] = []
+
         def snapshot(step) -> None:  # the state after each bar's decision: what a resume needs
             states.extend(json.dumps(engine.books[(m.strategy, m.coin)].state.to_dict()) for m in step.marks)
+            if step.guard_state is not None and step.marks:
+                guard_states.append((step.marks[0].time, step.guard_state))
 
         result = engine.run(frames, start=start, end=end, finish=True, on_step=snapshot)
         batch = LedgerBatch(initial_equity=before, states=states)
         batch.decisions, batch.fills, batch.trades, batch.marks = result.decisions, result.fills, result.trades, result.marks
+        result.risk_events[:0] = reset_events
+        batch.risk_events = result.risk_events
+        batch.guard_states = guard_states
         for mark in result.marks:
             key = (mark.strategy, mark.coin)
             lo, _ = batch.ranges.get(key, (mark.time, mark.time))

@@ -6,12 +6,13 @@ the book's first paper bar with the book's initial cash, its signals computed on
 history the paper asset feeds the engine (so recursive indicators, position state machines and ML
 refit anchors start where they started), under the backtest's sizing (the paper asset trades with
 `RuntimePolicy.backtest_parity()`). Positions must be equal on every bar and equity within `tolerance`
-(relative); the bars that differ are listed.
+(relative); the bars that differ are listed. Where the runtime's risk controls acted on a book (risk.py),
+it is compared up to that bar: after it the difference is the controls' doing, recorded in the ledger.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -103,9 +104,12 @@ def ledger_parity(
     configs: Iterable[StrategyConfig],
     history: Callable[[StrategyConfig, str], pd.DataFrame | None],
     costs: CostModel = CostModel(),
+    until: Mapping[tuple[str, str], pd.Timestamp] | None = None,
 ) -> list[BookParity]:
     """`book_parity` of every book the ledger holds for `configs`; `history(config, coin)` gives the anchored
-    frame that book traded from (None: not checked)."""
+    frame that book traded from (None: not checked). `until[(strategy, coin)]`: the bar of the first risk
+    control that acted on the book (a breaker, the asset cap, decay sizing); from the next bar on the book
+    deliberately differs from the backtest, so it is compared up to that bar."""
     books = ledger.table("books")
     out = []
     for config in configs:
@@ -116,5 +120,11 @@ def ledger_parity(
             if frame is None or cash.empty:
                 continue
             rows = positions[positions["coin"] == coin]
+            cutoff = (until or {}).get((config.name, coin))
+            if cutoff is not None:
+                limit = cutoff.tz_convert("UTC") if cutoff.tzinfo else cutoff.tz_localize("UTC")
+                rows = rows[pd.to_datetime(rows["bar_time"], utc=True) <= limit]
+                if len(rows) < 2:  # the controls acted from the start: nothing to compare
+                    continue
             out.append(book_parity(config, coin, frame, rows, float(cash.iloc[0]), costs))
     return out

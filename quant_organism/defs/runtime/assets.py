@@ -1,5 +1,7 @@
 """`runtime/paper_performance`: the deployed set paper-traded on the bars after its deployment."""
 
+from typing import Optional
+
 import dagster as dg
 import pandas as pd
 from pydantic import Field
@@ -13,7 +15,7 @@ from quant_organism.catalog.manifest import load_current_deployment
 from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting.plots import equity_curves, markdown_image
 from quant_organism.catalog.config import StrategyConfig
-from quant_organism.runtime import DecayRules, PaperTrader, RuntimePolicy, StrategyRuntimeEngine, mark_decaying
+from quant_organism.runtime import DecayRules, PaperTrader, RiskLimits, RuntimePolicy, StrategyRuntimeEngine, mark_decaying, retire_decayed
 from quant_organism.runtime.parity import ledger_parity
 from quant_organism.core.faults import fault_point
 
@@ -24,12 +26,18 @@ PREVIOUS_DAY = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
 
 
 _RULES = DecayRules()
+_LIMITS = RiskLimits()
 
 
 class PaperConfig(dg.Config):
     decay_min_days: int = Field(default=_RULES.min_days, description="paper days before decay rules apply")
     decay_min_sharpe: float = Field(default=_RULES.min_sharpe, description="decaying below this paper Sharpe")
     decay_max_drawdown: float = Field(default=_RULES.max_drawdown, description="decaying above this paper drawdown")
+    max_drawdown: Optional[float] = Field(default=_LIMITS.max_drawdown, description="portfolio drawdown that trips the breaker (None: off)")
+    daily_loss: Optional[float] = Field(default=_LIMITS.daily_loss, description="loss within a UTC day that trips the breaker (None: off)")
+    max_asset_exposure: Optional[float] = Field(default=_LIMITS.max_asset_exposure, description="combined exposure cap per coin (None: off)")
+    decay_size_factor: float = Field(default=_LIMITS.decay_size_factor, description="entry size of decaying strategies")
+    retire_after_decaying_days: int = Field(default=7, ge=1, description="decaying this many days: retired with a post-mortem")
 
 
 PARITY_CHECK = "paper_matches_backtest"
@@ -92,16 +100,22 @@ def paper_performance(
             raise dg.Failure(description=f"no bars for {day.date()} in the lake: materialise market/candles for that day first")
         frames_by_anchor[anchor] = loaded.frames
     ledger = paper_ledger.ledger()
-    bars, rows = 0, {}
+    limits = RiskLimits(max_drawdown=config.max_drawdown, daily_loss=config.daily_loss,
+                        max_asset_exposure=config.max_asset_exposure, decay_size_factor=config.decay_size_factor)
+    bars, rows, events = 0, {}, []
     for anchor, frames in frames_by_anchor.items():  # one engine per history anchor: each strategy sees its own
         group = [c for c in live if anchors[c.name] == anchor]
         # Signals computed once on the anchored history and proven on prefixes (no lookahead), rather than
         # recomputed from the anchor at every bar: the same numbers, a fraction of the work (ML refits).
-        engine = StrategyRuntimeEngine(group, policy=RuntimePolicy.backtest_parity(), signal_mode="precomputed")
-        summary = PaperTrader(engine, ledger).run(frames, start=day, end=end)
+        # The backtest's sizing, plus the portfolio's risk controls (breakers per engine: one anchor, one
+        # portfolio in the usual case); where they act, the ledger says so and parity is judged up to there.
+        engine = StrategyRuntimeEngine(group, policy=RuntimePolicy.backtest_parity(), signal_mode="precomputed", risk=limits)
+        summary = PaperTrader(engine, ledger, version=deployment.get("version")).run(frames, start=day, end=end)
+        events += summary.result.risk_events
         bars = max(bars, summary.bars)
         rows = {k: rows.get(k, 0) + v for k, v in summary.rows.items()}
-    parity = ledger_parity(ledger, live, lambda c, coin: frames_by_anchor[anchors[c.name]].get(coin))
+    until = _first_interventions(ledger, live)
+    parity = ledger_parity(ledger, live, lambda c, coin: frames_by_anchor[anchors[c.name]].get(coin), until=until)
     broken = [b for b in parity if not b.ok]
     rules = DecayRules(min_days=config.decay_min_days, min_sharpe=config.decay_min_sharpe, max_drawdown=config.decay_max_drawdown)
     fault_point("paper:traded")
@@ -111,6 +125,16 @@ def paper_performance(
         if verdict.strategy not in was_decaying:
             artifacts.alert("decay", f"{verdict.strategy} is decaying after {context.partition_key}",
                             {"strategy": verdict.strategy, "day": context.partition_key, "reasons": list(verdict.reasons)})
+    for event in events:
+        if event.kind.startswith("breaker"):
+            context.log.error(f"circuit breaker tripped at {event.time}: {event.detail}")
+            artifacts.alert("breaker_trip", f"circuit breaker tripped at {event.time}: {event.detail}",
+                            {"kind": event.kind, "time": str(event.time), "detail": event.detail})
+    retired = retire_decayed(store, ledger, context.partition_key, config.retire_after_decaying_days)
+    for post in retired:
+        context.log.warning(f"{post.strategy} retired after {config.retire_after_decaying_days}+ days decaying; post-mortem {post.path}")
+        artifacts.alert("retirement", f"{post.strategy} retired after decaying; post-mortem {post.path.name}",
+                        {"strategy": post.strategy, "post_mortem": str(post.path)})
     if broken:
         context.log.error(f"paper/backtest parity broken for {sorted({b.strategy for b in broken})}: decay not judged on them")
     context.log.info(f"paper-traded {len(live)} strategies over {bars} bars; {len(decaying)} strategies decaying")
@@ -129,6 +153,10 @@ def paper_performance(
             "paper": dg.MetadataValue.md("\n".join(table)),
             "equity_plot": dg.MetadataValue.md(markdown_image(equity_curves(curves, "paper equity"), "paper equity")),
             "ledger": dg.MetadataValue.path(str(ledger.path)),
+            "risk_events": dg.MetadataValue.json([
+                {"time": str(e.time), "kind": e.kind, "strategy": e.strategy, "coin": e.coin, "detail": e.detail}
+                for e in events][:50]),
+            "retired": dg.MetadataValue.json([p.strategy for p in retired]),
         },
         check_results=[
             dg.AssetCheckResult(
@@ -142,6 +170,24 @@ def paper_performance(
             )
         ],
     )
+
+
+def _first_interventions(ledger, live) -> dict[tuple[str, str], pd.Timestamp]:
+    """(strategy, coin) -> the bar of the first risk control that acted on that book (breakers act on all)."""
+    events = ledger.risk_events()
+    events = events[events["kind"] != "reset"] if len(events) else events
+    out: dict[tuple[str, str], pd.Timestamp] = {}
+    if events.empty:
+        return out
+    books = ledger.table("books")
+    names = {c.name for c in live}
+    for strategy, coin in books[["strategy", "coin"]].itertuples(index=False):
+        if strategy not in names:
+            continue
+        mine = events[((events["strategy"] == strategy) | (events["strategy"] == "*")) & ((events["coin"] == coin) | (events["coin"] == "*"))]
+        if len(mine):
+            out[(strategy, coin)] = pd.Timestamp(mine["bar_time"].min())
+    return out
 
 
 def _idle(metadata: dict) -> dg.MaterializeResult:
