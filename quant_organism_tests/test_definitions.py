@@ -13,7 +13,9 @@ defs = load_definitions()
 SNAPSHOT: dict[str, list[str]] = {
     "market/candles": [],
     "market/funding_rates": [],
-    "evolution/population": ["market/candles", "market/funding_rates"],
+    "market/sentiment": [],
+    "market/regime": ["market/candles", "market/sentiment"],
+    "evolution/population": ["market/candles", "market/funding_rates", "market/regime"],
     "evolution/strategy_configs": ["evolution/population"],
     "validation/validated_strategies": ["evolution/strategy_configs"],
     "deployment/deployed_configs": ["validation/validated_strategies"],

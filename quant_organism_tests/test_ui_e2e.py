@@ -25,6 +25,8 @@ COINS = "BTC,ETH"  # two coins halve the ingest; the partitions read QUANT_ORGAN
 CHAIN = [
     ["market", "candles"],
     ["market", "funding_rates"],
+    ["market", "sentiment"],
+    ["market", "regime"],
     ["evolution", "population"],
     ["evolution", "strategy_configs"],
     ["validation", "validated_strategies"],

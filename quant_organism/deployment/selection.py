@@ -1,11 +1,19 @@
 """From validation verdicts to a deployment plan, on the held-out returns validation stored: the
-correlation filter and the Kelly sizing read the same evidence the gate judged (nothing is re-backtested)."""
+correlation filter and the Kelly sizing read the same evidence the gate judged (nothing is re-backtested).
+
+The strategies still trading (incumbents: deployed or decaying, with their held-out returns on this run's
+windows, which validation also stores) compete with the new passing candidates; every one is ranked by
+the composite score of scoring.py, where an incumbent's paper record counts."""
 
 from __future__ import annotations
 
 import pandas as pd
 
+from dataclasses import replace
+
 from quant_organism.deployment.decision import Candidate, DecisionConfig, DecisionEngine, DeploymentPlan
+from quant_organism.deployment.scoring import PaperRecord, scores
+from quant_organism.validation.held_out import daily_returns
 
 
 def candidates_from_verdicts(verdicts: list[dict]) -> list[Candidate]:
@@ -23,12 +31,35 @@ def candidates_from_verdicts(verdicts: list[dict]) -> list[Candidate]:
 
 
 def plan_from_verdicts(
-    verdicts: list[dict], held_out_returns: pd.DataFrame, config: DecisionConfig = DecisionConfig()
+    verdicts: list[dict],
+    held_out_returns: pd.DataFrame,
+    config: DecisionConfig = DecisionConfig(),
+    paper: dict[str, PaperRecord] | None = None,
 ) -> DeploymentPlan:
-    """The decision engine's plan over the verdicts and the candidates' held-out per-bar returns."""
+    """The decision engine's plan over the passing candidates and the incumbents (names in `paper` whose
+    held-out returns are stored), ranked by the composite score, on the held-out per-bar returns."""
+    paper = paper or {}
     candidates = candidates_from_verdicts(verdicts)
     passing = [c.name for c in candidates if c.passed]
     missing = [name for name in passing if name not in held_out_returns.columns]
     if missing:
         raise ValueError(f"held-out returns lack passing candidates {missing}: re-materialise validation")
-    return DecisionEngine(config).select(candidates, held_out_returns.loc[:, passing])
+    listed = {c.name for c in candidates}
+    incumbents = [n for n in sorted(paper) if n not in listed and n in held_out_returns.columns]
+    pool = passing + incumbents
+    if not pool:
+        return DecisionEngine(config).select(candidates, held_out_returns.loc[:, []])
+    composite = scores(daily_returns(held_out_returns.loc[:, pool]), paper)
+    ranked = [
+        replace(c, score=composite[c.name].total, validation={**c.validation, **_parts(composite[c.name])}) if c.passed else c
+        for c in candidates
+    ]
+    ranked += [
+        Candidate(name, composite[name].total, passed=True, validation={"incumbent": True, **_parts(composite[name])})
+        for name in incumbents
+    ]
+    return DecisionEngine(config).select(ranked, held_out_returns.loc[:, pool])
+
+
+def _parts(score) -> dict[str, float]:
+    return {f"deployment_score_{k}": v for k, v in score.to_dict().items()}

@@ -10,7 +10,8 @@ from pydantic import Field
 from quant_organism.core import artifacts as artifact_files
 from quant_organism.defs.shared.partitions import daily_partitions
 from quant_organism.defs.shared.resources import ArtifactsResource, StrategyStoreResource
-from quant_organism.defs.validation.assets import SAMPLE_FILE, VALIDATED, read_held_out_returns
+from quant_organism.defs.validation.assets import INCUMBENTS_FILE, SAMPLE_FILE, VALIDATED, read_held_out_returns
+from quant_organism.deployment.scoring import PaperRecord
 from quant_organism.deployment.decision import DecisionConfig
 from quant_organism.catalog.manifest import load_current_deployment
 from quant_organism.deployment.deploy import DeploymentRefused, deploy, stray_files, verify_deployment
@@ -88,7 +89,9 @@ def deployed_configs(
         kelly_fraction=config.kelly_fraction,
         max_weight=config.max_weight,
     )
-    plan = plan_from_verdicts(verdicts, returns, decision)
+    incumbents_path = artifacts.phase_dir("validation", day) / INCUMBENTS_FILE
+    paper = {n: PaperRecord(**r) for n, r in artifact_files.read_json(incumbents_path).items()} if incumbents_path.exists() else {}
+    plan = plan_from_verdicts(verdicts, returns, decision, paper=paper)
     store = catalog.store()
     sample = artifact_files.read_frame(artifacts.phase_dir("validation", day) / SAMPLE_FILE).set_index("timestamp")
     if plan.chosen or config.retire_when_nothing_passes:

@@ -1,12 +1,16 @@
 """`validation/validated_strategies`: the candidates `evolution/strategy_configs` listed, through the stages."""
 
+from dataclasses import asdict
 from typing import Optional
 
 import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from quant_organism.catalog.config import LIVE_STATUSES, DeploymentStatus
 from quant_organism.catalog.store import StrategyStore
+from quant_organism.core.windows import Window
+from quant_organism.deployment.scoring import PaperRecord
 from quant_organism.core import artifacts as artifact_files
 from quant_organism.core.timeutil import utc_now
 from quant_organism.defs.evolution.assets import CANDIDATES_FILE, STRATEGY_CONFIGS
@@ -16,13 +20,14 @@ from quant_organism.evolution.result import EvolutionResult, genes_from_row
 from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting.plots import markdown_image, pbo_logits
 from quant_organism.strategies.genes import SeedGenes
-from quant_organism.validation.held_out import HeldOutConfig
+from quant_organism.validation.held_out import HeldOutConfig, window_returns
 from quant_organism.validation.population_pbo import population_pbo
 from quant_organism.validation.record import record_verdicts
 from quant_organism.validation.run import ValidationSettings, buy_and_hold_returns, validate
 from quant_organism.validation.testnet_stage import TestnetConfig
 from quant_organism.core.faults import fault_point
 
+INCUMBENTS_FILE = "incumbents.json"  # paper records of the strategies trading when validation ran
 VALIDATED = dg.AssetKey(["validation", "validated_strategies"])
 HELD_OUT_RETURNS_FILE = "held_out_returns.parquet"  # per bar, one column per candidate, and the benchmark
 BENCHMARK_COLUMN = "__buy_and_hold__"
@@ -62,6 +67,27 @@ def _verdict_table(outcome) -> str:
         score = "—" if verdict.score is None else f"{verdict.score:.2f}"
         lines.append(f"| {verdict.candidate_id} | {score} | {'yes' if verdict.passed else 'no'} | {stages} | {reason} |")
     return "\n".join(lines)
+
+
+def incumbent_records(store: StrategyStore, candidates: list[str]) -> dict[str, PaperRecord]:
+    """The paper records of the strategies trading now (deployed or decaying): they compete with the new
+    candidates at deployment, their paper results counting in their score (deployment/scoring.py)."""
+    return {
+        c.name: PaperRecord(days=c.paper_trading_days, sharpe=c.paper_sharpe, max_drawdown=c.max_drawdown,
+                            decaying=c.deployment_status is DeploymentStatus.DECAYING)
+        for c in store.load_strategies(status=LIVE_STATUSES)
+    }
+
+
+def incumbent_returns(store: StrategyStore, names: list[str], frames, windows) -> pd.DataFrame:
+    """Held-out per-bar returns of the named live strategies on this run's windows (as the candidates')."""
+    live = {c.name: c for c in store.load_strategies(status=LIVE_STATUSES)}
+    genes = [live[n].genes.model_copy(update={"seed_id": n}) for n in names if n in live]
+    if not genes:
+        return pd.DataFrame()
+    span = Window(windows.out_of_sample.start, windows.walk_forward.end, "held_out")
+    returns, _ = window_returns(genes, frames, span)
+    return returns
 
 
 def candidate_genes(store: StrategyStore, names: list[str]) -> list[SeedGenes]:
@@ -118,10 +144,13 @@ def validated_strategies(
     outcome = validate(genes, frames, windows.out_of_sample, windows.walk_forward, config.settings())
     directory = artifacts.phase_dir("validation", day)
     path = artifact_files.write_json(directory / "verdicts.json", outcome.to_dict())
+    incumbents = incumbent_records(store, names)
     if outcome.evidence is not None:
         returns = outcome.evidence.bar_returns.copy()
+        returns = returns.join(incumbent_returns(store, [n for n in incumbents if n not in names], frames, windows), how="left")
         returns[BENCHMARK_COLUMN] = buy_and_hold_returns(frames, returns.index)
         artifact_files.write_frame(directory / HELD_OUT_RETURNS_FILE, returns.reset_index(names="timestamp"))
+    artifact_files.write_json(directory / INCUMBENTS_FILE, {n: asdict(r) for n, r in incumbents.items()})
     sample = next(iter(frames.values())).tail(500)
     artifact_files.write_frame(directory / SAMPLE_FILE, sample.reset_index(names="timestamp"))
     recorded = record_verdicts(store, outcome.verdicts, f"validation {day}", utc_now())

@@ -1,0 +1,98 @@
+"""The deployment score: Sharpe, consistency, drawdown and age, each in [0, 1], combined by fixed weights.
+
+    score = 0.40 * sharpe + 0.25 * consistency + 0.20 * drawdown + 0.15 * age
+
+- sharpe: the annualised Sharpe of the held-out daily returns over 4, clipped to [0, 1]; for a strategy
+  already trading (an incumbent), blended with its paper Sharpe, the paper weighing days / (days + 30);
+- consistency: the share of calendar weeks with a positive return (held-out, or blended with paper);
+- drawdown: 1 - (maximum drawdown / 25%), clipped (held-out; the worse of held-out and paper);
+- age: 0.5 for a new candidate (no paper record yet); for a strategy with paper days min(1, paper days / 30) when its paper
+  Sharpe is positive, 0 when it is not or it is decaying.
+The decision engine walks candidates by this score (best first) through the correlation filter, then
+sizes the chosen ones with fractional Kelly under the caps (allocation.py). Plain, documented weights:
+they order candidates that all passed validation; they decide nothing about whether an edge is real.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+WEIGHTS = {"sharpe": 0.40, "consistency": 0.25, "drawdown": 0.20, "age": 0.15}
+SHARPE_SCALE = 4.0
+DRAWDOWN_SCALE = 0.25
+AGE_DAYS = 30.0
+DAYS_PER_YEAR = 365.0
+
+
+@dataclass(frozen=True)
+class PaperRecord:
+    days: int
+    sharpe: float | None
+    max_drawdown: float | None
+    decaying: bool = False
+
+
+@dataclass(frozen=True)
+class Score:
+    total: float
+    sharpe: float
+    consistency: float
+    drawdown: float
+    age: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {k: round(v, 6) for k, v in asdict(self).items()}
+
+
+def _clip(x: float) -> float:
+    return float(min(1.0, max(0.0, x))) if math.isfinite(x) else 0.0
+
+
+def daily_sharpe(daily: pd.Series) -> float:
+    daily = daily.dropna()
+    sd = float(daily.std(ddof=1)) if len(daily) > 1 else 0.0
+    return float(daily.mean() / sd * math.sqrt(DAYS_PER_YEAR)) if sd > 0 else 0.0
+
+
+def weekly_consistency(daily: pd.Series) -> float:
+    daily = daily.dropna()
+    if daily.empty:
+        return 0.0
+    weeks = (1.0 + daily).groupby(pd.DatetimeIndex(daily.index).to_period("W")).prod() - 1.0
+    return float((weeks > 0).mean())
+
+
+def max_drawdown(daily: pd.Series) -> float:
+    equity = (1.0 + daily.dropna()).cumprod()
+    if equity.empty:
+        return 0.0
+    return float((1.0 - equity / equity.cummax()).max())
+
+
+def score(daily: pd.Series, paper: PaperRecord | None = None) -> Score:
+    """The composite score of a strategy from its held-out daily returns and, for an incumbent, its paper record."""
+    sharpe = daily_sharpe(daily)
+    consistency = weekly_consistency(daily)
+    drawdown = max_drawdown(daily)
+    if paper is None or paper.days == 0:  # no record yet: neutral age, held-out evidence only
+        age = 0.5
+    else:
+        w = paper.days / (paper.days + AGE_DAYS) if paper.days > 0 else 0.0
+        if paper.sharpe is not None and math.isfinite(paper.sharpe):
+            sharpe = (1 - w) * sharpe + w * paper.sharpe
+            consistency = (1 - w) * consistency + w * (1.0 if paper.sharpe > 0 else 0.0)
+        if paper.max_drawdown is not None:
+            drawdown = max(drawdown, paper.max_drawdown)
+        good = paper.sharpe is not None and paper.sharpe > 0 and not paper.decaying
+        age = min(1.0, paper.days / AGE_DAYS) if good else 0.0
+    parts = {"sharpe": _clip(sharpe / SHARPE_SCALE), "consistency": _clip(consistency),
+             "drawdown": _clip(1.0 - drawdown / DRAWDOWN_SCALE), "age": _clip(age)}
+    return Score(total=sum(WEIGHTS[k] * v for k, v in parts.items()), **parts)
+
+
+def scores(daily_returns: pd.DataFrame, paper: dict[str, PaperRecord] | None = None) -> dict[str, Score]:
+    paper = paper or {}
+    return {name: score(daily_returns[name], paper.get(name)) for name in daily_returns.columns}
