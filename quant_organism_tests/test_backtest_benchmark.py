@@ -18,9 +18,12 @@ def test_benchmark_json_reports_the_agreed_keys(capsys):
     assert result["genomes"] == 20 and result["bars"] == 45 * 24
     assert result["engine_s"] > 0 and result["signals_s"] > 0
     assert result["cpu"] is None and result["numba_cache_warmed"]
+    assert result["regime_on_evals_per_s"] > 0 and result["regime_on_vs_off"] > 0  # regime genes on vs off, one run
+    assert result["regime_asset_s"] > 0 and result["regime_asset_coins"] == 5 and result["regime_asset_days"] == 45
 
 
 def test_benchmark_text_report_names_ours_engine_and_memory(capsys):
     assert bench.main(["--no-pin", "--genomes", "10", "--sample", "0", "--repeat", "1", "--ml-per-seed", "0", "--days", "30"]) == 0
     text = capsys.readouterr().out
     assert "evals/s" in text and "engine (simulate + metrics)" in text and "peak RSS" in text
+    assert "regime genes on" in text and "market/regime asset" in text

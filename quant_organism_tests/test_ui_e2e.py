@@ -246,6 +246,13 @@ def test_browser_shows_lineage_and_latest_deployment(server, relaxed_run):
                 assert any(_shows(path[-1], text) for text in shown), (path, shown)
             shoot("lineage.png")
 
+            # The regime asset's page: its latest materialisation with the regime and sentiment plot.
+            page.goto(f"{srv.url}/assets/market/regime", wait_until="domcontentloaded")
+            expect(page.get_by_text("Latest materialization").first).to_be_visible()
+            expect(page.get_by_text("regime_plot").first).to_be_visible()
+            expect(page.locator("img[src^='data:image/png']").first).to_be_attached()
+            shoot("regime.png")
+
             # The deployed configs' page: the relaxed run's materialisation and what it deployed.
             page.goto(f"{srv.url}/assets/deployment/deployed_configs", wait_until="domcontentloaded")
             expect(page.get_by_text("Latest materialization").first).to_be_visible()

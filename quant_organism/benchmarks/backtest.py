@@ -258,12 +258,75 @@ def time_ml(candles, funding, per_seed: int) -> dict:
     return {"ml_genomes": len(genes), "ml_wall_s": round(wall, 3), "ml_evals_per_s": round(len(genes) / wall, 2)}
 
 
+def regime_market(candles: pd.DataFrame, days: int) -> pd.DataFrame:
+    """The bars with the regime columns joined, as strategies see them (5 synthetic coins' regimes + sentiment)."""
+    from quant_organism.market.regime import compute_regimes, daily_closes, regime_at_bars
+    from quant_organism.market.sentiment import SyntheticSentiment
+    from quant_organism.market.sources.synthetic import SyntheticSource
+
+    source = SyntheticSource()
+    end = START + pd.Timedelta(days=days)
+    coins = ("BTC", "ETH", "SOL", "DOGE", "XRP")
+    closes = daily_closes(pd.concat([source.candles(c, START, end) for c in coins]))
+    sentiment = SyntheticSentiment(source, coins).daily(START.strftime("%Y-%m-%d"), end.strftime("%Y-%m-%d"))
+    regimes, _ = compute_regimes(closes, sentiment)
+    return candles.join(regime_at_bars(regimes, candles.index))
+
+
+def time_regime_genes(candles, funding, genes, repeat: int, days: int) -> dict:
+    """The same genomes with the regime gene off and on (codes 1-4), on bars carrying the regime columns."""
+    bars = regime_market(candles, days)
+    off = [g.model_copy(update={"regime_filter": 0}) for g in genes]
+    on = [g.model_copy(update={"regime_filter": 1 + k % 4}) for k, g in enumerate(genes)]
+    best = {}
+    for label, population_ in (("off", off), ("on", on)):
+        evaluate_population(bars.iloc[:500], population_[:40], funding=funding, costs=COSTS)
+        runs = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            evaluate_population(bars, population_, funding=funding, costs=COSTS)
+            runs.append(time.perf_counter() - started)
+        best[label] = len(population_) / min(runs)
+    return {"regime_off_evals_per_s": round(best["off"], 1), "regime_on_evals_per_s": round(best["on"], 1),
+            "regime_on_vs_off": round(best["on"] / best["off"], 3)}
+
+
+def time_regime_asset(days: int = YEAR_DAYS) -> dict:
+    """What the `market/regime` asset computes for a year of 5 coins: read the lake's candles, the regimes
+    (monthly refitted model, no cached fits), and one Parquet file per day."""
+    import tempfile
+    from pathlib import Path
+
+    from quant_organism.market.ingest import ingest_candle_days
+    from quant_organism.market.lake import MarketLake
+    from quant_organism.market.regime import compute_regimes, daily_closes
+    from quant_organism.market.sources.synthetic import SyntheticSource
+
+    coins = ["BTC", "ETH", "SOL", "DOGE", "XRP"]
+    day_keys = [d.strftime("%Y-%m-%d") for d in pd.date_range(START, periods=days, freq="D")]
+    with tempfile.TemporaryDirectory() as folder:
+        lake = MarketLake(Path(folder))
+        with lake.batch():
+            for coin in coins:
+                ingest_candle_days(SyntheticSource(), lake, coin, day_keys)
+        started = time.perf_counter()
+        candles, _ = lake.read("candles", coins, day_keys[0], pd.Timestamp(day_keys[-1]) + pd.Timedelta(days=1))
+        regimes, _ = compute_regimes(daily_closes(candles))
+        with lake.batch():
+            for day in day_keys:
+                row = regimes.loc[[pd.Timestamp(day)]].reset_index()
+                row["date"] = row["date"].dt.date
+                lake.write_day("regimes", day, row)
+        wall = time.perf_counter() - started
+    return {"regime_asset_days": days, "regime_asset_coins": len(coins), "regime_asset_s": round(wall, 2)}
+
+
 def run(genomes: int, sample: int, repeat: int, ml_per_seed: int, days: int = YEAR_DAYS, pin: bool = True) -> dict:
     from quant_organism.strategies import TECHNICAL_SEEDS
 
     cpu = _one_core() if pin else None
     candles, funding, market_name = market(days)
-    genes = population(TECHNICAL_SEEDS, genomes, seed=1)
+    genes = [g.model_copy(update={"regime_filter": 0}) for g in population(TECHNICAL_SEEDS, genomes, seed=1)]
     ours = time_ours(candles, funding, genes, repeat)
     peer_bt = peer_vbt = None
     subsample = genes[:sample]
@@ -284,6 +347,8 @@ def run(genomes: int, sample: int, repeat: int, ml_per_seed: int, days: int = YE
         "speedup_vs_backtesting_py": round(ours["evals_per_s"] / peer_bt, 1) if peer_bt else None,
         "speedup_vs_naive_vectorbt": round(ours["evals_per_s"] / peer_vbt, 1) if peer_vbt else None,
     }
+    out.update(time_regime_genes(candles, funding, genes, repeat, days))
+    out.update(time_regime_asset(days))
     if ml_per_seed > 0:
         out.update(time_ml(candles, funding, ml_per_seed))
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
@@ -319,6 +384,10 @@ def main(argv: list[str]) -> int:
               f"(one Backtest.run per genome, {result['peer_sample']} genomes)  ours is x{result['speedup_vs_backtesting_py']}")
         print(f"  naive vectorbt       {result['naive_vectorbt_evals_per_s']:>10.1f} evals/s  "
               f"(one from_signals per genome, {result['peer_sample']} genomes)  ours is x{result['speedup_vs_naive_vectorbt']}")
+    print(f"  regime genes off     {result['regime_off_evals_per_s']:>10.1f} evals/s  (bars carrying the regime columns)")
+    print(f"  regime genes on      {result['regime_on_evals_per_s']:>10.1f} evals/s  (codes 1-4)  on/off = {result['regime_on_vs_off']:.3f}")
+    print(f"  market/regime asset  {result['regime_asset_s']:>10.2f} s       ({result['regime_asset_days']} days x "
+          f"{result['regime_asset_coins']} coins: read, compute with monthly refits, write)")
     if "ml_evals_per_s" in result:
         print(f"  ML seeds             {result['ml_evals_per_s']:>10.2f} evals/s  ({result['ml_genomes']} genomes)")
     print(f"  peak RSS             {result['peak_rss_mb']:>10.1f} MB")

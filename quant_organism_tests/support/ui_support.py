@@ -29,8 +29,11 @@ TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 INGEST_SCRIPT = """
 import sys
 from quant_organism.cli import launch as pipeline
-summaries = pipeline.ingest(pipeline.persistent_instance(), sys.argv[1], sys.argv[2])
+instance = pipeline.persistent_instance()
+summaries = pipeline.ingest(instance, sys.argv[1], sys.argv[2])
 failed = [s.coin for s in summaries if not s.success]
+if not failed and not pipeline.regimes(instance, sys.argv[1], sys.argv[2]).success:
+    failed = ["regimes"]
 print("ingested", [(s.coin, s.success, s.run_id) for s in summaries], flush=True)
 sys.exit(1 if failed else 0)
 """
