@@ -28,6 +28,7 @@ def build_report(
     deployment: dict[str, Any],
     failures: list[dict[str, Any]],
     pbo: dict[str, Any] | None = None,
+    post_mortems: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The report as a JSON-ready dict (counts per phase, timings, success rates, the deployed list, and the
     statistics that say how much to trust them: PBO of the selection, SPA of the candidates and of the set)."""
@@ -37,6 +38,11 @@ def build_report(
     by_name = {v["candidate_id"]: v for v in verdicts}
     ok_batches = int((batches["status"] == "ok").sum()) if len(batches) else 0
     return {
+        "post_mortems": [
+            {"strategy": p.get("strategy"), "seed_type": p.get("seed_type"), "retired_on": p.get("retired_on"),
+             "why": p.get("why"), "paper": p.get("paper")}
+            for p in (post_mortems or [])[:10]
+        ],
         "evolution_date": day,
         "counts": {
             "generated": evolution_totals.get("evaluations", 0),
@@ -155,6 +161,12 @@ def report_markdown(report: dict[str, Any]) -> str:
         closest = rejected["closest"]
         lines += ["", f"Closest miss: {closest['name']} (score {_num(closest['score'])}):"]
         lines += [f"- {reason}" for reason in closest["reasons"]]
+    if report.get("post_mortems"):
+        lines += ["", "Retired after decaying in paper trading (post-mortems under strategies/post_mortems/):"]
+        for post in report["post_mortems"]:
+            record = post.get("paper") or {}
+            lines.append(f"- {post['strategy']} ({post['seed_type']}), retired {post['retired_on']}: {post['why']}; "
+                         f"paper {record.get('days', 0)} days, Sharpe {_num(record.get('sharpe'))}")
     if report["failures"]:
         lines += ["", f"Run failures recorded: {len(report['failures'])} (latest: {report['failures'][-1].get('job')})"]
     return "\n".join(lines)

@@ -1,6 +1,7 @@
 """Deployment assets: `deployment/deployed_configs` (guarded by a blocking check) and `deployment/evolution_report`."""
 
 import time
+from pathlib import Path
 from datetime import datetime, timezone
 
 import dagster as dg
@@ -12,6 +13,8 @@ from quant_organism.defs.shared.partitions import daily_partitions
 from quant_organism.defs.shared.resources import ArtifactsResource, StrategyStoreResource
 from quant_organism.defs.validation.assets import INCUMBENTS_FILE, SAMPLE_FILE, VALIDATED, read_held_out_returns
 from quant_organism.deployment.scoring import PaperRecord
+from quant_organism.catalog.store import STORE_DIR
+from quant_organism.runtime.retirement import load_post_mortems
 from quant_organism.deployment.decision import DecisionConfig
 from quant_organism.catalog.manifest import load_current_deployment
 from quant_organism.deployment.deploy import DeploymentRefused, deploy, stray_files, verify_deployment
@@ -178,7 +181,8 @@ def evolution_report(context: dg.AssetExecutionContext, artifacts: ArtifactsReso
     pbo_path = artifacts.phase_dir("validation", day) / "pbo.json"
     pbo = artifact_files.read_json(pbo_path) if pbo_path.exists() else None
     report = build_report(
-        day, result.totals(), result.batches, validation, deployment, read_failures(artifacts.failures_path), pbo
+        day, result.totals(), result.batches, validation, deployment, read_failures(artifacts.failures_path), pbo,
+        post_mortems=load_post_mortems(Path(artifacts.root) / STORE_DIR),
     )
     markdown = report_markdown(report)
 

@@ -89,6 +89,18 @@ def _progress_logger(context: dg.AssetExecutionContext, total_generations: int |
     return log
 
 
+def _post_mortem_summary(artifacts: ArtifactsResource) -> dict[str, int]:
+    """Seed families retired after decaying in paper trading (their post-mortems), counted: the evolution
+    logs and reports them, so a family that keeps dying out of sample is visible where it is bred."""
+    from collections import Counter
+    from pathlib import Path
+
+    from quant_organism.catalog.store import STORE_DIR
+    from quant_organism.runtime.retirement import load_post_mortems
+
+    return dict(Counter(p.get("seed_type", "?") for p in load_post_mortems(Path(artifacts.root) / STORE_DIR, limit=200)))
+
+
 def _fit_to_history(context, evolution: EvolutionConfig, lake: LakeResource, day: str) -> EvolutionConfig:
     """The preset with its lookback shrunk to the history the lake holds (every coin), if shorter."""
     windows = evolution_windows(day, evolution.lookback_days, evolution.split)
@@ -135,6 +147,9 @@ def population(
             f"{windows.train.end.date()} is in the lake (need {MIN_COVERAGE:.0%}): materialise market/candles first",
             metadata={"missing_or_failing": dg.MetadataValue.json(loaded.skipped[:100])},
         )
+    deaths = _post_mortem_summary(artifacts)
+    if deaths:
+        context.log.info(f"post-mortems of strategies retired after decaying in paper trading, by seed: {deaths}")
     context.log.info(
         f"evolving {evolution.total_strategies} strategies ({evolution.n_batches} islands x {evolution.generations} "
         f"generations, {evolution.executor}) on {list(loaded.frames)} train {windows.train.start} .. {windows.train.end}"
@@ -156,6 +171,7 @@ def population(
             "workers": dg.MetadataValue.int(totals["workers"]),
             "ray_resources": dg.MetadataValue.json(totals["ray_resources"] or {}),
             "failed_batches": dg.MetadataValue.json(result.failed_batches.to_dict("records")),
+            "retired_in_paper_by_seed": dg.MetadataValue.json(deaths),
             "batch_wall_s": dg.MetadataValue.md(batches.to_markdown(index=False)),
             "windows": dg.MetadataValue.json(windows.as_dict()),
             "skipped_partitions": dg.MetadataValue.json(loaded.skipped[:100]),
