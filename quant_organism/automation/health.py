@@ -9,7 +9,7 @@ Components (each scored in [0, 1], with a sentence saying why):
 - `store`: config files the store cannot read, commits set aside or left pending;
 - `ledger`: the paper ledger opens and every live strategy with paper days has marks in it;
 - `ray`: the configured Ray cluster answers on its address (only when one is configured);
-- `breakers`: portfolio circuit-breaker trips (reported as not available until the runtime has breakers).
+- `breakers`: portfolio circuit-breaker trips in the paper ledger over the last day.
 The score is the mean of the components; `ok` from 0.8, `degraded` from 0.5, else `failing`. Each
 check is appended to a JSON-lines history file so the UI can plot it.
 """
@@ -108,7 +108,7 @@ def ray_component(address: str | None, timeout_s: float = 2.0) -> Component | No
 
 def breakers_component(trips: int | None) -> Component:
     if trips is None:
-        return Component("breakers", 1.0, "not available: the runtime has no portfolio circuit breakers yet")
+        return Component("breakers", 1.0, "no paper ledger yet: nothing has traded")
     return Component("breakers", 1.0 if trips == 0 else 0.5, f"{trips} breaker trip(s) in the last day")
 
 

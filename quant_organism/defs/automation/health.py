@@ -53,18 +53,25 @@ def check_health(instance: dg.DagsterInstance, data_root: Path, lake: MarketLake
         health.store_component([p.reason for p in store.problems], set_aside, store.has_pending_commit())
     )
     ledger_path = data_root / LEDGER_FILE
-    error, missing = None, []
+    error, missing, trips = None, [], None
     if ledger_path.exists():
         try:
-            recorded = set(PaperLedger(ledger_path, lock_timeout=10).strategies())
+            ledger = PaperLedger(ledger_path, lock_timeout=10)
+            recorded = set(ledger.strategies())
             missing = sorted(c.name for c in live if c.paper_trading_days and c.name not in recorded)
+            events = ledger.risk_events()
+            if len(events):
+                recent = pd.to_datetime(events["bar_time"]) >= pd.Timestamp(now).tz_localize(None) - pd.Timedelta(days=1)
+                trips = int((events["kind"].str.startswith("breaker") & recent).sum())
+            else:
+                trips = 0
         except Exception as exc:  # any failure to open or read is what this component reports
             error = f"{type(exc).__name__}: {exc}"
     components.append(health.ledger_component(error, missing))
     ray = health.ray_component(settings.ray_address())
     if ray is not None:
         components.append(ray)
-    components.append(health.breakers_component(None))
+    components.append(health.breakers_component(trips))
     return health.combine(components, now)
 
 
