@@ -89,13 +89,17 @@ def alert_webhook_url() -> str | None:
     return os.environ.get("QUANT_ORGANISM_ALERT_WEBHOOK") or None
 
 
-SENTIMENT_SOURCES = ("synthetic", "files", "api")
+SENTIMENT_SOURCES = ("synthetic", "files", "api", "none")
 
 
 def sentiment_source() -> str:
-    """Where the Fear & Greed index comes from (`QUANT_ORGANISM_SENTIMENT_SOURCE`): synthetic, files or api;
-    default: files with the files market source, api with hyperliquid, else synthetic."""
+    """Where the Fear & Greed index comes from (`QUANT_ORGANISM_SENTIMENT_SOURCE`): synthetic, files, api or
+    none; default: files with the files market source when its directory holds a `*fear_greed*` file (else
+    none: every day's sentiment is missing, and says so), api with hyperliquid, else synthetic."""
     default = {"files": "files", "hyperliquid": "api"}.get(source_name(), "synthetic")
+    folder = files_dir()
+    if default == "files" and not (folder and folder.is_dir() and any("fear_greed" in p.name.lower() for p in folder.iterdir())):
+        default = "none"
     name = os.environ.get("QUANT_ORGANISM_SENTIMENT_SOURCE", default).strip().lower()
     if name not in SENTIMENT_SOURCES:
         raise ValueError(f"QUANT_ORGANISM_SENTIMENT_SOURCE={name!r}: expected one of {', '.join(SENTIMENT_SOURCES)}")

@@ -203,3 +203,12 @@ class SyntheticSentiment(SentimentSource):
         out = pd.DataFrame({"date": value.index.tz_localize(None), "value": value.to_numpy()}).dropna()
         out["classification"] = [classify(v) for v in out["value"]]
         return _window(out, first, last)
+
+
+class NoSentiment(SentimentSource):
+    """No sentiment source configured (a files directory without a Fear & Greed file): every day missing."""
+
+    name = "none"
+
+    def daily(self, first: str, last: str) -> pd.DataFrame:
+        return empty_sentiment()

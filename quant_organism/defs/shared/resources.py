@@ -50,12 +50,12 @@ class MarketSource(dg.ConfigurableResource):
 class SentimentSourceResource(dg.ConfigurableResource):
     """Where the Fear & Greed index comes from: synthetic (from the market source), files, or the public API."""
 
-    source: str = Field(default="synthetic", description="synthetic | files | api")
+    source: str = Field(default="synthetic", description="synthetic | files | api | none")
     files_dir: Optional[str] = Field(default=None, description="directory holding a *fear_greed* CSV (files)")
     base_url: str = Field(default="https://api.alternative.me", description="Fear & Greed API URL (api)")
 
     def client(self, market: MarketDataSource) -> SentimentSource:
-        from quant_organism.market.sentiment import FearGreedApi, FearGreedFile, SyntheticSentiment
+        from quant_organism.market.sentiment import FearGreedApi, FearGreedFile, NoSentiment, SyntheticSentiment
 
         if self.source == "files":
             if not self.files_dir:
@@ -65,6 +65,8 @@ class SentimentSourceResource(dg.ConfigurableResource):
             return FearGreedApi(self.base_url)
         if self.source == "synthetic":
             return SyntheticSentiment(market, tuple(settings.coins()))
+        if self.source == "none":
+            return NoSentiment()
         raise ValueError(f"unknown sentiment source {self.source!r}; expected synthetic, files or api")
 
 
@@ -122,6 +124,15 @@ class PaperLedgerResource(dg.ConfigurableResource):
         return PaperLedger(self.path)
 
 
+def _default_sentiment(market: str, files_dir: Optional[str]) -> str:
+    """The sentiment source that goes with a market source (files: only when a *fear_greed* file is there)."""
+    if market == "files":
+        folder = Path(files_dir) if files_dir else None
+        found = folder is not None and folder.is_dir() and any("fear_greed" in p.name.lower() for p in folder.iterdir())
+        return "files" if found else "none"
+    return "api" if market == "hyperliquid" else "synthetic"
+
+
 def project_resources(
     data_dir: Path | str, sentiment: "SentimentSourceResource | None" = None, **source: object
 ) -> dict[str, dg.ConfigurableResource]:
@@ -130,7 +141,7 @@ def project_resources(
     return {
         "market_source": MarketSource(**source),  # type: ignore[arg-type]
         "sentiment_source": sentiment or SentimentSourceResource(
-            source={"files": "files", "hyperliquid": "api"}.get(str(source.get("source", "synthetic")), "synthetic"),
+            source=_default_sentiment(str(source.get("source", "synthetic")), source.get("files_dir")),  # type: ignore[arg-type]
             files_dir=source.get("files_dir"),  # type: ignore[arg-type]
         ),
         "lake": LakeResource(root=str(root / "lake")),
