@@ -18,8 +18,8 @@ setup: $(UV)
 	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 
 # The main job end to end on the embedded default (synthetic market): the production search evolves on
-# 2025-07-14 (a day in the synthetic past with the full preset's 540 days of history before it), then the
-# deployment is paper-traded on the 7 days after it.
+# 2025-07-14 (a day in the synthetic past with the full preset's 540 days of history before it), then what
+# is deployed (if anything passes validation) is paper-traded on the 7 days after it.
 DEMO_END ?= 2025-07-21
 demo: setup
 	$(RUN) python -m quant_organism run --end $(DEMO_END) --paper-days 7
