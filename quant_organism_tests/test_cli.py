@@ -6,11 +6,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from quant_organism.market.sources.synthetic import SyntheticSource

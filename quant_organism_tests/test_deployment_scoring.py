@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from quant_organism.deployment.scoring import PaperRecord, score
 from quant_organism.deployment.selection import plan_from_verdicts

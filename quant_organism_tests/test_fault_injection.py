@@ -8,7 +8,6 @@ without it and compares the outcome with one clean run's.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess

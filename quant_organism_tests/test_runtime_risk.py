@@ -9,7 +9,6 @@ enters at half size and, decaying long enough, is retired with a post-mortem fil
 from __future__ import annotations
 
 import json
-from datetime import date
 
 import numpy as np
 import pandas as pd

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from quant_organism.core.durable import replace_text
+from quant_organism.core.durable import append_json_line, read_json_lines
 
 log = logging.getLogger(__name__)
 
@@ -64,21 +64,9 @@ def raise_alert(alert: Alert, root: Path, webhook_url: str | None = None) -> dic
     entry["webhook"] = post_json(webhook_url, entry) if webhook_url else "no webhook configured"
     if not entry["webhook"].startswith(("delivered", "no webhook")):
         log.warning("alert webhook: %s (the alert is kept in the log)", entry["webhook"])
-    path = root / ALERTS_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    existing = path.read_text() if path.exists() else ""
-    replace_text(path, existing + json.dumps(entry, sort_keys=True, default=str) + "\n")
+    append_json_line(root / ALERTS_FILE, entry)
     return entry
 
 
 def read_alerts(root: Path) -> list[dict[str, Any]]:
-    path = root / ALERTS_FILE
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out
+    return read_json_lines(root / ALERTS_FILE)

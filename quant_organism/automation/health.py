@@ -16,7 +16,6 @@ check is appended to a JSON-lines history file so the UI can plot it.
 
 from __future__ import annotations
 
-import json
 import socket
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from quant_organism.core.durable import replace_text
+from quant_organism.core.durable import append_json_line, read_json_lines
 
 HEALTH_HISTORY = "health/history.jsonl"
 DEFAULT_STALE_DAYS = 7
@@ -120,22 +119,8 @@ def combine(components: list[Component], now: datetime) -> HealthReport:
 
 def record(report: HealthReport, root: Path, keep: int = 1000) -> Path:
     """Append the report to the history (keeping the last `keep` checks), atomically."""
-    path = root / HEALTH_HISTORY
-    lines = path.read_text().splitlines() if path.exists() else []
-    lines = (lines + [json.dumps(report.to_dict(), sort_keys=True)])[-keep:]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    replace_text(path, "\n".join(lines) + "\n")
-    return path
+    return append_json_line(root / HEALTH_HISTORY, report.to_dict(), keep=keep)
 
 
 def history(root: Path) -> list[dict[str, Any]]:
-    path = root / HEALTH_HISTORY
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue  # a torn line from a foreign writer: skipped, the rest still plots
-    return out
+    return read_json_lines(root / HEALTH_HISTORY)

@@ -88,14 +88,19 @@ def replace_text(path: Path, text: str) -> None:
 _TEMP_NAME = re.compile(r"^\..+\.(\d+)\.\d+\.tmp$")  # what temp_path() makes: .{name}.{pid}.{n}.tmp
 
 
-def _pid_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` runs on this machine (a zombie, exited but not yet reaped, counts as dead)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 def sweep_stale_temps(root: Path, min_age_s: float = 60.0) -> list[Path]:
@@ -110,7 +115,7 @@ def sweep_stale_temps(root: Path, min_age_s: float = 60.0) -> list[Path]:
     for folder, dirs, files in os.walk(root, followlinks=False):
         for name in files:
             match = _TEMP_NAME.match(name)
-            if match is None or int(match.group(1)) == os.getpid() or _pid_alive(int(match.group(1))):
+            if match is None or int(match.group(1)) == os.getpid() or process_alive(int(match.group(1))):
                 continue
             path = Path(folder) / name
             try:
@@ -120,3 +125,31 @@ def sweep_stale_temps(root: Path, min_age_s: float = 60.0) -> list[Path]:
             except FileNotFoundError:
                 pass
     return removed
+
+
+def append_json_line(path: Path, record: dict, keep: int | None = None) -> Path:
+    """Append one JSON record to a JSON-lines file, atomically (keeping the last `keep` lines when given)."""
+    import json
+
+    lines = path.read_text().splitlines() if path.exists() else []
+    lines.append(json.dumps(record, sort_keys=True, default=str))
+    if keep is not None:
+        lines = lines[-keep:]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    replace_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def read_json_lines(path: Path) -> list:
+    """The records of a JSON-lines file; a torn or foreign line is skipped, the rest still read."""
+    import json
+
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return records

@@ -30,11 +30,7 @@ any mismatch between the pointer and the stored allocations.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path

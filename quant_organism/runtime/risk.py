@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-BREAKER_DRAWDOWN, BREAKER_DAILY_LOSS, ASSET_CAP, DECAY_SIZE, SUSPENDED, RESET = (
-    "breaker_drawdown", "breaker_daily_loss", "asset_cap", "decay_size", "suspended", "reset"
+BREAKER_DRAWDOWN, BREAKER_DAILY_LOSS, ASSET_CAP, DECAY_SIZE, RESET = (
+    "breaker_drawdown", "breaker_daily_loss", "asset_cap", "decay_size", "reset"
 )
 
 
@@ -111,11 +110,3 @@ class PortfolioGuard:
             return None
         s.tripped, s.tripped_at = why, time.isoformat()
         return RiskEvent(time, kind, "*", "*", why + ": flatten all, no entries until the next deployment")
-
-
-def exposure_room(exposures: dict[Any, float], coin: str, cap: float | None, own: float = 0.0) -> float:
-    """Exposure (share of capital) still available on `coin` under the cap, not counting the book's own."""
-    if cap is None:
-        return float("inf")
-    used = sum(v for (strategy, c), v in exposures.items() if c == coin) - own
-    return max(0.0, cap - used)

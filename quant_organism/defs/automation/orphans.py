@@ -17,6 +17,8 @@ import time
 
 import dagster as dg
 
+from quant_organism.core.durable import process_alive
+
 PID_TAG = "quant_organism/pid"
 HOST_TAG = "quant_organism/host"
 ORPHANED_TAG = "quant_organism/orphaned"  # set on a run this module marked failed
@@ -29,25 +31,11 @@ def worker_tags() -> dict[str, str]:
     return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, not yet reaped by its parent) is dead too
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 def orphan_reason(instance: dg.DagsterInstance, run: dg.DagsterRun, now: float, heartbeat_timeout: float) -> str | None:
     """Why `run` (STARTING/STARTED) is an orphan, or None when it may still be running."""
     pid, host = run.tags.get(PID_TAG), run.tags.get(HOST_TAG)
     if pid and pid.isdigit() and host == socket.gethostname():
-        if int(pid) != os.getpid() and not _process_alive(int(pid)):
+        if int(pid) != os.getpid() and not process_alive(int(pid)):
             return f"its process {pid} on {host} is gone (killed or crashed) while the run was {run.status.value}"
         return None
     records = instance.get_records_for_run(run.run_id, limit=1, ascending=False).records

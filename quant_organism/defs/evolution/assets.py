@@ -8,7 +8,7 @@ from pydantic import Field
 from quant_organism import settings
 from quant_organism.defs.market.assets import CANDLES, FUNDING
 from quant_organism.defs.market.regime import REGIME
-from quant_organism.defs.shared.partitions import daily_partitions
+from quant_organism.defs.shared.partitions import all_coins_of_day, daily_partitions
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, StrategyStoreResource
 from quant_organism.core import artifacts as artifact_files
 from quant_organism.evolution.config import EvolutionConfig, load_preset, preset_names
@@ -26,7 +26,6 @@ MIN_COVERAGE = 0.9  # share of the train window's bars that must be present and 
 
 # Population D reads the trailing lookback window of every coin from the lake; the dependency edge maps
 # each day to all coins of that day (the window's other days are checked for coverage at run time).
-ALL_COINS_OF_DAY = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="date")
 
 
 class EvolutionRunConfig(dg.Config):
@@ -125,8 +124,8 @@ def _fit_to_history(context, evolution: EvolutionConfig, lake: LakeResource, day
     key=POPULATION,
     partitions_def=daily_partitions,
     deps=[
-        dg.AssetDep(CANDLES, partition_mapping=ALL_COINS_OF_DAY),
-        dg.AssetDep(FUNDING, partition_mapping=ALL_COINS_OF_DAY),
+        dg.AssetDep(CANDLES, partition_mapping=all_coins_of_day),
+        dg.AssetDep(FUNDING, partition_mapping=all_coins_of_day),
         REGIME,
     ],
     group_name="evolution",

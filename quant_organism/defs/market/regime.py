@@ -16,7 +16,7 @@ import pandas as pd
 
 from quant_organism import settings
 from quant_organism.defs.market.assets import CANDLES
-from quant_organism.defs.shared.partitions import daily_partitions
+from quant_organism.defs.shared.partitions import all_coins_of_day, daily_partitions
 from quant_organism.defs.shared.resources import LakeResource, MarketSource, SentimentSourceResource
 from quant_organism.market.lake import MarketLake, ensure_catalog_file
 from quant_organism.market.regime import HmmFit, compute_regimes, daily_closes
@@ -25,7 +25,6 @@ from quant_organism.reporting.plots import markdown_image, regime_chart
 
 SENTIMENT = dg.AssetKey(["market", "sentiment"])
 REGIME = dg.AssetKey(["market", "regime"])
-ALL_COINS_OF_DAY = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="date")
 FITS_FILE = "regime_fits.json"
 
 
@@ -111,7 +110,7 @@ def _valid_cache(cache: dict[str, HmmFit | None], market: pd.Series) -> dict[str
 @dg.asset(
     key=REGIME,
     partitions_def=daily_partitions,
-    deps=[dg.AssetDep(CANDLES, partition_mapping=ALL_COINS_OF_DAY), SENTIMENT],
+    deps=[dg.AssetDep(CANDLES, partition_mapping=all_coins_of_day), SENTIMENT],
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="market",
     kinds={"parquet", "duckdb"},

@@ -9,6 +9,8 @@ from quant_organism import settings
 daily_partitions = dg.DailyPartitionsDefinition(start_date=settings.partitions_start_date(), timezone="UTC")
 coin_partitions = dg.StaticPartitionsDefinition(list(settings.coins()))
 market_partitions = dg.MultiPartitionsDefinition({"date": daily_partitions, "coin": coin_partitions})
+# A daily asset depends on every coin's market partition of its day.
+all_coins_of_day = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="date")
 
 
 def partition_coin_day(key: str | dg.MultiPartitionKey) -> tuple[str, str]:
