@@ -109,3 +109,15 @@ def sentiment_source() -> str:
 def sentiment_url() -> str:
     """Base URL of the Fear & Greed API (`QUANT_ORGANISM_SENTIMENT_URL`)."""
     return os.environ.get("QUANT_ORGANISM_SENTIMENT_URL", "https://api.alternative.me")
+
+
+def cpu_hour_price() -> float:
+    """QUANT_ORGANISM_CPU_HOUR_PRICE: USD per CPU-hour for the run's cost estimate (default 0.05)."""
+    raw = os.environ.get("QUANT_ORGANISM_CPU_HOUR_PRICE", "0.05")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"QUANT_ORGANISM_CPU_HOUR_PRICE={raw!r}: expected a number of USD per CPU-hour") from None
+    if not value >= 0:
+        raise ValueError(f"QUANT_ORGANISM_CPU_HOUR_PRICE={raw!r}: must be >= 0")
+    return value

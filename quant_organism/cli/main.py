@@ -251,6 +251,27 @@ def _status(args: argparse.Namespace) -> int:
     return print_status()
 
 
+def _query(args: argparse.Namespace) -> int:
+    """Run SQL over the memory views (README "Memory") and print the rows."""
+    import duckdb
+
+    from quant_organism.reporting.memory import open_memory, views_in
+    from quant_organism.runtime.ledger import LEDGER_FILE
+
+    root = settings.data_dir()
+    with open_memory(root, root / LEDGER_FILE) as con:
+        if not args.sql:
+            print("views: " + ", ".join(views_in(con)) if views_in(con) else f"no runs under {root / 'history'} yet")
+            return 0
+        try:
+            frame = con.execute(args.sql).df()
+        except duckdb.Error as exc:
+            print(f"query failed: {str(exc).splitlines()[0]}\nviews: {', '.join(views_in(con))}", file=sys.stderr)
+            return 2
+    print(frame.to_csv(index=False) if args.csv else (frame.to_string(index=False) if len(frame) else "(no rows)"))
+    return 0
+
+
 def _ui(args: argparse.Namespace) -> int:
     """Serve the Dagster UI on 127.0.0.1 over the persistent instance the main command wrote to."""
     prepare_dagster_home()
@@ -279,6 +300,10 @@ def main(argv: list[str] | None = None) -> int:
     run.set_defaults(handler=_run)
     status = sub.add_parser("status", help="the deployed set, paper P&L, health and the last runs")
     status.set_defaults(handler=_status)
+    query = sub.add_parser("query", help="SQL over every run's results (views: populations, verdicts, deployments, ...)")
+    query.add_argument("sql", nargs="?", help="the query; none lists the views")
+    query.add_argument("--csv", action="store_true", help="print CSV")
+    query.set_defaults(handler=_query)
     ui = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on the project's instance")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)

@@ -15,10 +15,14 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from quant_organism.strategies.genes import TECHNICAL_SEEDS, SeedType
+from quant_organism.strategies.genes import TECHNICAL_SEEDS, SeedType, gene_space
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 Executor = Literal["serial", "process", "ray"]
+Objective = Literal["score", "sharpe", "sortino", "total_return", "consistency"]
+OBJECTIVE_COLUMN = {"score": "score", "sharpe": "obj_sharpe", "sortino": "sortino", "total_return": "total_return",
+                    "consistency": "obj_consistency"}
+"""The population column each scalar objective ranks by (elitism, winners); `score` is the fitness score."""
 
 
 class EvolutionConfig(BaseModel):
@@ -60,6 +64,27 @@ class EvolutionConfig(BaseModel):
     min_lookback_days: int = Field(default=120, ge=3, description="shortest history the windows shrink to")
     split: tuple[float, float, float] = (0.6, 0.2, 0.2)
     min_trades: int = Field(default=10, ge=0)
+    objective: Objective = Field(default="score", description="scalar that elitism and the winners rank by")
+    gene_ranges: dict[SeedType, dict[str, tuple[float, float]]] = Field(
+        default_factory=dict, description="seed type -> gene -> (low, high): narrower ranges searched"
+    )
+
+    @field_validator("gene_ranges")
+    @classmethod
+    def _ranges(cls, value: dict) -> dict:
+        """Every range names a gene of its seed and lies inside that gene's bounds, low < high."""
+        for seed_type, genes in value.items():
+            space = gene_space(seed_type)
+            for name, (low, high) in genes.items():
+                if name not in space:
+                    raise ValueError(f"gene_ranges[{seed_type.value}]: unknown gene {name!r}; genes: {list(space)}")
+                spec = space[name]
+                if not (math.isfinite(low) and math.isfinite(high) and spec.low <= low < high <= spec.high):
+                    raise ValueError(
+                        f"gene_ranges[{seed_type.value}][{name}]: range [{low}, {high}] must satisfy "
+                        f"{spec.low} <= low < high <= {spec.high}"
+                    )
+        return value
 
     @field_validator("seed_types", mode="before")
     @classmethod

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -30,7 +30,7 @@ from quant_organism.evolution.result import (
     EvolutionResult,
 )
 from quant_organism.evolution.windows import evolution_windows, guard_train_frames, slice_frames
-from quant_organism.strategies.genes import SeedType
+from quant_organism.strategies.genes import SeedGenes, SeedType
 
 log = logging.getLogger(__name__)
 ProgressCallback = Callable[[dict[str, Any]], None]
@@ -44,6 +44,8 @@ def run_evolution(
     evolution_date: date | str | None = None,
     evaluator: Evaluator | None = None,
     batch_hook: BatchHook | None = None,
+    deadline: float | None = None,
+    seeds: Sequence[SeedGenes] = (),
 ) -> EvolutionResult:
     """Evolve `config.n_batches` islands on the train window of `evolution_date` and collect them.
 
@@ -52,6 +54,9 @@ def run_evolution(
     of the last bar. `evaluator` replaces the universal fitness (default `evaluate_universe`) and
     `batch_hook(batch)` runs in the worker before each batch: both must be picklable for the
     process and Ray executors (module-level functions or instances of module-level classes).
+    `deadline` (epoch seconds, the run's evolution budget) stops islands cleanly between generations; an
+    island not started by then evaluates nothing (status `budget`). `seeds`: inherited winners that every
+    island starts from (at most half of it; the rest is random), as a workflow's `inherit_best_from` asks.
     """
     config = config or EvolutionConfig()
     started = time.perf_counter()
@@ -63,7 +68,9 @@ def run_evolution(
     train = slice_frames(frames, windows.train)
     guard_train_frames(train, windows.train, windows.validation)
     train_bars = {coin: len(frame) for coin, frame in train.items()}
-    tasks = [BatchTask(b, config.batch_size, config, windows.train, windows.validation) for b in range(config.n_batches)]
+    seeds = tuple(seeds)
+    tasks = [BatchTask(b, config.batch_size, config, windows.train, windows.validation, deadline, seeds)
+             for b in range(config.n_batches)]
     workers = config.workers()
 
     emit(
@@ -77,6 +84,8 @@ def run_evolution(
             "coins": list(train),
             "train_bars": train_bars,
             "windows": windows.as_dict(),
+            "deadline": deadline,
+            "seeds": len(seeds),
         }
     )
     log.info(

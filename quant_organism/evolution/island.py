@@ -25,7 +25,7 @@ import pandas as pd
 from deap import base, tools
 
 from quant_organism.backtest.fitness import OBJECTIVE_COLUMNS, OBJECTIVE_WEIGHTS, FitnessConfig
-from quant_organism.evolution.config import EvolutionConfig
+from quant_organism.evolution.config import OBJECTIVE_COLUMN, EvolutionConfig
 from quant_organism.evolution.fitness import evaluate_universe
 from quant_organism.evolution.operators import allocate, crossover, crowded_tournament, mutate, random_genome
 from quant_organism.evolution.windows import Window, guard_train_frames
@@ -36,7 +36,8 @@ Evaluator = Callable[[Mapping[str, pd.DataFrame], Sequence[SeedGenes], FitnessCo
 BatchHook = Callable[[int], None]
 """Called with the batch index in the worker before the batch starts (fault injection, tracing)."""
 
-STATUS_OK, STATUS_FAILED, STATUS_TIMEOUT = "ok", "failed", "timeout"
+STATUS_OK, STATUS_FAILED, STATUS_TIMEOUT, STATUS_BUDGET = "ok", "failed", "timeout", "budget"
+"""`budget`: stopped cleanly at the run's evolution deadline; what it evaluated is kept and valid."""
 
 
 class ObjectiveFitness(base.Fitness):
@@ -67,6 +68,8 @@ class BatchTask:
     config: EvolutionConfig
     train: Window
     validation: tuple[Window, ...] = ()
+    deadline: float | None = None  # epoch seconds: the run's evolution budget ends here (core/budget.py)
+    seeds: tuple[SeedGenes, ...] = ()  # inherited winners placed in generation 0 (workflows)
 
 
 @dataclass
@@ -111,6 +114,10 @@ class Island:
         self._record_generation(0, population, tick)
         n_elite = min(cfg.n_elite, self.task.size - 1)
         for generation in range(1, cfg.generations + 1):
+            if self.task.deadline is not None and time.time() > self.task.deadline:
+                status = STATUS_BUDGET
+                error = f"batch {self.task.batch} reached the run's evolution budget; stopped after generation {generation - 1}"
+                break
             if deadline is not None and time.perf_counter() > deadline:
                 status = STATUS_TIMEOUT
                 error = f"batch {self.task.batch} exceeded {cfg.batch_timeout_s:g} s; stopped after generation {generation - 1}"
@@ -138,12 +145,19 @@ class Island:
         )
 
     def _initial_population(self) -> list[Individual]:
-        types = allocate(self.task.size, self.config.seed_type_weights(), rotate=self.task.batch)
+        """Inherited winners first (at most half the island, in their order), then random genomes of the mix."""
         out: list[Individual] = []
         seen: set[str] = set()
+        for genes in self.task.seeds[: self.task.size // 2]:
+            genes = self._restricted(genes.model_copy(update={"generation": 0}))
+            digest = genes.genes_hash()
+            if digest not in seen:
+                seen.add(digest)
+                out.append(self._individual(genes, digest))
+        types = allocate(self.task.size - len(out), self.config.seed_type_weights(), rotate=self.task.batch)
         for seed_type in types:
             for _ in range(100):  # a duplicate draw is astronomically rare; redraw instead of keeping it
-                genes = random_genome(seed_type, self.rng, generation=0)
+                genes = self._restricted(random_genome(seed_type, self.rng, generation=0))
                 digest = genes.genes_hash()
                 if digest not in seen:
                     break
@@ -172,9 +186,20 @@ class Island:
         out = []
         for genes, parent_hash in children:
             unchanged = genes.genes_hash() == parent_hash
-            child = mutate(genes, self.rng, cfg.mutation_rate, cfg.mutation_sigma, generation, force=unchanged)
+            child = self._restricted(mutate(genes, self.rng, cfg.mutation_rate, cfg.mutation_sigma, generation, force=unchanged))
             out.append(self._individual(child, child.genes_hash()))
         return out
+
+    def _restricted(self, genes: SeedGenes) -> SeedGenes:
+        """The genome clipped into the config's narrower gene ranges for its seed (if any), repaired."""
+        ranges = self.config.gene_ranges.get(genes.seed_type)
+        if not ranges:
+            return genes
+        values = genes.gene_values()
+        clipped = {n: min(max(values[n], low), high) for n, (low, high) in ranges.items()}
+        if all(values[n] == v for n, v in clipped.items()):
+            return genes
+        return SeedGenes.from_gene_values(genes.seed_type, genes.seed_id, {**values, **clipped}, genes.generation)
 
     # --- evaluation ------------------------------------------------------------------------
     def _individual(self, genes: SeedGenes, digest: str) -> Individual:
@@ -195,11 +220,19 @@ class Island:
                 raise RuntimeError("evaluator returned rows that do not match the genomes it was given")
             for ind, row in zip(fresh, rows.to_dict("records")):
                 ind.fitness.values = tuple(float(row[c]) for c in OBJECTIVE_COLUMNS)
-                ind.score = float(row["score"])
+                ind.score = self._objective(row)
                 ind.row = row
                 self.cache[ind.hash] = ind
                 self.records.append(self._record(ind, row))
         return [self.cache[i.hash] for i in individuals]
+
+    def _objective(self, row: dict) -> float:
+        """The scalar elitism ranks by: the fitness score, or the chosen objective for valid genomes only."""
+        column = OBJECTIVE_COLUMN[self.config.objective]
+        if column == "score":
+            return float(row["score"])
+        value = float(row.get(column, float("nan")))
+        return value if bool(row.get("valid")) and np.isfinite(value) else -1e12
 
     def _record(self, ind: Individual, row: dict) -> dict:
         genes = ind.genes
@@ -263,6 +296,9 @@ def execute_batch(
 ) -> BatchOutcome:
     """Run one island and never raise: an exception becomes a `failed` outcome with its traceback."""
     started = time.perf_counter()
+    if task.deadline is not None and time.time() > task.deadline:
+        message = f"batch {task.batch} not started: the run's evolution budget had ended"
+        return BatchOutcome(task.batch, STATUS_BUDGET, message, 0.0, 0, pid=os.getpid())
     try:
         if hook is not None:
             hook(task.batch)

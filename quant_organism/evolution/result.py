@@ -74,7 +74,12 @@ class EvolutionResult:
 
     @property
     def failed_batches(self) -> pd.DataFrame:
-        return self.batches[self.batches["status"] != "ok"].reset_index(drop=True)
+        return self.batches[~self.batches["status"].isin(["ok", "budget"])].reset_index(drop=True)
+
+    @property
+    def stopped_by_budget(self) -> int:
+        """Islands that stopped (or never started) at the run's evolution deadline."""
+        return int((self.batches["status"] == "budget").sum()) if len(self.batches) else 0
 
     def totals(self) -> dict[str, Any]:
         """JSON-ready run summary (for logs and Dagster metadata)."""
@@ -86,6 +91,7 @@ class EvolutionResult:
             "ray_resources": self.ray_resources,
             "batches": int(len(self.batches)),
             "batches_by_status": {k: int(v) for k, v in status.items()},
+            "stopped_by_budget": self.stopped_by_budget,
             "evaluations": self.evaluations,
             "backtests": self.backtests,
             "valid": int(valid.sum()),
@@ -98,14 +104,14 @@ class EvolutionResult:
             "windows": self.windows.as_dict(),
         }
 
-    def best(self, n: int = 10, valid_only: bool = True) -> list[Candidate]:
-        """The top-n distinct genomes (by genes_hash) by score, ties by name; valid ones only by default."""
+    def best(self, n: int = 10, valid_only: bool = True, by: str = "score") -> list[Candidate]:
+        """The top-n distinct genomes (by genes_hash) by `by` (a population column), ties by name; valid only by default."""
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
         frame = self.population
         if valid_only and len(frame):
             frame = frame[frame["valid"]]
-        ranked = frame.sort_values(["score", "name"], ascending=[False, True], kind="mergesort")
+        ranked = frame.sort_values([by, "name"], ascending=[False, True], kind="mergesort")
         ranked = ranked.drop_duplicates("genes_hash", keep="first").head(n)
         return [Candidate(genes_from_row(row), row) for _, row in ranked.iterrows()]
 

@@ -15,15 +15,15 @@ from quant_organism.evolution.result import EvolutionResult
 from quant_organism.evolution.windows import evolution_windows
 
 
-def save_evolution(result, root: Path) -> Path:
-    """Write an EvolutionResult's tables and summary; returns the directory."""
+def save_evolution(result, root: Path, extra: dict | None = None) -> Path:
+    """Write an EvolutionResult's tables and summary (plus `extra`: run id, budget) to the date's latest folder."""
     directory = artifacts.phase_dir("evolution", result.windows.evolution_date, root)
     artifacts.write_frame(directory / "population.parquet", result.population)
     artifacts.write_frame(directory / "generation_stats.parquet", result.generation_stats)
     artifacts.write_frame(directory / "batches.parquet", result.batches)
     artifacts.write_json(
         directory / "run.json",
-        {"config": json.loads(result.config.model_dump_json()), "totals": json_safe(result.totals())},
+        {"config": json.loads(result.config.model_dump_json()), "totals": json_safe(result.totals()), **json_safe(extra or {})},
     )
     return directory
 
@@ -50,3 +50,9 @@ def load_evolution(day: str | date, root: Path):
         train_bars=dict(totals["train_bars"]),
         ray_resources=totals.get("ray_resources"),
     )
+
+
+def load_run_info(day: str | date, root: Path) -> dict:
+    """The date's run.json: config, totals, and the run id and budget the population asset recorded."""
+    path = artifacts.phase_dir("evolution", day, root) / "run.json"
+    return artifacts.read_json(path) if path.exists() else {}

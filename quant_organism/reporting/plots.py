@@ -133,3 +133,27 @@ def regime_chart(regimes: pd.DataFrame, title: str = "market regimes and sentime
     bottom.grid(alpha=0.3)
     figure.autofmt_xdate()
     return _png(figure)
+
+
+def research_memory(best: pd.DataFrame, gates: pd.DataFrame, families: pd.DataFrame,
+                    title: str = "across runs") -> bytes:
+    """Three panels: best fitness per evolution date (every run), what rejects candidates, seed-family survival."""
+    figure, axes = plt.subplots(1, 3, figsize=(12, 3.5))
+    if len(best):
+        dates = pd.to_datetime(best["evolution_date"])
+        axes[0].plot(dates, best["best_score"], marker="o", color="tab:blue", label="best of the date's runs")
+        axes[0].plot(dates, best["mean_best_score"], marker=".", color="tab:orange", alpha=0.7, label="mean over runs")
+        axes[0].legend(fontsize=7)
+        axes[0].tick_params(axis="x", labelrotation=30, labelsize=7)
+    axes[0].set_title("best fitness per night", fontsize=9)
+    if len(gates):
+        axes[1].barh(gates["rejected_by"].astype(str), gates["share"], color="tab:red")
+        axes[1].set_xlim(0, 1)
+    axes[1].set_title("candidates by the gate that rejected them", fontsize=9)
+    if len(families):
+        axes[2].barh(families["seed_type"].astype(str), families["survival"], color="tab:green")
+        axes[2].set_xlim(0, 1)
+        axes[2].tick_params(axis="y", labelsize=7)
+    axes[2].set_title("seed-family survival through validation", fontsize=9)
+    figure.suptitle(title, fontsize=10)
+    return _png(figure)

@@ -116,6 +116,58 @@ def rejections(verdicts: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def budget_summary(
+    evolution: dict[str, Any] | None, validation: dict[str, Any] | None, used_s: float, report_cpu_s: float,
+) -> dict[str, Any]:
+    """Budget, time used and the compute cost of the run, from what each phase recorded.
+
+    `evolution`: the population asset's budget record (total, shares, plan, evolution time and CPU);
+    `validation`: the validation asset's; `used_s`: seconds since the run started, at the report's end."""
+    evolution, validation = evolution or {}, validation or {}
+    total = evolution.get("total_s")
+    cpu_s = float(evolution.get("evolution_cpu_s") or 0.0) + float(validation.get("cpu_s") or 0.0) + float(report_cpu_s)
+    price = float(evolution.get("cpu_hour_price") or 0.0)
+    stopped = int(evolution.get("stopped_by_budget") or 0)
+    cut = int(validation.get("cut_by_budget") or 0)
+    return {
+        "total_s": total,
+        "shares": evolution.get("shares"),
+        "used_s": round(float(used_s), 3),
+        "within_budget": None if total is None else bool(used_s <= total),
+        "evolution_used_s": evolution.get("evolution_used_s"),
+        "validation_used_s": validation.get("used_s"),
+        "evolution_stopped_by_budget": stopped,
+        "validation_cut_by_budget": cut,
+        "planned_evaluations": evolution.get("planned_evaluations"),
+        "estimated_cpu_s": evolution.get("estimated_cpu_s"),
+        "estimated_cost_usd": evolution.get("estimated_cost_usd"),
+        "cost_limit": evolution.get("cost_limit"),
+        "cpu_s": round(cpu_s, 3),
+        "cost_usd": round(cpu_s / 3600.0 * price, 6),
+        "cpu_hour_price": price,
+    }
+
+
+def budget_line(budget: dict[str, Any], generated: int) -> str:
+    """One sentence: budget, time used, what the budget cut, and the cost."""
+    if not budget:
+        return ""
+    total = budget.get("total_s")
+    head = "Budget: unbounded" if total is None else f"Budget: {total:g} s"
+    text = f"{head}; used {budget['used_s']:.1f} s"
+    if total is not None:
+        text += " (within budget)" if budget.get("within_budget") else f" (over budget by {budget['used_s'] - total:.1f} s)"
+    if budget.get("evolution_stopped_by_budget"):
+        text += (f"; evolution stopped at its share: {budget['evolution_stopped_by_budget']} islands cut, "
+                 f"{generated} of {budget.get('planned_evaluations')} planned evaluations (a smaller population)")
+    if budget.get("validation_cut_by_budget"):
+        text += f"; validation ran out of time: {budget['validation_cut_by_budget']} candidates not replayed"
+    text += (f". Compute: {budget['cpu_s']:.0f} CPU-s, ${budget['cost_usd']:.4f} at ${budget['cpu_hour_price']:g}/CPU-h "
+             f"(estimated before the run: ${float(budget.get('estimated_cost_usd') or 0.0):.4f}"
+             + (f", limit ${budget['cost_limit']:g})." if budget.get("cost_limit") is not None else ")."))
+    return text
+
+
 def report_markdown(report: dict[str, Any]) -> str:
     counts, phases = report["counts"], report["phases"]
     lines = [
@@ -131,6 +183,8 @@ def report_markdown(report: dict[str, Any]) -> str:
         "",
         f"Cash: {_pct(phases['deployment']['cash'])}. Archived (superseded): {len(phases['deployment']['archived'])}.",
     ]
+    if report.get("budget"):
+        lines += ["", budget_line(report["budget"], counts["generated"])]
     stats = report.get("statistics") or {}
     spa = stats.get("deployed_set_spa") or {}
     lines += [

@@ -42,6 +42,7 @@ class ValidationSettings:
     testnet: TestnetConfig = field(default_factory=TestnetConfig)
     replay_top: int = 10  # stage-1 passers replayed, best first (the most a deployment holds: max_pool)
     product_replay_days: int = 7  # last walk-forward days also traded day by day exactly as paper trading does
+    deadline: float | None = None  # epoch seconds: the run's validation budget; no replay starts after it
 
 
 @dataclass
@@ -50,6 +51,7 @@ class ValidationOutcome:
     evidence: HeldOutEvidence | None
     test: SuperiorityResult | None
     stage_seconds: dict[str, float]
+    cut_by_budget: list[str] = field(default_factory=list)  # candidates whose replay the budget cut
 
     @property
     def passed(self) -> list[CandidateVerdict]:
@@ -59,6 +61,7 @@ class ValidationOutcome:
         return {
             "superiority": self.test.to_dict() if self.test is not None else None,
             "stage_seconds": self.stage_seconds,
+            "cut_by_budget": list(self.cut_by_budget),
             "verdicts": [v.to_dict() for v in self.verdicts],
         }
 
@@ -80,6 +83,7 @@ def validate(
     timings["backtest"] = round(time.perf_counter() - started, 3)
 
     stage2: dict[str, StageResult] = {}
+    out_of_time: set[str] = set()
     if options.mode in ("fast", "full"):
         started = time.perf_counter()
         window_bars = int(len(evidence.bar_returns.loc[evidence.bar_returns.index >= walk_forward.start]))
@@ -88,13 +92,20 @@ def validate(
             (g for g in candidates if stage1[g.seed_id].status is StageStatus.PASSED),
             key=lambda g: (-(stage1[g.seed_id].score or 0.0), g.seed_id),
         )
-        replayed = {g.seed_id for g in passers[: options.replay_top]}
+        replayed = {g.seed_id for g in passers[: options.replay_top]} if not _late(options.deadline) else set()
+        out_of_time = {g.seed_id for g in passers[: options.replay_top]} - replayed
         product = {}
         if replayed and options.product_replay_days > 0:
             product = product_replay([g for g in passers if g.seed_id in replayed], frames, walk_forward.end,
                                      options.product_replay_days, options.held_out.costs)  # fmt: skip
         for genes in candidates:
-            if genes.seed_id in replayed:
+            if genes.seed_id in replayed and _late(options.deadline):
+                replayed.discard(genes.seed_id)
+                out_of_time.add(genes.seed_id)
+            if genes.seed_id in out_of_time:
+                why = "not_replayed: the validation budget ran out before its replay (a larger --hours replays it)"
+                stage2[genes.seed_id] = StageResult(REPLAY, StageStatus.SKIPPED, None, {}, [why])
+            elif genes.seed_id in replayed:
                 stage2[genes.seed_id] = _with_product_parity(
                     replay_stage(genes, frames, replay_config, end=walk_forward.end), product.get(genes.seed_id, [])
                 )
@@ -105,6 +116,7 @@ def validate(
                 why = "not replayed: the held-out stage rejected it (a replay only checks what could be deployed)"
                 stage2[genes.seed_id] = StageResult(REPLAY, StageStatus.SKIPPED, None, {}, [why])
         timings["replay"] = round(time.perf_counter() - started, 3)
+
 
     testnet = None
     if options.mode == "full":
@@ -120,7 +132,11 @@ def validate(
         if testnet is not None:
             stages.append(testnet)
         verdicts.append(decide(genes.seed_id, stages, options.mode))
-    return ValidationOutcome(verdicts, evidence, test, timings)
+    return ValidationOutcome(verdicts, evidence, test, timings, sorted(out_of_time))
+
+
+def _late(deadline: float | None) -> bool:
+    return deadline is not None and time.time() > deadline
 
 
 def _with_product_parity(result: StageResult, problems: list[str]) -> StageResult:

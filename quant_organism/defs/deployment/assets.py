@@ -10,7 +10,8 @@ from pydantic import Field
 
 from quant_organism.core import artifacts as artifact_files
 from quant_organism.defs.shared.partitions import daily_partitions
-from quant_organism.defs.shared.resources import ArtifactsResource, StrategyStoreResource
+from quant_organism.defs.shared.resources import ArtifactsResource, RunBudgetResource, StrategyStoreResource, correlation_id
+from quant_organism.reporting.memory import deployment_rows, report_row
 from quant_organism.defs.validation.assets import INCUMBENTS_FILE, SAMPLE_FILE, VALIDATED, read_held_out_returns
 from quant_organism.deployment.scoring import PaperRecord
 from quant_organism.catalog.store import STORE_DIR
@@ -20,7 +21,7 @@ from quant_organism.catalog.manifest import load_current_deployment
 from quant_organism.deployment.deploy import DeploymentRefused, deploy, stray_files, verify_deployment
 from quant_organism.deployment.selection import plan_from_verdicts
 from quant_organism.reporting.plots import equity_curves, markdown_image
-from quant_organism.reporting.report import build_report, deployed_equity, report_markdown
+from quant_organism.reporting.report import budget_line, budget_summary, build_report, deployed_equity, report_markdown
 from quant_organism.validation.held_out import daily_returns
 from quant_organism.validation.superiority import superiority_test
 from quant_organism.core.faults import fault_point
@@ -127,7 +128,9 @@ def deployed_configs(
         wall_s=round(time.perf_counter() - started, 3),
     )
     directory = artifacts.phase_dir("deployment", day)
+    summary["run_id"] = correlation_id(context)
     artifact_files.write_json(directory / "deployment.json", summary)
+    artifacts.archive("deployments", day, summary["run_id"], deployment_rows(summary, pd.Timestamp.now(tz="UTC")))
 
     fault_point("deployment:deployed")
     problems = verify_deployment(store, sample, max_weight=config.max_weight)
@@ -170,9 +173,12 @@ def deployed_configs(
     description="The run's report: strategies generated, validated and deployed, per-phase timings and success "
     "rates, and the deployed set against buy-and-hold on the validation windows.",
 )
-def evolution_report(context: dg.AssetExecutionContext, artifacts: ArtifactsResource) -> dg.MaterializeResult:
+def evolution_report(
+    context: dg.AssetExecutionContext, artifacts: ArtifactsResource, budget: RunBudgetResource
+) -> dg.MaterializeResult:
     from quant_organism.automation import read_failures
 
+    cpu_started = time.process_time()
     day = context.partition_key
     result = artifacts.load_evolution(day)
     validation = artifact_files.read_json(artifacts.phase_dir("validation", day) / "verdicts.json")
@@ -184,6 +190,10 @@ def evolution_report(context: dg.AssetExecutionContext, artifacts: ArtifactsReso
         day, result.totals(), result.batches, validation, deployment, read_failures(artifacts.failures_path), pbo,
         post_mortems=load_post_mortems(Path(artifacts.root) / STORE_DIR),
     )
+    clock = budget.budget(context)
+    report["run_id"] = correlation_id(context)
+    report["budget"] = budget_summary(artifacts.run_info(day).get("budget"), validation.get("budget"), clock.elapsed(),
+                                      time.process_time() - cpu_started)
     markdown = report_markdown(report)
 
     curves = {}
@@ -196,6 +206,9 @@ def evolution_report(context: dg.AssetExecutionContext, artifacts: ArtifactsReso
     json_path = artifact_files.write_json(directory / "report.json", report)
     artifact_files.write_text(directory / "report.md", markdown)
     (directory / "equity.png").write_bytes(plot)
+    artifacts.archive("reports", day, report["run_id"], report_row(report))
+    if report["budget"].get("within_budget") is False:
+        context.log.warning(budget_line(report["budget"], report["counts"]["generated"]))
     return dg.MaterializeResult(
         metadata={
             "report": dg.MetadataValue.md(markdown),
@@ -203,6 +216,8 @@ def evolution_report(context: dg.AssetExecutionContext, artifacts: ArtifactsReso
             "generated": dg.MetadataValue.int(report["counts"]["generated"]),
             "passed_validation": dg.MetadataValue.int(report["counts"]["passed_validation"]),
             "deployed": dg.MetadataValue.int(report["counts"]["deployed"]),
+            "budget": dg.MetadataValue.json(report["budget"]),
+            "run_id": report["run_id"],
             "path": dg.MetadataValue.path(str(json_path)),
         }
     )

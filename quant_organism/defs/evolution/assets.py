@@ -1,5 +1,6 @@
 """Evolution assets: `evolution/population` (DEAP islands on Ray) and `evolution/strategy_configs`."""
 
+import time
 from typing import Optional
 
 import dagster as dg
@@ -9,7 +10,15 @@ from quant_organism import settings
 from quant_organism.defs.market.assets import CANDLES, FUNDING
 from quant_organism.defs.market.regime import REGIME
 from quant_organism.defs.shared.partitions import all_coins_of_day, daily_partitions
-from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, StrategyStoreResource
+from quant_organism.defs.shared.resources import (
+    ArtifactsResource,
+    LakeResource,
+    RunBudgetResource,
+    StrategyStoreResource,
+    correlation_id,
+)
+from quant_organism.core.budget import CostLimitExceeded, check_cost, cost_usd, estimate_cpu_seconds, planned_evaluations
+from quant_organism.reporting.memory import run_row, tag_phase
 from quant_organism.core import artifacts as artifact_files
 from quant_organism.evolution.config import EvolutionConfig, load_preset, preset_names
 from quant_organism.evolution.engine import run_evolution
@@ -120,6 +129,26 @@ def _fit_to_history(context, evolution: EvolutionConfig, lake: LakeResource, day
     return evolution.model_copy(update={"lookback_days": lookback})
 
 
+def _cost_plan(evolution: EvolutionConfig, windows, clock, budget: RunBudgetResource) -> dict:
+    """Planned evaluations and the run's estimated CPU-seconds and cost, before any work."""
+    import pandas as pd
+
+    planned = planned_evaluations(evolution.total_strategies, evolution.generations, evolution.elite_ratio)
+    train_bars = int((windows.train.end - windows.train.start) / pd.Timedelta(settings.interval()))
+    cpu_s = estimate_cpu_seconds(planned, len(settings.coins()), train_bars, workers=evolution.workers(), budget=clock,
+                                 evolution_share=clock.shares.get("evolution", 0.5) or 0.5)
+    return {"planned_evaluations": planned, "estimated_cpu_s": round(cpu_s, 1),
+            "estimated_cost_usd": round(cost_usd(cpu_s, budget.cpu_hour_price), 6)}
+
+
+def _evolution_spending(result, clock, driver_cpu_s: float, price: float) -> dict:
+    """Time and CPU the evolution used: the driver's CPU plus each island's wall time on its own core."""
+    islands = float(result.batches["wall_s"].sum()) if result.executor != "serial" and len(result.batches) else 0.0
+    cpu_s = driver_cpu_s + islands
+    return {"evolution_used_s": round(clock.elapsed(), 3), "evolution_cpu_s": round(cpu_s, 3),
+            "evolution_cost_usd": round(cost_usd(cpu_s, price), 6), "stopped_by_budget": result.stopped_by_budget}
+
+
 @dg.asset(
     key=POPULATION,
     partitions_def=daily_partitions,
@@ -134,11 +163,26 @@ def _fit_to_history(context, evolution: EvolutionConfig, lake: LakeResource, day
     "trained on the window strictly before the validation windows.",
 )
 def population(
-    context: dg.AssetExecutionContext, config: EvolutionRunConfig, lake: LakeResource, artifacts: ArtifactsResource
+    context: dg.AssetExecutionContext,
+    config: EvolutionRunConfig,
+    lake: LakeResource,
+    artifacts: ArtifactsResource,
+    budget: RunBudgetResource,
 ) -> dg.MaterializeResult:
     day = context.partition_key
     evolution = _fit_to_history(context, config.evolution_config(), lake, day)
     windows = evolution_windows(day, evolution.lookback_days, evolution.split)
+    clock = budget.budget(context)
+    plan = _cost_plan(evolution, windows, clock, budget)
+    context.log.info(
+        f"budget: {'unbounded' if clock.total_s is None else f'{clock.total_s:g} s'}; planned {plan['planned_evaluations']} "
+        f"evaluations, estimated {plan['estimated_cpu_s']:.0f} CPU-s = ${plan['estimated_cost_usd']:.4f}"
+        + (f" (limit ${budget.cost_limit:g})" if budget.cost_limit is not None else "")
+    )
+    try:
+        check_cost(plan["estimated_cost_usd"], budget.cost_limit)
+    except CostLimitExceeded as exc:
+        raise dg.Failure(description=str(exc), metadata={"cost_plan": dg.MetadataValue.json(plan)}) from None
     loaded = load_market_frames(lake.lake(), settings.coins(), windows.train.start, windows.train.end, settings.interval())
     if loaded.coverage() < MIN_COVERAGE:
         raise dg.Failure(
@@ -153,8 +197,21 @@ def population(
         f"evolving {evolution.total_strategies} strategies ({evolution.n_batches} islands x {evolution.generations} "
         f"generations, {evolution.executor}) on {list(loaded.frames)} train {windows.train.start} .. {windows.train.end}"
     )
-    result = run_evolution(loaded.frames, evolution, on_progress=_progress_logger(context, evolution.n_batches * evolution.generations), evolution_date=day)
-    directory = artifacts.save_evolution(result)
+    cpu_started = time.process_time()
+    result = run_evolution(loaded.frames, evolution, on_progress=_progress_logger(context, evolution.n_batches * evolution.generations),
+                           evolution_date=day, deadline=clock.deadline("evolution"))
+    run_id = correlation_id(context)
+    spent = _evolution_spending(result, clock, time.process_time() - cpu_started, budget.cpu_hour_price)
+    if result.stopped_by_budget:
+        context.log.warning(
+            f"evolution stopped at its budget share ({clock.share_s('evolution'):.1f} s): {result.stopped_by_budget} of "
+            f"{len(result.batches)} islands cut, {result.evaluations} of {plan['planned_evaluations']} planned evaluations"
+        )
+    budget_info = {**clock.to_dict(), **plan, **spent, "cost_limit": budget.cost_limit, "cpu_hour_price": budget.cpu_hour_price}
+    directory = artifacts.save_evolution(result, {"run_id": run_id, "budget": budget_info})
+    artifacts.archive("populations", day, run_id, tag_phase(result.population, None, "evolution"))
+    artifacts.archive("generations", day, run_id, tag_phase(result.generation_stats, None, "evolution"))
+    artifacts.archive("runs", day, run_id, run_row(result.totals(), result.config.model_dump(mode="json"), budget_info))
     fault_point("evolution:population")
     totals = result.totals()
     batches = result.batches
@@ -170,6 +227,9 @@ def population(
             "workers": dg.MetadataValue.int(totals["workers"]),
             "ray_resources": dg.MetadataValue.json(totals["ray_resources"] or {}),
             "failed_batches": dg.MetadataValue.json(result.failed_batches.to_dict("records")),
+            "run_id": run_id,
+            "budget": dg.MetadataValue.json(artifact_files.json_safe(budget_info)),
+            "stopped_by_budget": dg.MetadataValue.int(result.stopped_by_budget),
             "retired_in_paper_by_seed": dg.MetadataValue.json(deaths),
             "batch_wall_s": dg.MetadataValue.md(batches.to_markdown(index=False)),
             "windows": dg.MetadataValue.json(windows.as_dict()),

@@ -7,6 +7,7 @@ for one data root (the UI and the main command use the environment's; tests a te
 
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Optional
@@ -97,11 +98,20 @@ class ArtifactsResource(dg.ConfigurableResource):
     def phase_dir(self, phase: str, day: str) -> Path:
         return artifacts.phase_dir(phase, day, Path(self.root))
 
-    def save_evolution(self, result: EvolutionResult) -> Path:
-        return run_store.save_evolution(result, Path(self.root))
+    def save_evolution(self, result: EvolutionResult, extra: dict | None = None) -> Path:
+        return run_store.save_evolution(result, Path(self.root), extra)
+
+    def run_info(self, day: str) -> dict:
+        return run_store.load_run_info(day, Path(self.root))
 
     def load_evolution(self, day: str) -> EvolutionResult:
         return run_store.load_evolution(day, Path(self.root))
+
+    def archive(self, table: str, day: str, run_id: str, frame, part: str | None = None) -> Path:
+        """Keep this run's rows of a history table (never overwritten by another run; core/run_history.py)."""
+        from quant_organism.core.run_history import archive_table
+
+        return archive_table(Path(self.root), table, day, run_id, frame, part)
 
     @property
     def failures_path(self) -> Path:
@@ -113,6 +123,34 @@ class ArtifactsResource(dg.ConfigurableResource):
         from quant_organism.automation.alerts import Alert, raise_alert
 
         return raise_alert(Alert(kind, message, dict(details or {})), Path(self.root), settings.alert_webhook_url())
+
+
+class RunBudgetResource(dg.ConfigurableResource):
+    """The run's time budget (total, phase shares) and compute cost limit; unset total = unbounded.
+
+    Shares end at cumulative points of the run's clock (core/budget.py): evolution stops at its share,
+    validation replays nothing after its share, and the report states budget, time used and cost."""
+
+    total_s: Optional[float] = Field(default=None, description="whole run (evolution + validation + deploy/report), seconds")
+    evolution_share: float = Field(default=0.5, description="share of the budget for evolution")
+    validation_share: float = Field(default=0.375, description="share of the budget for validation")
+    reporting_share: float = Field(default=0.125, description="share of the budget for deployment and the report")
+    cpu_hour_price: float = Field(default=0.05, description="USD per CPU-hour, for the cost estimate")
+    cost_limit: Optional[float] = Field(default=None, description="refuse to start when the estimated cost (USD) is above")
+
+    def budget(self, context) -> "RunBudget":
+        """The budget on the run's own clock: it starts when the Dagster run started."""
+        from quant_organism.core.budget import RunBudget
+
+        record = context.instance.get_run_record_by_id(context.run.run_id)
+        started = (record.start_time if record is not None else None) or time.time()
+        shares = {"evolution": self.evolution_share, "validation": self.validation_share, "reporting": self.reporting_share}
+        return RunBudget(self.total_s, started, shares)
+
+
+def correlation_id(context) -> str:
+    """One id for a logical run: the root of a re-execution chain keeps its id through every retry."""
+    return context.run.root_run_id or context.run.run_id
 
 
 class PaperLedgerResource(dg.ConfigurableResource):
@@ -149,6 +187,7 @@ def project_resources(
         "catalog": StrategyStoreResource(directory=str(root / STORE_DIR)),
         "artifacts": ArtifactsResource(root=str(root)),
         "paper_ledger": PaperLedgerResource(path=str(root / LEDGER_FILE)),
+        "budget": RunBudgetResource(cpu_hour_price=settings.cpu_hour_price()),
     }
 
 

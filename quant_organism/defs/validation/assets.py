@@ -1,5 +1,6 @@
 """`validation/validated_strategies`: the candidates `evolution/strategy_configs` listed, through the stages."""
 
+import time
 from dataclasses import asdict
 from typing import Optional
 
@@ -15,7 +16,14 @@ from quant_organism.core import artifacts as artifact_files
 from quant_organism.core.timeutil import utc_now
 from quant_organism.defs.evolution.assets import CANDIDATES_FILE, STRATEGY_CONFIGS
 from quant_organism.defs.shared.partitions import daily_partitions
-from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, StrategyStoreResource
+from quant_organism.defs.shared.resources import (
+    ArtifactsResource,
+    LakeResource,
+    RunBudgetResource,
+    StrategyStoreResource,
+    correlation_id,
+)
+from quant_organism.reporting.memory import verdict_rows
 from quant_organism.evolution.result import EvolutionResult, genes_from_row
 from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting.plots import markdown_image, pbo_logits
@@ -125,8 +133,11 @@ def validated_strategies(
     lake: LakeResource,
     artifacts: ArtifactsResource,
     catalog: StrategyStoreResource,
+    budget: RunBudgetResource,
 ) -> dg.MaterializeResult:
     day = context.partition_key
+    clock = budget.budget(context)
+    cpu_started = time.process_time()
     result = artifacts.load_evolution(day)
     windows = result.windows
     names = artifact_files.read_json(artifacts.phase_dir("evolution", day) / CANDIDATES_FILE)
@@ -141,9 +152,13 @@ def validated_strategies(
             metadata={"skipped": dg.MetadataValue.json(loaded.skipped[:100])},
         )
     frames = loaded.frames
-    outcome = validate(genes, frames, windows.out_of_sample, windows.walk_forward, config.settings())
+    settings_ = config.settings()
+    settings_.deadline = clock.deadline("validation")
+    outcome = validate(genes, frames, windows.out_of_sample, windows.walk_forward, settings_)
+    if outcome.cut_by_budget:
+        context.log.warning(f"validation budget ran out: {len(outcome.cut_by_budget)} candidates not replayed (they cannot pass)")
     directory = artifacts.phase_dir("validation", day)
-    path = artifact_files.write_json(directory / "verdicts.json", outcome.to_dict())
+    summary = outcome.to_dict()
     incumbents = incumbent_records(store, names)
     if outcome.evidence is not None:
         returns = outcome.evidence.bar_returns.copy()
@@ -156,13 +171,27 @@ def validated_strategies(
     recorded = record_verdicts(store, outcome.verdicts, f"validation {day}", utc_now())
     fault_point("validation:recorded")
 
-    pbo, _ = population_pbo(_population_sample(result, config.pbo_population), frames, windows.train)
-    artifact_files.write_json(directory / "pbo.json", pbo.to_dict())
+    late = clock.deadline("validation") is not None and time.time() > clock.deadline("validation")
+    if late:
+        pbo = None
+        context.log.warning("validation budget ran out: the PBO of the selection is skipped")
+        (directory / "pbo.json").unlink(missing_ok=True)
+    else:
+        pbo, _ = population_pbo(_population_sample(result, config.pbo_population), frames, windows.train)
+        artifact_files.write_json(directory / "pbo.json", pbo.to_dict())
+    run_id = correlation_id(context)
+    evolution_run_id = artifacts.run_info(day).get("run_id")
+    cpu_s = time.process_time() - cpu_started
+    summary["budget"] = {"deadline_s": clock.to_dict()["deadlines_s"]["validation"], "used_s": round(clock.elapsed(), 3),
+                         "cpu_s": round(cpu_s, 3), "cut_by_budget": len(outcome.cut_by_budget), "pbo_skipped": late}
+    summary["run_id"], summary["evolution_run_id"] = run_id, evolution_run_id
+    path = artifact_files.write_json(directory / "verdicts.json", summary)
+    artifacts.archive("verdicts", day, run_id, verdict_rows(summary, evolution_run_id))
     passed = outcome.passed
     context.log.info(
         f"validated {len(outcome.verdicts)} candidates in mode {config.mode}: {len(passed)} passed "
         f"(stage seconds {outcome.stage_seconds}; SPA p {outcome.test.spa_pvalue if outcome.test else None}; "
-        f"PBO of the selection {pbo.pbo:.2f})"
+        f"PBO of the selection {f'{pbo.pbo:.2f}' if pbo else 'skipped (budget)'})"
     )
     skipped_stages = sorted({name for v in outcome.verdicts for name, r in v.stages.items() if not r.ran})
     test = outcome.test
@@ -173,8 +202,10 @@ def validated_strategies(
             "mode": config.mode,
             "spa_pvalue": dg.MetadataValue.float(float(test.spa_pvalue) if test else float("nan")),
             "superior": dg.MetadataValue.json(list(test.superior) if test else []),
-            "pbo": dg.MetadataValue.float(float(pbo.pbo)),
-            "pbo_plot": dg.MetadataValue.md(markdown_image(pbo_logits(pbo.logits, pbo.pbo), "pbo")),
+            "pbo": dg.MetadataValue.float(float(pbo.pbo) if pbo else float("nan")),
+            "pbo_plot": dg.MetadataValue.md(markdown_image(pbo_logits(pbo.logits, pbo.pbo), "pbo") if pbo else "skipped: the validation budget ran out"),
+            "budget": dg.MetadataValue.json(summary["budget"]),
+            "run_id": run_id,
             "catalog": dg.MetadataValue.json(
                 {"validated": recorded.validated, "retired": len(recorded.retired), "updated": recorded.updated}
             ),
