@@ -121,3 +121,9 @@ def cpu_hour_price() -> float:
     if not value >= 0:
         raise ValueError(f"QUANT_ORGANISM_CPU_HOUR_PRICE={raw!r}: must be >= 0")
     return value
+
+
+def workflows_dir() -> Path | None:
+    """QUANT_ORGANISM_WORKFLOWS_DIR: a folder of the user's workflow YAML files, each offered as a job."""
+    raw = os.environ.get("QUANT_ORGANISM_WORKFLOWS_DIR")
+    return Path(raw).expanduser() if raw else None

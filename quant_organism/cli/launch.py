@@ -16,7 +16,7 @@ import dagster as dg
 import pandas as pd
 
 from quant_organism import settings
-from quant_organism.automation.job_names import EVOLVE_JOBS_BY_PRESET, INGEST_JOB, PAPER_JOB, REGIME_JOB
+from quant_organism.automation.job_names import EVOLVE_JOBS_BY_PRESET, INGEST_JOB, MEMORY_JOB, PAPER_JOB, REGIME_JOB
 from quant_organism.core.durable import replace_text
 from quant_organism.defs.automation.orphans import worker_tags
 
@@ -163,12 +163,16 @@ def regimes(instance: dg.DagsterInstance, first: str, last: str) -> dg.ExecuteIn
     return result
 
 
-def evolve(instance: dg.DagsterInstance, day: str, preset: str = "full", ops: dict | None = None) -> dg.ExecuteInProcessResult:
+def evolve(
+    instance: dg.DagsterInstance, day: str, preset: str = "full", ops: dict | None = None, resources: dict | None = None
+) -> dg.ExecuteInProcessResult:
     """Run the evolution chain (population -> configs -> validated -> deployed -> report) for `day`;
-    `ops` adds op config (as the launchpad would), e.g. a validation gate."""
+    `ops` and `resources` add op and resource config (as the launchpad would), e.g. a gate or a budget."""
     job = _definitions().resolve_job_def(EVOLVE_JOBS_BY_PRESET[preset])
     run_config = _run_config(job, day)
     run_config["ops"] = {**run_config.get("ops", {}), **(ops or {})}
+    if resources:
+        run_config["resources"] = {**run_config.get("resources", {}), **resources}
     result = job.execute_in_process(
         instance=instance, partition_key=day, raise_on_error=False, tags=worker_tags(), run_config=run_config
     )
@@ -184,3 +188,41 @@ def paper_trade(instance: dg.DagsterInstance, day: str) -> dg.ExecuteInProcessRe
     )
     log.info("paper %s: %s (run %s)", day, "ok" if result.success else "FAILED", result.run_id)
     return result
+
+
+def remember(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    """Refresh `reporting/research_memory` (views in the catalogue, cross-run plots) after a run."""
+    job = _definitions().resolve_job_def(MEMORY_JOB)
+    return job.execute_in_process(instance=instance, raise_on_error=False, tags=worker_tags(), run_config=_run_config())
+
+
+def run_overrides(
+    preset: str, strategies: int | None = None, generations: int | None = None, hours: float | None = None,
+    validation_mode: str | None = None, cost_limit: float | None = None,
+) -> tuple[dict, dict]:
+    """The plan's flags as the launchpad's run config: (ops config, resources config). Checked here, before any
+    work, so a bad value fails with the field named (a population not a multiple of the island size, say)."""
+    from quant_organism.evolution.config import load_preset
+
+    evolution = {"preset": preset}
+    if strategies is not None:
+        evolution["total_strategies"] = strategies
+        batch = load_preset(preset).batch_size
+        if strategies % batch:  # keep the preset's island size when it divides, else islands of a divisor
+            evolution["batch_size"] = next(b for b in range(min(batch, strategies), 1, -1) if strategies % b == 0)
+    if generations is not None:
+        evolution["generations"] = generations
+    load_preset(preset, **{k: v for k, v in evolution.items() if k != "preset"})  # raises ValueError naming the field
+    ops = {"evolution__population": {"config": evolution}}
+    if validation_mode is not None:
+        ops["validation__validated_strategies"] = {"config": {"mode": validation_mode}}
+    budget = {}
+    if hours is not None:
+        if not hours > 0:
+            raise ValueError(f"--hours must be > 0, got {hours}")
+        budget["total_s"] = float(hours) * 3600.0
+    if cost_limit is not None:
+        if not cost_limit >= 0:
+            raise ValueError(f"--cost-limit must be >= 0 USD, got {cost_limit}")
+        budget["cost_limit"] = float(cost_limit)
+    return ops, ({"budget": {"config": budget}} if budget else {})

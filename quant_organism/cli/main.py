@@ -31,6 +31,8 @@ from quant_organism.cli.launch import (
     persistent_instance,
     prepare_dagster_home,
     regimes,
+    remember,
+    run_overrides,
     write_run_log,
 )
 from quant_organism.core import artifacts
@@ -118,7 +120,17 @@ def _run(args: argparse.Namespace) -> int:
     stamp = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")
     terminal = Terminal(settings.data_dir().resolve() / "logs" / f"run-{stamp}.log")
     _quiet_libraries(terminal.log_file)
-    preset = args.preset or settings.production_preset()
+    preset = "test" if args.test_mode else (args.preset or settings.production_preset())
+    try:
+        ops, resources = run_overrides(preset, args.strategies, args.generations, args.hours, args.validation_mode,
+                                       args.cost_limit)
+    except ValueError as exc:
+        print(f"quant_organism: {str(exc).strip()}", file=sys.stderr)
+        return 2
+    if args.workflow:
+        from quant_organism.cli.workflow import run_workflow_command
+
+        return run_workflow_command(args, terminal)
     if args.paper_days < 0 or (args.days is not None and args.days < 1):
         print("--paper-days must be >= 0 and --days >= 1", file=sys.stderr)
         return 2
@@ -149,7 +161,7 @@ def _run(args: argparse.Namespace) -> int:
     status = _ingest_phase(terminal, instance, first, last)
     if status is not None or args.ingest_only:
         return status or 0
-    status = _evolve_phase(terminal, instance, evolve_day, preset)
+    status = _evolve_phase(terminal, instance, evolve_day, preset, ops, resources)
     if status is not None:
         return status
     return _paper_phase(terminal, instance, paper_days)
@@ -182,9 +194,11 @@ def _ingest_phase(terminal: Terminal, instance, first: str, last: str) -> int | 
     return None
 
 
-def _evolve_phase(terminal: Terminal, instance, day: str, preset: str) -> int | None:
+def _evolve_phase(terminal: Terminal, instance, day: str, preset: str, ops: dict, resources: dict) -> int | None:
+    from quant_organism.reporting.report import budget_line
+
     started = time.perf_counter()
-    result = evolve(instance, day, preset)
+    result = evolve(instance, day, preset, ops, resources)
     write_run_log(instance, result.run_id, terminal.log_file)
     if not result.success:
         return terminal.fail(
@@ -200,6 +214,10 @@ def _evolve_phase(terminal: Terminal, instance, day: str, preset: str) -> int | 
                  f"{counts['deployed']} deployed, in {time.perf_counter() - started:.1f}s")
     for line in _report_lines(report):
         terminal.say("      " + line)
+    if report.get("budget"):
+        terminal.say("      " + budget_line(report["budget"], counts["generated"]))
+    memory = remember(instance)
+    write_run_log(instance, memory.run_id, terminal.log_file)
     terminal.say(f"      report: {report_dir / 'report.md'}   configs: {settings.data_dir() / STORE_DIR}")
     return None
 
@@ -297,6 +315,15 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--paper-days", type=int, default=0,
                      help="evolve on --end minus N days, then paper-trade the N days after it (default 0)")
     run.add_argument("--ingest-only", action="store_true", help="stop after ingesting market data")
+    run.add_argument("--strategies", type=int, help="population size (the preset's total_strategies)")
+    run.add_argument("--generations", type=int, help="generations per island")
+    run.add_argument("--hours", type=float, help="time budget of the evolve/validate/deploy/report run, in hours "
+                     "(shares: 50%% evolution, 37.5%% validation, 12.5%% deployment and report)")
+    run.add_argument("--validation-mode", choices=["minimal", "fast", "full"], help="validation stages (default fast)")
+    run.add_argument("--cost-limit", type=float, help="refuse to start when the estimated compute cost (USD) is above")
+    run.add_argument("--test-mode", action="store_true", help="the quick test preset (same as --preset test)")
+    run.add_argument("--workflow", help="run a YAML research workflow (a packaged name or a file) instead of the chain")
+    run.add_argument("--resume", metavar="RUN_ID", help="with --workflow: re-execute that failed run from its failed phase")
     run.set_defaults(handler=_run)
     status = sub.add_parser("status", help="the deployed set, paper P&L, health and the last runs")
     status.set_defaults(handler=_status)

@@ -2,12 +2,13 @@
 
 import dagster as dg
 
-from quant_organism.automation.job_names import EVOLVE_FULL_JOB, EVOLVE_JOB, INGEST_JOB, PAPER_JOB, REGIME_JOB
+from quant_organism.automation.job_names import EVOLVE_FULL_JOB, EVOLVE_JOB, INGEST_JOB, MEMORY_JOB, PAPER_JOB, REGIME_JOB
 
 from quant_organism.defs.evolution.assets import POPULATION, STRATEGY_CONFIGS, EvolutionRunConfig
 from quant_organism.defs.market.assets import CANDLES, FUNDING
 from quant_organism.defs.market.regime import REGIME, SENTIMENT
 from quant_organism.defs.deployment.assets import DEPLOYED, REPORT
+from quant_organism.defs.reporting.memory import MEMORY
 from quant_organism.defs.runtime.assets import PAPER
 from quant_organism.defs.validation.assets import VALIDATED
 
@@ -49,3 +50,10 @@ paper_job = dg.define_asset_job(
 evolve_job = _evolution_job(EVOLVE_JOB, "test")
 evolve_full_job = _evolution_job(EVOLVE_FULL_JOB, "full")
 
+
+memory_job = dg.define_asset_job(
+    MEMORY_JOB,
+    selection=dg.AssetSelection.assets(MEMORY),
+    executor_def=dg.in_process_executor,
+    description="Refresh the memory views over every run's results and the cross-run plots.",
+)

@@ -1,0 +1,1 @@
+"""Dagster layer: research workflows as jobs."""
