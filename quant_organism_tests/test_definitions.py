@@ -22,6 +22,7 @@ SNAPSHOT: dict[str, list[str]] = {
     "deployment/evolution_report": ["deployment/deployed_configs"],
     "runtime/paper_performance": ["deployment/deployed_configs", "deployment/evolution_report"],
     "operations/health": [],
+    "reporting/research_memory": ["deployment/evolution_report"],
 }
 
 
@@ -83,3 +84,15 @@ def test_code_location_loads_as_the_ui_loads_it(tmp_path):
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "All code locations passed validation" in done.stdout + done.stderr
+
+
+def test_workflow_jobs_show_a_step_per_phase_with_inheritance_as_lineage():
+    """Each packaged workflow is a job: `plan`, then one step per phase, wired by inherit_best_from."""
+    from quant_organism.definitions import load_definitions
+
+    job = load_definitions().resolve_job_def("workflow_discovery_refinement")
+    deps = {node.name: {name: dep.node for name, dep in inputs.items()} for node, inputs in job.graph.dependencies.items()}
+    assert deps == {"plan": {}, "strategy_discovery": {"plan": "plan"},
+                    "refinement": {"plan": "plan", "inherited": "strategy_discovery"},
+                    "risk_check": {"plan": "plan", "inherited": "refinement"}}
+    assert load_definitions().resolve_job_def("research_workflow") is not None

@@ -27,8 +27,9 @@ import duckdb
 import pandas as pd
 
 from quant_organism.core.run_history import TABLES, has_rows, table_glob
+from quant_organism.validation.verdict import BACKTEST, REPLAY, TESTNET
 
-STAGE_ORDER = ("held_out", "replay", "testnet")
+STAGE_ORDER = (BACKTEST, REPLAY, TESTNET)  # validation's stages, in the order they run
 _NAME_SEED = re.compile(r"^(?P<seed>.+?)_\d+_[0-9a-f]{8}$")
 
 
