@@ -384,3 +384,39 @@ def test_backfill_launched_like_the_ui_batches_partitions_into_few_runs(server):
         for day in BACKFILL_DAYS:
             for dataset in ("candles/interval=1h", "funding_rates"):
                 assert (data_dir / "lake" / dataset / f"coin={coin}" / f"date={day}" / "data.parquet").exists(), (coin, day, dataset)
+
+
+def test_packaged_workflow_launched_from_the_launchpad_runs_its_phases(server):
+    """A researcher opens the packaged workflow's job in the launchpad and clicks Launch: the run shows a step
+    per phase, each succeeds, and the phases' results are on disk under the run's correlation id."""
+    from playwright.sync_api import expect, sync_playwright
+
+    srv, data_dir = server
+    srv.graphql(NUX_SEEN_MUTATION)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.set_default_timeout(60_000)
+            page.goto(f"{srv.url}/locations/{ui.LOCATION}/jobs/workflow_discovery_refinement/playground",
+                      wait_until="domcontentloaded")
+            expect(page.locator(".CodeMirror").first).to_contain_text("evolution_date")
+            page.get_by_role("button", name=re.compile("Launch Run", re.I)).click()
+            page.wait_for_url(re.compile(r"/runs/[0-9a-f-]{36}"), timeout=60_000)
+            run_id = re.search(r"/runs/([0-9a-f-]{36})", page.url).group(1)
+            deadline = time.monotonic() + 300
+            status = ui.read_run(srv, run_id)[0]
+            while status not in ui.TERMINAL and time.monotonic() < deadline:
+                time.sleep(2)
+                status = ui.read_run(srv, run_id)[0]
+            status, _, steps = ui.read_run(srv, run_id)
+            assert status == "SUCCESS", steps
+            assert steps == {"plan": "SUCCESS", "strategy_discovery": "SUCCESS", "refinement": "SUCCESS", "risk_check": "SUCCESS"}
+            page.goto(f"{srv.url}/runs/{run_id}", wait_until="domcontentloaded")
+            expect(page.get_by_text("risk_check").first).to_be_visible()
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / "workflow_run.png"), full_page=True)
+        finally:
+            browser.close()
+    kept = data_dir / "workflows" / "discovery_refinement" / f"run_id={run_id}"
+    assert sorted(p.name for p in kept.iterdir()) == ["refinement.json", "risk_check.json", "strategy_discovery.json"]

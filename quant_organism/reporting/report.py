@@ -153,7 +153,7 @@ def budget_line(budget: dict[str, Any], generated: int) -> str:
     if not budget:
         return ""
     total = budget.get("total_s")
-    head = "Budget: unbounded" if total is None else f"Budget: {total:g} s"
+    head = "Budget: unbounded" if total is None else f"Budget: {total:.4g} s"
     text = f"{head}; used {budget['used_s']:.1f} s"
     if total is not None:
         text += " (within budget)" if budget.get("within_budget") else f" (over budget by {budget['used_s'] - total:.1f} s)"
