@@ -158,3 +158,29 @@ def test_a_run_beyond_the_cost_limit_is_refused_before_any_work(lake_130_days):
     assert "above the cost limit" in str(failure.event_specific_data.error)
     after = sorted(p.name for p in (data_dir / "history" / "runs").glob("*/*")) if (data_dir / "history").exists() else []
     assert after == before
+
+
+def test_plan_flags_map_onto_the_launchpad_run_config():
+    from quant_organism.cli.launch import run_overrides
+
+    ops, resources = run_overrides("full", strategies=120, generations=3, hours=0.5, validation_mode="minimal", cost_limit=0.2)
+    assert ops == {"evolution__population": {"config": {"preset": "full", "total_strategies": 120, "batch_size": 40,
+                                                         "generations": 3}},
+                   "validation__validated_strategies": {"config": {"mode": "minimal"}}}
+    assert resources == {"budget": {"config": {"total_s": 1800.0, "cost_limit": 0.2}}}
+    assert run_overrides("test") == ({"evolution__population": {"config": {"preset": "test"}}}, {})
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--strategies", "1"], "total_strategies"),
+    (["--hours", "-1"], "--hours must be > 0"),
+    (["--cost-limit", "-2"], "--cost-limit must be >= 0"),
+    (["--generations", "-1"], "generations"),
+])
+def test_bad_plan_flags_fail_before_any_work(argv, message, tmp_path, monkeypatch, capsys):
+    from quant_organism.cli.main import main
+
+    monkeypatch.setenv("QUANT_ORGANISM_DATA_DIR", str(tmp_path / "data"))
+    assert main(["run", "--end", "2024-06-29", *argv]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "data" / "lake").exists()

@@ -208,8 +208,9 @@ def run_overrides(
     if strategies is not None:
         evolution["total_strategies"] = strategies
         batch = load_preset(preset).batch_size
-        if strategies % batch:  # keep the preset's island size when it divides, else islands of a divisor
-            evolution["batch_size"] = next(b for b in range(min(batch, strategies), 1, -1) if strategies % b == 0)
+        divisor = next((b for b in range(min(batch, strategies), 1, -1) if strategies % b == 0), None)
+        if strategies % batch and divisor:  # keep the preset's island size when it divides, else islands of a divisor
+            evolution["batch_size"] = divisor
     if generations is not None:
         evolution["generations"] = generations
     load_preset(preset, **{k: v for k, v in evolution.items() if k != "preset"})  # raises ValueError naming the field
