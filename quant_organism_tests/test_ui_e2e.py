@@ -34,6 +34,7 @@ CHAIN = [
     ["deployment", "evolution_report"],
     ["runtime", "paper_performance"],
     ["operations", "health"],
+    ["reporting", "research_memory"],
 ]
 STEPS = {"evolution__population", "evolution__strategy_configs", "validation__validated_strategies",
          "deployment__deployed_configs", "deployment__evolution_report"}
