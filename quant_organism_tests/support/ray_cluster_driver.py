@@ -1,0 +1,68 @@
+"""The driver of the Ray cluster test, run in its own process: an evolution on the cluster at QUANT_ORGANISM_RAY_ADDRESS
+(the way the population asset passes it), progress events printed one JSON line each, then a summary file.
+
+    python -m quant_organism_tests.support.ray_cluster_driver OUT.json
+
+Each island sleeps `SLOW_S` first (a `batch_hook`), so the test has time to kill a node while islands run on it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+SLOW_S = 4.0
+
+
+class SlowStart:
+    """Batch hook: hold each island a few seconds (picklable by value: workers need not import the tests)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __call__(self, batch: int) -> None:
+        time.sleep(self.seconds)
+
+
+def main(out_path: str) -> int:
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    import ray
+
+    from quant_organism.evolution import load_preset, ray_session, run_evolution
+    from quant_organism_tests.support.markets import planted_market
+
+    address = os.environ["QUANT_ORGANISM_RAY_ADDRESS"]
+    market = planted_market(days=50)
+    day = "2024-02-18"
+    config = load_preset("test", executor="ray", ray_address=address, total_strategies=36, batch_size=6, generations=2,
+                         lookback_days=45, min_trades=1, batch_timeout_s=240, max_retries=2)
+
+    def emit(event: dict) -> None:
+        if event["event"] in ("run_started", "batch_finished", "run_finished"):
+            print(json.dumps(event, default=str), flush=True)
+
+    with ray_session(None, address) as session:
+        session.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+        nodes_before = sum(1 for n in ray.nodes() if n["Alive"])
+        result = run_evolution(market, config, emit, evolution_date=day, batch_hook=SlowStart(SLOW_S))
+        nodes_after = sum(1 for n in ray.nodes() if n["Alive"])
+    serial = run_evolution(market, config.model_copy(update={"executor": "serial"}), evolution_date=day)
+    summary = {
+        "statuses": result.batches["status"].tolist(),
+        "errors": [e for e in result.batches["error"].tolist() if e],
+        "pids": sorted(set(result.batches["pid"].tolist())),
+        "ray_resources": result.ray_resources,
+        "nodes_before": nodes_before,
+        "nodes_after": nodes_after,
+        "evaluations": result.evaluations,
+        "same_as_serial": sorted(result.population["genes_hash"]) == sorted(serial.population["genes_hash"]),
+    }
+    with open(out_path, "w") as handle:
+        json.dump(summary, handle, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
