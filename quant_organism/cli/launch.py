@@ -102,10 +102,11 @@ def failure_text(result: dg.ExecuteInProcessResult, limit: int = 400) -> str:
 
 INSTANCE_YAML = """\
 # Written by quant_organism. A consolidated SQLite event log: per-run shard databases cost a new
-# connection and fsync per event, which made a year-long ingest minutes instead of seconds.
+# connection and fsync per event, which made a year-long ingest minutes instead of seconds; the pooled
+# subclass keeps one engine per process and a WAL with synchronous=NORMAL (defs/shared/event_log.py).
 event_log_storage:
-  module: dagster._core.storage.event_log
-  class: ConsolidatedSqliteEventLogStorage
+  module: quant_organism.defs.shared.event_log
+  class: PooledSqliteEventLogStorage
   config:
     base_dir: {home}/history
 telemetry:
@@ -125,6 +126,9 @@ def prepare_dagster_home() -> str:
     if not config.exists() or config.read_text() != wanted:
         replace_text(config, wanted)
     os.environ["DAGSTER_HOME"] = str(home)
+    # Store a step's materialisation events in batches (one transaction per 500): a range run of a year of
+    # partitions writes two events per partition and asset (planned, materialised).
+    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", "500")
     return str(home)
 
 
