@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
 
 DEFAULT_COINS: tuple[str, ...] = ("BTC", "ETH", "SOL", "DOGE", "XRP")
@@ -44,11 +46,36 @@ def ray_address() -> str | None:
     return os.environ.get("QUANT_ORGANISM_RAY_ADDRESS") or None
 
 
+UNIVERSE_FILE = "universe.json"  # under the data root: `python -m quant_organism universe --top N` writes it
+
+
 def coins() -> tuple[str, ...]:
-    """The universe (`QUANT_ORGANISM_COINS`, comma-separated; default BTC,ETH,SOL,DOGE,XRP)."""
+    """The universe: `QUANT_ORGANISM_COINS` (comma-separated) if set, else `QUANT_ORGANISM_UNIVERSE=topN`
+    (the hyperliquid source: the exchange's top N by volume, as `universe --top N` saved them; the synthetic
+    source: the five default coins plus N-5 more tickers on the same market factor), else BTC,ETH,SOL,DOGE,XRP.
+    Coin partitions follow it: a coin is added without a code change."""
     value = os.environ.get("QUANT_ORGANISM_COINS", "")
     picked = tuple(c.strip() for c in value.split(",") if c.strip())
-    return picked or DEFAULT_COINS
+    if picked:
+        return picked
+    universe = os.environ.get("QUANT_ORGANISM_UNIVERSE", "").strip()
+    if not universe or universe == "default":
+        return DEFAULT_COINS
+    match = re.fullmatch(r"top(\d+)", universe)
+    if not match or not 1 <= int(match.group(1)) <= 200:
+        raise ValueError(f"QUANT_ORGANISM_UNIVERSE={universe!r}: expected 'default' or 'topN' with N in 1..200 (e.g. top50)")
+    n = int(match.group(1))
+    saved = data_dir() / UNIVERSE_FILE
+    if source_name() == "hyperliquid":
+        if not saved.is_file():
+            raise ValueError(f"QUANT_ORGANISM_UNIVERSE={universe}: no {saved} yet; run `python -m quant_organism universe --top {n}`")
+        return tuple(json.loads(saved.read_text())["coins"][:n])
+    from quant_organism.market.sources.synthetic import EXTRA_TICKERS
+
+    named = DEFAULT_COINS + EXTRA_TICKERS
+    if n > len(named):
+        raise ValueError(f"QUANT_ORGANISM_UNIVERSE={universe}: the synthetic market names {len(named)} coins at most")
+    return named[:n]
 
 
 def partitions_start_date() -> str:

@@ -290,6 +290,29 @@ def _query(args: argparse.Namespace) -> int:
     return 0
 
 
+def _universe(args: argparse.Namespace) -> int:
+    """Save the exchange's top N perpetuals by 24h volume as the universe (QUANT_ORGANISM_UNIVERSE=topN reads it)."""
+    from quant_organism.core.artifacts import write_json
+    from quant_organism.market.schema import MarketDataError
+    from quant_organism.market.sources.hyperliquid import HyperliquidSource
+
+    source = HyperliquidSource(args.url) if args.url else HyperliquidSource()
+    try:
+        top = source.top_coins(args.top)
+    except MarketDataError as exc:
+        print(f"quant_organism: universe not saved: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        source.close()
+    path = settings.data_dir() / settings.UNIVERSE_FILE
+    write_json(path, {"source": "hyperliquid", "by": "24h notional volume", "saved_at": pd.Timestamp.now(tz="UTC").isoformat(),
+                      "coins": [row["coin"] for row in top], "detail": top})
+    print(f"universe: top {len(top)} perpetuals by 24h volume saved to {path}: {', '.join(r['coin'] for r in top[:10])}"
+          + (" ..." if len(top) > 10 else ""))
+    print(f"use it: QUANT_ORGANISM_SOURCE=hyperliquid QUANT_ORGANISM_UNIVERSE=top{len(top)}")
+    return 0
+
+
 def _ui(args: argparse.Namespace) -> int:
     """Serve the Dagster UI on 127.0.0.1 over the persistent instance the main command wrote to."""
     prepare_dagster_home()
@@ -331,6 +354,10 @@ def main(argv: list[str] | None = None) -> int:
     query.add_argument("sql", nargs="?", help="the query; none lists the views")
     query.add_argument("--csv", action="store_true", help="print CSV")
     query.set_defaults(handler=_query)
+    universe = sub.add_parser("universe", help="save the exchange's top N perpetuals by volume as the universe")
+    universe.add_argument("--top", type=int, default=50)
+    universe.add_argument("--url", help="Hyperliquid API URL (default mainnet; read-only info call)")
+    universe.set_defaults(handler=_universe)
     ui = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on the project's instance")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)

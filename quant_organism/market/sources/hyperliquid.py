@@ -214,6 +214,29 @@ class HyperliquidSource(MarketDataSource):
                 self._universe = tuple(a["name"] for a in universe)
             return self._universe
 
+    def top_coins(self, n: int) -> list[dict[str, Any]]:
+        """The `n` listed perpetuals with the largest 24h notional volume (`metaAndAssetCtxs`), delisted ones
+        left out: [{coin, day_volume_usd, open_interest, mark_price}], largest first."""
+        if n < 1:
+            raise ValueError(f"top_coins: n must be >= 1, got {n}")
+        payload = self._call("metaAndAssetCtxs", None, "", self._info.meta_and_asset_ctxs)
+        if (not isinstance(payload, list) or len(payload) != 2 or not isinstance(payload[0], dict)
+                or not isinstance(payload[0].get("universe"), list) or not isinstance(payload[1], list)
+                or len(payload[0]["universe"]) != len(payload[1])):
+            raise MarketDataError("hyperliquid metaAndAssetCtxs: malformed payload, expected [meta, [asset ctx per asset]]; "
+                                  f"got {str(payload)[:200]!r}")
+        rows = []
+        for asset, ctx in zip(payload[0]["universe"], payload[1]):
+            if not isinstance(asset, dict) or not isinstance(ctx, dict) or asset.get("isDelisted"):
+                continue
+            volume = _number(ctx.get("dayNtlVlm"))
+            if not isinstance(asset.get("name"), str) or volume != volume:  # no name, or a volume that is not a number
+                continue
+            rows.append({"coin": asset["name"], "day_volume_usd": volume, "open_interest": _number(ctx.get("openInterest")),
+                         "mark_price": _number(ctx.get("markPx"))})
+        rows.sort(key=lambda r: (-r["day_volume_usd"], r["coin"]))
+        return rows[:n]
+
     def candles(self, coin: str, start: pd.Timestamp, end: pd.Timestamp, interval: str = "1h") -> pd.DataFrame:
         step_ms = int(interval_delta(interval).total_seconds() * 1000)
         start_ms, end_ms = self._bounds(start, end)

@@ -76,17 +76,39 @@ FUNDING_NOISE = 0.000005
 FUNDING_CAP = 0.0004
 
 
+# Tickers of a broad universe (Hyperliquid perpetuals by volume, late 2025) after the five profiled coins:
+# `QUANT_ORGANISM_UNIVERSE=top50` simulates the five plus the first 45 of these.
+EXTRA_TICKERS: tuple[str, ...] = (
+    "HYPE", "SUI", "AVAX", "LINK", "BNB", "LTC", "ADA", "TRX", "DOT", "NEAR", "APT", "ARB", "OP", "TIA", "SEI",
+    "INJ", "WIF", "PEPE", "BONK", "ENA", "AAVE", "UNI", "CRV", "LDO", "MKR", "FIL", "ATOM", "ETC", "BCH", "XLM",
+    "HBAR", "ICP", "RENDER", "FET", "TAO", "JUP", "PYTH", "ONDO", "STX", "IMX", "GALA", "SAND", "ORDI", "WLD",
+    "TON", "POPCAT", "MEW", "ZRO", "STRK", "BLUR",
+)
+EXTRA_STREAM = 1  # the extra coins' random streams are keyed apart from the five coins' (whose paths never change)
+
+
+def extra_profile(coin: str) -> CoinProfile:
+    """A coin outside PROFILES gets a deterministic character from its name: price, volatility, beta, volume."""
+    u = np.random.Generator(np.random.PCG64(np.random.SeedSequence([EXTRA_STREAM, *coin.encode()]))).random(4)
+    return CoinProfile(start_price=float(10 ** (u[0] * 5 - 2)), hourly_vol=0.007 + 0.008 * float(u[1]),
+                       beta=0.8 + 0.6 * float(u[2]), base_volume=float(10 ** (3 + 4 * u[3])))
+
+
 class SyntheticSource(MarketDataSource):
-    """Seeded synthetic market for a fixed universe of coins (the default universe's five)."""
+    """Seeded synthetic market: the five profiled coins, plus any other coin simulated on the same market factor.
+
+    A coin outside PROFILES (any ticker: a 50-coin universe, say) gets a profile from its name and its own
+    random streams, keyed by (seed, day, coin), loading on the five coins' common market factor and market
+    regime; the five coins' paths are unchanged by which other coins exist."""
 
     name = "synthetic"
 
     def __init__(self, seed: int = 7, coins: tuple[str, ...] | None = None) -> None:
         self.seed = int(seed)
         self.coins = tuple(coins) if coins else tuple(PROFILES)
-        unknown = [c for c in self.coins if c not in PROFILES]
-        if unknown:
-            raise UnknownCoinError(f"synthetic market has no profile for {unknown}; known: {sorted(PROFILES)}")
+        bad = [c for c in self.coins if not isinstance(c, str) or not c.strip() or not c.replace("_", "").isalnum()]
+        if bad:
+            raise UnknownCoinError(f"synthetic market: coin names must be letters and digits, got {bad}")
         self._cache_days = 0
         self._cache: dict[str, dict[str, np.ndarray]] = {}
 
@@ -133,6 +155,8 @@ class SyntheticSource(MarketDataSource):
         days_needed = -(-hi // HOURS_PER_DAY)
         if days_needed > self._cache_days:
             self._cache_days, self._cache = _shared_simulation(self, days_needed)
+        if coin not in self._cache:  # a coin outside PROFILES: simulated once per process on the shared market
+            self._cache[coin] = self._simulate_extra(coin, self._cache_days, self._cache["__market__"])
         return self._cache[coin], lo, hi
 
     def _simulate(self, n_days: int) -> dict[str, dict[str, np.ndarray]]:
@@ -189,7 +213,7 @@ class SyntheticSource(MarketDataSource):
             -FUNDING_CAP,
             FUNDING_CAP,
         )
-        return {
+        paths = {
             coin: {
                 "open": open_[:, i],
                 "high": high[:, i],
@@ -200,6 +224,43 @@ class SyntheticSource(MarketDataSource):
             }
             for i, coin in enumerate(PROFILES)
         }
+        paths["__market__"] = {"factor": factor, "regime": hourly_regime}
+        return paths
+
+    def _simulate_extra(self, coin: str, n_days: int, market: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """One coin outside PROFILES on the shared market factor and regime, from its own streams."""
+        profile = extra_profile(coin)
+        n = n_days * HOURS_PER_DAY
+        idio, wick_u, vol_noise, fund_noise = np.empty(n), np.empty((n, 2)), np.empty(n), np.empty(n)
+        momentum_u = np.empty(n_days)
+        key = list(coin.encode())
+        for day in range(n_days):
+            rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([self.seed, day, EXTRA_STREAM, *key])))
+            sl = slice(day * HOURS_PER_DAY, (day + 1) * HOURS_PER_DAY)
+            idio[sl] = _unit_t(rng, (HOURS_PER_DAY,))
+            wick_u[sl] = np.abs(rng.standard_normal((HOURS_PER_DAY, 2)))
+            vol_noise[sl] = rng.standard_normal(HOURS_PER_DAY)
+            fund_noise[sl] = rng.standard_normal(HOURS_PER_DAY)
+            momentum_u[day] = rng.random()
+        loading = np.sqrt(FACTOR_SHARE) * profile.beta
+        idio_scale = np.sqrt(max(1.0 - FACTOR_SHARE * profile.beta**2, 0.05))
+        shocks = (loading * market["factor"][:n] + idio_scale * idio)[:, None]
+        momentum = np.repeat(_momentum_states(momentum_u[:, None]), HOURS_PER_DAY, axis=0) * MOMENTUM_DRIFT_IN_VOLS
+        log_close, sigma_path = _price_paths(shocks, market["regime"][:n], momentum, np.array([profile.hourly_vol]),
+                                             np.log([profile.start_price]), REGIME_DRIFT_IN_VOLS)
+        log_close, sigma_path = log_close[:, 0], sigma_path[:, 0]
+        close = np.exp(log_close)
+        open_ = np.r_[profile.start_price, close[:-1]]
+        high = np.maximum(open_, close) * np.exp(0.5 * sigma_path * wick_u[:, 0])
+        low = np.minimum(open_, close) * np.exp(-0.5 * sigma_path * wick_u[:, 1])
+        abs_ret = np.abs(np.diff(log_close, prepend=log_close[:1]))
+        hour_of_day = np.tile(np.arange(HOURS_PER_DAY), n_days)
+        seasonality = 1.0 + 0.3 * np.sin(2 * np.pi * (hour_of_day - 14) / HOURS_PER_DAY)
+        volume = profile.base_volume * seasonality * (1.0 + 2.0 * abs_ret / profile.hourly_vol) * np.exp(0.3 * vol_noise)
+        returns = np.diff(log_close, prepend=log_close[:1])
+        funding = np.clip(FUNDING_BASE + FUNDING_DRIFT_GAIN * _trailing_mean(returns[:, None], HOURS_PER_DAY)[:, 0]
+                          + FUNDING_NOISE * fund_noise, -FUNDING_CAP, FUNDING_CAP)
+        return {"open": open_, "high": high, "low": low, "close": close, "volume": volume, "funding": funding}
 
 
 # seed -> (days simulated, paths): the path is a pure function of (seed, day), so every source in the

@@ -1,0 +1,77 @@
+"""A universe of 50+ coins (issue 14): the synthetic market simulates any coin on its common market factor
+(the five default coins' paths unchanged), `QUANT_ORGANISM_UNIVERSE=top50` names 50 coins and the coin
+partitions follow it, and the Hyperliquid source ranks the exchange's perpetuals by 24h volume (`universe`
+command, against the local replay server)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from quant_organism import settings
+from quant_organism.market.sources.synthetic import EXTRA_TICKERS, SyntheticSource
+from quant_organism_tests.support.hl_replay_server import HyperliquidReplayServer
+
+START, END = pd.Timestamp("2025-01-01", tz="UTC"), pd.Timestamp("2025-03-01", tz="UTC")
+
+
+def test_synthetic_market_simulates_fifty_correlated_coins_without_changing_the_five():
+    coins = settings.DEFAULT_COINS + EXTRA_TICKERS[:45]
+    wide, five = SyntheticSource(coins=coins), SyntheticSource()
+    for coin in settings.DEFAULT_COINS:
+        pd.testing.assert_frame_equal(wide.candles(coin, START, END), five.candles(coin, START, END))
+    closes = pd.DataFrame({c: wide.candles(c, START, END)["close"].to_numpy() for c in coins})
+    assert closes.shape == (1416, 50) and np.isfinite(closes.to_numpy()).all() and (closes > 0).all().all()
+    corr = closes.pct_change().corr().to_numpy()
+    off_diagonal = corr[~np.eye(50, dtype=bool)]
+    assert 0.2 < np.median(off_diagonal) < 0.9  # one market factor, each coin its own noise
+    assert len({round(float(closes[c].iloc[0]), 6) for c in coins}) == 50  # distinct coins, not copies
+    again = SyntheticSource(coins=("HYPE",)).candles("HYPE", START, END)
+    pd.testing.assert_frame_equal(again, wide.candles("HYPE", START, END))  # a coin's path: (seed, day, name) only
+    assert len(wide.funding("SUI", START, END)) == 1416
+
+
+def test_universe_setting_names_fifty_coins_and_the_partitions_follow(monkeypatch):
+    monkeypatch.delenv("QUANT_ORGANISM_COINS", raising=False)
+    monkeypatch.setenv("QUANT_ORGANISM_UNIVERSE", "top50")
+    coins = settings.coins()
+    assert len(coins) == 50 == len(set(coins)) and coins[:5] == settings.DEFAULT_COINS
+    import dagster as dg
+
+    from quant_organism.definitions import load_definitions
+
+    candles = load_definitions().resolve_assets_def(dg.AssetKey(["market", "candles"]))
+    assert set(candles.partitions_def.get_partitions_def_for_dimension("coin").get_partition_keys()) == set(coins)
+    monkeypatch.setenv("QUANT_ORGANISM_UNIVERSE", "everything")
+    with pytest.raises(ValueError, match="topN"):
+        settings.coins()
+
+
+def _meta_and_ctxs(body):
+    names = ["BTC", "ETH", "SOL", "OLD", "DOGE", "JUNK"]
+    volumes = ["900000000.5", "500000000", "300000000", "999999999999", "100000000", "not a number"]
+    universe = [{"name": n, "szDecimals": 2, "maxLeverage": 20, **({"isDelisted": True} if n == "OLD" else {})} for n in names]
+    ctxs = [{"dayNtlVlm": v, "openInterest": "10.5", "markPx": "1.0", "funding": "0.0000125"} for v in volumes]
+    return [{"universe": universe}, ctxs]
+
+
+def test_hyperliquid_top_n_by_volume_saved_as_the_universe(tmp_path, monkeypatch, capsys):
+    from quant_organism.cli.main import main
+
+    monkeypatch.setenv("QUANT_ORGANISM_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("QUANT_ORGANISM_COINS", raising=False)
+    with HyperliquidReplayServer() as server:
+        server.on_info("metaAndAssetCtxs", _meta_and_ctxs)
+        assert main(["universe", "--top", "3", "--url", server.url]) == 0
+        saved = json.loads((tmp_path / "universe.json").read_text())
+        assert saved["coins"] == ["BTC", "ETH", "SOL"]  # the delisted and the unparseable are left out
+        assert saved["detail"][0]["day_volume_usd"] == 900000000.5
+        server.on_info("metaAndAssetCtxs", lambda body: {"oops": 1})
+        assert main(["universe", "--top", "3", "--url", server.url]) == 1
+        assert "malformed payload" in capsys.readouterr().err
+    monkeypatch.setenv("QUANT_ORGANISM_SOURCE", "hyperliquid")
+    monkeypatch.setenv("QUANT_ORGANISM_UNIVERSE", "top2")
+    assert settings.coins() == ("BTC", "ETH")
