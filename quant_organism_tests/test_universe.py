@@ -6,6 +6,9 @@ command, against the local replay server)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -39,12 +42,14 @@ def test_universe_setting_names_fifty_coins_and_the_partitions_follow(monkeypatc
     monkeypatch.setenv("QUANT_ORGANISM_UNIVERSE", "top50")
     coins = settings.coins()
     assert len(coins) == 50 == len(set(coins)) and coins[:5] == settings.DEFAULT_COINS
-    import dagster as dg
-
-    from quant_organism.definitions import load_definitions
-
-    candles = load_definitions().resolve_assets_def(dg.AssetKey(["market", "candles"]))
-    assert set(candles.partitions_def.get_partitions_def_for_dimension("coin").get_partition_keys()) == set(coins)
+    # the partitions are built when the definitions are imported: ask a fresh process, as the UI starts one
+    probe = ("import dagster as dg; from quant_organism.definitions import load_definitions; "
+             "d = load_definitions().resolve_assets_def(dg.AssetKey(['market', 'candles'])); "
+             "print(','.join(d.partitions_def.get_partitions_def_for_dimension('coin').get_partition_keys()))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "QUANT_ORGANISM_UNIVERSE": "top50"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert set(done.stdout.strip().split(",")) == set(coins)
     monkeypatch.setenv("QUANT_ORGANISM_UNIVERSE", "everything")
     with pytest.raises(ValueError, match="topN"):
         settings.coins()

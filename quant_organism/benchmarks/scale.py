@@ -1,0 +1,153 @@
+"""`python -m quant_organism.benchmarks scale`: every row of the scale table (issue 14) from one run.
+
+Each row is measured by the project's own code paths, each heavy one in a fresh process (so Ray, CPU pinning
+and numba caches of one row never help another):
+
+- technical / ML backtests per second on one core, with backtesting.py and naive vectorbt side by side
+  (`benchmarks backtest --json`), and the peak RSS of that 500-genome batch;
+- backtests per second per core inside the full-preset evolution (serial and Ray), as a share of that kernel
+  rate (`benchmarks evolution --json`);
+- the validation replay stage's bars per second (candidates x coins x bars through the runtime engine);
+- the main command's ingest, 120 days x 5 coins synthetic and the real files' 324 days x 5 coins, and the full
+  preset's evolve -> validate -> deploy -> report on the real files (the CLI's own timing lines);
+- with `--universe50`: the full preset on 50 synthetic coins x 1 year from the CLI.
+Targets are the issue's; a row below its target says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "market-data"
+TARGETS = {
+    "technical": 10_000.0, "ml": 30.0, "evolution_share": 0.70, "real_e2e_s": 20.0, "replay_bars_per_s": 200_000.0,
+    "ingest_synthetic_s": 5.0, "ingest_real_s": 15.0, "universe50_s": 180.0, "peak_rss_mb": 1024.0,
+}
+
+
+def _python(args: list[str], env: dict | None = None, timeout: float = 1800) -> tuple[str, float]:
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})}, cwd=Path(__file__).resolve().parents[2])
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return done.stdout, time.perf_counter() - started
+
+
+def _json(stdout: str) -> dict:
+    return json.loads(stdout[stdout.index("{"):])
+
+
+def _seconds(pattern: str, text: str) -> float | None:
+    match = re.search(pattern, text)
+    return float(match.group(1)) if match else None
+
+
+def replay_rate(genomes: int = 10, coins: int = 5) -> dict:
+    """Bars per second of the validation replay stage: `genomes` technical candidates on the last 30 days."""
+    import numpy as np
+    import pandas as pd
+
+    from quant_organism.evolution.frames import market_frames
+    from quant_organism.evolution.operators import random_genome
+    from quant_organism.market.sources.synthetic import SyntheticSource
+    from quant_organism.settings import DEFAULT_COINS
+    from quant_organism.strategies import TECHNICAL_SEEDS
+    from quant_organism.validation.replay import ReplayConfig, replay_stage
+
+    source = SyntheticSource()
+    start, end = pd.Timestamp("2024-01-01", tz="UTC"), pd.Timestamp("2024-12-31", tz="UTC")
+    frames = market_frames(source, DEFAULT_COINS[:coins], start, end)
+    rng = np.random.default_rng(5)
+    genes = [random_genome(TECHNICAL_SEEDS[k % len(TECHNICAL_SEEDS)], rng).model_copy(update={"seed_id": f"r{k}"})
+             for k in range(genomes)]
+    config = ReplayConfig(window_bars=720)
+    replay_stage(genes[0], frames, config, end=end)  # warm: kernels compiled or loaded once
+    started = time.perf_counter()
+    for g in genes:
+        replay_stage(g, frames, config, end=end)
+    wall = time.perf_counter() - started
+    bars = genomes * len(frames) * config.window_bars
+    return {"replay_bars": bars, "replay_wall_s": round(wall, 3), "replay_bars_per_s": round(bars / wall, 1)}
+
+
+def run(args: argparse.Namespace) -> dict:
+    out: dict = {}
+    backtest = _json(_python(["-m", "quant_organism.benchmarks", "backtest", "--json"])[0])
+    out["backtest"] = backtest
+    evolution = _json(_python(["-m", "quant_organism.benchmarks", "evolution", "--json", "--skip", "store"])[0])
+    years = evolution["train_days"] / 365.0
+    coins = len(evolution["coins"])
+    kernel = backtest["evals_per_s"]
+    serial_core = evolution["serial_evaluations"] * coins * years / evolution["serial_wall_s"]
+    out["evolution"] = {"serial_backtests_per_core_s": round(serial_core, 1), "serial_share": round(serial_core / kernel, 3)}
+    if "ray_wall_s" in evolution:
+        ray_core = evolution["ray_evaluations"] * coins * years / (evolution["ray_wall_s"] * evolution["workers"])
+        out["evolution"].update(ray_backtests_per_core_s=round(ray_core, 1), ray_share=round(ray_core / kernel, 3))
+    out["replay"] = replay_rate()
+    with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
+        text, _ = _python(["-m", "quant_organism", "run", "--end", "2024-06-29", "--days", "120", "--ingest-only"],
+                          {"QUANT_ORGANISM_DATA_DIR": f"{tmp}/synthetic", "QUANT_ORGANISM_COINS": ""})
+        out["ingest_synthetic_s"] = _seconds(r"\[1/3\] ingest .* in ([\d.]+)s", text)
+        if SHARED.is_dir():
+            files = {"QUANT_ORGANISM_SOURCE": "files", "QUANT_ORGANISM_FILES_DIR": str(SHARED),
+                     "QUANT_ORGANISM_DATA_DIR": f"{tmp}/real", "QUANT_ORGANISM_COINS": ""}
+            text, _ = _python(["-m", "quant_organism", "run", "--end", "2025-07-25", "--ingest-only"], files)
+            out["ingest_real_s"] = _seconds(r"\[1/3\] ingest .* in ([\d.]+)s", text)
+            text, wall = _python(["-m", "quant_organism", "run", "--end", "2025-07-25"], files)
+            out["real_e2e_s"] = _seconds(r"\[2/3\] evolve .* in ([\d.]+)s", text)
+        if args.universe50:
+            text, wall = _python(["-m", "quant_organism", "run", "--end", "2025-07-21", "--days", "365"],
+                                 {"QUANT_ORGANISM_DATA_DIR": f"{tmp}/u50", "QUANT_ORGANISM_UNIVERSE": "top50",
+                                  "QUANT_ORGANISM_COINS": ""}, timeout=3600)
+            out["universe50"] = {"ingest_s": _seconds(r"\[1/3\] ingest .* in ([\d.]+)s", text),
+                                 "evolve_s": _seconds(r"\[2/3\] evolve .* in ([\d.]+)s", text), "wall_s": round(wall, 1)}
+    return out
+
+
+def _row(label: str, value, unit: str, target: float | None, better: str, peers: str = "") -> str:
+    if value is None:
+        return f"| {label} | not measured | {'' if target is None else target} | | {peers} |"
+    meets = "" if target is None else ("yes" if (value >= target if better == "higher" else value <= target) else "no")
+    shown = f"{value:,.1f} {unit}".strip()
+    goal = "" if target is None else f"{'>=' if better == 'higher' else '<'} {target:,.4g} {unit}".strip()
+    return f"| {label} | {shown} | {goal} | {meets} | {peers} |"
+
+
+def report(r: dict) -> str:
+    b, e = r["backtest"], r["evolution"]
+    peers = (f"x{b['speedup_vs_backtesting_py']} backtesting.py ({b['backtesting_py_evals_per_s']}/s), "
+             f"x{b['speedup_vs_naive_vectorbt']} naive vectorbt ({b['naive_vectorbt_evals_per_s']}/s)"
+             if b.get("backtesting_py_evals_per_s") else "")
+    lines = ["| measure | now | target | meets | peers, as ratios |", "|---|---|---|---|---|",
+             _row("bench backtest, technical seeds, 1 y hourly, one core", b["evals_per_s"], "evals/s", TARGETS["technical"], "higher", peers),
+             _row("same, ML seeds", b.get("ml_evals_per_s"), "evals/s", TARGETS["ml"], "higher"),
+             _row("evolution (serial), backtests per core-s as % of the kernel", 100 * e["serial_share"], "%", 100 * TARGETS["evolution_share"], "higher",
+                  f"{e['serial_backtests_per_core_s']:,.0f} vs {b['evals_per_s']:,.0f} one-year backtests/s"),
+             _row("evolution (Ray, 2 CPUs), same", 100 * e["ray_share"] if "ray_share" in e else None, "%", 100 * TARGETS["evolution_share"], "higher"),
+             _row("full preset evolve+validate+deploy+report, real 1h files", r.get("real_e2e_s"), "s", TARGETS["real_e2e_s"], "lower"),
+             _row("replay stage", r["replay"]["replay_bars_per_s"], "bars/s", TARGETS["replay_bars_per_s"], "higher"),
+             _row("main command ingest, 120 d x 5 coins synthetic", r.get("ingest_synthetic_s"), "s", TARGETS["ingest_synthetic_s"], "lower"),
+             _row("main command ingest, 324 d x 5 coins real files", r.get("ingest_real_s"), "s", TARGETS["ingest_real_s"], "lower"),
+             _row("50 coins x 1 y full preset from the CLI (wall)", (r.get("universe50") or {}).get("wall_s"), "s", TARGETS["universe50_s"], "lower"),
+             _row("peak RSS of the 500-genome batch", b.get("peak_rss_mb"), "MB", TARGETS["peak_rss_mb"], "lower")]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m quant_organism.benchmarks scale", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--universe50", action="store_true", help="also run the full preset on 50 coins x 1 year (~4 min)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    result = run(args)
+    print(json.dumps(result, indent=2, default=str) if args.json else report(result))
+    return 0
