@@ -106,21 +106,14 @@ MARGIN_S = 20.0  # stated margin over the budget for a whole chain: one generati
 def lake_130_days(tmp_path_factory):
     import dagster as dg
 
-    from quant_organism.definitions import load_definitions
-    from quant_organism.defs.shared.resources import project_resources
+    from quant_organism_tests.support.chain import ingest_coins, project_definitions
 
     data_dir = tmp_path_factory.mktemp("budget")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("QUANT_ORGANISM_COINS", "BTC,ETH")
-        defs = load_definitions()
-        definitions = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs,
-                                     resources=project_resources(data_dir))
+        definitions = project_definitions(data_dir)
         with dg.instance_for_test() as instance:
-            ingest = definitions.resolve_job_def("ingest_market_data")
-            for coin in ("BTC", "ETH"):
-                tags = {"dagster/asset_partition_range_start": f"{coin}|2024-02-21",
-                        "dagster/asset_partition_range_end": f"{coin}|2024-06-29"}
-                assert ingest.execute_in_process(instance=instance, tags=tags).success
+            ingest_coins(definitions, instance, ("BTC", "ETH"), "2024-02-21", "2024-06-29")
             yield data_dir, definitions, instance
 
 

@@ -14,27 +14,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from quant_organism.definitions import load_definitions
-from quant_organism.defs.shared.resources import project_resources
+from quant_organism_tests.support.chain import ingest_coins, project_definitions
 
 COINS = "BTC,ETH"
 # A gate that lets almost anything through (family-wise level 0.99, no walk-forward or trade rule), so
 # that the chain's later assets have something to deploy and paper-trade on a 60-day test run.
 RELAXED = {"mode": "minimal", "alpha": 0.99, "min_trades": 1, "require_positive_walk_forward": False}
-
-
-def _definitions(data_dir: Path, **source) -> dg.Definitions:
-    defs = load_definitions()
-    return dg.Definitions(
-        assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs, resources=project_resources(data_dir, **source)
-    )
-
-
-def _ingest(definitions: dg.Definitions, instance, first: str, last: str) -> None:
-    job = definitions.resolve_job_def("ingest_market_data")
-    for coin in COINS.split(","):
-        tags = {"dagster/asset_partition_range_start": f"{coin}|{first}", "dagster/asset_partition_range_end": f"{coin}|{last}"}
-        assert job.execute_in_process(instance=instance, tags=tags).success
 
 
 def _evolve(definitions, instance, day: str, validation: dict | None = None):
@@ -53,10 +38,10 @@ def _metadata(result, node: str) -> dict:
 
 def test_chain_runs_end_to_end_on_real_hyperliquid_files(data_dir, market_data_dir, monkeypatch):
     monkeypatch.setenv("QUANT_ORGANISM_COINS", COINS)
-    definitions = _definitions(data_dir, source="files", files_dir=str(market_data_dir))
+    definitions = project_definitions(data_dir, source="files", files_dir=str(market_data_dir))
     day = "2025-07-20"  # the 1h files end on 2025-07-26; the test preset needs the 60 days before
     with dg.instance_for_test() as instance:
-        _ingest(definitions, instance, "2025-05-22", day)
+        ingest_coins(definitions, instance, COINS.split(","), "2025-05-22", day)
         result = _evolve(definitions, instance, day)
     report_dir = data_dir / "reports" / f"date={day}"
     report = json.loads((report_dir / "report.json").read_text())
@@ -70,10 +55,10 @@ def test_chain_runs_end_to_end_on_real_hyperliquid_files(data_dir, market_data_d
 
 def test_synthetic_chain_deploys_and_paper_trades_the_next_day(data_dir, monkeypatch):
     monkeypatch.setenv("QUANT_ORGANISM_COINS", COINS)
-    definitions = _definitions(data_dir)
+    definitions = project_definitions(data_dir)
     day, next_day = "2024-06-29", "2024-06-30"
     with dg.instance_for_test() as instance:
-        _ingest(definitions, instance, "2024-04-30", next_day)
+        ingest_coins(definitions, instance, COINS.split(","), "2024-04-30", next_day)
         (data_dir / "strategies").mkdir(parents=True, exist_ok=True)
         (data_dir / "strategies" / "notes.json").write_text("my notes, not a config")  # a stray file (issue 15.3)
         result = _evolve(definitions, instance, day, RELAXED)

@@ -14,9 +14,8 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from quant_organism.definitions import load_definitions
-from quant_organism.defs.shared.resources import project_resources
 from quant_organism.reporting.memory import open_memory, views_in
+from quant_organism_tests.support.chain import ingest_coins, project_definitions
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 RELAXED = {"mode": "minimal", "alpha": 0.99, "min_trades": 1, "require_positive_walk_forward": False}
@@ -35,15 +34,9 @@ def two_runs(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("memory")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("QUANT_ORGANISM_COINS", "BTC,ETH")
-        defs = load_definitions()
-        definitions = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs,
-                                     resources=project_resources(data_dir))
+        definitions = project_definitions(data_dir)
         with dg.instance_for_test() as instance:
-            ingest = definitions.resolve_job_def("ingest_market_data")
-            for coin in ("BTC", "ETH"):
-                tags = {"dagster/asset_partition_range_start": f"{coin}|2024-04-30",
-                        "dagster/asset_partition_range_end": f"{coin}|{NEXT_DAY}"}
-                assert ingest.execute_in_process(instance=instance, tags=tags).success
+            ingest_coins(definitions, instance, ("BTC", "ETH"), "2024-04-30", NEXT_DAY)
             runs = []
             for seed, gate in ((42, RELAXED), (43, {})):  # the second run's default gate rejects, too
                 config = {"ops": {"evolution__population": {"config": {"preset": "test", "random_seed": seed}},
@@ -54,9 +47,7 @@ def two_runs(tmp_path_factory):
                 runs.append(result.run_id)
             paper = definitions.resolve_job_def("paper_trade").execute_in_process(instance=instance, partition_key=NEXT_DAY)
             assert paper.success
-            memory = dg.materialize([a for a in defs.assets if getattr(a, "key", None) == dg.AssetKey(["reporting", "research_memory"])],
-                                    instance=instance, resources=project_resources(data_dir),
-                                    selection=[dg.AssetKey(["reporting", "research_memory"])])
+            memory = definitions.resolve_job_def("research_memory").execute_in_process(instance=instance)
             assert memory.success
             meta = {k: getattr(v, "value", v) for k, v in memory.asset_materializations_for_node("reporting__research_memory")[0].metadata.items()}
         yield data_dir, runs, meta

@@ -23,7 +23,6 @@ import pandas as pd
 from quant_organism.core import artifacts
 from quant_organism.core.faults import fault_point
 from quant_organism.core.run_history import archive_table, check_run_id
-from quant_organism.core.windows import Window
 from quant_organism.evolution.config import OBJECTIVE_COLUMN, load_preset
 from quant_organism.evolution.engine import run_evolution
 from quant_organism.evolution.windows import EvolutionWindows, evolution_windows
@@ -177,7 +176,3 @@ def _validate(phase: PhaseSpec, seeds: list[SeedGenes], frames, windows: Evoluti
                "spa_pvalue": (summary_dict.get("superiority") or {}).get("spa_pvalue")}
     return PhaseResult(phase.name, phase.type, [g for g in seeds if g.seed_id in passed], summary, table)
 
-
-def window_span(windows: EvolutionWindows) -> Window:
-    """From the train window's start to the walk-forward end: the bars a workflow reads."""
-    return Window(windows.train.start, windows.walk_forward.end, "workflow")
