@@ -16,6 +16,7 @@ import shutil
 import time
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from quant_organism_tests.support import ui_support as ui
@@ -88,6 +89,10 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         patch.setenv("QUANT_ORGANISM_DATA_DIR", str(data_dir))
         patch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])  # prepare_dagster_home exports it: undone on exit
         assert prepare_dagster_home() == env["DAGSTER_HOME"]
+        # ... and its storages created once here too: two processes creating a new SQLite instance at the
+        # same moment can both stamp its schema (alembic: "more than one head")
+        with dg.DagsterInstance.get():
+            pass
     first, last = date_window(EVOLUTION_DATE, load_preset("test").lookback_days)
 
     started = time.perf_counter()
