@@ -97,3 +97,22 @@ def test_bad_chunk_size_and_unknown_genomes_are_rejected(market, genomes):
     candles, funding = market
     with pytest.raises(ValueError, match="chunk_size"):
         evaluate_population(candles, genomes, funding=funding, chunk_size=0)
+
+
+def test_a_prepared_frame_scores_exactly_as_the_frame_and_positions_match_the_signals(market, genomes):
+    from quant_organism.backtest.evaluate import prepare_frame
+    from quant_organism.strategies.ohlcv import prepare_bars
+
+    candles, funding = market
+    direct = evaluate_population(candles, genomes, funding=funding, costs=COSTS)
+    prepared = prepare_frame(candles, funding)
+    pd.testing.assert_frame_equal(evaluate_population(prepared, genomes, costs=COSTS), direct)
+    with pytest.raises(ValueError, match="PreparedFrame fixed funding"):
+        evaluate_population(prepared, genomes, funding=funding)
+    registry = get_registry()
+    frame = candles.assign(funding_rate=np.nan)  # the array path refuses nothing the frame path accepts
+    bars = prepare_bars(frame)
+    for seed_type in TECHNICAL_SEEDS:
+        group = [g for g in genomes if g.seed_type == seed_type]
+        np.testing.assert_array_equal(registry.batch_positions(seed_type, bars, group),
+                                      registry.batch_signals(seed_type, frame, group).to_numpy())

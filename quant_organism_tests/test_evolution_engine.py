@@ -135,6 +135,23 @@ def test_universal_fitness_aggregates_coins_and_requires_validity_everywhere(mar
         evaluate_universe(coins, [genomes[0], genomes[0]], fitness)
 
 
+def test_frames_are_prepared_once_and_again_after_an_edit_in_place(market):
+    from quant_organism.evolution.fitness import prepared
+
+    rng = np.random.default_rng(3)
+    genomes = [random_genome(SeedType.SMA_TREND, rng).model_copy(update={"seed_id": f"g{i}"}) for i in range(6)]
+    frame = market["A"].copy()
+    first = prepared(frame)
+    assert prepared(frame) is first  # every generation of an island reuses it
+    before = evaluate_universe({"A": frame}, genomes)
+    later = frame.index >= frame.index[len(frame) // 2]
+    frame.loc[later, ["open", "high", "low", "close"]] *= 1.5  # an edit in place is never scored on stale arrays
+    assert prepared(frame) is not first
+    after = evaluate_universe({"A": frame}, genomes)
+    pd.testing.assert_frame_equal(after, evaluate_universe({"A": frame.copy()}, genomes))
+    assert not after["total_return"].equals(before["total_return"])
+
+
 # --- identity, dedupe, determinism ----------------------------------------------------------------
 class CountingEvaluator:
     """The real universal fitness, counting how often each genome is evaluated."""

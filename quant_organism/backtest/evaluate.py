@@ -1,14 +1,16 @@
 """Batch evaluation: many strategies per simulation call, in chunks so memory stays bounded.
 
 `evaluate_signals` scores a frame of target positions (one column per strategy);
-`evaluate_population` scores genomes: it groups them by seed type, computes each chunk's signals in
-one call of the strategies registry's batch path, and simulates the chunk as the columns of one
-kernel call. Both return metrics, the DEAP objectives and the ranking score, one row per strategy.
+`evaluate_population` scores genomes: it groups them by seed type, computes each chunk's positions in
+one call of the strategies registry's array path, and simulates the chunk as the columns of one
+kernel call (`population_metrics`, on a `PreparedFrame` that callers scoring many batches on one
+market prepare once). Both return metrics, the DEAP objectives and the ranking score, one row per strategy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,6 +21,8 @@ from quant_organism.backtest.engine import INIT_CASH, Market, Params, simulate
 from quant_organism.backtest.fitness import FitnessConfig, fitness_columns
 from quant_organism.backtest.inputs import targets_array
 from quant_organism.backtest.metrics import METRICS, metrics_frame
+from quant_organism.strategies.ohlcv import Bars as SignalBars
+from quant_organism.strategies.ohlcv import prepare_bars as prepare_signal_bars
 
 if TYPE_CHECKING:
     from quant_organism.strategies.genes import SeedGenes
@@ -60,8 +64,75 @@ def evaluate_signals(
     return pd.concat([metrics, fitness_columns(metrics, fitness)], axis=1)
 
 
-def evaluate_population(
+@dataclass(frozen=True)
+class PreparedFrame:
+    """One market's bars checked once, for the engine (`market`) and for the seeds (`signal_bars`).
+
+    Checking a year of bars costs more than simulating a small batch on them, so callers that score
+    many batches on one frame (evolution: every generation of every island) prepare it once.
+    """
+
+    market: Market
+    signal_bars: SignalBars
+
+    def __len__(self) -> int:
+        return len(self.market.bars)
+
+
+def prepare_frame(
     ohlcv: pd.DataFrame,
+    funding: pd.Series | pd.DataFrame | np.ndarray | None = None,
+    consistency_period: str | int = "W",
+    bars_per_year: float | None = None,
+) -> PreparedFrame:
+    """A frame ready for `population_metrics` (funding as in `evaluate_population`)."""
+    market = _market(ohlcv, funding, consistency_period, bars_per_year)
+    return PreparedFrame(market, prepare_signal_bars(_bars_for_signals(ohlcv, market)))
+
+
+def population_metrics(
+    prepared: PreparedFrame,
+    genes_list: Sequence["SeedGenes"],
+    costs: CostModel = CostModel(),
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    init_cash: float = INIT_CASH,
+    registry=None,
+) -> np.ndarray:
+    """The kernel's metric matrix (genomes x `METRICS`, input order) of genomes on a prepared frame.
+
+    Genomes are grouped by seed type; each chunk of up to `chunk_size` genomes gets its positions from
+    the registry's array path and is simulated in one kernel call, so peak memory is one chunk's
+    positions plus the bars, whatever the population size.
+    """
+    if registry is None:
+        from quant_organism.strategies.registry import get_registry
+
+        registry = get_registry()
+    _check_chunk(chunk_size)
+    market = prepared.market
+    groups: dict[object, list[int]] = {}
+    for position, genes in enumerate(genes_list):
+        groups.setdefault(genes.seed_type, []).append(position)
+    metric_rows = np.full((len(genes_list), len(METRICS)), np.nan)
+    for seed_type, positions in groups.items():
+        for lo in range(0, len(positions), chunk_size):
+            idx = positions[lo : lo + chunk_size]
+            chunk = [genes_list[k] for k in idx]
+            targets = targets_array(registry.batch_positions(seed_type, prepared.signal_bars, chunk), market.bars)
+            if targets.shape[1] != len(chunk):
+                raise ValueError(f"{seed_type}: registry returned {targets.shape[1]} signal columns for {len(chunk)} genomes")
+            params = Params.of(
+                len(chunk),
+                [g.stop_loss for g in chunk],
+                [g.take_profit for g in chunk],
+                [g.position_size for g in chunk],
+            )
+            metric_rows[idx] = simulate(market, targets, params, costs, init_cash).metrics
+    return metric_rows
+
+
+def evaluate_population(
+    ohlcv: pd.DataFrame | PreparedFrame,
     genes_list: Sequence["SeedGenes"],
     funding: pd.Series | pd.DataFrame | np.ndarray | None = None,
     costs: CostModel = CostModel(),
@@ -75,39 +146,19 @@ def evaluate_population(
 ) -> pd.DataFrame:
     """One row per genome, in input order: seed_id, seed_type, metrics, objectives, valid, score.
 
-    Genomes are grouped by seed type; each chunk of up to `chunk_size` genomes gets its signals from
-    `registry.batch_signals(seed_type, bars, genes)` and is simulated in one kernel call, so peak memory
-    is one chunk's signals plus the bars, whatever the population size. When funding is given and the
-    bars have no `funding_rate` column, it is joined onto the bars (NaN between published rates) so
-    funding-aware seeds can read it; a `funding_rate` column already on the bars is left to the seeds
-    as it is, and is what the account pays when `funding` is None.
+    `ohlcv` is a frame of bars or a `PreparedFrame` (then funding, consistency_period and bars_per_year
+    were fixed when it was prepared). When funding is given and the bars have no `funding_rate`
+    column, it is joined onto the bars (NaN between published rates) so funding-aware seeds can read
+    it; a `funding_rate` column already on the bars is left to the seeds as it is, and is what the
+    account pays when `funding` is None.
     """
-    if registry is None:
-        from quant_organism.strategies.registry import get_registry
-
-        registry = get_registry()
-    _check_chunk(chunk_size)
-    market = _market(ohlcv, funding, consistency_period, bars_per_year)
-    bars = _bars_for_signals(ohlcv, market)
-    groups: dict[object, list[int]] = {}
-    for position, genes in enumerate(genes_list):
-        groups.setdefault(genes.seed_type, []).append(position)
-    metric_rows = np.full((len(genes_list), len(METRICS)), np.nan)
-    for seed_type, positions in groups.items():
-        for lo in range(0, len(positions), chunk_size):
-            idx = positions[lo : lo + chunk_size]
-            chunk = [genes_list[k] for k in idx]
-            signals = registry.batch_signals(seed_type, bars, chunk)
-            targets = targets_array(signals, market.bars)
-            if targets.shape[1] != len(chunk):
-                raise ValueError(f"{seed_type}: registry returned {targets.shape[1]} signal columns for {len(chunk)} genomes")
-            params = Params.of(
-                len(chunk),
-                [g.stop_loss for g in chunk],
-                [g.take_profit for g in chunk],
-                [g.position_size for g in chunk],
-            )
-            metric_rows[idx] = simulate(market, targets, params, costs, init_cash).metrics
+    if isinstance(ohlcv, PreparedFrame):
+        if funding is not None or consistency_period != "W" or bars_per_year is not None:
+            raise ValueError("a PreparedFrame fixed funding, consistency_period and bars_per_year: pass them to prepare_frame")
+        prepared = ohlcv
+    else:
+        prepared = prepare_frame(ohlcv, funding, consistency_period, bars_per_year)
+    metric_rows = population_metrics(prepared, genes_list, costs, chunk_size, init_cash, registry)
     ids = [g.seed_id for g in genes_list]
     metrics = metrics_frame(metric_rows, ids)
     head = pd.DataFrame({"seed_id": ids, "seed_type": [str(g.seed_type) for g in genes_list]}, index=metrics.index)

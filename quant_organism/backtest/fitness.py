@@ -54,11 +54,11 @@ class FitnessConfig:
         return float(self.score(np.array([WORST_OBJECTIVES]))[0])
 
 
-def fitness_columns(metrics: pd.DataFrame, config: FitnessConfig = FitnessConfig()) -> pd.DataFrame:
-    """Objective columns (`obj_*`), `valid` and `score` for a metrics frame (same index)."""
-    raw = metrics.loc[:, list(OBJECTIVES)].to_numpy(dtype=np.float64)
+def fitness_arrays(raw: np.ndarray, trade_count: np.ndarray, config: FitnessConfig = FitnessConfig()) -> tuple[np.ndarray, np.ndarray]:
+    """(objectives n x 4, valid n) from the raw `OBJECTIVES` metrics (n x 4) and trade counts: the
+    arithmetic of `fitness_columns` without frames, for callers that aggregate many metric matrices."""
     finite = np.isfinite(raw).all(axis=1)
-    valid = finite & (metrics["trade_count"].to_numpy() >= config.min_trades)
+    valid = finite & (trade_count >= config.min_trades)
     objectives = np.column_stack(
         [
             np.clip(np.nan_to_num(raw[:, 0]), -SHARPE_BOUND, SHARPE_BOUND),
@@ -68,6 +68,13 @@ def fitness_columns(metrics: pd.DataFrame, config: FitnessConfig = FitnessConfig
         ]
     )
     objectives[~valid] = WORST_OBJECTIVES
+    return objectives, valid
+
+
+def fitness_columns(metrics: pd.DataFrame, config: FitnessConfig = FitnessConfig()) -> pd.DataFrame:
+    """Objective columns (`obj_*`), `valid` and `score` for a metrics frame (same index)."""
+    raw = metrics.loc[:, list(OBJECTIVES)].to_numpy(dtype=np.float64)
+    objectives, valid = fitness_arrays(raw, metrics["trade_count"].to_numpy(), config)
     out = pd.DataFrame(objectives, index=metrics.index, columns=list(OBJECTIVE_COLUMNS))
     out["valid"] = valid
     out["score"] = config.score(objectives)

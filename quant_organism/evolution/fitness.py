@@ -14,14 +14,16 @@ Pareto-dominates it.
 from __future__ import annotations
 
 import warnings
+import weakref
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from quant_organism.backtest.costs import CostModel
-from quant_organism.backtest.evaluate import evaluate_population
-from quant_organism.backtest.fitness import OBJECTIVE_COLUMNS, WORST_OBJECTIVES, FitnessConfig
+from quant_organism.backtest.evaluate import PreparedFrame, population_metrics, prepare_frame
+from quant_organism.backtest.fitness import OBJECTIVE_COLUMNS, OBJECTIVES, WORST_OBJECTIVES, FitnessConfig, fitness_arrays
+from quant_organism.backtest.metrics import METRICS
 from quant_organism.strategies.genes import SeedGenes
 
 MEAN_METRICS = ("total_return", "sharpe", "sortino", "win_rate", "exposure", "consistency", "turnover", "fees", "funding")
@@ -37,7 +39,8 @@ def evaluate_universe(
 ) -> pd.DataFrame:
     """One row per genome (input order): seed_id, seed_type, `obj_*`, valid, score, aggregated metrics.
 
-    seed_ids must be unique (the registry's batch path refuses duplicates): dedupe first.
+    seed_ids must be unique (the registry's batch path refuses duplicates): dedupe first. Each frame is
+    checked and prepared once per process and object (`prepared`), not once per generation.
     """
     if not frames:
         raise ValueError("evaluate_universe needs at least one coin's frame")
@@ -46,9 +49,11 @@ def evaluate_universe(
         raise ValueError("evaluate_universe needs at least one genome")
     if len(set(ids)) != len(ids):
         raise ValueError("evaluate_universe: duplicate seed_ids; evaluate each distinct genome once")
-    per_coin = [evaluate_population(frame, genes_list, costs=costs, fitness=fitness) for frame in frames.values()]
-    objectives = np.stack([r.loc[:, list(OBJECTIVE_COLUMNS)].to_numpy(np.float64) for r in per_coin])  # coins x n x 4
-    valid_by_coin = np.stack([r["valid"].to_numpy(bool) for r in per_coin])
+    per_coin = np.stack([population_metrics(prepared(frame), genes_list, costs) for frame in frames.values()])  # coins x n x metrics
+    trades = per_coin[:, :, METRICS.index("trade_count")].astype(np.int64)
+    judged = [fitness_arrays(coin[:, _OBJECTIVE_METRICS], coin_trades, fitness) for coin, coin_trades in zip(per_coin, trades)]
+    objectives = np.stack([o for o, _ in judged])  # coins x n x 4
+    valid_by_coin = np.stack([v for _, v in judged])
     valid = valid_by_coin.all(axis=0)
     combined = np.column_stack(
         [
@@ -59,18 +64,44 @@ def evaluate_universe(
         ]
     )
     combined[~valid] = WORST_OBJECTIVES
-    out = pd.DataFrame(combined, columns=list(OBJECTIVE_COLUMNS))
-    out.insert(0, "seed_type", [str(g.seed_type) for g in genes_list])
-    out.insert(0, "seed_id", ids)
+    out = {"seed_id": ids, "seed_type": [str(g.seed_type) for g in genes_list]}
+    out.update(zip(OBJECTIVE_COLUMNS, combined.T))
     out["valid"] = valid
     out["score"] = fitness.score(combined)
     with warnings.catch_warnings():  # win_rate is NaN on a coin without trades; nanmean over none warns
         warnings.simplefilter("ignore", RuntimeWarning)
         for name in MEAN_METRICS:
-            out[name] = np.nanmean(np.stack([r[name].to_numpy(np.float64) for r in per_coin]), axis=0)
-        out["max_drawdown"] = np.nanmax(np.stack([r["max_drawdown"].to_numpy(np.float64) for r in per_coin]), axis=0)
-    trades = np.stack([r["trade_count"].to_numpy(np.int64) for r in per_coin])
+            out[name] = np.nanmean(per_coin[:, :, METRICS.index(name)], axis=0)
+        out["max_drawdown"] = np.nanmax(per_coin[:, :, METRICS.index("max_drawdown")], axis=0)
     out["trade_count"] = trades.sum(axis=0)
     out["min_coin_trades"] = trades.min(axis=0)
     out["coins_valid"] = valid_by_coin.sum(axis=0).astype(np.int64)
-    return out
+    return pd.DataFrame(out)
+
+
+_OBJECTIVE_METRICS = [METRICS.index(name) for name in OBJECTIVES]
+_PREPARED: dict[int, tuple[weakref.ref, tuple, PreparedFrame]] = {}
+
+
+def prepared(frame: pd.DataFrame) -> PreparedFrame:
+    """The frame checked and prepared for the backtest, cached while the frame lives and is unchanged.
+
+    Islands score every generation on the same frames; preparing them once per process instead of
+    once per generation is most of the difference between the kernel's rate and evolution's. The
+    cache is keyed by the object and stamped with its shape, columns, first and last bar and the sums
+    of its closes and funding rates, so a frame edited in place is prepared again.
+    """
+    key, stamp = id(frame), _stamp(frame)
+    hit = _PREPARED.get(key)
+    if hit is not None and hit[0]() is frame and hit[1] == stamp:
+        return hit[2]
+    ready = prepare_frame(frame)
+    _PREPARED[key] = (weakref.ref(frame, lambda _ref, key=key: _PREPARED.pop(key, None)), stamp, ready)
+    return ready
+
+
+def _stamp(frame: pd.DataFrame) -> tuple:
+    columns = [c for c in ("close", "funding_rate") if c in frame.columns]
+    sums = tuple(float(np.nansum(frame[c].to_numpy(dtype=np.float64))) for c in columns)
+    ends = (frame.index[0], frame.index[-1]) if len(frame) else ()
+    return (frame.shape, tuple(frame.columns), ends, sums)

@@ -22,7 +22,7 @@ import pandas as pd
 
 from .regime_filter import apply_regime_filters
 from .genes import SeedGenes, SeedType
-from .ohlcv import Bars, prepare_bars
+from .ohlcv import Bars, SignalInputError, prepare_bars
 
 
 class GeneColumns:
@@ -62,16 +62,32 @@ class BaseSeed(ABC):
     @classmethod
     def generate_signals_batch(cls, ohlcv: pd.DataFrame, genes_list: Iterable[SeedGenes]) -> pd.DataFrame:
         """int8 target positions, one column per genome (columns = seed_ids in the given order)."""
-        genes = cls._check_genes(list(genes_list))
-        bars = prepare_bars(ohlcv, need_funding=cls.needs_funding, what=f"{cls.seed_type.value} signals")
+        genes = list(genes_list)
+        bars = cls.prepare(ohlcv)
         columns = pd.Index([g.seed_id for g in genes], name="seed_id")
+        return pd.DataFrame(cls.positions_batch(bars, genes), index=ohlcv.index, columns=columns)
+
+    @classmethod
+    def prepare(cls, ohlcv: pd.DataFrame) -> Bars:
+        """The frame checked for this seed (funding required if it trades on funding): once per frame,
+        then `positions_batch` as often as needed."""
+        return prepare_bars(ohlcv, need_funding=cls.needs_funding, what=f"{cls.seed_type.value} signals")
+
+    @classmethod
+    def positions_batch(cls, bars: Bars, genes_list: Sequence[SeedGenes]) -> np.ndarray:
+        """int8 target positions, bars x genomes, from bars already checked (`prepare_bars`): the array
+        path evolution takes, so a frame is validated once per run instead of once per batch."""
+        genes = cls._check_genes(list(genes_list))
+        if cls.needs_funding and bars.funding is None:
+            raise SignalInputError(f"{cls.seed_type.value} signals: missing column(s) ['funding_rate'] "
+                                   "(this seed trades on funding rates: join them onto the bars)")
         if not genes or bars.n == 0:
-            return pd.DataFrame(np.zeros((bars.n, len(genes)), np.int8), index=ohlcv.index, columns=columns)
+            return np.zeros((bars.n, len(genes)), np.int8)
         positions = np.asarray(cls._batch_positions(bars, genes))
         if positions.shape != (bars.n, len(genes)):
             raise RuntimeError(f"{cls.__name__} produced shape {positions.shape}, expected {(bars.n, len(genes))}")
-        positions = apply_regime_filters(positions, ohlcv, [g.regime_filter for g in genes])
-        return pd.DataFrame(positions.astype(np.int8, copy=False), index=ohlcv.index, columns=columns)
+        positions = apply_regime_filters(positions, bars.regimes, [g.regime_filter for g in genes])
+        return positions.astype(np.int8, copy=False)
 
     @classmethod
     @abstractmethod

@@ -6,12 +6,15 @@ silently wrong, and such bars should have been quarantined by the market quality
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from quant_organism.core.bars import FUNDING_COLUMN, OHLCV_COLUMNS, BarContractError, check_bar_index
+
+from .regime_filter import regime_arrays
 
 
 class SignalInputError(BarContractError):
@@ -29,6 +32,7 @@ class Bars:
     close: np.ndarray
     volume: np.ndarray
     funding: np.ndarray | None
+    regimes: Mapping[str, np.ndarray] = field(default_factory=dict)  # regime columns present (regime_filter.py)
 
     @property
     def n(self) -> int:
@@ -79,4 +83,4 @@ def prepare_bars(ohlcv: pd.DataFrame, need_funding: bool = False, what: str = "s
         if np.isinf(rates.to_numpy()).any():
             raise SignalInputError(f"{what}: column {FUNDING_COLUMN!r} has infinite values")
         funding = np.ascontiguousarray(rates.ffill().to_numpy())
-    return Bars(index=index, funding=funding, **arrays)
+    return Bars(index=index, funding=funding, regimes=regime_arrays(ohlcv), **arrays)

@@ -12,10 +12,12 @@ the market trend only (no long in a down trend, no short in an up trend); 4 not 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
-from quant_organism.core.bars import REGIME_HMM, REGIME_SENTIMENT, REGIME_TREND, REGIME_VOL
+from quant_organism.core.bars import REGIME_BAR_COLUMNS, REGIME_HMM, REGIME_SENTIMENT, REGIME_TREND, REGIME_VOL
 
 OFF, CALM_VOLATILITY, CALM_HMM, WITH_TREND, NO_EXTREME_SENTIMENT = range(5)
 NAMES = {OFF: "off", CALM_VOLATILITY: "not in high volatility", CALM_HMM: "calm HMM state only",
@@ -23,47 +25,61 @@ NAMES = {OFF: "off", CALM_VOLATILITY: "not in high volatility", CALM_HMM: "calm 
 EXTREME_FEAR, EXTREME_GREED = 25.0, 75.0
 
 
-def _column(ohlcv: pd.DataFrame, name: str, fill: float) -> np.ndarray:
-    if name not in ohlcv.columns:
-        return np.full(len(ohlcv), fill)
-    return ohlcv[name].to_numpy(dtype=np.float64, na_value=np.nan)
+Regimes = Mapping[str, np.ndarray]
+"""The regime columns a frame carries, as float arrays (NaN = unknown) by column name."""
 
 
-def allowed(ohlcv: pd.DataFrame, code: int) -> tuple[np.ndarray, np.ndarray]:
-    """(long allowed, short allowed) per bar for one filter code."""
-    n = len(ohlcv)
+def regime_arrays(ohlcv: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The frame's regime columns (those of `REGIME_BAR_COLUMNS` it has) as float arrays."""
+    return {name: ohlcv[name].to_numpy(dtype=np.float64, na_value=np.nan) for name in REGIME_BAR_COLUMNS if name in ohlcv.columns}
+
+
+def _column(regimes: Regimes, n: int, name: str, fill: float) -> np.ndarray:
+    if name not in regimes:
+        return np.full(n, fill)
+    return regimes[name]
+
+
+def allowed(ohlcv: pd.DataFrame | Regimes, code: int, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(long allowed, short allowed) per bar for one filter code, from a frame or its `regime_arrays` (then `n` bars)."""
+    if isinstance(ohlcv, pd.DataFrame):
+        n, regimes = len(ohlcv), regime_arrays(ohlcv)
+    else:
+        regimes = ohlcv
     yes = np.ones(n, dtype=bool)
     if code == OFF:
         return yes, yes
     if code == CALM_VOLATILITY:
-        ok = _column(ohlcv, REGIME_VOL, -1) != 2
+        ok = _column(regimes, n, REGIME_VOL, -1) != 2
         return ok, ok
     if code == CALM_HMM:
-        ok = _column(ohlcv, REGIME_HMM, -1) != 1
+        ok = _column(regimes, n, REGIME_HMM, -1) != 1
         return ok, ok
     if code == WITH_TREND:
-        trend = _column(ohlcv, REGIME_TREND, -1)
+        trend = _column(regimes, n, REGIME_TREND, -1)
         return trend != 0, trend != 2
     if code == NO_EXTREME_SENTIMENT:
-        sentiment = _column(ohlcv, REGIME_SENTIMENT, np.nan)
+        sentiment = _column(regimes, n, REGIME_SENTIMENT, np.nan)
         with np.errstate(invalid="ignore"):
             return ~(sentiment >= EXTREME_GREED), ~(sentiment <= EXTREME_FEAR)
     raise ValueError(f"unknown regime_filter code {code!r}; expected 0..4")
 
 
-def apply_regime_filters(positions: np.ndarray, ohlcv: pd.DataFrame, codes: list[int]) -> np.ndarray:
-    """Positions (bars x genomes) with each genome's disallowed bars set flat."""
+def apply_regime_filters(positions: np.ndarray, ohlcv: pd.DataFrame | Regimes, codes: list[int]) -> np.ndarray:
+    """Positions (bars x genomes) with each genome's disallowed bars set flat (regimes from a frame or
+    its `regime_arrays`)."""
     if not any(codes):
         return positions
+    n = positions.shape[0]
+    if isinstance(ohlcv, pd.DataFrame):
+        ohlcv = regime_arrays(ohlcv)
     out = np.array(positions, copy=True)
-    masks: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    for j, code in enumerate(codes):
-        if code == OFF:
-            continue
-        if code not in masks:
-            masks[code] = allowed(ohlcv, code)
-        long_ok, short_ok = masks[code]
-        column = out[:, j]
-        column[(column > 0) & ~long_ok] = 0
-        column[(column < 0) & ~short_ok] = 0
+    codes_ = np.asarray(codes)
+    for code in np.unique(codes_[codes_ != OFF]):
+        long_ok, short_ok = allowed(ohlcv, int(code), n)
+        columns = np.flatnonzero(codes_ == code)
+        block = out[:, columns]  # the genomes with this code, filtered together
+        block[(block > 0) & ~long_ok[:, None]] = 0
+        block[(block < 0) & ~short_ok[:, None]] = 0
+        out[:, columns] = block
     return out

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .base import BaseSeed
 from .genes import SeedGenes, SeedType
+from .ohlcv import Bars
 
 
 class SeedRegistry:
@@ -43,6 +45,10 @@ class SeedRegistry:
     ) -> pd.DataFrame:
         """int8 target positions, one column per genome (seed_id), all genomes of one seed type."""
         return self.seed_class(seed_type).generate_signals_batch(ohlcv, genes_list)
+
+    def batch_positions(self, seed_type: SeedType | str, bars: Bars, genes_list: Sequence[SeedGenes]) -> np.ndarray:
+        """The same positions as `batch_signals`, bars x genomes int8, from bars checked once by `prepare_bars`."""
+        return self.seed_class(seed_type).positions_batch(bars, genes_list)
 
 
 @lru_cache(maxsize=1)
