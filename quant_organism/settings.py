@@ -154,3 +154,17 @@ def workflows_dir() -> Path | None:
     """QUANT_ORGANISM_WORKFLOWS_DIR: a folder of the user's workflow YAML files, each offered as a job."""
     raw = os.environ.get("QUANT_ORGANISM_WORKFLOWS_DIR")
     return Path(raw).expanduser() if raw else None
+
+
+def ingest_workers() -> int:
+    """QUANT_ORGANISM_INGEST_WORKERS: processes ingesting coins side by side (default: the CPUs, at most 4)."""
+    raw = os.environ.get("QUANT_ORGANISM_INGEST_WORKERS")
+    if raw is None:
+        return max(1, min(4, os.cpu_count() or 1))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"QUANT_ORGANISM_INGEST_WORKERS={raw!r}: expected a whole number of processes") from None
+    if value < 1:
+        raise ValueError(f"QUANT_ORGANISM_INGEST_WORKERS={raw!r}: must be >= 1")
+    return value

@@ -120,3 +120,26 @@ def test_a_second_ledger_writer_waits_for_the_lock_then_says_clearly_when_it_giv
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_coins_ingested_by_worker_processes_land_in_the_instance_and_a_failure_says_why(tmp_path, monkeypatch):
+    from quant_organism.cli import launch
+
+    files = _late_files(tmp_path / "files", "2024-03-01")
+    (files / "ETH_1h.csv").write_text("timestamp,open,high,low,close,volume\n1709251200000,1,2,0.5,x,3\n")
+    monkeypatch.setenv("QUANT_ORGANISM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "unused"))  # persistent_instance exports its own: undone on exit
+    monkeypatch.setenv("QUANT_ORGANISM_SOURCE", "files")
+    monkeypatch.setenv("QUANT_ORGANISM_FILES_DIR", str(files))
+    monkeypatch.setenv("QUANT_ORGANISM_INGEST_WORKERS", "2")
+    instance = launch.persistent_instance()
+    btc, eth = launch.ingest(instance, "2024-03-01", "2024-03-10", ("BTC", "ETH"), parallel=True)
+    assert (btc.coin, btc.success, btc.failure) == ("BTC", True, None)
+    assert (eth.coin, eth.success) == ("ETH", False) and "quality_score" in eth.failure  # its bars were quarantined
+    assert btc.result is None and btc.run_id != eth.run_id  # the runs were made in the workers
+    import dagster as dg
+
+    instance = dg.DagsterInstance.get()  # a fresh view of what the workers wrote
+    assert instance.get_run_by_id(btc.run_id).is_success and instance.get_run_by_id(eth.run_id).is_failure
+    materialized = instance.get_materialized_partitions(dg.AssetKey(["market", "candles"]))
+    assert {f"BTC|2024-03-{day:02d}" for day in range(1, 11)} <= {str(k) for k in materialized}

@@ -187,7 +187,7 @@ def _ingest_phase(terminal: Terminal, instance, first: str, last: str) -> int | 
         first_failure = failed[0]
         return terminal.fail(
             "ingest", f"coin {', '.join(s.coin for s in failed)}, days {first}..{last}",
-            failure_text(first_failure.result) if first_failure.result else "see the log",
+            first_failure.failure or "see the log",
             "fix the source (or its files) for that coin and day, then rerun the same command: "
             "finished partitions are rewritten identically",
         )

@@ -7,6 +7,11 @@ bulk of an ingest's time. This subclass keeps one pooled engine per process and 
 `synchronous=NORMAL` (SQLite's recommended setting for WAL: a crash of the process loses nothing, a power
 cut can lose the last transactions but never corrupts the database). Same schema, same files: an instance
 can switch to it and back.
+
+The parent also inspects the schema on every asset event (does table X exist, does the asset-key table have
+column Y?), each time through a new engine: a tenth of an ingest. A table or column that exists stays (the
+schema is only ever migrated forward), so a positive answer is remembered for the process's life; a
+negative one is asked again, so a migration in another process is seen.
 """
 
 import os
@@ -23,7 +28,26 @@ class PooledSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
     def __init__(self, base_dir: str, inst_data=None) -> None:
         self._engine = None  # before the parent's init, which may already connect (migrations, reindex)
         self._engine_pid = None
+        self._known_tables: set[str] = set()
+        self._known_asset_key_columns: set[str] = set()
         super().__init__(base_dir, inst_data)
+
+    def has_table(self, table_name: str) -> bool:
+        if table_name in self._known_tables:
+            return True
+        with self._pooled_engine().connect() as conn:
+            found = bool(conn.dialect.has_table(conn, table_name))
+        if found:
+            self._known_tables.add(table_name)
+        return found
+
+    def _has_asset_key_col_on_connection(self, conn, column_name: str) -> bool:
+        if column_name in self._known_asset_key_columns:
+            return True
+        found = super()._has_asset_key_col_on_connection(conn, column_name)
+        if found:
+            self._known_asset_key_columns.add(column_name)
+        return found
 
     def _pooled_engine(self):
         if self._engine is None or self._engine_pid != os.getpid():  # a forked child opens its own

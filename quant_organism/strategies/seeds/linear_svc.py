@@ -2,7 +2,7 @@
 
 Features at bar t (all from bars <= t): the last `n_lags` one-bar log returns, RSI(fast_period),
 distance to EMA(slow_period) and the realised vol of `signal_period` returns; standardised inside
-the pipeline on the training rows only. Label: sign of r[t+1] (zero-return rows are skipped). The
+each training set's rows only. Label: sign of r[t+1] (zero-return rows are skipped). The
 model is refitted every `refit_every` bars on the trailing `train_window` rows whose labels are
 known (see `walk_forward`). Its decision function is the score: long when > entry, exit when < exit,
 shorts mirrored.
@@ -11,8 +11,7 @@ shorts mirrored.
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,27 +20,40 @@ from ..genes import SeedGenes, SeedType
 from ..indicators import Indicators
 from ..ohlcv import Bars
 from ..positions import hysteresis_positions, score_conditions
-from ..walk_forward import WalkForward, feature_matrix, next_returns
+from ..walk_forward import WalkForward, feature_matrix, next_returns, standardiser
+
+
+@dataclass(frozen=True)
+class LinearScore:
+    """A fitted LinearSVC on standardised features: score = ((x - mean) / scale) . coef + intercept."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+
+    def decision(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) / self.scale) @ self.coef + self.intercept
 
 
 def _fitter(c: float):
-    from sklearn.pipeline import make_pipeline  # imported on use: sklearn takes seconds to import
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.svm import LinearSVC
+    from sklearn.svm import LinearSVC  # imported on use: sklearn takes seconds to import
 
-    def fit(x: np.ndarray, y: np.ndarray) -> Any | None:
+    def fit(x: np.ndarray, y: np.ndarray) -> LinearScore | None:
         labels = np.sign(y)
         keep = labels != 0
         if np.unique(labels[keep]).size < 2:
             return None
-        model = make_pipeline(StandardScaler(), LinearSVC(C=c, dual=False, max_iter=2000, random_state=0))
-        return model.fit(x[keep], labels[keep])
+        x = x[keep]
+        mean, scale = standardiser(x)
+        svc = LinearSVC(C=c, dual=False, max_iter=2000, random_state=0).fit((x - mean) / scale, labels[keep])
+        return LinearScore(mean, scale, svc.coef_[0].copy(), float(svc.intercept_[0]))
 
     return fit
 
 
-def _decision(model: Any, x: np.ndarray) -> np.ndarray:
-    return model.decision_function(x)
+def _decision(model: LinearScore, x: np.ndarray) -> np.ndarray:
+    return model.decision(x)
 
 
 class LinearSvcSeed(BaseSeed):

@@ -2,7 +2,7 @@
 
 Features as in the linear SVC seed (lagged returns, RSI, EMA distance, realised vol; bars <= t).
 Target: the next bar's log return divided by the current realised vol, so thresholds read in vols.
-Pipeline, fitted walk-forward (see `walk_forward`): StandardScaler -> PCA(n_components) ->
+Fitted walk-forward (see `walk_forward`): standardisation -> PCA(n_components) ->
 DecisionTreeRegressor(max_depth, min_samples_leaf=min_leaf). The quantile stage keeps, for every
 leaf, the q, 0.5 and 1-q empirical quantiles of the training targets that fell in it (a quantile
 regression forest of one tree). At bar t the leaf of the current features gives a predicted band:
@@ -25,37 +25,44 @@ from ..indicators import Indicators, safe_div
 from ..ohlcv import Bars
 from ..positions import hysteresis_positions
 from ..rules import TOL
-from ..walk_forward import WalkForward, feature_matrix, next_returns
+from ..walk_forward import WalkForward, feature_matrix, next_returns, standardiser
 
 
 @dataclass(frozen=True)
 class LeafQuantiles:
-    projection: Any  # fitted Pipeline(StandardScaler, PCA)
-    tree: Any  # fitted DecisionTreeRegressor
+    mean: np.ndarray  # standardisation of the training rows
+    scale: np.ndarray
+    center: np.ndarray  # PCA's mean and components, fitted on the standardised rows
+    components: np.ndarray
+    tree: Any  # fitted DecisionTreeRegressor's tree_ (the leaf of a row: `tree.apply`)
     table: np.ndarray  # node id -> (q_low, median, q_high); NaN for inner nodes
 
+    def project(self, x: np.ndarray) -> np.ndarray:
+        """Standardised, then projected on the components, as float32 C-order (the tree's input)."""
+        return np.ascontiguousarray((((x - self.mean) / self.scale) - self.center) @ self.components.T, dtype=np.float32)
+
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return self.table[self.tree.apply(self.projection.transform(x))]
+        return self.table[self.tree.apply(self.project(x))]
 
 
 def _fitter(n_components: int, max_depth: int, min_leaf: int, quantile: float):
     from sklearn.decomposition import PCA  # imported on use: sklearn takes seconds to import
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
     from sklearn.tree import DecisionTreeRegressor
 
     levels = [quantile, 0.5, 1.0 - quantile]
 
     def fit(x: np.ndarray, y: np.ndarray) -> LeafQuantiles:
         components = min(n_components, x.shape[1], x.shape[0])
-        projection = make_pipeline(StandardScaler(), PCA(n_components=components, svd_solver="covariance_eigh"))
-        z = projection.fit_transform(x)
-        tree = DecisionTreeRegressor(max_depth=max_depth, min_samples_leaf=min_leaf, random_state=0).fit(z, y)
+        mean, scale = standardiser(x)
+        pca = PCA(n_components=components, svd_solver="covariance_eigh").fit((x - mean) / scale)
+        model = LeafQuantiles(mean, scale, pca.mean_, pca.components_, None, np.empty(0))
+        z = model.project(x)
+        tree = DecisionTreeRegressor(max_depth=max_depth, min_samples_leaf=min_leaf, random_state=0).fit(z, y).tree_
         leaves = tree.apply(z)
-        table = np.full((tree.tree_.node_count, 3), np.nan)
+        table = np.full((tree.node_count, 3), np.nan)
         for leaf in np.unique(leaves):
             table[leaf] = np.quantile(y[leaves == leaf], levels)
-        return LeafQuantiles(projection, tree, table)
+        return LeafQuantiles(mean, scale, pca.mean_, pca.components_, tree, table)
 
     return fit
 
