@@ -16,7 +16,6 @@ import shutil
 import time
 from pathlib import Path
 
-import dagster as dg
 import pytest
 
 from quant_organism_tests.support import ui_support as ui
@@ -79,41 +78,16 @@ def _store_snapshot(data_dir: Path) -> dict:
 def server(tmp_path_factory: pytest.TempPathFactory):
     """A fresh data root with the test preset's lookback ingested, and the UI serving it."""
     from quant_organism.evolution.config import load_preset
-    from quant_organism.cli.launch import date_window, prepare_dagster_home
+    from quant_organism.cli.launch import date_window
 
     root = tmp_path_factory.mktemp("ui_e2e")
     data_dir = root / "data"
     env = ui.project_env(data_dir, COINS)
-    # The instance's dagster.yaml, written once here before the ingest and the UI start side by side.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("QUANT_ORGANISM_DATA_DIR", str(data_dir))
-        patch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])  # prepare_dagster_home exports it: undone on exit
-        assert prepare_dagster_home() == env["DAGSTER_HOME"]
-        # ... and its storages created once here too: two processes creating a new SQLite instance at the
-        # same moment can both stamp its schema (alembic: "more than one head")
-        with dg.DagsterInstance.get():
-            pass
     first, last = date_window(EVOLUTION_DATE, load_preset("test").lookback_days)
-
-    started = time.perf_counter()
-    ingest = ui.start_ingest(env, first, last, root / "ingest.log")  # in parallel with the UI's start
-    server = ui.start_ui(env, root / "ui.log")
-    try:
-        try:
-            code = ingest.wait(timeout=300)
-        except Exception:
-            ui.stop_group(ingest)
-            raise
-        assert code == 0, f"ingest {first}..{last} failed ({code}):\n{ui.tail(root / 'ingest.log')}"
-        ingest_s = time.perf_counter() - started
-        ui.wait_ready(server)
+    with ui.serving_after_ingest(env, first, last, root, timeout=300) as (server, ingest_s):
         print(f"\ningest {first}..{last} ({COINS}): {ingest_s:.1f}s; UI ready after {server.timings['ready_s']:.1f}s "
               f"on {server.url}; data root {data_dir}")
         yield server, data_dir
-    finally:
-        stopping = time.perf_counter()
-        server.stop()
-        print(f"\nUI stopped in {time.perf_counter() - stopping:.1f}s (exit code {server.process.returncode})")
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ import json
 import time
 from pathlib import Path
 
-import dagster as dg
 import pandas as pd
 import pytest
 
@@ -34,36 +33,15 @@ pytestmark = [pytest.mark.slow]
 @pytest.fixture(scope="module")
 def universe_server(tmp_path_factory: pytest.TempPathFactory):
     """The top-50 universe with partitions starting a year ago, every coin-day ingested, and the UI on it."""
-    from quant_organism.cli.launch import prepare_dagster_home
-
     root = tmp_path_factory.mktemp("ui_scale")
-    data_dir = root / "data"
     today = pd.Timestamp.now(tz="UTC").normalize()
     first = (today - pd.Timedelta(days=DAYS)).strftime("%Y-%m-%d")
     last = (today - pd.Timedelta(days=1)).strftime("%Y-%m-%d")
-    env = ui.project_env(data_dir, "")
+    env = ui.project_env(root / "data", "")
     env.update(QUANT_ORGANISM_UNIVERSE=f"top{COINS}", QUANT_ORGANISM_START_DATE=first)
-    with pytest.MonkeyPatch.context() as patch:  # the instance's files and storages, once, before both start
-        patch.setenv("QUANT_ORGANISM_DATA_DIR", str(data_dir))
-        patch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])
-        assert prepare_dagster_home() == env["DAGSTER_HOME"]
-        with dg.DagsterInstance.get():
-            pass
-    started = time.perf_counter()
-    ingest = ui.start_ingest(env, first, last, root / "ingest.log")  # coins in worker processes, beside the UI's start
-    server = ui.start_ui(env, root / "ui.log")
-    try:
-        try:
-            code = ingest.wait(timeout=900)
-        except Exception:
-            ui.stop_group(ingest)
-            raise
-        assert code == 0, f"ingest {first}..{last} ({COINS} coins) failed ({code}):\n{ui.tail(root / 'ingest.log')}"
-        print(f"\ningest {DAYS} days x {COINS} coins: {time.perf_counter() - started:.1f}s")
-        ui.wait_ready(server)
+    with ui.serving_after_ingest(env, first, last, root) as (server, ingest_s):  # coins in worker processes
+        print(f"\ningest {DAYS} days x {COINS} coins beside the UI's start: {ingest_s:.1f}s")
         yield server, first, last
-    finally:
-        server.stop()
 
 
 def _timed_visit(page, url: str, shown) -> tuple[float, float]:

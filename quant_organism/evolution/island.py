@@ -36,6 +36,11 @@ Evaluator = Callable[[Mapping[str, pd.DataFrame], Sequence[SeedGenes], FitnessCo
 BatchHook = Callable[[int], None]
 """Called with the batch index in the worker before the batch starts (fault injection, tracing)."""
 
+NONDOMINATED_SORT = "log"
+"""DEAP's non-dominated sort for NSGA-II: Fortin et al.'s generalised algorithm (`sortLogNondominated`), the
+same fronts as the standard one in about half the time on an island's ~100 individuals x 4 objectives
+(front members may come in another order)."""
+
 STATUS_OK, STATUS_FAILED, STATUS_TIMEOUT, STATUS_BUDGET = "ok", "failed", "timeout", "budget"
 """`budget`: stopped cleanly at the run's evolution deadline; what it evaluated is kept and valid."""
 
@@ -127,7 +132,7 @@ class Island:
             offspring = self._evaluate(self._breed(population, self.task.size - n_elite, generation))
             taken = {i.hash for i in elites}
             pool = _distinct([i for i in population + offspring if i.hash not in taken])
-            population = elites + tools.selNSGA2(pool, self.task.size - n_elite)
+            population = elites + tools.selNSGA2(pool, self.task.size - n_elite, nd=NONDOMINATED_SORT)
             self._record_generation(generation, population, tick)
         final = {i.hash for i in population}
         frame = pd.DataFrame.from_records(self.records)
@@ -218,7 +223,7 @@ class Island:
             rows = self.evaluator(self.frames, batch, self.fitness)
             if list(rows["seed_id"]) != [i.hash for i in fresh]:
                 raise RuntimeError("evaluator returned rows that do not match the genomes it was given")
-            for ind, row in zip(fresh, rows.to_dict("records")):
+            for ind, row in zip(fresh, _records(rows)):
                 ind.fitness.values = tuple(float(row[c]) for c in OBJECTIVE_COLUMNS)
                 ind.score = self._objective(row)
                 ind.row = row
@@ -264,6 +269,12 @@ class Island:
         )
 
 
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """The frame's rows as dicts of Python scalars (as `to_dict("records")`, without its per-cell boxing)."""
+    columns = list(frame.columns)
+    return [dict(zip(columns, values)) for values in zip(*(frame[c].tolist() for c in columns))]
+
+
 def _distinct(individuals: list[Individual]) -> list[Individual]:
     seen: set[str] = set()
     out = []
@@ -276,7 +287,7 @@ def _distinct(individuals: list[Individual]) -> list[Individual]:
 
 def _rank_and_crowd(population: list[Individual]) -> tuple[np.ndarray, np.ndarray]:
     """Pareto front number and crowding distance of each individual (NSGA-II's crowded comparison)."""
-    fronts = tools.sortNondominated(population, len(population))
+    fronts = tools.sortLogNondominated(population, len(population))
     position = {id(ind): k for k, ind in enumerate(population)}
     ranks = np.zeros(len(population), dtype=np.int64)
     crowding = np.zeros(len(population))

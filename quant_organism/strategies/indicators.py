@@ -11,6 +11,7 @@ rows of distinct periods plus, per genome, the row to read.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Hashable
 
 import numpy as np
@@ -224,12 +225,27 @@ class Indicators:
         """(rows, index per use): indicator `name` once per distinct period found in `uses` (per-genome
         period vectors, e.g. the fast and the slow periods), and for each use the row each genome reads.
         Rows are ordered by period, so two tables built from the same uses share their indices.
+
+        Rows are kept on the bars (`Bars.rows`, within `ROW_MEMORY_BYTES` per process) and only the
+        periods not seen before are computed: the seeds of one batch share indicators (EMAs, SMAs,
+        volatilities), and evolution asks each generation for mostly the same periods. A row does not
+        depend on which other periods were computed with it (kernels.py), so this changes no value.
         """
         if name not in _TABLES:
             raise ValueError(f"unknown indicator {name!r}; known: {sorted(_TABLES)}")
         arrays = [_periods(u) for u in uses]
         distinct = np.unique(np.concatenate(arrays)) if arrays else np.zeros(0, np.int64)
-        rows = np.ascontiguousarray(_TABLES[name](self, distinct))
+        known = self.bars.rows
+        missing = np.array([p for p in distinct.tolist() if (name, p) not in known], dtype=np.int64)
+        fresh = _TABLES[name](self, missing) if len(missing) else None
+        if fresh is not None and len(missing) == len(distinct):
+            rows = np.ascontiguousarray(fresh)
+        else:
+            made = dict(zip(missing.tolist(), fresh)) if fresh is not None else {}
+            rows = np.stack([made[p] if p in made else known[(name, p)] for p in distinct.tolist()]) if len(distinct) \
+                else np.zeros((0, self.bars.n))
+        if fresh is not None:
+            _remember(self.bars, name, missing, fresh)
         return rows, tuple(np.searchsorted(distinct, a) for a in arrays)
 
     def stochastic_d_table(self, k_periods: np.ndarray, d_periods: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -259,6 +275,31 @@ class Indicators:
     def volatility(self, period: int) -> np.ndarray:
         """Sample std of the last `period` one-bar log returns (bar t's return included)."""
         return self.cached(("vol", period), lambda: rolling_std(self.returns, period))
+
+
+ROW_MEMORY_BYTES = 128 * 2**20
+"""Indicator rows kept on bars, per process (all bars together): about 4,500 rows of 146 days of 1h bars."""
+_row_bytes = [0]  # kept now, over all live bars
+
+
+def _remember(bars: Bars, name: str, periods: np.ndarray, rows: np.ndarray) -> None:
+    """Keep freshly computed rows on the bars while the process budget allows; released with the bars."""
+    if not len(periods):
+        return
+    size = rows[0].nbytes
+    if not bars.rows:
+        weakref.finalize(bars, _release, bars.rows)
+    for period, row in zip(periods.tolist(), rows):
+        if _row_bytes[0] + size > ROW_MEMORY_BYTES:
+            return
+        kept = row.copy()  # its own read-only copy: the caller owns (and may reuse) the table it was given
+        kept.setflags(write=False)
+        bars.rows[(name, period)] = kept
+        _row_bytes[0] += size
+
+
+def _release(rows: dict) -> None:
+    _row_bytes[0] -= sum(row.nbytes for row in rows.values())
 
 
 def _log_momenta(close: np.ndarray, periods: np.ndarray) -> np.ndarray:

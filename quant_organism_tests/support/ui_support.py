@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -285,3 +286,41 @@ def launch_and_wait(ui: DagsterUI, job: str, run_config: dict[str, Any], tags: d
     wall = time.perf_counter() - started
     status, events, steps = read_run(ui, run_id)
     return RunRecord(run_id, status, wall, steps, events)
+
+
+@contextmanager
+def serving_after_ingest(env: dict[str, str], first: str, last: str, root: Path, timeout: float = 900.0):
+    """The UI on the env's data root with [first, last] ingested: yields (ui, ingest seconds).
+
+    The instance's dagster.yaml and storages are created once here first: two processes creating a new
+    SQLite instance at the same moment can both stamp its schema (alembic: "more than one head"). Then
+    the ingest and the UI start side by side, and the UI is stopped on exit whatever happened.
+    """
+    import dagster as dg
+    import pytest
+
+    from quant_organism.cli.launch import prepare_dagster_home
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("QUANT_ORGANISM_DATA_DIR", env["QUANT_ORGANISM_DATA_DIR"])
+        patch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])  # prepare_dagster_home exports it: undone on exit
+        assert prepare_dagster_home() == env["DAGSTER_HOME"]
+        with dg.DagsterInstance.get():
+            pass
+    started = time.perf_counter()
+    ingest = start_ingest(env, first, last, root / "ingest.log")
+    server = start_ui(env, root / "ui.log")
+    try:
+        try:
+            code = ingest.wait(timeout=timeout)
+        except Exception:
+            stop_group(ingest)
+            raise
+        assert code == 0, f"ingest {first}..{last} failed ({code}):\n{tail(root / 'ingest.log')}"
+        ingest_s = time.perf_counter() - started
+        wait_ready(server)
+        yield server, ingest_s
+    finally:
+        stopping = time.perf_counter()
+        server.stop()
+        print(f"\nUI stopped in {time.perf_counter() - stopping:.1f}s (exit code {server.process.returncode})")
