@@ -165,9 +165,9 @@ class RunResult(StepResult):
         row = operator.attrgetter(*fields)  # one tuple per mark: far cheaper than a dict per row
         return pd.DataFrame.from_records([row(m) for m in self.marks], columns=fields)
 
-    def equity(self) -> pd.DataFrame:
-        """Equity at each close, one column per (strategy, coin) book."""
-        marks = self.marks_frame()
+    def equity(self, marks: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Equity at each close, one column per (strategy, coin) book (from `marks_frame()`, or its result)."""
+        marks = self.marks_frame() if marks is None else marks
         return marks.pivot(index="time", columns=["strategy", "coin"], values="equity")
 
 

@@ -236,7 +236,7 @@ def replay(
         disagreements += problems
     backtest_seconds = time.perf_counter() - began
 
-    equity = run.equity().droplevel(0, axis=1).ffill()
+    equity = run.equity(marks).droplevel(0, axis=1).ffill()
     equity = equity.fillna({c: engine.books[(strategy.name, c)].state.initial_cash for c in equity.columns}).sum(axis=1)
     returns = subperiod_returns(equity, initial, config.n_subperiods)
     step = pd.Series(equity.index).diff().median()
