@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> dict:
 def _row(label: str, value, unit: str, target: float | None, better: str, peers: str = "") -> str:
     if value is None:
         return f"| {label} | not measured | {'' if target is None else target} | | {peers} |"
-    meets = "" if target is None else ("yes" if (value >= target if better == "higher" else value <= target) else "no")
+    meets = "" if target is None else ("yes" if (value >= target if better == "higher" else value < target) else "no")
     shown = f"{value:,.1f} {unit}".strip()
     goal = "" if target is None else f"{'>=' if better == 'higher' else '<'} {target:,.0f} {unit}".strip()
     return f"| {label} | {shown} | {goal} | {meets} | {peers} |"
