@@ -63,15 +63,9 @@ class BaseSeed(ABC):
     def generate_signals_batch(cls, ohlcv: pd.DataFrame, genes_list: Iterable[SeedGenes]) -> pd.DataFrame:
         """int8 target positions, one column per genome (columns = seed_ids in the given order)."""
         genes = list(genes_list)
-        bars = cls.prepare(ohlcv)
+        bars = prepare_bars(ohlcv, need_funding=cls.needs_funding, what=f"{cls.seed_type.value} signals")
         columns = pd.Index([g.seed_id for g in genes], name="seed_id")
         return pd.DataFrame(cls.positions_batch(bars, genes), index=ohlcv.index, columns=columns)
-
-    @classmethod
-    def prepare(cls, ohlcv: pd.DataFrame) -> Bars:
-        """The frame checked for this seed (funding required if it trades on funding): once per frame,
-        then `positions_batch` as often as needed."""
-        return prepare_bars(ohlcv, need_funding=cls.needs_funding, what=f"{cls.seed_type.value} signals")
 
     @classmethod
     def positions_batch(cls, bars: Bars, genes_list: Sequence[SeedGenes]) -> np.ndarray:

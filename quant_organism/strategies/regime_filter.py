@@ -40,12 +40,8 @@ def _column(regimes: Regimes, n: int, name: str, fill: float) -> np.ndarray:
     return regimes[name]
 
 
-def allowed(ohlcv: pd.DataFrame | Regimes, code: int, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(long allowed, short allowed) per bar for one filter code, from a frame or its `regime_arrays` (then `n` bars)."""
-    if isinstance(ohlcv, pd.DataFrame):
-        n, regimes = len(ohlcv), regime_arrays(ohlcv)
-    else:
-        regimes = ohlcv
+def allowed(regimes: Regimes, code: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(long allowed, short allowed) per bar of `n` bars for one filter code, from `regime_arrays`."""
     yes = np.ones(n, dtype=bool)
     if code == OFF:
         return yes, yes
@@ -65,18 +61,15 @@ def allowed(ohlcv: pd.DataFrame | Regimes, code: int, n: int | None = None) -> t
     raise ValueError(f"unknown regime_filter code {code!r}; expected 0..4")
 
 
-def apply_regime_filters(positions: np.ndarray, ohlcv: pd.DataFrame | Regimes, codes: list[int]) -> np.ndarray:
-    """Positions (bars x genomes) with each genome's disallowed bars set flat (regimes from a frame or
-    its `regime_arrays`)."""
+def apply_regime_filters(positions: np.ndarray, regimes: Regimes, codes: list[int]) -> np.ndarray:
+    """Positions (bars x genomes) with each genome's disallowed bars set flat (`regimes` from `regime_arrays`)."""
     if not any(codes):
         return positions
     n = positions.shape[0]
-    if isinstance(ohlcv, pd.DataFrame):
-        ohlcv = regime_arrays(ohlcv)
     out = np.array(positions, copy=True)
     codes_ = np.asarray(codes)
     for code in np.unique(codes_[codes_ != OFF]):
-        long_ok, short_ok = allowed(ohlcv, int(code), n)
+        long_ok, short_ok = allowed(regimes, int(code), n)
         columns = np.flatnonzero(codes_ == code)
         block = out[:, columns]  # the genomes with this code, filtered together
         block[(block > 0) & ~long_ok[:, None]] = 0

@@ -37,12 +37,13 @@ class LeafQuantiles:
     tree: Any  # fitted DecisionTreeRegressor's tree_ (the leaf of a row: `tree.apply`)
     table: np.ndarray  # node id -> (q_low, median, q_high); NaN for inner nodes
 
-    def project(self, x: np.ndarray) -> np.ndarray:
-        """Standardised, then projected on the components, as float32 C-order (the tree's input)."""
-        return np.ascontiguousarray((((x - self.mean) / self.scale) - self.center) @ self.components.T, dtype=np.float32)
-
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return self.table[self.tree.apply(self.project(x))]
+        return self.table[self.tree.apply(_project(x, self.mean, self.scale, self.center, self.components))]
+
+
+def _project(x: np.ndarray, mean: np.ndarray, scale: np.ndarray, center: np.ndarray, components: np.ndarray) -> np.ndarray:
+    """Standardised, then projected on the PCA components, as float32 C-order (the tree's input)."""
+    return np.ascontiguousarray((((x - mean) / scale) - center) @ components.T, dtype=np.float32)
 
 
 def _fitter(n_components: int, max_depth: int, min_leaf: int, quantile: float):
@@ -55,8 +56,7 @@ def _fitter(n_components: int, max_depth: int, min_leaf: int, quantile: float):
         components = min(n_components, x.shape[1], x.shape[0])
         mean, scale = standardiser(x)
         pca = PCA(n_components=components, svd_solver="covariance_eigh").fit((x - mean) / scale)
-        model = LeafQuantiles(mean, scale, pca.mean_, pca.components_, None, np.empty(0))
-        z = model.project(x)
+        z = _project(x, mean, scale, pca.mean_, pca.components_)
         tree = DecisionTreeRegressor(max_depth=max_depth, min_samples_leaf=min_leaf, random_state=0).fit(z, y).tree_
         leaves = tree.apply(z)
         table = np.full((tree.node_count, 3), np.nan)
