@@ -44,7 +44,11 @@ class RecordingEvaluator:
         seen = {coin: [f.index.min().isoformat(), f.index.max().isoformat(), len(f)] for coin, f in frames.items()}
         path = Path(self.folder) / f"{os.getpid()}-{uuid.uuid4().hex}.json"
         record = {"pid": os.getpid(), "genomes": len(genomes), "frames": seen, "numba_cache": numba.config.CACHE_DIR}
-        path.write_text(json.dumps(record))
+        # Atomic: a broken pool kills its other workers too, possibly mid-write; a half-written record
+        # would be read as an empty file.
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps(record))
+        os.replace(partial, path)
         return evaluate_universe(frames, genomes, fitness)
 
 
