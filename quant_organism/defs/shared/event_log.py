@@ -12,9 +12,14 @@ The parent also inspects the schema on every asset event (does table X exist, do
 column Y?), each time through a new engine: a tenth of an ingest. A table or column that exists stays (the
 schema is only ever migrated forward), so a positive answer is remembered for the process's life; a
 negative one is asked again, so a migration in another process is seen.
+
+And Dagster stores a batch of events (`DAGSTER_EVENT_BATCH_SIZE`: a range run's per-partition
+materialisations) one event at a time, two commits each (the event row, then its asset index rows); here a
+batch is one transaction, all or nothing.
 """
 
 import os
+import threading
 from contextlib import contextmanager
 
 from dagster._core.storage.event_log import ConsolidatedSqliteEventLogStorage
@@ -30,7 +35,22 @@ class PooledSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
         self._engine_pid = None
         self._known_tables: set[str] = set()
         self._known_asset_key_columns: set[str] = set()
+        self._batch = threading.local()  # the connection of a batch being stored by this thread, if any
         super().__init__(base_dir, inst_data)
+
+    def store_event_batch(self, events) -> None:
+        """Store a batch of events in one transaction: Dagster's default stores each event in two (the event
+        row, then its asset index rows), each committed alone. All or nothing: a batch that fails to
+        store leaves none of its events, as a failed single event leaves none."""
+        if getattr(self._batch, "conn", None) is not None:
+            super().store_event_batch(events)
+            return
+        with self._pooled_engine().connect() as conn, conn.begin():
+            self._batch.conn = conn
+            try:
+                super().store_event_batch(events)
+            finally:
+                self._batch.conn = None
 
     def has_table(self, table_name: str) -> bool:
         if table_name in self._known_tables:
@@ -59,6 +79,10 @@ class PooledSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
 
     @contextmanager
     def _connect(self):
+        batch = getattr(self._batch, "conn", None)
+        if batch is not None and self._engine_pid == os.getpid():
+            yield batch  # inside store_event_batch: its transaction
+            return
         with self._pooled_engine().connect() as conn:
             with conn.begin():
                 yield conn
