@@ -52,7 +52,7 @@ UNIVERSE_FILE = "universe.json"  # under the data root: `python -m quant_organis
 def coins() -> tuple[str, ...]:
     """The universe: `QUANT_ORGANISM_COINS` (comma-separated) if set, else `QUANT_ORGANISM_UNIVERSE=topN`
     (the hyperliquid source: the exchange's top N by volume, as `universe --top N` saved them; the synthetic
-    source: the five default coins plus N-5 more tickers on the same market factor), else BTC,ETH,SOL,DOGE,XRP.
+    source: the five default coins plus N-5 more on the same market factor, `synthetic_universe`), else BTC,ETH,SOL,DOGE,XRP.
     Coin partitions follow it: a coin is added without a code change."""
     value = os.environ.get("QUANT_ORGANISM_COINS", "")
     picked = tuple(c.strip() for c in value.split(",") if c.strip())
@@ -70,12 +70,9 @@ def coins() -> tuple[str, ...]:
         if not saved.is_file():
             raise ValueError(f"QUANT_ORGANISM_UNIVERSE={universe}: no {saved} yet; run `python -m quant_organism universe --top {n}`")
         return tuple(json.loads(saved.read_text())["coins"][:n])
-    from quant_organism.market.sources.synthetic import EXTRA_TICKERS
+    from quant_organism.market.sources.synthetic import synthetic_universe
 
-    named = DEFAULT_COINS + EXTRA_TICKERS
-    if n > len(named):
-        raise ValueError(f"QUANT_ORGANISM_UNIVERSE={universe}: the synthetic market names {len(named)} coins at most")
-    return named[:n]
+    return synthetic_universe(n)
 
 
 def partitions_start_date() -> str:

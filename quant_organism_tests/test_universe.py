@@ -50,6 +50,11 @@ def test_universe_setting_names_fifty_coins_and_the_partitions_follow(monkeypatc
                           env={**os.environ, "QUANT_ORGANISM_UNIVERSE": "top50"})
     assert done.returncode == 0, done.stderr[-2000:]
     assert set(done.stdout.strip().split(",")) == set(coins)
+    monkeypatch.setenv("QUANT_ORGANISM_UNIVERSE", "top200")  # past the named tickers: numbered coins, same market
+    wide = settings.coins()
+    assert len(set(wide)) == 200 and wide[:50] == coins and wide[-1] == "SYN200"
+    bars = SyntheticSource(coins=wide).candles("SYN200", START, END)
+    assert len(bars) == 1416 and (bars["close"] > 0).all()
     monkeypatch.setenv("QUANT_ORGANISM_UNIVERSE", "everything")
     with pytest.raises(ValueError, match="topN"):
         settings.coins()

@@ -87,6 +87,13 @@ EXTRA_TICKERS: tuple[str, ...] = (
 EXTRA_STREAM = 1  # the extra coins' random streams are keyed apart from the five coins' (whose paths never change)
 
 
+def synthetic_universe(n: int) -> tuple[str, ...]:
+    """The synthetic market's first `n` coins: the five profiled ones, the tickers above, then numbered
+    coins (SYN056, SYN057, ...) for a universe larger than the named one (a 200-coin rehearsal, say)."""
+    named = tuple(PROFILES) + EXTRA_TICKERS
+    return (named + tuple(f"SYN{k:03d}" for k in range(len(named) + 1, n + 1)))[:n]
+
+
 def extra_profile(coin: str) -> CoinProfile:
     """A coin outside PROFILES gets a deterministic character from its name: price, volatility, beta, volume."""
     u = np.random.Generator(np.random.PCG64(np.random.SeedSequence([EXTRA_STREAM, *coin.encode()]))).random(4)
