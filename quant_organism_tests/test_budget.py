@@ -49,7 +49,8 @@ def test_cost_estimate_is_capped_by_the_budget_and_checked_against_the_limit():
 def test_evolution_stops_cleanly_at_its_deadline_with_a_valid_smaller_population():
     frames = planted_market(days=130)
     day = "2024-05-09"
-    config = load_preset("full", executor="serial", lookback_days=120)
+    # 200 generations: about 20x what a 1.5 s deadline allows here, so it binds on a machine many times faster too
+    config = load_preset("full", executor="serial", lookback_days=120, generations=200)
     started = time.time()
     result = run_evolution(frames, config, evolution_date=day, deadline=started + 1.5)
     wall = time.time() - started
@@ -100,6 +101,7 @@ def test_report_states_budget_time_and_cost():
 
 
 BINDING_S = 2.0  # a budget the full preset on 2 coins x 130 days cannot finish evolving in
+GENERATIONS = 200  # 10x the preset's 20: evolving them takes about 30 s here, so the budget binds on any machine
 MARGIN_S = 20.0  # stated margin over the budget for a whole chain: one generation, the held-out gate, the report
 
 
@@ -119,7 +121,7 @@ def lake_130_days(tmp_path_factory):
 
 
 def _full_chain(definitions, instance, budget: dict):
-    config = {"ops": {"evolution__population": {"config": {"preset": "full", "executor": "serial"}}},
+    config = {"ops": {"evolution__population": {"config": {"preset": "full", "executor": "serial", "generations": GENERATIONS}}},
               "resources": {"budget": {"config": budget}}}
     job = definitions.resolve_job_def("evolve_full")
     return job.execute_in_process(instance=instance, partition_key="2024-06-29", run_config=config, raise_on_error=False)
@@ -130,7 +132,7 @@ def test_full_preset_under_a_budget_stops_within_it_and_the_report_says_so(lake_
 
     data_dir, definitions, instance = lake_130_days
     started = time.time()
-    # 2 s: evolution's share (1 s) is well under what the full preset needs here (about 2-3 s on 2 cores), so it binds
+    # 2 s: evolution's share (1 s) is a small part of what GENERATIONS need (about 30 s on 2 cores), so it binds
     result = _full_chain(definitions, instance, {"total_s": BINDING_S})
     assert result.success
     wall = time.time() - started
