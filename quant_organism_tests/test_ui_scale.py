@@ -11,6 +11,7 @@ in test-output/ui/scale.json.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import pytest
 
 from quant_organism_tests.support import ui_support as ui
 
-COINS = 50
+COINS = int(os.environ.get("QUANT_ORGANISM_UI_SCALE_COINS", "50"))  # raise it to rehearse a larger universe (200)
 DAYS = 365
 PAGE_BUDGET_S = 5.0
 CHROMIUM = Path("/usr/bin/chromium")
@@ -83,11 +84,11 @@ def test_asset_page_of_a_year_of_fifty_coins_loads_in_under_five_seconds(univers
                     content, idle = _timed_visit(page, url, shown)
                     timings.setdefault(name, []).append({"content_s": round(content, 2), "network_idle_s": round(idle, 2)})
             OUTPUT.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(OUTPUT / "candles_partitions_50_coins.png"), full_page=True)
+            page.screenshot(path=str(OUTPUT / f"candles_partitions_{COINS}_coins.png"), full_page=True)
         finally:
             browser.close()
     record = {"coins": COINS, "days": DAYS, "partitions": partitions, "first": first, "last": last, "pages": timings}
-    (OUTPUT / "scale.json").write_text(json.dumps(record, indent=2))
+    (OUTPUT / ("scale.json" if COINS == 50 else f"scale_{COINS}.json")).write_text(json.dumps(record, indent=2))
     print(f"\nasset page of market/candles, {partitions:,} partitions: {json.dumps(timings)}")
     for name, visits in timings.items():
         best = min(v["content_s"] for v in visits)
