@@ -75,9 +75,6 @@ class PreparedFrame:
     market: Market
     signal_bars: SignalBars
 
-    def __len__(self) -> int:
-        return len(self.market.bars)
-
 
 def prepare_frame(
     ohlcv: pd.DataFrame,
