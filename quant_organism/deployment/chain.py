@@ -12,11 +12,15 @@ from datetime import date
 
 import pandas as pd
 
+from quant_organism.core.windows import Window
 from quant_organism.deployment.decision import DecisionConfig, DecisionEngine, DeploymentPlan
+from quant_organism.deployment.scoring import PaperRecord
 from quant_organism.deployment.selection import plan_from_verdicts
 from quant_organism.evolution.config import EvolutionConfig
 from quant_organism.evolution.engine import ProgressCallback, run_evolution
 from quant_organism.evolution.result import Candidate, EvolutionResult, select_candidates
+from quant_organism.strategies.genes import SeedGenes
+from quant_organism.validation.held_out import forward_returns
 from quant_organism.validation.run import ValidationOutcome, ValidationSettings, validate
 
 
@@ -29,6 +33,16 @@ class ChainSettings:
     decision: DecisionConfig = field(default_factory=DecisionConfig)
     top_share: float = 0.2
     max_candidates: int = 50
+
+
+@dataclass(frozen=True)
+class Incumbent:
+    """A strategy trading when the chain runs: its genome, where its forward record begins (the day after its
+    evolution date) and its paper record so far."""
+
+    genes: SeedGenes
+    since: pd.Timestamp
+    paper: PaperRecord
 
 
 @dataclass
@@ -49,8 +63,12 @@ def run_chain(
     evolution_date: date | str,
     spec: ChainSettings,
     on_progress: ProgressCallback | None = None,
+    incumbents: Mapping[str, Incumbent] | None = None,
 ) -> ChainOutcome:
-    """One evolution date through the chain; `frames` must cover the whole lookback (train + validation)."""
+    """One evolution date through the chain; `frames` must cover the whole lookback (train + validation).
+
+    `incumbents`: the strategies trading now; they compete with the new passers, judged on their forward
+    record only (deployment/selection.py)."""
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     result = run_evolution(frames, spec.evolution, on_progress, evolution_date=evolution_date)
@@ -63,9 +81,16 @@ def run_chain(
     seconds["validation"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    if outcome.evidence is None:
+    incumbents = dict(incumbents or {})
+    span = Window(windows.out_of_sample.start, windows.walk_forward.end, "held_out")
+    forward = forward_returns({n: (i.genes, i.since) for n, i in incumbents.items()}, frames, span)
+    returns = outcome.evidence.bar_returns if outcome.evidence is not None else pd.DataFrame(index=forward.index)
+    if len(forward.columns):
+        returns = returns.join(forward, how="outer")
+    if outcome.evidence is None and not incumbents:
         plan = DecisionEngine(spec.decision).select([], pd.DataFrame())
     else:
-        plan = plan_from_verdicts([v.to_dict() for v in outcome.verdicts], outcome.evidence.bar_returns, spec.decision)
+        plan = plan_from_verdicts([v.to_dict() for v in outcome.verdicts], returns, spec.decision,
+                                  paper={n: i.paper for n, i in incumbents.items()})  # fmt: skip
     seconds["decision"] = time.perf_counter() - started
     return ChainOutcome(result, candidates, outcome, plan, seconds)

@@ -53,9 +53,10 @@ class DecisionConfig:
     min_overlap: int = 20  # common finite bars needed to measure a correlation
     kelly_fraction: float = DEFAULT_KELLY_FRACTION
     max_weight: float = DEFAULT_MAX_WEIGHT
+    min_forward_days: int = 7  # an incumbent is judged on its forward record once it has this many days
 
     def __post_init__(self) -> None:
-        for name in ("min_pool", "max_pool", "min_overlap"):
+        for name in ("min_pool", "max_pool", "min_overlap", "min_forward_days"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer; got {value!r}")

@@ -1,9 +1,11 @@
 """From validation verdicts to a deployment plan, on the held-out returns validation stored: the
 correlation filter and the Kelly sizing read the same evidence the gate judged (nothing is re-backtested).
 
-The strategies still trading (incumbents: deployed or decaying, with their held-out returns on this run's
-windows, which validation also stores) compete with the new passing candidates; every one is ranked by
-the composite score of scoring.py, where an incumbent's paper record counts."""
+The strategies still trading (incumbents: deployed or decaying) compete with the new passing candidates, but
+none passes by fiat: an incumbent's column holds its returns only on bars after the data that chose it
+(validation/held_out.forward_returns: its forward record), it needs `min_forward_days` of them to be judged
+at all, and then the same Kelly edge rule, correlation filter and composite score (scoring.py, where its
+paper record counts) decide on that forward record alone."""
 
 from __future__ import annotations
 
@@ -46,18 +48,29 @@ def plan_from_verdicts(
         raise ValueError(f"held-out returns lack passing candidates {missing}: re-materialise validation")
     listed = {c.name for c in candidates}
     incumbents = [n for n in sorted(paper) if n not in listed and n in held_out_returns.columns]
-    pool = passing + incumbents
+    forward_days = daily_returns(held_out_returns.loc[:, incumbents]).notna().sum() if incumbents else pd.Series(dtype=int)
+    judged = [n for n in incumbents if forward_days[n] >= config.min_forward_days]
+    pool = passing + judged
+    unjudged = [
+        Candidate(name, 0.0, passed=False, validation={"incumbent": True, "judged_on": "nothing yet"},
+                  reasons=(f"incumbent with a forward record of {int(forward_days[name])} days (< {config.min_forward_days}): "
+                           "too short to judge, and its selection data cannot be reused",))
+        for name in incumbents if name not in judged
+    ]
     if not pool:
-        return DecisionEngine(config).select(candidates, held_out_returns.loc[:, []])
+        return DecisionEngine(config).select(candidates + unjudged, held_out_returns.loc[:, []])
     composite = scores(daily_returns(held_out_returns.loc[:, pool]), paper)
     ranked = [
         replace(c, score=composite[c.name].total, validation={**c.validation, **_parts(composite[c.name])}) if c.passed else c
         for c in candidates
     ]
     ranked += [
-        Candidate(name, composite[name].total, passed=True, validation={"incumbent": True, **_parts(composite[name])})
-        for name in incumbents
+        Candidate(name, composite[name].total, passed=True,
+                  validation={"incumbent": True, "judged_on": f"forward record: {int(forward_days[name])} days after its evolution data",
+                              **_parts(composite[name])})
+        for name in judged
     ]
+    ranked += unjudged
     return DecisionEngine(config).select(ranked, held_out_returns.loc[:, pool])
 
 

@@ -127,8 +127,29 @@ def window_returns(
 
 
 def daily_returns(bar_returns: pd.DataFrame) -> pd.DataFrame:
-    """Per-bar returns compounded per UTC day."""
-    return (1.0 + bar_returns).groupby(bar_returns.index.floor("D")).prod() - 1.0
+    """Per-bar returns compounded per UTC day (NaN on a day without a finite bar: an incumbent's days before
+    its own evidence ends are not zero returns, they are not its evidence)."""
+    return (1.0 + bar_returns).groupby(bar_returns.index.floor("D")).prod(min_count=1) - 1.0
+
+
+def forward_returns(
+    incumbents: Mapping[str, tuple[SeedGenes, pd.Timestamp]],
+    frames: Mapping[str, pd.DataFrame],
+    span: Window,
+    costs: CostModel = CostModel(),
+) -> pd.DataFrame:
+    """Per-bar returns of live strategies on `span`, only on the bars after the data that chose them.
+
+    `incumbents`: name -> (genes, since), `since` the end of the bars its own evolution and validation saw.
+    Earlier bars are NaN: a strategy already chosen on a span is never judged again on it (its forward
+    record is what counts; paper trading reproduces these returns bar for bar, runtime/parity.py)."""
+    if not incumbents:
+        return pd.DataFrame()
+    genes = [g.model_copy(update={"seed_id": name}) for name, (g, _) in incumbents.items()]
+    returns, _ = window_returns(genes, frames, span, costs)
+    for name, (_, since) in incumbents.items():
+        returns.loc[returns.index < since, name] = np.nan
+    return returns
 
 
 def run_held_out_stage(

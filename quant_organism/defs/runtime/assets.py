@@ -16,6 +16,7 @@ from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting.plots import equity_curves, markdown_image
 from quant_organism.catalog.config import StrategyConfig
 from quant_organism.runtime import DecayRules, PaperTrader, RiskLimits, RuntimePolicy, StrategyRuntimeEngine, mark_decaying, retire_decayed
+from quant_organism.runtime.forward import first_interventions
 from quant_organism.runtime.parity import ledger_parity
 from quant_organism.core.faults import fault_point
 
@@ -114,7 +115,7 @@ def paper_performance(
         events += summary.result.risk_events
         bars = max(bars, summary.bars)
         rows = {k: rows.get(k, 0) + v for k, v in summary.rows.items()}
-    until = _first_interventions(ledger, live)
+    until = first_interventions(ledger, [c.name for c in live])
     parity = ledger_parity(ledger, live, lambda c, coin: frames_by_anchor[anchors[c.name]].get(coin), until=until)
     broken = [b for b in parity if not b.ok]
     rules = DecayRules(min_days=config.decay_min_days, min_sharpe=config.decay_min_sharpe, max_drawdown=config.decay_max_drawdown)
@@ -170,24 +171,6 @@ def paper_performance(
             )
         ],
     )
-
-
-def _first_interventions(ledger, live) -> dict[tuple[str, str], pd.Timestamp]:
-    """(strategy, coin) -> the bar of the first risk control that acted on that book (breakers act on all)."""
-    events = ledger.risk_events()
-    events = events[events["kind"] != "reset"] if len(events) else events
-    out: dict[tuple[str, str], pd.Timestamp] = {}
-    if events.empty:
-        return out
-    books = ledger.table("books")
-    names = {c.name for c in live}
-    for strategy, coin in books[["strategy", "coin"]].itertuples(index=False):
-        if strategy not in names:
-            continue
-        mine = events[((events["strategy"] == strategy) | (events["strategy"] == "*")) & ((events["coin"] == coin) | (events["coin"] == "*"))]
-        if len(mine):
-            out[(strategy, coin)] = pd.Timestamp(mine["bar_time"].min())
-    return out
 
 
 def _idle(metadata: dict) -> dg.MaterializeResult:

@@ -28,7 +28,7 @@ from quant_organism.evolution.result import EvolutionResult, genes_from_row
 from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting.plots import markdown_image, pbo_logits
 from quant_organism.strategies.genes import SeedGenes
-from quant_organism.validation.held_out import HeldOutConfig, window_returns
+from quant_organism.validation.held_out import HeldOutConfig, forward_returns
 from quant_organism.validation.population_pbo import population_pbo
 from quant_organism.validation.record import record_verdicts
 from quant_organism.validation.run import ValidationSettings, buy_and_hold_returns, validate
@@ -88,14 +88,20 @@ def incumbent_records(store: StrategyStore, candidates: list[str]) -> dict[str, 
 
 
 def incumbent_returns(store: StrategyStore, names: list[str], frames, windows) -> pd.DataFrame:
-    """Held-out per-bar returns of the named live strategies on this run's windows (as the candidates')."""
+    """Live strategies' per-bar returns on this run's held-out span, only after the data that chose them
+    (their forward record; validation/held_out.forward_returns): no incumbent is judged on its own selection data."""
     live = {c.name: c for c in store.load_strategies(status=LIVE_STATUSES)}
-    genes = [live[n].genes.model_copy(update={"seed_id": n}) for n in names if n in live]
-    if not genes:
-        return pd.DataFrame()
+    chosen = {n: (live[n].genes, incumbent_since(live[n])) for n in names if n in live}
     span = Window(windows.out_of_sample.start, windows.walk_forward.end, "held_out")
-    returns, _ = window_returns(genes, frames, span)
-    return returns
+    return forward_returns(chosen, frames, span)
+
+
+def incumbent_since(config) -> pd.Timestamp:
+    """Where a live strategy's forward record begins: the day after its evolution date, where the held-out
+    windows that chose it end (its data_window is only the train part of that data)."""
+    if config.evolution_date is not None:
+        return pd.Timestamp(config.evolution_date).tz_localize("UTC") + pd.Timedelta(days=1)
+    return pd.Timestamp(config.created_at).tz_convert("UTC").ceil("D")
 
 
 def candidate_genes(store: StrategyStore, names: list[str]) -> list[SeedGenes]:

@@ -1,0 +1,215 @@
+"""The organism's own track record: the production chain walked through history, each date on data before it.
+
+For each evolution date D (monthly by default) the chain (deployment/chain.py: the production search, the
+validation gates, the decision engine) runs on the bars strictly before D, exactly as the nightly run after
+D-1 closes would. What it deploys is then paper-traded with the runtime (runtime/forward.py: the paper
+asset's engine, sizing, risk controls and parity check) on the bars of [D, next date): data no part of the
+chain saw. Beside it, over the same bars:
+- cash (earns nothing);
+- naive: "deploy the in-sample best", the individual with the best training score, traded through the same
+  runtime at the largest weight the decision engine gives one strategy (`max_weight`), no validation;
+- buy-and-hold: equal capital in every coin of the universe, held over the span.
+The strategies deployed at the previous date are incumbents at D: judged on their forward record only
+(deployment/selection.py), kept when they still earn their place, retired otherwise.
+
+Every figure here is a forward figure: computed on bars after the date whose data chose what it describes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from quant_organism.backtest import CostModel
+from quant_organism.catalog import StrategyConfig
+from quant_organism.core.bars import bars_per_year
+from quant_organism.deployment.chain import ChainSettings, Incumbent, run_chain
+from quant_organism.deployment.scoring import PaperRecord
+from quant_organism.runtime.forward import ForwardRecord, buy_and_hold_record, flat_record, trade_forward
+from quant_organism.runtime.risk import RiskLimits
+from quant_organism.strategies.genes import SeedGenes
+from quant_organism.validation.held_out import window_figures
+
+CURVES = ("organism", "cash", "naive", "buy_and_hold")
+
+
+@dataclass(frozen=True)
+class RetrospectiveSettings:
+    chain: ChainSettings
+    costs: CostModel = field(default_factory=CostModel)
+    risk: RiskLimits = field(default_factory=RiskLimits)
+
+
+@dataclass
+class LiveStrategy:
+    """A strategy the organism holds after a date: what the next date needs to judge it as an incumbent."""
+
+    genes: SeedGenes
+    allocation: float
+    since: pd.Timestamp  # its forward record starts here (the date it was deployed on)
+
+    def to_dict(self) -> dict:
+        return {"genes": self.genes.model_dump(mode="json"), "allocation": self.allocation, "since": self.since.isoformat()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> LiveStrategy:
+        return cls(SeedGenes.model_validate(data["genes"]), float(data["allocation"]), pd.Timestamp(data["since"]))
+
+
+@dataclass
+class DateOutcome:
+    """One evolution date: what the chain decided on data before it, and what that earned until the next date."""
+
+    date: pd.Timestamp
+    until: pd.Timestamp
+    deployed: list[dict]  # name, family, allocation, incumbent
+    retired: list[str]
+    candidates: int
+    passed: int
+    spa_pvalue: float | None
+    naive: dict  # name, family
+    records: dict[str, ForwardRecord]  # CURVES -> forward record
+    bars_per_year: float
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+    live: dict[str, LiveStrategy] = field(default_factory=dict)
+
+    def row(self) -> dict:
+        """The flat record of this date (the `retrospective` view's row; every figure is forward)."""
+        organism = self.records["organism"]
+        out = {
+            "date": self.date.strftime("%Y-%m-%d"), "until": self.until.strftime("%Y-%m-%d"),
+            "deployed": [d["name"] for d in self.deployed], "families": sorted({d["family"] for d in self.deployed}),
+            "allocation": float(sum(d["allocation"] for d in self.deployed)),
+            "incumbents_kept": [d["name"] for d in self.deployed if d["incumbent"]], "retired": self.retired,
+            "candidates": self.candidates, "passed": self.passed, "spa_pvalue": self.spa_pvalue,
+            "naive": self.naive.get("name"), "naive_family": self.naive.get("family"),
+            "turnover": organism.turnover, "costs": organism.costs, "trades": organism.trades,
+            "parity_ok": organism.parity_ok, "parity_books": organism.books_checked,
+            "parity_problems": organism.parity_problems[:5], "bars": int(len(organism.returns)),
+            "seconds": round(self.seconds, 3), "notes": self.notes, "span": "forward",
+        }  # fmt: skip
+        for curve, record in self.records.items():
+            figures = window_figures(record.returns, self.bars_per_year)
+            out[f"{curve}_return"] = float(record.total_return)
+            out[f"{curve}_sharpe"] = _finite(figures["sharpe"])
+            out[f"{curve}_drawdown"] = float(record.max_drawdown)
+        return out
+
+    def curves(self) -> pd.DataFrame:
+        """Per-bar forward returns of the four curves over [date, until)."""
+        return pd.DataFrame({name: self.records[name].returns for name in CURVES}).fillna(0.0)
+
+
+def evolution_dates(first: str | pd.Timestamp, last: str | pd.Timestamp, every_days: int | None = None) -> list[pd.Timestamp]:
+    """The evolution dates in [first, last]: the first day of each month (every_days None), else every N days."""
+    first, last = _day(first), _day(last)
+    if first > last:
+        return []
+    if every_days is None:
+        return list(pd.date_range(first + pd.offsets.MonthBegin(0), last, freq="MS"))
+    if every_days < 1:
+        raise ValueError(f"every_days must be at least 1; got {every_days}")
+    return list(pd.date_range(first, last, freq=f"{int(every_days)}D"))
+
+
+def judge_date(
+    frames: Mapping[str, pd.DataFrame],
+    date: str | pd.Timestamp,
+    until: str | pd.Timestamp,
+    settings: RetrospectiveSettings,
+    holding: Mapping[str, LiveStrategy] | None = None,
+) -> DateOutcome:
+    """The chain on bars before `date` (plus `holding`, the previous date's deployment, as incumbents), then
+    its deployment, naive and buy-and-hold traded on [date, until). `frames` may reach past `until`: the
+    chain is cut at `date` and the forward span at `until`, so nothing later is read."""
+    started = time.perf_counter()
+    date, until = _day(date), _day(until)
+    if until <= date:
+        raise ValueError(f"the forward span needs until > date; got {date.date()} .. {until.date()}")
+    history = {coin: f.loc[f.index < date] for coin, f in frames.items()}
+    history = {coin: f for coin, f in history.items() if len(f)}
+    if not history:
+        raise ValueError(f"no bars before {date.date()}: nothing to evolve on")
+    forward_frames = {coin: f.loc[f.index < until] for coin, f in frames.items()}
+    holding = dict(holding or {})
+    incumbents = {
+        name: Incumbent(s.genes, s.since, _paper_record(s, date)) for name, s in holding.items()
+    }
+    outcome = run_chain(history, (date - pd.Timedelta(days=1)).date(), settings.chain, incumbents=incumbents)
+
+    genes = {c.genes.seed_id: c.genes for c in outcome.candidates} | {n: s.genes for n, s in holding.items()}
+    deployed = []
+    live: dict[str, LiveStrategy] = {}
+    for name, weight in outcome.plan.allocations.items():
+        kept = name in holding
+        deployed.append({"name": name, "family": genes[name].seed_type.value, "allocation": float(weight), "incumbent": kept})
+        live[name] = LiveStrategy(genes[name], float(weight), holding[name].since if kept else date)
+    configs = [_config(name, live[name].genes, live[name].allocation) for name in live]
+    records = {
+        "organism": trade_forward(configs, forward_frames, date, until, settings.costs, settings.risk),
+        "buy_and_hold": buy_and_hold_record(forward_frames, date, until),
+    }
+    records["cash"] = flat_record(records["buy_and_hold"].returns.index)
+    naive = {}
+    best = outcome.result.best(1)
+    if best:
+        naive_genes = best[0][0]
+        naive = {"name": naive_genes.seed_id, "family": naive_genes.seed_type.value}
+        naive_config = _config(naive_genes.seed_id, naive_genes, settings.chain.decision.max_weight)
+        records["naive"] = trade_forward([naive_config], forward_frames, date, until, settings.costs, settings.risk)
+    else:
+        records["naive"] = flat_record(records["cash"].returns.index)
+    test = outcome.validation.test
+    notes = list(outcome.plan.notes)
+    if not records["organism"].parity_ok:
+        notes.append("paper trading differs from the backtest: " + "; ".join(records["organism"].parity_problems[:3]))
+    first = next(iter(history.values()))
+    return DateOutcome(
+        date=date, until=until, deployed=deployed, retired=sorted(set(holding) - set(live)),
+        candidates=len(outcome.candidates), passed=len(outcome.validation.passed),
+        spa_pvalue=None if test is None else _finite(test.spa_pvalue), naive=naive, records=records,
+        bars_per_year=bars_per_year(first.index), seconds=time.perf_counter() - started, notes=notes, live=live,
+    )  # fmt: skip
+
+
+def chained(rows: list[dict], curves: pd.DataFrame) -> dict:
+    """The whole track record: each curve's returns compounded over every date, and counts."""
+    summary: dict = {"dates": len(rows)}
+    if rows:
+        summary["first"], summary["last_until"] = rows[0]["date"], rows[-1]["until"]
+    for name in CURVES:
+        values = curves[name].to_numpy() if name in curves else np.zeros(0)
+        equity = np.concatenate([[1.0], np.cumprod(1.0 + values)])
+        summary[f"{name}_return"] = float(equity[-1] - 1.0)
+        summary[f"{name}_drawdown"] = float(np.max(1.0 - equity / np.maximum.accumulate(equity)))
+    summary["dates_deploying"] = sum(1 for r in rows if r["deployed"])
+    summary["parity_ok"] = all(r["parity_ok"] for r in rows)
+    summary["organism_costs"] = float(sum(r["costs"] for r in rows))
+    summary["span"] = "forward: every figure is on bars after the date whose data chose what it describes"
+    return summary
+
+
+def _paper_record(strategy: LiveStrategy, date: pd.Timestamp) -> PaperRecord:
+    """The incumbent's age in forward days; its Sharpe and drawdown come from its forward returns in the chain."""
+    return PaperRecord(days=max(0, (date - strategy.since).days), sharpe=None, max_drawdown=None)
+
+
+def _config(name: str, genes: SeedGenes, allocation: float) -> StrategyConfig:
+    config = StrategyConfig.from_genes(genes, fitness_score=0.0, backtest_sharpe=0.0, name=name)
+    return config.model_copy(update={"allocation": float(allocation)})
+
+
+def _day(value: str | pd.Timestamp) -> pd.Timestamp:
+    stamp = pd.Timestamp(value)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.normalize()
+
+
+def _finite(value) -> float | None:
+    return float(value) if value is not None and math.isfinite(float(value)) else None
