@@ -102,6 +102,12 @@ def production_preset() -> str:
     return name
 
 
+def retrospective_cron() -> str:
+    """Cadence of the `organism/retrospective` partitions (`QUANT_ORGANISM_RETROSPECTIVE_CRON`, default the
+    first of every month): each partition is an evolution date, traded forward until the next one."""
+    return os.environ.get("QUANT_ORGANISM_RETROSPECTIVE_CRON", "0 0 1 * *")
+
+
 def run_heartbeat_timeout() -> float:
     """Seconds without an event after which a STARTED run no process answers for counts as orphaned
     (`QUANT_ORGANISM_RUN_HEARTBEAT_TIMEOUT`, default 7200)."""

@@ -91,7 +91,7 @@ def _history_start(terminal: Terminal, first: str, last: str) -> str | None:
     starts = {}
     for coin in settings.coins():
         try:
-            starts[coin] = source.history_start(coin)
+            starts[coin] = source.history_start(coin, settings.interval())
         except (MarketDataError, ValueError) as exc:
             terminal.fail("market data", f"coin {coin}, source={settings.source_name()}", str(exc),
                           f"fix or replace {coin}'s data (or leave {coin} out of QUANT_ORGANISM_COINS), then rerun")
@@ -358,6 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     universe.add_argument("--top", type=int, default=50)
     universe.add_argument("--url", help="Hyperliquid API URL (default mainnet; read-only info call)")
     universe.set_defaults(handler=_universe)
+    from quant_organism.cli import retrospective as retrospective_cli
+
+    retrospective_cli.add_parser(sub)
     ui = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on the project's instance")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)

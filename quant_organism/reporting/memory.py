@@ -10,6 +10,8 @@ turns them into tables (`verdict_rows`, `deployment_rows`, ...) and opens them a
     verdicts      one row per validated candidate: passed, the gate that rejected it, stage statuses
     deployments   one row per strategy of each deployment decision (kept or new), with its weight
     reports       one row per report: counts, budget, time and cost
+    retrospective one row per (track, evolution date) of the retrospective: what was deployed, and its forward
+                  return, Sharpe and drawdown beside cash, naive and buy-and-hold (reporting/retrospective.py)
     paper_pnl / paper_trades / paper_daily   the paper ledger, each row tagged with the run whose
                   deployment it traded under (the latest evolution date before the bar)
 
@@ -27,6 +29,8 @@ import duckdb
 import pandas as pd
 
 from quant_organism.core.run_history import TABLES, has_rows, table_glob
+from quant_organism.reporting.retrospective_store import DIR as RETRO_DIR
+from quant_organism.reporting.retrospective_store import view_glob as retrospective_glob
 from quant_organism.validation.verdict import BACKTEST, REPLAY, TESTNET
 
 STAGE_ORDER = (BACKTEST, REPLAY, TESTNET)  # validation's stages, in the order they run
@@ -144,6 +148,10 @@ def create_views(con: duckdb.DuckDBPyConnection, root: Path) -> list[str]:
                 "union_by_name = true, hive_partitioning = false)"
             )
             created.append(table)
+    if any(Path(root).glob(f"{RETRO_DIR}/*/date=*/row.parquet")):
+        con.execute(f"CREATE OR REPLACE VIEW retrospective AS SELECT * FROM read_parquet('{retrospective_glob(root)}', "
+                    "union_by_name = true, hive_partitioning = false)")  # fmt: skip
+        created.append("retrospective")
     return created
 
 

@@ -157,3 +157,9 @@ def research_memory(best: pd.DataFrame, gates: pd.DataFrame, families: pd.DataFr
     axes[2].set_title("seed-family survival through validation", fontsize=9)
     figure.suptitle(title, fontsize=10)
     return _png(figure)
+
+
+def retrospective_curves(curves: pd.DataFrame, title: str = "retrospective") -> bytes:
+    """The retrospective's four forward curves chained over every date (growth of 1)."""
+    growth = {name: (1.0 + curves[name].fillna(0.0)).cumprod() for name in curves.columns} if len(curves) else {}
+    return equity_curves(growth, f"{title}: forward, chained over the evolution dates", benchmark="buy_and_hold")

@@ -30,7 +30,11 @@ class MarketDataSource(ABC):
         truncated epoch), each with a `reason`; ingest quarantines them. None: the source has no such notion."""
         return None
 
-    def history_start(self, coin: str) -> pd.Timestamp | None:
+    def history_start(self, coin: str, interval: str = "1h") -> pd.Timestamp | None:
         """The first bar the source holds for `coin`, when it knows (files, synthetic); None otherwise.
         The main command starts ingesting there instead of asking for days no source can deliver."""
+        return None
+
+    def history_end(self, coin: str, interval: str = "1h") -> pd.Timestamp | None:
+        """The last bar the source holds for `coin` when its history stops (files); None when it goes on."""
         return None

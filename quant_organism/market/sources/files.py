@@ -459,6 +459,10 @@ class FileSource(MarketDataSource):
         times = self._parsed(self.candle_file(coin, interval), "candles", coin).frame["timestamp"]
         return times.min() if len(times) else None
 
+    def history_end(self, coin: str, interval: str = "1h") -> pd.Timestamp | None:
+        times = self._parsed(self.candle_file(coin, interval), "candles", coin).frame["timestamp"]
+        return times.max() if len(times) else None
+
     def undated_rows(self, coin: str, dataset: str, interval: str = "1h") -> pd.DataFrame | None:
         """Rows of the coin's file whose time falls before 2009 or after tomorrow, with reasons."""
         if dataset == "candles":

@@ -146,7 +146,7 @@ class SyntheticSource(MarketDataSource):
         )
         return conform_funding(frame)
 
-    def history_start(self, coin: str) -> pd.Timestamp | None:
+    def history_start(self, coin: str, interval: str = "1h") -> pd.Timestamp | None:
         return EPOCH
 
     # -- simulation -------------------------------------------------------------------------

@@ -1,0 +1,186 @@
+"""`python -m quant_organism retrospective`: the organism's track record over the source's history.
+
+Ingests the history the walk needs into the lake (as the main command does), then, date by date, runs the
+production chain on the bars before the date and paper-trades its deployment until the next date
+(reporting/retrospective.py), storing each date as it finishes (reporting/retrospective_store.py): a killed
+walk resumes at the first date not stored, and `--rerun` recomputes stored dates (with the same result).
+The last line of `--json` is the chained summary: {"dates": N, "organism_return": x, "naive_return": y,
+"buy_and_hold_return": z, ...} (fractions, forward figures only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import pandas as pd
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("retrospective", help="the organism's forward track record: the chain through history, "
+                            "each date on data before it, beside cash, naive and buy-and-hold")  # fmt: skip
+    parser.add_argument("--from", dest="first", help="first evolution date (default: the first with the preset's lookback)")
+    parser.add_argument("--to", dest="last", help="last evolution date (default: the last the source's data allows)")
+    parser.add_argument("--every", type=int, default=None, help="days between evolution dates (default: monthly, the 1st)")
+    parser.add_argument("--interval", choices=["1h", "4h", "1d"], help="bar interval (default QUANT_ORGANISM_INTERVAL, else 1h)")
+    parser.add_argument("--preset", choices=["test", "full"], help="evolution preset (default QUANT_ORGANISM_PRESET, else full)")
+    parser.add_argument("--executor", choices=["serial", "process", "ray"], help="evolution executor (default: the preset's)")
+    parser.add_argument("--rerun", action="store_true", help="recompute dates already stored")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line: the chained summary")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.interval:
+        os.environ["QUANT_ORGANISM_INTERVAL"] = args.interval  # before anything reads the settings
+    from quant_organism import settings
+    from quant_organism.cli.launch import LaunchError, default_end_date
+    from quant_organism.deployment.chain import ChainSettings
+    from quant_organism.evolution.config import load_preset
+    from quant_organism.reporting.retrospective import RetrospectiveSettings
+
+    preset = args.preset or settings.production_preset()
+    evolution = load_preset(preset, **({"executor": args.executor} if args.executor else {}))
+    lookback = pd.Timedelta(days=evolution.lookback_days)
+    try:
+        data_first, data_last = _data_span(settings, default_end_date())
+    except (LaunchError, ValueError) as exc:
+        print(f"quant_organism retrospective: {exc}", file=sys.stderr)
+        return 1
+    plan = walk_plan(data_first, data_last, lookback, args.first, args.last, args.every)
+    if isinstance(plan, str):
+        print(f"quant_organism retrospective: {plan}", file=sys.stderr)
+        return 1
+    dates, untils = plan
+    track = _store().track_name(settings.source_name(), settings.interval(), preset, args.every)
+    root = settings.data_dir()
+    print(f"retrospective: source={settings.source_name()} interval={settings.interval()} preset={preset} "
+          f"coins={','.join(settings.coins())}: {len(dates)} dates {dates[0].date()}..{dates[-1].date()} "
+          f"(forward to {untils[-1].date()}), track {track}", flush=True)  # fmt: skip
+    status = _ingest(settings, (dates[0] - lookback).strftime("%Y-%m-%d"), (untils[-1] - pd.Timedelta(days=1)).strftime("%Y-%m-%d"))
+    if status:
+        return status
+    spec = RetrospectiveSettings(ChainSettings(evolution=evolution))
+    started = time.perf_counter()
+    status = _walk(settings, root, track, dates, untils, lookback, spec, args.rerun)
+    if status:
+        return status
+    return _report(root, track, dates, time.perf_counter() - started, args.json)
+
+
+def walk_plan(data_first, data_last, lookback, first, last, every):
+    """(evolution dates, their forward ends), or a sentence saying why there are none. A date needs the whole
+    lookback before it; the last one trades forward at most one cadence step, and only on data that exists."""
+    from quant_organism.reporting.retrospective import evolution_dates
+
+    earliest = (data_first + lookback).normalize()
+    first = max(pd.Timestamp(first, tz="UTC"), earliest) if first else earliest
+    end_of_data = data_last + pd.Timedelta(days=1)  # the day after the last whole day of data
+    last = min(pd.Timestamp(last, tz="UTC"), data_last) if last else data_last
+    dates = evolution_dates(first, last, every)
+    if not dates:
+        return (f"no evolution date between {first.date()} and {last.date()}: the data runs {data_first.date()}.."
+                f"{data_last.date()} and each date needs {lookback.days} days before it")  # fmt: skip
+    step = pd.offsets.MonthBegin(1) if every is None else pd.Timedelta(days=every)
+    untils = [*dates[1:], min(dates[-1] + step, end_of_data)]
+    kept = [(d, u) for d, u in zip(dates, untils) if u > d]
+    return [d for d, _ in kept], [u for _, u in kept]
+
+
+def _data_span(settings, yesterday: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """[first whole day, last whole day] that every coin of the source holds, within the partitions."""
+    from quant_organism.market.sources import make_source
+
+    files_dir = settings.files_dir()
+    source = make_source(settings.source_name(), coins=settings.coins(), files_dir=str(files_dir) if files_dir else None)
+    interval = settings.interval()
+    first = pd.Timestamp(settings.partitions_start_date(), tz="UTC")
+    last = pd.Timestamp(yesterday, tz="UTC")
+    for coin in settings.coins():
+        start, end = source.history_start(coin, interval), source.history_end(coin, interval)
+        if start is not None:
+            first = max(first, pd.Timestamp(start).ceil("D"))
+        if end is not None:  # the last day whose bars are all there
+            last = min(last, (pd.Timestamp(end) + pd.Timedelta(seconds=1)).floor("D") - pd.Timedelta(days=1))
+    return first, last
+
+
+def _ingest(settings, first: str, last: str) -> int:
+    from quant_organism.cli.launch import failure_text, ingest, persistent_instance, regimes
+
+    started = time.perf_counter()
+    instance = persistent_instance()
+    failed = [s for s in ingest(instance, first, last) if not s.success]
+    if failed:
+        print(f"FAILED: ingest {first}..{last} for {', '.join(s.coin for s in failed)}: {failed[0].failure}", file=sys.stderr)
+        return 1
+    result = regimes(instance, first, last)
+    if not result.success:
+        print(f"FAILED: market regimes {first}..{last}: {failure_text(result)}", file=sys.stderr)
+        return 1
+    print(f"[1/2] ingested {first}..{last} ({len(settings.coins())} coins, regimes) in {time.perf_counter() - started:.1f}s",
+          flush=True)  # fmt: skip
+    return 0
+
+
+def _walk(settings, root, track, dates, untils, lookback, spec, rerun: bool) -> int:
+    from quant_organism.market.frames import load_market_frames
+    from quant_organism.market.lake import MarketLake
+
+    store = _store()
+    lake = MarketLake(settings.lake_dir())
+    previous = None
+    for i, (date, until) in enumerate(zip(dates, untils), start=1):
+        head = f"[2/2] {i}/{len(dates)} {date.date()}..{until.date()}"
+        if store.is_done(root, track, date) and not rerun:
+            print(f"{head}: stored (resumed)", flush=True)
+            previous = date
+            continue
+        started = time.perf_counter()
+        frames = load_market_frames(lake, settings.coins(), date - lookback, until, settings.interval()).frames
+        try:
+            outcome = store.judge_and_save(root, track, frames, date, until, previous, spec)
+        except (ValueError, store.MissingPreviousDate) as exc:
+            print(f"FAILED: {head}: {exc}", file=sys.stderr)
+            return 1
+        row = outcome.row()
+        print(f"{head}: deployed {len(row['deployed'])} ({', '.join(row['families']) or 'cash'}), "
+              f"forward organism {row['organism_return']:+.2%} naive {row['naive_return']:+.2%} "
+              f"buy&hold {row['buy_and_hold_return']:+.2%}, parity {'ok' if row['parity_ok'] else 'BROKEN'} "
+              f"({time.perf_counter() - started:.0f}s)", flush=True)  # fmt: skip
+        previous = date
+    return 0
+
+
+def _report(root, track, dates, seconds: float, as_json: bool) -> int:
+    from quant_organism.reporting.plots import retrospective_curves
+    from quant_organism.reporting.retrospective import chained
+
+    store = _store()
+    rows, curves = store.load_track(root, track, up_to=dates[-1])
+    wanted = {d.strftime("%Y-%m-%d") for d in dates}
+    rows = [r for r in rows if r["date"] in wanted]
+    curves = curves.loc[(curves.index >= dates[0]) & (curves.index < pd.Timestamp(rows[-1]["until"], tz="UTC"))]
+    summary = chained(rows, curves)
+    summary["wall_s"] = round(seconds, 1)
+    plot = root / store.DIR / track / "equity.png"
+    plot.write_bytes(retrospective_curves(curves, track))
+    table = pd.DataFrame(rows)[["date", "until", "deployed", "spa_pvalue", "organism_return", "naive_return",
+                               "buy_and_hold_return", "organism_drawdown", "turnover", "costs", "parity_ok"]]  # fmt: skip
+    table["deployed"] = table["deployed"].map(len)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"chained over {summary['dates']} dates (forward): organism {summary['organism_return']:+.2%}, "
+          f"naive {summary['naive_return']:+.2%}, buy-and-hold {summary['buy_and_hold_return']:+.2%}, cash +0.00%; "
+          f"plot {plot}")  # fmt: skip
+    if as_json:
+        print(json.dumps(summary, default=float))
+    return 0
+
+
+def _store():
+    from quant_organism.reporting import retrospective_store
+
+    return retrospective_store

@@ -1,0 +1,99 @@
+"""`organism/retrospective`: the organism's track record, one evolution date per partition (monthly by default).
+
+Each partition runs the production chain on the lake's bars before its date, with the previous partition's
+deployment as incumbents, and paper-trades what it deploys until the next partition's date, beside cash,
+naive (the in-sample best) and equal-weight buy-and-hold (reporting/retrospective.py). The previous
+partition must be materialised first (a backfill runs them in order); a rerun rewrites the same files.
+"""
+
+from pathlib import Path
+from typing import Optional
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from quant_organism import settings
+from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource
+from quant_organism.deployment.chain import ChainSettings
+from quant_organism.evolution.config import load_preset
+from quant_organism.market.frames import load_market_frames
+from quant_organism.reporting import retrospective_store as store
+from quant_organism.reporting.plots import markdown_image, retrospective_curves
+from quant_organism.reporting.retrospective import RetrospectiveSettings, chained
+
+RETROSPECTIVE = dg.AssetKey(["organism", "retrospective"])
+PREVIOUS_DATE = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
+
+
+def _first_date() -> pd.Timestamp:
+    """The first evolution date with the production preset's whole lookback after the partitions' start."""
+    lookback = load_preset(settings.production_preset()).lookback_days
+    return pd.Timestamp(settings.partitions_start_date()) + pd.Timedelta(days=lookback)
+
+
+retrospective_partitions = dg.TimeWindowPartitionsDefinition(
+    cron_schedule=settings.retrospective_cron(), start=_first_date().strftime("%Y-%m-%d"), fmt="%Y-%m-%d", timezone="UTC"
+)
+
+
+class RetrospectiveConfig(dg.Config):
+    preset: Optional[str] = Field(default=None, description="evolution preset (default: the production preset)")
+    executor: Optional[str] = Field(default=None, description="evolution executor override (serial | process | ray)")
+
+
+@dg.asset(
+    key=RETROSPECTIVE,
+    partitions_def=retrospective_partitions,
+    deps=[dg.AssetDep(RETROSPECTIVE, partition_mapping=PREVIOUS_DATE)],
+    group_name="organism",
+    kinds={"python", "parquet"},
+    description="The organism's track record: the production chain on the lake's bars strictly before the date "
+    "(the previous date's deployment as incumbents, judged on their forward record), its deployment paper-traded "
+    "through the runtime until the next date, beside cash, the naive in-sample best and equal-weight buy-and-hold. "
+    "Every figure is forward: on bars after the data that chose it.",
+)
+def retrospective(
+    context: dg.AssetExecutionContext, config: RetrospectiveConfig, lake: LakeResource, artifacts: ArtifactsResource
+) -> dg.MaterializeResult:
+    window = context.partition_time_window
+    date, until = pd.Timestamp(window.start).tz_convert("UTC"), pd.Timestamp(window.end).tz_convert("UTC")
+    preset = config.preset or settings.production_preset()
+    evolution = load_preset(preset, **({"executor": config.executor} if config.executor else {}))
+    start = date - pd.Timedelta(days=evolution.lookback_days)
+    loaded = load_market_frames(lake.lake(), settings.coins(), start, until, settings.interval())
+    if not any((f.index >= date).any() for f in loaded.frames.values()):
+        raise dg.Failure(description=f"no bars on or after {date.date()} in the lake: materialise market/candles "
+                         f"for {date.date()}..{(until - pd.Timedelta(days=1)).date()} first")  # fmt: skip
+    first_key = retrospective_partitions.get_first_partition_key()
+    previous = None if context.partition_key == first_key else pd.Timestamp(
+        retrospective_partitions.get_prev_partition_window(window.start).start).tz_convert("UTC")
+    track = store.track_name(settings.source_name(), settings.interval(), preset, None)
+    spec = RetrospectiveSettings(ChainSettings(evolution=evolution))
+    try:
+        outcome = store.judge_and_save(Path(artifacts.root), track, loaded.frames, date, until, previous, spec)
+    except store.MissingPreviousDate as missing:
+        raise dg.Failure(description=str(missing)) from None
+    row = outcome.row()
+    rows, curves = store.load_track(Path(artifacts.root), track, up_to=date)
+    summary = chained(rows, curves)
+    context.log.info(
+        f"retrospective {date.date()}: deployed {row['deployed'] or 'nothing'}; forward return organism "
+        f"{row['organism_return']:+.2%}, naive {row['naive_return']:+.2%}, buy-and-hold {row['buy_and_hold_return']:+.2%}"
+    )
+    table = pd.DataFrame(rows)[["date", "until", "deployed", "spa_pvalue", "organism_return", "naive_return",
+                                "buy_and_hold_return", "organism_drawdown", "turnover", "costs", "parity_ok"]]  # fmt: skip
+    return dg.MaterializeResult(
+        metadata={
+            "span": "forward (bars after the data that chose every figure's subject)",
+            "deployed": dg.MetadataValue.json(outcome.deployed),
+            "retired": dg.MetadataValue.json(outcome.retired),
+            "forward_return": dg.MetadataValue.json({c: row[f"{c}_return"] for c in ("organism", "cash", "naive", "buy_and_hold")}),
+            "spa_pvalue": dg.MetadataValue.float(row["spa_pvalue"] if row["spa_pvalue"] is not None else float("nan")),
+            "paper_matches_backtest": dg.MetadataValue.bool(bool(row["parity_ok"])),
+            "chained": dg.MetadataValue.json(summary),
+            "dates": dg.MetadataValue.md(table.to_markdown(index=False, floatfmt=".4f")),
+            "equity_plot": dg.MetadataValue.md(markdown_image(retrospective_curves(curves, track), "retrospective")),
+            "track": track,
+        }
+    )

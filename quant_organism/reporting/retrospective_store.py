@@ -1,0 +1,102 @@
+"""Where the retrospective keeps each date: `{root}/retrospective/{track}/date=YYYY-MM-DD/`.
+
+A track is one way of walking history (source, interval, preset, cadence): its dates never mix with
+another track's. Each date folder holds its row (`row.parquet`, one row: the `retrospective` DuckDB view
+reads them all), its forward per-bar curves (`curves.parquet`) and the strategies it left trading
+(`live.json`, the next date's incumbents). Every file is written atomically and the row last, so a date
+whose row exists is complete: a killed walk resumes at the first date without one, and a rerun of a date
+replaces its files with the same content.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from quant_organism.core import artifacts
+from quant_organism.reporting.retrospective import CURVES, DateOutcome, LiveStrategy
+
+DIR = "retrospective"
+ROW, CURVES_FILE, LIVE = "row.parquet", "curves.parquet", "live.json"
+
+
+def track_name(source: str, interval: str, preset: str, every_days: int | None) -> str:
+    cadence = "monthly" if every_days is None else f"every{int(every_days)}d"
+    return f"{source}_{interval}_{preset}_{cadence}"
+
+
+def date_dir(root: Path, track: str, date: str | pd.Timestamp) -> Path:
+    return artifacts.phase_dir(f"{DIR}/{track}", pd.Timestamp(date).strftime("%Y-%m-%d"), Path(root))
+
+
+def save(root: Path, track: str, outcome: DateOutcome) -> Path:
+    """Write one date's curves, live set and (last) its row."""
+    folder = date_dir(root, track, outcome.date)
+    curves = outcome.curves()
+    artifacts.write_frame(folder / CURVES_FILE, curves.reset_index(names="timestamp"))
+    artifacts.write_json(folder / LIVE, {name: s.to_dict() for name, s in outcome.live.items()})
+    row = {k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in outcome.row().items()}
+    artifacts.write_frame(folder / ROW, pd.DataFrame([{"track": track, **row}]))
+    return folder
+
+
+def is_done(root: Path, track: str, date: str | pd.Timestamp) -> bool:
+    return (date_dir(root, track, date) / ROW).exists()
+
+
+def load_live(root: Path, track: str, date: str | pd.Timestamp) -> dict[str, LiveStrategy]:
+    """The strategies a stored date left trading."""
+    payload = artifacts.read_json(date_dir(root, track, date) / LIVE)
+    return {name: LiveStrategy.from_dict(data) for name, data in payload.items()}
+
+
+def load_track(root: Path, track: str, up_to: str | pd.Timestamp | None = None) -> tuple[list[dict], pd.DataFrame]:
+    """(rows, forward curves) of the stored dates of a track in date order, up to `up_to` inclusive."""
+    base = Path(root) / DIR / track
+    rows, curves = [], []
+    for folder in sorted(base.glob("date=*")):
+        if up_to is not None and folder.name[5:] > pd.Timestamp(up_to).strftime("%Y-%m-%d"):
+            continue
+        if not (folder / ROW).exists():
+            continue
+        row = artifacts.read_frame(folder / ROW).iloc[0].to_dict()
+        rows.append({k: (json.loads(v) if isinstance(v, str) and v[:1] in "[{" else v) for k, v in row.items()})
+        curves.append(artifacts.read_frame(folder / CURVES_FILE).set_index("timestamp"))
+    frame = pd.concat(curves).sort_index() if curves else pd.DataFrame(columns=list(CURVES))
+    return rows, frame
+
+
+def view_glob(root: Path) -> str:
+    """The glob the `retrospective` DuckDB view reads: every track, every date."""
+    return str(Path(root) / DIR / "*" / "date=*" / ROW)
+
+
+class MissingPreviousDate(RuntimeError):
+    """A date's incumbents are the previous date's deployment, which is not stored yet."""
+
+
+def judge_and_save(
+    root: Path,
+    track: str,
+    frames,
+    date: pd.Timestamp,
+    until: pd.Timestamp,
+    previous: pd.Timestamp | None,
+    settings,
+) -> DateOutcome:
+    """One date of a track: the previous date's live set as incumbents (it must be stored), judged, saved."""
+    from quant_organism.reporting.retrospective import judge_date
+
+    holding = {}
+    if previous is not None:
+        if not is_done(root, track, previous):
+            raise MissingPreviousDate(
+                f"the retrospective of {pd.Timestamp(date).date()} starts from what {pd.Timestamp(previous).date()} "
+                "deployed, which is not stored yet: run the dates in order (a backfill does)"
+            )
+        holding = load_live(root, track, previous)
+    outcome = judge_date(frames, date, until, settings, holding)
+    save(root, track, outcome)
+    return outcome
