@@ -65,6 +65,28 @@ class DeploymentRefused(ValueError):
         self.problems = problems
 
 
+class OlderThanLive(ValueError):
+    """The plan comes from an evolution date older than the live deployment's: deployment dates only move
+    forward (a backfill of an old date must not replace what newer data chose). Nothing was changed."""
+
+    def __init__(self, evolution_date: date, live_date: str, live_version: str) -> None:
+        super().__init__(f"evolution date {evolution_date} is older than the live deployment {live_version} "
+                         f"(evolution date {live_date}): it is kept, nothing was changed")  # fmt: skip
+        self.live_date, self.live_version = live_date, live_version
+
+
+def check_not_older(loader: StrategyStore, evolution_date: date | None) -> None:
+    """Raise `OlderThanLive` when the live deployment was chosen on a later evolution date than `evolution_date`."""
+    if evolution_date is None:
+        return
+    from quant_organism.catalog.manifest import load_current_deployment
+
+    current = load_current_deployment(loader)
+    live = (current or {}).get("evolution_date")
+    if live and pd.Timestamp(live).date() > pd.Timestamp(evolution_date).date():
+        raise OlderThanLive(evolution_date, str(live)[:10], str(current.get("version")))
+
+
 @dataclass(frozen=True)
 class DeploymentRecord:
     """What one `deploy` call did."""
@@ -122,6 +144,7 @@ def deploy(
 
     folder = deployments_dir(loader)
     with loader.exclusive():
+        check_not_older(loader, evolution_date)
         version = new_version(folder, when)
         writer = ManifestWriter(folder)
         try:

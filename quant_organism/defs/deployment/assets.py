@@ -18,7 +18,7 @@ from quant_organism.catalog.store import STORE_DIR
 from quant_organism.runtime.retirement import load_post_mortems
 from quant_organism.deployment.decision import DecisionConfig
 from quant_organism.catalog.manifest import load_current_deployment
-from quant_organism.deployment.deploy import DeploymentRefused, deploy, stray_files, verify_deployment
+from quant_organism.deployment.deploy import DeploymentRefused, OlderThanLive, check_not_older, deploy, stray_files, verify_deployment
 from quant_organism.deployment.selection import plan_from_verdicts
 from quant_organism.reporting.plots import equity_curves, markdown_image
 from quant_organism.reporting.report import budget_line, budget_summary, build_report, deployed_equity, report_markdown
@@ -98,7 +98,23 @@ def deployed_configs(
     plan = plan_from_verdicts(verdicts, returns, decision, paper=paper)
     store = catalog.store()
     sample = artifact_files.read_frame(artifacts.phase_dir("validation", day) / SAMPLE_FILE).set_index("timestamp")
-    if plan.chosen or config.retire_when_nothing_passes:
+    try:
+        check_not_older(store, result.windows.evolution_date)
+        older = None
+    except OlderThanLive as refused:
+        older = refused
+    if older is not None:
+        current = load_current_deployment(store)
+        summary = {
+            "version": (current or {}).get("version"),
+            "allocations": {d["name"]: d["allocation"] for d in (current or {}).get("strategies", [])},
+            "cash": (current or {}).get("cash", 1.0),
+            "archived": [],
+            "notes": [f"not deployed: {older}"],
+            "older_than_live": True,
+        }
+        context.log.warning(summary["notes"][0])
+    elif plan.chosen or config.retire_when_nothing_passes:
         try:
             record = deploy(
                 plan, store, when=datetime.now(timezone.utc), note=f"evolution {day}",
@@ -106,6 +122,8 @@ def deployed_configs(
             )
         except DeploymentRefused as refused:
             raise dg.Failure(str(refused), metadata={"problems": dg.MetadataValue.json(refused.problems)}) from None
+        except OlderThanLive as raced:  # a newer date deployed between the check and the write
+            raise dg.Failure(str(raced)) from None
         summary = record.to_dict()
         for name in record.archived:
             artifacts.alert("retirement", f"{name} retired: superseded by deployment {record.version}",
@@ -115,7 +133,7 @@ def deployed_configs(
         current = load_current_deployment(store)
         summary = {
             "version": (current or {}).get("version"),
-            "allocations": (current or {}).get("allocations", {}),
+            "allocations": {d["name"]: d["allocation"] for d in (current or {}).get("strategies", [])},
             "cash": (current or {}).get("cash", 1.0),
             "archived": [],
             "notes": ["no candidate passed validation: the previous deployment is kept unchanged"],
@@ -150,6 +168,7 @@ def deployed_configs(
             "rejected": dg.MetadataValue.json(summary["rejected"][:50]),
             "archived": dg.MetadataValue.json(summary.get("archived", [])),
             "notes": dg.MetadataValue.json(summary.get("notes", [])),
+            "older_than_live": dg.MetadataValue.bool(bool(summary.get("older_than_live"))),
             "spa_of_deployed_set": dg.MetadataValue.json(summary["spa"]),
             "store": dg.MetadataValue.path(str(store.directory)),
             "stray_files": dg.MetadataValue.json(strays),

@@ -29,7 +29,7 @@ from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting.plots import markdown_image, pbo_logits
 from quant_organism.strategies.genes import SeedGenes
 from quant_organism.validation.held_out import HeldOutConfig, forward_returns
-from quant_organism.validation.population_pbo import population_pbo
+from quant_organism.validation.population_pbo import population_pbo, tried_sample
 from quant_organism.validation.record import record_verdicts
 from quant_organism.validation.run import ValidationSettings, buy_and_hold_returns, validate
 from quant_organism.validation.testnet_stage import TestnetConfig
@@ -51,7 +51,7 @@ class ValidationRunConfig(dg.Config):
     min_trades: int = Field(default=10, description="fewest trades over the held-out span, all coins")
     require_positive_walk_forward: bool = Field(default=True, description="reject a negative walk-forward return")
     bootstrap_reps: int = Field(default=1000, description="stationary-bootstrap replications of the gate")
-    pbo_population: int = Field(default=200, description="best distinct individuals in the PBO of the selection")
+    pbo_population: int = Field(default=200, description="distinct individuals the search tried, sampled uniformly, in the PBO of the search")
     testnet_url: Optional[str] = Field(default=None, description="testnet API URL (default: Hyperliquid testnet)")
 
     def settings(self) -> ValidationSettings:
@@ -116,13 +116,6 @@ def candidate_genes(store: StrategyStore, names: list[str]) -> list[SeedGenes]:
     return [(live.get(n) or archived[n]).genes for n in names]
 
 
-def _population_sample(result: EvolutionResult, size: int) -> list[SeedGenes]:
-    """The best `size` distinct valid individuals: the population whose selection the PBO judges."""
-    frame = result.population[result.population["valid"]]
-    ranked = frame.sort_values(["score", "name"], ascending=[False, True]).drop_duplicates("genes_hash").head(size)
-    return [genes_from_row(row) for _, row in ranked.iterrows()]
-
-
 @dg.asset(
     key=VALIDATED,
     partitions_def=daily_partitions,
@@ -183,7 +176,7 @@ def validated_strategies(
         context.log.warning("validation budget ran out: the PBO of the selection is skipped")
         (directory / "pbo.json").unlink(missing_ok=True)
     else:
-        pbo, _ = population_pbo(_population_sample(result, config.pbo_population), frames, windows.train)
+        pbo, _ = population_pbo(tried_sample(result, config.pbo_population), frames, windows.train)
         artifact_files.write_json(directory / "pbo.json", pbo.to_dict())
     run_id = correlation_id(context)
     evolution_run_id = artifacts.run_info(day).get("run_id")

@@ -1,0 +1,248 @@
+"""Forward truth: the retrospective walks the chain through history on data before each date only, and no
+figure reuses the data that chose what it describes (PBO over what the search tried, incumbents judged on
+their forward record, deployment dates that only move forward)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from quant_organism.benchmarks.planted_strength import market_frames
+from quant_organism.catalog import StrategyConfig, StrategyStore
+from quant_organism.catalog.manifest import load_current_deployment
+from quant_organism.core.windows import Window
+from quant_organism.deployment import Candidate, DecisionEngine
+from quant_organism.deployment.chain import ChainSettings
+from quant_organism.deployment.deploy import OlderThanLive, deploy
+from quant_organism.deployment.scoring import PaperRecord
+from quant_organism.deployment.selection import plan_from_verdicts
+from quant_organism.evolution.config import EvolutionConfig
+from quant_organism.evolution.engine import run_evolution
+from quant_organism.market.sources.planted import PlantedMarket
+from quant_organism.reporting.retrospective import RetrospectiveSettings, evolution_dates, judge_date
+from quant_organism.strategies import SeedGenes, SeedType
+from quant_organism.validation.held_out import forward_returns
+from quant_organism.validation.population_pbo import population_pbo, tried_sample
+
+START = pd.Timestamp("2024-01-01", tz="UTC")
+SMALL = dict(total_strategies=60, batch_size=30, generations=3, lookback_days=300, split=(0.4, 0.3, 0.3), min_trades=5,
+             seed_types=["ema_crossover", "sma_trend", "rsi_filter", "stochastic"], executor="serial")  # fmt: skip
+
+
+def planted(kind: str, strength: float, seed: int, days: int = 300) -> dict[str, pd.DataFrame]:
+    market = PlantedMarket(kind=kind, strength=strength, seed=seed, coins=("BTC", "ETH", "SOL"), start=START,
+                           end=START + pd.Timedelta(days=days))  # fmt: skip
+    return market_frames(market)
+
+
+def search_pbo(kind: str, strength: float, seed: int) -> float:
+    frames = planted(kind, strength, seed)
+    result = run_evolution(frames, EvolutionConfig(**SMALL, random_seed=seed), evolution_date=(START + pd.Timedelta(days=299)).date())
+    sample = tried_sample(result, 200)
+    assert len({g.seed_id for g in sample}) == len(sample) >= 100
+    return population_pbo(sample, frames, result.windows.train)[0].pbo
+
+
+# --- PBO through the product's path ------------------------------------------------------------------
+def test_pbo_of_a_search_on_noise_is_near_one_half():
+    pbos = [search_pbo("null", 0.0, seed) for seed in range(10, 18)]
+    assert 0.4 <= float(np.mean(pbos)) <= 0.6, pbos
+
+
+def test_pbo_of_a_search_on_a_planted_edge_is_low():
+    assert search_pbo("trend", 0.15, 3) < 0.2
+
+
+def test_the_pbo_sample_is_uniform_over_what_was_tried_not_the_top():
+    frames = planted("null", 0.0, 5)
+    result = run_evolution(frames, EvolutionConfig(**SMALL, random_seed=5), evolution_date=(START + pd.Timedelta(days=299)).date())
+    valid = result.population[result.population["valid"]].drop_duplicates("genes_hash")
+    sample = {g.seed_id for g in tried_sample(result, 40)}
+    top = set(valid.sort_values("score", ascending=False)["name"].head(40))
+    assert len(sample) == 40 and sample != top
+    ranks = valid["score"].rank(ascending=False)[valid["name"].isin(sample)]
+    assert ranks.median() > 40  # a uniform sample reaches deep into the population, the top 40 would not
+
+
+# --- incumbents: judged on their forward record only ----------------------------------------------------
+def _genes(name: str, seed: int) -> SeedGenes:
+    return SeedGenes.random(SeedType.EMA_CROSSOVER, name, np.random.default_rng(seed))
+
+
+def test_incumbent_returns_exist_only_after_its_own_evolution_date():
+    frames = planted("trend", 0.1, 1, days=120)
+    span = Window(START + pd.Timedelta(days=60), START + pd.Timedelta(days=120), "held_out")
+    since = START + pd.Timedelta(days=100)
+    returns = forward_returns({"inc": (_genes("x", 1), since)}, frames, span)
+    assert returns.loc[returns.index < since, "inc"].isna().all()
+    assert returns.loc[returns.index >= since, "inc"].notna().all()
+
+
+def _held_out(incumbent: np.ndarray) -> pd.DataFrame:
+    index = pd.date_range("2024-01-01", periods=len(incumbent), freq="4h", tz="UTC")
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({"new": rng.normal(0.0, 0.01, len(index)), "inc": incumbent}, index=index)
+
+
+def test_an_incumbent_does_not_pass_by_fiat():
+    verdicts = [{"candidate_id": "new", "score": 0.1, "passed": False, "mode": "fast", "reasons": ["gate"]}]
+    paper = {"inc": PaperRecord(days=20, sharpe=None, max_drawdown=None)}
+    losing = np.full(240, np.nan)
+    losing[120:] = -0.002 + np.random.default_rng(1).normal(0, 0.001, 120)  # 20 forward days, losing
+    plan = plan_from_verdicts(verdicts, _held_out(losing), paper=paper)
+    assert plan.chosen == ()
+    assert any(r.name == "inc" and "no positive edge" in r.reason for r in plan.rejected)
+
+    young = np.full(240, np.nan)
+    young[-6:] = 0.01  # one forward day: too short to judge, whatever it earned
+    plan = plan_from_verdicts(verdicts, _held_out(young), paper=paper)
+    assert plan.chosen == ()
+    assert any(r.name == "inc" and "too short to judge" in r.reason for r in plan.rejected)
+
+    winning = np.full(240, np.nan)
+    winning[120:] = 0.002 + np.random.default_rng(2).normal(0, 0.001, 120)
+    plan = plan_from_verdicts(verdicts, _held_out(winning), paper=paper)
+    assert plan.names == ["inc"]
+    assert plan.chosen[0].validation["judged_on"].startswith("forward record: 20 days")
+
+
+# --- deployment dates only move forward --------------------------------------------------------------
+def test_an_older_evolution_date_never_replaces_a_newer_live_deployment(tmp_path: Path):
+    store = StrategyStore(tmp_path / "strategies")
+    names = ["a", "b", "c"]
+    store.save_evolved_strategies([
+        StrategyConfig.from_genes(_genes(n, i), fitness_score=1.0, backtest_sharpe=1.0, name=n) for i, n in enumerate(names)])  # fmt: skip
+    rng = np.random.default_rng(0)
+    returns = pd.DataFrame(rng.normal(2e-3, 0.01, (300, 3)), columns=names)
+    first = DecisionEngine().select([Candidate("a", 0.9), Candidate("b", 0.8)], returns)
+    deploy(first, store, when=datetime(2024, 3, 2, tzinfo=timezone.utc), evolution_date=date(2024, 3, 1))
+    before = {p.name: p.read_bytes() for p in (tmp_path / "strategies").rglob("*") if p.is_file()}
+    older = DecisionEngine().select([Candidate("c", 0.9)], returns)
+    with pytest.raises(OlderThanLive, match="2024-03-01"):
+        deploy(older, store, when=datetime(2024, 3, 3, tzinfo=timezone.utc), evolution_date=date(2024, 2, 1))
+    after = {p.name: p.read_bytes() for p in (tmp_path / "strategies").rglob("*") if p.is_file()}
+    assert after == before
+    assert load_current_deployment(store)["evolution_date"].startswith("2024-03-01")
+    newer = DecisionEngine().select([Candidate("c", 0.9)], returns)
+    deploy(newer, store, when=datetime(2024, 4, 2, tzinfo=timezone.utc), evolution_date=date(2024, 4, 1))
+    assert [d["name"] for d in load_current_deployment(store)["strategies"]] == ["c"]
+
+
+# --- the retrospective -------------------------------------------------------------------------------
+def test_evolution_dates_are_monthly_by_default_or_every_n_days():
+    assert [d.strftime("%m-%d") for d in evolution_dates("2024-01-15", "2024-04-01")] == ["02-01", "03-01", "04-01"]
+    assert [d.strftime("%m-%d") for d in evolution_dates("2024-01-01", "2024-02-01", 15)] == ["01-01", "01-16", "01-31"]
+
+
+def test_a_date_is_judged_on_data_before_it_and_traded_on_data_after_it():
+    """Bars after the forward span, and changes to them, change nothing; the chain sees no bar of the span."""
+    frames = planted("trend", 0.15, 3, days=360)
+    settings = RetrospectiveSettings(ChainSettings(evolution=EvolutionConfig(**SMALL, random_seed=3), max_candidates=12))
+    date_, until = START + pd.Timedelta(days=300), START + pd.Timedelta(days=330)
+    outcome = judge_date(frames, date_, until, settings)
+    assert outcome.deployed, "a strong planted trend is deployed"
+    assert outcome.records["organism"].parity_ok and outcome.records["organism"].books_checked > 0
+    forward = outcome.curves()
+    assert forward.index.min() >= date_ and forward.index.max() < until
+    row = outcome.row()
+    assert row["span"] == "forward" and row["organism_return"] > 0.0
+
+    tampered = {c: f.copy() for c, f in frames.items()}
+    for frame in tampered.values():  # scramble everything from the end of the span on
+        late = frame.index >= until
+        frame.loc[late, ["open", "high", "low", "close"]] *= 3.0
+    again = judge_date(tampered, date_, until, settings)
+    pd.testing.assert_frame_equal(again.curves(), forward)
+    assert again.row()["deployed"] == row["deployed"]
+
+    kept = judge_date(frames, until, until + pd.Timedelta(days=20), settings, holding=outcome.live)
+    judged = {d["name"] for d in kept.deployed if d["incumbent"]} | set(kept.retired)
+    assert judged == set(outcome.live)  # every incumbent was either kept on its forward record or retired
+
+
+def test_the_retrospective_command_resumes_and_reruns_identically(data_dir: Path, capsys):
+    from quant_organism.cli.main import main
+    from quant_organism.reporting import retrospective_store as store
+    from quant_organism.reporting.memory import open_memory
+
+    command = ["retrospective", "--preset", "test", "--from", "2024-03-01", "--to", "2024-04-01", "--every", "20", "--json"]
+    assert main(command) == 0
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert first["dates"] == 2 and {"organism_return", "naive_return", "buy_and_hold_return", "cash_return"} <= set(first)
+    assert first["cash_return"] == 0.0
+    track = store.track_name("synthetic", "1h", "test", 20)
+    rows, curves = store.load_track(data_dir, track)
+    assert [r["date"] for r in rows] == ["2024-03-01", "2024-03-21"] and rows[1]["until"] == "2024-04-10"
+    chained_bh = float((1 + curves["buy_and_hold"]).prod() - 1)
+    assert chained_bh == pytest.approx(first["buy_and_hold_return"])
+
+    last_row = store.date_dir(data_dir, track, "2024-03-21") / store.ROW
+    saved = last_row.read_bytes()
+    last_row.unlink()  # a walk killed before its last date was stored
+    assert main(command) == 0
+    out = capsys.readouterr().out
+    assert "1/2 2024-03-01..2024-03-21: stored (resumed)" in out
+    resumed = json.loads(out.strip().splitlines()[-1])
+    for key in ("organism_return", "naive_return", "buy_and_hold_return"):
+        assert resumed[key] == pytest.approx(first[key], abs=1e-12)
+    assert pd.read_parquet(last_row).drop(columns="seconds").equals(pd.read_parquet(pd.io.common.BytesIO(saved)).drop(columns="seconds"))
+    with open_memory(data_dir) as con:
+        view = con.execute("SELECT date, organism_return, naive_return FROM retrospective ORDER BY date").df()
+    assert list(view["date"]) == ["2024-03-01", "2024-03-21"]
+
+
+def test_the_retrospective_asset_needs_its_previous_date_and_writes_the_track(data_dir: Path):
+    import dagster as dg
+
+    from quant_organism.defs.organism.assets import RETROSPECTIVE, retrospective_partitions
+    from quant_organism.reporting import retrospective_store as store
+    from quant_organism_tests.support.chain import ingest_coins, project_definitions
+
+    first = retrospective_partitions.get_first_partition_key()
+    second = retrospective_partitions.get_next_partition_key(first)
+    definitions = project_definitions(data_dir)
+    day0 = (pd.Timestamp(first) - pd.Timedelta(days=60)).strftime("%Y-%m-%d")
+    day1 = (pd.Timestamp(second) + pd.offsets.MonthEnd(0)).strftime("%Y-%m-%d")
+    coins = ("BTC", "ETH", "SOL", "DOGE", "XRP")
+    config = {"ops": {"organism__retrospective": {"config": {"preset": "test"}}}}
+    asset = definitions.resolve_assets_def(RETROSPECTIVE)
+    with dg.instance_for_test() as instance:
+        ingest_coins(definitions, instance, coins, day0, day1)
+        regime_job = definitions.resolve_job_def("market_regime")
+        assert regime_job.execute_in_process(instance=instance, tags={"dagster/asset_partition_range_start": day0,
+                                             "dagster/asset_partition_range_end": day1}).success  # fmt: skip
+        early = dg.materialize([asset], partition_key=second, instance=instance, run_config=config, raise_on_error=False)
+        assert not early.success  # its incumbents are the previous date's deployment, not stored yet
+        for key in (first, second):
+            result = dg.materialize([asset], partition_key=key, instance=instance, run_config=config)
+            assert result.success
+        metadata = result.asset_materializations_for_node("organism__retrospective")[0].metadata
+        assert metadata["chained"].data["dates"] == 2
+        assert set(metadata["forward_return"].data) == {"organism", "cash", "naive", "buy_and_hold"}
+        assert "data:image/png;base64" in metadata["equity_plot"].value
+    rows, _ = store.load_track(data_dir, store.track_name("synthetic", "1h", "test", None))
+    assert [r["date"] for r in rows] == [first, second]
+
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "market-data"
+
+
+@pytest.mark.skipif(not (REAL / "hyperliquid__BTC_4h.csv").exists(), reason="../shared/market-data (real Hyperliquid files) is absent")
+def test_the_retrospective_runs_on_the_real_4h_files(data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys):
+    from quant_organism.cli.main import main
+
+    monkeypatch.setenv("QUANT_ORGANISM_SOURCE", "files")
+    monkeypatch.setenv("QUANT_ORGANISM_FILES_DIR", str(REAL))
+    monkeypatch.setenv("QUANT_ORGANISM_START_DATE", "2024-10-01")
+    monkeypatch.setenv("QUANT_ORGANISM_COINS", "BTC,ETH,SOL")
+    assert main(["retrospective", "--interval", "4h", "--preset", "test", "--from", "2025-06-01", "--every", "30", "--json"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    summary = json.loads(out[-1])
+    assert summary["dates"] == 2 and summary["last_until"] == "2025-07-26"  # the files' last whole day is 2025-07-25
+    assert summary["parity_ok"]
+    assert -0.9 < summary["buy_and_hold_return"] < 3.0 and summary["buy_and_hold_return"] != 0.0
