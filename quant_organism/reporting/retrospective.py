@@ -122,7 +122,7 @@ def judge_date(
     frames: Mapping[str, pd.DataFrame],
     date: str | pd.Timestamp,
     until: str | pd.Timestamp,
-    settings: RetrospectiveSettings,
+    spec: RetrospectiveSettings,
     holding: Mapping[str, LiveStrategy] | None = None,
 ) -> DateOutcome:
     """The chain on bars before `date` (plus `holding`, the previous date's deployment, as incumbents), then
@@ -141,7 +141,7 @@ def judge_date(
     incumbents = {
         name: Incumbent(s.genes, s.since, _paper_record(s, date)) for name, s in holding.items()
     }
-    outcome = run_chain(history, (date - pd.Timedelta(days=1)).date(), settings.chain, incumbents=incumbents)
+    outcome = run_chain(history, (date - pd.Timedelta(days=1)).date(), spec.chain, incumbents=incumbents)
 
     genes = {c.genes.seed_id: c.genes for c in outcome.candidates} | {n: s.genes for n, s in holding.items()}
     deployed = []
@@ -152,7 +152,7 @@ def judge_date(
         live[name] = LiveStrategy(genes[name], float(weight), holding[name].since if kept else date)
     configs = [_config(name, live[name].genes, live[name].allocation) for name in live]
     records = {
-        "organism": trade_forward(configs, forward_frames, date, until, settings.costs, settings.risk),
+        "organism": trade_forward(configs, forward_frames, date, until, spec.costs, spec.risk),
         "buy_and_hold": buy_and_hold_record(forward_frames, date, until),
     }
     records["cash"] = flat_record(records["buy_and_hold"].returns.index)
@@ -161,8 +161,8 @@ def judge_date(
     if best:
         naive_genes = best[0][0]
         naive = {"name": naive_genes.seed_id, "family": naive_genes.seed_type.value}
-        naive_config = _config(naive_genes.seed_id, naive_genes, settings.chain.decision.max_weight)
-        records["naive"] = trade_forward([naive_config], forward_frames, date, until, settings.costs, settings.risk)
+        naive_config = _config(naive_genes.seed_id, naive_genes, spec.chain.decision.max_weight)
+        records["naive"] = trade_forward([naive_config], forward_frames, date, until, spec.costs, spec.risk)
     else:
         records["naive"] = flat_record(records["cash"].returns.index)
     test = outcome.validation.test

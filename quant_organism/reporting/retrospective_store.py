@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from quant_organism.core import artifacts
-from quant_organism.reporting.retrospective import CURVES, DateOutcome, LiveStrategy
+from quant_organism.reporting.retrospective import CURVES, DateOutcome, LiveStrategy, RetrospectiveSettings, judge_date
 
 DIR = "retrospective"
 ROW, CURVES_FILE, LIVE = "row.parquet", "curves.parquet", "live.json"
@@ -84,11 +84,9 @@ def judge_and_save(
     date: pd.Timestamp,
     until: pd.Timestamp,
     previous: pd.Timestamp | None,
-    settings,
+    spec: RetrospectiveSettings,
 ) -> DateOutcome:
     """One date of a track: the previous date's live set as incumbents (it must be stored), judged, saved."""
-    from quant_organism.reporting.retrospective import judge_date
-
     holding = {}
     if previous is not None:
         if not is_done(root, track, previous):
@@ -97,6 +95,6 @@ def judge_and_save(
                 "deployed, which is not stored yet: run the dates in order (a backfill does)"
             )
         holding = load_live(root, track, previous)
-    outcome = judge_date(frames, date, until, settings, holding)
+    outcome = judge_date(frames, date, until, spec, holding)
     save(root, track, outcome)
     return outcome
