@@ -92,11 +92,11 @@ def test_stepm_when_every_candidate_is_superior():
 def test_the_benchmark_summary_counts_size_and_power_with_wilson_intervals():
     runs = [
         {"kind": "null", "target": 0.0, "deploys": d, "found": False, "planted_sharpe": 0.1, "oracle_sharpe": 0.0,
-         "capture_ratio": np.nan, "deployed_wf_sharpe": np.nan, "naive_captures": False, "naive_wf_sharpe": -1.0,
+         "forward_capture": np.nan, "forward_sharpe": np.nan, "planted_forward_sharpe": 0.0, "naive_captures": False, "naive_forward_sharpe": -1.0,
          "seconds": 1.0} for d in [False] * 19 + [True]
     ] + [
         {"kind": "trend", "target": 3.0, "deploys": True, "found": f, "planted_sharpe": 3.0, "oracle_sharpe": 6.0,
-         "capture_ratio": 1.0, "deployed_wf_sharpe": 3.0, "naive_captures": True, "naive_wf_sharpe": 2.0,
+         "forward_capture": 0.8, "forward_sharpe": 2.4, "planted_forward_sharpe": 3.0, "naive_captures": True, "naive_forward_sharpe": 2.0,
          "seconds": 1.0} for f in [True] * 9 + [False]
     ]  # fmt: skip
     table, verdict = summarise(runs)
@@ -104,6 +104,7 @@ def test_the_benchmark_summary_counts_size_and_power_with_wilson_intervals():
     trend = table[table["kind"] == "trend"].iloc[0]
     assert trend["power"] == pytest.approx(0.9) and trend["low"] < 0.9 < trend["high"]
     assert verdict["kinds_meeting_power_targets"] == [] and not verdict["power_target_met"]  # no Sharpe-2 cell
+    assert trend["forward_capture"] == pytest.approx(0.8) and verdict["forward_capture_at_3"] == {"trend": pytest.approx(0.8)}
     low, high = wilson(0, 40)
     assert low == 0.0 and 0.08 < high < 0.09
 
@@ -114,3 +115,4 @@ def test_one_benchmark_run_on_the_production_preset():
     result = run_one(RunSpec("trend", 3.0, 0.1, 7))
     assert result["candidates"] == 50 and result["planted_sharpe"] > 1.5
     assert result["deploys"] and result["found"]
+    assert result["parity_ok"] and np.isfinite(result["forward_sharpe"]) and np.isfinite(result["planted_forward_sharpe"])

@@ -6,11 +6,13 @@ validation gates, the decision engine; the same functions the Dagster assets cal
 would be deployed. Over a grid of kinds x planted Sharpes x seeds it reports
 - size: the share of null-market runs that deploy anything (target <= 5%);
 - power: per kind and planted Sharpe, the share of runs that deploy at least one strategy of a family
-  able to capture the planted edge whose walk-forward return is positive (targets >= 80% at a planted
-  Sharpe of 3 and >= 50% at 2, for at least two kinds);
-- the capture ratio: the deployed set's walk-forward Sharpe over the planted Sharpe;
-- side by side, the naive rule "deploy the in-sample best": what it would deploy and earn walk-forward,
-  so the value of validation shows;
+  able to capture the planted edge (targets >= 80% at a planted Sharpe of 3 and >= 50% at 2, for at
+  least two kinds);
+- forward figures: every market goes on FORWARD_DAYS (90) days past the evolution date, which the chain
+  never sees; the deployment is paper-traded there through the runtime (the retrospective's own step),
+  beside the planted rule and the naive rule "deploy the in-sample best" over the same days. Forward
+  capture = the deployed set's forward Sharpe / the planted rule's forward Sharpe. No figure here is
+  measured on the held-out windows the gate chose on;
 with Wilson 95% intervals, wall time, a table, JSON and a power-curve plot.
 
 "Planted Sharpe" is what a plain, fixed rule of a capturing family earns on that market after the
@@ -77,64 +79,65 @@ def calibrated_specs(mode: str, lookback_days: int, first_seed: int = 1000) -> l
     return specs
 
 
+FORWARD_DAYS = 90  # the planted market goes on this long after the evolution date; the chain never sees it
+
+
 def run_one(spec: RunSpec, preset: str = "full") -> dict:
-    """One planted market through the production chain; what would be deployed and what it earned."""
-    from quant_organism.benchmarks.planted_strength import market_frames, oracle_sharpe, planted_sharpe
+    """One planted market through the production chain, then its next FORWARD_DAYS days: what would be
+    deployed, and what it, the naive rule and the planted rule earned on days no part of the chain saw."""
+    from quant_organism.benchmarks.planted_strength import PLANTED_RULES, market_frames, oracle_sharpe, planted_sharpe
+    from quant_organism.core.windows import Window
     from quant_organism.deployment.chain import ChainSettings, run_chain
     from quant_organism.evolution.config import load_preset
     from quant_organism.market.sources.planted import CAPTURING_FAMILIES, PlantedMarket
+    from quant_organism.reporting.retrospective import RetrospectiveSettings, judge_date
     from quant_organism.validation.held_out import window_figures, window_returns
 
     started = time.perf_counter()
     evolution = load_preset(preset, executor="serial", random_seed=spec.seed)
     end = START + pd.Timedelta(days=evolution.lookback_days)
-    market = PlantedMarket(kind=spec.kind, strength=spec.strength, seed=spec.seed, coins=DEFAULT_COINS, start=START, end=end)
-    frames = market_frames(market)
+    forward_end = end + pd.Timedelta(days=FORWARD_DAYS)
+    market = PlantedMarket(kind=spec.kind, strength=spec.strength, seed=spec.seed, coins=DEFAULT_COINS, start=START, end=forward_end)
+    full = market_frames(market)
+    frames = {coin: f.loc[f.index < end] for coin, f in full.items()}
     planted = planted_sharpe(market, frames)["mean"]
     oracle = oracle_sharpe(market, frames)["mean"]
-    outcome = run_chain(frames, (end - pd.Timedelta(days=1)).date(), ChainSettings(evolution=evolution))
-
-    windows = outcome.result.windows
-    evidence = outcome.validation.evidence
+    # The chain on the bars before `end`, its deployment paper-traded on [end, forward_end): the retrospective's
+    # own step (reporting/retrospective.py), so the benchmark measures exactly what a user's track record shows.
+    outcome_date = judge_date(full, end, forward_end, RetrospectiveSettings(ChainSettings(evolution=evolution)))
     capturing = CAPTURING_FAMILIES.get(spec.kind, frozenset())
-    family = {c.genes.seed_id: c.genes.seed_type.value for c in outcome.candidates}
-    deployed = dict(outcome.plan.allocations)
-    wf_return = {}
-    if evidence is not None:
-        wf_bars = evidence.bar_returns.loc[evidence.bar_returns.index >= windows.walk_forward.start]
-        wf_return = {n: float((1.0 + wf_bars[n]).prod() - 1.0) for n in deployed}
-        deployed_mix = wf_bars[list(deployed)] @ pd.Series(deployed) / max(sum(deployed.values()), 1e-12) if deployed else None
-    found = [n for n in deployed if family[n] in capturing and wf_return.get(n, -1.0) > 0.0]
-    deployed_wf_sharpe = window_figures(deployed_mix, evidence.bars_per_year)["sharpe"] if deployed else math.nan
-
-    naive = outcome.result.best(1)
-    naive_wf = {"sharpe": math.nan, "total_return": math.nan}
-    naive_family = None
-    if naive:
-        genes = naive[0].genes
-        naive_family = genes.seed_type.value
-        returns, _ = window_returns([genes], frames, windows.walk_forward)
-        naive_wf = window_figures(returns[genes.seed_id], evidence.bars_per_year if evidence else 8760.0)
-    test = outcome.validation.test
+    deployed = {d["name"]: d["allocation"] for d in outcome_date.deployed}
+    families = {d["name"]: d["family"] for d in outcome_date.deployed}
+    found = [n for n in deployed if families[n] in capturing]
+    bars_per_year = outcome_date.bars_per_year
+    organism = window_figures(outcome_date.records["organism"].returns, bars_per_year) if deployed else None
+    naive = window_figures(outcome_date.records["naive"].returns, bars_per_year)
+    rule = PLANTED_RULES[spec.kind].model_copy(update={"seed_id": "planted_rule"})
+    rule_returns, _ = window_returns([rule], full, Window(end, forward_end, "forward"))
+    rule_forward = window_figures(rule_returns["planted_rule"], bars_per_year)
+    row = outcome_date.row()
     return {
         **asdict(spec),
         "planted_sharpe": planted,
         "oracle_sharpe": oracle,
-        "candidates": len(outcome.candidates),
-        "passed": len(outcome.validation.passed),
-        "spa_pvalue": test.spa_pvalue if test else None,
+        "candidates": row["candidates"],
+        "passed": row["passed"],
+        "spa_pvalue": row["spa_pvalue"],
         "deployed": list(deployed),
-        "deployed_families": sorted({family[n] for n in deployed}),
+        "deployed_families": sorted(set(families.values())),
         "deploys": bool(deployed),
         "found": bool(found),
-        "deployed_wf_sharpe": deployed_wf_sharpe,
-        "capture_ratio": deployed_wf_sharpe / planted if deployed and spec.kind != "null" and planted > 0 else math.nan,
-        "naive_family": naive_family,
-        "naive_captures": bool(naive and naive_family in capturing and naive_wf["total_return"] > 0.0),
-        "naive_wf_sharpe": naive_wf["sharpe"],
-        "naive_wf_return": naive_wf["total_return"],
+        "forward_sharpe": organism["sharpe"] if organism else math.nan,
+        "forward_return": organism["total_return"] if organism else 0.0,
+        "planted_forward_sharpe": rule_forward["sharpe"],
+        "forward_capture": (organism["sharpe"] / rule_forward["sharpe"]
+                            if organism and spec.kind != "null" and rule_forward["sharpe"] > 0 else math.nan),  # fmt: skip
+        "naive_family": row["naive_family"],
+        "naive_captures": bool(row["naive_family"] in capturing),
+        "naive_forward_sharpe": naive["sharpe"],
+        "naive_forward_return": naive["total_return"],
+        "parity_ok": row["parity_ok"],
         "seconds": time.perf_counter() - started,
-        "chain_seconds": outcome.seconds,
     }
 
 
@@ -161,10 +164,11 @@ def summarise(runs: list[dict]) -> tuple[pd.DataFrame, dict]:
             "oracle_sharpe": group["oracle_sharpe"].mean(),
             "deploy_rate": group["deploys"].mean(),
             "power" if kind != "null" else "size": hits / n, "low": low, "high": high,
-            "capture_ratio": group["capture_ratio"].mean(skipna=True),
-            "deployed_wf_sharpe": group["deployed_wf_sharpe"].mean(skipna=True),
+            "forward_capture": group["forward_capture"].mean(skipna=True),
+            "forward_sharpe": group["forward_sharpe"].mean(skipna=True),
+            "planted_forward_sharpe": group["planted_forward_sharpe"].mean(),
             "naive_rate": group["naive_captures"].mean() if kind != "null" else 1.0,  # naive always deploys
-            "naive_wf_sharpe": group["naive_wf_sharpe"].mean(),
+            "naive_forward_sharpe": group["naive_forward_sharpe"].mean(),
             "seconds": group["seconds"].mean(),
         })  # fmt: skip
     table = pd.DataFrame(rows)
@@ -182,6 +186,10 @@ def summarise(runs: list[dict]) -> tuple[pd.DataFrame, dict]:
         if at.get(3.0, 0.0) >= 0.8 and at.get(2.0, 0.0) >= 0.5:
             kinds_meeting.append(kind)
     verdict["kinds_meeting_power_targets"] = kinds_meeting
+    at_three = planted[np.isclose(planted["target"], 3.0)]
+    verdict["forward_capture_at_3"] = {k: float(c) for k, c in zip(at_three["kind"], at_three["forward_capture"])}
+    verdict["forward_capture_target_met"] = bool(verdict["forward_capture_at_3"]) and all(
+        c >= 0.5 for c in verdict["forward_capture_at_3"].values())
     verdict["power_target_met"] = len(kinds_meeting) >= 2
     return table, verdict
 
@@ -192,18 +200,23 @@ def render(table: pd.DataFrame, verdict: dict, wall_s: float, command: str) -> s
         f"{(r.get('power') if r['kind'] != 'null' else r.get('size')):.0%} [{r['low']:.0%}, {r['high']:.0%}]"
         for _, r in shown.iterrows()
     ]
-    columns = ["kind", "target", "runs", "planted_sharpe", "oracle_sharpe", "rate", "deploy_rate", "capture_ratio",
-               "deployed_wf_sharpe", "naive_rate", "naive_wf_sharpe", "seconds"]  # fmt: skip
+    columns = ["kind", "target", "runs", "planted_sharpe", "oracle_sharpe", "rate", "deploy_rate", "forward_capture",
+               "forward_sharpe", "planted_forward_sharpe", "naive_rate", "naive_forward_sharpe", "seconds"]  # fmt: skip
     header = (
-        "rate = power (share of runs deploying a capturing family with a positive walk-forward return) or, for null, "
-        "size (share deploying anything), with Wilson 95% CI; naive_rate / naive_wf_sharpe = the same for 'deploy "
-        "the in-sample best' (it always deploys: its size is 100%); capture_ratio = deployed WF Sharpe / planted Sharpe"
+        f"rate = power (share of runs deploying a strategy of a capturing family) or, for null, size (share deploying "
+        f"anything), with Wilson 95% CI. Forward = the {FORWARD_DAYS} days after the evolution date, which the chain never "
+        "saw: forward_sharpe = the deployed set paper-traded there (runs that deploy), planted_forward_sharpe = the "
+        "planted rule there, forward_capture = their ratio (mean over deploying runs); naive = 'deploy the in-sample "
+        "best' (always deploys: size 100%), its forward Sharpe. planted_sharpe / oracle_sharpe: on the chain's history"
     )
     lines = [f"$ {command}", header, shown[columns].to_markdown(index=False, floatfmt=".2f"), ""]
     lines.append(f"size {verdict['size']:.1%} (95% CI {verdict['size_ci'][0]:.1%}-{verdict['size_ci'][1]:.1%}): "
                  f"target <= 5% {'MET' if verdict['size_target_met'] else 'NOT MET'}")  # fmt: skip
     lines.append(f"power >= 80% at Sharpe 3 and >= 50% at 2 for >= 2 kinds: "
                  f"{'MET' if verdict['power_target_met'] else 'NOT MET'} (kinds meeting: {verdict['kinds_meeting_power_targets']})")  # fmt: skip
+    capture = ", ".join(f"{k} {v:.2f}" for k, v in verdict["forward_capture_at_3"].items())
+    lines.append(f"forward capture at planted Sharpe 3 (deployed forward Sharpe / planted rule's, next {FORWARD_DAYS} days): "
+                 f"{capture or 'n/a'}; target >= 0.5 {'MET' if verdict['forward_capture_target_met'] else 'NOT MET'}")  # fmt: skip
     lines.append(f"wall time {wall_s:.0f} s")
     return "\n".join(lines)
 
