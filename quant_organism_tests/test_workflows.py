@@ -81,6 +81,21 @@ def test_malformed_workflows_name_the_field_and_line(edit, field, line):
     assert f"w.yaml:line {line}:" in message, message
 
 
+LEAKY_TAIL = {
+    "validation": "    - name: gate\n      type: validation\n      inherit_best_from: check\n",
+    "optimization then validation": ("    - name: again\n      type: optimization\n      inherit_best_from: check\n"
+                                     "    - name: gate\n      type: validation\n      inherit_best_from: again\n"),
+}
+
+
+@pytest.mark.parametrize("tail, phase, line", [("validation", "gate", 16), ("optimization then validation", "again", 16)])
+def test_winners_filtered_on_the_held_out_windows_cannot_be_judged_on_them_again(tail, phase, line):
+    message = _error(GOOD + LEAKY_TAIL[tail])
+    assert f"phase {phase!r} inherits" in message and "phase 'check' kept for doing well on the held-out windows" in message
+    assert f"w.yaml:line {line}:" in message, message
+    parse_workflow(GOOD)  # the same phases without a phase after the held-out one are fine
+
+
 def test_not_yaml_or_not_a_workflow():
     assert "not valid YAML" in _error("workflow: [unclosed")
     assert "under the key 'workflow'" in _error("phases: []")

@@ -18,7 +18,9 @@
           risk: {position_sizers: [{type: percentage, percentage: 5.0}]}
 
 Phase types: `optimization`, `backtest` (held-out metrics of the inherited winners) and `validation` (the
-organism's gate over them). A strategy `type` is a seed family (`FAMILIES`) or a seed type. Every error
+organism's gate over them). A backtest or validation phase keeps the winners that did well on the held-out
+windows, so no phase may inherit from it (directly or further down): its winners would be judged again on
+the windows that chose them. A strategy `type` is a seed family (`FAMILIES`) or a seed type. Every error
 names the file, the line and the field (`WorkflowError`), and is raised before anything runs.
 """
 
@@ -226,7 +228,29 @@ def _semantic_problems(spec: WorkflowSpec) -> list[tuple[tuple, str]]:
                 except ValueError as exc:
                     text = str(exc).splitlines()
                     out.append((("workflow", "phases", i, "optimization"), text[-1].strip() if text else str(exc)))
-    out += _cycles(spec)
+    cycles = _cycles(spec)
+    return out + (cycles or _held_out_reuse(spec))
+
+
+HELD_OUT_JUDGES = ("backtest", "validation")  # phases that keep only the winners that did well on the held-out windows
+
+
+def _held_out_reuse(spec: WorkflowSpec) -> list[tuple[tuple, str]]:
+    """A phase downstream of one that filtered winners on the held-out windows: its winners (or what is bred
+    from them) would be judged again on the very windows that chose them, so its verdict says nothing."""
+    parents = {p.name: p.inherit_best_from for p in spec.phases}
+    kinds = {p.name: p.type for p in spec.phases}
+    out = []
+    for i, phase in enumerate(spec.phases):
+        node = parents.get(phase.name)
+        while node is not None and node in parents:
+            if kinds[node] in HELD_OUT_JUDGES:
+                out.append((("workflow", "phases", i, "inherit_best_from"),
+                            f"phase {phase.name!r} inherits (through {phase.inherit_best_from!r}) the winners that {kinds[node]} "
+                            f"phase {node!r} kept for doing well on the held-out windows; they would be judged again on "
+                            f"those windows. Judge them in one held-out phase only, or inherit from an optimization phase"))  # fmt: skip
+                break
+            node = parents.get(node)
     return out
 
 
