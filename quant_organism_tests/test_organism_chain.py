@@ -116,3 +116,14 @@ def test_one_benchmark_run_on_the_production_preset():
     assert result["candidates"] == 50 and result["planted_sharpe"] > 1.5
     assert result["deploys"] and result["found"]
     assert result["parity_ok"] and np.isfinite(result["forward_sharpe"]) and np.isfinite(result["planted_forward_sharpe"])
+
+
+def test_a_nightly_path_judges_one_null_market_date_after_date():
+    """`bench organism --nightly`'s unit: a null market re-judged at a cadence, incumbents carried, until capital
+    goes into a strategy or the simulated span ends (here the quick preset over 40 days, every 20)."""
+    from quant_organism.benchmarks.organism import nightly_path
+
+    path = nightly_path(5000, every_days=20, year_days=40, preset="test")
+    assert path["dates"] == 2
+    assert 1 <= path["judgements"] <= 2 and path["false_capital"] == (path["first_capital"] is not None)
+    assert path["judgements"] == 2 or path["false_capital"]  # a path stops early only at its first capital

@@ -141,6 +141,72 @@ def run_one(spec: RunSpec, preset: str = "full") -> dict:
     }
 
 
+def nightly_path(seed: int, every_days: int, year_days: int = 365, preset: str = "full") -> dict:
+    """One null market judged every `every_days` over a simulated year, as the automation would: the
+    production chain (the preset's fixed random seed, as the nightly job runs it) on the bars before each
+    date, the previous date's deployment as incumbents, its deployment traded until the next date. Returns
+    whether capital ever went into a strategy during the year, and when first."""
+    from quant_organism.benchmarks.planted_strength import market_frames
+    from quant_organism.deployment.chain import ChainSettings
+    from quant_organism.evolution.config import load_preset
+    from quant_organism.market.sources.planted import PlantedMarket
+    from quant_organism.reporting.retrospective import RetrospectiveSettings, evolution_dates, judge_date
+
+    started = time.perf_counter()
+    evolution = load_preset(preset, executor="serial")
+    first = START + pd.Timedelta(days=evolution.lookback_days)
+    end = first + pd.Timedelta(days=year_days)
+    market = PlantedMarket(kind="null", strength=0.0, seed=seed, coins=DEFAULT_COINS, start=START, end=end)
+    frames = market_frames(market)
+    spec = RetrospectiveSettings(ChainSettings(evolution=evolution))
+    dates = evolution_dates(first, end - pd.Timedelta(days=1), every_days)
+    holding, judged, first_capital, spa = {}, 0, None, []
+    for date, until in zip(dates, [*dates[1:], end]):
+        outcome = judge_date(frames, date, until, spec, holding)
+        judged += 1
+        spa.append(outcome.row()["spa_pvalue"])
+        if outcome.deployed:
+            first_capital = date.strftime("%Y-%m-%d")
+            break  # the path has put capital into a strategy: its outcome for the year is known
+        holding = outcome.live
+    return {"seed": seed, "every_days": every_days, "judgements": judged, "dates": len(dates),
+            "false_capital": first_capital is not None, "first_capital": first_capital,
+            "min_spa_pvalue": min((p for p in spa if p is not None), default=None), "seconds": time.perf_counter() - started}
+
+
+def nightly(paths: int, every_days: int, workers: int, out: Path, preset: str) -> int:
+    """`--nightly`: the share of null paths that put capital into a strategy within a simulated year."""
+    from tqdm import tqdm
+
+    started = time.perf_counter()
+    results = []
+    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = [pool.submit(nightly_path, 5000 + k, every_days, 365, preset) for k in range(paths)]
+        with tqdm(total=len(futures), desc="null paths (a year each)", unit="path", file=sys.stderr) as bar:
+            for future in as_completed(futures):
+                results.append(future.result())
+                bar.update(1)
+    hits = sum(r["false_capital"] for r in results)
+    low, high = wilson(hits, len(results))
+    wall_s = time.perf_counter() - started
+    command = f"python -m quant_organism.benchmarks organism --nightly --paths {paths} --every {every_days}"
+    text = "\n".join([
+        f"$ {command}",
+        f"{len(results)} null markets, each judged every {every_days} days over a simulated year by the production chain "
+        f"({preset} preset, previous deployment as incumbents); false capital = any capital put into a strategy that year",
+        f"false capital per simulated year: {hits}/{len(results)} = {hits / max(len(results), 1):.1%} "
+        f"(Wilson 95% CI {low:.1%}-{high:.1%}); target <= 5% {'MET' if high <= 0.05 or hits / max(len(results), 1) <= 0.05 else 'NOT MET'}",
+        f"judgements run: {sum(r['judgements'] for r in results)} (a path stops at its first capital); wall time {wall_s:.0f} s",
+    ])  # fmt: skip
+    print(text)
+    folder = out / "nightly"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "paths.json").write_text(json.dumps(sorted(results, key=lambda r: r["seed"]), indent=1, default=_json_default))
+    (folder / "summary.md").write_text(text + "\n")
+    print(f"wrote {folder}/summary.md, paths.json")
+    return 0
+
+
 def wilson(successes: int, n: int) -> tuple[float, float]:
     from statsmodels.stats.proportion import proportion_confint
 
@@ -227,7 +293,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel runs (default: CPUs)")
     parser.add_argument("--preset", default="full", help="evolution preset of the chain (default full: production)")
     parser.add_argument("--out", default="data/benchmarks/organism", help="folder for the JSON, table and plot")
+    parser.add_argument("--nightly", action="store_true", help="error control across nights: null markets re-judged "
+                        "at the automation's cadence over a simulated year (instead of the size/power grid)")
+    parser.add_argument("--paths", type=int, default=20, help="--nightly: null markets (default 20)")
+    parser.add_argument("--every", type=int, default=7, help="--nightly: days between judgements (default 7: weekly)")
     args = parser.parse_args(argv)
+    if args.nightly:
+        return nightly(args.paths, args.every, args.workers, Path(args.out), args.preset)
     mode = "quick" if args.quick else "full"
     command = "python -m quant_organism.benchmarks organism" + (" --quick" if args.quick else "")
     started = time.perf_counter()

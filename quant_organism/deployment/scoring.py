@@ -61,7 +61,9 @@ def weekly_consistency(daily: pd.Series) -> float:
     daily = daily.dropna()
     if daily.empty:
         return 0.0
-    weeks = (1.0 + daily).groupby(pd.DatetimeIndex(daily.index).to_period("W")).prod() - 1.0
+    days = pd.DatetimeIndex(daily.index)
+    days = days.tz_convert(None) if days.tz is not None else days  # UTC days; periods carry no time zone
+    weeks = (1.0 + daily).groupby(days.to_period("W")).prod() - 1.0
     return float((weeks > 0).mean())
 
 

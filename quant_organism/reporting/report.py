@@ -84,6 +84,12 @@ def build_report(
             "candidates_spa_pvalue": (validation.get("superiority") or {}).get("spa_pvalue"),
             "candidates_superior": len((validation.get("superiority") or {}).get("superior", [])),
             "deployed_set_spa": deployment.get("spa"),
+            "spans": {  # the data each figure was computed on (DESIGN.md, "Evidence discipline")
+                "pbo": "train: every individual the search tried (a uniform sample), on the window it was tried on",
+                "candidates_spa_pvalue": "held-out: the gate's own test, on the windows it chose on",
+                "deployed_set_spa": "held-out (in-selection): the set was chosen on these windows, so this is no "
+                                    "independent evidence; forward figures are in runtime/paper_performance and organism/retrospective",
+            },
         },
         "rejections": rejections(verdicts),
         "failures": failures,
@@ -189,14 +195,15 @@ def report_markdown(report: dict[str, Any]) -> str:
     spa = stats.get("deployed_set_spa") or {}
     lines += [
         "",
-        f"Statistics: PBO of the run's selection {_num(stats.get('pbo'))} (0 = stable edge, 0.5 = noise); "
-        f"SPA p-value of the {report['counts']['validated_candidates']} candidates against zero "
+        f"Statistics: [train] PBO of the search, over what it tried {_num(stats.get('pbo'))} (0 = stable edge, 0.5 = noise); "
+        f"[held-out: the gate's own test] SPA p-value of the {report['counts']['validated_candidates']} candidates against zero "
         f"{_num(stats.get('candidates_spa_pvalue'))} ({stats.get('candidates_superior', 0)} superior at the gate's level)"
         + (
-            f"; deployed set SPA p vs zero {_num((spa.get('vs_zero') or {}).get('spa_pvalue'))}, "
-            f"vs buy & hold {_num((spa.get('vs_buy_and_hold') or {}).get('spa_pvalue'))}."
+            f"; [held-out, in-selection: not independent evidence] deployed set SPA p vs zero "
+            f"{_num((spa.get('vs_zero') or {}).get('spa_pvalue'))}, vs buy & hold {_num((spa.get('vs_buy_and_hold') or {}).get('spa_pvalue'))}."
             if spa.get("vs_zero") else "."
         ),
+        "Forward evidence (bars after the evolution date) is in runtime/paper_performance and organism/retrospective.",
     ]
     if report["deployed"]:
         lines += ["", "| deployed strategy | allocation | validation score |", "|---|---|---|"]
