@@ -79,6 +79,17 @@ def test_synthetic_chain_deploys_and_paper_trades_the_next_day(data_dir, monkeyp
             [parity] = run.get_asset_check_evaluations()
             assert parity.check_name == "paper_matches_backtest" and parity.passed, parity.metadata
 
+        # Deployment dates only move forward: an older evolution date (a backfill) succeeds and changes nothing.
+        current = data_dir / "strategies" / "deployments" / "current.json"
+        manifest_before = current.read_bytes()
+        live_before = {p.name: p.read_bytes() for p in (data_dir / "strategies").glob("*.json") if _is_live(p)}
+        older = _metadata(_evolve(definitions, instance, "2024-06-28", RELAXED), "deployment__deployed_configs")
+        assert older["older_than_live"] is True and older["version"] == deployed["version"]
+        assert "older than the live deployment" in older["notes"][0]
+        assert current.read_bytes() == manifest_before
+        live_after = {p.name: p.read_bytes() for p in (data_dir / "strategies").glob("*.json") if _is_live(p)}
+        assert live_after == live_before
+
     import duckdb
 
     with duckdb.connect(str(data_dir / "paper" / "ledger.duckdb"), read_only=True) as con:
@@ -89,6 +100,13 @@ def test_synthetic_chain_deploys_and_paper_trades_the_next_day(data_dir, monkeyp
         config = json.loads((data_dir / "strategies" / f"{name}.json").read_text())
         assert config["paper_trading_days"] == 1 and config["deployment_status"] in ("deployed", "decaying")
     assert meta["ledger"] == str(data_dir / "paper" / "ledger.duckdb")
+
+
+def _is_live(path: Path) -> bool:
+    try:
+        return json.loads(path.read_text()).get("deployment_status") in ("deployed", "decaying")
+    except ValueError:
+        return False
 
 
 def _assert_each_asset_read_its_predecessor(data_dir, day: str) -> None:

@@ -85,8 +85,8 @@ def run_chain(
     span = Window(windows.out_of_sample.start, windows.walk_forward.end, "held_out")
     forward = forward_returns({n: (i.genes, i.since) for n, i in incumbents.items()}, frames, span)
     returns = outcome.evidence.bar_returns if outcome.evidence is not None else pd.DataFrame(index=forward.index)
-    if len(forward.columns):
-        returns = returns.join(forward, how="outer")
+    if len(forward.columns):  # an incumbent found again by the search is judged on its forward record only
+        returns = returns.drop(columns=[c for c in forward.columns if c in returns.columns]).join(forward, how="outer")
     if outcome.evidence is None and not incumbents:
         plan = DecisionEngine(spec.decision).select([], pd.DataFrame())
     else:

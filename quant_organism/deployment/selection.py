@@ -41,13 +41,14 @@ def plan_from_verdicts(
     """The decision engine's plan over the passing candidates and the incumbents (names in `paper` whose
     held-out returns are stored), ranked by the composite score, on the held-out per-bar returns."""
     paper = paper or {}
-    candidates = candidates_from_verdicts(verdicts)
+    # A live strategy the new search found again is still an incumbent: its new verdict was reached on windows
+    # that overlap the ones that chose it, so only its forward record counts.
+    candidates = [c for c in candidates_from_verdicts(verdicts) if c.name not in paper]
     passing = [c.name for c in candidates if c.passed]
     missing = [name for name in passing if name not in held_out_returns.columns]
     if missing:
         raise ValueError(f"held-out returns lack passing candidates {missing}: re-materialise validation")
-    listed = {c.name for c in candidates}
-    incumbents = [n for n in sorted(paper) if n not in listed and n in held_out_returns.columns]
+    incumbents = [n for n in sorted(paper) if n in held_out_returns.columns]
     forward_days = daily_returns(held_out_returns.loc[:, incumbents]).notna().sum() if incumbents else pd.Series(dtype=int)
     judged = [n for n in incumbents if forward_days[n] >= config.min_forward_days]
     pool = passing + judged

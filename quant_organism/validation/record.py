@@ -3,7 +3,9 @@
 A candidate that passed moves evolved -> validated with its verdict's figures in `metrics`; one that
 failed is retired with the first reasons (it moves to the store's archive, so the live store holds only
 what could still be deployed). A candidate already past `evolved` (a re-run for a day already deployed)
-keeps its status and only gets the figures. All in one store transaction.
+keeps its status and only gets the figures. A strategy trading now (deployed or decaying) is left as it is: a
+new verdict on it was reached on windows overlapping those that chose it, and its forward record is what
+judges it now. All in one store transaction.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from quant_organism.catalog.config import DeploymentStatus, MetricValue
+from quant_organism.catalog.config import LIVE_STATUSES, DeploymentStatus, MetricValue
 from quant_organism.catalog.store import StrategyStore
 from quant_organism.validation.verdict import CandidateVerdict
 
@@ -23,6 +25,7 @@ class RecordedVerdicts:
     retired: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)  # already past evolved: figures only
     missing: list[str] = field(default_factory=list)  # not in the live store
+    live: list[str] = field(default_factory=list)  # trading now: its verdict is left as it was (its forward record counts)
 
 
 def verdict_figures(verdict: CandidateVerdict) -> dict[str, MetricValue]:
@@ -56,6 +59,9 @@ def record_verdicts(store: StrategyStore, verdicts: Sequence[CandidateVerdict], 
             config = tx.current(name)
             if config is None:
                 recorded.missing.append(name)
+                continue
+            if config.deployment_status in LIVE_STATUSES:  # judged on its forward record, not on windows that chose it
+                recorded.live.append(name)
                 continue
             config = config.with_performance(metrics=verdict_figures(verdict), at=when)
             if config.deployment_status is not DeploymentStatus.EVOLVED:

@@ -104,15 +104,7 @@ def deployed_configs(
     except OlderThanLive as refused:
         older = refused
     if older is not None:
-        current = load_current_deployment(store)
-        summary = {
-            "version": (current or {}).get("version"),
-            "allocations": {d["name"]: d["allocation"] for d in (current or {}).get("strategies", [])},
-            "cash": (current or {}).get("cash", 1.0),
-            "archived": [],
-            "notes": [f"not deployed: {older}"],
-            "older_than_live": True,
-        }
+        summary = {**_kept_deployment(store, f"not deployed: {older}"), "older_than_live": True}
         context.log.warning(summary["notes"][0])
     elif plan.chosen or config.retire_when_nothing_passes:
         try:
@@ -130,14 +122,7 @@ def deployed_configs(
                             {"strategy": name, "version": record.version, "evolution_date": day})
         context.log.info(f"deployed {len(record.allocations)} strategies (version {record.version}), cash {record.cash:.0%}")
     else:
-        current = load_current_deployment(store)
-        summary = {
-            "version": (current or {}).get("version"),
-            "allocations": {d["name"]: d["allocation"] for d in (current or {}).get("strategies", [])},
-            "cash": (current or {}).get("cash", 1.0),
-            "archived": [],
-            "notes": ["no candidate passed validation: the previous deployment is kept unchanged"],
-        }
+        summary = _kept_deployment(store, "no candidate passed validation: the previous deployment is kept unchanged")
         context.log.warning(summary["notes"][0])
     summary.update(
         plan=plan.to_dict(),
@@ -181,6 +166,18 @@ def deployed_configs(
             )
         ],
     )
+
+
+def _kept_deployment(store, note: str) -> dict:
+    """The summary of a run that leaves the live deployment as it is, with the note saying why."""
+    current = load_current_deployment(store) or {}
+    return {
+        "version": current.get("version"),
+        "allocations": {d["name"]: d["allocation"] for d in current.get("strategies", [])},
+        "cash": current.get("cash", 1.0),
+        "archived": [],
+        "notes": [note],
+    }
 
 
 @dg.asset(

@@ -161,7 +161,8 @@ def validated_strategies(
     incumbents = incumbent_records(store, names)
     if outcome.evidence is not None:
         returns = outcome.evidence.bar_returns.copy()
-        returns = returns.join(incumbent_returns(store, [n for n in incumbents if n not in names], frames, windows), how="left")
+        forward = incumbent_returns(store, list(incumbents), frames, windows)  # re-found ones too: forward only
+        returns = returns.drop(columns=[n for n in forward.columns if n in returns.columns]).join(forward, how="left")
         returns[BENCHMARK_COLUMN] = buy_and_hold_returns(frames, returns.index)
         artifact_files.write_frame(directory / HELD_OUT_RETURNS_FILE, returns.reset_index(names="timestamp"))
     artifact_files.write_json(directory / INCUMBENTS_FILE, {n: asdict(r) for n, r in incumbents.items()})
