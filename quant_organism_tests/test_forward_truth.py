@@ -240,6 +240,7 @@ def test_the_retrospective_runs_on_the_real_4h_files(data_dir: Path, monkeypatch
     monkeypatch.setenv("QUANT_ORGANISM_FILES_DIR", str(REAL))
     monkeypatch.setenv("QUANT_ORGANISM_START_DATE", "2024-10-01")
     monkeypatch.setenv("QUANT_ORGANISM_COINS", "BTC,ETH,SOL")
+    monkeypatch.setenv("QUANT_ORGANISM_INTERVAL", "4h")  # --interval sets it for the process: restored after the test
     assert main(["retrospective", "--interval", "4h", "--preset", "test", "--from", "2025-06-01", "--every", "30", "--json"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     summary = json.loads(out[-1])
