@@ -34,6 +34,25 @@ SMALL = dict(total_strategies=60, batch_size=30, generations=3, lookback_days=30
              seed_types=["ema_crossover", "sma_trend", "rsi_filter", "stochastic"], executor="serial")  # fmt: skip
 
 
+@pytest.fixture
+def fresh_cli():
+    """The CLI loads the Definitions once per process (its environment never changes there); tests that call
+    it in-process with another environment need them loaded anew, before and after."""
+    import os
+
+    from quant_organism.cli import launch
+
+    saved = {k: os.environ.get(k) for k in ("DAGSTER_HOME", "QUANT_ORGANISM_INTERVAL")}  # the CLI sets both
+    launch._definitions.cache_clear()
+    yield
+    launch._definitions.cache_clear()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 def planted(kind: str, strength: float, seed: int, days: int = 300) -> dict[str, pd.DataFrame]:
     market = PlantedMarket(kind=kind, strength=strength, seed=seed, coins=("BTC", "ETH", "SOL"), start=START,
                            end=START + pd.Timedelta(days=days))  # fmt: skip
@@ -165,7 +184,7 @@ def test_a_date_is_judged_on_data_before_it_and_traded_on_data_after_it():
     assert judged == set(outcome.live)  # every incumbent was either kept on its forward record or retired
 
 
-def test_the_retrospective_command_resumes_and_reruns_identically(data_dir: Path, capsys):
+def test_the_retrospective_command_resumes_and_reruns_identically(data_dir: Path, capsys, fresh_cli):
     from quant_organism.cli.main import main
     from quant_organism.reporting import retrospective_store as store
     from quant_organism.reporting.memory import open_memory
@@ -233,7 +252,7 @@ REAL = Path(__file__).resolve().parents[2] / "shared" / "market-data"
 
 
 @pytest.mark.skipif(not (REAL / "hyperliquid__BTC_4h.csv").exists(), reason="../shared/market-data (real Hyperliquid files) is absent")
-def test_the_retrospective_runs_on_the_real_4h_files(data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys):
+def test_the_retrospective_runs_on_the_real_4h_files(data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys, fresh_cli):
     from quant_organism.cli.main import main
 
     monkeypatch.setenv("QUANT_ORGANISM_SOURCE", "files")

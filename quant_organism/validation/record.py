@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from quant_organism.catalog.config import LIVE_STATUSES, DeploymentStatus, MetricValue
 from quant_organism.catalog.store import StrategyStore
@@ -50,8 +50,11 @@ def verdict_figures(verdict: CandidateVerdict) -> dict[str, MetricValue]:
     return out
 
 
-def record_verdicts(store: StrategyStore, verdicts: Sequence[CandidateVerdict], note: str, when: datetime) -> RecordedVerdicts:
-    """Write each verdict into its config (see the module docstring); returns what moved where."""
+def record_verdicts(
+    store: StrategyStore, verdicts: Sequence[CandidateVerdict], note: str, when: datetime, evolution_date: date | None = None
+) -> RecordedVerdicts:
+    """Write each verdict into its config (see the module docstring); returns what moved where. `evolution_date`:
+    the run's date; a live strategy that date chose (a rerun of it) gets its verdict recorded again."""
     recorded = RecordedVerdicts()
     with store.transaction() as tx:
         for verdict in verdicts:
@@ -60,8 +63,8 @@ def record_verdicts(store: StrategyStore, verdicts: Sequence[CandidateVerdict], 
             if config is None:
                 recorded.missing.append(name)
                 continue
-            if config.deployment_status in LIVE_STATUSES:  # judged on its forward record, not on windows that chose it
-                recorded.live.append(name)
+            if config.deployment_status in LIVE_STATUSES and not _chosen_by(config, evolution_date):
+                recorded.live.append(name)  # judged on its forward record, not on windows overlapping those that chose it
                 continue
             config = config.with_performance(metrics=verdict_figures(verdict), at=when)
             if config.deployment_status is not DeploymentStatus.EVOLVED:
@@ -76,3 +79,7 @@ def record_verdicts(store: StrategyStore, verdicts: Sequence[CandidateVerdict], 
                 tx.archive(name, f"{note}: failed validation: {why}"[:500])
                 recorded.retired.append(name)
     return recorded
+
+
+def _chosen_by(config, evolution_date: date | None) -> bool:
+    return evolution_date is not None and config.evolution_date is not None and config.evolution_date == evolution_date

@@ -77,13 +77,15 @@ def _verdict_table(outcome) -> str:
     return "\n".join(lines)
 
 
-def incumbent_records(store: StrategyStore, candidates: list[str]) -> dict[str, PaperRecord]:
-    """The paper records of the strategies trading now (deployed or decaying): they compete with the new
-    candidates at deployment, their paper results counting in their score (deployment/scoring.py)."""
+def incumbent_records(store: StrategyStore, evolution_date) -> dict[str, PaperRecord]:
+    """The paper records of the strategies trading now (deployed or decaying) that an earlier evolution date
+    chose: they compete with the new candidates at deployment, their paper results counting in their score
+    (deployment/scoring.py). Those this date chose itself (a rerun of the date) are its own candidates again."""
     return {
         c.name: PaperRecord(days=c.paper_trading_days, sharpe=c.paper_sharpe, max_drawdown=c.max_drawdown,
                             decaying=c.deployment_status is DeploymentStatus.DECAYING)
         for c in store.load_strategies(status=LIVE_STATUSES)
+        if c.evolution_date is None or c.evolution_date < evolution_date
     }
 
 
@@ -158,7 +160,7 @@ def validated_strategies(
         context.log.warning(f"validation budget ran out: {len(outcome.cut_by_budget)} candidates not replayed (they cannot pass)")
     directory = artifacts.phase_dir("validation", day)
     summary = outcome.to_dict()
-    incumbents = incumbent_records(store, names)
+    incumbents = incumbent_records(store, windows.evolution_date)
     if outcome.evidence is not None:
         returns = outcome.evidence.bar_returns.copy()
         forward = incumbent_returns(store, list(incumbents), frames, windows)  # re-found ones too: forward only
@@ -168,7 +170,7 @@ def validated_strategies(
     artifact_files.write_json(directory / INCUMBENTS_FILE, {n: asdict(r) for n, r in incumbents.items()})
     sample = next(iter(frames.values())).tail(500)
     artifact_files.write_frame(directory / SAMPLE_FILE, sample.reset_index(names="timestamp"))
-    recorded = record_verdicts(store, outcome.verdicts, f"validation {day}", utc_now())
+    recorded = record_verdicts(store, outcome.verdicts, f"validation {day}", utc_now(), windows.evolution_date)
     fault_point("validation:recorded")
 
     late = clock.deadline("validation") is not None and time.time() > clock.deadline("validation")
