@@ -174,18 +174,20 @@ def validated_strategies(
     fault_point("validation:recorded")
 
     late = clock.deadline("validation") is not None and time.time() > clock.deadline("validation")
-    if late:
+    tried = [] if late else tried_sample(result, config.pbo_population)
+    if late or len(tried) < 2:
         pbo = None
-        context.log.warning("validation budget ran out: the PBO of the selection is skipped")
+        context.log.warning("validation budget ran out: the PBO of the search is skipped" if late else
+                            f"the PBO of the search is skipped: it needs 2 valid individuals, the search has {len(tried)}")
         (directory / "pbo.json").unlink(missing_ok=True)
     else:
-        pbo, _ = population_pbo(tried_sample(result, config.pbo_population), frames, windows.train)
+        pbo, _ = population_pbo(tried, frames, windows.train)
         artifact_files.write_json(directory / "pbo.json", pbo.to_dict())
     run_id = correlation_id(context)
     evolution_run_id = artifacts.run_info(day).get("run_id")
     cpu_s = time.process_time() - cpu_started
     summary["budget"] = {"deadline_s": clock.to_dict()["deadlines_s"]["validation"], "used_s": round(clock.elapsed(), 3),
-                         "cpu_s": round(cpu_s, 3), "cut_by_budget": len(outcome.cut_by_budget), "pbo_skipped": late}
+                         "cpu_s": round(cpu_s, 3), "cut_by_budget": len(outcome.cut_by_budget), "pbo_skipped": pbo is None}
     summary["run_id"], summary["evolution_run_id"] = run_id, evolution_run_id
     path = artifact_files.write_json(directory / "verdicts.json", summary)
     artifacts.archive("verdicts", day, run_id, verdict_rows(summary, evolution_run_id))
@@ -193,7 +195,7 @@ def validated_strategies(
     context.log.info(
         f"validated {len(outcome.verdicts)} candidates in mode {config.mode}: {len(passed)} passed "
         f"(stage seconds {outcome.stage_seconds}; SPA p {outcome.test.spa_pvalue if outcome.test else None}; "
-        f"PBO of the selection {f'{pbo.pbo:.2f}' if pbo else 'skipped (budget)'})"
+        f"PBO of the search {f'{pbo.pbo:.2f}' if pbo else 'skipped'})"
     )
     skipped_stages = sorted({name for v in outcome.verdicts for name, r in v.stages.items() if not r.ran})
     test = outcome.test
@@ -205,7 +207,8 @@ def validated_strategies(
             "spa_pvalue": dg.MetadataValue.float(float(test.spa_pvalue) if test else float("nan")),
             "superior": dg.MetadataValue.json(list(test.superior) if test else []),
             "pbo": dg.MetadataValue.float(float(pbo.pbo) if pbo else float("nan")),
-            "pbo_plot": dg.MetadataValue.md(markdown_image(pbo_logits(pbo.logits, pbo.pbo), "pbo") if pbo else "skipped: the validation budget ran out"),
+            "pbo_plot": dg.MetadataValue.md(markdown_image(pbo_logits(pbo.logits, pbo.pbo), "pbo") if pbo else
+                                             "skipped: the validation budget ran out, or fewer than 2 valid individuals"),
             "budget": dg.MetadataValue.json(summary["budget"]),
             "run_id": run_id,
             "catalog": dg.MetadataValue.json(
