@@ -24,7 +24,6 @@ from quant_organism.defs.shared.resources import (
     correlation_id,
 )
 from quant_organism.reporting.memory import verdict_rows
-from quant_organism.evolution.result import EvolutionResult, genes_from_row
 from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting.plots import markdown_image, pbo_logits
 from quant_organism.strategies.genes import SeedGenes
