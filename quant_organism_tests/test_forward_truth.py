@@ -17,6 +17,7 @@ from quant_organism.catalog import StrategyConfig, StrategyStore
 from quant_organism.catalog.manifest import load_current_deployment
 from quant_organism.core.windows import Window
 from quant_organism.deployment import Candidate, DecisionEngine
+from quant_organism.deployment.decision import DecisionConfig
 from quant_organism.deployment.chain import ChainSettings
 from quant_organism.deployment.deploy import OlderThanLive, deploy
 from quant_organism.deployment.scoring import PaperRecord
@@ -161,7 +162,8 @@ def test_evolution_dates_are_monthly_by_default_or_every_n_days():
 def test_a_date_is_judged_on_data_before_it_and_traded_on_data_after_it():
     """Bars after the forward span, and changes to them, change nothing; the chain sees no bar of the span."""
     frames = planted("trend", 0.15, 3, days=360)
-    settings = RetrospectiveSettings(ChainSettings(evolution=EvolutionConfig(**SMALL, random_seed=3), max_candidates=12))
+    settings = RetrospectiveSettings(ChainSettings(evolution=EvolutionConfig(**SMALL, random_seed=3), max_candidates=12,
+                                                   decision=DecisionConfig(probation_days=0)))  # capital at once
     date_, until = START + pd.Timedelta(days=300), START + pd.Timedelta(days=330)
     outcome = judge_date(frames, date_, until, settings)
     assert outcome.deployed, "a strong planted trend is deployed"
@@ -182,6 +184,29 @@ def test_a_date_is_judged_on_data_before_it_and_traded_on_data_after_it():
     kept = judge_date(frames, until, until + pd.Timedelta(days=20), settings, holding=outcome.live)
     judged = {d["name"] for d in kept.deployed if d["incumbent"]} | set(kept.retired)
     assert judged == set(outcome.live)  # every incumbent was either kept on its forward record or retired
+
+
+def test_what_a_date_chooses_holds_no_capital_until_its_own_forward_record_promotes_it():
+    """Probation through the retrospective: chosen at D at zero capital (the organism stays in cash), one look
+    after `probation_days` forward days, then capital for those promoted and retirement for the rest."""
+    frames = planted("trend", 0.15, 3, days=380)
+    decision = DecisionConfig(probation_days=30, probation_alpha=0.05)
+    settings = RetrospectiveSettings(ChainSettings(evolution=EvolutionConfig(**SMALL, random_seed=3), max_candidates=12,
+                                                   decision=decision))  # fmt: skip
+    date_, look = START + pd.Timedelta(days=300), START + pd.Timedelta(days=335)
+    entry = judge_date(frames, date_, look, settings)
+    assert entry.deployed and all(d["stage"] == "probation" and d["allocation"] == 0.0 for d in entry.deployed)
+    assert entry.row()["allocation"] == 0.0 and entry.row()["organism_return"] == 0.0  # no capital, no P&L
+    assert entry.row()["on_probation"] == [d["name"] for d in entry.deployed]
+
+    after = judge_date(frames, look, look + pd.Timedelta(days=20), settings, holding=entry.live)
+    row = after.row()
+    looked = set(entry.live)
+    assert set(row["promoted"]) | (set(row["retired"]) & looked) == looked  # one look each: promoted or retired
+    assert row["promoted"], "a strong planted trend earns its capital on its forward record"
+    promoted = {d["name"]: d for d in after.deployed if d["name"] in row["promoted"]}
+    assert all(d["allocation"] > 0.0 and d["stage"] == "capital" for d in promoted.values())
+    assert after.records["organism"].books_checked > 0 and after.records["organism"].parity_ok
 
 
 def test_the_retrospective_command_resumes_and_reruns_identically(data_dir: Path, capsys, fresh_cli):

@@ -116,6 +116,7 @@ def test_one_benchmark_run_on_the_production_preset():
     assert result["candidates"] == 50 and result["planted_sharpe"] > 1.5
     assert result["deploys"] and result["found"]
     assert result["parity_ok"] and np.isfinite(result["forward_sharpe"]) and np.isfinite(result["planted_forward_sharpe"])
+    assert isinstance(result["first_look"], bool)
 
 
 def test_a_nightly_path_judges_one_null_market_date_after_date():
@@ -125,5 +126,7 @@ def test_a_nightly_path_judges_one_null_market_date_after_date():
 
     path = nightly_path(5000, every_days=20, year_days=40, preset="test")
     assert path["dates"] == 2
-    assert 1 <= path["judgements"] <= 2 and path["false_capital"] == (path["first_capital"] is not None)
-    assert path["judgements"] == 2 or path["false_capital"]  # a path stops early only at its first capital
+    assert 1 <= path["judgements"] <= 2 and path["capital"] == (path["first_capital"] is not None)
+    assert path["judgements"] == 2 or path["capital"]  # a path stops early only at its first capital
+    # probation: nothing the first judgement chose can hold capital 20 days later (it needs 60 forward days)
+    assert not path["capital"] and path["promotions"] == 0

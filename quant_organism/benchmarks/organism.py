@@ -87,7 +87,8 @@ def run_one(spec: RunSpec, preset: str = "full") -> dict:
     deployed, and what it, the naive rule and the planted rule earned on days no part of the chain saw."""
     from quant_organism.benchmarks.planted_strength import PLANTED_RULES, market_frames, oracle_sharpe, planted_sharpe
     from quant_organism.core.windows import Window
-    from quant_organism.deployment.chain import ChainSettings, run_chain
+    from quant_organism.deployment.chain import ChainSettings
+    from quant_organism.deployment.decision import DecisionConfig
     from quant_organism.evolution.config import load_preset
     from quant_organism.market.sources.planted import CAPTURING_FAMILIES, PlantedMarket
     from quant_organism.reporting.retrospective import RetrospectiveSettings, judge_date
@@ -104,7 +105,12 @@ def run_one(spec: RunSpec, preset: str = "full") -> dict:
     oracle = oracle_sharpe(market, frames)["mean"]
     # The chain on the bars before `end`, its deployment paper-traded on [end, forward_end): the retrospective's
     # own step (reporting/retrospective.py), so the benchmark measures exactly what a user's track record shows.
-    outcome_date = judge_date(full, end, forward_end, RetrospectiveSettings(ChainSettings(evolution=evolution)))
+    # Probation off here: the chosen set traded at the engine's weights from day one is exactly the record its
+    # probation paper-trades, so forward capture measures what the gate chose; `first_look` then applies the
+    # probation's one look to each chosen strategy's first PROBATION days (capital with probation on).
+    probation = DecisionConfig()
+    shadow = ChainSettings(evolution=evolution, decision=DecisionConfig(probation_days=0))
+    outcome_date = judge_date(full, end, forward_end, RetrospectiveSettings(shadow))
     capturing = CAPTURING_FAMILIES.get(spec.kind, frozenset())
     deployed = {d["name"]: d["allocation"] for d in outcome_date.deployed}
     families = {d["name"]: d["family"] for d in outcome_date.deployed}
@@ -116,6 +122,8 @@ def run_one(spec: RunSpec, preset: str = "full") -> dict:
     rule_returns, _ = window_returns([rule], full, Window(end, forward_end, "forward"))
     rule_forward = window_figures(rule_returns["planted_rule"], bars_per_year)
     row = outcome_date.row()
+    looked = [n for n in deployed if spec.kind == "null" or families[n] in capturing]
+    promoted = first_look([outcome_date.live[n].genes for n in looked], full, end, probation)
     return {
         **asdict(spec),
         "planted_sharpe": planted,
@@ -127,6 +135,7 @@ def run_one(spec: RunSpec, preset: str = "full") -> dict:
         "deployed_families": sorted(set(families.values())),
         "deploys": bool(deployed),
         "found": bool(found),
+        "first_look": bool(promoted),  # capital at the probation's look (null: any strategy; else a capturing one)
         "forward_sharpe": organism["sharpe"] if organism else math.nan,
         "forward_return": organism["total_return"] if organism else 0.0,
         "planted_forward_sharpe": rule_forward["sharpe"],
@@ -141,67 +150,123 @@ def run_one(spec: RunSpec, preset: str = "full") -> dict:
     }
 
 
-def nightly_path(seed: int, every_days: int, year_days: int = 365, preset: str = "full") -> dict:
-    """One null market judged every `every_days` over a simulated year, as the automation would: the
-    production chain (the preset's fixed random seed, as the nightly job runs it) on the bars before each
+def first_look(genes: list, frames, start: pd.Timestamp, decision) -> list[str]:
+    """The strategies the probation's one look would promote: each one's forward record over its first
+    `probation_days` days from `start` (data the chain never saw), one-sided t-test at `probation_alpha`."""
+    from quant_organism.core.windows import Window
+    from quant_organism.deployment.probation import forward_test
+    from quant_organism.validation.held_out import daily_returns, window_returns
+
+    if not genes:
+        return []
+    look = Window(start, start + pd.Timedelta(days=decision.probation_days), "probation")
+    daily = daily_returns(window_returns(genes, frames, look)[0])
+    return [g.seed_id for g in genes if forward_test(daily[g.seed_id], decision.probation_alpha).promoted]
+
+
+def nightly_path(seed: int, every_days: int, year_days: int = 365, preset: str = "full", kind: str = "null",
+                 strength: float = 0.0, target: float = 0.0) -> dict:  # fmt: skip
+    """One market judged every `every_days` over a simulated year, as the automation would: the production
+    chain (the preset's fixed random seed, as the nightly job runs it, probation on) on the bars before each
     date, the previous date's deployment as incumbents, its deployment traded until the next date. Returns
-    whether capital ever went into a strategy during the year, and when first."""
+    whether capital went into a strategy during the year (null market: any; planted: one of a capturing
+    family), when first, and the probation traffic on the way."""
     from quant_organism.benchmarks.planted_strength import market_frames
     from quant_organism.deployment.chain import ChainSettings
     from quant_organism.evolution.config import load_preset
-    from quant_organism.market.sources.planted import PlantedMarket
+    from quant_organism.market.sources.planted import CAPTURING_FAMILIES, PlantedMarket
     from quant_organism.reporting.retrospective import RetrospectiveSettings, evolution_dates, judge_date
 
     started = time.perf_counter()
     evolution = load_preset(preset, executor="serial")
     first = START + pd.Timedelta(days=evolution.lookback_days)
     end = first + pd.Timedelta(days=year_days)
-    market = PlantedMarket(kind="null", strength=0.0, seed=seed, coins=DEFAULT_COINS, start=START, end=end)
+    market = PlantedMarket(kind=kind, strength=strength, seed=seed, coins=DEFAULT_COINS, start=START, end=end)
     frames = market_frames(market)
     spec = RetrospectiveSettings(ChainSettings(evolution=evolution))
+    capturing = CAPTURING_FAMILIES.get(kind, frozenset())
     dates = evolution_dates(first, end - pd.Timedelta(days=1), every_days)
-    holding, judged, first_capital, spa = {}, 0, None, []
+    holding, judged, first_capital, spa, entered, promoted, retired = {}, 0, None, [], 0, 0, 0
     for date, until in zip(dates, [*dates[1:], end]):
         outcome = judge_date(frames, date, until, spec, holding)
+        row = outcome.row()
         judged += 1
-        spa.append(outcome.row()["spa_pvalue"])
-        if outcome.deployed:
-            first_capital = date.strftime("%Y-%m-%d")
-            break  # the path has put capital into a strategy: its outcome for the year is known
+        spa.append(row["spa_pvalue"])
+        entered += sum(1 for d in outcome.deployed if d["stage"] == "probation" and not d["incumbent"])
+        promoted += len(row["promoted"])
+        retired += len(row["retired"])
+        capital = [d for d in outcome.deployed if d["allocation"] > 0.0]
+        if any(kind == "null" or d["family"] in capturing for d in capital):
+            first_capital = date
+            break  # the path's outcome for the year is known
         holding = outcome.live
-    return {"seed": seed, "every_days": every_days, "judgements": judged, "dates": len(dates),
-            "false_capital": first_capital is not None, "first_capital": first_capital,
+    return {"seed": seed, "kind": kind, "target": target, "every_days": every_days, "judgements": judged,
+            "dates": len(dates), "capital": first_capital is not None,
+            "first_capital": None if first_capital is None else first_capital.strftime("%Y-%m-%d"),
+            "days_to_capital": None if first_capital is None else int((first_capital - first).days),
+            "probation_entries": entered, "promotions": promoted, "retirements": retired,
             "min_spa_pvalue": min((p for p in spa if p is not None), default=None), "seconds": time.perf_counter() - started}
 
 
-def nightly(paths: int, every_days: int, workers: int, out: Path, preset: str) -> int:
-    """`--nightly`: the share of null paths that put capital into a strategy within a simulated year."""
+NIGHTLY_POWER_CELLS = (("trend", 2.0), ("trend", 3.0), ("mean_reversion", 2.0), ("mean_reversion", 3.0))
+
+
+def nightly(paths: int, every_days: int, workers: int, out: Path, preset: str, power: bool = False) -> int:
+    """`--nightly`: the share of null paths that put capital into a strategy within a simulated year;
+    `--nightly-power`: per planted kind and Sharpe, the share of paths that put capital into a capturing
+    strategy within the year (the power the error control leaves)."""
     from tqdm import tqdm
 
     started = time.perf_counter()
+    jobs = [("null", 0.0, 0.0)]
+    if power:
+        from quant_organism.benchmarks.planted_strength import calibrate
+        from quant_organism.evolution.config import load_preset
+
+        lookback = load_preset(preset).lookback_days
+        jobs = []
+        for kind in sorted({k for k, _ in NIGHTLY_POWER_CELLS}):
+            targets = tuple(t for k, t in NIGHTLY_POWER_CELLS if k == kind)
+            for target, c in calibrate(kind, targets, seeds=(0, 1, 2, 3), days=lookback).items():
+                jobs.append((kind, c.strength, target))
     results = []
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(nightly_path, 5000 + k, every_days, 365, preset) for k in range(paths)]
-        with tqdm(total=len(futures), desc="null paths (a year each)", unit="path", file=sys.stderr) as bar:
+        futures = [pool.submit(nightly_path, 5000 + k, every_days, 365, preset, kind, strength, target)
+                   for kind, strength, target in jobs for k in range(paths)]  # fmt: skip
+        with tqdm(total=len(futures), desc="paths (a simulated year each)", unit="path", file=sys.stderr) as bar:
             for future in as_completed(futures):
                 results.append(future.result())
                 bar.update(1)
-    hits = sum(r["false_capital"] for r in results)
-    low, high = wilson(hits, len(results))
     wall_s = time.perf_counter() - started
-    command = f"python -m quant_organism.benchmarks organism --nightly --paths {paths} --every {every_days}"
-    text = "\n".join([
+    flag = "--nightly-power" if power else "--nightly"
+    command = f"python -m quant_organism.benchmarks organism {flag} --paths {paths} --every {every_days}"
+    lines = [
         f"$ {command}",
-        f"{len(results)} null markets, each judged every {every_days} days over a simulated year by the production chain "
-        f"({preset} preset, previous deployment as incumbents); false capital = any capital put into a strategy that year",
-        f"false capital per simulated year: {hits}/{len(results)} = {hits / max(len(results), 1):.1%} "
-        f"(Wilson 95% CI {low:.1%}-{high:.1%}); target <= 5% {'MET' if high <= 0.05 or hits / max(len(results), 1) <= 0.05 else 'NOT MET'}",
-        f"judgements run: {sum(r['judgements'] for r in results)} (a path stops at its first capital); wall time {wall_s:.0f} s",
-    ])  # fmt: skip
+        f"each market judged every {every_days} days over a simulated year by the production chain ({preset} preset, "
+        "probation on: deployment/probation.py, previous deployment as incumbents); capital = any allocation above zero "
+        "(null: into any strategy; planted: into a strategy of a capturing family)",
+    ]
+    for (kind, target), group in pd.DataFrame(results).groupby(["kind", "target"], sort=True):
+        hits, n = int(group["capital"].sum()), len(group)
+        low, high = wilson(hits, n)
+        days = group["days_to_capital"].dropna()
+        label = "false capital per simulated year" if kind == "null" else f"{kind} at planted Sharpe {target:g}: capital within the year"
+        lines.append(f"{label}: {hits}/{n} = {hits / n:.1%} (Wilson 95% CI {low:.1%}-{high:.1%})"
+                     + (f", median {days.median():.0f} days to capital" if len(days) else "")
+                     + f"; probation entries {int(group['probation_entries'].sum())}, promotions {int(group['promotions'].sum())}")  # fmt: skip
+        if kind == "null":
+            lines.append(f"target <= 5%: {'MET' if hits / n <= 0.05 else 'NOT MET'}")
+        else:
+            need = 0.8 if target >= 3 else 0.5
+            lines.append(f"target >= {need:.0%}: {'MET' if hits / n >= need else 'NOT MET'}")
+    lines.append(f"judgements run: {sum(r['judgements'] for r in results)} (a path stops at its first capital); "
+                 f"wall time {wall_s:.0f} s")  # fmt: skip
+    text = "\n".join(lines)
     print(text)
-    folder = out / "nightly"
+    folder = out / ("nightly_power" if power else "nightly")
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "paths.json").write_text(json.dumps(sorted(results, key=lambda r: r["seed"]), indent=1, default=_json_default))
+    ordered = sorted(results, key=lambda r: (r["kind"], r["target"], r["seed"]))
+    (folder / "paths.json").write_text(json.dumps(ordered, indent=1, default=_json_default))
     (folder / "summary.md").write_text(text + "\n")
     print(f"wrote {folder}/summary.md, paths.json")
     return 0
@@ -229,6 +294,7 @@ def summarise(runs: list[dict]) -> tuple[pd.DataFrame, dict]:
             "planted_sharpe": group["planted_sharpe"].mean(),  # on null: what the fixed trend rule earns (noise)
             "oracle_sharpe": group["oracle_sharpe"].mean(),
             "deploy_rate": group["deploys"].mean(),
+            "first_look": group["first_look"].mean() if "first_look" in group else math.nan,
             "power" if kind != "null" else "size": hits / n, "low": low, "high": high,
             "forward_capture": group["forward_capture"].mean(skipna=True),
             "forward_sharpe": group["forward_sharpe"].mean(skipna=True),
@@ -266,14 +332,17 @@ def render(table: pd.DataFrame, verdict: dict, wall_s: float, command: str) -> s
         f"{(r.get('power') if r['kind'] != 'null' else r.get('size')):.0%} [{r['low']:.0%}, {r['high']:.0%}]"
         for _, r in shown.iterrows()
     ]
-    columns = ["kind", "target", "runs", "planted_sharpe", "oracle_sharpe", "rate", "deploy_rate", "forward_capture",
+    columns = ["kind", "target", "runs", "planted_sharpe", "oracle_sharpe", "rate", "deploy_rate", "first_look", "forward_capture",
                "forward_sharpe", "planted_forward_sharpe", "naive_rate", "naive_forward_sharpe", "seconds"]  # fmt: skip
     header = (
         f"rate = power (share of runs deploying a strategy of a capturing family) or, for null, size (share deploying "
         f"anything), with Wilson 95% CI. Forward = the {FORWARD_DAYS} days after the evolution date, which the chain never "
         "saw: forward_sharpe = the deployed set paper-traded there (runs that deploy), planted_forward_sharpe = the "
         "planted rule there, forward_capture = their ratio (mean over deploying runs); naive = 'deploy the in-sample "
-        "best' (always deploys: size 100%), its forward Sharpe. planted_sharpe / oracle_sharpe: on the chain's history"
+        "best' (always deploys: size 100%), its forward Sharpe. planted_sharpe / oracle_sharpe: on the chain's history. "
+        "rate and forward figures are the gate's choice (it enters probation); first_look = share of runs where the "
+        "probation's one look (deployment/probation.py) would give capital after its first forward days (null: to any "
+        "strategy; planted: to a capturing one); power over a year of nights: --nightly-power"
     )
     lines = [f"$ {command}", header, shown[columns].to_markdown(index=False, floatfmt=".2f"), ""]
     lines.append(f"size {verdict['size']:.1%} (95% CI {verdict['size_ci'][0]:.1%}-{verdict['size_ci'][1]:.1%}): "
@@ -295,11 +364,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="data/benchmarks/organism", help="folder for the JSON, table and plot")
     parser.add_argument("--nightly", action="store_true", help="error control across nights: null markets re-judged "
                         "at the automation's cadence over a simulated year (instead of the size/power grid)")
-    parser.add_argument("--paths", type=int, default=20, help="--nightly: null markets (default 20)")
+    parser.add_argument("--nightly-power", action="store_true", help="the same on planted markets (trend and mean "
+                        "reversion at Sharpe 2 and 3): the share of paths that get capital into a capturing strategy")
+    parser.add_argument("--paths", type=int, default=20, help="--nightly: markets per cell (default 20)")
     parser.add_argument("--every", type=int, default=7, help="--nightly: days between judgements (default 7: weekly)")
     args = parser.parse_args(argv)
-    if args.nightly:
-        return nightly(args.paths, args.every, args.workers, Path(args.out), args.preset)
+    if args.nightly or args.nightly_power:
+        return nightly(args.paths, args.every, args.workers, Path(args.out), args.preset, power=args.nightly_power)
     mode = "quick" if args.quick else "full"
     command = "python -m quant_organism.benchmarks organism" + (" --quick" if args.quick else "")
     started = time.perf_counter()

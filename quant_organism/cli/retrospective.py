@@ -147,7 +147,8 @@ def _walk(settings, root, track, dates, untils, lookback, spec, rerun: bool) -> 
             print(f"FAILED: {head}: {exc}", file=sys.stderr)
             return 1
         row = outcome.row()
-        print(f"{head}: deployed {len(row['deployed'])} ({', '.join(row['families']) or 'cash'}), "
+        print(f"{head}: deployed {len(row['deployed'])} ({', '.join(row['families']) or 'cash'}; "
+              f"{len(row.get('on_probation') or [])} on probation, capital {row['allocation']:.0%}), "
               f"forward organism {row['organism_return']:+.2%} naive {row['naive_return']:+.2%} "
               f"buy&hold {row['buy_and_hold_return']:+.2%}, parity {'ok' if row['parity_ok'] else 'BROKEN'} "
               f"({time.perf_counter() - started:.0f}s)", flush=True)  # fmt: skip

@@ -54,9 +54,13 @@ class DecisionConfig:
     kelly_fraction: float = DEFAULT_KELLY_FRACTION
     max_weight: float = DEFAULT_MAX_WEIGHT
     min_forward_days: int = 7  # an incumbent is judged on its forward record once it has this many days
+    # Probation (deployment/probation.py): a newly chosen strategy holds no capital until its own forward record
+    # of `probation_days` passes a one-sided test at `probation_alpha`; 0 days turns probation off.
+    probation_days: int = 60
+    probation_alpha: float = 0.05
 
     def __post_init__(self) -> None:
-        for name in ("min_pool", "max_pool", "min_overlap", "min_forward_days"):
+        for name in ("min_pool", "max_pool", "min_overlap", "min_forward_days", "probation_days"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer; got {value!r}")
@@ -69,6 +73,9 @@ class DecisionConfig:
         rho = self.max_correlation
         if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not -1.0 <= rho <= 1.0:
             raise ValueError(f"max_correlation must be a number in [-1, 1]; got {rho!r}")
+        alpha = self.probation_alpha
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha < 1.0:
+            raise ValueError(f"probation_alpha must be a level in (0, 1); got {alpha!r}")
         _ = self.allocation  # validates kelly_fraction and max_weight (hard cap) now, not at select time
 
     @property
@@ -89,6 +96,7 @@ class Candidate:
     passed: bool = True
     validation: Mapping[str, MetricValue] = field(default_factory=dict)
     reasons: tuple[str, ...] = ()  # why the verdict did not pass
+    priority: int = 0  # ranks before score: a strategy holding capital on its forward record outranks newcomers
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -134,9 +142,11 @@ class ChosenStrategy:
     score: float
     kelly_raw: float  # f* = mean / variance of its validation returns, before the safety factor and caps
     validation: Mapping[str, MetricValue] = field(default_factory=dict)
+    stage: str = "capital"  # "probation": chosen, paper-traded at zero capital until its forward record agrees
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "allocation": self.allocation, "score": self.score, "kelly_raw": self.kelly_raw}
+        return {"name": self.name, "allocation": self.allocation, "score": self.score, "kelly_raw": self.kelly_raw,
+                "stage": self.stage}
 
 
 @dataclass(frozen=True)
@@ -188,6 +198,8 @@ class DeploymentPlan:
                 "max_correlation": self.config.max_correlation,
                 "kelly_fraction": self.config.kelly_fraction,
                 "max_weight": self.config.max_weight,
+                "probation_days": self.config.probation_days,
+                "probation_alpha": self.config.probation_alpha,
             },
         }
 
@@ -215,7 +227,7 @@ class DecisionEngine:
         chosen: list[Candidate] = []
         rejected: list[RejectedStrategy] = []
         notes: list[str] = []
-        for cand in sorted(offered, key=lambda c: (-c.score, c.name)):
+        for cand in sorted(offered, key=lambda c: (-c.priority, -c.score, c.name)):
             if not cand.passed:
                 why = "; ".join(cand.reasons) or "verdict did not pass"
                 rejected.append(RejectedStrategy(cand.name, f"failed validation: {why}", cand.score))
@@ -235,7 +247,7 @@ class DecisionEngine:
                     break
             if clash is not None:
                 other, rho = clash
-                reason = f"correlation {rho:.3f} with {other} (chosen, higher score) exceeds {cfg.max_correlation:g}"
+                reason = f"correlation {rho:.3f} with {other} (chosen, ranked higher) exceeds {cfg.max_correlation:g}"
                 rejected.append(RejectedStrategy(cand.name, reason, cand.score, other, rho))
                 continue
             if len(chosen) >= cfg.max_pool:

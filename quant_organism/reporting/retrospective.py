@@ -10,7 +10,8 @@ chain saw. Beside it, over the same bars:
   runtime at the largest weight the decision engine gives one strategy (`max_weight`), no validation;
 - buy-and-hold: equal capital in every coin of the universe, held over the span.
 The strategies deployed at the previous date are incumbents at D: judged on their forward record only
-(deployment/selection.py), kept when they still earn their place, retired otherwise.
+(deployment/selection.py), kept when they still earn their place, retired otherwise. A newly chosen strategy
+is deployed on probation at zero capital (deployment/probation.py) until its forward record earns it capital.
 
 Every figure here is a forward figure: computed on bars after the date whose data chose what it describes.
 """
@@ -87,6 +88,9 @@ class DateOutcome:
             "deployed": [d["name"] for d in self.deployed], "families": sorted({d["family"] for d in self.deployed}),
             "allocation": float(sum(d["allocation"] for d in self.deployed)),
             "incumbents_kept": [d["name"] for d in self.deployed if d["incumbent"]], "retired": self.retired,
+            "on_probation": [d["name"] for d in self.deployed if d.get("stage") == "probation"],
+            "promoted": [d["name"] for d in self.deployed if d.get("promoted")],
+            "capital_families": sorted({d["family"] for d in self.deployed if d["allocation"] > 0.0}),
             "candidates": self.candidates, "passed": self.passed, "spa_pvalue": self.spa_pvalue,
             "naive": self.naive.get("name"), "naive_family": self.naive.get("family"),
             "turnover": organism.turnover, "costs": organism.costs, "trades": organism.trades,
@@ -146,10 +150,11 @@ def judge_date(
     genes = {c.genes.seed_id: c.genes for c in outcome.candidates} | {n: s.genes for n, s in holding.items()}
     deployed = []
     live: dict[str, LiveStrategy] = {}
-    for name, weight in outcome.plan.allocations.items():
-        kept = name in holding
-        deployed.append({"name": name, "family": genes[name].seed_type.value, "allocation": float(weight), "incumbent": kept})
-        live[name] = LiveStrategy(genes[name], float(weight), holding[name].since if kept else date)
+    for chosen in outcome.plan.chosen:
+        name, weight, kept = chosen.name, float(chosen.allocation), chosen.name in holding
+        deployed.append({"name": name, "family": genes[name].seed_type.value, "allocation": weight, "incumbent": kept,
+                         "stage": chosen.stage, "promoted": kept and weight > 0.0 and holding[name].allocation == 0.0})
+        live[name] = LiveStrategy(genes[name], weight, holding[name].since if kept else date)
     configs = [_config(name, live[name].genes, live[name].allocation) for name in live]
     records = {
         "organism": trade_forward(configs, forward_frames, date, until, spec.costs, spec.risk),
@@ -189,6 +194,7 @@ def chained(rows: list[dict], curves: pd.DataFrame) -> dict:
         summary[f"{name}_return"] = float(equity[-1] - 1.0)
         summary[f"{name}_drawdown"] = float(np.max(1.0 - equity / np.maximum.accumulate(equity)))
     summary["dates_deploying"] = sum(1 for r in rows if r["deployed"])
+    summary["dates_with_capital"] = sum(1 for r in rows if r["allocation"] > 0.0)
     summary["parity_ok"] = all(r["parity_ok"] for r in rows)
     summary["organism_costs"] = float(sum(r["costs"] for r in rows))
     summary["span"] = "forward: every figure is on bars after the date whose data chose what it describes"
@@ -197,7 +203,8 @@ def chained(rows: list[dict], curves: pd.DataFrame) -> dict:
 
 def _paper_record(strategy: LiveStrategy, date: pd.Timestamp) -> PaperRecord:
     """The incumbent's age in forward days; its Sharpe and drawdown come from its forward returns in the chain."""
-    return PaperRecord(days=max(0, (date - strategy.since).days), sharpe=None, max_drawdown=None)
+    return PaperRecord(days=max(0, (date - strategy.since).days), sharpe=None, max_drawdown=None,
+                       capital=strategy.allocation > 0.0)
 
 
 def _config(name: str, genes: SeedGenes, allocation: float) -> StrategyConfig:

@@ -39,6 +39,10 @@ class DeploymentRunConfig(dg.Config):
     retire_when_nothing_passes: bool = Field(
         default=False, description="when no candidate passes: retire the live set (True) or keep it (False)"
     )
+    probation_days: int = Field(
+        default=60, description="forward days a newly chosen strategy trades at zero capital before its one look (0: off)"
+    )
+    probation_alpha: float = Field(default=0.05, description="one-sided level of the probation look at its forward record")
 
 
 def deployed_set_tests(returns: pd.DataFrame, benchmark: pd.Series, allocations: dict[str, float]) -> dict:
@@ -92,6 +96,8 @@ def deployed_configs(
         max_correlation=config.max_correlation,
         kelly_fraction=config.kelly_fraction,
         max_weight=config.max_weight,
+        probation_days=config.probation_days,
+        probation_alpha=config.probation_alpha,
     )
     incumbents_path = artifacts.phase_dir("validation", day) / INCUMBENTS_FILE
     paper = {n: PaperRecord(**r) for n, r in artifact_files.read_json(incumbents_path).items()} if incumbents_path.exists() else {}

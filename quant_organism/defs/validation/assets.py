@@ -82,7 +82,7 @@ def incumbent_records(store: StrategyStore, evolution_date) -> dict[str, PaperRe
     (deployment/scoring.py). Those this date chose itself (a rerun of the date) are its own candidates again."""
     return {
         c.name: PaperRecord(days=c.paper_trading_days, sharpe=c.paper_sharpe, max_drawdown=c.max_drawdown,
-                            decaying=c.deployment_status is DeploymentStatus.DECAYING)
+                            decaying=c.deployment_status is DeploymentStatus.DECAYING, capital=(c.allocation or 0.0) > 0.0)
         for c in store.load_strategies(status=LIVE_STATUSES)
         if c.evolution_date is None or c.evolution_date < evolution_date
     }
