@@ -22,8 +22,11 @@ COINS = "BTC,ETH"
 RELAXED = {"mode": "minimal", "alpha": 0.99, "min_trades": 1, "require_positive_walk_forward": False}
 
 
-def _evolve(definitions, instance, day: str, validation: dict | None = None):
-    run_config = {"ops": {"validation__validated_strategies": {"config": validation}}} if validation else None
+def _evolve(definitions, instance, day: str, validation: dict | None = None, deployment: dict | None = None):
+    ops = {"validation__validated_strategies": {"config": validation}} if validation else {}
+    if deployment:
+        ops["deployment__deployed_configs"] = {"config": deployment}
+    run_config = {"ops": ops} if ops else None
     result = definitions.resolve_job_def("evolve").execute_in_process(
         instance=instance, partition_key=day, run_config=run_config
     )
@@ -61,7 +64,8 @@ def test_synthetic_chain_deploys_and_paper_trades_the_next_day(data_dir, monkeyp
         ingest_coins(definitions, instance, COINS.split(","), "2024-04-30", next_day)
         (data_dir / "strategies").mkdir(parents=True, exist_ok=True)
         (data_dir / "strategies" / "notes.json").write_text("my notes, not a config")  # a stray file (issue 15.3)
-        result = _evolve(definitions, instance, day, RELAXED)
+        # Probation off (capital at once), so the next day's paper trading has a book to trade.
+        result = _evolve(definitions, instance, day, RELAXED, {"probation_days": 0})
         deployed = _metadata(result, "deployment__deployed_configs")
         assert deployed["deployed"] >= 1
         assert [s.split(" ")[0] for s in deployed["stray_files"]] == ["notes.json"]  # a warning, not a failure

@@ -40,7 +40,8 @@ def two_runs(tmp_path_factory):
             runs = []
             for seed, gate in ((42, RELAXED), (43, {})):  # the second run's default gate rejects, too
                 config = {"ops": {"evolution__population": {"config": {"preset": "test", "random_seed": seed}},
-                                  "validation__validated_strategies": {"config": gate}}}
+                                  "validation__validated_strategies": {"config": gate},
+                                  "deployment__deployed_configs": {"config": {"probation_days": 0}}}}  # capital at once
                 result = definitions.resolve_job_def("evolve").execute_in_process(
                     instance=instance, partition_key=DAY, run_config=config)
                 assert result.success
