@@ -135,3 +135,27 @@ def _assert_each_asset_read_its_predecessor(data_dir, day: str) -> None:
         else:
             assert name in archived and "failed validation" in config.deployment_history[-1].note
     assert (data_dir / "validation" / f"date={day}" / "held_out_returns.parquet").exists()
+
+
+def test_a_new_deployment_is_on_probation_and_paper_trading_says_so(data_dir, monkeypatch):
+    """Default deployment: what the gate chose is deployed at zero capital (deployment/probation.py), so the
+    next day's paper trading trades nothing and names the probationers instead of inventing a book."""
+    monkeypatch.setenv("QUANT_ORGANISM_COINS", COINS)
+    definitions = project_definitions(data_dir)
+    day, next_day = "2024-06-29", "2024-06-30"
+    with dg.instance_for_test() as instance:
+        ingest_coins(definitions, instance, COINS.split(","), "2024-04-30", next_day)
+        deployed = _metadata(_evolve(definitions, instance, day, RELAXED), "deployment__deployed_configs")
+        assert deployed["deployed"] >= 1
+        folder = data_dir / "strategies" / "deployments"
+        manifest = json.loads((folder / f"{deployed['version']}.json").read_text())
+        names = sorted(s["name"] for s in manifest["strategies"])
+        assert {(s["allocation"], s["stage"]) for s in manifest["strategies"]} == {(0.0, "probation")}
+        for name in names:
+            config = json.loads((data_dir / "strategies" / f"{name}.json").read_text())
+            assert config["deployment_status"] == "deployed" and config["allocation"] == 0.0
+        paper = definitions.resolve_job_def("paper_trade").execute_in_process(instance=instance, partition_key=next_day)
+        assert paper.success
+        meta = _metadata(paper, "runtime__paper_performance")
+        assert meta["strategies"] == 0 and sorted(meta["on_probation"]) == names
+        assert "on probation at zero capital" in meta["note"]

@@ -211,7 +211,7 @@ class StrategyRuntimeEngine:
                 continue
             allocation = 1.0 if config.allocation is None else float(config.allocation)
             if allocation <= 0.0:
-                log.warning("strategy %s has a zero allocation; it is not run", config.name)
+                log.info("strategy %s holds no capital (on probation, or unallocated); it is not run", config.name)
                 continue
             signals = {
                 coin: SignalSource(registry.create_seed(config.seed_type, config.genes), signal_mode, verify_bars)

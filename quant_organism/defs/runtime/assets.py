@@ -86,8 +86,13 @@ def paper_performance(
     store = catalog.store()
     deployment = load_current_deployment(store)
     live = store.load_strategies(status=LIVE_STATUSES)
+    # Probationers hold no capital (deployment/probation.py): their forward record is judged at deployment.
+    probation = sorted(c.name for c in live if not (c.allocation or 0.0) > 0.0)
+    live = [c for c in live if c.name not in probation]
     if not live or deployment is None:
-        return _idle({"strategies": 0, "note": "nothing is deployed: no paper trading"})
+        note = (f"{len(probation)} strategies on probation at zero capital, none holds capital yet: no paper trading"
+                if probation and deployment is not None else "nothing is deployed: no paper trading")  # fmt: skip
+        return _idle({"strategies": 0, "on_probation": dg.MetadataValue.json(probation), "note": note})
     deployed_for = pd.Timestamp(deployment.get("evolution_date") or day.date())
     deployed_for = deployed_for.tz_localize("UTC") if deployed_for.tzinfo is None else deployed_for
     if day <= deployed_for:
@@ -148,6 +153,7 @@ def paper_performance(
     return dg.MaterializeResult(
         metadata={
             "strategies": dg.MetadataValue.int(len(metrics)),
+            "on_probation": dg.MetadataValue.json(probation),
             "bars": dg.MetadataValue.int(bars),
             "ledger_rows": dg.MetadataValue.json(rows),
             "decaying": dg.MetadataValue.json([v.strategy for v in decaying]),
