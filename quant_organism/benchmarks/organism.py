@@ -82,7 +82,7 @@ def calibrated_specs(mode: str, lookback_days: int, first_seed: int = 1000) -> l
 FORWARD_DAYS = 90  # the planted market goes on this long after the evolution date; the chain never sees it
 
 
-def run_one(spec: RunSpec, preset: str = "full") -> dict:
+def run_one(spec: RunSpec, preset: str = "full", interval: str = "1h") -> dict:
     """One planted market through the production chain, then its next FORWARD_DAYS days: what would be
     deployed, and what it, the naive rule and the planted rule earned on days no part of the chain saw."""
     from quant_organism.benchmarks.planted_strength import PLANTED_RULES, market_frames, oracle_sharpe, planted_sharpe
@@ -99,10 +99,10 @@ def run_one(spec: RunSpec, preset: str = "full") -> dict:
     end = START + pd.Timedelta(days=evolution.lookback_days)
     forward_end = end + pd.Timedelta(days=FORWARD_DAYS)
     market = PlantedMarket(kind=spec.kind, strength=spec.strength, seed=spec.seed, coins=DEFAULT_COINS, start=START, end=forward_end)
-    full = market_frames(market)
+    full = market_frames(market, interval=interval)
     frames = {coin: f.loc[f.index < end] for coin, f in full.items()}
-    planted = planted_sharpe(market, frames)["mean"]
-    oracle = oracle_sharpe(market, frames)["mean"]
+    planted = planted_sharpe(market, frames)["mean"]  # the fixed rule on the bars the chain sees
+    oracle = oracle_sharpe(market, frames)["mean"] if interval == "1h" else math.nan  # the hidden state is hourly
     # The chain on the bars before `end`, its deployment paper-traded on [end, forward_end): the retrospective's
     # own step (reporting/retrospective.py), so the benchmark measures exactly what a user's track record shows.
     # Probation off here: the chosen set traded at the engine's weights from day one is exactly the record its
@@ -362,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel runs (default: CPUs)")
     parser.add_argument("--preset", default="full", help="evolution preset of the chain (default full: production)")
     parser.add_argument("--out", default="data/benchmarks/organism", help="folder for the JSON, table and plot")
+    parser.add_argument("--interval", default="1h", choices=("1h", "4h", "1d"), help="bar interval of the planted "
+                        "markets (strengths calibrated at 1h; the table shows the planted rule's Sharpe at this interval)")
     parser.add_argument("--nightly", action="store_true", help="error control across nights: null markets re-judged "
                         "at the automation's cadence over a simulated year (instead of the size/power grid)")
     parser.add_argument("--nightly-power", action="store_true", help="the same on planted markets (trend and mean "
@@ -372,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.nightly or args.nightly_power:
         return nightly(args.paths, args.every, args.workers, Path(args.out), args.preset, power=args.nightly_power)
     mode = "quick" if args.quick else "full"
-    command = "python -m quant_organism.benchmarks organism" + (" --quick" if args.quick else "")
+    command = ("python -m quant_organism.benchmarks organism" + (" --quick" if args.quick else "")
+               + (f" --interval {args.interval}" if args.interval != "1h" else ""))
     started = time.perf_counter()
 
     from tqdm import tqdm
@@ -384,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     specs = calibrated_specs(mode, lookback)
     runs: list[dict] = []
     with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
-        futures = [pool.submit(run_one, spec, args.preset) for spec in specs]
+        futures = [pool.submit(run_one, spec, args.preset, args.interval) for spec in specs]
         with tqdm(total=len(futures), desc="organism runs", unit="run", file=sys.stderr) as bar:
             for future in as_completed(futures):
                 runs.append(future.result())
@@ -394,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     text = render(table, verdict, wall_s, command)
     print(text)
 
-    out = Path(args.out) / mode
+    out = Path(args.out) / (mode if args.interval == "1h" else f"{mode}_{args.interval}")
     out.mkdir(parents=True, exist_ok=True)
     (out / "runs.json").write_text(json.dumps(runs, indent=1, default=_json_default, allow_nan=True))
     (out / "summary.md").write_text(text + "\n")

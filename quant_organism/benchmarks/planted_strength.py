@@ -58,13 +58,24 @@ DEFAULT_COINS: tuple[str, ...] = ("BTC", "ETH", "SOL", "DOGE", "XRP")
 
 
 def market_frames(
-    market: PlantedMarket, start: str | pd.Timestamp | None = None, end: str | pd.Timestamp | None = None
+    market: PlantedMarket,
+    start: str | pd.Timestamp | None = None,
+    end: str | pd.Timestamp | None = None,
+    interval: str = "1h",
 ) -> dict[str, pd.DataFrame]:
     """Strategy frames straight from the source (no lake): UTC bar-open index, OHLCV and funding_rate.
 
-    Funding is stamped on the hour, so each rate lands on the bar opening at its stamp, exactly as
-    market/frames.py aligns lake funding (paid at that bar's open, usable at its close).
+    Funding is stamped on the hour and aligned by the bar contract (market/frames.join_funding), exactly as
+    lake funding is: at 1h each rate lands on the bar opening at its stamp; at 4h or 1d, the bar's hours.
     """
+    if interval != "1h":
+        from quant_organism.market.frames import to_strategy_frame
+
+        source = PlantedSource(market)
+        start = market.start_ts if start is None else start
+        end = market.end_ts if end is None else end
+        return {coin: to_strategy_frame(source.candles(coin, start, end, interval), source.funding(coin, start, end))
+                for coin in market.coins}  # fmt: skip
     source = PlantedSource(market)
     start = market.start_ts if start is None else start
     end = market.end_ts if end is None else end
