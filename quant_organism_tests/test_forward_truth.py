@@ -203,6 +203,7 @@ def test_what_a_date_chooses_holds_no_capital_until_its_own_forward_record_promo
     row = after.row()
     looked = set(entry.live)
     assert set(row["promoted"]) | (set(row["retired"]) & looked) == looked  # one look each: promoted or retired
+    assert set(after.looks) == looked and all(0.0 <= p <= 1.0 for p in after.looks.values())
     assert row["promoted"], "a strong planted trend earns its capital on its forward record"
     promoted = {d["name"]: d for d in after.deployed if d["name"] in row["promoted"]}
     assert all(d["allocation"] > 0.0 and d["stage"] == "capital" for d in promoted.values())

@@ -129,4 +129,4 @@ def test_a_nightly_path_judges_one_null_market_date_after_date():
     assert 1 <= path["judgements"] <= 2 and path["capital"] == (path["first_capital"] is not None)
     assert path["judgements"] == 2 or path["capital"]  # a path stops early only at its first capital
     # probation: nothing the first judgement chose can hold capital 20 days later (it needs 60 forward days)
-    assert not path["capital"] and path["promotions"] == 0
+    assert not path["capital"] and path["promotions"] == 0 and path["look_pvalues"] == []

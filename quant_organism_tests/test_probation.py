@@ -57,6 +57,8 @@ def test_one_look_promotes_a_forward_edge_and_retires_a_forward_null():
     (null,) = [r for r in plan.rejected if r.name == "null"]
     assert "failed probation: forward record of 70 days" in null.reason
     assert any("promoted from probation on their forward record: edge" in n for n in plan.notes)
+    looks = plan.to_dict()["probation_looks"]  # every look made, in the plan (and so the manifest)
+    assert set(looks) == {"edge", "null"} and looks["edge"]["probation_promoted"] and not looks["null"]["probation_promoted"]
 
 
 def test_a_capital_holder_outranks_a_correlated_newcomer_with_a_better_score():

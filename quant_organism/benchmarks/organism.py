@@ -186,7 +186,7 @@ def nightly_path(seed: int, every_days: int, year_days: int = 365, preset: str =
     spec = RetrospectiveSettings(ChainSettings(evolution=evolution))
     capturing = CAPTURING_FAMILIES.get(kind, frozenset())
     dates = evolution_dates(first, end - pd.Timedelta(days=1), every_days)
-    holding, judged, first_capital, spa, entered, promoted, retired = {}, 0, None, [], 0, 0, 0
+    holding, judged, first_capital, spa, entered, promoted, retired, looks = {}, 0, None, [], 0, 0, 0, []
     for date, until in zip(dates, [*dates[1:], end]):
         outcome = judge_date(frames, date, until, spec, holding)
         row = outcome.row()
@@ -194,6 +194,7 @@ def nightly_path(seed: int, every_days: int, year_days: int = 365, preset: str =
         spa.append(row["spa_pvalue"])
         entered += sum(1 for d in outcome.deployed if d["stage"] == "probation" and not d["incumbent"])
         promoted += len(row["promoted"])
+        looks += sorted(outcome.looks.values())  # every look's p: what a stricter alpha would have promoted
         retired += len(row["retired"])
         capital = [d for d in outcome.deployed if d["allocation"] > 0.0]
         if any(kind == "null" or d["family"] in capturing for d in capital):
@@ -204,7 +205,7 @@ def nightly_path(seed: int, every_days: int, year_days: int = 365, preset: str =
             "dates": len(dates), "capital": first_capital is not None,
             "first_capital": None if first_capital is None else first_capital.strftime("%Y-%m-%d"),
             "days_to_capital": None if first_capital is None else int((first_capital - first).days),
-            "probation_entries": entered, "promotions": promoted, "retirements": retired,
+            "probation_entries": entered, "promotions": promoted, "retirements": retired, "look_pvalues": looks,
             "min_spa_pvalue": min((p for p in spa if p is not None), default=None), "seconds": time.perf_counter() - started}
 
 

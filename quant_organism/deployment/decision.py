@@ -24,7 +24,7 @@ import math
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -176,6 +176,8 @@ class DeploymentPlan:
     cash: float
     notes: tuple[str, ...] = ()
     config: DecisionConfig = field(default_factory=DecisionConfig)
+    looks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # probation looks made: name -> test
+
 
     @property
     def allocations(self) -> dict[str, float]:
@@ -192,6 +194,7 @@ class DeploymentPlan:
             "cash": self.cash,
             "total_allocation": math.fsum(c.allocation for c in self.chosen),
             "notes": list(self.notes),
+            "probation_looks": {name: dict(look) for name, look in self.looks.items()},
             "config": {
                 "min_pool": self.config.min_pool,
                 "max_pool": self.config.max_pool,

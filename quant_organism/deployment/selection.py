@@ -101,6 +101,7 @@ def plan_from_verdicts(
         plan = DecisionEngine(config).select(ranked, held_out_returns.loc[:, pool])
     if not probation:
         return plan
+    plan = replace(plan, looks={name: _look(look) for name, look in looks.items()})
     return _with_probation(plan, {c.name for c in candidates}, {n: int(forward_days[n]) for n in waiting}, promoted, config)
 
 

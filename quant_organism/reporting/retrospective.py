@@ -79,6 +79,7 @@ class DateOutcome:
     seconds: float
     notes: list[str] = field(default_factory=list)
     live: dict[str, LiveStrategy] = field(default_factory=dict)
+    looks: dict[str, float] = field(default_factory=dict)  # probation looks made at this date: name -> p-value
 
     def row(self) -> dict:
         """The flat record of this date (the `retrospective` view's row; every figure is forward)."""
@@ -180,6 +181,7 @@ def judge_date(
         candidates=len(outcome.candidates), passed=len(outcome.validation.passed),
         spa_pvalue=None if test is None else _finite(test.spa_pvalue), naive=naive, records=records,
         bars_per_year=bars_per_year(first.index), seconds=time.perf_counter() - started, notes=notes, live=live,
+        looks={name: float(look["probation_pvalue"]) for name, look in outcome.plan.looks.items()},
     )  # fmt: skip
 
 
