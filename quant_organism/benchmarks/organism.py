@@ -151,16 +151,17 @@ def run_one(spec: RunSpec, preset: str = "full", interval: str = "1h") -> dict:
 
 
 def first_look(genes: list, frames, start: pd.Timestamp, decision) -> list[str]:
-    """The strategies the probation's one look would promote: each one's forward record over its first
-    `probation_days` days from `start` (data the chain never saw), one-sided t-test at `probation_alpha`."""
+    """The strategies the probation's one look would promote: each one's forward record (the chain's own
+    validation/held_out.forward_returns) over its first `probation_days` days from `start`, data the chain
+    never saw, tested as the decision does (deployment/probation.forward_test)."""
     from quant_organism.core.windows import Window
     from quant_organism.deployment.probation import forward_test
-    from quant_organism.validation.held_out import daily_returns, window_returns
+    from quant_organism.validation.held_out import daily_returns, forward_returns
 
     if not genes:
         return []
     look = Window(start, start + pd.Timedelta(days=decision.probation_days), "probation")
-    daily = daily_returns(window_returns(genes, frames, look)[0])
+    daily = daily_returns(forward_returns({g.seed_id: (g, start) for g in genes}, frames, look))
     return [g.seed_id for g in genes if forward_test(daily[g.seed_id], decision.probation_alpha).promoted]
 
 

@@ -142,7 +142,7 @@ class ChosenStrategy:
     score: float
     kelly_raw: float  # f* = mean / variance of its validation returns, before the safety factor and caps
     validation: Mapping[str, MetricValue] = field(default_factory=dict)
-    stage: str = "capital"  # "probation": chosen, paper-traded at zero capital until its forward record agrees
+    stage: str = "capital"  # "probation": deployed at zero capital (not run) until its forward record promotes it
 
     def to_dict(self) -> dict:
         return {"name": self.name, "allocation": self.allocation, "score": self.score, "kelly_raw": self.kelly_raw,

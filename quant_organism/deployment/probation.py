@@ -3,8 +3,8 @@
 Why: the gate bounds false passes per run (2.5% family-wise), but the automation re-judges almost the same
 held-out windows night after night, so over a year of unattended operation the chances add up (measured by
 `bench organism --nightly`). Data the gate never saw is the one thing a new night cannot re-use, so:
-- a strategy the decision engine newly chooses enters on probation: it is deployed and paper-traded, but at
-  zero capital;
+- a strategy the decision engine newly chooses enters on probation: it is deployed at zero capital, so the
+  paper runtime does not trade it;
 - once its forward record (per-day returns on bars after the data that chose it,
   validation/held_out.forward_returns) spans `days` days, it gets exactly one look: a one-sided t-test of
   its mean daily return against zero (scipy). p <= alpha: promoted, and from then on it competes for
