@@ -171,3 +171,21 @@ def ingest_workers() -> int:
     if value < 1:
         raise ValueError(f"QUANT_ORGANISM_INGEST_WORKERS={raw!r}: must be >= 1")
     return value
+
+
+def automation_on() -> bool:
+    """QUANT_ORGANISM_AUTOMATION: `on` (default) starts the nightly chain's schedules and sensors RUNNING as soon
+    as a daemon (`make ui`: dagster dev) loads the definitions; `off` loads them STOPPED (switch them on in the UI)."""
+    raw = os.environ.get("QUANT_ORGANISM_AUTOMATION", "on").strip().lower()
+    if raw not in ("on", "off"):
+        raise ValueError(f"QUANT_ORGANISM_AUTOMATION={raw!r}: expected on or off")
+    return raw == "on"
+
+
+def synthetic_seed() -> int:
+    """QUANT_ORGANISM_SEED: the seed of the synthetic market (default 7; `bench demo` walks seeds 0..9)."""
+    raw = os.environ.get("QUANT_ORGANISM_SEED", "7")
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"QUANT_ORGANISM_SEED={raw!r}: expected a whole number") from None

@@ -82,7 +82,7 @@ def _history_start(terminal: Terminal, first: str, last: str) -> str | None:
     files_dir = settings.files_dir()
     try:
         source = make_source(
-            settings.source_name(), coins=settings.coins(), files_dir=str(files_dir) if files_dir else None
+            settings.source_name(), seed=settings.synthetic_seed(), coins=settings.coins(), files_dir=str(files_dir) if files_dir else None
         )
     except (MarketDataError, ValueError) as exc:
         terminal.fail("market source", f"source={settings.source_name()}", str(exc),

@@ -95,7 +95,7 @@ def _data_span(settings, yesterday: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     from quant_organism.market.sources import make_source
 
     files_dir = settings.files_dir()
-    source = make_source(settings.source_name(), coins=settings.coins(), files_dir=str(files_dir) if files_dir else None)
+    source = make_source(settings.source_name(), seed=settings.synthetic_seed(), coins=settings.coins(), files_dir=str(files_dir) if files_dir else None)
     interval = settings.interval()
     first = pd.Timestamp(settings.partitions_start_date(), tz="UTC")
     last = pd.Timestamp(yesterday, tz="UTC")

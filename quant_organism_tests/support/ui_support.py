@@ -55,6 +55,7 @@ def project_env(data_dir: Path, coins: str) -> dict[str, str]:
         QUANT_ORGANISM_DATA_DIR=str(data_dir),
         QUANT_ORGANISM_COINS=coins,
         QUANT_ORGANISM_SOURCE="synthetic",
+        QUANT_ORGANISM_AUTOMATION="off",  # the daemon must not start nightly runs beside the test's own
         DAGSTER_HOME=str(data_dir / "dagster_home"),
         RAY_AUTH_MODE="disabled",
         PYTHONUNBUFFERED="1",

@@ -17,6 +17,7 @@ from quant_organism.automation import health
 from quant_organism.automation.job_names import EVOLVE_JOBS_BY_PRESET, INGEST_JOB, PAPER_JOB
 from quant_organism.catalog.config import LIVE_STATUSES
 from quant_organism.catalog.store import STORE_DIR, StrategyStore
+from quant_organism.defs.automation.schedules_sensors import schedule_status
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource
 from quant_organism.market.lake import MarketLake
 from quant_organism.reporting.plots import health_history, markdown_image
@@ -117,5 +118,6 @@ health_check_schedule = dg.ScheduleDefinition(
     job=health_check_job,
     cron_schedule="5 * * * *",
     execution_timezone="UTC",
+    default_status=schedule_status(),
     description="Every hour: the health score and its components, so the history shows when something broke.",
 )

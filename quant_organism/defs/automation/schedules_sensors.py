@@ -3,8 +3,14 @@
 Thin by design: which days are complete, what to request given the cursor, whether decay is due and
 the failure log live in `quant_organism.automation` (plain Python). Jobs are referenced by name
 (`ingest_market_data`, `evolve`), so this module does not import the job definitions; Dagster
-resolves the names when `definitions.py` merges these with the jobs. Everything starts STOPPED
-(Dagster's default): turn it on in the UI (Automation) with the daemon running.
+resolves the names when `definitions.py` merges these with the jobs.
+
+The nightly chain starts RUNNING as soon as a daemon loads the definitions (`make ui` runs one):
+ingest (00:15) -> regimes (sensor, once every coin's day is in) -> evolution (new-data sensor, else
+the 02:00 schedule) -> paper trading (00:45, and every closed bar by the hourly schedule), with the
+health score hourly and the decay and failure sensors. `QUANT_ORGANISM_AUTOMATION=off` loads them all
+STOPPED. Each daily schedule ticks every hour until 05:00, so a failed night is tried again (a new run
+key per attempt, at most `attempts.MAX_ATTEMPTS`) and a covered day is never run twice.
 """
 
 from __future__ import annotations
@@ -17,8 +23,10 @@ import dagster as dg
 from quant_organism import automation as orch
 from quant_organism import settings
 from quant_organism.defs.market.assets import CANDLES
+from quant_organism.defs.market.regime import REGIME
 from quant_organism.defs.shared.partitions import coin_partitions, daily_partitions, partition_coin_day
-from quant_organism.automation.job_names import EVOLVE_JOBS_BY_PRESET, INGEST_JOB, PAPER_JOB
+from quant_organism.automation.attempts import Attempt, next_attempt
+from quant_organism.automation.job_names import EVOLVE_JOBS_BY_PRESET, INGEST_JOB, PAPER_JOB, REGIME_JOB
 from quant_organism.catalog.config import LIVE_STATUSES
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, StrategyStoreResource
 from quant_organism.catalog.store import StoreLockedError
@@ -29,6 +37,25 @@ DEFAULT_LOOKBACK_DAYS = 14  # days a sensor tick inspects: a completed day older
 DEFAULT_KEEP_DAYS = 90  # requested days the new-data cursor remembers
 
 Clock = Callable[[], datetime]
+
+
+def schedule_status() -> dg.DefaultScheduleStatus:
+    """RUNNING unless QUANT_ORGANISM_AUTOMATION=off (settings.automation_on)."""
+    return dg.DefaultScheduleStatus.RUNNING if settings.automation_on() else dg.DefaultScheduleStatus.STOPPED
+
+
+def sensor_status() -> dg.DefaultSensorStatus:
+    return dg.DefaultSensorStatus.RUNNING if settings.automation_on() else dg.DefaultSensorStatus.STOPPED
+
+
+def attempt_for(instance: dg.DagsterInstance, jobs: Sequence[str], partition: str, base_key: str) -> Attempt:
+    """The next attempt at `partition` of any of `jobs` (attempts.next_attempt over their earlier runs)."""
+    statuses = [
+        record.dagster_run.status.value
+        for job in jobs
+        for record in instance.get_run_records(filters=dg.RunsFilter(job_name=job, tags={"dagster/partition": partition}))
+    ]
+    return next_attempt(base_key, statuses)
 
 
 def _utc_now() -> datetime:
@@ -72,22 +99,16 @@ def _evolve_request(day: str, trigger: str, attempt: int = 1) -> dg.RunRequest:
     return dg.RunRequest(run_key=key, partition_key=day, tags={TRIGGER_TAG: trigger})
 
 
-def _orphaned_evolve_runs(instance: dg.DagsterInstance, day: str) -> int:
-    """How many evolutions of `day` died as orphans (killed, not failed by an error): each earns a retry."""
-    return sum(
-        len(instance.get_run_records(filters=dg.RunsFilter(job_name=job, tags={"dagster/partition": day, ORPHANED_TAG: "true"})))
-        for job in EVOLVE_JOBS_BY_PRESET.values()
-    )
-
-
 def _scheduled_time(context: dg.ScheduleEvaluationContext) -> datetime:
     moment = context.scheduled_execution_time
     return _utc_now() if moment is None else orch.utc(moment)
 
 
 # --- schedules -------------------------------------------------------------------------------------
-def make_ingest_schedule(coins: Sequence[str] | None = None, cron: str = "15 0 * * *", name: str = "ingest_daily_schedule"):
-    """After each UTC day closes: one ingest run per coin for that day's partition."""
+def make_ingest_schedule(coins: Sequence[str] | None = None, cron: str = "15 0-5 * * *", name: str = "ingest_daily_schedule",
+                         default_status: dg.DefaultScheduleStatus | None = None):
+    """After each UTC day closes: one ingest run per coin for that day's partition (a failed coin again at the
+    next hourly tick; a coin already ingested or ingesting is left alone)."""
     coins = _checked_coins(coins)
 
     @dg.schedule(
@@ -95,21 +116,24 @@ def make_ingest_schedule(coins: Sequence[str] | None = None, cron: str = "15 0 *
         job_name=INGEST_JOB,
         execution_timezone="UTC",
         name=name,
-        description=f"Ingests the previous UTC day's candles and funding for {', '.join(coins)} (one run per coin).",
+        default_status=default_status or schedule_status(),
+        description=f"Ingests the previous UTC day's candles and funding for {', '.join(coins)} (one run per coin; "
+        "hourly until 05:00, retrying a failed coin).",
     )
     def _ingest(context: dg.ScheduleEvaluationContext):
         moment = _scheduled_time(context)
         day = orch.previous_day(moment)
         if not _partition_exists(day, moment):
             return dg.SkipReason(f"{day} is not a partition (partitions start {daily_partitions.get_first_partition_key()})")
-        return [
-            dg.RunRequest(
-                run_key=orch.ingest_run_key(day, coin),
-                partition_key=dg.MultiPartitionKey({"date": day, "coin": coin}),
-                tags={TRIGGER_TAG: "schedule"},
-            )
-            for coin in coins
-        ]
+        requests, skipped = [], []
+        for coin in coins:
+            key = dg.MultiPartitionKey({"date": day, "coin": coin})
+            attempt = attempt_for(context.instance, [INGEST_JOB], str(key), orch.ingest_run_key(day, coin))
+            if not attempt.wanted:
+                skipped.append(f"{coin}: {attempt.reason}")
+                continue
+            requests.append(dg.RunRequest(run_key=attempt.run_key, partition_key=key, tags={TRIGGER_TAG: "schedule"}))
+        return requests or dg.SkipReason(f"{day}: " + "; ".join(skipped))
 
     return _ingest
 
@@ -141,12 +165,14 @@ def _covering_evolve_run(instance: dg.DagsterInstance, day: str) -> dg.DagsterRu
 
 
 def make_nightly_evolution_schedule(
-    cron: str = "0 2 * * *", name: str = "nightly_evolution_schedule", job_name: str | None = None
+    cron: str = "0 2-5 * * *", name: str = "nightly_evolution_schedule", job_name: str | None = None,
+    default_status: dg.DefaultScheduleStatus | None = None,
 ):
     """Every night: the evolution chain for the previous day (data up to that day's close).
 
     It is the fallback: when the new-data (or decay) sensor already evolved that day, or such a run is
-    queued or running, the tick skips instead of evolving the same day twice.
+    queued or running, the tick skips instead of evolving the same day twice. A failed (or killed) night
+    is tried again at the next hourly tick, up to `attempts.MAX_ATTEMPTS` times.
     """
 
     @dg.schedule(
@@ -154,7 +180,9 @@ def make_nightly_evolution_schedule(
         job_name=job_name or production_evolve_job(),
         execution_timezone="UTC",
         name=name,
-        description="Evolves, converts and validates strategies on data up to the previous UTC day.",
+        default_status=default_status or schedule_status(),
+        description="Evolves, converts and validates strategies on data up to the previous UTC day "
+        "(hourly 02:00-05:00: a failed night is retried, a covered one skipped).",
     )
     def _nightly(context: dg.ScheduleEvaluationContext):
         moment = _scheduled_time(context)
@@ -169,7 +197,10 @@ def make_nightly_evolution_schedule(
                 f"{day} is already evolved or evolving: run {covering.run_id} ({covering.status.value}, "
                 f"trigger {covering.tags.get(TRIGGER_TAG, 'manual')})"
             )
-        return _evolve_request(day, orch.NIGHTLY, attempt=1 + _orphaned_evolve_runs(context.instance, day))
+        attempt = attempt_for(context.instance, list(EVOLVE_JOBS_BY_PRESET.values()), day, orch.evolve_run_key(day, orch.NIGHTLY))
+        if not attempt.wanted:
+            return dg.SkipReason(f"{day}: {attempt.reason}")
+        return dg.RunRequest(run_key=attempt.run_key, partition_key=day, tags={TRIGGER_TAG: orch.NIGHTLY})
 
     return _nightly
 
@@ -184,8 +215,11 @@ def make_new_market_data_sensor(
     minimum_interval_seconds: int = 120,
     name: str = "new_market_data_sensor",
     job_name: str | None = None,
+    after_regimes: bool = False,
+    default_status: dg.DefaultSensorStatus | None = None,
 ):
-    """Requests the production evolution job (`evolve_full` by default) for each day on which every coin's candles are in and passed quality, once per day."""
+    """Requests the production evolution job (`evolve_full` by default) for each day on which every coin's candles
+    are in and passed quality (and, with `after_regimes`, the day's `market/regime` is materialised), once per day."""
     coins = _checked_coins(coins)
     lookback_days = _checked_days("lookback_days", lookback_days)
     if keep_days < lookback_days:
@@ -195,8 +229,9 @@ def make_new_market_data_sensor(
         job_name=job_name or production_evolve_job(),
         name=name,
         minimum_interval_seconds=minimum_interval_seconds,
+        default_status=default_status or sensor_status(),
         description=f"Evolves on each day (last {lookback_days}) whose candles for {', '.join(coins)} are all "
-        "materialised with passing quality; each day once.",
+        f"materialised with passing quality{' and whose regimes are in' if after_regimes else ''}; each day once.",
     )
     def _new_data(context: dg.SensorEvaluationContext, lake: LakeResource):
         cursor = orch.NewDataCursor.from_json(context.cursor)
@@ -205,6 +240,10 @@ def make_new_market_data_sensor(
         if not pending:
             return dg.SkipReason(f"every complete day of the last {lookback_days} has been requested already")
         complete, incomplete = _complete_days(context, lake, pending, coins, interval or settings.interval())
+        if after_regimes:
+            regimes = set(context.instance.get_materialized_partitions(REGIME))
+            incomplete.update({day: ["market/regime not materialised yet"] for day in complete if day not in regimes})
+            complete = [day for day in complete if day in regimes]
         new = orch.days_to_request(complete, cursor)
         if not new:
             return dg.SkipReason(f"no new complete day; {orch.describe_incomplete(incomplete)}")
@@ -226,6 +265,7 @@ def make_strategy_decay_sensor(
     minimum_interval_seconds: int = 900,
     name: str = "strategy_decay_sensor",
     job_name: str | None = None,
+    default_status: dg.DefaultSensorStatus | None = None,
 ):
     """Requests a re-evolution (latest complete day) when the deployed set decays; at most once per cooldown.
 
@@ -239,6 +279,7 @@ def make_strategy_decay_sensor(
         job_name=job_name or production_evolve_job(),
         name=name,
         minimum_interval_seconds=minimum_interval_seconds,
+        default_status=default_status or sensor_status(),
         description=f"Re-evolves when a deployed strategy decays, the set's paper Sharpe < {trigger.min_sharpe:g} "
         f"(>= {trigger.min_paper_days} days) or a drawdown > {trigger.max_drawdown:.0%}; "
         f"cooldown {trigger.cooldown}.",
@@ -307,6 +348,7 @@ def failure_record(context: dg.RunFailureSensorContext) -> dict:
     name="run_failure_recorder",
     description="Appends each failed run (id, job, partition, time, error) to failures/failures.jsonl under the data root.",
     minimum_interval_seconds=30,
+    default_status=sensor_status(),
 )
 def run_failure_recorder(context: dg.RunFailureSensorContext, artifacts: ArtifactsResource):
     record = failure_record(context)
@@ -315,23 +357,73 @@ def run_failure_recorder(context: dg.RunFailureSensorContext, artifacts: Artifac
     context.log.info(f"recorded failed run {context.dagster_run.run_id} in {path}")
 
 
-def make_paper_trading_schedule(cron: str = "45 0 * * *", name: str = "daily_paper_trading_schedule"):
-    """After the day's ingest: paper-trade the deployed set on the previous UTC day's bars."""
+def make_paper_trading_schedule(cron: str = "45 0-5 * * *", name: str = "daily_paper_trading_schedule",
+                                default_status: dg.DefaultScheduleStatus | None = None):
+    """After the day's ingest: the day's paper roll-up of the deployed set on the previous UTC day's bars
+    (the hourly schedule traded them as they closed; this one fills any gap and reports the day)."""
 
     @dg.schedule(cron_schedule=cron, job_name=PAPER_JOB, execution_timezone="UTC", name=name,
-                 description="Paper-trades the deployed strategies on the previous UTC day's bars.")
+                 default_status=default_status or schedule_status(),
+                 description="The previous UTC day's paper roll-up of the deployed strategies (hourly until 05:00, "
+                 "retrying a failed day).")
     def _paper(context: dg.ScheduleEvaluationContext):
         day = orch.previous_day(_scheduled_time(context))
         if not _partition_exists(day, _scheduled_time(context)):
             return dg.SkipReason(f"{day} is not a partition")
-        return dg.RunRequest(run_key=f"paper:{day}", partition_key=day)
+        attempt = attempt_for(context.instance, [PAPER_JOB], day, f"paper:{day}")
+        if not attempt.wanted:
+            return dg.SkipReason(f"{day}: {attempt.reason}")
+        return dg.RunRequest(run_key=attempt.run_key, partition_key=day)
 
     return _paper
+
+
+def make_regime_sensor(
+    coins: Sequence[str] | None = None,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    interval: str | None = None,
+    clock: Clock = _utc_now,
+    minimum_interval_seconds: int = 120,
+    name: str = "regime_after_ingest_sensor",
+    default_status: dg.DefaultSensorStatus | None = None,
+):
+    """Requests sentiment and regimes (`market_regime` job) for each recent day whose candles are all in and
+    passed quality but whose `market/regime` is not materialised: the chain's step between ingest and evolution."""
+    coins = _checked_coins(coins)
+    lookback_days = _checked_days("lookback_days", lookback_days)
+
+    @dg.sensor(
+        job_name=REGIME_JOB,
+        name=name,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=default_status or sensor_status(),
+        description=f"Sentiment and regimes for each day (last {lookback_days}) once every coin's candles are in; "
+        "a failed day is retried, a materialised one left alone.",
+    )
+    def _regimes(context: dg.SensorEvaluationContext, lake: LakeResource):
+        done = set(context.instance.get_materialized_partitions(REGIME))
+        pending = [d for d in _recent_days(orch.utc(clock()), lookback_days) if d not in done]
+        if not pending:
+            return dg.SkipReason(f"regimes of the last {lookback_days} days are all materialised")
+        complete, incomplete = _complete_days(context, lake, pending, coins, interval or settings.interval())
+        requests, waiting = [], []
+        for day in complete:
+            attempt = attempt_for(context.instance, [REGIME_JOB], day, f"regime:{day}")
+            if attempt.wanted:
+                requests.append(dg.RunRequest(run_key=attempt.run_key, partition_key=day, tags={TRIGGER_TAG: "new-data"}))
+            else:
+                waiting.append(f"{day}: {attempt.reason}")
+        if requests:
+            return requests
+        return dg.SkipReason("; ".join(waiting) or f"no day with all candles in; {orch.describe_incomplete(incomplete)}")
+
+    return _regimes
 
 
 ingest_daily_schedule = make_ingest_schedule()
 paper_trading_schedule = make_paper_trading_schedule()
 nightly_evolution_schedule = make_nightly_evolution_schedule()
-new_market_data_sensor = make_new_market_data_sensor()
+regime_after_ingest_sensor = make_regime_sensor()
+new_market_data_sensor = make_new_market_data_sensor(after_regimes=True)
 strategy_decay_sensor = make_strategy_decay_sensor()
 

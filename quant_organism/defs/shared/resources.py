@@ -201,6 +201,7 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
             base_url=settings.sentiment_url(),
         ),
         source=settings.source_name(),
+        seed=settings.synthetic_seed(),
         files_dir=str(files_dir) if files_dir else None,
         interval=settings.interval(),
     )
