@@ -25,7 +25,7 @@ COINS = ("BTC", "ETH")
 FIRST, EVOLVED_ON = "2024-02-01", "2024-04-10"
 # Exact parity is the point here: the portfolio risk controls (which may deliberately trade differently, and
 # are tested in test_runtime_risk.py) are off.
-NO_RISK = {"ops": {"runtime__paper_performance": {"config": {"max_drawdown": None, "daily_loss": None, "max_asset_exposure": None}}}}
+NO_RISK = {"resources": {"operator_policy": {"config": {"max_drawdown": 0, "daily_loss": 0, "max_asset_exposure": 0}}}}
 PAPER_DAYS = ["2024-04-11", "2024-04-12", "2024-04-13", "2024-04-14", "2024-04-15"]
 
 

@@ -1,4 +1,4 @@
-"""`python -m quant_organism.benchmarks {ingest,backtest,evolution,organism,paper,scale} [--json]`: benchmarks, peers side by side in one run."""
+"""`python -m quant_organism.benchmarks {ingest,backtest,evolution,organism,paper,demo,scale} [--json]`: benchmarks, peers side by side in one run."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ BENCHMARKS = {
     "evolution": "quant_organism.benchmarks.evolution",
     "organism": "quant_organism.benchmarks.organism",
     "paper": "quant_organism.benchmarks.paper",
+    "demo": "quant_organism.benchmarks.demo",
     "scale": "quant_organism.benchmarks.scale",
 }
 

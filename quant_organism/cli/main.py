@@ -131,8 +131,8 @@ def _run(args: argparse.Namespace) -> int:
         from quant_organism.cli.workflow import run_workflow_command
 
         return run_workflow_command(args, terminal)
-    if args.paper_days < 0 or (args.days is not None and args.days < 1):
-        print("--paper-days must be >= 0 and --days >= 1", file=sys.stderr)
+    if args.paper_days < 0 or (args.days is not None and args.days < 1) or args.evolve_every < 0:
+        print("--paper-days and --evolve-every must be >= 0 and --days >= 1", file=sys.stderr)
         return 2
     # The lake must hold the preset's lookback before the evolution day (or --days of it: a shorter history
     # shrinks the evolution's windows, down to the preset's minimum), and the paper-trading days after it.
@@ -144,6 +144,8 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     evolve_day = (pd.Timestamp(last) - pd.Timedelta(days=args.paper_days)).strftime("%Y-%m-%d")
     paper_days = [d.strftime("%Y-%m-%d") for d in pd.date_range(evolve_day, last, freq="D")[1:]]
+    # Re-evolutions inside the paper days, each traded from the day after it (the nightly chain, every N days).
+    re_evolve = {d for d in paper_days[args.evolve_every - 1 :: args.evolve_every] if d != last} if args.evolve_every else set()
     terminal.say(f"quant_organism: source={settings.source_name()} coins={','.join(settings.coins())} days={first}..{last}")
     terminal.say(f"data root: {settings.data_dir()}   log: {terminal.log_file}")
     first = _history_start(terminal, first, last)
@@ -164,7 +166,8 @@ def _run(args: argparse.Namespace) -> int:
     status = _evolve_phase(terminal, instance, evolve_day, preset, ops, resources)
     if status is not None:
         return status
-    return _paper_phase(terminal, instance, paper_days)
+    return _paper_phase(terminal, instance, paper_days, re_evolve, lambda day: _evolve_phase(
+        terminal, instance, day, preset, ops, resources))
 
 
 def _ingest_phase(terminal: Terminal, instance, first: str, last: str) -> int | None:
@@ -180,7 +183,7 @@ def _ingest_phase(terminal: Terminal, instance, first: str, last: str) -> int | 
         if not regime_run.success:
             return terminal.fail("market regimes", f"days {first}..{last}", failure_text(regime_run),
                                  "check the sentiment source (QUANT_ORGANISM_SENTIMENT_SOURCE), then rerun")
-    terminal.say(f"[1/3] ingest {n_days} days x {len(summaries)} coins, sentiment and regimes: "
+    terminal.say(f"[ingest] {n_days} days x {len(summaries)} coins, sentiment and regimes: "
                  f"{len(summaries) - len(failed)}/{len(summaries)} ok in {time.perf_counter() - started:.1f}s "
                  f"(lake {settings.lake_dir()}, DuckDB views in {settings.duckdb_path()})")
     if failed:
@@ -209,10 +212,12 @@ def _evolve_phase(terminal: Terminal, instance, day: str, preset: str, ops: dict
     report_dir = artifacts.phase_dir("reports", day, settings.data_dir())
     report = json.loads((report_dir / "report.json").read_text())
     counts = report["counts"]
-    terminal.say(f"[2/3] evolve {day} ({preset} preset): {counts['generated']} evaluations, "
+    terminal.say(f"[evolve] {day} ({preset} preset): {counts['generated']} evaluations, "
                  f"{counts['passed_validation']}/{counts['validated_candidates']} candidates pass validation, "
                  f"{counts['deployed']} deployed, in {time.perf_counter() - started:.1f}s")
-    for line in _report_lines(report):
+    deployment_path = artifacts.phase_dir("deployment", day, settings.data_dir()) / "deployment.json"
+    deployment = json.loads(deployment_path.read_text()) if deployment_path.exists() else {}
+    for line in _report_lines(report) + _life_cycle_lines(deployment):
         terminal.say("      " + line)
     if report.get("budget"):
         terminal.say("      " + budget_line(report["budget"], counts["generated"]))
@@ -239,26 +244,56 @@ def _report_lines(report: dict) -> list[str]:
     return lines
 
 
-def _paper_phase(terminal: Terminal, instance, days: list[str]) -> int:
-    """Paper-trade the deployment on each day after the evolution day, then print the paper record."""
+def _life_cycle_lines(deployment: dict) -> list[str]:
+    """What the deployment changed in the strategies' lives: probation looks (promoted or retired), entries on
+    probation, and strategies archived."""
+    plan = deployment.get("plan") or {}
+    lines = []
+    for name, look in sorted((plan.get("probation_looks") or {}).items()):
+        verdict = "PROMOTED from probation" if look.get("probation_promoted") else "RETIRED at its probation look"
+        lines.append(f"{verdict}: {name} (forward {look.get('probation_days')} days, t = {look.get('probation_t', float('nan')):.2f}, "
+                     f"one-sided p = {look.get('probation_pvalue', float('nan')):.3g})")
+    waiting = [c["name"] for c in plan.get("chosen", []) if c.get("stage") == "probation"]
+    if waiting:
+        lines.append(f"on probation at zero capital: {', '.join(waiting)}")
+    if deployment.get("archived"):
+        lines.append(f"archived: {', '.join(deployment['archived'])}")
+    return lines
+
+
+def _paper_phase(terminal: Terminal, instance, days: list[str], re_evolve: set[str] = frozenset(), evolve_on=None) -> int:
+    """Paper-trade the deployment on each day after the evolution day (re-evolving after each day of
+    `re_evolve`, as the nightly chain would), then print the paper record per strategy."""
     if not days:
         return 0
-    started = time.perf_counter()
+    started, checks = time.perf_counter(), []
     for day in days:
         result = paper_trade(instance, day)
         write_run_log(instance, result.run_id, terminal.log_file)
         if not result.success:
             return terminal.fail("paper trading", f"day {day}, run {result.run_id[:8]}", failure_text(result),
                                  "the ledger keeps every finished day; rerun the command to continue from here")
+        checks += [e.passed for e in result.get_asset_check_evaluations()]
+        if day in re_evolve and evolve_on is not None:
+            status = evolve_on(day)
+            if status is not None:
+                return status
+    from quant_organism.runtime.ledger import PaperLedger
+
     store = StrategyStore(settings.data_dir() / STORE_DIR)
     live = store.load_strategies(status=LIVE_STATUSES)
-    terminal.say(f"[3/3] paper {days[0]}..{days[-1]}: {len(live)} live strateg{'y' if len(live) == 1 else 'ies'}, "
-                 f"in {time.perf_counter() - started:.1f}s (ledger {settings.data_dir() / LEDGER_FILE})")
+    ledger_path = settings.data_dir() / LEDGER_FILE
+    traded = set(PaperLedger(ledger_path).strategies()) if ledger_path.exists() else set()
+    terminal.say(f"[paper] {days[0]}..{days[-1]}: {len(live)} live strateg{'y' if len(live) == 1 else 'ies'}, "
+                 f"paper_matches_backtest passed on {sum(checks)}/{len(checks)} days, in {time.perf_counter() - started:.1f}s "
+                 f"(ledger {ledger_path})")
     for config in live:
-        sharpe = "—" if config.paper_sharpe is None else f"{config.paper_sharpe:.2f}"
-        drawdown = "—" if config.max_drawdown is None else f"{config.max_drawdown:.1%}"
-        terminal.say(f"      {config.name}: {config.deployment_status.value}, allocation {config.allocation or 0:.1%}, "
-                     f"{config.paper_trading_days} paper day(s), paper Sharpe {sharpe}, drawdown {drawdown}")
+        record = "not traded (on probation)"
+        if config.name in traded:
+            metrics = PaperLedger(ledger_path).metrics(config.name)
+            record = (f"{metrics.days} paper day(s), P&L {metrics.total_return:+.2%}, Sharpe {metrics.sharpe:.2f}, "
+                      f"drawdown {metrics.max_drawdown:.1%}, {metrics.trade_count} trades")
+        terminal.say(f"      {config.name}: {config.deployment_status.value}, allocation {config.allocation or 0:.1%}, {record}")
     terminal.say("see it all in the UI: make ui  (status: python -m quant_organism status)")
     return 0
 
@@ -337,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
                      help="evolution preset (default QUANT_ORGANISM_PRESET, else full: the real search)")
     run.add_argument("--paper-days", type=int, default=0,
                      help="evolve on --end minus N days, then paper-trade the N days after it (default 0)")
+    run.add_argument("--evolve-every", type=int, default=0,
+                     help="re-evolve every N of the paper days, as the nightly chain would (default 0: once)")
     run.add_argument("--ingest-only", action="store_true", help="stop after ingesting market data")
     run.add_argument("--strategies", type=int, help="population size (the preset's total_strategies)")
     run.add_argument("--generations", type=int, help="generations per island")
@@ -361,6 +398,9 @@ def main(argv: list[str] | None = None) -> int:
     from quant_organism.cli import retrospective as retrospective_cli
 
     retrospective_cli.add_parser(sub)
+    from quant_organism.cli import policy as policy_cli
+
+    policy_cli.add_parser(sub)
     ui = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on the project's instance")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)

@@ -43,7 +43,7 @@ from quant_organism.strategies import SeedRegistry, get_registry
 from .book import BookState, Fill, Mark, PaperBook, Trade
 from .decisions import Side, SkippedSignal, TradeDecision
 from .policy import RiskMode, RuntimePolicy, volatility_confidence
-from .risk import ASSET_CAP, DECAY_SIZE, GuardState, PortfolioGuard, RiskEvent, RiskLimits
+from .risk import ASSET_CAP, DECAY_SIZE, POLICY, GuardState, PortfolioGuard, RiskEvent, RiskLimits
 from .signals import SignalMode, SignalSource
 
 log = logging.getLogger(__name__)
@@ -388,6 +388,10 @@ class StrategyRuntimeEngine:
         times = self.bar_times(frames, start, end)
         self.prepare(frames, times)
         result = RunResult()
+        departures = self.policy.departures_from_backtest()
+        if departures and len(times) and self.strategies:  # parity is judged up to here (runtime/forward.first_interventions)
+            result.risk_events.append(RiskEvent(times[0], POLICY, "*", "*", "operator policy departs from the backtest: "
+                                                + ", ".join(departures)))
         for t in times:
             step = self.step(frames, t)
             if on_step is not None:
@@ -445,8 +449,14 @@ class StrategyRuntimeEngine:
         time, close = tape.time(i), float(tape.close[i])
         current = s.direction
         target = book.target(strategy.signals[coin].target_at(tape.frame, i))
-        if not policy.allows(strategy.name):
-            why = "strategy not in the allow-list"
+        if policy.risk_mode is RiskMode.HALT:
+            if current != 0:
+                self._order(strategy, coin, book, time, close, 0, 0.0, 1.0, Side.FLAT, "risk mode halt: flatten", out)
+            elif target != 0:
+                out.skipped.append(SkippedSignal(strategy.name, coin, time, target, 1.0, "halt", "risk mode halt: no entries"))
+            return
+        if not policy.allows(strategy.name, coin):
+            why = f"{strategy.name} in {coin} not allowed by the operator's allow and deny lists"
             if current != 0:
                 self._order(strategy, coin, book, time, close, 0, 0.0, 1.0, Side.FLAT, why, out)
             elif target != 0:

@@ -11,6 +11,7 @@ tables keyed by book (strategy, coin) and bar time (naive UTC timestamps, the ba
     pnl        per book per bar: equity, pnl, fees, funding, return
     trades     closed round trips (exit reasons as in the backtest's trades table)
     pnl_daily  view: per strategy per UTC day, summed over its coins
+    policy_changes  every change of the operator's policy (runtime/operator.py): when, who, the policy (JSON)
 
 Fees, slippage and funding are those of the backtest's cost model, applied by the paper books.
 Writes are idempotent: a batch first deletes every row of its books within the bars it covers, then
@@ -63,6 +64,7 @@ CREATE TABLE IF NOT EXISTS trades (
 CREATE TABLE IF NOT EXISTS risk_events (
     bar_time TIMESTAMP, kind VARCHAR, strategy VARCHAR, coin VARCHAR, detail VARCHAR);
 CREATE TABLE IF NOT EXISTS risk_state (bar_time TIMESTAMP PRIMARY KEY, state VARCHAR);
+CREATE TABLE IF NOT EXISTS policy_changes (changed_at TIMESTAMP, source VARCHAR, policy VARCHAR);
 CREATE OR REPLACE VIEW pnl_daily AS
 WITH per_book AS (
     SELECT strategy, coin, CAST(bar_time AS DATE) AS day, arg_max(equity, bar_time) AS equity_end,
@@ -227,8 +229,9 @@ class PaperLedger:
     # --- reading ---------------------------------------------------------------------------------
     def table(self, name: str, strategy: str | None = None) -> pd.DataFrame:
         """A table (or the `pnl_daily` view), optionally one strategy's rows; times come back as UTC."""
-        if name not in (*TABLES, "books", "pnl_daily"):
-            raise ValueError(f"unknown ledger table {name!r}; tables: {[*TABLES, 'books', 'pnl_daily']}")
+        known = (*TABLES, "books", "pnl_daily", "policy_changes")
+        if name not in known:
+            raise ValueError(f"unknown ledger table {name!r}; tables: {list(known)}")
         where, params = ("WHERE strategy = ?", [strategy]) if strategy is not None else ("", [])
         with self.connect() as con:
             frame = con.execute(f"SELECT * FROM {name} {where}", params).df()
@@ -262,6 +265,21 @@ class PaperLedger:
                 params,
             ).fetchall()
         return {(s, c): (pd.Timestamp(t).tz_localize("UTC"), json.loads(state)) for s, c, t, state in rows}
+
+    def record_policy(self, policy_json: str, source: str, changed_at: Any) -> bool:
+        """Append the operator's policy when it differs from the last one recorded; True when it was appended."""
+        stamp = _naive_utc([changed_at]).iloc[0].to_pydatetime()
+        with self.connect() as con:
+            last = con.execute("SELECT policy FROM policy_changes ORDER BY changed_at DESC LIMIT 1").fetchone()
+            if last is not None and last[0] == policy_json:
+                return False
+            con.execute("INSERT INTO policy_changes VALUES (?, ?, ?)", [stamp, source, policy_json])
+        return True
+
+    def policy_changes(self) -> pd.DataFrame:
+        """Every recorded policy change, oldest first (changed_at in UTC)."""
+        frame = self.table("policy_changes")
+        return frame.sort_values("changed_at", kind="stable").reset_index(drop=True)
 
     def strategies(self) -> list[str]:
         with self.connect() as con:

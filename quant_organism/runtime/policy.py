@@ -30,6 +30,7 @@ class RiskMode(str, Enum):
     NORMAL = "normal"
     DEFENSIVE = "defensive"  # smaller entries, higher confidence bar
     OFF = "off"  # no new entries; exits still follow the strategies
+    HALT = "halt"  # every open position is closed at the next bar, and nothing opens
 
     def __str__(self) -> str:
         return self.value
@@ -47,6 +48,9 @@ class RuntimePolicy(BaseModel):
     allowed_strategies: frozenset[str] | None = Field(
         None, description="strategy names allowed to open positions (None = all); others are closed"
     )
+    denied_strategies: frozenset[str] = Field(frozenset(), description="strategy names closed and kept flat")
+    allowed_coins: frozenset[str] | None = Field(None, description="coins positions may be held in (None = all)")
+    denied_coins: frozenset[str] = Field(frozenset(), description="coins closed and kept flat")
     cooldown_bars: int = Field(0, ge=0, description="bars after a book's last decision during which it opens nothing")
     cooldown: timedelta | None = Field(None, description="the same as a duration (both apply when both are set)")
     scale_by_confidence: bool = Field(True, description="entry size = position_size x confidence (else x 1)")
@@ -80,8 +84,30 @@ class RuntimePolicy(BaseModel):
             factor *= self.defensive_size_factor
         return factor
 
-    def allows(self, strategy: str) -> bool:
-        return self.allowed_strategies is None or strategy in self.allowed_strategies
+    def allows(self, strategy: str, coin: str | None = None) -> bool:
+        """Whether the allow and deny lists let `strategy` hold a position (in `coin`, when given)."""
+        if strategy in self.denied_strategies or (self.allowed_strategies is not None and strategy not in self.allowed_strategies):
+            return False
+        if coin is None:
+            return True
+        return coin not in self.denied_coins and (self.allowed_coins is None or coin in self.allowed_coins)
+
+    def departures_from_backtest(self) -> list[str]:
+        """How this policy makes the runtime trade differently from the vectorised backtest (empty: it does not):
+        the fields that differ from `backtest_parity()`, as `name=value`."""
+        neutral = RuntimePolicy.backtest_parity()
+        if self.risk_mode is RiskMode.NORMAL and self.min_confidence == 0.0 and self.cooldown_bars == 0 \
+                and self.cooldown is None and not self.scale_by_confidence and self.allowed_strategies is None \
+                and not self.denied_strategies and self.allowed_coins is None and not self.denied_coins:
+            return []
+        mine, base = self.model_dump(), neutral.model_dump()
+        return [f"{name}={_plain(mine[name])}" for name in mine if mine[name] != base[name]]
+
+
+def _plain(value) -> str:
+    if isinstance(value, frozenset):
+        return ",".join(sorted(value)) or "none"
+    return str(value.value if isinstance(value, Enum) else value)
 
 
 def volatility_confidence(close: np.ndarray, end: int, window: int, baseline: int) -> float:

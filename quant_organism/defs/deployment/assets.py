@@ -50,11 +50,14 @@ def deployed_set_tests(returns: pd.DataFrame, benchmark: pd.Series, allocations:
     zero (cash) and against equal-weight buy-and-hold. The set was chosen on these days out of the
     validated candidates, so this is a description of what was deployed, not a second, independent test:
     the gate that controls false deployments is validation's, over every candidate judged."""
-    names = [n for n in allocations if n in returns.columns]
+    names = [n for n, weight in allocations.items() if weight > 0 and n in returns.columns]
     if not names:
-        return {"note": "nothing deployed"}
-    daily = daily_returns(returns[names])
-    bench = daily_returns(benchmark.to_frame("benchmark"))["benchmark"]
+        return {"note": "no strategy holds capital"}
+    # An incumbent's column holds only its forward record: the test runs on the days every column has.
+    daily = daily_returns(returns[names]).dropna()
+    if len(daily) < 20:
+        return {"note": f"only {len(daily)} held-out days common to the strategies holding capital: not tested"}
+    bench = daily_returns(benchmark.to_frame("benchmark"))["benchmark"].reindex(daily.index)
     out = {}
     for label, reference in (("vs_zero", None), ("vs_buy_and_hold", bench)):
         test = superiority_test(daily, benchmark=reference, reps=500, seed=0)

@@ -9,14 +9,21 @@ from pydantic import Field
 from quant_organism import settings
 from quant_organism.defs.deployment.assets import DEPLOYED, REPORT
 from quant_organism.defs.shared.partitions import daily_partitions
-from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, PaperLedgerResource, StrategyStoreResource
+from quant_organism.defs.shared.resources import (
+    ArtifactsResource,
+    LakeResource,
+    OperatorPolicyResource,
+    PaperLedgerResource,
+    StrategyStoreResource,
+)
 from quant_organism.catalog.config import LIVE_STATUSES
 from quant_organism.catalog.manifest import load_current_deployment
 from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting.plots import equity_curves, markdown_image
 from quant_organism.catalog.config import StrategyConfig
-from quant_organism.runtime import DecayRules, PaperTrader, RiskLimits, RuntimePolicy, StrategyRuntimeEngine, mark_decaying, retire_decayed
+from quant_organism.runtime import DecayRules, PaperTrader, RiskLimits, StrategyRuntimeEngine, mark_decaying, retire_decayed
 from quant_organism.runtime.forward import first_interventions
+from quant_organism.runtime.operator import PolicyFileError
 from quant_organism.runtime.parity import ledger_parity
 from quant_organism.core.faults import fault_point
 
@@ -34,9 +41,6 @@ class PaperConfig(dg.Config):
     decay_min_days: int = Field(default=_RULES.min_days, description="paper days before decay rules apply")
     decay_min_sharpe: float = Field(default=_RULES.min_sharpe, description="decaying below this paper Sharpe")
     decay_max_drawdown: float = Field(default=_RULES.max_drawdown, description="decaying above this paper drawdown")
-    max_drawdown: Optional[float] = Field(default=_LIMITS.max_drawdown, description="portfolio drawdown that trips the breaker (None: off)")
-    daily_loss: Optional[float] = Field(default=_LIMITS.daily_loss, description="loss within a UTC day that trips the breaker (None: off)")
-    max_asset_exposure: Optional[float] = Field(default=_LIMITS.max_asset_exposure, description="combined exposure cap per coin (None: off)")
     decay_size_factor: float = Field(default=_LIMITS.decay_size_factor, description="entry size of decaying strategies")
     retire_after_decaying_days: int = Field(default=7, ge=1, description="decaying this many days: retired with a post-mortem")
 
@@ -81,8 +85,13 @@ def paper_performance(
     catalog: StrategyStoreResource,
     paper_ledger: PaperLedgerResource,
     artifacts: ArtifactsResource,
+    operator_policy: OperatorPolicyResource,
 ) -> dg.MaterializeResult:
     day = pd.Timestamp(context.partition_key, tz="UTC")
+    try:
+        policy, policy_source = operator_policy.policy()
+    except PolicyFileError as exc:
+        raise dg.Failure(description=str(exc)) from None
     store = catalog.store()
     deployment = load_current_deployment(store)
     live = store.load_strategies(status=LIVE_STATUSES)
@@ -106,21 +115,25 @@ def paper_performance(
             raise dg.Failure(description=f"no bars for {day.date()} in the lake: materialise market/candles for that day first")
         frames_by_anchor[anchor] = loaded.frames
     ledger = paper_ledger.ledger()
-    limits = RiskLimits(max_drawdown=config.max_drawdown, daily_loss=config.daily_loss,
-                        max_asset_exposure=config.max_asset_exposure, decay_size_factor=config.decay_size_factor)
+    if ledger.record_policy(policy.to_json(), policy_source, pd.Timestamp.now(tz="UTC")):
+        context.log.warning(f"operator policy changed ({policy_source}): {policy.to_json()}")
+    limits = policy.risk_limits(config.decay_size_factor)
     bars, rows, events = 0, {}, []
     for anchor, frames in frames_by_anchor.items():  # one engine per history anchor: each strategy sees its own
         group = [c for c in live if anchors[c.name] == anchor]
         # Signals computed once on the anchored history and proven on prefixes (no lookahead), rather than
         # recomputed from the anchor at every bar: the same numbers, a fraction of the work (ML refits).
-        # The backtest's sizing, plus the portfolio's risk controls (breakers per engine: one anchor, one
-        # portfolio in the usual case); where they act, the ledger says so and parity is judged up to there.
-        engine = StrategyRuntimeEngine(group, policy=RuntimePolicy.backtest_parity(), signal_mode="precomputed", risk=limits)
+        # The backtest's sizing, plus the operator's policy and the portfolio's risk controls (breakers per engine:
+        # one anchor, one portfolio in the usual case); where they act, the ledger says so and parity is judged
+        # up to there.
+        engine = StrategyRuntimeEngine(group, policy=policy.runtime_policy(), signal_mode="precomputed", risk=limits)
         summary = PaperTrader(engine, ledger, version=deployment.get("version")).run(frames, start=day, end=end)
         events += summary.result.risk_events
         bars = max(bars, summary.bars)
         rows = {k: rows.get(k, 0) + v for k, v in summary.rows.items()}
     until = first_interventions(ledger, [c.name for c in live])
+    judged = (f"up to the first intervention ({min(until.values())}): the operator's policy or a risk control "
+              "made the book differ from the backtest from there" if until else "every bar: no intervention")
     parity = ledger_parity(ledger, live, lambda c, coin: frames_by_anchor[anchors[c.name]].get(coin), until=until)
     broken = [b for b in parity if not b.ok]
     rules = DecayRules(min_days=config.decay_min_days, min_sharpe=config.decay_min_sharpe, max_drawdown=config.decay_max_drawdown)
@@ -164,6 +177,7 @@ def paper_performance(
                 {"time": str(e.time), "kind": e.kind, "strategy": e.strategy, "coin": e.coin, "detail": e.detail}
                 for e in events][:50]),
             "retired": dg.MetadataValue.json([p.strategy for p in retired]),
+            "policy": dg.MetadataValue.json({**policy.model_dump(), "source": policy_source}),
         },
         check_results=[
             dg.AssetCheckResult(
@@ -171,6 +185,7 @@ def paper_performance(
                 passed=not broken,
                 metadata={
                     "books": dg.MetadataValue.int(len(parity)),
+                    "judged": judged,
                     "max_equity_gap": dg.MetadataValue.float(max((b.max_equity_gap for b in parity), default=0.0)),
                     "differing": dg.MetadataValue.json([b.to_dict() for b in broken][:20]),
                 },

@@ -26,6 +26,7 @@ from quant_organism.market.lake import MarketLake
 from quant_organism.market.sentiment import SentimentSource
 from quant_organism.market.sources import MarketDataSource, make_source
 from quant_organism.runtime.ledger import LEDGER_FILE, PaperLedger
+from quant_organism.runtime.operator import POLICY_FILE, OperatorPolicy, load_policy
 
 
 @lru_cache(maxsize=8)
@@ -162,6 +163,36 @@ class PaperLedgerResource(dg.ConfigurableResource):
         return PaperLedger(self.path)
 
 
+class OperatorPolicyResource(dg.ConfigurableResource):
+    """The operator's policy for the paper book (runtime/operator.py): the standing policy file that
+    `python -m quant_organism policy set` writes, with any field below overriding it for one run (launchpad).
+    Unset fields (None) keep the standing value; a breaker limit of 0 switches that breaker off."""
+
+    path: Optional[str] = Field(default=None, description="the standing policy file (default: data root / paper / policy.json)")
+    risk_mode: Optional[str] = Field(default=None, description="normal | defensive (sizes halved) | halt (flatten, no entries)")
+    cooldown_bars: Optional[int] = Field(default=None, description="bars after a decision during which a book opens nothing")
+    min_confidence: Optional[float] = Field(default=None, description="entries below this confidence are skipped")
+    allow_strategies: Optional[list[str]] = Field(default=None, description="only these strategies may hold positions")
+    deny_strategies: Optional[list[str]] = Field(default=None, description="these strategies are closed and kept flat")
+    allow_coins: Optional[list[str]] = Field(default=None, description="positions only in these coins")
+    deny_coins: Optional[list[str]] = Field(default=None, description="these coins are closed and kept flat")
+    max_drawdown: Optional[float] = Field(default=None, description="portfolio drawdown breaker (0: off)")
+    daily_loss: Optional[float] = Field(default=None, description="daily loss breaker (0: off)")
+    max_asset_exposure: Optional[float] = Field(default=None, description="combined exposure cap per coin (0: off)")
+
+    def policy(self) -> tuple[OperatorPolicy, str]:
+        """(the policy in force for this run, its source); PolicyFileError when the standing file is corrupt."""
+        standing, source = load_policy(Path(self.path) if self.path else settings.data_dir() / POLICY_FILE)
+        overrides = {name: getattr(self, name) for name in OperatorPolicy.model_fields if getattr(self, name, None) is not None}
+        if not overrides:
+            return standing, source
+        for name in ("max_drawdown", "daily_loss", "max_asset_exposure"):
+            if overrides.get(name) == 0:
+                overrides[name] = None
+        policy = OperatorPolicy.model_validate({**standing.model_dump(), **overrides})
+        return policy, f"launchpad override of {', '.join(sorted(overrides))} (on the standing policy set by {source})"
+
+
 def _default_sentiment(market: str, files_dir: Optional[str]) -> str:
     """The sentiment source that goes with a market source (files: only when a *fear_greed* file is there)."""
     if market == "files":
@@ -187,6 +218,7 @@ def project_resources(
         "catalog": StrategyStoreResource(directory=str(root / STORE_DIR)),
         "artifacts": ArtifactsResource(root=str(root)),
         "paper_ledger": PaperLedgerResource(path=str(root / LEDGER_FILE)),
+        "operator_policy": OperatorPolicyResource(path=str(root / POLICY_FILE)),
         "budget": RunBudgetResource(cpu_hour_price=settings.cpu_hour_price()),
     }
 

@@ -1,0 +1,98 @@
+"""The operator's standing policy for the running paper book: risk mode, cooldown, confidence floor, allow and
+deny lists, breaker limits.
+
+Why: an operator must be able to steer the book without redeploying: halve sizes in a storm, halt (flatten
+at the next bar, no entries), keep a coin or a strategy out. The policy is a small JSON file under the data
+root (`paper/policy.json`), written atomically by `python -m quant_organism policy set ...`; a launchpad run
+may override any field for that run. The paper asset turns it into the runtime's `RuntimePolicy` and
+`RiskLimits` and records every change in the ledger (`policy_changes`: time, source, policy).
+A corrupt file is reported with its path and left in place; the book is then not traded.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from quant_organism.core.durable import atomic_write
+
+from .policy import RiskMode, RuntimePolicy
+from .risk import RiskLimits
+
+POLICY_FILE = Path("paper") / "policy.json"  # under the data root
+_DEFAULT_LIMITS = RiskLimits()
+
+
+class PolicyFileError(ValueError):
+    """The operator's policy file cannot be read; it is left in place for the operator to fix."""
+
+
+class OperatorPolicy(BaseModel):
+    """What an operator sets; every field's default is the neutral, backtest-identical book."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    risk_mode: Literal["normal", "defensive", "halt"] = Field(
+        "normal", description="normal; defensive: entry sizes halved; halt: flatten at the next bar, no entries")
+    cooldown_bars: int = Field(0, ge=0, description="bars after a book's last decision during which it opens nothing")
+    min_confidence: float = Field(0.0, ge=0.0, le=1.0, description="entries below this confidence are skipped")
+    allow_strategies: tuple[str, ...] | None = Field(None, description="only these strategies may hold positions")
+    deny_strategies: tuple[str, ...] = Field((), description="these strategies are closed and kept flat")
+    allow_coins: tuple[str, ...] | None = Field(None, description="positions only in these coins")
+    deny_coins: tuple[str, ...] = Field((), description="these coins are closed and kept flat")
+    max_drawdown: float | None = Field(_DEFAULT_LIMITS.max_drawdown, gt=0.0, lt=1.0,
+                                       description="portfolio drawdown that trips the breaker (None: off)")
+    daily_loss: float | None = Field(_DEFAULT_LIMITS.daily_loss, gt=0.0, lt=1.0,
+                                     description="loss within a UTC day that trips the breaker (None: off)")
+    max_asset_exposure: float | None = Field(_DEFAULT_LIMITS.max_asset_exposure, gt=0.0, le=1.0,
+                                             description="combined exposure cap per coin (None: off)")
+
+    def runtime_policy(self) -> RuntimePolicy:
+        """The runtime's policy: the backtest's neutral one with the operator's controls on top. Defensive halves
+        entry sizes (and keeps the operator's confidence floor, not a stricter built-in one)."""
+        return RuntimePolicy(
+            scale_by_confidence=False,
+            risk_mode=RiskMode(self.risk_mode),
+            defensive_size_factor=0.5,
+            defensive_min_confidence=self.min_confidence,
+            min_confidence=self.min_confidence,
+            cooldown_bars=self.cooldown_bars,
+            allowed_strategies=None if self.allow_strategies is None else frozenset(self.allow_strategies),
+            denied_strategies=frozenset(self.deny_strategies),
+            allowed_coins=None if self.allow_coins is None else frozenset(self.allow_coins),
+            denied_coins=frozenset(self.deny_coins),
+        )
+
+    def risk_limits(self, decay_size_factor: float = _DEFAULT_LIMITS.decay_size_factor) -> RiskLimits:
+        return RiskLimits(max_drawdown=self.max_drawdown, daily_loss=self.daily_loss,
+                          max_asset_exposure=self.max_asset_exposure, decay_size_factor=decay_size_factor)
+
+    def with_changes(self, **changes: Any) -> OperatorPolicy:
+        """A validated copy with `changes` (None values are left out, so an unset CLI flag changes nothing)."""
+        merged = {**self.model_dump(), **{k: v for k, v in changes.items() if v is not None}}
+        return OperatorPolicy.model_validate(merged)
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(), sort_keys=True)
+
+
+def load_policy(path: Path) -> tuple[OperatorPolicy, str]:
+    """(the standing policy, who set it); the neutral default when the file does not exist."""
+    if not path.exists():
+        return OperatorPolicy(), "default"
+    try:
+        payload = json.loads(path.read_text())
+        return OperatorPolicy.model_validate(payload["policy"]), str(payload.get("source", "unknown"))
+    except (OSError, ValueError, KeyError, TypeError, ValidationError) as exc:
+        raise PolicyFileError(f"operator policy {path} is unreadable ({str(exc).splitlines()[0]}); it is left in place: "
+                              f"fix it, or reset it with `python -m quant_organism policy reset`") from None
+
+
+def save_policy(path: Path, policy: OperatorPolicy, source: str, when: str) -> None:
+    """Write the standing policy atomically (a crash leaves the old file or the new one, never half of one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"policy": policy.model_dump(), "source": source, "set_at": when}
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2, sort_keys=True)))
