@@ -9,3 +9,4 @@ WORKFLOW_JOB = "research_workflow"  # a YAML workflow by name or path, all phase
 REGIME_JOB = "market_regime"  # sentiment and regimes for a range of days, after the candles are in
 
 EVOLVE_JOBS_BY_PRESET = {"test": EVOLVE_JOB, "full": EVOLVE_FULL_JOB}
+PAPER_BARS_JOB = "paper_trade_bars"  # the deployed set on one hour's closed bars (hourly partitions)

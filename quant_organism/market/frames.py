@@ -82,3 +82,35 @@ def read_regimes(lake: MarketLake, start: pd.Timestamp, end: pd.Timestamp) -> pd
     if rows.empty:
         return rows
     return rows.assign(date=pd.to_datetime(rows["date"])).set_index("date").sort_index()
+
+
+def extend_with_source(
+    lake: MarketLake, frames: dict[str, pd.DataFrame], source, coins, start: pd.Timestamp, end: pd.Timestamp,
+    interval: str = "1h",
+) -> dict[str, pd.DataFrame]:
+    """`frames` (lake bars) extended with the source's closed bars of [start, end) that the lake does not hold
+    yet: today's bars before the day's ingest, for paper trading as each bar closes. Those bars passed the
+    schema (the source conforms them) but not yet the day's quality gate; the day's ingest and paper
+    roll-up later trade the stored, quality-checked bars over them (the ledger rewrites the day)."""
+    start, end = utc_timestamp(start, "start"), utc_timestamp(end, "end")
+    out = {}
+    for coin in coins:
+        stored = frames.get(coin)
+        have = stored.index[(stored.index >= start) & (stored.index < end)] if stored is not None else pd.DatetimeIndex([])
+        if stored is not None and len(have) and have[-1] + interval_delta(interval) >= end:
+            out[coin] = stored
+            continue
+        fresh = source.candles(coin, start, end, interval)
+        if fresh.empty:
+            if stored is not None:
+                out[coin] = stored
+            continue
+        recent = to_strategy_frame(fresh, source.funding(coin, start, end))
+        base = stored[[c for c in recent.columns]] if stored is not None else recent.iloc[:0]
+        joined = pd.concat([base[base.index < start], recent])
+        out[coin] = joined[~joined.index.duplicated(keep="last")].sort_index()
+    if out:
+        regimes = read_regimes(lake, min(f.index[0] for f in out.values()) - pd.Timedelta(days=1), end)
+        out = {coin: frame[[c for c in frame.columns if c in (*OHLCV, FUNDING)]].join(regime_at_bars(regimes, frame.index))
+               for coin, frame in out.items()}  # fmt: skip
+    return out

@@ -71,6 +71,11 @@ def book_parity(
     if len(missing):
         return BookParity(config.name, coin, len(times), float("inf"), [], [f"{len(missing)} paper bar(s) not in the history"])
     window = history.loc[times[0] : times[-1]]
+    if len(times) == 1 and len(window) == 1:  # the book's first bar: nothing can have filled (fills are at the next open)
+        units, equity = float(paper["units"].iloc[0]), float(paper["equity"].iloc[0])
+        gap = abs(equity / initial_cash - 1.0)
+        problems = [] if units == 0.0 and gap <= tolerance else [f"first bar holds {units} units, equity {equity} of {initial_cash}"]
+        return BookParity(config.name, coin, 1, gap, [] if units == 0.0 else [str(times[0])], problems)
     seed = get_registry().create_seed(config.seed_type, config.genes)
     signals = seed.generate_signals(history.loc[: times[-1]]).loc[window.index]
     genes = config.genes
@@ -105,11 +110,13 @@ def ledger_parity(
     history: Callable[[StrategyConfig, str], pd.DataFrame | None],
     costs: CostModel = CostModel(),
     until: Mapping[tuple[str, str], pd.Timestamp] | None = None,
+    before: pd.Timestamp | None = None,
 ) -> list[BookParity]:
     """`book_parity` of every book the ledger holds for `configs`; `history(config, coin)` gives the anchored
     frame that book traded from (None: not checked). `until[(strategy, coin)]`: the bar of the first risk
     control that acted on the book (a breaker, the asset cap, decay sizing); from the next bar on the book
-    deliberately differs from the backtest, so it is compared up to that bar."""
+    deliberately differs from the backtest, so it is compared up to that bar. `before`: only the ledger's bars
+    before it (a rerun of an earlier span is judged on the record up to that span's end)."""
     books = ledger.table("books")
     out = []
     for config in configs:
@@ -120,6 +127,8 @@ def ledger_parity(
             if frame is None or cash.empty:
                 continue
             rows = positions[positions["coin"] == coin]
+            if before is not None:
+                rows = rows[pd.to_datetime(rows["bar_time"], utc=True) < before]
             cutoff = (until or {}).get((config.name, coin))
             if cutoff is not None:
                 limit = cutoff.tz_convert("UTC") if cutoff.tzinfo else cutoff.tz_localize("UTC")

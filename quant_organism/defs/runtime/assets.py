@@ -1,5 +1,6 @@
 """`runtime/paper_performance`: the deployed set paper-traded on the bars after its deployment."""
 
+from dataclasses import dataclass
 from typing import Optional
 
 import dagster as dg
@@ -24,6 +25,7 @@ from quant_organism.catalog.config import StrategyConfig
 from quant_organism.runtime import DecayRules, PaperTrader, RiskLimits, StrategyRuntimeEngine, mark_decaying, retire_decayed
 from quant_organism.runtime.forward import first_interventions
 from quant_organism.runtime.operator import PolicyFileError
+from quant_organism.runtime.ledger import PaperLedger
 from quant_organism.runtime.parity import ledger_parity
 from quant_organism.core.faults import fault_point
 
@@ -93,49 +95,22 @@ def paper_performance(
     except PolicyFileError as exc:
         raise dg.Failure(description=str(exc)) from None
     store = catalog.store()
-    deployment = load_current_deployment(store)
-    live = store.load_strategies(status=LIVE_STATUSES)
-    # Probationers hold no capital (deployment/probation.py): their forward record is judged at deployment.
-    probation = sorted(c.name for c in live if not (c.allocation or 0.0) > 0.0)
-    live = [c for c in live if c.name not in probation]
-    if not live or deployment is None:
-        note = (f"{len(probation)} strategies on probation at zero capital, none holds capital yet: no paper trading"
-                if probation and deployment is not None else "nothing is deployed: no paper trading")  # fmt: skip
-        return _idle({"strategies": 0, "on_probation": dg.MetadataValue.json(probation), "note": note})
-    deployed_for = pd.Timestamp(deployment.get("evolution_date") or day.date())
-    deployed_for = deployed_for.tz_localize("UTC") if deployed_for.tzinfo is None else deployed_for
-    if day <= deployed_for:
-        return _idle({"strategies": len(live), "note": f"deployment uses data up to {deployed_for.date()}: no bars after it yet"})
+    book = _book_in_force(store, day)
+    if isinstance(book, dg.MaterializeResult):
+        return book
+    deployment, live, probation = book
     end = day + pd.Timedelta(days=1)
-    anchors = {c.name: _anchor(c, day) for c in live}
-    frames_by_anchor = {}
-    for anchor in sorted(set(anchors.values())):
+
+    def frames_from(anchor: pd.Timestamp) -> dict[str, pd.DataFrame]:
         loaded = load_market_frames(lake.lake(), settings.coins(), anchor, end, settings.interval())
         if not any((f.index >= day).any() for f in loaded.frames.values()):
             raise dg.Failure(description=f"no bars for {day.date()} in the lake: materialise market/candles for that day first")
-        frames_by_anchor[anchor] = loaded.frames
-    ledger = paper_ledger.ledger()
-    if ledger.record_policy(policy.to_json(), policy_source, pd.Timestamp.now(tz="UTC")):
-        context.log.warning(f"operator policy changed ({policy_source}): {policy.to_json()}")
-    limits = policy.risk_limits(config.decay_size_factor)
-    bars, rows, events = 0, {}, []
-    for anchor, frames in frames_by_anchor.items():  # one engine per history anchor: each strategy sees its own
-        group = [c for c in live if anchors[c.name] == anchor]
-        # Signals computed once on the anchored history and proven on prefixes (no lookahead), rather than
-        # recomputed from the anchor at every bar: the same numbers, a fraction of the work (ML refits).
-        # The backtest's sizing, plus the operator's policy and the portfolio's risk controls (breakers per engine:
-        # one anchor, one portfolio in the usual case); where they act, the ledger says so and parity is judged
-        # up to there.
-        engine = StrategyRuntimeEngine(group, policy=policy.runtime_policy(), signal_mode="precomputed", risk=limits)
-        summary = PaperTrader(engine, ledger, version=deployment.get("version")).run(frames, start=day, end=end)
-        events += summary.result.risk_events
-        bars = max(bars, summary.bars)
-        rows = {k: rows.get(k, 0) + v for k, v in summary.rows.items()}
-    until = first_interventions(ledger, [c.name for c in live])
-    judged = (f"up to the first intervention ({min(until.values())}): the operator's policy or a risk control "
-              "made the book differ from the backtest from there" if until else "every bar: no intervention")
-    parity = ledger_parity(ledger, live, lambda c, coin: frames_by_anchor[anchors[c.name]].get(coin), until=until)
-    broken = [b for b in parity if not b.ok]
+        return loaded.frames
+
+    traded = _trade(context, live, deployment, frames_from, day, end, policy, policy_source,
+                    policy.risk_limits(config.decay_size_factor), paper_ledger.ledger())
+    ledger, events, broken, parity = traded.ledger, traded.events, traded.broken, traded.parity
+    bars, rows, judged = traded.bars, traded.rows, traded.judged
     rules = DecayRules(min_days=config.decay_min_days, min_sharpe=config.decay_min_sharpe, max_drawdown=config.decay_max_drawdown)
     fault_point("paper:traded")
     metrics, decaying = mark_decaying(store, ledger, rules, untrusted={b.strategy for b in broken})
@@ -192,6 +167,65 @@ def paper_performance(
             )
         ],
     )
+
+
+def _book_in_force(store, day: pd.Timestamp):
+    """(deployment, the strategies holding capital, the probationers) for trading `day`, or an idle result
+    saying why nothing trades (nothing deployed, only probationers, or a deployment not older than the day)."""
+    deployment = load_current_deployment(store)
+    live = store.load_strategies(status=LIVE_STATUSES)
+    # Probationers hold no capital (deployment/probation.py): their forward record is judged at deployment.
+    probation = sorted(c.name for c in live if not (c.allocation or 0.0) > 0.0)
+    live = [c for c in live if c.name not in probation]
+    if not live or deployment is None:
+        note = (f"{len(probation)} strategies on probation at zero capital, none holds capital yet: no paper trading"
+                if probation and deployment is not None else "nothing is deployed: no paper trading")  # fmt: skip
+        return _idle({"strategies": 0, "on_probation": dg.MetadataValue.json(probation), "note": note})
+    deployed_for = pd.Timestamp(deployment.get("evolution_date") or day.date())
+    deployed_for = deployed_for.tz_localize("UTC") if deployed_for.tzinfo is None else deployed_for
+    if day <= deployed_for:
+        return _idle({"strategies": len(live), "note": f"deployment uses data up to {deployed_for.date()}: no bars after it yet"})
+    return deployment, live, probation
+
+
+@dataclass
+class _Traded:
+    ledger: PaperLedger
+    bars: int
+    rows: dict
+    events: list
+    parity: list
+    broken: list
+    judged: str
+
+
+def _trade(context, live, deployment, frames_from, start, end, policy, policy_source, limits, ledger: PaperLedger) -> _Traded:
+    """Paper-trade the bars of [start, end) of every strategy holding capital into the ledger (idempotently:
+    a rerun restarts from the state saved before `start`), then judge parity with the backtest on the
+    ledger's whole record. `frames_from(anchor)`: the coins' frames from that history anchor to `end`."""
+    if ledger.record_policy(policy.to_json(), policy_source, pd.Timestamp.now(tz="UTC")):
+        context.log.warning(f"operator policy changed ({policy_source}): {policy.to_json()}")
+    day = start.floor("D")
+    anchors = {c.name: _anchor(c, day) for c in live}
+    frames_by_anchor = {anchor: frames_from(anchor) for anchor in sorted(set(anchors.values()))}
+    bars, rows, events = 0, {}, []
+    for anchor, frames in frames_by_anchor.items():  # one engine per history anchor: each strategy sees its own
+        group = [c for c in live if anchors[c.name] == anchor]
+        # Signals computed once on the anchored history and proven on prefixes (no lookahead), rather than
+        # recomputed from the anchor at every bar: the same numbers, a fraction of the work (ML refits).
+        # The backtest's sizing, plus the operator's policy and the portfolio's risk controls (breakers per engine:
+        # one anchor, one portfolio in the usual case); where they act, the ledger says so and parity is judged
+        # up to there.
+        engine = StrategyRuntimeEngine(group, policy=policy.runtime_policy(), signal_mode="precomputed", risk=limits)
+        summary = PaperTrader(engine, ledger, version=deployment.get("version")).run(frames, start=start, end=end)
+        events += summary.result.risk_events
+        bars = max(bars, summary.bars)
+        rows = {k: rows.get(k, 0) + v for k, v in summary.rows.items()}
+    until = first_interventions(ledger, [c.name for c in live])
+    judged = (f"up to the first intervention ({min(until.values())}): the operator's policy or a risk control "
+              "made the book differ from the backtest from there" if until else "every bar: no intervention")
+    parity = ledger_parity(ledger, live, lambda c, coin: frames_by_anchor[anchors[c.name]].get(coin), until=until, before=end)
+    return _Traded(ledger, bars, rows, events, parity, [b for b in parity if not b.ok], judged)
 
 
 def _idle(metadata: dict) -> dg.MaterializeResult:

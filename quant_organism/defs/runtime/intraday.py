@@ -1,0 +1,166 @@
+"""`runtime/paper_bars`: the deployed set paper-traded on each bar shortly after it closes (hourly partitions).
+
+The ledger stays the one record: an hour's run writes that hour's bars (a rerun rewrites them identically,
+restarting from the state saved before the hour), and the daily `runtime/paper_performance` is the day's
+roll-up: it re-trades the day on the stored, quality-checked bars (identical when the source did not revise
+them), then judges decay and retirement. Bars of a day not ingested yet come straight from the market
+source (the `hyperliquid` source: the live exchange), so the book follows the market as bars close.
+"""
+
+
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from quant_organism import settings
+from quant_organism.automation.job_names import PAPER_BARS_JOB
+from quant_organism.defs.automation.schedules_sensors import TRIGGER_TAG, attempt_for, schedule_status
+from quant_organism.defs.deployment.assets import DEPLOYED
+from quant_organism.defs.runtime.assets import PARITY_CHECK, PREVIOUS_DAY, _book_in_force, _trade
+from quant_organism.defs.shared.resources import (
+    LakeResource,
+    MarketSource,
+    OperatorPolicyResource,
+    PaperLedgerResource,
+    StrategyStoreResource,
+)
+from quant_organism.catalog.config import LIVE_STATUSES
+from quant_organism.catalog.store import STORE_DIR, StrategyStore
+from quant_organism.defs.market.assets import CANDLES
+from quant_organism.defs.shared.partitions import partition_coin_day
+from quant_organism.market.frames import extend_with_source, load_market_frames
+from quant_organism.market.schema import interval_delta
+from quant_organism.runtime.operator import PolicyFileError
+
+PAPER_BARS = dg.AssetKey(["runtime", "paper_bars"])
+hourly_partitions = dg.HourlyPartitionsDefinition(start_date=f"{settings.partitions_start_date()}-00:00", timezone="UTC")
+
+
+@dg.asset(
+    key=PAPER_BARS,
+    partitions_def=hourly_partitions,
+    deps=[dg.AssetDep(DEPLOYED, partition_mapping=PREVIOUS_DAY)],
+    check_specs=[dg.AssetCheckSpec(PARITY_CHECK, asset=PAPER_BARS, description="every paper book's record so far equals "
+                                   "the vectorised backtest's on the same bars (judged after every hour)")],
+    group_name="runtime",
+    kinds={"duckdb"},
+    description="The deployed set paper-traded on one hour's closed bars, into the same ledger as the day's roll-up "
+    "(runtime/paper_performance); bars not ingested yet come from the market source.",
+)
+def paper_bars(
+    context: dg.AssetExecutionContext,
+    lake: LakeResource,
+    market_source: MarketSource,
+    catalog: StrategyStoreResource,
+    paper_ledger: PaperLedgerResource,
+    operator_policy: OperatorPolicyResource,
+) -> dg.MaterializeResult:
+    window = context.partition_time_window
+    start, end = pd.Timestamp(window.start).tz_convert("UTC"), pd.Timestamp(window.end).tz_convert("UTC")
+    if end > pd.Timestamp.now(tz="UTC"):
+        raise dg.Failure(description=f"the bars of {start:%Y-%m-%d %H:00} have not closed yet")
+    try:
+        policy, policy_source = operator_policy.policy()
+    except PolicyFileError as exc:
+        raise dg.Failure(description=str(exc)) from None
+    book = _book_in_force(catalog.store(), start.floor("D"))
+    if isinstance(book, dg.MaterializeResult):
+        return book
+    deployment, live, probation = book
+    coins, interval = traded_coins(live), settings.interval()
+
+    def frames_from(anchor: pd.Timestamp) -> dict[str, pd.DataFrame]:
+        stored = load_market_frames(lake.lake(), coins, anchor, end, interval).frames
+        day, step = start.floor("D"), interval_delta(interval)
+        stale = {coin: (f"ends {stored[coin].index[-1]}" if coin in stored else "has no bars")
+                 for coin in coins if coin not in stored or stored[coin].index[-1] < day - step}  # fmt: skip
+        if stale:
+            raise dg.Failure(description=f"the lake is not up to the day before {day:%Y-%m-%d} ("
+                             + "; ".join(f"{c} {why}" for c, why in stale.items())
+                             + "): the book trades on every earlier bar. Materialise market/candles up to that day "
+                             "(the nightly ingest keeps it there), then rerun this hour")
+        frames = extend_with_source(lake.lake(), stored, market_source.client(), coins, start.floor("D"), end, interval)
+        if not any(((f.index >= start) & (f.index < end)).any() for f in frames.values()):
+            raise dg.Failure(description=f"no closed bar in {start:%Y-%m-%d %H:00}..{end:%H:00} from the lake or the source")
+        return frames
+
+    traded = _trade(context, live, deployment, frames_from, start, end, policy, policy_source, policy.risk_limits(),
+                    paper_ledger.ledger())
+    context.log.info(f"paper-traded {len(live)} strategies over {traded.bars} bar(s) of {start:%Y-%m-%d %H:00}")
+    return dg.MaterializeResult(
+        metadata={
+            "strategies": dg.MetadataValue.int(len(live)),
+            "on_probation": dg.MetadataValue.json(probation),
+            "bars": dg.MetadataValue.int(traded.bars),
+            "ledger_rows": dg.MetadataValue.json(traded.rows),
+            "policy": dg.MetadataValue.json({**policy.model_dump(), "source": policy_source}),
+        },
+        check_results=[dg.AssetCheckResult(
+            check_name=PARITY_CHECK, passed=not traded.broken,
+            metadata={"books": dg.MetadataValue.int(len(traded.parity)), "judged": traded.judged,
+                      "max_equity_gap": dg.MetadataValue.float(max((b.max_equity_gap for b in traded.parity), default=0.0)),
+                      "differing": dg.MetadataValue.json([b.to_dict() for b in traded.broken][:20])},
+        )],
+    )
+
+
+paper_bars_job = dg.define_asset_job(
+    PAPER_BARS_JOB, selection=dg.AssetSelection.assets(PAPER_BARS), partitions_def=hourly_partitions,
+    description="Paper-trade the deployed set on one hour's closed bars.",
+)
+
+
+def make_hourly_paper_schedule(cron: str = "3 * * * *", name: str = "hourly_paper_trading_schedule",
+                               default_status: dg.DefaultScheduleStatus | None = None, catalog_dir: str | None = None):
+    """A few minutes after each hour closes: paper-trade that hour's bars (a failed hour again at the next tick,
+    under a new run key; a traded hour is never traded twice by the schedule)."""
+
+    @dg.schedule(cron_schedule=cron, job=paper_bars_job, execution_timezone="UTC", name=name,
+                 default_status=default_status or schedule_status(),
+                 description="Paper-trades the deployed set on the hour that just closed (and retries the one before "
+                 "when it failed).")
+    def _hourly(context: dg.ScheduleEvaluationContext):
+        moment = pd.Timestamp(context.scheduled_execution_time or pd.Timestamp.now(tz="UTC")).tz_convert("UTC")
+        waiting = _not_tradable(context.instance, catalog_dir, day=(moment.floor("h") - pd.Timedelta(hours=1)).floor("D"))
+        if waiting:
+            return dg.SkipReason(waiting)
+        requests = []
+        for back in (2, 1):  # the hour before last (a retry, if it failed), then the one that just closed
+            hour = moment.floor("h") - pd.Timedelta(hours=back)
+            key = hour.strftime("%Y-%m-%d-%H:%M")
+            if hour < pd.Timestamp(hourly_partitions.start):
+                continue
+            attempt = attempt_for(context.instance, [PAPER_BARS_JOB], key, f"paper-bars:{key}")
+            if attempt.wanted and (back == 1 or attempt.number > 1):
+                requests.append(dg.RunRequest(run_key=attempt.run_key, partition_key=key, tags={TRIGGER_TAG: "schedule"}))
+        return requests or dg.SkipReason(f"the hour before {moment:%Y-%m-%d %H:%M} is traded or being traded")
+
+    return _hourly
+
+
+def traded_coins(live) -> tuple[str, ...]:
+    """The universe's coins that the strategies trade (their data windows' coins; all for one without)."""
+    universe = settings.coins()
+    wanted = set()
+    for config in live:
+        wanted |= set(config.data_window.coins) if config.data_window is not None and config.data_window.coins else set(universe)
+    return tuple(c for c in universe if c in wanted)
+
+
+def _not_tradable(instance: dg.DagsterInstance, catalog_dir, day: pd.Timestamp) -> str | None:
+    """Why the hour's book cannot trade yet (None: it can): nothing holds capital, or the lake lacks the day
+    before (the nightly ingest fills it)."""
+    store = StrategyStore(Path(catalog_dir) if catalog_dir else settings.data_dir() / STORE_DIR)
+    holders = [c for c in store.load_strategies(status=LIVE_STATUSES) if (c.allocation or 0.0) > 0.0]
+    if not holders:
+        return "no deployed strategy holds capital: nothing to paper-trade"
+    before = (day - pd.Timedelta(days=1)).strftime("%Y-%m-%d")
+    stored = {partition_coin_day(k) for k in instance.get_materialized_partitions(CANDLES)}
+    missing = [coin for coin in traded_coins(holders) if (coin, before) not in stored]
+    if missing:
+        return f"market/candles of {before} not materialised for {', '.join(missing)}: the book waits for the nightly ingest"
+    return None
+
+
+hourly_paper_trading_schedule = make_hourly_paper_schedule()
