@@ -7,6 +7,8 @@ import json
 import logging
 from decimal import Decimal
 
+import pandas as pd
+
 import eth_account
 import pytest
 from hyperliquid.utils.constants import MAINNET_API_URL, TESTNET_API_URL
@@ -175,3 +177,123 @@ def test_prices_and_sizes_follow_the_exchange_rules():
         TestnetConfig(notional_usd=5.0)
     with pytest.raises(ValueError, match="coins"):
         TestnetConfig(coins="BTC")
+
+
+# --- the candidate's trading session against the local exchange -------------------------------------------
+class JumpingClock:
+    """Wall time compressed: sleeping jumps to the moment, and the local exchange's book moves to the market
+    price at that moment (the open of the bar starting then), as the real testnet's would."""
+
+    def __init__(self, start: pd.Timestamp, book: ExchangeReplay, bars: pd.DataFrame, coin: str = "BTC") -> None:
+        self.moment, self.book, self.opens, self.coin = start, book, bars.set_index("timestamp")["open"], coin
+        self.sleeps: list[pd.Timestamp] = []
+
+    def now(self) -> pd.Timestamp:
+        return self.moment
+
+    def sleep_until(self, moment: pd.Timestamp) -> None:
+        self.sleeps.append(moment)
+        self.moment = max(self.moment, moment)
+        price = float(self.opens[self.opens.index <= self.moment].iloc[-1])
+        self.book.mids[self.coin] = self.book.book_mids[self.coin] = price
+
+
+SESSION_START = pd.Timestamp("2024-04-10 09:20", tz="UTC")
+
+
+@pytest.fixture
+def market_exchange():
+    """The replay server serving the synthetic market's BTC bars and funding, with a book that fills marketable
+    orders half a basis point... five basis points beyond the mid."""
+    from quant_organism.market.sources.synthetic import SyntheticSource
+
+    source = SyntheticSource()
+    bars = source.candles("BTC", "2024-02-01", "2024-04-12")
+    with HyperliquidReplayServer(candle_cap=5000, funding_cap=5000) as server:
+        server.add_candles("BTC", bars, "1h")
+        server.add_funding("BTC", source.funding("BTC", "2024-02-01", "2024-04-12"))
+        book = ExchangeReplay(server, {"BTC": float(bars["close"].iloc[-1])}, signers=[ACCOUNT.address])
+        book.half_spread = 0.0005
+        yield server, book, bars
+
+
+def _always_in_market():
+    from quant_organism.strategies import SeedGenes, SeedType, gene_space
+
+    values = {name: spec.default for name, spec in gene_space(SeedType("ema_crossover")).items()}
+    values.update(fast_period=3, slow_period=8, entry_threshold=0.0, position_size=1.0, stop_loss=0.0, take_profit=0.0)
+    return SeedGenes.from_gene_values("ema_crossover", "ema_3_8", values)
+
+
+def test_the_candidate_trades_its_own_orders_for_n_bars_against_its_backtest(market_exchange, caplog):
+    from quant_organism.validation.testnet_session import SessionConfig, trade_session
+
+    server, book, bars = market_exchange
+    caplog.set_level(logging.DEBUG)
+    clock = JumpingClock(SESSION_START, book, bars)
+    config = TestnetConfig(base_url=server.url, coins=("BTC",), session_bars=6, session_interval="1h", session_notional_usd=200.0)
+    result = run_testnet_stage(config, environ=env(), genes=_always_in_market(), clock=clock)
+    assert result.status is StageStatus.PASSED, result.reasons
+    session = result.metrics["session"]
+    # it waited for each bar to close (6 decisions, then one close to flatten) and read the exchange's bars
+    assert [s.floor("h") for s in clock.sleeps] == list(pd.date_range("2024-04-10 10:00", periods=7, freq="h", tz="UTC"))
+    assert session["orders"] and all(o["problem"] is None for o in session["orders"])
+    assert len(book.fills) == len(session["orders"]) == session["fills"]
+    assert session["open_units"] == 0.0  # flat at the end
+    # the book filled 5 bps beyond the price right after each close: the backtest's fill is that bar's open
+    assert all(abs(s - 5.0) < 0.01 for s in session["slippage_bps"])
+    ioc = [r.body["action"]["orders"][0] for r in server.requests if r.path == "/exchange" and r.body["action"]["type"] == "order"]
+    assert {o["t"]["limit"]["tif"] for o in ioc} == {"Alo", "Ioc"}
+    # P&L beside the backtest of the same bars: they differ by the fills' slippage and the exit's timing only
+    assert len(session["traded_bars"]) == 7 and abs(session["return_gap"]) < 0.01
+    assert_no_key(json.dumps(result.to_dict(), default=str), caplog.text)
+
+
+def test_a_session_order_the_book_cannot_fill_fails_the_stage(market_exchange):
+    server, book, bars = market_exchange
+    book.half_spread = 0.05  # the book is 5% away: an IOC limited to 1% beyond the close cannot match
+    clock = JumpingClock(SESSION_START, book, bars)
+    config = TestnetConfig(base_url=server.url, coins=("BTC",), session_bars=2, session_notional_usd=200.0)
+    result = run_testnet_stage(config, environ=env(), genes=_always_in_market(), clock=clock)
+    assert result.status is StageStatus.FAILED
+    assert any("not filled" in r and "could not immediately match" in r for r in result.reasons), result.reasons
+    assert book.fills == []
+
+
+@pytest.mark.timeout(600)
+def test_validation_mode_full_runs_the_testnet_stage_end_to_end(data_dir, market_exchange, monkeypatch):
+    """The evolution chain in mode `full` against the local exchange: the best candidate trades its own orders
+    (time compressed by the jumping clock); without a key the run says that `full` ran as `fast`."""
+    import dagster as dg
+
+    from quant_organism.validation import testnet_session
+    from quant_organism_tests.support.chain import ingest_coins, project_definitions
+
+    server, book, bars = market_exchange
+    monkeypatch.setenv("QUANT_ORGANISM_COINS", "BTC,ETH")
+    monkeypatch.setattr(testnet_session, "WallClock", lambda: JumpingClock(SESSION_START, book, bars))
+    definitions = project_definitions(data_dir)
+    day = "2024-04-09"
+    full = {"mode": "full", "alpha": 0.99, "min_trades": 1, "require_positive_walk_forward": False,
+            "testnet_url": server.url, "testnet_session_bars": 4}  # fmt: skip
+    run_config = {"ops": {"validation__validated_strategies": {"config": full}}}
+    with dg.instance_for_test() as instance:
+        ingest_coins(definitions, instance, ["BTC", "ETH"], "2024-02-09", day)
+        monkeypatch.setenv(KEY_ENV, "0x" + KEY)
+        result = definitions.resolve_job_def("evolve").execute_in_process(instance=instance, partition_key=day, run_config=run_config)
+        assert result.success
+        verdicts = json.loads((data_dir / "validation" / f"date={day}" / "verdicts.json").read_text())
+        stages = [v["stages"]["testnet"] for v in verdicts["verdicts"]]
+        traded = [s for s in stages if "session" in s["metrics"]]
+        assert len(traded) == 1 and traded[0]["status"] == "passed", traded
+        session = traded[0]["metrics"]["session"]
+        assert session["fills"] == len(book.fills) >= 1 and session["open_units"] == 0.0
+        assert all(s["status"] == "skipped" and "one candidate per session" in s["reasons"][0] for s in stages if s not in traded)
+        assert verdicts["mode_note"] is None
+        assert_no_key((data_dir / "validation" / f"date={day}" / "verdicts.json").read_text())
+
+        monkeypatch.delenv(KEY_ENV)
+        again = definitions.resolve_job_def("evolve").execute_in_process(instance=instance, partition_key=day, run_config=run_config)
+        assert again.success
+        note = json.loads((data_dir / "validation" / f"date={day}" / "verdicts.json").read_text())["mode_note"]
+        assert note == "mode full ran as fast: the testnet stage was skipped (HYPERLIQUID_TESTNET_PRIVATE_KEY not set)"

@@ -215,6 +215,10 @@ def _evolve_phase(terminal: Terminal, instance, day: str, preset: str, ops: dict
     terminal.say(f"[evolve] {day} ({preset} preset): {counts['generated']} evaluations, "
                  f"{counts['passed_validation']}/{counts['validated_candidates']} candidates pass validation, "
                  f"{counts['deployed']} deployed, in {time.perf_counter() - started:.1f}s")
+    verdicts_path = artifacts.phase_dir("validation", day, settings.data_dir()) / "verdicts.json"
+    mode_note = json.loads(verdicts_path.read_text()).get("mode_note") if verdicts_path.exists() else None
+    if mode_note:
+        terminal.say("      " + mode_note)
     deployment_path = artifacts.phase_dir("deployment", day, settings.data_dir()) / "deployment.json"
     deployment = json.loads(deployment_path.read_text()) if deployment_path.exists() else {}
     for line in _report_lines(report) + _life_cycle_lines(deployment):

@@ -6,7 +6,8 @@ replays the walk-forward window bar by bar through the runtime engine, and its l
 `product_replay_days` days also day by day exactly as paper trading runs (ledger restores, anchored
 history, backtest sizing): a replay proves agreement with the backtest, so it is only worth its time for
 what could be deployed, and a candidate not replayed cannot pass. Stage 3 trades on the Hyperliquid
-testnet once (an execution check shared by all candidates) or is recorded as skipped without a key. Bars of the
+testnet: the best candidate that passed stages 1-2 trades its own orders for a few bars (testnet_session.py),
+or the stage is recorded as skipped (without a key: `full` then ran as `fast`, and the outcome says so). Bars of the
 validation windows were never seen by evolution (evolution/windows.py); here they are used first.
 
 The outcome carries the evidence (held-out returns per bar, the buy-and-hold benchmark on the same bars)
@@ -52,6 +53,7 @@ class ValidationOutcome:
     test: SuperiorityResult | None
     stage_seconds: dict[str, float]
     cut_by_budget: list[str] = field(default_factory=list)  # candidates whose replay the budget cut
+    mode_note: str | None = None  # e.g. `full` ran as `fast` because the testnet stage was skipped
 
     @property
     def passed(self) -> list[CandidateVerdict]:
@@ -62,6 +64,7 @@ class ValidationOutcome:
             "superiority": self.test.to_dict() if self.test is not None else None,
             "stage_seconds": self.stage_seconds,
             "cut_by_budget": list(self.cut_by_budget),
+            "mode_note": self.mode_note,
             "verdicts": [v.to_dict() for v in self.verdicts],
         }
 
@@ -118,10 +121,10 @@ def validate(
         timings["replay"] = round(time.perf_counter() - started, 3)
 
 
-    testnet = None
+    testnet: dict[str, StageResult] = {}
     if options.mode == "full":
         started = time.perf_counter()
-        testnet = run_testnet_stage(options.testnet)  # one execution check, shared by every candidate
+        testnet = _testnet_stage(candidates, stage1, stage2, options)
         timings["testnet"] = round(time.perf_counter() - started, 3)
 
     verdicts = []
@@ -129,10 +132,40 @@ def validate(
         stages = [stage1[genes.seed_id]]
         if genes.seed_id in stage2:
             stages.append(stage2[genes.seed_id])
-        if testnet is not None:
-            stages.append(testnet)
+        if genes.seed_id in testnet:
+            stages.append(testnet[genes.seed_id])
         verdicts.append(decide(genes.seed_id, stages, options.mode))
-    return ValidationOutcome(verdicts, evidence, test, timings, sorted(out_of_time))
+    note = None
+    if testnet and all(r.status is StageStatus.SKIPPED for r in testnet.values()):
+        reasons = sorted({reason for r in testnet.values() for reason in r.reasons})
+        note = f"mode full ran as fast: the testnet stage was skipped ({'; '.join(reasons)})"
+    return ValidationOutcome(verdicts, evidence, test, timings, sorted(out_of_time), note)
+
+
+def _testnet_stage(candidates, stage1, stage2, options: ValidationSettings) -> dict[str, StageResult]:
+    """Stage 3 for every candidate: the best one that passed stages 1-2 trades its own orders on the testnet (one
+    account nets positions, so one candidate per session); the others share its connectivity result, marked
+    as not traded. Without a key (or a candidate) the stage is skipped for all, saying why."""
+    ready = sorted(
+        (g for g in candidates if stage1[g.seed_id].status is StageStatus.PASSED
+         and stage2.get(g.seed_id, stage1[g.seed_id]).status is StageStatus.PASSED),
+        key=lambda g: (-(stage1[g.seed_id].score or 0.0), g.seed_id),
+    )  # fmt: skip
+    if not ready:
+        result = run_testnet_stage(options.testnet)  # still checks the execution path (or says why it is skipped)
+        return {g.seed_id: result for g in candidates}
+    best = ready[0]
+    traded = run_testnet_stage(options.testnet, genes=best)
+    out = {best.seed_id: traded}
+    for genes in candidates:
+        if genes.seed_id == best.seed_id:
+            continue
+        if traded.status is StageStatus.SKIPPED:
+            out[genes.seed_id] = traded
+        else:
+            why = f"not traded on the testnet: one candidate per session, {best.seed_id} was ({traded.status.value})"
+            out[genes.seed_id] = StageResult(traded.stage, StageStatus.SKIPPED, None, {"traded": best.seed_id}, [why])
+    return out
 
 
 def _late(deadline: float | None) -> bool:

@@ -1,10 +1,13 @@
-"""Stage 3, testnet: can the execution path place and cancel real orders, and how fast?
+"""Stage 3, testnet: can the execution path place and cancel real orders, and what do the candidate's own
+orders cost when they really trade?
 
-With HYPERLIQUID_TESTNET_PRIVATE_KEY set, the stage uses the Hyperliquid SDK (`Exchange`) to place,
-per coin, one post-only (ALO) bid below and one ALO ask above the mid, `distance` away so they rest
-and never fill, each worth a little more than the exchange's $10 minimum, and then cancels each one.
-It scores what came back: orders accepted, cancels confirmed, and request latency.
-Without the key the stage is SKIPPED (never passed).
+With HYPERLIQUID_TESTNET_PRIVATE_KEY set, the stage uses the Hyperliquid SDK (`Exchange`):
+1. connectivity: per coin, one post-only (ALO) bid below and one ALO ask above the mid, `distance` away so
+   they rest and never fill, each worth a little more than the exchange's $10 minimum, then cancelled;
+   scored on orders accepted, cancels confirmed and request latency;
+2. with a candidate (`genes`): its trading session (testnet_session.py): its own orders for `session_bars`
+   bars of the exchange's market, fills, slippage and P&L against the backtest of the same bars.
+Without the key the stage is SKIPPED (never passed), and validation says that `full` ran as `fast`.
 
 Safety rules, strict:
 - the endpoint must be the testnet URL, or a local `http://127.0.0.1:PORT` / `http://localhost:PORT`
@@ -62,6 +65,9 @@ class TestnetConfig:
     max_latency_s: float = 2.0
     timeout_s: float = 10.0
     allow_mainnet: bool = False
+    session_bars: int = 3  # bars the candidate trades (wall time: session_bars x session_interval)
+    session_interval: str = "1h"
+    session_notional_usd: float = 50.0
 
     def __post_init__(self) -> None:
         if isinstance(self.coins, str) or not self.coins or not all(isinstance(c, str) and c for c in self.coins):
@@ -100,8 +106,10 @@ def network_of(url: str) -> str:
     return "mainnet" if url == MAINNET_API_URL else "testnet" if url == TESTNET_API_URL else "local"
 
 
-def run_testnet_stage(config: TestnetConfig = TestnetConfig(), *, environ: Mapping[str, str] | None = None) -> StageResult:
-    """Place and cancel small far-from-mid post-only orders; SKIPPED when no key is configured."""
+def run_testnet_stage(config: TestnetConfig = TestnetConfig(), *, environ: Mapping[str, str] | None = None,
+                      genes=None, clock=None) -> StageResult:
+    """Place and cancel small far-from-mid post-only orders, then (with `genes`) trade the candidate's own orders
+    for `config.session_bars` bars; SKIPPED when no key is configured."""
     environ = os.environ if environ is None else environ
     url = check_endpoint(config.base_url, config.allow_mainnet, environ)
     key = (environ.get(KEY_ENV) or "").strip()
@@ -117,7 +125,7 @@ def run_testnet_stage(config: TestnetConfig = TestnetConfig(), *, environ: Mappi
         return _failed(metrics, [f"{ACCOUNT_ENV} must be a 0x-prefixed 40-hex-digit address"])
     metrics.update(signer=wallet.address, account=account or wallet.address)
     try:
-        return _trade(wallet, url, account, config, metrics, key)
+        return _trade(wallet, url, account, config, metrics, key, genes, clock)
     except Exception as exc:  # noqa: BLE001 - any SDK/network failure is a failed stage, scrubbed
         return _failed(metrics, [f"testnet session failed: {_describe(exc, key)}"])
 
@@ -133,12 +141,15 @@ def _wallet(key: str):
     raise ValueError(f"{KEY_ENV} is not a valid private key (expected 32 bytes as hex)")
 
 
-def _trade(wallet, url: str, account: str | None, config: TestnetConfig, metrics: dict, key: str) -> StageResult:
+def _trade(wallet, url: str, account: str | None, config: TestnetConfig, metrics: dict, key: str, genes, clock) -> StageResult:
     from hyperliquid.exchange import Exchange
 
     exchange = Exchange(wallet, url, account_address=account, timeout=config.timeout_s)
     try:
-        return _trade_with(exchange, url, config, metrics, key)
+        result = _trade_with(exchange, url, config, metrics, key)
+        if genes is None or result.status is not StageStatus.PASSED:
+            return result
+        return _with_session(result, exchange, genes, config, clock, key)
     finally:
         exchange.session.close()
         exchange.info.session.close()
@@ -221,6 +232,25 @@ def _round_trip(exchange, coin: str, is_buy: bool, mid: float, sz_decimals: int,
         record["error"] = _scrub(str(detail), key)
         record["problems"].append(f"{coin} {side}: cancel of order {record['oid']} failed: {record['error']}")
     return record
+
+
+def _with_session(connected: StageResult, exchange, genes, config: TestnetConfig, clock, key: str) -> StageResult:
+    """The connectivity result extended by the candidate's trading session (its problems fail the stage)."""
+    from quant_organism.validation.testnet_session import SessionConfig, WallClock, trade_session
+
+    session_config = SessionConfig(coin=config.coins[0], interval=config.session_interval, bars=config.session_bars,
+                                   notional_usd=config.session_notional_usd)  # fmt: skip
+    session = trade_session(exchange, genes, session_config, clock or WallClock())
+    metrics = {**connected.metrics, "session": session, "candidate": genes.seed_id}
+    problems = [_scrub(p, key) for p in session["problems"]]
+    if not session["orders"] and not problems:
+        metrics["session_note"] = (f"{genes.seed_id} sent no order in {config.session_bars} bar(s): its execution was "
+                                   "not exercised beyond the connectivity check")  # fmt: skip
+    log.info("testnet session of %s: %d order(s), %s fill(s), median slippage %s bps", genes.seed_id,
+             len(session["orders"]), session.get("fills"), session.get("median_slippage_bps"))
+    if problems:
+        return StageResult(STAGE, StageStatus.FAILED, 0.5 * (connected.score or 0.0), metrics, problems)
+    return StageResult(STAGE, StageStatus.PASSED, connected.score, metrics, [])
 
 
 def limit_price(price: float, sz_decimals: int) -> float:

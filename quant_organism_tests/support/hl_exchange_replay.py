@@ -10,7 +10,9 @@ the exchange's wire format:
   order:  {"status":"ok","response":{"type":"order","data":{"statuses":[{"resting":{"oid":N}}]}}}
   cancel: {"status":"ok","response":{"type":"cancel","data":{"statuses":["success"]}}}
 Knobs for failure paths: `book_mids` (the book the matching engine sees, e.g. moved since allMids),
-`forget_orders` (orders vanish before the cancel arrives, as if filled or expired).
+`forget_orders` (orders vanish before the cancel arrives, as if filled or expired). A marketable order
+(IOC or GTC crossing the book) fills at once at mid x (1 +/- `half_spread`) when its limit allows, and is
+kept in `fills`; an IOC order that cannot match is answered with the exchange's error.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class ExchangeReplay:
         self.book_mids: dict[str, float] = dict(mids)
         self.signers = {s.lower() for s in signers or []}
         self.forget_orders = False
+        self.half_spread = 0.0  # a marketable order fills at mid x (1 +/- half_spread), within its limit
+        self.fills: list[dict[str, Any]] = []
         self.open: dict[int, dict[str, Any]] = {}
         self.placed: list[dict[str, Any]] = []
         self.cancelled: list[int] = []
@@ -89,8 +93,15 @@ class ExchangeReplay:
         crosses = px >= mid if wire["b"] else px <= mid
         if tif == "Alo" and crosses:
             return {"error": f"Post only order would have immediately matched, bbo was {mid}@{mid}. asset={asset}"}
+        touch = mid * (1 + Decimal(str(self.half_spread))) if wire["b"] else mid * (1 - Decimal(str(self.half_spread)))
+        crosses = crosses and (px >= touch if wire["b"] else px <= touch)
         if crosses:
-            return {"filled": {"totalSz": wire["s"], "avgPx": str(mid), "oid": next(self._oids)}}
+            fill = {"totalSz": wire["s"], "avgPx": format_decimal(float(touch)), "oid": next(self._oids)}
+            with self._lock:
+                self.fills.append({"coin": coin, "side": "B" if wire["b"] else "A", **fill})
+            return {"filled": fill}
+        if tif == "Ioc":
+            return {"error": f"Order could not immediately match against any resting orders. asset={asset}"}
         with self._lock:
             oid = next(self._oids)
             order = {"coin": coin, "side": "B" if wire["b"] else "A", "limitPx": wire["p"], "sz": wire["s"], "oid": oid}

@@ -52,11 +52,14 @@ class ValidationRunConfig(dg.Config):
     bootstrap_reps: int = Field(default=1000, description="stationary-bootstrap replications of the gate")
     pbo_population: int = Field(default=200, description="distinct individuals the search tried, sampled uniformly, in the PBO of the search")
     testnet_url: Optional[str] = Field(default=None, description="testnet API URL (default: Hyperliquid testnet)")
+    testnet_session_bars: int = Field(default=3, description="bars the best candidate trades on the testnet (wall time)")
+    testnet_session_interval: str = Field(default="1h", description="bar interval of the testnet session")
 
     def settings(self) -> ValidationSettings:
         if self.mode not in ("minimal", "fast", "full"):
             raise dg.Failure(description=f"validation mode {self.mode!r}: expected minimal, fast or full")
-        testnet = TestnetConfig(base_url=self.testnet_url) if self.testnet_url else TestnetConfig()
+        session = {"session_bars": self.testnet_session_bars, "session_interval": self.testnet_session_interval}
+        testnet = TestnetConfig(base_url=self.testnet_url, **session) if self.testnet_url else TestnetConfig(**session)
         held_out = HeldOutConfig(
             alpha=self.alpha,
             min_trades=self.min_trades,
@@ -196,6 +199,8 @@ def validated_strategies(
         f"(stage seconds {outcome.stage_seconds}; SPA p {outcome.test.spa_pvalue if outcome.test else None}; "
         f"PBO of the search {f'{pbo.pbo:.2f}' if pbo else 'skipped'})"
     )
+    if outcome.mode_note:
+        context.log.warning(outcome.mode_note)
     skipped_stages = sorted({name for v in outcome.verdicts for name, r in v.stages.items() if not r.ran})
     test = outcome.test
     return dg.MaterializeResult(
@@ -203,6 +208,7 @@ def validated_strategies(
             "candidates": dg.MetadataValue.int(len(outcome.verdicts)),
             "passed": dg.MetadataValue.int(len(passed)),
             "mode": config.mode,
+            "mode_note": outcome.mode_note or "ran as configured",
             "spa_pvalue": dg.MetadataValue.float(float(test.spa_pvalue) if test else float("nan")),
             "superior": dg.MetadataValue.json(list(test.superior) if test else []),
             "pbo": dg.MetadataValue.float(float(pbo.pbo) if pbo else float("nan")),
