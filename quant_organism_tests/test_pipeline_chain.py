@@ -159,3 +159,29 @@ def test_a_new_deployment_is_on_probation_and_paper_trading_says_so(data_dir, mo
         meta = _metadata(paper, "runtime__paper_performance")
         assert meta["strategies"] == 0 and sorted(meta["on_probation"]) == names
         assert "on probation at zero capital" in meta["note"]
+
+
+def test_a_probation_look_applies_on_a_night_when_no_new_candidate_passes(data_dir, monkeypatch):
+    """The look is due whatever the night's search found: with a gate nothing passes, the probationers whose
+    forward record is long enough are still promoted or retired (before, 'nothing passed' kept them at zero
+    capital for good)."""
+    monkeypatch.setenv("QUANT_ORGANISM_COINS", COINS)
+    definitions = project_definitions(data_dir)
+    day, later = "2024-06-29", "2024-07-09"
+    strict = {**RELAXED, "alpha": 1e-12, "min_trades": 10_000}  # nothing can pass
+    with dg.instance_for_test() as instance:
+        ingest_coins(definitions, instance, COINS.split(","), "2024-04-30", later)
+        first = _metadata(_evolve(definitions, instance, day, RELAXED, {"probation_days": 5}), "deployment__deployed_configs")
+        assert first["deployed"] >= 1
+        looked = _metadata(_evolve(definitions, instance, later, strict, {"probation_days": 5}), "deployment__deployed_configs")
+    plan = json.loads((data_dir / "deployment" / f"date={later}" / "deployment.json").read_text())["plan"]
+    assert plan["probation_looks"] and looked["version"] != first["version"]  # the look wrote a new deployment
+    for name, look in plan["probation_looks"].items():
+        live = data_dir / "strategies" / f"{name}.json"
+        if look["probation_promoted"]:
+            config = json.loads(live.read_text())
+            assert config["deployment_status"] in ("deployed", "decaying") and config["allocation"] > 0
+        else:  # retired: moved to the archive with the look's reason
+            assert not live.exists() and name in looked["archived"]
+            [archived] = (data_dir / "strategies" / "archive").glob(f"{name}__*.json")
+            assert "probation" in json.loads(archived.read_text())["deployment_history"][-1]["note"]

@@ -269,9 +269,10 @@ def _stage(
                 outcome["newly_deployed"].append(choice.name)
         tx.save(config)
     chosen = set(plan.names)
+    why = {r.name: r.reason for r in plan.rejected}  # e.g. a failed probation look, with its test
     for name in sorted(previous):
         if name not in chosen:
-            tx.archive(name, f"superseded: not chosen by {label}")
+            tx.archive(name, f"superseded: not chosen by {label}" + (f" ({why[name]})" if name in why else ""))
             outcome["archived"].append(name)
     for name in sorted(waiting):  # validated earlier, not chosen now: nothing would ever deploy them later
         if name not in chosen:

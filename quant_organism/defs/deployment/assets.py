@@ -115,7 +115,7 @@ def deployed_configs(
     if older is not None:
         summary = {**_kept_deployment(store, f"not deployed: {older}"), "older_than_live": True}
         context.log.warning(summary["notes"][0])
-    elif plan.chosen or config.retire_when_nothing_passes:
+    elif plan.chosen or plan.looks or config.retire_when_nothing_passes:  # a probation look changes the set too
         try:
             record = deploy(
                 plan, store, when=datetime.now(timezone.utc), note=f"evolution {day}",
