@@ -17,12 +17,16 @@ $(UV):
 setup: $(UV)
 	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 
-# The main job end to end on the embedded default (synthetic market): the production search evolves on
-# 2025-07-14 (a day in the synthetic past with the full preset's 540 days of history before it), then what
-# is deployed (if anything passes validation) is paper-traded on the 7 days after it.
-DEMO_END ?= 2025-07-21
+# The main job end to end on the embedded default (the synthetic market, built to show a life cycle): the
+# production search evolves on 2025-07-14 (540 days of history before it), the deployment is paper-traded on
+# the 97 days after it, and the chain re-evolves every 30 of them as the nightly schedule would: probation,
+# the looks at 60 forward days, promotion or retirement, capital, paper P&L, the parity check.
+# `python -m quant_organism.benchmarks demo` runs the same command over 10 seeds (benchmarks/demo.py).
+DEMO_END ?= 2025-10-19
+DEMO_PAPER_DAYS ?= 97
+DEMO_EVOLVE_EVERY ?= 30
 demo: setup
-	$(RUN) python -m quant_organism run --end $(DEMO_END) --paper-days 7
+	$(RUN) python -m quant_organism run --end $(DEMO_END) --paper-days $(DEMO_PAPER_DAYS) --evolve-every $(DEMO_EVOLVE_EVERY)
 
 # The Dagster UI on http://127.0.0.1:3000, over the instance the main job wrote to.
 ui: setup
@@ -54,6 +58,7 @@ bench: setup
 	$(RUN) python -m quant_organism.benchmarks evolution
 	$(RUN) python -m quant_organism.benchmarks paper
 	$(RUN) python -m quant_organism.benchmarks organism --quick
+	$(RUN) python -m quant_organism.benchmarks demo
 
 clean:
 	rm -rf data/lake data/dagster_home data/*.duckdb data/*.catalog.* data/evolution data/validation \

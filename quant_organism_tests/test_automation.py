@@ -10,12 +10,11 @@ from __future__ import annotations
 import time
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import dagster as dg
 from quant_organism.runtime.decay import DecayRules
-import numpy as np
 import pytest
 from dagster._core.test_utils import create_run_for_test
 from dagster_duckdb import DuckDBResource
@@ -25,9 +24,10 @@ from quant_organism.defs.automation import schedules_sensors as automation
 from quant_organism.defs.jobs.jobs import ingest_job
 from quant_organism.defs.market.assets import CANDLES, candles, funding_rates
 from quant_organism.defs.shared.resources import ArtifactsResource, project_resources
-from quant_organism.catalog import StrategyStore, StrategyConfig
+from quant_organism.catalog import StrategyStore
 from quant_organism.market.sources.synthetic import SyntheticSource
-from quant_organism.strategies import SeedGenes, SeedType
+
+from quant_organism_tests.support.paper_book import deployed_config as strategy
 
 UTC = timezone.utc
 NOW = datetime(2024, 3, 6, 1, 0, tzinfo=UTC)  # the sensors' clock: 2024-03-05 is the newest complete day
@@ -105,16 +105,6 @@ class Ticker:
 
 def requested(data) -> list[tuple[str, str]]:
     return [(r.run_key, r.partition_key) for r in data.run_requests]
-
-
-def strategy(name: str, status: str = "deployed", days: int = 10, sharpe: float = 1.5, drawdown: float = 0.05,
-             allocation: float = 0.5) -> StrategyConfig:
-    genes = SeedGenes.random(SeedType.EMA_CROSSOVER, name, np.random.default_rng(len(name)), generation=0)
-    config = StrategyConfig.from_genes(genes, fitness_score=1.0, backtest_sharpe=1.5, name=name, evolution_date=date(2024, 3, 1))
-    config = config.transition("validated", "passed").transition("deployed", "selected", allocation=allocation)
-    if status == "decaying":
-        config = config.transition("decaying", "paper Sharpe fell")
-    return config.with_performance(paper_trading_days=days, paper_sharpe=sharpe, max_drawdown=drawdown)
 
 
 # --- schedules -----------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ def test_a_run_prints_a_few_lines_per_phase_and_logs_the_event_stream_to_a_file(
     assert len(lines) < 30, lines
     # history shorter than asked for: said in one sentence, and the run goes on with what exists
     assert any(line.startswith("history: the source's data for") and "begins 2024-03-20" in line for line in lines)
-    assert [line[:5] for line in lines if line.startswith("[")] == ["[1/3]", "[2/3]", "[3/3]"]
+    assert [line.split("]")[0] + "]" for line in lines if line.startswith("[")] == ["[ingest]", "[evolve]", "[paper]"]
     [log_file] = (tmp_path / "data" / "logs").glob("run-*.log")
     assert str(log_file) in done.stdout
     events = log_file.read_text()

@@ -24,7 +24,8 @@ from quant_organism.defs.shared.resources import OperatorPolicyResource, project
 from quant_organism.market.sources.synthetic import SyntheticSource
 from quant_organism.runtime.ledger import LEDGER_FILE, PaperLedger
 from quant_organism_tests.support.hl_replay_server import HyperliquidReplayServer
-from quant_organism_tests.test_runtime_parity import COINS, FIRST, PAPER_DAYS, _deploy
+from quant_organism_tests.support.paper_book import COINS, FIRST, PAPER_DAYS
+from quant_organism_tests.support.paper_book import deploy_long_windows as _deploy
 
 DAY1, DAY2 = PAPER_DAYS[0], PAPER_DAYS[1]
 TABLES = ("orders", "fills", "positions", "pnl", "trades")
@@ -119,7 +120,7 @@ def test_the_hourly_schedule_trades_the_hour_that_closed_and_retries_a_failed_on
     from quant_organism import settings
     from quant_organism.defs.market.assets import CANDLES
     from quant_organism.defs.runtime.intraday import make_hourly_paper_schedule
-    from quant_organism_tests.test_automation import strategy
+    from quant_organism_tests.support.paper_book import deployed_config as strategy
 
     schedule = make_hourly_paper_schedule(catalog_dir=str(tmp_path / "strategies"))
     defs = load_definitions()

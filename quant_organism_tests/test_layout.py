@@ -79,3 +79,14 @@ def test_tests_never_import_other_test_modules():
         if re.match(r"\s*(from|import) quant_organism_tests\.test_", line)
     ]
     assert offenders == []
+
+
+def test_the_demo_benchmark_runs_the_makefiles_demo():
+    """`bench demo` measures the command `make demo` runs: the same end date, paper days and cadence."""
+    from quant_organism.benchmarks import demo
+
+    makefile = (ROOT / "Makefile").read_text()
+    values = dict(re.findall(r"^(DEMO_\w+) \?= (\S+)$", makefile, flags=re.M))
+    assert (values["DEMO_END"], int(values["DEMO_PAPER_DAYS"]), int(values["DEMO_EVOLVE_EVERY"])) == (
+        demo.DEMO_END, demo.DEMO_PAPER_DAYS, demo.DEMO_EVOLVE_EVERY)
+    assert "--evolve-every $(DEMO_EVOLVE_EVERY)" in makefile and "benchmarks demo" in makefile

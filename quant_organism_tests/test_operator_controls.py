@@ -20,7 +20,8 @@ from quant_organism.cli.main import main as cli
 from quant_organism.definitions import load_definitions
 from quant_organism.defs.shared.resources import project_resources
 from quant_organism.runtime.ledger import LEDGER_FILE, PaperLedger
-from quant_organism_tests.test_runtime_parity import COINS, FIRST, PAPER_DAYS, _deploy
+from quant_organism_tests.support.paper_book import COINS, FIRST, PAPER_DAYS
+from quant_organism_tests.support.paper_book import deploy_long_windows as _deploy
 
 DAY1, DAY2 = PAPER_DAYS[0], PAPER_DAYS[1]
 NO_BREAKERS = {"max_drawdown": 0, "daily_loss": 0, "max_asset_exposure": 0}

@@ -21,38 +21,8 @@ from quant_organism.defs.shared.resources import project_resources
 from quant_organism.deployment import Candidate, DecisionConfig, DecisionEngine, deploy
 from quant_organism.strategies import SeedGenes, SeedType, gene_space
 
-COINS = ("BTC", "ETH")
-FIRST, EVOLVED_ON = "2024-02-01", "2024-04-10"
-# Exact parity is the point here: the portfolio risk controls (which may deliberately trade differently, and
-# are tested in test_runtime_risk.py) are off.
-NO_RISK = {"resources": {"operator_policy": {"config": {"max_drawdown": 0, "daily_loss": 0, "max_asset_exposure": 0}}}}
-PAPER_DAYS = ["2024-04-11", "2024-04-12", "2024-04-13", "2024-04-14", "2024-04-15"]
-
-
-def _genes(seed_id: str, seed_type: str, **values) -> SeedGenes:
-    defaults = {name: spec.default for name, spec in gene_space(SeedType(seed_type)).items()}
-    return SeedGenes.from_gene_values(seed_type, seed_id, {**defaults, **values})
-
-
-LONG_WINDOWS = [
-    _genes("ema", "ema_crossover", fast_period=60, slow_period=400, stop_loss=0.0, take_profit=0.0),
-    _genes("vol", "volatility_scaling", fast_period=24, slow_period=1000, signal_period=48, stop_loss=0.0, take_profit=0.0),
-    _genes("donchian", "donchian_breakout", fast_period=120, slow_period=480, stop_loss=0.05, take_profit=0.1),
-]
-
-
-def _deploy(store: StrategyStore) -> list[str]:
-    window = DataWindow(start=datetime.fromisoformat(FIRST).replace(tzinfo=timezone.utc),
-                        end=datetime(2024, 3, 1, tzinfo=timezone.utc), coins=COINS, interval="1h")  # fmt: skip
-    configs = [StrategyConfig.from_genes(g, fitness_score=1.0, backtest_sharpe=1.0, data_window=window) for g in LONG_WINDOWS]
-    store.save_evolved_strategies(configs)
-    for config in configs:
-        store.transition_strategy(config.name, DeploymentStatus.VALIDATED, "validated for the test")
-    rng = np.random.default_rng(1)
-    returns = pd.DataFrame({c.name: rng.normal(0.004, 0.01, 300) for c in configs})  # clear, uncorrelated edges
-    plan = DecisionEngine().select([Candidate(c.name, 1.0) for c in configs], returns)
-    deploy(plan, store, when=datetime.now(timezone.utc), evolution_date=date.fromisoformat(EVOLVED_ON))
-    return plan.names
+from quant_organism_tests.support.paper_book import COINS, EVOLVED_ON, FIRST, LONG_WINDOWS, NO_RISK, PAPER_DAYS
+from quant_organism_tests.support.paper_book import deploy_long_windows as _deploy
 
 
 def test_long_window_strategies_paper_trade_exactly_their_backtest_day_by_day(data_dir: Path, monkeypatch):

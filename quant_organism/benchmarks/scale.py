@@ -96,20 +96,20 @@ def run(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
         text, _ = _python(["-m", "quant_organism", "run", "--end", "2024-06-29", "--days", "120", "--ingest-only"],
                           {"QUANT_ORGANISM_DATA_DIR": f"{tmp}/synthetic", "QUANT_ORGANISM_COINS": ""})
-        out["ingest_synthetic_s"] = _seconds(r"\[1/3\] ingest .* in ([\d.]+)s", text)
+        out["ingest_synthetic_s"] = _seconds(r"\[ingest\] .* in ([\d.]+)s", text)
         if SHARED.is_dir():
             files = {"QUANT_ORGANISM_SOURCE": "files", "QUANT_ORGANISM_FILES_DIR": str(SHARED),
                      "QUANT_ORGANISM_DATA_DIR": f"{tmp}/real", "QUANT_ORGANISM_COINS": ""}
             text, _ = _python(["-m", "quant_organism", "run", "--end", "2025-07-25", "--ingest-only"], files)
-            out["ingest_real_s"] = _seconds(r"\[1/3\] ingest .* in ([\d.]+)s", text)
+            out["ingest_real_s"] = _seconds(r"\[ingest\] .* in ([\d.]+)s", text)
             text, wall = _python(["-m", "quant_organism", "run", "--end", "2025-07-25"], files)
-            out["real_e2e_s"] = _seconds(r"\[2/3\] evolve .* in ([\d.]+)s", text)
+            out["real_e2e_s"] = _seconds(r"\[evolve\] .* in ([\d.]+)s", text)
         if args.universe50:
             text, wall = _python(["-m", "quant_organism", "run", "--end", "2025-07-21", "--days", "365"],
                                  {"QUANT_ORGANISM_DATA_DIR": f"{tmp}/u50", "QUANT_ORGANISM_UNIVERSE": "top50",
                                   "QUANT_ORGANISM_COINS": ""}, timeout=3600)
-            out["universe50"] = {"ingest_s": _seconds(r"\[1/3\] ingest .* in ([\d.]+)s", text),
-                                 "evolve_s": _seconds(r"\[2/3\] evolve .* in ([\d.]+)s", text), "wall_s": round(wall, 1)}
+            out["universe50"] = {"ingest_s": _seconds(r"\[ingest\] .* in ([\d.]+)s", text),
+                                 "evolve_s": _seconds(r"\[evolve\] .* in ([\d.]+)s", text), "wall_s": round(wall, 1)}
     return out
 
 

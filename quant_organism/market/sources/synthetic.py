@@ -8,8 +8,8 @@ It reproduces the stylised facts that strategies must cope with on real perpetua
   the market (trends add drift, mean reversion pulls the log price back to a slow moving anchor);
 - a planted, documented edge: time-series momentum (crypto shows it), a per-coin daily Markov chain of
   up / flat / down drift states lasting two weeks on average. Its drift, `MOMENTUM_EDGE_IN_VOLS` of the
-  coin's hourly volatility, is strong on BTC, SOL and DOGE (a plain EMA(24)/EMA(96) rule earns an
-  annualised Sharpe of about 3 after costs) and absent on ETH and XRP; coins outside the five get the
+  coin's hourly volatility, is strong on BTC, SOL, DOGE and XRP (a plain EMA(24)/EMA(96) rule earns an
+  annualised Sharpe of about 3 per coin after costs) and absent on ETH; coins outside the five get the
   modest `MOMENTUM_DRIFT_IN_VOLS` (Sharpe about 1.5) (README, "synthetic");
 - consistent OHLC in every bar (low <= open, close <= high, all > 0) and volume that rises with |return|;
 - hourly funding rates that follow the recent price drift (crowded longs pay), as on Hyperliquid.
@@ -72,8 +72,8 @@ FACTOR_SHARE = 0.6  # share of a beta-1 coin's variance explained by the market 
 MOMENTUM_DRIFT_IN_VOLS = 0.08  # trend drift (hourly, share of hourly vol) of a coin outside PROFILES in its up/down states
 MOMENTUM_STAY_DAYS = 14.0  # mean stay of a coin's momentum state
 # The planted edge of the five profiled coins, so that the demo shows a life cycle (README, "synthetic"):
-# strong time-series momentum on BTC, SOL and DOGE (a plain EMA(24)/EMA(96) rule earns an annualised Sharpe
-# of about 3 after costs), none of their own on ETH and XRP (the market-wide regimes leave the rule ~0.4).
+# strong time-series momentum on BTC, SOL, DOGE and XRP (a plain EMA(24)/EMA(96) rule earns an annualised
+# Sharpe of about 3 per coin after costs), none of its own on ETH (the market-wide regimes leave the rule ~0.6).
 MOMENTUM_EDGE_IN_VOLS: dict[str, float] = {"BTC": 0.13, "ETH": 0.0, "SOL": 0.13, "DOGE": 0.13, "XRP": 0.13}
 FUNDING_BASE = 0.0000125  # Hyperliquid's hourly baseline (0.01% per 8h)
 FUNDING_DRIFT_GAIN = 0.02  # funding per unit of 24h mean hourly return
