@@ -195,8 +195,9 @@ def test_what_a_date_chooses_holds_no_capital_until_its_own_forward_record_promo
                                                    decision=decision))  # fmt: skip
     date_, look = START + pd.Timedelta(days=300), START + pd.Timedelta(days=335)
     entry = judge_date(frames, date_, look, settings)
-    assert entry.deployed and all(d["stage"] == "probation" and d["allocation"] == 0.0 for d in entry.deployed)
-    assert entry.row()["allocation"] == 0.0 and entry.row()["organism_return"] == 0.0  # no capital, no P&L
+    assert entry.deployed and all(d["stage"] == "probation" and d["allocation"] == 0.02 for d in entry.deployed)
+    assert entry.row()["allocation"] == pytest.approx(0.02 * len(entry.deployed))  # incubation capital only
+    assert entry.row()["capital_families"] == []
     assert entry.row()["on_probation"] == [d["name"] for d in entry.deployed]
 
     after = judge_date(frames, look, look + pd.Timedelta(days=20), settings, holding=entry.live)

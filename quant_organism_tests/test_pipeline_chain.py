@@ -138,8 +138,9 @@ def _assert_each_asset_read_its_predecessor(data_dir, day: str) -> None:
 
 
 def test_a_new_deployment_is_on_probation_and_paper_trading_says_so(data_dir, monkeypatch):
-    """Default deployment: what the gate chose is deployed at zero capital (deployment/probation.py), so the
-    next day's paper trading trades nothing and names the probationers instead of inventing a book."""
+    """Default deployment: what the gate chose enters probation at its incubation capital (2% each,
+    deployment/probation.py), so the next day's paper trading trades them at that size, lists them as on
+    probation, and their books reproduce the backtest."""
     monkeypatch.setenv("QUANT_ORGANISM_COINS", COINS)
     definitions = project_definitions(data_dir)
     day, next_day = "2024-06-29", "2024-06-30"
@@ -150,15 +151,16 @@ def test_a_new_deployment_is_on_probation_and_paper_trading_says_so(data_dir, mo
         folder = data_dir / "strategies" / "deployments"
         manifest = json.loads((folder / f"{deployed['version']}.json").read_text())
         names = sorted(s["name"] for s in manifest["strategies"])
-        assert {(s["allocation"], s["stage"]) for s in manifest["strategies"]} == {(0.0, "probation")}
+        assert {(s["allocation"], s["stage"]) for s in manifest["strategies"]} == {(0.02, "probation")}
         for name in names:
             config = json.loads((data_dir / "strategies" / f"{name}.json").read_text())
-            assert config["deployment_status"] == "deployed" and config["allocation"] == 0.0
+            assert config["deployment_status"] == "deployed" and config["allocation"] == 0.02
         paper = definitions.resolve_job_def("paper_trade").execute_in_process(instance=instance, partition_key=next_day)
         assert paper.success
         meta = _metadata(paper, "runtime__paper_performance")
-        assert meta["strategies"] == 0 and sorted(meta["on_probation"]) == names
-        assert "on probation at zero capital" in meta["note"]
+        assert meta["strategies"] == len(names) and sorted(meta["on_probation"]) == names  # traded at incubation size
+        [parity] = paper.get_asset_check_evaluations()
+        assert parity.passed and parity.metadata["books"].value >= len(names)
 
 
 def test_a_probation_look_applies_on_a_night_when_no_new_candidate_passes(data_dir, monkeypatch):

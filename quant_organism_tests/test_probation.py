@@ -28,20 +28,24 @@ def _verdict(name: str) -> dict:
     return {"candidate_id": name, "score": 0.9, "passed": True, "mode": "full", "reasons": []}
 
 
-def test_a_newly_chosen_strategy_enters_at_zero_capital_and_gets_it_at_once_with_probation_off():
+def test_a_newly_chosen_strategy_enters_at_incubation_capital_and_gets_kelly_capital_at_once_with_probation_off():
     returns = pd.DataFrame({"new": _bars(1)}, index=BARS)
     on = plan_from_verdicts([_verdict("new")], returns)
-    assert [(c.name, c.allocation, c.stage) for c in on.chosen] == [("new", 0.0, "probation")]
-    assert on.cash == 1.0 and any("probation" in n for n in on.notes)
+    assert [(c.name, c.allocation, c.stage) for c in on.chosen] == [("new", 0.02, "probation")]  # incubation
+    assert on.cash == 0.98 and any("probation at 2.0% each" in n for n in on.notes)
     off = plan_from_verdicts([_verdict("new")], returns, DecisionConfig(probation_days=0))
-    assert off.chosen[0].allocation > 0.0 and off.chosen[0].stage == "capital"
+    assert off.chosen[0].allocation > 0.02 and off.chosen[0].stage == "capital"
+    paper_only = plan_from_verdicts([_verdict("new")], returns, DecisionConfig(probation_allocation=0.0))
+    assert [(c.allocation, c.stage) for c in paper_only.chosen] == [(0.0, "probation")] and paper_only.cash == 1.0
+    with pytest.raises(ValueError, match="probation_allocation"):
+        DecisionConfig(probation_allocation=0.1)  # ten of them would hold all the capital
 
 
-def test_a_probationer_waits_at_zero_capital_until_its_forward_record_is_long_enough():
+def test_a_probationer_waits_at_incubation_capital_until_its_forward_record_is_long_enough():
     returns = pd.DataFrame({"young": _bars(2, mean=0.002, forward_days=20)}, index=BARS)
     plan = plan_from_verdicts([], returns, paper={"young": ON_PROBATION})
     (young,) = plan.chosen
-    assert young.allocation == 0.0 and young.stage == "probation"
+    assert young.allocation == 0.02 and young.stage == "probation"
     assert young.validation["judged_on"] == "on probation: 20 of 60 forward days"
 
 

@@ -197,7 +197,7 @@ def nightly_path(seed: int, every_days: int, year_days: int = 365, preset: str =
         promoted += len(row["promoted"])
         looks += sorted(outcome.looks.values())  # every look's p: what a stricter alpha would have promoted
         retired += len(row["retired"])
-        capital = [d for d in outcome.deployed if d["allocation"] > 0.0]
+        capital = [d for d in outcome.deployed if d["allocation"] > 0.0 and d.get("stage", "capital") == "capital"]
         if any(kind == "null" or d["family"] in capturing for d in capital):
             first_capital = date
             break  # the path's outcome for the year is known

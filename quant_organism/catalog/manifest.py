@@ -103,3 +103,12 @@ class ManifestWriter:
 
 def _dumps(value: dict[str, Any]) -> bytes:
     return (json.dumps(value, indent=2, allow_nan=False) + "\n").encode()
+
+
+def deployment_stages(store: StrategyStore) -> dict[str, str]:
+    """Each strategy of the current deployment with its stage: "probation" (incubation capital until its look,
+    deployment/probation.py) or "capital"; empty when nothing is deployed. Manifests written before stages
+    existed list none: a strategy there is "capital" when it holds an allocation, else "probation"."""
+    current = load_current_deployment(store) or {}
+    return {s["name"]: s.get("stage") or ("capital" if s.get("allocation", 0.0) > 0.0 else "probation")
+            for s in current.get("strategies", [])}

@@ -232,10 +232,9 @@ def _evolve_phase(terminal: Terminal, instance, day: str, preset: str, ops: dict
 
 
 def _report_lines(report: dict) -> list[str]:
-    """The report's headline: the deployed set, or why nothing was deployed."""
-    lines = [f"{d['name']}: allocation {d['allocation']:.1%}, validation score {d.get('validation_score') or 0:.3f}"
-             for d in report.get("deployed", [])]
-    if not lines:
+    """The report's headline: why nothing was deployed (the deployed set is in the life-cycle lines)."""
+    lines = []
+    if not report.get("deployed"):
         notes = report["phases"]["deployment"].get("notes") or []
         lines.append(notes[0] if notes else "nothing deployed")
         rejections = report.get("rejections") or {}
@@ -257,9 +256,12 @@ def _life_cycle_lines(deployment: dict) -> list[str]:
         verdict = "PROMOTED from probation" if look.get("probation_promoted") else "RETIRED at its probation look"
         lines.append(f"{verdict}: {name} (forward {look.get('probation_days')} days, t = {look.get('probation_t', float('nan')):.2f}, "
                      f"one-sided p = {look.get('probation_pvalue', float('nan')):.3g})")
-    waiting = [c["name"] for c in plan.get("chosen", []) if c.get("stage") == "probation"]
+    waiting = [c for c in plan.get("chosen", []) if c.get("stage") == "probation"]
     if waiting:
-        lines.append(f"on probation at zero capital: {', '.join(waiting)}")
+        lines.append(f"on probation at {waiting[0]['allocation']:.1%} each: {', '.join(c['name'] for c in waiting)}")
+    holders = [c for c in plan.get("chosen", []) if c.get("stage", "capital") == "capital" and c["allocation"] > 0]
+    if holders:
+        lines.append("capital: " + ", ".join(f"{c['name']} {c['allocation']:.1%}" for c in holders))
     if deployment.get("archived"):
         lines.append(f"archived: {', '.join(deployment['archived'])}")
     return lines
@@ -291,13 +293,17 @@ def _paper_phase(terminal: Terminal, instance, days: list[str], re_evolve: set[s
     terminal.say(f"[paper] {days[0]}..{days[-1]}: {len(live)} live strateg{'y' if len(live) == 1 else 'ies'}, "
                  f"paper_matches_backtest passed on {sum(checks)}/{len(checks)} days, in {time.perf_counter() - started:.1f}s "
                  f"(ledger {ledger_path})")
+    from quant_organism.catalog.manifest import deployment_stages
+
+    stages = deployment_stages(store)
     for config in live:
-        record = "not traded (on probation)"
+        record = "not traded (zero capital)"
         if config.name in traded:
             metrics = PaperLedger(ledger_path).metrics(config.name)
             record = (f"{metrics.days} paper day(s), P&L {metrics.total_return:+.2%}, Sharpe {metrics.sharpe:.2f}, "
                       f"drawdown {metrics.max_drawdown:.1%}, {metrics.trade_count} trades")
-        terminal.say(f"      {config.name}: {config.deployment_status.value}, allocation {config.allocation or 0:.1%}, {record}")
+        stage = stages.get(config.name, "capital")
+        terminal.say(f"      {config.name}: {config.deployment_status.value} ({stage}), allocation {config.allocation or 0:.1%}, {record}")
     terminal.say("see it all in the UI: make ui  (status: python -m quant_organism status)")
     return 0
 

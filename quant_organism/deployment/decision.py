@@ -54,10 +54,12 @@ class DecisionConfig:
     kelly_fraction: float = DEFAULT_KELLY_FRACTION
     max_weight: float = DEFAULT_MAX_WEIGHT
     min_forward_days: int = 7  # an incumbent is judged on its forward record once it has this many days
-    # Probation (deployment/probation.py): a newly chosen strategy holds no capital until its own forward record
-    # of `probation_days` passes a one-sided test at `probation_alpha`; 0 days turns probation off.
+    # Probation (deployment/probation.py): a newly chosen strategy trades at `probation_allocation` (incubation
+    # capital) until its own forward record of `probation_days` passes a one-sided test at `probation_alpha`;
+    # only then is it sized by Kelly. 0 days turns probation off; an allocation of 0 makes probation paper-only.
     probation_days: int = 60
     probation_alpha: float = 0.05
+    probation_allocation: float = 0.02
 
     def __post_init__(self) -> None:
         for name in ("min_pool", "max_pool", "min_overlap", "min_forward_days", "probation_days"):
@@ -76,6 +78,11 @@ class DecisionConfig:
         alpha = self.probation_alpha
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha < 1.0:
             raise ValueError(f"probation_alpha must be a level in (0, 1); got {alpha!r}")
+        incubation = self.probation_allocation
+        if isinstance(incubation, bool) or not isinstance(incubation, (int, float)) or not 0.0 <= incubation <= self.max_weight \
+                or incubation * self.max_pool > 0.5:
+            raise ValueError(f"probation_allocation must be in [0, max_weight] with max_pool of them at most half the capital; "
+                             f"got {incubation!r} x {self.max_pool}")
         _ = self.allocation  # validates kelly_fraction and max_weight (hard cap) now, not at select time
 
     @property
@@ -142,7 +149,7 @@ class ChosenStrategy:
     score: float
     kelly_raw: float  # f* = mean / variance of its validation returns, before the safety factor and caps
     validation: Mapping[str, MetricValue] = field(default_factory=dict)
-    stage: str = "capital"  # "probation": deployed at zero capital (not run) until its forward record promotes it
+    stage: str = "capital"  # "probation": trading at the incubation allocation until its forward record promotes it
 
     def to_dict(self) -> dict:
         return {"name": self.name, "allocation": self.allocation, "score": self.score, "kelly_raw": self.kelly_raw,
@@ -203,6 +210,7 @@ class DeploymentPlan:
                 "max_weight": self.config.max_weight,
                 "probation_days": self.config.probation_days,
                 "probation_alpha": self.config.probation_alpha,
+                "probation_allocation": self.config.probation_allocation,
             },
         }
 

@@ -7,9 +7,10 @@ an incumbent's column holds its returns only on bars after the data that chose i
 - Holding capital: it needs `min_forward_days` of forward record to be judged at all, then the same Kelly
   edge rule, correlation filter and composite score (scoring.py, where its paper record counts) decide on
   that forward record alone; it ranks before newcomers, so an unproven strategy never displaces it.
-- On probation (deployment/probation.py): held at zero capital until its forward record spans
-  `probation_days`, then one look decides: promoted (it competes for capital) or retired.
-Newly chosen strategies enter probation at zero capital (at most `max_pool` probationers at a time)."""
+- On probation (deployment/probation.py): trading at the incubation allocation until its forward record spans
+  `probation_days`, then one look decides: promoted (it competes for Kelly capital) or retired.
+Newly chosen strategies enter probation at `probation_allocation` each (at most `max_pool` probationers at a time).
+Who is on probation is the previous deployment's `stage`, never inferred from an allocation."""
 
 from __future__ import annotations
 
@@ -108,18 +109,22 @@ def plan_from_verdicts(
 def _with_probation(
     plan: DeploymentPlan, newcomers: set[str], waiting: dict[str, int], promoted: list[str], config: DecisionConfig
 ) -> DeploymentPlan:
-    """The plan with capital only for proven strategies: the engine's choice among newcomers enters probation
-    at zero capital (up to `max_pool` probationers in all), the waiting probationers stay there, and the
-    capital holders are sized again among themselves."""
+    """The plan with Kelly capital only for proven strategies: the engine's choice among newcomers enters
+    probation at the incubation allocation (up to `max_pool` probationers in all), the waiting probationers
+    stay there, and the capital holders are sized again among themselves on what incubation leaves."""
     holders = [c for c in plan.chosen if c.name not in newcomers]
     room = max(0, config.max_pool - len(waiting))
     entering = [c for c in plan.chosen if c.name in newcomers]
     entering, turned_away = entering[:room], entering[room:]
+    incubation = config.probation_allocation
     sizing = allocate_from_kelly({c.name: c.kelly_raw for c in holders}, config.allocation)
-    chosen = [replace(c, allocation=sizing.weights[c.name]) for c in holders]
-    chosen += [replace(c, allocation=0.0, stage="probation") for c in entering]
+    held = sum(sizing.weights.values())
+    room_left = 1.0 - incubation * (len(entering) + len(waiting))
+    scale = min(1.0, room_left / held) if held > 0 else 1.0  # holders shrink only when incubation needs the room
+    chosen = [replace(c, allocation=sizing.weights[c.name] * scale) for c in holders]
+    chosen += [replace(c, allocation=incubation, stage="probation") for c in entering]
     chosen += [
-        ChosenStrategy(name, 0.0, 0.0, 0.0, {"incumbent": True, "judged_on": f"on probation: {days} of "
+        ChosenStrategy(name, incubation, 0.0, 0.0, {"incumbent": True, "judged_on": f"on probation: {days} of "
                        f"{config.probation_days} forward days"}, stage="probation")
         for name, days in sorted(waiting.items())
     ]  # fmt: skip
@@ -129,11 +134,12 @@ def _with_probation(
     ]
     notes = list(plan.notes)
     if entering:
-        notes.append(f"{len(entering)} newly chosen enter probation at zero capital until {config.probation_days} "
+        notes.append(f"{len(entering)} newly chosen enter probation at {incubation:.1%} each until {config.probation_days} "
                      f"forward days pass a one-sided test at {config.probation_alpha:g}")  # fmt: skip
     if promoted:
         notes.append(f"promoted from probation on their forward record: {', '.join(sorted(promoted))}")
-    return replace(plan, chosen=tuple(chosen), rejected=tuple(rejected), cash=sizing.cash, notes=tuple(notes))
+    cash = max(0.0, 1.0 - sum(c.allocation for c in chosen))
+    return replace(plan, chosen=tuple(chosen), rejected=tuple(rejected), cash=cash, notes=tuple(notes))
 
 
 def _look(look: ForwardTest) -> dict[str, float | int | bool]:

@@ -53,13 +53,16 @@ class LiveStrategy:
     genes: SeedGenes
     allocation: float
     since: pd.Timestamp  # its forward record starts here (the date it was deployed on)
+    stage: str = "capital"  # or "probation" (deployment/probation.py): incubation until its look
 
     def to_dict(self) -> dict:
-        return {"genes": self.genes.model_dump(mode="json"), "allocation": self.allocation, "since": self.since.isoformat()}
+        return {"genes": self.genes.model_dump(mode="json"), "allocation": self.allocation, "since": self.since.isoformat(),
+                "stage": self.stage}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> LiveStrategy:
-        return cls(SeedGenes.model_validate(data["genes"]), float(data["allocation"]), pd.Timestamp(data["since"]))
+        stage = data.get("stage") or ("capital" if float(data["allocation"]) > 0.0 else "probation")  # older files
+        return cls(SeedGenes.model_validate(data["genes"]), float(data["allocation"]), pd.Timestamp(data["since"]), stage)
 
 
 @dataclass
@@ -91,7 +94,7 @@ class DateOutcome:
             "incumbents_kept": [d["name"] for d in self.deployed if d["incumbent"]], "retired": self.retired,
             "on_probation": [d["name"] for d in self.deployed if d.get("stage") == "probation"],
             "promoted": [d["name"] for d in self.deployed if d.get("promoted")],
-            "capital_families": sorted({d["family"] for d in self.deployed if d["allocation"] > 0.0}),
+            "capital_families": sorted({d["family"] for d in self.deployed if d.get("stage", "capital") == "capital" and d["allocation"] > 0.0}),
             "candidates": self.candidates, "passed": self.passed, "spa_pvalue": self.spa_pvalue,
             "naive": self.naive.get("name"), "naive_family": self.naive.get("family"),
             "turnover": organism.turnover, "costs": organism.costs, "trades": organism.trades,
@@ -154,8 +157,8 @@ def judge_date(
     for chosen in outcome.plan.chosen:
         name, weight, kept = chosen.name, float(chosen.allocation), chosen.name in holding
         deployed.append({"name": name, "family": genes[name].seed_type.value, "allocation": weight, "incumbent": kept,
-                         "stage": chosen.stage, "promoted": kept and weight > 0.0 and holding[name].allocation == 0.0})
-        live[name] = LiveStrategy(genes[name], weight, holding[name].since if kept else date)
+                         "stage": chosen.stage, "promoted": kept and chosen.stage == "capital" and holding[name].stage == "probation"})
+        live[name] = LiveStrategy(genes[name], weight, holding[name].since if kept else date, chosen.stage)
     configs = [_config(name, live[name].genes, live[name].allocation) for name in live]
     records = {
         "organism": trade_forward(configs, forward_frames, date, until, spec.costs, spec.risk),
@@ -206,7 +209,7 @@ def chained(rows: list[dict], curves: pd.DataFrame) -> dict:
 def _paper_record(strategy: LiveStrategy, date: pd.Timestamp) -> PaperRecord:
     """The incumbent's age in forward days; its Sharpe and drawdown come from its forward returns in the chain."""
     return PaperRecord(days=max(0, (date - strategy.since).days), sharpe=None, max_drawdown=None,
-                       capital=strategy.allocation > 0.0)
+                       capital=strategy.stage == "capital")
 
 
 def _config(name: str, genes: SeedGenes, allocation: float) -> StrategyConfig:

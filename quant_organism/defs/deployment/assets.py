@@ -40,9 +40,12 @@ class DeploymentRunConfig(dg.Config):
         default=False, description="when no candidate passes: retire the live set (True) or keep it (False)"
     )
     probation_days: int = Field(
-        default=60, description="forward days a newly chosen strategy trades at zero capital before its one look (0: off)"
+        default=60, description="forward days a newly chosen strategy trades at its incubation capital before its one look (0: off)"
     )
     probation_alpha: float = Field(default=0.05, description="one-sided level of the probation look at its forward record")
+    probation_allocation: float = Field(
+        default=0.02, description="incubation capital of each strategy on probation (0: paper-only probation, not traded)"
+    )
 
 
 def deployed_set_tests(returns: pd.DataFrame, benchmark: pd.Series, allocations: dict[str, float]) -> dict:
@@ -101,6 +104,7 @@ def deployed_configs(
         max_weight=config.max_weight,
         probation_days=config.probation_days,
         probation_alpha=config.probation_alpha,
+        probation_allocation=config.probation_allocation,
     )
     incumbents_path = artifacts.phase_dir("validation", day) / INCUMBENTS_FILE
     paper = {n: PaperRecord(**r) for n, r in artifact_files.read_json(incumbents_path).items()} if incumbents_path.exists() else {}

@@ -18,7 +18,7 @@ from quant_organism.defs.shared.resources import (
     StrategyStoreResource,
 )
 from quant_organism.catalog.config import LIVE_STATUSES
-from quant_organism.catalog.manifest import load_current_deployment
+from quant_organism.catalog.manifest import deployment_stages, load_current_deployment
 from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting.plots import equity_curves, markdown_image
 from quant_organism.catalog.config import StrategyConfig
@@ -174,9 +174,10 @@ def _book_in_force(store, day: pd.Timestamp):
     saying why nothing trades (nothing deployed, only probationers, or a deployment not older than the day)."""
     deployment = load_current_deployment(store)
     live = store.load_strategies(status=LIVE_STATUSES)
-    # Probationers hold no capital (deployment/probation.py): their forward record is judged at deployment.
-    probation = sorted(c.name for c in live if not (c.allocation or 0.0) > 0.0)
-    live = [c for c in live if c.name not in probation]
+    # Probationers trade at their incubation allocation (deployment/probation.py); with an incubation of 0 they
+    # hold nothing and are not run: their forward record is then only judged at deployment.
+    probation = sorted(name for name, stage in deployment_stages(store).items() if stage == "probation")
+    live = [c for c in live if (c.allocation or 0.0) > 0.0]
     if not live or deployment is None:
         note = (f"{len(probation)} strategies on probation at zero capital, none holds capital yet: no paper trading"
                 if probation and deployment is not None else "nothing is deployed: no paper trading")  # fmt: skip

@@ -9,6 +9,7 @@ import pandas as pd
 from pydantic import Field
 
 from quant_organism.catalog.config import LIVE_STATUSES, DeploymentStatus
+from quant_organism.catalog.manifest import deployment_stages
 from quant_organism.catalog.store import StrategyStore
 from quant_organism.core.windows import Window
 from quant_organism.deployment.scoring import PaperRecord
@@ -83,9 +84,11 @@ def incumbent_records(store: StrategyStore, evolution_date) -> dict[str, PaperRe
     """The paper records of the strategies trading now (deployed or decaying) that an earlier evolution date
     chose: they compete with the new candidates at deployment, their paper results counting in their score
     (deployment/scoring.py). Those this date chose itself (a rerun of the date) are its own candidates again."""
+    stages = deployment_stages(store)
     return {
         c.name: PaperRecord(days=c.paper_trading_days, sharpe=c.paper_sharpe, max_drawdown=c.max_drawdown,
-                            decaying=c.deployment_status is DeploymentStatus.DECAYING, capital=(c.allocation or 0.0) > 0.0)
+                            decaying=c.deployment_status is DeploymentStatus.DECAYING,
+                            capital=stages.get(c.name, "capital" if (c.allocation or 0.0) > 0.0 else "probation") == "capital")
         for c in store.load_strategies(status=LIVE_STATUSES)
         if c.evolution_date is None or c.evolution_date < evolution_date
     }
