@@ -36,7 +36,7 @@ LONG_WINDOWS = [
 def deploy_long_windows(store: StrategyStore) -> list[str]:
     window = DataWindow(start=datetime.fromisoformat(FIRST).replace(tzinfo=timezone.utc),
                         end=datetime(2024, 3, 1, tzinfo=timezone.utc), coins=COINS, interval="1h")  # fmt: skip
-    configs = [StrategyConfig.fromgenes_with(g, fitness_score=1.0, backtest_sharpe=1.0, data_window=window) for g in LONG_WINDOWS]
+    configs = [StrategyConfig.from_genes(g, fitness_score=1.0, backtest_sharpe=1.0, data_window=window) for g in LONG_WINDOWS]
     store.save_evolved_strategies(configs)
     for config in configs:
         store.transition_strategy(config.name, DeploymentStatus.VALIDATED, "validated for the test")
