@@ -21,6 +21,7 @@ SNAPSHOT: dict[str, list[str]] = {
     "deployment/deployed_configs": ["validation/validated_strategies"],
     "deployment/evolution_report": ["deployment/deployed_configs"],
     "runtime/paper_performance": ["deployment/deployed_configs", "deployment/evolution_report"],
+    "runtime/paper_bars": ["deployment/deployed_configs"],  # each closed hour, into the same ledger
     "organism/retrospective": ["organism/retrospective"],  # each date starts from the previous date's deployment
     "operations/health": [],
     "reporting/research_memory": ["deployment/evolution_report"],

@@ -23,6 +23,7 @@ from quant_organism.strategies import SeedGenes, SeedType, gene_space
 
 from quant_organism_tests.support.paper_book import COINS, EVOLVED_ON, FIRST, LONG_WINDOWS, NO_RISK, PAPER_DAYS
 from quant_organism_tests.support.paper_book import deploy_long_windows as _deploy
+from quant_organism_tests.support.paper_book import genes_with as _genes
 
 
 def test_long_window_strategies_paper_trade_exactly_their_backtest_day_by_day(data_dir: Path, monkeypatch):

@@ -33,6 +33,7 @@ CHAIN = [
     ["deployment", "deployed_configs"],
     ["deployment", "evolution_report"],
     ["runtime", "paper_performance"],
+    ["runtime", "paper_bars"],
     ["operations", "health"],
     ["reporting", "research_memory"],
     ["organism", "retrospective"],

@@ -167,7 +167,7 @@ def _run(args: argparse.Namespace) -> int:
     if status is not None:
         return status
     return _paper_phase(terminal, instance, paper_days, re_evolve, lambda day: _evolve_phase(
-        terminal, instance, day, preset, ops, resources))
+        terminal, instance, day, preset, ops, resources, brief=True))
 
 
 def _ingest_phase(terminal: Terminal, instance, first: str, last: str) -> int | None:
@@ -197,7 +197,10 @@ def _ingest_phase(terminal: Terminal, instance, first: str, last: str) -> int | 
     return None
 
 
-def _evolve_phase(terminal: Terminal, instance, day: str, preset: str, ops: dict, resources: dict) -> int | None:
+def _evolve_phase(terminal: Terminal, instance, day: str, preset: str, ops: dict, resources: dict,
+                  brief: bool = False) -> int | None:
+    """Evolve -> validate -> deploy -> report for `day`, then its headline; `brief` (a re-evolution) leaves out
+    the budget and paths lines the first evolution printed."""
     from quant_organism.reporting.report import budget_line
 
     started = time.perf_counter()
@@ -223,11 +226,12 @@ def _evolve_phase(terminal: Terminal, instance, day: str, preset: str, ops: dict
     deployment = json.loads(deployment_path.read_text()) if deployment_path.exists() else {}
     for line in _report_lines(report) + _life_cycle_lines(deployment):
         terminal.say("      " + line)
-    if report.get("budget"):
+    if report.get("budget") and not brief:
         terminal.say("      " + budget_line(report["budget"], counts["generated"]))
     memory = remember(instance)
     write_run_log(instance, memory.run_id, terminal.log_file)
-    terminal.say(f"      report: {report_dir / 'report.md'}   configs: {settings.data_dir() / STORE_DIR}")
+    if not brief:
+        terminal.say(f"      report: {report_dir / 'report.md'}   configs: {settings.data_dir() / STORE_DIR}")
     return None
 
 
@@ -296,14 +300,17 @@ def _paper_phase(terminal: Terminal, instance, days: list[str], re_evolve: set[s
     from quant_organism.catalog.manifest import deployment_stages
 
     stages = deployment_stages(store)
-    for config in live:
+    by_name = {c.name: c for c in live}
+    for name in sorted(set(by_name) | traded, key=lambda n: (n not in by_name, n)):  # live first, then retired
+        config = by_name.get(name)
+        now = (f"{config.deployment_status.value} ({stages.get(name, 'capital')}), allocation {config.allocation or 0:.1%}"
+               if config is not None else "retired")
         record = "not traded (zero capital)"
-        if config.name in traded:
-            metrics = PaperLedger(ledger_path).metrics(config.name)
-            record = (f"{metrics.days} paper day(s), P&L {metrics.total_return:+.2%}, Sharpe {metrics.sharpe:.2f}, "
-                      f"drawdown {metrics.max_drawdown:.1%}, {metrics.trade_count} trades")
-        stage = stages.get(config.name, "capital")
-        terminal.say(f"      {config.name}: {config.deployment_status.value} ({stage}), allocation {config.allocation or 0:.1%}, {record}")
+        if name in traded:
+            metrics = PaperLedger(ledger_path).metrics(name)
+            record = (f"{metrics.days} paper day(s), P&L {metrics.total_return:+.2%} of its sleeve, Sharpe {metrics.sharpe:.2f}, "
+                      f"{metrics.trade_count} trades")
+        terminal.say(f"      {name}: {now}; {record}")
     terminal.say("see it all in the UI: make ui  (status: python -m quant_organism status)")
     return 0
 
