@@ -166,7 +166,9 @@ def test_a_simulated_week_of_nights_runs_each_day_once_and_retries_the_failed_ni
 def test_the_nightly_chain_loads_running_unless_switched_off(monkeypatch):
     from quant_organism.definitions import load_definitions
 
-    repo = load_definitions().get_repository_def()
+    defs = load_definitions()
+    assert "operator_policy" in defs.resources and defs.resolve_job_def("paper_trade_bars") is not None
+    repo = defs.get_repository_def()
     running = {s.name for s in [*repo.schedule_defs, *repo.sensor_defs]
                if s.default_status.value == "RUNNING"}  # fmt: skip
     assert {"ingest_daily_schedule", "nightly_evolution_schedule", "daily_paper_trading_schedule",
