@@ -3,14 +3,15 @@
 Why: the gate bounds false passes per run (2.5% family-wise), but the automation re-judges almost the same
 held-out windows night after night, so over a year of unattended operation the chances add up (measured by
 `bench organism --nightly`). Data the gate never saw is the one thing a new night cannot re-use, so:
-- a strategy the decision engine newly chooses enters on probation: it is deployed at zero capital, so the
-  paper runtime does not trade it;
+- a strategy the decision engine newly chooses enters on probation: it trades at a small incubation
+  allocation (`DecisionConfig.probation_allocation`, 2%), so its paper book is real while the error that
+  matters, Kelly capital on a false edge, waits for the look;
 - once its forward record (per-day returns on bars after the data that chose it,
   validation/held_out.forward_returns) spans `days` days, it gets exactly one look: a one-sided t-test of
-  its mean daily return against zero (scipy). p <= alpha: promoted, and from then on it competes for
+  its mean daily return against zero (scipy). p <= alpha: promoted, and from then on it competes for Kelly
   capital like any incumbent; otherwise it is retired. One look per strategy, so a null strategy's chance
   of capital is alpha per probation, whatever the cadence.
-Off with `days = 0` (every chosen strategy gets capital at once).
+Off with `days = 0` (every chosen strategy gets Kelly capital at once).
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ class PaperRecord:
     sharpe: float | None
     max_drawdown: float | None
     decaying: bool = False
-    capital: bool = True  # False while on probation (deployment/probation.py): deployed at zero capital
+    capital: bool = True  # False while on probation (deployment/probation.py): incubation allocation only
 
 
 @dataclass(frozen=True)

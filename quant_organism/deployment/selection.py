@@ -54,7 +54,7 @@ def plan_from_verdicts(
 ) -> DeploymentPlan:
     """The decision engine's plan over the passing candidates and the incumbents (names in `paper` whose
     held-out returns are stored), ranked by the composite score, on the held-out per-bar returns; then
-    probation: newcomers and incumbents not yet promoted hold zero capital."""
+    probation: newcomers and incumbents not yet promoted hold only the incubation allocation."""
     paper = paper or {}
     # A live strategy the new search found again is still an incumbent: its new verdict was reached on windows
     # that overlap the ones that chose it, so only its forward record counts.

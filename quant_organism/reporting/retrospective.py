@@ -11,7 +11,8 @@ chain saw. Beside it, over the same bars:
 - buy-and-hold: equal capital in every coin of the universe, held over the span.
 The strategies deployed at the previous date are incumbents at D: judged on their forward record only
 (deployment/selection.py), kept when they still earn their place, retired otherwise. A newly chosen strategy
-is deployed on probation at zero capital (deployment/probation.py) until its forward record earns it capital.
+is deployed on probation at its incubation allocation (deployment/probation.py) until its forward record earns
+it Kelly capital.
 
 Every figure here is a forward figure: computed on bars after the date whose data chose what it describes.
 """
