@@ -200,7 +200,7 @@ def chained(rows: list[dict], curves: pd.DataFrame) -> dict:
         summary[f"{name}_return"] = float(equity[-1] - 1.0)
         summary[f"{name}_drawdown"] = float(np.max(1.0 - equity / np.maximum.accumulate(equity)))
     summary["dates_deploying"] = sum(1 for r in rows if r["deployed"])
-    summary["dates_with_capital"] = sum(1 for r in rows if r["allocation"] > 0.0)
+    summary["dates_with_capital"] = sum(1 for r in rows if r.get("capital_families"))  # Kelly capital, not incubation
     summary["parity_ok"] = all(r["parity_ok"] for r in rows)
     summary["organism_costs"] = float(sum(r["costs"] for r in rows))
     summary["span"] = "forward: every figure is on bars after the date whose data chose what it describes"
