@@ -45,7 +45,7 @@ def test_incumbents_compete_with_new_candidates_their_paper_record_counting():
     chosen = {c.name: c for c in plan.chosen}
     capital = [c for c in plan.chosen if c.name != "new"]
     assert all(0.0 < c.allocation <= 0.25 for c in capital) and sum(c.allocation for c in plan.chosen) <= 1.0
-    assert chosen["new"].allocation == 0.0 and chosen["new"].stage == "probation"  # unproven: no capital yet
+    assert chosen["new"].allocation == 0.02 and chosen["new"].stage == "probation"  # unproven: incubation only
     assert chosen["old_good"].validation["incumbent"] is True
     assert "deployment_score_age" in chosen["new"].validation
     assert "failed" not in chosen
