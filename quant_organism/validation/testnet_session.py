@@ -119,7 +119,7 @@ def _bars(info, config: SessionConfig, close_time: pd.Timestamp, step: pd.Timede
          "close": [float(r["c"]) for r in rows], "volume": [float(r["v"]) for r in rows]},
         index=pd.DatetimeIndex([pd.Timestamp(int(r["t"]), unit="ms", tz="UTC") for r in rows]),
     )  # fmt: skip
-    bars = bars[bars.index < close_time - step + pd.Timedelta(1)].sort_index()
+    bars = bars[bars.index < close_time].sort_index()  # closed bars only (one opening at close_time is forming)
     bars = bars[~bars.index.duplicated(keep="last")]
     funding = info.funding_history(config.coin, ms(start), ms(close_time))
     rates = pd.DataFrame({"timestamp": [pd.Timestamp(int(r["time"]), unit="ms", tz="UTC") for r in funding],

@@ -25,7 +25,7 @@ from quant_organism import settings
 from quant_organism.defs.market.assets import CANDLES
 from quant_organism.defs.market.regime import REGIME
 from quant_organism.defs.shared.partitions import coin_partitions, daily_partitions, partition_coin_day
-from quant_organism.automation.attempts import Attempt, next_attempt
+from quant_organism.automation.attempts import COVERING, Attempt, next_attempt
 from quant_organism.automation.job_names import EVOLVE_JOBS_BY_PRESET, INGEST_JOB, PAPER_JOB, REGIME_JOB
 from quant_organism.catalog.config import LIVE_STATUSES
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, StrategyStoreResource
@@ -139,13 +139,7 @@ def make_ingest_schedule(coins: Sequence[str] | None = None, cron: str = "15 0-5
 
 
 # An evolve run in one of these states already covers its day; failed or cancelled ones do not.
-COVERING_STATUSES = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-    dg.DagsterRunStatus.SUCCESS,
-]
+COVERING_STATUSES = [dg.DagsterRunStatus(status) for status in sorted(COVERING)]  # one definition: attempts.py
 
 
 def production_evolve_job() -> str:
