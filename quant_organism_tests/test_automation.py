@@ -122,7 +122,7 @@ def test_ingest_schedule_requests_each_coin_for_the_day_that_just_closed():
 
 
 def test_nightly_evolution_schedule_evolves_the_previous_day_unless_a_sensor_did():
-    when, schedule = datetime(2024, 3, 6, 2, 0, tzinfo=UTC), automation.nightly_evolution_schedule
+    when, schedule = datetime(2024, 3, 6, 2, 0, tzinfo=UTC), automation.make_nightly_evolution_schedule(min_history_days=0)
     with dg.instance_for_test() as instance:
         data = schedule_tick(schedule, when, instance)
         assert requested(data) == [("evolve:2024-03-05:nightly", "2024-03-05")]
@@ -146,7 +146,7 @@ def test_a_killed_run_is_reaped_so_the_nightly_schedule_evolves_its_day_again():
 
     from quant_organism.defs.automation.orphans import worker_tags
 
-    when, schedule = datetime(2024, 3, 6, 2, 0, tzinfo=UTC), automation.nightly_evolution_schedule
+    when, schedule = datetime(2024, 3, 6, 2, 0, tzinfo=UTC), automation.make_nightly_evolution_schedule(min_history_days=0)
     dead = subprocess.Popen(["true"])
     dead.wait()
     with dg.instance_for_test() as instance:
@@ -173,7 +173,8 @@ def test_a_killed_run_is_reaped_so_the_nightly_schedule_evolves_its_day_again():
 
 def test_automation_resolves_against_the_project_jobs_and_partitions():
     """Merged with the jobs, the named jobs exist and the requested partition keys belong to them."""
-    schedules = [automation.ingest_daily_schedule, automation.nightly_evolution_schedule, automation.paper_trading_schedule]
+    nightly = automation.make_nightly_evolution_schedule(min_history_days=0)  # the lake is empty here
+    schedules = [automation.ingest_daily_schedule, nightly, automation.paper_trading_schedule]
     sensors = [automation.new_market_data_sensor, automation.strategy_decay_sensor, automation.run_failure_recorder]
     repo = project(schedules, sensors).get_repository_def()
     assert {s.name for s in repo.schedule_defs} == {
@@ -192,7 +193,7 @@ def test_automation_resolves_against_the_project_jobs_and_partitions():
 
 # --- new-data sensor -----------------------------------------------------------------------------------
 def test_new_data_sensor_requests_each_complete_passing_day_once(resources):
-    sensor = automation.make_new_market_data_sensor(coins=COINS, clock=lambda: NOW)
+    sensor = automation.make_new_market_data_sensor(coins=COINS, clock=lambda: NOW, min_history_days=0)
     with dg.instance_for_test() as instance:
         tick = Ticker(sensor, instance, resources)
         assert "ETH not materialised" in tick(None).skip_message
@@ -228,8 +229,33 @@ def test_new_data_sensor_requests_each_complete_passing_day_once(resources):
         assert tick(late.cursor).run_requests == []
 
         # Days outside the lookback are not inspected at all.
-        short = automation.make_new_market_data_sensor(coins=COINS, lookback_days=3, clock=lambda: NOW)
+        short = automation.make_new_market_data_sensor(coins=COINS, lookback_days=3, clock=lambda: NOW, min_history_days=0)
         assert requested(Ticker(short, instance, resources)(None)) == [("evolve:2024-03-03:new-data", "2024-03-03")]
+
+
+def test_a_day_without_the_history_before_it_is_skipped_with_the_ingest_command(resources):
+    """A lake that ends months before yesterday (`make demo`, then the UI left running with the automation on):
+    evolving yesterday could only fail, night after night. The sensor and the nightly schedule skip it and say
+    what to ingest."""
+    sensor = automation.make_new_market_data_sensor(coins=COINS, clock=lambda: NOW, min_history_days=3)
+    nightly = automation.make_nightly_evolution_schedule(coins=COINS, min_history_days=3)
+    when = datetime(2024, 3, 4, 2, 0, tzinfo=UTC)  # the nightly tick for 2024-03-03
+    with dg.instance_for_test() as instance:
+        assert ingest(instance, resources, "BTC", "2024-03-02", "2024-03-03")
+        assert ingest(instance, resources, "ETH", "2024-03-02", "2024-03-03")
+        skipped = Ticker(sensor, instance, resources)(None)
+        assert skipped.run_requests == []
+        assert ("2024-03-03: history too short: BTC has candles for 1 of the 3 days before 2024-03-03 (need 90%); "
+                "ingest them: python -m quant_organism run --ingest-only --end 2024-03-03 --days 4") in skipped.skip_message
+        assert "history too short" in schedule_tick(nightly, when, instance).skip_message
+
+        assert ingest(instance, resources, "BTC", "2024-02-28", "2024-03-01")
+        assert ingest(instance, resources, "ETH", "2024-02-28", "2024-03-01")
+        ready = Ticker(sensor, instance, resources)(None)  # 02-28..03-01 lack days before them; 03-02, 03-03 have 3
+        assert requested(ready) == [("evolve:2024-03-02:new-data", "2024-03-02"), ("evolve:2024-03-03:new-data", "2024-03-03")]
+        assert requested(schedule_tick(nightly, when, instance)) == [("evolve:2024-03-03:nightly", "2024-03-03")]
+    with pytest.raises(ValueError, match="min_history_days"):
+        automation.make_nightly_evolution_schedule(min_history_days=-1)
 
 
 def test_new_data_sensor_rejects_bad_arguments_and_cursors(resources):

@@ -42,11 +42,12 @@ class Night:
         self.schedules = {
             "ingest": automation.make_ingest_schedule(),
             "paper": automation.make_paper_trading_schedule(),
-            "nightly": automation.make_nightly_evolution_schedule(job_name=EVOLVE_FULL_JOB),
+            "nightly": automation.make_nightly_evolution_schedule(job_name=EVOLVE_FULL_JOB, min_history_days=14),
         }
         self.sensors = {
             "regime": automation.make_regime_sensor(clock=clock),
-            "new_data": automation.make_new_market_data_sensor(clock=clock, after_regimes=True, job_name=EVOLVE_FULL_JOB),
+            "new_data": automation.make_new_market_data_sensor(clock=clock, after_regimes=True, job_name=EVOLVE_FULL_JOB,
+                                                               min_history_days=14),
         }
         self.cursors: dict[str, str | None] = {name: None for name in self.sensors}
         self.repo = dg.Definitions(

@@ -16,6 +16,7 @@ from quant_organism.automation.days import (
     evolve_run_key,
     ingest_run_key,
     previous_day,
+    short_history,
 )
 from quant_organism.automation.decay_trigger import (
     DecayDecision,
@@ -32,5 +33,5 @@ __all__ = [
     "DECAY", "NEW_DATA", "NIGHTLY", "FAILURE_FIELDS", "FAILURES_FILE", "CursorError", "DecayCursor", "DecayDecision",
     "DecayTrigger", "NewDataCursor", "PaperRecord", "QualityLookup", "check_day", "complete_days", "day_problems",
     "days_to_request", "decay_reasons", "decide_decay", "describe_incomplete", "evolve_run_key", "ingest_run_key",
-    "previous_day", "read_failures", "record_failure", "set_paper_sharpe", "utc",
+    "previous_day", "read_failures", "record_failure", "set_paper_sharpe", "short_history", "utc",
 ]

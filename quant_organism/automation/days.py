@@ -78,6 +78,26 @@ def complete_days(
     return complete, incomplete
 
 
+HISTORY_SHARE = 0.9  # of the shortest lookback, in every coin, before a day is worth evolving
+
+
+def short_history(
+    day: str, coins: Sequence[str], materialised: Collection[tuple[str, str]], min_days: int, share: float = HISTORY_SHARE
+) -> str | None:
+    """Why `day` cannot be evolved yet for lack of history (None when it can): fewer than `share` of the
+    `min_days` days before it hold a coin's candles. Evolution would only fail on it, night after night
+    (a lake that ends months before yesterday, as `make demo` leaves it, then a UI left running)."""
+    first = datetime.strptime(check_day(day), DAY_FORMAT).date() - timedelta(days=min_days)
+    window = [(first + timedelta(days=i)).strftime(DAY_FORMAT) for i in range(min_days)]
+    held = {coin: sum((coin, d) in materialised for d in window) for coin in coins}
+    short = {coin: n for coin, n in held.items() if n < share * min_days}
+    if not short:
+        return None
+    worst = min(short, key=short.get)
+    return (f"history too short: {worst} has candles for {short[worst]} of the {min_days} days before {day} "
+            f"(need {share:.0%}); ingest them: python -m quant_organism run --ingest-only --end {day} --days {min_days + 1}")
+
+
 def describe_incomplete(incomplete: Mapping[str, list[str]], limit: int = 3) -> str:
     """The newest incomplete days with their problems, for a skip message."""
     newest = sorted(incomplete, reverse=True)[:limit]

@@ -157,7 +157,8 @@ def compute_regimes(
          "trend_score": trend, "trend_regime": trend_regime, "hmm_turbulent_prob": turbulent, "hmm_state": hmm_state},
         index=days,
     )
-    sentiment = sentiment if sentiment is not None else pd.DataFrame(columns=["date", "value", "classification"])
+    if sentiment is None or not {"date", "value", "classification"} <= set(sentiment.columns):
+        sentiment = pd.DataFrame(columns=["date", "value", "classification"])  # none at all: every day missing
     by_day = sentiment.assign(date=pd.to_datetime(sentiment["date"])).set_index("date")
     frame["sentiment"] = by_day["value"].reindex(days).astype(float)
     frame["sentiment_class"] = by_day["classification"].reindex(days).fillna("missing").astype(str)

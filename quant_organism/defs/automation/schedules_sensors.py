@@ -94,6 +94,23 @@ def _complete_days(context, lake: LakeResource, days: Sequence[str], coins: Sequ
     return orch.complete_days(days, coins, materialised, lambda coin, day: store.quality("candles", coin, day, interval))
 
 
+def _min_history_days(given: int | None) -> int:
+    """The history a day needs before it is evolved: the production preset's shortest lookback by default
+    (0: no check)."""
+    from quant_organism.evolution.config import load_preset
+
+    if given is not None and given < 0:
+        raise ValueError(f"min_history_days must be >= 0 (0: no check), got {given}")
+    return given if given is not None else load_preset(settings.production_preset()).min_lookback_days
+
+
+def _short_history(context, day: str, coins: Sequence[str], min_days: int) -> str | None:
+    if min_days == 0:
+        return None
+    materialised = {partition_coin_day(key) for key in context.instance.get_materialized_partitions(CANDLES)}
+    return orch.short_history(day, coins, materialised, min_days)
+
+
 def _evolve_request(day: str, trigger: str, attempt: int = 1) -> dg.RunRequest:
     key = orch.evolve_run_key(day, trigger) + (f":attempt-{attempt}" if attempt > 1 else "")
     return dg.RunRequest(run_key=key, partition_key=day, tags={TRIGGER_TAG: trigger})
@@ -160,14 +177,18 @@ def _covering_evolve_run(instance: dg.DagsterInstance, day: str) -> dg.DagsterRu
 
 def make_nightly_evolution_schedule(
     cron: str = "0 2-5 * * *", name: str = "nightly_evolution_schedule", job_name: str | None = None,
-    default_status: dg.DefaultScheduleStatus | None = None,
+    default_status: dg.DefaultScheduleStatus | None = None, coins: Sequence[str] | None = None,
+    min_history_days: int | None = None,
 ):
     """Every night: the evolution chain for the previous day (data up to that day's close).
 
     It is the fallback: when the new-data (or decay) sensor already evolved that day, or such a run is
     queued or running, the tick skips instead of evolving the same day twice. A failed (or killed) night
-    is tried again at the next hourly tick, up to `attempts.MAX_ATTEMPTS` times.
+    is tried again at the next hourly tick, up to `attempts.MAX_ATTEMPTS` times. A day whose lake lacks the
+    shortest lookback before it is skipped with the command that ingests it, instead of failing every night.
     """
+    coins = _checked_coins(coins)
+    history_days = _min_history_days(min_history_days)
 
     @dg.schedule(
         cron_schedule=cron,
@@ -194,6 +215,9 @@ def make_nightly_evolution_schedule(
         attempt = attempt_for(context.instance, list(EVOLVE_JOBS_BY_PRESET.values()), day, orch.evolve_run_key(day, orch.NIGHTLY))
         if not attempt.wanted:
             return dg.SkipReason(f"{day}: {attempt.reason}")
+        short = _short_history(context, day, coins, history_days)
+        if short:
+            return dg.SkipReason(f"{day}: {short}")
         return dg.RunRequest(run_key=attempt.run_key, partition_key=day, tags={TRIGGER_TAG: orch.NIGHTLY})
 
     return _nightly
@@ -211,6 +235,7 @@ def make_new_market_data_sensor(
     job_name: str | None = None,
     after_regimes: bool = False,
     default_status: dg.DefaultSensorStatus | None = None,
+    min_history_days: int | None = None,
 ):
     """Requests the production evolution job (`evolve_full` by default) for each day on which every coin's candles
     are in and passed quality (and, with `after_regimes`, the day's `market/regime` is materialised), once per day."""
@@ -218,6 +243,7 @@ def make_new_market_data_sensor(
     lookback_days = _checked_days("lookback_days", lookback_days)
     if keep_days < lookback_days:
         raise ValueError(f"keep_days ({keep_days}) must be >= lookback_days ({lookback_days}), or days would repeat")
+    history_days = _min_history_days(min_history_days)
 
     @dg.sensor(
         job_name=job_name or production_evolve_job(),
@@ -238,6 +264,9 @@ def make_new_market_data_sensor(
             regimes = set(context.instance.get_materialized_partitions(REGIME))
             incomplete.update({day: ["market/regime not materialised yet"] for day in complete if day not in regimes})
             complete = [day for day in complete if day in regimes]
+        short = {day: why for day in complete if (why := _short_history(context, day, coins, history_days))}
+        incomplete.update({day: [why] for day, why in short.items()})
+        complete = [day for day in complete if day not in short]
         new = orch.days_to_request(complete, cursor)
         if not new:
             return dg.SkipReason(f"no new complete day; {orch.describe_incomplete(incomplete)}")

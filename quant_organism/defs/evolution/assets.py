@@ -10,6 +10,7 @@ from quant_organism import settings
 from quant_organism.defs.market.assets import CANDLES, FUNDING
 from quant_organism.defs.market.regime import REGIME
 from quant_organism.defs.shared.partitions import all_coins_of_day, daily_partitions
+from quant_organism.defs.shared.upstream import missing_upstream, uncovered_days
 from quant_organism.defs.shared.resources import (
     ArtifactsResource,
     LakeResource,
@@ -185,10 +186,12 @@ def population(
         raise dg.Failure(description=str(exc), metadata={"cost_plan": dg.MetadataValue.json(plan)}) from None
     loaded = load_market_frames(lake.lake(), settings.coins(), windows.train.start, windows.train.end, settings.interval())
     if loaded.coverage() < MIN_COVERAGE:
-        raise dg.Failure(
-            description=f"only {loaded.coverage():.0%} of the train window {windows.train.start.date()} .. "
-            f"{windows.train.end.date()} is in the lake (need {MIN_COVERAGE:.0%}): materialise market/candles first",
-            metadata={"missing_or_failing": dg.MetadataValue.json(loaded.skipped[:100])},
+        raise missing_upstream(
+            CANDLES.to_user_string(), uncovered_days(loaded.frames, settings.coins(), windows.train.start, windows.train.end)
+            or [windows.train.start.strftime("%Y-%m-%d")],
+            f"only {loaded.coverage():.0%} of the train window {windows.train.start.date()} .. {windows.train.end.date()} "
+            f"is in the lake (need {MIN_COVERAGE:.0%})",
+            {"missing_or_failing": dg.MetadataValue.json(loaded.skipped[:100])},
         )
     deaths = _post_mortem_summary(artifacts)
     if deaths:

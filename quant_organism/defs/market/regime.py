@@ -18,6 +18,7 @@ from quant_organism import settings
 from quant_organism.defs.market.assets import CANDLES
 from quant_organism.defs.shared.partitions import all_coins_of_day, daily_partitions
 from quant_organism.defs.shared.resources import LakeResource, MarketSource, SentimentSourceResource
+from quant_organism.defs.shared.upstream import missing_metadata, missing_upstream
 from quant_organism.market.lake import MarketLake, ensure_catalog_file
 from quant_organism.market.regime import HmmFit, compute_regimes, daily_closes
 from quant_organism.market.schema import MarketDataError
@@ -122,15 +123,20 @@ def regime(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDB
     store = lake.lake()
     firsts = store.first_days("candles", settings.coins(), settings.interval())
     if not firsts:
-        raise dg.Failure(description="no candles in the lake: materialise market/candles first")
+        raise missing_upstream(CANDLES.to_user_string(), context.partition_keys, "the lake holds no candles")
     start = min(firsts.values()).isoformat()
     end = (pd.Timestamp(last) + pd.Timedelta(days=1)).strftime("%Y-%m-%d")
     candles, _ = store.read("candles", settings.coins(), start, end, settings.interval())
     closes = daily_closes(candles)
     closes = closes[closes.index <= pd.Timestamp(last)]
     sentiment_rows = store.read_days("sentiment", None, last)
+    stored_sentiment = set(pd.to_datetime(sentiment_rows["date"]).dt.strftime("%Y-%m-%d")) if len(sentiment_rows) else set()
     if len(sentiment_rows):
         sentiment_rows = sentiment_rows[~sentiment_rows["missing"].astype(bool)]
+    unknown_sentiment = [d for d in context.partition_keys if d not in stored_sentiment]
+    if unknown_sentiment:
+        context.log.warning(missing_upstream(SENTIMENT.to_user_string(), unknown_sentiment,
+                                             "regimes computed with sentiment unknown").description)
     cache = _load_fits(store)
     market = np.log(closes).diff().mean(axis=1)
     regimes, fits = compute_regimes(closes, sentiment_rows, _valid_cache(cache, market))
@@ -148,7 +154,7 @@ def regime(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDB
     ensure_catalog_file(Path(duckdb.database), store, settings.interval(), connect=duckdb.get_connection)
     missing = sorted(set(context.partition_keys) - set(written))
     if missing:
-        raise dg.Failure(description=f"no candles for {missing[:5]}: materialise market/candles for those days first")
+        raise missing_upstream(CANDLES.to_user_string(), missing, "no regime without every coin's candles")
     shown = regimes[regimes.index > pd.Timestamp(last) - pd.Timedelta(days=365)]
     today = regimes.loc[pd.Timestamp(last)]
     return dg.MaterializeResult(metadata={
@@ -160,4 +166,5 @@ def regime(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDB
         "sentiment": str(today["sentiment_class"]),
         "regime_plot": dg.MetadataValue.md(markdown_image(regime_chart(shown, f"regimes up to {last}"), "regimes")),
         "sentiment_missing_days": dg.MetadataValue.int(int(shown["sentiment_missing"].sum())),
+        **missing_metadata(SENTIMENT.to_user_string(), unknown_sentiment),
     })

@@ -15,6 +15,7 @@ from pydantic import Field
 
 from quant_organism import settings
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource
+from quant_organism.defs.shared.upstream import days_between, missing_upstream
 from quant_organism.deployment.chain import ChainSettings
 from quant_organism.evolution.config import load_preset
 from quant_organism.market.frames import load_market_frames
@@ -63,8 +64,8 @@ def retrospective(
     start = date - pd.Timedelta(days=evolution.lookback_days)
     loaded = load_market_frames(lake.lake(), settings.coins(), start, until, settings.interval())
     if not any((f.index >= date).any() for f in loaded.frames.values()):
-        raise dg.Failure(description=f"no bars on or after {date.date()} in the lake: materialise market/candles "
-                         f"for {date.date()}..{(until - pd.Timedelta(days=1)).date()} first")  # fmt: skip
+        raise missing_upstream("market/candles", days_between(date, until - pd.Timedelta(days=1)),
+                               "no bars on or after the evolution date to trade forward")
     first_key = retrospective_partitions.get_first_partition_key()
     previous = None if context.partition_key == first_key else pd.Timestamp(
         retrospective_partitions.get_prev_partition_window(window.start).start).tz_convert("UTC")

@@ -10,6 +10,7 @@ from pydantic import Field
 from quant_organism import settings
 from quant_organism.defs.deployment.assets import DEPLOYED, REPORT
 from quant_organism.defs.shared.partitions import daily_partitions
+from quant_organism.defs.shared.upstream import missing_upstream
 from quant_organism.defs.shared.resources import (
     ArtifactsResource,
     LakeResource,
@@ -104,7 +105,7 @@ def paper_performance(
     def frames_from(anchor: pd.Timestamp) -> dict[str, pd.DataFrame]:
         loaded = load_market_frames(lake.lake(), settings.coins(), anchor, end, settings.interval())
         if not any((f.index >= day).any() for f in loaded.frames.values()):
-            raise dg.Failure(description=f"no bars for {day.date()} in the lake: materialise market/candles for that day first")
+            raise missing_upstream("market/candles", [f"{day:%Y-%m-%d}"], "no bars of the day to paper-trade")
         return loaded.frames
 
     traded = _trade(context, live, deployment, frames_from, day, end, policy, policy_source,

@@ -11,6 +11,7 @@ from pydantic import Field
 from quant_organism.catalog.config import LIVE_STATUSES, DeploymentStatus
 from quant_organism.catalog.manifest import deployment_stages
 from quant_organism.catalog.store import StrategyStore
+from quant_organism.defs.shared.upstream import missing_upstream, uncovered_days
 from quant_organism.core.windows import Window
 from quant_organism.deployment.scoring import PaperRecord
 from quant_organism.core import artifacts as artifact_files
@@ -152,10 +153,11 @@ def validated_strategies(
     loaded = load_market_frames(lake.lake(), result.coins, windows.train.start, windows.walk_forward.end, result.interval or "1h")
     missing = [coin for coin in result.coins if coin not in loaded.frames]
     if missing or loaded.coverage() < MIN_COVERAGE:
-        raise dg.Failure(
-            description=f"validation windows incomplete in the lake (coverage {loaded.coverage():.0%}, missing {missing}): "
-            "materialise market/candles for the whole lookback first",
-            metadata={"skipped": dg.MetadataValue.json(loaded.skipped[:100])},
+        raise missing_upstream(
+            "market/candles", uncovered_days(loaded.frames, result.coins, windows.train.start, windows.walk_forward.end)
+            or [f"{windows.train.start:%Y-%m-%d}"],
+            f"validation windows incomplete in the lake (coverage {loaded.coverage():.0%}, coins missing {missing})",
+            {"skipped": dg.MetadataValue.json(loaded.skipped[:100])},
         )
     frames = loaded.frames
     settings_ = config.settings()

@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Optional
 
 import dagster as dg
+import pandas as pd
 from pydantic import Field
 
 from quant_organism import settings
 from quant_organism.automation.job_names import WORKFLOW_JOB
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, correlation_id
+from quant_organism.defs.shared.upstream import missing_upstream, uncovered_days
 from quant_organism.evolution.workflow_spec import (
     PhaseSpec,
     WorkflowError,
@@ -47,7 +49,7 @@ def _evolution_date(requested: str, lake: LakeResource) -> str:
         return requested
     last = lake.lake().last_days("candles", settings.coins(), settings.interval())
     if not last or any(d is None for d in last.values()):
-        raise dg.Failure(description=f"no candles in the lake for every coin ({last}): ingest market data first")
+        raise missing_upstream("market/candles", [f"{pd.Timestamp.now(tz='UTC') - pd.Timedelta(days=1):%Y-%m-%d}"], f"the lake has no candles for every coin ({last})")
     return min(last.values()).isoformat()
 
 
@@ -55,8 +57,10 @@ def _frames(spec: WorkflowSpec, day: str, lake: LakeResource):
     windows = workflow_windows(spec, day)
     loaded = load_market_frames(lake.lake(), settings.coins(), windows.train.start, windows.walk_forward.end, settings.interval())
     if loaded.coverage() < 0.9 or not loaded.frames:
-        raise dg.Failure(description=f"only {loaded.coverage():.0%} of {windows.train.start.date()} .. "
-                         f"{windows.walk_forward.end.date()} is in the lake: ingest market data for those days first")
+        raise missing_upstream(
+            "market/candles", uncovered_days(loaded.frames, settings.coins(), windows.train.start, windows.walk_forward.end)
+            or [f"{windows.train.start:%Y-%m-%d}"],
+            f"only {loaded.coverage():.0%} of {windows.train.start.date()} .. {windows.walk_forward.end.date()} is in the lake")
     return loaded.frames
 
 

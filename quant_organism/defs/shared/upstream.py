@@ -1,0 +1,72 @@
+"""One rule for every asset that reads the lake: a missing upstream is named, with its days and the fix.
+
+An asset either completes with the missing input marked unknown in its metadata (`missing_metadata`), or
+fails with `missing_upstream(...)`: the asset that is missing, which days, and the command that fixes it. A bare
+`KeyError` from an empty read is never what a user sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import dagster as dg
+import pandas as pd
+
+DEFS_MODULE = "quant_organism.definitions"
+CANDLES = "market/candles"
+
+
+def day_span(days: Iterable[str]) -> tuple[str, str, int]:
+    """(first, last, count) of a set of YYYY-MM-DD days."""
+    ordered = sorted(set(days))
+    return ordered[0], ordered[-1], len(ordered)
+
+
+def fix_command(asset: str, first: str, last: str) -> str:
+    """The shell command that materialises `asset` for the days [first, last]."""
+    if asset == CANDLES:  # multi-partitioned (coin x day): the CLI's ingest covers every coin of the days
+        days = (pd.Timestamp(last) - pd.Timestamp(first)).days + 1
+        return f"python -m quant_organism run --ingest-only --end {last} --days {days}"
+    return f"dagster asset materialize -m {DEFS_MODULE} --select {asset} --partition-range {first}...{last}"
+
+
+def describe(asset: str, days: Iterable[str]) -> dict:
+    """What is missing, as JSON-safe metadata: the asset, the span of days, and the fix."""
+    first, last, count = day_span(days)
+    return {"asset": asset, "days": count, "first": first, "last": last, "fix": fix_command(asset, first, last)}
+
+
+def missing_metadata(asset: str, days: Iterable[str]) -> dict[str, dg.MetadataValue]:
+    """Metadata for an asset that completed without `asset` on `days` (marked unknown there)."""
+    days = list(days)
+    if not days:
+        return {"missing_upstream": dg.MetadataValue.json({})}
+    return {"missing_upstream": dg.MetadataValue.json({asset: describe(asset, days)})}
+
+
+def missing_upstream(asset: str, days: Iterable[str], why: str = "", metadata: dict | None = None) -> dg.Failure:
+    """The failure of a run that cannot go on without `asset` on `days`: it names both and the fix."""
+    info = describe(asset, list(days))
+    span = info["first"] if info["days"] == 1 else f"{info['first']}..{info['last']} ({info['days']} days)"
+    return dg.Failure(
+        description=f"{asset} is missing for {span}{': ' + why if why else ''}. Fix: {info['fix']} "
+        f"(or materialise {asset} for those days in the UI), then rerun",
+        metadata={"missing_upstream": dg.MetadataValue.json({asset: info}), **(metadata or {})},
+    )
+
+
+def days_between(first: pd.Timestamp | str, last: pd.Timestamp | str) -> list[str]:
+    """Every UTC day of [first, last] as YYYY-MM-DD."""
+    return [d.strftime("%Y-%m-%d") for d in pd.date_range(pd.Timestamp(first).date(), pd.Timestamp(last).date(), freq="D")]
+
+
+def uncovered_days(frames: dict[str, pd.DataFrame], coins: Iterable[str], start: pd.Timestamp, end: pd.Timestamp) -> list[str]:
+    """Days of [start, end) on which some coin has no bar in `frames` (a coin absent misses every day)."""
+    days = pd.date_range(pd.Timestamp(start).floor("D"), pd.Timestamp(end) - pd.Timedelta(microseconds=1), freq="D")
+    wanted = {d.strftime("%Y-%m-%d") for d in days}
+    missing: set[str] = set()
+    for coin in coins:
+        frame = frames.get(coin)
+        present = set() if frame is None or frame.empty else set(frame.index.strftime("%Y-%m-%d"))
+        missing |= wanted - present
+    return sorted(missing)

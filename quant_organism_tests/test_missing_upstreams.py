@@ -1,0 +1,99 @@
+"""A user materialises an asset in the UI before its upstream: it either completes with the missing input
+marked unknown in its metadata, or fails naming the missing asset, its days and the command that fixes it.
+
+On the old code `market/regime` without `market/sentiment` failed with a bare `KeyError: 'date'`.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from quant_organism import settings
+from quant_organism.defs.market.regime import REGIME
+from quant_organism.defs.shared.resources import project_resources
+from quant_organism.market.lake import MarketLake
+
+FIRST, LAST = "2024-01-01", "2024-01-20"
+
+
+@pytest.fixture(scope="module")
+def defs():
+    from quant_organism.definitions import load_definitions
+
+    return load_definitions()
+
+
+def _ingest_candles(defs, instance, resources) -> None:
+    ingest = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs,
+                            resources=resources).resolve_job_def("ingest_market_data")
+    for coin in settings.coins():
+        tags = {"dagster/asset_partition_range_start": f"{coin}|{FIRST}", "dagster/asset_partition_range_end": f"{coin}|{LAST}"}
+        assert ingest.execute_in_process(instance=instance, tags=tags).success
+
+
+def _materialise_regime(defs, instance, resources, first: str, last: str):
+    return dg.materialize(
+        defs.assets, selection=[REGIME], instance=instance, resources=resources, raise_on_error=False,
+        tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
+    )
+
+
+def test_regimes_without_sentiment_complete_with_sentiment_marked_unknown(defs, data_dir):
+    resources = project_resources(data_dir)
+    with dg.instance_for_test() as instance:
+        _ingest_candles(defs, instance, resources)
+        result = _materialise_regime(defs, instance, resources, "2024-01-10", LAST)
+    assert result.success, result.all_events
+    meta = result.asset_materializations_for_node("market__regime")[0].metadata
+    missing = meta["missing_upstream"].value["market/sentiment"]
+    assert missing == {
+        "asset": "market/sentiment", "days": 11, "first": "2024-01-10", "last": LAST,
+        "fix": "dagster asset materialize -m quant_organism.definitions --select market/sentiment "
+               "--partition-range 2024-01-10...2024-01-20",
+    }
+    stored = MarketLake(data_dir / "lake").read_days("regimes", "2024-01-10", LAST)
+    assert len(stored) == 11 and stored["sentiment_missing"].all() and stored["sentiment"].isna().all()
+    assert set(stored["sentiment_class"]) == {"missing"}
+
+
+def test_regimes_for_days_without_candles_fail_naming_them_and_the_ingest_command(defs, data_dir):
+    resources = project_resources(data_dir)
+    with dg.instance_for_test() as instance:
+        empty = _materialise_regime(defs, instance, resources, "2024-01-05", "2024-01-06")
+        assert not empty.success
+        _ingest_candles(defs, instance, resources)
+        late = _materialise_regime(defs, instance, resources, "2024-01-19", "2024-01-22")
+    assert not late.success
+    text = "\n".join(str(e.event_specific_data.error.message) for e in late.all_events if e.is_step_failure)
+    assert "market/candles is missing for 2024-01-21..2024-01-22 (2 days)" in text
+    assert "python -m quant_organism run --ingest-only --end 2024-01-22 --days 2" in text
+    failed = "\n".join(str(e.event_specific_data.error.message) for e in empty.all_events if e.is_step_failure)
+    assert "market/candles is missing for 2024-01-05..2024-01-06 (2 days): the lake holds no candles" in failed
+
+
+def test_evolution_without_its_train_window_fails_naming_the_missing_days(defs, data_dir):
+    resources = project_resources(data_dir)
+    with dg.instance_for_test() as instance:
+        _ingest_candles(defs, instance, resources)
+        job = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs,
+                             resources=resources).resolve_job_def("evolve")
+        result = job.execute_in_process(instance=instance, partition_key="2024-06-30", raise_on_error=False,
+                                        )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure).event_specific_data.error.message
+    assert "market/candles is missing for" in failure and "python -m quant_organism run --ingest-only --end 2024-06" in failure
+    assert "of the train window" in failure
+
+
+def test_the_fix_command_for_a_daily_asset_names_its_partition_range():
+    from quant_organism.defs.shared.upstream import fix_command, uncovered_days
+
+    assert fix_command("market/regime", "2024-01-01", "2024-01-31") == (
+        "dagster asset materialize -m quant_organism.definitions --select market/regime --partition-range 2024-01-01...2024-01-31")
+    index = pd.date_range("2024-01-01", "2024-01-03", freq="1h", inclusive="left", tz="UTC")
+    frames = {"BTC": pd.DataFrame({"close": 1.0}, index=index)}
+    start, end = pd.Timestamp("2024-01-01", tz="UTC"), pd.Timestamp("2024-01-04", tz="UTC")
+    assert uncovered_days(frames, ["BTC"], start, end) == ["2024-01-03"]
+    assert uncovered_days(frames, ["BTC", "ETH"], start, end) == ["2024-01-01", "2024-01-02", "2024-01-03"]
