@@ -14,7 +14,12 @@ from quant_organism.backtest import WORST_OBJECTIVES, FitnessConfig, evaluate_po
 from quant_organism.backtest.fitness import OBJECTIVE_COLUMNS
 from quant_organism.catalog import DeploymentStatus, StrategyStore
 from quant_organism.evolution import (
+    BatchTask,
     EvolutionConfig,
+    TooManyFailedIslands,
+    WindowLeakError,
+    execute_batch,
+    prepare_frames,
     evaluate_universe,
     evolution_windows,
     genes_from_row,
@@ -221,7 +226,7 @@ class FailBatch:
 
 def test_a_batch_that_raises_is_recorded_and_the_others_complete(market):
     events = []
-    config = small_config(total_strategies=12)
+    config = small_config(total_strategies=12, max_failed_island_share=0.5)  # 1 of 3 is accepted here
     result = run_evolution(market, config, events.append, evolution_date=EVOLUTION_DAY, batch_hook=FailBatch(1))
     batches = result.batches.set_index("batch")
     assert list(batches["status"]) == ["ok", "failed", "ok"]
@@ -236,6 +241,49 @@ def test_a_batch_that_raises_is_recorded_and_the_others_complete(market):
     assert [(e["batch"], e["status"]) for e in finished] == [(0, "ok"), (1, "failed"), (2, "ok")]
     assert {e["event"] for e in events} == {"run_started", "generation", "batch_finished", "run_finished"}
     assert sum(e["event"] == "generation" for e in events) == 2 * (config.generations + 1)
+
+
+class LeakInBatch:
+    """The in-island leak guard firing in one batch (as a frame reaching into validation would make it)."""
+
+    def __init__(self, batch: int) -> None:
+        self.batch = batch
+
+    def __call__(self, batch: int) -> None:
+        if batch == self.batch:
+            raise WindowLeakError(f"BTC: evaluation frame reaches past the train window (batch {batch})")
+
+
+def test_a_run_where_too_many_islands_fail_fails_with_their_reasons(market):
+    """Issue 23: 2 of 3 islands crashed, and the run used to publish the third island's population as if whole."""
+    config = small_config(total_strategies=12)  # 3 islands, the default 20% threshold
+
+    class FailTwo:
+        def __call__(self, batch: int) -> None:
+            if batch in (0, 2):
+                raise RuntimeError(f"injected failure in batch {batch}")
+
+    with pytest.raises(TooManyFailedIslands, match=r"2 of 3 islands failed \(more than the 20% a run accepts\): "
+                                                   r"1 x RuntimeError: injected failure in batch 0; 1 x RuntimeError") as raised:
+        run_evolution(market, config, evolution_date=EVOLUTION_DAY, batch_hook=FailTwo())
+    assert list(raised.value.result.failed_batches["batch"]) == [0, 2]
+    assert raised.value.result.failure_reasons() == {"RuntimeError: injected failure in batch 0": 1,
+                                                     "RuntimeError: injected failure in batch 2": 1}
+    lenient = run_evolution(market, config.model_copy(update={"max_failed_island_share": 0.7}),
+                            evolution_date=EVOLUTION_DAY, batch_hook=FailTwo())
+    assert set(lenient.population["batch"]) == {1}  # the share is a named, explicit choice
+
+
+def test_a_leak_guard_error_in_an_island_fails_the_run_and_is_never_absorbed(market):
+    config = small_config(total_strategies=12, max_failed_island_share=1.0)  # even a run that accepts any failure
+    with pytest.raises(WindowLeakError, match=r"island\(s\) \[1\] evaluated outside the train window"):
+        run_evolution(market, config, evolution_date=EVOLUTION_DAY, batch_hook=LeakInBatch(1))
+
+    windows = evolution_windows(EVOLUTION_DAY, config.lookback_days, config.split)
+    leaky = {coin: frame[frame.index < windows.out_of_sample.end] for coin, frame in market.items()}  # past train
+    task = BatchTask(0, config.batch_size, config, windows.train, windows.validation, None, ())
+    outcome = execute_batch(task, prepare_frames(leaky))
+    assert outcome.status == "leak" and outcome.error.startswith("WindowLeakError")
 
 
 def test_a_batch_past_its_time_limit_stops_and_keeps_the_generations_it_finished(market):

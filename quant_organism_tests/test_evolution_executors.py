@@ -163,7 +163,7 @@ def test_a_worker_killed_mid_run_is_retried_and_the_run_completes(executor, requ
 def test_a_failing_batch_on_ray_is_recorded_and_the_run_carries_on(market, serial_run, ray_cluster):
     serial, _ = serial_run
     events = []
-    result = run_evolution(market, config("ray"), events.append, evolution_date=EVOLUTION_DAY,
+    result = run_evolution(market, config("ray", max_failed_island_share=0.5), events.append, evolution_date=EVOLUTION_DAY,
                            batch_hook=Misbehave(raise_in=1))
     batches = result.batches.set_index("batch")
     assert list(batches["status"]) == ["ok", "failed", "ok"]
@@ -178,7 +178,7 @@ def test_a_runaway_batch_is_killed_at_its_hard_limit(market, serial_run, ray_clu
     """Last in the module: the killed worker is not replaced before the module's Ray shuts down."""
     serial, _ = serial_run
     started = time.perf_counter()
-    result = run_evolution(market, config("ray", batch_timeout_s=1.0, batch_timeout_grace_s=4.0),
+    result = run_evolution(market, config("ray", batch_timeout_s=1.0, batch_timeout_grace_s=4.0, max_failed_island_share=0.5),
                            evolution_date=EVOLUTION_DAY, batch_hook=Misbehave(hang_in=2))
     assert time.perf_counter() - started < 120
     batches = result.batches.set_index("batch")

@@ -49,6 +49,8 @@ def test_chain_runs_end_to_end_on_real_hyperliquid_files(data_dir, market_data_d
     report_dir = data_dir / "reports" / f"date={day}"
     report = json.loads((report_dir / "report.json").read_text())
     assert report["counts"]["generated"] == _metadata(result, "evolution__population")["evaluations"] > 0
+    assert _metadata(result, "evolution__population")["islands_failed"] == 0
+    assert _metadata(result, "evolution__population")["island_failure_reasons"] == {}
     assert report["counts"]["validated_candidates"] == _metadata(result, "validation__validated_strategies")["candidates"]
     assert report["counts"]["deployed"] == _metadata(result, "deployment__deployed_configs")["deployed"]  # 0 is honest
     assert (report_dir / "report.md").read_text().startswith(f"# Evolution report {day}")

@@ -16,7 +16,13 @@ from quant_organism.evolution.executors import ray_session, warm_up
 from quant_organism.evolution.fitness import evaluate_universe
 from quant_organism.evolution.frames import join_funding, market_frames, prepare_frames
 from quant_organism.evolution.island import BatchOutcome, BatchTask, execute_batch
-from quant_organism.evolution.result import Candidate, EvolutionResult, genes_from_row, to_strategy_configs
+from quant_organism.evolution.result import (
+    Candidate,
+    EvolutionResult,
+    TooManyFailedIslands,
+    genes_from_row,
+    to_strategy_configs,
+)
 from quant_organism.evolution.windows import (
     EvolutionWindows,
     Window,
@@ -34,6 +40,7 @@ __all__ = [
     "EvolutionConfig",
     "EvolutionResult",
     "EvolutionWindows",
+    "TooManyFailedIslands",
     "Window",
     "WindowLeakError",
     "evaluate_universe",

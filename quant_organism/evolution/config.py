@@ -59,6 +59,10 @@ class EvolutionConfig(BaseModel):
     batch_timeout_s: float | None = Field(default=600.0, gt=0.0)
     batch_timeout_grace_s: float = Field(default=30.0, ge=0.0)
     max_retries: int = Field(default=2, ge=0)
+    max_failed_island_share: float = Field(
+        default=0.2, ge=0.0, le=1.0,
+        description="the run fails when more than this share of its islands failed (a small, biased population otherwise)",
+    )
     ray_address: str | None = Field(default=None, description="a Ray cluster to join; None starts a local Ray")
     lookback_days: int = Field(default=365, ge=3)
     min_lookback_days: int = Field(default=120, ge=3, description="shortest history the windows shrink to")

@@ -22,14 +22,15 @@ import pandas as pd
 from quant_organism.evolution.config import EvolutionConfig
 from quant_organism.evolution.executors import EXECUTORS
 from quant_organism.evolution.frames import infer_interval, prepare_frames
-from quant_organism.evolution.island import BatchHook, BatchOutcome, BatchTask, Evaluator
+from quant_organism.evolution.island import STATUS_LEAK, BatchHook, BatchOutcome, BatchTask, Evaluator
 from quant_organism.evolution.result import (
     BATCH_COLUMNS,
     GENERATION_COLUMNS,
     POPULATION_COLUMNS,
     EvolutionResult,
+    TooManyFailedIslands,
 )
-from quant_organism.evolution.windows import evolution_windows, guard_train_frames, slice_frames
+from quant_organism.evolution.windows import WindowLeakError, evolution_windows, guard_train_frames, slice_frames
 from quant_organism.strategies.genes import SeedGenes, SeedType
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,9 @@ def run_evolution(
     `deadline` (epoch seconds, the run's evolution budget) stops islands cleanly between generations; an
     island not started by then evaluates nothing (status `budget`). `seeds`: inherited winners that every
     island starts from (at most half of it; the rest is random), as a workflow's `inherit_best_from` asks.
+
+    Raises `WindowLeakError` when any island's leak guard fired, and `TooManyFailedIslands` when more than
+    `config.max_failed_island_share` of the islands failed: either would publish a small or tainted population.
     """
     config = config or EvolutionConfig()
     started = time.perf_counter()
@@ -146,6 +150,11 @@ def run_evolution(
     )
     totals = result.totals()
     emit({"event": "run_finished", **totals})
+    leaks = [o for o in ordered if o.status == STATUS_LEAK]
+    if leaks:
+        raise WindowLeakError(f"island(s) {[o.batch for o in leaks]} evaluated outside the train window: {leaks[0].error}")
+    if len(result.failed_batches) > config.max_failed_island_share * len(tasks):
+        raise TooManyFailedIslands(result)
     log.info("evolution done: %d evaluations in %.1f s (%.1f/s), batches %s", totals["evaluations"],
              totals["wall_s"], totals["evaluations_per_s"], totals["batches_by_status"])
     return result

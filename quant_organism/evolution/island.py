@@ -28,7 +28,7 @@ from quant_organism.backtest.fitness import OBJECTIVE_COLUMNS, OBJECTIVE_WEIGHTS
 from quant_organism.evolution.config import OBJECTIVE_COLUMN, EvolutionConfig
 from quant_organism.evolution.fitness import evaluate_universe
 from quant_organism.evolution.operators import allocate, crossover, crowded_tournament, mutate, random_genome
-from quant_organism.evolution.windows import Window, guard_train_frames
+from quant_organism.evolution.windows import Window, WindowLeakError, guard_train_frames
 from quant_organism.strategies.genes import SeedGenes
 
 Evaluator = Callable[[Mapping[str, pd.DataFrame], Sequence[SeedGenes], FitnessConfig], pd.DataFrame]
@@ -43,6 +43,8 @@ same fronts as the standard one in about half the time on an island's ~100 indiv
 
 STATUS_OK, STATUS_FAILED, STATUS_TIMEOUT, STATUS_BUDGET = "ok", "failed", "timeout", "budget"
 """`budget`: stopped cleanly at the run's evolution deadline; what it evaluated is kept and valid."""
+STATUS_LEAK = "leak"
+"""The in-island leak guard fired: never a failed batch to absorb; `run_evolution` fails the run on it."""
 
 
 class ObjectiveFitness(base.Fitness):
@@ -314,6 +316,8 @@ def execute_batch(
         if hook is not None:
             hook(task.batch)
         return Island(task, frames, evaluator or evaluate_universe).run()
+    except WindowLeakError as exc:  # carried back as a status: executors in other processes cannot re-raise it
+        return BatchOutcome.failed(task.batch, f"{type(exc).__name__}: {exc}", time.perf_counter() - started, STATUS_LEAK)
     except Exception as exc:  # noqa: BLE001 - one bad batch must not sink the run; the error is recorded
         detail = "".join(traceback.format_exception(exc)[-3:]).strip()
         return BatchOutcome.failed(task.batch, f"{type(exc).__name__}: {exc}\n{detail}", time.perf_counter() - started)

@@ -74,7 +74,15 @@ class EvolutionResult:
 
     @property
     def failed_batches(self) -> pd.DataFrame:
-        return self.batches[~self.batches["status"].isin(["ok", "budget"])].reset_index(drop=True)
+        """Islands that failed, or timed out with nothing evaluated (a timeout that kept generations is partial, not lost)."""
+        status = self.batches["status"]
+        lost = ~status.isin(["ok", "budget", "timeout"]) | ((status == "timeout") & (self.batches["evaluations"] == 0))
+        return self.batches[lost].reset_index(drop=True)
+
+    def failure_reasons(self) -> dict[str, int]:
+        """The failed islands counted by the first line of their error."""
+        errors = self.failed_batches["error"].fillna("no error recorded")
+        return {k: int(v) for k, v in errors.map(lambda e: str(e).splitlines()[0][:200]).value_counts().items()}
 
     @property
     def stopped_by_budget(self) -> int:
@@ -114,6 +122,17 @@ class EvolutionResult:
         ranked = frame.sort_values([by, "name"], ascending=[False, True], kind="mergesort")
         ranked = ranked.drop_duplicates("genes_hash", keep="first").head(n)
         return [Candidate(genes_from_row(row), row) for _, row in ranked.iterrows()]
+
+
+class TooManyFailedIslands(RuntimeError):
+    """More islands failed than the run accepts (`EvolutionConfig.max_failed_island_share`); carries the result."""
+
+    def __init__(self, result: EvolutionResult) -> None:
+        self.result = result
+        failed, total = len(result.failed_batches), len(result.batches)
+        share = result.config.max_failed_island_share
+        reasons = "; ".join(f"{n} x {why}" for why, n in result.failure_reasons().items())
+        super().__init__(f"{failed} of {total} islands failed (more than the {share:.0%} a run accepts): {reasons}")
 
 
 def select_candidates(result: EvolutionResult, top_share: float, max_candidates: int) -> list[Candidate]:

@@ -23,7 +23,7 @@ from quant_organism.reporting.memory import run_row, tag_phase
 from quant_organism.core import artifacts as artifact_files
 from quant_organism.evolution.config import EvolutionConfig, load_preset, preset_names
 from quant_organism.evolution.engine import run_evolution
-from quant_organism.evolution.result import select_candidates, to_strategy_configs
+from quant_organism.evolution.result import TooManyFailedIslands, select_candidates, to_strategy_configs
 from quant_organism.evolution.windows import evolution_windows, fitted_lookback
 from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting.plots import fitness_over_generations, markdown_image
@@ -150,6 +150,15 @@ def _evolution_spending(result, clock, driver_cpu_s: float, price: float) -> dic
             "evolution_cost_usd": round(cost_usd(cpu_s, price), 6), "stopped_by_budget": result.stopped_by_budget}
 
 
+def _island_metadata(result) -> dict[str, dg.MetadataValue]:
+    """How many islands failed, why, and each failed island's record."""
+    return {
+        "islands_failed": dg.MetadataValue.int(len(result.failed_batches)),
+        "island_failure_reasons": dg.MetadataValue.json(result.failure_reasons()),
+        "failed_batches": dg.MetadataValue.json(artifact_files.json_safe(result.failed_batches.to_dict("records"))),
+    }
+
+
 @dg.asset(
     key=POPULATION,
     partitions_def=daily_partitions,
@@ -201,8 +210,12 @@ def population(
         f"generations, {evolution.executor}) on {list(loaded.frames)} train {windows.train.start} .. {windows.train.end}"
     )
     cpu_started = time.process_time()
-    result = run_evolution(loaded.frames, evolution, on_progress=_progress_logger(context, evolution.n_batches * evolution.generations),
-                           evolution_date=day, deadline=clock.deadline("evolution"))
+    try:
+        result = run_evolution(loaded.frames, evolution,
+                               on_progress=_progress_logger(context, evolution.n_batches * evolution.generations),
+                               evolution_date=day, deadline=clock.deadline("evolution"))
+    except TooManyFailedIslands as failed:
+        raise dg.Failure(description=str(failed), metadata=_island_metadata(failed.result)) from None
     run_id = correlation_id(context)
     spent = _evolution_spending(result, clock, time.process_time() - cpu_started, budget.cpu_hour_price)
     if result.stopped_by_budget:
@@ -229,7 +242,7 @@ def population(
             "executor": totals["executor"],
             "workers": dg.MetadataValue.int(totals["workers"]),
             "ray_resources": dg.MetadataValue.json(totals["ray_resources"] or {}),
-            "failed_batches": dg.MetadataValue.json(result.failed_batches.to_dict("records")),
+            **_island_metadata(result),
             "run_id": run_id,
             "budget": dg.MetadataValue.json(artifact_files.json_safe(budget_info)),
             "stopped_by_budget": dg.MetadataValue.int(result.stopped_by_budget),
