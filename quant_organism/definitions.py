@@ -14,6 +14,10 @@ import dagster as dg
 
 @dg.definitions
 def defs() -> dg.Definitions:
+    from quant_organism import settings
+    from quant_organism.core import faults
+
+    faults.arm(settings.fault_to_inject())  # every process that loads the code location: runs, the CLI, the UI
     return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
 
 

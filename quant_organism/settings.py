@@ -173,6 +173,19 @@ def ingest_workers() -> int:
     return value
 
 
+def testnet_environment() -> dict[str, str]:
+    """The testnet credentials and the mainnet opt-in, read here and passed to the domain (which never reads the
+    environment): HYPERLIQUID_TESTNET_PRIVATE_KEY, HYPERLIQUID_TESTNET_ACCOUNT, QUANT_ORGANISM_ALLOW_MAINNET."""
+    from quant_organism.validation.testnet_stage import ENVIRONMENT_NAMES
+
+    return {name: os.environ[name] for name in ENVIRONMENT_NAMES if name in os.environ}
+
+
+def fault_to_inject() -> str | None:
+    """QUANT_ORGANISM_FAULT: the fault point (core/faults.py) where this process kills itself; crash tests only."""
+    return os.environ.get("QUANT_ORGANISM_FAULT") or None
+
+
 def automation_on() -> bool:
     """QUANT_ORGANISM_AUTOMATION: `on` (default) starts the nightly chain's schedules and sensors RUNNING as soon
     as a daemon (`make ui`: dagster dev) loads the definitions; `off` loads them STOPPED (switch them on in the UI)."""

@@ -423,6 +423,9 @@ def main(argv: list[str] | None = None) -> int:
     ui.add_argument("--port", type=int, default=3000)
     ui.set_defaults(handler=_ui)
     args = parser.parse_args(argv)
+    from quant_organism.core import faults
+
+    faults.arm(settings.fault_to_inject())  # crash tests: the CLI's own process (workflows run outside Dagster)
     return args.handler(args)
 
 

@@ -1,9 +1,10 @@
-"""Fault injection for the crash tests: `fault_point(name)` kills the process with SIGKILL when the
-environment variable `QUANT_ORGANISM_FAULT` names that point.
+"""Fault injection for the crash tests: `fault_point(name)` kills the process with SIGKILL when the point
+`arm(name)` armed is that one.
 
 A real `kill -9` at a chosen phase boundary, so the tests prove what a crash there leaves behind and that
-a rerun ends where a clean run ends. Unset (always, outside those tests), a fault point costs one
-dictionary lookup.
+a rerun ends where a clean run ends. The entry layer arms it (the Dagster definitions and the CLI, from
+`QUANT_ORGANISM_FAULT`): the domain never reads the environment. Unarmed (always, outside those tests), a
+fault point costs one comparison.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import os
 import signal
 
-FAULT_ENV = "QUANT_ORGANISM_FAULT"
 POINTS = (
     "ingest:written",  # candles of a coin's range are in the lake, the run not yet marked successful
     "evolution:population",  # the population is saved
@@ -24,7 +24,15 @@ POINTS = (
     "paper:traded",  # the day's paper trades are in the ledger, before configs are updated
 )
 
+_armed: str | None = None
+
+
+def arm(name: str | None) -> None:
+    """Kill this process at the fault point `name` (None disarms)."""
+    global _armed
+    _armed = name or None
+
 
 def fault_point(name: str) -> None:
-    if os.environ.get(FAULT_ENV) == name:
+    if _armed is not None and _armed == name:
         os.kill(os.getpid(), signal.SIGKILL)

@@ -228,8 +228,8 @@ def _killed(task: BatchTask, wall_s: float, limit: float) -> BatchOutcome:
 def ray_session(workers: int | None = None, address: str | None = None) -> Iterator[Any]:
     """The `ray` module, initialised: reuses a running Ray; else joins `address` (the Dagster layer
     passes QUANT_ORGANISM_RAY_ADDRESS); else starts a quiet local Ray with `workers` CPUs and a 200 MB
-    object store (token auth off, no dashboard). Shuts down only what it started."""
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    object store (no dashboard). Shuts down only what it started. Token auth is left as the user or the cluster
+    configured it (RAY_AUTH_MODE): Ray 2.60 turns it on for a new local instance, and that works here too."""
     import ray
 
     if ray.is_initialized():

@@ -99,8 +99,10 @@ def run_phase(
     store: WorkflowStore,
     on_progress: Callable[[dict], None] | None = None,
     interval: str = "1h",
+    testnet_env: Mapping[str, str] | None = None,
 ) -> PhaseResult:
-    """The phase's result: the stored one when this run already finished it, else computed and stored."""
+    """The phase's result: the stored one when this run already finished it, else computed and stored.
+    `testnet_env`: the testnet credentials the entry layer read, for a validation phase in mode full."""
     done = store.load(phase.name)
     if done is not None:
         done.summary["resumed_from_store"] = True
@@ -113,7 +115,7 @@ def run_phase(
     elif phase.type == "backtest":
         result, population, generations = _backtest(phase, seeds, frames, windows, interval), None, None
     else:
-        result, population, generations = _validate(phase, seeds, frames, windows), None, None
+        result, population, generations = _validate(phase, seeds, frames, windows, testnet_env or {}), None, None
     result.summary.update(wall_s=round(time.perf_counter() - started, 3), inherited=len(seeds),
                           inherit_best_from=phase.inherit_best_from, workflow=spec.name, evolution_date=day,
                           run_id=store.run_id)
@@ -167,8 +169,9 @@ def _metrics(returns: pd.Series, per_year: int) -> dict[str, float]:
             "max_drawdown": float(drawdown.max()), "exposure": float(np.mean(values != 0.0)) if len(values) else 0.0}
 
 
-def _validate(phase: PhaseSpec, seeds: list[SeedGenes], frames, windows: EvolutionWindows) -> PhaseResult:
-    outcome = validate(seeds, frames, windows.out_of_sample, windows.walk_forward, ValidationSettings(mode=phase.validation.mode))
+def _validate(phase: PhaseSpec, seeds: list[SeedGenes], frames, windows: EvolutionWindows, testnet_env) -> PhaseResult:
+    options = ValidationSettings(mode=phase.validation.mode, testnet_env=testnet_env)
+    outcome = validate(seeds, frames, windows.out_of_sample, windows.walk_forward, options)
     summary_dict = outcome.to_dict()
     passed = {v.candidate_id for v in outcome.passed}
     table = verdict_rows(summary_dict)

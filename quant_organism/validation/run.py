@@ -44,6 +44,7 @@ class ValidationSettings:
     replay_top: int = 10  # stage-1 passers replayed, best first (the most a deployment holds: max_pool)
     product_replay_days: int = 7  # last walk-forward days also traded day by day exactly as paper trading does
     deadline: float | None = None  # epoch seconds: the run's validation budget; no replay starts after it
+    testnet_env: Mapping[str, str] = field(default_factory=dict, repr=False)  # the testnet key etc.: never shown
 
 
 @dataclass
@@ -152,10 +153,10 @@ def _testnet_stage(candidates, stage1, stage2, options: ValidationSettings) -> d
         key=lambda g: (-(stage1[g.seed_id].score or 0.0), g.seed_id),
     )  # fmt: skip
     if not ready:
-        result = run_testnet_stage(options.testnet)  # still checks the execution path (or says why it is skipped)
+        result = run_testnet_stage(options.testnet, environ=options.testnet_env)  # still checks the execution path (or says why it is skipped)
         return {g.seed_id: result for g in candidates}
     best = ready[0]
-    traded = run_testnet_stage(options.testnet, genes=best)
+    traded = run_testnet_stage(options.testnet, environ=options.testnet_env, genes=best)
     out = {best.seed_id: traded}
     for genes in candidates:
         if genes.seed_id == best.seed_id:

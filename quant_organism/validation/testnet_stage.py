@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
 import statistics
 import time
@@ -42,6 +41,7 @@ STAGE = "testnet"
 KEY_ENV = "HYPERLIQUID_TESTNET_PRIVATE_KEY"
 ACCOUNT_ENV = "HYPERLIQUID_TESTNET_ACCOUNT"
 ALLOW_MAINNET_ENV = "QUANT_ORGANISM_ALLOW_MAINNET"
+ENVIRONMENT_NAMES = (KEY_ENV, ACCOUNT_ENV, ALLOW_MAINNET_ENV)  # what the entry layer passes in as `environ`
 MIN_ORDER_USD = 10.0  # the exchange rejects orders worth less
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _LOCAL_HOSTS = ("127.0.0.1", "localhost")
@@ -82,8 +82,9 @@ class TestnetConfig:
 
 
 def check_endpoint(base_url: str, allow_mainnet: bool = False, environ: Mapping[str, str] | None = None) -> str:
-    """The endpoint if orders may go there; UnsafeEndpointError otherwise (see the module rules)."""
-    environ = os.environ if environ is None else environ
+    """The endpoint if orders may go there; UnsafeEndpointError otherwise (see the module rules). `environ`: the
+    caller's credentials environment (`testnet_environment` of the entry layer); None is an empty one."""
+    environ = {} if environ is None else environ
     url = str(base_url).rstrip("/")
     if url == TESTNET_API_URL:
         return url
@@ -109,8 +110,9 @@ def network_of(url: str) -> str:
 def run_testnet_stage(config: TestnetConfig = TestnetConfig(), *, environ: Mapping[str, str] | None = None,
                       genes=None, clock=None) -> StageResult:
     """Place and cancel small far-from-mid post-only orders, then (with `genes`) trade the candidate's own orders
-    for `config.session_bars` bars; SKIPPED when no key is configured."""
-    environ = os.environ if environ is None else environ
+    for `config.session_bars` bars; SKIPPED when no key is configured. `environ`: the credentials the Dagster layer
+    or the CLI read (ENVIRONMENT_NAMES); the domain never reads the process environment itself."""
+    environ = {} if environ is None else environ
     url = check_endpoint(config.base_url, config.allow_mainnet, environ)
     key = (environ.get(KEY_ENV) or "").strip()
     if not key:

@@ -6,6 +6,7 @@ from typing import Optional
 
 import dagster as dg
 import pandas as pd
+from quant_organism import settings as project_settings
 from pydantic import Field
 
 from quant_organism.catalog.config import LIVE_STATUSES, DeploymentStatus
@@ -68,7 +69,8 @@ class ValidationRunConfig(dg.Config):
             require_positive_walk_forward=self.require_positive_walk_forward,
             reps=self.bootstrap_reps,
         )
-        return ValidationSettings(mode=self.mode, held_out=held_out, testnet=testnet)  # type: ignore[arg-type]
+        return ValidationSettings(mode=self.mode, held_out=held_out, testnet=testnet,  # type: ignore[arg-type]
+                                  testnet_env=project_settings.testnet_environment())
 
 
 def _verdict_table(outcome) -> str:

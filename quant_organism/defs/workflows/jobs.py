@@ -89,7 +89,8 @@ def _run_one(context, spec: WorkflowSpec, phase: PhaseSpec, plan: dict, inherite
     store = WorkflowStore(Path(artifacts.root), spec.name, plan["run_id"], plan["evolution_date"])
     context.log.info(f"phase {phase.name} ({phase.type})" + (f", from the winners of {phase.inherit_best_from}" if inherited else ""))
     result = run_phase(spec, phase, plan["evolution_date"], _frames(spec, plan["evolution_date"], lake), inherited, store,
-                       on_progress=_progress(context, phase, None), interval=settings.interval())
+                       on_progress=_progress(context, phase, None), interval=settings.interval(),
+                       testnet_env=settings.testnet_environment())
     context.log.info(f"phase {phase.name} done: {result.summary}")
     return result
 
