@@ -9,9 +9,20 @@ judged exactly as if it had been fetched alone, so a partition's verdict never d
 days its run covered. A year-long backfill then costs microseconds per partition, not pandas calls.
 
 Two rules look beyond the day: a close is judged against the last *accepted* close before it, across
-day boundaries (`previous_close` carries the lake's last clean close into a run), so a level shift
-(a week at 1e307) is quarantined bar after bar instead of becoming the new normal; and no bar may be
+day boundaries (`previous_close` carries the lake's last clean close into a run); and no bar may be
 later than "now" (a bar still open, or one from the future, is not market data yet).
+
+A close more than MAX_ABS_LOG_JUMP from the last accepted close is either a genuine shock or a bad print,
+told apart by what follows (`_jumps`):
+- *confirmed*: the next CONFIRM_BARS clean bars of the same day stay nearer the new level than the old one.
+  Real altcoins move like this (XRP +15% in the hour of 2025-03-02 15:00). It is accepted, counted in the
+  report's `flags` as `large_move`, and becomes the new reference;
+- *reverted*: a later bar comes back nearer the old level. The bar is quarantined as `implausible_jump`;
+- the day's last bar has no later bar in its partition: a move that trades through the bar (its open
+  continues from the last accepted close) is confirmed, a bar that *opens* at the new level is a bad print.
+Only bars of the same day are looked at, so a partition's verdict still never depends on the run's range.
+Quarantining every bar after a genuine shock dropped the coin below the coverage threshold: survivorship
+bias, worst in a top-50 universe.
 """
 
 from __future__ import annotations
@@ -26,7 +37,8 @@ import pyarrow as pa
 from quant_organism.market.schema import CANDLE_COLUMNS, FUNDING_COLUMNS, PRICE_COLUMNS, arrow_to_frame, interval_delta, to_arrow
 
 QUALITY_THRESHOLD = 0.95
-MAX_ABS_LOG_JUMP = 0.5  # |log(close_t / close_t-1)| above this in one bar is implausible for a perp
+MAX_ABS_LOG_JUMP = 0.5  # |log(close_t / close_t-1)| above this in one bar is a shock or a bad print
+CONFIRM_BARS = 2  # later bars of the day that must hold a jump's new level for it to count as genuine
 MAX_ABS_FUNDING = 0.04  # Hyperliquid caps funding at 4% per hour
 MAX_PRICE = 1e12  # no perpetual trades anywhere near this; larger numbers are corrupt values
 
@@ -42,7 +54,11 @@ CANDLE_RULES: dict[str, str] = {
     "outside_partition": "timestamp outside the partition's day",
     "duplicate_timestamp": "several rows share this timestamp (all copies are quarantined)",
     "out_of_order": "timestamp not after the previous row's",
-    "implausible_jump": f"|log close change| > {MAX_ABS_LOG_JUMP} versus the last accepted close (across days)",
+    "implausible_jump": f"|log close change| > {MAX_ABS_LOG_JUMP} versus the last accepted close (across days), "
+    "and the move reverts (a bad print)",
+}
+CANDLE_FLAGS: dict[str, str] = {
+    "large_move": f"|log close change| > {MAX_ABS_LOG_JUMP}, confirmed by the bars after it: accepted as a genuine shock",
 }
 FUNDING_RULES: dict[str, str] = {
     "nan_value": "funding rate is NaN, infinite or not a number",
@@ -68,6 +84,7 @@ class QualityReport:
     missing_rows: int
     violations: dict[str, int] = field(default_factory=dict)
     score: float = 0.0
+    flags: dict[str, int] = field(default_factory=dict)  # accepted but notable rows (CANDLE_FLAGS), never quarantined
     threshold: float = QUALITY_THRESHOLD
 
     @property
@@ -176,27 +193,37 @@ def _split_day(
     return clean, quarantine
 
 
-def _jumps(close: np.ndarray, otherwise_clean: np.ndarray, reference: float | None) -> tuple[np.ndarray, float | None]:
-    """Flag clean bars whose close jumps implausibly versus the last accepted close (`reference` comes
-    from before this day); returns the flags and the reference the next day starts from.
+def _jumps(
+    close: np.ndarray, open_: np.ndarray, otherwise_clean: np.ndarray, reference: float | None
+) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """(bad prints, confirmed large moves, the reference the next day starts from) among the day's clean bars.
 
-    A flagged bar never becomes the reference, so a level shift stays quarantined for as long as it lasts.
+    `reference` is the last accepted close before this day. A bad print never becomes the reference, so a
+    level that keeps reverting stays quarantined; a confirmed move does (see the module docstring).
     """
-    jumps = np.zeros(len(close), dtype=bool)
+    bad, large = np.zeros(len(close), dtype=bool), np.zeros(len(close), dtype=bool)
     idx = np.flatnonzero(otherwise_clean)
     if len(idx) == 0:
-        return jumps, reference
+        return bad, large, reference
     chain = close[idx] if reference is None else np.r_[reference, close[idx]]
     with np.errstate(invalid="ignore", divide="ignore"):
         calm = not (np.abs(np.diff(np.log(chain))) > MAX_ABS_LOG_JUMP).any()
     if calm:  # the common case: no loop
-        return jumps, float(close[idx[-1]])
-    for i in idx:  # rare: walk the bars, keeping the last accepted close
-        if reference is not None and not abs(np.log(close[i] / reference)) <= MAX_ABS_LOG_JUMP:
-            jumps[i] = True
-        else:
+        return bad, large, float(close[idx[-1]])
+    for k, i in enumerate(idx):  # rare: walk the bars, keeping the last accepted close
+        if reference is None or abs(np.log(close[i] / reference)) <= MAX_ABS_LOG_JUMP:
             reference = float(close[i])
-    return jumps, reference
+            continue
+        later = close[idx[k + 1 : k + 1 + CONFIRM_BARS]]
+        if len(later):
+            confirmed = bool((np.abs(np.log(later / close[i])) < np.abs(np.log(later / reference))).all())
+        else:
+            confirmed = abs(np.log(open_[i] / reference)) <= MAX_ABS_LOG_JUMP
+        if confirmed:
+            large[i], reference = True, float(close[i])
+        else:
+            bad[i] = True
+    return bad, large, reference
 
 
 def now_ns() -> int:
@@ -205,7 +232,8 @@ def now_ns() -> int:
 
 def _candle_flags(
     ns, prices, volume, start: int, end: int, step: int, now: int, reference: float | None
-) -> tuple[dict[str, np.ndarray], float | None]:
+) -> tuple[dict[str, np.ndarray], np.ndarray, float | None]:
+    """(violations per rule, confirmed large moves, the next reference) of one day's rows."""
     o, h, l, c = prices.T
     with np.errstate(invalid="ignore"):
         flags = {
@@ -219,8 +247,8 @@ def _candle_flags(
             "future_bar": ns + step > now,
         }
     flags["duplicate_timestamp"], flags["out_of_order"] = _duplicates_and_disorder(ns, flags["outside_partition"])
-    flags["implausible_jump"], reference = _jumps(c, ~np.logical_or.reduce(list(flags.values())), reference)
-    return flags, reference
+    flags["implausible_jump"], large, reference = _jumps(c, o, ~np.logical_or.reduce(list(flags.values())), reference)
+    return flags, large, reference
 
 
 def check_candle_days(
@@ -246,7 +274,7 @@ def check_candle_days(
     reference = previous_close
     results = []
     for day, start, rows in zip(days, starts, _group_by_day(ns, starts)):
-        flags, reference = _candle_flags(
+        flags, large, reference = _candle_flags(
             ns[rows], prices[rows], volume[rows], int(start), int(start) + DAY_NS, step.value, now, reference
         )
         n = len(flags["nan_value"])
@@ -257,6 +285,7 @@ def check_candle_days(
             dataset="candles", coin=coin, day=day, rows=n, clean_rows=clean_rows, expected_rows=expected,
             quarantined_rows=n - clean_rows, missing_rows=max(expected - clean_rows, 0), violations=counts,
             score=min(clean_rows / expected, 1.0) if expected else 0.0,
+            flags={"large_move": int(np.count_nonzero(large))} if large.any() else {},
         )
         results.append(QualityResult(clean, quarantine, report))
     return results

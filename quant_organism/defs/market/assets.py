@@ -98,6 +98,7 @@ def _metadata(result: IngestResult, source: str) -> dict[str, dg.MetadataValue]:
         "quality_score": dg.MetadataValue.float(round(report.score, 6)),
         "path": dg.MetadataValue.path(str(result.path)),
         "violations": dg.MetadataValue.json({k: v for k, v in report.violations.items() if v}),
+        "large_moves": dg.MetadataValue.int(report.flags.get("large_move", 0)),  # genuine shocks, accepted
     }
     if len(clean):
         meta["first_bar"] = dg.MetadataValue.text(str(clean["timestamp"].iloc[0]))
