@@ -9,7 +9,9 @@ Components (each scored in [0, 1], with a sentence saying why):
 - `store`: config files the store cannot read, commits set aside or left pending;
 - `ledger`: the paper ledger opens and every live strategy with paper days has marks in it;
 - `ray`: the configured Ray cluster answers on its address (only when one is configured);
-- `breakers`: portfolio circuit-breaker trips in the paper ledger over the last day.
+- `breakers`: portfolio circuit-breaker trips in the paper ledger over the last day;
+- `incidents`: runs that failed for the last INCIDENT_DAYS days' partitions (failures/failures.jsonl), each
+  named with its error, whether a retry recovered it or not: a night that needed three tries is news.
 The score is the mean of the components; `ok` from 0.8, `degraded` from 0.5, else `failing`. Each
 check is appended to a JSON-lines history file so the UI can plot it.
 """
@@ -19,7 +21,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -109,6 +111,28 @@ def breakers_component(trips: int | None) -> Component:
     if trips is None:
         return Component("breakers", 1.0, "no paper ledger yet: nothing has traded")
     return Component("breakers", 1.0 if trips == 0 else 0.5, f"{trips} breaker trip(s) in the last day")
+
+
+INCIDENT_DAYS = 2
+
+
+def _partition_day(partition: str | None) -> str | None:
+    """The YYYY-MM-DD day of a partition key ("2024-03-04", "BTC|2024-03-04", "2024-03-04-13:00")."""
+    for part in str(partition or "").split("|"):
+        if len(part) >= 10 and part[4] == "-" and part[7] == "-":
+            return part[:10]
+    return None
+
+
+def incidents_component(failures: list[Mapping[str, Any]], today: date, days: int = INCIDENT_DAYS) -> Component:
+    """Failed runs of the last `days` closed days' partitions; each failure costs 0.2 of the score."""
+    since = (today - timedelta(days=days)).isoformat()
+    recent = [f for f in failures if (_partition_day(f.get("partition")) or "") >= since]
+    if not recent:
+        return Component("incidents", 1.0, f"no failed run for the last {days} days' partitions")
+    named = sorted({f"{f.get('job')} {f.get('partition')}: {str(f.get('error', ''))[:120]}" for f in recent})
+    return Component("incidents", round(max(0.0, 1.0 - 0.2 * len(recent)), 3),
+                     f"{len(recent)} failed run(s) for the last {days} days' partitions: " + " | ".join(named[:5]))
 
 
 def combine(components: list[Component], now: datetime) -> HealthReport:

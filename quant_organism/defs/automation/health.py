@@ -15,6 +15,7 @@ import pandas as pd
 from quant_organism import settings
 from quant_organism.automation import health
 from quant_organism.automation.job_names import EVOLVE_JOBS_BY_PRESET, INGEST_JOB, PAPER_JOB
+from quant_organism.automation.failures import FAILURES_FILE, read_failures
 from quant_organism.catalog.config import LIVE_STATUSES
 from quant_organism.catalog.store import STORE_DIR, StrategyStore
 from quant_organism.defs.automation.schedules_sensors import schedule_status
@@ -73,6 +74,7 @@ def check_health(instance: dg.DagsterInstance, data_root: Path, lake: MarketLake
     if ray is not None:
         components.append(ray)
     components.append(health.breakers_component(trips))
+    components.append(health.incidents_component(read_failures(data_root / FAILURES_FILE), now.date()))
     return health.combine(components, now)
 
 

@@ -16,7 +16,7 @@ key per attempt, at most `attempts.MAX_ATTEMPTS`) and a covered day is never run
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 
@@ -96,12 +96,15 @@ def _complete_days(context, lake: LakeResource, days: Sequence[str], coins: Sequ
 
 def _min_history_days(given: int | None) -> int:
     """The history a day needs before it is evolved: the production preset's shortest lookback by default
-    (0: no check)."""
+    (its lookback, or the shortest it shrinks to; 0: no check)."""
     from quant_organism.evolution.config import load_preset
 
     if given is not None and given < 0:
         raise ValueError(f"min_history_days must be >= 0 (0: no check), got {given}")
-    return given if given is not None else load_preset(settings.production_preset()).min_lookback_days
+    if given is not None:
+        return given
+    preset = load_preset(settings.production_preset())
+    return min(preset.lookback_days, preset.min_lookback_days)
 
 
 def _short_history(context, day: str, coins: Sequence[str], min_days: int) -> str | None:
@@ -122,11 +125,23 @@ def _scheduled_time(context: dg.ScheduleEvaluationContext) -> datetime:
 
 
 # --- schedules -------------------------------------------------------------------------------------
+CATCH_UP_DAYS = 3  # nights a schedule looks back: a machine asleep or a clock jump loses no day
+
+
+def _catch_up_days(moment: datetime, days: int = CATCH_UP_DAYS) -> list[str]:
+    """The last `days` closed days that are partitions, oldest first."""
+    last = orch.previous_day(moment)
+    wanted = [(datetime.fromisoformat(last) - timedelta(days=n)).strftime("%Y-%m-%d") for n in range(days - 1, -1, -1)]
+    return [day for day in wanted if _partition_exists(day, moment)]
+
+
 def make_ingest_schedule(coins: Sequence[str] | None = None, cron: str = "15 0-5 * * *", name: str = "ingest_daily_schedule",
-                         default_status: dg.DefaultScheduleStatus | None = None):
+                         default_status: dg.DefaultScheduleStatus | None = None, catch_up_days: int = CATCH_UP_DAYS):
     """After each UTC day closes: one ingest run per coin for that day's partition (a failed coin again at the
-    next hourly tick; a coin already ingested or ingesting is left alone)."""
+    next hourly tick; a coin already ingested or ingesting is left alone). The `catch_up_days` nights before are
+    looked at too, so a night the daemon missed (machine asleep, a clock jump) is ingested at the next one."""
     coins = _checked_coins(coins)
+    catch_up_days = _checked_days("catch_up_days", catch_up_days)
 
     @dg.schedule(
         cron_schedule=cron,
@@ -139,18 +154,25 @@ def make_ingest_schedule(coins: Sequence[str] | None = None, cron: str = "15 0-5
     )
     def _ingest(context: dg.ScheduleEvaluationContext):
         moment = _scheduled_time(context)
-        day = orch.previous_day(moment)
-        if not _partition_exists(day, moment):
-            return dg.SkipReason(f"{day} is not a partition (partitions start {daily_partitions.get_first_partition_key()})")
+        days = _catch_up_days(moment, catch_up_days)
+        if not days:
+            return dg.SkipReason(f"{orch.previous_day(moment)} is not a partition "
+                                 f"(partitions start {daily_partitions.get_first_partition_key()})")
+        materialised = {partition_coin_day(key) for key in context.instance.get_materialized_partitions(CANDLES)}
+        first = {coin: min((d for c, d in materialised if c == coin), default=None) for coin in coins}
         requests, skipped = [], []
-        for coin in coins:
-            key = dg.MultiPartitionKey({"date": day, "coin": coin})
-            attempt = attempt_for(context.instance, [INGEST_JOB], str(key), orch.ingest_run_key(day, coin))
-            if not attempt.wanted:
-                skipped.append(f"{coin}: {attempt.reason}")
-                continue
-            requests.append(dg.RunRequest(run_key=attempt.run_key, partition_key=key, tags={TRIGGER_TAG: "schedule"}))
-        return requests or dg.SkipReason(f"{day}: " + "; ".join(skipped))
+        for day in days:
+            for coin in coins:
+                if day != days[-1] and ((coin, day) in materialised or first[coin] is None or first[coin] > day):
+                    continue  # done already, or before this coin's lake began: not a night that was missed
+                key = dg.MultiPartitionKey({"date": day, "coin": coin})
+                attempt = attempt_for(context.instance, [INGEST_JOB], str(key), orch.ingest_run_key(day, coin))
+                if not attempt.wanted:
+                    if day == days[-1]:
+                        skipped.append(f"{coin}: {attempt.reason}")
+                    continue
+                requests.append(dg.RunRequest(run_key=attempt.run_key, partition_key=key, tags={TRIGGER_TAG: "schedule"}))
+        return requests or dg.SkipReason(f"{days[-1]}: " + "; ".join(skipped))
 
     return _ingest
 
@@ -381,22 +403,33 @@ def run_failure_recorder(context: dg.RunFailureSensorContext, artifacts: Artifac
 
 
 def make_paper_trading_schedule(cron: str = "45 0-5 * * *", name: str = "daily_paper_trading_schedule",
-                                default_status: dg.DefaultScheduleStatus | None = None):
+                                default_status: dg.DefaultScheduleStatus | None = None, catch_up_days: int = CATCH_UP_DAYS):
     """After the day's ingest: the day's paper roll-up of the deployed set on the previous UTC day's bars
-    (the hourly schedule traded them as they closed; this one fills any gap and reports the day)."""
+    (the hourly schedule traded them as they closed; this one fills any gap and reports the day). A day a
+    missed night left out (of the `catch_up_days` before) comes first: one day per tick, in order, since
+    each day's book starts where the day before ended."""
+    catch_up_days = _checked_days("catch_up_days", catch_up_days)
 
     @dg.schedule(cron_schedule=cron, job_name=PAPER_JOB, execution_timezone="UTC", name=name,
                  default_status=default_status or schedule_status(),
                  description="The previous UTC day's paper roll-up of the deployed strategies (hourly until 05:00, "
                  "retrying a failed day).")
     def _paper(context: dg.ScheduleEvaluationContext):
-        day = orch.previous_day(_scheduled_time(context))
-        if not _partition_exists(day, _scheduled_time(context)):
-            return dg.SkipReason(f"{day} is not a partition")
-        attempt = attempt_for(context.instance, [PAPER_JOB], day, f"paper:{day}")
-        if not attempt.wanted:
-            return dg.SkipReason(f"{day}: {attempt.reason}")
-        return dg.RunRequest(run_key=attempt.run_key, partition_key=day)
+        moment = _scheduled_time(context)
+        days = _catch_up_days(moment, catch_up_days)
+        if not days:
+            return dg.SkipReason(f"{orch.previous_day(moment)} is not a partition")
+        traded = [r.dagster_run.tags.get("dagster/partition", "") for r in
+                  context.instance.get_run_records(filters=dg.RunsFilter(job_name=PAPER_JOB), limit=500)]
+        started = min(traded, default=None)
+        days = [d for d in days[:-1] if started is not None and started < d] + days[-1:]  # a missed night, not a new book
+        reasons = []
+        for day in days:
+            attempt = attempt_for(context.instance, [PAPER_JOB], day, f"paper:{day}")
+            if attempt.wanted:
+                return dg.RunRequest(run_key=attempt.run_key, partition_key=day)
+            reasons.append(f"{day}: {attempt.reason}")
+        return dg.SkipReason("; ".join(reasons[-1:]))
 
     return _paper
 
