@@ -127,6 +127,15 @@ def test_a_simulated_week_of_nights_runs_each_day_once_and_retries_the_failed_ni
             else:
                 assert retry == []
 
+            # 00:45 paper: the day's roll-up once (before the day's evolution: its deployment reads the record)
+            paper = night.schedule("paper", at(0, 45))
+            assert keys(paper) == [f"paper:{day}"]
+            if day != WEEK[0]:  # once the book has started, the day's evolution waits for its roll-up
+                assert "paper roll-up of" in automation.paper_pending(instance, day)
+            night.record(PAPER_JOB, paper[0], ok=True)
+            assert automation.paper_pending(instance, day) is None
+            assert night.schedule("paper", at(1, 45)) == []
+
             # regimes once every coin's day is in, then the new-data sensor evolves the day
             regimes = night.sensor("regime", at(1, 30))
             assert keys(regimes) == [f"regime:{day}"] and night.execute(REGIME_JOB, regimes[0])
@@ -144,12 +153,6 @@ def test_a_simulated_week_of_nights_runs_each_day_once_and_retries_the_failed_ni
             else:
                 assert nightly == []
             assert night.schedule("nightly", at(3, 0)) == []
-
-            # paper: the day's roll-up once
-            paper = night.schedule("paper", at(0, 45))
-            assert keys(paper) == [f"paper:{day}"]
-            night.record(PAPER_JOB, paper[0], ok=True)
-            assert night.schedule("paper", at(1, 45)) == []
 
         # Afterwards: every day evolved, rolled up, ingested and regimed exactly once successfully.
         for day in WEEK:

@@ -58,6 +58,27 @@ def attempt_for(instance: dg.DagsterInstance, jobs: Sequence[str], partition: st
     return next_attempt(base_key, statuses)
 
 
+def _paper_started(instance: dg.DagsterInstance) -> str | None:
+    """The first day the paper roll-up ran for (None while the book has not started)."""
+    records = instance.get_run_records(filters=dg.RunsFilter(job_name=PAPER_JOB), limit=1, ascending=True)
+    return records[0].dagster_run.tags.get("dagster/partition") if records else None
+
+
+def paper_pending(instance: dg.DagsterInstance, day: str) -> str | None:
+    """Why the evolution of `day` waits for the day's paper roll-up; None when it need not.
+
+    The deployment decision of `day` reads the paper record up to `day` (decay, the probation looks), and a
+    deployment made first would leave that day's roll-up idle (the day is then traded by nothing). So once the
+    book has started, evolution waits until the day's roll-up succeeded or gave up."""
+    started = _paper_started(instance)
+    if started is None or day < started:
+        return None
+    attempt = attempt_for(instance, [PAPER_JOB], day, f"paper:{day}")
+    if not attempt.wanted:
+        return None  # done, running, or given up (a person looks at it): evolution goes on
+    return f"the paper roll-up of {day} has not run yet (the deployment reads its record)"
+
+
 def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -211,6 +232,7 @@ def make_nightly_evolution_schedule(
     """
     coins = _checked_coins(coins)
     history_days = _min_history_days(min_history_days)
+    last_hour = max(int(h) for h in cron.split()[1].replace("-", ",").split(",")) if cron.split()[1] != "*" else 23
 
     @dg.schedule(
         cron_schedule=cron,
@@ -240,6 +262,9 @@ def make_nightly_evolution_schedule(
         short = _short_history(context, day, coins, history_days)
         if short:
             return dg.SkipReason(f"{day}: {short}")
+        waiting = paper_pending(context.instance, day)
+        if waiting and moment.hour < last_hour:
+            return dg.SkipReason(f"{day}: {waiting}; evolving at the latest at {last_hour:02d}:00")
         return dg.RunRequest(run_key=attempt.run_key, partition_key=day, tags={TRIGGER_TAG: orch.NIGHTLY})
 
     return _nightly
@@ -258,9 +283,11 @@ def make_new_market_data_sensor(
     after_regimes: bool = False,
     default_status: dg.DefaultSensorStatus | None = None,
     min_history_days: int | None = None,
+    after_paper: bool = True,
 ):
     """Requests the production evolution job (`evolve_full` by default) for each day on which every coin's candles
-    are in and passed quality (and, with `after_regimes`, the day's `market/regime` is materialised), once per day."""
+    are in and passed quality (and, with `after_regimes`, the day's `market/regime` is materialised), once per day;
+    with `after_paper` (default) once the book has started, only after the day's paper roll-up (`paper_pending`)."""
     coins = _checked_coins(coins)
     lookback_days = _checked_days("lookback_days", lookback_days)
     if keep_days < lookback_days:
@@ -287,6 +314,8 @@ def make_new_market_data_sensor(
             incomplete.update({day: ["market/regime not materialised yet"] for day in complete if day not in regimes})
             complete = [day for day in complete if day in regimes]
         short = {day: why for day in complete if (why := _short_history(context, day, coins, history_days))}
+        if after_paper:
+            short.update({day: why for day in complete if day not in short and (why := paper_pending(context.instance, day))})
         incomplete.update({day: [why] for day, why in short.items()})
         complete = [day for day in complete if day not in short]
         new = orch.days_to_request(complete, cursor)
