@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -41,6 +42,7 @@ class Launch:
     run_key: str
     status: str  # SUCCESS | FAILURE | KILLED | DUPLICATE (a run key already launched: not run again)
     error: str = ""
+    wall_s: float = 0.0
 
 
 @dataclass
@@ -54,6 +56,7 @@ class Month:
     now: datetime = field(default_factory=lambda: datetime(2024, 1, 1, tzinfo=UTC))
     launches: list[Launch] = field(default_factory=list)
     recorded_failures: set[str] = field(default_factory=set)
+    tick_s: float = 0.0  # wall time spent evaluating schedules and sensors
 
     def __post_init__(self) -> None:
         from quant_organism.definitions import load_definitions
@@ -82,18 +85,21 @@ class Month:
 
     # --- ticks ---------------------------------------------------------------------------------
     def schedule(self, name: str, at: datetime) -> list[dg.RunRequest]:
-        self.now = at
+        self.now, started = at, time.perf_counter()
         schedule = self.schedules[name][0]
         context = dg.build_schedule_context(instance=self.instance, scheduled_execution_time=at, repository_def=self.repo)
-        return list(schedule.evaluate_tick(context).run_requests or [])
+        requests = list(schedule.evaluate_tick(context).run_requests or [])
+        self.tick_s += time.perf_counter() - started
+        return requests
 
     def sensor(self, name: str, at: datetime, cursor: str | None = None, keep_cursor: bool = True) -> list[dg.RunRequest]:
-        self.now = at
+        self.now, started = at, time.perf_counter()
         with dg.build_sensor_context(instance=self.instance, cursor=cursor if cursor is not None else self.cursors[name],
                                      resources=self.resources, repository_def=self.repo) as context:
             data = self.sensors[name].evaluate_tick(context)
         if keep_cursor and data.cursor is not None:
             self.cursors[name] = data.cursor
+        self.tick_s += time.perf_counter() - started
         return list(data.run_requests or [])
 
     def hour(self, day_start: datetime, hour: int) -> None:
@@ -123,6 +129,7 @@ class Month:
             self.launches.append(launch)
             return launch
         tags = {**request.tags, RUN_KEY_TAG: request.run_key, ORIGIN_TAG: origin}
+        started = time.perf_counter()
         if self.killer == (job_name, partition):
             self.killer = None
             status, error = self._killed_run(job_name, partition, tags), "SIGKILL at evolution:population"
@@ -132,9 +139,17 @@ class Month:
                 instance=self.instance, partition_key=partition, tags=tags, raise_on_error=False)
             status = "SUCCESS" if result.success else "FAILURE"
             error = "" if result.success else _first_error(result)
-        launch = Launch(self.now, origin, job_name, partition, request.run_key, status, error)
+        launch = Launch(self.now, origin, job_name, partition, request.run_key, status, error, time.perf_counter() - started)
         self.launches.append(launch)
         return launch
+
+    def timing(self) -> str:
+        """Where the wall time went: runs per job, and the ticks."""
+        per_job: dict[str, list[float]] = {}
+        for launch in self.launches:
+            per_job.setdefault(launch.job, []).append(launch.wall_s)
+        parts = [f"{job} {len(t)} runs {sum(t):.0f} s" for job, t in sorted(per_job.items())]
+        return "wall time: " + "; ".join(parts) + f"; schedule and sensor ticks {self.tick_s:.0f} s"
 
     def _killed_run(self, job_name: str, partition: str, tags: dict[str, str]) -> str:
         """The run in a child process that SIGKILLs itself after saving the population (a real `kill -9`)."""

@@ -180,8 +180,8 @@ def _materialize(context, store: MarketLake, asset, checks, ingest_days, market_
     results, errors = _ingest_partitions(context, store, ingest_days)
     if errors:
         raise dg.Failure(
-            description=f"{asset.to_user_string()}: {len(errors)} partition(s) could not be ingested "
-            "(each has a quarantine row with the reason; earlier files are left in place)",
+            description=f"{asset.to_user_string()}: {len(errors)} partition(s) could not be ingested, first "
+            f"{errors[0][:300]} (each has a quarantine row with the reason; earlier files are left in place)",
             metadata={"errors": dg.MetadataValue.json(errors[:100])},
         )
     ensure_catalog_file(Path(duckdb.database), lake.lake(), market_source.interval, connect=duckdb.get_connection)
