@@ -49,7 +49,7 @@ browsers:
 ISOLATED := quant_organism_tests/test_evolution_executors.py
 
 test: setup browsers
-	$(RUN) pytest --ignore=$(ISOLATED)
+	$(RUN) pytest --ignore=$(ISOLATED) --durations=15
 	$(RUN) pytest $(ISOLATED)
 
 bench: setup

@@ -33,9 +33,10 @@ LONG_WINDOWS = [
 ]
 
 
-def deploy_long_windows(store: StrategyStore) -> list[str]:
-    window = DataWindow(start=datetime.fromisoformat(FIRST).replace(tzinfo=timezone.utc),
-                        end=datetime(2024, 3, 1, tzinfo=timezone.utc), coins=COINS, interval="1h")  # fmt: skip
+def deploy_long_windows(store: StrategyStore, evolved_on: str = EVOLVED_ON, first: str = FIRST) -> list[str]:
+    """Deploy the three strategies as evolved on `evolved_on` (they trade from the day after)."""
+    window = DataWindow(start=datetime.fromisoformat(first).replace(tzinfo=timezone.utc),
+                        end=datetime.fromisoformat(evolved_on).replace(tzinfo=timezone.utc), coins=COINS, interval="1h")  # fmt: skip
     configs = [StrategyConfig.from_genes(g, fitness_score=1.0, backtest_sharpe=1.0, data_window=window) for g in LONG_WINDOWS]
     store.save_evolved_strategies(configs)
     for config in configs:
@@ -43,7 +44,7 @@ def deploy_long_windows(store: StrategyStore) -> list[str]:
     rng = np.random.default_rng(1)
     returns = pd.DataFrame({c.name: rng.normal(0.004, 0.01, 300) for c in configs})  # clear, uncorrelated edges
     plan = DecisionEngine().select([Candidate(c.name, 1.0) for c in configs], returns)
-    deploy(plan, store, when=datetime.now(timezone.utc), evolution_date=date.fromisoformat(EVOLVED_ON))
+    deploy(plan, store, when=datetime.now(timezone.utc), evolution_date=date.fromisoformat(evolved_on))
     return plan.names
 
 

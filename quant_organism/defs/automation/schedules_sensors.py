@@ -318,9 +318,15 @@ def make_new_market_data_sensor(
             short.update({day: why for day in complete if day not in short and (why := paper_pending(context.instance, day))})
         incomplete.update({day: [why] for day, why in short.items()})
         complete = [day for day in complete if day not in short]
-        new = orch.days_to_request(complete, cursor)
+        covered = [day for day in orch.days_to_request(complete, cursor) if _covering_evolve_run(context.instance, day)]
+        new = [day for day in orch.days_to_request(complete, cursor) if day not in covered]
+        if covered:  # evolved already (the nightly schedule went first): remembered, never evolved twice
+            cursor = cursor.add(covered, keep_days)
         if not new:
-            return dg.SkipReason(f"no new complete day; {orch.describe_incomplete(incomplete)}")
+            skip = f"no new complete day; {orch.describe_incomplete(incomplete)}"
+            if covered:
+                return dg.SensorResult(skip_reason=skip + f"; {covered} evolved already", cursor=cursor.to_json())
+            return dg.SkipReason(skip)
         context.log.info(f"requesting evolution for {new}")
         return dg.SensorResult(
             run_requests=[_evolve_request(day, orch.NEW_DATA) for day in new],
