@@ -135,6 +135,14 @@ def _short_history(context, day: str, coins: Sequence[str], min_days: int) -> st
     return orch.short_history(day, coins, materialised, min_days)
 
 
+def _last_hour(cron: str) -> int:
+    """The last hour of the day a cron fires in (23 when its hour field is not a plain list or range)."""
+    try:
+        return max(int(h) for h in cron.split()[1].replace("-", ",").split(","))
+    except (IndexError, ValueError):
+        return 23
+
+
 def _evolve_request(day: str, trigger: str, attempt: int = 1) -> dg.RunRequest:
     key = orch.evolve_run_key(day, trigger) + (f":attempt-{attempt}" if attempt > 1 else "")
     return dg.RunRequest(run_key=key, partition_key=day, tags={TRIGGER_TAG: trigger})
@@ -232,7 +240,7 @@ def make_nightly_evolution_schedule(
     """
     coins = _checked_coins(coins)
     history_days = _min_history_days(min_history_days)
-    last_hour = max(int(h) for h in cron.split()[1].replace("-", ",").split(",")) if cron.split()[1] != "*" else 23
+    last_hour = _last_hour(cron)
 
     @dg.schedule(
         cron_schedule=cron,
@@ -454,9 +462,7 @@ def make_paper_trading_schedule(cron: str = "45 0-5 * * *", name: str = "daily_p
         days = _catch_up_days(moment, catch_up_days)
         if not days:
             return dg.SkipReason(f"{orch.previous_day(moment)} is not a partition")
-        traded = [r.dagster_run.tags.get("dagster/partition", "") for r in
-                  context.instance.get_run_records(filters=dg.RunsFilter(job_name=PAPER_JOB), limit=500)]
-        started = min(traded, default=None)
+        started = _paper_started(context.instance)
         days = [d for d in days[:-1] if started is not None and started < d] + days[-1:]  # a missed night, not a new book
         reasons = []
         for day in days:
