@@ -34,5 +34,5 @@ def arm(name: str | None) -> None:
 
 
 def fault_point(name: str) -> None:
-    if _armed is not None and _armed == name:
+    if _armed == name:
         os.kill(os.getpid(), signal.SIGKILL)

@@ -108,9 +108,14 @@ def _recent_days(now: datetime, lookback_days: int) -> list[str]:
     return list(daily_partitions.get_partition_keys(current_time=now)[-lookback_days:])
 
 
-def _complete_days(context, lake: LakeResource, days: Sequence[str], coins: Sequence[str], interval: str):
+def _candle_coin_days(instance: dg.DagsterInstance) -> set[tuple[str, str]]:
+    """Every (coin, day) whose candles are materialised: one query, read once per tick."""
+    return {partition_coin_day(key) for key in instance.get_materialized_partitions(CANDLES)}
+
+
+def _complete_days(lake: LakeResource, materialised: set[tuple[str, str]], days: Sequence[str], coins: Sequence[str],
+                   interval: str):
     """Complete days among `days` per the instance (materialised candles) and the lake (stored quality)."""
-    materialised = {partition_coin_day(key) for key in context.instance.get_materialized_partitions(CANDLES)}
     store = lake.lake()
     return orch.complete_days(days, coins, materialised, lambda coin, day: store.quality("candles", coin, day, interval))
 
@@ -128,11 +133,8 @@ def _min_history_days(given: int | None) -> int:
     return min(preset.lookback_days, preset.min_lookback_days)
 
 
-def _short_history(context, day: str, coins: Sequence[str], min_days: int) -> str | None:
-    if min_days == 0:
-        return None
-    materialised = {partition_coin_day(key) for key in context.instance.get_materialized_partitions(CANDLES)}
-    return orch.short_history(day, coins, materialised, min_days)
+def _short_history(materialised: set[tuple[str, str]], day: str, coins: Sequence[str], min_days: int) -> str | None:
+    return None if min_days == 0 else orch.short_history(day, coins, materialised, min_days)
 
 
 def _last_hour(cron: str) -> int:
@@ -187,7 +189,7 @@ def make_ingest_schedule(coins: Sequence[str] | None = None, cron: str = "15 0-5
         if not days:
             return dg.SkipReason(f"{orch.previous_day(moment)} is not a partition "
                                  f"(partitions start {daily_partitions.get_first_partition_key()})")
-        materialised = {partition_coin_day(key) for key in context.instance.get_materialized_partitions(CANDLES)}
+        materialised = _candle_coin_days(context.instance)
         first = {coin: min((d for c, d in materialised if c == coin), default=None) for coin in coins}
         requests, skipped = [], []
         for day in days:
@@ -267,7 +269,7 @@ def make_nightly_evolution_schedule(
         attempt = attempt_for(context.instance, list(EVOLVE_JOBS_BY_PRESET.values()), day, orch.evolve_run_key(day, orch.NIGHTLY))
         if not attempt.wanted:
             return dg.SkipReason(f"{day}: {attempt.reason}")
-        short = _short_history(context, day, coins, history_days)
+        short = _short_history(_candle_coin_days(context.instance), day, coins, history_days)
         if short:
             return dg.SkipReason(f"{day}: {short}")
         waiting = paper_pending(context.instance, day)
@@ -316,18 +318,20 @@ def make_new_market_data_sensor(
         pending = [d for d in days if d not in cursor.requested]
         if not pending:
             return dg.SkipReason(f"every complete day of the last {lookback_days} has been requested already")
-        complete, incomplete = _complete_days(context, lake, pending, coins, interval or settings.interval())
+        materialised = _candle_coin_days(context.instance)
+        complete, incomplete = _complete_days(lake, materialised, pending, coins, interval or settings.interval())
         if after_regimes:
             regimes = set(context.instance.get_materialized_partitions(REGIME))
             incomplete.update({day: ["market/regime not materialised yet"] for day in complete if day not in regimes})
             complete = [day for day in complete if day in regimes]
-        short = {day: why for day in complete if (why := _short_history(context, day, coins, history_days))}
+        short = {day: why for day in complete if (why := _short_history(materialised, day, coins, history_days))}
         if after_paper:
             short.update({day: why for day in complete if day not in short and (why := paper_pending(context.instance, day))})
         incomplete.update({day: [why] for day, why in short.items()})
         complete = [day for day in complete if day not in short]
-        covered = [day for day in orch.days_to_request(complete, cursor) if _covering_evolve_run(context.instance, day)]
-        new = [day for day in orch.days_to_request(complete, cursor) if day not in covered]
+        candidates = orch.days_to_request(complete, cursor)
+        covered = [day for day in candidates if _covering_evolve_run(context.instance, day)]
+        new = [day for day in candidates if day not in covered]
         if covered:  # evolved already (the nightly schedule went first): remembered, never evolved twice
             cursor = cursor.add(covered, keep_days)
         if not new:
@@ -385,7 +389,7 @@ def make_strategy_decay_sensor(
 
         def latest_complete_day() -> str | None:
             days = _recent_days(now, lookback_days)
-            complete, _ = _complete_days(context, lake, days, coins, interval or settings.interval())
+            complete, _ = _complete_days(lake, _candle_coin_days(context.instance), days, coins, interval or settings.interval())
             return complete[-1] if complete else None
 
         decision = orch.decide_decay(records, cursor, now, latest_complete_day, trigger)
@@ -502,7 +506,8 @@ def make_regime_sensor(
         pending = [d for d in _recent_days(orch.utc(clock()), lookback_days) if d not in done]
         if not pending:
             return dg.SkipReason(f"regimes of the last {lookback_days} days are all materialised")
-        complete, incomplete = _complete_days(context, lake, pending, coins, interval or settings.interval())
+        complete, incomplete = _complete_days(lake, _candle_coin_days(context.instance), pending, coins,
+                                              interval or settings.interval())
         requests, waiting = [], []
         for day in complete:
             attempt = attempt_for(context.instance, [REGIME_JOB], day, f"regime:{day}")
