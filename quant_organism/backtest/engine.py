@@ -133,6 +133,16 @@ def simulate(
     return RawRun(metrics, equity, position, orders[:n_orders], trades[:n_trades])
 
 
+def fused_sim(market: Market, params: Params, costs: CostModel, init_cash: float = INIT_CASH) -> tuple:
+    """The market, risk genes and costs in the order the fused kernel passes them on (fused.py)."""
+    b = market.bars
+    return (
+        b.open, b.high, b.low, b.close, market.funding, params.stop_loss, params.take_profit, params.position_size,
+        float(costs.taker_fee), float(costs.maker_fee), float(costs.slippage), costs.take_profit_order == "limit",
+        float(init_cash), market.period_ids, market.n_periods, float(b.bars_per_year),
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class BacktestResult:
     """A detailed run: per-column metrics, per-bar equity and position (units), trades and orders."""

@@ -17,10 +17,12 @@ import numpy as np
 import pandas as pd
 
 from quant_organism.backtest.costs import CostModel
-from quant_organism.backtest.engine import INIT_CASH, Market, Params, simulate
+from quant_organism.backtest.engine import INIT_CASH, Market, Params, fused_sim, simulate
+from quant_organism.backtest.fused import fused_metrics
 from quant_organism.backtest.fitness import FitnessConfig, fitness_columns
 from quant_organism.backtest.inputs import targets_array
 from quant_organism.backtest.metrics import METRICS, metrics_frame
+from quant_organism.strategies.base import RuleSeed
 from quant_organism.strategies.ohlcv import Bars as SignalBars
 from quant_organism.strategies.ohlcv import prepare_bars as prepare_signal_bars
 
@@ -112,18 +114,26 @@ def population_metrics(
         groups.setdefault(genes.seed_type, []).append(position)
     metric_rows = np.full((len(genes_list), len(METRICS)), np.nan)
     for seed_type, positions in groups.items():
+        seed_class = registry.seed_class(seed_type)
+        fused = issubclass(seed_class, RuleSeed)  # rule seeds in one compiled pass; the ML seeds via their positions
         for lo in range(0, len(positions), chunk_size):
             idx = positions[lo : lo + chunk_size]
             chunk = [genes_list[k] for k in idx]
-            targets = targets_array(registry.batch_positions(seed_type, prepared.signal_bars, chunk), market.bars)
-            if targets.shape[1] != len(chunk):
-                raise ValueError(f"{seed_type}: registry returned {targets.shape[1]} signal columns for {len(chunk)} genomes")
             params = Params.of(
                 len(chunk),
                 [g.stop_loss for g in chunk],
                 [g.take_profit for g in chunk],
                 [g.position_size for g in chunk],
             )
+            if fused and prepared.signal_bars.n:
+                inputs = seed_class.rule_inputs(prepared.signal_bars, chunk)
+                codes = [g.regime_filter for g in chunk]
+                sim = fused_sim(market, params, costs, init_cash)
+                metric_rows[idx] = fused_metrics(inputs, prepared.signal_bars.regimes, codes, sim)
+                continue
+            targets = targets_array(registry.batch_positions(seed_type, prepared.signal_bars, chunk), market.bars)
+            if targets.shape[1] != len(chunk):
+                raise ValueError(f"{seed_type}: registry returned {targets.shape[1]} signal columns for {len(chunk)} genomes")
             metric_rows[idx] = simulate(market, targets, params, costs, init_cash).metrics
     return metric_rows
 

@@ -179,133 +179,97 @@ def simulate_nb(
     oidx = 0
     tidx = 0
     for col in range(m):
-        sl = stop_loss[col]
-        tp = take_profit[col]
-        frac = position_size[col]
-        cash = init_cash
-        pos = 0.0
-        debt = 0.0
-        free_cash = init_cash
-        direction = 0
-        blocked = 0
-        bankrupt = False
-        entry_idx = -1
-        entry_price = np.nan
-        entry_equity = init_cash
-        sl_price = np.nan
-        tp_price = np.nan
-        trade_fees = 0.0
-        trade_funding = 0.0
-        n_trades = 0
-        n_wins = 0
-        gross_profit = 0.0
-        gross_loss = 0.0
-        turnover = 0.0
-        bars_in = 0
-        fees_total = 0.0
-        funding_total = 0.0
-        for i in range(n):
-            o = open_[i]
-            # 1. Funding stamped at this bar's open, on the position carried into it.
-            if direction != 0:
-                rate = funding[i]
-                if rate != 0.0:
-                    pay = rate * pos * o
-                    cash -= pay
-                    trade_funding += pay
-                    funding_total += pay
-            # 2. The target decided at the previous close, filled at this open (taker, slippage).
-            if i > 0 and not bankrupt:
-                want = targets[i - 1, col]
-                if blocked != 0:
-                    if want == blocked:
-                        want = 0
-                    else:
-                        blocked = 0
-                if want != direction:
-                    if direction != 0:
-                        eq_before = cash + pos * o
-                        cash, pos, debt, free_cash, filled, price, fees = _fill_nb(
-                            cash, pos, debt, free_cash, -pos, o, taker_fee, slippage
-                        )
-                        turnover += abs(filled * price) / eq_before if eq_before > 0.0 else 0.0
-                        fees_total += fees
-                        trade_fees += fees
-                        pnl = cash - entry_equity
-                        n_trades += 1
-                        if pnl > 0.0:
-                            n_wins += 1
-                            gross_profit += pnl
-                        else:
-                            gross_loss -= pnl
-                        if detail:
-                            _record_order(order_records, oidx, col, i, filled, price, fees)
-                            oidx += 1
-                            _record_trade(
-                                trade_records, tidx, col, entry_idx, i, direction, pos - filled, entry_price,
-                                price, trade_fees, trade_funding, pnl, entry_equity, EXIT_SIGNAL,
-                            )
-                            tidx += 1
-                        direction = 0
-                        if pos != 0.0:  # cover could not be paid in full: the account is exhausted
-                            bankrupt = True
-                            pos = 0.0
-                            cash = 0.0
-                    if want != 0 and not bankrupt and cash > 0.0:
-                        fill_ref = o * (1.0 + slippage) if want > 0 else o * (1.0 - slippage)
-                        units = want * frac * cash / (fill_ref * (1.0 + taker_fee))
-                        entry_equity = cash
-                        cash, pos, debt, free_cash, filled, price, fees = _fill_nb(
-                            cash, pos, debt, free_cash, units, o, taker_fee, slippage
-                        )
-                        if filled != 0.0:
-                            turnover += abs(filled * price) / entry_equity
-                            fees_total += fees
-                            direction = want
-                            entry_idx = i
-                            entry_price = price
-                            trade_fees = fees
-                            trade_funding = 0.0
-                            # Levels at +-inf never trigger, which spares NaN tests in the bar loop.
-                            if want > 0:
-                                sl_price = price * (1.0 - sl) if sl > 0.0 else -np.inf
-                                tp_price = price * (1.0 + tp) if tp > 0.0 else np.inf
-                            else:
-                                sl_price = price * (1.0 + sl) if sl > 0.0 else np.inf
-                                tp_price = price * (1.0 - tp) if tp > 0.0 else -np.inf
-                            if detail:
-                                _record_order(order_records, oidx, col, i, filled, price, fees)
-                                oidx += 1
-            # 3. Stops from the bar after the entry bar: gap through at the open, else intrabar, stop first.
-            if direction != 0 and entry_idx < i:
-                exit_price = np.nan
-                reason = 0
-                if direction > 0:
-                    if o <= sl_price:
-                        exit_price, reason = o, EXIT_STOP_LOSS
-                    elif o >= tp_price:
-                        exit_price, reason = o, EXIT_TAKE_PROFIT
-                    elif low[i] <= sl_price:
-                        exit_price, reason = sl_price, EXIT_STOP_LOSS
-                    elif high[i] >= tp_price:
-                        exit_price, reason = tp_price, EXIT_TAKE_PROFIT
+        oidx, tidx = simulate_column_nb(
+            open_, high, low, close, funding, targets[:, col], col, stop_loss[col], take_profit[col],
+            position_size[col], taker_fee, maker_fee, slippage, take_profit_is_limit, init_cash, period_ids,
+            n_periods, ann_factor, detail, equity, equity_out, position_out, order_records, trade_records,
+            oidx, tidx, metrics[col],
+        )  # fmt: skip
+    return metrics, oidx, tidx
+
+
+@njit(cache=True)
+def simulate_column_nb(
+    open_,
+    high,
+    low,
+    close,
+    funding,
+    target,
+    col,
+    sl,
+    tp,
+    frac,
+    taker_fee,
+    maker_fee,
+    slippage,
+    take_profit_is_limit,
+    init_cash,
+    period_ids,
+    n_periods,
+    ann_factor,
+    detail,
+    equity,
+    equity_out,
+    position_out,
+    order_records,
+    trade_records,
+    oidx,
+    tidx,
+    row,
+):
+    """One column: simulate the int8 `target` path (bars) and write its metrics into `row`.
+
+    `equity` is scratch of one column's length. The column's fused callers (fused.py) and
+    `simulate_nb` share this one body, so both run the same arithmetic. Returns the next free
+    (order, trade) record slots.
+    """
+    n = target.shape[0]
+    cash = init_cash
+    pos = 0.0
+    debt = 0.0
+    free_cash = init_cash
+    direction = 0
+    blocked = 0
+    bankrupt = False
+    entry_idx = -1
+    entry_price = np.nan
+    entry_equity = init_cash
+    sl_price = np.nan
+    tp_price = np.nan
+    trade_fees = 0.0
+    trade_funding = 0.0
+    n_trades = 0
+    n_wins = 0
+    gross_profit = 0.0
+    gross_loss = 0.0
+    turnover = 0.0
+    bars_in = 0
+    fees_total = 0.0
+    funding_total = 0.0
+    for i in range(n):
+        o = open_[i]
+        # 1. Funding stamped at this bar's open, on the position carried into it.
+        if direction != 0:
+            rate = funding[i]
+            if rate != 0.0:
+                pay = rate * pos * o
+                cash -= pay
+                trade_funding += pay
+                funding_total += pay
+        # 2. The target decided at the previous close, filled at this open (taker, slippage).
+        if i > 0 and not bankrupt:
+            want = target[i - 1]
+            if blocked != 0:
+                if want == blocked:
+                    want = 0
                 else:
-                    if o >= sl_price:
-                        exit_price, reason = o, EXIT_STOP_LOSS
-                    elif o <= tp_price:
-                        exit_price, reason = o, EXIT_TAKE_PROFIT
-                    elif high[i] >= sl_price:
-                        exit_price, reason = sl_price, EXIT_STOP_LOSS
-                    elif low[i] <= tp_price:
-                        exit_price, reason = tp_price, EXIT_TAKE_PROFIT
-                if reason != 0:
-                    if reason == EXIT_TAKE_PROFIT and take_profit_is_limit:
-                        fee, slip = maker_fee, 0.0
-                    else:
-                        fee, slip = taker_fee, slippage
-                    eq_before = cash + pos * exit_price
+                    blocked = 0
+            if want != direction:
+                if direction != 0:
+                    eq_before = cash + pos * o
                     cash, pos, debt, free_cash, filled, price, fees = _fill_nb(
-                        cash, pos, debt, free_cash, -pos, exit_price, fee, slip
+                        cash, pos, debt, free_cash, -pos, o, taker_fee, slippage
                     )
                     turnover += abs(filled * price) / eq_before if eq_before > 0.0 else 0.0
                     fees_total += fees
@@ -321,68 +285,146 @@ def simulate_nb(
                         _record_order(order_records, oidx, col, i, filled, price, fees)
                         oidx += 1
                         _record_trade(
-                            trade_records, tidx, col, entry_idx, i, direction, pos - filled, entry_price, price,
-                            trade_fees, trade_funding, pnl, entry_equity, reason,
+                            trade_records, tidx, col, entry_idx, i, direction, pos - filled, entry_price,
+                            price, trade_fees, trade_funding, pnl, entry_equity, EXIT_SIGNAL,
                         )
                         tidx += 1
-                    blocked = direction
                     direction = 0
-                    if pos != 0.0:
+                    if pos != 0.0:  # cover could not be paid in full: the account is exhausted
                         bankrupt = True
                         pos = 0.0
                         cash = 0.0
-            # 4. Mark to the close; an exhausted account is liquidated and stops trading.
-            eq = cash + pos * close[i]
-            if eq <= 0.0 and not bankrupt:
-                if direction != 0:
-                    pnl = -entry_equity
-                    n_trades += 1
-                    gross_loss -= pnl
-                    if detail:
-                        _record_trade(
-                            trade_records, tidx, col, entry_idx, i, direction, pos, entry_price, close[i],
-                            trade_fees, trade_funding, pnl, entry_equity, EXIT_BANKRUPT,
-                        )
-                        tidx += 1
-                bankrupt = True
-                direction = 0
-                pos = 0.0
-                cash = 0.0
-                eq = 0.0
-            equity[i] = eq
-            if direction != 0:
-                bars_in += 1
-            if detail:
-                equity_out[i, col] = eq
-                position_out[i, col] = pos
-        # A trade still open at the end counts, marked to the last close without an exit fee.
-        if direction != 0 and n > 0:
-            pnl = equity[n - 1] - entry_equity
-            n_trades += 1
-            if pnl > 0.0:
-                n_wins += 1
-                gross_profit += pnl
+                if want != 0 and not bankrupt and cash > 0.0:
+                    fill_ref = o * (1.0 + slippage) if want > 0 else o * (1.0 - slippage)
+                    units = want * frac * cash / (fill_ref * (1.0 + taker_fee))
+                    entry_equity = cash
+                    cash, pos, debt, free_cash, filled, price, fees = _fill_nb(
+                        cash, pos, debt, free_cash, units, o, taker_fee, slippage
+                    )
+                    if filled != 0.0:
+                        turnover += abs(filled * price) / entry_equity
+                        fees_total += fees
+                        direction = want
+                        entry_idx = i
+                        entry_price = price
+                        trade_fees = fees
+                        trade_funding = 0.0
+                        # Levels at +-inf never trigger, which spares NaN tests in the bar loop.
+                        if want > 0:
+                            sl_price = price * (1.0 - sl) if sl > 0.0 else -np.inf
+                            tp_price = price * (1.0 + tp) if tp > 0.0 else np.inf
+                        else:
+                            sl_price = price * (1.0 + sl) if sl > 0.0 else np.inf
+                            tp_price = price * (1.0 - tp) if tp > 0.0 else -np.inf
+                        if detail:
+                            _record_order(order_records, oidx, col, i, filled, price, fees)
+                            oidx += 1
+        # 3. Stops from the bar after the entry bar: gap through at the open, else intrabar, stop first.
+        if direction != 0 and entry_idx < i:
+            exit_price = np.nan
+            reason = 0
+            if direction > 0:
+                if o <= sl_price:
+                    exit_price, reason = o, EXIT_STOP_LOSS
+                elif o >= tp_price:
+                    exit_price, reason = o, EXIT_TAKE_PROFIT
+                elif low[i] <= sl_price:
+                    exit_price, reason = sl_price, EXIT_STOP_LOSS
+                elif high[i] >= tp_price:
+                    exit_price, reason = tp_price, EXIT_TAKE_PROFIT
             else:
-                gross_loss -= pnl
-            if detail:
-                _record_trade(
-                    trade_records, tidx, col, entry_idx, n - 1, direction, pos, entry_price, close[n - 1],
-                    trade_fees, trade_funding, pnl, entry_equity, EXIT_OPEN,
+                if o >= sl_price:
+                    exit_price, reason = o, EXIT_STOP_LOSS
+                elif o <= tp_price:
+                    exit_price, reason = o, EXIT_TAKE_PROFIT
+                elif high[i] >= sl_price:
+                    exit_price, reason = sl_price, EXIT_STOP_LOSS
+                elif low[i] <= tp_price:
+                    exit_price, reason = tp_price, EXIT_TAKE_PROFIT
+            if reason != 0:
+                if reason == EXIT_TAKE_PROFIT and take_profit_is_limit:
+                    fee, slip = maker_fee, 0.0
+                else:
+                    fee, slip = taker_fee, slippage
+                eq_before = cash + pos * exit_price
+                cash, pos, debt, free_cash, filled, price, fees = _fill_nb(
+                    cash, pos, debt, free_cash, -pos, exit_price, fee, slip
                 )
-                tidx += 1
-        row = metrics[col]
-        equity_metrics_nb(equity, init_cash, bars_in, period_ids, n_periods, ann_factor, row)
-        row[M_TRADE_COUNT] = n_trades
-        if n_trades > 0:
-            row[M_WIN_RATE] = n_wins / n_trades
-            if gross_loss > 0.0:
-                row[M_PROFIT_FACTOR] = gross_profit / gross_loss
-            elif gross_profit > 0.0:
-                row[M_PROFIT_FACTOR] = np.inf
-        row[M_TURNOVER] = turnover * ann_factor / n if n > 0 else 0.0
-        row[M_FEES] = fees_total / init_cash
-        row[M_FUNDING] = funding_total / init_cash
-    return metrics, oidx, tidx
+                turnover += abs(filled * price) / eq_before if eq_before > 0.0 else 0.0
+                fees_total += fees
+                trade_fees += fees
+                pnl = cash - entry_equity
+                n_trades += 1
+                if pnl > 0.0:
+                    n_wins += 1
+                    gross_profit += pnl
+                else:
+                    gross_loss -= pnl
+                if detail:
+                    _record_order(order_records, oidx, col, i, filled, price, fees)
+                    oidx += 1
+                    _record_trade(
+                        trade_records, tidx, col, entry_idx, i, direction, pos - filled, entry_price, price,
+                        trade_fees, trade_funding, pnl, entry_equity, reason,
+                    )
+                    tidx += 1
+                blocked = direction
+                direction = 0
+                if pos != 0.0:
+                    bankrupt = True
+                    pos = 0.0
+                    cash = 0.0
+        # 4. Mark to the close; an exhausted account is liquidated and stops trading.
+        eq = cash + pos * close[i]
+        if eq <= 0.0 and not bankrupt:
+            if direction != 0:
+                pnl = -entry_equity
+                n_trades += 1
+                gross_loss -= pnl
+                if detail:
+                    _record_trade(
+                        trade_records, tidx, col, entry_idx, i, direction, pos, entry_price, close[i],
+                        trade_fees, trade_funding, pnl, entry_equity, EXIT_BANKRUPT,
+                    )
+                    tidx += 1
+            bankrupt = True
+            direction = 0
+            pos = 0.0
+            cash = 0.0
+            eq = 0.0
+        equity[i] = eq
+        if direction != 0:
+            bars_in += 1
+        if detail:
+            equity_out[i, col] = eq
+            position_out[i, col] = pos
+    # A trade still open at the end counts, marked to the last close without an exit fee.
+    if direction != 0 and n > 0:
+        pnl = equity[n - 1] - entry_equity
+        n_trades += 1
+        if pnl > 0.0:
+            n_wins += 1
+            gross_profit += pnl
+        else:
+            gross_loss -= pnl
+        if detail:
+            _record_trade(
+                trade_records, tidx, col, entry_idx, n - 1, direction, pos, entry_price, close[n - 1],
+                trade_fees, trade_funding, pnl, entry_equity, EXIT_OPEN,
+            )
+            tidx += 1
+    equity_metrics_nb(equity, init_cash, bars_in, period_ids, n_periods, ann_factor, row)
+    row[M_TRADE_COUNT] = n_trades
+    if n_trades > 0:
+        row[M_WIN_RATE] = n_wins / n_trades
+        if gross_loss > 0.0:
+            row[M_PROFIT_FACTOR] = gross_profit / gross_loss
+        elif gross_profit > 0.0:
+            row[M_PROFIT_FACTOR] = np.inf
+    row[M_TURNOVER] = turnover * ann_factor / n if n > 0 else 0.0
+    row[M_FEES] = fees_total / init_cash
+    row[M_FUNDING] = funding_total / init_cash
+    return oidx, tidx
 
 
 @njit(cache=True)

@@ -15,14 +15,17 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from .regime_filter import apply_regime_filters
+from . import rules
 from .genes import SeedGenes, SeedType
 from .ohlcv import Bars, SignalInputError, prepare_bars
+from .positions import track_positions, tracker_arrays
+from .regime_filter import apply_regime_filters
 
 
 class GeneColumns:
@@ -71,10 +74,7 @@ class BaseSeed(ABC):
     def positions_batch(cls, bars: Bars, genes_list: Sequence[SeedGenes]) -> np.ndarray:
         """int8 target positions, bars x genomes, from bars already checked (`prepare_bars`): the array
         path evolution takes, so a frame is validated once per run instead of once per batch."""
-        genes = cls._check_genes(list(genes_list))
-        if cls.needs_funding and bars.funding is None:
-            raise SignalInputError(f"{cls.seed_type.value} signals: missing column(s) ['funding_rate'] "
-                                   "(this seed trades on funding rates: join them onto the bars)")
+        genes = cls._checked(bars, genes_list)
         if not genes or bars.n == 0:
             return np.zeros((bars.n, len(genes)), np.int8)
         positions = np.asarray(cls._batch_positions(bars, genes))
@@ -87,6 +87,14 @@ class BaseSeed(ABC):
     @abstractmethod
     def _batch_positions(cls, bars: Bars, genes: Sequence[SeedGenes]) -> np.ndarray:
         """bars x genomes int8 positions for validated bars and genes of this seed type."""
+
+    @classmethod
+    def _checked(cls, bars: Bars, genes_list: Sequence[SeedGenes]) -> list[SeedGenes]:
+        genes = cls._check_genes(list(genes_list))
+        if cls.needs_funding and bars.funding is None:
+            raise SignalInputError(f"{cls.seed_type.value} signals: missing column(s) ['funding_rate'] "
+                                   "(this seed trades on funding rates: join them onto the bars)")
+        return genes
 
     @classmethod
     def _check_genes(cls, genes: list[SeedGenes]) -> list[SeedGenes]:
@@ -102,3 +110,47 @@ class BaseSeed(ABC):
             dupes = sorted({i for i in ids if ids.count(i) > 1})
             raise ValueError(f"duplicate seed_id(s) in batch: {dupes}; each column needs a unique id")
         return genes
+
+
+@dataclass(frozen=True)
+class RuleInputs:
+    """A rule-based batch as the compiled code takes it: `rules.<kernel>(*args, cond)` writes the condition
+    planes, then the position tracker runs with these stops (positions.tracker_arrays states them).
+
+    The signals path (`RuleSeed._batch_positions`) and the backtest's fused kernel (backtest/fused.py) both
+    run from these inputs, so a rule, its indicator rows and its stops are described once.
+    """
+
+    kernel: str
+    args: tuple[Any, ...]
+    close: np.ndarray
+    max_hold: np.ndarray | None = None
+    trail_scale: np.ndarray | None = None
+    trail_row: np.ndarray | None = None
+    trail_mult: np.ndarray | None = None
+
+    def tracker(self, n_cols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+        return tracker_arrays(n_cols, len(self.close), self.max_hold, self.trail_scale, self.trail_row, self.trail_mult)
+
+
+class RuleSeed(BaseSeed):
+    """A seed whose rule is a compiled kernel of rules.py: subclasses implement `_rule_inputs` only."""
+
+    @classmethod
+    def rule_inputs(cls, bars: Bars, genes_list: Sequence[SeedGenes]) -> RuleInputs:
+        """The batch's kernel inputs (indicator rows shared by its genomes), for checked bars and genes."""
+        return cls._rule_inputs(bars, cls._checked(bars, genes_list))
+
+    @classmethod
+    @abstractmethod
+    def _rule_inputs(cls, bars: Bars, genes: Sequence[SeedGenes]) -> RuleInputs:
+        """The kernel, its arguments and the tracker's stops for validated bars and genes."""
+
+    @classmethod
+    def _batch_positions(cls, bars: Bars, genes: Sequence[SeedGenes]) -> np.ndarray:
+        inputs = cls._rule_inputs(bars, genes)
+        cond = rules.new_conditions(len(genes), bars.n)
+        getattr(rules, inputs.kernel)(*inputs.args, cond)
+        stops = {"max_hold": inputs.max_hold, "trail_scale": inputs.trail_scale, "trail_row": inputs.trail_row,
+                 "trail_mult": inputs.trail_mult}
+        return track_positions(cond, inputs.close, **stops).T

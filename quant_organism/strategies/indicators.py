@@ -238,8 +238,10 @@ class Indicators:
         known = self.bars.rows
         missing = np.array([p for p in distinct.tolist() if (name, p) not in known], dtype=np.int64)
         fresh = _TABLES[name](self, missing) if len(missing) else None
+        if fresh is not None:
+            fresh = np.ascontiguousarray(fresh)
         if fresh is not None and len(missing) == len(distinct):
-            rows = np.ascontiguousarray(fresh)
+            rows = fresh
         else:
             made = dict(zip(missing.tolist(), fresh)) if fresh is not None else {}
             rows = np.stack([made[p] if p in made else known[(name, p)] for p in distinct.tolist()]) if len(distinct) \
@@ -283,18 +285,21 @@ _row_bytes = [0]  # kept now, over all live bars
 
 
 def _remember(bars: Bars, name: str, periods: np.ndarray, rows: np.ndarray) -> None:
-    """Keep freshly computed rows on the bars while the process budget allows; released with the bars."""
+    """Keep freshly computed rows on the bars while the process budget allows; released with the bars.
+
+    The rows are kept as views of the fresh table, which is made read-only (its caller, `table`, only
+    reads it): copying every row cost as much as computing the cheaper indicators.
+    """
     if not len(periods):
         return
     size = rows[0].nbytes
     if not bars.rows:
         weakref.finalize(bars, _release, bars.rows)
+    rows.setflags(write=False)
     for period, row in zip(periods.tolist(), rows):
         if _row_bytes[0] + size > ROW_MEMORY_BYTES:
             return
-        kept = row.copy()  # its own read-only copy: the caller owns (and may reuse) the table it was given
-        kept.setflags(write=False)
-        bars.rows[(name, period)] = kept
+        bars.rows[(name, period)] = row
         _row_bytes[0] += size
 
 

@@ -21,7 +21,7 @@ from .rules import LONG_ENTRY, LONG_EXIT, SHORT_ENTRY, SHORT_EXIT, TOL
 
 
 @njit(cache=True)
-def _track(le, lx, se, sx, close, max_hold, scale, mult, use_trail, out):  # pragma: no cover - numba
+def track_one(le, lx, se, sx, close, max_hold, scale, mult, use_trail, out):  # pragma: no cover - numba
     """One genome's positions over all bars; the trail distance at bar t is mult * scale[t]."""
     pos = 0
     held = 0
@@ -90,7 +90,7 @@ def _track(le, lx, se, sx, close, max_hold, scale, mult, use_trail, out):  # pra
 @njit(cache=True)
 def _positions_kernel(le, lx, se, sx, close, max_hold, scale, scale_row, mult, use_trail, out):  # pragma: no cover - numba
     for g in range(out.shape[0]):
-        _track(le[g], lx[g], se[g], sx[g], close, max_hold[g], scale[scale_row[g]], mult[g], use_trail, out[g])
+        track_one(le[g], lx[g], se[g], sx[g], close, max_hold[g], scale[scale_row[g]], mult[g], use_trail, out[g])
 
 
 def track_positions(
@@ -114,6 +114,24 @@ def track_positions(
     close = np.ascontiguousarray(close, dtype=np.float64)
     if close.shape != (n_bars,):
         raise ValueError(f"close has shape {close.shape}, expected ({n_bars},)")
+    hold, scale, row, mult, use_trail = tracker_arrays(n_cols, n_bars, max_hold, trail_scale, trail_row, trail_mult)
+    out = np.empty((n_cols, n_bars), dtype=np.int8)
+    cond = np.ascontiguousarray(conditions, dtype=np.bool_)
+    planes = cond[LONG_ENTRY], cond[LONG_EXIT], cond[SHORT_ENTRY], cond[SHORT_EXIT]
+    _positions_kernel(*planes, close, hold, scale, row, mult, use_trail, out)
+    return out
+
+
+def tracker_arrays(
+    n_cols: int,
+    n_bars: int,
+    max_hold: np.ndarray | None = None,
+    trail_scale: np.ndarray | None = None,
+    trail_row: np.ndarray | None = None,
+    trail_mult: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+    """The tracker's stop inputs, checked: (max_hold, trail_scale, trail_row, trail_mult, use_trail) as the
+    compiled tracker (`track_one`) takes them, for `n_cols` genomes over `n_bars` bars."""
     hold = np.zeros(n_cols, np.int64) if max_hold is None else np.ascontiguousarray(max_hold, dtype=np.int64)
     if hold.shape != (n_cols,):
         raise ValueError(f"max_hold has shape {hold.shape}, expected ({n_cols},)")
@@ -128,11 +146,7 @@ def track_positions(
             raise ValueError("trail_row points outside trail_scale")
     else:
         scale, row, mult = np.zeros((1, n_bars)), np.zeros(n_cols, np.int64), np.zeros(n_cols)
-    out = np.empty((n_cols, n_bars), dtype=np.int8)
-    cond = np.ascontiguousarray(conditions, dtype=np.bool_)
-    planes = cond[LONG_ENTRY], cond[LONG_EXIT], cond[SHORT_ENTRY], cond[SHORT_EXIT]
-    _positions_kernel(*planes, close, hold, scale, row, mult, use_trail, out)
-    return out
+    return hold, scale, row, mult, use_trail
 
 
 def hysteresis_positions(

@@ -76,3 +76,18 @@ def apply_regime_filters(positions: np.ndarray, regimes: Regimes, codes: list[in
         block[(block < 0) & ~short_ok[:, None]] = 0
         out[:, columns] = block
     return out
+
+
+def regime_masks(regimes: Regimes, codes: list[int], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The filters as compiled code takes them: (masks, index), where masks[k] holds the (long allowed,
+    short allowed) bars of the k-th distinct code in use and index[g] is genome g's row, -1 when its gene
+    is off. Applied after the tracker exactly as `apply_regime_filters` does."""
+    codes_ = np.asarray(codes, dtype=np.int64)
+    used = np.unique(codes_[codes_ != OFF])
+    masks = np.empty((len(used), 2, n), dtype=np.bool_)
+    for k, code in enumerate(used.tolist()):
+        masks[k, 0], masks[k, 1] = allowed(regimes, code, n)
+    index = np.full(len(codes_), -1, dtype=np.int64)
+    for k, code in enumerate(used.tolist()):
+        index[codes_ == code] = k
+    return masks, index

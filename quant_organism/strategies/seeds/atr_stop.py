@@ -11,24 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
-from .. import rules
-from ..base import BaseSeed, GeneColumns
+from ..base import GeneColumns, RuleInputs, RuleSeed
 from ..genes import SeedGenes, SeedType
 from ..indicators import Indicators
 from ..ohlcv import Bars
-from ..positions import track_positions
 
 
-class AtrStopSeed(BaseSeed):
+class AtrStopSeed(RuleSeed):
     seed_type = SeedType.ATR_STOP
 
     @classmethod
-    def _batch_positions(cls, bars: Bars, genes: Sequence[SeedGenes]) -> np.ndarray:
+    def _rule_inputs(cls, bars: Bars, genes: Sequence[SeedGenes]) -> RuleInputs:
         ind, g = Indicators(bars), GeneColumns(genes)
         ema, (fast, slow) = ind.table("ema", g.ints("fast_period"), g.ints("slow_period"))
         atr, (atr_row,) = ind.table("atr", g.ints("signal_period"))
-        cond = rules.new_conditions(len(genes), bars.n)
-        rules.atr_stop(bars.close, ema, fast, slow, atr, atr_row, g.floats("entry_threshold"), g.floats("filter_threshold"), cond)
-        return track_positions(cond, bars.close, trail_scale=atr, trail_row=atr_row, trail_mult=g.floats("exit_threshold")).T
+        args = (bars.close, ema, fast, slow, atr, atr_row, g.floats("entry_threshold"), g.floats("filter_threshold"))
+        trail = {"trail_scale": atr, "trail_row": atr_row, "trail_mult": g.floats("exit_threshold")}
+        return RuleInputs("atr_stop", args, bars.close, **trail)

@@ -11,29 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
-from .. import rules
-from ..base import BaseSeed, GeneColumns
+from ..base import GeneColumns, RuleInputs, RuleSeed
 from ..genes import SeedGenes, SeedType
 from ..indicators import Indicators
 from ..ohlcv import Bars
-from ..positions import track_positions
 
 
-class DonchianBreakoutSeed(BaseSeed):
+class DonchianBreakoutSeed(RuleSeed):
     seed_type = SeedType.DONCHIAN_BREAKOUT
 
     @classmethod
-    def _batch_positions(cls, bars: Bars, genes: Sequence[SeedGenes]) -> np.ndarray:
+    def _rule_inputs(cls, bars: Bars, genes: Sequence[SeedGenes]) -> RuleInputs:
         ind, g = Indicators(bars), GeneColumns(genes)
         slow, fast = g.ints("slow_period"), g.ints("fast_period")
         highs, (slow_row, fast_row) = ind.table("rolling_high", slow, fast)
         lows, _ = ind.table("rolling_low", slow, fast)  # same uses, so the same rows
         volume_mean, (volume_row,) = ind.table("volume_mean", g.ints("signal_period"))
-        cond = rules.new_conditions(len(genes), bars.n)
-        rules.donchian_breakout(
-            bars.close, bars.volume, highs, lows, slow_row, fast_row, volume_mean, volume_row,
-            g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"), cond,
-        )  # fmt: skip
-        return track_positions(cond, bars.close).T
+        args = (bars.close, bars.volume, highs, lows, slow_row, fast_row, volume_mean, volume_row,
+                g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"))
+        return RuleInputs("donchian_breakout", args, bars.close)

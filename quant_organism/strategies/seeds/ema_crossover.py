@@ -9,26 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
-from .. import rules
-from ..base import BaseSeed, GeneColumns
+from ..base import GeneColumns, RuleInputs, RuleSeed
 from ..genes import SeedGenes, SeedType
 from ..indicators import Indicators
 from ..ohlcv import Bars
-from ..positions import track_positions
 
 
-class EmaCrossoverSeed(BaseSeed):
+class EmaCrossoverSeed(RuleSeed):
     seed_type = SeedType.EMA_CROSSOVER
 
     @classmethod
-    def _batch_positions(cls, bars: Bars, genes: Sequence[SeedGenes]) -> np.ndarray:
+    def _rule_inputs(cls, bars: Bars, genes: Sequence[SeedGenes]) -> RuleInputs:
         ind, g = Indicators(bars), GeneColumns(genes)
         ema, (fast, slow) = ind.table("ema", g.ints("fast_period"), g.ints("slow_period"))
-        cond = rules.new_conditions(len(genes), bars.n)
-        rules.ema_crossover(
-            bars.close, ema, fast, slow, g.ints("signal_period"),
-            g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"), cond,
-        )  # fmt: skip
-        return track_positions(cond, bars.close).T
+        args = (bars.close, ema, fast, slow, g.ints("signal_period"),
+                g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"))
+        return RuleInputs("ema_crossover", args, bars.close)

@@ -12,27 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
-from .. import rules
-from ..base import BaseSeed, GeneColumns
+from ..base import GeneColumns, RuleInputs, RuleSeed
 from ..genes import SeedGenes, SeedType
 from ..indicators import Indicators
 from ..ohlcv import Bars
-from ..positions import track_positions
 
 
-class FundingCarrySeed(BaseSeed):
+class FundingCarrySeed(RuleSeed):
     seed_type = SeedType.FUNDING_CARRY
     needs_funding = True
 
     @classmethod
-    def _batch_positions(cls, bars: Bars, genes: Sequence[SeedGenes]) -> np.ndarray:
+    def _rule_inputs(cls, bars: Bars, genes: Sequence[SeedGenes]) -> RuleInputs:
         ind, g = Indicators(bars), GeneColumns(genes)
         funding_mean, (funding_row,) = ind.table("funding_mean", g.ints("fast_period"))
-        cond = rules.new_conditions(len(genes), bars.n)
-        rules.funding_carry(
-            bars.close, funding_mean, funding_row, g.ints("slow_period"),
-            g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"), cond,
-        )  # fmt: skip
-        return track_positions(cond, bars.close).T
+        args = (bars.close, funding_mean, funding_row, g.ints("slow_period"),
+                g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"))
+        return RuleInputs("funding_carry", args, bars.close)

@@ -16,28 +16,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
-from .. import rules
-from ..base import BaseSeed, GeneColumns
+from ..base import GeneColumns, RuleInputs, RuleSeed
 from ..genes import SeedGenes, SeedType
 from ..indicators import Indicators
 from ..ohlcv import Bars
-from ..positions import track_positions
 
 
-class IchimokuSeed(BaseSeed):
+class IchimokuSeed(RuleSeed):
     seed_type = SeedType.ICHIMOKU
 
     @classmethod
-    def _batch_positions(cls, bars: Bars, genes: Sequence[SeedGenes]) -> np.ndarray:
+    def _rule_inputs(cls, bars: Bars, genes: Sequence[SeedGenes]) -> RuleInputs:
         ind, g = Indicators(bars), GeneColumns(genes)
         mid, (tenkan, kijun, senkou) = ind.table(
             "midpoint", g.ints("fast_period"), g.ints("slow_period"), g.ints("senkou_period")
         )
-        cond = rules.new_conditions(len(genes), bars.n)
-        rules.ichimoku(
-            bars.close, mid, tenkan, kijun, senkou, g.ints("signal_period"),
-            g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"), cond,
-        )  # fmt: skip
-        return track_positions(cond, bars.close).T
+        args = (bars.close, mid, tenkan, kijun, senkou, g.ints("signal_period"),
+                g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"))
+        return RuleInputs("ichimoku", args, bars.close)

@@ -10,27 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
-from .. import rules
-from ..base import BaseSeed, GeneColumns
+from ..base import GeneColumns, RuleInputs, RuleSeed
 from ..genes import SeedGenes, SeedType
 from ..indicators import Indicators
 from ..ohlcv import Bars
-from ..positions import track_positions
 
 
-class RsiFilterSeed(BaseSeed):
+class RsiFilterSeed(RuleSeed):
     seed_type = SeedType.RSI_FILTER
 
     @classmethod
-    def _batch_positions(cls, bars: Bars, genes: Sequence[SeedGenes]) -> np.ndarray:
+    def _rule_inputs(cls, bars: Bars, genes: Sequence[SeedGenes]) -> RuleInputs:
         ind, g = Indicators(bars), GeneColumns(genes)
         rsi, (rsi_row,) = ind.table("rsi", g.ints("fast_period"))
         sma, (sma_row,) = ind.table("sma", g.ints("slow_period"))
-        cond = rules.new_conditions(len(genes), bars.n)
-        rules.rsi_filter(
-            bars.close, rsi, rsi_row, sma, sma_row,
-            g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"), cond,
-        )  # fmt: skip
-        return track_positions(cond, bars.close, max_hold=g.ints("signal_period")).T
+        args = (bars.close, rsi, rsi_row, sma, sma_row,
+                g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"))
+        return RuleInputs("rsi_filter", args, bars.close, max_hold=g.ints("signal_period"))

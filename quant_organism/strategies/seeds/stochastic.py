@@ -10,29 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
-from .. import rules
-from ..base import BaseSeed, GeneColumns
+from ..base import GeneColumns, RuleInputs, RuleSeed
 from ..genes import SeedGenes, SeedType
 from ..indicators import Indicators
 from ..ohlcv import Bars
-from ..positions import track_positions
 
 
-class StochasticSeed(BaseSeed):
+class StochasticSeed(RuleSeed):
     seed_type = SeedType.STOCHASTIC
 
     @classmethod
-    def _batch_positions(cls, bars: Bars, genes: Sequence[SeedGenes]) -> np.ndarray:
+    def _rule_inputs(cls, bars: Bars, genes: Sequence[SeedGenes]) -> RuleInputs:
         ind, g = Indicators(bars), GeneColumns(genes)
         k_period = g.ints("fast_period")
         k, (k_row,) = ind.table("stochastic_k", k_period)
         d, d_row = ind.stochastic_d_table(k_period, g.ints("signal_period"))
         sma, (sma_row,) = ind.table("sma", g.ints("slow_period"))
-        cond = rules.new_conditions(len(genes), bars.n)
-        rules.stochastic(
-            bars.close, k, k_row, d, d_row, sma, sma_row,
-            g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"), cond,
-        )  # fmt: skip
-        return track_positions(cond, bars.close).T
+        args = (bars.close, k, k_row, d, d_row, sma, sma_row,
+                g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"))
+        return RuleInputs("stochastic", args, bars.close)

@@ -13,26 +13,21 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .. import rules
-from ..base import BaseSeed, GeneColumns
+from ..base import GeneColumns, RuleInputs, RuleSeed
 from ..genes import SeedGenes, SeedType
 from ..indicators import Indicators
 from ..ohlcv import Bars
-from ..positions import track_positions
 
 
-class VolatilityScalingSeed(BaseSeed):
+class VolatilityScalingSeed(RuleSeed):
     seed_type = SeedType.VOLATILITY_SCALING
 
     @classmethod
-    def _batch_positions(cls, bars: Bars, genes: Sequence[SeedGenes]) -> np.ndarray:
+    def _rule_inputs(cls, bars: Bars, genes: Sequence[SeedGenes]) -> RuleInputs:
         ind, g = Indicators(bars), GeneColumns(genes)
         lookback = g.ints("signal_period")
         vol, (baseline_row, short_row) = ind.table("volatility", g.ints("slow_period"), g.ints("fast_period"))
         growth, (growth_row,) = ind.table("log_momentum", lookback)
-        cond = rules.new_conditions(len(genes), bars.n)
-        rules.volatility_scaling(
-            bars.close, vol, baseline_row, short_row, growth, growth_row, np.sqrt(lookback),
-            g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"), cond,
-        )  # fmt: skip
-        return track_positions(cond, bars.close).T
+        args = (bars.close, vol, baseline_row, short_row, growth, growth_row, np.sqrt(lookback),
+                g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"))
+        return RuleInputs("volatility_scaling", args, bars.close)

@@ -11,29 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
-from .. import rules
-from ..base import BaseSeed, GeneColumns
+from ..base import GeneColumns, RuleInputs, RuleSeed
 from ..genes import SeedGenes, SeedType
 from ..indicators import Indicators
 from ..ohlcv import Bars
-from ..positions import track_positions
 
 
-class VwapReversionSeed(BaseSeed):
+class VwapReversionSeed(RuleSeed):
     seed_type = SeedType.VWAP_REVERSION
 
     @classmethod
-    def _batch_positions(cls, bars: Bars, genes: Sequence[SeedGenes]) -> np.ndarray:
+    def _rule_inputs(cls, bars: Bars, genes: Sequence[SeedGenes]) -> RuleInputs:
         ind, g = Indicators(bars), GeneColumns(genes)
         window = g.ints("slow_period")
         vwap, (vwap_row,) = ind.table("vwap", window)
         volume_mean, _ = ind.table("volume_mean", window)  # same uses, so the same rows as the VWAP
         vol, (vol_row,) = ind.table("volatility", g.ints("fast_period"))
-        cond = rules.new_conditions(len(genes), bars.n)
-        rules.vwap_reversion(
-            bars.close, bars.volume, vwap, vwap_row, vol, vol_row, volume_mean,
-            g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"), cond,
-        )  # fmt: skip
-        return track_positions(cond, bars.close, max_hold=g.ints("signal_period")).T
+        args = (bars.close, bars.volume, vwap, vwap_row, vol, vol_row, volume_mean,
+                g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"))
+        return RuleInputs("vwap_reversion", args, bars.close, max_hold=g.ints("signal_period"))

@@ -1,0 +1,201 @@
+"""The fused kernel: a batch of rule-based genomes, from shared indicator rows to metrics, in one compiled call.
+
+For each genome in turn: the seed's rule (strategies/rules.py) writes that genome's condition planes into a
+small buffer, the position tracker (`positions.track_one`) turns them into targets, the regime gene flattens
+the bars its regime forbids, and the simulation (`kernel.simulate_column_nb`) scores the column. The buffers
+hold one genome (about 45 KB for a year of hourly bars, so they stay in cache): no bars x genomes condition,
+position or target matrix is ever materialised, and the indicator rows are shared by every genome of the
+batch. Each step is the very function the unfused path runs (`positions_batch`, then `simulate`), so the
+metrics are bit-for-bit the same (test_fused_kernel.py).
+
+numba's on-disk cache only notices edits to the file that holds a function, and these kernels compile in
+code from rules.py, positions.py and kernel.py: `drop_stale_cache` clears this module's cache whenever
+any of those sources changes, so an edit there can never leave a stale fused build behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from numba import njit
+
+from quant_organism.backtest import kernel
+from quant_organism.backtest.kernel import N_METRICS, simulate_column_nb
+from quant_organism.strategies import positions, rules
+from quant_organism.strategies.base import RuleInputs
+from quant_organism.strategies.positions import track_one
+from quant_organism.strategies.regime_filter import Regimes, regime_masks
+
+
+@njit(cache=True)
+def _score_genome(g, cond, close, track, regime, sim, scratch, buf, out):  # pragma: no cover - numba
+    """Genome g's planes (cond[:, 0]) -> targets (tracker, regime gene) -> its metrics row out[g]."""
+    hold, scale, row, mult, use_trail = track
+    track_one(cond[0, 0], cond[1, 0], cond[2, 0], cond[3, 0], close, hold[g], scale[row[g]], mult[g], use_trail, buf)
+    masks, index = regime
+    k = index[g]
+    if k >= 0:
+        for t in range(buf.shape[0]):
+            p = buf[t]
+            if (p > 0 and not masks[k, 0, t]) or (p < 0 and not masks[k, 1, t]):
+                buf[t] = 0
+    open_, high, low, close_, funding, sl, tp, frac, taker, maker, slip, tp_limit, cash, ids, n_ids, ann = sim
+    equity, equity_out, position_out, orders, trades = scratch
+    simulate_column_nb(
+        open_, high, low, close_, funding, buf, g, sl[g], tp[g], frac[g], taker, maker, slip, tp_limit, cash, ids,
+        n_ids, ann, False, equity, equity_out, position_out, orders, trades, 0, 0, out[g],
+    )  # fmt: skip
+
+
+@njit(cache=True)
+def _buffers(n):  # pragma: no cover - numba
+    return np.empty((4, 1, n), np.bool_), np.empty(n, np.int8)
+
+
+# --- one driver per rule: the rule on genome g's slice of the gene vectors, then `_score_genome` --------
+@njit(cache=True)
+def ema_crossover(close, ema, fast, slow, slope_lag, entry, exit_, min_slope, track, regime, sim, scratch, out):  # pragma: no cover - numba
+    cond, buf = _buffers(close.shape[0])
+    for g in range(out.shape[0]):
+        s = slice(g, g + 1)
+        rules.ema_crossover(close, ema, fast[s], slow[s], slope_lag[s], entry[s], exit_[s], min_slope[s], cond)
+        _score_genome(g, cond, close, track, regime, sim, scratch, buf, out)
+
+
+@njit(cache=True)
+def sma_trend(close, sma, fast, slow, slope_lag, entry, exit_, min_slope, track, regime, sim, scratch, out):  # pragma: no cover - numba
+    cond, buf = _buffers(close.shape[0])
+    for g in range(out.shape[0]):
+        s = slice(g, g + 1)
+        rules.sma_trend(close, sma, fast[s], slow[s], slope_lag[s], entry[s], exit_[s], min_slope[s], cond)
+        _score_genome(g, cond, close, track, regime, sim, scratch, buf, out)
+
+
+@njit(cache=True)
+def rsi_filter(close, rsi, rsi_row, sma, sma_row, entry, exit_, tolerance, track, regime, sim, scratch, out):  # pragma: no cover - numba
+    cond, buf = _buffers(close.shape[0])
+    for g in range(out.shape[0]):
+        s = slice(g, g + 1)
+        rules.rsi_filter(close, rsi, rsi_row[s], sma, sma_row[s], entry[s], exit_[s], tolerance[s], cond)
+        _score_genome(g, cond, close, track, regime, sim, scratch, buf, out)
+
+
+@njit(cache=True)
+def stochastic(close, k_tab, k_row, d_tab, d_row, sma, sma_row, entry, exit_, tolerance, track, regime, sim, scratch, out):  # pragma: no cover - numba
+    cond, buf = _buffers(close.shape[0])
+    for g in range(out.shape[0]):
+        s = slice(g, g + 1)
+        rules.stochastic(close, k_tab, k_row[s], d_tab, d_row[s], sma, sma_row[s], entry[s], exit_[s], tolerance[s], cond)
+        _score_genome(g, cond, close, track, regime, sim, scratch, buf, out)
+
+
+@njit(cache=True)
+def donchian_breakout(close, volume, highs, lows, slow, fast, vol_mean, vol_row, entry, exit_, vol_mult, track, regime, sim, scratch, out):  # pragma: no cover - numba
+    cond, buf = _buffers(close.shape[0])
+    for g in range(out.shape[0]):
+        s = slice(g, g + 1)
+        rules.donchian_breakout(close, volume, highs, lows, slow[s], fast[s], vol_mean, vol_row[s], entry[s], exit_[s], vol_mult[s], cond)
+        _score_genome(g, cond, close, track, regime, sim, scratch, buf, out)
+
+
+@njit(cache=True)
+def atr_stop(close, ema, fast, slow, atr, atr_row, entry, min_atr, track, regime, sim, scratch, out):  # pragma: no cover - numba
+    cond, buf = _buffers(close.shape[0])
+    for g in range(out.shape[0]):
+        s = slice(g, g + 1)
+        rules.atr_stop(close, ema, fast[s], slow[s], atr, atr_row[s], entry[s], min_atr[s], cond)
+        _score_genome(g, cond, close, track, regime, sim, scratch, buf, out)
+
+
+@njit(cache=True)
+def ichimoku(close, mid, tenkan_row, kijun_row, senkou_row, displacement, entry, exit_, min_momentum, track, regime, sim, scratch, out):  # pragma: no cover - numba
+    cond, buf = _buffers(close.shape[0])
+    for g in range(out.shape[0]):
+        s = slice(g, g + 1)
+        rules.ichimoku(close, mid, tenkan_row[s], kijun_row[s], senkou_row[s], displacement[s], entry[s], exit_[s], min_momentum[s], cond)
+        _score_genome(g, cond, close, track, regime, sim, scratch, buf, out)
+
+
+@njit(cache=True)
+def vwap_reversion(close, volume, vwap, vwap_row, vol, vol_row, vol_mean, entry, exit_, vol_mult, track, regime, sim, scratch, out):  # pragma: no cover - numba
+    cond, buf = _buffers(close.shape[0])
+    for g in range(out.shape[0]):
+        s = slice(g, g + 1)
+        rules.vwap_reversion(close, volume, vwap, vwap_row[s], vol, vol_row[s], vol_mean, entry[s], exit_[s], vol_mult[s], cond)
+        _score_genome(g, cond, close, track, regime, sim, scratch, buf, out)
+
+
+@njit(cache=True)
+def volatility_scaling(close, vol, baseline_row, short_row, growth, growth_row, root_lookback, entry, exit_, max_ratio, track, regime, sim, scratch, out):  # pragma: no cover - numba
+    cond, buf = _buffers(close.shape[0])
+    for g in range(out.shape[0]):
+        s = slice(g, g + 1)
+        rules.volatility_scaling(close, vol, baseline_row[s], short_row[s], growth, growth_row[s], root_lookback[s], entry[s], exit_[s], max_ratio[s], cond)
+        _score_genome(g, cond, close, track, regime, sim, scratch, buf, out)
+
+
+@njit(cache=True)
+def funding_carry(close, funding_mean, funding_row, lookback, entry, exit_, guard, track, regime, sim, scratch, out):  # pragma: no cover - numba
+    cond, buf = _buffers(close.shape[0])
+    for g in range(out.shape[0]):
+        s = slice(g, g + 1)
+        rules.funding_carry(close, funding_mean, funding_row[s], lookback[s], entry[s], exit_[s], guard[s], cond)
+        _score_genome(g, cond, close, track, regime, sim, scratch, buf, out)
+
+
+KERNELS = {
+    name: globals()[name]
+    for name in ("ema_crossover", "sma_trend", "rsi_filter", "stochastic", "donchian_breakout", "atr_stop",
+                 "ichimoku", "vwap_reversion", "volatility_scaling", "funding_carry")
+}  # fmt: skip
+
+
+def fused_metrics(inputs: RuleInputs, regimes: Regimes, regime_codes: list[int], sim: tuple) -> np.ndarray:
+    """The metric matrix (genomes x N_METRICS) of one rule batch: `inputs` from `RuleSeed.rule_inputs`,
+    `sim` the market, risk genes and costs in `kernel.simulate_column_nb`'s order (engine.fused_sim builds it)."""
+    n_cols = len(regime_codes)
+    n = len(inputs.close)
+    out = np.full((n_cols, N_METRICS), np.nan)
+    if n_cols == 0:
+        return out
+    scratch = (np.empty(n), np.empty((0, 0), order="F"), np.empty((0, 0), order="F"),
+               kernel.empty_order_records(0), kernel.empty_trade_records(0))  # fmt: skip
+    KERNELS[inputs.kernel](
+        *inputs.args, inputs.tracker(n_cols), regime_masks(regimes, regime_codes, n), sim, scratch, out
+    )
+    return out
+
+
+def drop_stale_cache(folder: Path, sources: list[Path], prefix: str) -> bool:
+    """Remove the numba cache files `prefix.*.nbi|nbc` in `folder` unless a stamp there says they were built
+    from exactly these `sources`; then stamp them. True when files were dropped (module docstring)."""
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
+    stamp = folder / f"{prefix}.sources"
+    try:
+        if stamp.read_text() == digest:
+            return False
+    except OSError:
+        pass
+    dropped = False
+    try:
+        for stale in folder.glob(f"{prefix}.*.nb[ic]"):
+            stale.unlink(missing_ok=True)
+            dropped = True
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp") as tmp:
+            tmp.write(digest)
+        os.replace(tmp.name, stamp)
+    except OSError:  # an unwritable cache folder: numba cannot have saved anything there either
+        pass
+    return dropped
+
+
+drop_stale_cache(
+    Path(ema_crossover.stats.cache_path),
+    [Path(m.__file__) for m in (rules, positions, kernel)] + [Path(__file__)],
+    Path(__file__).stem,
+)
