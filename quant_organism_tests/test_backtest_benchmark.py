@@ -27,3 +27,31 @@ def test_benchmark_text_report_names_ours_engine_and_memory(capsys):
     text = capsys.readouterr().out
     assert "evals/s" in text and "engine (simulate + metrics)" in text and "peak RSS" in text
     assert "regime genes on" in text and "market/regime asset" in text
+
+
+def test_scale_headline_puts_ours_beside_backtesting_py_and_the_50_coin_run():
+    """`bench scale --json`'s headline keys, derived from one run's rows (the full run takes minutes)."""
+    from quant_organism.benchmarks import scale
+
+    rows = {
+        "backtest": {"evals_per_s": 5000.0, "backtesting_py_evals_per_s": 10.0, "bars": 8784, "ml_evals_per_s": 20.0},
+        "evolution": {"serial_share": 0.8, "ray_share": 0.6},
+        "replay": {"replay_bars_per_s": 30000.0},
+        "universe50": {"wall_s": 120.0, "peak_rss_mb": 900.0, "peak_pss_mb": 700.0},
+    }
+    head = scale.headline(rows)
+    assert set(scale.HEADLINE) <= set(head)
+    assert head["backtesting_py_bars_per_s"] == 87840.0  # its evals/s x the bars of each eval
+    assert head["evolution_kernel_share"] == 0.6  # the lower of serial and Ray
+    assert head["universe50_seconds"] == 120.0 and head["universe50_peak_rss_mb"] == 900.0
+    del rows["universe50"]
+    assert "universe50_seconds" not in scale.headline(rows)
+
+
+def test_scale_measures_the_peak_memory_of_a_process_tree():
+    from quant_organism.benchmarks import scale
+
+    child = "import subprocess, sys; subprocess.run([sys.executable, '-c', 'b = bytearray(200 * 2**20); import time; time.sleep(1.5)'])"
+    text, wall, rss, pss = scale._python_measured(["-c", child], {}, timeout=60)
+    assert wall > 1.0
+    assert rss > 200 and pss > 150  # the grandchild's 200 MB is counted

@@ -1,9 +1,10 @@
 """Backtest benchmark: 500 technical genomes on a year of hourly bars, ours beside two peers, one core.
 
 What is timed (after warming every numba cache on a short slice first, so no compile time counts):
-- ours: `evaluate_population` end to end (signals through the strategies registry's batch path,
-  simulation with taker/maker fees, slippage, stop-loss/take-profit from the genes and hourly funding,
-  all metrics, objectives and score), best of `--repeat` runs, split into signals and engine time;
+- ours: `evaluate_population` end to end (indicator rows shared per seed, then the fused kernel: rules,
+  positions and the simulation with taker/maker fees, slippage, stop-loss/take-profit from the genes and
+  hourly funding, all metrics, in one compiled call per batch; objectives and score), best of `--repeat`
+  runs; beside it the unfused path split into signals (the registry's positions) and engine time;
 - backtesting.py: one `Backtest.run` per genome on a subsample, on the same signals, with commission,
   spread and the genes' stops (its own statistics included, as it always computes them);
 - naive vectorbt: one `Portfolio.from_signals` call per genome on the same subsample, same signals, fees,
@@ -382,7 +383,7 @@ def main(argv: list[str]) -> int:
           f"({result['market']}), {core}, numba caches warmed before timing")  # fmt: skip
     print(f"  ours                 {result['evals_per_s']:>10.1f} evals/s  (best of {args.repeat}: "
           f"{result['wall_s_best']:.3f} s; median {result['wall_s_median']:.3f} s)")  # fmt: skip
-    print(f"    signals (registry) {result['signals_s']:>10.3f} s    engine (simulate + metrics) {result['engine_s']:.3f} s"
+    print(f"    unfused: signals   {result['signals_s']:>10.3f} s    engine (simulate + metrics) {result['engine_s']:.3f} s"
           f" = {result['engine_evals_per_s']:.0f} evals/s")  # fmt: skip
     if result["backtesting_py_evals_per_s"]:
         print(f"  backtesting.py       {result['backtesting_py_evals_per_s']:>10.1f} evals/s  "

@@ -10,8 +10,11 @@ and numba caches of one row never help another):
 - the validation replay stage's bars per second (candidates x coins x bars through the runtime engine);
 - the main command's ingest, 120 days x 5 coins synthetic and the real files' 324 days x 5 coins, and the full
   preset's evolve -> validate -> deploy -> report on the real files (the CLI's own timing lines);
-- with `--universe50`: the full preset on 50 synthetic coins x 1 year from the CLI.
-Targets are the issue's; a row below its target says so.
+- with `--universe50`: the full preset on 50 synthetic coins x 1 year from the CLI (ingest, evolve, validate,
+  deploy, report), its wall time and the peak memory of its whole process tree (Ray's workers included),
+  sampled every 0.25 s: the sum of the processes' RSS, and of their PSS (shared pages counted once).
+Targets are the issue's; a row below its target says so. With `--json` the last line is one JSON object
+whose top-level keys are the headline figures (`HEADLINE`), the detail nested beside them.
 """
 
 from __future__ import annotations
@@ -44,6 +47,46 @@ def _python(args: list[str], env: dict | None = None, timeout: float = 1800) -> 
 
 def _json(stdout: str) -> dict:
     return json.loads(stdout[stdout.index("{"):])
+
+
+def _tree_memory(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) in bytes summed over process `pid` and its descendants; vanished processes count 0."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0, 0
+    rss = pss = 0
+    for proc in procs:
+        try:
+            info = proc.memory_full_info()
+        except psutil.Error:
+            continue
+        rss += info.rss
+        pss += getattr(info, "pss", info.rss)
+    return rss, pss
+
+
+def _python_measured(args: list[str], env: dict, timeout: float) -> tuple[str, float, float, float]:
+    """`_python` with the process tree's peak RSS and PSS (MB) sampled while it runs."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen([sys.executable, *args], stdout=out, stderr=subprocess.STDOUT, text=True,
+                                env={**os.environ, **env}, cwd=Path(__file__).resolve().parents[2])
+        peak_rss = peak_pss = 0
+        while proc.poll() is None:
+            rss, pss = _tree_memory(proc.pid)
+            peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
+            if time.perf_counter() - started > timeout:
+                proc.kill()
+            time.sleep(0.25)
+        out.seek(0)
+        text = out.read()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}):\n{text[-3000:]}")
+    return text, time.perf_counter() - started, peak_rss / 2**20, peak_pss / 2**20
 
 
 def _seconds(pattern: str, text: str) -> float | None:
@@ -105,11 +148,40 @@ def run(args: argparse.Namespace) -> dict:
             text, wall = _python(["-m", "quant_organism", "run", "--end", "2025-07-25"], files)
             out["real_e2e_s"] = _seconds(r"\[evolve\] .* in ([\d.]+)s", text)
         if args.universe50:
-            text, wall = _python(["-m", "quant_organism", "run", "--end", "2025-07-21", "--days", "365"],
-                                 {"QUANT_ORGANISM_DATA_DIR": f"{tmp}/u50", "QUANT_ORGANISM_UNIVERSE": "top50",
-                                  "QUANT_ORGANISM_COINS": ""}, timeout=3600)
+            text, wall, rss, pss = _python_measured(
+                ["-m", "quant_organism", "run", "--end", "2025-07-21", "--days", "365"],
+                {"QUANT_ORGANISM_DATA_DIR": f"{tmp}/u50", "QUANT_ORGANISM_UNIVERSE": "top50", "QUANT_ORGANISM_COINS": ""},
+                timeout=3600,
+            )
             out["universe50"] = {"ingest_s": _seconds(r"\[ingest\] .* in ([\d.]+)s", text),
-                                 "evolve_s": _seconds(r"\[evolve\] .* in ([\d.]+)s", text), "wall_s": round(wall, 1)}
+                                 "evolve_s": _seconds(r"\[evolve\] .* in ([\d.]+)s", text), "wall_s": round(wall, 1),
+                                 "peak_rss_mb": round(rss, 1), "peak_pss_mb": round(pss, 1)}
+    out.update(headline(out))
+    return out
+
+
+HEADLINE = ("evals_per_s", "backtesting_py_evals_per_s", "replay_bars_per_s", "backtesting_py_bars_per_s",
+            "ml_evals_per_s", "evolution_kernel_share", "universe50_seconds", "universe50_peak_rss_mb")
+
+
+def headline(r: dict) -> dict:
+    """The machine-readable figures: rates of ours and of backtesting.py in the same run, evolution's share
+    of the kernel rate (the lower of serial and Ray), and the 50-coin run's wall time and peak tree RSS."""
+    b, e = r["backtest"], r["evolution"]
+    bt_evals = b.get("backtesting_py_evals_per_s")
+    shares = [s for s in (e.get("serial_share"), e.get("ray_share")) if s is not None]
+    out = {
+        "evals_per_s": b["evals_per_s"],
+        "backtesting_py_evals_per_s": bt_evals,
+        "replay_bars_per_s": r["replay"]["replay_bars_per_s"],
+        "backtesting_py_bars_per_s": round(bt_evals * b["bars"], 1) if bt_evals else None,
+        "ml_evals_per_s": b.get("ml_evals_per_s"),
+        "evolution_kernel_share": min(shares) if shares else None,
+    }
+    if "universe50" in r:
+        out["universe50_seconds"] = r["universe50"]["wall_s"]
+        out["universe50_peak_rss_mb"] = r["universe50"]["peak_rss_mb"]
+        out["universe50_peak_pss_mb"] = r["universe50"]["peak_pss_mb"]
     return out
 
 
@@ -138,6 +210,8 @@ def report(r: dict) -> str:
              _row("main command ingest, 120 d x 5 coins synthetic", r.get("ingest_synthetic_s"), "s", TARGETS["ingest_synthetic_s"], "lower"),
              _row("main command ingest, 324 d x 5 coins real files", r.get("ingest_real_s"), "s", TARGETS["ingest_real_s"], "lower"),
              _row("50 coins x 1 y full preset from the CLI (wall)", (r.get("universe50") or {}).get("wall_s"), "s", TARGETS["universe50_s"], "lower"),
+             _row("same, peak RSS of the process tree (PSS beside it)", (r.get("universe50") or {}).get("peak_rss_mb"), "MB", TARGETS["peak_rss_mb"], "lower",
+                  f"PSS {(r.get('universe50') or {}).get('peak_pss_mb', 0):,.0f} MB"),
              _row("peak RSS of the 500-genome batch", b.get("peak_rss_mb"), "MB", TARGETS["peak_rss_mb"], "lower")]
     return "\n".join(lines)
 
@@ -149,5 +223,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     result = run(args)
-    print(json.dumps(result, indent=2, default=str) if args.json else report(result))
+    if args.json:
+        ordered = {k: result[k] for k in HEADLINE if k in result}
+        ordered.update((k, v) for k, v in result.items() if k not in ordered)
+        print(json.dumps(ordered, default=str))  # one line, the headline keys first
+    else:
+        print(report(result))
     return 0
