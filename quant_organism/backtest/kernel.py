@@ -1,10 +1,15 @@
 """The compiled core: one pass per column that simulates a perpetual-futures account and measures it.
 
-Fills go through vectorbt's own order execution (`vectorbt.portfolio.nb.execute_order_nb`: slippage,
-fees, cash, position and short debt), so the accounting is vectorbt's; what this kernel adds is what
-`Portfolio.from_signals` cannot express in one call: the project's execution convention (engine.py
-states it), intrabar stops that stay flat until the target changes, funding cash flows, and metrics
-computed on the fly from the column's equity path instead of through vectorbt's pandas stats layer.
+Fills follow vectorbt's order arithmetic (`vectorbt.portfolio.nb.execute_order_nb` for a market order sized
+in units, both directions, no fixed fees: slippage, fees, cuts to the cash available and vectorbt's
+tolerances), written out in `_fill_nb` for that one case and checked against vectorbt's executor on random
+states (test_backtest_fill.py). Calling vectorbt's own executor meant importing vectorbt in every process
+that backtests, about 190 MB of RSS and 2 s per process (its package imports plotting and pandas
+accessors), for a function of 40 lines. What this kernel adds is what `Portfolio.from_signals` cannot
+express in one call: the project's execution convention (engine.py states it), intrabar stops that stay
+flat until the target changes, funding cash flows, and metrics computed on the fly from the column's
+equity path instead of through vectorbt's pandas stats layer. Orders are recorded in vectorbt's
+`order_dt` layout, so `BacktestResult.to_vectorbt` hands them to vectorbt unchanged.
 
 All numba code of the backtest lives in this one module on purpose: numba's on-disk cache
 (`cache=True`) only notices edits to the file that holds a function, so a kernel that called
@@ -15,8 +20,6 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from vectorbt.portfolio.enums import Direction, OrderStatus, ProcessOrderState, SizeType, order_dt
-from vectorbt.portfolio.nb import execute_order_nb, order_nb
 
 # Metric slots of the output matrix (metrics.py names them).
 M_TOTAL_RETURN = 0
@@ -59,25 +62,84 @@ trade_dt = np.dtype(
 )
 
 
-@njit(cache=True)
-def _fill_nb(cash, position, debt, free_cash, units, price, fee, slippage):
-    """Trade `units` (signed) at `price` through vectorbt's executor; returns the new state and the fill.
+REL_TOL, ABS_TOL = 1e-9, 1e-12  # vectorbt's tolerances (vectorbt.utils.math_)
 
-    vectorbt refuses to act on negative cash, which funding can cause on a fully invested long; the
-    deficit is set aside for the call and restored after. Only buys consult cash, and those either open
-    a long from flat (cash = equity > 0) or cover a short (cash holds the sale proceeds), so setting
-    the deficit aside never lets an order through that the account could not pay.
+order_dt = np.dtype(
+    [("id", np.int64), ("col", np.int64), ("idx", np.int64), ("size", np.float64), ("price", np.float64),
+     ("fees", np.float64), ("side", np.int64)],
+    align=True,
+)  # vectorbt.portfolio.enums.order_dt; side 0 = buy, 1 = sell
+
+
+@njit(cache=True)
+def _close_nb(a, b):
+    """vectorbt's is_close_nb: equal up to REL_TOL relative or ABS_TOL absolute; never for NaN or inf."""
+    if np.isnan(a) or np.isnan(b) or np.isinf(a) or np.isinf(b):
+        return False
+    if a == b:
+        return True
+    return abs(a - b) <= max(REL_TOL * max(abs(a), abs(b)), ABS_TOL)
+
+
+@njit(cache=True)
+def _add_nb(a, b):
+    """vectorbt's add_nb: a + b, exactly 0 when the two cancel up to its tolerances."""
+    if np.sign(a) != np.sign(b):
+        zero = _close_nb(abs(a), abs(b))
+    else:
+        zero = _close_nb(a + b, 0.0)
+    return 0.0 if zero else a + b
+
+
+@njit(cache=True)
+def _fill_nb(cash, position, units, price, fee, slippage):
+    """Trade `units` (signed) at `price`; returns (cash, position, units filled, fill price, fee paid).
+
+    vectorbt's arithmetic for this order (module docstring): a buy costs units * price * (1 + slippage)
+    plus the fee on that, and is cut to what the cash pays for, fee included; a sell receives units *
+    price * (1 - slippage) less the fee. An order vectorbt would not fill leaves the account unchanged
+    and fills nothing (NaN price). Funding can leave a fully invested long with negative cash, on which
+    vectorbt refuses to act: the deficit is set aside for the fill and restored after. Only buys consult
+    cash, and those either open a long from flat (cash = equity > 0) or cover a short (cash holds the
+    sale proceeds), so setting the deficit aside never lets an order through that the account could not pay.
     """
     deficit = cash if cash < 0.0 else 0.0
-    state = ProcessOrderState(cash - deficit, position, debt, free_cash, price, cash + position * price, 0, 0)
-    order = order_nb(
-        size=units, price=price, size_type=SizeType.Amount, direction=Direction.Both, fees=fee, slippage=slippage
-    )
-    new, res = execute_order_nb(state, order)
-    if res.status != OrderStatus.Filled:
-        return cash, position, debt, free_cash, 0.0, np.nan, 0.0
-    signed = res.size if res.side == 0 else -res.size
-    return new.cash + deficit, new.position, new.debt, new.free_cash, signed, res.price, res.fees
+    c = cash - deficit
+    if _close_nb(c, 0.0):
+        c = 0.0
+    p = position
+    if _close_nb(p, 0.0):
+        p = 0.0
+    if np.isnan(units) or np.isnan(price):
+        return cash, position, 0.0, np.nan, 0.0
+    if units > 0.0:
+        adj = price * (1.0 + slippage)
+        if c == 0.0:
+            return cash, position, 0.0, np.nan, 0.0
+        req = units * adj
+        paid = req * fee + 0.0
+        spent = req + paid
+        size = units
+        if not (_close_nb(spent, c) or spent < c):  # not enough cash: buy what it pays for, fee included
+            budget = _add_nb(c, -0.0) / (1.0 + fee)
+            if budget <= 0.0:
+                return cash, position, 0.0, np.nan, 0.0
+            size = budget / adj
+            paid = c - budget
+            spent = c
+        if _close_nb(units, 0.0):
+            return cash, position, 0.0, np.nan, 0.0
+        return _add_nb(c, -spent) + deficit, _add_nb(p, size), size, adj, paid
+    size = -units
+    adj = price * (1.0 - slippage)
+    if _close_nb(size, 0.0):
+        return cash, position, 0.0, np.nan, 0.0
+    received = size * adj
+    paid = received * fee + 0.0
+    net = _add_nb(received, -paid)
+    if net < 0.0:
+        return cash, position, 0.0, np.nan, 0.0
+    return c + net + deficit, _add_nb(p, -size), -size, adj, paid
 
 
 @njit(cache=True)
@@ -227,8 +289,6 @@ def simulate_column_nb(
     n = target.shape[0]
     cash = init_cash
     pos = 0.0
-    debt = 0.0
-    free_cash = init_cash
     direction = 0
     blocked = 0
     bankrupt = False
@@ -268,8 +328,8 @@ def simulate_column_nb(
             if want != direction:
                 if direction != 0:
                     eq_before = cash + pos * o
-                    cash, pos, debt, free_cash, filled, price, fees = _fill_nb(
-                        cash, pos, debt, free_cash, -pos, o, taker_fee, slippage
+                    cash, pos, filled, price, fees = _fill_nb(
+                        cash, pos, -pos, o, taker_fee, slippage
                     )
                     turnover += abs(filled * price) / eq_before if eq_before > 0.0 else 0.0
                     fees_total += fees
@@ -298,8 +358,8 @@ def simulate_column_nb(
                     fill_ref = o * (1.0 + slippage) if want > 0 else o * (1.0 - slippage)
                     units = want * frac * cash / (fill_ref * (1.0 + taker_fee))
                     entry_equity = cash
-                    cash, pos, debt, free_cash, filled, price, fees = _fill_nb(
-                        cash, pos, debt, free_cash, units, o, taker_fee, slippage
+                    cash, pos, filled, price, fees = _fill_nb(
+                        cash, pos, units, o, taker_fee, slippage
                     )
                     if filled != 0.0:
                         turnover += abs(filled * price) / entry_equity
@@ -347,8 +407,8 @@ def simulate_column_nb(
                 else:
                     fee, slip = taker_fee, slippage
                 eq_before = cash + pos * exit_price
-                cash, pos, debt, free_cash, filled, price, fees = _fill_nb(
-                    cash, pos, debt, free_cash, -pos, exit_price, fee, slip
+                cash, pos, filled, price, fees = _fill_nb(
+                    cash, pos, -pos, exit_price, fee, slip
                 )
                 turnover += abs(filled * price) / eq_before if eq_before > 0.0 else 0.0
                 fees_total += fees
