@@ -22,7 +22,7 @@ import fcntl
 import json
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date
 from pathlib import Path
@@ -290,8 +290,12 @@ class MarketLake:
         interval: str = "1h",
         require_passed: bool = True,
         engine: str = "polars",
+        columns: Sequence[str] | None = None,
     ) -> tuple[pd.DataFrame, list[str]]:
         """Rows of [start, end) for the coins, from partitions that exist (and passed quality).
+
+        `columns` (coin and timestamp are always read) narrows what is read: a year of 50 coins' candles is
+        45 MB in pandas, and reading it costs several times that in the reader's buffers.
 
         Returns the rows (sorted by coin, timestamp) and a list of skipped partitions with the reason,
         so a caller can report what it did not consume instead of silently training on less data.
@@ -317,12 +321,14 @@ class MarketLake:
                 files.append(str(path))
         if not files:
             return pd.DataFrame(), skipped
+        wanted = None if columns is None else list(dict.fromkeys(["coin", "timestamp", *columns]))
         if engine == "polars":
-            frame = _read_polars(files, start, end)
+            frame = _read_polars(files, start, end, wanted)
         elif engine == "duckdb":
+            select = "*" if wanted is None else ", ".join(f'"{c}"' for c in wanted)
             with duckdb.connect() as con:
                 frame = con.execute(
-                    "SELECT * FROM read_parquet(?, union_by_name = true) "
+                    f"SELECT {select} FROM read_parquet(?, union_by_name = true) "
                     "WHERE epoch_ns(timestamp) >= ? AND epoch_ns(timestamp) < ? ORDER BY coin, timestamp",
                     [files, start.value, end.value],
                 ).df()
@@ -341,14 +347,19 @@ def _linked(path: Path, root: Path) -> bool:
     return False
 
 
-def _read_polars(files: list[str], start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+READ_CHUNK_FILES = 1_000
+"""Partition files per Polars read: one read of 18,000 files (50 coins x a year) holds every file's buffers at
+once, about 230 MB of RSS for 45 MB of rows; chunks of 1,000 cost the same time and a fraction of the peak."""
+
+
+def _read_polars(files: list[str], start: pd.Timestamp, end: pd.Timestamp, columns: list[str] | None) -> pd.DataFrame:
     """The partition files' rows in [start, end), sorted by coin and time (columns unioned by name)."""
-    frame = (
-        pl.read_parquet(files, missing_columns="insert")
+    parts = [
+        pl.read_parquet(files[lo : lo + READ_CHUNK_FILES], columns=columns, missing_columns="insert")
         .filter((pl.col("timestamp") >= start) & (pl.col("timestamp") < end))
-        .sort(["coin", "timestamp"])
-    )
-    return frame.to_pandas()
+        for lo in range(0, len(files), READ_CHUNK_FILES)
+    ]
+    return pl.concat(parts, how="diagonal_relaxed").sort(["coin", "timestamp"]).to_pandas()
 
 
 CATALOG_VIEWS = ("candles", "funding_rates", "quarantine", "partition_quality", "regimes", "sentiment")

@@ -126,7 +126,7 @@ def regime(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDB
         raise missing_upstream(CANDLES.to_user_string(), context.partition_keys, "the lake holds no candles")
     start = min(firsts.values()).isoformat()
     end = (pd.Timestamp(last) + pd.Timedelta(days=1)).strftime("%Y-%m-%d")
-    candles, _ = store.read("candles", settings.coins(), start, end, settings.interval())
+    candles, _ = store.read("candles", settings.coins(), start, end, settings.interval(), columns=["close"])
     closes = daily_closes(candles)
     closes = closes[closes.index <= pd.Timestamp(last)]
     sentiment_rows = store.read_days("sentiment", None, last)
