@@ -96,3 +96,21 @@ def test_clear_errors_for_unknown_coin_interval_and_dates():
         source.candles("BTC", "2024-01-01", "2024-01-02", "7m")
     with pytest.raises(MarketDataError, match="starts at 2020-01-01"):
         source.candles("BTC", "2019-01-01", "2019-01-02")
+
+
+def test_a_large_synthetic_universe_keeps_few_paths_and_a_dropped_coin_comes_back_identical():
+    import pandas as pd
+
+    from quant_organism.market.sources import synthetic
+    from quant_organism.market.sources.synthetic import SyntheticSource, synthetic_universe
+
+    coins = synthetic_universe(20)
+    source = SyntheticSource(coins=coins)
+    start, end = pd.Timestamp("2024-01-01", tz="UTC"), pd.Timestamp("2024-02-01", tz="UTC")
+    first = source.candles(coins[5], start, end)
+    for coin in coins:
+        source.candles(coin, start, end)
+    assert len(source._extra) == synthetic.EXTRA_COINS_KEPT and coins[5] not in source._extra
+    again = source.candles(coins[5], start, end)  # simulated anew
+    pd.testing.assert_frame_equal(again, first)
+    assert source.candles(coins[5], start, end).equals(SyntheticSource(coins=coins).candles(coins[5], start, end))

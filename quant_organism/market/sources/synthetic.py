@@ -22,6 +22,7 @@ coarser bars are aggregated from the hourly path.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numba
@@ -106,6 +107,10 @@ def extra_profile(coin: str) -> CoinProfile:
                        beta=0.8 + 0.6 * float(u[2]), base_volume=float(10 ** (3 + 4 * u[3])))
 
 
+EXTRA_COINS_KEPT = 8
+"""Simulated paths of coins outside PROFILES kept per source object (least recently used dropped first)."""
+
+
 class SyntheticSource(MarketDataSource):
     """Seeded synthetic market: the five profiled coins, plus any other coin simulated on the same market factor.
 
@@ -123,6 +128,7 @@ class SyntheticSource(MarketDataSource):
             raise UnknownCoinError(f"synthetic market: coin names must be letters and digits, got {bad}")
         self._cache_days = 0
         self._cache: dict[str, dict[str, np.ndarray]] = {}
+        self._extra: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()  # coins outside PROFILES, least recent first
 
     # -- public API -------------------------------------------------------------------------
     def candles(self, coin: str, start: pd.Timestamp, end: pd.Timestamp, interval: str = "1h") -> pd.DataFrame:
@@ -167,9 +173,19 @@ class SyntheticSource(MarketDataSource):
         days_needed = -(-hi // HOURS_PER_DAY)
         if days_needed > self._cache_days:
             self._cache_days, self._cache = _shared_simulation(self, days_needed)
-        if coin not in self._cache:  # a coin outside PROFILES: simulated once per process on the shared market
-            self._cache[coin] = self._simulate_extra(coin, self._cache_days, self._cache["__market__"])
-        return self._cache[coin], lo, hi
+            self._extra.clear()
+        if coin in self._cache:
+            return self._cache[coin], lo, hi
+        # A coin outside PROFILES, simulated on the shared market. The last EXTRA_COINS_KEPT are kept: a
+        # year of a 50-coin universe would otherwise hold 130 MB of paths in every process that serves it
+        # (ingest reads coin after coin, so a coin is simulated once per process all the same).
+        path = self._extra.pop(coin, None)
+        if path is None:
+            path = self._simulate_extra(coin, self._cache_days, self._cache["__market__"])
+        self._extra[coin] = path
+        while len(self._extra) > EXTRA_COINS_KEPT:
+            self._extra.popitem(last=False)
+        return path, lo, hi
 
     def _simulate(self, n_days: int) -> dict[str, dict[str, np.ndarray]]:
         """Simulate all coins jointly from the epoch for n_days; pure function of (seed, n_days) per day."""
