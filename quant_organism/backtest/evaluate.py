@@ -113,23 +113,25 @@ def population_metrics(
     for position, genes in enumerate(genes_list):
         groups.setdefault(genes.seed_type, []).append(position)
     metric_rows = np.full((len(genes_list), len(METRICS)), np.nan)
+    risk = Params.of(
+        len(genes_list),
+        [g.stop_loss for g in genes_list],
+        [g.take_profit for g in genes_list],
+        [g.position_size for g in genes_list],
+    )  # checked once for the population; each chunk takes its rows
     for seed_type, positions in groups.items():
         seed_class = registry.seed_class(seed_type)
         fused = issubclass(seed_class, RuleSeed)  # rule seeds in one compiled pass; the ML seeds via their positions
         for lo in range(0, len(positions), chunk_size):
             idx = positions[lo : lo + chunk_size]
             chunk = [genes_list[k] for k in idx]
-            params = Params.of(
-                len(chunk),
-                [g.stop_loss for g in chunk],
-                [g.take_profit for g in chunk],
-                [g.position_size for g in chunk],
-            )
-            if fused and prepared.signal_bars.n:
-                inputs = seed_class.rule_inputs(prepared.signal_bars, chunk)
+            params = Params(risk.stop_loss[idx], risk.take_profit[idx], risk.position_size[idx])
+            bars = prepared.signal_bars
+            if fused and bars.n:
+                inputs = seed_class.rule_inputs(bars, chunk)
                 codes = [g.regime_filter for g in chunk]
                 sim = fused_sim(market, params, costs, init_cash)
-                metric_rows[idx] = fused_metrics(inputs, prepared.signal_bars.regimes, codes, sim)
+                metric_rows[idx] = fused_metrics(inputs, bars.regimes, codes, sim, bars.masks)
                 continue
             targets = targets_array(registry.batch_positions(seed_type, prepared.signal_bars, chunk), market.bars)
             if targets.shape[1] != len(chunk):

@@ -154,9 +154,12 @@ KERNELS = {
 }  # fmt: skip
 
 
-def fused_metrics(inputs: RuleInputs, regimes: Regimes, regime_codes: list[int], sim: tuple) -> np.ndarray:
+def fused_metrics(
+    inputs: RuleInputs, regimes: Regimes, regime_codes: list[int], sim: tuple, masks: dict | None = None
+) -> np.ndarray:
     """The metric matrix (genomes x N_METRICS) of one rule batch: `inputs` from `RuleSeed.rule_inputs`,
-    `sim` the market, risk genes and costs in `kernel.simulate_column_nb`'s order (engine.fused_sim builds it)."""
+    `sim` the market, risk genes and costs in `kernel.simulate_column_nb`'s order (engine.fused_sim builds it),
+    `masks` the bars' memo of regime masks."""
     n_cols = len(regime_codes)
     n = len(inputs.close)
     out = np.full((n_cols, N_METRICS), np.nan)
@@ -165,7 +168,7 @@ def fused_metrics(inputs: RuleInputs, regimes: Regimes, regime_codes: list[int],
     scratch = (np.empty(n), np.empty((0, 0), order="F"), np.empty((0, 0), order="F"),
                kernel.empty_order_records(0), kernel.empty_trade_records(0))  # fmt: skip
     KERNELS[inputs.kernel](
-        *inputs.args, inputs.tracker(n_cols), regime_masks(regimes, regime_codes, n), sim, scratch, out
+        *inputs.args, inputs.tracker(n_cols), regime_masks(regimes, regime_codes, n, masks), sim, scratch, out
     )
     return out
 

@@ -78,16 +78,18 @@ def apply_regime_filters(positions: np.ndarray, regimes: Regimes, codes: list[in
     return out
 
 
-def regime_masks(regimes: Regimes, codes: list[int], n: int) -> tuple[np.ndarray, np.ndarray]:
+def regime_masks(regimes: Regimes, codes: list[int], n: int, memo: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The filters as compiled code takes them: (masks, index), where masks[k] holds the (long allowed,
     short allowed) bars of the k-th distinct code in use and index[g] is genome g's row, -1 when its gene
-    is off. Applied after the tracker exactly as `apply_regime_filters` does."""
-    codes_ = np.asarray(codes, dtype=np.int64)
-    used = np.unique(codes_[codes_ != OFF])
-    masks = np.empty((len(used), 2, n), dtype=np.bool_)
-    for k, code in enumerate(used.tolist()):
-        masks[k, 0], masks[k, 1] = allowed(regimes, code, n)
-    index = np.full(len(codes_), -1, dtype=np.int64)
-    for k, code in enumerate(used.tolist()):
-        index[codes_ == code] = k
-    return masks, index
+    is off. Applied after the tracker exactly as `apply_regime_filters` does. `memo` (the bars' `masks`)
+    keeps each code's mask, which depends on the bars only: evolution asks for them every generation."""
+    used = sorted({int(c) for c in codes} - {OFF})
+    if not used:
+        return np.empty((0, 2, n), dtype=np.bool_), np.full(len(codes), -1, dtype=np.int64)
+    memo = {} if memo is None else memo
+    for code in used:
+        if code not in memo:
+            memo[code] = np.stack(allowed(regimes, code, n))
+    masks = np.stack([memo[code] for code in used])
+    row = {code: k for k, code in enumerate(used)}
+    return masks, np.array([row.get(int(c), -1) for c in codes], dtype=np.int64)
