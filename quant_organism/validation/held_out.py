@@ -101,10 +101,10 @@ def held_out_evidence(
     names = [g.seed_id for g in candidates]
     bar_returns, runs = window_returns(candidates, frames, span, costs)
     daily = daily_returns(bar_returns)
-    trades = {n: int(sum(run.metrics.loc[n, "trade_count"] for run in runs.values())) for n in names}
+    trades = {n: int(sum(metrics.loc[n, "trade_count"] for metrics in runs.values())) for n in names}
     win_rates = {}
     for n in names:
-        counts = [(run.metrics.loc[n, "win_rate"], run.metrics.loc[n, "trade_count"]) for run in runs.values()]
+        counts = [(metrics.loc[n, "win_rate"], metrics.loc[n, "trade_count"]) for metrics in runs.values()]
         total = sum(c for _, c in counts)
         win_rates[n] = sum(w * c for w, c in counts if c > 0) / total if total else math.nan
     first = next(iter(frames.values()))
@@ -118,12 +118,20 @@ def window_returns(
     candidates: Sequence[SeedGenes], frames: Mapping[str, pd.DataFrame], window: Window, costs: CostModel = CostModel()
 ) -> tuple[pd.DataFrame, dict]:
     """Per-bar returns of each candidate on `window`, the equal-weight mean over the coins with bars there
-    (columns = seed_ids), and the per-coin backtests."""
+    (columns = seed_ids), and the per-coin backtests' metrics (coin -> metrics frame).
+
+    Each coin's detailed backtest is dropped once its returns are taken: 200 sampled individuals x 50 coins
+    x a train window kept every coin's equity, positions and trades alive at once (about 1 GB)."""
     names = [g.seed_id for g in candidates]
-    runs = {coin: run for coin, frame in frames.items() if (run := run_window(candidates, frame, window, costs=costs)) is not None}
-    if not runs:
+    returns, metrics = [], {}
+    for coin, frame in frames.items():
+        run = run_window(candidates, frame, window, costs=costs)
+        if run is not None:
+            returns.append(run.returns[names])
+            metrics[coin] = run.metrics
+    if not metrics:
         raise ValueError(f"no coin has at least 2 bars in the window {window.start} .. {window.end}")
-    return pd.concat([run.returns[names] for run in runs.values()]).groupby(level=0).mean().sort_index(), runs
+    return pd.concat(returns).groupby(level=0).mean().sort_index(), metrics
 
 
 def daily_returns(bar_returns: pd.DataFrame) -> pd.DataFrame:
