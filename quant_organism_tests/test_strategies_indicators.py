@@ -130,3 +130,23 @@ def test_rows_kept_on_the_bars_equal_fresh_ones_and_are_released_with_them(monke
     capped = prepare_bars(frame)
     ind.Indicators(capped).table("sma", np.array([3, 4, 5]))
     assert len(capped.rows) == 1
+
+
+def test_midpoints_and_stochastic_k_equal_their_array_formulas_bit_for_bit() -> None:
+    """`kernels.rolling_range` computes both in one table; it must equal the max/min arithmetic it replaced,
+    NaN gaps, a flat range (%K undefined) and windows longer than the series included."""
+    rng = np.random.default_rng(3)
+    n = 2_000
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    high, low = close * (1 + rng.uniform(0, 0.01, n)), close * (1 - rng.uniform(0, 0.01, n))
+    high[500], low[900] = np.nan, np.nan
+    high[1000:1010] = low[1000:1010] = close[1000:1010] = 50.0
+    periods = np.array([1, 2, 3, 7, 26, 52, 300, 1999, 2000, 4000])
+    top, bottom = ind.rolling_maxes(high, periods), ind.rolling_mins(low, periods)
+    np.testing.assert_array_equal(ind.midpoints(high, low, periods), (top + bottom) / 2.0)
+    span = top - bottom
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expected = np.where(span > 0, (close - bottom) / span, np.nan) * 100.0
+    got = ind.stochastic_ks(high, low, close, periods)
+    np.testing.assert_array_equal(got, expected)
+    assert np.isnan(got[:3, 1005]).all() and np.isfinite(got[4, 1100])  # a flat range is undefined, then defined again

@@ -94,10 +94,7 @@ def rsis(close: np.ndarray, periods: np.ndarray) -> np.ndarray:
 
 def midpoints(high: np.ndarray, low: np.ndarray, periods: np.ndarray) -> np.ndarray:
     """(highest high + lowest low) / 2 over the last `period` bars, current bar included (Ichimoku lines)."""
-    out = rolling_maxes(high, periods)
-    out += rolling_mins(low, periods)
-    out /= 2.0
-    return out
+    return kernels.rolling_range(_f64(high), _f64(low), _f64(low), _periods(periods), False)
 
 
 def rolling_vwaps(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, periods: np.ndarray) -> np.ndarray:
@@ -108,12 +105,7 @@ def rolling_vwaps(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: 
 
 def stochastic_ks(high: np.ndarray, low: np.ndarray, close: np.ndarray, periods: np.ndarray) -> np.ndarray:
     """%K in [0, 100] over the last `period` bars (current included); NaN when the range is zero."""
-    span = rolling_maxes(high, periods)
-    low_ = rolling_mins(low, periods)
-    span -= low_
-    k = _positive_div(np.subtract(close, low_, out=low_), span)
-    k *= 100.0
-    return k
+    return kernels.rolling_range(_f64(high), _f64(low), _f64(close), _periods(periods), True)
 
 
 def momenta(close: np.ndarray, periods: np.ndarray) -> np.ndarray:
