@@ -328,9 +328,7 @@ def simulate_column_nb(
             if want != direction:
                 if direction != 0:
                     eq_before = cash + pos * o
-                    cash, pos, filled, price, fees = _fill_nb(
-                        cash, pos, -pos, o, taker_fee, slippage
-                    )
+                    cash, pos, filled, price, fees = _fill_nb(cash, pos, -pos, o, taker_fee, slippage)
                     turnover += abs(filled * price) / eq_before if eq_before > 0.0 else 0.0
                     fees_total += fees
                     trade_fees += fees
@@ -358,9 +356,7 @@ def simulate_column_nb(
                     fill_ref = o * (1.0 + slippage) if want > 0 else o * (1.0 - slippage)
                     units = want * frac * cash / (fill_ref * (1.0 + taker_fee))
                     entry_equity = cash
-                    cash, pos, filled, price, fees = _fill_nb(
-                        cash, pos, units, o, taker_fee, slippage
-                    )
+                    cash, pos, filled, price, fees = _fill_nb(cash, pos, units, o, taker_fee, slippage)
                     if filled != 0.0:
                         turnover += abs(filled * price) / entry_equity
                         fees_total += fees
@@ -407,9 +403,7 @@ def simulate_column_nb(
                 else:
                     fee, slip = taker_fee, slippage
                 eq_before = cash + pos * exit_price
-                cash, pos, filled, price, fees = _fill_nb(
-                    cash, pos, -pos, exit_price, fee, slip
-                )
+                cash, pos, filled, price, fees = _fill_nb(cash, pos, -pos, exit_price, fee, slip)
                 turnover += abs(filled * price) / eq_before if eq_before > 0.0 else 0.0
                 fees_total += fees
                 trade_fees += fees

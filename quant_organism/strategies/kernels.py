@@ -107,6 +107,35 @@ def rolling_std(x, windows):  # pragma: no cover - numba
 
 
 @njit(cache=True)
+def _sparse_table(x, longest, is_max):  # pragma: no cover - numba
+    """Level j holds the extreme of each run of 2**j values of x (the table `rolling_extreme` builds)."""
+    n = x.shape[0]
+    levels = 1
+    while (1 << levels) <= longest:
+        levels += 1
+    table = np.empty((levels, n))
+    table[0] = x
+    for j in range(1, levels):
+        half = 1 << (j - 1)
+        for i in range(n - (1 << j) + 1):
+            a = table[j - 1, i]
+            b = table[j - 1, i + half]
+            table[j, i] = (a if a >= b else b) if is_max else (a if a <= b else b)
+    return table
+
+
+@njit(cache=True)
+def _last_nan(x):  # pragma: no cover - numba
+    out = np.empty(x.shape[0], np.int64)
+    seen = -1
+    for t in range(x.shape[0]):
+        if x[t] != x[t]:
+            seen = t
+        out[t] = seen
+    return out
+
+
+@njit(cache=True)
 def rolling_extreme(x, windows, is_max):  # pragma: no cover - numba
     """Rolling max (is_max) or min: out[k, t] over the last windows[k] values, NaN if any is NaN.
 
@@ -119,24 +148,8 @@ def rolling_extreme(x, windows, is_max):  # pragma: no cover - numba
     out = np.full((m, n), np.nan)
     if n == 0 or m == 0:
         return out
-    longest = min(windows.max(), n)
-    levels = 1
-    while (1 << levels) <= longest:
-        levels += 1
-    table = np.empty((levels, n))
-    table[0] = x
-    for j in range(1, levels):
-        half = 1 << (j - 1)
-        for i in range(n - (1 << j) + 1):
-            a = table[j - 1, i]
-            b = table[j - 1, i + half]
-            table[j, i] = (a if a >= b else b) if is_max else (a if a <= b else b)
-    last_nan = np.empty(n, np.int64)  # a window is defined only if it starts after the last NaN
-    seen = -1
-    for t in range(n):
-        if x[t] != x[t]:
-            seen = t
-        last_nan[t] = seen
+    table = _sparse_table(x, min(windows.max(), n), is_max)
+    last_nan = _last_nan(x)  # a window is defined only if it starts after the last NaN
     for k in range(m):
         window = windows[k]
         level = 0
@@ -184,35 +197,6 @@ def lag_ratio(x, lags):  # pragma: no cover - numba
         for t in range(lag, n):
             if x[t - lag] > 0:
                 out[k, t] = x[t] / x[t - lag] - 1.0
-    return out
-
-
-@njit(cache=True)
-def _sparse_table(x, longest, is_max):  # pragma: no cover - numba
-    """Level j holds the extreme of each run of 2**j values of x (the table `rolling_extreme` builds)."""
-    n = x.shape[0]
-    levels = 1
-    while (1 << levels) <= longest:
-        levels += 1
-    table = np.empty((levels, n))
-    table[0] = x
-    for j in range(1, levels):
-        half = 1 << (j - 1)
-        for i in range(n - (1 << j) + 1):
-            a = table[j - 1, i]
-            b = table[j - 1, i + half]
-            table[j, i] = (a if a >= b else b) if is_max else (a if a <= b else b)
-    return table
-
-
-@njit(cache=True)
-def _last_nan(x):  # pragma: no cover - numba
-    out = np.empty(x.shape[0], np.int64)
-    seen = -1
-    for t in range(x.shape[0]):
-        if x[t] != x[t]:
-            seen = t
-        out[t] = seen
     return out
 
 
