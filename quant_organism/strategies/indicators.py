@@ -218,7 +218,7 @@ class Indicators:
         period vectors, e.g. the fast and the slow periods), and for each use the row each genome reads.
         Rows are ordered by period, so two tables built from the same uses share their indices.
 
-        Rows are kept on the bars (`Bars.rows`, within `ROW_MEMORY_BYTES` per process) and only the
+        The table is read-only. Rows are kept on the bars (`Bars.rows`, within `ROW_MEMORY_BYTES` per process) and only the
         periods not seen before are computed: the seeds of one batch share indicators (EMAs, SMAs,
         volatilities), and evolution asks each generation for mostly the same periods. A row does not
         depend on which other periods were computed with it (kernels.py), so this changes no value.
@@ -240,6 +240,9 @@ class Indicators:
                 else np.zeros((0, self.bars.n))
         if fresh is not None:
             _remember(self.bars, name, missing, fresh)
+        # Always read-only: kept rows are views of it, and compiled code gets one array type whatever the table's
+        # origin (numba compiles a separate version of a kernel for each mix of read-only and writable inputs).
+        rows.setflags(write=False)
         return rows, tuple(np.searchsorted(distinct, a) for a in arrays)
 
     def stochastic_d_table(self, k_periods: np.ndarray, d_periods: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
