@@ -119,7 +119,9 @@ def test_rows_kept_on_the_bars_equal_fresh_ones_and_are_released_with_them(monke
     np.testing.assert_array_equal(table, fresh)
     np.testing.assert_array_equal(rows, fresh_rows)
     np.testing.assert_array_equal(first[1], table[0])
-    table[:] = 0.0  # the caller's table is its own: the kept rows do not change
+    for shared in (table, first):  # tables are read-only: no caller can change the rows the bars keep
+        with pytest.raises(ValueError, match="read-only"):
+            shared[:] = 0.0
     again, _ = ind.Indicators(bars).table("ema", np.array([9, 20]))
     np.testing.assert_array_equal(again, fresh)
     assert ind._row_bytes[0] == before + 3 * close.nbytes
