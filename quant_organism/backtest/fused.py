@@ -9,8 +9,8 @@ batch. Each step is the very function the unfused path runs (`positions_batch`, 
 metrics are bit-for-bit the same (test_fused_kernel.py).
 
 numba's on-disk cache only notices edits to the file that holds a function, and these kernels compile in
-code from rules.py, positions.py and kernel.py: `drop_stale_cache` clears this module's cache whenever
-any of those sources changes, so an edit there can never leave a stale fused build behind.
+code from rules.py, positions.py, regime_filter.py and kernel.py: `drop_stale_cache` clears this module's
+cache whenever any of those sources changes, so an edit there can never leave a stale fused build behind.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from numba import njit
 
 from quant_organism.backtest import kernel
 from quant_organism.backtest.kernel import N_METRICS, simulate_column_nb
-from quant_organism.strategies import positions, rules
+from quant_organism.strategies import positions, regime_filter, rules
 from quant_organism.strategies.base import RuleInputs
 from quant_organism.strategies.positions import track_one
-from quant_organism.strategies.regime_filter import Regimes, regime_masks
+from quant_organism.strategies.regime_filter import Regimes, flatten_disallowed, regime_masks
 
 
 @njit(cache=True)
@@ -37,12 +37,8 @@ def _score_genome(g, cond, close, track, regime, sim, scratch, buf, out):  # pra
     hold, scale, row, mult, use_trail = track
     track_one(cond[0, 0], cond[1, 0], cond[2, 0], cond[3, 0], close, hold[g], scale[row[g]], mult[g], use_trail, buf)
     masks, index = regime
-    k = index[g]
-    if k >= 0:
-        for t in range(buf.shape[0]):
-            p = buf[t]
-            if (p > 0 and not masks[k, 0, t]) or (p < 0 and not masks[k, 1, t]):
-                buf[t] = 0
+    if index[g] >= 0:
+        flatten_disallowed(buf, masks[index[g]])
     open_, high, low, close_, funding, sl, tp, frac, taker, maker, slip, tp_limit, cash, ids, n_ids, ann = sim
     equity, equity_out, position_out, orders, trades = scratch
     simulate_column_nb(
@@ -199,6 +195,6 @@ def drop_stale_cache(folder: Path, sources: list[Path], prefix: str) -> bool:
 
 drop_stale_cache(
     Path(ema_crossover.stats.cache_path),
-    [Path(m.__file__) for m in (rules, positions, kernel)] + [Path(__file__)],
+    [Path(m.__file__) for m in (rules, positions, regime_filter, kernel)] + [Path(__file__)],
     Path(__file__).stem,
 )

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from quant_organism.core.bars import REGIME_BAR_COLUMNS, REGIME_HMM, REGIME_SENTIMENT, REGIME_TREND, REGIME_VOL
 
@@ -61,21 +62,27 @@ def allowed(regimes: Regimes, code: int, n: int) -> tuple[np.ndarray, np.ndarray
     raise ValueError(f"unknown regime_filter code {code!r}; expected 0..4")
 
 
-def apply_regime_filters(positions: np.ndarray, regimes: Regimes, codes: list[int]) -> np.ndarray:
-    """Positions (bars x genomes) with each genome's disallowed bars set flat (`regimes` from `regime_arrays`)."""
-    if not any(codes):
+def apply_regime_filters(
+    positions: np.ndarray, regimes: Regimes, codes: list[int], memo: dict | None = None
+) -> np.ndarray:
+    """Positions (bars x genomes) with each genome's disallowed bars set flat (`regimes` from `regime_arrays`),
+    by the very compiled rule the fused backtest applies (`flatten_disallowed`)."""
+    masks, index = regime_masks(regimes, codes, positions.shape[0], memo)
+    if not len(masks):
         return positions
-    n = positions.shape[0]
     out = np.array(positions, copy=True)
-    codes_ = np.asarray(codes)
-    for code in np.unique(codes_[codes_ != OFF]):
-        long_ok, short_ok = allowed(regimes, int(code), n)
-        columns = np.flatnonzero(codes_ == code)
-        block = out[:, columns]  # the genomes with this code, filtered together
-        block[(block > 0) & ~long_ok[:, None]] = 0
-        block[(block < 0) & ~short_ok[:, None]] = 0
-        out[:, columns] = block
+    for g in np.flatnonzero(index >= 0):
+        flatten_disallowed(out[:, g], masks[index[g]])
     return out
+
+
+@njit(cache=True)
+def flatten_disallowed(position, mask):  # pragma: no cover - numba
+    """Set one genome's position path flat wherever its regime mask (long allowed, short allowed) forbids it."""
+    for t in range(position.shape[0]):
+        p = position[t]
+        if (p > 0 and not mask[0, t]) or (p < 0 and not mask[1, t]):
+            position[t] = 0
 
 
 def regime_masks(regimes: Regimes, codes: list[int], n: int, memo: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
