@@ -24,7 +24,7 @@ import pandas as pd
 from . import rules
 from .genes import SeedGenes, SeedType
 from .ohlcv import Bars, SignalInputError, prepare_bars
-from .positions import track_positions, tracker_arrays
+from .positions import track_conditions, tracker_arrays
 from .regime_filter import apply_regime_filters
 
 
@@ -80,7 +80,7 @@ class BaseSeed(ABC):
         positions = np.asarray(cls._batch_positions(bars, genes))
         if positions.shape != (bars.n, len(genes)):
             raise RuntimeError(f"{cls.__name__} produced shape {positions.shape}, expected {(bars.n, len(genes))}")
-        positions = apply_regime_filters(positions, bars.regimes, [g.regime_filter for g in genes])
+        positions = apply_regime_filters(positions, bars.regimes, [g.regime_filter for g in genes], bars.masks)
         return positions.astype(np.int8, copy=False)
 
     @classmethod
@@ -151,6 +151,4 @@ class RuleSeed(BaseSeed):
         inputs = cls._rule_inputs(bars, genes)
         cond = rules.new_conditions(len(genes), bars.n)
         getattr(rules, inputs.kernel)(*inputs.args, cond)
-        stops = {"max_hold": inputs.max_hold, "trail_scale": inputs.trail_scale, "trail_row": inputs.trail_row,
-                 "trail_mult": inputs.trail_mult}
-        return track_positions(cond, inputs.close, **stops).T
+        return track_conditions(cond, inputs.close, inputs.tracker(len(genes))).T

@@ -111,10 +111,17 @@ def track_positions(
     if conditions.ndim != 3 or conditions.shape[0] != 4:
         raise ValueError(f"conditions must be (4, genomes, bars); got shape {conditions.shape}")
     _, n_cols, n_bars = conditions.shape
+    stops = tracker_arrays(n_cols, n_bars, max_hold, trail_scale, trail_row, trail_mult)
+    return track_conditions(conditions, close, stops)
+
+
+def track_conditions(conditions: np.ndarray, close: np.ndarray, stops: tuple) -> np.ndarray:
+    """`track_positions` with its stops already checked (`tracker_arrays`' tuple), as rule seeds hold them."""
+    _, n_cols, n_bars = conditions.shape
     close = np.ascontiguousarray(close, dtype=np.float64)
     if close.shape != (n_bars,):
         raise ValueError(f"close has shape {close.shape}, expected ({n_bars},)")
-    hold, scale, row, mult, use_trail = tracker_arrays(n_cols, n_bars, max_hold, trail_scale, trail_row, trail_mult)
+    hold, scale, row, mult, use_trail = stops
     out = np.empty((n_cols, n_bars), dtype=np.int8)
     cond = np.ascontiguousarray(conditions, dtype=np.bool_)
     planes = cond[LONG_ENTRY], cond[LONG_EXIT], cond[SHORT_ENTRY], cond[SHORT_EXIT]
