@@ -327,26 +327,17 @@ def simulate_column_nb(
                     blocked = 0
             if want != direction:
                 if direction != 0:
-                    eq_before = cash + pos * o
-                    cash, pos, filled, price, fees = _fill_nb(cash, pos, -pos, o, taker_fee, slippage)
-                    turnover += abs(filled * price) / eq_before if eq_before > 0.0 else 0.0
+                    cash, pos, fees, share, pnl, oidx, tidx = _exit_nb(
+                        cash, pos, o, taker_fee, slippage, entry_equity, detail, order_records, trade_records,
+                        oidx, tidx, col, i, entry_idx, direction, entry_price, trade_fees, trade_funding,
+                        EXIT_SIGNAL,
+                    )  # fmt: skip
+                    turnover += share
                     fees_total += fees
                     trade_fees += fees
-                    pnl = cash - entry_equity
-                    n_trades += 1
-                    if pnl > 0.0:
-                        n_wins += 1
-                        gross_profit += pnl
-                    else:
-                        gross_loss -= pnl
-                    if detail:
-                        _record_order(order_records, oidx, col, i, filled, price, fees)
-                        oidx += 1
-                        _record_trade(
-                            trade_records, tidx, col, entry_idx, i, direction, pos - filled, entry_price,
-                            price, trade_fees, trade_funding, pnl, entry_equity, EXIT_SIGNAL,
-                        )
-                        tidx += 1
+                    n_trades, n_wins, gross_profit, gross_loss = _tally_nb(
+                        pnl, n_trades, n_wins, gross_profit, gross_loss
+                    )
                     direction = 0
                     if pos != 0.0:  # cover could not be paid in full: the account is exhausted
                         bankrupt = True
@@ -402,26 +393,14 @@ def simulate_column_nb(
                     fee, slip = maker_fee, 0.0
                 else:
                     fee, slip = taker_fee, slippage
-                eq_before = cash + pos * exit_price
-                cash, pos, filled, price, fees = _fill_nb(cash, pos, -pos, exit_price, fee, slip)
-                turnover += abs(filled * price) / eq_before if eq_before > 0.0 else 0.0
+                cash, pos, fees, share, pnl, oidx, tidx = _exit_nb(
+                    cash, pos, exit_price, fee, slip, entry_equity, detail, order_records, trade_records, oidx,
+                    tidx, col, i, entry_idx, direction, entry_price, trade_fees, trade_funding, reason,
+                )  # fmt: skip
+                turnover += share
                 fees_total += fees
                 trade_fees += fees
-                pnl = cash - entry_equity
-                n_trades += 1
-                if pnl > 0.0:
-                    n_wins += 1
-                    gross_profit += pnl
-                else:
-                    gross_loss -= pnl
-                if detail:
-                    _record_order(order_records, oidx, col, i, filled, price, fees)
-                    oidx += 1
-                    _record_trade(
-                        trade_records, tidx, col, entry_idx, i, direction, pos - filled, entry_price, price,
-                        trade_fees, trade_funding, pnl, entry_equity, reason,
-                    )
-                    tidx += 1
+                n_trades, n_wins, gross_profit, gross_loss = _tally_nb(pnl, n_trades, n_wins, gross_profit, gross_loss)
                 blocked = direction
                 direction = 0
                 if pos != 0.0:
@@ -433,8 +412,7 @@ def simulate_column_nb(
         if eq <= 0.0 and not bankrupt:
             if direction != 0:
                 pnl = -entry_equity
-                n_trades += 1
-                gross_loss -= pnl
+                n_trades, n_wins, gross_profit, gross_loss = _tally_nb(pnl, n_trades, n_wins, gross_profit, gross_loss)
                 if detail:
                     _record_trade(
                         trade_records, tidx, col, entry_idx, i, direction, pos, entry_price, close[i],
@@ -455,12 +433,7 @@ def simulate_column_nb(
     # A trade still open at the end counts, marked to the last close without an exit fee.
     if direction != 0 and n > 0:
         pnl = equity[n - 1] - entry_equity
-        n_trades += 1
-        if pnl > 0.0:
-            n_wins += 1
-            gross_profit += pnl
-        else:
-            gross_loss -= pnl
+        n_trades, n_wins, gross_profit, gross_loss = _tally_nb(pnl, n_trades, n_wins, gross_profit, gross_loss)
         if detail:
             _record_trade(
                 trade_records, tidx, col, entry_idx, n - 1, direction, pos, entry_price, close[n - 1],
@@ -479,6 +452,37 @@ def simulate_column_nb(
     row[M_FEES] = fees_total / init_cash
     row[M_FUNDING] = funding_total / init_cash
     return oidx, tidx
+
+
+@njit(cache=True)
+def _exit_nb(cash, pos, price_ref, fee, slip, entry_equity, detail, order_records, trade_records, oidx, tidx, col, i,
+             entry_idx, direction, entry_price, trade_fees, trade_funding, reason):
+    """Close the whole position at `price_ref` (a signal at the open, or a stop) and record the trade.
+
+    Returns (cash, pos, fees, turnover share, pnl, oidx, tidx); a `pos` still open means the cover could not be
+    paid in full and the account is exhausted.
+    """
+    eq_before = cash + pos * price_ref
+    cash, pos, filled, price, fees = _fill_nb(cash, pos, -pos, price_ref, fee, slip)
+    share = abs(filled * price) / eq_before if eq_before > 0.0 else 0.0
+    pnl = cash - entry_equity
+    if detail:
+        _record_order(order_records, oidx, col, i, filled, price, fees)
+        _record_trade(
+            trade_records, tidx, col, entry_idx, i, direction, pos - filled, entry_price, price, trade_fees + fees,
+            trade_funding, pnl, entry_equity, reason,
+        )  # fmt: skip
+        oidx += 1
+        tidx += 1
+    return cash, pos, fees, share, pnl, oidx, tidx
+
+
+@njit(cache=True)
+def _tally_nb(pnl, n_trades, n_wins, gross_profit, gross_loss):
+    """Count one closed trade into (trades, wins, gross profit, gross loss)."""
+    if pnl > 0.0:
+        return n_trades + 1, n_wins + 1, gross_profit + pnl, gross_loss
+    return n_trades + 1, n_wins, gross_profit, gross_loss - pnl
 
 
 @njit(cache=True)
