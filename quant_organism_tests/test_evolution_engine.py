@@ -19,6 +19,7 @@ from quant_organism.evolution import (
     TooManyFailedIslands,
     WindowLeakError,
     execute_batch,
+    execute_gang,
     prepare_frames,
     evaluate_universe,
     evolution_windows,
@@ -26,6 +27,7 @@ from quant_organism.evolution import (
     load_preset,
     preset_names,
     run_evolution,
+    slice_frames,
     to_strategy_configs,
 )
 from quant_organism.evolution.operators import allocate, crossover, mutate, random_genome
@@ -284,6 +286,63 @@ def test_a_leak_guard_error_in_an_island_fails_the_run_and_is_never_absorbed(mar
     task = BatchTask(0, config.batch_size, config, windows.train, windows.validation, None, ())
     outcome = execute_batch(task, prepare_frames(leaky))
     assert outcome.status == "leak" and outcome.error.startswith("WindowLeakError")
+
+
+def _train_tasks(market, config):
+    windows = evolution_windows(EVOLUTION_DAY, config.lookback_days, config.split)
+    frames = slice_frames(prepare_frames(market), windows.train)
+    tasks = [BatchTask(b, config.batch_size, config, windows.train, windows.validation) for b in range(config.n_batches)]
+    return tasks, frames
+
+
+def _same_island(alone, together) -> None:
+    assert (alone.batch, alone.status, alone.evaluations) == (together.batch, together.status, together.evaluations)
+    pd.testing.assert_frame_equal(alone.population, together.population)
+    pd.testing.assert_frame_equal(alone.generations.drop(columns="wall_s"), together.generations.drop(columns="wall_s"))
+
+
+def test_islands_in_lockstep_share_one_evaluation_per_generation_and_each_keeps_its_own_result(market):
+    config = small_config(total_strategies=12, generations=3)
+    tasks, frames = _train_tasks(market, config)
+    calls = []
+
+    def counting(frames, genomes, fitness):
+        calls.append([g.seed_id for g in genomes])
+        return evaluate_universe(frames, genomes, fitness)
+
+    alone = [execute_batch(task, frames) for task in tasks]
+    together = execute_gang(tasks, frames, counting)
+    assert len(calls) == config.generations + 1  # one call per generation for the three islands
+    assert all(len(set(ids)) == len(ids) for ids in calls)  # a genome two islands bred is scored once
+    assert len(calls[0]) == sum(len(o.population.query("generation == 0")) for o in alone)
+    for a, t in zip(alone, together, strict=True):
+        _same_island(a, t)
+
+
+def test_an_island_that_fails_in_lockstep_fails_alone(market):
+    config = small_config(total_strategies=12, generations=3)
+    tasks, frames = _train_tasks(market, config)
+    alone = [execute_batch(task, frames) for task in tasks]
+    poisoned = set(alone[1].population["genes_hash"]) - set(alone[0].population["genes_hash"]) - set(alone[2].population["genes_hash"])
+
+    def failing(frames, genomes, fitness):  # fails whenever island 1's own genomes are in the call
+        if any(g.seed_id in poisoned for g in genomes):
+            raise RuntimeError("bad genome")
+        return evaluate_universe(frames, genomes, fitness)
+
+    together = execute_gang(tasks, frames, failing)
+    assert together[1].status == "failed" and together[1].error.startswith("RuntimeError: bad genome")
+    for k in (0, 2):
+        _same_island(alone[k], together[k])
+
+    def hook(batch: int) -> None:
+        if batch == 2:
+            raise ValueError("bad start")
+
+    started = execute_gang(tasks, frames, hook=hook)
+    assert [o.status for o in started] == ["ok", "ok", "failed"] and "ValueError: bad start" in started[2].error
+    for k in (0, 1):
+        _same_island(alone[k], started[k])
 
 
 def test_a_batch_past_its_time_limit_stops_and_keeps_the_generations_it_finished(market):

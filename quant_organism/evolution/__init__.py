@@ -15,7 +15,7 @@ from quant_organism.evolution.engine import run_evolution
 from quant_organism.evolution.executors import ray_session, warm_up
 from quant_organism.evolution.fitness import evaluate_universe
 from quant_organism.evolution.frames import join_funding, market_frames, prepare_frames
-from quant_organism.evolution.island import BatchOutcome, BatchTask, execute_batch
+from quant_organism.evolution.island import BatchOutcome, BatchTask, execute_batch, execute_gang
 from quant_organism.evolution.result import (
     Candidate,
     EvolutionResult,
@@ -46,6 +46,7 @@ __all__ = [
     "evaluate_universe",
     "evolution_windows",
     "execute_batch",
+    "execute_gang",
     "genes_from_row",
     "guard_train_frames",
     "join_funding",

@@ -40,7 +40,9 @@ class EvolutionConfig(BaseModel):
     with `max_workers` CPUs, or the cluster at QUANT_ORGANISM_RAY_ADDRESS); an island still running
     `batch_timeout_s` after it started stops after its current generation (and is killed
     `batch_timeout_grace_s` later on process/Ray); an island whose worker process dies is re-run up to
-    `max_retries` times. Same config and data give the identical population whatever the executor.
+    `max_retries` times. A worker advances up to `lockstep_islands` islands in lockstep (one evaluator
+    call per generation for all of them: the per-call cost is paid once). Same config and data give the
+    identical population whatever the executor and the lockstep.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -59,6 +61,10 @@ class EvolutionConfig(BaseModel):
     batch_timeout_s: float | None = Field(default=600.0, gt=0.0)
     batch_timeout_grace_s: float = Field(default=30.0, ge=0.0)
     max_retries: int = Field(default=2, ge=0)
+    lockstep_islands: int = Field(
+        default=5, ge=1,
+        description="islands a worker advances in lockstep, so one evaluator call scores a generation of all of them",
+    )
     max_failed_island_share: float = Field(
         default=0.2, ge=0.0, le=1.0,
         description="the run fails when more than this share of its islands failed (a small, biased population otherwise)",

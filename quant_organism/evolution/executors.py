@@ -1,12 +1,15 @@
 """Run islands (batches) serially, on a spawn-safe process pool, or on Ray; never let one sink the run.
 
-Every executor calls `island.execute_batch`, which turns an exception into a `failed` outcome, and
-hands each outcome to the driver's `on_outcome` as it arrives (workers cannot call back). Time limits:
-a batch stops itself between generations once `batch_timeout_s` has passed (status `timeout`, the
-generations done are kept); the process and Ray executors also kill a batch still running
-`batch_timeout_grace_s` later (status `timeout`, nothing kept). The serial executor can only do the
-former. At most `workers` batches are in flight, so a batch's hard clock starts when it is submitted (for
-a fresh worker that includes its start-up and warm-up, which the grace must cover).
+Islands run in gangs (`gangs`): up to `lockstep_islands` of them advanced in lockstep by
+`island.execute_gang`, so one evaluator call scores a generation of the whole gang. Each executor turns an
+exception into a `failed` outcome of its island alone and hands each outcome to the driver's
+`on_outcome` as its gang ends (workers cannot call back). Time limits: an island stops itself between
+generations once `batch_timeout_s` (times its gang's size) has passed (status `timeout`, the generations
+done are kept); the process and Ray executors also kill a gang still running `batch_timeout_grace_s`
+later and re-run its islands one by one, so only the runaway one is killed again (status `timeout`,
+nothing kept). The serial executor can only do the former. At most `workers` gangs are in flight, so a
+gang's hard clock starts when it is submitted (for a fresh worker that includes its start-up and
+warm-up, which the grace must cover).
 
 Workers import `quant_organism` before numba (the function they run lives in this package), so
 they share the project's numba cache, and warm the kernels once per process before their first
@@ -17,6 +20,7 @@ as the process pool's initializer arguments, or as one Ray object (`ray.put`) pa
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing
 import os
 import pickle
@@ -39,7 +43,7 @@ from quant_organism.evolution.island import (
     BatchOutcome,
     BatchTask,
     Evaluator,
-    execute_batch,
+    execute_gang,
 )
 from quant_organism.strategies.genes import SeedGenes, SeedType
 
@@ -77,8 +81,33 @@ def _seed_types(tasks: Sequence[BatchTask]) -> list[SeedType]:
     return [s for s, _ in tasks[0].config.seed_type_weights()] if tasks else []
 
 
-def hard_limit(config: EvolutionConfig) -> float | None:
-    return config.batch_timeout_s + config.batch_timeout_grace_s if config.batch_timeout_s else None
+def hard_limit(config: EvolutionConfig, gang_size: int = 1) -> float | None:
+    """Seconds after which a running gang is killed: its islands' soft limit plus the grace."""
+    return config.batch_timeout_s * gang_size + config.batch_timeout_grace_s if config.batch_timeout_s else None
+
+
+Gang = tuple[BatchTask, ...]
+
+
+def gangs(tasks: Sequence[BatchTask], slots: int) -> list[Gang]:
+    """The tasks in order, in lockstep groups of at most `lockstep_islands`, and in no fewer groups than
+    `slots`, so that every worker gets one."""
+    if not tasks:
+        return []
+    size = max(1, min(tasks[0].config.lockstep_islands, math.ceil(len(tasks) / max(1, slots))))
+    return [tuple(tasks[k : k + size]) for k in range(0, len(tasks), size)]
+
+
+def _singles(gang: Gang) -> list[Gang]:
+    return [(task,) for task in gang]
+
+
+def _key(gang: Gang) -> tuple[int, ...]:
+    return tuple(task.batch for task in gang)
+
+
+def _names(gang: Gang) -> str:
+    return ", ".join(str(task.batch) for task in gang)
 
 
 # --- serial --------------------------------------------------------------------------------------
@@ -90,8 +119,9 @@ def run_serial(
     hook: BatchHook | None = None,
 ) -> dict[str, Any]:
     warm_up(_seed_types(tasks))
-    for task in tasks:
-        on_outcome(execute_batch(task, frames, evaluator, hook))
+    for gang in gangs(tasks, 1):
+        for outcome in execute_gang(gang, frames, evaluator, hook):
+            on_outcome(outcome)
     return {"workers": 1}
 
 
@@ -111,11 +141,11 @@ def _process_init(frames_path: str, evaluator, hook, seed_types) -> None:
         _worker_state["error"] = f"worker start-up failed: {type(exc).__name__}: {exc}"
 
 
-def _process_batch(task: BatchTask) -> BatchOutcome:
+def _process_gang(gang: Gang) -> list[BatchOutcome]:
     state = _worker_state
     if state.get("error"):
-        return BatchOutcome.failed(task.batch, state["error"])
-    return execute_batch(task, state["frames"], state["evaluator"], state["hook"])
+        return [BatchOutcome.failed(task.batch, state["error"]) for task in gang]
+    return execute_gang(gang, state["frames"], state["evaluator"], state["hook"])
 
 
 def _kill_pool(pool: ProcessPoolExecutor) -> None:
@@ -155,7 +185,6 @@ def run_process(
 
 def _run_on_pools(tasks, frames_path, on_outcome, workers, evaluator, hook) -> None:
     config = tasks[0].config
-    limit = hard_limit(config)
     context = multiprocessing.get_context("spawn")
 
     def new_pool() -> ProcessPoolExecutor:
@@ -166,56 +195,79 @@ def _run_on_pools(tasks, frames_path, on_outcome, workers, evaluator, hook) -> N
             initargs=(frames_path, evaluator, hook, _seed_types(tasks)),
         )
 
-    pending = deque(tasks)
-    attempts: dict[int, int] = {}
-    running: dict[Future, tuple[BatchTask, float]] = {}
+    pending = deque(gangs(tasks, workers))
+    attempts: dict[tuple[int, ...], int] = {}  # by the gang's batch numbers
+    running: dict[Future, tuple[Gang, float]] = {}
     pool = new_pool()
     try:
         while pending or running:
             while pending and len(running) < workers:
-                task = pending.popleft()
-                attempts[task.batch] = attempts.get(task.batch, 0) + 1
-                running[pool.submit(_process_batch, task)] = (task, time.monotonic())
-            wait_s = None
-            if limit is not None:
-                wait_s = max(0.0, min(t0 + limit for _, t0 in running.values()) - time.monotonic())
+                gang = pending.popleft()
+                attempts[_key(gang)] = attempts.get(_key(gang), 0) + 1
+                running[pool.submit(_process_gang, gang)] = (gang, time.monotonic())
+            wait_s = _wait_s(config, running)
             done, _ = wait(list(running), timeout=wait_s, return_when=FIRST_COMPLETED)
             broken = False
             for future in done:
-                task, t0 = running.pop(future)
+                gang, t0 = running.pop(future)
                 try:
-                    on_outcome(future.result())
+                    for outcome in future.result():
+                        on_outcome(outcome)
                 except BrokenProcessPool:
                     broken = True
-                    _retry_or_fail(task, attempts, config.max_retries, pending, on_outcome, time.monotonic() - t0)
+                    _retry_or_fail(gang, attempts, config.max_retries, pending, on_outcome, time.monotonic() - t0)
                 except Exception as exc:  # noqa: BLE001 - e.g. an outcome that could not be pickled back
-                    on_outcome(BatchOutcome.failed(task.batch, f"{type(exc).__name__}: {exc}", time.monotonic() - t0))
-            expired = [f for f, (_, t0) in running.items() if limit is not None and time.monotonic() - t0 >= limit]
+                    for task in gang:
+                        on_outcome(BatchOutcome.failed(task.batch, f"{type(exc).__name__}: {exc}", time.monotonic() - t0))
+            expired = _expired(config, running)
             for future in expired:
-                task, t0 = running.pop(future)
-                on_outcome(_killed(task, time.monotonic() - t0, limit))
+                gang, t0 = running.pop(future)
+                _split_or_kill(gang, t0, config, pending, on_outcome)
             if broken or expired:
-                # The pool is unusable (broken) or holds a runaway batch: replace it; batches that were
+                # The pool is unusable (broken) or holds a runaway gang: replace it; gangs that were
                 # merely sharing it are re-run (they are deterministic), without counting an attempt.
                 _kill_pool(pool)
-                for future, (task, t0) in list(running.items()):
+                for future, (gang, t0) in list(running.items()):
                     running.pop(future)
                     if broken:
-                        _retry_or_fail(task, attempts, config.max_retries, pending, on_outcome, time.monotonic() - t0)
+                        _retry_or_fail(gang, attempts, config.max_retries, pending, on_outcome, time.monotonic() - t0)
                     else:
-                        attempts[task.batch] -= 1
-                        pending.appendleft(task)
+                        attempts[_key(gang)] -= 1
+                        pending.appendleft(gang)
                 pool = new_pool()
     finally:
         _kill_pool(pool)
 
 
-def _retry_or_fail(task, attempts, max_retries, pending, on_outcome, wall_s) -> None:
-    if attempts[task.batch] <= max_retries:
-        log.warning("batch %d: worker process died; retrying (attempt %d)", task.batch, attempts[task.batch] + 1)
-        pending.appendleft(task)
+def _wait_s(config: EvolutionConfig, running: Mapping[Any, tuple[Gang, float]]) -> float | None:
+    """Seconds until the first running gang reaches its hard limit (None: no limit)."""
+    if not running or hard_limit(config) is None:
+        return None
+    return max(0.0, min(t0 + hard_limit(config, len(g)) for g, t0 in running.values()) - time.monotonic())
+
+
+def _expired(config: EvolutionConfig, running: Mapping[Any, tuple[Gang, float]]) -> list[Any]:
+    now = time.monotonic()
+    return [key for key, (g, t0) in running.items() if hard_limit(config) is not None and now - t0 >= hard_limit(config, len(g))]
+
+
+def _split_or_kill(gang: Gang, t0: float, config: EvolutionConfig, pending: deque, on_outcome: OnOutcome) -> None:
+    """A gang past its hard limit: its islands again one by one (only the runaway one will be killed), or,
+    for a single island, the `timeout` outcome."""
+    if len(gang) > 1:
+        log.warning("gang of batches %s still running past its hard limit; re-running them one by one", _names(gang))
+        pending.extendleft(reversed(_singles(gang)))
+        return
+    on_outcome(_killed(gang[0], time.monotonic() - t0, hard_limit(config)))
+
+
+def _retry_or_fail(gang, attempts, max_retries, pending, on_outcome, wall_s) -> None:
+    if attempts[_key(gang)] <= max_retries:
+        log.warning("batches %s: worker process died; retrying (attempt %d)", _names(gang), attempts[_key(gang)] + 1)
+        pending.appendleft(gang)
     else:
-        on_outcome(BatchOutcome.failed(task.batch, f"worker process died {attempts[task.batch]} time(s)", wall_s))
+        for task in gang:
+            on_outcome(BatchOutcome.failed(task.batch, f"worker process died {attempts[_key(gang)]} time(s)", wall_s))
 
 
 def _killed(task: BatchTask, wall_s: float, limit: float) -> BatchOutcome:
@@ -253,16 +305,16 @@ def ray_session(workers: int | None = None, address: str | None = None) -> Itera
         ray.shutdown()
 
 
-def _ray_batch(task: BatchTask, frames, evaluator, hook) -> BatchOutcome:
+def _ray_gang(gang: Gang, frames, evaluator, hook) -> list[BatchOutcome]:
     """The Ray task. `frames` arrives resolved from the object store as read-only shared-memory
     arrays; they are copied (a few MB) because numba compiles separate, uncached-in-warm-up
     specialisations for read-only arrays, which cost ~30 s per worker."""
     try:
-        warm_up([s for s, _ in task.config.seed_type_weights()])
+        warm_up([s for s, _ in gang[0].config.seed_type_weights()])
         frames = {coin: frame.copy() for coin, frame in frames.items()}
     except Exception as exc:  # noqa: BLE001
-        return BatchOutcome.failed(task.batch, f"worker warm-up failed: {type(exc).__name__}: {exc}")
-    return execute_batch(task, frames, evaluator, hook)
+        return [BatchOutcome.failed(task.batch, f"worker warm-up failed: {type(exc).__name__}: {exc}") for task in gang]
+    return execute_gang(gang, frames, evaluator, hook)
 
 
 def ray_resources(ray) -> dict[str, float]:
@@ -278,40 +330,40 @@ def run_ray(
     evaluator: Evaluator | None = None,
     hook: BatchHook | None = None,
 ) -> dict[str, Any]:
-    """Batches as Ray tasks (1 CPU each, retried up to `max_retries` times if their worker dies), at
+    """Gangs of islands as Ray tasks (1 CPU each, retried up to `max_retries` times if their worker dies), at
     most `max_workers` in flight (default: every CPU of the Ray cluster)."""
     if not tasks:
         return {"workers": workers}
     config = tasks[0].config
-    limit = hard_limit(config)
     with ray_session(workers, config.ray_address) as ray:
         resources = ray_resources(ray)
         cluster_cpus = int(resources.get("CPU", workers))
         slots = max(1, cluster_cpus if config.max_workers is None else min(config.max_workers, cluster_cpus))
-        remote = ray.remote(num_cpus=1, max_retries=config.max_retries, retry_exceptions=False)(_ray_batch)
+        remote = ray.remote(num_cpus=1, max_retries=config.max_retries, retry_exceptions=False)(_ray_gang)
         frames_ref = ray.put(dict(frames))
-        pending = deque(tasks)
-        running: dict[Any, tuple[BatchTask, float]] = {}
+        pending = deque(gangs(tasks, slots))
+        running: dict[Any, tuple[Gang, float]] = {}
         while pending or running:
             while pending and len(running) < slots:
-                task = pending.popleft()
-                running[remote.remote(task, frames_ref, evaluator, hook)] = (task, time.monotonic())
-            wait_s = None
-            if limit is not None:
-                wait_s = max(0.0, min(t0 + limit for _, t0 in running.values()) - time.monotonic())
-            done, _ = ray.wait(list(running), num_returns=1, timeout=wait_s)
+                gang = pending.popleft()
+                running[remote.remote(gang, frames_ref, evaluator, hook)] = (gang, time.monotonic())
+            done, _ = ray.wait(list(running), num_returns=1, timeout=_wait_s(config, running))
             for ref in done:
-                task, t0 = running.pop(ref)
+                gang, t0 = running.pop(ref)
                 try:
-                    on_outcome(ray.get(ref))
+                    outcomes = ray.get(ref)
                 except Exception as exc:  # noqa: BLE001 - worker died past its retries, object lost, ...
+                    if len(gang) > 1:  # find the island at fault: each on its own, with its own retries
+                        pending.extendleft(reversed(_singles(gang)))
+                        continue
                     message = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-                    on_outcome(BatchOutcome.failed(task.batch, message, time.monotonic() - t0))
-            for ref, (task, t0) in list(running.items()):
-                if limit is not None and time.monotonic() - t0 >= limit:
-                    running.pop(ref)
-                    ray.cancel(ref, force=True)
-                    on_outcome(_killed(task, time.monotonic() - t0, limit))
+                    outcomes = [BatchOutcome.failed(gang[0].batch, message, time.monotonic() - t0)]
+                for outcome in outcomes:
+                    on_outcome(outcome)
+            for ref in _expired(config, running):
+                gang, t0 = running.pop(ref)
+                ray.cancel(ref, force=True)
+                _split_or_kill(gang, t0, config, pending, on_outcome)
     return {"workers": slots, "ray_resources": resources}
 
 

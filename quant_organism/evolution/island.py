@@ -9,6 +9,10 @@ island is not evaluated again and keeps its first name `{seed_type}_{generation}
 Everything random comes from a generator seeded by (random_seed, batch index), so a batch gives the
 same result in any process. A run is plain Python that any executor can call; it checks the frames
 against the train window before every evaluation (`guard_train_frames`).
+
+The loop is a generator (`Island.steps`) that hands out each generation's new genomes and takes their
+rows back, so `execute_gang` can advance several islands in lockstep and score all their genomes in one
+evaluator call: same results, the per-call cost paid once.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import json
 import os
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -100,8 +104,11 @@ class BatchOutcome:
 class Island:
     """The evolutionary loop of one batch (see module docstring)."""
 
-    def __init__(self, task: BatchTask, frames: Mapping[str, pd.DataFrame], evaluator: Evaluator) -> None:
+    def __init__(
+        self, task: BatchTask, frames: Mapping[str, pd.DataFrame], evaluator: Evaluator, clock_scale: int = 1
+    ) -> None:
         self.task = task
+        self.clock_scale = clock_scale  # islands in lockstep share the clock: k of them get k islands' time
         self.config = task.config
         self.frames = frames
         self.evaluator = evaluator
@@ -112,12 +119,15 @@ class Island:
         self.stats: list[dict] = []
 
     # --- the loop --------------------------------------------------------------------------
-    def run(self) -> BatchOutcome:
+    def steps(self) -> Generator[list[SeedGenes], pd.DataFrame, BatchOutcome]:
+        """The loop as a generator: it yields each generation's distinct new genomes (seed_id = hash), takes
+        their evaluated rows back and returns the outcome. A driver can so evaluate many islands' genomes in
+        one call (`execute_gang`); the island's result does not depend on who evaluates its genomes."""
         cfg, started = self.config, time.perf_counter()
-        deadline = started + cfg.batch_timeout_s if cfg.batch_timeout_s else None
+        deadline = started + cfg.batch_timeout_s * self.clock_scale if cfg.batch_timeout_s else None
         status, error = STATUS_OK, None
         tick = time.perf_counter()
-        population = self._evaluate(self._initial_population())
+        population = yield from self._evaluate(self._initial_population())
         self._record_generation(0, population, tick)
         n_elite = min(cfg.n_elite, self.task.size - 1)
         for generation in range(1, cfg.generations + 1):
@@ -131,7 +141,7 @@ class Island:
                 break
             tick = time.perf_counter()
             elites = sorted(population, key=lambda i: (-i.score, i.hash))[:n_elite]
-            offspring = self._evaluate(self._breed(population, self.task.size - n_elite, generation))
+            offspring = yield from self._evaluate(self._breed(population, self.task.size - n_elite, generation))
             taken = {i.hash for i in elites}
             pool = _distinct([i for i in population + offspring if i.hash not in taken])
             population = elites + tools.selNSGA2(pool, self.task.size - n_elite, nd=NONDOMINATED_SORT)
@@ -216,13 +226,13 @@ class Island:
         name = f"{genes.seed_type.value}_{genes.generation}_{digest[:8]}"
         return Individual(genes.model_copy(update={"seed_id": name}), digest)
 
-    def _evaluate(self, individuals: list[Individual]) -> list[Individual]:
-        """Evaluate the genomes not seen before (each distinct one once); returns the cached objects."""
+    def _evaluate(self, individuals: list[Individual]) -> Generator[list[SeedGenes], pd.DataFrame, list[Individual]]:
+        """Have the genomes not seen before evaluated (each distinct one once: yielded, rows sent back);
+        returns the cached objects."""
         fresh = _distinct([i for i in individuals if i.hash not in self.cache])
         if fresh:
             guard_train_frames(self.frames, self.task.train, self.task.validation)
-            batch = [i.genes.model_copy(update={"seed_id": i.hash}) for i in fresh]  # hashes: collision-free ids
-            rows = self.evaluator(self.frames, batch, self.fitness)
+            rows = yield [i.genes.model_copy(update={"seed_id": i.hash}) for i in fresh]  # hashes: collision-free ids
             if list(rows["seed_id"]) != [i.hash for i in fresh]:
                 raise RuntimeError("evaluator returned rows that do not match the genomes it was given")
             for ind, row in zip(fresh, _records(rows)):
@@ -308,16 +318,89 @@ def execute_batch(
     hook: BatchHook | None = None,
 ) -> BatchOutcome:
     """Run one island and never raise: an exception becomes a `failed` outcome with its traceback."""
-    started = time.perf_counter()
-    if task.deadline is not None and time.time() > task.deadline:
-        message = f"batch {task.batch} not started: the run's evolution budget had ended"
-        return BatchOutcome(task.batch, STATUS_BUDGET, message, 0.0, 0, pid=os.getpid())
-    try:
-        if hook is not None:
-            hook(task.batch)
-        return Island(task, frames, evaluator or evaluate_universe).run()
-    except WindowLeakError as exc:  # carried back as a status: executors in other processes cannot re-raise it
-        return BatchOutcome.failed(task.batch, f"{type(exc).__name__}: {exc}", time.perf_counter() - started, STATUS_LEAK)
-    except Exception as exc:  # noqa: BLE001 - one bad batch must not sink the run; the error is recorded
-        detail = "".join(traceback.format_exception(exc)[-3:]).strip()
-        return BatchOutcome.failed(task.batch, f"{type(exc).__name__}: {exc}\n{detail}", time.perf_counter() - started)
+    return execute_gang([task], frames, evaluator, hook)[0]
+
+
+def execute_gang(
+    tasks: Sequence[BatchTask],
+    frames: Mapping[str, pd.DataFrame],
+    evaluator: Evaluator | None = None,
+    hook: BatchHook | None = None,
+) -> list[BatchOutcome]:
+    """Run islands in lockstep and never raise: each generation, one evaluator call scores the new genomes of
+    all of them (a genome two islands bred is scored once). An island's result is the one it has alone,
+    since a genome's row never depends on the others in the call; what lockstep saves is the per-call cost
+    (indicator tables, the compiled call, the per-coin aggregation), paid once for k islands instead of k
+    times. An island that fails (its hook, its loop, its genomes' evaluation) fails alone."""
+    evaluator = evaluator or evaluate_universe
+    outcomes: dict[int, BatchOutcome] = {}
+    live: dict[int, tuple[Island, Generator, float, list[SeedGenes]]] = {}
+    for task in tasks:
+        started = time.perf_counter()
+        if task.deadline is not None and time.time() > task.deadline:
+            message = f"batch {task.batch} not started: the run's evolution budget had ended"
+            outcomes[task.batch] = BatchOutcome(task.batch, STATUS_BUDGET, message, 0.0, 0, pid=os.getpid())
+            continue
+        try:
+            if hook is not None:
+                hook(task.batch)
+            island = Island(task, frames, evaluator, clock_scale=len(tasks))
+            steps = island.steps()
+            live[task.batch] = (island, steps, started, next(steps))
+        except StopIteration as done:
+            outcomes[task.batch] = done.value
+        except Exception as exc:  # noqa: BLE001 - one bad batch must not sink the run; the error is recorded
+            outcomes[task.batch] = _failure(task.batch, exc, started)
+    while live:
+        rows = _evaluate_together({b: (island.fitness, request) for b, (island, _, _, request) in live.items()},
+                                  frames, evaluator)  # fmt: skip
+        for batch, (island, steps, started, _) in list(live.items()):
+            try:
+                answer = rows[batch]
+                request = steps.throw(answer) if isinstance(answer, Exception) else steps.send(answer)
+                live[batch] = (island, steps, started, request)
+            except StopIteration as done:
+                outcomes[batch] = done.value
+                del live[batch]
+            except Exception as exc:  # noqa: BLE001
+                outcomes[batch] = _failure(batch, exc, started)
+                del live[batch]
+    return [outcomes[task.batch] for task in tasks]
+
+
+def _evaluate_together(
+    requests: Mapping[int, tuple[FitnessConfig, list[SeedGenes]]], frames: Mapping[str, pd.DataFrame], evaluator: Evaluator
+) -> dict[int, pd.DataFrame | Exception]:
+    """Each island's rows (or the exception its genomes raised), from one evaluator call per fitness config.
+    A call that raises is repeated island by island, so only the island whose genomes fail is failed."""
+    answers: dict[int, pd.DataFrame | Exception] = {}
+    groups: dict[FitnessConfig, list[int]] = {}
+    for batch, (fitness, _) in requests.items():
+        groups.setdefault(fitness, []).append(batch)
+    for fitness, batches in groups.items():
+        genomes = {g.seed_id: g for b in batches for g in requests[b][1]}
+        try:
+            rows = evaluator(frames, list(genomes.values()), fitness)
+        except Exception as exc:  # noqa: BLE001 - attributed below
+            if len(batches) == 1:
+                answers[batches[0]] = exc
+                continue
+            answers.update(_evaluate_together({b: requests[b] for b in batches[:1]}, frames, evaluator))
+            answers.update(_evaluate_together({b: requests[b] for b in batches[1:]}, frames, evaluator))
+            continue
+        if len(batches) == 1:
+            answers[batches[0]] = rows
+            continue
+        position = {seed_id: k for k, seed_id in enumerate(rows["seed_id"])}
+        for b in batches:
+            take = [position.get(g.seed_id, -1) for g in requests[b][1]]
+            answers[b] = rows.take(take).reset_index(drop=True) if min(take, default=0) >= 0 else rows.iloc[:0]
+    return answers
+
+
+def _failure(batch: int, exc: Exception, started: float) -> BatchOutcome:
+    wall_s = time.perf_counter() - started
+    if isinstance(exc, WindowLeakError):  # carried back as a status: executors in other processes cannot re-raise it
+        return BatchOutcome.failed(batch, f"{type(exc).__name__}: {exc}", wall_s, STATUS_LEAK)
+    detail = "".join(traceback.format_exception(exc)[-3:]).strip()
+    return BatchOutcome.failed(batch, f"{type(exc).__name__}: {exc}\n{detail}", wall_s)
