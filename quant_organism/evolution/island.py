@@ -119,9 +119,9 @@ class Island:
         self.stats: list[dict] = []
 
     # --- the loop --------------------------------------------------------------------------
-    def steps(self) -> Generator[list[SeedGenes], pd.DataFrame, BatchOutcome]:
+    def steps(self) -> Generator[list[SeedGenes], list[dict], BatchOutcome]:
         """The loop as a generator: it yields each generation's distinct new genomes (seed_id = hash), takes
-        their evaluated rows back and returns the outcome. A driver can so evaluate many islands' genomes in
+        their evaluated rows (dicts, as `_records` makes them) back and returns the outcome. A driver can so evaluate many islands' genomes in
         one call (`execute_gang`); the island's result does not depend on who evaluates its genomes."""
         cfg, started = self.config, time.perf_counter()
         deadline = started + cfg.batch_timeout_s * self.clock_scale if cfg.batch_timeout_s else None
@@ -190,7 +190,7 @@ class Island:
         groups: dict[object, list[Individual]] = {}
         for parent in parents:
             groups.setdefault(parent.genes.seed_type, []).append(parent)
-        children: list[tuple[SeedGenes, str]] = []
+        children: list[tuple[SeedGenes, str | None]] = []  # (genes, parent's hash if crossed, else None)
         for members in groups.values():
             members = [members[i] for i in self.rng.permutation(len(members))]
             for j in range(0, len(members), 2):
@@ -199,10 +199,10 @@ class Island:
                     a, b = crossover(pair[0].genes, pair[1].genes, self.rng, generation)
                     children += [(a, pair[0].hash), (b, pair[1].hash)]
                 else:
-                    children += [(p.genes, p.hash) for p in pair]
+                    children += [(p.genes, None) for p in pair]
         out = []
         for genes, parent_hash in children:
-            unchanged = genes.genes_hash() == parent_hash
+            unchanged = parent_hash is None or genes.genes_hash() == parent_hash
             child = self._restricted(mutate(genes, self.rng, cfg.mutation_rate, cfg.mutation_sigma, generation, force=unchanged))
             out.append(self._individual(child, child.genes_hash()))
         return out
@@ -226,16 +226,16 @@ class Island:
         name = f"{genes.seed_type.value}_{genes.generation}_{digest[:8]}"
         return Individual(genes.model_copy(update={"seed_id": name}), digest)
 
-    def _evaluate(self, individuals: list[Individual]) -> Generator[list[SeedGenes], pd.DataFrame, list[Individual]]:
+    def _evaluate(self, individuals: list[Individual]) -> Generator[list[SeedGenes], list[dict], list[Individual]]:
         """Have the genomes not seen before evaluated (each distinct one once: yielded, rows sent back);
         returns the cached objects."""
         fresh = _distinct([i for i in individuals if i.hash not in self.cache])
         if fresh:
             guard_train_frames(self.frames, self.task.train, self.task.validation)
             rows = yield [i.genes.model_copy(update={"seed_id": i.hash}) for i in fresh]  # hashes: collision-free ids
-            if list(rows["seed_id"]) != [i.hash for i in fresh]:
+            if [row["seed_id"] for row in rows] != [i.hash for i in fresh]:
                 raise RuntimeError("evaluator returned rows that do not match the genomes it was given")
-            for ind, row in zip(fresh, _records(rows)):
+            for ind, row in zip(fresh, rows):
                 ind.fitness.values = tuple(float(row[c]) for c in OBJECTIVE_COLUMNS)
                 ind.score = self._objective(row)
                 ind.row = row
@@ -370,17 +370,18 @@ def execute_gang(
 
 def _evaluate_together(
     requests: Mapping[int, tuple[FitnessConfig, list[SeedGenes]]], frames: Mapping[str, pd.DataFrame], evaluator: Evaluator
-) -> dict[int, pd.DataFrame | Exception]:
-    """Each island's rows (or the exception its genomes raised), from one evaluator call per fitness config.
+) -> dict[int, list[dict] | Exception]:
+    """Each island's rows as dicts (or the exception its genomes raised), from one evaluator call per fitness
+    config.
     A call that raises is repeated island by island, so only the island whose genomes fail is failed."""
-    answers: dict[int, pd.DataFrame | Exception] = {}
+    answers: dict[int, list[dict] | Exception] = {}
     groups: dict[FitnessConfig, list[int]] = {}
     for batch, (fitness, _) in requests.items():
         groups.setdefault(fitness, []).append(batch)
     for fitness, batches in groups.items():
         genomes = {g.seed_id: g for b in batches for g in requests[b][1]}
         try:
-            rows = evaluator(frames, list(genomes.values()), fitness)
+            rows = _records(evaluator(frames, list(genomes.values()), fitness))
         except Exception as exc:  # noqa: BLE001 - attributed below
             if len(batches) == 1:
                 answers[batches[0]] = exc
@@ -391,10 +392,9 @@ def _evaluate_together(
         if len(batches) == 1:
             answers[batches[0]] = rows
             continue
-        position = {seed_id: k for k, seed_id in enumerate(rows["seed_id"])}
-        for b in batches:
-            take = [position.get(g.seed_id, -1) for g in requests[b][1]]
-            answers[b] = rows.take(take).reset_index(drop=True) if min(take, default=0) >= 0 else rows.iloc[:0]
+        by_id = {row["seed_id"]: row for row in rows}
+        for b in batches:  # a row two islands asked for is shared: islands only read their rows
+            answers[b] = [by_id[g.seed_id] for g in requests[b][1] if g.seed_id in by_id]
     return answers
 
 
