@@ -372,3 +372,18 @@ def test_best_strategies_become_configs_that_round_trip_through_the_store(market
         assert stored.data_window.end == train.end.to_pydatetime() and stored.data_window.coins == ("A", "B")
         assert stored.data_window.interval == "1h" and str(stored.evolution_date) == EVOLUTION_DAY
         assert re.fullmatch(r"[a-z_]+_\d+_[0-9a-f]{8}", stored.name)
+
+
+def test_gangs_give_every_worker_islands_and_never_exceed_the_lockstep_size():
+    from quant_organism.evolution.executors import gangs
+
+    config = small_config(total_strategies=40, lockstep_islands=4)  # 10 islands
+    tasks = [BatchTask(b, config.batch_size, config, None) for b in range(config.n_batches)]
+
+    def numbers(groups):
+        return [[t.batch for t in g] for g in groups]
+
+    assert numbers(gangs(tasks, 2)) == [[0, 3, 6, 9], [1, 4, 7], [2, 5, 8]]  # at most 4 in lockstep
+    assert numbers(gangs(tasks, 5)) == [[0, 5], [1, 6], [2, 7], [3, 8], [4, 9]]  # one gang per worker
+    assert numbers(gangs(tasks, 20)) == [[b] for b in range(10)]
+    assert gangs([], 2) == []

@@ -177,15 +177,15 @@ def test_a_failing_batch_on_ray_is_recorded_and_the_run_carries_on(market, seria
 def test_a_runaway_batch_is_killed_at_its_hard_limit(market, serial_run, ray_cluster):
     """Last in the module: the killed worker is not replaced before the module's Ray shuts down.
 
-    Batches 0 and 1 run as one gang (3 islands on 2 CPUs): the gang is killed at its hard limit, its islands
-    run again one by one, and only the runaway one is killed again."""
+    Batches 0 and 2 run as one gang (3 islands on 2 CPUs: gangs 0+2 and 1): the gang is killed at its hard
+    limit, its islands run again one by one, and only the runaway one is killed again."""
     serial, _ = serial_run
     started = time.perf_counter()
     result = run_evolution(market, config("ray", batch_timeout_s=1.0, batch_timeout_grace_s=4.0, max_failed_island_share=0.5),
-                           evolution_date=EVOLUTION_DAY, batch_hook=Misbehave(hang_in=1))
+                           evolution_date=EVOLUTION_DAY, batch_hook=Misbehave(hang_in=2))
     assert time.perf_counter() - started < 120
     batches = result.batches.set_index("batch")
-    assert batches.loc[1, "status"] == "timeout" and "killed" in batches.loc[1, "error"]
-    assert list(batches.loc[[0, 2], "status"]) == ["ok", "ok"]
-    expected = serial.population[serial.population["batch"] != 1].reset_index(drop=True)
+    assert batches.loc[2, "status"] == "timeout" and "killed" in batches.loc[2, "error"]
+    assert list(batches.loc[[0, 1], "status"]) == ["ok", "ok"]
+    expected = serial.population[serial.population["batch"] != 2].reset_index(drop=True)
     pd.testing.assert_frame_equal(result.population, expected)

@@ -90,12 +90,15 @@ Gang = tuple[BatchTask, ...]
 
 
 def gangs(tasks: Sequence[BatchTask], slots: int) -> list[Gang]:
-    """The tasks in order, in lockstep groups of at most `lockstep_islands`, and in no fewer groups than
-    `slots`, so that every worker gets one."""
+    """The tasks in lockstep groups of at most `lockstep_islands`, and in no fewer groups than `slots`, so that
+    every worker gets one. Groups interleave (0, 2, 4, ... and 1, 3, 5, ...): on the full preset on Ray the two
+    gangs ended 0.02-0.07 s apart in six runs, consecutive ones 0.1-0.5 s apart in five (a gang's end is the
+    run's wall)."""
     if not tasks:
         return []
     size = max(1, min(tasks[0].config.lockstep_islands, math.ceil(len(tasks) / max(1, slots))))
-    return [tuple(tasks[k : k + size]) for k in range(0, len(tasks), size)]
+    n = math.ceil(len(tasks) / size)
+    return [tuple(tasks[k::n]) for k in range(n)]
 
 
 def _singles(gang: Gang) -> list[Gang]:
