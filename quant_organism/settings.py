@@ -68,7 +68,9 @@ def coins() -> tuple[str, ...]:
     saved = data_dir() / UNIVERSE_FILE
     if source_name() == "hyperliquid":
         if not saved.is_file():
-            raise ValueError(f"QUANT_ORGANISM_UNIVERSE={universe}: no {saved} yet; run `python -m quant_organism universe --top {n}`")
+            raise ValueError(
+                f"QUANT_ORGANISM_UNIVERSE={universe}: no {saved} yet; run `python -m quant_organism universe --top {n}`"
+            )
         return tuple(json.loads(saved.read_text())["coins"][:n])
     from quant_organism.market.sources.synthetic import synthetic_universe
 

@@ -7,26 +7,23 @@ quality fails), and the lake those runs wrote. Cursors are carried from tick to 
 
 from __future__ import annotations
 
-import time
-
 import json
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import dagster as dg
-from quant_organism.runtime.decay import DecayRules
 import pytest
 from dagster._core.test_utils import create_run_for_test
-from dagster_duckdb import DuckDBResource
 
 from quant_organism import automation as orch
+from quant_organism.catalog import StrategyStore
 from quant_organism.defs.automation import schedules_sensors as automation
 from quant_organism.defs.jobs.jobs import ingest_job
 from quant_organism.defs.market.assets import CANDLES, candles, funding_rates
 from quant_organism.defs.shared.resources import ArtifactsResource, project_resources
-from quant_organism.catalog import StrategyStore
 from quant_organism.market.sources.synthetic import SyntheticSource
-
+from quant_organism.runtime.decay import DecayRules
 from quant_organism_tests.support.paper_book import deployed_config as strategy
 
 UTC = timezone.utc
@@ -70,11 +67,16 @@ def ingest(instance, resources: dict, coin: str, first: str, last: str) -> bool:
 def project(schedules=(), sensors=()) -> dg.Definitions:
     """The project's assets, jobs and resources with the given automation (whether or not definitions.py wires it)."""
     from quant_organism.definitions import load_definitions
+
     defs = load_definitions()
 
     return dg.Definitions(
-        assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs, resources=defs.resources,
-        schedules=list(schedules), sensors=list(sensors),
+        assets=defs.assets,
+        asset_checks=defs.asset_checks,
+        jobs=defs.jobs,
+        resources=defs.resources,
+        schedules=list(schedules),
+        sensors=list(sensors),
     )
 
 
@@ -84,7 +86,9 @@ def schedule_tick(schedule, when: datetime, instance: dg.DagsterInstance | None 
     repo = project(schedules=[schedule]).get_repository_def()
     if instance is None:
         with dg.instance_for_test() as empty:
-            return schedule.evaluate_tick(dg.build_schedule_context(instance=empty, scheduled_execution_time=when, repository_def=repo))
+            return schedule.evaluate_tick(
+                dg.build_schedule_context(instance=empty, scheduled_execution_time=when, repository_def=repo)
+            )
     context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when, repository_def=repo)
     return schedule.evaluate_tick(context)
 
@@ -150,8 +154,12 @@ def test_a_killed_run_is_reaped_so_the_nightly_schedule_evolves_its_day_again():
     dead = subprocess.Popen(["true"])
     dead.wait()
     with dg.instance_for_test() as instance:
-        tags = {"dagster/partition": "2024-03-05", automation.TRIGGER_TAG: "nightly",
-                **worker_tags(), "quant_organism/pid": str(dead.pid)}
+        tags = {
+            "dagster/partition": "2024-03-05",
+            automation.TRIGGER_TAG: "nightly",
+            **worker_tags(),
+            "quant_organism/pid": str(dead.pid),
+        }
         killed = create_run_for_test(instance, job_name="evolve_full", tags=tags, status=dg.DagsterRunStatus.STARTED)
         data = schedule_tick(schedule, when, instance)
         assert requested(data) == [("evolve:2024-03-05:nightly:attempt-2", "2024-03-05")]  # a new key: not deduplicated
@@ -159,10 +167,15 @@ def test_a_killed_run_is_reaped_so_the_nightly_schedule_evolves_its_day_again():
         assert instance.get_run_by_id(killed.run_id).tags["quant_organism/orphaned"] == "true"
 
         # a run of this very process is alive; a silent run without a process tag is reaped after the timeout
-        alive = create_run_for_test(instance, job_name="evolve_full", tags={"dagster/partition": "2024-03-05", **worker_tags()},
-                                    status=dg.DagsterRunStatus.STARTED)
-        silent = create_run_for_test(instance, job_name="evolve_full", tags={"dagster/partition": "2024-03-04"},
-                                     status=dg.DagsterRunStatus.STARTED)
+        alive = create_run_for_test(
+            instance,
+            job_name="evolve_full",
+            tags={"dagster/partition": "2024-03-05", **worker_tags()},
+            status=dg.DagsterRunStatus.STARTED,
+        )
+        silent = create_run_for_test(
+            instance, job_name="evolve_full", tags={"dagster/partition": "2024-03-04"}, status=dg.DagsterRunStatus.STARTED
+        )
         from quant_organism.defs.automation.orphans import reap_orphaned_runs
 
         assert reap_orphaned_runs(instance, heartbeat_timeout=3600) == []
@@ -178,7 +191,9 @@ def test_automation_resolves_against_the_project_jobs_and_partitions():
     sensors = [automation.new_market_data_sensor, automation.strategy_decay_sensor, automation.run_failure_recorder]
     repo = project(schedules, sensors).get_repository_def()
     assert {s.name for s in repo.schedule_defs} == {
-        "ingest_daily_schedule", "nightly_evolution_schedule", "daily_paper_trading_schedule"
+        "ingest_daily_schedule",
+        "nightly_evolution_schedule",
+        "daily_paper_trading_schedule",
     }
     assert {s.name for s in repo.sensor_defs} == {"new_market_data_sensor", "strategy_decay_sensor", "run_failure_recorder"}
     when = datetime(2024, 3, 6, 2, 0, tzinfo=UTC)
@@ -245,8 +260,10 @@ def test_a_day_without_the_history_before_it_is_skipped_with_the_ingest_command(
         assert ingest(instance, resources, "ETH", "2024-03-02", "2024-03-03")
         skipped = Ticker(sensor, instance, resources)(None)
         assert skipped.run_requests == []
-        assert ("2024-03-03: history too short: BTC has candles for 1 of the 3 days before 2024-03-03 (need 90%); "
-                "ingest them: python -m quant_organism run --ingest-only --end 2024-03-03 --days 4") in skipped.skip_message
+        assert (
+            "2024-03-03: history too short: BTC has candles for 1 of the 3 days before 2024-03-03 (need 90%); "
+            "ingest them: python -m quant_organism run --ingest-only --end 2024-03-03 --days 4"
+        ) in skipped.skip_message
         assert "history too short" in schedule_tick(nightly, when, instance).skip_message
 
         assert ingest(instance, resources, "BTC", "2024-02-28", "2024-03-01")

@@ -210,9 +210,7 @@ def test_batch_of_columns_equals_one_column_at_a_time():
     batch = run_backtest(ohlcv, signals, funding=funding, costs=COSTS, **genes)
     chunked = evaluate_signals(ohlcv, signals, funding=funding, costs=COSTS, chunk_size=5, **genes)
     for k, column in enumerate(signals.columns):
-        single = run_backtest(
-            ohlcv, signals[[column]], funding=funding, costs=COSTS, **{g: v[k] for g, v in genes.items()}
-        )
+        single = run_backtest(ohlcv, signals[[column]], funding=funding, costs=COSTS, **{g: v[k] for g, v in genes.items()})
         np.testing.assert_array_equal(single.equity[column], batch.equity[column])
         pd.testing.assert_series_equal(single.metrics.loc[column], batch.metrics.loc[column])
         in_chunks = chunked.loc[column, single.metrics.columns].astype(float)
@@ -277,7 +275,9 @@ def test_no_lookahead_equity_up_to_a_bar_ignores_every_later_bar():
     # Same past, a wildly different future: the first `cut` bars must not change.
     future = ohlcv.copy()
     future.iloc[cut:, :4] *= 3.0
-    shocked = run_backtest(future, signals.where(np.arange(n)[:, None] < cut, 1), funding=funding.where(np.arange(n) < cut, 5 * funding), **genes)
+    shocked = run_backtest(
+        future, signals.where(np.arange(n)[:, None] < cut, 1), funding=funding.where(np.arange(n) < cut, 5 * funding), **genes
+    )
     prefix = run_backtest(ohlcv.iloc[:cut], signals.iloc[:cut], funding=funding.iloc[:cut], **genes)
     np.testing.assert_array_equal(full.equity["s"].iloc[:cut], prefix.equity["s"])
     np.testing.assert_array_equal(full.equity["s"].iloc[:cut], shocked.equity["s"].iloc[:cut])

@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-import vectorbt as vbt
 from deap import base
 
 from quant_organism.backtest import (
@@ -91,7 +90,9 @@ def test_run_metrics_match_pandas_computations_on_the_detailed_run():
     assert m["max_drawdown"] == pytest.approx((1 - equity / peak).max())
     assert m["trade_count"] == len(trades) > 10
     assert m["win_rate"] == pytest.approx((trades["pnl"] > 0).mean())
-    assert m["profit_factor"] == pytest.approx(trades.loc[trades.pnl > 0, "pnl"].sum() / -trades.loc[trades.pnl <= 0, "pnl"].sum())
+    assert m["profit_factor"] == pytest.approx(
+        trades.loc[trades.pnl > 0, "pnl"].sum() / -trades.loc[trades.pnl <= 0, "pnl"].sum()
+    )
     assert m["exposure"] == pytest.approx((result.position["s"] != 0).mean())
     assert m["fees"] == pytest.approx(result.orders["fees"].sum() / CASH)
     weekly_close = equity.groupby(equity.index.tz_localize(None).to_period("W")).last()

@@ -114,5 +114,6 @@ def test_a_prepared_frame_scores_exactly_as_the_frame_and_positions_match_the_si
     bars = prepare_bars(frame)
     for seed_type in TECHNICAL_SEEDS:
         group = [g for g in genomes if g.seed_type == seed_type]
-        np.testing.assert_array_equal(registry.batch_positions(seed_type, bars, group),
-                                      registry.batch_signals(seed_type, frame, group).to_numpy())
+        np.testing.assert_array_equal(
+            registry.batch_positions(seed_type, bars, group), registry.batch_signals(seed_type, frame, group).to_numpy()
+        )

@@ -135,9 +135,10 @@ def test_structural_defect_is_a_clear_error_with_a_quarantine_row_and_keeps_the_
     result = _materialize(data_dir, tmp_path / "files")
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
-    assert message in failure.step_failure_data.error.message.lower() or message in str(
-        failure.step_failure_data.user_failure_data
-    ).lower()
+    assert (
+        message in failure.step_failure_data.error.message.lower()
+        or message in str(failure.step_failure_data.user_failure_data).lower()
+    )
     quarantine = lake.quarantine("candles", "BTC", DAY)
     assert len(quarantine) == 1 and quarantine["reason"].iloc[0].startswith("source_error:")
     assert message in quarantine["reason"].iloc[0].lower()

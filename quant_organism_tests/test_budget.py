@@ -77,19 +77,37 @@ def test_validation_replays_nothing_after_its_deadline():
     genes = [c.genes for c in result.best(8)]
     windows = evolution_windows(day, 60, config.split)
     gate = HeldOutConfig(alpha=0.99, min_trades=1, require_positive_walk_forward=False, reps=200)
-    late = validate(genes, frames, windows.out_of_sample, windows.walk_forward,
-                    ValidationSettings(mode="fast", held_out=gate, deadline=time.time() - 1))
+    late = validate(
+        genes,
+        frames,
+        windows.out_of_sample,
+        windows.walk_forward,
+        ValidationSettings(mode="fast", held_out=gate, deadline=time.time() - 1),
+    )
     on_time = validate(genes, frames, windows.out_of_sample, windows.walk_forward, ValidationSettings(mode="fast", held_out=gate))
     held_out_passers = [v.candidate_id for v in on_time.verdicts if v.stages["backtest"].status.value == "passed"]
     assert held_out_passers and sorted(late.cut_by_budget) == sorted(held_out_passers[:10])
     assert not late.passed  # a candidate not replayed cannot pass
-    assert all("validation budget ran out" in v.stages["replay"].reasons[0] for v in late.verdicts if v.candidate_id in late.cut_by_budget)
+    assert all(
+        "validation budget ran out" in v.stages["replay"].reasons[0]
+        for v in late.verdicts
+        if v.candidate_id in late.cut_by_budget
+    )
 
 
 def test_report_states_budget_time_and_cost():
-    evolution = {"total_s": 60.0, "shares": {"evolution": 0.5}, "evolution_used_s": 30.4, "evolution_cpu_s": 55.0,
-                 "stopped_by_budget": 7, "planned_evaluations": 7500, "estimated_cpu_s": 120.0,
-                 "estimated_cost_usd": 0.0017, "cost_limit": 0.01, "cpu_hour_price": 0.05}
+    evolution = {
+        "total_s": 60.0,
+        "shares": {"evolution": 0.5},
+        "evolution_used_s": 30.4,
+        "evolution_cpu_s": 55.0,
+        "stopped_by_budget": 7,
+        "planned_evaluations": 7500,
+        "estimated_cpu_s": 120.0,
+        "estimated_cost_usd": 0.0017,
+        "cost_limit": 0.01,
+        "cpu_hour_price": 0.05,
+    }
     summary = budget_summary(evolution, {"cpu_s": 10.0, "cut_by_budget": 3, "used_s": 52.0}, 58.5, 1.0)
     assert summary["within_budget"] is True and summary["cpu_s"] == 66.0
     line = budget_line(summary, 2100)
@@ -121,8 +139,10 @@ def lake_130_days(tmp_path_factory):
 
 
 def _full_chain(definitions, instance, budget: dict):
-    config = {"ops": {"evolution__population": {"config": {"preset": "full", "executor": "serial", "generations": GENERATIONS}}},
-              "resources": {"budget": {"config": budget}}}
+    config = {
+        "ops": {"evolution__population": {"config": {"preset": "full", "executor": "serial", "generations": GENERATIONS}}},
+        "resources": {"budget": {"config": budget}},
+    }
     job = definitions.resolve_job_def("evolve_full")
     return job.execute_in_process(instance=instance, partition_key="2024-06-29", run_config=config, raise_on_error=False)
 
@@ -161,19 +181,23 @@ def test_plan_flags_map_onto_the_launchpad_run_config():
     from quant_organism.cli.launch import run_overrides
 
     ops, resources = run_overrides("full", strategies=120, generations=3, hours=0.5, validation_mode="minimal", cost_limit=0.2)
-    assert ops == {"evolution__population": {"config": {"preset": "full", "total_strategies": 120, "batch_size": 40,
-                                                         "generations": 3}},
-                   "validation__validated_strategies": {"config": {"mode": "minimal"}}}
+    assert ops == {
+        "evolution__population": {"config": {"preset": "full", "total_strategies": 120, "batch_size": 40, "generations": 3}},
+        "validation__validated_strategies": {"config": {"mode": "minimal"}},
+    }
     assert resources == {"budget": {"config": {"total_s": 1800.0, "cost_limit": 0.2}}}
     assert run_overrides("test") == ({"evolution__population": {"config": {"preset": "test"}}}, {})
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--strategies", "1"], "total_strategies"),
-    (["--hours", "-1"], "--hours must be > 0"),
-    (["--cost-limit", "-2"], "--cost-limit must be >= 0"),
-    (["--generations", "-1"], "generations"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--strategies", "1"], "total_strategies"),
+        (["--hours", "-1"], "--hours must be > 0"),
+        (["--cost-limit", "-2"], "--cost-limit must be >= 0"),
+        (["--generations", "-1"], "generations"),
+    ],
+)
 def test_bad_plan_flags_fail_before_any_work(argv, message, tmp_path, monkeypatch, capsys):
     from quant_organism.cli.main import main
 

@@ -19,8 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def _cli(data_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     environment = {**os.environ, "QUANT_ORGANISM_DATA_DIR": str(data_dir), "QUANT_ORGANISM_COINS": "BTC,ETH", **env}
     environment.pop("DAGSTER_HOME", None)
-    return subprocess.run([sys.executable, "-m", "quant_organism", *args], cwd=ROOT, env=environment,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "quant_organism", *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600
+    )
 
 
 def _late_files(folder: Path, first_day: str) -> Path:
@@ -29,14 +30,27 @@ def _late_files(folder: Path, first_day: str) -> Path:
     for coin in ("BTC", "ETH"):
         bars = SyntheticSource().candles(coin, first_day, "2024-06-01")
         bars.drop(columns="coin").assign(timestamp=bars["timestamp"].astype("int64") // 10**6).to_csv(
-            folder / f"{coin}_1h.csv", index=False)
+            folder / f"{coin}_1h.csv", index=False
+        )
     return folder
 
 
 def test_a_run_prints_a_few_lines_per_phase_and_logs_the_event_stream_to_a_file(tmp_path):
     files = _late_files(tmp_path / "files", "2024-03-20")
-    done = _cli(tmp_path / "data", "run", "--end", "2024-05-30", "--preset", "test", "--days", "90", "--paper-days", "1",
-                QUANT_ORGANISM_SOURCE="files", QUANT_ORGANISM_FILES_DIR=str(files))
+    done = _cli(
+        tmp_path / "data",
+        "run",
+        "--end",
+        "2024-05-30",
+        "--preset",
+        "test",
+        "--days",
+        "90",
+        "--paper-days",
+        "1",
+        QUANT_ORGANISM_SOURCE="files",
+        QUANT_ORGANISM_FILES_DIR=str(files),
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     lines = (done.stdout + done.stderr).strip().splitlines()
     assert len(lines) < 30, lines
@@ -52,15 +66,32 @@ def test_a_run_prints_a_few_lines_per_phase_and_logs_the_event_stream_to_a_file(
 def test_failures_say_what_where_why_and_what_to_do(tmp_path):
     files = _late_files(tmp_path / "files", "2024-03-01")
     (files / "ETH_1h.csv").write_text("timestamp,open,high,low,close,volume\n1709251200000,1,2,0.5,x,3\nyesterday,1,2,0.5,1,3\n")
-    done = _cli(tmp_path / "data", "run", "--end", "2024-04-10", "--preset", "test", "--days", "20", "--ingest-only",
-                QUANT_ORGANISM_SOURCE="files", QUANT_ORGANISM_FILES_DIR=str(files))
+    done = _cli(
+        tmp_path / "data",
+        "run",
+        "--end",
+        "2024-04-10",
+        "--preset",
+        "test",
+        "--days",
+        "20",
+        "--ingest-only",
+        QUANT_ORGANISM_SOURCE="files",
+        QUANT_ORGANISM_FILES_DIR=str(files),
+    )
     assert done.returncode == 1
     assert "FAILED: market data (coin ETH, source=files)" in done.stderr
     assert "why: " in done.stderr and "ETH_1h.csv" in done.stderr and "'yesterday'" in done.stderr
     assert "what to do: " in done.stderr
 
-    missing = _cli(tmp_path / "data", "run", "--preset", "test", QUANT_ORGANISM_SOURCE="files",
-                   QUANT_ORGANISM_FILES_DIR=str(tmp_path / "nowhere"))
+    missing = _cli(
+        tmp_path / "data",
+        "run",
+        "--preset",
+        "test",
+        QUANT_ORGANISM_SOURCE="files",
+        QUANT_ORGANISM_FILES_DIR=str(tmp_path / "nowhere"),
+    )
     assert missing.returncode == 1 and missing.stderr.count("does not exist") == 1  # once, not per partition
     early = _cli(tmp_path / "data", "run", "--end", "2020-01-01")
     assert early.returncode == 2 and "is before the first partition 2024-01-01" in early.stderr
@@ -101,18 +132,30 @@ def test_a_second_ledger_writer_waits_for_the_lock_then_says_clearly_when_it_giv
 
     path = tmp_path / "ledger.duckdb"
     PaperLedger(path)
-    holder = subprocess.Popen([sys.executable, "-c",
-                               f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('held', flush=True); time.sleep(3)"],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('held', flush=True); time.sleep(3)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline().strip() == "held"
     started = time.monotonic()
     ledger = PaperLedger(path, lock_timeout=30)  # waits for the holder (3 s), then opens
     assert 1.0 < time.monotonic() - started < 30 and ledger.strategies() == []
     holder.wait()
 
-    holder = subprocess.Popen([sys.executable, "-c",
-                               f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('held', flush=True); time.sleep(20)"],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('held', flush=True); time.sleep(20)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline().strip() == "held"
     try:
         with pytest.raises(LedgerLockedError, match="stayed locked by another process for 1 s"):

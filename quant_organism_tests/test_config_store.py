@@ -17,13 +17,13 @@ from pydantic import ValidationError
 
 from quant_organism.catalog import (
     ConfigStoreError,
-    StrategyStore,
     CorruptConfigError,
     DataWindow,
     DeploymentStatus,
     IllegalTransitionError,
     StoreLockedError,
     StrategyConfig,
+    StrategyStore,
     UnknownStrategyError,
 )
 from quant_organism.catalog import store as store_module
@@ -76,9 +76,7 @@ def make_config(
 
 def snapshot(directory: Path) -> dict[str, bytes | None]:
     """Every entry under `directory` (recursively, dot-files included) with its bytes (None for folders)."""
-    return {
-        str(p.relative_to(directory)): (p.read_bytes() if p.is_file() else None) for p in sorted(directory.rglob("*"))
-    }
+    return {str(p.relative_to(directory)): (p.read_bytes() if p.is_file() else None) for p in sorted(directory.rglob("*"))}
 
 
 @pytest.fixture
@@ -90,9 +88,7 @@ def loader(tmp_path: Path) -> StrategyStore:
 @pytest.mark.parametrize(
     "seed_type", [SeedType.EMA_CROSSOVER, SeedType.FUNDING_CARRY, SeedType.LINEAR_SVC], ids=lambda s: s.value
 )
-def test_round_trip_through_the_store_gives_identical_signals(
-    loader: StrategyStore, seed_type: SeedType
-) -> None:
+def test_round_trip_through_the_store_gives_identical_signals(loader: StrategyStore, seed_type: SeedType) -> None:
     frame = ohlcv()
     rng = np.random.default_rng(11)
     for _ in range(30):  # the first random genome that actually trades on these bars
@@ -200,9 +196,7 @@ def test_lifecycle_moves_are_checked_and_recorded() -> None:
     assert not retired.is_active and retired.allocation is None
 
     history = retired.deployment_history
-    assert [e.status for e in history] == [
-        S.EVOLVED, S.VALIDATED, S.DEPLOYED, S.DECAYING, S.DEPLOYED, S.DEPLOYED, S.RETIRED
-    ]
+    assert [e.status for e in history] == [S.EVOLVED, S.VALIDATED, S.DEPLOYED, S.DECAYING, S.DEPLOYED, S.DEPLOYED, S.RETIRED]
     assert [e.note for e in history][-1] == "drawdown limit hit" and history[2].allocation == 0.25
     assert all(a.timestamp <= b.timestamp for a, b in zip(history, history[1:]))
     assert config.deployment_history == (history[0],)  # configs are frozen: the original is unchanged
@@ -341,9 +335,7 @@ def test_archive_moves_retires_and_never_overwrites(loader: StrategyStore) -> No
 
 
 # --- robustness --------------------------------------------------------------------------------
-def test_corrupt_and_foreign_files_are_reported_and_left_alone(
-    loader: StrategyStore, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_corrupt_and_foreign_files_are_reported_and_left_alone(loader: StrategyStore, caplog: pytest.LogCaptureFixture) -> None:
     good = make_config()
     loader.save_evolved_strategies([good])
     d = loader.directory
@@ -436,9 +428,7 @@ def test_an_exception_inside_a_transaction_changes_nothing(loader: StrategyStore
         tx.save(make_config(seed=98))
 
 
-def test_a_failing_write_while_staging_changes_nothing(
-    loader: StrategyStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_failing_write_while_staging_changes_nothing(loader: StrategyStore, monkeypatch: pytest.MonkeyPatch) -> None:
     configs = _populated(loader)
     before = snapshot(loader.directory)
     real_write, calls = store_module.create_new, []
@@ -540,9 +530,7 @@ def test_an_open_transaction_locks_out_other_writers(loader: StrategyStore) -> N
 
 # --- timing ------------------------------------------------------------------------------------
 def test_timing_report_for_100_configs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    configs = [
-        make_config(seed_type=list(SeedType)[i % 12], fitness=i / 10, seed=i, name=f"s{i:03d}") for i in range(100)
-    ]
+    configs = [make_config(seed_type=list(SeedType)[i % 12], fitness=i / 10, seed=i, name=f"s{i:03d}") for i in range(100)]
     loader = StrategyStore(tmp_path / "timing")
     start = time.perf_counter()
     written = loader.save_evolved_strategies(configs)
@@ -553,7 +541,4 @@ def test_timing_report_for_100_configs(tmp_path: Path, capsys: pytest.CaptureFix
     assert len(written) == 100 and [c.name for c in loaded] == [f"s{i:03d}" for i in range(99, -1, -1)]
     assert {c.name: c for c in loaded} == {c.name: c for c in configs}
     with capsys.disabled():
-        print(
-            f"\nconfig store, 100 configs: save {saved * 1000:.1f} ms (goal < 200), "
-            f"load {read * 1000:.1f} ms (goal < 100)"
-        )
+        print(f"\nconfig store, 100 configs: save {saved * 1000:.1f} ms (goal < 200), load {read * 1000:.1f} ms (goal < 100)")

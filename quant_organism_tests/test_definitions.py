@@ -8,6 +8,7 @@ from __future__ import annotations
 import dagster as dg
 
 from quant_organism.definitions import load_definitions
+
 defs = load_definitions()
 
 SNAPSHOT: dict[str, list[str]] = {
@@ -82,7 +83,11 @@ def test_code_location_loads_as_the_ui_loads_it(tmp_path):
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "QUANT_ORGANISM_DATA_DIR": str(tmp_path / "data")}
     done = subprocess.run(
         [str(dagster), "definitions", "validate", "-w", str(root / "workspace.yaml")],
-        cwd=root, env=env, capture_output=True, text=True, timeout=300,
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "All code locations passed validation" in done.stdout + done.stderr
@@ -94,7 +99,10 @@ def test_workflow_jobs_show_a_step_per_phase_with_inheritance_as_lineage():
 
     job = load_definitions().resolve_job_def("workflow_discovery_refinement")
     deps = {node.name: {name: dep.node for name, dep in inputs.items()} for node, inputs in job.graph.dependencies.items()}
-    assert deps == {"plan": {}, "strategy_discovery": {"plan": "plan"},
-                    "refinement": {"plan": "plan", "inherited": "strategy_discovery"},
-                    "risk_check": {"plan": "plan", "inherited": "refinement"}}
+    assert deps == {
+        "plan": {},
+        "strategy_discovery": {"plan": "plan"},
+        "refinement": {"plan": "plan", "inherited": "strategy_discovery"},
+        "risk_check": {"plan": "plan", "inherited": "refinement"},
+    }
     assert load_definitions().resolve_job_def("research_workflow") is not None

@@ -19,6 +19,8 @@ from quant_organism.catalog import (
     StrategyStore,
     load_current_deployment,
 )
+from quant_organism.catalog import store as store_module
+from quant_organism.catalog.store import StoreTransaction
 from quant_organism.deployment import (
     Candidate,
     DecisionEngine,
@@ -28,9 +30,7 @@ from quant_organism.deployment import (
     stray_files,
     verify_deployment,
 )
-from quant_organism.catalog import store as store_module
 from quant_organism.deployment.decision import ChosenStrategy
-from quant_organism.catalog.store import StoreTransaction
 from quant_organism.strategies import SeedGenes, SeedType
 
 manifest_module = importlib.import_module("quant_organism.catalog.manifest")
@@ -249,9 +249,7 @@ def test_a_failure_mid_deployment_leaves_the_previous_deployment_byte_identical(
 
 
 @pytest.mark.parametrize("inject", [_fail_in_store_writer, _fail_after_pointer], ids=lambda f: f.__name__)
-def test_a_failed_first_deployment_leaves_no_trace(
-    loader: StrategyStore, monkeypatch: pytest.MonkeyPatch, inject
-) -> None:
+def test_a_failed_first_deployment_leaves_no_trace(loader: StrategyStore, monkeypatch: pytest.MonkeyPatch, inject) -> None:
     before = hashes(loader.directory)
     inject(monkeypatch)
     with pytest.raises(Boom):

@@ -35,10 +35,13 @@ def test_each_component_moves_the_score_the_right_way():
 
 def test_incumbents_compete_with_new_candidates_their_paper_record_counting():
     returns = pd.DataFrame({"new": _returns(1), "old_good": _returns(2), "old_bad": _returns(3)}, index=BARS)
-    paper = {"old_good": PaperRecord(days=60, sharpe=3.0, max_drawdown=0.02),
-             "old_bad": PaperRecord(days=60, sharpe=-2.0, max_drawdown=0.2, decaying=True)}
-    plan = plan_from_verdicts([_verdict("new"), _verdict("failed", passed=False)],
-                              returns.assign(failed=_returns(4)), paper=paper)
+    paper = {
+        "old_good": PaperRecord(days=60, sharpe=3.0, max_drawdown=0.02),
+        "old_bad": PaperRecord(days=60, sharpe=-2.0, max_drawdown=0.2, decaying=True),
+    }
+    plan = plan_from_verdicts(
+        [_verdict("new"), _verdict("failed", passed=False)], returns.assign(failed=_returns(4)), paper=paper
+    )
     ranked = {c.name: c.score for c in plan.chosen} | {r.name: r.score for r in plan.rejected if r.name != "failed"}
     assert ranked["old_good"] > ranked["new"] > ranked["old_bad"]
     assert plan.chosen[0].name == "old_good"

@@ -19,8 +19,9 @@ def materialisation(run_id: str, partition: str) -> EventLogEntry:
         job_name="ingest_market_data",
         event_specific_data=StepMaterializationData(dg.AssetMaterialization(asset_key=ASSET, partition=partition)),
     )
-    return EventLogEntry(error_info=None, level="DEBUG", user_message="", run_id=run_id, timestamp=time.time(),
-                         dagster_event=dagster_event)
+    return EventLogEntry(
+        error_info=None, level="DEBUG", user_message="", run_id=run_id, timestamp=time.time(), dagster_event=dagster_event
+    )
 
 
 @pytest.fixture

@@ -18,13 +18,13 @@ from quant_organism.evolution import (
     EvolutionConfig,
     TooManyFailedIslands,
     WindowLeakError,
-    execute_batch,
-    execute_gang,
-    prepare_frames,
     evaluate_universe,
     evolution_windows,
+    execute_batch,
+    execute_gang,
     genes_from_row,
     load_preset,
+    prepare_frames,
     preset_names,
     run_evolution,
     slice_frames,
@@ -38,8 +38,15 @@ EVOLUTION_DAY = "2024-02-09"  # planted markets below start 2024-01-01 and run 4
 
 
 def small_config(**overrides) -> EvolutionConfig:
-    values = dict(total_strategies=8, batch_size=4, generations=2, lookback_days=40, min_trades=1,
-                  seed_types=["ema_crossover", "sma_trend", "rsi_filter"], random_seed=5)
+    values = dict(
+        total_strategies=8,
+        batch_size=4,
+        generations=2,
+        lookback_days=40,
+        min_trades=1,
+        seed_types=["ema_crossover", "sma_trend", "rsi_filter"],
+        random_seed=5,
+    )
     return EvolutionConfig(**{**values, **overrides})
 
 
@@ -119,8 +126,11 @@ def test_universal_fitness_aggregates_coins_and_requires_validity_everywhere(mar
     coins = {"A": market["A"], "B": market["B"].iloc[: len(market["B"]) // 3]}  # fewer bars, fewer trades on B
     counts = np.stack([evaluate_population(f, genomes)["trade_count"].to_numpy() for f in coins.values()])
     # a trade minimum that some genome meets on both coins and another meets on one coin only
-    splits = [t for t in range(1, counts.max() + 1)
-              if (counts.min(axis=0) >= t).any() and ((counts.max(axis=0) >= t) & (counts.min(axis=0) < t)).any()]
+    splits = [
+        t
+        for t in range(1, counts.max() + 1)
+        if (counts.min(axis=0) >= t).any() and ((counts.max(axis=0) >= t) & (counts.min(axis=0) < t)).any()
+    ]
     assert splits, f"no trade minimum separates the genomes: {counts.tolist()}"
     fitness = FitnessConfig(min_trades=splits[0])
     per_coin = [evaluate_population(frame, genomes, fitness=fitness) for frame in coins.values()]
@@ -203,8 +213,9 @@ def test_same_seed_same_population_other_seed_other_population(market):
 
 # --- learning -------------------------------------------------------------------------------------
 def test_fitness_improves_over_generations_on_a_planted_trend(market):
-    config = small_config(total_strategies=32, batch_size=16, generations=8, seed_types=["sma_trend", "ema_crossover"],
-                          random_seed=1, min_trades=3)
+    config = small_config(
+        total_strategies=32, batch_size=16, generations=8, seed_types=["sma_trend", "ema_crossover"], random_seed=1, min_trades=3
+    )
     result = run_evolution(market, config, evolution_date=EVOLUTION_DAY)
     stats = result.generation_stats
     for batch, per_batch in stats.groupby("batch"):
@@ -265,14 +276,20 @@ def test_a_run_where_too_many_islands_fail_fails_with_their_reasons(market):
             if batch in (0, 2):
                 raise RuntimeError(f"injected failure in batch {batch}")
 
-    with pytest.raises(TooManyFailedIslands, match=r"2 of 3 islands failed \(more than the 20% a run accepts\): "
-                                                   r"1 x RuntimeError: injected failure in batch 0; 1 x RuntimeError") as raised:
+    with pytest.raises(
+        TooManyFailedIslands,
+        match=r"2 of 3 islands failed \(more than the 20% a run accepts\): "
+        r"1 x RuntimeError: injected failure in batch 0; 1 x RuntimeError",
+    ) as raised:
         run_evolution(market, config, evolution_date=EVOLUTION_DAY, batch_hook=FailTwo())
     assert list(raised.value.result.failed_batches["batch"]) == [0, 2]
-    assert raised.value.result.failure_reasons() == {"RuntimeError: injected failure in batch 0": 1,
-                                                     "RuntimeError: injected failure in batch 2": 1}
-    lenient = run_evolution(market, config.model_copy(update={"max_failed_island_share": 0.7}),
-                            evolution_date=EVOLUTION_DAY, batch_hook=FailTwo())
+    assert raised.value.result.failure_reasons() == {
+        "RuntimeError: injected failure in batch 0": 1,
+        "RuntimeError: injected failure in batch 2": 1,
+    }
+    lenient = run_evolution(
+        market, config.model_copy(update={"max_failed_island_share": 0.7}), evolution_date=EVOLUTION_DAY, batch_hook=FailTwo()
+    )
     assert set(lenient.population["batch"]) == {1}  # the share is a named, explicit choice
 
 
@@ -323,7 +340,9 @@ def test_an_island_that_fails_in_lockstep_fails_alone(market):
     config = small_config(total_strategies=12, generations=3)
     tasks, frames = _train_tasks(market, config)
     alone = [execute_batch(task, frames) for task in tasks]
-    poisoned = set(alone[1].population["genes_hash"]) - set(alone[0].population["genes_hash"]) - set(alone[2].population["genes_hash"])
+    poisoned = (
+        set(alone[1].population["genes_hash"]) - set(alone[0].population["genes_hash"]) - set(alone[2].population["genes_hash"])
+    )
 
     def failing(frames, genomes, fitness):  # fails whenever island 1's own genomes are in the call
         if any(g.seed_id in poisoned for g in genomes):
@@ -365,7 +384,7 @@ def test_best_strategies_become_configs_that_round_trip_through_the_store(market
     store.save_evolved_strategies(configs)
     loaded = {c.name: c for c in store.load_strategies()}
     train = evolution_windows(EVOLUTION_DAY, 40).train
-    for candidate, config in zip(best, configs):
+    for candidate in best:
         stored = loaded[candidate.genes.strategy_name()]
         assert stored.genes.genes_hash() == candidate.row["genes_hash"]
         assert stored.fitness_score == candidate.row["score"] and stored.deployment_status is DeploymentStatus.EVOLVED

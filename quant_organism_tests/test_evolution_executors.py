@@ -26,9 +26,18 @@ LOOKBACK = 30
 
 
 def config(executor: str, **overrides) -> EvolutionConfig:
-    values = dict(total_strategies=12, batch_size=4, generations=3, lookback_days=LOOKBACK, min_trades=1,
-                  seed_types=["ema_crossover", "sma_trend", "rsi_filter"], random_seed=9, executor=executor,
-                  max_workers=2, batch_timeout_s=120)
+    values = dict(
+        total_strategies=12,
+        batch_size=4,
+        generations=3,
+        lookback_days=LOOKBACK,
+        min_trades=1,
+        seed_types=["ema_crossover", "sma_trend", "rsi_filter"],
+        random_seed=9,
+        executor=executor,
+        max_workers=2,
+        batch_timeout_s=120,
+    )
     return EvolutionConfig(**{**values, **overrides})
 
 
@@ -93,8 +102,9 @@ def ray_cluster():
 
 def run_recorded(market, executor, tmp_path_factory, hook=None, **overrides):
     folder = tmp_path_factory.mktemp(f"evals-{executor}")
-    result = run_evolution(market, config(executor, **overrides), evolution_date=EVOLUTION_DAY,
-                           evaluator=RecordingEvaluator(folder), batch_hook=hook)
+    result = run_evolution(
+        market, config(executor, **overrides), evolution_date=EVOLUTION_DAY, evaluator=RecordingEvaluator(folder), batch_hook=hook
+    )
     calls = [json.loads(p.read_text()) for p in folder.glob("*.json")]
     return result, calls
 
@@ -163,8 +173,13 @@ def test_a_worker_killed_mid_run_is_retried_and_the_run_completes(executor, requ
 def test_a_failing_batch_on_ray_is_recorded_and_the_run_carries_on(market, serial_run, ray_cluster):
     serial, _ = serial_run
     events = []
-    result = run_evolution(market, config("ray", max_failed_island_share=0.5), events.append, evolution_date=EVOLUTION_DAY,
-                           batch_hook=Misbehave(raise_in=1))
+    result = run_evolution(
+        market,
+        config("ray", max_failed_island_share=0.5),
+        events.append,
+        evolution_date=EVOLUTION_DAY,
+        batch_hook=Misbehave(raise_in=1),
+    )
     batches = result.batches.set_index("batch")
     assert list(batches["status"]) == ["ok", "failed", "ok"]
     assert "ValueError: bad batch 1" in batches.loc[1, "error"]
@@ -181,8 +196,12 @@ def test_a_runaway_batch_is_killed_at_its_hard_limit(market, serial_run, ray_clu
     limit, its islands run again one by one, and only the runaway one is killed again."""
     serial, _ = serial_run
     started = time.perf_counter()
-    result = run_evolution(market, config("ray", batch_timeout_s=1.0, batch_timeout_grace_s=4.0, max_failed_island_share=0.5),
-                           evolution_date=EVOLUTION_DAY, batch_hook=Misbehave(hang_in=2))
+    result = run_evolution(
+        market,
+        config("ray", batch_timeout_s=1.0, batch_timeout_grace_s=4.0, max_failed_island_share=0.5),
+        evolution_date=EVOLUTION_DAY,
+        batch_hook=Misbehave(hang_in=2),
+    )
     assert time.perf_counter() - started < 120
     batches = result.batches.set_index("batch")
     assert batches.loc[2, "status"] == "timeout" and "killed" in batches.loc[2, "error"]

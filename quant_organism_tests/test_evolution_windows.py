@@ -39,7 +39,9 @@ def test_windows_are_contiguous_ordered_and_end_with_the_evolution_day(lookback,
     assert w.walk_forward.end == end
     assert not w.train.overlaps(w.out_of_sample) and not w.train.overlaps(w.walk_forward)
     assert [x.days for x in (w.train, w.out_of_sample, w.walk_forward)] == [
-        round(lookback * split[0]), round(lookback * split[1]), lookback - round(lookback * split[0]) - round(lookback * split[1])
+        round(lookback * split[0]),
+        round(lookback * split[1]),
+        lookback - round(lookback * split[0]) - round(lookback * split[1]),
     ]
     assert all(x.days >= 1 and float(x.days).is_integer() for x in (w.train, *w.validation))
 

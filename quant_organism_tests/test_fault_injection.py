@@ -32,8 +32,14 @@ def _drive(data_dir: Path, fault: str | None = None) -> int:
     env.pop("QUANT_ORGANISM_FAULT", None)
     if fault:
         env["QUANT_ORGANISM_FAULT"] = fault
-    done = subprocess.run([sys.executable, "-m", "quant_organism_tests.support.fault_driver"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "quant_organism_tests.support.fault_driver"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     return done.returncode
 
 
@@ -54,7 +60,10 @@ def _outcome(data_dir: Path) -> dict:
     live = {c.name: (c.deployment_status.value, c.allocation) for c in store.load_strategies()}
     manifest = load_current_deployment(store) or {}
     with duckdb.connect(str(data_dir / "paper" / "ledger.duckdb"), read_only=True) as con:
-        ledger = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").df().to_json() for t in ("orders", "fills", "positions", "pnl", "trades")}
+        ledger = {
+            t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").df().to_json()
+            for t in ("orders", "fills", "positions", "pnl", "trades")
+        }
     return {
         "lake": lake,
         "live": live,
@@ -62,8 +71,8 @@ def _outcome(data_dir: Path) -> dict:
         "manifest": sorted((s["name"], s["allocation"]) for s in manifest.get("strategies", [])),
         "store_problems": [p.reason for p in store.problems],
         "ledger": ledger,
-        "leftovers": sorted(str(p.relative_to(data_dir)) for p in data_dir.rglob(".*.tmp")) +
-                     sorted(p.name for p in (data_dir / "strategies").glob(".txn-*")),
+        "leftovers": sorted(str(p.relative_to(data_dir)) for p in data_dir.rglob(".*.tmp"))
+        + sorted(p.name for p in (data_dir / "strategies").glob(".txn-*")),
     }
 
 
@@ -73,8 +82,15 @@ def _runs(data_dir: Path) -> list:
     os.environ["DAGSTER_HOME"] = str(data_dir / "dagster_home")
     try:
         with dg.DagsterInstance.from_config(str(data_dir / "dagster_home")) as instance:
-            return [(r.dagster_run.job_name, r.dagster_run.status.value, r.dagster_run.tags.get("quant_organism/orphaned"),
-                     r.dagster_run.tags.get("dagster/partition")) for r in instance.get_run_records()]
+            return [
+                (
+                    r.dagster_run.job_name,
+                    r.dagster_run.status.value,
+                    r.dagster_run.tags.get("quant_organism/orphaned"),
+                    r.dagster_run.tags.get("dagster/partition"),
+                )
+                for r in instance.get_run_records()
+            ]
     finally:
         os.environ.pop("DAGSTER_HOME", None)
 

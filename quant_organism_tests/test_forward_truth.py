@@ -17,8 +17,8 @@ from quant_organism.catalog import StrategyConfig, StrategyStore
 from quant_organism.catalog.manifest import load_current_deployment
 from quant_organism.core.windows import Window
 from quant_organism.deployment import Candidate, DecisionEngine
-from quant_organism.deployment.decision import DecisionConfig
 from quant_organism.deployment.chain import ChainSettings
+from quant_organism.deployment.decision import DecisionConfig
 from quant_organism.deployment.deploy import OlderThanLive, deploy
 from quant_organism.deployment.scoring import PaperRecord
 from quant_organism.deployment.selection import plan_from_verdicts
@@ -62,7 +62,9 @@ def planted(kind: str, strength: float, seed: int, days: int = 300) -> dict[str,
 
 def search_pbo(kind: str, strength: float, seed: int) -> float:
     frames = planted(kind, strength, seed)
-    result = run_evolution(frames, EvolutionConfig(**SMALL, random_seed=seed), evolution_date=(START + pd.Timedelta(days=299)).date())
+    result = run_evolution(
+        frames, EvolutionConfig(**SMALL, random_seed=seed), evolution_date=(START + pd.Timedelta(days=299)).date()
+    )
     sample = tried_sample(result, 200)
     assert len({g.seed_id for g in sample}) == len(sample) >= 100
     return population_pbo(sample, frames, result.windows.train)[0].pbo
@@ -80,7 +82,9 @@ def test_pbo_of_a_search_on_a_planted_edge_is_low():
 
 def test_the_pbo_sample_is_uniform_over_what_was_tried_not_the_top():
     frames = planted("null", 0.0, 5)
-    result = run_evolution(frames, EvolutionConfig(**SMALL, random_seed=5), evolution_date=(START + pd.Timedelta(days=299)).date())
+    result = run_evolution(
+        frames, EvolutionConfig(**SMALL, random_seed=5), evolution_date=(START + pd.Timedelta(days=299)).date()
+    )
     valid = result.population[result.population["valid"]].drop_duplicates("genes_hash")
     sample = {g.seed_id for g in tried_sample(result, 40)}
     top = set(valid.sort_values("score", ascending=False)["name"].head(40))
@@ -162,8 +166,11 @@ def test_evolution_dates_are_monthly_by_default_or_every_n_days():
 def test_a_date_is_judged_on_data_before_it_and_traded_on_data_after_it():
     """Bars after the forward span, and changes to them, change nothing; the chain sees no bar of the span."""
     frames = planted("trend", 0.15, 3, days=360)
-    settings = RetrospectiveSettings(ChainSettings(evolution=EvolutionConfig(**SMALL, random_seed=3), max_candidates=12,
-                                                   decision=DecisionConfig(probation_days=0)))  # capital at once
+    settings = RetrospectiveSettings(
+        ChainSettings(
+            evolution=EvolutionConfig(**SMALL, random_seed=3), max_candidates=12, decision=DecisionConfig(probation_days=0)
+        )
+    )  # capital at once
     date_, until = START + pd.Timedelta(days=300), START + pd.Timedelta(days=330)
     outcome = judge_date(frames, date_, until, settings)
     assert outcome.deployed, "a strong planted trend is deployed"
@@ -236,7 +243,11 @@ def test_the_retrospective_command_resumes_and_reruns_identically(data_dir: Path
     resumed = json.loads(out.strip().splitlines()[-1])
     for key in ("organism_return", "naive_return", "buy_and_hold_return"):
         assert resumed[key] == pytest.approx(first[key], abs=1e-12)
-    assert pd.read_parquet(last_row).drop(columns="seconds").equals(pd.read_parquet(pd.io.common.BytesIO(saved)).drop(columns="seconds"))
+    assert (
+        pd.read_parquet(last_row)
+        .drop(columns="seconds")
+        .equals(pd.read_parquet(pd.io.common.BytesIO(saved)).drop(columns="seconds"))
+    )
     with open_memory(data_dir) as con:
         view = con.execute("SELECT date, organism_return, naive_return FROM retrospective ORDER BY date").df()
     assert list(view["date"]) == ["2024-03-01", "2024-03-21"]
@@ -278,7 +289,9 @@ def test_the_retrospective_asset_needs_its_previous_date_and_writes_the_track(da
 REAL = Path(__file__).resolve().parents[2] / "shared" / "market-data"
 
 
-@pytest.mark.skipif(not (REAL / "hyperliquid__BTC_4h.csv").exists(), reason="../shared/market-data (real Hyperliquid files) is absent")
+@pytest.mark.skipif(
+    not (REAL / "hyperliquid__BTC_4h.csv").exists(), reason="../shared/market-data (real Hyperliquid files) is absent"
+)
 def test_the_retrospective_runs_on_the_real_4h_files(data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys, fresh_cli):
     from quant_organism.cli.main import main
 

@@ -26,9 +26,7 @@ def _bars(first: str = DAYS[0], days: int = len(DAYS)) -> pd.DataFrame:
 
 def _write_csv(frame: pd.DataFrame, folder: Path, times: pd.Series | None = None) -> Path:
     folder.mkdir(exist_ok=True)
-    out = frame.drop(columns="coin").assign(
-        timestamp=(frame["timestamp"].astype("int64") // 10**6) if times is None else times
-    )
+    out = frame.drop(columns="coin").assign(timestamp=(frame["timestamp"].astype("int64") // 10**6) if times is None else times)
     out.to_csv(folder / "BTC_1h.csv", index=False)
     return folder
 
@@ -93,7 +91,7 @@ def _fuzz(bars: pd.DataFrame, rng: np.random.Generator, kind: str) -> tuple[pd.D
         times.iloc[pick] //= 10 ** rng.integers(1, 4, size=len(pick))
     elif kind == "level_shift":
         start = int(rng.integers(0, n - 30))
-        bars.loc[start:start + 29, ["open", "high", "low", "close"]] *= 10 ** float(rng.uniform(1, 300))
+        bars.loc[start : start + 29, ["open", "high", "low", "close"]] *= 10 ** float(rng.uniform(1, 300))
     elif kind == "nan_inf":
         bars.loc[pick, "close"] = rng.choice([np.nan, np.inf, -np.inf], size=len(pick))
     elif kind == "shuffled":
@@ -106,9 +104,13 @@ def _fuzz(bars: pd.DataFrame, rng: np.random.Generator, kind: str) -> tuple[pd.D
     return bars, times
 
 
-@pytest.mark.parametrize("kind", ["mixed_units", "truncated_times", "level_shift", "nan_inf", "shuffled", "duplicate_days", "truncated_file"])
+@pytest.mark.parametrize(
+    "kind", ["mixed_units", "truncated_times", "level_shift", "nan_inf", "shuffled", "duplicate_days", "truncated_file"]
+)
 @pytest.mark.parametrize("seed", [0, 1])
-def test_fuzzed_files_never_crash_and_every_row_is_kept_or_quarantined_with_a_reason(tmp_path: Path, kind: str, seed: int) -> None:
+def test_fuzzed_files_never_crash_and_every_row_is_kept_or_quarantined_with_a_reason(
+    tmp_path: Path, kind: str, seed: int
+) -> None:
     rng = np.random.default_rng(seed)
     bars, times = _fuzz(_bars(days=7), rng, kind)
     folder = _write_csv(bars, tmp_path / "files", times=times)

@@ -6,9 +6,8 @@ import json
 import os
 from pathlib import Path
 
-import pytest
-
 import numpy as np
+import pytest
 
 from quant_organism.catalog import ConfigStoreError, StrategyConfig, StrategyStore
 from quant_organism.strategies import SeedGenes, SeedType
@@ -95,10 +94,11 @@ def test_a_symlinked_archive_folder_stops_the_write_before_its_commit_point(stor
 
 
 def test_the_lake_reader_skips_a_symlinked_partition_and_says_so(tmp_path: Path) -> None:
+    import pandas as pd
+
     from quant_organism.market.lake import MarketLake
     from quant_organism.market.quality import check_candles
     from quant_organism.market.sources.synthetic import SyntheticSource
-    import pandas as pd
 
     lake = MarketLake(tmp_path / "lake")
     outside = MarketLake(tmp_path / "outside")

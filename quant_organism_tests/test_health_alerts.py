@@ -21,7 +21,7 @@ class _Hook(BaseHTTPRequestHandler):
     script: list[int] = []
     received: list[dict] = []
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         status = self.script.pop(0) if self.script else 200
         type(self).received.append(body)
@@ -47,7 +47,9 @@ def test_an_alert_is_logged_and_posted_with_retries_on_429_and_5xx(tmp_path, web
     hook.script = [503, 429, 200]
     entry = raise_alert(Alert("decay", "ema_1 is decaying", {"strategy": "ema_1"}), tmp_path, url)
     assert entry["webhook"].startswith("delivered (HTTP 200, attempt 3)")
-    assert len(hook.received) == 3 and hook.received[-1]["kind"] == "decay" and hook.received[-1]["details"] == {"strategy": "ema_1"}
+    assert (
+        len(hook.received) == 3 and hook.received[-1]["kind"] == "decay" and hook.received[-1]["details"] == {"strategy": "ema_1"}
+    )
     [logged] = read_alerts(tmp_path)
     assert logged["message"] == "ema_1 is decaying" and logged["webhook"] == entry["webhook"]
 
@@ -86,7 +88,10 @@ def test_the_run_failure_sensor_raises_an_alert_to_the_webhook(tmp_path, webhook
         result = fragile.execute_in_process(instance=instance, raise_on_error=False)
         events = result.get_run_failure_event()
         context = dg.build_run_status_sensor_context(
-            sensor_name="run_failure_recorder", dagster_instance=instance, dagster_run=result.dagster_run, dagster_event=events,
+            sensor_name="run_failure_recorder",
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+            dagster_event=events,
             resources={"artifacts": ArtifactsResource(root=str(tmp_path))},
         ).for_run_failure()
         run_failure_recorder(context)

@@ -289,8 +289,18 @@ def test_dropped_connection_is_retried(hl, make_source):
 
 
 # payloads -----------------------------------------------------------------------------------------
-ROW = {"T": 1727744399999, "c": "1.0", "h": "1.0", "i": "1h", "l": "1.0", "n": 1, "o": "1.0", "s": "BTC",
-       "t": 1727740800000, "v": "1.0"}
+ROW = {
+    "T": 1727744399999,
+    "c": "1.0",
+    "h": "1.0",
+    "i": "1h",
+    "l": "1.0",
+    "n": 1,
+    "o": "1.0",
+    "s": "BTC",
+    "t": 1727740800000,
+    "v": "1.0",
+}
 
 
 @pytest.mark.parametrize(
@@ -394,13 +404,18 @@ def test_generated_answers_are_byte_identical_to_recordings(name):
     rows = json.loads(recorded.body)
     with HyperliquidReplayServer(candle_cap=10**6, funding_cap=10**6) as server:
         if info_type == "candleSnapshot":
-            table = pd.DataFrame({"t": [r["t"] for r in rows], "n": [r["n"] for r in rows],
-                                  **{k: [float(r[k]) for r in rows] for k in "ohlcv"}})
+            table = pd.DataFrame(
+                {"t": [r["t"] for r in rows], "n": [r["n"] for r in rows], **{k: [float(r[k]) for r in rows] for k in "ohlcv"}}
+            )
             server.add_candles(rows[0]["s"], table, rows[0]["i"])
         else:
-            table = pd.DataFrame({"time": [r["time"] for r in rows],
-                                  "funding_rate": [float(r["fundingRate"]) for r in rows],
-                                  "premium": [float(r["premium"]) for r in rows]})
+            table = pd.DataFrame(
+                {
+                    "time": [r["time"] for r in rows],
+                    "funding_rate": [float(r["fundingRate"]) for r in rows],
+                    "premium": [float(r["premium"]) for r in rows],
+                }
+            )
             server.add_funding(rows[0]["coin"], table)
         answer = requests.post(server.url + "/info", json=recorded.request)
     assert answer.status_code == 200 and answer.text == recorded.body
@@ -539,8 +554,7 @@ def test_retry_call_outcomes():
 
     waits.clear()
     with pytest.raises(RetryExhaustedError) as err:
-        retry_call(lambda: 1 / 0, policy=policy, is_retryable=lambda e: True, sleep=waits.append,
-                   retry_after=lambda e: 60.0)
+        retry_call(lambda: 1 / 0, policy=policy, is_retryable=lambda e: True, sleep=waits.append, retry_after=lambda e: 60.0)
     assert err.value.attempts == 3 and isinstance(err.value.last_error, ZeroDivisionError)
     assert waits == [4.0, 4.0]  # a server hint lengthens the wait, but never past max_delay
 

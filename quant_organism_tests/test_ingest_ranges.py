@@ -104,7 +104,9 @@ def test_days_must_be_consecutive_for_one_check():
 
 def test_gaps_between_requested_days_split_the_source_calls(tmp_path):
     assert list(consecutive_runs(["2024-05-13", "2024-05-10", "2024-05-11", "2024-05-11"])) == [
-        ["2024-05-10", "2024-05-11"], ["2024-05-13"]]
+        ["2024-05-10", "2024-05-11"],
+        ["2024-05-13"],
+    ]
     calls: list[tuple[pd.Timestamp, pd.Timestamp]] = []
 
     class CountingSource(SyntheticSource):
@@ -115,8 +117,10 @@ def test_gaps_between_requested_days_split_the_source_calls(tmp_path):
     lake = MarketLake(tmp_path / "lake")
     outcomes = ingest_candle_days(CountingSource(), lake, "BTC", ["2024-05-10", "2024-05-11", "2024-05-13"])
     assert [o.day for o in outcomes] == ["2024-05-10", "2024-05-11", "2024-05-13"]
-    assert calls == [(pd.Timestamp("2024-05-10", tz="UTC"), pd.Timestamp("2024-05-12", tz="UTC")),
-                     (pd.Timestamp("2024-05-13", tz="UTC"), pd.Timestamp("2024-05-14", tz="UTC"))]
+    assert calls == [
+        (pd.Timestamp("2024-05-10", tz="UTC"), pd.Timestamp("2024-05-12", tz="UTC")),
+        (pd.Timestamp("2024-05-13", tz="UTC"), pd.Timestamp("2024-05-14", tz="UTC")),
+    ]
     assert not lake.partition_path("candles", "BTC", "2024-05-12").exists()
 
 
@@ -140,7 +144,10 @@ def test_a_failing_range_falls_back_to_days_and_loses_only_the_bad_day(tmp_path)
     assert len(quarantine) == 1 and quarantine["reason"].iloc[0] == "source_error: HTTP 500 for 2024-05-12 (server storm)"
     for day in ("2024-05-10", "2024-05-11", "2024-05-13"):
         ingest_candles(SyntheticSource(), reference, "BTC", day)
-        assert lake.partition_path("candles", "BTC", day).read_bytes() == reference.partition_path("candles", "BTC", day).read_bytes()
+        assert (
+            lake.partition_path("candles", "BTC", day).read_bytes()
+            == reference.partition_path("candles", "BTC", day).read_bytes()
+        )
     assert not lake.partition_path("candles", "BTC", "2024-05-12").exists()
 
 

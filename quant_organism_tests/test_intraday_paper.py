@@ -60,8 +60,10 @@ def _same(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame]) -> None:
 
 @pytest.mark.timeout(600)
 def test_each_closed_hour_is_traded_into_the_one_ledger_and_the_day_rolls_up(data_dir: Path, exchange):
-    resources = {**project_resources(data_dir, source="hyperliquid", base_url=exchange.url),
-                 "operator_policy": OperatorPolicyResource(max_drawdown=0, daily_loss=0, max_asset_exposure=0)}
+    resources = {
+        **project_resources(data_dir, source="hyperliquid", base_url=exchange.url),
+        "operator_policy": OperatorPolicyResource(max_drawdown=0, daily_loss=0, max_asset_exposure=0),
+    }
     defs = load_definitions()
     definitions = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs, resources=resources)
     ingest, daily, hourly = (definitions.resolve_job_def(j) for j in ("ingest_market_data", "paper_trade", "paper_trade_bars"))
@@ -124,10 +126,12 @@ def test_the_hourly_schedule_trades_the_hour_that_closed_and_retries_a_failed_on
 
     schedule = make_hourly_paper_schedule(catalog_dir=str(tmp_path / "strategies"))
     defs = load_definitions()
-    repo = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs, resources=defs.resources,
-                          schedules=[schedule]).get_repository_def()
+    repo = dg.Definitions(
+        assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs, resources=defs.resources, schedules=[schedule]
+    ).get_repository_def()
     at = datetime(2024, 4, 11, 10, 3, tzinfo=timezone.utc)
     with dg.instance_for_test() as instance:
+
         def tick():
             context = dg.build_schedule_context(instance=instance, scheduled_execution_time=at, repository_def=repo)
             data = schedule.evaluate_tick(context)
@@ -144,6 +148,10 @@ def test_the_hourly_schedule_trades_the_hour_that_closed_and_retries_a_failed_on
         assert tick() == [("paper-bars:2024-04-11-08:00:attempt-2", "2024-04-11-08:00"),
                           ("paper-bars:2024-04-11-09:00", "2024-04-11-09:00")]  # fmt: skip
         for hour in ("08", "09"):
-            create_run_for_test(instance, job_name="paper_trade_bars", tags={"dagster/partition": f"2024-04-11-{hour}:00"},
-                                status=dg.DagsterRunStatus.SUCCESS)
+            create_run_for_test(
+                instance,
+                job_name="paper_trade_bars",
+                tags={"dagster/partition": f"2024-04-11-{hour}:00"},
+                status=dg.DagsterRunStatus.SUCCESS,
+            )
         assert "traded or being traded" in tick()

@@ -16,8 +16,18 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "quant_organism"
 BIN = Path(sys.executable).parent
 DOMAIN_PACKAGES = (
-    "core", "strategies", "market", "catalog", "backtest", "runtime", "evolution", "validation", "deployment",
-    "reporting", "research", "automation",
+    "core",
+    "strategies",
+    "market",
+    "catalog",
+    "backtest",
+    "runtime",
+    "evolution",
+    "validation",
+    "deployment",
+    "reporting",
+    "research",
+    "automation",
 )
 
 
@@ -30,6 +40,25 @@ def test_lint_imports_keeps_the_layers_contract():
     done = _run([str(BIN / "lint-imports")], ROOT)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert "2 kept, 0 broken" in done.stdout
+
+
+def test_ruff_lint_and_format_are_clean():
+    """The whole tree passes `ruff check` and `ruff format --check` (configuration: pyproject.toml)."""
+    lint = _run([str(BIN / "ruff"), "check", "--no-cache", "."], ROOT)
+    assert lint.returncode == 0, lint.stdout[-4000:] + lint.stderr[-2000:]
+    formatted = _run([str(BIN / "ruff"), "format", "--check", "--no-cache", "."], ROOT)
+    assert formatted.returncode == 0, formatted.stdout[-4000:] + formatted.stderr[-2000:]
+
+
+def test_ruff_bites(tmp_path: Path):
+    """A file with an unused import and a badly formatted line fails both checks, naming the file."""
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    (tmp_path / "quant_organism").mkdir()
+    (tmp_path / "quant_organism" / "sloppy.py").write_text("import os\nx = {  'a':1 }\n")
+    lint = _run([str(BIN / "ruff"), "check", "--no-cache", "."], tmp_path)
+    assert lint.returncode != 0 and "F401" in lint.stdout and "sloppy.py" in lint.stdout
+    formatted = _run([str(BIN / "ruff"), "format", "--check", "--no-cache", "."], tmp_path)
+    assert formatted.returncode != 0 and "sloppy.py" in formatted.stdout
 
 
 @pytest.mark.parametrize(
@@ -86,10 +115,16 @@ def test_domain_code_never_reads_settings_or_the_environment():
     assert offenders == []
 
 
-@pytest.mark.parametrize("line", [
-    "import os\nkey = os.environ.get('X')\n", "import os\nos.environ.setdefault('RAY_AUTH_MODE', 'disabled')\n",
-    "import os\nvalue = os.getenv('X')\n", "from os import environ\n", "import os\nenv = dict(os.environ)\n",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "import os\nkey = os.environ.get('X')\n",
+        "import os\nos.environ.setdefault('RAY_AUTH_MODE', 'disabled')\n",
+        "import os\nvalue = os.getenv('X')\n",
+        "from os import environ\n",
+        "import os\nenv = dict(os.environ)\n",
+    ],
+)
 def test_the_environment_rule_bites(line: str):
     assert environment_uses(line) != []
     assert environment_uses("import os\ncores = os.cpu_count()\nenviron = {}\nenviron.get('X')\n") == []
@@ -117,5 +152,8 @@ def test_the_demo_benchmark_runs_the_makefiles_demo():
     makefile = (ROOT / "Makefile").read_text()
     values = dict(re.findall(r"^(DEMO_\w+) \?= (\S+)$", makefile, flags=re.M))
     assert (values["DEMO_END"], int(values["DEMO_PAPER_DAYS"]), int(values["DEMO_EVOLVE_EVERY"])) == (
-        demo.DEMO_END, demo.DEMO_PAPER_DAYS, demo.DEMO_EVOLVE_EVERY)
+        demo.DEMO_END,
+        demo.DEMO_PAPER_DAYS,
+        demo.DEMO_EVOLVE_EVERY,
+    )
     assert "--evolve-every $(DEMO_EVOLVE_EVERY)" in makefile and "benchmarks demo" in makefile

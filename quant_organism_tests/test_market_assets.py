@@ -12,7 +12,6 @@ import dagster as dg
 import duckdb
 import numpy as np
 import pandas as pd
-import pytest
 from dagster_duckdb import DuckDBResource
 
 from quant_organism.defs.market.assets import candles, funding_rates
@@ -70,8 +69,14 @@ def test_synthetic_partition_materialises_with_metadata_checks_and_catalogue(dat
         # The README's view works with any filter (issue 15.5: DuckDB used to parse other metadata as JSON).
         filtered = {
             sql: con.execute(f"SELECT count(*) FROM partition_quality WHERE {sql}").fetchone()[0]
-            for sql in ("coin = 'BTC'", "passed", "score >= 0.95", f"day = DATE '{DAY}'", "dataset = 'candles'",
-                        "violations IS NOT NULL")
+            for sql in (
+                "coin = 'BTC'",
+                "passed",
+                "score >= 0.95",
+                f"day = DATE '{DAY}'",
+                "dataset = 'candles'",
+                "violations IS NOT NULL",
+            )
         }
     np.testing.assert_array_equal(stored["close"].to_numpy(), expected["close"].to_numpy())
     assert len(stored) == 24 and funding_rows == 24
@@ -121,9 +126,7 @@ def test_hyperliquid_source_partition_materialises_through_the_real_sdk(data_dir
 
 
 def test_real_hyperliquid_files_import_through_the_asset(data_dir, market_data_dir):
-    result = _materialize(
-        _resources(data_dir, source="files", files_dir=str(market_data_dir)), "BTC", day="2025-01-15"
-    )
+    result = _materialize(_resources(data_dir, source="files", files_dir=str(market_data_dir)), "BTC", day="2025-01-15")
     assert result.success and all(_checks(result).values())
     raw = pd.read_csv(market_data_dir / "hyperliquid__BTC_1h.csv")
     raw["timestamp"] = pd.to_datetime(raw["timestamp_ms"], unit="ms", utc=True)

@@ -35,9 +35,7 @@ def test_frames_match_the_source_and_report_missing_partitions(tmp_path):
 
 def test_jittered_funding_lands_on_the_bar_that_opens_before_it():
     index = pd.date_range("2024-01-01", periods=4, freq="h", tz="UTC")
-    candles = pd.DataFrame(
-        {"timestamp": index, "coin": "BTC", "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1.0}
-    )
+    candles = pd.DataFrame({"timestamp": index, "coin": "BTC", "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1.0})
     funding = pd.DataFrame(
         {
             "timestamp": pd.to_datetime(["2024-01-01 01:00:00.048", "2024-01-01 03:00:00.5"], utc=True),

@@ -53,8 +53,12 @@ def test_the_api_breaker_fails_fast_once_the_endpoint_keeps_failing():
     from quant_organism.market.resilience import CircuitBreaker
 
     with FearGreedReplay(_history(), today="2024-11-05") as replay:
-        api = FearGreedApi(replay.url, policy=RetryPolicy(max_attempts=2, base_delay=0.0, jitter=0.0),
-                           breaker=CircuitBreaker(failure_threshold=3, reset_timeout=60), today=pd.Timestamp("2024-11-05"))
+        api = FearGreedApi(
+            replay.url,
+            policy=RetryPolicy(max_attempts=2, base_delay=0.0, jitter=0.0),
+            breaker=CircuitBreaker(failure_threshold=3, reset_timeout=60),
+            today=pd.Timestamp("2024-11-05"),
+        )
         replay.script = [500] * 10
         for _ in range(2):
             with pytest.raises(MarketDataError):
@@ -79,7 +83,9 @@ def test_the_files_source_reads_the_real_history_as_it_is(market_data_dir):
 
 def _prefix_invariant(closes: pd.DataFrame, sentiment: pd.DataFrame, cut: str, k: int = 45) -> None:
     cut = pd.Timestamp(cut)
-    longer, _ = compute_regimes(closes[closes.index <= cut + pd.Timedelta(days=k)], sentiment[sentiment["date"] <= cut + pd.Timedelta(days=k)])
+    longer, _ = compute_regimes(
+        closes[closes.index <= cut + pd.Timedelta(days=k)], sentiment[sentiment["date"] <= cut + pd.Timedelta(days=k)]
+    )
     shorter, _ = compute_regimes(closes[closes.index <= cut], sentiment[sentiment["date"] <= cut])
     pd.testing.assert_frame_equal(longer.loc[:cut], shorter)
     assert shorter["hmm_state"].iloc[-1] != "unknown" and shorter["vol_regime"].iloc[-1] != "unknown"
@@ -120,8 +126,15 @@ def test_hmm_labels_are_ordered_by_variance_so_turbulent_means_volatile():
 
 
 def test_each_bar_sees_the_regimes_of_the_day_before():
-    regimes = pd.DataFrame({"vol_regime": ["low", "high"], "trend_regime": ["up", "down"], "hmm_state": ["calm", "turbulent"],
-                            "sentiment": [80.0, np.nan]}, index=pd.to_datetime(["2024-03-01", "2024-03-02"]))
+    regimes = pd.DataFrame(
+        {
+            "vol_regime": ["low", "high"],
+            "trend_regime": ["up", "down"],
+            "hmm_state": ["calm", "turbulent"],
+            "sentiment": [80.0, np.nan],
+        },
+        index=pd.to_datetime(["2024-03-01", "2024-03-02"]),
+    )
     bars = pd.date_range("2024-03-01", periods=72, freq="h", tz="UTC")
     view = regime_at_bars(regimes, bars)
     assert (view.iloc[:24]["regime_vol"] == -1).all()  # 03-01's bars: 02-29 unknown
@@ -140,16 +153,22 @@ def test_the_regime_asset_materialises_a_year_of_five_coins_with_a_plot_and_a_vi
     with dg.instance_for_test() as instance:
         ingest = definitions.resolve_job_def("ingest_market_data")
         for coin in COINS:
-            tags = {"dagster/asset_partition_range_start": f"{coin}|{first}", "dagster/asset_partition_range_end": f"{coin}|{last}"}
+            tags = {
+                "dagster/asset_partition_range_start": f"{coin}|{first}",
+                "dagster/asset_partition_range_end": f"{coin}|{last}",
+            }
             assert ingest.execute_in_process(instance=instance, tags=tags).success
         job = definitions.resolve_job_def("market_regime")
-        result = job.execute_in_process(instance=instance, tags={"dagster/asset_partition_range_start": first,
-                                                                  "dagster/asset_partition_range_end": last})
+        result = job.execute_in_process(
+            instance=instance, tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+        )
     assert result.success
     meta = result.asset_materializations_for_node("market__regime")[0].metadata
     assert meta["days"].value == 366 and "data:image/png;base64," in meta["regime_plot"].value
     import duckdb
 
     with duckdb.connect(str(data_dir / "quant_organism.duckdb"), read_only=True) as con:
-        rows = con.execute("SELECT count(*), count(DISTINCT date) FROM regimes WHERE date BETWEEN '2024-01-01' AND '2024-12-31'").fetchone()
+        rows = con.execute(
+            "SELECT count(*), count(DISTINCT date) FROM regimes WHERE date BETWEEN '2024-01-01' AND '2024-12-31'"
+        ).fetchone()
     assert rows == (366, 366)

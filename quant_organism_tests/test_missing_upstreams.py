@@ -26,8 +26,9 @@ def defs():
 
 
 def _ingest_candles(defs, instance, resources) -> None:
-    ingest = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs,
-                            resources=resources).resolve_job_def("ingest_market_data")
+    ingest = dg.Definitions(
+        assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs, resources=resources
+    ).resolve_job_def("ingest_market_data")
     for coin in settings.coins():
         tags = {"dagster/asset_partition_range_start": f"{coin}|{FIRST}", "dagster/asset_partition_range_end": f"{coin}|{LAST}"}
         assert ingest.execute_in_process(instance=instance, tags=tags).success
@@ -35,7 +36,11 @@ def _ingest_candles(defs, instance, resources) -> None:
 
 def _materialise_regime(defs, instance, resources, first: str, last: str):
     return dg.materialize(
-        defs.assets, selection=[REGIME], instance=instance, resources=resources, raise_on_error=False,
+        defs.assets,
+        selection=[REGIME],
+        instance=instance,
+        resources=resources,
+        raise_on_error=False,
         tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
     )
 
@@ -49,9 +54,12 @@ def test_regimes_without_sentiment_complete_with_sentiment_marked_unknown(defs, 
     meta = result.asset_materializations_for_node("market__regime")[0].metadata
     missing = meta["missing_upstream"].value["market/sentiment"]
     assert missing == {
-        "asset": "market/sentiment", "days": 11, "first": "2024-01-10", "last": LAST,
+        "asset": "market/sentiment",
+        "days": 11,
+        "first": "2024-01-10",
+        "last": LAST,
         "fix": "dagster asset materialize -m quant_organism.definitions --select market/sentiment "
-               "--partition-range 2024-01-10...2024-01-20",
+        "--partition-range 2024-01-10...2024-01-20",
     }
     stored = MarketLake(data_dir / "lake").read_days("regimes", "2024-01-10", LAST)
     assert len(stored) == 11 and stored["sentiment_missing"].all() and stored["sentiment"].isna().all()
@@ -77,10 +85,14 @@ def test_evolution_without_its_train_window_fails_naming_the_missing_days(defs, 
     resources = project_resources(data_dir)
     with dg.instance_for_test() as instance:
         _ingest_candles(defs, instance, resources)
-        job = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs,
-                             resources=resources).resolve_job_def("evolve")
-        result = job.execute_in_process(instance=instance, partition_key="2024-06-30", raise_on_error=False,
-                                        )
+        job = dg.Definitions(
+            assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs, resources=resources
+        ).resolve_job_def("evolve")
+        result = job.execute_in_process(
+            instance=instance,
+            partition_key="2024-06-30",
+            raise_on_error=False,
+        )
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure).event_specific_data.error.message
     assert "market/candles is missing for" in failure and "python -m quant_organism run --ingest-only --end 2024-06" in failure
@@ -91,7 +103,8 @@ def test_the_fix_command_for_a_daily_asset_names_its_partition_range():
     from quant_organism.defs.shared.upstream import fix_command, uncovered_days
 
     assert fix_command("market/regime", "2024-01-01", "2024-01-31") == (
-        "dagster asset materialize -m quant_organism.definitions --select market/regime --partition-range 2024-01-01...2024-01-31")
+        "dagster asset materialize -m quant_organism.definitions --select market/regime --partition-range 2024-01-01...2024-01-31"
+    )
     index = pd.date_range("2024-01-01", "2024-01-03", freq="1h", inclusive="left", tz="UTC")
     frames = {"BTC": pd.DataFrame({"close": 1.0}, index=index)}
     start, end = pd.Timestamp("2024-01-01", tz="UTC"), pd.Timestamp("2024-01-04", tz="UTC")

@@ -46,13 +46,18 @@ class Night:
         }
         self.sensors = {
             "regime": automation.make_regime_sensor(clock=clock),
-            "new_data": automation.make_new_market_data_sensor(clock=clock, after_regimes=True, job_name=EVOLVE_FULL_JOB,
-                                                               min_history_days=14),
+            "new_data": automation.make_new_market_data_sensor(
+                clock=clock, after_regimes=True, job_name=EVOLVE_FULL_JOB, min_history_days=14
+            ),
         }
         self.cursors: dict[str, str | None] = {name: None for name in self.sensors}
         self.repo = dg.Definitions(
-            assets=self.defs.assets, asset_checks=self.defs.asset_checks, jobs=self.defs.jobs, resources=self.defs.resources,
-            schedules=list(self.schedules.values()), sensors=list(self.sensors.values()),
+            assets=self.defs.assets,
+            asset_checks=self.defs.asset_checks,
+            jobs=self.defs.jobs,
+            resources=self.defs.resources,
+            schedules=list(self.schedules.values()),
+            sensors=list(self.sensors.values()),
         ).get_repository_def()
 
     def schedule(self, name: str, at: datetime) -> list[dg.RunRequest]:
@@ -62,8 +67,9 @@ class Night:
 
     def sensor(self, name: str, at: datetime) -> list[dg.RunRequest]:
         self.now = at
-        with dg.build_sensor_context(instance=self.instance, cursor=self.cursors[name], resources=self.resources,
-                                     repository_def=self.repo) as context:
+        with dg.build_sensor_context(
+            instance=self.instance, cursor=self.cursors[name], resources=self.resources, repository_def=self.repo
+        ) as context:
             data = self.sensors[name].evaluate_tick(context)
         self.cursors[name] = data.cursor if data.cursor is not None else self.cursors[name]
         return list(data.run_requests or [])
@@ -72,8 +78,9 @@ class Night:
         """Run the requested job for real, as the daemon would launch it."""
         job = self.defs.resolve_job_def(job_name)
         tags = {**request.tags, "dagster/run_key": request.run_key}
-        result = job.execute_in_process(instance=self.instance, partition_key=str(request.partition_key), tags=tags,
-                                        raise_on_error=False)
+        result = job.execute_in_process(
+            instance=self.instance, partition_key=str(request.partition_key), tags=tags, raise_on_error=False
+        )
         return result.success
 
     def record(self, job_name: str, request: dg.RunRequest, ok: bool) -> None:
@@ -107,7 +114,7 @@ def test_a_simulated_week_of_nights_runs_each_day_once_and_retries_the_failed_ni
 
         for day in WEEK:
             midnight = datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(days=1)
-            at = lambda hour, minute: midnight + timedelta(hours=hour, minutes=minute)  # noqa: E731
+            at = lambda hour, minute, midnight=midnight: midnight + timedelta(hours=hour, minutes=minute)  # noqa: E731
 
             # 00:15 ingest: one run per coin for the day that closed; 01:15 retries only what failed.
             requests = night.schedule("ingest", at(0, 15))

@@ -56,7 +56,8 @@ def _definitions(root: Path) -> dg.Definitions:
 def _paper(definitions, instance, day: str, policy: dict | None = None):
     run_config = {"resources": {"operator_policy": {"config": policy}}} if policy else None
     return definitions.resolve_job_def("paper_trade").execute_in_process(
-        instance=instance, partition_key=day, run_config=run_config, raise_on_error=False)
+        instance=instance, partition_key=day, run_config=run_config, raise_on_error=False
+    )
 
 
 @pytest.fixture

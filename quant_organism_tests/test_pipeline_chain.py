@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 
 import dagster as dg
-import pytest
 
 from quant_organism_tests.support.chain import ingest_coins, project_definitions
 
@@ -27,9 +26,7 @@ def _evolve(definitions, instance, day: str, validation: dict | None = None, dep
     if deployment:
         ops["deployment__deployed_configs"] = {"config": deployment}
     run_config = {"ops": ops} if ops else None
-    result = definitions.resolve_job_def("evolve").execute_in_process(
-        instance=instance, partition_key=day, run_config=run_config
-    )
+    result = definitions.resolve_job_def("evolve").execute_in_process(instance=instance, partition_key=day, run_config=run_config)
     assert result.success
     return result
 

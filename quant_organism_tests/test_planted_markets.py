@@ -13,8 +13,14 @@ from quant_organism.benchmarks.planted_strength import (
     oracle_sharpe,
     planted_sharpe,
 )
-from quant_organism.market.schema import CANDLE_COLUMNS, FUNDING_COLUMNS, MarketDataError, UnknownCoinError
-from quant_organism.market.schema import conform_candles, conform_funding
+from quant_organism.market.schema import (
+    CANDLE_COLUMNS,
+    FUNDING_COLUMNS,
+    MarketDataError,
+    UnknownCoinError,
+    conform_candles,
+    conform_funding,
+)
 from quant_organism.market.sources.base import MarketDataSource
 from quant_organism.market.sources.planted import CAPTURING_FAMILIES, KINDS, PlantedMarket, PlantedSource, hidden_state, simulate
 from quant_organism.strategies.genes import SeedType

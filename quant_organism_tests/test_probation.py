@@ -76,7 +76,9 @@ def test_a_capital_holder_outranks_a_correlated_newcomer_with_a_better_score():
 
 
 def test_probation_holds_at_most_max_pool_strategies():
-    returns = pd.DataFrame({f"p{k}": _bars(10 + k, forward_days=10) for k in range(2)} | {"new": _bars(20, mean=0.001)}, index=BARS)
+    returns = pd.DataFrame(
+        {f"p{k}": _bars(10 + k, forward_days=10) for k in range(2)} | {"new": _bars(20, mean=0.001)}, index=BARS
+    )
     plan = plan_from_verdicts([_verdict("new")], returns, DecisionConfig(min_pool=1, max_pool=2),
                               paper={"p0": ON_PROBATION, "p1": ON_PROBATION})  # fmt: skip
     assert sorted(c.name for c in plan.chosen) == ["p0", "p1"]

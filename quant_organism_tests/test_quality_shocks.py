@@ -30,7 +30,8 @@ def _days(first: str, count: int) -> list[str]:
 def _write(frame: pd.DataFrame, folder: Path, coin: str, interval: str) -> FileSource:
     folder.mkdir(exist_ok=True)
     frame.drop(columns="coin").assign(timestamp=frame["timestamp"].astype("int64") // 10**6).to_csv(
-        folder / f"{coin}_{interval}.csv", index=False)
+        folder / f"{coin}_{interval}.csv", index=False
+    )
     return FileSource(folder)
 
 
@@ -41,9 +42,14 @@ def _ingest_day_by_day(source: FileSource, lake: MarketLake, coin: str, days: li
     return {o.day: o.quality.report for o in outcomes}
 
 
-@pytest.mark.parametrize(("coin", "shock_day", "move"), [
-    ("XRP", "2023-07-13", 0.557), ("DOGE", "2021-01-28", 1.589), ("SOL", "2022-11-09", -0.711),
-])
+@pytest.mark.parametrize(
+    ("coin", "shock_day", "move"),
+    [
+        ("XRP", "2023-07-13", 0.557),
+        ("DOGE", "2021-01-28", 1.589),
+        ("SOL", "2022-11-09", -0.711),
+    ],
+)
 def test_real_daily_shocks_are_accepted_with_a_flag(market_data_dir, tmp_path, coin, shock_day, move):
     days = _days((pd.Timestamp(shock_day) - pd.Timedelta(days=5)).strftime("%Y-%m-%d"), 40)
     real = FileSource(market_data_dir).candles(coin, days[0], pd.Timestamp(days[-1]) + pd.Timedelta(days=1), "1d")
@@ -56,7 +62,9 @@ def test_real_daily_shocks_are_accepted_with_a_flag(market_data_dir, tmp_path, c
     assert all(r.score == 1.0 for r in reports.values()), {d: r.score for d, r in reports.items() if r.score < 1}
     assert reports[shock_day].flags == {"large_move": 1}
     assert sum(r.flags.get("large_move", 0) for r in reports.values()) >= 1
-    stored, _ = MarketLake(tmp_path / "lake").read("candles", [coin], days[0], pd.Timestamp(days[-1]) + pd.Timedelta(days=1), "1d")
+    stored, _ = MarketLake(tmp_path / "lake").read(
+        "candles", [coin], days[0], pd.Timestamp(days[-1]) + pd.Timedelta(days=1), "1d"
+    )
     assert len(stored) == len(days)  # the coin keeps its whole history: no survivorship hole after the shock
 
 
@@ -69,7 +77,7 @@ def test_a_real_hourly_shock_scaled_past_the_threshold_is_accepted_day_by_day_an
     assert real_move > 0.15  # the hour of the US crypto-reserve post
     factor = np.exp(0.65 - real_move)  # the same hour, as a move of 0.65 in log: within the bar, then held
     bars.loc[at, ["high", "close"]] *= factor
-    bars.loc[at + 1:, PRICES] *= factor
+    bars.loc[at + 1 :, PRICES] *= factor
 
     source = _write(bars, tmp_path / "files", "XRP", "1h")
     by_day = _ingest_day_by_day(source, MarketLake(tmp_path / "day"), "XRP", days, "1h")
@@ -85,12 +93,15 @@ def _day(coin: str = "ETH", day: str = "2024-05-11") -> pd.DataFrame:
     return SyntheticSource().candles(coin, start, start + pd.Timedelta(days=1)).reset_index(drop=True)
 
 
-@pytest.mark.parametrize(("row", "columns", "why"), [
-    (9, PRICES, "a whole bar at ten times the price, then back"),
-    (9, ["high", "close"], "a fat-finger close inside an ordinary bar, then back"),
-    (23, PRICES, "the day's last bar opens at ten times the price (no later bar to revert)"),
-    (0, PRICES, "the day's first bar, judged against the lake's last close"),
-])
+@pytest.mark.parametrize(
+    ("row", "columns", "why"),
+    [
+        (9, PRICES, "a whole bar at ten times the price, then back"),
+        (9, ["high", "close"], "a fat-finger close inside an ordinary bar, then back"),
+        (23, PRICES, "the day's last bar opens at ten times the price (no later bar to revert)"),
+        (0, PRICES, "the day's first bar, judged against the lake's last close"),
+    ],
+)
 def test_planted_bad_prints_are_quarantined_with_their_reason(row, columns, why):
     raw = _day()
     previous_close = float(raw.loc[0, "open"])

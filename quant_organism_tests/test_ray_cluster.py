@@ -29,9 +29,14 @@ def test_evolution_on_a_two_node_cluster_survives_a_node_killed_mid_run(tmp_path
         cluster.wait_for_cpus(2)
 
         env = {**ray_env(), "QUANT_ORGANISM_RAY_ADDRESS": cluster.address}
-        driver = subprocess.Popen([sys.executable, "-m", "quant_organism_tests.support.ray_cluster_driver", str(out)],
-                                  stdout=subprocess.PIPE, stderr=(tmp_path / "driver.log").open("w"), text=True, env=env,
-                                  cwd=Path(__file__).resolve().parents[1])
+        driver = subprocess.Popen(
+            [sys.executable, "-m", "quant_organism_tests.support.ray_cluster_driver", str(out)],
+            stdout=subprocess.PIPE,
+            stderr=(tmp_path / "driver.log").open("w"),
+            text=True,
+            env=env,
+            cwd=Path(__file__).resolve().parents[1],
+        )
         killed_at = None
         deadline = time.monotonic() + 420
         for line in driver.stdout:

@@ -39,18 +39,26 @@ def two_runs(tmp_path_factory):
             ingest_coins(definitions, instance, ("BTC", "ETH"), "2024-04-30", NEXT_DAY)
             runs = []
             for seed, gate in ((42, RELAXED), (43, {})):  # the second run's default gate rejects, too
-                config = {"ops": {"evolution__population": {"config": {"preset": "test", "random_seed": seed}},
-                                  "validation__validated_strategies": {"config": gate},
-                                  "deployment__deployed_configs": {"config": {"probation_days": 0}}}}  # capital at once
+                config = {
+                    "ops": {
+                        "evolution__population": {"config": {"preset": "test", "random_seed": seed}},
+                        "validation__validated_strategies": {"config": gate},
+                        "deployment__deployed_configs": {"config": {"probation_days": 0}},
+                    }
+                }  # capital at once
                 result = definitions.resolve_job_def("evolve").execute_in_process(
-                    instance=instance, partition_key=DAY, run_config=config)
+                    instance=instance, partition_key=DAY, run_config=config
+                )
                 assert result.success
                 runs.append(result.run_id)
             paper = definitions.resolve_job_def("paper_trade").execute_in_process(instance=instance, partition_key=NEXT_DAY)
             assert paper.success
             memory = definitions.resolve_job_def("research_memory").execute_in_process(instance=instance)
             assert memory.success
-            meta = {k: getattr(v, "value", v) for k, v in memory.asset_materializations_for_node("reporting__research_memory")[0].metadata.items()}
+            meta = {
+                k: getattr(v, "value", v)
+                for k, v in memory.asset_materializations_for_node("reporting__research_memory")[0].metadata.items()
+            }
         yield data_dir, runs, meta
 
 

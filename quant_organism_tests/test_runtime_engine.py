@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from quant_organism.backtest import CostModel, run_backtest
-from quant_organism.catalog import StrategyStore, DataWindow, DeploymentStatus, StrategyConfig
+from quant_organism.catalog import DataWindow, DeploymentStatus, StrategyConfig, StrategyStore
 from quant_organism.market.frames import to_strategy_frame
 from quant_organism.market.sources.synthetic import SyntheticSource
 from quant_organism.runtime import LookaheadError, RuntimePolicy, Side, StrategyRuntimeEngine
@@ -122,11 +122,13 @@ def test_decisions_fill_at_the_next_open_with_slippage_against_the_trader(frames
 def test_live_bars_one_at_a_time_give_the_same_decisions_as_a_run(frames):
     g = CASES[1]
     frame = frames["ETH"].iloc[:400]
-    batch = StrategyRuntimeEngine([config(g)], policy=PARITY, costs=COSTS, coins=["ETH"]).run({"ETH": frame}, start=frame.index[120])
+    batch = StrategyRuntimeEngine([config(g)], policy=PARITY, costs=COSTS, coins=["ETH"]).run(
+        {"ETH": frame}, start=frame.index[120]
+    )
     live = StrategyRuntimeEngine([config(g)], policy=PARITY, costs=COSTS, coins=["ETH"])
     live.load_history("ETH", frame.iloc[:120])
     decisions, fills = [], []
-    for when, bar in frame.iloc[120:].iterrows():
+    for _, bar in frame.iloc[120:].iterrows():
         step = live.on_bar("ETH", bar)
         decisions += step.decisions
         fills += step.fills
@@ -174,9 +176,7 @@ class PeekingSeed(BaseSeed):
 
 def test_precomputed_signals_that_peek_at_later_bars_are_refused(frames):
     registry = SeedRegistry({SeedType.SMA_TREND: PeekingSeed})
-    engine = StrategyRuntimeEngine(
-        [config(genes("sma_trend"))], coins=["BTC"], signal_mode="precomputed", registry=registry
-    )
+    engine = StrategyRuntimeEngine([config(genes("sma_trend"))], coins=["BTC"], signal_mode="precomputed", registry=registry)
     with pytest.raises(LookaheadError, match="uses later bars"):
         engine.run(frames)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quant_organism.catalog import StrategyStore, DeploymentStatus, StrategyConfig
+from quant_organism.catalog import DeploymentStatus, StrategyConfig, StrategyStore
 from quant_organism.market.frames import to_strategy_frame
 from quant_organism.market.sources.synthetic import SyntheticSource
 from quant_organism.runtime import (
@@ -42,7 +42,9 @@ def frames() -> dict[str, pd.DataFrame]:
 
 
 def configs() -> list[StrategyConfig]:
-    a = SeedGenes.from_gene_values("ema_crossover", "a", {"fast_period": 4, "slow_period": 16, "stop_loss": 0.01, "take_profit": 0.02})
+    a = SeedGenes.from_gene_values(
+        "ema_crossover", "a", {"fast_period": 4, "slow_period": 16, "stop_loss": 0.01, "take_profit": 0.02}
+    )
     b = SeedGenes.from_gene_values("donchian_breakout", "b", {"fast_period": 8, "slow_period": 24, "stop_loss": 0.02})
     return [
         StrategyConfig.from_genes(g, fitness_score=1.0, backtest_sharpe=1.0, name=n).model_copy(update={"allocation": 0.5})
@@ -58,9 +60,9 @@ def trader(ledger: PaperLedger, strategies=None) -> PaperTrader:
 
 
 def dump(ledger: PaperLedger) -> dict[str, pd.DataFrame]:
-    return {
-        name: ledger.table(name).sort_values(KEYS[name]).reset_index(drop=True) for name in TABLES
-    } | {"books": ledger.table("books").sort_values(["strategy", "coin"]).reset_index(drop=True)}
+    return {name: ledger.table(name).sort_values(KEYS[name]).reset_index(drop=True) for name in TABLES} | {
+        "books": ledger.table("books").sort_values(["strategy", "coin"]).reset_index(drop=True)
+    }
 
 
 def assert_same(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame]) -> None:

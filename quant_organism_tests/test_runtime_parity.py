@@ -20,8 +20,7 @@ from quant_organism.definitions import load_definitions
 from quant_organism.defs.shared.resources import project_resources
 from quant_organism.deployment import Candidate, DecisionConfig, DecisionEngine, deploy
 from quant_organism.strategies import SeedGenes, SeedType, gene_space
-
-from quant_organism_tests.support.paper_book import COINS, EVOLVED_ON, FIRST, LONG_WINDOWS, NO_RISK, PAPER_DAYS
+from quant_organism_tests.support.paper_book import COINS, FIRST, LONG_WINDOWS, NO_RISK, PAPER_DAYS
 from quant_organism_tests.support.paper_book import deploy_long_windows as _deploy
 from quant_organism_tests.support.paper_book import genes_with as _genes
 
@@ -99,7 +98,9 @@ def _paper_trade_btc_for_20_days(
             range_tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": days[-1]}
             assert definitions.resolve_job_def("market_regime").execute_in_process(instance=instance, tags=range_tags).success
         for day in days:
-            result = definitions.resolve_job_def("paper_trade").execute_in_process(instance=instance, partition_key=day, run_config=NO_RISK)
+            result = definitions.resolve_job_def("paper_trade").execute_in_process(
+                instance=instance, partition_key=day, run_config=NO_RISK
+            )
             [parity] = result.get_asset_check_evaluations()
             assert parity.passed, (day, parity.metadata["differing"].value)
             assert parity.metadata["books"].value == len(genomes)
@@ -140,7 +141,9 @@ def test_parity_holds_on_the_real_hyperliquid_files(data_dir: Path, market_data_
                     "dagster/asset_partition_range_end": f"{coin}|{days[-1]}"}  # fmt: skip
             assert definitions.resolve_job_def("ingest_market_data").execute_in_process(instance=instance, tags=tags).success
         for day in days:
-            result = definitions.resolve_job_def("paper_trade").execute_in_process(instance=instance, partition_key=day, run_config=NO_RISK)
+            result = definitions.resolve_job_def("paper_trade").execute_in_process(
+                instance=instance, partition_key=day, run_config=NO_RISK
+            )
             [parity] = result.get_asset_check_evaluations()
             assert parity.passed, (day, parity.metadata["differing"].value)
             assert parity.metadata["books"].value == len(plan.names) * len(COINS)
@@ -169,8 +172,9 @@ def test_regime_genes_are_honoured_identically_in_paper_trading_and_the_backtest
     from quant_organism.strategies import get_registry
 
     base = _genes("regime", "ema_crossover", fast_period=6, slow_period=30, stop_loss=0.0, take_profit=0.0)
-    genomes = [SeedGenes.from_gene_values("ema_crossover", f"regime{k}", {**base.gene_values(), "regime_filter": k})
-               for k in range(1, 5)]
+    genomes = [
+        SeedGenes.from_gene_values("ema_crossover", f"regime{k}", {**base.gene_values(), "regime_filter": k}) for k in range(1, 5)
+    ]
     _paper_trade_btc_for_20_days(data_dir, monkeypatch, request, market, genomes, regimes=True)
     first, _, paper_from = DATES[market]
     frames = load_market_frames(MarketLake(data_dir / "lake"), ["BTC"], first, pd.Timestamp(paper_from) + pd.Timedelta(days=20))

@@ -26,14 +26,26 @@ def market(path: np.ndarray) -> pd.DataFrame:
     """Hourly bars following `path` (closes), each bar opening at the previous close."""
     index = pd.date_range(START, periods=len(path), freq="h")
     opens = np.r_[path[0], path[:-1]]
-    return pd.DataFrame({"open": opens, "high": np.maximum(opens, path) * 1.0005, "low": np.minimum(opens, path) * 0.9995,
-                         "close": path, "volume": 1000.0, "funding_rate": 0.0}, index=index)
+    return pd.DataFrame(
+        {
+            "open": opens,
+            "high": np.maximum(opens, path) * 1.0005,
+            "low": np.minimum(opens, path) * 0.9995,
+            "close": path,
+            "volume": 1000.0,
+            "funding_rate": 0.0,
+        },
+        index=index,
+    )
 
 
 def always_long(name: str, allocation: float, status: str = "deployed") -> StrategyConfig:
     """A short Donchian breakout: long from the fifth bar of a rising market (no stop: only the controls act)."""
-    genes = SeedGenes.from_gene_values("donchian_breakout", name, {"fast_period": 2, "slow_period": 5, "stop_loss": 0.0,
-                                                                    "take_profit": 0.0, "position_size": 1.0})
+    genes = SeedGenes.from_gene_values(
+        "donchian_breakout",
+        name,
+        {"fast_period": 2, "slow_period": 5, "stop_loss": 0.0, "take_profit": 0.0, "position_size": 1.0},
+    )
     config = StrategyConfig.from_genes(genes, fitness_score=1.0, backtest_sharpe=1.0, name=name)
     config = config.transition("validated", "test").transition("deployed", "test", allocation=allocation)
     return config.transition("decaying", "paper Sharpe -3.0 < 0 after 7 days") if status == "decaying" else config
@@ -61,8 +73,7 @@ def test_the_drawdown_breaker_flattens_everything_and_suspends_entries_until_the
     positions = ledger.table("positions")
     after = positions[pd.to_datetime(positions["bar_time"], utc=True) > trip.time + pd.Timedelta(hours=1)]
     assert (after["units"] == 0).all()  # flat from the next open on, despite the recovery's long signals
-    assert not summary.result.decisions or all(
-        d.target == 0 for d in summary.result.decisions if d.timestamp > trip.time)
+    assert not summary.result.decisions or all(d.target == 0 for d in summary.result.decisions if d.timestamp > trip.time)
     events = ledger.risk_events()
     assert list(events["kind"]) == ["breaker_drawdown"]
     # The next day under the same deployment stays suspended; a new deployment resets the breaker.
@@ -81,7 +92,9 @@ def test_the_daily_loss_breaker_trips_on_a_bad_day_within_the_drawdown_limit(tmp
     drop = np.full(24, rise[-1] * 0.92)  # an 8% gap down at midnight: within the 50% drawdown, beyond the 5% daily loss
     frame = market(np.r_[rise, drop])
     ledger = PaperLedger(tmp_path / "ledger.duckdb")
-    summary = paper([always_long("a", 1.0)], frame, ledger, RiskLimits(max_drawdown=0.5, daily_loss=0.05, max_asset_exposure=None))
+    summary = paper(
+        [always_long("a", 1.0)], frame, ledger, RiskLimits(max_drawdown=0.5, daily_loss=0.05, max_asset_exposure=None)
+    )
     kinds = [e.kind for e in summary.result.risk_events]
     assert kinds == ["breaker_daily_loss"] and "since the day began" in summary.result.risk_events[0].detail
 

@@ -53,7 +53,14 @@ from quant_organism_tests.support.paper_book import deploy_long_windows
 HISTORY = ("2024-01-01", "2024-02-29")  # the test preset's 60-day lookback, ingested before the month
 MONTH = [d.strftime("%Y-%m-%d") for d in pd.date_range("2024-03-01", periods=30, freq="D")]
 OUTAGE, MISSING, KILLED, CORRUPT, DUPLICATE, FULL_DISK, ASLEEP = (
-    "2024-03-04", "2024-03-09", "2024-03-13", "2024-03-16", "2024-03-19", "2024-03-22", "2024-03-26")
+    "2024-03-04",
+    "2024-03-09",
+    "2024-03-13",
+    "2024-03-16",
+    "2024-03-19",
+    "2024-03-22",
+    "2024-03-26",
+)
 MISSING_COIN = "SOL"
 
 
@@ -111,13 +118,20 @@ def _ledger_problems(path: Path) -> tuple[int, list[str]]:
     off = (value - positions["equity"]).abs() > 1e-6 * positions["equity"].abs().clip(lower=1.0)
     problems += [f"cash + units x close != equity at {r.strategy} {r.coin} {r.bar_time}" for r in positions[off].itertuples()]
     joined = positions.merge(pnl, on=["strategy", "coin", "bar_time"], suffixes=("", "_pnl"), how="outer", indicator=True)
-    problems += [f"{r.strategy} {r.coin} {r.bar_time}: in one table only ({r._merge})"
-                 for r in joined[joined["_merge"] != "both"].itertuples()]
+    problems += [
+        f"{r.strategy} {r.coin} {r.bar_time}: in one table only ({r._merge})"
+        for r in joined[joined["_merge"] != "both"].itertuples()
+    ]
     both = joined[joined["_merge"] == "both"].sort_values(["strategy", "coin", "bar_time"])
-    problems += [f"equity differs at {r.strategy} {r.coin} {r.bar_time}" for r in both[(both["equity"] - both["equity_pnl"]).abs() > 1e-6].itertuples()]
+    problems += [
+        f"equity differs at {r.strategy} {r.coin} {r.bar_time}"
+        for r in both[(both["equity"] - both["equity_pnl"]).abs() > 1e-6].itertuples()
+    ]
     change = both.groupby(["strategy", "coin"])["equity"].diff()
     jumps = (change - both["pnl"]).abs() > 1e-6 * both["equity"].abs().clip(lower=1.0)
-    problems += [f"pnl is not the equity change at {r.strategy} {r.coin} {r.bar_time}" for r in both[jumps & change.notna()].itertuples()]
+    problems += [
+        f"pnl is not the equity change at {r.strategy} {r.coin} {r.bar_time}" for r in both[jumps & change.notna()].itertuples()
+    ]
     return len(positions), problems
 
 
@@ -180,8 +194,10 @@ def test_a_simulated_month_with_faults_ends_consistent_with_every_incident_repor
                     again = month.sensor("new_data", night + timedelta(hours=1, minutes=31), cursor=duplicated_cursor)
                     replays = [month.launch("sensor:new_data (duplicate)", EVOLVE_JOB, r) for r in again]
                     assert all(r.status == "DUPLICATE" for r in replays) and len(month.runs(EVOLVE_JOB, day)) == 1
-                    found[day] = (f"the repeated tick requested {len(replays)} run(s), launched none: the day's evolution "
-                                  "exists (a repeated run key would not be launched either)")
+                    found[day] = (
+                        f"the repeated tick requested {len(replays)} run(s), launched none: the day's evolution "
+                        "exists (a repeated run key would not be launched either)"
+                    )
                 if day == CORRUPT and hour == 2:
                     assert policy_path.read_bytes() == corrupt  # reported and left in place, never rewritten
                     policy_path.unlink()  # the person on call removes it: the defaults apply again
@@ -189,8 +205,10 @@ def test_a_simulated_month_with_faults_ends_consistent_with_every_incident_repor
                     assert full_disk.hit is not None, "the evolution never wrote a file"
                     assert load_current_deployment(StrategyStore(data_dir / STORE_DIR)) == before
                     assert not StrategyStore(data_dir / STORE_DIR).has_pending_commit()
-                    found[day] = (f"write of {full_disk.hit.name} failed; the run failed, the deployment in force "
-                                  "stayed as it was; the retry at the next tick succeeded")
+                    found[day] = (
+                        f"write of {full_disk.hit.name} failed; the run failed, the deployment in force "
+                        "stayed as it was; the retry at the next tick succeeded"
+                    )
             if day == OUTAGE:
                 exchange.clear()
 
@@ -198,7 +216,9 @@ def test_a_simulated_month_with_faults_ends_consistent_with_every_incident_repor
             record(report, data_dir)
 
             if day == "2024-03-28":  # the clock steps back a day: the night after 03-27 ticks again
-                injected["clock back"] = "after the night that closed 03-28 the clock steps back a day: the night that closed 03-27 ticks again"
+                injected["clock back"] = (
+                    "after the night that closed 03-28 the clock steps back a day: the night that closed 03-27 ticks again"
+                )
                 before_replay = len(month.launches)
                 month.night(datetime.fromisoformat("2024-03-28").replace(tzinfo=UTC))
                 relaunched = [x for x in month.launches[before_replay:] if x.status != "DUPLICATE"]
@@ -214,7 +234,8 @@ def test_a_simulated_month_with_faults_ends_consistent_with_every_incident_repor
     rows, unexplained = [], []
     for day in MONTH:
         outcome = {
-            "ingest": ", ".join(f"{c} {o}" for c in coins if (o := _day_outcome(month, INGEST_JOB, f"{c}|{day}")) != "ok") or "ok",
+            "ingest": ", ".join(f"{c} {o}" for c in coins if (o := _day_outcome(month, INGEST_JOB, f"{c}|{day}")) != "ok")
+            or "ok",
             "regime": _day_outcome(month, REGIME_JOB, day),
             "evolve": _day_outcome(month, EVOLVE_JOB, day),
             "paper": _day_outcome(month, PAPER_JOB, day),
@@ -241,7 +262,9 @@ def test_a_simulated_month_with_faults_ends_consistent_with_every_incident_repor
     corrupt_failures = [f for f in failures if f["job"] == PAPER_JOB and f["partition"] == CORRUPT]
     assert corrupt_failures and all("policy" in f["error"].lower() for f in corrupt_failures)
     assert month.succeeded(PAPER_JOB, CORRUPT)
-    found[CORRUPT] = f"the paper roll-up failed {len(corrupt_failures)}x naming the policy file, which stayed in place; ok after the fix"
+    found[CORRUPT] = (
+        f"the paper roll-up failed {len(corrupt_failures)}x naming the policy file, which stayed in place; ok after the fix"
+    )
     assert month.succeeded(EVOLVE_JOB, FULL_DISK)
     for day in (ASLEEP, "2024-03-27"):  # the night after the jump caught the skipped day up, in order
         assert month.succeeded(PAPER_JOB, day) and month.succeeded(EVOLVE_JOB, day)
@@ -268,7 +291,11 @@ def test_a_simulated_month_with_faults_ends_consistent_with_every_incident_repor
     alerted = {a["details"].get("run_id") for a in alerts if a["kind"] == "run_failure"}
     assert failed_runs and failed_runs <= alerted
     for day in (OUTAGE, MISSING, KILLED, CORRUPT, FULL_DISK):
-        check = next(c for c in checks if c["checked_at"].startswith((datetime.fromisoformat(day) + timedelta(days=1)).strftime("%Y-%m-%d")))
+        check = next(
+            c
+            for c in checks
+            if c["checked_at"].startswith((datetime.fromisoformat(day) + timedelta(days=1)).strftime("%Y-%m-%d"))
+        )
         incidents = next(c for c in check["components"] if c["name"] == "incidents")
         assert incidents["score"] < 1.0 and day in incidents["detail"], (day, incidents)
     calm = [c for c in checks if next(x for x in c["components"] if x["name"] == "incidents")["score"] == 1.0]
@@ -276,10 +303,14 @@ def test_a_simulated_month_with_faults_ends_consistent_with_every_incident_repor
 
     table = ["| day | injected | ingest | regime | evolve | paper | found |", "|---|---|---|---|---|---|---|"]
     for day, outcome, reasons in rows:
-        table.append(f"| {day} | {injected.get(day, '')} | {outcome['ingest']} | {outcome['regime']} | {outcome['evolve']} | "
-                     f"{outcome['paper']} | {found.get(day, '; '.join(reasons)[:160])} |")
+        table.append(
+            f"| {day} | {injected.get(day, '')} | {outcome['ingest']} | {outcome['regime']} | {outcome['evolve']} | "
+            f"{outcome['paper']} | {found.get(day, '; '.join(reasons)[:160])} |"
+        )
     table.append(f"| (clock) | {injected['clock back']} | | | | | {found['clock back']} |")
-    summary = (f"{len(failures)} failed runs, all alerted ({len(alerts)} alerts); {len(versions)} deployments, none lost or "
-               f"twice; ledger consistent on {bars} book-bars; health {min(c['score'] for c in checks):.2f}.."
-               f"{max(c['score'] for c in checks):.2f} over {len(checks)} daily checks")
+    summary = (
+        f"{len(failures)} failed runs, all alerted ({len(alerts)} alerts); {len(versions)} deployments, none lost or "
+        f"twice; ledger consistent on {bars} book-bars; health {min(c['score'] for c in checks):.2f}.."
+        f"{max(c['score'] for c in checks):.2f} over {len(checks)} daily checks"
+    )
     print("\n" + "\n".join(table) + "\n\n" + summary + "\n" + month.timing())

@@ -44,7 +44,7 @@ def awkward() -> np.ndarray:
     ],
     ids=lambda f: f.__name__,
 )
-def test_each_row_of_a_many_period_kernel_equals_that_period_alone(awkward: np.ndarray, many, one) -> None:  # noqa: ANN001
+def test_each_row_of_a_many_period_kernel_equals_that_period_alone(awkward: np.ndarray, many, one) -> None:
     rows = many(awkward, PERIODS)
     assert rows.shape == (len(PERIODS), len(awkward))
     for row, period in zip(rows, PERIODS):
@@ -143,11 +143,11 @@ def _lag(matrix: np.ndarray, lags: np.ndarray) -> np.ndarray:
     return out
 
 
-def _columns(fn, periods) -> np.ndarray:  # noqa: ANN001
+def _columns(fn, periods) -> np.ndarray:
     return np.column_stack([fn(int(p)) for p in periods])
 
 
-def _reference_ichimoku(b, genes) -> np.ndarray:  # noqa: ANN001
+def _reference_ichimoku(b, genes) -> np.ndarray:
     col = lambda name: np.array([float(g.gene(name)) for g in genes])  # noqa: E731
     mid = lambda name: _columns(lambda p: ind.midpoint(b.high, b.low, p), col(name))  # noqa: E731
     disp = col("signal_period").astype(int)
@@ -164,7 +164,7 @@ def _reference_ichimoku(b, genes) -> np.ndarray:  # noqa: ANN001
         return hysteresis_positions(le, ~(to_kijun >= -exit_), se, ~(to_kijun <= exit_), close=b.close)
 
 
-def _reference_donchian(b, genes) -> np.ndarray:  # noqa: ANN001
+def _reference_donchian(b, genes) -> np.ndarray:
     col = lambda name: np.array([float(g.gene(name)) for g in genes])  # noqa: E731
     prior = lambda fn, x, name: _columns(lambda p: ind.shift(fn(x, p), 1), col(name))  # noqa: E731
     close = b.close[:, None]
@@ -179,7 +179,7 @@ def _reference_donchian(b, genes) -> np.ndarray:  # noqa: ANN001
     return hysteresis_positions(le, lx, se, sx, close=b.close)
 
 
-def _reference_stochastic(b, genes) -> np.ndarray:  # noqa: ANN001
+def _reference_stochastic(b, genes) -> np.ndarray:
     col = lambda name: np.array([float(g.gene(name)) for g in genes])  # noqa: E731
     k_of = lambda p: ind.stochastic_ks(b.high, b.low, b.close, [p])[0]  # noqa: E731
     k = _columns(k_of, col("fast_period"))
@@ -203,7 +203,7 @@ def _reference_stochastic(b, genes) -> np.ndarray:  # noqa: ANN001
     ],
     ids=lambda x: getattr(x, "value", ""),
 )
-def test_rule_kernels_equal_the_array_formulation(market: pd.DataFrame, seed_type: SeedType, reference) -> None:  # noqa: ANN001
+def test_rule_kernels_equal_the_array_formulation(market: pd.DataFrame, seed_type: SeedType, reference) -> None:
     rng = np.random.default_rng(11)
     genes = [SeedGenes.create_default(seed_type, "default")] + [SeedGenes.random(seed_type, f"r{i}", rng) for i in range(9)]
     got = get_registry().batch_signals(seed_type, market, genes).to_numpy()

@@ -129,9 +129,7 @@ def test_repaired_fixes_an_unvalidated_mutation() -> None:
 
 
 def test_ichimoku_period_chain_is_enforced() -> None:
-    fixed = SeedGenes.from_gene_values(
-        SeedType.ICHIMOKU, "i", {"fast_period": 60, "slow_period": 10, "senkou_period": 12}
-    )
+    fixed = SeedGenes.from_gene_values(SeedType.ICHIMOKU, "i", {"fast_period": 60, "slow_period": 10, "senkou_period": 12})
     assert fixed.fast_period < fixed.slow_period < fixed.parameters["senkou_period"]
 
 

@@ -25,7 +25,9 @@ def test_rolling_kernels_match_pandas(series: np.ndarray, window: int) -> None:
     np.testing.assert_allclose(ind.rolling_sum(series, window), s.rolling(window).sum(), rtol=1e-10, equal_nan=True)
     np.testing.assert_array_equal(ind.rolling_max(series, window), s.rolling(window).max())
     np.testing.assert_array_equal(ind.rolling_min(series, window), s.rolling(window).min())
-    np.testing.assert_allclose(ind.ema(series, window)[window - 1 :], s.ewm(span=window, adjust=False).mean()[window - 1 :], rtol=1e-10)
+    np.testing.assert_allclose(
+        ind.ema(series, window)[window - 1 :], s.ewm(span=window, adjust=False).mean()[window - 1 :], rtol=1e-10
+    )
     assert np.isnan(ind.ema(series, window)[: window - 1]).all()
     r = ind.log_returns(series)
     if window > 1:
@@ -108,8 +110,10 @@ def test_rows_kept_on_the_bars_equal_fresh_ones_and_are_released_with_them(monke
 
     rng = np.random.default_rng(4)
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 500)))
-    frame = pd.DataFrame({"open": close, "high": close * 1.01, "low": close * 0.99, "close": close, "volume": 1.0},
-                         index=pd.date_range("2024-01-01", periods=500, freq="h", tz="UTC"))
+    frame = pd.DataFrame(
+        {"open": close, "high": close * 1.01, "low": close * 0.99, "close": close, "volume": 1.0},
+        index=pd.date_range("2024-01-01", periods=500, freq="h", tz="UTC"),
+    )
     before = ind._row_bytes[0]
     bars = prepare_bars(frame)
     first, _ = ind.Indicators(bars).table("ema", np.array([5, 9]))

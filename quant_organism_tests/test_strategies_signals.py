@@ -203,7 +203,7 @@ def test_ml_seeds_stay_flat_on_noise_without_edge() -> None:
         (lambda f: f.to_numpy(), "expected a pandas DataFrame"),
     ],
 )
-def test_bad_bars_are_rejected_clearly(mutate, message: str) -> None:  # noqa: ANN001
+def test_bad_bars_are_rejected_clearly(mutate, message: str) -> None:
     frame = bars(path((10, 0.001)))
     with pytest.raises(SignalInputError) as err:
         get_registry().create_seed("sma_trend", SeedGenes.create_default("sma_trend", "s")).generate_signals(mutate(frame))

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quant_organism.market.lake import MarketLake
 from quant_organism.market.ingest import ingest_candles, ingest_funding
+from quant_organism.market.lake import MarketLake
 from quant_organism.market.schema import MarketDataError, UnknownCoinError
 from quant_organism.market.sources.synthetic import SyntheticSource
 

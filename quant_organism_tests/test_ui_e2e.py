@@ -38,8 +38,13 @@ CHAIN = [
     ["reporting", "research_memory"],
     ["organism", "retrospective"],
 ]
-STEPS = {"evolution__population", "evolution__strategy_configs", "validation__validated_strategies",
-         "deployment__deployed_configs", "deployment__evolution_report"}
+STEPS = {
+    "evolution__population",
+    "evolution__strategy_configs",
+    "validation__validated_strategies",
+    "deployment__deployed_configs",
+    "deployment__evolution_report",
+}
 DEPLOYED = ["deployment", "deployed_configs"]
 # The job's own run config: `evolve` already runs its sequential steps in one process
 # (executor_def=in_process_executor), so a launch needs no execution config.
@@ -48,8 +53,16 @@ JOB_DEFAULT: dict = {}
 # or trade rule), `minimal` mode (the held-out stage only), so the UI has a deployment to show.
 RELAXED_VALIDATION = {"mode": "minimal", "alpha": 0.99, "min_trades": 1, "require_positive_walk_forward": False}
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SCREENSHOTS = ui.REPO_ROOT / "test-output" / "ui"
 
 pytestmark = [
@@ -79,16 +92,18 @@ def _store_snapshot(data_dir: Path) -> dict:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
     """A fresh data root with the test preset's lookback ingested, and the UI serving it."""
-    from quant_organism.evolution.config import load_preset
     from quant_organism.cli.launch import date_window
+    from quant_organism.evolution.config import load_preset
 
     root = tmp_path_factory.mktemp("ui_e2e")
     data_dir = root / "data"
     env = ui.project_env(data_dir, COINS)
     first, last = date_window(EVOLUTION_DATE, load_preset("test").lookback_days)
     with ui.serving_after_ingest(env, first, last, root, timeout=300) as (server, ingest_s):
-        print(f"\ningest {first}..{last} ({COINS}): {ingest_s:.1f}s; UI ready after {server.timings['ready_s']:.1f}s "
-              f"on {server.url}; data root {data_dir}")
+        print(
+            f"\ningest {first}..{last} ({COINS}): {ingest_s:.1f}s; UI ready after {server.timings['ready_s']:.1f}s "
+            f"on {server.url}; data root {data_dir}"
+        )
         yield server, data_dir
 
 
@@ -120,8 +135,13 @@ def _assert_succeeded(record: ui.RunRecord) -> None:
     assert record.status == "SUCCESS", record.diagnosis()
     assert set(record.steps) == STEPS and set(record.steps.values()) == {"SUCCESS"}, record.diagnosis()
     assert record.checks().get("deployment_is_sound") is True, f"check results {record.checks()}\n{record.diagnosis()}"
-    for path in (["evolution", "population"], ["evolution", "strategy_configs"], ["validation", "validated_strategies"],
-                 DEPLOYED, ["deployment", "evolution_report"]):
+    for path in (
+        ["evolution", "population"],
+        ["evolution", "strategy_configs"],
+        ["validation", "validated_strategies"],
+        DEPLOYED,
+        ["deployment", "evolution_report"],
+    ):
         partitions = {m["partition"] for m in record.materializations(path)}
         assert partitions == {EVOLUTION_DATE}, f"{'/'.join(path)} materialised partitions {partitions}"
 
@@ -180,7 +200,9 @@ SHOULD_SHOW_NUX_QUERY = "{ shouldShowNux }"
 def test_browser_shows_lineage_and_latest_deployment(server, relaxed_run):
     from playwright.sync_api import expect, sync_playwright
 
-    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: `make test` installs it (`make browsers`, as root, apt-get install chromium)"
+    assert CHROMIUM.exists(), (
+        f"{CHROMIUM} is missing: `make test` installs it (`make browsers`, as root, apt-get install chromium)"
+    )
     srv, _ = server
     record, snapshot = relaxed_run
     assert record.status == "SUCCESS", record.diagnosis()
@@ -340,11 +362,16 @@ def test_backfill_launched_like_the_ui_batches_partitions_into_few_runs(server):
     srv, data_dir = server
     coins = COINS.split(",")
     keys = [f"{coin}|{day}" for coin in coins for day in BACKFILL_DAYS]
-    launched = srv.graphql(LAUNCH_BACKFILL, {"params": {
-        "assetSelection": [{"path": ["market", "candles"]}, {"path": ["market", "funding_rates"]}],
-        "partitionNames": keys,
-        "title": "e2e backfill",
-    }})["launchPartitionBackfill"]
+    launched = srv.graphql(
+        LAUNCH_BACKFILL,
+        {
+            "params": {
+                "assetSelection": [{"path": ["market", "candles"]}, {"path": ["market", "funding_rates"]}],
+                "partitionNames": keys,
+                "title": "e2e backfill",
+            }
+        },
+    )["launchPartitionBackfill"]
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
     backfill_id = launched["backfillId"]
     started = time.perf_counter()
@@ -360,14 +387,19 @@ def test_backfill_launched_like_the_ui_batches_partitions_into_few_runs(server):
         time.sleep(2)
     assert backfill["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), backfill
     runs = backfill["runs"]
-    print(f"\nbackfill {backfill_id}: {len(keys)} partitions x 2 assets in {len(runs)} run(s), "
-          f"{time.perf_counter() - started:.1f}s")
+    print(
+        f"\nbackfill {backfill_id}: {len(keys)} partitions x 2 assets in {len(runs)} run(s), {time.perf_counter() - started:.1f}s"
+    )
     assert runs and all(r["status"] == "SUCCESS" for r in runs), runs
     assert len(runs) <= len(coins) < len(keys), f"{len(runs)} runs for {len(keys)} partitions: the backfill policy did not batch"
     for coin in coins:
         for day in BACKFILL_DAYS:
             for dataset in ("candles/interval=1h", "funding_rates"):
-                assert (data_dir / "lake" / dataset / f"coin={coin}" / f"date={day}" / "data.parquet").exists(), (coin, day, dataset)
+                assert (data_dir / "lake" / dataset / f"coin={coin}" / f"date={day}" / "data.parquet").exists(), (
+                    coin,
+                    day,
+                    dataset,
+                )
 
 
 def test_packaged_workflow_launched_from_the_launchpad_runs_its_phases(server):
@@ -382,8 +414,9 @@ def test_packaged_workflow_launched_from_the_launchpad_runs_its_phases(server):
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.set_default_timeout(60_000)
-            page.goto(f"{srv.url}/locations/{ui.LOCATION}/jobs/workflow_discovery_refinement/playground",
-                      wait_until="domcontentloaded")
+            page.goto(
+                f"{srv.url}/locations/{ui.LOCATION}/jobs/workflow_discovery_refinement/playground", wait_until="domcontentloaded"
+            )
             expect(page.locator(".CodeMirror").first).to_contain_text("evolution_date")
             page.get_by_role("button", name=re.compile("Launch Run", re.I)).click()
             page.wait_for_url(re.compile(r"/runs/[0-9a-f-]{36}"), timeout=60_000)

@@ -24,8 +24,16 @@ COINS = int(os.environ.get("QUANT_ORGANISM_UI_SCALE_COINS", "50"))  # raise it t
 DAYS = 365
 PAGE_BUDGET_S = 5.0
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 OUTPUT = ui.REPO_ROOT / "test-output" / "ui"
 
 pytestmark = [pytest.mark.slow]
@@ -63,23 +71,26 @@ def test_asset_page_of_a_year_of_fifty_coins_loads_in_under_five_seconds(univers
     assert CHROMIUM.exists(), f"{CHROMIUM} is missing: `make test` installs it"
     srv, first, last = universe_server
     srv.graphql("mutation { setNuxSeen }")  # no one-time community dialog over the pages
-    asset = srv.graphql('{ assetNodeOrError(assetKey: {path: ["market", "candles"]}) '
-                        "{ ... on AssetNode { partitionKeysByDimension { name partitionKeys } } } }")
+    asset = srv.graphql(
+        '{ assetNodeOrError(assetKey: {path: ["market", "candles"]}) '
+        "{ ... on AssetNode { partitionKeysByDimension { name partitionKeys } } } }"
+    )
     dimensions = {d["name"]: len(d["partitionKeys"]) for d in asset["assetNodeOrError"]["partitionKeysByDimension"]}
     assert dimensions == {"coin": COINS, "date": DAYS}, dimensions
     partitions = COINS * DAYS
     pages = {
-        "overview": (f"{srv.url}/assets/market/candles",
-                     lambda page: page.get_by_text("Latest materialization").first),
-        "partitions": (f"{srv.url}/assets/market/candles?view=partitions",
-                       lambda page: page.get_by_text(f"Materialized ({partitions})").first),
+        "overview": (f"{srv.url}/assets/market/candles", lambda page: page.get_by_text("Latest materialization").first),
+        "partitions": (
+            f"{srv.url}/assets/market/candles?view=partitions",
+            lambda page: page.get_by_text(f"Materialized ({partitions})").first,
+        ),
     }
     timings: dict[str, list[dict[str, float]]] = {}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            for visit in range(2):
+            for _visit in range(2):
                 for name, (url, shown) in pages.items():
                     content, idle = _timed_visit(page, url, shown)
                     timings.setdefault(name, []).append({"content_s": round(content, 2), "network_idle_s": round(idle, 2)})

@@ -43,11 +43,18 @@ def test_universe_setting_names_fifty_coins_and_the_partitions_follow(monkeypatc
     coins = settings.coins()
     assert len(coins) == 50 == len(set(coins)) and coins[:5] == settings.DEFAULT_COINS
     # the partitions are built when the definitions are imported: ask a fresh process, as the UI starts one
-    probe = ("import dagster as dg; from quant_organism.definitions import load_definitions; "
-             "d = load_definitions().resolve_assets_def(dg.AssetKey(['market', 'candles'])); "
-             "print(','.join(d.partitions_def.get_partitions_def_for_dimension('coin').get_partition_keys()))")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "QUANT_ORGANISM_UNIVERSE": "top50"})
+    probe = (
+        "import dagster as dg; from quant_organism.definitions import load_definitions; "
+        "d = load_definitions().resolve_assets_def(dg.AssetKey(['market', 'candles'])); "
+        "print(','.join(d.partitions_def.get_partitions_def_for_dimension('coin').get_partition_keys()))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "QUANT_ORGANISM_UNIVERSE": "top50"},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert set(done.stdout.strip().split(",")) == set(coins)
     monkeypatch.setenv("QUANT_ORGANISM_UNIVERSE", "top200")  # past the named tickers: numbered coins, same market

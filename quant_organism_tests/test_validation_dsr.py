@@ -52,9 +52,7 @@ def test_expected_max_sharpe_matches_simulated_best_of_null_trials():
         k = int(np.argmax(sharpes))
         m = ReturnMoments.of(returns[:, k])
         best.append(sharpes[k])
-        selected_dsr.append(
-            deflated_sharpe_ratio(m.sharpe, trials.n_trials, trials.sharpe_variance, m.skew, m.kurtosis, t)
-        )
+        selected_dsr.append(deflated_sharpe_ratio(m.sharpe, trials.n_trials, trials.sharpe_variance, m.skew, m.kurtosis, t))
     predicted = expected_max_sharpe(n_trials, 1.0 / t)  # null SR estimates have variance ~1/T
     assert np.mean(best) == pytest.approx(predicted, rel=0.05)
     # selecting the best of 100 noise strategies almost never survives the deflation at 95%

@@ -77,7 +77,10 @@ def test_a_passing_candidate_carries_its_evidence_and_the_gate_record():
 
 def _evidence(daily: pd.DataFrame, trades: dict[str, int]) -> HeldOutEvidence:
     """Evidence with one bar per day (so per-bar and per-day returns coincide)."""
-    oos, wf = Window(daily.index[0], daily.index[60], "out_of_sample"), Window(daily.index[60], daily.index[-1] + pd.Timedelta(days=1), "walk_forward")
+    oos, wf = (
+        Window(daily.index[0], daily.index[60], "out_of_sample"),
+        Window(daily.index[60], daily.index[-1] + pd.Timedelta(days=1), "walk_forward"),
+    )
     return HeldOutEvidence(daily, daily, trades, {n: 0.3 for n in daily}, oos, wf, 365.0, ("X",))
 
 

@@ -7,9 +7,8 @@ import json
 import logging
 from decimal import Decimal
 
-import pandas as pd
-
 import eth_account
+import pandas as pd
 import pytest
 from hyperliquid.utils.constants import MAINNET_API_URL, TESTNET_API_URL
 
@@ -226,8 +225,6 @@ def _always_in_market():
 
 
 def test_the_candidate_trades_its_own_orders_for_n_bars_against_its_backtest(market_exchange, caplog):
-    from quant_organism.validation.testnet_session import SessionConfig, trade_session
-
     server, book, bars = market_exchange
     caplog.set_level(logging.DEBUG)
     clock = JumpingClock(SESSION_START, book, bars)
@@ -242,7 +239,9 @@ def test_the_candidate_trades_its_own_orders_for_n_bars_against_its_backtest(mar
     assert session["open_units"] == 0.0  # flat at the end
     # the book filled 5 bps beyond the price right after each close: the backtest's fill is that bar's open
     assert all(abs(s - 5.0) < 0.01 for s in session["slippage_bps"])
-    ioc = [r.body["action"]["orders"][0] for r in server.requests if r.path == "/exchange" and r.body["action"]["type"] == "order"]
+    ioc = [
+        r.body["action"]["orders"][0] for r in server.requests if r.path == "/exchange" and r.body["action"]["type"] == "order"
+    ]
     assert {o["t"]["limit"]["tif"] for o in ioc} == {"Alo", "Ioc"}
     # P&L beside the backtest of the same bars: they differ by the fills' slippage and the exit's timing only
     assert len(session["traded_bars"]) == 7 and abs(session["return_gap"]) < 0.01
@@ -280,7 +279,9 @@ def test_validation_mode_full_runs_the_testnet_stage_end_to_end(data_dir, market
     with dg.instance_for_test() as instance:
         ingest_coins(definitions, instance, ["BTC", "ETH"], "2024-02-09", day)
         monkeypatch.setenv(KEY_ENV, "0x" + KEY)
-        result = definitions.resolve_job_def("evolve").execute_in_process(instance=instance, partition_key=day, run_config=run_config)
+        result = definitions.resolve_job_def("evolve").execute_in_process(
+            instance=instance, partition_key=day, run_config=run_config
+        )
         assert result.success
         verdicts = json.loads((data_dir / "validation" / f"date={day}" / "verdicts.json").read_text())
         stages = [v["stages"]["testnet"] for v in verdicts["verdicts"]]
@@ -293,7 +294,9 @@ def test_validation_mode_full_runs_the_testnet_stage_end_to_end(data_dir, market
         assert_no_key((data_dir / "validation" / f"date={day}" / "verdicts.json").read_text())
 
         monkeypatch.delenv(KEY_ENV)
-        again = definitions.resolve_job_def("evolve").execute_in_process(instance=instance, partition_key=day, run_config=run_config)
+        again = definitions.resolve_job_def("evolve").execute_in_process(
+            instance=instance, partition_key=day, run_config=run_config
+        )
         assert again.success
         note = json.loads((data_dir / "validation" / f"date={day}" / "verdicts.json").read_text())["mode_note"]
         assert note == "mode full ran as fast: the testnet stage was skipped (HYPERLIQUID_TESTNET_PRIVATE_KEY not set)"

@@ -55,22 +55,46 @@ def test_families_and_gene_ranges_become_the_evolution_config():
     spec = parse_workflow(GOOD)
     overrides = evolution_overrides(spec, spec.phases[0])
     assert overrides["objective"] == "sharpe" and overrides["generations"] == 2
-    assert {s.value for s in overrides["seed_types"]} == {"ema_crossover", "sma_trend", "donchian_breakout", "ichimoku", "rsi_filter"}
+    assert {s.value for s in overrides["seed_types"]} == {
+        "ema_crossover",
+        "sma_trend",
+        "donchian_breakout",
+        "ichimoku",
+        "rsi_filter",
+    }
     assert {s.value: r for s, r in overrides["gene_ranges"].items()} == {"rsi_filter": {"fast_period": (5.0, 20.0)}}
 
 
 @pytest.mark.parametrize(
     "edit, field, line",
     [
-        (("inherit_best_from: discover", "inherit_best_from: nowhere"), "phases[1].inherit_best_from: unknown phase 'nowhere'", 10),
-        (("{type: momentum}", "{type: astrology}"), "phases[0].strategies[0].type: unknown strategy family or seed type 'astrology'", 6),
+        (
+            ("inherit_best_from: discover", "inherit_best_from: nowhere"),
+            "phases[1].inherit_best_from: unknown phase 'nowhere'",
+            10,
+        ),
+        (
+            ("{type: momentum}", "{type: astrology}"),
+            "phases[0].strategies[0].type: unknown strategy family or seed type 'astrology'",
+            6,
+        ),
         (("type: backtest", "type: backtset"), "phases[2].type: Input should be", 12),
         (("fast_period: [5, 20]", "fast_period: [5, 9000]"), "phases[0].strategies[1].genes.fast_period: range [5, 9000]", 6),
-        (("    - name: check\n      type: backtest\n      inherit_best_from: refine",
-          "    - name: check\n      type: backtest\n      inherit_best_from: again\n    - name: again\n      type: backtest\n"
-          "      inherit_best_from: check"), "inheritance cycle: check -> again -> check", 13),
+        (
+            (
+                "    - name: check\n      type: backtest\n      inherit_best_from: refine",
+                "    - name: check\n      type: backtest\n      inherit_best_from: again\n    - name: again\n      type: backtest\n"
+                "      inherit_best_from: check",
+            ),
+            "inheritance cycle: check -> again -> check",
+            13,
+        ),
         (("objective: sharpe_ratio", "objective: vibes"), "phases[0].optimization.objective: unknown objective 'vibes'", 7),
-        (("      inherit_best_from: discover\n", "      inherit_best_from: discover\n      colour: red\n"), "phases[1].colour: Extra inputs", 11),
+        (
+            ("      inherit_best_from: discover\n", "      inherit_best_from: discover\n      colour: red\n"),
+            "phases[1].colour: Extra inputs",
+            11,
+        ),
     ],
 )
 def test_malformed_workflows_name_the_field_and_line(edit, field, line):
@@ -83,8 +107,10 @@ def test_malformed_workflows_name_the_field_and_line(edit, field, line):
 
 LEAKY_TAIL = {
     "validation": "    - name: gate\n      type: validation\n      inherit_best_from: check\n",
-    "optimization then validation": ("    - name: again\n      type: optimization\n      inherit_best_from: check\n"
-                                     "    - name: gate\n      type: validation\n      inherit_best_from: again\n"),
+    "optimization then validation": (
+        "    - name: again\n      type: optimization\n      inherit_best_from: check\n"
+        "    - name: gate\n      type: validation\n      inherit_best_from: again\n"
+    ),
 }
 
 
@@ -103,8 +129,11 @@ def test_not_yaml_or_not_a_workflow():
 
 @pytest.fixture
 def cli_env(tmp_path, monkeypatch):
-    env = {"QUANT_ORGANISM_DATA_DIR": str(tmp_path / "data"), "QUANT_ORGANISM_COINS": "BTC,ETH",
-           "DAGSTER_HOME": str(tmp_path / "dagster_home")}
+    env = {
+        "QUANT_ORGANISM_DATA_DIR": str(tmp_path / "data"),
+        "QUANT_ORGANISM_COINS": "BTC,ETH",
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+    }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("QUANT_ORGANISM_FAULT", raising=False)
@@ -112,8 +141,14 @@ def cli_env(tmp_path, monkeypatch):
 
 
 def _cli(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "quant_organism", "run", *args], env=env, capture_output=True,
-                          text=True, timeout=600, cwd=Path(__file__).resolve().parents[1])
+    return subprocess.run(
+        [sys.executable, "-m", "quant_organism", "run", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=Path(__file__).resolve().parents[1],
+    )
 
 
 def test_malformed_workflow_fails_from_the_cli_before_any_work(cli_env, tmp_path):

@@ -94,8 +94,10 @@ def short_history(
     if not short:
         return None
     worst = min(short, key=short.get)
-    return (f"history too short: {worst} has candles for {short[worst]} of the {min_days} days before {day} "
-            f"(need {share:.0%}); ingest them: python -m quant_organism run --ingest-only --end {day} --days {min_days + 1}")
+    return (
+        f"history too short: {worst} has candles for {short[worst]} of the {min_days} days before {day} "
+        f"(need {share:.0%}); ingest them: python -m quant_organism run --ingest-only --end {day} --days {min_days + 1}"
+    )
 
 
 def describe_incomplete(incomplete: Mapping[str, list[str]], limit: int = 3) -> str:

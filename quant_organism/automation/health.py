@@ -70,10 +70,13 @@ def freshness(last_days: Mapping[str, date | None], today: date, stale_days: int
 
 def last_success(kind: str, when: datetime | None, now: datetime, stale_days: int, required: bool = True) -> Component:
     if when is None:
-        return Component(f"last_{kind}", 0.0 if required else 1.0,
-                         f"no successful {kind} run" + ("" if required else " (none expected yet)"))
+        return Component(
+            f"last_{kind}", 0.0 if required else 1.0, f"no successful {kind} run" + ("" if required else " (none expected yet)")
+        )
     age = (now - when).total_seconds() / 86400
-    return Component(f"last_{kind}", round(_age_score(age, stale_days), 3), f"last success {when:%Y-%m-%d %H:%M} UTC ({age:.1f} days ago)")
+    return Component(
+        f"last_{kind}", round(_age_score(age, stale_days), 3), f"last success {when:%Y-%m-%d %H:%M} UTC ({age:.1f} days ago)"
+    )
 
 
 def store_component(problems: list[str], set_aside: int, pending: bool) -> Component:
@@ -131,8 +134,11 @@ def incidents_component(failures: list[Mapping[str, Any]], today: date, days: in
     if not recent:
         return Component("incidents", 1.0, f"no failed run for the last {days} days' partitions")
     named = sorted({f"{f.get('job')} {f.get('partition')}: {str(f.get('error', ''))[:120]}" for f in recent})
-    return Component("incidents", round(max(0.0, 1.0 - 0.2 * len(recent)), 3),
-                     f"{len(recent)} failed run(s) for the last {days} days' partitions: " + " | ".join(named[:5]))
+    return Component(
+        "incidents",
+        round(max(0.0, 1.0 - 0.2 * len(recent)), 3),
+        f"{len(recent)} failed run(s) for the last {days} days' partitions: " + " | ".join(named[:5]),
+    )
 
 
 def combine(components: list[Component], now: datetime) -> HealthReport:

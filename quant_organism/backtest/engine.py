@@ -170,7 +170,11 @@ class BacktestResult:
         wrapper = vbt.base.array_wrapper.ArrayWrapper(self.equity.index, self.equity.columns, ndim=2)
         close = np.broadcast_to(self.close.to_numpy()[:, None], self.equity.shape)
         return vbt.Portfolio(
-            wrapper, close, self.orders, np.empty(0, dtype=log_dt), np.full(self.equity.shape[1], self.init_cash),
+            wrapper,
+            close,
+            self.orders,
+            np.empty(0, dtype=log_dt),
+            np.full(self.equity.shape[1], self.init_cash),
             cash_sharing=False,
         )
 

@@ -18,8 +18,8 @@ import pandas as pd
 
 from quant_organism.backtest.costs import CostModel
 from quant_organism.backtest.engine import INIT_CASH, Market, Params, fused_sim, simulate
-from quant_organism.backtest.fused import fused_metrics
 from quant_organism.backtest.fitness import FitnessConfig, fitness_columns
+from quant_organism.backtest.fused import fused_metrics
 from quant_organism.backtest.inputs import targets_array
 from quant_organism.backtest.metrics import METRICS, metrics_frame
 from quant_organism.strategies.base import RuleSeed
@@ -193,4 +193,3 @@ def _bars_for_signals(ohlcv: pd.DataFrame, market: Market) -> pd.DataFrame:
 def _check_chunk(chunk_size: int) -> None:
     if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer; got {chunk_size!r}")
-

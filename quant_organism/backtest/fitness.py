@@ -54,7 +54,9 @@ class FitnessConfig:
         return float(self.score(np.array([WORST_OBJECTIVES]))[0])
 
 
-def fitness_arrays(raw: np.ndarray, trade_count: np.ndarray, config: FitnessConfig = FitnessConfig()) -> tuple[np.ndarray, np.ndarray]:
+def fitness_arrays(
+    raw: np.ndarray, trade_count: np.ndarray, config: FitnessConfig = FitnessConfig()
+) -> tuple[np.ndarray, np.ndarray]:
     """(objectives n x 4, valid n) from the raw `OBJECTIVES` metrics (n x 4) and trade counts: the
     arithmetic of `fitness_columns` without frames, for callers that aggregate many metric matrices."""
     finite = np.isfinite(raw).all(axis=1)

@@ -54,7 +54,9 @@ def _buffers(n):  # pragma: no cover - numba
 
 # --- one driver per rule: the rule on genome g's slice of the gene vectors, then `_score_genome` --------
 @njit(cache=True)
-def ema_crossover(close, ema, fast, slow, slope_lag, entry, exit_, min_slope, track, regime, sim, scratch, out):  # pragma: no cover - numba
+def ema_crossover(
+    close, ema, fast, slow, slope_lag, entry, exit_, min_slope, track, regime, sim, scratch, out
+):  # pragma: no cover - numba
     cond, buf = _buffers(close.shape[0])
     for g in range(out.shape[0]):
         s = slice(g, g + 1)
@@ -63,7 +65,9 @@ def ema_crossover(close, ema, fast, slow, slope_lag, entry, exit_, min_slope, tr
 
 
 @njit(cache=True)
-def sma_trend(close, sma, fast, slow, slope_lag, entry, exit_, min_slope, track, regime, sim, scratch, out):  # pragma: no cover - numba
+def sma_trend(
+    close, sma, fast, slow, slope_lag, entry, exit_, min_slope, track, regime, sim, scratch, out
+):  # pragma: no cover - numba
     cond, buf = _buffers(close.shape[0])
     for g in range(out.shape[0]):
         s = slice(g, g + 1)
@@ -72,7 +76,9 @@ def sma_trend(close, sma, fast, slow, slope_lag, entry, exit_, min_slope, track,
 
 
 @njit(cache=True)
-def rsi_filter(close, rsi, rsi_row, sma, sma_row, entry, exit_, tolerance, track, regime, sim, scratch, out):  # pragma: no cover - numba
+def rsi_filter(
+    close, rsi, rsi_row, sma, sma_row, entry, exit_, tolerance, track, regime, sim, scratch, out
+):  # pragma: no cover - numba
     cond, buf = _buffers(close.shape[0])
     for g in range(out.shape[0]):
         s = slice(g, g + 1)
@@ -81,7 +87,9 @@ def rsi_filter(close, rsi, rsi_row, sma, sma_row, entry, exit_, tolerance, track
 
 
 @njit(cache=True)
-def stochastic(close, k_tab, k_row, d_tab, d_row, sma, sma_row, entry, exit_, tolerance, track, regime, sim, scratch, out):  # pragma: no cover - numba
+def stochastic(
+    close, k_tab, k_row, d_tab, d_row, sma, sma_row, entry, exit_, tolerance, track, regime, sim, scratch, out
+):  # pragma: no cover - numba
     cond, buf = _buffers(close.shape[0])
     for g in range(out.shape[0]):
         s = slice(g, g + 1)
@@ -90,11 +98,15 @@ def stochastic(close, k_tab, k_row, d_tab, d_row, sma, sma_row, entry, exit_, to
 
 
 @njit(cache=True)
-def donchian_breakout(close, volume, highs, lows, slow, fast, vol_mean, vol_row, entry, exit_, vol_mult, track, regime, sim, scratch, out):  # pragma: no cover - numba
+def donchian_breakout(
+    close, volume, highs, lows, slow, fast, vol_mean, vol_row, entry, exit_, vol_mult, track, regime, sim, scratch, out
+):  # pragma: no cover - numba
     cond, buf = _buffers(close.shape[0])
     for g in range(out.shape[0]):
         s = slice(g, g + 1)
-        rules.donchian_breakout(close, volume, highs, lows, slow[s], fast[s], vol_mean, vol_row[s], entry[s], exit_[s], vol_mult[s], cond)
+        rules.donchian_breakout(
+            close, volume, highs, lows, slow[s], fast[s], vol_mean, vol_row[s], entry[s], exit_[s], vol_mult[s], cond
+        )
         _score_genome(g, cond, close, track, regime, sim, scratch, buf, out)
 
 
@@ -108,16 +120,22 @@ def atr_stop(close, ema, fast, slow, atr, atr_row, entry, min_atr, track, regime
 
 
 @njit(cache=True)
-def ichimoku(close, mid, tenkan_row, kijun_row, senkou_row, displacement, entry, exit_, min_momentum, track, regime, sim, scratch, out):  # pragma: no cover - numba
+def ichimoku(
+    close, mid, tenkan_row, kijun_row, senkou_row, displacement, entry, exit_, min_momentum, track, regime, sim, scratch, out
+):  # pragma: no cover - numba
     cond, buf = _buffers(close.shape[0])
     for g in range(out.shape[0]):
         s = slice(g, g + 1)
-        rules.ichimoku(close, mid, tenkan_row[s], kijun_row[s], senkou_row[s], displacement[s], entry[s], exit_[s], min_momentum[s], cond)
+        rules.ichimoku(
+            close, mid, tenkan_row[s], kijun_row[s], senkou_row[s], displacement[s], entry[s], exit_[s], min_momentum[s], cond
+        )
         _score_genome(g, cond, close, track, regime, sim, scratch, buf, out)
 
 
 @njit(cache=True)
-def vwap_reversion(close, volume, vwap, vwap_row, vol, vol_row, vol_mean, entry, exit_, vol_mult, track, regime, sim, scratch, out):  # pragma: no cover - numba
+def vwap_reversion(
+    close, volume, vwap, vwap_row, vol, vol_row, vol_mean, entry, exit_, vol_mult, track, regime, sim, scratch, out
+):  # pragma: no cover - numba
     cond, buf = _buffers(close.shape[0])
     for g in range(out.shape[0]):
         s = slice(g, g + 1)
@@ -126,16 +144,46 @@ def vwap_reversion(close, volume, vwap, vwap_row, vol, vol_row, vol_mean, entry,
 
 
 @njit(cache=True)
-def volatility_scaling(close, vol, baseline_row, short_row, growth, growth_row, root_lookback, entry, exit_, max_ratio, track, regime, sim, scratch, out):  # pragma: no cover - numba
+def volatility_scaling(
+    close,
+    vol,
+    baseline_row,
+    short_row,
+    growth,
+    growth_row,
+    root_lookback,
+    entry,
+    exit_,
+    max_ratio,
+    track,
+    regime,
+    sim,
+    scratch,
+    out,
+):  # pragma: no cover - numba
     cond, buf = _buffers(close.shape[0])
     for g in range(out.shape[0]):
         s = slice(g, g + 1)
-        rules.volatility_scaling(close, vol, baseline_row[s], short_row[s], growth, growth_row[s], root_lookback[s], entry[s], exit_[s], max_ratio[s], cond)
+        rules.volatility_scaling(
+            close,
+            vol,
+            baseline_row[s],
+            short_row[s],
+            growth,
+            growth_row[s],
+            root_lookback[s],
+            entry[s],
+            exit_[s],
+            max_ratio[s],
+            cond,
+        )
         _score_genome(g, cond, close, track, regime, sim, scratch, buf, out)
 
 
 @njit(cache=True)
-def funding_carry(close, funding_mean, funding_row, lookback, entry, exit_, guard, track, regime, sim, scratch, out):  # pragma: no cover - numba
+def funding_carry(
+    close, funding_mean, funding_row, lookback, entry, exit_, guard, track, regime, sim, scratch, out
+):  # pragma: no cover - numba
     cond, buf = _buffers(close.shape[0])
     for g in range(out.shape[0]):
         s = slice(g, g + 1)
@@ -163,9 +211,7 @@ def fused_metrics(
         return out
     scratch = (np.empty(n), np.empty((0, 0), order="F"), np.empty((0, 0), order="F"),
                kernel.empty_order_records(0), kernel.empty_trade_records(0))  # fmt: skip
-    KERNELS[inputs.kernel](
-        *inputs.args, inputs.tracker(n_cols), regime_masks(regimes, regime_codes, n, masks), sim, scratch, out
-    )
+    KERNELS[inputs.kernel](*inputs.args, inputs.tracker(n_cols), regime_masks(regimes, regime_codes, n, masks), sim, scratch, out)
     return out
 
 

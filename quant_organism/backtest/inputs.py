@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from quant_organism.core.bars import PRICE_COLUMNS, YEAR, BarContractError, funding_at_bars  # noqa: F401 (YEAR re-exported)
+from quant_organism.core.bars import PRICE_COLUMNS, YEAR, BarContractError, funding_at_bars
 
 
 @dataclass(frozen=True)

@@ -65,8 +65,15 @@ trade_dt = np.dtype(
 REL_TOL, ABS_TOL = 1e-9, 1e-12  # vectorbt's tolerances (vectorbt.utils.math_)
 
 order_dt = np.dtype(
-    [("id", np.int64), ("col", np.int64), ("idx", np.int64), ("size", np.float64), ("price", np.float64),
-     ("fees", np.float64), ("side", np.int64)],
+    [
+        ("id", np.int64),
+        ("col", np.int64),
+        ("idx", np.int64),
+        ("size", np.float64),
+        ("price", np.float64),
+        ("fees", np.float64),
+        ("side", np.int64),
+    ],
     align=True,
 )  # vectorbt.portfolio.enums.order_dt; side 0 = buy, 1 = sell
 
@@ -335,9 +342,7 @@ def simulate_column_nb(
                     turnover += share
                     fees_total += fees
                     trade_fees += fees
-                    n_trades, n_wins, gross_profit, gross_loss = _tally_nb(
-                        pnl, n_trades, n_wins, gross_profit, gross_loss
-                    )
+                    n_trades, n_wins, gross_profit, gross_loss = _tally_nb(pnl, n_trades, n_wins, gross_profit, gross_loss)
                     direction = 0
                     if pos != 0.0:  # cover could not be paid in full: the account is exhausted
                         bankrupt = True
@@ -415,8 +420,20 @@ def simulate_column_nb(
                 n_trades, n_wins, gross_profit, gross_loss = _tally_nb(pnl, n_trades, n_wins, gross_profit, gross_loss)
                 if detail:
                     _record_trade(
-                        trade_records, tidx, col, entry_idx, i, direction, pos, entry_price, close[i],
-                        trade_fees, trade_funding, pnl, entry_equity, EXIT_BANKRUPT,
+                        trade_records,
+                        tidx,
+                        col,
+                        entry_idx,
+                        i,
+                        direction,
+                        pos,
+                        entry_price,
+                        close[i],
+                        trade_fees,
+                        trade_funding,
+                        pnl,
+                        entry_equity,
+                        EXIT_BANKRUPT,
                     )
                     tidx += 1
             bankrupt = True
@@ -436,8 +453,20 @@ def simulate_column_nb(
         n_trades, n_wins, gross_profit, gross_loss = _tally_nb(pnl, n_trades, n_wins, gross_profit, gross_loss)
         if detail:
             _record_trade(
-                trade_records, tidx, col, entry_idx, n - 1, direction, pos, entry_price, close[n - 1],
-                trade_fees, trade_funding, pnl, entry_equity, EXIT_OPEN,
+                trade_records,
+                tidx,
+                col,
+                entry_idx,
+                n - 1,
+                direction,
+                pos,
+                entry_price,
+                close[n - 1],
+                trade_fees,
+                trade_funding,
+                pnl,
+                entry_equity,
+                EXIT_OPEN,
             )
             tidx += 1
     equity_metrics_nb(equity, init_cash, bars_in, period_ids, n_periods, ann_factor, row)
@@ -455,8 +484,27 @@ def simulate_column_nb(
 
 
 @njit(cache=True)
-def _exit_nb(cash, pos, price_ref, fee, slip, entry_equity, detail, order_records, trade_records, oidx, tidx, col, i,
-             entry_idx, direction, entry_price, trade_fees, trade_funding, reason):
+def _exit_nb(
+    cash,
+    pos,
+    price_ref,
+    fee,
+    slip,
+    entry_equity,
+    detail,
+    order_records,
+    trade_records,
+    oidx,
+    tidx,
+    col,
+    i,
+    entry_idx,
+    direction,
+    entry_price,
+    trade_fees,
+    trade_funding,
+    reason,
+):
     """Close the whole position at `price_ref` (a signal at the open, or a stop) and record the trade.
 
     Returns (cash, pos, fees, turnover share, pnl, oidx, tidx); a `pos` still open means the cover could not be
@@ -498,8 +546,9 @@ def _record_order(records, k, col, i, signed_size, price, fees):
 
 
 @njit(cache=True)
-def _record_trade(records, k, col, entry_idx, exit_idx, direction, size, entry_price, exit_price, fees, funding,
-                  pnl, entry_equity, reason):
+def _record_trade(
+    records, k, col, entry_idx, exit_idx, direction, size, entry_price, exit_price, fees, funding, pnl, entry_equity, reason
+):
     rec = records[k]
     rec["col"] = col
     rec["entry_idx"] = entry_idx

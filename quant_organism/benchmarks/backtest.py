@@ -293,8 +293,11 @@ def time_regime_genes(candles, funding, genes, repeat: int, days: int) -> dict:
             evaluate_population(bars, population_, funding=funding, costs=COSTS)
             runs.append(time.perf_counter() - started)
         best[label] = len(population_) / min(runs)
-    return {"regime_off_evals_per_s": round(best["off"], 1), "regime_on_evals_per_s": round(best["on"], 1),
-            "regime_on_vs_off": round(best["on"] / best["off"], 3)}
+    return {
+        "regime_off_evals_per_s": round(best["off"], 1),
+        "regime_on_evals_per_s": round(best["on"], 1),
+        "regime_on_vs_off": round(best["on"] / best["off"], 3),
+    }
 
 
 def time_regime_asset(days: int = YEAR_DAYS) -> dict:
@@ -386,14 +389,22 @@ def main(argv: list[str]) -> int:
     print(f"    unfused: signals   {result['signals_s']:>10.3f} s    engine (simulate + metrics) {result['engine_s']:.3f} s"
           f" = {result['engine_evals_per_s']:.0f} evals/s")  # fmt: skip
     if result["backtesting_py_evals_per_s"]:
-        print(f"  backtesting.py       {result['backtesting_py_evals_per_s']:>10.1f} evals/s  "
-              f"(one Backtest.run per genome, {result['peer_sample']} genomes)  ours is x{result['speedup_vs_backtesting_py']}")
-        print(f"  naive vectorbt       {result['naive_vectorbt_evals_per_s']:>10.1f} evals/s  "
-              f"(one from_signals per genome, {result['peer_sample']} genomes)  ours is x{result['speedup_vs_naive_vectorbt']}")
+        print(
+            f"  backtesting.py       {result['backtesting_py_evals_per_s']:>10.1f} evals/s  "
+            f"(one Backtest.run per genome, {result['peer_sample']} genomes)  ours is x{result['speedup_vs_backtesting_py']}"
+        )
+        print(
+            f"  naive vectorbt       {result['naive_vectorbt_evals_per_s']:>10.1f} evals/s  "
+            f"(one from_signals per genome, {result['peer_sample']} genomes)  ours is x{result['speedup_vs_naive_vectorbt']}"
+        )
     print(f"  regime genes off     {result['regime_off_evals_per_s']:>10.1f} evals/s  (bars carrying the regime columns)")
-    print(f"  regime genes on      {result['regime_on_evals_per_s']:>10.1f} evals/s  (codes 1-4)  on/off = {result['regime_on_vs_off']:.3f}")
-    print(f"  market/regime asset  {result['regime_asset_s']:>10.2f} s       ({result['regime_asset_days']} days x "
-          f"{result['regime_asset_coins']} coins: read, compute with monthly refits, write)")
+    print(
+        f"  regime genes on      {result['regime_on_evals_per_s']:>10.1f} evals/s  (codes 1-4)  on/off = {result['regime_on_vs_off']:.3f}"
+    )
+    print(
+        f"  market/regime asset  {result['regime_asset_s']:>10.2f} s       ({result['regime_asset_days']} days x "
+        f"{result['regime_asset_coins']} coins: read, compute with monthly refits, write)"
+    )
     if "ml_evals_per_s" in result:
         print(f"  ML seeds             {result['ml_evals_per_s']:>10.2f} evals/s  ({result['ml_genomes']} genomes)")
     print(f"  peak RSS             {result['peak_rss_mb']:>10.1f} MB")

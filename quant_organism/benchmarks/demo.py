@@ -59,8 +59,11 @@ def run_seed(seed: int, life_cycle: bool, root: Path) -> dict:
         ledger_path = root / LEDGER_FILE
         traded = PaperLedger(ledger_path).strategies() if ledger_path.exists() else []
         capital = [c.name for c in StrategyStore(root / STORE_DIR).load_strategies() if (c.allocation or 0) > 0]
-        out.update(capital=len(capital), traded=len(traded),
-                   paper_return={n: round(PaperLedger(ledger_path).metrics(n).total_return, 5) for n in traded})
+        out.update(
+            capital=len(capital),
+            traded=len(traded),
+            paper_return={n: round(PaperLedger(ledger_path).metrics(n).total_return, 5) for n in traded},
+        )
     return out
 
 
@@ -77,15 +80,20 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         extra = (f", looks {row.get('looks')}, promoted {row.get('promoted')}, capital {row.get('capital')}, "
                  f"traded {row.get('traded')}" if args.life_cycle else "")  # fmt: skip
-        print(f"seed {seed}: {'deployed ' + str(row.get('deployed')) if row['ok'] else 'FAILED ' + row.get('error', '')}"
-              f"{extra} ({row['seconds']}s)", flush=True)
+        print(
+            f"seed {seed}: {'deployed ' + str(row.get('deployed')) if row['ok'] else 'FAILED ' + row.get('error', '')}"
+            f"{extra} ({row['seconds']}s)",
+            flush=True,
+        )
     deployed = sum(1 for r in rows if r.get("deployed"))
     print(f"demo deploys on its first evolution date for {deployed}/{len(rows)} seeds (acceptance: >= 9 of 10)")
     if args.life_cycle:
         promoted = sum(1 for r in rows if r.get("promoted"))
         capital = sum(1 for r in rows if r.get("capital"))
-        print(f"within the demo's {DEMO_PAPER_DAYS} paper days: a promotion for {promoted}/{len(rows)} seeds, "
-              f"capital at the end for {capital}/{len(rows)}")
+        print(
+            f"within the demo's {DEMO_PAPER_DAYS} paper days: a promotion for {promoted}/{len(rows)} seeds, "
+            f"capital at the end for {capital}/{len(rows)}"
+        )
     if args.json:
         print(json.dumps({"rows": rows, "deployed": deployed, "seeds": len(rows)}))
     return 0

@@ -130,10 +130,15 @@ def run(args: argparse.Namespace) -> dict:
 
     with CpuMeter() as meter:
         serial = run_evolution(frames, EvolutionConfig.model_validate({**base.model_dump(), "executor": "serial"}))
-    out.update(serial_wall_s=serial.wall_s, serial_evaluations=serial.evaluations,
-               serial_evaluations_per_s=serial.evaluations_per_s, best_score=serial.totals()["best_score"],
-               serial_batch_wall_s=[float(serial.batches["wall_s"].min()), float(serial.batches["wall_s"].max())],
-               serial_own_cores_busy=meter.own_cores, serial_other_cores_busy=meter.other_cores)
+    out.update(
+        serial_wall_s=serial.wall_s,
+        serial_evaluations=serial.evaluations,
+        serial_evaluations_per_s=serial.evaluations_per_s,
+        best_score=serial.totals()["best_score"],
+        serial_batch_wall_s=[float(serial.batches["wall_s"].min()), float(serial.batches["wall_s"].max())],
+        serial_own_cores_busy=meter.own_cores,
+        serial_other_cores_busy=meter.other_cores,
+    )
 
     if "ray" not in args.skip:
         started = time.perf_counter()
@@ -170,28 +175,40 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def _report(r: dict) -> None:
-    print(f"evolution benchmark: {r['batches']} batches x {r['batch_size']} x {r['generations']} generations, "
-          f"{len(r['coins'])} coins x {r['bars_per_coin']} hourly bars (train {r['train_days']:g} days)")
-    print(f"  load average before  {', '.join(f'{x:.2f}' for x in r['load_average_before'])} "
-          f"(2-core machine; other work skews parallel figures)")
+    print(
+        f"evolution benchmark: {r['batches']} batches x {r['batch_size']} x {r['generations']} generations, "
+        f"{len(r['coins'])} coins x {r['bars_per_coin']} hourly bars (train {r['train_days']:g} days)"
+    )
+    print(
+        f"  load average before  {', '.join(f'{x:.2f}' for x in r['load_average_before'])} "
+        f"(2-core machine; other work skews parallel figures)"
+    )
     print(f"  data                 {r['data_s']:8.2f} s    warm-up (this process) {r['serial_warm_up_s']:.2f} s")
     lo, hi = r["serial_batch_wall_s"]
-    print(f"  serial               {r['serial_wall_s']:8.2f} s    {r['serial_evaluations_per_s']:8.1f} evaluations/s "
-          f"({r['serial_evaluations']} genomes x {len(r['coins'])} coins; batches {lo:.2f}-{hi:.2f} s; "
-          f"this run kept {r['serial_own_cores_busy']:.2f} cores busy, other processes {r['serial_other_cores_busy']:.2f})")
+    print(
+        f"  serial               {r['serial_wall_s']:8.2f} s    {r['serial_evaluations_per_s']:8.1f} evaluations/s "
+        f"({r['serial_evaluations']} genomes x {len(r['coins'])} coins; batches {lo:.2f}-{hi:.2f} s; "
+        f"this run kept {r['serial_own_cores_busy']:.2f} cores busy, other processes {r['serial_other_cores_busy']:.2f})"
+    )
     if "ray_wall_s" in r:
-        print(f"  ray ({r['workers']} CPUs)         {r['ray_wall_s']:8.2f} s    {r['ray_evaluations_per_s']:8.1f} evaluations/s "
-              f"(batches {r['ray_batches_by_status']}; this run kept {r['ray_own_cores_busy']:.2f} cores busy, "
-              f"other processes {r['ray_other_cores_busy']:.2f})")
-        print(f"  parallel efficiency  {r['parallel_efficiency']:8.1%}    (serial wall / ({r['workers']} x ray wall); "
-              f"identical population: {r['identical_population']})")
+        print(
+            f"  ray ({r['workers']} CPUs)         {r['ray_wall_s']:8.2f} s    {r['ray_evaluations_per_s']:8.1f} evaluations/s "
+            f"(batches {r['ray_batches_by_status']}; this run kept {r['ray_own_cores_busy']:.2f} cores busy, "
+            f"other processes {r['ray_other_cores_busy']:.2f})"
+        )
+        print(
+            f"  parallel efficiency  {r['parallel_efficiency']:8.1%}    (serial wall / ({r['workers']} x ray wall); "
+            f"identical population: {r['identical_population']})"
+        )
         print(f"  CPU efficiency       {r['cpu_efficiency']:8.1%}    (serial CPU-seconds / Ray CPU-seconds, all Ray processes)")
         print(f"  ray cold start       {r['ray_init_s']:8.2f} s init + {r['ray_worker_warm_s']:.2f} s worker start/warm-up")
     if "store" in r:
         s = r["store"]
         print(f"  config store         save {s['configs']} in {s['save_s']:.3f} s, load in {s['load_s']:.3f} s")
-    print(f"  best score {r['best_score']:.3f}; peak RSS {r['peak_rss_mb']:.0f} MB; "
-          f"load average after {', '.join(f'{x:.2f}' for x in r['load_average_after'])}")
+    print(
+        f"  best score {r['best_score']:.3f}; peak RSS {r['peak_rss_mb']:.0f} MB; "
+        f"load average after {', '.join(f'{x:.2f}' for x in r['load_average_after'])}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -82,30 +82,44 @@ def run_dagster(days: int, start: str, root: Path) -> dict:
 
     from quant_organism.automation.job_names import INGEST_JOB
     from quant_organism.definitions import load_definitions
+
     defs = load_definitions()
     from quant_organism.cli.launch import RANGE_END_TAG, RANGE_START_TAG
 
     dates = pd.date_range(start, periods=days, freq="D")
     first, last = dates[0].strftime("%Y-%m-%d"), dates[-1].strftime("%Y-%m-%d")
     job = defs.resolve_job_def(INGEST_JOB)
-    run_config = {"resources": {"lake": {"config": {"root": str(root / "lake")}},
-                                "duckdb": {"config": {"database": str(root / "catalog.duckdb")}}},
-                  "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    run_config = {
+        "resources": {
+            "lake": {"config": {"root": str(root / "lake")}},
+            "duckdb": {"config": {"database": str(root / "catalog.duckdb")}},
+        },
+        "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+    }
     forget_simulations()
     started = time.perf_counter()
     with dg.DagsterInstance.ephemeral() as instance:
         for coin in DEFAULT_COINS:
-            result = job.execute_in_process(run_config=run_config, instance=instance,
-                                            tags={RANGE_START_TAG: f"{coin}|{first}", RANGE_END_TAG: f"{coin}|{last}"})
+            result = job.execute_in_process(
+                run_config=run_config,
+                instance=instance,
+                tags={RANGE_START_TAG: f"{coin}|{first}", RANGE_END_TAG: f"{coin}|{last}"},
+            )
             if not result.success:
                 raise RuntimeError(f"ingest_market_data failed for {coin}")
     wall = time.perf_counter() - started
     lake = MarketLake(root / "lake")
-    rows = {dataset: sum(lake.quality(dataset, coin, d.strftime("%Y-%m-%d"))["clean_rows"]
-                         for coin in DEFAULT_COINS for d in dates) for dataset in ("candles", "funding_rates")}
+    rows = {
+        dataset: sum(lake.quality(dataset, coin, d.strftime("%Y-%m-%d"))["clean_rows"] for coin in DEFAULT_COINS for d in dates)
+        for dataset in ("candles", "funding_rates")
+    }
     return {
-        "mode": "dagster", "workers": 1, "partitions": 2 * days * len(DEFAULT_COINS),
-        "candle_rows": rows["candles"], "funding_rows": rows["funding_rates"], "wall_s": round(wall, 3),
+        "mode": "dagster",
+        "workers": 1,
+        "partitions": 2 * days * len(DEFAULT_COINS),
+        "candle_rows": rows["candles"],
+        "funding_rows": rows["funding_rates"],
+        "wall_s": round(wall, 3),
         "rows_per_s": round((rows["candles"] + rows["funding_rates"]) / wall, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
@@ -171,7 +185,9 @@ def main(argv: list[str]) -> int:
         f"  read back ({reading['rows']:,} bars, MarketLake.read, identical frames): polars {reading['polars_s']:.2f} s, "
         f"DuckDB {reading['duckdb_s']:.2f} s (x{reading['duckdb_over_polars']:.2f} the polars time)"
     )
-    print("  (worker processes each pay imports, numba cache loads and the market simulation; the writes are"
-          " filesystem-bound: directory and file creation cost ~1-2 ms per partition here; the dagster row"
-          " adds Dagster's events for every partition, as the UI needs them)")
+    print(
+        "  (worker processes each pay imports, numba cache loads and the market simulation; the writes are"
+        " filesystem-bound: directory and file creation cost ~1-2 ms per partition here; the dagster row"
+        " adds Dagster's events for every partition, as the UI needs them)"
+    )
     return 0

@@ -98,7 +98,9 @@ def run_one(spec: RunSpec, preset: str = "full", interval: str = "1h") -> dict:
     evolution = load_preset(preset, executor="serial", random_seed=spec.seed)
     end = START + pd.Timedelta(days=evolution.lookback_days)
     forward_end = end + pd.Timedelta(days=FORWARD_DAYS)
-    market = PlantedMarket(kind=spec.kind, strength=spec.strength, seed=spec.seed, coins=DEFAULT_COINS, start=START, end=forward_end)
+    market = PlantedMarket(
+        kind=spec.kind, strength=spec.strength, seed=spec.seed, coins=DEFAULT_COINS, start=START, end=forward_end
+    )
     full = market_frames(market, interval=interval)
     frames = {coin: f.loc[f.index < end] for coin, f in full.items()}
     planted = planted_sharpe(market, frames)["mean"]  # the fixed rule on the bars the chain sees
@@ -139,8 +141,11 @@ def run_one(spec: RunSpec, preset: str = "full", interval: str = "1h") -> dict:
         "forward_sharpe": organism["sharpe"] if organism else math.nan,
         "forward_return": organism["total_return"] if organism else 0.0,
         "planted_forward_sharpe": rule_forward["sharpe"],
-        "forward_capture": (organism["sharpe"] / rule_forward["sharpe"]
-                            if organism and spec.kind != "null" and rule_forward["sharpe"] > 0 else math.nan),  # fmt: skip
+        "forward_capture": (
+            organism["sharpe"] / rule_forward["sharpe"]
+            if organism and spec.kind != "null" and rule_forward["sharpe"] > 0
+            else math.nan
+        ),  # fmt: skip
         "naive_family": row["naive_family"],
         "naive_captures": bool(row["naive_family"] in capturing),
         "naive_forward_sharpe": naive["sharpe"],
@@ -202,12 +207,23 @@ def nightly_path(seed: int, every_days: int, year_days: int = 365, preset: str =
             first_capital = date
             break  # the path's outcome for the year is known
         holding = outcome.live
-    return {"seed": seed, "kind": kind, "target": target, "every_days": every_days, "judgements": judged,
-            "dates": len(dates), "capital": first_capital is not None,
-            "first_capital": None if first_capital is None else first_capital.strftime("%Y-%m-%d"),
-            "days_to_capital": None if first_capital is None else int((first_capital - first).days),
-            "probation_entries": entered, "promotions": promoted, "retirements": retired, "look_pvalues": looks,
-            "min_spa_pvalue": min((p for p in spa if p is not None), default=None), "seconds": time.perf_counter() - started}
+    return {
+        "seed": seed,
+        "kind": kind,
+        "target": target,
+        "every_days": every_days,
+        "judgements": judged,
+        "dates": len(dates),
+        "capital": first_capital is not None,
+        "first_capital": None if first_capital is None else first_capital.strftime("%Y-%m-%d"),
+        "days_to_capital": None if first_capital is None else int((first_capital - first).days),
+        "probation_entries": entered,
+        "promotions": promoted,
+        "retirements": retired,
+        "look_pvalues": looks,
+        "min_spa_pvalue": min((p for p in spa if p is not None), default=None),
+        "seconds": time.perf_counter() - started,
+    }
 
 
 NIGHTLY_POWER_CELLS = (("trend", 2.0), ("trend", 3.0), ("mean_reversion", 2.0), ("mean_reversion", 3.0))
@@ -252,7 +268,11 @@ def nightly(paths: int, every_days: int, workers: int, out: Path, preset: str, p
         hits, n = int(group["capital"].sum()), len(group)
         low, high = wilson(hits, n)
         days = group["days_to_capital"].dropna()
-        label = "false capital per simulated year" if kind == "null" else f"{kind} at planted Sharpe {target:g}: capital within the year"
+        label = (
+            "false capital per simulated year"
+            if kind == "null"
+            else f"{kind} at planted Sharpe {target:g}: capital within the year"
+        )
         lines.append(f"{label}: {hits}/{n} = {hits / n:.1%} (Wilson 95% CI {low:.1%}-{high:.1%})"
                      + (f", median {days.median():.0f} days to capital" if len(days) else "")
                      + f"; probation entries {int(group['probation_entries'].sum())}, promotions {int(group['promotions'].sum())}")  # fmt: skip
@@ -323,7 +343,8 @@ def summarise(runs: list[dict]) -> tuple[pd.DataFrame, dict]:
     at_three = planted[np.isclose(planted["target"], 3.0)]
     verdict["forward_capture_at_3"] = {k: float(c) for k, c in zip(at_three["kind"], at_three["forward_capture"])}
     verdict["forward_capture_target_met"] = bool(verdict["forward_capture_at_3"]) and all(
-        c >= 0.5 for c in verdict["forward_capture_at_3"].values())
+        c >= 0.5 for c in verdict["forward_capture_at_3"].values()
+    )
     verdict["power_target_met"] = len(kinds_meeting) >= 2
     return table, verdict
 
@@ -364,20 +385,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel runs (default: CPUs)")
     parser.add_argument("--preset", default="full", help="evolution preset of the chain (default full: production)")
     parser.add_argument("--out", default="data/benchmarks/organism", help="folder for the JSON, table and plot")
-    parser.add_argument("--interval", default="1h", choices=("1h", "4h", "1d"), help="bar interval of the planted "
-                        "markets (strengths calibrated at 1h; the table shows the planted rule's Sharpe at this interval)")
-    parser.add_argument("--nightly", action="store_true", help="error control across nights: null markets re-judged "
-                        "at the automation's cadence over a simulated year (instead of the size/power grid)")
-    parser.add_argument("--nightly-power", action="store_true", help="the same on planted markets (trend and mean "
-                        "reversion at Sharpe 2 and 3): the share of paths that get capital into a capturing strategy")
+    parser.add_argument(
+        "--interval",
+        default="1h",
+        choices=("1h", "4h", "1d"),
+        help="bar interval of the planted "
+        "markets (strengths calibrated at 1h; the table shows the planted rule's Sharpe at this interval)",
+    )
+    parser.add_argument(
+        "--nightly",
+        action="store_true",
+        help="error control across nights: null markets re-judged "
+        "at the automation's cadence over a simulated year (instead of the size/power grid)",
+    )
+    parser.add_argument(
+        "--nightly-power",
+        action="store_true",
+        help="the same on planted markets (trend and mean "
+        "reversion at Sharpe 2 and 3): the share of paths that get capital into a capturing strategy",
+    )
     parser.add_argument("--paths", type=int, default=20, help="--nightly: markets per cell (default 20)")
     parser.add_argument("--every", type=int, default=7, help="--nightly: days between judgements (default 7: weekly)")
     args = parser.parse_args(argv)
     if args.nightly or args.nightly_power:
         return nightly(args.paths, args.every, args.workers, Path(args.out), args.preset, power=args.nightly_power)
     mode = "quick" if args.quick else "full"
-    command = ("python -m quant_organism.benchmarks organism" + (" --quick" if args.quick else "")
-               + (f" --interval {args.interval}" if args.interval != "1h" else ""))
+    command = (
+        "python -m quant_organism.benchmarks organism"
+        + (" --quick" if args.quick else "")
+        + (f" --interval {args.interval}" if args.interval != "1h" else "")
+    )
     started = time.perf_counter()
 
     from tqdm import tqdm

@@ -38,7 +38,8 @@ def strategies(anchor: pd.Timestamp) -> list[StrategyConfig]:
         config = StrategyConfig.from_genes(random_genome(seed_type, rng), fitness_score=1.0, backtest_sharpe=1.0,
                                            data_window=window)  # fmt: skip
         config = config.transition(DeploymentStatus.VALIDATED, "bench").transition(
-            DeploymentStatus.DEPLOYED, "bench", allocation=1.0 / len(TECHNICAL_SEEDS))
+            DeploymentStatus.DEPLOYED, "bench", allocation=1.0 / len(TECHNICAL_SEEDS)
+        )
         configs.append(config)
     return configs
 

@@ -104,10 +104,14 @@ def planted_sharpe(
     frames = market_frames(market) if frames is None else frames
     registry = get_registry()
     targets = {coin: registry.batch_signals(genes.seed_type, frame, [genes]).iloc[:, 0] for coin, frame in frames.items()}
-    return _summary(market, frames, targets, costs, genes.seed_type.value, genes.stop_loss, genes.take_profit, genes.position_size)
+    return _summary(
+        market, frames, targets, costs, genes.seed_type.value, genes.stop_loss, genes.take_profit, genes.position_size
+    )
 
 
-def oracle_sharpe(market: PlantedMarket, frames: dict[str, pd.DataFrame] | None = None, *, costs: CostModel = CostModel()) -> dict:
+def oracle_sharpe(
+    market: PlantedMarket, frames: dict[str, pd.DataFrame] | None = None, *, costs: CostModel = CostModel()
+) -> dict:
     """Annualised Sharpe of positions read off the hidden state (same engine and costs), per coin and mean."""
     frames = market_frames(market) if frames is None else frames
     targets = {}

@@ -31,22 +31,35 @@ from pathlib import Path
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "market-data"
 TARGETS = {
-    "technical": 10_000.0, "ml": 30.0, "evolution_share": 0.70, "real_e2e_s": 20.0, "replay_bars_per_s": 200_000.0,
-    "ingest_synthetic_s": 5.0, "ingest_real_s": 15.0, "universe50_s": 180.0, "peak_rss_mb": 1024.0,
+    "technical": 10_000.0,
+    "ml": 30.0,
+    "evolution_share": 0.70,
+    "real_e2e_s": 20.0,
+    "replay_bars_per_s": 200_000.0,
+    "ingest_synthetic_s": 5.0,
+    "ingest_real_s": 15.0,
+    "universe50_s": 180.0,
+    "peak_rss_mb": 1024.0,
 }
 
 
 def _python(args: list[str], env: dict | None = None, timeout: float = 1800) -> tuple[str, float]:
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})}, cwd=Path(__file__).resolve().parents[2])
+    done = subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        cwd=Path(__file__).resolve().parents[2],
+    )
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     return done.stdout, time.perf_counter() - started
 
 
 def _json(stdout: str) -> dict:
-    return json.loads(stdout[stdout.index("{"):])
+    return json.loads(stdout[stdout.index("{") :])
 
 
 def _tree_memory(pid: int) -> tuple[int, int]:
@@ -73,8 +86,14 @@ def _python_measured(args: list[str], env: dict, timeout: float) -> tuple[str, f
     """`_python` with the process tree's peak RSS and PSS (MB) sampled while it runs."""
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out:
-        proc = subprocess.Popen([sys.executable, *args], stdout=out, stderr=subprocess.STDOUT, text=True,
-                                env={**os.environ, **env}, cwd=Path(__file__).resolve().parents[2])
+        proc = subprocess.Popen(
+            [sys.executable, *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, **env},
+            cwd=Path(__file__).resolve().parents[2],
+        )
         peak_rss = peak_pss = 0
         while proc.poll() is None:
             rss, pss = _tree_memory(proc.pid)
@@ -110,8 +129,10 @@ def replay_rate(genomes: int = 10, coins: int = 5) -> dict:
     start, end = pd.Timestamp("2024-01-01", tz="UTC"), pd.Timestamp("2024-12-31", tz="UTC")
     frames = market_frames(source, DEFAULT_COINS[:coins], start, end)
     rng = np.random.default_rng(5)
-    genes = [random_genome(TECHNICAL_SEEDS[k % len(TECHNICAL_SEEDS)], rng).model_copy(update={"seed_id": f"r{k}"})
-             for k in range(genomes)]
+    genes = [
+        random_genome(TECHNICAL_SEEDS[k % len(TECHNICAL_SEEDS)], rng).model_copy(update={"seed_id": f"r{k}"})
+        for k in range(genomes)
+    ]
     config = ReplayConfig(window_bars=720)
     replay_stage(genes[0], frames, config, end=end)  # warm: kernels compiled or loaded once
     started = time.perf_counter()
@@ -137,12 +158,18 @@ def run(args: argparse.Namespace) -> dict:
         out["evolution"].update(ray_backtests_per_core_s=round(ray_core, 1), ray_share=round(ray_core / kernel, 3))
     out["replay"] = replay_rate()
     with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
-        text, _ = _python(["-m", "quant_organism", "run", "--end", "2024-06-29", "--days", "120", "--ingest-only"],
-                          {"QUANT_ORGANISM_DATA_DIR": f"{tmp}/synthetic", "QUANT_ORGANISM_COINS": ""})
+        text, _ = _python(
+            ["-m", "quant_organism", "run", "--end", "2024-06-29", "--days", "120", "--ingest-only"],
+            {"QUANT_ORGANISM_DATA_DIR": f"{tmp}/synthetic", "QUANT_ORGANISM_COINS": ""},
+        )
         out["ingest_synthetic_s"] = _seconds(r"\[ingest\] .* in ([\d.]+)s", text)
         if SHARED.is_dir():
-            files = {"QUANT_ORGANISM_SOURCE": "files", "QUANT_ORGANISM_FILES_DIR": str(SHARED),
-                     "QUANT_ORGANISM_DATA_DIR": f"{tmp}/real", "QUANT_ORGANISM_COINS": ""}
+            files = {
+                "QUANT_ORGANISM_SOURCE": "files",
+                "QUANT_ORGANISM_FILES_DIR": str(SHARED),
+                "QUANT_ORGANISM_DATA_DIR": f"{tmp}/real",
+                "QUANT_ORGANISM_COINS": "",
+            }
             text, _ = _python(["-m", "quant_organism", "run", "--end", "2025-07-25", "--ingest-only"], files)
             out["ingest_real_s"] = _seconds(r"\[ingest\] .* in ([\d.]+)s", text)
             text, wall = _python(["-m", "quant_organism", "run", "--end", "2025-07-25"], files)
@@ -153,15 +180,27 @@ def run(args: argparse.Namespace) -> dict:
                 {"QUANT_ORGANISM_DATA_DIR": f"{tmp}/u50", "QUANT_ORGANISM_UNIVERSE": "top50", "QUANT_ORGANISM_COINS": ""},
                 timeout=3600,
             )
-            out["universe50"] = {"ingest_s": _seconds(r"\[ingest\] .* in ([\d.]+)s", text),
-                                 "evolve_s": _seconds(r"\[evolve\] .* in ([\d.]+)s", text), "wall_s": round(wall, 1),
-                                 "peak_rss_mb": round(rss, 1), "peak_pss_mb": round(pss, 1)}
+            out["universe50"] = {
+                "ingest_s": _seconds(r"\[ingest\] .* in ([\d.]+)s", text),
+                "evolve_s": _seconds(r"\[evolve\] .* in ([\d.]+)s", text),
+                "wall_s": round(wall, 1),
+                "peak_rss_mb": round(rss, 1),
+                "peak_pss_mb": round(pss, 1),
+            }
     out.update(headline(out))
     return out
 
 
-HEADLINE = ("evals_per_s", "backtesting_py_evals_per_s", "replay_bars_per_s", "backtesting_py_bars_per_s",
-            "ml_evals_per_s", "evolution_kernel_share", "universe50_seconds", "universe50_peak_rss_mb")
+HEADLINE = (
+    "evals_per_s",
+    "backtesting_py_evals_per_s",
+    "replay_bars_per_s",
+    "backtesting_py_bars_per_s",
+    "ml_evals_per_s",
+    "evolution_kernel_share",
+    "universe50_seconds",
+    "universe50_peak_rss_mb",
+)
 
 
 def headline(r: dict) -> dict:
@@ -196,29 +235,77 @@ def _row(label: str, value, unit: str, target: float | None, better: str, peers:
 
 def report(r: dict) -> str:
     b, e = r["backtest"], r["evolution"]
-    peers = (f"x{b['speedup_vs_backtesting_py']} backtesting.py ({b['backtesting_py_evals_per_s']}/s), "
-             f"x{b['speedup_vs_naive_vectorbt']} naive vectorbt ({b['naive_vectorbt_evals_per_s']}/s)"
-             if b.get("backtesting_py_evals_per_s") else "")
-    lines = ["| measure | now | target | meets | peers, as ratios |", "|---|---|---|---|---|",
-             _row("bench backtest, technical seeds, 1 y hourly, one core", b["evals_per_s"], "evals/s", TARGETS["technical"], "higher", peers),
-             _row("same, ML seeds", b.get("ml_evals_per_s"), "evals/s", TARGETS["ml"], "higher"),
-             _row("evolution (serial), backtests per core-s as % of the kernel", 100 * e["serial_share"], "%", 100 * TARGETS["evolution_share"], "higher",
-                  f"{e['serial_backtests_per_core_s']:,.0f} vs {b['evals_per_s']:,.0f} one-year backtests/s"),
-             _row("evolution (Ray, 2 CPUs), same", 100 * e["ray_share"] if "ray_share" in e else None, "%", 100 * TARGETS["evolution_share"], "higher"),
-             _row("full preset evolve+validate+deploy+report, real 1h files", r.get("real_e2e_s"), "s", TARGETS["real_e2e_s"], "lower"),
-             _row("replay stage", r["replay"]["replay_bars_per_s"], "bars/s", TARGETS["replay_bars_per_s"], "higher"),
-             _row("main command ingest, 120 d x 5 coins synthetic", r.get("ingest_synthetic_s"), "s", TARGETS["ingest_synthetic_s"], "lower"),
-             _row("main command ingest, 324 d x 5 coins real files", r.get("ingest_real_s"), "s", TARGETS["ingest_real_s"], "lower"),
-             _row("50 coins x 1 y full preset from the CLI (wall)", (r.get("universe50") or {}).get("wall_s"), "s", TARGETS["universe50_s"], "lower"),
-             _row("same, peak RSS of the process tree (PSS beside it)", (r.get("universe50") or {}).get("peak_rss_mb"), "MB", TARGETS["peak_rss_mb"], "lower",
-                  f"PSS {(r.get('universe50') or {}).get('peak_pss_mb', 0):,.0f} MB"),
-             _row("peak RSS of the 500-genome batch", b.get("peak_rss_mb"), "MB", TARGETS["peak_rss_mb"], "lower")]
+    peers = (
+        f"x{b['speedup_vs_backtesting_py']} backtesting.py ({b['backtesting_py_evals_per_s']}/s), "
+        f"x{b['speedup_vs_naive_vectorbt']} naive vectorbt ({b['naive_vectorbt_evals_per_s']}/s)"
+        if b.get("backtesting_py_evals_per_s")
+        else ""
+    )
+    lines = [
+        "| measure | now | target | meets | peers, as ratios |",
+        "|---|---|---|---|---|",
+        _row(
+            "bench backtest, technical seeds, 1 y hourly, one core",
+            b["evals_per_s"],
+            "evals/s",
+            TARGETS["technical"],
+            "higher",
+            peers,
+        ),
+        _row("same, ML seeds", b.get("ml_evals_per_s"), "evals/s", TARGETS["ml"], "higher"),
+        _row(
+            "evolution (serial), backtests per core-s as % of the kernel",
+            100 * e["serial_share"],
+            "%",
+            100 * TARGETS["evolution_share"],
+            "higher",
+            f"{e['serial_backtests_per_core_s']:,.0f} vs {b['evals_per_s']:,.0f} one-year backtests/s",
+        ),
+        _row(
+            "evolution (Ray, 2 CPUs), same",
+            100 * e["ray_share"] if "ray_share" in e else None,
+            "%",
+            100 * TARGETS["evolution_share"],
+            "higher",
+        ),
+        _row(
+            "full preset evolve+validate+deploy+report, real 1h files", r.get("real_e2e_s"), "s", TARGETS["real_e2e_s"], "lower"
+        ),
+        _row("replay stage", r["replay"]["replay_bars_per_s"], "bars/s", TARGETS["replay_bars_per_s"], "higher"),
+        _row(
+            "main command ingest, 120 d x 5 coins synthetic",
+            r.get("ingest_synthetic_s"),
+            "s",
+            TARGETS["ingest_synthetic_s"],
+            "lower",
+        ),
+        _row("main command ingest, 324 d x 5 coins real files", r.get("ingest_real_s"), "s", TARGETS["ingest_real_s"], "lower"),
+        _row(
+            "50 coins x 1 y full preset from the CLI (wall)",
+            (r.get("universe50") or {}).get("wall_s"),
+            "s",
+            TARGETS["universe50_s"],
+            "lower",
+        ),
+        _row(
+            "same, peak RSS of the process tree (PSS beside it)",
+            (r.get("universe50") or {}).get("peak_rss_mb"),
+            "MB",
+            TARGETS["peak_rss_mb"],
+            "lower",
+            f"PSS {(r.get('universe50') or {}).get('peak_pss_mb', 0):,.0f} MB",
+        ),
+        _row("peak RSS of the 500-genome batch", b.get("peak_rss_mb"), "MB", TARGETS["peak_rss_mb"], "lower"),
+    ]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m quant_organism.benchmarks scale", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m quant_organism.benchmarks scale",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--universe50", action="store_true", help="also run the full preset on 50 coins x 1 year (~4 min)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)

@@ -26,9 +26,9 @@ from .store import (
     StoreLockedError,
     StoreProblem,
     StoreTransaction,
+    StrategyStore,
     UnknownStrategyError,
     read_config,
-    StrategyStore,
 )
 
 __all__ = [
@@ -55,4 +55,3 @@ __all__ = [
     "deployments_dir",
     "load_current_deployment",
 ]
-

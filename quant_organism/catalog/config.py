@@ -31,9 +31,7 @@ SCHEMA_VERSION = 1
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 """Filesystem-safe on every common OS: no separators, no leading dot, at most 200 characters."""
 
-_SECRET_KEY = re.compile(
-    r"(private|secret|api|signing|wallet)[_\-]?key|secret|passw(or)?d|mnemonic|seed[_\-]?phrase|token", re.I
-)
+_SECRET_KEY = re.compile(r"(private|secret|api|signing|wallet)[_\-]?key|secret|passw(or)?d|mnemonic|seed[_\-]?phrase|token", re.I)
 _SECRET_VALUE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")  # the shape of an EVM private key
 
 
@@ -242,9 +240,7 @@ class StrategyConfig(BaseModel):
         if self.genes.seed_type != self.seed_type:
             raise ValueError(f"{who}: seed_type {self.seed_type.value} but genes are {self.genes.seed_type.value}")
         if self.generation != self.genes.generation:
-            raise ValueError(
-                f"{who}: generation {self.generation} differs from genes.generation {self.genes.generation}"
-            )
+            raise ValueError(f"{who}: generation {self.generation} differs from genes.generation {self.genes.generation}")
         if self.last_updated < self.created_at:
             raise ValueError(f"{who}: last_updated {self.last_updated} is before created_at {self.created_at}")
         if self.deployment_status is DeploymentStatus.RETIRED and (self.is_active or self.allocation is not None):

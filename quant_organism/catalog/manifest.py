@@ -110,5 +110,7 @@ def deployment_stages(store: StrategyStore) -> dict[str, str]:
     deployment/probation.py) or "capital"; empty when nothing is deployed. Manifests written before stages
     existed list none: a strategy there is "capital" when it holds an allocation, else "probation"."""
     current = load_current_deployment(store) or {}
-    return {s["name"]: s.get("stage") or ("capital" if s.get("allocation", 0.0) > 0.0 else "probation")
-            for s in current.get("strategies", [])}
+    return {
+        s["name"]: s.get("stage") or ("capital" if s.get("allocation", 0.0) > 0.0 else "probation")
+        for s in current.get("strategies", [])
+    }

@@ -50,10 +50,10 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from quant_organism.core.durable import create_new, fsync_path, sync_files
+from quant_organism.core.faults import fault_point
 from quant_organism.strategies import BaseSeed, get_registry
 
 from .config import _KEEP, NAME_PATTERN, DeploymentStatus, MetricValue, StrategyConfig
-from quant_organism.core.faults import fault_point
 
 try:
     import fcntl
@@ -624,8 +624,7 @@ class StrategyStore:
     def _check_archive_dir(self) -> None:
         if self.archive_dir.is_symlink():
             raise ConfigStoreError(
-                f"{self.archive_dir} is a symbolic link; the store does not write through links "
-                "(replace it with a real folder)"
+                f"{self.archive_dir} is a symbolic link; the store does not write through links (replace it with a real folder)"
             )
 
     def _apply_put(self, staging: Path, name: str) -> None:
@@ -655,7 +654,7 @@ class StrategyStore:
             if os.path.lexists(manifest_path):
                 manifest, why = _trusted_manifest(manifest_path)
                 if manifest is None:
-                    rejected = staging.with_name(_REJECTED_PREFIX + staging.name[len(_TXN_PREFIX):])
+                    rejected = staging.with_name(_REJECTED_PREFIX + staging.name[len(_TXN_PREFIX) :])
                     os.rename(staging, rejected)
                     log.error("strategy store: commit %s not replayed (%s); set aside as %s", staging.name, why, rejected.name)
                     continue
@@ -678,8 +677,12 @@ def _trusted_manifest(path: Path) -> tuple[dict[str, Any] | None, str]:
     if not isinstance(puts, list) or not all(isinstance(n, str) and NAME_PATTERN.fullmatch(n) for n in puts):
         return None, f"'puts' names something other than strategy names: {str(puts)[:200]}"
     if not isinstance(archives, list) or not all(
-        isinstance(a, list) and len(a) == 2 and isinstance(a[0], str) and NAME_PATTERN.fullmatch(a[0])
-        and isinstance(a[1], str) and _ARCHIVE_FILE.fullmatch(a[1])
+        isinstance(a, list)
+        and len(a) == 2
+        and isinstance(a[0], str)
+        and NAME_PATTERN.fullmatch(a[0])
+        and isinstance(a[1], str)
+        and _ARCHIVE_FILE.fullmatch(a[1])
         for a in archives
     ):
         return None, f"'archives' names something other than archive files: {str(archives)[:200]}"

@@ -12,8 +12,8 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from itertools import repeat
 from functools import lru_cache
+from itertools import repeat
 from pathlib import Path
 
 import dagster as dg
@@ -190,8 +190,9 @@ def _ingest_coin(instance: dg.DagsterInstance, coin: str, first: str, last: str)
     job = _definitions().resolve_job_def(INGEST_JOB)
     tags = {RANGE_START_TAG: f"{coin}|{first}", RANGE_END_TAG: f"{coin}|{last}", **worker_tags()}
     result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False, run_config=_run_config())
-    return IngestSummary(coin, first, last, result.success, result.run_id, result,
-                         None if result.success else failure_text(result))
+    return IngestSummary(
+        coin, first, last, result.success, result.run_id, result, None if result.success else failure_text(result)
+    )
 
 
 def _worker_setup() -> None:
@@ -252,8 +253,12 @@ def remember(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
 
 
 def run_overrides(
-    preset: str, strategies: int | None = None, generations: int | None = None, hours: float | None = None,
-    validation_mode: str | None = None, cost_limit: float | None = None,
+    preset: str,
+    strategies: int | None = None,
+    generations: int | None = None,
+    hours: float | None = None,
+    validation_mode: str | None = None,
+    cost_limit: float | None = None,
 ) -> tuple[dict, dict]:
     """The plan's flags as the launchpad's run config: (ops config, resources config). Checked here, before any
     work, so a bad value fails with the field named (a population not a multiple of the island size, say)."""

@@ -82,19 +82,30 @@ def _history_start(terminal: Terminal, first: str, last: str) -> str | None:
     files_dir = settings.files_dir()
     try:
         source = make_source(
-            settings.source_name(), seed=settings.synthetic_seed(), coins=settings.coins(), files_dir=str(files_dir) if files_dir else None
+            settings.source_name(),
+            seed=settings.synthetic_seed(),
+            coins=settings.coins(),
+            files_dir=str(files_dir) if files_dir else None,
         )
     except (MarketDataError, ValueError) as exc:
-        terminal.fail("market source", f"source={settings.source_name()}", str(exc),
-                      "check QUANT_ORGANISM_SOURCE / QUANT_ORGANISM_FILES_DIR / QUANT_ORGANISM_COINS")
+        terminal.fail(
+            "market source",
+            f"source={settings.source_name()}",
+            str(exc),
+            "check QUANT_ORGANISM_SOURCE / QUANT_ORGANISM_FILES_DIR / QUANT_ORGANISM_COINS",
+        )
         return None
     starts = {}
     for coin in settings.coins():
         try:
             starts[coin] = source.history_start(coin, settings.interval())
         except (MarketDataError, ValueError) as exc:
-            terminal.fail("market data", f"coin {coin}, source={settings.source_name()}", str(exc),
-                          f"fix or replace {coin}'s data (or leave {coin} out of QUANT_ORGANISM_COINS), then rerun")
+            terminal.fail(
+                "market data",
+                f"coin {coin}, source={settings.source_name()}",
+                str(exc),
+                f"fix or replace {coin}'s data (or leave {coin} out of QUANT_ORGANISM_COINS), then rerun",
+            )
             return None
     known = {coin: start for coin, start in starts.items() if start is not None}
     if not known:
@@ -104,12 +115,17 @@ def _history_start(terminal: Terminal, first: str, last: str) -> str | None:
     if begins <= first:
         return first
     if begins > last:
-        terminal.fail("ingest", f"{latest_coin}, {first}..{last}",
-                      f"the source's history for {latest_coin} begins {begins}, after the last day asked for",
-                      "pick a later --end")
+        terminal.fail(
+            "ingest",
+            f"{latest_coin}, {first}..{last}",
+            f"the source's history for {latest_coin} begins {begins}, after the last day asked for",
+            "pick a later --end",
+        )
         return None
-    terminal.say(f"history: the source's data for {latest_coin} begins {begins}; ingesting {begins}..{last} "
-                 f"instead of from {first} (a shorter history shrinks the evolution windows, down to the preset's minimum)")
+    terminal.say(
+        f"history: the source's data for {latest_coin} begins {begins}; ingesting {begins}..{last} "
+        f"instead of from {first} (a shorter history shrinks the evolution windows, down to the preset's minimum)"
+    )
     return begins
 
 
@@ -122,8 +138,9 @@ def _run(args: argparse.Namespace) -> int:
     _quiet_libraries(terminal.log_file)
     preset = "test" if args.test_mode else (args.preset or settings.production_preset())
     try:
-        ops, resources = run_overrides(preset, args.strategies, args.generations, args.hours, args.validation_mode,
-                                       args.cost_limit)
+        ops, resources = run_overrides(
+            preset, args.strategies, args.generations, args.hours, args.validation_mode, args.cost_limit
+        )
     except ValueError as exc:
         print(f"quant_organism: {str(exc).strip()}", file=sys.stderr)
         return 2
@@ -152,7 +169,9 @@ def _run(args: argparse.Namespace) -> int:
     if first is None:
         return 1
     if first > evolve_day:
-        return terminal.fail("evolve", evolve_day, "no history before the evolution day", "pick a later --end or fewer --paper-days")
+        return terminal.fail(
+            "evolve", evolve_day, "no history before the evolution day", "pick a later --end or fewer --paper-days"
+        )
     swept = sweep_stale_temps(settings.data_dir())
     if swept:
         terminal.say(f"cleanup: removed {len(swept)} temp file(s) left by killed runs")
@@ -166,8 +185,13 @@ def _run(args: argparse.Namespace) -> int:
     status = _evolve_phase(terminal, instance, evolve_day, preset, ops, resources)
     if status is not None:
         return status
-    return _paper_phase(terminal, instance, paper_days, re_evolve, lambda day: _evolve_phase(
-        terminal, instance, day, preset, ops, resources, brief=True))
+    return _paper_phase(
+        terminal,
+        instance,
+        paper_days,
+        re_evolve,
+        lambda day: _evolve_phase(terminal, instance, day, preset, ops, resources, brief=True),
+    )
 
 
 def _ingest_phase(terminal: Terminal, instance, first: str, last: str) -> int | None:
@@ -181,15 +205,22 @@ def _ingest_phase(terminal: Terminal, instance, first: str, last: str) -> int | 
         regime_run = regimes(instance, first, last)
         write_run_log(instance, regime_run.run_id, terminal.log_file)
         if not regime_run.success:
-            return terminal.fail("market regimes", f"days {first}..{last}", failure_text(regime_run),
-                                 "check the sentiment source (QUANT_ORGANISM_SENTIMENT_SOURCE), then rerun")
-    terminal.say(f"[ingest] {n_days} days x {len(summaries)} coins, sentiment and regimes: "
-                 f"{len(summaries) - len(failed)}/{len(summaries)} ok in {time.perf_counter() - started:.1f}s "
-                 f"(lake {settings.lake_dir()}, DuckDB views in {settings.duckdb_path()})")
+            return terminal.fail(
+                "market regimes",
+                f"days {first}..{last}",
+                failure_text(regime_run),
+                "check the sentiment source (QUANT_ORGANISM_SENTIMENT_SOURCE), then rerun",
+            )
+    terminal.say(
+        f"[ingest] {n_days} days x {len(summaries)} coins, sentiment and regimes: "
+        f"{len(summaries) - len(failed)}/{len(summaries)} ok in {time.perf_counter() - started:.1f}s "
+        f"(lake {settings.lake_dir()}, DuckDB views in {settings.duckdb_path()})"
+    )
     if failed:
         first_failure = failed[0]
         return terminal.fail(
-            "ingest", f"coin {', '.join(s.coin for s in failed)}, days {first}..{last}",
+            "ingest",
+            f"coin {', '.join(s.coin for s in failed)}, days {first}..{last}",
             first_failure.failure or "see the log",
             "fix the source (or its files) for that coin and day, then rerun the same command: "
             "finished partitions are rewritten identically",
@@ -197,8 +228,9 @@ def _ingest_phase(terminal: Terminal, instance, first: str, last: str) -> int | 
     return None
 
 
-def _evolve_phase(terminal: Terminal, instance, day: str, preset: str, ops: dict, resources: dict,
-                  brief: bool = False) -> int | None:
+def _evolve_phase(
+    terminal: Terminal, instance, day: str, preset: str, ops: dict, resources: dict, brief: bool = False
+) -> int | None:
     """Evolve -> validate -> deploy -> report for `day`, then its headline; `brief` (a re-evolution) leaves out
     the budget and paths lines the first evolution printed."""
     from quant_organism.reporting.report import budget_line
@@ -208,16 +240,20 @@ def _evolve_phase(terminal: Terminal, instance, day: str, preset: str, ops: dict
     write_run_log(instance, result.run_id, terminal.log_file)
     if not result.success:
         return terminal.fail(
-            f"evolve ({preset} preset)", f"evolution day {day}, run {result.run_id[:8]}", failure_text(result),
+            f"evolve ({preset} preset)",
+            f"evolution day {day}, run {result.run_id[:8]}",
+            failure_text(result),
             "read the reason above; the previous deployment is untouched. Rerun after fixing it, "
             "or re-execute from the failure in the UI (make ui)",
         )
     report_dir = artifacts.phase_dir("reports", day, settings.data_dir())
     report = json.loads((report_dir / "report.json").read_text())
     counts = report["counts"]
-    terminal.say(f"[evolve] {day} ({preset} preset): {counts['generated']} evaluations, "
-                 f"{counts['passed_validation']}/{counts['validated_candidates']} candidates pass validation, "
-                 f"{counts['deployed']} deployed, in {time.perf_counter() - started:.1f}s")
+    terminal.say(
+        f"[evolve] {day} ({preset} preset): {counts['generated']} evaluations, "
+        f"{counts['passed_validation']}/{counts['validated_candidates']} candidates pass validation, "
+        f"{counts['deployed']} deployed, in {time.perf_counter() - started:.1f}s"
+    )
     verdicts_path = artifacts.phase_dir("validation", day, settings.data_dir()) / "verdicts.json"
     mode_note = json.loads(verdicts_path.read_text()).get("mode_note") if verdicts_path.exists() else None
     if mode_note:
@@ -247,7 +283,9 @@ def _report_lines(report: dict) -> list[str]:
             lines.append("rejected by gate: " + ", ".join(f"{g} {n}" for g, n in list(gates.items())[:4]))
     stats = report.get("statistics") or {}
     if stats.get("candidates_spa_pvalue") is not None:
-        lines.append(f"SPA p-value of the candidates {stats['candidates_spa_pvalue']:.3f}, PBO {stats.get('pbo') or float('nan'):.2f}")
+        lines.append(
+            f"SPA p-value of the candidates {stats['candidates_spa_pvalue']:.3f}, PBO {stats.get('pbo') or float('nan'):.2f}"
+        )
     return lines
 
 
@@ -258,8 +296,10 @@ def _life_cycle_lines(deployment: dict) -> list[str]:
     lines = []
     for name, look in sorted((plan.get("probation_looks") or {}).items()):
         verdict = "PROMOTED from probation" if look.get("probation_promoted") else "RETIRED at its probation look"
-        lines.append(f"{verdict}: {name} (forward {look.get('probation_days')} days, t = {look.get('probation_t', float('nan')):.2f}, "
-                     f"one-sided p = {look.get('probation_pvalue', float('nan')):.3g})")
+        lines.append(
+            f"{verdict}: {name} (forward {look.get('probation_days')} days, t = {look.get('probation_t', float('nan')):.2f}, "
+            f"one-sided p = {look.get('probation_pvalue', float('nan')):.3g})"
+        )
     waiting = [c for c in plan.get("chosen", []) if c.get("stage") == "probation"]
     if waiting:
         lines.append(f"on probation at {waiting[0]['allocation']:.1%} each: {', '.join(c['name'] for c in waiting)}")
@@ -281,8 +321,12 @@ def _paper_phase(terminal: Terminal, instance, days: list[str], re_evolve: set[s
         result = paper_trade(instance, day)
         write_run_log(instance, result.run_id, terminal.log_file)
         if not result.success:
-            return terminal.fail("paper trading", f"day {day}, run {result.run_id[:8]}", failure_text(result),
-                                 "the ledger keeps every finished day; rerun the command to continue from here")
+            return terminal.fail(
+                "paper trading",
+                f"day {day}, run {result.run_id[:8]}",
+                failure_text(result),
+                "the ledger keeps every finished day; rerun the command to continue from here",
+            )
         checks += [e.passed for e in result.get_asset_check_evaluations()]
         if day in re_evolve and evolve_on is not None:
             status = evolve_on(day)
@@ -294,22 +338,29 @@ def _paper_phase(terminal: Terminal, instance, days: list[str], re_evolve: set[s
     live = store.load_strategies(status=LIVE_STATUSES)
     ledger_path = settings.data_dir() / LEDGER_FILE
     traded = set(PaperLedger(ledger_path).strategies()) if ledger_path.exists() else set()
-    terminal.say(f"[paper] {days[0]}..{days[-1]}: {len(live)} live strateg{'y' if len(live) == 1 else 'ies'}, "
-                 f"paper_matches_backtest passed on {sum(checks)}/{len(checks)} days, in {time.perf_counter() - started:.1f}s "
-                 f"(ledger {ledger_path})")
+    terminal.say(
+        f"[paper] {days[0]}..{days[-1]}: {len(live)} live strateg{'y' if len(live) == 1 else 'ies'}, "
+        f"paper_matches_backtest passed on {sum(checks)}/{len(checks)} days, in {time.perf_counter() - started:.1f}s "
+        f"(ledger {ledger_path})"
+    )
     from quant_organism.catalog.manifest import deployment_stages
 
     stages = deployment_stages(store)
     by_name = {c.name: c for c in live}
     for name in sorted(set(by_name) | traded, key=lambda n: (n not in by_name, n)):  # live first, then retired
         config = by_name.get(name)
-        now = (f"{config.deployment_status.value} ({stages.get(name, 'capital')}), allocation {config.allocation or 0:.1%}"
-               if config is not None else "retired")
+        now = (
+            f"{config.deployment_status.value} ({stages.get(name, 'capital')}), allocation {config.allocation or 0:.1%}"
+            if config is not None
+            else "retired"
+        )
         record = "not traded (zero capital)"
         if name in traded:
             metrics = PaperLedger(ledger_path).metrics(name)
-            record = (f"{metrics.days} paper day(s), P&L {metrics.total_return:+.2%} of its sleeve, Sharpe {metrics.sharpe:.2f}, "
-                      f"{metrics.trade_count} trades")
+            record = (
+                f"{metrics.days} paper day(s), P&L {metrics.total_return:+.2%} of its sleeve, Sharpe {metrics.sharpe:.2f}, "
+                f"{metrics.trade_count} trades"
+            )
         terminal.say(f"      {name}: {now}; {record}")
     terminal.say("see it all in the UI: make ui  (status: python -m quant_organism status)")
     return 0
@@ -357,10 +408,20 @@ def _universe(args: argparse.Namespace) -> int:
     finally:
         source.close()
     path = settings.data_dir() / settings.UNIVERSE_FILE
-    write_json(path, {"source": "hyperliquid", "by": "24h notional volume", "saved_at": pd.Timestamp.now(tz="UTC").isoformat(),
-                      "coins": [row["coin"] for row in top], "detail": top})
-    print(f"universe: top {len(top)} perpetuals by 24h volume saved to {path}: {', '.join(r['coin'] for r in top[:10])}"
-          + (" ..." if len(top) > 10 else ""))
+    write_json(
+        path,
+        {
+            "source": "hyperliquid",
+            "by": "24h notional volume",
+            "saved_at": pd.Timestamp.now(tz="UTC").isoformat(),
+            "coins": [row["coin"] for row in top],
+            "detail": top,
+        },
+    )
+    print(
+        f"universe: top {len(top)} perpetuals by 24h volume saved to {path}: {', '.join(r['coin'] for r in top[:10])}"
+        + (" ..." if len(top) > 10 else "")
+    )
     print(f"use it: QUANT_ORGANISM_SOURCE=hyperliquid QUANT_ORGANISM_UNIVERSE=top{len(top)}")
     return 0
 
@@ -382,20 +443,37 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="the main job: ingest, then evolve -> validate -> deploy -> report for the last day")
     run.add_argument("--end", help="last UTC day ingested (default: yesterday)")
-    run.add_argument("--days", type=int, default=None,
-                     help="days of history to ingest up to the evolution day (default: the preset's lookback; "
-                     "fewer shrink the windows, down to the preset's min_lookback_days)")
-    run.add_argument("--preset", default=None, choices=["test", "full"],
-                     help="evolution preset (default QUANT_ORGANISM_PRESET, else full: the real search)")
-    run.add_argument("--paper-days", type=int, default=0,
-                     help="evolve on --end minus N days, then paper-trade the N days after it (default 0)")
-    run.add_argument("--evolve-every", type=int, default=0,
-                     help="re-evolve every N of the paper days, as the nightly chain would (default 0: once)")
+    run.add_argument(
+        "--days",
+        type=int,
+        default=None,
+        help="days of history to ingest up to the evolution day (default: the preset's lookback; "
+        "fewer shrink the windows, down to the preset's min_lookback_days)",
+    )
+    run.add_argument(
+        "--preset",
+        default=None,
+        choices=["test", "full"],
+        help="evolution preset (default QUANT_ORGANISM_PRESET, else full: the real search)",
+    )
+    run.add_argument(
+        "--paper-days", type=int, default=0, help="evolve on --end minus N days, then paper-trade the N days after it (default 0)"
+    )
+    run.add_argument(
+        "--evolve-every",
+        type=int,
+        default=0,
+        help="re-evolve every N of the paper days, as the nightly chain would (default 0: once)",
+    )
     run.add_argument("--ingest-only", action="store_true", help="stop after ingesting market data")
     run.add_argument("--strategies", type=int, help="population size (the preset's total_strategies)")
     run.add_argument("--generations", type=int, help="generations per island")
-    run.add_argument("--hours", type=float, help="time budget of the evolve/validate/deploy/report run, in hours "
-                     "(shares: 50%% evolution, 37.5%% validation, 12.5%% deployment and report)")
+    run.add_argument(
+        "--hours",
+        type=float,
+        help="time budget of the evolve/validate/deploy/report run, in hours "
+        "(shares: 50%% evolution, 37.5%% validation, 12.5%% deployment and report)",
+    )
     run.add_argument("--validation-mode", choices=["minimal", "fast", "full"], help="validation stages (default fast)")
     run.add_argument("--cost-limit", type=float, help="refuse to start when the estimated compute cost (USD) is above")
     run.add_argument("--test-mode", action="store_true", help="the quick test preset (same as --preset test)")

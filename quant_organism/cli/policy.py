@@ -25,15 +25,23 @@ def add_parser(sub) -> None:
     actions = parser.add_subparsers(dest="action", required=True)
     actions.add_parser("show", help="the standing policy and its recorded changes").set_defaults(handler=_show)
     change = actions.add_parser("set", help="change some fields of the standing policy (the others are kept)")
-    change.add_argument("--risk-mode", choices=["normal", "defensive", "halt"],
-                        help="defensive: entry sizes halved; halt: every position closed at the next bar, no entries")
+    change.add_argument(
+        "--risk-mode",
+        choices=["normal", "defensive", "halt"],
+        help="defensive: entry sizes halved; halt: every position closed at the next bar, no entries",
+    )
     change.add_argument("--cooldown-bars", type=int, help="bars after a book's decision during which it opens nothing")
     change.add_argument("--min-confidence", type=float, help="entries below this confidence (0..1) are skipped")
     for what in ("strategies", "coins"):
-        change.add_argument(f"--allow-{what}", metavar="A,B|all", help=f"only these {what} may hold positions (all: no allow-list)")
+        change.add_argument(
+            f"--allow-{what}", metavar="A,B|all", help=f"only these {what} may hold positions (all: no allow-list)"
+        )
         change.add_argument(f"--deny-{what}", metavar="A,B|none", help=f"these {what} are closed and kept flat (none: clear)")
-    for name, what in (("max-drawdown", "portfolio drawdown"), ("daily-loss", "loss within a UTC day"),
-                       ("max-asset-exposure", "combined exposure per coin")):
+    for name, what in (
+        ("max-drawdown", "portfolio drawdown"),
+        ("daily-loss", "loss within a UTC day"),
+        ("max-asset-exposure", "combined exposure per coin"),
+    ):
         change.add_argument(f"--{name}", metavar="X|off", help=f"{what} limit as a fraction (off: no limit)")
     change.set_defaults(handler=_set)
     actions.add_parser("reset", help="back to the neutral default policy").set_defaults(handler=_reset)
@@ -109,6 +117,8 @@ def _write(policy: OperatorPolicy) -> int:
     save_policy(path, policy, source, now.isoformat())
     recorded = PaperLedger(ledger_path).record_policy(policy.to_json(), source, now)
     print(json.dumps(policy.model_dump(), indent=2))
-    print(f"saved to {path}; {'recorded in' if recorded else 'unchanged in'} the ledger {ledger_path}. "
-          "The next paper run trades under it (hourly schedule: within the hour).")
+    print(
+        f"saved to {path}; {'recorded in' if recorded else 'unchanged in'} the ledger {ledger_path}. "
+        "The next paper run trades under it (hourly schedule: within the hour)."
+    )
     return 0

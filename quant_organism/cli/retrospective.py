@@ -60,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"retrospective: source={settings.source_name()} interval={settings.interval()} preset={preset} "
           f"coins={','.join(settings.coins())}: {len(dates)} dates {dates[0].date()}..{dates[-1].date()} "
           f"(forward to {untils[-1].date()}), track {track}", flush=True)  # fmt: skip
-    status = _ingest(settings, (dates[0] - lookback).strftime("%Y-%m-%d"), (untils[-1] - pd.Timedelta(days=1)).strftime("%Y-%m-%d"))
+    status = _ingest(
+        settings, (dates[0] - lookback).strftime("%Y-%m-%d"), (untils[-1] - pd.Timedelta(days=1)).strftime("%Y-%m-%d")
+    )
     if status:
         return status
     spec = RetrospectiveSettings(ChainSettings(evolution=evolution))
@@ -95,7 +97,12 @@ def _data_span(settings, yesterday: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     from quant_organism.market.sources import make_source
 
     files_dir = settings.files_dir()
-    source = make_source(settings.source_name(), seed=settings.synthetic_seed(), coins=settings.coins(), files_dir=str(files_dir) if files_dir else None)
+    source = make_source(
+        settings.source_name(),
+        seed=settings.synthetic_seed(),
+        coins=settings.coins(),
+        files_dir=str(files_dir) if files_dir else None,
+    )
     interval = settings.interval()
     first = pd.Timestamp(settings.partitions_start_date(), tz="UTC")
     last = pd.Timestamp(yesterday, tz="UTC")

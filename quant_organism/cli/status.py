@@ -44,13 +44,22 @@ def print_status() -> int:
     print(f"quant_organism status — data root {root}")
     print(f"\ndeployment {((manifest or {}).get('version')) or 'none yet'}:")
     rows = [
-        [c.name, c.deployment_status.value, f"{c.allocation or 0:.1%}", str(c.paper_trading_days),
-         "—" if c.paper_sharpe is None else f"{c.paper_sharpe:.2f}",
-         "—" if c.metrics.get("paper_total_return") is None else f"{float(c.metrics['paper_total_return']):.2%}",
-         "—" if c.max_drawdown is None else f"{c.max_drawdown:.1%}"]
+        [
+            c.name,
+            c.deployment_status.value,
+            f"{c.allocation or 0:.1%}",
+            str(c.paper_trading_days),
+            "—" if c.paper_sharpe is None else f"{c.paper_sharpe:.2f}",
+            "—" if c.metrics.get("paper_total_return") is None else f"{float(c.metrics['paper_total_return']):.2%}",
+            "—" if c.max_drawdown is None else f"{c.max_drawdown:.1%}",
+        ]
         for c in live
     ]
-    print(_table(["strategy", "status", "allocation", "paper days", "paper Sharpe", "paper P&L", "drawdown"], rows) if rows else "  nothing deployed")
+    print(
+        _table(["strategy", "status", "allocation", "paper days", "paper Sharpe", "paper P&L", "drawdown"], rows)
+        if rows
+        else "  nothing deployed"
+    )
     instance = persistent_instance()
     report = check_health(instance, root, MarketLake(settings.lake_dir()))
     health.record(report, root)

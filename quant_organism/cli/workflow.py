@@ -52,8 +52,9 @@ def run_workflow_command(args: argparse.Namespace, terminal) -> int:
             return 2
         day = parent.run_config.get("ops", {}).get("plan", {}).get("config", {}).get("evolution_date")
         options = dg.ReexecutionOptions.from_failure(args.resume, instance)
-        with dg.execute_job(reconstructable_workflow_job(path), instance, reexecution_options=options,
-                            tags=worker_tags(), raise_on_error=False) as result:
+        with dg.execute_job(
+            reconstructable_workflow_job(path), instance, reexecution_options=options, tags=worker_tags(), raise_on_error=False
+        ) as result:
             success, run_id = result.success, result.run_id
     else:
         try:
@@ -68,20 +69,27 @@ def run_workflow_command(args: argparse.Namespace, terminal) -> int:
         if status is not None:
             return status
         run_config = {**_run_config(), "ops": {"plan": {"config": {"evolution_date": day}}}}
-        with dg.execute_job(reconstructable_workflow_job(path), instance, run_config=run_config,
-                            tags=worker_tags(), raise_on_error=False) as result:
+        with dg.execute_job(
+            reconstructable_workflow_job(path), instance, run_config=run_config, tags=worker_tags(), raise_on_error=False
+        ) as result:
             success, run_id = result.success, result.run_id
     write_run_log(instance, run_id, terminal.log_file)
     run = instance.get_run_by_id(run_id)
     root_id = run.root_run_id or run_id
     if not success:
-        return terminal.fail(f"workflow {spec.name}", f"run {run_id}", "a phase failed (see the log)",
-                             f"fix the cause, then resume: python -m quant_organism run --workflow {args.workflow} --resume {run_id}")
+        return terminal.fail(
+            f"workflow {spec.name}",
+            f"run {run_id}",
+            "a phase failed (see the log)",
+            f"fix the cause, then resume: python -m quant_organism run --workflow {args.workflow} --resume {run_id}",
+        )
     for line in phase_lines(spec, WorkflowStore(settings.data_dir(), spec.name, root_id, str(day))):
         terminal.say("      " + line)
-    terminal.say(f"[workflow] {spec.name} done in {time.perf_counter() - started:.1f}s (run {run_id[:8]}, "
-                 f"correlation id {root_id}); query: python -m quant_organism query "
-                 f"\"SELECT phase, count(*) FROM populations WHERE run_id = '{root_id}' GROUP BY phase\"")
+    terminal.say(
+        f"[workflow] {spec.name} done in {time.perf_counter() - started:.1f}s (run {run_id[:8]}, "
+        f"correlation id {root_id}); query: python -m quant_organism query "
+        f"\"SELECT phase, count(*) FROM populations WHERE run_id = '{root_id}' GROUP BY phase\""
+    )
     return 0
 
 
@@ -94,17 +102,18 @@ def phase_lines(spec: WorkflowSpec, store: WorkflowStore) -> list[str]:
             continue
         s = result.summary
         if phase.type == "optimization":
-            detail = (f"{s.get('evaluations')} evaluations ({s.get('inherited')} inherited seeds), best {s.get('objective')} "
-                      f"{s.get('best_objective') if s.get('best_objective') is None else round(s['best_objective'], 3)}, "
-                      f"{len(result.winners)} winners")
+            detail = (
+                f"{s.get('evaluations')} evaluations ({s.get('inherited')} inherited seeds), best {s.get('objective')} "
+                f"{s.get('best_objective') if s.get('best_objective') is None else round(s['best_objective'], 3)}, "
+                f"{len(result.winners)} winners"
+            )
         elif phase.type == "backtest":
-            detail = (f"{s.get('strategies')} strategies at {s.get('position_pct')}% size on the held-out windows: "
-                      f"{s.get('positive_in_both_windows')} positive in both, best walk-forward Sharpe "
-                      f"{s.get('best_walk_forward_sharpe') if s.get('best_walk_forward_sharpe') is None else round(s['best_walk_forward_sharpe'], 2)}")
+            detail = (
+                f"{s.get('strategies')} strategies at {s.get('position_pct')}% size on the held-out windows: "
+                f"{s.get('positive_in_both_windows')} positive in both, best walk-forward Sharpe "
+                f"{s.get('best_walk_forward_sharpe') if s.get('best_walk_forward_sharpe') is None else round(s['best_walk_forward_sharpe'], 2)}"
+            )
         else:
             detail = f"{s.get('passed')}/{s.get('candidates')} pass validation ({s.get('mode')}), SPA p {s.get('spa_pvalue')}"
         lines.append(f"[{i}/{len(spec.phases)}] {phase.name} ({phase.type}, {s.get('wall_s', 0):.1f}s): {detail}")
     return lines
-
-
-

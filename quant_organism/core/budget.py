@@ -77,8 +77,14 @@ def planned_evaluations(total_strategies: int, generations: int, elite_ratio: fl
 
 
 def estimate_cpu_seconds(
-    evaluations: int, coins: int, train_bars: int, *, workers: int, budget: RunBudget | None = None,
-    rate: float = PLANNING_RATE, evolution_share: float = DEFAULT_SHARES["evolution"],
+    evaluations: int,
+    coins: int,
+    train_bars: int,
+    *,
+    workers: int,
+    budget: RunBudget | None = None,
+    rate: float = PLANNING_RATE,
+    evolution_share: float = DEFAULT_SHARES["evolution"],
 ) -> float:
     """CPU-seconds of a whole run, planned: the evolution's backtests at `rate` (one-year backtests per
     CPU-second) scaled from its share to the whole cycle, capped by what the time budget allows on `workers`."""

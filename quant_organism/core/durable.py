@@ -112,7 +112,7 @@ def sweep_stale_temps(root: Path, min_age_s: float = 60.0) -> list[Path]:
     if not root.is_dir():
         return removed
     cutoff = time.time() - min_age_s
-    for folder, dirs, files in os.walk(root, followlinks=False):
+    for folder, _dirs, files in os.walk(root, followlinks=False):
         for name in files:
             match = _TEMP_NAME.match(name)
             if match is None or int(match.group(1)) == os.getpid() or process_alive(int(match.group(1))):

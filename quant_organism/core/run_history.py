@@ -37,9 +37,7 @@ def run_dir(root: Path, table: str, day: str | date, run_id: str) -> Path:
     return Path(root) / HISTORY_DIR / table / f"evolution_date={stamp}" / f"run_id={check_run_id(run_id)}"
 
 
-def archive_table(
-    root: Path, table: str, day: str | date, run_id: str, frame: pd.DataFrame, part: str | None = None
-) -> Path:
+def archive_table(root: Path, table: str, day: str | date, run_id: str, frame: pd.DataFrame, part: str | None = None) -> Path:
     """Write `frame` as this run's `table` (or one `part` of it, e.g. a workflow phase), with the keys as columns.
 
     The same run writing again (a retried step) replaces its own file; another run never touches it."""

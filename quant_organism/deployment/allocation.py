@@ -46,9 +46,7 @@ class AllocationConfig:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number; got {value!r}")
         if not 0.0 < self.kelly_fraction <= 1.0:
-            raise ValueError(
-                f"kelly_fraction must be in (0, 1] (a safety factor on full Kelly); got {self.kelly_fraction}"
-            )
+            raise ValueError(f"kelly_fraction must be in (0, 1] (a safety factor on full Kelly); got {self.kelly_fraction}")
         if not 0.0 < self.max_weight <= HARD_CAP:
             raise ValueError(
                 f"max_weight {self.max_weight} must be in (0, {HARD_CAP}]: no strategy may exceed the hard cap "

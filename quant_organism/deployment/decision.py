@@ -67,9 +67,7 @@ class DecisionConfig:
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer; got {value!r}")
         if self.max_pool < 1 or self.min_pool > self.max_pool:
-            raise ValueError(
-                f"need 1 <= max_pool and min_pool <= max_pool; got min {self.min_pool}, max {self.max_pool}"
-            )
+            raise ValueError(f"need 1 <= max_pool and min_pool <= max_pool; got min {self.min_pool}, max {self.max_pool}")
         if self.min_overlap < 3:
             raise ValueError(f"min_overlap must be at least 3 bars to measure a correlation; got {self.min_overlap}")
         rho = self.max_correlation
@@ -79,10 +77,16 @@ class DecisionConfig:
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha < 1.0:
             raise ValueError(f"probation_alpha must be a level in (0, 1); got {alpha!r}")
         incubation = self.probation_allocation
-        if isinstance(incubation, bool) or not isinstance(incubation, (int, float)) or not 0.0 <= incubation <= self.max_weight \
-                or incubation * self.max_pool > 0.5:
-            raise ValueError(f"probation_allocation must be in [0, max_weight] with max_pool of them at most half the capital; "
-                             f"got {incubation!r} x {self.max_pool}")
+        if (
+            isinstance(incubation, bool)
+            or not isinstance(incubation, (int, float))
+            or not 0.0 <= incubation <= self.max_weight
+            or incubation * self.max_pool > 0.5
+        ):
+            raise ValueError(
+                f"probation_allocation must be in [0, max_weight] with max_pool of them at most half the capital; "
+                f"got {incubation!r} x {self.max_pool}"
+            )
         _ = self.allocation  # validates kelly_fraction and max_weight (hard cap) now, not at select time
 
     @property
@@ -152,8 +156,13 @@ class ChosenStrategy:
     stage: str = "capital"  # "probation": trading at the incubation allocation until its forward record promotes it
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "allocation": self.allocation, "score": self.score, "kelly_raw": self.kelly_raw,
-                "stage": self.stage}
+        return {
+            "name": self.name,
+            "allocation": self.allocation,
+            "score": self.score,
+            "kelly_raw": self.kelly_raw,
+            "stage": self.stage,
+        }
 
 
 @dataclass(frozen=True)
@@ -184,7 +193,6 @@ class DeploymentPlan:
     notes: tuple[str, ...] = ()
     config: DecisionConfig = field(default_factory=DecisionConfig)
     looks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # probation looks made: name -> test
-
 
     @property
     def allocations(self) -> dict[str, float]:
@@ -223,9 +231,7 @@ class DecisionEngine:
         if not isinstance(self.config, DecisionConfig):
             raise TypeError(f"config must be a DecisionConfig; got {type(self.config).__name__}")
 
-    def select(
-        self, candidates: Iterable[Candidate | CandidateVerdict], returns: pd.DataFrame
-    ) -> DeploymentPlan:
+    def select(self, candidates: Iterable[Candidate | CandidateVerdict], returns: pd.DataFrame) -> DeploymentPlan:
         """The deployment plan for `candidates` given their validation `returns` (see the module doc)."""
         cfg = self.config
         offered = _candidates(candidates)
@@ -275,8 +281,7 @@ class DecisionEngine:
         if sizing.scale < 1.0:
             notes.append(f"capped weights summed above 1; scaled by {sizing.scale:.4f}")
         plan_chosen = tuple(
-            ChosenStrategy(c.name, sizing.weights[c.name], c.score, sizing.kelly_raw[c.name], dict(c.validation))
-            for c in chosen
+            ChosenStrategy(c.name, sizing.weights[c.name], c.score, sizing.kelly_raw[c.name], dict(c.validation)) for c in chosen
         )
         return DeploymentPlan(plan_chosen, tuple(rejected), sizing.cash, tuple(notes), cfg)
 

@@ -39,7 +39,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quant_organism.deployment.allocation import DEFAULT_MAX_WEIGHT, HARD_CAP, SUM_TOLERANCE
 from quant_organism.catalog.config import LIVE_STATUSES, DeploymentStatus, StrategyConfig
 from quant_organism.catalog.manifest import (
     MANIFEST_VERSION,
@@ -49,10 +48,11 @@ from quant_organism.catalog.manifest import (
     new_version,
     read_pointer,
 )
-from quant_organism.deployment.decision import ChosenStrategy, DeploymentPlan
-from quant_organism.catalog.store import StrategyStore, StoreTransaction
-from quant_organism.strategies import get_registry
+from quant_organism.catalog.store import StoreTransaction, StrategyStore
 from quant_organism.core.faults import fault_point
+from quant_organism.deployment.allocation import DEFAULT_MAX_WEIGHT, HARD_CAP, SUM_TOLERANCE
+from quant_organism.deployment.decision import ChosenStrategy, DeploymentPlan
+from quant_organism.strategies import get_registry
 
 LIVE = LIVE_STATUSES
 
@@ -202,9 +202,7 @@ def _check_frame(frame: pd.DataFrame, max_weight: float) -> None:
         raise ValueError(f"max_weight must be in (0, {HARD_CAP}]; got {max_weight!r}")
 
 
-def verify_deployment(
-    loader: StrategyStore, frame: pd.DataFrame, *, max_weight: float = DEFAULT_MAX_WEIGHT
-) -> list[str]:
+def verify_deployment(loader: StrategyStore, frame: pd.DataFrame, *, max_weight: float = DEFAULT_MAX_WEIGHT) -> list[str]:
     """Problems with what is deployed (empty = fine), the check after the commit.
 
     It judges the deployment's own files only: each live (deployed/decaying) strategy is active with
@@ -293,9 +291,7 @@ def _check_plan(plan: DeploymentPlan) -> None:
         raise ValueError(f"plan chooses a strategy twice: {names}")
     for c in plan.chosen:
         if not (math.isfinite(c.allocation) and 0.0 <= c.allocation <= min(plan.config.max_weight, HARD_CAP) + 1e-12):
-            raise ValueError(
-                f"plan gives {c.name} {c.allocation!r}, outside [0, {min(plan.config.max_weight, HARD_CAP)}]"
-            )
+            raise ValueError(f"plan gives {c.name} {c.allocation!r}, outside [0, {min(plan.config.max_weight, HARD_CAP)}]")
     if math.fsum(c.allocation for c in plan.chosen) > 1.0 + SUM_TOLERANCE:
         raise ValueError("plan allocations sum above 1")
 
@@ -353,9 +349,7 @@ def _manifest_problems(loader: StrategyStore, live: dict[str, float | None]) -> 
     listed = {s["name"]: s["allocation"] for s in manifest.get("strategies", [])}
     out = []
     if set(listed) != set(live):
-        out.append(
-            f"deployment manifest {manifest.get('version')} lists {sorted(listed)} but the store deploys {sorted(live)}"
-        )
+        out.append(f"deployment manifest {manifest.get('version')} lists {sorted(listed)} but the store deploys {sorted(live)}")
     for name in sorted(set(listed) & set(live)):
         if live[name] is None or abs(float(listed[name]) - float(live[name])) > 1e-12:
             version = manifest.get("version")
@@ -366,7 +360,7 @@ def _manifest_problems(loader: StrategyStore, live: dict[str, float | None]) -> 
 def _signal_problems(config: StrategyConfig, frame: pd.DataFrame) -> list[str]:
     try:
         signals = get_registry().create_seed(config.seed_type, config.genes).generate_signals(frame)
-    except Exception as exc:  # a broken config must fail the check, not crash it
+    except Exception as exc:  # noqa: BLE001 - a broken config must fail the check, not crash it
         return [f"{config.name}: cannot generate signals ({type(exc).__name__}: {exc})"]
     if not isinstance(signals, pd.Series) or len(signals) != len(frame) or not signals.index.equals(frame.index):
         return [f"{config.name}: signals are not one value per bar of the frame"]

@@ -91,8 +91,12 @@ def score(daily: pd.Series, paper: PaperRecord | None = None) -> Score:
             drawdown = max(drawdown, paper.max_drawdown)
         good = paper.sharpe is not None and paper.sharpe > 0 and not paper.decaying
         age = min(1.0, paper.days / AGE_DAYS) if good else 0.0
-    parts = {"sharpe": _clip(sharpe / SHARPE_SCALE), "consistency": _clip(consistency),
-             "drawdown": _clip(1.0 - drawdown / DRAWDOWN_SCALE), "age": _clip(age)}
+    parts = {
+        "sharpe": _clip(sharpe / SHARPE_SCALE),
+        "consistency": _clip(consistency),
+        "drawdown": _clip(1.0 - drawdown / DRAWDOWN_SCALE),
+        "age": _clip(age),
+    }
     return Score(total=sum(WEIGHTS[k] * v for k, v in parts.items()), **parts)
 
 

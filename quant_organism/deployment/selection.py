@@ -14,9 +14,9 @@ Who is on probation is the previous deployment's `stage`, never inferred from an
 
 from __future__ import annotations
 
-import pandas as pd
-
 from dataclasses import replace
+
+import pandas as pd
 
 from quant_organism.deployment.allocation import allocate_from_kelly
 from quant_organism.deployment.decision import (
@@ -75,14 +75,23 @@ def plan_from_verdicts(
     judged = [n for n in holders if forward_days[n] >= config.min_forward_days] + promoted
     pool = passing + judged
     unjudged = [
-        Candidate(name, 0.0, passed=False, validation={"incumbent": True, "judged_on": "nothing yet"},
-                  reasons=(f"incumbent with a forward record of {int(forward_days[name])} days (< {config.min_forward_days}): "
-                           "too short to judge, and its selection data cannot be reused",))
-        for name in holders if name not in judged
+        Candidate(
+            name,
+            0.0,
+            passed=False,
+            validation={"incumbent": True, "judged_on": "nothing yet"},
+            reasons=(
+                f"incumbent with a forward record of {int(forward_days[name])} days (< {config.min_forward_days}): "
+                "too short to judge, and its selection data cannot be reused",
+            ),
+        )
+        for name in holders
+        if name not in judged
     ]
     failed = [
         Candidate(name, 0.0, passed=False, validation={"incumbent": True, **_look(look)}, reasons=(look.describe(),))
-        for name, look in looks.items() if not look.promoted
+        for name, look in looks.items()
+        if not look.promoted
     ]
     if not pool:
         plan = DecisionEngine(config).select(candidates + unjudged + failed, held_out_returns.loc[:, []])

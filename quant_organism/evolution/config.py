@@ -20,8 +20,13 @@ from quant_organism.strategies.genes import TECHNICAL_SEEDS, SeedType, gene_spac
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 Executor = Literal["serial", "process", "ray"]
 Objective = Literal["score", "sharpe", "sortino", "total_return", "consistency"]
-OBJECTIVE_COLUMN = {"score": "score", "sharpe": "obj_sharpe", "sortino": "sortino", "total_return": "total_return",
-                    "consistency": "obj_consistency"}
+OBJECTIVE_COLUMN = {
+    "score": "score",
+    "sharpe": "obj_sharpe",
+    "sortino": "sortino",
+    "total_return": "total_return",
+    "consistency": "obj_consistency",
+}
 """The population column each scalar objective ranks by (elitism, winners); `score` is the fitness score."""
 
 
@@ -62,11 +67,14 @@ class EvolutionConfig(BaseModel):
     batch_timeout_grace_s: float = Field(default=30.0, ge=0.0)
     max_retries: int = Field(default=2, ge=0)
     lockstep_islands: int = Field(
-        default=5, ge=1,
+        default=5,
+        ge=1,
         description="islands a worker advances in lockstep, so one evaluator call scores a generation of all of them",
     )
     max_failed_island_share: float = Field(
-        default=0.2, ge=0.0, le=1.0,
+        default=0.2,
+        ge=0.0,
+        le=1.0,
         description="the run fails when more than this share of its islands failed (a small, biased population otherwise)",
     )
     ray_address: str | None = Field(default=None, description="a Ray cluster to join; None starts a local Ray")

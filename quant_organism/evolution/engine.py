@@ -73,8 +73,10 @@ def run_evolution(
     guard_train_frames(train, windows.train, windows.validation)
     train_bars = {coin: len(frame) for coin, frame in train.items()}
     seeds = tuple(seeds)
-    tasks = [BatchTask(b, config.batch_size, config, windows.train, windows.validation, deadline, seeds)
-             for b in range(config.n_batches)]
+    tasks = [
+        BatchTask(b, config.batch_size, config, windows.train, windows.validation, deadline, seeds)
+        for b in range(config.n_batches)
+    ]
     workers = config.workers()
 
     emit(
@@ -94,8 +96,13 @@ def run_evolution(
     )
     log.info(
         "evolution %s: %d batches x %d x %d generations on %s, train %s .. %s",
-        config.executor, len(tasks), config.batch_size, config.generations, list(train),
-        windows.train.start, windows.train.end,
+        config.executor,
+        len(tasks),
+        config.batch_size,
+        config.generations,
+        list(train),
+        windows.train.start,
+        windows.train.end,
     )
     outcomes: dict[int, BatchOutcome] = {}
 
@@ -116,9 +123,17 @@ def run_evolution(
         }
         emit(event)
         level = logging.INFO if outcome.status == "ok" else logging.WARNING
-        log.log(level, "batch %d %s in %.1f s, %d evaluations%s (%d/%d)", outcome.batch, outcome.status,
-                outcome.wall_s, outcome.evaluations, f": {outcome.error.splitlines()[0]}" if outcome.error else "",
-                len(outcomes), len(tasks))
+        log.log(
+            level,
+            "batch %d %s in %.1f s, %d evaluations%s (%d/%d)",
+            outcome.batch,
+            outcome.status,
+            outcome.wall_s,
+            outcome.evaluations,
+            f": {outcome.error.splitlines()[0]}" if outcome.error else "",
+            len(outcomes),
+            len(tasks),
+        )
 
     run = EXECUTORS[config.executor]
     if config.executor == "serial":
@@ -134,8 +149,17 @@ def run_evolution(
         population=_concat([o.population for o in ordered], POPULATION_COLUMNS),
         generation_stats=_concat([o.generations for o in ordered], GENERATION_COLUMNS),
         batches=pd.DataFrame(
-            [{"batch": o.batch, "status": o.status, "wall_s": o.wall_s, "evaluations": o.evaluations,
-              "error": o.error, "pid": o.pid} for o in ordered],
+            [
+                {
+                    "batch": o.batch,
+                    "status": o.status,
+                    "wall_s": o.wall_s,
+                    "evaluations": o.evaluations,
+                    "error": o.error,
+                    "pid": o.pid,
+                }
+                for o in ordered
+            ],
             columns=list(BATCH_COLUMNS),
         ),
         config=config,
@@ -155,8 +179,13 @@ def run_evolution(
         raise WindowLeakError(f"island(s) {[o.batch for o in leaks]} evaluated outside the train window: {leaks[0].error}")
     if len(result.failed_batches) > config.max_failed_island_share * len(tasks):
         raise TooManyFailedIslands(result)
-    log.info("evolution done: %d evaluations in %.1f s (%.1f/s), batches %s", totals["evaluations"],
-             totals["wall_s"], totals["evaluations_per_s"], totals["batches_by_status"])
+    log.info(
+        "evolution done: %d evaluations in %.1f s (%.1f/s), batches %s",
+        totals["evaluations"],
+        totals["wall_s"],
+        totals["evaluations_per_s"],
+        totals["batches_by_status"],
+    )
     return result
 
 

@@ -67,8 +67,14 @@ def warm_up(seed_types: Sequence[SeedType]) -> float:
     index = pd.date_range("2000-01-03", periods=600, freq="h", tz="UTC")
     close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, len(index))))
     frame = pd.DataFrame(
-        {"open": close, "high": close * 1.005, "low": close * 0.995, "close": close, "volume": 1.0,
-         "funding_rate": rng.normal(1e-5, 1e-5, len(index))},
+        {
+            "open": close,
+            "high": close * 1.005,
+            "low": close * 0.995,
+            "close": close,
+            "volume": 1.0,
+            "funding_rate": rng.normal(1e-5, 1e-5, len(index)),
+        },
         index=index,
     )
     genomes = [SeedGenes.create_default(s, f"warm_{s.value}") for s in todo]

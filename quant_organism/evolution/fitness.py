@@ -49,7 +49,9 @@ def evaluate_universe(
         raise ValueError("evaluate_universe needs at least one genome")
     if len(set(ids)) != len(ids):
         raise ValueError("evaluate_universe: duplicate seed_ids; evaluate each distinct genome once")
-    per_coin = np.stack([population_metrics(prepared(frame), genes_list, costs) for frame in frames.values()])  # coins x n x metrics
+    per_coin = np.stack(
+        [population_metrics(prepared(frame), genes_list, costs) for frame in frames.values()]
+    )  # coins x n x metrics
     trades = per_coin[:, :, METRICS.index("trade_count")].astype(np.int64)
     judged = [fitness_arrays(coin[:, _OBJECTIVE_METRICS], coin_trades, fitness) for coin, coin_trades in zip(per_coin, trades)]
     objectives = np.stack([o for o, _ in judged])  # coins x n x 4

@@ -15,7 +15,7 @@ import pandas as pd
 
 from quant_organism.core.bars import OHLCV_COLUMNS, check_strategy_frames
 from quant_organism.core.timeutil import utc_timestamp
-from quant_organism.market.frames import join_funding  # noqa: F401 (re-exported)
+from quant_organism.market.frames import join_funding
 from quant_organism.market.sources.base import MarketDataSource
 
 
@@ -56,4 +56,3 @@ def infer_interval(frames: Mapping[str, pd.DataFrame]) -> str | None:
                 return f"{seconds // size}{unit}"
         return f"{seconds}s"
     return None
-

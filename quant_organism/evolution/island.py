@@ -104,9 +104,7 @@ class BatchOutcome:
 class Island:
     """The evolutionary loop of one batch (see module docstring)."""
 
-    def __init__(
-        self, task: BatchTask, frames: Mapping[str, pd.DataFrame], evaluator: Evaluator, clock_scale: int = 1
-    ) -> None:
+    def __init__(self, task: BatchTask, frames: Mapping[str, pd.DataFrame], evaluator: Evaluator, clock_scale: int = 1) -> None:
         self.task = task
         self.clock_scale = clock_scale  # islands in lockstep share the clock: k of them get k islands' time
         self.config = task.config

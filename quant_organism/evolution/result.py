@@ -24,12 +24,27 @@ if TYPE_CHECKING:
 IDENTITY_COLUMNS = ("name", "seed_type", "generation", "batch", "genes", "genes_hash")
 POPULATION_COLUMNS = (*IDENTITY_COLUMNS, *OBJECTIVE_COLUMNS, "score", "valid", *AGGREGATE_COLUMNS, "final")
 GENERATION_COLUMNS = (
-    "batch", "generation", "best_score", "median_score", "mean_score", "valid_share", "evaluations", "wall_s",
+    "batch",
+    "generation",
+    "best_score",
+    "median_score",
+    "mean_score",
+    "valid_share",
+    "evaluations",
+    "wall_s",
 )
 BATCH_COLUMNS = ("batch", "status", "wall_s", "evaluations", "error", "pid")
 CONFIG_METRICS = (
-    "consistency", "turnover", "total_return", "sortino", "win_rate", "exposure", "trade_count", "min_coin_trades",
-    *OBJECTIVE_COLUMNS, "batch",
+    "consistency",
+    "turnover",
+    "total_return",
+    "sortino",
+    "win_rate",
+    "exposure",
+    "trade_count",
+    "min_coin_trades",
+    *OBJECTIVE_COLUMNS,
+    "batch",
 )
 
 

@@ -69,9 +69,7 @@ def split_days(lookback_days: int, split: Sequence[float] = (0.6, 0.2, 0.2)) -> 
     oos = int(round(lookback_days * split[1]))
     days = (train, oos, lookback_days - train - oos)
     if min(days) < 1:
-        raise ValueError(
-            f"lookback of {lookback_days} days split {tuple(split)} gives {days} days; every window needs >= 1 day"
-        )
+        raise ValueError(f"lookback of {lookback_days} days split {tuple(split)} gives {days} days; every window needs >= 1 day")
     return days
 
 
@@ -137,9 +135,7 @@ def slice_frames(frames: Mapping[str, pd.DataFrame], window: Window, min_bars: i
     return out
 
 
-def guard_train_frames(
-    frames: Mapping[str, pd.DataFrame], train: Window, validation: Sequence[Window] = ()
-) -> None:
+def guard_train_frames(frames: Mapping[str, pd.DataFrame], train: Window, validation: Sequence[Window] = ()) -> None:
     """Raise WindowLeakError unless every bar of every frame lies inside the train window.
 
     The message names the validation window a stray bar falls in, when it does.
@@ -157,6 +153,5 @@ def guard_train_frames(
         inside = [w.name for w in validation if w.start <= stray < w.end]
         where = f"into the {inside[0]} window" if inside else "outside the train window"
         raise WindowLeakError(
-            f"{coin}: evaluation frame reaches {where}: bar at {stray}, train window is "
-            f"[{train.start}, {train.end})"
+            f"{coin}: evaluation frame reaches {where}: bar at {stray}, train window is [{train.start}, {train.end})"
         )

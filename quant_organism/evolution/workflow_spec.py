@@ -44,8 +44,14 @@ FAMILIES: dict[str, tuple[SeedType, ...]] = {
     "carry": (SeedType.FUNDING_CARRY,),
     "ml": (SeedType.LINEAR_SVC, SeedType.PCA_TREE_QUANTILE),
 }
-OBJECTIVES = {"score": "score", "fitness": "score", "sharpe_ratio": "sharpe", "sortino_ratio": "sortino",
-              "total_return": "total_return", "consistency": "consistency"}
+OBJECTIVES = {
+    "score": "score",
+    "fitness": "score",
+    "sharpe_ratio": "sharpe",
+    "sortino_ratio": "sortino",
+    "total_return": "total_return",
+    "consistency": "consistency",
+}
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,48}$")
 
 
@@ -141,8 +147,9 @@ def resolve_workflow(name_or_path: str, extra_dirs: tuple[Path, ...] = ()) -> Pa
     path = Path(name_or_path).expanduser()
     if path.is_file():
         return path
-    raise WorkflowError(f"workflow {name_or_path!r}: no such file, and not a packaged workflow "
-                        f"({', '.join(packaged_workflows())})")
+    raise WorkflowError(
+        f"workflow {name_or_path!r}: no such file, and not a packaged workflow ({', '.join(packaged_workflows())})"
+    )
 
 
 def load_workflow(path: Path | str) -> WorkflowSpec:
@@ -201,15 +208,26 @@ def _semantic_problems(spec: WorkflowSpec) -> list[tuple[tuple, str]]:
         if parent == phase.name:
             out.append(((*at, "inherit_best_from"), f"phase {phase.name!r} inherits from itself"))
         if phase.type != "optimization" and parent is None:
-            out.append(((*at, "inherit_best_from"), f"a {phase.type} phase judges inherited winners: name the phase they come from"))
+            out.append(
+                ((*at, "inherit_best_from"), f"a {phase.type} phase judges inherited winners: name the phase they come from")
+            )
         if phase.type == "optimization" and parent is None and not phase.strategies:
-            out.append(((*at, "strategies"), "an optimization phase needs strategies (families or seed types) or inherit_best_from"))
+            out.append(
+                ((*at, "strategies"), "an optimization phase needs strategies (families or seed types) or inherit_best_from")
+            )
         if phase.optimization.objective not in OBJECTIVES:
-            out.append(((*at, "optimization", "objective"), f"unknown objective {phase.optimization.objective!r}; expected one of {sorted(OBJECTIVES)}"))
+            out.append(
+                (
+                    (*at, "optimization", "objective"),
+                    f"unknown objective {phase.optimization.objective!r}; expected one of {sorted(OBJECTIVES)}",
+                )
+            )
         for j, strategy in enumerate(phase.strategies or []):
             where = (*at, "strategies", j)
             if strategy.type not in known_types:
-                out.append(((*where, "type"), f"unknown strategy family or seed type {strategy.type!r}; expected one of {known_types}"))
+                out.append(
+                    ((*where, "type"), f"unknown strategy family or seed type {strategy.type!r}; expected one of {known_types}")
+                )
                 continue
             for gene, (low, high) in strategy.genes.items():
                 specs = [gene_space(s)[gene] for s in strategy.seed_types() if gene in gene_space(s)]
@@ -311,8 +329,13 @@ def evolution_overrides(spec: WorkflowSpec, phase: PhaseSpec, inherited_types: t
     elif inherited_types:
         out["seed_types"] = list(dict.fromkeys(inherited_types))
     opt = phase.optimization
-    for field, name in (("generations", "generations"), ("population", "total_strategies"), ("batch_size", "batch_size"),
-                        ("mutation_rate", "mutation_rate"), ("mutation_sigma", "mutation_sigma")):
+    for field, name in (
+        ("generations", "generations"),
+        ("population", "total_strategies"),
+        ("batch_size", "batch_size"),
+        ("mutation_rate", "mutation_rate"),
+        ("mutation_sigma", "mutation_sigma"),
+    ):
         if getattr(opt, field) is not None:
             out[name] = getattr(opt, field)
     return out

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from quant_organism.core.bars import FUNDING_COLUMN, OHLCV_COLUMNS, funding_at_bars
-
+from quant_organism.core.timeutil import utc_timestamp
 from quant_organism.market.lake import MarketLake
 from quant_organism.market.regime import regime_at_bars
 from quant_organism.market.schema import interval_delta
-from quant_organism.core.timeutil import utc_timestamp
 
 OHLCV = list(OHLCV_COLUMNS)
 FUNDING = FUNDING_COLUMN
@@ -85,7 +84,12 @@ def read_regimes(lake: MarketLake, start: pd.Timestamp, end: pd.Timestamp) -> pd
 
 
 def extend_with_source(
-    lake: MarketLake, frames: dict[str, pd.DataFrame], source, coins, start: pd.Timestamp, end: pd.Timestamp,
+    lake: MarketLake,
+    frames: dict[str, pd.DataFrame],
+    source,
+    coins,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
     interval: str = "1h",
 ) -> dict[str, pd.DataFrame]:
     """`frames` (lake bars) extended with the source's closed bars of [start, end) that the lake does not hold

@@ -109,18 +109,26 @@ def ingest_candle_days(
     """Candle partitions of one coin for `days` (one source call per run of consecutive days)."""
     quarantine_undated(source, lake, "candles", coin)
     return _ingest_days(
-        lake, "candles", coin, days,
+        lake,
+        "candles",
+        coin,
+        days,
         lambda start, end: conform_candles(source.candles(coin, start, end, interval)),
         lambda frame, run: check_candle_days(frame, coin, run, interval, previous_close=lake.last_close(coin, run[0], interval)),
         interval,
     )
 
 
-def ingest_funding_days(source: MarketDataSource, lake: MarketLake, coin: str, days: list[str]) -> list[IngestResult | IngestFailure]:
+def ingest_funding_days(
+    source: MarketDataSource, lake: MarketLake, coin: str, days: list[str]
+) -> list[IngestResult | IngestFailure]:
     """Funding-rate partitions of one coin for `days` (one source call per run of consecutive days)."""
     quarantine_undated(source, lake, "funding_rates", coin)
     return _ingest_days(
-        lake, "funding_rates", coin, days,
+        lake,
+        "funding_rates",
+        coin,
+        days,
         lambda start, end: conform_funding(source.funding(coin, start, end)),
         lambda frame, run: check_funding_days(frame, coin, run),
     )

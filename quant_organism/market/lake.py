@@ -21,8 +21,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date
 from pathlib import Path
@@ -34,14 +34,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from quant_organism.core.durable import atomic_write, temp_path
+from quant_organism.core.timeutil import utc_timestamp
 from quant_organism.market.quality import QualityReport
 from quant_organism.market.schema import frame_to_arrow
-from quant_organism.core.timeutil import utc_timestamp
 
 DATASETS = ("candles", "funding_rates")
 DATA_FILE = "data.parquet"
-
-
 
 
 WRITER_THREADS = 2  # file writes are syscalls and Arrow encoding, both outside the GIL
@@ -224,7 +222,11 @@ class MarketLake:
         out = {}
         for coin in coins:
             folder = self.partition_path(dataset, coin, "2000-01-01", interval).parent.parent
-            days = sorted(p.name[len("date="):] for p in folder.glob("date=*") if (p / DATA_FILE).exists()) if folder.is_dir() else []
+            days = (
+                sorted(p.name[len("date=") :] for p in folder.glob("date=*") if (p / DATA_FILE).exists())
+                if folder.is_dir()
+                else []
+            )
             for day in days:
                 report = self.quality(dataset, coin, day, interval)
                 if report is None or report.get("passed"):
@@ -249,8 +251,19 @@ class MarketLake:
         out: dict[str, date | None] = {}
         for coin in coins:
             folder = self.partition_path(dataset, coin, "2000-01-01", interval).parent.parent
-            days = sorted((p.name[len("date="):] for p in folder.glob("date=*") if (p / DATA_FILE).exists()), reverse=True) if folder.is_dir() else []
-            out[coin] = next((date.fromisoformat(d) for d in days if (self.quality(dataset, coin, d, interval) or {"passed": True}).get("passed")), None)
+            days = (
+                sorted((p.name[len("date=") :] for p in folder.glob("date=*") if (p / DATA_FILE).exists()), reverse=True)
+                if folder.is_dir()
+                else []
+            )
+            out[coin] = next(
+                (
+                    date.fromisoformat(d)
+                    for d in days
+                    if (self.quality(dataset, coin, d, interval) or {"passed": True}).get("passed")
+                ),
+                None,
+            )
         return out
 
     # -- daily series (one row per day: sentiment, regimes) -------------------------------------
@@ -272,7 +285,7 @@ class MarketLake:
             raise ValueError(f"unknown daily series {kind!r}; expected one of {DAILY_KINDS}")
         if not folder.is_dir():
             return pd.DataFrame()
-        days = sorted(p.name[len("date="):] for p in folder.glob("date=*") if (p / DATA_FILE).exists())
+        days = sorted(p.name[len("date=") :] for p in folder.glob("date=*") if (p / DATA_FILE).exists())
         days = [d for d in days if (first is None or d >= first) and (last is None or d <= last)]
         files = [str(self.day_path(kind, d)) for d in days if not _linked(self.day_path(kind, d), self.root)]
         return pl.read_parquet(files, missing_columns="insert").to_pandas() if files else pd.DataFrame()
@@ -355,8 +368,9 @@ once, about 230 MB of RSS for 45 MB of rows; chunks of 1,000 cost the same time 
 def _read_polars(files: list[str], start: pd.Timestamp, end: pd.Timestamp, columns: list[str] | None) -> pd.DataFrame:
     """The partition files' rows in [start, end), sorted by coin and time (columns unioned by name)."""
     parts = [
-        pl.read_parquet(files[lo : lo + READ_CHUNK_FILES], columns=columns, missing_columns="insert")
-        .filter((pl.col("timestamp") >= start) & (pl.col("timestamp") < end))
+        pl.read_parquet(files[lo : lo + READ_CHUNK_FILES], columns=columns, missing_columns="insert").filter(
+            (pl.col("timestamp") >= start) & (pl.col("timestamp") < end)
+        )
         for lo in range(0, len(files), READ_CHUNK_FILES)
     ]
     return pl.concat(parts, how="diagonal_relaxed").sort(["coin", "timestamp"]).to_pandas()
@@ -392,8 +406,9 @@ def _view_sql(lake: MarketLake, view: str, interval: str) -> tuple[str, str]:
         return pattern, f"CREATE OR REPLACE VIEW partition_quality AS {select}"
     if view in DAILY_KINDS:  # one row per day, `date` as the day
         pattern = str(lake.root / view / "*" / DATA_FILE)
-        return pattern, (f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM read_parquet('{pattern}', union_by_name = true) "
-                         "ORDER BY date")
+        return pattern, (
+            f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM read_parquet('{pattern}', union_by_name = true) ORDER BY date"
+        )
     pattern = lake.glob(view, interval)
     return pattern, f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM read_parquet('{pattern}', union_by_name = true)"
 

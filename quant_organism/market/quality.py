@@ -234,13 +234,13 @@ def _candle_flags(
     ns, prices, volume, start: int, end: int, step: int, now: int, reference: float | None
 ) -> tuple[dict[str, np.ndarray], np.ndarray, float | None]:
     """(violations per rule, confirmed large moves, the next reference) of one day's rows."""
-    o, h, l, c = prices.T
+    o, h, lo, c = prices.T
     with np.errstate(invalid="ignore"):
         flags = {
             "nan_value": ~np.isfinite(prices).all(axis=1) | ~np.isfinite(volume),
             "non_positive_price": (prices <= 0).any(axis=1),
             "implausible_price": (prices > MAX_PRICE).any(axis=1),
-            "ohlc_inconsistent": (h < l) | (o < l) | (o > h) | (c < l) | (c > h),
+            "ohlc_inconsistent": (h < lo) | (o < lo) | (o > h) | (c < lo) | (c > h),
             "negative_volume": volume < 0,
             "off_grid": (ns % step) != 0,
             "outside_partition": (ns < start) | (ns >= end),
@@ -282,8 +282,15 @@ def check_candle_days(
         clean, quarantine = _split_day(frame, table, rows, bad, reasons)
         clean_rows = clean.num_rows
         report = QualityReport(
-            dataset="candles", coin=coin, day=day, rows=n, clean_rows=clean_rows, expected_rows=expected,
-            quarantined_rows=n - clean_rows, missing_rows=max(expected - clean_rows, 0), violations=counts,
+            dataset="candles",
+            coin=coin,
+            day=day,
+            rows=n,
+            clean_rows=clean_rows,
+            expected_rows=expected,
+            quarantined_rows=n - clean_rows,
+            missing_rows=max(expected - clean_rows, 0),
+            violations=counts,
             score=min(clean_rows / expected, 1.0) if expected else 0.0,
             flags={"large_move": int(np.count_nonzero(large))} if large.any() else {},
         )
@@ -326,8 +333,15 @@ def check_funding_days(frame: pd.DataFrame, coin: str, days: list[str], now: int
         bad, reasons, counts = _verdict(flags, n)
         clean, quarantine = _split_day(frame, table, rows, bad, reasons)
         report = QualityReport(
-            dataset="funding_rates", coin=coin, day=day, rows=n, clean_rows=clean.num_rows, expected_rows=n,
-            quarantined_rows=n - clean.num_rows, missing_rows=0, violations=counts,
+            dataset="funding_rates",
+            coin=coin,
+            day=day,
+            rows=n,
+            clean_rows=clean.num_rows,
+            expected_rows=n,
+            quarantined_rows=n - clean.num_rows,
+            missing_rows=0,
+            violations=counts,
             score=(clean.num_rows / n) if n else 1.0,
         )
         results.append(QualityResult(clean, quarantine, report))

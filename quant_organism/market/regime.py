@@ -34,8 +34,17 @@ TREND_WINDOW = 30
 HMM_MIN_DAYS = 120
 YEAR_DAYS = 365.0
 REGIME_COLUMNS = (
-    "market_return", "realized_vol", "vol_percentile", "vol_regime", "trend_score", "trend_regime",
-    "hmm_turbulent_prob", "hmm_state", "sentiment", "sentiment_class", "sentiment_missing",
+    "market_return",
+    "realized_vol",
+    "vol_percentile",
+    "vol_regime",
+    "trend_score",
+    "trend_regime",
+    "hmm_turbulent_prob",
+    "hmm_state",
+    "sentiment",
+    "sentiment_class",
+    "sentiment_missing",
 )
 VOL_CODES = {"unknown": -1, "low": 0, "normal": 1, "high": 2}
 TREND_CODES = {"unknown": -1, "down": 0, "flat": 1, "up": 2}
@@ -61,6 +70,7 @@ def daily_closes(candles: pd.DataFrame) -> pd.DataFrame:
 
 def _rolling_rank(values: pd.Series, window: int, minimum: int) -> pd.Series:
     """Share of the trailing `window` values (today included) at or below today's: causal."""
+
     def rank(x: np.ndarray) -> float:
         return float((x <= x[-1]).mean())
 
@@ -115,7 +125,9 @@ def hmm_filtered(returns: pd.Series, fits: Mapping[str, HmmFit | None]) -> pd.Se
     return out
 
 
-def monthly_fits(returns: pd.Series, months: list[str], cache: dict[str, HmmFit | None] | None = None) -> dict[str, HmmFit | None]:
+def monthly_fits(
+    returns: pd.Series, months: list[str], cache: dict[str, HmmFit | None] | None = None
+) -> dict[str, HmmFit | None]:
     """The fit for each month, on the days strictly before it (from `cache` when present)."""
     fits: dict[str, HmmFit | None] = {}
     for month in months:
@@ -146,15 +158,24 @@ def compute_regimes(
     percentile = _rolling_rank(vol, RANK_WINDOW, RANK_MIN)
     vol_regime = np.select([percentile.isna(), percentile < 1 / 3, percentile > 2 / 3], ["unknown", "low", "high"], "normal")
     trend = market.rolling(TREND_WINDOW, min_periods=TREND_WINDOW).sum() / (
-        market.rolling(TREND_WINDOW, min_periods=TREND_WINDOW).std() * np.sqrt(TREND_WINDOW))
+        market.rolling(TREND_WINDOW, min_periods=TREND_WINDOW).std() * np.sqrt(TREND_WINDOW)
+    )
     trend_regime = np.select([trend.isna(), trend > 1.0, trend < -1.0], ["unknown", "up", "down"], "flat")
     months = sorted(set(days.strftime("%Y-%m")))
     used = monthly_fits(market, months, fits)
     turbulent = hmm_filtered(market, used)
     hmm_state = np.select([turbulent.isna(), turbulent > 0.5], ["unknown", "turbulent"], "calm")
     frame = pd.DataFrame(
-        {"market_return": market, "realized_vol": vol, "vol_percentile": percentile, "vol_regime": vol_regime,
-         "trend_score": trend, "trend_regime": trend_regime, "hmm_turbulent_prob": turbulent, "hmm_state": hmm_state},
+        {
+            "market_return": market,
+            "realized_vol": vol,
+            "vol_percentile": percentile,
+            "vol_regime": vol_regime,
+            "trend_score": trend,
+            "trend_regime": trend_regime,
+            "hmm_turbulent_prob": turbulent,
+            "hmm_state": hmm_state,
+        },
         index=days,
     )
     if sentiment is None or not {"date", "value", "classification"} <= set(sentiment.columns):
@@ -175,12 +196,15 @@ def regime_at_bars(regimes: pd.DataFrame, bar_times: pd.DatetimeIndex) -> pd.Dat
     if regimes.empty:
         codes = pd.DataFrame(index=pd.DatetimeIndex([]), columns=list(REGIME_BAR_COLUMNS), dtype=float)
     else:
-        codes = pd.DataFrame({
-            REGIME_VOL: regimes["vol_regime"].map(VOL_CODES),
-            REGIME_TREND: regimes["trend_regime"].map(TREND_CODES),
-            REGIME_HMM: regimes["hmm_state"].map(HMM_CODES),
-            REGIME_SENTIMENT: regimes["sentiment"].astype(float),
-        }, index=pd.DatetimeIndex(pd.to_datetime(regimes.index)))
+        codes = pd.DataFrame(
+            {
+                REGIME_VOL: regimes["vol_regime"].map(VOL_CODES),
+                REGIME_TREND: regimes["trend_regime"].map(TREND_CODES),
+                REGIME_HMM: regimes["hmm_state"].map(HMM_CODES),
+                REGIME_SENTIMENT: regimes["sentiment"].astype(float),
+            },
+            index=pd.DatetimeIndex(pd.to_datetime(regimes.index)),
+        )
     view = codes.reindex(day_before)
     view.index = bar_times
     for column in (REGIME_VOL, REGIME_TREND, REGIME_HMM):

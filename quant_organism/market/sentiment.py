@@ -39,8 +39,9 @@ def classify(value: float) -> str:
 
 
 def empty_sentiment() -> pd.DataFrame:
-    return pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "value": pd.Series(dtype=float),
-                         "classification": pd.Series(dtype=object)})
+    return pd.DataFrame(
+        {"date": pd.Series(dtype="datetime64[ns]"), "value": pd.Series(dtype=float), "classification": pd.Series(dtype=object)}
+    )
 
 
 def _window(frame: pd.DataFrame, first: str, last: str) -> pd.DataFrame:
@@ -59,14 +60,21 @@ def _checked(rows: pd.DataFrame, where: str) -> pd.DataFrame:
     dupes = rows["date"].duplicated(keep=False)
     if dupes.any():
         raise MarketDataError(f"{where}: several values for {sorted(rows['date'][dupes].dt.date.astype(str).unique())[:5]}")
-    return pd.DataFrame({"date": rows["date"].to_numpy(), "value": value.astype(float).to_numpy(),
-                         "classification": rows["classification"].astype(str).to_numpy()})
+    return pd.DataFrame(
+        {
+            "date": rows["date"].to_numpy(),
+            "value": value.astype(float).to_numpy(),
+            "classification": rows["classification"].astype(str).to_numpy(),
+        }
+    )
 
 
 def _days_from(stamps: pd.Series, where: str) -> pd.Series:
     text = stamps.astype(str).str.strip()
     numeric = pd.to_numeric(text, errors="coerce")
-    parsed = pd.to_datetime(numeric, unit="s", errors="coerce") if numeric.notna().all() else pd.to_datetime(text, errors="coerce")
+    parsed = (
+        pd.to_datetime(numeric, unit="s", errors="coerce") if numeric.notna().all() else pd.to_datetime(text, errors="coerce")
+    )
     if parsed.isna().any():
         i = int(np.flatnonzero(parsed.isna().to_numpy())[0])
         raise MarketDataError(f"{where}: timestamp {stamps.iloc[i]!r} (row {i + 1}) is neither Unix seconds nor a date")
@@ -105,8 +113,13 @@ class FearGreedFile(SentimentSource):
             missing = [c for c in ("value", "value_classification", "timestamp") if c not in raw.columns]
             if missing:
                 raise MarketDataError(f"{self.path}: missing column(s) {missing}; found {list(raw.columns)}")
-            rows = pd.DataFrame({"date": _days_from(raw["timestamp"], str(self.path)), "value": raw["value"],
-                                 "classification": raw["value_classification"]})
+            rows = pd.DataFrame(
+                {
+                    "date": _days_from(raw["timestamp"], str(self.path)),
+                    "value": raw["value"],
+                    "classification": raw["value_classification"],
+                }
+            )
             self._frame = _checked(rows, str(self.path)).sort_values("date").reset_index(drop=True)
         return self._frame
 
@@ -119,9 +132,16 @@ class FearGreedApi(SentimentSource):
 
     name = "api"
 
-    def __init__(self, base_url: str = "https://api.alternative.me", *, timeout_s: float = 10.0,
-                 policy: RetryPolicy = RetryPolicy(max_attempts=4, base_delay=0.2, max_delay=5.0),
-                 breaker: CircuitBreaker | None = None, today: pd.Timestamp | None = None, sleep=None) -> None:
+    def __init__(
+        self,
+        base_url: str = "https://api.alternative.me",
+        *,
+        timeout_s: float = 10.0,
+        policy: RetryPolicy = RetryPolicy(max_attempts=4, base_delay=0.2, max_delay=5.0),
+        breaker: CircuitBreaker | None = None,
+        today: pd.Timestamp | None = None,
+        sleep=None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self.policy = policy
@@ -145,13 +165,14 @@ class FearGreedApi(SentimentSource):
 
         kwargs = {"sleep": self._sleep} if self._sleep else {}
         try:
-            return retry_call(lambda: self.breaker.call(once, is_failure=retryable), policy=self.policy,
-                              is_retryable=retryable, **kwargs)
+            return retry_call(
+                lambda: self.breaker.call(once, is_failure=retryable), policy=self.policy, is_retryable=retryable, **kwargs
+            )
         except json.JSONDecodeError as exc:
             raise MarketDataError(f"{url}: the answer is not JSON ({exc})") from None
         except urllib.error.HTTPError as exc:
             raise MarketDataError(f"{url}: HTTP {exc.code}") from None
-        except Exception as exc:  # retries exhausted or the breaker open: one clear error
+        except Exception as exc:  # noqa: BLE001 - retries exhausted or the breaker open: one clear error
             raise MarketDataError(f"{url}: {exc}") from None
 
     def daily(self, first: str, last: str) -> pd.DataFrame:
@@ -171,8 +192,9 @@ class FearGreedApi(SentimentSource):
             raw = pd.DataFrame(payload["data"])[["value", "value_classification", "timestamp"]]
         except KeyError as exc:
             raise MarketDataError(f"{where}: malformed rows, missing {exc}: {str(payload['data'][0])[:200]}") from None
-        rows = pd.DataFrame({"date": _days_from(raw["timestamp"], where), "value": raw["value"],
-                             "classification": raw["value_classification"]})
+        rows = pd.DataFrame(
+            {"date": _days_from(raw["timestamp"], where), "value": raw["value"], "classification": raw["value_classification"]}
+        )
         return _window(_checked(rows, where), first, last)
 
 

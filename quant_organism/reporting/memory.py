@@ -45,8 +45,9 @@ def seed_of(name: str) -> str:
 
 def tag_phase(frame: pd.DataFrame, workflow: str | None, phase: str) -> pd.DataFrame:
     """The frame with its workflow (None for the nightly chain) and phase as typed string columns."""
-    return frame.assign(workflow=pd.Series(workflow, index=frame.index, dtype="string"),
-                        phase=pd.Series(phase, index=frame.index, dtype="string"))
+    return frame.assign(
+        workflow=pd.Series(workflow, index=frame.index, dtype="string"), phase=pd.Series(phase, index=frame.index, dtype="string")
+    )
 
 
 def verdict_rows(validation: Mapping[str, Any], evolution_run_id: str | None = None) -> pd.DataFrame:
@@ -73,8 +74,19 @@ def verdict_rows(validation: Mapping[str, Any], evolution_run_id: str | None = N
                 "evolution_run_id": evolution_run_id,
             }
         )
-    columns = ["candidate", "seed_type", "mode", "passed", "score", "rejected_by",
-               *(f"{n}_status" for n in STAGE_ORDER), "first_reason", "spa_pvalue", "cut_by_budget", "evolution_run_id"]
+    columns = [
+        "candidate",
+        "seed_type",
+        "mode",
+        "passed",
+        "score",
+        "rejected_by",
+        *(f"{n}_status" for n in STAGE_ORDER),
+        "first_reason",
+        "spa_pvalue",
+        "cut_by_budget",
+        "evolution_run_id",
+    ]
     return pd.DataFrame(rows, columns=columns).astype({"score": "float64", "spa_pvalue": "float64"})
 
 
@@ -84,14 +96,31 @@ def deployment_rows(summary: Mapping[str, Any], decided_at: pd.Timestamp) -> pd.
     new = set(summary.get("newly_deployed") or [])
     changed = not any("kept unchanged" in note for note in summary.get("notes", []))
     rows = [
-        {"strategy": name, "seed_type": seed_of(name), "weight": float(weight), "newly_deployed": name in new,
-         "version": summary.get("version"), "cash": float(summary.get("cash") or 0.0), "changed": changed,
-         "decided_at": decided_at}
+        {
+            "strategy": name,
+            "seed_type": seed_of(name),
+            "weight": float(weight),
+            "newly_deployed": name in new,
+            "version": summary.get("version"),
+            "cash": float(summary.get("cash") or 0.0),
+            "changed": changed,
+            "decided_at": decided_at,
+        }
         for name, weight in sorted(allocations.items())
     ]
     if not rows:  # nothing in force: one row says so, so the decision itself is on record
-        rows = [{"strategy": None, "seed_type": None, "weight": 0.0, "newly_deployed": False, "version": summary.get("version"),
-                 "cash": 1.0, "changed": changed, "decided_at": decided_at}]
+        rows = [
+            {
+                "strategy": None,
+                "seed_type": None,
+                "weight": 0.0,
+                "newly_deployed": False,
+                "version": summary.get("version"),
+                "cash": 1.0,
+                "changed": changed,
+                "decided_at": decided_at,
+            }
+        ]
     frame = pd.DataFrame(rows)
     frame["decided_at"] = pd.to_datetime(frame["decided_at"], utc=True).dt.tz_localize(None)
     return frame

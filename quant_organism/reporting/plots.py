@@ -11,8 +11,8 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")  # no display: render to memory only
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
 
 def _png(figure) -> bytes:
@@ -135,8 +135,7 @@ def regime_chart(regimes: pd.DataFrame, title: str = "market regimes and sentime
     return _png(figure)
 
 
-def research_memory(best: pd.DataFrame, gates: pd.DataFrame, families: pd.DataFrame,
-                    title: str = "across runs") -> bytes:
+def research_memory(best: pd.DataFrame, gates: pd.DataFrame, families: pd.DataFrame, title: str = "across runs") -> bytes:
     """Three panels: best fitness per evolution date (every run), what rejects candidates, seed-family survival."""
     figure, axes = plt.subplots(1, 3, figsize=(12, 3.5))
     if len(best):

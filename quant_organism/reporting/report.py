@@ -39,8 +39,13 @@ def build_report(
     ok_batches = int((batches["status"] == "ok").sum()) if len(batches) else 0
     return {
         "post_mortems": [
-            {"strategy": p.get("strategy"), "seed_type": p.get("seed_type"), "retired_on": p.get("retired_on"),
-             "why": p.get("why"), "paper": p.get("paper")}
+            {
+                "strategy": p.get("strategy"),
+                "seed_type": p.get("seed_type"),
+                "retired_on": p.get("retired_on"),
+                "why": p.get("why"),
+                "paper": p.get("paper"),
+            }
             for p in (post_mortems or [])[:10]
         ],
         "evolution_date": day,
@@ -88,7 +93,7 @@ def build_report(
                 "pbo": "train: every individual the search tried (a uniform sample), on the window it was tried on",
                 "candidates_spa_pvalue": "held-out: the gate's own test, on the windows it chose on",
                 "deployed_set_spa": "held-out (in-selection): the set was chosen on these windows, so this is no "
-                                    "independent evidence; forward figures are in runtime/paper_performance and organism/retrospective",
+                "independent evidence; forward figures are in runtime/paper_performance and organism/retrospective",
             },
         },
         "rejections": rejections(verdicts),
@@ -117,13 +122,17 @@ def rejections(verdicts: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "failed": len(failed),
         "by_gate": dict(by_gate.most_common()),
-        "closest": None if closest is None else {
-            "name": closest["candidate_id"], "score": closest.get("score"), "reasons": closest.get("reasons", [])},
+        "closest": None
+        if closest is None
+        else {"name": closest["candidate_id"], "score": closest.get("score"), "reasons": closest.get("reasons", [])},
     }
 
 
 def budget_summary(
-    evolution: dict[str, Any] | None, validation: dict[str, Any] | None, used_s: float, report_cpu_s: float,
+    evolution: dict[str, Any] | None,
+    validation: dict[str, Any] | None,
+    used_s: float,
+    report_cpu_s: float,
 ) -> dict[str, Any]:
     """Budget, time used and the compute cost of the run, from what each phase recorded.
 
@@ -164,13 +173,17 @@ def budget_line(budget: dict[str, Any], generated: int) -> str:
     if total is not None:
         text += " (within budget)" if budget.get("within_budget") else f" (over budget by {budget['used_s'] - total:.1f} s)"
     if budget.get("evolution_stopped_by_budget"):
-        text += (f"; evolution stopped at its share: {budget['evolution_stopped_by_budget']} islands cut, "
-                 f"{generated} of {budget.get('planned_evaluations')} planned evaluations (a smaller population)")
+        text += (
+            f"; evolution stopped at its share: {budget['evolution_stopped_by_budget']} islands cut, "
+            f"{generated} of {budget.get('planned_evaluations')} planned evaluations (a smaller population)"
+        )
     if budget.get("validation_cut_by_budget"):
         text += f"; validation ran out of time: {budget['validation_cut_by_budget']} candidates not replayed"
-    text += (f". Compute: {budget['cpu_s']:.0f} CPU-s, ${budget['cost_usd']:.4f} at ${budget['cpu_hour_price']:g}/CPU-h "
-             f"(estimated before the run: ${float(budget.get('estimated_cost_usd') or 0.0):.4f}"
-             + (f", limit ${budget['cost_limit']:g})." if budget.get("cost_limit") is not None else ")."))
+    text += (
+        f". Compute: {budget['cpu_s']:.0f} CPU-s, ${budget['cost_usd']:.4f} at ${budget['cpu_hour_price']:g}/CPU-h "
+        f"(estimated before the run: ${float(budget.get('estimated_cost_usd') or 0.0):.4f}"
+        + (f", limit ${budget['cost_limit']:g})." if budget.get("cost_limit") is not None else ").")
+    )
     return text
 
 
@@ -201,23 +214,27 @@ def report_markdown(report: dict[str, Any]) -> str:
         + (
             f"; [held-out, in-selection: not independent evidence] deployed set SPA p vs zero "
             f"{_num((spa.get('vs_zero') or {}).get('spa_pvalue'))}, vs buy & hold {_num((spa.get('vs_buy_and_hold') or {}).get('spa_pvalue'))}."
-            if spa.get("vs_zero") else "."
+            if spa.get("vs_zero")
+            else "."
         ),
         "Forward evidence (bars after the evolution date) is in runtime/paper_performance and organism/retrospective.",
     ]
     if report["deployed"]:
         lines += ["", "| deployed strategy | allocation | validation score |", "|---|---|---|"]
-        lines += [
-            f"| {d['name']} | {d['allocation']:.1%} | {_num(d['validation_score'])} |" for d in report["deployed"]
-        ]
+        lines += [f"| {d['name']} | {d['allocation']:.1%} | {_num(d['validation_score'])} |" for d in report["deployed"]]
     else:
         lines += ["", "No strategy passed validation: nothing new was deployed."]
     for note in phases["deployment"]["notes"]:
         lines.append(f"- {note}")
     rejected = report.get("rejections") or {}
     if rejected.get("failed"):
-        lines += ["", f"Why {rejected['failed']} candidate(s) failed validation:", "",
-                  "| gate | candidates failing it |", "|---|---|"]
+        lines += [
+            "",
+            f"Why {rejected['failed']} candidate(s) failed validation:",
+            "",
+            "| gate | candidates failing it |",
+            "|---|---|",
+        ]
         lines += [f"| {gate} | {count} |" for gate, count in rejected["by_gate"].items()]
         closest = rejected["closest"]
         lines += ["", f"Closest miss: {closest['name']} (score {_num(closest['score'])}):"]
@@ -226,8 +243,10 @@ def report_markdown(report: dict[str, Any]) -> str:
         lines += ["", "Retired after decaying in paper trading (post-mortems under strategies/post_mortems/):"]
         for post in report["post_mortems"]:
             record = post.get("paper") or {}
-            lines.append(f"- {post['strategy']} ({post['seed_type']}), retired {post['retired_on']}: {post['why']}; "
-                         f"paper {record.get('days', 0)} days, Sharpe {_num(record.get('sharpe'))}")
+            lines.append(
+                f"- {post['strategy']} ({post['seed_type']}), retired {post['retired_on']}: {post['why']}; "
+                f"paper {record.get('days', 0)} days, Sharpe {_num(record.get('sharpe'))}"
+            )
     if report["failures"]:
         lines += ["", f"Run failures recorded: {len(report['failures'])} (latest: {report['failures'][-1].get('job')})"]
     return "\n".join(lines)

@@ -57,8 +57,12 @@ class LiveStrategy:
     stage: str = "capital"  # or "probation" (deployment/probation.py): incubation until its look
 
     def to_dict(self) -> dict:
-        return {"genes": self.genes.model_dump(mode="json"), "allocation": self.allocation, "since": self.since.isoformat(),
-                "stage": self.stage}
+        return {
+            "genes": self.genes.model_dump(mode="json"),
+            "allocation": self.allocation,
+            "since": self.since.isoformat(),
+            "stage": self.stage,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping) -> LiveStrategy:
@@ -147,9 +151,7 @@ def judge_date(
         raise ValueError(f"no bars before {date.date()}: nothing to evolve on")
     forward_frames = {coin: f.loc[f.index < until] for coin, f in frames.items()}
     holding = dict(holding or {})
-    incumbents = {
-        name: Incumbent(s.genes, s.since, _paper_record(s, date)) for name, s in holding.items()
-    }
+    incumbents = {name: Incumbent(s.genes, s.since, _paper_record(s, date)) for name, s in holding.items()}
     outcome = run_chain(history, (date - pd.Timedelta(days=1)).date(), spec.chain, incumbents=incumbents)
 
     genes = {c.genes.seed_id: c.genes for c in outcome.candidates} | {n: s.genes for n, s in holding.items()}
@@ -157,8 +159,16 @@ def judge_date(
     live: dict[str, LiveStrategy] = {}
     for chosen in outcome.plan.chosen:
         name, weight, kept = chosen.name, float(chosen.allocation), chosen.name in holding
-        deployed.append({"name": name, "family": genes[name].seed_type.value, "allocation": weight, "incumbent": kept,
-                         "stage": chosen.stage, "promoted": kept and chosen.stage == "capital" and holding[name].stage == "probation"})
+        deployed.append(
+            {
+                "name": name,
+                "family": genes[name].seed_type.value,
+                "allocation": weight,
+                "incumbent": kept,
+                "stage": chosen.stage,
+                "promoted": kept and chosen.stage == "capital" and holding[name].stage == "probation",
+            }
+        )
         live[name] = LiveStrategy(genes[name], weight, holding[name].since if kept else date, chosen.stage)
     configs = [_config(name, live[name].genes, live[name].allocation) for name in live]
     records = {
@@ -209,8 +219,9 @@ def chained(rows: list[dict], curves: pd.DataFrame) -> dict:
 
 def _paper_record(strategy: LiveStrategy, date: pd.Timestamp) -> PaperRecord:
     """The incumbent's age in forward days; its Sharpe and drawdown come from its forward returns in the chain."""
-    return PaperRecord(days=max(0, (date - strategy.since).days), sharpe=None, max_drawdown=None,
-                       capital=strategy.stage == "capital")
+    return PaperRecord(
+        days=max(0, (date - strategy.since).days), sharpe=None, max_drawdown=None, capital=strategy.stage == "capital"
+    )
 
 
 def _config(name: str, genes: SeedGenes, allocation: float) -> StrategyConfig:

@@ -50,16 +50,20 @@ class PhaseResult:
         return {
             "phase": self.phase,
             "kind": self.kind,
-            "winners": [{"seed_type": g.seed_type.value, "name": g.seed_id, "generation": g.generation,
-                         "genes": g.gene_values()} for g in self.winners],
+            "winners": [
+                {"seed_type": g.seed_type.value, "name": g.seed_id, "generation": g.generation, "genes": g.gene_values()}
+                for g in self.winners
+            ],
             "summary": artifacts.json_safe(self.summary),
             "table": artifacts.json_safe(self.table.to_dict("records")),
         }
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> PhaseResult:
-        winners = [SeedGenes.from_gene_values(w["seed_type"], w["name"], w["genes"], generation=int(w["generation"]), repair=False)
-                   for w in payload["winners"]]
+        winners = [
+            SeedGenes.from_gene_values(w["seed_type"], w["name"], w["genes"], generation=int(w["generation"]), repair=False)
+            for w in payload["winners"]
+        ]
         return cls(payload["phase"], payload["kind"], winners, dict(payload["summary"]), pd.DataFrame(payload["table"]))
 
 
@@ -79,9 +83,13 @@ class WorkflowStore:
 
     def save(self, result: PhaseResult, population: pd.DataFrame | None = None, generations: pd.DataFrame | None = None) -> Path:
         if population is not None:
-            archive_table(self.root, "populations", self.day, self.run_id, tag_phase(population, self.workflow, result.phase), result.phase)
+            archive_table(
+                self.root, "populations", self.day, self.run_id, tag_phase(population, self.workflow, result.phase), result.phase
+            )
         if generations is not None and len(generations):
-            archive_table(self.root, "generations", self.day, self.run_id, tag_phase(generations, self.workflow, result.phase), result.phase)
+            archive_table(
+                self.root, "generations", self.day, self.run_id, tag_phase(generations, self.workflow, result.phase), result.phase
+            )
         return artifacts.write_json(self.path(result.phase), result.to_payload())  # last: the checkpoint
 
 
@@ -116,9 +124,14 @@ def run_phase(
         result, population, generations = _backtest(phase, seeds, frames, windows, interval), None, None
     else:
         result, population, generations = _validate(phase, seeds, frames, windows, testnet_env or {}), None, None
-    result.summary.update(wall_s=round(time.perf_counter() - started, 3), inherited=len(seeds),
-                          inherit_best_from=phase.inherit_best_from, workflow=spec.name, evolution_date=day,
-                          run_id=store.run_id)
+    result.summary.update(
+        wall_s=round(time.perf_counter() - started, 3),
+        inherited=len(seeds),
+        inherit_best_from=phase.inherit_best_from,
+        workflow=spec.name,
+        evolution_date=day,
+        run_id=store.run_id,
+    )
     fault_point(f"workflow:{phase.name}")  # crash tests: killed with the work done, before it is kept
     store.save(result, population, generations)
     return result
@@ -130,14 +143,30 @@ def _optimize(spec, phase, day, frames, seeds, on_progress):
     column = OBJECTIVE_COLUMN[config.objective]
     best = evolved.best(phase.optimization.keep_best, by=column)
     winners = [c.genes for c in best]
-    table = pd.DataFrame([{"strategy": c.genes.seed_id, "seed_type": c.genes.seed_type.value,
-                           "objective": float(c.row[column]), "score": float(c.row["score"]),
-                           "sharpe": float(c.row["obj_sharpe"])} for c in best])
+    table = pd.DataFrame(
+        [
+            {
+                "strategy": c.genes.seed_id,
+                "seed_type": c.genes.seed_type.value,
+                "objective": float(c.row[column]),
+                "score": float(c.row["score"]),
+                "sharpe": float(c.row["obj_sharpe"]),
+            }
+            for c in best
+        ]
+    )
     totals = evolved.totals()
-    summary = {"objective": config.objective, "evaluations": totals["evaluations"], "valid": totals["valid"],
-               "seed_types": sorted(s.value for s in config.seed_types), "generations": config.generations,
-               "population": config.total_strategies, "best_objective": float(table["objective"].max()) if len(table) else None,
-               "winners": len(winners), "batches_by_status": totals["batches_by_status"]}
+    summary = {
+        "objective": config.objective,
+        "evaluations": totals["evaluations"],
+        "valid": totals["valid"],
+        "seed_types": sorted(s.value for s in config.seed_types),
+        "generations": config.generations,
+        "population": config.total_strategies,
+        "best_objective": float(table["objective"].max()) if len(table) else None,
+        "winners": len(winners),
+        "batches_by_status": totals["batches_by_status"],
+    }
     return PhaseResult(phase.name, phase.type, winners, summary, table), evolved.population, evolved.generation_stats
 
 
@@ -149,13 +178,26 @@ def _backtest(phase: PhaseSpec, seeds: list[SeedGenes], frames, windows: Evoluti
         returns, _ = window_returns(seeds, frames, window) if seeds else (pd.DataFrame(), {})
         for fraction in phase.sizing():
             for genes in seeds:
-                rows.append({"strategy": genes.seed_id, "seed_type": genes.seed_type.value, "window": window.name,
-                             "position_pct": fraction * 100.0, **_metrics(returns[genes.seed_id] * fraction, per_year)})
+                rows.append(
+                    {
+                        "strategy": genes.seed_id,
+                        "seed_type": genes.seed_type.value,
+                        "window": window.name,
+                        "position_pct": fraction * 100.0,
+                        **_metrics(returns[genes.seed_id] * fraction, per_year),
+                    }
+                )
     table = pd.DataFrame(rows)
     both = (table.groupby("strategy")["total_return"].min() > 0) if len(table) else pd.Series(dtype=bool)
     winners = [g for g in seeds if bool(both.get(g.seed_id, False))]
-    summary = {"strategies": len(seeds), "positive_in_both_windows": len(winners), "position_pct": [f * 100 for f in phase.sizing()],
-               "best_walk_forward_sharpe": float(table.loc[table["window"] == windows.walk_forward.name, "sharpe"].max()) if len(table) else None}
+    summary = {
+        "strategies": len(seeds),
+        "positive_in_both_windows": len(winners),
+        "position_pct": [f * 100 for f in phase.sizing()],
+        "best_walk_forward_sharpe": float(table.loc[table["window"] == windows.walk_forward.name, "sharpe"].max())
+        if len(table)
+        else None,
+    }
     return PhaseResult(phase.name, phase.type, winners, summary, table)
 
 
@@ -164,9 +206,13 @@ def _metrics(returns: pd.Series, per_year: int) -> dict[str, float]:
     equity = np.cumprod(1.0 + values)
     std = values.std(ddof=1) if len(values) > 1 else 0.0
     drawdown = 1.0 - equity / np.maximum.accumulate(equity) if len(equity) else np.zeros(1)
-    return {"bars": int(len(values)), "total_return": float(equity[-1] - 1.0) if len(equity) else 0.0,
-            "sharpe": float(values.mean() / std * np.sqrt(per_year)) if std > 0 else 0.0,
-            "max_drawdown": float(drawdown.max()), "exposure": float(np.mean(values != 0.0)) if len(values) else 0.0}
+    return {
+        "bars": int(len(values)),
+        "total_return": float(equity[-1] - 1.0) if len(equity) else 0.0,
+        "sharpe": float(values.mean() / std * np.sqrt(per_year)) if std > 0 else 0.0,
+        "max_drawdown": float(drawdown.max()),
+        "exposure": float(np.mean(values != 0.0)) if len(values) else 0.0,
+    }
 
 
 def _validate(phase: PhaseSpec, seeds: list[SeedGenes], frames, windows: EvolutionWindows, testnet_env) -> PhaseResult:
@@ -175,7 +221,10 @@ def _validate(phase: PhaseSpec, seeds: list[SeedGenes], frames, windows: Evoluti
     summary_dict = outcome.to_dict()
     passed = {v.candidate_id for v in outcome.passed}
     table = verdict_rows(summary_dict)
-    summary = {"candidates": len(seeds), "passed": len(passed), "mode": phase.validation.mode,
-               "spa_pvalue": (summary_dict.get("superiority") or {}).get("spa_pvalue")}
+    summary = {
+        "candidates": len(seeds),
+        "passed": len(passed),
+        "mode": phase.validation.mode,
+        "spa_pvalue": (summary_dict.get("superiority") or {}).get("spa_pvalue"),
+    }
     return PhaseResult(phase.name, phase.type, [g for g in seeds if g.seed_id in passed], summary, table)
-

@@ -10,7 +10,7 @@ from .book import BookState, Fill, Mark, PaperBook, Trade
 from .decay import DecayRules, DecayVerdict, decaying_strategies, mark_decaying
 from .decisions import Side, SkippedSignal, TradeDecision
 from .engine import RunResult, StepResult, StrategyRuntimeEngine
-from .ledger import LedgerBatch, PaperLedger, PaperMetrics, PaperRunSummary, PaperTrader, LEDGER_FILE
+from .ledger import LEDGER_FILE, LedgerBatch, PaperLedger, PaperMetrics, PaperRunSummary, PaperTrader
 from .policy import RiskMode, RuntimePolicy, volatility_confidence
 from .retirement import PostMortem, load_post_mortems, retire_decayed
 from .risk import GuardState, PortfolioGuard, RiskEvent, RiskLimits

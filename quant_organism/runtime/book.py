@@ -362,4 +362,3 @@ class PaperBook:
             self.strategy, self.coin, s.entry_time, exit_time, s.direction, abs(units), s.entry_price,
             exit_price, s.trade_fees, s.trade_funding, pnl, ret, reason,
         )  # fmt: skip
-

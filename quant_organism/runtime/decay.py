@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from quant_organism.catalog import StrategyStore, DeploymentStatus
+from quant_organism.catalog import DeploymentStatus, StrategyStore
 
 from .ledger import PaperLedger, PaperMetrics
 
@@ -67,9 +67,7 @@ def mark_decaying(
         c for c in loader.load_strategies(status=[DeploymentStatus.DEPLOYED, DeploymentStatus.DECAYING]) if c.name not in skip
     ]
     recorded = set(ledger.strategies())
-    metrics: Mapping[str, PaperMetrics] = {
-        c.name: ledger.metrics(c.name, bars_per_year) for c in configs if c.name in recorded
-    }
+    metrics: Mapping[str, PaperMetrics] = {c.name: ledger.metrics(c.name, bars_per_year) for c in configs if c.name in recorded}
     for name, m in metrics.items():
         loader.update_strategy_performance(
             name,

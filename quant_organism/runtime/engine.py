@@ -37,7 +37,7 @@ import pandas as pd
 
 from quant_organism.backtest.costs import CostModel
 from quant_organism.backtest.engine import INIT_CASH
-from quant_organism.catalog import LIVE_STATUSES, StrategyStore, DeploymentStatus, StrategyConfig
+from quant_organism.catalog import LIVE_STATUSES, DeploymentStatus, StrategyConfig, StrategyStore
 from quant_organism.strategies import SeedRegistry, get_registry
 
 from .book import BookState, Fill, Mark, PaperBook, Trade
@@ -230,9 +230,7 @@ class StrategyRuntimeEngine:
         configs = list(strategies)
         for config in configs:
             if not isinstance(config, StrategyConfig):
-                raise TypeError(
-                    f"strategies must be StrategyConfig objects or a StrategyStore, got {type(config).__name__}"
-                )
+                raise TypeError(f"strategies must be StrategyConfig objects or a StrategyStore, got {type(config).__name__}")
         names = [c.name for c in configs]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -330,8 +328,19 @@ class StrategyRuntimeEngine:
         for strategy, coin, tape, i in marked:
             book = self.books[(strategy.name, coin)]
             if book.state.direction != 0 and not book.state.bankrupt:
-                self._order(strategy, coin, book, tape.time(i), float(tape.close[i]), 0, 0.0, 1.0, Side.FLAT,
-                            f"circuit breaker: {why}", out)
+                self._order(
+                    strategy,
+                    coin,
+                    book,
+                    tape.time(i),
+                    float(tape.close[i]),
+                    0,
+                    0.0,
+                    1.0,
+                    Side.FLAT,
+                    f"circuit breaker: {why}",
+                    out,
+                )
 
     def _exposure(self, coin: str, skip: tuple[str, str]) -> float:
         """Other books' exposure to `coin` as a share of capital: the order they will fill at the next
@@ -390,8 +399,9 @@ class StrategyRuntimeEngine:
         result = RunResult()
         departures = self.policy.departures_from_backtest()
         if departures and len(times) and self.strategies:  # parity is judged up to here (runtime/forward.first_interventions)
-            result.risk_events.append(RiskEvent(times[0], POLICY, "*", "*", "operator policy departs from the backtest: "
-                                                + ", ".join(departures)))
+            result.risk_events.append(
+                RiskEvent(times[0], POLICY, "*", "*", "operator policy departs from the backtest: " + ", ".join(departures))
+            )
         for t in times:
             step = self.step(frames, t)
             if on_step is not None:
@@ -492,8 +502,9 @@ class StrategyRuntimeEngine:
         risk = self.risk
         if strategy.config.deployment_status is DeploymentStatus.DECAYING and risk.decay_size_factor < 1.0:
             fraction *= risk.decay_size_factor
-            out.risk_events.append(RiskEvent(time, DECAY_SIZE, strategy.name, coin,
-                                             f"decaying: entry sized x{risk.decay_size_factor:g}"))
+            out.risk_events.append(
+                RiskEvent(time, DECAY_SIZE, strategy.name, coin, f"decaying: entry sized x{risk.decay_size_factor:g}")
+            )
         if risk.max_asset_exposure is None or book.state.equity <= 0:
             return fraction
         room = max(0.0, risk.max_asset_exposure - self._exposure(coin, (strategy.name, coin)))
@@ -502,14 +513,36 @@ class StrategyRuntimeEngine:
             return fraction
         scaled = fraction * room / wanted
         if scaled < 1e-6:
-            out.skipped.append(SkippedSignal(strategy.name, coin, time, target, confidence, "asset_cap",
-                                             f"{coin} exposure at the {risk.max_asset_exposure:.0%} cap"))
-            out.risk_events.append(RiskEvent(time, ASSET_CAP, strategy.name, coin,
-                                             f"entry skipped: {coin} exposure already at the {risk.max_asset_exposure:.0%} cap"))
+            out.skipped.append(
+                SkippedSignal(
+                    strategy.name,
+                    coin,
+                    time,
+                    target,
+                    confidence,
+                    "asset_cap",
+                    f"{coin} exposure at the {risk.max_asset_exposure:.0%} cap",
+                )
+            )
+            out.risk_events.append(
+                RiskEvent(
+                    time,
+                    ASSET_CAP,
+                    strategy.name,
+                    coin,
+                    f"entry skipped: {coin} exposure already at the {risk.max_asset_exposure:.0%} cap",
+                )
+            )
             return 0.0
-        out.risk_events.append(RiskEvent(time, ASSET_CAP, strategy.name, coin,
-                                         f"entry scaled {fraction:.4f} -> {scaled:.4f} to keep {coin} within "
-                                         f"{risk.max_asset_exposure:.0%} of capital"))
+        out.risk_events.append(
+            RiskEvent(
+                time,
+                ASSET_CAP,
+                strategy.name,
+                coin,
+                f"entry scaled {fraction:.4f} -> {scaled:.4f} to keep {coin} within {risk.max_asset_exposure:.0%} of capital",
+            )
+        )
         return scaled
 
     def _gate(self, s: BookState, time: pd.Timestamp, confidence: float) -> tuple[str, str] | None:
@@ -541,9 +574,18 @@ class StrategyRuntimeEngine:
         book.submit(target, fraction, time)
         out.decisions.append(
             TradeDecision(
-                strategy_id=strategy.name, coin=coin, side=side, confidence=float(confidence),
-                size=strategy.sleeve * fraction, notional=book.state.equity * fraction, entry_price=close,
-                take_profit=take_profit, stop_loss=stop_loss, timestamp=time, target=target, previous=previous,
+                strategy_id=strategy.name,
+                coin=coin,
+                side=side,
+                confidence=float(confidence),
+                size=strategy.sleeve * fraction,
+                notional=book.state.equity * fraction,
+                entry_price=close,
+                take_profit=take_profit,
+                stop_loss=stop_loss,
+                timestamp=time,
+                target=target,
+                previous=previous,
                 reason=reason,
             )  # fmt: skip
         )

@@ -151,7 +151,10 @@ def first_interventions(ledger: PaperLedger, names: Iterable[str]) -> dict[tuple
     for strategy, coin in books[["strategy", "coin"]].itertuples(index=False):
         if strategy not in wanted:
             continue
-        mine = events[((events["strategy"] == strategy) | (events["strategy"] == "*")) & ((events["coin"] == coin) | (events["coin"] == "*"))]
+        mine = events[
+            ((events["strategy"] == strategy) | (events["strategy"] == "*"))
+            & ((events["coin"] == coin) | (events["coin"] == "*"))
+        ]
         if len(mine):
             out[(strategy, coin)] = pd.Timestamp(mine["bar_time"].min())
     return out

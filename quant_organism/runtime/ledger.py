@@ -198,8 +198,10 @@ class PaperLedger:
                 for name in ("risk_events", "risk_state"):  # portfolio-wide rows: replaced over the batch's span
                     con.execute(f"DELETE FROM {name} WHERE bar_time BETWEEN ? AND ?", [lo, hi])
                 if batch.risk_events:
-                    events = pd.DataFrame([(e.time, e.kind, e.strategy, e.coin, e.detail) for e in batch.risk_events],
-                                          columns=["bar_time", "kind", "strategy", "coin", "detail"])
+                    events = pd.DataFrame(
+                        [(e.time, e.kind, e.strategy, e.coin, e.detail) for e in batch.risk_events],
+                        columns=["bar_time", "kind", "strategy", "coin", "detail"],
+                    )
                     events["bar_time"] = _naive_utc(events["bar_time"])
                     con.register("batch_events", events)
                     con.execute("INSERT INTO risk_events SELECT * FROM batch_events")
@@ -247,7 +249,9 @@ class PaperLedger:
                 row = con.execute("SELECT state FROM risk_state ORDER BY bar_time DESC LIMIT 1").fetchone()
             else:
                 stamp = _naive_utc([before]).iloc[0]
-                row = con.execute("SELECT state FROM risk_state WHERE bar_time < ? ORDER BY bar_time DESC LIMIT 1", [stamp]).fetchone()
+                row = con.execute(
+                    "SELECT state FROM risk_state WHERE bar_time < ? ORDER BY bar_time DESC LIMIT 1", [stamp]
+                ).fetchone()
         return row[0] if row else None
 
     def risk_events(self) -> pd.DataFrame:
@@ -330,12 +334,38 @@ def _batch_frames(batch: LedgerBatch) -> dict[str, pd.DataFrame]:
     """The batch as one frame per table, columns in table order, times naive UTC."""
     orders = pd.DataFrame(
         [
-            (d.strategy_id, d.coin, d.timestamp, d.side.value, d.target, d.previous, d.confidence, d.size,
-             d.notional, d.entry_price, d.take_profit, d.stop_loss, d.reason)
+            (
+                d.strategy_id,
+                d.coin,
+                d.timestamp,
+                d.side.value,
+                d.target,
+                d.previous,
+                d.confidence,
+                d.size,
+                d.notional,
+                d.entry_price,
+                d.take_profit,
+                d.stop_loss,
+                d.reason,
+            )
             for d in batch.decisions
         ],  # fmt: skip
-        columns=["strategy", "coin", "bar_time", "side", "target", "previous", "confidence", "size", "notional",
-                 "entry_price", "take_profit", "stop_loss", "reason"],  # fmt: skip
+        columns=[
+            "strategy",
+            "coin",
+            "bar_time",
+            "side",
+            "target",
+            "previous",
+            "confidence",
+            "size",
+            "notional",
+            "entry_price",
+            "take_profit",
+            "stop_loss",
+            "reason",
+        ],  # fmt: skip
     )
     fills = pd.DataFrame(
         [
@@ -347,12 +377,36 @@ def _batch_frames(batch: LedgerBatch) -> dict[str, pd.DataFrame]:
     marks = batch.marks
     positions = pd.DataFrame(
         [
-            (m.strategy, m.coin, m.time, m.direction, m.units, m.entry_price, m.stop_loss, m.take_profit, m.cash,
-             m.close, m.equity, state)
+            (
+                m.strategy,
+                m.coin,
+                m.time,
+                m.direction,
+                m.units,
+                m.entry_price,
+                m.stop_loss,
+                m.take_profit,
+                m.cash,
+                m.close,
+                m.equity,
+                state,
+            )
             for m, state in zip(marks, batch.states, strict=True)
         ],  # fmt: skip
-        columns=["strategy", "coin", "bar_time", "direction", "units", "entry_price", "stop_loss", "take_profit",
-                 "cash", "close", "equity", "state"],  # fmt: skip
+        columns=[
+            "strategy",
+            "coin",
+            "bar_time",
+            "direction",
+            "units",
+            "entry_price",
+            "stop_loss",
+            "take_profit",
+            "cash",
+            "close",
+            "equity",
+            "state",
+        ],  # fmt: skip
     )
     previous: dict[tuple[str, str], float] = dict(batch.initial_equity)
     pnl_rows = []
@@ -365,10 +419,39 @@ def _batch_frames(batch: LedgerBatch) -> dict[str, pd.DataFrame]:
     pnl = pd.DataFrame(pnl_rows, columns=["strategy", "coin", "bar_time", "equity", "pnl", "fees", "funding", "ret"])
     closed = [t for t in batch.trades if t.exit_reason != "open"]
     trades = pd.DataFrame(
-        [(t.strategy, t.coin, t.entry_time, t.exit_time, t.direction, t.size, t.entry_price, t.exit_price, t.fees,
-          t.funding, t.pnl, t.ret, t.exit_reason) for t in closed],  # fmt: skip
-        columns=["strategy", "coin", "entry_time", "exit_time", "direction", "size", "entry_price", "exit_price",
-                 "fees", "funding", "pnl", "ret", "exit_reason"],  # fmt: skip
+        [
+            (
+                t.strategy,
+                t.coin,
+                t.entry_time,
+                t.exit_time,
+                t.direction,
+                t.size,
+                t.entry_price,
+                t.exit_price,
+                t.fees,
+                t.funding,
+                t.pnl,
+                t.ret,
+                t.exit_reason,
+            )
+            for t in closed
+        ],  # fmt: skip
+        columns=[
+            "strategy",
+            "coin",
+            "entry_time",
+            "exit_time",
+            "direction",
+            "size",
+            "entry_price",
+            "exit_price",
+            "fees",
+            "funding",
+            "pnl",
+            "ret",
+            "exit_reason",
+        ],  # fmt: skip
     )
     out = {"orders": orders, "fills": fills, "positions": positions, "pnl": pnl, "trades": trades}
     for frame in out.values():

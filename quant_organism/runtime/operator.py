@@ -36,19 +36,23 @@ class OperatorPolicy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     risk_mode: Literal["normal", "defensive", "halt"] = Field(
-        "normal", description="normal; defensive: entry sizes halved; halt: flatten at the next bar, no entries")
+        "normal", description="normal; defensive: entry sizes halved; halt: flatten at the next bar, no entries"
+    )
     cooldown_bars: int = Field(0, ge=0, description="bars after a book's last decision during which it opens nothing")
     min_confidence: float = Field(0.0, ge=0.0, le=1.0, description="entries below this confidence are skipped")
     allow_strategies: tuple[str, ...] | None = Field(None, description="only these strategies may hold positions")
     deny_strategies: tuple[str, ...] = Field((), description="these strategies are closed and kept flat")
     allow_coins: tuple[str, ...] | None = Field(None, description="positions only in these coins")
     deny_coins: tuple[str, ...] = Field((), description="these coins are closed and kept flat")
-    max_drawdown: float | None = Field(_DEFAULT_LIMITS.max_drawdown, gt=0.0, lt=1.0,
-                                       description="portfolio drawdown that trips the breaker (None: off)")
-    daily_loss: float | None = Field(_DEFAULT_LIMITS.daily_loss, gt=0.0, lt=1.0,
-                                     description="loss within a UTC day that trips the breaker (None: off)")
-    max_asset_exposure: float | None = Field(_DEFAULT_LIMITS.max_asset_exposure, gt=0.0, le=1.0,
-                                             description="combined exposure cap per coin (None: off)")
+    max_drawdown: float | None = Field(
+        _DEFAULT_LIMITS.max_drawdown, gt=0.0, lt=1.0, description="portfolio drawdown that trips the breaker (None: off)"
+    )
+    daily_loss: float | None = Field(
+        _DEFAULT_LIMITS.daily_loss, gt=0.0, lt=1.0, description="loss within a UTC day that trips the breaker (None: off)"
+    )
+    max_asset_exposure: float | None = Field(
+        _DEFAULT_LIMITS.max_asset_exposure, gt=0.0, le=1.0, description="combined exposure cap per coin (None: off)"
+    )
 
     def runtime_policy(self) -> RuntimePolicy:
         """The runtime's policy: the backtest's neutral one with the operator's controls on top. Defensive halves
@@ -67,8 +71,12 @@ class OperatorPolicy(BaseModel):
         )
 
     def risk_limits(self, decay_size_factor: float = _DEFAULT_LIMITS.decay_size_factor) -> RiskLimits:
-        return RiskLimits(max_drawdown=self.max_drawdown, daily_loss=self.daily_loss,
-                          max_asset_exposure=self.max_asset_exposure, decay_size_factor=decay_size_factor)
+        return RiskLimits(
+            max_drawdown=self.max_drawdown,
+            daily_loss=self.daily_loss,
+            max_asset_exposure=self.max_asset_exposure,
+            decay_size_factor=decay_size_factor,
+        )
 
     def with_changes(self, **changes: Any) -> OperatorPolicy:
         """A validated copy with `changes` (None values are left out, so an unset CLI flag changes nothing)."""
@@ -87,8 +95,10 @@ def load_policy(path: Path) -> tuple[OperatorPolicy, str]:
         payload = json.loads(path.read_text())
         return OperatorPolicy.model_validate(payload["policy"]), str(payload.get("source", "unknown"))
     except (OSError, ValueError, KeyError, TypeError, ValidationError) as exc:
-        raise PolicyFileError(f"operator policy {path} is unreadable ({str(exc).splitlines()[0]}); it is left in place: "
-                              f"fix it, or reset it with `python -m quant_organism policy reset`") from None
+        raise PolicyFileError(
+            f"operator policy {path} is unreadable ({str(exc).splitlines()[0]}); it is left in place: "
+            f"fix it, or reset it with `python -m quant_organism policy reset`"
+        ) from None
 
 
 def save_policy(path: Path, policy: OperatorPolicy, source: str, when: str) -> None:

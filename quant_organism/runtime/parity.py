@@ -74,7 +74,9 @@ def book_parity(
     if len(times) == 1 and len(window) == 1:  # the book's first bar: nothing can have filled (fills are at the next open)
         units, equity = float(paper["units"].iloc[0]), float(paper["equity"].iloc[0])
         gap = abs(equity / initial_cash - 1.0)
-        problems = [] if units == 0.0 and gap <= tolerance else [f"first bar holds {units} units, equity {equity} of {initial_cash}"]
+        problems = (
+            [] if units == 0.0 and gap <= tolerance else [f"first bar holds {units} units, equity {equity} of {initial_cash}"]
+        )
         return BookParity(config.name, coin, 1, gap, [] if units == 0.0 else [str(times[0])], problems)
     seed = get_registry().create_seed(config.seed_type, config.genes)
     signals = seed.generate_signals(history.loc[: times[-1]]).loc[window.index]

@@ -86,7 +86,9 @@ class RuntimePolicy(BaseModel):
 
     def allows(self, strategy: str, coin: str | None = None) -> bool:
         """Whether the allow and deny lists let `strategy` hold a position (in `coin`, when given)."""
-        if strategy in self.denied_strategies or (self.allowed_strategies is not None and strategy not in self.allowed_strategies):
+        if strategy in self.denied_strategies or (
+            self.allowed_strategies is not None and strategy not in self.allowed_strategies
+        ):
             return False
         if coin is None:
             return True
@@ -96,9 +98,17 @@ class RuntimePolicy(BaseModel):
         """How this policy makes the runtime trade differently from the vectorised backtest (empty: it does not):
         the fields that differ from `backtest_parity()`, as `name=value`."""
         neutral = RuntimePolicy.backtest_parity()
-        if self.risk_mode is RiskMode.NORMAL and self.min_confidence == 0.0 and self.cooldown_bars == 0 \
-                and self.cooldown is None and not self.scale_by_confidence and self.allowed_strategies is None \
-                and not self.denied_strategies and self.allowed_coins is None and not self.denied_coins:
+        if (
+            self.risk_mode is RiskMode.NORMAL
+            and self.min_confidence == 0.0
+            and self.cooldown_bars == 0
+            and self.cooldown is None
+            and not self.scale_by_confidence
+            and self.allowed_strategies is None
+            and not self.denied_strategies
+            and self.allowed_coins is None
+            and not self.denied_coins
+        ):
             return []
         mine, base = self.model_dump(), neutral.model_dump()
         return [f"{name}={_plain(mine[name])}" for name in mine if mine[name] != base[name]]

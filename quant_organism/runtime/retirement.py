@@ -60,20 +60,29 @@ def retire_decayed(store: StrategyStore, ledger: PaperLedger, day: str, after_da
             "retired_on": day,
             "decaying_since": since.isoformat(),
             "why": next((e.note for e in reversed(config.deployment_history) if e.status is DeploymentStatus.DECAYING), ""),
-            "paper": None if metrics is None else {
-                "days": metrics.days, "total_return": metrics.total_return, "sharpe": metrics.sharpe,
-                "max_drawdown": metrics.max_drawdown, "trades": metrics.trade_count,
+            "paper": None
+            if metrics is None
+            else {
+                "days": metrics.days,
+                "total_return": metrics.total_return,
+                "sharpe": metrics.sharpe,
+                "max_drawdown": metrics.max_drawdown,
+                "trades": metrics.trade_count,
             },
             "risk_events": [
                 {"time": str(t), "kind": k, "coin": c, "detail": d}
                 for t, k, c, d in own[["bar_time", "kind", "coin", "detail"]].itertuples(index=False)
-            ][:50] if len(own) else [],
+            ][:50]
+            if len(own)
+            else [],
             "validation": {k: v for k, v in config.metrics.items() if str(k).startswith(("validation", "held_out", "spa", "wf"))},
             "evolution_date": str(config.evolution_date) if config.evolution_date else None,
         }
         path = folder / f"{config.name}__{day}.json"
         replace_text(path, json.dumps(record, indent=2, default=str))
-        store.archive_strategy(config.name, f"retired after {after_days}+ days decaying: {record['why']} (post-mortem {path.name})")
+        store.archive_strategy(
+            config.name, f"retired after {after_days}+ days decaying: {record['why']} (post-mortem {path.name})"
+        )
         out.append(PostMortem(config.name, path, record))
     return out
 

@@ -23,7 +23,11 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 BREAKER_DRAWDOWN, BREAKER_DAILY_LOSS, ASSET_CAP, DECAY_SIZE, RESET = (
-    "breaker_drawdown", "breaker_daily_loss", "asset_cap", "decay_size", "reset"
+    "breaker_drawdown",
+    "breaker_daily_loss",
+    "asset_cap",
+    "decay_size",
+    "reset",
 )
 POLICY = "policy"  # the operator's policy makes the runtime trade otherwise than the backtest from this bar
 

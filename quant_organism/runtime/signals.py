@@ -42,6 +42,7 @@ def verification_points(targets: np.ndarray, start: int, count: int) -> list[int
             break
     return sorted(picked)
 
+
 class SignalSource:
     """Targets in {-1, 0, 1} of one seed, read at a bar of one coin's frame."""
 

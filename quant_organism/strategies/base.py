@@ -92,8 +92,10 @@ class BaseSeed(ABC):
     def _checked(cls, bars: Bars, genes_list: Sequence[SeedGenes]) -> list[SeedGenes]:
         genes = cls._check_genes(list(genes_list))
         if cls.needs_funding and bars.funding is None:
-            raise SignalInputError(f"{cls.seed_type.value} signals: missing column(s) ['funding_rate'] "
-                                   "(this seed trades on funding rates: join them onto the bars)")
+            raise SignalInputError(
+                f"{cls.seed_type.value} signals: missing column(s) ['funding_rate'] "
+                "(this seed trades on funding rates: join them onto the bars)"
+            )
         return genes
 
     @classmethod
@@ -102,9 +104,7 @@ class BaseSeed(ABC):
             if not isinstance(g, SeedGenes):
                 raise TypeError(f"{cls.__name__} needs SeedGenes, got {type(g).__name__}")
             if g.seed_type != cls.seed_type:
-                raise ValueError(
-                    f"{cls.__name__} runs {cls.seed_type.value} genes; {g.seed_id!r} is {g.seed_type.value}"
-                )
+                raise ValueError(f"{cls.__name__} runs {cls.seed_type.value} genes; {g.seed_id!r} is {g.seed_type.value}")
         ids = [g.seed_id for g in genes]
         if len(set(ids)) != len(ids):
             dupes = sorted({i for i in ids if ids.count(i) > 1})

@@ -145,9 +145,15 @@ _RISK: tuple[GeneSpec, ...] = (
     _g("stop_loss", 0.0, 0.2, 0.05, "stop-loss distance as a fraction of entry price; 0 = none (applied by the backtest)"),
     _g("take_profit", 0.0, 0.5, 0.0, "take-profit distance as a fraction of entry price; 0 = none (applied by the backtest)"),
     _g("position_size", 0.01, 1.0, 1.0, "fraction of equity committed per position (applied by the backtest)"),
-    _g(REGIME_GENE, 0, 4, 0, "when the strategy may hold a position: 0 always, 1 not in high volatility, 2 only in "
-       "the calm HMM state, 3 only with the market trend, 4 not into extreme sentiment (strategies/regime_filter.py)",
-       "int"),
+    _g(
+        REGIME_GENE,
+        0,
+        4,
+        0,
+        "when the strategy may hold a position: 0 always, 1 not in high volatility, 2 only in "
+        "the calm HMM state, 3 only with the market trend, 4 not into extreme sentiment (strategies/regime_filter.py)",
+        "int",
+    ),
 )
 _FAST_SLOW = Ordering("fast_period", "slow_period", strict=True)
 _EXIT_ENTRY = Ordering("exit_threshold", "entry_threshold", strict=False)
@@ -494,9 +500,7 @@ class SeedGenes(BaseModel):
         return cls.from_gene_values(seed_type, seed_id, values, generation=generation, repair=False)
 
     @classmethod
-    def random(
-        cls, seed_type: SeedType | str, seed_id: str, rng: np.random.Generator, generation: int = 0
-    ) -> SeedGenes:
+    def random(cls, seed_type: SeedType | str, seed_id: str, rng: np.random.Generator, generation: int = 0) -> SeedGenes:
         """Uniform within each gene's bounds (ints inclusive); a gene that breaks an ordering is redrawn
         uniformly below its partner (rather than clipped onto it), so random genomes do not pile up
         on the ordering boundaries."""

@@ -236,8 +236,11 @@ class Indicators:
             rows = fresh
         else:
             made = dict(zip(missing.tolist(), fresh)) if fresh is not None else {}
-            rows = np.stack([made[p] if p in made else known[(name, p)] for p in distinct.tolist()]) if len(distinct) \
+            rows = (
+                np.stack([made[p] if p in made else known[(name, p)] for p in distinct.tolist()])
+                if len(distinct)
                 else np.zeros((0, self.bars.n))
+            )
         if fresh is not None:
             _remember(self.bars, name, missing, fresh)
         # Always read-only: kept rows are views of it, and compiled code gets one array type whatever the table's

@@ -21,8 +21,13 @@ from numba import njit
 from quant_organism.core.bars import REGIME_BAR_COLUMNS, REGIME_HMM, REGIME_SENTIMENT, REGIME_TREND, REGIME_VOL
 
 OFF, CALM_VOLATILITY, CALM_HMM, WITH_TREND, NO_EXTREME_SENTIMENT = range(5)
-NAMES = {OFF: "off", CALM_VOLATILITY: "not in high volatility", CALM_HMM: "calm HMM state only",
-         WITH_TREND: "with the market trend", NO_EXTREME_SENTIMENT: "not into extreme sentiment"}
+NAMES = {
+    OFF: "off",
+    CALM_VOLATILITY: "not in high volatility",
+    CALM_HMM: "calm HMM state only",
+    WITH_TREND: "with the market trend",
+    NO_EXTREME_SENTIMENT: "not into extreme sentiment",
+}
 EXTREME_FEAR, EXTREME_GREED = 25.0, 75.0
 
 
@@ -62,9 +67,7 @@ def allowed(regimes: Regimes, code: int, n: int) -> tuple[np.ndarray, np.ndarray
     raise ValueError(f"unknown regime_filter code {code!r}; expected 0..4")
 
 
-def apply_regime_filters(
-    positions: np.ndarray, regimes: Regimes, codes: list[int], memo: dict | None = None
-) -> np.ndarray:
+def apply_regime_filters(positions: np.ndarray, regimes: Regimes, codes: list[int], memo: dict | None = None) -> np.ndarray:
     """Positions (bars x genomes) with each genome's disallowed bars set flat (`regimes` from `regime_arrays`),
     by the very compiled rule the fused backtest applies (`flatten_disallowed`)."""
     masks, index = regime_masks(regimes, codes, positions.shape[0], memo)

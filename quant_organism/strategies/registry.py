@@ -40,9 +40,7 @@ class SeedRegistry:
             genes = SeedGenes.model_validate({"seed_type": cls.seed_type, **dict(genes)})
         return cls(genes)
 
-    def batch_signals(
-        self, seed_type: SeedType | str, ohlcv: pd.DataFrame, genes_list: Iterable[SeedGenes]
-    ) -> pd.DataFrame:
+    def batch_signals(self, seed_type: SeedType | str, ohlcv: pd.DataFrame, genes_list: Iterable[SeedGenes]) -> pd.DataFrame:
         """int8 target positions, one column per genome (seed_id), all genomes of one seed type."""
         return self.seed_class(seed_type).generate_signals_batch(ohlcv, genes_list)
 

@@ -118,7 +118,9 @@ def stochastic(close, k_tab, k_row, d_tab, d_row, sma, sma_row, entry, exit_, to
 
 
 @njit(**_JIT)
-def donchian_breakout(close, volume, highs, lows, slow, fast, vol_mean, vol_row, entry, exit_, vol_mult, cond):  # pragma: no cover - numba
+def donchian_breakout(
+    close, volume, highs, lows, slow, fast, vol_mean, vol_row, entry, exit_, vol_mult, cond
+):  # pragma: no cover - numba
     """Close beyond the previous `slow` bars' channel (rolling rows read at t - 1), optional volume
     confirmation against the previous bars' mean; exit beyond the previous `fast` bars' channel."""
     for g in range(cond.shape[1]):
@@ -152,7 +154,9 @@ def atr_stop(close, ema, fast, slow, atr, atr_row, entry, min_atr, cond):  # pra
 
 
 @njit(**_JIT)
-def ichimoku(close, mid, tenkan_row, kijun_row, senkou_row, displacement, entry, exit_, min_momentum, cond):  # pragma: no cover - numba
+def ichimoku(
+    close, mid, tenkan_row, kijun_row, senkou_row, displacement, entry, exit_, min_momentum, cond
+):  # pragma: no cover - numba
     """Close beyond the cloud computed `displacement` bars ago, tenkan/kijun cross and chikou momentum;
     exit beyond the kijun."""
     for g in range(cond.shape[1]):
@@ -169,18 +173,16 @@ def ichimoku(close, mid, tenkan_row, kijun_row, senkou_row, displacement, entry,
             chikou = _ratio(c, _lagged(close, t, d))
             cross = _ratio(tenkan[t], kijun[t])
             to_kijun = _ratio(c, kijun[t])
-            cond[LONG_ENTRY, g, t] = (
-                _ratio(c, top) > entry[g] + TOL and cross > TOL and chikou > min_momentum[g] + TOL
-            )
-            cond[SHORT_ENTRY, g, t] = (
-                _ratio(c, bottom) < -entry[g] - TOL and cross < -TOL and chikou < -min_momentum[g] - TOL
-            )
+            cond[LONG_ENTRY, g, t] = _ratio(c, top) > entry[g] + TOL and cross > TOL and chikou > min_momentum[g] + TOL
+            cond[SHORT_ENTRY, g, t] = _ratio(c, bottom) < -entry[g] - TOL and cross < -TOL and chikou < -min_momentum[g] - TOL
             cond[LONG_EXIT, g, t] = not (to_kijun >= -exit_[g])
             cond[SHORT_EXIT, g, t] = not (to_kijun <= exit_[g])
 
 
 @njit(**_JIT)
-def vwap_reversion(close, volume, vwap, vwap_row, vol, vol_row, vol_mean, entry, exit_, vol_mult, cond):  # pragma: no cover - numba
+def vwap_reversion(
+    close, volume, vwap, vwap_row, vol, vol_row, vol_mean, entry, exit_, vol_mult, cond
+):  # pragma: no cover - numba
     """Score -(close/VWAP - 1)/vol; entries optionally need volume >= vol_mult x the previous bars' mean
     (`vol_mean` rows share `vwap_row`)."""
     for g in range(cond.shape[1]):
@@ -192,7 +194,9 @@ def vwap_reversion(close, volume, vwap, vwap_row, vol, vol_row, vol_mean, entry,
 
 
 @njit(**_JIT)
-def volatility_scaling(close, vol, baseline_row, short_row, growth, growth_row, root_lookback, entry, exit_, max_ratio, cond):  # pragma: no cover - numba
+def volatility_scaling(
+    close, vol, baseline_row, short_row, growth, growth_row, root_lookback, entry, exit_, max_ratio, cond
+):  # pragma: no cover - numba
     """Score log-growth / (baseline vol * sqrt(lookback)); flat (and no entry) while short vol >
     max_ratio x baseline vol."""
     for g in range(cond.shape[1]):

@@ -45,9 +45,7 @@ def expected_max_sharpe(n_trials: int, sharpe_variance: float) -> float:
     return float(math.sqrt(sharpe_variance) * z)
 
 
-def probabilistic_sharpe_ratio(
-    sharpe: float, benchmark: float, skew: float, kurtosis: float, n_observations: int
-) -> float:
+def probabilistic_sharpe_ratio(sharpe: float, benchmark: float, skew: float, kurtosis: float, n_observations: int) -> float:
     """PSR: probability that the true per-observation Sharpe ratio exceeds `benchmark`, given the
     observed `sharpe` over `n_observations` returns with that skew and (non-excess) kurtosis."""
     for name, value in (("sharpe", sharpe), ("benchmark", benchmark), ("skew", skew), ("kurtosis", kurtosis)):
@@ -76,9 +74,7 @@ def deflated_sharpe_ratio(
     n_observations: int,
 ) -> float:
     """DSR: the PSR of the selected strategy against SR0, the expected best of `n_trials` null trials."""
-    return probabilistic_sharpe_ratio(
-        sharpe, expected_max_sharpe(n_trials, sharpe_variance), skew, kurtosis, n_observations
-    )
+    return probabilistic_sharpe_ratio(sharpe, expected_max_sharpe(n_trials, sharpe_variance), skew, kurtosis, n_observations)
 
 
 @dataclass(frozen=True)

@@ -204,9 +204,7 @@ def longest_lookback(genes: SeedGenes) -> int:
     return max(periods, default=0)
 
 
-def judge(
-    name: str, evidence: HeldOutEvidence, test: SuperiorityResult, config: HeldOutConfig, lookback: int = 0
-) -> StageResult:
+def judge(name: str, evidence: HeldOutEvidence, test: SuperiorityResult, config: HeldOutConfig, lookback: int = 0) -> StageResult:
     """Stage 1 for one candidate from the shared evidence and test (the rules of the module docstring)."""
     returns = evidence.bar_returns[name]
     oos = window_figures(returns[returns.index < evidence.out_of_sample.end], evidence.bars_per_year)

@@ -265,9 +265,7 @@ def _compare(coin: str, mine: pd.DataFrame, bt, marks: pd.DataFrame, tol: float)
         close = all(_rel(x, y) <= tol for x, y in ((a.entry_price, b.entry_price), (a.exit_price, b.exit_price)))
         pnl_ok = abs(a.pnl - b.pnl) <= tol * bt.init_cash
         if not (same and close and pnl_ok):
-            problems.append(
-                f"{coin}: trade {k + 1} differs: engine {_trade(a)} vs backtest {_trade(b)}"
-            )
+            problems.append(f"{coin}: trade {k + 1} differs: engine {_trade(a)} vs backtest {_trade(b)}")
             break
     equity = bt.equity.iloc[:, 0]
     if not marks.index.equals(equity.index):

@@ -121,7 +121,6 @@ def validate(
                 stage2[genes.seed_id] = StageResult(REPLAY, StageStatus.SKIPPED, None, {}, [why])
         timings["replay"] = round(time.perf_counter() - started, 3)
 
-
     testnet: dict[str, StageResult] = {}
     if options.mode == "full":
         started = time.perf_counter()
@@ -153,7 +152,9 @@ def _testnet_stage(candidates, stage1, stage2, options: ValidationSettings) -> d
         key=lambda g: (-(stage1[g.seed_id].score or 0.0), g.seed_id),
     )  # fmt: skip
     if not ready:
-        result = run_testnet_stage(options.testnet, environ=options.testnet_env)  # still checks the execution path (or says why it is skipped)
+        result = run_testnet_stage(
+            options.testnet, environ=options.testnet_env
+        )  # still checks the execution path (or says why it is skipped)
         return {g.seed_id: result for g in candidates}
     best = ready[0]
     traded = run_testnet_stage(options.testnet, environ=options.testnet_env, genes=best)
@@ -179,7 +180,10 @@ def _with_product_parity(result: StageResult, problems: list[str]) -> StageResul
     result.metrics["product_parity"] = {"passed": not problems, "problems": problems[:10]}
     if not problems:
         return result
-    reasons = [*result.reasons, *(f"paper trading (day by day, as deployed) differs from the backtest: {p}" for p in problems[:5])]
+    reasons = [
+        *result.reasons,
+        *(f"paper trading (day by day, as deployed) differs from the backtest: {p}" for p in problems[:5]),
+    ]
     return StageResult(result.stage, StageStatus.FAILED, 0.0, result.metrics, reasons)
 
 

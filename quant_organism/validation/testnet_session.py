@@ -160,9 +160,15 @@ def _judge(frame, decided_at, orders, problems, genes, config: SessionConfig, se
     if len(window) < 2:  # stopped at its first bar: nothing to compare with a backtest
         return out
     targets = pd.Series([t for _, t in decided_at], index=pd.DatetimeIndex([b for b, _ in decided_at]), dtype=np.int8)
-    backtest = run_backtest(window[["open", "high", "low", "close"]], targets.reindex(window.index).rename(genes.seed_id),
-                            stop_loss=0.0, take_profit=0.0, position_size=genes.position_size,
-                            funding=np.nan_to_num(window["funding_rate"].to_numpy(dtype=np.float64)), costs=config.costs)
+    backtest = run_backtest(
+        window[["open", "high", "low", "close"]],
+        targets.reindex(window.index).rename(genes.seed_id),
+        stop_loss=0.0,
+        take_profit=0.0,
+        position_size=genes.position_size,
+        funding=np.nan_to_num(window["funding_rate"].to_numpy(dtype=np.float64)),
+        costs=config.costs,
+    )
     opens = window["open"]
     slippage = []
     for order in orders:
@@ -180,11 +186,17 @@ def _judge(frame, decided_at, orders, problems, genes, config: SessionConfig, se
     backtest_return = float(backtest.metrics["total_return"].iloc[0])
     worse = [s for s in slippage if s > config.max_slippage_bps]
     if worse:
-        problems.append(f"{len(worse)} fill(s) worse than {config.max_slippage_bps:g} bps against the backtest's (max {max(worse):.1f})")
+        problems.append(
+            f"{len(worse)} fill(s) worse than {config.max_slippage_bps:g} bps against the backtest's (max {max(worse):.1f})"
+        )
     out.update(
-        traded_bars=[str(b) for b in window.index], fills=sum(o["avg_px"] is not None for o in orders),
-        slippage_bps=slippage, median_slippage_bps=statistics.median(slippage) if slippage else None,
-        session_return=round(session_return, 8), backtest_return=round(backtest_return, 8),
-        return_gap=round(session_return - backtest_return, 8), fees_usd=round(fees, 6),
+        traded_bars=[str(b) for b in window.index],
+        fills=sum(o["avg_px"] is not None for o in orders),
+        slippage_bps=slippage,
+        median_slippage_bps=statistics.median(slippage) if slippage else None,
+        session_return=round(session_return, 8),
+        backtest_return=round(backtest_return, 8),
+        return_gap=round(session_return - backtest_return, 8),
+        fees_usd=round(fees, 6),
     )
     return out

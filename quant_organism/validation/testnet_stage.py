@@ -107,8 +107,9 @@ def network_of(url: str) -> str:
     return "mainnet" if url == MAINNET_API_URL else "testnet" if url == TESTNET_API_URL else "local"
 
 
-def run_testnet_stage(config: TestnetConfig = TestnetConfig(), *, environ: Mapping[str, str] | None = None,
-                      genes=None, clock=None) -> StageResult:
+def run_testnet_stage(
+    config: TestnetConfig = TestnetConfig(), *, environ: Mapping[str, str] | None = None, genes=None, clock=None
+) -> StageResult:
     """Place and cancel small far-from-mid post-only orders, then (with `genes`) trade the candidate's own orders
     for `config.session_bars` bars; SKIPPED when no key is configured. `environ`: the credentials the Dagster layer
     or the CLI read (ENVIRONMENT_NAMES); the domain never reads the process environment itself."""
@@ -248,8 +249,13 @@ def _with_session(connected: StageResult, exchange, genes, config: TestnetConfig
     if not session["orders"] and not problems:
         metrics["session_note"] = (f"{genes.seed_id} sent no order in {config.session_bars} bar(s): its execution was "
                                    "not exercised beyond the connectivity check")  # fmt: skip
-    log.info("testnet session of %s: %d order(s), %s fill(s), median slippage %s bps", genes.seed_id,
-             len(session["orders"]), session.get("fills"), session.get("median_slippage_bps"))
+    log.info(
+        "testnet session of %s: %d order(s), %s fill(s), median slippage %s bps",
+        genes.seed_id,
+        len(session["orders"]),
+        session.get("fills"),
+        session.get("median_slippage_bps"),
+    )
     if problems:
         return StageResult(STAGE, StageStatus.FAILED, 0.5 * (connected.score or 0.0), metrics, problems)
     return StageResult(STAGE, StageStatus.PASSED, connected.score, metrics, [])

@@ -95,4 +95,3 @@ def _check_frame(frame: pd.DataFrame) -> None:
         raise ValueError("a coin frame's index must be tz-aware UTC")
     if not (frame.index.is_monotonic_increasing and frame.index.is_unique):
         raise ValueError("a coin frame's bars must be sorted by time without duplicates")
-

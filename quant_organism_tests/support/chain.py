@@ -13,8 +13,9 @@ from quant_organism.defs.shared.resources import project_resources
 def project_definitions(data_dir: Path, **source) -> dg.Definitions:
     """Every asset, check and job of the project, with resources for `data_dir` (`source`: MarketSource fields)."""
     defs = load_definitions()
-    return dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs,
-                          resources=project_resources(data_dir, **source))
+    return dg.Definitions(
+        assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs, resources=project_resources(data_dir, **source)
+    )
 
 
 def ingest_coins(definitions: dg.Definitions, instance, coins, first: str, last: str) -> None:

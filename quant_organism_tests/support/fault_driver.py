@@ -24,8 +24,10 @@ def main() -> int:
     reap_orphaned_runs(instance)
     if not all(s.success for s in ingest(instance, FIRST, PAPER_DAY)):
         return 1
-    ops = {"validation__validated_strategies": {"config": RELAXED},
-           "deployment__deployed_configs": {"config": {"probation_days": 0}}}  # capital at once: paper has a book to trade
+    ops = {
+        "validation__validated_strategies": {"config": RELAXED},
+        "deployment__deployed_configs": {"config": {"probation_days": 0}},
+    }  # capital at once: paper has a book to trade
     if not evolve(instance, EVOLVE_DAY, "test", ops=ops).success:
         return 2
     return 0 if paper_trade(instance, PAPER_DAY).success else 3

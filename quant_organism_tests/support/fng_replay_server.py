@@ -27,7 +27,7 @@ class FearGreedReplay:
         replay = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 replay.requests.append(self.path)
                 fault = replay.script.pop(0) if replay.script else None
                 if isinstance(fault, int):

@@ -306,9 +306,7 @@ class HyperliquidReplayServer:
         httpd = _Httpd(("127.0.0.1", 0), _Handler)
         httpd.replay = self
         self._httpd = httpd
-        self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="hl-replay", daemon=True
-        )
+        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="hl-replay", daemon=True)
         self._thread.start()
         return self
 
@@ -369,8 +367,10 @@ class HyperliquidReplayServer:
             raise ValueError(f"unknown interval {interval!r}; expected one of {list(INTERVAL_MS)}")
         step = INTERVAL_MS[interval]
         times = _ms_column(frame, ("timestamp_ms", "timestamp", "t"))
-        cols = {key: _pick(frame, long, key) for key, long in
-                (("o", "open"), ("h", "high"), ("l", "low"), ("c", "close"), ("v", "volume"))}
+        cols = {
+            key: _pick(frame, long, key)
+            for key, long in (("o", "open"), ("h", "high"), ("l", "low"), ("c", "close"), ("v", "volume"))
+        }
         values = {key: frame[col].tolist() for key, col in cols.items()}
         trades = [int(n) for n in frame["n"]] if "n" in frame.columns else [0] * len(times)
         rows = [
@@ -427,9 +427,7 @@ class HyperliquidReplayServer:
         """How many requests arrived (optionally of one /info type or path)."""
         with self._lock:
             return sum(
-                1
-                for r in self.requests
-                if (info_type is None or r.info_type == info_type) and (path is None or r.path == path)
+                1 for r in self.requests if (info_type is None or r.info_type == info_type) and (path is None or r.path == path)
             )
 
     def route(self, path: str, handler: Callable[[RecordedRequest], Reply]) -> None:
@@ -525,4 +523,3 @@ class HyperliquidReplayServer:
         if len(rows) <= cap:
             return rows
         return rows[:cap] if self.cap_keeps == "earliest" else rows[-cap:]
-

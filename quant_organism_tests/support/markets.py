@@ -18,8 +18,14 @@ def planted_market(coins=("A", "B"), days=40, period=96, amplitude=0.08, noise=0
         close = np.exp(log_price + np.cumsum(rng.normal(0.0, noise, len(t))))
         open_ = np.r_[close[0], close[:-1]]
         frames[coin] = pd.DataFrame(
-            {"open": open_, "high": np.maximum(open_, close) * 1.001, "low": np.minimum(open_, close) * 0.999,
-             "close": close, "volume": 1_000.0, "funding_rate": 1e-5},
+            {
+                "open": open_,
+                "high": np.maximum(open_, close) * 1.001,
+                "low": np.minimum(open_, close) * 0.999,
+                "close": close,
+                "volume": 1_000.0,
+                "funding_rate": 1e-5,
+            },
             index=index,
         )
     return frames

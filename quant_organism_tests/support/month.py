@@ -62,8 +62,9 @@ class Month:
         from quant_organism.definitions import load_definitions
 
         self.defs = load_definitions()
-        self.resources = project_resources(self.data_dir, sentiment=SentimentSourceResource(source="synthetic"),
-                                           source="hyperliquid", base_url=self.market_url)
+        self.resources = project_resources(
+            self.data_dir, sentiment=SentimentSourceResource(source="synthetic"), source="hyperliquid", base_url=self.market_url
+        )
         clock = lambda: self.now  # noqa: E731
         self.schedules = {
             "ingest": (automation.make_ingest_schedule(), {0, 1, 2, 3, 4, 5}, 15),
@@ -75,11 +76,16 @@ class Month:
             "new_data": automation.make_new_market_data_sensor(clock=clock, after_regimes=True),
         }
         self.cursors: dict[str, str | None] = {name: None for name in self.sensors}
-        self.definitions = dg.Definitions(assets=self.defs.assets, asset_checks=self.defs.asset_checks,
-                                          jobs=self.defs.jobs, resources=self.resources)
+        self.definitions = dg.Definitions(
+            assets=self.defs.assets, asset_checks=self.defs.asset_checks, jobs=self.defs.jobs, resources=self.resources
+        )
         self.repo = dg.Definitions(
-            assets=self.defs.assets, asset_checks=self.defs.asset_checks, jobs=self.defs.jobs, resources=self.resources,
-            schedules=[s for s, _, _ in self.schedules.values()], sensors=list(self.sensors.values()),
+            assets=self.defs.assets,
+            asset_checks=self.defs.asset_checks,
+            jobs=self.defs.jobs,
+            resources=self.resources,
+            schedules=[s for s, _, _ in self.schedules.values()],
+            sensors=list(self.sensors.values()),
         ).get_repository_def()
         self.killer: tuple[str, str] | None = None  # (job, partition) whose next run is SIGKILLed mid-run
 
@@ -94,8 +100,12 @@ class Month:
 
     def sensor(self, name: str, at: datetime, cursor: str | None = None, keep_cursor: bool = True) -> list[dg.RunRequest]:
         self.now, started = at, time.perf_counter()
-        with dg.build_sensor_context(instance=self.instance, cursor=cursor if cursor is not None else self.cursors[name],
-                                     resources=self.resources, repository_def=self.repo) as context:
+        with dg.build_sensor_context(
+            instance=self.instance,
+            cursor=cursor if cursor is not None else self.cursors[name],
+            resources=self.resources,
+            repository_def=self.repo,
+        ) as context:
             data = self.sensors[name].evaluate_tick(context)
         if keep_cursor and data.cursor is not None:
             self.cursors[name] = data.cursor
@@ -116,7 +126,7 @@ class Month:
                         self.launch(f"sensor:{sensor}", self.sensors[sensor].job_name, request)
         self.record_failures()
 
-    def night(self, day_start: datetime, hours=range(6)) -> None:
+    def night(self, day_start: datetime, hours: tuple[int, ...] = (0, 1, 2, 3, 4, 5)) -> None:
         for hour in hours:
             self.hour(day_start, hour)
 
@@ -136,7 +146,8 @@ class Month:
         else:
             shared_resources._cached_source.cache_clear()  # a run is a fresh process: no breaker state carried over
             result = self.definitions.resolve_job_def(job_name).execute_in_process(
-                instance=self.instance, partition_key=partition, tags=tags, raise_on_error=False)
+                instance=self.instance, partition_key=partition, tags=tags, raise_on_error=False
+            )
             status = "SUCCESS" if result.success else "FAILURE"
             error = "" if result.success else _first_error(result)
         launch = Launch(self.now, origin, job_name, partition, request.run_key, status, error, time.perf_counter() - started)
@@ -154,8 +165,17 @@ class Month:
     def _killed_run(self, job_name: str, partition: str, tags: dict[str, str]) -> str:
         """The run in a child process that SIGKILLs itself after saving the population (a real `kill -9`)."""
         env = {**os.environ, "QUANT_ORGANISM_FAULT": "evolution:population", "QUANT_ORGANISM_DATA_DIR": str(self.data_dir)}
-        args = [sys.executable, "-c", _KILLED_RUN, str(self.instance_dir), str(self.data_dir), self.market_url,
-                job_name, partition, json.dumps(tags)]
+        args = [
+            sys.executable,
+            "-c",
+            _KILLED_RUN,
+            str(self.instance_dir),
+            str(self.data_dir),
+            self.market_url,
+            job_name,
+            partition,
+            json.dumps(tags),
+        ]
         done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == -9, f"the run was meant to be killed: rc {done.returncode}\n{done.stderr[-3000:]}"
         return "KILLED"
@@ -171,8 +191,11 @@ class Month:
             if not events:
                 continue
             context = dg.build_run_status_sensor_context(
-                sensor_name="run_failure_recorder", dagster_event=events[-1].dagster_event, dagster_instance=self.instance,
-                dagster_run=run, resources={"artifacts": self.resources["artifacts"]},
+                sensor_name="run_failure_recorder",
+                dagster_event=events[-1].dagster_event,
+                dagster_instance=self.instance,
+                dagster_run=run,
+                resources={"artifacts": self.resources["artifacts"]},
             )
             automation.run_failure_recorder(context)
             self.recorded_failures.add(run.run_id)
@@ -188,7 +211,10 @@ class Month:
     def ingest_history(self, coins, first: str, last: str) -> None:
         ingest = self.definitions.resolve_job_def(INGEST_JOB)
         for coin in coins:
-            tags = {"dagster/asset_partition_range_start": f"{coin}|{first}", "dagster/asset_partition_range_end": f"{coin}|{last}"}
+            tags = {
+                "dagster/asset_partition_range_start": f"{coin}|{first}",
+                "dagster/asset_partition_range_end": f"{coin}|{last}",
+            }
             assert ingest.execute_in_process(instance=self.instance, tags=tags).success
         tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
         assert self.definitions.resolve_job_def(REGIME_JOB).execute_in_process(instance=self.instance, tags=tags).success

@@ -48,8 +48,9 @@ def deploy_long_windows(store: StrategyStore, evolved_on: str = EVOLVED_ON, firs
     return plan.names
 
 
-def deployed_config(name: str, status: str = "deployed", days: int = 10, sharpe: float = 1.5, drawdown: float = 0.05,
-             allocation: float = 0.5) -> StrategyConfig:
+def deployed_config(
+    name: str, status: str = "deployed", days: int = 10, sharpe: float = 1.5, drawdown: float = 0.05, allocation: float = 0.5
+) -> StrategyConfig:
     genes = SeedGenes.random(SeedType.EMA_CROSSOVER, name, np.random.default_rng(len(name)), generation=0)
     config = StrategyConfig.from_genes(genes, fitness_score=1.0, backtest_sharpe=1.5, name=name, evolution_date=date(2024, 3, 1))
     config = config.transition("validated", "passed").transition("deployed", "selected", allocation=allocation)

@@ -31,9 +31,14 @@ def free_port() -> int:
 
 
 def ray_env() -> dict[str, str]:
-    return {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
-            # node deaths are noticed within seconds (defaults: 3 s x 5 checks)
-            "RAY_health_check_period_ms": "1000", "RAY_health_check_failure_threshold": "3"}
+    return {
+        **os.environ,
+        "RAY_AUTH_MODE": "disabled",
+        "RAY_USAGE_STATS_ENABLED": "0",
+        # node deaths are noticed within seconds (defaults: 3 s x 5 checks)
+        "RAY_health_check_period_ms": "1000",
+        "RAY_health_check_failure_threshold": "3",
+    }
 
 
 @dataclass
@@ -65,17 +70,31 @@ class LocalRayCluster:
 
     def _start(self, name: str, args: list[str]) -> Node:
         log = self.workdir / f"{name}.log"
-        common = ["--block", "--node-ip-address=127.0.0.1", f"--num-cpus={self.cpus}", "--object-store-memory=100000000",
-                  "--disable-usage-stats"]
-        process = subprocess.Popen([RAY, "start", *args, *common], stdout=log.open("w"), stderr=subprocess.STDOUT,
-                                   env=ray_env(), start_new_session=True)
+        common = [
+            "--block",
+            "--node-ip-address=127.0.0.1",
+            f"--num-cpus={self.cpus}",
+            "--object-store-memory=100000000",
+            "--disable-usage-stats",
+        ]
+        process = subprocess.Popen(
+            [RAY, "start", *args, *common], stdout=log.open("w"), stderr=subprocess.STDOUT, env=ray_env(), start_new_session=True
+        )
         node = Node(name, process, log)
         self.nodes.append(node)
         return node
 
     def start_head(self) -> Node:
-        return self._start("head", ["--head", f"--port={self.port}", "--include-dashboard=false",
-                                    f"--temp-dir={self.ray_dir}", f"--ray-client-server-port={free_port()}"])
+        return self._start(
+            "head",
+            [
+                "--head",
+                f"--port={self.port}",
+                "--include-dashboard=false",
+                f"--temp-dir={self.ray_dir}",
+                f"--ray-client-server-port={free_port()}",
+            ],
+        )
 
     def add_node(self, name: str = "node2") -> Node:
         return self._start(name, [f"--address={self.address}"])

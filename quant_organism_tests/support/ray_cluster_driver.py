@@ -36,8 +36,18 @@ def main(out_path: str) -> int:
     address = os.environ["QUANT_ORGANISM_RAY_ADDRESS"]
     market = planted_market(days=50)
     day = "2024-02-18"
-    config = load_preset("test", executor="ray", ray_address=address, total_strategies=36, batch_size=6, generations=2,
-                         lookback_days=45, min_trades=1, batch_timeout_s=240, max_retries=2)
+    config = load_preset(
+        "test",
+        executor="ray",
+        ray_address=address,
+        total_strategies=36,
+        batch_size=6,
+        generations=2,
+        lookback_days=45,
+        min_trades=1,
+        batch_timeout_s=240,
+        max_retries=2,
+    )
 
     def emit(event: dict) -> None:
         if event["event"] in ("run_started", "batch_finished", "run_finished"):

@@ -100,7 +100,11 @@ def start_ingest(env: dict[str, str], first: str, last: str, log_path: Path) -> 
     with open(log_path, "wb") as log:
         return subprocess.Popen(
             [sys.executable, "-c", INGEST_SCRIPT, first, last],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
 
@@ -142,7 +146,11 @@ def start_ui(env: dict[str, str], log_path: Path, port: int | None = None) -> Da
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "quant_organism", "ui", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
             preexec_fn=_default_sigint,
         )
     return DagsterUI(process, port, log_path, {"started": time.perf_counter()})
@@ -231,8 +239,11 @@ class RunRecord:
         return {m["label"]: m.get("intValue", m.get("text")) for m in found[-1]["metadataEntries"]}
 
     def checks(self) -> dict[str, bool]:
-        return {e["evaluation"]["checkName"]: e["evaluation"]["success"]
-                for e in self.events if e["__typename"] == "AssetCheckEvaluationEvent"}
+        return {
+            e["evaluation"]["checkName"]: e["evaluation"]["success"]
+            for e in self.events
+            if e["__typename"] == "AssetCheckEvaluationEvent"
+        }
 
     def diagnosis(self, limit: int = 8000) -> str:
         """Step statuses, every error and warning message, and the first error's stack: why a run failed."""
@@ -242,8 +253,10 @@ class RunRecord:
             error = event.get("error")
             if error:
                 cause = error.get("cause")
-                lines.append(f"[{event['__typename']} {event.get('stepKey')}] {error['message'].strip()}"
-                             + (f" (caused by: {cause['message'].strip()})" if cause else ""))
+                lines.append(
+                    f"[{event['__typename']} {event.get('stepKey')}] {error['message'].strip()}"
+                    + (f" (caused by: {cause['message'].strip()})" if cause else "")
+                )
                 stack = stack or "".join(error["stack"]) + ("".join(cause["stack"]) if cause else "")
             elif event.get("level") in ("ERROR", "CRITICAL", "WARNING"):
                 lines.append(f"[{event['level']} {event.get('stepKey')}] {event.get('message')}")
@@ -266,22 +279,27 @@ def read_run(ui: DagsterUI, run_id: str) -> tuple[str, list[dict[str, Any]], dic
             return data["status"], events, steps
 
 
-def launch_and_wait(ui: DagsterUI, job: str, run_config: dict[str, Any], tags: dict[str, str], timeout: float = 300.0) -> RunRecord:
+def launch_and_wait(
+    ui: DagsterUI, job: str, run_config: dict[str, Any], tags: dict[str, str], timeout: float = 300.0
+) -> RunRecord:
     """Submit a job through the GraphQL client (as the launchpad does) and wait for it to finish."""
     from dagster_graphql import DagsterGraphQLClient
 
     client = DagsterGraphQLClient("127.0.0.1", port_number=ui.port)
     started = time.perf_counter()
-    run_id = client.submit_job_execution(job, repository_location_name=LOCATION, repository_name="__repository__",
-                                         run_config=run_config, tags=tags)
+    run_id = client.submit_job_execution(
+        job, repository_location_name=LOCATION, repository_name="__repository__", run_config=run_config, tags=tags
+    )
     deadline = time.monotonic() + timeout
     status = client.get_run_status(run_id).value
     while status not in TERMINAL:
         if time.monotonic() > deadline:
             _, events, steps = read_run(ui, run_id)
             record = RunRecord(run_id, status, time.perf_counter() - started, steps, events)
-            raise TimeoutError(f"run {run_id} of {job} still {status} after {timeout:.0f}s\n{record.diagnosis()}\n"
-                               f"UI log:\n{tail(ui.log_path, 2000)}")
+            raise TimeoutError(
+                f"run {run_id} of {job} still {status} after {timeout:.0f}s\n{record.diagnosis()}\n"
+                f"UI log:\n{tail(ui.log_path, 2000)}"
+            )
         time.sleep(1)
         status = client.get_run_status(run_id).value
     wall = time.perf_counter() - started

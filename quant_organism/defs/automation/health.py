@@ -5,7 +5,6 @@ address), records the check in the history file and shows the components and the
 `python -m quant_organism status` runs the same check from the terminal.
 """
 
-
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -14,8 +13,8 @@ import pandas as pd
 
 from quant_organism import settings
 from quant_organism.automation import health
-from quant_organism.automation.job_names import EVOLVE_JOBS_BY_PRESET, INGEST_JOB, PAPER_JOB
 from quant_organism.automation.failures import FAILURES_FILE, read_failures
+from quant_organism.automation.job_names import EVOLVE_JOBS_BY_PRESET, INGEST_JOB, PAPER_JOB
 from quant_organism.catalog.config import LIVE_STATUSES
 from quant_organism.catalog.store import STORE_DIR, StrategyStore
 from quant_organism.defs.automation.schedules_sensors import schedule_status
@@ -30,15 +29,15 @@ HEALTH = dg.AssetKey(["operations", "health"])
 def _last_success(instance: dg.DagsterInstance, jobs: list[str]) -> datetime | None:
     ends = []
     for job in jobs:
-        records = instance.get_run_records(
-            filters=dg.RunsFilter(job_name=job, statuses=[dg.DagsterRunStatus.SUCCESS]), limit=1
-        )
+        records = instance.get_run_records(filters=dg.RunsFilter(job_name=job, statuses=[dg.DagsterRunStatus.SUCCESS]), limit=1)
         if records and records[0].end_time:
             ends.append(datetime.fromtimestamp(records[0].end_time, timezone.utc))
     return max(ends, default=None)
 
 
-def check_health(instance: dg.DagsterInstance, data_root: Path, lake: MarketLake, now: datetime | None = None) -> health.HealthReport:
+def check_health(
+    instance: dg.DagsterInstance, data_root: Path, lake: MarketLake, now: datetime | None = None
+) -> health.HealthReport:
     """Every component, scored now."""
     now = now or datetime.now(timezone.utc)
     stale = health.DEFAULT_STALE_DAYS
@@ -51,9 +50,7 @@ def check_health(instance: dg.DagsterInstance, data_root: Path, lake: MarketLake
         health.last_success("paper", _last_success(instance, [PAPER_JOB]), now, stale, required=bool(live)),
     ]
     set_aside = len(list(store.directory.glob(".rejected-txn-*"))) if store.directory.is_dir() else 0
-    components.append(
-        health.store_component([p.reason for p in store.problems], set_aside, store.has_pending_commit())
-    )
+    components.append(health.store_component([p.reason for p in store.problems], set_aside, store.has_pending_commit()))
     ledger_path = data_root / LEDGER_FILE
     error, missing, trips = None, [], None
     if ledger_path.exists():
@@ -67,7 +64,7 @@ def check_health(instance: dg.DagsterInstance, data_root: Path, lake: MarketLake
                 trips = int((events["kind"].str.startswith("breaker") & recent).sum())
             else:
                 trips = 0
-        except Exception as exc:  # any failure to open or read is what this component reports
+        except Exception as exc:  # noqa: BLE001 - any failure to open or read is what this component reports
             error = f"{type(exc).__name__}: {exc}"
     components.append(health.ledger_component(error, missing))
     ray = health.ray_component(settings.ray_address())
@@ -98,8 +95,10 @@ def organism_health(context: dg.AssetExecutionContext, lake: LakeResource, artif
     past = health.history(root)
     plot = health_history(pd.Series([h["score"] for h in past], index=pd.to_datetime([h["checked_at"] for h in past], utc=True)))
     if report.status != "ok":
-        context.log.warning(f"health {report.status} ({report.score:.2f}): " + "; ".join(
-            f"{c.name} {c.detail}" for c in report.components if c.score < 1.0))
+        context.log.warning(
+            f"health {report.status} ({report.score:.2f}): "
+            + "; ".join(f"{c.name} {c.detail}" for c in report.components if c.score < 1.0)
+        )
     return dg.MaterializeResult(
         metadata={
             "score": dg.MetadataValue.float(report.score),

@@ -22,15 +22,15 @@ import dagster as dg
 
 from quant_organism import automation as orch
 from quant_organism import settings
-from quant_organism.defs.market.assets import CANDLES
-from quant_organism.defs.market.regime import REGIME
-from quant_organism.defs.shared.partitions import coin_partitions, daily_partitions, partition_coin_day
 from quant_organism.automation.attempts import COVERING, Attempt, next_attempt
 from quant_organism.automation.job_names import EVOLVE_JOBS_BY_PRESET, INGEST_JOB, PAPER_JOB, REGIME_JOB
 from quant_organism.catalog.config import LIVE_STATUSES
-from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, StrategyStoreResource
 from quant_organism.catalog.store import StoreLockedError
-from quant_organism.defs.automation.orphans import ORPHANED_TAG, reap_orphaned_runs
+from quant_organism.defs.automation.orphans import reap_orphaned_runs
+from quant_organism.defs.market.assets import CANDLES
+from quant_organism.defs.market.regime import REGIME
+from quant_organism.defs.shared.partitions import coin_partitions, daily_partitions, partition_coin_day
+from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, StrategyStoreResource
 
 TRIGGER_TAG = "quant_organism/trigger"
 DEFAULT_LOOKBACK_DAYS = 14  # days a sensor tick inspects: a completed day older than this is left to backfills
@@ -113,8 +113,9 @@ def _candle_coin_days(instance: dg.DagsterInstance) -> set[tuple[str, str]]:
     return {partition_coin_day(key) for key in instance.get_materialized_partitions(CANDLES)}
 
 
-def _complete_days(lake: LakeResource, materialised: set[tuple[str, str]], days: Sequence[str], coins: Sequence[str],
-                   interval: str):
+def _complete_days(
+    lake: LakeResource, materialised: set[tuple[str, str]], days: Sequence[str], coins: Sequence[str], interval: str
+):
     """Complete days among `days` per the instance (materialised candles) and the lake (stored quality)."""
     store = lake.lake()
     return orch.complete_days(days, coins, materialised, lambda coin, day: store.quality("candles", coin, day, interval))
@@ -166,8 +167,13 @@ def _catch_up_days(moment: datetime, days: int = CATCH_UP_DAYS) -> list[str]:
     return [day for day in wanted if _partition_exists(day, moment)]
 
 
-def make_ingest_schedule(coins: Sequence[str] | None = None, cron: str = "15 0-5 * * *", name: str = "ingest_daily_schedule",
-                         default_status: dg.DefaultScheduleStatus | None = None, catch_up_days: int = CATCH_UP_DAYS):
+def make_ingest_schedule(
+    coins: Sequence[str] | None = None,
+    cron: str = "15 0-5 * * *",
+    name: str = "ingest_daily_schedule",
+    default_status: dg.DefaultScheduleStatus | None = None,
+    catch_up_days: int = CATCH_UP_DAYS,
+):
     """After each UTC day closes: one ingest run per coin for that day's partition (a failed coin again at the
     next hourly tick; a coin already ingested or ingesting is left alone). The `catch_up_days` nights before are
     looked at too, so a night the daemon missed (machine asleep, a clock jump) is ingested at the next one."""
@@ -187,8 +193,9 @@ def make_ingest_schedule(coins: Sequence[str] | None = None, cron: str = "15 0-5
         moment = _scheduled_time(context)
         days = _catch_up_days(moment, catch_up_days)
         if not days:
-            return dg.SkipReason(f"{orch.previous_day(moment)} is not a partition "
-                                 f"(partitions start {daily_partitions.get_first_partition_key()})")
+            return dg.SkipReason(
+                f"{orch.previous_day(moment)} is not a partition (partitions start {daily_partitions.get_first_partition_key()})"
+            )
         materialised = _candle_coin_days(context.instance)
         first = {coin: min((d for c, d in materialised if c == coin), default=None) for coin in coins}
         requests, skipped = [], []
@@ -229,8 +236,11 @@ def _covering_evolve_run(instance: dg.DagsterInstance, day: str) -> dg.DagsterRu
 
 
 def make_nightly_evolution_schedule(
-    cron: str = "0 2-5 * * *", name: str = "nightly_evolution_schedule", job_name: str | None = None,
-    default_status: dg.DefaultScheduleStatus | None = None, coins: Sequence[str] | None = None,
+    cron: str = "0 2-5 * * *",
+    name: str = "nightly_evolution_schedule",
+    job_name: str | None = None,
+    default_status: dg.DefaultScheduleStatus | None = None,
+    coins: Sequence[str] | None = None,
     min_history_days: int | None = None,
 ):
     """Every night: the evolution chain for the previous day (data up to that day's close).
@@ -449,18 +459,27 @@ def run_failure_recorder(context: dg.RunFailureSensorContext, artifacts: Artifac
     context.log.info(f"recorded failed run {context.dagster_run.run_id} in {path}")
 
 
-def make_paper_trading_schedule(cron: str = "45 0-5 * * *", name: str = "daily_paper_trading_schedule",
-                                default_status: dg.DefaultScheduleStatus | None = None, catch_up_days: int = CATCH_UP_DAYS):
+def make_paper_trading_schedule(
+    cron: str = "45 0-5 * * *",
+    name: str = "daily_paper_trading_schedule",
+    default_status: dg.DefaultScheduleStatus | None = None,
+    catch_up_days: int = CATCH_UP_DAYS,
+):
     """After the day's ingest: the day's paper roll-up of the deployed set on the previous UTC day's bars
     (the hourly schedule traded them as they closed; this one fills any gap and reports the day). A day a
     missed night left out (of the `catch_up_days` before) comes first: one day per tick, in order, since
     each day's book starts where the day before ended."""
     catch_up_days = _checked_days("catch_up_days", catch_up_days)
 
-    @dg.schedule(cron_schedule=cron, job_name=PAPER_JOB, execution_timezone="UTC", name=name,
-                 default_status=default_status or schedule_status(),
-                 description="The previous UTC day's paper roll-up of the deployed strategies (hourly until 05:00, "
-                 "retrying a failed day).")
+    @dg.schedule(
+        cron_schedule=cron,
+        job_name=PAPER_JOB,
+        execution_timezone="UTC",
+        name=name,
+        default_status=default_status or schedule_status(),
+        description="The previous UTC day's paper roll-up of the deployed strategies (hourly until 05:00, "
+        "retrying a failed day).",
+    )
     def _paper(context: dg.ScheduleEvaluationContext):
         moment = _scheduled_time(context)
         days = _catch_up_days(moment, catch_up_days)
@@ -506,8 +525,9 @@ def make_regime_sensor(
         pending = [d for d in _recent_days(orch.utc(clock()), lookback_days) if d not in done]
         if not pending:
             return dg.SkipReason(f"regimes of the last {lookback_days} days are all materialised")
-        complete, incomplete = _complete_days(lake, _candle_coin_days(context.instance), pending, coins,
-                                              interval or settings.interval())
+        complete, incomplete = _complete_days(
+            lake, _candle_coin_days(context.instance), pending, coins, interval or settings.interval()
+        )
         requests, waiting = [], []
         for day in complete:
             attempt = attempt_for(context.instance, [REGIME_JOB], day, f"regime:{day}")
@@ -528,4 +548,3 @@ nightly_evolution_schedule = make_nightly_evolution_schedule()
 regime_after_ingest_sensor = make_regime_sensor()
 new_market_data_sensor = make_new_market_data_sensor(after_regimes=True)
 strategy_decay_sensor = make_strategy_decay_sensor()
-

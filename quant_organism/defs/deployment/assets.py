@@ -1,30 +1,37 @@
 """Deployment assets: `deployment/deployed_configs` (guarded by a blocking check) and `deployment/evolution_report`."""
 
 import time
-from pathlib import Path
 from datetime import datetime, timezone
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from quant_organism.catalog.manifest import load_current_deployment
+from quant_organism.catalog.store import STORE_DIR
 from quant_organism.core import artifacts as artifact_files
+from quant_organism.core.faults import fault_point
 from quant_organism.defs.shared.partitions import daily_partitions
 from quant_organism.defs.shared.resources import ArtifactsResource, RunBudgetResource, StrategyStoreResource, correlation_id
-from quant_organism.reporting.memory import deployment_rows, report_row
 from quant_organism.defs.validation.assets import INCUMBENTS_FILE, SAMPLE_FILE, VALIDATED, read_held_out_returns
-from quant_organism.deployment.scoring import PaperRecord
-from quant_organism.catalog.store import STORE_DIR
-from quant_organism.runtime.retirement import load_post_mortems
 from quant_organism.deployment.decision import DecisionConfig
-from quant_organism.catalog.manifest import load_current_deployment
-from quant_organism.deployment.deploy import DeploymentRefused, OlderThanLive, check_not_older, deploy, stray_files, verify_deployment
+from quant_organism.deployment.deploy import (
+    DeploymentRefused,
+    OlderThanLive,
+    check_not_older,
+    deploy,
+    stray_files,
+    verify_deployment,
+)
+from quant_organism.deployment.scoring import PaperRecord
 from quant_organism.deployment.selection import plan_from_verdicts
+from quant_organism.reporting.memory import deployment_rows, report_row
 from quant_organism.reporting.plots import equity_curves, markdown_image
 from quant_organism.reporting.report import budget_line, budget_summary, build_report, deployed_equity, report_markdown
+from quant_organism.runtime.retirement import load_post_mortems
 from quant_organism.validation.held_out import daily_returns
 from quant_organism.validation.superiority import superiority_test
-from quant_organism.core.faults import fault_point
 
 DEPLOYED = dg.AssetKey(["deployment", "deployed_configs"])
 REPORT = dg.AssetKey(["deployment", "evolution_report"])
@@ -40,7 +47,8 @@ class DeploymentRunConfig(dg.Config):
         default=False, description="when no candidate passes: retire the live set (True) or keep it (False)"
     )
     probation_days: int = Field(
-        default=60, description="forward days a newly chosen strategy trades at its incubation capital before its one look (0: off)"
+        default=60,
+        description="forward days a newly chosen strategy trades at its incubation capital before its one look (0: off)",
     )
     probation_alpha: float = Field(default=0.05, description="one-sided level of the probation look at its forward record")
     probation_allocation: float = Field(
@@ -107,7 +115,9 @@ def deployed_configs(
         probation_allocation=config.probation_allocation,
     )
     incumbents_path = artifacts.phase_dir("validation", day) / INCUMBENTS_FILE
-    paper = {n: PaperRecord(**r) for n, r in artifact_files.read_json(incumbents_path).items()} if incumbents_path.exists() else {}
+    paper = (
+        {n: PaperRecord(**r) for n, r in artifact_files.read_json(incumbents_path).items()} if incumbents_path.exists() else {}
+    )
     plan = plan_from_verdicts(verdicts, returns, decision, paper=paper)
     store = catalog.store()
     sample = artifact_files.read_frame(artifacts.phase_dir("validation", day) / SAMPLE_FILE).set_index("timestamp")
@@ -122,8 +132,13 @@ def deployed_configs(
     elif plan.chosen or plan.looks or config.retire_when_nothing_passes:  # a probation look changes the set too
         try:
             record = deploy(
-                plan, store, when=datetime.now(timezone.utc), note=f"evolution {day}",
-                evolution_date=result.windows.evolution_date, verify=sample, max_weight=config.max_weight,
+                plan,
+                store,
+                when=datetime.now(timezone.utc),
+                note=f"evolution {day}",
+                evolution_date=result.windows.evolution_date,
+                verify=sample,
+                max_weight=config.max_weight,
             )
         except DeploymentRefused as refused:
             raise dg.Failure(str(refused), metadata={"problems": dg.MetadataValue.json(refused.problems)}) from None
@@ -131,8 +146,11 @@ def deployed_configs(
             raise dg.Failure(str(raced)) from None
         summary = record.to_dict()
         for name in record.archived:
-            artifacts.alert("retirement", f"{name} retired: superseded by deployment {record.version}",
-                            {"strategy": name, "version": record.version, "evolution_date": day})
+            artifacts.alert(
+                "retirement",
+                f"{name} retired: superseded by deployment {record.version}",
+                {"strategy": name, "version": record.version, "evolution_date": day},
+            )
         context.log.info(f"deployed {len(record.allocations)} strategies (version {record.version}), cash {record.cash:.0%}")
     else:
         summary = _kept_deployment(store, "no candidate passed validation: the previous deployment is kept unchanged")
@@ -154,9 +172,7 @@ def deployed_configs(
     for stray in strays:
         context.log.warning(f"strategy store: {stray} (left alone; not part of the deployment)")
     allocations = summary["allocations"]
-    table = "\n".join(
-        ["| strategy | allocation |", "|---|---|"] + [f"| {n} | {w:.1%} |" for n, w in sorted(allocations.items())]
-    )
+    table = "\n".join(["| strategy | allocation |", "|---|---|"] + [f"| {n} | {w:.1%} |" for n, w in sorted(allocations.items())])
     return dg.MaterializeResult(
         metadata={
             "deployed": dg.MetadataValue.int(len(allocations)),
@@ -216,13 +232,20 @@ def evolution_report(
     pbo_path = artifacts.phase_dir("validation", day) / "pbo.json"
     pbo = artifact_files.read_json(pbo_path) if pbo_path.exists() else None
     report = build_report(
-        day, result.totals(), result.batches, validation, deployment, read_failures(artifacts.failures_path), pbo,
+        day,
+        result.totals(),
+        result.batches,
+        validation,
+        deployment,
+        read_failures(artifacts.failures_path),
+        pbo,
         post_mortems=load_post_mortems(Path(artifacts.root) / STORE_DIR),
     )
     clock = budget.budget(context)
     report["run_id"] = correlation_id(context)
-    report["budget"] = budget_summary(artifacts.run_info(day).get("budget"), validation.get("budget"), clock.elapsed(),
-                                      time.process_time() - cpu_started)
+    report["budget"] = budget_summary(
+        artifacts.run_info(day).get("budget"), validation.get("budget"), clock.elapsed(), time.process_time() - cpu_started
+    )
     markdown = report_markdown(report)
 
     curves = {}
@@ -250,5 +273,3 @@ def evolution_report(
             "path": dg.MetadataValue.path(str(json_path)),
         }
     )
-
-

@@ -7,10 +7,12 @@ import dagster as dg
 from pydantic import Field
 
 from quant_organism import settings
+from quant_organism.core import artifacts as artifact_files
+from quant_organism.core.budget import CostLimitExceeded, check_cost, cost_usd, estimate_cpu_seconds, planned_evaluations
+from quant_organism.core.faults import fault_point
 from quant_organism.defs.market.assets import CANDLES, FUNDING
 from quant_organism.defs.market.regime import REGIME
 from quant_organism.defs.shared.partitions import all_coins_of_day, daily_partitions
-from quant_organism.defs.shared.upstream import missing_upstream, uncovered_days
 from quant_organism.defs.shared.resources import (
     ArtifactsResource,
     LakeResource,
@@ -18,16 +20,14 @@ from quant_organism.defs.shared.resources import (
     StrategyStoreResource,
     correlation_id,
 )
-from quant_organism.core.budget import CostLimitExceeded, check_cost, cost_usd, estimate_cpu_seconds, planned_evaluations
-from quant_organism.reporting.memory import run_row, tag_phase
-from quant_organism.core import artifacts as artifact_files
+from quant_organism.defs.shared.upstream import missing_upstream, uncovered_days
 from quant_organism.evolution.config import EvolutionConfig, load_preset, preset_names
 from quant_organism.evolution.engine import run_evolution
 from quant_organism.evolution.result import TooManyFailedIslands, select_candidates, to_strategy_configs
 from quant_organism.evolution.windows import evolution_windows, fitted_lookback
 from quant_organism.market.frames import load_market_frames
+from quant_organism.reporting.memory import run_row, tag_phase
 from quant_organism.reporting.plots import fitness_over_generations, markdown_image
-from quant_organism.core.faults import fault_point
 
 POPULATION = dg.AssetKey(["evolution", "population"])
 CANDIDATES_FILE = "strategy_configs.json"  # the names validation judges, in rank order
@@ -136,18 +136,31 @@ def _cost_plan(evolution: EvolutionConfig, windows, clock, budget: RunBudgetReso
 
     planned = planned_evaluations(evolution.total_strategies, evolution.generations, evolution.elite_ratio)
     train_bars = int((windows.train.end - windows.train.start) / pd.Timedelta(settings.interval()))
-    cpu_s = estimate_cpu_seconds(planned, len(settings.coins()), train_bars, workers=evolution.workers(), budget=clock,
-                                 evolution_share=clock.shares.get("evolution", 0.5) or 0.5)
-    return {"planned_evaluations": planned, "estimated_cpu_s": round(cpu_s, 1),
-            "estimated_cost_usd": round(cost_usd(cpu_s, budget.cpu_hour_price), 6)}
+    cpu_s = estimate_cpu_seconds(
+        planned,
+        len(settings.coins()),
+        train_bars,
+        workers=evolution.workers(),
+        budget=clock,
+        evolution_share=clock.shares.get("evolution", 0.5) or 0.5,
+    )
+    return {
+        "planned_evaluations": planned,
+        "estimated_cpu_s": round(cpu_s, 1),
+        "estimated_cost_usd": round(cost_usd(cpu_s, budget.cpu_hour_price), 6),
+    }
 
 
 def _evolution_spending(result, clock, driver_cpu_s: float, price: float) -> dict:
     """Time and CPU the evolution used: the driver's CPU plus each island's wall time on its own core."""
     islands = float(result.batches["wall_s"].sum()) if result.executor != "serial" and len(result.batches) else 0.0
     cpu_s = driver_cpu_s + islands
-    return {"evolution_used_s": round(clock.elapsed(), 3), "evolution_cpu_s": round(cpu_s, 3),
-            "evolution_cost_usd": round(cost_usd(cpu_s, price), 6), "stopped_by_budget": result.stopped_by_budget}
+    return {
+        "evolution_used_s": round(clock.elapsed(), 3),
+        "evolution_cpu_s": round(cpu_s, 3),
+        "evolution_cost_usd": round(cost_usd(cpu_s, price), 6),
+        "stopped_by_budget": result.stopped_by_budget,
+    }
 
 
 def _island_metadata(result) -> dict[str, dg.MetadataValue]:
@@ -196,7 +209,8 @@ def population(
     loaded = load_market_frames(lake.lake(), settings.coins(), windows.train.start, windows.train.end, settings.interval())
     if loaded.coverage() < MIN_COVERAGE:
         raise missing_upstream(
-            CANDLES.to_user_string(), uncovered_days(loaded.frames, settings.coins(), windows.train.start, windows.train.end)
+            CANDLES.to_user_string(),
+            uncovered_days(loaded.frames, settings.coins(), windows.train.start, windows.train.end)
             or [windows.train.start.strftime("%Y-%m-%d")],
             f"only {loaded.coverage():.0%} of the train window {windows.train.start.date()} .. {windows.train.end.date()} "
             f"is in the lake (need {MIN_COVERAGE:.0%})",
@@ -211,9 +225,13 @@ def population(
     )
     cpu_started = time.process_time()
     try:
-        result = run_evolution(loaded.frames, evolution,
-                               on_progress=_progress_logger(context, evolution.n_batches * evolution.generations),
-                               evolution_date=day, deadline=clock.deadline("evolution"))
+        result = run_evolution(
+            loaded.frames,
+            evolution,
+            on_progress=_progress_logger(context, evolution.n_batches * evolution.generations),
+            evolution_date=day,
+            deadline=clock.deadline("evolution"),
+        )
     except TooManyFailedIslands as failed:
         raise dg.Failure(description=str(failed), metadata=_island_metadata(failed.result)) from None
     run_id = correlation_id(context)
@@ -289,5 +307,3 @@ def strategy_configs(
             "store_problems": dg.MetadataValue.json([str(p) for p in loader.problems]),
         }
     )
-
-

@@ -3,11 +3,10 @@
 import dagster as dg
 
 from quant_organism.automation.job_names import EVOLVE_FULL_JOB, EVOLVE_JOB, INGEST_JOB, MEMORY_JOB, PAPER_JOB, REGIME_JOB
-
+from quant_organism.defs.deployment.assets import DEPLOYED, REPORT
 from quant_organism.defs.evolution.assets import POPULATION, STRATEGY_CONFIGS, EvolutionRunConfig
 from quant_organism.defs.market.assets import CANDLES, FUNDING
 from quant_organism.defs.market.regime import REGIME, SENTIMENT
-from quant_organism.defs.deployment.assets import DEPLOYED, REPORT
 from quant_organism.defs.reporting.memory import MEMORY
 from quant_organism.defs.runtime.assets import PAPER
 from quant_organism.defs.validation.assets import VALIDATED

@@ -1,18 +1,17 @@
 """Market-data assets (`market/candles`, `market/funding_rates`) and their per-partition quality checks."""
 
-from pathlib import Path
-
 from datetime import timedelta
+from pathlib import Path
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from quant_organism.core.faults import fault_point
 from quant_organism.defs.shared.partitions import market_partitions, partition_coin_day
 from quant_organism.defs.shared.resources import LakeResource, MarketSource
 from quant_organism.market.ingest import IngestFailure, IngestResult, ingest_candle_days, ingest_funding_days
 from quant_organism.market.lake import MarketLake, ensure_catalog_file
 from quant_organism.market.quality import QualityReport
-from quant_organism.core.faults import fault_point
 
 CANDLES = dg.AssetKey(["market", "candles"])
 FUNDING = dg.AssetKey(["market", "funding_rates"])
@@ -135,7 +134,9 @@ def _ingest_partitions(context: dg.AssetExecutionContext, lake: MarketLake, inge
                 else:
                     results.append(outcome)
             if len(context.partition_keys) > 1:
-                context.log.info(f"{coin}: ingested {len(days)} day(s) ({len(results) + len(errors)}/{len(context.partition_keys)} partitions)")
+                context.log.info(
+                    f"{coin}: ingested {len(days)} day(s) ({len(results) + len(errors)}/{len(context.partition_keys)} partitions)"
+                )
     fault_point("ingest:written")
     return results, errors
 
@@ -176,7 +177,16 @@ def _range_check_results(asset: dg.AssetKey, results: list[IngestResult], checks
     return combined
 
 
-def _materialize(context, store: MarketLake, asset, checks, ingest_days, market_source: MarketSource, lake: LakeResource, duckdb: DuckDBResource):
+def _materialize(
+    context,
+    store: MarketLake,
+    asset,
+    checks,
+    ingest_days,
+    market_source: MarketSource,
+    lake: LakeResource,
+    duckdb: DuckDBResource,
+):
     results, errors = _ingest_partitions(context, store, ingest_days)
     if errors:
         raise dg.Failure(
@@ -246,8 +256,14 @@ def funding_rates(
 ) -> dg.MaterializeResult:
     source, store = market_source.client(), lake.lake()
     return _materialize(
-        context, store, FUNDING, FUNDING_CHECKS, lambda coin, days: ingest_funding_days(source, store, coin, days), market_source,
-        lake, duckdb,
+        context,
+        store,
+        FUNDING,
+        FUNDING_CHECKS,
+        lambda coin, days: ingest_funding_days(source, store, coin, days),
+        market_source,
+        lake,
+        duckdb,
     )
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import dagster as dg
 import numpy as np
-from dagster_duckdb import DuckDBResource
 import pandas as pd
+from dagster_duckdb import DuckDBResource
 
 from quant_organism import settings
 from quant_organism.defs.market.assets import CANDLES
@@ -56,26 +56,41 @@ def sentiment(
     except MarketDataError as exc:
         raise dg.Failure(description=f"sentiment source {sentiment_source.source}: {exc}") from None
     store = lake.lake()
-    by_day = {pd.Timestamp(d).strftime("%Y-%m-%d"): (v, c) for d, v, c in rows[["date", "value", "classification"]].itertuples(index=False)}
+    by_day = {
+        pd.Timestamp(d).strftime("%Y-%m-%d"): (v, c)
+        for d, v, c in rows[["date", "value", "classification"]].itertuples(index=False)
+    }
     missing = []
     with store.batch():
         for day in context.partition_keys:
             value, label = by_day.get(day, (np.nan, "missing"))
             if day not in by_day:
                 missing.append(day)
-            store.write_day("sentiment", day, pd.DataFrame(
-                {"date": [date.fromisoformat(day)], "value": [float(value)], "classification": [label], "missing": [day not in by_day]}))
+            store.write_day(
+                "sentiment",
+                day,
+                pd.DataFrame(
+                    {
+                        "date": [date.fromisoformat(day)],
+                        "value": [float(value)],
+                        "classification": [label],
+                        "missing": [day not in by_day],
+                    }
+                ),
+            )
     ensure_catalog_file(Path(duckdb.database), store, settings.interval(), connect=duckdb.get_connection)
     if missing:
         context.log.warning(f"{len(missing)} day(s) without a Fear & Greed value (kept as missing): {missing[:10]}")
     last_row = by_day.get(last)
-    return dg.MaterializeResult(metadata={
-        "source": sentiment_source.source,
-        "days": dg.MetadataValue.int(len(context.partition_keys)),
-        "missing_days": dg.MetadataValue.json(missing[:100]),
-        "last_value": dg.MetadataValue.float(float(last_row[0])) if last_row else dg.MetadataValue.float(float("nan")),
-        "last_class": last_row[1] if last_row else "missing",
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "source": sentiment_source.source,
+            "days": dg.MetadataValue.int(len(context.partition_keys)),
+            "missing_days": dg.MetadataValue.json(missing[:100]),
+            "last_value": dg.MetadataValue.float(float(last_row[0])) if last_row else dg.MetadataValue.float(float("nan")),
+            "last_class": last_row[1] if last_row else "missing",
+        }
+    )
 
 
 def _load_fits(store: MarketLake) -> dict[str, HmmFit | None]:
@@ -94,7 +109,9 @@ def _save_fits(store: MarketLake, fits: dict[str, HmmFit | None]) -> None:
 
     path = store.root / "regimes" / FITS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    replace_text(path, json.dumps({m: ({"params": list(f.params), "days": f.days} if f else None) for m, f in sorted(fits.items())}))
+    replace_text(
+        path, json.dumps({m: ({"params": list(f.params), "days": f.days} if f else None) for m, f in sorted(fits.items())})
+    )
 
 
 def _valid_cache(cache: dict[str, HmmFit | None], market: pd.Series) -> dict[str, HmmFit | None]:
@@ -135,8 +152,9 @@ def regime(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDB
         sentiment_rows = sentiment_rows[~sentiment_rows["missing"].astype(bool)]
     unknown_sentiment = [d for d in context.partition_keys if d not in stored_sentiment]
     if unknown_sentiment:
-        context.log.warning(missing_upstream(SENTIMENT.to_user_string(), unknown_sentiment,
-                                             "regimes computed with sentiment unknown").description)
+        context.log.warning(
+            missing_upstream(SENTIMENT.to_user_string(), unknown_sentiment, "regimes computed with sentiment unknown").description
+        )
     cache = _load_fits(store)
     market = np.log(closes).diff().mean(axis=1)
     regimes, fits = compute_regimes(closes, sentiment_rows, _valid_cache(cache, market))
@@ -157,14 +175,16 @@ def regime(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDB
         raise missing_upstream(CANDLES.to_user_string(), missing, "no regime without every coin's candles")
     shown = regimes[regimes.index > pd.Timestamp(last) - pd.Timedelta(days=365)]
     today = regimes.loc[pd.Timestamp(last)]
-    return dg.MaterializeResult(metadata={
-        "days": dg.MetadataValue.int(len(written)),
-        "vol_regime": str(today["vol_regime"]),
-        "trend_regime": str(today["trend_regime"]),
-        "hmm_state": str(today["hmm_state"]),
-        "hmm_turbulent_prob": dg.MetadataValue.float(float(np.nan_to_num(today["hmm_turbulent_prob"], nan=-1.0))),
-        "sentiment": str(today["sentiment_class"]),
-        "regime_plot": dg.MetadataValue.md(markdown_image(regime_chart(shown, f"regimes up to {last}"), "regimes")),
-        "sentiment_missing_days": dg.MetadataValue.int(int(shown["sentiment_missing"].sum())),
-        **missing_metadata(SENTIMENT.to_user_string(), unknown_sentiment),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "days": dg.MetadataValue.int(len(written)),
+            "vol_regime": str(today["vol_regime"]),
+            "trend_regime": str(today["trend_regime"]),
+            "hmm_state": str(today["hmm_state"]),
+            "hmm_turbulent_prob": dg.MetadataValue.float(float(np.nan_to_num(today["hmm_turbulent_prob"], nan=-1.0))),
+            "sentiment": str(today["sentiment_class"]),
+            "regime_plot": dg.MetadataValue.md(markdown_image(regime_chart(shown, f"regimes up to {last}"), "regimes")),
+            "sentiment_missing_days": dg.MetadataValue.int(int(shown["sentiment_missing"].sum())),
+            **missing_metadata(SENTIMENT.to_user_string(), unknown_sentiment),
+        }
+    )

@@ -64,11 +64,17 @@ def retrospective(
     start = date - pd.Timedelta(days=evolution.lookback_days)
     loaded = load_market_frames(lake.lake(), settings.coins(), start, until, settings.interval())
     if not any((f.index >= date).any() for f in loaded.frames.values()):
-        raise missing_upstream("market/candles", days_between(date, until - pd.Timedelta(days=1)),
-                               "no bars on or after the evolution date to trade forward")
+        raise missing_upstream(
+            "market/candles",
+            days_between(date, until - pd.Timedelta(days=1)),
+            "no bars on or after the evolution date to trade forward",
+        )
     first_key = retrospective_partitions.get_first_partition_key()
-    previous = None if context.partition_key == first_key else pd.Timestamp(
-        retrospective_partitions.get_prev_partition_window(window.start).start).tz_convert("UTC")
+    previous = (
+        None
+        if context.partition_key == first_key
+        else pd.Timestamp(retrospective_partitions.get_prev_partition_window(window.start).start).tz_convert("UTC")
+    )
     track = store.track_name(settings.source_name(), settings.interval(), preset, None)
     spec = RetrospectiveSettings(ChainSettings(evolution=evolution))
     try:
@@ -89,7 +95,9 @@ def retrospective(
             "span": "forward (bars after the data that chose every figure's subject)",
             "deployed": dg.MetadataValue.json(outcome.deployed),
             "retired": dg.MetadataValue.json(outcome.retired),
-            "forward_return": dg.MetadataValue.json({c: row[f"{c}_return"] for c in ("organism", "cash", "naive", "buy_and_hold")}),
+            "forward_return": dg.MetadataValue.json(
+                {c: row[f"{c}_return"] for c in ("organism", "cash", "naive", "buy_and_hold")}
+            ),
             "spa_pvalue": dg.MetadataValue.float(row["spa_pvalue"] if row["spa_pvalue"] is not None else float("nan")),
             "paper_matches_backtest": dg.MetadataValue.bool(bool(row["parity_ok"])),
             "chained": dg.MetadataValue.json(summary),

@@ -1,16 +1,17 @@
 """`runtime/paper_performance`: the deployed set paper-traded on the bars after its deployment."""
 
 from dataclasses import dataclass
-from typing import Optional
 
 import dagster as dg
 import pandas as pd
 from pydantic import Field
 
 from quant_organism import settings
+from quant_organism.catalog.config import LIVE_STATUSES, StrategyConfig
+from quant_organism.catalog.manifest import deployment_stages, load_current_deployment
+from quant_organism.core.faults import fault_point
 from quant_organism.defs.deployment.assets import DEPLOYED, REPORT
 from quant_organism.defs.shared.partitions import daily_partitions
-from quant_organism.defs.shared.upstream import missing_upstream
 from quant_organism.defs.shared.resources import (
     ArtifactsResource,
     LakeResource,
@@ -18,17 +19,14 @@ from quant_organism.defs.shared.resources import (
     PaperLedgerResource,
     StrategyStoreResource,
 )
-from quant_organism.catalog.config import LIVE_STATUSES
-from quant_organism.catalog.manifest import deployment_stages, load_current_deployment
+from quant_organism.defs.shared.upstream import missing_upstream
 from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting.plots import equity_curves, markdown_image
-from quant_organism.catalog.config import StrategyConfig
 from quant_organism.runtime import DecayRules, PaperTrader, RiskLimits, StrategyRuntimeEngine, mark_decaying, retire_decayed
 from quant_organism.runtime.forward import first_interventions
-from quant_organism.runtime.operator import PolicyFileError
 from quant_organism.runtime.ledger import PaperLedger
+from quant_organism.runtime.operator import PolicyFileError
 from quant_organism.runtime.parity import ledger_parity
-from quant_organism.core.faults import fault_point
 
 PAPER = dg.AssetKey(["runtime", "paper_performance"])
 # History before the traded day for a strategy without a data window (its own anchor is preferred).
@@ -108,8 +106,18 @@ def paper_performance(
             raise missing_upstream("market/candles", [f"{day:%Y-%m-%d}"], "no bars of the day to paper-trade")
         return loaded.frames
 
-    traded = _trade(context, live, deployment, frames_from, day, end, policy, policy_source,
-                    policy.risk_limits(config.decay_size_factor), paper_ledger.ledger())
+    traded = _trade(
+        context,
+        live,
+        deployment,
+        frames_from,
+        day,
+        end,
+        policy,
+        policy_source,
+        policy.risk_limits(config.decay_size_factor),
+        paper_ledger.ledger(),
+    )
     ledger, events, broken, parity = traded.ledger, traded.events, traded.broken, traded.parity
     bars, rows, judged = traded.bars, traded.rows, traded.judged
     rules = DecayRules(min_days=config.decay_min_days, min_sharpe=config.decay_min_sharpe, max_drawdown=config.decay_max_drawdown)
@@ -118,18 +126,29 @@ def paper_performance(
     was_decaying = {c.name for c in live if c.deployment_status.value == "decaying"}
     for verdict in decaying:
         if verdict.strategy not in was_decaying:
-            artifacts.alert("decay", f"{verdict.strategy} is decaying after {context.partition_key}",
-                            {"strategy": verdict.strategy, "day": context.partition_key, "reasons": list(verdict.reasons)})
+            artifacts.alert(
+                "decay",
+                f"{verdict.strategy} is decaying after {context.partition_key}",
+                {"strategy": verdict.strategy, "day": context.partition_key, "reasons": list(verdict.reasons)},
+            )
     for event in events:
         if event.kind.startswith("breaker"):
             context.log.error(f"circuit breaker tripped at {event.time}: {event.detail}")
-            artifacts.alert("breaker_trip", f"circuit breaker tripped at {event.time}: {event.detail}",
-                            {"kind": event.kind, "time": str(event.time), "detail": event.detail})
+            artifacts.alert(
+                "breaker_trip",
+                f"circuit breaker tripped at {event.time}: {event.detail}",
+                {"kind": event.kind, "time": str(event.time), "detail": event.detail},
+            )
     retired = retire_decayed(store, ledger, context.partition_key, config.retire_after_decaying_days)
     for post in retired:
-        context.log.warning(f"{post.strategy} retired after {config.retire_after_decaying_days}+ days decaying; post-mortem {post.path}")
-        artifacts.alert("retirement", f"{post.strategy} retired after decaying; post-mortem {post.path.name}",
-                        {"strategy": post.strategy, "post_mortem": str(post.path)})
+        context.log.warning(
+            f"{post.strategy} retired after {config.retire_after_decaying_days}+ days decaying; post-mortem {post.path}"
+        )
+        artifacts.alert(
+            "retirement",
+            f"{post.strategy} retired after decaying; post-mortem {post.path.name}",
+            {"strategy": post.strategy, "post_mortem": str(post.path)},
+        )
     if broken:
         context.log.error(f"paper/backtest parity broken for {sorted({b.strategy for b in broken})}: decay not judged on them")
     context.log.info(f"paper-traded {len(live)} strategies over {bars} bars; {len(decaying)} strategies decaying")
@@ -149,9 +168,12 @@ def paper_performance(
             "paper": dg.MetadataValue.md("\n".join(table)),
             "equity_plot": dg.MetadataValue.md(markdown_image(equity_curves(curves, "paper equity"), "paper equity")),
             "ledger": dg.MetadataValue.path(str(ledger.path)),
-            "risk_events": dg.MetadataValue.json([
-                {"time": str(e.time), "kind": e.kind, "strategy": e.strategy, "coin": e.coin, "detail": e.detail}
-                for e in events][:50]),
+            "risk_events": dg.MetadataValue.json(
+                [
+                    {"time": str(e.time), "kind": e.kind, "strategy": e.strategy, "coin": e.coin, "detail": e.detail}
+                    for e in events
+                ][:50]
+            ),
             "retired": dg.MetadataValue.json([p.strategy for p in retired]),
             "policy": dg.MetadataValue.json({**policy.model_dump(), "source": policy_source}),
         },
@@ -224,8 +246,12 @@ def _trade(context, live, deployment, frames_from, start, end, policy, policy_so
         bars = max(bars, summary.bars)
         rows = {k: rows.get(k, 0) + v for k, v in summary.rows.items()}
     until = first_interventions(ledger, [c.name for c in live])
-    judged = (f"up to the first intervention ({min(until.values())}): the operator's policy or a risk control "
-              "made the book differ from the backtest from there" if until else "every bar: no intervention")
+    judged = (
+        f"up to the first intervention ({min(until.values())}): the operator's policy or a risk control "
+        "made the book differ from the backtest from there"
+        if until
+        else "every bar: no intervention"
+    )
     parity = ledger_parity(ledger, live, lambda c, coin: frames_by_anchor[anchors[c.name]].get(coin), until=until, before=end)
     return _Traded(ledger, bars, rows, events, parity, [b for b in parity if not b.ok], judged)
 
@@ -234,5 +260,7 @@ def _idle(metadata: dict) -> dg.MaterializeResult:
     """Nothing traded: the parity check holds vacuously, and says so."""
     return dg.MaterializeResult(
         metadata=metadata,
-        check_results=[dg.AssetCheckResult(check_name=PARITY_CHECK, passed=True, metadata={"books": 0, "note": metadata["note"]})],
+        check_results=[
+            dg.AssetCheckResult(check_name=PARITY_CHECK, passed=True, metadata={"books": 0, "note": metadata["note"]})
+        ],
     )

@@ -7,7 +7,6 @@ them), then judges decay and retirement. Bars of a day not ingested yet come str
 source (the `hyperliquid` source: the live exchange), so the book follows the market as bars close.
 """
 
-
 from pathlib import Path
 
 import dagster as dg
@@ -15,9 +14,13 @@ import pandas as pd
 
 from quant_organism import settings
 from quant_organism.automation.job_names import PAPER_BARS_JOB
+from quant_organism.catalog.config import LIVE_STATUSES
+from quant_organism.catalog.store import STORE_DIR, StrategyStore
 from quant_organism.defs.automation.schedules_sensors import TRIGGER_TAG, attempt_for, schedule_status
 from quant_organism.defs.deployment.assets import DEPLOYED
+from quant_organism.defs.market.assets import CANDLES
 from quant_organism.defs.runtime.assets import PARITY_CHECK, PREVIOUS_DAY, _book_in_force, _trade
+from quant_organism.defs.shared.partitions import partition_coin_day
 from quant_organism.defs.shared.resources import (
     LakeResource,
     MarketSource,
@@ -25,10 +28,6 @@ from quant_organism.defs.shared.resources import (
     PaperLedgerResource,
     StrategyStoreResource,
 )
-from quant_organism.catalog.config import LIVE_STATUSES
-from quant_organism.catalog.store import STORE_DIR, StrategyStore
-from quant_organism.defs.market.assets import CANDLES
-from quant_organism.defs.shared.partitions import partition_coin_day
 from quant_organism.market.frames import extend_with_source, load_market_frames
 from quant_organism.market.schema import interval_delta
 from quant_organism.runtime.operator import PolicyFileError
@@ -41,8 +40,14 @@ hourly_partitions = dg.HourlyPartitionsDefinition(start_date=f"{settings.partiti
     key=PAPER_BARS,
     partitions_def=hourly_partitions,
     deps=[dg.AssetDep(DEPLOYED, partition_mapping=PREVIOUS_DAY)],
-    check_specs=[dg.AssetCheckSpec(PARITY_CHECK, asset=PAPER_BARS, description="every paper book's record so far equals "
-                                   "the vectorised backtest's on the same bars (judged after every hour)")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            PARITY_CHECK,
+            asset=PAPER_BARS,
+            description="every paper book's record so far equals "
+            "the vectorised backtest's on the same bars (judged after every hour)",
+        )
+    ],
     group_name="runtime",
     kinds={"duckdb"},
     description="The deployed set paper-traded on one hour's closed bars, into the same ledger as the day's roll-up "
@@ -76,17 +81,20 @@ def paper_bars(
         stale = {coin: (f"ends {stored[coin].index[-1]}" if coin in stored else "has no bars")
                  for coin in coins if coin not in stored or stored[coin].index[-1] < day - step}  # fmt: skip
         if stale:
-            raise dg.Failure(description=f"the lake is not up to the day before {day:%Y-%m-%d} ("
-                             + "; ".join(f"{c} {why}" for c, why in stale.items())
-                             + "): the book trades on every earlier bar. Materialise market/candles up to that day "
-                             "(the nightly ingest keeps it there), then rerun this hour")
+            raise dg.Failure(
+                description=f"the lake is not up to the day before {day:%Y-%m-%d} ("
+                + "; ".join(f"{c} {why}" for c, why in stale.items())
+                + "): the book trades on every earlier bar. Materialise market/candles up to that day "
+                "(the nightly ingest keeps it there), then rerun this hour"
+            )
         frames = extend_with_source(lake.lake(), stored, market_source.client(), coins, start.floor("D"), end, interval)
         if not any(((f.index >= start) & (f.index < end)).any() for f in frames.values()):
             raise dg.Failure(description=f"no closed bar in {start:%Y-%m-%d %H:00}..{end:%H:00} from the lake or the source")
         return frames
 
-    traded = _trade(context, live, deployment, frames_from, start, end, policy, policy_source, policy.risk_limits(),
-                    paper_ledger.ledger())
+    traded = _trade(
+        context, live, deployment, frames_from, start, end, policy, policy_source, policy.risk_limits(), paper_ledger.ledger()
+    )
     context.log.info(f"paper-traded {len(live)} strategies over {traded.bars} bar(s) of {start:%Y-%m-%d %H:00}")
     return dg.MaterializeResult(
         metadata={
@@ -96,30 +104,46 @@ def paper_bars(
             "ledger_rows": dg.MetadataValue.json(traded.rows),
             "policy": dg.MetadataValue.json({**policy.model_dump(), "source": policy_source}),
         },
-        check_results=[dg.AssetCheckResult(
-            check_name=PARITY_CHECK, passed=not traded.broken,
-            metadata={"books": dg.MetadataValue.int(len(traded.parity)), "judged": traded.judged,
-                      "max_equity_gap": dg.MetadataValue.float(max((b.max_equity_gap for b in traded.parity), default=0.0)),
-                      "differing": dg.MetadataValue.json([b.to_dict() for b in traded.broken][:20])},
-        )],
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=PARITY_CHECK,
+                passed=not traded.broken,
+                metadata={
+                    "books": dg.MetadataValue.int(len(traded.parity)),
+                    "judged": traded.judged,
+                    "max_equity_gap": dg.MetadataValue.float(max((b.max_equity_gap for b in traded.parity), default=0.0)),
+                    "differing": dg.MetadataValue.json([b.to_dict() for b in traded.broken][:20]),
+                },
+            )
+        ],
     )
 
 
 paper_bars_job = dg.define_asset_job(
-    PAPER_BARS_JOB, selection=dg.AssetSelection.assets(PAPER_BARS), partitions_def=hourly_partitions,
+    PAPER_BARS_JOB,
+    selection=dg.AssetSelection.assets(PAPER_BARS),
+    partitions_def=hourly_partitions,
     description="Paper-trade the deployed set on one hour's closed bars.",
 )
 
 
-def make_hourly_paper_schedule(cron: str = "3 * * * *", name: str = "hourly_paper_trading_schedule",
-                               default_status: dg.DefaultScheduleStatus | None = None, catalog_dir: str | None = None):
+def make_hourly_paper_schedule(
+    cron: str = "3 * * * *",
+    name: str = "hourly_paper_trading_schedule",
+    default_status: dg.DefaultScheduleStatus | None = None,
+    catalog_dir: str | None = None,
+):
     """A few minutes after each hour closes: paper-trade that hour's bars (a failed hour again at the next tick,
     under a new run key; a traded hour is never traded twice by the schedule)."""
 
-    @dg.schedule(cron_schedule=cron, job=paper_bars_job, execution_timezone="UTC", name=name,
-                 default_status=default_status or schedule_status(),
-                 description="Paper-trades the deployed set on the hour that just closed (and retries the one before "
-                 "when it failed).")
+    @dg.schedule(
+        cron_schedule=cron,
+        job=paper_bars_job,
+        execution_timezone="UTC",
+        name=name,
+        default_status=default_status or schedule_status(),
+        description="Paper-trades the deployed set on the hour that just closed (and retries the one before when it failed).",
+    )
     def _hourly(context: dg.ScheduleEvaluationContext):
         moment = pd.Timestamp(context.scheduled_execution_time or pd.Timestamp.now(tz="UTC")).tz_convert("UTC")
         waiting = _not_tradable(context.instance, catalog_dir, day=(moment.floor("h") - pd.Timedelta(hours=1)).floor("D"))

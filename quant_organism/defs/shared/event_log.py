@@ -71,8 +71,13 @@ class PooledSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
 
     def _pooled_engine(self):
         if self._engine is None or self._engine_pid != os.getpid():  # a forked child opens its own
-            engine = create_engine(self._conn_string, poolclass=QueuePool, pool_size=4, max_overflow=8,
-                                   connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False})
+            engine = create_engine(
+                self._conn_string,
+                poolclass=QueuePool,
+                pool_size=4,
+                max_overflow=8,
+                connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False},
+            )
             event.listen(engine, "connect", _tune)
             self._engine, self._engine_pid = engine, os.getpid()
         return self._engine

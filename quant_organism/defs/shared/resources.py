@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -19,18 +19,23 @@ from pydantic import Field
 from quant_organism import settings
 from quant_organism.automation import FAILURES_FILE
 from quant_organism.catalog.store import STORE_DIR, StrategyStore
+from quant_organism.core import artifacts
 from quant_organism.evolution import run_store
 from quant_organism.evolution.result import EvolutionResult
-from quant_organism.core import artifacts
 from quant_organism.market.lake import MarketLake
 from quant_organism.market.sentiment import SentimentSource
 from quant_organism.market.sources import MarketDataSource, make_source
 from quant_organism.runtime.ledger import LEDGER_FILE, PaperLedger
 from quant_organism.runtime.operator import POLICY_FILE, OperatorPolicy, load_policy
 
+if TYPE_CHECKING:  # imported on use at run time (the budget module is only needed by runs that ask)
+    from quant_organism.core.budget import RunBudget
+
 
 @lru_cache(maxsize=8)
-def _cached_source(kind: str, seed: int, coins: tuple[str, ...], files_dir: Optional[str], base_url: Optional[str]) -> MarketDataSource:
+def _cached_source(
+    kind: str, seed: int, coins: tuple[str, ...], files_dir: Optional[str], base_url: Optional[str]
+) -> MarketDataSource:
     # One client per configuration and process: the synthetic simulation and parsed files are reused
     # across the partitions that one process materialises.
     return make_source(kind, seed=seed, coins=coins, files_dir=files_dir, base_url=base_url)
@@ -209,7 +214,8 @@ def project_resources(
     root = Path(data_dir)
     return {
         "market_source": MarketSource(**source),  # type: ignore[arg-type]
-        "sentiment_source": sentiment or SentimentSourceResource(
+        "sentiment_source": sentiment
+        or SentimentSourceResource(
             source=_default_sentiment(str(source.get("source", "synthetic")), source.get("files_dir")),  # type: ignore[arg-type]
             files_dir=source.get("files_dir"),  # type: ignore[arg-type]
         ),
@@ -229,7 +235,8 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
     return project_resources(
         settings.data_dir(),
         sentiment=SentimentSourceResource(
-            source=settings.sentiment_source(), files_dir=str(files_dir) if files_dir else None,
+            source=settings.sentiment_source(),
+            files_dir=str(files_dir) if files_dir else None,
             base_url=settings.sentiment_url(),
         ),
         source=settings.source_name(),

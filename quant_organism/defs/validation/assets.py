@@ -6,17 +6,16 @@ from typing import Optional
 
 import dagster as dg
 import pandas as pd
-from quant_organism import settings as project_settings
 from pydantic import Field
 
+from quant_organism import settings as project_settings
 from quant_organism.catalog.config import LIVE_STATUSES, DeploymentStatus
 from quant_organism.catalog.manifest import deployment_stages
 from quant_organism.catalog.store import StrategyStore
-from quant_organism.defs.shared.upstream import missing_upstream, uncovered_days
-from quant_organism.core.windows import Window
-from quant_organism.deployment.scoring import PaperRecord
 from quant_organism.core import artifacts as artifact_files
+from quant_organism.core.faults import fault_point
 from quant_organism.core.timeutil import utc_now
+from quant_organism.core.windows import Window
 from quant_organism.defs.evolution.assets import CANDIDATES_FILE, STRATEGY_CONFIGS
 from quant_organism.defs.shared.partitions import daily_partitions
 from quant_organism.defs.shared.resources import (
@@ -26,8 +25,10 @@ from quant_organism.defs.shared.resources import (
     StrategyStoreResource,
     correlation_id,
 )
-from quant_organism.reporting.memory import verdict_rows
+from quant_organism.defs.shared.upstream import missing_upstream, uncovered_days
+from quant_organism.deployment.scoring import PaperRecord
 from quant_organism.market.frames import load_market_frames
+from quant_organism.reporting.memory import verdict_rows
 from quant_organism.reporting.plots import markdown_image, pbo_logits
 from quant_organism.strategies.genes import SeedGenes
 from quant_organism.validation.held_out import HeldOutConfig, forward_returns
@@ -35,7 +36,6 @@ from quant_organism.validation.population_pbo import population_pbo, tried_sampl
 from quant_organism.validation.record import record_verdicts
 from quant_organism.validation.run import ValidationSettings, buy_and_hold_returns, validate
 from quant_organism.validation.testnet_stage import TestnetConfig
-from quant_organism.core.faults import fault_point
 
 INCUMBENTS_FILE = "incumbents.json"  # paper records of the strategies trading when validation ran
 VALIDATED = dg.AssetKey(["validation", "validated_strategies"])
@@ -53,7 +53,9 @@ class ValidationRunConfig(dg.Config):
     min_trades: int = Field(default=10, description="fewest trades over the held-out span, all coins")
     require_positive_walk_forward: bool = Field(default=True, description="reject a negative walk-forward return")
     bootstrap_reps: int = Field(default=1000, description="stationary-bootstrap replications of the gate")
-    pbo_population: int = Field(default=200, description="distinct individuals the search tried, sampled uniformly, in the PBO of the search")
+    pbo_population: int = Field(
+        default=200, description="distinct individuals the search tried, sampled uniformly, in the PBO of the search"
+    )
     testnet_url: Optional[str] = Field(default=None, description="testnet API URL (default: Hyperliquid testnet)")
     testnet_session_bars: int = Field(default=3, description="bars the best candidate trades on the testnet (wall time)")
     testnet_session_interval: str = Field(default="1h", description="bar interval of the testnet session")
@@ -69,8 +71,12 @@ class ValidationRunConfig(dg.Config):
             require_positive_walk_forward=self.require_positive_walk_forward,
             reps=self.bootstrap_reps,
         )
-        return ValidationSettings(mode=self.mode, held_out=held_out, testnet=testnet,  # type: ignore[arg-type]
-                                  testnet_env=project_settings.testnet_environment())
+        return ValidationSettings(
+            mode=self.mode,
+            held_out=held_out,
+            testnet=testnet,  # type: ignore[arg-type]
+            testnet_env=project_settings.testnet_environment(),
+        )
 
 
 def _verdict_table(outcome) -> str:
@@ -89,9 +95,13 @@ def incumbent_records(store: StrategyStore, evolution_date) -> dict[str, PaperRe
     (deployment/scoring.py). Those this date chose itself (a rerun of the date) are its own candidates again."""
     stages = deployment_stages(store)
     return {
-        c.name: PaperRecord(days=c.paper_trading_days, sharpe=c.paper_sharpe, max_drawdown=c.max_drawdown,
-                            decaying=c.deployment_status is DeploymentStatus.DECAYING,
-                            capital=stages.get(c.name, "capital" if (c.allocation or 0.0) > 0.0 else "probation") == "capital")
+        c.name: PaperRecord(
+            days=c.paper_trading_days,
+            sharpe=c.paper_sharpe,
+            max_drawdown=c.max_drawdown,
+            decaying=c.deployment_status is DeploymentStatus.DECAYING,
+            capital=stages.get(c.name, "capital" if (c.allocation or 0.0) > 0.0 else "probation") == "capital",
+        )
         for c in store.load_strategies(status=LIVE_STATUSES)
         if c.evolution_date is None or c.evolution_date < evolution_date
     }
@@ -156,7 +166,8 @@ def validated_strategies(
     missing = [coin for coin in result.coins if coin not in loaded.frames]
     if missing or loaded.coverage() < MIN_COVERAGE:
         raise missing_upstream(
-            "market/candles", uncovered_days(loaded.frames, result.coins, windows.train.start, windows.walk_forward.end)
+            "market/candles",
+            uncovered_days(loaded.frames, result.coins, windows.train.start, windows.walk_forward.end)
             or [f"{windows.train.start:%Y-%m-%d}"],
             f"validation windows incomplete in the lake (coverage {loaded.coverage():.0%}, coins missing {missing})",
             {"skipped": dg.MetadataValue.json(loaded.skipped[:100])},
@@ -186,8 +197,11 @@ def validated_strategies(
     tried = [] if late else tried_sample(result, config.pbo_population)
     if late or len(tried) < 2:
         pbo = None
-        context.log.warning("validation budget ran out: the PBO of the search is skipped" if late else
-                            f"the PBO of the search is skipped: it needs 2 valid individuals, the search has {len(tried)}")
+        context.log.warning(
+            "validation budget ran out: the PBO of the search is skipped"
+            if late
+            else f"the PBO of the search is skipped: it needs 2 valid individuals, the search has {len(tried)}"
+        )
         (directory / "pbo.json").unlink(missing_ok=True)
     else:
         pbo, _ = population_pbo(tried, frames, windows.train)
@@ -195,8 +209,13 @@ def validated_strategies(
     run_id = correlation_id(context)
     evolution_run_id = artifacts.run_info(day).get("run_id")
     cpu_s = time.process_time() - cpu_started
-    summary["budget"] = {"deadline_s": clock.to_dict()["deadlines_s"]["validation"], "used_s": round(clock.elapsed(), 3),
-                         "cpu_s": round(cpu_s, 3), "cut_by_budget": len(outcome.cut_by_budget), "pbo_skipped": pbo is None}
+    summary["budget"] = {
+        "deadline_s": clock.to_dict()["deadlines_s"]["validation"],
+        "used_s": round(clock.elapsed(), 3),
+        "cpu_s": round(cpu_s, 3),
+        "cut_by_budget": len(outcome.cut_by_budget),
+        "pbo_skipped": pbo is None,
+    }
     summary["run_id"], summary["evolution_run_id"] = run_id, evolution_run_id
     path = artifact_files.write_json(directory / "verdicts.json", summary)
     artifacts.archive("verdicts", day, run_id, verdict_rows(summary, evolution_run_id))
@@ -219,8 +238,11 @@ def validated_strategies(
             "spa_pvalue": dg.MetadataValue.float(float(test.spa_pvalue) if test else float("nan")),
             "superior": dg.MetadataValue.json(list(test.superior) if test else []),
             "pbo": dg.MetadataValue.float(float(pbo.pbo) if pbo else float("nan")),
-            "pbo_plot": dg.MetadataValue.md(markdown_image(pbo_logits(pbo.logits, pbo.pbo), "pbo") if pbo else
-                                             "skipped: the validation budget ran out, or fewer than 2 valid individuals"),
+            "pbo_plot": dg.MetadataValue.md(
+                markdown_image(pbo_logits(pbo.logits, pbo.pbo), "pbo")
+                if pbo
+                else "skipped: the validation budget ran out, or fewer than 2 valid individuals"
+            ),
             "budget": dg.MetadataValue.json(summary["budget"]),
             "run_id": run_id,
             "catalog": dg.MetadataValue.json(
@@ -228,8 +250,10 @@ def validated_strategies(
             ),
             "stage_seconds": dg.MetadataValue.json(outcome.stage_seconds),
             "skipped_stages": dg.MetadataValue.json(
-                {name: next(r.reasons for v in outcome.verdicts for n, r in v.stages.items() if n == name and not r.ran)
-                 for name in skipped_stages}
+                {
+                    name: next(r.reasons for v in outcome.verdicts for n, r in v.stages.items() if n == name and not r.ran)
+                    for name in skipped_stages
+                }
             ),
             "verdicts": dg.MetadataValue.md(_verdict_table(outcome)),
             "windows": dg.MetadataValue.json(windows.as_dict()),

@@ -49,7 +49,11 @@ def _evolution_date(requested: str, lake: LakeResource) -> str:
         return requested
     last = lake.lake().last_days("candles", settings.coins(), settings.interval())
     if not last or any(d is None for d in last.values()):
-        raise missing_upstream("market/candles", [f"{pd.Timestamp.now(tz='UTC') - pd.Timedelta(days=1):%Y-%m-%d}"], f"the lake has no candles for every coin ({last})")
+        raise missing_upstream(
+            "market/candles",
+            [f"{pd.Timestamp.now(tz='UTC') - pd.Timedelta(days=1):%Y-%m-%d}"],
+            f"the lake has no candles for every coin ({last})",
+        )
     return min(last.values()).isoformat()
 
 
@@ -58,9 +62,11 @@ def _frames(spec: WorkflowSpec, day: str, lake: LakeResource):
     loaded = load_market_frames(lake.lake(), settings.coins(), windows.train.start, windows.walk_forward.end, settings.interval())
     if loaded.coverage() < 0.9 or not loaded.frames:
         raise missing_upstream(
-            "market/candles", uncovered_days(loaded.frames, settings.coins(), windows.train.start, windows.walk_forward.end)
+            "market/candles",
+            uncovered_days(loaded.frames, settings.coins(), windows.train.start, windows.walk_forward.end)
             or [f"{windows.train.start:%Y-%m-%d}"],
-            f"only {loaded.coverage():.0%} of {windows.train.start.date()} .. {windows.walk_forward.end.date()} is in the lake")
+            f"only {loaded.coverage():.0%} of {windows.train.start.date()} .. {windows.walk_forward.end.date()} is in the lake",
+        )
     return loaded.frames
 
 
@@ -76,21 +82,40 @@ def _progress(context, phase: PhaseSpec, total: int | None):
         if bar is not None and event.get("event") == "generation":
             bar.update(1)
         if event.get("event") == "batch_finished":
-            context.log.info(f"{phase.name}: island {event.get('batch')} {event.get('status')}, "
-                             f"{event.get('evaluations')} evaluations, best {event.get('best_score')}")
+            context.log.info(
+                f"{phase.name}: island {event.get('batch')} {event.get('status')}, "
+                f"{event.get('evaluations')} evaluations, best {event.get('best_score')}"
+            )
         if event.get("event") == "run_finished" and bar is not None:
             bar.close()
 
     return on_event
 
 
-def _run_one(context, spec: WorkflowSpec, phase: PhaseSpec, plan: dict, inherited: Optional[PhaseResult],
-             lake: LakeResource, artifacts: ArtifactsResource) -> PhaseResult:
+def _run_one(
+    context,
+    spec: WorkflowSpec,
+    phase: PhaseSpec,
+    plan: dict,
+    inherited: Optional[PhaseResult],
+    lake: LakeResource,
+    artifacts: ArtifactsResource,
+) -> PhaseResult:
     store = WorkflowStore(Path(artifacts.root), spec.name, plan["run_id"], plan["evolution_date"])
-    context.log.info(f"phase {phase.name} ({phase.type})" + (f", from the winners of {phase.inherit_best_from}" if inherited else ""))
-    result = run_phase(spec, phase, plan["evolution_date"], _frames(spec, plan["evolution_date"], lake), inherited, store,
-                       on_progress=_progress(context, phase, None), interval=settings.interval(),
-                       testnet_env=settings.testnet_environment())
+    context.log.info(
+        f"phase {phase.name} ({phase.type})" + (f", from the winners of {phase.inherit_best_from}" if inherited else "")
+    )
+    result = run_phase(
+        spec,
+        phase,
+        plan["evolution_date"],
+        _frames(spec, plan["evolution_date"], lake),
+        inherited,
+        store,
+        on_progress=_progress(context, phase, None),
+        interval=settings.interval(),
+        testnet_env=settings.testnet_environment(),
+    )
     context.log.info(f"phase {phase.name} done: {result.summary}")
     return result
 
@@ -110,8 +135,9 @@ def build_workflow_job(spec: WorkflowSpec, source: str, resource_defs: Optional[
     def plan(context: dg.OpExecutionContext, config: WorkflowPlanConfig, lake: LakeResource) -> dict:
         day = _evolution_date(config.evolution_date, lake)
         run_id = correlation_id(context)
-        context.log.info(f"workflow {spec.name}: evolution date {day}, correlation id {run_id}, phases "
-                         f"{[p.name for p in spec.order()]}")
+        context.log.info(
+            f"workflow {spec.name}: evolution date {day}, correlation id {run_id}, phases {[p.name for p in spec.order()]}"
+        )
         return {"workflow": spec.name, "evolution_date": day, "run_id": run_id, "source": source}
 
     def phase_op(phase: PhaseSpec):
@@ -119,8 +145,12 @@ def build_workflow_job(spec: WorkflowSpec, source: str, resource_defs: Optional[
         if phase.inherit_best_from:
             ins["inherited"] = dg.In(dict)
 
-        @dg.op(name=phase.name, ins=ins, description=f"{phase.type} phase" + (
-            f", starting from the winners of {phase.inherit_best_from}" if phase.inherit_best_from else ""))
+        @dg.op(
+            name=phase.name,
+            ins=ins,
+            description=f"{phase.type} phase"
+            + (f", starting from the winners of {phase.inherit_best_from}" if phase.inherit_best_from else ""),
+        )
         def run(context: dg.OpExecutionContext, lake: LakeResource, artifacts: ArtifactsResource, **inputs) -> dict:
             inherited = PhaseResult.from_payload(inputs["inherited"]) if "inherited" in inputs else None
             result = _run_one(context, spec, phase, inputs["plan"], inherited, lake, artifacts)
@@ -149,8 +179,9 @@ def build_workflow_job(spec: WorkflowSpec, source: str, resource_defs: Optional[
 
 
 @dg.op(name="run_workflow", description="all phases of the named workflow in order, each kept as it finishes")
-def run_workflow(context: dg.OpExecutionContext, config: AnyWorkflowConfig, lake: LakeResource,
-                 artifacts: ArtifactsResource) -> dict:
+def run_workflow(
+    context: dg.OpExecutionContext, config: AnyWorkflowConfig, lake: LakeResource, artifacts: ArtifactsResource
+) -> dict:
     try:
         spec = load_workflow(resolve_workflow(config.workflow, _user_dirs()))
     except WorkflowError as exc:
@@ -194,7 +225,7 @@ def workflow_job(name_or_path: str) -> dg.JobDefinition:
 @dg.definitions
 def workflow_jobs() -> dg.Definitions:
     jobs = [research_workflow_job]
-    for name, path in workflow_sources().items():
+    for path in workflow_sources().values():
         try:
             jobs.append(build_workflow_job(load_workflow(path), str(path)))
         except WorkflowError as exc:  # one user's broken file must not take the code location down

@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from quant_organism.core.timeutil import utc_timestamp
 from quant_organism.market.schema import (
     MarketDataError,
     UnknownCoinError,
@@ -49,12 +50,9 @@ from quant_organism.market.schema import (
     interval_delta,
 )
 from quant_organism.market.sources.base import MarketDataSource
-from quant_organism.core.timeutil import utc_timestamp
 
 EXTENSIONS: tuple[str, ...] = (".csv.gz", ".csv", ".parquet")
-TIME_COLUMNS: tuple[str, ...] = (
-    "timestamp", "timestamp_ms", "time_ms", "open_time", "time", "datetime", "date", "unix"
-)
+TIME_COLUMNS: tuple[str, ...] = ("timestamp", "timestamp_ms", "time_ms", "open_time", "time", "datetime", "date", "unix")
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 BASE_VOLUME_COLUMNS: tuple[str, ...] = ("base_volume", "volume_base", "volume_from", "volumefrom")
 PLAIN_VOLUME_COLUMNS: tuple[str, ...] = ("volume", "vol")
@@ -64,9 +62,7 @@ HEADER_SEARCH_LINES = 20
 AMPM_FORMAT = "%Y-%m-%d %I-%p"
 _AMPM = re.compile(r"\d{4}-\d{2}-\d{2} \d{1,2}-[AaPp][Mm]")
 _INTERVAL_TOKEN = re.compile(r"\d+(?:[mhdwHDW]|M)")
-_KNOWN_COLUMNS = frozenset(
-    (*TIME_COLUMNS, *PRICE_COLUMNS, *BASE_VOLUME_COLUMNS, *PLAIN_VOLUME_COLUMNS, *FUNDING_RATE_COLUMNS)
-)
+_KNOWN_COLUMNS = frozenset((*TIME_COLUMNS, *PRICE_COLUMNS, *BASE_VOLUME_COLUMNS, *PLAIN_VOLUME_COLUMNS, *FUNDING_RATE_COLUMNS))
 
 
 @dataclass(frozen=True)
@@ -127,10 +123,16 @@ def _split_undated(frame: pd.DataFrame, raw_times: pd.Series, path: Path) -> tup
     undated = ((times < EARLIEST_TIME) | (times > latest)).to_numpy()
     if not undated.any():
         return frame, pd.DataFrame({"reason": pd.Series(dtype=object)})
-    rejected = frame[undated].astype(str).assign(
-        raw_time=raw_times[undated].astype(str).to_numpy(),
-        reason=[f"implausible_time: {v} reads as {t} (before 2009 or after tomorrow); file {path.name}"
-                for v, t in zip(raw_times[undated].astype(str), times[undated])],
+    rejected = (
+        frame[undated]
+        .astype(str)
+        .assign(
+            raw_time=raw_times[undated].astype(str).to_numpy(),
+            reason=[
+                f"implausible_time: {v} reads as {t} (before 2009 or after tomorrow); file {path.name}"
+                for v, t in zip(raw_times[undated].astype(str), times[undated])
+            ],
+        )
     )
     return frame[~undated].reset_index(drop=True), rejected.reset_index(drop=True)
 
@@ -190,7 +192,12 @@ def _read_table(path: Path) -> pd.DataFrame:
         else:
             header_line, sep = _find_header(path)
             table = pd.read_csv(
-                path, skiprows=header_line, header=0, sep=sep, encoding="utf-8-sig", low_memory=False,
+                path,
+                skiprows=header_line,
+                header=0,
+                sep=sep,
+                encoding="utf-8-sig",
+                low_memory=False,
                 skipinitialspace=True,
             )
     except MarketDataError:
@@ -250,9 +257,7 @@ def _one(columns: dict[str, list[str]], name: str, path: Path) -> str:
 def _time_column(columns: dict[str, list[str]], path: Path, raw: pd.DataFrame) -> str:
     name = next((c for c in TIME_COLUMNS if c in columns), None)
     if name is None:
-        raise MarketDataError(
-            f"{path}: no time column; found columns {list(raw.columns)}; expected one of {list(TIME_COLUMNS)}"
-        )
+        raise MarketDataError(f"{path}: no time column; found columns {list(raw.columns)}; expected one of {list(TIME_COLUMNS)}")
     return _one(columns, name, path)
 
 
@@ -444,9 +449,7 @@ class FileSource(MarketDataSource):
         path = self.candle_file(coin, interval)
         parsed = self._parsed(path, "candles", coin)
         if parsed.spacing is not None and parsed.spacing != step:
-            raise MarketDataError(
-                f"{path}: bars are {parsed.spacing} apart (median), not the {interval} that was asked for"
-            )
+            raise MarketDataError(f"{path}: bars are {parsed.spacing} apart (median), not the {interval} that was asked for")
         return _window(parsed, coin, start, end)
 
     def funding(self, coin: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:

@@ -175,9 +175,7 @@ class HyperliquidSource(MarketDataSource):
         parts = urlsplit(self.base_url)
         self.host = parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else "?"
         self.retry = retry or RetryPolicy()
-        self.breaker = breaker or CircuitBreaker(
-            breaker_threshold, breaker_cooldown, name=f"hyperliquid {self.host}/info"
-        )
+        self.breaker = breaker or CircuitBreaker(breaker_threshold, breaker_cooldown, name=f"hyperliquid {self.host}/info")
         self.max_candles_per_request = max_candles_per_request
         self.max_funding_per_request = max_funding_per_request
         self._sleep = sleep
@@ -220,11 +218,18 @@ class HyperliquidSource(MarketDataSource):
         if n < 1:
             raise ValueError(f"top_coins: n must be >= 1, got {n}")
         payload = self._call("metaAndAssetCtxs", None, "", self._info.meta_and_asset_ctxs)
-        if (not isinstance(payload, list) or len(payload) != 2 or not isinstance(payload[0], dict)
-                or not isinstance(payload[0].get("universe"), list) or not isinstance(payload[1], list)
-                or len(payload[0]["universe"]) != len(payload[1])):
-            raise MarketDataError("hyperliquid metaAndAssetCtxs: malformed payload, expected [meta, [asset ctx per asset]]; "
-                                  f"got {str(payload)[:200]!r}")
+        if (
+            not isinstance(payload, list)
+            or len(payload) != 2
+            or not isinstance(payload[0], dict)
+            or not isinstance(payload[0].get("universe"), list)
+            or not isinstance(payload[1], list)
+            or len(payload[0]["universe"]) != len(payload[1])
+        ):
+            raise MarketDataError(
+                "hyperliquid metaAndAssetCtxs: malformed payload, expected [meta, [asset ctx per asset]]; "
+                f"got {str(payload)[:200]!r}"
+            )
         rows = []
         for asset, ctx in zip(payload[0]["universe"], payload[1]):
             if not isinstance(asset, dict) or not isinstance(ctx, dict) or asset.get("isDelisted"):
@@ -232,8 +237,14 @@ class HyperliquidSource(MarketDataSource):
             volume = _number(ctx.get("dayNtlVlm"))
             if not isinstance(asset.get("name"), str) or volume != volume:  # no name, or a volume that is not a number
                 continue
-            rows.append({"coin": asset["name"], "day_volume_usd": volume, "open_interest": _number(ctx.get("openInterest")),
-                         "mark_price": _number(ctx.get("markPx"))})
+            rows.append(
+                {
+                    "coin": asset["name"],
+                    "day_volume_usd": volume,
+                    "open_interest": _number(ctx.get("openInterest")),
+                    "mark_price": _number(ctx.get("markPx")),
+                }
+            )
         rows.sort(key=lambda r: (-r["day_volume_usd"], r["coin"]))
         return rows[:n]
 
@@ -244,14 +255,17 @@ class HyperliquidSource(MarketDataSource):
         what = f"candleSnapshot {coin} {interval}"
 
         def page(lo: int, hi: int) -> list[dict[str, Any]]:
-            payload = self._call("candleSnapshot", coin, f"{interval} {_iso(lo)}..{_iso(hi)}",
-                                 lambda: self._info.candles_snapshot(coin, interval, lo, hi))
+            payload = self._call(
+                "candleSnapshot",
+                coin,
+                f"{interval} {_iso(lo)}..{_iso(hi)}",
+                lambda: self._info.candles_snapshot(coin, interval, lo, hi),
+            )
             rows = _rows(payload, f"hyperliquid {what}", _CANDLE_KEYS, "t")
             for index, row in enumerate(rows):
                 if row.get("s", coin) != coin or row.get("i", interval) != interval:
                     raise MarketDataError(
-                        f"hyperliquid {what}: row {index} is for {row.get('s')!r} {row.get('i')!r}, "
-                        "not the requested series"
+                        f"hyperliquid {what}: row {index} is for {row.get('s')!r} {row.get('i')!r}, not the requested series"
                     )
             return rows
 
@@ -277,8 +291,9 @@ class HyperliquidSource(MarketDataSource):
         what = f"fundingHistory {coin}"
 
         def page(lo: int, hi: int) -> list[dict[str, Any]]:
-            payload = self._call("fundingHistory", coin, f"{_iso(lo)}..{_iso(hi)}",
-                                 lambda: self._info.funding_history(coin, lo, hi))
+            payload = self._call(
+                "fundingHistory", coin, f"{_iso(lo)}..{_iso(hi)}", lambda: self._info.funding_history(coin, lo, hi)
+            )
             rows = _rows(payload, f"hyperliquid {what}", _FUNDING_KEYS, "time")
             for index, row in enumerate(rows):
                 if row.get("coin", coin) != coin:
@@ -403,15 +418,24 @@ class HyperliquidSource(MarketDataSource):
             last = exc.__cause__
             raise HyperliquidRequestError(
                 f"{label}: {exc} (attempts in this call: {exc.attempts})",
-                endpoint=endpoint, coin=coin, status=self._status(last) if last else None, attempts=exc.attempts,
+                endpoint=endpoint,
+                coin=coin,
+                status=self._status(last) if last else None,
+                attempts=exc.attempts,
             ) from exc
         except RetryExhaustedError as exc:
             raise HyperliquidRequestError(
                 f"{label} failed after {exc.attempts} attempts: {self._describe(exc.last_error)}",
-                endpoint=endpoint, coin=coin, status=self._status(exc.last_error), attempts=exc.attempts,
+                endpoint=endpoint,
+                coin=coin,
+                status=self._status(exc.last_error),
+                attempts=exc.attempts,
             ) from exc.last_error
         except Exception as exc:  # not retryable: a 4xx other than 429, or an unexpected error
             raise HyperliquidRequestError(
                 f"{label} failed (not retried): {self._describe(exc)}",
-                endpoint=endpoint, coin=coin, status=self._status(exc), attempts=1,
+                endpoint=endpoint,
+                coin=coin,
+                status=self._status(exc),
+                attempts=1,
             ) from exc

@@ -40,11 +40,10 @@ import numba
 import numpy as np
 import pandas as pd
 
-from quant_organism.market.schema import MarketDataError, UnknownCoinError, conform_candles, conform_funding
-from quant_organism.market.schema import interval_delta
+from quant_organism.core.timeutil import utc_timestamp
+from quant_organism.market.schema import MarketDataError, UnknownCoinError, conform_candles, conform_funding, interval_delta
 from quant_organism.market.sources.base import MarketDataSource
 from quant_organism.market.sources.synthetic import CoinProfile
-from quant_organism.core.timeutil import utc_timestamp
 
 KINDS: tuple[str, ...] = ("null", "trend", "mean_reversion", "funding_carry", "regime")
 TREND_FAMILIES = frozenset({"ema_crossover", "sma_trend", "donchian_breakout", "atr_stop", "ichimoku", "volatility_scaling"})
@@ -162,7 +161,11 @@ class PlantedSource(MarketDataSource):
     def funding(self, coin: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
         path, lo, hi = self._slice(coin, utc_timestamp(start), utc_timestamp(end))
         frame = pd.DataFrame(
-            {"timestamp": self._index(lo, hi), "coin": np.full(hi - lo, coin, dtype=object), "funding_rate": path["funding"][lo:hi]}
+            {
+                "timestamp": self._index(lo, hi),
+                "coin": np.full(hi - lo, coin, dtype=object),
+                "funding_rate": path["funding"][lo:hi],
+            }
         )
         return conform_funding(frame)
 

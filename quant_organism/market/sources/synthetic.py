@@ -29,10 +29,9 @@ import numba
 import numpy as np
 import pandas as pd
 
-from quant_organism.market.schema import MarketDataError, UnknownCoinError, conform_candles, conform_funding
-from quant_organism.market.schema import interval_delta
-from quant_organism.market.sources.base import MarketDataSource
 from quant_organism.core.timeutil import utc_timestamp
+from quant_organism.market.schema import MarketDataError, UnknownCoinError, conform_candles, conform_funding, interval_delta
+from quant_organism.market.sources.base import MarketDataSource
 
 EPOCH = pd.Timestamp("2020-01-01", tz="UTC")
 HOURS_PER_DAY = 24
@@ -85,10 +84,56 @@ FUNDING_CAP = 0.0004
 # Tickers of a broad universe (Hyperliquid perpetuals by volume, late 2025) after the five profiled coins:
 # `QUANT_ORGANISM_UNIVERSE=top50` simulates the five plus the first 45 of these.
 EXTRA_TICKERS: tuple[str, ...] = (
-    "HYPE", "SUI", "AVAX", "LINK", "BNB", "LTC", "ADA", "TRX", "DOT", "NEAR", "APT", "ARB", "OP", "TIA", "SEI",
-    "INJ", "WIF", "PEPE", "BONK", "ENA", "AAVE", "UNI", "CRV", "LDO", "MKR", "FIL", "ATOM", "ETC", "BCH", "XLM",
-    "HBAR", "ICP", "RENDER", "FET", "TAO", "JUP", "PYTH", "ONDO", "STX", "IMX", "GALA", "SAND", "ORDI", "WLD",
-    "TON", "POPCAT", "MEW", "ZRO", "STRK", "BLUR",
+    "HYPE",
+    "SUI",
+    "AVAX",
+    "LINK",
+    "BNB",
+    "LTC",
+    "ADA",
+    "TRX",
+    "DOT",
+    "NEAR",
+    "APT",
+    "ARB",
+    "OP",
+    "TIA",
+    "SEI",
+    "INJ",
+    "WIF",
+    "PEPE",
+    "BONK",
+    "ENA",
+    "AAVE",
+    "UNI",
+    "CRV",
+    "LDO",
+    "MKR",
+    "FIL",
+    "ATOM",
+    "ETC",
+    "BCH",
+    "XLM",
+    "HBAR",
+    "ICP",
+    "RENDER",
+    "FET",
+    "TAO",
+    "JUP",
+    "PYTH",
+    "ONDO",
+    "STX",
+    "IMX",
+    "GALA",
+    "SAND",
+    "ORDI",
+    "WLD",
+    "TON",
+    "POPCAT",
+    "MEW",
+    "ZRO",
+    "STRK",
+    "BLUR",
 )
 EXTRA_STREAM = 1  # the extra coins' random streams are keyed apart from the five coins' (whose paths never change)
 
@@ -103,8 +148,12 @@ def synthetic_universe(n: int) -> tuple[str, ...]:
 def extra_profile(coin: str) -> CoinProfile:
     """A coin outside PROFILES gets a deterministic character from its name: price, volatility, beta, volume."""
     u = np.random.Generator(np.random.PCG64(np.random.SeedSequence([EXTRA_STREAM, *coin.encode()]))).random(4)
-    return CoinProfile(start_price=float(10 ** (u[0] * 5 - 2)), hourly_vol=0.007 + 0.008 * float(u[1]),
-                       beta=0.8 + 0.6 * float(u[2]), base_volume=float(10 ** (3 + 4 * u[3])))
+    return CoinProfile(
+        start_price=float(10 ** (u[0] * 5 - 2)),
+        hourly_vol=0.007 + 0.008 * float(u[1]),
+        beta=0.8 + 0.6 * float(u[2]),
+        base_volume=float(10 ** (3 + 4 * u[3])),
+    )
 
 
 EXTRA_COINS_KEPT = 8
@@ -135,7 +184,9 @@ class SyntheticSource(MarketDataSource):
         step = interval_delta(interval)
         hours = step / pd.Timedelta(hours=1)
         if hours < 1 or hours != int(hours) or (HOURS_PER_DAY % int(hours) and int(hours) % HOURS_PER_DAY):
-            raise MarketDataError(f"synthetic market supports whole-hour intervals dividing a day or whole days; got {interval!r}")
+            raise MarketDataError(
+                f"synthetic market supports whole-hour intervals dividing a day or whole days; got {interval!r}"
+            )
         # Coarser bars aggregate whole buckets of hours, so the slice is widened to bucket edges.
         path, lo, hi = self._slice(coin, utc_timestamp(start).floor(step), utc_timestamp(end).ceil(step))
         frame = pd.DataFrame(
@@ -153,7 +204,11 @@ class SyntheticSource(MarketDataSource):
     def funding(self, coin: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
         path, lo, hi = self._slice(coin, start, end)
         frame = pd.DataFrame(
-            {"timestamp": _hour_index(lo, hi), "coin": np.full(hi - lo, coin, dtype=object), "funding_rate": path["funding"][lo:hi]}
+            {
+                "timestamp": _hour_index(lo, hi),
+                "coin": np.full(hi - lo, coin, dtype=object),
+                "funding_rate": path["funding"][lo:hi],
+            }
         )
         return conform_funding(frame)
 
@@ -275,8 +330,14 @@ class SyntheticSource(MarketDataSource):
         idio_scale = np.sqrt(max(1.0 - FACTOR_SHARE * profile.beta**2, 0.05))
         shocks = (loading * market["factor"][:n] + idio_scale * idio)[:, None]
         momentum = np.repeat(_momentum_states(momentum_u[:, None]), HOURS_PER_DAY, axis=0) * MOMENTUM_DRIFT_IN_VOLS
-        log_close, sigma_path = _price_paths(shocks, market["regime"][:n], momentum, np.array([profile.hourly_vol]),
-                                             np.log([profile.start_price]), REGIME_DRIFT_IN_VOLS)
+        log_close, sigma_path = _price_paths(
+            shocks,
+            market["regime"][:n],
+            momentum,
+            np.array([profile.hourly_vol]),
+            np.log([profile.start_price]),
+            REGIME_DRIFT_IN_VOLS,
+        )
         log_close, sigma_path = log_close[:, 0], sigma_path[:, 0]
         close = np.exp(log_close)
         open_ = np.r_[profile.start_price, close[:-1]]
@@ -287,8 +348,13 @@ class SyntheticSource(MarketDataSource):
         seasonality = 1.0 + 0.3 * np.sin(2 * np.pi * (hour_of_day - 14) / HOURS_PER_DAY)
         volume = profile.base_volume * seasonality * (1.0 + 2.0 * abs_ret / profile.hourly_vol) * np.exp(0.3 * vol_noise)
         returns = np.diff(log_close, prepend=log_close[:1])
-        funding = np.clip(FUNDING_BASE + FUNDING_DRIFT_GAIN * _trailing_mean(returns[:, None], HOURS_PER_DAY)[:, 0]
-                          + FUNDING_NOISE * fund_noise, -FUNDING_CAP, FUNDING_CAP)
+        funding = np.clip(
+            FUNDING_BASE
+            + FUNDING_DRIFT_GAIN * _trailing_mean(returns[:, None], HOURS_PER_DAY)[:, 0]
+            + FUNDING_NOISE * fund_noise,
+            -FUNDING_CAP,
+            FUNDING_CAP,
+        )
         return {"open": open_, "high": high, "low": low, "close": close, "volume": volume, "funding": funding}
 
 

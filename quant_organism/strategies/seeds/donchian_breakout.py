@@ -27,6 +27,17 @@ class DonchianBreakoutSeed(RuleSeed):
         highs, (slow_row, fast_row) = ind.table("rolling_high", slow, fast)
         lows, _ = ind.table("rolling_low", slow, fast)  # same uses, so the same rows
         volume_mean, (volume_row,) = ind.table("volume_mean", g.ints("signal_period"))
-        args = (bars.close, bars.volume, highs, lows, slow_row, fast_row, volume_mean, volume_row,
-                g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"))
+        args = (
+            bars.close,
+            bars.volume,
+            highs,
+            lows,
+            slow_row,
+            fast_row,
+            volume_mean,
+            volume_row,
+            g.floats("entry_threshold"),
+            g.floats("exit_threshold"),
+            g.floats("filter_threshold"),
+        )
         return RuleInputs("donchian_breakout", args, bars.close)

@@ -22,6 +22,14 @@ class EmaCrossoverSeed(RuleSeed):
     def _rule_inputs(cls, bars: Bars, genes: Sequence[SeedGenes]) -> RuleInputs:
         ind, g = Indicators(bars), GeneColumns(genes)
         ema, (fast, slow) = ind.table("ema", g.ints("fast_period"), g.ints("slow_period"))
-        args = (bars.close, ema, fast, slow, g.ints("signal_period"),
-                g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"))
+        args = (
+            bars.close,
+            ema,
+            fast,
+            slow,
+            g.ints("signal_period"),
+            g.floats("entry_threshold"),
+            g.floats("exit_threshold"),
+            g.floats("filter_threshold"),
+        )
         return RuleInputs("ema_crossover", args, bars.close)

@@ -26,6 +26,13 @@ class FundingCarrySeed(RuleSeed):
     def _rule_inputs(cls, bars: Bars, genes: Sequence[SeedGenes]) -> RuleInputs:
         ind, g = Indicators(bars), GeneColumns(genes)
         funding_mean, (funding_row,) = ind.table("funding_mean", g.ints("fast_period"))
-        args = (bars.close, funding_mean, funding_row, g.ints("slow_period"),
-                g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"))
+        args = (
+            bars.close,
+            funding_mean,
+            funding_row,
+            g.ints("slow_period"),
+            g.floats("entry_threshold"),
+            g.floats("exit_threshold"),
+            g.floats("filter_threshold"),
+        )
         return RuleInputs("funding_carry", args, bars.close)

@@ -31,6 +31,15 @@ class IchimokuSeed(RuleSeed):
         mid, (tenkan, kijun, senkou) = ind.table(
             "midpoint", g.ints("fast_period"), g.ints("slow_period"), g.ints("senkou_period")
         )
-        args = (bars.close, mid, tenkan, kijun, senkou, g.ints("signal_period"),
-                g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"))
+        args = (
+            bars.close,
+            mid,
+            tenkan,
+            kijun,
+            senkou,
+            g.ints("signal_period"),
+            g.floats("entry_threshold"),
+            g.floats("exit_threshold"),
+            g.floats("filter_threshold"),
+        )
         return RuleInputs("ichimoku", args, bars.close)

@@ -24,6 +24,14 @@ class RsiFilterSeed(RuleSeed):
         ind, g = Indicators(bars), GeneColumns(genes)
         rsi, (rsi_row,) = ind.table("rsi", g.ints("fast_period"))
         sma, (sma_row,) = ind.table("sma", g.ints("slow_period"))
-        args = (bars.close, rsi, rsi_row, sma, sma_row,
-                g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"))
+        args = (
+            bars.close,
+            rsi,
+            rsi_row,
+            sma,
+            sma_row,
+            g.floats("entry_threshold"),
+            g.floats("exit_threshold"),
+            g.floats("filter_threshold"),
+        )
         return RuleInputs("rsi_filter", args, bars.close, max_hold=g.ints("signal_period"))

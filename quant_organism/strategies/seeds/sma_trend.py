@@ -22,6 +22,14 @@ class SmaTrendSeed(RuleSeed):
     def _rule_inputs(cls, bars: Bars, genes: Sequence[SeedGenes]) -> RuleInputs:
         ind, g = Indicators(bars), GeneColumns(genes)
         sma, (fast, slow) = ind.table("sma", g.ints("fast_period"), g.ints("slow_period"))
-        args = (bars.close, sma, fast, slow, g.ints("signal_period"),
-                g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"))
+        args = (
+            bars.close,
+            sma,
+            fast,
+            slow,
+            g.ints("signal_period"),
+            g.floats("entry_threshold"),
+            g.floats("exit_threshold"),
+            g.floats("filter_threshold"),
+        )
         return RuleInputs("sma_trend", args, bars.close)

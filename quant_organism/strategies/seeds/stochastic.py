@@ -26,6 +26,16 @@ class StochasticSeed(RuleSeed):
         k, (k_row,) = ind.table("stochastic_k", k_period)
         d, d_row = ind.stochastic_d_table(k_period, g.ints("signal_period"))
         sma, (sma_row,) = ind.table("sma", g.ints("slow_period"))
-        args = (bars.close, k, k_row, d, d_row, sma, sma_row,
-                g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"))
+        args = (
+            bars.close,
+            k,
+            k_row,
+            d,
+            d_row,
+            sma,
+            sma_row,
+            g.floats("entry_threshold"),
+            g.floats("exit_threshold"),
+            g.floats("filter_threshold"),
+        )
         return RuleInputs("stochastic", args, bars.close)

@@ -28,6 +28,16 @@ class VolatilityScalingSeed(RuleSeed):
         lookback = g.ints("signal_period")
         vol, (baseline_row, short_row) = ind.table("volatility", g.ints("slow_period"), g.ints("fast_period"))
         growth, (growth_row,) = ind.table("log_momentum", lookback)
-        args = (bars.close, vol, baseline_row, short_row, growth, growth_row, np.sqrt(lookback),
-                g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"))
+        args = (
+            bars.close,
+            vol,
+            baseline_row,
+            short_row,
+            growth,
+            growth_row,
+            np.sqrt(lookback),
+            g.floats("entry_threshold"),
+            g.floats("exit_threshold"),
+            g.floats("filter_threshold"),
+        )
         return RuleInputs("volatility_scaling", args, bars.close)

@@ -27,6 +27,16 @@ class VwapReversionSeed(RuleSeed):
         vwap, (vwap_row,) = ind.table("vwap", window)
         volume_mean, _ = ind.table("volume_mean", window)  # same uses, so the same rows as the VWAP
         vol, (vol_row,) = ind.table("volatility", g.ints("fast_period"))
-        args = (bars.close, bars.volume, vwap, vwap_row, vol, vol_row, volume_mean,
-                g.floats("entry_threshold"), g.floats("exit_threshold"), g.floats("filter_threshold"))
+        args = (
+            bars.close,
+            bars.volume,
+            vwap,
+            vwap_row,
+            vol,
+            vol_row,
+            volume_mean,
+            g.floats("entry_threshold"),
+            g.floats("exit_threshold"),
+            g.floats("filter_threshold"),
+        )
         return RuleInputs("vwap_reversion", args, bars.close, max_hold=g.ints("signal_period"))
