@@ -277,11 +277,8 @@ def test_missing_directory_and_unknown_names(tmp_path: Path) -> None:
         loader.archive_strategy("ghost", "never existed")
 
 
-def test_the_store_keeps_its_former_name_and_needs_a_directory(tmp_path: Path) -> None:
-    from quant_organism.catalog import ConfigStrategyLoader
-
-    assert ConfigStrategyLoader is StrategyStore
-    assert ConfigStrategyLoader(tmp_path).directory == tmp_path
+def test_the_store_needs_a_directory(tmp_path: Path) -> None:
+    assert StrategyStore(tmp_path).directory == tmp_path
     with pytest.raises(TypeError):
         StrategyStore()  # type: ignore[call-arg]  # domain code never guesses a path from the environment
 

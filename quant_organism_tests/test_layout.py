@@ -42,6 +42,20 @@ def test_lint_imports_keeps_the_layers_contract():
     assert "2 kept, 0 broken" in done.stdout
 
 
+def test_no_module_of_the_package_imports_itself_back():
+    """No import circle, function-level imports included (grimp, the graph lint-imports builds)."""
+    import grimp
+
+    graph = grimp.build_graph("quant_organism", cache_dir=None)
+    circles = sorted(
+        (module, imported)
+        for module in graph.modules
+        for imported in graph.find_modules_directly_imported_by(module)
+        if graph.find_shortest_chain(importer=imported, imported=module)
+    )
+    assert circles == [], circles
+
+
 def test_ruff_lint_and_format_are_clean():
     """The whole tree passes `ruff check` and `ruff format --check` (configuration: pyproject.toml)."""
     lint = _run([str(BIN / "ruff"), "check", "--no-cache", "."], ROOT)

@@ -10,7 +10,6 @@ from scipy import stats
 
 from quant_organism.validation import (
     ReturnMoments,
-    TrialStats,
     deflated_sharpe_ratio,
     expected_max_sharpe,
     probabilistic_sharpe_ratio,
@@ -48,11 +47,10 @@ def test_expected_max_sharpe_matches_simulated_best_of_null_trials():
     for _ in range(reps):
         returns = rng.standard_normal((t, n_trials)) * 0.01
         sharpes = returns.mean(axis=0) / returns.std(axis=0, ddof=1)
-        trials = TrialStats.from_sharpes(sharpes)
         k = int(np.argmax(sharpes))
         m = ReturnMoments.of(returns[:, k])
         best.append(sharpes[k])
-        selected_dsr.append(deflated_sharpe_ratio(m.sharpe, trials.n_trials, trials.sharpe_variance, m.skew, m.kurtosis, t))
+        selected_dsr.append(deflated_sharpe_ratio(m.sharpe, n_trials, float(sharpes.var(ddof=1)), m.skew, m.kurtosis, t))
     predicted = expected_max_sharpe(n_trials, 1.0 / t)  # null SR estimates have variance ~1/T
     assert np.mean(best) == pytest.approx(predicted, rel=0.05)
     # selecting the best of 100 noise strategies almost never survives the deflation at 95%
@@ -127,10 +125,3 @@ def test_return_moments_and_trial_stats():
     assert m.skew == pytest.approx(stats.skew(returns))
     assert m.kurtosis == pytest.approx(stats.kurtosis(returns, fisher=False))
     assert ReturnMoments.of(np.zeros(50)) is None  # a flat account has no Sharpe ratio
-
-    annual = np.array([1.0, 2.0, 3.0, np.nan])  # a failed evaluation is not a trial
-    trials = TrialStats.from_sharpes(annual, bars_per_year=8760)
-    assert trials.n_trials == 3
-    assert trials.sharpe_variance == pytest.approx(np.var([1.0, 2.0, 3.0], ddof=1) / 8760)
-    with pytest.raises(ValueError, match="no finite trial"):
-        TrialStats.from_sharpes([np.nan])

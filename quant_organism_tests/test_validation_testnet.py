@@ -13,7 +13,8 @@ import pytest
 from hyperliquid.utils.constants import MAINNET_API_URL, TESTNET_API_URL
 
 from quant_organism.validation import StageStatus, TestnetConfig, UnsafeEndpointError, check_endpoint, run_testnet_stage
-from quant_organism.validation.testnet_stage import ALLOW_MAINNET_ENV, limit_price, order_size
+from quant_organism.validation.exchange_orders import limit_price, order_size
+from quant_organism.validation.testnet_stage import ALLOW_MAINNET_ENV
 from quant_organism_tests.support.hl_exchange_replay import ExchangeReplay
 from quant_organism_tests.support.hl_replay_server import Fault, HyperliquidReplayServer
 

@@ -1,4 +1,4 @@
-"""`python -m quant_organism.benchmarks scale`: every row of the scale table (issue 14) from one run.
+"""`python -m quant_organism.benchmarks scale`: every row of the scale table from one run.
 
 Each row is measured by the project's own code paths, each heavy one in a fresh process (so Ray, CPU pinning
 and numba caches of one row never help another):

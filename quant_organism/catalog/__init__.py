@@ -1,8 +1,8 @@
 """The catalog: the contract every stage reads and writes, so it sits low in the layers.
 
 `config.py` defines `StrategyConfig` (genome, evidence, provenance, lifecycle, the live-status set);
-`store.py` defines `StrategyStore` (also importable as `ConfigStrategyLoader`, its former name), a
-directory of JSON files with atomic, transactional writes; `manifest.py` the deployment manifest.
+`store.py` defines `StrategyStore`, a directory of JSON files with atomic, transactional writes;
+`manifest.py` the deployment manifest.
 Nothing outside this package touches the store's internals.
 """
 
@@ -21,7 +21,6 @@ from .config import (
 from .manifest import MANIFEST_VERSION, deployments_dir, load_current_deployment
 from .store import (
     ConfigStoreError,
-    ConfigStrategyLoader,
     CorruptConfigError,
     StoreLockedError,
     StoreProblem,
@@ -35,7 +34,6 @@ __all__ = [
     "ALLOWED_TRANSITIONS",
     "SCHEMA_VERSION",
     "ConfigStoreError",
-    "ConfigStrategyLoader",
     "CorruptConfigError",
     "DataWindow",
     "DeploymentEvent",

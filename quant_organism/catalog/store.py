@@ -687,6 +687,3 @@ def _trusted_manifest(path: Path) -> tuple[dict[str, Any] | None, str]:
     ):
         return None, f"'archives' names something other than archive files: {str(archives)[:200]}"
     return manifest, ""
-
-
-ConfigStrategyLoader = StrategyStore  # the name users know the store by; same class

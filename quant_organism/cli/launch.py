@@ -71,7 +71,7 @@ def date_window(end: str | None, days: int) -> tuple[str, str]:
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # events still reach the event log
 
 
-def _run_config(job: dg.JobDefinition | None = None, day: str | None = None) -> dict:
+def base_run_config(job: dg.JobDefinition | None = None, day: str | None = None) -> dict:
     """The job's own run config for `day` (a preset's, say) with Dagster's console logger silenced: the
     CLI prints its own lines and writes the event stream to a log file. `QUANT_ORGANISM_VERBOSE=1`
     keeps Dagster's console output."""
@@ -189,7 +189,7 @@ def ingest(
 def _ingest_coin(instance: dg.DagsterInstance, coin: str, first: str, last: str) -> IngestSummary:
     job = _definitions().resolve_job_def(INGEST_JOB)
     tags = {RANGE_START_TAG: f"{coin}|{first}", RANGE_END_TAG: f"{coin}|{last}", **worker_tags()}
-    result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False, run_config=_run_config())
+    result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False, run_config=base_run_config())
     return IngestSummary(
         coin, first, last, result.success, result.run_id, result, None if result.success else failure_text(result)
     )
@@ -214,7 +214,7 @@ def regimes(instance: dg.DagsterInstance, first: str, last: str) -> dg.ExecuteIn
     """Materialise sentiment and regimes over [first, last] in one run (the regime model refits monthly)."""
     job = _definitions().resolve_job_def(REGIME_JOB)
     tags = {RANGE_START_TAG: first, RANGE_END_TAG: last, **worker_tags()}
-    result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False, run_config=_run_config())
+    result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False, run_config=base_run_config())
     log.info("regimes %s..%s: %s (run %s)", first, last, "ok" if result.success else "FAILED", result.run_id)
     return result
 
@@ -225,7 +225,7 @@ def evolve(
     """Run the evolution chain (population -> configs -> validated -> deployed -> report) for `day`;
     `ops` and `resources` add op and resource config (as the launchpad would), e.g. a gate or a budget."""
     job = _definitions().resolve_job_def(EVOLVE_JOBS_BY_PRESET[preset])
-    run_config = _run_config(job, day)
+    run_config = base_run_config(job, day)
     run_config["ops"] = {**run_config.get("ops", {}), **(ops or {})}
     if resources:
         run_config["resources"] = {**run_config.get("resources", {}), **resources}
@@ -240,7 +240,7 @@ def paper_trade(instance: dg.DagsterInstance, day: str) -> dg.ExecuteInProcessRe
     """Paper-trade the deployed set on `day`'s bars (the `paper_trade` job for that partition)."""
     job = _definitions().resolve_job_def(PAPER_JOB)
     result = job.execute_in_process(
-        instance=instance, partition_key=day, raise_on_error=False, tags=worker_tags(), run_config=_run_config(job, day)
+        instance=instance, partition_key=day, raise_on_error=False, tags=worker_tags(), run_config=base_run_config(job, day)
     )
     log.info("paper %s: %s (run %s)", day, "ok" if result.success else "FAILED", result.run_id)
     return result
@@ -249,7 +249,7 @@ def paper_trade(instance: dg.DagsterInstance, day: str) -> dg.ExecuteInProcessRe
 def remember(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     """Refresh `reporting/research_memory` (views in the catalogue, cross-run plots) after a run."""
     job = _definitions().resolve_job_def(MEMORY_JOB)
-    return job.execute_in_process(instance=instance, raise_on_error=False, tags=worker_tags(), run_config=_run_config())
+    return job.execute_in_process(instance=instance, raise_on_error=False, tags=worker_tags(), run_config=base_run_config())
 
 
 def run_overrides(

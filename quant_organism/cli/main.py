@@ -26,34 +26,19 @@ from quant_organism.cli.launch import (
     date_window,
     evolve,
     failure_text,
-    ingest,
     paper_trade,
     persistent_instance,
     prepare_dagster_home,
-    regimes,
     remember,
     run_overrides,
     write_run_log,
 )
+from quant_organism.cli.phases import Terminal, history_start, ingest_phase
 from quant_organism.core import artifacts
 from quant_organism.core.durable import sweep_stale_temps
 from quant_organism.runtime.ledger import LEDGER_FILE
 
 log = logging.getLogger("quant_organism")
-
-
-class Terminal:
-    """What the person at the terminal reads: one line per step, numbered phases, a log file for the rest."""
-
-    def __init__(self, log_file: Path) -> None:
-        self.log_file = log_file
-
-    def say(self, text: str = "") -> None:
-        print(text, flush=True)
-
-    def fail(self, what: str, where: str, why: str, todo: str) -> int:
-        print(f"FAILED: {what} ({where})\n  why: {why}\n  what to do: {todo}\n  details: {self.log_file}", file=sys.stderr)
-        return 1
 
 
 def _quiet_libraries(log_file: Path) -> None:
@@ -71,62 +56,6 @@ def _quiet_libraries(log_file: Path) -> None:
     logging.captureWarnings(True)
     warnings.filterwarnings("ignore", module="dagster")
     os.environ.setdefault("QUANT_ORGANISM_PROGRESS", "1")  # evolution draws a progress bar on a terminal
-
-
-def _history_start(terminal: Terminal, first: str, last: str) -> str | None:
-    """`first`, moved to where the source's history begins (with a sentence saying so); None when the
-    source cannot be used at all (the reason is printed)."""
-    from quant_organism.market.schema import MarketDataError
-    from quant_organism.market.sources import make_source
-
-    files_dir = settings.files_dir()
-    try:
-        source = make_source(
-            settings.source_name(),
-            seed=settings.synthetic_seed(),
-            coins=settings.coins(),
-            files_dir=str(files_dir) if files_dir else None,
-        )
-    except (MarketDataError, ValueError) as exc:
-        terminal.fail(
-            "market source",
-            f"source={settings.source_name()}",
-            str(exc),
-            "check QUANT_ORGANISM_SOURCE / QUANT_ORGANISM_FILES_DIR / QUANT_ORGANISM_COINS",
-        )
-        return None
-    starts = {}
-    for coin in settings.coins():
-        try:
-            starts[coin] = source.history_start(coin, settings.interval())
-        except (MarketDataError, ValueError) as exc:
-            terminal.fail(
-                "market data",
-                f"coin {coin}, source={settings.source_name()}",
-                str(exc),
-                f"fix or replace {coin}'s data (or leave {coin} out of QUANT_ORGANISM_COINS), then rerun",
-            )
-            return None
-    known = {coin: start for coin, start in starts.items() if start is not None}
-    if not known:
-        return first
-    latest_coin = max(known, key=lambda c: known[c])
-    begins = known[latest_coin].ceil("D").strftime("%Y-%m-%d")  # the first whole day every coin has
-    if begins <= first:
-        return first
-    if begins > last:
-        terminal.fail(
-            "ingest",
-            f"{latest_coin}, {first}..{last}",
-            f"the source's history for {latest_coin} begins {begins}, after the last day asked for",
-            "pick a later --end",
-        )
-        return None
-    terminal.say(
-        f"history: the source's data for {latest_coin} begins {begins}; ingesting {begins}..{last} "
-        f"instead of from {first} (a shorter history shrinks the evolution windows, down to the preset's minimum)"
-    )
-    return begins
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -165,7 +94,7 @@ def _run(args: argparse.Namespace) -> int:
     re_evolve = {d for d in paper_days[args.evolve_every - 1 :: args.evolve_every] if d != last} if args.evolve_every else set()
     terminal.say(f"quant_organism: source={settings.source_name()} coins={','.join(settings.coins())} days={first}..{last}")
     terminal.say(f"data root: {settings.data_dir()}   log: {terminal.log_file}")
-    first = _history_start(terminal, first, last)
+    first = history_start(terminal, first, last)
     if first is None:
         return 1
     if first > evolve_day:
@@ -179,7 +108,7 @@ def _run(args: argparse.Namespace) -> int:
     for run_id, reason in reap_orphaned_runs(instance, heartbeat_timeout=settings.run_heartbeat_timeout()):
         terminal.say(f"cleanup: run {run_id[:8]} was left running by a dead process ({reason}); marked failed")
 
-    status = _ingest_phase(terminal, instance, first, last)
+    status = ingest_phase(terminal, instance, first, last)
     if status is not None or args.ingest_only:
         return status or 0
     status = _evolve_phase(terminal, instance, evolve_day, preset, ops, resources)
@@ -192,40 +121,6 @@ def _run(args: argparse.Namespace) -> int:
         re_evolve,
         lambda day: _evolve_phase(terminal, instance, day, preset, ops, resources, brief=True),
     )
-
-
-def _ingest_phase(terminal: Terminal, instance, first: str, last: str) -> int | None:
-    started = time.perf_counter()
-    n_days = (pd.Timestamp(last) - pd.Timestamp(first)).days + 1
-    summaries = ingest(instance, first, last)
-    for summary in summaries:
-        write_run_log(instance, summary.run_id, terminal.log_file)
-    failed = [s for s in summaries if not s.success]
-    if not failed:
-        regime_run = regimes(instance, first, last)
-        write_run_log(instance, regime_run.run_id, terminal.log_file)
-        if not regime_run.success:
-            return terminal.fail(
-                "market regimes",
-                f"days {first}..{last}",
-                failure_text(regime_run),
-                "check the sentiment source (QUANT_ORGANISM_SENTIMENT_SOURCE), then rerun",
-            )
-    terminal.say(
-        f"[ingest] {n_days} days x {len(summaries)} coins, sentiment and regimes: "
-        f"{len(summaries) - len(failed)}/{len(summaries)} ok in {time.perf_counter() - started:.1f}s "
-        f"(lake {settings.lake_dir()}, DuckDB views in {settings.duckdb_path()})"
-    )
-    if failed:
-        first_failure = failed[0]
-        return terminal.fail(
-            "ingest",
-            f"coin {', '.join(s.coin for s in failed)}, days {first}..{last}",
-            first_failure.failure or "see the log",
-            "fix the source (or its files) for that coin and day, then rerun the same command: "
-            "finished partitions are rewritten identically",
-        )
-    return None
 
 
 def _evolve_phase(

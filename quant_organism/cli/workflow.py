@@ -16,7 +16,8 @@ from pathlib import Path
 import dagster as dg
 
 from quant_organism import settings
-from quant_organism.cli.launch import LaunchError, _run_config, date_window, persistent_instance, write_run_log
+from quant_organism.cli.launch import LaunchError, base_run_config, date_window, persistent_instance, write_run_log
+from quant_organism.cli.phases import history_start, ingest_phase
 from quant_organism.defs.automation.orphans import reap_orphaned_runs, worker_tags
 from quant_organism.evolution.config import load_preset
 from quant_organism.evolution.workflow_spec import WorkflowError, WorkflowSpec, load_workflow, resolve_workflow
@@ -31,8 +32,6 @@ def reconstructable_workflow_job(path: Path):
 
 
 def run_workflow_command(args: argparse.Namespace, terminal) -> int:
-    from quant_organism.cli.main import _history_start, _ingest_phase
-
     user_dirs = (settings.workflows_dir(),) if settings.workflows_dir() else ()
     try:
         path = resolve_workflow(args.workflow, user_dirs)
@@ -62,13 +61,13 @@ def run_workflow_command(args: argparse.Namespace, terminal) -> int:
         except LaunchError as exc:
             print(f"quant_organism: {exc}", file=sys.stderr)
             return 2
-        first = _history_start(terminal, first, day)
+        first = history_start(terminal, first, day)
         if first is None:
             return 1
-        status = _ingest_phase(terminal, instance, first, day)
+        status = ingest_phase(terminal, instance, first, day)
         if status is not None:
             return status
-        run_config = {**_run_config(), "ops": {"plan": {"config": {"evolution_date": day}}}}
+        run_config = {**base_run_config(), "ops": {"plan": {"config": {"evolution_date": day}}}}
         with dg.execute_job(
             reconstructable_workflow_job(path), instance, run_config=run_config, tags=worker_tags(), raise_on_error=False
         ) as result:

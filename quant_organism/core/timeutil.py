@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 
 import pandas as pd
 
@@ -30,8 +30,3 @@ def utc_timestamp(value: object, name: str = "time") -> pd.Timestamp:
     if pd.isna(stamp):
         raise ValueError(f"{name} is missing (NaT)")
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-
-
-def day_string(value: date | datetime | str | pd.Timestamp) -> str:
-    """YYYY-MM-DD of a day-like value."""
-    return pd.Timestamp(value).strftime(DAY_FORMAT)

@@ -326,9 +326,6 @@ class PaperLedger:
             equity, returns,
         )  # fmt: skip
 
-    def all_metrics(self, bars_per_year: float | None = None) -> dict[str, PaperMetrics]:
-        return {name: self.metrics(name, bars_per_year) for name in self.strategies()}
-
 
 def _batch_frames(batch: LedgerBatch) -> dict[str, pd.DataFrame]:
     """The batch as one frame per table, columns in table order, times naive UTC."""

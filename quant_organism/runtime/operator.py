@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -77,11 +77,6 @@ class OperatorPolicy(BaseModel):
             max_asset_exposure=self.max_asset_exposure,
             decay_size_factor=decay_size_factor,
         )
-
-    def with_changes(self, **changes: Any) -> OperatorPolicy:
-        """A validated copy with `changes` (None values are left out, so an unset CLI flag changes nothing)."""
-        merged = {**self.model_dump(), **{k: v for k, v in changes.items() if v is not None}}
-        return OperatorPolicy.model_validate(merged)
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(), sort_keys=True)

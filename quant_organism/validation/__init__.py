@@ -7,7 +7,6 @@ Stage 1 (held_out.py), stage 2 (replay.py) and stage 3 (testnet_stage.py) each r
 
 from quant_organism.validation.deflated_sharpe import (
     ReturnMoments,
-    TrialStats,
     deflated_sharpe_ratio,
     expected_max_sharpe,
     probabilistic_sharpe_ratio,
@@ -31,7 +30,6 @@ __all__ = [
     "StageStatus",
     "SuperiorityResult",
     "TestnetConfig",
-    "TrialStats",
     "UnsafeEndpointError",
     "ValidationMode",
     "Window",

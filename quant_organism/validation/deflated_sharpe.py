@@ -106,39 +106,6 @@ class ReturnMoments:
         return cls(float(values.mean() / values.std(ddof=1)), skew, kurtosis, len(values))
 
 
-@dataclass(frozen=True)
-class TrialStats:
-    """How many trials the search evaluated and the variance of their per-observation Sharpe ratios."""
-
-    n_trials: int
-    sharpe_variance: float
-
-    def __post_init__(self) -> None:
-        _check_trials(self.n_trials)
-        if not math.isfinite(self.sharpe_variance) or self.sharpe_variance < 0:
-            raise ValueError(f"sharpe_variance must be a finite number >= 0; got {self.sharpe_variance!r}")
-
-    @classmethod
-    def from_sharpes(cls, sharpes: Iterable[float], bars_per_year: float | None = None) -> "TrialStats":
-        """From the Sharpe ratio of every evaluated individual (the raw `sharpe` metric, not the
-        clipped objective). With `bars_per_year` the values are annualised and are converted to
-        per-observation units; non-finite values (failed evaluations) are not counted as trials."""
-        values = np.asarray(list(sharpes), dtype=np.float64)
-        values = values[np.isfinite(values)]
-        if len(values) == 0:
-            raise ValueError("no finite trial Sharpe ratios: cannot estimate the trials' Sharpe variance")
-        if bars_per_year is not None:
-            if not math.isfinite(bars_per_year) or bars_per_year <= 0:
-                raise ValueError(f"bars_per_year must be > 0; got {bars_per_year!r}")
-            values = values / math.sqrt(bars_per_year)
-        variance = float(values.var(ddof=1)) if len(values) > 1 else 0.0
-        return cls(len(values), variance)
-
-    @property
-    def expected_max_sharpe(self) -> float:
-        return expected_max_sharpe(self.n_trials, self.sharpe_variance)
-
-
 def _check_trials(n_trials: int) -> int:
     if isinstance(n_trials, bool) or int(n_trials) != n_trials or n_trials < 1:
         raise ValueError(f"n_trials must be an integer >= 1; got {n_trials!r}")

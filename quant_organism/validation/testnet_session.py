@@ -34,6 +34,7 @@ from quant_organism.market.frames import join_funding
 from quant_organism.market.schema import interval_delta
 from quant_organism.strategies.genes import SeedGenes
 from quant_organism.strategies.registry import get_registry
+from quant_organism.validation.exchange_orders import limit_price, order_outcome
 
 
 class Clock(Protocol):
@@ -128,8 +129,6 @@ def _bars(info, config: SessionConfig, close_time: pd.Timestamp, step: pd.Timede
 
 
 def _send(exchange, config: SessionConfig, delta: float, last_close: float, sz_decimals: int, bar) -> dict:
-    from quant_organism.validation.testnet_stage import limit_price, order_outcome
-
     is_buy = delta > 0
     px = limit_price(last_close * (1 + config.max_slippage if is_buy else 1 - config.max_slippage), sz_decimals)
     size = abs(delta)

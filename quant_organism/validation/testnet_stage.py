@@ -25,7 +25,6 @@ confirmed and every request met the latency budget.
 from __future__ import annotations
 
 import logging
-import math
 import re
 import statistics
 import time
@@ -35,6 +34,7 @@ from urllib.parse import urlsplit
 
 from hyperliquid.utils.constants import MAINNET_API_URL, TESTNET_API_URL
 
+from quant_organism.validation.exchange_orders import cancel_outcome, limit_price, order_outcome, order_size
 from quant_organism.validation.result import StageResult, StageStatus
 
 STAGE = "testnet"
@@ -259,51 +259,6 @@ def _with_session(connected: StageResult, exchange, genes, config: TestnetConfig
     if problems:
         return StageResult(STAGE, StageStatus.FAILED, 0.5 * (connected.score or 0.0), metrics, problems)
     return StageResult(STAGE, StageStatus.PASSED, connected.score, metrics, [])
-
-
-def limit_price(price: float, sz_decimals: int) -> float:
-    """A perp price the exchange accepts: 5 significant figures, at most 6 - szDecimals decimals."""
-    if not math.isfinite(price) or price <= 0:
-        raise ValueError(f"price must be positive and finite; got {price!r}")
-    return round(float(f"{price:.5g}"), max(0, 6 - sz_decimals))
-
-
-def order_size(notional_usd: float, price: float, sz_decimals: int) -> float:
-    """The smallest size in the coin's lot (szDecimals) worth at least `notional_usd` at `price`."""
-    lot = 10.0**-sz_decimals
-    return round(math.ceil(notional_usd / price / lot - 1e-9) * lot, sz_decimals)
-
-
-def order_outcome(answer) -> tuple[str, object]:
-    """('resting', oid) | ('filled', info) | ('rejected', message) from an /exchange order answer."""
-    if not isinstance(answer, dict):
-        return "rejected", f"unexpected answer {str(answer)[:200]}"
-    if answer.get("status") != "ok":
-        return "rejected", answer.get("response", answer)
-    try:
-        first = answer["response"]["data"]["statuses"][0]
-    except (KeyError, IndexError, TypeError):
-        return "rejected", f"unexpected answer {str(answer)[:200]}"
-    if isinstance(first, dict) and "resting" in first:
-        return "resting", int(first["resting"]["oid"])
-    if isinstance(first, dict) and "filled" in first:
-        return "filled", first["filled"]
-    if isinstance(first, dict) and "error" in first:
-        return "rejected", first["error"]
-    return "rejected", f"unexpected status {str(first)[:200]}"
-
-
-def cancel_outcome(answer) -> tuple[bool, object]:
-    """(True, None) when the exchange confirmed the cancel, else (False, its message)."""
-    if not isinstance(answer, dict) or answer.get("status") != "ok":
-        return False, answer.get("response", answer) if isinstance(answer, dict) else answer
-    try:
-        first = answer["response"]["data"]["statuses"][0]
-    except (KeyError, IndexError, TypeError):
-        return False, f"unexpected answer {str(answer)[:200]}"
-    if first == "success":
-        return True, None
-    return False, first.get("error", first) if isinstance(first, dict) else first
 
 
 def _failed(metrics: dict, reasons: list[str]) -> StageResult:

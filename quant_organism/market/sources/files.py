@@ -111,11 +111,6 @@ def read_candle_file(path: str | os.PathLike[str], coin: str) -> pd.DataFrame:
     return read_candle_rows(path, coin)[0]
 
 
-def read_funding_file(path: str | os.PathLike[str], coin: str) -> pd.DataFrame:
-    """Every dated row of one funding file as a canonical funding frame (file order, newest-first reversed)."""
-    return read_funding_rows(path, coin)[0]
-
-
 def _split_undated(frame: pd.DataFrame, raw_times: pd.Series, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(rows dated within [2009, tomorrow], the others as text with a `reason`)."""
     times = frame["timestamp"]
