@@ -106,3 +106,40 @@ def test_workflow_jobs_show_a_step_per_phase_with_inheritance_as_lineage():
         "risk_check": {"plan": "plan", "inherited": "refinement"},
     }
     assert load_definitions().resolve_job_def("research_workflow") is not None
+
+
+def _upstream_keys(graph, child: dg.AssetKey, parent: dg.AssetKey, keys: list[str]) -> list[str]:
+    """The partitions of `parent` that partitions `keys` of `child` read, through the graph's mapping."""
+    child_def, parent_def = graph.get(child).partitions_def, graph.get(parent).partitions_def
+    mapping = graph.get_partition_mapping(child, parent)
+    mapped = mapping.get_upstream_mapped_partitions_result_for_partitions(
+        child_def.subset_with_partition_keys(keys), child_def, parent_def
+    )
+    return list(mapped.partitions_subset.get_partition_keys())
+
+
+def test_a_days_population_depends_on_its_whole_lookback_of_candles():
+    """Population D reads the trailing 540 days (the full preset's lookback); the graph says so, and the UI's
+    snapshot of the graph carries the mapping (only Dagster's built-in mappings reach the UI)."""
+    from dagster._core.remote_representation.external_data import RepositorySnap
+
+    from quant_organism.defs.evolution.assets import LOOKBACK_EDGE_DAYS, POPULATION
+    from quant_organism.defs.market.assets import CANDLES
+    from quant_organism.defs.market.regime import REGIME
+
+    graph = defs.get_repository_def().asset_graph
+    day = "2025-07-14"
+    regime_days = _upstream_keys(graph, POPULATION, REGIME, [day])
+    assert LOOKBACK_EDGE_DAYS == 540 and len(regime_days) == 540
+    assert (regime_days[0], regime_days[-1]) == ("2024-01-22", day)  # D - 539 .. D
+    candles = _upstream_keys(graph, REGIME, CANDLES, regime_days)
+    candle_days = {key.split("|")[1] for key in candles}  # date x coin keys read 'coin|date'
+    assert len(candle_days) >= 500 and len(candles) == 540 * 5
+    # a candle partition of an old day leads to the population, through the regime of its day
+    assert "2024-02-01" in candle_days
+
+    snap = RepositorySnap.from_def(defs.get_repository_def())
+    node = next(n for n in snap.asset_nodes if n.asset_key == POPULATION)
+    edge = next(e for e in node.parent_edges if e.parent_asset_key == REGIME)
+    assert isinstance(edge.partition_mapping, dg.TimeWindowPartitionMapping)
+    assert edge.partition_mapping.start_offset == -539

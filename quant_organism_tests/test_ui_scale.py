@@ -1,5 +1,6 @@
-"""The UI at the 50-coin universe (issue 14): a year of daily partitions for 50 coins (18,250 per market
-asset), all materialised, and the asset page of `market/candles` opened in a real Chromium.
+"""The UI at the 50-coin universe: a year of daily partitions for 50 coins (18,250 per market asset), all
+materialised, and the asset pages of `market/candles` and of `evolution/population` (whose lineage spans its
+540-day lookback) opened in a real Chromium.
 
 The partition count is what Dagster's UI struggles with, so the test measures what a user waits for:
 from navigation to the page showing its content (the overview's latest materialisation; the partitions
@@ -84,6 +85,15 @@ def test_asset_page_of_a_year_of_fifty_coins_loads_in_under_five_seconds(univers
             f"{srv.url}/assets/market/candles?view=partitions",
             lambda page: page.get_by_text(f"Materialized ({partitions})").first,
         ),
+        # the population's edge to the regimes spans its 540-day lookback (each regime day to all coins' candles)
+        "population_overview": (
+            f"{srv.url}/assets/evolution/population",
+            lambda page: page.get_by_text("Upstream assets").first,
+        ),
+        "population_partitions": (
+            f"{srv.url}/assets/evolution/population?view=partitions",
+            lambda page: page.get_by_text(f"Missing ({DAYS})").first,
+        ),
     }
     timings: dict[str, list[dict[str, float]]] = {}
     with sync_playwright() as playwright:
@@ -100,7 +110,7 @@ def test_asset_page_of_a_year_of_fifty_coins_loads_in_under_five_seconds(univers
             browser.close()
     record = {"coins": COINS, "days": DAYS, "partitions": partitions, "first": first, "last": last, "pages": timings}
     (OUTPUT / ("scale.json" if COINS == 50 else f"scale_{COINS}.json")).write_text(json.dumps(record, indent=2))
-    print(f"\nasset page of market/candles, {partitions:,} partitions: {json.dumps(timings)}")
+    print(f"\nasset pages, market/candles with {partitions:,} partitions and evolution/population: {json.dumps(timings)}")
     for name, visits in timings.items():
         best = min(v["content_s"] for v in visits)
         assert best < PAGE_BUDGET_S, f"{name}: content shown after {best:.1f}s at best (budget {PAGE_BUDGET_S}s): {visits}"

@@ -12,7 +12,7 @@ from quant_organism.core.budget import CostLimitExceeded, check_cost, cost_usd, 
 from quant_organism.core.faults import fault_point
 from quant_organism.defs.market.assets import CANDLES, FUNDING
 from quant_organism.defs.market.regime import REGIME
-from quant_organism.defs.shared.partitions import all_coins_of_day, daily_partitions
+from quant_organism.defs.shared.partitions import all_coins_of_day, daily_partitions, lookback_days
 from quant_organism.defs.shared.resources import (
     ArtifactsResource,
     LakeResource,
@@ -21,7 +21,7 @@ from quant_organism.defs.shared.resources import (
     correlation_id,
 )
 from quant_organism.defs.shared.upstream import missing_upstream, uncovered_days
-from quant_organism.evolution.config import EvolutionConfig, load_preset, preset_names
+from quant_organism.evolution.config import EvolutionConfig, load_preset, preset_names, preset_values
 from quant_organism.evolution.engine import run_evolution
 from quant_organism.evolution.result import TooManyFailedIslands, select_candidates, to_strategy_configs
 from quant_organism.evolution.windows import evolution_windows, fitted_lookback
@@ -34,8 +34,13 @@ CANDIDATES_FILE = "strategy_configs.json"  # the names validation judges, in ran
 STRATEGY_CONFIGS = dg.AssetKey(["evolution", "strategy_configs"])
 MIN_COVERAGE = 0.9  # share of the train window's bars that must be present and clean
 
-# Population D reads the trailing lookback window of every coin from the lake; the dependency edge maps
-# each day to all coins of that day (the window's other days are checked for coverage at run time).
+# Population D reads the trailing lookback of every coin from the lake: candles, funding and the regimes
+# joined onto them. Its edge to the regimes spans the longest preset lookback (LOOKBACK_EDGE_DAYS), and each
+# regime day depends on every coin's candles of that day, so the asset graph and the UI show the population's
+# whole lookback of candles. Dagster has no built-in mapping from a daily asset to a window of a date x coin
+# asset, hence the edges to candles and funding map D to all coins of D only. The window's coverage is
+# still checked at run time (MIN_COVERAGE).
+LOOKBACK_EDGE_DAYS = max(int(preset_values(name).get("lookback_days", 0)) for name in preset_names())
 
 
 class EvolutionRunConfig(dg.Config):
@@ -178,7 +183,7 @@ def _island_metadata(result) -> dict[str, dg.MetadataValue]:
     deps=[
         dg.AssetDep(CANDLES, partition_mapping=all_coins_of_day),
         dg.AssetDep(FUNDING, partition_mapping=all_coins_of_day),
-        REGIME,
+        dg.AssetDep(REGIME, partition_mapping=lookback_days(LOOKBACK_EDGE_DAYS)),
     ],
     group_name="evolution",
     kinds={"python", "parquet"},

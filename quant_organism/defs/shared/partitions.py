@@ -13,6 +13,11 @@ market_partitions = dg.MultiPartitionsDefinition({"date": daily_partitions, "coi
 all_coins_of_day = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="date")
 
 
+def lookback_days(days: int) -> dg.TimeWindowPartitionMapping:
+    """A daily asset's dependency on the `days` daily partitions ending on its own (what a lookback reads)."""
+    return dg.TimeWindowPartitionMapping(start_offset=-(days - 1), end_offset=0)
+
+
 def partition_coin_day(key: str | dg.MultiPartitionKey) -> tuple[str, str]:
     """(coin, day) of a date × coin partition key ('BTC|2024-01-01' or a MultiPartitionKey)."""
     if isinstance(key, dg.MultiPartitionKey):
