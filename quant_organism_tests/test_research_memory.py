@@ -1,4 +1,4 @@
-"""Memory across runs (issue 13): two runs of one date keep both results; the README's example queries
+"""Memory across runs (issue 13): two runs of one date keep both results; the example queries of docs/memory-and-workflows.md
 run against the views and return rows of both; the memory asset plots across runs.
 
 The chain runs twice through Dagster's harness on the synthetic market (two coins, the test preset), the
@@ -17,14 +17,14 @@ import pytest
 from quant_organism.reporting.memory import open_memory, views_in
 from quant_organism_tests.support.chain import ingest_coins, project_definitions
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+MEMORY_DOC = Path(__file__).resolve().parents[1] / "docs" / "memory-and-workflows.md"
 RELAXED = {"mode": "minimal", "alpha": 0.99, "min_trades": 1, "require_positive_walk_forward": False}
 DAY, NEXT_DAY = "2024-06-29", "2024-06-30"
 
 
 def readme_queries() -> list[str]:
-    """The SQL blocks of the README's memory section."""
-    text = README.read_text()
+    """The SQL blocks of the memory section of docs/memory-and-workflows.md."""
+    text = MEMORY_DOC.read_text()
     section = text.split("## Memory", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"```sql\n(.*?)```", section, flags=re.S)
 

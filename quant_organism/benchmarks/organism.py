@@ -382,6 +382,7 @@ def render(table: pd.DataFrame, verdict: dict, wall_s: float, command: str) -> s
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m quant_organism.benchmarks organism", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="the small grid (about 5 minutes on 2 cores)")
+    parser.add_argument("--docs", action="store_true", help="also write the summary into docs/benchmarks.md")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel runs (default: CPUs)")
     parser.add_argument("--preset", default="full", help="evolution preset of the chain (default full: production)")
     parser.add_argument("--out", default="data/benchmarks/organism", help="folder for the JSON, table and plot")
@@ -448,6 +449,10 @@ def main(argv: list[str] | None = None) -> int:
     if len(planted):
         (out / "power_curve.png").write_bytes(power_curves(planted))
     print(f"wrote {out}/summary.md, summary.json, runs.json, power_curve.png")
+    if args.docs:
+        from quant_organism.benchmarks.docs_page import write_section
+
+        print(f"wrote {write_section(f'organism ({mode}, {args.interval})', command, text)}")
     return 0
 
 

@@ -308,11 +308,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--universe50", action="store_true", help="also run the full preset on 50 coins x 1 year (~4 min)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--docs", action="store_true", help="also write the report into docs/benchmarks.md")
     args = parser.parse_args(argv)
     result = run(args)
+    ordered = {k: result[k] for k in HEADLINE if k in result}
+    ordered.update((k, v) for k, v in result.items() if k not in ordered)
+    if args.docs:
+        from quant_organism.benchmarks.docs_page import write_section
+
+        command = "python -m quant_organism.benchmarks scale" + (" --universe50" if args.universe50 else "")
+        headline = json.dumps({k: result[k] for k in HEADLINE if k in result}, default=str)
+        write_section("scale", command, f"{report(result)}\n\nHeadline keys (`--json`, first keys):\n\n```json\n{headline}\n```")
     if args.json:
-        ordered = {k: result[k] for k in HEADLINE if k in result}
-        ordered.update((k, v) for k, v in result.items() if k not in ordered)
         print(json.dumps(ordered, default=str))  # one line, the headline keys first
     else:
         print(report(result))

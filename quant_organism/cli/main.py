@@ -268,7 +268,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _query(args: argparse.Namespace) -> int:
-    """Run SQL over the memory views (README "Memory") and print the rows."""
+    """Run SQL over the memory views (docs/memory-and-workflows.md, "Memory") and print the rows."""
     import duckdb
 
     from quant_organism.reporting.memory import open_memory, views_in
@@ -333,7 +333,8 @@ def _ui(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Every command and flag of `python -m quant_organism` (the README's commands are parsed by it in the tests)."""
     parser = argparse.ArgumentParser(prog="python -m quant_organism", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="the main job: ingest, then evolve -> validate -> deploy -> report for the last day")
@@ -395,7 +396,11 @@ def main(argv: list[str] | None = None) -> int:
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)
     ui.set_defaults(handler=_ui)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     from quant_organism.core import faults
 
     faults.arm(settings.fault_to_inject())  # crash tests: the CLI's own process (workflows run outside Dagster)

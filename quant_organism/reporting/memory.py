@@ -15,7 +15,7 @@ turns them into tables (`verdict_rows`, `deployment_rows`, ...) and opens them a
     paper_pnl / paper_trades / paper_daily   the paper ledger, each row tagged with the run whose
                   deployment it traded under (the latest evolution date before the bar)
 
-Queries run through `open_memory(root)`; the README's example queries are tested against it.
+Queries run through `open_memory(root)`; the example queries of docs/memory-and-workflows.md are tested against it.
 """
 
 from __future__ import annotations

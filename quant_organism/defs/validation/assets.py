@@ -46,7 +46,7 @@ MIN_COVERAGE = 0.9
 
 
 class ValidationRunConfig(dg.Config):
-    """The gate's level and rules (README "Validation"). The testnet stage needs HYPERLIQUID_TESTNET_PRIVATE_KEY."""
+    """The gate's level and rules (docs/validation.md). The testnet stage needs HYPERLIQUID_TESTNET_PRIVATE_KEY."""
 
     mode: str = Field(default="fast", description="minimal (held-out) | fast (+ replay) | full (+ testnet)")
     alpha: float = Field(default=0.025, description="family-wise error rate of the held-out superiority gate")

@@ -10,7 +10,7 @@ It reproduces the stylised facts that strategies must cope with on real perpetua
   up / flat / down drift states lasting two weeks on average. Its drift, `MOMENTUM_EDGE_IN_VOLS` of the
   coin's hourly volatility, is strong on BTC, SOL, DOGE and XRP (a plain EMA(24)/EMA(96) rule earns an
   annualised Sharpe of about 3 per coin after costs) and absent on ETH; coins outside the five get the
-  modest `MOMENTUM_DRIFT_IN_VOLS` (Sharpe about 1.5) (README, "synthetic");
+  modest `MOMENTUM_DRIFT_IN_VOLS` (Sharpe about 1.5) (docs/data.md, "synthetic");
 - consistent OHLC in every bar (low <= open, close <= high, all > 0) and volume that rises with |return|;
 - hourly funding rates that follow the recent price drift (crowded longs pay), as on Hyperliquid.
 
@@ -71,7 +71,7 @@ STUDENT_DF = 5.0
 FACTOR_SHARE = 0.6  # share of a beta-1 coin's variance explained by the market factor
 MOMENTUM_DRIFT_IN_VOLS = 0.08  # trend drift (hourly, share of hourly vol) of a coin outside PROFILES in its up/down states
 MOMENTUM_STAY_DAYS = 14.0  # mean stay of a coin's momentum state
-# The planted edge of the five profiled coins, so that the demo shows a life cycle (README, "synthetic"):
+# The planted edge of the five profiled coins, so that the demo shows a life cycle (docs/data.md, "synthetic"):
 # strong time-series momentum on BTC, SOL, DOGE and XRP (a plain EMA(24)/EMA(96) rule earns an annualised
 # Sharpe of about 3 per coin after costs), none of its own on ETH (the market-wide regimes leave the rule ~0.6).
 MOMENTUM_EDGE_IN_VOLS: dict[str, float] = {"BTC": 0.13, "ETH": 0.0, "SOL": 0.13, "DOGE": 0.13, "XRP": 0.13}
