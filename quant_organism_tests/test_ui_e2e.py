@@ -52,17 +52,7 @@ JOB_DEFAULT: dict = {}
 # A gate loose enough that candidates of a 60-day test run pass (family-wise level 0.99, no walk-forward
 # or trade rule), `minimal` mode (the held-out stage only), so the UI has a deployment to show.
 RELAXED_VALIDATION = {"mode": "minimal", "alpha": 0.99, "min_trades": 1, "require_positive_walk_forward": False}
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM, CHROMIUM_ARGS = ui.CHROMIUM, ui.CHROMIUM_ARGS
 SCREENSHOTS = ui.REPO_ROOT / "test-output" / "ui"
 
 pytestmark = [

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -24,17 +23,7 @@ from quant_organism_tests.support import ui_support as ui
 COINS = int(os.environ.get("QUANT_ORGANISM_UI_SCALE_COINS", "50"))  # raise it to rehearse a larger universe (200)
 DAYS = 365
 PAGE_BUDGET_S = 5.0
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM, CHROMIUM_ARGS = ui.CHROMIUM, ui.CHROMIUM_ARGS
 OUTPUT = ui.REPO_ROOT / "test-output" / "ui"
 
 pytestmark = [pytest.mark.slow]
