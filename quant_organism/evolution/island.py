@@ -104,12 +104,11 @@ class BatchOutcome:
 class Island:
     """The evolutionary loop of one batch (see module docstring)."""
 
-    def __init__(self, task: BatchTask, frames: Mapping[str, pd.DataFrame], evaluator: Evaluator, clock_scale: int = 1) -> None:
+    def __init__(self, task: BatchTask, frames: Mapping[str, pd.DataFrame], clock_scale: int = 1) -> None:
         self.task = task
         self.clock_scale = clock_scale  # islands in lockstep share the clock: k of them get k islands' time
         self.config = task.config
         self.frames = frames
-        self.evaluator = evaluator
         self.fitness = FitnessConfig(min_trades=self.config.min_trades)
         self.rng = np.random.default_rng(np.random.SeedSequence([self.config.random_seed, task.batch]))
         self.cache: dict[str, Individual] = {}
@@ -342,7 +341,7 @@ def execute_gang(
         try:
             if hook is not None:
                 hook(task.batch)
-            island = Island(task, frames, evaluator, clock_scale=len(tasks))
+            island = Island(task, frames, clock_scale=len(tasks))
             steps = island.steps()
             live[task.batch] = (island, steps, started, next(steps))
         except StopIteration as done:
@@ -370,8 +369,8 @@ def _evaluate_together(
     requests: Mapping[int, tuple[FitnessConfig, list[SeedGenes]]], frames: Mapping[str, pd.DataFrame], evaluator: Evaluator
 ) -> dict[int, list[dict] | Exception]:
     """Each island's rows as dicts (or the exception its genomes raised), from one evaluator call per fitness
-    config.
-    A call that raises is repeated island by island, so only the island whose genomes fail is failed."""
+    config. A call that raises is repeated on halves of the islands, down to single ones, so only an island
+    whose genomes fail is failed."""
     answers: dict[int, list[dict] | Exception] = {}
     groups: dict[FitnessConfig, list[int]] = {}
     for batch, (fitness, _) in requests.items():
