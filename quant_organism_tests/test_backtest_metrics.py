@@ -60,6 +60,8 @@ def test_flat_equity_scores_zero_not_nan():
 
 
 def test_return_ratios_agree_with_vectorbts_returns_accessor():
+    import vectorbt  # noqa: F401 - registers the .vbt accessor (the package itself never imports vectorbt)
+
     rng = np.random.default_rng(11)
     index = pd.date_range("2024-01-01", periods=2000, freq="h")
     returns = pd.Series(rng.normal(0.0002, 0.01, len(index)), index=index)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quant_organism.validation.superiority import annualised_sharpe, superiority_test
+from quant_organism.validation.superiority import superiority_test
 
 DAYS = 180
 CANDIDATES = 20
@@ -127,10 +127,3 @@ def test_bad_input_raises():
         superiority_test(returns, alpha=1.5)
     with pytest.raises(ValueError, match="2-D"):
         superiority_test(np.zeros(DAYS))
-
-
-def test_annualised_sharpe():
-    daily = np.array([0.01, -0.005, 0.02, 0.0])
-    expected = daily.mean() / daily.std(ddof=1) * math.sqrt(365)
-    assert annualised_sharpe(daily, 365) == pytest.approx(expected)
-    np.testing.assert_allclose(annualised_sharpe(np.column_stack([daily, np.zeros(4)]), 365), [expected, 0.0])

@@ -9,15 +9,12 @@ batch. Each step is the very function the unfused path runs (`positions_batch`, 
 metrics are bit-for-bit the same (test_fused_kernel.py).
 
 numba's on-disk cache only notices edits to the file that holds a function, and these kernels compile in
-code from rules.py, positions.py, regime_filter.py and kernel.py: `drop_stale_cache` clears this module's
+code from rules.py, positions.py, regime_filter.py, kernel.py and core/metrics.py: `drop_stale_cache` clears this module's
 cache whenever any of those sources changes, so an edit there can never leave a stale fused build behind.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +22,8 @@ from numba import njit
 
 from quant_organism.backtest import kernel
 from quant_organism.backtest.kernel import N_METRICS, simulate_column_nb
+from quant_organism.core import metrics
+from quant_organism.core.numba_cache import drop_stale_cache
 from quant_organism.strategies import positions, regime_filter, rules
 from quant_organism.strategies.base import RuleInputs
 from quant_organism.strategies.positions import track_one
@@ -215,32 +214,8 @@ def fused_metrics(
     return out
 
 
-def drop_stale_cache(folder: Path, sources: list[Path], prefix: str) -> bool:
-    """Remove the numba cache files `prefix.*.nbi|nbc` in `folder` unless a stamp there says they were built
-    from exactly these `sources`; then stamp them. True when files were dropped (module docstring)."""
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
-    stamp = folder / f"{prefix}.sources"
-    try:
-        if stamp.read_text() == digest:
-            return False
-    except OSError:
-        pass
-    dropped = False
-    try:
-        for stale in folder.glob(f"{prefix}.*.nb[ic]"):
-            stale.unlink(missing_ok=True)
-            dropped = True
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp") as tmp:
-            tmp.write(digest)
-        os.replace(tmp.name, stamp)
-    except OSError:  # an unwritable cache folder: numba cannot have saved anything there either
-        pass
-    return dropped
-
-
 drop_stale_cache(
     Path(ema_crossover.stats.cache_path),
-    [Path(m.__file__) for m in (rules, positions, regime_filter, kernel)] + [Path(__file__)],
+    [Path(m.__file__) for m in (rules, positions, regime_filter, kernel, metrics)] + [Path(__file__)],
     Path(__file__).stem,
 )

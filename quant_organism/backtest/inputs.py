@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from quant_organism.core.bars import PRICE_COLUMNS, YEAR, BarContractError, funding_at_bars
+from quant_organism.core import metrics
+from quant_organism.core.bars import PRICE_COLUMNS, BarContractError, funding_at_bars
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,7 @@ def prepare_bars(ohlcv: pd.DataFrame, bars_per_year: float | None = None) -> Bar
     if bars_per_year is None:
         if not isinstance(index, pd.DatetimeIndex):
             raise ValueError("ohlcv has no DatetimeIndex: pass bars_per_year to annualise")
-        step = pd.Series(index).diff().median()
-        bars_per_year = YEAR / step
+        bars_per_year = metrics.bars_per_year(index)
     if not np.isfinite(bars_per_year) or bars_per_year <= 0:
         raise ValueError(f"bars_per_year must be a positive number; got {bars_per_year!r}")
     return Bars(index, o, h, lo, c, float(bars_per_year))

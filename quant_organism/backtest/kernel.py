@@ -11,15 +11,22 @@ flat until the target changes, funding cash flows, and metrics computed on the f
 equity path instead of through vectorbt's pandas stats layer. Orders are recorded in vectorbt's
 `order_dt` layout, so `BacktestResult.to_vectorbt` hands them to vectorbt unchanged.
 
-All numba code of the backtest lives in this one module on purpose: numba's on-disk cache
-(`cache=True`) only notices edits to the file that holds a function, so a kernel that called
-compiled helpers in another module could silently run a stale build of them.
+All numba code of the backtest lives in this one module on purpose, but for the performance figures, which
+are core/metrics.py's (the package's one convention): numba's on-disk cache (`cache=True`) only notices
+edits to the file that holds a function, so this module stamps its cache with both sources
+(core/numba_cache.py) and a changed metrics module can never leave a stale kernel build behind.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from numba import njit
+
+from quant_organism.core import metrics
+from quant_organism.core.metrics import path_figures_nb
+from quant_organism.core.numba_cache import drop_stale_cache
 
 # Metric slots of the output matrix (metrics.py names them).
 M_TOTAL_RETURN = 0
@@ -153,62 +160,18 @@ def _fill_nb(cash, position, units, price, fee, slippage):
 def equity_metrics_nb(equity, init_cash, exposure_bars, period_ids, n_periods, ann_factor, out):
     """Return-based metrics of one equity path (marked at each bar's close) into `out`.
 
-    Per-bar returns start from `init_cash`; Sharpe uses the sample std (ddof=1) and Sortino the root mean
-    square of the negative returns, both annualised by sqrt(bars per year) like vectorbt's returns
-    accessor; a zero-variance path scores 0. Drawdown is a positive fraction of the running peak
-    (the initial cash counts as a peak). Consistency is the share of sub-periods (`period_ids`, 0-based,
-    non-decreasing) whose compounded return is positive. One pass, one division per bar.
+    The figures are core/metrics.py's, under its convention (Sharpe, Sortino and drawdown from `init_cash`,
+    annualised by sqrt(bars per year) like vectorbt's returns accessor; consistency over `period_ids`);
+    exposure is the share of bars closing in a position.
     """
     n = equity.shape[0]
-    prev = init_cash
-    peak = init_cash
-    max_dd = 0.0
-    floor = peak  # equity below peak * (1 - max_dd) means a deeper drawdown
-    total = 0.0
-    total_sq = 0.0
-    down_sq = 0.0
-    period_start = init_cash
-    current = period_ids[0] if n > 0 else 0
-    positive = 0
-    for i in range(n):
-        eq = equity[i]
-        r = eq / prev - 1.0 if prev > 0.0 else 0.0
-        total += r
-        total_sq += r * r
-        neg = min(r, 0.0)  # branchless: the sign of returns is a coin flip the CPU cannot predict
-        down_sq += neg * neg
-        if eq > peak:
-            peak = eq
-            floor = peak * (1.0 - max_dd)
-        elif eq < floor:
-            max_dd = 1.0 - eq / peak
-            floor = eq
-        if period_ids[i] != current:
-            if prev > period_start:
-                positive += 1
-            period_start = prev
-            current = period_ids[i]
-        prev = eq
-    if n > 0 and prev > period_start:
-        positive += 1
-    out[M_TOTAL_RETURN] = (prev / init_cash - 1.0) if n > 0 else 0.0
-    out[M_MAX_DRAWDOWN] = max_dd
-    out[M_CONSISTENCY] = positive / n_periods if n_periods > 0 else 0.0
-    out[M_EXPOSURE] = exposure_bars / n if n > 0 else 0.0
-    sharpe = 0.0
-    sortino = 0.0
-    if n > 1:
-        mean = total / n
-        var = max(total_sq - n * mean * mean, 0.0) / (n - 1)
-        std = np.sqrt(var)
-        scale = np.sqrt(ann_factor)
-        if std > 1e-12 * (abs(mean) + 1e-12):
-            sharpe = mean / std * scale
-        down = np.sqrt(down_sq / n)
-        if down > 0.0:
-            sortino = mean / down * scale
+    total, sharpe, sortino, max_dd, consistency = path_figures_nb(equity, init_cash, period_ids, n_periods, ann_factor)
+    out[M_TOTAL_RETURN] = total
     out[M_SHARPE] = sharpe
     out[M_SORTINO] = sortino
+    out[M_MAX_DRAWDOWN] = max_dd
+    out[M_CONSISTENCY] = consistency
+    out[M_EXPOSURE] = exposure_bars / n if n > 0 else 0.0
 
 
 @njit(cache=True)
@@ -572,3 +535,6 @@ def empty_order_records(capacity: int) -> np.ndarray:
 def empty_trade_records(capacity: int) -> np.ndarray:
     """A trade record buffer (`trade_dt`)."""
     return np.empty(capacity, dtype=trade_dt)
+
+
+drop_stale_cache(Path(simulate_nb.stats.cache_path), [Path(__file__), Path(metrics.__file__)], Path(__file__).stem)

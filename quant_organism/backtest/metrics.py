@@ -1,17 +1,15 @@
 """Per-strategy performance metrics: their names, meanings and a frame of them.
 
 The numbers are computed in the compiled kernel (kernel.py) while each column is simulated:
-- total_return: final equity / initial cash - 1;
-- sharpe, sortino: mean per-bar return over its std (ddof=1) / over the root mean square of negative
-  returns, times sqrt(bars per year), bars per year derived from the bar interval (8,760 for 1h);
-  0 when the returns have no variance (e.g. never traded);
-- max_drawdown: largest fall from a running equity peak, a positive fraction (0.25 = -25%);
+- total_return, sharpe, sortino, max_drawdown, consistency: core/metrics.py's figures of the per-bar
+  equity path from the initial cash, under its one convention (Sharpe and Sortino annualised by the
+  bar interval, 8,760 bars a year for 1h; 0 without variance, e.g. never traded; consistency over
+  calendar weeks by default);
 - win_rate: share of trades with positive PnL (fees and funding included); NaN without trades;
 - trade_count: round trips, including one still open at the end;
 - turnover: traded notional over the equity at each fill, summed and annualised (times per year);
 - exposure: share of bars closing with an open position;
 - profit_factor: gross profit / gross loss of trades; inf with no losing trade, NaN without trades;
-- consistency: share of calendar sub-periods (weeks by default) with a positive compounded return;
 - fees, funding: totals paid as fractions of the initial cash (negative funding = received).
 """
 

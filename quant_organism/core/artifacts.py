@@ -14,10 +14,12 @@ re-materialised alone from the UI.
 from __future__ import annotations
 
 import json
+import math
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -56,11 +58,23 @@ def read_frame(path: Path) -> pd.DataFrame:
 
 
 def json_safe(value: Any) -> Any:
-    """Replace NaN/inf by None so the summary is strict JSON."""
+    """Strict JSON types, recursively: NaN and inf become None, numpy scalars Python numbers, keys strings."""
     if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return finite_or_none(value)
     return value
+
+
+def finite_or_none(value: Any) -> float | None:
+    """A number as a float, or None for a missing, NaN or infinite one (JSON has no NaN)."""
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None

@@ -22,7 +22,6 @@ PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 OHLCV_COLUMNS: tuple[str, ...] = (*PRICE_COLUMNS, "volume")
 FUNDING_COLUMN = "funding_rate"
 FUNDING_TOLERANCE = pd.Timedelta(minutes=1)  # exchange funding stamps jitter by milliseconds
-YEAR = pd.Timedelta(days=365)  # crypto trades every day: 8,760 hourly bars a year
 
 
 class BarContractError(ValueError):
@@ -93,14 +92,6 @@ def funding_at_bars(bar_index: pd.DatetimeIndex, funding: pd.DataFrame | pd.Seri
     np.add.at(sums, slot[keep], values[keep])
     rates[hit] = sums[hit]
     return rates
-
-
-def bars_per_year(index: pd.Index) -> float:
-    """Bars per year from the median bar spacing (8,760 for hourly bars)."""
-    step = pd.Series(index).diff().median()
-    if pd.isna(step) or step <= pd.Timedelta(0):
-        raise BarContractError("cannot derive the bar interval: need at least 2 increasing timestamps")
-    return float(YEAR / step)
 
 
 # Regime columns a strategy frame may carry (market/frames.py joins them from the `market/regime` series):

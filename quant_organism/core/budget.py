@@ -15,11 +15,12 @@ import math
 import time
 from dataclasses import dataclass, field
 
+from quant_organism.core.metrics import HOURS_PER_YEAR
+
 PHASES = ("evolution", "validation", "reporting")
 DEFAULT_SHARES = {"evolution": 0.5, "validation": 0.375, "reporting": 0.125}
 DEFAULT_CPU_HOUR_PRICE = 0.05  # USD per CPU-hour: about an on-demand cloud vCPU; configurable
 PLANNING_RATE = 800.0  # one-year hourly backtests per CPU-second inside an evolution (bench evolution, this VM)
-BARS_PER_YEAR = 8760
 
 
 class CostLimitExceeded(ValueError):
@@ -88,7 +89,7 @@ def estimate_cpu_seconds(
 ) -> float:
     """CPU-seconds of a whole run, planned: the evolution's backtests at `rate` (one-year backtests per
     CPU-second) scaled from its share to the whole cycle, capped by what the time budget allows on `workers`."""
-    evolution = evaluations * coins * (train_bars / BARS_PER_YEAR) / rate
+    evolution = evaluations * coins * (train_bars / HOURS_PER_YEAR) / rate
     whole = evolution / max(evolution_share, 1e-9)
     if budget is not None and budget.total_s is not None:
         whole = min(whole, budget.total_s * max(workers, 1))

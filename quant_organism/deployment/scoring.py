@@ -8,6 +8,7 @@
 - drawdown: 1 - (maximum drawdown / 25%), clipped (held-out; the worse of held-out and paper);
 - age: 0.5 for a new candidate (no paper record yet); for a strategy with paper days min(1, paper days / 30) when its paper
   Sharpe is positive, 0 when it is not or it is decaying.
+Sharpe, consistency and drawdown are core/metrics.py's figures (its one convention).
 The decision engine walks candidates by this score (best first) through the correlation filter, then
 sizes the chosen ones with fractional Kelly under the caps (allocation.py). Plain, documented weights:
 they order candidates that all passed validation; they decide nothing about whether an edge is real.
@@ -20,11 +21,12 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
+from quant_organism.core.metrics import DAYS_PER_YEAR, figures
+
 WEIGHTS = {"sharpe": 0.40, "consistency": 0.25, "drawdown": 0.20, "age": 0.15}
 SHARPE_SCALE = 4.0
 DRAWDOWN_SCALE = 0.25
 AGE_DAYS = 30.0
-DAYS_PER_YEAR = 365.0
 
 
 @dataclass(frozen=True)
@@ -52,34 +54,19 @@ def _clip(x: float) -> float:
     return float(min(1.0, max(0.0, x))) if math.isfinite(x) else 0.0
 
 
-def daily_sharpe(daily: pd.Series) -> float:
+def held_out_figures(daily: pd.Series) -> tuple[float, float, float]:
+    """(annualised Sharpe, share of positive calendar weeks, max drawdown) of daily returns (core/metrics.py)."""
     daily = daily.dropna()
-    sd = float(daily.std(ddof=1)) if len(daily) > 1 else 0.0
-    return float(daily.mean() / sd * math.sqrt(DAYS_PER_YEAR)) if sd > 0 else 0.0
-
-
-def weekly_consistency(daily: pd.Series) -> float:
-    daily = daily.dropna()
-    if daily.empty:
-        return 0.0
     days = pd.DatetimeIndex(daily.index)
     days = days.tz_convert(None) if days.tz is not None else days  # UTC days; periods carry no time zone
-    weeks = (1.0 + daily).groupby(days.to_period("W")).prod() - 1.0
-    return float((weeks > 0).mean())
-
-
-def max_drawdown(daily: pd.Series) -> float:
-    equity = (1.0 + daily.dropna()).cumprod()
-    if equity.empty:
-        return 0.0
-    return float((1.0 - equity / equity.cummax()).max())
+    weeks = pd.factorize(days.to_period("W"))[0]  # the index is sorted: weeks numbered in order
+    measured = figures(daily, DAYS_PER_YEAR, weeks)
+    return measured["sharpe"], measured["consistency"], measured["max_drawdown"]
 
 
 def score(daily: pd.Series, paper: PaperRecord | None = None) -> Score:
     """The composite score of a strategy from its held-out daily returns and, for an incumbent, its paper record."""
-    sharpe = daily_sharpe(daily)
-    consistency = weekly_consistency(daily)
-    drawdown = max_drawdown(daily)
+    sharpe, consistency, drawdown = held_out_figures(daily)
     if paper is None or paper.days == 0:  # no record yet: neutral age, held-out evidence only
         age = 0.5
     else:

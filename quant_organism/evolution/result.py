@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from quant_organism.backtest.fitness import OBJECTIVE_COLUMNS
+from quant_organism.core.artifacts import finite_or_none
 from quant_organism.evolution.config import EvolutionConfig
 from quant_organism.evolution.fitness import AGGREGATE_COLUMNS
 from quant_organism.evolution.windows import EvolutionWindows
@@ -191,13 +192,13 @@ def to_strategy_configs(
     day = evolution_date or result.windows.evolution_date
     configs = []
     for genes, row in result.best(n):
-        sharpe = _finite(row["sharpe"])
+        sharpe = finite_or_none(row["sharpe"])
         configs.append(
             StrategyConfig.from_genes(
                 genes,
                 fitness_score=float(row["score"]),
                 backtest_sharpe=sharpe if sharpe is not None else float(row["obj_sharpe"]),
-                max_drawdown=_finite(row["max_drawdown"]),
+                max_drawdown=finite_or_none(row["max_drawdown"]),
                 evolution_date=day,
                 data_window=data_window,
                 metrics={key: _metric(row[key]) for key in CONFIG_METRICS},
@@ -207,14 +208,9 @@ def to_strategy_configs(
     return configs
 
 
-def _finite(value: Any) -> float | None:
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
 def _metric(value: Any) -> float | int | str | bool | None:
     if isinstance(value, (str, bool, np.bool_)):
         return value if isinstance(value, str) else bool(value)
     if isinstance(value, (int, np.integer)):
         return int(value)
-    return _finite(value)
+    return finite_or_none(value)

@@ -28,11 +28,12 @@ import numpy as np
 import pandas as pd
 
 from quant_organism.core.bars import REGIME_BAR_COLUMNS, REGIME_HMM, REGIME_SENTIMENT, REGIME_TREND, REGIME_VOL
+from quant_organism.core.metrics import DAYS_PER_YEAR
 
 VOL_WINDOW, RANK_WINDOW, RANK_MIN = 20, 365, 60
 TREND_WINDOW = 30
 HMM_MIN_DAYS = 120
-YEAR_DAYS = 365.0
+
 REGIME_COLUMNS = (
     "market_return",
     "realized_vol",
@@ -154,7 +155,7 @@ def compute_regimes(
     closes = closes.reindex(days)
     market = np.log(closes).diff().mean(axis=1, skipna=True)
     market.iloc[0] = np.nan
-    vol = market.rolling(VOL_WINDOW, min_periods=VOL_WINDOW).std() * np.sqrt(YEAR_DAYS)
+    vol = market.rolling(VOL_WINDOW, min_periods=VOL_WINDOW).std() * np.sqrt(DAYS_PER_YEAR)
     percentile = _rolling_rank(vol, RANK_WINDOW, RANK_MIN)
     vol_regime = np.select([percentile.isna(), percentile < 1 / 3, percentile > 2 / 3], ["unknown", "low", "high"], "normal")
     trend = market.rolling(TREND_WINDOW, min_periods=TREND_WINDOW).sum() / (

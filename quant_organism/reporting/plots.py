@@ -14,6 +14,8 @@ matplotlib.use("Agg")  # no display: render to memory only
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from quant_organism.core.metrics import growth
+
 
 def _png(figure) -> bytes:
     buffer = io.BytesIO()
@@ -114,7 +116,7 @@ def regime_chart(regimes: pd.DataFrame, title: str = "market regimes and sentime
     high-volatility days shaded; bottom: Fear & Greed (0-100, gaps where missing) and the volatility percentile."""
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(8, 5), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     days = pd.to_datetime(regimes.index)
-    index = (1.0 + regimes["market_return"].fillna(0.0)).cumprod()
+    index = growth(regimes["market_return"])
     top.plot(days, index.to_numpy(), color="black", linewidth=1.2, label="market index")
     high = (regimes["vol_regime"] == "high").to_numpy()
     turbulent = (regimes["hmm_state"] == "turbulent").to_numpy()
@@ -160,5 +162,5 @@ def research_memory(best: pd.DataFrame, gates: pd.DataFrame, families: pd.DataFr
 
 def retrospective_curves(curves: pd.DataFrame, title: str = "retrospective") -> bytes:
     """The retrospective's four forward curves chained over every date (growth of 1)."""
-    growth = {name: (1.0 + curves[name].fillna(0.0)).cumprod() for name in curves.columns} if len(curves) else {}
-    return equity_curves(growth, f"{title}: forward, chained over the evolution dates", benchmark="buy_and_hold")
+    grown = {name: growth(curves[name]) for name in curves.columns} if len(curves) else {}
+    return equity_curves(grown, f"{title}: forward, chained over the evolution dates", benchmark="buy_and_hold")

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from quant_organism.core.metrics import growth
+
 
 def deployed_equity(returns: pd.DataFrame, allocations: dict[str, float]) -> pd.Series:
     """Equity of the deployed mix (the rest in cash) from its strategies' per-bar returns, starting at 1."""
@@ -17,7 +19,7 @@ def deployed_equity(returns: pd.DataFrame, allocations: dict[str, float]) -> pd.
         return pd.Series(dtype=float)
     weights = pd.Series(allocations, dtype=float)
     mix = returns.reindex(columns=weights.index).fillna(0.0) @ weights
-    return (1.0 + mix).cumprod()
+    return growth(mix)
 
 
 def build_report(

@@ -19,7 +19,6 @@ Every figure here is a forward figure: computed on bars after the date whose dat
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,7 +28,8 @@ import pandas as pd
 
 from quant_organism.backtest import CostModel
 from quant_organism.catalog import StrategyConfig
-from quant_organism.core.bars import bars_per_year
+from quant_organism.core.artifacts import finite_or_none
+from quant_organism.core.metrics import bars_per_year, max_drawdown, total_return
 from quant_organism.deployment.chain import ChainSettings, Incumbent, run_chain
 from quant_organism.deployment.scoring import PaperRecord
 from quant_organism.runtime.forward import ForwardRecord, buy_and_hold_record, flat_record, trade_forward
@@ -110,7 +110,7 @@ class DateOutcome:
         for curve, record in self.records.items():
             figures = window_figures(record.returns, self.bars_per_year)
             out[f"{curve}_return"] = float(record.total_return)
-            out[f"{curve}_sharpe"] = _finite(figures["sharpe"])
+            out[f"{curve}_sharpe"] = finite_or_none(figures["sharpe"])
             out[f"{curve}_drawdown"] = float(record.max_drawdown)
         return out
 
@@ -193,7 +193,7 @@ def judge_date(
     return DateOutcome(
         date=date, until=until, deployed=deployed, retired=sorted(set(holding) - set(live)),
         candidates=len(outcome.candidates), passed=len(outcome.validation.passed),
-        spa_pvalue=None if test is None else _finite(test.spa_pvalue), naive=naive, records=records,
+        spa_pvalue=None if test is None else finite_or_none(test.spa_pvalue), naive=naive, records=records,
         bars_per_year=bars_per_year(first.index), seconds=time.perf_counter() - started, notes=notes, live=live,
         looks={name: float(look["probation_pvalue"]) for name, look in outcome.plan.looks.items()},
     )  # fmt: skip
@@ -206,9 +206,8 @@ def chained(rows: list[dict], curves: pd.DataFrame) -> dict:
         summary["first"], summary["last_until"] = rows[0]["date"], rows[-1]["until"]
     for name in CURVES:
         values = curves[name].to_numpy() if name in curves else np.zeros(0)
-        equity = np.concatenate([[1.0], np.cumprod(1.0 + values)])
-        summary[f"{name}_return"] = float(equity[-1] - 1.0)
-        summary[f"{name}_drawdown"] = float(np.max(1.0 - equity / np.maximum.accumulate(equity)))
+        summary[f"{name}_return"] = total_return(values)
+        summary[f"{name}_drawdown"] = max_drawdown(values)
     summary["dates_deploying"] = sum(1 for r in rows if r["deployed"])
     summary["dates_with_capital"] = sum(1 for r in rows if r.get("capital_families"))  # Kelly capital, not incubation
     summary["parity_ok"] = all(r["parity_ok"] for r in rows)
@@ -233,7 +232,3 @@ def _day(value: str | pd.Timestamp) -> pd.Timestamp:
     stamp = pd.Timestamp(value)
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
     return stamp.normalize()
-
-
-def _finite(value) -> float | None:
-    return float(value) if value is not None and math.isfinite(float(value)) else None

@@ -22,6 +22,7 @@ import pandas as pd
 
 from quant_organism.core import artifacts
 from quant_organism.core.faults import fault_point
+from quant_organism.core.metrics import figures, periods_per_year
 from quant_organism.core.run_history import archive_table, check_run_id
 from quant_organism.evolution.config import OBJECTIVE_COLUMN, load_preset
 from quant_organism.evolution.engine import run_evolution
@@ -33,7 +34,6 @@ from quant_organism.validation.held_out import window_returns
 from quant_organism.validation.run import ValidationSettings, validate
 
 WORKFLOW_RESULTS_DIR = "workflows"
-BARS_PER_YEAR = {"1h": 8760, "4h": 2190, "1d": 365, "15m": 35040}
 
 
 @dataclass
@@ -173,7 +173,7 @@ def _optimize(spec, phase, day, frames, seeds, on_progress):
 def _backtest(phase: PhaseSpec, seeds: list[SeedGenes], frames, windows: EvolutionWindows, interval: str) -> PhaseResult:
     """Held-out metrics of the inherited winners, per window and position size (returns scale with it)."""
     rows = []
-    per_year = BARS_PER_YEAR.get(interval, 8760)
+    per_year = periods_per_year(interval)
     for window in (windows.out_of_sample, windows.walk_forward):
         returns, _ = window_returns(seeds, frames, window) if seeds else (pd.DataFrame(), {})
         for fraction in phase.sizing():
@@ -201,16 +201,15 @@ def _backtest(phase: PhaseSpec, seeds: list[SeedGenes], frames, windows: Evoluti
     return PhaseResult(phase.name, phase.type, winners, summary, table)
 
 
-def _metrics(returns: pd.Series, per_year: int) -> dict[str, float]:
+def _metrics(returns: pd.Series, per_year: float) -> dict[str, float]:
+    """Figures of a held-out return series (core/metrics.py); a bar without a return is a flat bar."""
     values = returns.fillna(0.0).to_numpy(np.float64)
-    equity = np.cumprod(1.0 + values)
-    std = values.std(ddof=1) if len(values) > 1 else 0.0
-    drawdown = 1.0 - equity / np.maximum.accumulate(equity) if len(equity) else np.zeros(1)
+    measured = figures(values, per_year)
     return {
         "bars": int(len(values)),
-        "total_return": float(equity[-1] - 1.0) if len(equity) else 0.0,
-        "sharpe": float(values.mean() / std * np.sqrt(per_year)) if std > 0 else 0.0,
-        "max_drawdown": float(drawdown.max()),
+        "total_return": measured["total_return"],
+        "sharpe": measured["sharpe"],
+        "max_drawdown": measured["max_drawdown"],
         "exposure": float(np.mean(values != 0.0)) if len(values) else 0.0,
     }
 

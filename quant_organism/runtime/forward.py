@@ -19,6 +19,7 @@ import pandas as pd
 
 from quant_organism.backtest import CostModel
 from quant_organism.catalog import StrategyConfig
+from quant_organism.core import metrics
 from quant_organism.runtime.engine import StrategyRuntimeEngine
 from quant_organism.runtime.ledger import PaperLedger, PaperTrader
 from quant_organism.runtime.parity import ledger_parity
@@ -40,14 +41,11 @@ class ForwardRecord:
 
     @property
     def total_return(self) -> float:
-        return float((1.0 + self.returns).prod() - 1.0) if len(self.returns) else 0.0
+        return metrics.total_return(self.returns)
 
     @property
     def max_drawdown(self) -> float:
-        if not len(self.returns):
-            return 0.0
-        equity = np.concatenate([[1.0], (1.0 + self.returns.to_numpy()).cumprod()])
-        return float(np.max(1.0 - equity / np.maximum.accumulate(equity)))
+        return metrics.max_drawdown(self.returns)
 
     @property
     def parity_ok(self) -> bool:

@@ -33,8 +33,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from quant_organism.backtest.inputs import YEAR
 from quant_organism.backtest.metrics import equity_metrics
+from quant_organism.core import metrics as core_metrics
 
 from .book import Fill, Mark, Trade
 from .decisions import TradeDecision
@@ -315,8 +315,7 @@ class PaperLedger:
             empty = pd.Series(dtype=np.float64, index=pd.DatetimeIndex([], tz="UTC"))
             return PaperMetrics(strategy, 0, 0, None, None, int(trade_count), 0.0, 0.0, 0.0, empty, empty)
         if bars_per_year is None:
-            step = pd.Series(equity.index).diff().median()
-            bars_per_year = YEAR / step if isinstance(step, pd.Timedelta) and step > pd.Timedelta(0) else 1.0
+            bars_per_year = core_metrics.bars_per_year(equity.index, default=1.0)
         figures = equity_metrics(equity.to_numpy(), initial, float(bars_per_year))
         returns = equity / equity.shift(1).fillna(initial) - 1.0
         days = equity.index.normalize().nunique()

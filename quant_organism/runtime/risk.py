@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from quant_organism.core.metrics import fall_from
+
 BREAKER_DRAWDOWN, BREAKER_DAILY_LOSS, ASSET_CAP, DECAY_SIZE, RESET = (
     "breaker_drawdown",
     "breaker_daily_loss",
@@ -105,8 +107,8 @@ class PortfolioGuard:
         s.peak = equity if s.peak is None else max(s.peak, equity)
         if s.tripped is not None:
             return None
-        drawdown = 1.0 - equity / s.peak if s.peak > 0 else 0.0
-        day_loss = 1.0 - equity / s.day_start if s.day_start and s.day_start > 0 else 0.0
+        drawdown = fall_from(s.peak, equity)
+        day_loss = fall_from(s.day_start, equity) if s.day_start else 0.0
         if limits.max_drawdown is not None and drawdown >= limits.max_drawdown:
             kind, why = BREAKER_DRAWDOWN, f"portfolio drawdown {drawdown:.1%} >= {limits.max_drawdown:.0%}"
         elif limits.daily_loss is not None and day_loss >= limits.daily_loss:

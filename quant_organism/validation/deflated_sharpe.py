@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm
 
+from quant_organism.core.metrics import sharpe
+
 EULER_GAMMA = 0.5772156649015329
 _MOMENT_TOL = 1e-9
 
@@ -90,7 +92,7 @@ class ReturnMoments:
     def of(cls, returns: Iterable[float] | np.ndarray) -> "ReturnMoments | None":
         """Moments of `returns` (NaNs dropped); None when fewer than 2 values or no variance.
 
-        Sharpe = mean / std (ddof=1), the backtest's own per-bar definition; skew and kurtosis are the
+        Sharpe per period (core/metrics.py, the backtest's own definition); skew and kurtosis are the
         plain sample moments, which always satisfy kurtosis >= 1 + skew² as the PSR requires.
         """
         values = np.asarray(list(returns) if not isinstance(returns, np.ndarray) else returns, dtype=np.float64)
@@ -99,11 +101,11 @@ class ReturnMoments:
             return None
         centred = values - values.mean()
         m2 = float(np.mean(centred**2))
-        if m2 <= 0.0 or values.std(ddof=1) == 0.0:
+        if m2 <= 0.0:
             return None
         skew = float(np.mean(centred**3) / m2**1.5)
         kurtosis = float(np.mean(centred**4) / m2**2)
-        return cls(float(values.mean() / values.std(ddof=1)), skew, kurtosis, len(values))
+        return cls(sharpe(values), skew, kurtosis, len(values))
 
 
 def _check_trials(n_trials: int) -> int:

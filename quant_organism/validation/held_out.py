@@ -37,12 +37,14 @@ import numpy as np
 import pandas as pd
 
 from quant_organism.backtest.costs import CostModel
+from quant_organism.core.artifacts import json_safe
+from quant_organism.core.metrics import bars_per_year, figures
 from quant_organism.core.windows import Window
 from quant_organism.strategies.genes import SeedGenes
 from quant_organism.validation.deflated_sharpe import ReturnMoments, deflated_sharpe_ratio
 from quant_organism.validation.result import StageResult, StageStatus
 from quant_organism.validation.superiority import SuperiorityResult, superiority_test
-from quant_organism.validation.windowed import bars_per_year, run_window
+from quant_organism.validation.windowed import run_window
 
 STAGE = "backtest"
 GATE_KEY = "superiority"  # metrics[GATE_KEY]["passed"] tells the verdict whether the statistical gate held
@@ -110,7 +112,7 @@ def held_out_evidence(
     first = next(iter(frames.values()))
     history = min(int((frames[coin].index < span.start).sum()) for coin in runs)
     return HeldOutEvidence(
-        bar_returns, daily, trades, win_rates, out_of_sample, walk_forward, bars_per_year(first), tuple(runs), history
+        bar_returns, daily, trades, win_rates, out_of_sample, walk_forward, bars_per_year(first.index), tuple(runs), history
     )
 
 
@@ -175,20 +177,13 @@ def run_held_out_stage(
 
 
 def window_figures(returns: pd.Series, bars_per_year: float) -> dict[str, float]:
-    """Annualised Sharpe, total return and max drawdown of one per-bar return series."""
+    """Annualised Sharpe, total return and max drawdown of one per-bar return series (core/metrics.py);
+    NaN figures for a window of fewer than two bars, which has no return spread to judge."""
     values = returns.to_numpy(dtype=np.float64)
     if len(values) < 2:
         return {"sharpe": math.nan, "total_return": math.nan, "max_drawdown": math.nan, "bars": len(values)}
-    std = values.std(ddof=1)
-    sharpe = values.mean() / std * math.sqrt(bars_per_year) if std > 0 else 0.0
-    equity = np.cumprod(1.0 + values)
-    drawdown = 1.0 - equity / np.maximum.accumulate(np.maximum(equity, 1.0))
-    return {
-        "sharpe": float(sharpe),
-        "total_return": float(equity[-1] - 1.0),
-        "max_drawdown": float(max(0.0, drawdown.max())),
-        "bars": int(len(values)),
-    }
+    measured = figures(values, bars_per_year)
+    return {key: measured[key] for key in ("sharpe", "total_return", "max_drawdown")} | {"bars": int(len(values))}
 
 
 LOOKBACK_GENES = ("fast_period", "slow_period", "signal_period", "senkou_period")
@@ -241,7 +236,7 @@ def judge(name: str, evidence: HeldOutEvidence, test: SuperiorityResult, config:
         "coins": list(evidence.coins),
     }  # fmt: skip
     status = StageStatus.FAILED if reasons else StageStatus.PASSED
-    return StageResult(STAGE, status, min(1.0, max(0.0, score)), _json_safe(metrics), reasons)
+    return StageResult(STAGE, status, min(1.0, max(0.0, score)), json_safe(metrics), reasons)
 
 
 def _deflated(daily: np.ndarray, n_candidates: int) -> dict:
@@ -260,21 +255,6 @@ def _normal_cdf(x: float) -> float:
 
 def _fmt(value) -> str:
     return f"{value:.3g}" if isinstance(value, (int, float)) and math.isfinite(value) else "n/a"
-
-
-def _json_safe(value):
-    """Plain JSON types: NaN/inf become None, numpy scalars become Python numbers."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(float(value)) else None
-    return value
 
 
 def _check_candidates(candidates: Sequence[SeedGenes]) -> None:

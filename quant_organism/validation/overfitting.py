@@ -21,11 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from quant_organism.core.artifacts import finite_or_none
+from quant_organism.core.metrics import sharpe_from_sums
+
 Metric = Callable[[np.ndarray], np.ndarray]
 """A custom metric: (rows x N) returns -> (N,) scores, higher is better."""
 
 _COMBO_CHUNK = 1024  # combinations scored at once: bounds memory to a few (chunk x N) arrays
-_ZERO_VARIANCE_TOL = 1e-12  # relative: variance below this share of the mean square counts as zero
 
 
 @dataclass(frozen=True)
@@ -50,10 +52,10 @@ class PBOResult:
             "n_blocks": int(self.n_blocks),
             "n_strategies": int(self.n_strategies),
             "rows_used": int(self.rows_used),
-            "median_logit": _finite_or_none(np.median(self.logits)),
-            "is_metric_of_best_mean": _finite_or_none(np.mean(is_best)),
-            "oos_metric_of_best_mean": _finite_or_none(np.mean(oos_best)),
-            "degradation_slope": _finite_or_none(_ols_slope(is_best, oos_best)),
+            "median_logit": finite_or_none(np.median(self.logits)),
+            "is_metric_of_best_mean": finite_or_none(np.mean(is_best)),
+            "oos_metric_of_best_mean": finite_or_none(np.mean(oos_best)),
+            "degradation_slope": finite_or_none(_ols_slope(is_best, oos_best)),
             "prob_oos_metric_below_zero": float(np.mean(oos_best < 0)),
         }
 
@@ -67,7 +69,7 @@ def probability_of_backtest_overfitting(
 ) -> PBOResult:
     """PBO of picking the best of the N columns of `returns` by CSCV.
 
-    `metric`: None or "sharpe" (per-period mean / std, ddof=1; zero-variance halves score 0, i.e. no
+    `metric`: None or "sharpe" (per-period Sharpe, core/metrics.py; zero-variance halves score 0, i.e. no
     edge), "mean", or a callable on a (rows x N) array (general but evaluated split by split, slow).
     The two built-ins are computed from per-block sums and sums of squares, so a split costs one
     small matrix product. Rows that do not fill whole blocks are dropped from the start, keeping the
@@ -157,22 +159,12 @@ def _block_metric_scores(
         stop = start + weights.shape[0]
         if use_sharpe:
             is_squares = weights @ block_squares
-            is_scores[start:stop] = _sharpe_from_sums(is_sums, is_squares, half_rows)
-            oos_scores[start:stop] = _sharpe_from_sums(total_sums - is_sums, total_squares - is_squares, half_rows)
+            is_scores[start:stop] = sharpe_from_sums(is_sums, is_squares, half_rows, 1.0)
+            oos_scores[start:stop] = sharpe_from_sums(total_sums - is_sums, total_squares - is_squares, half_rows, 1.0)
         else:
             is_scores[start:stop] = is_sums / half_rows
             oos_scores[start:stop] = (total_sums - is_sums) / half_rows
     return is_scores, oos_scores
-
-
-def _sharpe_from_sums(sums: np.ndarray, squares: np.ndarray, n: int) -> np.ndarray:
-    """Per-period Sharpe (ddof=1) from sums; a (numerically) zero variance scores 0, not ±inf."""
-    mean = sums / n
-    variance = np.maximum(squares - sums * mean, 0.0) / (n - 1)
-    flat = variance <= _ZERO_VARIANCE_TOL * (squares / n)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sharpe = mean / np.sqrt(variance)
-    return np.where(flat, 0.0, sharpe)
 
 
 def _select_and_rank(is_scores: np.ndarray, oos_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -205,8 +197,3 @@ def _ols_slope(x: np.ndarray, y: np.ndarray) -> float:
     x_centred = x - x.mean()
     denominator = float(np.sum(x_centred**2))
     return float(np.sum(x_centred * (y - y.mean())) / denominator) if denominator > 0 else float("nan")
-
-
-def _finite_or_none(value: float) -> float | None:
-    value = float(value)
-    return value if np.isfinite(value) else None

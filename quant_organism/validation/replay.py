@@ -45,9 +45,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from quant_organism.backtest import CostModel, run_backtest
 from quant_organism.backtest.engine import INIT_CASH
-from quant_organism.backtest.inputs import YEAR
 from quant_organism.backtest.metrics import equity_metrics
 from quant_organism.catalog import StrategyConfig
+from quant_organism.core import metrics
 from quant_organism.runtime.engine import StrategyRuntimeEngine
 from quant_organism.runtime.ledger import PaperLedger, PaperTrader
 from quant_organism.runtime.parity import ledger_parity
@@ -240,8 +240,7 @@ def replay(
     equity = equity.fillna({c: engine.books[(strategy.name, c)].state.initial_cash for c in equity.columns}).sum(axis=1)
     returns = subperiod_returns(equity, initial, config.n_subperiods)
     step = pd.Series(equity.index).diff().median()
-    bars_per_year = YEAR / step if isinstance(step, pd.Timedelta) and step > pd.Timedelta(0) else 1.0
-    figures = equity_metrics(equity.to_numpy(), initial, bars_per_year)
+    figures = equity_metrics(equity.to_numpy(), initial, metrics.bars_per_year(equity.index, default=1.0))
     duration = (last - start) + (step if isinstance(step, pd.Timedelta) else pd.Timedelta(0))
     return ReplayOutcome(
         strategy=strategy.name, coins=coins, start=start, end=last, bars=run.bars, book_bars=len(marks),

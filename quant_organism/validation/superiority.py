@@ -32,6 +32,9 @@ from typing import Any
 import numpy as np
 from arch.bootstrap import SPA, optimal_block_length
 
+from quant_organism.core.artifacts import finite_or_none
+from quant_organism.core.metrics import sharpe
+
 _MIN_PERIODS = 10
 
 
@@ -52,11 +55,11 @@ class SuperiorityResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe copy (non-finite floats become None)."""
         return {
-            "spa_pvalue": _json_float(self.spa_pvalue),
-            "spa_pvalues": {name: _json_float(value) for name, value in self.spa_pvalues.items()},
+            "spa_pvalue": finite_or_none(self.spa_pvalue),
+            "spa_pvalues": {name: finite_or_none(value) for name, value in self.spa_pvalues.items()},
             "superior": list(self.superior),
             "candidates": {
-                name: {key: _json_float(value) if isinstance(value, float) else value for key, value in stats.items()}
+                name: {key: finite_or_none(value) if isinstance(value, float) else value for key, value in stats.items()}
                 for name, stats in self.candidates.items()
             },
             "alpha": self.alpha,
@@ -121,7 +124,7 @@ def superiority_test(
         summary: dict[str, Any] = {
             "mean": float(column.mean()),
             "excess_mean": float(excess[:, index].mean()),
-            "sharpe": _per_period_sharpe(column),
+            "sharpe": sharpe(column),
             "t_stat": float(t_stats[index]) if testable[index] else float("nan"),
             "superior": index in superior_indices,
         }
@@ -177,15 +180,6 @@ def default_block_size(excess_returns: np.ndarray) -> int:
     lengths = lengths[np.isfinite(lengths)]
     typical = math.ceil(float(np.median(lengths))) if lengths.size else 1
     return int(min(max(typical, 1), max(n_periods // 4, 1)))
-
-
-def annualised_sharpe(returns: Any, periods_per_year: float) -> float | np.ndarray:
-    """Mean / std (ddof=1) × sqrt(periods_per_year), per column for 2-D input; 0 where std is 0."""
-    values = np.asarray(getattr(returns, "to_numpy", lambda: returns)(), dtype=float)
-    std = values.std(axis=0, ddof=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sharpe = np.where(std > 0, values.mean(axis=0) / std, 0.0) * math.sqrt(periods_per_year)
-    return float(sharpe) if sharpe.ndim == 0 else sharpe
 
 
 def _stationary_long_run_variance(series: np.ndarray, block_size: int) -> np.ndarray:
@@ -245,12 +239,3 @@ def _as_benchmark(benchmark: Any, returns: Any, n_periods: int) -> np.ndarray:
     if not np.all(np.isfinite(values)):
         raise ValueError("benchmark has NaN or infinite values (or periods missing from returns' index)")
     return values
-
-
-def _per_period_sharpe(column: np.ndarray) -> float:
-    std = float(column.std(ddof=1))
-    return float(column.mean() / std) if std > 0 else 0.0
-
-
-def _json_float(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None

@@ -25,7 +25,7 @@ import pandas as pd
 
 from quant_organism.backtest.costs import CostModel
 from quant_organism.backtest.engine import BacktestResult, run_backtest
-from quant_organism.core.bars import bars_per_year as _bars_per_year
+from quant_organism.core.metrics import bars_per_year
 from quant_organism.core.windows import Window
 from quant_organism.strategies.genes import SeedGenes
 
@@ -69,13 +69,8 @@ def run_window(
         funding=funding,
         costs=costs,
         consistency_period=consistency_period,
-        bars_per_year=bars_per_year(frame),
+        bars_per_year=bars_per_year(frame.index),
     )
-
-
-def bars_per_year(frame: pd.DataFrame) -> float:
-    """Bars per year from the median bar spacing of the frame (8,760 for hourly bars)."""
-    return _bars_per_year(frame.index)
 
 
 def _signals(candidates: Sequence[SeedGenes], history: pd.DataFrame, registry) -> pd.DataFrame:

@@ -12,6 +12,7 @@ from quant_organism.catalog.manifest import load_current_deployment
 from quant_organism.catalog.store import STORE_DIR
 from quant_organism.core import artifacts as artifact_files
 from quant_organism.core.faults import fault_point
+from quant_organism.core.metrics import growth
 from quant_organism.defs.shared.partitions import daily_partitions
 from quant_organism.defs.shared.resources import ArtifactsResource, RunBudgetResource, StrategyStoreResource, correlation_id
 from quant_organism.defs.validation.assets import INCUMBENTS_FILE, SAMPLE_FILE, VALIDATED, read_held_out_returns
@@ -251,7 +252,7 @@ def evolution_report(
     curves = {}
     if validation.get("verdicts"):
         returns, benchmark = read_held_out_returns(artifacts, day)
-        curves["buy & hold (equal weight)"] = (1.0 + benchmark).cumprod()
+        curves["buy & hold (equal weight)"] = growth(benchmark)
         curves["deployed set"] = deployed_equity(returns, deployment.get("allocations", {}))
     plot = equity_curves(curves, "held-out windows: deployed set vs buy & hold", benchmark="buy & hold (equal weight)")
     directory = artifacts.phase_dir("reports", day)
