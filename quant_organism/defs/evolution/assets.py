@@ -41,6 +41,7 @@ MIN_COVERAGE = 0.9  # share of the train window's bars that must be present and 
 # asset, hence the edges to candles and funding map D to all coins of D only. The window's coverage is
 # still checked at run time (MIN_COVERAGE).
 LOOKBACK_EDGE_DAYS = max(int(preset_values(name).get("lookback_days", 0)) for name in preset_names())
+REGIME_LOOKBACK = lookback_days(LOOKBACK_EDGE_DAYS)  # population D -> regimes D-539 .. D
 
 
 class EvolutionRunConfig(dg.Config):
@@ -183,7 +184,7 @@ def _island_metadata(result) -> dict[str, dg.MetadataValue]:
     deps=[
         dg.AssetDep(CANDLES, partition_mapping=all_coins_of_day),
         dg.AssetDep(FUNDING, partition_mapping=all_coins_of_day),
-        dg.AssetDep(REGIME, partition_mapping=lookback_days(LOOKBACK_EDGE_DAYS)),
+        dg.AssetDep(REGIME, partition_mapping=REGIME_LOOKBACK),
     ],
     group_name="evolution",
     kinds={"python", "parquet"},
