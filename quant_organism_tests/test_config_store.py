@@ -7,6 +7,7 @@ import logging
 import multiprocessing
 import os
 import time
+from collections import Counter
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -112,10 +113,8 @@ def test_round_trip_through_the_store_gives_identical_signals(loader: StrategySt
     assert reloaded.genes.genes_hash() == genes.genes_hash()
     assert reloaded.fitness_score == config.fitness_score  # floats survive JSON exactly
     assert reloaded.to_json() == path.read_text()  # stable serialisation: rewriting changes no byte
-    seed = loader.create_strategy_from_config(reloaded)
+    seed = get_registry().create_seed(reloaded.seed_type, reloaded.genes)
     pd.testing.assert_series_equal(seed.generate_signals(frame), original)
-    by_name = loader.create_strategy_from_config(config.name)
-    pd.testing.assert_series_equal(by_name.generate_signals(frame), original)
 
 
 def test_data_window_and_provenance_round_trip(loader: StrategyStore) -> None:
@@ -257,17 +256,16 @@ def test_load_filters_and_sorts_by_fitness_then_name(loader: StrategyStore) -> N
         with pytest.raises(ValueError):
             loader.load_strategies(**bad)
 
-    summary = loader.get_strategy_summary()
-    assert summary["total"] == 6 and summary["active"] == 1 and summary["archived"] == 0
-    assert summary["by_status"] == {"evolved": 5, "validated": 0, "deployed": 1, "decaying": 0, "retired": 0}
-    assert summary["best_strategy"] == "top" and summary["best_fitness"] == 2.5
-    assert summary["by_seed_type"] == {"ema_crossover": 6} and summary["problems"] == []
-    json.dumps(summary)  # ready for Dagster metadata / reports
+    stored = loader.load_strategies()
+    assert len(stored) == 6 and sum(c.is_active for c in stored) == 1 and loader.load_archived() == []
+    assert Counter(c.deployment_status.value for c in stored) == {"evolved": 5, "deployed": 1}
+    assert (stored[0].name, stored[0].fitness_score) == ("top", 2.5)  # best first
+    assert {c.seed_type.value for c in stored} == {"ema_crossover"} and loader.problems == []
 
 
 def test_missing_directory_and_unknown_names(tmp_path: Path) -> None:
     loader = StrategyStore(tmp_path / "nowhere")
-    assert loader.load_strategies() == [] and loader.get_strategy_summary()["total"] == 0
+    assert loader.load_strategies() == [] and loader.load_archived() == []
     assert not (tmp_path / "nowhere").exists()  # reading never creates the store
     with pytest.raises(KeyError, match="no strategy 'ghost'"):
         loader.load_strategy("ghost")
@@ -328,7 +326,7 @@ def test_archive_moves_retires_and_never_overwrites(loader: StrategyStore) -> No
     assert first.read_bytes() == first_bytes
     notes = [c.deployment_history[-1].note for c in loader.load_archived()]
     assert notes == ["paper Sharpe below 0 for 30 days", "duplicate"]
-    assert loader.get_strategy_summary()["archived"] == 2
+    assert len(loader.load_archived()) == 2
 
 
 # --- robustness --------------------------------------------------------------------------------
@@ -356,8 +354,7 @@ def test_corrupt_and_foreign_files_are_reported_and_left_alone(loader: StrategyS
         "misnamed.json": "misnamed",
     }
     assert "truncated.json" in caplog.text and "left untouched" in caplog.text
-    summary = loader.get_strategy_summary()
-    assert {p["path"] for p in summary["problems"]} == {str(d / n) for n in kinds} and summary["total"] == 1
+    assert {str(p.as_dict()["path"]) for p in loader.problems} == {str(d / n) for n in kinds}
     loader.update_strategy_performance(good.name, paper_sharpe=0.5)  # writing other files leaves them alone too
     after = snapshot(d)
     assert {k: v for k, v in after.items() if k != f"{good.name}.json"} == {

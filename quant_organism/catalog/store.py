@@ -51,7 +51,6 @@ from pydantic import ValidationError
 
 from quant_organism.core.durable import create_new, fsync_path, sync_files
 from quant_organism.core.faults import fault_point
-from quant_organism.strategies import BaseSeed, get_registry
 
 from .config import _KEEP, NAME_PATTERN, DeploymentStatus, MetricValue, StrategyConfig
 
@@ -318,31 +317,6 @@ class StrategyStore:
                     self._report(exc)
         found.sort(key=lambda item: (item[0].last_updated, item[0].name, len(item[1]), item[1]))
         return [config for config, _ in found]
-
-    def create_strategy_from_config(self, config: StrategyConfig | str) -> BaseSeed:
-        """A working seed for a config (or the name of a stored one), built by the seed registry."""
-        if isinstance(config, str):
-            config = self.load_strategy(config)
-        if not isinstance(config, StrategyConfig):
-            raise TypeError(f"expected a StrategyConfig or a strategy name, got {type(config).__name__}")
-        return get_registry().create_seed(config.seed_type, config.genes)
-
-    def get_strategy_summary(self) -> dict[str, Any]:
-        """JSON-ready counts for reports and Dagster metadata (problems included, as dicts)."""
-        configs = self.load_strategies()
-        best = configs[0] if configs else None
-        by_seed = Counter(c.seed_type.value for c in configs)
-        return {
-            "directory": str(self.directory),
-            "total": len(configs),
-            "active": sum(c.is_active for c in configs),
-            "by_status": {s.value: sum(c.deployment_status is s for c in configs) for s in DeploymentStatus},
-            "by_seed_type": dict(sorted(by_seed.items())),
-            "best_fitness": best.fitness_score if best else None,
-            "best_strategy": best.name if best else None,
-            "archived": len(self._json_files(self.archive_dir)),
-            "problems": [p.as_dict() for p in self.problems],
-        }
 
     # --- writing ---------------------------------------------------------------------------
     def save_evolved_strategies(self, strategies: Iterable[StrategyConfig]) -> list[Path]:
