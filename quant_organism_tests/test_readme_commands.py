@@ -69,3 +69,13 @@ def test_status_runs_on_an_empty_data_root(tmp_path):
                           text=True, timeout=300)  # fmt: skip
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     assert "last runs:" in done.stdout and done.returncode in (0, 1)  # 1: the health score says failing (nothing ran)
+
+
+@pytest.mark.parametrize("page", ["README.md", *sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md"))])
+def test_code_fences_open_and_close_on_lines_of_their_own(page):
+    """A fence with text after it (or one left open) swallows the prose that follows into the code block."""
+    fences = [line.strip() for line in (ROOT / page).read_text().splitlines() if "```" in line]
+    assert all(re.fullmatch(r"```[a-z]*", fence) for fence in fences), fences
+    assert len(fences) % 2 == 0, f"{page}: an unclosed code fence"
+    closing = fences[1::2]
+    assert all(fence == "```" for fence in closing), f"{page}: a closing fence names a language: {closing}"

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm
 
-from quant_organism.core.metrics import sharpe
+from quant_organism.core import metrics
 
 EULER_GAMMA = 0.5772156649015329
 _MOMENT_TOL = 1e-9
@@ -105,7 +105,7 @@ class ReturnMoments:
             return None
         skew = float(np.mean(centred**3) / m2**1.5)
         kurtosis = float(np.mean(centred**4) / m2**2)
-        return cls(sharpe(values), skew, kurtosis, len(values))
+        return cls(metrics.sharpe(values), skew, kurtosis, len(values))
 
 
 def _check_trials(n_trials: int) -> int:
