@@ -21,10 +21,12 @@ MAX_NEWTON_STEPS = 100
 
 
 @njit(cache=True)
-def _objective(w, x, y, c):  # pragma: no cover - numba
-    total = 0.5 * np.dot(w, w)
-    for i in range(x.shape[0]):
-        slack = 1.0 - y[i] * (np.dot(x[i], w[:-1]) + w[-1])
+def _loss(w, direction, t, margins, moves, y, c):  # pragma: no cover - numba
+    """Objective at w + t * direction, from the rows' margins x̃·w and moves x̃·direction (O(rows))."""
+    trial = w + t * direction
+    total = 0.5 * np.dot(trial, trial)
+    for i in range(margins.shape[0]):
+        slack = 1.0 - y[i] * (margins[i] + t * moves[i])
         if slack > 0.0:
             total += c * slack * slack
     return total
@@ -32,46 +34,44 @@ def _objective(w, x, y, c):  # pragma: no cover - numba
 
 @njit(cache=True)
 def fit_squared_hinge(x, y, c):  # pragma: no cover - numba
-    """(w, b) minimising the problem above for rows x (n x d, float64) and labels y in {-1, +1}."""
+    """(w, b) minimising the problem above for rows x (n x d, float64) and labels y in {-1, +1}.
+
+    Each Newton step: margins by one matrix-vector product, gradient and Hessian from the rows inside
+    the margin (Hessian = I + 2C X̃ᵀX̃ over them), a k x k solve, then a backtracking line search that
+    reuses the margins and the step's moves, so a trial costs one pass over the rows.
+    """
     n, d = x.shape
     k = d + 1
+    augmented = np.ones((n, k))
+    augmented[:, :d] = x
     w = np.zeros(k)
     first = -1.0
     for _ in range(MAX_NEWTON_STEPS):
-        grad = w.copy()
-        hess = np.eye(k)
-        for i in range(n):
-            margin = y[i] * (np.dot(x[i], w[:d]) + w[d])
-            slack = 1.0 - margin
-            if slack > 0.0:
-                scale = -2.0 * c * y[i] * slack
-                for a in range(d):
-                    grad[a] += scale * x[i, a]
-                    for b in range(a, d):
-                        hess[a, b] += 2.0 * c * x[i, a] * x[i, b]
-                    hess[a, d] += 2.0 * c * x[i, a]
-                grad[d] += scale
-                hess[d, d] += 2.0 * c
-        for a in range(k):
-            for b in range(a):
-                hess[a, b] = hess[b, a]
+        margins = augmented @ w
+        slack = 1.0 - y * margins
+        inside = np.flatnonzero(slack > 0.0)
+        rows = augmented[inside]
+        grad = w - 2.0 * c * (rows.T @ (y[inside] * slack[inside]))
         norm = np.sqrt(np.dot(grad, grad))
         if first < 0.0:
             first = max(norm, 1.0)
         if norm <= GRADIENT_TOL * first:
             break
-        step = np.linalg.solve(hess, -grad)
-        before = _objective(w, x, y, c)
-        slope = np.dot(grad, step)
+        hess = 2.0 * c * (rows.T @ rows)
+        for a in range(k):
+            hess[a, a] += 1.0
+        direction = np.linalg.solve(hess, -grad)
+        moves = augmented @ direction
+        before = _loss(w, direction, 0.0, margins, moves, y, c)
+        slope = np.dot(grad, direction)
         t = 1.0
         while t > 1e-12:
-            trial = w + t * step
-            if _objective(trial, x, y, c) <= before + 0.01 * t * slope:
-                w = trial
+            if _loss(w, direction, t, margins, moves, y, c) <= before + 0.01 * t * slope:
                 break
             t *= 0.5
         else:
             break
+        w = w + t * direction
     return w[:d].copy(), w[d]
 
 

@@ -6,7 +6,7 @@ each training set's rows only. Label: sign of r[t+1] (zero-return rows are skipp
 model is refitted every `refit_every` bars on the trailing `train_window` rows whose labels are
 known (see `walk_forward`). Its decision function is the score: long when > entry, exit when < exit,
 shorts mirrored. The SVM is scikit-learn's LinearSVC(dual=False) problem, solved by a compiled Newton solver
-(svm.py) that reaches its optimum to 1e-10 where liblinear stops at 1e-4, seven times faster per refit.
+(svm.py) that reaches its optimum to 1e-10 where liblinear stops at 1e-4, about 35 times faster per refit.
 """
 
 from __future__ import annotations
