@@ -10,7 +10,7 @@ What is timed (after warming every numba cache on a short slice first, so no com
 - naive vectorbt: one `Portfolio.from_signals` call per genome on the same subsample, same signals, fees,
   slippage and stops, then vectorbt's own metrics (return, Sharpe, Sortino, drawdown, trades);
 - the two ML seeds on a few genomes, separately (they fit models walk-forward, a different scale), after
-  the same warm-up (sklearn's modules imported, kernels loaded), best of three.
+  the same warm-up (kernels loaded), best of three.
 The process is pinned to one CPU and numba/BLAS pools are limited to one thread. The market is the
 project's deterministic synthetic BTC year (candles + funding), or a seeded random walk without it.
 """
@@ -254,7 +254,7 @@ def time_ml(candles, funding, per_seed: int) -> dict:
     from quant_organism.strategies import ML_SEEDS
 
     genes = population(ML_SEEDS, per_seed * len(ML_SEEDS), seed=3)
-    evaluate_population(candles.iloc[:600], genes, funding=funding, costs=COSTS)  # warm: sklearn's imports, numba caches
+    evaluate_population(candles.iloc[:600], genes, funding=funding, costs=COSTS)  # warm: numba caches
     runs = []
     for _ in range(3):
         started = time.perf_counter()

@@ -10,7 +10,6 @@ whose training set is too small (warm-up) or degenerate predict nothing (NaN), i
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -72,30 +71,22 @@ class WalkForward:
         n_outputs: int,
     ) -> np.ndarray:
         """bars x n_outputs predictions; `fit` may return None to skip a block (e.g. one class only)."""
-        from sklearn import config_context  # imported on use: sklearn takes seconds to import
-        from sklearn.exceptions import ConvergenceWarning
-
         n = len(features)
         out = np.full((n, n_outputs), np.nan)
         usable_x = np.isfinite(features).all(axis=1)
         usable_row = usable_x & np.isfinite(labels)
-        # Rows are filtered to finite values and the estimators' parameters are fixed by the genes' bounds,
-        # so sklearn's per-call finiteness and parameter checks can be skipped; convergence warnings on
-        # small windows are expected and not actionable here.
-        with config_context(assume_finite=True, skip_parameter_validation=True), warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            for start in range(0, n, self.refit_every):
-                stop = min(start + self.refit_every, n)
-                rows = np.arange(max(0, start - self.train_window), start)
-                rows = rows[usable_row[rows]]
-                if len(rows) < self.min_train:
-                    continue
-                model = fit(np.ascontiguousarray(features[rows]), np.ascontiguousarray(labels[rows]))
-                if model is None:
-                    continue
-                targets = np.arange(start, stop)
-                targets = targets[usable_x[targets]]
-                if len(targets):
-                    predicted = predict(model, np.ascontiguousarray(features[targets]))
-                    out[targets] = predicted.reshape(len(targets), n_outputs)
+        for start in range(0, n, self.refit_every):
+            stop = min(start + self.refit_every, n)
+            rows = np.arange(max(0, start - self.train_window), start)
+            rows = rows[usable_row[rows]]
+            if len(rows) < self.min_train:
+                continue
+            model = fit(np.ascontiguousarray(features[rows]), np.ascontiguousarray(labels[rows]))
+            if model is None:
+                continue
+            targets = np.arange(start, stop)
+            targets = targets[usable_x[targets]]
+            if len(targets):
+                predicted = predict(model, np.ascontiguousarray(features[targets]))
+                out[targets] = predicted.reshape(len(targets), n_outputs)
         return out

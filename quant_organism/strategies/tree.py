@@ -1,0 +1,192 @@
+"""The regression tree and PCA the `pca_tree_quantile` seed refits, compiled: scikit-learn's algorithms, without
+its per-call cost.
+
+- `pca`: sklearn's `PCA(svd_solver="covariance_eigh")` step by step (covariance, `numpy.linalg.eigh`, components
+  in decreasing variance, `svd_flip`'s sign rule), so the projection is the same to the last bit.
+- `fit_tree`: CART with the squared error, grown depth first like `DecisionTreeRegressor(max_depth,
+  min_samples_leaf)`: at each node every feature's sorted values are scanned for the split maximising
+  sum_left²/n_left + sum_right²/n_right (sklearn's proxy), skipping positions between values within 1e-7 of
+  each other and sides smaller than `min_leaf`; the threshold is the midpoint of the two values, a row goes left
+  when its value <= threshold; a node is a leaf at `max_depth`, below 2 x `min_leaf` rows, with an impurity
+  within machine epsilon of 0, or without a valid split. Features are visited in index order where sklearn
+  visits them in a seeded random order: the two differ only when two features split equally well to the last bit.
+
+test_strategies_tree.py checks both against scikit-learn: the same rows in the same leaves. A refit sees a few
+hundred rows of at most eight components; sklearn's estimators spend most of such a call in checks and setup.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+FEATURE_THRESHOLD = 1e-7  # sklearn: values closer than this are not split between
+EPSILON = np.finfo(np.float64).eps
+
+
+def pca(x: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, components) as `PCA(n_components, svd_solver="covariance_eigh").fit(x)` sets `mean_`, `components_`."""
+    n_samples = x.shape[0]
+    mean = np.mean(x, axis=0)
+    covariance = x.T @ x
+    covariance -= n_samples * np.reshape(mean, (-1, 1)) * np.reshape(mean, (1, -1))
+    covariance /= n_samples - 1
+    _, vectors = np.linalg.eigh(covariance)
+    vt = np.flip(vectors, axis=1).T
+    strongest = np.argmax(np.abs(vt), axis=1)
+    signs = np.sign(vt[np.arange(vt.shape[0]), strongest])
+    vt = vt * signs[:, np.newaxis]
+    return mean, np.array(vt[:n_components, :], copy=True)
+
+
+@njit(cache=True)
+def _best_split(z, y, ranked, min_leaf):  # pragma: no cover - numba
+    """(feature, threshold, left row count) of the node's best split, or feature -1 without a valid one.
+    `ranked[f]` holds the node's rows in increasing order of feature f."""
+    n = ranked.shape[1]
+    total = 0.0
+    for i in range(n):
+        total += y[ranked[0, i]]
+    best_proxy = -np.inf
+    best_feature, best_threshold, best_left = -1, 0.0, 0
+    for f in range(ranked.shape[0]):
+        rows = ranked[f]
+        if np.float64(z[rows[n - 1], f]) <= np.float64(z[rows[0], f]) + FEATURE_THRESHOLD:
+            continue  # a constant feature in this node
+        left_sum = 0.0
+        p = 0
+        while p < n:
+            previous = p
+            p += 1
+            while p < n and np.float64(z[rows[p], f]) <= np.float64(z[rows[p - 1], f]) + FEATURE_THRESHOLD:
+                p += 1
+            for i in range(previous, p):
+                left_sum += y[rows[i]]
+            if p >= n or p < min_leaf or n - p < min_leaf:
+                continue
+            right_sum = total - left_sum
+            proxy = left_sum * left_sum / p + right_sum * right_sum / (n - p)
+            if proxy > best_proxy:
+                best_proxy = proxy
+                best_feature = f
+                best_threshold = np.float64(z[rows[p - 1], f]) / 2.0 + np.float64(z[rows[p], f]) / 2.0
+                best_left = p
+    return best_feature, best_threshold, best_left
+
+
+@njit(cache=True)
+def _impurity(y, rows):  # pragma: no cover - numba
+    total = 0.0
+    squares = 0.0
+    for i in range(rows.shape[0]):
+        v = y[rows[i]]
+        total += v
+        squares += v * v
+    mean = total / rows.shape[0]
+    return squares / rows.shape[0] - mean * mean
+
+
+@njit(cache=True)
+def _partition(ranked, goes_left, n_left):  # pragma: no cover - numba
+    """Each feature's ranked rows split into the left and right child's, order kept (a stable partition)."""
+    k, n = ranked.shape
+    left = np.empty((k, n_left), dtype=np.int64)
+    right = np.empty((k, n - n_left), dtype=np.int64)
+    for f in range(k):
+        a = 0
+        b = 0
+        for i in range(n):
+            row = ranked[f, i]
+            if goes_left[row]:
+                left[f, a] = row
+                a += 1
+            else:
+                right[f, b] = row
+                b += 1
+    return left, right
+
+
+@njit(cache=True)
+def fit_tree(z, y, max_depth, min_leaf):  # pragma: no cover - numba
+    """Nodes as arrays (feature, threshold, left child, right child; feature -1 marks a leaf) of the tree for
+    rows `z` (float32, n x k) and targets `y` (module docstring). Each feature is sorted once; a split
+    partitions every feature's order stably, so a level costs one pass over the rows per feature."""
+    n, k = z.shape
+    capacity = 2 ** (max_depth + 1)
+    feature = np.full(capacity, -1, dtype=np.int64)
+    threshold = np.zeros(capacity)
+    left = np.full(capacity, -1, dtype=np.int64)
+    right = np.full(capacity, -1, dtype=np.int64)
+    ranked = np.empty((k, n), dtype=np.int64)
+    for f in range(k):
+        ranked[f] = np.argsort(z[:, f], kind="mergesort")
+    goes_left = np.zeros(n, dtype=np.bool_)
+    stack_rows = [ranked]
+    stack_node = [0]
+    stack_depth = [0]
+    count = 1
+    while len(stack_rows) > 0:
+        node_rows = stack_rows.pop()
+        node = stack_node.pop()
+        depth = stack_depth.pop()
+        m = node_rows.shape[1]
+        if depth >= max_depth or m < 2 or m < 2 * min_leaf or _impurity(y, node_rows[0]) <= EPSILON:
+            continue
+        f, t, n_left = _best_split(z, y, node_rows, min_leaf)
+        if f < 0:
+            continue
+        feature[node], threshold[node] = f, t
+        left[node], right[node] = count, count + 1
+        count += 2
+        for i in range(m):
+            goes_left[node_rows[f, i]] = i < n_left
+        rows_left, rows_right = _partition(node_rows, goes_left, n_left)
+        stack_rows.append(rows_right)  # right first: the left child is grown first, as sklearn does
+        stack_node.append(right[node])
+        stack_depth.append(depth + 1)
+        stack_rows.append(rows_left)
+        stack_node.append(left[node])
+        stack_depth.append(depth + 1)
+    return feature[:count], threshold[:count], left[:count], right[:count]
+
+
+@njit(cache=True)
+def apply_tree(feature, threshold, left, right, z):  # pragma: no cover - numba
+    """The leaf (node id) of each row of `z`: left while its value <= the node's threshold."""
+    out = np.empty(z.shape[0], dtype=np.int64)
+    for i in range(z.shape[0]):
+        node = 0
+        while feature[node] >= 0:
+            node = left[node] if np.float64(z[i, feature[node]]) <= threshold[node] else right[node]
+        out[i] = node
+    return out
+
+
+@njit(cache=True)
+def leaf_quantiles(leaves, y, n_nodes, levels):  # pragma: no cover - numba
+    """Table node id -> quantiles `levels` of the targets `y` of the rows in that leaf (NaN for other nodes), as
+    `numpy.quantile`'s default (linear) method computes them, to the last bit: virtual index (n - 1) q, and
+    numpy's two-sided interpolation between the neighbouring order statistics."""
+    table = np.full((n_nodes, levels.shape[0]), np.nan)
+    order = np.argsort(leaves, kind="mergesort")
+    n = leaves.shape[0]
+    start = 0
+    while start < n:
+        leaf = leaves[order[start]]
+        stop = start
+        while stop < n and leaves[order[stop]] == leaf:
+            stop += 1
+        values = np.sort(y[order[start:stop]])
+        m = stop - start
+        for j in range(levels.shape[0]):
+            virtual = (m - 1) * levels[j]
+            if virtual >= m - 1:
+                table[leaf, j] = values[m - 1]
+                continue
+            below = np.floor(virtual)
+            gamma = virtual - below
+            a, b = values[int(below)], values[int(below) + 1]
+            diff = b - a
+            table[leaf, j] = b - diff * (1.0 - gamma) if gamma >= 0.5 else a + diff * gamma
+        start = stop
+    return table

@@ -1,0 +1,57 @@
+"""The compiled PCA, regression tree and leaf quantiles are scikit-learn's and numpy's: the same projections, the
+same rows in the same leaves, the same quantiles to the last bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.decomposition import PCA
+from sklearn.tree import DecisionTreeRegressor
+
+from quant_organism.strategies.tree import apply_tree, fit_tree, leaf_quantiles, pca
+
+
+def _problem(seed: int):
+    rng = np.random.default_rng(seed)
+    n, d = int(rng.integers(200, 2000)), int(rng.integers(3, 14))
+    x = rng.normal(size=(n, d)) * rng.uniform(0.5, 3.0, d)
+    y = rng.standard_t(4, n) * 0.5
+    return rng, x, y
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_pca_and_tree_match_sklearn(seed):
+    rng, x, y = _problem(seed)
+    components, depth, min_leaf = int(rng.integers(1, 9)), int(rng.integers(1, 9)), int(rng.integers(10, 201))
+    components = min(components, x.shape[1])
+    mean, axes = pca(x, components)
+    reference = PCA(n_components=components, svd_solver="covariance_eigh").fit(x)
+    assert np.array_equal(mean, reference.mean_) and np.array_equal(axes, reference.components_)
+
+    z = np.ascontiguousarray((x - mean) @ axes.T, dtype=np.float32)
+    ours = apply_tree(*fit_tree(z, y, depth, min_leaf), z)
+    theirs = DecisionTreeRegressor(max_depth=depth, min_samples_leaf=min_leaf, random_state=0).fit(z, y).apply(z)
+    pairs = set(zip(ours.tolist(), theirs.tolist()))  # the same partition: leaf ids correspond one to one
+    assert len(pairs) == len(set(ours.tolist())) == len(set(theirs.tolist()))
+    assert np.bincount(ours).max() <= len(y) and min(np.bincount(ours)[np.unique(ours)]) >= min_leaf
+
+
+def test_a_tree_stops_at_its_depth_and_on_constant_targets():
+    z = np.arange(400, dtype=np.float32).reshape(-1, 1)
+    feature, threshold, left, right = fit_tree(z, np.ones(400), 5, 10)
+    assert list(feature) == [-1]  # nothing to explain: one leaf
+    feature, *_ = fit_tree(z, np.sin(np.arange(400) / 7.0), 2, 10)
+    assert (feature >= 0).sum() == 3  # depth 2: a root and two inner children
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_leaf_quantiles_are_numpys(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(20, 2000))
+    leaves, y = rng.integers(0, 30, n), rng.standard_t(3, n)
+    q = float(rng.uniform(0.05, 0.45))
+    levels = np.array([q, 0.5, 1.0 - q])
+    table = leaf_quantiles(leaves, y, 30, levels)
+    for leaf in range(30):
+        expected = np.quantile(y[leaves == leaf], levels) if np.any(leaves == leaf) else np.full(3, np.nan)
+        np.testing.assert_array_equal(table[leaf], expected)
