@@ -55,3 +55,18 @@ def test_leaf_quantiles_are_numpys(seed):
     for leaf in range(30):
         expected = np.quantile(y[leaves == leaf], levels) if np.any(leaves == leaf) else np.full(3, np.nan)
         np.testing.assert_array_equal(table[leaf], expected)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_the_standardiser_is_numpys_mean_and_std_to_the_last_bit(seed):
+    from quant_organism.strategies.walk_forward import standardiser
+
+    rng = np.random.default_rng(seed)
+    n, d = int(rng.integers(50, 2000)), int(rng.integers(2, 30))
+    x = rng.normal(size=(n, d)) * rng.uniform(0.001, 100, d) + rng.normal(size=d) * 10
+    x[:, 0] = 3.0  # a constant feature keeps scale 1
+    mean, scale = standardiser(x)
+    expected = x.std(axis=0)
+    expected[0] = 1.0
+    np.testing.assert_array_equal(mean, x.mean(axis=0))
+    np.testing.assert_array_equal(scale, expected)

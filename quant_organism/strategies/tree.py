@@ -106,20 +106,23 @@ def _partition(ranked, goes_left, n_left):  # pragma: no cover - numba
     return left, right
 
 
-@njit(cache=True)
-def fit_tree(z, y, max_depth, min_leaf):  # pragma: no cover - numba
+def fit_tree(z: np.ndarray, y: np.ndarray, max_depth: int, min_leaf: int) -> tuple[np.ndarray, ...]:
     """Nodes as arrays (feature, threshold, left child, right child; feature -1 marks a leaf) of the tree for
-    rows `z` (float32, n x k) and targets `y` (module docstring). Each feature is sorted once; a split
-    partitions every feature's order stably, so a level costs one pass over the rows per feature."""
+    rows `z` (float32, n x k) and targets `y` (module docstring). Each feature is sorted once, by numpy (its
+    sort is three times numba's here; the order of equal values does not matter), and a split partitions every
+    feature's order stably, so a level costs one pass over the rows per feature."""
+    ranked = np.argsort(np.ascontiguousarray(z.T), axis=1).astype(np.int64)
+    return _grow(z, np.ascontiguousarray(y, dtype=np.float64), int(max_depth), int(min_leaf), ranked)
+
+
+@njit(cache=True)
+def _grow(z, y, max_depth, min_leaf, ranked):  # pragma: no cover - numba
     n, k = z.shape
     capacity = 2 ** (max_depth + 1)
     feature = np.full(capacity, -1, dtype=np.int64)
     threshold = np.zeros(capacity)
     left = np.full(capacity, -1, dtype=np.int64)
     right = np.full(capacity, -1, dtype=np.int64)
-    ranked = np.empty((k, n), dtype=np.int64)
-    for f in range(k):
-        ranked[f] = np.argsort(z[:, f], kind="mergesort")
     goes_left = np.zeros(n, dtype=np.bool_)
     stack_rows = [ranked]
     stack_node = [0]

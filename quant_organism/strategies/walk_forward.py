@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from .indicators import Indicators, ratio, shift
 
@@ -39,10 +40,27 @@ def standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(mean, scale) of each feature over the training rows, as sklearn's StandardScaler computes them
     (population std; a constant feature keeps scale 1). Applied as (x - mean) / scale in numpy: for the
     few hundred rows a refit sees, sklearn's per-call checks cost more than the arithmetic."""
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0)
+    mean, scale = _column_moments(np.ascontiguousarray(x, dtype=np.float64))
     scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))] = 1.0
     return mean, scale
+
+
+@njit(cache=True)
+def _column_moments(x):  # pragma: no cover - numba
+    """Column means and population stds, summed row after row as numpy reduces a C-ordered array over axis 0:
+    the same bits as x.mean(axis=0) and x.std(axis=0) (test_strategies_tree.py), a tenth of their time."""
+    n, d = x.shape
+    mean = np.zeros(d)
+    for i in range(n):
+        for j in range(d):
+            mean[j] += x[i, j]
+    mean = mean / n
+    squares = np.zeros(d)
+    for i in range(n):
+        for j in range(d):
+            centred = x[i, j] - mean[j]
+            squares[j] += centred * centred
+    return mean, np.sqrt(squares / n)
 
 
 def next_returns(ind: Indicators) -> np.ndarray:
@@ -75,14 +93,25 @@ class WalkForward:
         out = np.full((n, n_outputs), np.nan)
         usable_x = np.isfinite(features).all(axis=1)
         usable_row = usable_x & np.isfinite(labels)
+        # Unusable rows before each bar: a span without any is passed as a view (no copy), as most are.
+        gaps_x = np.concatenate(([0], np.cumsum(~usable_x)))
+        gaps_row = np.concatenate(([0], np.cumsum(~usable_row)))
         for start in range(0, n, self.refit_every):
             stop = min(start + self.refit_every, n)
-            rows = np.arange(max(0, start - self.train_window), start)
-            rows = rows[usable_row[rows]]
-            if len(rows) < self.min_train:
+            first = max(0, start - self.train_window)
+            if gaps_row[start] == gaps_row[first]:
+                x, y = features[first:start], labels[first:start]
+            else:
+                rows = np.arange(first, start)
+                rows = rows[usable_row[rows]]
+                x, y = features[rows], labels[rows]
+            if len(y) < self.min_train:
                 continue
-            model = fit(np.ascontiguousarray(features[rows]), np.ascontiguousarray(labels[rows]))
+            model = fit(np.ascontiguousarray(x), np.ascontiguousarray(y))
             if model is None:
+                continue
+            if gaps_x[stop] == gaps_x[start]:
+                out[start:stop] = predict(model, features[start:stop]).reshape(stop - start, n_outputs)
                 continue
             targets = np.arange(start, stop)
             targets = targets[usable_x[targets]]

@@ -21,7 +21,7 @@ from ..genes import SeedGenes, SeedType
 from ..indicators import Indicators
 from ..ohlcv import Bars
 from ..positions import hysteresis_positions, score_conditions
-from ..svm import fit_linear_svm
+from ..svm import fit_squared_hinge
 from ..walk_forward import WalkForward, feature_matrix, next_returns, standardiser
 
 
@@ -41,12 +41,13 @@ class LinearScore:
 def _fitter(c: float):
     def fit(x: np.ndarray, y: np.ndarray) -> LinearScore | None:
         labels = np.sign(y)
-        keep = labels != 0
-        if np.unique(labels[keep]).size < 2:
-            return None
-        x = x[keep]
+        if not labels.all():  # a zero return has no side: its row is left out
+            keep = labels != 0
+            x, labels = x[keep], labels[keep]
+        if not (len(labels) and labels.min() < 0.0 < labels.max()):
+            return None  # one class only
         mean, scale = standardiser(x)
-        coef, intercept = fit_linear_svm((x - mean) / scale, labels[keep], c)
+        coef, intercept = fit_squared_hinge((x - mean) / scale, labels, c)
         return LinearScore(mean, scale, coef, float(intercept))
 
     return fit
