@@ -9,6 +9,8 @@ What is timed:
   a tiny run first; Ray's start and that warm-up are reported separately as the cold-start cost;
 - parallel efficiency = serial wall / (workers x ray wall); the two populations are compared (they
   must be identical: same seed, same islands);
+- with the ML seeds: the same serial run with linear_svc and pca_tree_quantile added to the mix, and its
+  wall time over the technical run's (`ml_preset_ratio`; the goal for ML seeds in production is <= 2);
 - the config store: saving the best 100 strategies as configs through
   `StrategyStore.save_evolved_strategies` (one transaction) and loading them back.
 On a shared machine other work skews parallel efficiency: the load average and the cores other
@@ -39,6 +41,7 @@ from quant_organism.evolution import (
     warm_up,
 )
 from quant_organism.settings import DEFAULT_COINS
+from quant_organism.strategies import ML_SEEDS
 
 EVOLUTION_DATE = "2024-12-31"
 LOOKBACK_DAYS = 365
@@ -111,7 +114,8 @@ def run(args: argparse.Namespace) -> dict:
         "total_strategies": (args.batches or preset.n_batches) * batch_size,
         "generations": preset.generations if args.generations is None else args.generations,
     }
-    base = load_preset("full", **overrides)
+    technical = [s for s in load_preset("full").seed_types if s not in ML_SEEDS]  # the kernel-rate comparison
+    base = load_preset("full", **overrides, seed_types=technical)
     frames, data_s = _frames(base)
     out: dict = {
         "preset": "full",
@@ -139,6 +143,18 @@ def run(args: argparse.Namespace) -> dict:
         serial_own_cores_busy=meter.own_cores,
         serial_other_cores_busy=meter.other_cores,
     )
+
+    if "ml" not in args.skip:
+        with_ml = EvolutionConfig.model_validate(
+            {**base.model_dump(), "executor": "serial", "seed_types": [*technical, *ML_SEEDS]}
+        )
+        warm_up([s for s, _ in with_ml.seed_type_weights()])
+        ml_run = run_evolution(frames, with_ml)
+        out.update(
+            serial_with_ml_wall_s=ml_run.wall_s,
+            serial_with_ml_evaluations=ml_run.evaluations,
+            ml_preset_ratio=ml_run.wall_s / serial.wall_s,
+        )
 
     if "ray" not in args.skip:
         started = time.perf_counter()
@@ -190,6 +206,11 @@ def _report(r: dict) -> None:
         f"({r['serial_evaluations']} genomes x {len(r['coins'])} coins; batches {lo:.2f}-{hi:.2f} s; "
         f"this run kept {r['serial_own_cores_busy']:.2f} cores busy, other processes {r['serial_other_cores_busy']:.2f})"
     )
+    if "ml_preset_ratio" in r:
+        print(
+            f"  serial with ML seeds {r['serial_with_ml_wall_s']:8.2f} s    x{r['ml_preset_ratio']:.2f} the technical run "
+            f"({r['serial_with_ml_evaluations']} genomes; goal <= 2x)"
+        )
     if "ray_wall_s" in r:
         print(
             f"  ray ({r['workers']} CPUs)         {r['ray_wall_s']:8.2f} s    {r['ray_evaluations_per_s']:8.1f} evaluations/s "
@@ -219,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generations", type=int, help="generations (default 20)")
     parser.add_argument("--workers", type=int, default=2, help="Ray CPUs (default 2)")
     parser.add_argument("--configs", type=int, default=100, help="configs saved and loaded (default 100)")
-    parser.add_argument("--skip", action="append", default=[], choices=["ray", "store"], help="leave a part out")
+    parser.add_argument("--skip", action="append", default=[], choices=["ray", "store", "ml"], help="leave a part out")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
