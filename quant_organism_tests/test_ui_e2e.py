@@ -40,6 +40,7 @@ CHAIN = [
 ]
 STEPS = {
     "evolution__population",
+    "evolution__population_lookback_current",  # the population's lookback staleness check runs after it
     "evolution__strategy_configs",
     "validation__validated_strategies",
     "deployment__deployed_configs",
