@@ -21,7 +21,7 @@ from ..genes import SeedGenes, SeedType
 from ..indicators import Indicators
 from ..ohlcv import Bars
 from ..positions import hysteresis_positions, score_conditions
-from ..svm import fit_squared_hinge
+from ..svm import fit_linear_svm
 from ..walk_forward import WalkForward, feature_matrix, next_returns, standardiser
 
 
@@ -47,7 +47,7 @@ def _fitter(c: float):
         if not (len(labels) and labels.min() < 0.0 < labels.max()):
             return None  # one class only
         mean, scale = standardiser(x)
-        coef, intercept = fit_squared_hinge((x - mean) / scale, labels, c)
+        coef, intercept = fit_linear_svm((x - mean) / scale, labels, c)
         return LinearScore(mean, scale, coef, float(intercept))
 
     return fit

@@ -4,7 +4,7 @@ Features as in the linear SVC seed (lagged returns, RSI, EMA distance, realised 
 Target: the next bar's log return divided by the current realised vol, so thresholds read in vols.
 Fitted walk-forward (see `walk_forward`): standardisation -> PCA(n_components) ->
 DecisionTreeRegressor(max_depth, min_samples_leaf=min_leaf), scikit-learn's algorithms compiled in tree.py
-(the same projections and leaves, five times faster per refit). The quantile stage keeps, for every
+(the same projections and leaves; the seed evaluates about four times faster). The quantile stage keeps, for every
 leaf, the q, 0.5 and 1-q empirical quantiles of the training targets that fell in it (a quantile
 regression forest of one tree). At bar t the leaf of the current features gives a predicted band:
 long when its lower quantile > entry (most of the band is above zero), short when its upper
