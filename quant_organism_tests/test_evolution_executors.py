@@ -74,6 +74,17 @@ class KillOnce:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
+class KillAlways:
+    """SIGKILL the worker running `batch`, every time."""
+
+    def __init__(self, batch: int) -> None:
+        self.batch = batch
+
+    def __call__(self, batch: int) -> None:
+        if batch == self.batch:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
 class Misbehave:
     """Raise in one batch; hang (far past any limit) in another."""
 
@@ -168,6 +179,24 @@ def test_a_worker_killed_mid_run_is_retried_and_the_run_completes(executor, requ
     assert int(killed.read_text()) not in set(result.batches["pid"])  # batch 0 finished in a new process
     assert result.batches.set_index("batch").loc[0, "status"] == "ok"
     assert (result.population["batch"] == 0).any()
+
+
+def test_a_worker_that_always_dies_fails_only_its_own_island_on_the_process_pool(market, serial_run):
+    """Batches 0 and 2 run as one gang (3 islands on 2 workers): batch 2 kills its worker every time, so the
+    gang spends its retries; its islands then run one at a time, and only batch 2 fails. Batch 1, whose pool
+    broke beside it, is retried and kept."""
+    serial, _ = serial_run
+    result = run_evolution(
+        market,
+        config("process", max_retries=1, max_failed_island_share=0.5),
+        evolution_date=EVOLUTION_DAY,
+        batch_hook=KillAlways(2),
+    )
+    batches = result.batches.set_index("batch")
+    assert list(batches["status"]) == ["ok", "ok", "failed"]
+    assert batches.loc[2, "error"] == "worker process died 2 time(s)"
+    expected = serial.population[serial.population["batch"] != 2].reset_index(drop=True)
+    pd.testing.assert_frame_equal(result.population, expected)
 
 
 def test_a_failing_batch_on_ray_is_recorded_and_the_run_carries_on(market, serial_run, ray_cluster):

@@ -7,7 +7,9 @@ exception into a `failed` outcome of its island alone and hands each outcome to 
 generations once `batch_timeout_s` (times its gang's size) has passed (status `timeout`, the generations
 done are kept); the process and Ray executors also kill a gang still running `batch_timeout_grace_s`
 later and re-run its islands one by one, so only the runaway one is killed again (status `timeout`,
-nothing kept). The serial executor can only do the former. At most `workers` gangs are in flight, so a
+nothing kept). The serial executor can only do the former. A gang whose worker keeps dying is split once it
+has spent its retries, and its islands run again one by one, so only the island at fault fails (on the
+process pool, where a dead worker breaks the whole pool, each of them alone: see `_PoolQueue`). At most `workers` gangs are in flight, so a
 gang's hard clock starts when it is submitted (for a fresh worker that includes its start-up and
 warm-up, which the grace must cover).
 
@@ -204,15 +206,12 @@ def _run_on_pools(tasks, frames_path, on_outcome, workers, evaluator, hook) -> N
             initargs=(frames_path, evaluator, hook, _seed_types(tasks)),
         )
 
-    pending = deque(gangs(tasks, workers))
-    attempts: dict[tuple[int, ...], int] = {}  # by the gang's batch numbers
+    queue = _PoolQueue(gangs(tasks, workers), config.max_retries)
     running: dict[Future, tuple[Gang, float]] = {}
     pool = new_pool()
     try:
-        while pending or running:
-            while pending and len(running) < workers:
-                gang = pending.popleft()
-                attempts[_key(gang)] = attempts.get(_key(gang), 0) + 1
+        while queue or running:
+            for gang in queue.take(len(running), workers):
                 running[pool.submit(_process_gang, gang)] = (gang, time.monotonic())
             wait_s = _wait_s(config, running)
             done, _ = wait(list(running), timeout=wait_s, return_when=FIRST_COMPLETED)
@@ -224,14 +223,14 @@ def _run_on_pools(tasks, frames_path, on_outcome, workers, evaluator, hook) -> N
                         on_outcome(outcome)
                 except BrokenProcessPool:
                     broken = True
-                    _retry_or_fail(gang, attempts, config.max_retries, pending, on_outcome, time.monotonic() - t0)
+                    queue.retry_or_fail(gang, on_outcome, time.monotonic() - t0)
                 except Exception as exc:  # noqa: BLE001 - e.g. an outcome that could not be pickled back
                     for task in gang:
                         on_outcome(BatchOutcome.failed(task.batch, f"{type(exc).__name__}: {exc}", time.monotonic() - t0))
             expired = _expired(config, running)
             for future in expired:
                 gang, t0 = running.pop(future)
-                _split_or_kill(gang, t0, config, pending, on_outcome)
+                _split_or_kill(gang, t0, config, queue.pending, on_outcome)
             if broken or expired:
                 # The pool is unusable (broken) or holds a runaway gang: replace it; gangs that were
                 # merely sharing it are re-run (they are deterministic), without counting an attempt.
@@ -239,10 +238,9 @@ def _run_on_pools(tasks, frames_path, on_outcome, workers, evaluator, hook) -> N
                 for future, (gang, t0) in list(running.items()):
                     running.pop(future)
                     if broken:
-                        _retry_or_fail(gang, attempts, config.max_retries, pending, on_outcome, time.monotonic() - t0)
+                        queue.retry_or_fail(gang, on_outcome, time.monotonic() - t0)
                     else:
-                        attempts[_key(gang)] -= 1
-                        pending.appendleft(gang)
+                        queue.put_back(gang)
                 pool = new_pool()
     finally:
         _kill_pool(pool)
@@ -270,13 +268,51 @@ def _split_or_kill(gang: Gang, t0: float, config: EvolutionConfig, pending: dequ
     on_outcome(_killed(gang[0], time.monotonic() - t0, hard_limit(config)))
 
 
-def _retry_or_fail(gang, attempts, max_retries, pending, on_outcome, wall_s) -> None:
-    if attempts[_key(gang)] <= max_retries:
-        log.warning("batches %s: worker process died; retrying (attempt %d)", _names(gang), attempts[_key(gang)] + 1)
-        pending.appendleft(gang)
-    else:
-        for task in gang:
-            on_outcome(BatchOutcome.failed(task.batch, f"worker process died {attempts[_key(gang)]} time(s)", wall_s))
+class _PoolQueue:
+    """The process pool's gangs to run, with their attempts.
+
+    A dead worker breaks the whole pool, so every gang in flight is charged an attempt, the culprit and its
+    innocent neighbours alike. A gang that spent its `max_retries` is therefore split, and its islands run
+    one at a time with nothing beside them, where a broken pool names its island: only the island at fault
+    fails, as on Ray, where retries are per task."""
+
+    def __init__(self, gangs: Sequence[Gang], max_retries: int) -> None:
+        self.pending: deque[Gang] = deque(gangs)
+        self.alone: deque[Gang] = deque()  # islands of split gangs
+        self.isolated: set[tuple[int, ...]] = set()
+        self.attempts: dict[tuple[int, ...], int] = {}  # by the gang's batch numbers
+        self.max_retries = max_retries
+
+    def __bool__(self) -> bool:
+        return bool(self.pending or self.alone)
+
+    def take(self, in_flight: int, workers: int) -> list[Gang]:
+        """The gangs to submit now: an isolated island once nothing runs, else pending gangs up to `workers`."""
+        if self.alone:
+            chosen = [self.alone.popleft()] if in_flight == 0 else []
+        else:
+            chosen = [self.pending.popleft() for _ in range(min(len(self.pending), workers - in_flight))]
+        for gang in chosen:
+            self.attempts[_key(gang)] = self.attempts.get(_key(gang), 0) + 1
+        return chosen
+
+    def put_back(self, gang: Gang) -> None:
+        """A gang stopped through no fault of its own (its pool was replaced): again, uncharged."""
+        self.attempts[_key(gang)] -= 1
+        (self.alone if _key(gang) in self.isolated else self.pending).appendleft(gang)
+
+    def retry_or_fail(self, gang: Gang, on_outcome: OnOutcome, wall_s: float) -> None:
+        tried = self.attempts[_key(gang)]
+        if tried <= self.max_retries:
+            log.warning("batches %s: worker process died; retrying (attempt %d)", _names(gang), tried + 1)
+            (self.alone if _key(gang) in self.isolated else self.pending).appendleft(gang)
+        elif len(gang) > 1:
+            log.warning("batches %s: worker process died %d time(s); running them one at a time", _names(gang), tried)
+            singles = _singles(gang)
+            self.isolated.update(_key(g) for g in singles)
+            self.alone.extend(singles)
+        else:
+            on_outcome(BatchOutcome.failed(gang[0].batch, f"worker process died {tried} time(s)", wall_s))
 
 
 def _killed(task: BatchTask, wall_s: float, limit: float) -> BatchOutcome:
