@@ -221,3 +221,30 @@ def test_batch_rejects_mixed_or_duplicate_genomes() -> None:
     empty = registry.batch_signals("sma_trend", frame.iloc[:0], [a])
     assert empty.shape == (0, 1) and list(empty.columns) == ["a"]
     assert registry.batch_signals("sma_trend", frame, []).shape == (10, 0)
+
+
+def test_a_prefix_of_checked_bars_is_what_checking_the_frames_first_rows_gives() -> None:
+    """The runtime proves precomputed signals on `Bars.prefix` views: each must equal `prepare_bars` of the frame's
+    first rows (funding carried forward causally, regime columns cut) and start with empty caches, so a prefix's
+    signals can never read an indicator row computed on the whole frame."""
+    from quant_organism.core.bars import REGIME_BAR_COLUMNS
+    from quant_organism.strategies.ohlcv import prepare_bars
+
+    rng = np.random.default_rng(4)
+    funding = rng.normal(1e-5, 1e-5, 300)
+    funding[rng.random(300) < 0.3] = np.nan  # gaps: carried forward from the last published rate
+    frame = bars(path((300, 0.001), noise=0.01), funding=funding)
+    for name in REGIME_BAR_COLUMNS:
+        frame[name] = rng.integers(0, 3, 300).astype(float)
+    whole = prepare_bars(frame)
+    whole.rows[("sma", 20)] = np.zeros(300)  # a cache entry of the whole frame
+    for stop in (1, 57, 299, 300):
+        cut, expected = whole.prefix(stop), prepare_bars(frame.iloc[:stop])
+        assert cut.index.equals(expected.index) and not cut.rows and not cut.masks
+        for name in ("open", "high", "low", "close", "volume", "funding"):
+            np.testing.assert_array_equal(getattr(cut, name), getattr(expected, name))
+        assert cut.regimes.keys() == expected.regimes.keys() == set(REGIME_BAR_COLUMNS)
+        for name in cut.regimes:
+            np.testing.assert_array_equal(cut.regimes[name], expected.regimes[name])
+    with pytest.raises(ValueError, match="prefix of 301 bars"):
+        whole.prefix(301)

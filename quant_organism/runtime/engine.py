@@ -110,6 +110,10 @@ class Tape:
             boxed = self._boxed[i] = self.index[i]
         return boxed
 
+    def boxed(self, i: int, t: pd.Timestamp) -> None:
+        """Bar i's open time is `t` (already boxed by the caller): `time(i)` returns it without boxing again."""
+        self._boxed.setdefault(i, t)
+
     def locate(self, t: Any) -> int | None:
         """Position of bar `t` (an int position, or a bar time); None when this coin has no such bar."""
         if isinstance(t, (int, np.integer)):
@@ -119,7 +123,7 @@ class Tape:
             raise ValueError(f"bar time {ts} and the frame's index ({self.index.tz}) must both be tz-aware or naive")
         i = int(np.searchsorted(self.nanos, ts.value))
         if i < len(self.nanos) and self.nanos[i] == ts.value:
-            self._boxed.setdefault(i, ts)  # the caller's bar time is this bar's: no need to box it again
+            self.boxed(i, ts)  # the caller's bar time is this bar's: no need to box it again
             return i
         return None
 
@@ -286,8 +290,7 @@ class StrategyRuntimeEngine:
         Each frame must hold the coin's bars up to at least `t`; bars after `t` are never read for
         signals at `t` (see signals.py for how `precomputed` mode proves that).
         """
-        result = StepResult()
-        marked = []
+        located = []
         for strategy in self.strategies.values():
             for coin in strategy.coins:
                 frame = frames.get(coin)
@@ -295,8 +298,14 @@ class StrategyRuntimeEngine:
                     continue
                 tape = self.tape(coin, frame)
                 i = tape.locate(t)
-                if i is not None and self._mark(strategy, coin, tape, i, result):
-                    marked.append((strategy, coin, tape, i))
+                if i is not None:
+                    located.append((strategy, coin, tape, i))
+        return self._step(located)
+
+    def _step(self, located: list[tuple[RuntimeStrategy, str, Tape, int]]) -> StepResult:
+        """One bar time for the books that have it: (strategy, coin, tape, the bar's position in the tape)."""
+        result = StepResult()
+        marked = [book for book in located if self._mark(*book, result)]
         if self.guard is not None and marked:
             time = marked[0][2].time(marked[0][3])
             trip = self.guard.observe(time, self.portfolio_equity())
@@ -402,8 +411,8 @@ class StrategyRuntimeEngine:
             result.risk_events.append(
                 RiskEvent(times[0], POLICY, "*", "*", "operator policy departs from the backtest: " + ", ".join(departures))
             )
-        for t in times:
-            step = self.step(frames, t)
+        for located in self._located(frames, times):
+            step = self._step(located)
             if on_step is not None:
                 on_step(step)
             result.extend(step)
@@ -411,6 +420,25 @@ class StrategyRuntimeEngine:
         if finish:
             result.open_trades = [t for book in self.books.values() if (t := book.open_trade()) is not None]
         return result
+
+    def _located(self, frames: Mapping[str, pd.DataFrame], times: pd.DatetimeIndex):
+        """For each bar time, what `step` would locate: the books whose coin has that bar, and its position
+        (one search per coin for all the times, instead of one per book and bar)."""
+        books = [(s, coin) for s in self.strategies.values() for coin in s.coins if coin in frames]
+        found = {}
+        for coin in {coin for _, coin in books}:
+            tape = self.tape(coin, frames[coin])
+            if (times.tz is None) != (tape.index.tz is None):
+                raise ValueError(f"bar times ({times.tz}) and {coin}'s index ({tape.index.tz}) must both be tz-aware or naive")
+            at = np.searchsorted(tape.nanos, times.asi8)
+            hit = at < len(tape.nanos)
+            hit[hit] = tape.nanos[at[hit]] == times.asi8[hit]
+            found[coin] = (tape, at.tolist(), hit.tolist())
+        for k, t in enumerate(times):
+            for tape, at, hit in found.values():
+                if hit[k]:
+                    tape.boxed(at[k], t)  # each bar time boxed once, not once per coin
+            yield [(s, coin, found[coin][0], found[coin][1][k]) for s, coin in books if found[coin][2][k]]
 
     def prepare(self, frames: Mapping[str, pd.DataFrame], times: pd.DatetimeIndex) -> None:
         """In precomputed mode, compute (and prove, see signals.py) each source's targets on its frame."""

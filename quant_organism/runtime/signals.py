@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from quant_organism.strategies import BaseSeed
+from quant_organism.strategies.ohlcv import prepare_bars
 
 SignalMode = Literal["incremental", "precomputed"]
 
@@ -68,15 +69,31 @@ class SignalSource:
             raise IndexError(f"bar {i} outside a frame of {len(self._targets)} bars")
         return int(self._targets[i])
 
+    def targets(self, frame: pd.DataFrame) -> np.ndarray:
+        """Every bar's target on `frame` (precomputed mode: computed and proven once, then read; read-only)."""
+        if self.mode != "precomputed":
+            raise ValueError("targets of a whole frame are precomputed-mode only; incremental mode reads one bar at a time")
+        if frame is not self._frame:
+            self.prepare(frame)
+        view = self._targets.view()
+        view.setflags(write=False)
+        return view
+
     def is_prepared(self, frame: pd.DataFrame) -> bool:
         return self.mode == "precomputed" and frame is self._frame
 
     def prepare(self, frame: pd.DataFrame, start: int = 0) -> np.ndarray:
-        """Precompute the frame's targets and prove them on prefixes ending at or after bar `start`."""
-        targets = self.seed.generate_signals(frame).to_numpy(dtype=np.int8)
+        """Precompute the frame's targets and prove them on prefixes ending at or after bar `start`.
+
+        The frame is checked once (`prepare_bars`); each prefix is its first rows as array views with caches
+        of their own, so a prefix's signals are computed from its bars alone, as `generate_signals` on
+        `frame.iloc[:p + 1]` would (which would check the same bars again)."""
+        seed, genes = type(self.seed), [self.seed.genes]
+        bars = prepare_bars(frame, need_funding=seed.needs_funding, what=f"{seed.seed_type.value} signals")
+        targets = seed.positions_batch(bars, genes)[:, 0].astype(np.int8, copy=False)
         checked = []
         for p in verification_points(targets, start, self.verify_bars):
-            prefix = self.seed.generate_signals(frame.iloc[: p + 1]).to_numpy(dtype=np.int8)
+            prefix = seed.positions_batch(bars.prefix(p + 1), genes)[:, 0]
             differ = np.flatnonzero(prefix != targets[: p + 1])
             if len(differ):
                 k = int(differ[0])

@@ -40,6 +40,22 @@ class Bars:
     def n(self) -> int:
         return len(self.index)
 
+    def prefix(self, stop: int) -> Bars:
+        """The first `stop` bars, as views, with empty indicator and mask caches: what `prepare_bars` returns for
+        the frame's first `stop` rows (every check and the funding fill are causal), without checking again."""
+        if not 0 <= stop <= self.n:
+            raise ValueError(f"prefix of {stop} bars out of {self.n}")
+        return Bars(
+            index=self.index[:stop],
+            open=self.open[:stop],
+            high=self.high[:stop],
+            low=self.low[:stop],
+            close=self.close[:stop],
+            volume=self.volume[:stop],
+            funding=None if self.funding is None else self.funding[:stop],
+            regimes={name: values[:stop] for name, values in self.regimes.items()},
+        )
+
 
 def prepare_bars(ohlcv: pd.DataFrame, need_funding: bool = False, what: str = "signals") -> Bars:
     """Validate an OHLCV frame (UTC DatetimeIndex, strictly increasing; finite positive prices).

@@ -53,7 +53,7 @@ from quant_organism.runtime.ledger import PaperLedger, PaperTrader
 from quant_organism.runtime.parity import ledger_parity
 from quant_organism.runtime.policy import RuntimePolicy
 from quant_organism.runtime.signals import LookaheadError
-from quant_organism.strategies import SeedGenes, get_registry
+from quant_organism.strategies import SeedGenes
 
 from .result import StageResult, StageStatus
 
@@ -216,7 +216,6 @@ def replay(
     marks = run.marks_frame()
     disagreements: list[str] = []
     began = time.perf_counter()
-    seed = get_registry().create_seed(strategy.seed_type, strategy.genes)
     genes = strategy.genes
     worst = 0.0
     initial = 0.0
@@ -224,7 +223,9 @@ def replay(
         window = windows[coin]
         cash = engine.books[(strategy.name, coin)].state.initial_cash
         initial += cash
-        signals = seed.generate_signals(history[coin]).loc[window.index]
+        # the very targets the engine traded: computed once on this history and proven on its prefixes
+        targets = engine.strategies[strategy.name].signals[coin].targets(history[coin])
+        signals = pd.Series(targets, index=history[coin].index).loc[window.index]
         funding = np.nan_to_num(window["funding_rate"].to_numpy(dtype=np.float64)) if "funding_rate" in window else None
         bt = run_backtest(
             window[["open", "high", "low", "close"]], signals, stop_loss=genes.stop_loss, take_profit=genes.take_profit,
@@ -258,14 +259,10 @@ def _compare(coin: str, mine: pd.DataFrame, bt, marks: pd.DataFrame, tol: float)
     problems = []
     if len(mine) != len(theirs):
         problems.append(f"{coin}: the engine made {len(mine)} trade(s), the backtest {len(theirs)}")
-    for k, (a, b) in enumerate(zip(mine.itertuples(), theirs.itertuples())):
-        key = ("entry_time", "exit_time", "direction", "exit_reason")
-        same = all(getattr(a, k) == getattr(b, k) for k in key)
-        close = all(_rel(x, y) <= tol for x, y in ((a.entry_price, b.entry_price), (a.exit_price, b.exit_price)))
-        pnl_ok = abs(a.pnl - b.pnl) <= tol * bt.init_cash
-        if not (same and close and pnl_ok):
-            problems.append(f"{coin}: trade {k + 1} differs: engine {_trade(a)} vs backtest {_trade(b)}")
-            break
+    k = _first_differing_trade(mine, theirs, tol, bt.init_cash)
+    if k is not None:
+        a, b = mine.iloc[k], theirs.iloc[k]
+        problems.append(f"{coin}: trade {k + 1} differs: engine {_trade(a)} vs backtest {_trade(b)}")
     equity = bt.equity.iloc[:, 0]
     if not marks.index.equals(equity.index):
         problems.append(f"{coin}: the engine marked {len(marks)} bar(s), the backtest {len(equity)}")
@@ -285,12 +282,26 @@ def _compare(coin: str, mine: pd.DataFrame, bt, marks: pd.DataFrame, tol: float)
     return worst, problems
 
 
-def _rel(a: float, b: float) -> float:
-    if a == b:
-        return 0.0
-    if not (np.isfinite(a) and np.isfinite(b)):
-        return float("inf")
-    return abs(a - b) / max(abs(a), abs(b))
+def _first_differing_trade(mine: pd.DataFrame, theirs: pd.DataFrame, tol: float, init_cash: float) -> int | None:
+    """Position of the first of the paired trades that differ: entry and exit times, direction or exit reason
+    not equal, prices further apart than `tol` relative, or PnL further than `tol` of the initial cash."""
+    n = min(len(mine), len(theirs))
+    a, b = mine.iloc[:n].reset_index(drop=True), theirs.iloc[:n].reset_index(drop=True)
+    same = np.ones(n, dtype=bool)
+    for key in ("entry_time", "exit_time", "direction", "exit_reason"):
+        same &= (a[key] == b[key]).to_numpy(dtype=bool)
+    for key in ("entry_price", "exit_price"):
+        same &= _rel(a[key].to_numpy(dtype=np.float64), b[key].to_numpy(dtype=np.float64)) <= tol
+    same &= np.abs(a["pnl"].to_numpy(dtype=np.float64) - b["pnl"].to_numpy(dtype=np.float64)) <= tol * init_cash
+    differ = np.flatnonzero(~same)
+    return int(differ[0]) if len(differ) else None
+
+
+def _rel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """|a - b| / max(|a|, |b|) elementwise: 0 where equal, inf where either is not finite."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gap = np.abs(a - b) / np.maximum(np.abs(a), np.abs(b))
+    return np.where(a == b, 0.0, np.where(np.isfinite(a) & np.isfinite(b), gap, np.inf))
 
 
 def _trade(t) -> str:
