@@ -57,6 +57,7 @@ def test_scale_measures_the_peak_memory_of_a_process_tree():
     from quant_organism.benchmarks import scale
 
     child = "import subprocess, sys; subprocess.run([sys.executable, '-c', 'b = bytearray(200 * 2**20); import time; time.sleep(1.5)'])"
-    text, wall, rss, pss = scale._python_measured(["-c", child], {}, timeout=60)
+    text, wall, rss, pss, by_role = scale._python_measured(["-c", child], {}, timeout=60)
     assert wall > 1.0
     assert rss > 200 and pss > 150  # the grandchild's 200 MB is counted
+    assert by_role["other"] > 200 and by_role["driver"] < 100  # and put under its role, not the driver's

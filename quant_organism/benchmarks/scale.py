@@ -12,7 +12,8 @@ and numba caches of one row never help another):
   preset's evolve -> validate -> deploy -> report on the real files (the CLI's own timing lines);
 - with `--universe50`: the full preset on 50 synthetic coins x 1 year from the CLI (ingest, evolve, validate,
   deploy, report), its wall time and the peak memory of its whole process tree (Ray's workers included),
-  sampled every 0.25 s: the sum of the processes' RSS, and of their PSS (shared pages counted once).
+  sampled every 0.25 s: the sum of the processes' RSS, and of their PSS (shared pages counted once), and
+  the RSS at the peak by role (the driver, Ray's workers, Ray's own services, other).
 Targets are the issue's; a row below its target says so. With `--json` the last line is one JSON object
 whose top-level keys are the headline figures (`HEADLINE`), the detail nested beside them.
 """
@@ -63,28 +64,43 @@ def _json(stdout: str) -> dict:
     return json.loads(stdout[stdout.index("{") :])
 
 
-def _tree_memory(pid: int) -> tuple[int, int]:
-    """(RSS, PSS) in bytes summed over process `pid` and its descendants; vanished processes count 0."""
+def _role(proc, root: int) -> str:
+    """Which part of the run a process is: the driver, a Ray worker, Ray's own services, or other."""
+    if proc.pid == root:
+        return "driver"
+    name = proc.name()
+    if name.startswith("ray::") and name not in ("ray::DashboardAgent", "ray::RuntimeEnvAgent"):
+        return "ray_workers"
+    if name.startswith("ray::") or name in ("gcs_server", "raylet") or "/ray/" in " ".join(proc.cmdline()):
+        return "ray_services"
+    return "other"
+
+
+def _tree_memory(pid: int) -> dict[str, tuple[int, int]]:
+    """(RSS, PSS) in bytes of process `pid` and its descendants, summed by role (`_role`); vanished processes
+    count 0."""
     import psutil
 
     try:
         root = psutil.Process(pid)
         procs = [root, *root.children(recursive=True)]
     except psutil.Error:
-        return 0, 0
-    rss = pss = 0
+        return {}
+    out: dict[str, tuple[int, int]] = {}
     for proc in procs:
         try:
             info = proc.memory_full_info()
+            role = _role(proc, pid)
         except psutil.Error:
             continue
-        rss += info.rss
-        pss += getattr(info, "pss", info.rss)
-    return rss, pss
+        rss, pss = out.get(role, (0, 0))
+        out[role] = (rss + info.rss, pss + getattr(info, "pss", info.rss))
+    return out
 
 
-def _python_measured(args: list[str], env: dict, timeout: float) -> tuple[str, float, float, float]:
-    """`_python` with the process tree's peak RSS and PSS (MB) sampled while it runs."""
+def _python_measured(args: list[str], env: dict, timeout: float) -> tuple[str, float, float, float, dict]:
+    """`_python` with the process tree's peak RSS and PSS (MB) sampled while it runs, and the RSS of each role
+    (`_role`) at the RSS peak."""
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out:
         proc = subprocess.Popen(
@@ -96,9 +112,13 @@ def _python_measured(args: list[str], env: dict, timeout: float) -> tuple[str, f
             cwd=Path(__file__).resolve().parents[2],
         )
         peak_rss = peak_pss = 0
+        at_peak: dict = {}
         while proc.poll() is None:
-            rss, pss = _tree_memory(proc.pid)
-            peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
+            roles = _tree_memory(proc.pid)
+            rss, pss = sum(r for r, _ in roles.values()), sum(p for _, p in roles.values())
+            if rss > peak_rss:
+                peak_rss, at_peak = rss, roles
+            peak_pss = max(peak_pss, pss)
             if time.perf_counter() - started > timeout:
                 proc.kill()
             time.sleep(0.25)
@@ -106,7 +126,8 @@ def _python_measured(args: list[str], env: dict, timeout: float) -> tuple[str, f
         text = out.read()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}):\n{text[-3000:]}")
-    return text, time.perf_counter() - started, peak_rss / 2**20, peak_pss / 2**20
+    by_role = {role: round(rss / 2**20, 1) for role, (rss, _) in sorted(at_peak.items())}
+    return text, time.perf_counter() - started, peak_rss / 2**20, peak_pss / 2**20, by_role
 
 
 def _seconds(pattern: str, text: str) -> float | None:
@@ -178,7 +199,7 @@ def run(args: argparse.Namespace) -> dict:
             text, wall = _python(["-m", "quant_organism", "run", "--end", "2025-07-25"], files)
             out["real_e2e_s"] = _seconds(r"\[evolve\] .* in ([\d.]+)s", text)
         if args.universe50:
-            text, wall, rss, pss = _python_measured(
+            text, wall, rss, pss, by_role = _python_measured(
                 ["-m", "quant_organism", "run", "--end", "2025-07-21", "--days", "365"],
                 {"QUANT_ORGANISM_DATA_DIR": f"{tmp}/u50", "QUANT_ORGANISM_UNIVERSE": "top50", "QUANT_ORGANISM_COINS": ""},
                 timeout=3600,
@@ -189,6 +210,7 @@ def run(args: argparse.Namespace) -> dict:
                 "wall_s": round(wall, 1),
                 "peak_rss_mb": round(rss, 1),
                 "peak_pss_mb": round(pss, 1),
+                "peak_rss_mb_by_role": by_role,
             }
     out.update(headline(out))
     return out
@@ -305,7 +327,8 @@ def report(r: dict) -> str:
             "MB",
             TARGETS["peak_rss_mb"],
             "lower",
-            f"PSS {(r.get('universe50') or {}).get('peak_pss_mb', 0):,.0f} MB",
+            f"PSS {(r.get('universe50') or {}).get('peak_pss_mb', 0):,.0f} MB; RSS at the peak by role: "
+            + ", ".join(f"{k} {v:,.0f}" for k, v in ((r.get("universe50") or {}).get("peak_rss_mb_by_role") or {}).items()),
         ),
         _row("peak RSS of the 500-genome batch", b.get("peak_rss_mb"), "MB", TARGETS["peak_rss_mb"], "lower"),
     ]

@@ -474,8 +474,9 @@ class StrategyRuntimeEngine:
         last = book.state.last_time
         if last is not None and time <= last:
             return False
-        fills, trades = book.open_bar(time, tape.open[i], tape.high[i], tape.low[i], tape.funding[i])
-        mark, liquidated = book.close_bar(time, tape.close[i])
+        # Python floats: the book's arithmetic on them is the same IEEE arithmetic, several times cheaper than on numpy scalars
+        fills, trades = book.open_bar(time, float(tape.open[i]), float(tape.high[i]), float(tape.low[i]), float(tape.funding[i]))
+        mark, liquidated = book.close_bar(time, float(tape.close[i]))
         out.fills += fills
         out.trades += trades + liquidated
         out.marks.append(mark)
