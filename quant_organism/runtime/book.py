@@ -86,9 +86,10 @@ class Trade:
     exit_reason: str  # "signal" | "stop_loss" | "take_profit" | "bankrupt" | "open"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Mark:
-    """The book at a bar's close: position, cash, equity, and what the bar cost."""
+    """The book at a bar's close: position, cash, equity, and what the bar cost. A record, never changed once
+    made; not a frozen dataclass only because one is made per book and bar, and freezing costs 1.3 µs each."""
 
     strategy: str
     coin: str

@@ -474,9 +474,10 @@ class StrategyRuntimeEngine:
         last = book.state.last_time
         if last is not None and time <= last:
             return False
-        # Python floats: the book's arithmetic on them is the same IEEE arithmetic, several times cheaper than on numpy scalars
-        fills, trades = book.open_bar(time, float(tape.open[i]), float(tape.high[i]), float(tape.low[i]), float(tape.funding[i]))
-        mark, liquidated = book.close_bar(time, float(tape.close[i]))
+        # Python floats (`item`): the book's arithmetic on them is the same IEEE arithmetic, several times cheaper
+        # than on numpy scalars
+        fills, trades = book.open_bar(time, tape.open.item(i), tape.high.item(i), tape.low.item(i), tape.funding.item(i))
+        mark, liquidated = book.close_bar(time, tape.close.item(i))
         out.fills += fills
         out.trades += trades + liquidated
         out.marks.append(mark)
@@ -485,7 +486,7 @@ class StrategyRuntimeEngine:
     def _decide(self, strategy: RuntimeStrategy, coin: str, book: PaperBook, tape: Tape, i: int, out: StepResult) -> None:
         s = book.state
         policy = self.policy
-        time, close = tape.time(i), float(tape.close[i])
+        time, close = tape.time(i), tape.close.item(i)
         current = s.direction
         target = book.target(strategy.signals[coin].target_at(tape.frame, i))
         if policy.risk_mode is RiskMode.HALT:
