@@ -150,6 +150,41 @@ def test_consistency_is_one_minus_the_coefficient_of_variation_floored_at_zero()
     assert returns == pytest.approx([0.02, 99.0 / 102.0 - 1.0, 110.0 / 99.0 - 1.0])
 
 
+def test_the_first_differing_trade_is_found_by_times_direction_reason_prices_or_pnl():
+    from quant_organism.validation.replay import _first_differing_trade
+
+    opened = pd.date_range("2024-01-01", periods=6, freq="h", tz="UTC")
+    mine = pd.DataFrame(
+        {
+            "entry_time": opened,
+            "exit_time": opened + pd.Timedelta(hours=1),
+            "direction": [1, -1, 1, -1, 1, -1],
+            "exit_reason": ["signal"] * 6,
+            "entry_price": np.linspace(100.0, 105.0, 6),
+            "exit_price": np.linspace(101.0, 106.0, 6),
+            "pnl": np.linspace(-5.0, 5.0, 6),
+        }
+    )
+    assert _first_differing_trade(mine, mine.copy(), 1e-6, 10_000.0) is None
+    assert _first_differing_trade(mine, mine.iloc[:4].copy(), 1e-6, 10_000.0) is None  # only the paired trades
+    changes = {
+        "exit_time": (4, opened[4] + pd.Timedelta(hours=2)),
+        "direction": (2, -1),
+        "exit_reason": (5, "stop_loss"),
+        "entry_price": (1, 101.0 * (1 + 1e-5)),
+        "exit_price": (3, np.nan),
+        "pnl": (0, -5.0 + 0.02),
+    }
+    for column, (row, value) in changes.items():
+        theirs = mine.copy()
+        theirs.loc[row, column] = value
+        assert _first_differing_trade(mine, theirs, 1e-6, 10_000.0) == row, column
+    within = mine.copy()
+    within.loc[1, "entry_price"] *= 1 + 1e-7
+    within.loc[2, "pnl"] += 0.005  # 5e-7 of the initial cash
+    assert _first_differing_trade(mine, within, 1e-6, 10_000.0) is None
+
+
 def real_frame(folder, coin: str) -> pd.DataFrame:
     """Hyperliquid 1h candles with their hourly funding placed on the bar that opens at floor(time)."""
     candles = pd.read_csv(folder / f"hyperliquid__{coin}_1h.csv")

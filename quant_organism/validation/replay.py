@@ -286,13 +286,18 @@ def _first_differing_trade(mine: pd.DataFrame, theirs: pd.DataFrame, tol: float,
     """Position of the first of the paired trades that differ: entry and exit times, direction or exit reason
     not equal, prices further apart than `tol` relative, or PnL further than `tol` of the initial cash."""
     n = min(len(mine), len(theirs))
-    a, b = mine.iloc[:n].reset_index(drop=True), theirs.iloc[:n].reset_index(drop=True)
+
+    def both(key: str, dtype=None) -> tuple[np.ndarray, np.ndarray]:
+        return mine[key].to_numpy(dtype=dtype)[:n], theirs[key].to_numpy(dtype=dtype)[:n]
+
     same = np.ones(n, dtype=bool)
     for key in ("entry_time", "exit_time", "direction", "exit_reason"):
-        same &= (a[key] == b[key]).to_numpy(dtype=bool)
+        x, y = both(key)
+        same &= x == y
     for key in ("entry_price", "exit_price"):
-        same &= _rel(a[key].to_numpy(dtype=np.float64), b[key].to_numpy(dtype=np.float64)) <= tol
-    same &= np.abs(a["pnl"].to_numpy(dtype=np.float64) - b["pnl"].to_numpy(dtype=np.float64)) <= tol * init_cash
+        same &= _rel(*both(key, np.float64)) <= tol
+    x, y = both("pnl", np.float64)
+    same &= np.abs(x - y) <= tol * init_cash
     differ = np.flatnonzero(~same)
     return int(differ[0]) if len(differ) else None
 
