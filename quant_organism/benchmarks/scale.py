@@ -176,9 +176,10 @@ def replay_rate(genomes: int = 10, coins: int = 5) -> dict:
 
 def runtime_stepping_s(genes, frames, window_bars: int, repeat: int = 3) -> float:
     """Seconds the runtime engine takes to trade the replay's bars (one book per candidate and coin, the
-    replay's neutral policy) once each candidate's signals are computed and proven: the per-bar loop alone,
-    as backtesting.py is timed on signals handed to it. The replay stage adds the proofs and the backtest it is
-    compared with. Best of `repeat` passes over the candidates, as `bench backtest` times ours."""
+    replay's neutral policy) once each candidate's signals are computed and proven: the per-bar loop and its
+    trades and marks as tables, as backtesting.py is timed running on signals handed to it and returning its
+    stats. The replay stage adds the proofs and the backtest it is compared with. Best of `repeat` passes over
+    the candidates, as `bench backtest` times ours."""
     from quant_organism.catalog import StrategyConfig
     from quant_organism.runtime import RuntimePolicy, StrategyRuntimeEngine
 
@@ -193,7 +194,8 @@ def runtime_stepping_s(genes, frames, window_bars: int, repeat: int = 3) -> floa
             times = engine.bar_times(frames)[-window_bars:]
             engine.prepare(frames, times)
             started = time.perf_counter()
-            engine.run(frames, start=times[0])
+            run = engine.run(frames, start=times[0])
+            run.trades_frame(), run.marks_frame()  # its results as tables, as backtesting.py's run returns its stats
             total += time.perf_counter() - started
         passes.append(total)
     return min(passes)

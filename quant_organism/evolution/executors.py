@@ -9,9 +9,9 @@ done are kept); the process and Ray executors also kill a gang still running `ba
 later and re-run its islands one by one, so only the runaway one is killed again (status `timeout`,
 nothing kept). The serial executor can only do the former. A gang whose worker keeps dying is split once it
 has spent its retries, and its islands run again one by one, so only the island at fault fails (on the
-process pool, where a dead worker breaks the whole pool, each of them alone: see `_PoolQueue`). At most `workers` gangs are in flight, so a
-gang's hard clock starts when it is submitted (for a fresh worker that includes its start-up and
-warm-up, which the grace must cover).
+process pool, where a dead worker breaks the whole pool, each of them alone: see `_PoolQueue`). At most
+`workers` gangs are in flight, so a gang's hard clock starts when it is submitted (for a fresh worker that
+includes its start-up and warm-up, which the grace must cover).
 
 Workers import `quant_organism` before numba (the function they run lives in this package), so
 they share the project's numba cache, and warm the kernels once per process before their first

@@ -110,7 +110,7 @@ class Tape:
             boxed = self._boxed[i] = self.index[i]
         return boxed
 
-    def boxed(self, i: int, t: pd.Timestamp) -> None:
+    def remember_time(self, i: int, t: pd.Timestamp) -> None:
         """Bar i's open time is `t` (already boxed by the caller): `time(i)` returns it without boxing again."""
         self._boxed.setdefault(i, t)
 
@@ -123,7 +123,7 @@ class Tape:
             raise ValueError(f"bar time {ts} and the frame's index ({self.index.tz}) must both be tz-aware or naive")
         i = int(np.searchsorted(self.nanos, ts.value))
         if i < len(self.nanos) and self.nanos[i] == ts.value:
-            self.boxed(i, ts)  # the caller's bar time is this bar's: no need to box it again
+            self.remember_time(i, ts)  # the caller's bar time is this bar's: no need to box it again
             return i
         return None
 
@@ -437,7 +437,7 @@ class StrategyRuntimeEngine:
         for k, t in enumerate(times):
             for tape, at, hit in found.values():
                 if hit[k]:
-                    tape.boxed(at[k], t)  # each bar time boxed once, not once per coin
+                    tape.remember_time(at[k], t)  # each bar time boxed once, not once per coin
             yield [(s, coin, found[coin][0], found[coin][1][k]) for s, coin in books if found[coin][2][k]]
 
     def prepare(self, frames: Mapping[str, pd.DataFrame], times: pd.DatetimeIndex) -> None:
