@@ -148,6 +148,15 @@ def test_every_executor_gives_the_identical_population(executor, serial_run, req
     assert os.getpid() not in set(other.batches["pid"])  # the islands really ran in worker processes
 
 
+@pytest.mark.parametrize("executor", ["serial", "process", "ray"])
+def test_each_island_reports_its_time_in_the_evaluator(executor, request):
+    """What `bench evolution` divides by the run's core time: a gang's evaluator calls, shared by its islands."""
+    result, *_ = request.getfixturevalue(f"{executor}_run")
+    batches = result.batches
+    assert (batches["evaluate_s"] > 0).all()
+    assert (batches["evaluate_s"] < batches["wall_s"]).all()  # breeding and selection take the rest
+
+
 @pytest.mark.parametrize("executor", ["process", "ray"])
 def test_workers_share_the_project_numba_cache(executor, request):
     import numba

@@ -11,6 +11,9 @@ What is timed:
   must be identical: same seed, same islands);
 - with the ML seeds: the same serial run with linear_svc and pca_tree_quantile added to the mix, and its
   wall time over the technical run's (`ml_preset_ratio`; the goal for ML seeds in production is <= 2);
+- the evaluator's share: the time the islands spent in the evaluator (the backtests of their genomes, all
+  coins, and the fitness aggregation) over the run's core time (wall x workers), serial and on Ray: the rest
+  is breeding, selection, bookkeeping and, on Ray, what parallelism costs;
 - the config store: saving the best 100 strategies as configs through
   `StrategyStore.save_evolved_strategies` (one transaction) and loading them back.
 On a shared machine other work skews parallel efficiency: the load average and the cores other
@@ -142,6 +145,7 @@ def run(args: argparse.Namespace) -> dict:
         serial_batch_wall_s=[float(serial.batches["wall_s"].min()), float(serial.batches["wall_s"].max())],
         serial_own_cores_busy=meter.own_cores,
         serial_other_cores_busy=meter.other_cores,
+        serial_evaluator_share=float(serial.batches["evaluate_s"].sum()) / serial.wall_s,
     )
 
     if "ml" not in args.skip:
@@ -181,6 +185,7 @@ def run(args: argparse.Namespace) -> dict:
             # what parallelising costs in CPU, whatever share of the machine other processes took
             cpu_efficiency=(serial.wall_s * out["serial_own_cores_busy"]) / (ray_result.wall_s * meter.own_cores),
             identical_population=bool(serial.population.equals(ray_result.population)),
+            ray_evaluator_share=float(ray_result.batches["evaluate_s"].sum()) / (ray_result.wall_s * args.workers),
             ray_batches_by_status=ray_result.totals()["batches_by_status"],
         )
     if "store" not in args.skip:
@@ -206,6 +211,7 @@ def _report(r: dict) -> None:
         f"({r['serial_evaluations']} genomes x {len(r['coins'])} coins; batches {lo:.2f}-{hi:.2f} s; "
         f"this run kept {r['serial_own_cores_busy']:.2f} cores busy, other processes {r['serial_other_cores_busy']:.2f})"
     )
+    print(f"  evaluator share      {r['serial_evaluator_share']:8.1%}    (serial: time in the evaluator / wall)")
     if "ml_preset_ratio" in r:
         print(
             f"  serial with ML seeds {r['serial_with_ml_wall_s']:8.2f} s    x{r['ml_preset_ratio']:.2f} the technical run "
@@ -222,6 +228,9 @@ def _report(r: dict) -> None:
             f"identical population: {r['identical_population']})"
         )
         print(f"  CPU efficiency       {r['cpu_efficiency']:8.1%}    (serial CPU-seconds / Ray CPU-seconds, all Ray processes)")
+        print(
+            f"  evaluator share, Ray {r['ray_evaluator_share']:8.1%}    (time in the evaluator / (wall x {r['workers']} workers))"
+        )
         print(f"  ray cold start       {r['ray_init_s']:8.2f} s init + {r['ray_worker_warm_s']:.2f} s worker start/warm-up")
     if "store" in r:
         s = r["store"]

@@ -6,7 +6,8 @@ and numba caches of one row never help another):
 - technical / ML backtests per second on one core, with backtesting.py and naive vectorbt side by side
   (`benchmarks backtest --json`), and the peak RSS of that 500-genome batch;
 - backtests per second per core inside the full-preset evolution (serial and Ray), as a share of that kernel
-  rate (`benchmarks evolution --json`);
+  rate (`benchmarks evolution --json`), and beside it the share of evolution's core time spent in the
+  evaluator in the same run (independent of the two runs' workloads and of the machine's drift between them);
 - the validation replay stage's bars per second (candidates x coins x bars through the runtime engine, the
   prefix proofs of their signals and the backtest the replay is compared with), and the runtime engine's
   bars per second per book alone (signals computed and proven before the clock, as backtesting.py is handed
@@ -210,12 +211,20 @@ def run(args: argparse.Namespace) -> dict:
     coins = len(evolution["coins"])
     kernel = backtest["evals_per_s"]
     serial_core = evolution["serial_evaluations"] * coins * years / evolution["serial_wall_s"]
-    out["evolution"] = {"serial_backtests_per_core_s": round(serial_core, 1), "serial_share": round(serial_core / kernel, 3)}
+    out["evolution"] = {
+        "serial_backtests_per_core_s": round(serial_core, 1),
+        "serial_share": round(serial_core / kernel, 3),
+        "serial_evaluator_share": round(evolution["serial_evaluator_share"], 3),
+    }
     if "ml_preset_ratio" in evolution:
         out["evolution"]["ml_preset_ratio"] = round(evolution["ml_preset_ratio"], 2)
     if "ray_wall_s" in evolution:
         ray_core = evolution["ray_evaluations"] * coins * years / (evolution["ray_wall_s"] * evolution["workers"])
-        out["evolution"].update(ray_backtests_per_core_s=round(ray_core, 1), ray_share=round(ray_core / kernel, 3))
+        out["evolution"].update(
+            ray_backtests_per_core_s=round(ray_core, 1),
+            ray_share=round(ray_core / kernel, 3),
+            ray_evaluator_share=round(evolution["ray_evaluator_share"], 3),
+        )
     out["replay"] = replay_rate()
     with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
         text, _ = _python(
@@ -336,7 +345,8 @@ def report(r: dict) -> str:
             "%",
             100 * TARGETS["evolution_share"],
             "higher",
-            f"{e['serial_backtests_per_core_s']:,.0f} vs {b['evals_per_s']:,.0f} one-year backtests/s",
+            f"{e['serial_backtests_per_core_s']:,.0f} vs {b['evals_per_s']:,.0f} one-year backtests/s"
+            + (f"; in-run evaluator share {100 * e['serial_evaluator_share']:.1f} %" if "serial_evaluator_share" in e else ""),
         ),
         _row(
             "evolution (Ray, 2 CPUs), same",
@@ -344,6 +354,7 @@ def report(r: dict) -> str:
             "%",
             100 * TARGETS["evolution_share"],
             "higher",
+            f"in-run evaluator share {100 * e['ray_evaluator_share']:.1f} %" if "ray_evaluator_share" in e else "",
         ),
         _row(
             "full preset evolve+validate+deploy+report, real 1h files", r.get("real_e2e_s"), "s", TARGETS["real_e2e_s"], "lower"

@@ -157,6 +157,7 @@ def run_evolution(
                     "evaluations": o.evaluations,
                     "error": o.error,
                     "pid": o.pid,
+                    "evaluate_s": o.evaluate_s,
                 }
                 for o in ordered
             ],

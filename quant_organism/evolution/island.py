@@ -95,6 +95,7 @@ class BatchOutcome:
     population: pd.DataFrame = field(default_factory=pd.DataFrame)
     generations: pd.DataFrame = field(default_factory=pd.DataFrame)
     pid: int = 0
+    evaluate_s: float = 0.0  # of wall_s, the time in the evaluator (a gang's calls shared equally by its islands)
 
     @classmethod
     def failed(cls, batch: int, error: str, wall_s: float = 0.0, status: str = STATUS_FAILED) -> BatchOutcome:
@@ -348,9 +349,14 @@ def execute_gang(
             outcomes[task.batch] = done.value
         except Exception as exc:  # noqa: BLE001 - one bad batch must not sink the run; the error is recorded
             outcomes[task.batch] = _failure(task.batch, exc, started)
+    evaluating: dict[int, float] = dict.fromkeys(live, 0.0)
     while live:
+        began = time.perf_counter()
         rows = _evaluate_together({b: (island.fitness, request) for b, (island, _, _, request) in live.items()},
                                   frames, evaluator)  # fmt: skip
+        share = (time.perf_counter() - began) / len(live)
+        for batch in live:
+            evaluating[batch] += share
         for batch, (island, steps, started, _) in list(live.items()):
             try:
                 answer = rows[batch]
@@ -362,6 +368,8 @@ def execute_gang(
             except Exception as exc:  # noqa: BLE001
                 outcomes[batch] = _failure(batch, exc, started)
                 del live[batch]
+    for batch, seconds in evaluating.items():
+        outcomes[batch].evaluate_s = seconds
     return [outcomes[task.batch] for task in tasks]
 
 
