@@ -54,8 +54,9 @@ def _fitter(n_components: int, max_depth: int, min_leaf: int, quantile: float):
         mean, scale = standardiser(x)
         center, axes = pca((x - mean) / scale, components)
         z = _project(x, mean, scale, center, axes)
-        tree = fit_tree(z, np.ascontiguousarray(y, dtype=np.float64), max_depth, min_leaf)
-        table = leaf_quantiles(apply_tree(*tree, z), np.ascontiguousarray(y, dtype=np.float64), len(tree[0]), levels)
+        y = np.ascontiguousarray(y, dtype=np.float64)
+        tree = fit_tree(z, y, max_depth, min_leaf)
+        table = leaf_quantiles(apply_tree(*tree, z), y, len(tree[0]), levels)
         return LeafQuantiles(mean, scale, center, axes, tree, table)
 
     return fit
