@@ -22,6 +22,7 @@ from quant_organism.strategies import (
     repair_values,
 )
 from quant_organism.strategies.base import BaseSeed
+from quant_organism.strategies.genes import hash_payload
 
 ALL = list(SeedType)
 
@@ -208,6 +209,32 @@ def test_hash_ignores_identity_and_tracks_every_gene() -> None:
                     break
             assert changed is not None, (seed_type, name)
             assert changed.genes_hash() != digest, (seed_type, name)
+
+
+def test_hash_payload_is_the_canonical_json_of_the_cast_genes() -> None:
+    """The hand-written payload is byte for byte what the json encoder gives, so hashes (and so strategy
+    names and evolution's tie-breaks) are unchanged: random genomes of every seed, the regime gene on and
+    off, signed zeros and floats repr prints in exponent form."""
+    rng = np.random.default_rng(11)
+    for seed_type in ALL:
+        space = gene_space(seed_type)
+        for k in range(40):
+            values = SeedGenes.random(seed_type, "a", rng).gene_values()
+            if k % 3 == 0:
+                values["regime_filter"] = 0
+            if k % 5 == 0:
+                for name, spec in space.items():
+                    if spec.kind == "float" and spec.low <= 0.0 <= spec.high:
+                        values[name] = -0.0 if k % 10 else 1e-7 if spec.high >= 1e-7 else 0.0
+            cast = {name: space[name].cast(v) for name, v in values.items()}
+            if cast["regime_filter"] == 0:
+                del cast["regime_filter"]
+            expected = json.dumps({"seed_type": seed_type.value, "genes": cast}, sort_keys=True, separators=(",", ":"))
+            assert hash_payload(seed_type, values) == expected
+    with pytest.raises(ValueError):
+        hash_payload(
+            SeedType.EMA_CROSSOVER, {**SeedGenes.create_default(SeedType.EMA_CROSSOVER, "x").gene_values(), "stop_loss": math.inf}
+        )
 
 
 def test_hash_distinguishes_seed_types_and_signed_zero() -> None:

@@ -2,8 +2,9 @@
 
 Per generation: the best `n_elite` by score survive unchanged; `batch_size - n_elite` offspring are
 bred from parents picked by NSGA-II crowded tournaments (crossover within a seed type, then
-mutation); the other survivors are chosen by DEAP's `selNSGA2` from the non-elite parents plus the
-offspring, on the four objectives. Genomes are identified by `genes_hash`: one already seen in this
+mutation); the other survivors are chosen by NSGA-II selection (DEAP's `selNSGA2` with the log sort, decision
+for decision, computed on arrays in `nsga2`) from the non-elite parents plus the offspring, on the four
+objectives. Genomes are identified by `genes_hash`: one already seen in this
 island is not evaluated again and keeps its first name `{seed_type}_{generation}_{hash[:8]}`.
 
 Everything random comes from a generator seeded by (random_seed, batch index), so a batch gives the
@@ -26,9 +27,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from deap import base, tools
 
 from quant_organism.backtest.fitness import OBJECTIVE_COLUMNS, OBJECTIVE_WEIGHTS, FitnessConfig
+from quant_organism.evolution import nsga2
 from quant_organism.evolution.config import OBJECTIVE_COLUMN, EvolutionConfig
 from quant_organism.evolution.fitness import evaluate_universe
 from quant_organism.evolution.operators import allocate, crossover, crowded_tournament, mutate, random_genome
@@ -40,32 +41,21 @@ Evaluator = Callable[[Mapping[str, pd.DataFrame], Sequence[SeedGenes], FitnessCo
 BatchHook = Callable[[int], None]
 """Called with the batch index in the worker before the batch starts (fault injection, tracing)."""
 
-NONDOMINATED_SORT = "log"
-"""DEAP's non-dominated sort for NSGA-II: Fortin et al.'s generalised algorithm (`sortLogNondominated`), the
-same fronts as the standard one in about half the time on an island's ~100 individuals x 4 objectives
-(front members may come in another order)."""
-
 STATUS_OK, STATUS_FAILED, STATUS_TIMEOUT, STATUS_BUDGET = "ok", "failed", "timeout", "budget"
 """`budget`: stopped cleanly at the run's evolution deadline; what it evaluated is kept and valid."""
 STATUS_LEAK = "leak"
 """The in-island leak guard fired: never a failed batch to absorb; `run_evolution` fails the run on it."""
 
 
-class ObjectiveFitness(base.Fitness):
-    """DEAP fitness on (sharpe, consistency, max_drawdown, turnover) with weights (1, 1, -1, -1)."""
-
-    weights = OBJECTIVE_WEIGHTS
-
-
 class Individual:
-    """A genome with its DEAP fitness and its evaluated row."""
+    """A genome with its objective values (sharpe, consistency, max_drawdown, turnover) and its evaluated row."""
 
-    __slots__ = ("genes", "hash", "fitness", "score", "row")
+    __slots__ = ("genes", "hash", "objectives", "score", "row")
 
     def __init__(self, genes: SeedGenes, genes_hash: str) -> None:
         self.genes = genes
         self.hash = genes_hash
-        self.fitness = ObjectiveFitness()
+        self.objectives: tuple[float, ...] = ()
         self.score = float("nan")
         self.row: dict = {}
 
@@ -142,7 +132,7 @@ class Island:
             offspring = yield from self._evaluate(self._breed(population, self.task.size - n_elite, generation))
             taken = {i.hash for i in elites}
             pool = _distinct([i for i in population + offspring if i.hash not in taken])
-            population = elites + tools.selNSGA2(pool, self.task.size - n_elite, nd=NONDOMINATED_SORT)
+            population = elites + _survivors(pool, self.task.size - n_elite)
             self._record_generation(generation, population, tick)
         final = {i.hash for i in population}
         frame = pd.DataFrame.from_records(self.records)
@@ -234,7 +224,7 @@ class Island:
             if [row["seed_id"] for row in rows] != [i.hash for i in fresh]:
                 raise RuntimeError("evaluator returned rows that do not match the genomes it was given")
             for ind, row in zip(fresh, rows):
-                ind.fitness.values = tuple(float(row[c]) for c in OBJECTIVE_COLUMNS)
+                ind.objectives = tuple(float(row[c]) for c in OBJECTIVE_COLUMNS)
                 ind.score = self._objective(row)
                 ind.row = row
                 self.cache[ind.hash] = ind
@@ -297,16 +287,12 @@ def _distinct(individuals: list[Individual]) -> list[Individual]:
 
 def _rank_and_crowd(population: list[Individual]) -> tuple[np.ndarray, np.ndarray]:
     """Pareto front number and crowding distance of each individual (NSGA-II's crowded comparison)."""
-    fronts = tools.sortLogNondominated(population, len(population))
-    position = {id(ind): k for k, ind in enumerate(population)}
-    ranks = np.zeros(len(population), dtype=np.int64)
-    crowding = np.zeros(len(population))
-    for level, front in enumerate(fronts):
-        tools.emo.assignCrowdingDist(front)
-        for ind in front:
-            ranks[position[id(ind)]] = level
-            crowding[position[id(ind)]] = ind.fitness.crowding_dist
-    return ranks, crowding
+    return nsga2.ranks_and_crowding(np.array([i.objectives for i in population]), OBJECTIVE_WEIGHTS)
+
+
+def _survivors(pool: list[Individual], k: int) -> list[Individual]:
+    """NSGA-II's survivors: DEAP's `selNSGA2(pool, k, nd="log")`, decision for decision (`nsga2`)."""
+    return [pool[i] for i in nsga2.select(np.array([i.objectives for i in pool]), OBJECTIVE_WEIGHTS, k)]
 
 
 def execute_batch(
