@@ -22,7 +22,7 @@ from quant_organism.strategies import (
     repair_values,
 )
 from quant_organism.strategies.base import BaseSeed
-from quant_organism.strategies.genes import hash_payload
+from quant_organism.strategies.genes import _clipped, hash_payload
 
 ALL = list(SeedType)
 
@@ -235,6 +235,27 @@ def test_hash_payload_is_the_canonical_json_of_the_cast_genes() -> None:
         hash_payload(
             SeedType.EMA_CROSSOVER, {**SeedGenes.create_default(SeedType.EMA_CROSSOVER, "x").gene_values(), "stop_loss": math.inf}
         )
+
+
+def test_repair_clips_each_gene_as_its_spec_does() -> None:
+    """`repair_values`' clipping (specs' fields read once per seed type) is `GeneSpec.clip` of each gene, the
+    default for a missing one: wild values, NaN, infinities, floats for ints, signed zeros."""
+    rng = np.random.default_rng(12)
+    wild = [math.nan, math.inf, -math.inf, -0.0, 0.0, 1e9, -1e9, 2.5, 3.5, 7]
+    for seed_type in ALL:
+        space = gene_space(seed_type)
+        for _ in range(60):
+            values = {}
+            for name, spec in space.items():
+                draw = rng.random()
+                if draw < 0.1:
+                    continue  # missing: the default
+                values[name] = wild[int(rng.integers(len(wild)))] if draw < 0.5 else rng.uniform(spec.low - 5, spec.high + 5)
+            clipped = _clipped(seed_type, values)
+            expected = {name: spec.clip(values.get(name, spec.default)) for name, spec in space.items()}
+            assert list(clipped) == list(expected)
+            for name in expected:
+                assert type(clipped[name]) is type(expected[name]) and repr(clipped[name]) == repr(expected[name])
 
 
 def test_hash_distinguishes_seed_types_and_signed_zero() -> None:

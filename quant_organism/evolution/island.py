@@ -32,9 +32,9 @@ from quant_organism.backtest.fitness import OBJECTIVE_COLUMNS, OBJECTIVE_WEIGHTS
 from quant_organism.evolution import nsga2
 from quant_organism.evolution.config import OBJECTIVE_COLUMN, EvolutionConfig
 from quant_organism.evolution.fitness import evaluate_universe
-from quant_organism.evolution.operators import allocate, crossover, crowded_tournament, mutate, random_genome
+from quant_organism.evolution.operators import allocate, crossover_values, crowded_tournament, mutate_values, random_genome
 from quant_organism.evolution.windows import Window, WindowLeakError, guard_train_frames
-from quant_organism.strategies.genes import SeedGenes
+from quant_organism.strategies.genes import SeedGenes, SeedType, genes_hash, repair_values
 
 Evaluator = Callable[[Mapping[str, pd.DataFrame], Sequence[SeedGenes], FitnessConfig], pd.DataFrame]
 """(train frames, distinct genomes, fitness config) -> one row per genome with `obj_*`, valid, score."""
@@ -178,33 +178,50 @@ class Island:
         groups: dict[object, list[Individual]] = {}
         for parent in parents:
             groups.setdefault(parent.genes.seed_type, []).append(parent)
-        children: list[tuple[SeedGenes, str | None]] = []  # (genes, parent's hash if crossed, else None)
-        for members in groups.values():
+        children: list[tuple[SeedType, dict, str | None]] = []  # (type, values, parent's hash if crossed, else None)
+        for seed_type, members in groups.items():
             members = [members[i] for i in self.rng.permutation(len(members))]
             for j in range(0, len(members), 2):
                 pair = members[j : j + 2]
                 if len(pair) == 2 and self.rng.random() < cfg.crossover_rate:
-                    a, b = crossover(pair[0].genes, pair[1].genes, self.rng, generation)
-                    children += [(a, pair[0].hash), (b, pair[1].hash)]
+                    a, b = crossover_values(seed_type, pair[0].genes.gene_values(), pair[1].genes.gene_values(), self.rng)
+                    children += [(seed_type, a, pair[0].hash), (seed_type, b, pair[1].hash)]
                 else:
-                    children += [(p.genes, None) for p in pair]
+                    children += [(seed_type, p.genes.gene_values(), None) for p in pair]
         out = []
-        for genes, parent_hash in children:
-            unchanged = parent_hash is None or genes.genes_hash() == parent_hash
-            child = self._restricted(mutate(genes, self.rng, cfg.mutation_rate, cfg.mutation_sigma, generation, force=unchanged))
-            out.append(self._individual(child, child.genes_hash()))
+        for seed_type, values, parent_hash in children:
+            unchanged = parent_hash is None or genes_hash(seed_type, values) == parent_hash
+            mutated = mutate_values(seed_type, values, self.rng, cfg.mutation_rate, cfg.mutation_sigma, force=unchanged)
+            child = self._restricted_values(seed_type, mutated)
+            out.append(self._offspring(seed_type, child, genes_hash(seed_type, child), generation))
         return out
 
     def _restricted(self, genes: SeedGenes) -> SeedGenes:
         """The genome clipped into the config's narrower gene ranges for its seed (if any), repaired."""
-        ranges = self.config.gene_ranges.get(genes.seed_type)
-        if not ranges:
-            return genes
         values = genes.gene_values()
+        restricted = self._restricted_values(genes.seed_type, values)
+        if restricted is values:
+            return genes
+        return SeedGenes.from_repaired(genes.seed_type, genes.seed_id, restricted, genes.generation)
+
+    def _restricted_values(self, seed_type: SeedType, values: dict) -> dict:
+        """Gene values clipped into the config's narrower ranges for the seed (if any) and repaired; the same
+        object when nothing needed clipping."""
+        ranges = self.config.gene_ranges.get(seed_type)
+        if not ranges:
+            return values
         clipped = {n: min(max(values[n], low), high) for n, (low, high) in ranges.items()}
         if all(values[n] == v for n, v in clipped.items()):
-            return genes
-        return SeedGenes.from_gene_values(genes.seed_type, genes.seed_id, {**values, **clipped}, genes.generation)
+            return values
+        return repair_values(seed_type, {**values, **clipped})
+
+    def _offspring(self, seed_type: SeedType, values: dict, digest: str, generation: int) -> Individual:
+        """The island's individual for bred gene values: the cached one if seen before, else a new genome named
+        as `_individual` names it (built only then)."""
+        if digest in self.cache:
+            return self.cache[digest]
+        name = f"{seed_type.value}_{generation}_{digest[:8]}"
+        return Individual(SeedGenes.from_repaired(seed_type, name, values, generation), digest)
 
     # --- evaluation ------------------------------------------------------------------------
     def _individual(self, genes: SeedGenes, digest: str) -> Individual:

@@ -13,11 +13,12 @@ on whatever else ran in its process; these few operators are written against an 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from quant_organism.strategies.genes import GeneSpec, SeedGenes, SeedType, gene_space
+from quant_organism.strategies.genes import GeneSpec, GeneValue, SeedGenes, SeedType, gene_space, repair_values
 
 BLEND_ALPHA = 0.5
 
@@ -45,7 +46,12 @@ targeting), not a trait to shrink so that the drawdown and turnover penalties fa
 def active_genes(seed_type: SeedType) -> dict[str, GeneSpec]:
     """The genes evolution varies: those a seed uses, less `NOT_EVOLVED`; the others stay at their defaults
     so equal behaviour hashes equal."""
-    return {name: spec for name, spec in gene_space(seed_type).items() if spec.active and name not in NOT_EVOLVED}
+    return dict(_active(seed_type))
+
+
+@functools.cache
+def _active(seed_type: SeedType) -> tuple[tuple[str, GeneSpec], ...]:
+    return tuple((name, spec) for name, spec in gene_space(seed_type).items() if spec.active and name not in NOT_EVOLVED)
 
 
 def random_genome(seed_type: SeedType, rng: np.random.Generator, generation: int = 0) -> SeedGenes:
@@ -80,27 +86,43 @@ def mutate(
     genes: SeedGenes, rng: np.random.Generator, rate: float, sigma: float, generation: int, force: bool = False
 ) -> SeedGenes:
     """Each active gene mutated with probability `rate`; `force` guarantees at least one mutated gene."""
-    space = active_genes(genes.seed_type)
-    names = list(space)
-    hits = rng.random(len(names)) < rate
+    values = mutate_values(genes.seed_type, genes.gene_values(), rng, rate, sigma, force)
+    return SeedGenes.from_repaired(genes.seed_type, genes.seed_id, values, generation)
+
+
+def mutate_values(
+    seed_type: SeedType, values: Mapping[str, GeneValue], rng: np.random.Generator, rate: float, sigma: float, force: bool = False
+) -> dict[str, GeneValue]:
+    """`mutate` on flat gene values, returning them repaired: evolution breeds on values and builds a genome
+    only for an offspring not seen before."""
+    space = _active(seed_type)
+    hits = rng.random(len(space)) < rate
     if force and not hits.any():
-        hits[int(rng.integers(len(names)))] = True
-    values = genes.gene_values()
-    for name, hit in zip(names, hits):
+        hits[int(rng.integers(len(space)))] = True
+    out = dict(values)
+    for (name, spec), hit in zip(space, hits.tolist()):
         if hit:
-            values[name] = _mutate_gene(space[name], values[name], sigma, rng)
-    return SeedGenes.from_gene_values(genes.seed_type, genes.seed_id, values, generation=generation)
+            out[name] = _mutate_gene(spec, out[name], sigma, rng)
+    return repair_values(seed_type, out)
 
 
 def crossover(a: SeedGenes, b: SeedGenes, rng: np.random.Generator, generation: int) -> tuple[SeedGenes, SeedGenes]:
     """Two children of same-seed-type parents: BLX-0.5 blend on floats, uniform swap on ints."""
     if a.seed_type != b.seed_type:
         raise ValueError(f"crossover within one seed type only: {a.seed_type.value} x {b.seed_type.value}")
-    space = active_genes(a.seed_type)
-    va, vb = a.gene_values(), b.gene_values()
+    ca, cb = crossover_values(a.seed_type, a.gene_values(), b.gene_values(), rng)
+    make = SeedGenes.from_repaired
+    return make(a.seed_type, a.seed_id, ca, generation), make(b.seed_type, b.seed_id, cb, generation)
+
+
+def crossover_values(
+    seed_type: SeedType, va: Mapping[str, GeneValue], vb: Mapping[str, GeneValue], rng: np.random.Generator
+) -> tuple[dict[str, GeneValue], dict[str, GeneValue]]:
+    """`crossover` on two same-seed-type parents' flat gene values, returning the children's repaired."""
+    space = _active(seed_type)
     ca, cb = dict(va), dict(vb)
     draws = rng.random(len(space))
-    for (name, spec), u in zip(space.items(), draws):
+    for (name, spec), u in zip(space, draws.tolist()):
         if spec.kind == "int":
             if u < 0.5:
                 ca[name], cb[name] = vb[name], va[name]
@@ -109,8 +131,7 @@ def crossover(a: SeedGenes, b: SeedGenes, rng: np.random.Generator, generation: 
             x, y = float(va[name]), float(vb[name])
             ca[name] = _reflect((1.0 - gamma) * x + gamma * y, spec.low, spec.high)
             cb[name] = _reflect(gamma * x + (1.0 - gamma) * y, spec.low, spec.high)
-    make = SeedGenes.from_gene_values
-    return make(a.seed_type, a.seed_id, ca, generation), make(b.seed_type, b.seed_id, cb, generation)
+    return repair_values(seed_type, ca), repair_values(seed_type, cb)
 
 
 def crowded_tournament(ranks: np.ndarray, crowding: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:

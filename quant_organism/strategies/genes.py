@@ -15,6 +15,7 @@ The regime gene `regime_filter` chooses when a strategy may hold a position (str
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -380,7 +381,7 @@ def repair_values(seed_type: SeedType | str, values: Mapping[str, Any]) -> dict[
     unknown = sorted(set(values) - set(space))
     if unknown:
         raise ValueError(f"{seed_type.value}: unknown gene(s) {unknown}; expected {list(space)}")
-    out = {name: spec.clip(values.get(name, spec.default)) for name, spec in space.items()}
+    out = _clipped(seed_type, values)
     for order in _TABLE[seed_type][1]:
         if order.holds(out):
             continue
@@ -393,6 +394,29 @@ def repair_values(seed_type: SeedType | str, values: Mapping[str, Any]) -> dict[
     return out
 
 
+def _clipped(seed_type: SeedType, values: Mapping[str, Any]) -> dict[str, GeneValue]:
+    """`GeneSpec.clip` of every gene (a missing one at its default), with the specs' fields looked up once per seed
+    type: evolution repairs every offspring twice, and the attribute reads were most of it."""
+    out: dict[str, GeneValue] = {}
+    for name, is_int, low, high, int_low, int_high, fallback, default in _clip_layout(seed_type):
+        number = float(values.get(name, default))
+        if not math.isfinite(number):
+            out[name] = fallback
+        elif is_int:
+            out[name] = min(max(int(round(number)), int_low), int_high)
+        else:
+            out[name] = float(min(max(number, low), high)) + 0.0
+    return out
+
+
+@functools.cache
+def _clip_layout(seed_type: SeedType) -> tuple[tuple, ...]:
+    return tuple(
+        (name, spec.kind == "int", spec.low, spec.high, int(spec.low), int(spec.high), spec.cast(spec.default), spec.default)
+        for name, spec in _SPACES[seed_type].items()
+    )
+
+
 def hash_payload(seed_type: SeedType, values: Mapping[str, GeneValue]) -> str:
     """The canonical text a genome's hash is taken of: `json.dumps({"seed_type": ..., "genes": {...}},
     sort_keys=True, separators=(",", ":"), allow_nan=False)` of the cast gene values, regime gene left out
@@ -400,15 +424,34 @@ def hash_payload(seed_type: SeedType, values: Mapping[str, GeneValue]) -> str:
 
     Written out by hand because evolution hashes every offspring, and the json encoder cost a quarter of
     breeding; gene names are plain identifiers and numbers print as json prints them (`repr`), so the text is
-    the same (pinned by a test). A non-finite value takes the json path, which refuses it."""
+    the same (pinned by a test). Anything else (a non-finite value, which json refuses; genes other than the
+    seed's) takes the json path."""
     space = _SPACES[seed_type]
+    parts = []
+    if values.keys() == space.keys():
+        for name, is_int in _hash_layout(seed_type):
+            number = float(values[name])
+            if not math.isfinite(number):
+                break
+            value = int(round(number)) if is_int else number + 0.0
+            if name != REGIME_GENE or value != 0:
+                parts.append(f'"{name}":{value!r}')
+        else:
+            return f'{{"genes":{{{",".join(parts)}}},"seed_type":{json.dumps(seed_type.value)}}}'
     cast = {name: space[name].cast(value) for name, value in values.items()}
     if cast[REGIME_GENE] == 0:
         del cast[REGIME_GENE]
-    if not all(math.isfinite(v) for v in cast.values()):
-        return json.dumps({"seed_type": seed_type.value, "genes": cast}, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    genes = ",".join(f'"{name}":{cast[name]!r}' for name in sorted(cast))
-    return f'{{"genes":{{{genes}}},"seed_type":{json.dumps(seed_type.value)}}}'
+    return json.dumps({"seed_type": seed_type.value, "genes": cast}, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+@functools.cache
+def _hash_layout(seed_type: SeedType) -> tuple[tuple[str, bool], ...]:
+    return tuple((name, _SPACES[seed_type][name].kind == "int") for name in sorted(_SPACES[seed_type]))
+
+
+def genes_hash(seed_type: SeedType, values: Mapping[str, GeneValue]) -> str:
+    """`SeedGenes.genes_hash` of a genome's flat gene values, without building the genome."""
+    return hashlib.sha256(hash_payload(seed_type, values).encode()).hexdigest()
 
 
 class SeedGenes(BaseModel):
@@ -497,7 +540,7 @@ class SeedGenes(BaseModel):
 
     def genes_hash(self) -> str:
         """sha256 (hex) of the seed type and gene values; seed_id and generation do not count."""
-        return hashlib.sha256(hash_payload(self.seed_type, self.gene_values()).encode()).hexdigest()
+        return genes_hash(self.seed_type, self.gene_values())
 
     def strategy_name(self) -> str:
         """`{seed_type}_{generation}_{hash[:8]}`, the name evolution gives a strategy."""
@@ -540,25 +583,33 @@ class SeedGenes(BaseModel):
     ) -> SeedGenes:
         """Build from a flat gene mapping (as `gene_values()` returns), repairing it first by default."""
         seed_type = _seed_type(seed_type)
-        flat = repair_values(seed_type, values) if repair else dict(values)
-        params = parameter_names(seed_type)
+        if repair:
+            return cls.from_repaired(seed_type, seed_id, repair_values(seed_type, values), generation)
+        return cls(**cls._fields(seed_type, seed_id, dict(values), generation))
+
+    @classmethod
+    def from_repaired(cls, seed_type: SeedType, seed_id: str, values: Mapping[str, Any], generation: int = 0) -> SeedGenes:
+        """Build from gene values `repair_values` returned (complete, typed, in bounds, ordered). What validation
+        would check is checked here directly, and only values that fail it go through pydantic (which then
+        says why): evolution builds every offspring this way, and pydantic's pass cost a third of breeding."""
+        fields = cls._fields(seed_type, seed_id, values, generation)
+        if isinstance(seed_id, str) and seed_id and type(generation) is int and generation >= 0:
+            if set(values) == set(_SPACES[seed_type]) and not _gene_problems(seed_type, values):
+                return cls.model_construct(**fields)
+        return cls(**fields)
+
+    @staticmethod
+    def _fields(seed_type: SeedType, seed_id: str, flat: Mapping[str, Any], generation: int) -> dict[str, Any]:
         unknown = sorted(set(flat) - set(_SPACES[seed_type]))
         if unknown:
             raise ValueError(f"{seed_type.value}: unknown gene(s) {unknown}; expected {list(_SPACES[seed_type])}")
-        fields = {
+        return {
             "seed_id": seed_id,
             "seed_type": seed_type,
             "generation": generation,
-            "parameters": {name: flat[name] for name in params if name in flat},
+            "parameters": {name: flat[name] for name in parameter_names(seed_type) if name in flat},
             **{name: flat[name] for name in COMMON_GENES if name in flat},
         }
-        if repair and isinstance(seed_id, str) and seed_id and type(generation) is int and generation >= 0:
-            # Repaired genes are complete, typed, in bounds and ordered: what validation would check, checked
-            # here directly (evolution builds every offspring this way; pydantic's pass cost a third of breeding).
-            problems = _gene_problems(seed_type, flat)
-            if not problems:
-                return cls.model_construct(**fields)
-        return cls(**fields)
 
     def repaired(self) -> SeedGenes:
         """A valid copy: genes clipped to bounds, ints cast, orderings restored.
