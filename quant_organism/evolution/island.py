@@ -180,19 +180,23 @@ class Island:
         groups: dict[object, list[Individual]] = {}
         for parent in parents:
             groups.setdefault(parent.genes.seed_type, []).append(parent)
-        children: list[tuple[SeedType, dict, str | None]] = []  # (type, values, parent's hash if crossed, else None)
+        # (type, values, the parent's values if crossed, else None)
+        children: list[tuple[SeedType, dict, dict | None]] = []
         for seed_type, members in groups.items():
             members = [members[i] for i in self.rng.permutation(len(members))]
             for j in range(0, len(members), 2):
                 pair = members[j : j + 2]
                 if len(pair) == 2 and self.rng.random() < cfg.crossover_rate:
-                    a, b = crossover_values(seed_type, pair[0].genes.gene_values(), pair[1].genes.gene_values(), self.rng)
-                    children += [(seed_type, a, pair[0].hash), (seed_type, b, pair[1].hash)]
+                    va, vb = pair[0].genes.gene_values(), pair[1].genes.gene_values()
+                    a, b = crossover_values(seed_type, va, vb, self.rng)
+                    children += [(seed_type, a, va), (seed_type, b, vb)]
                 else:
                     children += [(seed_type, p.genes.gene_values(), None) for p in pair]
         out = []
-        for seed_type, values, parent_hash in children:
-            unchanged = parent_hash is None or genes_hash(seed_type, values) == parent_hash
+        for seed_type, values, parent in children:
+            # A child equal to its parent, gene for gene, is the parent (repaired values are typed and canonical,
+            # so equal values are equal hashes): it must mutate.
+            unchanged = parent is None or values == parent
             mutated = mutate_values(seed_type, values, self.rng, cfg.mutation_rate, cfg.mutation_sigma, force=unchanged)
             child = self._restricted_values(seed_type, mutated)
             out.append(self._offspring(seed_type, child, genes_hash(seed_type, child), generation))
