@@ -8,7 +8,7 @@ import pytest
 from sklearn.decomposition import PCA
 from sklearn.tree import DecisionTreeRegressor
 
-from quant_organism.strategies.tree import apply_tree, fit_tree, leaf_quantiles, pca
+from quant_organism.strategies.tree import apply_tree, fit_quantile_tree, fit_tree, leaf_quantiles, pca
 
 
 def _problem(seed: int):
@@ -70,3 +70,31 @@ def test_the_standardiser_is_numpys_mean_and_std_to_the_last_bit(seed):
     expected[0] = 1.0
     np.testing.assert_array_equal(mean, x.mean(axis=0))
     np.testing.assert_array_equal(scale, expected)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_quantile_tree_grown_with_its_table_is_the_tree_then_its_leaves_quantiles(seed):
+    """`fit_quantile_tree` takes each leaf's quantiles from the rows it holds while growing: the same nodes as
+    `fit_tree` and, bit for bit, the table `leaf_quantiles` makes from where `apply_tree` sends the training rows,
+    coarse values with ties included."""
+    rng, x, y = _problem(seed)
+    if seed % 2:
+        x = np.round(x, 1)  # many ties: splits must not fall between equal values
+    z = np.ascontiguousarray(x[:, : int(rng.integers(1, x.shape[1] + 1))], dtype=np.float32)
+    depth, min_leaf = int(rng.integers(1, 9)), int(rng.integers(10, 201))
+    q = float(rng.uniform(0.05, 0.45))
+    levels = np.array([q, 0.5, 1.0 - q])
+    nodes, table = fit_quantile_tree(z, y, depth, min_leaf, levels)
+    for ours, plain in zip(nodes, fit_tree(z, y, depth, min_leaf)):
+        assert np.array_equal(ours, plain)
+    expected = leaf_quantiles(apply_tree(*nodes, z), y, len(nodes[0]), levels)
+    assert table.tobytes() == expected.tobytes()
+
+
+def test_column_means_are_numpys_to_the_last_bit():
+    from quant_organism.strategies.walk_forward import column_means
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        x = rng.normal(size=(int(rng.integers(1, 3000)), int(rng.integers(1, 20)))) * rng.uniform(1e-3, 1e3)
+        assert column_means(x).tobytes() == x.mean(axis=0).tobytes()

@@ -20,14 +20,17 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .walk_forward import column_means
+
 FEATURE_THRESHOLD = 1e-7  # sklearn: values closer than this are not split between
 EPSILON = np.finfo(np.float64).eps
 
 
 def pca(x: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray]:
     """(mean, components) as `PCA(n_components, svd_solver="covariance_eigh").fit(x)` sets `mean_`, `components_`."""
+    x = np.ascontiguousarray(x, dtype=np.float64)
     n_samples = x.shape[0]
-    mean = np.mean(x, axis=0)
+    mean = column_means(x)  # np.mean(x, axis=0)'s bits, without its per-call cost
     covariance = x.T @ x
     covariance -= n_samples * np.reshape(mean, (-1, 1)) * np.reshape(mean, (1, -1))
     covariance /= n_samples - 1
@@ -111,18 +114,31 @@ def fit_tree(z: np.ndarray, y: np.ndarray, max_depth: int, min_leaf: int) -> tup
     rows `z` (float32, n x k) and targets `y` (module docstring). Each feature is sorted once, by numpy (its
     sort is three times numba's here; the order of equal values does not matter), and a split partitions every
     feature's order stably, so a level costs one pass over the rows per feature."""
+    return fit_quantile_tree(z, y, max_depth, min_leaf, np.zeros(0))[0]
+
+
+def fit_quantile_tree(
+    z: np.ndarray, y: np.ndarray, max_depth: int, min_leaf: int, levels: np.ndarray
+) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """(`fit_tree`'s nodes, table node id -> quantiles `levels` of the targets of the training rows in that leaf,
+    NaN for inner nodes): `leaf_quantiles(apply_tree(*nodes, z), y, ...)`, taken from the rows each leaf holds
+    as the tree is grown. A leaf's rows are those `apply_tree` sends there: a split puts the rows up to a sorted
+    position left and the threshold lies strictly between that value and the next, more than 1e-7 apart."""
     ranked = np.argsort(np.ascontiguousarray(z.T), axis=1).astype(np.int64)
-    return _grow(z, np.ascontiguousarray(y, dtype=np.float64), int(max_depth), int(min_leaf), ranked)
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    *nodes, table = _grow(z, y, int(max_depth), int(min_leaf), ranked, np.ascontiguousarray(levels, dtype=np.float64))
+    return tuple(nodes), table
 
 
 @njit(cache=True)
-def _grow(z, y, max_depth, min_leaf, ranked):  # pragma: no cover - numba
+def _grow(z, y, max_depth, min_leaf, ranked, levels):  # pragma: no cover - numba
     n, k = z.shape
     capacity = 2 ** (max_depth + 1)
     feature = np.full(capacity, -1, dtype=np.int64)
     threshold = np.zeros(capacity)
     left = np.full(capacity, -1, dtype=np.int64)
     right = np.full(capacity, -1, dtype=np.int64)
+    table = np.full((capacity, levels.shape[0]), np.nan)
     goes_left = np.zeros(n, dtype=np.bool_)
     stack_rows = [ranked]
     stack_node = [0]
@@ -134,9 +150,11 @@ def _grow(z, y, max_depth, min_leaf, ranked):  # pragma: no cover - numba
         depth = stack_depth.pop()
         m = node_rows.shape[1]
         if depth >= max_depth or m < 2 or m < 2 * min_leaf or _impurity(y, node_rows[0]) <= EPSILON:
+            _quantiles(np.sort(y[node_rows[0]]), levels, table[node])
             continue
         f, t, n_left = _best_split(z, y, node_rows, min_leaf)
         if f < 0:
+            _quantiles(np.sort(y[node_rows[0]]), levels, table[node])
             continue
         feature[node], threshold[node] = f, t
         left[node], right[node] = count, count + 1
@@ -150,7 +168,7 @@ def _grow(z, y, max_depth, min_leaf, ranked):  # pragma: no cover - numba
         stack_rows.append(rows_left)
         stack_node.append(left[node])
         stack_depth.append(depth + 1)
-    return feature[:count], threshold[:count], left[:count], right[:count]
+    return feature[:count], threshold[:count], left[:count], right[:count], table[:count]
 
 
 @njit(cache=True)
@@ -179,17 +197,22 @@ def leaf_quantiles(leaves, y, n_nodes, levels):  # pragma: no cover - numba
         stop = start
         while stop < n and leaves[order[stop]] == leaf:
             stop += 1
-        values = np.sort(y[order[start:stop]])
-        m = stop - start
-        for j in range(levels.shape[0]):
-            virtual = (m - 1) * levels[j]
-            if virtual >= m - 1:
-                table[leaf, j] = values[m - 1]
-                continue
-            below = np.floor(virtual)
-            gamma = virtual - below
-            a, b = values[int(below)], values[int(below) + 1]
-            diff = b - a
-            table[leaf, j] = b - diff * (1.0 - gamma) if gamma >= 0.5 else a + diff * gamma
+        _quantiles(np.sort(y[order[start:stop]]), levels, table[leaf])
         start = stop
     return table
+
+
+@njit(cache=True)
+def _quantiles(values, levels, out):  # pragma: no cover - numba
+    """`numpy.quantile(values, levels)` of sorted `values` into `out` (linear method, numpy's interpolation)."""
+    m = values.shape[0]
+    for j in range(levels.shape[0]):
+        virtual = (m - 1) * levels[j]
+        if virtual >= m - 1:
+            out[j] = values[m - 1]
+            continue
+        below = np.floor(virtual)
+        gamma = virtual - below
+        a, b = values[int(below)], values[int(below) + 1]
+        diff = b - a
+        out[j] = b - diff * (1.0 - gamma) if gamma >= 0.5 else a + diff * gamma

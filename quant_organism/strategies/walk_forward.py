@@ -50,17 +50,32 @@ def _column_moments(x):  # pragma: no cover - numba
     """Column means and population stds, summed row after row as numpy reduces a C-ordered array over axis 0:
     the same bits as x.mean(axis=0) and x.std(axis=0) (test_strategies_tree.py), a tenth of their time."""
     n, d = x.shape
-    mean = np.zeros(d)
-    for i in range(n):
-        for j in range(d):
-            mean[j] += x[i, j]
-    mean = mean / n
+    mean = _row_after_row_means(x)
     squares = np.zeros(d)
     for i in range(n):
         for j in range(d):
             centred = x[i, j] - mean[j]
             squares[j] += centred * centred
     return mean, np.sqrt(squares / n)
+
+
+def column_means(x: np.ndarray) -> np.ndarray:
+    """x.mean(axis=0) of a 2-d array, to the last bit, a tenth of numpy's per-call cost on a refit's rows."""
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] < 2 or x.shape[0] == 0:  # one column is contiguous: numpy sums it pairwise
+        return np.mean(x, axis=0)
+    return _row_after_row_means(x)
+
+
+@njit(cache=True)
+def _row_after_row_means(x):  # pragma: no cover - numba
+    """Column means of a C-ordered array with at least two columns, summed row after row as numpy reduces one."""
+    n, d = x.shape
+    total = np.zeros(d)
+    for i in range(n):
+        for j in range(d):
+            total[j] += x[i, j]
+    return total / n
 
 
 def next_returns(ind: Indicators) -> np.ndarray:

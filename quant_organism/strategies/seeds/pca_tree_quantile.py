@@ -24,7 +24,7 @@ from ..indicators import Indicators, safe_div
 from ..ohlcv import Bars
 from ..positions import hysteresis_positions
 from ..rules import TOL
-from ..tree import apply_tree, fit_tree, leaf_quantiles, pca
+from ..tree import apply_tree, fit_quantile_tree, pca
 from ..walk_forward import WalkForward, feature_matrix, next_returns, standardiser
 
 
@@ -34,7 +34,7 @@ class LeafQuantiles:
     scale: np.ndarray
     center: np.ndarray  # PCA's mean and components, fitted on the standardised rows
     components: np.ndarray
-    tree: tuple  # fitted tree's node arrays (tree.fit_tree): the leaf of a row is `apply_tree(*tree, rows)`
+    tree: tuple  # fitted tree's node arrays (tree.fit_quantile_tree): the leaf of a row is `apply_tree(*tree, rows)`
     table: np.ndarray  # node id -> (q_low, median, q_high); NaN for inner nodes
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -52,11 +52,10 @@ def _fitter(n_components: int, max_depth: int, min_leaf: int, quantile: float):
     def fit(x: np.ndarray, y: np.ndarray) -> LeafQuantiles:
         components = min(n_components, x.shape[1], x.shape[0])
         mean, scale = standardiser(x)
-        center, axes = pca((x - mean) / scale, components)
-        z = _project(x, mean, scale, center, axes)
-        y = np.ascontiguousarray(y, dtype=np.float64)
-        tree = fit_tree(z, y, max_depth, min_leaf)
-        table = leaf_quantiles(apply_tree(*tree, z), y, len(tree[0]), levels)
+        standardised = (x - mean) / scale
+        center, axes = pca(standardised, components)
+        z = np.ascontiguousarray((standardised - center) @ axes.T, dtype=np.float32)  # `_project`'s arithmetic
+        tree, table = fit_quantile_tree(z, y, max_depth, min_leaf, levels)
         return LeafQuantiles(mean, scale, center, axes, tree, table)
 
     return fit
