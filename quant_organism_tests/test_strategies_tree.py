@@ -59,7 +59,7 @@ def test_leaf_quantiles_are_numpys(seed):
 
 @pytest.mark.parametrize("seed", range(10))
 def test_the_standardiser_is_numpys_mean_and_std_to_the_last_bit(seed):
-    from quant_organism.strategies.walk_forward import standardiser
+    from quant_organism.strategies.walk_forward import standardised, standardiser
 
     rng = np.random.default_rng(seed)
     n, d = int(rng.integers(50, 2000)), int(rng.integers(2, 30))
@@ -70,6 +70,9 @@ def test_the_standardiser_is_numpys_mean_and_std_to_the_last_bit(seed):
     expected[0] = 1.0
     np.testing.assert_array_equal(mean, x.mean(axis=0))
     np.testing.assert_array_equal(scale, expected)
+    rows, mean_, scale_ = standardised(x)  # the same, with the rows standardised in the same compiled call
+    assert mean_.tobytes() == mean.tobytes() and scale_.tobytes() == scale.tobytes()
+    assert rows.tobytes() == ((x - mean) / scale).tobytes()
 
 
 @pytest.mark.parametrize("seed", range(20))

@@ -22,7 +22,7 @@ from ..indicators import Indicators
 from ..ohlcv import Bars
 from ..positions import hysteresis_positions, score_conditions
 from ..svm import fit_linear_svm
-from ..walk_forward import WalkForward, feature_matrix, next_returns, standardiser
+from ..walk_forward import WalkForward, feature_matrix, next_returns, standardised
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,8 @@ def _fitter(c: float):
             x, labels = x[keep], labels[keep]
         if not (len(labels) and labels.min() < 0.0 < labels.max()):
             return None  # one class only
-        mean, scale = standardiser(x)
-        coef, intercept = fit_linear_svm((x - mean) / scale, labels, c)
+        rows, mean, scale = standardised(x)
+        coef, intercept = fit_linear_svm(rows, labels, c)
         return LinearScore(mean, scale, coef, float(intercept))
 
     return fit

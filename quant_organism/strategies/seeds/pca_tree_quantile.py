@@ -25,7 +25,7 @@ from ..ohlcv import Bars
 from ..positions import hysteresis_positions
 from ..rules import TOL
 from ..tree import apply_tree, fit_quantile_tree, pca
-from ..walk_forward import WalkForward, feature_matrix, next_returns, standardiser
+from ..walk_forward import WalkForward, feature_matrix, next_returns, standardised
 
 
 @dataclass(frozen=True)
@@ -51,10 +51,9 @@ def _fitter(n_components: int, max_depth: int, min_leaf: int, quantile: float):
 
     def fit(x: np.ndarray, y: np.ndarray) -> LeafQuantiles:
         components = min(n_components, x.shape[1], x.shape[0])
-        mean, scale = standardiser(x)
-        standardised = (x - mean) / scale
-        center, axes = pca(standardised, components)
-        z = np.ascontiguousarray((standardised - center) @ axes.T, dtype=np.float32)  # `_project`'s arithmetic
+        rows, mean, scale = standardised(x)
+        center, axes = pca(rows, components)
+        z = np.ascontiguousarray((rows - center) @ axes.T, dtype=np.float32)  # `_project`'s arithmetic
         tree, table = fit_quantile_tree(z, y, max_depth, min_leaf, levels)
         return LeafQuantiles(mean, scale, center, axes, tree, table)
 
