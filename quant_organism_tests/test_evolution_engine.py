@@ -406,3 +406,14 @@ def test_gangs_give_every_worker_islands_and_never_exceed_the_lockstep_size():
     assert numbers(gangs(tasks, 5)) == [[0, 5], [1, 6], [2, 7], [3, 8], [4, 9]]  # one gang per worker
     assert numbers(gangs(tasks, 20)) == [[b] for b in range(10)]
     assert gangs([], 2) == []
+
+
+def test_what_an_island_worker_imports_leaves_the_lake_out():
+    """A Ray or process-pool worker imports the executors and what islands run; the market lake's DuckDB and
+    polars (about 35 MB of every worker's memory) stay out of it."""
+    import subprocess
+    import sys
+
+    probe = "import sys, quant_organism.evolution.executors; print(sorted(m for m in ('duckdb', 'polars') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -10,14 +10,17 @@ signal at the bar's close may use it. Evolution, validation and the runtime all 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from quant_organism.core.bars import FUNDING_COLUMN, OHLCV_COLUMNS, funding_at_bars
 from quant_organism.core.timeutil import utc_timestamp
-from quant_organism.market.lake import MarketLake
 from quant_organism.market.regime import regime_at_bars
 from quant_organism.market.schema import interval_delta
+
+if TYPE_CHECKING:  # only named in signatures: a Ray worker that joins funding need not load DuckDB and polars
+    from quant_organism.market.lake import MarketLake
 
 OHLCV = list(OHLCV_COLUMNS)
 FUNDING = FUNDING_COLUMN
