@@ -2,7 +2,8 @@
 
 DEAP's own operators draw from the global `random` module, which would make a batch's result depend
 on whatever else ran in its process; these few operators are written against an explicit
-`np.random.Generator` instead (DEAP still does the NSGA-II survivor selection, which is deterministic).
+`np.random.Generator` instead (NSGA-II's survivor selection, which is deterministic, makes DEAP's decisions on
+arrays: `nsga2`).
 
 - initialisation: seed types allocated by the mix's weights (largest remainder), genes uniform;
 - mutation: each active gene mutates with probability `rate`; floats by a Gaussian step of
