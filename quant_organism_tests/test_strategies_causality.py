@@ -163,3 +163,25 @@ def test_walk_forward_trains_only_on_labels_known_at_prediction_time(refit_every
     assert (out[predicted, 0] >= block_start[predicted] - train_window).all()  # trailing window only
     assert (out[predicted, 2] == t[predicted]).all()  # each bar predicted from its own features
     assert all(size >= schedule.min_train for _, _, size in fits)
+
+
+def test_refits_run_blas_on_the_calling_thread_and_leave_the_process_setting_alone():
+    """A refit's products are too small to share among threads (on two cores they waited on each other): inside
+    `WalkForward.run` every BLAS library runs one thread; outside it, what the process had is back."""
+    import threadpoolctl
+
+    def threads() -> dict[str, int]:
+        return {pool["filepath"]: pool["num_threads"] for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"}
+
+    before = threads()
+    seen: list[dict[str, int]] = []
+
+    def fit(x: np.ndarray, y: np.ndarray) -> float:
+        seen.append(threads())
+        return float(np.mean(x.T @ x))
+
+    features = np.random.default_rng(0).normal(size=(400, 3))
+    WalkForward(refit_every=100, train_window=200).run(features, features[:, 0], fit, lambda m, x: np.full(len(x), m), 1)
+    assert seen and all(counts and set(counts.values()) == {1} for counts in seen)
+    after = threads()
+    assert {library: after[library] for library in before} == before  # loaded before: as it was
