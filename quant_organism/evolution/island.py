@@ -2,9 +2,9 @@
 
 Per generation: the best `n_elite` by score survive unchanged; `batch_size - n_elite` offspring are
 bred from parents picked by NSGA-II crowded tournaments (crossover within a seed type, then
-mutation); the other survivors are chosen by NSGA-II selection (DEAP's `selNSGA2` with the log sort, decision
-for decision, computed on arrays in `nsga2`) from the non-elite parents plus the offspring, on the four
-objectives. Genomes are identified by `genes_hash`: one already seen in this
+mutation, on flat gene values); the other survivors are chosen by NSGA-II selection (DEAP's `selNSGA2`
+with the log sort, decision for decision, computed on arrays in `nsga2`) from the non-elite parents plus
+the offspring, on the four objectives. Genomes are identified by `genes_hash`: one already seen in this
 island is not evaluated again and keeps its first name `{seed_type}_{generation}_{hash[:8]}`.
 
 Everything random comes from a generator seeded by (random_seed, batch index), so a batch gives the
