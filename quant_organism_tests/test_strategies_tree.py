@@ -8,7 +8,7 @@ import pytest
 from sklearn.decomposition import PCA
 from sklearn.tree import DecisionTreeRegressor
 
-from quant_organism.strategies.tree import apply_tree, fit_quantile_tree, fit_tree, leaf_quantiles, pca
+from quant_organism.strategies.tree import _quantiles, apply_tree, fit_quantile_tree, fit_tree, pca
 
 
 def _problem(seed: int):
@@ -46,15 +46,15 @@ def test_a_tree_stops_at_its_depth_and_on_constant_targets():
 
 @pytest.mark.parametrize("seed", range(10))
 def test_leaf_quantiles_are_numpys(seed):
+    """A leaf's quantiles are `numpy.quantile`'s (linear method) to the last bit, whatever the leaf's size."""
     rng = np.random.default_rng(seed)
-    n = int(rng.integers(20, 2000))
-    leaves, y = rng.integers(0, 30, n), rng.standard_t(3, n)
     q = float(rng.uniform(0.05, 0.45))
     levels = np.array([q, 0.5, 1.0 - q])
-    table = leaf_quantiles(leaves, y, 30, levels)
-    for leaf in range(30):
-        expected = np.quantile(y[leaves == leaf], levels) if np.any(leaves == leaf) else np.full(3, np.nan)
-        np.testing.assert_array_equal(table[leaf], expected)
+    for size in (1, 2, 3, *rng.integers(4, 2000, 20).tolist()):
+        values = rng.standard_t(3, size)
+        out = np.empty(3)
+        _quantiles(np.sort(values), levels, out)
+        assert out.tobytes() == np.quantile(values, levels).tobytes()
 
 
 @pytest.mark.parametrize("seed", range(10))
@@ -78,8 +78,8 @@ def test_the_standardiser_is_numpys_mean_and_std_to_the_last_bit(seed):
 @pytest.mark.parametrize("seed", range(20))
 def test_a_quantile_tree_grown_with_its_table_is_the_tree_then_its_leaves_quantiles(seed):
     """`fit_quantile_tree` takes each leaf's quantiles from the rows it holds while growing: the same nodes as
-    `fit_tree` and, bit for bit, the table `leaf_quantiles` makes from where `apply_tree` sends the training rows,
-    coarse values with ties included."""
+    `fit_tree` and, bit for bit, numpy's quantiles of the training rows `apply_tree` sends to each leaf (NaN for
+    inner nodes), coarse values with ties included."""
     rng, x, y = _problem(seed)
     if seed % 2:
         x = np.round(x, 1)  # many ties: splits must not fall between equal values
@@ -90,7 +90,10 @@ def test_a_quantile_tree_grown_with_its_table_is_the_tree_then_its_leaves_quanti
     nodes, table = fit_quantile_tree(z, y, depth, min_leaf, levels)
     for ours, plain in zip(nodes, fit_tree(z, y, depth, min_leaf)):
         assert np.array_equal(ours, plain)
-    expected = leaf_quantiles(apply_tree(*nodes, z), y, len(nodes[0]), levels)
+    leaves = apply_tree(*nodes, z)
+    expected = np.full((len(nodes[0]), 3), np.nan)
+    for leaf in np.unique(leaves):
+        expected[leaf] = np.quantile(y[leaves == leaf], levels)
     assert table.tobytes() == expected.tobytes()
 
 

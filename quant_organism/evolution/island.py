@@ -36,7 +36,7 @@ from quant_organism.evolution.config import OBJECTIVE_COLUMN, EvolutionConfig
 from quant_organism.evolution.fitness import evaluate_universe
 from quant_organism.evolution.operators import allocate, crossover_values, crowded_tournament, mutate_values, random_genome
 from quant_organism.evolution.windows import Window, WindowLeakError, guard_train_frames
-from quant_organism.strategies.genes import SeedGenes, SeedType, genes_hash, repair_values
+from quant_organism.strategies.genes import SeedGenes, SeedType, evolved_name, genes_hash, repair_values
 
 Evaluator = Callable[[Mapping[str, pd.DataFrame], Sequence[SeedGenes], FitnessConfig], pd.DataFrame]
 """(train frames, distinct genomes, fitness config) -> one row per genome with `obj_*`, valid, score."""
@@ -160,7 +160,7 @@ class Island:
             digest = genes.genes_hash()
             if digest not in seen:
                 seen.add(digest)
-                out.append(self._individual(genes, digest))
+                out.append(self._individual(genes.seed_type, genes.gene_values(), digest, 0))
         types = allocate(self.task.size - len(out), self.config.seed_type_weights(), rotate=self.task.batch)
         for seed_type in types:
             for _ in range(100):  # a duplicate draw is astronomically rare; redraw instead of keeping it
@@ -169,7 +169,7 @@ class Island:
                 if digest not in seen:
                     break
             seen.add(digest)
-            out.append(self._individual(genes, digest))
+            out.append(self._individual(seed_type, genes.gene_values(), digest, 0))
         return out
 
     def _breed(self, population: list[Individual], k: int, generation: int) -> list[Individual]:
@@ -177,7 +177,7 @@ class Island:
         cfg = self.config
         ranks, crowding = _rank_and_crowd(population)
         parents = [population[i] for i in crowded_tournament(ranks, crowding, k, self.rng)]
-        groups: dict[object, list[Individual]] = {}
+        groups: dict[SeedType, list[Individual]] = {}
         for parent in parents:
             groups.setdefault(parent.genes.seed_type, []).append(parent)
         # (type, values, the parent's values if crossed, else None)
@@ -199,7 +199,7 @@ class Island:
             unchanged = parent is None or values == parent
             mutated = mutate_values(seed_type, values, self.rng, cfg.mutation_rate, cfg.mutation_sigma, force=unchanged)
             child = self._restricted_values(seed_type, mutated)
-            out.append(self._offspring(seed_type, child, genes_hash(seed_type, child), generation))
+            out.append(self._individual(seed_type, child, genes_hash(seed_type, child), generation))
         return out
 
     def _restricted(self, genes: SeedGenes) -> SeedGenes:
@@ -221,21 +221,14 @@ class Island:
             return values
         return repair_values(seed_type, {**values, **clipped})
 
-    def _offspring(self, seed_type: SeedType, values: dict, digest: str, generation: int) -> Individual:
-        """The island's individual for bred gene values: the cached one if seen before, else a new genome named
-        as `_individual` names it (built only then)."""
-        if digest in self.cache:
-            return self.cache[digest]
-        name = f"{seed_type.value}_{generation}_{digest[:8]}"
-        return Individual(SeedGenes.from_repaired(seed_type, name, values, generation), digest)
-
     # --- evaluation ------------------------------------------------------------------------
-    def _individual(self, genes: SeedGenes, digest: str) -> Individual:
-        """The island's individual for a genome: the cached one if this genome was seen before."""
+    def _individual(self, seed_type: SeedType, values: dict, digest: str, generation: int) -> Individual:
+        """The island's individual for repaired gene values: the cached one if this genome was seen before, else
+        a new genome with its evolved name (built only then)."""
         if digest in self.cache:
             return self.cache[digest]
-        name = f"{genes.seed_type.value}_{genes.generation}_{digest[:8]}"
-        return Individual(genes.model_copy(update={"seed_id": name}), digest)
+        name = evolved_name(seed_type, generation, digest)
+        return Individual(SeedGenes.from_repaired(seed_type, name, values, generation), digest)
 
     def _evaluate(self, individuals: list[Individual]) -> Generator[list[SeedGenes], list[dict], list[Individual]]:
         """Have the genomes not seen before evaluated (each distinct one once: yielded, rows sent back);

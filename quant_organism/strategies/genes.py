@@ -454,6 +454,11 @@ def genes_hash(seed_type: SeedType, values: Mapping[str, GeneValue]) -> str:
     return hashlib.sha256(hash_payload(seed_type, values).encode()).hexdigest()
 
 
+def evolved_name(seed_type: SeedType, generation: int, digest: str) -> str:
+    """`{seed_type}_{generation}_{hash[:8]}`: the name evolution gives the genome whose `genes_hash` is `digest`."""
+    return f"{seed_type.value}_{generation}_{digest[:8]}"
+
+
 class SeedGenes(BaseModel):
     """One genome. Missing genes take the seed's defaults; values outside the seed's bounds are rejected.
 
@@ -544,7 +549,7 @@ class SeedGenes(BaseModel):
 
     def strategy_name(self) -> str:
         """`{seed_type}_{generation}_{hash[:8]}`, the name evolution gives a strategy."""
-        return f"{self.seed_type.value}_{self.generation}_{self.genes_hash()[:8]}"
+        return evolved_name(self.seed_type, self.generation, self.genes_hash())
 
     # --- constructors ----------------------------------------------------------------------
     @classmethod

@@ -121,8 +121,8 @@ def fit_quantile_tree(
     z: np.ndarray, y: np.ndarray, max_depth: int, min_leaf: int, levels: np.ndarray
 ) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     """(`fit_tree`'s nodes, table node id -> quantiles `levels` of the targets of the training rows in that leaf,
-    NaN for inner nodes): `leaf_quantiles(apply_tree(*nodes, z), y, ...)`, taken from the rows each leaf holds
-    as the tree is grown. A leaf's rows are those `apply_tree` sends there: a split puts the rows up to a sorted
+    NaN for inner nodes), as `numpy.quantile`'s default (linear) method computes them, to the last bit, from the
+    rows each leaf holds as the tree is grown. A leaf's rows are those `apply_tree` sends there: a split puts the rows up to a sorted
     position left and the threshold lies strictly between that value and the next, more than 1e-7 apart."""
     ranked = np.argsort(np.ascontiguousarray(z.T), axis=1).astype(np.int64)
     y = np.ascontiguousarray(y, dtype=np.float64)
@@ -149,11 +149,10 @@ def _grow(z, y, max_depth, min_leaf, ranked, levels):  # pragma: no cover - numb
         node = stack_node.pop()
         depth = stack_depth.pop()
         m = node_rows.shape[1]
-        if depth >= max_depth or m < 2 or m < 2 * min_leaf or _impurity(y, node_rows[0]) <= EPSILON:
-            _quantiles(np.sort(y[node_rows[0]]), levels, table[node])
-            continue
-        f, t, n_left = _best_split(z, y, node_rows, min_leaf)
-        if f < 0:
+        f, t, n_left = -1, 0.0, 0
+        if not (depth >= max_depth or m < 2 or m < 2 * min_leaf or _impurity(y, node_rows[0]) <= EPSILON):
+            f, t, n_left = _best_split(z, y, node_rows, min_leaf)
+        if f < 0:  # a leaf: the quantiles of its rows' targets
             _quantiles(np.sort(y[node_rows[0]]), levels, table[node])
             continue
         feature[node], threshold[node] = f, t
@@ -184,27 +183,9 @@ def apply_tree(feature, threshold, left, right, z):  # pragma: no cover - numba
 
 
 @njit(cache=True)
-def leaf_quantiles(leaves, y, n_nodes, levels):  # pragma: no cover - numba
-    """Table node id -> quantiles `levels` of the targets `y` of the rows in that leaf (NaN for other nodes), as
-    `numpy.quantile`'s default (linear) method computes them, to the last bit: virtual index (n - 1) q, and
-    numpy's two-sided interpolation between the neighbouring order statistics."""
-    table = np.full((n_nodes, levels.shape[0]), np.nan)
-    order = np.argsort(leaves, kind="mergesort")
-    n = leaves.shape[0]
-    start = 0
-    while start < n:
-        leaf = leaves[order[start]]
-        stop = start
-        while stop < n and leaves[order[stop]] == leaf:
-            stop += 1
-        _quantiles(np.sort(y[order[start:stop]]), levels, table[leaf])
-        start = stop
-    return table
-
-
-@njit(cache=True)
 def _quantiles(values, levels, out):  # pragma: no cover - numba
-    """`numpy.quantile(values, levels)` of sorted `values` into `out` (linear method, numpy's interpolation)."""
+    """`numpy.quantile(values, levels)` of sorted `values` into `out`: virtual index (n - 1) q, and numpy's
+    two-sided interpolation between the neighbouring order statistics."""
     m = values.shape[0]
     for j in range(levels.shape[0]):
         virtual = (m - 1) * levels[j]
