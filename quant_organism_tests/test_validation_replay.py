@@ -53,12 +53,14 @@ def test_the_replay_agrees_with_the_backtest_and_passes(frames, candidate):
 
 
 class LateFillBook(PaperBook):
-    """An engine bug on purpose: every order fills one bar late (off by one)."""
+    """An engine bug on purpose: each order is queued one decision late (off by one in the order queue), so an
+    order fills at the open after the next decision instead of the next open."""
 
-    def open_bar(self, *args, **kwargs):
+    def submit(self, direction, fraction, time):
         due = getattr(self, "_queued", None)
-        self._queued, self.state.pending = self.state.pending, due
-        return super().open_bar(*args, **kwargs)
+        self._queued = (direction, fraction, time)
+        if due is not None:
+            super().submit(*due)
 
 
 class LateFillEngine(StrategyRuntimeEngine):

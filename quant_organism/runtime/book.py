@@ -1,9 +1,10 @@
 """One strategy's paper account on one coin, advanced bar by bar under the backtest's execution convention.
 
 This is a second, independent implementation of the convention that backtest/engine.py states (and
-its compiled kernel enforces), written as plain Python over one bar at a time so that the runtime
-can trade live bars. The replay stage runs both on the same window and fails a candidate when they
-disagree, so a drift between the two shows up as a failed validation rather than as silent PnL.
+its compiled kernel enforces), written bar by bar so that the runtime can trade live bars; the bar's
+arithmetic is compiled (book_kernel.py) and shared by a live step, a replay and a paper run. The replay
+stage runs both implementations on the same window and fails a candidate when they disagree, so a drift
+between the two shows up as a failed validation rather than as silent PnL.
 
 Per bar, in this order (the kernel's order):
 1. funding stamped at the bar's open is paid on the position carried into the bar (rate*units*open);
@@ -21,24 +22,17 @@ cash available; sells receive units*price*(1-s)*(1-fee)), as the backtest does t
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from quant_organism.backtest.costs import CostModel
 
-_REL_TOL, _ABS_TOL = 1e-9, 1e-12  # vectorbt's tolerances for "this fill exactly spends the cash"
-
-
-def _close(a: float, b: float) -> bool:
-    return a == b or abs(a - b) <= max(_REL_TOL * max(abs(a), abs(b)), _ABS_TOL)
-
-
-def _add(a: float, b: float) -> float:
-    """a + b, snapped to 0 when the two cancel up to rounding (as vectorbt does for cash and units)."""
-    return 0.0 if _close(abs(a), abs(b)) and (a > 0) != (b > 0) else a + b
+from . import book_kernel as kernel
 
 
 @dataclass(frozen=True)
@@ -107,40 +101,149 @@ class Mark:
     funding: float
 
 
-@dataclass
-class BookState:
-    """Everything a book needs to resume exactly where it stopped (JSON-able via `to_dict`)."""
+def _optional(value: float) -> float | None:
+    return None if value != value else value
 
-    initial_cash: float
-    cash: float
-    units: float = 0.0
-    direction: int = 0
-    blocked: int = 0  # the direction of the last stopped-out trade while its target still holds
-    bankrupt: bool = False
-    entry_bar: int = -1
-    entry_time: pd.Timestamp | None = None
-    entry_price: float | None = None
-    entry_equity: float = 0.0
-    stop_price: float | None = None
-    take_profit_price: float | None = None
-    trade_fees: float = 0.0
-    trade_funding: float = 0.0
-    pending: Order | None = None
-    bars: int = 0  # bars processed so far; the bar counter stops are timed with
-    last_time: pd.Timestamp | None = None
-    last_close: float | None = None
-    equity: float = 0.0
-    last_decision_bar: int | None = None
-    last_decision_time: pd.Timestamp | None = None
+
+@functools.lru_cache(maxsize=4096)
+def _iso(nanos: int, tz: Any) -> str:
+    """A time's ISO text, remembered: a paper run writes each bar's time into every book's saved state."""
+    return (pd.Timestamp(nanos, tz=tz) if tz is not None else pd.Timestamp(nanos)).isoformat()
+
+
+class _Field:
+    """A BookState field stored at `index` of the book's float or int row (absent: NaN or NAT, read as None)."""
+
+    def __init__(self, row: str, index: int, kind: type = float, optional: bool = False) -> None:
+        self.row, self.index, self.kind, self.optional = row, index, kind, optional
+
+    def __get__(self, state, owner=None):
+        if state is None:
+            return self
+        value = getattr(state, self.row)[self.index].item()
+        if self.kind is pd.Timestamp:
+            return None if value == kernel.NAT else state.box(value)
+        if self.optional and (value == kernel.NAT if self.row == "i" else value != value):
+            return None
+        return self.kind(value)
+
+    def __set__(self, state, value) -> None:
+        row = getattr(state, self.row)
+        if value is None:
+            row[self.index] = kernel.NAT if self.row == "i" else math.nan
+        elif self.kind is pd.Timestamp:
+            value = pd.Timestamp(value)
+            state.tz = value.tz
+            row[self.index] = value.value
+        else:
+            row[self.index] = value
+
+
+class BookState:
+    """Everything a book needs to resume exactly where it stopped (JSON-able via `to_dict`).
+
+    A view of the book's rows in the engine's state tables (book_kernel.py): the compiled bar loop and the
+    engine's Python decisions read and write the same numbers. Built from keyword fields (a fresh row of its
+    own), or by the engine over its rows."""
+
+    FIELDS = (
+        "initial_cash", "cash", "units", "direction", "blocked", "bankrupt", "entry_bar", "entry_time", "entry_price",
+        "entry_equity", "stop_price", "take_profit_price", "trade_fees", "trade_funding", "pending", "bars",
+        "last_time", "last_close", "equity", "last_decision_bar", "last_decision_time",
+    )  # fmt: skip
+    initial_cash = _Field("f", kernel.INITIAL_CASH)
+    cash = _Field("f", kernel.CASH)
+    units = _Field("f", kernel.UNITS)
+    direction = _Field("i", kernel.DIRECTION, int)
+    blocked = _Field("i", kernel.BLOCKED, int)
+    bankrupt = _Field("i", kernel.BANKRUPT, bool)
+    entry_bar = _Field("i", kernel.ENTRY_BAR, int)
+    entry_time = _Field("i", kernel.ENTRY_TIME, pd.Timestamp)
+    entry_price = _Field("f", kernel.ENTRY_PRICE, optional=True)
+    entry_equity = _Field("f", kernel.ENTRY_EQUITY)
+    stop_price = _Field("f", kernel.STOP, optional=True)
+    take_profit_price = _Field("f", kernel.TAKE, optional=True)
+    trade_fees = _Field("f", kernel.TRADE_FEES)
+    trade_funding = _Field("f", kernel.TRADE_FUNDING)
+    bars = _Field("i", kernel.BARS, int)
+    last_time = _Field("i", kernel.LAST_TIME, pd.Timestamp)
+    last_close = _Field("f", kernel.LAST_CLOSE, optional=True)
+    equity = _Field("f", kernel.EQUITY)
+    last_decision_bar = _Field("i", kernel.LAST_DECISION_BAR, int, optional=True)
+    last_decision_time = _Field("i", kernel.LAST_DECISION_TIME, pd.Timestamp)
+
+    def __init__(self, initial_cash: float, cash: float, **fields: Any) -> None:
+        self.f, self.i, self.tz = np.full(kernel.N_FLOAT, math.nan), np.zeros(kernel.N_INT, np.int64), None
+        self.f[
+            [kernel.UNITS, kernel.ENTRY_EQUITY, kernel.TRADE_FEES, kernel.TRADE_FUNDING, kernel.EQUITY, kernel.PENDING_FRACTION]
+        ] = 0.0
+        self.f[[kernel.BAR_FEES, kernel.BAR_FUNDING, kernel.STOP_LOSS, kernel.TAKE_PROFIT]] = 0.0
+        self.i[[kernel.ENTRY_TIME, kernel.PENDING_DIRECTION, kernel.PENDING_AT, kernel.LAST_TIME, kernel.LAST_DECISION_BAR]] = (
+            kernel.NAT
+        )
+        self.i[kernel.LAST_DECISION_TIME] = kernel.NAT
+        self.i[kernel.ENTRY_BAR] = -1
+        self.initial_cash, self.cash = initial_cash, cash
+        unknown = set(fields) - set(self.FIELDS)
+        if unknown:
+            raise TypeError(f"BookState has no field(s) {sorted(unknown)}")
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+    @classmethod
+    def view(cls, f: np.ndarray, i: np.ndarray, tz: Any = None) -> BookState:
+        """The state held in these rows (the engine's tables)."""
+        state = cls.__new__(cls)
+        state.f, state.i, state.tz = f, i, tz
+        return state
+
+    def copy_into(self, f: np.ndarray, i: np.ndarray) -> None:
+        """Write this state into other rows, leaving their book's stop and take-profit settings as they are."""
+        keep = f[[kernel.STOP_LOSS, kernel.TAKE_PROFIT]].copy()
+        f[:], i[:] = self.f, self.i
+        f[[kernel.STOP_LOSS, kernel.TAKE_PROFIT]] = keep
+
+    def box(self, nanos: int) -> pd.Timestamp:
+        return pd.Timestamp(nanos, tz=self.tz) if self.tz is not None else pd.Timestamp(nanos)
+
+    @property
+    def pending(self) -> Order | None:
+        direction = self.i[kernel.PENDING_DIRECTION].item()
+        if direction == kernel.NO_ORDER:
+            return None
+        return Order(direction, self.f[kernel.PENDING_FRACTION].item(), self.box(self.i[kernel.PENDING_AT].item()))
+
+    @pending.setter
+    def pending(self, order: Order | None) -> None:
+        if order is None:
+            self.i[kernel.PENDING_DIRECTION] = kernel.NO_ORDER
+            return
+        at = pd.Timestamp(order.decided_at)
+        self.tz = at.tz
+        self.i[kernel.PENDING_DIRECTION], self.f[kernel.PENDING_FRACTION], self.i[kernel.PENDING_AT] = (
+            order.direction,
+            order.fraction,
+            at.value,
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        out = {name: getattr(self, name) for name in self.__dataclass_fields__}  # no deep copy: it runs every bar
-        for key in ("entry_time", "last_time", "last_decision_time"):
-            out[key] = None if out[key] is None else out[key].isoformat()
-        if self.pending is not None:
-            p = self.pending
-            out["pending"] = {"direction": p.direction, "fraction": p.fraction, "decided_at": p.decided_at.isoformat()}
-        return out
+        """The fields by name, times as ISO text (the ledger writes one per book and bar: read the rows once)."""
+        f, i, k = self.f.tolist(), self.i.tolist(), kernel
+        iso = [None if v == k.NAT else _iso(v, self.tz) for v in (i[k.ENTRY_TIME], i[k.LAST_TIME], i[k.LAST_DECISION_TIME])]
+        pending = None
+        if i[k.PENDING_DIRECTION] != k.NO_ORDER:
+            at = _iso(i[k.PENDING_AT], self.tz)
+            pending = {"direction": i[k.PENDING_DIRECTION], "fraction": f[k.PENDING_FRACTION], "decided_at": at}
+        return {
+            "initial_cash": f[k.INITIAL_CASH], "cash": f[k.CASH], "units": f[k.UNITS], "direction": i[k.DIRECTION],
+            "blocked": i[k.BLOCKED], "bankrupt": bool(i[k.BANKRUPT]), "entry_bar": i[k.ENTRY_BAR], "entry_time": iso[0],
+            "entry_price": _optional(f[k.ENTRY_PRICE]), "entry_equity": f[k.ENTRY_EQUITY],
+            "stop_price": _optional(f[k.STOP]), "take_profit_price": _optional(f[k.TAKE]), "trade_fees": f[k.TRADE_FEES],
+            "trade_funding": f[k.TRADE_FUNDING], "pending": pending, "bars": i[k.BARS], "last_time": iso[1],
+            "last_close": _optional(f[k.LAST_CLOSE]), "equity": f[k.EQUITY],
+            "last_decision_bar": None if i[k.LAST_DECISION_BAR] == k.NAT else i[k.LAST_DECISION_BAR],
+            "last_decision_time": iso[2],
+        }  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BookState:
@@ -152,9 +255,18 @@ class BookState:
             data["pending"] = Order(int(pending["direction"]), float(pending["fraction"]), pd.Timestamp(pending["decided_at"]))
         return cls(**data)
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BookState) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"BookState({self.to_dict()})"
+
 
 class PaperBook:
-    """A strategy's account on one coin. Call `open_bar`, then (at the close) `target`/`submit`, then `close_bar`."""
+    """A strategy's account on one coin: its state, the stay-flat-after-a-stop rule and the order queue.
+
+    The bars themselves are processed by the engine through book_kernel.advance, on the rows this book
+    views (its own when made alone)."""
 
     def __init__(
         self,
@@ -165,6 +277,7 @@ class PaperBook:
         take_profit: float,
         costs: CostModel,
         state: BookState | None = None,
+        rows: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         if not math.isfinite(initial_cash) or initial_cash < 0:
             raise ValueError(f"book {strategy}/{coin}: initial cash must be finite and >= 0, got {initial_cash}")
@@ -173,48 +286,16 @@ class PaperBook:
         self.strategy, self.coin = strategy, coin
         self.stop_loss, self.take_profit = float(stop_loss), float(take_profit)
         self.costs = costs
-        self.state = state if state is not None else BookState(initial_cash=initial_cash, cash=initial_cash, equity=initial_cash)
-        self._bar_fees = 0.0
-        self._bar_funding = 0.0
-        self._seq = 0
-
-    # --- the bar -----------------------------------------------------------------------------
-    def open_bar(
-        self, time: pd.Timestamp, open_: float, high: float, low: float, funding_rate: float = 0.0
-    ) -> tuple[list[Fill], list[Trade]]:
-        """Steps 1-3 of the module docstring for a new bar; returns its fills and the trades they closed."""
-        s = self.state
-        if s.last_time is not None and time <= s.last_time:
-            raise ValueError(f"book {self.strategy}/{self.coin}: bar {time} is not after the last bar {s.last_time}")
-        s.bars += 1
-        s.last_time = time
-        self._bar_fees = self._bar_funding = 0.0
-        self._seq = 0
-        fills: list[Fill] = []
-        trades: list[Trade] = []
-        if s.direction != 0 and funding_rate != 0.0:
-            pay = funding_rate * s.units * open_
-            s.cash -= pay
-            s.trade_funding += pay
-            self._bar_funding += pay
-        order, s.pending = s.pending, None
-        if order is not None and not s.bankrupt and order.direction != s.direction:
-            if s.direction != 0:
-                self._exit(time, open_, "signal", fills, trades)
-            if order.direction != 0 and not s.bankrupt and s.cash > 0.0:
-                self._enter(time, order, open_, fills)
-        if s.direction != 0 and s.entry_bar < s.bars:
-            self._check_levels(time, open_, high, low, fills, trades)
-        return fills, trades
+        fresh = state if state is not None else BookState(initial_cash=initial_cash, cash=initial_cash, equity=initial_cash)
+        if rows is None:
+            rows = (np.empty(kernel.N_FLOAT), np.empty(kernel.N_INT, np.int64))
+        fresh.copy_into(*rows)
+        rows[0][kernel.STOP_LOSS], rows[0][kernel.TAKE_PROFIT] = self.stop_loss, self.take_profit
+        self.state = BookState.view(*rows, tz=fresh.tz)
 
     def target(self, wanted: int) -> int:
         """The strategy's target at this close after the stay-flat-after-a-stop rule (updates the block)."""
-        s = self.state
-        if s.blocked != 0:
-            if wanted == s.blocked:
-                return 0
-            s.blocked = 0
-        return wanted
+        return int(kernel.blocked_target(self.state.i, np.int64(wanted)))
 
     def submit(self, direction: int, fraction: float, time: pd.Timestamp) -> None:
         """Queue the order to fill at the next open (replacing any queued one)."""
@@ -222,144 +303,19 @@ class PaperBook:
             raise ValueError(f"order direction must be -1, 0 or 1, got {direction}")
         if not 0.0 <= fraction <= 1.0:
             raise ValueError(f"order fraction must be in [0, 1], got {fraction}")
-        self.state.pending = Order(int(direction), float(fraction), time)
-        self.state.last_decision_bar = self.state.bars
-        self.state.last_decision_time = time
-
-    def close_bar(self, time: pd.Timestamp, close: float) -> tuple[Mark, list[Trade]]:
-        """Step 4: mark to the close; liquidate an exhausted account (its trade ends 'bankrupt')."""
         s = self.state
-        trades: list[Trade] = []
-        equity = s.cash + s.units * close
-        if equity <= 0.0 and not s.bankrupt:
-            if s.direction != 0:
-                trades.append(self._trade(time, s.units, close, -s.entry_equity, "bankrupt"))
-            s.bankrupt = True
-            s.direction, s.units, s.cash, equity = 0, 0.0, 0.0, 0.0
-            s.pending = None
-        pnl = equity - s.equity
-        s.equity, s.last_close = equity, close
-        mark = Mark(
-            self.strategy, self.coin, time, s.direction, s.units, s.entry_price if s.direction else None,
-            s.stop_price if s.direction else None, s.take_profit_price if s.direction else None,
-            s.cash, close, equity, pnl, self._bar_fees, self._bar_funding,
-        )  # fmt: skip
-        return mark, trades
+        s.pending = Order(int(direction), float(fraction), time)
+        s.last_decision_bar = s.bars
+        s.last_decision_time = time
 
     def open_trade(self) -> Trade | None:
         """The position still open, valued at the last close without an exit fee (the backtest's 'open')."""
         s = self.state
         if s.direction == 0 or s.last_time is None or s.last_close is None:
             return None
-        return self._trade(s.last_time, s.units, s.last_close, s.equity - s.entry_equity, "open")
-
-    # --- fills -------------------------------------------------------------------------------
-    def _enter(self, time: pd.Timestamp, order: Order, open_: float, fills: list[Fill]) -> None:
-        s = self.state
-        slip, fee = self.costs.slippage, self.costs.taker_fee
-        ref = open_ * (1.0 + slip) if order.direction > 0 else open_ * (1.0 - slip)
-        units = order.direction * order.fraction * s.cash / (ref * (1.0 + fee))
-        entry_equity = s.cash
-        filled = self._execute(units, open_, fee, slip)
-        if filled is None:
-            return
-        size, price, paid = filled
-        s.direction = order.direction
-        s.entry_bar, s.entry_time, s.entry_price, s.entry_equity = s.bars, time, price, entry_equity
-        s.trade_fees, s.trade_funding = paid, 0.0
-        sl, tp = self.stop_loss, self.take_profit
-        if order.direction > 0:
-            s.stop_price = price * (1.0 - sl) if sl > 0.0 else None
-            s.take_profit_price = price * (1.0 + tp) if tp > 0.0 else None
-        else:
-            s.stop_price = price * (1.0 + sl) if sl > 0.0 else None
-            s.take_profit_price = price * (1.0 - tp) if tp > 0.0 else None
-        fills.append(self._fill(time, size, price, paid, "entry", "signal", "taker"))
-
-    def _check_levels(self, time, open_: float, high: float, low: float, fills: list[Fill], trades: list[Trade]) -> None:
-        s = self.state
-        sl, tp = s.stop_price, s.take_profit_price
-        price, reason = None, None
-        if s.direction > 0:
-            if sl is not None and open_ <= sl:
-                price, reason = open_, "stop_loss"
-            elif tp is not None and open_ >= tp:
-                price, reason = open_, "take_profit"
-            elif sl is not None and low <= sl:
-                price, reason = sl, "stop_loss"
-            elif tp is not None and high >= tp:
-                price, reason = tp, "take_profit"
-        else:
-            if sl is not None and open_ >= sl:
-                price, reason = open_, "stop_loss"
-            elif tp is not None and open_ <= tp:
-                price, reason = open_, "take_profit"
-            elif sl is not None and high >= sl:
-                price, reason = sl, "stop_loss"
-            elif tp is not None and low <= tp:
-                price, reason = tp, "take_profit"
-        if reason is not None:
-            blocked = s.direction
-            self._exit(time, price, reason, fills, trades)
-            s.blocked = blocked
-
-    def _exit(self, time, price: float, reason: str, fills: list[Fill], trades: list[Trade]) -> None:
-        s = self.state
-        maker = reason == "take_profit" and self.costs.take_profit_order == "limit"
-        fee = self.costs.maker_fee if maker else self.costs.taker_fee
-        slip = 0.0 if maker else self.costs.slippage
-        units_before = s.units
-        filled = self._execute(-s.units, price, fee, slip)
-        size, fill_price, paid = filled if filled is not None else (0.0, math.nan, 0.0)
-        s.trade_fees += paid
-        if filled is not None:
-            fills.append(self._fill(time, size, fill_price, paid, "exit", reason, "maker" if maker else "taker"))
-        trades.append(self._trade(time, units_before, fill_price, s.cash - s.entry_equity, reason))
-        s.direction = 0
-        if s.units != 0.0:  # the cover could not be paid in full: the account is exhausted
-            s.bankrupt = True
-            s.units = s.cash = 0.0
-
-    def _execute(self, units: float, price: float, fee: float, slip: float) -> tuple[float, float, float] | None:
-        """Fill `units` (signed) at `price`: vectorbt's arithmetic; returns (units filled, fill price, fee)."""
-        s = self.state
-        deficit = s.cash if s.cash < 0.0 else 0.0  # funding can push a full long's cash below 0
-        cash = s.cash - deficit
-        if units > 0.0:
-            adj = price * (1.0 + slip)
-            if cash == 0.0:
-                return None
-            req = units * adj
-            total = req + req * fee
-            if _close(total, cash) or total < cash:
-                size, paid, spent = units, req * fee, total
-            else:  # not enough cash: buy what the cash pays for, fee included
-                budget = cash / (1.0 + fee)
-                size, paid, spent = budget / adj, cash - budget, cash
-            s.cash = _add(cash, -spent) + deficit
-            s.units = _add(s.units, size)
-        elif units < 0.0:
-            adj = price * (1.0 - slip)
-            size = -units
-            received = size * adj
-            paid = received * fee
-            s.cash = cash + _add(received, -paid) + deficit
-            s.units = _add(s.units, -size)
-        else:
-            return None
-        self._bar_fees += paid
-        return size, adj, paid
-
-    def _fill(self, time, units: float, price: float, fee: float, kind: str, reason: str, liquidity: str) -> Fill:
-        buy = (kind == "entry") == (self.state.direction > 0)
-        self._seq += 1
-        side = "buy" if buy else "sell"
-        return Fill(self.strategy, self.coin, time, self._seq, side, kind, reason, units, price, fee, liquidity)
-
-    def _trade(self, exit_time, units: float, exit_price: float, pnl: float, reason: str) -> Trade:
-        s = self.state
+        pnl = s.equity - s.entry_equity
         ret = pnl / s.entry_equity if s.entry_equity > 0.0 else 0.0
         return Trade(
-            self.strategy, self.coin, s.entry_time, exit_time, s.direction, abs(units), s.entry_price,
-            exit_price, s.trade_fees, s.trade_funding, pnl, ret, reason,
+            self.strategy, self.coin, s.entry_time, s.last_time, s.direction, abs(s.units), s.entry_price,
+            s.last_close, s.trade_fees, s.trade_funding, pnl, ret, "open",
         )  # fmt: skip

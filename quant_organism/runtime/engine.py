@@ -10,6 +10,11 @@ For each strategy and each coin it trades the engine keeps a paper book (book.py
 With `RuntimePolicy.backtest_parity()` this reproduces the vectorised backtest bar for bar; the replay
 stage (validation/replay.py) checks exactly that.
 
+Steps 1-2 and the stop rule of step 3 are compiled (book_kernel.py) and run over all books at once, bar
+after bar, until a close at which some book must decide (its target is not its position, or the operator's
+policy has a say); the policies decide there in Python, and the loop goes on. A live step, a replay and a
+paper run all go through that one loop; most bars never leave compiled code.
+
 Portfolio risk controls (risk.py, `risk=RiskLimits()`): after every book has marked a bar, the portfolio's
 equity feeds the circuit breakers; a trip flattens every position and suspends entries; entries are
 scaled to the per-asset exposure cap and, for decaying strategies, by the decay factor. Each such
@@ -40,6 +45,7 @@ from quant_organism.backtest.engine import INIT_CASH
 from quant_organism.catalog import LIVE_STATUSES, DeploymentStatus, StrategyConfig, StrategyStore
 from quant_organism.strategies import SeedRegistry, get_registry
 
+from . import book_kernel as kernel
 from .book import BookState, Fill, Mark, PaperBook, Trade
 from .decisions import Side, SkippedSignal, TradeDecision
 from .policy import RiskMode, RuntimePolicy, volatility_confidence
@@ -100,7 +106,8 @@ class Tape:
             if "funding_rate" in frame.columns
             else np.zeros(len(frame))
         )
-        return cls(frame, frame.index, funding=funding, nanos=np.asarray(frame.index.asi8), **arrays)
+        nanos = np.asarray(frame.index.as_unit("ns").asi8)
+        return cls(frame, frame.index, funding=funding, nanos=nanos, **arrays)
 
     def time(self, i: int) -> pd.Timestamp:
         """Bar i's open time, boxed once (indexing a tz-aware index per bar is slow; a replay only needs
@@ -109,6 +116,11 @@ class Tape:
         if boxed is None:
             boxed = self._boxed[i] = self.index[i]
         return boxed
+
+    def time_of(self, nanos: int, state: BookState) -> pd.Timestamp:
+        """The bar time `nanos` (a book's entry time): this tape's boxed bar when it has one, else boxed afresh."""
+        i = int(np.searchsorted(self.nanos, nanos))
+        return self.time(i) if i < len(self.nanos) and self.nanos[i] == nanos else state.box(nanos)
 
     def remember_time(self, i: int, t: pd.Timestamp) -> None:
         """Bar i's open time is `t` (already boxed by the caller): `time(i)` returns it without boxing again."""
@@ -152,10 +164,31 @@ class StepResult:
 
 @dataclass
 class RunResult(StepResult):
-    """Many bars: everything the steps produced, plus the positions still open at the end."""
+    """Many bars: everything the steps produced, plus the positions still open at the end.
+
+    A run without `on_step` keeps its marks as the compiled loop's tables (one mark per book and bar is most of
+    what a run produces); `marks` turns them into records when first read, `marks_frame` reads the tables."""
 
     open_trades: list[Trade] = field(default_factory=list)
     bars: int = 0
+
+    @property  # type: ignore[no-redef]
+    def marks(self) -> list[Mark]:
+        tables = self.__dict__.setdefault("_mark_tables", [])
+        records = self.__dict__.setdefault("_marks", [])
+        if tables:
+            records.extend(_MarkTable.joined(tables).records())
+            tables.clear()
+        return records
+
+    @marks.setter
+    def marks(self, records: list[Mark]) -> None:
+        self.__dict__["_mark_tables"] = self.__dict__.get("_mark_tables", []) if records is self.__dict__.get("_marks") else []
+        self.__dict__["_marks"] = records
+
+    def add_mark_table(self, table: _MarkTable) -> None:
+        if len(table):
+            self.__dict__.setdefault("_mark_tables", []).append(table)
 
     def trades_frame(self, include_open: bool = True) -> pd.DataFrame:
         rows = self.trades + (self.open_trades if include_open else [])
@@ -164,6 +197,9 @@ class RunResult(StepResult):
 
     def marks_frame(self) -> pd.DataFrame:
         fields = list(Mark.__dataclass_fields__)
+        tables = self.__dict__.get("_mark_tables", [])
+        if tables and not self.__dict__.get("_marks"):
+            return _MarkTable.joined(tables).frame()
         if not self.marks:
             return pd.DataFrame(columns=fields)
         row = operator.attrgetter(*fields)  # one tuple per mark: far cheaper than a dict per row
@@ -173,6 +209,112 @@ class RunResult(StepResult):
         """Equity at each close, one column per (strategy, coin) book (from `marks_frame()`, or its result)."""
         marks = self.marks_frame() if marks is None else marks
         return marks.pivot(index="time", columns=["strategy", "coin"], values="equity")
+
+
+@dataclass
+class _MarkTable:
+    """Marks as the compiled loop wrote them (book_kernel.py's mark rows), with each row's book and bar time."""
+
+    strategy: np.ndarray  # names, one per row
+    coin: np.ndarray
+    nanos: np.ndarray
+    tz: Any
+    ints: np.ndarray
+    floats: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.nanos)
+
+    @classmethod
+    def joined(cls, tables: list[_MarkTable]) -> _MarkTable:
+        if len(tables) == 1:
+            return tables[0]
+        columns = [np.concatenate([getattr(t, name) for t in tables]) for name in ("strategy", "coin", "nanos", "ints", "floats")]
+        strategy, coin, nanos, ints, floats = columns
+        return cls(strategy, coin, nanos, tables[0].tz, ints, floats)
+
+    def times(self) -> pd.DatetimeIndex:
+        return pd.DatetimeIndex(self.nanos.view("M8[ns]")).tz_localize("UTC").tz_convert(self.tz) if self.tz else (
+            pd.DatetimeIndex(self.nanos.view("M8[ns]"))
+        )  # fmt: skip
+
+    def frame(self) -> pd.DataFrame:
+        held = self.ints[:, 2] != 0
+        columns = {"strategy": self.strategy, "coin": self.coin, "time": self.times(), "direction": self.ints[:, 2]}
+        for k, name in enumerate(("units", "entry_price", "stop_loss", "take_profit", "cash", "close", "equity", "pnl")):
+            values = self.floats[:, k]
+            columns[name] = np.where(held, values, np.nan) if name in ("entry_price", "stop_loss", "take_profit") else values
+        columns["fees"], columns["funding"] = self.floats[:, 8], self.floats[:, 9]
+        return pd.DataFrame(columns)
+
+    def records(self) -> list[Mark]:
+        out = []
+        for strategy, coin, time, direction, values in zip(
+            self.strategy.tolist(), self.coin.tolist(), self.times(), self.ints[:, 2].tolist(), self.floats.tolist()
+        ):
+            out.append(Mark(strategy, coin, time, direction, *_mark_values(direction, values)))
+        return out
+
+
+def _mark_values(direction: int, values: list[float]) -> list:
+    """A mark row's float fields as a Mark holds them: the position's levels None when flat or unset."""
+    units, entry, stop, take, *rest = values
+    if direction:
+        stop = None if stop != stop else stop
+        take = None if take != take else take
+    else:
+        entry = stop = take = None
+    return [units, entry, stop, take, *rest]
+
+
+class _Events:
+    """The compiled loop's event tables (book_kernel.py's row layouts) and their records: fills, trades, marks."""
+
+    def __init__(self, books: int, times: int) -> None:
+        marks = books * max(1, min(times, 1024))
+        fills, trades = 3 * books + marks // 8, 2 * books + marks // 8
+        self.tables = (
+            np.empty((fills, kernel.FILL_INTS), np.int64),
+            np.empty((fills, kernel.FILL_FLOATS)),
+            np.empty((trades, kernel.TRADE_INTS), np.int64),
+            np.empty((trades, kernel.TRADE_FLOATS)),
+            np.empty((marks, kernel.MARK_INTS), np.int64),
+            np.empty((marks, kernel.MARK_FLOATS)),
+        )
+        self.counts = np.zeros(3, np.int64)  # marks, fills, trades
+
+    def marked_books(self) -> list[int]:
+        """The books marked in the last call (one bar time when it stops at every bar), in book order."""
+        return self.tables[4][: self.counts[0], 0].tolist()
+
+    def records(self, books, tapes: list[Tape | None], out: StepResult) -> None:
+        """Append the last call's fills, trades and marks to `out` as records, in the order they happened."""
+        fi, ff, ti, tf, mi, mf = self.tables
+        marks, fills, trades = self.counts.tolist()
+        for (b, pos, seq, sell, exit_, reason, maker), (units, price, fee) in zip(fi[:fills].tolist(), ff[:fills].tolist()):
+            strategy, coin, _ = books[b]
+            side, kind, liquidity = "sell" if sell else "buy", "exit" if exit_ else "entry", "maker" if maker else "taker"
+            out.fills.append(
+                Fill(
+                    strategy.name, coin, tapes[b].time(pos), seq, side, kind, kernel.REASONS[reason], units, price, fee, liquidity
+                )
+            )
+        for (b, entered, pos, direction, reason), values in zip(ti[:trades].tolist(), tf[:trades].tolist()):
+            strategy, coin, book = books[b]
+            tape = tapes[b]
+            entry_time = None if entered == kernel.NAT else tape.time_of(entered, book.state)
+            out.trades.append(Trade(strategy.name, coin, entry_time, tape.time(pos), direction, *values, kernel.REASONS[reason]))
+        if isinstance(out, RunResult):  # a whole run: the marks stay a table until someone reads them as records
+            rows = mi[:marks, 0]
+            strategy = np.array([s.name for s, _, _ in books], dtype=object)[rows]
+            coin = np.array([c for _, c, _ in books], dtype=object)[rows]
+            tz = next((t.index.tz for t in tapes if t is not None), None)
+            out.add_mark_table(_MarkTable(strategy, coin, mi[:marks, 3].copy(), tz, mi[:marks].copy(), mf[:marks].copy()))
+            return
+        new = out.marks.append
+        for (b, pos, direction, _), values in zip(mi[:marks].tolist(), mf[:marks].tolist()):
+            strategy, coin, _ = books[b]
+            new(Mark(strategy.name, coin, tapes[b].time(pos), direction, *_mark_values(direction, values)))
 
 
 class StrategyRuntimeEngine:
@@ -208,6 +350,7 @@ class StrategyRuntimeEngine:
         self.books: dict[tuple[str, str], PaperBook] = {}
         self._tapes: dict[str, Tape] = {}
         self._history: dict[str, pd.DataFrame] = {}
+        runnable = []
         for config in self._configs(strategies):
             traded = self._coins_of(config, coins)
             if not traded:
@@ -221,10 +364,16 @@ class StrategyRuntimeEngine:
                 coin: SignalSource(registry.create_seed(config.seed_type, config.genes), signal_mode, verify_bars)
                 for coin in traded
             }
-            strategy = RuntimeStrategy(config, traded, allocation, signals)
-            self.strategies[config.name] = strategy
-            for coin in traded:
-                self.books[(config.name, coin)] = self._new_book(strategy, coin)
+            runnable.append(RuntimeStrategy(config, traded, allocation, signals))
+        # every book's state is a row of these tables (book_kernel.py), which the compiled bar loop works on
+        count = sum(len(s.coins) for s in runnable)
+        self._floats, self._ints = np.zeros((count, kernel.N_FLOAT)), np.zeros((count, kernel.N_INT), np.int64)
+        self._rows: dict[tuple[str, str], int] = {}
+        for strategy in runnable:
+            self.strategies[strategy.name] = strategy
+            for coin in strategy.coins:
+                self._rows[(strategy.name, coin)] = len(self._rows)
+                self.books[(strategy.name, coin)] = self._new_book(strategy, coin)
 
     # --- construction --------------------------------------------------------------------------
     @staticmethod
@@ -254,8 +403,16 @@ class StrategyRuntimeEngine:
 
     def _new_book(self, strategy: RuntimeStrategy, coin: str, state: BookState | None = None) -> PaperBook:
         genes = strategy.config.genes
+        row = self._rows[(strategy.name, coin)]
         return self.book_class(
-            strategy.name, coin, self.capital * strategy.sleeve, genes.stop_loss, genes.take_profit, self.costs, state
+            strategy.name,
+            coin,
+            self.capital * strategy.sleeve,
+            genes.stop_loss,
+            genes.take_profit,
+            self.costs,
+            state,
+            rows=(self._floats[row], self._ints[row]),
         )
 
     # --- state -----------------------------------------------------------------------------------
@@ -290,41 +447,115 @@ class StrategyRuntimeEngine:
         Each frame must hold the coin's bars up to at least `t`; bars after `t` are never read for
         signals at `t` (see signals.py for how `precomputed` mode proves that).
         """
-        located = []
-        for strategy in self.strategies.values():
-            for coin in strategy.coins:
-                frame = frames.get(coin)
-                if frame is None:
-                    continue
-                tape = self.tape(coin, frame)
-                i = tape.locate(t)
+        positions = {}
+        for coin in self.coins():
+            if coin in frames:
+                i = self.tape(coin, frames[coin]).locate(t)
                 if i is not None:
-                    located.append((strategy, coin, tape, i))
-        return self._step(located)
-
-    def _step(self, located: list[tuple[RuntimeStrategy, str, Tape, int]]) -> StepResult:
-        """One bar time for the books that have it: (strategy, coin, tape, the bar's position in the tape)."""
+                    positions[coin] = np.array([i], np.int64)
         result = StepResult()
-        marked = [book for book in located if self._mark(*book, result)]
-        if self.guard is not None and marked:
-            time = marked[0][2].time(marked[0][3])
-            trip = self.guard.observe(time, self.portfolio_equity())
-            if trip is not None:
-                result.risk_events.append(trip)
-                self._flatten_all(marked, trip.detail, result)
-                marked = []
-            result.guard_state = self.guard.state.to_json()
-        for strategy, coin, tape, i in marked:
-            book = self.books[(strategy.name, coin)]
-            if not book.state.bankrupt:
-                self._decide(strategy, coin, book, tape, i, result)
+        self._trade(frames, positions, 1, result)
         return result
+
+    def _trade(
+        self,
+        frames: Mapping[str, pd.DataFrame],
+        positions: Mapping[str, np.ndarray],
+        n_times: int,
+        out: StepResult,
+        on_step: Callable[[StepResult], None] | None = None,
+    ) -> None:
+        """Bar times 0 .. n_times-1 (positions[coin][k]: the coin's bar at time k, -1 when it has none) for every
+        book whose coin has bars: the compiled loop (book_kernel.advance) processes bars until some book must
+        decide, the policies decide in Python at that close, and the loop goes on. With `on_step` (or the
+        breakers, which watch every close) it stops at every bar time and each one's result is its own."""
+        if not positions or not self.books:
+            return
+        coins = list(positions)
+        books = [(self.strategies[name], coin, self.books[(name, coin)]) for name, coin in self._rows]
+        tapes = [self.tape(coin, frames[coin]) for coin in coins]
+        book_coin = np.array([coins.index(c) if c in positions else len(coins) for _, c, _ in books], np.int64)
+        at = np.full((len(coins) + 1, n_times), -1, np.int64)  # the last row: coins without bars here
+        for c, coin in enumerate(coins):
+            at[c] = positions[coin]
+        coin_start = np.concatenate([[0], np.cumsum([len(t.nanos) for t in tapes])]).astype(np.int64)
+        series = [
+            tapes[0].__dict__[name] if len(tapes) == 1 else np.concatenate([t.__dict__[name] for t in tapes])
+            for name in ("open", "high", "low", "close", "funding", "nanos")
+        ]
+        # the breakers see every close before any decision there, so targets (and the stop rule) are then read
+        # in Python after them, as in every bar of a live step
+        targets, target_start = self._targets(frames, books, positions, read_in_python=self.guard is not None)
+        policy = self.policy
+        halt = policy.risk_mode is RiskMode.HALT
+        has_say = np.array([halt or not policy.allows(s.name, c) for s, c, _ in books], np.bool_)
+        costs = np.array(
+            [self.costs.taker_fee, self.costs.maker_fee, self.costs.slippage, float(self.costs.take_profit_order == "limit")]
+        )
+        every_bar = self.guard is not None or on_step is not None
+        for (_, _, book), c in zip(books, book_coin.tolist()):
+            if c < len(coins):
+                book.state.tz = tapes[c].index.tz
+        events = _Events(len(books), n_times)
+        need = np.zeros(len(books), np.int8)
+        wanted = np.zeros(len(books), np.int64)
+        k = 0
+        while k < n_times:
+            events.counts[:] = 0
+            done = kernel.advance(
+                self._floats, self._ints, book_coin, coin_start, *series, at, targets, target_start, has_say, costs,
+                k, every_bar, *events.tables, events.counts, need, wanted,
+            )  # fmt: skip
+            result = StepResult() if on_step is not None else out
+            events.records(books, [tapes[c] if c < len(tapes) else None for c in book_coin.tolist()], result)
+            if done > k and (every_bar or need.any()):
+                self._close(books, book_coin, tapes, at[:, done - 1], events, need, wanted, result)
+            if on_step is not None:
+                on_step(result)
+                out.extend(result)
+            k = done
+
+    def _targets(self, frames, books, positions, read_in_python: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Precomputed (and proven, signals.py) targets of the books that have bars, one table; start -1: read
+        in Python (incremental mode)."""
+        parts, start, offset = [], np.full(len(books), -1, np.int64), 0
+        for b, (strategy, coin, _) in enumerate(books):
+            source = strategy.signals[coin]
+            if coin in positions and source.mode == "precomputed" and not read_in_python:
+                targets = source.targets(frames[coin])
+                parts.append(targets)
+                start[b], offset = offset, offset + len(targets)
+        return (np.concatenate(parts) if parts else np.zeros(1, np.int8)), start
+
+    def _close(self, books, book_coin, tapes, at, events: _Events, need, wanted, out: StepResult) -> None:
+        """The policies at the close the compiled loop stopped after: the breakers, then each book that must decide."""
+        marked = events.marked_books() if self.guard is not None else []
+        if marked:
+            c = book_coin[marked[0]]
+            trip = self.guard.observe(tapes[c].time(int(at[c])), self.portfolio_equity())
+            out.guard_state = self.guard.state.to_json()
+            if trip is not None:  # every position is flattened, and nothing else is decided at this close
+                out.risk_events.append(trip)
+                for b in marked:
+                    strategy, coin, book = books[b]
+                    c = book_coin[b]
+                    self._flatten(strategy, coin, book, tapes[c], int(at[c]), trip.detail, out)
+                return
+        for b in np.flatnonzero(need).tolist():
+            strategy, coin, book = books[b]
+            c = book_coin[b]
+            tape, i = tapes[c], int(at[c])
+            if need[b] == kernel.DECIDE:
+                target = int(wanted[b])
+            else:
+                target = book.target(strategy.signals[coin].target_at(tape.frame, i))
+            self._decide(strategy, coin, book, tape, i, target, out)
 
     # --- portfolio ---------------------------------------------------------------------------------
     def portfolio_equity(self) -> float:
         """The books' equity plus the capital no strategy holds."""
         held = sum(s.allocation for s in self.strategies.values())
-        return sum(b.state.equity for b in self.books.values()) + self.capital * max(0.0, 1.0 - held)
+        return sum(self._floats[:, kernel.EQUITY].tolist()) + self.capital * max(0.0, 1.0 - held)
 
     def restore_guard(self, state: str | None, version: str | None, time: Any = None) -> list[RiskEvent]:
         """Resume the breakers from a saved state; a different deployment version resets them."""
@@ -333,23 +564,10 @@ class StrategyRuntimeEngine:
         self.guard.state = GuardState.from_json(state)
         return self.guard.reset(version, None if time is None else pd.Timestamp(time))
 
-    def _flatten_all(self, marked, why: str, out: StepResult) -> None:
-        for strategy, coin, tape, i in marked:
-            book = self.books[(strategy.name, coin)]
-            if book.state.direction != 0 and not book.state.bankrupt:
-                self._order(
-                    strategy,
-                    coin,
-                    book,
-                    tape.time(i),
-                    float(tape.close[i]),
-                    0,
-                    0.0,
-                    1.0,
-                    Side.FLAT,
-                    f"circuit breaker: {why}",
-                    out,
-                )
+    def _flatten(self, strategy: RuntimeStrategy, coin: str, book: PaperBook, tape: Tape, i: int, why: str, out) -> None:
+        if book.state.direction != 0 and not book.state.bankrupt:
+            close = float(tape.close[i])
+            self._order(strategy, coin, book, tape.time(i), close, 0, 0.0, 1.0, Side.FLAT, f"circuit breaker: {why}", out)
 
     def _exposure(self, coin: str, skip: tuple[str, str]) -> float:
         """Other books' exposure to `coin` as a share of capital: the order they will fill at the next
@@ -411,34 +629,29 @@ class StrategyRuntimeEngine:
             result.risk_events.append(
                 RiskEvent(times[0], POLICY, "*", "*", "operator policy departs from the backtest: " + ", ".join(departures))
             )
-        for located in self._located(frames, times):
-            step = self._step(located)
-            if on_step is not None:
-                on_step(step)
-            result.extend(step)
+        positions = self._positions(frames, times)
+        self._trade(frames, positions, len(times), result, on_step)
         result.bars = len(times)
         if finish:
             result.open_trades = [t for book in self.books.values() if (t := book.open_trade()) is not None]
         return result
 
-    def _located(self, frames: Mapping[str, pd.DataFrame], times: pd.DatetimeIndex):
-        """For each bar time, what `step` would locate: the books whose coin has that bar, and its position
-        (one search per coin for all the times, instead of one per book and bar)."""
-        books = [(s, coin) for s in self.strategies.values() for coin in s.coins if coin in frames]
+    def _positions(self, frames: Mapping[str, pd.DataFrame], times: pd.DatetimeIndex) -> dict[str, np.ndarray]:
+        """Each traded coin's position of every bar time (-1: no such bar), one search per coin."""
         found = {}
-        for coin in {coin for _, coin in books}:
+        for coin in self.coins():
+            if coin not in frames:
+                continue
             tape = self.tape(coin, frames[coin])
             if (times.tz is None) != (tape.index.tz is None):
                 raise ValueError(f"bar times ({times.tz}) and {coin}'s index ({tape.index.tz}) must both be tz-aware or naive")
-            at = np.searchsorted(tape.nanos, times.asi8)
+            wanted = times.as_unit("ns").asi8
+            at = np.searchsorted(tape.nanos, wanted)
             hit = at < len(tape.nanos)
-            hit[hit] = tape.nanos[at[hit]] == times.asi8[hit]
-            found[coin] = (tape, at.tolist(), hit.tolist())
-        for k, t in enumerate(times):
-            for tape, at, hit in found.values():
-                if hit[k]:
-                    tape.remember_time(at[k], t)  # each bar time boxed once, not once per coin
-            yield [(s, coin, found[coin][0], found[coin][1][k]) for s, coin in books if found[coin][2][k]]
+            hit[hit] = tape.nanos[at[hit]] == wanted[hit]
+            at[~hit] = -1
+            found[coin] = at.astype(np.int64)
+        return found
 
     def prepare(self, frames: Mapping[str, pd.DataFrame], times: pd.DatetimeIndex) -> None:
         """In precomputed mode, compute (and prove, see signals.py) each source's targets on its frame."""
@@ -466,29 +679,14 @@ class StrategyRuntimeEngine:
             times = times[times < _like(end, times)]
         return times
 
-    # --- one book, one bar ---------------------------------------------------------------------------
-    def _mark(self, strategy: RuntimeStrategy, coin: str, tape: Tape, i: int, out: StepResult) -> bool:
-        """The book processes bar i (fills, stops, mark); False when it had already seen it."""
-        book = self.books[(strategy.name, coin)]
-        time = tape.time(i)
-        last = book.state.last_time
-        if last is not None and time <= last:
-            return False
-        # Python floats (`item`): the book's arithmetic on them is the same IEEE arithmetic, several times cheaper
-        # than on numpy scalars
-        fills, trades = book.open_bar(time, tape.open.item(i), tape.high.item(i), tape.low.item(i), tape.funding.item(i))
-        mark, liquidated = book.close_bar(time, tape.close.item(i))
-        out.fills += fills
-        out.trades += trades + liquidated
-        out.marks.append(mark)
-        return True
-
-    def _decide(self, strategy: RuntimeStrategy, coin: str, book: PaperBook, tape: Tape, i: int, out: StepResult) -> None:
+    # --- one book, one close ---------------------------------------------------------------------------
+    def _decide(self, strategy: RuntimeStrategy, coin: str, book: PaperBook, tape: Tape, i: int, target: int, out) -> None:
+        """The policies on the book's `target` at bar i's close (after the stop rule): an order, a held-back entry,
+        or nothing."""
         s = book.state
         policy = self.policy
         time, close = tape.time(i), tape.close.item(i)
         current = s.direction
-        target = book.target(strategy.signals[coin].target_at(tape.frame, i))
         if policy.risk_mode is RiskMode.HALT:
             if current != 0:
                 self._order(strategy, coin, book, time, close, 0, 0.0, 1.0, Side.FLAT, "risk mode halt: flatten", out)
