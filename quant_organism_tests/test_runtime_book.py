@@ -20,7 +20,7 @@ from quant_organism.runtime import RuntimePolicy, StrategyRuntimeEngine
 from quant_organism.runtime import book_kernel as kernel
 from quant_organism.runtime.book import BookState, Fill, Mark, PaperBook, Trade
 from quant_organism_tests.support import python_book
-from quant_organism_tests.test_runtime_engine import COSTS, START, config, genes, synthetic_frames
+from quant_organism_tests.support.runtime_cases import COSTS, START, config, genes, synthetic_frames
 
 
 def _same(a, b) -> bool:

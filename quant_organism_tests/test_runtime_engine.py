@@ -12,30 +12,12 @@ import pandas as pd
 import pytest
 
 from quant_organism.backtest import CostModel, run_backtest
-from quant_organism.catalog import DataWindow, DeploymentStatus, StrategyConfig, StrategyStore
-from quant_organism.market.frames import to_strategy_frame
-from quant_organism.market.sources.synthetic import SyntheticSource
+from quant_organism.catalog import DataWindow, DeploymentStatus, StrategyStore
 from quant_organism.runtime import LookaheadError, RuntimePolicy, Side, StrategyRuntimeEngine
 from quant_organism.strategies import BaseSeed, SeedGenes, SeedRegistry, SeedType, get_registry
+from quant_organism_tests.support.runtime_cases import COSTS, START, config, genes, synthetic_frames
 
-COSTS = CostModel(taker_fee=0.0005, maker_fee=0.0002, slippage=0.0005)
 PARITY = RuntimePolicy.backtest_parity()
-START = pd.Timestamp("2020-01-01", tz="UTC")
-
-
-def synthetic_frames(days: int = 30, coins=("BTC", "ETH"), seed: int = 3) -> dict[str, pd.DataFrame]:
-    """Strategy frames (OHLCV + hourly funding) of the project's synthetic market."""
-    source = SyntheticSource(seed=seed)
-    end = START + pd.Timedelta(days=days)
-    return {c: to_strategy_frame(source.candles(c, START, end), source.funding(c, START, end)) for c in coins}
-
-
-def genes(seed_type: str, name: str = "g", **values) -> SeedGenes:
-    return SeedGenes.from_gene_values(seed_type, name, values)
-
-
-def config(g: SeedGenes, name: str | None = None, **fields) -> StrategyConfig:
-    return StrategyConfig.from_genes(g, fitness_score=1.0, backtest_sharpe=1.0, name=name).model_copy(update=fields)
 
 
 CASES = [
