@@ -43,8 +43,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from quant_organism.backtest import CostModel, run_backtest
-from quant_organism.backtest.engine import INIT_CASH
+from quant_organism.backtest import CostModel, Market, Params, simulate
+from quant_organism.backtest.engine import EXIT_REASONS, INIT_CASH
+from quant_organism.backtest.inputs import targets_array
 from quant_organism.backtest.metrics import equity_metrics
 from quant_organism.catalog import StrategyConfig
 from quant_organism.core import metrics
@@ -216,7 +217,6 @@ def replay(
     marks = run.marks_frame()
     disagreements: list[str] = []
     began = time.perf_counter()
-    genes = strategy.genes
     worst = 0.0
     initial = 0.0
     for coin in coins:
@@ -225,14 +225,9 @@ def replay(
         initial += cash
         # the very targets the engine traded: computed once on this history and proven on its prefixes
         targets = engine.strategies[strategy.name].signals[coin].targets(history[coin])
-        signals = pd.Series(targets, index=history[coin].index).loc[window.index]
-        funding = np.nan_to_num(window["funding_rate"].to_numpy(dtype=np.float64)) if "funding_rate" in window else None
-        bt = run_backtest(
-            window[["open", "high", "low", "close"]], signals, stop_loss=genes.stop_loss, take_profit=genes.take_profit,
-            position_size=genes.position_size, funding=funding, costs=costs, init_cash=cash,
-        )  # fmt: skip
+        reference = _Reference.of(window, targets[len(history[coin]) - len(window) :], strategy.genes, costs, cash)
         mine = marks[marks["coin"] == coin].set_index("time")
-        gap, problems = _compare(coin, trades[trades["coin"] == coin], bt, mine, config.rel_tolerance)
+        gap, problems = _compare(coin, trades[trades["coin"] == coin], reference, mine, config.rel_tolerance)
         worst = max(worst, gap)
         disagreements += problems
     backtest_seconds = time.perf_counter() - began
@@ -253,7 +248,41 @@ def replay(
     )  # fmt: skip
 
 
-def _compare(coin: str, mine: pd.DataFrame, bt, marks: pd.DataFrame, tol: float) -> tuple[float, list[str]]:
+@dataclass(frozen=True)
+class _Reference:
+    """The vectorised backtest of one coin's window (backtest/engine.py's kernel, the path `run_backtest` takes),
+    kept as the arrays the comparison reads: per-bar equity and units, and the trades."""
+
+    index: pd.DatetimeIndex
+    equity: np.ndarray
+    position: np.ndarray
+    trades: pd.DataFrame
+    init_cash: float
+
+    @classmethod
+    def of(cls, window: pd.DataFrame, targets: np.ndarray, genes, costs: CostModel, cash: float) -> _Reference:
+        funding = np.nan_to_num(window["funding_rate"].to_numpy(dtype=np.float64)) if "funding_rate" in window else None
+        # the replay compares paths, not metrics: one consistency period and a nominal annualisation spare the
+        # calendar work the metrics would need
+        market = Market.prepare(window[["open", "high", "low", "close"]], funding, len(window), bars_per_year=1.0)
+        params = Params.of(1, genes.stop_loss, genes.take_profit, genes.position_size)
+        raw = simulate(market, targets_array(targets, market.bars), params, costs, cash, detail=True)
+        index, records = market.bars.index, raw.trades
+        trades = pd.DataFrame(
+            {
+                "entry_time": index[records["entry_idx"]],
+                "exit_time": index[records["exit_idx"]],
+                "direction": records["direction"],
+                "exit_reason": [EXIT_REASONS[r] for r in records["exit_reason"].tolist()],
+                "entry_price": records["entry_price"],
+                "exit_price": records["exit_price"],
+                "pnl": records["pnl"],
+            }
+        )
+        return cls(index, raw.equity[:, 0], raw.position[:, 0], trades, float(cash))
+
+
+def _compare(coin: str, mine: pd.DataFrame, bt: _Reference, marks: pd.DataFrame, tol: float) -> tuple[float, list[str]]:
     """Engine vs backtest on one coin: (largest relative equity gap, problems found)."""
     theirs = bt.trades
     problems = []
@@ -263,21 +292,21 @@ def _compare(coin: str, mine: pd.DataFrame, bt, marks: pd.DataFrame, tol: float)
     if k is not None:
         a, b = mine.iloc[k], theirs.iloc[k]
         problems.append(f"{coin}: trade {k + 1} differs: engine {_trade(a)} vs backtest {_trade(b)}")
-    equity = bt.equity.iloc[:, 0]
-    if not marks.index.equals(equity.index):
-        problems.append(f"{coin}: the engine marked {len(marks)} bar(s), the backtest {len(equity)}")
+    if not marks.index.equals(bt.index):
+        problems.append(f"{coin}: the engine marked {len(marks)} bar(s), the backtest {len(bt.index)}")
         return float("inf"), problems
-    gap = np.abs(marks["equity"].to_numpy() / equity.to_numpy() - 1.0)
-    gap = np.where(np.isfinite(gap), gap, np.where(marks["equity"].to_numpy() == equity.to_numpy(), 0.0, np.inf))
+    equity = bt.equity
+    gap = np.abs(marks["equity"].to_numpy() / equity - 1.0)
+    gap = np.where(np.isfinite(gap), gap, np.where(marks["equity"].to_numpy() == equity, 0.0, np.inf))
     worst = float(gap.max()) if len(gap) else 0.0
     if worst > tol:
-        at = equity.index[int(np.argmax(gap > tol))]
+        at = bt.index[int(np.argmax(gap > tol))]
         problems.append(f"{coin}: equity differs by up to {worst:.3g} (relative; tolerance {tol:g}), first at {at}")
     units = marks["units"].to_numpy()
-    their_units = bt.position.iloc[:, 0].to_numpy()
+    their_units = bt.position
     scale = max(float(np.abs(their_units).max()), 1e-300)
     if np.abs(units - their_units).max() > tol * scale:
-        at = equity.index[int(np.argmax(np.abs(units - their_units) > tol * scale))]
+        at = bt.index[int(np.argmax(np.abs(units - their_units) > tol * scale))]
         problems.append(f"{coin}: positions differ, first at {at}")
     return worst, problems
 
