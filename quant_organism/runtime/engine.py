@@ -318,7 +318,8 @@ class _Events:
 
 
 class StrategyRuntimeEngine:
-    """Runs strategies bar by bar; see the module docstring. `book_class` is the execution simulator."""
+    """Runs strategies bar by bar; see the module docstring. `book_class` holds a book's state and order queue
+    (book.py); the bars go through the compiled loop (book_kernel.py)."""
 
     book_class: type[PaperBook] = PaperBook
 
@@ -480,7 +481,7 @@ class StrategyRuntimeEngine:
             at[c] = positions[coin]
         coin_start = np.concatenate([[0], np.cumsum([len(t.nanos) for t in tapes])]).astype(np.int64)
         series = [
-            tapes[0].__dict__[name] if len(tapes) == 1 else np.concatenate([t.__dict__[name] for t in tapes])
+            getattr(tapes[0], name) if len(tapes) == 1 else np.concatenate([getattr(t, name) for t in tapes])
             for name in ("open", "high", "low", "close", "funding", "nanos")
         ]
         # the breakers see every close before any decision there, so targets (and the stop rule) are then read
@@ -497,6 +498,7 @@ class StrategyRuntimeEngine:
             if c < len(coins):
                 book.state.tz = tapes[c].index.tz
         events = _Events(len(books), n_times)
+        book_tapes = [tapes[c] if c < len(tapes) else None for c in book_coin.tolist()]
         need = np.zeros(len(books), np.int8)
         wanted = np.zeros(len(books), np.int64)
         k = 0
@@ -507,7 +509,7 @@ class StrategyRuntimeEngine:
                 k, every_bar, *events.tables, events.counts, need, wanted,
             )  # fmt: skip
             result = StepResult() if on_step is not None else out
-            events.records(books, [tapes[c] if c < len(tapes) else None for c in book_coin.tolist()], result)
+            events.records(books, book_tapes, result)
             if done > k and (every_bar or need.any()):
                 self._close(books, book_coin, tapes, at[:, done - 1], events, need, wanted, result)
             if on_step is not None:
