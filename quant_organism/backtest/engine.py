@@ -203,17 +203,26 @@ def run_backtest(
     params = Params.of(targets.shape[1], stop_loss, take_profit, position_size)
     raw = simulate(market, targets, params, costs, init_cash, detail=True)
     index = market.bars.index
-    trades = pd.DataFrame(raw.trades)
-    trades.insert(1, "column", np.asarray(columns)[trades["col"].to_numpy()] if len(trades) else [])
-    trades["entry_time"] = index[trades["entry_idx"].to_numpy()]
-    trades["exit_time"] = index[trades["exit_idx"].to_numpy()]
-    trades["exit_reason"] = trades["exit_reason"].map(EXIT_REASONS)
     return BacktestResult(
         metrics=metrics_frame(raw.metrics, columns),
         equity=pd.DataFrame(raw.equity, index=index, columns=columns),
         position=pd.DataFrame(raw.position, index=index, columns=columns),
-        trades=trades,
+        trades=trades_table(raw.trades, index, columns),
         orders=raw.orders,
         close=pd.Series(market.bars.close, index=index),
         init_cash=float(init_cash),
     )
+
+
+def trades_table(records: np.ndarray, index: pd.Index, columns) -> pd.DataFrame:
+    """The kernel's trade records (`kernel.trade_dt`) as a table: each trade's column name after its column number,
+    its exit reason in words, and its entry and exit times from the bars' index (one frame built once)."""
+    data: dict = {}
+    for name in records.dtype.names:
+        data[name] = records[name]
+        if name == "col":
+            data["column"] = np.asarray(columns)[records["col"]] if len(records) else []
+    data["exit_reason"] = pd.Series(records["exit_reason"]).map(EXIT_REASONS).to_numpy()
+    data["entry_time"] = index[records["entry_idx"]]
+    data["exit_time"] = index[records["exit_idx"]]
+    return pd.DataFrame(data)

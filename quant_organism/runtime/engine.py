@@ -182,8 +182,8 @@ class RunResult(StepResult):
         return records
 
     @marks.setter
-    def marks(self, records: list[Mark]) -> None:
-        self.__dict__["_mark_tables"] = self.__dict__.get("_mark_tables", []) if records is self.__dict__.get("_marks") else []
+    def marks(self, records: list[Mark]) -> None:  # reading `marks` first turned any tables into records
+        self.__dict__["_mark_tables"] = []
         self.__dict__["_marks"] = records
 
     def add_mark_table(self, table: _MarkTable) -> None:

@@ -44,7 +44,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from quant_organism.backtest import CostModel, Market, Params, simulate
-from quant_organism.backtest.engine import EXIT_REASONS, INIT_CASH
+from quant_organism.backtest.engine import INIT_CASH, trades_table
 from quant_organism.backtest.inputs import targets_array
 from quant_organism.backtest.metrics import equity_metrics
 from quant_organism.catalog import StrategyConfig
@@ -267,18 +267,8 @@ class _Reference:
         market = Market.prepare(window[["open", "high", "low", "close"]], funding, len(window), bars_per_year=1.0)
         params = Params.of(1, genes.stop_loss, genes.take_profit, genes.position_size)
         raw = simulate(market, targets_array(targets, market.bars), params, costs, cash, detail=True)
-        index, records = market.bars.index, raw.trades
-        trades = pd.DataFrame(
-            {
-                "entry_time": index[records["entry_idx"]],
-                "exit_time": index[records["exit_idx"]],
-                "direction": records["direction"],
-                "exit_reason": [EXIT_REASONS[r] for r in records["exit_reason"].tolist()],
-                "entry_price": records["entry_price"],
-                "exit_price": records["exit_price"],
-                "pnl": records["pnl"],
-            }
-        )
+        index = market.bars.index
+        trades = trades_table(raw.trades, index, pd.RangeIndex(1))
         return cls(index, raw.equity[:, 0], raw.position[:, 0], trades, float(cash))
 
 
