@@ -192,8 +192,10 @@ class RunResult(StepResult):
 
     def trades_frame(self, include_open: bool = True) -> pd.DataFrame:
         rows = self.trades + (self.open_trades if include_open else [])
-        frame = pd.DataFrame([t.__dict__ for t in rows], columns=list(Trade.__dataclass_fields__))
-        return frame.sort_values(["strategy", "coin", "entry_time"], kind="stable").reset_index(drop=True)
+        fields = list(Trade.__dataclass_fields__)
+        row = operator.attrgetter(*fields)  # one tuple per trade, as marks_frame
+        order = operator.attrgetter("strategy", "coin", "entry_time")
+        return pd.DataFrame.from_records([row(t) for t in sorted(rows, key=order)], columns=fields)
 
     def marks_frame(self) -> pd.DataFrame:
         fields = list(Mark.__dataclass_fields__)

@@ -44,7 +44,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from quant_organism.backtest import CostModel, Market, Params, simulate
-from quant_organism.backtest.engine import INIT_CASH, trades_table
+from quant_organism.backtest.engine import EXIT_REASONS, INIT_CASH
 from quant_organism.backtest.inputs import targets_array
 from quant_organism.backtest.metrics import equity_metrics
 from quant_organism.catalog import StrategyConfig
@@ -162,24 +162,32 @@ def _window(frames: Mapping[str, pd.DataFrame], coins, cfg: ReplayConfig, end: A
         if end is not None:
             stop = pd.Timestamp(end)
             stop = stop.tz_localize("UTC") if stop.tzinfo is None and frame.index.tz is not None else stop
-            frame = frame[frame.index < stop]
+            frame = frame.iloc[: _before(frame.index, stop)]
         cut[coin] = frame
     if any(len(f) == 0 for f in cut.values()):
         return None
     last = min(f.index[-1] for f in cut.values())
-    union = cut[coins[0]].index
-    for coin in coins[1:]:
-        union = union.union(cut[coin].index)
-    union = union[union <= last]
+    # the union's last `window_bars` times are among each coin's last `window_bars` times at or before `last`
+    tails = [f.index[max(0, n - cfg.window_bars) : n] for f in cut.values() for n in [_before(f.index, last, True)]]
+    union = tails[0]
+    for tail in tails[1:]:
+        union = union.union(tail)
     start = union[max(0, len(union) - cfg.window_bars)]
     history = {}
     for coin, frame in cut.items():
-        frame = frame[frame.index <= last]
+        first = 0
         if cfg.warmup_bars is not None:
             first = max(0, int(frame.index.searchsorted(start)) - cfg.warmup_bars)
-            frame = frame.iloc[first:]
-        history[coin] = frame
+        history[coin] = frame.iloc[first : _before(frame.index, last, True)]
     return history, start, last
+
+
+def _before(index: pd.Index, stop: Any, inclusive: bool = False) -> int:
+    """How many leading rows of `index` are before `stop` (at or before it, `inclusive`): a search on a sorted
+    index, a count on an unsorted one (which the signals then refuse with their own message)."""
+    if index.is_monotonic_increasing:
+        return int(index.searchsorted(stop, side="right" if inclusive else "left"))
+    return int(((index <= stop) if inclusive else (index < stop)).sum())
 
 
 def replay(
@@ -201,8 +209,8 @@ def replay(
     if cut is None:
         return None
     history, start, last = cut
-    windows = {c: h[h.index >= start] for c, h in history.items()}
-    if any(len(w) < 2 for w in windows.values()):
+    first = {c: int(h.index.searchsorted(start)) for c, h in history.items()}  # each coin's first window bar
+    if any(len(h) - first[c] < 2 for c, h in history.items()):
         return None
 
     began = time.perf_counter()
@@ -215,29 +223,28 @@ def replay(
 
     trades = run.trades_frame(include_open=True)
     marks = run.marks_frame()
+    engine_trades, engine_marks = _Rows.read(trades), _Rows.read(marks)
     disagreements: list[str] = []
     began = time.perf_counter()
     worst = 0.0
-    initial = 0.0
+    cash = {coin: engine.books[(strategy.name, coin)].state.initial_cash for coin in coins}
     for coin in coins:
-        window = windows[coin]
-        cash = engine.books[(strategy.name, coin)].state.initial_cash
-        initial += cash
+        window = history[coin].iloc[first[coin] :]
         # the very targets the engine traded: computed once on this history and proven on its prefixes
         targets = engine.strategies[strategy.name].signals[coin].targets(history[coin])
-        reference = _Reference.of(window, targets[len(history[coin]) - len(window) :], strategy.genes, costs, cash)
-        mine = marks[marks["coin"] == coin].set_index("time")
-        gap, problems = _compare(coin, trades[trades["coin"] == coin], reference, mine, config.rel_tolerance)
+        reference = _Reference.of(window, targets[first[coin] :], strategy.genes, costs, cash[coin])
+        gap, problems = _compare(coin, engine_trades.of_coin(coin), reference, engine_marks.of_coin(coin), config.rel_tolerance)
         worst = max(worst, gap)
         disagreements += problems
     backtest_seconds = time.perf_counter() - began
 
-    equity = run.equity(marks).droplevel(0, axis=1).ffill()
-    equity = equity.fillna({c: engine.books[(strategy.name, c)].state.initial_cash for c in equity.columns}).sum(axis=1)
+    initial = sum(cash.values())
+    equity = _summed_equity(engine_marks, coins, cash)
     returns = subperiod_returns(equity, initial, config.n_subperiods)
-    step = pd.Series(equity.index).diff().median()
+    steps = np.diff(equity.index.as_unit("ns").asi8)
+    step = pd.Timedelta(int(np.median(steps)), unit="ns") if len(steps) else pd.Timedelta(0)
     figures = equity_metrics(equity.to_numpy(), initial, metrics.bars_per_year(equity.index, default=1.0))
-    duration = (last - start) + (step if isinstance(step, pd.Timedelta) else pd.Timedelta(0))
+    duration = (last - start) + step
     return ReplayOutcome(
         strategy=strategy.name, coins=coins, start=start, end=last, bars=run.bars, book_bars=len(marks),
         seconds=seconds, bars_per_second=run.bars / seconds if seconds > 0 else float("inf"),
@@ -249,14 +256,49 @@ def replay(
 
 
 @dataclass(frozen=True)
+class _Rows:
+    """A table's columns as arrays, times as UTC nanoseconds (`nanos`) beside the times themselves (`times`,
+    for messages): the engine's trades or marks, read per coin without a frame per coin."""
+
+    columns: Mapping[str, np.ndarray]
+    times: Mapping[str, pd.DatetimeIndex]
+
+    @classmethod
+    def read(cls, frame: pd.DataFrame) -> _Rows:
+        columns: dict[str, np.ndarray] = {}
+        times: dict[str, pd.DatetimeIndex] = {}
+        for name in frame.columns:
+            values = frame[name]
+            if isinstance(values.dtype, pd.DatetimeTZDtype) or np.issubdtype(values.dtype, np.datetime64):
+                times[name] = pd.DatetimeIndex(values)
+                columns[name] = times[name].as_unit("ns").asi8
+            else:
+                columns[name] = values.to_numpy()
+        return cls(columns, times)
+
+    def __len__(self) -> int:
+        return len(next(iter(self.columns.values()))) if self.columns else 0
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.columns[name]
+
+    def where(self, rows: np.ndarray) -> _Rows:
+        return _Rows({k: v[rows] for k, v in self.columns.items()}, {k: v[rows] for k, v in self.times.items()})
+
+    def of_coin(self, coin: str) -> _Rows:
+        return self.where(np.flatnonzero(self.columns["coin"] == coin)) if len(self) else self
+
+
+@dataclass(frozen=True)
 class _Reference:
     """The vectorised backtest of one coin's window (backtest/engine.py's kernel, the path `run_backtest` takes),
-    kept as the arrays the comparison reads: per-bar equity and units, and the trades."""
+    kept as the arrays the comparison reads: per-bar equity and units, and the trades' records as columns."""
 
-    index: pd.DatetimeIndex
+    times: pd.DatetimeIndex
+    nanos: np.ndarray
     equity: np.ndarray
     position: np.ndarray
-    trades: pd.DataFrame
+    trades: _Rows
     init_cash: float
 
     @classmethod
@@ -264,15 +306,20 @@ class _Reference:
         funding = np.nan_to_num(window["funding_rate"].to_numpy(dtype=np.float64)) if "funding_rate" in window else None
         # the replay compares paths, not metrics: one consistency period and a nominal annualisation spare the
         # calendar work the metrics would need
-        market = Market.prepare(window[["open", "high", "low", "close"]], funding, len(window), bars_per_year=1.0)
+        market = Market.prepare(window, funding, len(window), bars_per_year=1.0)
         params = Params.of(1, genes.stop_loss, genes.take_profit, genes.position_size)
         raw = simulate(market, targets_array(targets, market.bars), params, costs, cash, detail=True)
-        index = market.bars.index
-        trades = trades_table(raw.trades, index, pd.RangeIndex(1))
-        return cls(index, raw.equity[:, 0], raw.position[:, 0], trades, float(cash))
+        times = pd.DatetimeIndex(market.bars.index)
+        nanos = times.as_unit("ns").asi8
+        records = raw.trades
+        columns = {name: records[name] for name in records.dtype.names}
+        columns["entry_time"], columns["exit_time"] = nanos[records["entry_idx"]], nanos[records["exit_idx"]]
+        columns["exit_reason"] = np.array([EXIT_REASONS[int(r)] for r in records["exit_reason"]], dtype=object)
+        stamped = {"entry_time": times[records["entry_idx"]], "exit_time": times[records["exit_idx"]]}
+        return cls(times, nanos, raw.equity[:, 0], raw.position[:, 0], _Rows(columns, stamped), float(cash))
 
 
-def _compare(coin: str, mine: pd.DataFrame, bt: _Reference, marks: pd.DataFrame, tol: float) -> tuple[float, list[str]]:
+def _compare(coin: str, mine: _Rows, bt: _Reference, marks: _Rows, tol: float) -> tuple[float, list[str]]:
     """Engine vs backtest on one coin: (largest relative equity gap, problems found)."""
     theirs = bt.trades
     problems = []
@@ -280,34 +327,35 @@ def _compare(coin: str, mine: pd.DataFrame, bt: _Reference, marks: pd.DataFrame,
         problems.append(f"{coin}: the engine made {len(mine)} trade(s), the backtest {len(theirs)}")
     k = _first_differing_trade(mine, theirs, tol, bt.init_cash)
     if k is not None:
-        a, b = mine.iloc[k], theirs.iloc[k]
-        problems.append(f"{coin}: trade {k + 1} differs: engine {_trade(a)} vs backtest {_trade(b)}")
-    if not marks.index.equals(bt.index):
-        problems.append(f"{coin}: the engine marked {len(marks)} bar(s), the backtest {len(bt.index)}")
+        problems.append(f"{coin}: trade {k + 1} differs: engine {_trade(mine, k)} vs backtest {_trade(theirs, k)}")
+    if not np.array_equal(marks["time"], bt.nanos):
+        problems.append(f"{coin}: the engine marked {len(marks)} bar(s), the backtest {len(bt.nanos)}")
         return float("inf"), problems
-    equity = bt.equity
-    gap = np.abs(marks["equity"].to_numpy() / equity - 1.0)
-    gap = np.where(np.isfinite(gap), gap, np.where(marks["equity"].to_numpy() == equity, 0.0, np.inf))
+    mine_equity, equity = marks["equity"].astype(np.float64), bt.equity
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gap = np.abs(mine_equity / equity - 1.0)
+    gap = np.where(np.isfinite(gap), gap, np.where(mine_equity == equity, 0.0, np.inf))
     worst = float(gap.max()) if len(gap) else 0.0
     if worst > tol:
-        at = bt.index[int(np.argmax(gap > tol))]
+        at = bt.times[int(np.argmax(gap > tol))]
         problems.append(f"{coin}: equity differs by up to {worst:.3g} (relative; tolerance {tol:g}), first at {at}")
-    units = marks["units"].to_numpy()
+    units = marks["units"].astype(np.float64)
     their_units = bt.position
     scale = max(float(np.abs(their_units).max()), 1e-300)
     if np.abs(units - their_units).max() > tol * scale:
-        at = bt.index[int(np.argmax(np.abs(units - their_units) > tol * scale))]
+        at = bt.times[int(np.argmax(np.abs(units - their_units) > tol * scale))]
         problems.append(f"{coin}: positions differ, first at {at}")
     return worst, problems
 
 
-def _first_differing_trade(mine: pd.DataFrame, theirs: pd.DataFrame, tol: float, init_cash: float) -> int | None:
+def _first_differing_trade(mine, theirs, tol: float, init_cash: float) -> int | None:
     """Position of the first of the paired trades that differ: entry and exit times, direction or exit reason
-    not equal, prices further apart than `tol` relative, or PnL further than `tol` of the initial cash."""
+    not equal, prices further apart than `tol` relative, or PnL further than `tol` of the initial cash.
+    `mine` and `theirs` give each column by name (a frame, or `_Rows`)."""
     n = min(len(mine), len(theirs))
 
     def both(key: str, dtype=None) -> tuple[np.ndarray, np.ndarray]:
-        return mine[key].to_numpy(dtype=dtype)[:n], theirs[key].to_numpy(dtype=dtype)[:n]
+        return np.asarray(mine[key], dtype=dtype)[:n], np.asarray(theirs[key], dtype=dtype)[:n]
 
     same = np.ones(n, dtype=bool)
     for key in ("entry_time", "exit_time", "direction", "exit_reason"):
@@ -328,9 +376,29 @@ def _rel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(a == b, 0.0, np.where(np.isfinite(a) & np.isfinite(b), gap, np.inf))
 
 
-def _trade(t) -> str:
-    side = {1: "long", -1: "short"}.get(int(t.direction), str(t.direction))
-    return f"{side} {t.entry_time} -> {t.exit_time} ({t.exit_reason}, {t.entry_price:.6g} -> {t.exit_price:.6g})"
+def _trade(rows: _Rows, k: int) -> str:
+    direction = int(rows["direction"][k])
+    side = {1: "long", -1: "short"}.get(direction, str(direction))
+    entry, exit_ = rows.times["entry_time"][k], rows.times["exit_time"][k]
+    reason, price_in, price_out = rows["exit_reason"][k], rows["entry_price"][k], rows["exit_price"][k]
+    return f"{side} {entry} -> {exit_} ({reason}, {price_in:.6g} -> {price_out:.6g})"
+
+
+def _summed_equity(marks: _Rows, coins: Sequence[str], cash: Mapping[str, float]) -> pd.Series:
+    """The coins' equity summed at each close of the window: a coin without a bar at some time counts its last
+    equity (its initial cash before its first bar). Each row of the times x coins table is summed by
+    numpy, the coins in their order."""
+    times = np.unique(marks["time"])
+    table = np.empty((len(times), len(coins)))
+    for j, coin in enumerate(coins):
+        rows = np.flatnonzero(marks["coin"] == coin)
+        latest = np.searchsorted(marks["time"][rows], times, side="right") - 1
+        table[:, j] = np.where(latest >= 0, marks["equity"][rows].astype(np.float64)[np.maximum(latest, 0)], cash[coin])
+    total = table.sum(axis=1)
+    index = pd.DatetimeIndex(times.view("M8[ns]"), name="time").tz_localize("UTC")
+    if len(marks):
+        index = index.tz_convert(marks.times["time"].tz)
+    return pd.Series(total, index=index)
 
 
 def replay_stage(
