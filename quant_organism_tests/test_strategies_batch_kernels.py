@@ -58,6 +58,32 @@ def test_each_row_of_a_many_period_kernel_equals_that_period_alone(awkward: np.n
             np.testing.assert_allclose(row, expected, rtol=1e-9, atol=1e-12, equal_nan=True)
 
 
+@pytest.mark.parametrize("mean", [True, False])
+def test_the_dense_kernels_for_series_with_nan_only_as_warm_up_equal_the_general_ones(awkward: np.ndarray, mean) -> None:
+    from quant_organism.strategies import kernels
+
+    rng = np.random.default_rng(9)
+    walk = np.round(100 * np.exp(np.cumsum(rng.normal(0, 0.02, 3000))), 2)  # ties and constant stretches
+    walk[700:760] = walk[699]
+    series = np.stack([np.nan_to_num(awkward, nan=42.0).repeat(15), walk, np.full(3000, 7.25), -walk, walk * 1e6])
+    periods = np.array([1, 2, 3, 7, 30, 59, 60, 61, 199, 2999, 3000, 3001])
+    source = np.arange(len(periods)) % len(series)
+    for lead in (0, 1, 45, 2999):  # warm-ups: none (prices), one value (returns), 45, all but the last
+        warm = series.copy()
+        warm[:, :lead] = np.nan
+        dense = kernels.rolling_sum_mean_dense(warm, lead, source, periods, mean)
+        np.testing.assert_array_equal(dense, kernels.rolling_sum_mean(warm, source, periods, mean))  # bit for bit
+        for row in warm:
+            np.testing.assert_array_equal(kernels.rolling_std_dense(row, lead, periods), kernels.rolling_std(row, periods))
+        assert ind._warm_up(warm) == lead
+        # the indicators take the dense kernels for such input and the general ones otherwise, with one result
+        np.testing.assert_array_equal(ind.smas(warm, periods, source), kernels.rolling_sum_mean(warm, source, periods, True))
+    ragged = series.copy()
+    ragged[0, :3] = np.nan
+    assert ind._warm_up(ragged) is None and ind._warm_up(awkward[None, :]) is None
+    np.testing.assert_array_equal(ind.rolling_stds(awkward, PERIODS), kernels.rolling_std(awkward, PERIODS))
+
+
 def test_smoothers_and_oscillators_in_many_periods_equal_one_period(awkward: np.ndarray) -> None:
     x = np.nan_to_num(awkward, nan=100.0)  # these need finite input
     high, low, volume = x * 1.01, x * 0.99, np.abs(np.sin(np.arange(len(x)))) * 1000

@@ -61,12 +61,30 @@ def _windowed_sums(x: np.ndarray, periods: np.ndarray, source: np.ndarray | None
     source = np.zeros(len(p), np.int64) if source is None else np.ascontiguousarray(source, dtype=np.int64)
     if source.shape != p.shape or (source.size and not (0 <= source.min() and source.max() < len(x))):
         raise ValueError(f"source must give one row of x (0..{len(x) - 1}) per period")
-    return kernels.rolling_sum_mean(x, source, p, mean)
+    lead = _warm_up(x)
+    if lead is None:
+        return kernels.rolling_sum_mean(x, source, p, mean)
+    return kernels.rolling_sum_mean_dense(x, lead, source, p, mean)
 
 
 def rolling_stds(x: np.ndarray, periods: np.ndarray) -> np.ndarray:
     """Sample standard deviations over the last `period` values (NaN inside the window gives NaN)."""
-    return kernels.rolling_std(_f64(x), _periods(periods))
+    x, p = _f64(x), _periods(periods)
+    lead = _warm_up(x[None, :])
+    return kernels.rolling_std(x, p) if lead is None else kernels.rolling_std_dense(x, lead, p)
+
+
+def _warm_up(x: np.ndarray) -> int | None:
+    """How many leading values of every row of `x` are NaN, when those are its only NaNs and the count is the
+    same in every row (prices: 0; returns: 1): input the dense kernels take, with the very results of the
+    general ones. None otherwise."""
+    if x.size == 0:
+        return None
+    present = ~np.isnan(x)
+    lead = np.where(present.any(axis=1), present.argmax(axis=1), x.shape[1])
+    if len(lead) == 0 or not (lead == lead[0]).all() or not np.array_equal(present.sum(axis=1), x.shape[1] - lead):
+        return None
+    return int(lead[0])
 
 
 def rolling_maxes(x: np.ndarray, periods: np.ndarray) -> np.ndarray:

@@ -66,6 +66,40 @@ def rolling_sum_mean(x, source, windows, mean):  # pragma: no cover - numba
 
 
 @njit(cache=True)
+def rolling_sum_mean_dense(x, lead, source, windows, mean):  # pragma: no cover - numba
+    """`rolling_sum_mean` for series whose only NaNs are their first `lead` values (a warm-up, the same for
+    every series): the same arithmetic on the same values without the per-window count of present values (a
+    window is full exactly from lead + window - 1 on), which roughly halves the cost of a table and of a lone
+    window's serial chain. Callers check the NaN layout (indicators.py)."""
+    n_series, n = x.shape
+    m = windows.shape[0]
+    out = np.full((m, n), np.nan)
+    total = np.zeros(m)
+    comp = np.zeros(m)
+    run = np.zeros(n_series, np.int64)
+    xs = x[:, lead:]  # the series after the warm-up, bar 0 first (a loop from 0 compiles to the faster code)
+    written = out[:, lead:]
+    for t in range(n - lead):
+        for s in range(n_series):
+            run[s] = run[s] + 1 if t > 0 and xs[s, t - 1] == xs[s, t] else 1
+        for k in range(m):
+            s = source[k]
+            window = windows[k]
+            v = xs[s, t]
+            tk, ck = _kahan_add(total[k], comp[k], v)
+            if t >= window:
+                tk, ck = _kahan_add(tk, ck, -xs[s, t - window])
+            total[k] = tk
+            comp[k] = ck
+            if t >= window - 1:
+                if run[s] >= window:
+                    written[k, t] = v if mean else v * window
+                else:
+                    written[k, t] = tk / window if mean else tk
+    return out
+
+
+@njit(cache=True)
 def rolling_std(x, windows):  # pragma: no cover - numba
     """Rolling sample standard deviations (ddof=1): out[k, t] over the last windows[k] values; exactly 0
     on constant windows."""
@@ -103,6 +137,41 @@ def rolling_std(x, windows):  # pragma: no cover - numba
                 else:
                     var = (s2[k] - s1[k] * s1[k] / window) / (window - 1)
                     out[k, t] = np.sqrt(var) if var > 0.0 else 0.0
+    return out
+
+
+@njit(cache=True)
+def rolling_std_dense(x, lead, windows):  # pragma: no cover - numba
+    """`rolling_std` for a series whose only NaNs are its first `lead` values: the same arithmetic without the
+    count of present values."""
+    n = x.shape[0]
+    m = windows.shape[0]
+    out = np.full((m, n), np.nan)
+    s1 = np.zeros(m)
+    c1 = np.zeros(m)
+    s2 = np.zeros(m)
+    c2 = np.zeros(m)
+    xs = x[lead:]
+    written = out[:, lead:]
+    run = 0
+    for t in range(n - lead):
+        v = xs[t]
+        run = run + 1 if t > 0 and xs[t - 1] == v else 1
+        for k in range(m):
+            window = windows[k]
+            a, ca = _kahan_add(s1[k], c1[k], v)
+            b, cb = _kahan_add(s2[k], c2[k], v * v)
+            if t >= window:
+                old = xs[t - window]
+                a, ca = _kahan_add(a, ca, -old)
+                b, cb = _kahan_add(b, cb, -old * old)
+            s1[k], c1[k], s2[k], c2[k] = a, ca, b, cb
+            if t >= window - 1 and window > 1:
+                if run >= window:
+                    written[k, t] = 0.0
+                else:
+                    var = (b - a * a / window) / (window - 1)
+                    written[k, t] = np.sqrt(var) if var > 0.0 else 0.0
     return out
 
 
