@@ -11,9 +11,3 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parent.par
 # workers through `uv run` as well; on this project that left Ray tasks waiting forever for workers.
 # The workers already run in this virtualenv, so the hook is switched off (before ray is imported).
 os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
-
-# Large per-batch arrays reuse the process's freed pages instead of being mapped and zeroed again
-# by the kernel for every batch (core/allocator.py says why and how much).
-from quant_organism.core.allocator import retain_freed_memory
-
-retain_freed_memory()
