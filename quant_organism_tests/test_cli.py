@@ -179,7 +179,7 @@ def test_coins_ingested_by_worker_processes_land_in_the_instance_and_a_failure_s
     btc, eth = launch.ingest(instance, "2024-03-01", "2024-03-10", ("BTC", "ETH"), parallel=True)
     assert (btc.coin, btc.success, btc.failure) == ("BTC", True, None)
     assert (eth.coin, eth.success) == ("ETH", False) and "quality_score" in eth.failure  # its bars were quarantined
-    assert btc.result is None and btc.run_id != eth.run_id  # the runs were made in the workers
+    assert btc.run_id != eth.run_id  # the runs were made in the workers
     import dagster as dg
 
     instance = dg.DagsterInstance.get()  # a fresh view of what the workers wrote

@@ -121,3 +121,32 @@ def test_a_lookback_longer_than_the_history_is_rejected_with_that_reason():
     from quant_organism.validation.held_out import longest_lookback
 
     assert longest_lookback(CANDIDATES[3]) == 192
+
+
+def test_returns_of_candidates_taken_in_groups_equal_those_of_one_batch(monkeypatch):
+    """Many candidates x many coins are backtested in groups within a memory budget (the one-process 50-coin run
+    peaked on the PBO's 200 individuals): the mean returns and every coin's metrics are the same, to the bit,
+    whatever the group size, with coins whose bars differ (a late start, a hole)."""
+    from quant_organism.evolution.operators import random_genome
+    from quant_organism.strategies import TECHNICAL_SEEDS
+    from quant_organism.validation import held_out
+
+    rng = np.random.default_rng(3)
+    mixed = CANDIDATES + [
+        random_genome(TECHNICAL_SEEDS[k % len(TECHNICAL_SEEDS)], rng).model_copy(update={"seed_id": f"g{k}"}) for k in range(10)
+    ]
+    frames = frames_of("trend", 0.15, 0)
+    frames["ETH"] = frames["ETH"].iloc[24 * 170 :]  # starts 20 days into the window
+    frames["SOL"] = frames["SOL"].drop(frames["SOL"].index[24 * 200 : 24 * 203])
+    window = Window(START + pd.Timedelta(days=150), START + pd.Timedelta(days=300), "span")
+    whole, whole_metrics = held_out.window_returns(mixed, frames, window)
+    bars = sum(int(((f.index >= window.start) & (f.index < window.end)).sum()) for f in frames.values())
+    for group in (1, 3, 7):
+        monkeypatch.setattr(held_out, "RETURNS_MEMORY_BYTES", 8 * bars * group)
+        grouped, grouped_metrics = held_out.window_returns(mixed, frames, window)
+        pd.testing.assert_frame_equal(grouped, whole, check_exact=True)
+        assert list(grouped_metrics) == list(whole_metrics)
+        for coin, metrics in whole_metrics.items():
+            pd.testing.assert_frame_equal(grouped_metrics[coin], metrics, check_exact=True)
+    union = sorted(set().union(*(f.index[(f.index >= window.start) & (f.index < window.end)] for f in frames.values())))
+    assert list(whole.columns) == [g.seed_id for g in mixed] and list(whole.index) == union

@@ -37,7 +37,6 @@ class IngestSummary:
     end: str
     success: bool
     run_id: str
-    result: dg.ExecuteInProcessResult | None = None  # in-process runs only (a worker's result stays there)
     failure: str | None = None  # what failed and why, when it failed
 
 
@@ -190,9 +189,7 @@ def _ingest_coin(instance: dg.DagsterInstance, coin: str, first: str, last: str)
     job = _definitions().resolve_job_def(INGEST_JOB)
     tags = {RANGE_START_TAG: f"{coin}|{first}", RANGE_END_TAG: f"{coin}|{last}", **worker_tags()}
     result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False, run_config=base_run_config())
-    return IngestSummary(
-        coin, first, last, result.success, result.run_id, result, None if result.success else failure_text(result)
-    )
+    return IngestSummary(coin, first, last, result.success, result.run_id, None if result.success else failure_text(result))
 
 
 def _worker_setup() -> None:
@@ -205,9 +202,7 @@ def _worker_instance() -> dg.DagsterInstance:
 
 
 def _ingest_coin_in_worker(coin: str, first: str, last: str) -> IngestSummary:
-    summary = _ingest_coin(_worker_instance(), coin, first, last)
-    summary.result = None  # results hold the run's in-memory state: not for another process
-    return summary
+    return _ingest_coin(_worker_instance(), coin, first, last)
 
 
 def regimes(instance: dg.DagsterInstance, first: str, last: str) -> dg.ExecuteInProcessResult:
@@ -259,6 +254,7 @@ def run_overrides(
     hours: float | None = None,
     validation_mode: str | None = None,
     cost_limit: float | None = None,
+    executor: str | None = None,
 ) -> tuple[dict, dict]:
     """The plan's flags as the launchpad's run config: (ops config, resources config). Checked here, before any
     work, so a bad value fails with the field named (a population not a multiple of the island size, say)."""
@@ -273,6 +269,8 @@ def run_overrides(
             evolution["batch_size"] = divisor
     if generations is not None:
         evolution["generations"] = generations
+    if executor is not None:
+        evolution["executor"] = executor
     load_preset(preset, **{k: v for k, v in evolution.items() if k != "preset"})  # raises ValueError naming the field
     ops = {"evolution__population": {"config": evolution}}
     if validation_mode is not None:

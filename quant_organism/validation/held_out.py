@@ -116,6 +116,13 @@ def held_out_evidence(
     )
 
 
+RETURNS_MEMORY_BYTES = 32 * 2**20
+"""Per-bar returns held at once for the mean over coins (8 bytes per candidate, coin and bar in the window): more
+candidates than fit are backtested in groups. 200 sampled individuals x 50 coins x a 219-day train window are
+420 MB, and the mean's concat held them twice: the one-process 50-coin run peaked there. A candidate's backtest
+does not depend on the others in its batch, so the groups change no value."""
+
+
 def window_returns(
     candidates: Sequence[SeedGenes], frames: Mapping[str, pd.DataFrame], window: Window, costs: CostModel = CostModel()
 ) -> tuple[pd.DataFrame, dict]:
@@ -123,7 +130,21 @@ def window_returns(
     (columns = seed_ids), and the per-coin backtests' metrics (coin -> metrics frame).
 
     Each coin's detailed backtest is dropped once its returns are taken: 200 sampled individuals x 50 coins
-    x a train window kept every coin's equity, positions and trades alive at once (about 1 GB)."""
+    x a train window kept every coin's equity, positions and trades alive at once (about 1 GB). Candidates are
+    taken in groups within `RETURNS_MEMORY_BYTES`."""
+    candidates = list(candidates)
+    bars = sum(int(((f.index >= window.start) & (f.index < window.end)).sum()) for f in frames.values())
+    group = max(1, RETURNS_MEMORY_BYTES // (8 * max(1, bars)))
+    if len(candidates) <= group:
+        return _grouped_returns(candidates, frames, window, costs)
+    parts = [_grouped_returns(candidates[k : k + group], frames, window, costs) for k in range(0, len(candidates), group)]
+    returns = pd.concat([r for r, _ in parts], axis=1)
+    return returns, {coin: pd.concat([m[coin] for _, m in parts]) for coin in parts[0][1]}
+
+
+def _grouped_returns(
+    candidates: Sequence[SeedGenes], frames: Mapping[str, pd.DataFrame], window: Window, costs: CostModel
+) -> tuple[pd.DataFrame, dict]:
     names = [g.seed_id for g in candidates]
     returns, metrics = [], {}
     for coin, frame in frames.items():
