@@ -41,14 +41,20 @@ def test_scale_headline_puts_ours_beside_backtesting_py_and_the_50_coin_run():
         "backtest": {"evals_per_s": 5000.0, "backtesting_py_evals_per_s": 10.0, "bars": 8784, "ml_evals_per_s": 20.0},
         "evolution": {"serial_share": 0.8, "ray_share": 0.6, "ml_preset_ratio": 1.8},
         "replay": {"replay_bars_per_s": 30000.0},
-        "universe50": {"wall_s": 120.0, "peak_rss_mb": 900.0, "peak_pss_mb": 700.0},
+        "universe50": {
+            "wall_s": 120.0,
+            "peak_rss_mb": 2100.0,
+            "peak_pss_mb": 1500.0,
+            "one_process": {"wall_s": 150.0, "peak_rss_mb": 990.0, "peak_pss_mb": 980.0},
+        },
     }
     head = scale.headline(rows)
     assert set(scale.HEADLINE) <= set(head)
     assert head["backtesting_py_bars_per_s"] == 87840.0  # its evals/s x the bars of each eval
     assert head["evolution_kernel_share"] == 0.6  # the lower of serial and Ray
     assert head["ml_preset_ratio"] == 1.8  # the full preset with the ML seeds over without them
-    assert head["universe50_seconds"] == 120.0 and head["universe50_peak_rss_mb"] == 900.0
+    assert head["universe50_seconds"] == 120.0 and head["universe50_peak_rss_mb"] == 2100.0
+    assert head["universe50_one_process_seconds"] == 150.0 and head["universe50_one_process_peak_rss_mb"] == 990.0
     del rows["universe50"]
     assert "universe50_seconds" not in scale.headline(rows)
 

@@ -190,6 +190,24 @@ def test_plan_flags_map_onto_the_launchpad_run_config():
     assert run_overrides("test") == ({"evolution__population": {"config": {"preset": "test"}}}, {})
 
 
+def test_the_executor_flag_reaches_the_evolution_the_asset_runs():
+    """`run --executor serial` (the 50-coin run in one process, the least memory) overrides the preset's Ray."""
+    from quant_organism.cli.launch import run_overrides
+    from quant_organism.cli.main import build_parser
+    from quant_organism.defs.evolution.assets import EvolutionRunConfig
+
+    args = build_parser().parse_args(["run", "--executor", "serial"])
+    ops, _ = run_overrides("full", executor=args.executor)
+    config = EvolutionRunConfig(**ops["evolution__population"]["config"]).evolution_config()
+    assert (config.executor, config.total_strategies) == (
+        "serial",
+        EvolutionRunConfig(preset="full").evolution_config().total_strategies,
+    )
+    assert EvolutionRunConfig(preset="full").evolution_config().executor == "ray"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--executor", "threads"])
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

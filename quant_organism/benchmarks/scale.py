@@ -17,7 +17,9 @@ and numba caches of one row never help another):
 - with `--universe50`: the full preset on 50 synthetic coins x 1 year from the CLI (ingest, evolve, validate,
   deploy, report), its wall time and the peak memory of its whole process tree (Ray's workers included),
   sampled every 0.25 s: the sum of the processes' RSS, and of their PSS (shared pages counted once), and
-  the RSS at the peak by role (the driver, Ray's workers, Ray's own services, other).
+  the RSS at the peak by role (the driver, Ray's workers, Ray's own services, other); then the same run in one
+  process (`--executor serial`, `QUANT_ORGANISM_INGEST_WORKERS=1`: the same search and populations, no Ray and
+  no ingest workers, whose imports and services alone are over 1 GB), its wall time and peak RSS.
 Targets are the issue's; a row below its target says so. With `--json` the last line is one JSON object
 whose top-level keys are the headline figures (`HEADLINE`), the detail nested beside them.
 """
@@ -131,6 +133,17 @@ def _python_measured(args: list[str], env: dict, timeout: float) -> tuple[str, f
         raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}):\n{text[-3000:]}")
     by_role = {role: round(rss / 2**20, 1) for role, (rss, _) in sorted(at_peak.items())}
     return text, time.perf_counter() - started, peak_rss / 2**20, peak_pss / 2**20, by_role
+
+
+def _universe50_figures(text: str, wall: float, rss: float, pss: float, by_role: dict) -> dict:
+    return {
+        "ingest_s": _seconds(r"\[ingest\] .* in ([\d.]+)s", text),
+        "evolve_s": _seconds(r"\[evolve\] .* in ([\d.]+)s", text),
+        "wall_s": round(wall, 1),
+        "peak_rss_mb": round(rss, 1),
+        "peak_pss_mb": round(pss, 1),
+        "peak_rss_mb_by_role": by_role,
+    }
 
 
 def _seconds(pattern: str, text: str) -> float | None:
@@ -251,14 +264,18 @@ def run(args: argparse.Namespace) -> dict:
                 {"QUANT_ORGANISM_DATA_DIR": f"{tmp}/u50", "QUANT_ORGANISM_UNIVERSE": "top50", "QUANT_ORGANISM_COINS": ""},
                 timeout=3600,
             )
-            out["universe50"] = {
-                "ingest_s": _seconds(r"\[ingest\] .* in ([\d.]+)s", text),
-                "evolve_s": _seconds(r"\[evolve\] .* in ([\d.]+)s", text),
-                "wall_s": round(wall, 1),
-                "peak_rss_mb": round(rss, 1),
-                "peak_pss_mb": round(pss, 1),
-                "peak_rss_mb_by_role": by_role,
-            }
+            out["universe50"] = _universe50_figures(text, wall, rss, pss, by_role)
+            text, wall, rss, pss, by_role = _python_measured(
+                ["-m", "quant_organism", "run", "--end", "2025-07-21", "--days", "365", "--executor", "serial"],
+                {
+                    "QUANT_ORGANISM_DATA_DIR": f"{tmp}/u50-one-process",
+                    "QUANT_ORGANISM_UNIVERSE": "top50",
+                    "QUANT_ORGANISM_COINS": "",
+                    "QUANT_ORGANISM_INGEST_WORKERS": "1",
+                },
+                timeout=3600,
+            )
+            out["universe50"]["one_process"] = _universe50_figures(text, wall, rss, pss, by_role)
     out.update(headline(out))
     return out
 
@@ -274,6 +291,8 @@ HEADLINE = (
     "evolution_kernel_share",
     "universe50_seconds",
     "universe50_peak_rss_mb",
+    "universe50_one_process_seconds",
+    "universe50_one_process_peak_rss_mb",
 )
 
 
@@ -297,6 +316,9 @@ def headline(r: dict) -> dict:
         out["universe50_seconds"] = r["universe50"]["wall_s"]
         out["universe50_peak_rss_mb"] = r["universe50"]["peak_rss_mb"]
         out["universe50_peak_pss_mb"] = r["universe50"]["peak_pss_mb"]
+        one = r["universe50"].get("one_process") or {}
+        out["universe50_one_process_seconds"] = one.get("wall_s")
+        out["universe50_one_process_peak_rss_mb"] = one.get("peak_rss_mb")
     return out
 
 
@@ -401,6 +423,21 @@ def report(r: dict) -> str:
             f"PSS {(r.get('universe50') or {}).get('peak_pss_mb', 0):,.0f} MB; RSS at the peak by role: "
             + ", ".join(f"{k} {v:,.0f}" for k, v in ((r.get("universe50") or {}).get("peak_rss_mb_by_role") or {}).items()),
         ),
+        _row(
+            "same 50 coins in one process (`--executor serial`, one ingest process), wall",
+            ((r.get("universe50") or {}).get("one_process") or {}).get("wall_s"),
+            "s",
+            TARGETS["universe50_s"],
+            "lower",
+        ),
+        _row(
+            "same, peak RSS (PSS beside it)",
+            ((r.get("universe50") or {}).get("one_process") or {}).get("peak_rss_mb"),
+            "MB",
+            TARGETS["peak_rss_mb"],
+            "lower",
+            f"PSS {((r.get('universe50') or {}).get('one_process') or {}).get('peak_pss_mb', 0):,.0f} MB",
+        ),
         _row("peak RSS of the 500-genome batch", b.get("peak_rss_mb"), "MB", TARGETS["peak_rss_mb"], "lower"),
     ]
     return "\n".join(lines)
@@ -412,7 +449,11 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--universe50", action="store_true", help="also run the full preset on 50 coins x 1 year (~4 min)")
+    parser.add_argument(
+        "--universe50",
+        action="store_true",
+        help="also run the full preset on 50 coins x 1 year, on Ray and in one process (~5 min)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--docs", action="store_true", help="also write the report into docs/benchmarks.md")
     args = parser.parse_args(argv)

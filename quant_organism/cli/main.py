@@ -68,7 +68,7 @@ def _run(args: argparse.Namespace) -> int:
     preset = "test" if args.test_mode else (args.preset or settings.production_preset())
     try:
         ops, resources = run_overrides(
-            preset, args.strategies, args.generations, args.hours, args.validation_mode, args.cost_limit
+            preset, args.strategies, args.generations, args.hours, args.validation_mode, args.cost_limit, args.executor
         )
     except ValueError as exc:
         print(f"quant_organism: {str(exc).strip()}", file=sys.stderr)
@@ -364,6 +364,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--ingest-only", action="store_true", help="stop after ingesting market data")
     run.add_argument("--strategies", type=int, help="population size (the preset's total_strategies)")
     run.add_argument("--generations", type=int, help="generations per island")
+    run.add_argument(
+        "--executor",
+        choices=["serial", "process", "ray"],
+        help="where the islands evolve (default: the preset's); serial keeps the run in one process, the least memory",
+    )
     run.add_argument(
         "--hours",
         type=float,
