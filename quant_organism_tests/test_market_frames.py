@@ -46,3 +46,27 @@ def test_jittered_funding_lands_on_the_bar_that_opens_before_it():
     frame = to_strategy_frame(candles, funding)
     assert np.isnan(frame["funding_rate"].iloc[0]) and np.isnan(frame["funding_rate"].iloc[2])
     assert frame["funding_rate"].iloc[1] == 0.0001 and frame["funding_rate"].iloc[3] == -0.0002
+
+
+def test_coins_read_in_groups_give_the_frames_and_skips_of_one_read(tmp_path, monkeypatch):
+    """A large universe is read a few coins at a time (its reader's buffers were the one-process 50-coin peak):
+    the frames, their order and the skipped partitions, in their order, are those of one read."""
+    from quant_organism.market import frames as market_frames
+
+    lake, source = MarketLake(tmp_path / "lake"), SyntheticSource()
+    coins = ["BTC", "ETH", "SOL", "DOGE", "XRP"]
+    with lake.batch():
+        for k, coin in enumerate(coins):
+            for day in ("2024-04-01", "2024-04-02", "2024-04-03"):
+                if (k, day) in {(1, "2024-04-02"), (3, "2024-04-01"), (4, "2024-04-03")}:
+                    continue  # holes in several groups
+                ingest_candles(source, lake, coin, day)
+                if k != 2:  # SOL without funding
+                    ingest_funding(source, lake, coin, day)
+    one = load_market_frames(lake, coins, "2024-04-01", "2024-04-04")
+    monkeypatch.setattr(market_frames, "READ_COINS", 2)
+    grouped = load_market_frames(lake, coins, "2024-04-01", "2024-04-04")
+    assert list(grouped.frames) == list(one.frames) == coins and grouped.skipped == one.skipped
+    assert len(one.skipped) == 3 + 3 + 3  # the holes' candles and funding, SOL's funding
+    for coin in coins:
+        pd.testing.assert_frame_equal(grouped.frames[coin], one.frames[coin], check_exact=True)

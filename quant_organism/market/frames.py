@@ -57,20 +57,29 @@ def to_strategy_frame(candles: pd.DataFrame, funding: pd.DataFrame) -> pd.DataFr
     return join_funding(bars, funding)
 
 
+READ_COINS = 10
+"""Coins read from the lake at once: a year of 50 coins read together held the reader's table, its sorted copy
+and the pandas rows side by side (+190 MB over the frames' 28 MB, the peak of a one-process 50-coin run)."""
+
+
 def load_market_frames(
     lake: MarketLake, coins, start: str | pd.Timestamp, end: str | pd.Timestamp, interval: str = "1h"
 ) -> MarketFrames:
     """Strategy frames for `coins` over [start, end) from partitions that exist and passed quality."""
     start, end = utc_timestamp(start, "start"), utc_timestamp(end, "end")
-    candles, skipped = lake.read("candles", coins, start, end, interval)
-    funding, skipped_funding = lake.read("funding_rates", coins, start, end)
-    frames = {}
-    for coin in coins:
-        coin_candles = candles[candles["coin"] == coin] if len(candles) else candles
-        if len(coin_candles) == 0:
-            continue
-        coin_funding = funding[funding["coin"] == coin] if len(funding) else funding
-        frames[coin] = to_strategy_frame(coin_candles, coin_funding)
+    coins = list(coins)
+    frames, skipped, skipped_funding = {}, [], []
+    for lo in range(0, len(coins), READ_COINS):
+        group = coins[lo : lo + READ_COINS]
+        candles, missed = lake.read("candles", group, start, end, interval)
+        funding, missed_funding = lake.read("funding_rates", group, start, end)
+        skipped, skipped_funding = skipped + missed, skipped_funding + missed_funding
+        for coin in group:
+            coin_candles = candles[candles["coin"] == coin] if len(candles) else candles
+            if len(coin_candles) == 0:
+                continue
+            coin_funding = funding[funding["coin"] == coin] if len(funding) else funding
+            frames[coin] = to_strategy_frame(coin_candles, coin_funding)
     if frames:
         regimes = read_regimes(lake, start - pd.Timedelta(days=1), end)
         for coin, frame in frames.items():
