@@ -28,6 +28,23 @@ def _kahan_add(total, comp, value):  # pragma: no cover - numba
 
 
 @njit(cache=True)
+def _full_window_sum_mean(total, last, window, run, mean):  # pragma: no cover - numba
+    """A full window's sum (mean=False) or mean: of `run` equal values ending it, the value itself exactly."""
+    if run >= window:
+        return last if mean else last * window
+    return total / window if mean else total
+
+
+@njit(cache=True)
+def _full_window_std(s1, s2, window, run):  # pragma: no cover - numba
+    """A full window's sample std from its sums of values and squares: exactly 0 on `run` equal values."""
+    if run >= window:
+        return 0.0
+    var = (s2 - s1 * s1 / window) / (window - 1)
+    return np.sqrt(var) if var > 0.0 else 0.0
+
+
+@njit(cache=True)
 def rolling_sum_mean(x, source, windows, mean):  # pragma: no cover - numba
     """Rolling sums (mean=False) or means (mean=True): out[k, t] over the last windows[k] values of
     the series x[source[k]] (x is 2-D: one or more series of the same length)."""
@@ -58,10 +75,7 @@ def rolling_sum_mean(x, source, windows, mean):  # pragma: no cover - numba
                     total[k], comp[k] = _kahan_add(total[k], comp[k], -old)
                     count[k] -= 1
             if t >= window - 1 and count[k] == window:
-                if run[s] >= window:
-                    out[k, t] = v if mean else v * window
-                else:
-                    out[k, t] = total[k] / window if mean else total[k]
+                out[k, t] = _full_window_sum_mean(total[k], v, window, run[s], mean)
     return out
 
 
@@ -92,10 +106,7 @@ def rolling_sum_mean_dense(x, lead, source, windows, mean):  # pragma: no cover 
             total[k] = tk
             comp[k] = ck
             if t >= window - 1:
-                if run[s] >= window:
-                    written[k, t] = v if mean else v * window
-                else:
-                    written[k, t] = tk / window if mean else tk
+                written[k, t] = _full_window_sum_mean(tk, v, window, run[s], mean)
     return out
 
 
@@ -132,11 +143,7 @@ def rolling_std(x, windows):  # pragma: no cover - numba
                     s2[k], c2[k] = _kahan_add(s2[k], c2[k], -old * old)
                     count[k] -= 1
             if t >= window - 1 and count[k] == window and window > 1:
-                if run >= window:
-                    out[k, t] = 0.0
-                else:
-                    var = (s2[k] - s1[k] * s1[k] / window) / (window - 1)
-                    out[k, t] = np.sqrt(var) if var > 0.0 else 0.0
+                out[k, t] = _full_window_std(s1[k], s2[k], window, run)
     return out
 
 
@@ -167,11 +174,7 @@ def rolling_std_dense(x, lead, windows):  # pragma: no cover - numba
                 b, cb = _kahan_add(b, cb, -old * old)
             s1[k], c1[k], s2[k], c2[k] = a, ca, b, cb
             if t >= window - 1 and window > 1:
-                if run >= window:
-                    written[k, t] = 0.0
-                else:
-                    var = (b - a * a / window) / (window - 1)
-                    written[k, t] = np.sqrt(var) if var > 0.0 else 0.0
+                written[k, t] = _full_window_std(a, b, window, run)
     return out
 
 
