@@ -65,7 +65,11 @@ def test_coins_read_in_groups_give_the_frames_and_skips_of_one_read(tmp_path, mo
                     ingest_funding(source, lake, coin, day)
     one = load_market_frames(lake, coins, "2024-04-01", "2024-04-04")
     monkeypatch.setattr(market_frames, "READ_COINS", 2)
+    reads = []
+    read = lake.read
+    monkeypatch.setattr(lake, "read", lambda dataset, group, *a, **k: reads.append(len(group)) or read(dataset, group, *a, **k))
     grouped = load_market_frames(lake, coins, "2024-04-01", "2024-04-04")
+    assert reads == [2, 2, 2, 2, 1, 1]  # candles and funding of each group of two coins
     assert list(grouped.frames) == list(one.frames) == coins and grouped.skipped == one.skipped
     assert len(one.skipped) == 3 + 3 + 3  # the holes' candles and funding, SOL's funding
     for coin in coins:

@@ -141,9 +141,14 @@ def test_returns_of_candidates_taken_in_groups_equal_those_of_one_batch(monkeypa
     window = Window(START + pd.Timedelta(days=150), START + pd.Timedelta(days=300), "span")
     whole, whole_metrics = held_out.window_returns(mixed, frames, window)
     bars = sum(int(((f.index >= window.start) & (f.index < window.end)).sum()) for f in frames.values())
+    batches = []
+    run_window = held_out.run_window
+    monkeypatch.setattr(held_out, "run_window", lambda c, *a, **k: batches.append(len(c)) or run_window(c, *a, **k))
     for group in (1, 3, 7):
         monkeypatch.setattr(held_out, "RETURNS_MEMORY_BYTES", 8 * bars * group)
+        batches.clear()
         grouped, grouped_metrics = held_out.window_returns(mixed, frames, window)
+        assert max(batches) == group and sum(batches) == len(mixed) * len(frames)  # groups within the budget
         pd.testing.assert_frame_equal(grouped, whole, check_exact=True)
         assert list(grouped_metrics) == list(whole_metrics)
         for coin, metrics in whole_metrics.items():
