@@ -40,31 +40,30 @@ def regime_arrays(ohlcv: pd.DataFrame) -> dict[str, np.ndarray]:
     return {name: ohlcv[name].to_numpy(dtype=np.float64, na_value=np.nan) for name in REGIME_BAR_COLUMNS if name in ohlcv.columns}
 
 
-def _column(regimes: Regimes, n: int, name: str, fill: float) -> np.ndarray:
-    if name not in regimes:
-        return np.full(n, fill)
-    return regimes[name]
+_READS = {CALM_VOLATILITY: REGIME_VOL, CALM_HMM: REGIME_HMM, WITH_TREND: REGIME_TREND, NO_EXTREME_SENTIMENT: REGIME_SENTIMENT}
+"""The regime column each filter code reads."""
 
 
-def allowed(regimes: Regimes, code: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(long allowed, short allowed) per bar of `n` bars for one filter code, from `regime_arrays`."""
-    yes = np.ones(n, dtype=bool)
+def allowed(regimes: Regimes, code: int, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(long allowed, short allowed) per bar of `n` bars for one filter code, from `regime_arrays`; None when
+    the code filters nothing: off, or its regime column is absent (nothing known, so every bar allowed)."""
     if code == OFF:
-        return yes, yes
+        return None
+    if code not in _READS:
+        raise ValueError(f"unknown regime_filter code {code!r}; expected 0..4")
+    if _READS[code] not in regimes:
+        return None
+    values = regimes[_READS[code]]
     if code == CALM_VOLATILITY:
-        ok = _column(regimes, n, REGIME_VOL, -1) != 2
+        ok = values != 2
         return ok, ok
     if code == CALM_HMM:
-        ok = _column(regimes, n, REGIME_HMM, -1) != 1
+        ok = values != 1
         return ok, ok
     if code == WITH_TREND:
-        trend = _column(regimes, n, REGIME_TREND, -1)
-        return trend != 0, trend != 2
-    if code == NO_EXTREME_SENTIMENT:
-        sentiment = _column(regimes, n, REGIME_SENTIMENT, np.nan)
-        with np.errstate(invalid="ignore"):
-            return ~(sentiment >= EXTREME_GREED), ~(sentiment <= EXTREME_FEAR)
-    raise ValueError(f"unknown regime_filter code {code!r}; expected 0..4")
+        return values != 0, values != 2
+    with np.errstate(invalid="ignore"):  # NO_EXTREME_SENTIMENT: NaN (unknown) allows both sides
+        return ~(values >= EXTREME_GREED), ~(values <= EXTREME_FEAR)
 
 
 def apply_regime_filters(positions: np.ndarray, regimes: Regimes, codes: list[int], memo: dict | None = None) -> np.ndarray:
@@ -90,16 +89,17 @@ def flatten_disallowed(position, mask):  # pragma: no cover - numba
 
 def regime_masks(regimes: Regimes, codes: list[int], n: int, memo: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The filters as compiled code takes them: (masks, index), where masks[k] holds the (long allowed,
-    short allowed) bars of the k-th distinct code in use and index[g] is genome g's row, -1 when its gene
-    is off. Applied after the tracker exactly as `apply_regime_filters` does. `memo` (the bars' `masks`)
-    keeps each code's mask, which depends on the bars only: evolution asks for them every generation."""
-    used = sorted({int(c) for c in codes} - {OFF})
+    short allowed) bars of the k-th distinct code that filters anything and index[g] is genome g's row, -1
+    when its gene filters nothing (off, or its regime column absent). Applied after the tracker exactly as
+    `apply_regime_filters` does. `memo` (the bars' `masks`) keeps each code's mask (None: filters nothing),
+    which depends on the bars only: evolution asks for them every generation."""
+    memo = {} if memo is None else memo
+    for code in {int(c) for c in codes} - memo.keys():
+        pair = allowed(regimes, code, n)
+        memo[code] = None if pair is None else np.stack(pair)
+    used = sorted(code for code in {int(c) for c in codes} if memo[code] is not None)
     if not used:
         return np.empty((0, 2, n), dtype=np.bool_), np.full(len(codes), -1, dtype=np.int64)
-    memo = {} if memo is None else memo
-    for code in used:
-        if code not in memo:
-            memo[code] = np.stack(allowed(regimes, code, n))
-    masks = np.stack([memo[code] for code in used])
+    masks = memo[used[0]][None] if len(used) == 1 else np.stack([memo[code] for code in used])
     row = {code: k for k, code in enumerate(used)}
     return masks, np.array([row.get(int(c), -1) for c in codes], dtype=np.int64)
