@@ -249,6 +249,22 @@ def test_header_case_aliases_semicolons_and_banner(tmp_path: Path) -> None:
     assert frame["open"].tolist() == [100.0, 101.0, 102.0]
 
 
+def test_a_named_open_time_wins_over_a_closing_timestamp(tmp_path: Path) -> None:
+    """CoinMarketCap's export: quoted, semicolons, `timeOpen` at the day's open and `timestamp` at its close.
+    Read by `timestamp`, every daily bar would sit off the 1d grid and be quarantined."""
+    header = '"timeOpen";"timeClose";"name";"open";"high";"low";"close";"volume";"marketCap";"timestamp"\n'
+    days = [T0 + pd.Timedelta(days=i) for i in range(3)]
+    rows = "".join(
+        f'"{d:%Y-%m-%dT%H:%M:%S.000Z}";"{d:%Y-%m-%dT23:59:59.999Z}";"2781";{100 + i};{102 + i};{99 + i};{101 + i};5;1;'
+        f'"{d:%Y-%m-%dT23:59:59.999Z}"\n'
+        for i, d in enumerate(days)
+    )
+    write(tmp_path / "cmc__SOL_1d.csv", header + rows)
+    frame = FileSource(tmp_path).candles("SOL", *ALL_TIME, interval="1d")
+    assert frame["timestamp"].tolist() == days
+    assert frame["open"].tolist() == [100.0, 101.0, 102.0]
+
+
 def test_coin_unit_volume_is_preferred_and_quote_only_volume_refused(tmp_path: Path) -> None:
     times = [str(int((T0 + pd.Timedelta(hours=i)).timestamp())) for i in range(2)]
     rows = "".join(f"{t},1,2,0.5,1.5,3,4.5\n" for t in times)

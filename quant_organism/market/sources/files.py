@@ -10,7 +10,9 @@ coin names cannot contain `_`; anything before it is a free label. For candles a
 named with I is chosen; a file named without an interval is the fallback. Several candidates raise.
 
 Columns (matched case-insensitively; spaces, dashes and camelCase read as `_`):
-- time, first present of: timestamp, timestamp_ms, time_ms, open_time, time, datetime, date, unix.
+- time, first present of: open_time, time_open, timestamp, timestamp_ms, time_ms, time, datetime, date, unix.
+  A bar is stamped at its open, so a named open time wins over a generic `timestamp`, which some exports
+  (CoinMarketCap's `timeOpen ... timestamp`) use for the close.
   Integers/floats are epoch time with the unit told by each value's own magnitude (a file may mix
   units): < 1e11 seconds, < 1e14 milliseconds, < 1e17 microseconds, else nanoseconds. A row whose time
   then falls before 2009 or after tomorrow (a truncated or corrupt epoch) is not dropped: it is kept
@@ -52,7 +54,17 @@ from quant_organism.market.schema import (
 from quant_organism.market.sources.base import MarketDataSource
 
 EXTENSIONS: tuple[str, ...] = (".csv.gz", ".csv", ".parquet")
-TIME_COLUMNS: tuple[str, ...] = ("timestamp", "timestamp_ms", "time_ms", "open_time", "time", "datetime", "date", "unix")
+TIME_COLUMNS: tuple[str, ...] = (
+    "open_time",
+    "time_open",
+    "timestamp",
+    "timestamp_ms",
+    "time_ms",
+    "time",
+    "datetime",
+    "date",
+    "unix",
+)
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 BASE_VOLUME_COLUMNS: tuple[str, ...] = ("base_volume", "volume_base", "volume_from", "volumefrom")
 PLAIN_VOLUME_COLUMNS: tuple[str, ...] = ("volume", "vol")
