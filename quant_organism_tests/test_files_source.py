@@ -309,6 +309,49 @@ def test_bad_cells_become_nan_and_disorder_is_kept(tmp_path: Path) -> None:
     assert np.isnan(frame.loc[4, "volume"])
 
 
+def test_numbers_written_for_people_are_read_as_numbers(tmp_path: Path) -> None:
+    """Thousands commas (a comma file, quoted) and decimal commas with dotted thousands (a semicolon file with
+    day-first dotted dates) give the very candles of the plain file."""
+    days = [T0 + pd.Timedelta(days=i) for i in range(3)]
+    prices = [(29374.2 + i, 30001.5 + i, 28999.0 + i, 29500.25 + i, 1234.5 * (i + 1)) for i in range(3)]
+    plain = "".join(f"{int(d.timestamp())},{o},{h},{lo},{c},{v}\n" for d, (o, h, lo, c, v) in zip(days, prices))
+    write(tmp_path / "plain__BTC_1d.csv", "time,open,high,low,close,volume\n" + plain)
+    us = "".join(f'{d:%Y-%m-%d},"{o:,}","{h:,}","{lo:,}","{c:,}","{v:,}"\n' for d, (o, h, lo, c, v) in zip(days, prices))
+    write(tmp_path / "us__BTC_1d.csv", "Date,Open,High,Low,Close,Volume\n" + us)
+
+    def european(x: float) -> str:
+        return f"{x:,}".replace(",", " ").replace(".", ",").replace(" ", ".")
+
+    eu = "".join(f"{d:%d.%m.%Y};" + ";".join(map(european, row)) + "\n" for d, row in zip(days, prices))
+    write(tmp_path / "eu__BTC_1d.csv", "Date;Open;High;Low;Close;Volume\n" + eu)
+    expected = FileSource(tmp_path, origin="plain").candles("BTC", *ALL_TIME, interval="1d")
+    assert expected["open"].tolist() == [29374.2, 29375.2, 29376.2]
+    for origin in ("us", "eu"):
+        frame = FileSource(tmp_path, origin=origin).candles("BTC", *ALL_TIME, interval="1d")
+        pd.testing.assert_frame_equal(frame, expected)
+
+
+def test_numbers_that_read_two_ways_are_not_guessed(tmp_path: Path) -> None:
+    """`1,234` is 1234 or 1.234: with nothing in the file to tell, the cells stay unread (NaN, quarantined
+    downstream with their reason), as do files whose columns point to both styles."""
+    times = [int((T0 + pd.Timedelta(hours=i)).timestamp()) for i in range(2)]
+    rows = "".join(f'{t},"1,234","1,240","1,230","1,235",5\n' for t in times)
+    write(tmp_path / "ADA_1h.csv", "time,open,high,low,close,volume\n" + rows)
+    frame = FileSource(tmp_path).candles("ADA", *ALL_TIME)
+    assert len(frame) == 2 and frame[["open", "high", "low", "close"]].isna().all().all()
+    assert frame["volume"].tolist() == [5.0, 5.0]
+    rows = "".join(f"{t};1.234,5;1,240.5;1.230,0;1.235,0;5\n" for t in times)
+    write(tmp_path / "ADA_1h.csv", "time;open;high;low;close;volume\n" + rows)
+    assert FileSource(tmp_path).candles("ADA", *ALL_TIME)[["open", "high"]].isna().all().all()
+
+
+def test_dotted_dates_are_day_first(tmp_path: Path) -> None:
+    lines = ["date,open,high,low,close,volume", "01.02.2024,1,2,0.5,1.5,3", "02.02.2024,1,2,0.5,1.5,3"]
+    write(tmp_path / "LINK_1d.csv", "\n".join(lines) + "\n")
+    frame = FileSource(tmp_path).candles("LINK", *ALL_TIME, interval="1d")
+    assert frame["timestamp"].tolist() == [pd.Timestamp("2024-02-01", tz="UTC"), pd.Timestamp("2024-02-02", tz="UTC")]
+
+
 def test_newest_first_file_is_reversed_whole_keeping_its_duplicates(tmp_path: Path) -> None:
     times = [str(int((T0 + pd.Timedelta(hours=h)).timestamp())) for h in (3, 2, 2, 1, 0)]
     write(tmp_path / "SOL_1h.csv", hourly_csv(times=times, time_header="time"))

@@ -17,7 +17,7 @@ Columns (matched case-insensitively; spaces, dashes and camelCase read as `_`):
   units): < 1e11 seconds, < 1e14 milliseconds, < 1e17 microseconds, else nanoseconds. A row whose time
   then falls before 2009 or after tomorrow (a truncated or corrupt epoch) is not dropped: it is kept
   aside with the reason (`undated_rows`) and ingest quarantines it. Text is ISO 8601 or `YYYY-MM-DD HH-AM/PM`
-  (CryptoDataDownload). Everything is UTC (naive times are taken as UTC, offsets converted).
+  (CryptoDataDownload) or day-first dotted dates (`19.08.2020[ 14:00]`). Everything is UTC (naive times are taken as UTC, offsets converted).
 - candles: open, high, low, close, and volume in coin units: `volume_{base}` where the coin starts with
   {base} (e.g. volume_btc for BTC or BTCUSD) wins over plain `volume`/`vol`, because files that carry
   both use plain `volume` for the quote currency; then base_volume/volume_base/volume_from; then
@@ -25,7 +25,8 @@ Columns (matched case-insensitively; spaces, dashes and camelCase read as `_`):
 - funding: funding_rate (or fundingRate, funding).
 The row order of the file is kept, except that a newest-first file (more decreasing than increasing
 steps between consecutive times) is reversed as a whole, never sorted, so duplicated or out-of-order
-rows stay visible to the quality rules. Non-numeric values become NaN; a time that cannot be read raises
+rows stay visible to the quality rules. Numbers written with thousands separators or decimal commas are
+read as numbers (number_text.py); other non-numeric values become NaN; a time that cannot be read raises
 (a row without a time would silently fall out of every date range).
 """
 
@@ -52,6 +53,7 @@ from quant_organism.market.schema import (
     interval_delta,
 )
 from quant_organism.market.sources.base import MarketDataSource
+from quant_organism.market.sources.number_text import plain_numbers
 
 EXTENSIONS: tuple[str, ...] = (".csv.gz", ".csv", ".parquet")
 TIME_COLUMNS: tuple[str, ...] = (
@@ -73,6 +75,7 @@ COIN_COLUMNS: tuple[str, ...] = ("coin", "symbol")
 HEADER_SEARCH_LINES = 20
 AMPM_FORMAT = "%Y-%m-%d %I-%p"
 _AMPM = re.compile(r"\d{4}-\d{2}-\d{2} \d{1,2}-[AaPp][Mm]")
+_DOTTED_DAY_FIRST = re.compile(r"\d{1,2}\.\d{1,2}\.\d{4}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?")  # 19.08.2020 14:00
 _INTERVAL_TOKEN = re.compile(r"\d+(?:[mhdwHDW]|M)")
 _KNOWN_COLUMNS = frozenset((*TIME_COLUMNS, *PRICE_COLUMNS, *BASE_VOLUME_COLUMNS, *PLAIN_VOLUME_COLUMNS, *FUNDING_RATE_COLUMNS))
 
@@ -162,8 +165,9 @@ def read_candle_rows(path: str | os.PathLike[str], coin: str) -> tuple[pd.DataFr
     _check_single_coin(raw, columns, path)
     frame = pd.DataFrame({"timestamp": _parse_times(raw[picked["timestamp"]], path, picked["timestamp"])})
     frame["coin"] = coin
+    numbers = plain_numbers({name: raw[picked[name]] for name in (*PRICE_COLUMNS, "volume")})
     for name in (*PRICE_COLUMNS, "volume"):
-        frame[name] = raw[picked[name]].to_numpy()
+        frame[name] = numbers[name].to_numpy()
     dated, undated = _split_undated(frame, raw[picked["timestamp"]], path)
     return conform_candles(_newest_first_reversed(dated)), undated
 
@@ -184,7 +188,7 @@ def read_funding_rows(path: str | os.PathLike[str], coin: str) -> tuple[pd.DataF
     _check_single_coin(raw, columns, path)
     frame = pd.DataFrame({"timestamp": _parse_times(raw[time_col], path, time_col)})
     frame["coin"] = coin
-    frame["funding_rate"] = raw[rate_col].to_numpy()
+    frame["funding_rate"] = plain_numbers({"funding_rate": raw[rate_col]})["funding_rate"].to_numpy()
     dated, undated = _split_undated(frame, raw[time_col], path)
     return conform_funding(_newest_first_reversed(dated)), undated
 
@@ -296,7 +300,8 @@ def _check_single_coin(raw: pd.DataFrame, columns: dict[str, list[str]], path: P
 
 
 def _parse_times(values: pd.Series, path: Path, column: str) -> pd.Series:
-    """UTC timestamps from epoch numbers, ISO 8601 text or CryptoDataDownload's AM/PM text; raises on any failure."""
+    """UTC timestamps from epoch numbers, ISO 8601 text, dotted day-first dates or CryptoDataDownload's AM/PM text;
+    raises on any failure."""
     try:
         if pd.api.types.is_bool_dtype(values):
             raise MarketDataError(f"{path}: time column {column!r} holds booleans")
@@ -313,6 +318,10 @@ def _parse_times(values: pd.Series, path: Path, column: str) -> pd.Series:
                 parsed = _from_epoch(pd.to_numeric(text, errors="coerce"))
             elif _AMPM.fullmatch(sample):
                 parsed = pd.to_datetime(text, format=AMPM_FORMAT, utc=True, errors="coerce")
+            elif _DOTTED_DAY_FIRST.fullmatch(sample):  # the dotted form is day first wherever it is used
+                parsed = pd.to_datetime(
+                    text.where(text.str.fullmatch(_DOTTED_DAY_FIRST.pattern)), dayfirst=True, utc=True, errors="coerce"
+                )
             else:
                 parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
     except (ValueError, OverflowError, pd.errors.OutOfBoundsDatetime) as exc:
@@ -322,7 +331,8 @@ def _parse_times(values: pd.Series, path: Path, column: str) -> pd.Series:
         examples = ", ".join(f"data row {i + 1}: {values.iloc[i]!r}" for i in bad[:5])
         raise MarketDataError(
             f"{path}: {len(bad)} of {len(values)} value(s) in time column {column!r} are not timestamps ({examples}); "
-            "expected epoch seconds or milliseconds, ISO 8601 text, or 'YYYY-MM-DD HH-AM/PM', all UTC"
+            "expected epoch seconds or milliseconds, ISO 8601 text, 'DD.MM.YYYY[ HH:MM]' or 'YYYY-MM-DD HH-AM/PM', "
+            "all UTC"
         )
     return parsed.astype("datetime64[ns, UTC]")
 
