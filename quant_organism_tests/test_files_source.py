@@ -234,7 +234,9 @@ def test_parquet_with_datetime_or_epoch_column(tmp_path: Path) -> None:
     pd.DataFrame({"datetime": hours.tz_localize(None), **prices}).to_parquet(tmp_path / "a__SOL.parquet")
     pd.DataFrame({"Time_MS": hours.asi8 // 1_000_000, **prices}).to_parquet(tmp_path / "b__SOL.parquet")
     pd.DataFrame({"timestamp": hours, "funding_rate": [0.1, 0.2, 0.3]}).to_parquet(tmp_path / "a__SOL_funding.parquet")
-    for origin in ("a", "b"):
+    pd.DataFrame(prices, index=hours).to_parquet(tmp_path / "c__SOL.parquet")  # times as the (unnamed) index
+    pd.DataFrame(prices, index=hours.rename("Date")).to_parquet(tmp_path / "d__SOL.parquet")
+    for origin in ("a", "b", "c", "d"):
         frame = FileSource(tmp_path, origin=origin).candles("SOL", *ALL_TIME)
         assert list(frame["timestamp"]) == list(hours)
         assert frame["close"].tolist() == prices["close"]
@@ -329,6 +331,22 @@ def test_numbers_written_for_people_are_read_as_numbers(tmp_path: Path) -> None:
     for origin in ("us", "eu"):
         frame = FileSource(tmp_path, origin=origin).candles("BTC", *ALL_TIME, interval="1d")
         pd.testing.assert_frame_equal(frame, expected)
+
+
+def test_funding_rates_written_as_percentages(tmp_path: Path) -> None:
+    """Exchanges' funding exports write `0.0100%`: read as the rate itself, exactly as the plain file gives it."""
+    times = [T0 + pd.Timedelta(hours=8 * i) for i in range(3)]
+    rates = ["-0.000613", "0.0001", "0.00012359"]
+    write(
+        tmp_path / "plain__BTC_funding.csv",
+        "time,funding_rate\n" + "".join(f"{int(t.timestamp())},{r}\n" for t, r in zip(times, rates)),
+    )
+    shown = ["-0.0613%", "0.0100 %", "0.012359%"]
+    text = "".join(f"{t:%Y-%m-%d %H:%M:%S},BTCUSDT,8h,{r}\n" for t, r in zip(times, shown))
+    write(tmp_path / "ui__BTC_funding.csv", "Time,Contracts,Funding Interval,Funding Rate\n" + text)
+    expected = FileSource(tmp_path, origin="plain").funding("BTC", *ALL_TIME)
+    assert expected["funding_rate"].tolist() == [-0.000613, 0.0001, 0.00012359]
+    pd.testing.assert_frame_equal(FileSource(tmp_path, origin="ui").funding("BTC", *ALL_TIME), expected)
 
 
 def test_numbers_that_read_two_ways_are_not_guessed(tmp_path: Path) -> None:

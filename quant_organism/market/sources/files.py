@@ -22,7 +22,8 @@ Columns (matched case-insensitively; spaces, dashes and camelCase read as `_`):
   {base} (e.g. volume_btc for BTC or BTCUSD) wins over plain `volume`/`vol`, because files that carry
   both use plain `volume` for the quote currency; then base_volume/volume_base/volume_from; then
   volume/vol. Quote-only volume (volume_usd, ...) is an error, not converted.
-- funding: funding_rate (or fundingRate, funding).
+- funding: funding_rate (or fundingRate, funding); percentages (`0.0100%`) read as rates (0.0001).
+- Parquet: the times may be the frame's index instead of a column (an unnamed time index counts as timestamp).
 The row order of the file is kept, except that a newest-first file (more decreasing than increasing
 steps between consecutive times) is reversed as a whole, never sorted, so duplicated or out-of-order
 rows stay visible to the quality rules. Numbers written with thousands separators or decimal commas are
@@ -199,7 +200,7 @@ def _read_table(path: Path) -> pd.DataFrame:
         if path.stat().st_size == 0:
             raise MarketDataError(f"{path}: file is empty")
         if path.name.lower().endswith(".parquet"):
-            table = pd.read_parquet(path)
+            table = _index_as_column(pd.read_parquet(path))
         else:
             header_line, sep = _find_header(path)
             table = pd.read_csv(
@@ -219,6 +220,18 @@ def _read_table(path: Path) -> pd.DataFrame:
     if table.empty:
         raise MarketDataError(f"{path}: has a header ({list(table.columns)}) but no data rows")
     return table
+
+
+def _index_as_column(table: pd.DataFrame) -> pd.DataFrame:
+    """A frame saved with its times as the index (`to_parquet` of a time-indexed pandas frame) with them back
+    as a column: an unnamed time index is called `timestamp`; a plain row number is dropped."""
+    index = table.index
+    if isinstance(index, pd.RangeIndex) and index.name is None:
+        return table
+    name = index.name if index.name is not None else ("timestamp" if isinstance(index, pd.DatetimeIndex) else None)
+    if name is None or name in table.columns:
+        return table.reset_index(drop=True)
+    return table.rename_axis(name).reset_index()
 
 
 def _find_header(path: Path) -> tuple[int, str]:
