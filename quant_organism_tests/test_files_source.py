@@ -363,6 +363,18 @@ def test_numbers_that_read_two_ways_are_not_guessed(tmp_path: Path) -> None:
     assert FileSource(tmp_path).candles("ADA", *ALL_TIME)[["open", "high"]].isna().all().all()
 
 
+def test_slashed_dates_take_their_order_from_the_values(tmp_path: Path) -> None:
+    days = pd.date_range("2024-02-10", periods=5, freq="D", tz="UTC")  # the 13th and 14th tell the day apart
+    for name, fmt in (("US", "%m/%d/%Y"), ("EU", "%d/%m/%Y")):
+        lines = ["Date,Open,High,Low,Close,Volume", *(f"{d:{fmt}},1,2,0.5,1.5,3" for d in days)]
+        write(tmp_path / f"{name}_1d.csv", "\n".join(lines) + "\n")
+        assert FileSource(tmp_path).candles(name, *ALL_TIME, interval="1d")["timestamp"].tolist() == list(days)
+    lines = ["Date,Open,High,Low,Close,Volume", "02/03/2024,1,2,0.5,1.5,3", "02/04/2024,1,2,0.5,1.5,3"]
+    write(tmp_path / "AMB_1d.csv", "\n".join(lines) + "\n")
+    with pytest.raises(MarketDataError, match=r"AMB_1d\.csv: time column 'Date' has dates like 02/03/2024.*cannot be told"):
+        FileSource(tmp_path).candles("AMB", *ALL_TIME, interval="1d")
+
+
 def test_dotted_dates_are_day_first(tmp_path: Path) -> None:
     lines = ["date,open,high,low,close,volume", "01.02.2024,1,2,0.5,1.5,3", "02.02.2024,1,2,0.5,1.5,3"]
     write(tmp_path / "LINK_1d.csv", "\n".join(lines) + "\n")

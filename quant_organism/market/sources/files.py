@@ -16,8 +16,10 @@ Columns (matched case-insensitively; spaces, dashes and camelCase read as `_`):
   Integers/floats are epoch time with the unit told by each value's own magnitude (a file may mix
   units): < 1e11 seconds, < 1e14 milliseconds, < 1e17 microseconds, else nanoseconds. A row whose time
   then falls before 2009 or after tomorrow (a truncated or corrupt epoch) is not dropped: it is kept
-  aside with the reason (`undated_rows`) and ingest quarantines it. Text is ISO 8601 or `YYYY-MM-DD HH-AM/PM`
-  (CryptoDataDownload) or day-first dotted dates (`19.08.2020[ 14:00]`). Everything is UTC (naive times are taken as UTC, offsets converted).
+  aside with the reason (`undated_rows`) and ingest quarantines it. Text is ISO 8601, `YYYY-MM-DD HH-AM/PM`
+  (CryptoDataDownload), day-first dotted dates (`19.08.2020[ 14:00]`) or slashed dates, month or day first
+  as the column's values tell (a field above 12 is the day; if none is, or both are, the file is refused).
+  Everything is UTC (naive times are taken as UTC, offsets converted).
 - candles: open, high, low, close, and volume in coin units: `volume_{base}` where the coin starts with
   {base} (e.g. volume_btc for BTC or BTCUSD) wins over plain `volume`/`vol`, because files that carry
   both use plain `volume` for the quote currency; then base_volume/volume_base/volume_from; then
@@ -76,6 +78,7 @@ COIN_COLUMNS: tuple[str, ...] = ("coin", "symbol")
 HEADER_SEARCH_LINES = 20
 AMPM_FORMAT = "%Y-%m-%d %I-%p"
 _AMPM = re.compile(r"\d{4}-\d{2}-\d{2} \d{1,2}-[AaPp][Mm]")
+_SLASHED = re.compile(r"(\d{1,2})/(\d{1,2})/\d{4}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?")  # 08/19/2020 or 19/08/2020
 _DOTTED_DAY_FIRST = re.compile(r"\d{1,2}\.\d{1,2}\.\d{4}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?")  # 19.08.2020 14:00
 _INTERVAL_TOKEN = re.compile(r"\d+(?:[mhdwHDW]|M)")
 _KNOWN_COLUMNS = frozenset((*TIME_COLUMNS, *PRICE_COLUMNS, *BASE_VOLUME_COLUMNS, *PLAIN_VOLUME_COLUMNS, *FUNDING_RATE_COLUMNS))
@@ -313,8 +316,8 @@ def _check_single_coin(raw: pd.DataFrame, columns: dict[str, list[str]], path: P
 
 
 def _parse_times(values: pd.Series, path: Path, column: str) -> pd.Series:
-    """UTC timestamps from epoch numbers, ISO 8601 text, dotted day-first dates or CryptoDataDownload's AM/PM text;
-    raises on any failure."""
+    """UTC timestamps from epoch numbers, ISO 8601 text, dotted day-first dates, slashed dates (order told by the
+    values) or CryptoDataDownload's AM/PM text; raises on any failure."""
     try:
         if pd.api.types.is_bool_dtype(values):
             raise MarketDataError(f"{path}: time column {column!r} holds booleans")
@@ -331,6 +334,8 @@ def _parse_times(values: pd.Series, path: Path, column: str) -> pd.Series:
                 parsed = _from_epoch(pd.to_numeric(text, errors="coerce"))
             elif _AMPM.fullmatch(sample):
                 parsed = pd.to_datetime(text, format=AMPM_FORMAT, utc=True, errors="coerce")
+            elif _SLASHED.fullmatch(sample):
+                parsed = _slashed_dates(text, path, column)
             elif _DOTTED_DAY_FIRST.fullmatch(sample):  # the dotted form is day first wherever it is used
                 parsed = pd.to_datetime(
                     text.where(text.str.fullmatch(_DOTTED_DAY_FIRST.pattern)), dayfirst=True, utc=True, errors="coerce"
@@ -344,10 +349,24 @@ def _parse_times(values: pd.Series, path: Path, column: str) -> pd.Series:
         examples = ", ".join(f"data row {i + 1}: {values.iloc[i]!r}" for i in bad[:5])
         raise MarketDataError(
             f"{path}: {len(bad)} of {len(values)} value(s) in time column {column!r} are not timestamps ({examples}); "
-            "expected epoch seconds or milliseconds, ISO 8601 text, 'DD.MM.YYYY[ HH:MM]' or 'YYYY-MM-DD HH-AM/PM', "
-            "all UTC"
+            "expected epoch seconds or milliseconds, ISO 8601 text, 'DD.MM.YYYY[ HH:MM]', 'MM/DD/YYYY' or 'DD/MM/YYYY' "
+            "(the order told by the values) or 'YYYY-MM-DD HH-AM/PM', all UTC"
         )
     return parsed.astype("datetime64[ns, UTC]")
+
+
+def _slashed_dates(text: pd.Series, path: Path, column: str) -> pd.Series:
+    """`08/19/2020` (US) or `19/08/2020`: the column's own values tell which field is the day (one above 12); a
+    column where neither field or both exceed 12 cannot be told and is refused rather than guessed."""
+    fields = text.str.extract(_SLASHED.pattern).apply(pd.to_numeric, errors="coerce")
+    day_first, month_first = bool((fields[0] > 12).any()), bool((fields[1] > 12).any())
+    if day_first == month_first:
+        shown = ", ".join(text.dropna().iloc[:3])
+        raise MarketDataError(
+            f"{path}: time column {column!r} has dates like {shown} whose day and month cannot be told apart "
+            f"({'both fields exceed 12 somewhere' if day_first else 'no field exceeds 12'}); write them as YYYY-MM-DD"
+        )
+    return pd.to_datetime(text, dayfirst=day_first, utc=True, errors="coerce")
 
 
 def _from_epoch(numbers: pd.Series) -> pd.Series:
