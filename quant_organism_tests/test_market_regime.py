@@ -81,6 +81,35 @@ def test_the_files_source_reads_the_real_history_as_it_is(market_data_dir):
     assert "greed" not in [c.lower() for c in FileSource(market_data_dir).coins()]  # not mistaken for a coin
 
 
+def test_the_files_source_reads_other_exports_of_the_index(tmp_path):
+    """Kaggle's layout (date, fng_value, fng_classification; lower-case classes), a file with values only (classes
+    from alternative.me's bands), the API's JSON answer saved to a file, and semicolons: the same days and values."""
+    import json
+
+    history = _history()
+    days, values = history["date"], history["value"].astype(int)
+    kaggle = tmp_path / "kaggle"
+    kaggle.mkdir()
+    lines = [
+        "date,fng_value,fng_classification",
+        *(f"{d:%Y-%m-%d},{v},{c.lower()}" for d, v, c in zip(days, values, history["classification"])),
+    ]
+    (kaggle / "btc_fear_greed_index.csv").write_text("\n".join(lines) + "\n")
+    bare = tmp_path / "bare_fear_greed.csv"
+    bare.write_text("Date;Value\n" + "".join(f"{d:%Y-%m-%d};{v}\n" for d, v in zip(days, values)))
+    api = tmp_path / "fear_greed.json"
+    rows = [
+        {"value": str(v), "value_classification": c, "timestamp": str(int(d.timestamp()))}
+        for d, v, c in zip(days, values, history["classification"])
+    ]
+    api.write_text(json.dumps({"name": "Fear and Greed Index", "data": rows[::-1], "metadata": {"error": None}}))
+    for path in (kaggle, bare, api):
+        pd.testing.assert_frame_equal(FearGreedFile(path).daily("2024-01-01", "2025-01-01"), history, check_dtype=False)
+    (tmp_path / "odd_fear_greed.csv").write_text("day,mood\n2024-10-20,40\n")
+    with pytest.raises(MarketDataError, match=r"odd_fear_greed\.csv: no value column \(value: value \| fng_value"):
+        FearGreedFile(tmp_path / "odd_fear_greed.csv").frame()
+
+
 def _prefix_invariant(closes: pd.DataFrame, sentiment: pd.DataFrame, cut: str, k: int = 45) -> None:
     cut = pd.Timestamp(cut)
     longer, _ = compute_regimes(

@@ -5,7 +5,9 @@ Sources, in the same pattern as market data:
   `value_classification` and `timestamp` in Unix seconds, newest first), through retries with backoff
   and a circuit breaker (market/resilience.py);
 - `FearGreedFile`: the same rows saved to CSV (the real history in `../shared/market-data`, newest first,
-  `timestamp` as `YYYY-MM-DD` or Unix seconds); found in a directory by its name (`*fear_greed*`);
+  `timestamp` as `YYYY-MM-DD` or Unix seconds), or the API's JSON answer saved to a file; found in a directory
+  by its name (`*fear_greed*`). Other exports' column names are read too (`FILE_COLUMNS`: e.g. `date`,
+  `fng_value`, `fng_classification`); a file without classes gets alternative.me's bands (`classify`);
 - `SyntheticSentiment`: derived causally from a market source's daily closes (a trailing-return and
   volatility score), so everything runs offline.
 
@@ -81,6 +83,32 @@ def _days_from(stamps: pd.Series, where: str) -> pd.Series:
     return parsed.dt.tz_localize(None).dt.floor("D") if parsed.dt.tz is not None else parsed.dt.floor("D")
 
 
+FILE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "date": ("timestamp", "date", "time", "datetime", "day"),
+    "value": ("value", "fng_value", "fear_greed", "fear_greed_index", "fear_and_greed_index", "fear_and_greed"),
+    "classification": ("value_classification", "classification", "fng_classification", "class", "label"),
+}
+"""Column names a Fear & Greed file may use (case, spaces and dashes aside), in order of preference."""
+
+
+def _plain_name(name: object) -> str:
+    return "_".join("".join(ch if ch.isalnum() else " " for ch in str(name).strip().lower()).split())
+
+
+def _file_rows(path: Path) -> pd.DataFrame:
+    """A saved index as text columns: a CSV, or the API's JSON answer saved to a file (its `data` rows)."""
+    try:
+        if path.suffix.lower() == ".json":
+            payload = json.loads(path.read_text())
+            rows = payload.get("data") if isinstance(payload, dict) else payload
+            if not isinstance(rows, list) or not rows:
+                raise MarketDataError(f"{path}: no rows (expected the API's answer, with a 'data' list, or a list of rows)")
+            return pd.DataFrame(rows).astype(str)
+        return pd.read_csv(path, dtype=str, sep=None, engine="python", encoding="utf-8-sig")
+    except (OSError, ValueError, UnicodeDecodeError) as exc:  # json.JSONDecodeError is a ValueError
+        raise MarketDataError(f"{path}: cannot read as CSV or JSON: {exc}") from None
+
+
 class SentimentSource(ABC):
     name = "abstract"
 
@@ -106,19 +134,22 @@ class FearGreedFile(SentimentSource):
 
     def frame(self) -> pd.DataFrame:
         if self._frame is None:
-            try:
-                raw = pd.read_csv(self.path, dtype=str)
-            except (OSError, ValueError) as exc:
-                raise MarketDataError(f"{self.path}: cannot read as CSV: {exc}") from None
-            missing = [c for c in ("value", "value_classification", "timestamp") if c not in raw.columns]
+            raw = _file_rows(self.path)
+            columns = {_plain_name(c): c for c in raw.columns}
+            picked = {role: next((columns[n] for n in names if n in columns), None) for role, names in FILE_COLUMNS.items()}
+            missing = [role for role in ("date", "value") if picked[role] is None]
             if missing:
-                raise MarketDataError(f"{self.path}: missing column(s) {missing}; found {list(raw.columns)}")
+                expected = "; ".join(f"{role}: {' | '.join(FILE_COLUMNS[role])}" for role in missing)
+                raise MarketDataError(f"{self.path}: no {' or '.join(missing)} column ({expected}); found {list(raw.columns)}")
+            value = raw[picked["value"]]
+            if picked["classification"] is None:  # alternative.me's bands (`classify`), for files that carry the value only
+                numbers = pd.to_numeric(value, errors="coerce")
+                classes = pd.Series([classify(v) if np.isfinite(v) else "" for v in numbers], index=raw.index)
+            else:
+                stated = raw[picked["classification"]].astype(str).str.strip().str.lower()
+                classes = stated.map({c.lower(): c for c in CLASSES}).fillna(raw[picked["classification"]].astype(str))
             rows = pd.DataFrame(
-                {
-                    "date": _days_from(raw["timestamp"], str(self.path)),
-                    "value": raw["value"],
-                    "classification": raw["value_classification"],
-                }
+                {"date": _days_from(raw[picked["date"]], str(self.path)), "value": value, "classification": classes}
             )
             self._frame = _checked(rows, str(self.path)).sort_values("date").reset_index(drop=True)
         return self._frame
