@@ -94,7 +94,7 @@ def test_the_files_source_reads_other_exports_of_the_index(tmp_path):
         "date,fng_value,fng_classification",
         *(f"{d:%Y-%m-%d},{v},{c.lower()}" for d, v, c in zip(days, values, history["classification"])),
     ]
-    (kaggle / "btc_fear_greed_index.csv").write_text("\n".join(lines) + "\n")
+    (kaggle / "Fear-and-Greed Index.csv").write_text("\n".join(lines) + "\n")
     bare = tmp_path / "bare_fear_greed.csv"
     bare.write_text("Date;Value\n" + "".join(f"{d:%Y-%m-%d};{v}\n" for d, v in zip(days, values)))
     api = tmp_path / "fear_greed.json"

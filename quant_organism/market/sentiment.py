@@ -35,6 +35,12 @@ SENTIMENT_COLUMNS = ("date", "value", "classification")
 FILE_MARKER = "fear_greed"
 
 
+def is_fear_greed_file(name: str) -> bool:
+    """A file holding the index, by its name: `fear_greed`, `fear-greed`, `Fear and Greed`, ... anywhere in it."""
+    plain = _plain_name(name).replace("_and_", "_")
+    return FILE_MARKER in plain
+
+
 def classify(value: float) -> str:
     """alternative.me's bands: 0-24 extreme fear, 25-46 fear, 47-54 neutral, 55-75 greed, 76-100 extreme greed."""
     return CLASSES[int(np.searchsorted([25, 47, 55, 76], value, side="right"))]
@@ -125,7 +131,7 @@ class FearGreedFile(SentimentSource):
     def __init__(self, path: str | Path) -> None:
         path = Path(path)
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if FILE_MARKER in p.name.lower() and p.is_file())
+            found = sorted(p for p in path.iterdir() if is_fear_greed_file(p.name) and p.is_file())
             if len(found) != 1:
                 raise MarketDataError(f"expected one file named *{FILE_MARKER}* in {path}; found {[p.name for p in found]}")
             path = found[0]

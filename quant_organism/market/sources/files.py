@@ -55,6 +55,7 @@ from quant_organism.market.schema import (
     empty_funding,
     interval_delta,
 )
+from quant_organism.market.sentiment import is_fear_greed_file
 from quant_organism.market.sources.base import MarketDataSource
 from quant_organism.market.sources.number_text import plain_numbers
 
@@ -98,7 +99,7 @@ class FileEntry:
 def parse_file_name(path: Path) -> FileEntry | None:
     """Read coin, kind and interval from a file name; None for names that follow no convention."""
     name = path.name
-    if "fear_greed" in name.lower():  # the sentiment file lives beside the candles (market/sentiment.py)
+    if is_fear_greed_file(name):  # the sentiment file lives beside the candles (market/sentiment.py)
         return None
     ext = next((e for e in EXTENSIONS if name.lower().endswith(e)), None)
     if ext is None:
