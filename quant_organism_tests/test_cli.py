@@ -186,3 +186,12 @@ def test_coins_ingested_by_worker_processes_land_in_the_instance_and_a_failure_s
     assert instance.get_run_by_id(btc.run_id).is_success and instance.get_run_by_id(eth.run_id).is_failure
     materialized = instance.get_materialized_partitions(dg.AssetKey(["market", "candles"]))
     assert {f"BTC|2024-03-{day:02d}" for day in range(1, 11)} <= {str(k) for k in materialized}
+
+
+@pytest.mark.parametrize(("pbo", "shown"), [(0.0, "PBO 0.00"), (0.62, "PBO 0.62"), (None, "PBO not computed")])
+def test_the_summary_prints_a_pbo_of_zero_as_zero(pbo, shown):
+    """A PBO of 0 (a stable edge) once printed as nan, because `0.0 or nan` is nan."""
+    from quant_organism.cli.main import _report_lines
+
+    report = {"deployed": ["x"], "statistics": {"candidates_spa_pvalue": 0.0, "pbo": pbo}, "phases": {"deployment": {}}}
+    assert _report_lines(report)[-1] == f"SPA p-value of the candidates 0.000, {shown}"

@@ -178,9 +178,9 @@ def _report_lines(report: dict) -> list[str]:
             lines.append("rejected by gate: " + ", ".join(f"{g} {n}" for g, n in list(gates.items())[:4]))
     stats = report.get("statistics") or {}
     if stats.get("candidates_spa_pvalue") is not None:
-        lines.append(
-            f"SPA p-value of the candidates {stats['candidates_spa_pvalue']:.3f}, PBO {stats.get('pbo') or float('nan'):.2f}"
-        )
+        pbo = stats.get("pbo")
+        shown = "not computed" if pbo is None else f"{pbo:.2f}"  # 0.00 is a figure (a stable edge), not a gap
+        lines.append(f"SPA p-value of the candidates {stats['candidates_spa_pvalue']:.3f}, PBO {shown}")
     return lines
 
 
