@@ -336,6 +336,22 @@ def test_islands_in_lockstep_share_one_evaluation_per_generation_and_each_keeps_
         _same_island(a, t)
 
 
+def test_a_gangs_cpu_is_shared_by_its_islands_not_counted_once_per_island(market):
+    """The run's compute figure sums the islands' CPU: a gang's process CPU split equally. Their walls overlap
+    (each island's wall is about the gang's), so summing walls counted a gang of three about three times."""
+    import time
+
+    config = small_config(total_strategies=12, generations=3)
+    tasks, frames = _train_tasks(market, config)
+    execute_gang(tasks, frames)  # kernels compiled and warm
+    started = time.process_time()
+    outcomes = execute_gang(tasks, frames)
+    spent = time.process_time() - started
+    shares = [o.cpu_s for o in outcomes]
+    assert len(set(shares)) == 1 and sum(shares) == pytest.approx(spent, rel=0.05, abs=0.02)
+    assert sum(o.wall_s for o in outcomes) > 2 * sum(shares)  # what the old figure summed
+
+
 def test_an_island_that_fails_in_lockstep_fails_alone(market):
     config = small_config(total_strategies=12, generations=3)
     tasks, frames = _train_tasks(market, config)

@@ -158,6 +158,7 @@ def run_evolution(
                     "error": o.error,
                     "pid": o.pid,
                     "evaluate_s": o.evaluate_s,
+                    "cpu_s": o.cpu_s,
                 }
                 for o in ordered
             ],

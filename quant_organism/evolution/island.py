@@ -88,6 +88,7 @@ class BatchOutcome:
     generations: pd.DataFrame = field(default_factory=pd.DataFrame)
     pid: int = 0
     evaluate_s: float = 0.0  # of wall_s, the time in the evaluator (a gang's calls shared equally by its islands)
+    cpu_s: float = 0.0  # CPU-seconds its process spent on it: a gang's shared equally (its islands' walls overlap)
 
     @classmethod
     def failed(cls, batch: int, error: str, wall_s: float = 0.0, status: str = STATUS_FAILED) -> BatchOutcome:
@@ -355,6 +356,7 @@ def _execute_gang(
 ) -> list[BatchOutcome]:
     outcomes: dict[int, BatchOutcome] = {}
     live: dict[int, tuple[Island, Generator, float, list[SeedGenes]]] = {}
+    cpu_started = time.process_time()
     for task in tasks:
         started = time.perf_counter()
         if task.deadline is not None and time.time() > task.deadline:
@@ -392,6 +394,9 @@ def _execute_gang(
                 del live[batch]
     for batch, seconds in evaluating.items():
         outcomes[batch].evaluate_s = seconds
+    cpu_share = (time.process_time() - cpu_started) / len(tasks) if tasks else 0.0
+    for outcome in outcomes.values():
+        outcome.cpu_s = cpu_share
     return [outcomes[task.batch] for task in tasks]
 
 

@@ -158,8 +158,9 @@ def _cost_plan(evolution: EvolutionConfig, windows, clock, budget: RunBudgetReso
 
 
 def _evolution_spending(result, clock, driver_cpu_s: float, price: float) -> dict:
-    """Time and CPU the evolution used: the driver's CPU plus each island's wall time on its own core."""
-    islands = float(result.batches["wall_s"].sum()) if result.executor != "serial" and len(result.batches) else 0.0
+    """Time and CPU the evolution used: the driver's CPU plus what its workers' processes spent on the islands
+    (not the islands' walls: the islands of a gang run interleaved, so their walls overlap)."""
+    islands = float(result.batches["cpu_s"].sum()) if result.executor != "serial" and len(result.batches) else 0.0
     cpu_s = driver_cpu_s + islands
     return {
         "evolution_used_s": round(clock.elapsed(), 3),
