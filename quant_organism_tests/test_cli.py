@@ -61,6 +61,9 @@ def test_a_run_prints_a_few_lines_per_phase_and_logs_the_event_stream_to_a_file(
     assert str(log_file) in done.stdout
     events = log_file.read_text()
     assert "STEP_SUCCESS" in events and "evolution__population" in events and events.count("\n") > 100
+    status = _cli(tmp_path / "data", "status", QUANT_ORGANISM_SOURCE="files", QUANT_ORGANISM_FILES_DIR=str(files))
+    assert status.returncode == 0 and status.stdout.startswith("quant_organism status"), status.stderr[-3000:]
+    assert "Warning" not in status.stderr, status.stderr[-3000:]  # no library notices for the person reading it
 
 
 def test_failures_say_what_where_why_and_what_to_do(tmp_path):

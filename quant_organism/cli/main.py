@@ -404,8 +404,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_api_notices() -> None:
+    """Dagster's notices that an API it exposes is in beta or preview speak to this code's authors (the version is
+    pinned and locked), not to the person at the terminal: no subcommand prints them."""
+    warnings.filterwarnings("ignore", message=r".* is currently in (beta|preview)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _quiet_api_notices()
     from quant_organism.core import faults
 
     faults.arm(settings.fault_to_inject())  # crash tests: the CLI's own process (workflows run outside Dagster)
