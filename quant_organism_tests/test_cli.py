@@ -198,3 +198,16 @@ def test_the_summary_prints_a_pbo_of_zero_as_zero(pbo, shown):
 
     report = {"deployed": ["x"], "statistics": {"candidates_spa_pvalue": 0.0, "pbo": pbo}, "phases": {"deployment": {}}}
     assert _report_lines(report)[-1] == f"SPA p-value of the candidates 0.000, {shown}"
+
+
+def test_rays_announcement_of_its_default_auth_is_dropped_and_its_other_warnings_kept(caplog):
+    import logging
+
+    from quant_organism.cli.main import RAY_AUTH_NOTICE, _quiet_api_notices
+
+    _quiet_api_notices()
+    logger = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        logger.warning(RAY_AUTH_NOTICE + ". Set RAY_AUTH_MODE=disabled to opt out.")
+        logger.warning("Token authentication is disabled for this Ray cluster. Anyone with network access ...")
+    assert [r.getMessage()[:40] for r in caplog.records] == ["Token authentication is disabled for thi"]

@@ -404,10 +404,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+RAY_AUTH_NOTICE = "Token authentication is enabled for this Ray cluster"
+"""Ray 2.60 announces its default (token auth on a new local instance) on every start; the setting is the
+user's (docs/operations.md), so the CLI leaves it alone and only drops the announcement."""
+
+
 def _quiet_api_notices() -> None:
-    """Dagster's notices that an API it exposes is in beta or preview speak to this code's authors (the version is
-    pinned and locked), not to the person at the terminal: no subcommand prints them."""
+    """Notices that speak to this code's authors, not to the person at the terminal: Dagster's that an API is in
+    beta or preview (the version is pinned and locked), and Ray's announcement of its default auth mode."""
     warnings.filterwarnings("ignore", message=r".* is currently in (beta|preview)")
+    logging.getLogger("ray._private.authentication.authentication_token_setup").addFilter(_not_the_ray_auth_notice)
+
+
+def _not_the_ray_auth_notice(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith(RAY_AUTH_NOTICE)
 
 
 def main(argv: list[str] | None = None) -> int:
