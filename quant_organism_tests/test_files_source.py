@@ -365,7 +365,7 @@ def test_numbers_that_read_two_ways_are_not_guessed(tmp_path: Path) -> None:
 
 def test_slashed_dates_take_their_order_from_the_values(tmp_path: Path) -> None:
     days = pd.date_range("2024-02-10", periods=5, freq="D", tz="UTC")  # the 13th and 14th tell the day apart
-    for name, fmt in (("US", "%m/%d/%Y"), ("EU", "%d/%m/%Y")):
+    for name, fmt in (("US", "%m/%d/%Y"), ("EU", "%d/%m/%Y"), ("DASH", "%d-%m-%Y %H:%M")):
         lines = ["Date,Open,High,Low,Close,Volume", *(f"{d:{fmt}},1,2,0.5,1.5,3" for d in days)]
         write(tmp_path / f"{name}_1d.csv", "\n".join(lines) + "\n")
         assert FileSource(tmp_path).candles(name, *ALL_TIME, interval="1d")["timestamp"].tolist() == list(days)

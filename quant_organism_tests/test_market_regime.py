@@ -110,6 +110,20 @@ def test_the_files_source_reads_other_exports_of_the_index(tmp_path):
         FearGreedFile(tmp_path / "odd_fear_greed.csv").frame()
 
 
+@pytest.mark.parametrize("layout", ["%d-%m-%Y", "%m/%d/%Y", "%d/%m/%Y"])
+def test_year_last_dates_in_a_fear_greed_file_take_their_order_from_the_values(tmp_path, layout):
+    """Kaggle's file starts `01-02-2018` (1 February): read month first, as pandas guesses from that first row,
+    it would shift days or fail at the 13th. The order comes from the column's values instead."""
+    days = pd.date_range("2018-02-01", "2018-02-20", freq="D")
+    lines = ["date,fng_value", *(f"{d:{layout}},{10 + i}" for i, d in enumerate(days))]
+    (tmp_path / "fear_greed.csv").write_text("\n".join(lines) + "\n")
+    rows = FearGreedFile(tmp_path / "fear_greed.csv").daily("2018-01-01", "2018-12-31")
+    assert rows["date"].tolist() == list(days) and rows["value"].tolist() == [10.0 + i for i in range(len(days))]
+    (tmp_path / "fear_greed.csv").write_text("date,fng_value\n01-02-2018,10\n02-02-2018,11\n")
+    with pytest.raises(MarketDataError, match="day and month cannot be told apart"):
+        FearGreedFile(tmp_path / "fear_greed.csv").frame()
+
+
 def _prefix_invariant(closes: pd.DataFrame, sentiment: pd.DataFrame, cut: str, k: int = 45) -> None:
     cut = pd.Timestamp(cut)
     longer, _ = compute_regimes(

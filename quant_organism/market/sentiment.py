@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from quant_organism.core.timeutil import DAY_MONTH_YEAR, AmbiguousDatesError, year_last_dates
 from quant_organism.market.resilience import CircuitBreaker, RetryPolicy, retry_call
 from quant_organism.market.schema import MarketDataError
 
@@ -78,11 +79,19 @@ def _checked(rows: pd.DataFrame, where: str) -> pd.DataFrame:
 
 
 def _days_from(stamps: pd.Series, where: str) -> pd.Series:
+    """UTC days from Unix seconds, ISO dates or year-last dates (`19-08-2020`, `08/19/2020`: the order told by
+    the values, core/timeutil.year_last_dates)."""
     text = stamps.astype(str).str.strip()
     numeric = pd.to_numeric(text, errors="coerce")
-    parsed = (
-        pd.to_datetime(numeric, unit="s", errors="coerce") if numeric.notna().all() else pd.to_datetime(text, errors="coerce")
-    )
+    if numeric.notna().all():
+        parsed = pd.to_datetime(numeric, unit="s", errors="coerce")
+    elif len(text) and DAY_MONTH_YEAR.fullmatch(text.iloc[0]):
+        try:
+            parsed = year_last_dates(text)
+        except AmbiguousDatesError as exc:
+            raise MarketDataError(f"{where}: {exc}") from None
+    else:
+        parsed = pd.to_datetime(text, errors="coerce")
     if parsed.isna().any():
         i = int(np.flatnonzero(parsed.isna().to_numpy())[0])
         raise MarketDataError(f"{where}: timestamp {stamps.iloc[i]!r} (row {i + 1}) is neither Unix seconds nor a date")

@@ -17,8 +17,9 @@ Columns (matched case-insensitively; spaces, dashes and camelCase read as `_`):
   units): < 1e11 seconds, < 1e14 milliseconds, < 1e17 microseconds, else nanoseconds. A row whose time
   then falls before 2009 or after tomorrow (a truncated or corrupt epoch) is not dropped: it is kept
   aside with the reason (`undated_rows`) and ingest quarantines it. Text is ISO 8601, `YYYY-MM-DD HH-AM/PM`
-  (CryptoDataDownload), day-first dotted dates (`19.08.2020[ 14:00]`) or slashed dates, month or day first
-  as the column's values tell (a field above 12 is the day; if none is, or both are, the file is refused).
+  (CryptoDataDownload), day-first dotted dates (`19.08.2020[ 14:00]`) or year-last dates (`08/19/2020`,
+  `19-08-2020`), month or day first as the column's values tell (a field above 12 is the day; if none is,
+  or both are, the file is refused).
   Everything is UTC (naive times are taken as UTC, offsets converted).
 - candles: open, high, low, close, and volume in coin units: `volume_{base}` where the coin starts with
   {base} (e.g. volume_btc for BTC or BTCUSD) wins over plain `volume`/`vol`, because files that carry
@@ -46,7 +47,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from quant_organism.core.timeutil import utc_timestamp
+from quant_organism.core.timeutil import DAY_MONTH_YEAR, AmbiguousDatesError, utc_timestamp, year_last_dates
 from quant_organism.market.schema import (
     MarketDataError,
     UnknownCoinError,
@@ -79,7 +80,6 @@ COIN_COLUMNS: tuple[str, ...] = ("coin", "symbol")
 HEADER_SEARCH_LINES = 20
 AMPM_FORMAT = "%Y-%m-%d %I-%p"
 _AMPM = re.compile(r"\d{4}-\d{2}-\d{2} \d{1,2}-[AaPp][Mm]")
-_SLASHED = re.compile(r"(\d{1,2})/(\d{1,2})/\d{4}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?")  # 08/19/2020 or 19/08/2020
 _DOTTED_DAY_FIRST = re.compile(r"\d{1,2}\.\d{1,2}\.\d{4}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?")  # 19.08.2020 14:00
 _INTERVAL_TOKEN = re.compile(r"\d+(?:[mhdwHDW]|M)")
 _KNOWN_COLUMNS = frozenset((*TIME_COLUMNS, *PRICE_COLUMNS, *BASE_VOLUME_COLUMNS, *PLAIN_VOLUME_COLUMNS, *FUNDING_RATE_COLUMNS))
@@ -317,7 +317,7 @@ def _check_single_coin(raw: pd.DataFrame, columns: dict[str, list[str]], path: P
 
 
 def _parse_times(values: pd.Series, path: Path, column: str) -> pd.Series:
-    """UTC timestamps from epoch numbers, ISO 8601 text, dotted day-first dates, slashed dates (order told by the
+    """UTC timestamps from epoch numbers, ISO 8601 text, dotted day-first dates, year-last dates (order told by the
     values) or CryptoDataDownload's AM/PM text; raises on any failure."""
     try:
         if pd.api.types.is_bool_dtype(values):
@@ -335,8 +335,8 @@ def _parse_times(values: pd.Series, path: Path, column: str) -> pd.Series:
                 parsed = _from_epoch(pd.to_numeric(text, errors="coerce"))
             elif _AMPM.fullmatch(sample):
                 parsed = pd.to_datetime(text, format=AMPM_FORMAT, utc=True, errors="coerce")
-            elif _SLASHED.fullmatch(sample):
-                parsed = _slashed_dates(text, path, column)
+            elif DAY_MONTH_YEAR.fullmatch(sample):
+                parsed = _year_last_dates(text, path, column)
             elif _DOTTED_DAY_FIRST.fullmatch(sample):  # the dotted form is day first wherever it is used
                 parsed = pd.to_datetime(
                     text.where(text.str.fullmatch(_DOTTED_DAY_FIRST.pattern)), dayfirst=True, utc=True, errors="coerce"
@@ -356,18 +356,11 @@ def _parse_times(values: pd.Series, path: Path, column: str) -> pd.Series:
     return parsed.astype("datetime64[ns, UTC]")
 
 
-def _slashed_dates(text: pd.Series, path: Path, column: str) -> pd.Series:
-    """`08/19/2020` (US) or `19/08/2020`: the column's own values tell which field is the day (one above 12); a
-    column where neither field or both exceed 12 cannot be told and is refused rather than guessed."""
-    fields = text.str.extract(_SLASHED.pattern).apply(pd.to_numeric, errors="coerce")
-    day_first, month_first = bool((fields[0] > 12).any()), bool((fields[1] > 12).any())
-    if day_first == month_first:
-        shown = ", ".join(text.dropna().iloc[:3])
-        raise MarketDataError(
-            f"{path}: time column {column!r} has dates like {shown} whose day and month cannot be told apart "
-            f"({'both fields exceed 12 somewhere' if day_first else 'no field exceeds 12'}); write them as YYYY-MM-DD"
-        )
-    return pd.to_datetime(text, dayfirst=day_first, utc=True, errors="coerce")
+def _year_last_dates(text: pd.Series, path: Path, column: str) -> pd.Series:
+    try:
+        return year_last_dates(text).dt.tz_localize("UTC")
+    except AmbiguousDatesError as exc:
+        raise MarketDataError(f"{path}: time column {column!r} has {exc}") from None
 
 
 def _from_epoch(numbers: pd.Series) -> pd.Series:
