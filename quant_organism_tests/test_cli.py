@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from quant_organism.market.sources.synthetic import SyntheticSource
@@ -64,6 +65,25 @@ def test_a_run_prints_a_few_lines_per_phase_and_logs_the_event_stream_to_a_file(
     status = _cli(tmp_path / "data", "status", QUANT_ORGANISM_SOURCE="files", QUANT_ORGANISM_FILES_DIR=str(files))
     assert status.returncode == 0 and status.stdout.startswith("quant_organism status"), status.stderr[-3000:]
     assert "Warning" not in status.stderr, status.stderr[-3000:]  # no library notices for the person reading it
+    query = _cli(tmp_path / "data", "query", "select count(*) AS n from partition_quality where passed")  # market views too
+    days = (pd.Timestamp("2024-05-30") - pd.Timestamp("2024-03-20")).days + 1  # ingested from where the files begin
+    assert query.returncode == 0 and query.stdout.split() == ["n", str(2 * 2 * days)], query.stdout + query.stderr
+
+
+def test_a_day_below_the_quality_gate_is_named_with_its_score_and_the_query_that_says_why(tmp_path):
+    """An exchange outage (hours missing from one day) fails the ingest's blocking quality check: the terminal
+    names the partition and its score, and the query it suggests answers with the missing rows."""
+    files = _late_files(tmp_path / "files", "2024-03-01")
+    btc = pd.read_csv(files / "BTC_1h.csv")
+    hours = pd.to_datetime(btc["timestamp"], unit="ms", utc=True)
+    btc[~((hours >= "2024-03-05 10:00") & (hours < "2024-03-05 16:00"))].to_csv(files / "BTC_1h.csv", index=False)
+    env = {"QUANT_ORGANISM_SOURCE": "files", "QUANT_ORGANISM_FILES_DIR": str(files)}
+    done = _cli(tmp_path / "data", "run", "--end", "2024-03-08", "--days", "7", "--preset", "test", "--ingest-only", **env)
+    assert done.returncode == 1
+    assert "below the quality threshold" in done.stderr and "BTC 2024-03-05 (75.0%)" in done.stderr, done.stderr
+    assert "python -m quant_organism query 'select * from partition_quality where not passed'" in done.stderr
+    query = _cli(tmp_path / "data", "query", "select coin, day, missing_rows from partition_quality where not passed", **env)
+    assert query.stdout.split() == ["coin", "day", "missing_rows", "BTC", "2024-03-05", "6"], query.stdout + query.stderr
 
 
 def test_failures_say_what_where_why_and_what_to_do(tmp_path):

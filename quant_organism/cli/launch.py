@@ -94,14 +94,34 @@ def write_run_log(instance: dg.DagsterInstance, run_id: str, path: Path) -> None
 
 
 def failure_text(result: dg.ExecuteInProcessResult, limit: int = 400) -> str:
-    """The first step failure of a run as "step: error" (what failed and why)."""
+    """The first step failure of a run as "step: error" (what failed and why); a failed quality gate also names
+    the partitions below it with their scores, as the materialisation recorded them."""
     for event in result.all_events:
         if event.is_step_failure:
             error = event.step_failure_data.error
             cause = error.cause.message.strip() if error and error.cause else ""
             message = (error.message.strip() if error else "unknown error") + (f" (caused by: {cause})" if cause else "")
-            return f"{event.step_key}: {message[:limit]}"
+            return f"{event.step_key}: {message[:limit]}{_below_quality_gate(result, event.step_key)}"
     return "the run failed before any step (see the log file)"
+
+
+def _below_quality_gate(result: dg.ExecuteInProcessResult, step_key: str, shown: int = 5) -> str:
+    """ "; below the quality threshold: BTC 2025-02-11 (0.0%), ..." from the step's materialisation metadata
+    (`failing_partitions`), or "" when it recorded none."""
+    failing: dict[str, None] = {}  # in order, once: a range run records the same list on each partition's event
+    for event in result.all_events:
+        if event.is_step_materialization and event.step_key == step_key:
+            value = event.step_materialization_data.materialization.metadata.get("failing_partitions")
+            failing.update(dict.fromkeys(getattr(value, "value", None) or []))
+    failing = list(failing)
+    if not failing:
+        return ""
+    more = f", ... ({len(failing)} in all)" if len(failing) > shown else ""
+    return (
+        "; below the quality threshold (the share of a day's expected bars that are present and clean): "
+        f"{', '.join(failing[:shown])}{more}; the reasons per partition: "
+        "python -m quant_organism query 'select * from partition_quality where not passed'"
+    )
 
 
 INSTANCE_YAML = """\

@@ -276,16 +276,38 @@ def _query(args: argparse.Namespace) -> int:
 
     root = settings.data_dir()
     with open_memory(root, root / LEDGER_FILE) as con:
+        _attach_market_views(con, settings.duckdb_path())
         if not args.sql:
-            print("views: " + ", ".join(views_in(con)) if views_in(con) else f"no runs under {root / 'history'} yet")
+            names = sorted(set(views_in(con)))
+            print("views: " + ", ".join(names) if names else f"no runs under {root / 'history'} yet")
             return 0
         try:
             frame = con.execute(args.sql).df()
         except duckdb.Error as exc:
-            print(f"query failed: {str(exc).splitlines()[0]}\nviews: {', '.join(views_in(con))}", file=sys.stderr)
+            print(f"query failed: {str(exc).splitlines()[0]}\nviews: {', '.join(sorted(set(views_in(con))))}", file=sys.stderr)
             return 2
     print(frame.to_csv(index=False) if args.csv else (frame.to_string(index=False) if len(frame) else "(no rows)"))
     return 0
+
+
+def _attach_market_views(con, catalog: Path) -> None:
+    """The market catalogue's views (candles, funding_rates, quarantine, partition_quality: docs/data.md) beside
+    the memory's, read-only, so one command answers "which days failed the quality gate, and why"."""
+    import duckdb
+
+    from quant_organism.reporting.memory import views_in
+
+    if not catalog.is_file():
+        return
+    mine = set(views_in(con))
+    try:
+        con.execute(f"ATTACH '{catalog}' AS market (READ_ONLY)")
+    except duckdb.Error as exc:  # e.g. a writer holds its lock this instant: the memory views still answer
+        print(f"(market views not attached: {str(exc).splitlines()[0]})", file=sys.stderr)
+        return
+    for (name,) in con.execute("SELECT view_name FROM duckdb_views() WHERE database_name = 'market' AND NOT internal").fetchall():
+        if name not in mine:
+            con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM market."{name}"')
 
 
 def _universe(args: argparse.Namespace) -> int:
