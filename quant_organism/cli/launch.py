@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -38,6 +39,8 @@ class IngestSummary:
     success: bool
     run_id: str
     failure: str | None = None  # what failed and why, when it failed
+    below_gate: tuple[str, ...] = ()  # partitions below the quality gate, "BTC 2025-04-01 (0.0%)"
+    gate_only: bool = False  # failed only at the quality gate: the partitions are written, and readers skip those below it
 
 
 def default_end_date() -> str:
@@ -101,26 +104,31 @@ def failure_text(result: dg.ExecuteInProcessResult, limit: int = 400) -> str:
             error = event.step_failure_data.error
             cause = error.cause.message.strip() if error and error.cause else ""
             message = (error.message.strip() if error else "unknown error") + (f" (caused by: {cause})" if cause else "")
-            return f"{event.step_key}: {message[:limit]}{_below_quality_gate(result, event.step_key)}"
+            below = below_quality_gate(result, event.step_key)
+            return f"{event.step_key}: {message[:limit]}" + (f"; {gate_text(below)}" if below else "")
     return "the run failed before any step (see the log file)"
 
 
-def _below_quality_gate(result: dg.ExecuteInProcessResult, step_key: str, shown: int = 5) -> str:
-    """ "; below the quality threshold: BTC 2025-02-11 (0.0%), ..." from the step's materialisation metadata
-    (`failing_partitions`), or "" when it recorded none."""
-    failing: dict[str, None] = {}  # in order, once: a range run records the same list on each partition's event
+GATE_FAILURE = "DagsterAssetCheckFailedError"  # a blocking check failed after the step wrote its partitions
+WHY_QUERY = "python -m quant_organism query 'select * from partition_quality where not passed'"
+
+
+def below_quality_gate(result: dg.ExecuteInProcessResult, step_key: str) -> list[str]:
+    """The partitions below the quality gate as the step's materialisation recorded them (`failing_partitions`,
+    "BTC 2025-02-11 (0.0%)"), in order, once: a range run records the same list on each partition's event."""
+    failing: dict[str, None] = {}
     for event in result.all_events:
         if event.is_step_materialization and event.step_key == step_key:
             value = event.step_materialization_data.materialization.metadata.get("failing_partitions")
             failing.update(dict.fromkeys(getattr(value, "value", None) or []))
-    failing = list(failing)
-    if not failing:
-        return ""
-    more = f", ... ({len(failing)} in all)" if len(failing) > shown else ""
+    return list(failing)
+
+
+def gate_text(partitions: Sequence[str], shown: int = 5) -> str:
+    more = f", ... ({len(partitions)} in all)" if len(partitions) > shown else ""
     return (
-        "; below the quality threshold (the share of a day's expected bars that are present and clean): "
-        f"{', '.join(failing[:shown])}{more}; the reasons per partition: "
-        "python -m quant_organism query 'select * from partition_quality where not passed'"
+        "below the quality threshold (the share of a day's expected bars that are present and clean): "
+        f"{', '.join(partitions[:shown])}{more}; the reasons per partition: {WHY_QUERY}"
     )
 
 
@@ -209,7 +217,12 @@ def _ingest_coin(instance: dg.DagsterInstance, coin: str, first: str, last: str)
     job = _definitions().resolve_job_def(INGEST_JOB)
     tags = {RANGE_START_TAG: f"{coin}|{first}", RANGE_END_TAG: f"{coin}|{last}", **worker_tags()}
     result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False, run_config=base_run_config())
-    return IngestSummary(coin, first, last, result.success, result.run_id, None if result.success else failure_text(result))
+    if result.success:
+        return IngestSummary(coin, first, last, True, result.run_id)
+    steps = [e for e in result.all_events if e.is_step_failure]
+    gate_only = bool(steps) and all(getattr(e.step_failure_data.error, "cls_name", None) == GATE_FAILURE for e in steps)
+    below = tuple(p for e in steps for p in below_quality_gate(result, e.step_key))
+    return IngestSummary(coin, first, last, False, result.run_id, failure_text(result), below, gate_only)
 
 
 def _worker_setup() -> None:

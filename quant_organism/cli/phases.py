@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from quant_organism import settings
-from quant_organism.cli.launch import failure_text, ingest, regimes, write_run_log
+from quant_organism.cli.launch import failure_text, gate_text, ingest, regimes, write_run_log
 
 
 class Terminal:
@@ -85,13 +85,19 @@ def history_start(terminal: Terminal, first: str, last: str) -> str | None:
 
 def ingest_phase(terminal: Terminal, instance, first: str, last: str) -> int | None:
     """Ingest candles and funding for [first, last], then the regimes; None on success, else the exit status
-    after the failure was stated."""
+    after the failure was stated.
+
+    Partitions below the quality gate (an exchange outage, a day of bad prints) are written with their
+    verdict, and everything that reads the lake leaves them out (evolution and validation then judge whether
+    enough remains: their coverage rule). So a coin whose run failed only at that gate does not stop the
+    command: the partitions are named, with the query that says why. Any other failure does."""
     started = time.perf_counter()
     n_days = (pd.Timestamp(last) - pd.Timestamp(first)).days + 1
     summaries = ingest(instance, first, last)
     for summary in summaries:
         write_run_log(instance, summary.run_id, terminal.log_file)
-    failed = [s for s in summaries if not s.success]
+    failed = [s for s in summaries if not s.success and not s.gate_only]
+    below = [p for s in summaries if s.gate_only for p in s.below_gate]
     if not failed:
         regime_run = regimes(instance, first, last)
         write_run_log(instance, regime_run.run_id, terminal.log_file)
@@ -107,6 +113,8 @@ def ingest_phase(terminal: Terminal, instance, first: str, last: str) -> int | N
         f"{len(summaries) - len(failed)}/{len(summaries)} ok in {time.perf_counter() - started:.1f}s "
         f"(lake {settings.lake_dir()}, DuckDB views in {settings.duckdb_path()})"
     )
+    if below:
+        terminal.say(f"      {len(below)} partition(s) left out of what reads the lake, {gate_text(below)}")
     if failed:
         first_failure = failed[0]
         return terminal.fail(
