@@ -188,7 +188,10 @@ def test_unknown_coin_names_the_coin_and_what_exists(tmp_path: Path) -> None:
     write(tmp_path / "ETH_funding.csv", "time,funding_rate\n2024-03-01T00:00:00Z,0.0001\n")
     with pytest.raises(UnknownCoinError, match=r"'DOGE'.*\['BTC', 'ETH'\]") as caught:
         FileSource(tmp_path).candles("DOGE", *ALL_TIME)
-    assert isinstance(caught.value, KeyError)
+    assert isinstance(caught.value, KeyError) and "not read" not in str(caught.value)
+    (tmp_path / "DOGE_1h.xlsx").write_bytes(b"PK")  # a spreadsheet is not read: say so, do not just say "no file"
+    with pytest.raises(UnknownCoinError, match=r"files naming it that are not read: \['DOGE_1h\.xlsx'\]"):
+        FileSource(tmp_path).candles("DOGE", *ALL_TIME)
 
 
 def test_directory_is_an_argument_and_missing_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

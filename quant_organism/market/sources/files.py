@@ -481,8 +481,16 @@ class FileSource(MarketDataSource):
         entries = self.entries()
         mine = [e for e in entries if e.coin.upper() == str(coin).upper()]
         if not mine:
+            unread = [
+                n for n in self._listing[0] if str(coin).upper() in n.upper() and parse_file_name(self.directory / n) is None
+            ]
+            hint = (
+                f"; files naming it that are not read: {unread[:5]} (read: {', '.join(EXTENSIONS)}, named as in data.md)"
+                if unread
+                else ""
+            )
             raise UnknownCoinError(
-                f"unknown coin {coin!r}: no file for it in {self.directory}; coins available: {self.coins() or 'none'}"
+                f"unknown coin {coin!r}: no file for it in {self.directory}; coins available: {self.coins() or 'none'}{hint}"
             )
         return [e for e in mine if e.kind == kind]
 
