@@ -132,6 +132,17 @@ def gate_text(partitions: Sequence[str], shown: int = 5) -> str:
     )
 
 
+def ingest_verdict(summaries: Sequence[IngestSummary]) -> tuple[list[IngestSummary], str | None]:
+    """(the coins whose ingest failed, a line naming the partitions left out at the quality gate or None).
+
+    A coin whose run failed only at the blocking quality gate is not among the failures: its partitions are
+    written with their verdict, everything that reads the lake leaves those below the gate out, and the coverage
+    rules downstream judge what remains (docs/operations.md)."""
+    failed = [s for s in summaries if not s.success and not s.gate_only]
+    below = [p for s in summaries if s.gate_only for p in s.below_gate]
+    return failed, (f"      {len(below)} partition(s) left out of what reads the lake, {gate_text(below)}" if below else None)
+
+
 INSTANCE_YAML = """\
 # Written by quant_organism. A consolidated SQLite event log: per-run shard databases cost a new
 # connection and fsync per event, which made a year-long ingest minutes instead of seconds; the pooled

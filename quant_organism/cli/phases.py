@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from quant_organism import settings
-from quant_organism.cli.launch import failure_text, gate_text, ingest, regimes, write_run_log
+from quant_organism.cli.launch import failure_text, ingest, ingest_verdict, regimes, write_run_log
 
 
 class Terminal:
@@ -96,8 +96,7 @@ def ingest_phase(terminal: Terminal, instance, first: str, last: str) -> int | N
     summaries = ingest(instance, first, last)
     for summary in summaries:
         write_run_log(instance, summary.run_id, terminal.log_file)
-    failed = [s for s in summaries if not s.success and not s.gate_only]
-    below = [p for s in summaries if s.gate_only for p in s.below_gate]
+    failed, left_out = ingest_verdict(summaries)
     if not failed:
         regime_run = regimes(instance, first, last)
         write_run_log(instance, regime_run.run_id, terminal.log_file)
@@ -113,8 +112,8 @@ def ingest_phase(terminal: Terminal, instance, first: str, last: str) -> int | N
         f"{len(summaries) - len(failed)}/{len(summaries)} ok in {time.perf_counter() - started:.1f}s "
         f"(lake {settings.lake_dir()}, DuckDB views in {settings.duckdb_path()})"
     )
-    if below:
-        terminal.say(f"      {len(below)} partition(s) left out of what reads the lake, {gate_text(below)}")
+    if left_out:
+        terminal.say(left_out)
     if failed:
         first_failure = failed[0]
         return terminal.fail(

@@ -118,15 +118,13 @@ def _data_span(settings, yesterday: str) -> tuple[pd.Timestamp, pd.Timestamp]:
 def _ingest(settings, first: str, last: str) -> int:
     """Ingest the history and its regimes; partitions below the quality gate are named and left out (as the main
     command does, cli/phases.ingest_phase), any other failure stops the retrospective."""
-    from quant_organism.cli.launch import failure_text, gate_text, ingest, persistent_instance, regimes
+    from quant_organism.cli.launch import failure_text, ingest, ingest_verdict, persistent_instance, regimes
 
     started = time.perf_counter()
     instance = persistent_instance()
-    summaries = ingest(instance, first, last)
-    failed = [s for s in summaries if not s.success and not s.gate_only]
-    below = [p for s in summaries if s.gate_only for p in s.below_gate]
-    if below:
-        print(f"      {len(below)} partition(s) left out of what reads the lake, {gate_text(below)}", flush=True)
+    failed, left_out = ingest_verdict(ingest(instance, first, last))
+    if left_out:
+        print(left_out, flush=True)
     if failed:
         print(f"FAILED: ingest {first}..{last} for {', '.join(s.coin for s in failed)}: {failed[0].failure}", file=sys.stderr)
         return 1

@@ -9,6 +9,8 @@ and what goes to quarantine, so no source silently fixes or drops rows.
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pyarrow as pa
 
@@ -134,3 +136,10 @@ def arrow_to_frame(table: pa.Table) -> pd.DataFrame:
     if "timestamp" in frame.columns:
         frame["timestamp"] = frame["timestamp"].astype("datetime64[ns, UTC]")
     return frame
+
+
+def column_key(name: object) -> str:
+    """A column (or file) name in canonical spelling, so exports' headers match: 'Volume USD' -> volume_usd,
+    'fundingRate' -> funding_rate, 'Fear-and-Greed Index' -> fear_and_greed_index."""
+    text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", str(name).strip())
+    return re.sub(r"[^0-9a-zA-Z]+", "_", text).strip("_").lower()

@@ -29,7 +29,7 @@ import pandas as pd
 
 from quant_organism.core.timeutil import DAY_MONTH_YEAR, AmbiguousDatesError, year_last_dates
 from quant_organism.market.resilience import CircuitBreaker, RetryPolicy, retry_call
-from quant_organism.market.schema import MarketDataError
+from quant_organism.market.schema import MarketDataError, column_key
 
 CLASSES = ("Extreme Fear", "Fear", "Neutral", "Greed", "Extreme Greed")
 SENTIMENT_COLUMNS = ("date", "value", "classification")
@@ -38,7 +38,7 @@ FILE_MARKER = "fear_greed"
 
 def is_fear_greed_file(name: str) -> bool:
     """A file holding the index, by its name: `fear_greed`, `fear-greed`, `Fear and Greed`, ... anywhere in it."""
-    plain = _plain_name(name).replace("_and_", "_")
+    plain = column_key(name).replace("_and_", "_")
     return FILE_MARKER in plain
 
 
@@ -106,10 +106,6 @@ FILE_COLUMNS: dict[str, tuple[str, ...]] = {
 """Column names a Fear & Greed file may use (case, spaces and dashes aside), in order of preference."""
 
 
-def _plain_name(name: object) -> str:
-    return "_".join("".join(ch if ch.isalnum() else " " for ch in str(name).strip().lower()).split())
-
-
 def _file_rows(path: Path) -> pd.DataFrame:
     """A saved index as text columns: a CSV, or the API's JSON answer saved to a file (its `data` rows)."""
     try:
@@ -150,7 +146,7 @@ class FearGreedFile(SentimentSource):
     def frame(self) -> pd.DataFrame:
         if self._frame is None:
             raw = _file_rows(self.path)
-            columns = {_plain_name(c): c for c in raw.columns}
+            columns = {column_key(c): c for c in raw.columns}
             picked = {role: next((columns[n] for n in names if n in columns), None) for role, names in FILE_COLUMNS.items()}
             missing = [role for role in ("date", "value") if picked[role] is None]
             if missing:

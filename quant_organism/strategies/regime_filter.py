@@ -44,8 +44,8 @@ _READS = {CALM_VOLATILITY: REGIME_VOL, CALM_HMM: REGIME_HMM, WITH_TREND: REGIME_
 """The regime column each filter code reads."""
 
 
-def allowed(regimes: Regimes, code: int, n: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """(long allowed, short allowed) per bar of `n` bars for one filter code, from `regime_arrays`; None when
+def allowed(regimes: Regimes, code: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(long allowed, short allowed) per bar for one filter code, from `regime_arrays`; None when
     the code filters nothing: off, or its regime column is absent (nothing known, so every bar allowed)."""
     if code == OFF:
         return None
@@ -95,7 +95,7 @@ def regime_masks(regimes: Regimes, codes: list[int], n: int, memo: dict | None =
     which depends on the bars only: evolution asks for them every generation."""
     memo = {} if memo is None else memo
     for code in {int(c) for c in codes} - memo.keys():
-        pair = allowed(regimes, code, n)
+        pair = allowed(regimes, code)
         memo[code] = None if pair is None else np.stack(pair)
     used = sorted(code for code in {int(c) for c in codes} if memo[code] is not None)
     if not used:

@@ -51,6 +51,7 @@ from quant_organism.core.timeutil import DAY_MONTH_YEAR, AmbiguousDatesError, ut
 from quant_organism.market.schema import (
     MarketDataError,
     UnknownCoinError,
+    column_key,
     conform_candles,
     conform_funding,
     empty_funding,
@@ -249,7 +250,7 @@ def _find_header(path: Path) -> tuple[int, str]:
         best, best_sep = 0, ","
         for sep in (",", ";", "\t"):
             cells = next(csv.reader(io.StringIO(line), delimiter=sep), [])
-            hits = len({_normalise(c) for c in cells} & _KNOWN_COLUMNS)
+            hits = len({column_key(c) for c in cells} & _KNOWN_COLUMNS)
             if hits > best:
                 best, best_sep = hits, sep
         if best:
@@ -261,17 +262,11 @@ def _find_header(path: Path) -> tuple[int, str]:
     )
 
 
-def _normalise(name: object) -> str:
-    """Column name in canonical spelling: 'Volume USD' -> volume_usd, 'fundingRate' -> funding_rate."""
-    text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", str(name).strip())
-    return re.sub(r"[^0-9a-zA-Z]+", "_", text).strip("_").lower()
-
-
 def _column_index(raw: pd.DataFrame) -> dict[str, list[str]]:
     """Normalised name -> the file's column(s) with that name (two means an ambiguous header)."""
     index: dict[str, list[str]] = {}
     for column in raw.columns:
-        index.setdefault(_normalise(column), []).append(column)
+        index.setdefault(column_key(column), []).append(column)
     return index
 
 
@@ -291,14 +286,14 @@ def _time_column(columns: dict[str, list[str]], path: Path, raw: pd.DataFrame) -
 
 def _volume_column(columns: dict[str, list[str]], coin: str, path: Path, raw: pd.DataFrame) -> str:
     """The coin-unit volume column (see the module docstring for the order of preference)."""
-    coin_key = _normalise(coin)
+    coin_key = column_key(coin)
     own = [c for c in columns if c.startswith("volume_") and c[7:] and coin_key.startswith(c[7:])]
     if own:
         return _one(columns, max(own, key=len), path)
     for name in (*BASE_VOLUME_COLUMNS, *PLAIN_VOLUME_COLUMNS):
         if name in columns:
             return _one(columns, name, path)
-    quote = [c for c in raw.columns if _normalise(c).startswith("volume")]
+    quote = [c for c in raw.columns if column_key(c).startswith("volume")]
     detail = f"only other-currency volume {quote} was found" if quote else f"found columns {list(raw.columns)}"
     raise MarketDataError(
         f"{path}: no volume in coin units for {coin}; {detail}; expected 'volume' or 'volume_{coin_key}' "
