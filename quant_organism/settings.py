@@ -128,9 +128,11 @@ def sentiment_source() -> str:
     """Where the Fear & Greed index comes from (`QUANT_ORGANISM_SENTIMENT_SOURCE`): synthetic, files, api or
     none; default: files with the files market source when its directory holds a `*fear_greed*` file (else
     none: every day's sentiment is missing, and says so), api with hyperliquid, else synthetic."""
+    from quant_organism.market.sentiment import is_fear_greed_file  # the reader's own name rule, so the two agree
+
     default = {"files": "files", "hyperliquid": "api"}.get(source_name(), "synthetic")
     folder = files_dir()
-    if default == "files" and not (folder and folder.is_dir() and any("fear_greed" in p.name.lower() for p in folder.iterdir())):
+    if default == "files" and not (folder and folder.is_dir() and any(is_fear_greed_file(p.name) for p in folder.iterdir())):
         default = "none"
     name = os.environ.get("QUANT_ORGANISM_SENTIMENT_SOURCE", default).strip().lower()
     if name not in SENTIMENT_SOURCES:

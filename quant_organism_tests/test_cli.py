@@ -58,6 +58,9 @@ def test_a_run_prints_a_few_lines_per_phase_and_logs_the_event_stream_to_a_file(
     # history shorter than asked for: said in one sentence, and the run goes on with what exists
     assert any(line.startswith("history: the source's data for") and "begins 2024-03-20" in line for line in lines)
     assert [line.split("]")[0] + "]" for line in lines if line.startswith("[")] == ["[ingest]", "[evolve]", "[paper]"]
+    days = (pd.Timestamp("2024-05-30") - pd.Timestamp("2024-03-20")).days + 1  # ingested from where the files begin
+    # no Fear & Greed file beside the candles: said on the terminal, not only in the log
+    assert any(line.startswith(f"sentiment: {days}/{days} days without a Fear & Greed value (no Fear") for line in lines)
     [log_file] = (tmp_path / "data" / "logs").glob("run-*.log")
     assert str(log_file) in done.stdout
     events = log_file.read_text()
@@ -66,7 +69,6 @@ def test_a_run_prints_a_few_lines_per_phase_and_logs_the_event_stream_to_a_file(
     assert status.returncode == 0 and status.stdout.startswith("quant_organism status"), status.stderr[-3000:]
     assert "Warning" not in status.stderr, status.stderr[-3000:]  # no library notices for the person reading it
     query = _cli(tmp_path / "data", "query", "select count(*) AS n from partition_quality where passed")  # market views too
-    days = (pd.Timestamp("2024-05-30") - pd.Timestamp("2024-03-20")).days + 1  # ingested from where the files begin
     assert query.returncode == 0 and query.stdout.split() == ["n", str(2 * 2 * days)], query.stdout + query.stderr
 
 

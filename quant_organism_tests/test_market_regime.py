@@ -110,6 +110,21 @@ def test_the_files_source_reads_other_exports_of_the_index(tmp_path):
         FearGreedFile(tmp_path / "odd_fear_greed.csv").frame()
 
 
+def test_the_files_market_source_uses_a_fear_greed_file_under_any_name_the_reader_accepts(tmp_path, monkeypatch):
+    """The default sentiment source of the files market source is `files` exactly when the folder holds a file the
+    reader would take (Kaggle's `Fear-and-Greed Index.csv` too), else `none`: it never ignores a file it could read."""
+    from quant_organism import settings
+
+    monkeypatch.setenv("QUANT_ORGANISM_SOURCE", "files")
+    monkeypatch.setenv("QUANT_ORGANISM_FILES_DIR", str(tmp_path))
+    monkeypatch.delenv("QUANT_ORGANISM_SENTIMENT_SOURCE", raising=False)
+    (tmp_path / "BTC_1h.csv").write_text("timestamp,open,high,low,close,volume\n")
+    assert settings.sentiment_source() == "none"
+    (tmp_path / "Fear-and-Greed Index.csv").write_text("date,fng_value\n2024-10-20,40\n")
+    assert settings.sentiment_source() == "files"
+    assert len(FearGreedFile(tmp_path).daily("2024-10-01", "2024-10-31")) == 1
+
+
 @pytest.mark.parametrize("layout", ["%d-%m-%Y", "%m/%d/%Y", "%d/%m/%Y"])
 def test_year_last_dates_in_a_fear_greed_file_take_their_order_from_the_values(tmp_path, layout):
     """Kaggle's file starts `01-02-2018` (1 February): read month first, as pandas guesses from that first row,

@@ -124,6 +124,29 @@ def below_quality_gate(result: dg.ExecuteInProcessResult, step_key: str) -> list
     return list(failing)
 
 
+def sentiment_gap(result: dg.ExecuteInProcessResult) -> str | None:
+    """A line saying how many of a regimes run's days have no Fear & Greed value, and from which source, or None
+    when every day has one: the regime gene's sentiment filter lets every such day trade, which a user reading
+    the terminal should know without opening the log."""
+    for event in result.all_events:
+        if event.is_step_materialization and event.step_key == "market__sentiment":
+            metadata = event.step_materialization_data.materialization.metadata
+            missing = getattr(metadata.get("missing_count"), "value", 0) or 0
+            days = getattr(metadata.get("days"), "value", 0) or 0
+            source = getattr(metadata.get("source"), "value", metadata.get("source"))
+            if not missing:
+                return None
+            why = {
+                "none": "no Fear & Greed source: put a *fear_greed* file beside the candle files or set "
+                "QUANT_ORGANISM_SENTIMENT_SOURCE"
+            }.get(source, f"source {source}")
+            return (
+                f"sentiment: {missing}/{days} days without a Fear & Greed value ({why}); the regime gene's "
+                "sentiment filter does not act on those days"
+            )
+    return None
+
+
 def gate_text(partitions: Sequence[str], shown: int = 5) -> str:
     more = f", ... ({len(partitions)} in all)" if len(partitions) > shown else ""
     return (

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from quant_organism import settings
-from quant_organism.cli.launch import failure_text, ingest, ingest_verdict, regimes, write_run_log
+from quant_organism.cli.launch import failure_text, ingest, ingest_verdict, regimes, sentiment_gap, write_run_log
 
 
 class Terminal:
@@ -97,6 +97,7 @@ def ingest_phase(terminal: Terminal, instance, first: str, last: str) -> int | N
     for summary in summaries:
         write_run_log(instance, summary.run_id, terminal.log_file)
     failed, left_out = ingest_verdict(summaries)
+    gap = None
     if not failed:
         regime_run = regimes(instance, first, last)
         write_run_log(instance, regime_run.run_id, terminal.log_file)
@@ -107,13 +108,15 @@ def ingest_phase(terminal: Terminal, instance, first: str, last: str) -> int | N
                 failure_text(regime_run),
                 "check the sentiment source (QUANT_ORGANISM_SENTIMENT_SOURCE), then rerun",
             )
+        gap = sentiment_gap(regime_run)
     terminal.say(
         f"[ingest] {n_days} days x {len(summaries)} coins, sentiment and regimes: "
         f"{len(summaries) - len(failed)}/{len(summaries)} ok in {time.perf_counter() - started:.1f}s "
         f"(lake {settings.lake_dir()}, DuckDB views in {settings.duckdb_path()})"
     )
-    if left_out:
-        terminal.say(left_out)
+    for line in (left_out, gap):
+        if line:
+            terminal.say(line)
     if failed:
         first_failure = failed[0]
         return terminal.fail(

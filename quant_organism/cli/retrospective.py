@@ -118,7 +118,7 @@ def _data_span(settings, yesterday: str) -> tuple[pd.Timestamp, pd.Timestamp]:
 def _ingest(settings, first: str, last: str) -> int:
     """Ingest the history and its regimes; partitions below the quality gate are named and left out (as the main
     command does, cli/phases.ingest_phase), any other failure stops the retrospective."""
-    from quant_organism.cli.launch import failure_text, ingest, ingest_verdict, persistent_instance, regimes
+    from quant_organism.cli.launch import failure_text, ingest, ingest_verdict, persistent_instance, regimes, sentiment_gap
 
     started = time.perf_counter()
     instance = persistent_instance()
@@ -134,6 +134,9 @@ def _ingest(settings, first: str, last: str) -> int:
         return 1
     print(f"[1/2] ingested {first}..{last} ({len(settings.coins())} coins, regimes) in {time.perf_counter() - started:.1f}s",
           flush=True)  # fmt: skip
+    gap = sentiment_gap(result)
+    if gap:
+        print(gap, flush=True)
     return 0
 
 

@@ -86,6 +86,7 @@ def sentiment(
         metadata={
             "source": sentiment_source.source,
             "days": dg.MetadataValue.int(len(context.partition_keys)),
+            "missing_count": dg.MetadataValue.int(len(missing)),
             "missing_days": dg.MetadataValue.json(missing[:100]),
             "last_value": dg.MetadataValue.float(float(last_row[0])) if last_row else dg.MetadataValue.float(float("nan")),
             "last_class": last_row[1] if last_row else "missing",
