@@ -91,6 +91,28 @@ def test_a_day_below_the_quality_gate_is_named_left_out_and_the_run_goes_on(tmp_
     assert query.stdout.split() == ["coin", "day", "missing_rows", "BTC", "2024-05-05", "6"], query.stdout + query.stderr
 
 
+def test_a_history_that_stops_moves_the_default_end_and_refuses_an_end_past_it(tmp_path):
+    """Files end somewhere in the past. Without --end (yesterday) the run ends on the last whole day every coin has,
+    and says so; an --end past every coin's data is refused with the day to pick; a coin whose data stops
+    earlier than --end is named, and its missing days are left out at the quality gate."""
+    files = _late_files(tmp_path / "files", "2024-03-01")  # bars up to 2024-05-31 23:00
+    eth = pd.read_csv(files / "ETH_1h.csv")
+    eth[pd.to_datetime(eth["timestamp"], unit="ms") < "2024-05-20 12:00"].to_csv(files / "ETH_1h.csv", index=False)
+    env = {"QUANT_ORGANISM_SOURCE": "files", "QUANT_ORGANISM_FILES_DIR": str(files)}
+    moved = _cli(tmp_path / "data", "run", "--preset", "test", "--days", "10", "--ingest-only", **env)
+    assert moved.returncode == 0, moved.stderr[-3000:]
+    assert "history: the source's data for ETH ends 2024-05-19 (its last whole day); the run ends there" in moved.stdout
+    assert "[ingest] 10 days x 2 coins, sentiment and regimes: 2/2 ok" in moved.stdout  # 2024-05-10..19, all clean
+    past = _cli(tmp_path / "data", "run", "--preset", "test", "--end", "2024-06-10", "--ingest-only", **env)
+    assert past.returncode == 1 and "FAILED: ingest" in past.stderr
+    assert "the source's history ends 2024-05-31 (the last whole day of BTC's data), before --end 2024-06-10" in past.stderr
+    assert "pick --end 2024-05-19 or earlier" in past.stderr
+    one = _cli(tmp_path / "data", "run", "--preset", "test", "--end", "2024-05-25", "--days", "10", "--ingest-only", **env)
+    assert one.returncode == 0, one.stderr[-3000:]
+    assert "history: the source's data for ETH ends 2024-05-19; its later days are missing" in one.stdout
+    assert "ETH 2024-05-20 (50.0%)" in one.stdout and "6 partition(s) left out" in one.stdout
+
+
 def test_failures_say_what_where_why_and_what_to_do(tmp_path):
     files = _late_files(tmp_path / "files", "2024-03-01")
     (files / "ETH_1h.csv").write_text("timestamp,open,high,low,close,volume\n1709251200000,1,2,0.5,x,3\nyesterday,1,2,0.5,1,3\n")

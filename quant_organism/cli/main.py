@@ -33,7 +33,7 @@ from quant_organism.cli.launch import (
     run_overrides,
     write_run_log,
 )
-from quant_organism.cli.phases import Terminal, history_start, ingest_phase
+from quant_organism.cli.phases import Terminal, history_window, ingest_phase
 from quant_organism.core import artifacts
 from quant_organism.core.durable import sweep_stale_temps
 from quant_organism.runtime.ledger import LEDGER_FILE
@@ -88,15 +88,16 @@ def _run(args: argparse.Namespace) -> int:
     except LaunchError as exc:
         print(f"quant_organism: {exc}", file=sys.stderr)
         return 2
+    terminal.say(f"quant_organism: source={settings.source_name()} coins={','.join(settings.coins())} days={first}..{last}")
+    terminal.say(f"data root: {settings.data_dir()}   log: {terminal.log_file}")
+    window = history_window(terminal, first, last, days, end_given=args.end is not None)
+    if window is None:
+        return 1
+    first, last = window
     evolve_day = (pd.Timestamp(last) - pd.Timedelta(days=args.paper_days)).strftime("%Y-%m-%d")
     paper_days = [d.strftime("%Y-%m-%d") for d in pd.date_range(evolve_day, last, freq="D")[1:]]
     # Re-evolutions inside the paper days, each traded from the day after it (the nightly chain, every N days).
     re_evolve = {d for d in paper_days[args.evolve_every - 1 :: args.evolve_every] if d != last} if args.evolve_every else set()
-    terminal.say(f"quant_organism: source={settings.source_name()} coins={','.join(settings.coins())} days={first}..{last}")
-    terminal.say(f"data root: {settings.data_dir()}   log: {terminal.log_file}")
-    first = history_start(terminal, first, last)
-    if first is None:
-        return 1
     if first > evolve_day:
         return terminal.fail(
             "evolve", evolve_day, "no history before the evolution day", "pick a later --end or fewer --paper-days"

@@ -1,4 +1,4 @@
-"""What the CLI's commands share: the terminal they talk to, where the source's history begins, and the
+"""What the CLI's commands share: the terminal they talk to, where the source's history begins and ends, and the
 ingest phase (the `run` command and `workflow` both start with it)."""
 
 from __future__ import annotations
@@ -10,7 +10,16 @@ from pathlib import Path
 import pandas as pd
 
 from quant_organism import settings
-from quant_organism.cli.launch import failure_text, ingest, ingest_verdict, regimes, sentiment_gap, write_run_log
+from quant_organism.cli.launch import (
+    LaunchError,
+    date_window,
+    failure_text,
+    ingest,
+    ingest_verdict,
+    regimes,
+    sentiment_gap,
+    write_run_log,
+)
 
 
 class Terminal:
@@ -27,9 +36,70 @@ class Terminal:
         return 1
 
 
-def history_start(terminal: Terminal, first: str, last: str) -> str | None:
-    """`first`, moved to where the source's history begins (with a sentence saying so); None when the
-    source cannot be used at all (the reason is printed)."""
+def history_window(terminal: Terminal, first: str, last: str, days: int, end_given: bool) -> tuple[str, str] | None:
+    """[first, last] fitted to the source's history, with a sentence for each move; None when the source cannot
+    be used or holds nothing in the window (the reason is printed).
+
+    A history that begins later moves `first` to the first whole day every coin has. A history that stops
+    (files) before `last`: without --end, the whole window of `days` days moves back to the last whole day every
+    coin has (the default end, yesterday, is past any file); with --end, a day no coin has is refused, and coins
+    whose data stops earlier are named (their missing days fall below the quality gate and are left out)."""
+    spans = _coin_spans(terminal)
+    if spans is None:
+        return None
+    ends = {coin: end for coin, (_, end) in spans.items() if end is not None}
+    if ends:
+        common_coin, latest_coin = min(ends, key=ends.get), max(ends, key=ends.get)
+        common, latest = ends[common_coin], ends[latest_coin]
+        if not end_given and common < last:
+            terminal.say(
+                f"history: the source's data for {common_coin} ends {common} (its last whole day); the run ends there "
+                f"instead of {last}"
+            )
+            try:
+                first, last = date_window(common, days)
+            except LaunchError as exc:
+                terminal.fail("ingest", f"days ..{common}", str(exc), "set QUANT_ORGANISM_START_DATE within the data")
+                return None
+        elif latest < last:
+            terminal.fail(
+                "ingest",
+                f"days {first}..{last}",
+                f"the source's history ends {latest} (the last whole day of {latest_coin}'s data), before --end {last}",
+                f"pick --end {common} or earlier (or leave --end out: the run then ends where the data does)",
+            )
+            return None
+        elif common < last:
+            stopped = sorted(coin for coin, end in ends.items() if end < last)
+            terminal.say(
+                f"history: the source's data for {', '.join(f'{c} ends {ends[c]}' for c in stopped)}; "
+                f"{'its' if len(stopped) == 1 else 'their'} later days are missing and fall below the quality gate"
+            )
+    starts = {coin: start for coin, (start, _) in spans.items() if start is not None}
+    if not starts:
+        return first, last
+    latest_coin = max(starts, key=starts.get)
+    begins = starts[latest_coin]  # the first whole day every coin has
+    if begins <= first:
+        return first, last
+    if begins > last:
+        terminal.fail(
+            "ingest",
+            f"{latest_coin}, {first}..{last}",
+            f"the source's history for {latest_coin} begins {begins}, after the last day asked for",
+            "pick a later --end",
+        )
+        return None
+    terminal.say(
+        f"history: the source's data for {latest_coin} begins {begins}; ingesting {begins}..{last} "
+        f"instead of from {first} (a shorter history shrinks the evolution windows, down to the preset's minimum)"
+    )
+    return begins, last
+
+
+def _coin_spans(terminal: Terminal) -> dict[str, tuple[str | None, str | None]] | None:
+    """Each coin's (first whole day, last whole day) in the source, None where its history does not stop; None
+    when the source or a coin's data cannot be read (the reason is printed)."""
     from quant_organism.market.schema import MarketDataError
     from quant_organism.market.sources import make_source
 
@@ -49,10 +119,11 @@ def history_start(terminal: Terminal, first: str, last: str) -> str | None:
             "check QUANT_ORGANISM_SOURCE / QUANT_ORGANISM_FILES_DIR / QUANT_ORGANISM_COINS",
         )
         return None
-    starts = {}
+    bar = pd.Timedelta(settings.interval())
+    spans = {}
     for coin in settings.coins():
         try:
-            starts[coin] = source.history_start(coin, settings.interval())
+            start, end = source.history_start(coin, settings.interval()), source.history_end(coin, settings.interval())
         except (MarketDataError, ValueError) as exc:
             terminal.fail(
                 "market data",
@@ -61,26 +132,12 @@ def history_start(terminal: Terminal, first: str, last: str) -> str | None:
                 f"fix or replace {coin}'s data (or leave {coin} out of QUANT_ORGANISM_COINS), then rerun",
             )
             return None
-    known = {coin: start for coin, start in starts.items() if start is not None}
-    if not known:
-        return first
-    latest_coin = max(known, key=lambda c: known[c])
-    begins = known[latest_coin].ceil("D").strftime("%Y-%m-%d")  # the first whole day every coin has
-    if begins <= first:
-        return first
-    if begins > last:
-        terminal.fail(
-            "ingest",
-            f"{latest_coin}, {first}..{last}",
-            f"the source's history for {latest_coin} begins {begins}, after the last day asked for",
-            "pick a later --end",
+        spans[coin] = (
+            None if start is None else pd.Timestamp(start).ceil("D").strftime("%Y-%m-%d"),
+            # the day of the last bar counts when that bar closes at its midnight
+            None if end is None else ((pd.Timestamp(end) + bar).floor("D") - pd.Timedelta(days=1)).strftime("%Y-%m-%d"),
         )
-        return None
-    terminal.say(
-        f"history: the source's data for {latest_coin} begins {begins}; ingesting {begins}..{last} "
-        f"instead of from {first} (a shorter history shrinks the evolution windows, down to the preset's minimum)"
-    )
-    return begins
+    return spans
 
 
 def ingest_phase(terminal: Terminal, instance, first: str, last: str) -> int | None:

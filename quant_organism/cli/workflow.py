@@ -17,7 +17,7 @@ import dagster as dg
 
 from quant_organism import settings
 from quant_organism.cli.launch import LaunchError, base_run_config, date_window, persistent_instance, write_run_log
-from quant_organism.cli.phases import history_start, ingest_phase
+from quant_organism.cli.phases import history_window, ingest_phase
 from quant_organism.defs.automation.orphans import reap_orphaned_runs, worker_tags
 from quant_organism.evolution.config import load_preset
 from quant_organism.evolution.workflow_spec import WorkflowError, WorkflowSpec, load_workflow, resolve_workflow
@@ -57,13 +57,15 @@ def run_workflow_command(args: argparse.Namespace, terminal) -> int:
             success, run_id = result.success, result.run_id
     else:
         try:
-            first, day = date_window(args.end, args.days or load_preset(spec.preset).lookback_days)
+            days = args.days or load_preset(spec.preset).lookback_days
+            first, day = date_window(args.end, days)
         except LaunchError as exc:
             print(f"quant_organism: {exc}", file=sys.stderr)
             return 2
-        first = history_start(terminal, first, day)
-        if first is None:
+        window = history_window(terminal, first, day, days, end_given=args.end is not None)
+        if window is None:
             return 1
+        first, day = window
         status = ingest_phase(terminal, instance, first, day)
         if status is not None:
             return status
