@@ -306,3 +306,27 @@ def test_the_retrospective_runs_on_the_real_4h_files(data_dir: Path, monkeypatch
     assert summary["dates"] == 2 and summary["last_until"] == "2025-07-26"  # the files' last whole day is 2025-07-25
     assert summary["parity_ok"]
     assert -0.9 < summary["buy_and_hold_return"] < 3.0 and summary["buy_and_hold_return"] != 0.0
+
+
+@pytest.mark.skipif(
+    not (REAL / "hyperliquid__BTC_4h.csv").exists(), reason="../shared/market-data (real Hyperliquid files) is absent"
+)
+def test_a_retrospective_without_dates_says_where_more_history_is(data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys):
+    """Partitions that start after the files do, and a lookback longer than what is left: the refusal names the
+    start date that would use the files' whole history, a longer interval and a shorter preset."""
+    from quant_organism.cli.main import main
+
+    monkeypatch.setenv("QUANT_ORGANISM_SOURCE", "files")
+    monkeypatch.setenv("QUANT_ORGANISM_FILES_DIR", str(REAL))
+    monkeypatch.setenv("QUANT_ORGANISM_START_DATE", "2024-10-01")
+    monkeypatch.setenv("QUANT_ORGANISM_COINS", "BTC,ETH")
+    monkeypatch.setenv("QUANT_ORGANISM_INTERVAL", "4h")
+    assert main(["retrospective", "--interval", "4h", "--preset", "full"]) == 1
+    err = capsys.readouterr().err
+    assert "no evolution date between" in err and "each date needs 540 days before it" in err
+    starts = [
+        pd.read_csv(REAL / f"hyperliquid__{c}_4h.csv", usecols=["timestamp_ms"])["timestamp_ms"].min() for c in ("BTC", "ETH")
+    ]
+    first_day = pd.Timestamp(max(starts), unit="ms").ceil("D").date()
+    assert f"set QUANT_ORGANISM_START_DATE={first_day}: the partitions start 2024-10-01" in err
+    assert "--interval 1d" in err and "--interval 4h" not in err and "--preset test: 60 days" in err

@@ -119,11 +119,10 @@ def _coin_spans(terminal: Terminal) -> dict[str, tuple[str | None, str | None]] 
             "check QUANT_ORGANISM_SOURCE / QUANT_ORGANISM_FILES_DIR / QUANT_ORGANISM_COINS",
         )
         return None
-    bar = pd.Timedelta(settings.interval())
     spans = {}
     for coin in settings.coins():
         try:
-            start, end = source.history_start(coin, settings.interval()), source.history_end(coin, settings.interval())
+            start, end = whole_days(source, coin, settings.interval())
         except (MarketDataError, ValueError) as exc:
             terminal.fail(
                 "market data",
@@ -132,12 +131,18 @@ def _coin_spans(terminal: Terminal) -> dict[str, tuple[str | None, str | None]] 
                 f"fix or replace {coin}'s data (or leave {coin} out of QUANT_ORGANISM_COINS), then rerun",
             )
             return None
-        spans[coin] = (
-            None if start is None else pd.Timestamp(start).ceil("D").strftime("%Y-%m-%d"),
-            # the day of the last bar counts when that bar closes at its midnight
-            None if end is None else ((pd.Timestamp(end) + bar).floor("D") - pd.Timedelta(days=1)).strftime("%Y-%m-%d"),
-        )
+        spans[coin] = tuple(None if day is None else day.strftime("%Y-%m-%d") for day in (start, end))
     return spans
+
+
+def whole_days(source, coin: str, interval: str) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """The first and last whole UTC days of `coin`'s history in `source`, None where it does not stop (a
+    synthetic or live source). The day of the last bar counts when that bar closes at its midnight."""
+    start, end = source.history_start(coin, interval), source.history_end(coin, interval)
+    return (
+        None if start is None else pd.Timestamp(start).ceil("D"),
+        None if end is None else (pd.Timestamp(end) + pd.Timedelta(interval)).floor("D") - pd.Timedelta(days=1),
+    )
 
 
 def ingest_phase(terminal: Terminal, instance, first: str, last: str) -> int | None:

@@ -46,13 +46,19 @@ def run(args: argparse.Namespace) -> int:
     evolution = load_preset(preset, **({"executor": args.executor} if args.executor else {}))
     lookback = pd.Timedelta(days=evolution.lookback_days)
     try:
-        data_first, data_last = _data_span(settings, default_end_date())
+        data_first, data_last, source_first = _data_span(settings, default_end_date())
     except (LaunchError, ValueError) as exc:
         print(f"quant_organism retrospective: {exc}", file=sys.stderr)
         return 1
     plan = walk_plan(data_first, data_last, lookback, args.first, args.last, args.every)
     if isinstance(plan, str):
-        print(f"quant_organism retrospective: {plan}", file=sys.stderr)
+        hints = [_earlier_start(data_first, source_first)] if source_first < data_first else []
+        longer = [i for i in ("4h", "1d") if pd.Timedelta(i) > pd.Timedelta(settings.interval())]
+        if longer:
+            hints.append(f"a longer history (--interval {' or '.join(longer)}, where its files reach further back)")
+        if evolution.lookback_days > load_preset("test").lookback_days:
+            hints.append(f"or a shorter lookback (--preset test: {load_preset('test').lookback_days} days)")
+        print(f"quant_organism retrospective: {plan}\n  what to do: {'; '.join(hints)}", file=sys.stderr)
         return 1
     dates, untils = plan
     track = _store().track_name(settings.source_name(), settings.interval(), preset, args.every)
@@ -60,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"retrospective: source={settings.source_name()} interval={settings.interval()} preset={preset} "
           f"coins={','.join(settings.coins())}: {len(dates)} dates {dates[0].date()}..{dates[-1].date()} "
           f"(forward to {untils[-1].date()}), track {track}", flush=True)  # fmt: skip
+    if source_first < data_first and not args.first:
+        print(f"  (more dates: {_earlier_start(data_first, source_first)})", flush=True)
     status = _ingest(
         settings, (dates[0] - lookback).strftime("%Y-%m-%d"), (untils[-1] - pd.Timedelta(days=1)).strftime("%Y-%m-%d")
     )
@@ -92,8 +100,15 @@ def walk_plan(data_first, data_last, lookback, first, last, every):
     return [d for d, _ in kept], [u for _, u in kept]
 
 
-def _data_span(settings, yesterday: str) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """[first whole day, last whole day] that every coin of the source holds, within the partitions."""
+def _earlier_start(data_first: pd.Timestamp, source_first: pd.Timestamp) -> str:
+    return (f"set QUANT_ORGANISM_START_DATE={source_first.date()}: the partitions start {data_first.date()}, the "
+            f"source's data reaches back to {source_first.date()}")  # fmt: skip
+
+
+def _data_span(settings, yesterday: str) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]:
+    """[first whole day, last whole day] that every coin of the source holds, within the partitions, and the
+    first whole day every coin holds without the partitions' start (to say where the data could begin)."""
+    from quant_organism.cli.phases import whole_days
     from quant_organism.market.sources import make_source
 
     files_dir = settings.files_dir()
@@ -104,15 +119,15 @@ def _data_span(settings, yesterday: str) -> tuple[pd.Timestamp, pd.Timestamp]:
         files_dir=str(files_dir) if files_dir else None,
     )
     interval = settings.interval()
-    first = pd.Timestamp(settings.partitions_start_date(), tz="UTC")
-    last = pd.Timestamp(yesterday, tz="UTC")
+    partitions_start = pd.Timestamp(settings.partitions_start_date(), tz="UTC")
+    source_first, last = pd.Timestamp("1970-01-01", tz="UTC"), pd.Timestamp(yesterday, tz="UTC")
     for coin in settings.coins():
-        start, end = source.history_start(coin, interval), source.history_end(coin, interval)
+        start, end = whole_days(source, coin, interval)
         if start is not None:
-            first = max(first, pd.Timestamp(start).ceil("D"))
-        if end is not None:  # the last day whose bars are all there
-            last = min(last, (pd.Timestamp(end) + pd.Timedelta(seconds=1)).floor("D") - pd.Timedelta(days=1))
-    return first, last
+            source_first = max(source_first, start)
+        if end is not None:
+            last = min(last, end)
+    return max(partitions_start, source_first), last, source_first
 
 
 def _ingest(settings, first: str, last: str) -> int:
