@@ -128,16 +128,19 @@ def sentiment_source() -> str:
     """Where the Fear & Greed index comes from (`QUANT_ORGANISM_SENTIMENT_SOURCE`): synthetic, files, api or
     none; default: files with the files market source when its directory holds a `*fear_greed*` file (else
     none: every day's sentiment is missing, and says so), api with hyperliquid, else synthetic."""
-    from quant_organism.market.sentiment import is_fear_greed_file  # the reader's own name rule, so the two agree
+    from quant_organism.market.sentiment import default_source  # the reader's own name rule, so the two agree
 
-    default = {"files": "files", "hyperliquid": "api"}.get(source_name(), "synthetic")
-    folder = files_dir()
-    if default == "files" and not (folder and folder.is_dir() and any(is_fear_greed_file(p.name) for p in folder.iterdir())):
-        default = "none"
-    name = os.environ.get("QUANT_ORGANISM_SENTIMENT_SOURCE", default).strip().lower()
+    name = os.environ.get("QUANT_ORGANISM_SENTIMENT_SOURCE") or default_source(source_name(), files_dir())
+    name = name.strip().lower()
     if name not in SENTIMENT_SOURCES:
         raise ValueError(f"QUANT_ORGANISM_SENTIMENT_SOURCE={name!r}: expected one of {', '.join(SENTIMENT_SOURCES)}")
     return name
+
+
+def hyperliquid_url() -> str | None:
+    """Base URL of the Hyperliquid API for the hyperliquid source (`QUANT_ORGANISM_HYPERLIQUID_URL`, e.g. testnet
+    or a local replay server); None is the SDK's mainnet. Read-only info calls either way."""
+    return os.environ.get("QUANT_ORGANISM_HYPERLIQUID_URL") or None
 
 
 def sentiment_url() -> str:

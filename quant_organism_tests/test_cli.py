@@ -258,3 +258,26 @@ def test_rays_announcement_of_its_default_auth_is_dropped_and_its_other_warnings
         logger.warning(RAY_AUTH_NOTICE + ". Set RAY_AUTH_MODE=disabled to opt out.")
         logger.warning("Token authentication is disabled for this Ray cluster. Anyone with network access ...")
     assert [r.getMessage()[:40] for r in caplog.records] == ["Token authentication is disabled for thi"]
+
+
+def test_the_main_command_ingests_from_a_hyperliquid_url_and_says_when_it_cannot_be_reached(tmp_path):
+    """QUANT_ORGANISM_HYPERLIQUID_URL points the real SDK at another endpoint (a local replay server here, testnet
+    for a user); an endpoint that refuses connections fails the ingest with what to do about the network."""
+    from quant_organism_tests.support.hl_replay_server import HyperliquidReplayServer
+    from quant_organism_tests.test_hyperliquid_source import CANDLES, FUNDING
+
+    env = {"QUANT_ORGANISM_SOURCE": "hyperliquid", "QUANT_ORGANISM_COINS": "BTC", "QUANT_ORGANISM_SENTIMENT_SOURCE": "none"}
+    args = ("run", "--preset", "test", "--end", "2024-10-10", "--days", "3", "--ingest-only")
+    with HyperliquidReplayServer(candle_cap=500, funding_cap=500) as server:
+        server.add_candles("BTC", CANDLES, "1h")
+        server.add_funding("BTC", FUNDING)
+        done = _cli(tmp_path / "data", *args, QUANT_ORGANISM_HYPERLIQUID_URL=server.url, **env)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "[ingest] 3 days x 1 coins, sentiment and regimes: 1/1 ok" in done.stdout
+        assert server.count("candleSnapshot") >= 1 and server.count("fundingHistory") >= 1
+    query = _cli(tmp_path / "data", "query", "select count(*) AS n from candles")
+    assert query.stdout.split() == ["n", str(3 * 24)], query.stdout + query.stderr
+    closed = _cli(tmp_path / "data2", *args, QUANT_ORGANISM_HYPERLIQUID_URL="http://127.0.0.1:9", **env)
+    assert closed.returncode == 1 and "FAILED: ingest (coin BTC" in closed.stderr
+    assert "connection error" in closed.stderr and "Failure: " not in closed.stderr  # the description, not the class
+    assert "what to do: the exchange could not be reached: check the network" in closed.stderr

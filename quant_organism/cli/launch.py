@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import re
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -96,19 +97,22 @@ def write_run_log(instance: dg.DagsterInstance, run_id: str, path: Path) -> None
             handle.write(f"{when} {level:<7} {run_id[:8]} {step} {kind} {text}\n")
 
 
-def failure_text(result: dg.ExecuteInProcessResult, limit: int = 400) -> str:
+def failure_text(result: dg.ExecuteInProcessResult, limit: int = 500) -> str:
     """The first step failure of a run as "step: error" (what failed and why); a failed quality gate also names
-    the partitions below it with their scores, as the materialisation recorded them."""
+    the partitions below it with their scores, as the materialisation recorded them. A `dagster.Failure` is
+    given as its description: the class path says nothing to the person reading it."""
     for event in result.all_events:
         if event.is_step_failure:
             error = event.step_failure_data.error
             cause = error.cause.message.strip() if error and error.cause else ""
-            message = (error.message.strip() if error else "unknown error") + (f" (caused by: {cause})" if cause else "")
+            stated = DAGSTER_FAILURE.sub("", error.message.strip()) if error else "unknown error"
+            message = stated + (f" (caused by: {cause})" if cause else "")
             below = below_quality_gate(result, event.step_key)
             return f"{event.step_key}: {message[:limit]}" + (f"; {gate_text(below)}" if below else "")
     return "the run failed before any step (see the log file)"
 
 
+DAGSTER_FAILURE = re.compile(r"^dagster\._core\.definitions\.events\.Failure: ")
 GATE_FAILURE = "DagsterAssetCheckFailedError"  # a blocking check failed after the step wrote its partitions
 WHY_QUERY = "python -m quant_organism query 'select * from partition_quality where not passed'"
 

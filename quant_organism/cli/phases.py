@@ -145,6 +145,10 @@ def whole_days(source, coin: str, interval: str) -> tuple[pd.Timestamp | None, p
     )
 
 
+UNREACHABLE = ("connection error", "timeout", "is open after")
+"""How the source's resilience layer (market/resilience.py) words a network that cannot reach the exchange."""
+
+
 def ingest_phase(terminal: Terminal, instance, first: str, last: str) -> int | None:
     """Ingest candles and funding for [first, last], then the regimes; None on success, else the exit status
     after the failure was stated.
@@ -180,12 +184,17 @@ def ingest_phase(terminal: Terminal, instance, first: str, last: str) -> int | N
         if line:
             terminal.say(line)
     if failed:
-        first_failure = failed[0]
+        why = failed[0].failure or "see the log"
+        unreachable = any(sign in why for sign in UNREACHABLE)
         return terminal.fail(
             "ingest",
             f"coin {', '.join(s.coin for s in failed)}, days {first}..{last}",
-            first_failure.failure or "see the log",
-            "fix the source (or its files) for that coin and day, then rerun the same command: "
-            "finished partitions are rewritten identically",
+            why,
+            (
+                "the exchange could not be reached: check the network (QUANT_ORGANISM_SOURCE=synthetic or files runs offline)"
+                if unreachable
+                else "fix the source (or its files) for that coin and day"
+            )
+            + ", then rerun the same command: finished partitions are rewritten identically",
         )
     return None

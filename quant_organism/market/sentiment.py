@@ -42,6 +42,17 @@ def is_fear_greed_file(name: str) -> bool:
     return FILE_MARKER in plain
 
 
+def default_source(market: str, files_dir: str | Path | None) -> str:
+    """The sentiment source that goes with a market source: `files` beside files when a file there is the
+    index by its name (`is_fear_greed_file`, the rule the reader finds it by), else `none`; `api` with
+    hyperliquid; `synthetic` with the synthetic and planted markets."""
+    if market == "files":
+        folder = Path(files_dir) if files_dir else None
+        found = folder is not None and folder.is_dir() and any(is_fear_greed_file(p.name) for p in folder.iterdir())
+        return "files" if found else "none"
+    return "api" if market == "hyperliquid" else "synthetic"
+
+
 def classify(value: float) -> str:
     """alternative.me's bands: 0-24 extreme fear, 25-46 fear, 47-54 neutral, 55-75 greed, 76-100 extreme greed."""
     return CLASSES[int(np.searchsorted([25, 47, 55, 76], value, side="right"))]

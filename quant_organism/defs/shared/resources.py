@@ -24,6 +24,7 @@ from quant_organism.evolution import run_store
 from quant_organism.evolution.result import EvolutionResult
 from quant_organism.market.lake import MarketLake
 from quant_organism.market.sentiment import SentimentSource
+from quant_organism.market.sentiment import default_source as default_sentiment_source
 from quant_organism.market.sources import MarketDataSource, make_source
 from quant_organism.runtime.ledger import LEDGER_FILE, PaperLedger
 from quant_organism.runtime.operator import POLICY_FILE, OperatorPolicy, load_policy
@@ -198,15 +199,6 @@ class OperatorPolicyResource(dg.ConfigurableResource):
         return policy, f"launchpad override of {', '.join(sorted(overrides))} (on the standing policy set by {source})"
 
 
-def _default_sentiment(market: str, files_dir: Optional[str]) -> str:
-    """The sentiment source that goes with a market source (files: only when a *fear_greed* file is there)."""
-    if market == "files":
-        folder = Path(files_dir) if files_dir else None
-        found = folder is not None and folder.is_dir() and any("fear_greed" in p.name.lower() for p in folder.iterdir())
-        return "files" if found else "none"
-    return "api" if market == "hyperliquid" else "synthetic"
-
-
 def project_resources(
     data_dir: Path | str, sentiment: "SentimentSourceResource | None" = None, **source: object
 ) -> dict[str, dg.ConfigurableResource]:
@@ -216,7 +208,7 @@ def project_resources(
         "market_source": MarketSource(**source),  # type: ignore[arg-type]
         "sentiment_source": sentiment
         or SentimentSourceResource(
-            source=_default_sentiment(str(source.get("source", "synthetic")), source.get("files_dir")),  # type: ignore[arg-type]
+            source=default_sentiment_source(str(source.get("source", "synthetic")), source.get("files_dir")),  # type: ignore[arg-type]
             files_dir=source.get("files_dir"),  # type: ignore[arg-type]
         ),
         "lake": LakeResource(root=str(root / "lake")),
@@ -242,6 +234,7 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
         source=settings.source_name(),
         seed=settings.synthetic_seed(),
         files_dir=str(files_dir) if files_dir else None,
+        base_url=settings.hyperliquid_url(),
         interval=settings.interval(),
     )
 
