@@ -135,7 +135,8 @@ def _entries(book, policy: dict) -> pd.DataFrame:
 
 
 def test_deny_and_allow_lists_keep_coins_and_strategies_flat(book):
-    book.trade({**NO_BREAKERS, "deny_coins": ["ETH"], "allow_strategies": [book.names[0]]})
+    # spelled otherwise than the universe and the store spell them: matched case-insensitively, not ignored
+    book.trade({**NO_BREAKERS, "deny_coins": ["eth"], "allow_strategies": [book.names[0].upper()]})
     positions = book.day("positions")
     later = positions[positions["bar_time"] > positions["bar_time"].min()]
     assert (later[later["coin"] == "ETH"]["direction"] == 0).all()
@@ -172,3 +173,35 @@ def test_the_standing_policy_set_from_the_cli_applies_and_is_recorded(book, caps
     assert not failed.success
     assert (book.root / "paper" / "policy.json").read_text() == "{not json"  # reported, left in place
     assert cli(["policy", "show"]) == 1 and "unreadable" in capsys.readouterr().err
+
+
+def test_a_name_in_the_lists_that_nothing_holds_is_refused_not_traded_on(book, capsys):
+    """A typo in an allow-list would flatten the whole book, one in a deny-list would deny nothing: the CLI
+    refuses it and keeps the standing policy, a launchpad override fails the run before any bar is traded."""
+    from quant_organism.runtime.operator import OperatorPolicy, UnknownNameError, resolve_names
+
+    resolved = resolve_names(OperatorPolicy(deny_coins=("btc",), allow_strategies=("A_1",)), ["BTC", "kPEPE"], {"a_1"})
+    assert resolved.deny_coins == ("BTC",) and resolved.allow_strategies == ("a_1",)
+    with pytest.raises(UnknownNameError, match=r"--allow-coins DOGEX: coin not in the universe \(BTC, kPEPE\)"):
+        resolve_names(OperatorPolicy(allow_coins=("DOGEX", "kpepe")), ["BTC", "kPEPE"], set())
+
+    before = (book.root / "paper" / "policy.json").read_text() if (book.root / "paper" / "policy.json").exists() else None
+    assert cli(["policy", "set", "--allow-coins", "BTC,DOGEX"]) == 2
+    assert "--allow-coins DOGEX: coin not in the universe (BTC, ETH, SOL, DOGE, XRP)" in capsys.readouterr().err
+    assert cli(["policy", "set", "--deny-strategies", "no_such_strategy"]) == 2
+    assert "--deny-strategies no_such_strategy: strategy not in the strategy store" in capsys.readouterr().err
+    assert cli(["policy", "set", "--max-drawdown", "15"]) == 2
+    assert "--max-drawdown 15.0: input should be less than 1 (limits are fractions: 0.15 is 15%)" in capsys.readouterr().err
+    after = (book.root / "paper" / "policy.json").read_text() if (book.root / "paper" / "policy.json").exists() else None
+    assert after == before  # refused: the standing policy is untouched
+    assert cli(["policy", "set", "--deny-coins", "eth", "--max-drawdown", "20%"]) == 0
+    standing = json.loads((book.root / "paper" / "policy.json").read_text())["policy"]
+    assert standing["deny_coins"] == ["ETH"] and standing["max_drawdown"] == 0.2
+
+    trades_before = len(book.ledger.table("orders"))
+    with dg.instance_for_test() as instance:
+        failed = _paper(_definitions(book.root), instance, DAY2, {**NO_BREAKERS, "allow_coins": ["BTCC"]})
+    assert not failed.success
+    [failure] = [e for e in failed.all_events if e.is_step_failure]
+    assert "operator_policy (launchpad): --allow-coins BTCC: coin not in the universe" in failure.step_failure_data.error.message
+    assert len(book.ledger.table("orders")) == trades_before  # nothing traded under a policy that was not meant

@@ -305,6 +305,10 @@ class StrategyStore:
                 raise self._unknown(name)
             return read_config(path)
 
+    def known_names(self) -> set[str]:
+        """Every strategy name the store holds, live or archived: what an operator's lists may name."""
+        return {c.name for c in self.load_strategies()} | {c.name for c in self.load_archived()}
+
     def load_archived(self) -> list[StrategyConfig]:
         """Every archived (retired) config, oldest retirement first; unreadable files go to `problems`."""
         found: list[tuple[StrategyConfig, str]] = []

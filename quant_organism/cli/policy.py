@@ -14,10 +14,21 @@ import json
 import sys
 
 import pandas as pd
+from pydantic import ValidationError
 
 from quant_organism import settings
+from quant_organism.catalog.store import STORE_DIR, StrategyStore
 from quant_organism.runtime.ledger import LEDGER_FILE, PaperLedger
-from quant_organism.runtime.operator import POLICY_FILE, OperatorPolicy, PolicyFileError, load_policy, save_policy
+from quant_organism.runtime.operator import (
+    POLICY_FILE,
+    OperatorPolicy,
+    PolicyFileError,
+    load_policy,
+    resolve_names,
+    save_policy,
+)
+
+LIMITS = ("max_drawdown", "daily_loss", "max_asset_exposure")
 
 
 def add_parser(sub) -> None:
@@ -78,9 +89,27 @@ def _names(raw: str | None, clear_word: str) -> tuple[str, ...] | None | bool:
 
 
 def _limit(raw: str | None) -> float | None | bool:
+    """A fraction (`0.15`) or a percentage (`15%`); False for `off`; None when the flag was not given."""
     if raw is None:
         return None
-    return False if raw.strip().lower() == "off" else float(raw)
+    text = raw.strip().lower()
+    if text == "off":
+        return False
+    try:
+        return float(text[:-1]) / 100.0 if text.endswith("%") else float(text)
+    except ValueError:
+        raise ValueError(f"{raw!r} is not a limit: give a fraction (0.15), a percentage (15%) or off") from None
+
+
+def _stated(exc: Exception) -> str:
+    """A refusal in the flags' words: pydantic's errors as `--field: what is wrong`, without its help links."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"--{str(e['loc'][0]).replace('_', '-')} {e.get('input')!r}: {e['msg'].lower()}"
+            + (" (limits are fractions: 0.15 is 15%)" if e["loc"][0] in LIMITS else "")
+            for e in exc.errors()
+        )
+    return str(exc).strip()
 
 
 def _set(args: argparse.Namespace) -> int:
@@ -99,9 +128,11 @@ def _set(args: argparse.Namespace) -> int:
         merged = standing.model_dump()
         merged.update({k: v for k, v in changes.items() if v is not None})
         merged.update({k: (cleared[k] if v is False else v) for k, v in values.items() if v is not None})
-        policy = OperatorPolicy.model_validate(merged)
+        policy = resolve_names(
+            OperatorPolicy.model_validate(merged), settings.coins(), StrategyStore(settings.data_dir() / STORE_DIR).known_names()
+        )
     except (PolicyFileError, ValueError) as exc:
-        print(f"quant_organism: policy not changed: {str(exc).strip()}", file=sys.stderr)
+        print(f"quant_organism: policy not changed: {_stated(exc)}", file=sys.stderr)
         return 2
     return _write(policy)
 

@@ -12,6 +12,7 @@ A corrupt file is reported with its path and left in place; the book is then not
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from pathlib import Path
 from typing import Literal
 
@@ -80,6 +81,39 @@ class OperatorPolicy(BaseModel):
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(), sort_keys=True)
+
+
+class UnknownNameError(ValueError):
+    """A coin or strategy in the operator's lists that the universe or the store does not hold."""
+
+
+def resolve_names(policy: OperatorPolicy, coins: Collection[str], strategies: Collection[str]) -> OperatorPolicy:
+    """The policy with its lists spelled as the universe (`coins`) and the strategy store (`strategies`) spell
+    them, matched case-insensitively; UnknownNameError for a name neither holds. The runtime compares names
+    exactly, so a typo would make an allow-list flatten the whole book and a deny-list deny nothing."""
+    where = {
+        "coin": f"not in the universe ({', '.join(coins) or 'empty'})",
+        "strategy": f"not in the strategy store ({len(strategies)} strategies"
+        + (f", e.g. {', '.join(sorted(strategies)[:3])})" if strategies else ")"),
+    }
+    changes, unknown = {}, []
+    for field, known, what in (
+        ("allow_coins", coins, "coin"),
+        ("deny_coins", coins, "coin"),
+        ("allow_strategies", strategies, "strategy"),
+        ("deny_strategies", strategies, "strategy"),
+    ):
+        names = getattr(policy, field)
+        if names is None:
+            continue
+        spelled = {name.casefold(): name for name in known}
+        missing = [name for name in names if name.casefold() not in spelled]
+        if missing:
+            unknown.append(f"--{field.replace('_', '-')} {', '.join(missing)}: {what} {where[what]}")
+        changes[field] = tuple(sorted({spelled.get(name.casefold(), name) for name in names}))
+    if unknown:
+        raise UnknownNameError("; ".join(unknown))
+    return policy.model_copy(update=changes)
 
 
 def load_policy(path: Path) -> tuple[OperatorPolicy, str]:

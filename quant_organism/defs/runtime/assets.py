@@ -90,7 +90,7 @@ def paper_performance(
 ) -> dg.MaterializeResult:
     day = pd.Timestamp(context.partition_key, tz="UTC")
     try:
-        policy, policy_source = operator_policy.policy()
+        policy, policy_source = operator_policy.policy(catalog.store())
     except PolicyFileError as exc:
         raise dg.Failure(description=str(exc)) from None
     store = catalog.store()

@@ -66,7 +66,7 @@ def paper_bars(
     if end > pd.Timestamp.now(tz="UTC"):
         raise dg.Failure(description=f"the bars of {start:%Y-%m-%d %H:00} have not closed yet")
     try:
-        policy, policy_source = operator_policy.policy()
+        policy, policy_source = operator_policy.policy(catalog.store())
     except PolicyFileError as exc:
         raise dg.Failure(description=str(exc)) from None
     book = _book_in_force(catalog.store(), start.floor("D"))

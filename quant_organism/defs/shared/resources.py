@@ -27,7 +27,7 @@ from quant_organism.market.sentiment import SentimentSource
 from quant_organism.market.sentiment import default_source as default_sentiment_source
 from quant_organism.market.sources import MarketDataSource, make_source
 from quant_organism.runtime.ledger import LEDGER_FILE, PaperLedger
-from quant_organism.runtime.operator import POLICY_FILE, OperatorPolicy, load_policy
+from quant_organism.runtime.operator import POLICY_FILE, OperatorPolicy, UnknownNameError, load_policy, resolve_names
 
 if TYPE_CHECKING:  # imported on use at run time (the budget module is only needed by runs that ask)
     from quant_organism.core.budget import RunBudget
@@ -186,8 +186,10 @@ class OperatorPolicyResource(dg.ConfigurableResource):
     daily_loss: Optional[float] = Field(default=None, description="daily loss breaker (0: off)")
     max_asset_exposure: Optional[float] = Field(default=None, description="combined exposure cap per coin (0: off)")
 
-    def policy(self) -> tuple[OperatorPolicy, str]:
-        """(the policy in force for this run, its source); PolicyFileError when the standing file is corrupt."""
+    def policy(self, store: StrategyStore | None = None) -> tuple[OperatorPolicy, str]:
+        """(the policy in force for this run, its source); PolicyFileError when the standing file is corrupt.
+        Lists given here are spelled as the universe and `store` spell them (`resolve_names`): a name neither
+        holds fails the run rather than flatten the book or deny nothing."""
         standing, source = load_policy(Path(self.path) if self.path else settings.data_dir() / POLICY_FILE)
         overrides = {name: getattr(self, name) for name in OperatorPolicy.model_fields if getattr(self, name, None) is not None}
         if not overrides:
@@ -195,6 +197,13 @@ class OperatorPolicyResource(dg.ConfigurableResource):
         for name in ("max_drawdown", "daily_loss", "max_asset_exposure"):
             if overrides.get(name) == 0:
                 overrides[name] = None
+        lists = {name: value for name, value in overrides.items() if name.startswith(("allow_", "deny_"))}
+        if lists:
+            try:
+                given = resolve_names(OperatorPolicy(**lists), settings.coins(), store.known_names() if store else set())
+            except UnknownNameError as exc:
+                raise dg.Failure(description=f"operator_policy (launchpad): {exc}") from None
+            overrides.update({name: getattr(given, name) for name in lists})
         policy = OperatorPolicy.model_validate({**standing.model_dump(), **overrides})
         return policy, f"launchpad override of {', '.join(sorted(overrides))} (on the standing policy set by {source})"
 
