@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from datetime import date
 from pathlib import Path
 
 DEFAULT_COINS: tuple[str, ...] = ("BTC", "ETH", "SOL", "DOGE", "XRP")
@@ -57,6 +58,13 @@ def coins() -> tuple[str, ...]:
     value = os.environ.get("QUANT_ORGANISM_COINS", "")
     picked = tuple(c.strip() for c in value.split(",") if c.strip())
     if picked:
+        seen: dict[str, str] = {}
+        for coin in picked:
+            if coin.casefold() in seen:
+                raise ValueError(f"QUANT_ORGANISM_COINS={value!r} names one coin twice ({seen[coin.casefold()]}, {coin})")
+            seen[coin.casefold()] = coin
+        if source_name() == "synthetic":  # its tickers are upper case: `btc` is the documented BTC, not a new coin
+            picked = tuple(c.upper() for c in picked)
         return picked
     universe = os.environ.get("QUANT_ORGANISM_UNIVERSE", "").strip()
     if not universe or universe == "default":
@@ -78,13 +86,30 @@ def coins() -> tuple[str, ...]:
 
 
 def partitions_start_date() -> str:
-    """First day of the daily partitions (`QUANT_ORGANISM_START_DATE`, default 2024-01-01)."""
-    return os.environ.get("QUANT_ORGANISM_START_DATE", "2024-01-01")
+    """First day of the daily partitions (`QUANT_ORGANISM_START_DATE`, default 2024-01-01), as YYYY-MM-DD."""
+    value = os.environ.get("QUANT_ORGANISM_START_DATE", "2024-01-01").strip()
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise ValueError(f"QUANT_ORGANISM_START_DATE={value!r}: expected a day as YYYY-MM-DD (e.g. 2023-01-01)") from None
 
 
 def interval() -> str:
-    """Bar interval of the candles (`QUANT_ORGANISM_INTERVAL`, default 1h)."""
-    return os.environ.get("QUANT_ORGANISM_INTERVAL", DEFAULT_INTERVAL)
+    """Bar interval of the candles (`QUANT_ORGANISM_INTERVAL`, default 1h), one the market schema knows."""
+    from quant_organism.market.schema import INTERVALS
+
+    value = os.environ.get("QUANT_ORGANISM_INTERVAL", DEFAULT_INTERVAL).strip()
+    if value not in INTERVALS:
+        raise ValueError(f"QUANT_ORGANISM_INTERVAL={value!r}: expected one of {', '.join(INTERVALS)}")
+    return value
+
+
+def check_environment() -> None:
+    """Read every QUANT_ORGANISM_* setting once, so a bad value is refused with its message before a command
+    starts rather than as a traceback from deep inside it (ValueError)."""
+    for read in (source_name, files_dir, coins, partitions_start_date, interval, production_preset, sentiment_source,
+                 cpu_hour_price, ingest_workers, run_heartbeat_timeout, automation_on, synthetic_seed):  # fmt: skip
+        read()
 
 
 def dagster_home() -> Path:
@@ -113,7 +138,14 @@ def retrospective_cron() -> str:
 def run_heartbeat_timeout() -> float:
     """Seconds without an event after which a STARTED run no process answers for counts as orphaned
     (`QUANT_ORGANISM_RUN_HEARTBEAT_TIMEOUT`, default 7200)."""
-    return float(os.environ.get("QUANT_ORGANISM_RUN_HEARTBEAT_TIMEOUT", "7200"))
+    raw = os.environ.get("QUANT_ORGANISM_RUN_HEARTBEAT_TIMEOUT", "7200")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"QUANT_ORGANISM_RUN_HEARTBEAT_TIMEOUT={raw!r}: expected seconds") from None
+    if value <= 0:
+        raise ValueError(f"QUANT_ORGANISM_RUN_HEARTBEAT_TIMEOUT={raw!r}: must be > 0 seconds")
+    return value
 
 
 def alert_webhook_url() -> str | None:

@@ -281,3 +281,36 @@ def test_the_main_command_ingests_from_a_hyperliquid_url_and_says_when_it_cannot
     assert closed.returncode == 1 and "FAILED: ingest (coin BTC" in closed.stderr
     assert "connection error" in closed.stderr and "Failure: " not in closed.stderr  # the description, not the class
     assert "what to do: the exchange could not be reached: check the network" in closed.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("QUANT_ORGANISM_UNIVERSE", "bad", "expected 'default' or 'topN'"),
+        ("QUANT_ORGANISM_INTERVAL", "2h", "QUANT_ORGANISM_INTERVAL='2h': expected one of 1m, 5m, 15m, 1h, 4h, 1d"),
+        ("QUANT_ORGANISM_START_DATE", "2024/01/01", "expected a day as YYYY-MM-DD"),
+        ("QUANT_ORGANISM_COINS", "btc,ETH,BTC", "names one coin twice (btc, BTC)"),
+        ("QUANT_ORGANISM_RUN_HEARTBEAT_TIMEOUT", "soon", "expected seconds"),
+    ],
+)
+def test_a_bad_setting_is_refused_with_its_message_before_the_command_starts(
+    variable, value, said, tmp_path, monkeypatch, capsys
+):
+    from quant_organism.cli.main import main
+
+    monkeypatch.setenv("QUANT_ORGANISM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv(variable, value)
+    assert main(["run", "--preset", "test", "--ingest-only"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("quant_organism: ") and said in err and "Traceback" not in err
+    assert not (tmp_path / "data" / "lake").exists()  # nothing started
+
+
+def test_coins_named_in_lower_case_are_the_synthetic_markets_documented_tickers(monkeypatch):
+    from quant_organism import settings
+
+    monkeypatch.setenv("QUANT_ORGANISM_COINS", "btc, eth")
+    monkeypatch.delenv("QUANT_ORGANISM_SOURCE", raising=False)
+    assert settings.coins() == ("BTC", "ETH")
+    monkeypatch.setenv("QUANT_ORGANISM_SOURCE", "files")  # files and the exchange keep the spelling given
+    assert settings.coins() == ("btc", "eth")

@@ -445,6 +445,11 @@ def _not_the_ray_auth_notice(record: logging.LogRecord) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        settings.check_environment()
+    except ValueError as exc:
+        print(f"quant_organism: {exc}", file=sys.stderr)
+        return 2
     _quiet_api_notices()
     from quant_organism.core import faults
 
