@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import dagster as dg
+import pandas as pd
 import pytest
 
 from quant_organism.automation import health
@@ -116,6 +117,29 @@ def test_health_scores_components_and_keeps_history(tmp_path):
     health.record(report, tmp_path)
     health.record(health.combine(components[:1], NOW), tmp_path)
     assert [h["status"] for h in health.history(tmp_path)] == ["degraded", "ok"]
+
+
+def test_freshness_of_files_that_stop_is_judged_against_their_own_last_day(tmp_path, monkeypatch):
+    """Files of the past: the lake is fresh when it holds what they hold, not stale forever against yesterday;
+    behind them, it is behind by the days it lacks."""
+    ends = {"BTC": date(2019, 10, 16), "ETH": date(2019, 10, 16)}
+    fresh = health.freshness({"BTC": date(2019, 10, 16), "ETH": date(2019, 10, 12)}, NOW.date(), 7, ends)
+    assert [c.score for c in fresh] == [1.0, pytest.approx(1 - 4 / 7, abs=1e-3)]
+    assert fresh[1].detail == "last passing day 2019-10-12 (4 day(s) behind the source's last day 2019-10-16)"
+    assert health.freshness({"BTC": date(2019, 10, 16)}, NOW.date(), 7)[0].score == 0.0  # a source that goes on
+
+    from quant_organism.defs.automation.health import _files_ends
+
+    bars = pd.DataFrame({"timestamp": pd.date_range("2019-10-01", "2019-10-16 23:00", freq="1h").astype("int64") // 10**6})
+    bars = bars.assign(open=1.0, high=1.0, low=1.0, close=1.0, volume=1.0)
+    bars.to_csv(tmp_path / "BTC_1h.csv", index=False)
+    bars.iloc[:-1].to_csv(tmp_path / "ETH_1h.csv", index=False)  # its last hour missing: 10-15 is its last whole day
+    monkeypatch.setenv("QUANT_ORGANISM_SOURCE", "files")
+    monkeypatch.setenv("QUANT_ORGANISM_FILES_DIR", str(tmp_path))
+    monkeypatch.setenv("QUANT_ORGANISM_COINS", "BTC,ETH")
+    assert _files_ends() == {"BTC": date(2019, 10, 16), "ETH": date(2019, 10, 15)}
+    monkeypatch.setenv("QUANT_ORGANISM_SOURCE", "synthetic")
+    assert _files_ends() is None
 
 
 def test_the_health_asset_reports_components_and_a_history_plot(data_dir):

@@ -58,12 +58,23 @@ def _age_score(age_days: float | None, stale_days: int, grace_days: float = 1.0)
     return max(0.0, 1.0 - (age_days - grace_days) / max(stale_days - grace_days, 1e-9))
 
 
-def freshness(last_days: Mapping[str, date | None], today: date, stale_days: int = DEFAULT_STALE_DAYS) -> list[Component]:
-    """One component per coin: the last day with passing candles against yesterday (the last closed day)."""
+def freshness(
+    last_days: Mapping[str, date | None],
+    today: date,
+    stale_days: int = DEFAULT_STALE_DAYS,
+    source_ends: Mapping[str, date | None] | None = None,
+) -> list[Component]:
+    """One component per coin: the last day with passing candles against yesterday (the last closed day), or
+    against the last whole day of the source's own history where it stops (`source_ends`: files of the past,
+    which no ingest can bring further; their lake is fresh when it holds what the files hold)."""
     out = []
     for coin, last in sorted(last_days.items()):
-        age = None if last is None else (today - last).days - 1
-        detail = "no passing candle partition" if last is None else f"last passing day {last} ({age} day(s) behind)"
+        yesterday = today - timedelta(days=1)
+        end = (source_ends or {}).get(coin)
+        reference = min(yesterday, end) if end is not None else yesterday
+        against = "" if reference == yesterday else f" the source's last day {reference}"
+        age = None if last is None else max((reference - last).days, 0)
+        detail = "no passing candle partition" if last is None else f"last passing day {last} ({age} day(s) behind{against})"
         out.append(Component(f"freshness:{coin}", round(_age_score(age, stale_days, grace_days=0.0), 3), detail))
     return out
 

@@ -122,7 +122,7 @@ def _coin_spans(terminal: Terminal) -> dict[str, tuple[str | None, str | None]] 
     spans = {}
     for coin in settings.coins():
         try:
-            start, end = whole_days(source, coin, settings.interval())
+            start, end = source.whole_days(coin, settings.interval())
         except (MarketDataError, ValueError) as exc:
             terminal.fail(
                 "market data",
@@ -133,16 +133,6 @@ def _coin_spans(terminal: Terminal) -> dict[str, tuple[str | None, str | None]] 
             return None
         spans[coin] = tuple(None if day is None else day.strftime("%Y-%m-%d") for day in (start, end))
     return spans
-
-
-def whole_days(source, coin: str, interval: str) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
-    """The first and last whole UTC days of `coin`'s history in `source`, None where it does not stop (a
-    synthetic or live source). The day of the last bar counts when that bar closes at its midnight."""
-    start, end = source.history_start(coin, interval), source.history_end(coin, interval)
-    return (
-        None if start is None else pd.Timestamp(start).ceil("D"),
-        None if end is None else (pd.Timestamp(end) + pd.Timedelta(interval)).floor("D") - pd.Timedelta(days=1),
-    )
 
 
 UNREACHABLE = ("connection error", "timeout", "is open after")

@@ -108,7 +108,6 @@ def _earlier_start(data_first: pd.Timestamp, source_first: pd.Timestamp) -> str:
 def _data_span(settings, yesterday: str) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]:
     """[first whole day, last whole day] that every coin of the source holds, within the partitions, and the
     first whole day every coin holds without the partitions' start (to say where the data could begin)."""
-    from quant_organism.cli.phases import whole_days
     from quant_organism.market.sources import make_source
 
     files_dir = settings.files_dir()
@@ -122,7 +121,7 @@ def _data_span(settings, yesterday: str) -> tuple[pd.Timestamp, pd.Timestamp, pd
     partitions_start = pd.Timestamp(settings.partitions_start_date(), tz="UTC")
     source_first, last = pd.Timestamp("1970-01-01", tz="UTC"), pd.Timestamp(yesterday, tz="UTC")
     for coin in settings.coins():
-        start, end = whole_days(source, coin, interval)
+        start, end = source.whole_days(coin, interval)
         if start is not None:
             source_first = max(source_first, start)
         if end is not None:

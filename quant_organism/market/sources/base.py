@@ -38,3 +38,12 @@ class MarketDataSource(ABC):
     def history_end(self, coin: str, interval: str = "1h") -> pd.Timestamp | None:
         """The last bar the source holds for `coin` when its history stops (files); None when it goes on."""
         return None
+
+    def whole_days(self, coin: str, interval: str = "1h") -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+        """The first and last whole UTC days of `coin`'s history (midnight timestamps), None where the source
+        does not say or its history goes on. The day of the last bar counts when that bar closes at midnight."""
+        start, end = self.history_start(coin, interval), self.history_end(coin, interval)
+        return (
+            None if start is None else pd.Timestamp(start).ceil("D"),
+            None if end is None else (pd.Timestamp(end) + pd.Timedelta(interval)).floor("D") - pd.Timedelta(days=1),
+        )
