@@ -125,6 +125,24 @@ def test_ingest_schedule_requests_each_coin_for_the_day_that_just_closed():
     assert first.run_requests == [] and "2023-12-31 is not a partition" in first.skip_message
 
 
+def test_the_ingest_schedule_does_not_ask_files_for_days_past_their_end(files_dir, monkeypatch):
+    """Files of the past: no nightly ingest run that can only fail the quality gate (an incident and an alert
+    every night); a coin whose newer file arrives is ingested again at the next tick."""
+    monkeypatch.setenv("QUANT_ORGANISM_SOURCE", "files")
+    monkeypatch.setenv("QUANT_ORGANISM_FILES_DIR", str(files_dir))
+    monkeypatch.setenv("QUANT_ORGANISM_COINS", ",".join(COINS))
+    schedule = automation.make_ingest_schedule(coins=COINS)
+    late = schedule_tick(schedule, datetime(2024, 3, 9, 0, 15, tzinfo=UTC))  # the files end 2024-03-05
+    assert late.run_requests == []
+    assert "BTC: its files end 2024-03-05 (new days arrive with newer files)" in late.skip_message
+    frame = SyntheticSource().candles("BTC", "2024-02-27", "2024-03-09")
+    frame = frame.assign(timestamp_ms=frame["timestamp"].astype("int64") // 10**6)
+    frame[["timestamp_ms", "open", "high", "low", "close", "volume"]].to_csv(files_dir / "BTC_1h.csv", index=False)
+    assert requested(schedule_tick(schedule, datetime(2024, 3, 9, 0, 15, tzinfo=UTC))) == [
+        ("ingest:2024-03-08:BTC", "BTC|2024-03-08")
+    ]
+
+
 def test_nightly_evolution_schedule_evolves_the_previous_day_unless_a_sensor_did():
     when, schedule = datetime(2024, 3, 6, 2, 0, tzinfo=UTC), automation.make_nightly_evolution_schedule(min_history_days=0)
     with dg.instance_for_test() as instance:

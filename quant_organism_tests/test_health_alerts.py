@@ -128,7 +128,7 @@ def test_freshness_of_files_that_stop_is_judged_against_their_own_last_day(tmp_p
     assert fresh[1].detail == "last passing day 2019-10-12 (4 day(s) behind the source's last day 2019-10-16)"
     assert health.freshness({"BTC": date(2019, 10, 16)}, NOW.date(), 7)[0].score == 0.0  # a source that goes on
 
-    from quant_organism.defs.automation.health import _files_ends
+    from quant_organism.defs.shared.resources import files_last_days
 
     bars = pd.DataFrame({"timestamp": pd.date_range("2019-10-01", "2019-10-16 23:00", freq="1h").astype("int64") // 10**6})
     bars = bars.assign(open=1.0, high=1.0, low=1.0, close=1.0, volume=1.0)
@@ -137,9 +137,9 @@ def test_freshness_of_files_that_stop_is_judged_against_their_own_last_day(tmp_p
     monkeypatch.setenv("QUANT_ORGANISM_SOURCE", "files")
     monkeypatch.setenv("QUANT_ORGANISM_FILES_DIR", str(tmp_path))
     monkeypatch.setenv("QUANT_ORGANISM_COINS", "BTC,ETH")
-    assert _files_ends() == {"BTC": date(2019, 10, 16), "ETH": date(2019, 10, 15)}
+    assert files_last_days() == {"BTC": date(2019, 10, 16), "ETH": date(2019, 10, 15)}
     monkeypatch.setenv("QUANT_ORGANISM_SOURCE", "synthetic")
-    assert _files_ends() is None
+    assert files_last_days() is None
 
 
 def test_the_health_asset_reports_components_and_a_history_plot(data_dir):

@@ -5,7 +5,7 @@ address), records the check in the history file and shows the components and the
 `python -m quant_organism status` runs the same check from the terminal.
 """
 
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import dagster as dg
@@ -18,7 +18,7 @@ from quant_organism.automation.job_names import EVOLVE_JOBS_BY_PRESET, INGEST_JO
 from quant_organism.catalog.config import LIVE_STATUSES
 from quant_organism.catalog.store import STORE_DIR, StrategyStore
 from quant_organism.defs.automation.schedules_sensors import schedule_status
-from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource
+from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, files_last_days
 from quant_organism.market.lake import MarketLake
 from quant_organism.reporting.plots import health_history, markdown_image
 from quant_organism.runtime.ledger import LEDGER_FILE, PaperLedger
@@ -35,22 +35,6 @@ def _last_success(instance: dg.DagsterInstance, jobs: list[str]) -> datetime | N
     return max(ends, default=None)
 
 
-def _files_ends() -> dict[str, date | None] | None:
-    """Each coin's last whole day in the files source (its history stops there); None for a source that goes on
-    (the synthetic market, the exchange) or files that cannot be read (the ingest reports those)."""
-    if settings.source_name() != "files":
-        return None
-    from quant_organism.market.schema import MarketDataError
-    from quant_organism.market.sources import make_source
-
-    try:
-        source = make_source("files", coins=settings.coins(), files_dir=str(settings.files_dir()))
-        ends = {coin: source.whole_days(coin, settings.interval())[1] for coin in settings.coins()}
-    except (MarketDataError, ValueError, OSError):
-        return None
-    return {coin: None if end is None else end.date() for coin, end in ends.items()}
-
-
 def check_health(
     instance: dg.DagsterInstance, data_root: Path, lake: MarketLake, now: datetime | None = None
 ) -> health.HealthReport:
@@ -58,7 +42,7 @@ def check_health(
     now = now or datetime.now(timezone.utc)
     stale = health.DEFAULT_STALE_DAYS
     components = health.freshness(
-        lake.last_days("candles", settings.coins(), settings.interval()), now.date(), stale, _files_ends()
+        lake.last_days("candles", settings.coins(), settings.interval()), now.date(), stale, files_last_days()
     )
     store = StrategyStore(data_root / STORE_DIR)
     live = store.load_strategies(status=LIVE_STATUSES)

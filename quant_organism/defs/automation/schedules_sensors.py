@@ -30,7 +30,7 @@ from quant_organism.defs.automation.orphans import reap_orphaned_runs
 from quant_organism.defs.market.assets import CANDLES
 from quant_organism.defs.market.regime import REGIME
 from quant_organism.defs.shared.partitions import coin_partitions, daily_partitions, partition_coin_day
-from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, StrategyStoreResource
+from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, StrategyStoreResource, files_last_days
 
 TRIGGER_TAG = "quant_organism/trigger"
 DEFAULT_LOOKBACK_DAYS = 14  # days a sensor tick inspects: a completed day older than this is left to backfills
@@ -198,11 +198,17 @@ def make_ingest_schedule(
             )
         materialised = _candle_coin_days(context.instance)
         first = {coin: min((d for c, d in materialised if c == coin), default=None) for coin in coins}
+        files_end = files_last_days() or {}
         requests, skipped = [], []
         for day in days:
             for coin in coins:
                 if day != days[-1] and ((coin, day) in materialised or first[coin] is None or first[coin] > day):
                     continue  # done already, or before this coin's lake began: not a night that was missed
+                end = files_end.get(coin)
+                if end is not None and day > end.isoformat():  # files of the past: nothing to ingest, no failure
+                    if day == days[-1]:
+                        skipped.append(f"{coin}: its files end {end} (new days arrive with newer files)")
+                    continue
                 key = dg.MultiPartitionKey({"date": day, "coin": coin})
                 attempt = attempt_for(context.instance, [INGEST_JOB], str(key), orch.ingest_run_key(day, coin))
                 if not attempt.wanted:

@@ -8,6 +8,7 @@ for one data root (the UI and the main command use the environment's; tests a te
 from __future__ import annotations
 
 import time
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -40,6 +41,23 @@ def _cached_source(
     # One client per configuration and process: the synthetic simulation and parsed files are reused
     # across the partitions that one process materialises.
     return make_source(kind, seed=seed, coins=coins, files_dir=files_dir, base_url=base_url)
+
+
+def files_last_days() -> dict[str, date | None] | None:
+    """Each coin's last whole day in the files source (its history stops there: no ingest can bring a later
+    day until newer files arrive); None for a source that goes on (the synthetic market, the exchange) or files
+    that cannot be read (the ingest reports those). Parsed once per file version and process."""
+    if settings.source_name() != "files":
+        return None
+    from quant_organism.market.schema import MarketDataError
+
+    files_dir = settings.files_dir()
+    try:
+        source = _cached_source("files", 0, tuple(settings.coins()), str(files_dir) if files_dir else None, None)
+        ends = {coin: source.whole_days(coin, settings.interval())[1] for coin in settings.coins()}
+    except (MarketDataError, ValueError, OSError):
+        return None
+    return {coin: None if end is None else end.date() for coin, end in ends.items()}
 
 
 class MarketSource(dg.ConfigurableResource):
