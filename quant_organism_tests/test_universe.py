@@ -86,6 +86,10 @@ def test_hyperliquid_top_n_by_volume_saved_as_the_universe(tmp_path, monkeypatch
         saved = json.loads((tmp_path / "universe.json").read_text())
         assert saved["coins"] == ["BTC", "ETH", "SOL"]  # the delisted and the unparseable are left out
         assert saved["detail"][0]["day_volume_usd"] == 900000000.5
+        (tmp_path / "universe.json").unlink()
+        monkeypatch.setenv("QUANT_ORGANISM_HYPERLIQUID_URL", server.url)  # the source's URL, as ingest uses it
+        assert main(["universe", "--top", "3"]) == 0 and json.loads((tmp_path / "universe.json").read_text())["coins"]
+        monkeypatch.delenv("QUANT_ORGANISM_HYPERLIQUID_URL")
         server.on_info("metaAndAssetCtxs", lambda body: {"oops": 1})
         assert main(["universe", "--top", "3", "--url", server.url]) == 1
         assert "malformed payload" in capsys.readouterr().err

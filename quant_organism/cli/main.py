@@ -317,7 +317,8 @@ def _universe(args: argparse.Namespace) -> int:
     from quant_organism.market.schema import MarketDataError
     from quant_organism.market.sources.hyperliquid import HyperliquidSource
 
-    source = HyperliquidSource(args.url) if args.url else HyperliquidSource()
+    url = args.url or settings.hyperliquid_url()
+    source = HyperliquidSource(url) if url else HyperliquidSource()
     try:
         top = source.top_coins(args.top)
     except MarketDataError as exc:
@@ -412,7 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
     query.set_defaults(handler=_query)
     universe = sub.add_parser("universe", help="save the exchange's top N perpetuals by volume as the universe")
     universe.add_argument("--top", type=int, default=50)
-    universe.add_argument("--url", help="Hyperliquid API URL (default mainnet; read-only info call)")
+    universe.add_argument(
+        "--url", help="Hyperliquid API URL (default QUANT_ORGANISM_HYPERLIQUID_URL, else mainnet; read-only info call)"
+    )
     universe.set_defaults(handler=_universe)
     from quant_organism.cli import retrospective as retrospective_cli
 
