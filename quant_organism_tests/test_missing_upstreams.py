@@ -7,6 +7,7 @@ On the old code `market/regime` without `market/sentiment` failed with a bare `K
 from __future__ import annotations
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -79,6 +80,43 @@ def test_regimes_for_days_without_candles_fail_naming_them_and_the_ingest_comman
     assert "python -m quant_organism run --ingest-only --end 2024-01-22 --days 2" in text
     failed = "\n".join(str(e.event_specific_data.error.message) for e in empty.all_events if e.is_step_failure)
     assert "market/candles is missing for 2024-01-05..2024-01-06 (2 days): the lake holds no candles" in failed
+
+
+def test_regimes_of_days_below_the_quality_gate_are_unknown_not_missing(defs, data_dir):
+    """Candles ingested but below the gate on the range's last day (an outage; a market closed at weekends) are
+    not a missing upstream: the day's regimes are unknown, as a gap inside the history already was."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from quant_organism.market.lake import QUALITY_KEY
+
+    resources = project_resources(data_dir)
+    lake = MarketLake(data_dir / "lake")
+    with dg.instance_for_test() as instance:
+        _ingest_candles(defs, instance, resources)
+        for coin in settings.coins():
+            path = lake.partition_path("candles", coin, LAST)
+            table = pq.read_table(path)
+            report = {**json.loads(table.schema.metadata[QUALITY_KEY]), "passed": False, "score": 0.0}
+            pq.write_table(table.replace_schema_metadata({QUALITY_KEY: json.dumps(report)}), path)
+        result = _materialise_regime(defs, instance, resources, "2024-01-18", LAST)
+    assert result.success
+    stored = lake.read_days("regimes", "2024-01-18", LAST).set_index("date")
+    assert len(stored) == 3 and np.isnan(stored["market_return"].iloc[-1])
+
+
+def test_a_thin_window_of_partitions_below_the_gate_says_re_ingesting_will_not_help():
+    from quant_organism.defs.shared.upstream import thin_window
+
+    weekends = [f"candles/BTC/{d}: quality 0.0% below threshold" for d in ("2024-01-20", "2024-01-21", "2024-01-27")]
+    failure = thin_window(["2024-01-20"], "only 72% of the train window is in the lake", weekends)
+    assert "3 day(s) between 2024-01-20 and 2024-01-27 are in the lake below the quality gate" in failure.description
+    assert "every one a Saturday or a Sunday" in failure.description and "--ingest-only" not in failure.description
+    outage = thin_window(["2024-01-18"], "thin", ["candles/BTC/2024-01-18: quality 40.0% below threshold"])
+    assert "an outage" in outage.description and "Saturday" not in outage.description
+    absent = thin_window(["2024-01-18"], "thin", [*weekends, "candles/ETH/2024-01-18: not materialised"])
+    assert "market/candles is missing for 2024-01-18" in absent.description and "--ingest-only" in absent.description
 
 
 def test_evolution_without_its_train_window_fails_naming_the_missing_days(defs, data_dir):

@@ -25,6 +25,7 @@ from quant_organism import settings
 from quant_organism.automation.job_names import EVOLVE_JOBS_BY_PRESET, INGEST_JOB, MEMORY_JOB, PAPER_JOB, REGIME_JOB
 from quant_organism.core.durable import replace_text
 from quant_organism.defs.automation.orphans import worker_tags
+from quant_organism.defs.shared.upstream import WHY_QUERY
 
 log = logging.getLogger("quant_organism")
 
@@ -114,7 +115,6 @@ def failure_text(result: dg.ExecuteInProcessResult, limit: int = 500) -> str:
 
 DAGSTER_FAILURE = re.compile(r"^dagster\._core\.definitions\.events\.Failure: ")
 GATE_FAILURE = "DagsterAssetCheckFailedError"  # a blocking check failed after the step wrote its partitions
-WHY_QUERY = "python -m quant_organism query 'select * from partition_quality where not passed'"
 
 
 def below_quality_gate(result: dg.ExecuteInProcessResult, step_key: str) -> list[str]:

@@ -20,7 +20,7 @@ from quant_organism.defs.shared.resources import (
     StrategyStoreResource,
     correlation_id,
 )
-from quant_organism.defs.shared.upstream import missing_upstream, uncovered_days
+from quant_organism.defs.shared.upstream import thin_window, uncovered_days
 from quant_organism.evolution.config import EvolutionConfig, load_preset, preset_names, preset_values
 from quant_organism.evolution.engine import run_evolution
 from quant_organism.evolution.result import TooManyFailedIslands, select_candidates, to_strategy_configs
@@ -215,12 +215,12 @@ def population(
         raise dg.Failure(description=str(exc), metadata={"cost_plan": dg.MetadataValue.json(plan)}) from None
     loaded = load_market_frames(lake.lake(), settings.coins(), windows.train.start, windows.train.end, settings.interval())
     if loaded.coverage() < MIN_COVERAGE:
-        raise missing_upstream(
-            CANDLES.to_user_string(),
+        raise thin_window(
             uncovered_days(loaded.frames, settings.coins(), windows.train.start, windows.train.end)
             or [windows.train.start.strftime("%Y-%m-%d")],
             f"only {loaded.coverage():.0%} of the train window {windows.train.start.date()} .. {windows.train.end.date()} "
             f"is in the lake (need {MIN_COVERAGE:.0%})",
+            loaded.skipped,
             {"missing_or_failing": dg.MetadataValue.json(loaded.skipped[:100])},
         )
     deaths = _post_mortem_summary(artifacts)

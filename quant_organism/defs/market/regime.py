@@ -147,6 +147,17 @@ def regime(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDB
     candles, _ = store.read("candles", settings.coins(), start, end, settings.interval(), columns=["close"])
     closes = daily_closes(candles)
     closes = closes[closes.index <= pd.Timestamp(last)]
+    # A day with a close lies inside the history's span, and a gap there (an outage, a market closed at weekends)
+    # is a day of unknown regimes. A day of the range outside that span is too when its candles were ingested
+    # and fell below the quality gate; one whose candles were never ingested is a missing upstream.
+    inside = (closes.index.min(), closes.index.max()) if len(closes) else None
+    outside = [d for d in context.partition_keys if inside is None or not inside[0] <= pd.Timestamp(d) <= inside[1]]
+    coins, interval = settings.coins(), settings.interval()
+    absent = [d for d in outside if any(not store.partition_path("candles", c, d, interval).exists() for c in coins)]
+    if absent:
+        raise missing_upstream(CANDLES.to_user_string(), absent, "no regime without every coin's candles")
+    span_first = pd.Timestamp(first) if inside is None else min(inside[0], pd.Timestamp(first))
+    closes = closes.reindex(pd.date_range(span_first, pd.Timestamp(last), freq="D"))
     sentiment_rows = store.read_days("sentiment", None, last)
     stored_sentiment = set(pd.to_datetime(sentiment_rows["date"]).dt.strftime("%Y-%m-%d")) if len(sentiment_rows) else set()
     if len(sentiment_rows):
@@ -171,9 +182,6 @@ def regime(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDB
             store.write_day("regimes", day, row)
             written.append(day)
     ensure_catalog_file(Path(duckdb.database), store, settings.interval(), connect=duckdb.get_connection)
-    missing = sorted(set(context.partition_keys) - set(written))
-    if missing:
-        raise missing_upstream(CANDLES.to_user_string(), missing, "no regime without every coin's candles")
     shown = regimes[regimes.index > pd.Timestamp(last) - pd.Timedelta(days=365)]
     today = regimes.loc[pd.Timestamp(last)]
     return dg.MaterializeResult(

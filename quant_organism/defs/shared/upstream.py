@@ -70,3 +70,31 @@ def uncovered_days(frames: dict[str, pd.DataFrame], coins: Iterable[str], start:
         present = set() if frame is None or frame.empty else set(frame.index.strftime("%Y-%m-%d"))
         missing |= wanted - present
     return sorted(missing)
+
+
+WHY_QUERY = "python -m quant_organism query 'select * from partition_quality where not passed'"
+
+
+def thin_window(days: list[str], why: str, skipped: list[str], metadata: dict | None = None) -> dg.Failure:
+    """The failure of a window with too little of the lake in it (`days`: those some coin lacks; `skipped`: the
+    reader's "dataset/coin/day: reason" lines). Candles that were ingested and fell below the quality gate are
+    not missing: re-ingesting them changes nothing, so the failure says so, with the query that gives the
+    reasons, and names a market closed at weekends when every such day is a Saturday or a Sunday."""
+    failing = sorted({line.split(":")[0].split("/")[2] for line in skipped
+                      if line.startswith("candles/") and "below threshold" in line})  # fmt: skip
+    absent = [line for line in skipped if line.startswith("candles/") and "not materialised" in line]
+    if not failing or absent:
+        return missing_upstream(CANDLES, days, why, metadata)
+    weekends = all(pd.Timestamp(day).dayofweek >= 5 for day in failing)
+    reason = (
+        "every one a Saturday or a Sunday: a market closed at weekends, while the organism needs one that trades "
+        "every day, as perpetuals do"
+        if weekends
+        else "days without enough clean bars: an outage, or bad prints quarantined"
+    )
+    first, last, count = day_span(failing)
+    return dg.Failure(
+        description=f"{why}: {count} day(s) between {first} and {last} are in the lake below the quality gate ({reason}); "
+        f"re-ingesting will not change them. The reasons per partition: {WHY_QUERY}",
+        metadata={"below_quality_gate": dg.MetadataValue.json(failing[:100]), **(metadata or {})},
+    )

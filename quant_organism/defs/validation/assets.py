@@ -25,7 +25,7 @@ from quant_organism.defs.shared.resources import (
     StrategyStoreResource,
     correlation_id,
 )
-from quant_organism.defs.shared.upstream import missing_upstream, uncovered_days
+from quant_organism.defs.shared.upstream import thin_window, uncovered_days
 from quant_organism.deployment.scoring import PaperRecord
 from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting.memory import verdict_rows
@@ -165,11 +165,11 @@ def validated_strategies(
     loaded = load_market_frames(lake.lake(), result.coins, windows.train.start, windows.walk_forward.end, result.interval or "1h")
     missing = [coin for coin in result.coins if coin not in loaded.frames]
     if missing or loaded.coverage() < MIN_COVERAGE:
-        raise missing_upstream(
-            "market/candles",
+        raise thin_window(
             uncovered_days(loaded.frames, result.coins, windows.train.start, windows.walk_forward.end)
             or [f"{windows.train.start:%Y-%m-%d}"],
             f"validation windows incomplete in the lake (coverage {loaded.coverage():.0%}, coins missing {missing})",
+            loaded.skipped,
             {"skipped": dg.MetadataValue.json(loaded.skipped[:100])},
         )
     frames = loaded.frames
