@@ -115,6 +115,11 @@ def test_a_thin_window_of_partitions_below_the_gate_says_re_ingesting_will_not_h
     assert "every one a Saturday or a Sunday" in failure.description and "--ingest-only" not in failure.description
     outage = thin_window(["2024-01-18"], "thin", ["candles/BTC/2024-01-18: quality 40.0% below threshold"])
     assert "an outage" in outage.description and "Saturday" not in outage.description
+    from quant_organism.cli.launch import gate_text
+
+    said = gate_text(["BTC 2024-01-20 (0.0%)", "BTC 2024-01-21 (0.0%)", "ETH 2024-01-27 (0.0%)"])
+    assert "(every one a Saturday or a Sunday: a market closed at weekends" in said
+    assert "Saturday" not in gate_text(["BTC 2024-01-20 (0.0%)", "BTC 2024-01-21 (0.0%)"])  # one weekend: an outage
     absent = thin_window(["2024-01-18"], "thin", [*weekends, "candles/ETH/2024-01-18: not materialised"])
     assert "market/candles is missing for 2024-01-18" in absent.description and "--ingest-only" in absent.description
 

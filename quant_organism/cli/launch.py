@@ -25,7 +25,7 @@ from quant_organism import settings
 from quant_organism.automation.job_names import EVOLVE_JOBS_BY_PRESET, INGEST_JOB, MEMORY_JOB, PAPER_JOB, REGIME_JOB
 from quant_organism.core.durable import replace_text
 from quant_organism.defs.automation.orphans import worker_tags
-from quant_organism.defs.shared.upstream import WHY_QUERY
+from quant_organism.defs.shared.upstream import CLOSED_AT_WEEKENDS, WHY_QUERY, weekend_days_only
 
 log = logging.getLogger("quant_organism")
 
@@ -152,10 +152,13 @@ def sentiment_gap(result: dg.ExecuteInProcessResult) -> str | None:
 
 
 def gate_text(partitions: Sequence[str], shown: int = 5) -> str:
+    """The partitions below the gate ("BTC 2025-02-11 (0.0%)"), the first few shown; a set made only of Saturdays
+    and Sundays (more than a weekend) is named as a market closed at weekends, which the organism cannot trade."""
     more = f", ... ({len(partitions)} in all)" if len(partitions) > shown else ""
+    closed = f" ({CLOSED_AT_WEEKENDS})" if weekend_days_only(p.split()[1] for p in partitions if len(p.split()) > 1) else ""
     return (
         "below the quality threshold (the share of a day's expected bars that are present and clean): "
-        f"{', '.join(partitions[:shown])}{more}; the reasons per partition: {WHY_QUERY}"
+        f"{', '.join(partitions[:shown])}{more}{closed}; the reasons per partition: {WHY_QUERY}"
     )
 
 

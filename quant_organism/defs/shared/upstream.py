@@ -73,6 +73,16 @@ def uncovered_days(frames: dict[str, pd.DataFrame], coins: Iterable[str], start:
 
 
 WHY_QUERY = "python -m quant_organism query 'select * from partition_quality where not passed'"
+CLOSED_AT_WEEKENDS = (
+    "every one a Saturday or a Sunday: a market closed at weekends, while the organism needs one that trades every "
+    "day, as perpetuals do"
+)
+
+
+def weekend_days_only(days: Iterable[str]) -> bool:
+    """Whether YYYY-MM-DD `days` are more than one weekend's and all Saturdays or Sundays."""
+    days = set(days)
+    return len(days) > 2 and all(pd.Timestamp(day).dayofweek >= 5 for day in days)
 
 
 def thin_window(days: list[str], why: str, skipped: list[str], metadata: dict | None = None) -> dg.Failure:
@@ -85,11 +95,9 @@ def thin_window(days: list[str], why: str, skipped: list[str], metadata: dict | 
     absent = [line for line in skipped if line.startswith("candles/") and "not materialised" in line]
     if not failing or absent:
         return missing_upstream(CANDLES, days, why, metadata)
-    weekends = all(pd.Timestamp(day).dayofweek >= 5 for day in failing)
     reason = (
-        "every one a Saturday or a Sunday: a market closed at weekends, while the organism needs one that trades "
-        "every day, as perpetuals do"
-        if weekends
+        CLOSED_AT_WEEKENDS
+        if weekend_days_only(failing)
         else "days without enough clean bars: an outage, or bad prints quarantined"
     )
     first, last, count = day_span(failing)
