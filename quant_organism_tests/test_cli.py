@@ -264,13 +264,14 @@ def test_the_main_command_ingests_from_a_hyperliquid_url_and_says_when_it_cannot
     """QUANT_ORGANISM_HYPERLIQUID_URL points the real SDK at another endpoint (a local replay server here, testnet
     for a user); an endpoint that refuses connections fails the ingest with what to do about the network."""
     from quant_organism_tests.support.hl_replay_server import HyperliquidReplayServer
-    from quant_organism_tests.test_hyperliquid_source import CANDLES, FUNDING
+    from quant_organism_tests.support.hl_tables import synthetic_candles, synthetic_funding
 
     env = {"QUANT_ORGANISM_SOURCE": "hyperliquid", "QUANT_ORGANISM_COINS": "BTC", "QUANT_ORGANISM_SENTIMENT_SOURCE": "none"}
     args = ("run", "--preset", "test", "--end", "2024-10-10", "--days", "3", "--ingest-only")
     with HyperliquidReplayServer(candle_cap=500, funding_cap=500) as server:
-        server.add_candles("BTC", CANDLES, "1h")
-        server.add_funding("BTC", FUNDING)
+        start = pd.Timestamp("2024-09-01", tz="UTC")
+        server.add_candles("BTC", synthetic_candles(start, 24 * 60), "1h")
+        server.add_funding("BTC", synthetic_funding(start, 24 * 60))
         done = _cli(tmp_path / "data", *args, QUANT_ORGANISM_HYPERLIQUID_URL=server.url, **env)
         assert done.returncode == 0, done.stderr[-3000:]
         assert "[ingest] 3 days x 1 coins, sentiment and regimes: 1/1 ok" in done.stdout

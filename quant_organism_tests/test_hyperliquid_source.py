@@ -31,6 +31,7 @@ from quant_organism.market.resilience import (
 )
 from quant_organism.market.schema import MarketDataError, UnknownCoinError, conform_candles, conform_funding
 from quant_organism.market.sources.hyperliquid import HyperliquidRequestError, HyperliquidSource
+from quant_organism_tests.support.hl_tables import synthetic_candles, synthetic_funding
 
 try:  # works whether or not quant_organism_tests is a package
     from quant_organism_tests.support.hl_replay_server import BAD_BODY, Fault, HyperliquidReplayServer, Reply, read_cassette
@@ -41,34 +42,6 @@ MARKET_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "market-da
 CASSETTES = MARKET_DATA / "hl_cassettes"
 UTC = "UTC"
 T0 = pd.Timestamp("2024-09-01", tz=UTC)
-
-
-def synthetic_candles(start: pd.Timestamp, periods: int, seed: int = 0) -> pd.DataFrame:
-    """Hourly random-walk bars at exchange-like precision (prices to 0.1, volume to 1e-5)."""
-    rng = np.random.default_rng(seed)
-    close = np.round(60_000 * np.exp(np.cumsum(rng.normal(0, 0.004, periods))), 1)
-    open_ = np.r_[60_000.0, close[:-1]]
-    high = np.round(np.maximum(open_, close) * (1 + rng.uniform(0, 0.002, periods)), 1)
-    low = np.round(np.minimum(open_, close) * (1 - rng.uniform(0, 0.002, periods)), 1)
-    return pd.DataFrame(
-        {
-            "timestamp": pd.date_range(start, periods=periods, freq="1h"),
-            "open": open_,
-            "high": high,
-            "low": low,
-            "close": close,
-            "volume": np.round(rng.uniform(10, 900, periods), 5),
-            "n": rng.integers(100, 5000, periods),
-        }
-    )
-
-
-def synthetic_funding(start: pd.Timestamp, periods: int, seed: int = 1) -> pd.DataFrame:
-    """Hourly funding stamped a few ms after the hour, as the exchange does."""
-    rng = np.random.default_rng(seed)
-    hours = pd.date_range(start, periods=periods, freq="1h")
-    jitter = pd.to_timedelta(rng.integers(1, 400, periods), unit="ms")
-    return pd.DataFrame({"timestamp": hours + jitter, "funding_rate": np.round(rng.normal(1e-5, 3e-5, periods), 8)})
 
 
 def expected_candles(table: pd.DataFrame, coin: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
