@@ -119,6 +119,18 @@ def test_real_directory_lists_coins_and_rejects_unknown_and_ambiguous() -> None:
     assert FileSource(real_data(), origin="binance").funding_file("BTCUSDT").name == "binance__BTCUSDT_funding_8h.csv"
     with pytest.raises(MarketDataError, match=r"no candle file for BTC at interval 5m.*hyperliquid__BTC_1h\.csv"):
         source.candles("BTC", *ALL_TIME, interval="5m")
+    with pytest.raises(MarketDataError, match=r"its files are at 1h, 4h, 1d: use that interval, or give BTC_5m\.csv"):
+        source.candles("BTC", *ALL_TIME, interval="5m")
+
+
+def test_a_file_of_another_interval_says_which_it_holds_before_any_ingest(tmp_path) -> None:
+    """A file with no interval in its name whose bars are 4h apart, asked for at 1h: refused where the run
+    looks at the history first (history_start), saying which interval it holds."""
+    (tmp_path / "ETH.csv").write_bytes((real_data() / "hyperliquid__ETH_4h.csv").read_bytes())
+    source = FileSource(tmp_path)
+    with pytest.raises(MarketDataError, match=r"ETH\.csv: bars are 0 days 04:00:00 apart.*it holds 4h bars \(use that"):
+        source.history_start("ETH", "1h")
+    assert source.history_start("ETH", "4h") is not None
 
 
 def test_real_year_of_daily_partitions_parses_each_file_once_and_loses_no_row() -> None:

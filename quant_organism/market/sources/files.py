@@ -49,6 +49,7 @@ import pandas as pd
 
 from quant_organism.core.timeutil import DAY_MONTH_YEAR, AmbiguousDatesError, utc_timestamp, year_last_dates
 from quant_organism.market.schema import (
+    INTERVALS,
     MarketDataError,
     UnknownCoinError,
     column_key,
@@ -453,9 +454,11 @@ class FileSource(MarketDataSource):
             return chosen[0].path
         found = [e.path.name for e in files]
         if not chosen:
+            others = sorted({e.interval for e in files if e.interval}, key=lambda i: INTERVALS.get(i, pd.Timedelta(0)))
+            elsewhere = f"; its files are at {', '.join(others)}: use that interval, or give" if others else " (expected"
             raise MarketDataError(
                 f"no candle file for {coin} at interval {interval} in {self.directory}; candle files for {coin}: "
-                f"{found or 'none'} (expected {coin}_{interval}.csv|parquet or {coin}.csv|parquet)"
+                f"{found or 'none'}{elsewhere} {coin}_{interval}.csv|parquet or {coin}.csv|parquet" + ("" if others else ")")
             )
         raise MarketDataError(
             f"several candle files for {coin} at interval {interval} in {self.directory}: "
@@ -491,12 +494,20 @@ class FileSource(MarketDataSource):
 
     # -- MarketDataSource ----------------------------------------------------------------------------
     def candles(self, coin: str, start: pd.Timestamp, end: pd.Timestamp, interval: str = "1h") -> pd.DataFrame:
+        return _window(self._candles_at(coin, interval), coin, start, end)
+
+    def _candles_at(self, coin: str, interval: str) -> _Parsed:
+        """The coin's parsed candle file, refused when its bars are not `interval` apart (median spacing)."""
         step = interval_delta(interval)
         path = self.candle_file(coin, interval)
         parsed = self._parsed(path, "candles", coin)
         if parsed.spacing is not None and parsed.spacing != step:
-            raise MarketDataError(f"{path}: bars are {parsed.spacing} apart (median), not the {interval} that was asked for")
-        return _window(parsed, coin, start, end)
+            held = next((name for name, delta in INTERVALS.items() if delta == parsed.spacing), None)
+            raise MarketDataError(
+                f"{path}: bars are {parsed.spacing} apart (median), not the {interval} that was asked for"
+                + (f": it holds {held} bars (use that interval, or give a {interval} file)" if held else "")
+            )
+        return parsed
 
     def funding(self, coin: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
         path = self.funding_file(coin)
@@ -505,11 +516,11 @@ class FileSource(MarketDataSource):
         return _window(self._parsed(path, "funding", coin), coin, start, end)
 
     def history_start(self, coin: str, interval: str = "1h") -> pd.Timestamp | None:
-        times = self._parsed(self.candle_file(coin, interval), "candles", coin).frame["timestamp"]
+        times = self._candles_at(coin, interval).frame["timestamp"]
         return times.min() if len(times) else None
 
     def history_end(self, coin: str, interval: str = "1h") -> pd.Timestamp | None:
-        times = self._parsed(self.candle_file(coin, interval), "candles", coin).frame["timestamp"]
+        times = self._candles_at(coin, interval).frame["timestamp"]
         return times.max() if len(times) else None
 
     def undated_rows(self, coin: str, dataset: str, interval: str = "1h") -> pd.DataFrame | None:
