@@ -111,3 +111,6 @@ def test_query_command_prints_rows(two_runs, monkeypatch, capsys):
     assert all(r in out for r in runs)
     assert main(["query", "SELECT * FROM no_such_view"]) == 2
     assert "views:" in capsys.readouterr().err
+    monkeypatch.setenv("QUANT_ORGANISM_DATA_DIR", str(data_dir / "elsewhere"))  # a data root nothing ran in yet
+    assert main(["query", "SELECT * FROM runs"]) == 2
+    assert "views: none yet under" in capsys.readouterr().err

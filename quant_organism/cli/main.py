@@ -285,7 +285,9 @@ def _query(args: argparse.Namespace) -> int:
         try:
             frame = con.execute(args.sql).df()
         except duckdb.Error as exc:
-            print(f"query failed: {str(exc).splitlines()[0]}\nviews: {', '.join(sorted(set(views_in(con))))}", file=sys.stderr)
+            names = sorted(set(views_in(con)))
+            shown = ", ".join(names) if names else f"none yet under {root} (run `python -m quant_organism run` first)"
+            print(f"query failed: {str(exc).splitlines()[0]}\nviews: {shown}", file=sys.stderr)
             return 2
     print(frame.to_csv(index=False) if args.csv else (frame.to_string(index=False) if len(frame) else "(no rows)"))
     return 0
