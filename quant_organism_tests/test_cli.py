@@ -315,3 +315,18 @@ def test_coins_named_in_lower_case_are_the_synthetic_markets_documented_tickers(
     assert settings.coins() == ("BTC", "ETH")
     monkeypatch.setenv("QUANT_ORGANISM_SOURCE", "files")  # files and the exchange keep the spelling given
     assert settings.coins() == ("btc", "eth")
+
+
+def test_a_dead_ray_address_fails_the_evolution_in_seconds_with_its_reason(tmp_path):
+    """The reason reads as the raised error itself, not Dagster's wrapper of it."""
+    import socket
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    started = time.perf_counter()
+    done = _cli(tmp_path / "data", "run", "--preset", "test", "--end", "2024-06-30", "--executor", "ray",
+                QUANT_ORGANISM_RAY_ADDRESS=f"127.0.0.1:{port}")  # fmt: skip
+    assert done.returncode == 1 and time.perf_counter() - started < 120
+    assert f"why: evolution__population: RayUnreachableError: the Ray cluster at 127.0.0.1:{port} does not answer" in done.stderr
+    assert "DagsterExecutionStepExecutionError" not in done.stderr and "quant_organism.evolution" not in done.stderr

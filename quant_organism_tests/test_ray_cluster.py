@@ -62,3 +62,29 @@ def test_evolution_on_a_two_node_cluster_survives_a_node_killed_mid_run(tmp_path
     stray = subprocess.run(["pgrep", "-f", str(cluster.ray_dir)], capture_output=True, text=True).stdout.split()
     assert stray == [], stray
     assert os.path.exists(RAY)
+
+
+def test_a_cluster_address_nothing_answers_at_fails_in_seconds_saying_so():
+    """ray.init on a dead address retries for about five minutes and ends in a bare SystemExit; the session
+    checks the address first. Health reads the same rule."""
+    import socket
+
+    from quant_organism.automation.health import ray_component
+    from quant_organism.evolution.executors import RayUnreachableError, ray_session
+    from quant_organism.evolution.ray_address import endpoint, unreachable
+
+    assert endpoint("10.0.0.5") == ("10.0.0.5", 6379) and endpoint("ray://head") == ("head", 10001)
+    assert endpoint("head:7000") == ("head", 7000) and endpoint("auto") is None and endpoint(None) is None
+    with socket.socket() as closed:  # a port that was free a moment ago: nothing listens there
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    started = time.perf_counter()
+    with pytest.raises(RayUnreachableError, match=rf"Ray cluster at 127.0.0.1:{port} does not answer .*refused"):
+        with ray_session(address=f"127.0.0.1:{port}"):
+            pass
+    assert time.perf_counter() - started < 10
+    assert "refused" in unreachable(f"127.0.0.1:{port}") and ray_component(f"127.0.0.1:{port}").score == 0.0
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        assert unreachable(f"127.0.0.1:{listening.getsockname()[1]}") is None

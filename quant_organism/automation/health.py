@@ -18,15 +18,14 @@ check is appended to a JSON-lines history file so the UI can plot it.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from quant_organism.core.durable import append_json_line, read_json_lines
+from quant_organism.evolution.ray_address import endpoint, unreachable
 
 HEALTH_HISTORY = "health/history.jsonl"
 DEFAULT_STALE_DAYS = 7
@@ -110,15 +109,12 @@ def ledger_component(error: str | None, missing: list[str]) -> Component:
 
 def ray_component(address: str | None, timeout_s: float = 2.0) -> Component | None:
     """Whether the configured Ray address accepts a TCP connection (None when no cluster is configured)."""
-    if not address or address == "local":
+    target = endpoint(address)
+    if target is None:
         return None
-    parsed = urlparse(address if "://" in address else f"ray://{address}")
-    host, port = parsed.hostname or "127.0.0.1", parsed.port or 6379
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            return Component("ray", 1.0, f"{host}:{port} answers")
-    except OSError as exc:
-        return Component("ray", 0.0, f"{host}:{port} does not answer: {exc}")
+    reason = unreachable(address, timeout_s)
+    where = f"{target[0]}:{target[1]}"
+    return Component("ray", 0.0, f"{where} does not answer: {reason}") if reason else Component("ray", 1.0, f"{where} answers")
 
 
 def breakers_component(trips: int | None) -> Component:

@@ -105,15 +105,20 @@ def failure_text(result: dg.ExecuteInProcessResult, limit: int = 500) -> str:
     for event in result.all_events:
         if event.is_step_failure:
             error = event.step_failure_data.error
-            cause = error.cause.message.strip() if error and error.cause else ""
+            cause = CLASS_PATH.sub("", error.cause.message.strip()) if error and error.cause else ""
             stated = DAGSTER_FAILURE.sub("", error.message.strip()) if error else "unknown error"
-            message = stated + (f" (caused by: {cause})" if cause else "")
+            if cause and STEP_WRAPPER in stated:  # Dagster's wrapper of a raised exception says only where it was
+                message = cause
+            else:
+                message = stated + (f" (caused by: {cause})" if cause else "")
             below = below_quality_gate(result, event.step_key)
             return f"{event.step_key}: {message[:limit]}" + (f"; {gate_text(below)}" if below else "")
     return "the run failed before any step (see the log file)"
 
 
 DAGSTER_FAILURE = re.compile(r"^dagster\._core\.definitions\.events\.Failure: ")
+CLASS_PATH = re.compile(r"^(?:[a-z_][\w]*\.)+(?=[A-Z]\w*: )")  # `package.module.` before `SomeError: ...`
+STEP_WRAPPER = "DagsterExecutionStepExecutionError"
 GATE_FAILURE = "DagsterAssetCheckFailedError"  # a blocking check failed after the step wrote its partitions
 
 

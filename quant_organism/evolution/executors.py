@@ -47,6 +47,7 @@ from quant_organism.evolution.island import (
     Evaluator,
     execute_gang,
 )
+from quant_organism.evolution.ray_address import unreachable
 from quant_organism.strategies.genes import SeedGenes, SeedType
 
 log = logging.getLogger(__name__)
@@ -321,6 +322,10 @@ def _killed(task: BatchTask, wall_s: float, limit: float) -> BatchOutcome:
 
 
 # --- Ray -------------------------------------------------------------------------------------------
+class RayUnreachableError(RuntimeError):
+    """The configured Ray cluster does not accept a connection."""
+
+
 @contextmanager
 def ray_session(workers: int | None = None, address: str | None = None) -> Iterator[Any]:
     """The `ray` module, initialised: reuses a running Ray; else joins `address` (the Dagster layer
@@ -334,6 +339,12 @@ def ray_session(workers: int | None = None, address: str | None = None) -> Itera
         return
     quiet = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": False}
     if address:
+        reason = unreachable(address)
+        if reason:
+            raise RayUnreachableError(
+                f"the Ray cluster at {address} does not answer ({reason}): start it (`ray start --head`), fix "
+                "QUANT_ORGANISM_RAY_ADDRESS, or unset it to evolve on a local Ray"
+            )
         ray.init(address=address, **quiet)
     else:
         # Workers import the whole stack (~10 s, more on a loaded 2-core machine with cold caches):
