@@ -330,3 +330,22 @@ def test_a_retrospective_without_dates_says_where_more_history_is(data_dir: Path
     first_day = pd.Timestamp(max(starts), unit="ms").ceil("D").date()
     assert f"set QUANT_ORGANISM_START_DATE={first_day}: the partitions start 2024-10-01" in err
     assert "--interval 1d" in err and "--interval 4h" not in err and "--preset test: 60 days" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--every", "0"], "argument --every: '0': give a whole number of days, at least 1"),
+        (["--from", "2024-02-30"], "argument --from: '2024-02-30' is not a day; use YYYY-MM-DD"),
+        (["--from", "2024-06-01", "--to", "2024-03-01"], "--from 2024-06-01 is after --to 2024-03-01"),
+    ],
+)
+def test_the_retrospective_refuses_arguments_it_cannot_walk(args, said, data_dir: Path, capsys):
+    from quant_organism.cli.main import main
+
+    try:
+        status = main(["retrospective", "--preset", "test", *args])
+    except SystemExit as exit_:  # argparse's own refusal
+        status = exit_.code
+    err = capsys.readouterr().err
+    assert status == 2 and said in err and "Traceback" not in err

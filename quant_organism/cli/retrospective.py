@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import time
+from datetime import date as calendar_day
 
 import pandas as pd
 
@@ -22,15 +23,35 @@ import pandas as pd
 def add_parser(sub) -> None:
     parser = sub.add_parser("retrospective", help="the organism's forward track record: the chain through history, "
                             "each date on data before it, beside cash, naive and buy-and-hold")  # fmt: skip
-    parser.add_argument("--from", dest="first", help="first evolution date (default: the first with the preset's lookback)")
-    parser.add_argument("--to", dest="last", help="last evolution date (default: the last the source's data allows)")
-    parser.add_argument("--every", type=int, default=None, help="days between evolution dates (default: monthly, the 1st)")
+    parser.add_argument(
+        "--from", dest="first", type=_day, help="first evolution date (default: the first with the preset's lookback)"
+    )
+    parser.add_argument("--to", dest="last", type=_day, help="last evolution date (default: the last the source's data allows)")
+    parser.add_argument("--every", type=_days, default=None, help="days between evolution dates (default: monthly, the 1st)")
     parser.add_argument("--interval", choices=["1h", "4h", "1d"], help="bar interval (default QUANT_ORGANISM_INTERVAL, else 1h)")
     parser.add_argument("--preset", choices=["test", "full"], help="evolution preset (default QUANT_ORGANISM_PRESET, else full)")
     parser.add_argument("--executor", choices=["serial", "process", "ray"], help="evolution executor (default: the preset's)")
     parser.add_argument("--rerun", action="store_true", help="recompute dates already stored")
     parser.add_argument("--json", action="store_true", help="end with one JSON line: the chained summary")
     parser.set_defaults(handler=run)
+
+
+def _day(text: str) -> str:
+    """A YYYY-MM-DD day, refused by argparse (with the flag's name) otherwise."""
+    try:
+        return calendar_day.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a day; use YYYY-MM-DD") from None
+
+
+def _days(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of days, at least 1")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,11 +71,14 @@ def run(args: argparse.Namespace) -> int:
     except (LaunchError, ValueError) as exc:
         print(f"quant_organism retrospective: {exc}", file=sys.stderr)
         return 1
+    if args.first and args.last and args.first > args.last:
+        print(f"quant_organism retrospective: --from {args.first} is after --to {args.last}", file=sys.stderr)
+        return 2
     plan = walk_plan(data_first, data_last, lookback, args.first, args.last, args.every)
     if isinstance(plan, str):
         hints = [_earlier_start(data_first, source_first)] if source_first < data_first else []
         longer = [i for i in ("4h", "1d") if pd.Timedelta(i) > pd.Timedelta(settings.interval())]
-        if longer:
+        if longer and settings.source_name() == "files":
             hints.append(f"a longer history (--interval {' or '.join(longer)}, where its files reach further back)")
         if evolution.lookback_days > load_preset("test").lookback_days:
             hints.append(f"or a shorter lookback (--preset test: {load_preset('test').lookback_days} days)")
