@@ -188,6 +188,11 @@ def test_plan_flags_map_onto_the_launchpad_run_config():
     }
     assert resources == {"budget": {"config": {"total_s": 1800.0, "cost_limit": 0.2}}}
     assert run_overrides("test") == ({"evolution__population": {"config": {"preset": "test"}}}, {})
+    with pytest.raises(ValueError) as refused:  # in the flags' words, without pydantic's links
+        run_overrides("test", strategies=0, generations=-1)
+    said = str(refused.value)
+    assert "--strategies 0: input should be greater than or equal to 2" in said
+    assert "--generations -1: input should be greater than or equal to 0" in said and "pydantic.dev" not in said
 
 
 def test_the_executor_flag_reaches_the_evolution_the_asset_runs():

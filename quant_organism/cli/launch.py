@@ -11,7 +11,7 @@ import logging
 import multiprocessing
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -20,6 +20,7 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+from pydantic import ValidationError
 
 from quant_organism import settings
 from quant_organism.automation.job_names import EVOLVE_JOBS_BY_PRESET, INGEST_JOB, MEMORY_JOB, PAPER_JOB, REGIME_JOB
@@ -326,6 +327,21 @@ def remember(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     return job.execute_in_process(instance=instance, raise_on_error=False, tags=worker_tags(), run_config=base_run_config())
 
 
+def in_flags_words(exc: ValidationError, flag: Callable[[str], str], note: Callable[[str], str] = lambda field: "") -> str:
+    """Pydantic's refusal as the command line's: `--flag value: what is wrong` per error (`flag` maps a field to
+    its flag, `note` adds a hint), without the help links a person at a terminal cannot use."""
+    return "; ".join(
+        f"{flag(str(e['loc'][0])) if e['loc'] else 'input'} {e.get('input')!r}: {e['msg'][:1].lower()}{e['msg'][1:]}"
+        + note(str(e["loc"][0]) if e["loc"] else "")
+        for e in exc.errors()
+    )
+
+
+FLAGS = {"total_strategies": "--strategies", "batch_size": "--strategies", "generations": "--generations",
+         "executor": "--executor"}  # fmt: skip
+"""The main command's flag for each evolution config field it sets."""
+
+
 def run_overrides(
     preset: str,
     strategies: int | None = None,
@@ -350,7 +366,10 @@ def run_overrides(
         evolution["generations"] = generations
     if executor is not None:
         evolution["executor"] = executor
-    load_preset(preset, **{k: v for k, v in evolution.items() if k != "preset"})  # raises ValueError naming the field
+    try:
+        load_preset(preset, **{k: v for k, v in evolution.items() if k != "preset"})
+    except ValidationError as exc:
+        raise ValueError(in_flags_words(exc, lambda field: FLAGS.get(field, field))) from None
     ops = {"evolution__population": {"config": evolution}}
     if validation_mode is not None:
         ops["validation__validated_strategies"] = {"config": {"mode": validation_mode}}

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from quant_organism import settings
 from quant_organism.catalog.store import STORE_DIR, StrategyStore
+from quant_organism.cli.launch import in_flags_words
 from quant_organism.runtime.ledger import LEDGER_FILE, PaperLedger
 from quant_organism.runtime.operator import (
     POLICY_FILE,
@@ -104,10 +105,10 @@ def _limit(raw: str | None) -> float | None | bool:
 def _stated(exc: Exception) -> str:
     """A refusal in the flags' words: pydantic's errors as `--field: what is wrong`, without its help links."""
     if isinstance(exc, ValidationError):
-        return "; ".join(
-            f"--{str(e['loc'][0]).replace('_', '-')} {e.get('input')!r}: {e['msg'].lower()}"
-            + (" (limits are fractions: 0.15 is 15%)" if e["loc"][0] in LIMITS else "")
-            for e in exc.errors()
+        return in_flags_words(
+            exc,
+            lambda field: f"--{field.replace('_', '-')}",
+            lambda field: " (limits are fractions: 0.15 is 15%)" if field in LIMITS else "",
         )
     return str(exc).strip()
 
