@@ -216,10 +216,10 @@ def test_the_executor_flag_reaches_the_evolution_the_asset_runs():
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--strategies", "1"], "total_strategies"),
+        (["--strategies", "1"], "--strategies 1: input should be greater than or equal to 2"),
         (["--hours", "-1"], "--hours must be > 0"),
         (["--cost-limit", "-2"], "--cost-limit must be >= 0"),
-        (["--generations", "-1"], "generations"),
+        (["--generations", "-1"], "--generations -1: input should be greater than or equal to 0"),
     ],
 )
 def test_bad_plan_flags_fail_before_any_work(argv, message, tmp_path, monkeypatch, capsys):
