@@ -246,3 +246,28 @@ def test_a_runaway_batch_is_killed_at_its_hard_limit(market, serial_run, ray_clu
     assert list(batches.loc[[0, 1], "status"]) == ["ok", "ok"]
     expected = serial.population[serial.population["batch"] != 2].reset_index(drop=True)
     pd.testing.assert_frame_equal(result.population, expected)
+
+
+def test_a_lone_island_charged_by_a_neighbours_deaths_runs_alone_before_it_is_judged():
+    """The pool breaks twice while gang (0, 2) and island 1 run side by side (island 2 kills its worker): a
+    broken pool cannot say whose worker died, so island 1 is not failed for its neighbour but run alone with
+    fresh attempts, as the split gang's islands are; only an island that dies alone fails. (Before, island 1
+    failed whenever it had not finished before the second death: the outcome depended on timing.)"""
+    from types import SimpleNamespace
+
+    from quant_organism.evolution.executors import _PoolQueue
+
+    gang, lone = (SimpleNamespace(batch=0), SimpleNamespace(batch=2)), (SimpleNamespace(batch=1),)
+    failed = []
+    queue = _PoolQueue([gang, lone], max_retries=1)
+    for _ in range(2):  # two rounds side by side, each ended by the broken pool
+        in_flight = queue.take(0, workers=2)
+        assert sorted(tuple(t.batch for t in g) for g in in_flight) == [(0, 2), (1,)]
+        for g in in_flight:
+            queue.retry_or_fail(g, failed.append, 0.0, shared=True)
+    assert failed == [] and sorted(g[0].batch for g in queue.alone) == [0, 1, 2]
+    while queue:  # alone now: island 2 dies every time, the others finish
+        [g] = queue.take(0, workers=2)
+        if g[0].batch == 2:
+            queue.retry_or_fail(g, failed.append, 0.0, shared=False)
+    assert [(o.batch, o.error) for o in failed] == [(2, "worker process died 2 time(s)")]

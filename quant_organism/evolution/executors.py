@@ -216,7 +216,7 @@ def _run_on_pools(tasks, frames_path, on_outcome, workers, evaluator, hook) -> N
                 running[pool.submit(_process_gang, gang)] = (gang, time.monotonic())
             wait_s = _wait_s(config, running)
             done, _ = wait(list(running), timeout=wait_s, return_when=FIRST_COMPLETED)
-            broken = False
+            broken, shared = False, len(running) > 1  # shared: a broken pool cannot say whose worker died
             for future in done:
                 gang, t0 = running.pop(future)
                 try:
@@ -224,7 +224,7 @@ def _run_on_pools(tasks, frames_path, on_outcome, workers, evaluator, hook) -> N
                         on_outcome(outcome)
                 except BrokenProcessPool:
                     broken = True
-                    queue.retry_or_fail(gang, on_outcome, time.monotonic() - t0)
+                    queue.retry_or_fail(gang, on_outcome, time.monotonic() - t0, shared)
                 except Exception as exc:  # noqa: BLE001 - e.g. an outcome that could not be pickled back
                     for task in gang:
                         on_outcome(BatchOutcome.failed(task.batch, f"{type(exc).__name__}: {exc}", time.monotonic() - t0))
@@ -239,7 +239,7 @@ def _run_on_pools(tasks, frames_path, on_outcome, workers, evaluator, hook) -> N
                 for future, (gang, t0) in list(running.items()):
                     running.pop(future)
                     if broken:
-                        queue.retry_or_fail(gang, on_outcome, time.monotonic() - t0)
+                        queue.retry_or_fail(gang, on_outcome, time.monotonic() - t0, shared)
                     else:
                         queue.put_back(gang)
                 pool = new_pool()
@@ -273,9 +273,11 @@ class _PoolQueue:
     """The process pool's gangs to run, with their attempts.
 
     A dead worker breaks the whole pool, so every gang in flight is charged an attempt, the culprit and its
-    innocent neighbours alike. A gang that spent its `max_retries` is therefore split, and its islands run
-    one at a time with nothing beside them, where a broken pool names its island: only the island at fault
-    fails, as on Ray, where retries are per task."""
+    innocent neighbours alike. A gang that spent its `max_retries` beside others is therefore not failed but
+    split, and its islands (a lone island too) run one at a time with nothing beside them, with fresh
+    attempts, where a broken pool names its island: only the island at fault fails, as on Ray, where retries
+    are per task. (Failing a lone island charged by a neighbour's deaths made the outcome depend on which
+    finished first.)"""
 
     def __init__(self, gangs: Sequence[Gang], max_retries: int) -> None:
         self.pending: deque[Gang] = deque(gangs)
@@ -302,15 +304,18 @@ class _PoolQueue:
         self.attempts[_key(gang)] -= 1
         (self.alone if _key(gang) in self.isolated else self.pending).appendleft(gang)
 
-    def retry_or_fail(self, gang: Gang, on_outcome: OnOutcome, wall_s: float) -> None:
+    def retry_or_fail(self, gang: Gang, on_outcome: OnOutcome, wall_s: float, shared: bool = False) -> None:
+        """After the pool broke under `gang` (`shared`: beside other gangs): again, or alone, or failed."""
         tried = self.attempts[_key(gang)]
         if tried <= self.max_retries:
             log.warning("batches %s: worker process died; retrying (attempt %d)", _names(gang), tried + 1)
             (self.alone if _key(gang) in self.isolated else self.pending).appendleft(gang)
-        elif len(gang) > 1:
+        elif len(gang) > 1 or (shared and _key(gang) not in self.isolated):
             log.warning("batches %s: worker process died %d time(s); running them one at a time", _names(gang), tried)
             singles = _singles(gang)
-            self.isolated.update(_key(g) for g in singles)
+            for single in singles:
+                self.isolated.add(_key(single))
+                self.attempts[_key(single)] = 0
             self.alone.extend(singles)
         else:
             on_outcome(BatchOutcome.failed(gang[0].batch, f"worker process died {tried} time(s)", wall_s))
