@@ -330,3 +330,17 @@ def test_a_dead_ray_address_fails_the_evolution_in_seconds_with_its_reason(tmp_p
     assert done.returncode == 1 and time.perf_counter() - started < 120
     assert f"why: evolution__population: RayUnreachableError: the Ray cluster at 127.0.0.1:{port} does not answer" in done.stderr
     assert "DagsterExecutionStepExecutionError" not in done.stderr and "quant_organism.evolution" not in done.stderr
+
+
+def test_when_every_partition_is_below_the_gate_the_regimes_failure_points_at_them(tmp_path):
+    """No clean bar at all (every close unreadable): the regimes cannot run, and what to do is the data named above,
+    not the sentiment source."""
+    files = _late_files(tmp_path / "files", "2024-05-01")
+    for coin in ("BTC", "ETH"):
+        bars = pd.read_csv(files / f"{coin}_1h.csv")
+        bars.assign(close="n/a").to_csv(files / f"{coin}_1h.csv", index=False)
+    env = {"QUANT_ORGANISM_SOURCE": "files", "QUANT_ORGANISM_FILES_DIR": str(files)}
+    done = _cli(tmp_path / "data", "run", "--preset", "test", "--end", "2024-05-20", "--days", "5", "--ingest-only", **env)
+    assert done.returncode == 1 and "FAILED: market regimes" in done.stderr
+    assert "10 partition(s) left out of what reads the lake" in done.stdout
+    assert "what to do: the partitions named above are below the quality gate" in done.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import os
+import re
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -480,3 +481,24 @@ def test_garbage_parquet_raises_market_data_error(tmp_path: Path) -> None:
     write(tmp_path / "BTC.parquet", "this is not parquet")
     with pytest.raises(MarketDataError, match=r"BTC\.parquet: cannot read as a Parquet table"):
         read_candle_file(tmp_path / "BTC.parquet", "BTC")
+
+
+@pytest.mark.parametrize(
+    ("shift", "said"),
+    [
+        (pd.Timedelta(minutes=30), "stamped 00:30:00 past the 1h grid, where a bar is stamped at its open on UTC 1h"),
+        (pd.Timedelta(hours=1) - pd.Timedelta(milliseconds=1), "these look like close times; use the file's open-time"),
+    ],
+)
+def test_bars_off_the_utc_grid_are_refused_where_the_run_first_looks(tmp_path, shift, said) -> None:
+    """Every bar off the grid would be quarantined (`off_grid`) and every partition would fail the gate; the run
+    looks at the history first (history_start) and says why once. Reading a window still hands the rows to the
+    quality rules, which judge them bar by bar."""
+    times = [str(int((T0 + pd.Timedelta(hours=i) + shift).timestamp() * 1000)) for i in range(6)]
+    write(tmp_path / "X_1h.csv", hourly_csv(times=times))
+    source = FileSource(tmp_path)
+    with pytest.raises(MarketDataError, match=re.escape(said)):
+        source.history_start("X", "1h")
+    assert len(source.candles("X", *ALL_TIME)) == 6
+    write(tmp_path / "Y_1h.csv", hourly_csv(n=6))
+    assert source.history_start("Y", "1h") == T0  # on the grid: no complaint

@@ -158,11 +158,15 @@ def ingest_phase(terminal: Terminal, instance, first: str, last: str) -> int | N
         regime_run = regimes(instance, first, last)
         write_run_log(instance, regime_run.run_id, terminal.log_file)
         if not regime_run.success:
+            if left_out:  # regimes need candles: those below the gate are the likelier cause than the sentiment
+                terminal.say(left_out)
             return terminal.fail(
                 "market regimes",
                 f"days {first}..{last}",
                 failure_text(regime_run),
-                "check the sentiment source (QUANT_ORGANISM_SENTIMENT_SOURCE), then rerun",
+                "the partitions named above are below the quality gate: fix their data (the query gives the reasons)"
+                if left_out
+                else "check the sentiment source (QUANT_ORGANISM_SENTIMENT_SOURCE), then rerun",
             )
         gap = sentiment_gap(regime_run)
     terminal.say(

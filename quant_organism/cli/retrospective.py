@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from quant_organism.cli.launch import LaunchError, default_end_date
     from quant_organism.deployment.chain import ChainSettings
     from quant_organism.evolution.config import load_preset
+    from quant_organism.market.schema import MarketDataError
     from quant_organism.reporting.retrospective import RetrospectiveSettings
 
     preset = args.preset or settings.production_preset()
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     lookback = pd.Timedelta(days=evolution.lookback_days)
     try:
         data_first, data_last, source_first = _data_span(settings, default_end_date())
-    except (LaunchError, ValueError) as exc:
+    except (LaunchError, ValueError, MarketDataError) as exc:  # a file that cannot be read, say
         print(f"quant_organism retrospective: {exc}", file=sys.stderr)
         return 1
     if args.first and args.last and args.first > args.last:

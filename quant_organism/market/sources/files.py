@@ -405,6 +405,7 @@ class _Parsed:
     ascending: bool
     spacing: pd.Timedelta | None
     undated: pd.DataFrame
+    grid_offset: tuple[pd.Timedelta, float] | None = None  # most bars' offset from the `spacing` grid, its share
 
 
 class FileSource(MarketDataSource):
@@ -496,8 +497,10 @@ class FileSource(MarketDataSource):
     def candles(self, coin: str, start: pd.Timestamp, end: pd.Timestamp, interval: str = "1h") -> pd.DataFrame:
         return _window(self._candles_at(coin, interval), coin, start, end)
 
-    def _candles_at(self, coin: str, interval: str) -> _Parsed:
-        """The coin's parsed candle file, refused when its bars are not `interval` apart (median spacing)."""
+    def _candles_at(self, coin: str, interval: str, on_grid: bool = False) -> _Parsed:
+        """The coin's parsed candle file, refused when its bars are not `interval` apart (median spacing), and with
+        `on_grid` when most of them are off the UTC grid. Reading a window leaves off-grid bars to the quality
+        rules (quarantined with `off_grid`); a run looking at the history first says it once, with the cure."""
         step = interval_delta(interval)
         path = self.candle_file(coin, interval)
         parsed = self._parsed(path, "candles", coin)
@@ -506,6 +509,20 @@ class FileSource(MarketDataSource):
             raise MarketDataError(
                 f"{path}: bars are {parsed.spacing} apart (median), not the {interval} that was asked for"
                 + (f": it holds {held} bars (use that interval, or give a {interval} file)" if held else "")
+            )
+        off = parsed.grid_offset
+        if on_grid and off is not None and off[0] != pd.Timedelta(0) and off[1] > 0.5:
+            offset, share = parsed.grid_offset
+            said = str(offset).removeprefix("0 days ")
+            raise MarketDataError(
+                f"{path}: {share:.0%} of the bars are stamped {said} past the {interval} grid, where a bar is stamped "
+                f"at its open on UTC {interval} boundaries"
+                + (
+                    f": these look like close times; use the file's open-time column, or subtract {said} from them"
+                    if step - offset <= pd.Timedelta(seconds=1)
+                    else ": times in another zone, or a market whose bars do not open on the UTC grid; correct the "
+                    "times if they are shifted"
+                )
             )
         return parsed
 
@@ -516,11 +533,11 @@ class FileSource(MarketDataSource):
         return _window(self._parsed(path, "funding", coin), coin, start, end)
 
     def history_start(self, coin: str, interval: str = "1h") -> pd.Timestamp | None:
-        times = self._candles_at(coin, interval).frame["timestamp"]
+        times = self._candles_at(coin, interval, on_grid=True).frame["timestamp"]
         return times.min() if len(times) else None
 
     def history_end(self, coin: str, interval: str = "1h") -> pd.Timestamp | None:
-        times = self._candles_at(coin, interval).frame["timestamp"]
+        times = self._candles_at(coin, interval, on_grid=True).frame["timestamp"]
         return times.max() if len(times) else None
 
     def undated_rows(self, coin: str, dataset: str, interval: str = "1h") -> pd.DataFrame | None:
@@ -539,10 +556,13 @@ class FileSource(MarketDataSource):
         frame, undated = read_candle_rows(path, coin) if kind == "candles" else read_funding_rows(path, coin)
         self.parses += 1
         times = frame["timestamp"]
-        spacing = None
+        spacing, offset = None, None
         if kind == "candles" and times.nunique() > 1:
             spacing = pd.Series(times.drop_duplicates().sort_values()).diff().median()
-        parsed = _Parsed(stamp, frame, bool(times.is_monotonic_increasing), spacing, undated)
+            if spacing > pd.Timedelta(0):
+                offsets = (times - times.dt.floor(spacing)).value_counts()
+                offset = (offsets.index[0], float(offsets.iloc[0] / len(times)))
+        parsed = _Parsed(stamp, frame, bool(times.is_monotonic_increasing), spacing, undated, offset)
         self._cache[(path, kind)] = parsed
         return parsed
 
