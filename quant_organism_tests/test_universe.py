@@ -80,6 +80,8 @@ def test_hyperliquid_top_n_by_volume_saved_as_the_universe(tmp_path, monkeypatch
 
     monkeypatch.setenv("QUANT_ORGANISM_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("QUANT_ORGANISM_COINS", raising=False)
+    monkeypatch.setenv("QUANT_ORGANISM_SOURCE", "hyperliquid")  # the setting that reads the file it is about to make
+    monkeypatch.setenv("QUANT_ORGANISM_UNIVERSE", "top2")
     with HyperliquidReplayServer() as server:
         server.on_info("metaAndAssetCtxs", _meta_and_ctxs)
         assert main(["universe", "--top", "3", "--url", server.url]) == 0

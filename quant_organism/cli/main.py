@@ -418,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     universe.add_argument(
         "--url", help="Hyperliquid API URL (default QUANT_ORGANISM_HYPERLIQUID_URL, else mainnet; read-only info call)"
     )
-    universe.set_defaults(handler=_universe)
+    universe.set_defaults(handler=_universe, reads_universe=False)  # it makes the file QUANT_ORGANISM_UNIVERSE reads
     from quant_organism.cli import retrospective as retrospective_cli
 
     retrospective_cli.add_parser(sub)
@@ -451,7 +451,8 @@ def _not_the_ray_auth_notice(record: logging.LogRecord) -> bool:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings.check_environment()
+        if getattr(args, "reads_universe", True):
+            settings.check_environment()
     except ValueError as exc:
         print(f"quant_organism: {exc}", file=sys.stderr)
         return 2
