@@ -163,6 +163,22 @@ def test_precomputed_signals_that_peek_at_later_bars_are_refused(frames):
         engine.run(frames)
 
 
+def test_signal_proofs_leave_a_later_bar_out_each_and_a_frame_with_none_needs_no_proof():
+    """A prefix ending at the frame's last bar is the whole frame: recomputing it proves nothing about later bars,
+    so the proofs end at n - 2 at the latest (which catches a peek one bar ahead), within [start, n - 2]."""
+    from quant_organism.runtime.signals import verification_points
+
+    targets = np.zeros(1000, np.int8)
+    targets[[300, 301, 650, 998, 999]] = 1
+    points = verification_points(targets, start=200, count=8)
+    assert len(points) == 8 and points == sorted(set(points))
+    assert points[-1] == 998 and all(200 <= p <= 998 for p in points)
+    assert 300 in points  # a bar where the target changed
+    assert verification_points(targets, start=998, count=8) == [998]
+    assert verification_points(targets, start=999, count=8) == []  # only the last bar is new: nothing later to use
+    assert verification_points(targets[:1], start=0, count=8) == []
+
+
 class ShortFromBarTwo(BaseSeed):
     """Short from bar 2 on, whatever happens: a squeeze will exhaust the account."""
 

@@ -6,8 +6,9 @@ Two ways to get the same numbers:
 - `precomputed` (for replays): the seed runs once on the whole frame and bar t reads row t. That is
   only right because seeds are causal (a bar's signal never changes when later bars are added; the
   strategies' tests prove it per seed). It is not taken on trust here: the first use on a frame
-  recomputes `verify_bars` prefixes (the last bar, bars just after the target changed, and evenly
-  spaced bars) and raises LookaheadError if any prefix disagrees with the full computation.
+  recomputes `verify_bars` prefixes (the latest that leaves a bar out, bars just after the target
+  changed, and evenly spaced bars) and raises LookaheadError if any prefix disagrees with the full
+  computation. The whole frame is never one of them: it leaves no later bar out, so it proves nothing.
 """
 
 from __future__ import annotations
@@ -28,15 +29,19 @@ class LookaheadError(RuntimeError):
 
 
 def verification_points(targets: np.ndarray, start: int, count: int) -> list[int]:
-    """Bars to recompute: the last, the bars right after target changes, then evenly spaced ones (from `start`)."""
+    """Last bars of the prefixes to recompute, in [start, n - 2]: the latest (it catches a peek one bar ahead
+    anywhere), the bars right after target changes, then evenly spaced ones. None past n - 2: a prefix ending at
+    the last bar is the whole frame, and a signal there has no later bar it could have used."""
     n = len(targets)
-    if count <= 0 or n == 0 or start >= n:
+    latest = n - 2
+    if count <= 0 or start > latest:
         return []
     changes = np.flatnonzero(np.diff(targets[start:].astype(np.int16))) + start + 1
+    changes = changes[changes <= latest]
     after_changes = changes[:: max(1, len(changes) // max(1, count // 2))][: count // 2].tolist()
-    spaced = np.linspace(start, n - 1, num=count, dtype=np.int64).tolist()
+    spaced = np.linspace(start, latest, num=count, dtype=np.int64).tolist()
     picked: list[int] = []
-    for p in [n - 1, *after_changes, *spaced]:
+    for p in [latest, *after_changes, *spaced]:
         if p not in picked:
             picked.append(int(p))
         if len(picked) == count:
