@@ -29,8 +29,14 @@ from quant_organism.market.resilience import (
     RetryPolicy,
     retry_call,
 )
-from quant_organism.market.schema import MarketDataError, UnknownCoinError, conform_candles, conform_funding
-from quant_organism.market.sources.hyperliquid import HyperliquidRequestError, HyperliquidSource
+from quant_organism.market.schema import (
+    MarketDataError,
+    SourceUnreachableError,
+    UnknownCoinError,
+    conform_candles,
+    conform_funding,
+)
+from quant_organism.market.sources.hyperliquid import ExchangeUnreachableError, HyperliquidRequestError, HyperliquidSource
 from quant_organism_tests.support.hl_tables import synthetic_candles, synthetic_funding
 
 try:  # works whether or not quant_organism_tests is a package
@@ -234,6 +240,7 @@ def test_exhausted_retries_report_endpoint_status_and_attempts(hl, make_source, 
     assert err.value.attempts == 3
     assert len(sleeps) == 2 and sleeps[0] <= 0.5 <= sleeps[1] <= 1.0  # 0.5 s doubled, jitter takes up to half
     assert source.breaker.state == CLOSED
+    assert not isinstance(err.value, SourceUnreachableError)  # the exchange answered: not the network
 
 
 def test_other_client_errors_are_not_retried(hl, make_source, sleeps):
@@ -252,6 +259,19 @@ def test_timeout_is_retried_then_reported(hl, make_source):
     with pytest.raises(HyperliquidRequestError, match="failed after 2 attempts: timeout") as err:
         source.candles("BTC", *DAY)
     assert err.value.status is None
+    assert isinstance(err.value, ExchangeUnreachableError) and isinstance(err.value, SourceUnreachableError)
+
+
+def test_an_exchange_that_drops_every_connection_is_unreachable_also_once_the_breaker_refuses(hl, make_source):
+    """The breaker refusing a later call fast still says what kind of failure opened it: no answer at all."""
+    source = make_source(retry=RetryPolicy(max_attempts=2), breaker_threshold=2)
+    hl.plan(Fault.drop(times=None, when="candleSnapshot"))
+    with pytest.raises(ExchangeUnreachableError, match="connection error"):
+        source.candles("BTC", *DAY)
+    assert source.breaker.state == OPEN
+    with pytest.raises(ExchangeUnreachableError, match="open") as err:
+        source.candles("BTC", *DAY)
+    assert err.value.attempts == 0  # refused without touching the exchange
 
 
 def test_dropped_connection_is_retried(hl, make_source):

@@ -44,6 +44,7 @@ class IngestSummary:
     failure: str | None = None  # what failed and why, when it failed
     below_gate: tuple[str, ...] = ()  # partitions below the quality gate, "BTC 2025-04-01 (0.0%)"
     gate_only: bool = False  # failed only at the quality gate: the partitions are written, and readers skip those below it
+    unreachable: bool = False  # the source gave no answer (SourceUnreachableError): the network, not the data
 
 
 def default_end_date() -> str:
@@ -138,8 +139,10 @@ def sentiment_gap(result: dg.ExecuteInProcessResult) -> str | None:
     """A line saying how many of a regimes run's days have no Fear & Greed value, and from which source, or None
     when every day has one: the regime gene's sentiment filter lets every such day trade, which a user reading
     the terminal should know without opening the log."""
+    from quant_organism.defs.market.regime import SENTIMENT  # the definitions load after the CLI's notices filter
+
     for event in result.all_events:
-        if event.is_step_materialization and event.step_key == "market__sentiment":
+        if event.is_step_materialization and event.step_materialization_data.materialization.asset_key == SENTIMENT:
             metadata = event.step_materialization_data.materialization.metadata
             missing = getattr(metadata.get("missing_count"), "value", 0) or 0
             days = getattr(metadata.get("days"), "value", 0) or 0
@@ -269,7 +272,16 @@ def _ingest_coin(instance: dg.DagsterInstance, coin: str, first: str, last: str)
     steps = [e for e in result.all_events if e.is_step_failure]
     gate_only = bool(steps) and all(getattr(e.step_failure_data.error, "cls_name", None) == GATE_FAILURE for e in steps)
     below = tuple(p for e in steps for p in below_quality_gate(result, e.step_key))
-    return IngestSummary(coin, first, last, False, result.run_id, failure_text(result), below, gate_only)
+    from quant_organism.defs.market.assets import SOURCE_UNREACHABLE  # the definitions load after the CLI's notices filter
+
+    unreachable = any(_failure_metadata(e).get(SOURCE_UNREACHABLE) for e in steps)
+    return IngestSummary(coin, first, last, False, result.run_id, failure_text(result), below, gate_only, unreachable)
+
+
+def _failure_metadata(event) -> dict:
+    """The metadata a `dagster.Failure` raised by the step carried, as plain values ({} for any other error)."""
+    data = event.step_failure_data.user_failure_data
+    return {key: getattr(value, "value", value) for key, value in (data.metadata if data else {}).items()}
 
 
 def _worker_setup() -> None:

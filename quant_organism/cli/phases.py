@@ -100,17 +100,21 @@ def history_window(terminal: Terminal, first: str, last: str, days: int, end_giv
 def _coin_spans(terminal: Terminal) -> dict[str, tuple[str | None, str | None]] | None:
     """Each coin's (first whole day, last whole day) in the source, None where its history does not stop; None
     when the source or a coin's data cannot be read (the reason is printed)."""
+    from quant_organism.defs.shared.resources import configured_source
     from quant_organism.market.schema import MarketDataError
-    from quant_organism.market.sources import make_source
+    from quant_organism.market.sources import CoinHistoryError, whole_day_spans
 
-    files_dir = settings.files_dir()
     try:
-        source = make_source(
-            settings.source_name(),
-            seed=settings.synthetic_seed(),
-            coins=settings.coins(),
-            files_dir=str(files_dir) if files_dir else None,
+        source = configured_source()
+        spans = whole_day_spans(source, settings.coins(), settings.interval())
+    except CoinHistoryError as exc:
+        terminal.fail(
+            "market data",
+            f"coin {exc.coin}, source={settings.source_name()}",
+            str(exc),
+            f"fix or replace {exc.coin}'s data (or leave {exc.coin} out of QUANT_ORGANISM_COINS), then rerun",
         )
+        return None
     except (MarketDataError, ValueError) as exc:
         terminal.fail(
             "market source",
@@ -119,24 +123,7 @@ def _coin_spans(terminal: Terminal) -> dict[str, tuple[str | None, str | None]] 
             "check QUANT_ORGANISM_SOURCE / QUANT_ORGANISM_FILES_DIR / QUANT_ORGANISM_COINS",
         )
         return None
-    spans = {}
-    for coin in settings.coins():
-        try:
-            start, end = source.whole_days(coin, settings.interval())
-        except (MarketDataError, ValueError) as exc:
-            terminal.fail(
-                "market data",
-                f"coin {coin}, source={settings.source_name()}",
-                str(exc),
-                f"fix or replace {coin}'s data (or leave {coin} out of QUANT_ORGANISM_COINS), then rerun",
-            )
-            return None
-        spans[coin] = tuple(None if day is None else day.strftime("%Y-%m-%d") for day in (start, end))
-    return spans
-
-
-UNREACHABLE = ("connection error", "timeout", "is open after")
-"""How the source's resilience layer (market/resilience.py) words a network that cannot reach the exchange."""
+    return {coin: tuple(None if day is None else day.strftime("%Y-%m-%d") for day in days) for coin, days in spans.items()}
 
 
 def ingest_phase(terminal: Terminal, instance, first: str, last: str) -> int | None:
@@ -179,14 +166,13 @@ def ingest_phase(terminal: Terminal, instance, first: str, last: str) -> int | N
             terminal.say(line)
     if failed:
         why = failed[0].failure or "see the log"
-        unreachable = any(sign in why for sign in UNREACHABLE)
         return terminal.fail(
             "ingest",
             f"coin {', '.join(s.coin for s in failed)}, days {first}..{last}",
             why,
             (
                 "the exchange could not be reached: check the network (QUANT_ORGANISM_SOURCE=synthetic or files runs offline)"
-                if unreachable
+                if failed[0].unreachable
                 else "fix the source (or its files) for that coin and day"
             )
             + ", then rerun the same command: finished partitions are rewritten identically",

@@ -133,24 +133,13 @@ def _earlier_start(data_first: pd.Timestamp, source_first: pd.Timestamp) -> str:
 def _data_span(settings, yesterday: str) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]:
     """[first whole day, last whole day] that every coin of the source holds, within the partitions, and the
     first whole day every coin holds without the partitions' start (to say where the data could begin)."""
-    from quant_organism.market.sources import make_source
+    from quant_organism.defs.shared.resources import configured_source
+    from quant_organism.market.sources import common_days, whole_day_spans
 
-    files_dir = settings.files_dir()
-    source = make_source(
-        settings.source_name(),
-        seed=settings.synthetic_seed(),
-        coins=settings.coins(),
-        files_dir=str(files_dir) if files_dir else None,
-    )
-    interval = settings.interval()
+    first, last = common_days(whole_day_spans(configured_source(), settings.coins(), settings.interval()))
+    source_first = first if first is not None else pd.Timestamp("1970-01-01", tz="UTC")
+    last = min(pd.Timestamp(yesterday, tz="UTC"), last) if last is not None else pd.Timestamp(yesterday, tz="UTC")
     partitions_start = pd.Timestamp(settings.partitions_start_date(), tz="UTC")
-    source_first, last = pd.Timestamp("1970-01-01", tz="UTC"), pd.Timestamp(yesterday, tz="UTC")
-    for coin in settings.coins():
-        start, end = source.whole_days(coin, interval)
-        if start is not None:
-            source_first = max(source_first, start)
-        if end is not None:
-            last = min(last, end)
     return max(partitions_start, source_first), last, source_first
 
 

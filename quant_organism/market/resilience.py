@@ -96,6 +96,7 @@ class CircuitBreaker:
         self._opened_at: float | None = None
         self._trial_in_flight = False
         self.last_failure: str | None = None
+        self.last_error: BaseException | None = None  # the failure itself: callers that refuse fast can say what kind
 
     @property
     def state(self) -> str:
@@ -137,11 +138,13 @@ class CircuitBreaker:
             self._opened_at = None
             self._trial_in_flight = False
 
-    def record_failure(self, description: str | None = None) -> None:
+    def record_failure(self, description: str | None = None, error: BaseException | None = None) -> None:
         with self._lock:
             self._failures += 1
             if description:
                 self.last_failure = description
+            if error is not None:
+                self.last_error = error
             if self._trial_in_flight or self._failures >= self.failure_threshold:
                 self._opened_at = self._clock()
             self._trial_in_flight = False
@@ -160,7 +163,7 @@ class CircuitBreaker:
             result = fn()
         except BaseException as exc:
             if isinstance(exc, Exception) and is_failure(exc):
-                self.record_failure(describe(exc))
+                self.record_failure(describe(exc), exc)
             else:
                 self.record_success()
             raise

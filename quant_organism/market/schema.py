@@ -32,6 +32,11 @@ class MarketDataError(Exception):
     """Input that cannot be turned into candles or funding rates; the message says what is wrong."""
 
 
+class SourceUnreachableError(MarketDataError):
+    """A source that answers over the network gave no answer at all (timeouts, refused or dropped connections):
+    the network or the address is the likelier cause than the data."""
+
+
 class UnknownCoinError(MarketDataError, KeyError):
     """The source does not list this coin."""
 

@@ -12,6 +12,7 @@ from quant_organism.defs.shared.resources import LakeResource, MarketSource
 from quant_organism.market.ingest import IngestFailure, IngestResult, ingest_candle_days, ingest_funding_days
 from quant_organism.market.lake import MarketLake, ensure_catalog_file
 from quant_organism.market.quality import QualityReport
+from quant_organism.market.schema import SourceUnreachableError
 
 CANDLES = dg.AssetKey(["market", "candles"])
 FUNDING = dg.AssetKey(["market", "funding_rates"])
@@ -117,7 +118,9 @@ def _days_by_coin(keys) -> dict[str, list[str]]:
     return days
 
 
-def _ingest_partitions(context: dg.AssetExecutionContext, lake: MarketLake, ingest_days) -> tuple[list[IngestResult], list[str]]:
+def _ingest_partitions(
+    context: dg.AssetExecutionContext, lake: MarketLake, ingest_days
+) -> tuple[list[IngestResult], list[IngestFailure]]:
     """Ingest every partition of the run: one in a normal run, whole ranges of days in a backfill run.
 
     Each coin's consecutive days come from one source call, and the run's files are group-committed
@@ -129,7 +132,7 @@ def _ingest_partitions(context: dg.AssetExecutionContext, lake: MarketLake, inge
         for coin, days in by_coin.items():
             for outcome in ingest_days(coin, days):
                 if isinstance(outcome, IngestFailure):
-                    errors.append(f"{coin} {outcome.day}: {outcome.error}")
+                    errors.append(outcome)
                     context.log.error(f"{coin} {outcome.day}: {outcome.error}")
                 else:
                     results.append(outcome)
@@ -177,6 +180,11 @@ def _range_check_results(asset: dg.AssetKey, results: list[IngestResult], checks
     return combined
 
 
+SOURCE_UNREACHABLE = "source_unreachable"
+"""A failed ingest's metadata: True when the source gave no answer (SourceUnreachableError), so whoever reports
+the failure can point at the network rather than the data."""
+
+
 def _materialize(
     context,
     store: MarketLake,
@@ -187,12 +195,16 @@ def _materialize(
     lake: LakeResource,
     duckdb: DuckDBResource,
 ):
-    results, errors = _ingest_partitions(context, store, ingest_days)
-    if errors:
+    results, failures = _ingest_partitions(context, store, ingest_days)
+    if failures:
+        errors = [f"{f.coin} {f.day}: {f.error}" for f in failures]
         raise dg.Failure(
             description=f"{asset.to_user_string()}: {len(errors)} partition(s) could not be ingested, first "
             f"{errors[0][:300]} (each has a quarantine row with the reason; earlier files are left in place)",
-            metadata={"errors": dg.MetadataValue.json(errors[:100])},
+            metadata={
+                "errors": dg.MetadataValue.json(errors[:100]),
+                SOURCE_UNREACHABLE: any(isinstance(f.error, SourceUnreachableError) for f in failures),
+            },
         )
     ensure_catalog_file(Path(duckdb.database), lake.lake(), market_source.interval, connect=duckdb.get_connection)
     if len(results) == 1:

@@ -26,7 +26,7 @@ from quant_organism.evolution.result import EvolutionResult
 from quant_organism.market.lake import MarketLake
 from quant_organism.market.sentiment import SentimentSource
 from quant_organism.market.sentiment import default_source as default_sentiment_source
-from quant_organism.market.sources import MarketDataSource, make_source
+from quant_organism.market.sources import MarketDataSource, make_source, whole_day_spans
 from quant_organism.runtime.ledger import LEDGER_FILE, PaperLedger
 from quant_organism.runtime.operator import POLICY_FILE, OperatorPolicy, UnknownNameError, load_policy, resolve_names
 
@@ -43,6 +43,19 @@ def _cached_source(
     return make_source(kind, seed=seed, coins=coins, files_dir=files_dir, base_url=base_url)
 
 
+def configured_source() -> MarketDataSource:
+    """The market source the settings name (QUANT_ORGANISM_SOURCE and its options), as the resources build it:
+    what the main command, the retrospective, health and the schedules ask where each coin's history lies."""
+    files_dir = settings.files_dir()
+    return _cached_source(
+        settings.source_name(),
+        settings.synthetic_seed(),
+        tuple(settings.coins()),
+        str(files_dir) if files_dir else None,
+        settings.hyperliquid_url(),
+    )
+
+
 def files_last_days() -> dict[str, date | None] | None:
     """Each coin's last whole day in the files source (its history stops there: no ingest can bring a later
     day until newer files arrive); None for a source that goes on (the synthetic market, the exchange) or files
@@ -51,13 +64,11 @@ def files_last_days() -> dict[str, date | None] | None:
         return None
     from quant_organism.market.schema import MarketDataError
 
-    files_dir = settings.files_dir()
     try:
-        source = _cached_source("files", 0, tuple(settings.coins()), str(files_dir) if files_dir else None, None)
-        ends = {coin: source.whole_days(coin, settings.interval())[1] for coin in settings.coins()}
+        spans = whole_day_spans(configured_source(), settings.coins(), settings.interval())
     except (MarketDataError, ValueError, OSError):
         return None
-    return {coin: None if end is None else end.date() for coin, end in ends.items()}
+    return {coin: None if end is None else end.date() for coin, (_, end) in spans.items()}
 
 
 class MarketSource(dg.ConfigurableResource):

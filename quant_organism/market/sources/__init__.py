@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from quant_organism.market.sources.base import MarketDataSource
+from quant_organism.market.sources.base import CoinHistoryError, MarketDataSource, common_days, whole_day_spans
 
-__all__ = ["MarketDataSource", "make_source"]
+__all__ = ["CoinHistoryError", "MarketDataSource", "common_days", "make_source", "whole_day_spans"]
 
 
 def make_source(

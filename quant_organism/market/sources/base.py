@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 
 import pandas as pd
+
+from quant_organism.market.schema import MarketDataError
+
+WholeDays = tuple[pd.Timestamp | None, pd.Timestamp | None]
 
 
 class MarketDataSource(ABC):
@@ -47,3 +52,31 @@ class MarketDataSource(ABC):
             None if start is None else pd.Timestamp(start).ceil("D"),
             None if end is None else (pd.Timestamp(end) + pd.Timedelta(interval)).floor("D") - pd.Timedelta(days=1),
         )
+
+
+class CoinHistoryError(MarketDataError):
+    """A coin's history cannot be read from the source (its file, say); `coin` names it."""
+
+    def __init__(self, coin: str, message: str) -> None:
+        super().__init__(message)
+        self.coin = coin
+
+
+def whole_day_spans(source: MarketDataSource, coins: Iterable[str], interval: str) -> dict[str, WholeDays]:
+    """Each coin's first and last whole day (`MarketDataSource.whole_days`). Raises CoinHistoryError for the
+    first coin whose history cannot be read."""
+    spans = {}
+    for coin in coins:
+        try:
+            spans[coin] = source.whole_days(coin, interval)
+        except (MarketDataError, ValueError) as exc:
+            raise CoinHistoryError(coin, str(exc)) from exc
+    return spans
+
+
+def common_days(spans: dict[str, WholeDays]) -> WholeDays:
+    """The first and last whole day every coin holds: the latest first day and the earliest last day (None where
+    no coin's history says)."""
+    starts = [start for start, _ in spans.values() if start is not None]
+    ends = [end for _, end in spans.values() if end is not None]
+    return (max(starts) if starts else None, min(ends) if ends else None)

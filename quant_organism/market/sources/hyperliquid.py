@@ -52,6 +52,7 @@ from quant_organism.market.resilience import (
 )
 from quant_organism.market.schema import (
     MarketDataError,
+    SourceUnreachableError,
     UnknownCoinError,
     conform_candles,
     conform_funding,
@@ -84,6 +85,10 @@ class HyperliquidRequestError(MarketDataError):
         self.coin = coin
         self.status = status
         self.attempts = attempts
+
+
+class ExchangeUnreachableError(HyperliquidRequestError, SourceUnreachableError):
+    """The exchange gave no answer at all (timeouts, refused or dropped connections)."""
 
 
 def _utc(ts: Any, what: str) -> pd.Timestamp:
@@ -366,6 +371,11 @@ class HyperliquidSource(MarketDataSource):
         response = getattr(self._observed, "response", None)  # the SDK's own error parsing may fail
         return None if response is None else int(response.status_code)
 
+    @staticmethod
+    def _error_class(last: BaseException | None) -> type[HyperliquidRequestError]:
+        """ExchangeUnreachableError when the last failure got no answer from the exchange."""
+        return ExchangeUnreachableError if isinstance(last, _TRANSIENT) else HyperliquidRequestError
+
     def _retryable(self, exc: BaseException) -> bool:
         if isinstance(exc, _TRANSIENT):
             return True
@@ -415,8 +425,8 @@ class HyperliquidSource(MarketDataSource):
                 on_retry=on_retry,
             )
         except CircuitOpenError as exc:
-            last = exc.__cause__
-            raise HyperliquidRequestError(
+            last = exc.__cause__ or self.breaker.last_error  # None: refused before this call tried
+            raise self._error_class(last)(
                 f"{label}: {exc} (attempts in this call: {exc.attempts})",
                 endpoint=endpoint,
                 coin=coin,
@@ -424,7 +434,7 @@ class HyperliquidSource(MarketDataSource):
                 attempts=exc.attempts,
             ) from exc
         except RetryExhaustedError as exc:
-            raise HyperliquidRequestError(
+            raise self._error_class(exc.last_error)(
                 f"{label} failed after {exc.attempts} attempts: {self._describe(exc.last_error)}",
                 endpoint=endpoint,
                 coin=coin,
