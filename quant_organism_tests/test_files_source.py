@@ -117,7 +117,9 @@ def test_real_directory_lists_coins_and_rejects_unknown_and_ambiguous() -> None:
     # Binance and Bybit both publish BTCUSDT funding: refuse to guess, name both files.
     with pytest.raises(MarketDataError, match=r"binance__BTCUSDT_funding_8h\.csv.*bybit__BTCUSDT_funding_8h\.csv"):
         source.funding("BTCUSDT", *ALL_TIME)
-    assert FileSource(real_data(), origin="binance").funding_file("BTCUSDT").name == "binance__BTCUSDT_funding_8h.csv"
+    assert [p.name for p in FileSource(real_data(), origin="binance").funding_files("BTCUSDT")] == [
+        "binance__BTCUSDT_funding_8h.csv"
+    ]
     with pytest.raises(MarketDataError, match=r"no candle file for BTC at interval 5m.*hyperliquid__BTC_1h\.csv"):
         source.candles("BTC", *ALL_TIME, interval="5m")
     with pytest.raises(MarketDataError, match=r"its files are at 1h, 4h, 1d: use that interval, or give BTC_5m\.csv"):
@@ -180,8 +182,8 @@ def test_named_interval_wins_over_unlabelled_file_and_duplicates_raise(tmp_path:
     four_hourly = [str(int((T0 + pd.Timedelta(hours=4 * i)).timestamp())) for i in range(3)]
     write(tmp_path / "BTC_4h.csv", hourly_csv(3, times=four_hourly))
     source = FileSource(tmp_path)
-    assert source.candle_file("btc", "1h").name == "BTC.csv"  # unlabelled fallback, coin case-insensitive
-    assert source.candle_file("BTC", "4h").name == "BTC_4h.csv"
+    assert [p.name for p in source.candle_files("btc", "1h")] == ["BTC.csv"]  # unlabelled fallback, any case
+    assert [p.name for p in source.candle_files("BTC", "4h")] == ["BTC_4h.csv"]
     assert len(source.candles("BTC", *ALL_TIME, interval="4h")) == 3
 
     write(tmp_path / "binance__BTC_4h.csv", hourly_csv(2))
@@ -434,7 +436,8 @@ BAD_FILES = {
     "blank lines": ("\n\n", r"BTC_1h\.csv: file is empty"),
     "header only": (HEADER, r"has a header .* but no data rows"),
     "garbage header": ("foo,bar,baz\n1,2,3\n", r"no header row in the first 2 line\(s\).*line 1 is 'foo,bar,baz'"),
-    "no header": ("1709251200,1,2,0.5,1.5,3\n", r"no header row"),
+    "no header": ("2024-03-01 00:00,1,2,0.5,1.5,3\n", r"no header row"),  # numbers only: the kline layout (below)
+    "no header, five columns": ("1709251200,1,2,0.5,1.5\n", r"no header row"),
     "missing close": (
         "timestamp,open,high,low,volume\n1709251200,1,2,0.5,3\n",
         r"missing price column\(s\) \['close'\]; "
@@ -502,3 +505,87 @@ def test_bars_off_the_utc_grid_are_refused_where_the_run_first_looks(tmp_path, s
     assert len(source.candles("X", *ALL_TIME)) == 6
     write(tmp_path / "Y_1h.csv", hourly_csv(n=6))
     assert source.history_start("Y", "1h") == T0  # on the grid: no complaint
+
+
+# -- Binance's downloads: dashed names, monthly pieces, no header ---------------------------------
+
+
+def kline_lines(start: pd.Timestamp, n: int, unit: int = 1000) -> list[str]:
+    """Headerless kline rows as Binance writes them (open time, OHLCV, close time, quote volume, ...)."""
+    rows = []
+    for i in range(n):
+        t = int((start + pd.Timedelta(hours=i)).timestamp()) * unit
+        p = 100.0 + i
+        rows.append(f"{t},{p},{p + 2},{p - 1},{p + 1},{10 + i},{t + 3600 * unit - 1},{1000 + i},7,5,500,0")
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("name", "coin", "kind", "interval", "period"),
+    [
+        ("BTCUSDT-1h-2024-01.csv", "BTCUSDT", "candles", "1h", "2024-01"),
+        ("BTCUSDT-1h-2024-01-15.csv", "BTCUSDT", "candles", "1h", "2024-01-15"),
+        ("BTCUSDT-4h.csv", "BTCUSDT", "candles", "4h", None),
+        ("BTCUSDT-1M-2024-01.csv", "BTCUSDT", "candles", "1M", "2024-01"),
+        ("BTCUSDT-fundingRate-2024-01.csv", "BTCUSDT", "funding", None, "2024-01"),
+        ("BTC-USD.csv", "BTC-USD", "candles", None, None),  # a dash inside a coin's name is still the coin
+        ("coinbase__BTC-USD_1h.csv", "BTC-USD", "candles", "1h", None),
+    ],
+)
+def test_binance_download_names_give_coin_interval_and_period(name, coin, kind, interval, period) -> None:
+    entry = parse_file_name(Path(name))
+    assert (entry.coin, entry.kind, entry.interval, entry.period) == (coin, kind, interval, period)
+
+
+def test_monthly_headerless_pieces_read_as_one_history_in_period_order(tmp_path: Path) -> None:
+    """Binance's monthly kline files: no header, one file a month. They are one history, read month after month
+    whatever order the directory lists them in; a window across months reads both, and a rewritten month is read
+    again."""
+    february = pd.Timestamp("2024-02-01", tz="UTC")
+    january_start = february - pd.Timedelta(hours=5)  # the last five hours of January
+    write(tmp_path / "BTCUSDT-1h-2024-02.csv", "\n".join(kline_lines(february, 4)) + "\n")
+    write(tmp_path / "BTCUSDT-1h-2024-01.csv", "\n".join(kline_lines(january_start, 5)) + "\n")
+    source = FileSource(tmp_path)
+    assert [p.name for p in source.candle_files("BTCUSDT", "1h")] == ["BTCUSDT-1h-2024-01.csv", "BTCUSDT-1h-2024-02.csv"]
+    out = source.candles("BTCUSDT", february - pd.Timedelta(hours=2), february + pd.Timedelta(hours=2))
+    assert list(out["timestamp"]) == [february + pd.Timedelta(hours=h) for h in (-2, -1, 0, 1)]
+    assert list(out["close"]) == [104.0, 105.0, 101.0, 102.0]  # January's 4th and 5th rows, February's 1st and 2nd
+    assert list(out["volume"]) == [13.0, 14.0, 10.0, 11.0]  # base volume (column 6), not quote volume (column 8)
+    assert source.history_start("BTCUSDT") == january_start
+    assert source.history_end("BTCUSDT") == february + pd.Timedelta(hours=3)
+
+    time.sleep(0.01)
+    write(tmp_path / "BTCUSDT-1h-2024-02.csv", "\n".join(kline_lines(february, 6)) + "\n")
+    assert source.history_end("BTCUSDT") == february + pd.Timedelta(hours=5)
+
+    write(tmp_path / "BTCUSDT-1h.csv", "\n".join(kline_lines(february, 2)) + "\n")  # a whole file beside pieces
+    with pytest.raises(MarketDataError, match=r"several candle files for BTCUSDT at interval 1h"):
+        source.candles("BTCUSDT", *ALL_TIME)
+
+
+def test_headerless_klines_in_microseconds_and_funding_pieces_as_binance_writes_them(tmp_path: Path) -> None:
+    """Binance's spot klines are stamped in microseconds since 2025; its funding downloads name their columns
+    calc_time and last_funding_rate."""
+    start = pd.Timestamp("2025-01-01", tz="UTC")
+    write(tmp_path / "ETHUSDT-1h-2025-01.csv", "\n".join(kline_lines(start, 3, unit=1_000_000)) + "\n")
+    stamps = [int((start + pd.Timedelta(hours=8 * i)).timestamp() * 1000) for i in range(3)]
+    rates = ["0.00010000", "-0.00002500", "0.00005000"]
+    write(
+        tmp_path / "ETHUSDT-fundingRate-2025-01.csv",
+        "calc_time,funding_interval_hours,last_funding_rate\n" + "".join(f"{t},8,{r}\n" for t, r in zip(stamps, rates)),
+    )
+    source = FileSource(tmp_path)
+    candles = source.candles("ETHUSDT", *ALL_TIME)
+    assert list(candles["timestamp"]) == [start + pd.Timedelta(hours=h) for h in range(3)]
+    funding = source.funding("ETHUSDT", *ALL_TIME)
+    assert list(funding["funding_rate"]) == [1e-4, -2.5e-5, 5e-5]
+    assert list(funding["timestamp"]) == [start + pd.Timedelta(hours=8 * i) for i in range(3)]
+
+
+def test_a_headerless_file_whose_columns_are_not_a_kline_is_refused(tmp_path: Path) -> None:
+    rows = [
+        f"{1_704_067_200_000 + 3_600_000 * i},10,50,12,11,1000" for i in range(5)
+    ]  # high 50 then low 12 < open 10? no: low above open
+    write(tmp_path / "BTC_1h.csv", "\n".join(rows) + "\n")
+    with pytest.raises(MarketDataError, match=r"no header row, and its columns are not in the kline layout.*5 of 5 rows"):
+        FileSource(tmp_path).candles("BTC", *ALL_TIME)

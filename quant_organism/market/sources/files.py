@@ -7,7 +7,11 @@ File names (extensions `.csv`, `.csv.gz`, `.parquet`; coin matched case-insensit
              e.g. BTC_funding.csv, hyperliquid__BTC_funding_1h.csv
 The coin is the last `_`-separated token before the optional `_funding` and `_{interval}` suffixes, so
 coin names cannot contain `_`; anything before it is a free label. For candles at interval I a file
-named with I is chosen; a file named without an interval is the fallback. Several candidates raise.
+named with I is chosen; a file named without an interval is the fallback. Several candidates raise,
+unless each is a piece of one history naming its month or day, as Binance's downloads do:
+    candles  {COIN}-{interval}[-{YYYY-MM}[-{DD}]].{ext}   e.g. BTCUSDT-1h-2024-01.csv, BTCUSDT-1h.csv
+    funding  {COIN}-fundingRate[-{YYYY-MM}].{ext}          e.g. BTCUSDT-fundingRate-2024-01.csv
+Pieces are read one after another in period order, as one file would be.
 
 Columns (matched case-insensitively; spaces, dashes and camelCase read as `_`):
 - time, first present of: open_time, time_open, timestamp, timestamp_ms, time_ms, time, datetime, date, unix.
@@ -27,6 +31,8 @@ Columns (matched case-insensitively; spaces, dashes and camelCase read as `_`):
   volume/vol. Quote-only volume (volume_usd, ...) is an error, not converted.
 - funding: funding_rate (or fundingRate, funding); percentages (`0.0100%`) read as rates (0.0001).
 - Parquet: the times may be the frame's index instead of a column (an unnamed time index counts as timestamp).
+- A CSV of numbers with no header (Binance's kline downloads) is read in the kline layout: open time, open, high,
+  low, close, volume, then anything; kept only where those columns are consistent as a bar's prices.
 The row order of the file is kept, except that a newest-first file (more decreasing than increasing
 steps between consecutive times) is reversed as a whole, never sorted, so duplicated or out-of-order
 rows stay visible to the quality rules. Numbers written with thousands separators or decimal commas are
@@ -73,17 +79,25 @@ TIME_COLUMNS: tuple[str, ...] = (
     "datetime",
     "date",
     "unix",
+    "calc_time",  # Binance's funding downloads
 )
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 BASE_VOLUME_COLUMNS: tuple[str, ...] = ("base_volume", "volume_base", "volume_from", "volumefrom")
 PLAIN_VOLUME_COLUMNS: tuple[str, ...] = ("volume", "vol")
-FUNDING_RATE_COLUMNS: tuple[str, ...] = ("funding_rate", "fundingrate", "funding")
+FUNDING_RATE_COLUMNS: tuple[str, ...] = ("funding_rate", "fundingrate", "funding", "last_funding_rate")
+KLINE_COLUMNS: tuple[str, ...] = (  # a headerless candle file's columns: Binance's kline downloads (and most APIs')
+    "open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume", "count",
+    "taker_buy_volume", "taker_buy_quote_volume", "ignore",
+)  # fmt: skip
 COIN_COLUMNS: tuple[str, ...] = ("coin", "symbol")
 HEADER_SEARCH_LINES = 20
 AMPM_FORMAT = "%Y-%m-%d %I-%p"
 _AMPM = re.compile(r"\d{4}-\d{2}-\d{2} \d{1,2}-[AaPp][Mm]")
 _DOTTED_DAY_FIRST = re.compile(r"\d{1,2}\.\d{1,2}\.\d{4}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?")  # 19.08.2020 14:00
 _INTERVAL_TOKEN = re.compile(r"\d+(?:[mhdwHDW]|M)")
+_DASHED_NAME = re.compile(  # Binance's downloads: BTCUSDT-1h-2024-01, BTCUSDT-1h-2024-01-15, BTCUSDT-fundingRate-2024-01
+    r"(?P<coin>.+?)-(?:(?P<interval>\d+(?:[mhdwHDW]|M))|(?P<funding>[Ff]unding[Rr]ate))(?:-(?P<period>\d{4}-\d{2}(?:-\d{2})?))?"
+)
 _KNOWN_COLUMNS = frozenset((*TIME_COLUMNS, *PRICE_COLUMNS, *BASE_VOLUME_COLUMNS, *PLAIN_VOLUME_COLUMNS, *FUNDING_RATE_COLUMNS))
 
 
@@ -96,6 +110,7 @@ class FileEntry:
     kind: str  # "candles" | "funding"
     interval: str | None
     origin: str | None
+    period: str | None = None  # the month or day of a history split into pieces (Binance's monthly, daily files)
 
 
 def parse_file_name(path: Path) -> FileEntry | None:
@@ -119,6 +134,17 @@ def parse_file_name(path: Path) -> FileEntry | None:
         kind = "funding"
     if not tokens:
         return None
+    dashed = _DASHED_NAME.fullmatch(tokens[-1]) if interval is None and kind == "candles" else None
+    if dashed:
+        token = dashed["interval"]
+        return FileEntry(
+            path=path,
+            coin=dashed["coin"],
+            kind="funding" if dashed["funding"] else "candles",
+            interval=None if token is None else token if token.endswith("M") else token.lower(),
+            origin=origin or None,
+            period=dashed["period"],
+        )
     return FileEntry(path=path, coin=tokens[-1], kind=kind, interval=interval, origin=origin or None)
 
 
@@ -209,6 +235,8 @@ def _read_table(path: Path) -> pd.DataFrame:
             table = _index_as_column(pd.read_parquet(path))
         else:
             header_line, sep = _find_header(path)
+            if header_line is None:
+                return _headerless_klines(path, sep)
             table = pd.read_csv(
                 path,
                 skiprows=header_line,
@@ -240,8 +268,27 @@ def _index_as_column(table: pd.DataFrame) -> pd.DataFrame:
     return table.rename_axis(name).reset_index()
 
 
-def _find_header(path: Path) -> tuple[int, str]:
-    """Index of the header line (the first that names a known column) and its delimiter."""
+def _headerless_klines(path: Path, sep: str) -> pd.DataFrame:
+    """A file of numbers only, read in the kline layout (open time, open, high, low, close, volume, ...), kept only
+    when its prices are consistent in that order (high the highest, low the lowest of each bar)."""
+    table = pd.read_csv(path, header=None, sep=sep, encoding="utf-8-sig", low_memory=False)
+    table.columns = list(KLINE_COLUMNS[: len(table.columns)]) + [f"extra_{i}" for i in range(len(table.columns) - 12)]
+    prices = table[["open", "high", "low", "close"]].apply(pd.to_numeric, errors="coerce")
+    consistent = (prices["high"] >= prices[["open", "close", "low"]].max(axis=1)) & (
+        prices["low"] <= prices[["open", "close"]].min(axis=1)
+    )
+    if consistent.mean() < 0.99:
+        raise MarketDataError(
+            f"{path}: no header row, and its columns are not in the kline layout (open time, open, high, low, close, "
+            f"volume, ...): in {int((~consistent).sum())} of {len(table)} rows the second to fifth columns are not "
+            "a bar's open, high, low and close; add a header naming the columns"
+        )
+    return table
+
+
+def _find_header(path: Path) -> tuple[int | None, str]:
+    """Index of the header line (the first that names a known column) and its delimiter; None for a headerless file
+    of numbers with at least the six columns of a kline (Binance's downloads have no header)."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
         lines = [line for _, line in zip(range(HEADER_SEARCH_LINES), handle)]
@@ -256,11 +303,23 @@ def _find_header(path: Path) -> tuple[int, str]:
                 best, best_sep = hits, sep
         if best:
             return index, best_sep
+    for sep in (",", ";", "\t"):
+        cells = next(csv.reader(io.StringIO(lines[0]), delimiter=sep), [])
+        if len(cells) >= 6 and all(_is_number(c) for c in cells):
+            return None, sep
     raise MarketDataError(
         f"{path}: no header row in the first {len(lines)} line(s); expected a line naming a time column "
         f"({' | '.join(TIME_COLUMNS)}) and open, high, low, close, volume (or funding_rate); "
         f"line 1 is {lines[0].strip()[:120]!r}"
     )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _column_index(raw: pd.DataFrame) -> dict[str, list[str]]:
@@ -400,7 +459,7 @@ def _newest_first_reversed(frame: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass
 class _Parsed:
-    stamp: tuple[int, int]  # (mtime_ns, size) of the file when parsed
+    stamp: tuple[tuple[int, int], ...]  # (mtime_ns, size) of each file when parsed
     frame: pd.DataFrame
     ascending: bool
     spacing: pd.Timedelta | None
@@ -427,7 +486,7 @@ class FileSource(MarketDataSource):
         self.directory = resolved
         self.origin = origin  # only files named '{origin}__...' when set
         self.parses = 0  # files parsed so far (cache misses), for tests and benchmarks
-        self._cache: dict[tuple[Path, str], _Parsed] = {}
+        self._cache: dict[tuple[tuple[Path, ...], str], _Parsed] = {}
         self._listing: tuple[tuple[str, ...], list[FileEntry]] | None = None
 
     # -- catalogue ---------------------------------------------------------------------------------
@@ -445,36 +504,27 @@ class FileSource(MarketDataSource):
         """Coins that have a candle or funding file."""
         return sorted({e.coin for e in self.entries()}, key=str.upper)
 
-    def candle_file(self, coin: str, interval: str = "1h") -> Path:
-        """The one file holding `coin`'s candles at `interval`; raises when none or several match."""
+    def candle_files(self, coin: str, interval: str = "1h") -> tuple[Path, ...]:
+        """The file holding `coin`'s candles at `interval`, or the pieces of a split history in period order;
+        raises when none match, or several that are not pieces of one history."""
         interval_delta(interval)
         files = self._files_of(coin, "candles")
         named = [e for e in files if e.interval == interval]
         chosen = named or [e for e in files if e.interval is None]
-        if len(chosen) == 1:
-            return chosen[0].path
+        if chosen:
+            return _one_history(chosen, f"candle files for {coin} at interval {interval} in {self.directory}")
         found = [e.path.name for e in files]
-        if not chosen:
-            others = sorted({e.interval for e in files if e.interval}, key=lambda i: INTERVALS.get(i, pd.Timedelta(0)))
-            elsewhere = f"; its files are at {', '.join(others)}: use that interval, or give" if others else " (expected"
-            raise MarketDataError(
-                f"no candle file for {coin} at interval {interval} in {self.directory}; candle files for {coin}: "
-                f"{found or 'none'}{elsewhere} {coin}_{interval}.csv|parquet or {coin}.csv|parquet" + ("" if others else ")")
-            )
+        others = sorted({e.interval for e in files if e.interval}, key=lambda i: INTERVALS.get(i, pd.Timedelta(0)))
+        elsewhere = f"; its files are at {', '.join(others)}: use that interval, or give" if others else " (expected"
         raise MarketDataError(
-            f"several candle files for {coin} at interval {interval} in {self.directory}: "
-            f"{[e.path.name for e in chosen]}; keep one (or pass origin=)"
+            f"no candle file for {coin} at interval {interval} in {self.directory}; candle files for {coin}: "
+            f"{found or 'none'}{elsewhere} {coin}_{interval}.csv|parquet or {coin}.csv|parquet" + ("" if others else ")")
         )
 
-    def funding_file(self, coin: str) -> Path | None:
-        """The one funding file of `coin`, None when it has none; raises when several match."""
+    def funding_files(self, coin: str) -> tuple[Path, ...]:
+        """The funding file of `coin` (or the pieces of a split history, in period order); () when it has none."""
         files = self._files_of(coin, "funding")
-        if len(files) > 1:
-            raise MarketDataError(
-                f"several funding files for {coin} in {self.directory}: {[e.path.name for e in files]}; "
-                "keep one (or pass origin=)"
-            )
-        return files[0].path if files else None
+        return _one_history(files, f"funding files for {coin} in {self.directory}") if files else ()
 
     def _files_of(self, coin: str, kind: str) -> list[FileEntry]:
         entries = self.entries()
@@ -502,8 +552,9 @@ class FileSource(MarketDataSource):
         `on_grid` when most of them are off the UTC grid. Reading a window leaves off-grid bars to the quality
         rules (quarantined with `off_grid`); a run looking at the history first says it once, with the cure."""
         step = interval_delta(interval)
-        path = self.candle_file(coin, interval)
-        parsed = self._parsed(path, "candles", coin)
+        paths = self.candle_files(coin, interval)
+        parsed = self._parsed(paths, "candles", coin)
+        path = _named(paths)
         if parsed.spacing is not None and parsed.spacing != step:
             held = next((name for name, delta in INTERVALS.items() if delta == parsed.spacing), None)
             raise MarketDataError(
@@ -527,10 +578,10 @@ class FileSource(MarketDataSource):
         return parsed
 
     def funding(self, coin: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-        path = self.funding_file(coin)
-        if path is None:
+        paths = self.funding_files(coin)
+        if not paths:
             return empty_funding()
-        return _window(self._parsed(path, "funding", coin), coin, start, end)
+        return _window(self._parsed(paths, "funding", coin), coin, start, end)
 
     def history_start(self, coin: str, interval: str = "1h") -> pd.Timestamp | None:
         times = self._candles_at(coin, interval, on_grid=True).frame["timestamp"]
@@ -543,18 +594,22 @@ class FileSource(MarketDataSource):
     def undated_rows(self, coin: str, dataset: str, interval: str = "1h") -> pd.DataFrame | None:
         """Rows of the coin's file whose time falls before 2009 or after tomorrow, with reasons."""
         if dataset == "candles":
-            return self._parsed(self.candle_file(coin, interval), "candles", coin).undated
-        path = self.funding_file(coin)
-        return None if path is None else self._parsed(path, "funding", coin).undated
+            return self._parsed(self.candle_files(coin, interval), "candles", coin).undated
+        paths = self.funding_files(coin)
+        return self._parsed(paths, "funding", coin).undated if paths else None
 
-    def _parsed(self, path: Path, kind: str, coin: str) -> _Parsed:
-        info = path.stat()
-        stamp = (info.st_mtime_ns, info.st_size)
-        cached = self._cache.get((path, kind))
+    def _parsed(self, paths: tuple[Path, ...], kind: str, coin: str) -> _Parsed:
+        """The file (or a split history's pieces, one after another in period order) parsed once per version."""
+        infos = [path.stat() for path in paths]
+        stamp = tuple((info.st_mtime_ns, info.st_size) for info in infos)
+        cached = self._cache.get((paths, kind))
         if cached is not None and cached.stamp == stamp:
             return cached
-        frame, undated = read_candle_rows(path, coin) if kind == "candles" else read_funding_rows(path, coin)
-        self.parses += 1
+        read = read_candle_rows if kind == "candles" else read_funding_rows
+        pieces = [read(path, coin) for path in paths]
+        frame = pieces[0][0] if len(pieces) == 1 else pd.concat([f for f, _ in pieces], ignore_index=True)
+        undated = pieces[0][1] if len(pieces) == 1 else pd.concat([u for _, u in pieces], ignore_index=True)
+        self.parses += len(paths)
         times = frame["timestamp"]
         spacing, offset = None, None
         if kind == "candles" and times.nunique() > 1:
@@ -563,8 +618,24 @@ class FileSource(MarketDataSource):
                 offsets = (times - times.dt.floor(spacing)).value_counts()
                 offset = (offsets.index[0], float(offsets.iloc[0] / len(times)))
         parsed = _Parsed(stamp, frame, bool(times.is_monotonic_increasing), spacing, undated, offset)
-        self._cache[(path, kind)] = parsed
+        self._cache[(paths, kind)] = parsed
         return parsed
+
+
+def _one_history(entries: list[FileEntry], what: str) -> tuple[Path, ...]:
+    """One file, or the pieces of one history (each names its month or day) in period order; anything else is
+    ambiguous and raises."""
+    if len(entries) == 1:
+        return (entries[0].path,)
+    periods = [e.period for e in entries]
+    if all(periods) and len(set(periods)) == len(periods):
+        return tuple(e.path for e in sorted(entries, key=lambda e: e.period))
+    raise MarketDataError(f"several {what}: {sorted(e.path.name for e in entries)}; keep one (or pass origin=)")
+
+
+def _named(paths: tuple[Path, ...]) -> str:
+    """How messages name a history: its file, or its pieces' first and last."""
+    return str(paths[0]) if len(paths) == 1 else f"{paths[0]} .. {paths[-1].name} ({len(paths)} pieces)"
 
 
 def _window(parsed: _Parsed, coin: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
