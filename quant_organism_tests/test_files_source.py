@@ -589,3 +589,22 @@ def test_a_headerless_file_whose_columns_are_not_a_kline_is_refused(tmp_path: Pa
     write(tmp_path / "BTC_1h.csv", "\n".join(rows) + "\n")
     with pytest.raises(MarketDataError, match=r"no header row, and its columns are not in the kline layout.*5 of 5 rows"):
         FileSource(tmp_path).candles("BTC", *ALL_TIME)
+
+
+def test_zipped_downloads_are_read_as_they_come_and_a_broken_archive_is_refused(tmp_path: Path) -> None:
+    """Binance serves each month as a zip holding its one CSV: no need to unzip."""
+    import zipfile
+
+    start = pd.Timestamp("2024-01-01", tz="UTC")
+    with zipfile.ZipFile(tmp_path / "BTCUSDT-1h-2024-01.zip", "w") as archive:
+        archive.writestr("BTCUSDT-1h-2024-01.csv", "\n".join(kline_lines(start, 3)) + "\n")
+    with zipfile.ZipFile(tmp_path / "ETHUSDT-1h-2024-01.zip", "w") as archive:
+        archive.writestr("a.csv", hourly_csv(2))
+        archive.writestr("b.csv", hourly_csv(2))
+    write(tmp_path / "SOLUSDT-1h-2024-01.zip", "not a zip\n")
+    source = FileSource(tmp_path)
+    assert list(source.candles("BTCUSDT", *ALL_TIME)["close"]) == [101.0, 102.0, 103.0]
+    with pytest.raises(MarketDataError, match=r"a zip file must hold one CSV; it holds \['a.csv', 'b.csv'\]"):
+        source.candles("ETHUSDT", *ALL_TIME)
+    with pytest.raises(MarketDataError, match=r"SOLUSDT-1h-2024-01.zip: cannot read as a CSV table"):
+        source.candles("SOLUSDT", *ALL_TIME)

