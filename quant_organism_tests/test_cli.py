@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -344,3 +345,33 @@ def test_when_every_partition_is_below_the_gate_the_regimes_failure_points_at_th
     assert done.returncode == 1 and "FAILED: market regimes" in done.stderr
     assert "10 partition(s) left out of what reads the lake" in done.stdout
     assert "what to do: the partitions named above are below the quality gate" in done.stderr
+
+
+def test_a_run_on_binance_downloads_as_they_come_builds_its_hours_from_zipped_15m_months(tmp_path):
+    """Binance's monthly 15m kline downloads, zipped and headerless, for two coins: the run reads them as they come,
+    builds 1h bars from them and says so, and ingests every hour."""
+    import zipfile
+
+    files = tmp_path / "files"
+    files.mkdir()
+    rng = np.random.default_rng(11)
+    for coin in ("BTCUSDT", "ETHUSDT"):
+        times = pd.date_range("2024-01-01", "2024-02-29 23:45", freq="15min", tz="UTC")
+        close = 100 * np.exp(np.cumsum(rng.normal(0, 0.002, len(times))))
+        open_ = np.r_[100.0, close[:-1]]
+        high, low = np.maximum(open_, close) * 1.001, np.minimum(open_, close) * 0.999
+        ms = times.as_unit("ms").asi8
+        rows = pd.DataFrame({"t": ms, "o": open_, "h": high, "l": low, "c": close, "v": 5.0, "ct": ms + 899_999,
+                             "qv": 500.0, "n": 9, "tb": 2.0, "tq": 200.0, "i": 0})  # fmt: skip
+        for month, part in rows.groupby(times.strftime("%Y-%m")):
+            name = f"{coin}-15m-{month}"
+            with zipfile.ZipFile(files / f"{name}.zip", "w") as archive:
+                archive.writestr(f"{name}.csv", part.to_csv(header=False, index=False))
+    env = {"QUANT_ORGANISM_SOURCE": "files", "QUANT_ORGANISM_FILES_DIR": str(files), "QUANT_ORGANISM_COINS": "BTCUSDT,ETHUSDT"}
+    args = ("run", "--preset", "test", "--end", "2024-02-10", "--days", "20", "--ingest-only")
+    done = _cli(tmp_path / "data", *args, **env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "history: BTCUSDT: 1h bars built from its 15m file(s), 1440 bars" in done.stdout
+    assert "[ingest] 20 days x 2 coins, sentiment and regimes: 2/2 ok" in done.stdout
+    query = _cli(tmp_path / "data", "query", "select count(*) AS n from candles where coin = 'ETHUSDT'", **env)
+    assert query.stdout.split() == ["n", str(20 * 24)], query.stdout + query.stderr

@@ -107,6 +107,7 @@ def _coin_spans(terminal: Terminal) -> dict[str, tuple[str | None, str | None]] 
     try:
         source = configured_source()
         spans = whole_day_spans(source, settings.coins(), settings.interval())
+        notes = [source.history_note(coin, settings.interval()) for coin in settings.coins()]
     except CoinHistoryError as exc:
         terminal.fail(
             "market data",
@@ -123,6 +124,8 @@ def _coin_spans(terminal: Terminal) -> dict[str, tuple[str | None, str | None]] 
             "check QUANT_ORGANISM_SOURCE / QUANT_ORGANISM_FILES_DIR / QUANT_ORGANISM_COINS",
         )
         return None
+    for note in filter(None, notes):
+        terminal.say(f"history: {note}")
     return {coin: tuple(None if day is None else day.strftime("%Y-%m-%d") for day in days) for coin, days in spans.items()}
 
 

@@ -44,6 +44,10 @@ class MarketDataSource(ABC):
         """The last bar the source holds for `coin` when its history stops (files); None when it goes on."""
         return None
 
+    def history_note(self, coin: str, interval: str = "1h") -> str | None:
+        """A sentence a run should say about how the source makes `coin`'s bars (files: built from finer ones)."""
+        return None
+
     def whole_days(self, coin: str, interval: str = "1h") -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
         """The first and last whole UTC days of `coin`'s history (midnight timestamps), None where the source
         does not say or its history goes on. The day of the last bar counts when that bar closes at midnight."""

@@ -7,7 +7,8 @@ File names (extensions `.csv`, `.csv.gz`, `.zip` holding one CSV, `.parquet`; co
              e.g. BTC_funding.csv, hyperliquid__BTC_funding_1h.csv
 The coin is the last `_`-separated token before the optional `_funding` and `_{interval}` suffixes, so
 coin names cannot contain `_`; anything before it is a free label. For candles at interval I a file
-named with I is chosen; a file named without an interval is the fallback. Several candidates raise,
+named with I is chosen; a file named without an interval is the fallback; then files at a finer interval
+that divides I, from which I bars are built (resample.py). Several candidates raise,
 unless each is a piece of one history naming its month or day, as Binance's downloads do:
     candles  {COIN}-{interval}[-{YYYY-MM}[-{DD}]].{ext}   e.g. BTCUSDT-1h-2024-01.csv, BTCUSDT-1h.csv
     funding  {COIN}-fundingRate[-{YYYY-MM}].{ext}          e.g. BTCUSDT-fundingRate-2024-01.csv
@@ -71,6 +72,7 @@ from quant_organism.market.schema import (
 from quant_organism.market.sentiment import is_fear_greed_file
 from quant_organism.market.sources.base import MarketDataSource
 from quant_organism.market.sources.number_text import plain_numbers
+from quant_organism.market.sources.resample import finer_interval, interval_of_token, resample_candles
 
 EXTENSIONS: tuple[str, ...] = (".csv.gz", ".csv.zip", ".zip", ".csv", ".parquet")  # a .zip holds one CSV
 TIME_COLUMNS: tuple[str, ...] = (
@@ -485,6 +487,8 @@ class _Parsed:
     spacing: pd.Timedelta | None
     undated: pd.DataFrame
     grid_offset: tuple[pd.Timedelta, float] | None = None  # most bars' offset from the `spacing` grid, its share
+    built_from: str | None = None  # the finer interval these bars were built from (resample.py)
+    left_out: int = 0  # bars not built from it: sub-bars missing, duplicated or unsound
 
 
 class FileSource(MarketDataSource):
@@ -506,7 +510,7 @@ class FileSource(MarketDataSource):
         self.directory = resolved
         self.origin = origin  # only files named '{origin}__...' when set
         self.parses = 0  # files parsed so far (cache misses), for tests and benchmarks
-        self._cache: dict[tuple[tuple[Path, ...], str], _Parsed] = {}
+        self._cache: dict[tuple[tuple[Path, ...], str], _Parsed] = {}  # kind: candles, funding, candles@{interval}
         self._listing: tuple[tuple[str, ...], list[FileEntry]] | None = None
 
     # -- catalogue ---------------------------------------------------------------------------------
@@ -525,20 +529,42 @@ class FileSource(MarketDataSource):
         return sorted({e.coin for e in self.entries()}, key=str.upper)
 
     def candle_files(self, coin: str, interval: str = "1h") -> tuple[Path, ...]:
-        """The file holding `coin`'s candles at `interval`, or the pieces of a split history in period order;
-        raises when none match, or several that are not pieces of one history."""
+        """The file holding `coin`'s candles at `interval`, or the pieces of a split history in period order; when
+        the coin has none at `interval`, those at the coarsest finer interval that divides it (bars are built from
+        them). Raises when none fit, or several that are not pieces of one history."""
+        return self._candle_history(coin, interval)[0]
+
+    def _candle_history(self, coin: str, interval: str) -> tuple[tuple[Path, ...], str | None]:
+        """(the files, the finer interval they hold when bars must be built from them, else None)."""
         interval_delta(interval)
         files = self._files_of(coin, "candles")
         named = [e for e in files if e.interval == interval]
         chosen = named or [e for e in files if e.interval is None]
         if chosen:
-            return _one_history(chosen, f"candle files for {coin} at interval {interval} in {self.directory}")
+            return _one_history(chosen, f"candle files for {coin} at interval {interval} in {self.directory}"), None
+        finer = finer_interval((e.interval for e in files if e.interval), interval)
+        if finer is not None:
+            pieces = [e for e in files if e.interval == finer]
+            return _one_history(pieces, f"candle files for {coin} at interval {finer} in {self.directory}"), finer
         found = [e.path.name for e in files]
-        others = sorted({e.interval for e in files if e.interval}, key=lambda i: INTERVALS.get(i, pd.Timedelta(0)))
+        others = sorted({e.interval for e in files if e.interval}, key=lambda i: interval_of_token(i) or pd.Timedelta(0))
         elsewhere = f"; its files are at {', '.join(others)}: use that interval, or give" if others else " (expected"
         raise MarketDataError(
-            f"no candle file for {coin} at interval {interval} in {self.directory}; candle files for {coin}: "
-            f"{found or 'none'}{elsewhere} {coin}_{interval}.csv|parquet or {coin}.csv|parquet" + ("" if others else ")")
+            f"no candle file for {coin} at interval {interval} (nor at a finer one that divides it) in "
+            f"{self.directory}; candle files for {coin}: {found or 'none'}{elsewhere} {coin}_{interval}.csv|parquet "
+            f"or {coin}.csv|parquet" + ("" if others else ")")
+        )
+
+    def history_note(self, coin: str, interval: str = "1h") -> str | None:
+        """Says when the coin's bars are built from a finer file, and how many could not be built."""
+        parsed = self._candles_at(coin, interval)
+        if parsed.built_from is None:
+            return None
+        return f"{coin}: {interval} bars built from its {parsed.built_from} file(s), {len(parsed.frame)} bars" + (
+            f"; {parsed.left_out} {interval} bar(s) not built (a {parsed.built_from} bar in them missing, "
+            "duplicated or unsound): they count as gaps"
+            if parsed.left_out
+            else ""
         )
 
     def funding_files(self, coin: str) -> tuple[Path, ...]:
@@ -571,14 +597,17 @@ class FileSource(MarketDataSource):
         """The coin's parsed candle file, refused when its bars are not `interval` apart (median spacing), and with
         `on_grid` when most of them are off the UTC grid. Reading a window leaves off-grid bars to the quality
         rules (quarantined with `off_grid`); a run looking at the history first says it once, with the cure."""
-        step = interval_delta(interval)
-        paths = self.candle_files(coin, interval)
+        paths, finer = self._candle_history(coin, interval)
         parsed = self._parsed(paths, "candles", coin)
-        path = _named(paths)
+        path, wanted = _named(paths), interval
+        if finer is not None:
+            interval = finer  # the files' own spacing and grid are checked first
+        step = interval_of_token(interval)
         if parsed.spacing is not None and parsed.spacing != step:
             held = next((name for name, delta in INTERVALS.items() if delta == parsed.spacing), None)
             raise MarketDataError(
-                f"{path}: bars are {parsed.spacing} apart (median), not the {interval} that was asked for"
+                f"{path}: bars are {parsed.spacing} apart (median), not the {interval} "
+                + ("its name says" if finer else "that was asked for")
                 + (f": it holds {held} bars (use that interval, or give a {interval} file)" if held else "")
             )
         off = parsed.grid_offset
@@ -595,7 +624,20 @@ class FileSource(MarketDataSource):
                     "times if they are shifted"
                 )
             )
-        return parsed
+        return parsed if finer is None else self._built(paths, parsed, coin, finer, wanted)
+
+    def _built(self, paths: tuple[Path, ...], finer_bars: _Parsed, coin: str, finer: str, interval: str) -> _Parsed:
+        """`interval` bars built from the finer ones (resample.py), once per file version."""
+        key = (paths, f"candles@{interval}")
+        cached = self._cache.get(key)
+        if cached is not None and cached.stamp == finer_bars.stamp:
+            return cached
+        step = interval_delta(interval)
+        out = resample_candles(finer_bars.frame, interval_of_token(finer), step)
+        built = _Parsed(finer_bars.stamp, out.frame, True, step if len(out.frame) > 1 else None, finer_bars.undated,
+                        (pd.Timedelta(0), 1.0), built_from=finer, left_out=out.left_out)  # fmt: skip
+        self._cache[key] = built
+        return built
 
     def funding(self, coin: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
         paths = self.funding_files(coin)
