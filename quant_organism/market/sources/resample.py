@@ -16,6 +16,14 @@ import pandas as pd
 
 from quant_organism.market.schema import INTERVALS, conform_candles
 
+OHLCV_AGGREGATION = {  # a coarse bar from its sub-bars, as named aggregations of a pandas groupby
+    "open": ("open", "first"),
+    "high": ("high", "max"),
+    "low": ("low", "min"),
+    "close": ("close", "last"),
+    "volume": ("volume", "sum"),
+}
+
 
 @dataclass(frozen=True)
 class Resampled:
@@ -65,11 +73,7 @@ def resample_candles(frame: pd.DataFrame, finer: pd.Timedelta, step: pd.Timedelt
     grouped = pd.DataFrame({"slot": slot, "time": times, "open": o, "high": h, "low": lo, "close": c, "volume": v,
                             "unsound": ~sound}).groupby("slot", sort=True)  # fmt: skip
     built = grouped.agg(
-        open=("open", "first"),
-        high=("high", "max"),
-        low=("low", "min"),
-        close=("close", "last"),
-        volume=("volume", "sum"),
+        **OHLCV_AGGREGATION,
         rows=("time", "size"),
         distinct=("time", "nunique"),
         unsound=("unsound", "sum"),

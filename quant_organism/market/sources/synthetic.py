@@ -32,6 +32,7 @@ import pandas as pd
 from quant_organism.core.timeutil import utc_timestamp
 from quant_organism.market.schema import MarketDataError, UnknownCoinError, conform_candles, conform_funding, interval_delta
 from quant_organism.market.sources.base import MarketDataSource
+from quant_organism.market.sources.resample import OHLCV_AGGREGATION
 
 EPOCH = pd.Timestamp("2020-01-01", tz="UTC")
 HOURS_PER_DAY = 24
@@ -452,12 +453,5 @@ def _trailing_mean(values: np.ndarray, window: int) -> np.ndarray:
 def _aggregate(hourly: pd.DataFrame, step: pd.Timedelta) -> pd.DataFrame:
     """Aggregate hourly bars to a coarser interval (bars labelled by their open time)."""
     grouped = hourly.groupby(hourly["timestamp"].dt.floor(step), sort=True)
-    out = grouped.agg(
-        coin=("coin", "first"),
-        open=("open", "first"),
-        high=("high", "max"),
-        low=("low", "min"),
-        close=("close", "last"),
-        volume=("volume", "sum"),
-    )
+    out = grouped.agg(coin=("coin", "first"), **OHLCV_AGGREGATION)
     return out.reset_index(names="timestamp")
