@@ -530,6 +530,10 @@ def kline_lines(start: pd.Timestamp, n: int, unit: int = 1000) -> list[str]:
         ("BTCUSDT-fundingRate-2024-01.csv", "BTCUSDT", "funding", None, "2024-01"),
         ("BTC-USD.csv", "BTC-USD", "candles", None, None),  # a dash inside a coin's name is still the coin
         ("coinbase__BTC-USD_1h.csv", "BTC-USD", "candles", "1h", None),
+        ("XBTUSD_60.csv", "XBTUSD", "candles", "1h", None),  # Kraken: minutes
+        ("XBTUSD_1440.csv", "XBTUSD", "candles", "1d", None),
+        ("XBTUSD_15.csv", "XBTUSD", "candles", "15m", None),
+        ("BTC_2024.csv", "2024", "candles", None, None),  # a year is no interval (and no coin either)
     ],
 )
 def test_binance_download_names_give_coin_interval_and_period(name, coin, kind, interval, period) -> None:
@@ -608,3 +612,18 @@ def test_zipped_downloads_are_read_as_they_come_and_a_broken_archive_is_refused(
         source.candles("ETHUSDT", *ALL_TIME)
     with pytest.raises(MarketDataError, match=r"SOLUSDT-1h-2024-01.zip: cannot read as a CSV table"):
         source.candles("SOLUSDT", *ALL_TIME)
+
+
+def test_kraken_ohlcvt_files_read_as_their_minutes_say_and_finer_ones_build_hours(tmp_path: Path) -> None:
+    """Kraken's downloads: XBTUSD_60.csv, XBTUSD_15.csv, headerless, time in seconds, then OHLC, volume, trades."""
+    start = int(T0.timestamp())
+    hourly = [f"{start + 3600 * i},{100 + i},{102 + i},{99 + i},{101 + i},{3 + i},{40 + i}" for i in range(3)]
+    quarters = [f"{start + 900 * i},{100 + i},{102 + i},{99 + i},{101 + i},1.5,7" for i in range(8)]
+    write(tmp_path / "XBTUSD_60.csv", "\n".join(hourly) + "\n")
+    write(tmp_path / "ETHUSD_15.csv", "\n".join(quarters) + "\n")
+    source = FileSource(tmp_path)
+    bars = source.candles("XBTUSD", *ALL_TIME, interval="1h")
+    assert list(bars["timestamp"]) == [T0 + pd.Timedelta(hours=h) for h in range(3)]
+    assert list(bars["volume"]) == [3.0, 4.0, 5.0]  # the volume column, not the trade count after it
+    built = source.candles("ETHUSD", *ALL_TIME, interval="1h")
+    assert list(built["close"]) == [104.0, 108.0] and list(built["volume"]) == [6.0, 6.0]

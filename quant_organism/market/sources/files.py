@@ -12,7 +12,8 @@ that divides I, from which I bars are built (resample.py). Several candidates ra
 unless each is a piece of one history naming its month or day, as Binance's downloads do:
     candles  {COIN}-{interval}[-{YYYY-MM}[-{DD}]].{ext}   e.g. BTCUSDT-1h-2024-01.csv, BTCUSDT-1h.csv
     funding  {COIN}-fundingRate[-{YYYY-MM}].{ext}          e.g. BTCUSDT-fundingRate-2024-01.csv
-Pieces are read one after another in period order, as one file would be.
+Pieces are read one after another in period order, as one file would be. Kraken's OHLCVT downloads name the
+interval in minutes (`XBTUSD_60.csv` is 1h, `_1440` 1d); their columns are the kline layout's first six.
 
 Columns (matched case-insensitively; spaces, dashes and camelCase read as `_`):
 - time, first present of: open_time, time_open, timestamp, timestamp_ms, time_ms, time, datetime, date, unix.
@@ -101,6 +102,9 @@ AMPM_FORMAT = "%Y-%m-%d %I-%p"
 _AMPM = re.compile(r"\d{4}-\d{2}-\d{2} \d{1,2}-[AaPp][Mm]")
 _DOTTED_DAY_FIRST = re.compile(r"\d{1,2}\.\d{1,2}\.\d{4}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?")  # 19.08.2020 14:00
 _INTERVAL_TOKEN = re.compile(r"\d+(?:[mhdwHDW]|M)")
+KRAKEN_MINUTES = {  # Kraken's OHLCVT downloads name the interval in minutes: XBTUSD_60.csv
+    "1": "1m", "5": "5m", "15": "15m", "30": "30m", "60": "1h", "240": "4h", "720": "12h", "1440": "1d",
+}  # fmt: skip
 _DASHED_NAME = re.compile(  # Binance's downloads: BTCUSDT-1h-2024-01, BTCUSDT-1h-2024-01-15, BTCUSDT-fundingRate-2024-01
     r"(?P<coin>.+?)-(?:(?P<interval>\d+(?:[mhdwHDW]|M))|(?P<funding>[Ff]unding[Rr]ate))(?:-(?P<period>\d{4}-\d{2}(?:-\d{2})?))?"
 )
@@ -134,6 +138,8 @@ def parse_file_name(path: Path) -> FileEntry | None:
     if tokens and _INTERVAL_TOKEN.fullmatch(tokens[-1]):
         token = tokens.pop()
         interval = token if token.endswith("M") else token.lower()
+    elif len(tokens) > 1 and tokens[-1] in KRAKEN_MINUTES:
+        interval = KRAKEN_MINUTES[tokens.pop()]
     kind = "candles"
     if tokens and tokens[-1].lower() == "funding":
         tokens.pop()
