@@ -627,3 +627,20 @@ def test_kraken_ohlcvt_files_read_as_their_minutes_say_and_finer_ones_build_hour
     assert list(bars["volume"]) == [3.0, 4.0, 5.0]  # the volume column, not the trade count after it
     built = source.candles("ETHUSD", *ALL_TIME, interval="1h")
     assert list(built["close"]) == [104.0, 108.0] and list(built["volume"]) == [6.0, 6.0]
+
+
+def test_monthly_then_daily_pieces_are_one_history_and_a_day_inside_its_month_is_refused(tmp_path: Path) -> None:
+    """Binance keeps the month still running as daily files: months, then days of the next month, read in order.
+    A day whose month's file is there too would put its bars in twice."""
+    january = pd.Timestamp("2024-01-31 22:00", tz="UTC")
+    write(tmp_path / "BTCUSDT-1h-2024-01.csv", "\n".join(kline_lines(january, 2)) + "\n")
+    for day in (1, 2):
+        first = pd.Timestamp(f"2024-02-0{day}", tz="UTC")
+        write(tmp_path / f"BTCUSDT-1h-2024-02-0{day}.csv", "\n".join(kline_lines(first, 24)) + "\n")
+    source = FileSource(tmp_path)
+    bars = source.candles("BTCUSDT", *ALL_TIME)
+    assert len(bars) == 2 + 48 and bars["timestamp"].is_monotonic_increasing and bars["timestamp"].is_unique
+
+    write(tmp_path / "BTCUSDT-1h-2024-02.csv", "\n".join(kline_lines(pd.Timestamp("2024-02-01", tz="UTC"), 48)) + "\n")
+    with pytest.raises(MarketDataError, match=r"BTCUSDT-1h-2024-02-01\.csv lies inside BTCUSDT-1h-2024-02\.csv \(2 such"):
+        source.candles("BTCUSDT", *ALL_TIME)

@@ -691,14 +691,23 @@ class FileSource(MarketDataSource):
 
 
 def _one_history(entries: list[FileEntry], what: str) -> tuple[Path, ...]:
-    """One file, or the pieces of one history (each names its month or day) in period order; anything else is
-    ambiguous and raises."""
+    """One file, or the pieces of one history (each names its month or day) in period order, months with the
+    days of later months (Binance's way: monthly files, then daily ones for the month still running); anything
+    else is ambiguous and raises, as does a day whose month is there too (its bars would be there twice)."""
     if len(entries) == 1:
         return (entries[0].path,)
     periods = [e.period for e in entries]
-    if all(periods) and len(set(periods)) == len(periods):
-        return tuple(e.path for e in sorted(entries, key=lambda e: e.period))
-    raise MarketDataError(f"several {what}: {sorted(e.path.name for e in entries)}; keep one (or pass origin=)")
+    if not (all(periods) and len(set(periods)) == len(periods)):
+        raise MarketDataError(f"several {what}: {sorted(e.path.name for e in entries)}; keep one (or pass origin=)")
+    months = {e.period: e for e in entries if len(e.period) == len("YYYY-MM")}
+    inside = [(e, months[e.period[:7]]) for e in entries if len(e.period) > 7 and e.period[:7] in months]
+    if inside:
+        day, month = inside[0]
+        raise MarketDataError(
+            f"{what}: {day.path.name} lies inside {month.path.name} ({len(inside)} such day file(s)): its bars would be "
+            f"read twice; keep the month's file or its days' files, not both"
+        )
+    return tuple(e.path for e in sorted(entries, key=lambda e: e.period))
 
 
 def _named(paths: tuple[Path, ...]) -> str:
