@@ -311,6 +311,41 @@ def test_the_retrospective_runs_on_the_real_4h_files(data_dir: Path, monkeypatch
 @pytest.mark.skipif(
     not (REAL / "hyperliquid__BTC_4h.csv").exists(), reason="../shared/market-data (real Hyperliquid files) is absent"
 )
+def test_a_4h_retrospective_on_the_real_1h_files_alone_builds_its_bars_and_says_so(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, fresh_cli
+):
+    """Only the real 1h files in the folder: the 4h retrospective builds its bars from them (files.py, resample.py),
+    says so, and its buy-and-hold record is the one the exchange's own 4h files give (their closes agree)."""
+    from quant_organism.cli import launch
+    from quant_organism.cli.main import main
+
+    hourly = tmp_path / "hourly"
+    hourly.mkdir()
+    for coin in ("BTC", "ETH"):
+        (hourly / f"hyperliquid__{coin}_1h.csv").symlink_to(REAL / f"hyperliquid__{coin}_1h.csv")
+    monkeypatch.setenv("QUANT_ORGANISM_SOURCE", "files")
+    monkeypatch.setenv("QUANT_ORGANISM_START_DATE", "2024-10-01")
+    monkeypatch.setenv("QUANT_ORGANISM_COINS", "BTC,ETH")
+    monkeypatch.setenv("QUANT_ORGANISM_INTERVAL", "4h")
+    command = ["retrospective", "--interval", "4h", "--preset", "test", "--from", "2025-06-01", "--every", "30", "--json"]
+    summaries = {}
+    for folder in (hourly, REAL):
+        launch._definitions.cache_clear()  # two CLI runs in one process, each with its own data root
+        monkeypatch.delenv("DAGSTER_HOME", raising=False)
+        monkeypatch.setenv("QUANT_ORGANISM_DATA_DIR", str(tmp_path / folder.name))
+        monkeypatch.setenv("QUANT_ORGANISM_FILES_DIR", str(folder))
+        assert main(command) == 0
+        out = capsys.readouterr().out
+        summaries[folder] = json.loads(out.strip().splitlines()[-1])
+        assert ("(BTC: 4h bars built from its 1h file(s)" in out) is (folder == hourly)
+    built, own = summaries[hourly], summaries[REAL]
+    assert built["dates"] == own["dates"] == 2 and built["parity_ok"]
+    assert built["buy_and_hold_return"] == pytest.approx(own["buy_and_hold_return"], abs=1e-12)
+
+
+@pytest.mark.skipif(
+    not (REAL / "hyperliquid__BTC_4h.csv").exists(), reason="../shared/market-data (real Hyperliquid files) is absent"
+)
 def test_a_retrospective_without_dates_says_where_more_history_is(data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys):
     """Partitions that start after the files do, and a lookback longer than what is left: the refusal names the
     start date that would use the files' whole history, a longer interval and a shorter preset."""

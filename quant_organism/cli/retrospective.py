@@ -93,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
           f"(forward to {untils[-1].date()}), track {track}", flush=True)  # fmt: skip
     if source_first < data_first and not args.first:
         print(f"  (more dates: {_earlier_start(data_first, source_first)})", flush=True)
+    for note in _history_notes(settings):
+        print(f"  ({note})", flush=True)
     status = _ingest(
         settings, (dates[0] - lookback).strftime("%Y-%m-%d"), (untils[-1] - pd.Timedelta(days=1)).strftime("%Y-%m-%d")
     )
@@ -141,6 +143,14 @@ def _data_span(settings, yesterday: str) -> tuple[pd.Timestamp, pd.Timestamp, pd
     last = min(pd.Timestamp(yesterday, tz="UTC"), last) if last is not None else pd.Timestamp(yesterday, tz="UTC")
     partitions_start = pd.Timestamp(settings.partitions_start_date(), tz="UTC")
     return max(partitions_start, source_first), last, source_first
+
+
+def _history_notes(settings) -> list[str]:
+    """What the source says about how it makes the coins' bars (files: built from finer ones)."""
+    from quant_organism.defs.shared.resources import configured_source
+
+    source = configured_source()
+    return [note for coin in settings.coins() if (note := source.history_note(coin, settings.interval()))]
 
 
 def _ingest(settings, first: str, last: str) -> int:
