@@ -371,7 +371,10 @@ def test_a_run_on_binance_downloads_as_they_come_builds_its_hours_from_zipped_15
     args = ("run", "--preset", "test", "--end", "2024-02-10", "--days", "20", "--ingest-only")
     done = _cli(tmp_path / "data", *args, **env)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "history: BTCUSDT: 1h bars built from its 15m file(s), 1440 bars" in done.stdout
+    assert (
+        "history: BTCUSDT: 2 files 2024-01..2024-02 read as one history; 1h bars built from its 15m file(s), 1440 bars"
+        in done.stdout
+    )
     assert "[ingest] 20 days x 2 coins, sentiment and regimes: 2/2 ok" in done.stdout
     query = _cli(tmp_path / "data", "query", "select count(*) AS n from candles where coin = 'ETHUSDT'", **env)
     assert query.stdout.split() == ["n", str(20 * 24)], query.stdout + query.stderr

@@ -557,6 +557,7 @@ def test_monthly_headerless_pieces_read_as_one_history_in_period_order(tmp_path:
     assert list(out["volume"]) == [13.0, 14.0, 10.0, 11.0]  # base volume (column 6), not quote volume (column 8)
     assert source.history_start("BTCUSDT") == january_start
     assert source.history_end("BTCUSDT") == february + pd.Timedelta(hours=3)
+    assert source.history_note("BTCUSDT", "1h") == "BTCUSDT: 2 files 2024-01..2024-02 read as one history"
 
     time.sleep(0.01)
     write(tmp_path / "BTCUSDT-1h-2024-02.csv", "\n".join(kline_lines(february, 6)) + "\n")

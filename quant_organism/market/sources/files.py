@@ -98,16 +98,22 @@ class FileSource(MarketDataSource):
         )
 
     def history_note(self, coin: str, interval: str = "1h") -> str | None:
-        """Says when the coin's bars are built from a finer file, and how many could not be built."""
+        """Says when the coin's history is read from pieces (monthly or daily files), and when its bars are built
+        from a finer file, with how many could not be built; None for one file at the interval."""
+        paths = self.candle_files(coin, interval)
         parsed = self._candles_at(coin, interval)
-        if parsed.built_from is None:
-            return None
-        return f"{coin}: {interval} bars built from its {parsed.built_from} file(s), {len(parsed.frame)} bars" + (
-            f"; {parsed.left_out} {interval} bar(s) not built (a {parsed.built_from} bar in them missing, "
-            "duplicated or unsound): they count as gaps"
-            if parsed.left_out
-            else ""
-        )
+        said = []
+        if len(paths) > 1:
+            periods = [parse_file_name(path).period for path in paths]
+            said.append(f"{len(paths)} files {periods[0]}..{periods[-1]} read as one history")
+        if parsed.built_from is not None:
+            said.append(f"{interval} bars built from its {parsed.built_from} file(s), {len(parsed.frame)} bars")
+            if parsed.left_out:
+                said.append(
+                    f"{parsed.left_out} {interval} bar(s) not built (a {parsed.built_from} bar in them missing, "
+                    "duplicated or unsound): they count as gaps"
+                )
+        return f"{coin}: {'; '.join(said)}" if said else None
 
     def funding_files(self, coin: str) -> tuple[Path, ...]:
         """The funding file of `coin` (or the pieces of a split history, in period order); () when it has none."""
