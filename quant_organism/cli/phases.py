@@ -102,12 +102,12 @@ def _coin_spans(terminal: Terminal) -> dict[str, tuple[str | None, str | None]] 
     when the source or a coin's data cannot be read (the reason is printed)."""
     from quant_organism.defs.shared.resources import configured_source
     from quant_organism.market.schema import MarketDataError
-    from quant_organism.market.sources import CoinHistoryError, whole_day_spans
+    from quant_organism.market.sources import CoinHistoryError, history_notes, whole_day_spans
 
     try:
         source = configured_source()
         spans = whole_day_spans(source, settings.coins(), settings.interval())
-        notes = [source.history_note(coin, settings.interval()) for coin in settings.coins()]
+        notes = history_notes(source, settings.coins(), settings.interval())
     except CoinHistoryError as exc:
         terminal.fail(
             "market data",
@@ -124,7 +124,7 @@ def _coin_spans(terminal: Terminal) -> dict[str, tuple[str | None, str | None]] 
             "check QUANT_ORGANISM_SOURCE / QUANT_ORGANISM_FILES_DIR / QUANT_ORGANISM_COINS",
         )
         return None
-    for note in filter(None, notes):
+    for note in notes:
         terminal.say(f"history: {note}")
     return {coin: tuple(None if day is None else day.strftime("%Y-%m-%d") for day in days) for coin, days in spans.items()}
 

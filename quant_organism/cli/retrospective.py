@@ -59,9 +59,11 @@ def run(args: argparse.Namespace) -> int:
         os.environ["QUANT_ORGANISM_INTERVAL"] = args.interval  # before anything reads the settings
     from quant_organism import settings
     from quant_organism.cli.launch import LaunchError, default_end_date
+    from quant_organism.defs.shared.resources import configured_source
     from quant_organism.deployment.chain import ChainSettings
     from quant_organism.evolution.config import load_preset
     from quant_organism.market.schema import MarketDataError
+    from quant_organism.market.sources import history_notes
     from quant_organism.reporting.retrospective import RetrospectiveSettings
 
     preset = args.preset or settings.production_preset()
@@ -93,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
           f"(forward to {untils[-1].date()}), track {track}", flush=True)  # fmt: skip
     if source_first < data_first and not args.first:
         print(f"  (more dates: {_earlier_start(data_first, source_first)})", flush=True)
-    for note in _history_notes(settings):
+    for note in history_notes(configured_source(), settings.coins(), settings.interval()):
         print(f"  ({note})", flush=True)
     status = _ingest(
         settings, (dates[0] - lookback).strftime("%Y-%m-%d"), (untils[-1] - pd.Timedelta(days=1)).strftime("%Y-%m-%d")
@@ -143,14 +145,6 @@ def _data_span(settings, yesterday: str) -> tuple[pd.Timestamp, pd.Timestamp, pd
     last = min(pd.Timestamp(yesterday, tz="UTC"), last) if last is not None else pd.Timestamp(yesterday, tz="UTC")
     partitions_start = pd.Timestamp(settings.partitions_start_date(), tz="UTC")
     return max(partitions_start, source_first), last, source_first
-
-
-def _history_notes(settings) -> list[str]:
-    """What the source says about how it makes the coins' bars (files: built from finer ones)."""
-    from quant_organism.defs.shared.resources import configured_source
-
-    source = configured_source()
-    return [note for coin in settings.coins() if (note := source.history_note(coin, settings.interval()))]
 
 
 def _ingest(settings, first: str, last: str) -> int:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from quant_organism.market.sources.base import CoinHistoryError, MarketDataSource, common_days, whole_day_spans
+from quant_organism.market.sources.base import (
+    CoinHistoryError,
+    MarketDataSource,
+    common_days,
+    history_notes,
+    whole_day_spans,
+)
 
-__all__ = ["CoinHistoryError", "MarketDataSource", "common_days", "make_source", "whole_day_spans"]
+__all__ = ["CoinHistoryError", "MarketDataSource", "common_days", "history_notes", "make_source", "whole_day_spans"]
 
 
 def make_source(

@@ -78,6 +78,11 @@ def whole_day_spans(source: MarketDataSource, coins: Iterable[str], interval: st
     return spans
 
 
+def history_notes(source: MarketDataSource, coins: Iterable[str], interval: str) -> list[str]:
+    """What the source says about how it makes the coins' bars (`MarketDataSource.history_note`), for the terminal."""
+    return [note for coin in coins if (note := source.history_note(coin, interval))]
+
+
 def common_days(spans: dict[str, WholeDays]) -> WholeDays:
     """The first and last whole day every coin holds: the latest first day and the earliest last day (None where
     no coin's history says)."""
