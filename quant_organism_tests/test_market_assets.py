@@ -105,6 +105,26 @@ def test_files_source_partition_materialises_what_the_file_holds(data_dir, tmp_p
     assert _metadata(result, "market__funding_rates")["rows"] == 0
 
 
+def test_a_partition_built_from_a_finer_file_says_so_in_its_metadata(data_dir, tmp_path):
+    """The UI's user reads the materialisation, not the terminal: an hourly partition built from 15m bars says so."""
+    files = tmp_path / "files"
+    files.mkdir()
+    times = pd.date_range("2024-02-29", "2024-03-02 23:45", freq="15min", tz="UTC")
+    close = 100.0 + np.arange(len(times)) * 0.25
+    quarters = pd.DataFrame({"timestamp_ms": times.as_unit("ms").asi8, "open": close - 0.1, "high": close + 0.5,
+                             "low": close - 0.5, "close": close, "volume": 2.0})  # fmt: skip
+    quarters.to_csv(files / "ETH_15m.csv", index=False)
+    result = _materialize(_resources(data_dir, source="files", files_dir=str(files)), "ETH")
+    assert result.success and all(_checks(result).values())
+    meta = _metadata(result, "market__candles")
+    assert meta["rows"] == 24 and meta["history"].startswith("ETH: 1h bars built from its 15m file(s)")
+    stored, _ = MarketLake(data_dir / "lake").read("candles", ["ETH"], DAY, "2024-03-02")
+    day = (times >= DAY) & (times < "2024-03-02")
+    np.testing.assert_array_equal(stored["close"].to_numpy(), close[day][3::4])  # each hour closes at its 4th quarter
+    np.testing.assert_array_equal(stored["volume"].to_numpy(), np.full(24, 8.0))
+    assert "history" not in _metadata(result, "market__funding_rates")
+
+
 def test_hyperliquid_source_partition_materialises_through_the_real_sdk(data_dir):
     source = SyntheticSource()
     bars = source.candles("SOL", "2024-02-25", "2024-03-05")

@@ -12,7 +12,8 @@ from quant_organism.defs.shared.resources import LakeResource, MarketSource
 from quant_organism.market.ingest import IngestFailure, IngestResult, ingest_candle_days, ingest_funding_days
 from quant_organism.market.lake import MarketLake, ensure_catalog_file
 from quant_organism.market.quality import QualityReport
-from quant_organism.market.schema import SourceUnreachableError
+from quant_organism.market.schema import MarketDataError, SourceUnreachableError
+from quant_organism.market.sources import MarketDataSource, history_notes
 
 CANDLES = dg.AssetKey(["market", "candles"])
 FUNDING = dg.AssetKey(["market", "funding_rates"])
@@ -180,6 +181,19 @@ def _range_check_results(asset: dg.AssetKey, results: list[IngestResult], checks
     return combined
 
 
+def _history_metadata(context, source: MarketDataSource, coins: list[str], interval: str) -> dict[str, object]:
+    """`history`: how the source made these coins' bars (files: read from pieces, built from finer files), said in
+    the run's log and the materialisation, where a user of the UI looks; {} when there is nothing to say or the
+    source cannot say (the ingest then reports why, per partition)."""
+    try:
+        notes = history_notes(source, coins, interval)
+    except MarketDataError:
+        return {}
+    for note in notes:
+        context.log.info(note)
+    return {"history": dg.MetadataValue.text("; ".join(notes))} if notes else {}
+
+
 SOURCE_UNREACHABLE = "source_unreachable"
 """A failed ingest's metadata: True when the source gave no answer (SourceUnreachableError), so whoever reports
 the failure can point at the network rather than the data."""
@@ -194,6 +208,7 @@ def _materialize(
     market_source: MarketSource,
     lake: LakeResource,
     duckdb: DuckDBResource,
+    extra: dict[str, object] | None = None,
 ):
     results, failures = _ingest_partitions(context, store, ingest_days)
     if failures:
@@ -214,11 +229,11 @@ def _materialize(
             f"({report.expected_rows} expected), {report.quarantined_rows} quarantined, score {report.score:.1%}"
         )
         return dg.MaterializeResult(
-            metadata=_metadata(results[0], market_source.source),
+            metadata={**_metadata(results[0], market_source.source), **(extra or {})},
             check_results=_check_results(asset, report, checks),
         )
     return dg.MaterializeResult(
-        metadata=_range_metadata(results, market_source.source),
+        metadata={**_range_metadata(results, market_source.source), **(extra or {})},
         check_results=_range_check_results(asset, results, checks),
     )
 
@@ -241,6 +256,7 @@ def candles(
     context: dg.AssetExecutionContext, market_source: MarketSource, lake: LakeResource, duckdb: DuckDBResource
 ) -> dg.MaterializeResult:
     source, store = market_source.client(), lake.lake()
+    history = _history_metadata(context, source, list(_days_by_coin(context.partition_keys)), market_source.interval)
     return _materialize(
         context,
         store,
@@ -250,6 +266,7 @@ def candles(
         market_source,
         lake,
         duckdb,
+        history,
     )
 
 
