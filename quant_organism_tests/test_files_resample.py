@@ -13,7 +13,6 @@ from quant_organism.market.schema import CANDLE_COLUMNS, MarketDataError
 from quant_organism.market.sources.files import FileSource
 from quant_organism.market.sources.resample import finer_interval, interval_of_token, resample_candles
 
-MARKET_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "market-data"
 ALL_TIME = (pd.Timestamp("2000-01-01", tz="UTC"), pd.Timestamp("2100-01-01", tz="UTC"))
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
 MIN15 = pd.Timedelta(minutes=15)
@@ -121,16 +120,14 @@ def test_a_finer_file_whose_bars_are_not_what_its_name_says_is_refused(tmp_path:
 
 
 @pytest.mark.parametrize("interval", ["4h", "1d"])
-def test_bars_built_from_the_real_hourly_file_are_hyperliquids_own(tmp_path: Path, interval: str) -> None:
+def test_bars_built_from_the_real_hourly_file_are_hyperliquids_own(tmp_path: Path, market_data_dir: Path, interval: str) -> None:
     """Built from Hyperliquid's real 1h BTC bars, the 4h and 1d bars are the exchange's own 4h and 1d bars, to
     the last digit, on every bar but one: on 2025-04-20 the exchange's 4h and 1d bars start at 10:00, leaving out
     its own 08:00 and 09:00 hourly bars (their open and volume differ; close, high and low agree)."""
-    real = MARKET_DATA / "hyperliquid__BTC_1h.csv"
-    if not real.is_file():
-        pytest.skip(f"real market data not found at {MARKET_DATA} (only present in this workplace and CI)")
+    real = market_data_dir / "hyperliquid__BTC_1h.csv"
     (tmp_path / real.name).symlink_to(real)
     built = FileSource(tmp_path).candles("BTC", *ALL_TIME, interval=interval).set_index("timestamp")
-    own = FileSource(MARKET_DATA).candles("BTC", *ALL_TIME, interval=interval).set_index("timestamp")
+    own = FileSource(market_data_dir).candles("BTC", *ALL_TIME, interval=interval).set_index("timestamp")
     both = built.join(own, rsuffix="_own", how="inner")
     assert len(both) == len(built) > {"4h": 1900, "1d": 320}[interval]
     differ = {

@@ -25,7 +25,8 @@ def endpoint(address: str | None) -> tuple[str, int] | None:
 
 
 def unreachable(address: str | None, timeout_s: float = 5.0) -> str | None:
-    """Why `address` cannot be reached (`host:port: reason`), or None when it answers or names no endpoint."""
+    """Why `address` cannot be reached (the connection's error, e.g. `Connection refused`; callers name the
+    endpoint), or None when it answers or names no endpoint."""
     target = endpoint(address)
     if target is None:
         return None
@@ -33,4 +34,4 @@ def unreachable(address: str | None, timeout_s: float = 5.0) -> str | None:
         with socket.create_connection(target, timeout=timeout_s):
             return None
     except OSError as exc:
-        return f"{target[0]}:{target[1]}: {exc.strerror or exc}"
+        return str(exc.strerror or exc)
