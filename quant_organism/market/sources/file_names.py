@@ -14,6 +14,14 @@ unless each is a piece of one history naming its month or day, as Binance's down
     funding  {COIN}-fundingRate[-{YYYY-MM}].{ext}          e.g. BTCUSDT-fundingRate-2024-01.csv
 Pieces are read one after another in period order, as one file would be. Kraken's OHLCVT downloads name the
 interval in minutes (`XBTUSD_60.csv` is 1h, `_1440` 1d); their columns are the kline layout's first six.
+freqtrade's data directory (`freqtrade download-data`) names a pair's files by the pair, its timeframe and its
+candle type:
+    candles  {BASE}_{QUOTE}[_{SETTLE}]-{interval}[-futures|-spot].{feather|json|json.gz|parquet|csv}
+             e.g. BTC_USDC_USDC-1h-futures.feather (Hyperliquid's BTC perpetual), BTC_USDT-1h.json (spot)
+    funding  {BASE}_{QUOTE}_{SETTLE}-{interval}-funding_rate.{ext}   (the rate is in its `open` column)
+The coin is the base when the quote is a dollar (USD, USDT, USDC, ...), so freqtrade's Hyperliquid downloads name
+the exchange's own coins; otherwise base and quote together (ETH_BTC is ETHBTC). Mark, index and premium-index
+candles are not traded prices, and trades files (`-trades`) not candles: neither is read.
 """
 
 from __future__ import annotations
@@ -25,7 +33,9 @@ from pathlib import Path
 from quant_organism.market.schema import MarketDataError
 from quant_organism.market.sentiment import is_fear_greed_file
 
-EXTENSIONS: tuple[str, ...] = (".csv.gz", ".csv.zip", ".zip", ".csv", ".parquet")  # a .zip holds one CSV
+EXTENSIONS: tuple[str, ...] = (  # a .zip holds one CSV; JSON and Feather as freqtrade and the exchange's API write them
+    ".csv.gz", ".csv.zip", ".zip", ".csv", ".parquet", ".feather", ".json.gz", ".json",
+)  # fmt: skip
 _INTERVAL_TOKEN = re.compile(r"\d+(?:[mhdwHDW]|M)")
 KRAKEN_MINUTES = {  # Kraken's OHLCVT downloads name the interval in minutes: XBTUSD_60.csv
     "1": "1m", "5": "5m", "15": "15m", "30": "30m", "60": "1h", "240": "4h", "720": "12h", "1440": "1d",
@@ -33,6 +43,15 @@ KRAKEN_MINUTES = {  # Kraken's OHLCVT downloads name the interval in minutes: XB
 _DASHED_NAME = re.compile(  # Binance's downloads: BTCUSDT-1h-2024-01, BTCUSDT-1h-2024-01-15, BTCUSDT-fundingRate-2024-01
     r"(?P<coin>.+?)-(?:(?P<interval>\d+(?:[mhdwHDW]|M))|(?P<funding>[Ff]unding[Rr]ate))(?:-(?P<period>\d{4}-\d{2}(?:-\d{2})?))?"
 )
+
+DOLLAR_QUOTES = frozenset({"USD", "USDT", "USDC", "BUSD", "FDUSD", "TUSD", "DAI", "USDE", "USDP"})
+FREQTRADE_QUOTES = DOLLAR_QUOTES | {"EUR", "GBP", "TRY", "BTC", "ETH", "BNB"}  # a pair's second token is one of these
+_FREQTRADE_NAME = re.compile(  # BTC_USDC_USDC-1h-futures, BTC_USDT-1h, BTC_USDT_USDT-8h-funding_rate
+    r"(?P<base>[A-Za-z0-9]+)_(?P<quote>[A-Za-z0-9]+)(?:_(?P<settle>[A-Za-z0-9]+))?-(?P<interval>\d+(?:[mhdwHDW]|M))"
+    r"(?:-(?P<type>futures|spot|mark|index|premiumIndex|funding_rate))?"
+)
+_FREQTRADE_TRADES = re.compile(r"[A-Za-z0-9]+_[A-Za-z0-9]+(?:_[A-Za-z0-9]+)?-trades")  # ticks, not candles
+_FREQTRADE_KINDS = {None: "candles", "futures": "candles", "spot": "candles", "funding_rate": "funding"}
 
 
 @dataclass(frozen=True)
@@ -57,6 +76,11 @@ def parse_file_name(path: Path) -> FileEntry | None:
         return None
     stem = name[: -len(ext)]
     origin, _, rest = stem.rpartition("__")
+    pair = _FREQTRADE_NAME.fullmatch(rest)
+    if pair and pair["quote"].upper() in FREQTRADE_QUOTES:
+        return _freqtrade_entry(path, pair, origin or None)
+    if _FREQTRADE_TRADES.fullmatch(rest):
+        return None
     tokens = [t for t in rest.split("_") if t]
     interval = None
     if tokens and _INTERVAL_TOKEN.fullmatch(tokens[-1]):
@@ -82,6 +106,17 @@ def parse_file_name(path: Path) -> FileEntry | None:
             period=dashed["period"],
         )
     return FileEntry(path=path, coin=tokens[-1], kind=kind, interval=interval, origin=origin or None)
+
+
+def _freqtrade_entry(path: Path, pair: re.Match[str], origin: str | None) -> FileEntry | None:
+    """A file of freqtrade's data directory; None for candles that are not traded prices (mark, index, premium)."""
+    kind = _FREQTRADE_KINDS.get(pair["type"])
+    if kind is None:
+        return None
+    base, quote, token = pair["base"], pair["quote"], pair["interval"]
+    coin = base if quote.upper() in DOLLAR_QUOTES else f"{base}{quote}"
+    interval = token if token.endswith("M") else token.lower()
+    return FileEntry(path=path, coin=coin, kind=kind, interval=interval if kind == "candles" else None, origin=origin)
 
 
 def one_history(entries: list[FileEntry], what: str) -> tuple[Path, ...]:

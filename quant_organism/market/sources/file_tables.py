@@ -1,4 +1,4 @@
-"""Reading one candle or funding file (CSV, gzipped or zipped CSV, Parquet) into the canonical schema.
+"""Reading one candle or funding file (CSV, gzipped or zipped CSV, Parquet, Feather, JSON) into the canonical schema.
 
 Columns (matched case-insensitively; spaces, dashes and camelCase read as `_`):
 - time, first present of: open_time, time_open, timestamp, timestamp_ms, time_ms, time, datetime, date, unix,
@@ -21,6 +21,12 @@ Columns (matched case-insensitively; spaces, dashes and camelCase read as `_`):
 - Parquet: the times may be the frame's index instead of a column (an unnamed time index counts as timestamp).
 - A CSV of numbers with no header (Binance's kline downloads) is read in the kline layout: open time, open, high,
   low, close, volume, then anything; kept only where those columns are consistent as a bar's prices.
+- Other writers' layouts: yfinance's three-line header (`Price,Close,...` / `Ticker,BTC-USD,...` / `Date,,...`);
+  Hyperliquid's own field letters (`t` open time, `T` close time, `o h l c v`, `s` coin), as its candle API answers;
+  `startTime`, `openPrice` ... `closePrice` (Bybit's names); freqtrade's funding files hold the rate in `open`.
+- Feather (freqtrade's default format) is read as Parquet is. JSON holds a list of candles: arrays in the kline
+  layout (freqtrade's JSON, the exchanges' kline APIs) or objects with named fields (Hyperliquid's candleSnapshot,
+  its fundingHistory: `time`, `fundingRate`), possibly under a `data` key.
 The row order of the file is kept, except that a newest-first file (more decreasing than increasing
 steps between consecutive times) is reversed as a whole, never sorted, so duplicated or out-of-order
 rows stay visible to the quality rules. Numbers written with thousands separators or decimal commas are
@@ -33,6 +39,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
 import os
 import re
 import zipfile
@@ -59,6 +66,7 @@ TIME_COLUMNS: tuple[str, ...] = (
     "date",
     "unix",
     "calc_time",  # Binance's funding downloads
+    "start_time",  # Bybit's kline fields
 )
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 BASE_VOLUME_COLUMNS: tuple[str, ...] = ("base_volume", "volume_base", "volume_from", "volumefrom")
@@ -69,11 +77,20 @@ KLINE_COLUMNS: tuple[str, ...] = (  # a headerless candle file's columns: Binanc
     "taker_buy_volume", "taker_buy_quote_volume", "ignore",
 )  # fmt: skip
 COIN_COLUMNS: tuple[str, ...] = ("coin", "symbol")
+PRICE_ALIASES = {f"{name}_price": name for name in PRICE_COLUMNS}  # Bybit's openPrice ... closePrice
+HYPERLIQUID_FIELDS = {  # its candle API's letters; case matters (t opens, T closes the bar)
+    "t": "open_time", "T": "close_time", "s": "symbol", "i": "interval",
+    "o": "open", "h": "high", "l": "low", "c": "close", "v": "volume", "n": "trades",
+}  # fmt: skip
+YFINANCE_HEADER = ("price", "ticker")  # yfinance's first cells of its header's first two lines
+FREQTRADE_FUNDING_SUFFIX = "-funding_rate"  # freqtrade's funding files keep the rate in their `open` column
 HEADER_SEARCH_LINES = 20
 AMPM_FORMAT = "%Y-%m-%d %I-%p"
 _AMPM = re.compile(r"\d{4}-\d{2}-\d{2} \d{1,2}-[AaPp][Mm]")
 _DOTTED_DAY_FIRST = re.compile(r"\d{1,2}\.\d{1,2}\.\d{4}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?")  # 19.08.2020 14:00
-_KNOWN_COLUMNS = frozenset((*TIME_COLUMNS, *PRICE_COLUMNS, *BASE_VOLUME_COLUMNS, *PLAIN_VOLUME_COLUMNS, *FUNDING_RATE_COLUMNS))
+_KNOWN_COLUMNS = frozenset(
+    (*TIME_COLUMNS, *PRICE_COLUMNS, *PRICE_ALIASES, *BASE_VOLUME_COLUMNS, *PLAIN_VOLUME_COLUMNS, *FUNDING_RATE_COLUMNS)
+)
 
 
 EARLIEST_TIME = pd.Timestamp("2009-01-03", tz="UTC")  # no market data predates Bitcoin's genesis block
@@ -137,6 +154,8 @@ def read_funding_rows(path: str | os.PathLike[str], coin: str) -> tuple[pd.DataF
     columns = _column_index(raw)
     time_col = _time_column(columns, path, raw)
     rate = next((c for c in FUNDING_RATE_COLUMNS if c in columns), None)
+    if rate is None and _stem(path).endswith(FREQTRADE_FUNDING_SUFFIX) and "open" in columns:
+        rate = "open"
     if rate is None:
         raise MarketDataError(
             f"{path}: no funding rate column; found columns {list(raw.columns)}; "
@@ -156,29 +175,94 @@ def _read_table(path: Path) -> pd.DataFrame:
     try:
         if path.stat().st_size == 0:
             raise MarketDataError(f"{path}: file is empty")
-        if path.name.lower().endswith(".parquet"):
+        kind = _format(path)
+        if kind == "Parquet":
             table = _index_as_column(pd.read_parquet(path))
+        elif kind == "Feather":
+            table = _index_as_column(pd.read_feather(path))
+        elif kind == "JSON":
+            table = _json_table(path)
         else:
             header_line, sep = _find_header(path)
             if header_line is None:
-                return _headerless_klines(path, sep)
-            table = pd.read_csv(
+                return _headerless_klines(pd.read_csv(path, header=None, sep=sep, encoding="utf-8-sig", low_memory=False), path)
+            table = _yfinance_header_undone(
+                pd.read_csv(
+                    path,
+                    skiprows=header_line,
+                    header=0,
+                    sep=sep,
+                    encoding="utf-8-sig",
+                    low_memory=False,
+                    skipinitialspace=True,
+                ),
                 path,
-                skiprows=header_line,
-                header=0,
-                sep=sep,
-                encoding="utf-8-sig",
-                low_memory=False,
-                skipinitialspace=True,
             )
     except MarketDataError:
         raise
     except (OSError, ValueError, UnicodeDecodeError, zipfile.BadZipFile) as exc:  # parser, Arrow, decoding, archive
-        kind = "Parquet" if path.suffix == ".parquet" else "CSV"
-        raise MarketDataError(f"{path}: cannot read as a {kind} table: {exc}") from exc
+        raise MarketDataError(f"{path}: cannot read as a {_format(path)} table: {exc}") from exc
     if table.empty:
         raise MarketDataError(f"{path}: has a header ({list(table.columns)}) but no data rows")
-    return table
+    return _hyperliquid_letters_named(table)
+
+
+def _stem(path: Path) -> str:
+    """The name without its extension(s): `BTC_USDC_USDC-1h-funding_rate.feather` -> `BTC_USDC_USDC-1h-funding_rate`."""
+    name = path.name
+    for ext in (".gz", ".zip", ".csv", ".parquet", ".feather", ".json"):
+        name = name.removesuffix(ext) if name.lower().endswith(ext) else name
+    return name
+
+
+def _format(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(".parquet"):
+        return "Parquet"
+    if name.endswith(".feather"):
+        return "Feather"
+    return "JSON" if name.endswith((".json", ".json.gz")) else "CSV"
+
+
+def _json_table(path: Path) -> pd.DataFrame:
+    """A JSON list of candles or funding rows: arrays in the kline layout, or objects with named fields."""
+    with _text_lines(path) as handle:
+        document = json.load(handle)
+    rows = document.get("data") if isinstance(document, dict) else document
+    if not isinstance(rows, list) or not rows:
+        raise MarketDataError(
+            f"{path}: a JSON file must hold a list of candles (arrays in the kline layout, or objects naming their "
+            f"fields), possibly under 'data'; it holds {type(rows).__name__ if rows else 'no rows'}"
+        )
+    if all(isinstance(row, dict) for row in rows):
+        return pd.DataFrame.from_records(rows)
+    if all(isinstance(row, list) and len(row) >= 6 for row in rows):
+        return _headerless_klines(pd.DataFrame(rows), path)
+    raise MarketDataError(f"{path}: a JSON list of candles must hold only objects or only arrays of six or more values")
+
+
+def _yfinance_header_undone(table: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """yfinance writes its header on three lines (`Price,Close,...`, `Ticker,BTC-USD,...`, `Date,,...`): the time
+    column is named on the third line, and the second names the ticker of each column (one ticker per file)."""
+    first = table.columns[0]
+    if column_key(first) != YFINANCE_HEADER[0] or len(table) < 2 or column_key(table.iat[0, 0]) != YFINANCE_HEADER[1]:
+        return table
+    time_name = table.iat[1, 0]
+    if column_key(time_name) not in TIME_COLUMNS or table.iloc[1, 1:].notna().any():
+        return table
+    tickers = table.iloc[0, 1:].dropna().unique()
+    if len(tickers) > 1:
+        shown = ", ".join(map(str, tickers[:5]))
+        raise MarketDataError(f"{path}: yfinance's header names several tickers ({shown}); use one file per coin")
+    return table.iloc[2:].rename(columns={first: time_name}).reset_index(drop=True)
+
+
+def _hyperliquid_letters_named(table: pd.DataFrame) -> pd.DataFrame:
+    """Hyperliquid's candle letters (`t`, `o`, `h`, `l`, `c`, `v`, ...) as the names the rest of the reader knows."""
+    letters = {str(c) for c in table.columns}
+    if not {"o", "h", "l", "c"} <= letters or "open" in {column_key(c) for c in table.columns}:
+        return table
+    return table.rename(columns={c: HYPERLIQUID_FIELDS[c] for c in table.columns if c in HYPERLIQUID_FIELDS})
 
 
 def _index_as_column(table: pd.DataFrame) -> pd.DataFrame:
@@ -193,10 +277,9 @@ def _index_as_column(table: pd.DataFrame) -> pd.DataFrame:
     return table.rename_axis(name).reset_index()
 
 
-def _headerless_klines(path: Path, sep: str) -> pd.DataFrame:
-    """A file of numbers only, read in the kline layout (open time, open, high, low, close, volume, ...), kept only
+def _headerless_klines(table: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """A table of numbers only, read in the kline layout (open time, open, high, low, close, volume, ...), kept only
     when its prices are consistent in that order (high the highest, low the lowest of each bar)."""
-    table = pd.read_csv(path, header=None, sep=sep, encoding="utf-8-sig", low_memory=False)
     table.columns = list(KLINE_COLUMNS[: len(table.columns)]) + [f"extra_{i}" for i in range(len(table.columns) - 12)]
     prices = table[["open", "high", "low", "close"]].apply(pd.to_numeric, errors="coerce")
     consistent = (prices["high"] >= prices[["open", "close", "low"]].max(axis=1)) & (
@@ -239,7 +322,8 @@ def _find_header(path: Path) -> tuple[int | None, str]:
         best, best_sep = 0, ","
         for sep in (",", ";", "\t"):
             cells = next(csv.reader(io.StringIO(line), delimiter=sep), [])
-            hits = len({column_key(c) for c in cells} & _KNOWN_COLUMNS)
+            hyperliquid_letters = {"o", "h", "l", "c"} <= {c.strip() for c in cells}
+            hits = len({column_key(c) for c in cells} & _KNOWN_COLUMNS) + 4 * hyperliquid_letters
             if hits > best:
                 best, best_sep = hits, sep
         if best:
@@ -267,7 +351,8 @@ def _column_index(raw: pd.DataFrame) -> dict[str, list[str]]:
     """Normalised name -> the file's column(s) with that name (two means an ambiguous header)."""
     index: dict[str, list[str]] = {}
     for column in raw.columns:
-        index.setdefault(column_key(column), []).append(column)
+        key = column_key(column)
+        index.setdefault(PRICE_ALIASES.get(key, key), []).append(column)
     return index
 
 
