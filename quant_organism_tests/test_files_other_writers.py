@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quant_organism.market.schema import MarketDataError
+from quant_organism.market.schema import MarketDataError, UnknownCoinError
 from quant_organism.market.sources.files import FileSource, parse_file_name
 from quant_organism_tests.support.hl_replay_server import read_cassette
 
@@ -99,6 +99,14 @@ def test_freqtrade_feather_directory_reads_candles_and_funding(tmp_path: Path) -
     funding = source.funding("ETH", *ALL_TIME)
     assert len(funding) == 48
     np.testing.assert_allclose(funding["funding_rate"], np.linspace(-1e-4, 2e-4, 48))  # freqtrade keeps it in `open`
+
+
+def test_a_source_pointed_one_folder_too_high_names_the_folder(tmp_path: Path) -> None:
+    """freqtrade keeps futures in `data/{exchange}/futures`, below the spot files: the folder is easy to miss."""
+    futures = freqtrade_dir(tmp_path)
+
+    with pytest.raises(UnknownCoinError, match=rf"files for it are in \['{futures}'\]: point the source at that"):
+        FileSource(tmp_path).candles("BTC", *ALL_TIME, interval="1h")
 
 
 def test_freqtrade_json_candles_plain_and_gzipped(tmp_path: Path) -> None:

@@ -132,10 +132,24 @@ class FileSource(MarketDataSource):
                 if unread
                 else ""
             )
+            below = self._folders_with(coin)
+            if below:
+                hint += f"; files for it are in {below[:3]}: point the source at that folder (sub-folders are not read)"
             raise UnknownCoinError(
                 f"unknown coin {coin!r}: no file for it in {self.directory}; coins available: {self.coins() or 'none'}{hint}"
             )
         return [e for e in mine if e.kind == kind]
+
+    def _folders_with(self, coin: str) -> list[str]:
+        """Sub-folders (two levels down at most, as freqtrade's `data/{exchange}/futures`) holding a file for `coin`:
+        pointing the source one folder too high is an easy mistake."""
+        found = []
+        for folder in sorted(p for pattern in ("*", "*/*") for p in self.directory.glob(pattern) if p.is_dir()):
+            with os.scandir(folder) as scan:
+                named = (parse_file_name(Path(folder, e.name)) for e in scan if e.is_file())
+                if any(e is not None and e.coin.upper() == str(coin).upper() for e in named):
+                    found.append(str(folder))
+        return found
 
     # -- MarketDataSource ----------------------------------------------------------------------------
     def candles(self, coin: str, start: pd.Timestamp, end: pd.Timestamp, interval: str = "1h") -> pd.DataFrame:
