@@ -384,3 +384,50 @@ def test_the_retrospective_refuses_arguments_it_cannot_walk(args, said, data_dir
         status = exit_.code
     err = capsys.readouterr().err
     assert status == 2 and said in err and "Traceback" not in err
+
+
+def test_a_search_with_no_valid_individual_says_why():
+    """Validity needs min_trades on every coin: a search that cannot reach it says so in the user's terms (the
+    retrospective's naive and the run's report print it), and a search that can says nothing."""
+    frames = planted("trend", 0.1, 4, days=120)
+    config, day = dict(SMALL, lookback_days=100, generations=1), (START + pd.Timedelta(days=119)).date()
+    starved = run_evolution(frames, EvolutionConfig(**config | {"min_trades": 10_000}), evolution_date=day)
+    said = starved.why_none_valid()
+
+    weakest = int(starved.population["min_coin_trades"].max())
+    assert said == starved.totals()["none_valid"]
+    assert said.startswith(f"no valid individual among the {starved.evaluations} evaluated: validity needs 10000 trades")
+    assert f"the most any made on its weakest coin was {weakest}" in said and 0 < weakest < 10_000
+    assert "bars per coin" in said
+    fed = run_evolution(frames, EvolutionConfig(**config | {"min_trades": 1}), evolution_date=day)
+    assert fed.population["valid"].any() and fed.why_none_valid() is None and fed.totals()["none_valid"] is None
+
+
+@pytest.mark.skipif(
+    not (REAL / "hyperliquid__BTC_1d.csv").exists(), reason="../shared/market-data (real Hyperliquid files) is absent"
+)
+def test_a_daily_retrospective_too_short_to_trade_says_why_and_shows_no_naive(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys, fresh_cli
+):
+    """The test preset's lookback on daily bars gives too few trades for any individual: each date says so, and the
+    naive column says none rather than a cash-like +0.00% that reads as a strategy that earned nothing."""
+    from quant_organism.cli.main import main
+
+    monkeypatch.setenv("QUANT_ORGANISM_SOURCE", "files")
+    monkeypatch.setenv("QUANT_ORGANISM_FILES_DIR", str(REAL))
+    monkeypatch.setenv("QUANT_ORGANISM_START_DATE", "2025-01-01")
+    monkeypatch.setenv("QUANT_ORGANISM_COINS", "BTC,ETH,SOL")
+    monkeypatch.setenv("QUANT_ORGANISM_INTERVAL", "1d")
+    assert main(["retrospective", "--interval", "1d", "--preset", "test", "--from", "2025-06-01", "--every", "30"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    dated = [i for i, line in enumerate(lines) if line.startswith("[2/2] ")]
+    assert len(dated) == 2
+    for i in dated:
+        assert "naive none" in lines[i]
+        assert lines[i + 1].strip().startswith("no valid individual among the")
+        assert "1d bars per coin" in lines[i + 1] and "give the search more bars" in lines[i + 1]
+
+    assert main(["run", "--preset", "test", "--end", "2025-07-20"]) == 0  # the run, its report too
+    out = capsys.readouterr().out
+    said = next(line.strip() for line in out.splitlines() if "no valid individual among" in line)
+    assert said in (data_dir / "reports" / "date=2025-07-20" / "report.md").read_text()

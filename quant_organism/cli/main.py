@@ -173,6 +173,9 @@ def _report_lines(report: dict) -> list[str]:
     if not report.get("deployed"):
         notes = report["phases"]["deployment"].get("notes") or []
         lines.append(notes[0] if notes else "nothing deployed")
+        none_valid = report["phases"]["evolution"].get("none_valid")
+        if none_valid:
+            lines.append(none_valid)
         rejections = report.get("rejections") or {}
         gates = rejections.get("by_gate") if isinstance(rejections, dict) else None
         if gates:

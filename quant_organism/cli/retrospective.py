@@ -195,9 +195,12 @@ def _walk(settings, root, track, dates, untils, lookback, spec, rerun: bool) -> 
         row = outcome.row()
         print(f"{head}: deployed {len(row['deployed'])} ({', '.join(row['families']) or 'cash'}; "
               f"{len(row.get('on_probation') or [])} on probation, capital {row['allocation']:.0%}), "
-              f"forward organism {row['organism_return']:+.2%} naive {row['naive_return']:+.2%} "
+              f"forward organism {row['organism_return']:+.2%} "
+              f"naive {'none' if row['naive'] is None else format(row['naive_return'], '+.2%')} "
               f"buy&hold {row['buy_and_hold_return']:+.2%}, parity {'ok' if row['parity_ok'] else 'BROKEN'} "
               f"({time.perf_counter() - started:.0f}s)", flush=True)  # fmt: skip
+        if not row["candidates"] and row["notes"]:
+            print(f"      {row['notes'][0]}", flush=True)  # why nothing (not even the naive) could be deployed
         previous = date
     return 0
 

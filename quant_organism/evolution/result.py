@@ -105,6 +105,27 @@ class EvolutionResult:
         """Islands that stopped (or never started) at the run's evolution deadline."""
         return int((self.batches["status"] == "budget").sum()) if len(self.batches) else 0
 
+    def why_none_valid(self) -> str | None:
+        """Why the search found no valid individual, in the user's terms (None when one was found, or none evaluated):
+        validity needs `min_trades` trades on every coin's training span, which few bars (daily bars on a short
+        history) cannot give; or the objectives were not finite."""
+        if not len(self.population) or self.population["valid"].any():
+            return None
+        weakest = pd.to_numeric(self.population["min_coin_trades"], errors="coerce")
+        most = int(weakest.max()) if weakest.notna().any() else 0
+        need = self.config.min_trades
+        bars = f" ({min(self.train_bars.values())} {self.interval or ''} bars per coin)" if self.train_bars else ""
+        if most >= need:
+            return (
+                f"no valid individual among the {self.evaluations} evaluated: those with {need}+ trades on every coin's "
+                f"training span{bars} had objectives that are not finite (flat or missing prices?)"
+            )
+        return (
+            f"no valid individual among the {self.evaluations} evaluated: validity needs {need} trades on every coin's "
+            f"training span{bars}, and the most any made on its weakest coin was {most}; give the search more bars "
+            "(a longer lookback or a finer interval) or lower min_trades"
+        )
+
     def totals(self) -> dict[str, Any]:
         """JSON-ready run summary (for logs and Dagster metadata)."""
         status = self.batches["status"].value_counts().to_dict() if len(self.batches) else {}
@@ -119,6 +140,7 @@ class EvolutionResult:
             "evaluations": self.evaluations,
             "backtests": self.backtests,
             "valid": int(valid.sum()),
+            "none_valid": self.why_none_valid(),
             "wall_s": round(self.wall_s, 3),
             "evaluations_per_s": round(self.evaluations_per_s, 2),
             "best_score": float(self.population["score"].max()) if len(self.population) else None,

@@ -63,6 +63,7 @@ def build_report(
                 "wall_s": evolution_totals.get("wall_s"),
                 "evaluations_per_s": evolution_totals.get("evaluations_per_s"),
                 "executor": evolution_totals.get("executor"),
+                "none_valid": evolution_totals.get("none_valid"),  # why no individual was valid, when none was
                 "success_rate": ok_batches / len(batches) if len(batches) else None,
                 "failed_batches": batches[batches["status"] != "ok"].to_dict("records") if len(batches) else [],
             },
@@ -226,6 +227,8 @@ def report_markdown(report: dict[str, Any]) -> str:
         lines += [f"| {d['name']} | {d['allocation']:.1%} | {_num(d['validation_score'])} |" for d in report["deployed"]]
     else:
         lines += ["", "No strategy passed validation: nothing new was deployed."]
+    if phases["evolution"].get("none_valid"):
+        lines.append(f"- {phases['evolution']['none_valid']}")
     for note in phases["deployment"]["notes"]:
         lines.append(f"- {note}")
     rejected = report.get("rejections") or {}

@@ -186,7 +186,8 @@ def judge_date(
     else:
         records["naive"] = flat_record(records["cash"].returns.index)
     test = outcome.validation.test
-    notes = list(outcome.plan.notes)
+    none_valid = outcome.result.why_none_valid()  # then the naive has nothing to trade either: say why
+    notes = ([none_valid] if none_valid else []) + list(outcome.plan.notes)
     if not records["organism"].parity_ok:
         notes.append("paper trading differs from the backtest: " + "; ".join(records["organism"].parity_problems[:3]))
     first = next(iter(history.values()))
