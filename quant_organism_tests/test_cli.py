@@ -148,6 +148,16 @@ def test_failures_say_what_where_why_and_what_to_do(tmp_path):
     assert early.returncode == 2 and "is before the first partition 2024-01-01" in early.stderr
     assert "Traceback" not in early.stderr + missing.stderr + done.stderr
 
+    old_files = tmp_path / "old_files"  # a history that ends before the partitions begin: the start date to set
+    old_files.mkdir()
+    for coin in ("BTC", "ETH"):
+        bars = SyntheticSource().candles(coin, "2023-09-01", "2023-11-01")
+        bars.drop(columns="coin").to_csv(old_files / f"{coin}_1h.csv", index=False)
+    old = _cli(tmp_path / "data", "run", "--preset", "test", "--ingest-only", QUANT_ORGANISM_SOURCE="files",
+               QUANT_ORGANISM_FILES_DIR=str(old_files))  # fmt: skip
+    assert old.returncode == 1 and "is before the first partition 2024-01-01" in old.stderr
+    assert "what to do: set QUANT_ORGANISM_START_DATE=2023-09-01 (the first whole day every coin's data has)" in old.stderr
+
 
 def test_the_instance_follows_a_moved_data_root(tmp_path, monkeypatch):
     from quant_organism.cli.launch import prepare_dagster_home

@@ -59,7 +59,15 @@ def history_window(terminal: Terminal, first: str, last: str, days: int, end_giv
             try:
                 first, last = date_window(common, days)
             except LaunchError as exc:
-                terminal.fail("ingest", f"days ..{common}", str(exc), "set QUANT_ORGANISM_START_DATE within the data")
+                begins = max((start for start, _ in spans.values() if start is not None), default=None)
+                terminal.fail(
+                    "ingest",
+                    f"days ..{common}",
+                    str(exc),
+                    f"set QUANT_ORGANISM_START_DATE={begins} (the first whole day every coin's data has)"
+                    if begins is not None
+                    else "set QUANT_ORGANISM_START_DATE within the data",
+                )
                 return None
         elif latest < last:
             terminal.fail(
