@@ -227,3 +227,20 @@ def test_bybit_field_names(tmp_path: Path) -> None:
     )
 
     assert_same_bars(FileSource(tmp_path).candles("BTCUSDT", *ALL_TIME, interval="1h"), written)
+
+
+def test_metatrader_date_and_time_columns(tmp_path: Path) -> None:
+    """MetaTrader's export: tab-separated, `<DATE>` year first with dots and `<TIME>` the time of day."""
+    written = bars()
+    lines = ["<DATE>\t<TIME>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t<SPREAD>"]
+    lines += [
+        f"{r.date:%Y.%m.%d}\t{r.date:%H:%M:%S}\t{r.open!r}\t{r.high!r}\t{r.low!r}\t{r.close!r}\t120\t{r.volume!r}\t0"
+        for r in written.itertuples(index=False)
+    ]
+    (tmp_path / "BTCUSD_1h.csv").write_text("\n".join(lines) + "\n")
+    # a `time` that is a whole timestamp beside a `date` is read as it is, not joined to the date
+    (tmp_path / "ETH_1h.csv").write_text("date,time,open,high,low,close,volume\n2024-03-01,1709251200000,1,2,0.5,1.5,3\n")
+    source = FileSource(tmp_path)
+
+    assert_same_bars(source.candles("BTCUSD", *ALL_TIME, interval="1h"), written)
+    assert source.candles("ETH", *ALL_TIME, interval="1h")["timestamp"].tolist() == [T0]

@@ -23,7 +23,8 @@ Columns (matched case-insensitively; spaces, dashes and camelCase read as `_`):
   low, close, volume, then anything; kept only where those columns are consistent as a bar's prices.
 - Other writers' layouts: yfinance's three-line header (`Price,Close,...` / `Ticker,BTC-USD,...` / `Date,,...`);
   Hyperliquid's own field letters (`t` open time, `T` close time, `o h l c v`, `s` coin), as its candle API answers;
-  `startTime`, `openPrice` ... `closePrice` (Bybit's names); freqtrade's funding files hold the rate in `open`.
+  `startTime`, `openPrice` ... `closePrice` (Bybit's names); freqtrade's funding files hold the rate in `open`;
+  MetaTrader's `<DATE>` (`2024.01.31`) and `<TIME>` (`14:00:00`), a time of day joined to its date.
 - Feather (freqtrade's default format) is read as Parquet is. JSON holds a list of candles: arrays in the kline
   layout (freqtrade's JSON, the exchanges' kline APIs) or objects with named fields (Hyperliquid's candleSnapshot,
   its fundingHistory: `time`, `fundingRate`), possibly under a `data` key.
@@ -87,6 +88,8 @@ FREQTRADE_FUNDING_SUFFIX = "-funding_rate"  # freqtrade's funding files keep the
 HEADER_SEARCH_LINES = 20
 AMPM_FORMAT = "%Y-%m-%d %I-%p"
 _AMPM = re.compile(r"\d{4}-\d{2}-\d{2} \d{1,2}-[AaPp][Mm]")
+_TIME_OF_DAY = re.compile(r"\d{1,2}:\d{2}(?::\d{2})?")  # 14:00[:00], beside a date column
+_DOTTED_YEAR_FIRST = re.compile(r"(\d{4})\.(\d{1,2})\.(\d{1,2})(?=$|[ T])")  # MetaTrader's 2024.01.31[ 14:00]
 _DOTTED_DAY_FIRST = re.compile(r"\d{1,2}\.\d{1,2}\.\d{4}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?")  # 19.08.2020 14:00
 _KNOWN_COLUMNS = frozenset(
     (*TIME_COLUMNS, *PRICE_COLUMNS, *PRICE_ALIASES, *BASE_VOLUME_COLUMNS, *PLAIN_VOLUME_COLUMNS, *FUNDING_RATE_COLUMNS)
@@ -138,12 +141,13 @@ def read_candle_rows(path: str | os.PathLike[str], coin: str) -> tuple[pd.DataFr
     picked.update({c: _one(columns, c, path) for c in PRICE_COLUMNS})
     picked["volume"] = _volume_column(columns, coin, path, raw)
     _check_single_coin(raw, columns, path)
-    frame = pd.DataFrame({"timestamp": _parse_times(raw[picked["timestamp"]], path, picked["timestamp"])})
+    times = _time_values(raw, columns, picked["timestamp"])
+    frame = pd.DataFrame({"timestamp": _parse_times(times, path, picked["timestamp"])})
     frame["coin"] = coin
     numbers = plain_numbers({name: raw[picked[name]] for name in (*PRICE_COLUMNS, "volume")})
     for name in (*PRICE_COLUMNS, "volume"):
         frame[name] = numbers[name].to_numpy()
-    dated, undated = _split_undated(frame, raw[picked["timestamp"]], path)
+    dated, undated = _split_undated(frame, times, path)
     return conform_candles(_newest_first_reversed(dated)), undated
 
 
@@ -163,10 +167,11 @@ def read_funding_rows(path: str | os.PathLike[str], coin: str) -> tuple[pd.DataF
         )
     rate_col = _one(columns, rate, path)
     _check_single_coin(raw, columns, path)
-    frame = pd.DataFrame({"timestamp": _parse_times(raw[time_col], path, time_col)})
+    times = _time_values(raw, columns, time_col)
+    frame = pd.DataFrame({"timestamp": _parse_times(times, path, time_col)})
     frame["coin"] = coin
     frame["funding_rate"] = plain_numbers({"funding_rate": raw[rate_col]})["funding_rate"].to_numpy()
-    dated, undated = _split_undated(frame, raw[time_col], path)
+    dated, undated = _split_undated(frame, times, path)
     return conform_funding(_newest_first_reversed(dated)), undated
 
 
@@ -370,6 +375,18 @@ def _time_column(columns: dict[str, list[str]], path: Path, raw: pd.DataFrame) -
     return _one(columns, name, path)
 
 
+def _time_values(raw: pd.DataFrame, columns: dict[str, list[str]], time_col: str) -> pd.Series:
+    """The time column's values; a time of day beside a `date` column (MetaTrader's `<DATE>`, `<TIME>`) is joined to
+    it, so a bar's time is its day and its hour."""
+    values = raw[time_col]
+    if column_key(time_col) != "time" or "date" not in columns or len(columns["date"]) != 1:
+        return values
+    text = values.astype("string").str.strip()
+    if not text.dropna().str.fullmatch(_TIME_OF_DAY.pattern).all():
+        return values
+    return raw[columns["date"][0]].astype("string").str.strip() + " " + text
+
+
 def _volume_column(columns: dict[str, list[str]], coin: str, path: Path, raw: pd.DataFrame) -> str:
     """The coin-unit volume column (see the module docstring for the order of preference)."""
     coin_key = column_key(coin)
@@ -418,6 +435,9 @@ def _parse_times(values: pd.Series, path: Path, column: str) -> pd.Series:
                 parsed = pd.to_datetime(text, format=AMPM_FORMAT, utc=True, errors="coerce")
             elif DAY_MONTH_YEAR.fullmatch(sample):
                 parsed = _year_last_dates(text, path, column)
+            elif _DOTTED_YEAR_FIRST.match(sample):
+                parsed = pd.to_datetime(text.str.replace(_DOTTED_YEAR_FIRST, r"\1-\2-\3", regex=True), format="ISO8601",
+                                        utc=True, errors="coerce")  # fmt: skip
             elif _DOTTED_DAY_FIRST.fullmatch(sample):  # the dotted form is day first wherever it is used
                 parsed = pd.to_datetime(
                     text.where(text.str.fullmatch(_DOTTED_DAY_FIRST.pattern)), dayfirst=True, utc=True, errors="coerce"
