@@ -126,7 +126,7 @@ def test_json_that_is_not_a_list_of_candles_is_refused_clearly(tmp_path: Path) -
     (tmp_path / "ETH_1h.json").write_text(json.dumps([[1, 2], [3, 4]]))
     source = FileSource(tmp_path)
 
-    with pytest.raises(MarketDataError, match="must hold a list of candles"):
+    with pytest.raises(MarketDataError, match=r"must hold a list of candles .* it holds an object with keys \['error'\]"):
         source.candles("BTC", *ALL_TIME, interval="1h")
     with pytest.raises(MarketDataError, match="only objects or only arrays of six or more"):
         source.candles("ETH", *ALL_TIME, interval="1h")

@@ -158,7 +158,7 @@ def read_funding_rows(path: str | os.PathLike[str], coin: str) -> tuple[pd.DataF
     columns = _column_index(raw)
     time_col = _time_column(columns, path, raw)
     rate = next((c for c in FUNDING_RATE_COLUMNS if c in columns), None)
-    if rate is None and _stem(path).endswith(FREQTRADE_FUNDING_SUFFIX) and "open" in columns:
+    if rate is None and f"{FREQTRADE_FUNDING_SUFFIX}." in path.name and "open" in columns:
         rate = "open"
     if rate is None:
         raise MarketDataError(
@@ -212,14 +212,6 @@ def _read_table(path: Path) -> pd.DataFrame:
     return _hyperliquid_letters_named(table)
 
 
-def _stem(path: Path) -> str:
-    """The name without its extension(s): `BTC_USDC_USDC-1h-funding_rate.feather` -> `BTC_USDC_USDC-1h-funding_rate`."""
-    name = path.name
-    for ext in (".gz", ".zip", ".csv", ".parquet", ".feather", ".json"):
-        name = name.removesuffix(ext) if name.lower().endswith(ext) else name
-    return name
-
-
 def _format(path: Path) -> str:
     name = path.name.lower()
     if name.endswith(".parquet"):
@@ -235,9 +227,10 @@ def _json_table(path: Path) -> pd.DataFrame:
         document = json.load(handle)
     rows = document.get("data") if isinstance(document, dict) else document
     if not isinstance(rows, list) or not rows:
+        held = f"an object with keys {list(document)[:8]}" if isinstance(document, dict) else repr(document)[:80]
         raise MarketDataError(
             f"{path}: a JSON file must hold a list of candles (arrays in the kline layout, or objects naming their "
-            f"fields), possibly under 'data'; it holds {type(rows).__name__ if rows else 'no rows'}"
+            f"fields), possibly under 'data'; it holds {held}"
         )
     if all(isinstance(row, dict) for row in rows):
         return pd.DataFrame.from_records(rows)
