@@ -284,6 +284,7 @@ def test_the_retrospective_asset_needs_its_previous_date_and_writes_the_track(da
         assert "data:image/png;base64" in metadata["equity_plot"].value
     rows, _ = store.load_track(data_dir, store.track_name("synthetic", "1h", "test", None))
     assert [r["date"] for r in rows] == [first, second]
+    assert metadata["notes"].data == rows[1]["notes"]  # why nothing was deployed, where the UI shows it
 
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "market-data"

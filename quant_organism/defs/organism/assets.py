@@ -86,7 +86,8 @@ def retrospective(
     summary = chained(rows, curves)
     context.log.info(
         f"retrospective {date.date()}: deployed {row['deployed'] or 'nothing'}; forward return organism "
-        f"{row['organism_return']:+.2%}, naive {row['naive_return']:+.2%}, buy-and-hold {row['buy_and_hold_return']:+.2%}"
+        f"{row['organism_return']:+.2%}, naive {'none' if row['naive'] is None else format(row['naive_return'], '+.2%')}, "
+        f"buy-and-hold {row['buy_and_hold_return']:+.2%}" + "".join(f"; {note}" for note in row["notes"][:1])
     )
     table = pd.DataFrame(rows)[["date", "until", "deployed", "spa_pvalue", "organism_return", "naive_return",
                                 "buy_and_hold_return", "organism_drawdown", "turnover", "costs", "parity_ok"]]  # fmt: skip
@@ -95,6 +96,7 @@ def retrospective(
             "span": "forward (bars after the data that chose every figure's subject)",
             "deployed": dg.MetadataValue.json(outcome.deployed),
             "retired": dg.MetadataValue.json(outcome.retired),
+            "notes": dg.MetadataValue.json(row["notes"]),  # why nothing was deployed, why no naive, parity problems
             "forward_return": dg.MetadataValue.json(
                 {c: row[f"{c}_return"] for c in ("organism", "cash", "naive", "buy_and_hold")}
             ),
