@@ -12,12 +12,23 @@ prefix of the input yields a bit-identical prefix of the output. Windows need `w
 (pandas' default `min_periods=window`), otherwise NaN. Sums are Kahan-compensated, and a window whose
 values are all equal returns that value exactly (mean) or exactly 0 (std), as pandas does, so constant
 prices never produce indicator noise that could cross a threshold.
+
+The tables' kernels (`*_into`) fill an `out` of NaN that their plain-named callers allocate with numpy
+(`_nan_table`), never inside compiled code: see there why.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+
+def _nan_table(rows: int, bars: int) -> np.ndarray:
+    """A (rows, bars) table of NaN for the kernels to fill, allocated by numpy rather than inside compiled code:
+    numpy asks the kernel for transparent huge pages on large arrays, so a fresh table of a year of bars costs
+    a few page faults instead of thousands (numba's own allocations take 4 KB pages, and a batch's fresh
+    tables were a quarter of `bench backtest`'s time in system time)."""
+    return np.full((rows, bars), np.nan)
 
 
 @njit(cache=True)
@@ -45,12 +56,11 @@ def _full_window_std(s1, s2, window, run):  # pragma: no cover - numba
 
 
 @njit(cache=True)
-def rolling_sum_mean(x, source, windows, mean):  # pragma: no cover - numba
+def rolling_sum_mean_into(x, source, windows, mean, out):  # pragma: no cover - numba
     """Rolling sums (mean=False) or means (mean=True): out[k, t] over the last windows[k] values of
     the series x[source[k]] (x is 2-D: one or more series of the same length)."""
     n_series, n = x.shape
     m = windows.shape[0]
-    out = np.full((m, n), np.nan)
     total = np.zeros(m)
     comp = np.zeros(m)
     count = np.zeros(m, np.int64)
@@ -79,15 +89,19 @@ def rolling_sum_mean(x, source, windows, mean):  # pragma: no cover - numba
     return out
 
 
+def rolling_sum_mean(x, source, windows, mean):
+    """`rolling_sum_mean_into` on a fresh NaN table (what tests and one-off callers want)."""
+    return rolling_sum_mean_into(x, source, windows, mean, _nan_table(len(windows), x.shape[-1]))
+
+
 @njit(cache=True)
-def rolling_sum_mean_dense(x, lead, source, windows, mean):  # pragma: no cover - numba
+def rolling_sum_mean_dense_into(x, lead, source, windows, mean, out):  # pragma: no cover - numba
     """`rolling_sum_mean` for series whose only NaNs are their first `lead` values (a warm-up, the same for
     every series): the same arithmetic on the same values without the per-window count of present values (a
     window is full exactly from lead + window - 1 on), which roughly halves the cost of a table and of a lone
     window's serial chain. Callers check the NaN layout (indicators.py)."""
     n_series, n = x.shape
     m = windows.shape[0]
-    out = np.full((m, n), np.nan)
     total = np.zeros(m)
     comp = np.zeros(m)
     run = np.zeros(n_series, np.int64)
@@ -110,13 +124,17 @@ def rolling_sum_mean_dense(x, lead, source, windows, mean):  # pragma: no cover 
     return out
 
 
+def rolling_sum_mean_dense(x, lead, source, windows, mean):
+    """`rolling_sum_mean_dense_into` on a fresh NaN table (what tests and one-off callers want)."""
+    return rolling_sum_mean_dense_into(x, lead, source, windows, mean, _nan_table(len(windows), x.shape[-1]))
+
+
 @njit(cache=True)
-def rolling_std(x, windows):  # pragma: no cover - numba
+def rolling_std_into(x, windows, out):  # pragma: no cover - numba
     """Rolling sample standard deviations (ddof=1): out[k, t] over the last windows[k] values; exactly 0
     on constant windows."""
     n = x.shape[0]
     m = windows.shape[0]
-    out = np.full((m, n), np.nan)
     s1 = np.zeros(m)
     c1 = np.zeros(m)
     s2 = np.zeros(m)
@@ -147,13 +165,17 @@ def rolling_std(x, windows):  # pragma: no cover - numba
     return out
 
 
+def rolling_std(x, windows):
+    """`rolling_std_into` on a fresh NaN table (what tests and one-off callers want)."""
+    return rolling_std_into(x, windows, _nan_table(len(windows), x.shape[-1]))
+
+
 @njit(cache=True)
-def rolling_std_dense(x, lead, windows):  # pragma: no cover - numba
+def rolling_std_dense_into(x, lead, windows, out):  # pragma: no cover - numba
     """`rolling_std` for a series whose only NaNs are its first `lead` values: the same arithmetic without the
     count of present values."""
     n = x.shape[0]
     m = windows.shape[0]
-    out = np.full((m, n), np.nan)
     s1 = np.zeros(m)
     c1 = np.zeros(m)
     s2 = np.zeros(m)
@@ -176,6 +198,11 @@ def rolling_std_dense(x, lead, windows):  # pragma: no cover - numba
             if t >= window - 1 and window > 1:
                 written[k, t] = _full_window_std(a, b, window, run)
     return out
+
+
+def rolling_std_dense(x, lead, windows):
+    """`rolling_std_dense_into` on a fresh NaN table (what tests and one-off callers want)."""
+    return rolling_std_dense_into(x, lead, windows, _nan_table(len(windows), x.shape[-1]))
 
 
 @njit(cache=True)
@@ -208,7 +235,7 @@ def _last_nan(x):  # pragma: no cover - numba
 
 
 @njit(cache=True)
-def rolling_extreme(x, windows, is_max):  # pragma: no cover - numba
+def rolling_extreme_into(x, windows, is_max, out):  # pragma: no cover - numba
     """Rolling max (is_max) or min: out[k, t] over the last windows[k] values, NaN if any is NaN.
 
     A sparse table (level j holds the extreme of each run of 2**j values) is built once for all
@@ -217,7 +244,6 @@ def rolling_extreme(x, windows, is_max):  # pragma: no cover - numba
     """
     n = x.shape[0]
     m = windows.shape[0]
-    out = np.full((m, n), np.nan)
     if n == 0 or m == 0:
         return out
     table = _sparse_table(x, min(windows.max(), n), is_max)
@@ -239,13 +265,17 @@ def rolling_extreme(x, windows, is_max):  # pragma: no cover - numba
     return out
 
 
+def rolling_extreme(x, windows, is_max):
+    """`rolling_extreme_into` on a fresh NaN table (what tests and one-off callers want)."""
+    return rolling_extreme_into(x, windows, is_max, _nan_table(len(windows), x.shape[-1]))
+
+
 @njit(cache=True)
-def ewm(x, alphas, windows):  # pragma: no cover - numba
+def ewm_into(x, alphas, windows, out):  # pragma: no cover - numba
     """Exponential averages y[t] = (1-alpha) y[t-1] + alpha x[t], seeded at x[0]: out[k] uses alphas[k]
     and is NaN before bar windows[k]-1. Expects finite input (prices, gains, true ranges)."""
     n = x.shape[0]
     m = windows.shape[0]
-    out = np.full((m, n), np.nan)
     if n == 0:
         return out
     y = np.full(m, x[0])
@@ -258,12 +288,16 @@ def ewm(x, alphas, windows):  # pragma: no cover - numba
     return out
 
 
+def ewm(x, alphas, windows):
+    """`ewm_into` on a fresh NaN table (what tests and one-off callers want)."""
+    return ewm_into(x, alphas, windows, _nan_table(len(windows), x.shape[-1]))
+
+
 @njit(cache=True, error_model="numpy")
-def lag_ratio(x, lags):  # pragma: no cover - numba
+def lag_ratio_into(x, lags, out):  # pragma: no cover - numba
     """out[k, t] = x[t] / x[t - lags[k]] - 1; NaN before lags[k] bars or where x[t - lags[k]] is not positive."""
     n = x.shape[0]
     m = lags.shape[0]
-    out = np.full((m, n), np.nan)
     for k in range(m):
         lag = lags[k]
         for t in range(lag, n):
@@ -272,8 +306,13 @@ def lag_ratio(x, lags):  # pragma: no cover - numba
     return out
 
 
+def lag_ratio(x, lags):
+    """`lag_ratio_into` on a fresh NaN table (what tests and one-off callers want)."""
+    return lag_ratio_into(x, lags, _nan_table(len(lags), x.shape[-1]))
+
+
 @njit(cache=True, error_model="numpy")
-def rolling_range(high, low, close, windows, stochastic):  # pragma: no cover - numba
+def rolling_range_into(high, low, close, windows, stochastic, out):  # pragma: no cover - numba
     """From the rolling max of `high` and min of `low` over windows[k] bars (current included), in one table:
     the midpoint (max + min) / 2 (stochastic=False), or %K = (close - min) / (max - min) * 100, NaN where the
     range is not positive (stochastic=True). The very arithmetic of `rolling_extreme` followed by the array
@@ -281,7 +320,6 @@ def rolling_range(high, low, close, windows, stochastic):  # pragma: no cover - 
     much in page faults as the pass that fills it."""
     n = high.shape[0]
     m = windows.shape[0]
-    out = np.full((m, n), np.nan)
     if n == 0 or m == 0:
         return out
     longest = min(windows.max(), n)
@@ -312,3 +350,8 @@ def rolling_range(high, low, close, windows, stochastic):  # pragma: no cover - 
             else:
                 out[k, t] = (hi + lo) / 2.0
     return out
+
+
+def rolling_range(high, low, close, windows, stochastic):
+    """`rolling_range_into` on a fresh NaN table (what tests and one-off callers want)."""
+    return rolling_range_into(high, low, close, windows, stochastic, _nan_table(len(windows), high.shape[-1]))
