@@ -54,12 +54,24 @@ def _lagged(row, t, lag):  # pragma: no cover - numba
 
 
 @njit(**_JIT)
-def _score_rule(cond, g, t, score, entry, exit_, long_ok, short_ok):  # pragma: no cover - numba
+def _planes(cond, g):  # pragma: no cover - numba
+    """Genome g's four condition rows (long entry, long exit, short entry, short exit).
+
+    Each kernel takes its genome's rows and gene values into locals before the bar loop: the compiler cannot
+    tell that a store into the condition array leaves the gene vectors unchanged, so reading `entry[g]` or
+    `cond[plane, g, t]` inside the loop reloaded and re-indexed them on every bar (about half a rule's time).
+    """
+    return cond[LONG_ENTRY, g], cond[LONG_EXIT, g], cond[SHORT_ENTRY, g], cond[SHORT_EXIT, g]
+
+
+@njit(**_JIT)
+def _score_rule(planes, t, score, entry, exit_, long_ok, short_ok):  # pragma: no cover - numba
     """Symmetric hysteresis on a bullish-positive score (as `positions.score_conditions`)."""
-    cond[LONG_ENTRY, g, t] = score > entry + TOL and long_ok
-    cond[SHORT_ENTRY, g, t] = score < -entry - TOL and short_ok
-    cond[LONG_EXIT, g, t] = not (score >= exit_)
-    cond[SHORT_EXIT, g, t] = not (score <= -exit_)
+    le, lx, se, sx = planes
+    le[t] = score > entry + TOL and long_ok
+    se[t] = score < -entry - TOL and short_ok
+    lx[t] = not (score >= exit_)
+    sx[t] = not (score <= -exit_)
 
 
 # --- one kernel per seed ---------------------------------------------------------------------------
@@ -68,11 +80,12 @@ def ema_crossover(close, ema, fast, slow, slope_lag, entry, exit_, min_slope, co
     """Score EMA(fast)/EMA(slow) - 1; entries need the slow EMA's slope over `slope_lag` bars."""
     for g in range(cond.shape[1]):
         f, s = ema[fast[g]], ema[slow[g]]
+        planes, lag, e, x, ms = _planes(cond, g), slope_lag[g], entry[g], exit_[g], min_slope[g]
         for t in range(close.shape[0]):
-            slope = _ratio(s[t], _lagged(s, t, slope_lag[g]))
-            long_ok = slope >= min_slope[g] - TOL
-            short_ok = slope <= -min_slope[g] + TOL
-            _score_rule(cond, g, t, _ratio(f[t], s[t]), entry[g], exit_[g], long_ok, short_ok)
+            slope = _ratio(s[t], _lagged(s, t, lag))
+            long_ok = slope >= ms - TOL
+            short_ok = slope <= -ms + TOL
+            _score_rule(planes, t, _ratio(f[t], s[t]), e, x, long_ok, short_ok)
 
 
 @njit(**_JIT)
@@ -80,12 +93,13 @@ def sma_trend(close, sma, fast, slow, slope_lag, entry, exit_, min_slope, cond):
     """Score close/SMA(slow) - 1; entries need SMA(fast) on the same side and the slow SMA's slope."""
     for g in range(cond.shape[1]):
         f, s = sma[fast[g]], sma[slow[g]]
+        planes, lag, e, x, ms = _planes(cond, g), slope_lag[g], entry[g], exit_[g], min_slope[g]
         for t in range(close.shape[0]):
             agree = _ratio(f[t], s[t])
-            slope = _ratio(s[t], _lagged(s, t, slope_lag[g]))
-            long_ok = agree > TOL and slope >= min_slope[g] - TOL
-            short_ok = agree < -TOL and slope <= -min_slope[g] + TOL
-            _score_rule(cond, g, t, _ratio(close[t], s[t]), entry[g], exit_[g], long_ok, short_ok)
+            slope = _ratio(s[t], _lagged(s, t, lag))
+            long_ok = agree > TOL and slope >= ms - TOL
+            short_ok = agree < -TOL and slope <= -ms + TOL
+            _score_rule(planes, t, _ratio(close[t], s[t]), e, x, long_ok, short_ok)
 
 
 @njit(**_JIT)
@@ -93,10 +107,11 @@ def rsi_filter(close, rsi, rsi_row, sma, sma_row, entry, exit_, tolerance, cond)
     """Score 50 - RSI; longs need close >= SMA*(1 - tolerance) in ratio form, shorts mirrored."""
     for g in range(cond.shape[1]):
         r, s = rsi[rsi_row[g]], sma[sma_row[g]]
+        planes, e, x, tol = _planes(cond, g), entry[g], exit_[g], tolerance[g]
         for t in range(close.shape[0]):
             gap = _ratio(close[t], s[t])
-            long_ok, short_ok = gap >= -tolerance[g], gap <= tolerance[g]
-            _score_rule(cond, g, t, 50.0 - r[t], entry[g], exit_[g], long_ok, short_ok)
+            long_ok, short_ok = gap >= -tol, gap <= tol
+            _score_rule(planes, t, 50.0 - r[t], e, x, long_ok, short_ok)
 
 
 @njit(**_JIT)
@@ -104,17 +119,18 @@ def stochastic(close, k_tab, k_row, d_tab, d_row, sma, sma_row, entry, exit_, to
     """%K crossing %D inside the oversold/overbought zone, with the RSI seed's trend permit."""
     for g in range(cond.shape[1]):
         k, d, s = k_tab[k_row[g]], d_tab[d_row[g]], sma[sma_row[g]]
+        (le, lx, se, sx), e, x, tol = _planes(cond, g), entry[g], exit_[g], tolerance[g]
         for t in range(close.shape[0]):
             kt, dt = k[t], d[t]
             k_prev, d_prev = _lagged(k, t, 1), _lagged(d, t, 1)
             gap = _ratio(close[t], s[t])
-            long_ok, short_ok = gap >= -tolerance[g], gap <= tolerance[g]
+            long_ok, short_ok = gap >= -tol, gap <= tol
             cross_up = kt > dt and k_prev <= d_prev
             cross_down = kt < dt and k_prev >= d_prev
-            cond[LONG_ENTRY, g, t] = cross_up and 50.0 - dt > entry[g] + TOL and long_ok
-            cond[SHORT_ENTRY, g, t] = cross_down and dt - 50.0 > entry[g] + TOL and short_ok
-            cond[LONG_EXIT, g, t] = not (50.0 - kt >= exit_[g])
-            cond[SHORT_EXIT, g, t] = not (kt - 50.0 >= exit_[g])
+            le[t] = cross_up and 50.0 - dt > e + TOL and long_ok
+            se[t] = cross_down and dt - 50.0 > e + TOL and short_ok
+            lx[t] = not (50.0 - kt >= x)
+            sx[t] = not (kt - 50.0 >= x)
 
 
 @njit(**_JIT)
@@ -126,13 +142,14 @@ def donchian_breakout(
     for g in range(cond.shape[1]):
         hs, ls, hf, lf = highs[slow[g]], lows[slow[g]], highs[fast[g]], lows[fast[g]]
         base = vol_mean[vol_row[g]]
+        (le, lx, se, sx), e, x, mult = _planes(cond, g), entry[g], exit_[g], vol_mult[g]
         for t in range(close.shape[0]):
             c = close[t]
-            volume_ok = vol_mult[g] <= 0 or volume[t] >= vol_mult[g] * _lagged(base, t, 1)
-            cond[LONG_ENTRY, g, t] = _ratio(c, _lagged(hs, t, 1)) > entry[g] + TOL and volume_ok
-            cond[SHORT_ENTRY, g, t] = _ratio(c, _lagged(ls, t, 1)) < -entry[g] - TOL and volume_ok
-            cond[LONG_EXIT, g, t] = not (_ratio(c, _lagged(lf, t, 1)) >= -exit_[g])
-            cond[SHORT_EXIT, g, t] = not (_ratio(c, _lagged(hf, t, 1)) <= exit_[g])
+            volume_ok = mult <= 0 or volume[t] >= mult * _lagged(base, t, 1)
+            le[t] = _ratio(c, _lagged(hs, t, 1)) > e + TOL and volume_ok
+            se[t] = _ratio(c, _lagged(ls, t, 1)) < -e - TOL and volume_ok
+            lx[t] = not (_ratio(c, _lagged(lf, t, 1)) >= -x)
+            sx[t] = not (_ratio(c, _lagged(hf, t, 1)) <= x)
 
 
 @njit(**_JIT)
@@ -141,16 +158,17 @@ def atr_stop(close, ema, fast, slow, atr, atr_row, entry, min_atr, cond):  # pra
     (the ATR trailing stop is applied by the position tracker)."""
     for g in range(cond.shape[1]):
         f, s, a = ema[fast[g]], ema[slow[g]], atr[atr_row[g]]
+        (le, lx, se, sx), e, floor = _planes(cond, g), entry[g], min_atr[g]
         for t in range(close.shape[0]):
             c = close[t]
             stretch = _safe_div(c - s[t], a[t])
             trend = _ratio(f[t], s[t])
-            active = _safe_div(a[t], c) >= min_atr[g]
+            active = _safe_div(a[t], c) >= floor
             up, down = trend > TOL, trend < -TOL
-            cond[LONG_ENTRY, g, t] = up and stretch > entry[g] + TOL and active
-            cond[SHORT_ENTRY, g, t] = down and stretch < -entry[g] - TOL and active
-            cond[LONG_EXIT, g, t] = not up
-            cond[SHORT_EXIT, g, t] = not down
+            le[t] = up and stretch > e + TOL and active
+            se[t] = down and stretch < -e - TOL and active
+            lx[t] = not up
+            sx[t] = not down
 
 
 @njit(**_JIT)
@@ -161,7 +179,7 @@ def ichimoku(
     exit beyond the kijun."""
     for g in range(cond.shape[1]):
         tenkan, kijun, senkou = mid[tenkan_row[g]], mid[kijun_row[g]], mid[senkou_row[g]]
-        d = displacement[g]
+        (le, lx, se, sx), d, e, x, mom = _planes(cond, g), displacement[g], entry[g], exit_[g], min_momentum[g]
         for t in range(close.shape[0]):
             c = close[t]
             top = bottom = np.nan
@@ -173,10 +191,10 @@ def ichimoku(
             chikou = _ratio(c, _lagged(close, t, d))
             cross = _ratio(tenkan[t], kijun[t])
             to_kijun = _ratio(c, kijun[t])
-            cond[LONG_ENTRY, g, t] = _ratio(c, top) > entry[g] + TOL and cross > TOL and chikou > min_momentum[g] + TOL
-            cond[SHORT_ENTRY, g, t] = _ratio(c, bottom) < -entry[g] - TOL and cross < -TOL and chikou < -min_momentum[g] - TOL
-            cond[LONG_EXIT, g, t] = not (to_kijun >= -exit_[g])
-            cond[SHORT_EXIT, g, t] = not (to_kijun <= exit_[g])
+            le[t] = _ratio(c, top) > e + TOL and cross > TOL and chikou > mom + TOL
+            se[t] = _ratio(c, bottom) < -e - TOL and cross < -TOL and chikou < -mom - TOL
+            lx[t] = not (to_kijun >= -x)
+            sx[t] = not (to_kijun <= x)
 
 
 @njit(**_JIT)
@@ -187,10 +205,11 @@ def vwap_reversion(
     (`vol_mean` rows share `vwap_row`)."""
     for g in range(cond.shape[1]):
         v, sigma, base = vwap[vwap_row[g]], vol[vol_row[g]], vol_mean[vwap_row[g]]
+        planes, e, x, mult = _planes(cond, g), entry[g], exit_[g], vol_mult[g]
         for t in range(close.shape[0]):
             score = -_safe_div(_ratio(close[t], v[t]), sigma[t])
-            volume_ok = vol_mult[g] <= 0 or volume[t] >= vol_mult[g] * _lagged(base, t, 1)
-            _score_rule(cond, g, t, score, entry[g], exit_[g], volume_ok, volume_ok)
+            volume_ok = mult <= 0 or volume[t] >= mult * _lagged(base, t, 1)
+            _score_rule(planes, t, score, e, x, volume_ok, volume_ok)
 
 
 @njit(**_JIT)
@@ -201,13 +220,15 @@ def volatility_scaling(
     max_ratio x baseline vol."""
     for g in range(cond.shape[1]):
         base, short, grow = vol[baseline_row[g]], vol[short_row[g]], growth[growth_row[g]]
+        planes, root, e, x, cap = _planes(cond, g), root_lookback[g], entry[g], exit_[g], max_ratio[g]
+        _, lx, _, sx = planes
         for t in range(close.shape[0]):
-            score = _safe_div(grow[t], base[t] * root_lookback[g])
-            calm = _safe_div(short[t], base[t]) <= max_ratio[g]
-            _score_rule(cond, g, t, score, entry[g], exit_[g], calm, calm)
+            score = _safe_div(grow[t], base[t] * root)
+            calm = _safe_div(short[t], base[t]) <= cap
+            _score_rule(planes, t, score, e, x, calm, calm)
             if not calm:
-                cond[LONG_EXIT, g, t] = True
-                cond[SHORT_EXIT, g, t] = True
+                lx[t] = True
+                sx[t] = True
 
 
 @njit(**_JIT)
@@ -215,7 +236,8 @@ def funding_carry(close, funding_mean, funding_row, lookback, entry, exit_, guar
     """Score -mean funding; no short after a rise > guard over `lookback` bars, no long after a fall."""
     for g in range(cond.shape[1]):
         f = funding_mean[funding_row[g]]
+        planes, lag, e, x, cap = _planes(cond, g), lookback[g], entry[g], exit_[g], guard[g]
         for t in range(close.shape[0]):
-            momentum = _ratio(close[t], _lagged(close, t, lookback[g]))
-            long_ok, short_ok = momentum > -guard[g], momentum < guard[g]
-            _score_rule(cond, g, t, -f[t], entry[g], exit_[g], long_ok, short_ok)
+            momentum = _ratio(close[t], _lagged(close, t, lag))
+            long_ok, short_ok = momentum > -cap, momentum < cap
+            _score_rule(planes, t, -f[t], e, x, long_ok, short_ok)
