@@ -58,6 +58,47 @@ def test_each_row_of_a_many_period_kernel_equals_that_period_alone(awkward: np.n
             np.testing.assert_allclose(row, expected, rtol=1e-9, atol=1e-12, equal_nan=True)
 
 
+def test_the_one_pass_rsi_and_vwap_tables_equal_their_composition_bit_for_bit() -> None:
+    """RSI and VWAP tables are written in one pass each (kernels.rsi_into, rolling_vwap_dense_into) instead of
+    being composed from two smoothed or summed tables and numpy's division; every bit must stay the same
+    (compared as integers), on flat stretches, windows without volume and periods longer than the data."""
+    from quant_organism.strategies import kernels
+
+    def composed_rsis(close, periods):
+        out = np.full((len(periods), len(close)), np.nan)
+        change = np.diff(close)
+        gain = ind.wilders(np.maximum(change, 0.0), periods)
+        total = ind.wilders(np.maximum(-change, 0.0), periods)
+        total += gain
+        gain *= 100.0
+        np.divide(gain, total, out=out[:, 1:], where=total > 0)
+        return out
+
+    def composed_vwaps(high, low, close, volume, periods):
+        typical = (high + low + close) / 3.0
+        return ind._positive_div(ind.rolling_sums(typical * volume, periods), ind.rolling_sums(volume, periods))
+
+    rng = np.random.default_rng(11)
+    for trial in range(12):
+        n = int(rng.integers(2, 1500))
+        close = np.round(np.cumsum(rng.normal(size=n)) + 500, trial % 4)  # rounding: zero changes, ties
+        close[: n // (2 + trial % 3)] = close[0]  # a flat start: gains and losses of exactly zero
+        high, low = close + np.abs(rng.normal(size=n)), close - np.abs(rng.normal(size=n))
+        volume = np.abs(rng.normal(size=n)) * 100
+        volume[rng.integers(0, n, n // 4)] = 0.0  # windows without volume: NaN
+        volume[: n // 3] = 5.0  # a constant stretch: the exact-value rule of the sums
+        periods = np.unique(np.r_[1, 2, rng.integers(1, 400, 20)])
+        assert np.array_equal(ind.rsis(close, periods).view(np.int64), composed_rsis(close, periods).view(np.int64))
+        vwaps = ind.rolling_vwaps(high, low, close, volume, periods)
+        assert np.array_equal(vwaps.view(np.int64), composed_vwaps(high, low, close, volume, periods).view(np.int64))
+    with_gap = volume.copy()
+    with_gap[n // 2] = np.nan  # a NaN inside: the general kernels, as before
+    np.testing.assert_array_equal(
+        ind.rolling_vwaps(high, low, close, with_gap, periods), composed_vwaps(high, low, close, with_gap, periods)
+    )
+    assert kernels.rsi_table(close[:1], periods).shape == (len(periods), 1)
+
+
 @pytest.mark.parametrize("mean", [True, False])
 def test_the_dense_kernels_for_series_with_nan_only_as_warm_up_equal_the_general_ones(awkward: np.ndarray, mean) -> None:
     from quant_organism.strategies import kernels

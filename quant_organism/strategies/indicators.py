@@ -99,17 +99,7 @@ def rolling_mins(x: np.ndarray, periods: np.ndarray) -> np.ndarray:
 
 def rsis(close: np.ndarray, periods: np.ndarray) -> np.ndarray:
     """Wilder RSIs in [0, 100]; NaN until `period` changes are seen and wherever nothing has moved."""
-    p = _periods(periods)
-    out = np.full((len(p), len(close)), np.nan)
-    if len(close) < 2:
-        return out
-    change = np.diff(close)
-    gain = wilders(np.maximum(change, 0.0), p)
-    total = wilders(np.maximum(-change, 0.0), p)  # the losses, then (in place) gains + losses
-    total += gain
-    gain *= 100.0
-    np.divide(gain, total, out=out[:, 1:], where=total > 0)
-    return out
+    return kernels.rsi_table(_f64(close), _periods(periods))
 
 
 def midpoints(high: np.ndarray, low: np.ndarray, periods: np.ndarray) -> np.ndarray:
@@ -120,7 +110,10 @@ def midpoints(high: np.ndarray, low: np.ndarray, periods: np.ndarray) -> np.ndar
 def rolling_vwaps(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, periods: np.ndarray) -> np.ndarray:
     """Volume-weighted typical prices over the last `period` bars; NaN where that volume is zero."""
     typical = (high + low + close) / 3.0
-    return _positive_div(rolling_sums(typical * volume, periods), rolling_sums(volume, periods))
+    weighted = _f64(typical * volume)
+    if _warm_up(weighted[None, :]) == 0 and _warm_up(_f64(volume)[None, :]) == 0:  # no NaN: one pass, one table
+        return kernels.rolling_vwap_dense(weighted, _f64(volume), _periods(periods))
+    return _positive_div(rolling_sums(weighted, periods), rolling_sums(volume, periods))
 
 
 def stochastic_ks(high: np.ndarray, low: np.ndarray, close: np.ndarray, periods: np.ndarray) -> np.ndarray:

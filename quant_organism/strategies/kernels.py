@@ -288,6 +288,79 @@ def ewm_into(x, alphas, windows, out):  # pragma: no cover - numba
     return out
 
 
+@njit(cache=True)
+def rsi_into(close, windows, out):  # pragma: no cover - numba
+    """Wilder RSIs of `close` in one pass: out[k, t] = 100 * gain / (gain + loss), the two Wilder smoothings
+    (alpha 1/windows[k], seeded at the first change) of the bars' rises and falls, NaN until windows[k]
+    changes are seen and wherever gain + loss is not positive. The very arithmetic of smoothing the two
+    series with `ewm_into` and dividing with numpy (`indicators.rsis` did that, with three tables of a batch's
+    size where one is written now); the rises and falls are numpy's maximum's, signed zeros included."""
+    n = close.shape[0]
+    m = windows.shape[0]
+    if n < 2:
+        return out
+    gain = np.empty(m)
+    loss = np.empty(m)
+    for t in range(n - 1):
+        change = close[t + 1] - close[t]
+        fall = -change
+        up = change if change >= 0.0 or change != change else 0.0  # np.maximum(change, 0.0)
+        down = fall if fall >= 0.0 or fall != fall else 0.0
+        for k in range(m):
+            if t == 0:
+                gain[k] = up
+                loss[k] = down
+            else:
+                alpha = 1.0 / windows[k]
+                gain[k] = (1.0 - alpha) * gain[k] + alpha * up
+                loss[k] = (1.0 - alpha) * loss[k] + alpha * down
+            if t >= windows[k] - 1:
+                total = loss[k] + gain[k]
+                if total > 0:
+                    out[k, t + 1] = gain[k] * 100.0 / total
+    return out
+
+
+@njit(cache=True)
+def rolling_vwap_dense_into(weighted, volume, windows, out):  # pragma: no cover - numba
+    """Rolling sums of `weighted` (typical price x volume) over those of `volume` for series without NaN, in
+    one pass: out[k, t] = the two `rolling_sum_mean_dense_into` sums (lead 0) divided, NaN where the volume
+    sum is not positive. The same arithmetic as the two sum tables and numpy's division, writing one table."""
+    n = weighted.shape[0]
+    m = windows.shape[0]
+    sums = np.zeros((4, m))  # Kahan totals and compensations: weighted, volume
+    run_w = 0
+    run_v = 0
+    for t in range(n):
+        w = weighted[t]
+        v = volume[t]
+        run_w = run_w + 1 if t > 0 and weighted[t - 1] == w else 1
+        run_v = run_v + 1 if t > 0 and volume[t - 1] == v else 1
+        for k in range(m):
+            window = windows[k]
+            tw, cw = _kahan_add(sums[0, k], sums[1, k], w)
+            tv, cv = _kahan_add(sums[2, k], sums[3, k], v)
+            if t >= window:
+                tw, cw = _kahan_add(tw, cw, -weighted[t - window])
+                tv, cv = _kahan_add(tv, cv, -volume[t - window])
+            sums[0, k], sums[1, k], sums[2, k], sums[3, k] = tw, cw, tv, cv
+            if t >= window - 1:
+                below = _full_window_sum_mean(tv, v, window, run_v, False)
+                if below > 0:
+                    out[k, t] = _full_window_sum_mean(tw, w, window, run_w, False) / below
+    return out
+
+
+def rsi_table(close, windows):
+    """`rsi_into` on a fresh NaN table."""
+    return rsi_into(close, windows, _nan_table(len(windows), close.shape[-1]))
+
+
+def rolling_vwap_dense(weighted, volume, windows):
+    """`rolling_vwap_dense_into` on a fresh NaN table."""
+    return rolling_vwap_dense_into(weighted, volume, windows, _nan_table(len(windows), weighted.shape[-1]))
+
+
 def ewm(x, alphas, windows):
     """`ewm_into` on a fresh NaN table (what tests and one-off callers want)."""
     return ewm_into(x, alphas, windows, _nan_table(len(windows), x.shape[-1]))
