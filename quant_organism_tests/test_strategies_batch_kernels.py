@@ -277,3 +277,31 @@ def test_rule_kernels_equal_the_array_formulation(market: pd.DataFrame, seed_typ
     expected = reference(prepare_bars(market), genes)
     assert (expected != 0).mean() > 0.01, "all flat: the comparison would prove little"
     np.testing.assert_array_equal(got, expected)
+
+
+def test_the_kernels_on_uninitialised_tables_write_every_value(monkeypatch, awkward: np.ndarray) -> None:
+    """Tables whose kernels write every value (NaN included) are not filled with NaN first (kernels._blank_table):
+    with a table of garbage, each must give the very bits it gives on a table of NaN."""
+    from quant_organism.strategies import kernels
+
+    rng = np.random.default_rng(2)
+    prices = np.round(100 * np.exp(np.cumsum(rng.normal(0, 0.01, 400))), 1)
+    prices[100:140] = prices[99]  # flat: zero changes, equal windows
+    high, low, volume = prices * 1.01, prices * 0.99, np.where(np.arange(400) % 7 == 0, 0.0, 50.0)
+    returns = ind.log_returns(prices)
+    periods = np.array([1, 2, 3, 7, 30, 200, 399, 400, 401])
+
+    def tables() -> list[np.ndarray]:
+        return [
+            ind.smas(prices, periods), ind.rolling_stds(returns, periods), ind.rolling_maxes(awkward, periods),
+            ind.rolling_mins(prices, periods), ind.emas(prices, periods), ind.rsis(prices, periods),
+            ind.rolling_vwaps(high, low, prices, volume, periods), ind.momenta(awkward, periods),
+            ind.midpoints(awkward, awkward - 1, periods), ind.stochastic_ks(high, low, awkward, periods),
+        ]  # fmt: skip
+
+    monkeypatch.setattr(kernels, "_blank_table", kernels._nan_table)
+    on_nan = tables()
+    monkeypatch.setattr(kernels, "_blank_table", lambda rows, bars: np.full((rows, bars), -123.25))
+    for garbage, nan in zip(tables(), on_nan):
+        assert not (garbage == -123.25).any()
+        assert np.array_equal(garbage.view(np.int64), nan.view(np.int64))
