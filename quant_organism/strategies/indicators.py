@@ -26,8 +26,10 @@ def _f64(x: np.ndarray) -> np.ndarray:
 
 def _periods(periods: np.ndarray | list[int]) -> np.ndarray:
     out = np.ascontiguousarray(periods, dtype=np.int64).reshape(-1)
-    if out.size and out.min() < 1:
-        raise ValueError(f"indicator periods must be >= 1; got {out.min()}")
+    if out.size:
+        lowest = min(out.tolist()) if out.size < 64 else int(out.min())  # a few periods: cheaper than a ufunc call
+        if lowest < 1:
+            raise ValueError(f"indicator periods must be >= 1; got {lowest}")
     return out
 
 
@@ -239,9 +241,10 @@ class Indicators:
         if name not in _TABLES:
             raise ValueError(f"unknown indicator {name!r}; known: {sorted(_TABLES)}")
         arrays = [_periods(u) for u in uses]
-        distinct = np.unique(np.concatenate(arrays)) if arrays else np.zeros(0, np.int64)
+        periods = sorted({p for a in arrays for p in a.tolist()})  # a set of a few hundred ints: numpy's unique costs more
+        distinct = np.array(periods, dtype=np.int64)
         known = self.bars.rows
-        missing = np.array([p for p in distinct.tolist() if (name, p) not in known], dtype=np.int64)
+        missing = np.array([p for p in periods if (name, p) not in known], dtype=np.int64)
         fresh = _TABLES[name](self, missing) if len(missing) else None
         if fresh is not None:
             fresh = np.ascontiguousarray(fresh)
@@ -250,7 +253,7 @@ class Indicators:
         else:
             made = dict(zip(missing.tolist(), fresh)) if fresh is not None else {}
             rows = (
-                np.stack([made[p] if p in made else known[(name, p)] for p in distinct.tolist()])
+                np.stack([made[p] if p in made else known[(name, p)] for p in periods])
                 if len(distinct)
                 else np.zeros((0, self.bars.n))
             )
@@ -263,10 +266,12 @@ class Indicators:
 
     def stochastic_d_table(self, k_periods: np.ndarray, d_periods: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(rows, index): %D = SMA(%K(k), d) once per distinct (k, d) pair, and the row of each genome."""
-        pairs = np.stack([_periods(k_periods), _periods(d_periods)], axis=1)
-        distinct, index = np.unique(pairs, axis=0, return_inverse=True)
-        k_rows, (k_of,) = self.table("stochastic_k", distinct[:, 0])
-        return smas(k_rows, distinct[:, 1], source=k_of), index.reshape(-1)
+        pairs = list(zip(_periods(k_periods).tolist(), _periods(d_periods).tolist()))
+        distinct = sorted(set(pairs))  # as numpy's unique over rows orders them, without its cost on a few pairs
+        row = {pair: k for k, pair in enumerate(distinct)}
+        k_rows, (k_of,) = self.table("stochastic_k", np.array([k for k, _ in distinct], dtype=np.int64))
+        d = np.array([d for _, d in distinct], dtype=np.int64)
+        return smas(k_rows, d, source=k_of), np.array([row[pair] for pair in pairs], dtype=np.int64)
 
     @property
     def funding(self) -> np.ndarray:

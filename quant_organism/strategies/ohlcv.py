@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,7 @@ class SignalInputError(BarContractError):
 class Bars:
     """Validated bars as contiguous float64 arrays, all of length `n`."""
 
-    index: pd.DatetimeIndex
+    times: pd.DatetimeIndex  # the checked frame's index; a prefix's `index` is its first `n` entries
     open: np.ndarray
     high: np.ndarray
     low: np.ndarray
@@ -38,7 +39,13 @@ class Bars:
 
     @property
     def n(self) -> int:
-        return len(self.index)
+        return len(self.close)
+
+    @cached_property
+    def index(self) -> pd.DatetimeIndex:
+        """The bars' times, sliced when first read: the prefix proofs never read them, and slicing a pandas
+        index cost a fifth of a lone genome's proof on a few bars."""
+        return self.times if len(self.times) == self.n else self.times[: self.n]
 
     def prefix(self, stop: int) -> Bars:
         """The first `stop` bars, as views, with empty indicator and mask caches: what `prepare_bars` returns for
@@ -46,7 +53,7 @@ class Bars:
         if not 0 <= stop <= self.n:
             raise ValueError(f"prefix of {stop} bars out of {self.n}")
         return Bars(
-            index=self.index[:stop],
+            times=self.times,
             open=self.open[:stop],
             high=self.high[:stop],
             low=self.low[:stop],
@@ -101,4 +108,4 @@ def prepare_bars(ohlcv: pd.DataFrame, need_funding: bool = False, what: str = "s
         if np.isinf(rates.to_numpy()).any():
             raise SignalInputError(f"{what}: column {FUNDING_COLUMN!r} has infinite values")
         funding = np.ascontiguousarray(rates.ffill().to_numpy())
-    return Bars(index=index, funding=funding, regimes=regime_arrays(ohlcv), **arrays)
+    return Bars(times=index, funding=funding, regimes=regime_arrays(ohlcv), **arrays)
