@@ -112,9 +112,9 @@ def midpoints(high: np.ndarray, low: np.ndarray, periods: np.ndarray) -> np.ndar
 def rolling_vwaps(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, periods: np.ndarray) -> np.ndarray:
     """Volume-weighted typical prices over the last `period` bars; NaN where that volume is zero."""
     typical = (high + low + close) / 3.0
-    weighted = _f64(typical * volume)
-    if _warm_up(weighted[None, :]) == 0 and _warm_up(_f64(volume)[None, :]) == 0:  # no NaN: one pass, one table
-        return kernels.rolling_vwap_dense(weighted, _f64(volume), _periods(periods))
+    weighted, volume = _f64(typical * volume), _f64(volume)
+    if _warm_up(weighted[None, :]) == 0 and _warm_up(volume[None, :]) == 0:  # no NaN: one pass, one table
+        return kernels.rolling_vwap_dense(weighted, volume, _periods(periods))
     return _positive_div(rolling_sums(weighted, periods), rolling_sums(volume, periods))
 
 

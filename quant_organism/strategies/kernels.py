@@ -32,9 +32,8 @@ def _blank_table(rows: int, bars: int) -> np.ndarray:
 
 def _nan_table(rows: int, bars: int) -> np.ndarray:
     """A (rows, bars) table of NaN for the kernels to fill, allocated by numpy rather than inside compiled code:
-    numpy asks the kernel for transparent huge pages on large arrays, so a fresh table of a year of bars costs
-    a few page faults instead of thousands (numba's own allocations take 4 KB pages, and a batch's fresh
-    tables were a quarter of `bench backtest`'s time in system time)."""
+    measured on a fresh 500-genome year, the tables numba allocated itself cost 13,358 minor page faults (a
+    quarter of `bench backtest`'s time, in system time), numpy's about 8,200 (docs/measurements.md)."""
     return np.full((rows, bars), np.nan)
 
 
@@ -104,7 +103,7 @@ def rolling_sum_mean_into(x, source, windows, mean, out):  # pragma: no cover - 
 
 
 def rolling_sum_mean(x, source, windows, mean):
-    """`rolling_sum_mean_into` on a fresh table (what tests and one-off callers want)."""
+    """`rolling_sum_mean_into` on a freshly allocated table (the indicators' entry point)."""
     return rolling_sum_mean_into(x, source, windows, mean, _nan_table(len(windows), x.shape[-1]))
 
 
@@ -141,7 +140,7 @@ def rolling_sum_mean_dense_into(x, lead, source, windows, mean, out):  # pragma:
 
 
 def rolling_sum_mean_dense(x, lead, source, windows, mean):
-    """`rolling_sum_mean_dense_into` on a fresh table (what tests and one-off callers want)."""
+    """`rolling_sum_mean_dense_into` on a freshly allocated table (the indicators' entry point)."""
     return rolling_sum_mean_dense_into(x, lead, source, windows, mean, _blank_table(len(windows), x.shape[-1]))
 
 
@@ -182,7 +181,7 @@ def rolling_std_into(x, windows, out):  # pragma: no cover - numba
 
 
 def rolling_std(x, windows):
-    """`rolling_std_into` on a fresh table (what tests and one-off callers want)."""
+    """`rolling_std_into` on a freshly allocated table (the indicators' entry point)."""
     return rolling_std_into(x, windows, _nan_table(len(windows), x.shape[-1]))
 
 
@@ -219,7 +218,7 @@ def rolling_std_dense_into(x, lead, windows, out):  # pragma: no cover - numba
 
 
 def rolling_std_dense(x, lead, windows):
-    """`rolling_std_dense_into` on a fresh table (what tests and one-off callers want)."""
+    """`rolling_std_dense_into` on a freshly allocated table (the indicators' entry point)."""
     return rolling_std_dense_into(x, lead, windows, _blank_table(len(windows), x.shape[-1]))
 
 
@@ -285,7 +284,7 @@ def rolling_extreme_into(x, windows, is_max, out):  # pragma: no cover - numba
 
 
 def rolling_extreme(x, windows, is_max):
-    """`rolling_extreme_into` on a fresh table (what tests and one-off callers want)."""
+    """`rolling_extreme_into` on a freshly allocated table (the indicators' entry point)."""
     return rolling_extreme_into(x, windows, is_max, _blank_table(len(windows), x.shape[-1]))
 
 
@@ -309,6 +308,11 @@ def ewm_into(x, alphas, windows, out):  # pragma: no cover - numba
     return out
 
 
+def ewm(x, alphas, windows):
+    """`ewm_into` on a freshly allocated table (the indicators' entry point)."""
+    return ewm_into(x, alphas, windows, _blank_table(len(windows), x.shape[-1]))
+
+
 @njit(cache=True)
 def rsi_into(close, windows, out):  # pragma: no cover - numba
     """Wilder RSIs of `close` in one pass: out[k, t] = 100 * gain / (gain + loss), the two Wilder smoothings
@@ -324,6 +328,7 @@ def rsi_into(close, windows, out):  # pragma: no cover - numba
         return out
     gain = np.empty(m)
     loss = np.empty(m)
+    alphas = 1.0 / windows  # Wilder's alpha per row, as `indicators.wilders` computes it
     for t in range(n - 1):
         change = close[t + 1] - close[t]
         fall = -change
@@ -334,7 +339,7 @@ def rsi_into(close, windows, out):  # pragma: no cover - numba
                 gain[k] = up
                 loss[k] = down
             else:
-                alpha = 1.0 / windows[k]
+                alpha = alphas[k]
                 gain[k] = (1.0 - alpha) * gain[k] + alpha * up
                 loss[k] = (1.0 - alpha) * loss[k] + alpha * down
             if t >= windows[k] - 1:
@@ -375,18 +380,13 @@ def rolling_vwap_dense_into(weighted, volume, windows, out):  # pragma: no cover
 
 
 def rsi_table(close, windows):
-    """`rsi_into` on a fresh table."""
+    """`rsi_into` on a freshly allocated table (the indicators' entry point)."""
     return rsi_into(close, windows, _blank_table(len(windows), close.shape[-1]))
 
 
 def rolling_vwap_dense(weighted, volume, windows):
-    """`rolling_vwap_dense_into` on a fresh table."""
+    """`rolling_vwap_dense_into` on a freshly allocated table (the indicators' entry point)."""
     return rolling_vwap_dense_into(weighted, volume, windows, _blank_table(len(windows), weighted.shape[-1]))
-
-
-def ewm(x, alphas, windows):
-    """`ewm_into` on a fresh table (what tests and one-off callers want)."""
-    return ewm_into(x, alphas, windows, _blank_table(len(windows), x.shape[-1]))
 
 
 @njit(cache=True, error_model="numpy")
@@ -403,7 +403,7 @@ def lag_ratio_into(x, lags, out):  # pragma: no cover - numba
 
 
 def lag_ratio(x, lags):
-    """`lag_ratio_into` on a fresh table (what tests and one-off callers want)."""
+    """`lag_ratio_into` on a freshly allocated table (the indicators' entry point)."""
     return lag_ratio_into(x, lags, _blank_table(len(lags), x.shape[-1]))
 
 
@@ -450,5 +450,5 @@ def rolling_range_into(high, low, close, windows, stochastic, out):  # pragma: n
 
 
 def rolling_range(high, low, close, windows, stochastic):
-    """`rolling_range_into` on a fresh table (what tests and one-off callers want)."""
+    """`rolling_range_into` on a freshly allocated table (the indicators' entry point)."""
     return rolling_range_into(high, low, close, windows, stochastic, _blank_table(len(windows), high.shape[-1]))
