@@ -57,6 +57,32 @@ def test_scale_headline_puts_ours_beside_backtesting_py_and_the_50_coin_run():
     assert head["universe50_one_process_seconds"] == 150.0 and head["universe50_one_process_peak_rss_mb"] == 990.0
     del rows["universe50"]
     assert "universe50_seconds" not in scale.headline(rows)
+    # shares paired in time with the kernel (bench evolution's own process) take the headline over the shares
+    # against bench backtest's rate, taken earlier in another process
+    rows["evolution"].update(serial_paired={"share": 0.75}, ray_paired={"share": 0.55})
+    assert scale.headline(rows)["evolution_kernel_share"] == 0.55
+    text = scale._paired_text({"shares": [0.74, 0.76], "kernel_evals_per_s": [3000.0, 3100.0, 2900.0]})
+    assert "0.74, 0.76" in text and "3,000, 3,100, 2,900" in text
+
+
+def test_evolution_share_is_each_run_over_the_kernel_rates_measured_just_before_and_after_it():
+    from types import SimpleNamespace
+
+    from quant_organism.benchmarks import evolution
+
+    kernel_rates = iter([1000.0, 2000.0, 3000.0])  # the machine sped up around the runs
+    walls = iter([10.0, 5.0])
+    runs = []
+
+    def evolve():
+        runs.append(SimpleNamespace(wall_s=next(walls), evaluations=100))
+        return runs[-1]
+
+    first, meter, figures = evolution._paired(lambda: next(kernel_rates), evolve, repeats=2, workers=2, backtests=3.0)
+    assert first is runs[0] and len(runs) == 2 and meter.own_cores >= 0
+    # run 1: 100 x 3 backtests / (10 s x 2 workers) = 15 per core-s over (1000 + 2000) / 2; run 2: 30 over 2500
+    assert figures["shares"] == [0.01, 0.012] and figures["share"] == 0.011
+    assert figures["kernel_evals_per_s"] == [1000.0, 2000.0, 3000.0] and figures["walls_s"] == [10.0, 5.0]
 
 
 def test_scale_measures_the_peak_memory_of_a_process_tree():

@@ -32,13 +32,20 @@ import warnings  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from quant_organism.backtest import CostModel, evaluate_population  # noqa: E402
+from quant_organism.backtest import evaluate_population  # noqa: E402
 from quant_organism.backtest.engine import Market, Params, simulate  # noqa: E402
 from quant_organism.backtest.inputs import targets_array  # noqa: E402
-
-START = pd.Timestamp("2024-01-01", tz="UTC")
-YEAR_DAYS = 366  # 2024: 8,784 hourly bars
-COSTS = CostModel()
+from quant_organism.benchmarks.workload import (  # noqa: E402
+    COSTS,
+    GENOMES,
+    START,
+    YEAR_DAYS,
+    market,
+    population,
+    technical_genomes,
+    timed_passes,
+    warm,
+)
 
 
 def _one_core() -> int | None:
@@ -62,48 +69,6 @@ def _one_core() -> int | None:
     return cpu
 
 
-def market(days: int = YEAR_DAYS) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """Hourly BTC bars and funding: the project's synthetic market, else a seeded random walk."""
-    end = START + pd.Timedelta(days=days)
-    try:
-        from quant_organism.market.sources.synthetic import SyntheticSource
-    except ImportError:
-        return (*_random_walk(end), "seeded random walk")
-    source = SyntheticSource()
-    candles = source.candles("BTC", START, end, "1h").set_index("timestamp")
-    funding = source.funding("BTC", START, end)
-    return candles, funding, "SyntheticSource BTC 1h"
-
-
-def _random_walk(end: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
-    rng = np.random.default_rng(7)
-    index = pd.date_range(START, end, freq="h", inclusive="left")
-    n = len(index)
-    close = 30_000 * np.exp(np.cumsum(rng.standard_t(4, n) * 0.004))
-    opens = np.r_[30_000.0, close[:-1]]
-    wick = np.abs(rng.normal(0, 0.002, (2, n)))
-    candles = pd.DataFrame(
-        {
-            "open": opens,
-            "high": np.maximum(opens, close) * (1 + wick[0]),
-            "low": np.minimum(opens, close) * (1 - wick[1]),
-            "close": close,
-            "volume": rng.lognormal(6, 1, n),
-        },
-        index=index,
-    )
-    funding = pd.DataFrame({"timestamp": index, "coin": "BTC", "funding_rate": rng.normal(1.25e-5, 1e-5, n)})
-    return candles, funding
-
-
-def population(seed_types, size: int, seed: int):
-    """`size` random genomes spread evenly over `seed_types`."""
-    from quant_organism.strategies import SeedGenes
-
-    rng = np.random.default_rng(seed)
-    return [SeedGenes.random(seed_types[k % len(seed_types)], f"g{k:04d}", rng) for k in range(size)]
-
-
 def _bars_with_funding(candles: pd.DataFrame, funding: pd.DataFrame) -> pd.DataFrame:
     rates = funding.set_index("timestamp")["funding_rate"].reindex(candles.index)
     return candles.assign(funding_rate=rates.to_numpy())
@@ -112,12 +77,8 @@ def _bars_with_funding(candles: pd.DataFrame, funding: pd.DataFrame) -> pd.DataF
 def time_ours(candles, funding, genes, repeat: int) -> dict:
     from quant_organism.strategies import get_registry
 
-    evaluate_population(candles.iloc[:500], genes[:40], funding=funding, costs=COSTS)  # warm every numba cache
-    runs = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = evaluate_population(candles, genes, funding=funding, costs=COSTS)
-        runs.append(time.perf_counter() - started)
+    warm(candles, funding, genes)
+    runs, result = timed_passes(candles, funding, genes, repeat)
     # Where the time goes: signals through the registry, then the engine (simulation + metrics); best of `repeat`.
     registry = get_registry()
     bars = _bars_with_funding(candles, funding)
@@ -331,11 +292,9 @@ def time_regime_asset(days: int = YEAR_DAYS) -> dict:
 
 
 def run(genomes: int, sample: int, repeat: int, ml_per_seed: int, days: int = YEAR_DAYS, pin: bool = True) -> dict:
-    from quant_organism.strategies import TECHNICAL_SEEDS
-
     cpu = _one_core() if pin else None
     candles, funding, market_name = market(days)
-    genes = [g.model_copy(update={"regime_filter": 0}) for g in population(TECHNICAL_SEEDS, genomes, seed=1)]
+    genes = technical_genomes(genomes)
     ours = time_ours(candles, funding, genes, repeat)
     peer_bt = peer_vbt = None
     subsample = genes[:sample]
@@ -367,7 +326,7 @@ def run(genomes: int, sample: int, repeat: int, ml_per_seed: int, days: int = YE
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m quant_organism.benchmarks backtest", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("--genomes", type=int, default=500, help="technical genomes to evaluate (default 500)")
+    parser.add_argument("--genomes", type=int, default=GENOMES, help=f"technical genomes to evaluate (default {GENOMES})")
     parser.add_argument("--sample", type=int, default=20, help="genomes run through each peer (default 20, 0 = no peers)")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of ours; the best counts (default 3)")
     parser.add_argument("--ml-per-seed", type=int, default=2, help="genomes per ML seed (0 to skip)")

@@ -14,6 +14,12 @@ What is timed:
 - the evaluator's share: the time the islands spent in the evaluator (the backtests of their genomes, all
   coins, and the fitness aggregation) over the run's core time (wall x workers), serial and on Ray: the rest
   is breeding, selection, bookkeeping and, on Ray, what parallelism costs;
+- the kernel's share, paired: evolution's one-year backtests per core-second over the kernel rate (`bench
+  backtest`'s workload, best of three, workload.py) measured in this process right before and right after
+  each timed run. The serial and the Ray run are each timed `--repeats` times (2), each between two kernel
+  measurements, and the share is the mean over those runs of the run's rate over the mean of its two kernel
+  rates: on a machine whose speed drifts over minutes, a rate taken in another process at another moment
+  moved the share by half of its value from one run to the next;
 - the config store: saving the best 100 strategies as configs through
   `StrategyStore.save_evolved_strategies` (one transaction) and loading them back.
 On a shared machine other work skews parallel efficiency: the load average and the cores other
@@ -33,6 +39,7 @@ import time
 import pandas as pd
 import psutil
 
+from quant_organism.benchmarks.workload import KernelRate
 from quant_organism.evolution import (
     EvolutionConfig,
     evolution_windows,
@@ -134,9 +141,12 @@ def run(args: argparse.Namespace) -> dict:
     }
     seed_types = [s for s, _ in base.seed_type_weights()]
     out["serial_warm_up_s"] = warm_up(seed_types)
+    kernel = KernelRate()
+    backtests = out["train_days"] / 365.0 * len(frames)  # one-year backtests per evaluation (all coins)
 
-    with CpuMeter() as meter:
-        serial = run_evolution(frames, EvolutionConfig.model_validate({**base.model_dump(), "executor": "serial"}))
+    serial_config = EvolutionConfig.model_validate({**base.model_dump(), "executor": "serial"})
+    serial, meter, paired = _paired(kernel, lambda: run_evolution(frames, serial_config), args.repeats, 1, backtests)
+    out["serial_paired"] = paired
     out.update(
         serial_wall_s=serial.wall_s,
         serial_evaluations=serial.evaluations,
@@ -171,8 +181,8 @@ def run(args: argparse.Namespace) -> dict:
             )
             run_evolution(frames, tiny)  # one small batch per worker: workers start, import and warm
             out["ray_worker_warm_s"] = time.perf_counter() - started
-            with CpuMeter() as meter:
-                ray_result = run_evolution(frames, ray_config)
+            evolve = lambda: run_evolution(frames, ray_config)  # noqa: E731
+            ray_result, meter, out["ray_paired"] = _paired(kernel, evolve, args.repeats, args.workers, backtests)
         out.update(
             ray_own_cores_busy=meter.own_cores,
             ray_other_cores_busy=meter.other_cores,
@@ -195,6 +205,32 @@ def run(args: argparse.Namespace) -> dict:
     return out
 
 
+def _paired(kernel: KernelRate, evolve, repeats: int, workers: int, backtests: float) -> tuple:
+    """`repeats` timed runs of `evolve`, each between two kernel measurements (the kernel rate is measured
+    before the first run and after every run). Run i's share: its one-year backtests per core-second over the
+    mean of the kernel rates just before and just after it. Returns the first run's result, the CPU meter of
+    that run, and the figures (the mean share and its parts)."""
+    rates, walls, shares = [kernel()], [], []
+    first = meter = None
+    for _ in range(repeats):
+        with CpuMeter() as run_meter:
+            result = evolve()
+        if first is None:
+            first, meter = result, run_meter
+        elif result.evaluations != first.evaluations:
+            raise RuntimeError(f"a repeated run evaluated {result.evaluations} genomes, the first {first.evaluations}")
+        rates.append(kernel())
+        walls.append(result.wall_s)
+        shares.append(result.evaluations * backtests / (result.wall_s * workers) / ((rates[-2] + rates[-1]) / 2.0))
+    figures = {
+        "kernel_evals_per_s": [round(r, 1) for r in rates],
+        "walls_s": [round(w, 3) for w in walls],
+        "shares": [round(x, 3) for x in shares],
+        "share": round(sum(shares) / len(shares), 3),
+    }
+    return first, meter, figures
+
+
 def _report(r: dict) -> None:
     print(
         f"evolution benchmark: {r['batches']} batches x {r['batch_size']} x {r['generations']} generations, "
@@ -212,6 +248,7 @@ def _report(r: dict) -> None:
         f"this run kept {r['serial_own_cores_busy']:.2f} cores busy, other processes {r['serial_other_cores_busy']:.2f})"
     )
     print(f"  evaluator share      {r['serial_evaluator_share']:8.1%}    (serial: time in the evaluator / wall)")
+    print(f"  kernel share, paired {r['serial_paired']['share']:8.1%}    {_paired_text(r['serial_paired'])}")
     if "ml_preset_ratio" in r:
         print(
             f"  serial with ML seeds {r['serial_with_ml_wall_s']:8.2f} s    x{r['ml_preset_ratio']:.2f} the technical run "
@@ -231,6 +268,7 @@ def _report(r: dict) -> None:
         print(
             f"  evaluator share, Ray {r['ray_evaluator_share']:8.1%}    (time in the evaluator / (wall x {r['workers']} workers))"
         )
+        print(f"  kernel share, Ray    {r['ray_paired']['share']:8.1%}    {_paired_text(r['ray_paired'])}")
         print(f"  ray cold start       {r['ray_init_s']:8.2f} s init + {r['ray_worker_warm_s']:.2f} s worker start/warm-up")
     if "store" in r:
         s = r["store"]
@@ -241,6 +279,13 @@ def _report(r: dict) -> None:
     )
 
 
+def _paired_text(p: dict) -> str:
+    rates = ", ".join(f"{x:,.0f}" for x in p["kernel_evals_per_s"])
+    shares = ", ".join(f"{x:.2f}" for x in p["shares"])
+    walls = ", ".join(f"{x:.2f}" for x in p["walls_s"])
+    return f"(runs of {walls} s, shares {shares}; kernel before, between and after: {rates} evals/s)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m quant_organism.benchmarks evolution", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
@@ -248,10 +293,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, help="individuals per island (default 50)")
     parser.add_argument("--generations", type=int, help="generations (default 20)")
     parser.add_argument("--workers", type=int, default=2, help="Ray CPUs (default 2)")
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="timed runs, serial and on Ray, each between two kernel measurements (default 2)"
+    )
     parser.add_argument("--configs", type=int, default=100, help="configs saved and loaded (default 100)")
     parser.add_argument("--skip", action="append", default=[], choices=["ray", "store", "ml"], help="leave a part out")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     result = run(args)
     if args.json:

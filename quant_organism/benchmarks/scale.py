@@ -5,9 +5,11 @@ and numba caches of one row never help another):
 
 - technical / ML backtests per second on one core, with backtesting.py and naive vectorbt side by side
   (`benchmarks backtest --json`), and the peak RSS of that 500-genome batch;
-- backtests per second per core inside the full-preset evolution (serial and Ray), as a share of that kernel
-  rate (`benchmarks evolution --json`), and beside it the share of evolution's core time spent in the
-  evaluator in the same run (independent of the two runs' workloads and of the machine's drift between them);
+- backtests per second per core inside the full-preset evolution (serial and Ray), as a share of the kernel
+  rate measured in bench evolution's own process right before and after each of its timed runs (the headline;
+  bench evolution's docstring says how), as a share of bench backtest's rate (another process, minutes
+  earlier: the machine's drift between the two moves it), and beside them the share of evolution's core time
+  spent in the evaluator in the same run;
 - the validation replay stage's bars per second (candidates x coins x bars through the runtime engine, the
   prefix proofs of their signals and the backtest the replay is compared with), and the runtime engine's
   bars per second per book alone (signals computed and proven before the clock, as backtesting.py is handed
@@ -231,6 +233,8 @@ def run(args: argparse.Namespace) -> dict:
         "serial_share": round(serial_core / kernel, 3),
         "serial_evaluator_share": round(evolution["serial_evaluator_share"], 3),
     }
+    if "serial_paired" in evolution:
+        out["evolution"]["serial_paired"] = evolution["serial_paired"]
     if "ml_preset_ratio" in evolution:
         out["evolution"]["ml_preset_ratio"] = round(evolution["ml_preset_ratio"], 2)
     if "ray_wall_s" in evolution:
@@ -240,6 +244,8 @@ def run(args: argparse.Namespace) -> dict:
             ray_share=round(ray_core / kernel, 3),
             ray_evaluator_share=round(evolution["ray_evaluator_share"], 3),
         )
+        if "ray_paired" in evolution:
+            out["evolution"]["ray_paired"] = evolution["ray_paired"]
     out["replay"] = replay_rate()
     with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
         text, _ = _python(
@@ -298,10 +304,13 @@ HEADLINE = (
 
 def headline(r: dict) -> dict:
     """The machine-readable figures: rates of ours and of backtesting.py in the same run, evolution's share
-    of the kernel rate (the lower of serial and Ray), and the 50-coin run's wall time and peak tree RSS."""
+    of the kernel rate (the lower of serial and Ray, each paired in time with the kernel's rate in bench
+    evolution's own process; the shares against bench backtest's rate, taken minutes earlier in another
+    process, stay in the report beside them), and the 50-coin run's wall time and peak tree RSS."""
     b, e = r["backtest"], r["evolution"]
     bt_evals = b.get("backtesting_py_evals_per_s")
-    shares = [s for s in (e.get("serial_share"), e.get("ray_share")) if s is not None]
+    shares = [e[k]["share"] for k in ("serial_paired", "ray_paired") if k in e]
+    shares = shares or [s for s in (e.get("serial_share"), e.get("ray_share")) if s is not None]
     out = {
         "evals_per_s": b["evals_per_s"],
         "backtesting_py_evals_per_s": bt_evals,
@@ -335,6 +344,19 @@ def _peer_ratio(ours: float | None, peer: float | None) -> str:
     return f"x{ours / peer:.2f} backtesting.py ({peer:,.0f} bars/s)" if ours and peer else ""
 
 
+def _paired_text(paired: dict | None) -> str:
+    if not paired:
+        return ""
+    shares = ", ".join(f"{x:.2f}" for x in paired["shares"])
+    rates = ", ".join(f"{x:,.0f}" for x in paired["kernel_evals_per_s"])
+    return f"runs' shares {shares}; kernel before, between and after the runs {rates} evals/s"
+
+
+def _paired_row(label: str, paired: dict | None) -> str:
+    share = 100 * paired["share"] if paired else None
+    return _row(label, share, "%", 100 * TARGETS["evolution_share"], "higher", _paired_text(paired))
+
+
 def report(r: dict) -> str:
     b, e = r["backtest"], r["evolution"]
     bt_bars = headline(r)["backtesting_py_bars_per_s"]
@@ -363,8 +385,12 @@ def report(r: dict) -> str:
             TARGETS["ml_preset_ratio"],
             "lower",
         ),  # fmt: skip
+        _paired_row(
+            "evolution (serial), backtests per core-s as % of the kernel measured beside it (paired)", e.get("serial_paired")
+        ),
+        _paired_row("evolution (Ray, 2 CPUs), same", e.get("ray_paired")),
         _row(
-            "evolution (serial), backtests per core-s as % of the kernel",
+            "evolution (serial), backtests per core-s as % of bench backtest's kernel rate (another process, earlier)",
             100 * e["serial_share"],
             "%",
             100 * TARGETS["evolution_share"],

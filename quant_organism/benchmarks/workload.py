@@ -1,0 +1,103 @@
+"""The kernel's benchmark workload, shared by `bench backtest` and the benchmarks that compare with its rate.
+
+`bench backtest` times 500 technical genomes on a year of hourly bars; `bench evolution` times the same
+workload in its own process right beside each evolution run, so that evolution's share of the kernel rate
+compares two figures measured minutes apart at most, not two processes run at different moments (on a
+machine whose speed drifts, that drift was most of the spread between runs: docs/measurements.md).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from quant_organism.backtest import CostModel, evaluate_population
+
+START = pd.Timestamp("2024-01-01", tz="UTC")
+YEAR_DAYS = 366  # 2024: 8,784 hourly bars
+COSTS = CostModel()
+GENOMES = 500
+SEED = 1
+
+
+def market(days: int = YEAR_DAYS) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Hourly BTC bars and funding: the project's synthetic market, else a seeded random walk."""
+    end = START + pd.Timedelta(days=days)
+    try:
+        from quant_organism.market.sources.synthetic import SyntheticSource
+    except ImportError:
+        return (*_random_walk(end), "seeded random walk")
+    source = SyntheticSource()
+    candles = source.candles("BTC", START, end, "1h").set_index("timestamp")
+    funding = source.funding("BTC", START, end)
+    return candles, funding, "SyntheticSource BTC 1h"
+
+
+def _random_walk(end: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(7)
+    index = pd.date_range(START, end, freq="h", inclusive="left")
+    n = len(index)
+    close = 30_000 * np.exp(np.cumsum(rng.standard_t(4, n) * 0.004))
+    opens = np.r_[30_000.0, close[:-1]]
+    wick = np.abs(rng.normal(0, 0.002, (2, n)))
+    candles = pd.DataFrame(
+        {
+            "open": opens,
+            "high": np.maximum(opens, close) * (1 + wick[0]),
+            "low": np.minimum(opens, close) * (1 - wick[1]),
+            "close": close,
+            "volume": rng.lognormal(6, 1, n),
+        },
+        index=index,
+    )
+    funding = pd.DataFrame({"timestamp": index, "coin": "BTC", "funding_rate": rng.normal(1.25e-5, 1e-5, n)})
+    return candles, funding
+
+
+def population(seed_types, size: int, seed: int):
+    """`size` random genomes spread evenly over `seed_types`."""
+    from quant_organism.strategies import SeedGenes
+
+    rng = np.random.default_rng(seed)
+    return [SeedGenes.random(seed_types[k % len(seed_types)], f"g{k:04d}", rng) for k in range(size)]
+
+
+def technical_genomes(size: int = GENOMES) -> list:
+    """The benchmark's genomes: technical seeds, regime gene off."""
+    from quant_organism.strategies import TECHNICAL_SEEDS
+
+    return [g.model_copy(update={"regime_filter": 0}) for g in population(TECHNICAL_SEEDS, size, seed=SEED)]
+
+
+def warm(candles, funding, genes) -> None:
+    """Load every numba kernel the genomes use (on a short slice), so no compile or cache load is timed."""
+    evaluate_population(candles.iloc[:500], genes[:40], funding=funding, costs=COSTS)
+
+
+def timed_passes(candles, funding, genes, repeat: int) -> tuple[list[float], pd.DataFrame]:
+    """Wall seconds of `repeat` fresh evaluations of the whole population (`evaluate_population` end to end),
+    and the last evaluation's result."""
+    runs = []
+    result = None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = evaluate_population(candles, genes, funding=funding, costs=COSTS)
+        runs.append(time.perf_counter() - started)
+    return runs, result
+
+
+class KernelRate:
+    """The kernel rate (one-year backtests per second, best of `repeat` passes) measurable again and again in
+    one process: the market and genomes are built and the kernels warmed once."""
+
+    def __init__(self, repeat: int = 3) -> None:
+        self.candles, self.funding, _ = market()
+        self.genes = technical_genomes()
+        self.repeat = repeat
+        warm(self.candles, self.funding, self.genes)
+
+    def __call__(self) -> float:
+        runs, _ = timed_passes(self.candles, self.funding, self.genes, self.repeat)
+        return len(self.genes) / min(runs)
