@@ -15,11 +15,12 @@ What is timed:
   coins, and the fitness aggregation) over the run's core time (wall x workers), serial and on Ray: the rest
   is breeding, selection, bookkeeping and, on Ray, what parallelism costs;
 - the kernel's share, paired: evolution's one-year backtests per core-second over the kernel rate (`bench
-  backtest`'s workload, best of three, workload.py) measured in this process right before and right after
-  each timed run. The serial and the Ray run are each timed `--repeats` times (2), each between two kernel
-  measurements, and the share is the mean over those runs of the run's rate over the mean of its two kernel
-  rates: on a machine whose speed drifts over minutes, a rate taken in another process at another moment
-  moved the share by half of its value from one run to the next;
+  backtest`'s workload; the mean rate of five passes back to back, workload.KernelRate says why a mean)
+  measured in this process right before and right after each timed run. The serial and the Ray run are each
+  timed `--repeats` times (2), each between two kernel measurements, and the share is the mean over those
+  runs of the run's rate over the average of its two kernel rates: on a machine whose speed drifts over
+  minutes, a rate taken in another process at another moment moved the share by half of its value from one
+  run to the next;
 - the config store: saving the best 100 strategies as configs through
   `StrategyStore.save_evolved_strategies` (one transaction) and loading them back.
 On a shared machine other work skews parallel efficiency: the load average and the cores other
@@ -208,9 +209,10 @@ def run(args: argparse.Namespace) -> dict:
 def _paired(kernel: KernelRate, evolve, repeats: int, workers: int, backtests: float) -> tuple:
     """`repeats` timed runs of `evolve`, each between two kernel measurements (the kernel rate is measured
     before the first run and after every run). Run i's share: its one-year backtests per core-second over the
-    mean of the kernel rates just before and just after it. Returns the first run's result, the CPU meter of
-    that run, and the figures (the mean share and its parts)."""
-    rates, walls, shares = [kernel()], [], []
+    average of the kernel's mean rates just before and just after it (the best pass's rates are reported too).
+    Returns the first run's result, the CPU meter of that run, and the figures (the mean share and its parts)."""
+    measured = [kernel()]
+    walls, shares = [], []
     first = meter = None
     for _ in range(repeats):
         with CpuMeter() as run_meter:
@@ -219,11 +221,13 @@ def _paired(kernel: KernelRate, evolve, repeats: int, workers: int, backtests: f
             first, meter = result, run_meter
         elif result.evaluations != first.evaluations:
             raise RuntimeError(f"a repeated run evaluated {result.evaluations} genomes, the first {first.evaluations}")
-        rates.append(kernel())
+        measured.append(kernel())
         walls.append(result.wall_s)
-        shares.append(result.evaluations * backtests / (result.wall_s * workers) / ((rates[-2] + rates[-1]) / 2.0))
+        around = (measured[-2][0] + measured[-1][0]) / 2.0
+        shares.append(result.evaluations * backtests / (result.wall_s * workers) / around)
     figures = {
-        "kernel_evals_per_s": [round(r, 1) for r in rates],
+        "kernel_evals_per_s": [round(mean, 1) for mean, _ in measured],
+        "kernel_best_pass_evals_per_s": [round(best, 1) for _, best in measured],
         "walls_s": [round(w, 3) for w in walls],
         "shares": [round(x, 3) for x in shares],
         "share": round(sum(shares) / len(shares), 3),
@@ -281,9 +285,10 @@ def _report(r: dict) -> None:
 
 def _paired_text(p: dict) -> str:
     rates = ", ".join(f"{x:,.0f}" for x in p["kernel_evals_per_s"])
+    best = ", ".join(f"{x:,.0f}" for x in p["kernel_best_pass_evals_per_s"])
     shares = ", ".join(f"{x:.2f}" for x in p["shares"])
     walls = ", ".join(f"{x:.2f}" for x in p["walls_s"])
-    return f"(runs of {walls} s, shares {shares}; kernel before, between and after: {rates} evals/s)"
+    return f"(runs of {walls} s, shares {shares}; kernel before, between and after: mean {rates}, best pass {best} evals/s)"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -349,7 +349,8 @@ def _paired_text(paired: dict | None) -> str:
         return ""
     shares = ", ".join(f"{x:.2f}" for x in paired["shares"])
     rates = ", ".join(f"{x:,.0f}" for x in paired["kernel_evals_per_s"])
-    return f"runs' shares {shares}; kernel before, between and after the runs {rates} evals/s"
+    best = ", ".join(f"{x:,.0f}" for x in paired.get("kernel_best_pass_evals_per_s", []))
+    return f"runs' shares {shares}; kernel before, between and after the runs: mean {rates} (best pass {best}) evals/s"
 
 
 def _paired_row(label: str, paired: dict | None) -> str:
