@@ -61,6 +61,9 @@ def test_scale_headline_puts_ours_beside_backtesting_py_and_the_50_coin_run():
     # against bench backtest's rate, taken earlier in another process
     rows["evolution"].update(serial_paired={"share": 0.75}, ray_paired={"share": 0.55})
     assert scale.headline(rows)["evolution_kernel_share"] == 0.55
+    # backtesting.py's bars/s timed beside the replay (same process, same minutes) takes over its evals/s x bars
+    rows["replay"] = {"replay_bars_per_s": 30000.0, "backtesting_py_bars_per_s": 60000.0}
+    assert scale.headline(rows)["backtesting_py_bars_per_s"] == 60000.0
     text = scale._paired_text({"shares": [0.74, 0.76], "kernel_evals_per_s": [3000.0, 3100.0, 2900.0]})
     assert "0.74, 0.76" in text and "3,000, 3,100, 2,900" in text
 

@@ -27,7 +27,6 @@ import json  # noqa: E402
 import resource  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
-import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -40,9 +39,12 @@ from quant_organism.benchmarks.workload import (  # noqa: E402
     GENOMES,
     START,
     YEAR_DAYS,
+    bars_with_funding,
     market,
     population,
+    signals_for,
     technical_genomes,
+    time_backtesting_py,
     timed_passes,
     warm,
 )
@@ -69,11 +71,6 @@ def _one_core() -> int | None:
     return cpu
 
 
-def _bars_with_funding(candles: pd.DataFrame, funding: pd.DataFrame) -> pd.DataFrame:
-    rates = funding.set_index("timestamp")["funding_rate"].reindex(candles.index)
-    return candles.assign(funding_rate=rates.to_numpy())
-
-
 def time_ours(candles, funding, genes, repeat: int) -> dict:
     from quant_organism.strategies import get_registry
 
@@ -81,7 +78,7 @@ def time_ours(candles, funding, genes, repeat: int) -> dict:
     runs, result = timed_passes(candles, funding, genes, repeat)
     # Where the time goes: signals through the registry, then the engine (simulation + metrics); best of `repeat`.
     registry = get_registry()
-    bars = _bars_with_funding(candles, funding)
+    bars = bars_with_funding(candles, funding)
     market_ = Market.prepare(candles, funding)
     by_type: dict = {}
     for g in genes:
@@ -114,60 +111,6 @@ def time_ours(candles, funding, genes, repeat: int) -> dict:
         "valid_share": round(float(result["valid"].mean()), 3),
         "mean_trades": round(float(result["trade_count"].mean()), 1),
     }
-
-
-def _signals_for(candles, funding, genes) -> list[pd.Series]:
-    from quant_organism.strategies import get_registry
-
-    registry = get_registry()
-    bars = _bars_with_funding(candles, funding)
-    return [registry.batch_signals(g.seed_type, bars, [g]).iloc[:, 0] for g in genes]
-
-
-def time_backtesting_py(candles, genes, signals) -> float:
-    """evals/s of backtesting.py, one `Backtest.run` per genome on the same targets."""
-    import backtesting.backtesting
-    from backtesting import Backtest, Strategy
-
-    backtesting.backtesting._tqdm = lambda seq, **_: seq  # its progress bar only: it would flood the report
-
-    class FollowTargets(Strategy):
-        targets = np.zeros(0)
-        size = 0.5
-        sl = 0.0
-        tp = 0.0
-
-        def init(self) -> None:
-            pass
-
-        def next(self) -> None:
-            want = self.targets[len(self.data) - 1]
-            have = 1 if self.position.is_long else -1 if self.position.is_short else 0
-            if want == have:
-                return
-            price = self.data.Close[-1]
-            if want == 0:
-                self.position.close()
-                return
-            sl = price * (1 - want * self.sl) if self.sl > 0 else None
-            tp = price * (1 + want * self.tp) if self.tp > 0 else None
-            order = self.buy if want > 0 else self.sell
-            try:
-                order(size=self.size, sl=sl, tp=tp)
-            except ValueError:  # levels inside the spread: trade without them
-                order(size=self.size)
-
-    data = candles.rename(columns=str.capitalize)[["Open", "High", "Low", "Close", "Volume"]]
-    bt = Backtest(
-        data, FollowTargets, cash=1e12, commission=COSTS.taker_fee, spread=COSTS.slippage,
-        trade_on_close=False, exclusive_orders=True, finalize_trades=True,
-    )  # fmt: skip
-    started = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for g, s in zip(genes, signals):
-            bt.run(targets=s.to_numpy(), size=min(g.position_size, 0.9999), sl=g.stop_loss, tp=g.take_profit)
-    return len(genes) / (time.perf_counter() - started)
 
 
 def time_naive_vectorbt(candles, genes, signals) -> float:
@@ -299,7 +242,7 @@ def run(genomes: int, sample: int, repeat: int, ml_per_seed: int, days: int = YE
     peer_bt = peer_vbt = None
     subsample = genes[:sample]
     if subsample:
-        signals = _signals_for(candles, funding, subsample)
+        signals = signals_for(candles, funding, subsample)
         peer_bt = time_backtesting_py(candles, subsample, signals)
         peer_vbt = time_naive_vectorbt(candles, subsample, signals)
     out = {

@@ -13,7 +13,8 @@ and numba caches of one row never help another):
 - the validation replay stage's bars per second (candidates x coins x bars through the runtime engine, the
   prefix proofs of their signals and the backtest the replay is compared with), and the runtime engine's
   bars per second per book alone (signals computed and proven before the clock, as backtesting.py is handed
-  its signals), both beside backtesting.py's bars per second;
+  its signals), both beside backtesting.py's bars per second timed in the same process right before and right
+  after the replay (the mean of the two; one `Backtest.run` per genome of bench backtest's first ten);
 - the main command's ingest, 120 days x 5 coins synthetic and the real files' 324 days x 5 coins, and the full
   preset's evolve -> validate -> deploy -> report on the real files (the CLI's own timing lines);
 - with `--universe50`: the full preset on 50 synthetic coins x 1 year from the CLI (ingest, evolve, validate,
@@ -177,19 +178,38 @@ def replay_rate(genomes: int = 10, coins: int = 5) -> dict:
     warm = np.random.default_rng(6)  # other genomes of the same seed types: their kernels loaded once before the
     for seed_type in dict.fromkeys(g.seed_type for g in genes):  # clock, as bench backtest warms every numba cache
         replay_stage(random_genome(seed_type, warm), frames, config, end=end)
+    peer = backtesting_py_bars_rate()
+    peer_before = peer()
     started = time.perf_counter()
     for g in genes:
         replay_stage(g, frames, config, end=end)
     wall = time.perf_counter() - started
+    peer_after = peer()
     bars = genomes * len(frames) * config.window_bars
     stepping = runtime_stepping_s(genes, frames, config.window_bars)
     return {
         "replay_bars": bars,
         "replay_wall_s": round(wall, 3),
         "replay_bars_per_s": round(bars / wall, 1),
+        "backtesting_py_bars_per_s_before_after": [round(peer_before, 1), round(peer_after, 1)],
+        "backtesting_py_bars_per_s": round((peer_before + peer_after) / 2.0, 1),
         "runtime_stepping_s": round(stepping, 3),
         "runtime_book_bars_per_s": round(bars / stepping, 1),
     }
+
+
+def backtesting_py_bars_rate(genomes: int = 10):
+    """A callable measuring backtesting.py's bars per second now, in this process: one `Backtest.run` per genome
+    on a year of hourly bars (bench backtest's market, first genomes and peer harness), their bars over the
+    pass's wall time. Timed right before and after the replay, so that the replay's ratio compares two rates
+    of the same minutes (bench backtest's peer pass ran earlier, in another process)."""
+    from quant_organism.benchmarks.workload import market, signals_for, technical_genomes, time_backtesting_py
+
+    candles, funding, _ = market()
+    genes = technical_genomes()[:genomes]
+    signals = signals_for(candles, funding, genes)
+    time_backtesting_py(candles.iloc[:500], genes[:1], [s.iloc[:500] for s in signals[:1]])  # its imports and caches
+    return lambda: time_backtesting_py(candles, genes, signals) * len(candles)
 
 
 def runtime_stepping_s(genes, frames, window_bars: int, repeat: int = 3) -> float:
@@ -316,7 +336,8 @@ def headline(r: dict) -> dict:
         "backtesting_py_evals_per_s": bt_evals,
         "replay_bars_per_s": r["replay"]["replay_bars_per_s"],
         "runtime_book_bars_per_s": r["replay"].get("runtime_book_bars_per_s"),
-        "backtesting_py_bars_per_s": round(bt_evals * b["bars"], 1) if bt_evals else None,
+        "backtesting_py_bars_per_s": r["replay"].get("backtesting_py_bars_per_s")
+        or (round(bt_evals * b["bars"], 1) if bt_evals else None),
         "ml_evals_per_s": b.get("ml_evals_per_s"),
         "ml_preset_ratio": e.get("ml_preset_ratio"),
         "evolution_kernel_share": min(shares) if shares else None,
@@ -351,6 +372,10 @@ def _paired_text(paired: dict | None) -> str:
     rates = ", ".join(f"{x:,.0f}" for x in paired["kernel_evals_per_s"])
     best = ", ".join(f"{x:,.0f}" for x in paired.get("kernel_best_pass_evals_per_s", []))
     return f"runs' shares {shares}; kernel before, between and after the runs: mean {rates} (best pass {best}) evals/s"
+
+
+def _before_after(rates: list | None) -> str:
+    return f"; backtesting.py timed right before and after it: {rates[0]:,.0f} and {rates[1]:,.0f} bars/s" if rates else ""
 
 
 def _paired_row(label: str, paired: dict | None) -> str:
@@ -416,7 +441,8 @@ def report(r: dict) -> str:
             "bars/s",
             bt_bars,
             "higher",
-            _peer_ratio(r["replay"]["replay_bars_per_s"], bt_bars),
+            _peer_ratio(r["replay"]["replay_bars_per_s"], bt_bars)
+            + _before_after(r["replay"].get("backtesting_py_bars_per_s_before_after")),
         ),
         _row(
             "runtime per book and bar (signals computed and proven before the clock, as backtesting.py is handed its)",

@@ -9,6 +9,7 @@ machine whose speed drifts, that drift was most of the spread between runs: docs
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -108,3 +109,62 @@ class KernelRate:
         """(mean rate, best pass's rate) of `passes` passes."""
         runs, _ = timed_passes(self.candles, self.funding, self.genes, self.passes)
         return len(self.genes) * len(runs) / sum(runs), len(self.genes) / min(runs)
+
+
+def bars_with_funding(candles: pd.DataFrame, funding: pd.DataFrame) -> pd.DataFrame:
+    rates = funding.set_index("timestamp")["funding_rate"].reindex(candles.index)
+    return candles.assign(funding_rate=rates.to_numpy())
+
+
+def signals_for(candles, funding, genes) -> list[pd.Series]:
+    from quant_organism.strategies import get_registry
+
+    registry = get_registry()
+    bars = bars_with_funding(candles, funding)
+    return [registry.batch_signals(g.seed_type, bars, [g]).iloc[:, 0] for g in genes]
+
+
+def time_backtesting_py(candles, genes, signals) -> float:
+    """evals/s of backtesting.py, one `Backtest.run` per genome on the same targets."""
+    import backtesting.backtesting
+    from backtesting import Backtest, Strategy
+
+    backtesting.backtesting._tqdm = lambda seq, **_: seq  # its progress bar only: it would flood the report
+
+    class FollowTargets(Strategy):
+        targets = np.zeros(0)
+        size = 0.5
+        sl = 0.0
+        tp = 0.0
+
+        def init(self) -> None:
+            pass
+
+        def next(self) -> None:
+            want = self.targets[len(self.data) - 1]
+            have = 1 if self.position.is_long else -1 if self.position.is_short else 0
+            if want == have:
+                return
+            price = self.data.Close[-1]
+            if want == 0:
+                self.position.close()
+                return
+            sl = price * (1 - want * self.sl) if self.sl > 0 else None
+            tp = price * (1 + want * self.tp) if self.tp > 0 else None
+            order = self.buy if want > 0 else self.sell
+            try:
+                order(size=self.size, sl=sl, tp=tp)
+            except ValueError:  # levels inside the spread: trade without them
+                order(size=self.size)
+
+    data = candles.rename(columns=str.capitalize)[["Open", "High", "Low", "Close", "Volume"]]
+    bt = Backtest(
+        data, FollowTargets, cash=1e12, commission=COSTS.taker_fee, spread=COSTS.slippage,
+        trade_on_close=False, exclusive_orders=True, finalize_trades=True,
+    )  # fmt: skip
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for g, s in zip(genes, signals):
+            bt.run(targets=s.to_numpy(), size=min(g.position_size, 0.9999), sl=g.stop_loss, tp=g.take_profit)
+    return len(genes) / (time.perf_counter() - started)
