@@ -64,6 +64,8 @@ def test_scale_headline_puts_ours_beside_backtesting_py_and_the_50_coin_run():
     # backtesting.py's bars/s timed beside the replay (same process, same minutes) takes over its evals/s x bars
     rows["replay"] = {"replay_bars_per_s": 30000.0, "backtesting_py_bars_per_s": 60000.0}
     assert scale.headline(rows)["backtesting_py_bars_per_s"] == 60000.0
+    walls = scale._ml_walls({"serial_with_ml_wall_s": 12.0, "serial_walls_around_ml_s": [6.0, 7.0]})
+    assert walls == "12.00 s with them; 6.00 s and 7.00 s without, before and after"
     text = scale._paired_text({"shares": [0.74, 0.76], "kernel_evals_per_s": [3000.0, 3100.0, 2900.0]})
     assert "0.74, 0.76" in text and "3,000, 3,100, 2,900" in text
 

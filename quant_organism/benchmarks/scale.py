@@ -257,6 +257,8 @@ def run(args: argparse.Namespace) -> dict:
         out["evolution"]["serial_paired"] = evolution["serial_paired"]
     if "ml_preset_ratio" in evolution:
         out["evolution"]["ml_preset_ratio"] = round(evolution["ml_preset_ratio"], 2)
+        out["evolution"]["serial_with_ml_wall_s"] = round(evolution["serial_with_ml_wall_s"], 3)
+        out["evolution"]["serial_walls_around_ml_s"] = evolution.get("serial_walls_around_ml_s")
     if "ray_wall_s" in evolution:
         ray_core = evolution["ray_evaluations"] * coins * years / (evolution["ray_wall_s"] * evolution["workers"])
         out["evolution"].update(
@@ -374,6 +376,13 @@ def _paired_text(paired: dict | None) -> str:
     return f"runs' shares {shares}; kernel before, between and after the runs: mean {rates} (best pass {best}) evals/s"
 
 
+def _ml_walls(e: dict) -> str:
+    around = e.get("serial_walls_around_ml_s")
+    if not around:
+        return ""
+    return f"{e['serial_with_ml_wall_s']:.2f} s with them; {around[0]:.2f} s and {around[1]:.2f} s without, before and after"
+
+
 def _before_after(rates: list | None) -> str:
     return f"; backtesting.py timed right before and after it: {rates[0]:,.0f} and {rates[1]:,.0f} bars/s" if rates else ""
 
@@ -405,11 +414,12 @@ def report(r: dict) -> str:
         ),
         _row("same, ML seeds", b.get("ml_evals_per_s"), "evals/s", TARGETS["ml"], "higher"),
         _row(
-            "full preset with the ML seeds, wall time over without them (serial, one run)",
+            "full preset with the ML seeds, wall time over without them (serial; the runs without them right before and after)",
             e.get("ml_preset_ratio"),
             "x",
             TARGETS["ml_preset_ratio"],
             "lower",
+            _ml_walls(e),
         ),  # fmt: skip
         _paired_row(
             "evolution (serial), backtests per core-s as % of the kernel measured beside it (paired)", e.get("serial_paired")
