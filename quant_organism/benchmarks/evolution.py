@@ -38,6 +38,7 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 
 import pandas as pd
 import psutil
@@ -212,7 +213,7 @@ def run(args: argparse.Namespace) -> dict:
     return out
 
 
-def _paired(kernel: KernelRate, evolve, repeats: int, workers: int, backtests: float) -> tuple:
+def _paired(kernel: Callable[[], tuple[float, float]], evolve: Callable, repeats: int, workers: int, backtests: float) -> tuple:
     """`repeats` timed runs of `evolve`, each between two kernel measurements (the kernel rate is measured
     before the first run and after every run). Run i's share: its one-year backtests per core-second over the
     average of the kernel's mean rates just before and just after it (the best pass's rates are reported too).
