@@ -66,8 +66,10 @@ def test_scale_headline_puts_ours_beside_backtesting_py_and_the_50_coin_run():
     assert scale.headline(rows)["backtesting_py_bars_per_s"] == 60000.0
     walls = scale._ml_walls({"serial_with_ml_wall_s": 12.0, "serial_walls_around_ml_s": [6.0, 7.0]})
     assert walls == "12.00 s with them; 6.00 s and 7.00 s without, before and after"
-    text = scale._paired_text({"shares": [0.74, 0.76], "kernel_evals_per_s": [3000.0, 3100.0, 2900.0]})
-    assert "0.74, 0.76" in text and "3,000, 3,100, 2,900" in text
+    paired = {"walls_s": [6.0, 6.5], "shares": [0.74, 0.76], "kernel_evals_per_s": [3000.0, 3100.0, 2900.0],
+              "kernel_best_pass_evals_per_s": [3500.0, 3600.0, 3400.0], "share": 0.75}  # fmt: skip
+    row = scale._paired_row("evolution (serial)", paired)
+    assert "75.0 %" in row and "0.74, 0.76" in row and "mean 3,000, 3,100, 2,900" in row and "3,600" in row
 
 
 def test_evolution_share_is_each_run_over_the_kernel_rates_measured_just_before_and_after_it():

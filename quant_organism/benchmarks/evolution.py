@@ -43,7 +43,7 @@ from collections.abc import Callable
 import pandas as pd
 import psutil
 
-from quant_organism.benchmarks.workload import KernelRate
+from quant_organism.benchmarks.workload import KernelRate, paired_text
 from quant_organism.evolution import (
     EvolutionConfig,
     evolution_windows,
@@ -259,7 +259,7 @@ def _report(r: dict) -> None:
         f"this run kept {r['serial_own_cores_busy']:.2f} cores busy, other processes {r['serial_other_cores_busy']:.2f})"
     )
     print(f"  evaluator share      {r['serial_evaluator_share']:8.1%}    (serial: time in the evaluator / wall)")
-    print(f"  kernel share, paired {r['serial_paired']['share']:8.1%}    {_paired_text(r['serial_paired'])}")
+    print(f"  kernel share, paired {r['serial_paired']['share']:8.1%}    ({paired_text(r['serial_paired'])})")
     if "ml_preset_ratio" in r:
         print(
             f"  serial with ML seeds {r['serial_with_ml_wall_s']:8.2f} s    x{r['ml_preset_ratio']:.2f} the technical runs "
@@ -280,7 +280,7 @@ def _report(r: dict) -> None:
         print(
             f"  evaluator share, Ray {r['ray_evaluator_share']:8.1%}    (time in the evaluator / (wall x {r['workers']} workers))"
         )
-        print(f"  kernel share, Ray    {r['ray_paired']['share']:8.1%}    {_paired_text(r['ray_paired'])}")
+        print(f"  kernel share, Ray    {r['ray_paired']['share']:8.1%}    ({paired_text(r['ray_paired'])})")
         print(f"  ray cold start       {r['ray_init_s']:8.2f} s init + {r['ray_worker_warm_s']:.2f} s worker start/warm-up")
     if "store" in r:
         s = r["store"]
@@ -289,14 +289,6 @@ def _report(r: dict) -> None:
         f"  best score {r['best_score']:.3f}; peak RSS {r['peak_rss_mb']:.0f} MB; "
         f"load average after {', '.join(f'{x:.2f}' for x in r['load_average_after'])}"
     )
-
-
-def _paired_text(p: dict) -> str:
-    rates = ", ".join(f"{x:,.0f}" for x in p["kernel_evals_per_s"])
-    best = ", ".join(f"{x:,.0f}" for x in p["kernel_best_pass_evals_per_s"])
-    shares = ", ".join(f"{x:.2f}" for x in p["shares"])
-    walls = ", ".join(f"{x:.2f}" for x in p["walls_s"])
-    return f"(runs of {walls} s, shares {shares}; kernel before, between and after: mean {rates}, best pass {best} evals/s)"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -367,15 +367,6 @@ def _peer_ratio(ours: float | None, peer: float | None) -> str:
     return f"x{ours / peer:.2f} backtesting.py ({peer:,.0f} bars/s)" if ours and peer else ""
 
 
-def _paired_text(paired: dict | None) -> str:
-    if not paired:
-        return ""
-    shares = ", ".join(f"{x:.2f}" for x in paired["shares"])
-    rates = ", ".join(f"{x:,.0f}" for x in paired["kernel_evals_per_s"])
-    best = ", ".join(f"{x:,.0f}" for x in paired.get("kernel_best_pass_evals_per_s", []))
-    return f"runs' shares {shares}; kernel before, between and after the runs: mean {rates} (best pass {best}) evals/s"
-
-
 def _ml_walls(e: dict) -> str:
     around = e.get("serial_walls_around_ml_s")
     if not around:
@@ -388,8 +379,10 @@ def _before_after(rates: list | None) -> str:
 
 
 def _paired_row(label: str, paired: dict | None) -> str:
+    from quant_organism.benchmarks.workload import paired_text
+
     share = 100 * paired["share"] if paired else None
-    return _row(label, share, "%", 100 * TARGETS["evolution_share"], "higher", _paired_text(paired))
+    return _row(label, share, "%", 100 * TARGETS["evolution_share"], "higher", paired_text(paired) if paired else "")
 
 
 def report(r: dict) -> str:

@@ -111,6 +111,16 @@ class KernelRate:
         return len(self.genes) * len(runs) / sum(runs), len(self.genes) / min(runs)
 
 
+def paired_text(paired: dict) -> str:
+    """One line for a share paired in time (bench evolution's `_paired` figures): the runs' walls and shares, and
+    the kernel's mean and best-pass rates measured around them."""
+    walls = ", ".join(f"{x:.2f}" for x in paired["walls_s"])
+    shares = ", ".join(f"{x:.2f}" for x in paired["shares"])
+    rates = ", ".join(f"{x:,.0f}" for x in paired["kernel_evals_per_s"])
+    best = ", ".join(f"{x:,.0f}" for x in paired["kernel_best_pass_evals_per_s"])
+    return f"runs of {walls} s, shares {shares}; kernel before, between and after: mean {rates}, best pass {best} evals/s"
+
+
 def bars_with_funding(candles: pd.DataFrame, funding: pd.DataFrame) -> pd.DataFrame:
     rates = funding.set_index("timestamp")["funding_rate"].reindex(candles.index)
     return candles.assign(funding_rate=rates.to_numpy())
