@@ -44,12 +44,18 @@ browsers:
 	  fi; \
 	fi
 
-# The executor tests start their own local Ray, process pools and worker kills: they run in a pytest
-# process of their own, so nothing they leave behind can touch the rest of the suite.
+# The suite runs in three passes:
+# - most tests in two worker processes (pytest-xdist), a test file per worker at a time;
+# - then the tests marked `serial`, alone: a Ray cluster started with `ray start` (which a local `ray.init()`
+#   elsewhere would join), and wall-time budgets that another test beside them would eat into;
+# - then the executor tests, in a pytest process of their own: they start their own local Ray, process pools
+#   and worker kills, so nothing they leave behind can touch the rest of the suite.
 ISOLATED := quant_organism_tests/test_evolution_executors.py
+WORKERS ?= 2
 
 test: setup browsers
-	$(RUN) pytest --ignore=$(ISOLATED) --durations=15
+	$(RUN) pytest --ignore=$(ISOLATED) -m "not serial" -n $(WORKERS) --dist loadfile --durations=15
+	$(RUN) pytest --ignore=$(ISOLATED) -m serial --durations=5
 	$(RUN) pytest $(ISOLATED)
 
 bench: setup

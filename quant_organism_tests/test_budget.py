@@ -148,6 +148,7 @@ def _full_chain(definitions, instance, budget: dict):
     return job.execute_in_process(instance=instance, partition_key="2024-06-29", run_config=config, raise_on_error=False)
 
 
+@pytest.mark.serial  # its wall time is held to the budget: alone, nothing beside it eats into that
 def test_full_preset_under_a_budget_stops_within_it_and_the_report_says_so(lake_130_days):
     import json
 
@@ -167,6 +168,7 @@ def test_full_preset_under_a_budget_stops_within_it_and_the_report_says_so(lake_
     assert f"Budget: {BINDING_S:g} s" in markdown and "islands cut" in markdown and "a smaller population" in markdown
 
 
+@pytest.mark.serial  # shares the module's 130-day lake with the test above, built once in the serial pass
 def test_a_run_beyond_the_cost_limit_is_refused_before_any_work(lake_130_days):
     data_dir, definitions, instance = lake_130_days
     before = sorted(p.name for p in (data_dir / "history" / "runs").glob("*/*")) if (data_dir / "history").exists() else []

@@ -15,7 +15,10 @@ import pytest
 
 from quant_organism_tests.support.ray_cluster import RAY, LocalRayCluster, ray_env
 
-pytestmark = pytest.mark.skipif(not Path(RAY).exists(), reason="the ray CLI is not installed beside this Python")
+pytestmark = [
+    pytest.mark.skipif(not Path(RAY).exists(), reason="the ray CLI is not installed beside this Python"),
+    pytest.mark.serial,  # a `ray start` cluster: a local `ray.init()` in a test running beside it would join it
+]
 
 
 def test_evolution_on_a_two_node_cluster_survives_a_node_killed_mid_run(tmp_path):

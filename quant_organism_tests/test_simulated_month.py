@@ -47,7 +47,7 @@ from quant_organism.market.sources.synthetic import SyntheticSource
 from quant_organism.runtime.ledger import LEDGER_FILE, PaperLedger
 from quant_organism.runtime.operator import POLICY_FILE
 from quant_organism_tests.support.hl_replay_server import Fault, HyperliquidReplayServer
-from quant_organism_tests.support.month import UTC, Month
+from quant_organism_tests.support.month import UTC, Month, one_event_log
 from quant_organism_tests.support.paper_book import deploy_long_windows
 
 HISTORY = ("2024-01-01", "2024-02-29")  # the test preset's 60-day lookback, ingested before the month
@@ -155,7 +155,7 @@ def test_a_simulated_month_with_faults_ends_consistent_with_every_incident_repor
     instance_dir.mkdir()
     injected: dict[str, str] = {}
     found: dict[str, str] = {}
-    with dg.instance_for_test(temp_dir=str(instance_dir)) as instance:
+    with dg.instance_for_test(temp_dir=str(instance_dir), overrides=one_event_log(instance_dir)) as instance:
         month = Month(instance, data_dir, exchange.url, instance_dir)
         month.ingest_history(coins, *HISTORY)
         # the book a running organism holds when the month starts (support/paper_book.py), deployed on its eve

@@ -26,7 +26,7 @@ PAGE_BUDGET_S = 5.0
 CHROMIUM, CHROMIUM_ARGS = ui.CHROMIUM, ui.CHROMIUM_ARGS
 OUTPUT = ui.REPO_ROOT / "test-output" / "ui"
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.slow, pytest.mark.serial]  # a page's wait is timed: alone, so no other test loads the CPUs
 
 
 @pytest.fixture(scope="module")
