@@ -163,6 +163,26 @@ def test_precomputed_signals_that_peek_at_later_bars_are_refused(frames):
         engine.run(frames)
 
 
+def test_sources_of_one_coin_share_its_checked_bars_and_each_keeps_its_own_parity_and_errors(frames):
+    """A coin's frame is checked once for every strategy trading it; what each trades is what it trades alone."""
+    configs = [config(g, name=f"s{k}") for k, g in enumerate(CASES)]
+    engine = StrategyRuntimeEngine(configs, policy=PARITY, costs=COSTS, coins=["BTC", "ETH"], signal_mode="precomputed")
+    result = engine.run(frames)
+    for coin in ("BTC", "ETH"):
+        shared = {id(engine.strategies[c.name].signals[coin].bars) for c in configs}
+        assert len(shared) == 1 and engine.strategies["s0"].signals[coin].bars.n == len(frames[coin])
+    marks = result.marks_frame()
+    for c in configs:  # each book as a one-strategy engine's, which the backtest parity holds
+        alone = StrategyRuntimeEngine([c], policy=PARITY, costs=COSTS, coins=["BTC", "ETH"], signal_mode="precomputed")
+        mine = marks[marks["strategy"] == c.name].reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine, alone.run(frames).marks_frame())
+    # bars without funding, checked first for a seed that needs none: the funding seed still refuses them
+    bare = {"BTC": frames["BTC"].drop(columns=["funding_rate"])}
+    engine = StrategyRuntimeEngine(configs[3:], policy=PARITY, coins=["BTC"], signal_mode="precomputed")
+    with pytest.raises(ValueError, match="funding_rate"):
+        engine.run(bare)
+
+
 def test_signal_proofs_leave_a_later_bar_out_each_and_a_frame_with_none_needs_no_proof():
     """A prefix ending at the frame's last bar is the whole frame: recomputing it proves nothing about later bars,
     so the proofs end at n - 2 at the latest (which catches a peek one bar ahead), within [start, n - 2]."""

@@ -12,8 +12,15 @@ from quant_organism.catalog import DataWindow, StrategyConfig
 from quant_organism.market.frames import to_strategy_frame
 from quant_organism.market.sources.synthetic import SyntheticSource
 from quant_organism.runtime import PaperBook, StrategyRuntimeEngine
-from quant_organism.strategies import BaseSeed, SeedGenes, SeedRegistry, SeedType
-from quant_organism.validation.replay import ReplayConfig, consistency_score, replay, replay_stage, subperiod_returns
+from quant_organism.strategies import BaseSeed, SeedGenes, SeedRegistry, SeedType, get_registry
+from quant_organism.validation.replay import (
+    ReplayConfig,
+    consistency_score,
+    replay,
+    replay_stage,
+    replay_stages,
+    subperiod_returns,
+)
 from quant_organism.validation.result import StageStatus
 
 START = pd.Timestamp("2020-01-01", tz="UTC")
@@ -94,6 +101,43 @@ def test_a_candidate_whose_signals_peek_ahead_fails(frames):
     result = replay_stage(genes("sma_trend"), frames, LENIENT, engine_factory=factory)
     assert result.status is StageStatus.FAILED and result.score == 0.0
     assert result.reasons[0].startswith("lookahead:")
+
+
+TIMINGS = ("seconds", "bars_per_second", "speedup_vs_real_time", "backtest_seconds")
+
+
+def test_candidates_replayed_together_get_the_verdicts_each_gets_alone(frames):
+    """One engine for all the candidates that trade the same coins: same metrics, trades and reasons as each
+    replayed alone; a candidate trading other coins and a repeated name each get their own engine."""
+    only_btc = StrategyConfig.from_genes(CANDIDATES[1], fitness_score=0.0, backtest_sharpe=0.0, name="btc-only")
+    only_btc = only_btc.model_copy(
+        update={"data_window": DataWindow(start=START, end=START + pd.Timedelta(days=5), coins=("BTC",))}
+    )
+    strict = LENIENT.model_copy(update={"min_total_return": 0.0})  # some lose money: their reasons must come through
+    batch = [*CANDIDATES, only_btc, CANDIDATES[0]]
+    together = replay_stages(batch, frames, strict)
+    for candidate, verdict in zip(batch, together, strict=True):
+        alone = replay_stage(candidate, frames, strict)
+        assert (verdict.status, verdict.score, verdict.reasons) == (alone.status, alone.score, alone.reasons)
+        assert {k: v for k, v in verdict.metrics.items() if k not in TIMINGS} == {
+            k: v for k, v in alone.metrics.items() if k not in TIMINGS
+        }
+    assert together[len(CANDIDATES)].metrics["coins"] == ["BTC"]
+    assert {v.status for v in together} == {StageStatus.PASSED, StageStatus.FAILED}
+    one = replay(CANDIDATES[2], frames, LENIENT)
+    assert one.trades.index.tolist() == list(range(len(one.trades)))  # its own trades only, numbered from 0
+
+
+def test_a_peeking_candidate_replayed_with_others_fails_alone(frames):
+    seeds = {t: get_registry().seed_class(t) for t in get_registry().seed_types()}
+    factory = partial(StrategyRuntimeEngine, registry=SeedRegistry({**seeds, SeedType.SMA_TREND: PeekingSeed}))
+    batch = [CANDIDATES[0], genes("sma_trend"), CANDIDATES[2]]
+    verdicts = replay_stages(batch, frames, LENIENT, engine_factory=factory)
+    assert [v.status for v in verdicts] == [StageStatus.PASSED, StageStatus.FAILED, StageStatus.PASSED]
+    assert verdicts[1].reasons[0].startswith("lookahead:") and verdicts[1].score == 0.0
+    assert verdicts[2].metrics == {**replay_stage(CANDIDATES[2], frames, LENIENT).metrics, **{
+        k: verdicts[2].metrics[k] for k in TIMINGS
+    }}  # fmt: skip
 
 
 def test_the_window_is_the_last_bars_before_end_and_ignores_later_bars(frames):

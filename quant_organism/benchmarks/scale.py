@@ -155,7 +155,8 @@ def _seconds(pattern: str, text: str) -> float | None:
 
 
 def replay_rate(genomes: int = 10, coins: int = 5) -> dict:
-    """Bars per second of the validation replay stage: `genomes` technical candidates on the last 30 days."""
+    """Bars per second of the validation replay stage: `genomes` technical candidates on the last 30 days,
+    replayed together as validation replays the candidates it replays (`replay_stages`)."""
     import numpy as np
     import pandas as pd
 
@@ -164,7 +165,7 @@ def replay_rate(genomes: int = 10, coins: int = 5) -> dict:
     from quant_organism.market.sources.synthetic import SyntheticSource
     from quant_organism.settings import DEFAULT_COINS
     from quant_organism.strategies import TECHNICAL_SEEDS
-    from quant_organism.validation.replay import ReplayConfig, replay_stage
+    from quant_organism.validation.replay import ReplayConfig, replay_stage, replay_stages
 
     source = SyntheticSource()
     start, end = pd.Timestamp("2024-01-01", tz="UTC"), pd.Timestamp("2024-12-31", tz="UTC")
@@ -181,9 +182,10 @@ def replay_rate(genomes: int = 10, coins: int = 5) -> dict:
     peer = backtesting_py_bars_rate()
     peer_before = peer()
     started = time.perf_counter()
-    for g in genes:
-        replay_stage(g, frames, config, end=end)
+    verdicts = replay_stages(genes, frames, config, end=end)  # as validation replays its best `replay_top`: together
     wall = time.perf_counter() - started
+    if not all(v.metrics.get("agrees_with_backtest") for v in verdicts):  # a rate of wrong replays means nothing
+        raise RuntimeError(f"a replay disagreed with its backtest: {[v.reasons for v in verdicts]}")
     peer_after = peer()
     bars = genomes * len(frames) * config.window_bars
     stepping = runtime_stepping_s(genes, frames, config.window_bars)

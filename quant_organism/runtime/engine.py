@@ -44,6 +44,7 @@ from quant_organism.backtest.costs import CostModel
 from quant_organism.backtest.engine import INIT_CASH
 from quant_organism.catalog import LIVE_STATUSES, DeploymentStatus, StrategyConfig, StrategyStore
 from quant_organism.strategies import SeedRegistry, get_registry
+from quant_organism.strategies.ohlcv import Bars
 
 from . import book_kernel as kernel
 from .book import BookState, Fill, Mark, PaperBook, Trade
@@ -352,6 +353,7 @@ class StrategyRuntimeEngine:
         self.strategies: dict[str, RuntimeStrategy] = {}
         self.books: dict[tuple[str, str], PaperBook] = {}
         self._tapes: dict[str, Tape] = {}
+        self._bars: dict[str, tuple[pd.DataFrame, Bars]] = {}  # each coin's checked bars, shared by its sources
         self._history: dict[str, pd.DataFrame] = {}
         runnable = []
         for config in self._configs(strategies):
@@ -659,15 +661,25 @@ class StrategyRuntimeEngine:
 
     def prepare(self, frames: Mapping[str, pd.DataFrame], times: pd.DatetimeIndex) -> None:
         """In precomputed mode, compute (and prove, see signals.py) each source's targets on its frame."""
-        if self.signal_mode == "precomputed":
-            for strategy in self.strategies.values():
-                for coin in strategy.coins:
-                    source = strategy.signals[coin]
-                    if coin in frames and len(times) and not source.is_prepared(frames[coin]):
-                        frame = frames[coin]
-                        first = int(frame.index.searchsorted(times[0]))
-                        source.prepare(frame, start=min(first, len(frame) - 1))
-                        self.tape(coin, frame)
+        for name in self.strategies:
+            self.prepare_strategy(name, frames, times)
+
+    def prepare_strategy(self, name: str, frames: Mapping[str, pd.DataFrame], times: pd.DatetimeIndex) -> None:
+        """`prepare` for one strategy (a LookaheadError names it). A coin's frame is checked once for all the
+        strategies trading it: they share its checked bars and indicator rows."""
+        if self.signal_mode != "precomputed" or not len(times):
+            return
+        for coin in self.strategies[name].coins:
+            source = self.strategies[name].signals[coin]
+            if coin in frames and not source.is_prepared(frames[coin]):
+                frame = frames[coin]
+                first = int(frame.index.searchsorted(times[0]))
+                shared = self._bars.get(coin)
+                bars = shared[1] if shared is not None and shared[0] is frame else None
+                source.prepare(frame, start=min(first, len(frame) - 1), bars=bars)
+                if bars is None:
+                    self._bars[coin] = (frame, source.bars)
+                self.tape(coin, frame)
 
     def bar_times(self, frames: Mapping[str, pd.DataFrame], start: Any = None, end: Any = None) -> pd.DatetimeIndex:
         """The union of the traded coins' bar times in [start, end)."""

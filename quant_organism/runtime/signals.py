@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from quant_organism.strategies import BaseSeed
-from quant_organism.strategies.ohlcv import prepare_bars
+from quant_organism.strategies.ohlcv import Bars, prepare_bars
 
 SignalMode = Literal["incremental", "precomputed"]
 
@@ -61,6 +61,7 @@ class SignalSource:
         self._frame: pd.DataFrame | None = None  # held, so `is` identifies the frame the cache belongs to
         self._targets: np.ndarray | None = None
         self.verified: list[int] = []
+        self.bars: Bars | None = None  # the prepared frame's checked bars (precomputed mode)
 
     def target_at(self, frame: pd.DataFrame, i: int) -> int:
         """The target decided at bar `i`'s close (a position in `frame`), from frame rows [0, i] only."""
@@ -87,14 +88,18 @@ class SignalSource:
     def is_prepared(self, frame: pd.DataFrame) -> bool:
         return self.mode == "precomputed" and frame is self._frame
 
-    def prepare(self, frame: pd.DataFrame, start: int = 0) -> np.ndarray:
+    def prepare(self, frame: pd.DataFrame, start: int = 0, bars: Bars | None = None) -> np.ndarray:
         """Precompute the frame's targets and prove them on prefixes ending at or after bar `start`.
 
-        The frame is checked once (`prepare_bars`); each prefix is its first rows as array views with caches
-        of their own, so a prefix's signals are computed from its bars alone, as `generate_signals` on
+        The frame is checked once (`prepare_bars`, or `bars`: that frame's checked bars, which other sources
+        of the same frame share with their indicator rows); each prefix is its first rows as array views with
+        caches of their own, so a prefix's signals are computed from its bars alone, as `generate_signals` on
         `frame.iloc[:p + 1]` would (which would check the same bars again)."""
         seed, genes = type(self.seed), [self.seed.genes]
-        bars = prepare_bars(frame, need_funding=seed.needs_funding, what=f"{seed.seed_type.value} signals")
+        if bars is None or (seed.needs_funding and bars.funding is None):  # the latter raises prepare_bars' error
+            bars = prepare_bars(frame, need_funding=seed.needs_funding, what=f"{seed.seed_type.value} signals")
+        elif bars.n != len(frame):
+            raise ValueError(f"bars of {bars.n} rows given for a frame of {len(frame)}")
         targets = seed.positions_batch(bars, genes)[:, 0].astype(np.int8, copy=False)
         checked = []
         for p in verification_points(targets, start, self.verify_bars):
@@ -107,5 +112,5 @@ class SignalSource:
                     f"{frame.index[p]} but {int(targets[k])} from the whole frame: it uses later bars"
                 )
             checked.append(p)
-        self._frame, self._targets, self.verified = frame, targets, checked
+        self._frame, self._targets, self.verified, self.bars = frame, targets, checked, bars
         return targets

@@ -13,7 +13,10 @@ The window is the last `window_bars` bar times (union over the coins) at or befo
 the window feed the signals' warm-up only. The engine runs with neutral policies
 (`RuntimePolicy.backtest_parity()`), the candidate's whole allocation (1.0 when it has none), split
 equally over its coins (`coins`, else its data_window's, else every coin of `frames`), and
-`precomputed` signals (computed once per coin and proven on prefixes).
+`precomputed` signals (computed once per coin and proven on prefixes). Candidates that trade the same coins
+are replayed together (`replay_stages`): one engine holds every candidate's books, which share nothing
+without portfolio risk, so each verdict is the one its replay alone would get; the window is cut, the bars
+checked and their tapes built once, and a lookahead fails only the candidate whose signals peek.
 
 The stage judges agreement, not performance: four ~20-day chunks cannot carry the evidence a gate
 needs (a consistency rule there rejected strategies with four positive chunks). Consistency across
@@ -204,26 +207,93 @@ def replay(
     Raises LookaheadError when the candidate's signals use later bars.
     """
     strategy = _as_config(candidate)
-    coins = _coins(strategy, frames, coins)
+    (outcome,) = _replay_together([strategy], frames, config, costs, coins, end, engine_factory).values()
+    if isinstance(outcome, LookaheadError):
+        raise outcome
+    return outcome
+
+
+def _replay_together(
+    strategies: Sequence[StrategyConfig],
+    frames: Mapping[str, pd.DataFrame],
+    config: ReplayConfig,
+    costs: CostModel,
+    coins: Sequence[str] | None,
+    end: Any,
+    engine_factory: Callable[..., StrategyRuntimeEngine],
+) -> dict[str, ReplayOutcome | LookaheadError | None]:
+    """Strategies that trade the same coins, replayed in one engine: one book per strategy and coin as each
+    would have alone (books share nothing without portfolio risk), while the window, the bars' checks, their
+    tapes and the tables are made once. Each strategy's signals are proven on their own first, so a lookahead
+    fails only the strategy that peeks. Keyed by strategy name, in the given order."""
+    names = [s.name for s in strategies]
+    coins = _coins(strategies[0], frames, coins)
     cut = _window(frames, coins, config, end)
     if cut is None:
-        return None
+        return dict.fromkeys(names)
     history, start, last = cut
     first = {c: int(h.index.searchsorted(start)) for c, h in history.items()}  # each coin's first window bar
     if any(len(h) - first[c] < 2 for c, h in history.items()):
-        return None
+        return dict.fromkeys(names)
+
+    def engine_of(configs: Sequence[StrategyConfig]) -> StrategyRuntimeEngine:
+        return engine_factory(
+            configs, policy=RuntimePolicy.backtest_parity(), costs=costs, capital=config.capital, coins=coins,
+            signal_mode="precomputed", verify_bars=config.verify_bars,
+        )  # fmt: skip
 
     began = time.perf_counter()
-    engine = engine_factory(
-        [strategy], policy=RuntimePolicy.backtest_parity(), costs=costs, capital=config.capital, coins=coins,
-        signal_mode="precomputed", verify_bars=config.verify_bars,
-    )  # fmt: skip
-    run = engine.run(history, start=start)
+    engine = engine_of(strategies)
+    times = engine.bar_times(history, start)
+    refused: dict[str, LookaheadError] = {}
+    for name in names:
+        try:
+            engine.prepare_strategy(name, history, times)
+        except LookaheadError as exc:
+            refused[name] = exc
+    traded = [s for s in strategies if s.name not in refused]
+    if refused and traded:
+        engine = engine_of(traded)  # the others' proofs are made again: a lookahead is a seed's bug, and rare
+    run = engine.run(history, start=start) if traded else None
     seconds = time.perf_counter() - began
 
-    trades = run.trades_frame(include_open=True)
-    marks = run.marks_frame()
-    engine_trades, engine_marks = _Rows.read(trades), _Rows.read(marks)
+    out: dict[str, ReplayOutcome | LookaheadError | None] = dict(refused)
+    if run is not None:
+        trades, marks = run.trades_frame(include_open=True), run.marks_frame()
+        tables = _Tables(trades, _Rows.read(trades), marks, _Rows.read(marks))
+        share = seconds / len(traded)  # each strategy's share of the wall time: its books are as many as any other's
+        for strategy in traded:
+            out[strategy.name] = _outcome(
+                strategy, engine, history, first, (start, last), run.bars, share, config, costs,
+                tables.of_strategy(strategy.name),
+            )  # fmt: skip
+    return {name: out[name] for name in names}
+
+
+@dataclass(frozen=True)
+class _Tables:
+    """The engine's trades and marks, as frames and as `_Rows`, of every strategy or of one."""
+
+    trades: pd.DataFrame
+    trade_rows: _Rows
+    marks: pd.DataFrame
+    mark_rows: _Rows
+
+    def of_strategy(self, name: str) -> _Tables:
+        def rows(frame: pd.DataFrame) -> np.ndarray:
+            return np.flatnonzero(frame["strategy"].to_numpy() == name) if len(frame) else np.arange(0)
+
+        trades, marks = rows(self.trades), rows(self.marks)
+        return _Tables(
+            self.trades.iloc[trades].reset_index(drop=True), self.trade_rows.where(trades),
+            self.marks.iloc[marks].reset_index(drop=True), self.mark_rows.where(marks),
+        )  # fmt: skip
+
+
+def _outcome(strategy, engine, history, first, span, bars, seconds, config, costs, tables: _Tables) -> ReplayOutcome:
+    """One strategy's replay against the vectorised backtest of the same window, and its figures."""
+    start, last = span
+    coins = engine.strategies[strategy.name].coins
     disagreements: list[str] = []
     began = time.perf_counter()
     worst = 0.0
@@ -233,23 +303,24 @@ def replay(
         # the very targets the engine traded: computed once on this history and proven on its prefixes
         targets = engine.strategies[strategy.name].signals[coin].targets(history[coin])
         reference = _Reference.of(window, targets[first[coin] :], strategy.genes, costs, cash[coin])
-        gap, problems = _compare(coin, engine_trades.of_coin(coin), reference, engine_marks.of_coin(coin), config.rel_tolerance)
+        trades, marks = tables.trade_rows.of_coin(coin), tables.mark_rows.of_coin(coin)
+        gap, problems = _compare(coin, trades, reference, marks, config.rel_tolerance)
         worst = max(worst, gap)
         disagreements += problems
     backtest_seconds = time.perf_counter() - began
 
     initial = sum(cash.values())
-    equity = _summed_equity(engine_marks, coins, cash)
+    equity = _summed_equity(tables.mark_rows, coins, cash)
     returns = subperiod_returns(equity, initial, config.n_subperiods)
     steps = np.diff(equity.index.as_unit("ns").asi8)
     step = pd.Timedelta(int(np.median(steps)), unit="ns") if len(steps) else pd.Timedelta(0)
     figures = equity_metrics(equity.to_numpy(), initial, metrics.bars_per_year(equity.index, default=1.0))
     duration = (last - start) + step
     return ReplayOutcome(
-        strategy=strategy.name, coins=coins, start=start, end=last, bars=run.bars, book_bars=len(marks),
-        seconds=seconds, bars_per_second=run.bars / seconds if seconds > 0 else float("inf"),
+        strategy=strategy.name, coins=coins, start=start, end=last, bars=bars, book_bars=len(tables.marks),
+        seconds=seconds, bars_per_second=bars / seconds if seconds > 0 else float("inf"),
         speedup=duration.total_seconds() / seconds if seconds > 0 else float("inf"),
-        equity=equity, trades=trades, subperiod_returns=returns, consistency=consistency_score(returns),
+        equity=equity, trades=tables.trades, subperiod_returns=returns, consistency=consistency_score(returns),
         total_return=figures["total_return"], sharpe=figures["sharpe"], max_drawdown=figures["max_drawdown"],
         backtest_seconds=backtest_seconds, max_equity_difference=worst, disagreements=disagreements,
     )  # fmt: skip
@@ -412,10 +483,41 @@ def replay_stage(
 ) -> StageResult:
     """Stage 2's verdict: passes (score 1) when the replay agrees with the backtest (and meets any optional
     threshold of `config`, all off by default: performance is judged once, on pooled evidence, by stage 1)."""
-    try:
-        outcome = replay(candidate, frames, config, costs, coins, end, engine_factory)
-    except LookaheadError as exc:
-        return StageResult(STAGE, StageStatus.FAILED, 0.0, {}, [f"lookahead: {exc}"])
+    return replay_stages([candidate], frames, config, costs, coins, end, engine_factory)[0]
+
+
+def replay_stages(
+    candidates: Sequence[StrategyConfig | SeedGenes],
+    frames: Mapping[str, pd.DataFrame],
+    config: ReplayConfig = ReplayConfig(),
+    costs: CostModel = CostModel(),
+    coins: Sequence[str] | None = None,
+    end: Any = None,
+    engine_factory: Callable[..., StrategyRuntimeEngine] = StrategyRuntimeEngine,
+) -> list[StageResult]:
+    """`replay_stage` for each candidate, in their order, the candidates that trade the same coins replayed
+    together (`_replay_together`): each verdict is the one its replay alone would get."""
+    strategies = [_as_config(c) for c in candidates]
+    groups: dict[tuple[str, ...], list[list[int]]] = {}
+    for k, strategy in enumerate(strategies):
+        batches = groups.setdefault(_coins(strategy, frames, coins), [])
+        batch = next((b for b in batches if all(strategies[j].name != strategy.name for j in b)), None)
+        if batch is None:  # one engine holds a name once
+            batches.append([k])
+        else:
+            batch.append(k)
+    verdicts: list[StageResult | None] = [None] * len(strategies)
+    for traded, batches in groups.items():
+        for batch in batches:
+            outcomes = _replay_together([strategies[k] for k in batch], frames, config, costs, traded, end, engine_factory)
+            for k in batch:
+                verdicts[k] = _verdict(outcomes[strategies[k].name], config)
+    return verdicts  # type: ignore[return-value]
+
+
+def _verdict(outcome: ReplayOutcome | LookaheadError | None, config: ReplayConfig) -> StageResult:
+    if isinstance(outcome, LookaheadError):
+        return StageResult(STAGE, StageStatus.FAILED, 0.0, {}, [f"lookahead: {outcome}"])
     if outcome is None:
         why = "not enough bars to replay (a window needs 2 or more per coin)"
         return StageResult(STAGE, StageStatus.SKIPPED, None, {}, [why])

@@ -27,7 +27,7 @@ import pandas as pd
 from quant_organism.core.windows import Window
 from quant_organism.strategies.genes import SeedGenes
 from quant_organism.validation.held_out import HeldOutConfig, HeldOutEvidence, run_held_out_stage
-from quant_organism.validation.replay import ReplayConfig, product_replay, replay_stage
+from quant_organism.validation.replay import ReplayConfig, product_replay, replay_stages
 from quant_organism.validation.result import StageResult, StageStatus
 from quant_organism.validation.superiority import SuperiorityResult
 from quant_organism.validation.testnet_stage import TestnetConfig, run_testnet_stage
@@ -102,17 +102,18 @@ def validate(
         if replayed and options.product_replay_days > 0:
             product = product_replay([g for g in passers if g.seed_id in replayed], frames, walk_forward.end,
                                      options.product_replay_days, options.held_out.costs)  # fmt: skip
+        if replayed and _late(options.deadline):
+            out_of_time |= replayed
+            replayed = set()
+        chosen = [g for g in passers if g.seed_id in replayed]  # replayed together: one engine, one window cut
+        verdicts = replay_stages(chosen, frames, replay_config, end=walk_forward.end)
+        replays = {g.seed_id: verdict for g, verdict in zip(chosen, verdicts)}
         for genes in candidates:
-            if genes.seed_id in replayed and _late(options.deadline):
-                replayed.discard(genes.seed_id)
-                out_of_time.add(genes.seed_id)
             if genes.seed_id in out_of_time:
                 why = "not_replayed: the validation budget ran out before its replay (a larger --hours replays it)"
                 stage2[genes.seed_id] = StageResult(REPLAY, StageStatus.SKIPPED, None, {}, [why])
             elif genes.seed_id in replayed:
-                stage2[genes.seed_id] = _with_product_parity(
-                    replay_stage(genes, frames, replay_config, end=walk_forward.end), product.get(genes.seed_id, [])
-                )
+                stage2[genes.seed_id] = _with_product_parity(replays[genes.seed_id], product.get(genes.seed_id, []))
             elif stage1[genes.seed_id].status is StageStatus.PASSED:
                 why = f"not_replayed: only the {options.replay_top} best held-out candidates are (raise replay_top)"
                 stage2[genes.seed_id] = StageResult(REPLAY, StageStatus.SKIPPED, None, {}, [why])
