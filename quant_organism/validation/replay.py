@@ -259,39 +259,37 @@ def _replay_together(
 
     out: dict[str, ReplayOutcome | LookaheadError | None] = dict(refused)
     if run is not None:
-        trades, marks = run.trades_frame(include_open=True), run.marks_frame()
-        tables = _Tables(trades, _Rows.read(trades), marks, _Rows.read(marks))
+        trades = run.trades_frame(include_open=True)
+        tables = _Tables(trades, _Rows.read(trades), _Rows.read(run.marks_frame()))
         share = seconds / len(traded)  # each strategy's share of the wall time: its books are as many as any other's
+        windows: dict[str, tuple[Market, pd.DatetimeIndex]] = {}
         for strategy in traded:
             out[strategy.name] = _outcome(
                 strategy, engine, history, first, (start, last), run.bars, share, config, costs,
-                tables.of_strategy(strategy.name),
+                tables.of_strategy(strategy.name), windows,
             )  # fmt: skip
     return {name: out[name] for name in names}
 
 
 @dataclass(frozen=True)
 class _Tables:
-    """The engine's trades and marks, as frames and as `_Rows`, of every strategy or of one."""
+    """The engine's trades (as a frame and as `_Rows`) and marks (as `_Rows`), of every strategy or of one."""
 
     trades: pd.DataFrame
     trade_rows: _Rows
-    marks: pd.DataFrame
     mark_rows: _Rows
 
     def of_strategy(self, name: str) -> _Tables:
-        def rows(frame: pd.DataFrame) -> np.ndarray:
-            return np.flatnonzero(frame["strategy"].to_numpy() == name) if len(frame) else np.arange(0)
-
-        trades, marks = rows(self.trades), rows(self.marks)
+        trades = np.flatnonzero(self.trade_rows["strategy"] == name) if len(self.trade_rows) else np.arange(0)
+        marks = np.flatnonzero(self.mark_rows["strategy"] == name) if len(self.mark_rows) else np.arange(0)
         return _Tables(
-            self.trades.iloc[trades].reset_index(drop=True), self.trade_rows.where(trades),
-            self.marks.iloc[marks].reset_index(drop=True), self.mark_rows.where(marks),
-        )  # fmt: skip
+            self.trades.iloc[trades].reset_index(drop=True), self.trade_rows.where(trades), self.mark_rows.where(marks)
+        )
 
 
-def _outcome(strategy, engine, history, first, span, bars, seconds, config, costs, tables: _Tables) -> ReplayOutcome:
-    """One strategy's replay against the vectorised backtest of the same window, and its figures."""
+def _outcome(strategy, engine, history, first, span, bars, seconds, config, costs, tables: _Tables, windows) -> ReplayOutcome:
+    """One strategy's replay against the vectorised backtest of the same window, and its figures. `windows`
+    caches each coin's window as the backtest takes it, for the strategies after this one."""
     start, last = span
     coins = engine.strategies[strategy.name].coins
     disagreements: list[str] = []
@@ -299,10 +297,11 @@ def _outcome(strategy, engine, history, first, span, bars, seconds, config, cost
     worst = 0.0
     cash = {coin: engine.books[(strategy.name, coin)].state.initial_cash for coin in coins}
     for coin in coins:
-        window = history[coin].iloc[first[coin] :]
+        if coin not in windows:
+            windows[coin] = _Reference.market(history[coin].iloc[first[coin] :])
         # the very targets the engine traded: computed once on this history and proven on its prefixes
         targets = engine.strategies[strategy.name].signals[coin].targets(history[coin])
-        reference = _Reference.of(window, targets[first[coin] :], strategy.genes, costs, cash[coin])
+        reference = _Reference.of(windows[coin], targets[first[coin] :], strategy.genes, costs, cash[coin])
         trades, marks = tables.trade_rows.of_coin(coin), tables.mark_rows.of_coin(coin)
         gap, problems = _compare(coin, trades, reference, marks, config.rel_tolerance)
         worst = max(worst, gap)
@@ -317,7 +316,7 @@ def _outcome(strategy, engine, history, first, span, bars, seconds, config, cost
     figures = equity_metrics(equity.to_numpy(), initial, metrics.bars_per_year(equity.index, default=1.0))
     duration = (last - start) + step
     return ReplayOutcome(
-        strategy=strategy.name, coins=coins, start=start, end=last, bars=bars, book_bars=len(tables.marks),
+        strategy=strategy.name, coins=coins, start=start, end=last, bars=bars, book_bars=len(tables.mark_rows),
         seconds=seconds, bars_per_second=bars / seconds if seconds > 0 else float("inf"),
         speedup=duration.total_seconds() / seconds if seconds > 0 else float("inf"),
         equity=equity, trades=tables.trades, subperiod_returns=returns, consistency=consistency_score(returns),
@@ -372,15 +371,20 @@ class _Reference:
     trades: _Rows
     init_cash: float
 
-    @classmethod
-    def of(cls, window: pd.DataFrame, targets: np.ndarray, genes, costs: CostModel, cash: float) -> _Reference:
+    @staticmethod
+    def market(window: pd.DataFrame) -> tuple[Market, pd.DatetimeIndex]:
+        """A coin's window as the backtest takes it (shared by every candidate replayed on it), and its times."""
         funding = np.nan_to_num(window["funding_rate"].to_numpy(dtype=np.float64)) if "funding_rate" in window else None
         # the replay compares paths, not metrics: one consistency period and a nominal annualisation spare the
         # calendar work the metrics would need
         market = Market.prepare(window, funding, len(window), bars_per_year=1.0)
+        return market, pd.DatetimeIndex(market.bars.index)
+
+    @classmethod
+    def of(cls, window: tuple[Market, pd.DatetimeIndex], targets: np.ndarray, genes, costs: CostModel, cash: float) -> _Reference:
+        market, times = window
         params = Params.of(1, genes.stop_loss, genes.take_profit, genes.position_size)
         raw = simulate(market, targets_array(targets, market.bars), params, costs, cash, detail=True)
-        times = pd.DatetimeIndex(market.bars.index)
         nanos = times.as_unit("ns").asi8
         records = raw.trades
         columns = {name: records[name] for name in records.dtype.names}
