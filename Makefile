@@ -54,7 +54,7 @@ ISOLATED := quant_organism_tests/test_evolution_executors.py
 WORKERS ?= 2
 
 test: setup browsers
-	$(RUN) pytest --ignore=$(ISOLATED) -m "not serial" -n $(WORKERS) --dist loadfile --durations=15
+	$(RUN) pytest --ignore=$(ISOLATED) -m "not serial" -n $(WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
 	$(RUN) pytest --ignore=$(ISOLATED) -m serial --durations=5
 	$(RUN) pytest $(ISOLATED)
 

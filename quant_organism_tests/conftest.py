@@ -12,6 +12,26 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_MARKET_DATA = REPO_ROOT.parent / "shared" / "market-data"
 
+# The files that take longest (minutes each, `--durations`), longest first. pytest-xdist hands test files to
+# its workers in collection order (`--no-loadscope-reorder`, Makefile): started first, none of them is left
+# to run alone at the end of the pass.
+LONGEST_FIRST = (
+    "test_simulated_month.py",
+    "test_cli.py",
+    "test_forward_truth.py",
+    "test_runtime_parity.py",
+    "test_ui_e2e.py",
+    "test_market_regime.py",
+    "test_nightly_week.py",
+    "test_intraday_paper.py",
+    "test_backtest_benchmark.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: k for k, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # a stable sort: the rest keep their order
+
 
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
