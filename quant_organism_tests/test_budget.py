@@ -66,6 +66,20 @@ def test_evolution_stops_cleanly_at_its_deadline_with_a_valid_smaller_population
     assert result.windows == windows
 
 
+def test_a_budget_over_before_any_island_starts_leaves_an_empty_population_that_lists_no_candidates(tmp_path):
+    from quant_organism.evolution.result import select_candidates, to_strategy_configs
+    from quant_organism.evolution.run_store import load_evolution, save_evolution
+
+    frames = planted_market(days=70)
+    config = load_preset("test", lookback_days=60)
+    result = run_evolution(frames, config, evolution_date="2024-03-09", deadline=time.time() - 1.0)
+    assert result.evaluations == 0 and result.stopped_by_budget == len(result.batches)
+    save_evolution(result, tmp_path)
+    again = load_evolution("2024-03-09", tmp_path)  # Parquet gives the empty columns back as objects
+    assert len(again.population) == 0 and select_candidates(again, 0.3, 10) == []
+    assert to_strategy_configs(again, 0) == []
+
+
 def test_validation_replays_nothing_after_its_deadline():
     from quant_organism.evolution.windows import evolution_windows
     from quant_organism.validation.held_out import HeldOutConfig
@@ -153,6 +167,9 @@ def test_full_preset_under_a_budget_stops_within_it_and_the_report_says_so(lake_
     import json
 
     data_dir, definitions, instance = lake_130_days
+    # the kernels compiled (or loaded from numba's cache) before the clock starts, as in a warm nightly process:
+    # in a fresh one, loading them alone took evolution's whole 1 s share, and no island started
+    warm_up([s for s, _ in load_preset("full").seed_type_weights()])
     started = time.time()
     # 2 s: evolution's share (1 s) is a small part of what GENERATIONS need (about 30 s on 2 cores), so it binds
     result = _full_chain(definitions, instance, {"total_s": BINDING_S})

@@ -178,7 +178,10 @@ def select_candidates(result: EvolutionResult, top_share: float, max_candidates:
     score, at most `max_candidates` (the one definition: strategy_configs lists them, validation reads the list)."""
     if not 0.0 < top_share <= 1.0:
         raise ValueError(f"top_share must be in (0, 1], got {top_share}")
-    distinct_valid = result.population[result.population["valid"]]["genes_hash"].nunique()
+    population = result.population
+    # `.loc` with a boolean mask: an empty population read back from Parquet has an object-typed `valid`, and
+    # `frame[empty object Series]` would select columns (none) instead of rows
+    distinct_valid = population.loc[population["valid"].astype(bool), "genes_hash"].nunique() if len(population) else 0
     n = min(max_candidates, max(1, math.ceil(top_share * distinct_valid))) if distinct_valid else 0
     return result.best(n)
 
