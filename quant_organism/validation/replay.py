@@ -95,7 +95,7 @@ class ReplayOutcome:
     end: pd.Timestamp  # last bar replayed (its open time)
     bars: int  # bar times replayed
     book_bars: int  # (coin, bar) updates
-    seconds: float
+    seconds: float  # its share of the replay's wall time (candidates replayed together split it evenly)
     bars_per_second: float
     speedup: float  # window duration / replay wall time
     equity: pd.Series  # summed over coins, at each close
