@@ -20,7 +20,6 @@ LONGEST_FIRST = (
     "test_cli.py",
     "test_forward_truth.py",
     "test_runtime_parity.py",
-    "test_ui_e2e.py",
     "test_market_regime.py",
     "test_nightly_week.py",
     "test_intraday_paper.py",

@@ -58,6 +58,7 @@ SCREENSHOTS = ui.REPO_ROOT / "test-output" / "ui"
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.serial,  # the browser waits 5 s for what a page shows: alone, so no other test loads the CPUs
     # dagster_graphql's client calls gql's execute() the deprecated way (not ours to change)
     pytest.mark.filterwarnings("ignore:Using variable_values and operation_name:DeprecationWarning"),
 ]
