@@ -7,6 +7,7 @@ pyproject.toml) finds and merges them, so adding a definition never means editin
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -22,6 +23,18 @@ def defs() -> dg.Definitions:
 
 
 def load_definitions() -> dg.Definitions:
-    """The Definitions, loaded now (resources follow the environment at this call): what the CLI, benchmarks
-    and tests resolve jobs from."""
+    """The Definitions, loaded now: what the CLI, benchmarks and tests resolve jobs from. Resources and the
+    partitions (the first day, the coin universe) follow the environment at this call: the partitions are built
+    when the defs modules are imported, so modules imported under another first day or universe are imported
+    afresh (else the coins of whichever call came first in the process would stay, whatever the environment
+    says now)."""
+    _forget_defs_built_for_other_partitions()
     return defs()
+
+
+def _forget_defs_built_for_other_partitions() -> None:
+    partitions = sys.modules.get("quant_organism.defs.shared.partitions")
+    if partitions is None or partitions.BUILT_FOR == partitions.partition_settings():
+        return
+    for name in [m for m in sys.modules if m == "quant_organism.defs" or m.startswith("quant_organism.defs.")]:
+        del sys.modules[name]

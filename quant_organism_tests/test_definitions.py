@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from quant_organism import settings
 from quant_organism.definitions import load_definitions
 
 defs = load_definitions()
@@ -143,3 +144,28 @@ def test_a_days_population_depends_on_its_whole_lookback_of_candles():
     edge = next(e for e in node.parent_edges if e.parent_asset_key == REGIME)
     assert isinstance(edge.partition_mapping, dg.TimeWindowPartitionMapping)
     assert edge.partition_mapping.start_offset == -539
+
+
+def test_partitions_follow_the_environment_of_each_load(monkeypatch):
+    """The partitions are built when the defs modules are imported: a later load under another universe or first
+    day gets its own (in one process, the first load's coins stayed before, and a job on a coin it lacked failed
+    with 'Nonexistent partition keys')."""
+
+    def market_partitions() -> tuple[list[str], str]:
+        spec = load_definitions().get_assets_def(dg.AssetKey(["market", "candles"])).partitions_def
+        coin = spec.get_partitions_def_for_dimension("coin")
+        return coin.get_partition_keys(), spec.get_partitions_def_for_dimension("date").start.strftime("%Y-%m-%d")
+
+    monkeypatch.setenv("QUANT_ORGANISM_COINS", "BTC")
+    monkeypatch.setenv("QUANT_ORGANISM_START_DATE", "2024-03-01")
+    assert market_partitions() == (["BTC"], "2024-03-01")
+    first = load_definitions().get_assets_def(dg.AssetKey(["market", "candles"]))
+    assert load_definitions().get_assets_def(dg.AssetKey(["market", "candles"])) is first  # same environment: not rebuilt
+    monkeypatch.setenv("QUANT_ORGANISM_COINS", "BTC,ETH")
+    assert market_partitions() == (["BTC", "ETH"], "2024-03-01")
+    monkeypatch.setenv("QUANT_ORGANISM_START_DATE", "2024-06-01")
+    assert market_partitions() == (["BTC", "ETH"], "2024-06-01")
+    hourly = load_definitions().get_assets_def(dg.AssetKey(["runtime", "paper_bars"])).partitions_def
+    assert hourly.start.strftime("%Y-%m-%d") == "2024-06-01"
+    monkeypatch.undo()
+    assert market_partitions()[0] == list(settings.coins())  # the default universe again

@@ -6,6 +6,13 @@ import dagster as dg
 
 from quant_organism import settings
 
+
+def partition_settings() -> tuple[str, tuple[str, ...]]:
+    """What the partitions below are built from: the first day and the coin universe (read from the environment)."""
+    return settings.partitions_start_date(), tuple(settings.coins())
+
+
+BUILT_FOR = partition_settings()  # load_definitions compares it with the environment of its call
 daily_partitions = dg.DailyPartitionsDefinition(start_date=settings.partitions_start_date(), timezone="UTC")
 coin_partitions = dg.StaticPartitionsDefinition(list(settings.coins()))
 market_partitions = dg.MultiPartitionsDefinition({"date": daily_partitions, "coin": coin_partitions})
