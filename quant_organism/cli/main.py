@@ -8,12 +8,14 @@ full detail one `less` away.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -41,14 +43,18 @@ from quant_organism.runtime.ledger import LEDGER_FILE
 log = logging.getLogger("quant_organism")
 
 
-def _quiet_libraries(log_file: Path) -> None:
-    """Project INFO and library chatter to the log file; warnings and errors to the terminal."""
+@contextlib.contextmanager
+def _quiet_libraries(log_file: Path) -> Iterator[None]:
+    """Project INFO and library chatter to the log file; warnings and errors to the terminal. The root logger
+    gets its handlers and levels back afterwards: `main` called in a process that goes on (a test, a notebook)
+    must not leave its run's log file collecting everyone's records."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(log_file)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    root = logging.getLogger()
+    root, project = logging.getLogger(), logging.getLogger("quant_organism")
+    levels = root.level, project.level
     root.setLevel(logging.WARNING)
-    logging.getLogger("quant_organism").setLevel(logging.INFO)
+    project.setLevel(logging.INFO)
     root.addHandler(handler)
     console = logging.StreamHandler()
     console.setLevel(logging.ERROR)
@@ -56,15 +62,27 @@ def _quiet_libraries(log_file: Path) -> None:
     logging.captureWarnings(True)
     warnings.filterwarnings("ignore", module="dagster")
     os.environ.setdefault("QUANT_ORGANISM_PROGRESS", "1")  # evolution draws a progress bar on a terminal
+    try:
+        yield
+    finally:
+        for added in (handler, console):
+            root.removeHandler(added)
+            added.close()
+        root.setLevel(levels[0])
+        project.setLevel(levels[1])
 
 
 def _run(args: argparse.Namespace) -> int:
+    stamp = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")
+    terminal = Terminal(settings.data_dir().resolve() / "logs" / f"run-{stamp}.log")
+    with _quiet_libraries(terminal.log_file):
+        return _run_logged(args, terminal)
+
+
+def _run_logged(args: argparse.Namespace, terminal: Terminal) -> int:
     from quant_organism.defs.automation.orphans import reap_orphaned_runs
     from quant_organism.evolution.config import load_preset
 
-    stamp = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")
-    terminal = Terminal(settings.data_dir().resolve() / "logs" / f"run-{stamp}.log")
-    _quiet_libraries(terminal.log_file)
     preset = "test" if args.test_mode else (args.preset or settings.production_preset())
     try:
         ops, resources = run_overrides(
