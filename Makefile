@@ -51,9 +51,10 @@ browsers:
 # - then the executor tests, in a pytest process of their own: they start their own local Ray, process pools
 #   and worker kills, so nothing they leave behind can touch the rest of the suite.
 # Their scratch (pytest's tmp_path, Dagster's test instances with their SQLite event logs, Ray's session folder)
-# is on the RAM-backed /dev/shm (a short path: Ray's socket paths have a length limit) when it has 6 GB free: every Dagster event is a SQLite commit, and on this VM's disk
-# a commit or close waits ~1.2 ms for the disk (a year of regimes for five coins: 225 s on disk, 129 s on
-# /dev/shm). Elsewhere the default temp folder. TEST_TMP= (empty) keeps the default.
+# is on the RAM-backed /dev/shm when it has 6 GB free (a short path: Ray's socket paths have a length limit):
+# every Dagster event is a SQLite commit, and on this VM's disk a commit or close waits ~1.2 ms (a year of
+# regimes for five coins: 225 s on disk, 129 s on /dev/shm). Elsewhere the default temp folder; TEST_TMP=
+# (empty) keeps the default.
 ISOLATED := quant_organism_tests/test_evolution_executors.py
 WORKERS ?= 2
 TEST_TMP ?= $(shell d=/dev/shm/qo-tests; free=$$(df -Pk /dev/shm 2>/dev/null | awk 'NR==2 {print $$4}'); \

@@ -13,8 +13,8 @@ def partition_settings() -> tuple[str, tuple[str, ...]]:
 
 
 BUILT_FOR = partition_settings()  # load_definitions compares it with the environment of its call
-daily_partitions = dg.DailyPartitionsDefinition(start_date=settings.partitions_start_date(), timezone="UTC")
-coin_partitions = dg.StaticPartitionsDefinition(list(settings.coins()))
+daily_partitions = dg.DailyPartitionsDefinition(start_date=BUILT_FOR[0], timezone="UTC")
+coin_partitions = dg.StaticPartitionsDefinition(list(BUILT_FOR[1]))
 market_partitions = dg.MultiPartitionsDefinition({"date": daily_partitions, "coin": coin_partitions})
 # A daily asset depends on every coin's market partition of its day.
 all_coins_of_day = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="date")
