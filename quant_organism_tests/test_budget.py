@@ -4,6 +4,7 @@ smaller population), bounds validation, and a cost estimate beyond the limit ref
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 import pytest
@@ -246,6 +247,7 @@ def test_bad_plan_flags_fail_before_any_work(argv, message, tmp_path, monkeypatc
     from quant_organism.cli.main import main
 
     monkeypatch.setenv("QUANT_ORGANISM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("QUANT_ORGANISM_PROGRESS", raising=False)
     root = logging.getLogger()
     handlers, levels = list(root.handlers), (root.level, logging.getLogger("quant_organism").level)
     assert main(["run", "--end", "2024-06-29", *argv]) == 2
@@ -253,3 +255,4 @@ def test_bad_plan_flags_fail_before_any_work(argv, message, tmp_path, monkeypatc
     assert not (tmp_path / "data" / "lake").exists()
     # the run's log file and console handlers go with it: a later test's records must not land in this test's folder
     assert root.handlers == handlers and (root.level, logging.getLogger("quant_organism").level) == levels
+    assert "QUANT_ORGANISM_PROGRESS" not in os.environ  # nor its progress-bar switch

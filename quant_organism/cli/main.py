@@ -46,8 +46,9 @@ log = logging.getLogger("quant_organism")
 @contextlib.contextmanager
 def _quiet_libraries(log_file: Path) -> Iterator[None]:
     """Project INFO and library chatter to the log file; warnings and errors to the terminal. The root logger
-    gets its handlers and levels back afterwards: `main` called in a process that goes on (a test, a notebook)
-    must not leave its run's log file collecting everyone's records."""
+    gets its handlers and levels back afterwards, and the progress-bar switch is unset again if the run set it:
+    `main` called in a process that goes on (a test, a notebook) must not leave its run's log file collecting
+    everyone's records."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(log_file)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
@@ -61,10 +62,13 @@ def _quiet_libraries(log_file: Path) -> Iterator[None]:
     root.addHandler(console)
     logging.captureWarnings(True)
     warnings.filterwarnings("ignore", module="dagster")
+    progress_was_set = "QUANT_ORGANISM_PROGRESS" in os.environ
     os.environ.setdefault("QUANT_ORGANISM_PROGRESS", "1")  # evolution draws a progress bar on a terminal
     try:
         yield
     finally:
+        if not progress_was_set:
+            os.environ.pop("QUANT_ORGANISM_PROGRESS", None)
         for added in (handler, console):
             root.removeHandler(added)
             added.close()
