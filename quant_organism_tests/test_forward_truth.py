@@ -218,6 +218,58 @@ def test_what_a_date_chooses_holds_no_capital_until_its_own_forward_record_promo
     assert after.records["organism"].books_checked > 0 and after.records["organism"].parity_ok
 
 
+def test_a_short_history_is_walked_with_its_windows_shrunk_as_the_nightly_run_shrinks_them():
+    """A date with less history than the preset's lookback but at least its minimum evolves on every day it has,
+    as the nightly run does (`fitted_lookback`), and its row says so; with less than the minimum there is no date."""
+    from quant_organism.cli.retrospective import walk_plan
+    from quant_organism.reporting.retrospective import date_lookback, with_lookback
+
+    config = EvolutionConfig(**SMALL)  # lookback 300 days, minimum 120
+    first, last = START, START + pd.Timedelta(days=200)
+    dates, _ = walk_plan(first, last, pd.Timedelta(days=300), None, None, 30, pd.Timedelta(days=config.shortest_lookback_days))
+    assert dates[0] == START + pd.Timedelta(days=120)
+    assert [date_lookback(d, first, config) for d in dates] == [120, 150, 180]
+    assert date_lookback(START + pd.Timedelta(days=400), first, config) == 300  # the whole lookback where it exists
+    with pytest.raises(ValueError, match="at least 120"):
+        date_lookback(START + pd.Timedelta(days=100), first, config)
+    assert walk_plan(first, last, pd.Timedelta(days=300), None, None, 30).startswith("no evolution date")  # whole lookback
+    assert config.model_copy(update={"lookback_days": 60}).shortest_lookback_days == 60  # a preset shorter than the minimum
+
+    frames = planted("trend", 0.15, 3, days=200)
+    date_ = START + pd.Timedelta(days=150)
+    spec = with_lookback(RetrospectiveSettings(ChainSettings(evolution=config, max_candidates=8)), 150)
+    outcome = judge_date(frames, date_, date_ + pd.Timedelta(days=20), spec)
+    assert outcome.row()["lookback_days"] == 150 and spec.chain.evolution.split == config.split
+
+
+def test_the_command_walks_a_short_history_and_will_not_resume_a_date_walked_on_another(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys, fresh_cli
+):
+    """The production preset on 130 days of history: the date evolves on all 130 (windows shrunk alike), says so,
+    and stores it; a stored date whose lookback differs from what the history now gives is not resumed silently."""
+    from quant_organism.cli.main import main
+    from quant_organism.reporting import retrospective_store as store
+
+    monkeypatch.setenv("QUANT_ORGANISM_START_DATE", "2024-01-01")
+    command = ["retrospective", "--preset", "full", "--executor", "serial", "--from", "2024-05-10", "--to", "2024-05-10",
+               "--every", "10", "--json"]  # fmt: skip
+    assert main(command) == 0
+    out = capsys.readouterr().out
+    assert "(the history starts 2024-01-01: the first 1 date(s) evolve on 130..130 days instead of 540" in out
+    assert "parity ok, lookback 130 days" in out
+    track = store.track_name("synthetic", "1h", "full", 10)
+    rows, _ = store.load_track(data_dir, track)
+    assert [r["lookback_days"] for r in rows] == [130]
+
+    row_file = store.date_dir(data_dir, track, "2024-05-10") / store.ROW
+    stored = pd.read_parquet(row_file)
+    stored["lookback_days"] = 540  # as if it had been walked on a longer history
+    stored.to_parquet(row_file)
+    assert main(command) == 1
+    err = capsys.readouterr().err
+    assert "stored with a lookback of 540 days, and this walk's history gives it 130" in err and "--rerun" in err
+
+
 def test_the_retrospective_command_resumes_and_reruns_identically(data_dir: Path, capsys, fresh_cli):
     from quant_organism.cli.main import main
     from quant_organism.reporting import retrospective_store as store
@@ -348,23 +400,23 @@ def test_a_4h_retrospective_on_the_real_1h_files_alone_builds_its_bars_and_says_
     not (REAL / "hyperliquid__BTC_4h.csv").exists(), reason="../shared/market-data (real Hyperliquid files) is absent"
 )
 def test_a_retrospective_without_dates_says_where_more_history_is(data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys):
-    """Partitions that start after the files do, and a lookback longer than what is left: the refusal names the
-    start date that would use the files' whole history, a longer interval and a shorter preset."""
+    """Partitions that start after the files do, and less history left than the preset's shortest lookback: the
+    refusal names the start date that would use the files' whole history, a longer interval and a shorter preset."""
     from quant_organism.cli.main import main
 
     monkeypatch.setenv("QUANT_ORGANISM_SOURCE", "files")
     monkeypatch.setenv("QUANT_ORGANISM_FILES_DIR", str(REAL))
-    monkeypatch.setenv("QUANT_ORGANISM_START_DATE", "2024-10-01")
+    monkeypatch.setenv("QUANT_ORGANISM_START_DATE", "2025-04-01")  # 116 days before the files end
     monkeypatch.setenv("QUANT_ORGANISM_COINS", "BTC,ETH")
     monkeypatch.setenv("QUANT_ORGANISM_INTERVAL", "4h")
     assert main(["retrospective", "--interval", "4h", "--preset", "full"]) == 1
     err = capsys.readouterr().err
-    assert "no evolution date between" in err and "each date needs 540 days before it" in err
+    assert "no evolution date between" in err and "each date needs at least 120 days (540 for whole windows) before it" in err
     starts = [
         pd.read_csv(REAL / f"hyperliquid__{c}_4h.csv", usecols=["timestamp_ms"])["timestamp_ms"].min() for c in ("BTC", "ETH")
     ]
     first_day = pd.Timestamp(max(starts), unit="ms").ceil("D").date()
-    assert f"set QUANT_ORGANISM_START_DATE={first_day}: the partitions start 2024-10-01" in err
+    assert f"set QUANT_ORGANISM_START_DATE={first_day}: the partitions start 2025-04-01" in err
     assert "--interval 1d" in err and "--interval 4h" not in err and "--preset test: 60 days" in err
 
 

@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
     parser = sub.add_parser("retrospective", help="the organism's forward track record: the chain through history, "
                             "each date on data before it, beside cash, naive and buy-and-hold")  # fmt: skip
     parser.add_argument(
-        "--from", dest="first", type=_day, help="first evolution date (default: the first with the preset's lookback)"
+        "--from", dest="first", type=_day, help="first evolution date (default: the first with the preset's shortest lookback)"
     )
     parser.add_argument("--to", dest="last", type=_day, help="last evolution date (default: the last the source's data allows)")
     parser.add_argument("--every", type=_days, default=None, help="days between evolution dates (default: monthly, the 1st)")
@@ -64,11 +64,12 @@ def run(args: argparse.Namespace) -> int:
     from quant_organism.evolution.config import load_preset
     from quant_organism.market.schema import MarketDataError
     from quant_organism.market.sources import history_notes
-    from quant_organism.reporting.retrospective import RetrospectiveSettings
+    from quant_organism.reporting.retrospective import RetrospectiveSettings, date_lookback
 
     preset = args.preset or settings.production_preset()
     evolution = load_preset(preset, **({"executor": args.executor} if args.executor else {}))
     lookback = pd.Timedelta(days=evolution.lookback_days)
+    minimum = pd.Timedelta(days=evolution.shortest_lookback_days)
     try:
         data_first, data_last, source_first = _data_span(settings, default_end_date())
     except (LaunchError, ValueError, MarketDataError) as exc:  # a file that cannot be read, say
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if args.first and args.last and args.first > args.last:
         print(f"quant_organism retrospective: --from {args.first} is after --to {args.last}", file=sys.stderr)
         return 2
-    plan = walk_plan(data_first, data_last, lookback, args.first, args.last, args.every)
+    plan = walk_plan(data_first, data_last, lookback, args.first, args.last, args.every, minimum)
     if isinstance(plan, str):
         hints = [_earlier_start(data_first, source_first)] if source_first < data_first else []
         longer = [i for i in ("4h", "1d") if pd.Timedelta(i) > pd.Timedelta(settings.interval())]
@@ -88,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"quant_organism retrospective: {plan}\n  what to do: {'; '.join(hints)}", file=sys.stderr)
         return 1
     dates, untils = plan
+    lookbacks = [date_lookback(date, data_first, evolution) for date in dates]
     track = _store().track_name(settings.source_name(), settings.interval(), preset, args.every)
     root = settings.data_dir()
     print(f"retrospective: source={settings.source_name()} interval={settings.interval()} preset={preset} "
@@ -95,34 +97,48 @@ def run(args: argparse.Namespace) -> int:
           f"(forward to {untils[-1].date()}), track {track}", flush=True)  # fmt: skip
     if source_first < data_first and not args.first:
         print(f"  (more dates: {_earlier_start(data_first, source_first)})", flush=True)
+    shrunk = sum(1 for days in lookbacks if days < evolution.lookback_days)
+    if shrunk:
+        print(f"  (the history starts {data_first.date()}: the first {shrunk} date(s) evolve on {lookbacks[0]}.."
+              f"{lookbacks[shrunk - 1]} days instead of {evolution.lookback_days}, every window shrunk alike, as the "
+              "nightly run does on a short history)", flush=True)  # fmt: skip
     for note in history_notes(configured_source(), settings.coins(), settings.interval()):
         print(f"  ({note})", flush=True)
     status = _ingest(
-        settings, (dates[0] - lookback).strftime("%Y-%m-%d"), (untils[-1] - pd.Timedelta(days=1)).strftime("%Y-%m-%d")
+        settings,
+        (dates[0] - pd.Timedelta(days=lookbacks[0])).strftime("%Y-%m-%d"),
+        (untils[-1] - pd.Timedelta(days=1)).strftime("%Y-%m-%d"),
     )
     if status:
         return status
     spec = RetrospectiveSettings(ChainSettings(evolution=evolution))
     started = time.perf_counter()
-    status = _walk(settings, root, track, dates, untils, lookback, spec, args.rerun)
+    status = _walk(settings, root, track, dates, untils, lookbacks, spec, args.rerun)
     if status:
         return status
     return _report(root, track, dates, time.perf_counter() - started, args.json)
 
 
-def walk_plan(data_first, data_last, lookback, first, last, every):
-    """(evolution dates, their forward ends), or a sentence saying why there are none. A date needs the whole
-    lookback before it; the last one trades forward at most one cadence step, and only on data that exists."""
+def walk_plan(data_first, data_last, lookback, first, last, every, minimum=None):
+    """(evolution dates, their forward ends), or a sentence saying why there are none. A date needs `minimum` days
+    before it (default: the whole lookback; with fewer than `lookback` its windows shrink); the last one trades
+    forward at most one cadence step, and only on data that exists."""
     from quant_organism.reporting.retrospective import evolution_dates
 
-    earliest = (data_first + lookback).normalize()
+    minimum = lookback if minimum is None else minimum
+    earliest = (data_first + minimum).normalize()
     first = max(pd.Timestamp(first, tz="UTC"), earliest) if first else earliest
     end_of_data = data_last + pd.Timedelta(days=1)  # the day after the last whole day of data
     last = min(pd.Timestamp(last, tz="UTC"), data_last) if last else data_last
     dates = evolution_dates(first, last, every)
     if not dates:
+        needs = (
+            f"{lookback.days} days"
+            if minimum >= lookback
+            else f"at least {minimum.days} days ({lookback.days} for whole windows)"
+        )
         return (f"no evolution date between {first.date()} and {last.date()}: the data runs {data_first.date()}.."
-                f"{data_last.date()} and each date needs {lookback.days} days before it")  # fmt: skip
+                f"{data_last.date()} and each date needs {needs} before it")  # fmt: skip
     step = pd.offsets.MonthBegin(1) if every is None else pd.Timedelta(days=every)
     untils = [*dates[1:], min(dates[-1] + step, end_of_data)]
     kept = [(d, u) for d, u in zip(dates, untils) if u > d]
@@ -172,23 +188,29 @@ def _ingest(settings, first: str, last: str) -> int:
     return 0
 
 
-def _walk(settings, root, track, dates, untils, lookback, spec, rerun: bool) -> int:
+def _walk(settings, root, track, dates, untils, lookbacks, spec, rerun: bool) -> int:
     from quant_organism.market.frames import load_market_frames
     from quant_organism.market.lake import MarketLake
+    from quant_organism.reporting.retrospective import with_lookback
 
     store = _store()
     lake = MarketLake(settings.lake_dir())
     previous = None
-    for i, (date, until) in enumerate(zip(dates, untils), start=1):
+    for i, (date, until, days) in enumerate(zip(dates, untils, lookbacks), start=1):
         head = f"[2/2] {i}/{len(dates)} {date.date()}..{until.date()}"
         if store.is_done(root, track, date) and not rerun:
+            stored = store.stored_lookback(root, track, date, spec.chain.evolution.lookback_days)
+            if stored != days:
+                print(f"FAILED: {head}: stored with a lookback of {stored} days, and this walk's history gives it {days}: "
+                      "the history changed since; rerun the walk with --rerun", file=sys.stderr)  # fmt: skip
+                return 1
             print(f"{head}: stored (resumed)", flush=True)
             previous = date
             continue
         started = time.perf_counter()
-        frames = load_market_frames(lake, settings.coins(), date - lookback, until, settings.interval()).frames
+        frames = load_market_frames(lake, settings.coins(), date - pd.Timedelta(days=days), until, settings.interval()).frames
         try:
-            outcome = store.judge_and_save(root, track, frames, date, until, previous, spec)
+            outcome = store.judge_and_save(root, track, frames, date, until, previous, with_lookback(spec, days))
         except (ValueError, store.MissingPreviousDate) as exc:
             print(f"FAILED: {head}: {exc}", file=sys.stderr)
             return 1
@@ -197,7 +219,8 @@ def _walk(settings, root, track, dates, untils, lookback, spec, rerun: bool) -> 
               f"{len(row.get('on_probation') or [])} on probation, capital {row['allocation']:.0%}), "
               f"forward organism {row['organism_return']:+.2%} "
               f"naive {'none' if row['naive'] is None else format(row['naive_return'], '+.2%')} "
-              f"buy&hold {row['buy_and_hold_return']:+.2%}, parity {'ok' if row['parity_ok'] else 'BROKEN'} "
+              f"buy&hold {row['buy_and_hold_return']:+.2%}, parity {'ok' if row['parity_ok'] else 'BROKEN'}"
+              f"{'' if days == spec.chain.evolution.lookback_days else f', lookback {days} days'} "
               f"({time.perf_counter() - started:.0f}s)", flush=True)  # fmt: skip
         if not row["candidates"] and row["notes"]:
             print(f"      {row['notes'][0]}", flush=True)  # why nothing (not even the naive) could be deployed

@@ -141,6 +141,12 @@ class EvolutionConfig(BaseModel):
         return self.total_strategies // self.batch_size
 
     @property
+    def shortest_lookback_days(self) -> int:
+        """The least history an evolution date needs: `min_lookback_days`, or the lookback when that is shorter
+        (the windows shrink to it on a shorter history, never below)."""
+        return min(self.lookback_days, self.min_lookback_days)
+
+    @property
     def n_elite(self) -> int:
         """Individuals carried over unchanged each generation (rounded down, at most batch_size - 1)."""
         return min(int(self.elite_ratio * self.batch_size + 1e-9), self.batch_size - 1)

@@ -12,7 +12,8 @@ chain saw. Beside it, over the same bars:
 The strategies deployed at the previous date are incumbents at D: judged on their forward record only
 (deployment/selection.py), kept when they still earn their place, retired otherwise. A newly chosen strategy
 is deployed on probation at its incubation allocation (deployment/probation.py) until its forward record earns
-it Kelly capital.
+it Kelly capital. On a history shorter than the preset's lookback a date's windows shrink alike, down to the
+preset's minimum, as the nightly run's do (`date_lookback`); its row says the lookback it used.
 
 Every figure here is a forward figure: computed on bars after the date whose data chose what it describes.
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,8 @@ from quant_organism.core.artifacts import finite_or_none
 from quant_organism.core.metrics import bars_per_year, max_drawdown, total_return
 from quant_organism.deployment.chain import ChainSettings, Incumbent, run_chain
 from quant_organism.deployment.scoring import PaperRecord
+from quant_organism.evolution.config import EvolutionConfig
+from quant_organism.evolution.windows import fitted_lookback
 from quant_organism.runtime.forward import ForwardRecord, buy_and_hold_record, flat_record, trade_forward
 from quant_organism.runtime.risk import RiskLimits
 from quant_organism.strategies.genes import SeedGenes
@@ -88,6 +91,7 @@ class DateOutcome:
     notes: list[str] = field(default_factory=list)
     live: dict[str, LiveStrategy] = field(default_factory=dict)
     looks: dict[str, float] = field(default_factory=dict)  # probation looks made at this date: name -> p-value
+    lookback_days: int | None = None  # days of history the chain evolved and validated on
 
     def row(self) -> dict:
         """The flat record of this date (the `retrospective` view's row; every figure is forward)."""
@@ -106,6 +110,7 @@ class DateOutcome:
             "parity_ok": organism.parity_ok, "parity_books": organism.books_checked,
             "parity_problems": organism.parity_problems[:5], "bars": int(len(organism.returns)),
             "seconds": round(self.seconds, 3), "notes": self.notes, "span": "forward",
+            "lookback_days": self.lookback_days,
         }  # fmt: skip
         for curve, record in self.records.items():
             figures = window_figures(record.returns, self.bars_per_year)
@@ -197,7 +202,24 @@ def judge_date(
         spa_pvalue=None if test is None else finite_or_none(test.spa_pvalue), naive=naive, records=records,
         bars_per_year=bars_per_year(first.index), seconds=time.perf_counter() - started, notes=notes, live=live,
         looks={name: float(look["probation_pvalue"]) for name, look in outcome.plan.looks.items()},
+        lookback_days=spec.chain.evolution.lookback_days,
     )  # fmt: skip
+
+
+def date_lookback(date: str | pd.Timestamp, history_first: str | pd.Timestamp, evolution: EvolutionConfig) -> int:
+    """Days of history the chain of `date` runs on (the bars strictly before it): the preset's lookback when the
+    history reaches that far back, else every whole day from `history_first`, the windows shrunk alike as the
+    nightly run shrinks them (`fitted_lookback`); below the preset's minimum a ValueError says what is missing."""
+    evolution_day = (_day(date) - pd.Timedelta(days=1)).date()
+    return fitted_lookback(evolution_day, evolution.lookback_days, _day(history_first).date(), evolution.shortest_lookback_days)
+
+
+def with_lookback(spec: RetrospectiveSettings, days: int) -> RetrospectiveSettings:
+    """`spec` with its search's lookback set to `days` (the split, and everything else, as before)."""
+    if days == spec.chain.evolution.lookback_days:
+        return spec
+    evolution = spec.chain.evolution.model_copy(update={"lookback_days": int(days)})
+    return replace(spec, chain=replace(spec.chain, evolution=evolution))
 
 
 def chained(rows: list[dict], curves: pd.DataFrame) -> dict:

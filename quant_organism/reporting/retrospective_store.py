@@ -46,6 +46,14 @@ def is_done(root: Path, track: str, date: str | pd.Timestamp) -> bool:
     return (date_dir(root, track, date) / ROW).exists()
 
 
+def stored_lookback(root: Path, track: str, date: str | pd.Timestamp, full_days: int) -> int:
+    """The lookback a stored date was evolved on; `full_days` (the preset's) for rows stored before rows said it,
+    when every date had the whole lookback."""
+    row = artifacts.read_frame(date_dir(root, track, date) / ROW).iloc[0]
+    days = row.get("lookback_days")
+    return full_days if days is None or pd.isna(days) else int(days)
+
+
 def load_live(root: Path, track: str, date: str | pd.Timestamp) -> dict[str, LiveStrategy]:
     """The strategies a stored date left trading."""
     payload = artifacts.read_json(date_dir(root, track, date) / LIVE)

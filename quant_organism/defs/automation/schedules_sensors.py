@@ -130,8 +130,7 @@ def _min_history_days(given: int | None) -> int:
         raise ValueError(f"min_history_days must be >= 0 (0: no check), got {given}")
     if given is not None:
         return given
-    preset = load_preset(settings.production_preset())
-    return min(preset.lookback_days, preset.min_lookback_days)
+    return load_preset(settings.production_preset()).shortest_lookback_days
 
 
 def _short_history(materialised: set[tuple[str, str]], day: str, coins: Sequence[str], min_days: int) -> str | None:

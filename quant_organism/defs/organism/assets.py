@@ -1,8 +1,9 @@
 """`organism/retrospective`: the organism's track record, one evolution date per partition (monthly by default).
 
-Each partition runs the production chain on the lake's bars before its date, with the previous partition's
-deployment as incumbents, and paper-trades what it deploys until the next partition's date, beside cash,
-naive (the in-sample best) and equal-weight buy-and-hold (reporting/retrospective.py). The previous
+Each partition runs the production chain on the lake's bars before its date (the preset's whole lookback, or on
+a shorter history every day since the lake's first, the windows shrunk alike as the nightly run's are), with the
+previous partition's deployment as incumbents, and paper-trades what it deploys until the next partition's date,
+beside cash, naive (the in-sample best) and equal-weight buy-and-hold (reporting/retrospective.py). The previous
 partition must be materialised first (a backfill runs them in order); a rerun rewrites the same files.
 """
 
@@ -21,16 +22,17 @@ from quant_organism.evolution.config import load_preset
 from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting import retrospective_store as store
 from quant_organism.reporting.plots import markdown_image, retrospective_curves
-from quant_organism.reporting.retrospective import RetrospectiveSettings, chained
+from quant_organism.reporting.retrospective import RetrospectiveSettings, chained, date_lookback, with_lookback
 
 RETROSPECTIVE = dg.AssetKey(["organism", "retrospective"])
 PREVIOUS_DATE = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
 
 
 def _first_date() -> pd.Timestamp:
-    """The first evolution date with the production preset's whole lookback after the partitions' start."""
-    lookback = load_preset(settings.production_preset()).lookback_days
-    return pd.Timestamp(settings.partitions_start_date()) + pd.Timedelta(days=lookback)
+    """The first evolution date with the production preset's shortest history after the partitions' start (its
+    windows shrunk alike, as the nightly run's would be then)."""
+    days = load_preset(settings.production_preset()).shortest_lookback_days
+    return pd.Timestamp(settings.partitions_start_date()) + pd.Timedelta(days=days)
 
 
 retrospective_partitions = dg.TimeWindowPartitionsDefinition(
@@ -61,7 +63,14 @@ def retrospective(
     date, until = pd.Timestamp(window.start).tz_convert("UTC"), pd.Timestamp(window.end).tz_convert("UTC")
     preset = config.preset or settings.production_preset()
     evolution = load_preset(preset, **({"executor": config.executor} if config.executor else {}))
-    start = date - pd.Timedelta(days=evolution.lookback_days)
+    first_days = lake.lake().first_days("candles", settings.coins(), settings.interval())
+    lookback = evolution.lookback_days  # a coin without any candles: the whole lookback, and the chain says what is missing
+    if first_days and len(first_days) == len(settings.coins()):
+        try:
+            lookback = date_lookback(date, max(first_days.values()), evolution)
+        except ValueError as exc:
+            raise dg.Failure(description=str(exc)) from None
+    start = date - pd.Timedelta(days=lookback)
     loaded = load_market_frames(lake.lake(), settings.coins(), start, until, settings.interval())
     if not any((f.index >= date).any() for f in loaded.frames.values()):
         raise missing_upstream(
@@ -76,7 +85,10 @@ def retrospective(
         else pd.Timestamp(retrospective_partitions.get_prev_partition_window(window.start).start).tz_convert("UTC")
     )
     track = store.track_name(settings.source_name(), settings.interval(), preset, None)
-    spec = RetrospectiveSettings(ChainSettings(evolution=evolution))
+    spec = with_lookback(RetrospectiveSettings(ChainSettings(evolution=evolution)), lookback)
+    if lookback < evolution.lookback_days:
+        context.log.warning(f"the lake's history starts {max(first_days.values())}: lookback {evolution.lookback_days} "
+                            f"-> {lookback} days, every window shrunk alike")  # fmt: skip
     try:
         outcome = store.judge_and_save(Path(artifacts.root), track, loaded.frames, date, until, previous, spec)
     except store.MissingPreviousDate as missing:
@@ -106,5 +118,6 @@ def retrospective(
             "dates": dg.MetadataValue.md(table.to_markdown(index=False, floatfmt=".4f")),
             "equity_plot": dg.MetadataValue.md(markdown_image(retrospective_curves(curves, track), "retrospective")),
             "track": track,
+            "lookback_days": dg.MetadataValue.int(lookback),
         }
     )
