@@ -12,6 +12,7 @@ from quant_organism.core.budget import CostLimitExceeded, check_cost, cost_usd, 
 from quant_organism.core.faults import fault_point
 from quant_organism.defs.market.assets import CANDLES, FUNDING
 from quant_organism.defs.market.regime import REGIME
+from quant_organism.defs.shared.history import fit_to_history
 from quant_organism.defs.shared.partitions import all_coins_of_day, daily_partitions, lookback_days
 from quant_organism.defs.shared.resources import (
     ArtifactsResource,
@@ -24,7 +25,7 @@ from quant_organism.defs.shared.upstream import thin_window, uncovered_days
 from quant_organism.evolution.config import EvolutionConfig, load_preset, preset_names, preset_values
 from quant_organism.evolution.engine import run_evolution
 from quant_organism.evolution.result import TooManyFailedIslands, select_candidates, to_strategy_configs
-from quant_organism.evolution.windows import evolution_windows, fitted_lookback
+from quant_organism.evolution.windows import evolution_windows
 from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting.memory import run_row, tag_phase
 from quant_organism.reporting.plots import fitness_over_generations, markdown_image
@@ -116,26 +117,6 @@ def _post_mortem_summary(artifacts: ArtifactsResource) -> dict[str, int]:
     return dict(Counter(p.get("seed_type", "?") for p in load_post_mortems(Path(artifacts.root) / STORE_DIR, limit=200)))
 
 
-def _fit_to_history(context, evolution: EvolutionConfig, lake: LakeResource, day: str) -> EvolutionConfig:
-    """The preset with its lookback shrunk to the history the lake holds (every coin), if shorter."""
-    windows = evolution_windows(day, evolution.lookback_days, evolution.split)
-    first_days = lake.lake().first_days("candles", settings.coins(), settings.interval())
-    if not first_days or len(first_days) < len(settings.coins()):
-        return evolution  # nothing (or not every coin) in the lake: the coverage check below explains
-    first = max(first_days.values())
-    if first <= windows.train.start.date():
-        return evolution
-    try:
-        lookback = fitted_lookback(day, evolution.lookback_days, first, evolution.min_lookback_days)
-    except ValueError as exc:
-        raise dg.Failure(description=str(exc)) from None
-    context.log.warning(
-        f"the lake's history starts {first} (latest first day over the coins): lookback {evolution.lookback_days} -> "
-        f"{lookback} days, windows split {evolution.split} as before"
-    )
-    return evolution.model_copy(update={"lookback_days": lookback})
-
-
 def _cost_plan(evolution: EvolutionConfig, windows, clock, budget: RunBudgetResource) -> dict:
     """Planned evaluations and the run's estimated CPU-seconds and cost, before any work."""
     import pandas as pd
@@ -200,7 +181,7 @@ def population(
     budget: RunBudgetResource,
 ) -> dg.MaterializeResult:
     day = context.partition_key
-    evolution = _fit_to_history(context, config.evolution_config(), lake, day)
+    evolution = fit_to_history(context, config.evolution_config(), lake, day)
     windows = evolution_windows(day, evolution.lookback_days, evolution.split)
     clock = budget.budget(context)
     plan = _cost_plan(evolution, windows, clock, budget)

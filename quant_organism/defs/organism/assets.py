@@ -15,6 +15,7 @@ import pandas as pd
 from pydantic import Field
 
 from quant_organism import settings
+from quant_organism.defs.shared.history import fit_to_history
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource
 from quant_organism.defs.shared.upstream import days_between, missing_upstream
 from quant_organism.deployment.chain import ChainSettings
@@ -22,7 +23,7 @@ from quant_organism.evolution.config import load_preset
 from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting import retrospective_store as store
 from quant_organism.reporting.plots import markdown_image, retrospective_curves
-from quant_organism.reporting.retrospective import RetrospectiveSettings, chained, date_lookback, with_lookback
+from quant_organism.reporting.retrospective import RetrospectiveSettings, chained
 
 RETROSPECTIVE = dg.AssetKey(["organism", "retrospective"])
 PREVIOUS_DATE = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
@@ -62,14 +63,10 @@ def retrospective(
     window = context.partition_time_window
     date, until = pd.Timestamp(window.start).tz_convert("UTC"), pd.Timestamp(window.end).tz_convert("UTC")
     preset = config.preset or settings.production_preset()
-    evolution = load_preset(preset, **({"executor": config.executor} if config.executor else {}))
-    first_days = lake.lake().first_days("candles", settings.coins(), settings.interval())
-    lookback = evolution.lookback_days  # a coin without any candles: the whole lookback, and the chain says what is missing
-    if first_days and len(first_days) == len(settings.coins()):
-        try:
-            lookback = date_lookback(date, max(first_days.values()), evolution)
-        except ValueError as exc:
-            raise dg.Failure(description=str(exc)) from None
+    preset_config = load_preset(preset, **({"executor": config.executor} if config.executor else {}))
+    evening = (date - pd.Timedelta(days=1)).strftime("%Y-%m-%d")  # the chain runs after the day before `date` closes
+    evolution = fit_to_history(context, preset_config, lake, evening)
+    lookback = evolution.lookback_days
     start = date - pd.Timedelta(days=lookback)
     loaded = load_market_frames(lake.lake(), settings.coins(), start, until, settings.interval())
     if not any((f.index >= date).any() for f in loaded.frames.values()):
@@ -85,10 +82,7 @@ def retrospective(
         else pd.Timestamp(retrospective_partitions.get_prev_partition_window(window.start).start).tz_convert("UTC")
     )
     track = store.track_name(settings.source_name(), settings.interval(), preset, None)
-    spec = with_lookback(RetrospectiveSettings(ChainSettings(evolution=evolution)), lookback)
-    if lookback < evolution.lookback_days:
-        context.log.warning(f"the lake's history starts {max(first_days.values())}: lookback {evolution.lookback_days} "
-                            f"-> {lookback} days, every window shrunk alike")  # fmt: skip
+    spec = RetrospectiveSettings(ChainSettings(evolution=evolution))
     try:
         outcome = store.judge_and_save(Path(artifacts.root), track, loaded.frames, date, until, previous, spec)
     except store.MissingPreviousDate as missing:
