@@ -153,3 +153,31 @@ def test_the_fix_command_for_a_daily_asset_names_its_partition_range():
     start, end = pd.Timestamp("2024-01-01", tz="UTC"), pd.Timestamp("2024-01-04", tz="UTC")
     assert uncovered_days(frames, ["BTC"], start, end) == ["2024-01-03"]
     assert uncovered_days(frames, ["BTC", "ETH"], start, end) == ["2024-01-01", "2024-01-02", "2024-01-03"]
+
+
+def test_evolution_on_a_history_shorter_than_its_lookback_shrinks_its_windows_down_to_the_minimum(data_dir, monkeypatch):
+    """The evolution asset on a lake holding less history than the preset's lookback evolves on every day it has, the
+    three windows shrunk alike (as `fitted_lookback` and the retrospective shrink them), and says so; on less than
+    the preset's minimum it fails saying how much history is missing (defs/shared/history.fit_to_history)."""
+    from quant_organism_tests.support.chain import ingest_coins, project_definitions
+
+    monkeypatch.setenv("QUANT_ORGANISM_COINS", "BTC")  # one coin, and no regimes: the windows are what is tested
+    first, day = "2024-01-01", "2024-05-09"  # 130 days: more than the minimum (120), less than the lookback (150)
+    definitions = project_definitions(data_dir)
+    config = {"ops": {"evolution__population": {"config": {"preset": "test", "lookback_days": 150}}}}
+    evolve = definitions.resolve_job_def("evolve")
+    with dg.instance_for_test() as instance:
+        ingest_coins(definitions, instance, ("BTC",), first, day)
+        shrunk = evolve.execute_in_process(instance=instance, partition_key=day, run_config=config, raise_on_error=False)
+        short = evolve.execute_in_process(instance=instance, partition_key="2024-04-19", run_config=config, raise_on_error=False)
+        said = [entry.user_message for entry in instance.all_logs(shrunk.run_id)]
+    assert shrunk.success, [e.message for e in shrunk.all_events if e.is_failure]
+    assert (
+        f"the lake's history starts {first} (latest first day over the coins): lookback 150 -> 130 days, windows split"
+        in "\n".join(said)
+    )
+    windows = shrunk.asset_materializations_for_node("evolution__population")[0].metadata["windows"].data
+    assert windows["train"]["start"].startswith(first) and windows["walk_forward"]["end"].startswith("2024-05-10")
+    assert not short.success  # 110 days: below the minimum, nothing evolves on a window the lake does not hold
+    failure = next(e for e in short.all_events if e.is_step_failure).event_specific_data.error.message
+    assert f"only 110 day(s) of history from {first} to 2024-04-19; the preset needs 150 and at least 120" in failure
