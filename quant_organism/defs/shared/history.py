@@ -22,7 +22,7 @@ def fit_to_history(context, evolution: EvolutionConfig, lake: LakeResource, day:
     if first <= windows.train.start.date():
         return evolution
     try:
-        lookback = fitted_lookback(day, evolution.lookback_days, first, evolution.min_lookback_days)
+        lookback = fitted_lookback(day, evolution.lookback_days, first, evolution.shortest_lookback_days)
     except ValueError as exc:
         raise dg.Failure(description=str(exc)) from None
     context.log.warning(
