@@ -117,6 +117,58 @@ def test_the_lake_reader_skips_a_symlinked_partition_and_says_so(tmp_path: Path)
     assert skipped == ["candles/BTC/2024-01-02: a symbolic link in the lake, not followed"]
 
 
+def test_the_lake_reader_says_why_it_skips_each_day_it_does_not_read(tmp_path: Path) -> None:
+    """One reason per skipped partition, in day order, whichever part of its path is wrong: a linked data file, a
+    missing day, a failed quality report, a file that is not Parquet, and every day of a coin whose folder is a
+    link. The rows read are the good days' alone."""
+    import dataclasses
+
+    import pandas as pd
+
+    from quant_organism.market.lake import MarketLake
+    from quant_organism.market.quality import check_candles
+    from quant_organism.market.sources.synthetic import SyntheticSource
+
+    lake, outside, source = MarketLake(tmp_path / "lake"), MarketLake(tmp_path / "outside"), SyntheticSource()
+    days = [f"2024-01-0{d}" for d in range(1, 7)]
+
+    def write(target: MarketLake, coin: str, day: str, passed: bool = True) -> Path:
+        start = pd.Timestamp(day, tz="UTC")
+        quality = check_candles(source.candles(coin, start, start + pd.Timedelta(days=1)), coin, day)
+        report = quality.report if passed else dataclasses.replace(quality.report, score=0.5)
+        return target.write_partition("candles", coin, day, quality.table, report)
+
+    for day in days:
+        write(outside, "BTC", day)
+        write(outside, "ETH", day)
+    for day in ("2024-01-01", "2024-01-06"):
+        write(lake, "BTC", day)
+    linked_file = lake.partition_path("candles", "BTC", "2024-01-02")  # 01-03: never written
+    linked_file.parent.mkdir(parents=True)
+    os.symlink(outside.partition_path("candles", "BTC", "2024-01-02"), linked_file)
+    write(lake, "BTC", "2024-01-04", passed=False)
+    garbage = lake.partition_path("candles", "BTC", "2024-01-05")
+    garbage.parent.mkdir(parents=True)
+    garbage.write_bytes(b"not a parquet file")
+    eth = lake.partition_path("candles", "ETH", "2024-01-01").parent.parent
+    os.symlink(outside.partition_path("candles", "ETH", "2024-01-01").parent.parent, eth)
+
+    frame, skipped = lake.read("candles", ["BTC", "ETH"], days[0], "2024-01-07")
+
+    assert sorted(frame["timestamp"].dt.strftime("%Y-%m-%d").unique()) == ["2024-01-01", "2024-01-06"]
+    assert set(frame["coin"]) == {"BTC"} and len(frame) == 48
+    assert [line.split(":")[0] for line in skipped] == [f"candles/BTC/{d}" for d in days[1:5]] + [
+        f"candles/ETH/{d}" for d in days
+    ]
+    reasons = [line.split(": ", 1)[1] for line in skipped]
+    assert reasons[:3] == ["a symbolic link in the lake, not followed", "not materialised", "quality 50.0% below threshold"]
+    assert reasons[3].startswith("unreadable Parquet file, not read") and reasons[3].endswith("re-materialise the partition")
+    assert reasons[4:] == ["a symbolic link in the lake, not followed"] * len(days)
+    assert garbage.read_bytes() == b"not a parquet file"  # reported, left in place
+    assert lake.quality("candles", "BTC", "2024-01-04")["passed"] is False
+    assert lake.quality("candles", "BTC", "2024-01-01")["passed"] is True
+
+
 def test_the_lake_reader_reads_in_chunks_and_narrows_columns_alike_in_both_engines(tmp_path: Path, monkeypatch) -> None:
     """Chunked Polars reads (a 50-coin year is 18,000 files) equal one read, and `columns` narrows both engines."""
     import pandas as pd
