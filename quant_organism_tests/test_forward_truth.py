@@ -29,6 +29,7 @@ from quant_organism.reporting.retrospective import RetrospectiveSettings, evolut
 from quant_organism.strategies import SeedGenes, SeedType
 from quant_organism.validation.held_out import forward_returns
 from quant_organism.validation.population_pbo import population_pbo, tried_sample
+from quant_organism_tests.support.instance import product_instance
 
 START = pd.Timestamp("2024-01-01", tz="UTC")
 SMALL = dict(total_strategies=60, batch_size=30, generations=3, lookback_days=300, split=(0.4, 0.3, 0.3), min_trades=5,
@@ -320,7 +321,7 @@ def test_the_retrospective_asset_needs_its_previous_date_and_writes_the_track(da
     coins = ("BTC", "ETH", "SOL", "DOGE", "XRP")
     config = {"ops": {"organism__retrospective": {"config": {"preset": "test"}}}}
     asset = definitions.resolve_assets_def(RETROSPECTIVE)
-    with dg.instance_for_test() as instance:
+    with product_instance() as instance:
         ingest_coins(definitions, instance, coins, day0, day1)
         regime_job = definitions.resolve_job_def("market_regime")
         assert regime_job.execute_in_process(instance=instance, tags={"dagster/asset_partition_range_start": day0,

@@ -24,6 +24,7 @@ from quant_organism.defs.shared.resources import OperatorPolicyResource, project
 from quant_organism.market.sources.synthetic import SyntheticSource
 from quant_organism.runtime.ledger import LEDGER_FILE, PaperLedger
 from quant_organism_tests.support.hl_replay_server import HyperliquidReplayServer
+from quant_organism_tests.support.instance import product_instance
 from quant_organism_tests.support.paper_book import COINS, FIRST, PAPER_DAYS
 from quant_organism_tests.support.paper_book import deploy_long_windows as _deploy
 
@@ -82,7 +83,7 @@ def test_each_closed_hour_is_traded_into_the_one_ledger_and_the_day_rolls_up(dat
                     "dagster/asset_partition_range_end": f"{coin}|{last}"}  # fmt: skip
             assert ingest.execute_in_process(instance=instance, tags=tags).success
 
-    with dg.instance_for_test() as instance:
+    with product_instance() as instance:
         ingest_until(DAY1)
         names = _deploy(StrategyStore(data_dir / STORE_DIR))
         for hour in range(24):  # every hour of DAY1, parity judged after each
@@ -130,7 +131,7 @@ def test_the_hourly_schedule_trades_the_hour_that_closed_and_retries_a_failed_on
         assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs, resources=defs.resources, schedules=[schedule]
     ).get_repository_def()
     at = datetime(2024, 4, 11, 10, 3, tzinfo=timezone.utc)
-    with dg.instance_for_test() as instance:
+    with product_instance() as instance:
 
         def tick():
             context = dg.build_schedule_context(instance=instance, scheduled_execution_time=at, repository_def=repo)

@@ -15,6 +15,7 @@ from quant_organism.market.sentiment import CLASSES, FearGreedApi, FearGreedFile
 from quant_organism.market.sources.files import FileSource
 from quant_organism.market.sources.synthetic import SyntheticSource
 from quant_organism_tests.support.fng_replay_server import FearGreedReplay
+from quant_organism_tests.support.instance import product_instance
 
 COINS = ["BTC", "ETH", "SOL", "DOGE", "XRP"]
 FAST = RetryPolicy(max_attempts=4, base_delay=0.0, max_delay=0.0, jitter=0.0)
@@ -208,7 +209,7 @@ def test_the_regime_asset_materialises_a_year_of_five_coins_with_a_plot_and_a_vi
     resources = project_resources(data_dir)
     definitions = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs, resources=resources)
     first, last = "2024-01-01", "2024-12-31"
-    with dg.instance_for_test() as instance:
+    with product_instance() as instance:
         ingest = definitions.resolve_job_def("ingest_market_data")
         for coin in COINS:
             tags = {

@@ -21,6 +21,7 @@ from quant_organism.automation.job_names import EVOLVE_FULL_JOB, INGEST_JOB, PAP
 from quant_organism.cli.launch import RANGE_END_TAG, RANGE_START_TAG
 from quant_organism.defs.automation import schedules_sensors as automation
 from quant_organism.defs.shared.resources import project_resources
+from quant_organism_tests.support.instance import product_instance
 
 UTC = timezone.utc
 WEEK = [d.strftime("%Y-%m-%d") for d in pd.date_range("2024-03-01", periods=7, freq="D")]
@@ -101,7 +102,7 @@ def keys(requests: list[dg.RunRequest]) -> list[str]:
 @pytest.mark.timeout(600)
 def test_a_simulated_week_of_nights_runs_each_day_once_and_retries_the_failed_night(data_dir):
     coins = settings.coins()
-    with dg.instance_for_test() as instance:
+    with product_instance() as instance:
         night = Night(instance, data_dir)
         ingest = night.defs.resolve_job_def(INGEST_JOB)
         for coin in coins:  # the history before the week, one range run per coin

@@ -20,6 +20,7 @@ from quant_organism.definitions import load_definitions
 from quant_organism.defs.shared.resources import project_resources
 from quant_organism.deployment import Candidate, DecisionConfig, DecisionEngine, deploy
 from quant_organism.strategies import SeedGenes, SeedType, gene_space
+from quant_organism_tests.support.instance import product_instance
 from quant_organism_tests.support.paper_book import COINS, FIRST, LONG_WINDOWS, NO_RISK, PAPER_DAYS
 from quant_organism_tests.support.paper_book import deploy_long_windows as _deploy
 from quant_organism_tests.support.paper_book import genes_with as _genes
@@ -30,7 +31,7 @@ def test_long_window_strategies_paper_trade_exactly_their_backtest_day_by_day(da
     defs = load_definitions()
     definitions = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs,
                                  resources=project_resources(data_dir))  # fmt: skip
-    with dg.instance_for_test() as instance:
+    with product_instance() as instance:
         ingest = definitions.resolve_job_def("ingest_market_data")
         for coin in COINS:
             tags = {"dagster/asset_partition_range_start": f"{coin}|{FIRST}",
@@ -91,7 +92,7 @@ def _paper_trade_btc_for_20_days(
     plan = engine.select([Candidate(c.name, 1.0) for c in configs], returns)
     deploy(plan, store, when=datetime.now(timezone.utc), evolution_date=date.fromisoformat(evolved_on))
     assert len(plan.names) == len(genomes)
-    with dg.instance_for_test() as instance:
+    with product_instance() as instance:
         tags = {"dagster/asset_partition_range_start": f"BTC|{first}", "dagster/asset_partition_range_end": f"BTC|{days[-1]}"}
         assert definitions.resolve_job_def("ingest_market_data").execute_in_process(instance=instance, tags=tags).success
         if regimes:  # the regime series the regime genes read, over the whole history
@@ -135,7 +136,7 @@ def test_parity_holds_on_the_real_hyperliquid_files(data_dir: Path, market_data_
     returns = pd.DataFrame({c.name: np.random.default_rng(2).normal(0.004, 0.01, 300) for c in configs})
     plan = DecisionEngine(DecisionConfig(max_correlation=1.0)).select([Candidate(c.name, 1.0) for c in configs], returns)
     deploy(plan, store, when=datetime.now(timezone.utc), evolution_date=date.fromisoformat(evolved_on))
-    with dg.instance_for_test() as instance:
+    with product_instance() as instance:
         for coin in COINS:
             tags = {"dagster/asset_partition_range_start": f"{coin}|{first}",
                     "dagster/asset_partition_range_end": f"{coin}|{days[-1]}"}  # fmt: skip

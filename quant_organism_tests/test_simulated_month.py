@@ -47,7 +47,8 @@ from quant_organism.market.sources.synthetic import SyntheticSource
 from quant_organism.runtime.ledger import LEDGER_FILE, PaperLedger
 from quant_organism.runtime.operator import POLICY_FILE
 from quant_organism_tests.support.hl_replay_server import Fault, HyperliquidReplayServer
-from quant_organism_tests.support.month import UTC, Month, one_event_log
+from quant_organism_tests.support.instance import one_event_log
+from quant_organism_tests.support.month import UTC, Month
 from quant_organism_tests.support.paper_book import deploy_long_windows
 
 HISTORY = ("2024-01-01", "2024-02-29")  # the test preset's 60-day lookback, ingested before the month

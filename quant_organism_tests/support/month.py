@@ -29,23 +29,6 @@ from quant_organism.defs.shared.resources import SentimentSourceResource, projec
 UTC = timezone.utc
 
 
-def one_event_log(instance_dir: Path) -> dict:
-    """Instance overrides that keep every run's events in one SQLite file (Dagster's consolidated event log).
-
-    The default keeps one SQLite file per run, created and migration-checked for every run: over a month of
-    nights (some 300 runs) that bookkeeping alone cost about a fifth of the simulation's wall time. What the
-    organism does with the instance (runs, partitions, asset checks, run-status sensors) is the same on both.
-    The overrides land in the instance's dagster.yaml, so a run in a child process uses the same file.
-    """
-    return {
-        "event_log_storage": {
-            "module": "dagster._core.storage.event_log",
-            "class": "ConsolidatedSqliteEventLogStorage",
-            "config": {"base_dir": str(instance_dir / "history")},
-        }
-    }
-
-
 RUN_KEY_TAG = "dagster/run_key"
 ORIGIN_TAG = "quant_organism/sim_origin"  # the schedule or sensor that requested the run
 
