@@ -383,7 +383,7 @@ class MarketLake:
 
 
 def _entry_kind(path: str) -> str:
-    """ "link", "missing" or "present" (anything else that exists: a partition's folder or its file)."""
+    """What is at `path`, links not followed: "link", "missing", or "present" (a partition's folder or file)."""
     try:
         mode = os.lstat(path).st_mode
     except OSError:  # absent, or a file where a folder should be
