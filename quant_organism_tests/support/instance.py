@@ -16,14 +16,16 @@ from pathlib import Path
 
 import dagster as dg
 
+from quant_organism.defs.shared.event_log import PooledSqliteEventLogStorage
+
 
 def one_event_log(instance_dir: Path) -> dict:
     """Instance overrides that give a test instance the project's event log under `instance_dir`/history. They land
     in the instance's dagster.yaml, so a run in a child process uses the same file."""
     return {
         "event_log_storage": {
-            "module": "quant_organism.defs.shared.event_log",
-            "class": "PooledSqliteEventLogStorage",
+            "module": PooledSqliteEventLogStorage.__module__,  # the class cli/launch.py names in DAGSTER_HOME
+            "class": PooledSqliteEventLogStorage.__name__,
             "config": {"base_dir": str(instance_dir / "history")},
         }
     }
