@@ -22,7 +22,7 @@ from quant_organism.strategies import (
     repair_values,
 )
 from quant_organism.strategies.base import BaseSeed
-from quant_organism.strategies.genes import _clipped, hash_payload
+from quant_organism.strategies.genes import _clipped, genes_json, hash_payload
 
 ALL = list(SeedType)
 
@@ -235,6 +235,24 @@ def test_hash_payload_is_the_canonical_json_of_the_cast_genes() -> None:
         hash_payload(
             SeedType.EMA_CROSSOVER, {**SeedGenes.create_default(SeedType.EMA_CROSSOVER, "x").gene_values(), "stop_loss": math.inf}
         )
+
+
+def test_genes_json_is_the_json_encoders_text() -> None:
+    """Evolution's records keep each genome's genes as `genes_json` writes them by hand: byte for byte the json
+    encoder's text (the records are read back with `json.loads`), signed zeros and exponent floats included, and
+    values it cannot write by hand (numpy scalars, non-finite floats) go through the encoder."""
+    rng = np.random.default_rng(13)
+    for seed_type in ALL:
+        for k in range(30):
+            values = SeedGenes.random(seed_type, "a", rng).gene_values()
+            name = next(n for n, v in values.items() if isinstance(v, float))
+            values[name] = [-0.0, 1e-7, 2.5e16, values[name]][k % 4]
+            assert genes_json(values) == json.dumps(values, separators=(",", ":"))
+            assert json.loads(genes_json(values)) == values
+    odd = {"fast_period": 3, "stop_loss": math.nan, "take_profit": np.float64(0.1)}
+    assert genes_json(odd) == json.dumps(odd, separators=(",", ":")) == '{"fast_period":3,"stop_loss":NaN,"take_profit":0.1}'
+    with pytest.raises(TypeError):
+        genes_json({"fast_period": np.int64(3)})
 
 
 def test_repair_clips_each_gene_as_its_spec_does() -> None:

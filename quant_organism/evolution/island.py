@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import os
 import time
 import traceback
@@ -36,7 +35,7 @@ from quant_organism.evolution.config import OBJECTIVE_COLUMN, EvolutionConfig
 from quant_organism.evolution.fitness import evaluate_universe
 from quant_organism.evolution.operators import allocate, crossover_values, crowded_tournament, mutate_values, random_genome
 from quant_organism.evolution.windows import Window, WindowLeakError, guard_train_frames
-from quant_organism.strategies.genes import SeedGenes, SeedType, evolved_name, genes_hash, repair_values
+from quant_organism.strategies.genes import SeedGenes, SeedType, evolved_name, genes_hash, genes_json, repair_values
 
 Evaluator = Callable[[Mapping[str, pd.DataFrame], Sequence[SeedGenes], FitnessConfig], pd.DataFrame]
 """(train frames, distinct genomes, fitness config) -> one row per genome with `obj_*`, valid, score."""
@@ -264,7 +263,7 @@ class Island:
             "seed_type": genes.seed_type.value,
             "generation": genes.generation,
             "batch": self.task.batch,
-            "genes": json.dumps(genes.gene_values(), separators=(",", ":")),
+            "genes": genes_json(genes.gene_values()),
             "genes_hash": ind.hash,
             **metrics,
         }

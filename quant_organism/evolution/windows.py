@@ -146,7 +146,7 @@ def guard_train_frames(frames: Mapping[str, pd.DataFrame], train: Window, valida
             continue
         if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
             raise WindowLeakError(f"{coin}: evaluation frame has no UTC DatetimeIndex; cannot prove it is train-only")
-        first, last = index.min(), index.max()
+        first, last = (index[0], index[-1]) if index.is_monotonic_increasing else (index.min(), index.max())
         if first >= train.start and last < train.end:
             continue
         stray = last if last >= train.end else first

@@ -345,7 +345,12 @@ def gene_space(seed_type: SeedType | str) -> dict[str, GeneSpec]:
 
 def parameter_names(seed_type: SeedType | str) -> tuple[str, ...]:
     """The seed-specific genes, i.e. the keys of `SeedGenes.parameters`."""
-    return tuple(name for name in _SPACES[_seed_type(seed_type)] if name not in COMMON_GENES)
+    return _parameter_names(_seed_type(seed_type))
+
+
+@functools.cache
+def _parameter_names(seed_type: SeedType) -> tuple[str, ...]:
+    return tuple(name for name in _SPACES[seed_type] if name not in COMMON_GENES)
 
 
 def gene_orderings(seed_type: SeedType | str) -> tuple[Ordering, ...]:
@@ -378,8 +383,8 @@ def repair_values(seed_type: SeedType | str, values: Mapping[str, Any]) -> dict[
     """
     seed_type = _seed_type(seed_type)
     space = _SPACES[seed_type]
-    unknown = sorted(set(values) - set(space))
-    if unknown:
+    if not values.keys() <= space.keys():
+        unknown = sorted(set(values) - set(space))
         raise ValueError(f"{seed_type.value}: unknown gene(s) {unknown}; expected {list(space)}")
     out = _clipped(seed_type, values)
     for order in _TABLE[seed_type][1]:
@@ -447,6 +452,20 @@ def hash_payload(seed_type: SeedType, values: Mapping[str, GeneValue]) -> str:
 @functools.cache
 def _hash_layout(seed_type: SeedType) -> tuple[tuple[str, bool], ...]:
     return tuple((name, _SPACES[seed_type][name].kind == "int") for name in sorted(_SPACES[seed_type]))
+
+
+def genes_json(values: Mapping[str, GeneValue]) -> str:
+    """`json.dumps(values, separators=(",", ":"))` of flat gene values, in their order: the text evolution's
+    records keep of each genome. Written out as `hash_payload` is, for the same reason (the encoder formats each
+    float through a Python callback: two thirds of a record's cost); anything but finite ints and floats under
+    plain names takes the json path."""
+    parts = []
+    for name, value in values.items():
+        kind = type(value)
+        if not (kind is int or (kind is float and math.isfinite(value))) or not name.isidentifier():
+            return json.dumps(values, separators=(",", ":"))
+        parts.append(f'"{name}":{value!r}')
+    return "{" + ",".join(parts) + "}"
 
 
 def genes_hash(seed_type: SeedType, values: Mapping[str, GeneValue]) -> str:
@@ -599,20 +618,20 @@ class SeedGenes(BaseModel):
         says why): evolution builds every offspring this way, and pydantic's pass cost a third of breeding."""
         fields = cls._fields(seed_type, seed_id, values, generation)
         if isinstance(seed_id, str) and seed_id and type(generation) is int and generation >= 0:
-            if set(values) == set(_SPACES[seed_type]) and not _gene_problems(seed_type, values):
+            if values.keys() == _SPACES[seed_type].keys() and not _gene_problems(seed_type, values):
                 return cls.model_construct(**fields)
         return cls(**fields)
 
     @staticmethod
     def _fields(seed_type: SeedType, seed_id: str, flat: Mapping[str, Any], generation: int) -> dict[str, Any]:
-        unknown = sorted(set(flat) - set(_SPACES[seed_type]))
-        if unknown:
+        if not flat.keys() <= _SPACES[seed_type].keys():
+            unknown = sorted(set(flat) - set(_SPACES[seed_type]))
             raise ValueError(f"{seed_type.value}: unknown gene(s) {unknown}; expected {list(_SPACES[seed_type])}")
         return {
             "seed_id": seed_id,
             "seed_type": seed_type,
             "generation": generation,
-            "parameters": {name: flat[name] for name in parameter_names(seed_type) if name in flat},
+            "parameters": {name: flat[name] for name in _parameter_names(seed_type) if name in flat},
             **{name: flat[name] for name in COMMON_GENES if name in flat},
         }
 
