@@ -49,12 +49,18 @@ STATUS_LEAK = "leak"
 
 
 class Individual:
-    """A genome with its objective values (sharpe, consistency, max_drawdown, turnover) and its evaluated row."""
+    """A genome as its repaired gene values, its evolved name and hash, with its objective values (sharpe,
+    consistency, max_drawdown, turnover) and its evaluated row. The `SeedGenes` model is built only for the
+    evaluator, under the hash: an island breeds on values, and building a model per offspring was a fifth of
+    breeding."""
 
-    __slots__ = ("genes", "hash", "objectives", "score", "row")
+    __slots__ = ("seed_type", "values", "name", "generation", "hash", "objectives", "score", "row")
 
-    def __init__(self, genes: SeedGenes, genes_hash: str) -> None:
-        self.genes = genes
+    def __init__(self, seed_type: SeedType, values: dict, name: str, generation: int, genes_hash: str) -> None:
+        self.seed_type = seed_type
+        self.values = values
+        self.name = name
+        self.generation = generation
         self.hash = genes_hash
         self.objectives: tuple[float, ...] = ()
         self.score = float("nan")
@@ -179,7 +185,7 @@ class Island:
         parents = [population[i] for i in crowded_tournament(ranks, crowding, k, self.rng)]
         groups: dict[SeedType, list[Individual]] = {}
         for parent in parents:
-            groups.setdefault(parent.genes.seed_type, []).append(parent)
+            groups.setdefault(parent.seed_type, []).append(parent)
         # (type, values, the parent's values if crossed, else None)
         children: list[tuple[SeedType, dict, dict | None]] = []
         for seed_type, members in groups.items():
@@ -187,11 +193,11 @@ class Island:
             for j in range(0, len(members), 2):
                 pair = members[j : j + 2]
                 if len(pair) == 2 and self.rng.random() < cfg.crossover_rate:
-                    va, vb = pair[0].genes.gene_values(), pair[1].genes.gene_values()
+                    va, vb = pair[0].values, pair[1].values
                     a, b = crossover_values(seed_type, va, vb, self.rng)
                     children += [(seed_type, a, va), (seed_type, b, vb)]
                 else:
-                    children += [(seed_type, p.genes.gene_values(), None) for p in pair]
+                    children += [(seed_type, p.values, None) for p in pair]
         out = []
         for seed_type, values, parent in children:
             # A child equal to its parent, gene for gene, is the parent (repaired values are typed and canonical,
@@ -224,11 +230,10 @@ class Island:
     # --- evaluation ------------------------------------------------------------------------
     def _individual(self, seed_type: SeedType, values: dict, digest: str, generation: int) -> Individual:
         """The island's individual for repaired gene values: the cached one if this genome was seen before, else
-        a new genome with its evolved name (built only then)."""
+        a new one with its evolved name."""
         if digest in self.cache:
             return self.cache[digest]
-        name = evolved_name(seed_type, generation, digest)
-        return Individual(SeedGenes.from_repaired(seed_type, name, values, generation), digest)
+        return Individual(seed_type, values, evolved_name(seed_type, generation, digest), generation, digest)
 
     def _evaluate(self, individuals: list[Individual]) -> Generator[list[SeedGenes], list[dict], list[Individual]]:
         """Have the genomes not seen before evaluated (each distinct one once: yielded, rows sent back);
@@ -236,7 +241,8 @@ class Island:
         fresh = _distinct([i for i in individuals if i.hash not in self.cache])
         if fresh:
             guard_train_frames(self.frames, self.task.train, self.task.validation)
-            rows = yield [i.genes.model_copy(update={"seed_id": i.hash}) for i in fresh]  # hashes: collision-free ids
+            # hashes as ids: collision-free; `from_repaired` checks the values as the model's validation would
+            rows = yield [SeedGenes.from_repaired(i.seed_type, i.hash, i.values, i.generation) for i in fresh]
             if [row["seed_id"] for row in rows] != [i.hash for i in fresh]:
                 raise RuntimeError("evaluator returned rows that do not match the genomes it was given")
             for ind, row in zip(fresh, rows):
@@ -256,14 +262,13 @@ class Island:
         return value if bool(row.get("valid")) and np.isfinite(value) else -1e12
 
     def _record(self, ind: Individual, row: dict) -> dict:
-        genes = ind.genes
         metrics = {k: v for k, v in row.items() if k not in ("seed_id", "seed_type")}
         return {
-            "name": genes.seed_id,
-            "seed_type": genes.seed_type.value,
-            "generation": genes.generation,
+            "name": ind.name,
+            "seed_type": ind.seed_type.value,
+            "generation": ind.generation,
             "batch": self.task.batch,
-            "genes": genes_json(genes.gene_values()),
+            "genes": genes_json(ind.values),
             "genes_hash": ind.hash,
             **metrics,
         }

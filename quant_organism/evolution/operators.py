@@ -141,12 +141,13 @@ def crowded_tournament(ranks: np.ndarray, crowding: np.ndarray, k: int, rng: np.
     n = len(ranks)
     pairs = rng.integers(0, n, size=(k, 2))
     flips = rng.random(k) < 0.5
-    winners = np.empty(k, dtype=np.int64)
-    for j, ((i1, i2), flip) in enumerate(zip(pairs, flips)):
-        if ranks[i1] != ranks[i2]:
-            winners[j] = i1 if ranks[i1] < ranks[i2] else i2
-        elif crowding[i1] != crowding[i2]:
-            winners[j] = i1 if crowding[i1] > crowding[i2] else i2
+    rank, crowd = ranks.tolist(), crowding.tolist()  # Python numbers: numpy's scalar reads were most of the loop
+    winners = []
+    for (i1, i2), flip in zip(pairs.tolist(), flips.tolist()):
+        if rank[i1] != rank[i2]:
+            winners.append(i1 if rank[i1] < rank[i2] else i2)
+        elif crowd[i1] != crowd[i2]:
+            winners.append(i1 if crowd[i1] > crowd[i2] else i2)
         else:
-            winners[j] = i1 if flip else i2
-    return winners
+            winners.append(i1 if flip else i2)
+    return np.array(winners, dtype=np.int64)
