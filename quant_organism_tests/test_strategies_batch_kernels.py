@@ -296,7 +296,7 @@ def test_the_kernels_on_uninitialised_tables_write_every_value(monkeypatch, awkw
             ind.smas(prices, periods), ind.rolling_stds(returns, periods), ind.rolling_maxes(awkward, periods),
             ind.rolling_mins(prices, periods), ind.emas(prices, periods), ind.rsis(prices, periods),
             ind.rolling_vwaps(high, low, prices, volume, periods), ind.momenta(awkward, periods),
-            ind.midpoints(awkward, awkward - 1, periods), ind.stochastic_ks(high, low, awkward, periods),
+            ind.midpoints(awkward, awkward - 1, periods), ind.stochastic_ks(awkward + 1, awkward - 1, awkward, periods),
         ]  # fmt: skip
 
     monkeypatch.setattr(kernels, "_blank_table", kernels._nan_table)
@@ -305,3 +305,12 @@ def test_the_kernels_on_uninitialised_tables_write_every_value(monkeypatch, awkw
     for garbage, nan in zip(tables(), on_nan):
         assert not (garbage == -123.25).any()
         assert np.array_equal(garbage.view(np.int64), nan.view(np.int64))
+
+
+def test_the_range_indicators_refuse_series_of_different_lengths(awkward: np.ndarray) -> None:
+    """The compiled range kernels index high, low and close by the same bars without bounds checks: a shorter
+    close used to be read past its end (a test of this file did so, and failed once in a suite run on what it read)."""
+    with pytest.raises(ValueError, match="same length"):
+        ind.stochastic_ks(np.ones(400), np.ones(400), awkward, np.array([3]))
+    with pytest.raises(ValueError, match="same length"):
+        ind.midpoints(np.ones(400), awkward, np.array([3]))
