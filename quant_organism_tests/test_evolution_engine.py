@@ -30,7 +30,7 @@ from quant_organism.evolution import (
     slice_frames,
     to_strategy_configs,
 )
-from quant_organism.evolution.operators import allocate, crossover, mutate, random_genome
+from quant_organism.evolution.operators import allocate, crossover, crowded_tournament, mutate, random_genome
 from quant_organism.strategies import ML_SEEDS, TECHNICAL_SEEDS, SeedType, gene_orderings, gene_space
 from quant_organism_tests.support.markets import planted_market
 
@@ -120,6 +120,29 @@ def test_forced_mutation_changes_a_genome_and_crossover_refuses_mixed_seed_types
 
 
 # --- universal fitness ----------------------------------------------------------------------------
+def test_crowded_tournaments_follow_the_crowded_comparison_pair_by_pair():
+    """Each tournament of a pair: the lower front wins, then the larger crowding distance (an infinite one beats
+    any finite), then the pair's coin flip; the draws are those of the generator, pairs first, then flips."""
+    ranks = np.array([0, 0, 1, 1, 2, 0, 1, 2])
+    crowding = np.array([np.inf, np.inf, 0.5, 0.5, 1.0, 0.2, np.inf, 1.0])
+    winners = crowded_tournament(ranks, crowding, 400, np.random.default_rng(3))
+
+    rng = np.random.default_rng(3)
+    pairs, flips = rng.integers(0, len(ranks), size=(400, 2)), rng.random(400) < 0.5
+    expected = []
+    for (a, b), flip in zip(pairs.tolist(), flips.tolist()):
+        if ranks[a] != ranks[b]:
+            expected.append(a if ranks[a] < ranks[b] else b)
+        elif crowding[a] != crowding[b]:
+            expected.append(a if crowding[a] > crowding[b] else b)
+        else:
+            expected.append(a if flip else b)
+    assert winners.dtype == np.int64
+    assert winners.tolist() == expected
+    ties = [(a, b) for a, b in pairs.tolist() if ranks[a] == ranks[b] and crowding[a] == crowding[b] and a != b]
+    assert ties, "the sample must hold ties that only the coin flip decides"
+
+
 def test_universal_fitness_aggregates_coins_and_requires_validity_everywhere(market):
     rng = np.random.default_rng(2)
     genomes = [random_genome(SeedType.EMA_CROSSOVER, rng).model_copy(update={"seed_id": f"g{i}"}) for i in range(16)]

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quant_organism.strategies import SeedGenes, SeedType, get_registry
+from quant_organism.strategies import SeedGenes, SeedType, get_registry, kernels
 from quant_organism.strategies import indicators as ind
 from quant_organism.strategies.ohlcv import prepare_bars
 from quant_organism.strategies.positions import hysteresis_positions, track_positions
@@ -62,7 +62,6 @@ def test_the_one_pass_rsi_and_vwap_tables_equal_their_composition_bit_for_bit() 
     """RSI and VWAP tables are written in one pass each (kernels.rsi_into, rolling_vwap_dense_into) instead of
     being composed from two smoothed or summed tables and numpy's division; every bit must stay the same
     (compared as integers), on flat stretches, windows without volume and periods longer than the data."""
-    from quant_organism.strategies import kernels
 
     def composed_rsis(close, periods):
         out = np.full((len(periods), len(close)), np.nan)
@@ -101,8 +100,6 @@ def test_the_one_pass_rsi_and_vwap_tables_equal_their_composition_bit_for_bit() 
 
 @pytest.mark.parametrize("mean", [True, False])
 def test_the_dense_kernels_for_series_with_nan_only_as_warm_up_equal_the_general_ones(awkward: np.ndarray, mean) -> None:
-    from quant_organism.strategies import kernels
-
     rng = np.random.default_rng(9)
     walk = np.round(100 * np.exp(np.cumsum(rng.normal(0, 0.02, 3000))), 2)  # ties and constant stretches
     walk[700:760] = walk[699]
@@ -282,7 +279,6 @@ def test_rule_kernels_equal_the_array_formulation(market: pd.DataFrame, seed_typ
 def test_the_kernels_on_uninitialised_tables_write_every_value(monkeypatch, awkward: np.ndarray) -> None:
     """Tables whose kernels write every value (NaN included) are not filled with NaN first (kernels._blank_table):
     with a table of garbage, each must give the very bits it gives on a table of NaN."""
-    from quant_organism.strategies import kernels
 
     rng = np.random.default_rng(2)
     prices = np.round(100 * np.exp(np.cumsum(rng.normal(0, 0.01, 400))), 1)
@@ -307,10 +303,13 @@ def test_the_kernels_on_uninitialised_tables_write_every_value(monkeypatch, awkw
         assert np.array_equal(garbage.view(np.int64), nan.view(np.int64))
 
 
-def test_the_range_indicators_refuse_series_of_different_lengths(awkward: np.ndarray) -> None:
-    """The compiled range kernels index high, low and close by the same bars without bounds checks: a shorter
-    close used to be read past its end (a test of this file did so, and failed once in a suite run on what it read)."""
+def test_the_kernels_of_several_series_refuse_series_of_different_lengths(awkward: np.ndarray) -> None:
+    """The compiled kernels that read several series index all of them by the first one's bars without bounds
+    checks: a shorter close used to be read past its end (a test of this file did so, and failed once in a suite
+    run on what it read). Their entry points refuse it, whichever indicator calls them."""
     with pytest.raises(ValueError, match="same length"):
         ind.stochastic_ks(np.ones(400), np.ones(400), awkward, np.array([3]))
     with pytest.raises(ValueError, match="same length"):
         ind.midpoints(np.ones(400), awkward, np.array([3]))
+    with pytest.raises(ValueError, match="same length"):
+        kernels.rolling_vwap_dense(np.ones(400), np.ones(len(awkward)), np.array([3], np.int64))

@@ -240,7 +240,8 @@ def test_hash_payload_is_the_canonical_json_of_the_cast_genes() -> None:
 def test_genes_json_is_the_json_encoders_text() -> None:
     """Evolution's records keep each genome's genes as `genes_json` writes them by hand: byte for byte the json
     encoder's text (the records are read back with `json.loads`), signed zeros and exponent floats included, and
-    values it cannot write by hand (numpy scalars, non-finite floats) go through the encoder."""
+    what it cannot write by hand (numpy scalars, non-finite floats, bools, names the encoder escapes) goes through
+    the encoder."""
     rng = np.random.default_rng(13)
     for seed_type in ALL:
         for k in range(30):
@@ -251,6 +252,8 @@ def test_genes_json_is_the_json_encoders_text() -> None:
             assert json.loads(genes_json(values)) == values
     odd = {"fast_period": 3, "stop_loss": math.nan, "take_profit": np.float64(0.1)}
     assert genes_json(odd) == json.dumps(odd, separators=(",", ":")) == '{"fast_period":3,"stop_loss":NaN,"take_profit":0.1}'
+    escaped = {"période": 3, "a-b": 0.5, "flag": True}  # names the encoder escapes or quotes as they are; a bool
+    assert genes_json(escaped) == json.dumps(escaped, separators=(",", ":")) == '{"p\\u00e9riode":3,"a-b":0.5,"flag":true}'
     with pytest.raises(TypeError):
         genes_json({"fast_period": np.int64(3)})
 

@@ -182,7 +182,7 @@ class Island:
         """k offspring: crowded tournaments, then pairs of one seed type crossed, then mutation."""
         cfg = self.config
         ranks, crowding = _rank_and_crowd(population)
-        parents = [population[i] for i in crowded_tournament(ranks, crowding, k, self.rng)]
+        parents = [population[i] for i in crowded_tournament(ranks, crowding, k, self.rng).tolist()]
         groups: dict[SeedType, list[Individual]] = {}
         for parent in parents:
             groups.setdefault(parent.seed_type, []).append(parent)

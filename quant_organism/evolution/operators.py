@@ -141,13 +141,7 @@ def crowded_tournament(ranks: np.ndarray, crowding: np.ndarray, k: int, rng: np.
     n = len(ranks)
     pairs = rng.integers(0, n, size=(k, 2))
     flips = rng.random(k) < 0.5
-    rank, crowd = ranks.tolist(), crowding.tolist()  # Python numbers: numpy's scalar reads were most of the loop
-    winners = []
-    for (i1, i2), flip in zip(pairs.tolist(), flips.tolist()):
-        if rank[i1] != rank[i2]:
-            winners.append(i1 if rank[i1] < rank[i2] else i2)
-        elif crowd[i1] != crowd[i2]:
-            winners.append(i1 if crowd[i1] > crowd[i2] else i2)
-        else:
-            winners.append(i1 if flip else i2)
-    return np.array(winners, dtype=np.int64)
+    first, second = pairs[:, 0], pairs[:, 1]
+    r1, r2, c1, c2 = ranks[first], ranks[second], crowding[first], crowding[second]
+    first_wins = np.where(r1 != r2, r1 < r2, np.where(c1 != c2, c1 > c2, flips))
+    return np.where(first_wins, first, second).astype(np.int64, copy=False)

@@ -436,11 +436,13 @@ def hash_payload(seed_type: SeedType, values: Mapping[str, GeneValue]) -> str:
     if values.keys() == space.keys():
         for name, is_int in _hash_layout(seed_type):
             number = float(values[name])
-            if not math.isfinite(number):
+            value = int(round(number)) if is_int and math.isfinite(number) else number + 0.0
+            if name == REGIME_GENE and value == 0:
+                continue
+            part = _json_member(name, value)
+            if part is None:
                 break
-            value = int(round(number)) if is_int else number + 0.0
-            if name != REGIME_GENE or value != 0:
-                parts.append(f'"{name}":{value!r}')
+            parts.append(part)
         else:
             return f'{{"genes":{{{",".join(parts)}}},"seed_type":{json.dumps(seed_type.value)}}}'
     cast = {name: space[name].cast(value) for name, value in values.items()}
@@ -456,16 +458,24 @@ def _hash_layout(seed_type: SeedType) -> tuple[tuple[str, bool], ...]:
 
 def genes_json(values: Mapping[str, GeneValue]) -> str:
     """`json.dumps(values, separators=(",", ":"))` of flat gene values, in their order: the text evolution's
-    records keep of each genome. Written out as `hash_payload` is, for the same reason (the encoder formats each
-    float through a Python callback: two thirds of a record's cost); anything but finite ints and floats under
-    plain names takes the json path."""
-    parts = []
-    for name, value in values.items():
-        kind = type(value)
-        if not (kind is int or (kind is float and math.isfinite(value))) or not name.isidentifier():
-            return json.dumps(values, separators=(",", ":"))
-        parts.append(f'"{name}":{value!r}')
+    records keep of each genome. Written out member by member (`_json_member`) as `hash_payload` is, for the same
+    reason (the encoder formats each float through a Python callback: two thirds of a record's cost); anything
+    `_json_member` cannot write takes the json path."""
+    parts = [_json_member(name, value) for name, value in values.items()]
+    if None in parts:
+        return json.dumps(values, separators=(",", ":"))
     return "{" + ",".join(parts) + "}"
+
+
+def _json_member(name: str, value: GeneValue) -> str | None:
+    """`"name":value` exactly as the json encoder writes it with compact separators, or None where its text could
+    differ: a name that is not a plain ASCII identifier (it would be escaped), a value that is not a finite int or
+    float (bools, numpy scalars and non-finite numbers print otherwise or are refused). Ints and floats print as
+    the encoder prints them, through `repr`."""
+    kind = type(value)
+    if (kind is int or (kind is float and math.isfinite(value))) and name.isascii() and name.isidentifier():
+        return f'"{name}":{value!r}'
+    return None
 
 
 def genes_hash(seed_type: SeedType, values: Mapping[str, GeneValue]) -> str:

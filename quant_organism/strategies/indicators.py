@@ -106,7 +106,6 @@ def rsis(close: np.ndarray, periods: np.ndarray) -> np.ndarray:
 
 def midpoints(high: np.ndarray, low: np.ndarray, periods: np.ndarray) -> np.ndarray:
     """(highest high + lowest low) / 2 over the last `period` bars, current bar included (Ichimoku lines)."""
-    _same_length(high, low)
     return kernels.rolling_range(_f64(high), _f64(low), _f64(low), _periods(periods), False)
 
 
@@ -121,16 +120,7 @@ def rolling_vwaps(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: 
 
 def stochastic_ks(high: np.ndarray, low: np.ndarray, close: np.ndarray, periods: np.ndarray) -> np.ndarray:
     """%K in [0, 100] over the last `period` bars (current included); NaN when the range is zero."""
-    _same_length(high, low, close)
     return kernels.rolling_range(_f64(high), _f64(low), _f64(close), _periods(periods), True)
-
-
-def _same_length(*series: np.ndarray) -> None:
-    """The compiled kernels index every series by the first one's bars, without bounds checks: a shorter series
-    would be read past its end."""
-    lengths = {len(s) for s in series}
-    if len(lengths) > 1:
-        raise ValueError(f"series of one indicator must have the same length; got {[len(s) for s in series]}")
 
 
 def momenta(close: np.ndarray, periods: np.ndarray) -> np.ndarray:

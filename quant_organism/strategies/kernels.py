@@ -386,6 +386,7 @@ def rsi_table(close, windows):
 
 def rolling_vwap_dense(weighted, volume, windows):
     """`rolling_vwap_dense_into` on a freshly allocated table (the indicators' entry point)."""
+    _same_length(weighted, volume)
     return rolling_vwap_dense_into(weighted, volume, windows, _blank_table(len(windows), weighted.shape[-1]))
 
 
@@ -451,4 +452,13 @@ def rolling_range_into(high, low, close, windows, stochastic, out):  # pragma: n
 
 def rolling_range(high, low, close, windows, stochastic):
     """`rolling_range_into` on a freshly allocated table (the indicators' entry point)."""
+    _same_length(high, low, close)
     return rolling_range_into(high, low, close, windows, stochastic, _blank_table(len(windows), high.shape[-1]))
+
+
+def _same_length(*series: np.ndarray) -> None:
+    """The kernels that read several series index all of them by the first one's bars, without bounds checks (a
+    shorter series would be read past its end): their entry points refuse series of different lengths."""
+    lengths = [s.shape[-1] for s in series]
+    if len(set(lengths)) > 1:
+        raise ValueError(f"the series of one indicator must have the same length; got {lengths}")
