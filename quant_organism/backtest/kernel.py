@@ -277,7 +277,32 @@ def simulate_column_nb(
     bars_in = 0
     fees_total = 0.0
     funding_total = 0.0
-    for i in range(n):
+    i = 0
+    while i < n:
+        # 0. A flat stretch (no position, and no order to fill: the target stays flat or in the direction a stop
+        #    closed, the account is closed, or this is the first bar) has no funding, fill or stop to book: its
+        #    bars are marked here in one tight loop, with the very arithmetic of steps 2 and 4. Most bars of most
+        #    genomes are flat.
+        if direction == 0:
+            j = i
+            while j < n:
+                ordering = j > 0 and not bankrupt
+                want = target[j - 1] if ordering else 0
+                if want != 0 and want != blocked:
+                    break  # an order to fill: steps 1-4
+                eq = cash + pos * close[j]
+                if eq <= 0.0 and not bankrupt:
+                    break  # step 4 closes the account on this bar
+                if ordering and want == 0:
+                    blocked = 0  # a flat target re-arms after a stop (step 2)
+                equity[j] = eq
+                if detail:
+                    equity_out[j, col] = eq
+                    position_out[j, col] = pos
+                j += 1
+            if j > i:
+                i = j
+                continue
         o = open_[i]
         # 1. Funding stamped at this bar's open, on the position carried into it.
         if direction != 0:
@@ -410,6 +435,7 @@ def simulate_column_nb(
         if detail:
             equity_out[i, col] = eq
             position_out[i, col] = pos
+        i += 1
     # A trade still open at the end counts, marked to the last close without an exit fee.
     if direction != 0 and n > 0:
         pnl = equity[n - 1] - entry_equity

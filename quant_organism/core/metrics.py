@@ -85,17 +85,20 @@ def path_figures_nb(equity, start, period_ids, n_periods, periods_per_year):
     positive = 0
     for i in range(n):
         eq = equity[i]
-        r = eq / prev - 1.0 if prev > 0.0 else 0.0
-        total += r
-        total_sq += r * r
-        neg = min(r, 0.0)  # branchless: the sign of returns is a coin flip the CPU cannot predict
-        down_sq += neg * neg
-        if eq > peak:
-            peak = eq
-            floor = peak * (1.0 - max_dd)
-        elif eq < floor:
-            max_dd = fall_from(peak, eq)
-            floor = eq
+        # An unchanged mark (a flat bar: most bars of most strategies) returns exactly 0, adds exactly nothing to
+        # the sums (0 + 0 is +0, and a return is never -0) and sets no peak or floor: only its period is counted.
+        if eq != prev:
+            r = eq / prev - 1.0 if prev > 0.0 else 0.0
+            total += r
+            total_sq += r * r
+            neg = min(r, 0.0)  # branchless: the sign of returns is a coin flip the CPU cannot predict
+            down_sq += neg * neg
+            if eq > peak:
+                peak = eq
+                floor = peak * (1.0 - max_dd)
+            elif eq < floor:
+                max_dd = fall_from(peak, eq)
+                floor = eq
         if period_ids[i] != current:
             if prev > period_start:
                 positive += 1
