@@ -52,6 +52,41 @@ def _kahan_add(total, comp, value):  # pragma: no cover - numba
 
 
 @njit(cache=True)
+def _slide(total, comp, value, old, full):  # pragma: no cover - numba
+    """A window's Kahan sum moved one bar: `value` in, then `old` out once the window is `full`."""
+    total, comp = _kahan_add(total, comp, value)
+    if full:
+        total, comp = _kahan_add(total, comp, -old)
+    return total, comp
+
+
+@njit(cache=True)
+def _quad(k, m):  # pragma: no cover - numba
+    """Rows k..k+3 of a table of m rows, the last one repeated where fewer are left.
+
+    `rolling_sum_mean_dense_into` fills four rows per pass over the bars: a row's Kahan sum is one serial chain
+    of dependent additions, and four chains in registers keep the CPU busy where one would wait on each
+    addition. Measured against all rows' sums kept in arrays and updated bar by bar: 1.4-1.8x faster from 3 to
+    41 rows of a year of hourly bars, as fast for one. (The standard deviations and VWAPs already run two sums
+    per row and are bound by their divisions: grouping them measured no faster.) A repeated row is computed
+    twice and written twice with the same values; a row's arithmetic is the same in any group."""
+    return k, min(k + 1, m - 1), min(k + 2, m - 1), min(k + 3, m - 1)
+
+
+@njit(cache=True)
+def _equal_runs(x):  # pragma: no cover - numba
+    """run[s, t]: how many equal values of series s end at bar t (1 when x[s, t - 1] differs)."""
+    n_series, n = x.shape
+    run = np.empty((n_series, n), np.int64)
+    for s in range(n_series):
+        r = 0
+        for t in range(n):
+            r = r + 1 if t > 0 and x[s, t - 1] == x[s, t] else 1
+            run[s, t] = r
+    return run
+
+
+@njit(cache=True)
 def _full_window_sum_mean(total, last, window, run, mean):  # pragma: no cover - numba
     """A full window's sum (mean=False) or mean: of `run` equal values ending it, the value itself exactly."""
     if run >= window:
@@ -113,29 +148,33 @@ def rolling_sum_mean_dense_into(x, lead, source, windows, mean, out):  # pragma:
     every series): the same arithmetic on the same values without the per-window count of present values (a
     window is full exactly from lead + window - 1 on), which roughly halves the cost of a table and of a lone
     window's serial chain. Callers check the NaN layout (indicators.py)."""
-    n_series, n = x.shape
+    n = x.shape[1]
     m = windows.shape[0]
-    total = np.zeros(m)
-    comp = np.zeros(m)
-    run = np.zeros(n_series, np.int64)
     for k in range(m):
         _nan_head(out, k, lead + windows[k] - 1)
     xs = x[:, lead:]  # the series after the warm-up, bar 0 first (a loop from 0 compiles to the faster code)
     written = out[:, lead:]
-    for t in range(n - lead):
-        for s in range(n_series):
-            run[s] = run[s] + 1 if t > 0 and xs[s, t - 1] == xs[s, t] else 1
-        for k in range(m):
-            s = source[k]
-            window = windows[k]
-            v = xs[s, t]
-            tk, ck = _kahan_add(total[k], comp[k], v)
-            if t >= window:
-                tk, ck = _kahan_add(tk, ck, -xs[s, t - window])
-            total[k] = tk
-            comp[k] = ck
-            if t >= window - 1:
-                written[k, t] = _full_window_sum_mean(tk, v, window, run[s], mean)
+    runs = _equal_runs(xs)
+    for k in range(0, m, 4):
+        k0, k1, k2, k3 = _quad(k, m)
+        x0, x1, x2, x3 = xs[source[k0]], xs[source[k1]], xs[source[k2]], xs[source[k3]]
+        r0, r1, r2, r3 = runs[source[k0]], runs[source[k1]], runs[source[k2]], runs[source[k3]]
+        o0, o1, o2, o3 = written[k0], written[k1], written[k2], written[k3]
+        w0, w1, w2, w3 = windows[k0], windows[k1], windows[k2], windows[k3]
+        t0 = c0 = t1 = c1 = t2 = c2 = t3 = c3 = 0.0
+        for t in range(n - lead):
+            t0, c0 = _slide(t0, c0, x0[t], x0[max(t - w0, 0)], t >= w0)
+            t1, c1 = _slide(t1, c1, x1[t], x1[max(t - w1, 0)], t >= w1)
+            t2, c2 = _slide(t2, c2, x2[t], x2[max(t - w2, 0)], t >= w2)
+            t3, c3 = _slide(t3, c3, x3[t], x3[max(t - w3, 0)], t >= w3)
+            if t >= w0 - 1:
+                o0[t] = _full_window_sum_mean(t0, x0[t], w0, r0[t], mean)
+            if t >= w1 - 1:
+                o1[t] = _full_window_sum_mean(t1, x1[t], w1, r1[t], mean)
+            if t >= w2 - 1:
+                o2[t] = _full_window_sum_mean(t2, x2[t], w2, r2[t], mean)
+            if t >= w3 - 1:
+                o3[t] = _full_window_sum_mean(t3, x3[t], w3, r3[t], mean)
     return out
 
 
