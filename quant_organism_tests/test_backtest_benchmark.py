@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from quant_organism.benchmarks import backtest as bench
 
 
@@ -22,6 +24,24 @@ def test_benchmark_json_reports_the_agreed_keys(capsys):
     assert result["cpu"] is None and result["numba_cache_warmed"]
     assert result["regime_on_evals_per_s"] > 0 and result["regime_on_vs_off"] > 0  # regime genes on vs off, one run
     assert result["regime_asset_s"] > 0 and result["regime_asset_coins"] == 5 and result["regime_asset_days"] == 45
+
+
+def test_the_ratios_to_the_peers_compare_rates_of_the_same_seconds(capsys):
+    """With peers, ours is timed in passes interleaved with their genomes (one pass per sampled genome), and each
+    ratio is the two reported rates' quotient, not a best pass over a mean taken at another moment."""
+    code = bench.main(
+        ["--json", "--no-pin", "--genomes", "10", "--sample", "2", "--repeat", "1", "--ml-per-seed", "0", "--days", "30"]
+    )
+    assert code == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["paired_passes"] == 2 and result["peer_sample"] == 2
+    low, median, high = result["paired_pass_s"]
+    assert 0 < low <= median <= high
+    assert result["evals_per_s"] == pytest.approx(10 * 2 / (low + high), rel=1e-2)  # two passes: the mean rate
+    for peer in ("backtesting_py", "naive_vectorbt"):
+        rate = result[f"{peer}_evals_per_s"]
+        assert rate > 0 and result[f"speedup_vs_{peer}"] == round(result["evals_per_s"] / rate, 1)
+    assert result["evals_per_s_best_pass"] == pytest.approx(10 / result["wall_s_best"], rel=1e-2)
 
 
 def test_benchmark_text_report_names_ours_engine_and_memory(capsys):

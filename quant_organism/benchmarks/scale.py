@@ -4,7 +4,8 @@ Each row is measured by the project's own code paths, each heavy one in a fresh 
 and numba caches of one row never help another):
 
 - technical / ML backtests per second on one core, with backtesting.py and naive vectorbt side by side
-  (`benchmarks backtest --json`), and the peak RSS of that 500-genome batch;
+  (`benchmarks backtest --json`: passes of ours interleaved with the peers' genomes, each rate a mean over the
+  same seconds, the best pass beside it), and the peak RSS of that 500-genome batch;
 - backtests per second per core inside the full-preset evolution (serial and Ray), as a share of the kernel
   rate measured in bench evolution's own process right before and after each of its timed runs (the headline;
   bench evolution's docstring says how), as a share of bench backtest's rate (another process, minutes
@@ -392,7 +393,9 @@ def report(r: dict) -> str:
     bt_bars = headline(r)["backtesting_py_bars_per_s"]
     peers = (
         f"x{b['speedup_vs_backtesting_py']} backtesting.py ({b['backtesting_py_evals_per_s']}/s), "
-        f"x{b['speedup_vs_naive_vectorbt']} naive vectorbt ({b['naive_vectorbt_evals_per_s']}/s)"
+        f"x{b['speedup_vs_naive_vectorbt']} naive vectorbt ({b['naive_vectorbt_evals_per_s']}/s); rates over the same "
+        f"seconds ({b.get('paired_passes')} passes of ours interleaved with their genomes); best pass of ours "
+        f"{b.get('evals_per_s_best_pass', 0):,.1f}/s"
         if b.get("backtesting_py_evals_per_s")
         else ""
     )

@@ -136,6 +136,17 @@ def signals_for(candles, funding, genes) -> list[pd.Series]:
 
 def time_backtesting_py(candles, genes, signals) -> float:
     """evals/s of backtesting.py, one `Backtest.run` per genome on the same targets."""
+    run = backtesting_py_runner(candles)
+    started = time.perf_counter()
+    for g, s in zip(genes, signals):
+        run(g, s)
+    return len(genes) / (time.perf_counter() - started)
+
+
+def backtesting_py_runner(candles):
+    """backtesting.py's backtest of one genome on these candles: a callable `(genome, target series)` that runs
+    one `Backtest.run` (its statistics included, as it always computes them) on the genome's targets, size and
+    stops, with the project's taker fee as commission and its slippage as spread."""
     import backtesting.backtesting
     from backtesting import Backtest, Strategy
 
@@ -172,9 +183,10 @@ def time_backtesting_py(candles, genes, signals) -> float:
         data, FollowTargets, cash=1e12, commission=COSTS.taker_fee, spread=COSTS.slippage,
         trade_on_close=False, exclusive_orders=True, finalize_trades=True,
     )  # fmt: skip
-    started = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for g, s in zip(genes, signals):
+
+    def run(g, s: pd.Series) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             bt.run(targets=s.to_numpy(), size=min(g.position_size, 0.9999), sl=g.stop_loss, tp=g.take_profit)
-    return len(genes) / (time.perf_counter() - started)
+
+    return run
