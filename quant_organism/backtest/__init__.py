@@ -1,6 +1,7 @@
 """Backtesting of target-position signals on perpetual futures: costs, engine, metrics and fitness.
 
-engine.py states the execution convention every result here follows.
+engine.py states the execution convention every result here follows. A process that imports it keeps the large
+blocks it frees for reuse (`core.heap`): scoring allocates its indicator tables afresh on every call.
 """
 
 from quant_organism.backtest.costs import CostModel
@@ -16,6 +17,9 @@ from quant_organism.backtest.fitness import (
     objectives_tuple,
 )
 from quant_organism.backtest.metrics import METRICS, equity_metrics
+from quant_organism.core.heap import keep_freed_blocks
+
+keep_freed_blocks()
 
 __all__ = [
     "INIT_CASH",
