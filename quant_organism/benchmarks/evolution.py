@@ -19,10 +19,12 @@ What is timed:
 - the kernel's share, paired: evolution's one-year backtests per core-second over the kernel rate (`bench
   backtest`'s workload; the mean rate of five passes back to back, workload.KernelRate says why a mean)
   measured in this process right before and right after each timed run. The serial and the Ray run are each
-  timed `--repeats` times (2), each between two kernel measurements, and the share is the mean over those
+  timed `--repeats` times (3), each between two kernel measurements, and the share is the mean over those
   runs of the run's rate over the average of its two kernel rates: on a machine whose speed drifts over
   minutes, a rate taken in another process at another moment moved the share by half of its value from one
-  run to the next;
+  run to the next. Three runs, not two: the machine also switches between two speeds every few seconds, so a
+  run and the kernel measurements around it can fall in different ones (one bench's two serial runs read 0.78
+  and 0.59, 2026-11-27);
 - the config store: saving the best 100 strategies as configs through
   `StrategyStore.save_evolved_strategies` (one transaction) and loading them back.
 On a shared machine other work skews parallel efficiency: the load average and the cores other
@@ -299,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generations", type=int, help="generations (default 20)")
     parser.add_argument("--workers", type=int, default=2, help="Ray CPUs (default 2)")
     parser.add_argument(
-        "--repeats", type=int, default=2, help="timed runs, serial and on Ray, each between two kernel measurements (default 2)"
+        "--repeats", type=int, default=3, help="timed runs, serial and on Ray, each between two kernel measurements (default 3)"
     )
     parser.add_argument("--configs", type=int, default=100, help="configs saved and loaded (default 100)")
     parser.add_argument("--skip", action="append", default=[], choices=["ray", "store", "ml"], help="leave a part out")
