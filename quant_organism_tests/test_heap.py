@@ -30,8 +30,3 @@ def test_scoring_a_population_again_faults_in_no_fresh_memory():
     assert heap.keep_freed_blocks()  # applied when quant_organism.backtest was imported
     # Measured in a fresh process, the third call: 0-1 faults; 2,164 with glibc unmapping or trimming the freed blocks
     assert _faults_of(score) < 100
-
-
-def test_the_users_own_allocator_settings_win(monkeypatch):
-    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")
-    assert heap._apply() is False

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
 
 M_TRIM_THRESHOLD = -1  # glibc's mallopt parameters (malloc.h)
 M_MMAP_THRESHOLD = -3
@@ -22,23 +21,20 @@ MMAP_THRESHOLD_BYTES = 64 * 2**20
 """Blocks above this still get their own mapping (a one-off huge array is returned at once)."""
 TRIM_THRESHOLD_BYTES = 256 * 2**20
 """Free memory at the heap's top kept before glibc trims it."""
-USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_")
 
 _applied: list[bool] = []
 
 
 def keep_freed_blocks() -> bool:
-    """Raise glibc's mmap and trim thresholds in this process, once. Returns whether they are raised: False where
-    the C library is not glibc (no `mallopt`), or where the user tuned glibc's allocator through its environment
-    variables (theirs win)."""
+    """Raise glibc's mmap and trim thresholds in this process, once. Returns whether they are raised (False where
+    the C library has no `mallopt`). They replace the values of glibc's own `MALLOC_MMAP_THRESHOLD_` and
+    `MALLOC_TRIM_THRESHOLD_` variables, which glibc read at start-up (domain code reads no environment)."""
     if not _applied:
         _applied.append(_apply())
     return _applied[0]
 
 
 def _apply() -> bool:
-    if any(name in os.environ for name in USER_SETTINGS):
-        return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         mallopt = libc.mallopt
