@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 
 M_TRIM_THRESHOLD = -1  # glibc's mallopt parameters (malloc.h)
 M_MMAP_THRESHOLD = -3
@@ -22,19 +23,12 @@ MMAP_THRESHOLD_BYTES = 64 * 2**20
 TRIM_THRESHOLD_BYTES = 256 * 2**20
 """Free memory at the heap's top kept before glibc trims it."""
 
-_applied: list[bool] = []
 
-
+@functools.cache
 def keep_freed_blocks() -> bool:
     """Raise glibc's mmap and trim thresholds in this process, once. Returns whether they are raised (False where
     the C library has no `mallopt`). They replace the values of glibc's own `MALLOC_MMAP_THRESHOLD_` and
     `MALLOC_TRIM_THRESHOLD_` variables, which glibc read at start-up (domain code reads no environment)."""
-    if not _applied:
-        _applied.append(_apply())
-    return _applied[0]
-
-
-def _apply() -> bool:
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         mallopt = libc.mallopt
