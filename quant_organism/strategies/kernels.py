@@ -53,7 +53,11 @@ def _kahan_add(total, comp, value):  # pragma: no cover - numba
 
 @njit(cache=True)
 def _slide(total, comp, value, old, full):  # pragma: no cover - numba
-    """A window's Kahan sum moved one bar: `value` in, then `old` out once the window is `full`."""
+    """A window's Kahan sum moved one bar: `value` in, then `old` out once the window is `full`.
+
+    The dense std and VWAP kernels write this step out inline: through `_slide` (which needs `old` loaded before it
+    knows the window is full) they measured 1.1-1.8x slower on a year of hourly bars (std, 12 rows: 719 -> 1,273 us;
+    2026-11-27), with byte-identical tables."""
     total, comp = _kahan_add(total, comp, value)
     if full:
         total, comp = _kahan_add(total, comp, -old)
@@ -74,6 +78,13 @@ def _quad(k, m):  # pragma: no cover - numba
 
 
 @njit(cache=True)
+def _run_length(run, same_as_previous):  # pragma: no cover - numba
+    """How many equal values end at this bar, given how many ended at the previous one: the count that lets a full
+    window of one repeated value give that value (or 0 for a deviation) exactly, not a sum's rounding of it."""
+    return run + 1 if same_as_previous else 1
+
+
+@njit(cache=True)
 def _equal_runs(x):  # pragma: no cover - numba
     """run[s, t]: how many equal values of series s end at bar t (1 when x[s, t - 1] differs)."""
     n_series, n = x.shape
@@ -81,7 +92,7 @@ def _equal_runs(x):  # pragma: no cover - numba
     for s in range(n_series):
         r = 0
         for t in range(n):
-            r = r + 1 if t > 0 and x[s, t - 1] == x[s, t] else 1
+            r = _run_length(r, t > 0 and x[s, t - 1] == x[s, t])
             run[s, t] = r
     return run
 
@@ -199,7 +210,7 @@ def rolling_std_into(x, windows, out):  # pragma: no cover - numba
         v = x[t]
         present = v == v
         if present:
-            run = run + 1 if t > 0 and x[t - 1] == v else 1
+            run = _run_length(run, t > 0 and x[t - 1] == v)
         else:
             run = 0
         for k in range(m):
@@ -241,7 +252,7 @@ def rolling_std_dense_into(x, lead, windows, out):  # pragma: no cover - numba
     run = 0
     for t in range(n - lead):
         v = xs[t]
-        run = run + 1 if t > 0 and xs[t - 1] == v else 1
+        run = _run_length(run, t > 0 and xs[t - 1] == v)
         for k in range(m):
             window = windows[k]
             a, ca = _kahan_add(s1[k], c1[k], v)
@@ -402,8 +413,8 @@ def rolling_vwap_dense_into(weighted, volume, windows, out):  # pragma: no cover
     for t in range(n):
         w = weighted[t]
         v = volume[t]
-        run_w = run_w + 1 if t > 0 and weighted[t - 1] == w else 1
-        run_v = run_v + 1 if t > 0 and volume[t - 1] == v else 1
+        run_w = _run_length(run_w, t > 0 and weighted[t - 1] == w)
+        run_v = _run_length(run_v, t > 0 and volume[t - 1] == v)
         for k in range(m):
             window = windows[k]
             tw, cw = _kahan_add(sums[0, k], sums[1, k], w)
