@@ -112,6 +112,32 @@ def test_evolution_share_is_each_run_over_the_kernel_rates_measured_just_before_
     assert figures["shares"] == [0.01, 0.012] and figures["share"] == 0.011
     assert figures["kernel_evals_per_s"] == [1000.0, 2000.0, 3000.0] and figures["walls_s"] == [10.0, 5.0]
     assert figures["kernel_best_pass_evals_per_s"] == [1500.0, 2100.0, 3300.0]  # reported, not used for the share
+    assert "busy_share" not in figures  # the runs carry no islands: no gang walls
+
+
+def test_on_ray_the_share_over_the_gangs_own_time_leaves_out_what_a_worker_waited_for_the_other():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from quant_organism.benchmarks import evolution, workload
+
+    kernel_rates = iter([(1000.0, 1000.0)] * 4)
+    # Two workers, a gang of two islands each: one worker's gang ran 8 s, the other's 4 s, in a run of 10 s.
+    one_gang_each = pd.DataFrame({"pid": [7, 7, 9, 9], "wall_s": [8.0, 7.9, 4.0, 3.8]})
+    two_gangs_on_one = pd.DataFrame({"pid": [7, 7, 7, 9], "wall_s": [8.0, 7.9, 3.0, 4.0]})
+    runs = iter([one_gang_each, two_gangs_on_one])
+    lockstep = SimpleNamespace(lockstep_islands=2)
+
+    def evolve():
+        return SimpleNamespace(wall_s=10.0, evaluations=100, batches=next(runs), config=lockstep)
+
+    _, _, figures = evolution._paired(lambda: next(kernel_rates), evolve, repeats=1, workers=2, backtests=3.0)
+    # 300 backtests over 2 x 10 core-s = 15/s: 0.015 of the kernel; over the gangs' 8 + 4 s = 25/s: 0.025
+    assert figures["shares"] == [0.015] and figures["gang_walls_s"] == [[8.0, 4.0]] and figures["busy_shares"] == [0.025]
+    assert "the workers' gangs ran 8.00 and 4.00 s" in workload.paired_text(figures)
+    _, _, figures = evolution._paired(lambda: next(kernel_rates), evolve, repeats=1, workers=2, backtests=3.0)
+    assert "gang_walls_s" not in figures  # a worker ran two gangs: their walls overlap no longer
 
 
 def test_scale_measures_the_peak_memory_of_a_process_tree():

@@ -24,7 +24,9 @@ What is timed:
   minutes, a rate taken in another process at another moment moved the share by half of its value from one
   run to the next. Three runs, not two: the machine also switches between two speeds every few seconds, so a
   run and the kernel measurements around it can fall in different ones (one bench's two serial runs read 0.78
-  and 0.59, 2026-11-27);
+  and 0.59, 2026-11-27). On Ray, with one gang per worker, each run's gang walls and its share over the gangs'
+  own time (their summed walls, not workers x wall) are reported beside it: the gap between the two is what a
+  worker waited for the other, the skew of the two cores' speeds (`_gang_walls`), not evolution's own work;
 - the config store: saving the best 100 strategies as configs through
   `StrategyStore.save_evolved_strategies` (one transaction) and loading them back.
 On a shared machine other work skews parallel efficiency: the load average and the cores other
@@ -221,7 +223,7 @@ def _paired(kernel: Callable[[], tuple[float, float]], evolve: Callable, repeats
     average of the kernel's mean rates just before and just after it (the best pass's rates are reported too).
     Returns the first run's result, the CPU meter of that run, and the figures (the mean share and its parts)."""
     measured = [kernel()]
-    walls, shares = [], []
+    walls, shares, gangs, busy = [], [], [], []
     first = meter = None
     for _ in range(repeats):
         with CpuMeter() as run_meter:
@@ -234,6 +236,9 @@ def _paired(kernel: Callable[[], tuple[float, float]], evolve: Callable, repeats
         walls.append(result.wall_s)
         around = (measured[-2][0] + measured[-1][0]) / 2.0
         shares.append(result.evaluations * backtests / (result.wall_s * workers) / around)
+        gangs.append(_gang_walls(result, workers))
+        if gangs[-1]:
+            busy.append(result.evaluations * backtests / sum(gangs[-1]) / around)
     figures = {
         "kernel_evals_per_s": [round(mean, 1) for mean, _ in measured],
         "kernel_best_pass_evals_per_s": [round(best, 1) for _, best in measured],
@@ -241,7 +246,27 @@ def _paired(kernel: Callable[[], tuple[float, float]], evolve: Callable, repeats
         "shares": [round(x, 3) for x in shares],
         "share": round(sum(shares) / len(shares), 3),
     }
+    if busy and len(busy) == len(shares):
+        figures["gang_walls_s"] = [[round(w, 3) for w in run] for run in gangs]
+        figures["busy_shares"] = [round(x, 3) for x in busy]
+        figures["busy_share"] = round(sum(busy) / len(busy), 3)
     return first, meter, figures
+
+
+def _gang_walls(result, workers: int) -> list[float] | None:
+    """Each worker's time in its gang (its islands' longest wall), slowest first, when the run had one gang per
+    worker (the full preset on 2 CPUs: 10 islands in 2 gangs of 5); else None.
+
+    The share over these times instead of the run's wall leaves out what a worker waited for the other (and
+    Ray's start and return): on this 2-core VM the two cores' speeds differ from second to second, so gangs of
+    equal work ended up to 1.4 s apart in a 4 s run (2026-11-27), and the Ray share moved with that skew."""
+    batches = getattr(result, "batches", None)
+    if workers < 2 or batches is None or "pid" not in batches or batches["pid"].nunique() != workers:
+        return None
+    per_worker = batches.groupby("pid")["wall_s"]
+    if int(per_worker.size().max()) > result.config.lockstep_islands:
+        return None  # a worker ran more than one gang: its islands' walls overlap no longer
+    return sorted((float(w) for w in per_worker.max()), reverse=True)
 
 
 def _report(r: dict) -> None:

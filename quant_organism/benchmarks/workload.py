@@ -112,13 +112,19 @@ class KernelRate:
 
 
 def paired_text(paired: dict) -> str:
-    """One line for a share paired in time (bench evolution's `_paired` figures): the runs' walls and shares, and
-    the kernel's mean and best-pass rates measured around them."""
+    """One line for a share paired in time (bench evolution's `_paired` figures): the runs' walls and shares, the
+    kernel's mean and best-pass rates measured around them and, where each worker ran one gang, the gangs' walls
+    and the shares over them (`evolution._gang_walls` says why)."""
     walls = ", ".join(f"{x:.2f}" for x in paired["walls_s"])
     shares = ", ".join(f"{x:.2f}" for x in paired["shares"])
     rates = ", ".join(f"{x:,.0f}" for x in paired["kernel_evals_per_s"])
     best = ", ".join(f"{x:,.0f}" for x in paired["kernel_best_pass_evals_per_s"])
-    return f"runs of {walls} s, shares {shares}; kernel before, between and after: mean {rates}, best pass {best} evals/s"
+    text = f"runs of {walls} s, shares {shares}; kernel before, between and after: mean {rates}, best pass {best} evals/s"
+    if paired.get("gang_walls_s"):
+        gangs = "; ".join(" and ".join(f"{w:.2f}" for w in run) for run in paired["gang_walls_s"])
+        busy = ", ".join(f"{x:.2f}" for x in paired["busy_shares"])
+        text += f"; the workers' gangs ran {gangs} s: over the gangs' own time, shares {busy} (mean {paired['busy_share']:.2f})"
+    return text
 
 
 def bars_with_funding(candles: pd.DataFrame, funding: pd.DataFrame) -> pd.DataFrame:
