@@ -122,11 +122,12 @@ def test_on_ray_the_share_over_the_gangs_own_time_leaves_out_what_a_worker_waite
 
     from quant_organism.benchmarks import evolution, workload
 
-    kernel_rates = iter([(1000.0, 1000.0)] * 4)
+    kernel_rates = iter([(1000.0, 1000.0)] * 6)
     # Two workers, a gang of two islands each: one worker's gang ran 8 s, the other's 4 s, in a run of 10 s.
     one_gang_each = pd.DataFrame({"pid": [7, 7, 9, 9], "wall_s": [8.0, 7.9, 4.0, 3.8]})
     two_gangs_on_one = pd.DataFrame({"pid": [7, 7, 7, 9], "wall_s": [8.0, 7.9, 3.0, 4.0]})
-    runs = iter([one_gang_each, two_gangs_on_one])
+    moved = one_gang_each.assign(moves=[0, 1, 0, 0])  # an island went on in the other worker (work stealing)
+    runs = iter([one_gang_each, two_gangs_on_one, moved])
     lockstep = SimpleNamespace(lockstep_islands=2)
 
     def evolve():
@@ -135,9 +136,12 @@ def test_on_ray_the_share_over_the_gangs_own_time_leaves_out_what_a_worker_waite
     _, _, figures = evolution._paired(lambda: next(kernel_rates), evolve, repeats=1, workers=2, backtests=3.0)
     # 300 backtests over 2 x 10 core-s = 15/s: 0.015 of the kernel; over the gangs' 8 + 4 s = 25/s: 0.025
     assert figures["shares"] == [0.015] and figures["gang_walls_s"] == [[8.0, 4.0]] and figures["busy_shares"] == [0.025]
-    assert "the workers' gangs ran 8.00 and 4.00 s" in workload.paired_text(figures)
+    assert "the workers' gangs ran 8.00 and 4.00 s" in workload.paired_text(figures) and figures["islands_moved"] == [0]
     _, _, figures = evolution._paired(lambda: next(kernel_rates), evolve, repeats=1, workers=2, backtests=3.0)
     assert "gang_walls_s" not in figures  # a worker ran two gangs: their walls overlap no longer
+    _, _, figures = evolution._paired(lambda: next(kernel_rates), evolve, repeats=1, workers=2, backtests=3.0)
+    assert "gang_walls_s" not in figures and figures["islands_moved"] == [1]  # a worker's islands: no longer one gang
+    assert "islands moved between workers 1" in workload.paired_text(figures)
 
 
 def test_scale_measures_the_peak_memory_of_a_process_tree():

@@ -359,6 +359,59 @@ def test_islands_in_lockstep_share_one_evaluation_per_generation_and_each_keeps_
         _same_island(a, t)
 
 
+class HandOver:
+    """An in-process exchange: before round `at`, hand half of the gang on, pickled (as to another worker); adopt
+    whatever was handed over, once."""
+
+    def __init__(self, at: int = 2) -> None:
+        self.at, self.rounds, self.parcel = at, 0, []
+
+    def give_away(self, live):
+        import pickle
+
+        self.rounds += 1
+        if self.rounds != self.at:
+            return []
+        chosen = list(live)[len(live) // 2 :]
+        self.parcel = [pickle.dumps(live[b]) for b in chosen]
+        return chosen
+
+    def adopt(self):
+        import pickle
+
+        parcel, self.parcel = self.parcel, []
+        return [pickle.loads(blob) for blob in parcel]
+
+
+def test_an_island_handed_to_another_worker_between_generations_keeps_the_result_it_has_alone(market):
+    """Work stealing moves islands between workers between two generations, as pickles: the island carries its
+    generator state, cache, records and clock, and its result is the one it has alone."""
+    config = small_config(total_strategies=12, generations=4)
+    tasks, frames = _train_tasks(market, config)
+    alone = {o.batch: o for o in (execute_batch(task, frames) for task in tasks)}
+    exchange = HandOver(at=3)
+    first = execute_gang(tasks, frames, exchange=exchange)  # hands on islands 1 and 2, then adopts them back
+    assert [o.batch for o in first] == [0, 1, 2] and [o.moves for o in first] == [0, 1, 1]
+    giver = HandOver(at=3)
+    kept = execute_gang(tasks, frames, exchange=_NoAdoption(giver))
+    adopted = execute_gang([], frames, exchange=giver)  # another "worker" that only adopts
+    assert [o.batch for o in kept] == [0] and [o.batch for o in adopted] == [1, 2]
+    for outcome in [*first, *kept, *adopted]:
+        _same_island(alone[outcome.batch], outcome)
+        assert outcome.wall_s > 0 and outcome.evaluate_s > 0
+
+
+class _NoAdoption:
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def give_away(self, live):
+        return self.inner.give_away(live)
+
+    def adopt(self):
+        return []
+
+
 def test_a_gangs_cpu_is_shared_by_its_islands_not_counted_once_per_island(market):
     """The run's compute figure sums the islands' CPU: a gang's process CPU split equally. Their walls overlap
     (each island's wall is about the gang's), so summing walls counted a gang of three about three times."""

@@ -227,6 +227,51 @@ def test_a_failing_batch_on_ray_is_recorded_and_the_run_carries_on(market, seria
     assert result.ray_resources["CPU"] == 2.0 and result.workers == 2
 
 
+_SLOW = "QUANT_ORGANISM_TEST_SLOW_WORKER"  # a process-wide flag: hooks and evaluators travel as separate pickles
+
+
+class SlowEvenGang:
+    """Batch hook: a worker that starts an even batch is a slow one from then on (its process's flag), one that
+    starts an odd batch a fast one (gangs interleave: (0, 2) and (1, 3)). Cores running at unequal speeds."""
+
+    def __call__(self, batch: int) -> None:
+        os.environ[_SLOW] = "1" if batch % 2 == 0 else ""
+
+
+class SlowWhereSlow:
+    """The real fitness, `pause_s` slower per call in a slow worker."""
+
+    def __init__(self, pause_s: float) -> None:
+        self.pause_s = pause_s
+
+    def __call__(self, frames, genomes, fitness):
+        if os.environ.get(_SLOW):
+            time.sleep(self.pause_s)
+        return evaluate_universe(frames, genomes, fitness)
+
+
+def test_on_ray_a_worker_done_early_goes_on_with_islands_of_a_slow_one_and_results_do_not_change(market, ray_cluster):
+    """Four islands in two gangs, (0, 2) and (1, 3); the worker of the first is slow (0.3 s per generation more).
+    The fast one, once done, takes islands of the slow gang between two generations (work stealing), and every
+    island's result is the one the serial run has."""
+    overrides = dict(total_strategies=16, generations=6)
+    serial = run_evolution(market, config("serial", **overrides), evolution_date=EVOLUTION_DAY)
+    run_evolution(market, config("ray", total_strategies=4, batch_size=2, generations=0), evolution_date=EVOLUTION_DAY)
+    # (both workers started and warm: a worker done before the other offered anything finds nobody to help)
+    result = run_evolution(
+        market,
+        config("ray", **overrides),
+        evolution_date=EVOLUTION_DAY,
+        evaluator=SlowWhereSlow(0.3),
+        batch_hook=SlowEvenGang(),
+    )
+    batches = result.batches.set_index("batch")
+    assert list(batches["status"]) == ["ok"] * 4
+    assert batches.loc[2, "moves"] == 1 and batches.loc[[0, 1, 3], "moves"].eq(0).all()  # the slow gang's second
+    assert batches.loc[2, "pid"] == batches.loc[1, "pid"] != batches.loc[0, "pid"]
+    pd.testing.assert_frame_equal(result.population, serial.population)
+
+
 def test_a_runaway_batch_is_killed_at_its_hard_limit(market, serial_run, ray_cluster):
     """Last in the module: the killed worker is not replaced before the module's Ray shuts down.
 

@@ -26,7 +26,9 @@ What is timed:
   run and the kernel measurements around it can fall in different ones (one bench's two serial runs read 0.78
   and 0.59, 2026-11-27). On Ray, with one gang per worker, each run's gang walls and its share over the gangs'
   own time (their summed walls, not workers x wall) are reported beside it: the gap between the two is what a
-  worker waited for the other, the skew of the two cores' speeds (`_gang_walls`), not evolution's own work;
+  worker waited for the other, the skew of the two cores' speeds (`_gang_walls`), not evolution's own work.
+  Since islands move between workers (a worker done early goes on with islands of the other: work stealing),
+  each Ray run's count of moved islands is reported too, and the gang walls only for runs where none moved;
 - the config store: saving the best 100 strategies as configs through
   `StrategyStore.save_evolved_strategies` (one transaction) and loading them back.
 On a shared machine other work skews parallel efficiency: the load average and the cores other
@@ -223,7 +225,7 @@ def _paired(kernel: Callable[[], tuple[float, float]], evolve: Callable, repeats
     average of the kernel's mean rates just before and just after it (the best pass's rates are reported too).
     Returns the first run's result, the CPU meter of that run, and the figures (the mean share and its parts)."""
     measured = [kernel()]
-    walls, shares, gangs, busy = [], [], [], []
+    walls, shares, gangs, busy, moved = [], [], [], [], []
     first = meter = None
     for _ in range(repeats):
         with CpuMeter() as run_meter:
@@ -237,6 +239,7 @@ def _paired(kernel: Callable[[], tuple[float, float]], evolve: Callable, repeats
         around = (measured[-2][0] + measured[-1][0]) / 2.0
         shares.append(result.evaluations * backtests / (result.wall_s * workers) / around)
         gangs.append(_gang_walls(result, workers))
+        moved.append(_islands_moved(result))
         if gangs[-1]:
             busy.append(result.evaluations * backtests / sum(gangs[-1]) / around)
     figures = {
@@ -246,11 +249,19 @@ def _paired(kernel: Callable[[], tuple[float, float]], evolve: Callable, repeats
         "shares": [round(x, 3) for x in shares],
         "share": round(sum(shares) / len(shares), 3),
     }
+    if workers > 1:
+        figures["islands_moved"] = moved
     if busy and len(busy) == len(shares):
         figures["gang_walls_s"] = [[round(w, 3) for w in run] for run in gangs]
         figures["busy_shares"] = [round(x, 3) for x in busy]
         figures["busy_share"] = round(sum(busy) / len(busy), 3)
     return first, meter, figures
+
+
+def _islands_moved(result) -> int:
+    """How many times islands went on in another worker in this run (work stealing, `evolution/stealing.py`)."""
+    batches = getattr(result, "batches", None)
+    return int(batches["moves"].sum()) if batches is not None and "moves" in batches else 0
 
 
 def _gang_walls(result, workers: int) -> list[float] | None:
@@ -263,6 +274,8 @@ def _gang_walls(result, workers: int) -> list[float] | None:
     batches = getattr(result, "batches", None)
     if workers < 2 or batches is None or "pid" not in batches or batches["pid"].nunique() != workers:
         return None
+    if _islands_moved(result):
+        return None  # islands went on in another worker: a worker's islands are no longer one gang
     per_worker = batches.groupby("pid")["wall_s"]
     if int(per_worker.size().max()) > result.config.lockstep_islands:
         return None  # a worker ran more than one gang: its islands' walls overlap no longer

@@ -114,12 +114,15 @@ class KernelRate:
 def paired_text(paired: dict) -> str:
     """One line for a share paired in time (bench evolution's `_paired` figures): the runs' walls and shares, the
     kernel's mean and best-pass rates measured around them and, where each worker ran one gang, the gangs' walls
-    and the shares over them (`evolution._gang_walls` says why)."""
+    and the shares over them (`evolution._gang_walls` says why), and on several workers the islands that moved
+    between them in each run."""
     walls = ", ".join(f"{x:.2f}" for x in paired["walls_s"])
     shares = ", ".join(f"{x:.2f}" for x in paired["shares"])
     rates = ", ".join(f"{x:,.0f}" for x in paired["kernel_evals_per_s"])
     best = ", ".join(f"{x:,.0f}" for x in paired["kernel_best_pass_evals_per_s"])
     text = f"runs of {walls} s, shares {shares}; kernel before, between and after: mean {rates}, best pass {best} evals/s"
+    if paired.get("islands_moved") is not None:
+        text += f"; islands moved between workers {', '.join(str(n) for n in paired['islands_moved'])}"
     if paired.get("gang_walls_s"):
         gangs = "; ".join(" and ".join(f"{w:.2f}" for w in run) for run in paired["gang_walls_s"])
         busy = ", ".join(f"{x:.2f}" for x in paired["busy_shares"])

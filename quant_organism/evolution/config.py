@@ -46,8 +46,9 @@ class EvolutionConfig(BaseModel):
     `batch_timeout_s` after it started stops after its current generation (and is killed
     `batch_timeout_grace_s` later on process/Ray); an island whose worker process dies is re-run up to
     `max_retries` times. A worker advances up to `lockstep_islands` islands in lockstep (one evaluator
-    call per generation for all of them: the per-call cost is paid once). Same config and data give the
-    identical population whatever the executor and the lockstep.
+    call per generation for all of them: the per-call cost is paid once); on Ray, with `share_islands`, a worker
+    done early takes islands of a busy one between two generations. Same config and data give the identical
+    population whatever the executor, the lockstep and the sharing.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -70,6 +71,10 @@ class EvolutionConfig(BaseModel):
         default=5,
         ge=1,
         description="islands a worker advances in lockstep, so one evaluator call scores a generation of all of them",
+    )
+    share_islands: bool = Field(
+        default=True,
+        description="on Ray, a worker done early goes on with islands of a busy one between generations (work stealing)",
     )
     max_failed_island_share: float = Field(
         default=0.2,

@@ -159,6 +159,7 @@ def run_evolution(
                     "pid": o.pid,
                     "evaluate_s": o.evaluate_s,
                     "cpu_s": o.cpu_s,
+                    "moves": o.moves,
                 }
                 for o in ordered
             ],

@@ -28,6 +28,7 @@ import os
 import pickle
 import tempfile
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -38,6 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from quant_organism.core.steal_board import BoardActor
 from quant_organism.evolution.config import EvolutionConfig
 from quant_organism.evolution.island import (
     STATUS_TIMEOUT,
@@ -48,6 +50,7 @@ from quant_organism.evolution.island import (
     execute_gang,
 )
 from quant_organism.evolution.ray_address import unreachable
+from quant_organism.evolution.stealing import RayExchange
 from quant_organism.strategies.genes import SeedGenes, SeedType
 
 log = logging.getLogger(__name__)
@@ -366,16 +369,20 @@ def ray_session(workers: int | None = None, address: str | None = None) -> Itera
         ray.shutdown()
 
 
-def _ray_gang(gang: Gang, frames, evaluator, hook) -> list[BatchOutcome]:
+def _ray_gang(
+    gang: Gang, frames, evaluator, hook, board: str | None = None, worker: str = "", kill_at: float | None = None
+) -> list[BatchOutcome]:
     """The Ray task. `frames` arrives resolved from the object store as read-only shared-memory
     arrays; they are copied (a few MB) because numba compiles separate, uncached-in-warm-up
-    specialisations for read-only arrays, which cost ~30 s per worker."""
+    specialisations for read-only arrays, which cost ~30 s per worker. With a `board` the gang shares islands
+    with the other workers (`stealing.py`) as `worker`, whose hard limit is `kill_at` (epoch seconds)."""
     try:
         warm_up([s for s, _ in gang[0].config.seed_type_weights()])
         frames = {coin: frame.copy() for coin, frame in frames.items()}
     except Exception as exc:  # noqa: BLE001
         return [BatchOutcome.failed(task.batch, f"worker warm-up failed: {type(exc).__name__}: {exc}") for task in gang]
-    return execute_gang(gang, frames, evaluator, hook)
+    exchange = None if board is None else RayExchange(_board(board), worker, kill_at, gang[0].config.batch_timeout_grace_s)
+    return execute_gang(gang, frames, evaluator, hook, exchange)
 
 
 def ray_resources(ray) -> dict[str, float]:
@@ -392,7 +399,10 @@ def run_ray(
     hook: BatchHook | None = None,
 ) -> dict[str, Any]:
     """Gangs of islands as Ray tasks (1 CPU each, retried up to `max_retries` times if their worker dies), at
-    most `max_workers` in flight (default: every CPU of the Ray cluster)."""
+    most `max_workers` in flight (default: every CPU of the Ray cluster). The first gangs share islands through
+    a steal board (`stealing.py`): a worker done early goes on with some of a busy worker's islands. Islands
+    re-run after a failure run alone, without sharing; an island that was handed to a worker that died or was
+    killed is run again from its start once the rest is done, and an outcome that arrives twice counts once."""
     if not tasks:
         return {"workers": workers}
     config = tasks[0].config
@@ -402,30 +412,100 @@ def run_ray(
         slots = max(1, cluster_cpus if config.max_workers is None else min(config.max_workers, cluster_cpus))
         remote = ray.remote(num_cpus=1, max_retries=config.max_retries, retry_exceptions=False)(_ray_gang)
         frames_ref = ray.put(dict(frames))
-        pending = deque(gangs(tasks, slots))
-        running: dict[Any, tuple[Gang, float]] = {}
+        first = gangs(tasks, slots)
+        # Islands are shared only while every gang runs: a worker done early returns its CPU to the gangs still queued.
+        board = steal_board(ray) if config.share_islands and 1 < len(first) <= slots else None
+        run_id = uuid.uuid4().hex[:8]
+        reported: set[int] = set()
+
+        def report(outcome: BatchOutcome) -> None:
+            if outcome.batch not in reported:  # a victim re-run by Ray after it gave islands away repeats them
+                reported.add(outcome.batch)
+                on_outcome(outcome)
+
+        pending: deque[tuple[Gang, bool]] = deque((gang, board is not None) for gang in first)
+        running: dict[Any, tuple[Gang, float, str]] = {}
         while pending or running:
             while pending and len(running) < slots:
-                gang = pending.popleft()
-                running[remote.remote(gang, frames_ref, evaluator, hook)] = (gang, time.monotonic())
-            done, _ = ray.wait(list(running), num_returns=1, timeout=_wait_s(config, running))
+                gang, shared = pending.popleft()
+                gang = tuple(task for task in gang if task.batch not in reported)
+                if not gang:
+                    continue
+                worker = f"{run_id}:{_names(gang)}"
+                limit = hard_limit(config, len(gang))
+                kill_at = time.time() + limit if limit is not None else None
+                ref = remote.remote(gang, frames_ref, evaluator, hook, STEAL_BOARD_NAME if shared else None, worker, kill_at)
+                running[ref] = (gang, time.monotonic(), worker)
+            done, _ = ray.wait(list(running), num_returns=1, timeout=_wait_s(config, _clocks(running)))
             for ref in done:
-                gang, t0 = running.pop(ref)
+                gang, t0, worker = running.pop(ref)
+                _leave(board, worker)  # whatever became of it: no thief waits for it any more
                 try:
                     outcomes = ray.get(ref)
                 except Exception as exc:  # noqa: BLE001 - worker died past its retries, object lost, ...
                     if len(gang) > 1:  # find the island at fault: each on its own, with its own retries
-                        pending.extendleft(reversed(_singles(gang)))
+                        pending.extendleft((single, False) for single in reversed(_singles(gang)))
                         continue
                     message = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
                     outcomes = [BatchOutcome.failed(gang[0].batch, message, time.monotonic() - t0)]
                 for outcome in outcomes:
-                    on_outcome(outcome)
-            for ref in _expired(config, running):
-                gang, t0 = running.pop(ref)
+                    report(outcome)
+            for ref in _expired(config, _clocks(running)):
+                gang, t0, worker = running.pop(ref)
                 ray.cancel(ref, force=True)
-                _split_or_kill(gang, t0, config, pending, on_outcome)
+                _leave(board, worker)
+                singles: deque[Gang] = deque()
+                _split_or_kill(gang, t0, config, singles, report)
+                pending.extendleft((single, False) for single in reversed(singles))
+            if not pending and not running:  # islands handed to a worker that then died or was killed
+                pending.extend(((task,), False) for task in tasks if task.batch not in reported)
+                if pending:
+                    log.warning(
+                        "batches %s were lost with the worker they moved to; running them again",
+                        _names(tuple(g for g, _ in pending)),
+                    )
     return {"workers": slots, "ray_resources": resources}
+
+
+def _clocks(running: Mapping[Any, tuple[Gang, float, str]]) -> dict[Any, tuple[Gang, float]]:
+    return {ref: (gang, t0) for ref, (gang, t0, _) in running.items()}
+
+
+STEAL_BOARD_NAME = "quant_organism_steal_board"
+
+
+_board_actors: dict[tuple[str, str], Any] = {}
+
+
+def steal_board(ray) -> Any:
+    """The session's steal board actor (`core.steal_board.BoardActor`, no CPU of its own: it only keeps books),
+    created once per Ray session and job and held here: Ray kills an actor once no handle to it is left, and a
+    board started anew for each run took its process's start (about a second) from the run, beside busy workers."""
+    context = ray.get_runtime_context()
+    key = (context.get_node_id(), context.get_job_id())
+    if key not in _board_actors:
+        actor = ray.remote(BoardActor).options(name=STEAL_BOARD_NAME, get_if_exists=True, num_cpus=0, max_restarts=-1)
+        _board_actors.clear()  # handles of an earlier session are dead with it
+        _board_actors[key] = actor.remote()
+    return _board_actors[key]
+
+
+_boards: dict[str, Any] = {}
+
+
+def _board(name: str) -> Any:
+    """The steal board's handle in a worker, looked up once per process: a handle passed with each task made its
+    first call wait 0.3-0.6 s for the actor's address, in every run (2026-11-27)."""
+    if name not in _boards:
+        import ray
+
+        _boards[name] = ray.get_actor(name)
+    return _boards[name]
+
+
+def _leave(board, worker: str) -> None:
+    if board is not None:
+        board.leave.remote(worker)
 
 
 EXECUTORS = {"serial": run_serial, "process": run_process, "ray": run_ray}

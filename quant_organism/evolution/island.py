@@ -11,9 +11,10 @@ Everything random comes from a generator seeded by (random_seed, batch index), s
 same result in any process. A run is plain Python that any executor can call; it checks the frames
 against the train window before every evaluation (`guard_train_frames`).
 
-The loop is a generator (`Island.steps`) that hands out each generation's new genomes and takes their
-rows back, so `execute_gang` can advance several islands in lockstep and score all their genomes in one
-evaluator call: same results, the per-call cost paid once.
+The loop is a state machine (`Island.begin` / `Island.resume`) that hands out each generation's new genomes
+and takes their rows back, so `execute_gang` can advance several islands in lockstep and score all their
+genomes in one evaluator call: same results, the per-call cost paid once. Between two generations an island
+can be pickled and go on in another worker (`stealing.py`), again with the same result.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ import gc
 import os
 import time
 import traceback
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -93,7 +95,8 @@ class BatchOutcome:
     generations: pd.DataFrame = field(default_factory=pd.DataFrame)
     pid: int = 0
     evaluate_s: float = 0.0  # of wall_s, the time in the evaluator (a gang's calls shared equally by its islands)
-    cpu_s: float = 0.0  # CPU-seconds its process spent on it: a gang's shared equally (its islands' walls overlap)
+    cpu_s: float = 0.0  # CPU-seconds spent on it: each lockstep round's shared equally by its islands (their walls overlap)
+    moves: int = 0  # how many times it went on in another worker (work stealing, `stealing.py`)
 
     @classmethod
     def failed(cls, batch: int, error: str, wall_s: float = 0.0, status: str = STATUS_FAILED) -> BatchOutcome:
@@ -101,7 +104,13 @@ class BatchOutcome:
 
 
 class Island:
-    """The evolutionary loop of one batch (see module docstring)."""
+    """The evolutionary loop of one batch (see module docstring), as a state machine a driver steps: `begin` and
+    `resume` hand out each generation's distinct new genomes and take their rows back, until `outcome` is set.
+
+    It is a state machine rather than a generator so that it can be pickled between two generations and go on
+    in another process (work stealing, `stealing.py`): what it carries is its random generator, its cache and
+    records, its population and its own clock (the seconds it has run, wherever it ran); the frames stay behind
+    and the receiving worker attaches its own (`attach`)."""
 
     def __init__(self, task: BatchTask, frames: Mapping[str, pd.DataFrame], clock_scale: int = 1) -> None:
         self.task = task
@@ -113,49 +122,114 @@ class Island:
         self.cache: dict[str, Individual] = {}
         self.records: list[dict] = []
         self.stats: list[dict] = []
+        self.generation = 0
+        self.population: list[Individual] = []
+        self.elites: list[Individual] = []
+        self.n_elite = min(self.config.n_elite, task.size - 1)
+        self.waiting: list[Individual] = []  # the generation's individuals, evaluated once `request` is answered
+        self.fresh: list[Individual] = []  # those of them not seen before, each once: what `request` asks for
+        self.request: list[SeedGenes] | None = None
+        self.outcome: BatchOutcome | None = None
+        self.moves = 0  # how many times it went on in another worker
+        self.evaluate_s = 0.0
+        self.cpu_s = 0.0
+        self._spent, self._since, self._tick = 0.0, time.perf_counter(), 0.0
+
+    # --- the island's own clock, carried between processes -------------------------------------
+    def elapsed(self) -> float:
+        """Seconds this island has run, in every process it ran in."""
+        return self._spent + time.perf_counter() - self._since
+
+    def __getstate__(self) -> dict:
+        state = {**self.__dict__, "frames": None, "_spent": self.elapsed(), "_since": None}
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, _since=time.perf_counter())
+        self.moves += 1
+
+    def attach(self, frames: Mapping[str, pd.DataFrame]) -> None:
+        """Give an island that arrived from another process this process's frames (the same train window)."""
+        self.frames = frames
 
     # --- the loop --------------------------------------------------------------------------
-    def steps(self) -> Generator[list[SeedGenes], list[dict], BatchOutcome]:
-        """The loop as a generator: it yields each generation's distinct new genomes (seed_id = hash), takes
-        their evaluated rows (dicts, as `_records` makes them) back and returns the outcome. A driver can so evaluate many islands' genomes in
-        one call (`execute_gang`); the island's result does not depend on who evaluates its genomes."""
-        cfg, started = self.config, time.perf_counter()
-        deadline = started + cfg.batch_timeout_s * self.clock_scale if cfg.batch_timeout_s else None
-        status, error = STATUS_OK, None
-        tick = time.perf_counter()
-        population = yield from self._evaluate(self._initial_population())
-        self._record_generation(0, population, tick)
-        n_elite = min(cfg.n_elite, self.task.size - 1)
-        for generation in range(1, cfg.generations + 1):
-            if self.task.deadline is not None and time.time() > self.task.deadline:
-                status = STATUS_BUDGET
-                error = f"batch {self.task.batch} reached the run's evolution budget; stopped after generation {generation - 1}"
-                break
-            if deadline is not None and time.perf_counter() > deadline:
-                status = STATUS_TIMEOUT
-                error = f"batch {self.task.batch} exceeded {cfg.batch_timeout_s:g} s; stopped after generation {generation - 1}"
-                break
-            tick = time.perf_counter()
-            elites = sorted(population, key=lambda i: (-i.score, i.hash))[:n_elite]
-            offspring = yield from self._evaluate(self._breed(population, self.task.size - n_elite, generation))
-            taken = {i.hash for i in elites}
-            pool = _distinct([i for i in population + offspring if i.hash not in taken])
-            population = elites + _survivors(pool, self.task.size - n_elite)
-            self._record_generation(generation, population, tick)
-        final = {i.hash for i in population}
+    def begin(self) -> list[SeedGenes] | None:
+        """Generation 0: the initial population's genomes to evaluate (None when the island is already done)."""
+        self._tick = self.elapsed()
+        self.waiting = self._initial_population()
+        return self._ask()
+
+    def resume(self, rows: list[dict]) -> list[SeedGenes] | None:
+        """Take the rows of `request` (dicts, as `_records` makes them, in its order) and go on to the next genomes
+        to evaluate (None when the island is done: `outcome` is set). The island's result does not depend on who
+        evaluates its genomes, or with which others."""
+        fresh, self.fresh, self.request = self.fresh, [], None
+        if [row["seed_id"] for row in rows] != [i.hash for i in fresh]:
+            raise RuntimeError("evaluator returned rows that do not match the genomes it was given")
+        for ind, row in zip(fresh, rows):
+            ind.objectives = tuple(float(row[c]) for c in OBJECTIVE_COLUMNS)
+            ind.score = self._objective(row)
+            ind.row = row
+            self.cache[ind.hash] = ind
+            self.records.append(self._record(ind, row))
+        self._close_generation()
+        return self._ask()
+
+    def _ask(self) -> list[SeedGenes] | None:
+        """The waiting individuals' genomes not seen before (each distinct one once), closing generations that
+        have none, until one has or the island is done."""
+        while self.outcome is None:
+            self.fresh = _distinct([i for i in self.waiting if i.hash not in self.cache])
+            if self.fresh:
+                guard_train_frames(self.frames, self.task.train, self.task.validation)
+                # hashes as ids: collision-free; `from_repaired` checks the values as the model's validation would
+                self.request = [SeedGenes.from_repaired(i.seed_type, i.hash, i.values, i.generation) for i in self.fresh]
+                return self.request
+            self._close_generation()
+        return None
+
+    def _close_generation(self) -> None:
+        """The waiting individuals are evaluated: form the population, record the generation, breed the next."""
+        evaluated = [self.cache[i.hash] for i in self.waiting]
+        if self.generation == 0:
+            self.population = evaluated
+        else:
+            taken = {i.hash for i in self.elites}
+            pool = _distinct([i for i in self.population + evaluated if i.hash not in taken])
+            self.population = self.elites + _survivors(pool, self.task.size - self.n_elite)
+        self._record_generation(self.generation, self.population, self._tick)
+        self.waiting = []
+        cfg, generation = self.config, self.generation + 1
+        if generation > cfg.generations:
+            return self._finish(STATUS_OK, None)
+        if self.task.deadline is not None and time.time() > self.task.deadline:
+            error = f"batch {self.task.batch} reached the run's evolution budget; stopped after generation {generation - 1}"
+            return self._finish(STATUS_BUDGET, error)
+        if cfg.batch_timeout_s and self.elapsed() > cfg.batch_timeout_s * self.clock_scale:
+            error = f"batch {self.task.batch} exceeded {cfg.batch_timeout_s:g} s; stopped after generation {generation - 1}"
+            return self._finish(STATUS_TIMEOUT, error)
+        self.generation, self._tick = generation, self.elapsed()
+        self.elites = sorted(self.population, key=lambda i: (-i.score, i.hash))[: self.n_elite]
+        self.waiting = self._breed(self.population, self.task.size - self.n_elite, generation)
+        return None
+
+    def _finish(self, status: str, error: str | None) -> None:
+        final = {i.hash for i in self.population}
         frame = pd.DataFrame.from_records(self.records)
         if len(frame):
             frame["final"] = frame["genes_hash"].isin(final)
-        return BatchOutcome(
+        self.outcome = BatchOutcome(
             batch=self.task.batch,
             status=status,
             error=error,
-            wall_s=time.perf_counter() - started,
+            wall_s=self.elapsed(),
             evaluations=len(self.records),
             population=frame,
             generations=pd.DataFrame.from_records(self.stats),
             pid=os.getpid(),
+            moves=self.moves,
         )
+        self.population, self.elites, self.cache = [], [], {}
 
     def _initial_population(self) -> list[Individual]:
         """Inherited winners first (at most half the island, in their order), then random genomes of the mix."""
@@ -235,24 +309,6 @@ class Island:
             return self.cache[digest]
         return Individual(seed_type, values, evolved_name(seed_type, generation, digest), generation, digest)
 
-    def _evaluate(self, individuals: list[Individual]) -> Generator[list[SeedGenes], list[dict], list[Individual]]:
-        """Have the genomes not seen before evaluated (each distinct one once: yielded, rows sent back);
-        returns the cached objects."""
-        fresh = _distinct([i for i in individuals if i.hash not in self.cache])
-        if fresh:
-            guard_train_frames(self.frames, self.task.train, self.task.validation)
-            # hashes as ids: collision-free; `from_repaired` checks the values as the model's validation would
-            rows = yield [SeedGenes.from_repaired(i.seed_type, i.hash, i.values, i.generation) for i in fresh]
-            if [row["seed_id"] for row in rows] != [i.hash for i in fresh]:
-                raise RuntimeError("evaluator returned rows that do not match the genomes it was given")
-            for ind, row in zip(fresh, rows):
-                ind.objectives = tuple(float(row[c]) for c in OBJECTIVE_COLUMNS)
-                ind.score = self._objective(row)
-                ind.row = row
-                self.cache[ind.hash] = ind
-                self.records.append(self._record(ind, row))
-        return [self.cache[i.hash] for i in individuals]
-
     def _objective(self, row: dict) -> float:
         """The scalar elitism ranks by: the fitness score, or the chosen objective for valid genomes only."""
         column = OBJECTIVE_COLUMN[self.config.objective]
@@ -326,19 +382,34 @@ def execute_batch(
     return execute_gang([task], frames, evaluator, hook)[0]
 
 
+class Exchange(Protocol):
+    """Where a worker's islands can go on elsewhere (work stealing, `stealing.py`): between two lockstep rounds a
+    worker may hand some of its islands on, and once its own are done it may adopt others'."""
+
+    def give_away(self, live: Mapping[int, Island]) -> list[int]:
+        """The batches of `live` handed on to another worker now (they leave this gang)."""
+
+    def adopt(self) -> list[Island]:
+        """Islands handed to this worker to go on with; [] when no other worker has any to share."""
+
+
 def execute_gang(
     tasks: Sequence[BatchTask],
     frames: Mapping[str, pd.DataFrame],
     evaluator: Evaluator | None = None,
     hook: BatchHook | None = None,
+    exchange: Exchange | None = None,
 ) -> list[BatchOutcome]:
     """Run islands in lockstep and never raise: each generation, one evaluator call scores the new genomes of
     all of them (a genome two islands bred is scored once). An island's result is the one it has alone,
     since a genome's row never depends on the others in the call; what lockstep saves is the per-call cost
     (indicator tables, the compiled call, the per-coin aggregation), paid once for k islands instead of k
-    times. An island that fails (its hook, its loop, its genomes' evaluation) fails alone."""
+    times. An island that fails (its hook, its loop, its genomes' evaluation) fails alone.
+
+    With an `exchange`, islands may leave the gang between rounds and others join it once it is done: the outcomes
+    returned are those of the islands finished here, the gang's first, in its order, then the adopted ones."""
     with _heap_frozen():
-        return _execute_gang(tasks, frames, evaluator or evaluate_universe, hook)
+        return _execute_gang(tasks, frames, evaluator or evaluate_universe, hook, exchange)
 
 
 @contextlib.contextmanager
@@ -356,52 +427,86 @@ def _heap_frozen() -> Iterator[None]:
 
 
 def _execute_gang(
-    tasks: Sequence[BatchTask], frames: Mapping[str, pd.DataFrame], evaluator: Evaluator, hook: BatchHook | None
+    tasks: Sequence[BatchTask],
+    frames: Mapping[str, pd.DataFrame],
+    evaluator: Evaluator,
+    hook: BatchHook | None,
+    exchange: Exchange | None,
 ) -> list[BatchOutcome]:
     outcomes: dict[int, BatchOutcome] = {}
-    live: dict[int, tuple[Island, Generator, float, list[SeedGenes]]] = {}
-    cpu_started = time.process_time()
+    live: dict[int, Island] = {}
+    order = dict.fromkeys(task.batch for task in tasks)  # the gang's, then the adopted (a gang may adopt its own)
+    cpu_mark = time.process_time()
     for task in tasks:
-        started = time.perf_counter()
         if task.deadline is not None and time.time() > task.deadline:
             message = f"batch {task.batch} not started: the run's evolution budget had ended"
             outcomes[task.batch] = BatchOutcome(task.batch, STATUS_BUDGET, message, 0.0, 0, pid=os.getpid())
             continue
+        island = None
         try:
             if hook is not None:
                 hook(task.batch)
             island = Island(task, frames, clock_scale=len(tasks))
-            steps = island.steps()
-            live[task.batch] = (island, steps, started, next(steps))
-        except StopIteration as done:
-            outcomes[task.batch] = done.value
+            if island.begin() is None:
+                outcomes[task.batch] = island.outcome
+            else:
+                live[task.batch] = island
         except Exception as exc:  # noqa: BLE001 - one bad batch must not sink the run; the error is recorded
-            outcomes[task.batch] = _failure(task.batch, exc, started)
-    evaluating: dict[int, float] = dict.fromkeys(live, 0.0)
+            outcomes[task.batch] = _failure(task.batch, exc, island)
+    while True:
+        _run_rounds(live, frames, evaluator, outcomes, exchange, cpu_mark)
+        adopted = exchange.adopt() if exchange is not None else []
+        if not adopted:
+            break
+        cpu_mark = time.process_time()
+        for island in adopted:
+            island.attach(frames)
+            live[island.task.batch] = island
+            order.setdefault(island.task.batch)
+    return [outcomes[batch] for batch in order if batch in outcomes]
+
+
+def _run_rounds(
+    live: dict[int, Island],
+    frames: Mapping[str, pd.DataFrame],
+    evaluator: Evaluator,
+    outcomes: dict[int, BatchOutcome],
+    exchange: Exchange | None,
+    cpu_mark: float,
+) -> None:
+    """Lockstep rounds until no island is left: one evaluator call for all the islands' requests, then each island
+    goes on to its next generation. A round's wall in the evaluator and its CPU time are shared equally by its
+    islands (the first round's CPU counts from `cpu_mark`); an island that finishes leaves `live` for `outcomes`."""
     while live:
+        if exchange is not None:  # before the round, so that a worker offers its islands before its first one
+            for batch in exchange.give_away(live):
+                del live[batch]
+            if not live:
+                break
         began = time.perf_counter()
-        rows = _evaluate_together({b: (island.fitness, request) for b, (island, _, _, request) in live.items()},
-                                  frames, evaluator)  # fmt: skip
+        rows = _evaluate_together({b: (island.fitness, island.request) for b, island in live.items()}, frames, evaluator)
         share = (time.perf_counter() - began) / len(live)
-        for batch in live:
-            evaluating[batch] += share
-        for batch, (island, steps, started, _) in list(live.items()):
+        stepped: list[Island] = []
+        for batch, island in list(live.items()):
+            island.evaluate_s += share
             try:
                 answer = rows[batch]
-                request = steps.throw(answer) if isinstance(answer, Exception) else steps.send(answer)
-                live[batch] = (island, steps, started, request)
-            except StopIteration as done:
-                outcomes[batch] = done.value
-                del live[batch]
+                if isinstance(answer, Exception):
+                    raise answer
+                if island.resume(answer) is None:
+                    outcomes[batch] = island.outcome
+                    del live[batch]
             except Exception as exc:  # noqa: BLE001
-                outcomes[batch] = _failure(batch, exc, started)
+                outcomes[batch] = _failure(batch, exc, island)
                 del live[batch]
-    for batch, seconds in evaluating.items():
-        outcomes[batch].evaluate_s = seconds
-    cpu_share = (time.process_time() - cpu_started) / len(tasks) if tasks else 0.0
-    for outcome in outcomes.values():
-        outcome.cpu_s = cpu_share
-    return [outcomes[task.batch] for task in tasks]
+            stepped.append(island)
+        cpu_now = time.process_time()
+        for island in stepped:
+            island.cpu_s += (cpu_now - cpu_mark) / len(stepped)
+            if island.task.batch in outcomes:
+                outcomes[island.task.batch].evaluate_s = island.evaluate_s
+                outcomes[island.task.batch].cpu_s = island.cpu_s
+        cpu_mark = cpu_now
 
 
 def _evaluate_together(
@@ -434,8 +539,8 @@ def _evaluate_together(
     return answers
 
 
-def _failure(batch: int, exc: Exception, started: float) -> BatchOutcome:
-    wall_s = time.perf_counter() - started
+def _failure(batch: int, exc: Exception, island: Island | None) -> BatchOutcome:
+    wall_s = island.elapsed() if island is not None else 0.0
     if isinstance(exc, WindowLeakError):  # carried back as a status: executors in other processes cannot re-raise it
         return BatchOutcome.failed(batch, f"{type(exc).__name__}: {exc}", wall_s, STATUS_LEAK)
     detail = "".join(traceback.format_exception(exc)[-3:]).strip()

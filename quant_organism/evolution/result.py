@@ -34,7 +34,7 @@ GENERATION_COLUMNS = (
     "evaluations",
     "wall_s",
 )
-BATCH_COLUMNS = ("batch", "status", "wall_s", "evaluations", "error", "pid", "evaluate_s", "cpu_s")
+BATCH_COLUMNS = ("batch", "status", "wall_s", "evaluations", "error", "pid", "evaluate_s", "cpu_s", "moves")
 CONFIG_METRICS = (
     "consistency",
     "turnover",
