@@ -84,8 +84,12 @@ def test_scale_headline_puts_ours_beside_backtesting_py_and_the_50_coin_run():
     # backtesting.py's bars/s timed beside the replay (same process, same minutes) takes over its evals/s x bars
     rows["replay"] = {"replay_bars_per_s": 30000.0, "backtesting_py_bars_per_s": 60000.0}
     assert scale.headline(rows)["backtesting_py_bars_per_s"] == 60000.0
-    walls = scale._ml_walls({"serial_with_ml_wall_s": 12.0, "serial_walls_around_ml_s": [6.0, 7.0]})
-    assert walls == "12.00 s with them; 6.00 s and 7.00 s without, before and after"
+    from quant_organism.benchmarks.workload import ml_walls_text
+
+    walls = ml_walls_text(
+        {"serial_with_ml_walls_s": [12.0, 13.0], "serial_walls_around_ml_s": [6.0, 7.0, 6.5], "ml_preset_ratios": [1.846, 1.926]}
+    )
+    assert walls == "12.00, 13.00 s with them, between 6.00, 7.00, 6.50 s without (ratios 1.85, 1.93)"
     paired = {"walls_s": [6.0, 6.5], "shares": [0.74, 0.76], "kernel_evals_per_s": [3000.0, 3100.0, 2900.0],
               "kernel_best_pass_evals_per_s": [3500.0, 3600.0, 3400.0], "share": 0.75}  # fmt: skip
     row = scale._paired_row("evolution (serial)", paired)

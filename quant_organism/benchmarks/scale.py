@@ -261,7 +261,8 @@ def run(args: argparse.Namespace) -> dict:
     if "ml_preset_ratio" in evolution:
         out["evolution"]["ml_preset_ratio"] = round(evolution["ml_preset_ratio"], 2)
         out["evolution"]["serial_with_ml_wall_s"] = round(evolution["serial_with_ml_wall_s"], 3)
-        out["evolution"]["serial_walls_around_ml_s"] = evolution.get("serial_walls_around_ml_s")
+        for key in ("serial_walls_around_ml_s", "serial_with_ml_walls_s", "ml_preset_ratios"):
+            out["evolution"][key] = evolution.get(key)
     if "ray_wall_s" in evolution:
         ray_core = evolution["ray_evaluations"] * coins * years / (evolution["ray_wall_s"] * evolution["workers"])
         out["evolution"].update(
@@ -370,13 +371,6 @@ def _peer_ratio(ours: float | None, peer: float | None) -> str:
     return f"x{ours / peer:.2f} backtesting.py ({peer:,.0f} bars/s)" if ours and peer else ""
 
 
-def _ml_walls(e: dict) -> str:
-    around = e.get("serial_walls_around_ml_s")
-    if not around:
-        return ""
-    return f"{e['serial_with_ml_wall_s']:.2f} s with them; {around[0]:.2f} s and {around[1]:.2f} s without, before and after"
-
-
 def _before_after(rates: list | None) -> str:
     return f"; backtesting.py timed right before and after it: {rates[0]:,.0f} and {rates[1]:,.0f} bars/s" if rates else ""
 
@@ -389,6 +383,8 @@ def _paired_row(label: str, paired: dict | None) -> str:
 
 
 def report(r: dict) -> str:
+    from quant_organism.benchmarks.workload import ml_walls_text
+
     b, e = r["backtest"], r["evolution"]
     bt_bars = headline(r)["backtesting_py_bars_per_s"]
     peers = (
@@ -417,7 +413,7 @@ def report(r: dict) -> str:
             "x",
             TARGETS["ml_preset_ratio"],
             "lower",
-            _ml_walls(e),
+            ml_walls_text(e),
         ),  # fmt: skip
         _paired_row(
             "evolution (serial), backtests per core-s as % of the kernel measured beside it (paired)", e.get("serial_paired")

@@ -130,6 +130,17 @@ def paired_text(paired: dict) -> str:
     return text
 
 
+def ml_walls_text(figures: dict) -> str:
+    """The ML preset's runs and the technical runs around them (bench evolution's figures), in words."""
+    around = figures.get("serial_walls_around_ml_s")
+    if not around:
+        return ""
+    with_ml = figures.get("serial_with_ml_walls_s") or [figures["serial_with_ml_wall_s"]]
+    ratios = figures.get("ml_preset_ratios")
+    text = f"{', '.join(f'{w:.2f}' for w in with_ml)} s with them, between {', '.join(f'{w:.2f}' for w in around)} s without"
+    return text + (f" (ratios {', '.join(f'{r:.2f}' for r in ratios)})" if ratios else "")
+
+
 def bars_with_funding(candles: pd.DataFrame, funding: pd.DataFrame) -> pd.DataFrame:
     rates = funding.set_index("timestamp")["funding_rate"].reindex(candles.index)
     return candles.assign(funding_rate=rates.to_numpy())
