@@ -1,7 +1,9 @@
 """Run islands (batches) serially, on a spawn-safe process pool, or on Ray; never let one sink the run.
 
 Islands run in gangs (`gangs`): up to `lockstep_islands` of them advanced in lockstep by
-`island.execute_gang`, so one evaluator call scores a generation of the whole gang. Each executor turns an
+`island.execute_gang`, so one evaluator call scores a generation of the whole gang. On Ray, while every gang
+runs at once, a worker whose gang is done goes on with some of a busy worker's islands (`stealing.py`; the
+outcome of a moved island comes back with the worker that finished it). Each executor turns an
 exception into a `failed` outcome of its island alone and hands each outcome to the driver's
 `on_outcome` as its gang ends (workers cannot call back). Time limits: an island stops itself between
 generations once `batch_timeout_s` (times its gang's size) has passed (status `timeout`, the generations
