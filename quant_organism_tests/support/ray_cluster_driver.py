@@ -3,7 +3,8 @@
 
     python -m quant_organism_tests.support.ray_cluster_driver OUT.json
 
-Each island sleeps `SLOW_S` first (a `batch_hook`), so the test has time to kill a node while islands run on it.
+Each island sleeps `SLOW_S` first (a `batch_hook`), twice that off the head node, so the test has time to kill the
+second node while islands run on it.
 """
 
 from __future__ import annotations
@@ -17,13 +18,19 @@ SLOW_S = 4.0
 
 
 class SlowStart:
-    """Batch hook: hold each island a few seconds (picklable by value: workers need not import the tests)."""
+    """Batch hook: hold each island a few seconds, and `later_off_head_s` more off the head node, so that the head's
+    gang ends first and the test kills the second node while its gang still runs (the two nodes share this machine's
+    cores, and which gang ended first was a race: in one CI run both ended together and no island was lost).
+    Picklable by value: workers need not import the tests."""
 
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
+    def __init__(self, seconds: float, later_off_head_s: float = 0.0, head_node: str = "") -> None:
+        self.seconds, self.later_off_head_s, self.head_node = seconds, later_off_head_s, head_node
 
     def __call__(self, batch: int) -> None:
-        time.sleep(self.seconds)
+        import ray
+
+        off_head = self.head_node and ray.get_runtime_context().get_node_id() != self.head_node
+        time.sleep(self.seconds + (self.later_off_head_s if off_head else 0.0))
 
 
 def main(out_path: str) -> int:
@@ -59,7 +66,8 @@ def main(out_path: str) -> int:
     with ray_session(None, address) as session:
         session.cloudpickle.register_pickle_by_value(sys.modules[__name__])
         nodes_before = sum(1 for n in ray.nodes() if n["Alive"])
-        result = run_evolution(market, config, emit, evolution_date=day, batch_hook=SlowStart(SLOW_S))
+        head = next(n["NodeID"] for n in ray.nodes() if n["Alive"] and "node:__internal_head__" in n["Resources"])
+        result = run_evolution(market, config, emit, evolution_date=day, batch_hook=SlowStart(SLOW_S, SLOW_S, head))
         nodes_after = sum(1 for n in ray.nodes() if n["Alive"])
     serial = run_evolution(market, config.model_copy(update={"executor": "serial"}), evolution_date=day)
     summary = {
