@@ -143,6 +143,3 @@ class BoardActor:
 
     async def leave(self, worker: str) -> None:
         await self._change(lambda: self.board.leave(worker))
-
-    async def moved(self) -> int:
-        return self.board.moved

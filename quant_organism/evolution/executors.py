@@ -252,16 +252,18 @@ def _run_on_pools(tasks, frames_path, on_outcome, workers, evaluator, hook) -> N
         _kill_pool(pool)
 
 
-def _wait_s(config: EvolutionConfig, running: Mapping[Any, tuple[Gang, float]]) -> float | None:
-    """Seconds until the first running gang reaches its hard limit (None: no limit)."""
+def _wait_s(config: EvolutionConfig, running: Mapping[Any, tuple]) -> float | None:
+    """Seconds until the first running gang reaches its hard limit (None: no limit). `running`: key -> (gang, start, ...)."""
     if not running or hard_limit(config) is None:
         return None
-    return max(0.0, min(t0 + hard_limit(config, len(g)) for g, t0 in running.values()) - time.monotonic())
+    return max(0.0, min(t0 + hard_limit(config, len(g)) for g, t0, *_ in running.values()) - time.monotonic())
 
 
-def _expired(config: EvolutionConfig, running: Mapping[Any, tuple[Gang, float]]) -> list[Any]:
+def _expired(config: EvolutionConfig, running: Mapping[Any, tuple]) -> list[Any]:
     now = time.monotonic()
-    return [key for key, (g, t0) in running.items() if hard_limit(config) is not None and now - t0 >= hard_limit(config, len(g))]
+    return [
+        key for key, (g, t0, *_) in running.items() if hard_limit(config) is not None and now - t0 >= hard_limit(config, len(g))
+    ]
 
 
 def _split_or_kill(gang: Gang, t0: float, config: EvolutionConfig, pending: deque, on_outcome: OnOutcome) -> None:
@@ -438,7 +440,7 @@ def run_ray(
                 kill_at = time.time() + limit if limit is not None else None
                 ref = remote.remote(gang, frames_ref, evaluator, hook, STEAL_BOARD_NAME if shared else None, worker, kill_at)
                 running[ref] = (gang, time.monotonic(), worker)
-            done, _ = ray.wait(list(running), num_returns=1, timeout=_wait_s(config, _clocks(running)))
+            done, _ = ray.wait(list(running), num_returns=1, timeout=_wait_s(config, running))
             for ref in done:
                 gang, t0, worker = running.pop(ref)
                 _leave(board, worker)  # whatever became of it: no thief waits for it any more
@@ -452,7 +454,7 @@ def run_ray(
                     outcomes = [BatchOutcome.failed(gang[0].batch, message, time.monotonic() - t0)]
                 for outcome in outcomes:
                     report(outcome)
-            for ref in _expired(config, _clocks(running)):
+            for ref in _expired(config, running):
                 gang, t0, worker = running.pop(ref)
                 ray.cancel(ref, force=True)
                 _leave(board, worker)
@@ -467,10 +469,6 @@ def run_ray(
                         _names(tuple(g for g, _ in pending)),
                     )
     return {"workers": slots, "ray_resources": resources}
-
-
-def _clocks(running: Mapping[Any, tuple[Gang, float, str]]) -> dict[Any, tuple[Gang, float]]:
-    return {ref: (gang, t0) for ref, (gang, t0, _) in running.items()}
 
 
 STEAL_BOARD_NAME = "quant_organism_steal_board"
