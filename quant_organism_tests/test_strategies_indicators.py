@@ -103,42 +103,6 @@ def test_trailing_stop_uses_the_running_high_since_entry() -> None:
     assert got == [1, 1, 1, 1, 0, 0]  # 12.9 < 15 - 2 exits; 13.5 does not
 
 
-def test_rows_kept_on_the_bars_equal_fresh_ones_and_are_released_with_them(monkeypatch) -> None:
-    import gc
-
-    from quant_organism.strategies.ohlcv import prepare_bars
-
-    rng = np.random.default_rng(4)
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 500)))
-    frame = pd.DataFrame(
-        {"open": close, "high": close * 1.01, "low": close * 0.99, "close": close, "volume": 1.0},
-        index=pd.date_range("2024-01-01", periods=500, freq="h", tz="UTC"),
-    )
-    gc.collect()  # bars an earlier test left behind are released now, not during this test's count
-    before = ind._row_bytes[0]
-    bars = prepare_bars(frame)
-    first, _ = ind.Indicators(bars).table("ema", np.array([5, 9]))
-    assert set(bars.rows) == {("ema", 5), ("ema", 9)}
-    table, (rows,) = ind.Indicators(bars).table("ema", np.array([20, 9, 9]))  # 9 from the bars, 20 new
-    fresh, (fresh_rows,) = ind.Indicators(prepare_bars(frame)).table("ema", np.array([20, 9, 9]))
-    np.testing.assert_array_equal(table, fresh)
-    np.testing.assert_array_equal(rows, fresh_rows)
-    np.testing.assert_array_equal(first[1], table[0])
-    for shared in (table, first):  # tables are read-only: no caller can change the rows the bars keep
-        with pytest.raises(ValueError, match="read-only"):
-            shared[:] = 0.0
-    again, _ = ind.Indicators(bars).table("ema", np.array([9, 20]))
-    np.testing.assert_array_equal(again, fresh)
-    assert ind._row_bytes[0] == before + 3 * close.nbytes
-    del bars, table, again, first
-    gc.collect()
-    assert ind._row_bytes[0] == before  # released with the bars
-    monkeypatch.setattr(ind, "ROW_MEMORY_BYTES", before + close.nbytes)  # room for one more row only
-    capped = prepare_bars(frame)
-    ind.Indicators(capped).table("sma", np.array([3, 4, 5]))
-    assert len(capped.rows) == 1
-
-
 def test_midpoints_and_stochastic_k_equal_their_array_formulas_bit_for_bit() -> None:
     """`kernels.rolling_range` computes both in one table; it must equal the max/min arithmetic it replaced,
     NaN gaps, a flat range (%K undefined) and windows longer than the series included."""

@@ -132,6 +132,7 @@ def population_metrics(
                 codes = [g.regime_filter for g in chunk]
                 sim = fused_sim(market, params, costs, init_cash)
                 metric_rows[idx] = fused_metrics(inputs, bars.regimes, codes, sim, bars.masks)
+                del inputs  # its indicator tables: kept rows' slots are reused in place only while none is held
                 continue
             targets = targets_array(registry.batch_positions(seed_type, prepared.signal_bars, chunk), market.bars)
             if targets.shape[1] != len(chunk):

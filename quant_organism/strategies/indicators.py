@@ -6,7 +6,7 @@ prefix of the output). Bars before an indicator has a full window are NaN; seeds
 "no position". The plural forms (`emas`, `smas`, ...) compute many periods in one pass and return
 one row per period; the singular forms are the same computation for one period, so a genome's
 indicator is the same whether it runs alone or in a batch. `Indicators.table` lays a batch out as
-rows of distinct periods plus, per genome, the row to read.
+rows of periods (its own and those kept from earlier calls) plus, per genome, the row to read.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable, Hashable
 
 import numpy as np
 
-from . import kernels
+from . import kernels, row_store
 from .ohlcv import Bars
 
 
@@ -229,40 +229,61 @@ class Indicators:
         return self._memo[key]
 
     def table(self, name: str, *uses: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
-        """(rows, index per use): indicator `name` once per distinct period found in `uses` (per-genome
-        period vectors, e.g. the fast and the slow periods), and for each use the row each genome reads.
-        Rows are ordered by period, so two tables built from the same uses share their indices.
+        """(rows, index per use): indicator `name` once per distinct period found in `uses` (per-genome period
+        vectors, e.g. the fast and the slow periods), and for each use the row each genome reads.
 
-        The table is read-only. Rows are kept on the bars (`Bars.rows`, within `ROW_MEMORY_BYTES` per process) and only the
-        periods not seen before are computed: the seeds of one batch share indicators (EMAs, SMAs,
-        volatilities), and evolution asks each generation for mostly the same periods. A row does not
-        depend on which other periods were computed with it (kernels.py), so this changes no value.
+        The table is read-only and stays valid while it is held. Rows are kept on the bars between calls
+        (`row_store`, within a memory budget per process) and only the periods not kept are computed: the seeds
+        of one batch share indicators (EMAs, SMAs, volatilities), and evolution asks each generation for mostly
+        the periods of the one before. The table may hold rows of other periods (those kept); read it only
+        through the index. A row does not depend on which other periods were computed with it (kernels.py), so
+        this changes no value.
         """
-        if name not in _TABLES:
-            raise ValueError(f"unknown indicator {name!r}; known: {sorted(_TABLES)}")
+        (rows,), index = self.tables((name,), *uses)
+        return rows, index
+
+    def tables(self, names: tuple[str, ...], *uses: np.ndarray) -> tuple[list[np.ndarray], tuple[np.ndarray, ...]]:
+        """`table` of indicators read at the same periods (a channel's rolling highs and lows): one table per
+        name, and one index per use that points into each of them."""
+        for name in names:
+            if name not in _TABLES:
+                raise ValueError(f"unknown indicator {name!r}; known: {sorted(_TABLES)}")
         arrays = [_periods(u) for u in uses]
         periods = sorted({p for a in arrays for p in a.tolist()})  # a set of a few hundred ints: numpy's unique costs more
         distinct = np.array(periods, dtype=np.int64)
-        known = self.bars.rows
-        missing = np.array([p for p in periods if (name, p) not in known], dtype=np.int64)
-        fresh = _TABLES[name](self, missing) if len(missing) else None
-        if fresh is not None:
-            fresh = np.ascontiguousarray(fresh)
-        if fresh is not None and len(missing) == len(distinct):
-            rows = fresh
-        else:
-            made = dict(zip(missing.tolist(), fresh)) if fresh is not None else {}
-            rows = (
-                np.stack([made[p] if p in made else known[(name, p)] for p in periods])
-                if len(distinct)
-                else np.zeros((0, self.bars.n))
-            )
-        if fresh is not None:
-            _remember(self.bars, name, missing, fresh)
-        # Always read-only: kept rows are views of it, and compiled code gets one array type whatever the table's
-        # origin (numba compiles a separate version of a kernel for each mix of read-only and writable inputs).
-        rows.setflags(write=False)
-        return rows, tuple(np.searchsorted(distinct, a) for a in arrays)
+        with row_store.lock:
+            store = self._store(names)
+            missing = [p for p in periods if p not in store.slot]
+            asked = np.array(missing, dtype=np.int64)
+            fresh = [np.ascontiguousarray(_TABLES[name](self, asked)) for name in names] if missing else []
+            if store.keep(missing, fresh, set(periods)):
+                slots = store.touch(periods)
+                return store.views(), tuple(slots[np.searchsorted(distinct, a)] for a in arrays)
+            store.touch([p for p in periods if p in store.slot])
+            return self._unkept(store, periods, missing, fresh), tuple(np.searchsorted(distinct, a) for a in arrays)
+
+    def _store(self, names: tuple[str, ...]) -> row_store.RowStore:
+        kept = self.bars.rows
+        if names not in kept:
+            if not kept:
+                weakref.finalize(self.bars, row_store.release, kept)
+            kept[names] = row_store.RowStore(len(names), self.bars.n)
+        return kept[names]
+
+    def _unkept(self, store: row_store.RowStore, periods: list[int], missing: list[int], fresh: list[np.ndarray]) -> list:
+        """Tables of this call's periods in order, from kept and fresh rows, where the budget kept no fresh ones."""
+        made = {p: k for k, p in enumerate(missing)}
+        out = []
+        for j, matrix in enumerate(store.matrices):
+            if len(missing) == len(periods):
+                table = fresh[j]
+            elif periods:
+                table = np.stack([fresh[j][made[p]] if p in made else matrix[store.slot[p]] for p in periods])
+            else:
+                table = np.zeros((0, self.bars.n))
+            table.flags.writeable = False  # one array type for compiled code, whatever the table's origin
+            out.append(table)
+        return out
 
     def stochastic_d_table(self, k_periods: np.ndarray, d_periods: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(rows, index): %D = SMA(%K(k), d) once per distinct (k, d) pair, and the row of each genome."""
@@ -293,41 +314,6 @@ class Indicators:
     def volatility(self, period: int) -> np.ndarray:
         """Sample std of the last `period` one-bar log returns (bar t's return included)."""
         return self.cached(("vol", period), lambda: rolling_std(self.returns, period))
-
-
-ROW_MEMORY_BYTES = 32 * 2**20
-"""Indicator rows kept on bars, per process (all bars together): about 1,100 rows of 146 days of 1h bars.
-Measured on the full preset (one island, 10 generations): 32 MB is as fast as 128 MB on 5 coins and 540
-days, and on 50 coins it keeps a worker 100 MB smaller (rows of most coins never fit either budget)."""
-_row_bytes = [0]  # kept now, over all live bars
-
-
-def _remember(bars: Bars, name: str, periods: np.ndarray, rows: np.ndarray) -> None:
-    """Keep freshly computed rows on the bars while the process budget allows; released with the bars.
-
-    When the whole fresh table fits, its rows are kept as views of it, made read-only (its caller, `table`,
-    only reads it): copying every row cost as much as computing the cheaper indicators. At the budget's
-    edge the rows that fit are copied, so a view never keeps a larger table alive than the budget counts.
-    """
-    if not len(periods):
-        return
-    size = rows[0].nbytes
-    if not bars.rows:
-        weakref.finalize(bars, _release, bars.rows)
-    whole = _row_bytes[0] + size * len(periods) <= ROW_MEMORY_BYTES
-    if whole:
-        rows.setflags(write=False)
-    for period, row in zip(periods.tolist(), rows):
-        if _row_bytes[0] + size > ROW_MEMORY_BYTES:
-            return
-        kept = row if whole else row.copy()
-        kept.setflags(write=False)
-        bars.rows[(name, period)] = kept
-        _row_bytes[0] += size
-
-
-def _release(rows: dict) -> None:
-    _row_bytes[0] -= sum(row.nbytes for row in rows.values())
 
 
 def _log_momenta(close: np.ndarray, periods: np.ndarray) -> np.ndarray:

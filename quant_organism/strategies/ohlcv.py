@@ -34,7 +34,7 @@ class Bars:
     volume: np.ndarray
     funding: np.ndarray | None
     regimes: Mapping[str, np.ndarray] = field(default_factory=dict)  # regime columns present (regime_filter.py)
-    rows: dict = field(default_factory=dict, compare=False, repr=False)  # indicator rows by (name, period): indicators.py
+    rows: dict = field(default_factory=dict, compare=False, repr=False)  # kept indicator rows by names: row_store.py
     masks: dict = field(default_factory=dict, compare=False, repr=False)  # regime masks by code: regime_filter.py
 
     @property

@@ -1,6 +1,6 @@
 """The rule-based seeds' entry and exit conditions as numba kernels, one per seed.
 
-Each kernel reads indicator tables (one row per distinct period, see `Indicators.table`) through
+Each kernel reads indicator tables (rows of periods, see `Indicators.table`) through
 per-genome row indices, evaluates its seed's rule bar by bar and writes the four condition planes
 of `cond[LONG_ENTRY | LONG_EXIT | SHORT_ENTRY | SHORT_EXIT, genome, bar]`; `positions.track_positions`
 then turns them into positions. Working on scalars avoids the bars x genomes float temporaries of

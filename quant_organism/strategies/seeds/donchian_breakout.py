@@ -24,8 +24,7 @@ class DonchianBreakoutSeed(RuleSeed):
     def _rule_inputs(cls, bars: Bars, genes: Sequence[SeedGenes]) -> RuleInputs:
         ind, g = Indicators(bars), GeneColumns(genes)
         slow, fast = g.ints("slow_period"), g.ints("fast_period")
-        highs, (slow_row, fast_row) = ind.table("rolling_high", slow, fast)
-        lows, _ = ind.table("rolling_low", slow, fast)  # same uses, so the same rows
+        (highs, lows), (slow_row, fast_row) = ind.tables(("rolling_high", "rolling_low"), slow, fast)  # one index for both
         volume_mean, (volume_row,) = ind.table("volume_mean", g.ints("signal_period"))
         args = (
             bars.close,

@@ -24,8 +24,7 @@ class VwapReversionSeed(RuleSeed):
     def _rule_inputs(cls, bars: Bars, genes: Sequence[SeedGenes]) -> RuleInputs:
         ind, g = Indicators(bars), GeneColumns(genes)
         window = g.ints("slow_period")
-        vwap, (vwap_row,) = ind.table("vwap", window)
-        volume_mean, _ = ind.table("volume_mean", window)  # same uses, so the same rows as the VWAP
+        (vwap, volume_mean), (vwap_row,) = ind.tables(("vwap", "volume_mean"), window)  # one index for both
         vol, (vol_row,) = ind.table("volatility", g.ints("fast_period"))
         args = (
             bars.close,
