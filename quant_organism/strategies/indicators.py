@@ -275,12 +275,10 @@ class Indicators:
         made = {p: k for k, p in enumerate(missing)}
         out = []
         for j, matrix in enumerate(store.matrices):
-            if len(missing) == len(periods):
+            if len(missing) == len(periods):  # never empty here: a call asking for nothing keeps nothing new
                 table = fresh[j]
-            elif periods:
-                table = np.stack([fresh[j][made[p]] if p in made else matrix[store.slot[p]] for p in periods])
             else:
-                table = np.zeros((0, self.bars.n))
+                table = np.stack([fresh[j][made[p]] if p in made else matrix[store.slot[p]] for p in periods])
             table.flags.writeable = False  # one array type for compiled code, whatever the table's origin
             out.append(table)
         return out

@@ -131,7 +131,7 @@ class RowStore:
 
     def _adopt(self, periods: Sequence[int], rows: Sequence[np.ndarray]) -> None:
         """An empty store takes a fresh batch's tables as its matrices, without a copy."""
-        self.matrices = [np.ascontiguousarray(r) for r in rows]
+        self.matrices = list(rows)  # contiguous: `Indicators.tables` made them so
         self.last_used = np.zeros(len(periods), np.int64)
         self.slot = {p: k for k, p in enumerate(periods)}
         self.high = len(periods)
