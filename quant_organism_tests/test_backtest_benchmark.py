@@ -148,6 +148,28 @@ def test_on_ray_the_share_over_the_gangs_own_time_leaves_out_what_a_worker_waite
     assert "islands moved between workers 1" in workload.paired_text(figures)
 
 
+def test_scale_times_the_replay_in_the_same_seconds_as_backtesting_py():
+    """Each replay pass follows a slice of the peer's genomes, and each rate is its work over its summed time (a
+    mean over the same seconds, as bench backtest pairs ours with the peers), not one pass against another."""
+    from quant_organism.benchmarks import scale
+
+    calls: list[str] = []
+    peer_seconds = iter([0.2, 0.4, 0.3])
+
+    def peer_slice(k: int) -> tuple[int, float]:
+        calls.append(f"peer{k}")
+        return 30_000, next(peer_seconds)
+
+    def replay_once() -> None:
+        calls.append("replay")
+
+    paired = scale._paired_replay(replay_once, peer_slice, passes=3)
+    assert calls == ["peer0", "replay", "peer1", "replay", "peer2", "replay"]
+    assert len(paired["replay_walls_s"]) == 3
+    assert paired["backtesting_py_bars_per_s"] == round(90_000 / 0.9, 1)
+    assert paired["backtesting_py_slice_s"] == [0.2, 0.3, 0.4]
+
+
 def test_scale_measures_the_peak_memory_of_a_process_tree():
     from quant_organism.benchmarks import scale
 

@@ -14,8 +14,9 @@ and numba caches of one row never help another):
 - the validation replay stage's bars per second (candidates x coins x bars through the runtime engine, the
   prefix proofs of their signals and the backtest the replay is compared with), and the runtime engine's
   bars per second per book alone (signals computed and proven before the clock, as backtesting.py is handed
-  its signals), both beside backtesting.py's bars per second timed in the same process right before and right
-  after the replay (the mean of the two; one `Backtest.run` per genome of bench backtest's first ten);
+  its signals), both beside backtesting.py's bars per second in the same process over the same seconds (six
+  replay passes, each after a slice of three `Backtest.run`s on genomes of bench backtest's first ten; each
+  rate its work over its summed time, as bench backtest pairs ours with the peers);
 - the main command's ingest, 120 days x 5 coins synthetic and the real files' 324 days x 5 coins, and the full
   preset's evolve -> validate -> deploy -> report on the real files (the CLI's own timing lines);
 - with `--universe50`: the full preset on 50 synthetic coins x 1 year from the CLI (ingest, evolve, validate,
@@ -34,6 +35,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -155,9 +157,10 @@ def _seconds(pattern: str, text: str) -> float | None:
     return float(match.group(1)) if match else None
 
 
-def replay_rate(genomes: int = 10, coins: int = 5) -> dict:
+def replay_rate(genomes: int = 10, coins: int = 5, passes: int = 6) -> dict:
     """Bars per second of the validation replay stage: `genomes` technical candidates on the last 30 days,
-    replayed together as validation replays the candidates it replays (`replay_stages`)."""
+    replayed together as validation replays the candidates it replays (`replay_stages`), beside
+    backtesting.py's bars per second over the same seconds (`_paired_replay` says how)."""
     import numpy as np
     import pandas as pd
 
@@ -180,39 +183,68 @@ def replay_rate(genomes: int = 10, coins: int = 5) -> dict:
     warm = np.random.default_rng(6)  # other genomes of the same seed types: their kernels loaded once before the
     for seed_type in dict.fromkeys(g.seed_type for g in genes):  # clock, as bench backtest warms every numba cache
         replay_stage(random_genome(seed_type, warm), frames, config, end=end)
-    peer = backtesting_py_bars_rate()
-    peer_before = peer()
-    started = time.perf_counter()
-    verdicts = replay_stages(genes, frames, config, end=end)  # as validation replays its best `replay_top`: together
-    wall = time.perf_counter() - started
-    if not all(v.metrics.get("agrees_with_backtest") for v in verdicts):  # a rate of wrong replays means nothing
-        raise RuntimeError(f"a replay disagreed with its backtest: {[v.reasons for v in verdicts]}")
-    peer_after = peer()
+
+    def replay_once() -> None:
+        verdicts = replay_stages(genes, frames, config, end=end)  # as validation replays its best `replay_top`
+        if not all(v.metrics.get("agrees_with_backtest") for v in verdicts):  # a rate of wrong replays means nothing
+            raise RuntimeError(f"a replay disagreed with its backtest: {[v.reasons for v in verdicts]}")
+
     bars = genomes * len(frames) * config.window_bars
+    paired = _paired_replay(replay_once, backtesting_py_slices(), passes)
+    walls = paired.pop("replay_walls_s")
     stepping = runtime_stepping_s(genes, frames, config.window_bars)
     return {
         "replay_bars": bars,
-        "replay_wall_s": round(wall, 3),
-        "replay_bars_per_s": round(bars / wall, 1),
-        "backtesting_py_bars_per_s_before_after": [round(peer_before, 1), round(peer_after, 1)],
-        "backtesting_py_bars_per_s": round((peer_before + peer_after) / 2.0, 1),
+        "replay_passes": len(walls),
+        "replay_wall_s": [round(min(walls), 3), round(statistics.median(walls), 3), round(max(walls), 3)],
+        "replay_bars_per_s": round(bars * len(walls) / sum(walls), 1),
+        **paired,
         "runtime_stepping_s": round(stepping, 3),
         "runtime_book_bars_per_s": round(bars / stepping, 1),
     }
 
 
-def backtesting_py_bars_rate(genomes: int = 10):
-    """A callable measuring backtesting.py's bars per second now, in this process: one `Backtest.run` per genome
-    on a year of hourly bars (bench backtest's market, first genomes and peer harness), their bars over the
-    pass's wall time. Timed right before and after the replay, so that the replay's ratio compares two rates
-    of the same minutes (bench backtest's peer pass ran earlier, in another process)."""
-    from quant_organism.benchmarks.workload import market, signals_for, technical_genomes, time_backtesting_py
+def _paired_replay(replay_once, peer_slices, passes: int) -> dict:
+    """The replay and backtesting.py in the same seconds: `passes` times, a slice of the peer's genomes (about
+    as long as a replay pass) then one replay pass; each rate is its work over its summed time. As `bench
+    backtest` pairs ours with the peers, and for the same reason: this machine switches between two speeds every
+    few seconds, and one replay pass timed between two peer passes read x0.82 and x1.29 in one hour of one
+    day (2026-11-27) as one side or the other fell in the slow mode."""
+    replay_walls, peer_walls, peer_bars = [], [], 0
+    for k in range(passes):
+        bars, seconds = peer_slices(k)
+        peer_bars += bars
+        peer_walls.append(seconds)
+        started = time.perf_counter()
+        replay_once()
+        replay_walls.append(time.perf_counter() - started)
+    return {
+        "replay_walls_s": replay_walls,
+        "backtesting_py_bars_per_s": round(peer_bars / sum(peer_walls), 1),
+        "backtesting_py_slice_s": [round(min(peer_walls), 3), round(statistics.median(peer_walls), 3), round(max(peer_walls), 3)],
+    }
+
+
+def backtesting_py_slices(genomes: int = 10, per_slice: int = 3):
+    """A callable `k -> (bars, seconds)` timing backtesting.py's `k`-th slice of `per_slice` genomes (cycling
+    through bench backtest's first `genomes`, on its market and peer harness): one `Backtest.run` per genome on a
+    year of hourly bars. Three genomes of a year take about as long as one replay pass of ours."""
+    from quant_organism.benchmarks.workload import backtesting_py_runner, market, signals_for, technical_genomes
 
     candles, funding, _ = market()
     genes = technical_genomes()[:genomes]
     signals = signals_for(candles, funding, genes)
-    time_backtesting_py(candles.iloc[:500], genes[:1], [s.iloc[:500] for s in signals[:1]])  # its imports and caches
-    return lambda: time_backtesting_py(candles, genes, signals) * len(candles)
+    run = backtesting_py_runner(candles)
+    run(genes[0], signals[0])  # its imports and caches
+
+    def time_slice(k: int) -> tuple[int, float]:
+        picked = [(k * per_slice + j) % genomes for j in range(per_slice)]
+        started = time.perf_counter()
+        for i in picked:
+            run(genes[i], signals[i])
+        return len(picked) * len(candles), time.perf_counter() - started
+
+    return time_slice
 
 
 def runtime_stepping_s(genes, frames, window_bars: int, repeat: int = 3) -> float:
@@ -371,8 +403,14 @@ def _peer_ratio(ours: float | None, peer: float | None) -> str:
     return f"x{ours / peer:.2f} backtesting.py ({peer:,.0f} bars/s)" if ours and peer else ""
 
 
-def _before_after(rates: list | None) -> str:
-    return f"; backtesting.py timed right before and after it: {rates[0]:,.0f} and {rates[1]:,.0f} bars/s" if rates else ""
+def _replay_passes(replay: dict) -> str:
+    walls = replay.get("replay_wall_s")
+    if not isinstance(walls, list):
+        return ""
+    return (
+        f"; {replay['replay_passes']} replay passes of {walls[0]:.3f} / {walls[1]:.3f} / {walls[2]:.3f} s "
+        "(min / median / max), each after a slice of backtesting.py's genomes"
+    )
 
 
 def _paired_row(label: str, paired: dict | None) -> str:
@@ -445,8 +483,7 @@ def report(r: dict) -> str:
             "bars/s",
             bt_bars,
             "higher",
-            _peer_ratio(r["replay"]["replay_bars_per_s"], bt_bars)
-            + _before_after(r["replay"].get("backtesting_py_bars_per_s_before_after")),
+            _peer_ratio(r["replay"]["replay_bars_per_s"], bt_bars) + _replay_passes(r["replay"]),
         ),
         _row(
             "runtime per book and bar (signals computed and proven before the clock, as backtesting.py is handed its)",
