@@ -119,6 +119,62 @@ def test_evolution_share_is_each_run_over_the_kernel_rates_measured_just_before_
     assert "busy_share" not in figures  # the runs carry no islands: no gang walls
 
 
+def test_the_kernel_sampled_inside_an_evolution_run_leaves_its_answers_unchanged_and_is_counted_apart(tmp_path, monkeypatch):
+    """A real run of a small evolution with the kernel's workload timed before every second evaluator call: the
+    population is the one a plain run finds, and each pass is logged with the seconds it took from the run."""
+    import os
+
+    from quant_organism.benchmarks import workload
+    from quant_organism.evolution import EvolutionConfig, run_evolution
+    from quant_organism_tests.support.markets import planted_market
+
+    small = workload.KernelRate(passes=1, genomes=20, days=30)
+    monkeypatch.setitem(workload._process_kernel, os.getpid(), small)  # this process's workload: a small one
+    frames = planted_market()
+    config = EvolutionConfig(
+        total_strategies=8, batch_size=4, generations=2, lookback_days=40, min_trades=1, random_seed=5,
+        seed_types=["ema_crossover", "sma_trend"], executor="serial",
+    )  # fmt: skip
+    calls = []
+
+    def counted(*args):
+        calls.append(1)
+        return sampler(*args)
+
+    sampler = workload.KernelSampler(str(tmp_path), every=2)
+    sampled = run_evolution(frames, config, evaluator=counted, evolution_date="2024-02-09")
+    plain = run_evolution(frames, config, evolution_date="2024-02-09")
+    assert sampled.population.equals(plain.population)
+    totals = sampler.totals()
+    assert totals["passes"] == (len(calls) + 1) // 2 and totals["genomes"] == 20 * totals["passes"]
+    assert 0 < totals["pass_s"] <= totals["taken_s"] < sampled.wall_s
+
+
+def test_the_share_over_the_kernel_sampled_inside_a_run_takes_the_sampling_out_of_the_run():
+    from types import SimpleNamespace
+
+    from quant_organism.benchmarks import evolution
+
+    class Sampled:
+        def __init__(self, log_dir: str) -> None:
+            assert log_dir  # each run logs into a folder of its own
+
+        def totals(self) -> dict:
+            return {"passes": 4, "genomes": 2000, "pass_s": 1.0, "taken_s": 2.0}
+
+    def evolve(evaluator):
+        assert isinstance(evaluator, Sampled)
+        return SimpleNamespace(wall_s=12.0, evaluations=100)
+
+    kernel_rates = iter([(1000.0, 1000.0), (3000.0, 3000.0)])
+    _, _, figures = evolution._paired(lambda: next(kernel_rates), evolve, repeats=1, workers=1, backtests=30.0, sampler=Sampled)
+    # 3,000 backtests in the run's 12 s less the 2 s its kernel passes took: 300/s, over the 2,000/s sampled inside
+    assert figures["shares"] == [0.15] and figures["share"] == 0.15
+    assert figures["shares_around"] == [0.15] and figures["sampled_kernel_evals_per_s"] == [2000.0]  # around: 2,000/s
+    assert figures["sampled_passes"] == [4] and figures["sampling_taken_s"] == [2.0]
+    assert "over the kernel sampled inside each run (4 passes, 2,000 evals/s)" in evolution.paired_text(figures)
+
+
 def test_on_ray_the_share_over_the_gangs_own_time_leaves_out_what_a_worker_waited_for_the_other():
     from types import SimpleNamespace
 

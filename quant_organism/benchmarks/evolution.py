@@ -18,19 +18,23 @@ What is timed:
 - the evaluator's share: the time the islands spent in the evaluator (the backtests of their genomes, all
   coins, and the fitness aggregation) over the run's core time (wall x workers), serial and on Ray: the rest
   is breeding, selection, bookkeeping and, on Ray, what parallelism costs;
-- the kernel's share, paired: evolution's one-year backtests per core-second over the kernel rate (`bench
-  backtest`'s workload; the mean rate of five passes back to back, workload.KernelRate says why a mean)
-  measured in this process right before and right after each timed run. The serial and the Ray run are each
-  timed `--repeats` times (3), each between two kernel measurements, and the share is the mean over those
-  runs of the run's rate over the average of its two kernel rates: on a machine whose speed drifts over
-  minutes, a rate taken in another process at another moment moved the share by half of its value from one
-  run to the next. Three runs, not two: the machine also switches between two speeds every few seconds, so a
-  run and the kernel measurements around it can fall in different ones (one bench's two serial runs read 0.78
-  and 0.59, 2026-11-27). On Ray, with one gang per worker, each run's gang walls and its share over the gangs'
-  own time (their summed walls, not workers x wall) are reported beside it: the gap between the two is what a
-  worker waited for the other, the skew of the two cores' speeds (`_gang_walls`), not evolution's own work.
-  Since islands move between workers (a worker done early goes on with islands of the other: work stealing),
-  each Ray run's count of moved islands is reported too, and the gang walls only for runs where none moved;
+- the kernel's share, sampled inside each run: evolution's one-year backtests per core-second of its own over
+  the kernel rate (`bench backtest`'s workload) timed in passes inside the run, in the same seconds and processes.
+  The runs' evaluator (`workload.KernelSampler`) times one fresh pass of the workload before every third call of
+  the project's fitness (about 0.3 s of evolution between passes of 0.15 s), in each process that evolves (on
+  Ray, each worker, beside the other worker as evolution runs), and the run's core time is reduced by what the
+  passes took. Populations are unchanged (a test). Why inside: this machine switches between two speeds every few
+  seconds, and kernel rates taken just before and just after a 4-6 s run each fall in either mode: four serial
+  shares measured that way in one script read 0.49 to 0.97, and sampled inside the runs 0.73 to 0.76
+  (2026-11-27). The serial and the Ray run are each timed `--repeats` times (3); the share is the mean over those
+  runs. The kernel is also measured in this process right before and right after each run (the mean rate of five
+  passes back to back, workload.KernelRate says why a mean), and the share over those (`share_around`, what this
+  bench reported before) is printed beside it. On Ray, with one gang per worker, each run's gang walls and its
+  share over the gangs' own time (their summed walls, not workers x wall) are reported beside it: the gap
+  between the two is what a worker waited for the other, the skew of the two cores' speeds (`_gang_walls`),
+  not evolution's own work. Since islands move between workers (a worker done early goes on with islands of
+  the other: work stealing), each Ray run's count of moved islands is reported too, and the gang walls only for
+  runs where none moved. Walls and rates reported per run (serial, Ray) are the runs' own: less the passes;
 - the config store: saving the best 100 strategies as configs through
   `StrategyStore.save_evolved_strategies` (one transaction) and loading them back.
 On a shared machine other work skews parallel efficiency: the load average and the cores other
@@ -52,7 +56,7 @@ from collections.abc import Callable
 import pandas as pd
 import psutil
 
-from quant_organism.benchmarks.workload import KernelRate, ml_walls_text, paired_text
+from quant_organism.benchmarks.workload import KernelRate, KernelSampler, ml_walls_text, paired_text
 from quant_organism.evolution import (
     EvolutionConfig,
     evolution_windows,
@@ -158,17 +162,19 @@ def run(args: argparse.Namespace) -> dict:
     backtests = out["train_days"] / 365.0 * len(frames)  # one-year backtests per evaluation (all coins)
 
     serial_config = EvolutionConfig.model_validate({**base.model_dump(), "executor": "serial"})
-    serial, meter, paired = _paired(kernel, lambda: run_evolution(frames, serial_config), args.repeats, 1, backtests)
+    evolve = lambda evaluator=None: run_evolution(frames, serial_config, evaluator=evaluator)  # noqa: E731
+    serial, meter, paired = _paired(kernel, evolve, args.repeats, 1, backtests, KernelSampler)
     out["serial_paired"] = paired
+    serial_s = serial.wall_s - paired["sampling_taken_s"][0]  # the first run's own time: less the kernel's passes
     out.update(
-        serial_wall_s=serial.wall_s,
+        serial_wall_s=serial_s,
         serial_evaluations=serial.evaluations,
-        serial_evaluations_per_s=serial.evaluations_per_s,
+        serial_evaluations_per_s=serial.evaluations / serial_s,
         best_score=serial.totals()["best_score"],
         serial_batch_wall_s=[float(serial.batches["wall_s"].min()), float(serial.batches["wall_s"].max())],
         serial_own_cores_busy=meter.own_cores,
         serial_other_cores_busy=meter.other_cores,
-        serial_evaluator_share=float(serial.batches["evaluate_s"].sum()) / serial.wall_s,
+        serial_evaluator_share=(float(serial.batches["evaluate_s"].sum()) - paired["sampling_taken_s"][0]) / serial_s,
     )
 
     if "ml" not in args.skip:
@@ -176,7 +182,7 @@ def run(args: argparse.Namespace) -> dict:
             {**base.model_dump(), "executor": "serial", "seed_types": [*technical, *ML_SEEDS]}
         )
         warm_up([s for s, _ in with_ml.seed_type_weights()])
-        technical_walls, ml_walls, ratios = [out["serial_paired"]["walls_s"][-1]], [], []
+        technical_walls, ml_walls, ratios = [run_evolution(frames, serial_config).wall_s], [], []
         for _ in range(args.repeats):
             ml_run = run_evolution(frames, with_ml)
             after = run_evolution(frames, serial_config)  # the technical run again, right after: each ratio is paired
@@ -190,7 +196,7 @@ def run(args: argparse.Namespace) -> dict:
             serial_walls_around_ml_s=[round(w, 3) for w in technical_walls],
             ml_preset_ratios=[round(r, 3) for r in ratios],
             ml_preset_ratio=statistics.median(ratios),
-            ml_preset_ratio_to_first_run=ml_walls[0] / serial.wall_s,
+            ml_preset_ratio_to_first_run=ml_walls[0] / technical_walls[0],
         )
 
     if "ray" not in args.skip:
@@ -202,23 +208,27 @@ def run(args: argparse.Namespace) -> dict:
             tiny = EvolutionConfig.model_validate(
                 {**ray_config.model_dump(), "total_strategies": 2 * args.workers, "batch_size": 2, "generations": 0}
             )
-            run_evolution(frames, tiny)  # one small batch per worker: workers start, import and warm
+            with tempfile.TemporaryDirectory(prefix="kernel-samples-") as log_dir:  # workers start, import and warm,
+                run_evolution(frames, tiny, evaluator=KernelSampler(log_dir, every=1))  # the kernel's workload too
             out["ray_worker_warm_s"] = time.perf_counter() - started
-            evolve = lambda: run_evolution(frames, ray_config)  # noqa: E731
-            ray_result, meter, out["ray_paired"] = _paired(kernel, evolve, args.repeats, args.workers, backtests)
+            evolve = lambda evaluator=None: run_evolution(frames, ray_config, evaluator=evaluator)  # noqa: E731
+            ray_result, meter, ray_paired = _paired(kernel, evolve, args.repeats, args.workers, backtests, KernelSampler)
+            out["ray_paired"] = ray_paired
+        ray_s = ray_result.wall_s - ray_paired["sampling_taken_s"][0] / args.workers  # per worker, less the kernel's passes
         out.update(
             ray_own_cores_busy=meter.own_cores,
             ray_other_cores_busy=meter.other_cores,
-            ray_wall_s=ray_result.wall_s,
+            ray_wall_s=ray_s,
             ray_evaluations=ray_result.evaluations,
-            ray_evaluations_per_s=ray_result.evaluations_per_s,
+            ray_evaluations_per_s=ray_result.evaluations / ray_s,
             ray_resources=ray_result.ray_resources,
-            parallel_efficiency=serial.wall_s / (args.workers * ray_result.wall_s),
+            parallel_efficiency=serial_s / (args.workers * ray_s),
             # CPU-seconds of the serial run over those of the Ray run (its workers, raylet and driver):
             # what parallelising costs in CPU, whatever share of the machine other processes took
-            cpu_efficiency=(serial.wall_s * out["serial_own_cores_busy"]) / (ray_result.wall_s * meter.own_cores),
+            cpu_efficiency=(serial_s * out["serial_own_cores_busy"]) / (ray_s * meter.own_cores),
             identical_population=bool(serial.population.equals(ray_result.population)),
-            ray_evaluator_share=float(ray_result.batches["evaluate_s"].sum()) / (ray_result.wall_s * args.workers),
+            ray_evaluator_share=(float(ray_result.batches["evaluate_s"].sum()) - ray_paired["sampling_taken_s"][0])
+            / (ray_s * args.workers),
             ray_batches_by_status=ray_result.totals()["batches_by_status"],
         )
     if "store" not in args.skip:
@@ -228,29 +238,51 @@ def run(args: argparse.Namespace) -> dict:
     return out
 
 
-def _paired(kernel: Callable[[], tuple[float, float]], evolve: Callable, repeats: int, workers: int, backtests: float) -> tuple:
+def _paired(
+    kernel: Callable[[], tuple[float, float]],
+    evolve: Callable,
+    repeats: int,
+    workers: int,
+    backtests: float,
+    sampler: Callable[[str], KernelSampler] | None = None,
+) -> tuple:
     """`repeats` timed runs of `evolve`, each between two kernel measurements (the kernel rate is measured
-    before the first run and after every run). Run i's share: its one-year backtests per core-second over the
-    average of the kernel's mean rates just before and just after it (the best pass's rates are reported too).
-    Returns the first run's result, the CPU meter of that run, and the figures (the mean share and its parts)."""
+    before the first run and after every run). Run i's rate: its one-year backtests per core-second of its own
+    (the run's core time less what sampling took from it).
+
+    With a `sampler` (a log folder -> `KernelSampler`), `evolve(evaluator)` runs with one, and run i's share is
+    its rate over the kernel's rate in the passes sampled inside it, in the same seconds and processes
+    (`KernelSampler` says why); its share over the average of the kernel's mean rates just before and just after
+    it is reported beside it (`shares_around`). Without one, that is the share. The best pass's rates are
+    reported too. Returns the first run's result, the CPU meter of that run, and the figures (the mean share and
+    its parts)."""
     measured = [kernel()]
-    walls, shares, gangs, busy, moved = [], [], [], [], []
+    walls, shares, around_shares, gangs, busy, moved, sampled = [], [], [], [], [], [], []
     first = meter = None
     for _ in range(repeats):
-        with CpuMeter() as run_meter:
-            result = evolve()
+        with tempfile.TemporaryDirectory(prefix="kernel-samples-") as log_dir, CpuMeter() as run_meter:
+            kernel_sampler = sampler(log_dir) if sampler is not None else None
+            result = evolve(kernel_sampler) if kernel_sampler is not None else evolve()
+            inside = kernel_sampler.totals() if kernel_sampler is not None else None
         if first is None:
             first, meter = result, run_meter
         elif result.evaluations != first.evaluations:
             raise RuntimeError(f"a repeated run evaluated {result.evaluations} genomes, the first {first.evaluations}")
         measured.append(kernel())
+        taken = inside["taken_s"] if inside else 0.0
         walls.append(result.wall_s)
+        work = result.evaluations * backtests
+        rate = work / (result.wall_s * workers - taken)
         around = (measured[-2][0] + measured[-1][0]) / 2.0
-        shares.append(result.evaluations * backtests / (result.wall_s * workers) / around)
+        around_shares.append(rate / around)
+        reference = inside["genomes"] / inside["pass_s"] if inside else around
+        if inside:
+            sampled.append(inside)
+        shares.append(rate / reference)
         gangs.append(_gang_walls(result, workers))
         moved.append(_islands_moved(result))
         if gangs[-1]:
-            busy.append(result.evaluations * backtests / sum(gangs[-1]) / around)
+            busy.append(work / (sum(gangs[-1]) - taken) / reference)
     figures = {
         "kernel_evals_per_s": [round(mean, 1) for mean, _ in measured],
         "kernel_best_pass_evals_per_s": [round(best, 1) for _, best in measured],
@@ -258,6 +290,14 @@ def _paired(kernel: Callable[[], tuple[float, float]], evolve: Callable, repeats
         "shares": [round(x, 3) for x in shares],
         "share": round(sum(shares) / len(shares), 3),
     }
+    if sampled:
+        figures.update(
+            sampled_passes=[x["passes"] for x in sampled],
+            sampled_kernel_evals_per_s=[round(x["genomes"] / x["pass_s"], 1) for x in sampled],
+            sampling_taken_s=[round(x["taken_s"], 3) for x in sampled],
+            shares_around=[round(x, 3) for x in around_shares],
+            share_around=round(sum(around_shares) / len(around_shares), 3),
+        )
     if workers > 1:
         figures["islands_moved"] = moved
     if busy and len(busy) == len(shares):

@@ -7,10 +7,10 @@ and numba caches of one row never help another):
   (`benchmarks backtest --json`: passes of ours interleaved with the peers' genomes, each rate a mean over the
   same seconds, the best pass beside it), and the peak RSS of that 500-genome batch;
 - backtests per second per core inside the full-preset evolution (serial and Ray), as a share of the kernel
-  rate measured in bench evolution's own process right before and after each of its timed runs (the headline;
-  bench evolution's docstring says how), as a share of bench backtest's rate (another process, minutes
-  earlier: the machine's drift between the two moves it), and beside them the share of evolution's core time
-  spent in the evaluator in the same run;
+  rate timed in passes inside each of bench evolution's timed runs, in the same seconds and processes (the
+  headline; bench evolution's docstring says how), beside it the share over the kernel measured right before and
+  after each run, and the share of bench backtest's rate (another process, minutes earlier: the machine's drift
+  between the two moves it), and the share of evolution's core time spent in the evaluator in the same run;
 - the validation replay stage's bars per second (candidates x coins x bars through the runtime engine, the
   prefix proofs of their signals and the backtest the replay is compared with), and the runtime engine's
   bars per second per book alone (signals computed and proven before the clock, as backtesting.py is handed
@@ -362,9 +362,9 @@ HEADLINE = (
 
 def headline(r: dict) -> dict:
     """The machine-readable figures: rates of ours and of backtesting.py in the same run, evolution's share
-    of the kernel rate (the lower of serial and Ray, each paired in time with the kernel's rate in bench
-    evolution's own process; the shares against bench backtest's rate, taken minutes earlier in another
-    process, stay in the report beside them), and the 50-coin run's wall time and peak tree RSS."""
+    of the kernel rate (the lower of serial and Ray, each over the kernel's rate timed inside bench evolution's
+    runs; the shares over the kernel timed around those runs and against bench backtest's rate, taken minutes
+    earlier in another process, stay in the report beside them), and the 50-coin run's wall time and peak tree RSS."""
     b, e = r["backtest"], r["evolution"]
     bt_evals = b.get("backtesting_py_evals_per_s")
     shares = [e[k]["share"] for k in ("serial_paired", "ray_paired") if k in e]
@@ -453,9 +453,7 @@ def report(r: dict) -> str:
             "lower",
             ml_walls_text(e),
         ),  # fmt: skip
-        _paired_row(
-            "evolution (serial), backtests per core-s as % of the kernel measured beside it (paired)", e.get("serial_paired")
-        ),
+        _paired_row("evolution (serial), backtests per core-s as % of the kernel timed inside its runs", e.get("serial_paired")),
         _paired_row("evolution (Ray, 2 CPUs), same", e.get("ray_paired")),
         _row(
             "evolution (serial), backtests per core-s as % of bench backtest's kernel rate (another process, earlier)",

@@ -8,8 +8,10 @@ machine whose speed drifts, that drift was most of the spread between runs: docs
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -99,9 +101,9 @@ class KernelRate:
     is systematically faster than any mean over seconds, and a share of two rates needs one estimator for both.
     """
 
-    def __init__(self, passes: int = 5) -> None:
-        self.candles, self.funding, _ = market()
-        self.genes = technical_genomes()
+    def __init__(self, passes: int = 5, genomes: int = GENOMES, days: int = YEAR_DAYS) -> None:
+        self.candles, self.funding, _ = market(days)
+        self.genes = technical_genomes(genomes)
         self.passes = passes
         warm(self.candles, self.funding, self.genes)
 
@@ -109,6 +111,58 @@ class KernelRate:
         """(mean rate, best pass's rate) of `passes` passes."""
         runs, _ = timed_passes(self.candles, self.funding, self.genes, self.passes)
         return len(self.genes) * len(runs) / sum(runs), len(self.genes) / min(runs)
+
+
+_process_kernel: dict[int, KernelRate] = {}  # per process id: each Ray worker builds its own, once
+
+
+class KernelSampler:
+    """An evolution evaluator that times the kernel's workload inside the run's own seconds: before every `every`-th
+    call of the project's fitness (`evaluate_universe`, whose answer it returns unchanged), one fresh pass of the
+    kernel's workload (`KernelRate`'s, a pass of `bench backtest`: 500 genomes on a year) in the same process.
+
+    Why: the machine switches between two speeds every few seconds, so kernel rates taken just before and just
+    after a 4-6 s run can each fall in either mode, and one script's four serial shares measured that way read
+    0.49 to 0.97 (2026-11-27). Passes spread through the run (a pass of 0.15 s after every third generation's
+    evaluation, about 0.3 s of evolution) see the same modes as the run. On Ray each worker samples in its own
+    process, so the kernel runs beside the other worker as evolution does.
+
+    Each process appends one line per pass to its own file under `log_dir` (Ray workers are other processes):
+    the pass's genomes, its seconds, and all the seconds the sampling took from the run (the pass, and building
+    the workload on first use), which the run's time is reduced by; `totals` reads them back."""
+
+    def __init__(self, log_dir: str, every: int = 3) -> None:
+        self.log_dir, self.every = log_dir, int(every)
+        self._calls = 0
+
+    def __call__(self, frames, genes_list, fitness) -> pd.DataFrame:
+        from quant_organism.evolution.fitness import evaluate_universe
+
+        if self._calls % self.every == 0:
+            self._sample()
+        self._calls += 1
+        return evaluate_universe(frames, genes_list, fitness)
+
+    def _sample(self) -> None:
+        started = time.perf_counter()
+        rate = _process_kernel.get(os.getpid())
+        if rate is None:
+            rate = _process_kernel[os.getpid()] = KernelRate(passes=1)
+        (seconds,), _ = timed_passes(rate.candles, rate.funding, rate.genes, 1)
+        taken = time.perf_counter() - started
+        with open(os.path.join(self.log_dir, f"{os.getpid()}.txt"), "a", encoding="utf-8") as out:
+            out.write(f"{len(rate.genes)} {seconds!r} {taken!r}\n")
+
+    def totals(self) -> dict:
+        """The passes of every process: their count, genomes and seconds, and the seconds taken from the run."""
+        logs = sorted(Path(self.log_dir).glob("*.txt"))
+        rows = [line.split() for log in logs for line in log.read_text(encoding="utf-8").splitlines()]
+        return {
+            "passes": len(rows),
+            "genomes": sum(int(r[0]) for r in rows),
+            "pass_s": sum(float(r[1]) for r in rows),
+            "taken_s": sum(float(r[2]) for r in rows),
+        }
 
 
 def paired_text(paired: dict) -> str:
@@ -121,6 +175,15 @@ def paired_text(paired: dict) -> str:
     rates = ", ".join(f"{x:,.0f}" for x in paired["kernel_evals_per_s"])
     best = ", ".join(f"{x:,.0f}" for x in paired["kernel_best_pass_evals_per_s"])
     text = f"runs of {walls} s, shares {shares}; kernel before, between and after: mean {rates}, best pass {best} evals/s"
+    if paired.get("sampled_kernel_evals_per_s"):
+        inside = ", ".join(f"{x:,.0f}" for x in paired["sampled_kernel_evals_per_s"])
+        passes = ", ".join(str(n) for n in paired["sampled_passes"])
+        around = ", ".join(f"{x:.2f}" for x in paired["shares_around"])
+        text = (
+            f"runs of {walls} s (the kernel's passes inside them included), shares {shares} over the kernel sampled "
+            f"inside each run ({passes} passes, {inside} evals/s); over the kernel measured before, between and after "
+            f"them (mean {rates}, best pass {best} evals/s) the shares read {around} (mean {paired['share_around']:.2f})"
+        )
     if paired.get("islands_moved") is not None:
         text += f"; islands moved between workers {', '.join(str(n) for n in paired['islands_moved'])}"
     if paired.get("gang_walls_s"):
