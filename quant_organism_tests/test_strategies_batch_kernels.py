@@ -174,6 +174,14 @@ def test_tables_compute_each_period_once_and_point_each_genome_at_its_own(market
     for g in range(len(k_period)):
         k = ind.stochastic_ks(b.high, b.low, b.close, [k_period[g]])[0]
         np.testing.assert_array_equal(d_rows[d_row[g]], ind.sma(k, int(d_period[g])))
+    kept = table.bars.rows[("stochastic_d",)]  # %D rows are kept per (k, d) pair, as other indicators' per period
+    assert len(kept.slot) == 3
+    again, again_row = table.stochastic_d_table(np.array([5, 14, 9]), np.array([3, 7, 3]))
+    assert len(kept.slot) == 4  # only (9, 3) was new
+    np.testing.assert_array_equal(again[again_row[0]], d_rows[d_row[2]])
+    np.testing.assert_array_equal(again[again_row[1]], d_rows[d_row[3]])
+    with pytest.raises(ValueError, match="one %D period per %K period"):
+        table.stochastic_d_table(np.array([5, 14]), np.array([3]))
     with pytest.raises(ValueError, match="unknown indicator 'macd'"):
         table.table("macd", fast)
 

@@ -19,6 +19,7 @@ import functools
 import hashlib
 import json
 import math
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -404,7 +405,15 @@ def _clipped(seed_type: SeedType, values: Mapping[str, Any]) -> dict[str, GeneVa
     type: evolution repairs every offspring twice, and the attribute reads were most of it."""
     out: dict[str, GeneValue] = {}
     for name, is_int, low, high, int_low, int_high, fallback, default in _clip_layout(seed_type):
-        number = float(values.get(name, default))
+        value = values.get(name, default)
+        kind = type(value)
+        if is_int and kind is int:  # already cast (the usual case in evolution): only the bounds to apply
+            out[name] = int_low if value < int_low else int_high if value > int_high else value
+            continue
+        if not is_int and kind is float and low <= value <= high:  # NaN fails the comparison
+            out[name] = value + 0.0
+            continue
+        number = float(value)
         if not math.isfinite(number):
             out[name] = fallback
         elif is_int:
@@ -432,6 +441,10 @@ def hash_payload(seed_type: SeedType, values: Mapping[str, GeneValue]) -> str:
     the same (pinned by a test). Anything else (a non-finite value, which json refuses; genes other than the
     seed's) takes the json path."""
     space = _SPACES[seed_type]
+    if values.keys() == space.keys():
+        typed = _typed_payload(seed_type, values)
+        if typed is not None:
+            return typed
     parts = []
     if values.keys() == space.keys():
         for name, is_int in _hash_layout(seed_type):
@@ -456,15 +469,77 @@ def _hash_layout(seed_type: SeedType) -> tuple[tuple[str, bool], ...]:
     return tuple((name, _SPACES[seed_type][name].kind == "int") for name in sorted(_SPACES[seed_type]))
 
 
+@dataclass(frozen=True)
+class _PayloadTemplate:
+    """`hash_payload`'s text for one seed type as a %-template: gene names in sorted order, with and without the
+    regime gene, and which values must be ints and which floats for it to apply."""
+
+    read: Any  # values -> the genes' values in sorted name order (an itemgetter)
+    kinds: tuple[type, ...]
+    floats: tuple[int, ...]
+    regime: int
+    text: str
+    text_without_regime: str
+
+
+@functools.cache
+def _payload_template(seed_type: SeedType) -> _PayloadTemplate:
+    layout = _hash_layout(seed_type)
+    names = [name for name, _ in layout]
+    tail = f'}},"seed_type":{json.dumps(seed_type.value)}}}'
+    members = [f'"{name}":%r' for name in names]
+    regime = names.index(REGIME_GENE)
+    return _PayloadTemplate(
+        read=operator.itemgetter(*names),
+        kinds=tuple(int if is_int else float for _, is_int in layout),
+        floats=tuple(k for k, (_, is_int) in enumerate(layout) if not is_int),
+        regime=regime,
+        text='{"genes":{' + ",".join(members) + tail,
+        text_without_regime='{"genes":{' + ",".join(members[:regime] + members[regime + 1 :]) + tail,
+    )
+
+
+def _typed_payload(seed_type: SeedType, values: Mapping[str, GeneValue]) -> str | None:
+    """`hash_payload` of complete values that are already what casting gives (ints as ints, finite floats as
+    floats, as `repair_values` returns them) in one formatting step, else None. Evolution hashes every offspring,
+    and the member-by-member text was a twentieth of a run."""
+    t = _payload_template(seed_type)
+    read = t.read(values)
+    if tuple(map(type, read)) != t.kinds:
+        return None
+    ordered = list(read)
+    for k in t.floats:
+        ordered[k] += 0.0  # as casting does: -0.0 prints as 0.0
+    if not all(map(math.isfinite, ordered)):
+        return None
+    if ordered[t.regime] == 0:
+        del ordered[t.regime]
+        return t.text_without_regime % tuple(ordered)
+    return t.text % tuple(ordered)
+
+
 def genes_json(values: Mapping[str, GeneValue]) -> str:
     """`json.dumps(values, separators=(",", ":"))` of flat gene values, in their order: the text evolution's
     records keep of each genome. Written out member by member (`_json_member`) as `hash_payload` is, for the same
     reason (the encoder formats each float through a Python callback: two thirds of a record's cost); anything
-    `_json_member` cannot write takes the json path."""
+    `_json_member` cannot write takes the json path. Values of the kinds the encoder writes as `repr` does (ints,
+    finite floats) are formatted in one step, through a template kept per tuple of names."""
+    numbers = tuple(values.values())
+    template = _json_template(tuple(values))
+    if template is not None and all(type(v) is int or (type(v) is float and math.isfinite(v)) for v in numbers):
+        return template % numbers
     parts = [_json_member(name, value) for name, value in values.items()]
     if None in parts:
         return json.dumps(values, separators=(",", ":"))
     return "{" + ",".join(parts) + "}"
+
+
+@functools.lru_cache(maxsize=256)
+def _json_template(names: tuple[str, ...]) -> str | None:
+    """`genes_json`'s %-template for these names (in this order), or None where the encoder would escape a name."""
+    if not all(name.isascii() and name.isidentifier() for name in names):
+        return None
+    return "{" + ",".join(f'"{name}":%r' for name in names) + "}"
 
 
 def _json_member(name: str, value: GeneValue) -> str | None:

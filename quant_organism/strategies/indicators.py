@@ -284,13 +284,11 @@ class Indicators:
         return out
 
     def stochastic_d_table(self, k_periods: np.ndarray, d_periods: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, index): %D = SMA(%K(k), d) once per distinct (k, d) pair, and the row of each genome."""
-        pairs = list(zip(_periods(k_periods).tolist(), _periods(d_periods).tolist()))
-        distinct = sorted(set(pairs))  # as numpy's unique over rows orders them, without its cost on a few pairs
-        row = {pair: k for k, pair in enumerate(distinct)}
-        k_rows, (k_of,) = self.table("stochastic_k", np.array([k for k, _ in distinct], dtype=np.int64))
-        d = np.array([d for _, d in distinct], dtype=np.int64)
-        return smas(k_rows, d, source=k_of), np.array([row[pair] for pair in pairs], dtype=np.int64)
+        """(rows, index): %D = SMA(%K(k), d) once per distinct (k, d) pair, and the row of each genome. Rows are
+        kept as `table`'s are, each pair under one code (`_pair_codes`): evolution asks each generation for mostly
+        the pairs of the one before, and computing them again was a thirtieth of a run."""
+        rows, (index,) = self.table("stochastic_d", _pair_codes(k_periods, d_periods))
+        return rows, index
 
     @property
     def funding(self) -> np.ndarray:
@@ -314,6 +312,25 @@ class Indicators:
         return self.cached(("vol", period), lambda: rolling_std(self.returns, period))
 
 
+_PAIR = 1 << 20  # a (k, d) pair of periods as one code: k * _PAIR + d (periods are far below it)
+
+
+def _pair_codes(k_periods: np.ndarray, d_periods: np.ndarray) -> np.ndarray:
+    k, d = _periods(k_periods), _periods(d_periods)
+    if k.shape != d.shape:
+        raise ValueError(f"one %D period per %K period; got {len(k)} and {len(d)}")
+    if (k.size and int(k.max()) >= _PAIR) or (d.size and int(d.max()) >= _PAIR):
+        raise ValueError(f"stochastic periods must be below {_PAIR}")
+    return k * _PAIR + d
+
+
+def _stochastic_ds(ind: Indicators, codes: np.ndarray) -> np.ndarray:
+    """%D rows of (k, d) pairs given as codes: the SMA over d bars of the %K row of period k."""
+    k, d = np.divmod(codes, _PAIR)
+    k_rows, (k_of,) = ind.table("stochastic_k", k)
+    return smas(k_rows[k_of], d, source=np.arange(len(codes)))
+
+
 def _log_momenta(close: np.ndarray, periods: np.ndarray) -> np.ndarray:
     growth = momenta(close, periods)
     return np.log1p(growth, out=growth)
@@ -332,6 +349,7 @@ _TABLES: dict[str, Callable[[Indicators, np.ndarray], np.ndarray]] = {
     "midpoint": lambda ind, p: midpoints(ind.bars.high, ind.bars.low, p),
     "vwap": lambda ind, p: rolling_vwaps(ind.bars.high, ind.bars.low, ind.bars.close, ind.bars.volume, p),
     "stochastic_k": lambda ind, p: stochastic_ks(ind.bars.high, ind.bars.low, ind.bars.close, p),
+    "stochastic_d": _stochastic_ds,  # periods: (k, d) pairs as `_pair_codes`
     "log_momentum": lambda ind, p: _log_momenta(ind.bars.close, p),  # log(close[t] / close[t - p])
     "funding_mean": lambda ind, p: smas(ind.funding, p),
 }
