@@ -14,11 +14,11 @@ import pytest
 
 from quant_organism.backtest import CostModel
 from quant_organism.backtest.engine import Params, fused_sim, simulate
-from quant_organism.backtest.evaluate import population_metrics, prepare_frame
+from quant_organism.backtest.evaluate import population_metrics, prepare_frame, universe_metrics
 from quant_organism.backtest.fused import KERNELS, fused_metrics
 from quant_organism.backtest.inputs import targets_array
 from quant_organism.core.numba_cache import drop_stale_cache
-from quant_organism.strategies import TECHNICAL_SEEDS, SeedGenes, get_registry
+from quant_organism.strategies import TECHNICAL_SEEDS, SeedGenes, SeedType, get_registry
 from quant_organism.strategies.base import RuleSeed
 
 COSTS = CostModel(take_profit_order="limit")
@@ -91,6 +91,29 @@ def test_population_metrics_take_the_fused_path_and_keep_input_order(frame):
         targets = targets_array(registry.batch_positions(g.seed_type, prepared.signal_bars, [g]), prepared.market.bars)
         want = simulate(prepared.market, targets, Params.of(1, g.stop_loss, g.take_profit, g.position_size), COSTS)
         assert np.array_equal(row, want.metrics[0], equal_nan=True), g.seed_id
+
+
+def test_universe_metrics_read_each_batchs_genes_once_and_score_every_coin_as_alone(frame):
+    """Several coins in one call (evolution's path): each coin's rows are what that coin alone gives, genes are
+    read into columns once (read-only, shared by the coins), and columns of another seed's genes are refused."""
+    rng = np.random.default_rng(6)
+    genes = [g for seed_type in TECHNICAL_SEEDS for g in _genomes(seed_type, 3, rng)]
+    genes = [genes[k] for k in rng.permutation(len(genes))]
+    other = frame.iloc[::-1].set_axis(frame.index)  # the same bars reversed: another coin's market
+    coins = [prepare_frame(frame), prepare_frame(other)]
+    got = universe_metrics(coins, genes, COSTS, chunk_size=4)
+    assert got.shape[:2] == (2, len(genes)) and not np.array_equal(got[0], got[1], equal_nan=True)
+    for coin, prepared in enumerate(coins):
+        assert np.array_equal(got[coin], population_metrics(prepared, genes, COSTS), equal_nan=True)
+
+    seed_class = get_registry().seed_class(TECHNICAL_SEEDS[0])
+    columns = seed_class.gene_columns(_genomes(TECHNICAL_SEEDS[0], 3, rng))
+    period = columns.ints("fast_period")
+    assert columns.ints("fast_period") is period and not period.flags.writeable
+    with pytest.raises(ValueError, match="its own checked genes"):
+        get_registry().seed_class(TECHNICAL_SEEDS[1]).rule_inputs(coins[0].signal_bars, columns)
+    with pytest.raises(ValueError, match="is sma_trend"):
+        seed_class.gene_columns(_genomes(SeedType.SMA_TREND, 1, rng))
 
 
 def test_the_fused_cache_is_dropped_when_a_source_it_compiles_in_changes(tmp_path):

@@ -103,16 +103,29 @@ def population_metrics(
     the registry's array path and is simulated in one kernel call, so peak memory is one chunk's
     positions plus the bars, whatever the population size.
     """
+    return universe_metrics([prepared], genes_list, costs, chunk_size, init_cash, registry)[0]
+
+
+def universe_metrics(
+    frames: Sequence[PreparedFrame],
+    genes_list: Sequence["SeedGenes"],
+    costs: CostModel = CostModel(),
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    init_cash: float = INIT_CASH,
+    registry=None,
+) -> np.ndarray:
+    """`population_metrics` on each prepared frame (coins x genomes x `METRICS`): each chunk's genes are
+    grouped, checked and read into columns once and scored on every coin, not once per coin (evolution scores
+    every genome on the whole universe)."""
     if registry is None:
         from quant_organism.strategies.registry import get_registry
 
         registry = get_registry()
     _check_chunk(chunk_size)
-    market = prepared.market
     groups: dict[object, list[int]] = {}
     for position, genes in enumerate(genes_list):
         groups.setdefault(genes.seed_type, []).append(position)
-    metric_rows = np.full((len(genes_list), len(METRICS)), np.nan)
+    metric_rows = np.full((len(frames), len(genes_list), len(METRICS)), np.nan)
     risk = Params.of(
         len(genes_list),
         [g.stop_loss for g in genes_list],
@@ -126,18 +139,22 @@ def population_metrics(
             idx = positions[lo : lo + chunk_size]
             chunk = [genes_list[k] for k in idx]
             params = Params(risk.stop_loss[idx], risk.take_profit[idx], risk.position_size[idx])
-            bars = prepared.signal_bars
-            if fused and bars.n:
-                inputs = seed_class.rule_inputs(bars, chunk)
-                codes = [g.regime_filter for g in chunk]
-                sim = fused_sim(market, params, costs, init_cash)
-                metric_rows[idx] = fused_metrics(inputs, bars.regimes, codes, sim, bars.masks)
-                del inputs  # its indicator tables: kept rows' slots are reused in place only while none is held
-                continue
-            targets = targets_array(registry.batch_positions(seed_type, prepared.signal_bars, chunk), market.bars)
-            if targets.shape[1] != len(chunk):
-                raise ValueError(f"{seed_type}: registry returned {targets.shape[1]} signal columns for {len(chunk)} genomes")
-            metric_rows[idx] = simulate(market, targets, params, costs, init_cash).metrics
+            columns = seed_class.gene_columns(chunk) if fused else None
+            codes = [g.regime_filter for g in chunk]
+            for coin, prepared in enumerate(frames):
+                market, bars = prepared.market, prepared.signal_bars
+                if columns is not None and bars.n:
+                    inputs = seed_class.rule_inputs(bars, columns)
+                    sim = fused_sim(market, params, costs, init_cash)
+                    metric_rows[coin, idx] = fused_metrics(inputs, bars.regimes, codes, sim, bars.masks)
+                    del inputs  # its indicator tables: kept rows' slots are reused in place only while none is held
+                    continue
+                targets = targets_array(registry.batch_positions(seed_type, bars, chunk), market.bars)
+                if targets.shape[1] != len(chunk):
+                    raise ValueError(
+                        f"{seed_type}: registry returned {targets.shape[1]} signal columns for {len(chunk)} genomes"
+                    )
+                metric_rows[coin, idx] = simulate(market, targets, params, costs, init_cash).metrics
     return metric_rows
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from quant_organism.backtest.costs import CostModel
-from quant_organism.backtest.evaluate import PreparedFrame, population_metrics, prepare_frame
+from quant_organism.backtest.evaluate import PreparedFrame, prepare_frame, universe_metrics
 from quant_organism.backtest.fitness import OBJECTIVE_COLUMNS, OBJECTIVES, WORST_OBJECTIVES, FitnessConfig, fitness_arrays
 from quant_organism.backtest.metrics import METRICS
 from quant_organism.strategies.genes import SeedGenes
@@ -49,9 +49,7 @@ def evaluate_universe(
         raise ValueError("evaluate_universe needs at least one genome")
     if len(set(ids)) != len(ids):
         raise ValueError("evaluate_universe: duplicate seed_ids; evaluate each distinct genome once")
-    per_coin = np.stack(
-        [population_metrics(prepared(frame), genes_list, costs) for frame in frames.values()]
-    )  # coins x n x metrics
+    per_coin = universe_metrics([prepared(frame) for frame in frames.values()], genes_list, costs)  # coins x n x metrics
     trades = per_coin[:, :, METRICS.index("trade_count")].astype(np.int64)
     judged = [fitness_arrays(coin[:, _OBJECTIVE_METRICS], coin_trades, fitness) for coin, coin_trades in zip(per_coin, trades)]
     objectives = np.stack([o for o, _ in judged])  # coins x n x 4

@@ -30,21 +30,36 @@ from .regime_filter import apply_regime_filters
 
 
 class GeneColumns:
-    """Gene values of a batch as per-genome vectors (row vectors broadcast against bars x genomes)."""
+    """Gene values of a batch as per-genome vectors (row vectors broadcast against bars x genomes), each read
+    once: a batch is scored on every coin of the universe with the same columns (`RuleSeed.rule_inputs`)."""
 
-    def __init__(self, genes_list: Sequence[SeedGenes]) -> None:
+    def __init__(self, genes_list: Sequence[SeedGenes], seed_type: SeedType | None = None) -> None:
         self.genes_list = genes_list
+        self.seed_type = seed_type  # set when the genes were checked for that seed (`RuleSeed.gene_columns`)
+        self._read: dict[tuple[str, type], np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.genes_list)
 
     def ints(self, name: str) -> np.ndarray:
-        return np.array(self._values(name), dtype=np.int64)
+        return self._column(name, np.int64)
 
     def floats(self, name: str) -> np.ndarray:
         """Float gene, one value per genome."""
-        return np.array(self._values(name), dtype=np.float64)
+        return self._column(name, np.float64)
+
+    def _column(self, name: str, dtype: type) -> np.ndarray:
+        """The gene's values as a read-only vector, shared by every read of it."""
+        key = (name, dtype)
+        column = self._read.get(key)
+        if column is None:
+            column = self._read[key] = np.array(self._values(name), dtype=dtype)
+            column.flags.writeable = False
+        return column
 
     def _values(self, name: str) -> list:
         """`SeedGenes.gene(name)` of each genome, read as an attribute or a parameter directly: evolution reads
-        every gene of every genome once per coin, and the method call per value was two thirds of it."""
+        every gene of every genome, and the method call per value was two thirds of it."""
         if name in COMMON_GENES:
             return list(map(attrgetter(name), self.genes_list))
         return [g.parameters[name] for g in self.genes_list]
@@ -99,12 +114,16 @@ class BaseSeed(ABC):
     @classmethod
     def _checked(cls, bars: Bars, genes_list: Sequence[SeedGenes]) -> list[SeedGenes]:
         genes = cls._check_genes(list(genes_list))
+        cls._check_bars(bars)
+        return genes
+
+    @classmethod
+    def _check_bars(cls, bars: Bars) -> None:
         if cls.needs_funding and bars.funding is None:
             raise SignalInputError(
                 f"{cls.seed_type.value} signals: missing column(s) ['funding_rate'] "
                 "(this seed trades on funding rates: join them onto the bars)"
             )
-        return genes
 
     @classmethod
     def _check_genes(cls, genes: list[SeedGenes]) -> list[SeedGenes]:
@@ -145,18 +164,29 @@ class RuleSeed(BaseSeed):
     """A seed whose rule is a compiled kernel of rules.py: subclasses implement `_rule_inputs` only."""
 
     @classmethod
-    def rule_inputs(cls, bars: Bars, genes_list: Sequence[SeedGenes]) -> RuleInputs:
-        """The batch's kernel inputs (indicator rows shared by its genomes), for checked bars and genes."""
-        return cls._rule_inputs(bars, cls._checked(bars, genes_list))
+    def gene_columns(cls, genes_list: Sequence[SeedGenes]) -> GeneColumns:
+        """The batch's genes, checked for this seed, as columns `rule_inputs` takes on every coin."""
+        return GeneColumns(cls._check_genes(list(genes_list)), cls.seed_type)
+
+    @classmethod
+    def rule_inputs(cls, bars: Bars, genes: Sequence[SeedGenes] | GeneColumns) -> RuleInputs:
+        """The batch's kernel inputs (indicator rows shared by its genomes) on checked bars, for genes or for
+        their `gene_columns` (a batch scored on several coins reads its genes once)."""
+        if isinstance(genes, GeneColumns):
+            if genes.seed_type is not cls.seed_type:
+                raise ValueError(f"{cls.__name__} takes columns of its own checked genes (`{cls.__name__}.gene_columns`)")
+            cls._check_bars(bars)
+            return cls._rule_inputs(bars, genes)
+        return cls._rule_inputs(bars, GeneColumns(cls._checked(bars, genes), cls.seed_type))
 
     @classmethod
     @abstractmethod
-    def _rule_inputs(cls, bars: Bars, genes: Sequence[SeedGenes]) -> RuleInputs:
+    def _rule_inputs(cls, bars: Bars, g: GeneColumns) -> RuleInputs:
         """The kernel, its arguments and the tracker's stops for validated bars and genes."""
 
     @classmethod
     def _batch_positions(cls, bars: Bars, genes: Sequence[SeedGenes]) -> np.ndarray:
-        inputs = cls._rule_inputs(bars, genes)
+        inputs = cls._rule_inputs(bars, GeneColumns(genes, cls.seed_type))
         cond = rules.new_conditions(len(genes), bars.n)
         getattr(rules, inputs.kernel)(*inputs.args, cond)
         return track_conditions(cond, inputs.close, inputs.tracker(len(genes))).T

@@ -9,10 +9,8 @@ its entry condition has lapsed. Shorts mirror it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from ..base import GeneColumns, RuleInputs, RuleSeed
-from ..genes import SeedGenes, SeedType
+from ..genes import SeedType
 from ..indicators import Indicators
 from ..ohlcv import Bars
 
@@ -21,8 +19,8 @@ class AtrStopSeed(RuleSeed):
     seed_type = SeedType.ATR_STOP
 
     @classmethod
-    def _rule_inputs(cls, bars: Bars, genes: Sequence[SeedGenes]) -> RuleInputs:
-        ind, g = Indicators(bars), GeneColumns(genes)
+    def _rule_inputs(cls, bars: Bars, g: GeneColumns) -> RuleInputs:
+        ind = Indicators(bars)
         ema, (fast, slow) = ind.table("ema", g.ints("fast_period"), g.ints("slow_period"))
         atr, (atr_row,) = ind.table("atr", g.ints("signal_period"))
         args = (bars.close, ema, fast, slow, atr, atr_row, g.floats("entry_threshold"), g.floats("filter_threshold"))

@@ -9,10 +9,8 @@ upper * (1 + entry), optionally only on volume >= `filter_threshold` x the mean 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from ..base import GeneColumns, RuleInputs, RuleSeed
-from ..genes import SeedGenes, SeedType
+from ..genes import SeedType
 from ..indicators import Indicators
 from ..ohlcv import Bars
 
@@ -21,8 +19,8 @@ class DonchianBreakoutSeed(RuleSeed):
     seed_type = SeedType.DONCHIAN_BREAKOUT
 
     @classmethod
-    def _rule_inputs(cls, bars: Bars, genes: Sequence[SeedGenes]) -> RuleInputs:
-        ind, g = Indicators(bars), GeneColumns(genes)
+    def _rule_inputs(cls, bars: Bars, g: GeneColumns) -> RuleInputs:
+        ind = Indicators(bars)
         slow, fast = g.ints("slow_period"), g.ints("fast_period")
         (highs, lows), (slow_row, fast_row) = ind.tables(("rolling_high", "rolling_low"), slow, fast)  # one index for both
         volume_mean, (volume_row,) = ind.table("volume_mean", g.ints("signal_period"))

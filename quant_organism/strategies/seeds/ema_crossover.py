@@ -7,10 +7,8 @@ Shorts mirror it. Both EMAs and the slope use bars <= t only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from ..base import GeneColumns, RuleInputs, RuleSeed
-from ..genes import SeedGenes, SeedType
+from ..genes import SeedType
 from ..indicators import Indicators
 from ..ohlcv import Bars
 
@@ -19,8 +17,8 @@ class EmaCrossoverSeed(RuleSeed):
     seed_type = SeedType.EMA_CROSSOVER
 
     @classmethod
-    def _rule_inputs(cls, bars: Bars, genes: Sequence[SeedGenes]) -> RuleInputs:
-        ind, g = Indicators(bars), GeneColumns(genes)
+    def _rule_inputs(cls, bars: Bars, g: GeneColumns) -> RuleInputs:
+        ind = Indicators(bars)
         ema, (fast, slow) = ind.table("ema", g.ints("fast_period"), g.ints("slow_period"))
         args = (
             bars.close,

@@ -10,10 +10,8 @@ after a fall of that size), so the seed does not fade a squeeze.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from ..base import GeneColumns, RuleInputs, RuleSeed
-from ..genes import SeedGenes, SeedType
+from ..genes import SeedType
 from ..indicators import Indicators
 from ..ohlcv import Bars
 
@@ -23,8 +21,8 @@ class FundingCarrySeed(RuleSeed):
     needs_funding = True
 
     @classmethod
-    def _rule_inputs(cls, bars: Bars, genes: Sequence[SeedGenes]) -> RuleInputs:
-        ind, g = Indicators(bars), GeneColumns(genes)
+    def _rule_inputs(cls, bars: Bars, g: GeneColumns) -> RuleInputs:
+        ind = Indicators(bars)
         funding_mean, (funding_row,) = ind.table("funding_mean", g.ints("fast_period"))
         args = (
             bars.close,

@@ -14,10 +14,8 @@ close < kijun * (1 - exit). Shorts mirror it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from ..base import GeneColumns, RuleInputs, RuleSeed
-from ..genes import SeedGenes, SeedType
+from ..genes import SeedType
 from ..indicators import Indicators
 from ..ohlcv import Bars
 
@@ -26,8 +24,8 @@ class IchimokuSeed(RuleSeed):
     seed_type = SeedType.ICHIMOKU
 
     @classmethod
-    def _rule_inputs(cls, bars: Bars, genes: Sequence[SeedGenes]) -> RuleInputs:
-        ind, g = Indicators(bars), GeneColumns(genes)
+    def _rule_inputs(cls, bars: Bars, g: GeneColumns) -> RuleInputs:
+        ind = Indicators(bars)
         mid, (tenkan, kijun, senkou) = ind.table(
             "midpoint", g.ints("fast_period"), g.ints("slow_period"), g.ints("senkou_period")
         )

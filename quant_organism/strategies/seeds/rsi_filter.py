@@ -8,10 +8,8 @@ bars (time stop). Shorts mirror it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from ..base import GeneColumns, RuleInputs, RuleSeed
-from ..genes import SeedGenes, SeedType
+from ..genes import SeedType
 from ..indicators import Indicators
 from ..ohlcv import Bars
 
@@ -20,8 +18,8 @@ class RsiFilterSeed(RuleSeed):
     seed_type = SeedType.RSI_FILTER
 
     @classmethod
-    def _rule_inputs(cls, bars: Bars, genes: Sequence[SeedGenes]) -> RuleInputs:
-        ind, g = Indicators(bars), GeneColumns(genes)
+    def _rule_inputs(cls, bars: Bars, g: GeneColumns) -> RuleInputs:
+        ind = Indicators(bars)
         rsi, (rsi_row,) = ind.table("rsi", g.ints("fast_period"))
         sma, (sma_row,) = ind.table("sma", g.ints("slow_period"))
         args = (

@@ -7,10 +7,8 @@ undefined). Shorts mirror it. All averages end at bar t.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from ..base import GeneColumns, RuleInputs, RuleSeed
-from ..genes import SeedGenes, SeedType
+from ..genes import SeedType
 from ..indicators import Indicators
 from ..ohlcv import Bars
 
@@ -19,8 +17,8 @@ class SmaTrendSeed(RuleSeed):
     seed_type = SeedType.SMA_TREND
 
     @classmethod
-    def _rule_inputs(cls, bars: Bars, genes: Sequence[SeedGenes]) -> RuleInputs:
-        ind, g = Indicators(bars), GeneColumns(genes)
+    def _rule_inputs(cls, bars: Bars, g: GeneColumns) -> RuleInputs:
+        ind = Indicators(bars)
         sma, (fast, slow) = ind.table("sma", g.ints("fast_period"), g.ints("slow_period"))
         args = (
             bars.close,

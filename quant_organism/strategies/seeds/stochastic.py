@@ -8,10 +8,8 @@ when %K > 50 - exit (with exit = -30: above 80). Shorts mirror it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from ..base import GeneColumns, RuleInputs, RuleSeed
-from ..genes import SeedGenes, SeedType
+from ..genes import SeedType
 from ..indicators import Indicators
 from ..ohlcv import Bars
 
@@ -20,8 +18,8 @@ class StochasticSeed(RuleSeed):
     seed_type = SeedType.STOCHASTIC
 
     @classmethod
-    def _rule_inputs(cls, bars: Bars, genes: Sequence[SeedGenes]) -> RuleInputs:
-        ind, g = Indicators(bars), GeneColumns(genes)
+    def _rule_inputs(cls, bars: Bars, g: GeneColumns) -> RuleInputs:
+        ind = Indicators(bars)
         k_period = g.ints("fast_period")
         k, (k_row,) = ind.table("stochastic_k", k_period)
         d, d_row = ind.stochastic_d_table(k_period, g.ints("signal_period"))

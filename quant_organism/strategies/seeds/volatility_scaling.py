@@ -9,12 +9,10 @@ discrete positions: whenever the short-window vol (last `fast_period` returns) e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from ..base import GeneColumns, RuleInputs, RuleSeed
-from ..genes import SeedGenes, SeedType
+from ..genes import SeedType
 from ..indicators import Indicators
 from ..ohlcv import Bars
 
@@ -23,8 +21,8 @@ class VolatilityScalingSeed(RuleSeed):
     seed_type = SeedType.VOLATILITY_SCALING
 
     @classmethod
-    def _rule_inputs(cls, bars: Bars, genes: Sequence[SeedGenes]) -> RuleInputs:
-        ind, g = Indicators(bars), GeneColumns(genes)
+    def _rule_inputs(cls, bars: Bars, g: GeneColumns) -> RuleInputs:
+        ind = Indicators(bars)
         lookback = g.ints("signal_period")
         vol, (baseline_row, short_row) = ind.table("volatility", g.ints("slow_period"), g.ints("fast_period"))
         growth, (growth_row,) = ind.table("log_momentum", lookback)

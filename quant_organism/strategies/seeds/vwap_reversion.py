@@ -9,10 +9,8 @@ when the score < exit (exit 0: back at VWAP) or after `signal_period` bars. Shor
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from ..base import GeneColumns, RuleInputs, RuleSeed
-from ..genes import SeedGenes, SeedType
+from ..genes import SeedType
 from ..indicators import Indicators
 from ..ohlcv import Bars
 
@@ -21,8 +19,8 @@ class VwapReversionSeed(RuleSeed):
     seed_type = SeedType.VWAP_REVERSION
 
     @classmethod
-    def _rule_inputs(cls, bars: Bars, genes: Sequence[SeedGenes]) -> RuleInputs:
-        ind, g = Indicators(bars), GeneColumns(genes)
+    def _rule_inputs(cls, bars: Bars, g: GeneColumns) -> RuleInputs:
+        ind = Indicators(bars)
         window = g.ints("slow_period")
         (vwap, volume_mean), (vwap_row,) = ind.tables(("vwap", "volume_mean"), window)  # one index for both
         vol, (vol_row,) = ind.table("volatility", g.ints("fast_period"))
