@@ -14,7 +14,7 @@ import pytest
 
 from quant_organism.backtest import CostModel
 from quant_organism.backtest.engine import Params, fused_sim, simulate
-from quant_organism.backtest.evaluate import population_metrics, prepare_frame, universe_metrics
+from quant_organism.backtest.evaluate import prepare_frame, universe_metrics
 from quant_organism.backtest.fused import KERNELS, fused_metrics
 from quant_organism.backtest.inputs import targets_array
 from quant_organism.core.numba_cache import drop_stale_cache
@@ -79,13 +79,13 @@ def test_fused_metrics_equal_the_engine_on_the_seeds_positions_bit_for_bit(frame
     assert (fused[:, 5] > 0).sum() >= 4, "genomes must trade, or the test proves little"
 
 
-def test_population_metrics_take_the_fused_path_and_keep_input_order(frame):
+def test_the_batch_path_takes_the_fused_path_and_keeps_input_order(frame):
     """The batch path scores rule seeds fused, in any interleaving and chunking, equal to the engine."""
     rng = np.random.default_rng(5)
     genes = [g for seed_type in TECHNICAL_SEEDS for g in _genomes(seed_type, 4, rng)]
     genes = [genes[k] for k in rng.permutation(len(genes))]
     prepared = prepare_frame(frame)
-    got = population_metrics(prepared, genes, COSTS, chunk_size=3)
+    (got,) = universe_metrics([prepared], genes, COSTS, chunk_size=3)
     registry = get_registry()
     for row, g in zip(got, genes):
         targets = targets_array(registry.batch_positions(g.seed_type, prepared.signal_bars, [g]), prepared.market.bars)
@@ -104,7 +104,7 @@ def test_universe_metrics_read_each_batchs_genes_once_and_score_every_coin_as_al
     got = universe_metrics(coins, genes, COSTS, chunk_size=4)
     assert got.shape[:2] == (2, len(genes)) and not np.array_equal(got[0], got[1], equal_nan=True)
     for coin, prepared in enumerate(coins):
-        assert np.array_equal(got[coin], population_metrics(prepared, genes, COSTS), equal_nan=True)
+        assert np.array_equal(got[coin], universe_metrics([prepared], genes, COSTS)[0], equal_nan=True)
 
     seed_class = get_registry().seed_class(TECHNICAL_SEEDS[0])
     columns = seed_class.gene_columns(_genomes(TECHNICAL_SEEDS[0], 3, rng))

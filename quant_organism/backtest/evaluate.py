@@ -3,7 +3,7 @@
 `evaluate_signals` scores a frame of target positions (one column per strategy);
 `evaluate_population` scores genomes: it groups them by seed type, computes each chunk's positions in
 one call of the strategies registry's array path, and simulates the chunk as the columns of one
-kernel call (`population_metrics`, on a `PreparedFrame` that callers scoring many batches on one
+kernel call (`universe_metrics`, on a `PreparedFrame` that callers scoring many batches on one
 market prepare once). Both return metrics, the DEAP objectives and the ranking score, one row per strategy.
 """
 
@@ -84,26 +84,9 @@ def prepare_frame(
     consistency_period: str | int = "W",
     bars_per_year: float | None = None,
 ) -> PreparedFrame:
-    """A frame ready for `population_metrics` (funding as in `evaluate_population`)."""
+    """A frame ready for `universe_metrics` (funding as in `evaluate_population`)."""
     market = _market(ohlcv, funding, consistency_period, bars_per_year)
     return PreparedFrame(market, prepare_signal_bars(_bars_for_signals(ohlcv, market)))
-
-
-def population_metrics(
-    prepared: PreparedFrame,
-    genes_list: Sequence["SeedGenes"],
-    costs: CostModel = CostModel(),
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    init_cash: float = INIT_CASH,
-    registry=None,
-) -> np.ndarray:
-    """The kernel's metric matrix (genomes x `METRICS`, input order) of genomes on a prepared frame.
-
-    Genomes are grouped by seed type; each chunk of up to `chunk_size` genomes gets its positions from
-    the registry's array path and is simulated in one kernel call, so peak memory is one chunk's
-    positions plus the bars, whatever the population size.
-    """
-    return universe_metrics([prepared], genes_list, costs, chunk_size, init_cash, registry)[0]
 
 
 def universe_metrics(
@@ -114,9 +97,12 @@ def universe_metrics(
     init_cash: float = INIT_CASH,
     registry=None,
 ) -> np.ndarray:
-    """`population_metrics` on each prepared frame (coins x genomes x `METRICS`): each chunk's genes are
-    grouped, checked and read into columns once and scored on every coin, not once per coin (evolution scores
-    every genome on the whole universe)."""
+    """The kernel's metric matrices (coins x genomes x `METRICS`, input order) of genomes on prepared frames.
+
+    Genomes are grouped by seed type; each chunk of up to `chunk_size` genomes gets its positions from the
+    registry's array path and is simulated in one kernel call, so peak memory is one chunk's positions plus the
+    bars, whatever the population size. Each chunk's genes are checked and read into columns once and scored
+    on every frame (evolution scores every genome on the whole universe)."""
     if registry is None:
         from quant_organism.strategies.registry import get_registry
 
@@ -151,9 +137,7 @@ def universe_metrics(
                     continue
                 targets = targets_array(registry.batch_positions(seed_type, bars, chunk), market.bars)
                 if targets.shape[1] != len(chunk):
-                    raise ValueError(
-                        f"{seed_type}: registry returned {targets.shape[1]} signal columns for {len(chunk)} genomes"
-                    )
+                    raise ValueError(f"{seed_type}: registry returned {targets.shape[1]} signal columns for {len(chunk)} genomes")
                 metric_rows[coin, idx] = simulate(market, targets, params, costs, init_cash).metrics
     return metric_rows
 
@@ -185,7 +169,7 @@ def evaluate_population(
         prepared = ohlcv
     else:
         prepared = prepare_frame(ohlcv, funding, consistency_period, bars_per_year)
-    metric_rows = population_metrics(prepared, genes_list, costs, chunk_size, init_cash, registry)
+    metric_rows = universe_metrics([prepared], genes_list, costs, chunk_size, init_cash, registry)[0]
     ids = [g.seed_id for g in genes_list]
     metrics = metrics_frame(metric_rows, ids)
     head = pd.DataFrame({"seed_id": ids, "seed_type": [str(g.seed_type) for g in genes_list]}, index=metrics.index)
