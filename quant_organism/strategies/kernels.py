@@ -267,9 +267,49 @@ def rolling_std_dense_into(x, lead, windows, out):  # pragma: no cover - numba
     return out
 
 
+@njit(cache=True)
+def rolling_std_rows_into(x, lead, windows, out):  # pragma: no cover - numba
+    """`rolling_std_dense_into` one row at a time: the same arithmetic, in the same order per row, so the same
+    values bit for bit. Each row's sums stay in registers instead of arrays indexed per bar and row, which pays
+    on many rows and costs on few (a year of hourly bars, 2026-11-27: 1.6x faster on 40-80 rows, 15% slower on
+    4-12): `rolling_std_dense` takes it from `ROWS_AT_A_TIME_FROM` rows."""
+    n = x.shape[0]
+    m = windows.shape[0]
+    for k in range(m):
+        _nan_head(out, k, lead + windows[k] - 1 if windows[k] > 1 else n)  # one value has no sample deviation
+    xs = x[lead:]
+    written = out[:, lead:]
+    runs = _equal_runs(xs.reshape(1, -1))[0]
+    for k in range(m):
+        window = windows[k]
+        row = written[k]
+        a = ca = b = cb = 0.0
+        for t in range(n - lead):
+            v = xs[t]
+            a, ca = _kahan_add(a, ca, v)
+            b, cb = _kahan_add(b, cb, v * v)
+            if t >= window:
+                old = xs[t - window]
+                a, ca = _kahan_add(a, ca, -old)
+                b, cb = _kahan_add(b, cb, -old * old)
+            if t >= window - 1 and window > 1:
+                row[t] = _full_window_std(a, b, window, runs[t])
+    return out
+
+
+ROWS_AT_A_TIME_FROM = 16
+"""Rows from which `rolling_std_dense` fills a table one row at a time (`rolling_std_rows_into`): a fresh
+population's table (`bench backtest`: 40-80 rows) is faster so, the few fresh rows evolution asks per call
+(4-12) bar by bar."""
+
+
 def rolling_std_dense(x, lead, windows):
-    """`rolling_std_dense_into` on a freshly allocated table (the indicators' entry point)."""
-    return rolling_std_dense_into(x, lead, windows, _blank_table(len(windows), x.shape[-1]))
+    """`rolling_std_dense_into` (or, on many rows, `rolling_std_rows_into`: the same values) on a freshly
+    allocated table (the indicators' entry point)."""
+    table = _blank_table(len(windows), x.shape[-1])
+    if len(windows) >= ROWS_AT_A_TIME_FROM:
+        return rolling_std_rows_into(x, lead, windows, table)
+    return rolling_std_dense_into(x, lead, windows, table)
 
 
 @njit(cache=True)
