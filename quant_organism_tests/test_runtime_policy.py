@@ -174,3 +174,20 @@ def test_policies_refuse_bad_settings():
     with pytest.raises(ValidationError):
         RuntimePolicy(risk_mode="reckless")
     assert RuntimePolicy(risk_mode="defensive").effective_min_confidence() == 0.6
+
+
+def test_confidence_is_numpys_std_ratio_to_the_last_bit():
+    """The confidence computes its deviations by numpy's own steps without `np.std`'s dispatch: the very floats,
+    over windows of every length a policy takes and volatilities from flat to wild."""
+    from quant_organism.runtime.policy import _std
+
+    rng = np.random.default_rng(3)
+    for _ in range(3000):
+        n = int(rng.integers(2, 400))
+        returns = np.diff(np.log(np.exp(np.cumsum(rng.normal(0, 10 ** rng.uniform(-6, -1), n + 1)))))
+        assert _std(returns) == float(np.std(returns))
+    closes = np.exp(np.cumsum(rng.normal(0, 0.01, 500)))
+    for end in range(30, 500, 7):
+        returns = np.diff(np.log(closes[max(0, end - 168) : end + 1]))
+        expected = float(min(1.0, np.std(returns) / np.std(returns[-24:])))
+        assert volatility_confidence(closes, end, 24, 168) == expected

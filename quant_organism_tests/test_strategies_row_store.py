@@ -116,3 +116,17 @@ def test_indicators_laid_out_together_share_one_index(frame, budget) -> None:
     np.testing.assert_array_equal(lows[fast], _fresh(frame, "rolling_low", [5, 5]))
     with pytest.raises(ValueError, match="unknown indicator 'macd'"):
         ind.Indicators(bars).tables(("rolling_high", "macd"), [5])
+
+
+def test_a_prefix_for_the_proofs_keeps_no_rows_and_its_tables_are_its_bars_alone(frame):
+    """The prefix proofs read each prefix once: its tables are computed per call from its own bars (never the
+    whole frame's rows), read-only like kept ones, and nothing is kept on it or counted against the budget."""
+    bars = prepare_bars(frame)
+    whole, (at,) = ind.Indicators(bars).table("sma", np.array([5, 40]))
+    prefix = bars.prefix(300)
+    before = row_store.kept_bytes()
+    rows, (index,) = ind.Indicators(prefix).table("sma", np.array([40, 5, 40]))
+    assert rows.shape == (2, 300) and not rows.flags.writeable
+    assert prefix.rows == {} and row_store.kept_bytes() == before
+    np.testing.assert_array_equal(rows[index[1]], ind.sma(frame["close"].to_numpy()[:300], 5))
+    np.testing.assert_array_equal(rows[index[0]], whole[at[1]][:300])  # a causal indicator: the whole frame's prefix

@@ -251,6 +251,11 @@ class Indicators:
         arrays = [_periods(u) for u in uses]
         periods = sorted({p for a in arrays for p in a.tolist()})  # a set of a few hundred ints: numpy's unique costs more
         distinct = np.array(periods, dtype=np.int64)
+        if not self.bars.keeps_rows:
+            tables = [np.ascontiguousarray(_TABLES[name](self, distinct)) for name in names]
+            for table in tables:
+                table.flags.writeable = False  # one array type for compiled code, kept or not
+            return tables, tuple(np.searchsorted(distinct, a) for a in arrays)
         with row_store.lock:
             store = self._store(names)
             missing = [p for p in periods if p not in store.slot]

@@ -36,6 +36,7 @@ class Bars:
     regimes: Mapping[str, np.ndarray] = field(default_factory=dict)  # regime columns present (regime_filter.py)
     rows: dict = field(default_factory=dict, compare=False, repr=False)  # kept indicator rows by names: row_store.py
     masks: dict = field(default_factory=dict, compare=False, repr=False)  # regime masks by code: regime_filter.py
+    keeps_rows: bool = field(default=True, compare=False, repr=False)  # False: indicator rows are computed per call
 
     @property
     def n(self) -> int:
@@ -49,7 +50,8 @@ class Bars:
 
     def prefix(self, stop: int) -> Bars:
         """The first `stop` bars, as views, with empty indicator and mask caches: what `prepare_bars` returns for
-        the frame's first `stop` rows (every check and the funding fill are causal), without checking again."""
+        the frame's first `stop` rows (every check and the funding fill are causal), without checking again.
+        A prefix keeps no indicator rows between calls: the prefix proofs (runtime/signals.py) read each once."""
         if not 0 <= stop <= self.n:
             raise ValueError(f"prefix of {stop} bars out of {self.n}")
         return Bars(
@@ -61,6 +63,7 @@ class Bars:
             volume=self.volume[:stop],
             funding=None if self.funding is None else self.funding[:stop],
             regimes={name: values[:stop] for name, values in self.regimes.items()},
+            keeps_rows=False,
         )
 
 
