@@ -47,6 +47,7 @@ from quant_organism.benchmarks.workload import (  # noqa: E402
     market,
     population,
     signals_for,
+    spread,
     technical_genomes,
     timed_passes,
     warm,
@@ -146,7 +147,7 @@ def time_paired(candles, funding, genes, sample, signals) -> dict:
         "backtesting_py_evals_per_s": round(len(sample) / sum(spent["backtesting_py"]), 2),
         "naive_vectorbt_evals_per_s": round(len(sample) / sum(spent["naive_vectorbt"]), 2),
         "paired_passes": len(passes),
-        "paired_pass_s": [round(min(passes), 4), round(statistics.median(passes), 4), round(max(passes), 4)],
+        "paired_pass_s": spread(passes, 4),
     }
 
 

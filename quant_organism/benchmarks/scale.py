@@ -35,12 +35,13 @@ import argparse
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from quant_organism.benchmarks.workload import spread
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "market-data"
 TARGETS = {
@@ -196,7 +197,7 @@ def replay_rate(genomes: int = 10, coins: int = 5, passes: int = 6) -> dict:
     return {
         "replay_bars": bars,
         "replay_passes": len(walls),
-        "replay_wall_s": [round(min(walls), 3), round(statistics.median(walls), 3), round(max(walls), 3)],
+        "replay_wall_s": spread(walls),
         "replay_bars_per_s": round(bars * len(walls) / sum(walls), 1),
         **paired,
         "runtime_stepping_s": round(stepping, 3),
@@ -221,7 +222,7 @@ def _paired_replay(replay_once, peer_slices, passes: int) -> dict:
     return {
         "replay_walls_s": replay_walls,
         "backtesting_py_bars_per_s": round(peer_bars / sum(peer_walls), 1),
-        "backtesting_py_slice_s": [round(min(peer_walls), 3), round(statistics.median(peer_walls), 3), round(max(peer_walls), 3)],
+        "backtesting_py_slice_s": spread(peer_walls),
     }
 
 

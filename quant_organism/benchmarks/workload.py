@@ -9,6 +9,7 @@ machine whose speed drifts, that drift was most of the spread between runs: docs
 from __future__ import annotations
 
 import os
+import statistics
 import time
 import warnings
 from pathlib import Path
@@ -165,6 +166,11 @@ class KernelSampler:
         }
 
 
+def spread(values, digits: int = 3) -> list[float]:
+    """[min, median, max] of timed walls, rounded: how the benchmarks report repeated passes."""
+    return [round(min(values), digits), round(statistics.median(values), digits), round(max(values), digits)]
+
+
 def paired_text(paired: dict) -> str:
     """One line for a share paired in time (bench evolution's `_paired` figures): the runs' walls and shares, the
     kernel's mean and best-pass rates measured around them and, where each worker ran one gang, the gangs' walls
@@ -215,15 +221,6 @@ def signals_for(candles, funding, genes) -> list[pd.Series]:
     registry = get_registry()
     bars = bars_with_funding(candles, funding)
     return [registry.batch_signals(g.seed_type, bars, [g]).iloc[:, 0] for g in genes]
-
-
-def time_backtesting_py(candles, genes, signals) -> float:
-    """evals/s of backtesting.py, one `Backtest.run` per genome on the same targets."""
-    run = backtesting_py_runner(candles)
-    started = time.perf_counter()
-    for g, s in zip(genes, signals):
-        run(g, s)
-    return len(genes) / (time.perf_counter() - started)
 
 
 def backtesting_py_runner(candles):

@@ -38,9 +38,6 @@ class GeneColumns:
         self.seed_type = seed_type  # set when the genes were checked for that seed (`RuleSeed.gene_columns`)
         self._read: dict[tuple[str, type], np.ndarray] = {}
 
-    def __len__(self) -> int:
-        return len(self.genes_list)
-
     def ints(self, name: str) -> np.ndarray:
         return self._column(name, np.int64)
 

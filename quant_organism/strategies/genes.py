@@ -445,8 +445,7 @@ def hash_payload(seed_type: SeedType, values: Mapping[str, GeneValue]) -> str:
         typed = _typed_payload(seed_type, values)
         if typed is not None:
             return typed
-    parts = []
-    if values.keys() == space.keys():
+        parts = []
         for name, is_int in _hash_layout(seed_type):
             number = float(values[name])
             value = int(round(number)) if is_int and math.isfinite(number) else number + 0.0
@@ -520,18 +519,15 @@ def _typed_payload(seed_type: SeedType, values: Mapping[str, GeneValue]) -> str 
 
 def genes_json(values: Mapping[str, GeneValue]) -> str:
     """`json.dumps(values, separators=(",", ":"))` of flat gene values, in their order: the text evolution's
-    records keep of each genome. Written out member by member (`_json_member`) as `hash_payload` is, for the same
-    reason (the encoder formats each float through a Python callback: two thirds of a record's cost); anything
-    `_json_member` cannot write takes the json path. Values of the kinds the encoder writes as `repr` does (ints,
-    finite floats) are formatted in one step, through a template kept per tuple of names."""
+    records keep of each genome. Written out by hand as `hash_payload` is, for the same reason (the encoder
+    formats each float through a Python callback: two thirds of a record's cost): values of
+    the kinds the encoder writes as `repr` does (ints, finite floats) under plain names are formatted in one step,
+    through a template kept per tuple of names; anything else takes the json path."""
     numbers = tuple(values.values())
     template = _json_template(tuple(values))
     if template is not None and all(type(v) is int or (type(v) is float and math.isfinite(v)) for v in numbers):
         return template % numbers
-    parts = [_json_member(name, value) for name, value in values.items()]
-    if None in parts:
-        return json.dumps(values, separators=(",", ":"))
-    return "{" + ",".join(parts) + "}"
+    return json.dumps(values, separators=(",", ":"))
 
 
 @functools.lru_cache(maxsize=256)

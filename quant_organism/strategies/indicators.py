@@ -252,7 +252,7 @@ class Indicators:
         periods = sorted({p for a in arrays for p in a.tolist()})  # a set of a few hundred ints: numpy's unique costs more
         distinct = np.array(periods, dtype=np.int64)
         if not self.bars.keeps_rows:
-            tables = [np.ascontiguousarray(_TABLES[name](self, distinct)) for name in names]
+            tables = self._computed(names, distinct)
             for table in tables:
                 table.flags.writeable = False  # one array type for compiled code, kept or not
             return tables, tuple(np.searchsorted(distinct, a) for a in arrays)
@@ -260,12 +260,16 @@ class Indicators:
             store = self._store(names)
             missing = [p for p in periods if p not in store.slot]
             asked = np.array(missing, dtype=np.int64)
-            fresh = [np.ascontiguousarray(_TABLES[name](self, asked)) for name in names] if missing else []
+            fresh = self._computed(names, asked) if missing else []
             if store.keep(missing, fresh, set(periods)):
                 slots = store.touch(periods)
                 return store.views(), tuple(slots[np.searchsorted(distinct, a)] for a in arrays)
             store.touch([p for p in periods if p in store.slot])
             return self._unkept(store, periods, missing, fresh), tuple(np.searchsorted(distinct, a) for a in arrays)
+
+    def _computed(self, names: tuple[str, ...], periods: np.ndarray) -> list[np.ndarray]:
+        """Each named indicator's fresh rows of `periods`, contiguous (what the compiled code and the store take)."""
+        return [np.ascontiguousarray(_TABLES[name](self, periods)) for name in names]
 
     def _store(self, names: tuple[str, ...]) -> row_store.RowStore:
         kept = self.bars.rows
