@@ -337,7 +337,10 @@ def _stochastic_ds(ind: Indicators, codes: np.ndarray) -> np.ndarray:
     """%D rows of (k, d) pairs given as codes: the SMA over d bars of the %K row of period k."""
     k, d = np.divmod(codes, _PAIR)
     k_rows, (k_of,) = ind.table("stochastic_k", k)
-    return smas(k_rows[k_of], d, source=np.arange(len(codes)))
+    # %K rows have warm-ups of different lengths, so `smas` would take the general kernel anyway; called
+    # directly it reads each pair's %K row in place instead of a gathered copy, and skips `_warm_up`'s scan of
+    # the whole table (which may hold many more kept rows than this call reads).
+    return kernels.rolling_sum_mean(k_rows, k_of, _periods(d), True)
 
 
 def _log_momenta(close: np.ndarray, periods: np.ndarray) -> np.ndarray:

@@ -68,12 +68,14 @@ def _slide(total, comp, value, old, full):  # pragma: no cover - numba
 def _quad(k, m):  # pragma: no cover - numba
     """Rows k..k+3 of a table of m rows, the last one repeated where fewer are left.
 
-    `rolling_sum_mean_dense_into` fills four rows per pass over the bars: a row's Kahan sum is one serial chain
-    of dependent additions, and four chains in registers keep the CPU busy where one would wait on each
-    addition. Measured against all rows' sums kept in arrays and updated bar by bar: 1.4-1.8x faster from 3 to
-    41 rows of a year of hourly bars, as fast for one. (The standard deviations and VWAPs already run two sums
-    per row and are bound by their divisions: grouping them measured no faster.) A repeated row is computed
-    twice and written twice with the same values; a row's arithmetic is the same in any group."""
+    The rolling sums (`rolling_sum_mean_dense_into`, `rolling_sum_mean_into`) and exponential averages
+    (`ewm_into`) fill four rows per pass over the bars: a row's Kahan sum or recurrence is one serial chain of
+    dependent operations, and four chains in registers keep the CPU busy where one would wait on each. Measured
+    against all rows' sums kept in arrays and updated bar by bar: 1.4-1.8x faster from 3 to 41 rows of a year of
+    hourly bars, as fast for one. (The standard deviations run two sums per row: `rolling_std_rows_into` takes
+    two rows, whose eight sums fit the registers. The VWAPs' two sums and division measured no faster grouped,
+    nor the RSIs'.) A repeated row is computed twice and written twice with the same values; a row's arithmetic
+    is the same in any group."""
     return k, min(k + 1, m - 1), min(k + 2, m - 1), min(k + 3, m - 1)
 
 
@@ -115,36 +117,63 @@ def _full_window_std(s1, s2, window, run):  # pragma: no cover - numba
 
 
 @njit(cache=True)
+def _slide_counted(total, comp, count, value, old, leaving):  # pragma: no cover - numba
+    """`_slide` for series with NaNs anywhere: a present `value` in, then a present `old` out once `leaving`,
+    counting the window's present values (a NaN never enters a sum)."""
+    if value == value:
+        total, comp = _kahan_add(total, comp, value)
+        count += 1
+    if leaving and old == old:
+        total, comp = _kahan_add(total, comp, -old)
+        count -= 1
+    return total, comp, count
+
+
+@njit(cache=True)
+def _present_run(run, previous, value, t):  # pragma: no cover - numba
+    """`_run_length` of a series with NaNs: 0 on a NaN (a full window never ends on one, so it is never read)."""
+    if value == value:
+        return _run_length(run, t > 0 and previous == value)
+    return 0
+
+
+@njit(cache=True)
 def rolling_sum_mean_into(x, source, windows, mean, out):  # pragma: no cover - numba
     """Rolling sums (mean=False) or means (mean=True): out[k, t] over the last windows[k] values of
-    the series x[source[k]] (x is 2-D: one or more series of the same length)."""
-    n_series, n = x.shape
+    the series x[source[k]] (x is 2-D: one or more series of the same length), where those are all present.
+
+    Four rows per pass over the bars, as `rolling_sum_mean_dense_into` (`_quad` says why), each row with the
+    arithmetic of a pass of its own. Measured against all rows' sums kept in arrays and updated bar by bar
+    (the kernel before, the same values bit for bit): 3x faster on 1-4 rows of a year of hourly bars, 1.9x on
+    49 (the %D rows of `bench backtest`, 2026-11-27). Only the rows asked for are read, so `x` may be a
+    table of many more (`indicators._stochastic_ds` reads %K rows in place)."""
+    n = x.shape[1]
     m = windows.shape[0]
-    total = np.zeros(m)
-    comp = np.zeros(m)
-    count = np.zeros(m, np.int64)
-    run = np.zeros(n_series, np.int64)  # per series: length of the run of equal values ending at t
-    for t in range(n):
-        for s in range(n_series):
-            v = x[s, t]
-            if v == v:
-                run[s] = run[s] + 1 if t > 0 and x[s, t - 1] == v else 1
-            else:
-                run[s] = 0
-        for k in range(m):
-            s = source[k]
-            window = windows[k]
-            v = x[s, t]
-            if v == v:
-                total[k], comp[k] = _kahan_add(total[k], comp[k], v)
-                count[k] += 1
-            if t >= window:
-                old = x[s, t - window]
-                if old == old:
-                    total[k], comp[k] = _kahan_add(total[k], comp[k], -old)
-                    count[k] -= 1
-            if t >= window - 1 and count[k] == window:
-                out[k, t] = _full_window_sum_mean(total[k], v, window, run[s], mean)
+    for k in range(0, m, 4):
+        k0, k1, k2, k3 = _quad(k, m)
+        x0, x1, x2, x3 = x[source[k0]], x[source[k1]], x[source[k2]], x[source[k3]]
+        o0, o1, o2, o3 = out[k0], out[k1], out[k2], out[k3]
+        w0, w1, w2, w3 = windows[k0], windows[k1], windows[k2], windows[k3]
+        t0 = c0 = t1 = c1 = t2 = c2 = t3 = c3 = 0.0
+        n0 = n1 = n2 = n3 = 0
+        r0 = r1 = r2 = r3 = 0
+        for t in range(n):
+            v0, v1, v2, v3 = x0[t], x1[t], x2[t], x3[t]
+            p = max(t - 1, 0)
+            r0, r1 = _present_run(r0, x0[p], v0, t), _present_run(r1, x1[p], v1, t)
+            r2, r3 = _present_run(r2, x2[p], v2, t), _present_run(r3, x3[p], v3, t)
+            t0, c0, n0 = _slide_counted(t0, c0, n0, v0, x0[max(t - w0, 0)], t >= w0)
+            t1, c1, n1 = _slide_counted(t1, c1, n1, v1, x1[max(t - w1, 0)], t >= w1)
+            t2, c2, n2 = _slide_counted(t2, c2, n2, v2, x2[max(t - w2, 0)], t >= w2)
+            t3, c3, n3 = _slide_counted(t3, c3, n3, v3, x3[max(t - w3, 0)], t >= w3)
+            if t >= w0 - 1 and n0 == w0:
+                o0[t] = _full_window_sum_mean(t0, v0, w0, r0, mean)
+            if t >= w1 - 1 and n1 == w1:
+                o1[t] = _full_window_sum_mean(t1, v1, w1, r1, mean)
+            if t >= w2 - 1 and n2 == w2:
+                o2[t] = _full_window_sum_mean(t2, v2, w2, r2, mean)
+            if t >= w3 - 1 and n3 == w3:
+                o3[t] = _full_window_sum_mean(t3, v3, w3, r3, mean)
     return out
 
 
@@ -268,11 +297,24 @@ def rolling_std_dense_into(x, lead, windows, out):  # pragma: no cover - numba
 
 
 @njit(cache=True)
+def _std_slide(a, ca, b, cb, value, old, full):  # pragma: no cover - numba
+    """A window's Kahan sums of values (a) and squares (b) moved one bar, as `rolling_std_dense_into` moves them."""
+    a, ca = _kahan_add(a, ca, value)
+    b, cb = _kahan_add(b, cb, value * value)
+    if full:
+        a, ca = _kahan_add(a, ca, -old)
+        b, cb = _kahan_add(b, cb, -old * old)
+    return a, ca, b, cb
+
+
+@njit(cache=True)
 def rolling_std_rows_into(x, lead, windows, out):  # pragma: no cover - numba
-    """`rolling_std_dense_into` one row at a time: the same arithmetic, in the same order per row, so the same
-    values bit for bit. Each row's sums stay in registers instead of arrays indexed per bar and row, which pays
-    on many rows and costs on few (a year of hourly bars, 2026-11-27: 1.6x faster on 40-80 rows, 15% slower on
-    4-12): `rolling_std_dense` takes it from `ROWS_AT_A_TIME_FROM` rows."""
+    """`rolling_std_dense_into` two rows at a time: the same arithmetic, in the same order per row, so the same
+    values bit for bit. Each row's sums stay in registers instead of arrays indexed per bar and row, and two rows'
+    four serial chains of Kahan additions overlap (four rows' sixteen sums no longer fit the registers: slower).
+    Measured on a year of hourly bars (2026-11-27): 1.1x faster than bar by bar from 2 to 16 rows, 1.2x on 120
+    (one row at a time, the kernel before, was slower than bar by bar below 16 rows); a lone row, computed twice
+    here, keeps the bar-by-bar kernel (`ROWS_AT_A_TIME_FROM`)."""
     n = x.shape[0]
     m = windows.shape[0]
     for k in range(m):
@@ -280,36 +322,49 @@ def rolling_std_rows_into(x, lead, windows, out):  # pragma: no cover - numba
     xs = x[lead:]
     written = out[:, lead:]
     runs = _equal_runs(xs.reshape(1, -1))[0]
-    for k in range(m):
-        window = windows[k]
-        row = written[k]
-        a = ca = b = cb = 0.0
+    for k in range(0, m, 2):
+        k0, k1 = k, min(k + 1, m - 1)  # an odd last row is computed twice, the same values written twice
+        w0, w1 = windows[k0], windows[k1]
+        o0, o1 = written[k0], written[k1]
+        a0 = ca0 = b0 = cb0 = a1 = ca1 = b1 = cb1 = 0.0
         for t in range(n - lead):
             v = xs[t]
-            a, ca = _kahan_add(a, ca, v)
-            b, cb = _kahan_add(b, cb, v * v)
-            if t >= window:
-                old = xs[t - window]
-                a, ca = _kahan_add(a, ca, -old)
-                b, cb = _kahan_add(b, cb, -old * old)
-            if t >= window - 1 and window > 1:
-                row[t] = _full_window_std(a, b, window, runs[t])
+            a0, ca0, b0, cb0 = _std_slide(a0, ca0, b0, cb0, v, xs[max(t - w0, 0)], t >= w0)
+            a1, ca1, b1, cb1 = _std_slide(a1, ca1, b1, cb1, v, xs[max(t - w1, 0)], t >= w1)
+            if t >= w0 - 1 and w0 > 1:
+                o0[t] = _full_window_std(a0, b0, w0, runs[t])
+            if t >= w1 - 1 and w1 > 1:
+                o1[t] = _full_window_std(a1, b1, w1, runs[t])
     return out
 
 
-ROWS_AT_A_TIME_FROM = 16
-"""Rows from which `rolling_std_dense` fills a table one row at a time (`rolling_std_rows_into`): a fresh
-population's table (`bench backtest`: 40-80 rows) is faster so, the few fresh rows evolution asks per call
-(4-12) bar by bar."""
+ROWS_AT_A_TIME_FROM = 2
+"""Rows from which `rolling_std_dense` fills a table two rows at a time (`rolling_std_rows_into`); one row is
+faster bar by bar (0.12 against 0.15 ms for a year of hourly bars)."""
 
 
 def rolling_std_dense(x, lead, windows):
-    """`rolling_std_dense_into` (or, on many rows, `rolling_std_rows_into`: the same values) on a freshly
+    """`rolling_std_dense_into` (or, from two rows, `rolling_std_rows_into`: the same values) on a freshly
     allocated table (the indicators' entry point)."""
     table = _blank_table(len(windows), x.shape[-1])
     if len(windows) >= ROWS_AT_A_TIME_FROM:
         return rolling_std_rows_into(x, lead, windows, table)
     return rolling_std_dense_into(x, lead, windows, table)
+
+
+@njit(cache=True)
+def _pick_into(out, a, b, is_max):  # pragma: no cover - numba
+    """out[i] = the larger (is_max) or smaller of a[i] and b[i], as `a if a >= b else b` picks it (NaN
+    compares false). Row slices in a loop of its own: the compiler turns it into vector instructions, which
+    the same expression indexed by level and window inside the tables' loops never became (below)."""
+    if is_max:
+        for i in range(out.shape[0]):
+            x, y = a[i], b[i]
+            out[i] = x if x >= y else y
+    else:
+        for i in range(out.shape[0]):
+            x, y = a[i], b[i]
+            out[i] = x if x <= y else y
 
 
 @njit(cache=True)
@@ -323,10 +378,9 @@ def _sparse_table(x, longest, is_max):  # pragma: no cover - numba
     table[0] = x
     for j in range(1, levels):
         half = 1 << (j - 1)
-        for i in range(n - (1 << j) + 1):
-            a = table[j - 1, i]
-            b = table[j - 1, i + half]
-            table[j, i] = (a if a >= b else b) if is_max else (a if a <= b else b)
+        stop = n - (1 << j) + 1
+        if stop > 0:
+            _pick_into(table[j, :stop], table[j - 1, :stop], table[j - 1, half : half + stop], is_max)
     return table
 
 
@@ -342,12 +396,40 @@ def _last_nan(x):  # pragma: no cover - numba
 
 
 @njit(cache=True)
+def _level(window):  # pragma: no cover - numba
+    """The sparse table's level whose runs (2**level values) are the longest that fit in `window`."""
+    level = 0
+    while (2 << level) <= window:
+        level += 1
+    return level
+
+
+@njit(cache=True)
+def _covering(level_row, window, span, n):  # pragma: no cover - numba
+    """For bars window-1..n-1: the table entries of the run starting the window and of the run ending at the bar,
+    which together cover the window (both inside it)."""
+    return level_row[: n - window + 1], level_row[window - span : n - span + 1]
+
+
+@njit(cache=True)
+def _undefined_after_nan(out, k, window, last_nan, other_nan):  # pragma: no cover - numba
+    """NaN into row k wherever the window ending at the bar holds a NaN of either series (by their last NaNs)."""
+    for t in range(window - 1, out.shape[1]):
+        start = t - window + 1
+        if last_nan[t] >= start or other_nan[t] >= start:
+            out[k, t] = np.nan
+
+
+@njit(cache=True)
 def rolling_extreme_into(x, windows, is_max, out):  # pragma: no cover - numba
     """Rolling max (is_max) or min: out[k, t] over the last windows[k] values, NaN if any is NaN.
 
     A sparse table (level j holds the extreme of each run of 2**j values) is built once for all
     windows; each output is then the extreme of two overlapping table entries that both lie inside
     the window, i.e. end at or before t. Exact (max/min never round), O(n log w) + O(n) per window.
+    A row is filled from the two entries' slices in one vectorised loop (`_pick_into`: 5x faster than
+    indexing the table per bar, the same values bit for bit; 91 rows of a year of hourly bars, 2026-11-27),
+    then set to NaN where a window holds one.
     """
     n = x.shape[0]
     m = windows.shape[0]
@@ -357,19 +439,14 @@ def rolling_extreme_into(x, windows, is_max, out):  # pragma: no cover - numba
     last_nan = _last_nan(x)  # a window is defined only if it starts after the last NaN
     for k in range(m):
         window = windows[k]
-        level = 0
-        while (2 << level) <= window:
-            level += 1
-        span = 1 << level
+        level = _level(window)
         _nan_head(out, k, window - 1)
-        for t in range(window - 1, n):
-            a = table[level, t - window + 1]
-            b = table[level, t - span + 1]
-            out[k, t] = (a if a >= b else b) if is_max else (a if a <= b else b)
+        if window > n:
+            continue
+        first, last = _covering(table[level], window, 1 << level, n)
+        _pick_into(out[k, window - 1 :], first, last, is_max)
         if last_nan[n - 1] >= 0:
-            for t in range(window - 1, n):
-                if last_nan[t] >= t - window + 1:
-                    out[k, t] = np.nan
+            _undefined_after_nan(out, k, window, last_nan, last_nan)
     return out
 
 
@@ -381,20 +458,36 @@ def rolling_extreme(x, windows, is_max):
 @njit(cache=True)
 def ewm_into(x, alphas, windows, out):  # pragma: no cover - numba
     """Exponential averages y[t] = (1-alpha) y[t-1] + alpha x[t], seeded at x[0]: out[k] uses alphas[k]
-    and is NaN before bar windows[k]-1. Expects finite input (prices, gains, true ranges)."""
+    and is NaN before bar windows[k]-1. Expects finite input (prices, gains, true ranges).
+
+    Four rows per pass over the bars (`_quad`): each row's recurrence is a serial chain, and four in registers
+    overlap. Against all rows' averages kept in an array and updated bar by bar (the kernel before, the same
+    values bit for bit): 2.5x faster on one row of a year of hourly bars, 4x on 131 (2026-11-27)."""
     n = x.shape[0]
     m = windows.shape[0]
     if n == 0:
         return out
-    y = np.full(m, x[0])
     for k in range(m):
         _nan_head(out, k, windows[k] - 1)
-    for t in range(n):
-        for k in range(m):
+    for k in range(0, m, 4):
+        k0, k1, k2, k3 = _quad(k, m)
+        a0, a1, a2, a3 = alphas[k0], alphas[k1], alphas[k2], alphas[k3]
+        b0, b1, b2, b3 = 1.0 - a0, 1.0 - a1, 1.0 - a2, 1.0 - a3
+        w0, w1, w2, w3 = windows[k0] - 1, windows[k1] - 1, windows[k2] - 1, windows[k3] - 1  # first bar written
+        o0, o1, o2, o3 = out[k0], out[k1], out[k2], out[k3]
+        y0 = y1 = y2 = y3 = x[0]
+        for t in range(n):
             if t > 0:
-                y[k] = (1.0 - alphas[k]) * y[k] + alphas[k] * x[t]
-            if t >= windows[k] - 1:
-                out[k, t] = y[k]
+                v = x[t]
+                y0, y1, y2, y3 = b0 * y0 + a0 * v, b1 * y1 + a1 * v, b2 * y2 + a2 * v, b3 * y3 + a3 * v
+            if t >= w0:
+                o0[t] = y0
+            if t >= w1:
+                o1[t] = y1
+            if t >= w2:
+                o2[t] = y2
+            if t >= w3:
+                o3[t] = y3
     return out
 
 
@@ -499,12 +592,35 @@ def lag_ratio(x, lags):
 
 
 @njit(cache=True, error_model="numpy")
+def _midpoints_into(out, top_a, top_b, bottom_a, bottom_b):  # pragma: no cover - numba
+    for t in range(out.shape[0]):
+        a, b = top_a[t], top_b[t]
+        hi = a if a >= b else b
+        a, b = bottom_a[t], bottom_b[t]
+        lo = a if a <= b else b
+        out[t] = (hi + lo) / 2.0
+
+
+@njit(cache=True, error_model="numpy")
+def _stochastic_ks_into(out, close, top_a, top_b, bottom_a, bottom_b):  # pragma: no cover - numba
+    for t in range(out.shape[0]):
+        a, b = top_a[t], top_b[t]
+        hi = a if a >= b else b
+        a, b = bottom_a[t], bottom_b[t]
+        lo = a if a <= b else b
+        span = hi - lo
+        out[t] = (close[t] - lo) / span * 100.0 if span > 0 else np.nan
+
+
+@njit(cache=True, error_model="numpy")
 def rolling_range_into(high, low, close, windows, stochastic, out):  # pragma: no cover - numba
     """From the rolling max of `high` and min of `low` over windows[k] bars (current included), in one table:
     the midpoint (max + min) / 2 (stochastic=False), or %K = (close - min) / (max - min) * 100, NaN where the
-    range is not positive (stochastic=True). The very arithmetic of `rolling_extreme` followed by the array
-    expressions in indicators.py, without their two full-size temporaries: a fresh 8 MB table costs as
-    much in page faults as the pass that fills it."""
+    range is not positive (stochastic=True); NaN where a window holds a NaN of either series. The very
+    arithmetic of `rolling_extreme` followed by the array expressions in indicators.py, without their two
+    full-size temporaries (a fresh 8 MB table costs as much in page faults as the pass that fills it). A row is
+    one vectorised loop over the table entries' slices, as in `rolling_extreme_into` (2026-11-27, 117 rows of
+    a year of hourly bars: midpoints 8x, %K 3.5x faster than per-bar indexing, the same values)."""
     n = high.shape[0]
     m = windows.shape[0]
     if n == 0 or m == 0:
@@ -514,29 +630,21 @@ def rolling_range_into(high, low, close, windows, stochastic, out):  # pragma: n
     bottom = _sparse_table(low, longest, False)
     nan_high = _last_nan(high)
     nan_low = _last_nan(low)
+    any_nan = nan_high[n - 1] >= 0 or nan_low[n - 1] >= 0
     for k in range(m):
         window = windows[k]
-        level = 0
-        while (2 << level) <= window:
-            level += 1
-        span_ = 1 << level
+        level = _level(window)
         _nan_head(out, k, window - 1)
-        for t in range(window - 1, n):
-            start = t - window + 1
-            if nan_high[t] >= start or nan_low[t] >= start:
-                out[k, t] = np.nan
-                continue
-            a = top[level, start]
-            b = top[level, t - span_ + 1]
-            hi = a if a >= b else b
-            a = bottom[level, start]
-            b = bottom[level, t - span_ + 1]
-            lo = a if a <= b else b
-            if stochastic:
-                span = hi - lo
-                out[k, t] = (close[t] - lo) / span * 100.0 if span > 0 else np.nan
-            else:
-                out[k, t] = (hi + lo) / 2.0
+        if window > n:
+            continue
+        top_a, top_b = _covering(top[level], window, 1 << level, n)
+        bottom_a, bottom_b = _covering(bottom[level], window, 1 << level, n)
+        if stochastic:
+            _stochastic_ks_into(out[k, window - 1 :], close[window - 1 :], top_a, top_b, bottom_a, bottom_b)
+        else:
+            _midpoints_into(out[k, window - 1 :], top_a, top_b, bottom_a, bottom_b)
+        if any_nan:
+            _undefined_after_nan(out, k, window, nan_high, nan_low)
     return out
 
 
