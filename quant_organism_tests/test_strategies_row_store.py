@@ -130,3 +130,31 @@ def test_a_prefix_for_the_proofs_keeps_no_rows_and_its_tables_are_its_bars_alone
     assert prefix.rows == {} and row_store.kept_bytes() == before
     np.testing.assert_array_equal(rows[index[1]], ind.sma(frame["close"].to_numpy()[:300], 5))
     np.testing.assert_array_equal(rows[index[0]], whole[at[1]][:300])  # a causal indicator: the whole frame's prefix
+
+
+def test_fresh_rows_past_the_kept_ones_are_computed_in_their_slots_and_a_failure_keeps_nothing(
+    frame, budget, monkeypatch
+) -> None:
+    budget(1_000)
+    bars = prepare_bars(frame)
+    ind.Indicators(bars).table("sma", np.array([3, 4, 5, 6]))
+    store = bars.rows[("sma",)]
+    kept = {p: store.matrices[0][s].copy() for p, s in store.slot.items()}
+    compute = ind._TABLES["sma"]
+    written_into = []
+
+    def failing(indicators, periods, out):
+        written_into.append(out)
+        out[:] = -1.0  # half-written rows, then a failure
+        raise RuntimeError("indicator failed")
+
+    monkeypatch.setitem(ind._TABLES, "sma", failing)
+    with pytest.raises(RuntimeError, match="indicator failed"):
+        ind.Indicators(bars).table("sma", np.array([3, 30]))
+    assert np.shares_memory(written_into[0], store.matrices[0])  # the slot itself, no fresh table to copy
+    assert sorted(store.slot) == [3, 4, 5, 6]  # nothing kept of the failed call
+    monkeypatch.setitem(ind._TABLES, "sma", compute)
+    table, (index,) = ind.Indicators(bars).table("sma", np.array([3, 30, 31]))
+    np.testing.assert_array_equal(table[index], _fresh(frame, "sma", [3, 30, 31]))
+    for period, row in kept.items():
+        np.testing.assert_array_equal(store.matrices[0][store.slot[period]], row)

@@ -163,12 +163,25 @@ def growth(returns: pd.Series | pd.DataFrame) -> pd.Series | pd.DataFrame:
 def bars_per_year(index: pd.Index, default: float | None = None) -> float:
     """Bars per year from the median bar spacing (8,760 for hourly bars); `default` (else an error) when
     the index has no spacing to read (fewer than two increasing timestamps)."""
-    step = pd.Series(index).diff().median() if len(index) > 1 else None
+    step = _regular_step(index)
+    if step is None:
+        step = pd.Series(index).diff().median() if len(index) > 1 else None
     if not isinstance(step, pd.Timedelta) or step <= pd.Timedelta(0):
         if default is not None:
             return float(default)
         raise ValueError("cannot derive the bar interval: need at least 2 increasing timestamps")
     return float(YEAR / step)
+
+
+def _regular_step(index: pd.Index) -> pd.Timedelta | None:
+    """The spacing of a time index on a regular grid (every step equal, so it is the median too), else None.
+    pandas' median of the steps costs 0.4 ms on a year of hourly bars, a check of the raw steps 0.02 ms."""
+    if not isinstance(index, pd.DatetimeIndex) or len(index) < 2:
+        return None
+    steps = np.diff(index.asi8)
+    if steps[0] <= 0 or not (steps == steps[0]).all():
+        return None
+    return index[1] - index[0]
 
 
 def periods_per_year(interval: str) -> float:

@@ -34,28 +34,32 @@ def _periods(periods: np.ndarray | list[int]) -> np.ndarray:
 
 
 # --- many periods at once: (periods, bars) arrays ----------------------------------------------
-def emas(x: np.ndarray, periods: np.ndarray) -> np.ndarray:
-    """EMAs with alpha 2/(period+1), seeded at the first bar; NaN for the first period-1 bars."""
+def emas(x: np.ndarray, periods: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """EMAs with alpha 2/(period+1), seeded at the first bar; NaN for the first period-1 bars.
+
+    Each plural form writes into `out` (periods x bars) when given (a row store's slots), else a new table."""
     p = _periods(periods)
-    return kernels.ewm(_f64(x), 2.0 / (p + 1.0), p)
+    return kernels.ewm(_f64(x), 2.0 / (p + 1.0), p, out)
 
 
-def wilders(x: np.ndarray, periods: np.ndarray) -> np.ndarray:
+def wilders(x: np.ndarray, periods: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Wilder smoothings (alpha 1/period), seeded at the first value; NaN for the first period-1 values."""
     p = _periods(periods)
-    return kernels.ewm(_f64(x), 1.0 / p, p)
+    return kernels.ewm(_f64(x), 1.0 / p, p, out)
 
 
-def smas(x: np.ndarray, periods: np.ndarray, source: np.ndarray | None = None) -> np.ndarray:
+def smas(x: np.ndarray, periods: np.ndarray, source: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """Rolling means; x may be 2-D (several series), then row k averages series x[source[k]]."""
-    return _windowed_sums(x, periods, source, True)
+    return _windowed_sums(x, periods, source, True, out)
 
 
 def rolling_sums(x: np.ndarray, periods: np.ndarray) -> np.ndarray:
     return _windowed_sums(x, periods, None, False)
 
 
-def _windowed_sums(x: np.ndarray, periods: np.ndarray, source: np.ndarray | None, mean: bool) -> np.ndarray:
+def _windowed_sums(
+    x: np.ndarray, periods: np.ndarray, source: np.ndarray | None, mean: bool, out: np.ndarray | None = None
+) -> np.ndarray:
     p = _periods(periods)
     x = _f64(x)
     if x.ndim == 1:
@@ -65,15 +69,15 @@ def _windowed_sums(x: np.ndarray, periods: np.ndarray, source: np.ndarray | None
         raise ValueError(f"source must give one row of x (0..{len(x) - 1}) per period")
     lead = _warm_up(x)
     if lead is None:
-        return kernels.rolling_sum_mean(x, source, p, mean)
-    return kernels.rolling_sum_mean_dense(x, lead, source, p, mean)
+        return kernels.rolling_sum_mean(x, source, p, mean, out)
+    return kernels.rolling_sum_mean_dense(x, lead, source, p, mean, out)
 
 
-def rolling_stds(x: np.ndarray, periods: np.ndarray) -> np.ndarray:
+def rolling_stds(x: np.ndarray, periods: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Sample standard deviations over the last `period` values (NaN inside the window gives NaN)."""
     x, p = _f64(x), _periods(periods)
     lead = _warm_up(x[None, :])
-    return kernels.rolling_std(x, p) if lead is None else kernels.rolling_std_dense(x, lead, p)
+    return kernels.rolling_std(x, p, out) if lead is None else kernels.rolling_std_dense(x, lead, p, out)
 
 
 def _warm_up(x: np.ndarray) -> int | None:
@@ -91,41 +95,49 @@ def _warm_up(x: np.ndarray) -> int | None:
     return int(lead[0])
 
 
-def rolling_maxes(x: np.ndarray, periods: np.ndarray) -> np.ndarray:
-    return kernels.rolling_extreme(_f64(x), _periods(periods), True)
+def rolling_maxes(x: np.ndarray, periods: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    return kernels.rolling_extreme(_f64(x), _periods(periods), True, out)
 
 
-def rolling_mins(x: np.ndarray, periods: np.ndarray) -> np.ndarray:
-    return kernels.rolling_extreme(_f64(x), _periods(periods), False)
+def rolling_mins(x: np.ndarray, periods: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    return kernels.rolling_extreme(_f64(x), _periods(periods), False, out)
 
 
-def rsis(close: np.ndarray, periods: np.ndarray) -> np.ndarray:
+def rsis(close: np.ndarray, periods: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Wilder RSIs in [0, 100]; NaN until `period` changes are seen and wherever nothing has moved."""
-    return kernels.rsi_table(_f64(close), _periods(periods))
+    return kernels.rsi_table(_f64(close), _periods(periods), out)
 
 
-def midpoints(high: np.ndarray, low: np.ndarray, periods: np.ndarray) -> np.ndarray:
+def midpoints(high: np.ndarray, low: np.ndarray, periods: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """(highest high + lowest low) / 2 over the last `period` bars, current bar included (Ichimoku lines)."""
-    return kernels.rolling_range(_f64(high), _f64(low), _f64(low), _periods(periods), False)
+    return kernels.rolling_range(_f64(high), _f64(low), _f64(low), _periods(periods), False, out)
 
 
-def rolling_vwaps(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, periods: np.ndarray) -> np.ndarray:
+def rolling_vwaps(
+    high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, periods: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
     """Volume-weighted typical prices over the last `period` bars; NaN where that volume is zero."""
     typical = (high + low + close) / 3.0
     weighted, volume = _f64(typical * volume), _f64(volume)
     if _warm_up(weighted[None, :]) == 0 and _warm_up(volume[None, :]) == 0:  # no NaN: one pass, one table
-        return kernels.rolling_vwap_dense(weighted, volume, _periods(periods))
-    return _positive_div(rolling_sums(weighted, periods), rolling_sums(volume, periods))
+        return kernels.rolling_vwap_dense(weighted, volume, _periods(periods), out)
+    vwaps = _positive_div(rolling_sums(weighted, periods), rolling_sums(volume, periods))
+    if out is None:
+        return vwaps
+    out[...] = vwaps  # bars with NaN (never the validated bars evolution runs on): a copy is fine
+    return out
 
 
-def stochastic_ks(high: np.ndarray, low: np.ndarray, close: np.ndarray, periods: np.ndarray) -> np.ndarray:
+def stochastic_ks(
+    high: np.ndarray, low: np.ndarray, close: np.ndarray, periods: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
     """%K in [0, 100] over the last `period` bars (current included); NaN when the range is zero."""
-    return kernels.rolling_range(_f64(high), _f64(low), _f64(close), _periods(periods), True)
+    return kernels.rolling_range(_f64(high), _f64(low), _f64(close), _periods(periods), True, out)
 
 
-def momenta(close: np.ndarray, periods: np.ndarray) -> np.ndarray:
+def momenta(close: np.ndarray, periods: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """close[t] / close[t - period] - 1."""
-    return kernels.lag_ratio(_f64(close), _periods(periods))
+    return kernels.lag_ratio(_f64(close), _periods(periods), out)
 
 
 def _positive_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -260,16 +272,18 @@ class Indicators:
             store = self._store(names)
             missing = [p for p in periods if p not in store.slot]
             asked = np.array(missing, dtype=np.int64)
-            fresh = self._computed(names, asked) if missing else []
-            if store.keep(missing, fresh, set(periods)):
+            if store.keep(missing, lambda outs: self._computed(names, asked, outs), set(periods)):
                 slots = store.touch(periods)
                 return store.views(), tuple(slots[np.searchsorted(distinct, a)] for a in arrays)
             store.touch([p for p in periods if p in store.slot])
+            fresh = self._computed(names, asked)  # the store refused them before computing any
             return self._unkept(store, periods, missing, fresh), tuple(np.searchsorted(distinct, a) for a in arrays)
 
-    def _computed(self, names: tuple[str, ...], periods: np.ndarray) -> list[np.ndarray]:
-        """Each named indicator's fresh rows of `periods`, contiguous (what the compiled code and the store take)."""
-        return [np.ascontiguousarray(_TABLES[name](self, periods)) for name in names]
+    def _computed(self, names: tuple[str, ...], periods: np.ndarray, outs: list | None = None) -> list[np.ndarray]:
+        """Each named indicator's fresh rows of `periods`, contiguous (what the compiled code and the store take),
+        written into `outs` (one table per name: a row store's slots) when given."""
+        outs = [None] * len(names) if outs is None else outs
+        return [np.ascontiguousarray(_TABLES[name](self, periods, out)) for name, out in zip(names, outs)]
 
     def _store(self, names: tuple[str, ...]) -> row_store.RowStore:
         kept = self.bars.rows
@@ -333,35 +347,35 @@ def _pair_codes(k_periods: np.ndarray, d_periods: np.ndarray) -> np.ndarray:
     return k * _PAIR + d
 
 
-def _stochastic_ds(ind: Indicators, codes: np.ndarray) -> np.ndarray:
+def _stochastic_ds(ind: Indicators, codes: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """%D rows of (k, d) pairs given as codes: the SMA over d bars of the %K row of period k."""
     k, d = np.divmod(codes, _PAIR)
     k_rows, (k_of,) = ind.table("stochastic_k", k)
     # %K rows have warm-ups of different lengths, so `smas` would take the general kernel anyway; called
     # directly it reads each pair's %K row in place instead of a gathered copy, and skips `_warm_up`'s scan of
     # the whole table (which may hold many more kept rows than this call reads).
-    return kernels.rolling_sum_mean(k_rows, k_of, _periods(d), True)
+    return kernels.rolling_sum_mean(k_rows, k_of, _periods(d), True, out)
 
 
-def _log_momenta(close: np.ndarray, periods: np.ndarray) -> np.ndarray:
-    growth = momenta(close, periods)
+def _log_momenta(close: np.ndarray, periods: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    growth = momenta(close, periods, out)
     return np.log1p(growth, out=growth)
 
 
-# What `Indicators.table` can lay out: name -> rows for an array of distinct periods.
-_TABLES: dict[str, Callable[[Indicators, np.ndarray], np.ndarray]] = {
-    "ema": lambda ind, p: emas(ind.bars.close, p),
-    "sma": lambda ind, p: smas(ind.bars.close, p),
-    "rsi": lambda ind, p: rsis(ind.bars.close, p),
-    "atr": lambda ind, p: wilders(true_range(ind.bars.high, ind.bars.low, ind.bars.close), p),
-    "volatility": lambda ind, p: rolling_stds(ind.returns, p),  # std of one-bar log returns
-    "rolling_high": lambda ind, p: rolling_maxes(ind.bars.high, p),  # current bar included
-    "rolling_low": lambda ind, p: rolling_mins(ind.bars.low, p),
-    "volume_mean": lambda ind, p: smas(ind.bars.volume, p),
-    "midpoint": lambda ind, p: midpoints(ind.bars.high, ind.bars.low, p),
-    "vwap": lambda ind, p: rolling_vwaps(ind.bars.high, ind.bars.low, ind.bars.close, ind.bars.volume, p),
-    "stochastic_k": lambda ind, p: stochastic_ks(ind.bars.high, ind.bars.low, ind.bars.close, p),
+# What `Indicators.table` can lay out: name -> rows for an array of distinct periods, written into `out` when given.
+_TABLES: dict[str, Callable[[Indicators, np.ndarray, np.ndarray | None], np.ndarray]] = {
+    "ema": lambda ind, p, out: emas(ind.bars.close, p, out),
+    "sma": lambda ind, p, out: smas(ind.bars.close, p, out=out),
+    "rsi": lambda ind, p, out: rsis(ind.bars.close, p, out),
+    "atr": lambda ind, p, out: wilders(true_range(ind.bars.high, ind.bars.low, ind.bars.close), p, out),
+    "volatility": lambda ind, p, out: rolling_stds(ind.returns, p, out),  # std of one-bar log returns
+    "rolling_high": lambda ind, p, out: rolling_maxes(ind.bars.high, p, out),  # current bar included
+    "rolling_low": lambda ind, p, out: rolling_mins(ind.bars.low, p, out),
+    "volume_mean": lambda ind, p, out: smas(ind.bars.volume, p, out=out),
+    "midpoint": lambda ind, p, out: midpoints(ind.bars.high, ind.bars.low, p, out),
+    "vwap": lambda ind, p, out: rolling_vwaps(ind.bars.high, ind.bars.low, ind.bars.close, ind.bars.volume, p, out),
+    "stochastic_k": lambda ind, p, out: stochastic_ks(ind.bars.high, ind.bars.low, ind.bars.close, p, out),
     "stochastic_d": _stochastic_ds,  # periods: (k, d) pairs as `_pair_codes`
-    "log_momentum": lambda ind, p: _log_momenta(ind.bars.close, p),  # log(close[t] / close[t - p])
-    "funding_mean": lambda ind, p: smas(ind.funding, p),
+    "log_momentum": lambda ind, p, out: _log_momenta(ind.bars.close, p, out),  # log(close[t] / close[t - p])
+    "funding_mean": lambda ind, p, out: smas(ind.funding, p, out=out),
 }

@@ -4,7 +4,8 @@ Evolution asks every generation for mostly the periods of the generation before 
 a generation's rows were asked for by the one before, 75% by one of the four before). A row kept is a row not
 computed again; but a table built by stacking kept rows cost as much as computing them, so rows are kept in
 one matrix per indicator and bars (`RowStore`), and a table is a read-only view of it: kept rows are read in
-place, and a fresh row is copied once, into its slot.
+place, and fresh rows are computed straight into their slots (copied there only when they reuse scattered
+slots of dropped rows).
 
 A store grows while the budget allows; then it makes room by dropping its own least recently used rows. A
 table stays valid while anyone holds it, whatever is asked later: a dropped row's slot is written again in
@@ -17,7 +18,7 @@ from __future__ import annotations
 import itertools
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -77,10 +78,12 @@ class RowStore:
         self.last_used[slots] = next(_ticks)
         return slots
 
-    def keep(self, periods: Sequence[int], rows: Sequence[np.ndarray], asked: set[int]) -> bool:
-        """Keep fresh rows (`rows[k]`: name k's rows of `periods`, in order), growing while the budget allows, then
-        dropping this store's least recently used rows (never those of `asked`, this call's periods). False when
-        they cannot all be kept: the caller builds its table without the store."""
+    def keep(self, periods: Sequence[int], compute: Callable[[list | None], list[np.ndarray]], asked: set[int]) -> bool:
+        """Keep the fresh rows of `periods`, growing while the budget allows, then dropping this store's least
+        recently used rows (never those of `asked`, this call's periods). `compute(outs)` makes them: name k's rows
+        of `periods` in order, written into outs[k] when given (free slots in a row, so no copy), else new tables.
+        False, before anything is computed, when they cannot all be kept: the caller builds its table without the
+        store."""
         need = len(periods)
         if need == 0:
             return True
@@ -91,7 +94,7 @@ class RowStore:
             live = len(self.slot)
             room = (MEMORY_BYTES - _kept_bytes[0]) // self._row_bytes()  # rows the budget allows beyond this store
             if self.capacity == 0 and need <= room:
-                self._adopt(periods, rows)
+                self._adopt(periods, compute(None))
                 return True
             if live + need <= self.capacity + room:
                 self._rebuild(min(self.capacity + room, max(live + need, int(GROWTH * self.capacity))), drop=())
@@ -100,7 +103,7 @@ class RowStore:
                 if victims is None:
                     return False
                 self._drop(victims, in_place)
-        self._write(periods, rows, in_place)
+        self._write(periods, compute, in_place)
         return True
 
     def _least_used(self, count: int, asked: set[int]) -> list[int] | None:
@@ -119,15 +122,23 @@ class RowStore:
         else:
             self._rebuild(self.capacity, drop=periods)
 
-    def _write(self, periods: Sequence[int], rows: Sequence[np.ndarray], in_place: bool) -> None:
-        """Fresh rows into free slots: dropped ones first while no view is alive, then past `high`."""
-        reused = [self.free.pop() for _ in range(min(len(self.free), len(periods)))] if in_place else []
+    def _write(self, periods: Sequence[int], compute: Callable[[list | None], list[np.ndarray]], in_place: bool) -> None:
+        """Fresh rows into free slots: dropped ones first while no view is alive, then past `high`. Rows past `high`
+        only (a growing store: a fresh population, most calls of a run) are computed in their slots, which views
+        handed out do not cover; the slots are the rows' only once computed, so a failure leaves the store as it was."""
         start = self.high
-        slots = np.array(reused + list(range(start, start + len(periods) - len(reused))), dtype=np.int64)
-        for matrix, fresh in zip(self.matrices, rows):
-            matrix[slots] = fresh
-        self.slot.update(zip(periods, slots.tolist()))
-        self.high += len(periods) - len(reused)
+        reusing = min(len(self.free), len(periods)) if in_place else 0
+        if reusing == 0:
+            compute([matrix[start : start + len(periods)] for matrix in self.matrices])
+            slots = list(range(start, start + len(periods)))
+        else:
+            rows = compute(None)
+            slots = self.free[-reusing:][::-1] + list(range(start, start + len(periods) - reusing))
+            for matrix, fresh in zip(self.matrices, rows):
+                matrix[slots] = fresh
+            del self.free[-reusing:]
+        self.slot.update(zip(periods, slots))
+        self.high += len(periods) - reusing
 
     def _adopt(self, periods: Sequence[int], rows: Sequence[np.ndarray]) -> None:
         """An empty store takes a fresh batch's tables as its matrices, without a copy."""
