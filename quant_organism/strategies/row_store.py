@@ -113,8 +113,9 @@ class RowStore:
         candidates = [p for p in self.slot if p not in asked]
         if len(candidates) < count:
             return None
-        candidates.sort(key=lambda p: self.last_used[self.slot[p]])
-        return candidates[:count]
+        ticks = self.last_used[[self.slot[p] for p in candidates]]
+        oldest = np.argsort(ticks, kind="stable")[:count]  # a Python sort keyed per row was 1.5% of an evolution run
+        return [candidates[k] for k in oldest.tolist()]
 
     def _drop(self, periods: Sequence[int], in_place: bool) -> None:
         if in_place:
