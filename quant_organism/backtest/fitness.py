@@ -76,11 +76,17 @@ def fitness_arrays(
 def fitness_columns(metrics: pd.DataFrame, config: FitnessConfig = FitnessConfig()) -> pd.DataFrame:
     """Objective columns (`obj_*`), `valid` and `score` for a metrics frame (same index)."""
     raw = metrics.loc[:, list(OBJECTIVES)].to_numpy(dtype=np.float64)
-    objectives, valid = fitness_arrays(raw, metrics["trade_count"].to_numpy(), config)
-    out = pd.DataFrame(objectives, index=metrics.index, columns=list(OBJECTIVE_COLUMNS))
-    out["valid"] = valid
-    out["score"] = config.score(objectives)
-    return out
+    return pd.DataFrame(fitness_values(raw, metrics["trade_count"].to_numpy(), config), index=metrics.index)
+
+
+def fitness_values(raw: np.ndarray, trade_count: np.ndarray, config: FitnessConfig = FitnessConfig()) -> dict[str, np.ndarray]:
+    """`fitness_columns`' columns as arrays, in its order, from the raw `OBJECTIVES` metrics (n x 4) and trade
+    counts: for callers that build a frame of their own from columns (`evaluate_population`)."""
+    objectives, valid = fitness_arrays(raw, trade_count, config)
+    columns: dict[str, np.ndarray] = {name: objectives[:, j] for j, name in enumerate(OBJECTIVE_COLUMNS)}
+    columns["valid"] = valid
+    columns["score"] = config.score(objectives)
+    return columns
 
 
 def objectives_tuple(row: pd.Series) -> tuple[float, ...]:

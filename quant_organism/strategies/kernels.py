@@ -310,17 +310,6 @@ def rolling_std_dense_into(x, lead, windows, out):  # pragma: no cover - numba
 
 
 @njit(cache=True)
-def _std_slide(a, ca, b, cb, value, old, full):  # pragma: no cover - numba
-    """A window's Kahan sums of values (a) and squares (b) moved one bar, as `rolling_std_dense_into` moves them."""
-    a, ca = _kahan_add(a, ca, value)
-    b, cb = _kahan_add(b, cb, value * value)
-    if full:
-        a, ca = _kahan_add(a, ca, -old)
-        b, cb = _kahan_add(b, cb, -old * old)
-    return a, ca, b, cb
-
-
-@njit(cache=True)
 def rolling_std_rows_into(x, lead, windows, out):  # pragma: no cover - numba
     """`rolling_std_dense_into` two rows at a time: the same arithmetic, in the same order per row, so the same
     values bit for bit. Each row's sums stay in registers instead of arrays indexed per bar and row, and two rows'
@@ -342,8 +331,11 @@ def rolling_std_rows_into(x, lead, windows, out):  # pragma: no cover - numba
         a0 = ca0 = b0 = cb0 = a1 = ca1 = b1 = cb1 = 0.0
         for t in range(n - lead):
             v = xs[t]
-            a0, ca0, b0, cb0 = _std_slide(a0, ca0, b0, cb0, v, xs[max(t - w0, 0)], t >= w0)
-            a1, ca1, b1, cb1 = _std_slide(a1, ca1, b1, cb1, v, xs[max(t - w1, 0)], t >= w1)
+            old0, old1 = xs[max(t - w0, 0)], xs[max(t - w1, 0)]
+            a0, ca0 = _slide(a0, ca0, v, old0, t >= w0)  # each sum's chain as `rolling_std_dense_into` runs it
+            b0, cb0 = _slide(b0, cb0, v * v, old0 * old0, t >= w0)
+            a1, ca1 = _slide(a1, ca1, v, old1, t >= w1)
+            b1, cb1 = _slide(b1, cb1, v * v, old1 * old1, t >= w1)
             if t >= w0 - 1 and w0 > 1:
                 o0[t] = _full_window_std(a0, b0, w0, runs[t])
             if t >= w1 - 1 and w1 > 1:

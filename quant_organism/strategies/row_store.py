@@ -125,8 +125,8 @@ class RowStore:
 
     def _write(self, periods: Sequence[int], compute: Callable[[list | None], list[np.ndarray]], in_place: bool) -> None:
         """Fresh rows into free slots: dropped ones first while no view is alive, then past `high`. Rows past `high`
-        only (a growing store: a fresh population, most calls of a run) are computed in their slots, which views
-        handed out do not cover; the slots are the rows' only once computed, so a failure leaves the store as it was."""
+        only (a growing store: a fresh population's, or a run's until its budget is full) are computed in their
+        slots, which views handed out do not cover; the slots are the rows' only once computed, so a failure leaves the store as it was."""
         start = self.high
         reusing = min(len(self.free), len(periods)) if in_place else 0
         if reusing == 0:
