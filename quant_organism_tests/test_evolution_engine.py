@@ -30,8 +30,16 @@ from quant_organism.evolution import (
     slice_frames,
     to_strategy_configs,
 )
-from quant_organism.evolution.operators import allocate, crossover, crowded_tournament, mutate, random_genome
-from quant_organism.strategies import ML_SEEDS, TECHNICAL_SEEDS, SeedType, gene_orderings, gene_space
+from quant_organism.evolution.operators import (
+    NOT_EVOLVED,
+    allocate,
+    crossover,
+    crowded_tournament,
+    mutate,
+    random_genome,
+    random_genome_values,
+)
+from quant_organism.strategies import ML_SEEDS, TECHNICAL_SEEDS, SeedGenes, SeedType, gene_orderings, gene_space
 from quant_organism_tests.support.markets import planted_market
 
 EVOLUTION_DAY = "2024-02-09"  # planted markets below start 2024-01-01 and run 40 days: D is their last day
@@ -509,3 +517,21 @@ def test_what_an_island_worker_imports_leaves_the_lake_out():
     probe = "import sys, quant_organism.evolution.executors; print(sorted(m for m in ('duckdb', 'polars') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("seed_type", list(SeedType))
+def test_random_genome_values_are_random_genomes_values(seed_type: SeedType) -> None:
+    """Islands draw their first genomes as values: the draws of a uniform genome (`SeedGenes.random`), in its
+    order, with the genes evolution leaves alone set to their defaults and repaired, as a genome built that way."""
+    a, b = np.random.default_rng(11), np.random.default_rng(11)
+    left_alone = {n: s.default for n, s in gene_space(seed_type).items() if not s.active or n in NOT_EVOLVED}
+    for _ in range(5):
+        values = random_genome_values(seed_type, a)
+        drawn = SeedGenes.random(seed_type, "new", b)
+        expected = SeedGenes.from_gene_values(seed_type, "new", {**drawn.gene_values(), **left_alone}).gene_values()
+        assert values == expected and list(values) == list(expected)
+        assert [type(v) for v in values.values()] == [type(v) for v in expected.values()]
+        assert random_genome(seed_type, np.random.default_rng(5)).gene_values() == random_genome_values(
+            seed_type, np.random.default_rng(5)
+        )
+    assert a.random() == b.random()

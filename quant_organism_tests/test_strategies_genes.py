@@ -304,3 +304,22 @@ def test_registry_maps_every_seed_type() -> None:
         registry.create_seed("ema_crossover", SeedGenes.create_default("sma_trend", "s"))
     seed = registry.create_seed("rsi_filter", {"seed_id": "m", "fast_period": 7})
     assert seed.genes.fast_period == 7 and seed.genes.slow_period == gene_space("rsi_filter")["slow_period"].default
+
+
+@pytest.mark.parametrize("seed_type", ALL)
+def test_from_repaired_builds_what_model_construct_and_validation_build(seed_type: SeedType) -> None:
+    """The direct construction behind `from_repaired` sets what pydantic's `model_construct` sets, and the
+    genome is the one validation accepts: equal, same fields in the same order, dumps and hashes alike."""
+    rng = np.random.default_rng(7)
+    for _ in range(5):
+        values = SeedGenes.random(seed_type, "r", rng).gene_values()
+        fast = SeedGenes.from_repaired(seed_type, "x", values, 2)
+        fields = SeedGenes._fields(seed_type, "x", values, 2)
+        constructed, validated = SeedGenes.model_construct(**fields), SeedGenes(**fields)
+        for other in (constructed, validated):
+            assert fast == other and list(fast.__dict__) == list(other.__dict__)
+            assert fast.model_dump() == other.model_dump() and fast.genes_hash() == other.genes_hash()
+            assert fast.model_fields_set == other.model_fields_set
+        assert fast.__pydantic_extra__ is None and fast.__pydantic_private__ is None
+        with pytest.raises(ValidationError):
+            fast.generation = 3  # still frozen

@@ -50,10 +50,14 @@ def evaluate_universe(
     if len(set(ids)) != len(ids):
         raise ValueError("evaluate_universe: duplicate seed_ids; evaluate each distinct genome once")
     per_coin = universe_metrics([prepared(frame) for frame in frames.values()], genes_list, costs)  # coins x n x metrics
+    coins, n = per_coin.shape[:2]
     trades = per_coin[:, :, METRICS.index("trade_count")].astype(np.int64)
-    judged = [fitness_arrays(coin[:, _OBJECTIVE_METRICS], coin_trades, fitness) for coin, coin_trades in zip(per_coin, trades)]
-    objectives = np.stack([o for o, _ in judged])  # coins x n x 4
-    valid_by_coin = np.stack([v for _, v in judged])
+    # fitness_arrays is elementwise: one call on all coins' rows is each coin's call, stacked
+    flat_objectives, flat_valid = fitness_arrays(
+        per_coin[:, :, _OBJECTIVE_METRICS].reshape(coins * n, -1), trades.reshape(-1), fitness
+    )
+    objectives = flat_objectives.reshape(coins, n, -1)  # coins x n x 4
+    valid_by_coin = flat_valid.reshape(coins, n)
     valid = valid_by_coin.all(axis=0)
     combined = np.column_stack(
         [
@@ -64,14 +68,14 @@ def evaluate_universe(
         ]
     )
     combined[~valid] = WORST_OBJECTIVES
-    out = {"seed_id": ids, "seed_type": [str(g.seed_type) for g in genes_list]}
+    out = {"seed_id": ids, "seed_type": [g.seed_type.value for g in genes_list]}
     out.update(zip(OBJECTIVE_COLUMNS, combined.T))
     out["valid"] = valid
     out["score"] = fitness.score(combined)
     with warnings.catch_warnings():  # win_rate is NaN on a coin without trades; nanmean over none warns
         warnings.simplefilter("ignore", RuntimeWarning)
-        for name in MEAN_METRICS:
-            out[name] = np.nanmean(per_coin[:, :, METRICS.index(name)], axis=0)
+        means = np.nanmean(per_coin[:, :, _MEAN_METRICS], axis=0)  # n x metrics: each column's coins, as one call each
+        out.update(zip(MEAN_METRICS, means.T))
         out["max_drawdown"] = np.nanmax(per_coin[:, :, METRICS.index("max_drawdown")], axis=0)
     out["trade_count"] = trades.sum(axis=0)
     out["min_coin_trades"] = trades.min(axis=0)
@@ -80,6 +84,7 @@ def evaluate_universe(
 
 
 _OBJECTIVE_METRICS = [METRICS.index(name) for name in OBJECTIVES]
+_MEAN_METRICS = [METRICS.index(name) for name in MEAN_METRICS]
 _PREPARED: dict[int, tuple[weakref.ref, tuple, PreparedFrame]] = {}
 
 

@@ -35,7 +35,7 @@ from quant_organism.backtest.fitness import OBJECTIVE_COLUMNS, OBJECTIVE_WEIGHTS
 from quant_organism.evolution import nsga2
 from quant_organism.evolution.config import OBJECTIVE_COLUMN, EvolutionConfig
 from quant_organism.evolution.fitness import evaluate_universe
-from quant_organism.evolution.operators import allocate, crossover_values, crowded_tournament, mutate_values, random_genome
+from quant_organism.evolution.operators import allocate, crossover_values, crowded_tournament, mutate_values, random_genome_values
 from quant_organism.evolution.windows import Window, WindowLeakError, guard_train_frames
 from quant_organism.strategies.genes import SeedGenes, SeedType, evolved_name, genes_hash, genes_json, repair_values
 
@@ -244,12 +244,12 @@ class Island:
         types = allocate(self.task.size - len(out), self.config.seed_type_weights(), rotate=self.task.batch)
         for seed_type in types:
             for _ in range(100):  # a duplicate draw is astronomically rare; redraw instead of keeping it
-                genes = self._restricted(random_genome(seed_type, self.rng, generation=0))
-                digest = genes.genes_hash()
+                values = self._restricted_values(seed_type, random_genome_values(seed_type, self.rng))
+                digest = genes_hash(seed_type, values)
                 if digest not in seen:
                     break
             seen.add(digest)
-            out.append(self._individual(seed_type, genes.gene_values(), digest, 0))
+            out.append(self._individual(seed_type, values, digest, 0))
         return out
 
     def _breed(self, population: list[Individual], k: int, generation: int) -> list[Individual]:

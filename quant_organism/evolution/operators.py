@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from quant_organism.strategies.genes import GeneSpec, GeneValue, SeedGenes, SeedType, gene_space, repair_values
+from quant_organism.strategies.genes import GeneSpec, GeneValue, SeedGenes, SeedType, gene_space, random_values, repair_values
 
 BLEND_ALPHA = 0.5
 
@@ -56,12 +56,20 @@ def _active(seed_type: SeedType) -> tuple[tuple[str, GeneSpec], ...]:
 
 
 def random_genome(seed_type: SeedType, rng: np.random.Generator, generation: int = 0) -> SeedGenes:
-    genes = SeedGenes.random(seed_type, "new", rng, generation=generation)
-    space = gene_space(seed_type)
-    inactive = {n: s.default for n, s in space.items() if not s.active or n in NOT_EVOLVED}
-    if inactive:
-        genes = SeedGenes.from_gene_values(seed_type, "new", {**genes.gene_values(), **inactive}, generation)
-    return genes
+    return SeedGenes.from_repaired(seed_type, "new", random_genome_values(seed_type, rng), generation)
+
+
+def random_genome_values(seed_type: SeedType, rng: np.random.Generator) -> dict[str, GeneValue]:
+    """`random_genome`'s repaired gene values: uniform draws (`genes.random_values`), the genes evolution leaves
+    alone at their defaults. Islands start from values and build a genome only for the evaluator."""
+    values = random_values(seed_type, rng)
+    inactive = _inactive(seed_type)
+    return repair_values(seed_type, {**values, **inactive}) if inactive else values
+
+
+@functools.cache
+def _inactive(seed_type: SeedType) -> dict[str, GeneValue]:
+    return {n: s.default for n, s in gene_space(seed_type).items() if not s.active or n in NOT_EVOLVED}
 
 
 def _reflect(value: float, low: float, high: float) -> float:

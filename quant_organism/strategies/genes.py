@@ -549,6 +549,23 @@ def _json_member(name: str, value: GeneValue) -> str | None:
     return None
 
 
+def random_values(seed_type: SeedType | str, rng: np.random.Generator) -> dict[str, GeneValue]:
+    """`SeedGenes.random`'s gene values, repaired (its draws, in its order), without building the genome."""
+    seed_type = _seed_type(seed_type)
+    space = _SPACES[seed_type]
+    values = {name: spec.sample(rng) for name, spec in space.items()}
+    for order in reversed(_TABLE[seed_type][1]):  # upper genes of a chain are settled first
+        if order.holds(values):
+            continue
+        lo, ceiling = space[order.lower], values[order.upper]
+        if lo.kind == "int":
+            top = min(int(lo.high), int(ceiling) - 1 if order.strict else int(ceiling))
+            values[order.lower] = int(rng.integers(int(lo.low), top + 1))
+        else:
+            values[order.lower] = lo.cast(rng.uniform(lo.low, min(lo.high, ceiling)))
+    return repair_values(seed_type, values)
+
+
 def genes_hash(seed_type: SeedType, values: Mapping[str, GeneValue]) -> str:
     """`SeedGenes.genes_hash` of a genome's flat gene values, without building the genome."""
     return hashlib.sha256(hash_payload(seed_type, values).encode()).hexdigest()
@@ -664,18 +681,7 @@ class SeedGenes(BaseModel):
         uniformly below its partner (rather than clipped onto it), so random genomes do not pile up
         on the ordering boundaries."""
         seed_type = _seed_type(seed_type)
-        space = _SPACES[seed_type]
-        values = {name: spec.sample(rng) for name, spec in space.items()}
-        for order in reversed(_TABLE[seed_type][1]):  # upper genes of a chain are settled first
-            if order.holds(values):
-                continue
-            lo, ceiling = space[order.lower], values[order.upper]
-            if lo.kind == "int":
-                top = min(int(lo.high), int(ceiling) - 1 if order.strict else int(ceiling))
-                values[order.lower] = int(rng.integers(int(lo.low), top + 1))
-            else:
-                values[order.lower] = lo.cast(rng.uniform(lo.low, min(lo.high, ceiling)))
-        return cls.from_gene_values(seed_type, seed_id, values, generation=generation, repair=True)
+        return cls.from_repaired(seed_type, seed_id, random_values(seed_type, rng), generation)
 
     @classmethod
     def from_gene_values(
@@ -700,8 +706,22 @@ class SeedGenes(BaseModel):
         fields = cls._fields(seed_type, seed_id, values, generation)
         if isinstance(seed_id, str) and seed_id and type(generation) is int and generation >= 0:
             if values.keys() == _SPACES[seed_type].keys() and not _gene_problems(seed_type, values):
-                return cls.model_construct(**fields)
+                return cls._constructed(fields)
         return cls(**fields)
+
+    @classmethod
+    def _constructed(cls, fields: dict[str, Any]) -> SeedGenes:
+        """`model_construct(**fields)`: where `fields` holds every field in the model's order (a seed with every
+        common gene), what it sets, set directly. Its loop over the fields for aliases and defaults was half of
+        `from_repaired`, which evolution calls for every genome it evaluates."""
+        if fields.keys() != cls.model_fields.keys():
+            return cls.model_construct(**fields)
+        model = cls.__new__(cls)
+        object.__setattr__(model, "__dict__", fields)
+        object.__setattr__(model, "__pydantic_fields_set__", set(fields))
+        object.__setattr__(model, "__pydantic_extra__", None)  # extra="forbid"
+        object.__setattr__(model, "__pydantic_private__", None)
+        return model
 
     @staticmethod
     def _fields(seed_type: SeedType, seed_id: str, flat: Mapping[str, Any], generation: int) -> dict[str, Any]:
