@@ -125,6 +125,35 @@ def test_annualisation_follows_the_bar_interval():
     assert count == 5 and ids[-1] == 4
 
 
+@pytest.mark.parametrize(
+    "index",
+    [
+        pd.date_range("2024-01-01", periods=8784, freq="h", tz="UTC"),  # a leap year of hours
+        pd.date_range("1969-12-20", periods=400, freq="7h"),  # naive, across the epoch (a Thursday)
+        pd.date_range("2023-03-20", periods=900, freq="h", tz="Europe/Berlin"),  # weeks by the wall clock, DST
+        pd.date_range("2024-01-01", periods=300, freq="min").as_unit("s"),
+        pd.DatetimeIndex(np.random.default_rng(3).permutation(pd.date_range("2020-01-01", periods=600, freq="5h"))),
+    ],
+    ids=["hours", "naive-epoch", "dst", "seconds", "unordered"],
+)
+def test_weekly_consistency_periods_are_pandas_weeks(index):
+    """Weeks are numbered from the days since the epoch, not through `to_period`: the very codes pandas' weeks give."""
+    bars = prepare_bars(random_market(len(index), seed=1).set_axis(index)) if index.is_monotonic_increasing else None
+    naive = index.tz_localize(None) if index.tz is not None else index
+    expected, uniques = pd.factorize(naive.to_period("W"))
+
+    class Unordered:  # prepare_bars refuses unordered bars; period_ids only reads the index
+        def __init__(self, index):
+            self.index = index
+
+        def __len__(self):
+            return len(self.index)
+
+    for period in ("W", "W-SUN"):
+        ids, count = period_ids(bars if bars is not None else Unordered(index), period)
+        assert np.array_equal(ids, expected) and count == len(uniques) and ids.dtype == np.int64
+
+
 def test_too_few_trades_gets_the_worst_fitness():
     ohlcv = random_market(500, seed=6)
     rng = np.random.default_rng(6)

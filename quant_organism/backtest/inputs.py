@@ -99,6 +99,12 @@ def period_ids(bars: Bars, period: str | int) -> tuple[np.ndarray, int]:
     if not isinstance(bars.index, pd.DatetimeIndex):
         raise ValueError("calendar consistency periods need a DatetimeIndex; pass a bar count instead")
     naive = bars.index.tz_localize(None) if bars.index.tz is not None else bars.index
+    if period in ("W", "W-SUN") and not naive.hasnans:
+        # Weeks ending on Sunday (pandas' "W") counted from the days since 1970-01-01, a Thursday: the same codes as
+        # factorising `to_period("W")`, without building a period per bar (0.9 of a fresh year's 1 ms).
+        days = naive.to_numpy().astype("datetime64[D]").astype(np.int64)
+        codes, uniques = pd.factorize((days + 3) // 7)
+        return codes.astype(np.int64), len(uniques)
     try:
         codes, uniques = pd.factorize(naive.to_period(period))
     except ValueError as exc:

@@ -66,13 +66,16 @@ def check_strategy_frames(frames: Mapping[str, pd.DataFrame], need_funding: bool
     return {str(coin): check_strategy_frame(frame, need_funding, what=str(coin)) for coin, frame in frames.items()}
 
 
-def funding_series(funding: pd.DataFrame | pd.Series) -> pd.Series:
-    """Funding rates indexed by their UTC time, from a canonical frame (`timestamp`, `funding_rate`) or a Series."""
+def _funding_times_and_rates(funding: pd.DataFrame | pd.Series) -> tuple[pd.Index, np.ndarray]:
+    """Funding rates' UTC times and values (float64), from a canonical frame (`timestamp`, `funding_rate`) or a Series
+    indexed by time. Not a series built with `set_index`: that copied every column of the frame, 0.5 of
+    `funding_at_bars`' 1.3 ms on a year of hourly rates."""
     if isinstance(funding, pd.Series):
-        return funding
+        return funding.index, funding.to_numpy(dtype=np.float64)
     if FUNDING_COLUMN not in funding.columns:
         raise BarContractError(f"funding frame needs a {FUNDING_COLUMN!r} column; got {list(funding.columns)}")
-    return funding.set_index("timestamp")[FUNDING_COLUMN] if "timestamp" in funding.columns else funding[FUNDING_COLUMN]
+    times = pd.Index(funding["timestamp"]) if "timestamp" in funding.columns else funding.index
+    return times, funding[FUNDING_COLUMN].to_numpy(dtype=np.float64)
 
 
 def funding_at_bars(bar_index: pd.DatetimeIndex, funding: pd.DataFrame | pd.Series | None) -> np.ndarray:
@@ -80,11 +83,10 @@ def funding_at_bars(bar_index: pd.DatetimeIndex, funding: pd.DataFrame | pd.Seri
     rates = np.full(len(bar_index), np.nan)
     if funding is None or not len(funding):
         return rates
-    series = funding_series(funding)
-    if not isinstance(series.index, pd.DatetimeIndex) or (series.index.tz is None) != (bar_index.tz is None):
+    times, values = _funding_times_and_rates(funding)
+    if not isinstance(times, pd.DatetimeIndex) or (times.tz is None) != (bar_index.tz is None):
         raise BarContractError("funding and bars must both be indexed by time, both timezone-aware (UTC) or both naive")
-    values = series.to_numpy(dtype=np.float64)
-    slot = bar_index.searchsorted(series.index - FUNDING_TOLERANCE, side="left")
+    slot = bar_index.searchsorted(times - FUNDING_TOLERANCE, side="left")
     keep = (slot < len(bar_index)) & np.isfinite(values)  # later rates fall after the last bar
     hit = np.zeros(len(bar_index), dtype=bool)
     hit[slot[keep]] = True
