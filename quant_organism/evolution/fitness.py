@@ -74,7 +74,7 @@ def evaluate_universe(
     out["score"] = fitness.score(combined)
     with warnings.catch_warnings():  # win_rate is NaN on a coin without trades; nanmean over none warns
         warnings.simplefilter("ignore", RuntimeWarning)
-        means = np.nanmean(per_coin[:, :, _MEAN_METRICS], axis=0)  # n x metrics: each column's coins, as one call each
+        means = np.nanmean(per_coin[:, :, _MEAN_METRICS], axis=0)  # n x metrics: each the mean over coins, in one call
         out.update(zip(MEAN_METRICS, means.T))
         out["max_drawdown"] = np.nanmax(per_coin[:, :, METRICS.index("max_drawdown")], axis=0)
     out["trade_count"] = trades.sum(axis=0)

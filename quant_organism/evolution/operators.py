@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 
 import numpy as np
 
@@ -76,8 +77,9 @@ def random_genome_values(seed_type: SeedType, rng: np.random.Generator) -> dict[
 
 
 @functools.cache
-def _inactive(seed_type: SeedType) -> dict[str, GeneValue]:
-    return {n: s.default for n, s in gene_space(seed_type).items() if not s.active or n in NOT_EVOLVED}
+def _inactive(seed_type: SeedType) -> Mapping[str, GeneValue]:
+    """The genes evolution leaves at their defaults (inactive, or `NOT_EVOLVED`), read-only: one mapping per seed type."""
+    return MappingProxyType({n: s.default for n, s in gene_space(seed_type).items() if not s.active or n in NOT_EVOLVED})
 
 
 def _reflect(value: float, low: float, high: float) -> float:

@@ -223,7 +223,7 @@ def volatility_scaling(
         (le, lx, se, sx), root, e, x, cap = _planes(cond, g), root_lookback[g], entry[g], exit_[g], max_ratio[g]
         for t in range(close.shape[0]):
             # `_score_rule` with a storm's forced exits folded into the exit planes: every plane one boolean
-            # expression, so the loop compiles to vector code (5.0 -> 2.0 ns per genome and bar, the same planes)
+            # expression, so the loop compiles to vector code (2.5x faster than with the branch, the same planes)
             score = _safe_div(grow[t], base[t] * root)
             calm = _safe_div(short[t], base[t]) <= cap
             le[t] = score > e + TOL and calm
