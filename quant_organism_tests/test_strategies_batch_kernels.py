@@ -206,7 +206,7 @@ def test_trailing_stop_from_a_scale_row_equals_an_explicit_trail_matrix() -> Non
         track_positions(cond[:3], close)
 
 
-# --- the rule kernels against the plain array formulation of three seeds' rules ---------------------
+# --- the rule kernels against the plain array formulation of four seeds' rules ---------------------
 def _lag(matrix: np.ndarray, lags: np.ndarray) -> np.ndarray:
     out = np.full(matrix.shape, np.nan)
     for g, lag in enumerate(lags):
@@ -266,12 +266,28 @@ def _reference_stochastic(b, genes) -> np.ndarray:
         return hysteresis_positions(le, ~(50.0 - k >= exit_), se, ~(k - 50.0 >= exit_), close=b.close)
 
 
+def _reference_volatility_scaling(b, genes) -> np.ndarray:
+    col = lambda name: np.array([float(g.gene(name)) for g in genes])  # noqa: E731
+    returns = ind.log_returns(b.close)
+    vol = lambda name: _columns(lambda p: ind.rolling_std(returns, p), col(name))  # noqa: E731
+    lookback = col("signal_period").astype(int)
+    growth = np.log1p(_columns(lambda p: ind.ratio(b.close, ind.shift(b.close, p)), lookback))
+    base, short = vol("slow_period"), vol("fast_period")
+    entry, exit_, cap = col("entry_threshold"), col("exit_threshold"), col("filter_threshold")
+    with np.errstate(invalid="ignore"):
+        score = ind.safe_div(growth, base * np.sqrt(lookback))
+        calm = ind.safe_div(short, base) <= cap  # a storm (or no baseline) forbids entries and forces exits
+        le, se = (score > entry + TOL) & calm, (score < -entry - TOL) & calm
+        return hysteresis_positions(le, ~(score >= exit_) | ~calm, se, ~(score <= -exit_) | ~calm, close=b.close)
+
+
 @pytest.mark.parametrize(
     ("seed_type", "reference"),
     [
         (SeedType.ICHIMOKU, _reference_ichimoku),
         (SeedType.DONCHIAN_BREAKOUT, _reference_donchian),
         (SeedType.STOCHASTIC, _reference_stochastic),
+        (SeedType.VOLATILITY_SCALING, _reference_volatility_scaling),
     ],
     ids=lambda x: getattr(x, "value", ""),
 )
