@@ -239,14 +239,15 @@ class SlowEvenGang:
 
 
 class SlowWhereSlow:
-    """The real fitness, `pause_s` slower per call in a slow worker."""
+    """The real fitness, `pause_s` slower per call in a slow worker and `fast_pause_s` in a fast one: a fast gang
+    that finished in less time than the slow worker's task takes to start and offer its islands would find nobody
+    to help (a race this test lost once in CI, 2026-11-27, when a small gang's six generations took about 0.1 s)."""
 
-    def __init__(self, pause_s: float) -> None:
-        self.pause_s = pause_s
+    def __init__(self, pause_s: float, fast_pause_s: float = 0.0) -> None:
+        self.pause_s, self.fast_pause_s = pause_s, fast_pause_s
 
     def __call__(self, frames, genomes, fitness):
-        if os.environ.get(_SLOW):
-            time.sleep(self.pause_s)
+        time.sleep(self.pause_s if os.environ.get(_SLOW) else self.fast_pause_s)
         return evaluate_universe(frames, genomes, fitness)
 
 
@@ -262,7 +263,7 @@ def test_on_ray_a_worker_done_early_goes_on_with_islands_of_a_slow_one_and_resul
         market,
         config("ray", **overrides),
         evolution_date=EVOLUTION_DAY,
-        evaluator=SlowWhereSlow(0.3),
+        evaluator=SlowWhereSlow(0.3, fast_pause_s=0.06),  # the fast gang done after ~0.4 s, the slow one's after ~1.8
         batch_hook=SlowEvenGang(),
     )
     batches = result.batches.set_index("batch")
