@@ -273,6 +273,57 @@ def test_on_ray_a_worker_done_early_goes_on_with_islands_of_a_slow_one_and_resul
     pd.testing.assert_frame_equal(result.population, serial.population)
 
 
+class KillAdopterOnce(SlowWhereSlow):
+    """`SlowWhereSlow`, and the first time a fast worker evaluates for an island it did not start (one it adopted:
+    an island of the slow gang), it SIGKILLs its own process (a marker file remembers it happened). An island
+    is adopted between rounds (`island._execute_gang`), so the round's `live` islands show it."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(0.3, fast_pause_s=0.06)
+        self.folder = str(folder)
+
+    def __call__(self, frames, genomes, fitness):
+        marker = Path(self.folder) / "killed"
+        if not os.environ.get(_SLOW) and not marker.exists() and set(_live_batches()) - {1, 3}:
+            marker.write_text(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().__call__(frames, genomes, fitness)
+
+
+def _live_batches() -> list[int]:
+    frame = sys._getframe()
+    while frame is not None and frame.f_code.co_name != "_run_rounds":
+        frame = frame.f_back
+    assert frame is not None, "the evaluator is no longer called from island._run_rounds: update this test"
+    return list(frame.f_locals["live"])
+
+
+def test_on_ray_an_island_lost_with_the_worker_that_adopted_it_runs_again_and_results_do_not_change(
+    market, ray_cluster, tmp_path, caplog
+):
+    """As the work-stealing test, but the fast worker dies once it runs an adopted island of the slow gang: Ray
+    runs the thief's own gang again in a new worker, the island it took is run again from its start once the rest
+    is done (its victim gave it away), and every island's result is still the serial run's."""
+    overrides = dict(total_strategies=16, generations=6)
+    serial = run_evolution(market, config("serial", **overrides), evolution_date=EVOLUTION_DAY)
+    run_evolution(market, config("ray", total_strategies=4, batch_size=2, generations=0), evolution_date=EVOLUTION_DAY)
+    result = run_evolution(
+        market,
+        config("ray", **overrides),
+        evolution_date=EVOLUTION_DAY,
+        evaluator=KillAdopterOnce(tmp_path),
+        batch_hook=SlowEvenGang(),
+    )
+    killed = tmp_path / "killed"
+    assert killed.exists(), "the fast worker never adopted an island: nothing was tested"
+    batches = result.batches.set_index("batch")
+    assert list(batches["status"]) == ["ok"] * 4
+    assert int(killed.read_text()) not in set(batches["pid"])  # every island finished in a live process
+    lost = [r.getMessage() for r in caplog.records if "lost with the worker they moved to" in r.getMessage()]
+    assert lost == ["batches 2 were lost with the worker they moved to; running them again"]
+    pd.testing.assert_frame_equal(result.population, serial.population)
+
+
 def test_a_runaway_batch_is_killed_at_its_hard_limit(market, serial_run, ray_cluster):
     """Last in the module: the killed worker is not replaced before the module's Ray shuts down.
 

@@ -473,7 +473,7 @@ def run_ray(
                 if pending:
                     log.warning(
                         "batches %s were lost with the worker they moved to; running them again",
-                        _names(tuple(g for g, _ in pending)),
+                        _names(tuple(task for gang, _ in pending for task in gang)),
                     )
     return {"workers": slots, "ray_resources": resources}
 
