@@ -251,21 +251,22 @@ class SlowWhereSlow:
         return evaluate_universe(frames, genomes, fitness)
 
 
-def test_on_ray_a_worker_done_early_goes_on_with_islands_of_a_slow_one_and_results_do_not_change(market, ray_cluster):
-    """Four islands in two gangs, (0, 2) and (1, 3); the worker of the first is slow (0.3 s per generation more).
-    The fast one, once done, takes islands of the slow gang between two generations (work stealing), and every
-    island's result is the one the serial run has."""
+def _uneven_run(market, evaluator) -> tuple:
+    """The serial run of four islands, then the same on Ray with gang (0, 2)'s worker slow (`SlowEvenGang`)."""
     overrides = dict(total_strategies=16, generations=6)
     serial = run_evolution(market, config("serial", **overrides), evolution_date=EVOLUTION_DAY)
     run_evolution(market, config("ray", total_strategies=4, batch_size=2, generations=0), evolution_date=EVOLUTION_DAY)
     # (both workers started and warm: a worker done before the other offered anything finds nobody to help)
-    result = run_evolution(
-        market,
-        config("ray", **overrides),
-        evolution_date=EVOLUTION_DAY,
-        evaluator=SlowWhereSlow(0.3, fast_pause_s=0.06),  # the fast gang done after ~0.4 s, the slow one's after ~1.8
-        batch_hook=SlowEvenGang(),
-    )
+    ray_config = config("ray", **overrides)
+    return serial, run_evolution(market, ray_config, evolution_date=EVOLUTION_DAY, evaluator=evaluator, batch_hook=SlowEvenGang())
+
+
+def test_on_ray_a_worker_done_early_goes_on_with_islands_of_a_slow_one_and_results_do_not_change(market, ray_cluster):
+    """Four islands in two gangs, (0, 2) and (1, 3); the worker of the first is slow (0.3 s per generation more).
+    The fast one, once done, takes islands of the slow gang between two generations (work stealing), and every
+    island's result is the one the serial run has."""
+    # the fast gang done after ~0.4 s, the slow one's after ~1.8
+    serial, result = _uneven_run(market, SlowWhereSlow(0.3, fast_pause_s=0.06))
     batches = result.batches.set_index("batch")
     assert list(batches["status"]) == ["ok"] * 4
     assert batches.loc[2, "moves"] == 1 and batches.loc[[0, 1, 3], "moves"].eq(0).all()  # the slow gang's second
@@ -304,16 +305,7 @@ def test_on_ray_an_island_lost_with_the_worker_that_adopted_it_runs_again_and_re
     """As the work-stealing test, but the fast worker dies once it runs an adopted island of the slow gang: Ray
     runs the thief's own gang again in a new worker, the island it took is run again from its start once the rest
     is done (its victim gave it away), and every island's result is still the serial run's."""
-    overrides = dict(total_strategies=16, generations=6)
-    serial = run_evolution(market, config("serial", **overrides), evolution_date=EVOLUTION_DAY)
-    run_evolution(market, config("ray", total_strategies=4, batch_size=2, generations=0), evolution_date=EVOLUTION_DAY)
-    result = run_evolution(
-        market,
-        config("ray", **overrides),
-        evolution_date=EVOLUTION_DAY,
-        evaluator=KillAdopterOnce(tmp_path),
-        batch_hook=SlowEvenGang(),
-    )
+    serial, result = _uneven_run(market, KillAdopterOnce(tmp_path))
     killed = tmp_path / "killed"
     assert killed.exists(), "the fast worker never adopted an island: nothing was tested"
     batches = result.batches.set_index("batch")
