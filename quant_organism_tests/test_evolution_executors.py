@@ -291,6 +291,22 @@ class KillAdopterOnce(SlowWhereSlow):
         return super().__call__(frames, genomes, fitness)
 
 
+class KillVictimOnce(SlowWhereSlow):
+    """`SlowWhereSlow`, and the first time the slow worker evaluates after giving an island of its gang away (its
+    round's `live` islands lack one), it SIGKILLs its own process (a marker file remembers it happened)."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(0.3, fast_pause_s=0.06)
+        self.folder = str(folder)
+
+    def __call__(self, frames, genomes, fitness):
+        marker = Path(self.folder) / "killed"
+        if os.environ.get(_SLOW) and not marker.exists() and set(_live_batches()) == {0}:
+            marker.write_text(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().__call__(frames, genomes, fitness)
+
+
 def _live_batches() -> list[int]:
     frame = sys._getframe()
     while frame is not None and frame.f_code.co_name != "_run_rounds":
@@ -313,6 +329,21 @@ def test_on_ray_an_island_lost_with_the_worker_that_adopted_it_runs_again_and_re
     assert int(killed.read_text()) not in set(batches["pid"])  # every island finished in a live process
     lost = [r.getMessage() for r in caplog.records if "lost with the worker they moved to" in r.getMessage()]
     assert lost == ["batches 2 were lost with the worker they moved to; running them again"]
+    pd.testing.assert_frame_equal(result.population, serial.population)
+
+
+def test_on_ray_a_victim_that_dies_after_giving_an_island_away_is_run_again_and_its_islands_count_once(
+    market, ray_cluster, tmp_path
+):
+    """The slow worker dies after it gave island 2 to the fast one: Ray runs its gang (0, 2) again in a new
+    worker, so island 2 finishes twice (once where it moved, once in the re-run); it counts once, and every
+    island's result is still the serial run's."""
+    serial, result = _uneven_run(market, KillVictimOnce(tmp_path))
+    killed = tmp_path / "killed"
+    assert killed.exists(), "the slow worker never gave an island away: nothing was tested"
+    batches = result.batches.set_index("batch")
+    assert list(batches.index) == [0, 1, 2, 3] and list(batches["status"]) == ["ok"] * 4
+    assert int(killed.read_text()) not in set(batches["pid"])
     pd.testing.assert_frame_equal(result.population, serial.population)
 
 
