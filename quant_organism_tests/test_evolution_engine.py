@@ -373,6 +373,10 @@ class HandOver:
 
     def __init__(self, at: int = 2) -> None:
         self.at, self.rounds, self.parcel = at, 0, []
+        self.asked_ahead: list[int] = []  # the rounds before which the worker asked ahead
+
+    def ask_ahead(self):
+        self.asked_ahead.append(self.rounds)
 
     def give_away(self, live):
         import pickle
@@ -400,6 +404,8 @@ def test_an_island_handed_to_another_worker_between_generations_keeps_the_result
     exchange = HandOver(at=3)
     first = execute_gang(tasks, frames, exchange=exchange)  # hands on islands 1 and 2, then adopts them back
     assert [o.batch for o in first] == [0, 1, 2] and [o.moves for o in first] == [0, 1, 1]
+    # generations 0-4: island 0's last is round 5; the adopted islands' (generations 2-4 again) round 8
+    assert exchange.asked_ahead == [5, 8]
     giver = HandOver(at=3)
     kept = execute_gang(tasks, frames, exchange=_NoAdoption(giver))
     adopted = execute_gang([], frames, exchange=giver)  # another "worker" that only adopts
@@ -415,6 +421,9 @@ class _NoAdoption:
 
     def give_away(self, live):
         return self.inner.give_away(live)
+
+    def ask_ahead(self):
+        pass
 
     def adopt(self):
         return []

@@ -152,6 +152,10 @@ class Island:
         """Give an island that arrived from another process this process's frames (the same train window)."""
         self.frames = frames
 
+    def in_last_generation(self) -> bool:
+        """Whether the island ends once the generation it asks to have evaluated is answered."""
+        return self.outcome is None and self.generation >= self.config.generations
+
     # --- the loop --------------------------------------------------------------------------
     def begin(self) -> list[SeedGenes] | None:
         """Generation 0: the initial population's genomes to evaluate (None when the island is already done)."""
@@ -389,6 +393,10 @@ class Exchange(Protocol):
     def give_away(self, live: Mapping[int, Island]) -> list[int]:
         """The batches of `live` handed on to another worker now (they leave this gang)."""
 
+    def ask_ahead(self) -> None:
+        """Every island this worker holds ends with the round about to run: it may ask for others' islands now, so
+        that they are on their way while it runs that round (`adopt` then takes them)."""
+
     def adopt(self) -> list[Island]:
         """Islands handed to this worker to go on with; [] when no other worker has any to share."""
 
@@ -483,6 +491,8 @@ def _run_rounds(
                 del live[batch]
             if not live:
                 break
+            if all(island.in_last_generation() for island in live.values()):
+                exchange.ask_ahead()
         began = time.perf_counter()
         rows = _evaluate_together({b: (island.fitness, island.request) for b, island in live.items()}, frames, evaluator)
         share = (time.perf_counter() - began) / len(live)
