@@ -104,3 +104,27 @@ def test_column_means_are_numpys_to_the_last_bit():
     for _ in range(20):
         x = rng.normal(size=(int(rng.integers(1, 3000)), int(rng.integers(1, 20)))) * rng.uniform(1e-3, 1e3)
         assert column_means(x).tobytes() == x.mean(axis=0).tobytes()
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_the_compiled_element_wise_steps_are_numpys_to_the_last_bit(seed):
+    """What the ML seeds' refits and predictions compute in one compiled pass is numpy's arithmetic bit for bit:
+    rows scaled by a fitted standardiser (`scaled`), projected on PCA components (`project`), and the rows whose
+    features are all finite (`finite_rows`), on values with NaN, infinities, signed zeros and huge magnitudes."""
+    from quant_organism.strategies.tree import project
+    from quant_organism.strategies.walk_forward import finite_rows, scaled
+
+    rng = np.random.default_rng(seed)
+    n, d = int(rng.integers(1, 1500)), int(rng.integers(2, 28))
+    x = rng.normal(size=(n, d)) * rng.uniform(1e-3, 1e3, d)
+    x[rng.random((n, d)) < 0.02] = np.nan
+    x[rng.random((n, d)) < 0.01] = -np.inf
+    x[rng.random((n, d)) < 0.01] = -0.0
+    mean, scale, center = rng.normal(size=d), rng.uniform(0.1, 10.0, d), rng.normal(size=d)
+    components = rng.normal(size=(int(rng.integers(1, d + 1)), d))
+    assert scaled(x, mean, scale).tobytes() == ((x - mean) / scale).tobytes()
+    with np.errstate(invalid="ignore"):  # inf - inf in the products, as in a refit's
+        expected = np.ascontiguousarray((((x - mean) / scale) - center) @ components.T, dtype=np.float32)
+        assert project(x, mean, scale, center, components).tobytes() == expected.tobytes()
+    assert np.array_equal(finite_rows(x), np.isfinite(x).all(axis=1))
+    assert np.array_equal(finite_rows(x[:, :1]), np.isfinite(x[:, :1]).all(axis=1))

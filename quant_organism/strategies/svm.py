@@ -18,9 +18,11 @@ from numba import njit
 
 GRADIENT_TOL = 1e-10  # relative to max(1, |first gradient|)
 MAX_NEWTON_STEPS = 100
+_JIT = {"cache": True, "error_model": "numpy"}  # numpy division semantics: no ZeroDivisionError check per
+# division, which kept loops from vectorising (a refit's standardisation ran 2.3x slower with it)
 
 
-@njit(cache=True)
+@njit(**_JIT)
 def _loss(w, direction, t, margins, moves, y, c):  # pragma: no cover - numba
     """Objective at w + t * direction, from the rows' margins x̃·w and moves x̃·direction (O(rows))."""
     trial = w + t * direction
@@ -32,7 +34,7 @@ def _loss(w, direction, t, margins, moves, y, c):  # pragma: no cover - numba
     return total
 
 
-@njit(cache=True)
+@njit(**_JIT)
 def fit_squared_hinge(x, y, c):  # pragma: no cover - numba
     """(w, b) minimising the problem above for rows x (n x d, float64) and labels y in {-1, +1}.
 

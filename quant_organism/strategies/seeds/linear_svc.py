@@ -22,7 +22,7 @@ from ..indicators import Indicators
 from ..ohlcv import Bars
 from ..positions import hysteresis_positions, score_conditions
 from ..svm import fit_linear_svm
-from ..walk_forward import WalkForward, feature_matrix, next_returns, standardised
+from ..walk_forward import WalkForward, feature_matrix, next_returns, scaled, standardised
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class LinearScore:
     intercept: float
 
     def decision(self, x: np.ndarray) -> np.ndarray:
-        return ((x - self.mean) / self.scale) @ self.coef + self.intercept
+        return scaled(x, self.mean, self.scale) @ self.coef + self.intercept
 
 
 def _fitter(c: float):

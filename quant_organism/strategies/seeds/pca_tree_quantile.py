@@ -24,7 +24,7 @@ from ..indicators import Indicators, safe_div
 from ..ohlcv import Bars
 from ..positions import hysteresis_positions
 from ..rules import TOL
-from ..tree import apply_tree, fit_quantile_tree, pca
+from ..tree import apply_tree, fit_quantile_tree, pca, project
 from ..walk_forward import WalkForward, feature_matrix, next_returns, standardised
 
 
@@ -38,12 +38,8 @@ class LeafQuantiles:
     table: np.ndarray  # node id -> (q_low, median, q_high); NaN for inner nodes
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return self.table[apply_tree(*self.tree, _project(x, self.mean, self.scale, self.center, self.components))]
-
-
-def _project(x: np.ndarray, mean: np.ndarray, scale: np.ndarray, center: np.ndarray, components: np.ndarray) -> np.ndarray:
-    """Standardised, then projected on the PCA components, as float32 C-order (the tree's input)."""
-    return np.ascontiguousarray((((x - mean) / scale) - center) @ components.T, dtype=np.float32)
+        """Standardised, projected on the PCA components as float32 (the tree's input), then the leaf's quantiles."""
+        return self.table[apply_tree(*self.tree, project(x, self.mean, self.scale, self.center, self.components))]
 
 
 def _fitter(n_components: int, max_depth: int, min_leaf: int, quantile: float):
@@ -53,7 +49,7 @@ def _fitter(n_components: int, max_depth: int, min_leaf: int, quantile: float):
         components = min(n_components, x.shape[1], x.shape[0])
         rows, mean, scale = standardised(x)
         center, axes = pca(rows, components)
-        z = np.ascontiguousarray((rows - center) @ axes.T, dtype=np.float32)  # `_project`'s arithmetic
+        z = np.ascontiguousarray((rows - center) @ axes.T, dtype=np.float32)  # `project`'s arithmetic
         tree, table = fit_quantile_tree(z, y, max_depth, min_leaf, levels)
         return LeafQuantiles(mean, scale, center, axes, tree, table)
 
