@@ -126,5 +126,8 @@ def test_the_compiled_element_wise_steps_are_numpys_to_the_last_bit(seed):
     with np.errstate(invalid="ignore"):  # inf - inf in the products, as in a refit's
         expected = np.ascontiguousarray((((x - mean) / scale) - center) @ components.T, dtype=np.float32)
         assert project(x, mean, scale, center, components).tobytes() == expected.tobytes()
+        one = np.ascontiguousarray((((x[0] - mean) / scale) - center) @ components.T, dtype=np.float32)
+        assert project(x[0], mean, scale, center, components).tobytes() == one.tobytes()  # a single row
+    assert scaled(x[0], mean, scale).tobytes() == ((x[0] - mean) / scale).tobytes()
     assert np.array_equal(finite_rows(x), np.isfinite(x).all(axis=1))
     assert np.array_equal(finite_rows(x[:, :1]), np.isfinite(x[:, :1]).all(axis=1))

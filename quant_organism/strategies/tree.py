@@ -44,7 +44,8 @@ def pca(x: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray]:
 def project(x: np.ndarray, mean: np.ndarray, scale: np.ndarray, center: np.ndarray, components: np.ndarray) -> np.ndarray:
     """`(((x - mean) / scale) - center) @ components.T` as float32 C-order (the tree's input): the element-wise part
     compiled in numpy's order of operations (one pass instead of three temporaries), the product numpy's."""
-    rows = _standardised_centred(np.ascontiguousarray(x, dtype=np.float64), mean, scale, center)
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    rows = _standardised_centred(x, mean, scale, center) if x.ndim == 2 else ((x - mean) / scale) - center
     return np.ascontiguousarray(rows @ components.T, dtype=np.float32)
 
 

@@ -197,7 +197,7 @@ def finite_rows(x: np.ndarray) -> np.ndarray:
     return _finite_rows(x) if x.ndim == 2 else np.isfinite(x).all(axis=1)
 
 
-@njit(cache=True)
+@njit(**_JIT)
 def _finite_rows(x):  # pragma: no cover - numba
     n, d = x.shape
     out = np.empty(n, np.bool_)
