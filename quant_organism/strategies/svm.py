@@ -18,8 +18,8 @@ from numba import njit
 
 GRADIENT_TOL = 1e-10  # relative to max(1, |first gradient|)
 MAX_NEWTON_STEPS = 100
-_JIT = {"cache": True, "error_model": "numpy"}  # numpy division semantics: no ZeroDivisionError check per
-# division, which kept loops from vectorising (a refit's standardisation ran 2.3x slower with it)
+_JIT = {"cache": True, "error_model": "numpy"}  # numpy division semantics, as walk_forward's kernels: no
+# ZeroDivisionError check per division (such checks kept the standardisation's loop from vectorising)
 
 
 @njit(**_JIT)

@@ -24,8 +24,8 @@ from .walk_forward import column_means
 
 FEATURE_THRESHOLD = 1e-7  # sklearn: values closer than this are not split between
 EPSILON = np.finfo(np.float64).eps
-_JIT = {"cache": True, "error_model": "numpy"}  # numpy division semantics: no ZeroDivisionError check per
-# division, which kept loops from vectorising (a refit's standardisation ran 2.3x slower with it)
+_JIT = {"cache": True, "error_model": "numpy"}  # numpy division semantics, as walk_forward's kernels: no
+# ZeroDivisionError check per division (such checks kept the standardisation's loop from vectorising)
 
 
 def pca(x: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray]:

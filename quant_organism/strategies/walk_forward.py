@@ -87,12 +87,7 @@ def _standardised(x, floor):  # pragma: no cover - numba
     for j in range(scale.shape[0]):
         if scale[j] < floor * max(1.0, abs(mean[j])):
             scale[j] = 1.0
-    n, d = x.shape
-    out = np.empty((n, d))
-    for i in range(n):
-        for j in range(d):
-            out[i, j] = (x[i, j] - mean[j]) / scale[j]
-    return out, mean, scale
+    return _scaled(x, mean, scale), mean, scale
 
 
 @njit(**_JIT)
