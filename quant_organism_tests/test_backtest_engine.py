@@ -292,3 +292,32 @@ def test_an_exhausted_account_is_liquidated_and_stays_flat():
     assert result.trades.iloc[0].exit_reason == "bankrupt"
     m = result.metrics.loc["s"]
     assert m["total_return"] == -1.0 and m["max_drawdown"] == 1.0 and m["trade_count"] == 1
+
+
+@pytest.mark.parametrize("side", [1, -1])
+def test_a_held_position_pays_funding_and_marks_every_bar_until_its_stop(side):
+    """Bars in a position with nothing to fill (the kernel's held stretch) each pay the bar's funding on the position
+    carried in and mark it to the close; the bar whose range reaches the stop is the stretch's end and exits there."""
+    n = 300
+    rng = np.random.default_rng(4)
+    path = 100 * np.exp(np.cumsum(rng.normal(0, 0.002, n)))
+    path[-20:] = path[-21] * (1 - side * 0.2)  # 20% against the position (bar n - 21 closes there): the stop at 10%
+    ohlcv = bars(path)
+    rates = rng.choice([0.0, 1e-4, -2e-4], n)
+    result = run(ohlcv, [side] * n, stop_loss=0.1, funding=rates)
+    equity, position = result.equity["s"].to_numpy(), result.position["s"].to_numpy()
+    trade = result.trades.iloc[0]
+    exit_bar = trade.exit_idx
+    assert trade.exit_reason == "stop_loss" and exit_bar == n - 21 and len(result.trades) == 1
+    held = np.arange(2, exit_bar)  # entered at bar 1's open: the held stretch is bars 2 .. the stop's bar - 1
+    units = position[1]
+    assert np.all(position[held] == units) and side * units > 0
+    # each held bar: the previous mark, less funding at this open, plus the move from the previous close
+    step = -rates[held] * units * ohlcv["open"].to_numpy()[held] + units * np.diff(ohlcv["close"].to_numpy())[held - 1]
+    np.testing.assert_allclose(equity[held], equity[held - 1] + step, rtol=1e-12)
+    paid = rates[1 + 1 : exit_bar + 1] * units * ohlcv["open"].to_numpy()[2 : exit_bar + 1]  # the exit bar pays too
+    assert trade.funding == pytest.approx(paid.sum(), rel=1e-12)
+    m = result.metrics.loc["s"]
+    assert m["funding"] == pytest.approx(paid.sum() / CASH, rel=1e-12)
+    assert m["exposure"] == pytest.approx((exit_bar - 1) / n)  # closing in the position: bars 1 .. exit_bar - 1
+    assert np.all(equity[exit_bar:] == equity[exit_bar])  # flat after the stop (the target never changes)

@@ -283,8 +283,8 @@ def simulate_column_nb(
         #    closed, the account is closed, or this is the first bar) has no funding, fill or stop to book: its
         #    bars are marked here in one tight loop, with the very arithmetic of steps 2 and 4. Most bars of most
         #    genomes are flat.
+        j = i
         if direction == 0:
-            j = i
             while j < n:
                 ordering = j > 0 and not bankrupt
                 want = target[j - 1] if ordering else 0
@@ -300,9 +300,37 @@ def simulate_column_nb(
                     equity_out[j, col] = eq
                     position_out[j, col] = pos
                 j += 1
-            if j > i:
-                i = j
-                continue
+        # 0b. A held stretch (a position entered before this bar, a target that keeps it, no stop level touched, a
+        #     solvent account) books only funding and the mark: a tight loop with the very arithmetic of steps 1 and
+        #     4. The first bar that needs more (an order, a stop, an exhausted account) is left to steps 1-4, from
+        #     the state before it. A position is held on about a quarter of the bars of `bench backtest`'s genomes.
+        elif blocked == 0 and not bankrupt:
+            while j < n and entry_idx < j and target[j - 1] == direction:
+                o = open_[j]
+                if direction > 0:
+                    if o <= sl_price or o >= tp_price or low[j] <= sl_price or high[j] >= tp_price:
+                        break
+                elif o >= sl_price or o <= tp_price or high[j] >= sl_price or low[j] <= tp_price:
+                    break
+                rate = funding[j]
+                pay = rate * pos * o
+                held = cash - pay if rate != 0.0 else cash
+                eq = held + pos * close[j]
+                if eq <= 0.0:
+                    break
+                if rate != 0.0:
+                    cash = held
+                    trade_funding += pay
+                    funding_total += pay
+                equity[j] = eq
+                bars_in += 1
+                if detail:
+                    equity_out[j, col] = eq
+                    position_out[j, col] = pos
+                j += 1
+        if j > i:
+            i = j
+            continue
         o = open_[i]
         # 1. Funding stamped at this bar's open, on the position carried into it.
         if direction != 0:
