@@ -206,6 +206,54 @@ def test_trailing_stop_from_a_scale_row_equals_an_explicit_trail_matrix() -> Non
         track_positions(cond[:3], close)
 
 
+def _reference_track(le, lx, se, sx, close, max_hold, trail) -> list[int]:
+    """The tracker's rules (positions.py's docstring) bar by bar, in plain Python: one genome's positions."""
+    pos, held, extreme, long_armed, short_armed, out = 0, 0, 0.0, True, True, []
+    for t, c in enumerate(close):
+        long_armed, short_armed = long_armed or not le[t], short_armed or not se[t]
+        go_long, go_short = le[t] and long_armed and not se[t], se[t] and short_armed and not le[t]
+        if pos != 0:
+            held += 1
+            extreme = max(extreme, c) if pos == 1 else min(extreme, c)
+            beyond = c < extreme - trail[t] if pos == 1 else c > extreme + trail[t]  # the trailing stop
+            stopped = (max_hold > 0 and held >= max_hold) or bool(beyond)
+            if go_short if pos == 1 else go_long:
+                pos, held, extreme = -pos, 0, c
+            elif stopped:
+                long_armed, short_armed = (False, short_armed) if pos == 1 else (long_armed, False)
+                pos = 0
+            elif lx[t] if pos == 1 else sx[t]:
+                pos = 0
+        elif go_long or go_short:
+            pos, held, extreme = (1 if go_long else -1), 0, c
+        out.append(pos)
+    return out
+
+
+@pytest.mark.parametrize("n", [7, 8, 403, 1000])
+def test_the_tracker_is_its_rules_bar_by_bar_through_long_quiet_stretches(n) -> None:
+    """The compiled tracker passes eight bars at a time where it is flat without an entry condition: the same
+    positions as the rules applied bar by bar, with quiet stretches of every length and alignment, exits and both
+    stops, and a bar count that is not a multiple of eight."""
+    rng = np.random.default_rng(n)
+    genomes = 12
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    quiet = np.repeat(rng.random((n // 5 + 1, genomes)) < 0.6, 5, axis=0)[:n]  # stretches where no entry holds
+    quiet[: int(rng.integers(0, 9))] = True  # an unaligned first stretch
+    le, se = (rng.random((2, n, genomes)) < 0.15) & ~quiet
+    lx, sx = rng.random((2, n, genomes)) < 0.05
+    scale = np.abs(rng.normal(1.0, 0.3, (1, n)))
+    row, mult = np.zeros(genomes, np.int64), rng.choice([0.0, 1.0, 3.0], genomes)
+    max_hold = rng.choice([0, 3, 20], genomes)
+    cond = np.stack([le.T, lx.T, se.T, sx.T])
+    got = track_positions(cond, close, max_hold=max_hold, trail_scale=scale, trail_row=row, trail_mult=mult)
+    for g in range(genomes):
+        trail = mult[g] * scale[0]  # a multiple of 0 trails the extreme itself
+        expected = _reference_track(le[:, g], lx[:, g], se[:, g], sx[:, g], close, max_hold[g], trail)
+        assert got[g].tolist() == expected, g
+    assert (got != 0).any() and (got == 0).any()
+
+
 # --- the rule kernels against the plain array formulation of four seeds' rules ---------------------
 def _lag(matrix: np.ndarray, lags: np.ndarray) -> np.ndarray:
     out = np.full(matrix.shape, np.nan)

@@ -19,72 +19,88 @@ from numba import njit
 
 from .rules import LONG_ENTRY, LONG_EXIT, SHORT_ENTRY, SHORT_EXIT, TOL
 
+WORD = 8  # bars per 64-bit word of a boolean plane (`track_one`)
+
 
 @njit(cache=True)
 def track_one(le, lx, se, sx, close, max_hold, scale, mult, use_trail, out):  # pragma: no cover - numba
-    """One genome's positions over all bars; the trail distance at bar t is mult * scale[t]."""
+    """One genome's positions over all bars; the trail distance at bar t is mult * scale[t].
+
+    Bars go in words of eight (64 bits of each boolean plane): a word met flat in which neither entry condition
+    holds stays flat and arms both sides, as its bars one by one would, so it is written at once. About 60% of
+    `bench backtest`'s genome-bars are such; the tracker took 1.65 ns a bar on them and 0.22 ns now (2026-11-28)."""
     pos = 0
     held = 0
     extreme = 0.0
     long_armed = True
     short_armed = True
-    for t in range(close.shape[0]):
-        c = close[t]
-        l_in = le[t]
-        s_in = se[t]
-        if not l_in:
+    n = close.shape[0]
+    whole = n // WORD
+    le_words, se_words = le[: whole * WORD].view(np.uint64), se[: whole * WORD].view(np.uint64)
+    out_words = out[: whole * WORD].view(np.uint64)
+    for w in range((n + WORD - 1) // WORD):
+        if pos == 0 and w < whole and (le_words[w] | se_words[w]) == 0:
+            out_words[w] = 0  # eight bars met flat without an entry condition: flat, both sides armed
             long_armed = True
-        if not s_in:
             short_armed = True
-        p = pos
-        exited = False
-        if p == 1:
-            held += 1
-            if c > extreme:
-                extreme = c
-            stopped = max_hold > 0 and held >= max_hold
-            if use_trail and c < extreme - mult * scale[t]:
-                stopped = True
-            if s_in and short_armed and not l_in:
-                p = -1
-                held = 0
-                extreme = c
-            elif stopped:
-                p = 0
-                long_armed = False
-                exited = True
-            elif lx[t]:
-                p = 0
-                exited = True
-        elif p == -1:
-            held += 1
-            if c < extreme:
-                extreme = c
-            stopped = max_hold > 0 and held >= max_hold
-            if use_trail and c > extreme + mult * scale[t]:
-                stopped = True
-            if l_in and long_armed and not s_in:
-                p = 1
-                held = 0
-                extreme = c
-            elif stopped:
-                p = 0
-                short_armed = False
-                exited = True
-            elif sx[t]:
-                p = 0
-                exited = True
-        if p == 0 and not exited:
-            if l_in and long_armed and not s_in:
-                p = 1
-                held = 0
-                extreme = c
-            elif s_in and short_armed and not l_in:
-                p = -1
-                held = 0
-                extreme = c
-        pos = p
-        out[t] = p
+            continue
+        for t in range(w * WORD, min(w * WORD + WORD, n)):
+            c = close[t]
+            l_in = le[t]
+            s_in = se[t]
+            if not l_in:
+                long_armed = True
+            if not s_in:
+                short_armed = True
+            p = pos
+            exited = False
+            if p == 1:
+                held += 1
+                if c > extreme:
+                    extreme = c
+                stopped = max_hold > 0 and held >= max_hold
+                if use_trail and c < extreme - mult * scale[t]:
+                    stopped = True
+                if s_in and short_armed and not l_in:
+                    p = -1
+                    held = 0
+                    extreme = c
+                elif stopped:
+                    p = 0
+                    long_armed = False
+                    exited = True
+                elif lx[t]:
+                    p = 0
+                    exited = True
+            elif p == -1:
+                held += 1
+                if c < extreme:
+                    extreme = c
+                stopped = max_hold > 0 and held >= max_hold
+                if use_trail and c > extreme + mult * scale[t]:
+                    stopped = True
+                if l_in and long_armed and not s_in:
+                    p = 1
+                    held = 0
+                    extreme = c
+                elif stopped:
+                    p = 0
+                    short_armed = False
+                    exited = True
+                elif sx[t]:
+                    p = 0
+                    exited = True
+            if p == 0 and not exited:
+                if l_in and long_armed and not s_in:
+                    p = 1
+                    held = 0
+                    extreme = c
+                elif s_in and short_armed and not l_in:
+                    p = -1
+                    held = 0
+                    extreme = c
+            pos = p
+            out[t] = p
 
 
 @njit(cache=True)
