@@ -16,13 +16,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .walk_forward import ML_JIT
+
 GRADIENT_TOL = 1e-10  # relative to max(1, |first gradient|)
 MAX_NEWTON_STEPS = 100
-_JIT = {"cache": True, "error_model": "numpy"}  # numpy division semantics, as walk_forward's kernels: no
-# ZeroDivisionError check per division (such checks kept the standardisation's loop from vectorising)
 
 
-@njit(**_JIT)
+@njit(**ML_JIT)
 def _loss(w, direction, t, margins, moves, y, c):  # pragma: no cover - numba
     """Objective at w + t * direction, from the rows' margins x̃·w and moves x̃·direction (O(rows))."""
     trial = w + t * direction
@@ -34,7 +34,7 @@ def _loss(w, direction, t, margins, moves, y, c):  # pragma: no cover - numba
     return total
 
 
-@njit(**_JIT)
+@njit(**ML_JIT)
 def fit_squared_hinge(x, y, c):  # pragma: no cover - numba
     """(w, b) minimising the problem above for rows x (n x d, float64) and labels y in {-1, +1}.
 

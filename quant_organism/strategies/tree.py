@@ -20,12 +20,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .walk_forward import column_means
+from .walk_forward import ML_JIT, column_means
 
 FEATURE_THRESHOLD = 1e-7  # sklearn: values closer than this are not split between
 EPSILON = np.finfo(np.float64).eps
-_JIT = {"cache": True, "error_model": "numpy"}  # numpy division semantics, as walk_forward's kernels: no
-# ZeroDivisionError check per division (such checks kept the standardisation's loop from vectorising)
 
 
 def pca(x: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray]:
@@ -49,7 +47,7 @@ def project(x: np.ndarray, mean: np.ndarray, scale: np.ndarray, center: np.ndarr
     return np.ascontiguousarray(rows @ components.T, dtype=np.float32)
 
 
-@njit(**_JIT)
+@njit(**ML_JIT)
 def _standardised_centred(x, mean, scale, center):  # pragma: no cover - numba
     n, d = x.shape
     out = np.empty((n, d))
@@ -59,7 +57,7 @@ def _standardised_centred(x, mean, scale, center):  # pragma: no cover - numba
     return out
 
 
-@njit(**_JIT)
+@njit(**ML_JIT)
 def _centre_covariance(covariance, mean, n_samples):  # pragma: no cover - numba
     """`covariance -= n_samples * mean[:, None] * mean[None, :]; covariance /= n_samples - 1`, element by element
     in numpy's order of operations."""
@@ -75,7 +73,7 @@ def _centre_covariance(covariance, mean, n_samples):  # pragma: no cover - numba
             covariance[i, j] = covariance[i, j] / below
 
 
-@njit(**_JIT)
+@njit(**ML_JIT)
 def _components(vectors, n_components):  # pragma: no cover - numba
     """The `n_components` strongest of `eigh`'s eigenvectors (its columns, weakest first), as rows, each signed so
     that its entry of largest magnitude (the first such) is positive: sklearn's `svd_flip` on `np.flip(vectors,
@@ -98,7 +96,7 @@ def _components(vectors, n_components):  # pragma: no cover - numba
     return out
 
 
-@njit(**_JIT)
+@njit(**ML_JIT)
 def _best_split(z, y, ranked, min_leaf):  # pragma: no cover - numba
     """(feature, threshold, left row count) of the node's best split, or feature -1 without a valid one.
     `ranked[f]` holds the node's rows in increasing order of feature f."""
@@ -133,7 +131,7 @@ def _best_split(z, y, ranked, min_leaf):  # pragma: no cover - numba
     return best_feature, best_threshold, best_left
 
 
-@njit(**_JIT)
+@njit(**ML_JIT)
 def _impurity(y, rows):  # pragma: no cover - numba
     total = 0.0
     squares = 0.0
@@ -145,7 +143,7 @@ def _impurity(y, rows):  # pragma: no cover - numba
     return squares / rows.shape[0] - mean * mean
 
 
-@njit(**_JIT)
+@njit(**ML_JIT)
 def _partition(ranked, goes_left, n_left):  # pragma: no cover - numba
     """Each feature's ranked rows split into the left and right child's, order kept (a stable partition)."""
     k, n = ranked.shape
@@ -186,7 +184,7 @@ def fit_quantile_tree(
     return tuple(nodes), table
 
 
-@njit(**_JIT)
+@njit(**ML_JIT)
 def _grow(z, y, max_depth, min_leaf, ranked, levels):  # pragma: no cover - numba
     n, k = z.shape
     capacity = 2 ** (max_depth + 1)
@@ -226,7 +224,7 @@ def _grow(z, y, max_depth, min_leaf, ranked, levels):  # pragma: no cover - numb
     return feature[:count], threshold[:count], left[:count], right[:count], table[:count]
 
 
-@njit(**_JIT)
+@njit(**ML_JIT)
 def apply_tree(feature, threshold, left, right, z):  # pragma: no cover - numba
     """The leaf (node id) of each row of `z`: left while its value <= the node's threshold."""
     out = np.empty(z.shape[0], dtype=np.int64)
@@ -238,7 +236,7 @@ def apply_tree(feature, threshold, left, right, z):  # pragma: no cover - numba
     return out
 
 
-@njit(**_JIT)
+@njit(**ML_JIT)
 def _quantiles(values, levels, out):  # pragma: no cover - numba
     """`numpy.quantile(values, levels)` of sorted `values` into `out`: virtual index (n - 1) q, and numpy's
     two-sided interpolation between the neighbouring order statistics."""

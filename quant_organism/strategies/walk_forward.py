@@ -22,8 +22,9 @@ from numba import njit
 from .indicators import Indicators, ratio, shift
 
 MIN_TRAIN_ROWS = 50
-_JIT = {"cache": True, "error_model": "numpy"}  # numpy division semantics: no ZeroDivisionError check per
-# division, which kept loops from vectorising (a refit's standardisation ran 2.3x slower with it)
+ML_JIT = {"cache": True, "error_model": "numpy"}
+"""How the ML seeds' kernels compile (here, tree.py, svm.py): numpy's division semantics, without a ZeroDivisionError
+check per division, which kept loops from vectorising (a refit's standardisation ran 2.3x slower with it)."""
 
 
 def feature_matrix(ind: Indicators, n_lags: int, rsi_period: int, ema_period: int, vol_period: int) -> np.ndarray:
@@ -71,7 +72,7 @@ def scaled(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return _scaled(x, mean, scale)
 
 
-@njit(**_JIT)
+@njit(**ML_JIT)
 def _scaled(x, mean, scale):  # pragma: no cover - numba
     n, d = x.shape
     out = np.empty((n, d))
@@ -81,7 +82,7 @@ def _scaled(x, mean, scale):  # pragma: no cover - numba
     return out
 
 
-@njit(**_JIT)
+@njit(**ML_JIT)
 def _standardised(x, floor):  # pragma: no cover - numba
     mean, scale = _column_moments(x)
     for j in range(scale.shape[0]):
@@ -90,7 +91,7 @@ def _standardised(x, floor):  # pragma: no cover - numba
     return _scaled(x, mean, scale), mean, scale
 
 
-@njit(**_JIT)
+@njit(**ML_JIT)
 def _column_moments(x):  # pragma: no cover - numba
     """Column means and population stds, summed row after row as numpy reduces a C-ordered array over axis 0:
     the same bits as x.mean(axis=0) and x.std(axis=0) (test_strategies_tree.py), a tenth of their time."""
@@ -112,7 +113,7 @@ def column_means(x: np.ndarray) -> np.ndarray:
     return _row_after_row_means(x)
 
 
-@njit(**_JIT)
+@njit(**ML_JIT)
 def _row_after_row_means(x):  # pragma: no cover - numba
     """Column means of a C-ordered array with at least two columns, summed row after row as numpy reduces one."""
     n, d = x.shape
@@ -192,7 +193,7 @@ def finite_rows(x: np.ndarray) -> np.ndarray:
     return _finite_rows(x) if x.ndim == 2 else np.isfinite(x).all(axis=1)
 
 
-@njit(**_JIT)
+@njit(**ML_JIT)
 def _finite_rows(x):  # pragma: no cover - numba
     n, d = x.shape
     out = np.empty(n, np.bool_)
