@@ -22,7 +22,7 @@ from quant_organism.strategies import (
     repair_values,
 )
 from quant_organism.strategies.base import BaseSeed
-from quant_organism.strategies.genes import _clipped, genes_json, hash_payload
+from quant_organism.strategies.genes import _clipped, _gene_problems, genes_hash, genes_hash_and_json, genes_json, hash_payload
 
 ALL = list(SeedType)
 
@@ -256,6 +256,48 @@ def test_genes_json_is_the_json_encoders_text() -> None:
     assert genes_json(escaped) == json.dumps(escaped, separators=(",", ":")) == '{"p\\u00e9riode":3,"a-b":0.5,"flag":true}'
     with pytest.raises(TypeError):
         genes_json({"fast_period": np.int64(3)})
+
+
+def test_the_hash_and_json_made_together_are_the_ones_made_apart() -> None:
+    """Evolution takes a genome's hash and its records' genes text from one formatting of its numbers: the same two
+    texts as `genes_hash` and `genes_json`, for repaired values of every seed (regime gene on and off, exponent
+    floats) and for values that leave that path (a signed zero, NaN, numpy scalars, another gene order)."""
+    rng = np.random.default_rng(17)
+    for seed_type in ALL:
+        for k in range(40):
+            values = repair_values(seed_type, SeedGenes.random(seed_type, "a", rng).gene_values())
+            if k % 2:
+                values["regime_filter"] = 0
+            name = next(n for n, v in values.items() if isinstance(v, float))
+            variants = [values, {**values, name: 1e-7}, {**values, name: 2.5e16}]
+            variants += [{**values, name: -0.0}, {**values, name: math.nan}, {**values, name: np.float64(0.5)}]
+            variants.append(dict(reversed(values.items())))
+            for case in variants:
+                if case[name] != case[name]:  # NaN: no hash (the encoder refuses it), the records' text still
+                    with pytest.raises(ValueError):
+                        genes_hash_and_json(seed_type, case)
+                    continue
+                assert genes_hash_and_json(seed_type, case) == (genes_hash(seed_type, case), genes_json(case))
+
+
+def test_the_quick_validity_check_finds_what_the_named_problems_find() -> None:
+    """`from_repaired` checks every genome evolution evaluates: its plain-loop check passes exactly the values
+    whose named problems are none, on values in bounds, out of bounds, NaN and with broken orderings."""
+    rng = np.random.default_rng(19)
+    for seed_type in ALL:
+        space = gene_space(seed_type)
+        for k in range(60):
+            values = SeedGenes.random(seed_type, "a", rng).gene_values()
+            name = list(space)[k % len(space)]
+            spec = space[name]
+            values[name] = [values[name], spec.high + 1, spec.low - 1, math.nan, spec.low, spec.high][k % 6]
+            orders = gene_orderings(seed_type)
+            if orders and k % 7 == 0:
+                values[orders[0].lower], values[orders[0].upper] = values[orders[0].upper], values[orders[0].lower]
+            named = [f"{n}" for n, s in space.items() if not s.contains(values[n])] or [
+                o.lower for o in orders if not o.holds(values)
+            ]
+            assert (not _gene_problems(seed_type, values)) == (not named), (seed_type, name, values)
 
 
 def test_repair_clips_each_gene_as_its_spec_does() -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import operator
 import os
 import time
 import traceback
@@ -37,7 +38,14 @@ from quant_organism.evolution.config import OBJECTIVE_COLUMN, EvolutionConfig
 from quant_organism.evolution.fitness import evaluate_universe
 from quant_organism.evolution.operators import allocate, crossover_values, crowded_tournament, mutate_values, random_genome_values
 from quant_organism.evolution.windows import Window, WindowLeakError, guard_train_frames
-from quant_organism.strategies.genes import SeedGenes, SeedType, evolved_name, genes_hash, genes_json, repair_values
+from quant_organism.strategies.genes import (
+    SeedGenes,
+    SeedType,
+    evolved_name,
+    genes_hash_and_json,
+    genes_json,
+    repair_values,
+)
 
 Evaluator = Callable[[Mapping[str, pd.DataFrame], Sequence[SeedGenes], FitnessConfig], pd.DataFrame]
 """(train frames, distinct genomes, fitness config) -> one row per genome with `obj_*`, valid, score."""
@@ -50,20 +58,26 @@ STATUS_LEAK = "leak"
 """The in-island leak guard fired: never a failed batch to absorb; `run_evolution` fails the run on it."""
 
 
+_objectives_of = operator.itemgetter(*OBJECTIVE_COLUMNS)  # a row's objective values, in OBJECTIVE_WEIGHTS' order
+
+
 class Individual:
     """A genome as its repaired gene values, its evolved name and hash, with its objective values (sharpe,
     consistency, max_drawdown, turnover) and its evaluated row. The `SeedGenes` model is built only for the
     evaluator, under the hash: an island breeds on values, and building a model per offspring was a fifth of
     breeding."""
 
-    __slots__ = ("seed_type", "values", "name", "generation", "hash", "objectives", "score", "row")
+    __slots__ = ("seed_type", "values", "name", "generation", "hash", "genes", "objectives", "score", "row")
 
-    def __init__(self, seed_type: SeedType, values: dict, name: str, generation: int, genes_hash: str) -> None:
+    def __init__(
+        self, seed_type: SeedType, values: dict, name: str, generation: int, genes_hash: str, genes: str | None = None
+    ) -> None:
         self.seed_type = seed_type
         self.values = values
         self.name = name
         self.generation = generation
         self.hash = genes_hash
+        self.genes = genes  # `genes_json(values)`, when it was made with the hash (`genes_hash_and_json`)
         self.objectives: tuple[float, ...] = ()
         self.score = float("nan")
         self.row: dict = {}
@@ -171,7 +185,7 @@ class Island:
         if [row["seed_id"] for row in rows] != [i.hash for i in fresh]:
             raise RuntimeError("evaluator returned rows that do not match the genomes it was given")
         for ind, row in zip(fresh, rows):
-            ind.objectives = tuple(float(row[c]) for c in OBJECTIVE_COLUMNS)
+            ind.objectives = tuple(map(float, _objectives_of(row)))
             ind.score = self._objective(row)
             ind.row = row
             self.cache[ind.hash] = ind
@@ -249,11 +263,11 @@ class Island:
         for seed_type in types:
             for _ in range(100):  # a duplicate draw is astronomically rare; redraw instead of keeping it
                 values = self._restricted_values(seed_type, random_genome_values(seed_type, self.rng))
-                digest = genes_hash(seed_type, values)
+                digest, text = genes_hash_and_json(seed_type, values)
                 if digest not in seen:
                     break
             seen.add(digest)
-            out.append(self._individual(seed_type, values, digest, 0))
+            out.append(self._individual(seed_type, values, digest, 0, text))
         return out
 
     def _breed(self, population: list[Individual], k: int, generation: int) -> list[Individual]:
@@ -283,7 +297,8 @@ class Island:
             unchanged = parent is None or values == parent
             mutated = mutate_values(seed_type, values, self.rng, cfg.mutation_rate, cfg.mutation_sigma, force=unchanged)
             child = self._restricted_values(seed_type, mutated)
-            out.append(self._individual(seed_type, child, genes_hash(seed_type, child), generation))
+            digest, text = genes_hash_and_json(seed_type, child)
+            out.append(self._individual(seed_type, child, digest, generation, text))
         return out
 
     def _restricted(self, genes: SeedGenes) -> SeedGenes:
@@ -306,12 +321,12 @@ class Island:
         return repair_values(seed_type, {**values, **clipped})
 
     # --- evaluation ------------------------------------------------------------------------
-    def _individual(self, seed_type: SeedType, values: dict, digest: str, generation: int) -> Individual:
+    def _individual(self, seed_type: SeedType, values: dict, digest: str, generation: int, text: str | None = None) -> Individual:
         """The island's individual for repaired gene values: the cached one if this genome was seen before, else
         a new one with its evolved name."""
         if digest in self.cache:
             return self.cache[digest]
-        return Individual(seed_type, values, evolved_name(seed_type, generation, digest), generation, digest)
+        return Individual(seed_type, values, evolved_name(seed_type, generation, digest), generation, digest, text)
 
     def _objective(self, row: dict) -> float:
         """The scalar elitism ranks by: the fitness score, or the chosen objective for valid genomes only."""
@@ -322,16 +337,20 @@ class Island:
         return value if bool(row.get("valid")) and np.isfinite(value) else -1e12
 
     def _record(self, ind: Individual, row: dict) -> dict:
-        metrics = {k: v for k, v in row.items() if k not in ("seed_id", "seed_type")}
-        return {
+        """The genome's record: its name, type, generation, island, genes and hash, then the row's metrics (the
+        row's own `seed_id` and `seed_type` left out)."""
+        record = {
             "name": ind.name,
-            "seed_type": ind.seed_type.value,
+            "seed_type": None,
             "generation": ind.generation,
             "batch": self.task.batch,
-            "genes": genes_json(ind.values),
+            "genes": ind.genes if ind.genes is not None else genes_json(ind.values),
             "genes_hash": ind.hash,
-            **metrics,
         }
+        record.update(row)  # the keys above keep their places; a metric of the same name wins, as it always did
+        record["seed_type"] = ind.seed_type.value
+        record.pop("seed_id", None)
+        return record
 
     def _record_generation(self, generation: int, population: list[Individual], tick: float) -> None:
         scores = np.array([i.score for i in population])

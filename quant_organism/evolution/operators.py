@@ -115,11 +115,11 @@ def mutate_values(
     """`mutate` on flat gene values, returning them repaired: evolution breeds on values and builds a genome
     only for an offspring not seen before."""
     layout = _active_layout(seed_type)
-    hits = rng.random(len(layout)) < rate
-    if force and not hits.any():
-        hits[int(rng.integers(len(layout)))] = True
+    hits = [k for k, u in enumerate(rng.random(len(layout)).tolist()) if u < rate]  # a list: numpy's per call cost more
+    if force and not hits:
+        hits = [int(rng.integers(len(layout)))]
     out = dict(values)
-    for k in np.flatnonzero(hits).tolist():
+    for k in hits:
         name, is_int, low, high = layout[k]
         out[name] = _mutate_gene(is_int, low, high, out[name], sigma, rng)
     return repair_values(seed_type, out)
