@@ -32,7 +32,7 @@ def pareto_fronts(weighted: np.ndarray, k: int | None = None) -> list[np.ndarray
         return []
     if not np.isfinite(weighted).all():
         raise ValueError("NSGA-II sorting needs finite objective values")
-    order = np.lexsort(tuple(-weighted[:, c] for c in reversed(range(weighted.shape[1]))))  # descending, stable
+    order = _descending(weighted)
     level = _front_levels(np.ascontiguousarray(weighted), n if k is None else k)
     ranked = order[level[order] >= 0]
     ranked = ranked[np.argsort(level[ranked], kind="stable")]  # by front, each in `order`
@@ -57,14 +57,21 @@ def select(values: np.ndarray, weights: tuple[float, ...], k: int) -> np.ndarray
 
 
 def ranks_and_crowding(values: np.ndarray, weights: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's front number and its crowding distance within that front."""
+    """Each row's front number and its crowding distance within that front (each front's rows in `pareto_fronts`'
+    order: the crowding's stable sorts start from it). The fronts' loop is compiled: from Python, each of a
+    generation's ten to twenty fronts paid its array calls' overhead."""
     values = np.asarray(values, dtype=np.float64)
-    ranks = np.zeros(len(values), dtype=np.int64)
-    crowding = np.zeros(len(values))
-    for level, front in enumerate(pareto_fronts(values * np.asarray(weights, dtype=np.float64))):
-        ranks[front] = level
-        crowding[front] = crowding_distance(values[front])
-    return ranks, crowding
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    weighted = values * np.asarray(weights, dtype=np.float64)
+    if not np.isfinite(weighted).all():
+        raise ValueError("NSGA-II sorting needs finite objective values")
+    return _crowding_by_front(np.ascontiguousarray(values), _descending(weighted), _front_levels(weighted, len(values)))
+
+
+def _descending(weighted: np.ndarray) -> np.ndarray:
+    """Row positions in descending lexicographic order of the weighted values, equal rows in input order."""
+    return np.lexsort(tuple(-weighted[:, c] for c in reversed(range(weighted.shape[1]))))
 
 
 @njit(cache=True)
@@ -127,3 +134,23 @@ def _crowding(values: np.ndarray) -> np.ndarray:
         for r in range(1, m - 1):
             distance[order[r]] += (column[r + 1] - column[r - 1]) / norm
     return distance
+
+
+@njit(cache=True)
+def _crowding_by_front(values: np.ndarray, order: np.ndarray, level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`ranks_and_crowding` from the rows' descending order and front numbers (every row has one): each front's
+    rows taken in that order, as `pareto_fronts` lists them, and its crowding distance (`_crowding`)."""
+    n = len(order)
+    crowding = np.zeros(n)
+    for front in range(level.max() + 1):
+        members = np.empty(n, dtype=np.int64)
+        count = 0
+        for r in range(n):
+            if level[order[r]] == front:
+                members[count] = order[r]
+                count += 1
+        members = members[:count]
+        distance = _crowding(values[members])
+        for r in range(count):
+            crowding[members[r]] = distance[r]
+    return level.copy(), crowding
