@@ -321,3 +321,39 @@ def test_a_held_position_pays_funding_and_marks_every_bar_until_its_stop(side):
     assert m["funding"] == pytest.approx(paid.sum() / CASH, rel=1e-12)
     assert m["exposure"] == pytest.approx((exit_bar - 1) / n)  # closing in the position: bars 1 .. exit_bar - 1
     assert np.all(equity[exit_bar:] == equity[exit_bar])  # flat after the stop (the target never changes)
+
+
+def test_the_kernel_takes_its_figures_from_each_mark_as_the_metrics_module_does_from_the_stored_path():
+    """The simulation feeds each bar's mark into the path figures as it makes it, and books a flat stretch's
+    unchanged marks in one step (`path_hold_nb`): its total return, Sharpe, Sortino, drawdown and consistency are
+    bit for bit `path_figures_nb` of its own marked path, through flat stretches that cross weeks, held positions,
+    stops, reversals and an account that goes bust."""
+    from quant_organism.backtest.engine import Market
+    from quant_organism.core.metrics import path_figures_nb
+
+    rng = np.random.default_rng(29)
+    n = 24 * 60
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    ohlcv = bars(np.r_[100.0, close[:-1]], closes=close)
+    ohlcv["high"], ohlcv["low"] = ohlcv[["open", "close"]].max(axis=1) * 1.003, ohlcv[["open", "close"]].min(axis=1) * 0.997
+    columns = {}
+    for k in range(12):
+        state, path = 0, np.zeros(n, np.int8)
+        switch = [0.002, 0.02, 0.2][k % 3]  # quiet weeks, days, hours between changes
+        for t in range(n):
+            if rng.random() < switch:
+                state = int(rng.choice([-1, 0, 0, 1]))
+            path[t] = state
+        columns[f"s{k}"] = path
+    signals = pd.DataFrame(columns, index=ohlcv.index)
+    for costs, sizes in ((COSTS, 1.0), (CostModel(taker_fee=0.09, slippage=0.09), 1.0)):  # the second loses nearly all
+        result = run_backtest(ohlcv, signals, stop_loss=0.02, take_profit=0.05, position_size=sizes, costs=costs, init_cash=CASH)
+        market = Market.prepare(ohlcv, None, "W")
+        for name in signals:
+            expected = path_figures_nb(
+                result.equity[name].to_numpy(), CASH, market.period_ids, market.n_periods, market.bars.bars_per_year
+            )
+            row = result.metrics.loc[name]
+            got = (row["total_return"], row["sharpe"], row["sortino"], row["max_drawdown"], row["consistency"])
+            assert got == expected, name
+    assert (result.metrics["total_return"] <= -0.99).any()  # the costly run lost nearly everything somewhere

@@ -121,3 +121,25 @@ def test_no_metric_formula_is_written_outside_the_metrics_module():
 def test_the_guard_bites():
     assert SECOND_FORMULA.search("sharpe = r.mean() / r.std(ddof=1) * math.sqrt(365)")
     assert SECOND_FORMULA.search("equity = (1.0 + r).cumprod()")
+
+
+def test_a_run_of_unchanged_marks_is_one_step_of_the_running_figures():
+    """The backtest books a flat stretch's marks in one step (`path_hold_nb`): from any state, the same state as
+    stepping through them one by one, wherever the stretch starts and ends against sub-period boundaries (ids
+    that never decrease), whether the mark rose, fell or stayed in the current sub-period."""
+    rng = np.random.default_rng(31)
+    for _ in range(400):
+        n = int(rng.integers(2, 60))
+        ids = np.cumsum(rng.random(n) < 0.15).astype(np.int64)
+        marks = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, n)))
+        state = metrics.path_start_nb(100.0, ids[0])
+        cut = int(rng.integers(1, n))
+        for i in range(cut):
+            state = metrics.path_step_nb(state, marks[i], ids[i])
+        ends = np.sort(rng.choice(np.arange(cut + 1, n + 1), size=min(2, n - cut), replace=False))
+        held, one_by_one = state, state
+        for begin, end in zip([cut, *ends[:-1]], ends):  # one stretch, or two in a row (a sub-period on one mark)
+            for i in range(begin, end):
+                one_by_one = metrics.path_step_nb(one_by_one, marks[cut - 1], ids[i])
+            held = metrics.path_hold_nb(held, ids[end - 1])
+            assert held == one_by_one

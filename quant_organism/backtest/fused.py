@@ -39,10 +39,10 @@ def _score_genome(g, cond, close, track, regime, sim, scratch, buf, out):  # pra
     if index[g] >= 0:
         flatten_disallowed(buf, masks[index[g]])
     open_, high, low, close_, funding, sl, tp, frac, taker, maker, slip, tp_limit, cash, ids, n_ids, ann = sim
-    equity, equity_out, position_out, orders, trades = scratch
+    equity_out, position_out, orders, trades = scratch
     simulate_column_nb(
         open_, high, low, close_, funding, buf, g, sl[g], tp[g], frac[g], taker, maker, slip, tp_limit, cash, ids,
-        n_ids, ann, False, equity, equity_out, position_out, orders, trades, 0, 0, out[g],
+        n_ids, ann, False, equity_out, position_out, orders, trades, 0, 0, out[g],
     )  # fmt: skip
 
 
@@ -208,7 +208,7 @@ def fused_metrics(
     out = np.full((n_cols, N_METRICS), np.nan)
     if n_cols == 0:
         return out
-    scratch = (np.empty(n), np.empty((0, 0), order="F"), np.empty((0, 0), order="F"),
+    scratch = (np.empty((0, 0), order="F"), np.empty((0, 0), order="F"),
                kernel.empty_order_records(0), kernel.empty_trade_records(0))  # fmt: skip
     KERNELS[inputs.kernel](*inputs.args, inputs.tracker(n_cols), regime_masks(regimes, regime_codes, n, masks), sim, scratch, out)
     return out
