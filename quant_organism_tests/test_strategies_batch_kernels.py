@@ -254,6 +254,34 @@ def test_the_tracker_is_its_rules_bar_by_bar_through_long_quiet_stretches(n) -> 
     assert (got != 0).any() and (got == 0).any()
 
 
+@pytest.mark.parametrize("n", [7, 8, 403, 1000])
+def test_the_tracker_is_its_rules_bar_by_bar_through_long_held_stretches(n) -> None:
+    """The compiled tracker also passes eight bars at a time where it holds a position with nothing to watch (no
+    trailing stop, a time stop further than eight bars, neither the opposite entry nor its own exit): the same
+    positions as the rules applied bar by bar, through held stretches of every length and alignment whose own
+    entry holds on every bar or not (re-arming after a stop), time stops near and across word edges, and
+    reversals."""
+    rng = np.random.default_rng(100 + n)
+    genomes = 16
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    kind = np.repeat(rng.integers(0, 4, (n // 6 + 1, genomes)), 6, axis=0)[:n]  # 0 quiet, 1 long, 2 short, 3 noisy
+    kind = np.roll(kind, int(rng.integers(0, 6)), axis=0)  # stretches at every alignment
+    draw = rng.random((4, n, genomes))
+    dense = rng.random(genomes) < 0.5  # genomes whose held side's entry holds on every bar
+    le = np.where(kind == 1, dense | (draw[0] < 0.8), (kind == 3) & (draw[0] < 0.15))
+    se = np.where(kind == 2, dense | (draw[2] < 0.8), (kind == 3) & (draw[2] < 0.15))
+    lx = (kind == 3) & (draw[1] < 0.1)
+    sx = (kind == 3) & (draw[3] < 0.1)
+    max_hold = rng.choice([0, 0, 3, 8, 9, 15, 16, 17, 40], genomes)
+    cond = np.stack([le.T, lx.T, se.T, sx.T])
+    got = track_positions(cond, close, max_hold=max_hold)
+    for g in range(genomes):
+        expected = _reference_track(le[:, g], lx[:, g], se[:, g], sx[:, g], close, max_hold[g], np.full(n, np.inf))
+        assert got[g].tolist() == expected, g
+    if n >= 400:
+        assert (got == 1).sum() > n and (got == -1).sum() > n  # long and short stretches held
+
+
 # --- the rule kernels against the plain array formulation of four seeds' rules ---------------------
 def _lag(matrix: np.ndarray, lags: np.ndarray) -> np.ndarray:
     out = np.full(matrix.shape, np.nan)
