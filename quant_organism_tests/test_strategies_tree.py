@@ -8,7 +8,7 @@ import pytest
 from sklearn.decomposition import PCA
 from sklearn.tree import DecisionTreeRegressor
 
-from quant_organism.strategies.tree import _quantiles, apply_tree, fit_quantile_tree, fit_tree, pca
+from quant_organism.strategies.tree import _quantiles, apply_tree, feature_orders, fit_quantile_tree, fit_tree, pca
 
 
 def _problem(seed: int):
@@ -131,3 +131,20 @@ def test_the_compiled_element_wise_steps_are_numpys_to_the_last_bit(seed):
     assert scaled(x[0], mean, scale).tobytes() == ((x[0] - mean) / scale).tobytes()
     assert np.array_equal(finite_rows(x), np.isfinite(x).all(axis=1))
     assert np.array_equal(finite_rows(x[:, :1]), np.isfinite(x[:, :1]).all(axis=1))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_each_features_order_is_numpys_stable_argsort(seed):
+    """The tree sorts each feature of its float32 rows by a radix sort of their bits: numpy's stable argsort, with
+    ties (rounded values, -0.0 beside 0.0) in row order, infinities at the ends and NaN after them, whatever the
+    row count."""
+    rng = np.random.default_rng(seed)
+    for n in (1, 2, 7, 255, 256, 257, 1500):
+        z = (rng.normal(size=(n, 4)) * rng.choice([1e-3, 1.0, 1e6], 4)).astype(np.float32)
+        z[::3, 0] = np.round(z[::3, 0], 1)
+        z[::5, 1] = -0.0
+        z[::7, 1] = 0.0
+        z[:2, 2], z[2:4, 2], z[4:6, 2], z[6:7, 3] = np.inf, -np.inf, np.nan, -np.nan
+        assert np.array_equal(feature_orders(z), np.argsort(np.ascontiguousarray(z.T), axis=1, kind="stable"))
+    wide = rng.normal(size=(50, 3))  # float64 rows take numpy's own sort
+    assert np.array_equal(feature_orders(wide), np.argsort(wide.T, axis=1, kind="stable"))

@@ -165,10 +165,68 @@ def _partition(ranked, goes_left, n_left):  # pragma: no cover - numba
 
 def fit_tree(z: np.ndarray, y: np.ndarray, max_depth: int, min_leaf: int) -> tuple[np.ndarray, ...]:
     """Nodes as arrays (feature, threshold, left child, right child; feature -1 marks a leaf) of the tree for
-    rows `z` (float32, n x k) and targets `y` (module docstring). Each feature is sorted once, by numpy (its
-    sort is three times numba's here; the order of equal values does not matter), and a split partitions every
-    feature's order stably, so a level costs one pass over the rows per feature."""
+    rows `z` (float32, n x k) and targets `y` (module docstring). Each feature is sorted once (`feature_orders`)
+    and a split partitions every feature's order stably, so a level costs one pass over the rows per feature."""
     return fit_quantile_tree(z, y, max_depth, min_leaf, np.zeros(0))[0]
+
+
+def feature_orders(z: np.ndarray) -> np.ndarray:
+    """Each feature's rows (columns of `z`) in increasing order of value, equal values in row order: numpy's stable
+    argsort, by a radix sort of the float32 bits for the tree's float32 rows (2.3x faster than numpy's default
+    argsort on a refit's rows, 30 against 70 us, 2026-11-28). Ties were ordered by numpy's unstable sort before;
+    the trees of 1,500 refits captured from evolution (19 with ties ordered otherwise) came out the same."""
+    columns = np.ascontiguousarray(z.T)
+    if columns.dtype != np.float32 or columns.ndim != 2:
+        return np.argsort(columns, axis=-1, kind="stable").astype(np.int64)
+    return _radix_orders(columns)
+
+
+@njit(**ML_JIT)
+def _radix_orders(columns):  # pragma: no cover - numba
+    """`feature_orders` of float32 rows: a least significant digit first radix sort (stable) of keys that order as
+    the values do (-0.0 as 0.0, NaN after +inf, as numpy sorts them), a byte per pass, skipping a byte that every
+    key shares."""
+    k, n = columns.shape
+    out = np.empty((k, n), np.int64)
+    keys = np.empty(n, np.uint32)
+    spare_keys = np.empty(n, np.uint32)
+    order = np.empty(n, np.int64)
+    spare = np.empty(n, np.int64)
+    counts = np.empty(256, np.int64)
+    for f in range(k):
+        bits = columns[f].view(np.uint32)
+        for i in range(n):
+            u = np.uint32(bits[i])
+            if (u & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000):
+                keys[i] = np.uint32(0xFFFFFFFF)  # NaN, after every number
+            elif u == np.uint32(0x80000000):
+                keys[i] = np.uint32(0x80000000)  # -0.0, as 0.0
+            elif u >= np.uint32(0x80000000):
+                keys[i] = ~u  # negative: larger magnitudes first
+            else:
+                keys[i] = u | np.uint32(0x80000000)
+            order[i] = i
+        for shift in range(0, 32, 8):
+            counts[:] = 0
+            for i in range(n):
+                counts[(keys[i] >> shift) & 0xFF] += 1
+            if counts[(keys[0] >> shift) & 0xFF] == n:
+                continue  # every key has this byte: the pass would keep the order
+            total = 0
+            for b in range(256):
+                c = counts[b]
+                counts[b] = total
+                total += c
+            for i in range(n):
+                d = (keys[i] >> shift) & 0xFF
+                p = counts[d]
+                counts[d] = p + 1
+                spare_keys[p] = keys[i]
+                spare[p] = order[i]
+            keys, spare_keys = spare_keys, keys
+            order, spare = spare, order
+        out[f] = order
+    return out
 
 
 def fit_quantile_tree(
@@ -178,7 +236,7 @@ def fit_quantile_tree(
     NaN for inner nodes), as `numpy.quantile`'s default (linear) method computes them, to the last bit, from the
     rows each leaf holds as the tree is grown. A leaf's rows are those `apply_tree` sends there: a split puts the rows up to a sorted
     position left and the threshold lies strictly between that value and the next, more than 1e-7 apart."""
-    ranked = np.argsort(np.ascontiguousarray(z.T), axis=1).astype(np.int64)
+    ranked = feature_orders(z)
     y = np.ascontiguousarray(y, dtype=np.float64)
     *nodes, table = _grow(z, y, int(max_depth), int(min_leaf), ranked, np.ascontiguousarray(levels, dtype=np.float64))
     return tuple(nodes), table
