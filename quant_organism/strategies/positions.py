@@ -32,7 +32,7 @@ def track_one(le, lx, se, sx, close, max_hold, scale, mult, use_trail, out):  # 
     holds stays flat and arms both sides, as its bars one by one would, so it is written at once. About 60% of
     `bench backtest`'s genome-bars are such; the tracker took 1.65 ns a bar on them and 0.22 ns now (2026-11-28).
     A word held with nothing to watch is written at once too: the tracker's 7.4 ms of a `bench backtest` pass
-    fell to 2.6 ms with it (2026-11-28)."""
+    fell to 2.5 ms with it (2026-11-28)."""
     pos = 0
     held = 0
     extreme = 0.0
