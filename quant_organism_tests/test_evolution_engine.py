@@ -34,12 +34,15 @@ from quant_organism.evolution.operators import (
     NOT_EVOLVED,
     allocate,
     crossover,
+    crossover_values,
     crowded_tournament,
     mutate,
+    mutate_values,
     random_genome,
     random_genome_values,
 )
 from quant_organism.strategies import ML_SEEDS, TECHNICAL_SEEDS, SeedGenes, SeedType, gene_orderings, gene_space
+from quant_organism.strategies.genes import repair_values
 from quant_organism_tests.support.markets import planted_market
 
 EVOLUTION_DAY = "2024-02-09"  # planted markets below start 2024-01-01 and run 40 days: D is their last day
@@ -116,6 +119,34 @@ def test_mutation_and_crossover_stay_in_bounds_and_orderings(seed_type):
         for name, spec in space.items():  # uniform crossover: an int child gene is one parent's
             if spec.kind == "int" and spec.active and not gene_orderings(seed_type):
                 assert c.gene(name) in (a.gene(name), b.gene(name))
+
+
+@pytest.mark.parametrize("seed_type", [*TECHNICAL_SEEDS, *ML_SEEDS])
+def test_the_operators_children_are_what_repairing_them_gives(seed_type):
+    """Mutation and crossover restore only the orderings of their children (their genes move within bounds and
+    types): from repaired parents, at random and pushed to their bounds (zero included), with steps tiny and wide,
+    each child is what `repair_values` makes of it, value for value and type for type, with no -0.0."""
+    rng = np.random.default_rng(23)
+    space = gene_space(seed_type)
+
+    def parent() -> dict:
+        values = random_genome_values(seed_type, rng)
+        for name, spec in space.items():
+            if spec.active and rng.random() < 0.3:
+                values[name] = spec.low if rng.random() < 0.5 else spec.high
+        return repair_values(seed_type, values)
+
+    def canonical(child: dict) -> bool:
+        repaired = repair_values(seed_type, child)
+        same_types = all(type(child[name]) is type(repaired[name]) for name in space)
+        return child == repaired and same_types and not any(v == 0 and np.signbit(v) for v in child.values())
+
+    for k in range(150):
+        sigma = [1e-9, 0.05, 0.5, 3.0][k % 4]
+        a, b = parent(), parent()
+        assert canonical(mutate_values(seed_type, a, rng, rate=0.5, sigma=sigma, force=True))
+        for child in crossover_values(seed_type, a, b, rng):
+            assert canonical(child)
 
 
 def test_forced_mutation_changes_a_genome_and_crossover_refuses_mixed_seed_types():

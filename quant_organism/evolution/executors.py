@@ -94,6 +94,7 @@ def warm_up(seed_types: Sequence[SeedType]) -> float:
     evaluate_universe({"WARM": frame.copy()}, genomes)
     if not _warmed:  # NSGA-II's sorting and crowding: compiled in the first generation otherwise (2.3 s, 2026-11-27)
         nsga2.select(rng.normal(size=(8, 3)), (1.0, -1.0, 1.0), 4)
+        nsga2.ranks_and_crowding(rng.normal(size=(8, 3)), (1.0, -1.0, 1.0))
     _warmed.update(todo)
     return time.perf_counter() - started
 

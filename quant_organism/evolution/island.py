@@ -258,7 +258,8 @@ class Island:
             digest = genes.genes_hash()
             if digest not in seen:
                 seen.add(digest)
-                out.append(self._individual(genes.seed_type, genes.gene_values(), digest, 0))
+                values = repair_values(genes.seed_type, genes.gene_values())  # canonical, as breeding takes values
+                out.append(self._individual(genes.seed_type, values, digest, 0))
         types = allocate(self.task.size - len(out), self.config.seed_type_weights(), rotate=self.task.batch)
         for seed_type in types:
             for _ in range(100):  # a duplicate draw is astronomically rare; redraw instead of keeping it

@@ -20,7 +20,16 @@ from types import MappingProxyType
 
 import numpy as np
 
-from quant_organism.strategies.genes import GeneSpec, GeneValue, SeedGenes, SeedType, gene_space, random_values, repair_values
+from quant_organism.strategies.genes import (
+    GeneSpec,
+    GeneValue,
+    SeedGenes,
+    SeedType,
+    gene_space,
+    random_values,
+    repair_values,
+    restore_orderings,
+)
 
 BLEND_ALPHA = 0.5
 _BLEND_SPAN = 1.0 + 2.0 * BLEND_ALPHA  # BLX: gamma = span * u - alpha, u uniform on [0, 1)
@@ -98,22 +107,23 @@ def _mutate_gene(is_int: bool, low: float, high: float, value: float, sigma: flo
         if jump == 0:
             jump = 1 if step >= 0 else -1
         return int(round(_reflect(value + jump, low, high)))
-    return _reflect(value + step, low, high)
+    return _reflect(value + step, low, high) + 0.0  # -0.0 as 0.0, as repairing casts it
 
 
 def mutate(
     genes: SeedGenes, rng: np.random.Generator, rate: float, sigma: float, generation: int, force: bool = False
 ) -> SeedGenes:
     """Each active gene mutated with probability `rate`; `force` guarantees at least one mutated gene."""
-    values = mutate_values(genes.seed_type, genes.gene_values(), rng, rate, sigma, force)
+    values = mutate_values(genes.seed_type, repair_values(genes.seed_type, genes.gene_values()), rng, rate, sigma, force)
     return SeedGenes.from_repaired(genes.seed_type, genes.seed_id, values, generation)
 
 
 def mutate_values(
     seed_type: SeedType, values: Mapping[str, GeneValue], rng: np.random.Generator, rate: float, sigma: float, force: bool = False
 ) -> dict[str, GeneValue]:
-    """`mutate` on flat gene values, returning them repaired: evolution breeds on values and builds a genome
-    only for an offspring not seen before."""
+    """`mutate` on flat gene values as `repair_values` returns them, returning the child's the same way: evolution
+    breeds on values and builds a genome only for an offspring not seen before. A mutated gene stays within its
+    bounds and type (`_mutate_gene`), so only the orderings are restored: the child is what repairing it gives."""
     layout = _active_layout(seed_type)
     hits = [k for k, u in enumerate(rng.random(len(layout)).tolist()) if u < rate]  # a list: numpy's per call cost more
     if force and not hits:
@@ -122,14 +132,15 @@ def mutate_values(
     for k in hits:
         name, is_int, low, high = layout[k]
         out[name] = _mutate_gene(is_int, low, high, out[name], sigma, rng)
-    return repair_values(seed_type, out)
+    return restore_orderings(seed_type, out)
 
 
 def crossover(a: SeedGenes, b: SeedGenes, rng: np.random.Generator, generation: int) -> tuple[SeedGenes, SeedGenes]:
     """Two children of same-seed-type parents: BLX-0.5 blend on floats, uniform swap on ints."""
     if a.seed_type != b.seed_type:
         raise ValueError(f"crossover within one seed type only: {a.seed_type.value} x {b.seed_type.value}")
-    ca, cb = crossover_values(a.seed_type, a.gene_values(), b.gene_values(), rng)
+    repaired = lambda g: repair_values(g.seed_type, g.gene_values())  # noqa: E731
+    ca, cb = crossover_values(a.seed_type, repaired(a), repaired(b), rng)
     make = SeedGenes.from_repaired
     return make(a.seed_type, a.seed_id, ca, generation), make(b.seed_type, b.seed_id, cb, generation)
 
@@ -137,7 +148,9 @@ def crossover(a: SeedGenes, b: SeedGenes, rng: np.random.Generator, generation: 
 def crossover_values(
     seed_type: SeedType, va: Mapping[str, GeneValue], vb: Mapping[str, GeneValue], rng: np.random.Generator
 ) -> tuple[dict[str, GeneValue], dict[str, GeneValue]]:
-    """`crossover` on two same-seed-type parents' flat gene values, returning the children's repaired."""
+    """`crossover` on two same-seed-type parents' flat gene values as `repair_values` returns them, returning the
+    children's the same way: blended floats are reflected into their bounds and swapped ints are the parents', so
+    only the orderings are restored."""
     layout = _active_layout(seed_type)
     ca, cb = dict(va), dict(vb)
     draws = rng.random(len(layout))
@@ -148,9 +161,9 @@ def crossover_values(
         else:
             gamma = _BLEND_SPAN * u - BLEND_ALPHA
             x, y = float(va[name]), float(vb[name])
-            ca[name] = _reflect((1.0 - gamma) * x + gamma * y, low, high)
-            cb[name] = _reflect(gamma * x + (1.0 - gamma) * y, low, high)
-    return repair_values(seed_type, ca), repair_values(seed_type, cb)
+            ca[name] = _reflect((1.0 - gamma) * x + gamma * y, low, high) + 0.0  # -0.0 as 0.0, as repairing casts it
+            cb[name] = _reflect(gamma * x + (1.0 - gamma) * y, low, high) + 0.0
+    return restore_orderings(seed_type, ca), restore_orderings(seed_type, cb)
 
 
 def crowded_tournament(ranks: np.ndarray, crowding: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:

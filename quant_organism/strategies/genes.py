@@ -410,17 +410,24 @@ def repair_values(seed_type: SeedType | str, values: Mapping[str, Any]) -> dict[
     if not values.keys() <= space.keys():
         unknown = sorted(set(values) - set(space))
         raise ValueError(f"{seed_type.value}: unknown gene(s) {unknown}; expected {list(space)}")
-    out = _clipped(seed_type, values)
+    return restore_orderings(seed_type, _clipped(seed_type, values))
+
+
+def restore_orderings(seed_type: SeedType, values: dict[str, GeneValue]) -> dict[str, GeneValue]:
+    """`repair_values`' last step, in place: `values` complete, typed and in bounds (as clipping leaves them), their
+    broken orderings restored. Evolution's operators move genes only within their bounds and types, so their
+    children need no more than this."""
+    space = _SPACES[seed_type]
     for order in _TABLE[seed_type][1]:
-        if order.holds(out):
+        if order.holds(values):
             continue
         lo, hi = space[order.lower], space[order.upper]
         if order.strict and lo.kind == "int":
-            out[order.upper] = hi.clip(max(out[order.upper], out[order.lower] + 1))
-            out[order.lower] = lo.clip(min(out[order.lower], out[order.upper] - 1))
+            values[order.upper] = hi.clip(max(values[order.upper], values[order.lower] + 1))
+            values[order.lower] = lo.clip(min(values[order.lower], values[order.upper] - 1))
         else:
-            out[order.lower] = lo.clip(out[order.upper])
-    return out
+            values[order.lower] = lo.clip(values[order.upper])
+    return values
 
 
 def _clipped(seed_type: SeedType, values: Mapping[str, Any]) -> dict[str, GeneValue]:
