@@ -327,7 +327,7 @@ def test_the_kernel_takes_its_figures_from_each_mark_as_the_metrics_module_does_
     """The simulation feeds each bar's mark into the path figures as it makes it, and books a flat stretch's
     unchanged marks in one step (`path_hold_nb`): its total return, Sharpe, Sortino, drawdown and consistency are
     bit for bit `path_figures_nb` of its own marked path, through flat stretches that cross weeks, held positions,
-    stops, reversals and an account that goes bust."""
+    stops, reversals and costs that take nearly everything."""
     from quant_organism.backtest.engine import Market
     from quant_organism.core.metrics import path_figures_nb
 
@@ -346,8 +346,8 @@ def test_the_kernel_takes_its_figures_from_each_mark_as_the_metrics_module_does_
             path[t] = state
         columns[f"s{k}"] = path
     signals = pd.DataFrame(columns, index=ohlcv.index)
-    for costs, sizes in ((COSTS, 1.0), (CostModel(taker_fee=0.09, slippage=0.09), 1.0)):  # the second loses nearly all
-        result = run_backtest(ohlcv, signals, stop_loss=0.02, take_profit=0.05, position_size=sizes, costs=costs, init_cash=CASH)
+    for costs in (COSTS, CostModel(taker_fee=0.09, slippage=0.09)):  # the second loses nearly all
+        result = run_backtest(ohlcv, signals, stop_loss=0.02, take_profit=0.05, costs=costs, init_cash=CASH)
         market = Market.prepare(ohlcv, None, "W")
         for name in signals:
             expected = path_figures_nb(
