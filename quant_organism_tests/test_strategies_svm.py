@@ -22,6 +22,22 @@ def test_weights_match_liblinear_solved_to_a_tight_tolerance(seed):
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6 * np.abs(theirs).max())
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_weights_match_liblinear_when_every_row_stays_inside_the_margin(seed):
+    """A refit's usual problem: a weak signal in standardised rows and a small C, so every row ends inside the margin
+    (the solver's case without a copy of the rows)."""
+    rng = np.random.default_rng(100 + seed)
+    n, d = int(rng.integers(200, 1500)), int(rng.integers(2, 25))
+    x = rng.normal(size=(n, d))
+    y = np.where(x[:, 0] * 0.05 + rng.normal(size=n) >= 0, 1.0, -1.0)
+    c = float(10.0 ** rng.uniform(-4, -2))
+    coef, intercept = fit_linear_svm(x, y, c)
+    assert np.all(y * (x @ coef + intercept) < 1.0)  # the case this test is about
+    reference = LinearSVC(C=c, dual=False, tol=1e-12, max_iter=100_000).fit(x, y)
+    ours, theirs = np.r_[coef, intercept], np.r_[reference.coef_[0], reference.intercept_[0]]
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6 * np.abs(theirs).max())
+
+
 def test_separable_rows_get_a_separating_plane_and_bad_input_a_clear_error():
     x = np.array([[-2.0, 0.0], [-1.0, 0.5], [1.0, -0.5], [2.0, 0.0]])
     y = np.array([-1.0, -1.0, 1.0, 1.0])

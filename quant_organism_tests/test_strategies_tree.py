@@ -29,11 +29,34 @@ def test_pca_and_tree_match_sklearn(seed):
     assert np.array_equal(mean, reference.mean_) and np.array_equal(axes, reference.components_)
 
     z = np.ascontiguousarray((x - mean) @ axes.T, dtype=np.float32)
-    ours = apply_tree(*fit_tree(z, y, depth, min_leaf), z)
-    theirs = DecisionTreeRegressor(max_depth=depth, min_samples_leaf=min_leaf, random_state=0).fit(z, y).apply(z)
+    _assert_sklearns_tree(rng, z, y, depth, min_leaf)
+
+
+def _assert_sklearns_tree(rng, z, y, depth, min_leaf):
+    """The training rows in the same leaves as sklearn's, and as many rows again drawn between and around them
+    (where a threshold lies between two values matters), with no leaf below `min_leaf` training rows."""
+    tree = fit_tree(z, y, depth, min_leaf)
+    reference = DecisionTreeRegressor(max_depth=depth, min_samples_leaf=min_leaf, random_state=0).fit(z, y)
+    between = z[rng.permutation(len(z))] + (z[rng.permutation(len(z))] - z[rng.permutation(len(z))]) * rng.uniform(0, 0.5)
+    rows = np.concatenate([z, np.ascontiguousarray(between, dtype=np.float32)])
+    ours, theirs = apply_tree(*tree, rows), reference.apply(rows)
     pairs = set(zip(ours.tolist(), theirs.tolist()))  # the same partition: leaf ids correspond one to one
     assert len(pairs) == len(set(ours.tolist())) == len(set(theirs.tolist()))
-    assert min(np.bincount(ours)[np.unique(ours)]) >= min_leaf  # no leaf below min_samples_leaf
+    trained = ours[: len(z)]
+    assert min(np.bincount(trained)[np.unique(trained)]) >= min_leaf  # no leaf below min_samples_leaf
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_values_within_1e_7_are_not_split_between_as_in_sklearn(seed):
+    """float32 values between 0.25 and 0.5 lie 3e-8 apart: neighbours on that grid are not split between (within
+    1e-7), values a few steps apart are; exact ties too. The splits are sklearn's."""
+    rng = np.random.default_rng(seed)
+    n, k = int(rng.integers(200, 1500)), int(rng.integers(1, 5))
+    steps = rng.integers(0, int(rng.integers(20, 400)), size=(n, k))
+    z = np.ascontiguousarray(np.float32(0.3) + steps.astype(np.float32) * np.float32(2.0**-25), dtype=np.float32)
+    assert np.all(np.diff(np.unique(z[:, 0]).astype(np.float64)) < 1e-7)
+    y = rng.standard_t(4, n) * 0.5 + 0.3 * (steps[:, 0] % 7 < 3)
+    _assert_sklearns_tree(rng, z, y, int(rng.integers(1, 6)), int(rng.integers(10, 60)))
 
 
 def test_a_tree_stops_at_its_depth_and_on_constant_targets():

@@ -99,36 +99,59 @@ def _components(vectors, n_components):  # pragma: no cover - numba
 @njit(**ML_JIT)
 def _best_split(z, y, ranked, min_leaf):  # pragma: no cover - numba
     """(feature, threshold, left row count) of the node's best split, or feature -1 without a valid one.
-    `ranked[f]` holds the node's rows in increasing order of feature f."""
-    n = ranked.shape[1]
+    `ranked[f]` holds the node's rows in increasing order of feature f.
+
+    Per feature: the sorted values and the running sums of the targets first, then every split position's proxy
+    in one loop without branches (it compiles to vector divisions; the scan that skipped ties as it went divided
+    one position at a time), then the first position of the largest. A position p (p rows left) is a candidate
+    when its value is more than 1e-7 above the one before: the same candidates, sums and proxies, in the same
+    order, as the scan's (the same splits, test_strategies_tree.py)."""
+    k, n = ranked.shape
     total = 0.0
     for i in range(n):
         total += y[ranked[0, i]]
+    values = np.empty(n)
+    sums = np.empty(n)
+    proxies = np.empty(n)
+    first, last = max(min_leaf, 1), min(n - min_leaf, n - 1)  # the positions both sides' sizes allow
     best_proxy = -np.inf
     best_feature, best_threshold, best_left = -1, 0.0, 0
-    for f in range(ranked.shape[0]):
+    for f in range(k):
         rows = ranked[f]
-        if np.float64(z[rows[n - 1], f]) <= np.float64(z[rows[0], f]) + FEATURE_THRESHOLD:
+        for i in range(n):
+            values[i] = np.float64(z[rows[i], f])
+        if values[n - 1] <= values[0] + FEATURE_THRESHOLD:
             continue  # a constant feature in this node
-        left_sum = 0.0
-        p = 0
-        while p < n:
-            previous = p
-            p += 1
-            while p < n and np.float64(z[rows[p], f]) <= np.float64(z[rows[p - 1], f]) + FEATURE_THRESHOLD:
-                p += 1
-            for i in range(previous, p):
-                left_sum += y[rows[i]]
-            if p >= n or p < min_leaf or n - p < min_leaf:
-                continue
-            right_sum = total - left_sum
-            proxy = left_sum * left_sum / p + right_sum * right_sum / (n - p)
-            if proxy > best_proxy:
-                best_proxy = proxy
-                best_feature = f
-                best_threshold = np.float64(z[rows[p - 1], f]) / 2.0 + np.float64(z[rows[p], f]) / 2.0
-                best_left = p
+        running = 0.0
+        for i in range(n):
+            running += y[rows[i]]
+            sums[i] = running  # the left side's sum when the first i + 1 rows go left
+        top = _proxies(sums[first - 1 : last], values[first - 1 : last + 1], total, first, n, proxies[first : last + 1])
+        if top > best_proxy:
+            for p in range(first, last + 1):
+                if proxies[p] == top:
+                    best_proxy, best_feature, best_left = top, f, p
+                    best_threshold = values[p - 1] / 2.0 + values[p] / 2.0
+                    break
     return best_feature, best_threshold, best_left
+
+
+@njit(**ML_JIT)
+def _proxies(sums, values, total, first, n, out):  # pragma: no cover - numba
+    """sum_left²/n_left + sum_right²/n_right of the positions first, first + 1, ... (`sums[i]` the left sum and
+    `values[i]`, `values[i + 1]` the values either side of position first + i) into `out`, -1 where the values are
+    within 1e-7 (not a candidate; a proxy is never negative), and the largest. Indices start at 0 so that numba
+    emits no negative-index check and the loop vectorises (2.8x faster on a refit's rows)."""
+    top = -1.0
+    for i in range(out.shape[0]):
+        left_sum = sums[i]
+        right_sum = total - left_sum
+        p = np.float64(first + i)
+        proxy = left_sum * left_sum / p + right_sum * right_sum / (n - p)
+        out[i] = proxy if values[i + 1] > values[i] + FEATURE_THRESHOLD else -1.0
+    for i in range(out.shape[0]):
+        top = max(top, out[i])
+    return top if top >= 0.0 else -np.inf
 
 
 @njit(**ML_JIT)
@@ -145,21 +168,23 @@ def _impurity(y, rows):  # pragma: no cover - numba
 
 @njit(**ML_JIT)
 def _partition(ranked, goes_left, n_left):  # pragma: no cover - numba
-    """Each feature's ranked rows split into the left and right child's, order kept (a stable partition)."""
+    """Each feature's ranked rows split into the left and right child's, order kept (a stable partition). Each row is
+    written to the next free slot of its side, chosen without a branch (a row's side in another feature's order is
+    as good as random: the branch the partition took mispredicted about half the time, 2.2x slower)."""
     k, n = ranked.shape
     left = np.empty((k, n_left), dtype=np.int64)
     right = np.empty((k, n - n_left), dtype=np.int64)
+    both = np.empty(n, dtype=np.int64)  # the left rows, then the right rows
     for f in range(k):
-        a = 0
-        b = 0
+        a, b = 0, n_left
         for i in range(n):
             row = ranked[f, i]
-            if goes_left[row]:
-                left[f, a] = row
-                a += 1
-            else:
-                right[f, b] = row
-                b += 1
+            side = goes_left[row]
+            both[a if side else b] = row
+            a += side
+            b += 1 - side
+        left[f, :] = both[:n_left]
+        right[f, :] = both[n_left:]
     return left, right
 
 
