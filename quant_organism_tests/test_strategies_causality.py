@@ -11,8 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quant_organism.strategies import ML_SEEDS, SeedGenes, SeedType, get_registry
-from quant_organism.strategies.walk_forward import WalkForward
+from quant_organism.strategies import ML_SEEDS, SeedGenes, SeedType, get_registry, indicators
+from quant_organism.strategies.indicators import Indicators
+from quant_organism.strategies.ohlcv import prepare_bars
+from quant_organism.strategies.walk_forward import MlFeatures, WalkForward
 
 N_BARS = 1500
 
@@ -185,3 +187,32 @@ def test_refits_run_blas_on_the_calling_thread_and_leave_the_process_setting_alo
     assert seen and all(counts and set(counts.values()) == {1} for counts in seen)
     after = threads()
     assert {library: after[library] for library in before} == before  # loaded before: as it was
+
+
+def test_ml_features_are_the_stacked_indicator_series_to_the_last_bit(market: pd.DataFrame) -> None:
+    """Each genome's feature matrix, written in one pass from the bars' kept indicator rows, is the lagged returns,
+    RSI / 100 - 0.5, close / EMA - 1 (NaN where the EMA is not positive) and the realised volatility stacked from
+    the single series (the halt's zero returns and the warm-ups' NaNs included); genomes sharing periods share it."""
+    bars = prepare_bars(market)
+    rng = np.random.default_rng(7)
+    fast, slow, signal = rng.integers(2, 50, 12), rng.integers(5, 400, 12), rng.integers(2, 200, 12)
+    fast[5], slow[5], signal[5] = fast[4], slow[4], signal[4]
+    lags = rng.integers(1, 25, 12)
+    lags[5] = lags[4]
+    features = MlFeatures(Indicators(bars), fast, slow, signal)
+    returns = indicators.log_returns(bars.close)
+    for col in range(12):
+        expected = np.column_stack(
+            [indicators.shift(returns, lag) for lag in range(lags[col])]
+            + [
+                indicators.rsi(bars.close, int(fast[col])) / 100.0 - 0.5,
+                indicators.ratio(bars.close, indicators.ema(bars.close, int(slow[col]))),
+                indicators.rolling_std(returns, int(signal[col])),
+            ]
+        )
+        got = features.matrix(col, int(lags[col]))
+        assert got.shape == expected.shape and got.tobytes() == expected.tobytes()
+        assert features.volatility(col).tobytes() == expected[:, -1].tobytes()
+    assert features.matrix(5, int(lags[5])) is features.matrix(4, int(lags[4]))
+    wide = MlFeatures(Indicators(bars), [14], [48], [24]).matrix(0, bars.n + 3)  # more lags than bars: NaN columns
+    assert np.isnan(wide[:, bars.n : bars.n + 3]).all() and wide[-1, bars.n - 2] == returns[1]

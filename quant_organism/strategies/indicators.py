@@ -228,8 +228,8 @@ def safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 class Indicators:
-    """Indicators of one set of bars: memoised single series (`ema(period)`, ...) for the ML seeds'
-    features, and whole-batch tables (`table`) for the rule-based seeds."""
+    """Indicators of one set of bars: whole-batch tables (`table`) of indicator rows, kept on the bars between calls,
+    for every seed, and memoised single series (`returns`, the ML seeds' feature matrices: `cached`) for one call."""
 
     def __init__(self, bars: Bars) -> None:
         self.bars = bars
@@ -323,16 +323,6 @@ class Indicators:
     @property
     def returns(self) -> np.ndarray:
         return self.cached("returns", lambda: log_returns(self.bars.close))
-
-    def ema(self, period: int) -> np.ndarray:
-        return self.cached(("ema", period), lambda: ema(self.bars.close, period))
-
-    def rsi(self, period: int) -> np.ndarray:
-        return self.cached(("rsi", period), lambda: rsi(self.bars.close, period))
-
-    def volatility(self, period: int) -> np.ndarray:
-        """Sample std of the last `period` one-bar log returns (bar t's return included)."""
-        return self.cached(("vol", period), lambda: rolling_std(self.returns, period))
 
 
 _PAIR = 1 << 20  # a (k, d) pair of periods as one code: k * _PAIR + d (periods are far below it)

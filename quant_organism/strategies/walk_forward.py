@@ -19,7 +19,7 @@ import numpy as np
 import threadpoolctl
 from numba import njit
 
-from .indicators import Indicators, ratio, shift
+from .indicators import Indicators
 
 MIN_TRAIN_ROWS = 50
 ML_JIT = {"cache": True, "error_model": "numpy"}
@@ -27,18 +27,55 @@ ML_JIT = {"cache": True, "error_model": "numpy"}
 check per division, which kept loops from vectorising (a refit's standardisation ran 2.3x slower with it)."""
 
 
-def feature_matrix(ind: Indicators, n_lags: int, rsi_period: int, ema_period: int, vol_period: int) -> np.ndarray:
-    """bars x (n_lags + 3): r[t], ..., r[t-n_lags+1], RSI/100 - 0.5, close/EMA - 1, realised vol."""
+class MlFeatures:
+    """The ML seeds' features of a batch of genomes on one set of bars, one genome's at a time (`matrix`).
 
-    def compute() -> np.ndarray:
-        r = ind.returns
-        columns = [shift(r, lag) for lag in range(n_lags)]
-        columns.append(ind.rsi(rsi_period) / 100.0 - 0.5)
-        columns.append(ratio(ind.bars.close, ind.ema(ema_period)))
-        columns.append(ind.volatility(vol_period))
-        return np.column_stack(columns)
+    The RSI, EMA and volatility rows they read come from the bars' kept indicator rows (`Indicators.table`), shared
+    with the rule-based seeds and kept between calls, so a batch computes only the periods not kept; a genome's
+    matrix is then written in one compiled pass (the lagged returns and the three indicator columns), the same bits
+    as stacking `shift(returns, lag)`, `rsi / 100 - 0.5`, `ratio(close, ema)` and the volatility (a test)."""
 
-    return ind.cached(("ml_features", n_lags, rsi_period, ema_period, vol_period), compute)
+    def __init__(self, ind: Indicators, rsi_periods, ema_periods, vol_periods) -> None:
+        self.ind = ind
+        self.rsi_periods, self.ema_periods, self.vol_periods = (
+            np.asarray(p, dtype=np.int64) for p in (rsi_periods, ema_periods, vol_periods)
+        )
+        self._rsi, (self._rsi_at,) = ind.table("rsi", self.rsi_periods)
+        self._ema, (self._ema_at,) = ind.table("ema", self.ema_periods)
+        self._vol, (self._vol_at,) = ind.table("volatility", self.vol_periods)
+
+    def volatility(self, col: int) -> np.ndarray:
+        """Genome `col`'s realised volatility: the sample std of its last `vol_period` one-bar log returns."""
+        return self._vol[self._vol_at[col]]
+
+    def matrix(self, col: int, n_lags: int) -> np.ndarray:
+        """Genome `col`'s features, bars x (n_lags + 3): r[t], ..., r[t-n_lags+1], RSI/100 - 0.5, close/EMA - 1,
+        realised vol (all from bars <= t); genomes with the same periods share one matrix."""
+        key = ("ml_features", int(n_lags), int(self.rsi_periods[col]), int(self.ema_periods[col]), int(self.vol_periods[col]))
+        return self.ind.cached(
+            key,
+            lambda: _features(
+                self.ind.returns,
+                self.ind.bars.close,
+                self._rsi[self._rsi_at[col]],
+                self._ema[self._ema_at[col]],
+                self.volatility(col),
+                int(n_lags),
+            ),
+        )
+
+
+@njit(**ML_JIT)
+def _features(returns, close, rsi, ema, vol, n_lags):  # pragma: no cover - numba
+    n = returns.shape[0]
+    out = np.empty((n, n_lags + 3))
+    for t in range(n):
+        for lag in range(n_lags):
+            out[t, lag] = returns[t - lag] if t >= lag else np.nan
+        out[t, n_lags] = rsi[t] / 100.0 - 0.5
+        out[t, n_lags + 1] = close[t] / ema[t] - 1.0 if ema[t] > 0 else np.nan  # `ratio`
+        out[t, n_lags + 2] = vol[t]
+    return out
 
 
 def standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -22,7 +22,7 @@ from ..indicators import Indicators
 from ..ohlcv import Bars
 from ..positions import hysteresis_positions, score_conditions
 from ..svm import fit_linear_svm
-from ..walk_forward import WalkForward, feature_matrix, next_returns, scaled, standardised
+from ..walk_forward import MlFeatures, WalkForward, next_returns, scaled, standardised
 
 
 @dataclass(frozen=True)
@@ -65,10 +65,12 @@ class LinearSvcSeed(BaseSeed):
         ind, g = Indicators(bars), GeneColumns(genes)
         labels = next_returns(ind)
         scores = np.empty((bars.n, len(genes)))
+        features = MlFeatures(ind, g.ints("fast_period"), g.ints("slow_period"), g.ints("signal_period"))
         for col, gene in enumerate(genes):
             p = gene.parameters
-            features = feature_matrix(ind, p["n_lags"], gene.fast_period, gene.slow_period, gene.signal_period)
             schedule = WalkForward(refit_every=p["refit_every"], train_window=p["train_window"])
-            scores[:, col] = schedule.run(features, labels, _fitter(10.0 ** p["log10_c"]), _decision, 1)[:, 0]
+            scores[:, col] = schedule.run(features.matrix(col, p["n_lags"]), labels, _fitter(10.0 ** p["log10_c"]), _decision, 1)[
+                :, 0
+            ]
         conditions = score_conditions(scores, g.row("entry_threshold"), g.row("exit_threshold"))
         return hysteresis_positions(*conditions, close=bars.close)

@@ -25,7 +25,7 @@ from ..ohlcv import Bars
 from ..positions import hysteresis_positions
 from ..rules import TOL
 from ..tree import apply_tree, fit_quantile_tree, pca, project
-from ..walk_forward import WalkForward, feature_matrix, next_returns, standardised
+from ..walk_forward import MlFeatures, WalkForward, next_returns, standardised
 
 
 @dataclass(frozen=True)
@@ -68,13 +68,13 @@ class PcaTreeQuantileSeed(BaseSeed):
         ind, g = Indicators(bars), GeneColumns(genes)
         nxt = next_returns(ind)
         bands = np.empty((3, bars.n, len(genes)))
+        features = MlFeatures(ind, g.ints("fast_period"), g.ints("slow_period"), g.ints("signal_period"))
         for col, gene in enumerate(genes):
             p = gene.parameters
-            features = feature_matrix(ind, p["n_lags"], gene.fast_period, gene.slow_period, gene.signal_period)
-            target = safe_div(nxt, ind.volatility(gene.signal_period))
+            target = safe_div(nxt, features.volatility(col))
             schedule = WalkForward(refit_every=p["refit_every"], train_window=p["train_window"])
             fit = _fitter(p["n_components"], p["max_depth"], p["min_leaf"], p["quantile"])
-            bands[:, :, col] = schedule.run(features, target, fit, _predict, 3).T
+            bands[:, :, col] = schedule.run(features.matrix(col, p["n_lags"]), target, fit, _predict, 3).T
         low, median, high = bands
         entry, exit_ = g.row("entry_threshold"), g.row("exit_threshold")
         with np.errstate(invalid="ignore"):
