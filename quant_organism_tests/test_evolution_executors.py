@@ -398,7 +398,7 @@ import json, sys
 from numba.core.registry import CPUDispatcher
 from quant_organism.evolution import EvolutionConfig, market_frames, run_evolution, warm_up
 from quant_organism.market.sources.synthetic import SyntheticSource
-from quant_organism.strategies import TECHNICAL_SEEDS
+from quant_organism.strategies import SeedType
 
 def signatures():
     return {
@@ -407,9 +407,9 @@ def signatures():
         for attr, value in list(vars(module).items()) if isinstance(value, CPUDispatcher)
     }
 
-config = EvolutionConfig(
-    total_strategies=2 * len(TECHNICAL_SEEDS), batch_size=len(TECHNICAL_SEEDS), generations=2, lookback_days=30,
-    seed_types=list(TECHNICAL_SEEDS), random_seed=3, executor="serial",
+config = EvolutionConfig(  # every seed, the ML ones included (the production preset's)
+    total_strategies=2 * len(SeedType), batch_size=len(SeedType), generations=2, lookback_days=30,
+    seed_types=list(SeedType), random_seed=3, executor="serial",
 )
 frames = market_frames(SyntheticSource(), ["BTC", "ETH"], "2024-01-01", "2024-01-31", "1h")
 warm_up([s for s, _ in config.seed_type_weights()])

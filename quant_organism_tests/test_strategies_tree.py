@@ -171,3 +171,32 @@ def test_each_features_order_is_numpys_stable_argsort(seed):
         assert np.array_equal(feature_orders(z), np.argsort(np.ascontiguousarray(z.T), axis=1, kind="stable"))
     wide = rng.normal(size=(50, 3))  # float64 rows take numpy's own sort
     assert np.array_equal(feature_orders(wide), np.argsort(wide.T, axis=1, kind="stable"))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_refit_in_one_call_is_its_steps_one_by_one_to_the_last_bit(seed):
+    """`fit_pca_quantile_tree` (the seed's refit, one compiled call after the covariance product) gives the
+    standardiser, PCA, tree and table of its steps made one by one (each checked against sklearn or numpy above), and
+    `predict_leaf_quantiles` the table's rows of the leaves `project` and `apply_tree` give, on rows never fitted."""
+    from quant_organism.strategies.tree import fit_pca_quantile_tree, predict_leaf_quantiles, project
+    from quant_organism.strategies.walk_forward import standardised
+
+    rng, x, y = _problem(100 + seed)
+    x[:, 0] += 50.0  # features far from standardised, as a refit's raw features are
+    components, depth, min_leaf = int(rng.integers(1, 12)), int(rng.integers(1, 9)), int(rng.integers(10, 201))
+    q = float(rng.uniform(0.05, 0.45))
+    levels = np.array([q, 0.5, 1.0 - q])
+    mean, scale, center, axes, *nodes, table = fit_pca_quantile_tree(x, y, components, depth, min_leaf, levels)
+
+    rows, mean_, scale_ = standardised(x)
+    center_, axes_ = pca(rows, min(components, x.shape[1]))
+    z = np.ascontiguousarray((rows - center_) @ axes_.T, dtype=np.float32)
+    nodes_, table_ = fit_quantile_tree(z, y, depth, min_leaf, levels)
+    for ours, steps in zip((mean, scale, center, axes, *nodes, table), (mean_, scale_, center_, axes_, *nodes_, table_)):
+        assert ours.dtype == steps.dtype and ours.tobytes() == steps.tobytes()
+    assert project(x, mean, scale, center, axes).tobytes() == z.tobytes()  # a prediction projects as the fit did
+
+    fresh = rng.normal(size=(int(rng.integers(1, 400)), x.shape[1])) * x.std(axis=0) + x.mean(axis=0)
+    expected = table[apply_tree(*nodes, project(fresh, mean, scale, center, axes))]
+    got = predict_leaf_quantiles(fresh, mean, scale, center, axes, *nodes, table)
+    assert got.tobytes() == expected.tobytes()

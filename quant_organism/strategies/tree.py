@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .walk_forward import ML_JIT, column_means
+from .walk_forward import ML_JIT, column_means, row_after_row_means, standardised
 
 FEATURE_THRESHOLD = 1e-7  # sklearn: values closer than this are not split between
 EPSILON = np.finfo(np.float64).eps
@@ -28,23 +28,81 @@ EPSILON = np.finfo(np.float64).eps
 
 def pca(x: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray]:
     """(mean, components) as `PCA(n_components, svd_solver="covariance_eigh").fit(x)` sets `mean_`, `components_`:
-    the product and the eigensolver are numpy's (BLAS and LAPACK), the element-wise steps around them compiled
-    with numpy's arithmetic (a refit's covariance is a few dozen features square: numpy's nine small calls around
-    them cost half of this function)."""
+    the covariance product numpy's (`x.T @ x`: BLAS's symmetric rank-k update, whose bits no other product gives),
+    the eigensolver LAPACK's (`eigh`, called from compiled code) and the element-wise steps around them compiled
+    with numpy's arithmetic (a refit's covariance is a few dozen features square: numpy's small calls around them
+    cost half of this function)."""
     x = np.ascontiguousarray(x, dtype=np.float64)
     mean = column_means(x)  # np.mean(x, axis=0)'s bits, without its per-call cost
-    covariance = x.T @ x
-    _centre_covariance(covariance, mean, x.shape[0])
+    return mean, _axes(x.T @ x, mean, x.shape[0], n_components)
+
+
+@njit(**ML_JIT)
+def _axes(covariance, mean, n_samples, n_components):  # pragma: no cover - numba
+    """The principal axes from the uncentred product `x.T @ x` (overwritten with the covariance), as `pca`."""
+    _centre_covariance(covariance, mean, n_samples)
     _, vectors = np.linalg.eigh(covariance)
-    return mean, _components(vectors, n_components)
+    return _components(vectors, n_components)
 
 
 def project(x: np.ndarray, mean: np.ndarray, scale: np.ndarray, center: np.ndarray, components: np.ndarray) -> np.ndarray:
-    """`(((x - mean) / scale) - center) @ components.T` as float32 C-order (the tree's input): the element-wise part
-    compiled in numpy's order of operations (one pass instead of three temporaries), the product numpy's."""
+    """`(((x - mean) / scale) - center) @ components.T` as float32 C-order (the tree's input), in one compiled call:
+    the element-wise part in numpy's order of operations, the product BLAS's matrix product, as numpy's."""
     x = np.ascontiguousarray(x, dtype=np.float64)
-    rows = _standardised_centred(x, mean, scale, center) if x.ndim == 2 else ((x - mean) / scale) - center
-    return np.ascontiguousarray(rows @ components.T, dtype=np.float32)
+    if x.ndim != 2:
+        return np.ascontiguousarray((((x - mean) / scale) - center) @ components.T, dtype=np.float32)
+    return _project(x, mean, scale, center, components)
+
+
+@njit(**ML_JIT)
+def _project(x, mean, scale, center, components):  # pragma: no cover - numba
+    return np.dot(_standardised_centred(x, mean, scale, center), components.T).astype(np.float32)
+
+
+def fit_pca_quantile_tree(
+    x: np.ndarray, y: np.ndarray, n_components: int, max_depth: int, min_leaf: int, levels: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """A refit of the `pca_tree_quantile` seed: (mean, scale) of `standardised(x)`, (center, components) of `pca` on
+    those rows, then the `fit_quantile_tree` (nodes, table) of their projection (`project`'s arithmetic), each to
+    the bit of the step-by-step functions (test_strategies_tree.py). One compiled call after the covariance product
+    (numpy's: its bits are sklearn's), where the steps one by one made a dozen calls per refit."""
+    rows, mean, scale = standardised(x)
+    center, components, *tree = _fit_after_covariance(
+        rows,
+        rows.T @ rows,
+        np.ascontiguousarray(y, dtype=np.float64),
+        int(min(n_components, rows.shape[1], rows.shape[0])),
+        int(max_depth),
+        int(min_leaf),
+        np.ascontiguousarray(levels, dtype=np.float64),
+    )
+    return (mean, scale, center, components, *tree)
+
+
+@njit(**ML_JIT)
+def _fit_after_covariance(rows, product, y, n_components, max_depth, min_leaf, levels):  # pragma: no cover - numba
+    center = row_after_row_means(rows)
+    components = _axes(product, center, rows.shape[0], n_components)
+    z = np.dot(_centred(rows, center), components.T).astype(np.float32)
+    feature, threshold, left, right, table = _grow(z, y, max_depth, min_leaf, _radix_orders(np.ascontiguousarray(z.T)), levels)
+    return center, components, feature, threshold, left, right, table
+
+
+def predict_leaf_quantiles(x, mean, scale, center, components, feature, threshold, left, right, table) -> np.ndarray:
+    """The quantiles (rows of `table`) of the leaf each row of `x` falls in: `project`, `apply_tree` and the table's
+    rows, in one compiled call (a prediction block is a few hundred rows)."""
+    return _predict_leaf_quantiles(
+        np.ascontiguousarray(x, dtype=np.float64), mean, scale, center, components, feature, threshold, left, right, table
+    )
+
+
+@njit(**ML_JIT)
+def _predict_leaf_quantiles(x, mean, scale, center, components, feature, threshold, left, right, table):  # pragma: no cover
+    leaves = apply_tree(feature, threshold, left, right, _project(x, mean, scale, center, components))
+    out = np.empty((leaves.shape[0], table.shape[1]))
+    for i in range(leaves.shape[0]):
+        out[i] = table[leaves[i]]
+    return out
 
 
 @njit(**ML_JIT)
@@ -54,6 +112,15 @@ def _standardised_centred(x, mean, scale, center):  # pragma: no cover - numba
     for i in range(n):
         for j in range(d):
             out[i, j] = (x[i, j] - mean[j]) / scale[j] - center[j]
+    return out
+
+
+@njit(**ML_JIT)
+def _centred(rows, center):  # pragma: no cover - numba
+    out = np.empty(rows.shape)
+    for i in range(rows.shape[0]):
+        for j in range(rows.shape[1]):
+            out[i, j] = rows[i, j] - center[j]
     return out
 
 

@@ -133,7 +133,7 @@ def _column_moments(x):  # pragma: no cover - numba
     """Column means and population stds, summed row after row as numpy reduces a C-ordered array over axis 0:
     the same bits as x.mean(axis=0) and x.std(axis=0) (test_strategies_tree.py), a tenth of their time."""
     n, d = x.shape
-    mean = _row_after_row_means(x)
+    mean = row_after_row_means(x)
     squares = np.zeros(d)
     for i in range(n):
         for j in range(d):
@@ -147,11 +147,11 @@ def column_means(x: np.ndarray) -> np.ndarray:
     x = np.ascontiguousarray(x, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] < 2 or x.shape[0] == 0:  # one column is contiguous: numpy sums it pairwise
         return np.mean(x, axis=0)
-    return _row_after_row_means(x)
+    return row_after_row_means(x)
 
 
 @njit(**ML_JIT)
-def _row_after_row_means(x):  # pragma: no cover - numba
+def row_after_row_means(x):  # pragma: no cover - numba
     """Column means of a C-ordered array with at least two columns, summed row after row as numpy reduces one."""
     n, d = x.shape
     total = np.zeros(d)

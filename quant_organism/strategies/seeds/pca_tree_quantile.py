@@ -24,8 +24,8 @@ from ..indicators import Indicators, safe_div
 from ..ohlcv import Bars
 from ..positions import hysteresis_positions
 from ..rules import TOL
-from ..tree import apply_tree, fit_quantile_tree, pca, project
-from ..walk_forward import MlFeatures, WalkForward, next_returns, standardised
+from ..tree import fit_pca_quantile_tree, predict_leaf_quantiles
+from ..walk_forward import MlFeatures, WalkForward, next_returns
 
 
 @dataclass(frozen=True)
@@ -39,19 +39,15 @@ class LeafQuantiles:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Standardised, projected on the PCA components as float32 (the tree's input), then the leaf's quantiles."""
-        return self.table[apply_tree(*self.tree, project(x, self.mean, self.scale, self.center, self.components))]
+        return predict_leaf_quantiles(x, self.mean, self.scale, self.center, self.components, *self.tree, self.table)
 
 
 def _fitter(n_components: int, max_depth: int, min_leaf: int, quantile: float):
     levels = np.array([quantile, 0.5, 1.0 - quantile])
 
     def fit(x: np.ndarray, y: np.ndarray) -> LeafQuantiles:
-        components = min(n_components, x.shape[1], x.shape[0])
-        rows, mean, scale = standardised(x)
-        center, axes = pca(rows, components)
-        z = np.ascontiguousarray((rows - center) @ axes.T, dtype=np.float32)  # `project`'s arithmetic
-        tree, table = fit_quantile_tree(z, y, max_depth, min_leaf, levels)
-        return LeafQuantiles(mean, scale, center, axes, tree, table)
+        mean, scale, center, axes, *tree, table = fit_pca_quantile_tree(x, y, n_components, max_depth, min_leaf, levels)
+        return LeafQuantiles(mean, scale, center, axes, tuple(tree), table)
 
     return fit
 
