@@ -49,3 +49,33 @@ def test_separable_rows_get_a_separating_plane_and_bad_input_a_clear_error():
         fit_linear_svm(x, y, 0.0)
     with pytest.raises(ValueError, match="one label per row"):
         fit_linear_svm(x, y[:3], 1.0)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_refit_in_one_call_is_its_steps_one_by_one_to_the_last_bit(seed):
+    """`fit_sign_classifier` (the seed's refit, one compiled call) labels rows by the sign of their return, leaves
+    zero returns out, standardises and solves: the bits of those steps one by one; one class left gives None.
+    `decision_function` scores rows as `scaled(x, mean, scale) @ coef + intercept`."""
+    from quant_organism.strategies.svm import decision_function, fit_sign_classifier
+    from quant_organism.strategies.walk_forward import scaled, standardised
+
+    rng = np.random.default_rng(200 + seed)
+    n, d = int(rng.integers(50, 1500)), int(rng.integers(2, 28))
+    x = rng.normal(size=(n, d)) * rng.uniform(1e-3, 1e3, d) + rng.normal(size=d) * 10
+    returns = x[:, 0] * 1e-4 * rng.uniform(-1, 1) + rng.normal(0, 0.01, n)
+    returns[rng.random(n) < 0.1] = 0.0  # halted bars: no side
+    returns[rng.random(n) < 0.02] = -0.0
+    c = float(10.0 ** rng.uniform(-4, 1))
+    mean, scale, coef, intercept = fit_sign_classifier(x, returns, c)
+
+    keep = np.sign(returns) != 0
+    rows, mean_, scale_ = standardised(x[keep])
+    coef_, intercept_ = fit_linear_svm(rows, np.sign(returns[keep]), c)
+    assert mean.tobytes() == mean_.tobytes() and scale.tobytes() == scale_.tobytes()
+    assert coef.tobytes() == coef_.tobytes() and intercept == intercept_
+
+    fresh = rng.normal(size=(int(rng.integers(1, 300)), d)) * x.std(axis=0) + x.mean(axis=0)
+    expected = scaled(fresh, mean, scale) @ coef + intercept
+    assert decision_function(fresh, mean, scale, coef, intercept).tobytes() == expected.tobytes()
+    assert fit_sign_classifier(x, np.abs(returns), c) is None  # one class (and zeros): nothing to separate
+    assert fit_sign_classifier(x, np.zeros(n), c) is None

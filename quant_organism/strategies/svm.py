@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .walk_forward import ML_JIT
+from .walk_forward import ML_JIT, SCALE_FLOOR, _scaled, _standardised
 
 GRADIENT_TOL = 1e-10  # relative to max(1, |first gradient|)
 MAX_NEWTON_STEPS = 100
@@ -105,3 +105,48 @@ def fit_linear_svm(x: np.ndarray, y: np.ndarray, c: float) -> tuple[np.ndarray, 
     if not c > 0:
         raise ValueError(f"C must be positive, got {c}")
     return fit_squared_hinge(x, y, float(c))
+
+
+def fit_sign_classifier(x: np.ndarray, returns: np.ndarray, c: float) -> tuple[np.ndarray, ...] | None:
+    """The `linear_svc` seed's refit, one compiled call: labels the signs of `returns` (rows with a zero return left
+    out), the rows standardised (`walk_forward.standardised`), then `fit_linear_svm` on them; (mean, scale, coef,
+    intercept), or None when one class is left. The same bits as those steps one by one (test_strategies_svm.py):
+    a refit is a few hundred rows, and the steps' dozen calls cost about as much as the solver."""
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] < 2 or returns.shape != (x.shape[0],):
+        raise ValueError(f"x must be rows x (at least 2) features and one return per row; got {x.shape}, {returns.shape}")
+    if not c > 0:
+        raise ValueError(f"C must be positive, got {c}")
+    fitted, mean, scale, coef, intercept = _fit_sign_classifier(x, np.ascontiguousarray(returns, dtype=np.float64), float(c))
+    return (mean, scale, coef, intercept) if fitted else None
+
+
+@njit(**ML_JIT)
+def _fit_sign_classifier(x, returns, c):  # pragma: no cover - numba
+    n, d = x.shape
+    kept = 0
+    up = 0
+    for i in range(n):
+        kept += returns[i] != 0.0
+        up += returns[i] > 0.0
+    if up == 0 or up == kept:  # one class only (or none)
+        empty = np.empty(0)
+        return False, empty, empty, empty, 0.0
+    rows = np.empty((kept, d))
+    labels = np.empty(kept)
+    k = 0
+    for i in range(n):
+        if returns[i] != 0.0:
+            rows[k] = x[i]
+            labels[k] = 1.0 if returns[i] > 0.0 else -1.0
+            k += 1
+    standard, mean, scale = _standardised(rows, SCALE_FLOOR)
+    coef, intercept = fit_squared_hinge(standard, labels, c)
+    return True, mean, scale, coef, intercept
+
+
+@njit(**ML_JIT)
+def decision_function(x, mean, scale, coef, intercept):  # pragma: no cover - numba
+    """((x - mean) / scale) . coef + intercept of each row of `x` (C-ordered float64): a fitted classifier's score,
+    `scaled(x, mean, scale) @ coef + intercept` in one compiled call."""
+    return np.dot(_scaled(x, mean, scale), coef) + intercept

@@ -21,8 +21,8 @@ from ..genes import SeedGenes, SeedType
 from ..indicators import Indicators
 from ..ohlcv import Bars
 from ..positions import hysteresis_positions, score_conditions
-from ..svm import fit_linear_svm
-from ..walk_forward import MlFeatures, WalkForward, next_returns, scaled, standardised
+from ..svm import decision_function, fit_sign_classifier
+from ..walk_forward import MlFeatures, WalkForward, next_returns
 
 
 @dataclass(frozen=True)
@@ -35,20 +35,14 @@ class LinearScore:
     intercept: float
 
     def decision(self, x: np.ndarray) -> np.ndarray:
-        return scaled(x, self.mean, self.scale) @ self.coef + self.intercept
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        return decision_function(x, self.mean, self.scale, self.coef, self.intercept)
 
 
 def _fitter(c: float):
     def fit(x: np.ndarray, y: np.ndarray) -> LinearScore | None:
-        labels = np.sign(y)
-        if not labels.all():  # a zero return has no side: its row is left out
-            keep = labels != 0
-            x, labels = x[keep], labels[keep]
-        if not (len(labels) and labels.min() < 0.0 < labels.max()):
-            return None  # one class only
-        rows, mean, scale = standardised(x)
-        coef, intercept = fit_linear_svm(rows, labels, c)
-        return LinearScore(mean, scale, coef, float(intercept))
+        fitted = fit_sign_classifier(x, y, c)  # labels: the signs of the next returns; a zero return has no side
+        return None if fitted is None else LinearScore(*fitted)
 
     return fit
 
