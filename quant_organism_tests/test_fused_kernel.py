@@ -8,6 +8,8 @@ profits, position sizes, funding, costs, regime genes and the time and trailing 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -134,3 +136,66 @@ def test_the_fused_cache_is_dropped_when_a_source_it_compiles_in_changes(tmp_pat
     source.write_text("x = 2\n")  # an edit in a file the kernels compile in
     assert drop_stale_cache(folder, [source], "fused")
     assert not built.exists() and other.exists()
+
+
+def test_every_kernel_that_compiles_in_another_modules_code_has_its_cache_stamped_with_that_module():
+    """numba's cache notices edits to a kernel's own file only: a kernel calling another module's kernel, or reading
+    another module's constant (compiled in as a literal), runs stale code after an edit there unless its cache is
+    stamped with that module's source (`drop_stale_cache`; a tiled division in walk_forward.py ran its old loop in
+    tree.py's cached kernels, 2026-11-28). Every module of the package is imported and each kernel's global names
+    are resolved: every other module they come from must be among the sources of the kernel module's stamp."""
+    import importlib
+    import pkgutil
+    import sys
+    from types import ModuleType
+
+    from numba.core.registry import CPUDispatcher
+
+    import quant_organism
+    from quant_organism.core import numba_cache
+
+    for info in pkgutil.walk_packages(quant_organism.__path__, "quant_organism."):
+        if ".defs" not in info.name and not info.name.endswith("__main__"):
+            importlib.import_module(info.name)
+    ours = {name: m for name, m in sys.modules.items() if name.startswith("quant_organism.") and isinstance(m, ModuleType)}
+    checked = []
+    for name, module in ours.items():
+        kernels = [v for v in vars(module).values() if isinstance(v, CPUDispatcher) and v.py_func.__module__ == name]
+        imported = _names_imported_from(module)
+        needs = set()
+        for k in kernels:
+            for used in k.py_func.__code__.co_names:
+                value = vars(module).get(used)
+                if isinstance(value, CPUDispatcher) and value.py_func.__module__ != name:
+                    needs.add(value.py_func.__module__)
+                elif isinstance(value, ModuleType) and value.__name__ in ours and value.__name__ != name:
+                    needs.add(value.__name__)
+                elif isinstance(value, (int, float)) and imported.get(used) in ours:
+                    needs.add(imported[used])  # another module's constant
+        if not needs:
+            continue
+        key = (Path(kernels[0].stats.cache_path), Path(module.__file__).stem)
+        stamped = {Path(p).resolve() for p in numba_cache.STAMPED.get(key, ())}
+        missing = sorted(n for n in needs if Path(ours[n].__file__).resolve() not in stamped)
+        assert not missing, f"{name}'s kernels compile in {missing} but its cache is not stamped with them"
+        checked.append(name.rsplit(".", 1)[1])
+    assert {"kernel", "fused", "tree", "svm"} <= set(checked), checked
+
+
+def _names_imported_from(module) -> dict[str, str]:
+    """name -> the module it is imported from, for the `from ... import name` statements of a module's source."""
+    import ast
+
+    tree = ast.parse(Path(module.__file__).read_text())
+    is_package = Path(module.__file__).name == "__init__.py"
+    package = module.__name__ if is_package else module.__name__.rsplit(".", 1)[0]
+    out = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
+            for alias in node.names:
+                out[alias.asname or alias.name] = base
+    return out

@@ -12,10 +12,15 @@ import os
 import tempfile
 from pathlib import Path
 
+STAMPED: dict[tuple[Path, str], tuple[Path, ...]] = {}
+"""(cache folder, prefix) -> the sources its stamp covers, for every cache stamped in this process (a test checks that
+each module whose kernels call another module's kernels or read its constants stamps its cache with that module)."""
+
 
 def drop_stale_cache(folder: Path, sources: list[Path], prefix: str) -> bool:
     """Remove the numba cache files `prefix.*.nbi|nbc` in `folder` unless a stamp there says they were built
     from exactly these `sources`; then stamp them. True when files were dropped (module docstring)."""
+    STAMPED[(Path(folder), prefix)] = tuple(Path(p) for p in sources)
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
     stamp = folder / f"{prefix}.sources"
     try:

@@ -13,9 +13,14 @@ fifth of the call and sklearn's per-call checks the rest; the seed refits hundre
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from numba import njit
 
+from quant_organism.core.numba_cache import drop_stale_cache
+
+from . import walk_forward
 from .walk_forward import ML_JIT, SCALE_FLOOR, _scaled, _standardised
 
 GRADIENT_TOL = 1e-10  # relative to max(1, |first gradient|)
@@ -150,3 +155,9 @@ def decision_function(x, mean, scale, coef, intercept):  # pragma: no cover - nu
     """((x - mean) / scale) . coef + intercept of each row of `x` (C-ordered float64): a fitted classifier's score,
     `scaled(x, mean, scale) @ coef + intercept` in one compiled call."""
     return np.dot(_scaled(x, mean, scale), coef) + intercept
+
+
+# this module's compiled functions compile in walk_forward.py's: a cache stamped with their sources, dropped when they change
+drop_stale_cache(
+    Path(fit_squared_hinge.stats.cache_path), [Path(m.__file__) for m in (walk_forward,)] + [Path(__file__)], Path(__file__).stem
+)

@@ -17,10 +17,15 @@ hundred rows of at most eight components; sklearn's estimators spend most of suc
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from numba import njit
 
-from .walk_forward import ML_JIT, column_means, row_after_row_means, standardised
+from quant_organism.core.numba_cache import drop_stale_cache
+
+from . import walk_forward
+from .walk_forward import ML_JIT, column_means, row_after_row_means, standardised, standardised_centred
 
 FEATURE_THRESHOLD = 1e-7  # sklearn: values closer than this are not split between
 EPSILON = np.finfo(np.float64).eps
@@ -56,7 +61,7 @@ def project(x: np.ndarray, mean: np.ndarray, scale: np.ndarray, center: np.ndarr
 
 @njit(**ML_JIT)
 def _project(x, mean, scale, center, components):  # pragma: no cover - numba
-    return np.dot(_standardised_centred(x, mean, scale, center), components.T).astype(np.float32)
+    return np.dot(standardised_centred(x, mean, scale, center), components.T).astype(np.float32)
 
 
 def fit_pca_quantile_tree(
@@ -102,16 +107,6 @@ def _predict_leaf_quantiles(x, mean, scale, center, components, feature, thresho
     out = np.empty((leaves.shape[0], table.shape[1]))
     for i in range(leaves.shape[0]):
         out[i] = table[leaves[i]]
-    return out
-
-
-@njit(**ML_JIT)
-def _standardised_centred(x, mean, scale, center):  # pragma: no cover - numba
-    n, d = x.shape
-    out = np.empty((n, d))
-    for i in range(n):
-        for j in range(d):
-            out[i, j] = (x[i, j] - mean[j]) / scale[j] - center[j]
     return out
 
 
@@ -401,3 +396,9 @@ def _quantiles(values, levels, out):  # pragma: no cover - numba
         a, b = values[int(below)], values[int(below) + 1]
         diff = b - a
         out[j] = b - diff * (1.0 - gamma) if gamma >= 0.5 else a + diff * gamma
+
+
+# this module's compiled functions compile in walk_forward.py's: a cache stamped with their sources, dropped when they change
+drop_stale_cache(
+    Path(_grow.stats.cache_path), [Path(m.__file__) for m in (walk_forward,)] + [Path(__file__)], Path(__file__).stem
+)

@@ -111,11 +111,35 @@ def scaled(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
 
 @njit(**ML_JIT)
 def _scaled(x, mean, scale):  # pragma: no cover - numba
+    return standardised_centred(x, mean, scale, np.zeros_like(mean))  # minus 0.0 changes no value, -0.0 included
+
+
+TILE_ROWS = 16
+"""Rows per tile of `standardised_centred`: the loop over a tile's row-major values runs long enough to vectorise
+(over one row's dozen features it did not: 1.5x slower on a refit's rows, 2026-11-28)."""
+
+
+@njit(**ML_JIT)
+def standardised_centred(x, mean, scale, center):  # pragma: no cover - numba
+    """`(x - mean) / scale - center` of C-ordered rows `x`, element by element in numpy's order of operations: tiles of
+    `TILE_ROWS` rows read as one run of values against the per-feature vectors repeated as often."""
     n, d = x.shape
     out = np.empty((n, d))
-    for i in range(n):
+    width = TILE_ROWS * d
+    means, scales, centers = np.empty(width), np.empty(width), np.empty(width)
+    for r in range(TILE_ROWS):
+        means[r * d : (r + 1) * d] = mean
+        scales[r * d : (r + 1) * d] = scale
+        centers[r * d : (r + 1) * d] = center
+    values, results = x.reshape(n * d), out.reshape(n * d)
+    tiles = n // TILE_ROWS
+    for t in range(tiles):
+        tile, result = values[t * width : (t + 1) * width], results[t * width : (t + 1) * width]
+        for e in range(width):
+            result[e] = (tile[e] - means[e]) / scales[e] - centers[e]
+    for i in range(tiles * TILE_ROWS, n):
         for j in range(d):
-            out[i, j] = (x[i, j] - mean[j]) / scale[j]
+            out[i, j] = (x[i, j] - mean[j]) / scale[j] - center[j]
     return out
 
 
