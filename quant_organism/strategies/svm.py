@@ -137,12 +137,13 @@ def _fit_sign_classifier(x, returns, c):  # pragma: no cover - numba
     if up == 0 or up == kept:  # one class only (or none)
         empty = np.empty(0)
         return False, empty, empty, empty, 0.0
-    rows = np.empty((kept, d))
+    rows = x if kept == n else np.empty((kept, d))  # the rows as they are when none has a zero return (nearly always)
     labels = np.empty(kept)
     k = 0
     for i in range(n):
         if returns[i] != 0.0:
-            rows[k] = x[i]
+            if kept < n:
+                rows[k] = x[i]
             labels[k] = 1.0 if returns[i] > 0.0 else -1.0
             k += 1
     standard, mean, scale = _standardised(rows, SCALE_FLOOR)

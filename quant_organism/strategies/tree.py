@@ -1,8 +1,8 @@
 """The regression tree and PCA the `pca_tree_quantile` seed refits, compiled: scikit-learn's algorithms, without
 its per-call cost.
 
-- `pca`: sklearn's `PCA(svd_solver="covariance_eigh")` step by step (covariance, `numpy.linalg.eigh`, components
-  in decreasing variance, `svd_flip`'s sign rule), so the projection is the same to the last bit.
+- `pca`: sklearn's `PCA(svd_solver="covariance_eigh")` step by step (covariance, LAPACK's `eigh` as numpy calls it,
+  components in decreasing variance, `svd_flip`'s sign rule), so the projection is the same to the last bit.
 - `fit_tree`: CART with the squared error, grown depth first like `DecisionTreeRegressor(max_depth,
   min_samples_leaf)`: at each node every feature's sorted values are scanned for the split maximising
   sum_left²/n_left + sum_right²/n_right (sklearn's proxy), skipping positions between values within 1e-7 of
@@ -12,7 +12,8 @@ its per-call cost.
   visits them in a seeded random order: the two differ only when two features split equally well to the last bit.
 
 test_strategies_tree.py checks both against scikit-learn: the same rows in the same leaves. A refit sees a few
-hundred rows of at most eight components; sklearn's estimators spend most of such a call in checks and setup.
+hundred rows of at most eight components; sklearn's estimators spend most of such a call in checks and setup. The
+seed's refit and prediction each run as one compiled call (`fit_pca_quantile_tree`, `predict_leaf_quantiles`).
 """
 
 from __future__ import annotations
