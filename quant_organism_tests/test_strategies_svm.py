@@ -79,3 +79,7 @@ def test_a_refit_in_one_call_is_its_steps_one_by_one_to_the_last_bit(seed):
     assert decision_function(fresh, mean, scale, coef, intercept).tobytes() == expected.tobytes()
     assert fit_sign_classifier(x, np.abs(returns), c) is None  # one class (and zeros): nothing to separate
     assert fit_sign_classifier(x, np.zeros(n), c) is None
+    unknown = returns.copy()
+    unknown[n // 2] = np.nan  # a row whose next return is unknown has no label: a clear error, not a guess
+    with pytest.raises(ValueError, match="finite"):
+        fit_sign_classifier(x, unknown, c)

@@ -123,20 +123,25 @@ def fit_sign_classifier(x: np.ndarray, returns: np.ndarray, c: float) -> tuple[n
     if not c > 0:
         raise ValueError(f"C must be positive, got {c}")
     fitted, mean, scale, coef, intercept = _fit_sign_classifier(x, np.ascontiguousarray(returns, dtype=np.float64), float(c))
+    if fitted < 0:
+        raise ValueError("returns must be finite: a row whose next return is unknown has no label")
     return (mean, scale, coef, intercept) if fitted else None
 
 
 @njit(**ML_JIT)
 def _fit_sign_classifier(x, returns, c):  # pragma: no cover - numba
+    """(1, mean, scale, coef, intercept); 0 when one class (or none) is left, -1 for a non-finite return."""
     n, d = x.shape
     kept = 0
     up = 0
+    finite = True
     for i in range(n):
         kept += returns[i] != 0.0
         up += returns[i] > 0.0
-    if up == 0 or up == kept:  # one class only (or none)
+        finite &= np.isfinite(returns[i])
+    if not finite or up == 0 or up == kept:
         empty = np.empty(0)
-        return False, empty, empty, empty, 0.0
+        return (0 if finite else -1), empty, empty, empty, 0.0
     rows = x if kept == n else np.empty((kept, d))  # the rows as they are when none has a zero return (nearly always)
     labels = np.empty(kept)
     k = 0
@@ -148,7 +153,7 @@ def _fit_sign_classifier(x, returns, c):  # pragma: no cover - numba
             k += 1
     standard, mean, scale = _standardised(rows, SCALE_FLOOR)
     coef, intercept = fit_squared_hinge(standard, labels, c)
-    return True, mean, scale, coef, intercept
+    return 1, mean, scale, coef, intercept
 
 
 @njit(**ML_JIT)
