@@ -117,12 +117,12 @@ def fit_sign_classifier(x: np.ndarray, returns: np.ndarray, c: float) -> tuple[n
     out), the rows standardised (`walk_forward.standardised`), then `fit_linear_svm` on them; (mean, scale, coef,
     intercept), or None when one class is left. The same bits as those steps one by one (test_strategies_svm.py):
     a refit is a few hundred rows, and the steps' dozen calls cost about as much as the solver."""
-    x = np.ascontiguousarray(x, dtype=np.float64)
+    x, returns = np.ascontiguousarray(x, dtype=np.float64), np.ascontiguousarray(returns, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] < 2 or returns.shape != (x.shape[0],):
         raise ValueError(f"x must be rows x (at least 2) features and one return per row; got {x.shape}, {returns.shape}")
     if not c > 0:
         raise ValueError(f"C must be positive, got {c}")
-    fitted, mean, scale, coef, intercept = _fit_sign_classifier(x, np.ascontiguousarray(returns, dtype=np.float64), float(c))
+    fitted, mean, scale, coef, intercept = _fit_sign_classifier(x, returns, float(c))
     if fitted < 0:
         raise ValueError("returns must be finite: a row whose next return is unknown has no label")
     return (mean, scale, coef, intercept) if fitted else None
