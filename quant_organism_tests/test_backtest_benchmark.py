@@ -66,6 +66,7 @@ def test_scale_headline_puts_ours_beside_backtesting_py_and_the_50_coin_run():
             "peak_rss_mb": 2100.0,
             "peak_pss_mb": 1500.0,
             "one_process": {"wall_s": 150.0, "peak_rss_mb": 990.0, "peak_pss_mb": 980.0},
+            "ray_floor": {"peak_rss_mb": 1500.0, "peak_pss_mb": 950.0, "peak_rss_mb_by_role": {"ray_services": 510.0}},
         },
     }
     head = scale.headline(rows)
@@ -75,6 +76,7 @@ def test_scale_headline_puts_ours_beside_backtesting_py_and_the_50_coin_run():
     assert head["ml_preset_ratio"] == 1.8  # the full preset with the ML seeds over without them
     assert head["universe50_seconds"] == 120.0 and head["universe50_peak_rss_mb"] == 2100.0
     assert head["universe50_one_process_seconds"] == 150.0 and head["universe50_one_process_peak_rss_mb"] == 990.0
+    assert head["universe50_ray_floor_rss_mb"] == 1500.0  # what Ray holds before any data, beside the run's peak
     del rows["universe50"]
     assert "universe50_seconds" not in scale.headline(rows)
     # shares paired in time with the kernel (bench evolution's own process) take the headline over the shares

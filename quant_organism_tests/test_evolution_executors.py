@@ -430,3 +430,17 @@ def test_after_warm_up_an_evolution_run_compiles_or_loads_no_kernel():
         [sys.executable, "-c", _FIRST_GENERATION_COMPILES], capture_output=True, text=True, timeout=600, check=True
     )
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+def test_ray_floor_holds_ray_with_prepared_workers_for_the_memory_sampler():
+    """bench scale's Ray floor (`benchmarks.ray_floor`): the local Ray the executor starts, each CPU's worker prepared
+    for its first island, and the driver, each counted under its role by the sampler that measures the 50-coin run."""
+    from quant_organism.benchmarks import scale
+
+    args = ["-m", "quant_organism.benchmarks.ray_floor", "--workers", "1", "--hold", "1"]
+    text, _, rss, pss, by_role = scale._python_measured(args, {}, timeout=300)
+    assert "1 worker(s) prepared" in text
+    assert {"driver", "ray_services", "ray_workers"} <= set(by_role)
+    assert by_role["ray_workers"] > 200  # a worker that imported the stack and loaded its kernels (an idle one: ~126 MB)
+    assert by_role["driver"] > 200  # the main command's imports (Ray's alone: ~85 MB)
+    assert rss == pytest.approx(sum(by_role.values()), abs=1.0) and 0 < pss <= rss

@@ -24,7 +24,9 @@ and numba caches of one row never help another):
   sampled every 0.25 s: the sum of the processes' RSS, and of their PSS (shared pages counted once), and
   the RSS at the peak by role (the driver, Ray's workers, Ray's own services, other); then the same run in one
   process (`--executor serial`, `QUANT_ORGANISM_INGEST_WORKERS=1`: the same search and populations, no Ray and
-  no ingest workers, whose imports and services alone are over 1 GB), its wall time and peak RSS.
+  no ingest workers), its wall time and peak RSS; then Ray's floor (`ray_floor`): the local Ray such a run
+  starts, its workers prepared for their first island and a driver with the main command's imports, held still
+  with no data, its peak RSS by role. What any Ray run of this machine holds before its first bar.
 Targets are the issue's; a row below its target says so. With `--json` the last line is one JSON object
 whose top-level keys are the headline figures (`HEADLINE`), the detail nested beside them.
 """
@@ -341,6 +343,12 @@ def run(args: argparse.Namespace) -> dict:
                 timeout=3600,
             )
             out["universe50"]["one_process"] = _universe50_figures(text, wall, rss, pss, by_role)
+            text, wall, rss, pss, by_role = _python_measured(["-m", "quant_organism.benchmarks.ray_floor"], {}, timeout=600)
+            out["universe50"]["ray_floor"] = {
+                "peak_rss_mb": round(rss, 1),
+                "peak_pss_mb": round(pss, 1),
+                "peak_rss_mb_by_role": by_role,
+            }
     out.update(headline(out))
     return out
 
@@ -358,6 +366,7 @@ HEADLINE = (
     "universe50_peak_rss_mb",
     "universe50_one_process_seconds",
     "universe50_one_process_peak_rss_mb",
+    "universe50_ray_floor_rss_mb",
 )
 
 
@@ -388,6 +397,7 @@ def headline(r: dict) -> dict:
         one = r["universe50"].get("one_process") or {}
         out["universe50_one_process_seconds"] = one.get("wall_s")
         out["universe50_one_process_peak_rss_mb"] = one.get("peak_rss_mb")
+        out["universe50_ray_floor_rss_mb"] = (r["universe50"].get("ray_floor") or {}).get("peak_rss_mb")
     return out
 
 
@@ -419,6 +429,14 @@ def _paired_row(label: str, paired: dict | None) -> str:
 
     share = 100 * paired["share"] if paired else None
     return _row(label, share, "%", 100 * TARGETS["evolution_share"], "higher", paired_text(paired) if paired else "")
+
+
+def _roles_text(figures: dict) -> str:
+    """A tree's PSS and its RSS at the peak by role, as the report shows them beside its peak RSS."""
+    if not figures:
+        return ""
+    roles = ", ".join(f"{k} {v:,.0f}" for k, v in (figures.get("peak_rss_mb_by_role") or {}).items())
+    return f"PSS {figures.get('peak_pss_mb', 0):,.0f} MB; RSS at the peak by role: {roles}"
 
 
 def report(r: dict) -> str:
@@ -513,8 +531,7 @@ def report(r: dict) -> str:
             "MB",
             TARGETS["peak_rss_mb"],
             "lower",
-            f"PSS {(r.get('universe50') or {}).get('peak_pss_mb', 0):,.0f} MB; RSS at the peak by role: "
-            + ", ".join(f"{k} {v:,.0f}" for k, v in ((r.get("universe50") or {}).get("peak_rss_mb_by_role") or {}).items()),
+            _roles_text(r.get("universe50") or {}),
         ),
         _row(
             "same 50 coins in one process (`--executor serial`, one ingest process), wall",
@@ -530,6 +547,14 @@ def report(r: dict) -> str:
             TARGETS["peak_rss_mb"],
             "lower",
             f"PSS {((r.get('universe50') or {}).get('one_process') or {}).get('peak_pss_mb', 0):,.0f} MB",
+        ),
+        _row(
+            "Ray's floor: the local Ray a run starts, its workers prepared, the driver's imports; no data (`ray_floor`)",
+            ((r.get("universe50") or {}).get("ray_floor") or {}).get("peak_rss_mb"),
+            "MB",
+            TARGETS["peak_rss_mb"],
+            "lower",
+            _roles_text((r.get("universe50") or {}).get("ray_floor") or {}),
         ),
         _row("peak RSS of the 500-genome batch", b.get("peak_rss_mb"), "MB", TARGETS["peak_rss_mb"], "lower"),
     ]
