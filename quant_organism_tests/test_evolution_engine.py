@@ -30,6 +30,8 @@ from quant_organism.evolution import (
     slice_frames,
     to_strategy_configs,
 )
+from quant_organism.evolution.island import Island
+from quant_organism.evolution.island import median as island_median
 from quant_organism.evolution.operators import (
     NOT_EVOLVED,
     allocate,
@@ -365,6 +367,42 @@ def test_a_leak_guard_error_in_an_island_fails_the_run_and_is_never_absorbed(mar
     task = BatchTask(0, config.batch_size, config, windows.train, windows.validation, None, ())
     outcome = execute_batch(task, prepare_frames(leaky))
     assert outcome.status == "leak" and outcome.error.startswith("WindowLeakError")
+
+
+def test_an_island_proves_its_frames_again_once_they_are_other_bars(market):
+    """The island skips the leak guard only for the very index objects it proved (a pandas index is immutable):
+    a frame swapped in, or a frame given another index, is proven again before its genomes are evaluated."""
+    config = small_config(total_strategies=4)
+    windows = evolution_windows(EVOLUTION_DAY, config.lookback_days, config.split)
+    frames = {coin: frame.copy() for coin, frame in slice_frames(prepare_frames(market), windows.train).items()}
+    island = Island(BatchTask(0, config.batch_size, config, windows.train, windows.validation, None, ()), frames)
+    assert island.begin()  # it proved its frames
+    leaky = prepare_frames({coin: f[f.index < windows.out_of_sample.end] for coin, f in market.items()})
+    coin = next(iter(frames))
+    train_frame = frames[coin]
+    frames[coin] = leaky[coin]  # another frame under the same coin
+    with pytest.raises(WindowLeakError, match="out_of_sample"):
+        island._guard()
+    frames[coin] = train_frame
+    island._guard()  # the bars it proved
+    train_frame.index = leaky[coin].index[-len(train_frame) :]  # the same frame, another index
+    with pytest.raises(WindowLeakError, match="out_of_sample"):
+        island._guard()
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 50, 51])
+def test_a_generations_median_is_numpys_to_the_bit(n):
+    rng = np.random.default_rng(n)
+    values = [float(v) for v in rng.normal(0.0, 3.0, n)]
+    for case in (
+        values,
+        values[: n // 2] * 2 or values,
+        [-1e12] * (n // 2) + values[n // 2 :],
+        [0.1, 0.2, 0.3, 0.4][: max(1, n % 5)],
+    ):
+        assert island_median(case) == float(np.median(case)) and type(island_median(case)) is float
+    with_nan = [*values, float("nan")]
+    assert np.isnan(island_median(with_nan)) and np.isnan(np.median(with_nan))
 
 
 def _train_tasks(market, config):
