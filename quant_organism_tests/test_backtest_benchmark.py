@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from quant_organism.benchmarks import backtest as bench
 
 
@@ -37,11 +35,16 @@ def test_the_ratios_to_the_peers_compare_rates_of_the_same_seconds(capsys):
     assert result["paired_passes"] == 2 and result["peer_sample"] == 2
     low, median, high = result["paired_pass_s"]
     assert 0 < low <= median <= high
-    assert result["evals_per_s"] == pytest.approx(10 * 2 / (low + high), rel=1e-2)  # two passes: the mean rate
+    # Pass times are reported to 4 decimals and rates to 1: at 30 days a pass takes about 4 ms, so the rounding
+    # alone moves a rate derived from them by up to 1.3% (a fresh-clone CI failed on rel=1e-2: 2441.8 against 2469.1).
+    half = 0.5e-4
+    mean_rate = result["evals_per_s"]  # two passes: the mean rate (all genomes over all the time), not the best pass
+    assert 10 * 2 / (low + high + 2 * half) - 0.05 <= mean_rate <= 10 * 2 / (low + high - 2 * half) + 0.05
     for peer in ("backtesting_py", "naive_vectorbt"):
         rate = result[f"{peer}_evals_per_s"]
         assert rate > 0 and result[f"speedup_vs_{peer}"] == round(result["evals_per_s"] / rate, 1)
-    assert result["evals_per_s_best_pass"] == pytest.approx(10 / result["wall_s_best"], rel=1e-2)
+    best = result["wall_s_best"]
+    assert 10 / (best + half) - 0.05 <= result["evals_per_s_best_pass"] <= 10 / (best - half) + 0.05
 
 
 def test_benchmark_text_report_names_ours_engine_and_memory(capsys):
