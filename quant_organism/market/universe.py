@@ -1,0 +1,47 @@
+"""A point-in-time universe: on each day, the members chosen from data before that day only.
+
+A universe ranked on today's coins keeps only the survivors, and every historical figure on it is flattered.
+Here a coin is a member on day d when, on the days before d,
+- it has at least `min_history_days` daily bars (so a coin listed later is absent before it can qualify);
+- it traded on day d-1 (a coin whose bars stopped has delisted or halted; it leaves the day after we could
+  know it, and its returns up to its last bar count: backtest/portfolio.py closes it there);
+- its mean dollar volume over the last `volume_days` days is among the `top_n` largest of such coins.
+Nothing reads a row at or after d, so the membership of a day never changes when later data arrives
+(prefix invariance, tested).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def point_in_time_members(
+    dollar_volume: pd.DataFrame,
+    top_n: int,
+    min_history_days: int = 90,
+    volume_days: int = 30,
+) -> pd.DataFrame:
+    """Boolean members (days x coins) from a daily dollar-volume panel (NaN where a coin has no bar)."""
+    if isinstance(top_n, bool) or not isinstance(top_n, (int, np.integer)) or top_n < 1:
+        raise ValueError(f"top_n must be a positive integer; got {top_n!r}")
+    if min_history_days < 1 or volume_days < 1:
+        raise ValueError("min_history_days and volume_days must be positive")
+    traded = dollar_volume.notna()
+    history = traded.cumsum().shift(1, fill_value=0)  # bars strictly before the day
+    live_yesterday = traded.shift(1, fill_value=False)
+    trailing = dollar_volume.rolling(volume_days, min_periods=1).mean().shift(1)
+    qualified = (history >= min_history_days) & live_yesterday & trailing.notna()
+    score = trailing.where(qualified)
+    rank = score.rank(axis=1, ascending=False, method="first")
+    return (rank <= top_n) & qualified
+
+
+def membership_spans(members: pd.DataFrame) -> pd.DataFrame:
+    """Per coin: first and last member day and days as a member (for reports)."""
+    rows = []
+    for coin in members.columns:
+        days = members.index[members[coin].to_numpy()]
+        if len(days):
+            rows.append({"coin": coin, "first": days[0], "last": days[-1], "member_days": len(days)})
+    return pd.DataFrame(rows, columns=["coin", "first", "last", "member_days"])

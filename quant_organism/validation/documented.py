@@ -1,0 +1,240 @@
+"""The documented tier of the gate: pre-registered portfolio rules judged on every day before the date.
+
+A pre-registered rule (strategies/portfolio.py) was fixed before the data was seen and is never fitted, so
+every day of the history after its warm-up is out-of-sample evidence for it; that, and a grid of a few rules,
+is where this tier's power comes from. The evidence span is the same for every rule of a night: from the
+panel's first day plus the longest warm-up (WARMUP_DAYS) to the date, optionally capped to the last
+`max_days` days.
+
+**Against the market, not cash.** Each rule's daily return r is matched to the universe's equal-weight
+market m with its own beta over the span (OLS with an intercept), and the gate tests the excess r - beta m,
+whose mean is Jensen's alpha. A long-only rule in a bull run has beta but no alpha and does not pass; a rule
+that times the market has alpha whatever the drift. Jensen's alpha was chosen over a fixed benchmark (cash,
+or the market at beta 1) because it is the one question a beta-matched market answers: what the rule earns
+beyond the market exposure it carries, which any holder could buy for the cost of the market.
+
+**Multiplicity.** Each family is judged at its own fixed level (validation/tiers.py) by Hansen's SPA and
+Romano-Wolf's StepM over its rules' excess returns (validation/superiority.py): the stationary bootstrap of
+the joint rows keeps the rules' correlation, so six trend rules that move together cost about as much as two
+or three independent ones. The levels add up to the tier's share by the union bound.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from quant_organism.backtest.costs import CostModel
+from quant_organism.backtest.portfolio import equal_weight_market, portfolio_returns
+from quant_organism.core.artifacts import finite_or_none
+from quant_organism.core.metrics import sharpe
+from quant_organism.market.panel import DailyPanel
+from quant_organism.strategies.portfolio import DOCUMENTED_RULES, WARMUP_DAYS, PortfolioRule
+from quant_organism.validation.power import DetectableSharpe, plan
+from quant_organism.validation.superiority import superiority_test
+from quant_organism.validation.tiers import DOCUMENTED_FAMILY_LEVELS
+
+DAYS_PER_YEAR = 365.0
+MIN_EVIDENCE_DAYS = 60  # below this a family is not judged: its test would have no power worth its error
+
+
+@dataclass(frozen=True)
+class RuleEvidence:
+    """One rule's figures on the evidence span (held-out for it: it was never fitted)."""
+
+    name: str
+    family: str
+    sharpe: float  # annual, of its net daily returns
+    alpha: float  # annual Jensen's alpha against the equal-weight market
+    beta: float
+    excess_sharpe: float  # annual Sharpe of r - beta m
+    t_stat: float  # studentized by the bootstrap's long-run variance
+    superior: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: finite_or_none(v) if isinstance(v, float) else v for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class FamilyVerdict:
+    family: str
+    level: float
+    rules: tuple[str, ...]
+    tested: bool
+    reason: str = ""
+    spa_pvalue: float = 1.0
+    superior: tuple[str, ...] = ()
+    power: DetectableSharpe | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "family": self.family,
+            "level": self.level,
+            "rules": list(self.rules),
+            "tested": self.tested,
+            "reason": self.reason,
+            "spa_pvalue": finite_or_none(self.spa_pvalue),
+            "superior": list(self.superior),
+            "power": None if self.power is None else self.power.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class DocumentedVerdict:
+    """The documented tier's verdict on one date: per family and per rule, on the span [start, end]."""
+
+    date: pd.Timestamp
+    start: pd.Timestamp | None
+    end: pd.Timestamp | None
+    n_days: int
+    families: tuple[FamilyVerdict, ...]
+    rules: dict[str, RuleEvidence] = field(compare=False)
+    market_sharpe: float = math.nan
+
+    @property
+    def passed(self) -> tuple[str, ...]:
+        return tuple(name for family in self.families for name in family.superior)
+
+    def best(self) -> str | None:
+        """The passing rule with the largest t (the one the tier would put forward), or None."""
+        passed = self.passed
+        return max(passed, key=lambda name: self.rules[name].t_stat) if passed else None
+
+    def summary(self) -> str:
+        parts = []
+        for family in self.families:
+            if not family.tested:
+                parts.append(f"{family.family}: not judged ({family.reason})")
+                continue
+            reach = (
+                f"; could see Sharpe >= {family.power.at_50:.2f} (50%), {family.power.at_80:.2f} (80%)" if family.power else ""
+            )
+            verdict = f"passed {', '.join(family.superior)}" if family.superior else "nothing passed"
+            parts.append(f"{family.family} at {family.level:.2%}: {verdict} (SPA p {family.spa_pvalue:.3f}{reach})")
+        span = f"{self.n_days} days {self.start.date()}..{self.end.date()}" if self.start is not None else "no evidence"
+        return f"documented tier on {self.date.date()} over {span}: " + "; ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "date": self.date.isoformat(),
+            "span": {
+                "start": None if self.start is None else self.start.isoformat(),
+                "end": None if self.end is None else self.end.isoformat(),
+                "days": self.n_days,
+            },  # fmt: skip
+            "families": [f.to_dict() for f in self.families],
+            "rules": {name: r.to_dict() for name, r in self.rules.items()},
+            "passed": list(self.passed),
+            "market_sharpe": finite_or_none(self.market_sharpe),
+        }
+
+
+def rule_returns(
+    panel: DailyPanel,
+    rules: tuple[PortfolioRule, ...],
+    members: pd.DataFrame | None = None,
+    costs: CostModel | None = None,
+) -> pd.DataFrame:
+    """Net daily returns of each rule over the whole panel (days x rule names)."""
+    columns = {}
+    for rule in rules:
+        weights = rule.weights(panel.closes, members, panel.funding)
+        columns[rule.name] = portfolio_returns(weights, panel.closes, costs, panel.funding)
+    return pd.DataFrame(columns, index=panel.closes.index)
+
+
+def beta_matched_excess(returns: pd.DataFrame, market: pd.Series) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    """(r - beta m per column, annual alpha, beta): OLS of each column on the market with an intercept."""
+    m = market.to_numpy(dtype=float)
+    m_centred = m - m.mean()
+    variance = float(m_centred @ m_centred)
+    r = returns.to_numpy(dtype=float)
+    betas = (m_centred @ (r - r.mean(axis=0))) / variance if variance > 0 else np.zeros(r.shape[1])
+    excess = r - np.outer(m, betas)
+    alphas = excess.mean(axis=0) * DAYS_PER_YEAR
+    return (
+        pd.DataFrame(excess, index=returns.index, columns=returns.columns),
+        pd.Series(alphas, index=returns.columns),
+        pd.Series(betas, index=returns.columns),
+    )
+
+
+def evidence_span(index: pd.DatetimeIndex, date: pd.Timestamp, max_days: int | None = None) -> pd.DatetimeIndex:
+    """The days that judge the tier on `date`: after the warm-up, up to the date, the last `max_days` of them."""
+    if len(index) == 0:
+        return index
+    usable = index[(index >= index[0] + pd.Timedelta(days=WARMUP_DAYS)) & (index <= date)]
+    return usable[-max_days:] if max_days else usable
+
+
+def judge_documented(
+    panel: DailyPanel,
+    date: str | pd.Timestamp,
+    members: pd.DataFrame | None = None,
+    costs: CostModel | None = None,
+    max_days: int | None = None,
+    reps: int = 1000,
+    seed: int = 0,
+    families: dict[str, tuple[PortfolioRule, ...]] | None = None,
+) -> DocumentedVerdict:
+    """Judge every documented family on the history up to `date` (nothing after it is read)."""
+    day = _utc_day(date)
+    panel = panel.until(day)
+    members = None if members is None else members.loc[members.index <= day]
+    families = DOCUMENTED_RULES if families is None else families
+    market_all = equal_weight_market(panel.closes, members)
+    span = evidence_span(panel.closes.index, day, max_days)
+    market = market_all.reindex(span)
+    verdicts, evidence = [], {}
+    for family, rules in families.items():
+        level = DOCUMENTED_FAMILY_LEVELS[family]
+        names = tuple(rule.name for rule in rules)
+        if len(span) < MIN_EVIDENCE_DAYS:
+            verdicts.append(
+                FamilyVerdict(
+                    family, level, names, False, f"{len(span)} days of evidence after the warm-up; needs {MIN_EVIDENCE_DAYS}"
+                )
+            )
+            continue
+        if family == "funding_carry" and (panel.funding is None or panel.funding.reindex(span).notna().sum().sum() == 0):
+            verdicts.append(FamilyVerdict(family, level, names, False, "the panel has no funding rates"))
+            continue
+        returns = rule_returns(panel, rules, members, costs).reindex(span)
+        excess, alphas, betas = beta_matched_excess(returns, market)
+        test = superiority_test(excess, alpha=level, reps=reps, seed=seed)
+        for name in names:
+            stats = test.candidates[name]
+            evidence[name] = RuleEvidence(
+                name=name,
+                family=family,
+                sharpe=sharpe(returns[name].to_numpy(), DAYS_PER_YEAR),
+                alpha=float(alphas[name]),
+                beta=float(betas[name]),
+                excess_sharpe=sharpe(excess[name].to_numpy(), DAYS_PER_YEAR),
+                t_stat=float(stats["t_stat"]),
+                superior=bool(stats["superior"]),
+            )
+        verdicts.append(
+            FamilyVerdict(
+                family, level, names, True, "", float(test.spa_pvalue), tuple(test.superior), plan(excess.to_numpy(), level)
+            )
+        )
+    return DocumentedVerdict(
+        date=day,
+        start=span[0] if len(span) else None,
+        end=span[-1] if len(span) else None,
+        n_days=len(span),
+        families=tuple(verdicts),
+        rules=evidence,
+        market_sharpe=sharpe(market.to_numpy(), DAYS_PER_YEAR) if len(span) > 1 else math.nan,
+    )
+
+
+def _utc_day(value: str | pd.Timestamp) -> pd.Timestamp:
+    stamp = pd.Timestamp(value)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.normalize()
