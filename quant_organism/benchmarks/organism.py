@@ -405,9 +405,19 @@ def main(argv: list[str] | None = None) -> int:
         help="the same on planted markets (trend and mean "
         "reversion at Sharpe 2 and 3): the share of paths that get capital into a capturing strategy",
     )
+    parser.add_argument(
+        "--evidence",
+        action="store_true",
+        help="the documented tier on 6-year, 20-coin daily markets: size on nulls and beta nulls, power at "
+        "portfolio Sharpe 1.0-2.0 (benchmarks/evidence.py; about 5 minutes on 2 cores)",
+    )
     parser.add_argument("--paths", type=int, default=20, help="--nightly: markets per cell (default 20)")
     parser.add_argument("--every", type=int, default=7, help="--nightly: days between judgements (default 7: weekly)")
     args = parser.parse_args(argv)
+    if args.evidence:
+        from quant_organism.benchmarks.evidence import main as evidence_main
+
+        return evidence_main(args.workers, Path(args.out), args.docs)
     if args.nightly or args.nightly_power:
         return nightly(args.paths, args.every, args.workers, Path(args.out), args.preset, power=args.nightly_power)
     mode = "quick" if args.quick else "full"

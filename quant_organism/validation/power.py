@@ -66,7 +66,7 @@ def effective_number(returns: np.ndarray) -> float:
     rows = live[np.isfinite(live).all(axis=1)]
     if len(rows) < 3:
         return float(k)
-    eigenvalues = np.abs(np.linalg.eigvalsh(np.corrcoef(rows, rowvar=False)))
+    eigenvalues = np.round(np.abs(np.linalg.eigvalsh(np.corrcoef(rows, rowvar=False))), 9)  # 3 - 1e-15 is 3
     return float(np.clip(np.sum((eigenvalues >= 1.0) + (eigenvalues - np.floor(eigenvalues))), 1.0, k))
 
 
