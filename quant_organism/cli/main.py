@@ -447,6 +447,9 @@ def build_parser() -> argparse.ArgumentParser:
     from quant_organism.cli import retrospective as retrospective_cli
 
     retrospective_cli.add_parser(sub)
+    from quant_organism.cli import documented as documented_cli
+
+    documented_cli.add_parser(sub)
     from quant_organism.cli import policy as policy_cli
 
     policy_cli.add_parser(sub)
