@@ -196,6 +196,7 @@ def summarise(runs: list[dict]) -> tuple[pd.DataFrame, dict]:
         "size_target_met": bool(len(nulls) >= 40 and false_runs / len(nulls) <= 0.05 and size_high <= 0.10),
         "size_per_family": per_family,
         "beta_null_capital_runs": int(beta["any_passed"].sum()),
+        "beta_null_passes": [{"pick": r["pick"], "beta": r["pick_beta"]} for _, r in beta[beta["any_passed"]].iterrows()],
         "beta_null_runs": len(beta),
     }
     for target, goal in ((1.5, 0.8), (1.0, 0.4)):
@@ -227,9 +228,10 @@ def render(table: pd.DataFrame, verdict: dict, wall_s: float, command: str) -> s
         f"(95% CI {verdict['size_ci'][0]:.1%}-{verdict['size_ci'][1]:.1%}); target <= 5% with the upper bound <= 10%: "
         f"{'MET' if verdict['size_target_met'] else 'NOT MET'}; per family: {fam}"
     )
+    picks = ", ".join(f"{p['pick']} (beta {p['beta']:.2f})" for p in verdict["beta_null_passes"]) or "none"
     lines.append(
         f"capital to a strategy on a beta null (common bull drift, no edge): {verdict['beta_null_capital_runs']} of "
-        f"{verdict['beta_null_runs']} runs"
+        f"{verdict['beta_null_runs']} runs: {picks}"
     )
     for target in (1.5, 1.0):
         key = f"trend_power_at_{target}"
