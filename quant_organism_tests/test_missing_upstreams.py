@@ -173,7 +173,7 @@ def test_evolution_on_a_history_shorter_than_its_lookback_shrinks_its_windows_do
         said = [entry.user_message for entry in instance.all_logs(shrunk.run_id)]
     assert shrunk.success, [e.message for e in shrunk.all_events if e.is_failure]
     assert (
-        f"the lake's history starts {first} (latest first day over the coins): lookback 150 -> 130 days, windows split"
+        f"the lake's history starts {first} (latest first day over the coins): lookback 150 -> 130 days, windows shrunk alike"
         in "\n".join(said)
     )
     windows = shrunk.asset_materializations_for_node("evolution__population")[0].metadata["windows"].data

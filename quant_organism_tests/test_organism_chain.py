@@ -14,7 +14,7 @@ from quant_organism.benchmarks.organism import RunSpec, run_one, summarise, wils
 from quant_organism.benchmarks.planted_strength import market_frames
 from quant_organism.deployment.chain import ChainSettings, run_chain
 from quant_organism.evolution.config import EvolutionConfig, load_preset
-from quant_organism.evolution.windows import evolution_windows, fitted_lookback
+from quant_organism.evolution.windows import evolution_windows
 from quant_organism.market.sources.planted import CAPTURING_FAMILIES, PlantedMarket
 from quant_organism.validation.superiority import superiority_test
 
@@ -54,12 +54,29 @@ def test_evolution_leaves_position_size_to_allocation():
 
 
 def test_a_short_history_shrinks_the_windows_down_to_a_stated_minimum():
-    assert fitted_lookback("2024-12-31", 540, "2024-01-01", 120) == 366
-    assert fitted_lookback("2024-12-31", 300, "2024-01-01", 120) == 300
+    config = load_preset("full", max_lookback_days=None)
+    assert config.for_history(366).lookback_days == 366 and config.for_history(366).split == config.split
+    assert config.for_history(900).lookback_days == 540  # a fixed lookback stays fixed
+    assert load_preset("full", lookback_days=300, max_lookback_days=None).for_history(366).lookback_days == 300
     with pytest.raises(ValueError, match="only 31 day"):
-        fitted_lookback("2024-12-31", 540, "2024-12-01", 120)
+        config.for_history(31)
     windows = evolution_windows("2024-12-31", 366, (0.4, 0.3, 0.3))
     assert windows.train.start == pd.Timestamp("2024-01-01", tz="UTC") and windows.train.days == pytest.approx(146)
+
+
+def test_a_longer_history_grows_the_held_out_windows_up_to_the_cap():
+    """The production preset's evidence grows with the history: train keeps its 216 days (the search costs what it
+    cost), the held-out windows get every other day up to the cap, split half and half as the preset splits them."""
+    config = load_preset("full")
+    assert config.max_lookback_days is not None and config.max_lookback_days > config.lookback_days
+    grown = config.for_history(1500)
+    windows = evolution_windows("2024-12-31", grown.lookback_days, grown.split)
+    assert grown.lookback_days == 1500 and windows.train.days == 216
+    assert windows.out_of_sample.days == 642 and windows.walk_forward.days == 642
+    assert windows.walk_forward.end == pd.Timestamp("2025-01-01", tz="UTC")
+    capped = config.for_history(10_000)
+    assert capped.lookback_days == config.max_lookback_days
+    assert capped.for_history(capped.lookback_days) == capped  # fitting again changes nothing
 
 
 def test_the_full_preset_is_the_production_search():

@@ -11,7 +11,7 @@ from quant_organism.benchmarks.planted_strength import market_frames
 from quant_organism.core.windows import Window
 from quant_organism.market.sources.planted import PlantedMarket
 from quant_organism.strategies import SeedGenes
-from quant_organism.validation.held_out import HeldOutConfig, HeldOutEvidence, judge, run_held_out_stage
+from quant_organism.validation.held_out import HeldOutConfig, HeldOutEvidence, gate_inputs, judge, run_held_out_stage
 from quant_organism.validation.result import StageStatus
 from quant_organism.validation.superiority import superiority_test
 
@@ -97,7 +97,7 @@ def test_each_rule_rejects_with_its_own_reason_and_no_win_rate_rule():
     assert verdicts["edge"].status is StageStatus.PASSED  # wins only 30% of trades: no style is rejected for it
     assert any(r.startswith("walk_forward_return") for r in verdicts["flips"].reasons)
     assert any(r.startswith("trade_count 3") for r in verdicts["rare"].reasons)
-    assert any(r.startswith("superiority: not superior") for r in verdicts["noise"].reasons)
+    assert any(r.startswith("superiority: no excess") for r in verdicts["noise"].reasons)
     relaxed = HeldOutConfig(min_trades=0, require_positive_walk_forward=False)
     assert judge("flips", evidence, test, relaxed).status is StageStatus.PASSED
 
@@ -155,3 +155,31 @@ def test_returns_of_candidates_taken_in_groups_equal_those_of_one_batch(monkeypa
             pd.testing.assert_frame_equal(grouped_metrics[coin], metrics, check_exact=True)
     union = sorted(set().union(*(f.index[(f.index >= window.start) & (f.index < window.end)] for f in frames.values())))
     assert list(whole.columns) == [g.seed_id for g in mixed] and list(whole.index) == union
+
+
+def test_the_gate_tests_the_excess_over_the_beta_matched_market():
+    """A candidate that is the market, levered, in a bull run beats cash by far and has no alpha: it does not pass,
+    and its verdict says its beta and what the test could have seen. A market timer passes."""
+    days = pd.date_range("2024-01-01", periods=300, freq="D", tz="UTC")
+    rng = np.random.default_rng(5)
+    market = pd.Series(rng.normal(0.004, 0.02, 300), index=days)  # a strong bull drift
+    daily = pd.DataFrame(
+        {
+            "levered": 1.5 * market + rng.normal(0.0, 0.002, 300),
+            "timer": 0.5 * market + rng.normal(0.003, 0.008, 300),
+            "noise": rng.normal(0.0, 0.01, 300),
+        },
+        index=days,
+    )
+    evidence = _evidence(daily, {name: 40 for name in daily})
+    evidence.market_daily = market
+    assert "levered" in superiority_test(daily, alpha=0.025, reps=500, seed=0).superior  # against cash it would pass
+    inputs = gate_inputs(evidence, 0.025)
+    assert inputs.betas["levered"] == pytest.approx(1.5, abs=0.05) and abs(inputs.alphas["levered"]) < 0.1
+    test = superiority_test(inputs.excess, alpha=0.025, reps=500, seed=0)
+    config = HeldOutConfig(min_trades=10)
+    levered = judge("levered", evidence, test, config, inputs=inputs)
+    assert levered.status is StageStatus.FAILED and "could see an annual Sharpe" in levered.reasons[0]
+    assert levered.metrics["superiority"]["beta"] == pytest.approx(1.5, abs=0.05)
+    assert judge("timer", evidence, test, config, inputs=inputs).status is StageStatus.PASSED
+    assert inputs.reach.n_candidates == 3 and inputs.reach.at_50 < inputs.reach.at_80

@@ -207,6 +207,11 @@ def _report_lines(report: dict) -> list[str]:
         pbo = stats.get("pbo")
         shown = "not computed" if pbo is None else f"{pbo:.2f}"  # 0.00 is a figure (a stable edge), not a gap
         lines.append(f"SPA p-value of the candidates {stats['candidates_spa_pvalue']:.3f}, PBO {shown}")
+    reach = stats.get("detectable_sharpe")
+    if reach:
+        passed = stats.get("candidates_superior", 0)
+        lead = f"{passed} superior at the gate" if passed else "nothing passed the gate"
+        lines.append(f"{lead}; {reach['sentence']}")
     return lines
 
 

@@ -241,8 +241,8 @@ def _report(root, track, dates, seconds: float, as_json: bool) -> int:
     summary["wall_s"] = round(seconds, 1)
     plot = root / store.DIR / track / "equity.png"
     plot.write_bytes(retrospective_curves(curves, track))
-    table = pd.DataFrame(rows)[["date", "until", "deployed", "spa_pvalue", "organism_return", "naive_return",
-                               "buy_and_hold_return", "organism_drawdown", "turnover", "costs", "parity_ok"]]  # fmt: skip
+    table = pd.DataFrame(rows).reindex(columns=["date", "until", "deployed", "spa_pvalue", "detectable_sharpe_50", "organism_return", "naive_return",
+                               "buy_and_hold_return", "organism_drawdown", "turnover", "costs", "parity_ok"])  # fmt: skip
     table["deployed"] = table["deployed"].map(len)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(f"chained over {summary['dates']} dates (forward): organism {summary['organism_return']:+.2%}, "

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from quant_organism.evolution.windows import split_days
 from quant_organism.strategies.genes import TECHNICAL_SEEDS, SeedType, gene_space
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
@@ -86,6 +87,12 @@ class EvolutionConfig(BaseModel):
     lookback_days: int = Field(default=365, ge=3)
     min_lookback_days: int = Field(default=120, ge=3, description="shortest history the windows shrink to")
     split: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    max_lookback_days: int | None = Field(
+        default=None,
+        ge=3,
+        description="the lookback grows with the history before the date up to this many days, the growth all "
+        "held-out (train keeps lookback_days x split[0]); None: a fixed lookback, for users who want recency",
+    )
     min_trades: int = Field(default=10, ge=0)
     objective: Objective = Field(default="score", description="scalar that elitism and the winners rank by")
     gene_ranges: dict[SeedType, dict[str, tuple[float, float]]] = Field(
@@ -150,6 +157,30 @@ class EvolutionConfig(BaseModel):
         """The least history an evolution date needs: `min_lookback_days`, or the lookback when that is shorter
         (the windows shrink to it on a shorter history, never below)."""
         return min(self.lookback_days, self.min_lookback_days)
+
+    def for_history(self, available_days: int, span: str = "before the date") -> EvolutionConfig:
+        """This config fitted to `available_days` of history before the evolution date.
+
+        Shorter than the lookback: every window shrinks alike, down to `shortest_lookback_days` (below it a
+        ValueError says how much is missing). Longer, with `max_lookback_days` set: the lookback grows to the
+        history, capped, and the growth goes to the held-out windows (split between them as `split` splits
+        them) while train keeps its days: the gate's power grows with the square root of its years, the search
+        costs what it cost. Otherwise the config as it is."""
+        if available_days < self.lookback_days:
+            if available_days < self.shortest_lookback_days:
+                raise ValueError(
+                    f"only {max(available_days, 0)} day(s) of history {span}; the preset needs "
+                    f"{self.lookback_days} and at least {self.shortest_lookback_days} to evolve and validate: ingest more history"
+                )
+            return self.model_copy(update={"lookback_days": int(available_days)})
+        days = min(available_days, self.max_lookback_days or self.lookback_days)
+        if days <= self.lookback_days:
+            return self
+        train = split_days(self.lookback_days, self.split)[0]
+        held_out = days - train
+        out_of_sample = int(round(held_out * self.split[1] / (self.split[1] + self.split[2])))
+        split = (train / days, out_of_sample / days, (held_out - out_of_sample) / days)
+        return self.model_copy(update={"lookback_days": int(days), "split": split})
 
     @property
     def n_elite(self) -> int:

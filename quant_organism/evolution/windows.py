@@ -95,22 +95,6 @@ def evolution_windows(
     )
 
 
-def fitted_lookback(evolution_date: date | str, lookback_days: int, first_day: date | str, minimum_days: int) -> int:
-    """The lookback to use when the history starts at `first_day`: the preset's `lookback_days` if the
-    history is that long, else every whole day from `first_day` to the evolution date (the split then
-    shrinks all three windows alike); below `minimum_days` a ValueError says how much history is missing."""
-    day, first = _as_date(evolution_date), _as_date(first_day)
-    available = (day - first).days + 1
-    if available >= lookback_days:
-        return lookback_days
-    if available < minimum_days:
-        raise ValueError(
-            f"only {max(available, 0)} day(s) of history from {first} to {day}; the preset needs {lookback_days} "
-            f"and at least {minimum_days} to evolve and validate: ingest more history"
-        )
-    return available
-
-
 def slice_frame(frame: pd.DataFrame, window: Window) -> pd.DataFrame:
     """The rows of a time-indexed frame whose bar open time lies in the window (a copy)."""
     index = frame.index

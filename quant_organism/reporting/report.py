@@ -91,10 +91,12 @@ def build_report(
             "pbo_detail": pbo,
             "candidates_spa_pvalue": (validation.get("superiority") or {}).get("spa_pvalue"),
             "candidates_superior": len((validation.get("superiority") or {}).get("superior", [])),
+            "detectable_sharpe": validation.get("reach"),
             "deployed_set_spa": deployment.get("spa"),
             "spans": {  # the data each figure was computed on (DESIGN.md, "Evidence discipline")
                 "pbo": "train: every individual the search tried (a uniform sample), on the window it was tried on",
                 "candidates_spa_pvalue": "held-out: the gate's own test, on the windows it chose on",
+                "detectable_sharpe": "held-out: what the gate's test could have seen (its days, effective candidates, level)",
                 "deployed_set_spa": "held-out (in-selection): the set was chosen on these windows, so this is no "
                 "independent evidence; forward figures are in runtime/paper_performance and organism/retrospective",
             },
@@ -212,8 +214,9 @@ def report_markdown(report: dict[str, Any]) -> str:
     lines += [
         "",
         f"Statistics: [train] PBO of the search, over what it tried {_num(stats.get('pbo'))} (0 = stable edge, 0.5 = noise); "
-        f"[held-out: the gate's own test] SPA p-value of the {report['counts']['validated_candidates']} candidates against zero "
-        f"{_num(stats.get('candidates_spa_pvalue'))} ({stats.get('candidates_superior', 0)} superior at the gate's level)"
+        f"[held-out: the gate's own test] SPA p-value of the {report['counts']['validated_candidates']} candidates' excess over "
+        f"the beta-matched market {_num(stats.get('candidates_spa_pvalue'))} ({stats.get('candidates_superior', 0)} superior at "
+        f"the gate's level{'; ' + stats['detectable_sharpe']['sentence'] if stats.get('detectable_sharpe') else ''})"
         + (
             f"; [held-out, in-selection: not independent evidence] deployed set SPA p vs zero "
             f"{_num((spa.get('vs_zero') or {}).get('spa_pvalue'))}, vs buy & hold {_num((spa.get('vs_buy_and_hold') or {}).get('spa_pvalue'))}."

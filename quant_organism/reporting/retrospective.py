@@ -34,7 +34,6 @@ from quant_organism.core.metrics import bars_per_year, max_drawdown, total_retur
 from quant_organism.deployment.chain import ChainSettings, Incumbent, run_chain
 from quant_organism.deployment.scoring import PaperRecord
 from quant_organism.evolution.config import EvolutionConfig
-from quant_organism.evolution.windows import fitted_lookback
 from quant_organism.runtime.forward import ForwardRecord, buy_and_hold_record, flat_record, trade_forward
 from quant_organism.runtime.risk import RiskLimits
 from quant_organism.strategies.genes import SeedGenes
@@ -92,6 +91,7 @@ class DateOutcome:
     live: dict[str, LiveStrategy] = field(default_factory=dict)
     looks: dict[str, float] = field(default_factory=dict)  # probation looks made at this date: name -> p-value
     lookback_days: int | None = None  # days of history the chain evolved and validated on
+    detectable_sharpe: dict | None = None  # what the date's gate could have seen (validation/power.py)
 
     def row(self) -> dict:
         """The flat record of this date (the `retrospective` view's row; every figure is forward)."""
@@ -111,6 +111,8 @@ class DateOutcome:
             "parity_problems": organism.parity_problems[:5], "bars": int(len(organism.returns)),
             "seconds": round(self.seconds, 3), "notes": self.notes, "span": "forward",
             "lookback_days": self.lookback_days,
+            "detectable_sharpe_50": (self.detectable_sharpe or {}).get("detectable_sharpe_50"),
+            "detectable_sharpe_80": (self.detectable_sharpe or {}).get("detectable_sharpe_80"),
         }  # fmt: skip
         for curve, record in self.records.items():
             figures = window_figures(record.returns, self.bars_per_year)
@@ -203,22 +205,25 @@ def judge_date(
         bars_per_year=bars_per_year(first.index), seconds=time.perf_counter() - started, notes=notes, live=live,
         looks={name: float(look["probation_pvalue"]) for name, look in outcome.plan.looks.items()},
         lookback_days=spec.chain.evolution.lookback_days,
+        detectable_sharpe=None if outcome.validation.reach is None else outcome.validation.reach.to_dict(),
     )  # fmt: skip
 
 
 def date_lookback(date: str | pd.Timestamp, history_first: str | pd.Timestamp, evolution: EvolutionConfig) -> int:
-    """Days of history the chain of `date` runs on (the bars strictly before it): the preset's lookback when the
-    history reaches that far back, else every whole day from `history_first`, the windows shrunk alike as the
-    nightly run shrinks them (`fitted_lookback`); below the preset's minimum a ValueError says what is missing."""
+    """Days of history the chain of `date` runs on (the bars strictly before it), as the nightly run fits them
+    (EvolutionConfig.for_history): every whole day from `history_first` when shorter than the preset's lookback
+    (the windows shrunk alike), grown up to `max_lookback_days` when longer; below the preset's minimum a
+    ValueError says what is missing."""
     evolution_day = (_day(date) - pd.Timedelta(days=1)).date()
-    return fitted_lookback(evolution_day, evolution.lookback_days, _day(history_first).date(), evolution.shortest_lookback_days)
+    available = (evolution_day - _day(history_first).date()).days + 1
+    return evolution.for_history(available, f"from {_day(history_first).date()} to {evolution_day}").lookback_days
 
 
 def with_lookback(spec: RetrospectiveSettings, days: int) -> RetrospectiveSettings:
-    """`spec` with its search's lookback set to `days` (the split, and everything else, as before)."""
+    """`spec` with its search fitted to `days` of history (shrunk alike, or grown with the growth held-out)."""
     if days == spec.chain.evolution.lookback_days:
         return spec
-    evolution = spec.chain.evolution.model_copy(update={"lookback_days": int(days)})
+    evolution = spec.chain.evolution.for_history(int(days))
     return replace(spec, chain=replace(spec.chain, evolution=evolution))
 
 

@@ -25,7 +25,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from quant_organism.backtest.costs import CostModel
@@ -34,6 +33,7 @@ from quant_organism.core.artifacts import finite_or_none
 from quant_organism.core.metrics import sharpe
 from quant_organism.market.panel import DailyPanel
 from quant_organism.strategies.portfolio import DOCUMENTED_RULES, WARMUP_DAYS, PortfolioRule
+from quant_organism.validation.beta import beta_matched_excess
 from quant_organism.validation.power import DetectableSharpe, plan
 from quant_organism.validation.superiority import superiority_test
 from quant_organism.validation.tiers import DOCUMENTED_FAMILY_LEVELS
@@ -145,22 +145,6 @@ def rule_returns(
         weights = rule.weights(panel.closes, members, panel.funding)
         columns[rule.name] = portfolio_returns(weights, panel.closes, costs, panel.funding)
     return pd.DataFrame(columns, index=panel.closes.index)
-
-
-def beta_matched_excess(returns: pd.DataFrame, market: pd.Series) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
-    """(r - beta m per column, annual alpha, beta): OLS of each column on the market with an intercept."""
-    m = market.to_numpy(dtype=float)
-    m_centred = m - m.mean()
-    variance = float(m_centred @ m_centred)
-    r = returns.to_numpy(dtype=float)
-    betas = (m_centred @ (r - r.mean(axis=0))) / variance if variance > 0 else np.zeros(r.shape[1])
-    excess = r - np.outer(m, betas)
-    alphas = excess.mean(axis=0) * DAYS_PER_YEAR
-    return (
-        pd.DataFrame(excess, index=returns.index, columns=returns.columns),
-        pd.Series(alphas, index=returns.columns),
-        pd.Series(betas, index=returns.columns),
-    )
 
 
 def evidence_span(index: pd.DatetimeIndex, date: pd.Timestamp, max_days: int | None = None) -> pd.DatetimeIndex:

@@ -7,7 +7,10 @@ lookahead (windowed.py states the convention); its return is the equal-weight me
 to one selection-aware test (superiority.py): Hansen's SPA for "does any candidate beat zero" and
 Romano-Wolf StepM for which ones do, at family-wise error rate `alpha`. The null comes from the K
 candidates actually judged on these days and their correlation (joint bootstrap), never from the
-in-sample search, whose trials did not touch these bars.
+in-sample search, whose trials did not touch these bars. What is tested is each candidate's excess over
+the beta-matched market (validation/beta.py: r - beta m against the coins' equal-weight buy-and-hold, m,
+on the same days), so market beta never counts as edge; each verdict reports its alpha and beta, and the
+power planner (power.py) says which Sharpe the test could have seen.
 
 A candidate passes when
 - StepM puts it in the superior set (the statistical gate; its size is `alpha` for the whole family);
@@ -41,7 +44,9 @@ from quant_organism.core.artifacts import json_safe
 from quant_organism.core.metrics import bars_per_year, figures
 from quant_organism.core.windows import Window
 from quant_organism.strategies.genes import SeedGenes
+from quant_organism.validation.beta import beta_matched_excess
 from quant_organism.validation.deflated_sharpe import ReturnMoments, deflated_sharpe_ratio
+from quant_organism.validation.power import DetectableSharpe, plan
 from quant_organism.validation.result import StageResult, StageStatus
 from quant_organism.validation.superiority import SuperiorityResult, superiority_test
 from quant_organism.validation.windowed import run_window
@@ -84,6 +89,7 @@ class HeldOutEvidence:
     bars_per_year: float
     coins: tuple[str, ...]
     history_bars: int = 0  # bars before the held-out span, on the coin with the fewest
+    market_daily: pd.Series | None = None  # the coins' equal-weight buy-and-hold, per UTC day of daily_returns
 
 
 def held_out_evidence(
@@ -112,8 +118,38 @@ def held_out_evidence(
     first = next(iter(frames.values()))
     history = min(int((frames[coin].index < span.start).sum()) for coin in runs)
     return HeldOutEvidence(
-        bar_returns, daily, trades, win_rates, out_of_sample, walk_forward, bars_per_year(first.index), tuple(runs), history
-    )
+        bar_returns, daily, trades, win_rates, out_of_sample, walk_forward, bars_per_year(first.index), tuple(runs), history,
+        market_daily_returns(frames, daily.index),
+    )  # fmt: skip
+
+
+def market_daily_returns(frames: Mapping[str, pd.DataFrame], days: pd.DatetimeIndex) -> pd.Series:
+    """The coins' equal-weight buy-and-hold per UTC day: each coin's last close of the day over the day before's,
+    averaged over the coins with both (0 on a day none has), the days a candidate's daily return covers."""
+    parts = []
+    for frame in frames.values():
+        close = frame["close"]
+        parts.append(close.groupby(close.index.floor("D")).last().pct_change(fill_method=None))
+    if not parts:
+        return pd.Series(0.0, index=days, name="market")
+    return pd.concat(parts, axis=1).mean(axis=1).reindex(days).fillna(0.0).rename("market")
+
+
+@dataclass(frozen=True)
+class GateInputs:
+    """What the gate tests: each candidate's daily excess over the beta-matched market, its alpha and beta, and
+    the power planner's reading of that test."""
+
+    excess: pd.DataFrame
+    alphas: pd.Series  # annual
+    betas: pd.Series
+    reach: DetectableSharpe
+
+
+def gate_inputs(evidence: HeldOutEvidence, alpha: float) -> GateInputs:
+    market = evidence.market_daily if evidence.market_daily is not None else pd.Series(0.0, index=evidence.daily_returns.index)
+    excess, alphas, betas = beta_matched_excess(evidence.daily_returns, market.reindex(evidence.daily_returns.index).fillna(0.0))
+    return GateInputs(excess, alphas, betas, plan(excess.to_numpy(), alpha))
 
 
 RETURNS_MEMORY_BYTES = 32 * 2**20
@@ -192,8 +228,9 @@ def run_held_out_stage(
 ) -> tuple[dict[str, StageResult], HeldOutEvidence, SuperiorityResult]:
     """Stage-1 result per candidate (keyed by seed_id, candidate order), the evidence, and the gate's test."""
     evidence = held_out_evidence(candidates, frames, out_of_sample, walk_forward, config.costs)
-    test = superiority_test(evidence.daily_returns, alpha=config.alpha, reps=config.reps, seed=config.seed)
-    results = {g.seed_id: judge(g.seed_id, evidence, test, config, longest_lookback(g)) for g in candidates}
+    inputs = gate_inputs(evidence, config.alpha)
+    test = superiority_test(inputs.excess, alpha=config.alpha, reps=config.reps, seed=config.seed)
+    results = {g.seed_id: judge(g.seed_id, evidence, test, config, longest_lookback(g), inputs) for g in candidates}
     return results, evidence, test
 
 
@@ -220,7 +257,14 @@ def longest_lookback(genes: SeedGenes) -> int:
     return max(periods, default=0)
 
 
-def judge(name: str, evidence: HeldOutEvidence, test: SuperiorityResult, config: HeldOutConfig, lookback: int = 0) -> StageResult:
+def judge(
+    name: str,
+    evidence: HeldOutEvidence,
+    test: SuperiorityResult,
+    config: HeldOutConfig,
+    lookback: int = 0,
+    inputs: GateInputs | None = None,
+) -> StageResult:
     """Stage 1 for one candidate from the shared evidence and test (the rules of the module docstring)."""
     returns = evidence.bar_returns[name]
     oos = window_figures(returns[returns.index < evidence.out_of_sample.end], evidence.bars_per_year)
@@ -235,7 +279,9 @@ def judge(name: str, evidence: HeldOutEvidence, test: SuperiorityResult, config:
             f"held-out t = {_fmt(stats.get('t_stat'))} is not significant against the {len(test.candidates)} "
             f"candidates judged (StepM, family-wise alpha {config.alpha:g}; SPA p = {_fmt(test.spa_pvalue)})"
         )
-        reasons.append(f"superiority: not superior to zero: {why}")
+        if inputs is not None:
+            why += f"; {inputs.reach.sentence()}"
+        reasons.append(f"superiority: no excess over the beta-matched market: {why}")
     if config.require_positive_walk_forward and not (wf["total_return"] > 0):
         reasons.append(f"walk_forward_return {_fmt(wf['total_return'])} is not positive")
     if trades < config.min_trades:
@@ -252,7 +298,10 @@ def judge(name: str, evidence: HeldOutEvidence, test: SuperiorityResult, config:
         "out_of_sample": {**evidence.out_of_sample.to_dict(), **oos},
         "walk_forward": {**evidence.walk_forward.to_dict(), **wf},
         GATE_KEY: {"passed": superior, "t_stat": t_stat, "spa_pvalue": test.spa_pvalue, "alpha": config.alpha,
-                   "candidates_judged": test.n_candidates, "block_size": test.block_size},
+                   "candidates_judged": test.n_candidates, "block_size": test.block_size,
+                   "tested": "excess over the beta-matched equal-weight market",
+                   **({} if inputs is None else {"alpha_annual": float(inputs.alphas[name]), "beta": float(inputs.betas[name]),
+                                                 **inputs.reach.to_dict()})},
         DSR_KEY: _deflated(daily, test.n_candidates),
         "coins": list(evidence.coins),
     }  # fmt: skip

@@ -26,7 +26,8 @@ import pandas as pd
 
 from quant_organism.core.windows import Window
 from quant_organism.strategies.genes import SeedGenes
-from quant_organism.validation.held_out import HeldOutConfig, HeldOutEvidence, run_held_out_stage
+from quant_organism.validation.held_out import HeldOutConfig, HeldOutEvidence, gate_inputs, run_held_out_stage
+from quant_organism.validation.power import DetectableSharpe
 from quant_organism.validation.replay import ReplayConfig, product_replay, replay_stages
 from quant_organism.validation.result import StageResult, StageStatus
 from quant_organism.validation.superiority import SuperiorityResult
@@ -55,6 +56,7 @@ class ValidationOutcome:
     stage_seconds: dict[str, float]
     cut_by_budget: list[str] = field(default_factory=list)  # candidates whose replay the budget cut
     mode_note: str | None = None  # e.g. `full` ran as `fast` because the testnet stage was skipped
+    reach: DetectableSharpe | None = None  # what the gate could have seen (validation/power.py)
 
     @property
     def passed(self) -> list[CandidateVerdict]:
@@ -66,6 +68,7 @@ class ValidationOutcome:
             "stage_seconds": self.stage_seconds,
             "cut_by_budget": list(self.cut_by_budget),
             "mode_note": self.mode_note,
+            "reach": None if self.reach is None else {**self.reach.to_dict(), "sentence": self.reach.sentence()},
             "verdicts": [v.to_dict() for v in self.verdicts],
         }
 
@@ -140,7 +143,8 @@ def validate(
     if testnet and all(r.status is StageStatus.SKIPPED for r in testnet.values()):
         reasons = sorted({reason for r in testnet.values() for reason in r.reasons})
         note = f"mode full ran as fast: the testnet stage was skipped ({'; '.join(reasons)})"
-    return ValidationOutcome(verdicts, evidence, test, timings, sorted(out_of_time), note)
+    reach = gate_inputs(evidence, options.held_out.alpha).reach
+    return ValidationOutcome(verdicts, evidence, test, timings, sorted(out_of_time), note, reach)
 
 
 def _testnet_stage(candidates, stage1, stage2, options: ValidationSettings) -> dict[str, StageResult]:

@@ -95,8 +95,8 @@ def retrospective(
         f"{row['organism_return']:+.2%}, naive {'none' if row['naive'] is None else format(row['naive_return'], '+.2%')}, "
         f"buy-and-hold {row['buy_and_hold_return']:+.2%}" + "".join(f"; {note}" for note in row["notes"][:1])
     )
-    table = pd.DataFrame(rows)[["date", "until", "deployed", "spa_pvalue", "organism_return", "naive_return",
-                                "buy_and_hold_return", "organism_drawdown", "turnover", "costs", "parity_ok"]]  # fmt: skip
+    table = pd.DataFrame(rows).reindex(columns=["date", "until", "deployed", "spa_pvalue", "detectable_sharpe_50", "organism_return", "naive_return",
+                                "buy_and_hold_return", "organism_drawdown", "turnover", "costs", "parity_ok"])  # fmt: skip
     return dg.MaterializeResult(
         metadata={
             "span": "forward (bars after the data that chose every figure's subject)",
@@ -107,6 +107,7 @@ def retrospective(
                 {c: row[f"{c}_return"] for c in ("organism", "cash", "naive", "buy_and_hold")}
             ),
             "spa_pvalue": dg.MetadataValue.float(row["spa_pvalue"] if row["spa_pvalue"] is not None else float("nan")),
+            "detectable_sharpe_50": dg.MetadataValue.float(row.get("detectable_sharpe_50") or float("nan")),
             "paper_matches_backtest": dg.MetadataValue.bool(bool(row["parity_ok"])),
             "chained": dg.MetadataValue.json(summary),
             "dates": dg.MetadataValue.md(table.to_markdown(index=False, floatfmt=".4f")),

@@ -4,29 +4,33 @@ retrospective assets, so the nightly run and the track record shrink their windo
 from __future__ import annotations
 
 import dagster as dg
+import pandas as pd
 
 from quant_organism import settings
 from quant_organism.defs.shared.resources import LakeResource
 from quant_organism.evolution.config import EvolutionConfig
-from quant_organism.evolution.windows import evolution_windows, fitted_lookback
+from quant_organism.evolution.windows import evolution_windows
 
 
 def fit_to_history(context, evolution: EvolutionConfig, lake: LakeResource, day: str) -> EvolutionConfig:
-    """The preset with its lookback shrunk to the history the lake holds (every coin) before evolution day `day`,
-    if shorter; down to its shortest lookback, below which the run fails saying how much history is missing."""
-    windows = evolution_windows(day, evolution.lookback_days, evolution.split)
+    """The preset fitted to the history the lake holds (every coin) before evolution day `day`: shrunk when shorter
+    than its lookback, down to its shortest (below it the run fails saying how much history is missing), and grown
+    up to its `max_lookback_days` when longer, the growth all held-out (EvolutionConfig.for_history)."""
     first_days = lake.lake().first_days("candles", settings.coins(), settings.interval())
     if not first_days or len(first_days) < len(settings.coins()):
         return evolution  # nothing (or not every coin) in the lake: the coverage check below explains
     first = max(first_days.values())
-    if first <= windows.train.start.date():
-        return evolution
+    available = (pd.Timestamp(day).date() - first).days + 1
     try:
-        lookback = fitted_lookback(day, evolution.lookback_days, first, evolution.shortest_lookback_days)
+        fitted = evolution.for_history(available, f"from {first} to {pd.Timestamp(day).date()}")
     except ValueError as exc:
         raise dg.Failure(description=str(exc)) from None
-    context.log.warning(
-        f"the lake's history starts {first} (latest first day over the coins): lookback {evolution.lookback_days} -> "
-        f"{lookback} days, windows split {evolution.split} as before"
-    )
-    return evolution.model_copy(update={"lookback_days": lookback})
+    if fitted.lookback_days != evolution.lookback_days:
+        windows = evolution_windows(day, fitted.lookback_days, fitted.split)
+        change = "shrunk alike" if fitted.lookback_days < evolution.lookback_days else "grown, the growth held-out"
+        (context.log.warning if fitted.lookback_days < evolution.lookback_days else context.log.info)(
+            f"the lake's history starts {first} (latest first day over the coins): lookback {evolution.lookback_days} -> "
+            f"{fitted.lookback_days} days, windows {change}: train {windows.train.days:.0f}, out-of-sample "
+            f"{windows.out_of_sample.days:.0f}, walk-forward {windows.walk_forward.days:.0f} days"
+        )
+    return fitted

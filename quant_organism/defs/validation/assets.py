@@ -237,6 +237,13 @@ def validated_strategies(
             "mode_note": outcome.mode_note or "ran as configured",
             "spa_pvalue": dg.MetadataValue.float(float(test.spa_pvalue) if test else float("nan")),
             "superior": dg.MetadataValue.json(list(test.superior) if test else []),
+            "detectable_sharpe_50": dg.MetadataValue.float(outcome.reach.at_50 if outcome.reach else float("nan")),
+            "detectable_sharpe_80": dg.MetadataValue.float(outcome.reach.at_80 if outcome.reach else float("nan")),
+            "what_the_gate_could_see": (
+                ("nothing passed; " if not passed else f"{len(passed)} passed; ") + outcome.reach.sentence()
+                if outcome.reach
+                else "no candidates were judged"
+            ),
             "pbo": dg.MetadataValue.float(float(pbo.pbo) if pbo else float("nan")),
             "pbo_plot": dg.MetadataValue.md(
                 markdown_image(pbo_logits(pbo.logits, pbo.pbo), "pbo")
