@@ -20,6 +20,7 @@ SNAPSHOT: dict[str, list[str]] = {
     "evolution/population": ["market/candles", "market/funding_rates", "market/regime"],
     "evolution/strategy_configs": ["evolution/population"],
     "validation/validated_strategies": ["evolution/strategy_configs"],
+    "validation/documented_tier": ["market/candles", "market/funding_rates"],  # every day before the date
     "deployment/deployed_configs": ["validation/validated_strategies"],
     "deployment/evolution_report": ["deployment/deployed_configs"],
     "runtime/paper_performance": ["deployment/deployed_configs", "deployment/evolution_report"],

@@ -59,6 +59,15 @@ def daily_panel(bars: Mapping[str, pd.DataFrame], funding: Mapping[str, pd.DataF
     return DailyPanel(close_panel, volume_panel, funding_panel)
 
 
+def panel_from_rows(candles: pd.DataFrame, funding: pd.DataFrame | None = None) -> DailyPanel:
+    """The panel of the lake's rows (a `coin` and a `timestamp` column each), as `MarketLake.read` returns them."""
+    if candles.empty:
+        raise ValueError("no candles to build a panel from")
+    bars = {coin: rows for coin, rows in candles.groupby("coin", sort=True)}
+    rates = {coin: rows for coin, rows in funding.groupby("coin", sort=True)} if funding is not None and len(funding) else None
+    return daily_panel(bars, rates)
+
+
 def load_folder_panel(folder: str | Path, interval: str = "1d") -> DailyPanel:
     """The panel of every coin's candle file of `interval` in a folder (and its funding files), e.g. the
     186-perpetual `hyperliquid-universe` folder: delisted coins included, each from its first traded bar."""
