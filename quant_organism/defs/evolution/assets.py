@@ -55,6 +55,11 @@ class EvolutionRunConfig(dg.Config):
     executor: Optional[str] = Field(default=None, description="override: serial | process | ray")
     max_workers: Optional[int] = Field(default=None, description="override: parallel islands")
     lookback_days: Optional[int] = Field(default=None, description="override: days of history (train+validation)")
+    max_lookback_days: Optional[int] = Field(
+        default=None,
+        description="override: the lookback grows with the lake's history up to this many days, the growth held-out "
+        "(the production preset: 2190); set it to lookback_days for a fixed lookback",
+    )
     random_seed: Optional[int] = Field(default=None, description="override: random seed")
 
     def evolution_config(self) -> EvolutionConfig:
