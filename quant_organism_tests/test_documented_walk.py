@@ -54,3 +54,33 @@ def test_the_command_says_what_is_missing(tmp_path) -> None:
     done = subprocess.run([sys.executable, "-m", "quant_organism", "documented", "--files", str(tmp_path)],
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 2 and "no candle files" in done.stderr
+
+
+def test_the_retrospective_s_plain_rule_trades_forward_on_what_it_knew() -> None:
+    """The documented trend rule beside the organism: each day's return on that day's last bar, equal to the rule
+    on the daily closes, and the same whatever follows the span (no lookahead)."""
+    from quant_organism.backtest.costs import CostModel
+    from quant_organism.backtest.portfolio import portfolio_returns
+    from quant_organism.benchmarks.planted_strength import market_frames
+    from quant_organism.market.panel import daily_panel
+    from quant_organism.market.sources.planted import PlantedMarket
+    from quant_organism.reporting.retrospective import plain_rule_record
+    from quant_organism.strategies.portfolio import DEFAULT_RULE
+
+    first = pd.Timestamp("2024-01-01", tz="UTC")
+    market = PlantedMarket(kind="trend", strength=0.3, seed=7, coins=("BTC", "ETH", "SOL"), start=first,
+                           end=first + pd.Timedelta(days=420))  # fmt: skip
+    frames = market_frames(market)
+    start = first + pd.Timedelta(days=300)
+    end = start + pd.Timedelta(days=60)
+    record = plain_rule_record(frames, start, end, CostModel())
+    cut = {coin: f.loc[f.index < end] for coin, f in frames.items()}
+    assert record.returns.equals(plain_rule_record(cut, start, end, CostModel()).returns)
+    panel = daily_panel(
+        {c: f[["close", "volume"]] for c, f in frames.items()}, {c: f[["funding_rate"]] for c, f in frames.items()}
+    )
+    daily = portfolio_returns(DEFAULT_RULE.weights(panel.closes, None, panel.funding), panel.closes, CostModel(), panel.funding)
+    expected = daily[(daily.index >= start) & (daily.index < end)]
+    per_day = (1.0 + record.returns).groupby(record.returns.index.floor("D")).prod() - 1.0
+    assert per_day.to_numpy() == pytest.approx(expected.to_numpy(), abs=1e-12)
+    assert (record.returns != 0.0).sum() <= len(expected) and expected.abs().sum() > 0

@@ -333,7 +333,7 @@ def test_the_retrospective_asset_needs_its_previous_date_and_writes_the_track(da
             assert result.success
         metadata = result.asset_materializations_for_node("organism__retrospective")[0].metadata
         assert metadata["chained"].data["dates"] == 2
-        assert set(metadata["forward_return"].data) == {"organism", "cash", "naive", "buy_and_hold"}
+        assert set(metadata["forward_return"].data) == {"organism", "cash", "naive", "buy_and_hold", "plain_rule"}
         assert "data:image/png;base64" in metadata["equity_plot"].value
     rows, _ = store.load_track(data_dir, store.track_name("synthetic", "1h", "test", None))
     assert [r["date"] for r in rows] == [first, second]

@@ -246,7 +246,8 @@ def _report(root, track, dates, seconds: float, as_json: bool) -> int:
     table["deployed"] = table["deployed"].map(len)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(f"chained over {summary['dates']} dates (forward): organism {summary['organism_return']:+.2%}, "
-          f"naive {summary['naive_return']:+.2%}, buy-and-hold {summary['buy_and_hold_return']:+.2%}, cash +0.00%; "
+          f"naive {summary['naive_return']:+.2%}, buy-and-hold {summary['buy_and_hold_return']:+.2%}, "
+          f"the documented trend rule at its default {summary['plain_rule_return']:+.2%}, cash +0.00%; "
           f"plot {plot}")  # fmt: skip
     if as_json:
         print(json.dumps(summary, default=float))

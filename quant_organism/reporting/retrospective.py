@@ -8,7 +8,10 @@ chain saw. Beside it, over the same bars:
 - cash (earns nothing);
 - naive: "deploy the in-sample best", the individual with the best training score, traded through the same
   runtime at the largest weight the decision engine gives one strategy (`max_weight`), no validation;
-- buy-and-hold: equal capital in every coin of the universe, held over the span.
+- buy-and-hold: equal capital in every coin of the universe, held over the span;
+- plain rule: the documented tier's time-series trend rule at its pre-registered default (strategies/portfolio.py,
+  DEFAULT_RULE), always on, its weights from the daily closes up to each day: what the best-documented effect
+  earned with no search and no gate.
 The strategies deployed at the previous date are incumbents at D: judged on their forward record only
 (deployment/selection.py), kept when they still earn their place, retired otherwise. A newly chosen strategy
 is deployed on probation at its incubation allocation (deployment/probation.py) until its forward record earns
@@ -28,18 +31,21 @@ import numpy as np
 import pandas as pd
 
 from quant_organism.backtest import CostModel
+from quant_organism.backtest.portfolio import portfolio_returns
 from quant_organism.catalog import StrategyConfig
 from quant_organism.core.artifacts import finite_or_none
 from quant_organism.core.metrics import bars_per_year, max_drawdown, total_return
 from quant_organism.deployment.chain import ChainSettings, Incumbent, run_chain
 from quant_organism.deployment.scoring import PaperRecord
 from quant_organism.evolution.config import EvolutionConfig
-from quant_organism.runtime.forward import ForwardRecord, buy_and_hold_record, flat_record, trade_forward
+from quant_organism.market.panel import daily_panel
+from quant_organism.runtime.forward import ForwardRecord, buy_and_hold_record, flat_record, span_index, trade_forward
 from quant_organism.runtime.risk import RiskLimits
 from quant_organism.strategies.genes import SeedGenes
+from quant_organism.strategies.portfolio import DEFAULT_RULE
 from quant_organism.validation.held_out import window_figures
 
-CURVES = ("organism", "cash", "naive", "buy_and_hold")
+CURVES = ("organism", "cash", "naive", "buy_and_hold", "plain_rule")
 
 
 @dataclass(frozen=True)
@@ -126,6 +132,26 @@ class DateOutcome:
         return pd.DataFrame({name: self.records[name].returns for name in CURVES}).fillna(0.0)
 
 
+def plain_rule_record(
+    frames: Mapping[str, pd.DataFrame], start: pd.Timestamp, end: pd.Timestamp, costs: CostModel
+) -> ForwardRecord:
+    """The documented trend rule at its default on [start, end), from the coins' daily closes (and funding) up to each
+    day; each day's return lands on that day's last bar, so the curve compounds with the per-bar ones."""
+    index = span_index(frames, start, end)
+    if len(index) == 0:
+        return flat_record(index)
+    bars = {coin: f[["close", "volume"]] for coin, f in frames.items() if len(f)}
+    funding = {coin: f[["funding_rate"]].dropna() for coin, f in frames.items() if len(f) and "funding_rate" in f}
+    panel = daily_panel(bars, {c: f for c, f in funding.items() if len(f)} or None)
+    daily = portfolio_returns(DEFAULT_RULE.weights(panel.closes, None, panel.funding), panel.closes, costs, panel.funding)
+    daily = daily[(daily.index >= start) & (daily.index < end)]
+    last_bar = pd.Series(index, index=index).groupby(index.floor("D")).last()
+    per_bar = pd.Series(0.0, index=index, dtype=np.float64)
+    landed = last_bar.reindex(daily.index).dropna()
+    per_bar.loc[pd.DatetimeIndex(landed.to_numpy())] = daily.loc[landed.index].to_numpy()
+    return ForwardRecord(per_bar)
+
+
 def evolution_dates(first: str | pd.Timestamp, last: str | pd.Timestamp, every_days: int | None = None) -> list[pd.Timestamp]:
     """The evolution dates in [first, last]: the first day of each month (every_days None), else every N days."""
     first, last = _day(first), _day(last)
@@ -183,6 +209,7 @@ def judge_date(
         "buy_and_hold": buy_and_hold_record(forward_frames, date, until),
     }
     records["cash"] = flat_record(records["buy_and_hold"].returns.index)
+    records["plain_rule"] = plain_rule_record(forward_frames, date, until, spec.costs)
     naive = {}
     best = outcome.result.best(1)
     if best:

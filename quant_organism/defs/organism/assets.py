@@ -104,7 +104,7 @@ def retrospective(
             "retired": dg.MetadataValue.json(outcome.retired),
             "notes": dg.MetadataValue.json(row["notes"]),  # why nothing was deployed, why no naive, parity problems
             "forward_return": dg.MetadataValue.json(
-                {c: row[f"{c}_return"] for c in ("organism", "cash", "naive", "buy_and_hold")}
+                {c: row[f"{c}_return"] for c in ("organism", "cash", "naive", "buy_and_hold", "plain_rule")}
             ),
             "spa_pvalue": dg.MetadataValue.float(row["spa_pvalue"] if row["spa_pvalue"] is not None else float("nan")),
             "detectable_sharpe_50": dg.MetadataValue.float(row.get("detectable_sharpe_50") or float("nan")),
