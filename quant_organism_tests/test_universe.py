@@ -16,6 +16,7 @@ import pytest
 
 from quant_organism import settings
 from quant_organism.market.sources.synthetic import EXTRA_TICKERS, SyntheticSource
+from quant_organism.market.universe import UNIVERSE_HISTORY_DIR, members_as_of
 from quant_organism_tests.support.hl_replay_server import HyperliquidReplayServer
 
 START, END = pd.Timestamp("2025-01-01", tz="UTC"), pd.Timestamp("2025-03-01", tz="UTC")
@@ -88,6 +89,10 @@ def test_hyperliquid_top_n_by_volume_saved_as_the_universe(tmp_path, monkeypatch
         saved = json.loads((tmp_path / "universe.json").read_text())
         assert saved["coins"] == ["BTC", "ETH", "SOL"]  # the delisted and the unparseable are left out
         assert saved["detail"][0]["day_volume_usd"] == 900000000.5
+        today = pd.Timestamp.now(tz="UTC").normalize()
+        recorded = members_as_of(tmp_path / UNIVERSE_HISTORY_DIR, today + pd.Timedelta(days=1))
+        assert recorded["as_of"] == today.strftime("%Y-%m-%d") and recorded["coins"] == ["BTC", "ETH", "SOL"]
+        assert members_as_of(tmp_path / UNIVERSE_HISTORY_DIR, today) is None  # only what was known before a date
         (tmp_path / "universe.json").unlink()
         monkeypatch.setenv("QUANT_ORGANISM_HYPERLIQUID_URL", server.url)  # the source's URL, as ingest uses it
         assert main(["universe", "--top", "3"]) == 0 and json.loads((tmp_path / "universe.json").read_text())["coins"]

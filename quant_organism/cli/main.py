@@ -348,6 +348,7 @@ def _universe(args: argparse.Namespace) -> int:
     from quant_organism.core.artifacts import write_json
     from quant_organism.market.schema import MarketDataError
     from quant_organism.market.sources.hyperliquid import HyperliquidSource
+    from quant_organism.market.universe import UNIVERSE_HISTORY_DIR, record_membership
 
     url = args.url or settings.hyperliquid_url()
     source = HyperliquidSource(url) if url else HyperliquidSource()
@@ -359,20 +360,16 @@ def _universe(args: argparse.Namespace) -> int:
     finally:
         source.close()
     path = settings.data_dir() / settings.UNIVERSE_FILE
-    write_json(
-        path,
-        {
-            "source": "hyperliquid",
-            "by": "24h notional volume",
-            "saved_at": pd.Timestamp.now(tz="UTC").isoformat(),
-            "coins": [row["coin"] for row in top],
-            "detail": top,
-        },
-    )
+    saved_at = pd.Timestamp.now(tz="UTC")
+    record = {"source": "hyperliquid", "by": "24h notional volume", "saved_at": saved_at.isoformat(),
+              "coins": [row["coin"] for row in top], "detail": top}  # fmt: skip
+    write_json(path, record)
+    history = record_membership(settings.data_dir() / UNIVERSE_HISTORY_DIR, saved_at.strftime("%Y-%m-%d"), record)
     print(
         f"universe: top {len(top)} perpetuals by 24h volume saved to {path}: {', '.join(r['coin'] for r in top[:10])}"
         + (" ..." if len(top) > 10 else "")
     )
+    print(f"membership as of {saved_at.date()} recorded in {history} (a point-in-time universe reads the latest before a date)")
     print(f"use it: QUANT_ORGANISM_SOURCE=hyperliquid QUANT_ORGANISM_UNIVERSE=top{len(top)}")
     return 0
 

@@ -12,8 +12,13 @@ Nothing reads a row at or after d, so the membership of a day never changes when
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+
+from quant_organism.core.artifacts import write_json
 
 
 def point_in_time_members(
@@ -45,3 +50,20 @@ def membership_spans(members: pd.DataFrame) -> pd.DataFrame:
         if len(days):
             rows.append({"coin": coin, "first": days[0], "last": days[-1], "member_days": len(days)})
     return pd.DataFrame(rows, columns=["coin", "first", "last", "member_days"])
+
+
+UNIVERSE_HISTORY_DIR = "universe_history"  # under the data root: one recorded universe per day
+
+
+def record_membership(folder: str | Path, day: str, record: dict) -> Path:
+    """Keep a universe chosen on `day` (the `universe` command's list from the exchange) as that day's record, one
+    file a day written atomically, so that the membership on any later date can be rebuilt from what was known."""
+    stamp = pd.Timestamp(day).strftime("%Y-%m-%d")
+    return write_json(Path(folder) / f"{stamp}.json", {"as_of": stamp, **record})
+
+
+def members_as_of(folder: str | Path, day: str | pd.Timestamp) -> dict | None:
+    """The latest recorded universe dated strictly before `day` (None if none was recorded before it)."""
+    stamp = pd.Timestamp(day).strftime("%Y-%m-%d")
+    earlier = sorted(p for p in Path(folder).glob("*.json") if p.stem < stamp) if Path(folder).is_dir() else []
+    return json.loads(earlier[-1].read_text()) if earlier else None
