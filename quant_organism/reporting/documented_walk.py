@@ -16,7 +16,7 @@ import pandas as pd
 
 from quant_organism.backtest.costs import CostModel
 from quant_organism.backtest.portfolio import equal_weight_market
-from quant_organism.core.metrics import sharpe
+from quant_organism.core.metrics import max_drawdown, sharpe, total_return
 from quant_organism.market.panel import DailyPanel
 from quant_organism.strategies.portfolio import DEFAULT_RULE, DOCUMENTED_RULES
 from quant_organism.validation.documented import MIN_EVIDENCE_DAYS, evidence_span, judge_documented, rule_returns
@@ -95,15 +95,13 @@ def walk(
 
 
 def chained(curves: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """Per column: total return, annual Sharpe and max drawdown of the chained forward record."""
+    """Per column: total return, annual Sharpe and max drawdown of the chained forward record (core/metrics.py)."""
     out = {}
     for column in curves.columns:
         returns = curves[column].to_numpy(dtype=float)
-        equity = np.cumprod(1.0 + returns)
-        peak = np.maximum.accumulate(np.concatenate([[1.0], equity]))[1:]
         out[column] = {
-            "return": float(equity[-1] - 1.0) if len(equity) else 0.0,
+            "return": total_return(returns) if len(returns) else 0.0,
             "sharpe": float(sharpe(returns, 365.0)) if len(returns) > 1 else math.nan,
-            "max_drawdown": float(np.max(1.0 - equity / peak)) if len(equity) else 0.0,
+            "max_drawdown": max_drawdown(returns) if len(returns) else 0.0,
         }
     return out

@@ -12,6 +12,7 @@ import pandas as pd
 
 from quant_organism import settings
 from quant_organism.core import artifacts as artifact_files
+from quant_organism.core.metrics import growth
 from quant_organism.defs.market.assets import CANDLES, FUNDING
 from quant_organism.defs.shared.partitions import all_coins_of_day, daily_partitions
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource
@@ -83,5 +84,5 @@ def _excess_plot(panel, members, day, verdict) -> str:
             continue
         best = max(judged, key=lambda r: verdict.rules[r.name].t_stat if np.isfinite(verdict.rules[r.name].t_stat) else -np.inf)
         returns = rule_returns(panel, (best,), members)[best.name].reindex(span)
-        curves[f"{best.name} (beta {verdict.rules[best.name].beta:.2f})"] = (1.0 + returns).cumprod()
+        curves[f"{best.name} (beta {verdict.rules[best.name].beta:.2f})"] = growth(returns)
     return markdown_image(equity_curves(curves, "documented tier: each family's best rule (evidence span)"), "documented tier")
