@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from quant_organism.benchmarks.organism import wilson
+
 FORWARD_DAYS = 180
 REFERENCE = {"trend": "ts_trend_60d_long_short", "xs_momentum": "xs_momentum_14d"}
 CAPTURING_FAMILY = {"trend": "ts_trend", "xs_momentum": "xs_momentum"}
@@ -147,15 +149,6 @@ def run_one(spec: EvidenceSpec) -> dict:
         "forward_market_sharpe": float(sharpe(market_returns.loc[forward].to_numpy(), 365.0)),
         "seconds": time.perf_counter() - started,
     }
-
-
-def wilson(successes: int, n: int) -> tuple[float, float]:
-    from statsmodels.stats.proportion import proportion_confint
-
-    if n == 0:
-        return (math.nan, math.nan)
-    low, high = proportion_confint(successes, n, alpha=0.05, method="wilson")
-    return float(low), float(high)
 
 
 def summarise(runs: list[dict]) -> tuple[pd.DataFrame, dict]:
