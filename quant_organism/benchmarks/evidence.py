@@ -22,16 +22,14 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from quant_organism.benchmarks.organism import wilson
+from quant_organism.benchmarks.organism import run_in_pool, wilson
 
 FORWARD_DAYS = 180
 REFERENCE = {"trend": "ts_trend_60d_long_short", "xs_momentum": "xs_momentum_14d"}
@@ -238,19 +236,11 @@ def render(table: pd.DataFrame, verdict: dict, wall_s: float, command: str) -> s
 
 
 def main(workers: int, out: Path, docs: bool) -> int:
-    from tqdm import tqdm
-
     command = "python -m quant_organism.benchmarks organism --evidence"
     started = time.perf_counter()
     print("calibrating planted strengths (6-year, 20-coin daily markets) ...", flush=True)
     grid = specs()
-    runs: list[dict] = []
-    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(run_one, spec) for spec in grid]
-        with tqdm(total=len(futures), desc="evidence runs", unit="run", file=sys.stderr) as bar:
-            for future in as_completed(futures):
-                runs.append(future.result())
-                bar.update(1)
+    runs = run_in_pool(run_one, [(spec,) for spec in grid], workers, "evidence runs")
     wall_s = time.perf_counter() - started
     table, verdict = summarise(runs)
     text = render(table, verdict, wall_s, command)

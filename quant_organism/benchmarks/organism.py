@@ -294,6 +294,21 @@ def nightly(paths: int, every_days: int, workers: int, out: Path, preset: str, p
     return 0
 
 
+def run_in_pool(function, argument_tuples: list[tuple], workers: int, desc: str) -> list:
+    """`function(*arguments)` for each tuple in a process pool of `workers`, with a progress bar; results in
+    the order they finish."""
+    from tqdm import tqdm
+
+    results = []
+    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = [pool.submit(function, *arguments) for arguments in argument_tuples]
+        with tqdm(total=len(futures), desc=desc, unit="run", file=sys.stderr) as bar:
+            for future in as_completed(futures):
+                results.append(future.result())
+                bar.update(1)
+    return results
+
+
 def wilson(successes: int, n: int) -> tuple[float, float]:
     from statsmodels.stats.proportion import proportion_confint
 
@@ -428,20 +443,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     started = time.perf_counter()
 
-    from tqdm import tqdm
-
     from quant_organism.evolution.config import load_preset
 
     lookback = load_preset(args.preset).lookback_days
     print(f"calibrating planted strengths ({mode} grid, {lookback}-day markets) ...", flush=True)
     specs = calibrated_specs(mode, lookback)
-    runs: list[dict] = []
-    with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
-        futures = [pool.submit(run_one, spec, args.preset, args.interval) for spec in specs]
-        with tqdm(total=len(futures), desc="organism runs", unit="run", file=sys.stderr) as bar:
-            for future in as_completed(futures):
-                runs.append(future.result())
-                bar.update(1)
+    runs = run_in_pool(run_one, [(spec, args.preset, args.interval) for spec in specs], args.workers, "organism runs")
     wall_s = time.perf_counter() - started
     table, verdict = summarise(runs)
     text = render(table, verdict, wall_s, command)
