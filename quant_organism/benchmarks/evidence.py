@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from quant_organism.benchmarks.organism import run_in_pool, wilson
+from quant_organism.benchmarks.pooled import run_in_pool, wilson
 
 FORWARD_DAYS = 180
 REFERENCE = {"trend": "ts_trend_60d_long_short", "xs_momentum": "xs_momentum_14d"}

@@ -39,6 +39,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from quant_organism.benchmarks.pooled import run_in_pool, wilson
+
 DEFAULT_COINS = ("BTC", "ETH", "SOL", "DOGE", "XRP")
 START = pd.Timestamp("2024-01-01", tz="UTC")
 
@@ -292,30 +294,6 @@ def nightly(paths: int, every_days: int, workers: int, out: Path, preset: str, p
     (folder / "summary.md").write_text(text + "\n")
     print(f"wrote {folder}/summary.md, paths.json")
     return 0
-
-
-def run_in_pool(function, argument_tuples: list[tuple], workers: int, desc: str) -> list:
-    """`function(*arguments)` for each tuple in a process pool of `workers`, with a progress bar; results in
-    the order they finish."""
-    from tqdm import tqdm
-
-    results = []
-    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(function, *arguments) for arguments in argument_tuples]
-        with tqdm(total=len(futures), desc=desc, unit="run", file=sys.stderr) as bar:
-            for future in as_completed(futures):
-                results.append(future.result())
-                bar.update(1)
-    return results
-
-
-def wilson(successes: int, n: int) -> tuple[float, float]:
-    from statsmodels.stats.proportion import proportion_confint
-
-    if n == 0:
-        return (math.nan, math.nan)
-    low, high = proportion_confint(successes, n, alpha=0.05, method="wilson")
-    return float(low), float(high)
 
 
 def summarise(runs: list[dict]) -> tuple[pd.DataFrame, dict]:
