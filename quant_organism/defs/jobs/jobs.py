@@ -10,6 +10,7 @@ from quant_organism.defs.market.regime import REGIME, SENTIMENT
 from quant_organism.defs.reporting.memory import MEMORY
 from quant_organism.defs.runtime.assets import PAPER
 from quant_organism.defs.validation.assets import VALIDATED
+from quant_organism.defs.validation.documented import DOCUMENTED
 
 ingest_job = dg.define_asset_job(
     INGEST_JOB,
@@ -24,7 +25,7 @@ regime_job = dg.define_asset_job(
     description="The Fear & Greed index and the market regimes for daily partitions (after their candles).",
 )
 
-EVOLUTION_CHAIN = dg.AssetSelection.assets(POPULATION, STRATEGY_CONFIGS, VALIDATED, DEPLOYED, REPORT)
+EVOLUTION_CHAIN = dg.AssetSelection.assets(POPULATION, STRATEGY_CONFIGS, VALIDATED, DEPLOYED, REPORT, DOCUMENTED)
 
 
 def _evolution_job(name: str, preset: str):
@@ -36,7 +37,8 @@ def _evolution_job(name: str, preset: str):
         # the parallelism lives inside the population step (process pool or Ray).
         executor_def=dg.in_process_executor,
         config=dg.RunConfig(ops={"evolution__population": EvolutionRunConfig(preset=preset)}),
-        description=f"population -> configs -> validated -> deployed -> report for one evolution date, '{preset}' preset.",
+        description=f"population -> configs -> validated -> deployed -> report for one evolution date, '{preset}' preset; "
+        "beside them the documented tier's verdict on the same date.",
     )
 
 
