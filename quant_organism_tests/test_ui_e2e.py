@@ -30,6 +30,7 @@ CHAIN = [
     ["evolution", "population"],
     ["evolution", "strategy_configs"],
     ["validation", "validated_strategies"],
+    ["validation", "documented_tier"],
     ["deployment", "deployed_configs"],
     ["deployment", "evolution_report"],
     ["runtime", "paper_performance"],
@@ -43,6 +44,7 @@ STEPS = {
     "evolution__population_lookback_current",  # the population's lookback staleness check runs after it
     "evolution__strategy_configs",
     "validation__validated_strategies",
+    "validation__documented_tier",  # the documented tier's verdict, beside the chain
     "deployment__deployed_configs",
     "deployment__evolution_report",
 }
