@@ -180,6 +180,9 @@ def _evolve_phase(
     deployment = json.loads(deployment_path.read_text()) if deployment_path.exists() else {}
     for line in _report_lines(report) + _life_cycle_lines(deployment):
         terminal.say("      " + line)
+    documented_path = artifacts.phase_dir("validation", day, settings.data_dir()) / "documented_tier.json"
+    if documented_path.exists():
+        terminal.say("      " + _documented_line(json.loads(documented_path.read_text())))
     if report.get("budget") and not brief:
         terminal.say("      " + budget_line(report["budget"], counts["generated"]))
     memory = remember(instance)
@@ -187,6 +190,15 @@ def _evolve_phase(
     if not brief:
         terminal.say(f"      report: {report_dir / 'report.md'}   configs: {settings.data_dir() / STORE_DIR}")
     return None
+
+
+def _documented_line(verdict: dict) -> str:
+    """The documented tier's verdict of the day in one line (validation/documented_tier; not traded yet)."""
+    trend = next((f for f in verdict["families"] if f["family"] == "ts_trend"), {})
+    reach = (trend.get("power") or {}).get("detectable_sharpe_50")
+    passed = f"passed {', '.join(verdict['passed'])}" if verdict["passed"] else "nothing passed"
+    could = f"; its trend test could see Sharpe >= {reach:.2f}" if reach else f"; {trend.get('reason') or 'not judged'}"
+    return f"documented tier ({verdict['span']['days']} days of evidence, reported, not traded): {passed}{could}"
 
 
 def _report_lines(report: dict) -> list[str]:
