@@ -13,11 +13,7 @@ from __future__ import annotations
 import pandas as pd
 
 from quant_organism.backtest.costs import CostModel
-
-
-def coin_returns(closes: pd.DataFrame) -> pd.DataFrame:
-    """Simple close-to-close returns, 0 where either close is missing (not listed, delisted, or its first bar)."""
-    return (closes / closes.shift(1) - 1.0).fillna(0.0)
+from quant_organism.strategies.portfolio import coin_returns
 
 
 def portfolio_returns(

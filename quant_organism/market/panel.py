@@ -24,10 +24,6 @@ class DailyPanel:
     dollar_volume: pd.DataFrame
     funding: pd.DataFrame | None = None
 
-    @property
-    def coins(self) -> list[str]:
-        return list(self.closes.columns)
-
     def until(self, day: str | pd.Timestamp) -> "DailyPanel":
         """The panel as it stood at the close of `day`: its rows up to and including that day."""
         stamp = pd.Timestamp(day)

@@ -42,16 +42,6 @@ def point_in_time_members(
     return (rank <= top_n) & qualified
 
 
-def membership_spans(members: pd.DataFrame) -> pd.DataFrame:
-    """Per coin: first and last member day and days as a member (for reports)."""
-    rows = []
-    for coin in members.columns:
-        days = members.index[members[coin].to_numpy()]
-        if len(days):
-            rows.append({"coin": coin, "first": days[0], "last": days[-1], "member_days": len(days)})
-    return pd.DataFrame(rows, columns=["coin", "first", "last", "member_days"])
-
-
 UNIVERSE_HISTORY_DIR = "universe_history"  # under the data root: one recorded universe per day
 
 

@@ -177,9 +177,13 @@ def _tails(scores: np.ndarray, quantile: float, long_high: bool) -> np.ndarray:
     return weights
 
 
+def coin_returns(closes: pd.DataFrame) -> pd.DataFrame:
+    """Simple close-to-close returns, 0 where either close is missing (not listed, delisted, or its first bar)."""
+    return (closes / closes.shift(1) - 1.0).fillna(0.0)
+
+
 def _book_scale(closes: pd.DataFrame, raw: pd.DataFrame, target_vol: float) -> pd.Series:
     """The factor that brings an unscaled book to `target_vol`, from its own returns up to each day."""
-    coin_returns = (closes / closes.shift(1) - 1.0).fillna(0.0)
-    book = (raw.shift(1).fillna(0.0) * coin_returns).sum(axis=1)
+    book = (raw.shift(1).fillna(0.0) * coin_returns(closes)).sum(axis=1)
     vol = book.rolling(VOL_DAYS, min_periods=VOL_MIN_DAYS).std() * np.sqrt(DAYS_PER_YEAR)
     return (target_vol / vol).clip(upper=BOOK_LEVERAGE_CAP).where(vol > 0).fillna(0.0)

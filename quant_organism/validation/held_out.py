@@ -89,7 +89,7 @@ class HeldOutEvidence:
     bars_per_year: float
     coins: tuple[str, ...]
     history_bars: int = 0  # bars before the held-out span, on the coin with the fewest
-    market_daily: pd.Series | None = None  # the coins' equal-weight buy-and-hold, per UTC day of daily_returns
+    market_daily: pd.Series | None = None  # the coins' equal-weight buy-and-hold, compounded per UTC day as daily_returns
 
 
 def held_out_evidence(
@@ -119,20 +119,22 @@ def held_out_evidence(
     history = min(int((frames[coin].index < span.start).sum()) for coin in runs)
     return HeldOutEvidence(
         bar_returns, daily, trades, win_rates, out_of_sample, walk_forward, bars_per_year(first.index), tuple(runs), history,
-        market_daily_returns(frames, daily.index),
+        daily_returns(buy_and_hold_returns(frames, bar_returns.index).to_frame("market"))["market"],
     )  # fmt: skip
 
 
-def market_daily_returns(frames: Mapping[str, pd.DataFrame], days: pd.DatetimeIndex) -> pd.Series:
-    """The coins' equal-weight buy-and-hold per UTC day: each coin's last close of the day over the day before's,
-    averaged over the coins with both (0 on a day none has), the days a candidate's daily return covers."""
+def buy_and_hold_returns(frames: Mapping[str, pd.DataFrame], index: pd.DatetimeIndex) -> pd.Series:
+    """Equal-weight buy-and-hold per-bar returns over `index` (close to close, coins averaged): the market the
+    gate matches each candidate's beta to (compounded per day as the candidates' returns are), and the benchmark
+    of the report and of the deployed set's superiority test."""
     parts = []
     for frame in frames.values():
         close = frame["close"]
-        parts.append(close.groupby(close.index.floor("D")).last().pct_change(fill_method=None))
+        returns = close.pct_change().reindex(index)
+        parts.append(returns)
     if not parts:
-        return pd.Series(0.0, index=days, name="market")
-    return pd.concat(parts, axis=1).mean(axis=1).reindex(days).fillna(0.0).rename("market")
+        return pd.Series(0.0, index=index)
+    return pd.concat(parts, axis=1).mean(axis=1).fillna(0.0).astype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -147,8 +149,9 @@ class GateInputs:
 
 
 def gate_inputs(evidence: HeldOutEvidence, alpha: float) -> GateInputs:
-    market = evidence.market_daily if evidence.market_daily is not None else pd.Series(0.0, index=evidence.daily_returns.index)
-    excess, alphas, betas = beta_matched_excess(evidence.daily_returns, market.reindex(evidence.daily_returns.index).fillna(0.0))
+    days = evidence.daily_returns.index
+    market = pd.Series(0.0, index=days) if evidence.market_daily is None else evidence.market_daily.reindex(days).fillna(0.0)
+    excess, alphas, betas = beta_matched_excess(evidence.daily_returns, market)
     return GateInputs(excess, alphas, betas, plan(excess.to_numpy(), alpha))
 
 

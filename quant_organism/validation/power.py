@@ -100,10 +100,3 @@ def plan(returns: np.ndarray, alpha: float, periods_per_year: float = DAYS_PER_Y
         at_50=detectable_sharpe(years, n_effective, alpha, 0.5),
         at_80=detectable_sharpe(years, n_effective, alpha, 0.8),
     )
-
-
-def power_at(sharpe: float, years: float, n_effective: float, alpha: float) -> float:
-    """The planner's power against one candidate of true annual Sharpe `sharpe`."""
-    if years <= 0:
-        return 0.0
-    return float(norm.cdf(sharpe * math.sqrt(years) - norm.isf(per_test_level(alpha, n_effective))))

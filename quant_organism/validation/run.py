@@ -21,7 +21,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-import numpy as np
 import pandas as pd
 
 from quant_organism.core.windows import Window
@@ -190,16 +189,3 @@ def _with_product_parity(result: StageResult, problems: list[str]) -> StageResul
         *(f"paper trading (day by day, as deployed) differs from the backtest: {p}" for p in problems[:5]),
     ]
     return StageResult(result.stage, StageStatus.FAILED, 0.0, result.metrics, reasons)
-
-
-def buy_and_hold_returns(frames: Mapping[str, pd.DataFrame], index: pd.DatetimeIndex) -> pd.Series:
-    """Equal-weight buy-and-hold per-bar returns over `index` (close to close, coins averaged): the
-    benchmark the report and the deployed set's superiority test compare against."""
-    parts = []
-    for frame in frames.values():
-        close = frame["close"]
-        returns = close.pct_change().reindex(index)
-        parts.append(returns)
-    if not parts:
-        return pd.Series(0.0, index=index)
-    return pd.concat(parts, axis=1).mean(axis=1).fillna(0.0).astype(np.float64)

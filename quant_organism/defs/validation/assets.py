@@ -31,10 +31,10 @@ from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting.memory import verdict_rows
 from quant_organism.reporting.plots import markdown_image, pbo_logits
 from quant_organism.strategies.genes import SeedGenes
-from quant_organism.validation.held_out import HeldOutConfig, forward_returns
+from quant_organism.validation.held_out import HeldOutConfig, buy_and_hold_returns, forward_returns
 from quant_organism.validation.population_pbo import population_pbo, tried_sample
 from quant_organism.validation.record import record_verdicts
-from quant_organism.validation.run import ValidationSettings, buy_and_hold_returns, validate
+from quant_organism.validation.run import ValidationSettings, validate
 from quant_organism.validation.testnet_stage import TestnetConfig
 
 INCUMBENTS_FILE = "incumbents.json"  # paper records of the strategies trading when validation ran
