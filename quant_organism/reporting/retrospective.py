@@ -12,6 +12,9 @@ chain saw. Beside it, over the same bars:
 - plain rule: the documented tier's time-series trend rule at its pre-registered default (strategies/portfolio.py,
   DEFAULT_RULE), always on, its weights from the daily closes up to each day: what the best-documented effect
   earned with no search and no gate.
+The chain's documented tier (deployment/documented.py) may choose pre-registered portfolio rules beside the search's
+strategies; they trade as sleeves of the same capital, their daily net returns on the universe from the closes up
+to each day (backtest/portfolio.py) rather than through the per-coin paper books.
 The strategies deployed at the previous date are incumbents at D: judged on their forward record only
 (deployment/selection.py), kept when they still earn their place, retired otherwise. A newly chosen strategy
 is deployed on probation at its incubation allocation (deployment/probation.py) until its forward record earns
@@ -35,6 +38,7 @@ from quant_organism.backtest.portfolio import portfolio_returns
 from quant_organism.catalog import StrategyConfig
 from quant_organism.core.artifacts import finite_or_none
 from quant_organism.core.metrics import bars_per_year, max_drawdown, total_return
+from quant_organism.deployment import documented
 from quant_organism.deployment.chain import ChainSettings, Incumbent, run_chain
 from quant_organism.deployment.scoring import PaperRecord
 from quant_organism.evolution.config import EvolutionConfig
@@ -59,14 +63,14 @@ class RetrospectiveSettings:
 class LiveStrategy:
     """A strategy the organism holds after a date: what the next date needs to judge it as an incumbent."""
 
-    genes: SeedGenes
+    genes: SeedGenes | None  # None: a documented rule, named by its key (deployment/documented.py)
     allocation: float
     since: pd.Timestamp  # its forward record starts here (the date it was deployed on)
     stage: str = "capital"  # or "probation" (deployment/probation.py): incubation until its look
 
     def to_dict(self) -> dict:
         return {
-            "genes": self.genes.model_dump(mode="json"),
+            "genes": None if self.genes is None else self.genes.model_dump(mode="json"),
             "allocation": self.allocation,
             "since": self.since.isoformat(),
             "stage": self.stage,
@@ -75,7 +79,8 @@ class LiveStrategy:
     @classmethod
     def from_dict(cls, data: Mapping) -> LiveStrategy:
         stage = data.get("stage") or ("capital" if float(data["allocation"]) > 0.0 else "probation")  # older files
-        return cls(SeedGenes.model_validate(data["genes"]), float(data["allocation"]), pd.Timestamp(data["since"]), stage)
+        genes = None if data.get("genes") is None else SeedGenes.model_validate(data["genes"])
+        return cls(genes, float(data["allocation"]), pd.Timestamp(data["since"]), stage)
 
 
 @dataclass
@@ -187,7 +192,7 @@ def judge_date(
     incumbents = {name: Incumbent(s.genes, s.since, _paper_record(s, date)) for name, s in holding.items()}
     outcome = run_chain(history, (date - pd.Timedelta(days=1)).date(), spec.chain, incumbents=incumbents)
 
-    genes = {c.genes.seed_id: c.genes for c in outcome.candidates} | {n: s.genes for n, s in holding.items()}
+    genes = {c.genes.seed_id: c.genes for c in outcome.candidates} | {n: s.genes for n, s in holding.items() if s.genes}
     deployed = []
     live: dict[str, LiveStrategy] = {}
     for chosen in outcome.plan.chosen:
@@ -195,17 +200,20 @@ def judge_date(
         deployed.append(
             {
                 "name": name,
-                "family": genes[name].seed_type.value,
+                "family": _family(name, genes.get(name)),
                 "allocation": weight,
                 "incumbent": kept,
                 "stage": chosen.stage,
                 "promoted": kept and chosen.stage == "capital" and holding[name].stage == "probation",
             }
         )
-        live[name] = LiveStrategy(genes[name], weight, holding[name].since if kept else date, chosen.stage)
-    configs = [_config(name, live[name].genes, live[name].allocation) for name in live]
+        live[name] = LiveStrategy(genes.get(name), weight, holding[name].since if kept else date, chosen.stage)
+    configs = [_config(name, s.genes, s.allocation) for name, s in live.items() if s.genes is not None]
+    sleeve = {name: s.allocation for name, s in live.items() if s.genes is None}
     records = {
-        "organism": trade_forward(configs, forward_frames, date, until, spec.costs, spec.risk),
+        "organism": with_documented(
+            trade_forward(configs, forward_frames, date, until, spec.costs, spec.risk), sleeve, forward_frames, spec
+        ),
         "buy_and_hold": buy_and_hold_record(forward_frames, date, until),
     }
     records["cash"] = flat_record(records["buy_and_hold"].returns.index)
@@ -269,6 +277,22 @@ def chained(rows: list[dict], curves: pd.DataFrame) -> dict:
     summary["organism_costs"] = float(sum(r["costs"] for r in rows))
     summary["span"] = "forward: every figure is on bars after the date whose data chose what it describes"
     return summary
+
+
+def with_documented(
+    record: ForwardRecord, sleeve: Mapping[str, float], frames: Mapping[str, pd.DataFrame], spec: RetrospectiveSettings
+) -> ForwardRecord:
+    """The organism's forward record with its documented rules added: each rule's per-bar return times its allocation
+    (its sleeve is held at that share of the capital, rebalanced daily), its trading costs already in its returns."""
+    if not sleeve:
+        return record
+    ruled = documented.rule_bar_returns(frames, sleeve, record.returns.index, spec.chain.universe_top, spec.costs)
+    strategies = ruled if record.strategy_returns.empty else record.strategy_returns.join(ruled, how="outer")
+    return replace(record, returns=record.returns + ruled.mul(pd.Series(sleeve), axis=1).sum(axis=1), strategy_returns=strategies)
+
+
+def _family(name: str, genes: SeedGenes | None) -> str:
+    return genes.seed_type.value if genes is not None else f"documented_{documented.rule_of(name).family}"
 
 
 def _paper_record(strategy: LiveStrategy, date: pd.Timestamp) -> PaperRecord:

@@ -49,6 +49,7 @@ from quant_organism.validation.deflated_sharpe import ReturnMoments, deflated_sh
 from quant_organism.validation.power import DetectableSharpe, plan
 from quant_organism.validation.result import StageResult, StageStatus
 from quant_organism.validation.superiority import SuperiorityResult, superiority_test
+from quant_organism.validation.tiers import EXPLORATORY_LEVEL
 from quant_organism.validation.windowed import run_window
 
 STAGE = "backtest"
@@ -60,7 +61,7 @@ DSR_KEY = "deflated_sharpe"
 class HeldOutConfig:
     """The gate's level and the sanity rules (see the module docstring for their error rates)."""
 
-    alpha: float = 0.025  # family-wise: the organism's size is at most this (its target is 5%; a margin)
+    alpha: float = EXPLORATORY_LEVEL  # family-wise, the search's share of the night's 2.5% (validation/tiers.py)
     min_trades: int = 10
     require_positive_walk_forward: bool = True
     reps: int = 1000

@@ -36,6 +36,7 @@ from quant_organism.validation.population_pbo import population_pbo, tried_sampl
 from quant_organism.validation.record import record_verdicts
 from quant_organism.validation.run import ValidationSettings, validate
 from quant_organism.validation.testnet_stage import TestnetConfig
+from quant_organism.validation.tiers import EXPLORATORY_LEVEL
 
 INCUMBENTS_FILE = "incumbents.json"  # paper records of the strategies trading when validation ran
 VALIDATED = dg.AssetKey(["validation", "validated_strategies"])
@@ -49,7 +50,11 @@ class ValidationRunConfig(dg.Config):
     """The gate's level and rules (docs/validation.md). The testnet stage needs HYPERLIQUID_TESTNET_PRIVATE_KEY."""
 
     mode: str = Field(default="fast", description="minimal (held-out) | fast (+ replay) | full (+ testnet)")
-    alpha: float = Field(default=0.025, description="family-wise error rate of the held-out superiority gate")
+    alpha: float = Field(
+        default=EXPLORATORY_LEVEL,
+        description="family-wise error rate of the search's held-out superiority gate: its share (0.5%) of the night's "
+        "2.5%; the documented tier spends the other 2.0% (validation/tiers.py)",
+    )
     min_trades: int = Field(default=10, description="fewest trades over the held-out span, all coins")
     require_positive_walk_forward: bool = Field(default=True, description="reject a negative walk-forward return")
     bootstrap_reps: int = Field(default=1000, description="stationary-bootstrap replications of the gate")
