@@ -32,6 +32,12 @@ def add_parser(sub) -> None:
     parser.add_argument("--preset", choices=["test", "full"], help="evolution preset (default QUANT_ORGANISM_PRESET, else full)")
     parser.add_argument("--executor", choices=["serial", "process", "ray"], help="evolution executor (default: the preset's)")
     parser.add_argument("--rerun", action="store_true", help="recompute dates already stored")
+    parser.add_argument(
+        "--universe-top", type=_days, default=None, metavar="N",
+        help="a point-in-time universe: every coin of the files source (delisted ones included), on each date the top "
+             "N by trailing 30-day dollar volume with 90 days of history, chosen from the days before it; read from the "
+             "files directly, without the lake",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="end with one JSON line: the chained summary")
     parser.set_defaults(handler=run)
 
@@ -68,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
 
     preset = args.preset or settings.production_preset()
     evolution = load_preset(preset, **({"executor": args.executor} if args.executor else {}))
+    if args.universe_top:
+        return _universe_run(args, settings, preset, evolution)
     lookback = pd.Timedelta(days=evolution.lookback_days)
     minimum = pd.Timedelta(days=evolution.shortest_lookback_days)
     try:
@@ -228,6 +236,67 @@ def _walk(settings, root, track, dates, untils, lookbacks, spec, rerun: bool) ->
     return 0
 
 
+def _universe_run(args, settings, preset, evolution) -> int:
+    """The walk on a point-in-time universe (reporting/universe_walk.py): every coin of the files folder, each date's
+    chain on the members of its lookback, its deployment traded on the members of the date."""
+    from quant_organism.defs.shared.resources import configured_source
+    from quant_organism.deployment.chain import ChainSettings
+    from quant_organism.reporting.retrospective import RetrospectiveSettings, date_lookback, with_lookback
+    from quant_organism.reporting.universe_walk import load_universe
+
+    if settings.source_name() != "files":
+        print("quant_organism retrospective: --universe-top reads every coin of a folder: set QUANT_ORGANISM_SOURCE=files "
+              "and QUANT_ORGANISM_FILES_DIR (e.g. ../shared/market-data/hyperliquid-universe)", file=sys.stderr)  # fmt: skip
+        return 2
+    source = configured_source()
+    started = time.perf_counter()
+    history = load_universe(
+        source, source.coins(), settings.interval(), args.universe_top, lambda line: print(f"  ({line})", flush=True)
+    )
+    print(f"[1/2] read {len(history.frames)} coins at {settings.interval()} ({history.first_day.date()}..{history.last_day.date()}) "
+          f"in {time.perf_counter() - started:.1f}s", flush=True)  # fmt: skip
+    lookback = pd.Timedelta(days=evolution.lookback_days)
+    minimum = pd.Timedelta(days=evolution.shortest_lookback_days)
+    plan = walk_plan(history.first_day, history.last_day, lookback, args.first, args.last, args.every, minimum)
+    if isinstance(plan, str):
+        print(f"quant_organism retrospective: {plan}", file=sys.stderr)
+        return 1
+    dates, untils = plan
+    track = f"{_store().track_name('files', settings.interval(), preset, args.every)}_top{args.universe_top}"
+    print(f"retrospective: point-in-time top {args.universe_top} of {len(history.frames)} coins, interval={settings.interval()} "
+          f"preset={preset}: {len(dates)} dates {dates[0].date()}..{dates[-1].date()} (forward to {untils[-1].date()}), "
+          f"track {track}", flush=True)  # fmt: skip
+    spec = RetrospectiveSettings(ChainSettings(evolution=evolution, universe_top=args.universe_top))
+    root, store, previous = settings.data_dir(), _store(), None
+    started = time.perf_counter()
+    for i, (date, until) in enumerate(zip(dates, untils), start=1):
+        head = f"[2/2] {i}/{len(dates)} {date.date()}..{until.date()}"
+        days = date_lookback(date, history.first_day, evolution)
+        if store.is_done(root, track, date) and not args.rerun:
+            print(f"{head}: stored (resumed)", flush=True)
+            previous = date
+            continue
+        frames, traded = history.for_date(date, until, days)
+        took = time.perf_counter()
+        try:
+            outcome = store.judge_and_save(root, track, frames, date, until, previous, with_lookback(spec, days), traded)
+        except (ValueError, store.MissingPreviousDate) as exc:
+            print(f"FAILED: {head}: {exc}", file=sys.stderr)
+            return 1
+        row = outcome.row()
+        print(f"{head}: {len(frames)} coins in the lookback, {len(traded)} traded; deployed {len(row['deployed'])} "
+              f"({', '.join(row['families']) or 'cash'}; {len(row.get('on_probation') or [])} on probation, capital "
+              f"{row['allocation']:.0%}), detectable Sharpe {_fmt(row['detectable_sharpe_50'])}; forward organism "
+              f"{row['organism_return']:+.2%} plain rule {row['plain_rule_return']:+.2%} buy&hold {row['buy_and_hold_return']:+.2%}, "
+              f"lookback {days} days ({time.perf_counter() - took:.0f}s)", flush=True)  # fmt: skip
+        previous = date
+    return _report(root, track, dates, time.perf_counter() - started, args.json)
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None or value != value else f"{float(value):.2f}"
+
+
 def _report(root, track, dates, seconds: float, as_json: bool) -> int:
     from quant_organism.reporting.plots import retrospective_curves
     from quant_organism.reporting.retrospective import chained
@@ -242,7 +311,7 @@ def _report(root, track, dates, seconds: float, as_json: bool) -> int:
     plot = root / store.DIR / track / "equity.png"
     plot.write_bytes(retrospective_curves(curves, track))
     table = pd.DataFrame(rows).reindex(columns=["date", "until", "deployed", "spa_pvalue", "detectable_sharpe_50", "organism_return", "naive_return",
-                               "buy_and_hold_return", "organism_drawdown", "turnover", "costs", "parity_ok"])  # fmt: skip
+                               "buy_and_hold_return", "plain_rule_return", "organism_drawdown", "turnover", "costs", "parity_ok"])  # fmt: skip
     table["deployed"] = table["deployed"].map(len)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(f"chained over {summary['dates']} dates (forward): organism {summary['organism_return']:+.2%}, "

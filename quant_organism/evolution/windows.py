@@ -104,9 +104,15 @@ def slice_frame(frame: pd.DataFrame, window: Window) -> pd.DataFrame:
     return frame.loc[mask].copy()
 
 
-def slice_frames(frames: Mapping[str, pd.DataFrame], window: Window, min_bars: int = 2) -> dict[str, pd.DataFrame]:
-    """Each coin's frame cut to the window; a coin with fewer than `min_bars` bars there raises."""
+def slice_frames(
+    frames: Mapping[str, pd.DataFrame], window: Window, min_bars: int = 2, ragged: bool = False
+) -> dict[str, pd.DataFrame]:
+    """Each coin's frame cut to the window; a coin with fewer than `min_bars` bars there raises, or with `ragged`
+    (a point-in-time universe, whose coins list and delist at different times) is left out, unless all would be."""
     out: dict[str, pd.DataFrame] = {}
+    short = {coin for coin, frame in frames.items() if len(slice_frame(frame, window)) < min_bars}
+    if ragged and len(short) < len(frames):
+        frames = {coin: frame for coin, frame in frames.items() if coin not in short}
     for coin, frame in frames.items():
         part = slice_frame(frame, window)
         if len(part) < min_bars:

@@ -42,6 +42,24 @@ def point_in_time_members(
     return (rank <= top_n) & qualified
 
 
+def members_on(members: pd.DataFrame, day: str | pd.Timestamp) -> list[str]:
+    """The coins that are members on `day` (chosen from the days before it), in column order."""
+    stamp = _utc_day(day)
+    return [] if stamp not in members.index else [str(c) for c in members.columns[members.loc[stamp].to_numpy(bool)]]
+
+
+def members_during(members: pd.DataFrame, start: str | pd.Timestamp, end: str | pd.Timestamp) -> list[str]:
+    """The coins that were members on some day of [start, end): every coin whose returns a point-in-time portfolio
+    over that span could have held, delisted ones included (their past is not erased by their exit)."""
+    rows = members.loc[(members.index >= _utc_day(start)) & (members.index < _utc_day(end))]
+    return [str(c) for c in rows.columns[rows.any(axis=0).to_numpy(bool)]]
+
+
+def _utc_day(value: str | pd.Timestamp) -> pd.Timestamp:
+    stamp = pd.Timestamp(value)
+    return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")).normalize()
+
+
 UNIVERSE_HISTORY_DIR = "universe_history"  # under the data root: one recorded universe per day
 
 

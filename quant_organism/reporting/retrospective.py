@@ -27,14 +27,13 @@ Every figure here is a forward figure: computed on bars after the date whose dat
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from quant_organism.backtest import CostModel
-from quant_organism.backtest.portfolio import portfolio_returns
 from quant_organism.catalog import StrategyConfig
 from quant_organism.core.artifacts import finite_or_none
 from quant_organism.core.metrics import bars_per_year, max_drawdown, total_return
@@ -42,7 +41,6 @@ from quant_organism.deployment import documented
 from quant_organism.deployment.chain import ChainSettings, Incumbent, run_chain
 from quant_organism.deployment.scoring import PaperRecord
 from quant_organism.evolution.config import EvolutionConfig
-from quant_organism.market.panel import daily_panel
 from quant_organism.runtime.forward import ForwardRecord, buy_and_hold_record, flat_record, span_index, trade_forward
 from quant_organism.runtime.risk import RiskLimits
 from quant_organism.strategies.genes import SeedGenes
@@ -138,23 +136,16 @@ class DateOutcome:
 
 
 def plain_rule_record(
-    frames: Mapping[str, pd.DataFrame], start: pd.Timestamp, end: pd.Timestamp, costs: CostModel
+    frames: Mapping[str, pd.DataFrame], start: pd.Timestamp, end: pd.Timestamp, costs: CostModel, top_n: int | None = None
 ) -> ForwardRecord:
-    """The documented trend rule at its default on [start, end), from the coins' daily closes (and funding) up to each
-    day; each day's return lands on that day's last bar, so the curve compounds with the per-bar ones."""
+    """The documented trend rule at its default on [start, end), on the chain's point-in-time universe, from the
+    coins' daily closes (and funding) up to each day; each day's return lands on that day's last bar, so the curve
+    compounds with the per-bar ones."""
     index = span_index(frames, start, end)
     if len(index) == 0:
         return flat_record(index)
-    bars = {coin: f[["close", "volume"]] for coin, f in frames.items() if len(f)}
-    funding = {coin: f[["funding_rate"]].dropna() for coin, f in frames.items() if len(f) and "funding_rate" in f}
-    panel = daily_panel(bars, {c: f for c, f in funding.items() if len(f)} or None)
-    daily = portfolio_returns(DEFAULT_RULE.weights(panel.closes, None, panel.funding), panel.closes, costs, panel.funding)
-    daily = daily[(daily.index >= start) & (daily.index < end)]
-    last_bar = pd.Series(index, index=index).groupby(index.floor("D")).last()
-    per_bar = pd.Series(0.0, index=index, dtype=np.float64)
-    landed = last_bar.reindex(daily.index).dropna()
-    per_bar.loc[pd.DatetimeIndex(landed.to_numpy())] = daily.loc[landed.index].to_numpy()
-    return ForwardRecord(per_bar)
+    name = documented.documented_name(DEFAULT_RULE.name)
+    return ForwardRecord(documented.rule_bar_returns(frames, [name], index, top_n, costs)[name])
 
 
 def evolution_dates(first: str | pd.Timestamp, last: str | pd.Timestamp, every_days: int | None = None) -> list[pd.Timestamp]:
@@ -175,6 +166,7 @@ def judge_date(
     until: str | pd.Timestamp,
     spec: RetrospectiveSettings,
     holding: Mapping[str, LiveStrategy] | None = None,
+    traded: Sequence[str] | None = None,
 ) -> DateOutcome:
     """The chain on bars before `date` (plus `holding`, the previous date's deployment, as incumbents), then
     its deployment, naive and buy-and-hold traded on [date, until). `frames` may reach past `until`: the
@@ -187,7 +179,10 @@ def judge_date(
     history = {coin: f for coin, f in history.items() if len(f)}
     if not history:
         raise ValueError(f"no bars before {date.date()}: nothing to evolve on")
-    forward_frames = {coin: f.loc[f.index < until] for coin, f in frames.items()}
+    every_frame = {coin: f.loc[f.index < until] for coin, f in frames.items()}  # the documented tier's universe
+    forward_frames = {coin: f for coin, f in every_frame.items() if traded is None or coin in traded}
+    if not forward_frames:
+        raise ValueError(f"none of the coins to trade from {date.date()} ({list(traded or [])}) has bars")
     holding = dict(holding or {})
     incumbents = {name: Incumbent(s.genes, s.since, _paper_record(s, date)) for name, s in holding.items()}
     outcome = run_chain(history, (date - pd.Timedelta(days=1)).date(), spec.chain, incumbents=incumbents)
@@ -212,12 +207,12 @@ def judge_date(
     sleeve = {name: s.allocation for name, s in live.items() if s.genes is None}
     records = {
         "organism": with_documented(
-            trade_forward(configs, forward_frames, date, until, spec.costs, spec.risk), sleeve, forward_frames, spec
+            trade_forward(configs, forward_frames, date, until, spec.costs, spec.risk), sleeve, every_frame, spec
         ),
         "buy_and_hold": buy_and_hold_record(forward_frames, date, until),
     }
     records["cash"] = flat_record(records["buy_and_hold"].returns.index)
-    records["plain_rule"] = plain_rule_record(forward_frames, date, until, spec.costs)
+    records["plain_rule"] = plain_rule_record(every_frame, date, until, spec.costs, spec.chain.universe_top)
     naive = {}
     best = outcome.result.best(1)
     if best:

@@ -11,6 +11,7 @@ replaces its files with the same content.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -93,6 +94,7 @@ def judge_and_save(
     until: pd.Timestamp,
     previous: pd.Timestamp | None,
     spec: RetrospectiveSettings,
+    traded: Sequence[str] | None = None,
 ) -> DateOutcome:
     """One date of a track: the previous date's live set as incumbents (it must be stored), judged, saved."""
     holding = {}
@@ -103,6 +105,6 @@ def judge_and_save(
                 "deployed, which is not stored yet: run the dates in order (a backfill does)"
             )
         holding = load_live(root, track, previous)
-    outcome = judge_date(frames, date, until, spec, holding)
+    outcome = judge_date(frames, date, until, spec, holding, traded)
     save(root, track, outcome)
     return outcome

@@ -89,7 +89,7 @@ class HeldOutEvidence:
     walk_forward: Window
     bars_per_year: float
     coins: tuple[str, ...]
-    history_bars: int = 0  # bars before the held-out span, on the coin with the fewest
+    history_bars: int = 0  # bars before the held-out span, on the coin with the fewest (of those listed before it)
     market_daily: pd.Series | None = None  # the coins' equal-weight buy-and-hold, compounded per UTC day as daily_returns
 
 
@@ -117,7 +117,10 @@ def held_out_evidence(
         total = sum(c for _, c in counts)
         win_rates[n] = sum(w * c for w, c in counts if c > 0) / total if total else math.nan
     first = next(iter(frames.values()))
-    history = min(int((frames[coin].index < span.start).sum()) for coin in runs)
+    # a coin listed inside the span warms its signals up there (it trades once they fill, as paper trading would);
+    # the coins that traded before the span say how much history the candidates' windows could have read
+    before = [int((frames[coin].index < span.start).sum()) for coin in runs]
+    history = min([b for b in before if b > 0] or [0])
     return HeldOutEvidence(
         bar_returns, daily, trades, win_rates, out_of_sample, walk_forward, bars_per_year(first.index), tuple(runs), history,
         daily_returns(buy_and_hold_returns(frames, bar_returns.index).to_frame("market"))["market"],

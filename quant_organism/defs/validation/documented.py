@@ -2,8 +2,9 @@
 
 The nightly reading of the gate's documented tier (validation/documented.py): each family's verdict against the
 beta-matched market, at its fixed level, and what its test could have seen. The universe is the lake's coins,
-point in time (a coin is a member once it has 90 days of bars before the day). Its verdicts do not deploy yet:
-the decision engine and the paper runtime trade the search's strategies only.
+point in time (a coin is a member once it has 90 days of bars before the day). On this nightly path its verdicts
+do not deploy yet (the strategy store and the paper runtime hold per-coin seed strategies only); the chain the
+retrospective and the benchmarks run trades them (deployment/documented.py).
 """
 
 import dagster as dg
