@@ -286,7 +286,9 @@ def _universe_run(args, settings, preset, evolution) -> int:
         row = outcome.row()
         print(f"{head}: {len(frames)} coins in the lookback, {len(traded)} traded; deployed {len(row['deployed'])} "
               f"({', '.join(row['families']) or 'cash'}; {len(row.get('on_probation') or [])} on probation, capital "
-              f"{row['allocation']:.0%}), detectable Sharpe {_fmt(row['detectable_sharpe_50'])}; forward organism "
+              f"{row['allocation']:.0%}), detectable Sharpe {_fmt(row['detectable_sharpe_50'])}; documented tier "
+              f"{', '.join(row.get('documented_passed') or []) or 'nothing passed'} (trend p {_fmt(row.get('documented_trend_p'))}, "
+              f"could see {_fmt(row.get('documented_detectable_50'))}); forward organism "
               f"{row['organism_return']:+.2%} plain rule {row['plain_rule_return']:+.2%} buy&hold {row['buy_and_hold_return']:+.2%}, "
               f"lookback {days} days ({time.perf_counter() - took:.0f}s)", flush=True)  # fmt: skip
         previous = date
@@ -311,7 +313,8 @@ def _report(root, track, dates, seconds: float, as_json: bool) -> int:
     plot = root / store.DIR / track / "equity.png"
     plot.write_bytes(retrospective_curves(curves, track))
     table = pd.DataFrame(rows).reindex(columns=["date", "until", "deployed", "spa_pvalue", "detectable_sharpe_50", "organism_return", "naive_return",
-                               "buy_and_hold_return", "plain_rule_return", "organism_drawdown", "turnover", "costs", "parity_ok"])  # fmt: skip
+                               "buy_and_hold_return", "plain_rule_return", "organism_drawdown", "turnover", "costs", "parity_ok",
+                               "documented_trend_p", "documented_detectable_50"])  # fmt: skip
     table["deployed"] = table["deployed"].map(len)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(f"chained over {summary['dates']} dates (forward): organism {summary['organism_return']:+.2%}, "

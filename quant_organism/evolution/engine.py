@@ -69,7 +69,7 @@ def run_evolution(
     if evolution_date is None:
         evolution_date = max(frame.index.max() for frame in frames.values() if len(frame)).date()
     windows = evolution_windows(evolution_date, config.lookback_days, config.split)
-    train = slice_frames(frames, windows.train, ragged=True)  # a coin listed after the train window trains nothing
+    train = slice_frames(frames, windows.train, ragged=True)  # a coin listed late in the train window trains nothing
     guard_train_frames(train, windows.train, windows.validation)
     train_bars = {coin: len(frame) for coin, frame in train.items()}
     seeds = tuple(seeds)

@@ -104,13 +104,20 @@ def slice_frame(frame: pd.DataFrame, window: Window) -> pd.DataFrame:
     return frame.loc[mask].copy()
 
 
+RAGGED_SHARE = 0.5  # with `ragged`, the least share of the best-covered coin's bars a coin needs to train
+
+
 def slice_frames(
     frames: Mapping[str, pd.DataFrame], window: Window, min_bars: int = 2, ragged: bool = False
 ) -> dict[str, pd.DataFrame]:
-    """Each coin's frame cut to the window; a coin with fewer than `min_bars` bars there raises, or with `ragged`
-    (a point-in-time universe, whose coins list and delist at different times) is left out, unless all would be."""
+    """Each coin's frame cut to the window; a coin with fewer than `min_bars` bars there raises. With `ragged` (a
+    point-in-time universe, whose coins list and delist at different times) a coin with less than half the bars of
+    the best-covered coin is left out instead (a listing late in the window gives too few bars to learn or to count
+    trades on), unless all would be."""
     out: dict[str, pd.DataFrame] = {}
-    short = {coin for coin, frame in frames.items() if len(slice_frame(frame, window)) < min_bars}
+    bars = {coin: len(slice_frame(frame, window)) for coin, frame in frames.items()}
+    floor = max(min_bars, RAGGED_SHARE * max(bars.values(), default=0)) if ragged else min_bars
+    short = {coin for coin, n in bars.items() if n < floor}
     if ragged and len(short) < len(frames):
         frames = {coin: frame for coin, frame in frames.items() if coin not in short}
     for coin, frame in frames.items():

@@ -101,6 +101,7 @@ class DateOutcome:
     looks: dict[str, float] = field(default_factory=dict)  # probation looks made at this date: name -> p-value
     lookback_days: int | None = None  # days of history the chain evolved and validated on
     detectable_sharpe: dict | None = None  # what the date's gate could have seen (validation/power.py)
+    documented: dict = field(default_factory=dict)  # the documented tier's reading of the date (documented_summary)
 
     def row(self) -> dict:
         """The flat record of this date (the `retrospective` view's row; every figure is forward)."""
@@ -122,6 +123,7 @@ class DateOutcome:
             "lookback_days": self.lookback_days,
             "detectable_sharpe_50": (self.detectable_sharpe or {}).get("detectable_sharpe_50"),
             "detectable_sharpe_80": (self.detectable_sharpe or {}).get("detectable_sharpe_80"),
+            **self.documented,
         }  # fmt: skip
         for curve, record in self.records.items():
             figures = window_figures(record.returns, self.bars_per_year)
@@ -236,6 +238,7 @@ def judge_date(
         looks={name: float(look["probation_pvalue"]) for name, look in outcome.plan.looks.items()},
         lookback_days=spec.chain.evolution.lookback_days,
         detectable_sharpe=None if outcome.validation.reach is None else outcome.validation.reach.to_dict(),
+        documented=documented_summary(outcome.documented),
     )  # fmt: skip
 
 
@@ -272,6 +275,21 @@ def chained(rows: list[dict], curves: pd.DataFrame) -> dict:
     summary["organism_costs"] = float(sum(r["costs"] for r in rows))
     summary["span"] = "forward: every figure is on bars after the date whose data chose what it describes"
     return summary
+
+
+def documented_summary(verdict) -> dict:
+    """The documented tier's reading of a date in flat fields: what passed, the trend family's p-value and what its
+    test could see (on every day before the date: held-out for rules never fitted)."""
+    if verdict is None:
+        return {}
+    trend = next((f for f in verdict.families if f.family == "ts_trend"), None)
+    tested = trend is not None and trend.tested
+    return {
+        "documented_passed": list(verdict.passed),
+        "documented_evidence_days": int(verdict.n_days),
+        "documented_trend_p": finite_or_none(trend.spa_pvalue) if tested else None,
+        "documented_detectable_50": finite_or_none(trend.power.at_50) if tested and trend.power else None,
+    }
 
 
 def with_documented(

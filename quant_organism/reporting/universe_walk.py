@@ -1,7 +1,7 @@
 """The retrospective on a point-in-time universe: every coin a source holds, delisted ones included, and on each
 evolution date the members chosen from the data before it.
 
-On date D with a lookback of L days the chain sees every coin that was a member on some day of [D - L, D): the
+On date D with a lookback of L days the chain sees every coin that was a member on some day of [D - L, D]: the
 coins a point-in-time portfolio over that span could have held, including those that delisted before D (their
 past is not erased by their exit) and excluding those that only qualified later. The search trains on the coins
 with bars in its train window, the gate averages over the coins with bars on each held-out bar, and the
@@ -54,7 +54,7 @@ class UniverseHistory:
         """(the chain's frames for `date`: the members of its lookback over [date - lookback, until), the coins
         traded from `date`)."""
         start = date - pd.Timedelta(days=lookback_days)
-        coins = members_during(self.members, start, date)
+        coins = members_during(self.members, start, date + pd.Timedelta(days=1))  # the date's own members too
         frames = {c: self.frames[c].loc[(self.frames[c].index >= start) & (self.frames[c].index < until)] for c in coins}
         return {c: f for c, f in frames.items() if len(f)}, members_on(self.members, date)
 
