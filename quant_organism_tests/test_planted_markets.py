@@ -208,8 +208,10 @@ def test_regime_trend_lives_only_in_high_volatility():
     assert oracle_sharpe(spec, frames)["mean"] > planted_sharpe(spec, frames)["mean"] > 1.0
 
 
-def test_capturing_families_are_seed_types():
-    known = {s.value for s in SeedType}
+def test_capturing_families_are_seed_types_or_documented_families():
+    from quant_organism.strategies.portfolio import FAMILIES
+
+    known = {s.value for s in SeedType} | {f"documented_{family}" for family in FAMILIES}
     assert set(CAPTURING_FAMILIES) == set(KINDS)
     assert all(families <= known for families in CAPTURING_FAMILIES.values())
     assert not CAPTURING_FAMILIES["null"]

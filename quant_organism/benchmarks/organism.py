@@ -127,7 +127,7 @@ def run_one(spec: RunSpec, preset: str = "full", interval: str = "1h") -> dict:
     rule_forward = window_figures(rule_returns["planted_rule"], bars_per_year)
     row = outcome_date.row()
     looked = [n for n in deployed if spec.kind == "null" or families[n] in capturing]
-    promoted = first_look([outcome_date.live[n].genes for n in looked], full, end, probation)
+    promoted = first_look({n: outcome_date.live[n].genes for n in looked}, full, end, probation)
     return {
         **asdict(spec),
         "planted_sharpe": planted,
@@ -157,19 +157,28 @@ def run_one(spec: RunSpec, preset: str = "full", interval: str = "1h") -> dict:
     }
 
 
-def first_look(genes: list, frames, start: pd.Timestamp, decision) -> list[str]:
+def first_look(live: dict, frames, start: pd.Timestamp, decision) -> list[str]:
     """The strategies the probation's one look would promote: each one's forward record (the chain's own
-    validation/held_out.forward_returns) over its first `probation_days` days from `start`, data the chain
-    never saw, tested as the decision does (deployment/probation.forward_test)."""
+    validation/held_out.forward_returns, or a documented rule's daily returns) over its first `probation_days`
+    days from `start`, data the chain never saw, tested as the decision does (deployment/probation.forward_test).
+    `live`: name -> genes (None for a documented rule)."""
     from quant_organism.core.windows import Window
+    from quant_organism.deployment import documented
     from quant_organism.deployment.probation import forward_test
+    from quant_organism.runtime.forward import span_index
     from quant_organism.validation.held_out import daily_returns, forward_returns
 
-    if not genes:
+    if not live:
         return []
     look = Window(start, start + pd.Timedelta(days=decision.probation_days), "probation")
-    daily = daily_returns(forward_returns({g.seed_id: (g, start) for g in genes}, frames, look))
-    return [g.seed_id for g in genes if forward_test(daily[g.seed_id], decision.probation_alpha).promoted]
+    searched = {name: (g.model_copy(update={"seed_id": name}), start) for name, g in live.items() if g is not None}
+    rules = [name for name, g in live.items() if g is None]
+    parts = [forward_returns(searched, frames, look)] if searched else []
+    if rules:
+        cut = {coin: f.loc[f.index < look.end] for coin, f in frames.items()}
+        parts.append(documented.rule_bar_returns(cut, rules, span_index(cut, look.start, look.end)))
+    daily = daily_returns(pd.concat(parts, axis=1))
+    return [name for name in live if forward_test(daily[name], decision.probation_alpha).promoted]
 
 
 def nightly_path(seed: int, every_days: int, year_days: int = 365, preset: str = "full", kind: str = "null",

@@ -51,12 +51,15 @@ REVERSION_FAMILIES = frozenset({"rsi_filter", "stochastic", "vwap_reversion"})
 ML_FAMILIES = frozenset({"linear_svc", "pca_tree_quantile"})  # lagged returns, RSI and EMA distance as features
 # Seed types able to capture each edge (read off the seeds' rules). The ML seeds see price features
 # only, so they may learn price edges but never funding.
+# The documented tier's momentum rules (deployment/documented.py): with an independent drift state per coin, both the
+# time-series rule (each coin's own past return) and the cross-sectional one (coins ranked by it) trade that drift.
+MOMENTUM_RULES = frozenset({"documented_ts_trend", "documented_xs_momentum"})
 CAPTURING_FAMILIES: dict[str, frozenset[str]] = {
     "null": frozenset(),
-    "trend": TREND_FAMILIES | ML_FAMILIES,
+    "trend": TREND_FAMILIES | ML_FAMILIES | MOMENTUM_RULES,
     "mean_reversion": REVERSION_FAMILIES | ML_FAMILIES,
     "funding_carry": frozenset({"funding_carry"}),
-    "regime": TREND_FAMILIES | ML_FAMILIES,
+    "regime": TREND_FAMILIES | ML_FAMILIES | MOMENTUM_RULES,
 }
 
 HOUR = pd.Timedelta(hours=1)
