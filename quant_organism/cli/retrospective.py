@@ -225,6 +225,7 @@ def _walk(settings, root, track, dates, untils, lookbacks, spec, rerun: bool) ->
         row = outcome.row()
         print(f"{head}: deployed {len(row['deployed'])} ({', '.join(row['families']) or 'cash'}; "
               f"{len(row.get('on_probation') or [])} on probation, capital {row['allocation']:.0%}), "
+              f"documented tier {', '.join(row.get('documented_passed') or []) or 'nothing passed'}, "
               f"forward organism {row['organism_return']:+.2%} "
               f"naive {'none' if row['naive'] is None else format(row['naive_return'], '+.2%')} "
               f"buy&hold {row['buy_and_hold_return']:+.2%}, parity {'ok' if row['parity_ok'] else 'BROKEN'}"
