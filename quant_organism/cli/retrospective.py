@@ -217,15 +217,10 @@ def _walk(settings, root, track, dates, untils, lookbacks, spec, rerun: bool) ->
             continue
         started = time.perf_counter()
         frames = load_market_frames(lake, settings.coins(), date - pd.Timedelta(days=days), until, settings.interval()).frames
-        try:
-            outcome = store.judge_and_save(root, track, frames, date, until, previous, with_lookback(spec, days))
-        except (ValueError, store.MissingPreviousDate) as exc:
-            print(f"FAILED: {head}: {exc}", file=sys.stderr)
+        row = _judged(head, root, track, frames, date, until, previous, with_lookback(spec, days))
+        if row is None:
             return 1
-        row = outcome.row()
-        print(f"{head}: deployed {len(row['deployed'])} ({', '.join(row['families']) or 'cash'}; "
-              f"{len(row.get('on_probation') or [])} on probation, capital {row['allocation']:.0%}), "
-              f"documented tier {', '.join(row.get('documented_passed') or []) or 'nothing passed'}, "
+        print(f"{head}: {_deployed_words(row)}, documented tier {', '.join(row.get('documented_passed') or []) or 'nothing passed'}, "
               f"forward organism {row['organism_return']:+.2%} "
               f"naive {'none' if row['naive'] is None else format(row['naive_return'], '+.2%')} "
               f"buy&hold {row['buy_and_hold_return']:+.2%}, parity {'ok' if row['parity_ok'] else 'BROKEN'}"
@@ -279,21 +274,32 @@ def _universe_run(args, settings, preset, evolution) -> int:
             continue
         frames, traded = history.for_date(date, until, days)
         took = time.perf_counter()
-        try:
-            outcome = store.judge_and_save(root, track, frames, date, until, previous, with_lookback(spec, days), traded)
-        except (ValueError, store.MissingPreviousDate) as exc:
-            print(f"FAILED: {head}: {exc}", file=sys.stderr)
+        row = _judged(head, root, track, frames, date, until, previous, with_lookback(spec, days), traded)
+        if row is None:
             return 1
-        row = outcome.row()
-        print(f"{head}: {len(frames)} coins in the lookback, {len(traded)} traded; deployed {len(row['deployed'])} "
-              f"({', '.join(row['families']) or 'cash'}; {len(row.get('on_probation') or [])} on probation, capital "
-              f"{row['allocation']:.0%}), detectable Sharpe {_fmt(row['detectable_sharpe_50'])}; documented tier "
+        print(f"{head}: {len(frames)} coins in the lookback, {len(traded)} traded; {_deployed_words(row)}, detectable "
+              f"Sharpe {_fmt(row['detectable_sharpe_50'])}; documented tier "
               f"{', '.join(row.get('documented_passed') or []) or 'nothing passed'} (trend p {_fmt(row.get('documented_trend_p'))}, "
               f"could see {_fmt(row.get('documented_detectable_50'))}); forward organism "
               f"{row['organism_return']:+.2%} plain rule {row['plain_rule_return']:+.2%} buy&hold {row['buy_and_hold_return']:+.2%}, "
               f"lookback {days} days ({time.perf_counter() - took:.0f}s)", flush=True)  # fmt: skip
         previous = date
     return _report(root, track, dates, time.perf_counter() - started, args.json)
+
+
+def _judged(head, root, track, frames, date, until, previous, spec, traded=None) -> dict | None:
+    """The date judged and stored (its row), or None after saying why it failed."""
+    store = _store()
+    try:
+        return store.judge_and_save(root, track, frames, date, until, previous, spec, traded).row()
+    except (ValueError, store.MissingPreviousDate) as exc:
+        print(f"FAILED: {head}: {exc}", file=sys.stderr)
+        return None
+
+
+def _deployed_words(row: dict) -> str:
+    return (f"deployed {len(row['deployed'])} ({', '.join(row['families']) or 'cash'}; "
+            f"{len(row.get('on_probation') or [])} on probation, capital {row['allocation']:.0%})")  # fmt: skip
 
 
 def _fmt(value) -> str:
