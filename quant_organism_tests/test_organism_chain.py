@@ -120,12 +120,23 @@ def test_the_benchmark_summary_counts_size_and_power_with_wilson_intervals():
          "forward_capture": 0.8, "forward_sharpe": 2.4, "planted_forward_sharpe": 3.0, "naive_captures": True, "naive_forward_sharpe": 2.0,
          "seconds": 1.0} for f in [True] * 9 + [False]
     ]  # fmt: skip
+    rng = np.random.default_rng(0)
+    for run in runs[20:]:  # the deployed set earns 0.8 of the planted rule's Sharpe, per bar, in every run
+        rule = rng.normal(3.0 / np.sqrt(8760), 1.0, 2000)
+        fwd = 0.8 * rule + rng.normal(0.0, 0.05, 2000)
+        for prefix, values in (("fwd", fwd), ("rule", rule)):
+            run.update({f"{prefix}_n": 2000.0, f"{prefix}_sum": values.sum(), f"{prefix}_sumsq": (values**2).sum()})
     table, verdict = summarise(runs)
-    assert verdict["size"] == pytest.approx(0.05) and verdict["size_target_met"]
+    # 1 of 20: the point estimate meets <= 5%, the Wilson upper bound (25%) does not: not met
+    assert verdict["size"] == pytest.approx(0.05) and verdict["size_point_meets"] and not verdict["size_target_met"]
     trend = table[table["kind"] == "trend"].iloc[0]
     assert trend["power"] == pytest.approx(0.9) and trend["low"] < 0.9 < trend["high"]
     assert verdict["kinds_meeting_power_targets"] == [] and not verdict["power_target_met"]  # no Sharpe-2 cell
-    assert trend["forward_capture"] == pytest.approx(0.8) and verdict["forward_capture_at_3"] == {"trend": pytest.approx(0.8)}
+    capture, (low, high) = verdict["forward_capture_at_3"]["trend"], verdict["forward_capture_ci_at_3"]["trend"]
+    assert low < capture < high and 0.5 < capture < 1.1  # pooled over runs, with its bootstrap interval
+    assert verdict["forward_capture_target_met"] == (low >= 0.5)
+    many = [dict(r, deploys=False) for r in runs[:20]] * 5  # 0 of 100 null runs: the upper bound is 3.7%
+    assert summarise(many + runs[20:])[1]["size_target_met"]
     low, high = wilson(0, 40)
     assert low == 0.0 and 0.08 < high < 0.09
 
