@@ -12,7 +12,7 @@ its record follows the rule across nights. Its returns are the rule's net daily 
 same per-bar table as the search's candidates and compound with them.
 
 The universe is point in time (market/universe.py): on each day the `top_n` coins by trailing dollar volume with
-`MIN_HISTORY_DAYS` of bars before it, all of them when `top_n` is None. Nothing after a day decides its weights.
+`MIN_HISTORY_DAYS` (market/universe.py) of bars before it, all of them when `top_n` is None. Nothing after a day decides its weights.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from quant_organism.strategies.portfolio import PortfolioRule, rule_named
 from quant_organism.validation.documented import DocumentedVerdict, judge_documented
 
 PREFIX = "documented."
-MIN_HISTORY_DAYS = 90  # a coin joins the tier's universe after this many days of bars (as the nightly asset's)
 
 
 def documented_name(rule: str) -> str:
@@ -61,7 +60,7 @@ def frames_panel(frames: Mapping[str, pd.DataFrame]) -> DailyPanel:
 def universe(panel: DailyPanel, top_n: int | None = None) -> pd.DataFrame:
     """The point-in-time members of every day of the panel (days x coins)."""
     size = len(panel.closes.columns) if top_n is None else int(top_n)
-    return point_in_time_members(panel.dollar_volume, top_n=max(1, size), min_history_days=MIN_HISTORY_DAYS)
+    return point_in_time_members(panel.dollar_volume, top_n=max(1, size))
 
 
 def judge(

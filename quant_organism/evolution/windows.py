@@ -114,15 +114,15 @@ def slice_frames(
     point-in-time universe, whose coins list and delist at different times) a coin with less than half the bars of
     the best-covered coin is left out instead (a listing late in the window gives too few bars to learn or to count
     trades on), unless all would be."""
+    parts = {coin: slice_frame(frame, window) for coin, frame in frames.items()}
+    floor = max(min_bars, RAGGED_SHARE * max((len(p) for p in parts.values()), default=0)) if ragged else min_bars
+    short = {coin for coin, part in parts.items() if len(part) < floor}
+    if ragged and len(short) < len(parts):
+        parts = {coin: part for coin, part in parts.items() if coin not in short}
     out: dict[str, pd.DataFrame] = {}
-    bars = {coin: len(slice_frame(frame, window)) for coin, frame in frames.items()}
-    floor = max(min_bars, RAGGED_SHARE * max(bars.values(), default=0)) if ragged else min_bars
-    short = {coin for coin, n in bars.items() if n < floor}
-    if ragged and len(short) < len(frames):
-        frames = {coin: frame for coin, frame in frames.items() if coin not in short}
-    for coin, frame in frames.items():
-        part = slice_frame(frame, window)
+    for coin, part in parts.items():
         if len(part) < min_bars:
+            frame = frames[coin]
             have = f"{frame.index.min()} .. {frame.index.max()}" if len(frame) else "no bars"
             raise ValueError(
                 f"{coin}: {len(part)} bar(s) in the {window.name} window [{window.start}, {window.end}); "

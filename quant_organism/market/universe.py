@@ -20,11 +20,13 @@ import pandas as pd
 
 from quant_organism.core.artifacts import write_json
 
+MIN_HISTORY_DAYS = 90  # days of bars a coin needs before a day to be a member of it
+
 
 def point_in_time_members(
     dollar_volume: pd.DataFrame,
     top_n: int,
-    min_history_days: int = 90,
+    min_history_days: int = MIN_HISTORY_DAYS,
     volume_days: int = 30,
 ) -> pd.DataFrame:
     """Boolean members (days x coins) from a daily dollar-volume panel (NaN where a coin has no bar)."""

@@ -20,14 +20,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from quant_organism.deployment import documented
 from quant_organism.market.frames import to_strategy_frame
 from quant_organism.market.panel import daily_panel
 from quant_organism.market.regime import compute_regimes, regime_at_bars
 from quant_organism.market.schema import MarketDataError
 from quant_organism.market.sources.base import MarketDataSource
-from quant_organism.market.universe import members_during, members_on, point_in_time_members
+from quant_organism.market.universe import members_during, members_on
 
-MIN_HISTORY_DAYS = 90
 EVERYTHING = (pd.Timestamp("2000-01-01", tz="UTC"), pd.Timestamp("2100-01-01", tz="UTC"))
 
 
@@ -84,7 +84,7 @@ def load_universe(
     if not frames:
         raise ValueError(f"no coin of the source has {interval} bars")
     panel = daily_panel({c: f[["close", "volume"]] for c, f in frames.items()})
-    members = point_in_time_members(panel.dollar_volume, top_n=top_n, min_history_days=MIN_HISTORY_DAYS)
+    members = documented.universe(panel, top_n)  # the same membership the chain's documented tier takes
     say(f"regimes from {len(frames)} coins' daily closes")
     closes = panel.closes.copy()
     closes.index = closes.index.tz_localize(None)

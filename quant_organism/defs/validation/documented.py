@@ -17,15 +17,14 @@ from quant_organism.core.metrics import growth
 from quant_organism.defs.market.assets import CANDLES, FUNDING
 from quant_organism.defs.shared.partitions import all_coins_of_day, daily_partitions
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource
+from quant_organism.deployment.documented import universe as documented_universe
 from quant_organism.market.panel import panel_from_rows
-from quant_organism.market.universe import point_in_time_members
 from quant_organism.reporting.plots import equity_curves, markdown_image
 from quant_organism.strategies.portfolio import DOCUMENTED_RULES
 from quant_organism.validation.documented import evidence_span, judge_documented, rule_returns
 
 DOCUMENTED = dg.AssetKey(["validation", "documented_tier"])
 VERDICT_FILE = "documented_tier.json"
-MIN_HISTORY_DAYS = 90
 
 
 @dg.asset(
@@ -48,7 +47,7 @@ def documented_tier(context: dg.AssetExecutionContext, lake: LakeResource, artif
         raise dg.Failure(description=f"the lake holds no candles of {coins} up to {day.date()}: ingest the market data first")
     funding, _ = store.read("funding_rates", coins, settings.partitions_start_date(), end)
     panel = panel_from_rows(candles, funding)
-    members = point_in_time_members(panel.dollar_volume, top_n=len(coins), min_history_days=MIN_HISTORY_DAYS)
+    members = documented_universe(panel)  # every lake coin, once it has 90 days of bars (market/universe.py)
     verdict = judge_documented(panel, day, members)
     context.log.info(verdict.summary())
     path = artifact_files.write_json(artifacts.phase_dir("validation", context.partition_key) / VERDICT_FILE, verdict.to_dict())
