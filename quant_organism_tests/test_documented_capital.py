@@ -96,8 +96,9 @@ def test_a_live_rule_is_judged_on_its_forward_record_only():
         frames, 299, **{RULE: Incumbent(None, since, PaperRecord(days=10, sharpe=None, max_drawdown=None, capital=False))}
     )
     kept = {c.name: c for c in outcome.plan.chosen}
-    assert RULE in kept and kept[RULE].stage == "probation"  # waiting for its look, whatever its held-out record
-    assert kept[RULE].validation["judged_on"].startswith("on probation: 10 of")
+    assert RULE in kept and kept[RULE].stage == "probation"  # waiting on its record, whatever its held-out record
+    assert kept[RULE].validation["judged_on"].startswith("on probation: 1 forward weeks")  # 10 days: one whole week
+    assert kept[RULE].probation["entered"] == since.date().isoformat()  # its record starts where its forward days do
 
 
 def test_the_retrospective_trades_a_chosen_rule_as_a_sleeve_of_the_capital():

@@ -275,6 +275,21 @@ def test_same_seed_same_population_other_seed_other_population(market):
     assert json.loads(first.population["genes"].iloc[0]).keys() >= {"fast_period", "stop_loss", "position_size"}
 
 
+def test_each_night_searches_afresh_and_a_rerun_of_a_night_is_identical(market):
+    """The islands' streams come from (random_seed, evolution date): the nightly run's first generation is not the
+    same every night, and a backfill of a date reproduces it."""
+    config = small_config()
+    night = run_evolution(market, config, evolution_date=EVOLUTION_DAY)
+    frames = {coin: f.loc[f.index < pd.Timestamp("2024-02-09", tz="UTC")] for coin, f in market.items()}
+    before = run_evolution(frames, config, evolution_date="2024-02-08")
+    first_generation = lambda result: set(result.population.loc[result.population["generation"] == 0, "genes_hash"])  # noqa: E731
+    assert first_generation(night).isdisjoint(first_generation(before))
+    fixed = small_config(seed_per_date=False)  # the old behaviour, on request: the configured seed alone
+    a = run_evolution(market, fixed, evolution_date=EVOLUTION_DAY)
+    b = run_evolution(frames, fixed, evolution_date="2024-02-08")
+    assert first_generation(a) == first_generation(b)
+
+
 # --- learning -------------------------------------------------------------------------------------
 def test_fitness_improves_over_generations_on_a_planted_trend(market):
     config = small_config(

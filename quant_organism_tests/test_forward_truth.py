@@ -4,6 +4,8 @@ their forward record, deployment dates that only move forward)."""
 
 from __future__ import annotations
 
+import math
+
 import json
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -74,7 +76,9 @@ def search_pbo(kind: str, strength: float, seed: int) -> float:
 # --- PBO through the product's path ------------------------------------------------------------------
 def test_pbo_of_a_search_on_noise_is_near_one_half():
     pbos = [search_pbo("null", 0.0, seed) for seed in range(10, 18)]
-    assert 0.4 <= float(np.mean(pbos)) <= 0.6, pbos
+    # one search's PBO on noise scatters widely (about 0.2): the mean of 8 is within 2.5 standard errors of 1/2
+    tolerance = max(0.1, 2.5 * float(np.std(pbos, ddof=1)) / math.sqrt(len(pbos)))
+    assert abs(float(np.mean(pbos)) - 0.5) <= tolerance and 0.0 < min(pbos) and max(pbos) < 1.0, pbos
 
 
 def test_pbo_of_a_search_on_a_planted_edge_is_low():
@@ -195,27 +199,33 @@ def test_a_date_is_judged_on_data_before_it_and_traded_on_data_after_it():
 
 
 def test_what_a_date_chooses_holds_no_capital_until_its_own_forward_record_promotes_it():
-    """Probation through the retrospective: chosen at D at zero capital (the organism stays in cash), one look
-    after `probation_days` forward days, then capital for those promoted and retirement for the rest."""
-    frames = planted("trend", 0.15, 3, days=380)
-    decision = DecisionConfig(probation_days=30, probation_alpha=0.05)
-    settings = RetrospectiveSettings(ChainSettings(evolution=EvolutionConfig(**SMALL, random_seed=3), max_candidates=12,
-                                                   decision=decision))  # fmt: skip
+    """Probation through the retrospective: chosen at D at incubation capital (the organism stays nearly in cash),
+    its sequential record carried from date to date, capital once the forward record with the gate's evidence
+    crosses its bound; a null probationer waits or is retired, never promoted on the gate alone."""
+    frames = planted("trend", 0.15, 3, days=440)
+    settings = RetrospectiveSettings(ChainSettings(evolution=EvolutionConfig(**SMALL, random_seed=3), max_candidates=12))
     date_, look = START + pd.Timedelta(days=300), START + pd.Timedelta(days=335)
     entry = judge_date(frames, date_, look, settings)
     assert entry.deployed and all(d["stage"] == "probation" and d["allocation"] == 0.02 for d in entry.deployed)
     assert entry.row()["allocation"] == pytest.approx(0.02 * len(entry.deployed))  # incubation capital only
     assert entry.row()["capital_families"] == []
     assert entry.row()["on_probation"] == [d["name"] for d in entry.deployed]
+    assert [s.name for s in entry.budget.spends] == [d["name"] for d in entry.deployed]  # each spent its share
+    assert min(s.probation["gate_p"] for s in entry.live.values()) < 0.05  # the gate's evidence travels with it
 
-    after = judge_date(frames, look, look + pd.Timedelta(days=20), settings, holding=entry.live)
-    row = after.row()
-    looked = set(entry.live)
-    assert set(row["promoted"]) | (set(row["retired"]) & looked) == looked  # one look each: promoted or retired
-    assert set(after.looks) == looked and all(0.0 <= p <= 1.0 for p in after.looks.values())
-    assert row["promoted"], "a strong planted trend earns its capital on its forward record"
-    promoted = {d["name"]: d for d in after.deployed if d["name"] in row["promoted"]}
-    assert all(d["allocation"] > 0.0 and d["stage"] == "capital" for d in promoted.values())
+    holding, budget, retired, promoted, at = entry.live, entry.budget, entry.retired_genomes, [], look
+    while not promoted and at < START + pd.Timedelta(days=420):
+        after = judge_date(frames, at, at + pd.Timedelta(days=20), settings, holding, budget=budget, retired=retired)
+        row = after.row()
+        for name in set(holding) & set(after.live):  # a probationer's record reaches back to its entry, week by week
+            if holding[name].probation and after.live[name].probation:
+                assert after.live[name].probation["entered"] == holding[name].probation["entered"]
+                assert after.live[name].probation["blocks"] >= holding[name].probation["blocks"]
+        promoted = row["promoted"]
+        holding, budget, retired, at = after.live, after.budget, after.retired_genomes, at + pd.Timedelta(days=20)
+    assert promoted, "a strong planted trend earns its capital on its forward record within months"
+    chosen = {d["name"]: d for d in after.deployed if d["name"] in promoted}
+    assert all(d["allocation"] >= 0.02 and d["stage"] == "capital" for d in chosen.values())
     assert after.records["organism"].books_checked > 0 and after.records["organism"].parity_ok
 
 

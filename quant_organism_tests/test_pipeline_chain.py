@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 
 from quant_organism_tests.support.chain import ingest_coins, project_definitions
 
@@ -162,27 +163,70 @@ def test_a_new_deployment_is_on_probation_and_paper_trading_says_so(data_dir, mo
         assert parity.passed and parity.metadata["books"].value >= len(names)
 
 
-def test_a_probation_look_applies_on_a_night_when_no_new_candidate_passes(data_dir, monkeypatch):
-    """The look is due whatever the night's search found: with a gate nothing passes, the probationers whose
-    forward record is long enough are still promoted or retired (before, 'nothing passed' kept them at zero
-    capital for good)."""
+def test_the_nightly_assets_and_run_chain_decide_the_same_plan_on_the_same_inputs(data_dir, monkeypatch):
+    """One decision path: the deployment asset and `run_chain` (what the retrospective and the benchmarks measure)
+    reach the same plan on the same lake, the same incumbents, the same error ledger: on a night something passes
+    and on a later night where nothing does (the probationers' records go on; none is kept or dropped by fiat)."""
+    from quant_organism.catalog.manifest import deployment_error_budget, load_current_deployment
+    from quant_organism.catalog.store import StrategyStore
+    from quant_organism.defs.validation.assets import (
+        ValidationRunConfig,
+        incumbent_records,
+        incumbent_since,
+        retired_genomes,
+    )
+    from quant_organism.deployment.chain import ChainSettings, Incumbent, run_chain
+    from quant_organism.deployment.error_budget import ErrorBudget
+    from quant_organism.evolution.config import load_preset
+    from quant_organism.evolution.windows import evolution_windows
+    from quant_organism.market.frames import load_market_frames
+    from quant_organism.market.lake import MarketLake
+
     monkeypatch.setenv("QUANT_ORGANISM_COINS", COINS)
     definitions = project_definitions(data_dir)
-    day, later = "2024-06-29", "2024-07-09"
+    day, later = "2024-06-29", "2024-07-19"
     strict = {**RELAXED, "alpha": 1e-12, "min_trades": 10_000}  # nothing can pass
+    store = StrategyStore(data_dir / "strategies")
+
+    def chain_plan(night: str, validation: dict) -> dict:
+        evolution = load_preset("test", executor="serial")
+        windows = evolution_windows(pd.Timestamp(night).date(), evolution.lookback_days, evolution.split)
+        frames = load_market_frames(
+            MarketLake(data_dir / "lake"), COINS.split(","), windows.train.start, windows.walk_forward.end, "1h"
+        ).frames
+        paper = incumbent_records(store, windows.evolution_date)  # what the validation asset hands the decision
+        live = {c.name: c for c in store.load_strategies()}
+        incumbents = {n: Incumbent(live[n].genes, incumbent_since(live[n]), record) for n, record in paper.items()}
+        spec = ChainSettings(evolution=evolution, validation=ValidationRunConfig(**validation).settings(), documented=False)
+        budget = deployment_error_budget(store)
+        outcome = run_chain(frames, night, spec, incumbents=incumbents,
+                            budget=ErrorBudget.from_dict(budget) if budget else None, retired=retired_genomes(store))  # fmt: skip
+        return outcome.plan.to_dict()
+
+    def asset_plan(night: str) -> dict:
+        return json.loads((data_dir / "deployment" / f"date={night}" / "deployment.json").read_text())["plan"]
+
+    def same(a: dict, b: dict) -> None:
+        assert [(c["name"], c["stage"], round(c["allocation"], 12)) for c in a["chosen"]] == \
+               [(c["name"], c["stage"], round(c["allocation"], 12)) for c in b["chosen"]]  # fmt: skip
+        assert [c.get("probation") for c in a["chosen"]] == [c.get("probation") for c in b["chosen"]]
+        assert sorted(r["name"] for r in a["rejected"]) == sorted(r["name"] for r in b["rejected"])
+        assert a["error_budget"] == b["error_budget"] and a["probation_looks"] == b["probation_looks"]
+
     with dg.instance_for_test() as instance:
         ingest_coins(definitions, instance, COINS.split(","), "2024-04-30", later)
-        first = _metadata(_evolve(definitions, instance, day, RELAXED, {"probation_days": 5}), "deployment__deployed_configs")
+        expected_first = chain_plan(day, RELAXED)  # before the asset runs: nothing deployed yet, as the asset sees it
+        first = _metadata(_evolve(definitions, instance, day, RELAXED), "deployment__deployed_configs")
         assert first["deployed"] >= 1
-        looked = _metadata(_evolve(definitions, instance, later, strict, {"probation_days": 5}), "deployment__deployed_configs")
-    plan = json.loads((data_dir / "deployment" / f"date={later}" / "deployment.json").read_text())["plan"]
-    assert plan["probation_looks"] and looked["version"] != first["version"]  # the look wrote a new deployment
-    for name, look in plan["probation_looks"].items():
-        live = data_dir / "strategies" / f"{name}.json"
-        if look["probation_promoted"]:
-            config = json.loads(live.read_text())
-            assert config["deployment_status"] in ("deployed", "decaying") and config["allocation"] > 0
-        else:  # retired: moved to the archive with the look's reason
-            assert not live.exists() and name in looked["archived"]
-            [archived] = (data_dir / "strategies" / "archive").glob(f"{name}__*.json")
-            assert "probation" in json.loads(archived.read_text())["deployment_history"][-1]["note"]
+        same(asset_plan(day), expected_first)
+        manifest = load_current_deployment(store)
+        assert {s["stage"] for s in manifest["strategies"]} == {"probation"} and manifest["error_budget"]["spends"]
+
+        expected_second = chain_plan(later, strict)
+        looked = _metadata(_evolve(definitions, instance, later, strict), "deployment__deployed_configs")
+        second = asset_plan(later)
+        same(second, expected_second)
+        assert looked["version"] != first["version"]  # a night where nothing passes still writes the night's plan
+        assert set(second["probation_looks"]) == {s["name"] for s in manifest["strategies"]}
+        assert all(look["probation_weeks"] >= 2 for look in second["probation_looks"].values())  # records carried on
+    assert second["error_budget"] == manifest["error_budget"]  # nothing entered: no share spent

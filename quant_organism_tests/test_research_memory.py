@@ -38,7 +38,9 @@ def two_runs(tmp_path_factory):
         with dg.instance_for_test() as instance:
             ingest_coins(definitions, instance, ("BTC", "ETH"), "2024-04-30", NEXT_DAY)
             runs = []
-            for seed, gate in ((42, RELAXED), (43, {})):  # the second run's default gate rejects, too
+            # both runs deploy (a run whose gate rejects everything deploys cash: its plan is the date's whole decision)
+            # and the second gate asks 17 trades, so some of its candidates are rejected
+            for seed, gate in ((42, RELAXED), (43, {**RELAXED, "min_trades": 17})):
                 config = {
                     "ops": {
                         "evolution__population": {"config": {"preset": "test", "random_seed": seed}},

@@ -110,9 +110,8 @@ def run_one(spec: RunSpec, preset: str = "full", interval: str = "1h") -> dict:
     # The chain on the bars before `end`, its deployment paper-traded on [end, forward_end): the retrospective's
     # own step (reporting/retrospective.py), so the benchmark measures exactly what a user's track record shows.
     # Probation off here: the chosen set traded at the engine's weights from day one is exactly the record its
-    # probation paper-trades, so forward capture measures what the gate chose; `first_look` then applies the
-    # probation's one look to each chosen strategy's first PROBATION days (capital with probation on).
-    probation = DecisionConfig()
+    # probation paper-trades, so forward capture measures what the gate chose; `first_look` then runs the
+    # sequential probation over each chosen strategy's forward days (capital with probation on).
     shadow = ChainSettings(evolution=evolution, decision=DecisionConfig(probation_days=0))
     outcome_date = judge_date(full, end, forward_end, RetrospectiveSettings(shadow))
     capturing = CAPTURING_FAMILIES.get(spec.kind, frozenset())
@@ -130,7 +129,7 @@ def run_one(spec: RunSpec, preset: str = "full", interval: str = "1h") -> dict:
     rule_forward = window_figures(rule_returns["planted_rule"], bars_per_year)
     row = outcome_date.row()
     looked = [n for n in deployed if spec.kind == "null" or families[n] in capturing]
-    promoted = first_look({n: outcome_date.live[n].genes for n in looked}, full, end, probation)
+    promoted = first_look({n: outcome_date.live[n].genes for n in looked}, full, end)
     return {
         **asdict(spec),
         "planted_sharpe": planted,
@@ -196,20 +195,22 @@ def pooled_capture(group: pd.DataFrame, reps: int = 2000, seed: int = 0) -> tupl
     return ratio(stats), float(low), float(high)
 
 
-def first_look(live: dict, frames, start: pd.Timestamp, decision) -> list[str]:
-    """The strategies the probation's one look would promote: each one's forward record (the chain's own
-    validation/held_out.forward_returns, or a documented rule's daily returns) over its first `probation_days`
-    days from `start`, data the chain never saw, tested as the decision does (deployment/probation.forward_test).
-    `live`: name -> genes (None for a documented rule)."""
+def first_look(live: dict, frames, start: pd.Timestamp, days: int = FORWARD_DAYS) -> list[str]:
+    """The strategies probation would promote within their first `days` forward days on their forward record
+    alone (no gate evidence: a lower bound on what the probation does), as the year's first entry: each one's
+    forward record (the chain's own validation/held_out.forward_returns, or a documented rule's daily returns) from
+    `start`, data the chain never saw, through deployment/probation.ProbationEntry. `live`: name -> genes (None for
+    a documented rule)."""
     from quant_organism.core.windows import Window
     from quant_organism.deployment import documented
-    from quant_organism.deployment.probation import forward_test
+    from quant_organism.deployment.error_budget import ErrorBudget
+    from quant_organism.deployment.probation import ProbationEntry
     from quant_organism.runtime.forward import span_index
     from quant_organism.validation.held_out import daily_returns, forward_returns
 
     if not live:
         return []
-    look = Window(start, start + pd.Timedelta(days=decision.probation_days), "probation")
+    look = Window(start, start + pd.Timedelta(days=days), "probation")
     searched = {name: (g.model_copy(update={"seed_id": name}), start) for name, g in live.items() if g is not None}
     rules = [name for name, g in live.items() if g is None]
     parts = [forward_returns(searched, frames, look)] if searched else []
@@ -217,7 +218,14 @@ def first_look(live: dict, frames, start: pd.Timestamp, decision) -> list[str]:
         cut = {coin: f.loc[f.index < look.end] for coin, f in frames.items()}
         parts.append(documented.rule_bar_returns(cut, rules, span_index(cut, look.start, look.end)))
     daily = daily_returns(pd.concat(parts, axis=1))
-    return [name for name in live if forward_test(daily[name], decision.probation_alpha).promoted]
+    last = (look.end - pd.Timedelta(days=1)).date()
+    alpha = ErrorBudget().share(1)
+    promoted = []
+    for name in live:
+        entry = ProbationEntry.open(start.date(), alpha, 1.0, 0.0, pd.Series(dtype=float), name).update(daily[name], None, last)
+        if entry.crossed:
+            promoted.append(name)
+    return promoted
 
 
 def nightly_path(seed: int, every_days: int, year_days: int = 365, preset: str = "full", kind: str = "null",
@@ -243,8 +251,9 @@ def nightly_path(seed: int, every_days: int, year_days: int = 365, preset: str =
     capturing = CAPTURING_FAMILIES.get(kind, frozenset())
     dates = evolution_dates(first, end - pd.Timedelta(days=1), every_days)
     holding, judged, first_capital, spa, entered, promoted, retired, looks = {}, 0, None, [], 0, 0, 0, []
+    budget, gone = None, {}
     for date, until in zip(dates, [*dates[1:], end]):
-        outcome = judge_date(frames, date, until, spec, holding)
+        outcome = judge_date(frames, date, until, spec, holding, budget=budget, retired=gone)
         row = outcome.row()
         judged += 1
         spa.append(row["spa_pvalue"])
@@ -256,7 +265,7 @@ def nightly_path(seed: int, every_days: int, year_days: int = 365, preset: str =
         if any(kind == "null" or d["family"] in capturing for d in capital):
             first_capital = date
             break  # the path's outcome for the year is known
-        holding = outcome.live
+        holding, budget, gone = outcome.live, outcome.budget, outcome.retired_genomes
     return {
         "seed": seed,
         "kind": kind,
@@ -280,7 +289,7 @@ NIGHTLY_POWER_CELLS = (("trend", 2.0), ("trend", 3.0), ("mean_reversion", 2.0), 
 
 
 def nightly(paths: int, every_days: int, workers: int, out: Path, preset: str, power: bool = False) -> int:
-    """`--nightly`: the share of null paths that put capital into a strategy within a simulated year;
+    """`--nightly-chain`: the share of null paths that put capital into a strategy within a simulated year;
     `--nightly-power`: per planted kind and Sharpe, the share of paths that put capital into a capturing
     strategy within the year (the power the error control leaves)."""
     from tqdm import tqdm
@@ -306,7 +315,7 @@ def nightly(paths: int, every_days: int, workers: int, out: Path, preset: str, p
                 results.append(future.result())
                 bar.update(1)
     wall_s = time.perf_counter() - started
-    flag = "--nightly-power" if power else "--nightly"
+    flag = "--nightly-power" if power else "--nightly-chain"
     command = f"python -m quant_organism.benchmarks organism {flag} --paths {paths} --every {every_days}"
     lines = [
         f"$ {command}",
@@ -339,6 +348,26 @@ def nightly(paths: int, every_days: int, workers: int, out: Path, preset: str, p
     folder.mkdir(parents=True, exist_ok=True)
     ordered = sorted(results, key=lambda r: (r["kind"], r["target"], r["seed"]))
     (folder / "paths.json").write_text(json.dumps(ordered, indent=1, default=_json_default))
+    (folder / "summary.md").write_text(text + "\n")
+    print(f"wrote {folder}/summary.md, paths.json")
+    return 0
+
+
+def nightly_simulation(null_paths: int, planted_paths: int, workers: int, out: Path) -> int:
+    """`--nightly`: the probation on forward returns alone, looked at every night (benchmarks/probation_sim.py)."""
+    from quant_organism.benchmarks.probation_sim import simulate
+
+    started = time.perf_counter()
+    lines, results = simulate(null_paths, planted_paths, workers)
+    command = (f"python -m quant_organism.benchmarks organism --nightly --null-paths {null_paths} "
+               f"--planted-paths {planted_paths}")  # fmt: skip
+    text = "\n".join([f"$ {command}", "cadence: nightly (every entry looked at every night for a calendar year; "
+                      "10 probation slots kept full, so entries come faster than the gate lets them)", *lines,
+                      f"wall time {time.perf_counter() - started:.0f} s"])  # fmt: skip
+    print(text)
+    folder = out / "nightly_simulation"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "paths.json").write_text(json.dumps(results, indent=1, default=_json_default))
     (folder / "summary.md").write_text(text + "\n")
     print(f"wrote {folder}/summary.md, paths.json")
     return 0
@@ -425,7 +454,8 @@ def render(table: pd.DataFrame, verdict: dict, wall_s: float, command: str) -> s
         "planted rule there, forward_capture = the ratio of the two pooled over the deploying runs [bootstrap 95% CI]; naive = 'deploy the in-sample "
         "best' (always deploys: size 100%), its forward Sharpe. planted_sharpe / oracle_sharpe: on the chain's history. "
         "rate and forward figures are the gate's choice (it enters probation); first_look = share of runs where the "
-        "probation's one look (deployment/probation.py) would give capital after its first forward days (null: to any "
+        "sequential probation (deployment/probation.py, forward record alone, the year's first share) would give "
+        "capital within the forward days (null: to any "
         "strategy; planted: to a capturing one); power over a year of nights: --nightly-power"
     )
     lines = [f"$ {command}", header, shown[columns].to_markdown(index=False, floatfmt=".2f"), ""]
@@ -464,8 +494,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--nightly",
         action="store_true",
-        help="error control across nights: null markets re-judged "
-        "at the automation's cadence over a simulated year (instead of the size/power grid)",
+        help="error control across nights: the probation simulated on forward returns alone, every night of a year "
+        "(benchmarks/probation_sim.py): false capital on null paths, promotion at planted Sharpe 2 and 3",
+    )
+    parser.add_argument(
+        "--nightly-chain",
+        action="store_true",
+        help="beside it, the production chain: null markets re-judged at --every days over a simulated year",
     )
     parser.add_argument(
         "--nightly-power",
@@ -479,14 +514,18 @@ def main(argv: list[str] | None = None) -> int:
         help="the documented tier on 6-year, 20-coin daily markets: size on nulls and beta nulls, power at "
         "portfolio Sharpe 1.0-2.0 (benchmarks/evidence.py; about 5 minutes on 2 cores)",
     )
-    parser.add_argument("--paths", type=int, default=20, help="--nightly: markets per cell (default 20)")
+    parser.add_argument("--paths", type=int, default=20, help="--nightly-chain/--nightly-power: markets per cell (default 20)")
+    parser.add_argument("--null-paths", type=int, default=200, help="--nightly: simulated null years per kind (default 200)")
+    parser.add_argument("--planted-paths", type=int, default=40, help="--nightly: simulated years per planted cell (default 40)")
     parser.add_argument("--every", type=int, default=7, help="--nightly: days between judgements (default 7: weekly)")
     args = parser.parse_args(argv)
     if args.evidence:
         from quant_organism.benchmarks.evidence import main as evidence_main
 
         return evidence_main(args.workers, Path(args.out), args.docs)
-    if args.nightly or args.nightly_power:
+    if args.nightly:
+        return nightly_simulation(args.null_paths, args.planted_paths, args.workers, Path(args.out))
+    if args.nightly_chain or args.nightly_power:
         return nightly(args.paths, args.every, args.workers, Path(args.out), args.preset, power=args.nightly_power)
     mode = "quick" if args.quick else "full"
     command = (

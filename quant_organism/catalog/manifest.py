@@ -114,3 +114,16 @@ def deployment_stages(store: StrategyStore) -> dict[str, str]:
         s["name"]: s.get("stage") or ("capital" if s.get("allocation", 0.0) > 0.0 else "probation")
         for s in current.get("strategies", [])
     }
+
+
+def deployment_entries(store: StrategyStore) -> dict[str, dict]:
+    """Each strategy of the current deployment with its sequential probation record (deployment/probation.py), for
+    those that have one."""
+    current = load_current_deployment(store) or {}
+    return {s["name"]: s["probation"] for s in current.get("strategies", []) if s.get("probation")}
+
+
+def deployment_error_budget(store: StrategyStore) -> dict | None:
+    """The probation entries' error ledger the current deployment carries (deployment/error_budget.py)."""
+    current = load_current_deployment(store) or {}
+    return current.get("error_budget")

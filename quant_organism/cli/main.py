@@ -232,12 +232,17 @@ def _life_cycle_lines(deployment: dict) -> list[str]:
     probation, and strategies archived."""
     plan = deployment.get("plan") or {}
     lines = []
+    retired = {r["name"]: r["reason"] for r in plan.get("rejected", []) if r["reason"].startswith("failed validation: futile")}
     for name, look in sorted((plan.get("probation_looks") or {}).items()):
-        verdict = "PROMOTED from probation" if look.get("probation_promoted") else "RETIRED at its probation look"
-        lines.append(
-            f"{verdict}: {name} (forward {look.get('probation_days')} days, t = {look.get('probation_t', float('nan')):.2f}, "
-            f"one-sided p = {look.get('probation_pvalue', float('nan')):.3g})"
-        )
+        figures = (f"{look.get('probation_weeks')} forward weeks, forward p {look.get('probation_forward_p', 1.0):.3g}, gate p "
+                   f"{look.get('probation_gate_p', 1.0):.3g}, Fisher {look.get('probation_fisher', 0.0):.2f} vs "
+                   f"{look.get('probation_threshold', 0.0):.2f} at level {look.get('probation_alpha', 0.0):.3%}")  # fmt: skip
+        if look.get("probation_promoted"):
+            lines.append(f"PROMOTED from probation: {name} ({figures})")
+        elif name in retired:
+            lines.append(f"RETIRED from probation: {name} ({retired[name].removeprefix('failed validation: ')})")
+        else:
+            lines.append(f"on probation: {name} ({figures})")
     waiting = [c for c in plan.get("chosen", []) if c.get("stage") == "probation"]
     if waiting:
         lines.append(f"on probation at {waiting[0]['allocation']:.1%} each: {', '.join(c['name'] for c in waiting)}")

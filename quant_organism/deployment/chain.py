@@ -18,16 +18,17 @@ import pandas as pd
 
 from quant_organism.core.windows import Window
 from quant_organism.deployment import documented
-from quant_organism.deployment.decision import DecisionConfig, DecisionEngine, DeploymentPlan
+from quant_organism.deployment.decision import DecisionConfig, DeploymentPlan
+from quant_organism.deployment.error_budget import ErrorBudget
 from quant_organism.deployment.scoring import PaperRecord
-from quant_organism.deployment.selection import plan_from_verdicts
+from quant_organism.deployment.selection import Retired, plan_from_verdicts
 from quant_organism.evolution.config import EvolutionConfig
 from quant_organism.evolution.engine import ProgressCallback, run_evolution
 from quant_organism.evolution.result import Candidate, EvolutionResult, select_candidates
 from quant_organism.runtime.forward import span_index
 from quant_organism.strategies.genes import SeedGenes
 from quant_organism.validation.documented import DocumentedVerdict
-from quant_organism.validation.held_out import forward_returns
+from quant_organism.validation.held_out import buy_and_hold_returns, forward_returns
 from quant_organism.validation.run import ValidationOutcome, ValidationSettings, validate
 
 
@@ -74,11 +75,14 @@ def run_chain(
     spec: ChainSettings,
     on_progress: ProgressCallback | None = None,
     incumbents: Mapping[str, Incumbent] | None = None,
+    budget: ErrorBudget | None = None,
+    retired: Mapping[str, Retired] | None = None,
 ) -> ChainOutcome:
     """One evolution date through the chain; `frames` must cover the whole lookback (train + validation).
 
     `incumbents`: the strategies trading now; they compete with the new passers, judged on their forward
-    record only (deployment/selection.py)."""
+    record only (deployment/selection.py). `budget`: the probation entries' error ledger so far; `retired`: the
+    genomes retired earlier (genes hash -> name and day). The plan carries the ledger after this date."""
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     result = run_evolution(frames, spec.evolution, on_progress, evolution_date=evolution_date)
@@ -98,8 +102,12 @@ def run_chain(
 
     started = time.perf_counter()
     incumbents = dict(incumbents or {})
+    retired = dict(retired or {})
     span = Window(windows.out_of_sample.start, windows.walk_forward.end, "held_out")
+    genomes = {c.genes.seed_id: c.genes.genes_hash() for c in candidates}
+    genomes |= {n: (i.genes.genes_hash() if i.genes is not None else n) for n, i in incumbents.items()}
     searched = {n: (i.genes, i.since) for n, i in incumbents.items() if i.genes is not None}
+    searched |= returning_genomes(candidates, genomes, retired, incumbents)
     forward = forward_returns(searched, frames, span)
     returns = outcome.evidence.bar_returns if outcome.evidence is not None else pd.DataFrame(index=forward.index)
     if len(forward.columns):  # an incumbent found again by the search is judged on its forward record only
@@ -115,9 +123,34 @@ def run_chain(
             ruled.loc[ruled.index < since, name] = float("nan")
         returns = returns.reindex(index).join(ruled)
         verdicts += new_rules
-    if outcome.evidence is None and not incumbents and not new_rules:
-        plan = DecisionEngine(spec.decision).select([], pd.DataFrame())
-    else:
-        plan = plan_from_verdicts(verdicts, returns, spec.decision, paper={n: i.paper for n, i in incumbents.items()})
+    plan = plan_from_verdicts(
+        verdicts,
+        returns,
+        spec.decision,
+        paper={n: i.paper for n, i in incumbents.items()},
+        day=windows.evolution_date,
+        market=buy_and_hold_returns(frames, returns.index) if len(returns.index) else None,
+        budget=budget,
+        genomes=genomes,
+        retired=retired,
+    )
     seconds["decision"] = time.perf_counter() - started
     return ChainOutcome(result, candidates, outcome, plan, seconds, verdict)
+
+
+def returning_genomes(
+    candidates: list[Candidate],
+    genomes: Mapping[str, str],
+    retired: Mapping[str, Retired],
+    incumbents: Mapping[str, Incumbent],
+) -> dict[str, tuple[SeedGenes, pd.Timestamp]]:
+    """Candidates whose genome was retired earlier, with the day after retirement: their column is their forward
+    record since retirement, the only evidence that may bring them back (deployment/selection.py)."""
+    live = {genomes.get(n, n) for n in incumbents}
+    out = {}
+    for candidate in candidates:
+        genome = genomes[candidate.genes.seed_id]
+        if genome in retired and genome not in live:
+            since = pd.Timestamp(retired[genome].day).tz_localize("UTC") + pd.Timedelta(days=1)
+            out[candidate.genes.seed_id] = (candidate.genes, since)
+    return out

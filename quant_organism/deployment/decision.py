@@ -36,6 +36,7 @@ from quant_organism.deployment.allocation import (
     allocate_from_kelly,
     kelly_fractions,
 )
+from quant_organism.deployment.error_budget import ErrorBudget
 
 if TYPE_CHECKING:  # imported lazily: validation pulls in the backtest engine, deployment must stay light
     from quant_organism.validation.verdict import CandidateVerdict
@@ -55,10 +56,11 @@ class DecisionConfig:
     max_weight: float = DEFAULT_MAX_WEIGHT
     min_forward_days: int = 7  # an incumbent is judged on its forward record once it has this many days
     # Probation (deployment/probation.py): a newly chosen strategy trades at `probation_allocation` (incubation
-    # capital) until its own forward record of `probation_days` passes a one-sided test at `probation_alpha`;
-    # only then is it sized by Kelly. 0 days turns probation off; an allocation of 0 makes probation paper-only.
-    probation_days: int = 60
-    probation_alpha: float = 0.05
+    # capital) until its forward record, with the gate's evidence, crosses an always-valid bound at its share of the
+    # yearly `probation_budget`; futile after `probation_days` without crossing. Only then is it sized by Kelly.
+    # 0 days turns probation off; an allocation of 0 makes probation paper-only.
+    probation_days: int = 180
+    probation_budget: float = 0.05
     probation_allocation: float = 0.02
 
     def __post_init__(self) -> None:
@@ -73,9 +75,9 @@ class DecisionConfig:
         rho = self.max_correlation
         if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not -1.0 <= rho <= 1.0:
             raise ValueError(f"max_correlation must be a number in [-1, 1]; got {rho!r}")
-        alpha = self.probation_alpha
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha < 1.0:
-            raise ValueError(f"probation_alpha must be a level in (0, 1); got {alpha!r}")
+        budget = self.probation_budget
+        if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0.0 < budget < 1.0:
+            raise ValueError(f"probation_budget must be a yearly level in (0, 1); got {budget!r}")
         incubation = self.probation_allocation
         if (
             isinstance(incubation, bool)
@@ -154,15 +156,19 @@ class ChosenStrategy:
     kelly_raw: float  # f* = mean / variance of its validation returns, before the safety factor and caps
     validation: Mapping[str, MetricValue] = field(default_factory=dict)
     stage: str = "capital"  # "probation": trading at the incubation allocation until its forward record promotes it
+    probation: Mapping[str, Any] | None = None  # its sequential record (deployment/probation.ProbationEntry.to_dict)
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "name": self.name,
             "allocation": self.allocation,
             "score": self.score,
             "kelly_raw": self.kelly_raw,
             "stage": self.stage,
         }
+        if self.probation is not None:
+            out["probation"] = dict(self.probation)
+        return out
 
 
 @dataclass(frozen=True)
@@ -192,7 +198,8 @@ class DeploymentPlan:
     cash: float
     notes: tuple[str, ...] = ()
     config: DecisionConfig = field(default_factory=DecisionConfig)
-    looks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # probation looks made: name -> test
+    looks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # probationers' records tonight: name -> figures
+    budget: ErrorBudget | None = None  # the probation entries' error ledger after this plan
 
     @property
     def allocations(self) -> dict[str, float]:
@@ -210,6 +217,7 @@ class DeploymentPlan:
             "total_allocation": math.fsum(c.allocation for c in self.chosen),
             "notes": list(self.notes),
             "probation_looks": {name: dict(look) for name, look in self.looks.items()},
+            "error_budget": None if self.budget is None else self.budget.to_dict(),
             "config": {
                 "min_pool": self.config.min_pool,
                 "max_pool": self.config.max_pool,
@@ -217,7 +225,7 @@ class DeploymentPlan:
                 "kelly_fraction": self.config.kelly_fraction,
                 "max_weight": self.config.max_weight,
                 "probation_days": self.config.probation_days,
-                "probation_alpha": self.config.probation_alpha,
+                "probation_budget": self.config.probation_budget,
                 "probation_allocation": self.config.probation_allocation,
             },
         }

@@ -321,6 +321,7 @@ def _manifest(
         "archived": outcome["archived"],
         "rejected": [r.to_dict() for r in plan.rejected],
         "notes": list(plan.notes),
+        "error_budget": None if plan.budget is None else plan.budget.to_dict(),
     }
 
 

@@ -28,6 +28,7 @@ from quant_organism.market.panel import DailyPanel, daily_panel
 from quant_organism.market.universe import point_in_time_members
 from quant_organism.strategies.portfolio import PortfolioRule, rule_named
 from quant_organism.validation.documented import DocumentedVerdict, judge_documented
+from quant_organism.validation.tiers import DOCUMENTED_LEVEL
 
 PREFIX = "documented."
 
@@ -83,6 +84,9 @@ def candidate_verdicts(verdict: DocumentedVerdict) -> list[dict]:
                 "score": float(evidence.t_stat),
                 "passed": True,
                 "mode": "documented",
+                # the family's SPA p-value, weighted-Bonferroni over the tier's families: valid for the one chosen
+                "gate_pvalue": min(1.0, float(family.spa_pvalue) * DOCUMENTED_LEVEL / family.level),
+                "beta": float(evidence.beta),
                 "reasons": [
                     f"documented tier: {family.family} at {family.level:.2%} (SPA p {family.spa_pvalue:.3f}) over "
                     f"{verdict.n_days} days; excess Sharpe {evidence.excess_sharpe:.2f}, alpha {evidence.alpha:+.1%}, "

@@ -36,6 +36,7 @@ class PaperRecord:
     max_drawdown: float | None
     decaying: bool = False
     capital: bool = True  # False while on probation (deployment/probation.py): incubation allocation only
+    probation: dict | None = None  # its sequential record (deployment/probation.ProbationEntry.to_dict), carried nightly
 
 
 @dataclass(frozen=True)

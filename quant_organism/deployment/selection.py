@@ -1,20 +1,30 @@
 """From validation verdicts to a deployment plan, on the held-out returns validation stored: the
 correlation filter and the Kelly sizing read the same evidence the gate judged (nothing is re-backtested).
+The nightly asset and `deployment/chain.run_chain` both call `plan_from_verdicts`, and deploy what it returns.
 
 The strategies still deployed (incumbents) compete with the new passing candidates, but none passes by fiat:
 an incumbent's column holds its returns only on bars after the data that chose it
 (validation/held_out.forward_returns: its forward record).
+- Identity is the genome (`genomes`: name -> genes hash), not the name: a candidate whose genome is live is that
+  incumbent found again and continues its record; a genome retired earlier (`retired`) returns only when its
+  forward record since retirement (its column then holds only those days) spans `MIN_BLOCKS` weeks with a
+  positive mean, and then as a new entry spending a new share of the budget.
 - Holding capital: it needs `min_forward_days` of forward record to be judged at all, then the same Kelly
   edge rule, correlation filter and composite score (scoring.py, where its paper record counts) decide on
-  that forward record alone; it ranks before newcomers, so an unproven strategy never displaces it.
-- On probation (deployment/probation.py): trading at the incubation allocation until its forward record spans
-  `probation_days`, then one look decides: promoted (it competes for Kelly capital) or retired.
-Newly chosen strategies enter probation at `probation_allocation` each (at most `max_pool` probationers at a time).
-Who is on probation is the previous deployment's `stage`, never inferred from an allocation."""
+  that forward record alone; it ranks before newcomers, so an unproven strategy never displaces it. Its Kelly
+  input is capped by the lower confidence bound of its forward mean: capital ramps with the evidence.
+- On probation (deployment/probation.py): trading at the incubation allocation while its sequential record
+  grows; promoted when it crosses its bound, retired when futile.
+Newly chosen strategies enter probation at `probation_allocation` each (at most `max_pool` probationers at a
+time), each spending its share of the year's error budget (deployment/error_budget.py).
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import date
 
 import pandas as pd
 
@@ -27,9 +37,20 @@ from quant_organism.deployment.decision import (
     DeploymentPlan,
     RejectedStrategy,
 )
-from quant_organism.deployment.probation import ForwardTest, forward_test
+from quant_organism.deployment.error_budget import ErrorBudget
+from quant_organism.deployment.probation import MIN_BLOCKS, ProbationEntry, bonferroni_p
 from quant_organism.deployment.scoring import PaperRecord, scores
-from quant_organism.validation.held_out import daily_returns
+from quant_organism.deployment.sequential import BLOCK_DAYS
+from quant_organism.validation.held_out import GATE_KEY, daily_returns
+from quant_organism.validation.held_out import STAGE as GATE_STAGE
+
+
+@dataclass(frozen=True)
+class Retired:
+    """A genome that held a place in a deployment and was retired: under which name, on which day."""
+
+    name: str
+    day: date
 
 
 def candidates_from_verdicts(verdicts: list[dict]) -> list[Candidate]:
@@ -46,31 +67,83 @@ def candidates_from_verdicts(verdicts: list[dict]) -> list[Candidate]:
     ]
 
 
+def gate_evidence(verdict: Mapping) -> tuple[float, float]:
+    """(family-wise adjusted p-value, beta to the market) of a passing verdict: a documented rule states both; a
+    searched genome's come from its held-out gate (Bonferroni over the candidates judged)."""
+    if "gate_pvalue" in verdict:
+        return float(verdict["gate_pvalue"]), float(verdict.get("beta") or 0.0)
+    gate = ((verdict.get("stages") or {}).get(GATE_STAGE) or {}).get("metrics", {}).get(GATE_KEY, {})
+    return bonferroni_p(gate.get("t_stat"), gate.get("candidates_judged")), float(gate.get("beta") or 0.0)
+
+
 def plan_from_verdicts(
     verdicts: list[dict],
     held_out_returns: pd.DataFrame,
     config: DecisionConfig = DecisionConfig(),
     paper: dict[str, PaperRecord] | None = None,
+    *,
+    day: date | None = None,
+    market: pd.Series | None = None,
+    budget: ErrorBudget | None = None,
+    genomes: Mapping[str, str] | None = None,
+    retired: Mapping[str, Retired] | None = None,
 ) -> DeploymentPlan:
-    """The decision engine's plan over the passing candidates and the incumbents (names in `paper` whose
-    held-out returns are stored), ranked by the composite score, on the held-out per-bar returns; then
-    probation: newcomers and incumbents not yet promoted hold only the incubation allocation."""
+    """The night's plan: the decision engine over the passing candidates and the judged incumbents (names in
+    `paper` whose returns are stored), ranked by the composite score, then probation.
+
+    `day`: the evolution date (default: the last day of the returns); `market`: the equal-weight market's per-bar
+    returns on the same index (probation tests the excess over it); `budget`: the error ledger so far."""
     paper = paper or {}
-    # A live strategy the new search found again is still an incumbent: its new verdict was reached on windows
-    # that overlap the ones that chose it, so only its forward record counts.
-    candidates = [c for c in candidates_from_verdicts(verdicts) if c.name not in paper]
+    genomes = dict(genomes or {})
+    retired = dict(retired or {})
+    probation = config.probation_days > 0
+    day = day or _last_day(held_out_returns)
+    budget = budget or ErrorBudget(config.probation_budget)
+    verdict_of = {v["candidate_id"]: v for v in verdicts}
+    notes: list[str] = []
+
+    incumbents = [n for n in sorted(paper) if n in held_out_returns.columns]
+    live_genomes = {_genome(n, paper[n], genomes): n for n in paper}
+    candidates, refound, returning, barred = [], [], [], []
+    for c in candidates_from_verdicts(verdicts):
+        genome = genomes.get(c.name, c.name)
+        if c.name in paper or genome in live_genomes:
+            refound.append(c.name)  # found again: its record continues under its live name, forward only
+        elif genome in retired and c.passed:
+            earned = _earned_return(held_out_returns, c.name)
+            if earned is None:
+                barred.append(_barred(c, retired[genome]))
+            else:
+                returning.append(c.name)
+                candidates.append(c)
+        else:
+            candidates.append(c)
+    if refound:
+        notes.append(f"found again, continuing their records: {', '.join(sorted(refound))}")
     passing = [c.name for c in candidates if c.passed]
     missing = [name for name in passing if name not in held_out_returns.columns]
     if missing:
         raise ValueError(f"held-out returns lack passing candidates {missing}: re-materialise validation")
-    incumbents = [n for n in sorted(paper) if n in held_out_returns.columns]
     daily = daily_returns(held_out_returns.loc[:, incumbents]) if incumbents else pd.DataFrame()
+    market_daily = _daily(market) if market is not None else None
     forward_days = daily.notna().sum() if incumbents else pd.Series(dtype=int)
-    probation = config.probation_days > 0
+
+    entries: dict[str, ProbationEntry] = {}
+    if probation:
+        for name in incumbents:
+            entry = _entry(paper[name])
+            if entry is None and not paper[name].capital:  # a probationer from before sequential records
+                budget, alpha = budget.spend(name, _genome(name, paper[name], genomes), day)
+                entry = ProbationEntry.open(_first_forward_day(daily[name]) or day, alpha, 1.0, 0.0, pd.Series(dtype=float),
+                                            _genome(name, paper[name], genomes))  # fmt: skip
+            if entry is not None:
+                entries[name] = entry.update(daily[name], market_daily, day)
     on_probation = [n for n in incumbents if probation and not paper[n].capital]
-    waiting = [n for n in on_probation if forward_days[n] < config.probation_days]
-    looks = {n: forward_test(daily[n], config.probation_alpha) for n in on_probation if n not in waiting}
-    promoted = [n for n, look in looks.items() if look.promoted]
+    promoted = [n for n in on_probation if entries[n].crossed]
+    futile = {n: why for n in on_probation if n not in promoted and (why := entries[n].futile(day, config.probation_days))}
+    waiting = [n for n in on_probation if n not in promoted and n not in futile]
+    for name in promoted:
+        entries[name] = replace(entries[name], promoted_on=day)
     holders = [n for n in incumbents if n not in on_probation]
     judged = [n for n in holders if forward_days[n] >= config.min_forward_days] + promoted
     pool = passing + judged
@@ -89,12 +162,12 @@ def plan_from_verdicts(
         if name not in judged
     ]
     failed = [
-        Candidate(name, 0.0, passed=False, validation={"incumbent": True, **_look(look)}, reasons=(look.describe(),))
-        for name, look in looks.items()
-        if not look.promoted
-    ]
+        Candidate(name, 0.0, passed=False, validation={"incumbent": True, **entries[name].summary()},
+                  reasons=(f"{why} ({entries[name].describe()})",))
+        for name, why in futile.items()
+    ]  # fmt: skip
     if not pool:
-        plan = DecisionEngine(config).select(candidates + unjudged + failed, held_out_returns.loc[:, []])
+        plan = DecisionEngine(config).select(candidates + unjudged + failed + barred, held_out_returns.loc[:, []])
     else:
         composite = scores(daily_returns(held_out_returns.loc[:, pool]), paper)
         ranked = [
@@ -104,38 +177,77 @@ def plan_from_verdicts(
         ranked += [
             Candidate(name, composite[name].total, passed=True, priority=1,
                       validation={"incumbent": True, "judged_on": f"forward record: {int(forward_days[name])} days after its evolution data",
-                                  **(_look(looks[name]) if name in looks else {}), **_parts(composite[name])})
+                                  **(entries[name].summary() if name in entries else {}), **_parts(composite[name])})
             for name in judged
         ]  # fmt: skip
-        ranked += unjudged + failed
+        ranked += unjudged + failed + barred
         plan = DecisionEngine(config).select(ranked, held_out_returns.loc[:, pool])
+    plan = replace(plan, notes=(*plan.notes, *notes))
     if not probation:
         return plan
-    plan = replace(plan, looks={name: _look(look) for name, look in looks.items()})
-    return _with_probation(plan, {c.name for c in candidates}, {n: int(forward_days[n]) for n in waiting}, promoted, config)
+    looks = {name: entries[name].summary() for name in on_probation}
+    plan = replace(plan, looks=looks)
+    fresh = {c.name for c in candidates}
+    return _with_probation(plan, fresh, waiting, promoted, entries, config,
+                           _Entry(day, budget, verdict_of, held_out_returns, market_daily, genomes, returning))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """What opening a newcomer's probation needs: the night, the ledger and the newcomer's held-out evidence."""
+
+    day: date
+    budget: ErrorBudget
+    verdicts: Mapping[str, Mapping]
+    returns: pd.DataFrame
+    market: pd.Series | None
+    genomes: Mapping[str, str]
+    returning: list[str]
+
+    def open(self, name: str, budget: ErrorBudget) -> tuple[ErrorBudget, ProbationEntry]:
+        genome = self.genomes.get(name, name)
+        budget, alpha = budget.spend(name, genome, self.day)
+        verdict = self.verdicts.get(name, {})
+        gate_p, beta = gate_evidence(verdict) if name not in self.returning else (1.0, 0.0)
+        held_out = daily_returns(self.returns[[name]])[name].dropna()
+        if self.market is not None:
+            held_out = held_out - beta * self.market.reindex(held_out.index).fillna(0.0)
+        first = pd.Timestamp(self.day) + pd.Timedelta(days=1)
+        return budget, ProbationEntry.open(first.date(), alpha, gate_p, beta, held_out, genome)
 
 
 def _with_probation(
-    plan: DeploymentPlan, newcomers: set[str], waiting: dict[str, int], promoted: list[str], config: DecisionConfig
+    plan: DeploymentPlan,
+    newcomers: set[str],
+    waiting: list[str],
+    promoted: list[str],
+    entries: dict[str, ProbationEntry],
+    config: DecisionConfig,
+    opening: _Entry,
 ) -> DeploymentPlan:
     """The plan with Kelly capital only for proven strategies: the engine's choice among newcomers enters
-    probation at the incubation allocation (up to `max_pool` probationers in all), the waiting probationers
-    stay there, and the capital holders are sized again among themselves on what incubation leaves."""
+    probation at the incubation allocation (up to `max_pool` probationers in all), each with its share of the
+    budget; the waiting probationers stay there; the capital holders are sized again among themselves on the lower
+    bound of their forward mean, on what incubation leaves."""
     holders = [c for c in plan.chosen if c.name not in newcomers]
     room = max(0, config.max_pool - len(waiting))
     entering = [c for c in plan.chosen if c.name in newcomers]
     entering, turned_away = entering[:room], entering[room:]
+    budget = opening.budget
+    for chosen in entering:
+        budget, entries[chosen.name] = opening.open(chosen.name, budget)
     incubation = config.probation_allocation
-    sizing = allocate_from_kelly({c.name: c.kelly_raw for c in holders}, config.allocation)
+    floor = incubation / config.kelly_fraction  # a promoted strategy never holds less than it did on probation
+    sizing = allocate_from_kelly({c.name: _ramped(c, entries.get(c.name), floor) for c in holders}, config.allocation)
     held = sum(sizing.weights.values())
     room_left = 1.0 - incubation * (len(entering) + len(waiting))
     scale = min(1.0, room_left / held) if held > 0 else 1.0  # holders shrink only when incubation needs the room
-    chosen = [replace(c, allocation=sizing.weights[c.name] * scale) for c in holders]
-    chosen += [replace(c, allocation=incubation, stage="probation") for c in entering]
+    chosen = [replace(c, allocation=sizing.weights[c.name] * scale, probation=_state(entries, c.name)) for c in holders]
+    chosen += [replace(c, allocation=incubation, stage="probation", probation=_state(entries, c.name)) for c in entering]
     chosen += [
-        ChosenStrategy(name, incubation, 0.0, 0.0, {"incumbent": True, "judged_on": f"on probation: {days} of "
-                       f"{config.probation_days} forward days"}, stage="probation")
-        for name, days in sorted(waiting.items())
+        ChosenStrategy(name, incubation, 0.0, 0.0, {"incumbent": True, "judged_on": f"on probation: {entries[name].describe()}",
+                       **entries[name].summary()}, stage="probation", probation=entries[name].to_dict())
+        for name in sorted(waiting)
     ]  # fmt: skip
     rejected = list(plan.rejected) + [
         RejectedStrategy(c.name, f"probation full ({len(waiting)} waiting, max_pool {config.max_pool})", c.score)
@@ -143,17 +255,69 @@ def _with_probation(
     ]
     notes = list(plan.notes)
     if entering:
-        notes.append(f"{len(entering)} newly chosen enter probation at {incubation:.1%} each until {config.probation_days} "
-                     f"forward days pass a one-sided test at {config.probation_alpha:g}")  # fmt: skip
+        levels = ", ".join(f"{c.name} {entries[c.name].alpha:.3%}" for c in entering)
+        notes.append(f"{len(entering)} newly chosen enter probation at {incubation:.1%} each, at levels from the "
+                     f"{opening.day.year} error budget ({budget.spent(opening.day.year):.2%} of {budget.yearly:.0%} spent): {levels}")  # fmt: skip
     if promoted:
-        notes.append(f"promoted from probation on their forward record: {', '.join(sorted(promoted))}")
+        notes.append(f"promoted from probation on their forward record with the gate's evidence: {', '.join(sorted(promoted))}")
     cash = max(0.0, 1.0 - sum(c.allocation for c in chosen))
-    return replace(plan, chosen=tuple(chosen), rejected=tuple(rejected), cash=cash, notes=tuple(notes))
+    return replace(plan, chosen=tuple(chosen), rejected=tuple(rejected), cash=cash, notes=tuple(notes), budget=budget)
 
 
-def _look(look: ForwardTest) -> dict[str, float | int | bool]:
-    return {"probation_days": look.days, "probation_t": look.t, "probation_pvalue": look.pvalue,
-            "probation_promoted": look.promoted}  # fmt: skip
+def _ramped(chosen: ChosenStrategy, entry: ProbationEntry | None, floor: float) -> float:
+    """The Kelly input of a capital holder: its forward f* capped by the f* of its mean's lower confidence bound,
+    not below `floor` (its incubation): capital grows from incubation as the bound rises."""
+    if entry is None:
+        return chosen.kelly_raw
+    lower, variance = entry.daily_lower_bound(), entry.daily_variance()
+    ramp = lower / variance if math.isfinite(lower) and math.isfinite(variance) and variance > 0.0 else 0.0
+    return min(chosen.kelly_raw, max(floor, ramp))
+
+
+def _state(entries: Mapping[str, ProbationEntry], name: str) -> dict | None:
+    return entries[name].to_dict() if name in entries else None
+
+
+def _entry(record: PaperRecord) -> ProbationEntry | None:
+    return ProbationEntry.from_dict(record.probation) if record.probation else None
+
+
+def _genome(name: str, record: PaperRecord, genomes: Mapping[str, str]) -> str:
+    if record.probation and record.probation.get("genome"):
+        return str(record.probation["genome"])
+    return genomes.get(name, name)
+
+
+def _earned_return(returns: pd.DataFrame, name: str) -> float | None:
+    """A retired genome's mean daily return since retirement when its record there spans `MIN_BLOCKS` weeks and is
+    positive, else None."""
+    if name not in returns.columns:
+        return None
+    daily = daily_returns(returns[[name]])[name].dropna()
+    if len(daily) < MIN_BLOCKS * BLOCK_DAYS or not daily.mean() > 0.0:
+        return None
+    return float(daily.mean())
+
+
+def _barred(candidate: Candidate, retired: Retired) -> Candidate:
+    why = (f"genome retired as {retired.name} on {retired.day.isoformat()}: its forward record since then does not "
+           f"span {MIN_BLOCKS} weeks with a positive mean")  # fmt: skip
+    return replace(candidate, passed=False, reasons=(why,))
+
+
+def _first_forward_day(daily: pd.Series) -> date | None:
+    days = daily.dropna().index
+    return pd.Timestamp(days[0]).date() if len(days) else None
+
+
+def _daily(bar_returns: pd.Series) -> pd.Series:
+    return daily_returns(bar_returns.to_frame("market"))["market"]
+
+
+def _last_day(returns: pd.DataFrame) -> date:
+    if len(returns.index):
+        return pd.Timestamp(returns.index.max()).date()
+    return pd.Timestamp.now(tz="UTC").date()
 
 
 def _parts(score) -> dict[str, float]:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -63,6 +65,11 @@ class EvolutionConfig(BaseModel):
     elite_ratio: float = Field(default=0.3, ge=0.0, lt=1.0)
     seed_types: dict[SeedType, float] = Field(default_factory=lambda: {s: 1.0 for s in TECHNICAL_SEEDS})
     random_seed: int = Field(default=42, ge=0)
+    seed_per_date: bool = Field(
+        default=True,
+        description="draw the islands' random streams from (random_seed, evolution date): a rerun of a date is identical, "
+        "each night searches afresh instead of repeating the same first generation",
+    )
     executor: Executor = "serial"
     max_workers: int | None = Field(default=None, ge=1)
     batch_timeout_s: float | None = Field(default=600.0, gt=0.0)
@@ -218,3 +225,8 @@ def preset_values(name: str) -> dict[str, Any]:
 def load_preset(name: str, **overrides: Any) -> EvolutionConfig:
     """A packaged preset ('test', 'full') as a validated config, with optional field overrides."""
     return EvolutionConfig.model_validate({**preset_values(name), **overrides})
+
+
+def date_seed(random_seed: int, evolution_date: date) -> int:
+    """The seed of one evolution date: a stable mix of the configured seed and the date (reruns equal, nights differ)."""
+    return int(np.random.SeedSequence([int(random_seed), evolution_date.toordinal()]).generate_state(1)[0])

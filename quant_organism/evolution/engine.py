@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from quant_organism.evolution.config import EvolutionConfig
+from quant_organism.evolution.config import EvolutionConfig, date_seed
 from quant_organism.evolution.executors import EXECUTORS
 from quant_organism.evolution.frames import infer_interval, prepare_frames
 from quant_organism.evolution.island import STATUS_LEAK, BatchHook, BatchOutcome, BatchTask, Evaluator
@@ -69,6 +69,10 @@ def run_evolution(
     if evolution_date is None:
         evolution_date = max(frame.index.max() for frame in frames.values() if len(frame)).date()
     windows = evolution_windows(evolution_date, config.lookback_days, config.split)
+    if config.seed_per_date:
+        config = config.model_copy(
+            update={"random_seed": date_seed(config.random_seed, windows.evolution_date), "seed_per_date": False}
+        )
     train = slice_frames(frames, windows.train, ragged=True)  # a coin listed late in the train window trains nothing
     guard_train_frames(train, windows.train, windows.validation)
     train_bars = {coin: len(frame) for coin, frame in train.items()}

@@ -39,7 +39,9 @@ from quant_organism.core.artifacts import finite_or_none
 from quant_organism.core.metrics import bars_per_year, max_drawdown, total_return
 from quant_organism.deployment import documented
 from quant_organism.deployment.chain import ChainSettings, Incumbent, run_chain
+from quant_organism.deployment.error_budget import ErrorBudget
 from quant_organism.deployment.scoring import PaperRecord
+from quant_organism.deployment.selection import Retired
 from quant_organism.evolution.config import EvolutionConfig
 from quant_organism.runtime.forward import ForwardRecord, buy_and_hold_record, flat_record, span_index, trade_forward
 from quant_organism.runtime.risk import RiskLimits
@@ -64,7 +66,9 @@ class LiveStrategy:
     genes: SeedGenes | None  # None: a documented rule, named by its key (deployment/documented.py)
     allocation: float
     since: pd.Timestamp  # its forward record starts here (the date it was deployed on)
-    stage: str = "capital"  # or "probation" (deployment/probation.py): incubation until its look
+    stage: str = "capital"  # or "probation" (deployment/probation.py): incubation until it crosses its bound
+    probation: dict | None = None  # its sequential record (deployment/probation.ProbationEntry.to_dict)
+    paper: tuple[float, ...] = ()  # its per-bar paper returns since deployed: its paper record, as production keeps one
 
     def to_dict(self) -> dict:
         return {
@@ -72,13 +76,23 @@ class LiveStrategy:
             "allocation": self.allocation,
             "since": self.since.isoformat(),
             "stage": self.stage,
+            "probation": self.probation,
+            "paper": list(self.paper),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping) -> LiveStrategy:
         stage = data.get("stage") or ("capital" if float(data["allocation"]) > 0.0 else "probation")  # older files
         genes = None if data.get("genes") is None else SeedGenes.model_validate(data["genes"])
-        return cls(genes, float(data["allocation"]), pd.Timestamp(data["since"]), stage)
+        paper = tuple(float(x) for x in data.get("paper") or ())
+        return cls(genes, float(data["allocation"]), pd.Timestamp(data["since"]), stage, data.get("probation"), paper)
+
+    @property
+    def genome(self) -> str | None:
+        """Its identity: the genes hash (None for a documented rule, whose name is its identity)."""
+        if self.probation and self.probation.get("genome"):
+            return str(self.probation["genome"])
+        return None if self.genes is None else self.genes.genes_hash()
 
 
 @dataclass
@@ -102,6 +116,8 @@ class DateOutcome:
     lookback_days: int | None = None  # days of history the chain evolved and validated on
     detectable_sharpe: dict | None = None  # what the date's gate could have seen (validation/power.py)
     documented: dict = field(default_factory=dict)  # the documented tier's reading of the date (documented_summary)
+    budget: ErrorBudget | None = None  # the probation entries' error ledger after this date
+    retired_genomes: dict[str, Retired] = field(default_factory=dict)  # every genome retired so far: hash -> name, day
 
     def row(self) -> dict:
         """The flat record of this date (the `retrospective` view's row; every figure is forward)."""
@@ -169,10 +185,13 @@ def judge_date(
     spec: RetrospectiveSettings,
     holding: Mapping[str, LiveStrategy] | None = None,
     traded: Sequence[str] | None = None,
+    budget: ErrorBudget | None = None,
+    retired: Mapping[str, Retired] | None = None,
 ) -> DateOutcome:
-    """The chain on bars before `date` (plus `holding`, the previous date's deployment, as incumbents), then
-    its deployment, naive and buy-and-hold traded on [date, until). `frames` may reach past `until`: the
-    chain is cut at `date` and the forward span at `until`, so nothing later is read."""
+    """The chain on bars before `date` (plus `holding`, the previous date's deployment, as incumbents, with the
+    error ledger and the genomes retired so far), then its deployment, naive and buy-and-hold traded on
+    [date, until). `frames` may reach past `until`: the chain is cut at `date` and the forward span at `until`,
+    so nothing later is read."""
     started = time.perf_counter()
     date, until = _day(date), _day(until)
     if until <= date:
@@ -186,8 +205,10 @@ def judge_date(
     if not forward_frames:
         raise ValueError(f"none of the coins to trade from {date.date()} ({list(traded or [])}) has bars")
     holding = dict(holding or {})
-    incumbents = {name: Incumbent(s.genes, s.since, _paper_record(s, date)) for name, s in holding.items()}
-    outcome = run_chain(history, (date - pd.Timedelta(days=1)).date(), spec.chain, incumbents=incumbents)
+    per_year = bars_per_year(next(iter(history.values())).index)
+    incumbents = {name: Incumbent(s.genes, s.since, _paper_record(s, date, per_year)) for name, s in holding.items()}
+    evolution_day = (date - pd.Timedelta(days=1)).date()
+    outcome = run_chain(history, evolution_day, spec.chain, incumbents=incumbents, budget=budget, retired=retired)
 
     genes = {c.genes.seed_id: c.genes for c in outcome.candidates} | {n: s.genes for n, s in holding.items() if s.genes}
     deployed = []
@@ -204,7 +225,8 @@ def judge_date(
                 "promoted": kept and chosen.stage == "capital" and holding[name].stage == "probation",
             }
         )
-        live[name] = LiveStrategy(genes.get(name), weight, holding[name].since if kept else date, chosen.stage)
+        live[name] = LiveStrategy(genes.get(name), weight, holding[name].since if kept else date, chosen.stage,
+                                  chosen.probation, holding[name].paper if kept else ())  # fmt: skip
     configs = [_config(name, s.genes, s.allocation) for name, s in live.items() if s.genes is not None]
     sleeve = {name: s.allocation for name, s in live.items() if s.genes is None}
     records = {
@@ -213,6 +235,14 @@ def judge_date(
         ),
         "buy_and_hold": buy_and_hold_record(forward_frames, date, until),
     }
+    traded_returns = records["organism"].strategy_returns
+    for name, strategy in live.items():  # each one's paper record grows by what it earned on its sleeve
+        if name in traded_returns.columns:
+            earned = tuple(float(x) for x in traded_returns[name].dropna())
+            live[name] = replace(strategy, paper=strategy.paper + earned)
+    gone = dict(retired or {})
+    for name in sorted(set(holding) - set(live)):
+        gone[holding[name].genome or name] = Retired(name, evolution_day)
     records["cash"] = flat_record(records["buy_and_hold"].returns.index)
     records["plain_rule"] = plain_rule_record(every_frame, date, until, spec.costs, spec.chain.universe_top)
     naive = {}
@@ -235,10 +265,10 @@ def judge_date(
         candidates=len(outcome.candidates), passed=len(outcome.validation.passed),
         spa_pvalue=None if test is None else finite_or_none(test.spa_pvalue), naive=naive, records=records,
         bars_per_year=bars_per_year(first.index), seconds=time.perf_counter() - started, notes=notes, live=live,
-        looks={name: float(look["probation_pvalue"]) for name, look in outcome.plan.looks.items()},
+        looks={name: float(look["probation_forward_p"]) for name, look in outcome.plan.looks.items()},
         lookback_days=spec.chain.evolution.lookback_days,
         detectable_sharpe=None if outcome.validation.reach is None else outcome.validation.reach.to_dict(),
-        documented=documented_summary(outcome.documented),
+        documented=documented_summary(outcome.documented), budget=outcome.plan.budget, retired_genomes=gone,
     )  # fmt: skip
 
 
@@ -308,10 +338,16 @@ def _family(name: str, genes: SeedGenes | None) -> str:
     return genes.seed_type.value if genes is not None else f"documented_{documented.rule_of(name).family}"
 
 
-def _paper_record(strategy: LiveStrategy, date: pd.Timestamp) -> PaperRecord:
-    """The incumbent's age in forward days; its Sharpe and drawdown come from its forward returns in the chain."""
+def _paper_record(strategy: LiveStrategy, date: pd.Timestamp, per_year: float) -> PaperRecord:
+    """The incumbent's paper record as production keeps one (runtime/decay.py from the paper ledger): its age in
+    forward days, the Sharpe and drawdown of its per-bar paper returns, its stage and sequential record."""
+    measured = window_figures(pd.Series(strategy.paper, dtype=float), per_year)
     return PaperRecord(
-        days=max(0, (date - strategy.since).days), sharpe=None, max_drawdown=None, capital=strategy.stage == "capital"
+        days=max(0, (date - strategy.since).days),
+        sharpe=finite_or_none(measured["sharpe"]),
+        max_drawdown=finite_or_none(measured["max_drawdown"]),
+        capital=strategy.stage == "capital",
+        probation=strategy.probation,
     )
 
 

@@ -10,6 +10,7 @@ replaces its files with the same content.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,10 +18,12 @@ from pathlib import Path
 import pandas as pd
 
 from quant_organism.core import artifacts
+from quant_organism.deployment.error_budget import ErrorBudget
+from quant_organism.deployment.selection import Retired
 from quant_organism.reporting.retrospective import CURVES, DateOutcome, LiveStrategy, RetrospectiveSettings, judge_date
 
 DIR = "retrospective"
-ROW, CURVES_FILE, LIVE = "row.parquet", "curves.parquet", "live.json"
+ROW, CURVES_FILE, LIVE, PROBATION = "row.parquet", "curves.parquet", "live.json", "probation.json"
 
 
 def track_name(source: str, interval: str, preset: str, every_days: int | None) -> str:
@@ -38,6 +41,10 @@ def save(root: Path, track: str, outcome: DateOutcome) -> Path:
     curves = outcome.curves()
     artifacts.write_frame(folder / CURVES_FILE, curves.reset_index(names="timestamp"))
     artifacts.write_json(folder / LIVE, {name: s.to_dict() for name, s in outcome.live.items()})
+    artifacts.write_json(folder / PROBATION, {
+        "budget": None if outcome.budget is None else outcome.budget.to_dict(),
+        "retired": {g: {"name": r.name, "day": r.day.isoformat()} for g, r in outcome.retired_genomes.items()},
+    })  # fmt: skip
     row = {k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in outcome.row().items()}
     artifacts.write_frame(folder / ROW, pd.DataFrame([{"track": track, **row}]))
     return folder
@@ -59,6 +66,16 @@ def load_live(root: Path, track: str, date: str | pd.Timestamp) -> dict[str, Liv
     """The strategies a stored date left trading."""
     payload = artifacts.read_json(date_dir(root, track, date) / LIVE)
     return {name: LiveStrategy.from_dict(data) for name, data in payload.items()}
+
+
+def load_probation(root: Path, track: str, date: str | pd.Timestamp) -> tuple[ErrorBudget | None, dict[str, Retired]]:
+    """The error ledger and retired genomes a stored date left (none for dates stored before they were kept)."""
+    path = date_dir(root, track, date) / PROBATION
+    if not path.exists():
+        return None, {}
+    payload = artifacts.read_json(path)
+    retired = {g: Retired(r["name"], dt.date.fromisoformat(r["day"])) for g, r in (payload.get("retired") or {}).items()}
+    return (ErrorBudget.from_dict(payload["budget"]) if payload.get("budget") else None), retired
 
 
 def load_track(root: Path, track: str, up_to: str | pd.Timestamp | None = None) -> tuple[list[dict], pd.DataFrame]:
@@ -97,7 +114,7 @@ def judge_and_save(
     traded: Sequence[str] | None = None,
 ) -> DateOutcome:
     """One date of a track: the previous date's live set as incumbents (it must be stored), judged, saved."""
-    holding = {}
+    holding, budget, retired = {}, None, {}
     if previous is not None:
         if not is_done(root, track, previous):
             raise MissingPreviousDate(
@@ -105,6 +122,7 @@ def judge_and_save(
                 "deployed, which is not stored yet: run the dates in order (a backfill does)"
             )
         holding = load_live(root, track, previous)
-    outcome = judge_date(frames, date, until, spec, holding, traded)
+        budget, retired = load_probation(root, track, previous)
+    outcome = judge_date(frames, date, until, spec, holding, traded, budget, retired)
     save(root, track, outcome)
     return outcome

@@ -8,14 +8,21 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from quant_organism.catalog.manifest import load_current_deployment
+from quant_organism.catalog.manifest import deployment_error_budget, load_current_deployment
 from quant_organism.catalog.store import STORE_DIR
 from quant_organism.core import artifacts as artifact_files
 from quant_organism.core.faults import fault_point
 from quant_organism.core.metrics import growth
 from quant_organism.defs.shared.partitions import daily_partitions
 from quant_organism.defs.shared.resources import ArtifactsResource, RunBudgetResource, StrategyStoreResource, correlation_id
-from quant_organism.defs.validation.assets import INCUMBENTS_FILE, SAMPLE_FILE, VALIDATED, read_held_out_returns
+from quant_organism.defs.validation.assets import (
+    HELD_OUT_RETURNS_FILE,
+    INCUMBENTS_FILE,
+    SAMPLE_FILE,
+    VALIDATED,
+    read_decision_inputs,
+    read_held_out_returns,
+)
 from quant_organism.deployment.decision import DecisionConfig
 from quant_organism.deployment.deploy import (
     DeploymentRefused,
@@ -25,6 +32,7 @@ from quant_organism.deployment.deploy import (
     stray_files,
     verify_deployment,
 )
+from quant_organism.deployment.error_budget import ErrorBudget
 from quant_organism.deployment.scoring import PaperRecord
 from quant_organism.deployment.selection import plan_from_verdicts
 from quant_organism.reporting.memory import deployment_rows, report_row
@@ -44,14 +52,14 @@ class DeploymentRunConfig(dg.Config):
     max_correlation: float = Field(default=0.7)
     kelly_fraction: float = Field(default=0.25, description="safety factor on the Kelly fraction")
     max_weight: float = Field(default=0.25, description="per-strategy cap (never above the 40% hard cap)")
-    retire_when_nothing_passes: bool = Field(
-        default=False, description="when no candidate passes: retire the live set (True) or keep it (False)"
-    )
     probation_days: int = Field(
-        default=60,
-        description="forward days a newly chosen strategy trades at its incubation capital before its one look (0: off)",
+        default=180,
+        description="most forward days a newly chosen strategy trades at its incubation capital before it crosses its "
+        "always-valid bound (promoted) or is retired as futile (0: probation off, Kelly capital at once)",
     )
-    probation_alpha: float = Field(default=0.05, description="one-sided level of the probation look at its forward record")
+    probation_budget: float = Field(
+        default=0.05, description="yearly error budget spent across probation entries (deployment/error_budget.py)"
+    )
     probation_allocation: float = Field(
         default=0.02, description="incubation capital of each strategy on probation (0: paper-only probation, not traded)"
     )
@@ -104,7 +112,8 @@ def deployed_configs(
     day = context.partition_key
     result = artifacts.load_evolution(day)
     verdicts = artifact_files.read_json(artifacts.phase_dir("validation", day) / "verdicts.json")["verdicts"]
-    returns, benchmark = read_held_out_returns(artifacts, day) if verdicts else (pd.DataFrame(), pd.Series(dtype=float))
+    stored = (artifacts.phase_dir("validation", day) / HELD_OUT_RETURNS_FILE).exists()
+    returns, benchmark = read_held_out_returns(artifacts, day) if stored else (pd.DataFrame(), pd.Series(dtype=float))
     decision = DecisionConfig(
         min_pool=config.min_pool,
         max_pool=config.max_pool,
@@ -112,15 +121,27 @@ def deployed_configs(
         kelly_fraction=config.kelly_fraction,
         max_weight=config.max_weight,
         probation_days=config.probation_days,
-        probation_alpha=config.probation_alpha,
+        probation_budget=config.probation_budget,
         probation_allocation=config.probation_allocation,
     )
     incumbents_path = artifacts.phase_dir("validation", day) / INCUMBENTS_FILE
     paper = (
         {n: PaperRecord(**r) for n, r in artifact_files.read_json(incumbents_path).items()} if incumbents_path.exists() else {}
     )
-    plan = plan_from_verdicts(verdicts, returns, decision, paper=paper)
     store = catalog.store()
+    genomes, retired = read_decision_inputs(artifacts, day)
+    ledger = deployment_error_budget(store)
+    plan = plan_from_verdicts(
+        verdicts,
+        returns,
+        decision,
+        paper=paper,
+        day=result.windows.evolution_date,
+        market=benchmark if len(benchmark) else None,
+        budget=ErrorBudget.from_dict(ledger) if ledger else None,
+        genomes=genomes,
+        retired=retired,
+    )
     sample = artifact_files.read_frame(artifacts.phase_dir("validation", day) / SAMPLE_FILE).set_index("timestamp")
     try:
         check_not_older(store, result.windows.evolution_date)
@@ -130,7 +151,7 @@ def deployed_configs(
     if older is not None:
         summary = {**_kept_deployment(store, f"not deployed: {older}"), "older_than_live": True}
         context.log.warning(summary["notes"][0])
-    elif plan.chosen or plan.looks or config.retire_when_nothing_passes:  # a probation look changes the set too
+    else:  # the plan is the night's whole decision (deployment/chain.run_chain deploys the same): nothing chosen is cash
         try:
             record = deploy(
                 plan,
@@ -153,9 +174,6 @@ def deployed_configs(
                 {"strategy": name, "version": record.version, "evolution_date": day},
             )
         context.log.info(f"deployed {len(record.allocations)} strategies (version {record.version}), cash {record.cash:.0%}")
-    else:
-        summary = _kept_deployment(store, "no candidate passed validation: the previous deployment is kept unchanged")
-        context.log.warning(summary["notes"][0])
     summary.update(
         plan=plan.to_dict(),
         rejected=plan.to_dict().get("rejected", []),

@@ -61,6 +61,9 @@ class EvolutionRunConfig(dg.Config):
         "(the production preset: 2190); set it to lookback_days for a fixed lookback",
     )
     random_seed: Optional[int] = Field(default=None, description="override: random seed")
+    seed_per_date: Optional[bool] = Field(
+        default=None, description="override: mix the random seed with the evolution date (the presets: on)"
+    )
 
     def evolution_config(self) -> EvolutionConfig:
         overrides = {name: value for name, value in self.model_dump().items() if name != "preset" and value is not None}

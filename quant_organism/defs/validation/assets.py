@@ -2,6 +2,7 @@
 
 import time
 from dataclasses import asdict
+from datetime import date
 from typing import Optional
 
 import dagster as dg
@@ -10,7 +11,7 @@ from pydantic import Field
 
 from quant_organism import settings as project_settings
 from quant_organism.catalog.config import LIVE_STATUSES, DeploymentStatus
-from quant_organism.catalog.manifest import deployment_stages
+from quant_organism.catalog.manifest import deployment_entries, deployment_stages
 from quant_organism.catalog.store import StrategyStore
 from quant_organism.core import artifacts as artifact_files
 from quant_organism.core.faults import fault_point
@@ -27,6 +28,7 @@ from quant_organism.defs.shared.resources import (
 )
 from quant_organism.defs.shared.upstream import thin_window, uncovered_days
 from quant_organism.deployment.scoring import PaperRecord
+from quant_organism.deployment.selection import Retired
 from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting.memory import verdict_rows
 from quant_organism.reporting.plots import markdown_image, pbo_logits
@@ -39,6 +41,7 @@ from quant_organism.validation.testnet_stage import TestnetConfig
 from quant_organism.validation.tiers import EXPLORATORY_LEVEL
 
 INCUMBENTS_FILE = "incumbents.json"  # paper records of the strategies trading when validation ran
+GENOMES_FILE = "genomes.json"  # the night's identities: name -> genes hash, and the genomes retired earlier
 VALIDATED = dg.AssetKey(["validation", "validated_strategies"])
 HELD_OUT_RETURNS_FILE = "held_out_returns.parquet"  # per bar, one column per candidate, and the benchmark
 BENCHMARK_COLUMN = "__buy_and_hold__"
@@ -99,6 +102,7 @@ def incumbent_records(store: StrategyStore, evolution_date) -> dict[str, PaperRe
     chose: they compete with the new candidates at deployment, their paper results counting in their score
     (deployment/scoring.py). Those this date chose itself (a rerun of the date) are its own candidates again."""
     stages = deployment_stages(store)
+    entries = deployment_entries(store)
     return {
         c.name: PaperRecord(
             days=c.paper_trading_days,
@@ -106,19 +110,38 @@ def incumbent_records(store: StrategyStore, evolution_date) -> dict[str, PaperRe
             max_drawdown=c.max_drawdown,
             decaying=c.deployment_status is DeploymentStatus.DECAYING,
             capital=stages.get(c.name, "capital" if (c.allocation or 0.0) > 0.0 else "probation") == "capital",
+            probation=entries.get(c.name),
         )
         for c in store.load_strategies(status=LIVE_STATUSES)
         if c.evolution_date is None or c.evolution_date < evolution_date
     }
 
 
-def incumbent_returns(store: StrategyStore, names: list[str], frames, windows) -> pd.DataFrame:
+def incumbent_returns(
+    store: StrategyStore, names: list[str], frames, windows, returning: dict[str, tuple[SeedGenes, pd.Timestamp]] | None = None
+) -> pd.DataFrame:
     """Live strategies' per-bar returns on this run's held-out span, only after the data that chose them
-    (their forward record; validation/held_out.forward_returns): no incumbent is judged on its own selection data."""
+    (their forward record; validation/held_out.forward_returns): no incumbent is judged on its own selection data.
+    `returning`: candidates whose genome was retired, with the day after retirement (their record since then)."""
     live = {c.name: c for c in store.load_strategies(status=LIVE_STATUSES)}
-    chosen = {n: (live[n].genes, incumbent_since(live[n])) for n in names if n in live}
+    chosen = {n: (live[n].genes, incumbent_since(live[n])) for n in names if n in live} | dict(returning or {})
     span = Window(windows.out_of_sample.start, windows.walk_forward.end, "held_out")
     return forward_returns(chosen, frames, span)
+
+
+def retired_genomes(store: StrategyStore) -> dict[str, Retired]:
+    """Genomes that held a place in a deployment and were archived since: genes hash -> (name, day retired)."""
+    out: dict[str, Retired] = {}
+    for config in store.load_archived():
+        if any(e.status is DeploymentStatus.DEPLOYED for e in config.deployment_history):
+            out[config.genes.genes_hash()] = Retired(config.name, config.deployment_history[-1].timestamp.date())
+    return out
+
+
+def decision_genomes(store: StrategyStore, names: list[str], candidates: list[SeedGenes], incumbents) -> dict[str, str]:
+    """Name -> genome identity (genes hash) of the night's candidates and the live strategies."""
+    live = {c.name: c.genes.genes_hash() for c in store.load_strategies(status=LIVE_STATUSES) if c.name in incumbents}
+    return {n: g.genes_hash() for n, g in zip(names, candidates)} | live
 
 
 def incumbent_since(config) -> pd.Timestamp:
@@ -186,13 +209,27 @@ def validated_strategies(
     directory = artifacts.phase_dir("validation", day)
     summary = outcome.to_dict()
     incumbents = incumbent_records(store, windows.evolution_date)
+    genomes = decision_genomes(store, names, genes, incumbents)
+    retired = retired_genomes(store)
+    live = {genomes.get(n) for n in incumbents}
+    returning = {
+        n: (g, pd.Timestamp(retired[genomes[n]].day).tz_localize("UTC") + pd.Timedelta(days=1))
+        for n, g in zip(names, genes)
+        if genomes[n] in retired and genomes[n] not in live
+    }
+    forward = incumbent_returns(store, list(incumbents), frames, windows, returning)  # re-found ones too: forward only
     if outcome.evidence is not None:
         returns = outcome.evidence.bar_returns.copy()
-        forward = incumbent_returns(store, list(incumbents), frames, windows)  # re-found ones too: forward only
         returns = returns.drop(columns=[n for n in forward.columns if n in returns.columns]).join(forward, how="left")
+    else:
+        returns = forward
+    if len(returns.index):
         returns[BENCHMARK_COLUMN] = buy_and_hold_returns(frames, returns.index)
         artifact_files.write_frame(directory / HELD_OUT_RETURNS_FILE, returns.reset_index(names="timestamp"))
     artifact_files.write_json(directory / INCUMBENTS_FILE, {n: asdict(r) for n, r in incumbents.items()})
+    artifact_files.write_json(directory / GENOMES_FILE, {
+        "genomes": genomes, "retired": {g: {"name": r.name, "day": r.day.isoformat()} for g, r in retired.items()}
+    })  # fmt: skip
     sample = next(iter(frames.values())).tail(500)
     artifact_files.write_frame(directory / SAMPLE_FILE, sample.reset_index(names="timestamp"))
     recorded = record_verdicts(store, outcome.verdicts, f"validation {day}", utc_now(), windows.evolution_date)
@@ -272,6 +309,16 @@ def validated_strategies(
             "path": dg.MetadataValue.path(str(path)),
         }
     )
+
+
+def read_decision_inputs(artifacts: ArtifactsResource, day: str) -> tuple[dict[str, str], dict[str, Retired]]:
+    """(name -> genome, retired genomes) that validation stored for `day` (empty for runs stored before them)."""
+    path = artifacts.phase_dir("validation", day) / GENOMES_FILE
+    if not path.exists():
+        return {}, {}
+    payload = artifact_files.read_json(path)
+    retired = {g: Retired(r["name"], date.fromisoformat(r["day"])) for g, r in payload.get("retired", {}).items()}
+    return dict(payload.get("genomes", {})), retired
 
 
 def read_held_out_returns(artifacts: ArtifactsResource, day: str) -> tuple[pd.DataFrame, pd.Series]:

@@ -1,0 +1,107 @@
+"""Evidence that stays valid however often it is looked at: an e-process for a strategy's forward excess return,
+combined with the gate's p-value from the disjoint held-out data that chose it.
+
+The forward record is cut into weekly blocks (seven calendar days, compounded): a block sum carries the serial
+correlation of its days in its own square, and what is left between blocks is small, which is what the
+self-normalised process below needs.
+
+**The e-process.** For block excess returns x_1..x_n with sum S and sum of squares V,
+
+    M_n = integral over lambda >= 0 of exp(lambda * S - lambda^2 * V / 2) dF(lambda),
+
+F a normal prior on the bet lambda truncated to lambda >= 0 (one-sided: only a positive mean is evidence). For
+increments that are conditionally symmetric about a mean <= 0, exp(lambda * S - lambda^2 * V / 2) is a
+non-negative supermartingale for every lambda (de la Pena 1999; Howard, Ramdas, McAuliffe and Sekhon 2020,
+"Time-uniform Chernoff bounds", the self-normalised case), so no variance, no moment and no tail need be known:
+fat tails are fine. By Ville's inequality P(sup_n M_n >= 1/a) <= a, whatever the number of looks. The prior
+moves power, never validity: it is centred on the bet the held-out data suggests (deployment/probation.py).
+
+**Combining with the gate.** The gate's family-wise adjusted p-value p_g and the anytime-valid forward p-value
+p_f = 1 / sup M are computed on disjoint data, and p_f stays super-uniform given everything before the forward
+span. Fisher's statistic -2 (ln p_g + ln p_f) is therefore at most chi-square(4) in distribution under the null,
+and since p_f only falls over time, "crossing ever" is "crossing at the end": the combination is always valid.
+
+**Bounds.** The same mixture over (x - mu) gives a confidence sequence for the per-block mean: the lower bound
+sizes capital (it ramps as evidence grows), the upper bound below zero retires for futility.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize, special, stats
+
+BLOCK_DAYS = 7
+
+
+@dataclass(frozen=True)
+class Prior:
+    """The normal prior on the bet lambda (per unit of block return), truncated to lambda >= 0."""
+
+    mean: float
+    sd: float
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.mean) and math.isfinite(self.sd) and self.sd > 0.0):
+            raise ValueError(f"the prior needs a finite mean and a positive sd; got {self.mean!r}, {self.sd!r}")
+
+
+def log_mixture(total: float, squares: float, prior: Prior) -> float:
+    """ln M for block sum `total` and sum of squares `squares` (the closed form of the truncated normal mixture)."""
+    a, b2 = prior.mean, prior.sd**2
+    precision = squares + 1.0 / b2
+    centre = (total + a / b2) / precision
+    log_full = -0.5 * math.log(b2 * precision) + (b2 * total**2 + 2.0 * a * total - a * a * squares) / (
+        2.0 * (1.0 + b2 * squares)
+    )
+    return float(log_full + special.log_ndtr(centre * math.sqrt(precision)) - special.log_ndtr(a / prior.sd))
+
+
+def fisher_statistic(gate_p: float, forward_p: float) -> float:
+    """-2 (ln p_g + ln p_f); chi-square with 4 degrees of freedom for independent uniform p-values."""
+    return -2.0 * (math.log(max(gate_p, 1e-300)) + math.log(max(forward_p, 1e-300)))
+
+
+def fisher_threshold(alpha: float) -> float:
+    """The Fisher statistic a combination must reach to reject at level `alpha`."""
+    return float(stats.chi2.isf(alpha, 4))
+
+
+def mean_bound(blocks: int, total: float, squares: float, prior: Prior, level: float, side: str) -> float:
+    """The confidence-sequence bound for the per-block mean at `level` (`side` "lower" or "upper"): the mean mu
+    nearest the sample mean where the mixture over (x - mu), or over (mu - x) for the upper bound, reaches 1/level;
+    -inf (+inf) when no mean is excluded yet, NaN before two blocks. The evidence against mu is not monotone in
+    mu (a self-normalised sum is at most sqrt(n)), so the first crossing is found on a grid, then refined."""
+    if blocks < 2:
+        return math.nan
+    sign = 1.0 if side == "lower" else -1.0
+    target = math.log(1.0 / level)
+    mean = total / blocks
+
+    def evidence(mu: float) -> float:
+        s = sign * (total - blocks * mu)
+        v = squares - 2.0 * mu * total + blocks * mu * mu
+        return log_mixture(s, max(v, 0.0), prior) - target
+
+    spread = math.sqrt(max(squares / blocks - mean * mean, 1e-18))
+    previous = mean
+    for step in np.geomspace(1e-3, 50.0, 240) * spread:
+        mu = mean - sign * step
+        if evidence(mu) >= 0.0:
+            return float(optimize.brentq(evidence, min(previous, mu), max(previous, mu), xtol=1e-12))
+        previous = mu
+    return -sign * math.inf
+
+
+def evidence_against_zero(total: float, squares: float, prior: Prior, side: str) -> float:
+    """ln of the e-process against "mean <= 0" (`side` "above": evidence of a positive mean) or "mean >= 0"
+    ("below": evidence of a negative mean, the futility test)."""
+    return log_mixture(total if side == "above" else -total, squares, prior)
+
+
+def compound(values: np.ndarray) -> float:
+    """One block's return from its daily returns (missing days are days without a return)."""
+    finite = values[np.isfinite(values)]
+    return float(np.prod(1.0 + finite) - 1.0) if finite.size else 0.0
