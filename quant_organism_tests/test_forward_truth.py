@@ -4,9 +4,8 @@ their forward record, deployment dates that only move forward)."""
 
 from __future__ import annotations
 
-import math
-
 import json
+import math
 from datetime import date, datetime, timezone
 from pathlib import Path
 
