@@ -70,11 +70,12 @@ def run_seed(seed: int, life_cycle: bool, root: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m quant_organism.benchmarks demo", description=__doc__)
     parser.add_argument("--seeds", type=int, default=10, help="synthetic seeds 0..N-1 (default 10)")
+    parser.add_argument("--only", type=int, nargs="+", help="these seeds instead of 0..N-1 (the demo's default is 7)")
     parser.add_argument("--life-cycle", action="store_true", help="the whole demo per seed, not only its first evolution")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON as the last line")
     args = parser.parse_args(argv)
     rows = []
-    for seed in range(args.seeds):
+    for seed in args.only or range(args.seeds):
         with tempfile.TemporaryDirectory(prefix=f"demo-seed{seed}-") as tmp:
             row = run_seed(seed, args.life_cycle, Path(tmp))
         rows.append(row)
@@ -87,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     deployed = sum(1 for r in rows if r.get("deployed"))
     print(f"demo deploys on its first evolution date for {deployed}/{len(rows)} seeds (acceptance: >= 9 of 10)")
+    print(f"$ python -m quant_organism.benchmarks demo {' '.join(argv if argv is not None else sys.argv[1:])}")
     if args.life_cycle:
         promoted = sum(1 for r in rows if r.get("promoted"))
         capital = sum(1 for r in rows if r.get("capital"))

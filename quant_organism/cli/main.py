@@ -234,9 +234,8 @@ def _life_cycle_lines(deployment: dict) -> list[str]:
     lines = []
     retired = {r["name"]: r["reason"] for r in plan.get("rejected", []) if r["reason"].startswith("failed validation: futile")}
     for name, look in sorted((plan.get("probation_looks") or {}).items()):
-        figures = (f"{look.get('probation_weeks')} forward weeks, forward p {look.get('probation_forward_p', 1.0):.3g}, gate p "
-                   f"{look.get('probation_gate_p', 1.0):.3g}, Fisher {look.get('probation_fisher', 0.0):.2f} vs "
-                   f"{look.get('probation_threshold', 0.0):.2f} at level {look.get('probation_alpha', 0.0):.3%}")  # fmt: skip
+        figures = (f"{look.get('probation_weeks')} forward weeks, anytime p {look.get('probation_forward_p', 1.0):.3g} "
+                   f"against its level {look.get('probation_alpha', 0.0):.3%}")  # fmt: skip
         if look.get("probation_promoted"):
             lines.append(f"PROMOTED from probation: {name} ({figures})")
         elif name in retired:

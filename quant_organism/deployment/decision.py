@@ -59,7 +59,7 @@ class DecisionConfig:
     # capital) until its forward record, with the gate's evidence, crosses an always-valid bound at its share of the
     # yearly `probation_budget`; futile after `probation_days` without crossing. Only then is it sized by Kelly.
     # 0 days turns probation off; an allocation of 0 makes probation paper-only.
-    probation_days: int = 180
+    probation_days: int = 365
     probation_budget: float = 0.05
     probation_allocation: float = 0.02
 

@@ -1,5 +1,5 @@
-"""Probation: capital only for a strategy whose forward record, together with the gate's evidence, crosses an
-always-valid bound; looked at every night, never at a level spent twice.
+"""Probation: capital only for a strategy whose forward record crosses an always-valid bound; looked at every
+night, each entry at its own share of a yearly error budget.
 
 Why: the gate bounds false passes per night, but nights re-judge almost the same held-out windows, so over a
 year the chances add up. Data the gate never saw is the one thing a new night cannot re-use. So:
@@ -7,8 +7,10 @@ year the chances add up. Data the gate never saw is the one thing a new night ca
   (`DecisionConfig.probation_allocation`, 2%) and takes its level from the year's error budget
   (deployment/error_budget.py);
 - every night its forward excess over the beta-matched market (beta fixed at entry from the held-out data)
-  adds its complete weekly blocks to an e-process (deployment/sequential.py), and the Fisher combination of
-  that e-process's anytime p-value with the gate's adjusted p-value is compared with the entry's level;
+  adds its complete weekly blocks to an e-process (deployment/sequential.py) whose prior bet is taken from the
+  held-out data that chose it; its anytime p-value (1 / the e-process's maximum) is compared with its level.
+  The gate's p-value is recorded, not counted: entries are chosen night after night on overlapping windows,
+  so the p-value an entry carries is a minimum over nights, and counting it again would not hold its size;
 - promoted when it crosses (after at least `MIN_BLOCKS` weeks with a positive mean): from then on it competes
   for Kelly capital, sized on the lower confidence bound of its forward mean, so capital ramps with evidence;
 - retired for futility when the upper confidence bound of its mean falls below zero, or when
@@ -33,8 +35,6 @@ from quant_organism.deployment.sequential import (
     Prior,
     compound,
     evidence_against_zero,
-    fisher_statistic,
-    fisher_threshold,
     log_mixture,
     mean_bound,
 )
@@ -51,7 +51,7 @@ class ProbationEntry:
 
     entered: date  # its first forward day
     alpha: float  # its share of the year's error budget
-    gate_p: float  # the gate's family-wise adjusted p-value on the night it entered
+    gate_p: float  # the gate's family-wise adjusted p-value on the night it entered (recorded; not evidence again)
     beta: float  # to the equal-weight market, from the held-out data (the forward test is of its excess)
     prior: Prior
     genome: str
@@ -105,16 +105,9 @@ class ProbationEntry:
         return float(min(1.0, math.exp(-self.log_e_max)))
 
     @property
-    def statistic(self) -> float:
-        return fisher_statistic(self.gate_p, self.forward_p)
-
-    @property
-    def threshold(self) -> float:
-        return fisher_threshold(self.alpha)
-
-    @property
     def crossed(self) -> bool:
-        return self.blocks >= MIN_BLOCKS and self.total > 0.0 and self.statistic >= self.threshold
+        """Promoted: its forward e-process reached 1/alpha (its anytime p-value fell to its level)."""
+        return self.blocks >= MIN_BLOCKS and self.total > 0.0 and self.log_e_max >= math.log(1.0 / self.alpha)
 
     def futile(self, day: date, max_days: int) -> str | None:
         """Why the probation ends without capital, or None while it may still cross."""
@@ -137,14 +130,14 @@ class ProbationEntry:
         return max(self.squares / self.blocks - mean * mean, 0.0) / BLOCK_DAYS
 
     def describe(self) -> str:
-        return (f"{self.blocks} forward weeks, weekly excess {self.total / max(self.blocks, 1):+.3%}, forward p {self.forward_p:.3g}, "
-                f"gate p {self.gate_p:.3g}, Fisher {self.statistic:.2f} vs {self.threshold:.2f} (level {self.alpha:.3%})")  # fmt: skip
+        return (f"{self.blocks} forward weeks, weekly excess {self.total / max(self.blocks, 1):+.3%}, anytime p "
+                f"{self.forward_p:.3g} against its level {self.alpha:.3%} (entered {self.entered.isoformat()})")  # fmt: skip
 
     def summary(self) -> dict[str, float | int | bool | str]:
         """Flat figures for the plan's looks and a strategy's metrics (JSON scalars)."""
-        return {"probation_weeks": self.blocks, "probation_forward_p": self.forward_p, "probation_gate_p": self.gate_p,
-                "probation_fisher": self.statistic, "probation_threshold": self.threshold, "probation_alpha": self.alpha,
-                "probation_promoted": self.promoted_on is not None, "probation_entered": self.entered.isoformat()}  # fmt: skip
+        return {"probation_weeks": self.blocks, "probation_forward_p": self.forward_p, "probation_alpha": self.alpha,
+                "probation_gate_p": self.gate_p, "probation_promoted": self.promoted_on is not None,
+                "probation_entered": self.entered.isoformat()}  # fmt: skip
 
     # --- persistence ----------------------------------------------------------------------------------------------
     def to_dict(self) -> dict:

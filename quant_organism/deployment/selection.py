@@ -14,7 +14,7 @@ an incumbent's column holds its returns only on bars after the data that chose i
   that forward record alone; it ranks before newcomers, so an unproven strategy never displaces it. Its Kelly
   input is capped by the lower confidence bound of its forward mean: capital ramps with the evidence.
 - On probation (deployment/probation.py): trading at the incubation allocation while its sequential record
-  grows; promoted when it crosses its bound, retired when futile.
+  grows; promoted when its forward e-process crosses its level, retired when futile.
 Newly chosen strategies enter probation at `probation_allocation` each (at most `max_pool` probationers at a
 time), each spending its share of the year's error budget (deployment/error_budget.py).
 """
@@ -259,7 +259,7 @@ def _with_probation(
         notes.append(f"{len(entering)} newly chosen enter probation at {incubation:.1%} each, at levels from the "
                      f"{opening.day.year} error budget ({budget.spent(opening.day.year):.2%} of {budget.yearly:.0%} spent): {levels}")  # fmt: skip
     if promoted:
-        notes.append(f"promoted from probation on their forward record with the gate's evidence: {', '.join(sorted(promoted))}")
+        notes.append(f"promoted from probation on their forward record: {', '.join(sorted(promoted))}")
     cash = max(0.0, 1.0 - sum(c.allocation for c in chosen))
     return replace(plan, chosen=tuple(chosen), rejected=tuple(rejected), cash=cash, notes=tuple(notes), budget=budget)
 

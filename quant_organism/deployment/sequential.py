@@ -1,5 +1,4 @@
-"""Evidence that stays valid however often it is looked at: an e-process for a strategy's forward excess return,
-combined with the gate's p-value from the disjoint held-out data that chose it.
+"""Evidence that stays valid however often it is looked at: an e-process for a strategy's forward excess return.
 
 The forward record is cut into weekly blocks (seven calendar days, compounded): a block sum carries the serial
 correlation of its days in its own square, and what is left between blocks is small, which is what the
@@ -14,12 +13,13 @@ increments that are conditionally symmetric about a mean <= 0, exp(lambda * S - 
 non-negative supermartingale for every lambda (de la Pena 1999; Howard, Ramdas, McAuliffe and Sekhon 2020,
 "Time-uniform Chernoff bounds", the self-normalised case), so no variance, no moment and no tail need be known:
 fat tails are fine. By Ville's inequality P(sup_n M_n >= 1/a) <= a, whatever the number of looks. The prior
-moves power, never validity: it is centred on the bet the held-out data suggests (deployment/probation.py).
+moves power, never validity: it is centred on the bet the held-out data that chose the strategy suggests
+(deployment/probation.py), which is how the gate's evidence helps without being counted twice.
 
-**Combining with the gate.** The gate's family-wise adjusted p-value p_g and the anytime-valid forward p-value
-p_f = 1 / sup M are computed on disjoint data, and p_f stays super-uniform given everything before the forward
-span. Fisher's statistic -2 (ln p_g + ln p_f) is therefore at most chi-square(4) in distribution under the null,
-and since p_f only falls over time, "crossing ever" is "crossing at the end": the combination is always valid.
+**Why the gate's p-value is not multiplied in.** The gate's p-value is valid on the night it is computed, but a
+strategy enters probation on the night it passes, and nights re-run the gate on overlapping windows: the
+p-value an entry carries is the smallest of many, not a uniform one. Fisher's combination of it with the forward
+p-value promotes almost every null strategy the gate ever lets in (`bench organism --nightly` measures it).
 
 **Bounds.** The same mixture over (x - mu) gives a confidence sequence for the per-block mean: the lower bound
 sizes capital (it ramps as evidence grows), the upper bound below zero retires for futility.
@@ -31,7 +31,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, special, stats
+from scipy import optimize, special
 
 BLOCK_DAYS = 7
 
@@ -57,16 +57,6 @@ def log_mixture(total: float, squares: float, prior: Prior) -> float:
         2.0 * (1.0 + b2 * squares)
     )
     return float(log_full + special.log_ndtr(centre * math.sqrt(precision)) - special.log_ndtr(a / prior.sd))
-
-
-def fisher_statistic(gate_p: float, forward_p: float) -> float:
-    """-2 (ln p_g + ln p_f); chi-square with 4 degrees of freedom for independent uniform p-values."""
-    return -2.0 * (math.log(max(gate_p, 1e-300)) + math.log(max(forward_p, 1e-300)))
-
-
-def fisher_threshold(alpha: float) -> float:
-    """The Fisher statistic a combination must reach to reject at level `alpha`."""
-    return float(stats.chi2.isf(alpha, 4))
 
 
 def mean_bound(blocks: int, total: float, squares: float, prior: Prior, level: float, side: str) -> float:

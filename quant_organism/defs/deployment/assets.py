@@ -53,7 +53,7 @@ class DeploymentRunConfig(dg.Config):
     kelly_fraction: float = Field(default=0.25, description="safety factor on the Kelly fraction")
     max_weight: float = Field(default=0.25, description="per-strategy cap (never above the 40% hard cap)")
     probation_days: int = Field(
-        default=180,
+        default=365,
         description="most forward days a newly chosen strategy trades at its incubation capital before it crosses its "
         "always-valid bound (promoted) or is retired as futile (0: probation off, Kelly capital at once)",
     )
