@@ -17,7 +17,7 @@ from quant_organism.deployment.error_budget import ErrorBudget
 from quant_organism.deployment.probation import MIN_BLOCKS, ProbationEntry, bonferroni_p
 from quant_organism.deployment.scoring import PaperRecord
 from quant_organism.deployment.selection import Retired, plan_from_verdicts
-from quant_organism.deployment.sequential import Prior, log_mixture
+from quant_organism.deployment.sequential import Prior, log_mixture, lower_bound
 
 BARS = pd.date_range("2024-01-01", periods=24 * 200, freq="h", tz="UTC")
 LAST_DAY = BARS[-1].date()
@@ -182,3 +182,15 @@ def test_a_retired_genome_is_not_redeployed_unless_its_record_since_retirement_e
 def test_bonferroni_p_of_the_gate():
     assert bonferroni_p(4.0, 50) == pytest.approx(50 * 3.167e-5, rel=1e-3)
     assert bonferroni_p(None, 50) == 1.0 and bonferroni_p(0.0, 50) == 1.0
+
+
+def test_the_lower_bound_that_sizes_capital_covers_the_true_mean():
+    """The ramp's lower bound (80%) stays below the true weekly mean at the quarter, half and full year together
+    on at least 80% of paths: a time-uniform bound, so looking at several dates costs nothing."""
+    rng = np.random.default_rng(5)
+    true_mean, covered = 0.004, 0
+    for _ in range(100):
+        weeks = 0.03 * rng.standard_t(4, 52) / math.sqrt(2.0) + true_mean
+        bounds = [lower_bound(n, float(weeks[:n].sum()), float((weeks[:n] ** 2).sum()), Prior(2.0, 4.0), 0.2) for n in (13, 26, 52)]
+        covered += all(b < true_mean for b in bounds)
+    assert covered >= 80

@@ -34,9 +34,9 @@ from quant_organism.deployment.sequential import (
     BLOCK_DAYS,
     Prior,
     compound,
-    evidence_against_zero,
+    log_evidence_of_loss,
     log_mixture,
-    mean_bound,
+    lower_bound,
 )
 
 MIN_BLOCKS = 4  # weeks of forward record before a promotion: capital follows forward evidence, not the gate alone
@@ -111,8 +111,8 @@ class ProbationEntry:
 
     def futile(self, day: date, max_days: int) -> str | None:
         """Why the probation ends without capital, or None while it may still cross."""
-        against = evidence_against_zero(self.total, self.squares, Prior(0.0, self.prior.sd), "below")
-        if self.blocks >= MIN_BLOCKS and against >= math.log(1.0 / FUTILITY_LEVEL):
+        losing = log_evidence_of_loss(self.total, self.squares, Prior(0.0, self.prior.sd))
+        if self.blocks >= MIN_BLOCKS and losing >= math.log(1.0 / FUTILITY_LEVEL):
             return (f"futile: the {1 - FUTILITY_LEVEL:.0%} upper confidence bound of its forward excess is below zero "
                     f"(weekly mean {self.total / self.blocks:+.3%} over {self.blocks} weeks)")  # fmt: skip
         if (day - self.entered).days + 1 >= max_days:
@@ -121,7 +121,7 @@ class ProbationEntry:
 
     def daily_lower_bound(self) -> float:
         """The `RAMP_LEVEL` lower confidence bound of its mean daily forward excess (NaN before two weeks)."""
-        return mean_bound(self.blocks, self.total, self.squares, self.prior, RAMP_LEVEL, "lower") / BLOCK_DAYS
+        return lower_bound(self.blocks, self.total, self.squares, self.prior, RAMP_LEVEL) / BLOCK_DAYS
 
     def daily_variance(self) -> float:
         if self.blocks < 2:

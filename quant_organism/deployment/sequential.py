@@ -21,8 +21,8 @@ strategy enters probation on the night it passes, and nights re-run the gate on 
 p-value an entry carries is the smallest of many, not a uniform one. Fisher's combination of it with the forward
 p-value promotes almost every null strategy the gate ever lets in (`bench organism --nightly` measures it).
 
-**Bounds.** The same mixture over (x - mu) gives a confidence sequence for the per-block mean: the lower bound
-sizes capital (it ramps as evidence grows), the upper bound below zero retires for futility.
+**Bounds.** The same mixture over (x - mu) gives a confidence sequence for the per-block mean: its lower bound
+sizes capital (it ramps as evidence grows); the mirrored process, evidence of a negative mean, retires for futility.
 """
 
 from __future__ import annotations
@@ -59,36 +59,33 @@ def log_mixture(total: float, squares: float, prior: Prior) -> float:
     return float(log_full + special.log_ndtr(centre * math.sqrt(precision)) - special.log_ndtr(a / prior.sd))
 
 
-def mean_bound(blocks: int, total: float, squares: float, prior: Prior, level: float, side: str) -> float:
-    """The confidence-sequence bound for the per-block mean at `level` (`side` "lower" or "upper"): the mean mu
-    nearest the sample mean where the mixture over (x - mu), or over (mu - x) for the upper bound, reaches 1/level;
-    -inf (+inf) when no mean is excluded yet, NaN before two blocks. The evidence against mu is not monotone in
-    mu (a self-normalised sum is at most sqrt(n)), so the first crossing is found on a grid, then refined."""
+def lower_bound(blocks: int, total: float, squares: float, prior: Prior, level: float) -> float:
+    """The confidence-sequence lower bound for the per-block mean at `level`: the mean mu nearest the sample mean
+    from below where the mixture over (x - mu) reaches 1/level; -inf when no mean is excluded yet, NaN before two
+    blocks. The evidence against mu is not monotone in mu (a self-normalised sum is at most sqrt(n) of its
+    spread), so the first crossing is found on a grid, then refined."""
     if blocks < 2:
         return math.nan
-    sign = 1.0 if side == "lower" else -1.0
     target = math.log(1.0 / level)
     mean = total / blocks
 
     def evidence(mu: float) -> float:
-        s = sign * (total - blocks * mu)
         v = squares - 2.0 * mu * total + blocks * mu * mu
-        return log_mixture(s, max(v, 0.0), prior) - target
+        return log_mixture(total - blocks * mu, max(v, 0.0), prior) - target
 
     spread = math.sqrt(max(squares / blocks - mean * mean, 1e-18))
     previous = mean
     for step in np.geomspace(1e-3, 50.0, 240) * spread:
-        mu = mean - sign * step
+        mu = mean - step
         if evidence(mu) >= 0.0:
-            return float(optimize.brentq(evidence, min(previous, mu), max(previous, mu), xtol=1e-12))
+            return float(optimize.brentq(evidence, mu, previous, xtol=1e-12))
         previous = mu
-    return -sign * math.inf
+    return -math.inf
 
 
-def evidence_against_zero(total: float, squares: float, prior: Prior, side: str) -> float:
-    """ln of the e-process against "mean <= 0" (`side` "above": evidence of a positive mean) or "mean >= 0"
-    ("below": evidence of a negative mean, the futility test)."""
-    return log_mixture(total if side == "above" else -total, squares, prior)
+def log_evidence_of_loss(total: float, squares: float, prior: Prior) -> float:
+    """ln of the e-process against "mean >= 0" (the mirror image: evidence of a negative mean)."""
+    return log_mixture(-total, squares, prior)
 
 
 def compound(values: np.ndarray) -> float:
