@@ -191,6 +191,8 @@ def test_the_lower_bound_that_sizes_capital_covers_the_true_mean():
     true_mean, covered = 0.004, 0
     for _ in range(100):
         weeks = 0.03 * rng.standard_t(4, 52) / math.sqrt(2.0) + true_mean
-        bounds = [lower_bound(n, float(weeks[:n].sum()), float((weeks[:n] ** 2).sum()), Prior(2.0, 4.0), 0.2) for n in (13, 26, 52)]
+        bounds = [
+            lower_bound(n, float(weeks[:n].sum()), float((weeks[:n] ** 2).sum()), Prior(2.0, 4.0), 0.2) for n in (13, 26, 52)
+        ]
         covered += all(b < true_mean for b in bounds)
     assert covered >= 80
