@@ -127,10 +127,11 @@ def test_an_incumbent_does_not_pass_by_fiat():
     assert any(r.name == "inc" and "no positive edge" in r.reason for r in plan.rejected)
 
     young = np.full(240, np.nan)
-    young[-6:] = 0.01  # one forward day: too short to judge, whatever it earned
-    plan = plan_from_verdicts(verdicts, _held_out(young), paper=paper)
-    assert plan.chosen == ()
-    assert any(r.name == "inc" and "too short to judge" in r.reason for r in plan.rejected)
+    young[-6:] = 0.01  # one forward day: too short to judge, whatever it earned: kept as deployed, not sized up
+    held = {"inc": PaperRecord(days=1, sharpe=None, max_drawdown=None, allocation=0.1)}
+    plan = plan_from_verdicts(verdicts, _held_out(young), paper=held)
+    assert [(c.name, c.allocation) for c in plan.chosen] == [("inc", 0.1)] and plan.cash == pytest.approx(0.9)
+    assert "too short to judge" in plan.chosen[0].validation["judged_on"]
 
     winning = np.full(240, np.nan)
     winning[120:] = 0.002 + np.random.default_rng(2).normal(0, 0.001, 120)

@@ -63,6 +63,8 @@ def test_the_yearly_budget_is_never_overspent_and_restarts_each_year():
     assert budget.spent(2025) < 0.05 and budget.spent(2025) == pytest.approx(
         0.05 * sum(6 / (math.pi * j) ** 2 for j in range(1, 501))
     )
+    rerun, alpha = budget.spend("s0", "g0", date(2025, 1, 1))  # a rerun of that date: the same entry, nothing spent
+    assert rerun is budget and alpha == pytest.approx(0.05 * 6 / math.pi**2)
     _, first = budget.spend("next", "g", date(2026, 1, 1))
     assert first == pytest.approx(0.05 * 6 / math.pi**2)  # a new year, a new budget
     assert ErrorBudget.from_dict(budget.to_dict()) == budget
@@ -196,3 +198,14 @@ def test_the_lower_bound_that_sizes_capital_covers_the_true_mean():
         ]
         covered += all(b < true_mean for b in bounds)
     assert covered >= 80
+
+
+def test_the_nightly_simulation_keeps_null_years_out_of_capital_and_shows_why_the_gate_p_is_not_reused():
+    """`bench organism --nightly`'s paths: a null year with its ten slots kept full spends ten entries and reaches
+    no capital here; the rejected rule (Fisher with the entry night's gate p) puts most null years into capital."""
+    from quant_organism.benchmarks.probation_sim import null_path
+
+    nulls = [null_path(seed, "fat_tailed") for seed in range(6)]
+    assert not any(r["capital"] for r in nulls) and all(r["entries"] >= 10 for r in nulls)
+    fisher = [null_path(seed, "fisher") for seed in range(6)]
+    assert sum(r["capital"] for r in fisher) >= 3  # measured 90% of 200 years

@@ -49,16 +49,19 @@ def run_seed(seed: int, life_cycle: bool, root: Path) -> dict:
     out.update(
         evolution_date=first,
         deployed=len(first_plan.get("chosen", [])),
-        looks=len(looks),
+        probation_nights=len(looks),
         promoted=sum(bool(look.get("probation_promoted")) for look in looks),
     )
     if life_cycle:
+        from quant_organism.catalog.manifest import deployment_stages
         from quant_organism.catalog.store import STORE_DIR, StrategyStore
         from quant_organism.runtime.ledger import LEDGER_FILE, PaperLedger
 
         ledger_path = root / LEDGER_FILE
         traded = PaperLedger(ledger_path).strategies() if ledger_path.exists() else []
-        capital = [c.name for c in StrategyStore(root / STORE_DIR).load_strategies() if (c.allocation or 0) > 0]
+        store = StrategyStore(root / STORE_DIR)
+        stages = deployment_stages(store)  # Kelly capital, not the incubation allocation of a probationer
+        capital = [c.name for c in store.load_strategies() if (c.allocation or 0) > 0 and stages.get(c.name) == "capital"]
         out.update(
             capital=len(capital),
             traded=len(traded),
@@ -79,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix=f"demo-seed{seed}-") as tmp:
             row = run_seed(seed, args.life_cycle, Path(tmp))
         rows.append(row)
-        extra = (f", looks {row.get('looks')}, promoted {row.get('promoted')}, capital {row.get('capital')}, "
+        extra = (f", probationer-nights {row.get('probation_nights')}, promoted {row.get('promoted')}, capital {row.get('capital')}, "
                  f"traded {row.get('traded')}" if args.life_cycle else "")  # fmt: skip
         print(
             f"seed {seed}: {'deployed ' + str(row.get('deployed')) if row['ok'] else 'FAILED ' + row.get('error', '')}"

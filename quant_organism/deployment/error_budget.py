@@ -62,7 +62,11 @@ class ErrorBudget:
         return self.share(len(self.entries(day.year)) + 1)
 
     def spend(self, name: str, genome: str, day: date) -> tuple[ErrorBudget, float]:
-        """The ledger after one more entry on `day`, and that entry's level."""
+        """The ledger after one more entry on `day`, and that entry's level. The same genome entering again on the
+        same day (a rerun of that date) is the same entry: nothing is spent twice."""
+        again = next((s for s in self.spends if s.genome == genome and s.day == day), None)
+        if again is not None:
+            return self, again.alpha
         alpha = self.next_alpha(day)
         kept = tuple(s for s in self.spends if s.day.year >= day.year - 1)  # the past year stays readable
         return ErrorBudget(self.yearly, (*kept, Spend(name, genome, day, alpha))), alpha

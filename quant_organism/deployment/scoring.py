@@ -37,6 +37,7 @@ class PaperRecord:
     decaying: bool = False
     capital: bool = True  # False while on probation (deployment/probation.py): incubation allocation only
     probation: dict | None = None  # its sequential record (deployment/probation.ProbationEntry.to_dict), carried nightly
+    allocation: float | None = None  # what it holds now (kept as is while its forward record is too short to judge)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ an incumbent's column holds its returns only on bars after the data that chose i
   incumbent found again and continues its record; a genome retired earlier (`retired`) returns only when its
   forward record since retirement (its column then holds only those days) spans `MIN_BLOCKS` weeks with a
   positive mean, and then as a new entry spending a new share of the budget.
-- Holding capital: it needs `min_forward_days` of forward record to be judged at all, then the same Kelly
+- Holding capital: it needs `min_forward_days` of forward record to be judged at all (until then it keeps its
+  allocation: not judged is not failed), then the same Kelly
   edge rule, correlation filter and composite score (scoring.py, where its paper record counts) decide on
   that forward record alone; it ranks before newcomers, so an unproven strategy never displaces it. Its Kelly
   input is capped by the lower confidence bound of its forward mean: capital ramps with the evidence.
@@ -147,27 +148,14 @@ def plan_from_verdicts(
     holders = [n for n in incumbents if n not in on_probation]
     judged = [n for n in holders if forward_days[n] >= config.min_forward_days] + promoted
     pool = passing + judged
-    unjudged = [
-        Candidate(
-            name,
-            0.0,
-            passed=False,
-            validation={"incumbent": True, "judged_on": "nothing yet"},
-            reasons=(
-                f"incumbent with a forward record of {int(forward_days[name])} days (< {config.min_forward_days}): "
-                "too short to judge, and its selection data cannot be reused",
-            ),
-        )
-        for name in holders
-        if name not in judged
-    ]
+    unjudged = {n: paper[n] for n in holders if n not in judged}  # too young to judge: kept as deployed
     failed = [
         Candidate(name, 0.0, passed=False, validation={"incumbent": True, **entries[name].summary()},
                   reasons=(f"{why} ({entries[name].describe()})",))
         for name, why in futile.items()
     ]  # fmt: skip
     if not pool:
-        plan = DecisionEngine(config).select(candidates + unjudged + failed + barred, held_out_returns.loc[:, []])
+        plan = DecisionEngine(config).select(candidates + failed + barred, held_out_returns.loc[:, []])
     else:
         composite = scores(daily_returns(held_out_returns.loc[:, pool]), paper)
         ranked = [
@@ -180,16 +168,36 @@ def plan_from_verdicts(
                                   **(entries[name].summary() if name in entries else {}), **_parts(composite[name])})
             for name in judged
         ]  # fmt: skip
-        ranked += unjudged + failed + barred
+        ranked += failed + barred
         plan = DecisionEngine(config).select(ranked, held_out_returns.loc[:, pool])
     plan = replace(plan, notes=(*plan.notes, *notes))
-    if not probation:
-        return plan
-    looks = {name: entries[name].summary() for name in on_probation}
-    plan = replace(plan, looks=looks)
-    fresh = {c.name for c in candidates}
-    return _with_probation(plan, fresh, waiting, promoted, entries, config,
-                           _Entry(day, budget, verdict_of, held_out_returns, market_daily, genomes, returning))  # fmt: skip
+    if probation:
+        plan = replace(plan, looks={name: entries[name].summary() for name in on_probation})
+        fresh = {c.name for c in candidates}
+        plan = _with_probation(plan, fresh, waiting, promoted, entries, config,
+                               _Entry(day, budget, verdict_of, held_out_returns, market_daily, genomes, returning))  # fmt: skip
+    kept = {n: (r, int(forward_days[n]), entries.get(n)) for n, r in unjudged.items()}
+    return _keep_unjudged(plan, kept, config) if kept else plan
+
+
+def _keep_unjudged(
+    plan: DeploymentPlan, kept: Mapping[str, tuple[PaperRecord, int, ProbationEntry | None]], config: DecisionConfig
+) -> DeploymentPlan:
+    """The plan with the capital holders too young to judge kept at their allocation: not judged is not failed. The
+    rest of the plan shrinks when it needs the room."""
+    held = {n: min(float(r.allocation or 0.0), config.max_weight) for n, (r, _, _) in kept.items()}
+    room = max(0.0, 1.0 - sum(held.values()))
+    planned = sum(c.allocation for c in plan.chosen)
+    scale = min(1.0, room / planned) if planned > 0 else 1.0
+    chosen = [replace(c, allocation=c.allocation * scale) for c in plan.chosen]
+    chosen += [
+        ChosenStrategy(name, held[name], 0.0, 0.0, {"incumbent": True, "judged_on": f"kept as deployed: a forward record of "
+                       f"{days} days (< {config.min_forward_days}) is too short to judge"},
+                       probation=None if entry is None else entry.to_dict())
+        for name, (_, days, entry) in sorted(kept.items())
+    ]  # fmt: skip
+    cash = max(0.0, 1.0 - sum(c.allocation for c in chosen))
+    return replace(plan, chosen=tuple(chosen), cash=cash)
 
 
 @dataclass(frozen=True)

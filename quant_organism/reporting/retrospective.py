@@ -348,6 +348,7 @@ def _paper_record(strategy: LiveStrategy, date: pd.Timestamp, per_year: float) -
         max_drawdown=finite_or_none(measured["max_drawdown"]),
         capital=strategy.stage == "capital",
         probation=strategy.probation,
+        allocation=strategy.allocation,
     )
 
 

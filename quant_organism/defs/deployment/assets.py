@@ -1,5 +1,6 @@
 """Deployment assets: `deployment/deployed_configs` (guarded by a blocking check) and `deployment/evolution_report`."""
 
+import json
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -148,9 +149,13 @@ def deployed_configs(
         older = None
     except OlderThanLive as refused:
         older = refused
+    current = load_current_deployment(store) or {}
     if older is not None:
         summary = {**_kept_deployment(store, f"not deployed: {older}"), "older_than_live": True}
         context.log.warning(summary["notes"][0])
+    elif _same_plan(current, plan, result.windows.evolution_date):  # a rerun of the date: nothing to write again
+        summary = _kept_deployment(store, f"the live deployment {current.get('version')} already holds this date's plan")
+        context.log.info(summary["notes"][0])
     else:  # the plan is the night's whole decision (deployment/chain.run_chain deploys the same): nothing chosen is cash
         try:
             record = deploy(
@@ -214,6 +219,23 @@ def deployed_configs(
             )
         ],
     )
+
+
+def _same_plan(current: dict, plan, evolution_date) -> bool:
+    """Whether the live deployment is this plan of this evolution date already (same strategies, allocations, stages
+    and probation records, same entries in the ledger): a rerun of the date then leaves it as it is."""
+    if not current or current.get("evolution_date") != evolution_date.isoformat():
+        return False
+
+    def rows(strategies) -> list[tuple]:
+        return sorted((s["name"], round(float(s["allocation"]), 12), s.get("stage") or "capital", json.dumps(s.get("probation"), sort_keys=True))
+                      for s in strategies)  # fmt: skip
+
+    spends = (
+        (current.get("error_budget") or {}).get("spends") or [],
+        [] if plan.budget is None else plan.budget.to_dict()["spends"],
+    )
+    return rows(current.get("strategies", [])) == rows(c.to_dict() for c in plan.chosen) and spends[0] == spends[1]
 
 
 def _kept_deployment(store, note: str) -> dict:

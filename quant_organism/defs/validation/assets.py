@@ -111,6 +111,7 @@ def incumbent_records(store: StrategyStore, evolution_date) -> dict[str, PaperRe
             decaying=c.deployment_status is DeploymentStatus.DECAYING,
             capital=stages.get(c.name, "capital" if (c.allocation or 0.0) > 0.0 else "probation") == "capital",
             probation=entries.get(c.name),
+            allocation=c.allocation,
         )
         for c in store.load_strategies(status=LIVE_STATUSES)
         if c.evolution_date is None or c.evolution_date < evolution_date
