@@ -231,7 +231,7 @@ def first_look(live: dict, frames, start: pd.Timestamp, days: int = FORWARD_DAYS
 def nightly_path(seed: int, every_days: int, year_days: int = 365, preset: str = "full", kind: str = "null",
                  strength: float = 0.0, target: float = 0.0) -> dict:  # fmt: skip
     """One market judged every `every_days` over a simulated year, as the automation would: the production
-    chain (the preset's fixed random seed, as the nightly job runs it, probation on) on the bars before each
+    chain (the preset's random seed mixed with each date, as the nightly job runs it, probation on) on the bars before each
     date, the previous date's deployment as incumbents, its deployment traded until the next date. Returns
     whether capital went into a strategy during the year (null market: any; planted: one of a capturing
     family), when first, and the probation traffic on the way."""
@@ -320,7 +320,7 @@ def nightly(paths: int, every_days: int, workers: int, out: Path, preset: str, p
     lines = [
         f"$ {command}",
         f"each market judged every {every_days} days over a simulated year by the production chain ({preset} preset, "
-        "probation on: deployment/probation.py, previous deployment as incumbents); capital = any allocation above zero "
+        "probation on: deployment/probation.py, previous deployment, ledger and retired genomes carried); capital = Kelly capital "
         "(null: into any strategy; planted: into a strategy of a capturing family)",
     ]
     for (kind, target), group in pd.DataFrame(results).groupby(["kind", "target"], sort=True):
