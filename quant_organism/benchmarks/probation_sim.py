@@ -109,8 +109,8 @@ def null_path(seed: int, kind: str) -> dict:
 
 def planted_path(seed: int, kind: str, strength: float, target: float, rank: int) -> dict:
     """The planted rule entering probation as the year's `rank`-th entry, looked at nightly for a year."""
-    from quant_organism.benchmarks.organism import DEFAULT_COINS
-    from quant_organism.benchmarks.planted_strength import PLANTED_RULES, market_frames
+    from quant_organism.benchmarks.planted_strength import DEFAULT_COINS, PLANTED_RULES, market_frames
+    from quant_organism.core.metrics import figures
     from quant_organism.core.windows import Window
     from quant_organism.market.sources.planted import PlantedMarket
     from quant_organism.validation.held_out import buy_and_hold_returns, daily_returns, window_returns
@@ -128,7 +128,8 @@ def planted_path(seed: int, kind: str, strength: float, target: float, rank: int
     held = daily.loc[daily.index < entry_day]
     beta = float(np.cov(held["planted"], held["market"])[0, 1] / np.var(held["market"], ddof=1))
     excess = held["planted"] - beta * held["market"]
-    t_stat = float(excess.mean() / excess.std(ddof=1) * math.sqrt(len(excess))) if excess.std(ddof=1) > 0 else 0.0
+    sharpe = figures(excess.to_numpy(), 1.0)["sharpe"]  # per day: times sqrt(days) is the t-statistic
+    t_stat = float(sharpe * math.sqrt(len(excess))) if math.isfinite(sharpe) else 0.0
     gate_p = bonferroni_p(t_stat, CANDIDATES)
     alpha = ErrorBudget().share(rank)
     forward = daily.loc[daily.index >= entry_day]

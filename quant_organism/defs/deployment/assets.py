@@ -9,6 +9,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from quant_organism.catalog.config import DeploymentStatus
 from quant_organism.catalog.manifest import deployment_error_budget, load_current_deployment
 from quant_organism.catalog.store import STORE_DIR
 from quant_organism.core import artifacts as artifact_files
@@ -153,7 +154,7 @@ def deployed_configs(
     if older is not None:
         summary = {**_kept_deployment(store, f"not deployed: {older}"), "older_than_live": True}
         context.log.warning(summary["notes"][0])
-    elif _same_plan(current, plan, result.windows.evolution_date):  # a rerun of the date: nothing to write again
+    elif _same_plan(current, plan, result.windows.evolution_date) and not _waiting(store, plan):  # a rerun of the date
         summary = _kept_deployment(store, f"the live deployment {current.get('version')} already holds this date's plan")
         context.log.info(summary["notes"][0])
     else:  # the plan is the night's whole decision (deployment/chain.run_chain deploys the same): nothing chosen is cash
@@ -236,6 +237,12 @@ def _same_plan(current: dict, plan, evolution_date) -> bool:
         [] if plan.budget is None else plan.budget.to_dict()["spends"],
     )
     return rows(current.get("strategies", [])) == rows(c.to_dict() for c in plan.chosen) and spends[0] == spends[1]
+
+
+def _waiting(store, plan) -> list[str]:
+    """Validated strategies the plan does not choose: writing the plan retires them (deploy), so it must be written."""
+    chosen = set(plan.names)
+    return [c.name for c in store.load_strategies(status=[DeploymentStatus.VALIDATED]) if c.name not in chosen]
 
 
 def _kept_deployment(store, note: str) -> dict:
