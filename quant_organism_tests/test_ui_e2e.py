@@ -166,8 +166,11 @@ def test_evolve_launched_over_graphql_writes_configs_and_deploys(default_run, re
     assert snapshot["deployment"] is not None and snapshot["report"]
     deployed = record.metadata(DEPLOYED)["deployed"]
     assert deployed == len(snapshot["deployment"]["allocations"])
-    if snapshot["manifest"] is None:  # a fresh store: nothing passed, nothing was deployed before
-        assert deployed == 0 and record.metadata(["validation", "validated_strategies"])["passed"] == 0
+    if deployed == 0:  # nothing passed on a fresh store: the night's plan is all cash, written like any plan
+        assert record.metadata(["validation", "validated_strategies"])["passed"] == 0
+        assert (
+            snapshot["manifest"] is not None and snapshot["manifest"]["strategies"] == [] and snapshot["manifest"]["cash"] == 1.0
+        )
     else:
         _assert_manifest_on_disk(snapshot)
 
