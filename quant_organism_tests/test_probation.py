@@ -11,6 +11,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import signal
 
 from quant_organism.deployment.decision import DecisionConfig
 from quant_organism.deployment.error_budget import ErrorBudget
@@ -73,11 +74,7 @@ def test_the_yearly_budget_is_never_overspent_and_restarts_each_year():
 def _entry_path(rng, days: int, mean: float, phi: float, df: float | None, alpha: float) -> bool:
     """One year of forward days through a probation entry, looked at every week: promoted ever?"""
     shocks = rng.standard_t(df, days) * math.sqrt((df - 2) / df) if df else rng.standard_normal(days)
-    x = np.empty(days)
-    prev = 0.0
-    for i, e in enumerate(shocks):
-        prev = phi * prev + math.sqrt(1 - phi * phi) * e
-        x[i] = prev
+    x = signal.lfilter([math.sqrt(1 - phi * phi)], [1.0, -phi], shocks)  # AR(1) with unit variance
     daily = pd.Series(0.02 * x + mean, index=pd.date_range("2025-01-01", periods=days, freq="D", tz="UTC"))
     held_out = pd.Series(0.02 * rng.standard_normal(180) + 0.004)  # an inflated held-out mean: an aggressive prior
     entry = ProbationEntry.open(date(2025, 1, 1), alpha, 0.001, 0.0, held_out, "g")

@@ -29,6 +29,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
+from scipy import signal
 
 from quant_organism.deployment.decision import DecisionConfig
 from quant_organism.deployment.error_budget import ErrorBudget
@@ -44,13 +45,9 @@ CANDIDATES = 50
 
 
 def _ar_t(rng: np.random.Generator, days: int, phi: float = 0.1, df: float = 3.0) -> np.ndarray:
+    """Unit-variance Student-t shocks through an AR(1) filter (x_t = phi x_{t-1} + sqrt(1 - phi^2) e_t)."""
     shocks = rng.standard_t(df, days) * math.sqrt((df - 2) / df)
-    out = np.empty(days)
-    prev = 0.0
-    for i, e in enumerate(shocks):
-        prev = phi * prev + math.sqrt(1 - phi * phi) * e
-        out[i] = prev
-    return out
+    return signal.lfilter([math.sqrt(1 - phi * phi)], [1.0, -phi], shocks)
 
 
 def _null_entrant(rng: np.random.Generator, kind: str) -> tuple[pd.Series, float, pd.Series | None, float]:

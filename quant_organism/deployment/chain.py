@@ -21,7 +21,7 @@ from quant_organism.deployment import documented
 from quant_organism.deployment.decision import DecisionConfig, DeploymentPlan
 from quant_organism.deployment.error_budget import ErrorBudget
 from quant_organism.deployment.scoring import PaperRecord
-from quant_organism.deployment.selection import Retired, plan_from_verdicts
+from quant_organism.deployment.selection import Retired, plan_from_verdicts, returning_genomes
 from quant_organism.evolution.config import EvolutionConfig
 from quant_organism.evolution.engine import ProgressCallback, run_evolution
 from quant_organism.evolution.result import Candidate, EvolutionResult, select_candidates
@@ -107,7 +107,7 @@ def run_chain(
     genomes = {c.genes.seed_id: c.genes.genes_hash() for c in candidates}
     genomes |= {n: (i.genes.genes_hash() if i.genes is not None else n) for n, i in incumbents.items()}
     searched = {n: (i.genes, i.since) for n, i in incumbents.items() if i.genes is not None}
-    searched |= returning_genomes(candidates, genomes, retired, incumbents)
+    searched |= returning_genomes({c.genes.seed_id: c.genes for c in candidates}, genomes, retired, incumbents)
     forward = forward_returns(searched, frames, span)
     returns = outcome.evidence.bar_returns if outcome.evidence is not None else pd.DataFrame(index=forward.index)
     if len(forward.columns):  # an incumbent found again by the search is judged on its forward record only
@@ -136,21 +136,3 @@ def run_chain(
     )
     seconds["decision"] = time.perf_counter() - started
     return ChainOutcome(result, candidates, outcome, plan, seconds, verdict)
-
-
-def returning_genomes(
-    candidates: list[Candidate],
-    genomes: Mapping[str, str],
-    retired: Mapping[str, Retired],
-    incumbents: Mapping[str, Incumbent],
-) -> dict[str, tuple[SeedGenes, pd.Timestamp]]:
-    """Candidates whose genome was retired earlier, with the day after retirement: their column is their forward
-    record since retirement, the only evidence that may bring them back (deployment/selection.py)."""
-    live = {genomes.get(n, n) for n in incumbents}
-    out = {}
-    for candidate in candidates:
-        genome = genomes[candidate.genes.seed_id]
-        if genome in retired and genome not in live:
-            since = pd.Timestamp(retired[genome].day).tz_localize("UTC") + pd.Timedelta(days=1)
-            out[candidate.genes.seed_id] = (candidate.genes, since)
-    return out

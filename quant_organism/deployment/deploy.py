@@ -30,6 +30,7 @@ any mismatch between the pointer and the stored allocations.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -178,6 +179,27 @@ def deploy(
         manifest_path=folder / f"{version}.json",
         notes=list(plan.notes),
     )
+
+
+def plan_is_live(loader: StrategyStore, plan: DeploymentPlan, evolution_date: date) -> bool:
+    """Whether the live deployment already is this plan of this evolution date (same strategies, allocations, stages
+    and probation records, same entries in the ledger) and no validated strategy waits for the plan to retire it:
+    a rerun of the date then has nothing to write."""
+    current = load_current_deployment(loader) or {}
+    if not current or current.get("evolution_date") != evolution_date.isoformat():
+        return False
+
+    def rows(strategies) -> list[tuple]:
+        return sorted((s["name"], round(float(s["allocation"]), 12), s.get("stage") or "capital", json.dumps(s.get("probation"), sort_keys=True))
+                      for s in strategies)  # fmt: skip
+
+    spends = (current.get("error_budget") or {}).get("spends") or []
+    if rows(current.get("strategies", [])) != rows(c.to_dict() for c in plan.chosen):
+        return False
+    if spends != ([] if plan.budget is None else plan.budget.to_dict()["spends"]):
+        return False
+    chosen = set(plan.names)
+    return not any(c.name not in chosen for c in loader.load_strategies(status=[DeploymentStatus.VALIDATED]))
 
 
 def verify_staged(configs: list[StrategyConfig], frame: pd.DataFrame, *, max_weight: float = DEFAULT_MAX_WEIGHT) -> list[str]:

@@ -11,7 +11,7 @@ chasing noise. The sequence is fixed in code; it is not tuned on any data.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -79,7 +79,3 @@ class ErrorBudget:
         if not data:
             return cls()
         return cls(float(data.get("yearly", YEARLY_BUDGET)), tuple(Spend.from_dict(s) for s in data.get("spends", ())))
-
-    @classmethod
-    def of(cls, spends: Iterable[Spend], yearly: float = YEARLY_BUDGET) -> ErrorBudget:
-        return cls(yearly, tuple(spends))

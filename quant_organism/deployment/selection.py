@@ -23,7 +23,7 @@ time), each spending its share of the year's error budget (deployment/error_budg
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -42,6 +42,7 @@ from quant_organism.deployment.error_budget import ErrorBudget
 from quant_organism.deployment.probation import MIN_BLOCKS, ProbationEntry, bonferroni_p
 from quant_organism.deployment.scoring import PaperRecord, scores
 from quant_organism.deployment.sequential import BLOCK_DAYS
+from quant_organism.strategies.genes import SeedGenes
 from quant_organism.validation.held_out import GATE_KEY, daily_returns
 from quant_organism.validation.held_out import STAGE as GATE_STAGE
 
@@ -52,6 +53,24 @@ class Retired:
 
     name: str
     day: date
+
+    @property
+    def since(self) -> pd.Timestamp:
+        """Where its record since retirement begins: the day after."""
+        return pd.Timestamp(self.day).tz_localize("UTC") + pd.Timedelta(days=1)
+
+
+def returning_genomes(
+    candidates: Mapping[str, SeedGenes], genomes: Mapping[str, str], retired: Mapping[str, Retired], live: Iterable[str]
+) -> dict[str, tuple[SeedGenes, pd.Timestamp]]:
+    """Candidates (name -> genes) whose genome was retired earlier and is not live, with where their record since
+    retirement begins: that record, not their held-out one, is the only evidence that may bring them back."""
+    live_genomes = {genomes.get(n, n) for n in live}
+    return {
+        name: (genes, retired[genomes[name]].since)
+        for name, genes in candidates.items()
+        if genomes[name] in retired and genomes[name] not in live_genomes
+    }
 
 
 def candidates_from_verdicts(verdicts: list[dict]) -> list[Candidate]:
@@ -111,8 +130,7 @@ def plan_from_verdicts(
         if c.name in paper or genome in live_genomes:
             refound.append(c.name)  # found again: its record continues under its live name, forward only
         elif genome in retired and c.passed:
-            earned = _earned_return(held_out_returns, c.name)
-            if earned is None:
+            if not _earned(held_out_returns, c.name):
                 barred.append(_barred(c, retired[genome]))
             else:
                 returning.append(c.name)
@@ -296,15 +314,12 @@ def _genome(name: str, record: PaperRecord, genomes: Mapping[str, str]) -> str:
     return genomes.get(name, name)
 
 
-def _earned_return(returns: pd.DataFrame, name: str) -> float | None:
-    """A retired genome's mean daily return since retirement when its record there spans `MIN_BLOCKS` weeks and is
-    positive, else None."""
+def _earned(returns: pd.DataFrame, name: str) -> bool:
+    """Whether a retired genome's record since retirement (its column) spans `MIN_BLOCKS` weeks with a positive mean."""
     if name not in returns.columns:
-        return None
+        return False
     daily = daily_returns(returns[[name]])[name].dropna()
-    if len(daily) < MIN_BLOCKS * BLOCK_DAYS or not daily.mean() > 0.0:
-        return None
-    return float(daily.mean())
+    return len(daily) >= MIN_BLOCKS * BLOCK_DAYS and bool(daily.mean() > 0.0)
 
 
 def _barred(candidate: Candidate, retired: Retired) -> Candidate:

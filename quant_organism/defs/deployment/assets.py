@@ -1,6 +1,5 @@
 """Deployment assets: `deployment/deployed_configs` (guarded by a blocking check) and `deployment/evolution_report`."""
 
-import json
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -9,7 +8,6 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from quant_organism.catalog.config import DeploymentStatus
 from quant_organism.catalog.manifest import deployment_error_budget, load_current_deployment
 from quant_organism.catalog.store import STORE_DIR
 from quant_organism.core import artifacts as artifact_files
@@ -31,6 +29,7 @@ from quant_organism.deployment.deploy import (
     OlderThanLive,
     check_not_older,
     deploy,
+    plan_is_live,
     stray_files,
     verify_deployment,
 )
@@ -150,12 +149,11 @@ def deployed_configs(
         older = None
     except OlderThanLive as refused:
         older = refused
-    current = load_current_deployment(store) or {}
     if older is not None:
         summary = {**_kept_deployment(store, f"not deployed: {older}"), "older_than_live": True}
         context.log.warning(summary["notes"][0])
-    elif _same_plan(current, plan, result.windows.evolution_date) and not _waiting(store, plan):  # a rerun of the date
-        summary = _kept_deployment(store, f"the live deployment {current.get('version')} already holds this date's plan")
+    elif plan_is_live(store, plan, result.windows.evolution_date):  # a rerun of the date: nothing to write again
+        summary = _kept_deployment(store, "the live deployment already holds this date's plan")
         context.log.info(summary["notes"][0])
     else:  # the plan is the night's whole decision (deployment/chain.run_chain deploys the same): nothing chosen is cash
         try:
@@ -220,29 +218,6 @@ def deployed_configs(
             )
         ],
     )
-
-
-def _same_plan(current: dict, plan, evolution_date) -> bool:
-    """Whether the live deployment is this plan of this evolution date already (same strategies, allocations, stages
-    and probation records, same entries in the ledger): a rerun of the date then leaves it as it is."""
-    if not current or current.get("evolution_date") != evolution_date.isoformat():
-        return False
-
-    def rows(strategies) -> list[tuple]:
-        return sorted((s["name"], round(float(s["allocation"]), 12), s.get("stage") or "capital", json.dumps(s.get("probation"), sort_keys=True))
-                      for s in strategies)  # fmt: skip
-
-    spends = (
-        (current.get("error_budget") or {}).get("spends") or [],
-        [] if plan.budget is None else plan.budget.to_dict()["spends"],
-    )
-    return rows(current.get("strategies", [])) == rows(c.to_dict() for c in plan.chosen) and spends[0] == spends[1]
-
-
-def _waiting(store, plan) -> list[str]:
-    """Validated strategies the plan does not choose: writing the plan retires them (deploy), so it must be written."""
-    chosen = set(plan.names)
-    return [c.name for c in store.load_strategies(status=[DeploymentStatus.VALIDATED]) if c.name not in chosen]
 
 
 def _kept_deployment(store, note: str) -> dict:

@@ -28,7 +28,7 @@ from quant_organism.defs.shared.resources import (
 )
 from quant_organism.defs.shared.upstream import thin_window, uncovered_days
 from quant_organism.deployment.scoring import PaperRecord
-from quant_organism.deployment.selection import Retired
+from quant_organism.deployment.selection import Retired, returning_genomes
 from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting.memory import verdict_rows
 from quant_organism.reporting.plots import markdown_image, pbo_logits
@@ -212,12 +212,7 @@ def validated_strategies(
     incumbents = incumbent_records(store, windows.evolution_date)
     genomes = decision_genomes(store, names, genes, incumbents)
     retired = retired_genomes(store)
-    live = {genomes.get(n) for n in incumbents}
-    returning = {
-        n: (g, pd.Timestamp(retired[genomes[n]].day).tz_localize("UTC") + pd.Timedelta(days=1))
-        for n, g in zip(names, genes)
-        if genomes[n] in retired and genomes[n] not in live
-    }
+    returning = returning_genomes(dict(zip(names, genes)), genomes, retired, incumbents)
     forward = incumbent_returns(store, list(incumbents), frames, windows, returning)  # re-found ones too: forward only
     if outcome.evidence is not None:
         returns = outcome.evidence.bar_returns.copy()
