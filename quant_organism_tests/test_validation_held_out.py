@@ -10,7 +10,7 @@ import pytest
 from quant_organism.benchmarks.planted_strength import market_frames
 from quant_organism.core.windows import Window
 from quant_organism.market.sources.planted import PlantedMarket
-from quant_organism.strategies import SeedGenes
+from quant_organism.strategies import SeedGenes, SeedType
 from quant_organism.validation.held_out import HeldOutConfig, HeldOutEvidence, gate_inputs, judge, run_held_out_stage
 from quant_organism.validation.result import StageStatus
 from quant_organism.validation.superiority import superiority_test
@@ -115,12 +115,43 @@ def test_a_lookback_longer_than_the_history_is_rejected_with_that_reason():
                      for coin, frame in frames_of("trend", 0.15, 0).items()}  # fmt: skip
     results, evidence, _ = run_held_out_stage(CANDIDATES, short_history, oos, wf, HeldOutConfig(reps=300))
     assert evidence.history_bars == 120  # five days of 1h bars before the held-out span
-    assert any(r.startswith("lookback 192 bars exceeds the 120 bars") for r in results["ema_48_192"].reasons)
+    assert any(r.startswith("lookback 204 bars exceeds the 120 bars") for r in results["ema_48_192"].reasons)
     assert results["ema_48_192"].status is StageStatus.FAILED
     assert not any(r.startswith("lookback") for r in results["ema_12_48"].reasons + results["ema_8_64"].reasons)
-    from quant_organism.validation.held_out import longest_lookback
+    from quant_organism.validation.held_out import history_bars
 
-    assert longest_lookback(CANDIDATES[3]) == 192
+    assert history_bars(CANDIDATES[3]) == 192 + 12  # the slow EMA's window and the bars its slope spans
+
+
+def test_every_seed_declares_genes_the_validation_understands_and_the_history_follows_the_declaration():
+    """Each seed's genes carry a role; validation reads history from roles alone, never from a slot's name. A seed
+    that declared a role the validation does not know would fail here (history_bars raises on it)."""
+    from quant_organism.strategies.genes import GeneRole, GeneSpec, gene_space
+    from quant_organism.validation import held_out
+
+    for seed_type in SeedType:
+        for name, spec in gene_space(seed_type).items():
+            assert spec.role in held_out.HISTORY_ROLES | held_out.NO_HISTORY_ROLES, (seed_type, name, spec.role)
+        assert held_out.history_bars(SeedGenes.create_default(seed_type, "d")) > 0
+    assert not held_out.HISTORY_ROLES & held_out.NO_HISTORY_ROLES
+    assert set(GeneRole) == held_out.HISTORY_ROLES | held_out.NO_HISTORY_ROLES
+
+    def genome(seed_type, **genes):
+        return SeedGenes.from_gene_values(seed_type, "g", {**SeedGenes.create_default(seed_type, "g").gene_values(), **genes})
+
+    # a 500-bar time stop needs no history: the RSI's 14 bars and the trend filter's 30 do
+    assert held_out.history_bars(genome("rsi_filter", fast_period=14, slow_period=30, signal_period=500)) == 30
+    assert held_out.history_bars(genome("vwap_reversion", fast_period=20, slow_period=40, signal_period=500)) == 40
+    # %D smooths %K: 20 + 3 bars, beyond the 10-bar trend filter
+    assert held_out.history_bars(genome("stochastic", fast_period=20, slow_period=21, signal_period=3)) == 23
+    # the displacement shifts every line of the cloud
+    assert held_out.history_bars(genome("ichimoku", fast_period=9, slow_period=26, senkou_period=52, signal_period=26)) == 78
+    # a model's training rows come after its features' longest window
+    svc = genome("linear_svc", fast_period=14, slow_period=48, signal_period=24, n_lags=5, train_window=720)
+    assert held_out.history_bars(svc) == 48 + 720
+    assert held_out.history_bars(genome("funding_carry", fast_period=8, slow_period=72)) == 72  # signal_period unused
+    with pytest.raises(ValueError, match="inactive exactly when"):
+        GeneSpec("y", 1, 2, "int", 1, active=False)
 
 
 def test_returns_of_candidates_taken_in_groups_equal_those_of_one_batch(monkeypatch):

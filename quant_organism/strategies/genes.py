@@ -1,9 +1,11 @@
 """The genome: which strategy seed an individual is, and the bounded genes evolution may mutate.
 
 Every genome carries the same common genes (three periods, three thresholds, and the risk genes
-stop-loss, take-profit and position size) plus seed-specific `parameters`. What a common gene means
-depends on the seed; `gene_space(seed_type)` is the single source of truth for each gene's bounds,
-default, meaning and whether the seed uses it at all (`GeneSpec.active`). Orderings between genes
+stop-loss, take-profit and position size) plus seed-specific `parameters`. The common slots are storage
+(names, configs and genes hashes are built from them); what a slot means is declared by each seed:
+`gene_space(seed_type)` is the single source of truth for each gene's bounds, default, meaning, its
+`GeneRole` (a window, a time stop, a threshold, ...) and whether the seed uses it at all (`GeneSpec.active`).
+Nothing outside a seed reads meaning from a slot's name. Orderings between genes
 (fast < slow, exit <= entry, ...) are part of the space too: `repaired()` enforces them, construction
 rejects genomes that break them, so every valid `SeedGenes` can be run as is.
 
@@ -73,6 +75,26 @@ GeneValue = int | float
 GeneKind = Literal["int", "float"]
 
 
+class GeneRole(str, Enum):
+    """What a gene means to everything outside its seed, declared by each seed for each gene it has.
+
+    The common slots (`fast_period`, `signal_period`, ...) are storage shared by every seed (strategy names,
+    configs and genes hashes are built from them); what a slot means is its seed's declaration, never its name.
+    Validation reads the history a genome needs from these roles (`validation/held_out.history_bars`).
+    """
+
+    WINDOW = "window"  # bars an indicator reads back (a moving average's period, a channel, a feature window)
+    EXTENDS = "extends"  # bars added to a window (`GeneSpec.of`; every window when None): a %D, a slope, a shift
+    TRAINING = "training"  # trailing rows a model fits on: every feature window's history comes before them
+    HOLDING = "holding"  # most bars a position is held (a time stop): no history needed
+    SCHEDULE = "schedule"  # how often something is redone (bars between refits): no history needed
+    THRESHOLD = "threshold"  # a level a signal is compared with
+    MODEL = "model"  # a model's hyper-parameter (regularisation, depth, components, quantile)
+    RISK = "risk"  # applied by the backtest and the runtime: stops, take-profit, size
+    REGIME = "regime"  # when a position may be held (strategies/regime_filter.py)
+    UNUSED = "unused"  # a common slot this seed ignores
+
+
 @dataclass(frozen=True)
 class GeneSpec:
     """Bounds (inclusive), type and default of one gene; `active=False` marks a gene the seed ignores."""
@@ -84,6 +106,8 @@ class GeneSpec:
     default: GeneValue
     doc: str = ""
     active: bool = True
+    role: GeneRole = GeneRole.THRESHOLD
+    of: str | None = None  # the window an EXTENDS gene extends (None: every window of the seed)
 
     def __post_init__(self) -> None:
         if self.kind not in ("int", "float"):
@@ -94,6 +118,10 @@ class GeneSpec:
             raise ValueError(f"gene {self.name!r}: integer gene needs integer bounds")
         if not self.contains(self.cast(self.default)):
             raise ValueError(f"gene {self.name!r}: default {self.default} outside [{self.low}, {self.high}]")
+        if (self.role is GeneRole.UNUSED) == self.active:
+            raise ValueError(f"gene {self.name!r}: a gene is inactive exactly when its role is 'unused'")
+        if self.of is not None and self.role is not GeneRole.EXTENDS:
+            raise ValueError(f"gene {self.name!r}: only an 'extends' gene names the window it extends")
 
     def cast(self, value: Any) -> GeneValue:
         """The value as this gene's Python type (ints rounded half to even, -0.0 made 0.0)."""
@@ -133,20 +161,43 @@ class Ordering:
         return a < b if self.strict else a <= b
 
 
-def _g(name: str, low: float, high: float, default: GeneValue, doc: str, kind: GeneKind | None = None) -> GeneSpec:
+def _g(
+    name: str,
+    low: float,
+    high: float,
+    default: GeneValue,
+    doc: str,
+    role: GeneRole,
+    kind: GeneKind | None = None,
+    of: str | None = None,
+) -> GeneSpec:
     kind = kind or ("int" if name in PERIOD_GENES else "float")
-    return GeneSpec(name, low, high, kind, default, doc)
+    return GeneSpec(name, low, high, kind, default, doc, role=role, of=of)
 
 
 def _unused(name: str, low: float, high: float, default: GeneValue) -> GeneSpec:
     kind: GeneKind = "int" if name in PERIOD_GENES else "float"
-    return GeneSpec(name, low, high, kind, default, "not used by this seed", active=False)
+    return GeneSpec(name, low, high, kind, default, "not used by this seed", active=False, role=GeneRole.UNUSED)
 
 
 _RISK: tuple[GeneSpec, ...] = (
-    _g("stop_loss", 0.0, 0.2, 0.05, "stop-loss distance as a fraction of entry price; 0 = none (applied by the backtest)"),
-    _g("take_profit", 0.0, 0.5, 0.0, "take-profit distance as a fraction of entry price; 0 = none (applied by the backtest)"),
-    _g("position_size", 0.01, 1.0, 1.0, "fraction of equity committed per position (applied by the backtest)"),
+    _g(
+        "stop_loss",
+        0.0,
+        0.2,
+        0.05,
+        "stop-loss distance as a fraction of entry price; 0 = none (applied by the backtest)",
+        GeneRole.RISK,
+    ),
+    _g(
+        "take_profit",
+        0.0,
+        0.5,
+        0.0,
+        "take-profit distance as a fraction of entry price; 0 = none (applied by the backtest)",
+        GeneRole.RISK,
+    ),
+    _g("position_size", 0.01, 1.0, 1.0, "fraction of equity committed per position (applied by the backtest)", GeneRole.RISK),
     _g(
         REGIME_GENE,
         0,
@@ -154,6 +205,7 @@ _RISK: tuple[GeneSpec, ...] = (
         0,
         "when the strategy may hold a position: 0 always, 1 not in high volatility, 2 only in "
         "the calm HMM state, 3 only with the market trend, 4 not into extreme sentiment (strategies/regime_filter.py)",
+        GeneRole.REGIME,
         "int",
     ),
 )
@@ -162,150 +214,250 @@ _EXIT_ENTRY = Ordering("exit_threshold", "entry_threshold", strict=False)
 
 # Walk-forward genes shared by the two ML seeds.
 _WALK_FORWARD: tuple[GeneSpec, ...] = (
-    _g("n_lags", 1, 24, 5, "number of lagged one-bar log returns in the features", "int"),
-    _g("train_window", 200, 2000, 720, "trailing bars in each training set", "int"),
-    _g("refit_every", 48, 1000, 168, "bars between refits (anchored at bar 0 of the input)", "int"),
+    _g("n_lags", 1, 24, 5, "number of lagged one-bar log returns in the features", GeneRole.WINDOW, "int"),
+    _g("train_window", 200, 2000, 720, "trailing bars in each training set", GeneRole.TRAINING, "int"),
+    _g("refit_every", 48, 1000, 168, "bars between refits (anchored at bar 0 of the input)", GeneRole.SCHEDULE, "int"),
 )
 _ML_FEATURES: tuple[GeneSpec, ...] = (
-    _g("fast_period", 2, 50, 14, "RSI feature period"),
-    _g("slow_period", 5, 400, 48, "distance-to-EMA feature period"),
-    _g("signal_period", 2, 200, 24, "realised-volatility feature window"),
+    _g("fast_period", 2, 50, 14, "RSI feature period", GeneRole.WINDOW),
+    _g("slow_period", 5, 400, 48, "distance-to-EMA feature period", GeneRole.WINDOW),
+    _g("signal_period", 2, 200, 24, "realised-volatility feature window", GeneRole.WINDOW),
 )
 
 _TABLE: dict[SeedType, tuple[tuple[GeneSpec, ...], tuple[Ordering, ...]]] = {
     SeedType.EMA_CROSSOVER: (
         (
-            _g("fast_period", 2, 100, 12, "fast EMA period"),
-            _g("slow_period", 5, 400, 48, "slow EMA period"),
-            _g("signal_period", 1, 100, 12, "bars over which the slow EMA's slope is measured"),
-            _g("entry_threshold", 0.0, 0.03, 0.002, "EMA spread (fast/slow - 1) needed to enter, as a fraction"),
-            _g("exit_threshold", -0.03, 0.03, 0.0, "spread below which a long exits (mirrored for shorts)"),
-            _g("filter_threshold", 0.0, 0.05, 0.0, "minimum slow-EMA slope in the trade's direction to enter"),
+            _g("fast_period", 2, 100, 12, "fast EMA period", GeneRole.WINDOW),
+            _g("slow_period", 5, 400, 48, "slow EMA period", GeneRole.WINDOW),
+            _g(
+                "signal_period",
+                1,
+                100,
+                12,
+                "bars over which the slow EMA's slope is measured",
+                GeneRole.EXTENDS,
+                of="slow_period",
+            ),
+            _g(
+                "entry_threshold",
+                0.0,
+                0.03,
+                0.002,
+                "EMA spread (fast/slow - 1) needed to enter, as a fraction",
+                GeneRole.THRESHOLD,
+            ),
+            _g("exit_threshold", -0.03, 0.03, 0.0, "spread below which a long exits (mirrored for shorts)", GeneRole.THRESHOLD),
+            _g(
+                "filter_threshold", 0.0, 0.05, 0.0, "minimum slow-EMA slope in the trade's direction to enter", GeneRole.THRESHOLD
+            ),
         ),
         (_FAST_SLOW, _EXIT_ENTRY),
     ),
     SeedType.DONCHIAN_BREAKOUT: (
         (
-            _g("fast_period", 2, 200, 24, "exit channel: previous N bars' low (long) / high (short)"),
-            _g("slow_period", 5, 500, 48, "entry channel: previous N bars' high / low, current bar excluded"),
-            _g("signal_period", 2, 200, 24, "previous bars averaged for the volume baseline"),
-            _g("entry_threshold", 0.0, 0.05, 0.0, "breakout buffer beyond the channel, as a fraction"),
-            _g("exit_threshold", 0.0, 0.05, 0.0, "buffer beyond the exit channel before exiting, as a fraction"),
-            _g("filter_threshold", 0.0, 3.0, 0.0, "breakout bar volume must be >= this multiple of the baseline"),
+            _g("fast_period", 2, 200, 24, "exit channel: previous N bars' low (long) / high (short)", GeneRole.WINDOW),
+            _g("slow_period", 5, 500, 48, "entry channel: previous N bars' high / low, current bar excluded", GeneRole.WINDOW),
+            _g("signal_period", 2, 200, 24, "previous bars averaged for the volume baseline", GeneRole.WINDOW),
+            _g("entry_threshold", 0.0, 0.05, 0.0, "breakout buffer beyond the channel, as a fraction", GeneRole.THRESHOLD),
+            _g(
+                "exit_threshold",
+                0.0,
+                0.05,
+                0.0,
+                "buffer beyond the exit channel before exiting, as a fraction",
+                GeneRole.THRESHOLD,
+            ),
+            _g(
+                "filter_threshold",
+                0.0,
+                3.0,
+                0.0,
+                "breakout bar volume must be >= this multiple of the baseline",
+                GeneRole.THRESHOLD,
+            ),
         ),
         (_FAST_SLOW,),
     ),
     SeedType.RSI_FILTER: (
         (
-            _g("fast_period", 2, 50, 14, "RSI period (Wilder)"),
-            _g("slow_period", 5, 400, 200, "trend-filter SMA period"),
-            _g("signal_period", 1, 500, 48, "time stop: most bars a position is held"),
-            _g("entry_threshold", 5.0, 45.0, 20.0, "long when RSI < 50 - x, short when RSI > 50 + x"),
-            _g("exit_threshold", -40.0, 45.0, 0.0, "long exits when RSI > 50 - x (short mirrored)"),
-            _g("filter_threshold", 0.0, 0.5, 0.05, "longs need close >= SMA*(1-x), shorts close <= SMA*(1+x)"),
+            _g("fast_period", 2, 50, 14, "RSI period (Wilder)", GeneRole.WINDOW),
+            _g("slow_period", 5, 400, 200, "trend-filter SMA period", GeneRole.WINDOW),
+            _g("signal_period", 1, 500, 48, "time stop: most bars a position is held", GeneRole.HOLDING),
+            _g("entry_threshold", 5.0, 45.0, 20.0, "long when RSI < 50 - x, short when RSI > 50 + x", GeneRole.THRESHOLD),
+            _g("exit_threshold", -40.0, 45.0, 0.0, "long exits when RSI > 50 - x (short mirrored)", GeneRole.THRESHOLD),
+            _g(
+                "filter_threshold", 0.0, 0.5, 0.05, "longs need close >= SMA*(1-x), shorts close <= SMA*(1+x)", GeneRole.THRESHOLD
+            ),
         ),
         (_FAST_SLOW, _EXIT_ENTRY),
     ),
     SeedType.STOCHASTIC: (
         (
-            _g("fast_period", 3, 100, 14, "%K lookback (highest high / lowest low, current bar included)"),
-            _g("slow_period", 5, 400, 200, "trend-filter SMA period"),
-            _g("signal_period", 1, 20, 3, "%D: SMA period of %K"),
-            _g("entry_threshold", 5.0, 45.0, 30.0, "long on %K crossing above %D while %D < 50 - x (short mirrored)"),
-            _g("exit_threshold", -45.0, 45.0, -30.0, "long exits when %K > 50 - x (short mirrored)"),
-            _g("filter_threshold", 0.0, 0.5, 0.05, "longs need close >= SMA*(1-x), shorts close <= SMA*(1+x)"),
+            _g("fast_period", 3, 100, 14, "%K lookback (highest high / lowest low, current bar included)", GeneRole.WINDOW),
+            _g("slow_period", 5, 400, 200, "trend-filter SMA period", GeneRole.WINDOW),
+            _g("signal_period", 1, 20, 3, "%D: SMA period of %K", GeneRole.EXTENDS, of="fast_period"),
+            _g(
+                "entry_threshold",
+                5.0,
+                45.0,
+                30.0,
+                "long on %K crossing above %D while %D < 50 - x (short mirrored)",
+                GeneRole.THRESHOLD,
+            ),
+            _g("exit_threshold", -45.0, 45.0, -30.0, "long exits when %K > 50 - x (short mirrored)", GeneRole.THRESHOLD),
+            _g(
+                "filter_threshold", 0.0, 0.5, 0.05, "longs need close >= SMA*(1-x), shorts close <= SMA*(1+x)", GeneRole.THRESHOLD
+            ),
         ),
         (_FAST_SLOW, _EXIT_ENTRY),
     ),
     SeedType.SMA_TREND: (
         (
-            _g("fast_period", 2, 100, 20, "fast SMA period (must agree with the trend)"),
-            _g("slow_period", 5, 400, 100, "slow SMA period (the trend)"),
-            _g("signal_period", 1, 100, 24, "bars over which the slow SMA's slope is measured"),
-            _g("entry_threshold", 0.0, 0.05, 0.005, "close must clear the slow SMA by this fraction to enter"),
-            _g("exit_threshold", -0.05, 0.05, 0.0, "long exits when close/SMA - 1 < x (short mirrored)"),
-            _g("filter_threshold", 0.0, 0.05, 0.0, "minimum slow-SMA slope in the trade's direction to enter"),
+            _g("fast_period", 2, 100, 20, "fast SMA period (must agree with the trend)", GeneRole.WINDOW),
+            _g("slow_period", 5, 400, 100, "slow SMA period (the trend)", GeneRole.WINDOW),
+            _g(
+                "signal_period",
+                1,
+                100,
+                24,
+                "bars over which the slow SMA's slope is measured",
+                GeneRole.EXTENDS,
+                of="slow_period",
+            ),
+            _g(
+                "entry_threshold", 0.0, 0.05, 0.005, "close must clear the slow SMA by this fraction to enter", GeneRole.THRESHOLD
+            ),
+            _g("exit_threshold", -0.05, 0.05, 0.0, "long exits when close/SMA - 1 < x (short mirrored)", GeneRole.THRESHOLD),
+            _g(
+                "filter_threshold", 0.0, 0.05, 0.0, "minimum slow-SMA slope in the trade's direction to enter", GeneRole.THRESHOLD
+            ),
         ),
         (_FAST_SLOW, _EXIT_ENTRY),
     ),
     SeedType.ATR_STOP: (
         (
-            _g("fast_period", 2, 100, 20, "fast EMA period (trend direction)"),
-            _g("slow_period", 5, 400, 100, "slow EMA period (trend direction and entry anchor)"),
-            _g("signal_period", 2, 100, 14, "ATR period (Wilder)"),
-            _g("entry_threshold", 0.0, 4.0, 0.5, "close must clear the slow EMA by this many ATRs to enter"),
-            _g("exit_threshold", 0.5, 8.0, 3.0, "trailing stop: ATRs below the highest close since entry (long)"),
-            _g("filter_threshold", 0.0, 0.05, 0.0, "minimum ATR/close to enter (skips dead markets)"),
+            _g("fast_period", 2, 100, 20, "fast EMA period (trend direction)", GeneRole.WINDOW),
+            _g("slow_period", 5, 400, 100, "slow EMA period (trend direction and entry anchor)", GeneRole.WINDOW),
+            _g("signal_period", 2, 100, 14, "ATR period (Wilder)", GeneRole.WINDOW),
+            _g("entry_threshold", 0.0, 4.0, 0.5, "close must clear the slow EMA by this many ATRs to enter", GeneRole.THRESHOLD),
+            _g(
+                "exit_threshold",
+                0.5,
+                8.0,
+                3.0,
+                "trailing stop: ATRs below the highest close since entry (long)",
+                GeneRole.THRESHOLD,
+            ),
+            _g("filter_threshold", 0.0, 0.05, 0.0, "minimum ATR/close to enter (skips dead markets)", GeneRole.THRESHOLD),
         ),
         (_FAST_SLOW,),
     ),
     SeedType.ICHIMOKU: (
         (
-            _g("fast_period", 2, 60, 9, "tenkan-sen period"),
-            _g("slow_period", 5, 200, 26, "kijun-sen period"),
-            _g("signal_period", 1, 120, 26, "displacement: the cloud in force at bar t was computed at t - N"),
-            _g("entry_threshold", 0.0, 0.05, 0.0, "close must clear the cloud by this fraction to enter"),
-            _g("exit_threshold", 0.0, 0.05, 0.0, "long exits when close < kijun*(1-x) (short mirrored)"),
-            _g("filter_threshold", -0.05, 0.2, 0.0, "chikou momentum close[t]/close[t-N]-1 must exceed x (long)"),
-            _g("senkou_period", 10, 400, 52, "senkou span B period", "int"),
+            _g("fast_period", 2, 60, 9, "tenkan-sen period", GeneRole.WINDOW),
+            _g("slow_period", 5, 200, 26, "kijun-sen period", GeneRole.WINDOW),
+            _g("signal_period", 1, 120, 26, "displacement: the cloud in force at bar t was computed at t - N", GeneRole.EXTENDS),
+            _g("entry_threshold", 0.0, 0.05, 0.0, "close must clear the cloud by this fraction to enter", GeneRole.THRESHOLD),
+            _g("exit_threshold", 0.0, 0.05, 0.0, "long exits when close < kijun*(1-x) (short mirrored)", GeneRole.THRESHOLD),
+            _g(
+                "filter_threshold",
+                -0.05,
+                0.2,
+                0.0,
+                "chikou momentum close[t]/close[t-N]-1 must exceed x (long)",
+                GeneRole.THRESHOLD,
+            ),
+            _g("senkou_period", 10, 400, 52, "senkou span B period", GeneRole.WINDOW, "int"),
         ),
         (_FAST_SLOW, Ordering("slow_period", "senkou_period", strict=True)),
     ),
     SeedType.VWAP_REVERSION: (
         (
-            _g("fast_period", 2, 200, 24, "window of the one-bar log-return volatility that scales deviations"),
-            _g("slow_period", 5, 500, 48, "rolling VWAP window"),
-            _g("signal_period", 1, 500, 24, "time stop: most bars a position is held"),
-            _g("entry_threshold", 0.5, 10.0, 2.0, "long when close is this many vols below VWAP (short above)"),
-            _g("exit_threshold", -3.0, 10.0, 0.0, "long exits when less than x vols below VWAP"),
-            _g("filter_threshold", 0.0, 5.0, 0.0, "entry bar volume must be >= x times the previous VWAP window's mean"),
+            _g("fast_period", 2, 200, 24, "window of the one-bar log-return volatility that scales deviations", GeneRole.WINDOW),
+            _g("slow_period", 5, 500, 48, "rolling VWAP window", GeneRole.WINDOW),
+            _g("signal_period", 1, 500, 24, "time stop: most bars a position is held", GeneRole.HOLDING),
+            _g(
+                "entry_threshold",
+                0.5,
+                10.0,
+                2.0,
+                "long when close is this many vols below VWAP (short above)",
+                GeneRole.THRESHOLD,
+            ),
+            _g("exit_threshold", -3.0, 10.0, 0.0, "long exits when less than x vols below VWAP", GeneRole.THRESHOLD),
+            _g(
+                "filter_threshold",
+                0.0,
+                5.0,
+                0.0,
+                "entry bar volume must be >= x times the previous VWAP window's mean",
+                GeneRole.THRESHOLD,
+            ),
         ),
         (_FAST_SLOW, _EXIT_ENTRY),
     ),
     SeedType.VOLATILITY_SCALING: (
         (
-            _g("fast_period", 2, 100, 24, "short realised-volatility window"),
-            _g("slow_period", 5, 1000, 168, "baseline realised-volatility window"),
-            _g("signal_period", 2, 500, 72, "momentum lookback"),
-            _g("entry_threshold", 0.0, 3.0, 0.5, "momentum t-stat needed to enter"),
-            _g("exit_threshold", -3.0, 3.0, 0.0, "long exits when the t-stat < x (short mirrored)"),
-            _g("filter_threshold", 0.5, 4.0, 1.5, "flat whenever short vol > x times baseline vol (vol target)"),
+            _g("fast_period", 2, 100, 24, "short realised-volatility window", GeneRole.WINDOW),
+            _g("slow_period", 5, 1000, 168, "baseline realised-volatility window", GeneRole.WINDOW),
+            _g("signal_period", 2, 500, 72, "momentum lookback", GeneRole.WINDOW),
+            _g("entry_threshold", 0.0, 3.0, 0.5, "momentum t-stat needed to enter", GeneRole.THRESHOLD),
+            _g("exit_threshold", -3.0, 3.0, 0.0, "long exits when the t-stat < x (short mirrored)", GeneRole.THRESHOLD),
+            _g(
+                "filter_threshold",
+                0.5,
+                4.0,
+                1.5,
+                "flat whenever short vol > x times baseline vol (vol target)",
+                GeneRole.THRESHOLD,
+            ),
         ),
         (_FAST_SLOW, _EXIT_ENTRY),
     ),
     SeedType.FUNDING_CARRY: (
         (
-            _g("fast_period", 1, 100, 8, "bars of funding averaged (1 = latest rate)"),
-            _g("slow_period", 5, 500, 72, "price-momentum lookback of the trend guard"),
+            _g("fast_period", 1, 100, 8, "bars of funding averaged (1 = latest rate)", GeneRole.WINDOW),
+            _g("slow_period", 5, 500, 72, "price-momentum lookback of the trend guard", GeneRole.WINDOW),
             _unused("signal_period", 1, 100, 24),
-            _g("entry_threshold", 0.0, 5e-4, 5e-5, "short when mean funding > x per interval, long when < -x"),
-            _g("exit_threshold", -5e-4, 5e-4, 1e-5, "a short exits when mean funding < x (long mirrored)"),
-            _g("filter_threshold", 0.0, 1.0, 0.1, "trend guard: no short after a rise > x over the lookback"),
+            _g(
+                "entry_threshold", 0.0, 5e-4, 5e-5, "short when mean funding > x per interval, long when < -x", GeneRole.THRESHOLD
+            ),
+            _g("exit_threshold", -5e-4, 5e-4, 1e-5, "a short exits when mean funding < x (long mirrored)", GeneRole.THRESHOLD),
+            _g("filter_threshold", 0.0, 1.0, 0.1, "trend guard: no short after a rise > x over the lookback", GeneRole.THRESHOLD),
         ),
         (_FAST_SLOW, _EXIT_ENTRY),
     ),
     SeedType.LINEAR_SVC: (
         (
             *_ML_FEATURES,
-            _g("entry_threshold", 0.0, 1.0, 0.1, "decision-function margin needed to enter"),
-            _g("exit_threshold", -1.0, 1.0, 0.0, "long exits when the decision function < x (short mirrored)"),
+            _g("entry_threshold", 0.0, 1.0, 0.1, "decision-function margin needed to enter", GeneRole.THRESHOLD),
+            _g(
+                "exit_threshold", -1.0, 1.0, 0.0, "long exits when the decision function < x (short mirrored)", GeneRole.THRESHOLD
+            ),
             _unused("filter_threshold", 0.0, 1.0, 0.0),
             *_WALK_FORWARD,
-            _g("log10_c", -4.0, 1.0, -1.0, "log10 of LinearSVC's regularisation parameter C"),
+            _g("log10_c", -4.0, 1.0, -1.0, "log10 of LinearSVC's regularisation parameter C", GeneRole.MODEL),
         ),
         (_FAST_SLOW, _EXIT_ENTRY),
     ),
     SeedType.PCA_TREE_QUANTILE: (
         (
             *_ML_FEATURES,
-            _g("entry_threshold", 0.0, 1.0, 0.0, "long when the leaf's lower quantile of the vol-scaled next return > x"),
-            _g("exit_threshold", -1.0, 1.0, 0.0, "long exits when the leaf median < x (short mirrored)"),
+            _g(
+                "entry_threshold",
+                0.0,
+                1.0,
+                0.0,
+                "long when the leaf's lower quantile of the vol-scaled next return > x",
+                GeneRole.THRESHOLD,
+            ),
+            _g("exit_threshold", -1.0, 1.0, 0.0, "long exits when the leaf median < x (short mirrored)", GeneRole.THRESHOLD),
             _unused("filter_threshold", 0.0, 1.0, 0.0),
             *_WALK_FORWARD,
-            _g("n_components", 1, 8, 3, "PCA components kept (capped at the feature count)", "int"),
-            _g("max_depth", 1, 8, 3, "decision tree depth", "int"),
-            _g("min_leaf", 10, 200, 40, "fewest training rows per tree leaf", "int"),
-            _g("quantile", 0.05, 0.45, 0.3, "band: the leaf's q and 1-q quantiles of the next return"),
+            _g("n_components", 1, 8, 3, "PCA components kept (capped at the feature count)", GeneRole.MODEL, "int"),
+            _g("max_depth", 1, 8, 3, "decision tree depth", GeneRole.MODEL, "int"),
+            _g("min_leaf", 10, 200, 40, "fewest training rows per tree leaf", GeneRole.MODEL, "int"),
+            _g("quantile", 0.05, 0.45, 0.3, "band: the leaf's q and 1-q quantiles of the next return", GeneRole.MODEL),
         ),
         (_FAST_SLOW, _EXIT_ENTRY),
     ),
@@ -320,6 +472,9 @@ def _build_spaces() -> dict[SeedType, dict[str, GeneSpec]]:
         missing = [name for name in COMMON_GENES if name not in space]
         if missing or len(space) != len(specs) + len(_RISK):
             raise RuntimeError(f"gene table for {seed_type.value}: missing {missing} or duplicate names")
+        for spec in space.values():
+            if spec.of is not None and (spec.of not in space or space[spec.of].role is not GeneRole.WINDOW):
+                raise RuntimeError(f"gene table for {seed_type.value}: {spec.name} extends {spec.of!r}, not a window of the seed")
         for order in orderings:
             lo, hi = space[order.lower], space[order.upper]
             if not lo.low < hi.low or lo.low > hi.high:  # repair must always find a feasible pair

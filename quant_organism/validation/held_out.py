@@ -43,7 +43,7 @@ from quant_organism.backtest.costs import CostModel
 from quant_organism.core.artifacts import json_safe
 from quant_organism.core.metrics import bars_per_year, figures
 from quant_organism.core.windows import Window
-from quant_organism.strategies.genes import SeedGenes
+from quant_organism.strategies.genes import GeneRole, SeedGenes, gene_space
 from quant_organism.validation.beta import beta_matched_excess
 from quant_organism.validation.deflated_sharpe import ReturnMoments, deflated_sharpe_ratio
 from quant_organism.validation.power import DetectableSharpe, plan
@@ -237,7 +237,7 @@ def run_held_out_stage(
     evidence = held_out_evidence(candidates, frames, out_of_sample, walk_forward, config.costs)
     inputs = gate_inputs(evidence, config.alpha)
     test = superiority_test(inputs.excess, alpha=config.alpha, reps=config.reps, seed=config.seed)
-    results = {g.seed_id: judge(g.seed_id, evidence, test, config, longest_lookback(g), inputs) for g in candidates}
+    results = {g.seed_id: judge(g.seed_id, evidence, test, config, history_bars(g), inputs) for g in candidates}
     return results, evidence, test
 
 
@@ -251,17 +251,41 @@ def window_figures(returns: pd.Series, bars_per_year: float) -> dict[str, float]
     return {key: measured[key] for key in ("sharpe", "total_return", "max_drawdown")} | {"bars": int(len(values))}
 
 
-LOOKBACK_GENES = ("fast_period", "slow_period", "signal_period", "senkou_period")
+HISTORY_ROLES = frozenset({GeneRole.WINDOW, GeneRole.EXTENDS, GeneRole.TRAINING})
+"""Roles whose values are bars of history a genome reads before its first signal."""
+NO_HISTORY_ROLES = frozenset(
+    {GeneRole.HOLDING, GeneRole.SCHEDULE, GeneRole.THRESHOLD, GeneRole.MODEL, GeneRole.RISK, GeneRole.REGIME, GeneRole.UNUSED}
+)
+"""Roles that need no history: a time stop of 500 bars is not 500 bars of data needed."""
 
 
-def longest_lookback(genes: SeedGenes) -> int:
-    """Bars of history the genome needs before its signals are what its backtest computed: its longest period
-    gene, or an ML seed's training window plus its lags."""
+def history_bars(genes: SeedGenes) -> int:
+    """Bars of history the genome needs before its signals are what its backtest computed, from its seed's own
+    declaration (`gene_space(...)[name].role`): the longest window with the genes that extend it (a %D on its %K,
+    a slope or a displacement), plus a model's training rows, which come after every feature's own window. A role
+    this function does not know is an error, not a guess (test_validation_held_out.py runs every seed)."""
+    space = gene_space(genes.seed_type)
     values = genes.gene_values()
-    periods = [int(values[n]) for n in LOOKBACK_GENES if n in values]
-    if "train_window" in values:
-        periods.append(int(values["train_window"]) + int(values.get("n_lags", 0)))
-    return max(periods, default=0)
+    windows: dict[str, int] = {}
+    extra_everywhere = 0
+    extensions: list[tuple[str, int]] = []
+    for name, spec in space.items():
+        if spec.role not in HISTORY_ROLES:
+            if spec.role not in NO_HISTORY_ROLES:
+                raise ValueError(
+                    f"{genes.seed_type.value}.{name}: validation does not know what role {spec.role.value!r} costs in history"
+                )
+            continue
+        value = int(values[name])
+        if spec.role is GeneRole.WINDOW:
+            windows[name] = value
+        elif spec.role is GeneRole.TRAINING or spec.of is None:
+            extra_everywhere += value
+        else:
+            extensions.append((spec.of, value))
+    for window, value in extensions:
+        windows[window] += value
+    return max(windows.values(), default=0) + extra_everywhere
 
 
 def judge(
