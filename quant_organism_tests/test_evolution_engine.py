@@ -44,7 +44,7 @@ from quant_organism.evolution.operators import (
     random_genome_values,
 )
 from quant_organism.strategies import ML_SEEDS, TECHNICAL_SEEDS, SeedGenes, SeedType, gene_orderings, gene_space
-from quant_organism.strategies.genes import repair_values
+from quant_organism.strategies.genes import TEMPLATE_SEEDS, repair_values
 from quant_organism_tests.support.markets import planted_market
 
 EVOLUTION_DAY = "2024-02-09"  # planted markets below start 2024-01-01 and run 40 days: D is their last day
@@ -612,7 +612,7 @@ def test_what_an_island_worker_imports_leaves_the_lake_out():
     assert done.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("seed_type", list(SeedType))
+@pytest.mark.parametrize("seed_type", TEMPLATE_SEEDS)  # a rule tree's are DEAP's (test_strategies_rule_tree.py)
 def test_random_genome_values_are_random_genomes_values(seed_type: SeedType) -> None:
     """Islands draw their first genomes as values: the draws of a uniform genome (`SeedGenes.random`), in its
     order, with the genes evolution leaves alone set to their defaults and repaired, as a genome built that way."""
@@ -628,3 +628,29 @@ def test_random_genome_values_are_random_genomes_values(seed_type: SeedType) -> 
             seed_type, np.random.default_rng(5)
         )
     assert a.random() == b.random()
+
+
+def test_an_island_evolves_rule_trees_beside_templates_reproducibly_and_every_tree_comes_back_from_its_record(market):
+    """Trees breed by DEAP's genetic programming in the same islands as templates: the population records each
+    tree's rule with its genes, a record gives the genome back with its hash, and a rerun is identical."""
+    import json
+
+    from quant_organism.evolution.result import genes_from_row
+    from quant_organism.strategies.rule_tree import MAX_DEPTH, nodes
+
+    config = small_config(seed_types=["rule_tree", "ema_crossover"], generations=3, total_strategies=12, batch_size=6)
+    first = run_evolution(market, config, evolution_date=EVOLUTION_DAY)
+    again = run_evolution(market, config, evolution_date=EVOLUTION_DAY)
+    pd.testing.assert_frame_equal(first.population.drop(columns=["wall_s"], errors="ignore"),
+                                  again.population.drop(columns=["wall_s"], errors="ignore"))  # fmt: skip
+    trees = first.population[first.population["seed_type"] == "rule_tree"]
+    assert len(trees) >= 10 and trees["generation"].max() >= 2
+    rules = set()
+    for _, row in trees.iterrows():
+        genes = genes_from_row(row)
+        assert genes.genes_hash() == row["genes_hash"]
+        tree = json.loads(genes.rule)
+        assert nodes(tree) >= 1 and "rule" in json.loads(row["genes"])
+        rules.add(genes.rule)
+    assert len(rules) >= 8  # variation makes new trees
+    assert all(json.dumps(json.loads(r)).count('"op"') <= 2**MAX_DEPTH for r in rules)

@@ -185,3 +185,21 @@ def test_regime_genes_are_honoured_identically_in_paper_trading_and_the_backtest
     unfiltered = seed.generate_signals_batch(frame, [base])
     filtered = seed.generate_signals_batch(frame, genomes)
     assert any((filtered[g.seed_id] != unfiltered.iloc[:, 0]).any() for g in genomes)  # the genes changed positions
+
+
+def test_rule_trees_from_evolutions_sampler_keep_parity_for_20_days(data_dir: Path, monkeypatch, request):
+    """Trees as DEAP draws them (leaves, votes, regime and volatility conditions), paper-traded day by day with the
+    regime series joined: the same positions as their backtest on every bar."""
+    import json
+
+    from quant_organism.evolution import gp
+    from quant_organism.strategies.rule_tree import nodes
+
+    rng = np.random.default_rng(21)
+    genomes = []
+    while len(genomes) < 4:
+        values = gp.random_genome_values(SeedType.RULE_TREE, rng)
+        if nodes(json.loads(values["rule"])) >= 5:  # composed trees, not lone leaves
+            genomes.append(SeedGenes.from_gene_values(SeedType.RULE_TREE, f"tree_{len(genomes)}", values))
+    assert any('"cond"' in g.rule for g in genomes)
+    _paper_trade_btc_for_20_days(data_dir, monkeypatch, request, "synthetic", genomes, regimes=True)

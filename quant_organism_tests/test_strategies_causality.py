@@ -15,45 +15,9 @@ from quant_organism.strategies import ML_SEEDS, SeedGenes, SeedType, get_registr
 from quant_organism.strategies.indicators import Indicators
 from quant_organism.strategies.ohlcv import prepare_bars
 from quant_organism.strategies.walk_forward import MlFeatures, WalkForward
+from quant_organism_tests.support.markets import regime_market
 
 N_BARS = 1500
-
-
-def regime_market(n: int = N_BARS, seed: int = 0) -> pd.DataFrame:
-    """Hourly bars from a random walk switching between trend, chop, mean reversion and calm regimes.
-
-    Includes a stretch of constant prices (zero volatility) and funding rates that are published
-    only on some bars (NaN elsewhere), the awkward cases real data has.
-    """
-    rng = np.random.default_rng(seed)
-    returns = np.empty(n)
-    funding = np.empty(n)
-    prev, t = 0.0, 0
-    while t < n:
-        length = int(rng.integers(60, 250))
-        drift = rng.choice([-0.002, -0.0005, 0.0, 0.0005, 0.002])
-        vol = rng.choice([0.002, 0.006, 0.015])
-        phi = rng.choice([0.0, -0.5, 0.3])
-        level = drift * 0.05 + rng.normal(1e-5, 3e-5)
-        for k in range(t, min(t + length, n)):
-            prev = drift + phi * prev + vol * rng.normal()
-            returns[k] = prev
-            funding[k] = level + rng.normal(0, 1e-5)
-        t += length
-    returns[700:730] = 0.0  # market halts: constant prices
-    close = 100 * np.exp(np.cumsum(returns))
-    open_ = np.r_[100.0, close[:-1]]
-    wick = np.abs(rng.normal(0, 0.003, n))
-    wick[700:730] = 0.0
-    high = np.maximum(open_, close) * (1 + wick)
-    low = np.minimum(open_, close) * (1 - wick)
-    volume = rng.lognormal(7, 0.5, n) * (1 + 50 * np.abs(returns))
-    funding[rng.random(n) < 0.05] = np.nan
-    index = pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC")
-    return pd.DataFrame(
-        {"open": open_, "high": high, "low": low, "close": close, "volume": volume, "funding_rate": funding},
-        index=index,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +29,11 @@ def genomes(seed_type: SeedType, n_random: int, seed: int = 0) -> list[SeedGenes
     rng = np.random.default_rng(seed)
     out = [SeedGenes.create_default(seed_type, "default")]
     for i in range(n_random):
+        if seed_type is SeedType.RULE_TREE:  # trees as evolution draws them (DEAP's genHalfAndHalf)
+            from quant_organism.evolution import gp
+
+            out.append(SeedGenes.from_gene_values(seed_type, f"random-{i}", gp.random_genome_values(seed_type, rng)))
+            continue
         genes = SeedGenes.random(seed_type, f"random-{i}", rng)
         if seed_type in ML_SEEDS:  # keep training sets inside the 1,500 test bars
             params = {**genes.parameters, "train_window": min(genes.parameters["train_window"], 600)}

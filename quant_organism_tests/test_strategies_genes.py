@@ -22,7 +22,16 @@ from quant_organism.strategies import (
     repair_values,
 )
 from quant_organism.strategies.base import BaseSeed
-from quant_organism.strategies.genes import _clipped, _gene_problems, genes_hash, genes_hash_and_json, genes_json, hash_payload
+from quant_organism.strategies.genes import (
+    RULE_GENE,
+    _clipped,
+    _gene_problems,
+    genes_hash,
+    genes_hash_and_json,
+    genes_json,
+    hash_payload,
+)
+from quant_organism.strategies.rule_tree import canonical_rule
 
 ALL = list(SeedType)
 
@@ -30,7 +39,9 @@ ALL = list(SeedType)
 def assert_valid(genes: SeedGenes) -> None:
     space = gene_space(genes.seed_type)
     values = genes.gene_values()
-    assert list(values) == list(space)
+    if seed_type_has_rule := genes.seed_type is SeedType.RULE_TREE:
+        assert canonical_rule(values.pop(RULE_GENE)) == genes.rule
+    assert list(values) == list(space), seed_type_has_rule
     for name, spec in space.items():
         value = values[name]
         assert spec.low <= value <= spec.high, (genes.seed_type, name, value)
@@ -39,7 +50,7 @@ def assert_valid(genes: SeedGenes) -> None:
         assert order.holds(values), (genes.seed_type, order, values)
 
 
-def test_seed_types_are_the_twelve_stable_values() -> None:
+def test_seed_types_are_the_stable_values() -> None:
     assert {s.name: s.value for s in SeedType} == {
         "EMA_CROSSOVER": "ema_crossover",
         "DONCHIAN_BREAKOUT": "donchian_breakout",
@@ -53,9 +64,10 @@ def test_seed_types_are_the_twelve_stable_values() -> None:
         "FUNDING_CARRY": "funding_carry",
         "LINEAR_SVC": "linear_svc",
         "PCA_TREE_QUANTILE": "pca_tree_quantile",
+        "RULE_TREE": "rule_tree",
     }
     assert set(TECHNICAL_SEEDS).isdisjoint(ML_SEEDS)
-    assert set(TECHNICAL_SEEDS) | set(ML_SEEDS) == set(SeedType)
+    assert set(TECHNICAL_SEEDS) | set(ML_SEEDS) | {SeedType.RULE_TREE} == set(SeedType)
     assert f"{SeedType.ICHIMOKU}" == "ichimoku"
 
 
@@ -226,10 +238,14 @@ def test_hash_payload_is_the_canonical_json_of_the_cast_genes() -> None:
                 for name, spec in space.items():
                     if spec.kind == "float" and spec.low <= 0.0 <= spec.high:
                         values[name] = -0.0 if k % 10 else 1e-7 if spec.high >= 1e-7 else 0.0
+            rule = values.pop(RULE_GENE, None)
             cast = {name: space[name].cast(v) for name, v in values.items()}
             if cast["regime_filter"] == 0:
                 del cast["regime_filter"]
-            expected = json.dumps({"seed_type": seed_type.value, "genes": cast}, sort_keys=True, separators=(",", ":"))
+            payload = {"seed_type": seed_type.value, "genes": cast} | ({} if rule is None else {RULE_GENE: json.loads(rule)})
+            if rule is not None:
+                values[RULE_GENE] = rule
+            expected = json.dumps(payload, sort_keys=True, separators=(",", ":"))
             assert hash_payload(seed_type, values) == expected
     with pytest.raises(ValueError):
         hash_payload(

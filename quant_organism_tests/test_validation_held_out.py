@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -150,6 +152,11 @@ def test_every_seed_declares_genes_the_validation_understands_and_the_history_fo
     svc = genome("linear_svc", fast_period=14, slow_period=48, signal_period=24, n_lags=5, train_window=720)
     assert held_out.history_bars(svc) == 48 + 720
     assert held_out.history_bars(genome("funding_carry", fast_period=8, slow_period=72)) == 72  # signal_period unused
+    tree = SeedGenes(seed_id="t", seed_type="rule_tree", rule=json.dumps({"op": "gate", "args": [
+        {"cond": "vol_ratio", "fast": 10, "slow": 300, "above": 1.2},
+        {"op": "and", "args": [{"leaf": {"seed_type": "rsi_filter", "fast_period": 14, "slow_period": 30, "signal_period": 500}},
+                               {"leaf": {"seed_type": "sma_trend", "fast_period": 20, "slow_period": 100, "signal_period": 24}}]}]}))  # fmt: skip
+    assert held_out.history_bars(tree) == 300  # the volatility condition's window beyond the SMA's 100 + 24
     with pytest.raises(ValueError, match="inactive exactly when"):
         GeneSpec("y", 1, 2, "int", 1, active=False)
 

@@ -33,10 +33,10 @@ import numpy as np
 import pandas as pd
 
 from quant_organism.backtest.fitness import OBJECTIVE_COLUMNS, OBJECTIVE_WEIGHTS, FitnessConfig
-from quant_organism.evolution import nsga2
+from quant_organism.evolution import gp, nsga2, operators
 from quant_organism.evolution.config import OBJECTIVE_COLUMN, EvolutionConfig
 from quant_organism.evolution.fitness import evaluate_universe
-from quant_organism.evolution.operators import allocate, crossover_values, crowded_tournament, mutate_values, random_genome_values
+from quant_organism.evolution.operators import allocate, crowded_tournament
 from quant_organism.evolution.windows import Window, WindowLeakError, guard_train_frames
 from quant_organism.strategies.genes import (
     SeedGenes,
@@ -276,8 +276,8 @@ class Island:
                 out.append(self._individual(genes.seed_type, values, digest, 0))
         types = allocate(self.task.size - len(out), self.config.seed_type_weights(), rotate=self.task.batch)
         for seed_type in types:
-            for _ in range(100):  # a duplicate draw is astronomically rare; redraw instead of keeping it
-                values = self._restricted_values(seed_type, random_genome_values(seed_type, self.rng))
+            for _ in range(100):  # a duplicate draw is rare (astronomically, for a template); redraw instead of keeping it
+                values = self._restricted_values(seed_type, variation(seed_type).random_genome_values(seed_type, self.rng))
                 digest, text = genes_hash_and_json(seed_type, values)
                 if digest not in seen:
                     break
@@ -301,7 +301,7 @@ class Island:
                 pair = members[j : j + 2]
                 if len(pair) == 2 and self.rng.random() < cfg.crossover_rate:
                     va, vb = pair[0].values, pair[1].values
-                    a, b = crossover_values(seed_type, va, vb, self.rng)
+                    a, b = variation(seed_type).crossover_values(seed_type, va, vb, self.rng)
                     children += [(seed_type, a, va), (seed_type, b, vb)]
                 else:
                     children += [(seed_type, p.values, None) for p in pair]
@@ -310,7 +310,9 @@ class Island:
             # A child equal to its parent, gene for gene, is the parent (repaired values are typed and canonical,
             # so equal values are equal hashes): it must mutate.
             unchanged = parent is None or values == parent
-            mutated = mutate_values(seed_type, values, self.rng, cfg.mutation_rate, cfg.mutation_sigma, force=unchanged)
+            mutated = variation(seed_type).mutate_values(
+                seed_type, values, self.rng, cfg.mutation_rate, cfg.mutation_sigma, force=unchanged
+            )
             child = self._restricted_values(seed_type, mutated)
             digest, text = genes_hash_and_json(seed_type, child)
             out.append(self._individual(seed_type, child, digest, generation, text))
@@ -383,6 +385,12 @@ class Island:
                 "wall_s": time.perf_counter() - tick,
             }
         )
+
+
+def variation(seed_type: SeedType):
+    """The operators that vary a seed type's values: DEAP's genetic programming for rule trees (`gp`), the
+    templates' gene operators otherwise (`operators`); both modules offer the same three functions."""
+    return gp if seed_type is SeedType.RULE_TREE else operators
 
 
 def median(values: list[float]) -> float:

@@ -100,7 +100,7 @@ def _reflect(value: float, low: float, high: float) -> float:
     return min(max(value, low), high)
 
 
-def _mutate_gene(is_int: bool, low: float, high: float, value: float, sigma: float, rng: np.random.Generator) -> float:
+def mutate_gene(is_int: bool, low: float, high: float, value: float, sigma: float, rng: np.random.Generator) -> float:
     step = rng.normal(0.0, sigma * (high - low))
     if is_int:
         jump = int(round(step))
@@ -123,7 +123,7 @@ def mutate_values(
 ) -> dict[str, GeneValue]:
     """`mutate` on flat gene values as `repair_values` returns them, returning the child's the same way: evolution
     breeds on values and builds a genome only for an offspring not seen before. A mutated gene stays within its
-    bounds and type (`_mutate_gene`), so only the orderings are restored: the child is what repairing it gives."""
+    bounds and type (`mutate_gene`), so only the orderings are restored: the child is what repairing it gives."""
     layout = _active_layout(seed_type)
     hits = [k for k, u in enumerate(rng.random(len(layout)).tolist()) if u < rate]  # a list: numpy's per call cost more
     if force and not hits:
@@ -131,7 +131,7 @@ def mutate_values(
     out = dict(values)
     for k in hits:
         name, is_int, low, high = layout[k]
-        out[name] = _mutate_gene(is_int, low, high, out[name], sigma, rng)
+        out[name] = mutate_gene(is_int, low, high, out[name], sigma, rng)
     return restore_orderings(seed_type, out)
 
 

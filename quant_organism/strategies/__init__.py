@@ -20,6 +20,7 @@ from .genes import (
 )
 from .ohlcv import SignalInputError
 from .registry import SeedRegistry, get_registry
+from .rule_tree import canonical_rule  # registers the rule trees' grammar with the genes
 
 __all__ = [
     "COMMON_GENES",
@@ -36,5 +37,6 @@ __all__ = [
     "gene_space",
     "get_registry",
     "parameter_names",
+    "canonical_rule",
     "repair_values",
 ]

@@ -32,7 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class SeedType(str, Enum):
-    """The twelve strategy seeds (stable values: they appear in configs and strategy names)."""
+    """The strategy seeds (stable values: they appear in configs and strategy names): twelve templates, and the rule
+    tree (strategies/rule_tree.py) that composes the templates' signals."""
 
     EMA_CROSSOVER = "ema_crossover"
     DONCHIAN_BREAKOUT = "donchian_breakout"
@@ -46,6 +47,7 @@ class SeedType(str, Enum):
     FUNDING_CARRY = "funding_carry"
     LINEAR_SVC = "linear_svc"
     PCA_TREE_QUANTILE = "pca_tree_quantile"
+    RULE_TREE = "rule_tree"
 
     def __str__(self) -> str:  # f"{seed_type}" gives the value, as strategy names expect
         return self.value
@@ -64,6 +66,35 @@ TECHNICAL_SEEDS: tuple[SeedType, ...] = (
     SeedType.FUNDING_CARRY,
 )
 ML_SEEDS: tuple[SeedType, ...] = (SeedType.LINEAR_SVC, SeedType.PCA_TREE_QUANTILE)
+TEMPLATE_SEEDS: tuple[SeedType, ...] = TECHNICAL_SEEDS + ML_SEEDS
+RULE_GENE = "rule"
+"""A rule tree's structure: canonical JSON text (strategies/rule_tree.py), carried beside its numeric genes."""
+
+
+@dataclass(frozen=True)
+class RuleGrammar:
+    """How a rule text is checked and made canonical: strategies/rule_tree.py registers it when imported (the
+    package imports it), since the grammar's leaves are genomes of this module."""
+
+    canonical_rule: Any  # (text or mapping) -> canonical text; raises ValueError on a rule outside the grammar
+    default_rule: str
+
+    def canonical(self, rule: Any) -> str:
+        return self.canonical_rule(self.default_rule if rule is None else rule)
+
+
+_GRAMMAR: list[RuleGrammar] = []
+
+
+def register_rule_grammar(grammar: RuleGrammar) -> None:
+    _GRAMMAR[:] = [grammar]
+
+
+def _rule_grammar() -> RuleGrammar:
+    if not _GRAMMAR:
+        raise RuntimeError("no rule grammar registered: import quant_organism.strategies (it registers rule_tree's)")
+    return _GRAMMAR[0]
+
 
 PERIOD_GENES: tuple[str, ...] = ("fast_period", "slow_period", "signal_period")
 THRESHOLD_GENES: tuple[str, ...] = ("entry_threshold", "exit_threshold", "filter_threshold")
@@ -461,6 +492,17 @@ _TABLE: dict[SeedType, tuple[tuple[GeneSpec, ...], tuple[Ordering, ...]]] = {
         ),
         (_FAST_SLOW, _EXIT_ENTRY),
     ),
+    SeedType.RULE_TREE: (  # its signal is its `rule`; only the risk and regime genes are numbers
+        (
+            _unused("fast_period", 2, 100, 12),
+            _unused("slow_period", 5, 400, 48),
+            _unused("signal_period", 1, 100, 12),
+            _unused("entry_threshold", 0.0, 1.0, 0.0),
+            _unused("exit_threshold", 0.0, 1.0, 0.0),
+            _unused("filter_threshold", 0.0, 1.0, 0.0),
+        ),
+        (),
+    ),
 }
 
 
@@ -563,6 +605,9 @@ def repair_values(seed_type: SeedType | str, values: Mapping[str, Any]) -> dict[
     seed_type = _seed_type(seed_type)
     space = _SPACES[seed_type]
     if not values.keys() <= space.keys():
+        if seed_type is SeedType.RULE_TREE and RULE_GENE in values:
+            rule = values[RULE_GENE]
+            return {**repair_values(seed_type, {k: v for k, v in values.items() if k != RULE_GENE}), RULE_GENE: rule}
         unknown = sorted(set(values) - set(space))
         raise ValueError(f"{seed_type.value}: unknown gene(s) {unknown}; expected {list(space)}")
     return restore_orderings(seed_type, _clipped(seed_type, values))
@@ -642,10 +687,13 @@ def hash_payload(seed_type: SeedType, values: Mapping[str, GeneValue]) -> str:
             parts.append(part)
         else:
             return f'{{"genes":{{{",".join(parts)}}},"seed_type":{json.dumps(seed_type.value)}}}'
-    cast = {name: space[name].cast(value) for name, value in values.items()}
+    cast = {name: space[name].cast(value) for name, value in values.items() if name != RULE_GENE}
     if cast[REGIME_GENE] == 0:
         del cast[REGIME_GENE]
-    return json.dumps({"seed_type": seed_type.value, "genes": cast}, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    payload: dict[str, Any] = {"seed_type": seed_type.value, "genes": cast}
+    if RULE_GENE in values:  # a rule tree: its structure is part of what it is
+        payload[RULE_GENE] = json.loads(values[RULE_GENE])
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 @functools.cache
@@ -838,6 +886,7 @@ class SeedGenes(BaseModel):
     take_profit: float
     position_size: float
     regime_filter: int
+    rule: str | None = Field(default=None, description="a rule tree's structure (canonical JSON); None for a template")
 
     @model_validator(mode="before")
     @classmethod
@@ -870,6 +919,10 @@ class SeedGenes(BaseModel):
             else:
                 typed[name] = float(value) + 0.0
         data["parameters"] = typed
+        if seed_type is SeedType.RULE_TREE:
+            data[RULE_GENE] = _rule_grammar().canonical(data.get(RULE_GENE))
+        elif data.get(RULE_GENE) is not None:
+            raise ValueError(f"{seed_type.value}: only a rule_tree carries a rule")
         return data
 
     @model_validator(mode="after")
@@ -889,6 +942,8 @@ class SeedGenes(BaseModel):
     def gene_values(self) -> dict[str, GeneValue]:
         """All genes as one flat mapping in canonical order (common genes, then parameters)."""
         common = {name: getattr(self, name) for name in COMMON_GENES}
+        if self.rule is not None:
+            return {**common, **self.parameters, RULE_GENE: self.rule}
         return {**common, **self.parameters}
 
     def gene(self, name: str) -> GeneValue:
@@ -897,6 +952,8 @@ class SeedGenes(BaseModel):
             return getattr(self, name)
         if name in self.parameters:
             return self.parameters[name]
+        if name == RULE_GENE and self.rule is not None:
+            return self.rule
         raise KeyError(f"{self.seed_type.value} has no gene {name!r}")
 
     def genes_hash(self) -> str:
@@ -944,7 +1001,11 @@ class SeedGenes(BaseModel):
         says why): evolution builds every offspring this way, and pydantic's pass cost a third of breeding."""
         fields = cls._fields(seed_type, seed_id, values, generation)
         if isinstance(seed_id, str) and seed_id and type(generation) is int and generation >= 0:
-            if values.keys() == _SPACES[seed_type].keys() and not _gene_problems(seed_type, values):
+            if (
+                seed_type is not SeedType.RULE_TREE
+                and values.keys() == _SPACES[seed_type].keys()
+                and not _gene_problems(seed_type, values)
+            ):
                 return cls._constructed(fields)
         return cls(**fields)
 
@@ -964,15 +1025,17 @@ class SeedGenes(BaseModel):
 
     @staticmethod
     def _fields(seed_type: SeedType, seed_id: str, flat: Mapping[str, Any], generation: int) -> dict[str, Any]:
-        if not flat.keys() <= _SPACES[seed_type].keys():
-            unknown = sorted(set(flat) - set(_SPACES[seed_type]))
-            raise ValueError(f"{seed_type.value}: unknown gene(s) {unknown}; expected {list(_SPACES[seed_type])}")
+        known = _SPACES[seed_type].keys() | ({RULE_GENE} if seed_type is SeedType.RULE_TREE else set())
+        if not flat.keys() <= known:
+            unknown = sorted(set(flat) - set(known))
+            raise ValueError(f"{seed_type.value}: unknown gene(s) {unknown}; expected {sorted(known)}")
         return {
             "seed_id": seed_id,
             "seed_type": seed_type,
             "generation": generation,
             "parameters": {name: flat[name] for name in _parameter_names(seed_type) if name in flat},
             **{name: flat[name] for name in COMMON_GENES if name in flat},
+            RULE_GENE: flat.get(RULE_GENE),
         }
 
     def repaired(self) -> SeedGenes:
@@ -983,4 +1046,6 @@ class SeedGenes(BaseModel):
         """
         raw = {name: getattr(self, name) for name in COMMON_GENES}
         raw.update(self.parameters or {})
+        if self.rule is not None:
+            raw[RULE_GENE] = self.rule
         return self.from_gene_values(self.seed_type, self.seed_id, raw, generation=self.generation, repair=True)

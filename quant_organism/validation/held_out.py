@@ -44,6 +44,7 @@ from quant_organism.core.artifacts import json_safe
 from quant_organism.core.metrics import bars_per_year, figures
 from quant_organism.core.windows import Window
 from quant_organism.strategies.genes import GeneRole, SeedGenes, gene_space
+from quant_organism.strategies.rule_tree import condition_windows, leaf_genomes
 from quant_organism.validation.beta import beta_matched_excess
 from quant_organism.validation.deflated_sharpe import ReturnMoments, deflated_sharpe_ratio
 from quant_organism.validation.power import DetectableSharpe, plan
@@ -263,7 +264,10 @@ def history_bars(genes: SeedGenes) -> int:
     """Bars of history the genome needs before its signals are what its backtest computed, from its seed's own
     declaration (`gene_space(...)[name].role`): the longest window with the genes that extend it (a %D on its %K,
     a slope or a displacement), plus a model's training rows, which come after every feature's own window. A role
-    this function does not know is an error, not a guess (test_validation_held_out.py runs every seed)."""
+    this function does not know is an error, not a guess (test_validation_held_out.py runs every seed). A rule tree
+    needs what its longest leaf or volatility condition needs."""
+    if genes.rule is not None:  # a rule tree: its longest leaf or volatility condition
+        return max([history_bars(leaf) for leaf in leaf_genomes(genes.rule)] + condition_windows(genes.rule), default=0)
     space = gene_space(genes.seed_type)
     values = genes.gene_values()
     windows: dict[str, int] = {}
