@@ -654,3 +654,46 @@ def test_an_island_evolves_rule_trees_beside_templates_reproducibly_and_every_tr
         rules.add(genes.rule)
     assert len(rules) >= 8  # variation makes new trees
     assert all(json.dumps(json.loads(r)).count('"op"') <= 2**MAX_DEPTH for r in rules)
+
+
+def test_fold_fitness_takes_a_quantile_of_fold_sharpes_and_parsimony_charges_free_parameters(market):
+    """With folds, obj_sharpe is the chosen quantile over contiguous blocks of the window of the coins' mean
+    block Sharpe, each block's Sharpe the one of the genome's own returns there (checked against a backtest of
+    the genome's equity); the other objectives are the whole window's. Parsimony lowers the score by its weight
+    times the genome's free parameters, more for a bigger tree."""
+    from quant_organism.backtest import run_backtest
+    from quant_organism.core.metrics import sharpe
+    from quant_organism.evolution.fitness import complexity
+    from quant_organism.evolution.operators import active_genes
+    from quant_organism.strategies import get_registry
+    from quant_organism.strategies.rule_tree import canonical_rule
+
+    genes = [SeedGenes.create_default("ema_crossover", "ema"), SeedGenes.create_default("sma_trend", "sma")]
+    whole = evaluate_universe(market, genes, FitnessConfig(min_trades=1))
+    median = evaluate_universe(market, genes, FitnessConfig(min_trades=1, folds=4, fold_quantile=0.5))
+    worst = evaluate_universe(market, genes, FitnessConfig(min_trades=1, folds=4, fold_quantile=0.0))
+    for column in ("obj_consistency", "obj_max_drawdown", "obj_turnover", "sharpe", "total_return"):
+        assert np.allclose(whole[column], median[column]), column
+    assert (worst["obj_sharpe"] <= median["obj_sharpe"] + 1e-12).all()
+    assert not np.allclose(whole["obj_sharpe"], median["obj_sharpe"])
+    # the worst fold of one genome by hand: each coin's equity cut in four, Sharpe per block, mean over coins
+    by_coin = []
+    for frame in market.values():
+        g = genes[0]
+        signals = get_registry().batch_signals("ema_crossover", frame, genes[:1])
+        result = run_backtest(frame, signals, stop_loss=g.stop_loss, take_profit=g.take_profit, position_size=g.position_size,
+                              funding=frame["funding_rate"])  # fmt: skip
+        returns = result.returns.iloc[:, 0].to_numpy()
+        edges = np.linspace(0, len(returns), 5).astype(int)
+        by_coin.append([sharpe(returns[a:b], 24 * 365) for a, b in zip(edges[:-1], edges[1:])])
+    assert worst["obj_sharpe"].iloc[0] == pytest.approx(np.mean(by_coin, axis=0).min(), rel=1e-9, abs=1e-9)
+
+    small = SeedGenes(seed_id="small", seed_type="rule_tree", rule=canonical_rule({"leaf": {"seed_type": "ema_crossover"}}))
+    big = SeedGenes(seed_id="big", seed_type="rule_tree", rule=canonical_rule(
+        {"op": "gate", "args": [{"cond": "uptrend"}, {"op": "and", "args": [{"leaf": {"seed_type": "ema_crossover"}},
+                                                                              {"leaf": {"seed_type": "sma_trend"}}]}]}))  # fmt: skip
+    assert complexity(genes[0]) == len(active_genes("ema_crossover"))
+    assert complexity(big) == complexity(small) + 1 + 1 + 1 + len(active_genes("sma_trend")) - 3  # sma leaf: no risk genes
+    plain = evaluate_universe(market, [small, big], FitnessConfig(min_trades=1))
+    charged = evaluate_universe(market, [small, big], FitnessConfig(min_trades=1, w_complexity=0.01))
+    assert np.allclose(plain["score"] - charged["score"], [0.01 * complexity(small), 0.01 * complexity(big)])

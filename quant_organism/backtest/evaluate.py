@@ -22,6 +22,7 @@ from quant_organism.backtest.fitness import OBJECTIVES, FitnessConfig, fitness_c
 from quant_organism.backtest.fused import fused_metrics
 from quant_organism.backtest.inputs import targets_array
 from quant_organism.backtest.metrics import METRICS, metrics_frame
+from quant_organism.core.metrics import block_sharpes
 from quant_organism.strategies.base import RuleSeed
 from quant_organism.strategies.ohlcv import Bars as SignalBars
 from quant_organism.strategies.ohlcv import prepare_bars as prepare_signal_bars
@@ -140,6 +141,47 @@ def universe_metrics(
                     raise ValueError(f"{seed_type}: registry returned {targets.shape[1]} signal columns for {len(chunk)} genomes")
                 metric_rows[coin, idx] = simulate(market, targets, params, costs, init_cash).metrics
     return metric_rows
+
+
+FOLD_CHUNK_SIZE = 32
+"""Genomes simulated together when their equity paths are kept for the folds (`universe_fold_metrics`): the
+detail path stores each bar's equity and each order and trade, about 1 MB per genome per year of hourly bars."""
+
+
+def universe_fold_metrics(
+    frames: Sequence[PreparedFrame],
+    genes_list: Sequence["SeedGenes"],
+    folds: int,
+    costs: CostModel = CostModel(),
+    init_cash: float = INIT_CASH,
+    registry=None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`universe_metrics`' matrices, and each genome's Sharpe on each of `folds` contiguous blocks of every frame's
+    bars (coins x genomes x folds, `block_sharpes`). The kernel scores the whole window as it always does; the folds
+    read its equity paths, so a fold's first bars have the warm-up the bars before them give, as in the window."""
+    if registry is None:
+        from quant_organism.strategies.registry import get_registry
+
+        registry = get_registry()
+    metric_rows = np.full((len(frames), len(genes_list), len(METRICS)), np.nan)
+    fold_sharpes = np.full((len(frames), len(genes_list), folds), np.nan)
+    groups: dict[object, list[int]] = {}
+    for position, genes in enumerate(genes_list):
+        groups.setdefault(genes.seed_type, []).append(position)
+    for seed_type, positions in groups.items():
+        for lo in range(0, len(positions), FOLD_CHUNK_SIZE):
+            idx = positions[lo : lo + FOLD_CHUNK_SIZE]
+            chunk = [genes_list[k] for k in idx]
+            params = Params.of(
+                len(chunk), [g.stop_loss for g in chunk], [g.take_profit for g in chunk], [g.position_size for g in chunk]
+            )
+            for coin, prepared in enumerate(frames):
+                market = prepared.market
+                targets = targets_array(registry.batch_positions(seed_type, prepared.signal_bars, chunk), market.bars)
+                run = simulate(market, targets, params, costs, init_cash, detail=True)
+                metric_rows[coin, idx] = run.metrics
+                fold_sharpes[coin, idx] = block_sharpes(run.equity, init_cash, folds, market.bars.bars_per_year).T
+    return metric_rows, fold_sharpes
 
 
 def evaluate_population(

@@ -30,16 +30,29 @@ class FitnessConfig:
     score = sharpe + w_consistency * consistency - w_drawdown * max_drawdown
             - w_turnover * log1p(turnover), on the clipped objectives. It rises with each objective in
     its preferred direction, so it never ranks a strategy above one that Pareto-dominates it.
+
+    Generalisation (evolution/fitness.py applies them): with `folds` > 1 the Sharpe objective is the
+    `fold_quantile` (0.5: the median, 0: the worst) of the genome's Sharpe on that many contiguous blocks of the
+    train window, each block's the mean over coins, so one lucky episode cannot carry it; `w_complexity` takes
+    that much off the score per free parameter of the genome (parsimony: a template's evolved genes, a rule tree's
+    operators, conditions and leaves' genes).
     """
 
     min_trades: int = 10
     w_consistency: float = 1.0
     w_drawdown: float = 1.0
     w_turnover: float = 0.1
+    folds: int = 1
+    fold_quantile: float = 0.5
+    w_complexity: float = 0.0
 
     def __post_init__(self) -> None:
         if self.min_trades < 0:
             raise ValueError(f"min_trades must be >= 0; got {self.min_trades}")
+        if self.folds < 1 or not 0.0 <= self.fold_quantile <= 1.0:
+            raise ValueError(f"folds must be >= 1 and fold_quantile in [0, 1]; got {self.folds}, {self.fold_quantile}")
+        if not np.isfinite(self.w_complexity) or self.w_complexity < 0:
+            raise ValueError("FitnessConfig.w_complexity must be a finite weight >= 0")
         for name in ("w_consistency", "w_drawdown", "w_turnover"):
             if not np.isfinite(getattr(self, name)) or getattr(self, name) < 0:
                 raise ValueError(f"FitnessConfig.{name} must be a finite weight >= 0")

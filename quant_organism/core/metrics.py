@@ -172,6 +172,22 @@ def sharpe(returns: Any, periods_per_year: float = 1.0) -> float | np.ndarray:
     return float(result) if values.ndim == 1 else np.asarray(result)
 
 
+def block_sharpes(equity: np.ndarray, start: float, blocks: int, periods_per_year: float) -> np.ndarray:
+    """Annualised Sharpe of each of `blocks` contiguous, near-equal blocks of bars (blocks x columns), from equity
+    paths marked per bar (bars x columns) that start from `start`: each bar's return belongs to the block of its
+    bar, the first measured against `start`, as every path here is."""
+    marks = np.asarray(equity, dtype=np.float64)
+    if not 1 <= blocks <= marks.shape[0] // 2:
+        raise ValueError(f"{blocks} blocks of {marks.shape[0]} bars: each block needs at least two")
+    previous = np.vstack([np.full((1, marks.shape[1]), float(start)), marks[:-1]])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        returns = np.where(previous > 0.0, marks / previous - 1.0, 0.0)
+    edges = np.linspace(0, marks.shape[0], blocks + 1).astype(np.int64)[:-1]
+    counts = np.diff(np.append(edges, marks.shape[0])).astype(np.float64)[:, None]
+    total, total_sq = np.add.reduceat(returns, edges, axis=0), np.add.reduceat(returns * returns, edges, axis=0)
+    return np.asarray(sharpe_from_sums(total, total_sq, counts, float(periods_per_year)))
+
+
 def max_drawdown(returns: Any) -> float:
     """Largest fall from a running peak of the compounded returns, the initial capital included."""
     return figures(returns)["max_drawdown"]

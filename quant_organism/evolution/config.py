@@ -101,6 +101,17 @@ class EvolutionConfig(BaseModel):
         "held-out (train keeps lookback_days x split[0]); None: a fixed lookback, for users who want recency",
     )
     min_trades: int = Field(default=10, ge=0)
+    fitness_folds: int = Field(
+        default=1,
+        ge=1,
+        le=12,
+        description="contiguous folds of the train window: above 1, the Sharpe objective is a quantile over them of "
+        "the coins' mean fold Sharpe (one lucky episode cannot carry a genome)",
+    )
+    fold_quantile: float = Field(default=0.5, ge=0.0, le=1.0, description="that quantile: 0.5 the median fold, 0 the worst")
+    parsimony: float = Field(
+        default=0.0, ge=0.0, description="score taken off per free parameter (a template's genes, a rule tree's nodes and genes)"
+    )
     objective: Objective = Field(default="score", description="scalar that elitism and the winners rank by")
     gene_ranges: dict[SeedType, dict[str, tuple[float, float]]] = Field(
         default_factory=dict, description="seed type -> gene -> (low, high): narrower ranges searched"

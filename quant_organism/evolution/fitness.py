@@ -5,6 +5,9 @@ Objectives across coins (matching `OBJECTIVE_WEIGHTS` = (1, 1, -1, -1)):
 - consistency: mean share of positive weeks;
 - max_drawdown: the WORST coin's drawdown (a strategy is as risky as its worst market);
 - turnover: mean annualised turnover.
+With `FitnessConfig.folds` > 1 the Sharpe objective is instead a quantile over contiguous folds of the train
+window of the coins' mean fold Sharpe (`universe_fold_metrics`); with `w_complexity` the score pays for free
+parameters (`complexity`).
 A genome invalid on any coin (too few trades there, or a non-finite metric) gets `WORST_OBJECTIVES`:
 a rule that only works on some coins is not universal. The scalar `score` is the backtest's
 `FitnessConfig.score` of the aggregated objectives, so it never ranks a genome above one that
@@ -13,6 +16,7 @@ Pareto-dominates it.
 
 from __future__ import annotations
 
+import json
 import warnings
 import weakref
 from collections.abc import Mapping, Sequence
@@ -21,10 +25,19 @@ import numpy as np
 import pandas as pd
 
 from quant_organism.backtest.costs import CostModel
-from quant_organism.backtest.evaluate import PreparedFrame, prepare_frame, universe_metrics
-from quant_organism.backtest.fitness import OBJECTIVE_COLUMNS, OBJECTIVES, WORST_OBJECTIVES, FitnessConfig, fitness_arrays
+from quant_organism.backtest.evaluate import PreparedFrame, prepare_frame, universe_fold_metrics, universe_metrics
+from quant_organism.backtest.fitness import (
+    OBJECTIVE_COLUMNS,
+    OBJECTIVES,
+    SHARPE_BOUND,
+    WORST_OBJECTIVES,
+    FitnessConfig,
+    fitness_arrays,
+)
 from quant_organism.backtest.metrics import METRICS
+from quant_organism.evolution.operators import active_genes
 from quant_organism.strategies.genes import SeedGenes
+from quant_organism.strategies.rule_tree import free_parameters
 
 MEAN_METRICS = ("total_return", "sharpe", "sortino", "win_rate", "exposure", "consistency", "turnover", "fees", "funding")
 """Metrics reported as the mean over coins; max_drawdown is the worst coin's, trade_count the sum."""
@@ -49,7 +62,12 @@ def evaluate_universe(
         raise ValueError("evaluate_universe needs at least one genome")
     if len(set(ids)) != len(ids):
         raise ValueError("evaluate_universe: duplicate seed_ids; evaluate each distinct genome once")
-    per_coin = universe_metrics([prepared(frame) for frame in frames.values()], genes_list, costs)  # coins x n x metrics
+    ready = [prepared(frame) for frame in frames.values()]
+    fold_sharpes = None
+    if fitness.folds > 1:
+        per_coin, fold_sharpes = universe_fold_metrics(ready, genes_list, fitness.folds, costs)
+    else:
+        per_coin = universe_metrics(ready, genes_list, costs)  # coins x n x metrics
     coins, n = per_coin.shape[:2]
     trades = per_coin[:, :, METRICS.index("trade_count")].astype(np.int64)
     # fitness_arrays is elementwise: one call on all coins' rows is each coin's call, stacked
@@ -67,11 +85,16 @@ def evaluate_universe(
             objectives[:, :, 3].mean(axis=0),
         ]
     )
+    if fold_sharpes is not None:  # the Sharpe objective: a quantile over folds of the coins' mean fold Sharpe
+        by_fold = fold_sharpes.mean(axis=0)  # n x folds
+        combined[:, 0] = np.clip(np.quantile(by_fold, fitness.fold_quantile, axis=1), -SHARPE_BOUND, SHARPE_BOUND)
     combined[~valid] = WORST_OBJECTIVES
     out = {"seed_id": ids, "seed_type": [g.seed_type.value for g in genes_list]}
     out.update(zip(OBJECTIVE_COLUMNS, combined.T))
     out["valid"] = valid
     out["score"] = fitness.score(combined)
+    if fitness.w_complexity:
+        out["score"] = out["score"] - fitness.w_complexity * np.array([complexity(g) for g in genes_list], dtype=np.float64)
     with warnings.catch_warnings():  # win_rate is NaN on a coin without trades; nanmean over none warns
         warnings.simplefilter("ignore", RuntimeWarning)
         means = np.nanmean(per_coin[:, :, _MEAN_METRICS], axis=0)  # n x metrics: each the mean over coins, in one call
@@ -81,6 +104,13 @@ def evaluate_universe(
     out["min_coin_trades"] = trades.min(axis=0)
     out["coins_valid"] = valid_by_coin.sum(axis=0).astype(np.int64)
     return pd.DataFrame(out)
+
+
+def complexity(genes: SeedGenes) -> int:
+    """Free parameters of a genome, what parsimony charges: a template's evolved genes; a rule tree's own evolved
+    genes and those of its structure (`rule_tree.free_parameters`)."""
+    own = len(active_genes(genes.seed_type))
+    return own if genes.rule is None else own + free_parameters(json.loads(genes.rule))
 
 
 _OBJECTIVE_METRICS = [METRICS.index(name) for name in OBJECTIVES]

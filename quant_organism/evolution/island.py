@@ -132,7 +132,10 @@ class Island:
         self.config = task.config
         self.frames = frames
         self._guarded: tuple = ()  # the (coin, index) pairs `_guard` last proved train-only
-        self.fitness = FitnessConfig(min_trades=self.config.min_trades)
+        cfg = self.config
+        self.fitness = FitnessConfig(
+            min_trades=cfg.min_trades, folds=cfg.fitness_folds, fold_quantile=cfg.fold_quantile, w_complexity=cfg.parsimony
+        )
         self.rng = np.random.default_rng(np.random.SeedSequence([self.config.random_seed, task.batch]))
         self.cache: dict[str, Individual] = {}
         self.records: list[dict] = []

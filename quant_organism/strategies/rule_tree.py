@@ -164,6 +164,16 @@ def nodes(node: Mapping) -> int:
     return 1 + sum(nodes(a) for a in node.get("args", ()))
 
 
+def free_parameters(node: Mapping) -> int:
+    """What the search chose in a tree: one per operator and regime condition, three per volatility condition, and
+    each leaf's signal genes (parsimony counts these, as it counts a template's genes)."""
+    if "leaf" in node:
+        return len(signal_genes(SeedType(node["leaf"]["seed_type"])))
+    if "cond" in node:
+        return len(VOL_RATIO_BOUNDS) if node["cond"] == VOL_RATIO else 1
+    return 1 + sum(free_parameters(a) for a in node["args"])
+
+
 def leaves(node: Mapping) -> list[dict]:
     if "leaf" in node:
         return [node["leaf"]]
@@ -292,6 +302,7 @@ __all__ = [
     "canonical_rule",
     "condition_windows",
     "describe",
+    "free_parameters",
     "leaf_genomes",
     "leaf_genes",
     "leaves",
