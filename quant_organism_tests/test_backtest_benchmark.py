@@ -11,8 +11,9 @@ def test_benchmark_json_reports_the_agreed_keys(capsys):
     # Peers are covered by the full run (`--sample 0` skips them: vectorbt's from_signals alone compiles
     # for ~8 s in every new process); `--no-pin` keeps the test process on all its CPUs.
     code = bench.main(
-        ["--json", "--no-pin", "--genomes", "20", "--sample", "0", "--repeat", "1", "--ml-per-seed", "0", "--days", "45"]
-    )
+        ["--json", "--no-pin", "--genomes", "20", "--sample", "0", "--repeat", "1", "--ml-per-seed", "0", "--days", "45",
+         "--trees", "10"]
+    )  # fmt: skip
     assert code == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert {"evals_per_s", "backtesting_py_evals_per_s", "naive_vectorbt_evals_per_s", "peak_rss_mb"} <= set(result)
@@ -22,13 +23,30 @@ def test_benchmark_json_reports_the_agreed_keys(capsys):
     assert result["cpu"] is None and result["numba_cache_warmed"]
     assert result["regime_on_evals_per_s"] > 0 and result["regime_on_vs_off"] > 0  # regime genes on vs off, one run
     assert result["regime_asset_s"] > 0 and result["regime_asset_coins"] == 5 and result["regime_asset_days"] == 45
+    assert result["tree_genomes"] == 10 and result["tree_evals_per_s"] > 0 and result["tree_mean_nodes"] >= 1
+    assert result["tree_vs_template_rate"] == round(result["tree_evals_per_s"] / result["evals_per_s_best_pass"], 3)
 
 
 def test_the_ratios_to_the_peers_compare_rates_of_the_same_seconds(capsys):
     """With peers, ours is timed in passes interleaved with their genomes (one pass per sampled genome), and each
     ratio is the two reported rates' quotient, not a best pass over a mean taken at another moment."""
     code = bench.main(
-        ["--json", "--no-pin", "--genomes", "10", "--sample", "2", "--repeat", "1", "--ml-per-seed", "0", "--days", "30"]
+        [
+            "--json",
+            "--no-pin",
+            "--genomes",
+            "10",
+            "--sample",
+            "2",
+            "--repeat",
+            "1",
+            "--ml-per-seed",
+            "0",
+            "--days",
+            "30",
+            "--trees",
+            "0",
+        ]  # fmt: skip
     )
     assert code == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -49,9 +67,27 @@ def test_the_ratios_to_the_peers_compare_rates_of_the_same_seconds(capsys):
 
 def test_benchmark_text_report_names_ours_engine_and_memory(capsys):
     assert (
-        bench.main(["--no-pin", "--genomes", "10", "--sample", "0", "--repeat", "1", "--ml-per-seed", "0", "--days", "30"]) == 0
+        bench.main(
+            [
+                "--no-pin",
+                "--genomes",
+                "10",
+                "--sample",
+                "0",
+                "--repeat",
+                "1",
+                "--ml-per-seed",
+                "0",
+                "--days",
+                "30",
+                "--trees",
+                "5",
+            ]
+        )
+        == 0  # fmt: skip
     )
     text = capsys.readouterr().out
+    assert "rule trees" in text
     assert "evals/s" in text and "engine (simulate + metrics)" in text and "peak RSS" in text
     assert "regime genes on" in text and "market/regime asset" in text
 

@@ -16,6 +16,8 @@ What is timed (after warming every numba cache on a short slice first, so no com
   the same warm-up (kernels loaded), best of three.
 The process is pinned to one CPU and numba/BLAS pools are limited to one thread. The market is the
 project's deterministic synthetic BTC year (candles + funding), or a seeded random walk without it.
+- rule trees (evolution/gp.py's sampler) on bars with the regime columns: `tree_evals_per_s` beside the
+  templates' best pass (`tree_vs_template_rate`).
 """
 
 from __future__ import annotations
@@ -207,6 +209,29 @@ def time_ml(candles, funding, per_seed: int) -> dict:
     return {"ml_genomes": len(genes), "ml_wall_s": round(wall, 3), "ml_evals_per_s": round(len(genes) / wall, 2)}
 
 
+def time_trees(candles, funding, n: int, repeat: int, days: int) -> dict:
+    """Rule trees as evolution draws them (DEAP's genHalfAndHalf, evolution/gp.py) on bars carrying the regime
+    columns: their leaves computed in the seeds' compiled batch path, composed, then the kernel."""
+    import json
+
+    from quant_organism.evolution import gp
+    from quant_organism.strategies import SeedGenes, SeedType
+    from quant_organism.strategies.rule_tree import nodes
+
+    rng = np.random.default_rng(17)
+    trees = [SeedGenes.from_gene_values(SeedType.RULE_TREE, f"tree_{k}", gp.random_genome_values(SeedType.RULE_TREE, rng))
+             for k in range(n)]  # fmt: skip
+    bars = regime_market(candles, days)
+    evaluate_population(bars.iloc[:500], trees[:20], funding=funding, costs=COSTS)  # warm: numba caches
+    runs = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        evaluate_population(bars, trees, funding=funding, costs=COSTS)
+        runs.append(time.perf_counter() - started)
+    sizes = [nodes(json.loads(t.rule)) for t in trees]
+    return {"tree_genomes": n, "tree_mean_nodes": round(float(np.mean(sizes)), 2), "tree_evals_per_s": round(n / min(runs), 1)}
+
+
 def regime_market(candles: pd.DataFrame, days: int) -> pd.DataFrame:
     """The bars with the regime columns joined, as strategies see them (5 synthetic coins' regimes + sentiment)."""
     from quant_organism.market.regime import compute_regimes, daily_closes, regime_at_bars
@@ -273,7 +298,9 @@ def time_regime_asset(days: int = YEAR_DAYS) -> dict:
     return {"regime_asset_days": days, "regime_asset_coins": len(coins), "regime_asset_s": round(wall, 2)}
 
 
-def run(genomes: int, sample: int, repeat: int, ml_per_seed: int, days: int = YEAR_DAYS, pin: bool = True) -> dict:
+def run(
+    genomes: int, sample: int, repeat: int, ml_per_seed: int, days: int = YEAR_DAYS, pin: bool = True, trees: int = 100
+) -> dict:
     cpu = _one_core() if pin else None
     candles, funding, market_name = market(days)
     genes = technical_genomes(genomes)
@@ -304,6 +331,9 @@ def run(genomes: int, sample: int, repeat: int, ml_per_seed: int, days: int = YE
     out.update(time_regime_asset(days))
     if ml_per_seed > 0:
         out.update(time_ml(candles, funding, ml_per_seed))
+    if trees > 0:
+        out.update(time_trees(candles, funding, trees, repeat, days))
+        out["tree_vs_template_rate"] = round(out["tree_evals_per_s"] / out["evals_per_s_best_pass"], 3)
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return out
 
@@ -315,13 +345,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--sample", type=int, default=20, help="genomes run through each peer (default 20, 0 = no peers)")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of ours; the best counts (default 3)")
     parser.add_argument("--ml-per-seed", type=int, default=2, help="genomes per ML seed (0 to skip)")
+    parser.add_argument("--trees", type=int, default=100, help="rule trees from evolution's sampler (0 to skip)")
     parser.add_argument("--days", type=int, default=YEAR_DAYS, help="days of hourly bars (default: the year 2024)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     if args.genomes < 1 or args.repeat < 1 or args.sample < 0 or args.days < 30:
         parser.error("--genomes and --repeat must be >= 1, --sample >= 0, --days >= 30")
-    result = run(args.genomes, args.sample, args.repeat, args.ml_per_seed, args.days, pin=not args.no_pin)
+    result = run(args.genomes, args.sample, args.repeat, args.ml_per_seed, args.days, pin=not args.no_pin, trees=args.trees)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -355,5 +386,9 @@ def main(argv: list[str]) -> int:
     )
     if "ml_evals_per_s" in result:
         print(f"  ML seeds             {result['ml_evals_per_s']:>10.2f} evals/s  ({result['ml_genomes']} genomes)")
+    if "tree_evals_per_s" in result:
+        print(f"  rule trees           {result['tree_evals_per_s']:>10.1f} evals/s  ({result['tree_genomes']} trees of "
+              f"{result['tree_mean_nodes']} nodes on average, regime columns joined; {result['tree_vs_template_rate']:.3f} x "
+              "the templates' best pass)")  # fmt: skip
     print(f"  peak RSS             {result['peak_rss_mb']:>10.1f} MB")
     return 0

@@ -55,6 +55,8 @@ class RunSpec:
 
 GRIDS = {
     # kind -> (target planted Sharpes, seeds per target)
+    # --search: every arm on the same markets; "regime" is the conjunction market (trend only in high volatility)
+    "search": {"null": ((0.0,), 8), "regime": ((2.0,), 10), "trend": ((3.0,), 4), "mean_reversion": ((3.0,), 4)},
     "quick": {"null": ((0.0,), 12), "trend": ((2.0, 3.0), 5), "mean_reversion": ((2.0, 3.0), 5)},
     "full": {
         "null": ((0.0,), 40),
@@ -84,9 +86,10 @@ def calibrated_specs(mode: str, lookback_days: int, first_seed: int = 1000) -> l
 FORWARD_DAYS = 90  # the planted market goes on this long after the evolution date; the chain never sees it
 
 
-def run_one(spec: RunSpec, preset: str = "full", interval: str = "1h") -> dict:
+def run_one(spec: RunSpec, preset: str = "full", interval: str = "1h", arm: str = "templates") -> dict:
     """One planted market through the production chain, then its next FORWARD_DAYS days: what would be
-    deployed, and what it, the naive rule and the planted rule earned on days no part of the chain saw."""
+    deployed, and what it, the naive rule and the planted rule earned on days no part of the chain saw. `arm`
+    (ARMS) changes the search: rule trees in the mix, fitness across folds of the train window."""
     from quant_organism.benchmarks.planted_strength import PLANTED_RULES, market_frames, oracle_sharpe, planted_sharpe
     from quant_organism.core.windows import Window
     from quant_organism.deployment.chain import ChainSettings
@@ -98,6 +101,7 @@ def run_one(spec: RunSpec, preset: str = "full", interval: str = "1h") -> dict:
 
     started = time.perf_counter()
     evolution = load_preset(preset, executor="serial", random_seed=spec.seed)
+    evolution = type(evolution).model_validate({**evolution.model_dump(), **arm_overrides(arm, evolution)})
     end = START + pd.Timedelta(days=evolution.lookback_days)
     forward_end = end + pd.Timedelta(days=FORWARD_DAYS)
     market = PlantedMarket(
@@ -120,7 +124,9 @@ def run_one(spec: RunSpec, preset: str = "full", interval: str = "1h") -> dict:
     bars_per_year = outcome_date.bars_per_year
     sleeves = outcome_date.records["organism"].strategy_returns
     # power counts a deployment that captures: a capturing family that earned a positive forward Sharpe on its sleeve
-    found = [n for n in deployed if families[n] in capturing and n in sleeves
+    captures = {n: _captures(families[n], outcome_date.live[n].genes if n in outcome_date.live else None, capturing)
+                for n in deployed}  # fmt: skip
+    found = [n for n in deployed if captures[n] and n in sleeves
              and window_figures(sleeves[n].fillna(0.0), bars_per_year)["sharpe"] > 0]  # fmt: skip
     organism = window_figures(outcome_date.records["organism"].returns, bars_per_year) if deployed else None
     naive = window_figures(outcome_date.records["naive"].returns, bars_per_year)
@@ -128,10 +134,13 @@ def run_one(spec: RunSpec, preset: str = "full", interval: str = "1h") -> dict:
     rule_returns, _ = window_returns([rule], full, Window(end, forward_end, "forward"))
     rule_forward = window_figures(rule_returns["planted_rule"], bars_per_year)
     row = outcome_date.row()
-    looked = [n for n in deployed if spec.kind == "null" or families[n] in capturing]
+    looked = [n for n in deployed if spec.kind == "null" or captures[n]]
     promoted = first_look({n: outcome_date.live[n].genes for n in looked}, full, end)
     return {
         **asdict(spec),
+        "arm": arm,
+        "trees_deployed": sum(families[n] == "rule_tree" for n in deployed),
+        "found_by_search": any(not n.startswith("documented.") for n in found),  # the search's own, not the documented tier's
         "planted_sharpe": planted,
         "oracle_sharpe": oracle,
         "candidates": row["candidates"],
@@ -160,6 +169,38 @@ def run_one(spec: RunSpec, preset: str = "full", interval: str = "1h") -> dict:
         "parity_ok": row["parity_ok"],
         "seconds": time.perf_counter() - started,
     }
+
+
+ARMS = ("templates", "trees", "folds", "trees+folds")
+"""The searches `--search` compares on the same markets: the production preset; with rule trees in the mix; with
+the Sharpe objective the median over FOLDS folds of the train window; both."""
+FOLDS = 4
+TREE_WEIGHT = 4.0
+"""The rule trees' weight in the mix (each template weighs 1): about a quarter of each island, enough individuals
+for genetic programming to work with; the templates keep the rest."""
+
+
+def arm_overrides(arm: str, evolution) -> dict:
+    """The EvolutionConfig fields an arm changes."""
+    if arm not in ARMS:
+        raise ValueError(f"unknown search arm {arm!r}; arms: {ARMS}")
+    update: dict = {}
+    if "trees" in arm:
+        update["seed_types"] = {**evolution.seed_types, "rule_tree": TREE_WEIGHT}
+    if "folds" in arm:
+        update["fitness_folds"] = FOLDS
+    return update
+
+
+def _captures(family: str, genes, capturing: frozenset[str]) -> bool:
+    """A template of a capturing family, or a rule tree with a leaf of one."""
+    if family in capturing:
+        return True
+    if genes is None or genes.rule is None:
+        return False
+    from quant_organism.strategies.rule_tree import leaf_genomes
+
+    return any(leaf.seed_type.value in capturing for leaf in leaf_genomes(genes.rule))
 
 
 def _moments(prefix: str, returns: pd.Series) -> dict[str, float]:
@@ -377,6 +418,63 @@ def nightly_simulation(null_paths: int, planted_paths: int, workers: int, out: P
     return 0
 
 
+def search_arms(workers: int, out: Path, preset: str, docs: bool) -> int:
+    """`--search`: the ARMS on the same markets (GRIDS["search"]): size on nulls, power and pooled forward capture
+    per planted cell with their intervals, trees deployed, wall time per run."""
+    from quant_organism.evolution.config import load_preset
+
+    started = time.perf_counter()
+    lookback = load_preset(preset).lookback_days
+    specs = calibrated_specs("search", lookback)
+    jobs = [(spec, preset, "1h", arm) for spec in specs for arm in ARMS]
+    runs = run_in_pool(run_one, jobs, workers, "search arms x markets")
+    wall_s = time.perf_counter() - started
+    command = "python -m quant_organism.benchmarks organism --search"
+    rows = []
+    for arm in ARMS:
+        table, _ = summarise([r for r in runs if r["arm"] == arm])
+        arm_runs = pd.DataFrame([r for r in runs if r["arm"] == arm])
+        for _, r in table.iterrows():
+            cell = arm_runs[(arm_runs["kind"] == r["kind"]) & np.isclose(arm_runs["target"], r["target"])]
+            rate = r["power"] if r["kind"] != "null" else r["size"]
+            searched = int(cell["found_by_search"].sum()) if r["kind"] != "null" else int(
+                sum(any(not n.startswith("documented.") for n in d) for d in cell["deployed"]))  # fmt: skip
+            s_low, s_high = wilson(searched, len(cell))
+            rows.append({
+                "arm": arm, "kind": r["kind"], "target": r["target"], "runs": int(r["runs"]),
+                "rate": f"{rate:.0%} [{r['low']:.0%}, {r['high']:.0%}]",
+                "search_rate": f"{searched / len(cell):.0%} [{s_low:.0%}, {s_high:.0%}]",
+                "forward_capture": "n/a" if not np.isfinite(r["forward_capture"])
+                else f"{r['forward_capture']:.2f} [{r['capture_low']:.2f}, {r['capture_high']:.2f}]",
+                "trees_deployed": int(cell["trees_deployed"].sum()), "deploy_rate": r["deploy_rate"],
+                "naive_forward_sharpe": r["naive_forward_sharpe"], "seconds": r["seconds"],
+            })  # fmt: skip
+    table = pd.DataFrame(rows)
+    header = (
+        "arms on the same markets: templates = the production preset; trees = rule trees (evolution/gp.py) in the mix at "
+        f"weight {TREE_WEIGHT:g} beside 1 per template; folds = the Sharpe objective the median of {FOLDS} contiguous "
+        "folds of the train window. search_rate = the same counting the search's strategies only (the documented "
+        "tier's rules, identical in every arm, left out): what the arms change. rate = the chain's power (a deployed "
+        "strategy of a capturing family, or a tree with a leaf of one, with a positive forward Sharpe) or for null the "
+        f"size, Wilson 95% CI; forward = the {FORWARD_DAYS} days "
+        "after the evolution date; forward_capture = pooled forward Sharpe of the deployed sets / the planted rule's "
+        "[bootstrap 95% CI]; regime = the conjunction market (the trend pays only in the high-volatility regime); "
+        "naive_forward_sharpe = the in-sample best's forward Sharpe; seconds = mean wall time of one run"
+    )
+    text = "\n".join([f"$ {command}", header, table.to_markdown(index=False, floatfmt=".2f"), f"wall time {wall_s:.0f} s"])
+    print(text)
+    folder = out / "search"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "runs.json").write_text(json.dumps(runs, indent=1, default=_json_default, allow_nan=True))
+    (folder / "summary.md").write_text(text + "\n")
+    print(f"wrote {folder}/summary.md, runs.json")
+    if docs:
+        from quant_organism.benchmarks.docs_page import write_section
+
+        print(f"wrote {write_section('organism (search arms)', command, text)}")
+    return 0
+
+
 def summarise(runs: list[dict]) -> tuple[pd.DataFrame, dict]:
     """Per (kind, target): runs, mean planted/oracle Sharpe, deploy rate, power, naive figures, capture."""
     frame = pd.DataFrame(runs)
@@ -518,6 +616,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the documented tier on 6-year, 20-coin daily markets: size on nulls and beta nulls, power at "
         "portfolio Sharpe 1.0-2.0 (benchmarks/evidence.py; about 5 minutes on 2 cores)",
     )
+    parser.add_argument(
+        "--search",
+        action="store_true",
+        help="the search with and without rule trees and fold fitness on the same markets, the conjunction market "
+        "(planted trend only in high volatility) among them",
+    )
     parser.add_argument("--paths", type=int, default=20, help="--nightly-chain/--nightly-power: markets per cell (default 20)")
     parser.add_argument("--null-paths", type=int, default=200, help="--nightly: simulated null years per kind (default 200)")
     parser.add_argument("--planted-paths", type=int, default=40, help="--nightly: simulated years per planted cell (default 40)")
@@ -527,6 +631,8 @@ def main(argv: list[str] | None = None) -> int:
         from quant_organism.benchmarks.evidence import main as evidence_main
 
         return evidence_main(args.workers, Path(args.out), args.docs)
+    if args.search:
+        return search_arms(args.workers, Path(args.out), args.preset, args.docs)
     if args.nightly:
         return nightly_simulation(args.null_paths, args.planted_paths, args.workers, Path(args.out), args.docs)
     if args.nightly_chain or args.nightly_power:
