@@ -7,13 +7,16 @@ import json
 from quant_organism.benchmarks import backtest as bench
 
 
+def small_run(genomes: int, days: int, trees: int, sample: int = 0, json_out: bool = False) -> list[str]:
+    """A small, unpinned run's arguments (`--no-pin` keeps the test process on all its CPUs), without the ML seeds."""
+    args = ["--no-pin", "--genomes", str(genomes), "--sample", str(sample), "--repeat", "1", "--ml-per-seed", "0"]
+    return [*(["--json"] if json_out else []), *args, "--days", str(days), "--trees", str(trees)]
+
+
 def test_benchmark_json_reports_the_agreed_keys(capsys):
     # Peers are covered by the full run (`--sample 0` skips them: vectorbt's from_signals alone compiles
     # for ~8 s in every new process); `--no-pin` keeps the test process on all its CPUs.
-    code = bench.main(
-        ["--json", "--no-pin", "--genomes", "20", "--sample", "0", "--repeat", "1", "--ml-per-seed", "0", "--days", "45",
-         "--trees", "10"]
-    )  # fmt: skip
+    code = bench.main(small_run(genomes=20, days=45, trees=10, json_out=True))
     assert code == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert {"evals_per_s", "backtesting_py_evals_per_s", "naive_vectorbt_evals_per_s", "peak_rss_mb"} <= set(result)
@@ -30,24 +33,7 @@ def test_benchmark_json_reports_the_agreed_keys(capsys):
 def test_the_ratios_to_the_peers_compare_rates_of_the_same_seconds(capsys):
     """With peers, ours is timed in passes interleaved with their genomes (one pass per sampled genome), and each
     ratio is the two reported rates' quotient, not a best pass over a mean taken at another moment."""
-    code = bench.main(
-        [
-            "--json",
-            "--no-pin",
-            "--genomes",
-            "10",
-            "--sample",
-            "2",
-            "--repeat",
-            "1",
-            "--ml-per-seed",
-            "0",
-            "--days",
-            "30",
-            "--trees",
-            "0",
-        ]  # fmt: skip
-    )
+    code = bench.main(small_run(genomes=10, sample=2, days=30, trees=0, json_out=True))
     assert code == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["paired_passes"] == 2 and result["peer_sample"] == 2
@@ -66,26 +52,7 @@ def test_the_ratios_to_the_peers_compare_rates_of_the_same_seconds(capsys):
 
 
 def test_benchmark_text_report_names_ours_engine_and_memory(capsys):
-    assert (
-        bench.main(
-            [
-                "--no-pin",
-                "--genomes",
-                "10",
-                "--sample",
-                "0",
-                "--repeat",
-                "1",
-                "--ml-per-seed",
-                "0",
-                "--days",
-                "30",
-                "--trees",
-                "5",
-            ]
-        )
-        == 0  # fmt: skip
-    )
+    assert bench.main(small_run(genomes=10, days=30, trees=5)) == 0
     text = capsys.readouterr().out
     assert "rule trees" in text
     assert "evals/s" in text and "engine (simulate + metrics)" in text and "peak RSS" in text
