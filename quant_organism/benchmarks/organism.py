@@ -135,12 +135,14 @@ def run_one(spec: RunSpec, preset: str = "full", interval: str = "1h", arm: str 
     rule_forward = window_figures(rule_returns["planted_rule"], bars_per_year)
     row = outcome_date.row()
     looked = [n for n in deployed if spec.kind == "null" or captures[n]]
+    pbo = search_pbo(frames, evolution, end) if spec.kind == "null" else math.nan
     promoted = first_look({n: outcome_date.live[n].genes for n in looked}, full, end)
     return {
         **asdict(spec),
         "arm": arm,
         "trees_deployed": sum(families[n] == "rule_tree" for n in deployed),
         "found_by_search": any(not n.startswith("documented.") for n in found),  # the search's own, not the documented tier's
+        "pbo": pbo,  # null markets: the search's PBO on noise (CSCV over what it tried, on its train window)
         "planted_sharpe": planted,
         "oracle_sharpe": oracle,
         "candidates": row["candidates"],
@@ -190,6 +192,24 @@ def arm_overrides(arm: str, evolution) -> dict:
     if "folds" in arm:
         update["fitness_folds"] = FOLDS
     return update
+
+
+PBO_SAMPLE = 200
+
+
+def search_pbo(frames, evolution, end: pd.Timestamp) -> float:
+    """The search's probability of backtest overfitting on these bars: its evolution for the day before `end` run
+    again (the same population: the seed is the preset's and the date's), then CSCV over a uniform sample of what
+    it tried, on its train window (validation/population_pbo.py, as the validation asset computes it)."""
+    from quant_organism.evolution import run_evolution
+    from quant_organism.evolution.windows import evolution_windows
+    from quant_organism.validation.population_pbo import population_pbo, tried_sample
+
+    day = (end - pd.Timedelta(days=1)).date()
+    result = run_evolution(frames, evolution, evolution_date=day)
+    windows = evolution_windows(day, evolution.lookback_days, evolution.split)
+    pbo, _ = population_pbo(tried_sample(result, PBO_SAMPLE), frames, windows.train)
+    return float(pbo.pbo)
 
 
 def _captures(family: str, genes, capturing: frozenset[str]) -> bool:
@@ -447,6 +467,7 @@ def search_arms(workers: int, out: Path, preset: str, docs: bool) -> int:
                 "forward_capture": "n/a" if not np.isfinite(r["forward_capture"])
                 else f"{r['forward_capture']:.2f} [{r['capture_low']:.2f}, {r['capture_high']:.2f}]",
                 "trees_deployed": int(cell["trees_deployed"].sum()), "deploy_rate": r["deploy_rate"],
+                "pbo_on_noise": _pbo_text(cell["pbo"]) if r["kind"] == "null" and "pbo" in cell else "",
                 "naive_forward_sharpe": r["naive_forward_sharpe"], "seconds": r["seconds"],
             })  # fmt: skip
     table = pd.DataFrame(rows)
@@ -459,7 +480,9 @@ def search_arms(workers: int, out: Path, preset: str, docs: bool) -> int:
         f"size, Wilson 95% CI; forward = the {FORWARD_DAYS} days "
         "after the evolution date; forward_capture = pooled forward Sharpe of the deployed sets / the planted rule's "
         "[bootstrap 95% CI]; regime = the conjunction market (the trend pays only in the high-volatility regime); "
-        "naive_forward_sharpe = the in-sample best's forward Sharpe; seconds = mean wall time of one run"
+        "naive_forward_sharpe = the in-sample best's forward Sharpe; pbo_on_noise = the search's probability of backtest "
+        f"overfitting on the null markets (CSCV over {PBO_SAMPLE} of the individuals it tried, train window; mean ± "
+        "standard error; 0.5 is a search that picks noise); seconds = mean wall time of one run (PBO included on nulls)"
     )
     text = "\n".join([f"$ {command}", header, table.to_markdown(index=False, floatfmt=".2f"), f"wall time {wall_s:.0f} s"])
     print(text)
@@ -473,6 +496,15 @@ def search_arms(workers: int, out: Path, preset: str, docs: bool) -> int:
 
         print(f"wrote {write_section('organism (search arms)', command, text)}")
     return 0
+
+
+def _pbo_text(values: pd.Series) -> str:
+    """Mean PBO over the null runs with its standard error."""
+    values = values.dropna()
+    if not len(values):
+        return "n/a"
+    spread = values.std(ddof=1) / math.sqrt(len(values)) if len(values) > 1 else math.nan
+    return f"{values.mean():.2f} ± {spread:.2f}"
 
 
 def summarise(runs: list[dict]) -> tuple[pd.DataFrame, dict]:
