@@ -160,7 +160,7 @@ def leaf_genes(leaf: Mapping[str, Any]) -> SeedGenes:
 
 
 def nodes(node: Mapping) -> int:
-    """How many nodes the tree has (its size, for parsimony)."""
+    """How many nodes the tree has (operators, conditions and leaves)."""
     return 1 + sum(nodes(a) for a in node.get("args", ()))
 
 
