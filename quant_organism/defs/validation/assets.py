@@ -33,6 +33,7 @@ from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting.memory import verdict_rows
 from quant_organism.reporting.plots import markdown_image, pbo_logits
 from quant_organism.strategies.genes import SeedGenes
+from quant_organism.strategies.rule_tree import describe
 from quant_organism.validation.held_out import HeldOutConfig, buy_and_hold_returns, forward_returns
 from quant_organism.validation.population_pbo import population_pbo, tried_sample
 from quant_organism.validation.record import record_verdicts
@@ -87,13 +88,16 @@ class ValidationRunConfig(dg.Config):
         )
 
 
-def _verdict_table(outcome) -> str:
+def _verdict_table(outcome, rules: dict[str, str] | None = None) -> str:
+    """The verdicts as a table; `rules`: a rule tree candidate's rule in one line (`rule_tree.describe`)."""
+    rules = rules or {}
     lines = ["| candidate | score | passed | stages | first reason |", "|---|---|---|---|---|"]
     for verdict in outcome.verdicts:
         stages = ", ".join(f"{name}: {result.status.value}" for name, result in verdict.stages.items())
         reason = (verdict.reasons or verdict.notes or [""])[0].replace("|", "/")[:90]
         score = "—" if verdict.score is None else f"{verdict.score:.2f}"
-        lines.append(f"| {verdict.candidate_id} | {score} | {'yes' if verdict.passed else 'no'} | {stages} | {reason} |")
+        name = verdict.candidate_id + (f" `{rules[verdict.candidate_id]}`" if verdict.candidate_id in rules else "")
+        lines.append(f"| {name} | {score} | {'yes' if verdict.passed else 'no'} | {stages} | {reason} |")
     return "\n".join(lines)
 
 
@@ -300,7 +304,9 @@ def validated_strategies(
                     for name in skipped_stages
                 }
             ),
-            "verdicts": dg.MetadataValue.md(_verdict_table(outcome)),
+            "verdicts": dg.MetadataValue.md(
+                _verdict_table(outcome, {n: describe(g.rule) for n, g in zip(names, genes) if g.rule})
+            ),
             "windows": dg.MetadataValue.json(windows.as_dict()),
             "path": dg.MetadataValue.path(str(path)),
         }
