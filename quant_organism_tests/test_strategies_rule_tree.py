@@ -155,3 +155,15 @@ def test_deap_variation_stays_in_the_grammar_within_the_depth_and_is_reproducibl
     assert [gp.random_genome_values(SeedType.RULE_TREE, again) for _ in range(30)] == parents  # the global `random` untouched
     with pytest.raises(ValueError, match="template"):
         gp.random_genome_values(SeedType.EMA_CROSSOVER, rng)
+
+
+def test_where_people_read_verdicts_a_tree_shows_its_rule_in_one_line():
+    from types import SimpleNamespace
+
+    from quant_organism.defs.validation.assets import _verdict_table
+    from quant_organism.validation.verdict import CandidateVerdict, ValidationMode
+
+    rule = canonical_rule({"op": "gate", "args": [{"cond": "high_volatility"}, SMA]})
+    verdicts = [CandidateVerdict(name, ValidationMode.MINIMAL, {}, None, False, ["no excess"]) for name in ("tree_a", "ema_b")]
+    table = _verdict_table(SimpleNamespace(verdicts=verdicts), {"tree_a": describe(rule)})
+    assert "| tree_a `gate(high_volatility, sma_trend)` |" in table and "| ema_b |" in table
