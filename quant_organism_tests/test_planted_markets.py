@@ -230,3 +230,23 @@ def test_calibrate_hits_its_targets():
     assert abs(trend.sharpe - 2.0) <= 0.1
     with pytest.raises(ValueError):
         calibrate("null")
+
+
+def test_the_switch_market_pays_the_tree_that_switches_more_than_either_template():
+    """Trending in high volatility, reverting when calm: the planted rule tree ('if the day's volatility is high then
+    trend else revert') earns more than the trend rule and the reversion rule alone, the oracle more than all; only
+    high-volatility hours carry a drift, only calm hours an overreaction."""
+    switch = market("switch", 0.12, seed=3)
+    frames = market_frames(switch)
+    tree = planted_sharpe(switch, frames)["mean"]
+    trend = planted_sharpe(switch, frames, rule=PLANTED_RULES["trend"])["mean"]
+    reversion = planted_sharpe(switch, frames, rule=PLANTED_RULES["mean_reversion"])["mean"]
+    assert PLANTED_RULES["switch"].seed_type is SeedType.RULE_TREE
+    assert tree > max(trend, reversion) + 0.3 and oracle_sharpe(switch, frames)["mean"] > tree
+    state = hidden_state(switch, "BTC")
+    high = state["high_vol"] == 1
+    assert 0.1 < high.mean() < 0.6
+    assert (state.loc[~high, "drift_state"] == 0).all() and (state.loc[high, "drift_state"] != 0).any()
+    x, before = state["overreaction"].abs(), state["overreaction"].shift().abs()
+    assert (x[high] <= 0.8 * before[high] + 1e-15).iloc[1:].all()  # while volatile the old overreaction only decays
+    assert (x[~high] > 0.8 * before[~high] + 1e-15).mean() > 0.3  # when calm new shocks overreact

@@ -55,8 +55,9 @@ class RunSpec:
 
 GRIDS = {
     # kind -> (target planted Sharpes, seeds per target)
-    # --search: every arm on the same markets; "regime" is the conjunction market (trend only in high volatility)
-    "search": {"null": ((0.0,), 8), "regime": ((2.0,), 10), "trend": ((3.0,), 4), "mean_reversion": ((3.0,), 4)},
+    # --search: every arm on the same markets; "switch" is the conjunction market (trend in high volatility, reversion
+    # when calm: a rule tree earns it whole, the trend template about 0.6 of it)
+    "search": {"null": ((0.0,), 8), "switch": ((2.0,), 10), "trend": ((3.0,), 4), "mean_reversion": ((3.0,), 4)},
     "quick": {"null": ((0.0,), 12), "trend": ((2.0, 3.0), 5), "mean_reversion": ((2.0, 3.0), 5)},
     "full": {
         "null": ((0.0,), 40),
@@ -479,7 +480,8 @@ def search_arms(workers: int, out: Path, preset: str, docs: bool) -> int:
         "strategy of a capturing family, or a tree with a leaf of one, with a positive forward Sharpe) or for null the "
         f"size, Wilson 95% CI; forward = the {FORWARD_DAYS} days "
         "after the evolution date; forward_capture = pooled forward Sharpe of the deployed sets / the planted rule's "
-        "[bootstrap 95% CI]; regime = the conjunction market (the trend pays only in the high-volatility regime); "
+        "[bootstrap 95% CI]; switch = the conjunction market (trending in high volatility, reverting when calm; its planted "
+        "rule is the tree 'if the day's volatility is high then the trend rule else the reversion rule'); "
         "naive_forward_sharpe = the in-sample best's forward Sharpe; pbo_on_noise = the search's probability of backtest "
         f"overfitting on the null markets (CSCV over {PBO_SAMPLE} of the individuals it tried, train window; mean ± "
         "standard error; 0.5 is a search that picks noise); seconds = mean wall time of one run (PBO included on nulls)"

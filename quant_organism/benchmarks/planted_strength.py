@@ -13,6 +13,7 @@ charged from the frame's `funding_rate`, no stop-loss or take-profit, full posit
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,7 @@ from quant_organism.backtest.engine import run_backtest
 from quant_organism.market.sources.planted import PlantedMarket, PlantedSource, hidden_state
 from quant_organism.strategies.genes import SeedGenes
 from quant_organism.strategies.registry import get_registry
+from quant_organism.strategies.rule_tree import signal_genes
 
 OHLCV = ["open", "high", "low", "close", "volume"]
 FUNDING = "funding_rate"
@@ -40,6 +42,17 @@ _CARRY_RULE = SeedGenes(
     seed_id="planted_carry_8", seed_type="funding_carry", fast_period=8, slow_period=72, signal_period=24,
     entry_threshold=3e-5, exit_threshold=1.5e-5, filter_threshold=1.0, **_PLAIN,
 )  # fmt: skip
+_SWITCH_RULE = SeedGenes(
+    seed_id="planted_switch", seed_type="rule_tree", **_PLAIN, rule=json.dumps({"op": "if", "args": [
+        {"cond": "vol_ratio", "fast": 24, "slow": 720, "above": 0.9},
+        {"leaf": {k: v for k, v in _TREND_RULE.gene_values().items() if k in signal_genes(_TREND_RULE.seed_type)}
+         | {"seed_type": _TREND_RULE.seed_type.value}},
+        {"leaf": {k: v for k, v in _REVERSION_RULE.gene_values().items() if k in signal_genes(_REVERSION_RULE.seed_type)}
+         | {"seed_type": _REVERSION_RULE.seed_type.value}},
+    ]}),
+)  # fmt: skip
+"""The switch kind's rule: the trend rule while the last day's volatility is 0.9 times the last month's or more, else the
+reversion rule (a rule tree: strategies/rule_tree.py)."""
 # The fixed rule that measures each kind (null: the trend rule; on a null market any rule earns nothing).
 PLANTED_RULES: dict[str, SeedGenes] = {
     "null": _TREND_RULE,
@@ -47,13 +60,14 @@ PLANTED_RULES: dict[str, SeedGenes] = {
     "mean_reversion": _REVERSION_RULE,
     "funding_carry": _CARRY_RULE,
     "regime": _TREND_RULE,
+    "switch": _SWITCH_RULE,
 }
 # Oracle for mean reversion: enter when the overreaction exceeds this many round-trip costs (the whole
 # overreaction is the most a trade can earn), hold until it changes sign.
 ORACLE_REVERSION_ENTRY = 2.0
 # Calibration: a first upper bracket per kind (doubled until it reaches the target) and the largest strength.
-_FIRST_HIGH = {"trend": 0.05, "mean_reversion": 0.25, "funding_carry": 0.02, "regime": 0.05}
-_MAX_STRENGTH = {"trend": 2.0, "mean_reversion": 1.0, "funding_carry": 2.0, "regime": 2.0}
+_FIRST_HIGH = {"trend": 0.05, "mean_reversion": 0.25, "funding_carry": 0.02, "regime": 0.05, "switch": 0.03}
+_MAX_STRENGTH = {"trend": 2.0, "mean_reversion": 1.0, "funding_carry": 2.0, "regime": 2.0, "switch": 0.2}
 DEFAULT_COINS: tuple[str, ...] = ("BTC", "ETH", "SOL", "DOGE", "XRP")
 
 
@@ -126,15 +140,19 @@ def oracle_positions(kind: str, state: pd.DataFrame, costs: CostModel = CostMode
 
     trend / regime: the drift's sign; funding_carry: against the side that pays; mean_reversion:
     against an overreaction larger than ORACLE_REVERSION_ENTRY round trips, held until it changes
-    sign; null: flat.
+    sign; switch: the drift's sign in high volatility, the reversion's position when calm; null: flat.
     """
     if kind in ("trend", "regime"):
         return np.sign(state["drift_state"].to_numpy()).astype(np.int8)
     if kind == "funding_carry":
         return (-np.sign(state["carry_state"].to_numpy())).astype(np.int8)
-    if kind == "mean_reversion":
+    if kind in ("mean_reversion", "switch"):
         round_trip = 2.0 * (costs.taker_fee + costs.slippage)
-        return _hysteresis(-state["overreaction"].to_numpy(), ORACLE_REVERSION_ENTRY * round_trip)
+        reverting = _hysteresis(-state["overreaction"].to_numpy(), ORACLE_REVERSION_ENTRY * round_trip)
+        if kind == "mean_reversion":
+            return reverting
+        trending = np.sign(state["drift_state"].to_numpy()).astype(np.int8)
+        return np.where(state["high_vol"].to_numpy() == 1, trending, reverting).astype(np.int8)
     return np.zeros(len(state), dtype=np.int8)
 
 

@@ -22,7 +22,10 @@ market factor never carries an edge:
 - funding_carry: a Markov chain +1 / 0 / -1 (mean stay two weeks) adds state * strength * vol to the
   hourly funding rate (longs pay when +1); the price has no drift that offsets it;
 - regime: a hidden high-volatility regime (vol x REGIME_VOL_MULT, a third of the time) in which
-  alone the trend chain's drift (state * strength * regime vol) applies.
+  alone the trend chain's drift (state * strength * regime vol) applies;
+- switch: the same regime, trending in high volatility (as `regime`) and mean-reverting when calm (a share
+  SWITCH_REVERSION x strength of each shock overreacts, as `mean_reversion`): an edge a rule tree ("if the
+  volatility is high then trend else revert") earns whole, and either template only in part.
 
 Determinism: every random stream has its own generator seeded by (seed, coin name, stream), drawn
 from the market's start, so a coin's path depends neither on the other coins nor on the market's end
@@ -45,7 +48,7 @@ from quant_organism.market.schema import MarketDataError, UnknownCoinError, conf
 from quant_organism.market.sources.base import MarketDataSource
 from quant_organism.market.sources.synthetic import CoinProfile
 
-KINDS: tuple[str, ...] = ("null", "trend", "mean_reversion", "funding_carry", "regime")
+KINDS: tuple[str, ...] = ("null", "trend", "mean_reversion", "funding_carry", "regime", "switch")
 TREND_FAMILIES = frozenset({"ema_crossover", "sma_trend", "donchian_breakout", "atr_stop", "ichimoku", "volatility_scaling"})
 REVERSION_FAMILIES = frozenset({"rsi_filter", "stochastic", "vwap_reversion"})
 ML_FAMILIES = frozenset({"linear_svc", "pca_tree_quantile"})  # lagged returns, RSI and EMA distance as features
@@ -60,6 +63,8 @@ CAPTURING_FAMILIES: dict[str, frozenset[str]] = {
     "mean_reversion": REVERSION_FAMILIES | ML_FAMILIES,
     "funding_carry": frozenset({"funding_carry"}),
     "regime": TREND_FAMILIES | ML_FAMILIES | MOMENTUM_RULES,
+    # each template earns a part of it; a rule tree (its planted rule is one) can earn it whole
+    "switch": TREND_FAMILIES | REVERSION_FAMILIES | ML_FAMILIES | MOMENTUM_RULES | {"rule_tree"},
 }
 
 HOUR = pd.Timedelta(hours=1)
@@ -73,6 +78,8 @@ CARRY_STAY_HOURS = 336.0
 CALM_STAY_HOURS, WILD_STAY_HOURS = 336.0, 168.0  # regime kind: high vol a third of the time
 REGIME_VOL_MULT = 2.0
 MR_SPEED = 0.2  # per hour: overreaction half-life ~3 hours
+SWITCH_VOL_MULT = 3.0  # switch kind: a high-volatility regime a causal volatility ratio tells from GARCH's own swings
+SWITCH_REVERSION = 10.0  # switch kind: overreaction share per unit of strength when calm (capped at 1)
 
 
 PROFILES: dict[str, CoinProfile] = {
@@ -230,13 +237,15 @@ def _simulate_coin(market: PlantedMarket, coin: str, factor: np.ndarray) -> dict
     shocks = loading * factor + idio
 
     zeros = np.zeros(n, dtype=np.int8)
-    trend_state = d["trend_state"] if kind in ("trend", "regime") else zeros
-    high_vol = d["high_vol"] if kind == "regime" else zeros
+    trend_state = d["trend_state"] if kind in ("trend", "regime", "switch") else zeros
+    high_vol = d["high_vol"] if kind in ("regime", "switch") else zeros
     carry_state = d["carry_state"] if kind == "funding_carry" else zeros
-    mult = np.where(high_vol == 1, REGIME_VOL_MULT, 1.0)
-    drift_state = trend_state * high_vol if kind == "regime" else trend_state
+    mult = np.where(high_vol == 1, SWITCH_VOL_MULT if kind == "switch" else REGIME_VOL_MULT, 1.0)
+    drift_state = trend_state * high_vol if kind in ("regime", "switch") else trend_state
     drift = drift_state * (s * p.hourly_vol) * mult
-    mr_share = s if kind == "mean_reversion" else 0.0
+    mr_share = np.full(n, s if kind == "mean_reversion" else 0.0)
+    if kind == "switch":
+        mr_share = np.where(high_vol == 1, 0.0, min(SWITCH_REVERSION * s, 1.0))
 
     returns, sigma, overreaction = _price_path(shocks, idio, mult, drift, p.hourly_vol, mr_share, MR_SPEED)
     log_close = math.log(p.start_price) + np.cumsum(returns)
@@ -331,7 +340,8 @@ def _two_state_chain(u, leave_calm, leave_wild):  # pragma: no cover - numba
 
 @numba.njit(cache=True)
 def _price_path(shocks, idio, mult, drift, vol, mr_share, mr_speed):  # pragma: no cover - numba
-    """Hourly log returns: GARCH(1,1) on the shocks, regime vol multiplier, drift and decaying overreaction."""
+    """Hourly log returns: GARCH(1,1) on the shocks, regime vol multiplier, drift and decaying overreaction (a share
+    `mr_share[t]` of each idiosyncratic shock)."""
     n = shocks.shape[0]
     returns = np.empty(n)
     sigma_path = np.empty(n)
@@ -343,7 +353,7 @@ def _price_path(shocks, idio, mult, drift, vol, mr_share, mr_speed):  # pragma: 
         sigma = math.sqrt(var)
         shock = sigma * shocks[t]
         returns[t] = drift[t] + mult[t] * shock - mr_speed * x
-        x = (1.0 - mr_speed) * x + mr_share * mult[t] * sigma * idio[t]
+        x = (1.0 - mr_speed) * x + mr_share[t] * mult[t] * sigma * idio[t]
         var = omega + GARCH_ALPHA * shock * shock + GARCH_BETA * var
         sigma_path[t] = mult[t] * sigma
         overreaction[t] = x
