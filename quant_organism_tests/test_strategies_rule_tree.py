@@ -167,3 +167,26 @@ def test_where_people_read_verdicts_a_tree_shows_its_rule_in_one_line():
     verdicts = [CandidateVerdict(name, ValidationMode.MINIMAL, {}, None, False, ["no excess"]) for name in ("tree_a", "ema_b")]
     table = _verdict_table(SimpleNamespace(verdicts=verdicts), {"tree_a": describe(rule)})
     assert "| tree_a `gate(high_volatility, sma_trend)` |" in table and "| ema_b |" in table
+
+
+def test_trees_breed_the_same_in_every_process():
+    """The same generator gives the same children in any process (DEAP's own crossover draws its type from a set
+    of classes, ordered by their addresses: `gp.one_point_crossover` orders them by name)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import numpy as np, hashlib; from quant_organism.evolution import gp; from quant_organism.strategies import SeedType\n"
+        "rng = np.random.default_rng(1); t = SeedType.RULE_TREE\n"
+        "parents = [gp.random_genome_values(t, rng) for _ in range(24)]\n"
+        "kids = [c['rule'] for a, b in zip(parents[::2], parents[1::2]) for c in gp.crossover_values(t, a, b, rng)]\n"
+        "kids += [gp.mutate_values(t, p, rng, 0.15, 0.1, force=True)['rule'] for p in parents]\n"
+        "print(hashlib.sha256(''.join(kids).encode()).hexdigest())"
+    )
+    digests = set()
+    for seed in ("1", "2", "3", "4"):  # other hash seeds, and other memory layouts
+        run = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, env={"PYTHONHASHSEED": seed}, check=True
+        )
+        digests.add(run.stdout.strip())
+    assert len(digests) == 1

@@ -1,12 +1,13 @@
 """Variation of rule trees with DEAP's genetic programming (`deap.gp`), on the values islands breed on.
 
-A tree is bred as DEAP's typed `PrimitiveTree` over `PSET`: operators of strategies/rule_tree.py as typed
-primitives (positions and conditions), leaves and conditions as ephemeral constants whose value is their
-canonical JSON. Initialisation is `genHalfAndHalf`; crossover `cxOnePoint` (typed: a subtree swaps only with
-one of its type); mutation one of `mutUniform` (a new subtree from `genGrow`), `mutNodeReplacement` (another
-operator of the same signature), `mutEphemeral` (a new leaf or condition drawn) and a Gaussian step on one gene
-of one leaf, as the templates' mutation steps a gene (`operators.mutate_gene`). A child deeper than
-`rule_tree.MAX_DEPTH` is its parent (DEAP's `staticLimit` rule).
+A tree is bred as DEAP's typed `PrimitiveTree` over `primitive_set()`: operators of strategies/rule_tree.py as
+typed primitives (positions and conditions), leaves and conditions as ephemeral constants whose value is their
+canonical JSON. Initialisation is `genHalfAndHalf`; crossover DEAP's typed `cxOnePoint` (a subtree swaps only
+with one of its type; `one_point_crossover`, so that it draws the same in every process); mutation one of
+`mutUniform` (a new subtree from `genGrow`), `mutNodeReplacement` (another operator of the same signature),
+`mutEphemeral` (a new leaf or condition drawn) and a Gaussian step on one gene of one leaf, as the templates'
+mutation steps a gene (`operators.mutate_gene`). A child deeper than `rule_tree.MAX_DEPTH` is its parent (DEAP's
+`staticLimit` rule).
 
 DEAP draws from the global `random` module; every call here runs it from a state drawn from the island's own
 generator (`_seeded`) and restores it after, so a batch's result depends on its seed only, in any process.
@@ -151,10 +152,30 @@ def crossover_values(
     ca, cb = operators.crossover_values(_TREE, _numbers(va), _numbers(vb), rng)
     ta, tb = tree_of(va[RULE_GENE]), tree_of(vb[RULE_GENE])
     with _seeded(rng):
-        xa, xb = gp.cxOnePoint(gp.PrimitiveTree(ta), gp.PrimitiveTree(tb))
+        xa, xb = one_point_crossover(gp.PrimitiveTree(ta), gp.PrimitiveTree(tb))
     ca[RULE_GENE] = _within_depth(xa, va[RULE_GENE])
     cb[RULE_GENE] = _within_depth(xb, vb[RULE_GENE])
     return ca, cb
+
+
+def one_point_crossover(a: gp.PrimitiveTree, b: gp.PrimitiveTree) -> tuple[gp.PrimitiveTree, gp.PrimitiveTree]:
+    """DEAP's typed `cxOnePoint`, draw for draw, with the types both trees hold taken in name order. DEAP draws the
+    type from a set of classes, whose order follows their addresses in memory: the same seed then gave other
+    children in another process."""
+    if len(a) < 2 or len(b) < 2:
+        return a, b
+    where_a: dict[type, list[int]] = {}
+    where_b: dict[type, list[int]] = {}
+    for index, node in enumerate(a[1:], 1):
+        where_a.setdefault(node.ret, []).append(index)
+    for index, node in enumerate(b[1:], 1):
+        where_b.setdefault(node.ret, []).append(index)
+    common = sorted(set(where_a) & set(where_b), key=lambda kind: kind.__name__)
+    if common:
+        kind = random.choice(common)
+        slice_a, slice_b = a.searchSubtree(random.choice(where_a[kind])), b.searchSubtree(random.choice(where_b[kind]))
+        a[slice_a], b[slice_b] = b[slice_b], a[slice_a]
+    return a, b
 
 
 def mutate_values(
