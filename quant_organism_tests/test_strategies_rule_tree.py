@@ -190,3 +190,17 @@ def test_trees_breed_the_same_in_every_process():
         )
         digests.add(run.stdout.strip())
     assert len(digests) == 1
+
+
+def test_a_graft_puts_one_of_the_islands_templates_in_place_of_a_leaf():
+    rng = np.random.default_rng(5)
+    template = SeedGenes.create_default("sma_trend", "s").gene_values() | {"fast_period": 17, "slow_period": 143}
+    donor = gp.donor_leaf(SeedType.SMA_TREND, template)
+    assert gp.donor_leaf(SeedType.FUNDING_CARRY, SeedGenes.create_default("funding_carry", "f").gene_values()) is None
+    grafted = json.dumps({"leaf": json.loads(canonical_rule({"leaf": donor}))["leaf"]}, sort_keys=True, separators=(",", ":"))
+    parents = [gp.random_genome_values(SeedType.RULE_TREE, rng) for _ in range(40)]
+    children = [gp.mutate_values(SeedType.RULE_TREE, p, rng, 0.15, 0.1, force=True, donors=[donor]) for p in parents]
+    took = sum(grafted in c["rule"] and grafted not in p["rule"] for c, p in zip(children, parents))
+    assert 2 <= took <= 20  # a fifth of the tree's mutations, half of the children mutate their tree
+    without = [gp.mutate_values(SeedType.RULE_TREE, p, np.random.default_rng(5), 0.15, 0.1, force=True) for p in parents]
+    assert not any(grafted in c["rule"] for c in without)

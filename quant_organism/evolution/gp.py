@@ -5,9 +5,10 @@ typed primitives (positions and conditions), leaves and conditions as ephemeral 
 canonical JSON. Initialisation is `genHalfAndHalf`; crossover DEAP's typed `cxOnePoint` (a subtree swaps only
 with one of its type; `one_point_crossover`, so that it draws the same in every process); mutation one of
 `mutUniform` (a new subtree from `genGrow`), `mutNodeReplacement` (another operator of the same signature),
-`mutEphemeral` (a new leaf or condition drawn) and a Gaussian step on one gene of one leaf, as the templates'
-mutation steps a gene (`operators.mutate_gene`). A child deeper than `rule_tree.MAX_DEPTH` is its parent (DEAP's
-`staticLimit` rule).
+`mutEphemeral` (a new leaf or condition drawn), a Gaussian step on one gene of one leaf, as the templates'
+mutation steps a gene (`operators.mutate_gene`), and a graft: a leaf replaced by one of the island's best templates
+(`donor_leaf`), so that trees compose what the templates have learnt rather than random genes. A child deeper
+than `rule_tree.MAX_DEPTH` is its parent (DEAP's `staticLimit` rule).
 
 DEAP draws from the global `random` module; every call here runs it from a state drawn from the island's own
 generator (`_seeded`) and restores it after, so a batch's result depends on its seed only, in any process.
@@ -22,7 +23,7 @@ import contextlib
 import functools
 import json
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 from deap import gp
@@ -31,6 +32,11 @@ from quant_organism.evolution import operators
 from quant_organism.strategies import rule_tree
 from quant_organism.strategies.genes import RULE_GENE, GeneValue, SeedType, gene_space, random_values
 
+GRAFTING = (0.3, 0.2, 0.15, 0.15, 0.2)
+"""Shares of a tree's mutations when the island has templates to graft: a leaf-gene step, a graft, a new leaf or
+condition, another operator, a new subtree."""
+NO_GRAFTING = (0.4, 0.0, 0.2, 0.2, 0.2)
+"""The same without donors: the graft's share goes to the leaf-gene step."""
 STRUCTURE_RATE = 0.5
 """Probability that a child's tree changes (besides its numeric genes, each at the mutation rate)."""
 INIT_DEPTHS = (1, 3)
@@ -179,17 +185,24 @@ def one_point_crossover(a: gp.PrimitiveTree, b: gp.PrimitiveTree) -> tuple[gp.Pr
 
 
 def mutate_values(
-    seed_type: SeedType, values: Mapping, rng: np.random.Generator, rate: float, sigma: float, force: bool = False
+    seed_type: SeedType,
+    values: Mapping,
+    rng: np.random.Generator,
+    rate: float,
+    sigma: float,
+    force: bool = False,
+    donors: Sequence[Mapping] = (),
 ) -> dict[str, GeneValue | str]:
     """A child: numeric genes mutated as the templates' are; with probability `STRUCTURE_RATE` (always when
-    `force` and nothing else changed) one mutation of the tree."""
+    `force` and nothing else changed) one mutation of the tree. `donors`: template genomes of the island (their
+    seed type and signal genes, `donor_leaf`) that a graft may put in place of a leaf."""
     _check(seed_type)
     numbers = _numbers(values)
     out: dict = dict(operators.mutate_values(_TREE, numbers, rng, rate, sigma, force=False))
     rule = values[RULE_GENE]
     if rng.random() < STRUCTURE_RATE or (force and out == numbers):
         for _ in range(10):  # a mutation can give the same tree (a node replaced by itself): draw again
-            changed = _mutated_rule(rule, rng, sigma)
+            changed = _mutated_rule(rule, rng, sigma, donors)
             if changed != rule:
                 rule = changed
                 break
@@ -197,27 +210,48 @@ def mutate_values(
     return out
 
 
-def _mutated_rule(rule: str, rng: np.random.Generator, sigma: float) -> str:
+def _mutated_rule(rule: str, rng: np.random.Generator, sigma: float, donors: Sequence[Mapping] = ()) -> str:
     tree = tree_of(rule)
     pset = primitive_set()
-    kind = rng.choice(4, p=[0.4, 0.2, 0.2, 0.2])
+    kind = rng.choice(5, p=GRAFTING if donors else NO_GRAFTING)
     with _seeded(rng):
         if kind == 0:
             return _leaf_step(tree, rule, rng, sigma)
         if kind == 1:
+            return _graft(tree, rule, donors[int(rng.integers(len(donors)))], rng)
+        if kind == 2:
             (child,) = gp.mutEphemeral(tree, "one")
-        elif kind == 2:
+        elif kind == 3:
             (child,) = gp.mutNodeReplacement(tree, pset)
         else:
             (child,) = gp.mutUniform(tree, functools.partial(gp.genGrow, min_=0, max_=2), pset)
     return _within_depth(child, rule)
 
 
+def donor_leaf(seed_type: SeedType, values: Mapping) -> dict | None:
+    """A template genome as a leaf a graft can use (None for a seed that cannot be a leaf)."""
+    if seed_type not in rule_tree.LEAF_SEEDS:
+        return None
+    return {"seed_type": seed_type.value, **{name: values[name] for name in rule_tree.signal_genes(seed_type)}}
+
+
+def _graft(tree: gp.PrimitiveTree, rule: str, donor: Mapping, rng: np.random.Generator) -> str:
+    """One leaf replaced by a template genome of the island: trees take up what the templates learnt."""
+    positions = _leaf_positions(tree)
+    k = positions[int(rng.integers(len(positions)))]
+    terminal = type(tree[k]).__new__(type(tree[k]))
+    terminal.value = _text({"leaf": rule_tree.leaf_values(donor)})
+    tree[k] = terminal
+    return _within_depth(tree, rule)
+
+
+def _leaf_positions(tree: gp.PrimitiveTree) -> list[int]:
+    return [k for k, node in enumerate(tree) if getattr(node, "ret", None) is Position and not isinstance(node, gp.Primitive)]
+
+
 def _leaf_step(tree: gp.PrimitiveTree, rule: str, rng: np.random.Generator, sigma: float) -> str:
     """One gene of one leaf stepped as a template's gene is mutated."""
-    positions = [
-        k for k, node in enumerate(tree) if getattr(node, "ret", None) is Position and not isinstance(node, gp.Primitive)
-    ]
+    positions = _leaf_positions(tree)
     k = positions[int(rng.integers(len(positions)))]
     leaf = json.loads(tree[k].value)["leaf"]
     seed_type = SeedType(leaf["seed_type"])

@@ -59,6 +59,8 @@ STATUS_LEAK = "leak"
 
 
 _objectives_of = operator.itemgetter(*OBJECTIVE_COLUMNS)  # a row's objective values, in OBJECTIVE_WEIGHTS' order
+GRAFT_DONORS = 5
+"""Templates of an island a rule tree may graft: its best valid ones of a leaf seed, by score."""
 
 
 class Individual:
@@ -308,18 +310,26 @@ class Island:
                     children += [(seed_type, a, va), (seed_type, b, vb)]
                 else:
                     children += [(seed_type, p.values, None) for p in pair]
+        donors = self._donors(population) if SeedType.RULE_TREE in groups else []
         out = []
         for seed_type, values, parent in children:
             # A child equal to its parent, gene for gene, is the parent (repaired values are typed and canonical,
             # so equal values are equal hashes): it must mutate.
             unchanged = parent is None or values == parent
+            grafts = {"donors": donors} if seed_type is SeedType.RULE_TREE else {}
             mutated = variation(seed_type).mutate_values(
-                seed_type, values, self.rng, cfg.mutation_rate, cfg.mutation_sigma, force=unchanged
+                seed_type, values, self.rng, cfg.mutation_rate, cfg.mutation_sigma, force=unchanged, **grafts
             )
             child = self._restricted_values(seed_type, mutated)
             digest, text = genes_hash_and_json(seed_type, child)
             out.append(self._individual(seed_type, child, digest, generation, text))
         return out
+
+    def _donors(self, population: list[Individual]) -> list[dict]:
+        """The island's best templates (by score, at most GRAFT_DONORS) that a rule tree may graft as a leaf."""
+        ranked = sorted(population, key=lambda i: (-i.score, i.hash))
+        leaves = (gp.donor_leaf(i.seed_type, i.values) for i in ranked if bool(i.row.get("valid")))
+        return [leaf for leaf in leaves if leaf is not None][:GRAFT_DONORS]
 
     def _restricted(self, genes: SeedGenes) -> SeedGenes:
         """The genome clipped into the config's narrower gene ranges for its seed (if any), repaired."""
