@@ -44,7 +44,7 @@ from quant_organism.evolution.operators import (
     random_genome_values,
 )
 from quant_organism.strategies import ML_SEEDS, TECHNICAL_SEEDS, SeedGenes, SeedType, gene_orderings, gene_space
-from quant_organism.strategies.genes import TEMPLATE_SEEDS, repair_values
+from quant_organism.strategies.genes import repair_values
 from quant_organism_tests.support.markets import planted_market
 
 EVOLUTION_DAY = "2024-02-09"  # planted markets below start 2024-01-01 and run 40 days: D is their last day
@@ -612,7 +612,7 @@ def test_what_an_island_worker_imports_leaves_the_lake_out():
     assert done.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("seed_type", TEMPLATE_SEEDS)  # a rule tree's are DEAP's (test_strategies_rule_tree.py)
+@pytest.mark.parametrize("seed_type", TECHNICAL_SEEDS + ML_SEEDS)  # a rule tree's are DEAP's (test_strategies_rule_tree.py)
 def test_random_genome_values_are_random_genomes_values(seed_type: SeedType) -> None:
     """Islands draw their first genomes as values: the draws of a uniform genome (`SeedGenes.random`), in its
     order, with the genes evolution leaves alone set to their defaults and repaired, as a genome built that way."""

@@ -66,7 +66,6 @@ TECHNICAL_SEEDS: tuple[SeedType, ...] = (
     SeedType.FUNDING_CARRY,
 )
 ML_SEEDS: tuple[SeedType, ...] = (SeedType.LINEAR_SVC, SeedType.PCA_TREE_QUANTILE)
-TEMPLATE_SEEDS: tuple[SeedType, ...] = TECHNICAL_SEEDS + ML_SEEDS
 RULE_GENE = "rule"
 """A rule tree's structure: canonical JSON text (strategies/rule_tree.py), carried beside its numeric genes."""
 
