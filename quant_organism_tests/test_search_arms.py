@@ -36,3 +36,12 @@ def test_a_tree_captures_through_a_leaf_of_a_capturing_family():
     assert _captures("rule_tree", tree, trend)
     assert not _captures("rule_tree", SeedGenes(seed_id="r", seed_type="rule_tree", rule=json.dumps(reverting)), trend)
     assert _captures("sma_trend", None, trend) and not _captures("rsi_filter", None, trend)
+
+
+def test_pbo_on_noise_is_the_mean_with_its_standard_error():
+    import pandas as pd
+
+    from quant_organism.benchmarks.organism import _pbo_text
+
+    assert _pbo_text(pd.Series([0.3, 0.5, 0.4, 0.45])) == "0.41 ± 0.04"  # sd 0.0854 over sqrt(4)
+    assert _pbo_text(pd.Series([0.4])) == "0.40 ± nan" and _pbo_text(pd.Series([float("nan")])) == "n/a"

@@ -505,7 +505,9 @@ def _pbo_text(values: pd.Series) -> str:
     values = values.dropna()
     if not len(values):
         return "n/a"
-    spread = values.std(ddof=1) / math.sqrt(len(values)) if len(values) > 1 else math.nan
+    from scipy.stats import sem
+
+    spread = float(sem(values)) if len(values) > 1 else math.nan
     return f"{values.mean():.2f} ± {spread:.2f}"
 
 
