@@ -23,6 +23,7 @@ as the process pool's initializer arguments, or as one Ray object (`ray.put`) pa
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import multiprocessing
@@ -54,7 +55,8 @@ from quant_organism.evolution.island import (
 )
 from quant_organism.evolution.ray_address import unreachable
 from quant_organism.evolution.stealing import RayExchange
-from quant_organism.strategies.genes import SeedGenes, SeedType
+from quant_organism.strategies import rule_tree
+from quant_organism.strategies.genes import SeedGenes, SeedType, random_values
 
 log = logging.getLogger(__name__)
 OnOutcome = Callable[[BatchOutcome], None]
@@ -86,17 +88,34 @@ def warm_up(seed_types: Sequence[SeedType]) -> float:
         },
         index=index,
     )
-    genomes = [SeedGenes.create_default(s, f"warm_{s.value}") for s in todo]
+    templates = [s for s in todo if s is not SeedType.RULE_TREE]
+    trees = SeedType.RULE_TREE in todo
+    genomes = [SeedGenes.create_default(s, f"warm_{s.value}") for s in templates] + ([_warm_tree(None)] if trees else [])
     evaluate_universe({"WARM": frame}, genomes)
     # again on fresh bars with a random genome more per seed: tables of several rows run other kernels than a
     # lone row's (a fresh cache compiled the rows-at-a-time standard deviations in the first timed run)
-    genomes += [SeedGenes.random(s, f"warm_random_{s.value}", rng) for s in todo]
+    genomes += [SeedGenes.random(s, f"warm_random_{s.value}", rng) for s in templates] + ([_warm_tree(rng)] if trees else [])
     evaluate_universe({"WARM": frame.copy()}, genomes)
     if not _warmed:  # NSGA-II's sorting and crowding: compiled in the first generation otherwise (2.3 s, 2026-11-27)
         nsga2.select(rng.normal(size=(8, 3)), (1.0, -1.0, 1.0), 4)
         nsga2.ranks_and_crowding(rng.normal(size=(8, 3)), (1.0, -1.0, 1.0))
     _warmed.update(todo)
     return time.perf_counter() - started
+
+
+def _warm_tree(rng: np.random.Generator | None) -> SeedGenes:
+    """A rule tree with a leaf of every leaf seed (their defaults, or random genes) under a volatility condition: a
+    tree's leaves run the seeds' unfused batch path, which the templates' warm-up does not compile."""
+    leaves = []
+    for seed_type in rule_tree.LEAF_SEEDS:
+        drawn = {} if rng is None else random_values(seed_type, rng)
+        leaves.append(
+            {"leaf": {"seed_type": seed_type.value, **{n: drawn[n] for n in rule_tree.signal_genes(seed_type) if n in drawn}}}
+        )
+    votes = {"op": "vote", "args": [{"op": "vote", "args": leaves[k : k + 3]} for k in (0, 3, 6)]}  # the nine leaf seeds
+    condition = {"cond": rule_tree.VOL_RATIO, "fast": 12, "slow": 120, "above": 1.0}
+    rule = {"op": "gate", "args": [condition, votes]}
+    return SeedGenes(seed_id=f"warm_tree_{'random' if rng else 'default'}", seed_type=SeedType.RULE_TREE, rule=json.dumps(rule))
 
 
 def _seed_types(tasks: Sequence[BatchTask]) -> list[SeedType]:
