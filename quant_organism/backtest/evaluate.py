@@ -109,9 +109,7 @@ def universe_metrics(
 
         registry = get_registry()
     _check_chunk(chunk_size)
-    groups: dict[object, list[int]] = {}
-    for position, genes in enumerate(genes_list):
-        groups.setdefault(genes.seed_type, []).append(position)
+    groups = _by_seed_type(genes_list)
     metric_rows = np.full((len(frames), len(genes_list), len(METRICS)), np.nan)
     risk = Params.of(
         len(genes_list),
@@ -165,10 +163,7 @@ def universe_fold_metrics(
         registry = get_registry()
     metric_rows = np.full((len(frames), len(genes_list), len(METRICS)), np.nan)
     fold_sharpes = np.full((len(frames), len(genes_list), folds), np.nan)
-    groups: dict[object, list[int]] = {}
-    for position, genes in enumerate(genes_list):
-        groups.setdefault(genes.seed_type, []).append(position)
-    for seed_type, positions in groups.items():
+    for seed_type, positions in _by_seed_type(genes_list).items():
         for lo in range(0, len(positions), FOLD_CHUNK_SIZE):
             idx = positions[lo : lo + FOLD_CHUNK_SIZE]
             chunk = [genes_list[k] for k in idx]
@@ -242,6 +237,14 @@ def _bars_for_signals(ohlcv: pd.DataFrame, market: Market) -> pd.DataFrame:
     if "funding_rate" not in frame.columns and market.funding.any():
         frame = frame.assign(funding_rate=np.where(market.funding != 0.0, market.funding, np.nan))
     return frame
+
+
+def _by_seed_type(genes_list: Sequence["SeedGenes"]) -> dict[object, list[int]]:
+    """The genomes' positions grouped by seed type, in order: a group is one registry path."""
+    groups: dict[object, list[int]] = {}
+    for position, genes in enumerate(genes_list):
+        groups.setdefault(genes.seed_type, []).append(position)
+    return groups
 
 
 def _check_chunk(chunk_size: int) -> None:

@@ -52,8 +52,10 @@ class Condition:
     """DEAP type of a node giving a boolean per bar."""
 
 
-def _structure_only(*_args):  # a primitive is never called: trees are evaluated by rule_tree.tree_positions
-    raise NotImplementedError
+def _structure_only(*_args):
+    """What DEAP would call if a tree were compiled with `gp.compile`: trees are only bred here and are evaluated
+    by rule_tree.tree_positions, so a call is a misuse."""
+    raise TypeError("a rule tree is evaluated by strategies/rule_tree.tree_positions, not compiled by deap.gp")
 
 
 def _random_leaf() -> str:

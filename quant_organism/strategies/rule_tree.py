@@ -159,6 +159,12 @@ def leaf_genes(leaf: Mapping[str, Any]) -> SeedGenes:
     return genes.model_copy(update={"seed_id": "leaf_" + genes.genes_hash()[:16]})
 
 
+@functools.lru_cache(maxsize=4096)
+def _leaf_genome(text: str) -> SeedGenes:
+    """`leaf_genes` of a leaf's JSON text, kept: every generation scores trees that share most of their leaves."""
+    return leaf_genes(json.loads(text))
+
+
 def nodes(node: Mapping) -> int:
     """How many nodes the tree has (operators, conditions and leaves)."""
     return 1 + sum(nodes(a) for a in node.get("args", ()))
@@ -210,7 +216,7 @@ def tree_positions(bars: Bars, rules: Sequence[str], leaf_positions: LeafPositio
         for leaf in leaves(tree):
             key = json.dumps(leaf, sort_keys=True)
             if key not in distinct:
-                distinct[key] = leaf_genes(leaf)
+                distinct[key] = _leaf_genome(key)
     by_seed: dict[SeedType, list[str]] = {}
     for key, genes in distinct.items():
         by_seed.setdefault(genes.seed_type, []).append(key)
