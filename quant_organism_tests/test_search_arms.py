@@ -45,3 +45,17 @@ def test_pbo_on_noise_is_the_mean_with_its_standard_error():
 
     assert _pbo_text(pd.Series([0.3, 0.5, 0.4, 0.45])) == "0.41 ± 0.04"  # sd 0.0854 over sqrt(4)
     assert _pbo_text(pd.Series([0.4])) == "0.40 ± nan" and _pbo_text(pd.Series([float("nan")])) == "n/a"
+
+
+def test_the_oracle_gate_passes_nothing_on_noise_and_a_strong_planted_tree_alone():
+    """The bound `--oracle` reports: the gate's own statistic on a fixed rule, no search. On null markets the planted
+    tree passes nowhere (the test keeps its size); on a strong switch market it beats its own trend leaf."""
+    from quant_organism.benchmarks.oracle_gate import oracle_rows
+    from quant_organism.benchmarks.planted_strength import PLANTED_RULES
+
+    rules = {"tree": PLANTED_RULES["switch"], "trend": PLANTED_RULES["trend"]}
+    null = oracle_rows("null", 0.0, 7, 2, 540, rules)
+    assert [r.held_out_days for r in null] == [324, 324] and all(r.pass_alone == r.pass_among_50 == 0 for r in null)
+    tree, trend = oracle_rows("switch", 0.2, 7, 1, 540, rules)
+    assert tree.pass_alone == 1 and tree.mean_excess_sharpe > trend.mean_excess_sharpe > 0
+    assert tree.record()["passes_alone"].startswith("100%")

@@ -500,6 +500,44 @@ def search_arms(workers: int, out: Path, preset: str, docs: bool) -> int:
     return 0
 
 
+ORACLE_LOOKBACKS = (540, 730)
+
+
+def oracle(markets: int, out: Path, docs: bool) -> int:
+    """`--oracle`: the gate on the switch market's planted tree and on its two leaves alone, the markets and
+    strength of `--search`'s switch cell (and further seeds), at the production lookback and at two years."""
+    from quant_organism.benchmarks.oracle_gate import oracle_rows
+    from quant_organism.benchmarks.planted_strength import PLANTED_RULES
+
+    started = time.perf_counter()
+    spec = next(s for s in calibrated_specs("search", ORACLE_LOOKBACKS[0]) if s.kind == "switch")
+    rules = {"switch tree (planted)": PLANTED_RULES["switch"], "trend leaf alone": PLANTED_RULES["trend"],
+             "reversion leaf alone": PLANTED_RULES["mean_reversion"]}  # fmt: skip
+    rows = [
+        r.record() for days in ORACLE_LOOKBACKS for r in oracle_rows("switch", spec.strength, spec.seed, markets, days, rules)
+    ]
+    command = "python -m quant_organism.benchmarks organism --oracle" + (f" --markets {markets}" if markets != 30 else "")
+    header = (
+        f"the gate on the planted rule itself (no search, nothing chosen): switch markets at planted Sharpe {spec.target:g} "
+        f"(strength {spec.strength:.4f}, seeds {spec.seed}..{spec.seed + markets - 1}), the production preset's split of "
+        "the history; held_out_excess_sharpe = mean annual Sharpe of the daily excess over the beta-matched market on the "
+        "held-out days (the gate's statistic); passes = share of markets where its one-sided t exceeds the exploratory "
+        "tier's critical value (0.5% family-wise) among 50 independent candidates (the planner's reading of the search "
+        "gate) and alone (one test), Wilson 95% CI. An oracle passing less often than a target bounds every search below it."
+    )
+    table = pd.DataFrame(rows)
+    text = "\n".join([f"$ {command}", header, table.to_markdown(index=False), f"wall time {time.perf_counter() - started:.0f} s"])
+    print(text)
+    folder = out / "oracle"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "summary.md").write_text(text + "\n")
+    if docs:
+        from quant_organism.benchmarks.docs_page import write_section
+
+        print(f"wrote {write_section('organism (oracle gate)', command, text)}")
+    return 0
+
+
 def _pbo_text(values: pd.Series) -> str:
     """Mean PBO over the null runs with its standard error."""
     values = values.dropna()
@@ -658,6 +696,13 @@ def main(argv: list[str] | None = None) -> int:
         help="the search with and without rule trees and fold fitness on the same markets, the conjunction market "
         "(planted trend only in high volatility) among them",
     )
+    parser.add_argument(
+        "--oracle",
+        action="store_true",
+        help="the gate's power on the planted rule itself on the conjunction market, at 540 and 730 days of history: "
+        "the bound on any search's power there (benchmarks/oracle_gate.py)",
+    )
+    parser.add_argument("--markets", type=int, default=30, help="--oracle: planted markets per history (default 30)")
     parser.add_argument("--paths", type=int, default=20, help="--nightly-chain/--nightly-power: markets per cell (default 20)")
     parser.add_argument("--null-paths", type=int, default=200, help="--nightly: simulated null years per kind (default 200)")
     parser.add_argument("--planted-paths", type=int, default=40, help="--nightly: simulated years per planted cell (default 40)")
@@ -667,6 +712,8 @@ def main(argv: list[str] | None = None) -> int:
         from quant_organism.benchmarks.evidence import main as evidence_main
 
         return evidence_main(args.workers, Path(args.out), args.docs)
+    if args.oracle:
+        return oracle(args.markets, Path(args.out), args.docs)
     if args.search:
         return search_arms(args.workers, Path(args.out), args.preset, args.docs)
     if args.nightly:
