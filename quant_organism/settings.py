@@ -74,15 +74,29 @@ def coins() -> tuple[str, ...]:
         raise ValueError(f"QUANT_ORGANISM_UNIVERSE={universe!r}: expected 'default' or 'topN' with N in 1..200 (e.g. top50)")
     n = int(match.group(1))
     saved = data_dir() / UNIVERSE_FILE
-    if source_name() == "hyperliquid":
+    if source_name() in ("hyperliquid", "files"):
         if not saved.is_file():
             raise ValueError(
                 f"QUANT_ORGANISM_UNIVERSE={universe}: no {saved} yet; run `python -m quant_organism universe --top {n}`"
+                + (
+                    " (with the files source: the point-in-time top N on --as-of, default the files' last day)"
+                    if source_name() == "files"
+                    else ""
+                )
             )
         return tuple(json.loads(saved.read_text())["coins"][:n])
     from quant_organism.market.sources.synthetic import synthetic_universe
 
     return synthetic_universe(n)
+
+
+def point_in_time_universe() -> bool:
+    """Whether the universe is a point-in-time ranking over files (`universe --top N` with the files source): its
+    coins listed on different days, and each joins the run when its history begins instead of cutting everyone's."""
+    saved = data_dir() / UNIVERSE_FILE
+    if source_name() != "files" or not re.fullmatch(r"top\d+", os.environ.get("QUANT_ORGANISM_UNIVERSE", "").strip()):
+        return False
+    return saved.is_file() and json.loads(saved.read_text()).get("source") == "files"
 
 
 def partitions_start_date() -> str:
@@ -199,10 +213,14 @@ def workflows_dir() -> Path | None:
 
 
 def ingest_workers() -> int:
-    """QUANT_ORGANISM_INGEST_WORKERS: processes ingesting coins side by side (default: the CPUs, at most 4)."""
+    """QUANT_ORGANISM_INGEST_WORKERS: processes ingesting coins side by side (default: the CPUs, at most 4, on a
+    machine with PROCESS_POOL_MIN_CPUS or more; else 1, the ingest in the run's own process)."""
+    from quant_organism.evolution.executor_choice import PROCESS_POOL_MIN_CPUS, usable_cpus
+
     raw = os.environ.get("QUANT_ORGANISM_INGEST_WORKERS")
     if raw is None:
-        return max(1, min(4, os.cpu_count() or 1))
+        cpus = usable_cpus()
+        return min(4, cpus) if cpus >= PROCESS_POOL_MIN_CPUS else 1
     try:
         value = int(raw)
     except ValueError:

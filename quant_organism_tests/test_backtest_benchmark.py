@@ -44,11 +44,29 @@ def test_the_ratios_to_the_peers_compare_rates_of_the_same_seconds(capsys):
     half = 0.5e-4
     mean_rate = result["evals_per_s"]  # two passes: the mean rate (all genomes over all the time), not the best pass
     assert 10 * 2 / (low + high + 2 * half) - 0.05 <= mean_rate <= 10 * 2 / (low + high - 2 * half) + 0.05
-    for peer in ("backtesting_py", "naive_vectorbt"):
+    for peer in ("backtesting_py", "naive_vectorbt", "vectorbt_batched"):
         rate = result[f"{peer}_evals_per_s"]
         assert rate > 0 and result[f"speedup_vs_{peer}"] == round(result["evals_per_s"] / rate, 1)
+    assert result["speedup_vs_vectorbt"] == result["speedup_vs_vectorbt_batched"]  # the headline: vectorbt batched
+    assert result["vectorbt_batched_calls"] == 1  # one call of all 10 genomes per BATCHED_EVERY sampled genomes
     best = result["wall_s_best"]
     assert 10 / (best + half) - 0.05 <= result["evals_per_s_best_pass"] <= 10 / (best - half) + 0.05
+
+
+def test_batched_vectorbt_computes_what_one_call_per_genome_computes():
+    """The batched peer does the same work as the per-genome one: every column's trades and equity equal the
+    genome's own call (targets, sizes and stops per column), so its rate is a rate of the same backtests."""
+    from quant_organism.benchmarks.workload import market, signals_for, technical_genomes
+
+    candles, funding, _ = market(20)
+    genes = technical_genomes(8)
+    signals = signals_for(candles, funding, genes)
+    batched = bench.batched_vectorbt_runner(candles, genes, signals)()
+    one = bench.naive_vectorbt_runner(candles)
+    for k, (g, s) in enumerate(zip(genes, signals)):
+        alone = one(g, s)
+        assert batched.trades.count().iloc[k] == alone.trades.count()
+        assert abs(batched.total_return().iloc[k] - alone.total_return()) < 1e-12
 
 
 def test_benchmark_text_report_names_ours_engine_and_memory(capsys):
@@ -64,14 +82,23 @@ def test_scale_headline_puts_ours_beside_backtesting_py_and_the_50_coin_run():
     from quant_organism.benchmarks import scale
 
     rows = {
-        "backtest": {"evals_per_s": 5000.0, "backtesting_py_evals_per_s": 10.0, "bars": 8784, "ml_evals_per_s": 20.0},
+        "backtest": {
+            "evals_per_s": 5000.0,
+            "backtesting_py_evals_per_s": 10.0,
+            "bars": 8784,
+            "ml_evals_per_s": 20.0,
+            "vectorbt_batched_evals_per_s": 300.0,
+            "speedup_vs_backtesting_py": 500.0,
+            "speedup_vs_vectorbt": 16.7,
+        },
         "evolution": {"serial_share": 0.8, "ray_share": 0.6, "ml_preset_ratio": 1.8},
         "replay": {"replay_bars_per_s": 30000.0},
         "universe50": {
             "wall_s": 120.0,
             "peak_rss_mb": 2100.0,
             "peak_pss_mb": 1500.0,
-            "one_process": {"wall_s": 150.0, "peak_rss_mb": 990.0, "peak_pss_mb": 980.0},
+            "executor": "serial",
+            "executor_reason": "2 CPU(s), fewer than 4",
             "ray_floor": {"peak_rss_mb": 1500.0, "peak_pss_mb": 950.0, "peak_rss_mb_by_role": {"ray_services": 510.0}},
         },
     }
@@ -81,7 +108,12 @@ def test_scale_headline_puts_ours_beside_backtesting_py_and_the_50_coin_run():
     assert head["evolution_kernel_share"] == 0.6  # the lower of serial and Ray
     assert head["ml_preset_ratio"] == 1.8  # the full preset with the ML seeds over without them
     assert head["universe50_seconds"] == 120.0 and head["universe50_peak_rss_mb"] == 2100.0
-    assert head["universe50_one_process_seconds"] == 150.0 and head["universe50_one_process_peak_rss_mb"] == 990.0
+    assert (head["universe50_executor"], head["universe50_executor_reason"]) == ("serial", "2 CPU(s), fewer than 4")
+    assert head["vectorbt_batched_evals_per_s"] == 300.0 and head["speedup_vs_vectorbt"] == 16.7  # the batched peer
+    assert head["speedup_vs_backtesting_py"] == 500.0
+    rows["universe50"] = {"skipped": "no folder"}  # the shared data absent: the reason takes the executor's place
+    assert scale.headline(rows)["universe50_executor_reason"] == "no folder"
+    assert "skipped: no folder" in scale._universe50_rows(rows["universe50"], None)[0]
     assert head["universe50_ray_floor_rss_mb"] == 1500.0  # what Ray holds before any data, beside the run's peak
     del rows["universe50"]
     assert "universe50_seconds" not in scale.headline(rows)

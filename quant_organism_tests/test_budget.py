@@ -229,7 +229,7 @@ def test_the_executor_flag_reaches_the_evolution_the_asset_runs():
         "serial",
         EvolutionRunConfig(preset="full").evolution_config().total_strategies,
     )
-    assert EvolutionRunConfig(preset="full").evolution_config().executor == "ray"
+    assert EvolutionRunConfig(preset="full").evolution_config().executor == "auto"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "--executor", "threads"])
 

@@ -74,7 +74,7 @@ def test_presets_load_as_configs():
     test, full = load_preset("test"), load_preset("full")
     assert (test.total_strategies, test.generations) == (50, 5) and test.n_batches * test.batch_size == 50
     assert (full.n_batches, full.batch_size, full.generations) == (10, 50, 20)
-    assert full.executor == "ray" and set(full.seed_types) == set(TECHNICAL_SEEDS) | set(ML_SEEDS)  # all twelve
+    assert full.executor == "auto" and set(full.seed_types) == set(TECHNICAL_SEEDS) | set(ML_SEEDS)  # all twelve
     assert load_preset("test", generations=1).generations == 1
     with pytest.raises(ValueError, match="unknown evolution preset 'huge'.*full"):
         load_preset("huge")

@@ -103,3 +103,45 @@ def test_hyperliquid_top_n_by_volume_saved_as_the_universe(tmp_path, monkeypatch
     monkeypatch.setenv("QUANT_ORGANISM_SOURCE", "hyperliquid")
     monkeypatch.setenv("QUANT_ORGANISM_UNIVERSE", "top2")
     assert settings.coins() == ("BTC", "ETH")
+
+
+def _daily_file(folder, coin: str, first: str, days: int, volume: float, last: int | None = None) -> None:
+    index = pd.date_range(first, periods=days, freq="1D", tz="UTC")[:last]
+    frame = pd.DataFrame({"timestamp": index.strftime("%Y-%m-%dT%H:%M:%SZ"), "open": 10.0, "high": 11.0, "low": 9.0,
+                          "close": 10.0, "volume": volume})  # fmt: skip
+    frame.to_csv(folder / f"hyperliquid__{coin}_1d.csv", index=False)
+
+
+def test_files_top_n_point_in_time_saved_as_the_universe(tmp_path, monkeypatch, capsys):
+    """`universe --top N` over a folder of files ranks on `--as-of` from the days before it only: a coin listed
+    too recently is not a member yet, a delisted one no longer is, and `QUANT_ORGANISM_UNIVERSE=topN` with the
+    files source then reads that list and marks the universe point in time."""
+    from quant_organism.cli.main import main
+
+    folder = tmp_path / "files"
+    folder.mkdir()
+    _daily_file(folder, "BIG", "2024-01-01", 300, 1e6)
+    _daily_file(folder, "MID", "2024-01-01", 300, 1e4)
+    _daily_file(folder, "GONE", "2024-01-01", 300, 1e9, last=200)  # delisted after 200 days: the largest while it traded
+    _daily_file(folder, "NEW", "2024-09-01", 57, 1e8)  # listed 30 days before the date: under 90 days of history
+    data = tmp_path / "data"
+    monkeypatch.setenv("QUANT_ORGANISM_DATA_DIR", str(data))
+    monkeypatch.delenv("QUANT_ORGANISM_COINS", raising=False)
+    monkeypatch.setenv("QUANT_ORGANISM_SOURCE", "files")
+    monkeypatch.setenv("QUANT_ORGANISM_FILES_DIR", str(folder))
+    monkeypatch.setenv("QUANT_ORGANISM_UNIVERSE", "top3")
+    assert not settings.point_in_time_universe()  # no list saved yet
+    with pytest.raises(ValueError, match="point-in-time top N"):
+        settings.coins()
+    assert main(["universe", "--top", "3", "--as-of", "2024-10-01"]) == 0
+    saved = json.loads((data / "universe.json").read_text())
+    assert saved["coins"] == ["BIG", "MID"] and saved["source"] == "files" and saved["as_of"] == "2024-10-01"
+    assert settings.coins() == ("BIG", "MID") and settings.point_in_time_universe()
+    assert main(["universe", "--top", "1", "--as-of", "2024-06-01", "--files", str(folder)]) == 0  # before GONE delisted
+    assert json.loads((data / "universe.json").read_text())["coins"] == ["GONE"]
+    recorded = members_as_of(data / UNIVERSE_HISTORY_DIR, "2024-10-02")
+    assert recorded["coins"] == ["BIG", "MID"]  # each as-of day its own record
+    assert main(["universe", "--top", "3", "--as-of", "2024-02-01"]) == 1  # nobody has 90 days of history yet
+    assert "90 days of bars" in capsys.readouterr().err
+    monkeypatch.setenv("QUANT_ORGANISM_SOURCE", "synthetic")
+    assert not settings.point_in_time_universe()

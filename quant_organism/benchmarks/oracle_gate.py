@@ -21,6 +21,8 @@ from scipy.stats import norm
 
 from quant_organism.benchmarks.pooled import wilson
 
+COINS = ("BTC", "ETH", "SOL", "DOGE", "XRP")  # bench organism's planted markets (organism.DEFAULT_COINS)
+START = pd.Timestamp("2024-01-01", tz="UTC")  # and their first day (organism.START)
 SEARCH_CANDIDATES = 50  # the production preset's validated candidates (StrategyConfigsConfig.max_strategies)
 
 
@@ -50,10 +52,13 @@ class OracleRow:
         }
 
 
-def oracle_rows(kind: str, strength: float, first_seed: int, markets: int, lookback_days: int, rules: dict) -> list[OracleRow]:
-    """The gate's verdict on each of `rules` (name -> SeedGenes) over `markets` planted markets of `kind`, each
-    `lookback_days` long and split as the production preset splits that much history."""
-    from quant_organism.benchmarks.organism import DEFAULT_COINS, START
+def oracle_rows(
+    kind: str, strength: float, first_seed: int, markets: int, lookback_days: int, rules: dict,
+    coins: tuple[str, ...] = COINS, start: pd.Timestamp = START,
+) -> list[OracleRow]:  # fmt: skip
+    """The gate's verdict on each of `rules` (name -> SeedGenes) over `markets` planted markets of `kind` (on
+    `coins` from `start`, as `bench organism` plants them), each `lookback_days` long and split as the production
+    preset splits that much history."""
     from quant_organism.benchmarks.planted_strength import market_frames
     from quant_organism.evolution.config import load_preset
     from quant_organism.evolution.windows import evolution_windows
@@ -63,13 +68,13 @@ def oracle_rows(kind: str, strength: float, first_seed: int, markets: int, lookb
     from quant_organism.validation.tiers import EXPLORATORY_LEVEL
 
     config = load_preset("full").for_history(lookback_days)
-    end = START + pd.Timedelta(days=config.lookback_days)
+    end = start + pd.Timedelta(days=config.lookback_days)
     windows = evolution_windows((end - pd.Timedelta(days=1)).date(), config.lookback_days, config.split)
     candidates = [genes.model_copy(update={"seed_id": name}) for name, genes in rules.items()]
     thresholds = {m: norm.isf(per_test_level(EXPLORATORY_LEVEL, m)) for m in (SEARCH_CANDIDATES, 1)}
     statistics = []
     for k in range(markets):
-        market = PlantedMarket(kind=kind, strength=strength, seed=first_seed + k, coins=DEFAULT_COINS, start=START, end=end)
+        market = PlantedMarket(kind=kind, strength=strength, seed=first_seed + k, coins=coins, start=start, end=end)
         evidence = held_out_evidence(candidates, market_frames(market), windows.out_of_sample, windows.walk_forward)
         excess = gate_inputs(evidence, EXPLORATORY_LEVEL).excess
         statistics.append(excess.mean() / excess.std() * math.sqrt(len(excess)))

@@ -183,6 +183,9 @@ def _evolve_phase(
     documented_path = artifacts.phase_dir("validation", day, settings.data_dir()) / "documented_tier.json"
     if documented_path.exists():
         terminal.say("      " + _documented_line(json.loads(documented_path.read_text())))
+    evolution = report["phases"]["evolution"]
+    if evolution.get("executor_reason") and not brief:
+        terminal.say(f"      executor {evolution['executor']}: {evolution['executor_reason']}")
     if report.get("budget") and not brief:
         terminal.say("      " + budget_line(report["budget"], counts["generated"]))
     memory = remember(instance)
@@ -360,11 +363,29 @@ def _attach_market_views(con, catalog: Path) -> None:
 
 
 def _universe(args: argparse.Namespace) -> int:
-    """Save the exchange's top N perpetuals by 24h volume as the universe (QUANT_ORGANISM_UNIVERSE=topN reads it)."""
+    """Save the top N perpetuals as the universe (QUANT_ORGANISM_UNIVERSE=topN reads it): from the exchange by 24h
+    volume, or, over a folder of files (`--files`, or the files source), point in time on `--as-of`."""
     from quant_organism.core.artifacts import write_json
+    from quant_organism.market.universe import UNIVERSE_HISTORY_DIR, record_membership
+
+    files = args.files or (settings.files_dir() if settings.source_name() == "files" else None)
+    record = _files_universe(Path(files), args.top, args.as_of) if files else _exchange_universe(args)
+    if record is None:
+        return 1
+    path = settings.data_dir() / settings.UNIVERSE_FILE
+    write_json(path, record)
+    history = record_membership(settings.data_dir() / UNIVERSE_HISTORY_DIR, record["as_of"], record)
+    coins = record["coins"]
+    print(f"universe: top {len(coins)} perpetuals by {record['by']} saved to {path}: {', '.join(coins[:10])}"
+          + (" ..." if len(coins) > 10 else ""))  # fmt: skip
+    print(f"membership as of {record['as_of']} recorded in {history} (a point-in-time universe reads the latest before a date)")
+    print(f"use it: QUANT_ORGANISM_SOURCE={record['source']} QUANT_ORGANISM_UNIVERSE=top{len(coins)}")
+    return 0
+
+
+def _exchange_universe(args: argparse.Namespace) -> dict | None:
     from quant_organism.market.schema import MarketDataError
     from quant_organism.market.sources.hyperliquid import HyperliquidSource
-    from quant_organism.market.universe import UNIVERSE_HISTORY_DIR, record_membership
 
     url = args.url or settings.hyperliquid_url()
     source = HyperliquidSource(url) if url else HyperliquidSource()
@@ -372,22 +393,43 @@ def _universe(args: argparse.Namespace) -> int:
         top = source.top_coins(args.top)
     except MarketDataError as exc:
         print(f"quant_organism: universe not saved: {exc}", file=sys.stderr)
-        return 1
+        return None
     finally:
         source.close()
-    path = settings.data_dir() / settings.UNIVERSE_FILE
     saved_at = pd.Timestamp.now(tz="UTC")
-    record = {"source": "hyperliquid", "by": "24h notional volume", "saved_at": saved_at.isoformat(),
-              "coins": [row["coin"] for row in top], "detail": top}  # fmt: skip
-    write_json(path, record)
-    history = record_membership(settings.data_dir() / UNIVERSE_HISTORY_DIR, saved_at.strftime("%Y-%m-%d"), record)
-    print(
-        f"universe: top {len(top)} perpetuals by 24h volume saved to {path}: {', '.join(r['coin'] for r in top[:10])}"
-        + (" ..." if len(top) > 10 else "")
+    return {"source": "hyperliquid", "by": "24h notional volume", "saved_at": saved_at.isoformat(),
+            "as_of": saved_at.strftime("%Y-%m-%d"), "coins": [row["coin"] for row in top], "detail": top}  # fmt: skip
+
+
+def _files_universe(folder: Path, top: int, as_of: str | None) -> dict | None:
+    """The point-in-time members on `as_of` (default: the day after the files' last daily bar), chosen from the
+    days before it only (market/universe.py): what a run dated then could have known, delisted coins never
+    ranked by their future."""
+    from quant_organism.market.panel import load_folder_panel
+    from quant_organism.market.universe import (
+        MIN_HISTORY_DAYS,
+        members_on,
+        point_in_time_members,
+        trailing_dollar_volume,
     )
-    print(f"membership as of {saved_at.date()} recorded in {history} (a point-in-time universe reads the latest before a date)")
-    print(f"use it: QUANT_ORGANISM_SOURCE=hyperliquid QUANT_ORGANISM_UNIVERSE=top{len(top)}")
-    return 0
+
+    try:
+        panel = load_folder_panel(folder, "1d")
+    except (FileNotFoundError, ValueError) as error:
+        print(f"quant_organism: universe not saved: cannot read {folder}: {error}", file=sys.stderr)
+        return None
+    day = pd.Timestamp(as_of, tz="UTC") if as_of else panel.dollar_volume.index[-1] + pd.Timedelta(days=1)
+    volume = panel.dollar_volume.loc[panel.dollar_volume.index <= day]
+    volume = volume.reindex(volume.index.union([day]))  # the day itself: membership reads only the rows before it
+    coins = members_on(point_in_time_members(volume, top), day)
+    if not coins:
+        print(f"quant_organism: universe not saved: no coin of {folder} has {MIN_HISTORY_DAYS} days of bars before "
+              f"{day.date()}", file=sys.stderr)  # fmt: skip
+        return None
+    trailing = trailing_dollar_volume(volume).loc[day, coins].sort_values(ascending=False)
+    return {"source": "files", "by": "trailing 30-day dollar volume, point in time", "folder": str(folder),
+            "as_of": day.strftime("%Y-%m-%d"), "coins": list(trailing.index),
+            "detail": [{"coin": c, "dollar_volume_30d": round(float(v), 2)} for c, v in trailing.items()]}  # fmt: skip
 
 
 def _ui(args: argparse.Namespace) -> int:
@@ -435,8 +477,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--generations", type=int, help="generations per island")
     run.add_argument(
         "--executor",
-        choices=["serial", "process", "ray"],
-        help="where the islands evolve (default: the preset's); serial keeps the run in one process, the least memory",
+        choices=["serial", "process", "ray", "auto"],
+        help="where the islands evolve (default: the preset's; the production preset's auto asks the machine: a "
+        "configured Ray cluster, a local Ray from 4 CPUs, else one process); serial keeps the run in one process",
     )
     run.add_argument(
         "--hours",
@@ -456,8 +499,12 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("sql", nargs="?", help="the query; none lists the views")
     query.add_argument("--csv", action="store_true", help="print CSV")
     query.set_defaults(handler=_query)
-    universe = sub.add_parser("universe", help="save the exchange's top N perpetuals by volume as the universe")
+    universe = sub.add_parser("universe", help="save the top N perpetuals by volume as the universe (exchange or files)")
     universe.add_argument("--top", type=int, default=50)
+    universe.add_argument(
+        "--files", help="a folder of candle files (default: QUANT_ORGANISM_FILES_DIR with the files source): rank point in time"
+    )
+    universe.add_argument("--as-of", help="with files: the day the members are chosen for, from the days before it")
     universe.add_argument(
         "--url", help="Hyperliquid API URL (default QUANT_ORGANISM_HYPERLIQUID_URL, else mainnet; read-only info call)"
     )

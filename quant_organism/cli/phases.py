@@ -40,7 +40,8 @@ def history_window(terminal: Terminal, first: str, last: str, days: int, end_giv
     """[first, last] fitted to the source's history, with a sentence for each move; None when the source cannot
     be used or holds nothing in the window (the reason is printed).
 
-    A history that begins later moves `first` to the first whole day every coin has. A history that stops
+    A history that begins later moves `first` to the first whole day every coin has; in a point-in-time universe
+    (coins listed on different days), to the oldest coin's first day, the others joining when they list. A history that stops
     (files) before `last`: without --end, the whole window of `days` days moves back to the last whole day every
     coin has (the default end, yesterday, is past any file); with --end, a day no coin has is refused, and coins
     whose data stops earlier are named (their missing days fall below the quality gate and are left out)."""
@@ -86,6 +87,12 @@ def history_window(terminal: Terminal, first: str, last: str, days: int, end_giv
     starts = {coin: start for coin, (start, _) in spans.items() if start is not None}
     if not starts:
         return first, last
+    if settings.point_in_time_universe():  # coins listed later join on their first day (the windows are ragged)
+        earliest = min(starts, key=starts.get)
+        if starts[earliest] <= first:
+            return first, last
+        terminal.say(f"history: the oldest coin's data ({earliest}) begins {starts[earliest]}; ingesting from there")
+        return starts[earliest], last
     latest_coin = max(starts, key=starts.get)
     begins = starts[latest_coin]  # the first whole day every coin has
     if begins <= first:

@@ -62,7 +62,7 @@ def run_evolution(
     Raises `WindowLeakError` when any island's leak guard fired, and `TooManyFailedIslands` when more than
     `config.max_failed_island_share` of the islands failed: either would publish a small or tainted population.
     """
-    config = config or EvolutionConfig()
+    config, executor_reason = (config or EvolutionConfig()).with_executor_chosen()
     started = time.perf_counter()
     emit = on_progress or (lambda event: None)
     frames = prepare_frames(frames, need_funding=SeedType.FUNDING_CARRY in config.seed_types)
@@ -87,6 +87,7 @@ def run_evolution(
         {
             "event": "run_started",
             "executor": config.executor,
+            "executor_reason": executor_reason,
             "batches": len(tasks),
             "batch_size": config.batch_size,
             "generations": config.generations,
@@ -99,8 +100,9 @@ def run_evolution(
         }
     )
     log.info(
-        "evolution %s: %d batches x %d x %d generations on %s, train %s .. %s",
+        "evolution %s (%s): %d batches x %d x %d generations on %s, train %s .. %s",
         config.executor,
+        executor_reason,
         len(tasks),
         config.batch_size,
         config.generations,
@@ -174,6 +176,7 @@ def run_evolution(
         coins=tuple(train),
         interval=infer_interval(train),
         executor=config.executor,
+        executor_reason=executor_reason,
         workers=int(info.get("workers", workers)),
         wall_s=time.perf_counter() - started,
         train_bars=train_bars,

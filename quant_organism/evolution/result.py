@@ -73,6 +73,7 @@ class EvolutionResult:
     workers: int
     wall_s: float
     train_bars: dict[str, int] = field(default_factory=dict)
+    executor_reason: str = ""
     ray_resources: dict[str, float] | None = None
 
     @property
@@ -132,6 +133,7 @@ class EvolutionResult:
         valid = self.population["valid"] if len(self.population) else pd.Series(dtype=bool)
         return {
             "executor": self.executor,
+            "executor_reason": self.executor_reason,
             "workers": self.workers,
             "ray_resources": self.ray_resources,
             "batches": int(len(self.batches)),

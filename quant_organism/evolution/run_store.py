@@ -45,6 +45,7 @@ def load_evolution(day: str | date, root: Path):
         coins=tuple(totals["coins"]),
         interval=totals["interval"],
         executor=totals["executor"],
+        executor_reason=totals.get("executor_reason", ""),
         workers=int(totals["workers"]),
         wall_s=float(totals["wall_s"]),
         train_bars=dict(totals["train_bars"]),

@@ -37,11 +37,16 @@ def point_in_time_members(
     traded = dollar_volume.notna()
     history = traded.cumsum().shift(1, fill_value=0)  # bars strictly before the day
     live_yesterday = traded.shift(1, fill_value=False)
-    trailing = dollar_volume.rolling(volume_days, min_periods=1).mean().shift(1)
+    trailing = trailing_dollar_volume(dollar_volume, volume_days)
     qualified = (history >= min_history_days) & live_yesterday & trailing.notna()
     score = trailing.where(qualified)
     rank = score.rank(axis=1, ascending=False, method="first")
     return (rank <= top_n) & qualified
+
+
+def trailing_dollar_volume(dollar_volume: pd.DataFrame, volume_days: int = 30) -> pd.DataFrame:
+    """Each day's mean dollar volume over the `volume_days` days before it (the day itself excluded): the rank."""
+    return dollar_volume.rolling(volume_days, min_periods=1).mean().shift(1)
 
 
 def members_on(members: pd.DataFrame, day: str | pd.Timestamp) -> list[str]:

@@ -63,6 +63,7 @@ def build_report(
                 "wall_s": evolution_totals.get("wall_s"),
                 "evaluations_per_s": evolution_totals.get("evaluations_per_s"),
                 "executor": evolution_totals.get("executor"),
+                "executor_reason": evolution_totals.get("executor_reason"),
                 "none_valid": evolution_totals.get("none_valid"),  # why no individual was valid, when none was
                 "success_rate": ok_batches / len(batches) if len(batches) else None,
                 "failed_batches": batches[batches["status"] != "ok"].to_dict("records") if len(batches) else [],

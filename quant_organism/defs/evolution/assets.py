@@ -52,7 +52,7 @@ class EvolutionRunConfig(dg.Config):
     total_strategies: Optional[int] = Field(default=None, description="override: population size")
     batch_size: Optional[int] = Field(default=None, description="override: individuals per island")
     generations: Optional[int] = Field(default=None, description="override: generations per island")
-    executor: Optional[str] = Field(default=None, description="override: serial | process | ray")
+    executor: Optional[str] = Field(default=None, description="override: serial | process | ray | auto (the machine chooses)")
     max_workers: Optional[int] = Field(default=None, description="override: parallel islands")
     lookback_days: Optional[int] = Field(default=None, description="override: days of history (train+validation)")
     max_lookback_days: Optional[int] = Field(
@@ -254,6 +254,7 @@ def population(
             "best_score": dg.MetadataValue.float(totals["best_score"] if totals["best_score"] is not None else float("nan")),
             "valid": dg.MetadataValue.int(totals["valid"]),
             "executor": totals["executor"],
+            "executor_reason": totals["executor_reason"],
             "workers": dg.MetadataValue.int(totals["workers"]),
             "ray_resources": dg.MetadataValue.json(totals["ray_resources"] or {}),
             **_island_metadata(result),

@@ -43,7 +43,7 @@ retrospective_partitions = dg.TimeWindowPartitionsDefinition(
 
 class RetrospectiveConfig(dg.Config):
     preset: Optional[str] = Field(default=None, description="evolution preset (default: the production preset)")
-    executor: Optional[str] = Field(default=None, description="evolution executor override (serial | process | ray)")
+    executor: Optional[str] = Field(default=None, description="evolution executor override (serial | process | ray | auto)")
 
 
 @dg.asset(
