@@ -227,6 +227,8 @@ def test_a_second_ledger_writer_waits_for_the_lock_then_says_clearly_when_it_giv
 
 
 def test_coins_ingested_by_worker_processes_land_in_the_instance_and_a_failure_says_why(tmp_path, monkeypatch):
+    import dagster as dg
+
     from quant_organism.cli import launch
 
     files = _late_files(tmp_path / "files", "2024-03-01")
@@ -247,6 +249,26 @@ def test_coins_ingested_by_worker_processes_land_in_the_instance_and_a_failure_s
     assert instance.get_run_by_id(btc.run_id).is_success and instance.get_run_by_id(eth.run_id).is_failure
     materialized = instance.get_materialized_partitions(dg.AssetKey(["market", "candles"]))
     assert {f"BTC|2024-03-{day:02d}" for day in range(1, 11)} <= {str(k) for k in materialized}
+
+
+def test_a_coin_listed_later_is_ingested_from_the_day_it_listed(tmp_path, monkeypatch):
+    """A point-in-time universe's coins list on different days: each coin's range starts on its own first day,
+    so no day before a listing is asked of the source (nor reported below the quality gate)."""
+    import dagster as dg
+
+    from quant_organism.cli import launch
+
+    files = _late_files(tmp_path / "files", "2024-03-01")
+    monkeypatch.setenv("QUANT_ORGANISM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "unused"))
+    monkeypatch.setenv("QUANT_ORGANISM_SOURCE", "files")
+    monkeypatch.setenv("QUANT_ORGANISM_FILES_DIR", str(files))
+    instance = launch.persistent_instance()
+    btc, eth = launch.ingest(instance, "2024-03-01", "2024-03-04", ("BTC", "ETH"), parallel=False, listed={"ETH": "2024-03-03"})
+    assert (btc.start, eth.start) == ("2024-03-01", "2024-03-03") and btc.success and eth.success
+    materialized = {str(k) for k in instance.get_materialized_partitions(dg.AssetKey(["market", "candles"]))}
+    assert {"ETH|2024-03-03", "ETH|2024-03-04", "BTC|2024-03-01"} <= materialized
+    assert not {"ETH|2024-03-01", "ETH|2024-03-02"} & materialized
 
 
 @pytest.mark.parametrize(("pbo", "shown"), [(0.0, "PBO 0.00"), (0.62, "PBO 0.62"), (None, "PBO not computed")])

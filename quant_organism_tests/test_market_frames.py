@@ -31,6 +31,12 @@ def test_frames_match_the_source_and_report_missing_partitions(tmp_path):
     assert len(loaded.frames["ETH"]) == 48
     assert "candles/ETH/2024-04-02: not materialised" in loaded.skipped
     assert loaded.coverage() == (72 + 48) / 144
+    # a point-in-time universe expects a coin from the day it listed: ETH listed on the 3rd covers its one day fully
+    from datetime import date
+
+    assert loaded.coverage({"BTC": date(2024, 4, 1), "ETH": date(2024, 4, 3)}) == (72 + 24) / (72 + 24)
+    assert loaded.coverage({"BTC": date(2024, 4, 1), "ETH": date(2024, 4, 9)}) == 1.0  # listed after: not expected
+    assert loaded.coverage({"BTC": date(2024, 3, 1), "ETH": date(2024, 4, 2)}) == (72 + 24) / (72 + 48)
 
 
 def test_jittered_funding_lands_on_the_bar_that_opens_before_it():

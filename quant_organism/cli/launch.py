@@ -11,7 +11,7 @@ import logging
 import multiprocessing
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -241,13 +241,21 @@ even near 3,800 coin-days (the real files' 324 days x 5 coins: 12.5 s serial, 16
 
 
 def ingest(
-    instance: dg.DagsterInstance, first: str, last: str, coins: tuple[str, ...] | None = None, parallel: bool | None = None
+    instance: dg.DagsterInstance,
+    first: str,
+    last: str,
+    coins: tuple[str, ...] | None = None,
+    parallel: bool | None = None,
+    listed: Mapping[str, str] | None = None,
 ) -> list[IngestSummary]:
     """Materialise candles and funding rates for every coin over [first, last], one run per coin: in this
     process, or in `settings.ingest_workers()` processes side by side (`parallel`; by default when the
     universe has at least `PARALLEL_INGEST_MIN_COIN_DAYS`). Every coin writes its own partition files; the
-    event log and the catalogue are safe for concurrent writers."""
+    event log and the catalogue are safe for concurrent writers. `listed[coin]`: the coin's first day of history
+    (a point-in-time universe), where its range starts instead of `first` when later: no day before a coin listed
+    is asked of the source."""
     coins = tuple(coins or settings.coins())
+    firsts = [max(first, (listed or {}).get(coin) or first) for coin in coins]
     days = (pd.Timestamp(last) - pd.Timestamp(first)).days + 1
     workers = min(settings.ingest_workers(), len(coins))
     if parallel is None:
@@ -255,11 +263,11 @@ def ingest(
     if parallel and workers > 1:
         context = multiprocessing.get_context("spawn")  # never fork a process holding Dagster's and SQLite's state
         with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_setup) as pool:
-            summaries = list(pool.map(_ingest_coin_in_worker, coins, repeat(first), repeat(last)))
+            summaries = list(pool.map(_ingest_coin_in_worker, coins, firsts, repeat(last)))
     else:
-        summaries = [_ingest_coin(instance, coin, first, last) for coin in coins]
+        summaries = [_ingest_coin(instance, coin, start, last) for coin, start in zip(coins, firsts)]
     for s in summaries:
-        log.info("ingest %s %s..%s: %s (run %s)", s.coin, first, last, "ok" if s.success else "FAILED", s.run_id)
+        log.info("ingest %s %s..%s: %s (run %s)", s.coin, s.start, last, "ok" if s.success else "FAILED", s.run_id)
     return summaries
 
 

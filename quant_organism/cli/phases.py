@@ -154,7 +154,8 @@ def ingest_phase(terminal: Terminal, instance, first: str, last: str) -> int | N
     command: the partitions are named, with the query that says why. Any other failure does."""
     started = time.perf_counter()
     n_days = (pd.Timestamp(last) - pd.Timestamp(first)).days + 1
-    summaries = ingest(instance, first, last)
+    spans = _coin_spans(terminal) if settings.point_in_time_universe() else None  # each coin from the day it listed
+    summaries = ingest(instance, first, last, listed={c: start for c, (start, _) in (spans or {}).items() if start})
     for summary in summaries:
         write_run_log(instance, summary.run_id, terminal.log_file)
     failed, left_out = ingest_verdict(summaries)

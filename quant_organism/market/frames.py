@@ -9,7 +9,9 @@ signal at the bar's close may use it. Evolution, validation and the runtime all 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -36,10 +38,18 @@ class MarketFrames:
     interval: str
     skipped: list[str] = field(default_factory=list)
 
-    def coverage(self) -> float:
-        """Share of the expected bars (all coins) that are present."""
-        expected = len(self.frames or [None]) * ((self.end - self.start) / interval_delta(self.interval))
-        present = sum(len(f) for f in self.frames.values())
+    def coverage(self, listed: Mapping[str, date] | None = None) -> float:
+        """Share of the expected bars (all coins) that are present. With `listed` (a point-in-time universe: each
+        coin's first day of history), a coin is expected from its first day only, and not at all before it lists."""
+        step = interval_delta(self.interval)
+        if listed is None:
+            expected = len(self.frames or [None]) * ((self.end - self.start) / step)
+            present = sum(len(f) for f in self.frames.values())
+        else:
+            starts = {c: max(self.start, pd.Timestamp(d, tz="UTC")) for c, d in listed.items()}
+            starts = {c: s for c, s in starts.items() if s < self.end}
+            expected = sum((self.end - s) / step for s in starts.values())
+            present = sum(int((f.index >= starts[c]).sum()) for c, f in self.frames.items() if c in starts)
         return present / expected if expected else 0.0
 
 

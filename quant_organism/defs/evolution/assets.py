@@ -12,7 +12,7 @@ from quant_organism.core.budget import CostLimitExceeded, check_cost, cost_usd, 
 from quant_organism.core.faults import fault_point
 from quant_organism.defs.market.assets import CANDLES, FUNDING
 from quant_organism.defs.market.regime import REGIME
-from quant_organism.defs.shared.history import fit_to_history
+from quant_organism.defs.shared.history import fit_to_history, listed_days
 from quant_organism.defs.shared.partitions import all_coins_of_day, daily_partitions, lookback_days
 from quant_organism.defs.shared.resources import (
     ArtifactsResource,
@@ -203,11 +203,12 @@ def population(
     except CostLimitExceeded as exc:
         raise dg.Failure(description=str(exc), metadata={"cost_plan": dg.MetadataValue.json(plan)}) from None
     loaded = load_market_frames(lake.lake(), settings.coins(), windows.train.start, windows.train.end, settings.interval())
-    if loaded.coverage() < MIN_COVERAGE:
+    listed = listed_days(lake, settings.coins())
+    if loaded.coverage(listed) < MIN_COVERAGE:
         raise thin_window(
             uncovered_days(loaded.frames, settings.coins(), windows.train.start, windows.train.end)
             or [windows.train.start.strftime("%Y-%m-%d")],
-            f"only {loaded.coverage():.0%} of the train window {windows.train.start.date()} .. {windows.train.end.date()} "
+            f"only {loaded.coverage(listed):.0%} of the train window {windows.train.start.date()} .. {windows.train.end.date()} "
             f"is in the lake (need {MIN_COVERAGE:.0%})",
             loaded.skipped,
             {"missing_or_failing": dg.MetadataValue.json(loaded.skipped[:100])},

@@ -12,6 +12,12 @@ from quant_organism.evolution.config import EvolutionConfig
 from quant_organism.evolution.windows import evolution_windows
 
 
+def listed_days(lake: LakeResource, coins) -> dict | None:
+    """Each coin's first day in the lake where the universe is point in time (coverage then counts a coin from the day
+    it listed, MarketFrames.coverage); None otherwise (every coin is expected over the whole window)."""
+    return lake.lake().first_days("candles", coins, settings.interval()) if settings.point_in_time_universe() else None
+
+
 def fit_to_history(context, evolution: EvolutionConfig, lake: LakeResource, day: str) -> EvolutionConfig:
     """The preset fitted to the history the lake holds (every coin; the oldest in a point-in-time universe) before
     evolution day `day`: shrunk when shorter

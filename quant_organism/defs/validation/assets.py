@@ -18,6 +18,7 @@ from quant_organism.core.faults import fault_point
 from quant_organism.core.timeutil import utc_now
 from quant_organism.core.windows import Window
 from quant_organism.defs.evolution.assets import CANDIDATES_FILE, STRATEGY_CONFIGS
+from quant_organism.defs.shared.history import listed_days
 from quant_organism.defs.shared.partitions import daily_partitions
 from quant_organism.defs.shared.resources import (
     ArtifactsResource,
@@ -197,11 +198,12 @@ def validated_strategies(
     genes = candidate_genes(store, names)
     loaded = load_market_frames(lake.lake(), result.coins, windows.train.start, windows.walk_forward.end, result.interval or "1h")
     missing = [coin for coin in result.coins if coin not in loaded.frames]
-    if missing or loaded.coverage() < MIN_COVERAGE:
+    listed = listed_days(lake, result.coins)
+    if missing or loaded.coverage(listed) < MIN_COVERAGE:
         raise thin_window(
             uncovered_days(loaded.frames, result.coins, windows.train.start, windows.walk_forward.end)
             or [f"{windows.train.start:%Y-%m-%d}"],
-            f"validation windows incomplete in the lake (coverage {loaded.coverage():.0%}, coins missing {missing})",
+            f"validation windows incomplete in the lake (coverage {loaded.coverage(listed):.0%}, coins missing {missing})",
             loaded.skipped,
             {"skipped": dg.MetadataValue.json(loaded.skipped[:100])},
         )
