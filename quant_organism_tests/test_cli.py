@@ -227,8 +227,6 @@ def test_a_second_ledger_writer_waits_for_the_lock_then_says_clearly_when_it_giv
 
 
 def test_coins_ingested_by_worker_processes_land_in_the_instance_and_a_failure_says_why(tmp_path, monkeypatch):
-    import dagster as dg
-
     from quant_organism.cli import launch
 
     files = _late_files(tmp_path / "files", "2024-03-01")
