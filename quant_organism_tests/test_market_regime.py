@@ -227,7 +227,9 @@ def test_the_regime_asset_materialises_a_year_of_five_coins_with_a_plot_and_a_vi
     assert len(materialized) == 366 and meta["days"].value == 366
     # the chart once, on the last day (an observation), not on each of the 366 days' materialisations
     assert all("data:image" not in m.metadata["regime_plot"].value for m in materialized)
-    observed = [e.asset_observation_data.asset_observation for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"]
+    observed = [
+        e.asset_observation_data.asset_observation for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"
+    ]
     assert [(o.partition, "data:image/png;base64," in o.metadata["regime_plot"].value) for o in observed] == [(last, True)]
     import duckdb
 
