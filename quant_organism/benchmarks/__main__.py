@@ -1,4 +1,4 @@
-"""`python -m quant_organism.benchmarks {ingest,backtest,evolution,organism,paper,demo,scale} [--json]`: benchmarks, peers side by side in one run."""
+"""`python -m quant_organism.benchmarks NAME [--json]`: benchmarks (BENCHMARKS), peers side by side in one run."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ BENCHMARKS = {
     "paper": "quant_organism.benchmarks.paper",
     "demo": "quant_organism.benchmarks.demo",
     "scale": "quant_organism.benchmarks.scale",
+    "ui": "quant_organism.benchmarks.ui",
 }
 
 
