@@ -52,7 +52,8 @@ UNIVERSE_FILE = "universe.json"  # under the data root: `python -m quant_organis
 
 def coins() -> tuple[str, ...]:
     """The universe: `QUANT_ORGANISM_COINS` (comma-separated) if set, else `QUANT_ORGANISM_UNIVERSE=topN`
-    (the hyperliquid source: the exchange's top N by volume, as `universe --top N` saved them; the synthetic
+    (the hyperliquid source: the exchange's top N by volume, as `universe --top N` saved them; the files source: the
+    point-in-time top N of a folder on a day, as `universe --top N --as-of DAY` saved them; the synthetic
     source: the five default coins plus N-5 more on the same market factor, `synthetic_universe`), else BTC,ETH,SOL,DOGE,XRP.
     Coin partitions follow it: a coin is added without a code change."""
     value = os.environ.get("QUANT_ORGANISM_COINS", "")
