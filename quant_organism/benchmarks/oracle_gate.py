@@ -60,6 +60,7 @@ def oracle_rows(
     `coins` from `start`, as `bench organism` plants them), each `lookback_days` long and split as the production
     preset splits that much history."""
     from quant_organism.benchmarks.planted_strength import market_frames
+    from quant_organism.core.metrics import sharpe
     from quant_organism.evolution.config import load_preset
     from quant_organism.evolution.windows import evolution_windows
     from quant_organism.market.sources.planted import PlantedMarket
@@ -77,7 +78,7 @@ def oracle_rows(
         market = PlantedMarket(kind=kind, strength=strength, seed=first_seed + k, coins=coins, start=start, end=end)
         evidence = held_out_evidence(candidates, market_frames(market), windows.out_of_sample, windows.walk_forward)
         excess = gate_inputs(evidence, EXPLORATORY_LEVEL).excess
-        statistics.append(excess.mean() / excess.std() * math.sqrt(len(excess)))
+        statistics.append(dict(zip(excess.columns, sharpe(excess) * math.sqrt(len(excess)))))  # each column's t
         days = len(excess)
     table = pd.DataFrame(statistics)
     years = days / 365.0
