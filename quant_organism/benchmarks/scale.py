@@ -175,24 +175,18 @@ def real_universe50(data: Path) -> dict:
     executor = re.search(r"executor (\w+): (.*)", text)
     history = re.search(r"\[ingest\] (\d+) days x (\d+) coins", text)
     return {
-        **_universe50_figures(text, wall, rss, pss, by_role),
-        "executor": executor.group(1) if executor else None,
-        "executor_reason": executor.group(2).strip() if executor else None,
-        "days": int(history.group(1)) if history else None,
-        "coins": int(history.group(2)) if history else None,
-        "interval": "4h",
-        "members_as_of": as_of,
-    }
-
-
-def _universe50_figures(text: str, wall: float, rss: float, pss: float, by_role: dict) -> dict:
-    return {
         "ingest_s": _seconds(r"\[ingest\] .* in ([\d.]+)s", text),
         "evolve_s": _seconds(r"\[evolve\] .* in ([\d.]+)s", text),
         "wall_s": round(wall, 1),
         "peak_rss_mb": round(rss, 1),
         "peak_pss_mb": round(pss, 1),
         "peak_rss_mb_by_role": by_role,
+        "executor": executor.group(1) if executor else None,
+        "executor_reason": executor.group(2).strip() if executor else None,
+        "days": int(history.group(1)) if history else None,
+        "coins": int(history.group(2)) if history else None,
+        "interval": "4h",
+        "members_as_of": as_of,
     }
 
 

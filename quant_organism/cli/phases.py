@@ -112,6 +112,16 @@ def history_window(terminal: Terminal, first: str, last: str, days: int, end_giv
     return begins, last
 
 
+def _listed_days() -> dict[str, str]:
+    """Each coin's first whole day in the source (a point-in-time universe ingests a coin from there); read quietly,
+    as `history_window` has already said what the spans mean and failed on a source it cannot read."""
+    from quant_organism.defs.shared.resources import configured_source
+    from quant_organism.market.sources import whole_day_spans
+
+    spans = whole_day_spans(configured_source(), settings.coins(), settings.interval())
+    return {coin: start.strftime("%Y-%m-%d") for coin, (start, _) in spans.items() if start is not None}
+
+
 def _coin_spans(terminal: Terminal) -> dict[str, tuple[str | None, str | None]] | None:
     """Each coin's (first whole day, last whole day) in the source, None where its history does not stop; None
     when the source or a coin's data cannot be read (the reason is printed)."""
@@ -154,8 +164,7 @@ def ingest_phase(terminal: Terminal, instance, first: str, last: str) -> int | N
     command: the partitions are named, with the query that says why. Any other failure does."""
     started = time.perf_counter()
     n_days = (pd.Timestamp(last) - pd.Timestamp(first)).days + 1
-    spans = _coin_spans(terminal) if settings.point_in_time_universe() else None  # each coin from the day it listed
-    summaries = ingest(instance, first, last, listed={c: start for c, (start, _) in (spans or {}).items() if start})
+    summaries = ingest(instance, first, last, listed=_listed_days() if settings.point_in_time_universe() else None)
     for summary in summaries:
         write_run_log(instance, summary.run_id, terminal.log_file)
     failed, left_out = ingest_verdict(summaries)

@@ -203,12 +203,12 @@ def population(
     except CostLimitExceeded as exc:
         raise dg.Failure(description=str(exc), metadata={"cost_plan": dg.MetadataValue.json(plan)}) from None
     loaded = load_market_frames(lake.lake(), settings.coins(), windows.train.start, windows.train.end, settings.interval())
-    listed = listed_days(lake, settings.coins())
-    if loaded.coverage(listed) < MIN_COVERAGE:
+    coverage = loaded.coverage(listed_days(lake, settings.coins()))
+    if coverage < MIN_COVERAGE:
         raise thin_window(
             uncovered_days(loaded.frames, settings.coins(), windows.train.start, windows.train.end)
             or [windows.train.start.strftime("%Y-%m-%d")],
-            f"only {loaded.coverage(listed):.0%} of the train window {windows.train.start.date()} .. {windows.train.end.date()} "
+            f"only {coverage:.0%} of the train window {windows.train.start.date()} .. {windows.train.end.date()} "
             f"is in the lake (need {MIN_COVERAGE:.0%})",
             loaded.skipped,
             {"missing_or_failing": dg.MetadataValue.json(loaded.skipped[:100])},

@@ -19,17 +19,16 @@ def listed_days(lake: LakeResource, coins) -> dict | None:
 
 
 def fit_to_history(context, evolution: EvolutionConfig, lake: LakeResource, day: str) -> EvolutionConfig:
-    """The preset fitted to the history the lake holds (every coin; the oldest in a point-in-time universe) before
-    evolution day `day`: shrunk when shorter
+    """The preset fitted to the history the lake holds before evolution day `day` (every coin's; in a point-in-time
+    universe, whose coins list on different days and join when they do, the oldest coin's): shrunk when shorter
     than its lookback, down to its shortest (below it the run fails saying how much history is missing), and grown
     up to its `max_lookback_days` when longer, the growth all held-out (EvolutionConfig.for_history)."""
     first_days = lake.lake().first_days("candles", settings.coins(), settings.interval())
     if not first_days or len(first_days) < len(settings.coins()):
         return evolution  # nothing (or not every coin) in the lake: the coverage check below explains
-    # every coin's history, or in a point-in-time universe (coins listed on different days, each joining when it
-    # lists: the windows are ragged) the oldest coin's
-    which = "earliest" if settings.point_in_time_universe() else "latest"
-    first = (min if which == "earliest" else max)(first_days.values())
+    ragged = settings.point_in_time_universe()
+    first = min(first_days.values()) if ragged else max(first_days.values())
+    order = "earliest" if ragged else "latest"
     available = (pd.Timestamp(day).date() - first).days + 1
     try:
         fitted = evolution.for_history(available, f"from {first} to {pd.Timestamp(day).date()}")
@@ -39,7 +38,7 @@ def fit_to_history(context, evolution: EvolutionConfig, lake: LakeResource, day:
         windows = evolution_windows(day, fitted.lookback_days, fitted.split)
         change = "shrunk alike" if fitted.lookback_days < evolution.lookback_days else "grown, the growth held-out"
         (context.log.warning if fitted.lookback_days < evolution.lookback_days else context.log.info)(
-            f"the lake's history starts {first} ({which} first day over the coins): lookback {evolution.lookback_days} -> "
+            f"the lake's history starts {first} ({order} first day over the coins): lookback {evolution.lookback_days} -> "
             f"{fitted.lookback_days} days, windows {change}: train {windows.train.days:.0f}, out-of-sample "
             f"{windows.out_of_sample.days:.0f}, walk-forward {windows.walk_forward.days:.0f} days"
         )

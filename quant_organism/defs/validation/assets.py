@@ -198,12 +198,12 @@ def validated_strategies(
     genes = candidate_genes(store, names)
     loaded = load_market_frames(lake.lake(), result.coins, windows.train.start, windows.walk_forward.end, result.interval or "1h")
     missing = [coin for coin in result.coins if coin not in loaded.frames]
-    listed = listed_days(lake, result.coins)
-    if missing or loaded.coverage(listed) < MIN_COVERAGE:
+    coverage = loaded.coverage(listed_days(lake, result.coins))
+    if missing or coverage < MIN_COVERAGE:
         raise thin_window(
             uncovered_days(loaded.frames, result.coins, windows.train.start, windows.walk_forward.end)
             or [f"{windows.train.start:%Y-%m-%d}"],
-            f"validation windows incomplete in the lake (coverage {loaded.coverage(listed):.0%}, coins missing {missing})",
+            f"validation windows incomplete in the lake (coverage {coverage:.0%}, coins missing {missing})",
             loaded.skipped,
             {"skipped": dg.MetadataValue.json(loaded.skipped[:100])},
         )
