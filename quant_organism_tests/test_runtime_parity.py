@@ -21,7 +21,7 @@ from quant_organism.defs.shared.resources import project_resources
 from quant_organism.deployment import Candidate, DecisionConfig, DecisionEngine, deploy
 from quant_organism.strategies import SeedGenes, SeedType, gene_space
 from quant_organism_tests.support.instance import product_instance
-from quant_organism_tests.support.paper_book import COINS, FIRST, LONG_WINDOWS, NO_RISK, PAPER_DAYS
+from quant_organism_tests.support.paper_book import COINS, LONG_WINDOWS, NO_RISK, PAPER_DAYS, ingest_book_days
 from quant_organism_tests.support.paper_book import deploy_long_windows as _deploy
 from quant_organism_tests.support.paper_book import genes_with as _genes
 
@@ -32,11 +32,7 @@ def test_long_window_strategies_paper_trade_exactly_their_backtest_day_by_day(da
     definitions = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs,
                                  resources=project_resources(data_dir))  # fmt: skip
     with product_instance() as instance:
-        ingest = definitions.resolve_job_def("ingest_market_data")
-        for coin in COINS:
-            tags = {"dagster/asset_partition_range_start": f"{coin}|{FIRST}",
-                    "dagster/asset_partition_range_end": f"{coin}|{PAPER_DAYS[-1]}"}  # fmt: skip
-            assert ingest.execute_in_process(instance=instance, tags=tags).success
+        ingest_book_days(definitions, instance)
         names = _deploy(StrategyStore(data_dir / STORE_DIR))
         assert len(names) == 3
         paper = definitions.resolve_job_def("paper_trade")

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,6 +141,7 @@ class PaperLedger:
     def __init__(self, path: str | Path, lock_timeout: float = 120.0) -> None:
         self.path = Path(path)
         self.lock_timeout = lock_timeout
+        self._held: duckdb.DuckDBPyConnection | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.connect() as con:
             con.execute(SCHEMA)
@@ -163,10 +164,29 @@ class PaperLedger:
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The session's connection (see `session`), else one opened for this call and closed after it."""
+        if self._held is not None:
+            yield self._held
+            return
         con = self._open()
         try:
             yield con
         finally:
+            con.close()
+
+    @contextmanager
+    def session(self) -> Iterator[PaperLedger]:
+        """Hold one connection for a run's reads and writes: a paper run makes a few dozen of them, and opening
+        the file costs about as much as a day's writes. Other processes wait for the file meanwhile, as they
+        wait for a write (`lock_timeout`); nested sessions share the outer one."""
+        if self._held is not None:
+            yield self
+            return
+        self._held = self._open()
+        try:
+            yield self
+        finally:
+            con, self._held = self._held, None
             con.close()
 
     # --- writing ---------------------------------------------------------------------------------
@@ -194,6 +214,7 @@ class PaperLedger:
                     "initial_cash = CASE WHEN excluded.first_bar <= books.first_bar THEN excluded.initial_cash "
                     "ELSE books.initial_cash END, first_bar = least(books.first_bar, excluded.first_bar)"
                 )
+                con.unregister("batch_books")
                 lo, hi = ranges["lo"].min(), ranges["hi"].max()
                 for name in ("risk_events", "risk_state"):  # portfolio-wide rows: replaced over the batch's span
                     con.execute(f"DELETE FROM {name} WHERE bar_time BETWEEN ? AND ?", [lo, hi])
@@ -226,17 +247,21 @@ class PaperLedger:
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
+            finally:
+                con.unregister("batch_ranges")
         return {name: len(frames[name]) for name in TABLES}
 
     # --- reading ---------------------------------------------------------------------------------
-    def table(self, name: str, strategy: str | None = None) -> pd.DataFrame:
-        """A table (or the `pnl_daily` view), optionally one strategy's rows; times come back as UTC."""
+    def table(self, name: str, strategy: str | None = None, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """A table (or the `pnl_daily` view), optionally one strategy's rows and only some `columns` (a position
+        row carries its book's saved state as JSON: most of what a full read would move); times come back as UTC."""
         known = (*TABLES, "books", "pnl_daily", "policy_changes")
         if name not in known:
             raise ValueError(f"unknown ledger table {name!r}; tables: {list(known)}")
         where, params = ("WHERE strategy = ?", [strategy]) if strategy is not None else ("", [])
+        select = "*" if columns is None else ", ".join(f'"{c}"' for c in columns)
         with self.connect() as con:
-            frame = con.execute(f"SELECT * FROM {name} {where}", params).df()
+            frame = con.execute(f"SELECT {select} FROM {name} {where}", params).df()
         for column in frame.columns:
             if pd.api.types.is_datetime64_any_dtype(frame[column]):
                 frame[column] = frame[column].dt.tz_localize("UTC")

@@ -122,20 +122,24 @@ def ledger_parity(
     books = ledger.table("books")
     out = []
     for config in configs:
-        positions = ledger.table("positions", config.name)
+        positions = ledger.table("positions", config.name, columns=("coin", "bar_time", "units", "equity"))
         for coin in sorted(positions["coin"].unique()):
             cash = books[(books["strategy"] == config.name) & (books["coin"] == coin)]["initial_cash"]
             frame = history(config, coin)
             if frame is None or cash.empty:
                 continue
-            rows = positions[positions["coin"] == coin]
+            rows = positions[positions["coin"] == coin]  # bar_time in UTC (PaperLedger.table)
             if before is not None:
-                rows = rows[pd.to_datetime(rows["bar_time"], utc=True) < before]
+                rows = rows[rows["bar_time"] < _utc(before)]
             cutoff = (until or {}).get((config.name, coin))
             if cutoff is not None:
-                limit = cutoff.tz_convert("UTC") if cutoff.tzinfo else cutoff.tz_localize("UTC")
-                rows = rows[pd.to_datetime(rows["bar_time"], utc=True) <= limit]
+                rows = rows[rows["bar_time"] <= _utc(cutoff)]
                 if len(rows) < 2:  # the controls acted from the start: nothing to compare
                     continue
             out.append(book_parity(config, coin, frame, rows, float(cash.iloc[0]), costs))
     return out
+
+
+def _utc(t: pd.Timestamp) -> pd.Timestamp:
+    t = pd.Timestamp(t)
+    return t.tz_convert("UTC") if t.tzinfo else t.tz_localize("UTC")

@@ -33,6 +33,15 @@ LONG_WINDOWS = [
 ]
 
 
+def ingest_book_days(definitions, instance) -> None:
+    """Ingest the book's coins from FIRST to the last paper day through the project's ingest job."""
+    ingest = definitions.resolve_job_def("ingest_market_data")
+    for coin in COINS:
+        tags = {"dagster/asset_partition_range_start": f"{coin}|{FIRST}",
+                "dagster/asset_partition_range_end": f"{coin}|{PAPER_DAYS[-1]}"}  # fmt: skip
+        assert ingest.execute_in_process(instance=instance, tags=tags).success
+
+
 def deploy_long_windows(store: StrategyStore, evolved_on: str = EVOLVED_ON, first: str = FIRST) -> list[str]:
     """Deploy the three strategies as evolved on `evolved_on` (they trade from the day after)."""
     window = DataWindow(start=datetime.fromisoformat(first).replace(tzinfo=timezone.utc),

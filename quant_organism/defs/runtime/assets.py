@@ -20,6 +20,7 @@ from quant_organism.defs.shared.resources import (
     StrategyStoreResource,
 )
 from quant_organism.defs.shared.upstream import missing_upstream
+from quant_organism.market.frame_cache import FrameCache
 from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting.plots import equity_curves, markdown_image
 from quant_organism.runtime import DecayRules, PaperTrader, RiskLimits, StrategyRuntimeEngine, mark_decaying, retire_decayed
@@ -97,26 +98,37 @@ def paper_performance(
     book = _book_in_force(store, day)
     if isinstance(book, dg.MaterializeResult):
         return book
-    deployment, live, probation = book
     end = day + pd.Timedelta(days=1)
 
-    def frames_from(anchor: pd.Timestamp) -> dict[str, pd.DataFrame]:
-        loaded = load_market_frames(lake.lake(), settings.coins(), anchor, end, settings.interval())
-        if not any((f.index >= day).any() for f in loaded.frames.values()):
-            raise missing_upstream("market/candles", [f"{day:%Y-%m-%d}"], "no bars of the day to paper-trade")
-        return loaded.frames
+    cache = paper_ledger.frame_cache()
 
+    def frames_from(anchor: pd.Timestamp) -> dict[str, pd.DataFrame]:
+        loaded = carried_frames(context, cache, lake.lake(), settings.coins(), anchor, end, settings.interval())
+        if not any((f.index >= day).any() for f in loaded.values()):
+            raise missing_upstream("market/candles", [f"{day:%Y-%m-%d}"], "no bars of the day to paper-trade")
+        return loaded
+
+    ledger = paper_ledger.ledger()
+    with ledger.session():
+        return _paper_day(context, config, catalog, artifacts, book, frames_from, ledger, policy, policy_source)
+
+
+def _paper_day(context, config: PaperConfig, catalog, artifacts, book, frames_from, ledger, policy, policy_source):
+    """Trade the day into the ledger, then judge decay, retire and report (one ledger session throughout)."""
+    deployment, live, probation = book
+    store = catalog.store()
+    day = pd.Timestamp(context.partition_key, tz="UTC")
     traded = _trade(
         context,
         live,
         deployment,
         frames_from,
         day,
-        end,
+        day + pd.Timedelta(days=1),
         policy,
         policy_source,
         policy.risk_limits(config.decay_size_factor),
-        paper_ledger.ledger(),
+        ledger,
     )
     ledger, events, broken, parity = traded.ledger, traded.events, traded.broken, traded.parity
     bars, rows, judged = traded.bars, traded.rows, traded.judged
@@ -190,6 +202,22 @@ def paper_performance(
             )
         ],
     )
+
+
+def carried_frames(context, cache: FrameCache | None, lake, coins, anchor: pd.Timestamp, end: pd.Timestamp, interval: str):
+    """The coins' frames from `anchor` to `end` through the paper runs' frame cache (only new or rewritten lake
+    days are read; without a cache, all of them); what the cache did is logged. Caches no run has written for a
+    week are removed."""
+    if cache is None:
+        return load_market_frames(lake, coins, anchor, end, interval).frames
+    read = cache.load(lake, coins, anchor, end, interval)
+    if read.note:
+        context.log.warning(read.note)
+    fresh = "none" if read.read_from is None else f"from {read.read_from:%Y-%m-%d}"
+    context.log.info(f"history from {anchor:%Y-%m-%d}: {read.cached_days} day(s) carried, lake read {fresh}")
+    for path in cache.prune_unused(max_age=pd.Timedelta(days=7)):
+        context.log.info(f"removed the frame cache {path.name}: unused for a week")
+    return read.frames.frames
 
 
 def _book_in_force(store, day: pd.Timestamp):

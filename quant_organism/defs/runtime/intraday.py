@@ -19,7 +19,7 @@ from quant_organism.catalog.store import STORE_DIR, StrategyStore
 from quant_organism.defs.automation.schedules_sensors import TRIGGER_TAG, attempt_for, schedule_status
 from quant_organism.defs.deployment.assets import DEPLOYED
 from quant_organism.defs.market.assets import CANDLES
-from quant_organism.defs.runtime.assets import PARITY_CHECK, PREVIOUS_DAY, _book_in_force, _trade
+from quant_organism.defs.runtime.assets import PARITY_CHECK, PREVIOUS_DAY, _book_in_force, _trade, carried_frames
 from quant_organism.defs.shared.partitions import partition_coin_day
 from quant_organism.defs.shared.resources import (
     LakeResource,
@@ -28,7 +28,7 @@ from quant_organism.defs.shared.resources import (
     PaperLedgerResource,
     StrategyStoreResource,
 )
-from quant_organism.market.frames import extend_with_source, load_market_frames
+from quant_organism.market.frames import extend_with_source
 from quant_organism.market.schema import interval_delta
 from quant_organism.runtime.operator import PolicyFileError
 
@@ -76,7 +76,7 @@ def paper_bars(
     coins, interval = traded_coins(live), settings.interval()
 
     def frames_from(anchor: pd.Timestamp) -> dict[str, pd.DataFrame]:
-        stored = load_market_frames(lake.lake(), coins, anchor, end, interval).frames
+        stored = carried_frames(context, paper_ledger.frame_cache(), lake.lake(), coins, anchor, end, interval)
         day, step = start.floor("D"), interval_delta(interval)
         stale = {coin: (f"ends {stored[coin].index[-1]}" if coin in stored else "has no bars")
                  for coin in coins if coin not in stored or stored[coin].index[-1] < day - step}  # fmt: skip
@@ -92,9 +92,9 @@ def paper_bars(
             raise dg.Failure(description=f"no closed bar in {start:%Y-%m-%d %H:00}..{end:%H:00} from the lake or the source")
         return frames
 
-    traded = _trade(
-        context, live, deployment, frames_from, start, end, policy, policy_source, policy.risk_limits(), paper_ledger.ledger()
-    )
+    ledger = paper_ledger.ledger()
+    with ledger.session():
+        traded = _trade(context, live, deployment, frames_from, start, end, policy, policy_source, policy.risk_limits(), ledger)
     context.log.info(f"paper-traded {len(live)} strategies over {traded.bars} bar(s) of {start:%Y-%m-%d %H:00}")
     return dg.MaterializeResult(
         metadata={

@@ -23,6 +23,7 @@ from quant_organism.catalog.store import STORE_DIR, StrategyStore
 from quant_organism.core import artifacts
 from quant_organism.evolution import run_store
 from quant_organism.evolution.result import EvolutionResult
+from quant_organism.market.frame_cache import FrameCache
 from quant_organism.market.lake import MarketLake
 from quant_organism.market.sentiment import SentimentSource
 from quant_organism.market.sentiment import default_source as default_sentiment_source
@@ -193,9 +194,19 @@ class PaperLedgerResource(dg.ConfigurableResource):
     """The DuckDB paper-trading ledger."""
 
     path: str = Field(description="ledger file (data root / paper / ledger.duckdb)")
+    carry_frames: bool = Field(
+        default=True,
+        description="carry each history anchor's market frames from run to run, reading only new or rewritten lake "
+        "days (off: every run reads its whole history from the lake)",
+    )
 
     def ledger(self) -> PaperLedger:
         return PaperLedger(self.path)
+
+    def frame_cache(self) -> FrameCache | None:
+        """The market frames paper runs carry from one run to the next, beside the ledger (market/frame_cache.py);
+        None when switched off."""
+        return FrameCache(Path(self.path).parent / "frames") if self.carry_frames else None
 
 
 class OperatorPolicyResource(dg.ConfigurableResource):
