@@ -274,3 +274,15 @@ def test_scale_measures_the_peak_memory_of_a_process_tree():
     assert wall > 1.0
     assert rss > 200 and pss > 150  # the grandchild's 200 MB is counted
     assert by_role["other"] > 200 and by_role["driver"] < 100  # and put under its role, not the driver's
+
+
+def test_the_ratio_to_backtesting_py_comes_with_a_paired_bootstrap_interval():
+    from quant_organism.benchmarks.backtest import ratio_interval
+
+    # identical slices: no spread, the interval is the point (500 genomes in 0.05 s against 2.5 s a genome)
+    assert ratio_interval([0.05] * 20, [2.5] * 20, 500) == (25000.0, 25000.0)
+    # the machine slowing both sides together in some slices leaves the ratio alone: the pairs are resampled together
+    assert ratio_interval([0.05, 0.10] * 10, [2.5, 5.0] * 10, 500) == (25000.0, 25000.0)
+    # the peer's genomes differing: an interval around the ratio of the sums
+    low, high = ratio_interval([0.05] * 20, [2.0, 3.0] * 10, 500)
+    assert low < 500 * 50 / 1.0 < high and high - low > 1000

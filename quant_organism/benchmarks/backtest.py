@@ -155,7 +155,9 @@ def time_paired(candles, funding, genes, sample, signals) -> dict:
             timed("vectorbt_batched", batched)
         spent["ours"] += timed_passes(candles, funding, genes, 1)[0]
     passes = spent["ours"]
+    low, high = ratio_interval(passes, spent["backtesting_py"], len(genes))
     return {
+        "speedup_vs_backtesting_py_ci": [low, high],
         "evals_per_s": round(len(genes) * len(passes) / sum(passes), 1),
         "backtesting_py_evals_per_s": round(len(sample) / sum(spent["backtesting_py"]), 2),
         "naive_vectorbt_evals_per_s": round(len(sample) / sum(spent["naive_vectorbt"]), 2),
@@ -164,6 +166,18 @@ def time_paired(candles, funding, genes, sample, signals) -> dict:
         "paired_passes": len(passes),
         "paired_pass_s": spread(passes, 4),
     }
+
+
+def ratio_interval(ours: list[float], peer: list[float], genomes: int, reps: int = 4000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile bootstrap of ours-over-peer, resampling the paired slices: slice k is a pass of ours over
+    `genomes` and the peer on sampled genome k, taken in the same seconds. Resampling them together keeps what the
+    machine's speed did to both sides, and the spread between the peer's genomes, in the interval."""
+    ours_s, peer_s = np.asarray(ours, dtype=float), np.asarray(peer, dtype=float)
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(ours_s), size=(reps, len(ours_s)))
+    ratios = genomes * peer_s[picks].sum(axis=1) / ours_s[picks].sum(axis=1)
+    low, high = np.percentile(ratios, [2.5, 97.5])
+    return round(float(low), 1), round(float(high), 1)
 
 
 BATCHED_EVERY = 5  # sampled genomes of the per-genome peers between two batched vectorbt calls
@@ -363,6 +377,7 @@ def run(
     paired = {
         "evals_per_s": ours["evals_per_s_best_pass"],  # no peers: nothing to pair with
         "backtesting_py_evals_per_s": None,
+        "speedup_vs_backtesting_py_ci": None,
         "naive_vectorbt_evals_per_s": None,
         "vectorbt_batched_evals_per_s": None,
         "paired_passes": 0,
@@ -427,6 +442,7 @@ def main(argv: list[str]) -> int:
         print(
             f"  backtesting.py       {result['backtesting_py_evals_per_s']:>10.1f} evals/s  "
             f"(one Backtest.run per genome, {result['peer_sample']} genomes, interleaved)  ours is x{result['speedup_vs_backtesting_py']}"
+            f" [{result['speedup_vs_backtesting_py_ci'][0]}, {result['speedup_vs_backtesting_py_ci'][1]}] (95%, paired bootstrap)"
         )
         print(
             f"  vectorbt, batched    {result['vectorbt_batched_evals_per_s']:>10.1f} evals/s  "

@@ -383,6 +383,7 @@ HEADLINE = (
     "evolution_kernel_share",
     "vectorbt_batched_evals_per_s",
     "speedup_vs_backtesting_py",
+    "speedup_vs_backtesting_py_ci",
     "speedup_vs_vectorbt",
     "universe50_executor",
     "universe50_executor_reason",
@@ -407,6 +408,7 @@ def headline(r: dict) -> dict:
         "backtesting_py_evals_per_s": bt_evals,
         "vectorbt_batched_evals_per_s": b.get("vectorbt_batched_evals_per_s"),
         "speedup_vs_backtesting_py": b.get("speedup_vs_backtesting_py"),
+        "speedup_vs_backtesting_py_ci": b.get("speedup_vs_backtesting_py_ci"),
         "speedup_vs_vectorbt": b.get("speedup_vs_vectorbt"),
         "five_coin_e2e_s": r.get("real_e2e_s"),
         "replay_bars_per_s": r["replay"]["replay_bars_per_s"],
@@ -435,6 +437,11 @@ def _row(label: str, value, unit: str, target: float | None, better: str, peers:
     shown = f"{value:,.1f} {unit}".strip()
     goal = "" if target is None else f"{'>=' if better == 'higher' else '<'} {target:,.0f} {unit}".strip()
     return f"| {label} | {shown} | {goal} | {meets} | {peers} |"
+
+
+def _interval(ci) -> str:
+    """A bootstrap interval as the report prints it: "[low, high] " (empty when not measured)."""
+    return f"[{ci[0]}, {ci[1]}] " if ci else ""
 
 
 def _peer_ratio(ours: float | None, peer: float | None) -> str:
@@ -492,7 +499,8 @@ def report(r: dict) -> str:
     b, e = r["backtest"], r["evolution"]
     bt_bars = headline(r)["backtesting_py_bars_per_s"]
     peers = (
-        f"x{b['speedup_vs_backtesting_py']} backtesting.py ({b['backtesting_py_evals_per_s']}/s), "
+        f"x{b['speedup_vs_backtesting_py']} {_interval(b.get('speedup_vs_backtesting_py_ci'))}backtesting.py "
+        f"({b['backtesting_py_evals_per_s']}/s), "
         f"x{b.get('speedup_vs_vectorbt')} vectorbt with the population the columns of one call "
         f"({b.get('vectorbt_batched_evals_per_s')}/s), x{b['speedup_vs_naive_vectorbt']} vectorbt one call per genome "
         f"({b['naive_vectorbt_evals_per_s']}/s); rates over the same "
