@@ -246,7 +246,7 @@ def fault_to_inject() -> str | None:
 
 def automation_on() -> bool:
     """QUANT_ORGANISM_AUTOMATION: `on` (default) starts the nightly chain's schedules and sensors RUNNING as soon
-    as a daemon (`make ui`: dagster dev) loads the definitions; `off` loads them STOPPED (switch them on in the UI)."""
+    as a daemon (`make ui`: dg dev) loads the definitions; `off` loads them STOPPED (switch them on in the UI)."""
     raw = os.environ.get("QUANT_ORGANISM_AUTOMATION", "on").strip().lower()
     if raw not in ("on", "off"):
         raise ValueError(f"QUANT_ORGANISM_AUTOMATION={raw!r}: expected on or off")

@@ -25,7 +25,8 @@ SNAPSHOT: dict[str, list[str]] = {
     "deployment/evolution_report": ["deployment/deployed_configs"],
     "runtime/paper_performance": ["deployment/deployed_configs", "deployment/evolution_report"],
     "runtime/paper_bars": ["deployment/deployed_configs"],  # each closed hour, into the same ledger
-    "organism/retrospective": ["organism/retrospective"],  # each date starts from the previous date's deployment
+    # each date starts from the previous date's deployment, on the lake's history before it
+    "organism/retrospective": ["market/candles", "market/funding_rates", "market/regime", "organism/retrospective"],
     "operations/health": [],
     "reporting/research_memory": ["deployment/evolution_report"],
 }

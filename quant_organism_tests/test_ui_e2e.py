@@ -1,4 +1,4 @@
-"""End to end through the real UI: `python -m quant_organism ui` (dagster dev) on a fresh data root, the
+"""End to end through the real UI: `python -m quant_organism ui` (dg dev) on a fresh data root, the
 `evolve` job launched over GraphQL as the launchpad does, results checked on disk, then a headless
 Chromium looks at the asset catalog, the lineage graph and `deployment/deployed_configs`.
 

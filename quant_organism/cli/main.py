@@ -433,13 +433,18 @@ def _files_universe(folder: Path, top: int, as_of: str | None) -> dict | None:
 
 
 def _ui(args: argparse.Namespace) -> int:
-    """Serve the Dagster UI on 127.0.0.1 over the persistent instance the main command wrote to."""
+    """Serve the Dagster UI on 127.0.0.1 over the persistent instance the main command wrote to, with `dg dev`
+    (Dagster 1.13 reports `dagster dev` as superseded by it) from the project root, whose pyproject.toml names the
+    code location ([tool.dg.project]); it runs the definitions in this Python's environment."""
     prepare_dagster_home()
-    root = str(Path(__file__).resolve().parents[2])  # the project root, where workspace.yaml is
-    beside_python = os.path.join(os.path.dirname(sys.executable), "dagster")
-    dagster = beside_python if os.path.exists(beside_python) else "dagster"
-    command = [dagster, "dev", "-h", args.host, "-p", str(args.port), "-w", os.path.join(root, "workspace.yaml")]
+    root = str(Path(__file__).resolve().parents[2])  # the project root, where pyproject.toml is
+    bin_dir = os.path.dirname(sys.executable)
+    beside_python = os.path.join(bin_dir, "dg")
+    dg_cli = beside_python if os.path.exists(beside_python) else "dg"
+    os.environ["VIRTUAL_ENV"] = os.path.dirname(bin_dir)  # the environment dg runs the code location in
+    command = [dg_cli, "dev", "--host", args.host, "--port", str(args.port), "--use-active-venv"]
     print(f"serving http://{args.host}:{args.port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})", flush=True)
+    os.chdir(root)
     os.execvp(command[0], command)
     return 0  # not reached
 
@@ -518,7 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
     from quant_organism.cli import policy as policy_cli
 
     policy_cli.add_parser(sub)
-    ui = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on the project's instance")
+    ui = sub.add_parser("ui", help="start the Dagster UI (dg dev) on the project's instance")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)
     ui.set_defaults(handler=_ui)

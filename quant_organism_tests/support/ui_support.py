@@ -1,8 +1,8 @@
 """Helpers for the end-to-end UI tests: start the real Dagster UI, launch runs over GraphQL, read results.
 
-The UI is started exactly as users start it (`python -m quant_organism ui`, i.e. `dagster dev`: webserver,
+The UI is started exactly as users start it (`python -m quant_organism ui`, i.e. `dg dev`: webserver,
 daemon and code server), because runs submitted over GraphQL are queued and only the daemon dequeues
-them. `dagster dev` started from a non-interactive shell ignores SIGTERM/SIGINT, so it runs in its own
+them. Dagster's dev server started from a non-interactive shell ignores SIGTERM/SIGINT, so it runs in its own
 process group and is stopped by signalling the whole group, with SIGKILL as the last resort.
 """
 
@@ -121,7 +121,7 @@ def start_ingest(env: dict[str, str], first: str, last: str, log_path: Path) -> 
 
 @dataclass
 class DagsterUI:
-    """A running `python -m quant_organism ui` (dagster dev) on 127.0.0.1:port."""
+    """A running `python -m quant_organism ui` (dg dev) on 127.0.0.1:port."""
 
     process: subprocess.Popen
     port: int
@@ -146,7 +146,7 @@ class DagsterUI:
 
 
 def _default_sigint() -> None:
-    # `dagster dev` maps SIGTERM onto its SIGINT handler; a process started from a background job of a
+    # the dev server maps SIGTERM onto its SIGINT handler; a process started from a background job of a
     # non-interactive shell inherits SIGINT ignored, which would make it ignore SIGTERM too.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 

@@ -15,6 +15,8 @@ import pandas as pd
 from pydantic import Field
 
 from quant_organism import settings
+from quant_organism.defs.market.assets import CANDLES, FUNDING
+from quant_organism.defs.market.regime import REGIME
 from quant_organism.defs.shared.history import fit_to_history
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource
 from quant_organism.defs.shared.upstream import days_between, missing_upstream
@@ -49,7 +51,12 @@ class RetrospectiveConfig(dg.Config):
 @dg.asset(
     key=RETROSPECTIVE,
     partitions_def=retrospective_partitions,
-    deps=[dg.AssetDep(RETROSPECTIVE, partition_mapping=PREVIOUS_DATE)],
+    # Each date reads the lake's history before it (a lookback that grows with the data) and paper-trades the bars
+    # up to the next date: any day of the market data may feed it, hence all partitions.
+    deps=[
+        dg.AssetDep(RETROSPECTIVE, partition_mapping=PREVIOUS_DATE),
+        *(dg.AssetDep(key, partition_mapping=dg.AllPartitionMapping()) for key in (CANDLES, FUNDING, REGIME)),
+    ],
     group_name="organism",
     kinds={"python", "parquet"},
     description="The organism's track record: the production chain on the lake's bars strictly before the date "
