@@ -171,3 +171,13 @@ def test_partitions_follow_the_environment_of_each_load(monkeypatch):
     assert hourly.start.strftime("%Y-%m-%d") == "2024-06-01"
     monkeypatch.undo()
     assert market_partitions()[0] == list(settings.coins())  # the default universe again
+
+
+def test_the_gate_is_a_blocking_check_before_deployment_and_market_data_has_freshness_policies():
+    graph = defs.get_repository_def().asset_graph
+    gate = graph.get_check_spec(dg.AssetCheckKey(dg.AssetKey(["validation", "validated_strategies"]), "gate_decides_deployment"))
+    assert gate.blocking
+    deployed = dg.AssetKey(["deployment", "deployed_configs"])
+    assert dg.AssetKey(["validation", "validated_strategies"]) in graph.get(deployed).parent_keys
+    for key in (["market", "candles"], ["market", "funding_rates"]):
+        assert graph.get(dg.AssetKey(key)).freshness_policy is not None

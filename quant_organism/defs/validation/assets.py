@@ -35,6 +35,7 @@ from quant_organism.reporting.memory import verdict_rows
 from quant_organism.reporting.plots import markdown_image, pbo_logits
 from quant_organism.strategies.genes import SeedGenes
 from quant_organism.strategies.rule_tree import describe
+from quant_organism.validation.gate_check import gate_problems
 from quant_organism.validation.held_out import HeldOutConfig, buy_and_hold_returns, forward_returns
 from quant_organism.validation.population_pbo import population_pbo, tried_sample
 from quant_organism.validation.record import record_verdicts
@@ -45,6 +46,7 @@ from quant_organism.validation.tiers import EXPLORATORY_LEVEL
 INCUMBENTS_FILE = "incumbents.json"  # paper records of the strategies trading when validation ran
 GENOMES_FILE = "genomes.json"  # the night's identities: name -> genes hash, and the genomes retired earlier
 VALIDATED = dg.AssetKey(["validation", "validated_strategies"])
+GATE_CHECK = "gate_decides_deployment"
 HELD_OUT_RETURNS_FILE = "held_out_returns.parquet"  # per bar, one column per candidate, and the benchmark
 BENCHMARK_COLUMN = "__buy_and_hold__"
 SAMPLE_FILE = "signal_sample.parquet"  # a few hundred bars for deployment's signal check
@@ -176,6 +178,16 @@ def candidate_genes(store: StrategyStore, names: list[str]) -> list[SeedGenes]:
     deps=[STRATEGY_CONFIGS],
     group_name="validation",
     kinds={"python", "json"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            GATE_CHECK,
+            asset=VALIDATED,
+            blocking=True,
+            description="the gate decides the deployment: every verdict marked passed held every stage it ran, the "
+            "held-out superiority gate (SPA/StepM) and the runtime replay, and the catalogue holds it; otherwise "
+            "deployment/deployed_configs does not run and the deployment in force stays (nothing passing is not a failure)",
+        )
+    ],
     description="The listed candidates judged on the held-out windows (out-of-sample + walk-forward pooled) under "
     "one selection-aware gate (SPA/StepM), replayed through the runtime, testnet; verdicts recorded in the catalog; "
     "the PBO of the run's selection.",
@@ -273,7 +285,21 @@ def validated_strategies(
         context.log.warning(outcome.mode_note)
     skipped_stages = sorted({name for v in outcome.verdicts for name, r in v.stages.items() if not r.ran})
     test = outcome.test
+    held = {c.name for c in store.load_strategies() if c.deployment_status in {DeploymentStatus.VALIDATED, *LIVE_STATUSES}}
+    problems = gate_problems(summary, held)
+    if problems:
+        context.log.error(f"the gate check failed, deployment held back: {problems[:5]}")
+    gate = dg.AssetCheckResult(
+        check_name=GATE_CHECK,
+        passed=not problems,
+        metadata={
+            "passed": dg.MetadataValue.json(sorted(v.candidate_id for v in passed)),
+            "judged": dg.MetadataValue.int(len(outcome.verdicts)),
+            "problems": dg.MetadataValue.json(problems[:20]),
+        },
+    )
     return dg.MaterializeResult(
+        check_results=[gate],
         metadata={
             "candidates": dg.MetadataValue.int(len(outcome.verdicts)),
             "passed": dg.MetadataValue.int(len(passed)),
@@ -311,7 +337,7 @@ def validated_strategies(
             ),
             "windows": dg.MetadataValue.json(windows.as_dict()),
             "path": dg.MetadataValue.path(str(path)),
-        }
+        },
     )
 
 
