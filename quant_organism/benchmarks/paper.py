@@ -100,14 +100,15 @@ def demo_book(days: int, root: Path) -> dict:
 
 
 def _same_ledgers(one: PaperLedger, other: PaperLedger) -> bool:
+    """Every table of the two ledgers equal, row for row (in the same order)."""
     from quant_organism.runtime.ledger import TABLES
 
-    for name in TABLES:
-        a, b = (x.table(name).sort_values(["strategy", "coin", *[c for c in ("bar_time", "exit_time") if c in x.table(name)]])
-                .reset_index(drop=True) for x in (one, other))  # fmt: skip
-        if not a.equals(b):
-            return False
-    return True
+    def rows(ledger: PaperLedger, name: str) -> pd.DataFrame:
+        frame = ledger.table(name)
+        keys = ["strategy", "coin", *[c for c in ("bar_time", "exit_time") if c in frame.columns]]
+        return frame.sort_values(keys).reset_index(drop=True)
+
+    return all(rows(one, name).equals(rows(other, name)) for name in TABLES)
 
 
 def engine_days(history_days: int, days: int) -> None:
