@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from quant_organism.core.timeutil import utc_timestamp
 from quant_organism.market.frames import MarketFrames, load_market_frames
-from quant_organism.market.lake import MarketLake
+from quant_organism.market.lake import DATA_FILE, MarketLake
 
 CACHE_VERSION = 1
 """Raised whenever what a cached row holds changes (columns, their meaning): an older cache is then rebuilt."""
@@ -132,11 +132,10 @@ def _day_prints(lake: MarketLake, coins: list[str], days: list[pd.Timestamp], in
     folders = [str(lake.partition_path("candles", c, "_", interval).parent.parent) for c in coins]
     folders += [str(lake.partition_path("funding_rates", c, "_").parent.parent) for c in coins]
     regimes = str(lake.day_path("regimes", "_").parent.parent)
-    name = lake.partition_path("funding_rates", coins[0] if coins else "_", "_").name
     prints = {}
     for day in days:
         key = f"{day:%Y-%m-%d}"
-        parts = [_fingerprint(f"{folder}/date={key}/{name}") for folder in (*folders, regimes)]
+        parts = [_fingerprint(f"{folder}/date={key}/{DATA_FILE}") for folder in (*folders, regimes)]
         prints[key] = hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
     return prints
 

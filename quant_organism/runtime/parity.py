@@ -21,6 +21,7 @@ import pandas as pd
 from quant_organism.backtest.costs import CostModel
 from quant_organism.backtest.engine import run_backtest
 from quant_organism.catalog.config import StrategyConfig
+from quant_organism.core.timeutil import utc_timestamp
 from quant_organism.strategies import get_registry
 
 from .ledger import PaperLedger
@@ -130,16 +131,11 @@ def ledger_parity(
                 continue
             rows = positions[positions["coin"] == coin]  # bar_time in UTC (PaperLedger.table)
             if before is not None:
-                rows = rows[rows["bar_time"] < _utc(before)]
+                rows = rows[rows["bar_time"] < utc_timestamp(before, "before")]
             cutoff = (until or {}).get((config.name, coin))
             if cutoff is not None:
-                rows = rows[rows["bar_time"] <= _utc(cutoff)]
+                rows = rows[rows["bar_time"] <= utc_timestamp(cutoff, "until")]
                 if len(rows) < 2:  # the controls acted from the start: nothing to compare
                     continue
             out.append(book_parity(config, coin, frame, rows, float(cash.iloc[0]), costs))
     return out
-
-
-def _utc(t: pd.Timestamp) -> pd.Timestamp:
-    t = pd.Timestamp(t)
-    return t.tz_convert("UTC") if t.tzinfo else t.tz_localize("UTC")

@@ -110,13 +110,12 @@ def paper_performance(
 
     ledger = paper_ledger.ledger()
     with ledger.session():
-        return _paper_day(context, config, catalog, artifacts, book, frames_from, ledger, policy, policy_source)
+        return _paper_day(context, config, store, artifacts, book, frames_from, ledger, policy, policy_source)
 
 
-def _paper_day(context, config: PaperConfig, catalog, artifacts, book, frames_from, ledger, policy, policy_source):
+def _paper_day(context, config: PaperConfig, store, artifacts, book, frames_from, ledger, policy, policy_source):
     """Trade the day into the ledger, then judge decay, retire and report (one ledger session throughout)."""
     deployment, live, probation = book
-    store = catalog.store()
     day = pd.Timestamp(context.partition_key, tz="UTC")
     traded = _trade(
         context,
