@@ -19,7 +19,10 @@ def defs() -> dg.Definitions:
     from quant_organism.core import faults
 
     faults.arm(settings.fault_to_inject())  # every process that loads the code location: runs, the CLI, the UI
-    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+    loaded = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+    # One process per run, as the jobs have: the automation sensor launches the implicit asset job, and a process
+    # per step would re-import the stack for each asset of the chain.
+    return dg.Definitions.merge(loaded, dg.Definitions(executor=dg.in_process_executor))
 
 
 def load_definitions() -> dg.Definitions:

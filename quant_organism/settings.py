@@ -136,7 +136,7 @@ PRESETS = ("test", "full")
 
 
 def production_preset() -> str:
-    """The evolution preset of the nightly schedule, the re-evolution sensors and the main command
+    """The evolution preset of the automation, the decay sensor and the main command
     (`QUANT_ORGANISM_PRESET`, default `full`, the real search; `test` is the quick one CI runs)."""
     name = os.environ.get("QUANT_ORGANISM_PRESET", "full").strip().lower()
     if name not in PRESETS:
@@ -245,7 +245,7 @@ def fault_to_inject() -> str | None:
 
 
 def automation_on() -> bool:
-    """QUANT_ORGANISM_AUTOMATION: `on` (default) starts the nightly chain's schedules and sensors RUNNING as soon
+    """QUANT_ORGANISM_AUTOMATION: `on` (default) starts the automation-condition sensor and the other sensors RUNNING as soon
     as a daemon (`make ui`: dg dev) loads the definitions; `off` loads them STOPPED (switch them on in the UI)."""
     raw = os.environ.get("QUANT_ORGANISM_AUTOMATION", "on").strip().lower()
     if raw not in ("on", "off"):

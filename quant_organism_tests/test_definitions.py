@@ -23,7 +23,7 @@ SNAPSHOT: dict[str, list[str]] = {
     "validation/documented_tier": ["market/candles", "market/funding_rates"],  # every day before the date
     "deployment/deployed_configs": ["validation/validated_strategies"],
     "deployment/evolution_report": ["deployment/deployed_configs"],
-    "runtime/paper_performance": ["deployment/deployed_configs", "deployment/evolution_report"],
+    "runtime/paper_performance": ["deployment/deployed_configs", "deployment/evolution_report", "market/candles"],
     "runtime/paper_bars": ["deployment/deployed_configs"],  # each closed hour, into the same ledger
     # each date starts from the previous date's deployment, on the lake's history before it
     "organism/retrospective": ["market/candles", "market/funding_rates", "market/regime", "organism/retrospective"],

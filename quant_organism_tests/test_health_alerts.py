@@ -71,7 +71,7 @@ def test_a_failing_webhook_never_fails_the_caller_and_the_alert_is_kept(tmp_path
 
 
 def test_the_run_failure_sensor_raises_an_alert_to_the_webhook(tmp_path, webhook, monkeypatch):
-    from quant_organism.defs.automation.schedules_sensors import run_failure_recorder
+    from quant_organism.defs.automation.sensors import run_failure_recorder
     from quant_organism.defs.shared.resources import ArtifactsResource
 
     url, hook = webhook

@@ -113,46 +113,43 @@ def _first_hours(rows: dict[str, pd.DataFrame], hours: int) -> dict[str, pd.Data
             for name, frame in rows.items()}  # fmt: skip
 
 
-def test_the_hourly_schedule_trades_the_hour_that_closed_and_retries_a_failed_one(tmp_path):
-    """It waits while nothing holds capital or the lake lacks the day before; then it asks for the hour that
-    just closed, once, and again under a new key when that run failed."""
+def test_the_hourly_condition_trades_the_hour_that_closed_and_leaves_a_failed_one_to_the_retries(data_dir):
+    """It waits while nothing holds capital or the lake lacks the day before; then it asks for the hours that
+    closed, once; a failed hour is Dagster's run retries' to repeat, not the condition's."""
     from datetime import datetime, timezone
-
-    from dagster._core.test_utils import create_run_for_test
 
     from quant_organism import settings
     from quant_organism.defs.market.assets import CANDLES
-    from quant_organism.defs.runtime.intraday import make_hourly_paper_schedule
+    from quant_organism.defs.runtime.intraday import PAPER_BARS, paper_bars
+    from quant_organism.runtime.operator import POLICY_FILE
     from quant_organism_tests.support.paper_book import deployed_config as strategy
 
-    schedule = make_hourly_paper_schedule(catalog_dir=str(tmp_path / "strategies"))
     defs = load_definitions()
-    repo = dg.Definitions(
-        assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs, resources=defs.resources, schedules=[schedule]
-    ).get_repository_def()
-    at = datetime(2024, 4, 11, 10, 3, tzinfo=timezone.utc)
+    cursor = None
+
+    def requested(hour: int, minute: int) -> set[str]:
+        nonlocal cursor
+        at = datetime(2024, 4, 11, hour, minute, tzinfo=timezone.utc)
+        result = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, asset_selection=dg.AssetSelection.assets(PAPER_BARS), evaluation_time=at, cursor=cursor
+        )
+        cursor = result.cursor
+        return set(result.get_requested_partitions(PAPER_BARS))
+
     with product_instance() as instance:
-
-        def tick():
-            context = dg.build_schedule_context(instance=instance, scheduled_execution_time=at, repository_def=repo)
-            data = schedule.evaluate_tick(context)
-            return [(r.run_key, r.partition_key) for r in data.run_requests] or data.skip_message
-
-        assert "nothing to paper-trade" in tick()
-        StrategyStore(tmp_path / "strategies").save_strategy(strategy("holder", allocation=0.3))
-        assert "market/candles of 2024-04-10 not materialised" in tick()
+        assert requested(9, 59) == set()
+        assert requested(10, 4) == set()  # nothing holds capital
+        StrategyStore(data_dir / STORE_DIR).save_strategy(strategy("holder", allocation=0.3))
+        assert requested(10, 5) == set()  # the lake lacks 04-10: the book waits for the nightly ingest
         for coin in settings.coins():
             instance.report_runless_asset_event(dg.AssetMaterialization(CANDLES, partition=f"{coin}|2024-04-10"))
-        assert tick() == [("paper-bars:2024-04-11-09:00", "2024-04-11-09:00")]
-        tags = {"dagster/partition": "2024-04-11-08:00"}
-        create_run_for_test(instance, job_name="paper_trade_bars", tags=tags, status=dg.DagsterRunStatus.FAILURE)
-        assert tick() == [("paper-bars:2024-04-11-08:00:attempt-2", "2024-04-11-08:00"),
-                          ("paper-bars:2024-04-11-09:00", "2024-04-11-09:00")]  # fmt: skip
-        for hour in ("08", "09"):
-            create_run_for_test(
-                instance,
-                job_name="paper_trade_bars",
-                tags={"dagster/partition": f"2024-04-11-{hour}:00"},
-                status=dg.DagsterRunStatus.SUCCESS,
-            )
-        assert "traded or being traded" in tick()
+        assert requested(10, 6) == {"2024-04-11-08:00", "2024-04-11-09:00"}  # the hours that closed, once
+        assert requested(10, 30) == set()
+        (data_dir / POLICY_FILE).parent.mkdir(parents=True, exist_ok=True)
+        (data_dir / POLICY_FILE).write_text("{not json")  # the hour's run fails on the operator policy
+        failed = dg.materialize(
+            [paper_bars], partition_key="2024-04-11-09:00", instance=instance, resources=project_resources(data_dir),
+            raise_on_error=False,
+        )  # fmt: skip
+        assert not failed.success
+        assert requested(11, 4) == {"2024-04-11-10:00"}  # the new hour; 08:00 never ran, and fell out of the window

@@ -90,16 +90,21 @@ def test_the_full_preset_is_the_production_search():
 
 
 def test_automation_runs_the_production_preset_by_default(monkeypatch):
-    from quant_organism.defs.automation import schedules_sensors as automation
+    """The automation launches the population without run config: its preset is then the production one."""
+    from quant_organism.defs.automation import sensors
+    from quant_organism.defs.evolution.assets import EvolutionRunConfig
 
     monkeypatch.delenv("QUANT_ORGANISM_PRESET", raising=False)
-    assert automation.make_nightly_evolution_schedule().job_name == "evolve_full"
-    assert automation.make_new_market_data_sensor(coins=["BTC"]).job_name == "evolve_full"
+    assert (
+        EvolutionRunConfig().evolution_config().total_strategies
+        == EvolutionRunConfig(preset="full").evolution_config().total_strategies
+    )
     monkeypatch.setenv("QUANT_ORGANISM_PRESET", "test")
-    assert automation.make_strategy_decay_sensor(coins=["BTC"]).job_name == "evolve"
+    assert EvolutionRunConfig().evolution_config() == EvolutionRunConfig(preset="test").evolution_config()
+    assert sensors.make_strategy_decay_sensor(coins=["BTC"]).job_name == "evolve"
     monkeypatch.setenv("QUANT_ORGANISM_PRESET", "fastest")
     with pytest.raises(ValueError, match="QUANT_ORGANISM_PRESET"):
-        automation.make_nightly_evolution_schedule()
+        EvolutionRunConfig().evolution_config()
 
 
 def test_stepm_when_every_candidate_is_superior():

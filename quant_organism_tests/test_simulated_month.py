@@ -1,17 +1,18 @@
 """A simulated month of unattended nights with the faults a real month brings (issue 23).
 
-The project's real definitions run under Dagster's test harness (support/month.py): the schedules and sensors
-tick hour by hour on a simulated clock, every request runs the real job (ingest through the Hyperliquid SDK
-from the local replay server, regimes, the evolution chain on the `test` preset, the daily paper roll-up), and
-failed runs go to the project's failure recorder. Injected, one per few days:
+The project's real definitions run under Dagster's test harness (support/month.py): the assets' automation
+conditions are evaluated through each night on a simulated clock, every request runs the real assets (ingest
+through the Hyperliquid SDK from the local replay server, regimes, the evolution chain on the `test` preset,
+the daily paper roll-up), failed runs are retried as Dagster's run retries do and go to the project's failure
+recorder. Injected, one per few days:
 
 | day        | fault                                                                             |
 |------------|-----------------------------------------------------------------------------------|
 | 2024-03-04 | the exchange answers 503 all night                                                |
 | 2024-03-09 | a missing market day: the exchange has no SOL bars for it                         |
 | 2024-03-13 | the evolution run is killed (SIGKILL in a child process, after its population)    |
-| 2024-03-16 | a corrupt config file: the operator policy; a person removes it after 02:45       |
-| 2024-03-19 | a duplicated sensor tick (the new-data sensor re-run with its old cursor)         |
+| 2024-03-16 | a corrupt config file: the operator policy; a person removes it and re-executes    |
+| 2024-03-19 | a duplicated evaluation (the automation sensor re-run with its old cursor)        |
 | 2024-03-22 | a full disk on one write (the first durable file write of the evolution run)      |
 | 2024-03-26 | a clock jump: the night after 03-26 never ticks; later the clock steps back a day |
 
@@ -36,10 +37,15 @@ from quant_organism import settings
 from quant_organism.automation.alerts import read_alerts
 from quant_organism.automation.failures import FAILURES_FILE, read_failures
 from quant_organism.automation.health import history, record
-from quant_organism.automation.job_names import EVOLVE_JOB, INGEST_JOB, PAPER_JOB, REGIME_JOB
 from quant_organism.catalog.manifest import DEPLOYMENTS_DIR, load_current_deployment
 from quant_organism.catalog.store import STORE_DIR, StrategyStore
 from quant_organism.defs.automation.health import check_health
+from quant_organism.defs.deployment.assets import DEPLOYED, REPORT
+from quant_organism.defs.evolution.assets import POPULATION, STRATEGY_CONFIGS
+from quant_organism.defs.market.assets import CANDLES
+from quant_organism.defs.market.regime import REGIME
+from quant_organism.defs.runtime.assets import PAPER
+from quant_organism.defs.validation.assets import VALIDATED
 from quant_organism.market.lake import MarketLake
 from quant_organism.market.resilience import RetryPolicy
 from quant_organism.market.sources import hyperliquid as hyperliquid_source
@@ -48,7 +54,7 @@ from quant_organism.runtime.ledger import LEDGER_FILE, PaperLedger
 from quant_organism.runtime.operator import POLICY_FILE
 from quant_organism_tests.support.hl_replay_server import Fault, HyperliquidReplayServer
 from quant_organism_tests.support.instance import one_event_log
-from quant_organism_tests.support.month import UTC, Month
+from quant_organism_tests.support.month import NIGHT_TICKS, UTC, Month
 from quant_organism_tests.support.paper_book import deploy_long_windows
 
 HISTORY = ("2024-01-01", "2024-02-29")  # the test preset's 60-day lookback, ingested before the month
@@ -136,8 +142,8 @@ def _ledger_problems(path: Path) -> tuple[int, list[str]]:
     return len(positions), problems
 
 
-def _day_outcome(month: Month, job: str, partition: str) -> str:
-    runs = month.runs(job, partition)
+def _day_outcome(month: Month, key: dg.AssetKey, partition: str) -> str:
+    runs = month.runs(key, partition)
     ok = [r for r in runs if r.status == dg.DagsterRunStatus.SUCCESS]
     if ok:
         return "ok" if len(runs) == 1 else f"ok at try {len(runs)}"
@@ -146,7 +152,7 @@ def _day_outcome(month: Month, job: str, partition: str) -> str:
 
 @pytest.mark.timeout(1500)
 def test_a_simulated_month_with_faults_ends_consistent_with_every_incident_reported(data_dir, exchange, monkeypatch, tmp_path):
-    monkeypatch.setenv("QUANT_ORGANISM_PRESET", "test")  # the chain on the test preset: job `evolve`
+    monkeypatch.setenv("QUANT_ORGANISM_PRESET", "test")  # the automation evolves on the production preset: here `test`
     # The SDK's retries keep their number, not their waits (backoff is tested in test_hyperliquid_source.py):
     # a night of 503s is 20 runs x 5 attempts, and real backoff would add minutes of sleep.
     monkeypatch.setattr(hyperliquid_source, "RetryPolicy", functools.partial(RetryPolicy, base_delay=0.001, max_delay=0.005))
@@ -162,6 +168,9 @@ def test_a_simulated_month_with_faults_ends_consistent_with_every_incident_repor
         # the book a running organism holds when the month starts (support/paper_book.py), deployed on its eve
         assert deploy_long_windows(StrategyStore(data_dir / STORE_DIR), evolved_on=HISTORY[1], first=HISTORY[0])
         policy_path = data_dir / POLICY_FILE
+        for key in (POPULATION, STRATEGY_CONFIGS, VALIDATED, DEPLOYED, REPORT):  # the eve's evolution deployed that book
+            instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=HISTORY[1]))
+        month.tick(datetime(2024, 3, 1, 23, 0, tzinfo=UTC))  # the daemon was running before the month's first night
 
         for day in MONTH:
             night = datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(days=1)
@@ -175,41 +184,47 @@ def test_a_simulated_month_with_faults_ends_consistent_with_every_incident_repor
                 injected[day] = f"the exchange has no {MISSING_COIN} bars for the day"
             if day == KILLED:
                 injected[day] = "the day's evolution run is SIGKILLed after saving its population"
-                month.killer = (EVOLVE_JOB, day)
+                month.killer = (POPULATION, day)
             if day == CORRUPT:
-                injected[day] = "the operator policy file is corrupt; a person removes it after the 02:45 tick"
+                injected[day] = "the operator policy file is corrupt; after the night a person removes it and re-executes"
                 policy_path.parent.mkdir(parents=True, exist_ok=True)
                 policy_path.write_text('{"risk_mode": "defensive", ')
                 corrupt = policy_path.read_bytes()
             if day == FULL_DISK:
                 injected[day] = "the disk is full for the first durable write of the day's evolution run"
                 before = load_current_deployment(StrategyStore(data_dir / STORE_DIR))
+                after_full_disk = []
 
-            for hour in range(6):
-                if day == FULL_DISK and hour == 1:
-                    full_disk.arm()  # the evolution runs this hour, after the day's paper roll-up at 00:45
-                duplicated_cursor = month.cursors["new_data"]
-                month.hour(night, hour)
-                if day == DUPLICATE and hour == 1:
-                    injected[day] = "the new-data sensor's tick is evaluated again with its old cursor"
-                    again = month.sensor("new_data", night + timedelta(hours=1, minutes=31), cursor=duplicated_cursor)
-                    replays = [month.launch("sensor:new_data (duplicate)", EVOLVE_JOB, r) for r in again]
-                    assert all(r.status == "DUPLICATE" for r in replays) and len(month.runs(EVOLVE_JOB, day)) == 1
-                    found[day] = (
-                        f"the repeated tick requested {len(replays)} run(s), launched none: the day's evolution "
-                        "exists (a repeated run key would not be launched either)"
-                    )
-                if day == CORRUPT and hour == 2:
-                    assert policy_path.read_bytes() == corrupt  # reported and left in place, never rewritten
-                    policy_path.unlink()  # the person on call removes it: the defaults apply again
-                if day == FULL_DISK and hour == 1:
+                def deployment_after_failure(launch, day=day, seen=after_full_disk):  # as the run ends, before Dagster's retry
+                    if launch.status == "FAILURE" and launch.partition == day and "evolution/population" in launch.assets:
+                        store = StrategyStore(data_dir / STORE_DIR)
+                        seen.append((load_current_deployment(store), store.has_pending_commit()))
+
+                month.observers.append(deployment_after_failure)
+
+            for hour, minute in NIGHT_TICKS:
+                if day == FULL_DISK and hour == 2:
+                    full_disk.arm()  # the evolution runs at this tick, after the day's paper roll-up at 00:46
+                previous_cursor = month.cursor
+                month.tick(night + timedelta(hours=hour, minutes=minute))
+                if day == DUPLICATE and hour == 2:
+                    injected[day] = "the automation sensor's evaluation is repeated with its old cursor"
+                    again = month.evaluate(night + timedelta(hours=2, minutes=30), cursor=previous_cursor, keep_cursor=False)
+                    assert again == [] and len(month.runs(POPULATION, day)) == 1, again
+                    found[day] = "the repeated evaluation requested nothing: the day's evolution had materialised"
+                if day == FULL_DISK and hour == 2:
                     assert full_disk.hit is not None, "the evolution never wrote a file"
-                    assert load_current_deployment(StrategyStore(data_dir / STORE_DIR)) == before
-                    assert not StrategyStore(data_dir / STORE_DIR).has_pending_commit()
+                    assert after_full_disk == [(before, False)], "the failed run changed the deployment in force"
+                    assert [r.status.value for r in month.runs(POPULATION, day)][:1] == ["FAILURE"]
                     found[day] = (
                         f"write of {full_disk.hit.name} failed; the run failed, the deployment in force "
-                        "stayed as it was; the retry at the next tick succeeded"
+                        "stayed as it was; Dagster's retry succeeded"
                     )
+            if day == CORRUPT:
+                assert policy_path.read_bytes() == corrupt  # reported and left in place, never rewritten
+                assert not month.succeeded(PAPER, day)
+                policy_path.unlink()  # the person on call removes it: the defaults apply again
+                month.reexecute(month.runs(PAPER, day)[-1], "a person")  # and re-executes the failed roll-up
             if day == OUTAGE:
                 exchange.clear()
 
@@ -222,7 +237,7 @@ def test_a_simulated_month_with_faults_ends_consistent_with_every_incident_repor
                 )
                 before_replay = len(month.launches)
                 month.night(datetime.fromisoformat("2024-03-28").replace(tzinfo=UTC))
-                relaunched = [x for x in month.launches[before_replay:] if x.status != "DUPLICATE"]
+                relaunched = month.launches[before_replay:]
                 assert relaunched == [], relaunched
                 found["clock back"] = "nothing ran twice: every day it revisited was covered"
 
@@ -235,11 +250,10 @@ def test_a_simulated_month_with_faults_ends_consistent_with_every_incident_repor
     rows, unexplained = [], []
     for day in MONTH:
         outcome = {
-            "ingest": ", ".join(f"{c} {o}" for c in coins if (o := _day_outcome(month, INGEST_JOB, f"{c}|{day}")) != "ok")
-            or "ok",
-            "regime": _day_outcome(month, REGIME_JOB, day),
-            "evolve": _day_outcome(month, EVOLVE_JOB, day),
-            "paper": _day_outcome(month, PAPER_JOB, day),
+            "ingest": ", ".join(f"{c} {o}" for c in coins if (o := _day_outcome(month, CANDLES, f"{c}|{day}")) != "ok") or "ok",
+            "regime": _day_outcome(month, REGIME, day),
+            "evolve": _day_outcome(month, REPORT, day),  # the chain's last asset: a retry re-executes from failure
+            "paper": _day_outcome(month, PAPER, day),
         }
         reasons = sorted({f["error"].splitlines()[0][:90] for f in failures if day in str(f.get("partition"))})
         for job, text in outcome.items():
@@ -247,31 +261,44 @@ def test_a_simulated_month_with_faults_ends_consistent_with_every_incident_repor
                 unexplained.append(f"{day} {job}: {text} without a recorded failure")
         rows.append((day, outcome, reasons))
     assert unexplained == []
-    assert all(outcome["evolve"].startswith("ok") for day, outcome, _ in rows if day not in (OUTAGE, MISSING)), rows
-    assert all(outcome["paper"].startswith("ok") for day, outcome, _ in rows if day not in (OUTAGE, MISSING)), rows
+    for step in ("evolve", "paper"):
+        missed = [
+            (day, outcome, why)
+            for day, outcome, why in rows
+            if day not in (OUTAGE, MISSING) and not outcome[step].startswith("ok")
+        ]
+        assert missed == [], step
 
     # --- the faults were seen where they were injected --------------------------------------------------------
-    outage = [f for f in failures if f["job"] == INGEST_JOB and OUTAGE in f["partition"]]
+    ingests = [f for f in failures if "market/candles" in f["assets"]]
+    outage = [f for f in ingests if OUTAGE in f["partition"]]
     assert len(outage) == 4 * len(coins) and all("503" in f["error"] for f in outage)  # 4 tries per coin, then given up
-    found[OUTAGE] = f"{len(outage)} ingest runs failed (4 tries per coin) with HTTP 503, then the schedule gave up"
-    missing = [f for f in failures if f["job"] == INGEST_JOB and f["partition"] == f"{MISSING_COIN}|{MISSING}"]
+    assert sorted(f["retry"] for f in outage) == sorted([0, 1, 2, 3] * len(coins))  # the tries are Dagster's retries
+    found[OUTAGE] = (
+        f"{len(outage)} ingest runs failed (a run and Dagster's 3 retries per coin) with HTTP 503; then it waits for a person"
+    )
+    missing = [f for f in ingests if f["partition"] == f"{MISSING_COIN}|{MISSING}"]
     assert len(missing) == 4 and all("quality" in f["error"].lower() or "could not be ingested" in f["error"] for f in missing)
-    found[MISSING] = f"{MISSING_COIN}'s ingest failed its quality gate 4 times; regimes and the new-data sensor waited"
-    killed = [r for r in month.runs(EVOLVE_JOB, KILLED) if r.tags.get("quant_organism/orphaned") == "true"]
-    assert len(killed) == 1 and month.succeeded(EVOLVE_JOB, KILLED)
-    found[KILLED] = "the orphaned run was marked failed at the next nightly tick and the retry evolved the day"
-    corrupt_failures = [f for f in failures if f["job"] == PAPER_JOB and f["partition"] == CORRUPT]
+    found[MISSING] = f"{MISSING_COIN}'s ingest failed its quality gate 4 times; the regimes and the evolution waited"
+    killed = [
+        r
+        for r in month.runs(POPULATION, KILLED)
+        if r.tags.get("quant_organism/orphaned") == "true" and r.status == dg.DagsterRunStatus.FAILURE
+    ]  # fmt: skip (a retry copies its parent's tags, the reaper's mark included)
+    assert len(killed) == 1 and month.succeeded(REPORT, KILLED)
+    found[KILLED] = "the reaper sensor marked the orphaned run failed at the next tick and Dagster's retry evolved the day"
+    corrupt_failures = [f for f in failures if "runtime/paper_performance" in f["assets"] and f["partition"] == CORRUPT]
     assert corrupt_failures and all("policy" in f["error"].lower() for f in corrupt_failures)
-    assert month.succeeded(PAPER_JOB, CORRUPT)
+    assert month.succeeded(PAPER, CORRUPT)
     found[CORRUPT] = (
         f"the paper roll-up failed {len(corrupt_failures)}x naming the policy file, which stayed in place; ok after the fix"
     )
-    assert month.succeeded(EVOLVE_JOB, FULL_DISK)
+    assert month.succeeded(REPORT, FULL_DISK)
     for day in (ASLEEP, "2024-03-27"):  # the night after the jump caught the skipped day up, in order
-        assert month.succeeded(PAPER_JOB, day) and month.succeeded(EVOLVE_JOB, day)
-        assert all(month.succeeded(INGEST_JOB, f"{c}|{day}") for c in coins)
+        assert month.succeeded(PAPER, day) and month.succeeded(REPORT, day)
+        assert all(month.succeeded(CANDLES, f"{c}|{day}") for c in coins)
     found[ASLEEP] = "the next night ingested, rolled up and evolved both days, in order"
-    paper_days = month.paper_days()
+    paper_days = month.successful_days(PAPER)
     assert paper_days == sorted(paper_days) and len(paper_days) == len(set(paper_days))
 
     # --- the ledger, the deployments, the alerts, the health --------------------------------------------------

@@ -21,6 +21,7 @@ import pytest
 from quant_organism_tests.support import ui_support as ui
 
 EVOLUTION_DATE = "2025-06-30"
+POPULATION_CONDITION = "nightly after 02:00 UTC, once the day is complete"  # its label in defs/automation/conditions.py
 COINS = "BTC,ETH"  # two coins halve the ingest; the partitions read QUANT_ORGANISM_COINS at import
 CHAIN = [
     ["market", "candles"],
@@ -272,6 +273,16 @@ def test_browser_shows_lineage_and_latest_deployment(server, relaxed_run):
             page.goto(f"{srv.url}/assets/deployment/deployed_configs?view=events", wait_until="domcontentloaded")
             expect(page.get_by_text(record.run_id[:8]).first).to_be_visible()
             shoot("deployed_configs_events.png")
+
+            # The automation page lists the automation-condition sensor beside the sensors that remain (stopped
+            # here: QUANT_ORGANISM_AUTOMATION=off), and the population's page shows its condition.
+            page.goto(f"{srv.url}/automation", wait_until="domcontentloaded")
+            for name in ("automation_sensor", "strategy_decay_sensor", "run_failure_recorder", "orphaned_run_reaper"):
+                expect(page.get_by_text(name, exact=True).first).to_be_visible()
+            shoot("automation.png")
+            page.goto(f"{srv.url}/assets/evolution/population", wait_until="domcontentloaded")
+            expect(page.get_by_text(POPULATION_CONDITION).first).to_be_visible()
+            shoot("population_condition.png")
         finally:
             browser.close()
     print(f"\nbrowser checks in {time.perf_counter() - started:.1f}s")

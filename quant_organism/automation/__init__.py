@@ -1,20 +1,16 @@
-"""Plain-Python decisions behind the schedules and sensors (the Dagster layer only calls them):
-which days are complete (days.py), what the sensors remember (cursors.py), when decay calls for a
-re-evolution (decay_trigger.py), the failed-run log (failures.py) and the job names (job_names.py).
+"""Plain-Python decisions behind the automation conditions and sensors (the Dagster layer only calls them):
+which days are complete and hold enough history (days.py), what the decay sensor remembers (cursors.py), when
+decay calls for a re-evolution (decay_trigger.py), the failed-run log (failures.py) and the job names (job_names.py).
 """
 
-from quant_organism.automation.cursors import CursorError, DecayCursor, NewDataCursor, days_to_request
+from quant_organism.automation.cursors import CursorError, DecayCursor
 from quant_organism.automation.days import (
     DECAY,
-    NEW_DATA,
-    NIGHTLY,
     QualityLookup,
     check_day,
     complete_days,
     day_problems,
-    describe_incomplete,
     evolve_run_key,
-    ingest_run_key,
     previous_day,
     short_history,
 )
@@ -31,26 +27,20 @@ from quant_organism.core.timeutil import utc
 
 __all__ = [
     "DECAY",
-    "NEW_DATA",
-    "NIGHTLY",
     "FAILURE_FIELDS",
     "FAILURES_FILE",
     "CursorError",
     "DecayCursor",
     "DecayDecision",
     "DecayTrigger",
-    "NewDataCursor",
     "PaperRecord",
     "QualityLookup",
     "check_day",
     "complete_days",
     "day_problems",
-    "days_to_request",
     "decay_reasons",
     "decide_decay",
-    "describe_incomplete",
     "evolve_run_key",
-    "ingest_run_key",
     "previous_day",
     "read_failures",
     "record_failure",

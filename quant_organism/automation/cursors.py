@@ -1,9 +1,8 @@
-"""Sensor cursors: what the new-data and decay sensors remember between ticks (JSON in Dagster's cursor)."""
+"""The decay sensor's cursor: what it remembers between ticks (JSON in Dagster's cursor)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,43 +25,6 @@ def _cursor_object(text: str | None, sensor: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise CursorError(f"{sensor} cursor must be a JSON object, got {text[:80]!r}; reset the sensor's cursor")
     return value
-
-
-@dataclass(frozen=True)
-class NewDataCursor:
-    """The days the new-data sensor has requested (newest `keep`, so the cursor stays small)."""
-
-    requested: tuple[str, ...] = ()
-
-    @classmethod
-    def from_json(cls, text: str | None) -> NewDataCursor:
-        value = _cursor_object(text, "new-data sensor")
-        days = value.get("requested", [])
-        if not isinstance(days, list) or not all(isinstance(d, str) for d in days):
-            raise CursorError(f"new-data sensor cursor: 'requested' must be a list of days, got {days!r}")
-        try:
-            return cls(tuple(sorted({check_day(d) for d in days})))
-        except ValueError as exc:
-            raise CursorError(f"new-data sensor cursor: {exc}") from None
-
-    def to_json(self) -> str:
-        return json.dumps({"requested": list(self.requested)})
-
-    @property
-    def newest(self) -> str | None:
-        return self.requested[-1] if self.requested else None
-
-    def add(self, days: Iterable[str], keep: int = 90) -> NewDataCursor:
-        """A cursor that also holds `days`, keeping the newest `keep` days."""
-        if keep < 1:
-            raise ValueError(f"keep must be >= 1, got {keep}")
-        merged = sorted(set(self.requested) | {check_day(d) for d in days})
-        return NewDataCursor(tuple(merged[-keep:]))
-
-
-def days_to_request(complete: Iterable[str], cursor: NewDataCursor) -> list[str]:
-    """Complete days not requested yet, oldest first (a late day older than the newest requested included)."""
-    return sorted(set(complete) - set(cursor.requested))
 
 
 @dataclass(frozen=True)

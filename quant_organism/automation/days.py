@@ -1,8 +1,7 @@
-"""Which UTC days exist and are complete, and the deterministic run keys asked for them.
+"""Which UTC days exist, are complete and hold enough history before them, and the decay sensor's run key.
 
-Run keys are deterministic (`ingest:{day}:{coin}`, `evolve:{day}:{trigger}`), so a tick evaluated
-twice asks for nothing new; a day is complete when every coin's candles for it are materialised and
-their stored quality report passed.
+A day is complete when every coin's candles for it are materialised and their stored quality report passed.
+The decay sensor's run key is deterministic (`evolve:{day}:decay`), so a tick evaluated twice asks for nothing new.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from typing import Any
 
 from quant_organism.core.timeutil import DAY_FORMAT, utc
 
-NEW_DATA, NIGHTLY, DECAY = "new-data", "nightly", "decay"
+DECAY = "decay"  # the trigger tag of a re-evolution the decay sensor asked for
 
 
 def previous_day(moment: datetime) -> str:
@@ -30,10 +29,6 @@ def check_day(day: str) -> str:
     if parsed.strftime(DAY_FORMAT) != day:
         raise ValueError(f"day {day!r} is not a YYYY-MM-DD date")
     return day
-
-
-def ingest_run_key(day: str, coin: str) -> str:
-    return f"ingest:{check_day(day)}:{coin}"
 
 
 def evolve_run_key(day: str, trigger: str) -> str:
@@ -85,24 +80,27 @@ def short_history(
     day: str, coins: Sequence[str], materialised: Collection[tuple[str, str]], min_days: int, share: float = HISTORY_SHARE
 ) -> str | None:
     """Why `day` cannot be evolved yet for lack of history (None when it can): fewer than `share` of the
-    `min_days` days before it hold a coin's candles. Evolution would only fail on it, night after night
+    `min_days` days before it hold a coin's candles, or a coin's candles start inside the lookback. Evolution would only fail on it, night after night
     (a lake that ends months before yesterday, as `make demo` leaves it, then a UI left running)."""
     first = datetime.strptime(check_day(day), DAY_FORMAT).date() - timedelta(days=min_days)
     window = [(first + timedelta(days=i)).strftime(DAY_FORMAT) for i in range(min_days)]
     held = {coin: sum((coin, d) in materialised for d in window) for coin in coins}
     short = {coin: n for coin, n in held.items() if n < share * min_days}
     if not short:
-        return None
+        # and the lake spans the whole lookback, the day included (a lake starting inside it is too short)
+        latest_start = (datetime.strptime(day, DAY_FORMAT).date() - timedelta(days=min_days - 1)).strftime(DAY_FORMAT)
+        starts = {coin: min((d for c, d in materialised if c == coin), default=day) for coin in coins}
+        late = {coin: start for coin, start in starts.items() if start > latest_start}
+        if not late:
+            return None
+        coin = max(late, key=late.get)
+        return (
+            f"history too short: {coin}'s candles start {late[coin]}, after {latest_start}, the first day of the "
+            f"{min_days}-day lookback up to {day}; ingest them: python -m quant_organism run --ingest-only --end {day} "
+            f"--days {min_days + 1}"
+        )
     worst = min(short, key=short.get)
     return (
         f"history too short: {worst} has candles for {short[worst]} of the {min_days} days before {day} "
         f"(need {share:.0%}); ingest them: python -m quant_organism run --ingest-only --end {day} --days {min_days + 1}"
     )
-
-
-def describe_incomplete(incomplete: Mapping[str, list[str]], limit: int = 3) -> str:
-    """The newest incomplete days with their problems, for a skip message."""
-    newest = sorted(incomplete, reverse=True)[:limit]
-    text = "; ".join(f"{day}: {', '.join(incomplete[day])}" for day in newest)
-    more = len(incomplete) - len(newest)
-    return text + (f"; and {more} older day(s)" if more > 0 else "")

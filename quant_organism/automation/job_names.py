@@ -1,4 +1,4 @@
-"""The project's job names: one definition, used by the jobs, the schedules and sensors, and the CLI."""
+"""The project's job names: one definition, used by the jobs, the sensors and the CLI."""
 
 INGEST_JOB = "ingest_market_data"
 EVOLVE_JOB = "evolve"  # the evolution chain with the `test` preset (CI, quick looks)

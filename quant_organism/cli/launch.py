@@ -193,6 +193,13 @@ event_log_storage:
     base_dir: {home}/history
 telemetry:
   enabled: false
+# Dagster retries a failed run (the automation sensor's runs carry dagster/max_retries), and notices a run
+# whose worker died; the project's own conditions never re-request a failed partition.
+run_retries:
+  enabled: true
+  max_retries: 0
+run_monitoring:
+  enabled: true
 """
 
 

@@ -1,7 +1,7 @@
 """`python -m quant_organism policy show|set|reset`: the operator's standing policy for the paper book.
 
 The policy file (`<data root>/paper/policy.json`) is written atomically and every change is recorded in the
-paper ledger (`policy_changes`) with its time and source; the next paper run (the hourly schedule, or the
+paper ledger (`policy_changes`) with its time and source; the next paper run (the hourly paper book's automation, or the
 day's roll-up) trades under it. A launchpad run can override any field for that run only
 (resource `operator_policy`).
 """
@@ -151,6 +151,6 @@ def _write(policy: OperatorPolicy) -> int:
     print(json.dumps(policy.model_dump(), indent=2))
     print(
         f"saved to {path}; {'recorded in' if recorded else 'unchanged in'} the ledger {ledger_path}. "
-        "The next paper run trades under it (hourly schedule: within the hour)."
+        "The next paper run trades under it (the hourly paper book: within the hour)."
     )
     return 0

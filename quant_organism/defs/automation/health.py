@@ -14,10 +14,12 @@ import pandas as pd
 from quant_organism import settings
 from quant_organism.automation import health
 from quant_organism.automation.failures import FAILURES_FILE, read_failures
-from quant_organism.automation.job_names import EVOLVE_JOBS_BY_PRESET, INGEST_JOB, PAPER_JOB
 from quant_organism.catalog.config import LIVE_STATUSES
 from quant_organism.catalog.store import STORE_DIR, StrategyStore
-from quant_organism.defs.automation.schedules_sensors import schedule_status
+from quant_organism.defs.automation.conditions import health_condition
+from quant_organism.defs.evolution.assets import POPULATION
+from quant_organism.defs.market.assets import CANDLES
+from quant_organism.defs.runtime.assets import PAPER
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, files_last_days
 from quant_organism.market.lake import MarketLake
 from quant_organism.reporting.plots import health_history, markdown_image
@@ -26,13 +28,10 @@ from quant_organism.runtime.ledger import LEDGER_FILE, PaperLedger
 HEALTH = dg.AssetKey(["operations", "health"])
 
 
-def _last_success(instance: dg.DagsterInstance, jobs: list[str]) -> datetime | None:
-    ends = []
-    for job in jobs:
-        records = instance.get_run_records(filters=dg.RunsFilter(job_name=job, statuses=[dg.DagsterRunStatus.SUCCESS]), limit=1)
-        if records and records[0].end_time:
-            ends.append(datetime.fromtimestamp(records[0].end_time, timezone.utc))
-    return max(ends, default=None)
+def _last_success(instance: dg.DagsterInstance, key: dg.AssetKey) -> datetime | None:
+    """When `key` last materialised, whichever run (the automation's, a job's, the CLI's) did it."""
+    event = instance.get_latest_materialization_event(key)
+    return datetime.fromtimestamp(event.timestamp, timezone.utc) if event is not None else None
 
 
 def check_health(
@@ -47,9 +46,9 @@ def check_health(
     store = StrategyStore(data_root / STORE_DIR)
     live = store.load_strategies(status=LIVE_STATUSES)
     components += [
-        health.last_success("ingest", _last_success(instance, [INGEST_JOB]), now, stale),
-        health.last_success("evolution", _last_success(instance, list(EVOLVE_JOBS_BY_PRESET.values())), now, stale),
-        health.last_success("paper", _last_success(instance, [PAPER_JOB]), now, stale, required=bool(live)),
+        health.last_success("ingest", _last_success(instance, CANDLES), now, stale),
+        health.last_success("evolution", _last_success(instance, POPULATION), now, stale),
+        health.last_success("paper", _last_success(instance, PAPER), now, stale, required=bool(live)),
     ]
     set_aside = len(list(store.directory.glob(".rejected-txn-*"))) if store.directory.is_dir() else 0
     components.append(health.store_component([p.reason for p in store.problems], set_aside, store.has_pending_commit()))
@@ -85,6 +84,7 @@ def components_table(report: health.HealthReport) -> str:
 
 @dg.asset(
     key=HEALTH,
+    automation_condition=health_condition(),
     group_name="operations",
     kinds={"python"},
     description="The organism's health score (data freshness per coin, last successful ingest / evolution / paper "
@@ -110,17 +110,3 @@ def organism_health(context: dg.AssetExecutionContext, lake: LakeResource, artif
             "checks_in_history": dg.MetadataValue.int(len(past)),
         }
     )
-
-
-health_check_job = dg.define_asset_job(
-    "health_check", selection=[HEALTH], description="Scores the organism's health and appends it to the history."
-)
-
-health_check_schedule = dg.ScheduleDefinition(
-    name="health_check_schedule",
-    job=health_check_job,
-    cron_schedule="5 * * * *",
-    execution_timezone="UTC",
-    default_status=schedule_status(),
-    description="Every hour: the health score and its components, so the history shows when something broke.",
-)

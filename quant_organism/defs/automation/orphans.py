@@ -1,5 +1,5 @@
 """Runs whose process died (`kill -9`, OOM, a lost machine) stay STARTED in Dagster's storage forever,
-and a STARTED evolution run "covers" its day: the nightly schedule would never request it again.
+and a STARTED run keeps its partition in progress: the automation would never request it again.
 
 `reap_orphaned_runs` finds such runs and marks them failed so automation retries the day:
 - a run launched by this project's CLI carries its process id and host (`WORKER_TAGS`); on this host,

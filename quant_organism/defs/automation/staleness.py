@@ -13,7 +13,7 @@ from __future__ import annotations
 import dagster as dg
 
 from quant_organism.automation.lookback import populations_reading
-from quant_organism.defs.automation.schedules_sensors import sensor_status
+from quant_organism.defs.automation.conditions import automation_status
 from quant_organism.defs.evolution.assets import LOOKBACK_EDGE_DAYS, POPULATION
 from quant_organism.defs.evolution.lookback import LOOKBACK_INPUTS, input_day, lookback_evaluation
 
@@ -22,7 +22,7 @@ def make_lookback_staleness_sensor(minimum_interval_seconds: int = 300, name: st
     @dg.sensor(
         name=name,
         minimum_interval_seconds=minimum_interval_seconds,
-        default_status=sensor_status(),
+        default_status=automation_status(),
         description="Records a population's lookback_current check again when regimes, candles or funding inside its "
         f"{LOOKBACK_EDGE_DAYS}-day lookback are materialised after it (Dagster's staleness skips that edge).",
     )

@@ -13,6 +13,7 @@ from quant_organism.catalog.store import STORE_DIR
 from quant_organism.core import artifacts as artifact_files
 from quant_organism.core.faults import fault_point
 from quant_organism.core.metrics import growth
+from quant_organism.defs.automation.conditions import chain_condition
 from quant_organism.defs.shared.partitions import daily_partitions
 from quant_organism.defs.shared.resources import ArtifactsResource, RunBudgetResource, StrategyStoreResource, correlation_id
 from quant_organism.defs.validation.assets import (
@@ -88,6 +89,7 @@ def deployed_set_tests(returns: pd.DataFrame, benchmark: pd.Series, allocations:
 
 @dg.asset(
     key=DEPLOYED,
+    automation_condition=chain_condition(),
     partitions_def=daily_partitions,
     deps=[VALIDATED],
     group_name="deployment",
@@ -234,6 +236,7 @@ def _kept_deployment(store, note: str) -> dict:
 
 @dg.asset(
     key=REPORT,
+    automation_condition=chain_condition(),
     partitions_def=daily_partitions,
     deps=[DEPLOYED],
     group_name="deployment",

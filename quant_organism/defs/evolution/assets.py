@@ -10,6 +10,7 @@ from quant_organism import settings
 from quant_organism.core import artifacts as artifact_files
 from quant_organism.core.budget import CostLimitExceeded, check_cost, cost_usd, estimate_cpu_seconds, planned_evaluations
 from quant_organism.core.faults import fault_point
+from quant_organism.defs.automation.conditions import chain_condition, population_condition
 from quant_organism.defs.market.assets import CANDLES, FUNDING
 from quant_organism.defs.market.regime import REGIME
 from quant_organism.defs.shared.history import fit_to_history, listed_days
@@ -48,7 +49,11 @@ REGIME_LOOKBACK = lookback_days(LOOKBACK_EDGE_DAYS)  # population D -> regimes D
 class EvolutionRunConfig(dg.Config):
     """A packaged preset (test | full, YAML in quant_organism/evolution/presets) plus optional overrides."""
 
-    preset: str = Field(default="test", description=f"packaged preset: {' | '.join(preset_names())}")
+    preset: Optional[str] = Field(
+        default=None,
+        description=f"packaged preset: {' | '.join(preset_names())}; unset: the production preset (QUANT_ORGANISM_PRESET, "
+        "default full), as the automation runs it",
+    )
     total_strategies: Optional[int] = Field(default=None, description="override: population size")
     batch_size: Optional[int] = Field(default=None, description="override: individuals per island")
     generations: Optional[int] = Field(default=None, description="override: generations per island")
@@ -68,7 +73,7 @@ class EvolutionRunConfig(dg.Config):
     def evolution_config(self) -> EvolutionConfig:
         overrides = {name: value for name, value in self.model_dump().items() if name != "preset" and value is not None}
         overrides.setdefault("ray_address", settings.ray_address())
-        return load_preset(self.preset, **overrides)
+        return load_preset(self.preset or settings.production_preset(), **overrides)
 
 
 class StrategyConfigsConfig(dg.Config):
@@ -170,6 +175,7 @@ def _island_metadata(result) -> dict[str, dg.MetadataValue]:
 
 @dg.asset(
     key=POPULATION,
+    automation_condition=population_condition(),
     partitions_def=daily_partitions,
     deps=[
         dg.AssetDep(CANDLES, partition_mapping=all_coins_of_day),
@@ -274,6 +280,7 @@ def population(
 
 @dg.asset(
     key=STRATEGY_CONFIGS,
+    automation_condition=chain_condition(),
     partitions_def=daily_partitions,
     deps=[POPULATION],
     group_name="evolution",

@@ -7,6 +7,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from quant_organism.core.faults import fault_point
+from quant_organism.defs.automation.conditions import ingest_condition
 from quant_organism.defs.shared.partitions import market_partitions, partition_coin_day
 from quant_organism.defs.shared.resources import LakeResource, MarketSource
 from quant_organism.market.ingest import IngestFailure, IngestResult, ingest_candle_days, ingest_funding_days
@@ -244,6 +245,7 @@ MARKET_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=48
 
 @dg.asset(
     key=CANDLES,
+    automation_condition=ingest_condition(),
     partitions_def=market_partitions,
     check_specs=_specs(CANDLES, CANDLE_CHECKS),
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=400),
@@ -272,6 +274,7 @@ def candles(
 
 @dg.asset(
     key=FUNDING,
+    automation_condition=ingest_condition(),
     partitions_def=market_partitions,
     check_specs=_specs(FUNDING, FUNDING_CHECKS),
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=400),

@@ -15,6 +15,7 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from quant_organism import settings
+from quant_organism.defs.automation.conditions import regime_condition, sentiment_condition
 from quant_organism.defs.market.assets import CANDLES
 from quant_organism.defs.shared.partitions import all_coins_of_day, daily_partitions
 from quant_organism.defs.shared.resources import LakeResource, MarketSource, SentimentSourceResource
@@ -37,6 +38,7 @@ def _day_range(context: dg.AssetExecutionContext) -> tuple[str, str]:
 
 @dg.asset(
     key=SENTIMENT,
+    automation_condition=sentiment_condition(),
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="market",
@@ -142,6 +144,7 @@ def _daily_closes_of(store, coins, start: str, end: str) -> pd.DataFrame:
 
 @dg.asset(
     key=REGIME,
+    automation_condition=regime_condition(),
     partitions_def=daily_partitions,
     deps=[dg.AssetDep(CANDLES, partition_mapping=all_coins_of_day), SENTIMENT],
     backfill_policy=dg.BackfillPolicy.single_run(),

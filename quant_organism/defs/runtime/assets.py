@@ -10,8 +10,10 @@ from quant_organism import settings
 from quant_organism.catalog.config import LIVE_STATUSES, StrategyConfig
 from quant_organism.catalog.manifest import deployment_stages, load_current_deployment
 from quant_organism.core.faults import fault_point
+from quant_organism.defs.automation.conditions import paper_condition
 from quant_organism.defs.deployment.assets import DEPLOYED, REPORT
-from quant_organism.defs.shared.partitions import daily_partitions
+from quant_organism.defs.market.assets import CANDLES
+from quant_organism.defs.shared.partitions import all_coins_of_day, daily_partitions
 from quant_organism.defs.shared.resources import (
     ArtifactsResource,
     LakeResource,
@@ -60,11 +62,13 @@ def _anchor(config: StrategyConfig, day: pd.Timestamp) -> pd.Timestamp:
 
 @dg.asset(
     key=PAPER,
+    automation_condition=paper_condition(),
     partitions_def=daily_partitions,
-    # Day D trades the deployment evolved on data up to D-1 (the nightly run after D-1 closes).
+    # Day D trades the deployment evolved on data up to D-1 (the nightly run after D-1 closes), on D's bars.
     deps=[
         dg.AssetDep(DEPLOYED, partition_mapping=PREVIOUS_DAY),
         dg.AssetDep(REPORT, partition_mapping=PREVIOUS_DAY),
+        dg.AssetDep(CANDLES, partition_mapping=all_coins_of_day),
     ],
     check_specs=[
         dg.AssetCheckSpec(

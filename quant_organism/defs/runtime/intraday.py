@@ -7,20 +7,14 @@ them), then judges decay and retirement. Bars of a day not ingested yet come str
 source (the `hyperliquid` source: the live exchange), so the book follows the market as bars close.
 """
 
-from pathlib import Path
-
 import dagster as dg
 import pandas as pd
 
 from quant_organism import settings
 from quant_organism.automation.job_names import PAPER_BARS_JOB
-from quant_organism.catalog.config import LIVE_STATUSES
-from quant_organism.catalog.store import STORE_DIR, StrategyStore
-from quant_organism.defs.automation.schedules_sensors import TRIGGER_TAG, attempt_for, schedule_status
+from quant_organism.defs.automation.conditions import hourly_paper_condition
 from quant_organism.defs.deployment.assets import DEPLOYED
-from quant_organism.defs.market.assets import CANDLES
 from quant_organism.defs.runtime.assets import PARITY_CHECK, PREVIOUS_DAY, _book_in_force, _trade, carried_frames
-from quant_organism.defs.shared.partitions import partition_coin_day
 from quant_organism.defs.shared.resources import (
     LakeResource,
     MarketSource,
@@ -38,6 +32,7 @@ hourly_partitions = dg.HourlyPartitionsDefinition(start_date=f"{settings.partiti
 
 @dg.asset(
     key=PAPER_BARS,
+    automation_condition=hourly_paper_condition(),
     partitions_def=hourly_partitions,
     deps=[dg.AssetDep(DEPLOYED, partition_mapping=PREVIOUS_DAY)],
     check_specs=[
@@ -127,42 +122,6 @@ paper_bars_job = dg.define_asset_job(
 )
 
 
-def make_hourly_paper_schedule(
-    cron: str = "3 * * * *",
-    name: str = "hourly_paper_trading_schedule",
-    default_status: dg.DefaultScheduleStatus | None = None,
-    catalog_dir: str | None = None,
-):
-    """A few minutes after each hour closes: paper-trade that hour's bars (a failed hour again at the next tick,
-    under a new run key; a traded hour is never traded twice by the schedule)."""
-
-    @dg.schedule(
-        cron_schedule=cron,
-        job=paper_bars_job,
-        execution_timezone="UTC",
-        name=name,
-        default_status=default_status or schedule_status(),
-        description="Paper-trades the deployed set on the hour that just closed (and retries the one before when it failed).",
-    )
-    def _hourly(context: dg.ScheduleEvaluationContext):
-        moment = pd.Timestamp(context.scheduled_execution_time or pd.Timestamp.now(tz="UTC")).tz_convert("UTC")
-        waiting = _not_tradable(context.instance, catalog_dir, day=(moment.floor("h") - pd.Timedelta(hours=1)).floor("D"))
-        if waiting:
-            return dg.SkipReason(waiting)
-        requests = []
-        for back in (2, 1):  # the hour before last (a retry, if it failed), then the one that just closed
-            hour = moment.floor("h") - pd.Timedelta(hours=back)
-            key = hour.strftime("%Y-%m-%d-%H:%M")
-            if hour < pd.Timestamp(hourly_partitions.start):
-                continue
-            attempt = attempt_for(context.instance, [PAPER_BARS_JOB], key, f"paper-bars:{key}")
-            if attempt.wanted and (back == 1 or attempt.number > 1):
-                requests.append(dg.RunRequest(run_key=attempt.run_key, partition_key=key, tags={TRIGGER_TAG: "schedule"}))
-        return requests or dg.SkipReason(f"the hour before {moment:%Y-%m-%d %H:%M} is traded or being traded")
-
-    return _hourly
-
-
 def traded_coins(live) -> tuple[str, ...]:
     """The universe's coins that the strategies trade (their data windows' coins; all for one without)."""
     universe = settings.coins()
@@ -170,21 +129,3 @@ def traded_coins(live) -> tuple[str, ...]:
     for config in live:
         wanted |= set(config.data_window.coins) if config.data_window is not None and config.data_window.coins else set(universe)
     return tuple(c for c in universe if c in wanted)
-
-
-def _not_tradable(instance: dg.DagsterInstance, catalog_dir, day: pd.Timestamp) -> str | None:
-    """Why the hour's book cannot trade yet (None: it can): nothing holds capital, or the lake lacks the day
-    before (the nightly ingest fills it)."""
-    store = StrategyStore(Path(catalog_dir) if catalog_dir else settings.data_dir() / STORE_DIR)
-    holders = [c for c in store.load_strategies(status=LIVE_STATUSES) if (c.allocation or 0.0) > 0.0]
-    if not holders:
-        return "no deployed strategy holds capital: nothing to paper-trade"
-    before = (day - pd.Timedelta(days=1)).strftime("%Y-%m-%d")
-    stored = {partition_coin_day(k) for k in instance.get_materialized_partitions(CANDLES)}
-    missing = [coin for coin in traded_coins(holders) if (coin, before) not in stored]
-    if missing:
-        return f"market/candles of {before} not materialised for {', '.join(missing)}: the book waits for the nightly ingest"
-    return None
-
-
-hourly_paper_trading_schedule = make_hourly_paper_schedule()

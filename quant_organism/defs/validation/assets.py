@@ -17,6 +17,7 @@ from quant_organism.core import artifacts as artifact_files
 from quant_organism.core.faults import fault_point
 from quant_organism.core.timeutil import utc_now
 from quant_organism.core.windows import Window
+from quant_organism.defs.automation.conditions import chain_condition
 from quant_organism.defs.evolution.assets import CANDIDATES_FILE, STRATEGY_CONFIGS
 from quant_organism.defs.shared.history import listed_days
 from quant_organism.defs.shared.partitions import daily_partitions
@@ -174,6 +175,7 @@ def candidate_genes(store: StrategyStore, names: list[str]) -> list[SeedGenes]:
 
 @dg.asset(
     key=VALIDATED,
+    automation_condition=chain_condition(),
     partitions_def=daily_partitions,
     deps=[STRATEGY_CONFIGS],
     group_name="validation",

@@ -14,6 +14,7 @@ import pandas as pd
 from quant_organism import settings
 from quant_organism.core import artifacts as artifact_files
 from quant_organism.core.metrics import growth
+from quant_organism.defs.automation.conditions import chain_condition
 from quant_organism.defs.market.assets import CANDLES, FUNDING
 from quant_organism.defs.shared.partitions import all_coins_of_day, daily_partitions
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource
@@ -29,6 +30,7 @@ VERDICT_FILE = "documented_tier.json"
 
 @dg.asset(
     key=DOCUMENTED,
+    automation_condition=chain_condition(),
     partitions_def=daily_partitions,
     deps=[dg.AssetDep(CANDLES, partition_mapping=all_coins_of_day), dg.AssetDep(FUNDING, partition_mapping=all_coins_of_day)],
     group_name="validation",
