@@ -50,6 +50,14 @@ def market_data_dir() -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _partitions_planned_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's `prepare_dagster_home` sets DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS in its process for
+    range runs; a test after a CLI test in the same worker would inherit it, and under it a failed run's
+    partitions read as missing, not failed (which the automation conditions tell apart). Each test starts without."""
+    monkeypatch.delenv("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", raising=False)
+
+
+@pytest.fixture(autouse=True)
 def _no_stale_dagster_state_storage():
     """Dagster keeps the defs-state storage of the last test instance in a context variable; after that
     instance is closed, loading any Definitions would query the dead instance. Reset it between tests."""

@@ -8,6 +8,7 @@ at once, and every asset partition of the week is materialised exactly once.
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timedelta
 
 import dagster as dg
@@ -17,9 +18,7 @@ import pytest
 from quant_organism import settings
 from quant_organism.automation.failures import FAILURES_FILE, read_failures
 from quant_organism.defs.deployment.assets import DEPLOYED, REPORT
-from quant_organism.defs.evolution import assets as evolution_assets
 from quant_organism.defs.evolution.assets import POPULATION, STRATEGY_CONFIGS
-from quant_organism.defs.market import assets as market_assets
 from quant_organism.defs.market.assets import CANDLES, FUNDING
 from quant_organism.defs.market.regime import REGIME, SENTIMENT
 from quant_organism.defs.runtime.assets import PAPER
@@ -54,11 +53,11 @@ def _materialisations(instance: dg.DagsterInstance, key: dg.AssetKey, partition:
 def test_a_simulated_week_materialises_each_day_once_and_dagster_retries_the_failed_runs(data_dir, monkeypatch):
     monkeypatch.setenv("QUANT_ORGANISM_PRESET", "test")
     fault = FailOnce()
-    monkeypatch.setattr(market_assets, "fault_point", fault)
-    monkeypatch.setattr(evolution_assets, "fault_point", fault)
     coins = settings.coins()
     with product_instance() as instance:
         month = Month(instance, data_dir, None, data_dir)
+        for module in ("quant_organism.defs.market.assets", "quant_organism.defs.evolution.assets"):
+            monkeypatch.setattr(sys.modules[module], "fault_point", fault)  # the modules the definitions were loaded from
         month.ingest_history(coins, *HISTORY)
         month.tick(datetime(2024, 3, 1, 23, 0, tzinfo=UTC))  # the daemon was running before the first night
         for day in WEEK:

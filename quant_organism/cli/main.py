@@ -437,6 +437,10 @@ def _ui(args: argparse.Namespace) -> int:
     (Dagster 1.13 reports `dagster dev` as superseded by it) from the project root, whose pyproject.toml names the
     code location ([tool.dg.project]); it runs the definitions in this Python's environment."""
     prepare_dagster_home()
+    # Range runs planned as one partition-subset event (the CLI's switch, prepare_dagster_home) leave a failed
+    # run's partitions missing rather than failed: the automation conditions, which never request a failed
+    # partition again (Dagster's run retries do), would request them at every evaluation. Not under the daemon.
+    os.environ.pop("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", None)
     root = str(Path(__file__).resolve().parents[2])  # the project root, where pyproject.toml is
     bin_dir = os.path.dirname(sys.executable)
     beside_python = os.path.join(bin_dir, "dg")

@@ -30,6 +30,10 @@ from quant_organism import automation as orch
 from quant_organism import settings
 from quant_organism.catalog.config import LIVE_STATUSES
 from quant_organism.catalog.store import STORE_DIR, StrategyStore
+from quant_organism.defs.shared.keys import CANDLES, PAPER, REGIME
+from quant_organism.defs.shared.partitions import daily_partitions, partition_coin_day
+from quant_organism.evolution.config import load_preset
+from quant_organism.market.lake import MarketLake
 
 CATCH_UP = timedelta(days=3)  # closed days a condition looks back at: a night the daemon slept through is not lost
 INGEST_CRON, PAPER_CRON, EVOLVE_CRON = "15 0 * * *", "45 0 * * *", "0 2 * * *"
@@ -78,11 +82,6 @@ class DayInputsIn(ProjectCondition):
     label_text: str = "the day's candles (every coin, quality passed) and regimes are in"
 
     def holds(self, instance, partitions, now):
-        from quant_organism.defs.market.assets import CANDLES
-        from quant_organism.defs.market.regime import REGIME
-        from quant_organism.defs.shared.partitions import partition_coin_day
-        from quant_organism.market.lake import MarketLake
-
         materialised = {partition_coin_day(k) for k in instance.get_materialized_partitions(CANDLES)}
         lake, interval = MarketLake(settings.lake_dir()), settings.interval()
         complete, _ = orch.complete_days(
@@ -99,10 +98,6 @@ class HistoryHeld(ProjectCondition):
     label_text: str = "the lake holds the lookback's history"
 
     def holds(self, instance, partitions, now):
-        from quant_organism.defs.market.assets import CANDLES
-        from quant_organism.defs.shared.partitions import partition_coin_day
-        from quant_organism.evolution.config import load_preset
-
         min_days = load_preset(settings.production_preset()).shortest_lookback_days
         materialised = {partition_coin_day(k) for k in instance.get_materialized_partitions(CANDLES)}
         return {d for d in partitions if orch.short_history(d, settings.coins(), materialised, min_days) is None}
@@ -110,7 +105,6 @@ class HistoryHeld(ProjectCondition):
 
 def _book_started(instance: dg.DagsterInstance) -> str | None:
     """The first day the paper roll-up materialised (None while the book has not started)."""
-    from quant_organism.defs.runtime.assets import PAPER
 
     done = sorted(instance.get_materialized_partitions(PAPER))
     return done[0] if done else None
@@ -118,8 +112,6 @@ def _book_started(instance: dg.DagsterInstance) -> str | None:
 
 def _settled_days(instance: dg.DagsterInstance, days: Collection[str]) -> set[str]:
     """Days whose paper roll-up materialised or failed (its retries spent or pending: Dagster retries it)."""
-    from quant_organism.defs.runtime.assets import PAPER
-    from quant_organism.defs.shared.partitions import daily_partitions
 
     return {d for d, s in _status(instance, PAPER, daily_partitions, days).items() if s in (MATERIALIZED, FAILED)}
 
@@ -157,16 +149,21 @@ def _day_before(day: str) -> str:
     return (pd.Timestamp(day) - pd.Timedelta(days=1)).strftime("%Y-%m-%d")
 
 
+def traded_coins(live) -> tuple[str, ...]:
+    """The universe's coins that the strategies trade (their data windows' coins; all for one without)."""
+    universe = settings.coins()
+    wanted = set()
+    for config in live:
+        wanted |= set(config.data_window.coins) if config.data_window is not None and config.data_window.coins else set(universe)
+    return tuple(c for c in universe if c in wanted)
+
+
 class BookTradable(ProjectCondition):
     """A deployed strategy holds capital and the lake holds the day before the hour's day (the nightly ingest)."""
 
     label_text: str = "a strategy holds capital and the lake holds the day before"
 
     def holds(self, instance, partitions, now):
-        from quant_organism.defs.market.assets import CANDLES
-        from quant_organism.defs.runtime.intraday import traded_coins
-        from quant_organism.defs.shared.partitions import partition_coin_day
-
         holders = [
             c
             for c in StrategyStore(settings.data_dir() / STORE_DIR).load_strategies(status=LIVE_STATUSES)
@@ -236,8 +233,6 @@ def chain_condition() -> dg.AutomationCondition:
 
 
 def paper_condition() -> dg.AutomationCondition:
-    from quant_organism.defs.market.assets import CANDLES
-
     # the day's bars: each coin's ingest done or failed (a day the exchange never delivered is tried, and reported)
     ingesting = (AC.missing() & ~AC.execution_failed()) | AC.in_progress()
     bars_settled = (~AC.any_deps_match(ingesting).allow(dg.AssetSelection.assets(CANDLES))).with_label("the day's ingest has run")

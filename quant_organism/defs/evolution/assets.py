@@ -7,6 +7,7 @@ import dagster as dg
 from pydantic import Field
 
 from quant_organism import settings
+from quant_organism.automation.job_names import EVOLVE_JOBS_BY_PRESET
 from quant_organism.core import artifacts as artifact_files
 from quant_organism.core.budget import CostLimitExceeded, check_cost, cost_usd, estimate_cpu_seconds, planned_evaluations
 from quant_organism.core.faults import fault_point
@@ -51,8 +52,8 @@ class EvolutionRunConfig(dg.Config):
 
     preset: Optional[str] = Field(
         default=None,
-        description=f"packaged preset: {' | '.join(preset_names())}; unset: the production preset (QUANT_ORGANISM_PRESET, "
-        "default full), as the automation runs it",
+        description=f"packaged preset: {' | '.join(preset_names())}; unset: the job's (evolve: test, evolve_full: full), "
+        "else the production preset (QUANT_ORGANISM_PRESET, default full), as the automation runs it",
     )
     total_strategies: Optional[int] = Field(default=None, description="override: population size")
     batch_size: Optional[int] = Field(default=None, description="override: individuals per island")
@@ -70,10 +71,11 @@ class EvolutionRunConfig(dg.Config):
         default=None, description="override: mix the random seed with the evolution date (the presets: on)"
     )
 
-    def evolution_config(self) -> EvolutionConfig:
+    def evolution_config(self, job_preset: str | None = None) -> EvolutionConfig:
+        """The preset named here, else `job_preset` (the evolution job's own), else the production preset."""
         overrides = {name: value for name, value in self.model_dump().items() if name != "preset" and value is not None}
         overrides.setdefault("ray_address", settings.ray_address())
-        return load_preset(self.preset or settings.production_preset(), **overrides)
+        return load_preset(self.preset or job_preset or settings.production_preset(), **overrides)
 
 
 class StrategyConfigsConfig(dg.Config):
@@ -195,7 +197,8 @@ def population(
     budget: RunBudgetResource,
 ) -> dg.MaterializeResult:
     day = context.partition_key
-    evolution = fit_to_history(context, config.evolution_config(), lake, day)
+    job_preset = {job: preset for preset, job in EVOLVE_JOBS_BY_PRESET.items()}.get(context.job_name)
+    evolution = fit_to_history(context, config.evolution_config(job_preset), lake, day)
     windows = evolution_windows(day, evolution.lookback_days, evolution.split)
     clock = budget.budget(context)
     plan = _cost_plan(evolution, windows, clock, budget)

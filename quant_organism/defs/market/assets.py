@@ -8,6 +8,7 @@ from dagster_duckdb import DuckDBResource
 
 from quant_organism.core.faults import fault_point
 from quant_organism.defs.automation.conditions import ingest_condition
+from quant_organism.defs.shared.keys import CANDLES, FUNDING
 from quant_organism.defs.shared.partitions import market_partitions, partition_coin_day
 from quant_organism.defs.shared.resources import LakeResource, MarketSource
 from quant_organism.market.ingest import IngestFailure, IngestResult, ingest_candle_days, ingest_funding_days
@@ -15,9 +16,6 @@ from quant_organism.market.lake import MarketLake, ensure_catalog_file
 from quant_organism.market.quality import QualityReport
 from quant_organism.market.schema import MarketDataError, SourceUnreachableError
 from quant_organism.market.sources import MarketDataSource, history_notes
-
-CANDLES = dg.AssetKey(["market", "candles"])
-FUNDING = dg.AssetKey(["market", "funding_rates"])
 
 # check name -> (rules it covers, description); the score check is the one that blocks downstream.
 CANDLE_CHECKS: dict[str, tuple[tuple[str, ...], str]] = {

@@ -17,6 +17,7 @@ from dagster_duckdb import DuckDBResource
 from quant_organism import settings
 from quant_organism.defs.automation.conditions import regime_condition, sentiment_condition
 from quant_organism.defs.market.assets import CANDLES
+from quant_organism.defs.shared.keys import REGIME
 from quant_organism.defs.shared.partitions import all_coins_of_day, daily_partitions
 from quant_organism.defs.shared.resources import LakeResource, MarketSource, SentimentSourceResource
 from quant_organism.defs.shared.upstream import missing_metadata, missing_upstream
@@ -27,7 +28,6 @@ from quant_organism.market.schema import MarketDataError
 from quant_organism.reporting.plots import markdown_image, regime_chart
 
 SENTIMENT = dg.AssetKey(["market", "sentiment"])
-REGIME = dg.AssetKey(["market", "regime"])
 FITS_FILE = "regime_fits.json"
 
 

@@ -12,7 +12,7 @@ from quant_organism.catalog.manifest import deployment_stages, load_current_depl
 from quant_organism.core.faults import fault_point
 from quant_organism.defs.automation.conditions import paper_condition
 from quant_organism.defs.deployment.assets import DEPLOYED, REPORT
-from quant_organism.defs.market.assets import CANDLES
+from quant_organism.defs.shared.keys import CANDLES, PAPER
 from quant_organism.defs.shared.partitions import all_coins_of_day, daily_partitions
 from quant_organism.defs.shared.resources import (
     ArtifactsResource,
@@ -31,7 +31,6 @@ from quant_organism.runtime.ledger import PaperLedger
 from quant_organism.runtime.operator import PolicyFileError
 from quant_organism.runtime.parity import ledger_parity
 
-PAPER = dg.AssetKey(["runtime", "paper_performance"])
 # History before the traded day for a strategy without a data window (its own anchor is preferred).
 WARMUP_DAYS = 30
 PREVIOUS_DAY = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)

@@ -12,7 +12,7 @@ import pandas as pd
 
 from quant_organism import settings
 from quant_organism.automation.job_names import PAPER_BARS_JOB
-from quant_organism.defs.automation.conditions import hourly_paper_condition
+from quant_organism.defs.automation.conditions import hourly_paper_condition, traded_coins
 from quant_organism.defs.deployment.assets import DEPLOYED
 from quant_organism.defs.runtime.assets import PARITY_CHECK, PREVIOUS_DAY, _book_in_force, _trade, carried_frames
 from quant_organism.defs.shared.resources import (
@@ -120,12 +120,3 @@ paper_bars_job = dg.define_asset_job(
     partitions_def=hourly_partitions,
     description="Paper-trade the deployed set on one hour's closed bars.",
 )
-
-
-def traded_coins(live) -> tuple[str, ...]:
-    """The universe's coins that the strategies trade (their data windows' coins; all for one without)."""
-    universe = settings.coins()
-    wanted = set()
-    for config in live:
-        wanted |= set(config.data_window.coins) if config.data_window is not None and config.data_window.coins else set(universe)
-    return tuple(c for c in universe if c in wanted)
