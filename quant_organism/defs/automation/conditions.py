@@ -2,9 +2,9 @@
 
 Dagster's automation-condition sensor (`automation_sensor`) evaluates them and launches the runs, and the UI
 shows per asset and partition which part of its condition held and which did not. The chain:
-- market candles and funding after 00:15 UTC for each closed day (the `CATCH_UP` days before included, so a
-  night the daemon missed is ingested the next night);
-- sentiment and regimes as soon as every coin's candles of the day are in;
+- market candles, funding and sentiment after 00:15 UTC for each closed day (the `CATCH_UP` days before
+  included, so a night the daemon missed is ingested the next night);
+- regimes as soon as every coin's candles of the day are in, their quality checks passed;
 - the population (and with it configs, validation, deployment, report) after 02:00, once the day's inputs
   are in, the lake holds enough history, and the day's paper roll-up has run;
 - the paper roll-up after 00:45, one day after the other; the hourly paper book a few minutes after each
@@ -48,14 +48,15 @@ MATERIALIZED, FAILED = "MATERIALIZED", "FAILED"
 def _status(instance: dg.DagsterInstance, key: dg.AssetKey, partitions_def, partitions: Collection[str]) -> dict[str, str]:
     """{partition: MATERIALIZED | FAILED | IN_PROGRESS} for the given partitions of `key` that have one."""
     wanted = [p for p in partitions if partitions_def.has_partition_key(p)]
-    found = instance.get_status_by_partition(key, wanted, partitions_def) or {} if wanted else {}
+    found = (instance.get_status_by_partition(key, wanted, partitions_def) or {}) if wanted else {}
     return {p: s.value for p, s in found.items() if s is not None}
 
 
 class ProjectCondition(dg.AutomationCondition):
     """A condition on the project's own state: true for the candidate partitions `holds` keeps.
 
-    `holds(instance, partitions)` returns the partitions it holds for; the rule itself is plain Python."""
+    `holds(instance, partitions, now)` returns the partitions it holds for at the evaluation time `now`; the
+    rule itself is plain Python where it is more than a query."""
 
     label_text: str = ""
 
@@ -105,14 +106,12 @@ class HistoryHeld(ProjectCondition):
 
 def _book_started(instance: dg.DagsterInstance) -> str | None:
     """The first day the paper roll-up materialised (None while the book has not started)."""
-
     done = sorted(instance.get_materialized_partitions(PAPER))
     return done[0] if done else None
 
 
 def _settled_days(instance: dg.DagsterInstance, days: Collection[str]) -> set[str]:
     """Days whose paper roll-up materialised or failed (its retries spent or pending: Dagster retries it)."""
-
     return {d for d, s in _status(instance, PAPER, daily_partitions, days).items() if s in (MATERIALIZED, FAILED)}
 
 

@@ -117,6 +117,5 @@ def paper_bars(
 paper_bars_job = dg.define_asset_job(
     PAPER_BARS_JOB,
     selection=dg.AssetSelection.assets(PAPER_BARS),
-    partitions_def=hourly_partitions,
     description="Paper-trade the deployed set on one hour's closed bars.",
 )
