@@ -47,13 +47,16 @@ LOOKBACK_EDGE_DAYS = max(int(preset_values(name).get("lookback_days", 0)) for na
 REGIME_LOOKBACK = lookback_days(LOOKBACK_EDGE_DAYS)  # population D -> regimes D-539 .. D
 
 
+JOB_PRESET = "job"  # the preset of the job the run belongs to; the production preset under the automation
+
+
 class EvolutionRunConfig(dg.Config):
     """A packaged preset (test | full, YAML in quant_organism/evolution/presets) plus optional overrides."""
 
-    preset: Optional[str] = Field(
-        default=None,
-        description=f"packaged preset: {' | '.join(preset_names())}; unset: the job's (evolve: test, evolve_full: full), "
-        "else the production preset (QUANT_ORGANISM_PRESET, default full), as the automation runs it",
+    preset: str = Field(
+        default=JOB_PRESET,
+        description=f"packaged preset: {' | '.join(preset_names())}, or '{JOB_PRESET}': the job's own (evolve: test, "
+        "evolve_full: full), else the production preset (QUANT_ORGANISM_PRESET, default full), as the automation runs it",
     )
     total_strategies: Optional[int] = Field(default=None, description="override: population size")
     batch_size: Optional[int] = Field(default=None, description="override: individuals per island")
@@ -72,10 +75,11 @@ class EvolutionRunConfig(dg.Config):
     )
 
     def evolution_config(self, job_preset: str | None = None) -> EvolutionConfig:
-        """The preset named here, else `job_preset` (the evolution job's own), else the production preset."""
+        """The preset named here; for `JOB_PRESET`, `job_preset` (the evolution job's own), else the production preset."""
         overrides = {name: value for name, value in self.model_dump().items() if name != "preset" and value is not None}
         overrides.setdefault("ray_address", settings.ray_address())
-        return load_preset(self.preset or job_preset or settings.production_preset(), **overrides)
+        named = self.preset if self.preset != JOB_PRESET else (job_preset or settings.production_preset())
+        return load_preset(named, **overrides)
 
 
 class StrategyConfigsConfig(dg.Config):
