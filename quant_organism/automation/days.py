@@ -80,15 +80,15 @@ def short_history(
     day: str, coins: Sequence[str], materialised: Collection[tuple[str, str]], min_days: int, share: float = HISTORY_SHARE
 ) -> str | None:
     """Why `day` cannot be evolved yet for lack of history (None when it can): fewer than `share` of the
-    `min_days` days before it hold a coin's candles, or a coin's candles start inside the lookback. Evolution would only fail on it, night after night
-    (a lake that ends months before yesterday, as `make demo` leaves it, then a UI left running)."""
-    first = datetime.strptime(check_day(day), DAY_FORMAT).date() - timedelta(days=min_days)
-    window = [(first + timedelta(days=i)).strftime(DAY_FORMAT) for i in range(min_days)]
+    `min_days` days before it hold a coin's candles, or a coin's candles start inside the lookback. Evolution
+    would only fail on it, night after night (a lake that ends months before yesterday, as `make demo` leaves it,
+    then a UI left running)."""
+    end = datetime.strptime(check_day(day), DAY_FORMAT).date()
+    window = [(end - timedelta(days=min_days - i)).strftime(DAY_FORMAT) for i in range(min_days)]
     held = {coin: sum((coin, d) in materialised for d in window) for coin in coins}
     short = {coin: n for coin, n in held.items() if n < share * min_days}
-    if not short:
-        # and the lake spans the whole lookback, the day included (a lake starting inside it is too short)
-        latest_start = (datetime.strptime(day, DAY_FORMAT).date() - timedelta(days=min_days - 1)).strftime(DAY_FORMAT)
+    if not short:  # and the lake spans the whole lookback, the day included
+        latest_start = (end - timedelta(days=min_days - 1)).strftime(DAY_FORMAT)
         starts = {coin: min((d for c, d in materialised if c == coin), default=day) for coin in coins}
         late = {coin: start for coin, start in starts.items() if start > latest_start}
         if not late:

@@ -19,6 +19,7 @@ plain Python (`automation/days.py`) and queried here; each is a labelled conditi
 
 from __future__ import annotations
 
+import abc
 import warnings
 from collections.abc import Collection
 from datetime import timedelta
@@ -52,6 +53,19 @@ def _status(instance: dg.DagsterInstance, key: dg.AssetKey, partitions_def, part
     return {p: s.value for p, s in found.items() if s is not None}
 
 
+def candle_days(instance: dg.DagsterInstance) -> set[tuple[str, str]]:
+    """Every (coin, day) whose candles are materialised: one query."""
+    return {partition_coin_day(key) for key in instance.get_materialized_partitions(CANDLES)}
+
+
+def complete_days(instance: dg.DagsterInstance, lake: MarketLake, days, coins, interval: str) -> list[str]:
+    """The `days` on which every coin's candles are materialised and passed their stored quality (automation/days.py)."""
+    complete, _ = orch.complete_days(
+        days, coins, candle_days(instance), lambda coin, day: lake.quality("candles", coin, day, interval)
+    )
+    return complete
+
+
 class ProjectCondition(dg.AutomationCondition):
     """A condition on the project's own state: true for the candidate partitions `holds` keeps.
 
@@ -64,8 +78,8 @@ class ProjectCondition(dg.AutomationCondition):
     def name(self) -> str:
         return self.label_text or type(self).__name__
 
-    def holds(self, instance: dg.DagsterInstance, partitions: list[str], now: pd.Timestamp) -> set[str]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def holds(self, instance: dg.DagsterInstance, partitions: list[str], now: pd.Timestamp) -> set[str]: ...
 
     def evaluate(self, context: dg.AutomationContext) -> dg.AutomationResult:
         candidates = sorted(context.candidate_subset.expensively_compute_partition_keys())
@@ -83,11 +97,7 @@ class DayInputsIn(ProjectCondition):
     label_text: str = "the day's candles (every coin, quality passed) and regimes are in"
 
     def holds(self, instance, partitions, now):
-        materialised = {partition_coin_day(k) for k in instance.get_materialized_partitions(CANDLES)}
-        lake, interval = MarketLake(settings.lake_dir()), settings.interval()
-        complete, _ = orch.complete_days(
-            partitions, settings.coins(), materialised, lambda coin, day: lake.quality("candles", coin, day, interval)
-        )
+        complete = complete_days(instance, MarketLake(settings.lake_dir()), partitions, settings.coins(), settings.interval())
         regimes = instance.get_materialized_partitions(REGIME)
         return {day for day in complete if day in regimes}
 
@@ -100,7 +110,7 @@ class HistoryHeld(ProjectCondition):
 
     def holds(self, instance, partitions, now):
         min_days = load_preset(settings.production_preset()).shortest_lookback_days
-        materialised = {partition_coin_day(k) for k in instance.get_materialized_partitions(CANDLES)}
+        materialised = candle_days(instance)
         return {d for d in partitions if orch.short_history(d, settings.coins(), materialised, min_days) is None}
 
 
@@ -170,7 +180,7 @@ class BookTradable(ProjectCondition):
         ]
         if not holders:
             return set()
-        stored = {partition_coin_day(k) for k in instance.get_materialized_partitions(CANDLES)}
+        stored = candle_days(instance)
         coins = traded_coins(holders)
         ready = set()
         for hour in partitions:

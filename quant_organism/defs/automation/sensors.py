@@ -23,10 +23,9 @@ from quant_organism import settings
 from quant_organism.automation.job_names import EVOLVE_JOBS_BY_PRESET
 from quant_organism.catalog.config import LIVE_STATUSES
 from quant_organism.catalog.store import StoreLockedError
-from quant_organism.defs.automation.conditions import RETRY_TAGS, automation_status
+from quant_organism.defs.automation.conditions import RETRY_TAGS, automation_status, complete_days
 from quant_organism.defs.automation.orphans import reap_orphaned_runs
-from quant_organism.defs.market.assets import CANDLES
-from quant_organism.defs.shared.partitions import coin_partitions, daily_partitions, partition_coin_day
+from quant_organism.defs.shared.partitions import coin_partitions, daily_partitions
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, StrategyStoreResource
 
 TRIGGER_TAG = "quant_organism/trigger"
@@ -95,11 +94,7 @@ def make_strategy_decay_sensor(
 
         def latest_complete_day() -> str | None:
             days = daily_partitions.get_partition_keys(current_time=now)[-lookback_days:]
-            materialised = {partition_coin_day(k) for k in context.instance.get_materialized_partitions(CANDLES)}
-            store, step = lake.lake(), interval or settings.interval()
-            complete, _ = orch.complete_days(
-                days, coins, materialised, lambda coin, day: store.quality("candles", coin, day, step)
-            )
+            complete = complete_days(context.instance, lake.lake(), days, coins, interval or settings.interval())
             return complete[-1] if complete else None
 
         decision = orch.decide_decay(records, cursor, now, latest_complete_day, trigger)
