@@ -36,23 +36,41 @@ def test_rolling_kernels_match_pandas(series: np.ndarray, window: int) -> None:
 
 
 @pytest.mark.parametrize("rows", [20, 19, 2], ids=["even", "odd", "two"])
-def test_deviation_rows_filled_two_at_a_time_equal_the_bar_by_bar_kernel_bit_for_bit(series, rows) -> None:
-    """From `ROWS_AT_A_TIME_FROM` rows the rolling std table is filled two rows at a time (an odd last row alone):
-    every value is the one the bar-by-bar kernel (and so a period asked alone) gives, the constant stretch's exact
-    zeros and the warm-up NaNs included."""
+def test_deviation_rows_of_a_table_equal_each_window_alone_and_the_general_kernel_bit_for_bit(series, rows) -> None:
+    """Every row of a rolling std table is the value its window gives alone and the general kernel (NaN anywhere)
+    gives, the constant stretch's exact zeros and the warm-up NaNs included."""
     from quant_organism.strategies import kernels
 
     r = ind.log_returns(series)
     windows = np.array([1, 2, 3, 5, 8, 13, 20, 21, 34, 37, 55, 60, 61, 89, 120, 144, 233, 400, 600, 650])
     windows = windows[:rows] if rows > 2 else np.array([20, 3])
-    assert len(windows) >= kernels.ROWS_AT_A_TIME_FROM
     table = ind.rolling_stds(r, windows)
-    bar_by_bar = kernels.rolling_std_dense_into(r, 1, windows, np.empty((len(windows), len(r))))
-    assert table.tobytes() == bar_by_bar.tobytes()
+    assert table.tobytes() == kernels.rolling_std(r, windows).tobytes()
     for k, window in enumerate(windows):
         assert table[k].tobytes() == ind.rolling_std(r, int(window)).tobytes(), window
     if rows > 2:
         assert (table[6, 219:260] == 0.0).all()  # 20 returns of the constant stretch: exactly 0
+
+
+def test_window_sums_are_correctly_rounded_on_a_long_series_and_deviations_near_exact() -> None:
+    """Rolling sums are differences of compensated prefix sums (kernels._summed). A plain prefix sum would lose a
+    window's last digits to the prefix's size, a Kahan sum slid along the bars leaves the errors of the values that
+    left it (24 units in the last place on this series): checked here against exact rational sums."""
+    from fractions import Fraction
+
+    rng = np.random.default_rng(4)
+    x = 6e4 * np.exp(np.cumsum(rng.normal(0, 0.01, 50_000)))  # hourly prices for six years
+    r = ind.log_returns(x)
+    windows = np.array([2, 7, 100, 2500])
+    sums, stds = ind.rolling_sums(x, windows), ind.rolling_stds(r, windows)
+    for k, w in enumerate(windows):
+        for t in rng.integers(w, len(x), 12):
+            exact = sum(Fraction(v) for v in x[t - w + 1 : t + 1])
+            assert abs(Fraction(sums[k, t]) - exact) <= Fraction(np.spacing(float(exact))) / 2, (w, t)
+            values = [Fraction(v) for v in r[t - w + 1 : t + 1]]
+            mean = sum(values) / w
+            variance = float(sum((v - mean) ** 2 for v in values) / (w - 1))
+            assert abs(stds[k, t] ** 2 - variance) <= 1e-13 * variance, (w, t)
 
 
 def test_windows_with_nan_are_undefined() -> None:

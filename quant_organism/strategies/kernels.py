@@ -1,15 +1,15 @@
 """numba kernels for the rolling statistics behind the indicators (pandas semantics, ~30x less overhead).
 
 Every kernel computes SEVERAL windows in one call (row k of the output uses `windows[k]`), because a
-batch of genomes asks for many periods of the same input: the windows share the pass over the data,
-their independent serial chains (Kahan sums, exponential averages) overlap in the CPU instead of
-waiting on each other, and the rolling max/min share one sparse table. Each row gets exactly the
+batch of genomes asks for many periods of the same input: the rolling sums share one compensated prefix sum
+of the series (`_summed`), the exponential averages' independent serial chains overlap in the CPU instead
+of waiting on each other, and the rolling max/min share one sparse table. Each row gets exactly the
 arithmetic a pass of its own would do, so results do not depend on which other windows are in the
 batch (a genome's signals are the same alone or in any batch).
 
 Each kernel walks the series left to right, so its output at t depends only on inputs <= t and a
 prefix of the input yields a bit-identical prefix of the output. Windows need `window` non-NaN values
-(pandas' default `min_periods=window`), otherwise NaN. Sums are Kahan-compensated, and a window whose
+(pandas' default `min_periods=window`), otherwise NaN. Sums are compensated (`_summed`), and a window whose
 values are all equal returns that value exactly (mean) or exactly 0 (std), as pandas does, so constant
 prices never produce indicator noise that could cross a threshold.
 
@@ -58,38 +58,108 @@ def _nan_head(out, k, stop):  # pragma: no cover - numba
 
 
 @njit(cache=True)
-def _kahan_add(total, comp, value):  # pragma: no cover - numba
-    y = value - comp
-    t = total + y
-    return t, (t - total) - y
-
-
-@njit(cache=True)
-def _slide(total, comp, value, old, full):  # pragma: no cover - numba
-    """A window's Kahan sum moved one bar: `value` in, then `old` out once the window is `full`.
-
-    The dense std and VWAP kernels write this step out inline: through `_slide` (which needs `old` loaded before it
-    knows the window is full) they measured 1.1-1.8x slower on a year of hourly bars (std, 12 rows: 719 -> 1,273 us;
-    2026-11-27), with byte-identical tables."""
-    total, comp = _kahan_add(total, comp, value)
-    if full:
-        total, comp = _kahan_add(total, comp, -old)
-    return total, comp
-
-
-@njit(cache=True)
 def _quad(k, m):  # pragma: no cover - numba
     """Rows k..k+3 of a table of m rows, the last one repeated where fewer are left.
 
-    The rolling sums (`rolling_sum_mean_dense_into`, `rolling_sum_mean_into`) and exponential averages
-    (`ewm_into`) fill four rows per pass over the bars: a row's Kahan sum or recurrence is one serial chain of
-    dependent operations, and four chains in registers keep the CPU busy where one would wait on each. Measured
-    against all rows' sums kept in arrays and updated bar by bar: 1.4-1.8x faster from 3 to 41 rows of a year of
-    hourly bars, as fast for one. (The standard deviations run two sums per row: `rolling_std_rows_into` takes
-    two rows, whose eight sums fit the registers. The VWAPs' two sums and division measured no faster grouped,
-    nor the RSIs'.) A repeated row is computed twice and written twice with the same values; a row's arithmetic
-    is the same in any group."""
+    The exponential averages (`ewm_into`) fill four rows per pass over the bars: a row's recurrence is one serial
+    chain of dependent operations, and four chains in registers keep the CPU busy where one would wait on each.
+    (The RSIs' measured no faster grouped.) A repeated row is computed twice and written twice with the same
+    values; a row's arithmetic is the same in any group."""
     return k, min(k + 1, m - 1), min(k + 2, m - 1), min(k + 3, m - 1)
+
+
+@njit(cache=True)
+def _neumaier_add(total, comp, value):  # pragma: no cover - numba
+    """Neumaier's compensated step: the new total, and the compensation with this step's rounding error added
+    (total + comp is the running sum to about twice the working precision)."""
+    s = total + value
+    if abs(total) >= abs(value):
+        comp += (total - s) + value
+    else:
+        comp += (value - s) + total
+    return s, comp
+
+
+@njit(cache=True)
+def _summed(x, square):  # pragma: no cover - numba
+    """One pass over series x: its prefix sums (hi, lo), present counts, and repeats (bars, runs).
+
+    hi[t] + lo[t] is the compensated sum of x[:t] (of its squares when `square`), a NaN adding nothing; hi[0] =
+    lo[0] = 0. Every rolling sum of the series is then a difference of two entries (`_window_sums_into`): one
+    compensated pass over the bars serves all windows, and a row costs two subtractions per bar with no chain from
+    bar to bar, which the compiler turns into vector instructions. A window's sum differs from the exact sum of its
+    values by about one rounding of that sum: the prefix's own roundings are carried in `lo`, which leaves an error
+    near 1e-32 of the prefix's size per bar (on 50,000 hourly prices, every window sum checked was correctly
+    rounded, where a Kahan sum slid along the bars was off by up to 24 units in the last place;
+    test_strategies_indicators.py). The sums at t read only x[:t + 1]: a prefix of the series gives a
+    bit-identical prefix of them.
+
+    count[t] is how many of x[:t] are not NaN (a window is defined only when all its values are). The repeats are
+    the bars at which at least two equal values end, and how many end there: few on market data, and the exact
+    values of constant windows are set at these bars only, after a row's vectorised pass."""
+    n = x.shape[0]
+    hi = np.empty(n + 1)
+    lo = np.empty(n + 1)
+    count = np.empty(n + 1, np.int64)
+    bars = np.empty(n, np.int64)
+    runs = np.empty(n, np.int64)
+    h = 0.0
+    c = 0.0
+    present = 0
+    run = 0
+    repeats = 0
+    hi[0] = 0.0
+    lo[0] = 0.0
+    count[0] = 0
+    for t in range(n):
+        v = x[t]
+        if v == v:
+            h, c = _neumaier_add(h, c, v * v if square else v)
+            present += 1
+        hi[t + 1] = h
+        lo[t + 1] = c
+        count[t + 1] = present
+        run = _run_length(run, t > 0 and x[t - 1] == v)
+        if run >= 2:
+            bars[repeats] = t
+            runs[repeats] = run
+            repeats += 1
+    return (hi, lo), count, (bars[:repeats], runs[:repeats])
+
+
+@njit(cache=True, error_model="numpy")
+def _window_sums_into(o, hi, lo, window, mean):  # pragma: no cover - numba
+    """o[t] = the sum (or mean) of the `window` values ending at bar t, for every t >= window - 1."""
+    n = hi.shape[0] - 1
+    if window > n:
+        return
+    a, b, ca, cb = hi[window:], hi[: n + 1 - window], lo[window:], lo[: n + 1 - window]
+    row = o[window - 1 :]
+    if mean:
+        for t in range(row.shape[0]):
+            row[t] = ((a[t] - b[t]) + (ca[t] - cb[t])) / window
+    else:
+        for t in range(row.shape[0]):
+            row[t] = (a[t] - b[t]) + (ca[t] - cb[t])
+
+
+@njit(cache=True, error_model="numpy")
+def _window_stds_into(o, sums, squares, window):  # pragma: no cover - numba
+    """o[t] = the sample std (ddof=1) of the `window` values ending at bar t, from the prefix sums of the values
+    and of their squares, for every t >= window - 1 (window >= 2)."""
+    hi, lo = sums
+    hi2, lo2 = squares
+    n = hi.shape[0] - 1
+    if window > n:
+        return
+    a, b, ca, cb = hi[window:], hi[: n + 1 - window], lo[window:], lo[: n + 1 - window]
+    a2, b2, ca2, cb2 = hi2[window:], hi2[: n + 1 - window], lo2[window:], lo2[: n + 1 - window]
+    row = o[window - 1 :]
+    for t in range(row.shape[0]):
+        s1 = (a[t] - b[t]) + (ca[t] - cb[t])
+        s2 = (a2[t] - b2[t]) + (ca2[t] - cb2[t])
+        var = (s2 - s1 * s1 / window) / (window - 1)
+        row[t] = np.sqrt(var) if var > 0.0 else 0.0
 
 
 @njit(cache=True)
@@ -100,135 +170,83 @@ def _run_length(run, same_as_previous):  # pragma: no cover - numba
 
 
 @njit(cache=True)
-def _equal_runs(x):  # pragma: no cover - numba
-    """run[s, t]: how many equal values of series s end at bar t (1 when x[s, t - 1] differs)."""
-    n_series, n = x.shape
-    run = np.empty((n_series, n), np.int64)
-    for s in range(n_series):
-        r = 0
+def _exact_constant_windows(o, x, repeats, window, value):  # pragma: no cover - numba
+    """Where the `window` values ending at a bar are all equal: the mean is that value (value=0), the sum the value
+    times the window (1), the deviation exactly 0 (2), as pandas gives them, not a sum's rounding."""
+    bars, runs = repeats
+    for j in range(bars.shape[0]):
+        if runs[j] >= window:
+            t = bars[j]
+            o[t] = x[t] if value == 0 else (x[t] * window if value == 1 else 0.0)
+
+
+@njit(cache=True)
+def _undefined_where_nan(o, count, window):  # pragma: no cover - numba
+    """NaN at every bar whose window of `window` values holds a NaN (by the counts of present values)."""
+    n = count.shape[0] - 1
+    for t in range(window - 1, n):
+        if count[t + 1] - count[t + 1 - window] != window:
+            o[t] = np.nan
+
+
+@njit(cache=True)
+def _sum_mean_row(o, x, prefix, count, repeats, window, mean):  # pragma: no cover - numba
+    """One row of rolling sums or means of x: NaN before the first full window and wherever a window holds a NaN,
+    each full window's compensated sum (`_summed`), constant windows exact."""
+    n = x.shape[0]
+    for t in range(min(window - 1, n)):
+        o[t] = np.nan
+    if window == 1:  # a window of one value: the value itself
         for t in range(n):
-            r = _run_length(r, t > 0 and x[s, t - 1] == x[s, t])
-            run[s, t] = r
-    return run
+            o[t] = x[t]
+        return
+    _window_sums_into(o, prefix[0], prefix[1], window, mean)
+    _exact_constant_windows(o, x, repeats, window, 0 if mean else 1)
+    if count[n] < n:  # a NaN after the warm-up
+        _undefined_where_nan(o, count, window)
 
 
 @njit(cache=True)
-def _full_window_sum_mean(total, last, window, run, mean):  # pragma: no cover - numba
-    """A full window's sum (mean=False) or mean: of `run` equal values ending it, the value itself exactly."""
-    if run >= window:
-        return last if mean else last * window
-    return total / window if mean else total
-
-
-@njit(cache=True)
-def _full_window_std(s1, s2, window, run):  # pragma: no cover - numba
-    """A full window's sample std from its sums of values and squares: exactly 0 on `run` equal values."""
-    if run >= window:
-        return 0.0
-    var = (s2 - s1 * s1 / window) / (window - 1)
-    return np.sqrt(var) if var > 0.0 else 0.0
-
-
-@njit(cache=True)
-def _slide_counted(total, comp, count, value, old, leaving):  # pragma: no cover - numba
-    """`_slide` for series with NaNs anywhere: a present `value` in, then a present `old` out once `leaving`,
-    counting the window's present values (a NaN never enters a sum)."""
-    if value == value:
-        total, comp = _kahan_add(total, comp, value)
-        count += 1
-    if leaving and old == old:
-        total, comp = _kahan_add(total, comp, -old)
-        count -= 1
-    return total, comp, count
-
-
-@njit(cache=True)
-def _present_run(run, previous, value, t):  # pragma: no cover - numba
-    """`_run_length` of a series with NaNs: 0 on a NaN (a full window never ends on one, so it is never read)."""
-    if value == value:
-        return _run_length(run, t > 0 and previous == value)
-    return 0
+def _sum_mean_table(x, lead, source, windows, mean, out):  # pragma: no cover - numba
+    """Rows of rolling sums or means, row k over windows[k] values of series x[source[k]] after its first `lead`
+    bars (NaN there). Each series asked for is summed once."""
+    m = windows.shape[0]
+    xs = x[:, lead:]
+    done = np.zeros(x.shape[0], np.bool_)
+    for first in range(m):
+        s = source[first]
+        if done[s]:
+            continue
+        done[s] = True
+        series = xs[s]
+        prefix, count, repeats = _summed(series, False)
+        for k in range(first, m):
+            if source[k] == s:
+                _nan_head(out, k, lead)
+                _sum_mean_row(out[k, lead:], series, prefix, count, repeats, windows[k], mean)
+    return out
 
 
 @njit(cache=True)
 def rolling_sum_mean_into(x, source, windows, mean, out):  # pragma: no cover - numba
     """Rolling sums (mean=False) or means (mean=True): out[k, t] over the last windows[k] values of
     the series x[source[k]] (x is 2-D: one or more series of the same length), where those are all present.
-
-    Four rows per pass over the bars, as `rolling_sum_mean_dense_into` (`_quad` says why), each row with the
-    arithmetic of a pass of its own. Measured against all rows' sums kept in arrays and updated bar by bar
-    (the kernel before, the same values bit for bit): 3x faster on 1-4 rows of a year of hourly bars, 1.9x on
-    49 (the %D rows of `bench backtest`, 2026-11-27). Only the rows asked for are read, so `x` may be a
-    table of many more (`indicators._stochastic_ds` reads %K rows in place)."""
-    n = x.shape[1]
-    m = windows.shape[0]
-    for k in range(0, m, 4):
-        k0, k1, k2, k3 = _quad(k, m)
-        x0, x1, x2, x3 = x[source[k0]], x[source[k1]], x[source[k2]], x[source[k3]]
-        o0, o1, o2, o3 = out[k0], out[k1], out[k2], out[k3]
-        w0, w1, w2, w3 = windows[k0], windows[k1], windows[k2], windows[k3]
-        t0 = c0 = t1 = c1 = t2 = c2 = t3 = c3 = 0.0
-        n0 = n1 = n2 = n3 = 0
-        r0 = r1 = r2 = r3 = 0
-        for t in range(n):
-            v0, v1, v2, v3 = x0[t], x1[t], x2[t], x3[t]
-            p = max(t - 1, 0)
-            r0, r1 = _present_run(r0, x0[p], v0, t), _present_run(r1, x1[p], v1, t)
-            r2, r3 = _present_run(r2, x2[p], v2, t), _present_run(r3, x3[p], v3, t)
-            t0, c0, n0 = _slide_counted(t0, c0, n0, v0, x0[max(t - w0, 0)], t >= w0)
-            t1, c1, n1 = _slide_counted(t1, c1, n1, v1, x1[max(t - w1, 0)], t >= w1)
-            t2, c2, n2 = _slide_counted(t2, c2, n2, v2, x2[max(t - w2, 0)], t >= w2)
-            t3, c3, n3 = _slide_counted(t3, c3, n3, v3, x3[max(t - w3, 0)], t >= w3)
-            if t >= w0 - 1 and n0 == w0:
-                o0[t] = _full_window_sum_mean(t0, v0, w0, r0, mean)
-            if t >= w1 - 1 and n1 == w1:
-                o1[t] = _full_window_sum_mean(t1, v1, w1, r1, mean)
-            if t >= w2 - 1 and n2 == w2:
-                o2[t] = _full_window_sum_mean(t2, v2, w2, r2, mean)
-            if t >= w3 - 1 and n3 == w3:
-                o3[t] = _full_window_sum_mean(t3, v3, w3, r3, mean)
-    return out
+    Only the rows asked for are read, so `x` may be a table of many more (`indicators._stochastic_ds` reads %K
+    rows in place)."""
+    return _sum_mean_table(x, 0, source, windows, mean, out)
 
 
 def rolling_sum_mean(x, source, windows, mean, out=None):
     """`rolling_sum_mean_into` on `out` or a freshly allocated table (the indicators' entry point)."""
-    return rolling_sum_mean_into(x, source, windows, mean, _table(len(windows), x.shape[-1], out, True))
+    return rolling_sum_mean_into(x, source, windows, mean, _table(len(windows), x.shape[-1], out, False))
 
 
 @njit(cache=True)
 def rolling_sum_mean_dense_into(x, lead, source, windows, mean, out):  # pragma: no cover - numba
     """`rolling_sum_mean` for series whose only NaNs are their first `lead` values (a warm-up, the same for
-    every series): the same arithmetic on the same values without the per-window count of present values (a
-    window is full exactly from lead + window - 1 on), which roughly halves the cost of a table and of a lone
-    window's serial chain. Callers check the NaN layout (indicators.py)."""
-    n = x.shape[1]
-    m = windows.shape[0]
-    for k in range(m):
-        _nan_head(out, k, lead + windows[k] - 1)
-    xs = x[:, lead:]  # the series after the warm-up, bar 0 first (a loop from 0 compiles to the faster code)
-    written = out[:, lead:]
-    runs = _equal_runs(xs)
-    for k in range(0, m, 4):
-        k0, k1, k2, k3 = _quad(k, m)
-        x0, x1, x2, x3 = xs[source[k0]], xs[source[k1]], xs[source[k2]], xs[source[k3]]
-        r0, r1, r2, r3 = runs[source[k0]], runs[source[k1]], runs[source[k2]], runs[source[k3]]
-        o0, o1, o2, o3 = written[k0], written[k1], written[k2], written[k3]
-        w0, w1, w2, w3 = windows[k0], windows[k1], windows[k2], windows[k3]
-        t0 = c0 = t1 = c1 = t2 = c2 = t3 = c3 = 0.0
-        for t in range(n - lead):
-            t0, c0 = _slide(t0, c0, x0[t], x0[max(t - w0, 0)], t >= w0)
-            t1, c1 = _slide(t1, c1, x1[t], x1[max(t - w1, 0)], t >= w1)
-            t2, c2 = _slide(t2, c2, x2[t], x2[max(t - w2, 0)], t >= w2)
-            t3, c3 = _slide(t3, c3, x3[t], x3[max(t - w3, 0)], t >= w3)
-            if t >= w0 - 1:
-                o0[t] = _full_window_sum_mean(t0, x0[t], w0, r0[t], mean)
-            if t >= w1 - 1:
-                o1[t] = _full_window_sum_mean(t1, x1[t], w1, r1[t], mean)
-            if t >= w2 - 1:
-                o2[t] = _full_window_sum_mean(t2, x2[t], w2, r2[t], mean)
-            if t >= w3 - 1:
-                o3[t] = _full_window_sum_mean(t3, x3[t], w3, r3[t], mean)
-    return out
+    every series): the same values, from the sums of the series after the warm-up. Callers check the NaN layout
+    (indicators.py)."""
+    return _sum_mean_table(x, lead, source, windows, mean, out)
 
 
 def rolling_sum_mean_dense(x, lead, source, windows, mean, out=None):
@@ -237,124 +255,47 @@ def rolling_sum_mean_dense(x, lead, source, windows, mean, out=None):
 
 
 @njit(cache=True)
+def _std_table(x, lead, windows, out):  # pragma: no cover - numba
+    """Rows of rolling sample deviations of x after its first `lead` bars (NaN there, and wherever a window holds
+    a NaN). A window of one value has no sample deviation (NaN)."""
+    n = x.shape[0]
+    xs = x[lead:]
+    sums, count, repeats = _summed(xs, False)
+    squares = _summed(xs, True)[0]
+    for k in range(windows.shape[0]):
+        window = windows[k]
+        _nan_head(out, k, lead + window - 1 if window > 1 else n)
+        if window > 1:
+            o = out[k, lead:]
+            _window_stds_into(o, sums, squares, window)
+            _exact_constant_windows(o, xs, repeats, window, 2)
+            if count[n - lead] < n - lead:  # a NaN after the warm-up
+                _undefined_where_nan(o, count, window)
+    return out
+
+
+@njit(cache=True)
 def rolling_std_into(x, windows, out):  # pragma: no cover - numba
     """Rolling sample standard deviations (ddof=1): out[k, t] over the last windows[k] values; exactly 0
     on constant windows."""
-    n = x.shape[0]
-    m = windows.shape[0]
-    s1 = np.zeros(m)
-    c1 = np.zeros(m)
-    s2 = np.zeros(m)
-    c2 = np.zeros(m)
-    count = np.zeros(m, np.int64)
-    run = 0
-    for t in range(n):
-        v = x[t]
-        present = v == v
-        if present:
-            run = _run_length(run, t > 0 and x[t - 1] == v)
-        else:
-            run = 0
-        for k in range(m):
-            window = windows[k]
-            if present:
-                s1[k], c1[k] = _kahan_add(s1[k], c1[k], v)
-                s2[k], c2[k] = _kahan_add(s2[k], c2[k], v * v)
-                count[k] += 1
-            if t >= window:
-                old = x[t - window]
-                if old == old:
-                    s1[k], c1[k] = _kahan_add(s1[k], c1[k], -old)
-                    s2[k], c2[k] = _kahan_add(s2[k], c2[k], -old * old)
-                    count[k] -= 1
-            if t >= window - 1 and count[k] == window and window > 1:
-                out[k, t] = _full_window_std(s1[k], s2[k], window, run)
-    return out
+    return _std_table(x, 0, windows, out)
 
 
 def rolling_std(x, windows, out=None):
     """`rolling_std_into` on `out` or a freshly allocated table (the indicators' entry point)."""
-    return rolling_std_into(x, windows, _table(len(windows), x.shape[-1], out, True))
+    return rolling_std_into(x, windows, _table(len(windows), x.shape[-1], out, False))
 
 
 @njit(cache=True)
 def rolling_std_dense_into(x, lead, windows, out):  # pragma: no cover - numba
-    """`rolling_std` for a series whose only NaNs are its first `lead` values: the same arithmetic without the
-    count of present values."""
-    n = x.shape[0]
-    m = windows.shape[0]
-    s1 = np.zeros(m)
-    c1 = np.zeros(m)
-    s2 = np.zeros(m)
-    c2 = np.zeros(m)
-    for k in range(m):
-        _nan_head(out, k, lead + windows[k] - 1 if windows[k] > 1 else n)  # one value has no sample deviation
-    xs = x[lead:]
-    written = out[:, lead:]
-    run = 0
-    for t in range(n - lead):
-        v = xs[t]
-        run = _run_length(run, t > 0 and xs[t - 1] == v)
-        for k in range(m):
-            window = windows[k]
-            a, ca = _kahan_add(s1[k], c1[k], v)
-            b, cb = _kahan_add(s2[k], c2[k], v * v)
-            if t >= window:
-                old = xs[t - window]
-                a, ca = _kahan_add(a, ca, -old)
-                b, cb = _kahan_add(b, cb, -old * old)
-            s1[k], c1[k], s2[k], c2[k] = a, ca, b, cb
-            if t >= window - 1 and window > 1:
-                written[k, t] = _full_window_std(a, b, window, run)
-    return out
-
-
-@njit(cache=True)
-def rolling_std_rows_into(x, lead, windows, out):  # pragma: no cover - numba
-    """`rolling_std_dense_into` two rows at a time: the same arithmetic, in the same order per row, so the same
-    values bit for bit. Each row's sums stay in registers instead of arrays indexed per bar and row, and two rows'
-    four serial chains of Kahan additions overlap (four rows' sixteen sums no longer fit the registers: slower).
-    Measured on a year of hourly bars (2026-11-27): 1.1x faster than bar by bar from 2 to 16 rows, 1.2x on 120
-    (one row at a time, the kernel before, was slower than bar by bar below 16 rows); a lone row, computed twice
-    here, keeps the bar-by-bar kernel (`ROWS_AT_A_TIME_FROM`)."""
-    n = x.shape[0]
-    m = windows.shape[0]
-    for k in range(m):
-        _nan_head(out, k, lead + windows[k] - 1 if windows[k] > 1 else n)  # one value has no sample deviation
-    xs = x[lead:]
-    written = out[:, lead:]
-    runs = _equal_runs(xs.reshape(1, -1))[0]
-    for k in range(0, m, 2):
-        k0, k1 = k, min(k + 1, m - 1)  # an odd last row is computed twice, the same values written twice
-        w0, w1 = windows[k0], windows[k1]
-        o0, o1 = written[k0], written[k1]
-        a0 = ca0 = b0 = cb0 = a1 = ca1 = b1 = cb1 = 0.0
-        for t in range(n - lead):
-            v = xs[t]
-            old0, old1 = xs[max(t - w0, 0)], xs[max(t - w1, 0)]
-            a0, ca0 = _slide(a0, ca0, v, old0, t >= w0)  # each sum's chain as `rolling_std_dense_into` runs it
-            b0, cb0 = _slide(b0, cb0, v * v, old0 * old0, t >= w0)
-            a1, ca1 = _slide(a1, ca1, v, old1, t >= w1)
-            b1, cb1 = _slide(b1, cb1, v * v, old1 * old1, t >= w1)
-            if t >= w0 - 1 and w0 > 1:
-                o0[t] = _full_window_std(a0, b0, w0, runs[t])
-            if t >= w1 - 1 and w1 > 1:
-                o1[t] = _full_window_std(a1, b1, w1, runs[t])
-    return out
-
-
-ROWS_AT_A_TIME_FROM = 2
-"""Rows from which `rolling_std_dense` fills a table two rows at a time (`rolling_std_rows_into`); one row is
-faster bar by bar (0.12 against 0.15 ms for a year of hourly bars)."""
+    """`rolling_std` for a series whose only NaNs are its first `lead` values: the same values, from the sums of the
+    series after the warm-up."""
+    return _std_table(x, lead, windows, out)
 
 
 def rolling_std_dense(x, lead, windows, out=None):
-    """`rolling_std_dense_into` (or, from two rows, `rolling_std_rows_into`: the same values) on a freshly
-    allocated table, or `out` (the indicators' entry point)."""
-    table = _table(len(windows), x.shape[-1], out, False)
-    if len(windows) >= ROWS_AT_A_TIME_FROM:
-        return rolling_std_rows_into(x, lead, windows, table)
-    return rolling_std_dense_into(x, lead, windows, table)
+    """`rolling_std_dense_into` on `out` or a freshly allocated table (the indicators' entry point)."""
+    return rolling_std_dense_into(x, lead, windows, _table(len(windows), x.shape[-1], out, False))
 
 
 @njit(cache=True)
@@ -536,35 +477,59 @@ def rsi_into(close, windows, out):  # pragma: no cover - numba
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def rolling_vwap_dense_into(weighted, volume, windows, out):  # pragma: no cover - numba
     """Rolling sums of `weighted` (typical price x volume) over those of `volume` for series without NaN, in
-    one pass: out[k, t] = the two `rolling_sum_mean_dense_into` sums (lead 0) divided, NaN where the volume
-    sum is not positive. The same arithmetic as the two sum tables and numpy's division, writing one table."""
+    one pass per row: out[k, t] = the two `rolling_sum_mean_dense_into` sums (lead 0) divided, NaN where the
+    volume sum is not positive. The same arithmetic as the two sum tables and numpy's division, writing one table."""
     n = weighted.shape[0]
-    m = windows.shape[0]
-    sums = np.zeros((4, m))  # Kahan totals and compensations: weighted, volume
-    run_w = 0
-    run_v = 0
-    for k in range(m):
-        _nan_head(out, k, windows[k] - 1)
-    for t in range(n):
-        w = weighted[t]
-        v = volume[t]
-        run_w = _run_length(run_w, t > 0 and weighted[t - 1] == w)
-        run_v = _run_length(run_v, t > 0 and volume[t - 1] == v)
-        for k in range(m):
-            window = windows[k]
-            tw, cw = _kahan_add(sums[0, k], sums[1, k], w)
-            tv, cv = _kahan_add(sums[2, k], sums[3, k], v)
-            if t >= window:
-                tw, cw = _kahan_add(tw, cw, -weighted[t - window])
-                tv, cv = _kahan_add(tv, cv, -volume[t - window])
-            sums[0, k], sums[1, k], sums[2, k], sums[3, k] = tw, cw, tv, cv
-            if t >= window - 1:
-                below = _full_window_sum_mean(tv, v, window, run_v, False)
-                out[k, t] = _full_window_sum_mean(tw, w, window, run_w, False) / below if below > 0 else np.nan
+    sums_w, _, repeats_w = _summed(weighted, False)
+    sums_v, _, repeats_v = _summed(volume, False)
+    hi_w, lo_w = sums_w
+    hi_v, lo_v = sums_v
+    for k in range(windows.shape[0]):
+        window = windows[k]
+        _nan_head(out, k, window - 1)
+        if window > n:
+            continue
+        a, b, ca, cb = hi_w[window:], hi_w[: n + 1 - window], lo_w[window:], lo_w[: n + 1 - window]
+        av, bv, cav, cbv = hi_v[window:], hi_v[: n + 1 - window], lo_v[window:], lo_v[: n + 1 - window]
+        row = out[k, window - 1 :]
+        for t in range(row.shape[0]):
+            above = (a[t] - b[t]) + (ca[t] - cb[t])
+            below = (av[t] - bv[t]) + (cav[t] - cbv[t])
+            row[t] = above / below if below > 0 else np.nan
+        _exact_constant_vwaps(out[k], weighted, volume, sums_w, sums_v, repeats_w, repeats_v, window)
     return out
+
+
+@njit(cache=True, error_model="numpy")
+def _exact_constant_vwaps(row, weighted, volume, sums_w, sums_v, repeats_w, repeats_v, window):  # pragma: no cover - numba
+    """`rolling_vwap_dense_into`'s bars where either series' window is constant (or of one value), recomputed
+    from the sum tables' values there (`_sum_mean_row`: exact constant sums)."""
+    if window == 1:
+        for t in range(row.shape[0]):
+            row[t] = weighted[t] / volume[t] if volume[t] > 0 else np.nan
+        return
+    for bars, runs in (repeats_w, repeats_v):
+        for j in range(bars.shape[0]):
+            if runs[j] >= window:
+                t = bars[j]
+                above = _window_sum_at(sums_w, weighted, repeats_w, t, window)
+                below = _window_sum_at(sums_v, volume, repeats_v, t, window)
+                row[t] = above / below if below > 0 else np.nan
+
+
+@njit(cache=True)
+def _window_sum_at(prefix, x, repeats, t, window):  # pragma: no cover - numba
+    """The sum table's value at bar t: the value times the window where the window is constant, else the
+    difference of prefix sums."""
+    bars, runs = repeats
+    j = np.searchsorted(bars, t)
+    if j < bars.shape[0] and bars[j] == t and runs[j] >= window:
+        return x[t] * window
+    hi, lo = prefix
+    return (hi[t + 1] - hi[t + 1 - window]) + (lo[t + 1] - lo[t + 1 - window])
 
 
 def rsi_table(close, windows, out=None):
