@@ -89,10 +89,9 @@ def _summed(x, square):  # pragma: no cover - numba
     compensated pass over the bars serves all windows, and a row costs two subtractions per bar with no chain from
     bar to bar, which the compiler turns into vector instructions. A window's sum differs from the exact sum of its
     values by about one rounding of that sum: the prefix's own roundings are carried in `lo`, which leaves an error
-    near 1e-32 of the prefix's size per bar (on 50,000 hourly prices, every window sum checked was correctly
-    rounded, where a Kahan sum slid along the bars was off by up to 24 units in the last place;
-    test_strategies_indicators.py). The sums at t read only x[:t + 1]: a prefix of the series gives a
-    bit-identical prefix of them.
+    near 1e-32 of the prefix's size per bar, where a Kahan sum slid along the bars keeps the errors of every value
+    that left its window (test_strategies_indicators.py checks against exact sums). The sums at t read only
+    x[:t + 1]: a prefix of the series gives a bit-identical prefix of them.
 
     count[t] is how many of x[:t] are not NaN (a window is defined only when all its values are). The repeats are
     the bars at which at least two equal values end, and how many end there: few on market data, and the exact
