@@ -123,3 +123,13 @@ def test_the_retrospective_trades_a_chosen_rule_as_a_sleeve_of_the_capital():
     rules = {n: s.allocation for n, s in outcome.live.items() if s.genes is None}
     sleeves = documented.rule_bar_returns(forward, rules, organism.returns.index).mul(pd.Series(rules), axis=1).sum(axis=1)
     np.testing.assert_allclose(organism.returns.to_numpy(), (rest + sleeves).to_numpy(), atol=1e-12)
+
+
+def test_the_retrospective_on_spot_bars_skips_the_carry_family_and_says_why():
+    """Spot candles have no funding: the date is judged, the carry family skipped with its reason in the row."""
+    frames = frames_of("trend", 0.15, 3, days=330)
+    spot = {coin: f.drop(columns=["funding_rate"]) for coin, f in frames.items()}
+    spec = RetrospectiveSettings(ChainSettings(evolution=EvolutionConfig(**SMALL, random_seed=3), max_candidates=12))
+    row = judge_date(spot, START + pd.Timedelta(days=300), START + pd.Timedelta(days=330), spec).row()
+    assert "no funding rates" in row["documented_not_judged"]["funding_carry"]
+    assert "ts_trend" not in row["documented_not_judged"] and row["documented_trend_p"] is not None

@@ -84,3 +84,27 @@ def test_the_retrospective_s_plain_rule_trades_forward_on_what_it_knew() -> None
     per_day = (1.0 + record.returns).groupby(record.returns.index.floor("D")).prod() - 1.0
     assert per_day.to_numpy() == pytest.approx(expected.to_numpy(), abs=1e-12)
     assert (record.returns != 0.0).sum() <= len(expected) and expected.abs().sum() > 0
+
+
+def test_spot_candles_without_funding_skip_the_carry_family_and_say_why(tmp_path) -> None:
+    """Spot files (1d candles, no funding files): the tier judges trend and momentum, and the carry family is
+    skipped with its reason, its share left unspent (not moved to another family)."""
+    panel = PanelMarket("trend", 1.5, seed=5, coins=6, days=420, forward_days=60).panel()
+    for coin in panel.closes.columns:
+        closes = panel.closes[coin].dropna()
+        if closes.empty:  # a coin the planted market delists before it lists
+            continue
+        frame = pd.DataFrame({"timestamp_ms": closes.index.asi8 // 1_000_000, "open": closes, "high": closes,
+                              "low": closes, "close": closes, "volume": 1_000.0})  # fmt: skip
+        frame.to_csv(tmp_path / f"spot__{coin}_1d.csv", index=False)
+    command = [sys.executable, "-m", "quant_organism", "documented", "--files", str(tmp_path), "--interval", "1d",
+               "--reps", "100", "--top", "6", "--min-history", "30", "--json"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "funding_carry skipped: the data have no funding rates" in done.stdout
+    assert "its 0.20% is left unspent" in done.stdout
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["rows"], "the walk has dates"
+    for row in result["rows"]:
+        assert row["pvalues"]["funding_carry"] is None and "no funding rates" in row["not_judged"]["funding_carry"]
+        assert row["pvalues"]["ts_trend"] is not None  # the others are judged at their own levels

@@ -34,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
     from quant_organism.market.panel import load_folder_panel
     from quant_organism.market.universe import point_in_time_members
     from quant_organism.reporting.documented_walk import chained, monthly_dates, walk
+    from quant_organism.strategies.portfolio import DOCUMENTED_RULES
+    from quant_organism.validation.documented import runnable_rules
 
     folder = Path(args.files or settings.files_dir() or "")
     if not args.files and not settings.files_dir():
@@ -46,17 +48,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"documented: cannot read the universe: {error}", file=sys.stderr)
         return 2
     members = point_in_time_members(panel.dollar_volume, args.top, args.min_history)
+    _, skipped = runnable_rules(tuple(r for rules in DOCUMENTED_RULES.values() for r in rules), panel)
+    for family, why in skipped.items():
+        print(f"[documented] {family} skipped: {why}", flush=True)
     dates = monthly_dates(panel, args.first, args.last)
     print(f"[documented] {panel.closes.shape[1]} coins at {args.interval}, {panel.closes.index[0].date()}.."
           f"{panel.closes.index[-1].date()}, top {args.top} point in time; {len(dates)} monthly dates", flush=True)  # fmt: skip
 
     def show(row: dict) -> None:
-        p = row["pvalues"]
         passed = f"PASS {row['pick']} (beta {row['pick_beta']:.2f})" if row["pick"] else "nothing passed"
         reach = row["detectable_sharpe_50"]
         print(
             f"{row['date']}  {row['members']:>3} members  {row['evidence_days']:>4} days  {passed}; "
-            f"p trend {p['ts_trend']}, momentum {p['xs_momentum']}, carry {p['funding_carry']}; "
+            f"p trend {_p(row, 'ts_trend')}, momentum {_p(row, 'xs_momentum')}, carry {_p(row, 'funding_carry')}; "
             f"could see Sharpe >= {reach} (50%), {row['detectable_sharpe_80']} (80%); "
             f"forward to {row['until']}: tier {row['forward_return']['tier']:+.1%}, "
             f"market {row['forward_return']['market']:+.1%}",
@@ -74,3 +78,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"rows": rows, "summary": summary, "wall_s": round(wall, 1)}, default=str))
     return 0
+
+
+def _p(row: dict, family: str) -> str:
+    """A family's p-value on a date, or why it was not judged in a word ('skipped' when its inputs are missing)."""
+    value = row["pvalues"].get(family)
+    if value is not None:
+        return str(value)
+    return "skipped (no funding)" if "funding" in (row.get("not_judged") or {}).get(family, "") else "not judged"

@@ -220,7 +220,7 @@ def _walk(settings, root, track, dates, untils, lookbacks, spec, rerun: bool) ->
         row = _judged(head, root, track, frames, date, until, previous, with_lookback(spec, days))
         if row is None:
             return 1
-        print(f"{head}: {_deployed_words(row)}, documented tier {', '.join(row.get('documented_passed') or []) or 'nothing passed'}, "
+        print(f"{head}: {_deployed_words(row)}, documented tier {_documented_words(row)}, "
               f"forward organism {row['organism_return']:+.2%} "
               f"naive {'none' if row['naive'] is None else format(row['naive_return'], '+.2%')} "
               f"buy&hold {row['buy_and_hold_return']:+.2%}, parity {'ok' if row['parity_ok'] else 'BROKEN'}"
@@ -279,7 +279,7 @@ def _universe_run(args, settings, preset, evolution) -> int:
             return 1
         print(f"{head}: {len(frames)} coins in the lookback, {len(traded)} traded; {_deployed_words(row)}, detectable "
               f"Sharpe {_fmt(row['detectable_sharpe_50'])}; documented tier "
-              f"{', '.join(row.get('documented_passed') or []) or 'nothing passed'} (trend p {_fmt(row.get('documented_trend_p'))}, "
+              f"{_documented_words(row)} (trend p {_fmt(row.get('documented_trend_p'))}, "
               f"could see {_fmt(row.get('documented_detectable_50'))}); forward organism "
               f"{row['organism_return']:+.2%} plain rule {row['plain_rule_return']:+.2%} buy&hold {row['buy_and_hold_return']:+.2%}, "
               f"lookback {days} days ({time.perf_counter() - took:.0f}s)", flush=True)  # fmt: skip
@@ -295,6 +295,14 @@ def _judged(head, root, track, frames, date, until, previous, spec, traded=None)
     except (ValueError, store.MissingPreviousDate) as exc:
         print(f"FAILED: {head}: {exc}", file=sys.stderr)
         return None
+
+
+def _documented_words(row: dict) -> str:
+    """What the documented tier passed on a date, and each family it did not judge with the reason (e.g. the carry
+    family on spot candles, which have no funding: skipped, its share of the error left unspent)."""
+    passed = ", ".join(row.get("documented_passed") or []) or "nothing passed"
+    skipped = row.get("documented_not_judged") or {}
+    return passed + "".join(f"; {family} skipped: {why}" for family, why in skipped.items())
 
 
 def _deployed_words(row: dict) -> str:

@@ -19,7 +19,13 @@ from quant_organism.backtest.portfolio import equal_weight_market
 from quant_organism.core.metrics import max_drawdown, sharpe, total_return
 from quant_organism.market.panel import DailyPanel
 from quant_organism.strategies.portfolio import DEFAULT_RULE, DOCUMENTED_RULES
-from quant_organism.validation.documented import MIN_EVIDENCE_DAYS, evidence_span, judge_documented, rule_returns
+from quant_organism.validation.documented import (
+    MIN_EVIDENCE_DAYS,
+    evidence_span,
+    judge_documented,
+    rule_returns,
+    runnable_rules,
+)
 
 COLUMNS = ("tier", "default_rule", "naive_best", "market", "cash")
 
@@ -48,7 +54,7 @@ def walk(
     progress: Callable[[dict], None] | None = None,
 ) -> tuple[list[dict], pd.DataFrame]:
     """(one row per date, the chained forward daily returns of each column in COLUMNS)."""
-    rules = tuple(r for family in DOCUMENTED_RULES.values() for r in family)
+    rules, _ = runnable_rules(tuple(r for family in DOCUMENTED_RULES.values() for r in family), panel)
     every_rule = rule_returns(panel, rules, members, costs)  # causal: equal on each prefix (tested)
     market = equal_weight_market(panel.closes, members)
     rows, pieces = [], []
@@ -83,6 +89,7 @@ def walk(
             "pick_beta": verdict.rules[pick].beta if pick else None,
             "naive": naive,
             "pvalues": {f.family: (round(f.spa_pvalue, 4) if f.tested else None) for f in verdict.families},
+            "not_judged": {f.family: f.reason for f in verdict.families if not f.tested},
             "detectable_sharpe_50": None if trend.power is None else round(trend.power.at_50, 3),
             "detectable_sharpe_80": None if trend.power is None else round(trend.power.at_80, 3),
             "forward_return": {c: float((1.0 + piece[c]).prod() - 1.0) for c in COLUMNS},

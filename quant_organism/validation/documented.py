@@ -133,6 +133,27 @@ class DocumentedVerdict:
         }
 
 
+def missing_inputs(family: str, panel: DailyPanel, days: pd.DatetimeIndex | None = None) -> str | None:
+    """Why `family` cannot be judged or traded on `panel` (over `days`, default all of them), or None when it can.
+
+    The carry family ranks coins by their funding; spot candles (or a perpetual's history before its funding was
+    recorded) have none. Such a family is skipped with this reason, and its share of the tier's error is left
+    unspent: the levels are fixed per family (validation/tiers.py), never moved to another family."""
+    if family != "funding_carry":
+        return None
+    funding = panel.funding
+    if funding is None or (funding.reindex(days) if days is not None else funding).notna().sum().sum() == 0:
+        level = DOCUMENTED_FAMILY_LEVELS[family]
+        return f"the data have no funding rates (spot candles?): {family} ranks coins by funding; its {level:.2%} is left unspent"
+    return None
+
+
+def runnable_rules(rules: tuple[PortfolioRule, ...], panel: DailyPanel) -> tuple[tuple[PortfolioRule, ...], dict[str, str]]:
+    """(the rules whose inputs the panel has, {skipped family: why}): `missing_inputs` over the whole panel."""
+    skipped = {r.family: why for r in rules if (why := missing_inputs(r.family, panel))}
+    return tuple(r for r in rules if r.family not in skipped), skipped
+
+
 def rule_returns(
     panel: DailyPanel,
     rules: tuple[PortfolioRule, ...],
@@ -177,15 +198,15 @@ def judge_documented(
     for family, rules in families.items():
         level = DOCUMENTED_FAMILY_LEVELS[family]
         names = tuple(rule.name for rule in rules)
+        if why := missing_inputs(family, panel, span if len(span) else None):
+            verdicts.append(FamilyVerdict(family, level, names, False, why))
+            continue
         if len(span) < MIN_EVIDENCE_DAYS:
             verdicts.append(
                 FamilyVerdict(
                     family, level, names, False, f"{len(span)} days of evidence after the warm-up; needs {MIN_EVIDENCE_DAYS}"
                 )
             )
-            continue
-        if family == "funding_carry" and (panel.funding is None or panel.funding.reindex(span).notna().sum().sum() == 0):
-            verdicts.append(FamilyVerdict(family, level, names, False, "the panel has no funding rates"))
             continue
         returns = rule_returns(panel, rules, members, costs).reindex(span)
         excess, alphas, betas = beta_matched_excess(returns, market)
