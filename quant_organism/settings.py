@@ -100,6 +100,15 @@ def point_in_time_universe() -> bool:
     return saved.is_file() and json.loads(saved.read_text()).get("source") == "files"
 
 
+def universe_top() -> int | None:
+    """N of a point-in-time universe (`point_in_time_universe`): each day's members are the top N by trailing dollar
+    volume among the coins with enough history (market/universe.py), decided from the lake's bars before the day;
+    None otherwise (every configured coin is a member once it has that history)."""
+    if not point_in_time_universe():
+        return None
+    return int(os.environ["QUANT_ORGANISM_UNIVERSE"].strip()[3:])
+
+
 def partitions_start_date() -> str:
     """First day of the daily partitions (`QUANT_ORGANISM_START_DATE`, default 2024-01-01), as YYYY-MM-DD."""
     value = os.environ.get("QUANT_ORGANISM_START_DATE", "2024-01-01").strip()

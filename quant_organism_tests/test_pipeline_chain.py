@@ -164,11 +164,12 @@ def test_a_new_deployment_is_on_probation_and_paper_trading_says_so(data_dir, mo
 
 
 def test_the_nightly_assets_and_run_chain_decide_the_same_plan_on_the_same_inputs(data_dir, monkeypatch):
-    """One decision path: the deployment asset and `run_chain` (what the retrospective and the benchmarks measure)
-    reach the same plan on the same lake, the same incumbents, the same error ledger: on a night something passes
+    """One decision function: the deployment asset and `run_chain` (what the retrospective and the benchmarks
+    measure), both tiers on, reach the same plan on the same lake, the same incumbents, the same error ledger: on a night something passes
     and on a later night where nothing does (the probationers' records go on; none is kept or dropped by fiat)."""
     from quant_organism.catalog.manifest import deployment_error_budget, load_current_deployment
     from quant_organism.catalog.store import StrategyStore
+    from quant_organism.defs.deployment.night import live_rules, retired
     from quant_organism.defs.validation.assets import (
         ValidationRunConfig,
         incumbent_records,
@@ -181,6 +182,7 @@ def test_the_nightly_assets_and_run_chain_decide_the_same_plan_on_the_same_input
     from quant_organism.evolution.windows import evolution_windows
     from quant_organism.market.frames import load_market_frames
     from quant_organism.market.lake import MarketLake
+    from quant_organism.runtime.ledger import PaperLedger
 
     monkeypatch.setenv("QUANT_ORGANISM_COINS", COINS)
     definitions = project_definitions(data_dir)
@@ -197,10 +199,12 @@ def test_the_nightly_assets_and_run_chain_decide_the_same_plan_on_the_same_input
         paper = incumbent_records(store, windows.evolution_date)  # what the validation asset hands the decision
         live = {c.name: c for c in store.load_strategies()}
         incumbents = {n: Incumbent(live[n].genes, incumbent_since(live[n]), record) for n, record in paper.items()}
-        spec = ChainSettings(evolution=evolution, validation=ValidationRunConfig(**validation).settings(), documented=False)
+        rule_paper, rule_since = live_rules(store, PaperLedger(data_dir / "paper" / "ledger.duckdb"), windows.evolution_date)
+        incumbents |= {n: Incumbent(None, rule_since[n], record) for n, record in rule_paper.items()}
+        spec = ChainSettings(evolution=evolution, validation=ValidationRunConfig(**validation).settings())  # both tiers
         budget = deployment_error_budget(store)
         outcome = run_chain(frames, night, spec, incumbents=incumbents,
-                            budget=ErrorBudget.from_dict(budget) if budget else None, retired=retired_genomes(store))  # fmt: skip
+                            budget=ErrorBudget.from_dict(budget) if budget else None, retired=retired(store, retired_genomes(store)))  # fmt: skip
         return outcome.plan.to_dict()
 
     def asset_plan(night: str) -> dict:

@@ -127,3 +127,17 @@ def deployment_error_budget(store: StrategyStore) -> dict | None:
     """The probation entries' error ledger the current deployment carries (deployment/error_budget.py)."""
     current = load_current_deployment(store) or {}
     return current.get("error_budget")
+
+
+def deployed_rules(store: StrategyStore) -> dict[str, dict]:
+    """The documented rules of the current deployment (their names start with `documented.`): each with its manifest
+    entry (allocation, stage, probation record) merged with its versioned config (`rule`, `universe_top`, `since`)."""
+    current = load_current_deployment(store) or {}
+    rules = current.get("rules") or {}
+    return {s["name"]: {**s, **rules[s["name"]]} for s in current.get("strategies", []) if s["name"] in rules}
+
+
+def retired_rules(store: StrategyStore) -> dict[str, str]:
+    """Every documented rule a deployment has retired so far: name -> the evolution date it left on."""
+    current = load_current_deployment(store) or {}
+    return dict(current.get("retired_rules") or {})

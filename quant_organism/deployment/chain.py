@@ -4,7 +4,8 @@ each (writing what each produced for the next); benchmarks run them here, in mem
 
 The night's family-wise error is shared by tier (validation/tiers.py): the search's held-out gate spends the
 exploratory share, the documented tier its own; the rules the documented tier passes compete for capital beside
-the search's passers in one decision engine (deployment/documented.py).
+the search's passers in the night's one decision function (deployment/night.decide), which the deployment asset
+calls too.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from quant_organism.core.windows import Window
 from quant_organism.deployment import documented
 from quant_organism.deployment.decision import DecisionConfig, DeploymentPlan
 from quant_organism.deployment.error_budget import ErrorBudget
+from quant_organism.deployment.night import Night, decide, held_out_table
 from quant_organism.deployment.scoring import PaperRecord
-from quant_organism.deployment.selection import Retired, plan_from_verdicts, returning_genomes
+from quant_organism.deployment.selection import Retired, returning_genomes
 from quant_organism.evolution.config import EvolutionConfig
 from quant_organism.evolution.engine import ProgressCallback, run_evolution
 from quant_organism.evolution.result import Candidate, EvolutionResult, select_candidates
@@ -105,34 +107,26 @@ def run_chain(
     retired = dict(retired or {})
     span = Window(windows.out_of_sample.start, windows.walk_forward.end, "held_out")
     genomes = {c.genes.seed_id: c.genes.genes_hash() for c in candidates}
-    genomes |= {n: (i.genes.genes_hash() if i.genes is not None else n) for n, i in incumbents.items()}
+    genomes |= {n: i.genes.genes_hash() for n, i in incumbents.items() if i.genes is not None}
     searched = {n: (i.genes, i.since) for n, i in incumbents.items() if i.genes is not None}
     searched |= returning_genomes({c.genes.seed_id: c.genes for c in candidates}, genomes, retired, incumbents)
-    forward = forward_returns(searched, frames, span)
-    returns = outcome.evidence.bar_returns if outcome.evidence is not None else pd.DataFrame(index=forward.index)
-    if len(forward.columns):  # an incumbent found again by the search is judged on its forward record only
-        returns = returns.drop(columns=[c for c in forward.columns if c in returns.columns]).join(forward, how="outer")
-    verdicts = [v.to_dict() for v in outcome.verdicts]
+    evidence = outcome.evidence.bar_returns if outcome.evidence is not None else None
+    returns = held_out_table(evidence, forward_returns(searched, frames, span), span_index(frames, span.start, span.end))
     rules = {n: i.since for n, i in incumbents.items() if i.genes is None}
-    new_rules = [v for v in documented.candidate_verdicts(verdict) if v["candidate_id"] not in rules] if verdict else []
-    if rules or new_rules:
-        index = returns.index if len(returns.index) else span_index(frames, span.start, span.end)
-        names = list(rules) + [v["candidate_id"] for v in new_rules]
-        ruled = documented.rule_bar_returns(frames, names, index, spec.universe_top, spec.validation.held_out.costs)
-        for name, since in rules.items():  # a live rule is judged on its forward record only, as any incumbent
-            ruled.loc[ruled.index < since, name] = float("nan")
-        returns = returns.reindex(index).join(ruled)
-        verdicts += new_rules
-    plan = plan_from_verdicts(
-        verdicts,
-        returns,
-        spec.decision,
-        paper={n: i.paper for n, i in incumbents.items()},
+    passed = [documented.documented_name(rule) for rule in verdict.passed] if verdict is not None else []
+    night = Night(
         day=windows.evolution_date,
+        verdicts=[v.to_dict() for v in outcome.verdicts],
+        held_out=returns,
         market=buy_and_hold_returns(frames, returns.index) if len(returns.index) else None,
+        documented=documented.candidate_verdicts(verdict) if verdict is not None else (),
+        rule_daily=documented.rule_daily_returns(frames, list(rules) + passed, spec.universe_top, spec.validation.held_out.costs),
+        paper={n: i.paper for n, i in incumbents.items()},
+        rule_since=rules,
         budget=budget,
         genomes=genomes,
         retired=retired,
     )
+    plan = decide(night, spec.decision)
     seconds["decision"] = time.perf_counter() - started
     return ChainOutcome(result, candidates, outcome, plan, seconds, verdict)

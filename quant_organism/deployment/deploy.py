@@ -23,7 +23,14 @@ Before the commit point, the staged deployment itself is verified (`verify=`: al
 caps, every chosen strategy builds and signals on the caller's sample bars); a deployment that fails it
 raises `DeploymentRefused` and is never committed, so the previous deployment keeps trading.
 
-The strategy files are the source of truth. Only a process crash between the pointer's replacement
+A documented rule the plan chooses (`documented.<rule>`, deployment/documented.py) is not a genome and has no config
+file: the manifest is its versioned config. Its entry under `rules` names the pre-registered rule with its
+parameters, the universe it trades (`universe_top`) and where its forward record began (`since`, the day after the
+evolution date that first chose it, carried while it stays deployed); a rule of the previous deployment not chosen
+again is retired (`retired_rules`: name -> the evolution date it left on, every one so far), as a superseded config
+is archived. Its allocation, stage and probation record sit in `strategies` beside the genomes'.
+
+The strategy files are the source of truth for the genomes. Only a process crash between the pointer's replacement
 and the store's commit point can leave a pointer ahead of the configs; `verify_deployment` reports
 any mismatch between the pointer and the stored allocations.
 """
@@ -53,6 +60,7 @@ from quant_organism.catalog.store import StoreTransaction, StrategyStore
 from quant_organism.core.faults import fault_point
 from quant_organism.deployment.allocation import DEFAULT_MAX_WEIGHT, HARD_CAP, SUM_TOLERANCE
 from quant_organism.deployment.decision import ChosenStrategy, DeploymentPlan
+from quant_organism.deployment.documented import is_documented, rule_of
 from quant_organism.strategies import get_registry
 
 LIVE = LIVE_STATUSES
@@ -129,11 +137,13 @@ def deploy(
     evolution_date: date | None = None,
     verify: pd.DataFrame | None = None,
     max_weight: float = DEFAULT_MAX_WEIGHT,
+    universe_top: int | None = None,
 ) -> DeploymentRecord:
     """Write `plan` to the store as the new deployment, all or nothing (see the module docstring).
 
     `verify`: sample OHLCV bars; when given, the staged configs are checked on them before the commit
-    point (`verify_staged`) and `DeploymentRefused` is raised instead of committing a broken set."""
+    point (`verify_staged`) and `DeploymentRefused` is raised instead of committing a broken set.
+    `universe_top`: the point-in-time universe the plan's documented rules trade (None: every coin)."""
     if not isinstance(plan, DeploymentPlan):
         raise TypeError(f"plan must be a DeploymentPlan (from DecisionEngine.select); got {type(plan).__name__}")
     if not isinstance(loader, StrategyStore):
@@ -154,12 +164,16 @@ def deploy(
                 previous = {c.name: c for c in loader.load_strategies(status=LIVE)}
                 waiting = {c.name: c for c in loader.load_strategies(status=[DeploymentStatus.VALIDATED])}
                 outcome = _stage(plan, tx, previous, waiting, version, when, note)
+                genomes = [name for name in plan.names if not is_documented(name)]
                 if verify is not None:
-                    problems = verify_staged([tx.get(name) for name in plan.names], verify, max_weight=max_weight)
+                    ruled = math.fsum(c.allocation for c in plan.chosen if is_documented(c.name))
+                    problems = verify_staged([tx.get(name) for name in genomes], verify, max_weight=max_weight, beside=ruled)
                     if problems:
                         raise DeploymentRefused(problems)
                 pointer = read_pointer(folder)
-                manifest = _manifest(plan, outcome, version, when, note, evolution_date, pointer)
+                rules = _rules(plan, load_current_deployment(loader) or {}, evolution_date, universe_top)
+                outcome["archived"] += rules["archived"]
+                manifest = _manifest(plan, outcome, version, when, note, evolution_date, pointer) | rules["manifest"]
                 writer.write(version, manifest)
                 fault_point("deployment:staged")
         except BaseException:
@@ -202,14 +216,16 @@ def plan_is_live(loader: StrategyStore, plan: DeploymentPlan, evolution_date: da
     return not any(c.name not in chosen for c in loader.load_strategies(status=[DeploymentStatus.VALIDATED]))
 
 
-def verify_staged(configs: list[StrategyConfig], frame: pd.DataFrame, *, max_weight: float = DEFAULT_MAX_WEIGHT) -> list[str]:
+def verify_staged(
+    configs: list[StrategyConfig], frame: pd.DataFrame, *, max_weight: float = DEFAULT_MAX_WEIGHT, beside: float = 0.0
+) -> list[str]:
     """Problems with a deployment about to be committed (empty = fine): each chosen config is within
-    the caps and builds and signals on `frame`; their allocations sum to <= 1."""
+    the caps and builds and signals on `frame`; their allocations, with `beside` (the documented rules'), sum to <= 1."""
     _check_frame(frame, max_weight)
     problems: list[str] = []
     for config in configs:
         problems += _allocation_problems(config, max_weight)
-    total = math.fsum(c.allocation or 0.0 for c in configs)
+    total = math.fsum(c.allocation or 0.0 for c in configs) + beside
     if total > 1.0 + SUM_TOLERANCE:
         problems.append(f"allocations of the {len(configs)} chosen strategies sum to {total:.6f} > 1")
     for config in configs:
@@ -243,9 +259,10 @@ def verify_deployment(loader: StrategyStore, frame: pd.DataFrame, *, max_weight:
             problems.append(f"{c.name}: active but {c.deployment_status.value}")
     for c in live:
         problems += _allocation_problems(c, max_weight)
-    total = math.fsum(c.allocation or 0.0 for c in live)
+    ruled = _rule_allocation(loader)
+    total = math.fsum(c.allocation or 0.0 for c in live) + ruled
     if total > 1.0 + SUM_TOLERANCE:
-        problems.append(f"allocations of the {len(live)} live strategies sum to {total:.6f} > 1")
+        problems.append(f"allocations of the {len(live)} live strategies and the documented rules sum to {total:.6f} > 1")
     problems += _manifest_problems(loader, {c.name: c.allocation for c in live})
     for c in live:
         problems += _signal_problems(c, frame)
@@ -271,6 +288,8 @@ def _stage(
     outcome: dict[str, list[str]] = {"validated": [], "newly_deployed": [], "reallocated": [], "archived": [], "not_chosen": []}
     label = f"deployment {version}" + (f" ({note})" if note else "")
     for choice in plan.chosen:
+        if is_documented(choice.name):  # a rule's config is its manifest entry (`_rules`)
+            continue
         config = tx.get(choice.name)
         status = config.deployment_status
         deploy_note = f"{label}: allocation {choice.allocation:.6f}"
@@ -347,6 +366,25 @@ def _manifest(
     }
 
 
+def _rules(plan: DeploymentPlan, previous: dict[str, Any], evolution_date: date | None, universe_top: int | None) -> dict:
+    """The manifest's documented rules after `plan` (see the module docstring) and the rules it retires."""
+    before = previous.get("rules") or {}
+    first = (pd.Timestamp(evolution_date) + pd.Timedelta(days=1)).date().isoformat() if evolution_date else None
+    rules = {}
+    for choice in plan.chosen:
+        if is_documented(choice.name):
+            kept = before.get(choice.name)
+            rules[choice.name] = {
+                "rule": rule_of(choice.name).to_dict(),
+                "universe_top": kept["universe_top"] if kept else universe_top,
+                "since": kept["since"] if kept else first,
+            }
+    gone = sorted(set(before) - set(rules))
+    day = evolution_date.isoformat() if evolution_date else None
+    retired = dict(previous.get("retired_rules") or {}) | {name: day for name in gone}
+    return {"manifest": {"rules": rules, "retired_rules": retired}, "archived": gone}
+
+
 # --- verification ---------------------------------------------------------------------------------
 def _allocation_problems(config: StrategyConfig, max_weight: float) -> list[str]:
     name, status, allocation = config.name, config.deployment_status.value, config.allocation
@@ -362,6 +400,15 @@ def _allocation_problems(config: StrategyConfig, max_weight: float) -> list[str]
     return out
 
 
+def _rule_allocation(loader: StrategyStore) -> float:
+    """Capital the current manifest gives documented rules (0 when unreadable: `_manifest_problems` reports that)."""
+    try:
+        manifest = load_current_deployment(loader) or {}
+    except ValueError:
+        return 0.0
+    return math.fsum(float(s["allocation"]) for s in manifest.get("strategies", []) if is_documented(s["name"]))
+
+
 def _manifest_problems(loader: StrategyStore, live: dict[str, float | None]) -> list[str]:
     try:
         manifest = load_current_deployment(loader)
@@ -369,7 +416,7 @@ def _manifest_problems(loader: StrategyStore, live: dict[str, float | None]) -> 
         return [f"deployment manifest: {exc}"]
     if manifest is None:
         return []
-    listed = {s["name"]: s["allocation"] for s in manifest.get("strategies", [])}
+    listed = {s["name"]: s["allocation"] for s in manifest.get("strategies", []) if not is_documented(s["name"])}
     out = []
     if set(listed) != set(live):
         out.append(f"deployment manifest {manifest.get('version')} lists {sorted(listed)} but the store deploys {sorted(live)}")

@@ -25,9 +25,9 @@ import pandas as pd
 from quant_organism.backtest.costs import CostModel
 from quant_organism.backtest.portfolio import portfolio_returns
 from quant_organism.market.panel import DailyPanel, daily_panel
-from quant_organism.market.universe import point_in_time_members
-from quant_organism.strategies.portfolio import PortfolioRule, rule_named
-from quant_organism.validation.documented import DocumentedVerdict, judge_documented
+from quant_organism.market.universe import panel_members
+from quant_organism.strategies.portfolio import PortfolioRule, deployed_weights, rule_named
+from quant_organism.validation.documented import DocumentedVerdict, judge_documented, missing_inputs
 from quant_organism.validation.tiers import DOCUMENTED_LEVEL
 
 PREFIX = "documented."
@@ -60,8 +60,7 @@ def frames_panel(frames: Mapping[str, pd.DataFrame]) -> DailyPanel:
 
 def universe(panel: DailyPanel, top_n: int | None = None) -> pd.DataFrame:
     """The point-in-time members of every day of the panel (days x coins)."""
-    size = len(panel.closes.columns) if top_n is None else int(top_n)
-    return point_in_time_members(panel.dollar_volume, top_n=max(1, size))
+    return panel_members(panel.dollar_volume, top_n)
 
 
 def judge(
@@ -97,25 +96,62 @@ def candidate_verdicts(verdict: DocumentedVerdict) -> list[dict]:
     return out
 
 
+def rule_daily_returns(
+    frames: Mapping[str, pd.DataFrame],
+    names: Iterable[str],
+    top_n: int | None = None,
+    costs: CostModel | None = None,
+    since: Mapping[str, pd.Timestamp] | None = None,
+) -> pd.DataFrame:
+    """Net daily portfolio returns (days x strategy names) of documented rules on the frames' point-in-time universe;
+    each day's weights come from the closes up to that day. A rule whose inputs the frames lack (carry without
+    funding) is left out: validation/documented.missing_inputs says why.
+
+    `since`: rules deployed on a day (their forward record's first): flat before it, their book set at the close of
+    the day before and held from there, its entry paid: what paper trading earns (runtime/rule_book.py)."""
+    names = list(names)
+    if not names:
+        return pd.DataFrame(dtype=np.float64)
+    panel = frames_panel(frames)
+    members = universe(panel, top_n)
+    columns = {}
+    for name in names:
+        rule = rule_of(name)
+        if missing_inputs(rule.family, panel) is None:
+            weights = rule.weights(panel.closes, members, panel.funding)
+            if since is not None and name in since:
+                weights = deployed_weights(weights, since[name])
+            columns[name] = portfolio_returns(weights, panel.closes, costs, panel.funding)
+    return pd.DataFrame(columns, index=panel.closes.index, dtype=np.float64)
+
+
+def landed(daily: pd.DataFrame, index: pd.DatetimeIndex, names: Iterable[str] | None = None) -> pd.DataFrame:
+    """Daily returns put on the bars `index`: each day's return on that day's last bar of `index`, 0 on the others
+    (and on the days `daily` lacks), so they sit in one per-bar table with the search's and compound with them."""
+    names = list(daily.columns if names is None else names)
+    out = pd.DataFrame(0.0, index=index, columns=names, dtype=np.float64)
+    if not names or len(index) == 0:
+        return out
+    last_bar = pd.Series(index, index=index).groupby(index.floor("D")).last()
+    for name in names:
+        if name not in daily.columns:
+            continue
+        days = last_bar.reindex(daily.index).dropna()
+        out.loc[pd.DatetimeIndex(days.to_numpy()), name] = daily.loc[days.index, name].to_numpy()
+    return out
+
+
 def rule_bar_returns(
     frames: Mapping[str, pd.DataFrame],
     names: Iterable[str],
     index: pd.DatetimeIndex,
     top_n: int | None = None,
     costs: CostModel | None = None,
+    since: Mapping[str, pd.Timestamp] | None = None,
 ) -> pd.DataFrame:
-    """Per-bar returns of documented rules (by strategy name) on the bars `index`: each day's net portfolio return
-    on that day's last bar of `index`, 0 on the others. Weights come from the frames' closes up to each day."""
+    """Per-bar returns of documented rules (by strategy name) on the bars `index`: `rule_daily_returns` landed on
+    each day's last bar of `index`, 0 on the others."""
     names = list(names)
-    out = pd.DataFrame(0.0, index=index, columns=names, dtype=np.float64)
     if not names or len(index) == 0:
-        return out
-    panel = frames_panel(frames)
-    members = universe(panel, top_n)
-    last_bar = pd.Series(index, index=index).groupby(index.floor("D")).last()
-    for name in names:
-        rule = rule_of(name)
-        daily = portfolio_returns(rule.weights(panel.closes, members, panel.funding), panel.closes, costs, panel.funding)
-        landed = last_bar.reindex(daily.index).dropna()
-        out.loc[pd.DatetimeIndex(landed.to_numpy()), name] = daily.loc[landed.index].to_numpy()
-    return out
+        return landed(pd.DataFrame(), index, names)
+    return landed(rule_daily_returns(frames, names, top_n, costs, since), index, names)

@@ -44,6 +44,13 @@ def point_in_time_members(
     return (rank <= top_n) & qualified
 
 
+def panel_members(dollar_volume: pd.DataFrame, top_n: int | None = None) -> pd.DataFrame:
+    """The point-in-time members of every day of a daily dollar-volume panel: the top `top_n` by trailing volume
+    with `MIN_HISTORY_DAYS` of bars before the day, every such coin when `top_n` is None."""
+    size = len(dollar_volume.columns) if top_n is None else int(top_n)
+    return point_in_time_members(dollar_volume, top_n=max(1, size))
+
+
 def trailing_dollar_volume(dollar_volume: pd.DataFrame, volume_days: int = 30) -> pd.DataFrame:
     """Each day's mean dollar volume over the `volume_days` days before it (the day itself excluded): the rank."""
     return dollar_volume.rolling(volume_days, min_periods=1).mean().shift(1)

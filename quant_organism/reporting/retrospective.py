@@ -229,9 +229,10 @@ def judge_date(
                                   chosen.probation, holding[name].paper if kept else ())  # fmt: skip
     configs = [_config(name, s.genes, s.allocation) for name, s in live.items() if s.genes is not None]
     sleeve = {name: s.allocation for name, s in live.items() if s.genes is None}
+    entered = {name: s.since for name, s in live.items() if s.genes is None}
     records = {
         "organism": with_documented(
-            trade_forward(configs, forward_frames, date, until, spec.costs, spec.risk), sleeve, every_frame, spec
+            trade_forward(configs, forward_frames, date, until, spec.costs, spec.risk), sleeve, every_frame, spec, entered
         ),
         "buy_and_hold": buy_and_hold_record(forward_frames, date, until),
     }
@@ -324,13 +325,20 @@ def documented_summary(verdict) -> dict:
 
 
 def with_documented(
-    record: ForwardRecord, sleeve: Mapping[str, float], frames: Mapping[str, pd.DataFrame], spec: RetrospectiveSettings
+    record: ForwardRecord,
+    sleeve: Mapping[str, float],
+    frames: Mapping[str, pd.DataFrame],
+    spec: RetrospectiveSettings,
+    since: Mapping[str, pd.Timestamp] | None = None,
 ) -> ForwardRecord:
     """The organism's forward record with its documented rules added: each rule's per-bar return times its allocation
-    (its sleeve is held at that share of the capital, rebalanced daily), its trading costs already in its returns."""
+    (its sleeve is held at that share of the capital, rebalanced daily), its trading costs already in its returns.
+    `since`: where each rule's book began, flat before (its entry paid), as its paper book trades it
+    (runtime/rule_book.py)."""
     if not sleeve:
         return record
-    ruled = documented.rule_bar_returns(frames, sleeve, record.returns.index, spec.chain.universe_top, spec.costs)
+    index = record.returns.index
+    ruled = documented.rule_bar_returns(frames, sleeve, index, spec.chain.universe_top, spec.costs, since)
     strategies = ruled if record.strategy_returns.empty else record.strategy_returns.join(ruled, how="outer")
     return replace(record, returns=record.returns + ruled.mul(pd.Series(sleeve), axis=1).sum(axis=1), strategy_returns=strategies)
 

@@ -56,6 +56,11 @@ class PortfolioRule:
     quantile: float = RANK_QUANTILE
     rebalance: int = 1
 
+    def to_dict(self) -> dict:
+        """The rule's name and genes, as a deployment's manifest keeps it (its versioned config)."""
+        return {"name": self.name, "family": self.family, "lookback": self.lookback, "target_vol": self.target_vol,
+                "direction": self.direction, "quantile": self.quantile, "rebalance": self.rebalance}  # fmt: skip
+
     @property
     def name(self) -> str:
         if self.family == "ts_trend":
@@ -175,6 +180,15 @@ def _tails(scores: np.ndarray, quantile: float, long_high: bool) -> np.ndarray:
     weights[longs] = 0.5 / k
     weights[shorts] = -0.5 / k
     return weights
+
+
+def deployed_weights(weights: pd.DataFrame, since: pd.Timestamp) -> pd.DataFrame:
+    """A rule's weights as a book deployed for day `since` holds them: flat before, set at the close of the day
+    before `since` (the night that chose it) and followed from there."""
+    first = pd.Timestamp(since).normalize() - pd.Timedelta(days=1)
+    out = weights.copy()
+    out.loc[out.index < first] = 0.0
+    return out
 
 
 def coin_returns(closes: pd.DataFrame) -> pd.DataFrame:

@@ -8,22 +8,28 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from quant_organism.catalog.manifest import deployment_error_budget, load_current_deployment
+from quant_organism import settings
+from quant_organism.catalog.manifest import load_current_deployment
 from quant_organism.catalog.store import STORE_DIR
 from quant_organism.core import artifacts as artifact_files
 from quant_organism.core.faults import fault_point
 from quant_organism.core.metrics import growth
 from quant_organism.defs.automation.conditions import chain_condition
+from quant_organism.defs.deployment.night import stored_night
 from quant_organism.defs.shared.partitions import daily_partitions
-from quant_organism.defs.shared.resources import ArtifactsResource, RunBudgetResource, StrategyStoreResource, correlation_id
+from quant_organism.defs.shared.resources import (
+    ArtifactsResource,
+    PaperLedgerResource,
+    RunBudgetResource,
+    StrategyStoreResource,
+    correlation_id,
+)
 from quant_organism.defs.validation.assets import (
-    HELD_OUT_RETURNS_FILE,
-    INCUMBENTS_FILE,
     SAMPLE_FILE,
     VALIDATED,
-    read_decision_inputs,
     read_held_out_returns,
 )
+from quant_organism.defs.validation.documented import DOCUMENTED
 from quant_organism.deployment.decision import DecisionConfig
 from quant_organism.deployment.deploy import (
     DeploymentRefused,
@@ -34,9 +40,7 @@ from quant_organism.deployment.deploy import (
     stray_files,
     verify_deployment,
 )
-from quant_organism.deployment.error_budget import ErrorBudget
-from quant_organism.deployment.scoring import PaperRecord
-from quant_organism.deployment.selection import plan_from_verdicts
+from quant_organism.deployment.night import decide
 from quant_organism.reporting.memory import deployment_rows, report_row
 from quant_organism.reporting.plots import equity_curves, markdown_image
 from quant_organism.reporting.report import budget_line, budget_summary, build_report, deployed_equity, report_markdown
@@ -66,6 +70,9 @@ class DeploymentRunConfig(dg.Config):
         default=0.02, description="incubation capital of each strategy on probation (0: paper-only probation, not traded)"
     )
 
+    def decision(self) -> DecisionConfig:
+        return DecisionConfig(**self.model_dump())
+
 
 def deployed_set_tests(returns: pd.DataFrame, benchmark: pd.Series, allocations: dict[str, float]) -> dict:
     """Hansen's SPA (arch, via superiority_test) of the deployed strategies' held-out daily returns against
@@ -91,7 +98,7 @@ def deployed_set_tests(returns: pd.DataFrame, benchmark: pd.Series, allocations:
     key=DEPLOYED,
     automation_condition=chain_condition(),
     partitions_def=daily_partitions,
-    deps=[VALIDATED],
+    deps=[VALIDATED, DOCUMENTED],
     group_name="deployment",
     kinds={"json"},
     check_specs=[
@@ -102,49 +109,25 @@ def deployed_set_tests(returns: pd.DataFrame, benchmark: pd.Series, allocations:
             description="configs load, allocations within caps and sum <= 1, every strategy produces signals",
         )
     ],
-    description="A small, uncorrelated, capped allocation of validated strategies, written atomically to the "
-    "config store; the previous deployment's strategies not chosen again are archived as superseded.",
+    description="The night's one decision (deployment/night.decide, as run_chain makes it): the search's passers, the "
+    "documented tier's passing rules and the incumbents on their forward records, through the correlation filter, "
+    "probation and capped Kelly capital; written atomically to the config store (a rule's config is its manifest "
+    "entry); the previous deployment's strategies not chosen again are archived as superseded.",
 )
 def deployed_configs(
     context: dg.AssetExecutionContext,
     config: DeploymentRunConfig,
     artifacts: ArtifactsResource,
     catalog: StrategyStoreResource,
+    paper_ledger: PaperLedgerResource,
 ) -> dg.MaterializeResult:
     started = time.perf_counter()
     day = context.partition_key
     result = artifacts.load_evolution(day)
-    verdicts = artifact_files.read_json(artifacts.phase_dir("validation", day) / "verdicts.json")["verdicts"]
-    stored = (artifacts.phase_dir("validation", day) / HELD_OUT_RETURNS_FILE).exists()
-    returns, benchmark = read_held_out_returns(artifacts, day) if stored else (pd.DataFrame(), pd.Series(dtype=float))
-    decision = DecisionConfig(
-        min_pool=config.min_pool,
-        max_pool=config.max_pool,
-        max_correlation=config.max_correlation,
-        kelly_fraction=config.kelly_fraction,
-        max_weight=config.max_weight,
-        probation_days=config.probation_days,
-        probation_budget=config.probation_budget,
-        probation_allocation=config.probation_allocation,
-    )
-    incumbents_path = artifacts.phase_dir("validation", day) / INCUMBENTS_FILE
-    paper = (
-        {n: PaperRecord(**r) for n, r in artifact_files.read_json(incumbents_path).items()} if incumbents_path.exists() else {}
-    )
     store = catalog.store()
-    genomes, retired = read_decision_inputs(artifacts, day)
-    ledger = deployment_error_budget(store)
-    plan = plan_from_verdicts(
-        verdicts,
-        returns,
-        decision,
-        paper=paper,
-        day=result.windows.evolution_date,
-        market=benchmark if len(benchmark) else None,
-        budget=ErrorBudget.from_dict(ledger) if ledger else None,
-        genomes=genomes,
-        retired=retired,
-    )
+    night = stored_night(artifacts, store, paper_ledger.ledger(), day, result.windows.evolution_date)
+    returns, benchmark = night.held_out, night.market if night.market is not None else pd.Series(dtype=float)
+    plan = decide(night, config.decision())
     sample = artifact_files.read_frame(artifacts.phase_dir("validation", day) / SAMPLE_FILE).set_index("timestamp")
     try:
         check_not_older(store, result.windows.evolution_date)
@@ -167,6 +150,7 @@ def deployed_configs(
                 evolution_date=result.windows.evolution_date,
                 verify=sample,
                 max_weight=config.max_weight,
+                universe_top=settings.universe_top(),
             )
         except DeploymentRefused as refused:
             raise dg.Failure(str(refused), metadata={"problems": dg.MetadataValue.json(refused.problems)}) from None

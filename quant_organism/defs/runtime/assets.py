@@ -8,10 +8,11 @@ from pydantic import Field
 
 from quant_organism import settings
 from quant_organism.catalog.config import LIVE_STATUSES, StrategyConfig
-from quant_organism.catalog.manifest import deployment_stages, load_current_deployment
+from quant_organism.catalog.manifest import deployed_rules, deployment_stages, load_current_deployment
 from quant_organism.core.faults import fault_point
 from quant_organism.defs.automation.conditions import paper_condition
 from quant_organism.defs.deployment.assets import DEPLOYED, REPORT
+from quant_organism.defs.runtime.rules import trade_rules
 from quant_organism.defs.shared.keys import CANDLES, PAPER
 from quant_organism.defs.shared.partitions import all_coins_of_day, daily_partitions
 from quant_organism.defs.shared.resources import (
@@ -118,7 +119,7 @@ def paper_performance(
 
 def _paper_day(context, config: PaperConfig, store, artifacts, book, frames_from, ledger, policy, policy_source):
     """Trade the day into the ledger, then judge decay, retire and report (one ledger session throughout)."""
-    deployment, live, probation = book
+    deployment, live, probation, deployed = book
     day = pd.Timestamp(context.partition_key, tz="UTC")
     traded = _trade(
         context,
@@ -132,8 +133,10 @@ def _paper_day(context, config: PaperConfig, store, artifacts, book, frames_from
         policy.risk_limits(config.decay_size_factor),
         ledger,
     )
+    ruled = trade_rules(context, deployed, frames_from, day, ledger)
     ledger, events, broken, parity = traded.ledger, traded.events, traded.broken, traded.parity
     bars, rows, judged = traded.bars, traded.rows, traded.judged
+    rows = {**rows, "rule_days": ruled.rows}
     rules = DecayRules(min_days=config.decay_min_days, min_sharpe=config.decay_min_sharpe, max_drawdown=config.decay_max_drawdown)
     fault_point("paper:traded")
     metrics, decaying = mark_decaying(store, ledger, rules, untrusted={b.strategy for b in broken})
@@ -165,16 +168,28 @@ def _paper_day(context, config: PaperConfig, store, artifacts, book, frames_from
         )
     if broken:
         context.log.error(f"paper/backtest parity broken for {sorted({b.strategy for b in broken})}: decay not judged on them")
-    context.log.info(f"paper-traded {len(live)} strategies over {bars} bars; {len(decaying)} strategies decaying")
+    if ruled.broken:
+        context.log.error(f"paper/backtest parity broken for documented rules {[b.strategy for b in ruled.broken]}")
+    context.log.info(
+        f"paper-traded {len(live)} strategies over {bars} bars and {len(deployed)} documented rules; "
+        f"{len(decaying)} strategies decaying"
+    )
     table = ["| strategy | days | trades | return | sharpe | max dd |", "|---|---|---|---|---|---|"]
     table += [
         f"| {m.strategy} | {m.days} | {m.trade_count} | {m.total_return:.2%} | {m.sharpe:.2f} | {m.max_drawdown:.2%} |"
         for m in metrics.values()
     ]
+    table += [
+        f"| {r.strategy} (documented rule) | {r.days} | daily rebalance | {r.total_return:.2%} | {_fmt(r.sharpe)} | "
+        f"{_fmt(r.max_drawdown, '.2%')} |"
+        for r in ruled.records
+    ]
     curves = {name: m.equity for name, m in metrics.items() if len(m.equity)}
+    curves |= {r.strategy: r.equity for r in ruled.records if len(r.equity)}
     return dg.MaterializeResult(
         metadata={
-            "strategies": dg.MetadataValue.int(len(metrics)),
+            "strategies": dg.MetadataValue.int(len(metrics) + len(ruled.records)),
+            "documented_rules": dg.MetadataValue.json(sorted(deployed)),
             "on_probation": dg.MetadataValue.json(probation),
             "bars": dg.MetadataValue.int(bars),
             "ledger_rows": dg.MetadataValue.json(rows),
@@ -194,9 +209,10 @@ def _paper_day(context, config: PaperConfig, store, artifacts, book, frames_from
         check_results=[
             dg.AssetCheckResult(
                 check_name=PARITY_CHECK,
-                passed=not broken,
+                passed=not broken and not ruled.broken,
                 metadata={
-                    "books": dg.MetadataValue.int(len(parity)),
+                    "books": dg.MetadataValue.int(len(parity) + len(ruled.parity)),
+                    "rule_books": dg.MetadataValue.json([b.to_dict() for b in ruled.parity]),
                     "judged": judged,
                     "max_equity_gap": dg.MetadataValue.float(max((b.max_equity_gap for b in parity), default=0.0)),
                     "differing": dg.MetadataValue.json([b.to_dict() for b in broken][:20]),
@@ -223,23 +239,30 @@ def carried_frames(context, cache: FrameCache | None, lake, coins, anchor: pd.Ti
 
 
 def _book_in_force(store, day: pd.Timestamp):
-    """(deployment, the strategies holding capital, the probationers) for trading `day`, or an idle result
-    saying why nothing trades (nothing deployed, only probationers, or a deployment not older than the day)."""
+    """(deployment, the strategies holding capital, the probationers, the documented rules holding capital) for
+    trading `day`, or an idle result saying why nothing trades (nothing deployed, only probationers, or a deployment
+    not older than the day)."""
     deployment = load_current_deployment(store)
     live = store.load_strategies(status=LIVE_STATUSES)
     # Probationers trade at their incubation allocation (deployment/probation.py); with an incubation of 0 they
     # hold nothing and are not run: their forward record is then only judged at deployment.
     probation = sorted(name for name, stage in deployment_stages(store).items() if stage == "probation")
     live = [c for c in live if (c.allocation or 0.0) > 0.0]
-    if not live or deployment is None:
+    rules = {name: entry for name, entry in deployed_rules(store).items() if float(entry.get("allocation") or 0.0) > 0.0}
+    if (not live and not rules) or deployment is None:
         note = (f"{len(probation)} strategies on probation at zero capital, none holds capital yet: no paper trading"
                 if probation and deployment is not None else "nothing is deployed: no paper trading")  # fmt: skip
         return _idle({"strategies": 0, "on_probation": dg.MetadataValue.json(probation), "note": note})
     deployed_for = pd.Timestamp(deployment.get("evolution_date") or day.date())
     deployed_for = deployed_for.tz_localize("UTC") if deployed_for.tzinfo is None else deployed_for
     if day <= deployed_for:
-        return _idle({"strategies": len(live), "note": f"deployment uses data up to {deployed_for.date()}: no bars after it yet"})
-    return deployment, live, probation
+        return _idle(
+            {
+                "strategies": len(live) + len(rules),
+                "note": f"deployment uses data up to {deployed_for.date()}: no bars after it yet",
+            }
+        )
+    return deployment, live, probation, rules
 
 
 @dataclass
@@ -254,6 +277,14 @@ class _Traded:
 
 
 def _trade(context, live, deployment, frames_from, start, end, policy, policy_source, limits, ledger: PaperLedger) -> _Traded:
+    if not live:  # only documented rules hold capital
+        return _Traded(ledger, 0, {}, [], [], [], "no evolved strategy holds capital")
+    return _trade_genomes(context, live, deployment, frames_from, start, end, policy, policy_source, limits, ledger)
+
+
+def _trade_genomes(
+    context, live, deployment, frames_from, start, end, policy, policy_source, limits, ledger: PaperLedger
+) -> _Traded:
     """Paper-trade the bars of [start, end) of every strategy holding capital into the ledger (idempotently:
     a rerun restarts from the state saved before `start`), then judge parity with the backtest on the
     ledger's whole record. `frames_from(anchor)`: the coins' frames from that history anchor to `end`."""
@@ -284,6 +315,10 @@ def _trade(context, live, deployment, frames_from, start, end, policy, policy_so
     )
     parity = ledger_parity(ledger, live, lambda c, coin: frames_by_anchor[anchors[c.name]].get(coin), until=until, before=end)
     return _Traded(ledger, bars, rows, events, parity, [b for b in parity if not b.ok], judged)
+
+
+def _fmt(value, spec: str = ".2f") -> str:
+    return "n/a" if value is None else format(value, spec)
 
 
 def _idle(metadata: dict) -> dg.MaterializeResult:

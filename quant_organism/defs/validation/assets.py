@@ -29,11 +29,13 @@ from quant_organism.defs.shared.resources import (
     correlation_id,
 )
 from quant_organism.defs.shared.upstream import thin_window, uncovered_days
+from quant_organism.defs.validation.frames import night_frames
+from quant_organism.deployment.night import held_out_table
 from quant_organism.deployment.scoring import PaperRecord
 from quant_organism.deployment.selection import Retired, returning_genomes
-from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting.memory import verdict_rows
 from quant_organism.reporting.plots import markdown_image, pbo_logits
+from quant_organism.runtime.forward import span_index
 from quant_organism.strategies.genes import SeedGenes
 from quant_organism.strategies.rule_tree import describe
 from quant_organism.validation.gate_check import gate_problems
@@ -210,7 +212,7 @@ def validated_strategies(
     names = artifact_files.read_json(artifacts.phase_dir("evolution", day) / CANDIDATES_FILE)
     store = catalog.store()
     genes = candidate_genes(store, names)
-    loaded = load_market_frames(lake.lake(), result.coins, windows.train.start, windows.walk_forward.end, result.interval or "1h")
+    loaded = night_frames(lake, result)
     missing = [coin for coin in result.coins if coin not in loaded.frames]
     coverage = loaded.coverage(listed_days(lake, result.coins))
     if missing or coverage < MIN_COVERAGE:
@@ -234,14 +236,10 @@ def validated_strategies(
     retired = retired_genomes(store)
     returning = returning_genomes(dict(zip(names, genes)), genomes, retired, incumbents)
     forward = incumbent_returns(store, list(incumbents), frames, windows, returning)  # re-found ones too: forward only
-    if outcome.evidence is not None:
-        returns = outcome.evidence.bar_returns.copy()
-        returns = returns.drop(columns=[n for n in forward.columns if n in returns.columns]).join(forward, how="left")
-    else:
-        returns = forward
-    if len(returns.index):
-        returns[BENCHMARK_COLUMN] = buy_and_hold_returns(frames, returns.index)
-        artifact_files.write_frame(directory / HELD_OUT_RETURNS_FILE, returns.reset_index(names="timestamp"))
+    evidence = outcome.evidence.bar_returns if outcome.evidence is not None else None
+    returns = held_out_table(evidence, forward, span_index(frames, windows.out_of_sample.start, windows.walk_forward.end))
+    returns[BENCHMARK_COLUMN] = buy_and_hold_returns(frames, returns.index) if len(returns.index) else 0.0
+    artifact_files.write_frame(directory / HELD_OUT_RETURNS_FILE, returns.reset_index(names="timestamp"))
     artifact_files.write_json(directory / INCUMBENTS_FILE, {n: asdict(r) for n, r in incumbents.items()})
     artifact_files.write_json(directory / GENOMES_FILE, {
         "genomes": genomes, "retired": {g: {"name": r.name, "day": r.day.isoformat()} for g, r in retired.items()}

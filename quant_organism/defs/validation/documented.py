@@ -1,10 +1,13 @@
-"""`validation/documented_tier`: the pre-registered portfolio rules judged on every day of the lake before the date.
+"""`validation/documented_tier`: the pre-registered portfolio rules judged on the night's data before the date.
 
-The nightly reading of the gate's documented tier (validation/documented.py): each family's verdict against the
-beta-matched market, at its fixed level, and what its test could have seen. The universe is the lake's coins,
-point in time (a coin is a member once it has 90 days of bars before the day). On this nightly path its verdicts
-do not deploy yet (the strategy store and the paper runtime hold per-coin seed strategies only); the chain the
-retrospective and the benchmarks run trades them (deployment/documented.py).
+The nightly reading of the gate's documented tier (validation/documented.py), on the very frames the search and its
+gate read (the population's coins over its fitted lookback: `night_frames`), through the same call `run_chain`
+makes (deployment/documented.judge): each family's verdict against the beta-matched market, at its fixed level,
+and what its test could have seen. The universe is point in time (market/universe.py): on each day the coins with
+90 days of bars before it, the top N by trailing dollar volume when the universe is a ranking
+(settings.universe_top). The asset writes the verdict and every runnable rule's net daily returns; the deployment
+asset hands both to the night's decision (deployment/night.decide), where the passers compete for capital beside
+the search's.
 """
 
 import dagster as dg
@@ -15,45 +18,51 @@ from quant_organism import settings
 from quant_organism.core import artifacts as artifact_files
 from quant_organism.core.metrics import growth
 from quant_organism.defs.automation.conditions import chain_condition
-from quant_organism.defs.market.assets import CANDLES, FUNDING
-from quant_organism.defs.shared.partitions import all_coins_of_day, daily_partitions
+from quant_organism.defs.evolution.assets import POPULATION
+from quant_organism.defs.shared.partitions import daily_partitions
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource
-from quant_organism.deployment.documented import universe as documented_universe
-from quant_organism.market.panel import panel_from_rows
+from quant_organism.defs.validation.frames import night_frames
+from quant_organism.deployment import documented
 from quant_organism.reporting.plots import equity_curves, markdown_image
 from quant_organism.strategies.portfolio import DOCUMENTED_RULES
-from quant_organism.validation.documented import evidence_span, judge_documented, rule_returns
+from quant_organism.validation.documented import evidence_span
+from quant_organism.validation.held_out import HeldOutConfig
 
 DOCUMENTED = dg.AssetKey(["validation", "documented_tier"])
 VERDICT_FILE = "documented_tier.json"
+RETURNS_FILE = "documented_returns.parquet"  # net daily returns of every rule the data can run, one column a rule
 
 
 @dg.asset(
     key=DOCUMENTED,
     automation_condition=chain_condition(),
     partitions_def=daily_partitions,
-    deps=[dg.AssetDep(CANDLES, partition_mapping=all_coins_of_day), dg.AssetDep(FUNDING, partition_mapping=all_coins_of_day)],
+    deps=[POPULATION],
     group_name="validation",
-    kinds={"python", "json"},
+    kinds={"python", "json", "parquet"},
     description="The documented tier: pre-registered portfolio rules (time-series trend, cross-sectional momentum, "
-    "funding carry) judged against the beta-matched market on every day of the lake before the date, each family at "
-    "its fixed share of the 2.5% family-wise error, with the annual Sharpe its test could have seen.",
+    "funding carry) judged against the beta-matched market on the night's data before the date (the search's coins "
+    "and lookback), each family at its fixed share of the 2.5% family-wise error, with the annual Sharpe its test "
+    "could have seen; its passers compete for capital in the night's decision.",
 )
 def documented_tier(context: dg.AssetExecutionContext, lake: LakeResource, artifacts: ArtifactsResource) -> dg.MaterializeResult:
-    day = pd.Timestamp(context.partition_key, tz="UTC")
-    coins = settings.coins()
-    store = lake.lake()
-    end = day + pd.Timedelta(days=1)
-    candles, _ = store.read("candles", coins, settings.partitions_start_date(), end, settings.interval())
-    if candles.empty:
-        raise dg.Failure(description=f"the lake holds no candles of {coins} up to {day.date()}: ingest the market data first")
-    funding, _ = store.read("funding_rates", coins, settings.partitions_start_date(), end)
-    panel = panel_from_rows(candles, funding)
-    members = documented_universe(panel)  # every lake coin, once it has 90 days of bars (market/universe.py)
-    verdict = judge_documented(panel, day, members)
+    day = context.partition_key
+    result = artifacts.load_evolution(day)
+    frames = night_frames(lake, result).frames
+    top = settings.universe_top()
+    costs = HeldOutConfig().costs
+    verdict = documented.judge(frames, result.windows.evolution_date, top, costs)
     context.log.info(verdict.summary())
-    path = artifact_files.write_json(artifacts.phase_dir("validation", context.partition_key) / VERDICT_FILE, verdict.to_dict())
+    directory = artifacts.phase_dir("validation", day)
+    path = artifact_files.write_json(
+        directory / VERDICT_FILE,
+        {**verdict.to_dict(), "universe_top": top, "candidates": documented.candidate_verdicts(verdict)},
+    )
+    names = [documented.documented_name(r.name) for rules in DOCUMENTED_RULES.values() for r in rules]
+    daily = documented.rule_daily_returns(frames, names, top, costs)
+    artifact_files.write_frame(directory / RETURNS_FILE, daily.rename_axis("day").reset_index())
     trend = next(f for f in verdict.families if f.family == "ts_trend")
+    panel = documented.frames_panel(frames)
     return dg.MaterializeResult(
         metadata={
             "span": "the whole history before the date after the rules' warm-up: out-of-sample for rules never fitted",
@@ -67,24 +76,34 @@ def documented_tier(context: dg.AssetExecutionContext, lake: LakeResource, artif
             ),
             "detectable_sharpe_50": dg.MetadataValue.float(trend.power.at_50 if trend.power else float("nan")),
             "detectable_sharpe_80": dg.MetadataValue.float(trend.power.at_80 if trend.power else float("nan")),
+            "universe": "every coin with 90 days of bars" if top is None else f"point-in-time top {top} by dollar volume",
             "summary": verdict.summary(),
-            "excess_plot": dg.MetadataValue.md(_excess_plot(panel, members, day, verdict)),
+            "excess_plot": dg.MetadataValue.md(_excess_plot(panel, documented.universe(panel, top), daily, verdict)),
             "path": dg.MetadataValue.path(str(path)),
         }
     )
 
 
-def _excess_plot(panel, members, day, verdict) -> str:
+def read_documented(artifacts: ArtifactsResource, day: str) -> tuple[dict | None, pd.DataFrame]:
+    """(the tier's verdict dict, its rules' net daily returns) stored for `day`; (None, empty) when never judged."""
+    directory = artifacts.phase_dir("validation", day)
+    if not (directory / VERDICT_FILE).exists():
+        return None, pd.DataFrame()
+    daily = artifact_files.read_frame(directory / RETURNS_FILE).set_index("day")
+    return artifact_files.read_json(directory / VERDICT_FILE), daily
+
+
+def _excess_plot(panel, members, daily: pd.DataFrame, verdict) -> str:
     """Each family's best rule (largest t), its net returns compounded over the evidence span."""
     if verdict.start is None or not verdict.rules:
-        return "no evidence yet: the rules' warm-up is longer than the lake's history"
-    span = evidence_span(panel.closes.index, day)
+        return "no evidence yet: the rules' warm-up is longer than the night's history"
+    span = evidence_span(panel.closes.index, verdict.date)
     curves = {}
     for rules in DOCUMENTED_RULES.values():
         judged = [r for r in rules if r.name in verdict.rules]
         if not judged:
             continue
         best = max(judged, key=lambda r: verdict.rules[r.name].t_stat if np.isfinite(verdict.rules[r.name].t_stat) else -np.inf)
-        returns = rule_returns(panel, (best,), members)[best.name].reindex(span)
+        returns = daily[documented.documented_name(best.name)].reindex(span)
         curves[f"{best.name} (beta {verdict.rules[best.name].beta:.2f})"] = growth(returns)
     return markdown_image(equity_curves(curves, "documented tier: each family's best rule (evidence span)"), "documented tier")
