@@ -1,8 +1,12 @@
-"""`validation/documented_tier` materialises on the lake: the tier's verdict, what it could see, and its plot."""
+"""The documented tier on the nightly path: it judges the night's frames (the population's coins and lookback), its
+passing rule is deployed by the nightly decision as a versioned manifest entry, paper-traded one closed day at a
+time with parity against its own backtest, and shown by `status`."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -10,35 +14,66 @@ import pandas as pd
 
 from quant_organism.market.ingest import ingest_candle_days, ingest_funding_days
 from quant_organism.market.lake import MarketLake
-from quant_organism.market.sources.synthetic import SyntheticSource
+from quant_organism.market.sources.planted import PlantedMarket, PlantedSource
+
+COINS = ("BTC", "ETH", "SOL")
+START = pd.Timestamp("2024-01-01", tz="UTC")
+NIGHT, PAPER_DAYS = "2024-10-26", ("2024-10-27", "2024-10-28")  # 300 days: 180 of the rules' warm-up, 120 of evidence
 
 
-def test_the_documented_tier_asset_judges_the_lake_before_its_date(data_dir, monkeypatch):
-    """The lake is written by the domain's ingest (as the ingest asset writes it; test_market_assets covers that
-    path), daily bars of the synthetic market, so that 300 days of five coins take seconds."""
+def _materialized(result, node: str) -> dict:
+    (event,) = result.asset_materializations_for_node(node)
+    return {k: getattr(v, "value", getattr(v, "data", v)) for k, v in event.metadata.items()}
+
+
+def test_a_passing_rule_is_deployed_nightly_and_paper_traded_with_parity(data_dir, monkeypatch):
+    """The lake is written by the domain's ingest (the ingest asset's path is test_market_assets'), daily bars of a
+    planted trend market on which the trend family passes, so that 300 days take seconds."""
     from quant_organism_tests.support.chain import project_definitions
 
     monkeypatch.setenv("QUANT_ORGANISM_INTERVAL", "1d")  # the tier reads days
-    first, day = "2024-01-01", "2024-10-26"  # 300 days: 180 of warm-up, 120 of evidence
+    monkeypatch.setenv("QUANT_ORGANISM_COINS", ",".join(COINS))
+    source = PlantedSource(PlantedMarket(kind="trend", strength=0.15, seed=3, coins=COINS, start=START,
+                                         end=START + pd.Timedelta(days=330)))  # fmt: skip
     lake = MarketLake(data_dir / "lake")
-    days = [d.strftime("%Y-%m-%d") for d in pd.date_range(first, day)]
-    for coin in ("BTC", "ETH", "SOL", "DOGE", "XRP"):
-        ingest_candle_days(SyntheticSource(), lake, coin, days, "1d")
-        ingest_funding_days(SyntheticSource(), lake, coin, days)
+    days = [d.strftime("%Y-%m-%d") for d in pd.date_range(START, pd.Timestamp(PAPER_DAYS[-1], tz="UTC"))]
+    for coin in COINS:
+        ingest_candle_days(source, lake, coin, days, "1d")
+        ingest_funding_days(source, lake, coin, days)
     definitions = project_definitions(data_dir)
+    night = {"ops": {"evolution__population": {"config": {"preset": "test", "lookback_days": 300}}}}
     with dg.instance_for_test() as instance:
-        job = dg.define_asset_job("documented", selection=["validation/documented_tier"]).resolve(
-            asset_graph=definitions.get_repository_def().asset_graph
+        evolved = definitions.resolve_job_def("evolve").execute_in_process(
+            instance=instance, partition_key=NIGHT, run_config=night
         )
-        result = job.execute_in_process(instance=instance, partition_key=day, resources=definitions.resources)
-    assert result.success
-    metadata = result.asset_materializations_for_node("validation__documented_tier")[0].metadata
-    assert metadata["evidence_days"].value == 120
-    families = metadata["families"].data
-    assert set(families) == {"ts_trend", "xs_momentum", "funding_carry"}
-    assert families["ts_trend"]["level"] == 0.015 and families["ts_trend"]["spa_pvalue"] is not None
-    assert metadata["detectable_sharpe_50"].value > 3.0  # 120 days cannot see much, and it says so
-    assert "data:image/png;base64," in metadata["excess_plot"].value
-    saved = json.loads(Path(metadata["path"].value).read_text())
-    assert Path(metadata["path"].value).is_relative_to(data_dir)
-    assert saved["span"]["end"].startswith(day) and saved["span"]["days"] == 120
+        assert evolved.success
+        tier = _materialized(evolved, "validation__documented_tier")
+        assert tier["evidence_days"] == 120 and tier["passed"], tier["summary"]  # the planted trend passes
+        assert set(tier["families"]) == {"ts_trend", "xs_momentum", "funding_carry"}
+        assert tier["detectable_sharpe_50"] > 3.0  # 120 days cannot see much, and it says so
+        assert "data:image/png;base64," in tier["excess_plot"]
+        deployed = _materialized(evolved, "deployment__deployed_configs")
+        manifest = json.loads((data_dir / "strategies" / "deployments" / f"{deployed['version']}.json").read_text())
+        rules = manifest["rules"]
+        assert rules and all(name.startswith("documented.ts_trend") for name in rules)
+        for name, entry in rules.items():
+            assert entry["since"] == PAPER_DAYS[0] and entry["rule"]["name"] == name.removeprefix("documented.")
+            (chosen,) = [s for s in manifest["strategies"] if s["name"] == name]
+            assert chosen["stage"] == "probation" and chosen["allocation"] == 0.02  # incubation, like any newcomer
+            assert chosen["probation"]["alpha"] > 0.0  # its share of the year's error budget is spent
+        for day in PAPER_DAYS:
+            paper = definitions.resolve_job_def("paper_trade").execute_in_process(instance=instance, partition_key=day)
+            assert paper.success
+            meta = _materialized(paper, "runtime__paper_performance")
+            assert sorted(meta["documented_rules"]) == sorted(rules)
+            [parity] = paper.get_asset_check_evaluations()
+            assert parity.passed
+            books = parity.metadata["rule_books"].data
+            assert {b["strategy"] for b in books} == set(rules) and all(b["days"] == days_in for b in books for days_in in
+                                                                          [PAPER_DAYS.index(day) + 1])  # fmt: skip
+    status = subprocess.run([sys.executable, "-m", "quant_organism", "status"], capture_output=True, text=True, timeout=300,
+                            env={**__import__("os").environ, "QUANT_ORGANISM_DATA_DIR": str(data_dir)})  # fmt: skip
+    for name in rules:
+        assert name in status.stdout and f"since {PAPER_DAYS[0]}" in status.stdout
+    saved = json.loads(Path(tier["path"]).read_text())
+    assert saved["span"]["end"].startswith(NIGHT) and saved["span"]["days"] == 120 and saved["candidates"]

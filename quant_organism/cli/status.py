@@ -33,6 +33,29 @@ def _runs(instance: dg.DagsterInstance, limit: int = 8) -> list[list[str]]:
     return rows
 
 
+def _rule_rows(store: StrategyStore, root) -> list[list[str]]:
+    """The deployed documented rules (manifest entries, runtime/rule_book.py), with their books' paper figures."""
+    from quant_organism.catalog.manifest import deployed_rules
+    from quant_organism.runtime.ledger import LEDGER_FILE, PaperLedger
+    from quant_organism.runtime.rule_ledger import rule_figures, rule_record
+
+    rules = deployed_rules(store)
+    if not rules:
+        return []
+    ledger = PaperLedger(root / LEDGER_FILE)
+    rows = []
+    for name, entry in sorted(rules.items()):
+        days, sharpe, drawdown = rule_figures(ledger, name)
+        record = rule_record(ledger, name)
+        total = float((1.0 + record).prod() - 1.0) if len(record) else None
+        rows.append([
+            name, f"rule ({entry.get('stage', 'capital')}, since {entry['since']})", f"{float(entry.get('allocation') or 0):.1%}",
+            str(days), "—" if sharpe is None else f"{sharpe:.2f}", "—" if total is None else f"{total:.2%}",
+            "—" if drawdown is None else f"{drawdown:.1%}",
+        ])  # fmt: skip
+    return rows
+
+
 def print_status() -> int:
     root = settings.data_dir()
     store = StrategyStore(root / STORE_DIR)
@@ -55,6 +78,7 @@ def print_status() -> int:
         ]
         for c in live
     ]
+    rows += _rule_rows(store, root)
     print(
         _table(["strategy", "status", "allocation", "paper days", "paper Sharpe", "paper P&L", "drawdown"], rows)
         if rows

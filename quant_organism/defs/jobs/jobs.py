@@ -37,8 +37,8 @@ def _evolution_job(name: str, preset: str):
         # the parallelism lives inside the population step (process pool or Ray).
         executor_def=dg.in_process_executor,
         config=dg.RunConfig(ops={"evolution__population": EvolutionRunConfig(preset=preset)}),
-        description=f"population -> configs -> validated -> deployed -> report for one evolution date, '{preset}' preset; "
-        "beside them the documented tier's verdict on the same date.",
+        description=f"population -> configs -> validated and the documented tier on the same frames -> deployed (both "
+        f"tiers' passers in one decision) -> report, for one evolution date, '{preset}' preset.",
     )
 
 
