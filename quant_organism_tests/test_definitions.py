@@ -20,8 +20,8 @@ SNAPSHOT: dict[str, list[str]] = {
     "evolution/population": ["market/candles", "market/funding_rates", "market/regime"],
     "evolution/strategy_configs": ["evolution/population"],
     "validation/validated_strategies": ["evolution/strategy_configs"],
-    "validation/documented_tier": ["market/candles", "market/funding_rates"],  # every day before the date
-    "deployment/deployed_configs": ["validation/validated_strategies"],
+    "validation/documented_tier": ["evolution/population"],  # the night's frames: the population's coins and lookback
+    "deployment/deployed_configs": ["validation/documented_tier", "validation/validated_strategies"],  # both tiers
     "deployment/evolution_report": ["deployment/deployed_configs"],
     "runtime/paper_performance": ["deployment/deployed_configs", "deployment/evolution_report", "market/candles"],
     "runtime/paper_bars": ["deployment/deployed_configs"],  # each closed hour, into the same ledger
@@ -122,8 +122,9 @@ def _upstream_keys(graph, child: dg.AssetKey, parent: dg.AssetKey, keys: list[st
 
 
 def test_a_days_population_depends_on_its_whole_lookback_of_candles():
-    """Population D reads the trailing 540 days (the full preset's lookback); the graph says so, and the UI's
-    snapshot of the graph carries the mapping (only Dagster's built-in mappings reach the UI)."""
+    """Population D reads a lookback fitted to the history, up to 2,190 days (the full preset's cap); the graph
+    declares the longest (from the partitions' first day), and the UI's snapshot of the graph carries the mapping
+    (only Dagster's built-in mappings reach the UI)."""
     from dagster._core.remote_representation.external_data import RepositorySnap
 
     from quant_organism.defs.evolution.assets import LOOKBACK_EDGE_DAYS, POPULATION
@@ -133,11 +134,11 @@ def test_a_days_population_depends_on_its_whole_lookback_of_candles():
     graph = defs.get_repository_def().asset_graph
     day = "2025-07-14"
     regime_days = _upstream_keys(graph, POPULATION, REGIME, [day])
-    assert LOOKBACK_EDGE_DAYS == 540 and len(regime_days) == 540
-    assert (regime_days[0], regime_days[-1]) == ("2024-01-22", day)  # D - 539 .. D
+    assert LOOKBACK_EDGE_DAYS == 2190 and len(regime_days) == 561  # D - 2189 .. D, from the partitions' first day
+    assert (regime_days[0], regime_days[-1]) == ("2024-01-01", day)
     candles = _upstream_keys(graph, REGIME, CANDLES, regime_days)
     candle_days = {key.split("|")[1] for key in candles}  # date x coin keys read 'coin|date'
-    assert len(candle_days) >= 500 and len(candles) == 540 * 5
+    assert len(candle_days) >= 500 and len(candles) == 561 * 5
     # a candle partition of an old day leads to the population, through the regime of its day
     assert "2024-02-01" in candle_days
 
@@ -145,7 +146,7 @@ def test_a_days_population_depends_on_its_whole_lookback_of_candles():
     node = next(n for n in snap.asset_nodes if n.asset_key == POPULATION)
     edge = next(e for e in node.parent_edges if e.parent_asset_key == REGIME)
     assert isinstance(edge.partition_mapping, dg.TimeWindowPartitionMapping)
-    assert edge.partition_mapping.start_offset == -539
+    assert edge.partition_mapping.start_offset == -2189
 
 
 def test_partitions_follow_the_environment_of_each_load(monkeypatch):

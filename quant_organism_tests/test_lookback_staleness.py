@@ -1,5 +1,5 @@
-"""Stale lookbacks: a population whose 540-day lookback gets newer data fails `lookback_current`, through a real
-Dagster instance's event log and the sensor that records the check."""
+"""Stale lookbacks: a population whose lookback (the one it read, recorded in its `windows` metadata) gets newer data
+fails `lookback_current`, through a real Dagster instance's event log and the sensor that records the check."""
 
 from __future__ import annotations
 
@@ -16,12 +16,22 @@ from quant_organism.defs.market.assets import CANDLES, FUNDING
 from quant_organism.defs.market.regime import REGIME
 
 DAY, OTHER = "2025-07-14", "2024-01-01"  # OTHER's lookback ends before OUTSIDE and INSIDE
+READ_DAYS = 400  # the lookback population DAY read (fitted to the history): shorter than the edge's LOOKBACK_EDGE_DAYS
 INSIDE = (pd.Timestamp(DAY) - pd.Timedelta(days=300)).strftime("%Y-%m-%d")
-OUTSIDE = (pd.Timestamp(DAY) - pd.Timedelta(days=LOOKBACK_EDGE_DAYS)).strftime("%Y-%m-%d")  # one day before it
+OUTSIDE = (pd.Timestamp(DAY) - pd.Timedelta(days=READ_DAYS)).strftime("%Y-%m-%d")  # one day before what it read
+
+
+def _windows(day: str, days: int) -> dict:
+    """The `windows` metadata of a population that read the `days` days ending on `day` (as the asset records it)."""
+    end = pd.Timestamp(day, tz="UTC") + pd.Timedelta(days=1)
+    first = end - pd.Timedelta(days=days)
+    return {"evolution_date": day, "train": {"start": first.isoformat(), "end": (first + pd.Timedelta(days=days // 2)).isoformat()},
+            "walk_forward": {"start": (end - pd.Timedelta(days=days // 4)).isoformat(), "end": end.isoformat()}}  # fmt: skip
 
 
 def _materialised(instance, asset: dg.AssetKey, partition: str) -> None:
-    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=asset, partition=partition))
+    metadata = {"windows": dg.MetadataValue.json(_windows(partition, READ_DAYS))} if asset == POPULATION else None
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=asset, partition=partition, metadata=metadata))
 
 
 CHECK = dg.AssetCheckKey(POPULATION, LOOKBACK_CHECK)
@@ -60,7 +70,9 @@ def test_new_data_inside_the_lookback_marks_the_population_stale_and_re_evolving
         _materialised(instance, POPULATION, DAY)
         fresh = _check(instance, DAY)
         assert fresh.passed and fresh.metadata["newer_inputs"].value == 0
-        assert fresh.metadata["lookback"].value.endswith(f".. {DAY}")
+        first_read = (pd.Timestamp(DAY) - pd.Timedelta(days=READ_DAYS - 1)).strftime("%Y-%m-%d")
+        assert fresh.metadata["lookback"].value == f"{first_read} .. {DAY}"  # what it read, not the edge's longest
+        assert LOOKBACK_EDGE_DAYS > READ_DAYS
 
         sensor = lookback_staleness_sensor
         first = sensor(dg.build_sensor_context(instance=instance, definitions=definitions))
@@ -68,7 +80,7 @@ def test_new_data_inside_the_lookback_marks_the_population_stale_and_re_evolving
         cursor = instance.get_latest_storage_id_by_partition(CANDLES, dg.DagsterEventType.ASSET_MATERIALIZATION)
         cursor = str(max(cursor.values()))
 
-        _materialised(instance, CANDLES, f"ETH|{OUTSIDE}")  # re-ingested just before the lookback: not read
+        _materialised(instance, CANDLES, f"ETH|{OUTSIDE}")  # inside the edge, a day before what it read: not read
         quiet = sensor(dg.build_sensor_context(instance=instance, definitions=definitions, cursor=cursor))
         assert isinstance(quiet, dg.SkipReason) and "no materialised population" in quiet.skip_message
         assert _check(instance, DAY).passed

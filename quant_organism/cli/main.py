@@ -196,12 +196,18 @@ def _evolve_phase(
 
 
 def _documented_line(verdict: dict) -> str:
-    """The documented tier's verdict of the day in one line (validation/documented_tier; not traded yet)."""
+    """The documented tier's verdict of the day in one line (validation/documented_tier); its passers competed for
+    capital in the night's decision, whose outcome the life-cycle lines show."""
     trend = next((f for f in verdict["families"] if f["family"] == "ts_trend"), {})
     reach = (trend.get("power") or {}).get("detectable_sharpe_50")
     passed = f"passed {', '.join(verdict['passed'])}" if verdict["passed"] else "nothing passed"
     could = f"; its trend test could see Sharpe >= {reach:.2f}" if reach else f"; {trend.get('reason') or 'not judged'}"
-    return f"documented tier ({verdict['span']['days']} days of evidence, reported, not traded): {passed}{could}"
+    skipped = "".join(
+        f"; {f['family']} skipped: {f['reason']}" for f in verdict["families"] if not f["tested"] and "funding" in f["reason"]
+    )
+    return (
+        f"documented tier ({verdict['span']['days']} days of evidence, its passers compete for capital): {passed}{could}{skipped}"
+    )
 
 
 def _report_lines(report: dict) -> list[str]:

@@ -15,7 +15,7 @@ import dagster as dg
 from quant_organism.automation.lookback import populations_reading
 from quant_organism.defs.automation.conditions import automation_status
 from quant_organism.defs.evolution.assets import LOOKBACK_EDGE_DAYS, POPULATION
-from quant_organism.defs.evolution.lookback import LOOKBACK_INPUTS, input_day, lookback_evaluation
+from quant_organism.defs.evolution.lookback import LOOKBACK_INPUTS, input_day, lookback_evaluation, lookback_window
 
 
 def make_lookback_staleness_sensor(minimum_interval_seconds: int = 300, name: str = "lookback_staleness_sensor"):
@@ -23,8 +23,8 @@ def make_lookback_staleness_sensor(minimum_interval_seconds: int = 300, name: st
         name=name,
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=automation_status(),
-        description="Records a population's lookback_current check again when regimes, candles or funding inside its "
-        f"{LOOKBACK_EDGE_DAYS}-day lookback are materialised after it (Dagster's staleness skips that edge).",
+        description="Records a population's lookback_current check again when regimes, candles or funding inside the "
+        f"lookback it read (up to {LOOKBACK_EDGE_DAYS} days) are materialised after it (Dagster's staleness skips that edge).",
     )
     def _staleness(context: dg.SensorEvaluationContext):
         cursor = int(context.cursor) if context.cursor else None
@@ -43,7 +43,8 @@ def make_lookback_staleness_sensor(minimum_interval_seconds: int = 300, name: st
         if cursor is None:  # the first tick only learns where the log stands: populations check themselves
             return dg.SkipReason(f"cursor set at storage id {top}; later inputs will be checked against populations")
         days = {input_day(asset, str(p)) for asset, by_partition in changed.items() for p in by_partition}
-        affected = populations_reading(days, instance.get_materialized_partitions(POPULATION), LOOKBACK_EDGE_DAYS)
+        candidates = populations_reading(days, instance.get_materialized_partitions(POPULATION), LOOKBACK_EDGE_DAYS)
+        affected = [day for day in candidates if _reads_any(lookback_window(day, instance), days)]  # what each really read
         if not affected:
             return dg.SkipReason(f"{len(ids)} new input partition(s); no materialised population reads their days")
         stale = []
@@ -57,6 +58,11 @@ def make_lookback_staleness_sensor(minimum_interval_seconds: int = 300, name: st
         )
 
     return _staleness
+
+
+def _reads_any(window: tuple[str, str], days) -> bool:
+    first, last = window
+    return any(first <= day <= last for day in days)
 
 
 lookback_staleness_sensor = make_lookback_staleness_sensor()

@@ -38,13 +38,18 @@ STRATEGY_CONFIGS = dg.AssetKey(["evolution", "strategy_configs"])
 MIN_COVERAGE = 0.9  # share of the train window's bars that must be present and clean
 
 # Population D reads the trailing lookback of every coin from the lake: candles, funding and the regimes
-# joined onto them. Its edge to the regimes spans the longest preset lookback (LOOKBACK_EDGE_DAYS), and each
-# regime day depends on every coin's candles of that day, so the asset graph and the UI show the population's
-# whole lookback of candles. Dagster has no built-in mapping from a daily asset to a window of a date x coin
-# asset, hence the edges to candles and funding map D to all coins of D only. The window's coverage is
+# joined onto them. The lookback is fitted to the history (fit_to_history): it grows with the lake up to a preset's
+# `max_lookback_days`. Its edge to the regimes spans the longest any preset can read (LOOKBACK_EDGE_DAYS), and each
+# regime day depends on every coin's candles of that day, so the asset graph and the UI show every day a population
+# may read; the lookback it did read is in its metadata (`windows`), which the `lookback_current` check and the
+# staleness sensor follow (lookback.py). Dagster has no built-in mapping from a daily asset to a window of a
+# date x coin asset, hence the edges to candles and funding map D to all coins of D only. The window's coverage is
 # still checked at run time (MIN_COVERAGE).
-LOOKBACK_EDGE_DAYS = max(int(preset_values(name).get("lookback_days", 0)) for name in preset_names())
-REGIME_LOOKBACK = lookback_days(LOOKBACK_EDGE_DAYS)  # population D -> regimes D-539 .. D
+LOOKBACK_EDGE_DAYS = max(
+    max(int(preset_values(name).get("lookback_days") or 0), int(preset_values(name).get("max_lookback_days") or 0))
+    for name in preset_names()
+)
+REGIME_LOOKBACK = lookback_days(LOOKBACK_EDGE_DAYS)  # population D -> regimes D-2189 .. D (the production preset's cap)
 
 
 JOB_PRESET = "job"  # the preset of the job the run belongs to; the production preset under the automation

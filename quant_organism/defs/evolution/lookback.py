@@ -1,11 +1,13 @@
 """Is a population still the evolution of the data now in its lookback? The `lookback_current` check.
 
-Population D reads 540 days of every coin's candles, funding and regimes, and its edge to the regimes
-declares that lookback (assets.py). Dagster's own staleness does not follow that edge: it skips data-version
-staleness over any edge of 100 partitions or more (SKIP_PARTITION_DATA_VERSION_DEPENDENCY_THRESHOLD), so
-re-ingesting a candle of last spring would never mark a population stale. This check does it over the
-declared window: it fails when any partition of the regimes, candles or funding inside the population's
-lookback was materialised after the population (event-log storage ids, which only grow), and names them.
+Population D reads its fitted lookback of every coin's candles, funding and regimes (540 days in the production
+preset, grown with the history up to 2,190), and its edge to the regimes declares the longest it may read
+(assets.py). Dagster's own staleness does not follow that edge: it skips data-version staleness over any edge of 100
+partitions or more (SKIP_PARTITION_DATA_VERSION_DEPENDENCY_THRESHOLD), so re-ingesting a candle of last spring
+would never mark a population stale. This check does it over the window the population really read (its
+`windows` metadata: train start to walk-forward end; the edge's window for one stored without them): it fails
+when any partition of the regimes, candles or funding inside it was materialised after the population
+(event-log storage ids, which only grow), and names them.
 It runs after each population in the evolution jobs, and the lookback staleness sensor records it again
 (a run-less check evaluation) for every population whose window receives new data (automation/staleness.py).
 """
@@ -13,6 +15,7 @@ It runs after each population in the evolution jobs, and the lookback staleness 
 from collections.abc import Mapping
 
 import dagster as dg
+import pandas as pd
 
 from quant_organism.defs.evolution.assets import POPULATION, REGIME_LOOKBACK
 from quant_organism.defs.market.assets import CANDLES, FUNDING
@@ -24,8 +27,18 @@ LOOKBACK_INPUTS = (REGIME, CANDLES, FUNDING)
 SHOWN = 20  # newer inputs named in the check's metadata; the count covers them all
 
 
-def lookback_window(day: str) -> tuple[str, str]:
-    """First and last day of the regimes population `day` depends on, through the very mapping its edge declares."""
+def lookback_window(day: str, instance: dg.DagsterInstance | None = None) -> tuple[str, str]:
+    """First and last day population `day` read: the windows its latest materialisation recorded (the lookback fitted
+    to the history), else the days its edge to the regimes declares (the longest any preset may read)."""
+    if instance is not None:
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=POPULATION, asset_partitions=[day]), limit=1, ascending=False
+        ).records
+        windows = records[0].asset_materialization.metadata.get("windows") if records else None
+        if windows is not None:
+            data = windows.data
+            last = pd.Timestamp(data["walk_forward"]["end"]) - pd.Timedelta(days=1)
+            return pd.Timestamp(data["train"]["start"]).strftime("%Y-%m-%d"), last.strftime("%Y-%m-%d")
     subset = daily_partitions.empty_subset().with_partition_keys([day])
     parents = REGIME_LOOKBACK.get_upstream_mapped_partitions_result_for_partitions(subset, daily_partitions, daily_partitions)
     days = sorted(parents.partitions_subset.get_partition_keys())
@@ -56,7 +69,7 @@ def newer_lookback_inputs(
 
 def lookback_evaluation(instance: dg.DagsterInstance, day: str) -> dg.AssetCheckEvaluation:
     """The check's verdict on population `day`: passed, or a warning naming the inputs newer than it."""
-    window = lookback_window(day)
+    window = lookback_window(day, instance)
     newer = newer_lookback_inputs(instance, day, window)
     verdict = {"asset_key": POPULATION, "check_name": LOOKBACK_CHECK, "partition": day}
     if newer is None:
