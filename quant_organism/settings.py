@@ -52,8 +52,8 @@ UNIVERSE_FILE = "universe.json"  # under the data root: `python -m quant_organis
 
 def coins() -> tuple[str, ...]:
     """The universe: `QUANT_ORGANISM_COINS` (comma-separated) if set, else `QUANT_ORGANISM_UNIVERSE=topN`
-    (the hyperliquid source: the exchange's top N by volume, as `universe --top N` saved them; the files source: the
-    point-in-time top N of a folder on a day, as `universe --top N --as-of DAY` saved them; the synthetic
+    (the hyperliquid source: the exchange's top N by volume, as `universe --top N` saved them; the files source: every
+    coin of the folder, the night's members chosen point in time from the lake (`point_in_time_universe`); the synthetic
     source: the five default coins plus N-5 more on the same market factor, `synthetic_universe`), else BTC,ETH,SOL,DOGE,XRP.
     Coin partitions follow it: a coin is added without a code change."""
     value = os.environ.get("QUANT_ORGANISM_COINS", "")
@@ -75,7 +75,9 @@ def coins() -> tuple[str, ...]:
         raise ValueError(f"QUANT_ORGANISM_UNIVERSE={universe!r}: expected 'default' or 'topN' with N in 1..200 (e.g. top50)")
     n = int(match.group(1))
     saved = data_dir() / UNIVERSE_FILE
-    if source_name() in ("hyperliquid", "files"):
+    if source_name() == "files":  # point in time: every coin of the folder, delisted ones included (`universe_top`)
+        return folder_coins()
+    if source_name() == "hyperliquid":
         if not saved.is_file():
             raise ValueError(
                 f"QUANT_ORGANISM_UNIVERSE={universe}: no {saved} yet; run `python -m quant_organism universe --top {n}`"
@@ -91,13 +93,28 @@ def coins() -> tuple[str, ...]:
     return synthetic_universe(n)
 
 
+def folder_coins() -> tuple[str, ...]:
+    """Every coin with a candle or funding file in the files source's folder (the lake keeps them all)."""
+    from quant_organism.market.sources.files import FileSource
+
+    folder = files_dir()
+    if folder is None or not folder.is_dir():
+        raise ValueError(f"QUANT_ORGANISM_UNIVERSE={os.environ.get('QUANT_ORGANISM_UNIVERSE')} with the files source reads "
+                         "every coin of QUANT_ORGANISM_FILES_DIR: set it to a folder of candle files")  # fmt: skip
+    coins = tuple(FileSource(folder).coins())
+    if not coins:
+        raise ValueError(f"QUANT_ORGANISM_FILES_DIR={folder}: no candle or funding files")
+    return coins
+
+
 def point_in_time_universe() -> bool:
-    """Whether the universe is a point-in-time ranking over files (`universe --top N` with the files source): its
-    coins listed on different days, and each joins the run when its history begins instead of cutting everyone's."""
-    saved = data_dir() / UNIVERSE_FILE
-    if source_name() != "files" or not re.fullmatch(r"top\d+", os.environ.get("QUANT_ORGANISM_UNIVERSE", "").strip()):
+    """Whether the universe is a point-in-time ranking (`QUANT_ORGANISM_UNIVERSE=topN` with the files source, no
+    fixed `QUANT_ORGANISM_COINS`): every coin of the folder is ingested, each joins the run when its history begins
+    instead of cutting everyone's, and on each night the members are the top N by trailing dollar volume among the
+    coins with 90 days of history, decided from the lake's bars before the day (`universe_top`)."""
+    if os.environ.get("QUANT_ORGANISM_COINS", "").strip():
         return False
-    return saved.is_file() and json.loads(saved.read_text()).get("source") == "files"
+    return source_name() == "files" and bool(re.fullmatch(r"top\d+", os.environ.get("QUANT_ORGANISM_UNIVERSE", "").strip()))
 
 
 def universe_top() -> int | None:

@@ -114,8 +114,9 @@ def _daily_file(folder, coin: str, first: str, days: int, volume: float, last: i
 
 def test_files_top_n_point_in_time_saved_as_the_universe(tmp_path, monkeypatch, capsys):
     """`universe --top N` over a folder of files ranks on `--as-of` from the days before it only: a coin listed
-    too recently is not a member yet, a delisted one no longer is, and `QUANT_ORGANISM_UNIVERSE=topN` with the
-    files source then reads that list and marks the universe point in time."""
+    too recently is not a member yet, a delisted one no longer is. `QUANT_ORGANISM_UNIVERSE=topN` with the files
+    source is a point-in-time universe on every night: every coin of the folder is ingested (delisted ones
+    included) and each night's members are chosen from the lake (test_night_universe below), not a saved list."""
     from quant_organism.cli.main import main
 
     folder = tmp_path / "files"
@@ -130,13 +131,15 @@ def test_files_top_n_point_in_time_saved_as_the_universe(tmp_path, monkeypatch, 
     monkeypatch.setenv("QUANT_ORGANISM_SOURCE", "files")
     monkeypatch.setenv("QUANT_ORGANISM_FILES_DIR", str(folder))
     monkeypatch.setenv("QUANT_ORGANISM_UNIVERSE", "top3")
-    assert not settings.point_in_time_universe()  # no list saved yet
-    with pytest.raises(ValueError, match="point-in-time top N"):
-        settings.coins()
+    assert settings.point_in_time_universe() and settings.universe_top() == 3
+    assert settings.coins() == ("BIG", "GONE", "MID", "NEW")  # every coin of the folder: the lake keeps them all
     assert main(["universe", "--top", "3", "--as-of", "2024-10-01"]) == 0
     saved = json.loads((data / "universe.json").read_text())
     assert saved["coins"] == ["BIG", "MID"] and saved["source"] == "files" and saved["as_of"] == "2024-10-01"
-    assert settings.coins() == ("BIG", "MID") and settings.point_in_time_universe()
+    assert settings.coins() == ("BIG", "GONE", "MID", "NEW")  # a saved list is a record, not the product's universe
+    monkeypatch.setenv("QUANT_ORGANISM_COINS", "BIG")  # a fixed list stays available as an explicit setting
+    assert settings.coins() == ("BIG",) and not settings.point_in_time_universe() and settings.universe_top() is None
+    monkeypatch.delenv("QUANT_ORGANISM_COINS")
     assert main(["universe", "--top", "1", "--as-of", "2024-06-01", "--files", str(folder)]) == 0  # before GONE delisted
     assert json.loads((data / "universe.json").read_text())["coins"] == ["GONE"]
     recorded = members_as_of(data / UNIVERSE_HISTORY_DIR, "2024-10-02")
@@ -145,3 +148,24 @@ def test_files_top_n_point_in_time_saved_as_the_universe(tmp_path, monkeypatch, 
     assert "90 days of bars" in capsys.readouterr().err
     monkeypatch.setenv("QUANT_ORGANISM_SOURCE", "synthetic")
     assert not settings.point_in_time_universe()
+
+
+def test_night_universe_reads_only_the_days_up_to_the_night() -> None:
+    """A night's members (the day after it) and the coins it reads (members on some day of its lookback): a coin
+    listed too recently is absent, a delisted one is seen while the lookback holds its member days, and what comes
+    after the night changes nothing (prefix invariance)."""
+    from quant_organism.market.universe import night_universe
+
+    days = pd.date_range("2024-01-01", periods=400, freq="D", tz="UTC")
+    volume = pd.DataFrame({"BIG": 1e6, "MID": 1e4, "GONE": 1e9, "NEW": 1e8}, index=days)
+    volume.loc[days[200]:, "GONE"] = float("nan")  # delisted after 200 days
+    volume.loc[: days[330], "NEW"] = float("nan")  # listed on day 331
+    night = days[360]
+    universe = night_universe(volume, night, lookback_days=200, top_n=2)
+    assert universe.members == ("BIG", "MID")  # GONE left; NEW has 29 days of bars, under 90
+    assert set(universe.seen) == {"BIG", "MID", "GONE"}  # GONE was a member inside the lookback
+    assert night_universe(volume.loc[:night], night, 200, 2) == universe
+    later = volume.copy()
+    later.loc[night + pd.Timedelta(days=1) :] = 5e9  # the future cannot decide the night
+    assert night_universe(later, night, 200, 2) == universe
+    assert night_universe(volume, night, lookback_days=100, top_n=2).seen == ("BIG", "MID")  # GONE's days are older

@@ -172,6 +172,9 @@ def _evolve_phase(
         f"{counts['passed_validation']}/{counts['validated_candidates']} candidates pass validation, "
         f"{counts['deployed']} deployed, in {time.perf_counter() - started:.1f}s"
     )
+    universe_line = _universe_line(day)
+    if universe_line:
+        terminal.say("      " + universe_line)
     verdicts_path = artifacts.phase_dir("validation", day, settings.data_dir()) / "verdicts.json"
     mode_note = json.loads(verdicts_path.read_text()).get("mode_note") if verdicts_path.exists() else None
     if mode_note:
@@ -193,6 +196,19 @@ def _evolve_phase(
     if not brief:
         terminal.say(f"      report: {report_dir / 'report.md'}   configs: {settings.data_dir() / STORE_DIR}")
     return None
+
+
+def _universe_line(day: str) -> str | None:
+    """The night's point-in-time universe and train window in one line (None outside a point-in-time universe)."""
+    folder = artifacts.phase_dir("evolution", day, settings.data_dir())
+    if not (folder / "universe.json").exists():
+        return None
+    universe = json.loads((folder / "universe.json").read_text())
+    members, train = universe["members"], universe["train"]
+    shown = ", ".join(members[:10]) + (", ..." if len(members) > 10 else "")
+    return (f"universe: top {universe['top_n']} point in time, {len(members)} members trading from the day after "
+            f"({shown}), {len(universe['seen'])} coins seen in the lookback; train {train['start'][:10]} .. "
+            f"{train['end'][:10]}")  # fmt: skip
 
 
 def _documented_line(verdict: dict) -> str:

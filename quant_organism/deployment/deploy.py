@@ -138,12 +138,15 @@ def deploy(
     verify: pd.DataFrame | None = None,
     max_weight: float = DEFAULT_MAX_WEIGHT,
     universe_top: int | None = None,
+    traded_coins: list[str] | None = None,
 ) -> DeploymentRecord:
     """Write `plan` to the store as the new deployment, all or nothing (see the module docstring).
 
     `verify`: sample OHLCV bars; when given, the staged configs are checked on them before the commit
     point (`verify_staged`) and `DeploymentRefused` is raised instead of committing a broken set.
-    `universe_top`: the point-in-time universe the plan's documented rules trade (None: every coin)."""
+    `universe_top`: the point-in-time universe the plan's documented rules trade (None: every coin); `traded_coins`:
+    the members the evolved strategies trade until the next deployment (None: each one's data window), both kept in
+    the manifest."""
     if not isinstance(plan, DeploymentPlan):
         raise TypeError(f"plan must be a DeploymentPlan (from DecisionEngine.select); got {type(plan).__name__}")
     if not isinstance(loader, StrategyStore):
@@ -174,6 +177,7 @@ def deploy(
                 rules = _rules(plan, load_current_deployment(loader) or {}, evolution_date, universe_top)
                 outcome["archived"] += rules["archived"]
                 manifest = _manifest(plan, outcome, version, when, note, evolution_date, pointer) | rules["manifest"]
+                manifest["traded_coins"] = traded_coins
                 writer.write(version, manifest)
                 fault_point("deployment:staged")
         except BaseException:

@@ -13,6 +13,7 @@ Nothing reads a row at or after d, so the membership of a day never changes when
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -89,3 +90,36 @@ def members_as_of(folder: str | Path, day: str | pd.Timestamp) -> dict | None:
     stamp = pd.Timestamp(day).strftime("%Y-%m-%d")
     earlier = sorted(p for p in Path(folder).glob("*.json") if p.stem < stamp) if Path(folder).is_dir() else []
     return json.loads(earlier[-1].read_text()) if earlier else None
+
+
+WARM_DAYS = MIN_HISTORY_DAYS + 31  # days of bars before a span that make its membership that of any longer history
+
+
+@dataclass(frozen=True)
+class NightUniverse:
+    """A night's point-in-time universe: what the chain of evolution day `day` reads and what its deployment trades."""
+
+    day: pd.Timestamp
+    top_n: int
+    seen: tuple[str, ...]  # members on some day of the lookback (and of the day after): the coins the night reads
+    members: tuple[str, ...]  # members of the day after `day`, chosen from the days up to it: the coins it trades
+
+    def describe(self) -> str:
+        return (f"point-in-time top {self.top_n}: {len(self.members)} members on {(self.day + pd.Timedelta(days=1)).date()} "
+                f"({', '.join(self.members[:8])}{', ...' if len(self.members) > 8 else ''}), {len(self.seen)} coins seen "
+                "in the lookback")  # fmt: skip
+
+
+def night_universe(dollar_volume: pd.DataFrame, day: str | pd.Timestamp, lookback_days: int, top_n: int) -> NightUniverse:
+    """The universe of evolution day `day` with a lookback of `lookback_days` days from a daily dollar-volume panel
+    that reaches `WARM_DAYS` before the lookback: every coin that was a member on some day of the lookback or on the
+    day after `day` (the coins a point-in-time portfolio over that span could have held, delisted ones included),
+    and the members of the day after. Only days up to `day` decide anything."""
+    stamp = _utc_day(day)
+    panel = dollar_volume.loc[dollar_volume.index <= stamp]
+    following = stamp + pd.Timedelta(days=1)
+    panel = panel.reindex(panel.index.append(pd.DatetimeIndex([following]))) if following not in panel.index else panel
+    members = panel_members(panel, top_n)
+    start = following - pd.Timedelta(days=lookback_days)
+    return NightUniverse(stamp, top_n, tuple(members_during(members, start, following + pd.Timedelta(days=1))),
+                         tuple(members_on(members, following)))  # fmt: skip

@@ -16,6 +16,7 @@ from quant_organism.core.faults import fault_point
 from quant_organism.core.metrics import growth
 from quant_organism.defs.automation.conditions import chain_condition
 from quant_organism.defs.deployment.night import stored_night
+from quant_organism.defs.shared.history import UNIVERSE_FILE
 from quant_organism.defs.shared.partitions import daily_partitions
 from quant_organism.defs.shared.resources import (
     ArtifactsResource,
@@ -151,6 +152,7 @@ def deployed_configs(
                 verify=sample,
                 max_weight=config.max_weight,
                 universe_top=settings.universe_top(),
+                traded_coins=_traded_coins(artifacts, day),
             )
         except DeploymentRefused as refused:
             raise dg.Failure(str(refused), metadata={"problems": dg.MetadataValue.json(refused.problems)}) from None
@@ -204,6 +206,13 @@ def deployed_configs(
             )
         ],
     )
+
+
+def _traded_coins(artifacts: ArtifactsResource, day: str) -> list[str] | None:
+    """The members the night's point-in-time universe trades (the day after the evolution date); None: every coin of
+    each strategy's data window."""
+    path = artifacts.phase_dir("evolution", day) / UNIVERSE_FILE
+    return list(artifact_files.read_json(path)["members"]) if path.exists() else None
 
 
 def _kept_deployment(store, note: str) -> dict:

@@ -14,7 +14,7 @@ from quant_organism.core.faults import fault_point
 from quant_organism.defs.automation.conditions import chain_condition, population_condition
 from quant_organism.defs.market.assets import CANDLES, FUNDING
 from quant_organism.defs.market.regime import REGIME
-from quant_organism.defs.shared.history import fit_to_history, listed_days
+from quant_organism.defs.shared.history import UNIVERSE_FILE, fit_to_history, listed_days, night_universe_of
 from quant_organism.defs.shared.partitions import all_coins_of_day, daily_partitions, lookback_days
 from quant_organism.defs.shared.resources import (
     ArtifactsResource,
@@ -220,11 +220,15 @@ def population(
         check_cost(plan["estimated_cost_usd"], budget.cost_limit)
     except CostLimitExceeded as exc:
         raise dg.Failure(description=str(exc), metadata={"cost_plan": dg.MetadataValue.json(plan)}) from None
-    loaded = load_market_frames(lake.lake(), settings.coins(), windows.train.start, windows.train.end, settings.interval())
-    coverage = loaded.coverage(listed_days(lake, settings.coins()))
+    universe = night_universe_of(lake, day, evolution.lookback_days)
+    coins = settings.coins() if universe is None else universe.seen
+    if universe is not None:
+        context.log.info(f"{universe.describe()}; train {windows.train.start.date()} .. {windows.train.end.date()}")
+    loaded = load_market_frames(lake.lake(), coins, windows.train.start, windows.train.end, settings.interval())
+    coverage = loaded.coverage(listed_days(lake, coins))
     if coverage < MIN_COVERAGE:
         raise thin_window(
-            uncovered_days(loaded.frames, settings.coins(), windows.train.start, windows.train.end)
+            uncovered_days(loaded.frames, coins, windows.train.start, windows.train.end)
             or [windows.train.start.strftime("%Y-%m-%d")],
             f"only {coverage:.0%} of the train window {windows.train.start.date()} .. {windows.train.end.date()} "
             f"is in the lake (need {MIN_COVERAGE:.0%})",
@@ -258,6 +262,9 @@ def population(
         )
     budget_info = {**clock.to_dict(), **plan, **spent, "cost_limit": budget.cost_limit, "cpu_hour_price": budget.cpu_hour_price}
     directory = artifacts.save_evolution(result, {"run_id": run_id, "budget": budget_info})
+    if universe is not None:
+        artifact_files.write_json(directory / UNIVERSE_FILE, {"top_n": universe.top_n, "members": list(universe.members),
+                                  "seen": list(universe.seen), "train": windows.train.to_dict()})  # fmt: skip
     artifacts.archive("populations", day, run_id, tag_phase(result.population, None, "evolution"))
     artifacts.archive("generations", day, run_id, tag_phase(result.generation_stats, None, "evolution"))
     artifacts.archive("runs", day, run_id, run_row(result.totals(), result.config.model_dump(mode="json"), budget_info))
@@ -283,6 +290,7 @@ def population(
             "retired_in_paper_by_seed": dg.MetadataValue.json(deaths),
             "batch_wall_s": dg.MetadataValue.md(batches.to_markdown(index=False)),
             "windows": dg.MetadataValue.json(windows.as_dict()),
+            "universe": universe.describe() if universe is not None else f"the configured coins: {', '.join(coins)}",
             "skipped_partitions": dg.MetadataValue.json(loaded.skipped[:100]),
             "fitness_plot": dg.MetadataValue.md(markdown_image(fitness_over_generations(result.generation_stats), "fitness")),
             "path": dg.MetadataValue.path(str(directory)),

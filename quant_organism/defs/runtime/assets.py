@@ -301,7 +301,8 @@ def _trade_genomes(
         # The backtest's sizing, plus the operator's policy and the portfolio's risk controls (breakers per engine:
         # one anchor, one portfolio in the usual case); where they act, the ledger says so and parity is judged
         # up to there.
-        engine = StrategyRuntimeEngine(group, policy=policy.runtime_policy(), signal_mode="precomputed", risk=limits)
+        engine = StrategyRuntimeEngine(group, coins=deployment.get("traded_coins"), policy=policy.runtime_policy(),
+                                       signal_mode="precomputed", risk=limits)  # fmt: skip
         summary = PaperTrader(engine, ledger, version=deployment.get("version")).run(frames, start=start, end=end)
         events += summary.result.risk_events
         bars = max(bars, summary.bars)

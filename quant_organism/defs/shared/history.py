@@ -10,6 +10,8 @@ from quant_organism import settings
 from quant_organism.defs.shared.resources import LakeResource
 from quant_organism.evolution.config import EvolutionConfig
 from quant_organism.evolution.windows import evolution_windows
+from quant_organism.market.panel import panel_from_rows
+from quant_organism.market.universe import WARM_DAYS, NightUniverse, night_universe
 
 
 def listed_days(lake: LakeResource, coins) -> dict | None:
@@ -43,3 +45,20 @@ def fit_to_history(context, evolution: EvolutionConfig, lake: LakeResource, day:
             f"{windows.out_of_sample.days:.0f}, walk-forward {windows.walk_forward.days:.0f} days"
         )
     return fitted
+
+
+UNIVERSE_FILE = "universe.json"  # beside a night's population: its point-in-time universe (members, coins seen)
+
+
+def night_universe_of(lake: LakeResource, day: str, lookback_days: int) -> NightUniverse | None:
+    """The night's point-in-time universe from the lake's bars up to `day` (market/universe.night_universe): the
+    coins the night reads and the members its deployment trades; None outside a point-in-time universe."""
+    top = settings.universe_top()
+    if top is None:
+        return None
+    end = pd.Timestamp(day, tz="UTC") + pd.Timedelta(days=1)
+    start = end - pd.Timedelta(days=lookback_days + WARM_DAYS)
+    candles, _ = lake.lake().read("candles", settings.coins(), start, end, settings.interval(), columns=["close", "volume"])
+    if candles.empty:
+        raise dg.Failure(description=f"the lake holds no candles from {start.date()} to {day}: ingest the market data first")
+    return night_universe(panel_from_rows(candles).dollar_volume, day, lookback_days, top)
