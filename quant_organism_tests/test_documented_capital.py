@@ -121,7 +121,9 @@ def test_the_retrospective_trades_a_chosen_rule_as_a_sleeve_of_the_capital():
     searched = [_config(n, s.genes, s.allocation) for n, s in outcome.live.items() if s.genes is not None]
     rest = trade_forward(searched, forward, date, until, spec.costs, spec.risk).returns
     rules = {n: s.allocation for n, s in outcome.live.items() if s.genes is None}
-    sleeves = documented.rule_bar_returns(forward, rules, organism.returns.index).mul(pd.Series(rules), axis=1).sum(axis=1)
+    entered = {n: s.since for n, s in outcome.live.items() if s.genes is None}  # a newly chosen rule pays its entry
+    sleeves = documented.rule_bar_returns(forward, rules, organism.returns.index, since=entered)
+    sleeves = sleeves.mul(pd.Series(rules), axis=1).sum(axis=1)
     np.testing.assert_allclose(organism.returns.to_numpy(), (rest + sleeves).to_numpy(), atol=1e-12)
 
 

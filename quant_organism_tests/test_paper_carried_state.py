@@ -83,7 +83,7 @@ def test_a_paper_run_resumed_from_carried_state_equals_one_from_scratch(data_dir
     lake = MarketLake(data_dir / "lake")
     first, end = pd.Timestamp(PAPER_DAYS[0], tz="UTC"), pd.Timestamp(PAPER_DAYS[-1], tz="UTC") + pd.Timedelta(days=1)
     store = StrategyStore(before_paper)
-    deployment, live, _ = _book_in_force(store, first)
+    deployment, live, _, _ = _book_in_force(store, first)
     no_risk = NO_RISK["resources"]["operator_policy"]["config"]
     policy, source = OperatorPolicyResource(path=str(tmp_path / "no-policy.json"), **no_risk).policy(store)
     scratch = PaperLedger(tmp_path / "scratch" / "ledger.duckdb")

@@ -158,7 +158,7 @@ def test_night_universe_reads_only_the_days_up_to_the_night() -> None:
 
     days = pd.date_range("2024-01-01", periods=400, freq="D", tz="UTC")
     volume = pd.DataFrame({"BIG": 1e6, "MID": 1e4, "GONE": 1e9, "NEW": 1e8}, index=days)
-    volume.loc[days[200]:, "GONE"] = float("nan")  # delisted after 200 days
+    volume.loc[days[200] :, "GONE"] = float("nan")  # delisted after 200 days
     volume.loc[: days[330], "NEW"] = float("nan")  # listed on day 331
     night = days[360]
     universe = night_universe(volume, night, lookback_days=200, top_n=2)

@@ -67,7 +67,7 @@ def paper_bars(
     book = _book_in_force(catalog.store(), start.floor("D"))
     if isinstance(book, dg.MaterializeResult):
         return book
-    deployment, live, probation = book
+    deployment, live, probation, _ = book  # documented rules act at the day's close: the daily paper asset steps them
     coins, interval = traded_coins(live), settings.interval()
 
     def frames_from(anchor: pd.Timestamp) -> dict[str, pd.DataFrame]:
