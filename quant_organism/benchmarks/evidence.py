@@ -13,6 +13,11 @@ chain does, then follows the next 180 days, which the gate never saw. It reports
   "best rule in sample" and the equal-weight buy-and-hold;
 with Wilson 95% intervals. A target is MET only when the interval's bound meets it.
 
+Each run also takes the night's decision as the product takes it (deployment/night.decide, the function the nightly
+deployment asset and `run_chain` call) on the tier's passers, their daily returns and the market, with no
+incumbent and a fresh probation ledger: `deployed` is what would enter probation that night. Size and power are
+reported on that too (the decision's correlation filter and Kelly sign may drop a passer; they never add one).
+
 "Planted Sharpe" is the annual Sharpe of a reference rule of the capturing family after costs on the
 evidence span: ts_trend_60d_long_short on trend markets (the grid's rule that matches the planted symmetric
 trend), xs_momentum_14d on momentum markets. Strengths are calibrated once per kind on seeds the runs do not use.
@@ -97,6 +102,7 @@ def specs(first_seed: int = 5000) -> list[EvidenceSpec]:
 def run_one(spec: EvidenceSpec) -> dict:
     from quant_organism.backtest.portfolio import equal_weight_market
     from quant_organism.core.metrics import sharpe
+    from quant_organism.deployment import documented as tier
     from quant_organism.market.sources.planted_panel import PanelMarket
     from quant_organism.strategies.portfolio import DEFAULT_RULE, DOCUMENTED_RULES
     from quant_organism.validation.documented import judge_documented, rule_returns
@@ -119,6 +125,9 @@ def run_one(spec: EvidenceSpec) -> dict:
     capturing = CAPTURING_FAMILY.get(spec.kind)
     trend = families["ts_trend"]
 
+    deployed = night_decision(verdict, returns, market_returns, span, date)
+    deployed_families = {tier.rule_of(name).family for name in deployed}
+
     def forward_sharpe(name: str | None) -> float:
         return float(sharpe(returns.loc[forward, name].to_numpy(), 365.0)) if name else math.nan
 
@@ -134,6 +143,9 @@ def run_one(spec: EvidenceSpec) -> dict:
         "any_passed": bool(verdict.passed),
         "family_passed": {f.family: bool(f.superior) for f in verdict.families},
         "captured": bool(families[capturing].superior) if capturing else False,
+        "deployed": deployed,
+        "deployed_any": bool(deployed),
+        "deployed_capturing": bool(capturing in deployed_families) if capturing else False,
         "pvalues": {f.family: f.spa_pvalue for f in verdict.families},
         "detectable_50": {f.family: f.power.at_50 for f in verdict.families if f.power},
         "detectable_80": {f.family: f.power.at_80 for f in verdict.families if f.power},
@@ -149,6 +161,20 @@ def run_one(spec: EvidenceSpec) -> dict:
     }
 
 
+def night_decision(verdict, returns: pd.DataFrame, market: pd.Series, span, date) -> list[str]:
+    """The rules the night's decision (deployment/night.decide) puts on probation: the tier's passers on their daily
+    returns over the evidence span, beside the market, nothing else live."""
+    from quant_organism.deployment import documented as tier
+    from quant_organism.deployment.night import Night, decide
+
+    days = returns.index[span]
+    night = Night(
+        day=pd.Timestamp(date).date(), verdicts=[], held_out=pd.DataFrame(index=days), market=market.loc[span],
+        documented=tier.candidate_verdicts(verdict), rule_daily=returns.rename(columns=tier.documented_name),
+    )  # fmt: skip
+    return [c.name for c in decide(night).chosen]
+
+
 def summarise(runs: list[dict]) -> tuple[pd.DataFrame, dict]:
     frame = pd.DataFrame(runs)
     rows = []
@@ -156,11 +182,14 @@ def summarise(runs: list[dict]) -> tuple[pd.DataFrame, dict]:
         null = kind in ("null", "beta_null")
         hits = int(group["any_passed"].sum()) if null else int(group["captured"].sum())
         low, high = wilson(hits, len(group))
+        placed = int(group["deployed_any"].sum()) if null else int(group["deployed_capturing"].sum())
+        placed_low, placed_high = wilson(placed, len(group))
         family = "ts_trend" if null else CAPTURING_FAMILY[kind]
         rows.append({
             "kind": kind, "target": target, "runs": len(group),
             "planted_sharpe": group["planted_sharpe"].mean(),
             "rate": hits / len(group), "low": low, "high": high,
+            "decided": placed / len(group), "decided_low": placed_low, "decided_high": placed_high,
             "planner_50": float(np.mean([d.get(family, math.nan) for d in group["detectable_50"]])),
             "planner_80": float(np.mean([d.get(family, math.nan) for d in group["detectable_80"]])),
             "any_pass": group["any_passed"].mean(),
@@ -180,7 +209,11 @@ def summarise(runs: list[dict]) -> tuple[pd.DataFrame, dict]:
     }
     beta = frame[frame["kind"] == "beta_null"]
     trend = table[table["kind"] == "trend"].set_index("target")
+    deployed_runs = int(nulls["deployed_any"].sum())
+    deployed_low, deployed_high = wilson(deployed_runs, len(nulls))
     verdict = {
+        "decision_size": deployed_runs / len(nulls) if len(nulls) else math.nan,
+        "decision_size_ci": [deployed_low, deployed_high],
         "null_runs": len(nulls),
         "size": false_runs / len(nulls) if len(nulls) else math.nan,
         "size_ci": [size_low, size_high],
@@ -196,6 +229,7 @@ def summarise(runs: list[dict]) -> tuple[pd.DataFrame, dict]:
             verdict[f"trend_power_at_{target}"] = {
                 "power": float(row["rate"]), "ci": [float(row["low"]), float(row["high"])], "goal": goal,
                 "point_meets": bool(row["rate"] >= goal), "met": bool(row["low"] >= goal),
+                "decided": float(row["decided"]), "decided_ci": [float(row["decided_low"]), float(row["decided_high"])],
             }  # fmt: skip
     return table, verdict
 
@@ -203,11 +237,15 @@ def summarise(runs: list[dict]) -> tuple[pd.DataFrame, dict]:
 def render(table: pd.DataFrame, verdict: dict, wall_s: float, command: str) -> str:
     shown = table.copy()
     shown["rate [95% CI]"] = [f"{r['rate']:.0%} [{r['low']:.0%}, {r['high']:.0%}]" for _, r in shown.iterrows()]
-    columns = ["kind", "target", "runs", "planted_sharpe", "rate [95% CI]", "planner_50", "planner_80", "any_pass",
+    shown["decided [95% CI]"] = [
+        f"{r['decided']:.0%} [{r['decided_low']:.0%}, {r['decided_high']:.0%}]" for _, r in shown.iterrows()
+    ]
+    columns = ["kind", "target", "runs", "planted_sharpe", "rate [95% CI]", "decided [95% CI]", "planner_50", "planner_80", "any_pass",
                "fwd_pick", "fwd_default", "fwd_naive", "fwd_market", "seconds"]  # fmt: skip
     header = (
         "rate = on nulls the share of runs where any documented family passes (size), elsewhere the share where the "
-        "capturing family passes (power); planner_50/80 = the power planner's detectable Sharpe for that family "
+        "capturing family passes (power); decided = the same counted on what the night's decision function "
+        "(deployment/night.decide) puts on probation; planner_50/80 = the power planner's detectable Sharpe for that family "
         "(mean over runs); planted_sharpe = the reference rule's Sharpe on the evidence span; fwd_* = annual Sharpe "
         f"over the {FORWARD_DAYS} days after the date, never seen by the gate: the tier's pick (runs that pass), the "
         "trend rule at its pre-registered default, the naive in-sample best of the grid, equal-weight buy-and-hold"
@@ -218,6 +256,10 @@ def render(table: pd.DataFrame, verdict: dict, wall_s: float, command: str) -> s
         f"size (any family, {verdict['null_runs']} null runs incl. beta nulls): {verdict['size']:.1%} "
         f"(95% CI {verdict['size_ci'][0]:.1%}-{verdict['size_ci'][1]:.1%}); target <= 5% with the upper bound <= 10%: "
         f"{'MET' if verdict['size_target_met'] else 'NOT MET'}; per family: {fam}"
+    )
+    lines.append(
+        f"size of the night's decision (any rule enters probation, {verdict['null_runs']} null runs): "
+        f"{verdict['decision_size']:.1%} (95% CI {verdict['decision_size_ci'][0]:.1%}-{verdict['decision_size_ci'][1]:.1%})"
     )
     picks = ", ".join(f"{p['pick']} (beta {p['beta']:.2f})" for p in verdict["beta_null_passes"]) or "none"
     lines.append(
@@ -230,7 +272,8 @@ def render(table: pd.DataFrame, verdict: dict, wall_s: float, command: str) -> s
             v = verdict[key]
             state = "MET" if v["met"] else ("point estimate meets, its lower bound does not" if v["point_meets"] else "NOT MET")
             lines.append(f"trend tier power at Sharpe {target}: {v['power']:.0%} (95% CI {v['ci'][0]:.0%}-{v['ci'][1]:.0%}); "
-                         f"goal >= {v['goal']:.0%}: {state}")  # fmt: skip
+                         f"goal >= {v['goal']:.0%}: {state}; deployed by the night's decision: {v['decided']:.0%} "
+                         f"(95% CI {v['decided_ci'][0]:.0%}-{v['decided_ci'][1]:.0%})")  # fmt: skip
     lines.append(f"wall time {wall_s:.0f} s")
     return "\n".join(lines)
 
