@@ -71,9 +71,62 @@ def test_a_passing_rule_is_deployed_nightly_and_paper_traded_with_parity(data_di
             books = parity.metadata["rule_books"].data
             assert {b["strategy"] for b in books} == set(rules) and all(b["days"] == days_in for b in books for days_in in
                                                                           [PAPER_DAYS.index(day) + 1])  # fmt: skip
+        # The next night: the live rule is an incumbent on its forward record and its paper record, and the nightly
+        # decision equals run_chain's on the same lake, incumbents, paper records and probation ledger.
+        expected = _chain_plan(data_dir, PAPER_DAYS[-1])
+        later = definitions.resolve_job_def("evolve").execute_in_process(
+            instance=instance, partition_key=PAPER_DAYS[-1], run_config=night
+        )
+        assert later.success
+        plan = json.loads((data_dir / "deployment" / f"date={PAPER_DAYS[-1]}" / "deployment.json").read_text())["plan"]
+        assert _decisions(plan) == _decisions(expected)
+        assert set(rules) <= set(plan["probation_looks"])  # each live rule looked at on its forward record
+        assert plan["error_budget"] == expected["error_budget"]
     status = subprocess.run([sys.executable, "-m", "quant_organism", "status"], capture_output=True, text=True, timeout=300,
                             env={**__import__("os").environ, "QUANT_ORGANISM_DATA_DIR": str(data_dir)})  # fmt: skip
     for name in rules:
         assert name in status.stdout and f"since {PAPER_DAYS[0]}" in status.stdout
     saved = json.loads(Path(tier["path"]).read_text())
     assert saved["span"]["end"].startswith(NIGHT) and saved["span"]["days"] == 120 and saved["candidates"]
+
+
+def _decisions(plan: dict) -> list:
+    """What a plan decided: each chosen strategy's name, stage, allocation and probation record, the rejected names,
+    the ledger and the looks."""
+    return [
+        [(c["name"], c["stage"], round(c["allocation"], 12), c.get("probation")) for c in plan["chosen"]],
+        sorted(r["name"] for r in plan["rejected"]),
+        plan["error_budget"],
+        plan["probation_looks"],
+    ]
+
+
+def _chain_plan(data_dir: Path, night: str) -> dict:
+    """`run_chain`'s plan for `night` on the lake and the store as the nightly assets would find them."""
+    from quant_organism.catalog.manifest import deployment_error_budget
+    from quant_organism.catalog.store import StrategyStore
+    from quant_organism.defs.deployment.night import live_rules, retired
+    from quant_organism.defs.validation.assets import ValidationRunConfig, incumbent_records, incumbent_since, retired_genomes
+    from quant_organism.deployment.chain import ChainSettings, Incumbent, run_chain
+    from quant_organism.deployment.error_budget import ErrorBudget
+    from quant_organism.evolution.config import load_preset
+    from quant_organism.evolution.windows import evolution_windows
+    from quant_organism.market.frames import load_market_frames
+    from quant_organism.runtime.ledger import LEDGER_FILE, PaperLedger
+
+    store = StrategyStore(data_dir / "strategies")
+    evolution = load_preset("test", executor="serial", lookback_days=300)
+    windows = evolution_windows(pd.Timestamp(night).date(), evolution.lookback_days, evolution.split)
+    frames = load_market_frames(MarketLake(data_dir / "lake"), COINS, windows.train.start, windows.walk_forward.end, "1d").frames
+    live = {c.name: c for c in store.load_strategies()}
+    incumbents = {
+        n: Incumbent(live[n].genes, incumbent_since(live[n]), r)
+        for n, r in incumbent_records(store, windows.evolution_date).items()
+    }
+    paper, since = live_rules(store, PaperLedger(data_dir / LEDGER_FILE), windows.evolution_date)
+    incumbents |= {n: Incumbent(None, since[n], record) for n, record in paper.items()}
+    budget = deployment_error_budget(store)
+    spec = ChainSettings(evolution=evolution, validation=ValidationRunConfig().settings())
+    outcome = run_chain(frames, night, spec, incumbents=incumbents, budget=ErrorBudget.from_dict(budget) if budget else None,
+                        retired=retired(store, retired_genomes(store)))  # fmt: skip
+    return outcome.plan.to_dict()
