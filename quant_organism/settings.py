@@ -94,16 +94,23 @@ def coins() -> tuple[str, ...]:
 
 
 def folder_coins() -> tuple[str, ...]:
-    """Every coin with a candle or funding file in the files source's folder (the lake keeps them all)."""
+    """Every coin with a candle file of the configured interval in the files source's folder (the lake keeps them
+    all; other files, a manifest say, are not coins)."""
     from quant_organism.market.sources.files import FileSource
 
     folder = files_dir()
     if folder is None or not folder.is_dir():
         raise ValueError(f"QUANT_ORGANISM_UNIVERSE={os.environ.get('QUANT_ORGANISM_UNIVERSE')} with the files source reads "
                          "every coin of QUANT_ORGANISM_FILES_DIR: set it to a folder of candle files")  # fmt: skip
-    coins = tuple(FileSource(folder).coins())
+    import pandas as pd
+
+    from quant_organism.market.schema import INTERVALS
+
+    bar = INTERVALS[interval()]  # a coin's bars come from its files at the interval, or at a finer one dividing it
+    entries = [e for e in FileSource(folder).entries() if e.kind == "candles" and e.interval in INTERVALS]
+    coins = tuple(sorted({e.coin for e in entries if bar % INTERVALS[e.interval] == pd.Timedelta(0)}, key=str.upper))
     if not coins:
-        raise ValueError(f"QUANT_ORGANISM_FILES_DIR={folder}: no candle or funding files")
+        raise ValueError(f"QUANT_ORGANISM_FILES_DIR={folder}: no candle files at {interval()} or a finer interval dividing it")
     return coins
 
 
@@ -137,6 +144,7 @@ def partitions_start_date() -> str:
 
 def interval() -> str:
     """Bar interval of the candles (`QUANT_ORGANISM_INTERVAL`, default 1h), one the market schema knows."""
+
     from quant_organism.market.schema import INTERVALS
 
     value = os.environ.get("QUANT_ORGANISM_INTERVAL", DEFAULT_INTERVAL).strip()

@@ -131,6 +131,7 @@ def test_files_top_n_point_in_time_saved_as_the_universe(tmp_path, monkeypatch, 
     monkeypatch.setenv("QUANT_ORGANISM_SOURCE", "files")
     monkeypatch.setenv("QUANT_ORGANISM_FILES_DIR", str(folder))
     monkeypatch.setenv("QUANT_ORGANISM_UNIVERSE", "top3")
+    monkeypatch.setenv("QUANT_ORGANISM_INTERVAL", "1d")  # the files hold daily bars
     assert settings.point_in_time_universe() and settings.universe_top() == 3
     assert settings.coins() == ("BIG", "GONE", "MID", "NEW")  # every coin of the folder: the lake keeps them all
     assert main(["universe", "--top", "3", "--as-of", "2024-10-01"]) == 0
