@@ -99,3 +99,15 @@ def test_the_verdict_reads_nothing_after_its_date() -> None:
     b = judge_documented(panel.until(market.evolution_date), market.evolution_date, reps=200)
     assert a.to_dict() == b.to_dict()
     assert rule_named("ts_trend_60d_long_flat").name in a.rules
+
+
+def test_the_evidence_bench_counts_what_the_nights_decision_deploys() -> None:
+    """`bench organism --evidence` takes the night's decision (deployment/night.decide) on each run: a planted trend
+    that passes puts a trend rule on probation; a null run deploys nothing."""
+    from quant_organism.benchmarks.evidence import EvidenceSpec, run_one
+
+    trend = run_one(EvidenceSpec("trend", 2.0, 2.0498046875, 5140))  # the bench's calibrated strength for Sharpe 2
+    assert trend["captured"] and trend["deployed_capturing"]
+    assert set(trend["deployed"]) <= {f"documented.{name}" for name in trend["passed"]}  # never a rule that did not pass
+    null = run_one(EvidenceSpec("null", 0.0, 0.0, 5000))
+    assert not null["any_passed"] and null["deployed"] == []
