@@ -78,6 +78,8 @@ def coins() -> tuple[str, ...]:
     if source_name() == "files":  # point in time: every coin of the folder, delisted ones included (`universe_top`)
         return folder_coins()
     if source_name() == "hyperliquid":
+        if saved.is_file() and _listed(saved):  # point in time: every perpetual the exchange listed (`universe_top`)
+            return _listed(saved)
         if not saved.is_file():
             raise ValueError(
                 f"QUANT_ORGANISM_UNIVERSE={universe}: no {saved} yet; run `python -m quant_organism universe --top {n}`"
@@ -115,13 +117,24 @@ def folder_coins() -> tuple[str, ...]:
 
 
 def point_in_time_universe() -> bool:
-    """Whether the universe is a point-in-time ranking (`QUANT_ORGANISM_UNIVERSE=topN` with the files source, no
-    fixed `QUANT_ORGANISM_COINS`): every coin of the folder is ingested, each joins the run when its history begins
+    """Whether the universe is a point-in-time ranking (`QUANT_ORGANISM_UNIVERSE=topN` with the files source, or with
+    the hyperliquid source once `universe --top N` saved the exchange's listing; no fixed `QUANT_ORGANISM_COINS`):
+    every coin of the folder or the listing is ingested, each joins the run when its history begins
     instead of cutting everyone's, and on each night the members are the top N by trailing dollar volume among the
     coins with 90 days of history, decided from the lake's bars before the day (`universe_top`)."""
     if os.environ.get("QUANT_ORGANISM_COINS", "").strip():
         return False
-    return source_name() == "files" and bool(re.fullmatch(r"top\d+", os.environ.get("QUANT_ORGANISM_UNIVERSE", "").strip()))
+    if not re.fullmatch(r"top\d+", os.environ.get("QUANT_ORGANISM_UNIVERSE", "").strip()):
+        return False
+    if source_name() == "hyperliquid":  # the exchange's listing, as `universe --top N` saved it through the SDK
+        saved = data_dir() / UNIVERSE_FILE
+        return saved.is_file() and bool(_listed(saved))
+    return source_name() == "files"
+
+
+def _listed(saved: Path) -> tuple[str, ...]:
+    """Every perpetual the exchange listed when `universe --top N` saved `saved` (empty for lists saved before)."""
+    return tuple(json.loads(saved.read_text()).get("listed") or ())
 
 
 def universe_top() -> int | None:

@@ -102,7 +102,15 @@ def test_hyperliquid_top_n_by_volume_saved_as_the_universe(tmp_path, monkeypatch
         assert "malformed payload" in capsys.readouterr().err
     monkeypatch.setenv("QUANT_ORGANISM_SOURCE", "hyperliquid")
     monkeypatch.setenv("QUANT_ORGANISM_UNIVERSE", "top2")
-    assert settings.coins() == ("BTC", "ETH")
+    listed = json.loads((tmp_path / "universe.json").read_text())["listed"]
+    assert listed == ["BTC", "DOGE", "ETH", "SOL"]  # every listed perpetual through the SDK's metadata, the delisted
+    # and the unparseable left out
+    assert (
+        settings.coins() == ("BTC", "DOGE", "ETH", "SOL") and settings.point_in_time_universe() and settings.universe_top() == 2
+    )
+    saved = json.loads((tmp_path / "universe.json").read_text())
+    (tmp_path / "universe.json").write_text(json.dumps({k: v for k, v in saved.items() if k != "listed"}))
+    assert settings.coins() == ("BTC", "ETH") and not settings.point_in_time_universe()  # a list saved before: fixed
 
 
 def _daily_file(folder, coin: str, first: str, days: int, volume: float, last: int | None = None) -> None:

@@ -412,15 +412,17 @@ def _exchange_universe(args: argparse.Namespace) -> dict | None:
     url = args.url or settings.hyperliquid_url()
     source = HyperliquidSource(url) if url else HyperliquidSource()
     try:
-        top = source.top_coins(args.top)
+        listed = source.top_coins(None)  # every listed perpetual, through the SDK's metadata
     except MarketDataError as exc:
         print(f"quant_organism: universe not saved: {exc}", file=sys.stderr)
         return None
     finally:
         source.close()
+    top = listed[: args.top]
     saved_at = pd.Timestamp.now(tz="UTC")
     return {"source": "hyperliquid", "by": "24h notional volume", "saved_at": saved_at.isoformat(),
-            "as_of": saved_at.strftime("%Y-%m-%d"), "coins": [row["coin"] for row in top], "detail": top}  # fmt: skip
+            "as_of": saved_at.strftime("%Y-%m-%d"), "coins": [row["coin"] for row in top], "detail": top,
+            "listed": sorted(row["coin"] for row in listed)}  # fmt: skip
 
 
 def _files_universe(folder: Path, top: int, as_of: str | None) -> dict | None:

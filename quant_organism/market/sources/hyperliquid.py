@@ -217,10 +217,10 @@ class HyperliquidSource(MarketDataSource):
                 self._universe = tuple(a["name"] for a in universe)
             return self._universe
 
-    def top_coins(self, n: int) -> list[dict[str, Any]]:
-        """The `n` listed perpetuals with the largest 24h notional volume (`metaAndAssetCtxs`), delisted ones
-        left out: [{coin, day_volume_usd, open_interest, mark_price}], largest first."""
-        if n < 1:
+    def top_coins(self, n: int | None) -> list[dict[str, Any]]:
+        """The `n` listed perpetuals with the largest 24h notional volume (`metaAndAssetCtxs`; None: every listed
+        one), delisted ones left out: [{coin, day_volume_usd, open_interest, mark_price}], largest first."""
+        if n is not None and n < 1:
             raise ValueError(f"top_coins: n must be >= 1, got {n}")
         payload = self._call("metaAndAssetCtxs", None, "", self._info.meta_and_asset_ctxs)
         if (
@@ -251,7 +251,7 @@ class HyperliquidSource(MarketDataSource):
                 }
             )
         rows.sort(key=lambda r: (-r["day_volume_usd"], r["coin"]))
-        return rows[:n]
+        return rows if n is None else rows[:n]
 
     def candles(self, coin: str, start: pd.Timestamp, end: pd.Timestamp, interval: str = "1h") -> pd.DataFrame:
         step_ms = int(interval_delta(interval).total_seconds() * 1000)
