@@ -31,8 +31,9 @@ def test_the_stepped_book_earns_what_its_backtest_earns(rule: str) -> None:
     assert (backtest.loc[backtest.index < since] == 0.0).all()  # flat before its entry
 
 
-def test_a_book_reading_a_later_close_breaks_parity() -> None:
-    """The check could fail: a book whose weights read tomorrow's close is caught on the first day it differs."""
+def test_a_record_off_by_a_day_breaks_parity() -> None:
+    """The check can fail: a record whose days are shifted by one (each day credited with the next day's return, as
+    a book reading a later close would earn) is caught on the first day it differs."""
     since = PANEL.closes.index[300]
     book = RuleBook("documented.ts_trend_20d_long_short", rule_named("ts_trend_20d_long_short"), since)
     days = book.run(PANEL, PANEL.closes.index[300:340])

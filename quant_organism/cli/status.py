@@ -37,7 +37,7 @@ def _rule_rows(store: StrategyStore, root) -> list[list[str]]:
     """The deployed documented rules (manifest entries, runtime/rule_book.py), with their books' paper figures."""
     from quant_organism.catalog.manifest import deployed_rules
     from quant_organism.runtime.ledger import LEDGER_FILE, PaperLedger
-    from quant_organism.runtime.rule_ledger import rule_figures, rule_record
+    from quant_organism.runtime.rule_ledger import record_figures, rule_record
 
     rules = deployed_rules(store)
     if not rules:
@@ -45,8 +45,8 @@ def _rule_rows(store: StrategyStore, root) -> list[list[str]]:
     ledger = PaperLedger(root / LEDGER_FILE)
     rows = []
     for name, entry in sorted(rules.items()):
-        days, sharpe, drawdown = rule_figures(ledger, name)
         record = rule_record(ledger, name)
+        days, sharpe, drawdown = record_figures(record)
         total = float((1.0 + record).prod() - 1.0) if len(record) else None
         rows.append([
             name, f"rule ({entry.get('stage', 'capital')}, since {entry['since']})", f"{float(entry.get('allocation') or 0):.1%}",

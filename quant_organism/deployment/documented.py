@@ -152,6 +152,5 @@ def rule_bar_returns(
     """Per-bar returns of documented rules (by strategy name) on the bars `index`: `rule_daily_returns` landed on
     each day's last bar of `index`, 0 on the others."""
     names = list(names)
-    if not names or len(index) == 0:
-        return landed(pd.DataFrame(), index, names)
-    return landed(rule_daily_returns(frames, names, top_n, costs, since), index, names)
+    daily = rule_daily_returns(frames, names, top_n, costs, since) if len(index) else pd.DataFrame()
+    return landed(daily, index, names)

@@ -89,7 +89,11 @@ def rule_record(ledger: PaperLedger, strategy: str) -> pd.Series:
 
 def rule_figures(ledger: PaperLedger, strategy: str) -> tuple[int, float | None, float | None]:
     """(paper days, annual Sharpe, max drawdown) of a rule's paper record: what its incumbent record carries."""
-    record = rule_record(ledger, strategy)
+    return record_figures(rule_record(ledger, strategy))
+
+
+def record_figures(record: pd.Series) -> tuple[int, float | None, float | None]:
+    """`rule_figures` of a record already read (`rule_record`)."""
     if len(record) < 2:  # no spread to judge: as the retrospective's record of the same days (window_figures)
         return len(record), None, None
     measured = figures(record.to_numpy(), DAYS_PER_YEAR)

@@ -277,17 +277,11 @@ class _Traded:
 
 
 def _trade(context, live, deployment, frames_from, start, end, policy, policy_source, limits, ledger: PaperLedger) -> _Traded:
-    if not live:  # only documented rules hold capital
-        return _Traded(ledger, 0, {}, [], [], [], "no evolved strategy holds capital")
-    return _trade_genomes(context, live, deployment, frames_from, start, end, policy, policy_source, limits, ledger)
-
-
-def _trade_genomes(
-    context, live, deployment, frames_from, start, end, policy, policy_source, limits, ledger: PaperLedger
-) -> _Traded:
     """Paper-trade the bars of [start, end) of every strategy holding capital into the ledger (idempotently:
     a rerun restarts from the state saved before `start`), then judge parity with the backtest on the
     ledger's whole record. `frames_from(anchor)`: the coins' frames from that history anchor to `end`."""
+    if not live:  # only documented rules hold capital (defs/runtime/rules.py trades them)
+        return _Traded(ledger, 0, {}, [], [], [], "no evolved strategy holds capital")
     if ledger.record_policy(policy.to_json(), policy_source, pd.Timestamp.now(tz="UTC")):
         context.log.warning(f"operator policy changed ({policy_source}): {policy.to_json()}")
     day = start.floor("D")

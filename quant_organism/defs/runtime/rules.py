@@ -13,7 +13,7 @@ from quant_organism.core.metrics import growth
 from quant_organism.deployment import documented
 from quant_organism.runtime.ledger import PaperLedger
 from quant_organism.runtime.rule_book import RuleBook, RuleParity, rule_parity
-from quant_organism.runtime.rule_ledger import last_rule_day, rule_figures, rule_record, write_rule_days
+from quant_organism.runtime.rule_ledger import last_rule_day, record_figures, rule_record, write_rule_days
 from quant_organism.validation.held_out import HeldOutConfig
 
 
@@ -65,8 +65,8 @@ def trade_rules(
         record = rule_record(ledger, name)
         record = record.loc[record.index <= day]
         out.parity.append(rule_parity(book, panel, record))
-        count, sharpe, drawdown = rule_figures(ledger, name)
-        values = record.to_numpy(np.float64)
-        out.records.append(RuleRecord(name, count, float(np.prod(1.0 + values) - 1.0), sharpe, drawdown, growth(record)))
+        count, sharpe, drawdown = record_figures(record)
+        total = float(np.prod(1.0 + record.to_numpy(np.float64)) - 1.0)
+        out.records.append(RuleRecord(name, count, total, sharpe, drawdown, growth(record)))
         context.log.info(f"{name}: {len(stepped)} day(s) traded through {day.date()}, {count} paper days so far")
     return out
