@@ -6,6 +6,7 @@ identity is the genome."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import date, timedelta
 
 import numpy as np
@@ -51,24 +52,65 @@ def test_a_newcomer_enters_at_incubation_capital_spending_the_years_first_share(
     assert entry.entered == LAST_DAY + timedelta(days=1)  # its forward record starts after the data that chose it
     assert [s.name for s in on.budget.spends] == ["new"] and any("error budget" in n for n in on.notes)
     off = plan_from_verdicts([_verdict("new")], returns, DecisionConfig(probation_days=0))
-    assert off.chosen[0].allocation > 0.02 and off.chosen[0].stage == "capital" and off.budget is None
+    assert off.chosen[0].allocation > 0.02 and off.chosen[0].stage == "capital"
+    assert off.budget.spends == ()  # probation off: no entry, but the (empty) ledger is still carried
     with pytest.raises(ValueError, match="probation_allocation"):
         DecisionConfig(probation_allocation=0.1)  # ten of them would hold all the capital
 
 
-def test_the_yearly_budget_is_never_overspent_and_restarts_each_year():
-    budget = ErrorBudget()
-    for k in range(500):
-        budget, alpha = budget.spend(f"s{k}", f"g{k}", date(2025, 1, 1) + timedelta(days=k % 365))
-        assert alpha > 0.0
-    assert budget.spent(2025) < 0.05 and budget.spent(2025) == pytest.approx(
-        0.05 * sum(6 / (math.pi * j) ** 2 for j in range(1, 501))
-    )
-    rerun, alpha = budget.spend("s0", "g0", date(2025, 1, 1))  # a rerun of that date: the same entry, nothing spent
-    assert rerun is budget and alpha == pytest.approx(0.05 * 6 / math.pi**2)
-    _, first = budget.spend("next", "g", date(2026, 1, 1))
-    assert first == pytest.approx(0.05 * 6 / math.pi**2)  # a new year, a new budget
+def test_the_budget_is_never_overspent_in_any_365_days_and_counts_each_probation_over_its_life():
+    rng = np.random.default_rng(3)
+    budget, lives, ends = ErrorBudget(), {}, {}
+    start = date(2024, 6, 1)
+    for offset in range(3 * 365):  # nights in order: entries in bursts, each ending 4 to 730 days later (or never)
+        day = start + timedelta(days=offset)
+        for genome in [g for g, end in ends.items() if end == day]:
+            budget = budget.end(genome, day)
+            lives[genome] = (lives[genome][0], day, lives[genome][2])
+        for _ in range(int(rng.poisson(0.3))):
+            genome = f"g{len(lives)}"
+            budget, alpha = budget.spend(genome, genome, day)
+            lives[genome] = (day, day + timedelta(days=budget.life_days), alpha)
+            if rng.uniform() < 0.7:
+                ends[genome] = day + timedelta(days=int(rng.integers(28, 730)))
+    worst = 0.0
+    for offset in range(0, 4 * 365, 5):  # every window of 365 days: the levels of the probations alive in it
+        w0 = start + timedelta(days=offset)
+        w1 = w0 + timedelta(days=365)
+        worst = max(worst, sum(alpha for entered, last, alpha in lives.values() if entered <= w1 and last >= w0))
+    assert len(lives) > 250 and worst < 0.05
+    rerun, again = budget.spend(
+        "again", budget.spends[-1].genome, budget.spends[-1].day
+    )  # a rerun of that date: the same entry, nothing spent
+    assert rerun is budget and again == budget.spends[-1].alpha
     assert ErrorBudget.from_dict(budget.to_dict()) == budget
+
+
+def test_a_new_year_does_not_reset_the_budget():
+    budget, levels = ErrorBudget(), []
+    for k in range(20):  # ten entries on 31 December, ten on 1 January: one window, one budget
+        budget, alpha = budget.spend(f"s{k}", f"g{k}", date(2025, 12, 31) + timedelta(days=k // 10))
+        levels.append(alpha)
+    assert levels[10] == pytest.approx(ErrorBudget().share(11))  # 1 January continues the count, not a fresh 3.04%
+    assert sum(levels) < 0.05  # before: 9.4%
+    # a year after the last entry its probation still runs (life 730 days): it still counts
+    _, later = budget.spend("late", "g-late", date(2027, 1, 1))
+    assert later == pytest.approx(ErrorBudget().share(21))
+    ended = budget
+    for k in range(20):
+        ended = ended.end(f"g{k}", date(2026, 3, 1))
+    _, fresh = ended.spend("late", "g-late", date(2027, 3, 2))  # all ended more than 365 days before: a fresh count
+    assert fresh == pytest.approx(ErrorBudget().share(1))
+
+
+def test_probation_off_for_a_night_carries_the_ledger_and_the_next_night_continues_it():
+    returns = pd.DataFrame({"new": _bars(1), "other": _bars(2)}, index=BARS)
+    first = plan_from_verdicts([_verdict("new")], returns, genomes={"new": "g-new"})
+    off = plan_from_verdicts([], returns, DecisionConfig(probation_days=0), budget=first.budget)
+    assert off.budget == first.budget  # carried unchanged, not dropped
+    on = plan_from_verdicts([_verdict("other")], returns, budget=off.budget, genomes={"other": "g-other"})
+    assert [s.name for s in on.budget.spends] == ["new", "other"]
+    assert ProbationEntry.from_dict(on.chosen[0].probation).alpha == pytest.approx(ErrorBudget().share(2))
 
 
 def _entry_path(rng, days: int, mean: float, phi: float, df: float | None, alpha: float) -> bool:
@@ -92,6 +134,33 @@ def test_the_sequential_test_keeps_its_size_on_fat_tails_and_serially_correlated
     # the forward record has zero mean, looked at every week of a year
     false = sum(_entry_path(rng, 364, 0.0, phi, df, alpha) for _ in range(paths))
     assert false / paths <= alpha  # measured about 1-2%: the bound is conservative, never exceeded
+
+
+def _left_skewed(rng, days: int, crash: float, per_year: float, vol: float = 0.26) -> np.ndarray:
+    """Zero-mean daily returns of small gains and rare one-day crashes of `crash` (carry, short volatility)."""
+    crashes = rng.uniform(size=days) < per_year / 365.0
+    drift = crash * per_year / 365.0  # what the crashes take back, on average
+    return drift + vol / math.sqrt(365) * rng.standard_normal(days) - crash * crashes
+
+
+@pytest.mark.parametrize(("crash", "per_year"), [(0.15, 2.0), (0.25, 1.0), (0.40, 0.5)], ids=["2x15%", "1x25%", "0.5x40%"])
+def test_the_probation_keeps_its_size_on_left_skewed_records(crash, per_year):
+    """Zero-mean records that gain a little most weeks and give it back in a crash: the self-normalised test this
+    replaced promoted 6-24% of them within a year at a 3.04% level (the 25% and 40% crashes overshoot the weekly
+    stop: outside the test's assumption, and still within its level)."""
+    rng = np.random.default_rng(17)
+    alpha, paths, promoted = 0.0304, 200, 0
+    held_out = pd.Series(0.003 + 0.01 * rng.standard_normal(180))  # the prior a gate-passing held-out span gives
+    index = pd.date_range("2025-01-01", periods=728, freq="D", tz="UTC")
+    for _ in range(paths):
+        daily = pd.Series(_left_skewed(rng, len(index), crash, per_year), index=index)
+        entry = ProbationEntry.open(date(2025, 1, 1), alpha, 0.001, 0.0, held_out, "g")
+        for week in range(1, 105):  # two years, looked at every week
+            entry = entry.update(daily, None, date(2025, 1, 1) + timedelta(days=7 * week - 1))
+            if entry.crossed:
+                promoted += 1
+                break
+    assert promoted / paths <= alpha
 
 
 def test_a_forward_edge_reaches_capital_within_the_year():
@@ -139,12 +208,12 @@ def test_a_young_probationer_waits_and_its_record_carries_over_nights():
 
 
 def _weeks(bars: pd.Series, after: date) -> list[float]:
-    """The compounded weekly returns of hourly `bars` in whole weeks after `after`."""
+    """The weekly excess (the sum of the daily returns) of hourly `bars` in whole weeks after `after`."""
     daily = (1 + bars.dropna()).groupby(bars.dropna().index.floor("D")).prod() - 1
     out, start = [], after + timedelta(days=1)
     while start + timedelta(days=6) <= daily.index[-1].date():
         inside = daily[(daily.index.date >= start) & (daily.index.date <= start + timedelta(days=6))]
-        out.append(float(np.prod(1 + inside.to_numpy()) - 1))
+        out.append(float(inside.sum()))
         start += timedelta(days=7)
     return out
 
@@ -178,6 +247,21 @@ def test_a_retired_genome_is_not_redeployed_unless_its_record_since_retirement_e
     assert ProbationEntry.from_dict(back.chosen[0].probation).gate_p == 1.0  # its old gate evidence does not count
 
 
+def test_a_re_entry_carries_the_beta_and_record_of_its_days_since_retirement():
+    retired = {"old-genome": Retired("old_3_abc", LAST_DAY - timedelta(days=60))}
+    rng = np.random.default_rng(12)
+    market = pd.Series(rng.normal(0.0001, 0.006, len(BARS)), index=BARS)
+    since = 0.9 * market + rng.normal(0.00005, 0.002, len(BARS))  # beta 0.9, a little alpha, since retirement
+    since[: len(BARS) - 24 * 60] = np.nan
+    returns = pd.DataFrame({"back_9_abc": since}, index=BARS)
+    verdict = {**_verdict("back_9_abc"), "beta": 0.0}  # the gate's span says nothing of its beta
+    plan = plan_from_verdicts([verdict], returns, market=market, genomes={"back_9_abc": "old-genome"}, retired=retired)
+    entry = ProbationEntry.from_dict(plan.chosen[0].probation)
+    assert entry.gate_p == 1.0 and entry.beta == pytest.approx(0.9, abs=0.1)  # measured, not 0
+    assert entry.since_retirement[0] == 60 and entry.since_retirement[1] > 0.0  # its record since retirement: days, mean
+    assert plan.looks == {} and entry.blocks == 0  # that record chose it: it is not counted again as evidence
+
+
 def test_bonferroni_p_of_the_gate():
     assert bonferroni_p(4.0, 50) == pytest.approx(50 * 3.167e-5, rel=1e-3)
     assert bonferroni_p(None, 50) == 1.0 and bonferroni_p(0.0, 50) == 1.0
@@ -206,3 +290,38 @@ def test_the_nightly_simulation_keeps_null_years_out_of_capital_and_shows_why_th
     assert not any(r["capital"] for r in nulls) and all(r["entries"] >= 10 for r in nulls)
     fisher = [null_path(seed, "fisher") for seed in range(6)]
     assert sum(r["capital"] for r in fisher) >= 3  # measured 90% of 200 years
+
+
+def test_an_edge_that_ends_is_demoted_to_incubation_and_one_that_lasts_mostly_keeps_its_capital():
+    """Sharpe 3 for 60 weeks, then none: the decay watch demotes about 85% within 26 weeks (median 12); the price is
+    that about 30% of edges that last are demoted once in the same 26 weeks (they return when the statistic does)."""
+    rng = np.random.default_rng(21)
+    index = pd.date_range("2025-01-01", periods=7 * 86, freq="D", tz="UTC")
+    edge, first = 3.0 * 0.3 / 365, date(2025, 1, 1)
+    caught, kept = [], []
+    for _ in range(40):
+        noise = 0.3 / math.sqrt(365) * rng.standard_normal(len(index))
+        ended = pd.Series(noise + np.where(np.arange(len(index)) < 7 * 60, edge, 0.0), index=index)
+        lasting = pd.Series(noise[::-1] + edge, index=index)
+        for daily, out in ((ended, caught), (lasting, kept)):
+            entry = ProbationEntry.open(first, 0.0304, 0.001, 0.0, pd.Series(edge + 0.016 * rng.standard_normal(180)), "g")
+            entry = entry.update(daily, None, first + timedelta(days=7 * 60 - 1))
+            if not entry.crossed:
+                continue
+            entry, demoted = entry.promote(first + timedelta(days=7 * 60 - 1)), False
+            for week in range(61, 87):  # the 26 weeks after the end
+                entry = entry.update(daily, None, first + timedelta(days=7 * week - 1))
+                demoted = demoted or entry.demoted
+            out.append(demoted)
+    assert len(caught) >= 15 and np.mean(caught) >= 0.7 and 1 - np.mean(kept) >= 0.5
+
+
+def test_a_demoted_capital_holder_trades_at_incubation():
+    returns = pd.DataFrame({"holder": _bars(6, mean=0.0, sd=0.004, forward_days=150)}, index=BARS)
+    entry = ProbationEntry.open(LAST_DAY - timedelta(days=149), 0.03, 0.01, 0.0, pd.Series(dtype=float), "g")
+    entry = replace(entry, blocks=20, total=0.4, squares=0.02, log_e_max=5.0).promote(LAST_DAY - timedelta(days=150))
+    record = PaperRecord(150, 1.0, 0.05, capital=True, probation=entry.to_dict())
+    plan = plan_from_verdicts([], returns, paper={"holder": record})
+    (holder,) = plan.chosen
+    assert holder.stage == "probation" and holder.allocation == 0.02 and ProbationEntry.from_dict(holder.probation).demoted
+    assert any("demoted" in note for note in plan.notes)

@@ -57,9 +57,9 @@ class DecisionConfig:
     min_forward_days: int = 7  # an incumbent is judged on its forward record once it has this many days
     # Probation (deployment/probation.py): a newly chosen strategy trades at `probation_allocation` (incubation
     # capital) until its forward record, with the gate's evidence, crosses an always-valid bound at its share of the
-    # yearly `probation_budget`; futile after `probation_days` without crossing. Only then is it sized by Kelly.
+    # `probation_budget` per 365 days; futile after `probation_days` without crossing. Only then is it sized by Kelly.
     # 0 days turns probation off; an allocation of 0 makes probation paper-only.
-    probation_days: int = 365
+    probation_days: int = 730  # two years: what a valid test can confirm at Sharpe 2 (docs/validation.md)
     probation_budget: float = 0.05
     probation_allocation: float = 0.02
 

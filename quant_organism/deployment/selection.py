@@ -38,7 +38,7 @@ from quant_organism.deployment.decision import (
     DeploymentPlan,
     RejectedStrategy,
 )
-from quant_organism.deployment.error_budget import ErrorBudget
+from quant_organism.deployment.error_budget import LIFE_DAYS, ErrorBudget
 from quant_organism.deployment.probation import MIN_BLOCKS, ProbationEntry, bonferroni_p
 from quant_organism.deployment.scoring import PaperRecord, scores
 from quant_organism.deployment.sequential import BLOCK_DAYS
@@ -118,7 +118,7 @@ def plan_from_verdicts(
     retired = dict(retired or {})
     probation = config.probation_days > 0
     day = day or _last_day(held_out_returns)
-    budget = budget or ErrorBudget(config.probation_budget)
+    budget = budget or ErrorBudget(config.probation_budget, life_days=config.probation_days or LIFE_DAYS)
     verdict_of = {v["candidate_id"]: v for v in verdicts}
     notes: list[str] = []
 
@@ -157,12 +157,19 @@ def plan_from_verdicts(
                                             _genome(name, paper[name], genomes))  # fmt: skip
             if entry is not None:
                 entries[name] = entry.update(daily[name], market_daily, day)
-    on_probation = [n for n in incumbents if probation and not paper[n].capital]
-    promoted = [n for n in on_probation if entries[n].crossed]
+    on_probation = [n for n in incumbents if probation and (not paper[n].capital or (n in entries and entries[n].demoted))]
+    demoted = [n for n in on_probation if paper[n].capital]
+    promoted = [n for n in on_probation if entries[n].ready]
     futile = {n: why for n in on_probation if n not in promoted and (why := entries[n].futile(day, config.probation_days))}
     waiting = [n for n in on_probation if n not in promoted and n not in futile]
+    for name in [*promoted, *futile]:
+        budget = budget.end(entries[name].genome, day)  # its error is spent or not: it no longer counts after tonight
     for name in promoted:
-        entries[name] = replace(entries[name], promoted_on=day)
+        if entries[name].promoted_on is None:
+            entries[name] = entries[name].promote(day)
+    if demoted:
+        notes.append(f"demoted to incubation, their forward mean having fallen from the one they were promoted on: "
+                     f"{', '.join(sorted(demoted))}")  # fmt: skip
     holders = [n for n in incumbents if n not in on_probation]
     judged = [n for n in holders if forward_days[n] >= config.min_forward_days] + promoted
     pool = passing + judged
@@ -188,7 +195,7 @@ def plan_from_verdicts(
         ]  # fmt: skip
         ranked += failed + barred
         plan = DecisionEngine(config).select(ranked, held_out_returns.loc[:, pool])
-    plan = replace(plan, notes=(*plan.notes, *notes))
+    plan = replace(plan, notes=(*plan.notes, *notes), budget=budget)  # the ledger is carried whatever the settings
     if probation:
         plan = replace(plan, looks={name: entries[name].summary() for name in on_probation})
         fresh = {c.name for c in candidates}
@@ -234,12 +241,13 @@ class _Entry:
         genome = self.genomes.get(name, name)
         budget, alpha = budget.spend(name, genome, self.day)
         verdict = self.verdicts.get(name, {})
-        gate_p, beta = gate_evidence(verdict) if name not in self.returning else (1.0, 0.0)
+        gate_p, beta = gate_evidence(verdict)
+        returning = name in self.returning
+        if returning:  # its old gate evidence does not count; its beta and prior come from its record since retirement
+            gate_p = 1.0
         held_out = daily_returns(self.returns[[name]])[name].dropna()
-        if self.market is not None:
-            held_out = held_out - beta * self.market.reindex(held_out.index).fillna(0.0)
         first = pd.Timestamp(self.day) + pd.Timedelta(days=1)
-        return budget, ProbationEntry.open(first.date(), alpha, gate_p, beta, held_out, genome)
+        return budget, ProbationEntry.open(first.date(), alpha, gate_p, beta, held_out, genome, self.market, returning)
 
 
 def _with_probation(
@@ -283,7 +291,7 @@ def _with_probation(
     if entering:
         levels = ", ".join(f"{c.name} {entries[c.name].alpha:.3%}" for c in entering)
         notes.append(f"{len(entering)} newly chosen enter probation at {incubation:.1%} each, at levels from the "
-                     f"{opening.day.year} error budget ({budget.spent(opening.day.year):.2%} of {budget.yearly:.0%} spent): {levels}")  # fmt: skip
+                     f"error budget ({budget.spent(opening.day):.2%} of {budget.yearly:.0%} per 365 days spent): {levels}")  # fmt: skip
     if promoted:
         notes.append(f"promoted from probation on their forward record: {', '.join(sorted(promoted))}")
     cash = max(0.0, 1.0 - sum(c.allocation for c in chosen))

@@ -1,28 +1,39 @@
-"""Evidence that stays valid however often it is looked at: an e-process for a strategy's forward excess return.
+"""Evidence that stays valid however often it is looked at: e-processes for a strategy's forward excess return.
 
-The forward record is cut into weekly blocks (seven calendar days, compounded): a block sum carries the serial
-correlation of its days in its own square, and what is left between blocks is small, which is what the
-self-normalised process below needs.
+The forward record is cut into weekly blocks (seven calendar days). A block's excess is the sum of its daily
+excess returns r - beta m, **stopped**: once the week-to-date sum reaches -`WEEKLY_STOP`, the sleeve is flat
+for the rest of the week and nothing more is added (the runtime flattens a probation sleeve there, and the
+record applies the same stop: runtime/sleeve_stop.py). Stopping at a stopping time keeps a zero-mean daily
+record zero-mean (optional stopping), so the stop changes what is traded, never what the null means.
 
-**The e-process.** For block excess returns x_1..x_n with sum S and sum of squares V,
+**The promotion test: testing by betting** (Waudby-Smith and Ramdas 2023, "Estimating means of bounded random
+variables by betting"; Shafer and Vovk). For weekly excesses x_1..x_n bounded below by -`LOSS_BOUND`,
 
-    M_n = integral over lambda >= 0 of exp(lambda * S - lambda^2 * V / 2) dF(lambda),
+    W_n(c) = prod_i (1 + c x_i),   0 < c <= 1 / LOSS_BOUND,
 
-F a normal prior on the bet lambda truncated to lambda >= 0 (one-sided: only a positive mean is evidence). For
-increments that are conditionally symmetric about a mean <= 0, exp(lambda * S - lambda^2 * V / 2) is a
-non-negative supermartingale for every lambda (de la Pena 1999; Howard, Ramdas, McAuliffe and Sekhon 2020,
-"Time-uniform Chernoff bounds", the self-normalised case), so no variance, no moment and no tail need be known:
-fat tails are fine. By Ville's inequality P(sup_n M_n >= 1/a) <= a, whatever the number of looks. The prior
-moves power, never validity: it is centred on the bet the held-out data that chose the strategy suggests
-(deployment/probation.py), which is how the gate's evidence helps without being counted twice.
+is a non-negative supermartingale for every bet c whenever E[x_i | past] <= 0, and so is any mixture of them
+fixed in advance. By Ville's inequality P(sup_n W_n >= 1/a) <= a, whatever the number of looks.
+
+**Its assumption, and what enforces it.** Only the lower bound: no symmetry, no variance, no tail, no
+independence. A crash-then-recover record (carry, short volatility: small gains and a rare large loss) is fine:
+the bound is what the runtime's weekly stop guarantees, up to the overshoot of the bar that crosses the stop;
+`LOSS_BOUND` leaves one bar of `LOSS_BOUND - WEEKLY_STOP` for it. A week that still loses more breaks the
+assumption: the bets it would take below zero are worth nothing from then on (counted at zero, never
+negative), and `bench organism --nightly` measures the size on nulls built to do exactly that (single-day
+crashes of 25% and 40%).
+
+The mixture is half uniform over the bet grid and half the normal prior centred on the bet the held-out data that
+chose the strategy suggests (deployment/probation.py): the prior moves power, never validity.
+
+**Why not the self-normalised normal mixture used before:** exp(lambda S - lambda^2 V / 2) is a supermartingale
+only for conditionally symmetric increments. Small gains with a rare crash are not symmetric, and a crash-free
+stretch leaves V small: a zero-mean record with a crash a year reached capital on 16% of paths.
+`log_mixture` remains for what needs no size guarantee: the capital ramp's lower bound and futility.
 
 **Why the gate's p-value is not multiplied in.** The gate's p-value is valid on the night it is computed, but a
 strategy enters probation on the night it passes, and nights re-run the gate on overlapping windows: the
 p-value an entry carries is the smallest of many, not a uniform one. Fisher's combination of it with the forward
 p-value promotes almost every null strategy the gate ever lets in (`bench organism --nightly` measures it).
-
-**Bounds.** The same mixture over (x - mu) gives a confidence sequence for the per-block mean: its lower bound
-sizes capital (it ramps as evidence grows); the mirrored process, evidence of a negative mean, retires for futility.
 """
 
 from __future__ import annotations
@@ -34,6 +45,10 @@ import numpy as np
 from scipy import optimize, special
 
 BLOCK_DAYS = 7
+WEEKLY_STOP = 0.10  # a probation sleeve is flat for the rest of its week once its week-to-date excess loses this
+LOSS_BOUND = 0.15  # the test's lower bound on a week: the stop plus one bar's overshoot
+BET_GRID = 32  # bets c = k / (BET_GRID * LOSS_BOUND), k = 1..BET_GRID
+BETS = np.arange(1, BET_GRID + 1) / (BET_GRID * LOSS_BOUND)
 
 
 @dataclass(frozen=True)
@@ -92,3 +107,60 @@ def compound(values: np.ndarray) -> float:
     """One block's return from its daily returns (missing days are days without a return)."""
     finite = values[np.isfinite(values)]
     return float(np.prod(1.0 + finite) - 1.0) if finite.size else 0.0
+
+
+def stopped_week(excess: np.ndarray, stop: float = WEEKLY_STOP) -> tuple[float, bool]:
+    """(the week's excess, whether the stop fired): the sum of the daily excesses up to and including the first day
+    the running sum reaches -`stop` (the sleeve is flat after it). Missing days add nothing."""
+    total = 0.0
+    for value in excess:
+        if not math.isfinite(value):
+            continue
+        total += float(value)
+        if total <= -stop:
+            return total, True
+    return total, False
+
+
+def bet_weights(prior: Prior) -> np.ndarray:
+    """The mixture's weights over `BETS`: half uniform, half the prior's normal density (fixed at entry)."""
+    density = np.exp(-0.5 * ((BETS - prior.mean) / prior.sd) ** 2)
+    uniform = np.full(BETS.size, 1.0 / BETS.size)
+    if not np.isfinite(density).all() or density.sum() <= 0.0:
+        return uniform
+    return 0.5 * uniform + 0.5 * density / density.sum()
+
+
+def bet_log_wealth(weeks: np.ndarray | list[float], start: np.ndarray | None = None) -> np.ndarray:
+    """ln W(c) for every bet of the grid after the weekly excesses `weeks` (from `start`, default zero). A week below
+    -1/c (outside the assumption) leaves that bet's wealth at zero for good (-inf), never negative."""
+    wealth = np.zeros(BETS.size) if start is None else np.asarray(start, dtype=float).copy()
+    for x in np.asarray(weeks, dtype=float):
+        factor = 1.0 + BETS * x
+        with np.errstate(divide="ignore"):
+            wealth += np.where(factor > 0.0, np.log(np.maximum(factor, 1e-300)), -np.inf)
+    return wealth
+
+
+def log_betting_evidence(log_wealth: np.ndarray, weights: np.ndarray) -> float:
+    """ln of the mixture's wealth: the e-process's value."""
+    finite = np.isfinite(log_wealth) & (weights > 0)
+    if not finite.any():
+        return -math.inf
+    return float(special.logsumexp(log_wealth[finite], b=weights[finite]))
+
+
+def detectable_weekly_sharpe(weeks: int, level: float, weights: np.ndarray | None = None) -> float:
+    """The weekly Sharpe at which the betting mixture's typical log wealth after `weeks` Gaussian weeks reaches
+    ln(1/level) (weekly volatility 4%, about 30% a year): what a test of this length can see at about 50%."""
+    weights = np.full(BETS.size, 1.0 / BETS.size) if weights is None else weights
+    sigma, target = 0.04, math.log(1.0 / level)
+
+    def gap(sharpe: float) -> float:
+        mu = sharpe * sigma
+        growth = weeks * (np.log1p(BETS * mu) - 0.5 * (BETS * sigma) ** 2 / (1.0 + BETS * mu) ** 2)
+        return float(special.logsumexp(growth, b=weights)) - target
+
+    if weeks < 1 or gap(3.0) < 0.0:
+        return math.inf
+    return float(optimize.brentq(gap, 0.0, 3.0, xtol=1e-6))

@@ -60,12 +60,14 @@ class DeploymentRunConfig(dg.Config):
     kelly_fraction: float = Field(default=0.25, description="safety factor on the Kelly fraction")
     max_weight: float = Field(default=0.25, description="per-strategy cap (never above the 40% hard cap)")
     probation_days: int = Field(
-        default=365,
+        default=730,
         description="most forward days a newly chosen strategy trades at its incubation capital before it crosses its "
         "always-valid bound (promoted) or is retired as futile (0: probation off, Kelly capital at once)",
     )
     probation_budget: float = Field(
-        default=0.05, description="yearly error budget spent across probation entries (deployment/error_budget.py)"
+        default=0.05,
+        description="error budget per 365 days spent across probation entries, each counted over its life "
+        "(deployment/error_budget.py)",
     )
     probation_allocation: float = Field(
         default=0.02, description="incubation capital of each strategy on probation (0: paper-only probation, not traded)"
