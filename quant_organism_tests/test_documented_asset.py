@@ -17,8 +17,9 @@ from quant_organism.market.lake import MarketLake
 from quant_organism.market.sources.planted import PlantedMarket, PlantedSource
 
 COINS = ("BTC", "ETH", "SOL")
-START = pd.Timestamp("2024-01-01", tz="UTC")
-NIGHT, PAPER_DAYS = "2024-10-26", ("2024-10-27", "2024-10-28")  # 300 days: 180 of the rules' warm-up, 120 of evidence
+START = pd.Timestamp("2023-01-01", tz="UTC")
+NIGHT, PAPER_DAYS = "2024-12-01", ("2024-12-02", "2024-12-03")  # 701 days: 180 of the rules' warm-up, 520 of evidence
+LOOKBACK = 700
 
 
 def _materialized(result, node: str) -> dict:
@@ -34,23 +35,23 @@ def test_a_passing_rule_is_deployed_nightly_and_paper_traded_with_parity(data_di
     monkeypatch.setenv("QUANT_ORGANISM_INTERVAL", "1d")  # the tier reads days
     monkeypatch.setenv("QUANT_ORGANISM_COINS", ",".join(COINS))
     source = PlantedSource(PlantedMarket(kind="trend", strength=0.15, seed=3, coins=COINS, start=START,
-                                         end=START + pd.Timedelta(days=330)))  # fmt: skip
+                                         end=START + pd.Timedelta(days=730)))  # fmt: skip
     lake = MarketLake(data_dir / "lake")
     days = [d.strftime("%Y-%m-%d") for d in pd.date_range(START, pd.Timestamp(PAPER_DAYS[-1], tz="UTC"))]
     for coin in COINS:
         ingest_candle_days(source, lake, coin, days, "1d")
         ingest_funding_days(source, lake, coin, days)
     definitions = project_definitions(data_dir)
-    night = {"ops": {"evolution__population": {"config": {"preset": "test", "lookback_days": 300}}}}
+    night = {"ops": {"evolution__population": {"config": {"preset": "test", "lookback_days": LOOKBACK}}}}
     with dg.instance_for_test() as instance:
         evolved = definitions.resolve_job_def("evolve").execute_in_process(
             instance=instance, partition_key=NIGHT, run_config=night
         )
         assert evolved.success
         tier = _materialized(evolved, "validation__documented_tier")
-        assert tier["evidence_days"] == 120 and tier["passed"], tier["summary"]  # the planted trend passes
+        assert tier["evidence_days"] == 520 and tier["passed"], tier["summary"]  # the planted trend passes
         assert set(tier["families"]) == {"ts_trend", "xs_momentum", "funding_carry"}
-        assert tier["detectable_sharpe_50"] > 3.0  # 120 days cannot see much, and it says so
+        assert tier["detectable_sharpe_50"] > 3.0  # 74 weeks cannot see much with a valid test, and it says so
         assert "data:image/png;base64," in tier["excess_plot"]
         deployed = _materialized(evolved, "deployment__deployed_configs")
         manifest = json.loads((data_dir / "strategies" / "deployments" / f"{deployed['version']}.json").read_text())
@@ -87,7 +88,7 @@ def test_a_passing_rule_is_deployed_nightly_and_paper_traded_with_parity(data_di
     for name in rules:
         assert name in status.stdout and f"since {PAPER_DAYS[0]}" in status.stdout
     saved = json.loads(Path(tier["path"]).read_text())
-    assert saved["span"]["end"].startswith(NIGHT) and saved["span"]["days"] == 120 and saved["candidates"]
+    assert saved["span"]["end"].startswith(NIGHT) and saved["span"]["days"] == 520 and saved["candidates"]
 
 
 def _decisions(plan: dict) -> list:
@@ -115,7 +116,7 @@ def _chain_plan(data_dir: Path, night: str) -> dict:
     from quant_organism.runtime.ledger import LEDGER_FILE, PaperLedger
 
     store = StrategyStore(data_dir / "strategies")
-    evolution = load_preset("test", executor="serial", lookback_days=300)
+    evolution = load_preset("test", executor="serial", lookback_days=LOOKBACK)
     windows = evolution_windows(pd.Timestamp(night).date(), evolution.lookback_days, evolution.split)
     frames = load_market_frames(MarketLake(data_dir / "lake"), COINS, windows.train.start, windows.walk_forward.end, "1d").frames
     live = {c.name: c for c in store.load_strategies()}

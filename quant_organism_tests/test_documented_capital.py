@@ -76,7 +76,7 @@ def test_names_are_the_rules_and_nothing_else():
 
 
 def test_a_passing_rule_enters_probation_beside_the_search_and_a_null_gives_it_nothing():
-    trend = chain(frames_of("trend", 0.15, 3), 299)
+    trend = chain(frames_of("trend", 0.15, 3, days=700), 699)  # 520 days of evidence: what an always-valid test needs
     assert trend.documented is not None and trend.documented.passed
     entered = [c for c in trend.plan.chosen if documented.is_documented(c.name)]
     assert entered and all(c.stage == "probation" for c in entered)
@@ -84,16 +84,16 @@ def test_a_passing_rule_enters_probation_beside_the_search_and_a_null_gives_it_n
         c.allocation == pytest.approx(ChainSettings(evolution=EvolutionConfig()).decision.probation_allocation) for c in entered
     )
     assert {documented.rule_of(c.name).family for c in entered} == {"ts_trend"}
-    null = chain(frames_of("null", 0.0, 3), 299)
+    null = chain(frames_of("null", 0.0, 3, days=700), 699)
     assert null.documented is not None and null.documented.passed == ()
     assert not any(documented.is_documented(n) for n in null.deployed)
 
 
 def test_a_live_rule_is_judged_on_its_forward_record_only():
-    frames = frames_of("trend", 0.15, 3)
-    since = START + pd.Timedelta(days=290)  # 10 forward days: too short to look at
+    frames = frames_of("trend", 0.15, 3, days=700)
+    since = START + pd.Timedelta(days=690)  # 10 forward days: too short to look at
     outcome = chain(
-        frames, 299, **{RULE: Incumbent(None, since, PaperRecord(days=10, sharpe=None, max_drawdown=None, capital=False))}
+        frames, 699, **{RULE: Incumbent(None, since, PaperRecord(days=10, sharpe=None, max_drawdown=None, capital=False))}
     )
     kept = {c.name: c for c in outcome.plan.chosen}
     assert RULE in kept and kept[RULE].stage == "probation"  # waiting on its record, whatever its held-out record
@@ -135,3 +135,15 @@ def test_the_retrospective_on_spot_bars_skips_the_carry_family_and_says_why():
     row = judge_date(spot, START + pd.Timedelta(days=300), START + pd.Timedelta(days=330), spec).row()
     assert "no funding rates" in row["documented_not_judged"]["funding_carry"]
     assert "ts_trend" not in row["documented_not_judged"] and row["documented_trend_p"] is not None
+
+
+def test_a_retired_rule_is_judged_on_its_record_since_retirement_only():
+    frames = frames_of("trend", 0.15, 3, days=700, interval="4h")
+    date = START + pd.Timedelta(days=699)
+    whole = documented.judge(frames, date)
+    rule = "ts_trend_20d_long_flat"
+    assert rule in whole.passed  # on its whole record
+    left = (START + pd.Timedelta(days=600)).date()  # retired 100 days ago: 14 weeks of record since
+    since = documented.judge(frames, date, retired={documented.documented_name(rule): left})
+    assert rule not in since.passed and since.rules[rule].weeks == 14
+    assert since.rules["ts_trend_20d_long_short"].weeks == whole.rules["ts_trend_20d_long_short"].weeks  # the others whole

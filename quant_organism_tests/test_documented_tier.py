@@ -62,7 +62,7 @@ def _passes(kind: str, seeds: range, strength: float = 0.0) -> dict[str, int]:
         market = PanelMarket(kind, strength, seed, coins=20, days=5 * 365, forward_days=0)
         panel = market.panel()
         members = point_in_time_members(panel.dollar_volume, top_n=20, min_history_days=60)
-        verdict = judge_documented(panel, market.evolution_date, members, reps=300, seed=seed)
+        verdict = judge_documented(panel, market.evolution_date, members)
         for family in verdict.families:
             counts[family.family] += bool(family.superior)
     return counts
@@ -80,7 +80,7 @@ def test_no_family_passes_on_null_and_beta_null_markets() -> None:
 def test_a_long_rule_on_a_bull_drift_has_beta_not_alpha() -> None:
     market = PanelMarket("beta_null", 0.0, seed=11, coins=20, days=5 * 365, forward_days=0)
     panel = market.panel()
-    verdict = judge_documented(panel, market.evolution_date, reps=300)
+    verdict = judge_documented(panel, market.evolution_date)
     long_flat = verdict.rules["ts_trend_60d_long_flat"]
     assert verdict.market_sharpe > 0.8  # the drift pays the market
     assert long_flat.sharpe > 0.5 and long_flat.beta > 0.1  # the long rule earns it too, through its beta ...
@@ -95,8 +95,8 @@ def test_a_planted_trend_passes_the_trend_family() -> None:
 def test_the_verdict_reads_nothing_after_its_date() -> None:
     market = PanelMarket("trend", 2.0, seed=5, coins=10, days=3 * 365, forward_days=120)
     panel = market.panel()
-    a = judge_documented(panel, market.evolution_date, reps=200)
-    b = judge_documented(panel.until(market.evolution_date), market.evolution_date, reps=200)
+    a = judge_documented(panel, market.evolution_date)
+    b = judge_documented(panel.until(market.evolution_date), market.evolution_date)
     assert a.to_dict() == b.to_dict()
     assert rule_named("ts_trend_60d_long_flat").name in a.rules
 

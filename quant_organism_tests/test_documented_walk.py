@@ -20,7 +20,7 @@ def test_the_walk_follows_each_choice_forward_only_and_a_later_future_changes_no
     members = point_in_time_members(panel.dollar_volume, top_n=10, min_history_days=60)
     dates = monthly_dates(panel, first="2021-06-01", last="2021-09-30")
     assert [d.date().isoformat() for d in dates] == ["2021-06-01", "2021-07-01", "2021-08-01", "2021-09-01"]
-    rows, curves = walk(panel, members, dates, reps=200)
+    rows, curves = walk(panel, members, dates)
     assert curves.index.min() > dates[0] and list(curves.columns) == list(COLUMNS)
     assert curves.index.is_unique and (curves["cash"] == 0.0).all()
     assert any(row["pick"] for row in rows)  # a planted trend of Sharpe about 2 passes on some date
@@ -29,7 +29,7 @@ def test_the_walk_follows_each_choice_forward_only_and_a_later_future_changes_no
         if row["pick"] is None:
             assert row["forward_return"]["tier"] == 0.0  # nothing passed: cash
     cut = dates[2] + pd.Timedelta(days=1)
-    short_rows, _ = walk(panel.until(cut), members.loc[:cut], dates[:2], reps=200)
+    short_rows, _ = walk(panel.until(cut), members.loc[:cut], dates[:2])
     assert [r["passed"] for r in short_rows] == [r["passed"] for r in rows[:2]]
     summary = chained(curves)
     assert set(summary) == set(COLUMNS) and summary["cash"]["return"] == 0.0
@@ -40,7 +40,7 @@ def test_the_command_walks_the_real_universe(market_data_dir) -> None:
     if not folder.is_dir():
         pytest.skip(f"{folder} is absent")
     command = [sys.executable, "-m", "quant_organism", "documented", "--files", str(folder), "--interval", "1d",
-               "--from", "2025-05-01", "--to", "2025-06-15", "--reps", "200", "--json"]  # fmt: skip
+               "--from", "2025-05-01", "--to", "2025-06-15", "--json"]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -98,7 +98,7 @@ def test_spot_candles_without_funding_skip_the_carry_family_and_say_why(tmp_path
                               "low": closes, "close": closes, "volume": 1_000.0})  # fmt: skip
         frame.to_csv(tmp_path / f"spot__{coin}_1d.csv", index=False)
     command = [sys.executable, "-m", "quant_organism", "documented", "--files", str(tmp_path), "--interval", "1d",
-               "--reps", "100", "--top", "6", "--min-history", "30", "--json"]  # fmt: skip
+               "--top", "6", "--min-history", "30", "--json"]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "funding_carry skipped: the data have no funding rates" in done.stdout

@@ -19,7 +19,7 @@ from quant_organism.deployment.error_budget import ErrorBudget
 from quant_organism.deployment.probation import MIN_BLOCKS, ProbationEntry, bonferroni_p
 from quant_organism.deployment.scoring import PaperRecord
 from quant_organism.deployment.selection import Retired, plan_from_verdicts
-from quant_organism.deployment.sequential import Prior, log_mixture, lower_bound
+from quant_organism.validation.sequential import Prior, log_mixture, lower_bound
 
 BARS = pd.date_range("2024-01-01", periods=24 * 200, freq="h", tz="UTC")
 LAST_DAY = BARS[-1].date()
@@ -325,3 +325,10 @@ def test_a_demoted_capital_holder_trades_at_incubation():
     (holder,) = plan.chosen
     assert holder.stage == "probation" and holder.allocation == 0.02 and ProbationEntry.from_dict(holder.probation).demoted
     assert any("demoted" in note for note in plan.notes)
+
+
+def test_a_record_round_trips_through_its_dict():
+    entry = ProbationEntry.open(date(2025, 1, 1), 0.0304, 0.01, 0.5, pd.Series(np.linspace(-0.01, 0.02, 90)), "g")
+    index = pd.date_range("2025-01-01", periods=70, freq="D", tz="UTC")
+    entry = entry.update(pd.Series(np.full(70, 0.004), index=index), None, date(2025, 3, 11)).promote(date(2025, 3, 11))
+    assert ProbationEntry.from_dict(entry.to_dict()) == entry

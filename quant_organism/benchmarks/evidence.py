@@ -146,7 +146,7 @@ def run_one(spec: EvidenceSpec) -> dict:
         "deployed": deployed,
         "deployed_any": bool(deployed),
         "deployed_capturing": bool(capturing in deployed_families) if capturing else False,
-        "pvalues": {f.family: f.spa_pvalue for f in verdict.families},
+        "pvalues": {f.family: f.pvalue for f in verdict.families},
         "detectable_50": {f.family: f.power.at_50 for f in verdict.families if f.power},
         "detectable_80": {f.family: f.power.at_80 for f in verdict.families if f.power},
         "trend_n_effective": trend.power.n_effective if trend.power else math.nan,

@@ -34,7 +34,7 @@ from scipy import signal
 from quant_organism.deployment.decision import DecisionConfig
 from quant_organism.deployment.error_budget import ErrorBudget
 from quant_organism.deployment.probation import MIN_BLOCKS, ProbationEntry, bonferroni_p
-from quant_organism.deployment.sequential import BLOCK_DAYS
+from quant_organism.validation.sequential import BLOCK_DAYS
 
 YEAR_START = date(2025, 1, 1)
 DAYS = 365

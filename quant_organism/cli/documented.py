@@ -24,7 +24,6 @@ def add_parser(sub) -> None:
     parser.add_argument("--min-history", type=int, default=90, help="days of bars a coin needs before it can be a member")
     parser.add_argument("--from", dest="first", help="first date (YYYY-MM-DD; default: the first with enough evidence)")
     parser.add_argument("--to", dest="last", help="last date (YYYY-MM-DD; default: the last the data follows)")
-    parser.add_argument("--reps", type=int, default=1000, help="bootstrap replications of the gate")
     parser.add_argument("--json", action="store_true", help="end with one JSON line: the rows and the chained summary")
     parser.set_defaults(handler=run)
 
@@ -67,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    rows, curves = walk(panel, members, dates, reps=args.reps, progress=show)
+    rows, curves = walk(panel, members, dates, progress=show)
     summary = chained(curves)
     wall = time.perf_counter() - started
     print(f"chained forward record over {len(dates)} dates ({wall:.0f} s):")

@@ -98,7 +98,9 @@ def run_chain(
 
     started = time.perf_counter()
     verdict = (
-        documented.judge(frames, evolution_date, spec.universe_top, spec.validation.held_out.costs) if spec.documented else None
+        documented.judge(frames, evolution_date, spec.universe_top, spec.validation.held_out.costs, retired)
+        if spec.documented
+        else None
     )
     seconds["documented"] = time.perf_counter() - started
 

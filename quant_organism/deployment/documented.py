@@ -1,8 +1,8 @@
 """The documented tier as a path to capital: its passing rules become candidates of the same decision engine.
 
 A pre-registered portfolio rule (strategies/portfolio.py) that the documented tier passes (validation/documented.py:
-its family's SPA/StepM on every day before the date, against the beta-matched market, at the family's fixed
-level) competes beside the search's passers, under the same rules: the correlation filter, Kelly sizing and
+its family's closed e-test on every week before the date, against the beta-matched market, at the family's
+fixed level, valid across nights) competes beside the search's passers, under the same rules: the correlation filter, Kelly sizing and
 probation (deployment/selection.py). Nothing is waved through: it enters at the incubation allocation and holds
 Kelly capital only once its forward record earns it, exactly as a searched strategy does.
 
@@ -64,11 +64,32 @@ def universe(panel: DailyPanel, top_n: int | None = None) -> pd.DataFrame:
 
 
 def judge(
-    frames: Mapping[str, pd.DataFrame], date: str | pd.Timestamp, top_n: int | None = None, costs: CostModel | None = None
+    frames: Mapping[str, pd.DataFrame],
+    date: str | pd.Timestamp,
+    top_n: int | None = None,
+    costs: CostModel | None = None,
+    retired: Mapping[str, object] | None = None,
 ) -> DocumentedVerdict:
-    """The documented tier on the bars of `frames` up to `date` (the chain's last day of data)."""
+    """The documented tier on the bars of `frames` up to `date` (the chain's last day of data). `retired`: strategy
+    name -> the day it was retired (anything `pd.Timestamp` reads, or a `Retired`); a documented rule among them is
+    judged only on its record from the day after."""
     panel = frames_panel(frames)
-    return judge_documented(panel, date, universe(panel, top_n), costs)
+    return judge_documented(panel, date, universe(panel, top_n), costs, origins=retirement_origins(retired or {}))
+
+
+def retirement_origins(retired: Mapping[str, object]) -> dict[str, pd.Timestamp]:
+    """rule name -> the first day of its record since retirement, for the documented names in `retired`."""
+    out = {}
+    for name, left in retired.items():
+        if not is_documented(name):
+            continue
+        if hasattr(left, "since"):  # a deployment.selection.Retired
+            out[name[len(PREFIX) :]] = left.since
+            continue
+        stamp = pd.Timestamp(left)
+        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+        out[name[len(PREFIX) :]] = stamp.normalize() + pd.Timedelta(days=1)
+    return out
 
 
 def candidate_verdicts(verdict: DocumentedVerdict) -> list[dict]:
@@ -84,10 +105,10 @@ def candidate_verdicts(verdict: DocumentedVerdict) -> list[dict]:
                 "passed": True,
                 "mode": "documented",
                 # the family's SPA p-value, weighted-Bonferroni over the tier's families: valid for the one chosen
-                "gate_pvalue": min(1.0, float(family.spa_pvalue) * DOCUMENTED_LEVEL / family.level),
+                "gate_pvalue": min(1.0, float(family.pvalue) * DOCUMENTED_LEVEL / family.level),
                 "beta": float(evidence.beta),
                 "reasons": [
-                    f"documented tier: {family.family} at {family.level:.2%} (SPA p {family.spa_pvalue:.3f}) over "
+                    f"documented tier: {family.family} at {family.level:.2%} (anytime p {family.pvalue:.3f}) over "
                     f"{verdict.n_days} days; excess Sharpe {evidence.excess_sharpe:.2f}, alpha {evidence.alpha:+.1%}, "
                     f"beta {evidence.beta:.2f}"
                 ],

@@ -7,7 +7,7 @@ year the chances add up. Data the gate never saw is the one thing a new night ca
   (`DecisionConfig.probation_allocation`, 2%) and takes its level from the error budget
   (deployment/error_budget.py: every 365 days spend at most 5%, each probation counted over its whole life);
 - every night its forward excess over the beta-matched market adds its complete weekly blocks, stopped at the
-  weekly loss the runtime enforces, to a betting e-process (deployment/sequential.py), valid for any return
+  weekly loss the runtime enforces, to a betting e-process (validation/sequential.py), valid for any return
   bounded below: skewed, fat-tailed, clustered. Beta is re-estimated before each week from every day before it
   (held-out and forward), a predictable choice, so a beta misjudged at entry is corrected without costing
   validity. Its anytime p-value (1 / the e-process's maximum) is compared with its level. The gate's p-value is
@@ -36,10 +36,11 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from quant_organism.deployment.sequential import (
+from quant_organism.validation.sequential import (
     BETS,
     BLOCK_DAYS,
-    LOSS_BOUND,
+    OVERSHOOT,
+    WEEKLY_STOP,
     Prior,
     bet_log_wealth,
     bet_weights,
@@ -47,6 +48,7 @@ from quant_organism.deployment.sequential import (
     log_evidence_of_loss,
     lower_bound,
     stopped_week,
+    weekly_stop,
 )
 
 MIN_BLOCKS = 4  # weeks of forward record before a promotion: capital follows forward evidence, not the gate alone
@@ -77,7 +79,8 @@ class ProbationEntry:
     log_wealth: tuple[float, ...] = ()  # ln W(c) per bet of the grid (empty: none counted yet)
     pairs: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0)  # n, sum m, sum r, sum m^2, sum r m: beta's running sums
     stops: int = 0  # weeks the weekly stop fired
-    breaches: int = 0  # weeks below -LOSS_BOUND: outside the test's assumption
+    breaches: int = 0  # weeks below the test's bound (OVERSHOOT x the stop): outside its assumption
+    stop: float = WEEKLY_STOP  # its sleeve's weekly stop, fixed at entry from its held-out excess (sequential.weekly_stop)
     reference: tuple[float, float] | None = None  # (weekly mean, weekly variance) of the record it was promoted on
     cusum: float = 0.0
     demoted_on: date | None = None
@@ -118,8 +121,9 @@ class ProbationEntry:
             prior = Prior(0.0, DEFAULT_BET_SD)
         gate = float(gate_p) if math.isfinite(gate_p) else 1.0
         record = (int(values.size), float(values.mean()) if values.size else 0.0) if since_retirement else None
+        stop = weekly_stop(float(np.std(values, ddof=1)) if values.size > 1 else math.nan)
         return cls(entered, float(alpha), min(1.0, max(gate, 1e-300)), beta, prior, genome, pairs=pairs,
-                   since_retirement=record)  # fmt: skip
+                   since_retirement=record, stop=stop)  # fmt: skip
 
     # --- the record -----------------------------------------------------------------------------------------------
     def update(self, daily: pd.Series, market: pd.Series | None, last_day: date) -> ProbationEntry:
@@ -136,13 +140,13 @@ class ProbationEntry:
             r = strategy[inside] if inside.any() else np.zeros(0)
             m = bench[inside] if bench is not None and inside.any() else np.zeros(r.size)
             beta = _beta(entry.pairs, entry.beta) if bench is not None else 0.0
-            x, stopped = stopped_week(r - beta * np.nan_to_num(m))
+            x, stopped = stopped_week(r - beta * np.nan_to_num(m), entry.stop)
             total, squares = entry.total + x, entry.squares + x * x
-            wealth = bet_log_wealth([x], np.asarray(entry.log_wealth) if entry.log_wealth else None)
-            log_e = log_betting_evidence(wealth, bet_weights(entry.prior))
+            wealth = bet_log_wealth([x], entry.bound, np.asarray(entry.log_wealth) if entry.log_wealth else None)
+            log_e = log_betting_evidence(wealth, bet_weights(entry.prior, entry.bound))
             entry = replace(entry, blocks=entry.blocks + 1, total=total, squares=squares, log_wealth=tuple(wealth),
                             log_e_max=max(entry.log_e_max, log_e), through=end, stops=entry.stops + stopped,
-                            breaches=entry.breaches + (x < -LOSS_BOUND),
+                            breaches=entry.breaches + (x < -entry.bound),
                             pairs=_add_pairs(entry.pairs, r, m) if bench is not None else entry.pairs)  # fmt: skip
             if entry.reference is not None:
                 entry = entry._watched(x, end)
@@ -177,7 +181,12 @@ class ProbationEntry:
         """ln of the betting e-process tonight (not its maximum)."""
         if not self.log_wealth:
             return 0.0
-        return log_betting_evidence(np.asarray(self.log_wealth), bet_weights(self.prior))
+        return log_betting_evidence(np.asarray(self.log_wealth), bet_weights(self.prior, self.bound))
+
+    @property
+    def bound(self) -> float:
+        """The test's lower bound on a week's excess: the stop and one bar's overshoot."""
+        return OVERSHOOT * self.stop
 
     @property
     def forward_p(self) -> float:
@@ -234,7 +243,7 @@ class ProbationEntry:
         return {"probation_weeks": self.blocks, "probation_forward_p": self.forward_p, "probation_alpha": self.alpha,
                 "probation_gate_p": self.gate_p, "probation_promoted": self.promoted_on is not None,
                 "probation_entered": self.entered.isoformat(), "probation_beta": _beta(self.pairs, self.beta),
-                "probation_stopped_weeks": self.stops, "probation_decay": self.cusum,
+                "probation_stopped_weeks": self.stops, "probation_weekly_stop": self.stop, "probation_decay": self.cusum,
                 "probation_demoted": self.demoted_on is not None}  # fmt: skip
 
     # --- persistence ----------------------------------------------------------------------------------------------
@@ -246,7 +255,7 @@ class ProbationEntry:
             "through": None if self.through is None else self.through.isoformat(),
             "promoted_on": None if self.promoted_on is None else self.promoted_on.isoformat(),
             "log_wealth": [None if not math.isfinite(v) else v for v in self.log_wealth], "pairs": list(self.pairs),
-            "stops": self.stops, "breaches": self.breaches,
+            "stops": self.stops, "breaches": self.breaches, "stop": self.stop,
             "reference": None if self.reference is None else list(self.reference), "cusum": self.cusum,
             "demoted_on": None if self.demoted_on is None else self.demoted_on.isoformat(),
             "since_retirement": None if self.since_retirement is None else list(self.since_retirement),
@@ -270,10 +279,11 @@ class ProbationEntry:
             Prior(float(data["prior_mean"]), float(data["prior_sd"])), str(data["genome"]), int(data["blocks"]),
             float(data["total"]), float(data["squares"]), float(data["log_e_max"]) if betting else 0.0,
             day(data.get("through")), day(data.get("promoted_on")), wealth,
-            tuple(float(v) for v in data.get("pairs") or (0.0,) * 5), int(data.get("stops", 0)),
-            int(data.get("breaches", 0)), None if reference is None else (float(reference[0]), float(reference[1])),
-            float(data.get("cusum", 0.0)), day(data.get("demoted_on")),
-            None if retired is None else (int(retired[0]), float(retired[1])),
+            pairs=tuple(float(v) for v in data.get("pairs") or (0.0,) * 5), stops=int(data.get("stops", 0)),
+            breaches=int(data.get("breaches", 0)), stop=float(data.get("stop", WEEKLY_STOP)),
+            reference=None if reference is None else (float(reference[0]), float(reference[1])),
+            cusum=float(data.get("cusum", 0.0)), demoted_on=day(data.get("demoted_on")),
+            since_retirement=None if retired is None else (int(retired[0]), float(retired[1])),
         )  # fmt: skip
 
 

@@ -41,10 +41,10 @@ from quant_organism.deployment.decision import (
 from quant_organism.deployment.error_budget import LIFE_DAYS, ErrorBudget
 from quant_organism.deployment.probation import MIN_BLOCKS, ProbationEntry, bonferroni_p
 from quant_organism.deployment.scoring import PaperRecord, scores
-from quant_organism.deployment.sequential import BLOCK_DAYS
 from quant_organism.strategies.genes import SeedGenes
 from quant_organism.validation.held_out import GATE_KEY, daily_returns
 from quant_organism.validation.held_out import STAGE as GATE_STAGE
+from quant_organism.validation.sequential import BLOCK_DAYS
 
 
 @dataclass(frozen=True)

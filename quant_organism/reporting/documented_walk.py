@@ -50,7 +50,6 @@ def walk(
     members: pd.DataFrame,
     dates: Sequence[pd.Timestamp],
     costs: CostModel | None = None,
-    reps: int = 1000,
     progress: Callable[[dict], None] | None = None,
 ) -> tuple[list[dict], pd.DataFrame]:
     """(one row per date, the chained forward daily returns of each column in COLUMNS)."""
@@ -61,7 +60,7 @@ def walk(
     index = panel.closes.index
     for k, date in enumerate(dates):
         following = dates[k + 1] if k + 1 < len(dates) else index[-1]
-        verdict = judge_documented(panel, date, members, costs, reps=reps)
+        verdict = judge_documented(panel, date, members, costs)
         span = (index >= verdict.start) & (index <= date) if verdict.start is not None else np.zeros(len(index), bool)
         in_sample = {name: sharpe(every_rule.loc[span, name].to_numpy(), 365.0) for name in every_rule.columns}
         naive = max(in_sample, key=in_sample.get)
@@ -88,7 +87,7 @@ def walk(
             "pick": pick,
             "pick_beta": verdict.rules[pick].beta if pick else None,
             "naive": naive,
-            "pvalues": {f.family: (round(f.spa_pvalue, 4) if f.tested else None) for f in verdict.families},
+            "pvalues": {f.family: (round(f.pvalue, 4) if f.tested else None) for f in verdict.families},
             "not_judged": {f.family: f.reason for f in verdict.families if not f.tested},
             "detectable_sharpe_50": None if trend.power is None else round(trend.power.at_50, 3),
             "detectable_sharpe_80": None if trend.power is None else round(trend.power.at_80, 3),

@@ -318,7 +318,7 @@ def documented_summary(verdict) -> dict:
     return {
         "documented_passed": list(verdict.passed),
         "documented_evidence_days": int(verdict.n_days),
-        "documented_trend_p": finite_or_none(trend.spa_pvalue) if tested else None,
+        "documented_trend_p": finite_or_none(trend.pvalue) if tested else None,
         "documented_detectable_50": finite_or_none(trend.power.at_50) if tested and trend.power else None,
         "documented_not_judged": {f.family: f.reason for f in verdict.families if not f.tested},
     }

@@ -13,15 +13,22 @@ that times the market has alpha whatever the drift. Jensen's alpha was chosen ov
 or the market at beta 1) because it is the one question a beta-matched market answers: what the rule earns
 beyond the market exposure it carries, which any holder could buy for the cost of the market.
 
-**Multiplicity.** Each family is judged at its own fixed level (validation/tiers.py) by Hansen's SPA and
-Romano-Wolf's StepM over its rules' excess returns (validation/superiority.py): the stationary bootstrap of
-the joint rows keeps the rules' correlation, so six trend rules that move together cost about as much as two
-or three independent ones. The levels add up to the tier's share by the union bound.
+**Every night, one test.** A rule is a fixed hypothesis on a growing record, judged again each night: each
+rule's record is an e-process from a fixed origin (validation/always_valid.py), valid however often it is looked
+at and for any weekly excess bounded below by the runtime's weekly stop (skewed carry records included). Its
+beta is re-estimated before each week from the days before it. A rule retired earlier is judged only on its
+record since retirement (`origins`).
+
+**Multiplicity.** Each family is judged at its own fixed level (validation/tiers.py) by closed testing with the
+average e-value over its rules: rules that move together pass together at about one rule's price, a lone rule
+pays about Bonferroni's. The levels add up to the tier's share by the union bound, and since each level holds
+over all nights, the tier's error is bounded for the product's whole life, not per night.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,9 +40,10 @@ from quant_organism.core.artifacts import finite_or_none
 from quant_organism.core.metrics import sharpe
 from quant_organism.market.panel import DailyPanel
 from quant_organism.strategies.portfolio import DOCUMENTED_RULES, WARMUP_DAYS, PortfolioRule
+from quant_organism.validation.always_valid import closed_passes, detectable_sharpe, family_pvalue, log_e_value, weekly_excess
 from quant_organism.validation.beta import beta_matched_excess
-from quant_organism.validation.power import DetectableSharpe, plan
-from quant_organism.validation.superiority import superiority_test
+from quant_organism.validation.power import DetectableSharpe, effective_number
+from quant_organism.validation.sequential import BLOCK_DAYS
 from quant_organism.validation.tiers import DOCUMENTED_FAMILY_LEVELS
 
 DAYS_PER_YEAR = 365.0
@@ -52,8 +60,10 @@ class RuleEvidence:
     alpha: float  # annual Jensen's alpha against the equal-weight market
     beta: float
     excess_sharpe: float  # annual Sharpe of r - beta m
-    t_stat: float  # studentized by the bootstrap's long-run variance
+    t_stat: float  # mean / standard error of the daily excess (ranks the passers; not the test)
     superior: bool
+    log_e: float = 0.0  # ln of its e-value tonight (from its origin)
+    weeks: int = 0  # weeks in its e-process
 
     def to_dict(self) -> dict[str, Any]:
         return {k: finite_or_none(v) if isinstance(v, float) else v for k, v in self.__dict__.items()}
@@ -66,7 +76,7 @@ class FamilyVerdict:
     rules: tuple[str, ...]
     tested: bool
     reason: str = ""
-    spa_pvalue: float = 1.0
+    pvalue: float = 1.0  # anytime p-value of "no rule of the family has an edge" (1 / the mean e-value tonight)
     superior: tuple[str, ...] = ()
     power: DetectableSharpe | None = None
 
@@ -77,7 +87,7 @@ class FamilyVerdict:
             "rules": list(self.rules),
             "tested": self.tested,
             "reason": self.reason,
-            "spa_pvalue": finite_or_none(self.spa_pvalue),
+            "pvalue": finite_or_none(self.pvalue),
             "superior": list(self.superior),
             "power": None if self.power is None else self.power.to_dict(),
         }
@@ -114,7 +124,7 @@ class DocumentedVerdict:
                 f"; could see Sharpe >= {family.power.at_50:.2f} (50%), {family.power.at_80:.2f} (80%)" if family.power else ""
             )
             verdict = f"passed {', '.join(family.superior)}" if family.superior else "nothing passed"
-            parts.append(f"{family.family} at {family.level:.2%}: {verdict} (SPA p {family.spa_pvalue:.3f}{reach})")
+            parts.append(f"{family.family} at {family.level:.2%}: {verdict} (anytime p {family.pvalue:.3f}{reach})")
         span = f"{self.n_days} days {self.start.date()}..{self.end.date()}" if self.start is not None else "no evidence"
         return f"documented tier on {self.date.date()} over {span}: " + "; ".join(parts)
 
@@ -182,15 +192,16 @@ def judge_documented(
     members: pd.DataFrame | None = None,
     costs: CostModel | None = None,
     max_days: int | None = None,
-    reps: int = 1000,
-    seed: int = 0,
     families: dict[str, tuple[PortfolioRule, ...]] | None = None,
+    origins: Mapping[str, pd.Timestamp] | None = None,
 ) -> DocumentedVerdict:
-    """Judge every documented family on the history up to `date` (nothing after it is read)."""
+    """Judge every documented family on the history up to `date` (nothing after it is read). `origins`: rule name ->
+    the first day of its record (a rule retired earlier: the day after its retirement)."""
     day = _utc_day(date)
     panel = panel.until(day)
     members = None if members is None else members.loc[members.index <= day]
     families = DOCUMENTED_RULES if families is None else families
+    origins = dict(origins or {})
     market_all = equal_weight_market(panel.closes, members)
     span = evidence_span(panel.closes.index, day, max_days)
     market = market_all.reindex(span)
@@ -210,23 +221,37 @@ def judge_documented(
             continue
         returns = rule_returns(panel, rules, members, costs).reindex(span)
         excess, alphas, betas = beta_matched_excess(returns, market)
-        test = superiority_test(excess, alpha=level, reps=reps, seed=seed)
+        log_e, weeks = {}, {}
         for name in names:
-            stats = test.candidates[name]
+            record, bounds, _ = weekly_excess(returns[name], market, origins.get(name))
+            log_e[name], weeks[name] = log_e_value(record, bounds), len(record)
+        passed = closed_passes(log_e, level)
+        for name in names:
+            values = excess[name].to_numpy()
+            spread = float(values.std(ddof=1)) if len(values) > 1 else math.nan
             evidence[name] = RuleEvidence(
                 name=name,
                 family=family,
                 sharpe=sharpe(returns[name].to_numpy(), DAYS_PER_YEAR),
                 alpha=float(alphas[name]),
                 beta=float(betas[name]),
-                excess_sharpe=sharpe(excess[name].to_numpy(), DAYS_PER_YEAR),
-                t_stat=float(stats["t_stat"]),
-                superior=bool(stats["superior"]),
+                excess_sharpe=sharpe(values, DAYS_PER_YEAR),
+                t_stat=float(values.mean() / spread * math.sqrt(len(values))) if spread > 0 else math.nan,
+                superior=name in passed,
+                log_e=float(log_e[name]),
+                weeks=int(weeks[name]),
             )
         verdicts.append(
             FamilyVerdict(
-                family, level, names, True, "", float(test.spa_pvalue), tuple(test.superior), plan(excess.to_numpy(), level)
-            )
+                family,
+                level,
+                names,
+                True,
+                "",
+                family_pvalue(log_e),
+                passed,
+                _reach(excess.to_numpy(), max(weeks.values(), default=0), level),
+            )  # fmt: skip
         )
     return DocumentedVerdict(
         date=day,
@@ -237,6 +262,15 @@ def judge_documented(
         rules=evidence,
         market_sharpe=sharpe(market.to_numpy(), DAYS_PER_YEAR) if len(span) > 1 else math.nan,
     )
+
+
+def _reach(excess, weeks: int, level: float) -> DetectableSharpe:
+    """What the family's e-processes could see tonight: the annual Sharpe one rule reaches its share of the level at
+    (the family's effective number of independent rules) with 50% and 80% power."""
+    n_effective = effective_number(excess) if excess.shape[1] else 1.0
+    share = level / max(n_effective, 1.0)
+    return DetectableSharpe(weeks * BLOCK_DAYS / DAYS_PER_YEAR, int(excess.shape[1]), n_effective, level,
+                            detectable_sharpe(weeks, share, 0.5), detectable_sharpe(weeks, share, 0.8))  # fmt: skip
 
 
 def _utc_day(value: str | pd.Timestamp) -> pd.Timestamp:

@@ -49,8 +49,8 @@ class DetectableSharpe:
             "n_candidates": self.n_candidates,
             "n_effective": round(self.n_effective, 3),
             "alpha": self.alpha,
-            "detectable_sharpe_50": round(self.at_50, 4),
-            "detectable_sharpe_80": round(self.at_80, 4),
+            "detectable_sharpe_50": round(self.at_50, 4) if np.isfinite(self.at_50) else None,
+            "detectable_sharpe_80": round(self.at_80, 4) if np.isfinite(self.at_80) else None,
         }
 
 

@@ -15,12 +15,13 @@ import numpy as np
 import pandas as pd
 
 from quant_organism import settings
+from quant_organism.catalog.manifest import retired_rules
 from quant_organism.core import artifacts as artifact_files
 from quant_organism.core.metrics import growth
 from quant_organism.defs.automation.conditions import chain_condition
 from quant_organism.defs.evolution.assets import POPULATION
 from quant_organism.defs.shared.partitions import daily_partitions
-from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource
+from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, StrategyStoreResource
 from quant_organism.defs.validation.frames import night_frames
 from quant_organism.deployment import documented
 from quant_organism.reporting.plots import equity_curves, markdown_image
@@ -45,13 +46,15 @@ RETURNS_FILE = "documented_returns.parquet"  # net daily returns of every rule t
     "and lookback), each family at its fixed share of the 2.5% family-wise error, with the annual Sharpe its test "
     "could have seen; its passers compete for capital in the night's decision.",
 )
-def documented_tier(context: dg.AssetExecutionContext, lake: LakeResource, artifacts: ArtifactsResource) -> dg.MaterializeResult:
+def documented_tier(
+    context: dg.AssetExecutionContext, lake: LakeResource, artifacts: ArtifactsResource, catalog: StrategyStoreResource
+) -> dg.MaterializeResult:
     day = context.partition_key
     result = artifacts.load_evolution(day)
     frames = night_frames(lake, result).frames
     top = settings.universe_top()
     costs = HeldOutConfig().costs
-    verdict = documented.judge(frames, result.windows.evolution_date, top, costs)
+    verdict = documented.judge(frames, result.windows.evolution_date, top, costs, retired_rules(catalog.store()))
     context.log.info(verdict.summary())
     directory = artifacts.phase_dir("validation", day)
     path = artifact_files.write_json(
@@ -70,7 +73,7 @@ def documented_tier(context: dg.AssetExecutionContext, lake: LakeResource, artif
             "passed": dg.MetadataValue.json(list(verdict.passed)),
             "families": dg.MetadataValue.json(
                 {
-                    f.family: {"level": f.level, "spa_pvalue": f.spa_pvalue if f.tested else None, "reason": f.reason}
+                    f.family: {"level": f.level, "pvalue": f.pvalue if f.tested else None, "reason": f.reason}
                     for f in verdict.families
                 }
             ),

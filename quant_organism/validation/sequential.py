@@ -1,23 +1,23 @@
 """Evidence that stays valid however often it is looked at: e-processes for a strategy's forward excess return.
 
 The forward record is cut into weekly blocks (seven calendar days). A block's excess is the sum of its daily
-excess returns r - beta m, **stopped**: once the week-to-date sum reaches -`WEEKLY_STOP`, the sleeve is flat
-for the rest of the week and nothing more is added (the runtime flattens a probation sleeve there, and the
-record applies the same stop: runtime/sleeve_stop.py). Stopping at a stopping time keeps a zero-mean daily
+excess returns r - beta m, **stopped**: once the week-to-date sum reaches -stop, the sleeve is flat for the rest
+of the week and nothing more is added. The stop is fixed before the weeks it governs (`weekly_stop`: three
+weekly deviations of the held-out excess, at most 10%). Stopping at a stopping time keeps a zero-mean daily
 record zero-mean (optional stopping), so the stop changes what is traded, never what the null means.
 
 **The promotion test: testing by betting** (Waudby-Smith and Ramdas 2023, "Estimating means of bounded random
-variables by betting"; Shafer and Vovk). For weekly excesses x_1..x_n bounded below by -`LOSS_BOUND`,
+variables by betting"; Shafer and Vovk). For weekly excesses x_1..x_n bounded below by -B (B = `OVERSHOOT` x the stop),
 
-    W_n(c) = prod_i (1 + c x_i),   0 < c <= 1 / LOSS_BOUND,
+    W_n(c) = prod_i (1 + c x_i / B),   0 < c <= 1,
 
 is a non-negative supermartingale for every bet c whenever E[x_i | past] <= 0, and so is any mixture of them
 fixed in advance. By Ville's inequality P(sup_n W_n >= 1/a) <= a, whatever the number of looks.
 
 **Its assumption, and what enforces it.** Only the lower bound: no symmetry, no variance, no tail, no
 independence. A crash-then-recover record (carry, short volatility: small gains and a rare large loss) is fine:
-the bound is what the runtime's weekly stop guarantees, up to the overshoot of the bar that crosses the stop;
-`LOSS_BOUND` leaves one bar of `LOSS_BOUND - WEEKLY_STOP` for it. A week that still loses more breaks the
+the bound is what the weekly stop guarantees, up to the overshoot of the bar that crosses the stop; B leaves
+half a stop for it. A week that still loses more breaks the
 assumption: the bets it would take below zero are worth nothing from then on (counted at zero, never
 negative), and `bench organism --nightly` measures the size on nulls built to do exactly that (single-day
 crashes of 25% and 40%).
@@ -45,10 +45,20 @@ import numpy as np
 from scipy import optimize, special
 
 BLOCK_DAYS = 7
-WEEKLY_STOP = 0.10  # a probation sleeve is flat for the rest of its week once its week-to-date excess loses this
-LOSS_BOUND = 0.15  # the test's lower bound on a week: the stop plus one bar's overshoot
-BET_GRID = 32  # bets c = k / (BET_GRID * LOSS_BOUND), k = 1..BET_GRID
-BETS = np.arange(1, BET_GRID + 1) / (BET_GRID * LOSS_BOUND)
+WEEKLY_STOP = 0.10  # the loosest weekly stop: a sleeve is flat for the rest of its week once its excess loses this
+STOP_SIGMAS = 3.0  # ... or this many weekly standard deviations of its excess, when that is tighter
+OVERSHOOT = 1.5  # the test's bound on a week's loss is the stop times this: one bar's overshoot past the stop
+BET_GRID = 32  # bets c = k / BET_GRID of the bound, k = 1..BET_GRID
+BETS = np.arange(1, BET_GRID + 1) / BET_GRID
+
+
+def weekly_stop(daily_sd: float) -> float:
+    """The weekly stop of a record whose daily excess has standard deviation `daily_sd` (fixed before the weeks it
+    applies to): `STOP_SIGMAS` weekly deviations, never looser than `WEEKLY_STOP`. A quiet strategy gets a tight
+    stop, and so a test whose bets may be as large as its Kelly bet: power that does not depend on its volatility."""
+    if not (math.isfinite(daily_sd) and daily_sd > 0.0):
+        return WEEKLY_STOP
+    return float(min(WEEKLY_STOP, STOP_SIGMAS * daily_sd * math.sqrt(BLOCK_DAYS)))
 
 
 @dataclass(frozen=True)
@@ -122,21 +132,23 @@ def stopped_week(excess: np.ndarray, stop: float = WEEKLY_STOP) -> tuple[float, 
     return total, False
 
 
-def bet_weights(prior: Prior) -> np.ndarray:
-    """The mixture's weights over `BETS`: half uniform, half the prior's normal density (fixed at entry)."""
-    density = np.exp(-0.5 * ((BETS - prior.mean) / prior.sd) ** 2)
+def bet_weights(prior: Prior, bound: float) -> np.ndarray:
+    """The mixture's weights over `BETS` (fractions of 1 / `bound`): half uniform, half the prior's normal density
+    on the bet per unit of return (fixed at entry)."""
+    density = np.exp(-0.5 * ((BETS / bound - prior.mean) / prior.sd) ** 2)
     uniform = np.full(BETS.size, 1.0 / BETS.size)
     if not np.isfinite(density).all() or density.sum() <= 0.0:
         return uniform
     return 0.5 * uniform + 0.5 * density / density.sum()
 
 
-def bet_log_wealth(weeks: np.ndarray | list[float], start: np.ndarray | None = None) -> np.ndarray:
-    """ln W(c) for every bet of the grid after the weekly excesses `weeks` (from `start`, default zero). A week below
-    -1/c (outside the assumption) leaves that bet's wealth at zero for good (-inf), never negative."""
+def bet_log_wealth(weeks: np.ndarray | list[float], bound: float, start: np.ndarray | None = None) -> np.ndarray:
+    """ln W(c) for every bet of the grid after the weekly excesses `weeks`, each bet c / `bound` per unit of return
+    (from `start`, default zero). A week below -bound / c (outside the assumption) leaves that bet's wealth at zero
+    for good (-inf), never negative."""
     wealth = np.zeros(BETS.size) if start is None else np.asarray(start, dtype=float).copy()
     for x in np.asarray(weeks, dtype=float):
-        factor = 1.0 + BETS * x
+        factor = 1.0 + BETS * x / bound
         with np.errstate(divide="ignore"):
             wealth += np.where(factor > 0.0, np.log(np.maximum(factor, 1e-300)), -np.inf)
     return wealth
@@ -148,19 +160,3 @@ def log_betting_evidence(log_wealth: np.ndarray, weights: np.ndarray) -> float:
     if not finite.any():
         return -math.inf
     return float(special.logsumexp(log_wealth[finite], b=weights[finite]))
-
-
-def detectable_weekly_sharpe(weeks: int, level: float, weights: np.ndarray | None = None) -> float:
-    """The weekly Sharpe at which the betting mixture's typical log wealth after `weeks` Gaussian weeks reaches
-    ln(1/level) (weekly volatility 4%, about 30% a year): what a test of this length can see at about 50%."""
-    weights = np.full(BETS.size, 1.0 / BETS.size) if weights is None else weights
-    sigma, target = 0.04, math.log(1.0 / level)
-
-    def gap(sharpe: float) -> float:
-        mu = sharpe * sigma
-        growth = weeks * (np.log1p(BETS * mu) - 0.5 * (BETS * sigma) ** 2 / (1.0 + BETS * mu) ** 2)
-        return float(special.logsumexp(growth, b=weights)) - target
-
-    if weeks < 1 or gap(3.0) < 0.0:
-        return math.inf
-    return float(optimize.brentq(gap, 0.0, 3.0, xtol=1e-6))
