@@ -423,9 +423,9 @@ def nightly_simulation(null_paths: int, planted_paths: int, workers: int, out: P
     lines, results = simulate(null_paths, planted_paths, workers)
     command = (f"python -m quant_organism.benchmarks organism --nightly --null-paths {null_paths} "
                f"--planted-paths {planted_paths}")  # fmt: skip
-    text = "\n".join([f"$ {command}", "cadence: nightly (every entry looked at every night for a calendar year; "
-                      "10 probation slots kept full, so entries come faster than the gate lets them)", *lines,
-                      f"wall time {time.perf_counter() - started:.0f} s"])  # fmt: skip
+    text = "\n".join([f"$ {command}", "cadence: nightly (every entry looked at every night; a year of entries, "
+                      "10 probation slots kept full so that entries come faster than the gate lets them, each entry "
+                      "followed for its whole life)", *lines, f"wall time {time.perf_counter() - started:.0f} s"])  # fmt: skip
     print(text)
     folder = out / "nightly_simulation"
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,25 +1,33 @@
-"""`bench organism --nightly`: the probation simulated on forward returns alone, many paths at the nightly cadence.
+"""`bench organism --nightly`: the probation simulated on forward records built to break its assumptions, many
+paths at the nightly cadence, through deployment/probation.ProbationEntry (the weekly step the decision runs) and
+deployment/error_budget.ErrorBudget.
 
-Each path is a calendar year of nights with `max_pool` probation slots kept full: whenever a probation ends
-(promoted or futile) the next night a new strategy enters and spends the next share of the year's budget
-(deployment/error_budget.py). That is more traffic than the gate lets through on a null market (it passes a
-null strategy on about 0.5% of nights), so the false-capital rate measured here is an upper bound on the product's.
-Every entry is looked at every night (a look changes the record when one of its weeks completes) through
-deployment/probation.ProbationEntry, the code the decision runs.
+**Size.** Each null path is a calendar year of nights with `SLOTS` probation slots kept full: whenever a
+probation ends (promoted or futile) the next night a new strategy enters and spends the next share of the budget.
+That is more traffic than the gate lets through on a null market, so the false-capital rate measured here bounds
+the product's from above. Every entry of the year is then followed for its whole life (`LIFE` days), so all
+entries of the year are counted. The prior of each entry is built from a held-out span the gate would pass (its
+mean lifted to a t-statistic of about 3.7, the search gate's bar among 50 candidates): the most aggressive bets
+the product would place. The nulls (zero mean excess, 26-30% a year):
+- `student_t3`: Student-t(3), AR(1) 0.1: the control;
+- `left_skew_2x15`, `left_skew_1x25`, `left_skew_0.5x40`: small daily gains and one-day crashes of 15%, 25%, 40%
+  that take them back (carry, short volatility). The 25% and 40% crashes overshoot the weekly stop past the
+  test's bound: outside its assumption by construction;
+- `right_skew`: the mirror of the 25% case;
+- `garch_t5`, `gjr_t5`: GARCH(1,1) and GJR-GARCH (leverage) with Student-t(5) shocks;
+- `beta_misestimated`: a beta of 0.6 on the held-out span and 1.0 forward, on a market drifting +50% a year:
+  the excess tested at the entry's beta has a real drift until the beta re-estimated each week catches up;
+- `fisher`: the rejected alternative (Fisher's combination with the entry night's gate p), on `student_t3`.
+Counted: paths where any entry of the year reaches capital, and separately the year's first entry alone (a
+single entry at 3.04%).
 
-- Null paths: every entrant has no edge; its forward daily excess is fat-tailed (Student t, 3 degrees of freedom)
-  and serially correlated (AR(1) 0.1), or it is a pure-beta strategy on a drifting market whose beta is
-  estimated on 180 held-out days (the estimation error leaves a small drift in the tested excess). Counted:
-  paths where any entrant reaches capital in the year.
-- The rejected alternative, measured: Fisher's combination of the forward p-value with the gate's p-value of the
-  entry night. A null strategy enters only on a night the gate passes it, so its gate p-value is below the
-  gate's level (uniform on [0, 0.5%] here), not uniform on [0, 1]; counting it again as evidence is what the
-  `fisher` null cell shows.
-- Planted paths: the capturing strategy is the planted rule itself (benchmarks/planted_strength.PLANTED_RULES)
-  on a planted market calibrated to the target Sharpe; its gate p-value is the Bonferroni p of its held-out
-  t-statistic over 50 candidates on the 180 days before entry (recorded: only the prior's bet uses the held-out
-  data); it enters at the start of the year as the year's `rank`-th entry. Counted: promotion within the year,
-  and the days it took (power given an entry at the start of the year).
+**Power.** A strategy with a forward excess Sharpe of 1, 2 or 3 (Student-t(5) days, 30% a year) enters as the
+first entry (3.04%) and is followed for three years: the share promoted within one, two and three years.
+
+**Decay.** The same strategy's edge ends `DECAY_AFTER_WEEKS` after its entry. Among those holding capital at the
+end: the share back at incubation (demoted) or retired within 26 weeks, the weeks it took, and the excess they
+earned with capital between the end and their demotion. Beside them, the same strategies whose edge lasts: the
+share demoted in the same 26 weeks (the price of catching decay).
 """
 
 from __future__ import annotations
@@ -33,36 +41,91 @@ from scipy import signal
 
 from quant_organism.deployment.decision import DecisionConfig
 from quant_organism.deployment.error_budget import ErrorBudget
-from quant_organism.deployment.probation import MIN_BLOCKS, ProbationEntry, bonferroni_p
+from quant_organism.deployment.probation import MIN_BLOCKS, ProbationEntry
 from quant_organism.validation.sequential import BLOCK_DAYS
 
 YEAR_START = date(2025, 1, 1)
 DAYS = 365
-MAX_PROBATION_DAYS = DecisionConfig().probation_days
+LIFE = DecisionConfig().probation_days
 SLOTS = 10
 HELD_OUT_DAYS = 180
-CANDIDATES = 50
+GATE_T = 3.7  # the held-out t-statistic of an entry: what the search gate passes among 50 candidates
+POWER_YEARS = 3
+DECAY_AFTER_WEEKS = 104
+WATCH_WEEKS = 26
+NULL_KINDS = ("student_t3", "left_skew_2x15", "left_skew_1x25", "left_skew_0.5x40", "right_skew", "garch_t5",
+              "gjr_t5", "beta_misestimated", "fisher")  # fmt: skip
+SHARPES = (1.0, 2.0, 3.0)
+DECAY_SHARPES = (2.0, 3.0)
+CHUNK = 25
 
 
-def _ar_t(rng: np.random.Generator, days: int, phi: float = 0.1, df: float = 3.0) -> np.ndarray:
-    """Unit-variance Student-t shocks through an AR(1) filter (x_t = phi x_{t-1} + sqrt(1 - phi^2) e_t)."""
-    shocks = rng.standard_t(df, days) * math.sqrt((df - 2) / df)
-    return signal.lfilter([math.sqrt(1 - phi * phi)], [1.0, -phi], shocks)
+def _t(rng: np.random.Generator, df: float, shape) -> np.ndarray:
+    """Unit-variance Student-t draws."""
+    return rng.standard_t(df, shape) * math.sqrt((df - 2.0) / df)
 
 
-def _null_entrant(rng: np.random.Generator, kind: str) -> tuple[pd.Series, float, pd.Series | None, float]:
-    """(forward daily returns over the year from its entry, gate p, market daily returns or None, estimated beta)."""
-    index = pd.date_range(
-        pd.Timestamp(YEAR_START, tz="UTC") - pd.Timedelta(days=HELD_OUT_DAYS), periods=HELD_OUT_DAYS + DAYS, freq="D"
-    )
-    if kind == "fat_tailed":
-        values = 0.02 * _ar_t(rng, len(index))
-        return pd.Series(values, index=index), float(rng.uniform()), None, 0.0
-    market = 0.035 * rng.standard_normal(len(index)) + 0.5 / 365  # +50% a year of drift
-    strategy = 0.6 * market + 0.02 * _ar_t(rng, len(index))  # beta 0.6, no alpha
-    held = slice(0, HELD_OUT_DAYS)
-    beta = float(np.cov(strategy[held], market[held])[0, 1] / np.var(market[held], ddof=1))
-    return pd.Series(strategy, index=index), float(rng.uniform()), pd.Series(market, index=index), beta
+def _garch(rng: np.random.Generator, n: int, days: int, leverage: bool, vol: float = 0.30) -> np.ndarray:
+    """`n` zero-mean GARCH(1,1) (or GJR) paths with Student-t(5) shocks at `vol` a year (alpha 0.08, beta 0.9;
+    GJR: alpha 0.03 and 0.1 more on falls)."""
+    alpha, beta, gamma = (0.03, 0.9, 0.1) if leverage else (0.08, 0.9, 0.0)
+    unconditional = vol**2 / 365.0
+    omega = unconditional * (1.0 - alpha - beta - gamma / 2.0)
+    shocks = _t(rng, 5.0, (n, days))
+    variance = np.full(n, unconditional)
+    out = np.empty((n, days))
+    for k in range(days):
+        out[:, k] = np.sqrt(variance) * shocks[:, k]
+        falls = out[:, k] < 0.0
+        variance = omega + (alpha + gamma * falls) * out[:, k] ** 2 + beta * variance
+    return out
+
+
+def _skewed(rng: np.random.Generator, n: int, days: int, crash: float, per_year: float, sign: float = 1.0) -> np.ndarray:
+    """Zero-mean days of small gains and rare one-day crashes of `crash` (sign -1: rare jumps up instead)."""
+    jumps = rng.uniform(size=(n, days)) < per_year / 365.0
+    noise = 0.26 / math.sqrt(365.0) * rng.standard_normal((n, days))
+    return sign * (crash * per_year / 365.0 - crash * jumps) + noise
+
+
+def null_records(rng: np.random.Generator, kind: str, n: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """(n x (held-out + life) daily returns, the market's or None, the held-out market beta or None) of `kind`."""
+    days = HELD_OUT_DAYS + LIFE
+    if kind in ("student_t3", "fisher"):
+        shocks = _t(rng, 3.0, (n, days))
+        return 0.26 / math.sqrt(365.0) * signal.lfilter([math.sqrt(1 - 0.01)], [1.0, -0.1], shocks, axis=1), None, None
+    if kind.startswith("left_skew"):
+        per_year, crash = {"left_skew_2x15": (2.0, 0.15), "left_skew_1x25": (1.0, 0.25), "left_skew_0.5x40": (0.5, 0.40)}[kind]
+        return _skewed(rng, n, days, crash, per_year), None, None
+    if kind == "right_skew":
+        return _skewed(rng, n, days, 0.25, 1.0, sign=-1.0), None, None
+    if kind in ("garch_t5", "gjr_t5"):
+        return _garch(rng, n, days, leverage=kind == "gjr_t5"), None, None
+    if kind == "beta_misestimated":
+        market = 0.035 * rng.standard_normal((n, days)) + 0.5 / 365.0
+        beta = np.where(np.arange(days) < HELD_OUT_DAYS, 0.6, 1.0)
+        return beta * market + 0.26 / math.sqrt(365.0) * _t(rng, 3.0, (n, days)), market, None
+    raise ValueError(f"unknown null kind {kind!r}")
+
+
+def _held_out(values: np.ndarray) -> pd.Series:
+    """A held-out span the gate would pass: the record's first days with their mean lifted to t = `GATE_T`."""
+    held = values[:HELD_OUT_DAYS]
+    lift = GATE_T * float(held.std(ddof=1)) / math.sqrt(HELD_OUT_DAYS) - float(held.mean())
+    return pd.Series(held + lift, index=pd.date_range("2024-01-01", periods=HELD_OUT_DAYS, freq="D", tz="UTC"))
+
+
+def _open(day: date, alpha: float, strategy: np.ndarray, market: np.ndarray | None, genome: str) -> ProbationEntry:
+    held = _held_out(strategy)
+    held_market = None if market is None else pd.Series(market[:HELD_OUT_DAYS], index=held.index)
+    return ProbationEntry.open(day + timedelta(days=1), alpha, 0.001, 0.0, held, genome, held_market)
+
+
+def _week(entry: ProbationEntry, strategy: np.ndarray, market: np.ndarray | None, week: int) -> ProbationEntry:
+    """The entry after its `week`-th forward week (0-based) of the record's forward days."""
+    span = slice(HELD_OUT_DAYS + BLOCK_DAYS * week, HELD_OUT_DAYS + BLOCK_DAYS * (week + 1))
+    end = entry.entered + timedelta(days=BLOCK_DAYS * (week + 1) - 1)
+    return entry.add_week(strategy[span], None if market is None else market[span], end)
 
 
 def _fisher_crossed(entry: ProbationEntry, gate_p: float) -> bool:
@@ -74,125 +137,165 @@ def _fisher_crossed(entry: ProbationEntry, gate_p: float) -> bool:
 
 
 def null_path(seed: int, kind: str) -> dict:
-    """One simulated year of null entrants filling `SLOTS`; whether any reached capital (kind "fisher": fat-tailed
-    entrants judged by the rejected Fisher rule with the entry night's gate p-value)."""
+    """One year of null entrants filling `SLOTS`, each followed for its life: whether any reached capital, and
+    whether the year's first entry did."""
     rng = np.random.default_rng(seed)
-    budget = ErrorBudget()
-    slots: list[tuple[ProbationEntry, pd.Series, pd.Series | None, float]] = []
-    entries = 0
-    for night in range(DAYS):
+    budget = ErrorBudget(life_days=LIFE)
+    pool, used = null_records(rng, kind, 4 * SLOTS), 0
+    slots: list[tuple[ProbationEntry, int, float]] = []
+    entries, capital, first_capital, stops, breaches = 0, None, False, 0, 0
+    for night in range(DAYS + LIFE):
         day = YEAR_START + timedelta(days=night)
-        while len(slots) < SLOTS:
-            returns, gate_p, market, beta = _null_entrant(rng, "fat_tailed" if kind == "fisher" else kind)
-            gate_p = 0.005 * gate_p if kind == "fisher" else gate_p  # what a null that passed the gate carries
-            shift = pd.Timedelta(days=night + 1)
-            returns.index, market = returns.index + shift, (None if market is None else market.set_axis(market.index + shift))
+        while night < DAYS and len(slots) < SLOTS:
+            if used == len(pool[0]):
+                pool, used = null_records(rng, kind, 4 * SLOTS), 0
+            strategy, market, _ = pool
             budget, alpha = budget.spend(f"n{entries}", f"n{entries}", day)
-            held = returns.iloc[:HELD_OUT_DAYS] - (0.0 if market is None else beta * market.iloc[:HELD_OUT_DAYS])
-            entry = ProbationEntry.open(day + timedelta(days=1), alpha, gate_p, beta, held, f"n{entries}")
-            slots.append((entry, returns.iloc[HELD_OUT_DAYS:], market, gate_p))
-            entries += 1
+            gate_p = 0.005 * float(rng.uniform())  # what a null that passed the gate carries (Fisher's input)
+            slots.append((_open(day, alpha, strategy[used], None if market is None else market[used], f"n{entries}"),
+                          used, gate_p))  # fmt: skip
+            entries, used = entries + 1, used + 1
         kept = []
-        for entry, returns, market, gate_p in slots:
-            if (day - entry.entered).days % BLOCK_DAYS == BLOCK_DAYS - 1:  # a week completes tonight
-                entry = entry.update(returns, market, day)
-            if _fisher_crossed(entry, gate_p) if kind == "fisher" else entry.crossed:
-                return {"seed": seed, "kind": kind, "capital": True, "day": night + 1, "entries": entries}
-            if entry.futile(day, MAX_PROBATION_DAYS) is None:
-                kept.append((entry, returns, market, gate_p))
+        for entry, row, gate_p in slots:
+            week, rest = divmod((day - entry.entered).days, BLOCK_DAYS)
+            if rest == BLOCK_DAYS - 1 and week >= 0:
+                strategy, market, _ = pool
+                entry = _week(entry, strategy[row], None if market is None else market[row], week)
+            crossed = _fisher_crossed(entry, gate_p) if kind == "fisher" else entry.crossed
+            if crossed:
+                capital = capital or night + 1
+                first_capital = first_capital or entry.genome == "n0"
+                budget = budget.end(entry.genome, day)
+                continue
+            if entry.futile(day, LIFE) is not None:
+                budget = budget.end(entry.genome, day)
+                stops, breaches = stops + entry.stops, breaches + entry.breaches
+                continue
+            kept.append((entry, row, gate_p))
         slots = kept
-    return {"seed": seed, "kind": kind, "capital": False, "day": None, "entries": entries}
-
-
-def planted_path(seed: int, kind: str, strength: float, target: float, rank: int) -> dict:
-    """The planted rule entering probation as the year's `rank`-th entry, looked at nightly for a year."""
-    from quant_organism.benchmarks.planted_strength import DEFAULT_COINS, PLANTED_RULES, market_frames
-    from quant_organism.core.metrics import figures
-    from quant_organism.core.windows import Window
-    from quant_organism.market.sources.planted import PlantedMarket
-    from quant_organism.validation.held_out import buy_and_hold_returns, daily_returns, window_returns
-
-    entry_day = pd.Timestamp(YEAR_START, tz="UTC")
-    start = entry_day - pd.Timedelta(days=HELD_OUT_DAYS + 120)  # the rule's warm-up, then its held-out days
-    end = entry_day + pd.Timedelta(days=DAYS + 1)
-    market = PlantedMarket(kind=kind, strength=strength, seed=seed, coins=DEFAULT_COINS, start=start, end=end)
-    frames = market_frames(market)
-    rule = PLANTED_RULES[kind].model_copy(update={"seed_id": "planted"})
-    span = Window(entry_day - pd.Timedelta(days=HELD_OUT_DAYS), end, "held_out+forward")
-    bars, _ = window_returns([rule], frames, span)
-    bars["market"] = buy_and_hold_returns(frames, bars.index)
-    daily = daily_returns(bars)
-    held = daily.loc[daily.index < entry_day]
-    beta = float(np.cov(held["planted"], held["market"])[0, 1] / np.var(held["market"], ddof=1))
-    excess = held["planted"] - beta * held["market"]
-    sharpe = figures(excess.to_numpy(), 1.0)["sharpe"]  # per day: times sqrt(days) is the t-statistic
-    t_stat = float(sharpe * math.sqrt(len(excess))) if math.isfinite(sharpe) else 0.0
-    gate_p = bonferroni_p(t_stat, CANDIDATES)
-    alpha = ErrorBudget().share(rank)
-    forward = daily.loc[daily.index >= entry_day]
-    entry = ProbationEntry.open(YEAR_START, alpha, gate_p, beta, excess, kind)
-    for week in range(1, DAYS // BLOCK_DAYS + 1):
-        day = YEAR_START + timedelta(days=BLOCK_DAYS * week - 1)
-        entry = entry.update(forward["planted"], forward["market"], day)
-        if entry.crossed:
-            return {"seed": seed, "kind": kind, "target": target, "rank": rank, "capital": True, "day": (day - YEAR_START).days + 1,
-                    "gate_p": gate_p, "held_out_t": t_stat}  # fmt: skip
-        if entry.futile(day, MAX_PROBATION_DAYS):
+        if night >= DAYS and not slots:
             break
-    return {"seed": seed, "kind": kind, "target": target, "rank": rank, "capital": False, "day": None, "gate_p": gate_p,
-            "held_out_t": t_stat}  # fmt: skip
+        if capital and first_capital:
+            break
+    return {"seed": seed, "kind": kind, "capital": capital is not None, "day": capital, "first_capital": first_capital,
+            "entries": entries, "stopped_weeks": stops, "breaches": breaches}  # fmt: skip
 
 
-NULL_KINDS = ("fat_tailed", "beta", "fisher")
-POWER_CELLS = (("trend", 2.0), ("trend", 3.0), ("mean_reversion", 2.0), ("mean_reversion", 3.0))
-RANKS = (1, 3)  # the capturing strategy as the year's first entry, and as its third
+def _edge_record(rng: np.random.Generator, sharpe: float, days: int, ends_after: int | None = None) -> np.ndarray:
+    """Student-t(5) days at 30% a year with an annual Sharpe of `sharpe` (none after `ends_after` forward days)."""
+    mean = np.full(days, sharpe * 0.30 / 365.0)
+    if ends_after is not None:
+        mean[HELD_OUT_DAYS + ends_after :] = 0.0
+    return mean + 0.30 / math.sqrt(365.0) * _t(rng, 5.0, days)
+
+
+def power_path(seed: int, sharpe: float) -> dict:
+    """A strategy with forward Sharpe `sharpe` entering as the first entry, followed for `POWER_YEARS` years (no
+    length limit, futility still on): the day it reached capital, or retired."""
+    rng = np.random.default_rng(seed)
+    record = _edge_record(rng, sharpe, HELD_OUT_DAYS + 365 * POWER_YEARS + BLOCK_DAYS)
+    entry = _open(YEAR_START, ErrorBudget().share(1), record, None, "edge")
+    for week in range(365 * POWER_YEARS // BLOCK_DAYS):
+        entry = _week(entry, record, None, week)
+        day = entry.through
+        if entry.crossed:
+            return {"seed": seed, "sharpe": sharpe, "capital_day": (day - entry.entered).days + 1, "futile_day": None}
+        if entry.futile(day, 365 * POWER_YEARS + 1) is not None:
+            return {"seed": seed, "sharpe": sharpe, "capital_day": None, "futile_day": (day - entry.entered).days + 1}
+    return {"seed": seed, "sharpe": sharpe, "capital_day": None, "futile_day": None}
+
+
+def decay_path(seed: int, sharpe: float, ends: bool) -> dict:
+    """A strategy whose edge ends (or lasts, `ends` False) `DECAY_AFTER_WEEKS` after its entry: promoted before
+    then? demoted or retired within `WATCH_WEEKS` after? with how much excess earned with capital meanwhile."""
+    rng = np.random.default_rng(seed)
+    end_day = DECAY_AFTER_WEEKS * BLOCK_DAYS
+    days = HELD_OUT_DAYS + end_day + WATCH_WEEKS * BLOCK_DAYS + BLOCK_DAYS
+    record = _edge_record(rng, sharpe, days, end_day if ends else None)
+    entry = _open(YEAR_START, ErrorBudget().share(1), record, None, "edge")
+    for week in range(DECAY_AFTER_WEEKS):
+        entry = _week(entry, record, None, week)
+        if entry.promoted_on is None and entry.crossed:
+            entry = entry.promote(entry.through)
+        elif entry.promoted_on is None and entry.futile(entry.through, LIFE) is not None:
+            break
+    holding = entry.promoted_on is not None and not entry.demoted
+    out = {"seed": seed, "sharpe": sharpe, "ends": ends, "holding": holding, "weeks_to_demotion": None, "excess_held": 0.0}
+    if not holding:
+        return out
+    for week in range(DECAY_AFTER_WEEKS, DECAY_AFTER_WEEKS + WATCH_WEEKS):
+        out["excess_held"] += float(record[HELD_OUT_DAYS + BLOCK_DAYS * week : HELD_OUT_DAYS + BLOCK_DAYS * (week + 1)].sum())
+        entry = _week(entry, record, None, week)
+        if entry.demoted or entry.futile(entry.through, LIFE) is not None:
+            out["weeks_to_demotion"] = week - DECAY_AFTER_WEEKS + 1
+            break
+    return out
+
+
+def _chunk(function, arguments: list[tuple]) -> list[dict]:
+    return [function(*a) for a in arguments]
 
 
 def simulate(null_paths: int, planted_paths: int, workers: int) -> tuple[list[str], list[dict]]:
-    """The simulation's report lines and its paths (null and planted), run in a process pool."""
-    from quant_organism.benchmarks.planted_strength import calibrate
+    """The simulation's report lines and its paths (null, power, decay), run in a process pool."""
     from quant_organism.benchmarks.pooled import run_in_pool, wilson
 
-    jobs = [(null_path, (6000 + k, kind)) for kind in NULL_KINDS for k in range(null_paths)]
-    strengths = {}
-    for kind in sorted({k for k, _ in POWER_CELLS}):
-        targets = tuple(t for k, t in POWER_CELLS if k == kind)
-        for target, c in calibrate(kind, targets, seeds=(0, 1, 2, 3), days=HELD_OUT_DAYS + DAYS).items():
-            strengths[(kind, target)] = c.strength
-    jobs += [(planted_path, (7000 + k, kind, strengths[(kind, target)], target, rank))
-             for kind, target in POWER_CELLS for rank in RANKS for k in range(planted_paths)]  # fmt: skip
-    results = run_in_pool(_call, jobs, workers, "probation paths (a simulated year each)")
-    lines = []
-    nulls = [r for r in results if "target" not in r]
+    tasks = [(null_path, (6000 + k, kind)) for kind in NULL_KINDS for k in range(null_paths)]
+    tasks += [(power_path, (7000 + k, s)) for s in SHARPES for k in range(planted_paths)]
+    tasks += [(decay_path, (8000 + k, s, ends)) for s in DECAY_SHARPES for ends in (True, False) for k in range(planted_paths)]
+    jobs = []
+    for function in (null_path, power_path, decay_path):
+        mine = [a for f, a in tasks if f is function]
+        jobs += [(function, mine[i : i + CHUNK]) for i in range(0, len(mine), CHUNK)]
+    results = [r for chunk in run_in_pool(_chunk, jobs, workers, "probation path batches") for r in chunk]
+
+    def rate(hits: int, n: int) -> str:
+        low, high = wilson(hits, n)
+        return f"{hits}/{n} = {hits / n:.1%} (Wilson 95% {low:.1%}-{high:.1%})"
+
+    lines = [f"size: {SLOTS} slots kept full for a year of nights, each entry followed for its life ({LIFE} days); "
+             f"held-out priors at t = {GATE_T:g}; target: a year's false capital <= 5% with the Wilson upper bound <= 7.5%, "
+             f"and the year's first entry alone <= its level {ErrorBudget().share(1):.2%}"]  # fmt: skip
+    nulls = [r for r in results if "first_capital" in r]
     for kind in NULL_KINDS:
         group = [r for r in nulls if r["kind"] == kind]
-        hits = sum(r["capital"] for r in group)
-        low, high = wilson(hits, len(group))
-        if kind == "fisher":
-            lines.append(f"rejected alternative, Fisher with the entry night's gate p: false capital in a year {hits}/{len(group)} = "
-                         f"{hits / len(group):.1%} (Wilson 95% {low:.1%}-{high:.1%}): not valid across nights")  # fmt: skip
-            continue
-        lines.append(f"null ({kind}): false capital in a year {hits}/{len(group)} = {hits / len(group):.1%} "
-                     f"(Wilson 95% {low:.1%}-{high:.1%}); entries a year {np.mean([r['entries'] for r in group]):.1f}; "
-                     f"target <= 5% with upper bound <= 10%: {'MET' if hits / len(group) <= 0.05 and high <= 0.10 else 'NOT MET'}")  # fmt: skip
-    planted = [r for r in results if "target" in r]
-    for (kind, target), rank in [(cell, rank) for cell in POWER_CELLS for rank in RANKS]:
-        group = [r for r in planted if (r["kind"], r["target"], r["rank"]) == (kind, target, rank)]
-        hits = sum(r["capital"] for r in group)
-        low, high = wilson(hits, len(group))
-        days = [r["day"] for r in group if r["capital"]]
-        need = 0.8 if target >= 3 else 0.5
-        verdict = (
-            "MET"
-            if low >= need
-            else ("NOT MET (point estimate meets it, its lower bound does not)" if hits / len(group) >= need else "NOT MET")
-        )
-        lines.append(f"{kind} at planted Sharpe {target:g}, entering as the year's entry #{rank} (level {ErrorBudget().share(rank):.2%}): "
-                     f"capital within the year {hits}/{len(group)} = {hits / len(group):.0%} (Wilson 95% {low:.0%}-{high:.0%}), "
-                     f"median {np.median(days) if days else float('nan'):.0f} days to capital (median held-out gate p "
-                     f"{np.median([r['gate_p'] for r in group]):.3g}); target >= {need:.0%}: {verdict}")  # fmt: skip
+        hits, first = sum(r["capital"] for r in group), sum(r["first_capital"] for r in group)
+        _, high = wilson(hits, len(group))
+        met = hits / len(group) <= 0.05 and high <= 0.075 and first / len(group) <= ErrorBudget().share(1)
+        stopped = sum(r["stopped_weeks"] for r in group)
+        lines.append(f"null {kind}: false capital in a year {rate(hits, len(group))}; first entry alone "
+                     f"{rate(first, len(group))}; entries a year {np.mean([r['entries'] for r in group]):.1f}; weeks stopped "
+                     f"{stopped}, beyond the bound {sum(r['breaches'] for r in group)}: "
+                     f"{'rejected alternative, not valid across nights' if kind == 'fisher' else ('MET' if met else 'NOT MET')}")  # fmt: skip
+    lines.append(f"power: one entry at {ErrorBudget().share(1):.2%}, forward Student-t(5) days at 30% a year, promotion within "
+                 f"1 / 2 / 3 years (targets within two years: >= 50% at Sharpe 2, >= 80% at Sharpe 3, on the lower bound)")  # fmt: skip
+    for sharpe in SHARPES:
+        group = [r for r in results if "capital_day" in r and r["sharpe"] == sharpe]
+        cells = []
+        for years in (1, 2, 3):
+            hits = sum(r["capital_day"] is not None and r["capital_day"] <= 365 * years for r in group)
+            cells.append(rate(hits, len(group)))
+        two = sum(r["capital_day"] is not None and r["capital_day"] <= 730 for r in group)
+        low, _ = wilson(two, len(group))
+        need = {2.0: 0.5, 3.0: 0.8}.get(sharpe)
+        verdict = "" if need is None else f"; two-year target >= {need:.0%}: {'MET' if low >= need else 'NOT MET'}"
+        futile = sum(r["futile_day"] is not None for r in group)
+        lines.append(f"Sharpe {sharpe:g}: {' / '.join(cells)}; retired as futile {futile}/{len(group)}{verdict}")
+    lines.append(f"decay: the edge ends {DECAY_AFTER_WEEKS} weeks after entry; of those holding capital then, back at incubation "
+                 f"or retired within {WATCH_WEEKS} weeks (target >= 80%); beside them, edges that last, demoted in the same weeks")  # fmt: skip
+    for sharpe in DECAY_SHARPES:
+        for ends in (True, False):
+            group = [r for r in results if "holding" in r and r["sharpe"] == sharpe and r["ends"] == ends and r["holding"]]
+            caught = [r for r in group if r["weeks_to_demotion"] is not None]
+            if not group:
+                lines.append(f"Sharpe {sharpe:g}, edge {'ends' if ends else 'lasts'}: none held capital")
+                continue
+            weeks = [r["weeks_to_demotion"] for r in caught]
+            held = np.array([r["excess_held"] for r in group])
+            low, _ = wilson(len(caught), len(group))
+            verdict = f"; target >= 80%: {'MET' if low >= 0.8 else ('NOT MET (point estimate meets it)' if len(caught) / len(group) >= 0.8 else 'NOT MET')}"
+            lines.append(f"Sharpe {sharpe:g}, edge {'ends' if ends else 'lasts'}: {'caught' if ends else 'demoted anyway'} "
+                         f"{rate(len(caught), len(group))}, median {np.median(weeks) if weeks else float('nan'):.0f} weeks; "
+                         f"excess earned with capital until then: mean {held.mean():+.1%}, 5th percentile "
+                         f"{np.quantile(held, 0.05):+.1%} of the sleeve{verdict if ends else ''}")  # fmt: skip
     return lines, results
-
-
-def _call(function, arguments):
-    return function(*arguments)

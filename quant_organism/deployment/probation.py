@@ -138,20 +138,26 @@ class ProbationEntry:
             end = start + timedelta(days=BLOCK_DAYS - 1)
             inside = (days >= start) & (days <= end) if len(days) else np.zeros(0, dtype=bool)
             r = strategy[inside] if inside.any() else np.zeros(0)
-            m = bench[inside] if bench is not None and inside.any() else np.zeros(r.size)
-            beta = _beta(entry.pairs, entry.beta) if bench is not None else 0.0
-            x, stopped = stopped_week(r - beta * np.nan_to_num(m), entry.stop)
-            total, squares = entry.total + x, entry.squares + x * x
-            wealth = bet_log_wealth([x], entry.bound, np.asarray(entry.log_wealth) if entry.log_wealth else None)
-            log_e = log_betting_evidence(wealth, bet_weights(entry.prior, entry.bound))
-            entry = replace(entry, blocks=entry.blocks + 1, total=total, squares=squares, log_wealth=tuple(wealth),
-                            log_e_max=max(entry.log_e_max, log_e), through=end, stops=entry.stops + stopped,
-                            breaches=entry.breaches + (x < -entry.bound),
-                            pairs=_add_pairs(entry.pairs, r, m) if bench is not None else entry.pairs)  # fmt: skip
-            if entry.reference is not None:
-                entry = entry._watched(x, end)
+            m = (bench[inside] if inside.any() else np.zeros(0)) if bench is not None else None
+            entry = entry.add_week(r, m, end)
             start = end + timedelta(days=1)
         return entry
+
+    def add_week(self, r: np.ndarray, m: np.ndarray | None, end: date) -> ProbationEntry:
+        """The entry with one more week, ending on `end`: its daily returns `r` and the market's `m` (None: the
+        record is already an excess). The week's excess is taken at the beta estimated from the days before it and
+        stopped at the entry's weekly stop; the decay watch follows it after a promotion."""
+        m_values = np.zeros(r.size) if m is None else m
+        beta = _beta(self.pairs, self.beta) if m is not None else 0.0
+        x, stopped = stopped_week(r - beta * np.nan_to_num(m_values), self.stop)
+        total, squares = self.total + x, self.squares + x * x
+        wealth = bet_log_wealth([x], self.bound, np.asarray(self.log_wealth) if self.log_wealth else None)
+        log_e = log_betting_evidence(wealth, bet_weights(self.prior, self.bound))
+        entry = replace(self, blocks=self.blocks + 1, total=total, squares=squares, log_wealth=tuple(wealth),
+                        log_e_max=max(self.log_e_max, log_e), through=end, stops=self.stops + stopped,
+                        breaches=self.breaches + (x < -self.bound),
+                        pairs=_add_pairs(self.pairs, r, m_values) if m is not None else self.pairs)  # fmt: skip
+        return entry._watched(x, end) if entry.reference is not None else entry
 
     def _watched(self, x: float, day: date) -> ProbationEntry:
         """The decay CUSUM after one more week: the log-likelihood ratio of "mean 0" against "the mean it was
