@@ -286,7 +286,7 @@ def test_the_nightly_simulation_keeps_null_years_out_of_capital_and_shows_why_th
     no capital here; the rejected rule (Fisher with the entry night's gate p) puts most null years into capital."""
     from quant_organism.benchmarks.probation_sim import null_path
 
-    nulls = [null_path(seed, "fat_tailed") for seed in range(6)]
+    nulls = [null_path(seed, kind) for seed in range(3) for kind in ("student_t3", "left_skew_1x25", "beta_misestimated")]
     assert not any(r["capital"] for r in nulls) and all(r["entries"] >= 10 for r in nulls)
     fisher = [null_path(seed, "fisher") for seed in range(6)]
     assert sum(r["capital"] for r in fisher) >= 3  # measured 90% of 200 years

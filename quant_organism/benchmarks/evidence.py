@@ -2,7 +2,8 @@
 
 Six years of daily bars on twenty coins (market/sources/planted_panel.py: fat tails, clustered volatility,
 coins that list late and delist), with portfolio edges of annual Sharpe 1.0, 1.5 and 2.0 (time-series trend;
-cross-sectional momentum) and two kinds of null: no edge, and a common bull drift with no edge (the beta null).
+cross-sectional momentum) and three kinds of null: no edge, and a common bull drift with no edge at constant and at clustered
+volatility (the beta nulls).
 Each run judges the documented tier (validation/documented.py) on every day before the date exactly as the
 chain does, then follows the next 180 days, which the gate never saw. It reports
 - size: the share of null runs where any documented family passes anything (per tier family and pooled), and
@@ -43,10 +44,12 @@ GRID = {
     # kind -> (targets, runs per target)
     "null": ((0.0,), 40),
     "beta_null": ((0.0,), 40),
+    "beta_null_clustered": ((0.0,), 40),
     "trend": ((1.0, 1.5, 2.0), 30),
     "xs_momentum": ((1.0, 1.5, 2.0), 15),
 }
 CALIBRATION_SEEDS = tuple(range(16))
+NULLS = ("null", "beta_null", "beta_null_clustered")  # the beta nulls: constant volatility, and clustered as in the others
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ def specs(first_seed: int = 5000) -> list[EvidenceSpec]:
     out, seed = [], first_seed
     for kind, (targets, runs) in GRID.items():
         for target in targets:
-            strength = 0.0 if kind in ("null", "beta_null") else calibrate(kind, target)
+            strength = 0.0 if kind in NULLS else calibrate(kind, target)
             for _ in range(runs):
                 out.append(EvidenceSpec(kind, target, strength, seed))
                 seed += 1
@@ -179,7 +182,7 @@ def summarise(runs: list[dict]) -> tuple[pd.DataFrame, dict]:
     frame = pd.DataFrame(runs)
     rows = []
     for (kind, target), group in frame.groupby(["kind", "target"], sort=True):
-        null = kind in ("null", "beta_null")
+        null = kind in NULLS
         hits = int(group["any_passed"].sum()) if null else int(group["captured"].sum())
         low, high = wilson(hits, len(group))
         placed = int(group["deployed_any"].sum()) if null else int(group["deployed_capturing"].sum())
@@ -200,14 +203,14 @@ def summarise(runs: list[dict]) -> tuple[pd.DataFrame, dict]:
             "seconds": group["seconds"].mean(),
         })  # fmt: skip
     table = pd.DataFrame(rows)
-    nulls = frame[frame["kind"].isin(["null", "beta_null"])]
+    nulls = frame[frame["kind"].isin(NULLS)]
     false_runs = int(nulls["any_passed"].sum())
     size_low, size_high = wilson(false_runs, len(nulls))
     per_family = {
         family: {"passes": int(sum(d[family] for d in nulls["family_passed"])), "runs": len(nulls)}
         for family in ("ts_trend", "xs_momentum", "funding_carry")
     }
-    beta = frame[frame["kind"] == "beta_null"]
+    beta = frame[frame["kind"].isin(NULLS[1:])]
     trend = table[table["kind"] == "trend"].set_index("target")
     deployed_runs = int(nulls["deployed_any"].sum())
     deployed_low, deployed_high = wilson(deployed_runs, len(nulls))

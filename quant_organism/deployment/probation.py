@@ -17,8 +17,8 @@ year the chances add up. Data the gate never saw is the one thing a new night ca
   for Kelly capital, sized on the lower confidence bound of its forward mean, so capital ramps with evidence;
 - retired for futility when the upper confidence bound of its mean falls below zero, or when
   `DecisionConfig.probation_days` pass without a crossing;
-- **decay**: after promotion a CUSUM (Page 1954) watches for the weekly mean falling from the one it was promoted
-  on to zero. At `DECAY_ALARM` the strategy is demoted to incubation; it is promoted again if the statistic
+- **decay**: after promotion a CUSUM (Page 1954) watches for the weekly mean falling from its record's mean to
+  zero. At `DECAY_ALARM` the strategy is demoted to incubation; it is promoted again if the statistic
   returns to zero (the edge came back), retired at `DECAY_RETIRE` (it did not). Demotion costs capital, never
   size: the promotion's evidence was valid when it was given.
 The state is a handful of sums carried from night to night (`ProbationEntry`): the record reaches back to the
@@ -55,8 +55,8 @@ MIN_BLOCKS = 4  # weeks of forward record before a promotion: capital follows fo
 FUTILITY_LEVEL = 0.05  # the upper bound of the mean below zero at this level retires (costs power, never size)
 RAMP_LEVEL = 0.2  # capital is sized on the 80% lower confidence bound of the forward mean
 DEFAULT_BET_SD = 5.0  # prior spread of the bet when the held-out data says nothing: Sharpe 0.1 a day at 2% vol
-DECAY_ALARM = 2.5  # CUSUM level (nats) that demotes a capital holder to incubation (docs/validation.md: its trade-off)
-DECAY_RETIRE = 5.0  # CUSUM level that retires a demoted one
+DECAY_ALARM = 2.0  # CUSUM level (nats) that demotes a capital holder to incubation (docs/validation.md: its trade-off)
+DECAY_RETIRE = 4.0  # CUSUM level that retires a demoted one
 MIN_BETA_DAYS = 30  # days of (strategy, market) pairs before beta is re-estimated from them
 
 
@@ -160,10 +160,13 @@ class ProbationEntry:
         return entry._watched(x, end) if entry.reference is not None else entry
 
     def _watched(self, x: float, day: date) -> ProbationEntry:
-        """The decay CUSUM after one more week: the log-likelihood ratio of "mean 0" against "the mean it was
-        promoted on" (normal weeks at the promotion's variance), reflected at zero."""
-        mean, variance = self.reference
-        step = (mean / variance) * (mean / 2.0 - x) if variance > 0.0 and mean > 0.0 else 0.0
+        """The decay CUSUM after one more week `x` (already in the sums): the log-likelihood ratio of "mean 0" against
+        "the mean of its record before this week" (normal weeks at that record's variance), reflected at zero. The
+        record's mean, not the one it was promoted on: that one is inflated by the crossing that chose it."""
+        blocks = self.blocks - 1
+        mean = (self.total - x) / max(blocks, 1)
+        variance = (self.squares - x * x) / max(blocks, 1) - mean * mean
+        step = (mean / variance) * (mean / 2.0 - x) if variance > 0.0 and mean > 0.0 and blocks >= MIN_BLOCKS else 0.0
         cusum = max(0.0, self.cusum + step)
         demoted = self.demoted_on
         if demoted is None and cusum >= DECAY_ALARM:

@@ -13,6 +13,9 @@ a kind of edge (the -var/2 makes each simple return's expectation the drift, zer
   volatility is constant: with clustered volatility and a constant drift, holding less when volatility is
   high earns a true Jensen's alpha (Moreira & Muir 2017, "Volatility-managed portfolios", JF 72(4)), so a
   vol-targeted long rule would have a real edge there and the market would not be a null for it;
+- `beta_null_clustered`: the same drift with the clustered volatility of the other kinds: the harder null, kept
+  beside the constant one because that is what real crypto markets look like (a test that passes a vol-targeted
+  long rule there is buying Moreira and Muir's alpha, which probation must then confirm forward);
 - `trend`: each coin's drift mu[c, t] is a slow AR(1) (half-life 60 days) of standard deviation `strength`
   (annual), 60% of its variance common to all coins (crypto trends together) and 40% the coin's own, so a
   coin's past return tells its future one (time-series momentum);
@@ -32,10 +35,10 @@ import pandas as pd
 
 from quant_organism.market.panel import DailyPanel
 
-KINDS = ("null", "beta_null", "trend", "xs_momentum")
+KINDS = ("null", "beta_null", "trend", "xs_momentum", "beta_null_clustered")
 MARKET_VOL = 0.60  # annual, of the common factor
 IDIO_VOL = 0.55
-BULL_DRIFT = 0.60  # annual, beta_null only
+BULL_DRIFT = 0.60  # annual, the beta nulls only
 FUNDING_DAILY = 3e-4  # about 11% a year paid by longs, the same for every coin
 HALF_LIFE = {"trend": 60.0, "xs_momentum": 30.0}
 COMMON_TREND_SHARE = 0.6
@@ -74,11 +77,11 @@ def simulate_panel(market: PanelMarket) -> DailyPanel:
     shocks = rng.standard_normal(n) * 0.08
     for t in range(1, n):
         log_vol[t] = 0.985 * log_vol[t - 1] + shocks[t]
-    vol = np.exp(log_vol - log_vol.mean()) if market.kind != "beta_null" else np.ones(n)
+    vol = np.exp(log_vol - log_vol.mean()) if market.kind != "beta_null" else np.ones(n)  # beta_null_clustered keeps it
     factor = _unit_t(rng, n) * MARKET_VOL / per_day
     idio = _unit_t(rng, (n, c)) * IDIO_VOL / per_day
     returns = vol[:, None] * (factor[:, None] + idio) - 0.5 * (vol[:, None] ** 2) * (MARKET_VOL**2 + IDIO_VOL**2) / 365.0
-    if market.kind == "beta_null":
+    if market.kind in ("beta_null", "beta_null_clustered"):
         returns += BULL_DRIFT / 365.0
     if market.kind in HALF_LIFE and market.strength > 0:
         common = COMMON_TREND_SHARE if market.kind == "trend" else 0.0
