@@ -17,6 +17,7 @@ The universe is point in time (market/universe.py): on each day the `top_n` coin
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -104,11 +105,11 @@ def candidate_verdicts(verdict: DocumentedVerdict) -> list[dict]:
                 "score": float(evidence.t_stat),
                 "passed": True,
                 "mode": "documented",
-                # the family's SPA p-value, weighted-Bonferroni over the tier's families: valid for the one chosen
-                "gate_pvalue": min(1.0, float(family.pvalue) * DOCUMENTED_LEVEL / family.level),
+                # the rule's anytime p-value (1 / its e-value), weighted-Bonferroni over the tier's families (recorded)
+                "gate_pvalue": min(1.0, math.exp(-evidence.log_e) * DOCUMENTED_LEVEL / family.level),
                 "beta": float(evidence.beta),
                 "reasons": [
-                    f"documented tier: {family.family} at {family.level:.2%} (anytime p {family.pvalue:.3f}) over "
+                    f"documented tier: {family.family} at {family.level:.2%} (its anytime p {math.exp(-evidence.log_e):.4f}) over "
                     f"{verdict.n_days} days; excess Sharpe {evidence.excess_sharpe:.2f}, alpha {evidence.alpha:+.1%}, "
                     f"beta {evidence.beta:.2f}"
                 ],

@@ -65,7 +65,7 @@ class ProbationEntry:
     """A strategy's sequential record since it entered probation (kept after promotion: it sizes capital)."""
 
     entered: date  # its first forward day
-    alpha: float  # its share of the year's error budget
+    alpha: float  # its share of the error budget (deployment/error_budget.py)
     gate_p: float  # the gate's family-wise adjusted p-value on the night it entered (recorded; not evidence again)
     beta: float  # to the equal-weight market, from the held-out data (the forward test is of its excess)
     prior: Prior

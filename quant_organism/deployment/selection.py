@@ -17,7 +17,7 @@ an incumbent's column holds its returns only on bars after the data that chose i
 - On probation (deployment/probation.py): trading at the incubation allocation while its sequential record
   grows; promoted when its forward e-process crosses its level, retired when futile.
 Newly chosen strategies enter probation at `probation_allocation` each (at most `max_pool` probationers at a
-time), each spending its share of the year's error budget (deployment/error_budget.py).
+time), each spending its share of the error budget (deployment/error_budget.py: 5% per 365 days).
 """
 
 from __future__ import annotations

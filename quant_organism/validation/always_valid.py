@@ -14,6 +14,8 @@ probability at most its level.
 - **The e-process.** The betting mixture of validation/sequential.py (uniform over the bets: a fixed rule carries
   no held-out prior), valid for any weekly excess bounded below by its bound (the week's stop, set from the
   deviation of the days before it, and one bar's overshoot): skew and fat tails allowed.
+- **The open week counts.** Tonight's week is counted with its days so far: within a week the wealth is linear
+  in a stopped sum of mean-zero days, so the process is a supermartingale day by day, not only week by week.
 - **Tonight's value, not its maximum.** A rule passes while its e-value is at or above the threshold: an edge that
   has ended loses wealth and stops passing, which is what the early years of a long record must not hide.
   Passing whenever the current value is high is a subset of "the maximum ever reached it", so the level holds.

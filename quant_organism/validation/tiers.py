@@ -7,8 +7,9 @@ The shares are constants, chosen before any data was seen, never settings: by th
 chance that any tier passes a false edge on a night is at most their sum, FAMILY_WISE_ERROR, whatever the
 dependence between tiers. Inside the documented tier each family has its own fixed level (weighted Bonferroni,
 the weights from how well documented the effect is): time-series trend, the effect with the longest published
-record across asset classes, gets most of it. Each family's level is spent by SPA/StepM over its own rules
-(validation/documented.py), which pays only for how many independent rules the family really holds.
+record across asset classes, gets most of it. Each family's level is spent once over the product's life by
+its rules' e-processes, closed-tested with the average e-value (validation/always_valid.py), which pays about
+one rule's price for rules that move together.
 """
 
 from __future__ import annotations

@@ -43,8 +43,9 @@ RETURNS_FILE = "documented_returns.parquet"  # net daily returns of every rule t
     kinds={"python", "json", "parquet"},
     description="The documented tier: pre-registered portfolio rules (time-series trend, cross-sectional momentum, "
     "funding carry) judged against the beta-matched market on the night's data before the date (the search's coins "
-    "and lookback), each family at its fixed share of the 2.5% family-wise error, with the annual Sharpe its test "
-    "could have seen; its passers compete for capital in the night's decision.",
+    "and lookback), each rule's record one always-valid e-process, each family at its fixed share of the 2.5% "
+    "family-wise error spent once however many nights look, with the annual Sharpe its test could have seen; its "
+    "passers compete for capital in the night's decision.",
 )
 def documented_tier(
     context: dg.AssetExecutionContext, lake: LakeResource, artifacts: ArtifactsResource, catalog: StrategyStoreResource
