@@ -129,6 +129,7 @@ def run_one(spec: EvidenceSpec) -> dict:
     trend = families["ts_trend"]
 
     deployed = night_decision(verdict, returns, market_returns, span, date)
+    looks = nightly_looks(returns.loc[span], market_returns.loc[span]) if spec.kind in NULLS else {}
     deployed_families = {tier.rule_of(name).family for name in deployed}
 
     def forward_sharpe(name: str | None) -> float:
@@ -161,7 +162,50 @@ def run_one(spec: EvidenceSpec) -> dict:
         "forward_naive_sharpe": forward_sharpe(naive),
         "forward_market_sharpe": float(sharpe(market_returns.loc[forward].to_numpy(), 365.0)),
         "seconds": time.perf_counter() - started,
+        **looks,
     }
+
+
+LOOK_WEEKS = 104  # the looks of the nightly-size check: every week of the last two years before the date
+
+
+def nightly_looks(returns: pd.DataFrame, market: pd.Series) -> dict:
+    """On a null: did any family pass on any of the last `LOOK_WEEKS` weekly looks, by the tier's e-processes
+    (validation/always_valid.py, the test the tier runs), and by a fresh one-sided t-test of each rule's daily excess
+    at its family's level over its rules (Bonferroni) on each look (the nightly re-test the tier no longer runs)?"""
+    from scipy.special import ndtri
+
+    from quant_organism.core.metrics import sharpe
+    from quant_organism.strategies.portfolio import DOCUMENTED_RULES
+    from quant_organism.validation.always_valid import closed_passes, log_e_path, weekly_excess
+    from quant_organism.validation.beta import beta_matched_excess
+    from quant_organism.validation.tiers import DOCUMENTED_FAMILY_LEVELS
+
+    e_passed, fresh_passed = False, False
+    for family, rules in DOCUMENTED_RULES.items():
+        names = [r.name for r in rules if r.name in returns.columns]
+        if not names or returns[names].abs().sum().sum() == 0.0:
+            continue
+        level = DOCUMENTED_FAMILY_LEVELS[family]
+        paths = {}
+        for name in names:
+            weeks, bounds, _ = weekly_excess(returns[name], market)
+            paths[name] = log_e_path(weeks, bounds)
+        n = min(len(p) for p in paths.values())
+        for k in range(max(0, n - LOOK_WEEKS), n):
+            if closed_passes({name: float(paths[name][k]) for name in names}, level):
+                e_passed = True
+                break
+        excess, _, _ = beta_matched_excess(returns[names], market)
+        critical = float(ndtri(1.0 - level / len(names)))
+        days = len(excess)
+        for k in range(max(1, (days // 7) - LOOK_WEEKS), days // 7 + 1):
+            seen = excess.iloc[: 7 * k]
+            t = sharpe(seen.to_numpy(), 1.0) * math.sqrt(len(seen))
+            if (np.nan_to_num(t, nan=-np.inf) > critical).any():
+                fresh_passed = True
+                break
+    return {"nightly_e_passed": e_passed, "nightly_fresh_passed": fresh_passed}
 
 
 def night_decision(verdict, returns: pd.DataFrame, market: pd.Series, span, date) -> list[str]:
@@ -225,6 +269,9 @@ def summarise(runs: list[dict]) -> tuple[pd.DataFrame, dict]:
         "beta_null_capital_runs": int(beta["any_passed"].sum()),
         "beta_null_passes": [{"pick": r["pick"], "beta": r["pick_beta"]} for _, r in beta[beta["any_passed"]].iterrows()],
         "beta_null_runs": len(beta),
+        "nightly_runs": int(nulls["nightly_e_passed"].notna().sum()) if "nightly_e_passed" in nulls else 0,
+        "nightly_e": int(nulls["nightly_e_passed"].fillna(False).sum()) if "nightly_e_passed" in nulls else 0,
+        "nightly_fresh": int(nulls["nightly_fresh_passed"].fillna(False).sum()) if "nightly_fresh_passed" in nulls else 0,
     }
     for target, goal in ((1.5, 0.8), (1.0, 0.4)):
         if target in trend.index:
@@ -264,6 +311,15 @@ def render(table: pd.DataFrame, verdict: dict, wall_s: float, command: str) -> s
         f"size of the night's decision (any rule enters probation, {verdict['null_runs']} null runs): "
         f"{verdict['decision_size']:.1%} (95% CI {verdict['decision_size_ci'][0]:.1%}-{verdict['decision_size_ci'][1]:.1%})"
     )
+    if verdict.get("nightly_runs"):
+        e, fresh, n = verdict["nightly_e"], verdict["nightly_fresh"], verdict["nightly_runs"]
+        lines.append(
+            f"size across nights ({n} null runs, a look every week of the last {LOOK_WEEKS} weeks before the date): any "
+            f"family passed on some look by the tier's e-processes {e}/{n} = {e / n:.1%} (95% CI "
+            f"{wilson(e, n)[0]:.1%}-{wilson(e, n)[1]:.1%}); by a fresh one-look t-test at each family's level on each look "
+            f"{fresh}/{n} = {fresh / n:.1%} (95% CI {wilson(fresh, n)[0]:.1%}-{wilson(fresh, n)[1]:.1%}), the nightly "
+            "re-test the tier no longer runs"
+        )
     picks = ", ".join(f"{p['pick']} (beta {p['beta']:.2f})" for p in verdict["beta_null_passes"]) or "none"
     lines.append(
         f"capital to a strategy on a beta null (common bull drift, no edge): {verdict['beta_null_capital_runs']} of "

@@ -111,7 +111,7 @@ def null_records(rng: np.random.Generator, kind: str, n: int) -> tuple[np.ndarra
 def _held_out(values: np.ndarray) -> pd.Series:
     """A held-out span the gate would pass: the record's first days with their mean lifted to t = `GATE_T`."""
     held = values[:HELD_OUT_DAYS]
-    lift = GATE_T * float(held.std(ddof=1)) / math.sqrt(HELD_OUT_DAYS) - float(held.mean())
+    lift = GATE_T * float(np.std(held)) / math.sqrt(HELD_OUT_DAYS) - float(held.mean())
     return pd.Series(held + lift, index=pd.date_range("2024-01-01", periods=HELD_OUT_DAYS, freq="D", tz="UTC"))
 
 

@@ -121,7 +121,7 @@ class ProbationEntry:
             prior = Prior(0.0, DEFAULT_BET_SD)
         gate = float(gate_p) if math.isfinite(gate_p) else 1.0
         record = (int(values.size), float(values.mean()) if values.size else 0.0) if since_retirement else None
-        stop = weekly_stop(float(np.std(values, ddof=1)) if values.size > 1 else math.nan)
+        stop = weekly_stop(float(np.std(values)) if values.size > 1 else math.nan)
         return cls(entered, float(alpha), min(1.0, max(gate, 1e-300)), beta, prior, genome, pairs=pairs,
                    since_retirement=record, stop=stop)  # fmt: skip
 

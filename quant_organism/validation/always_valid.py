@@ -87,6 +87,15 @@ def log_e_value(weeks: np.ndarray, bounds: np.ndarray) -> float:
     return log_betting_evidence(bet_log_wealth(np.asarray(weeks) / np.asarray(bounds), 1.0), UNIFORM)
 
 
+def log_e_path(weeks: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """ln of the rule's e-value after each of its weeks (what each week's look would read)."""
+    wealth, out = np.zeros(BETS.size), np.empty(len(weeks))
+    for k, (x, bound) in enumerate(zip(weeks, bounds, strict=True)):
+        wealth = bet_log_wealth([x / bound], 1.0, wealth)
+        out[k] = log_betting_evidence(wealth, UNIFORM)
+    return out
+
+
 def closed_passes(log_e: Mapping[str, float], level: float) -> tuple[str, ...]:
     """The rules closed testing with the average e-value passes at `level`: rule i when, for every subset size s,
     (e_i + the s - 1 smallest other e-values) / s >= 1 / level (the smallest mean over the subsets that hold i)."""

@@ -228,7 +228,6 @@ def judge_documented(
         passed = closed_passes(log_e, level)
         for name in names:
             values = excess[name].to_numpy()
-            spread = float(values.std(ddof=1)) if len(values) > 1 else math.nan
             evidence[name] = RuleEvidence(
                 name=name,
                 family=family,
@@ -236,7 +235,7 @@ def judge_documented(
                 alpha=float(alphas[name]),
                 beta=float(betas[name]),
                 excess_sharpe=sharpe(values, DAYS_PER_YEAR),
-                t_stat=float(values.mean() / spread * math.sqrt(len(values))) if spread > 0 else math.nan,
+                t_stat=sharpe(values, 1.0) * math.sqrt(len(values)),
                 superior=name in passed,
                 log_e=float(log_e[name]),
                 weeks=int(weeks[name]),
