@@ -196,11 +196,10 @@ def nightly_looks(returns: pd.DataFrame, market: pd.Series) -> dict:
             if closed_passes({name: float(paths[name][k]) for name in names}, level):
                 e_passed = True
                 break
-        excess, _, _ = beta_matched_excess(returns[names], market)
         critical = float(ndtri(1.0 - level / len(names)))
-        days = len(excess)
-        for k in range(max(1, (days // 7) - LOOK_WEEKS), days // 7 + 1):
-            seen = excess.iloc[: 7 * k]
+        days = len(returns)
+        for k in range(max(1, (days // 7) - LOOK_WEEKS), days // 7 + 1):  # each look: its beta and t from days up to it
+            seen, _, _ = beta_matched_excess(returns[names].iloc[: 7 * k], market.iloc[: 7 * k])
             t = sharpe(seen.to_numpy(), 1.0) * math.sqrt(len(seen))
             if (np.nan_to_num(t, nan=-np.inf) > critical).any():
                 fresh_passed = True

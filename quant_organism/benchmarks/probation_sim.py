@@ -89,23 +89,23 @@ def _skewed(rng: np.random.Generator, n: int, days: int, crash: float, per_year:
     return sign * (crash * per_year / 365.0 - crash * jumps) + noise
 
 
-def null_records(rng: np.random.Generator, kind: str, n: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """(n x (held-out + life) daily returns, the market's or None, the held-out market beta or None) of `kind`."""
+def null_records(rng: np.random.Generator, kind: str, n: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """(n x (held-out + life) daily returns, the market's or None) of `kind`."""
     days = HELD_OUT_DAYS + LIFE
     if kind in ("student_t3", "fisher"):
         shocks = _t(rng, 3.0, (n, days))
-        return 0.26 / math.sqrt(365.0) * signal.lfilter([math.sqrt(1 - 0.01)], [1.0, -0.1], shocks, axis=1), None, None
+        return 0.26 / math.sqrt(365.0) * signal.lfilter([math.sqrt(1 - 0.01)], [1.0, -0.1], shocks, axis=1), None
     if kind.startswith("left_skew"):
         per_year, crash = {"left_skew_2x15": (2.0, 0.15), "left_skew_1x25": (1.0, 0.25), "left_skew_0.5x40": (0.5, 0.40)}[kind]
-        return _skewed(rng, n, days, crash, per_year), None, None
+        return _skewed(rng, n, days, crash, per_year), None
     if kind == "right_skew":
-        return _skewed(rng, n, days, 0.25, 1.0, sign=-1.0), None, None
+        return _skewed(rng, n, days, 0.25, 1.0, sign=-1.0), None
     if kind in ("garch_t5", "gjr_t5"):
-        return _garch(rng, n, days, leverage=kind == "gjr_t5"), None, None
+        return _garch(rng, n, days, leverage=kind == "gjr_t5"), None
     if kind == "beta_misestimated":
         market = 0.035 * rng.standard_normal((n, days)) + 0.5 / 365.0
         beta = np.where(np.arange(days) < HELD_OUT_DAYS, 0.6, 1.0)
-        return beta * market + 0.26 / math.sqrt(365.0) * _t(rng, 3.0, (n, days)), market, None
+        return beta * market + 0.26 / math.sqrt(365.0) * _t(rng, 3.0, (n, days)), market
     raise ValueError(f"unknown null kind {kind!r}")
 
 
@@ -150,7 +150,7 @@ def null_path(seed: int, kind: str) -> dict:
         while night < DAYS and len(slots) < SLOTS:
             if used == len(pool[0]):
                 pool, used = null_records(rng, kind, 4 * SLOTS), 0
-            strategy, market, _ = pool
+            strategy, market = pool
             budget, alpha = budget.spend(f"n{entries}", f"n{entries}", day)
             gate_p = 0.005 * float(rng.uniform())  # what a null that passed the gate carries (Fisher's input)
             slots.append((_open(day, alpha, strategy[used], None if market is None else market[used], f"n{entries}"),
@@ -160,7 +160,7 @@ def null_path(seed: int, kind: str) -> dict:
         for entry, row, gate_p in slots:
             week, rest = divmod((day - entry.entered).days, BLOCK_DAYS)
             if rest == BLOCK_DAYS - 1 and week >= 0:
-                strategy, market, _ = pool
+                strategy, market = pool
                 entry = _week(entry, strategy[row], None if market is None else market[row], week)
             crossed = _fisher_crossed(entry, gate_p) if kind == "fisher" else entry.crossed
             if crossed:

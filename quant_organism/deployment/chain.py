@@ -98,7 +98,13 @@ def run_chain(
 
     started = time.perf_counter()
     verdict = (
-        documented.judge(frames, evolution_date, spec.universe_top, spec.validation.held_out.costs, retired)
+        documented.judge(
+            frames,
+            evolution_date,
+            spec.universe_top,
+            spec.validation.held_out.costs,
+            {n: r.day for n, r in (retired or {}).items()},
+        )
         if spec.documented
         else None
     )

@@ -72,8 +72,8 @@ def judge(
     retired: Mapping[str, object] | None = None,
 ) -> DocumentedVerdict:
     """The documented tier on the bars of `frames` up to `date` (the chain's last day of data). `retired`: strategy
-    name -> the day it was retired (anything `pd.Timestamp` reads, or a `Retired`); a documented rule among them is
-    judged only on its record from the day after."""
+    name -> the day it was retired (anything `pd.Timestamp` reads); a documented rule among them is judged only on
+    its record from the day after."""
     panel = frames_panel(frames)
     return judge_documented(panel, date, universe(panel, top_n), costs, origins=retirement_origins(retired or {}))
 
@@ -83,9 +83,6 @@ def retirement_origins(retired: Mapping[str, object]) -> dict[str, pd.Timestamp]
     out = {}
     for name, left in retired.items():
         if not is_documented(name):
-            continue
-        if hasattr(left, "since"):  # a deployment.selection.Retired
-            out[name[len(PREFIX) :]] = left.since
             continue
         stamp = pd.Timestamp(left)
         stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")

@@ -81,7 +81,6 @@ class ProbationEntry:
     stops: int = 0  # weeks the weekly stop fired
     breaches: int = 0  # weeks below the test's bound (OVERSHOOT x the stop): outside its assumption
     stop: float = WEEKLY_STOP  # its sleeve's weekly stop, fixed at entry from its held-out excess (sequential.weekly_stop)
-    reference: tuple[float, float] | None = None  # (weekly mean, weekly variance) of the record it was promoted on
     cusum: float = 0.0
     demoted_on: date | None = None
     since_retirement: tuple[int, float] | None = None  # a re-entry: (days, mean daily excess) of its record since retirement
@@ -157,7 +156,7 @@ class ProbationEntry:
                         log_e_max=max(self.log_e_max, log_e), through=end, stops=self.stops + stopped,
                         breaches=self.breaches + (x < -self.bound),
                         pairs=_add_pairs(self.pairs, r, m_values) if m is not None else self.pairs)  # fmt: skip
-        return entry._watched(x, end) if entry.reference is not None else entry
+        return entry._watched(x, end) if entry.promoted_on is not None else entry
 
     def _watched(self, x: float, day: date) -> ProbationEntry:
         """The decay CUSUM after one more week `x` (already in the sums): the log-likelihood ratio of "mean 0" against
@@ -176,21 +175,12 @@ class ProbationEntry:
         return replace(self, cusum=cusum, demoted_on=demoted)
 
     def promote(self, day: date) -> ProbationEntry:
-        """The entry promoted on `day`: the decay watch starts from the weekly mean and variance of its record."""
-        mean = self.total / max(self.blocks, 1)
-        variance = max(self.squares / max(self.blocks, 1) - mean * mean, 1e-12)
-        return replace(self, promoted_on=day, reference=(mean, variance), cusum=0.0, demoted_on=None)
+        """The entry promoted on `day`: from its next week on, the decay watch follows it."""
+        return replace(self, promoted_on=day, cusum=0.0, demoted_on=None)
 
     @property
     def demoted(self) -> bool:
         return self.demoted_on is not None
-
-    @property
-    def log_evidence(self) -> float:
-        """ln of the betting e-process tonight (not its maximum)."""
-        if not self.log_wealth:
-            return 0.0
-        return log_betting_evidence(np.asarray(self.log_wealth), bet_weights(self.prior, self.bound))
 
     @property
     def bound(self) -> float:
@@ -265,7 +255,7 @@ class ProbationEntry:
             "promoted_on": None if self.promoted_on is None else self.promoted_on.isoformat(),
             "log_wealth": [None if not math.isfinite(v) else v for v in self.log_wealth], "pairs": list(self.pairs),
             "stops": self.stops, "breaches": self.breaches, "stop": self.stop,
-            "reference": None if self.reference is None else list(self.reference), "cusum": self.cusum,
+            "cusum": self.cusum,
             "demoted_on": None if self.demoted_on is None else self.demoted_on.isoformat(),
             "since_retirement": None if self.since_retirement is None else list(self.since_retirement),
         }  # fmt: skip
@@ -282,7 +272,7 @@ class ProbationEntry:
         wealth = tuple(-math.inf if v is None else float(v) for v in data.get("log_wealth") or ())
         if wealth and len(wealth) != BETS.size:
             raise ValueError(f"a probation record with {len(wealth)} bets; this grid has {BETS.size}")
-        reference, retired = data.get("reference"), data.get("since_retirement")
+        retired = data.get("since_retirement")
         return cls(
             date.fromisoformat(str(data["entered"])), float(data["alpha"]), float(data["gate_p"]), float(data["beta"]),
             Prior(float(data["prior_mean"]), float(data["prior_sd"])), str(data["genome"]), int(data["blocks"]),
@@ -290,7 +280,6 @@ class ProbationEntry:
             day(data.get("through")), day(data.get("promoted_on")), wealth,
             pairs=tuple(float(v) for v in data.get("pairs") or (0.0,) * 5), stops=int(data.get("stops", 0)),
             breaches=int(data.get("breaches", 0)), stop=float(data.get("stop", WEEKLY_STOP)),
-            reference=None if reference is None else (float(reference[0]), float(reference[1])),
             cusum=float(data.get("cusum", 0.0)), demoted_on=day(data.get("demoted_on")),
             since_retirement=None if retired is None else (int(retired[0]), float(retired[1])),
         )  # fmt: skip

@@ -189,6 +189,19 @@ class PaperLedger:
             con, self._held = self._held, None
             con.close()
 
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection inside one transaction: committed when the block ends, rolled back when it raises (a
+        failed write leaves the ledger as it was)."""
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
     # --- writing ---------------------------------------------------------------------------------
     def write(self, batch: LedgerBatch) -> dict[str, int]:
         """Replace the batch's books' rows within its bar ranges; returns rows written per table."""
@@ -204,10 +217,9 @@ class PaperLedger:
             columns=["strategy", "coin", "initial_cash", "first_bar"],
         )
         books["first_bar"] = _naive_utc(books["first_bar"])
-        with self.connect() as con:
-            con.execute("BEGIN TRANSACTION")
+        with self.transaction() as con:
+            con.register("batch_ranges", ranges)
             try:
-                con.register("batch_ranges", ranges)
                 con.register("batch_books", books)
                 con.execute(
                     "INSERT INTO books SELECT * FROM batch_books ON CONFLICT (strategy, coin) DO UPDATE SET "
@@ -243,10 +255,6 @@ class PaperLedger:
                         con.register("batch_rows", frames[name])
                         con.execute(f"INSERT INTO {name} SELECT * FROM batch_rows")
                         con.unregister("batch_rows")
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
             finally:
                 con.unregister("batch_ranges")
         return {name: len(frames[name]) for name in TABLES}

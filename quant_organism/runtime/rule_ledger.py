@@ -39,15 +39,11 @@ def write_rule_days(ledger: PaperLedger, rows: Sequence[RuleDay]) -> int:
     )  # fmt: skip
     with ledger.connect() as con:
         con.execute(SCHEMA)
+    with ledger.transaction() as con:
         con.register("rule_batch", frame)
         try:
-            con.execute("BEGIN TRANSACTION")
             con.execute("DELETE FROM rule_days WHERE (strategy, day) IN (SELECT strategy, day FROM rule_batch)")
             con.execute("INSERT INTO rule_days SELECT * FROM rule_batch")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         finally:
             con.unregister("rule_batch")
     return len(frame)

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-from scipy import special
+from scipy import optimize, special
 
 from quant_organism.validation.sequential import (
     BETS,
@@ -127,10 +127,7 @@ def detectable_sharpe(weeks: int, level: float, power: float) -> float:
     spread of the log wealth at the bet that grows fastest. An approximation for planning; the bench measures."""
     if weeks < 1:
         return math.inf
-    from scipy import optimize
-    from scipy.special import ndtri
-
-    sigma, target, z = 1.0 / (OVERSHOOT * STOP_SIGMAS), math.log(1.0 / level), float(ndtri(power))
+    sigma, target, z = 1.0 / (OVERSHOOT * STOP_SIGMAS), math.log(1.0 / level), float(special.ndtri(power))
 
     def gap(s: float) -> float:
         mu = s * sigma

@@ -113,12 +113,6 @@ def log_evidence_of_loss(total: float, squares: float, prior: Prior) -> float:
     return log_mixture(-total, squares, prior)
 
 
-def compound(values: np.ndarray) -> float:
-    """One block's return from its daily returns (missing days are days without a return)."""
-    finite = values[np.isfinite(values)]
-    return float(np.prod(1.0 + finite) - 1.0) if finite.size else 0.0
-
-
 def stopped_week(excess: np.ndarray, stop: float = WEEKLY_STOP) -> tuple[float, bool]:
     """(the week's excess, whether the stop fired): the sum of the daily excesses up to and including the first day
     the running sum reaches -`stop` (the sleeve is flat after it). Missing days add nothing."""
