@@ -43,7 +43,8 @@ from scipy import signal, special
 from quant_organism.deployment.decision import DecisionConfig
 from quant_organism.deployment.error_budget import ErrorBudget
 from quant_organism.deployment.probation import MIN_BLOCKS, ProbationEntry
-from quant_organism.validation.sequential import BLOCK_DAYS, OVERSHOOT, stopped_week
+from quant_organism.runtime.weekly_stop import BLOCK_DAYS, stopped_week
+from quant_organism.validation.sequential import OVERSHOOT
 
 YEAR_START = date(2025, 1, 1)
 DAYS = 365

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from quant_organism.runtime.weekly_stop import WeeklyStop, stopped_week
 from quant_organism.validation.sequential import (
     BETS,
     BLOCK_DAYS,
@@ -47,7 +48,6 @@ from quant_organism.validation.sequential import (
     log_betting_evidence,
     log_evidence_of_loss,
     lower_bound,
-    stopped_week,
     weekly_stop,
 )
 
@@ -181,6 +181,11 @@ class ProbationEntry:
     @property
     def demoted(self) -> bool:
         return self.demoted_on is not None
+
+    def weekly_stop(self) -> WeeklyStop:
+        """The stop its sleeve trades under until the next night (runtime/weekly_stop.py): its weeks, its stop, and the
+        beta its next week will be judged at."""
+        return WeeklyStop(self.entered, self.stop, _beta(self.pairs, self.beta))
 
     @property
     def bound(self) -> float:

@@ -40,14 +40,16 @@ from quant_organism.core.metrics import bars_per_year, max_drawdown, total_retur
 from quant_organism.deployment import documented
 from quant_organism.deployment.chain import ChainSettings, Incumbent, run_chain
 from quant_organism.deployment.error_budget import ErrorBudget
+from quant_organism.deployment.probation import ProbationEntry
 from quant_organism.deployment.scoring import PaperRecord
 from quant_organism.deployment.selection import Retired
 from quant_organism.evolution.config import EvolutionConfig
 from quant_organism.runtime.forward import ForwardRecord, buy_and_hold_record, flat_record, span_index, trade_forward
 from quant_organism.runtime.risk import RiskLimits
+from quant_organism.runtime.weekly_stop import WeeklyStop, flat_days
 from quant_organism.strategies.genes import SeedGenes
 from quant_organism.strategies.portfolio import DEFAULT_RULE
-from quant_organism.validation.held_out import window_figures
+from quant_organism.validation.held_out import buy_and_hold_returns, daily_returns, window_figures
 
 CURVES = ("organism", "cash", "naive", "buy_and_hold", "plain_rule")
 
@@ -230,10 +232,10 @@ def judge_date(
     configs = [_config(name, s.genes, s.allocation) for name, s in live.items() if s.genes is not None]
     sleeve = {name: s.allocation for name, s in live.items() if s.genes is None}
     entered = {name: s.since for name, s in live.items() if s.genes is None}
+    stops = {name: ProbationEntry.from_dict(s.probation).weekly_stop() for name, s in live.items() if s.probation}
+    traded = trade_forward(configs, forward_frames, date, until, spec.costs, spec.risk, stops)
     records = {
-        "organism": with_documented(
-            trade_forward(configs, forward_frames, date, until, spec.costs, spec.risk), sleeve, every_frame, spec, entered
-        ),
+        "organism": with_documented(traded, sleeve, every_frame, spec, entered, stops, forward_frames),
         "buy_and_hold": buy_and_hold_record(forward_frames, date, until),
     }
     traded_returns = records["organism"].strategy_returns
@@ -330,15 +332,23 @@ def with_documented(
     frames: Mapping[str, pd.DataFrame],
     spec: RetrospectiveSettings,
     since: Mapping[str, pd.Timestamp] | None = None,
+    stops: Mapping[str, WeeklyStop] | None = None,
+    market_frames: Mapping[str, pd.DataFrame] | None = None,
 ) -> ForwardRecord:
     """The organism's forward record with its documented rules added: each rule's per-bar return times its allocation
     (its sleeve is held at that share of the capital, rebalanced daily), its trading costs already in its returns.
     `since`: where each rule's book began, flat before (its entry paid), as its paper book trades it
-    (runtime/rule_book.py)."""
+    (runtime/rule_book.py). `stops`: a rule on probation is flat for the rest of a week that reached its weekly
+    stop (runtime/weekly_stop.flat_days, against the equal-weight market of `market_frames`)."""
     if not sleeve:
         return record
     index = record.returns.index
     ruled = documented.rule_bar_returns(frames, sleeve, index, spec.chain.universe_top, spec.costs, since)
+    for name in [n for n in ruled.columns if stops and n in stops]:
+        market = daily_returns(buy_and_hold_returns(market_frames or frames, index).to_frame("m"))["m"]
+        daily = daily_returns(ruled[[name]])[name].dropna()
+        flat = {pd.Timestamp(d, tz="UTC") for d in flat_days(daily, market, stops[name])}
+        ruled.loc[index.floor("D").isin(flat), name] = 0.0
     strategies = ruled if record.strategy_returns.empty else record.strategy_returns.join(ruled, how="outer")
     return replace(record, returns=record.returns + ruled.mul(pd.Series(sleeve), axis=1).sum(axis=1), strategy_returns=strategies)
 

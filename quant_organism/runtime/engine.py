@@ -35,6 +35,7 @@ import logging
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -50,8 +51,9 @@ from . import book_kernel as kernel
 from .book import BookState, Fill, Mark, PaperBook, Trade
 from .decisions import Side, SkippedSignal, TradeDecision
 from .policy import RiskMode, RuntimePolicy, volatility_confidence
-from .risk import ASSET_CAP, DECAY_SIZE, POLICY, GuardState, PortfolioGuard, RiskEvent, RiskLimits
+from .risk import ASSET_CAP, DECAY_SIZE, POLICY, WEEKLY_STOP, GuardState, PortfolioGuard, RiskEvent, RiskLimits
 from .signals import SignalMode, SignalSource
+from .weekly_stop import SleeveStops, WeeklyStop
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +111,14 @@ class Tape:
         )
         nanos = np.asarray(frame.index.as_unit("ns").asi8)
         return cls(frame, frame.index, funding=funding, nanos=nanos, **arrays)
+
+    @cached_property
+    def interval(self) -> pd.Timedelta | None:
+        """The bar length: the shortest gap between bar times (None with fewer than two bars)."""
+        if len(self.nanos) < 2:
+            return None
+        gaps = np.diff(self.nanos)
+        return pd.Timedelta(int(gaps[gaps > 0].min())) if (gaps > 0).any() else None
 
     def time(self, i: int) -> pd.Timestamp:
         """Bar i's open time, boxed once (indexing a tz-aware index per bar is slow; a replay only needs
@@ -338,14 +348,21 @@ class StrategyRuntimeEngine:
         verify_bars: int = 8,
         registry: SeedRegistry | None = None,
         risk: RiskLimits | None = None,
+        weekly_stops: Mapping[str, WeeklyStop] | None = None,
     ) -> None:
+        """`weekly_stops`: strategy name -> its probation sleeve's weekly stop (runtime/weekly_stop.py), enforced at
+        each UTC day's last close; the guard then watches every close and carries the stops' state."""
         if not np.isfinite(capital) or capital <= 0:
             raise ValueError(f"capital must be a positive number, got {capital!r}")
         if signal_mode not in ("incremental", "precomputed"):
             raise ValueError(f"signal_mode must be 'incremental' or 'precomputed', got {signal_mode!r}")
         self.policy = policy if policy is not None else RuntimePolicy()
         self.risk = risk if risk is not None else RiskLimits.off()
-        self.guard = PortfolioGuard(self.risk) if (self.risk.max_drawdown or self.risk.daily_loss) else None
+        self.weekly_stops = dict(weekly_stops or {})
+        watched = self.risk.max_drawdown or self.risk.daily_loss or self.weekly_stops
+        self.guard = PortfolioGuard(self.risk) if watched else None
+        self.sleeves = SleeveStops(self.weekly_stops)
+        self._interval = pd.Timedelta(days=1)  # the bar length of the run in progress (`_trade` sets it)
         self.costs = costs
         self.capital = float(capital)
         self.signal_mode: SignalMode = signal_mode
@@ -501,6 +518,8 @@ class StrategyRuntimeEngine:
         for (_, _, book), c in zip(books, book_coin.tolist()):
             if c < len(coins):
                 book.state.tz = tapes[c].index.tz
+        self.sleeves.begin(self._sleeve_equities())
+        self._interval = min((t.interval for t in tapes if t.interval is not None), default=pd.Timedelta(days=1))
         events = _Events(len(books), n_times)
         book_tapes = [tapes[c] if c < len(tapes) else None for c in book_coin.tolist()]
         need = np.zeros(len(books), np.int8)
@@ -536,19 +555,24 @@ class StrategyRuntimeEngine:
     def _close(self, books, book_coin, tapes, at, events: _Events, need, wanted, out: StepResult) -> None:
         """The policies at the close the compiled loop stopped after: the breakers, then each book that must decide."""
         marked = events.marked_books() if self.guard is not None else []
+        stopped: set[str] = set()
         if marked:
             c = book_coin[marked[0]]
-            trip = self.guard.observe(tapes[c].time(int(at[c])), self.portfolio_equity())
+            time = tapes[c].time(int(at[c]))
+            trip = self.guard.observe(time, self.portfolio_equity())
+            stopped = self._weekly_stops(books, book_coin, tapes, at, time, out) if self.weekly_stops else stopped
             out.guard_state = self.guard.state.to_json()
             if trip is not None:  # every position is flattened, and nothing else is decided at this close
                 out.risk_events.append(trip)
                 for b in marked:
                     strategy, coin, book = books[b]
                     c = book_coin[b]
-                    self._flatten(strategy, coin, book, tapes[c], int(at[c]), trip.detail, out)
+                    self._flatten(strategy, coin, book, tapes[c], int(at[c]), f"circuit breaker: {trip.detail}", out)
                 return
         for b in np.flatnonzero(need).tolist():
             strategy, coin, book = books[b]
+            if strategy.name in stopped:  # flattened at this close: nothing else is decided for it
+                continue
             c = book_coin[b]
             tape, i = tapes[c], int(at[c])
             if need[b] == kernel.DECIDE:
@@ -556,6 +580,40 @@ class StrategyRuntimeEngine:
             else:
                 target = book.target(strategy.signals[coin].target_at(tape.frame, i))
             self._decide(strategy, coin, book, tape, i, target, out)
+
+    def _weekly_stops(self, books, book_coin, tapes, at, time: pd.Timestamp, out: StepResult) -> set[str]:
+        """The sleeves' weekly stops after the close of bar `time`: the market's bar return (the equal-weight mean of
+        the coins' close-to-close returns, validation/held_out.buy_and_hold_returns) joins the day's; at the day's
+        last close a sleeve whose week reached its stop is flattened (a `RiskEvent`: parity is judged up to it)."""
+        moves = []
+        for c, tape in enumerate(tapes):
+            i = int(at[c])
+            if i > 0:
+                moves.append(tape.close.item(i) / tape.close.item(i - 1) - 1.0)
+        market = float(np.mean(moves)) if moves else 0.0
+        last_of_day = (time + self._interval).floor("D") > time.floor("D")
+        stopped = self.sleeves.bar(time.date(), market, self._sleeve_equities(), bool(last_of_day))
+        self.guard.state.sleeves = self.sleeves.state()
+        names = set()
+        for name, week in stopped:
+            rule = self.weekly_stops[name]
+            why = (f"weekly stop: the week's excess {week.excess:+.2%} over {rule.beta:.2f} x the market reached "
+                   f"-{rule.stop:.2%}; flat until its next week begins on {rule.week_start(week.week + 1).isoformat()}")  # fmt: skip
+            out.risk_events.append(RiskEvent(time, WEEKLY_STOP, name, "*", why))
+            for b, (strategy, coin, book) in enumerate(books):
+                c = book_coin[b]
+                if strategy.name == name and c < len(tapes) and int(at[c]) >= 0:
+                    self._flatten(strategy, coin, book, tapes[c], int(at[c]), why, out)
+            names.add(name)
+        return names
+
+    def _sleeve_equities(self) -> dict[str, float]:
+        """Each weekly-stopped strategy's sleeve: the equity of its books together."""
+        return {
+            name: sum(self._floats[self._rows[(name, coin)], kernel.EQUITY].item() for coin in self.strategies[name].coins)
+            for name in self.weekly_stops
+            if name in self.strategies
+        }
 
     # --- portfolio ---------------------------------------------------------------------------------
     def portfolio_equity(self) -> float:
@@ -568,12 +626,14 @@ class StrategyRuntimeEngine:
         if self.guard is None:
             return []
         self.guard.state = GuardState.from_json(state)
-        return self.guard.reset(version, None if time is None else pd.Timestamp(time))
+        events = self.guard.reset(version, None if time is None else pd.Timestamp(time))
+        self.sleeves = SleeveStops(self.weekly_stops, self.guard.state.sleeves)
+        return events
 
     def _flatten(self, strategy: RuntimeStrategy, coin: str, book: PaperBook, tape: Tape, i: int, why: str, out) -> None:
         if book.state.direction != 0 and not book.state.bankrupt:
             close = float(tape.close[i])
-            self._order(strategy, coin, book, tape.time(i), close, 0, 0.0, 1.0, Side.FLAT, f"circuit breaker: {why}", out)
+            self._order(strategy, coin, book, tape.time(i), close, 0, 0.0, 1.0, Side.FLAT, why, out)
 
     def _exposure(self, coin: str, skip: tuple[str, str]) -> float:
         """Other books' exposure to `coin` as a share of capital: the order they will fill at the next
@@ -719,7 +779,7 @@ class StrategyRuntimeEngine:
         if target == current:
             return
         confidence = volatility_confidence(tape.close, i, policy.confidence_window, policy.confidence_baseline)
-        held = self._gate(s, time, confidence) if target != 0 else None
+        held = self._gate(s, time, confidence, strategy.name) if target != 0 else None
         if held is not None:
             rule, why = held
             out.skipped.append(SkippedSignal(strategy.name, coin, time, target, confidence, rule, why))
@@ -789,13 +849,15 @@ class StrategyRuntimeEngine:
         )
         return scaled
 
-    def _gate(self, s: BookState, time: pd.Timestamp, confidence: float) -> tuple[str, str] | None:
+    def _gate(self, s: BookState, time: pd.Timestamp, confidence: float, name: str | None = None) -> tuple[str, str] | None:
         """Why an entry is held back at this close (rule, reason), or None."""
         policy = self.policy
         if policy.risk_mode is RiskMode.OFF:
             return "risk_off", "risk mode is off: no new entries"
         if self.guard is not None and self.guard.suspended:
             return "breaker", f"trading suspended by the circuit breaker ({self.guard.state.tripped})"
+        if name is not None and self.sleeves.holds_flat(name, (time + self._interval).date()):  # the fill's bar
+            return "weekly_stop", "its probation sleeve's week reached its weekly stop: flat until the week ends"
         floor = policy.effective_min_confidence()
         if confidence < floor:
             return "min_confidence", f"confidence {confidence:.3f} below {floor:.3f} ({policy.risk_mode.value} mode)"

@@ -25,6 +25,7 @@ from quant_organism.runtime.ledger import PaperLedger, PaperTrader
 from quant_organism.runtime.parity import ledger_parity
 from quant_organism.runtime.policy import RuntimePolicy
 from quant_organism.runtime.risk import RiskLimits
+from quant_organism.runtime.weekly_stop import WeeklyStop
 
 
 @dataclass
@@ -75,8 +76,10 @@ def trade_forward(
     end: pd.Timestamp,
     costs: CostModel = CostModel(),
     risk: RiskLimits | None = None,
+    weekly_stops: Mapping[str, WeeklyStop] | None = None,
 ) -> ForwardRecord:
-    """Paper-trade `configs` (allocations set; they sum to at most 1) on the bars of [start, end)."""
+    """Paper-trade `configs` (allocations set; they sum to at most 1) on the bars of [start, end); `weekly_stops`:
+    the probation sleeves' stops (runtime/weekly_stop.py)."""
     index = span_index(frames, start, end)
     live = [c for c in configs if (c.allocation or 0.0) > 0.0]
     if not live or len(index) == 0:
@@ -84,7 +87,7 @@ def trade_forward(
     cut = {coin: f.loc[f.index < end] for coin, f in frames.items()}
     engine = StrategyRuntimeEngine(
         live, policy=RuntimePolicy.backtest_parity(), costs=costs, coins=sorted(cut), signal_mode="precomputed",
-        risk=RiskLimits() if risk is None else risk,
+        risk=RiskLimits() if risk is None else risk, weekly_stops=weekly_stops,
     )  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="qo-forward-") as tmp:
         ledger = PaperLedger(Path(tmp) / "forward.duckdb")

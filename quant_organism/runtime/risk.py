@@ -31,6 +31,7 @@ BREAKER_DRAWDOWN, BREAKER_DAILY_LOSS, ASSET_CAP, DECAY_SIZE, RESET = (
     "decay_size",
     "reset",
 )
+WEEKLY_STOP = "weekly_stop"  # a probation sleeve's week lost its stop (runtime/weekly_stop.py): flat until the week ends
 POLICY = "policy"  # the operator's policy makes the runtime trade otherwise than the backtest from this bar
 
 
@@ -67,6 +68,7 @@ class GuardState:
     last_equity: float | None = None
     tripped: str | None = None  # why trading is suspended (None: not suspended)
     tripped_at: str | None = None
+    sleeves: dict = field(default_factory=dict)  # the probation sleeves' weekly stops (weekly_stop.SleeveStops.state)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -88,7 +90,7 @@ class PortfolioGuard:
         if self.state.version == version:
             return []
         was = self.state.tripped
-        self.state = GuardState(version=version)
+        self.state = GuardState(version=version, sleeves=self.state.sleeves)  # a sleeve's week outlives a deployment
         if was and time is not None:
             return [RiskEvent(time, RESET, "*", "*", f"new deployment {version}: breakers reset (were tripped: {was})")]
         return []

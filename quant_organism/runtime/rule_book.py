@@ -11,16 +11,20 @@ The backtest of the same book is `portfolio_returns` over the rule's weights on 
 entry (strategies/portfolio.deployed_weights). `rule_parity` compares the two day by day: the stepped book reads
 prefixes only, so any lookahead in the rule or the universe, or any drift in the cost accounting, shows as a gap.
 
+A rule on probation trades under its weekly stop (runtime/weekly_stop.py): at the close of the day its week's excess
+reaches the stop, it sets no weights, and it sets none again until the close before its next week begins. The backtest
+knows no stop, so parity is judged up to the first day a stop acts.
+
 The book's state after a day (weights held, the rebalance's turnover, equity) is its row in the ledger
-(runtime/rule_ledger.py): a later run resumes from the last row before its first day, and a rerun of a day replaces
-its row.
+(runtime/rule_ledger.py): a later run resumes from the last row before its first day (its week replayed from the
+record, `resume`), and a rerun of a day replaces its row.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
@@ -29,6 +33,8 @@ from quant_organism.backtest.portfolio import portfolio_returns
 from quant_organism.market.panel import DailyPanel
 from quant_organism.market.universe import MIN_HISTORY_DAYS, panel_members
 from quant_organism.strategies.portfolio import WARMUP_DAYS, PortfolioRule, deployed_weights
+
+from .weekly_stop import StopWeek, WeeklyStop
 
 PARITY_TOLERANCE = 1e-12  # per day, absolute: the book and the backtest sum the same terms in another order
 HISTORY_DAYS = WARMUP_DAYS + MIN_HISTORY_DAYS + 31
@@ -46,6 +52,7 @@ class RuleDay:
     turnover: float
     equity: float
     weights: dict[str, float] = field(default_factory=dict)
+    week: StopWeek | None = field(default=None, compare=False)  # its weekly stop's week after the day (with a stop)
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,7 @@ class RuleBook:
     since: pd.Timestamp
     top_n: int | None = None
     costs: CostModel = field(default_factory=CostModel)
+    stop: WeeklyStop | None = None  # on probation: its sleeve's weekly stop
 
     def weights_at(self, panel: DailyPanel, day: pd.Timestamp) -> dict[str, float]:
         """The rule's weights set at `day`'s close, from the panel up to that close only."""
@@ -86,9 +94,39 @@ class RuleBook:
         gross = math.fsum(w * float(moves.get(coin, 0.0)) for coin, w in held.items())
         paid = math.fsum(w * float(funding.get(coin, 0.0)) for coin, w in held.items()) if funding is not None else 0.0
         ret = gross - turnover * (self.costs.taker_fee + self.costs.slippage) - paid
-        target = self.weights_at(panel, day)
+        week, flat = None, False
+        if self.stop is not None:
+            before = last.week if last is not None and last.week is not None else StopWeek(self.stop.week_of(day.date()))
+            week = before.after_day(self.stop, day.date(), ret, market_return(panel, day))
+            flat = week.stopped_on(self.stop, (day + pd.Timedelta(days=1)).date())  # tomorrow is still in a stopped week
+        target = {} if flat else self.weights_at(panel, day)
         traded = math.fsum(abs(target.get(c, 0.0) - held.get(c, 0.0)) for c in set(target) | set(held))
-        return RuleDay(self.strategy, day, ret, traded, equity * (1.0 + ret), target)
+        return RuleDay(self.strategy, day, ret, traded, equity * (1.0 + ret), target, week)
+
+    def resume(self, panel: DailyPanel, record: pd.Series, last: RuleDay | None) -> RuleDay | None:
+        """`last` (the ledger's row) with its week under the stop, replayed from the record (day -> return) up to it."""
+        if last is None or self.stop is None:
+            return last
+        week = None
+        for day, ret in record.loc[record.index <= last.day].items():
+            week = (week or StopWeek(self.stop.week_of(day.date()))).after_day(
+                self.stop, day.date(), float(ret), market_return(panel, day)
+            )
+        return replace(last, week=week)
+
+    def stopped_days(self, panel: DailyPanel, record: pd.Series) -> list[pd.Timestamp]:
+        """The days of the record at whose close its weekly stop acted."""
+        if self.stop is None:
+            return []
+        out, week = [], None
+        for day, ret in record.items():
+            was = week is not None and week.stopped_on(self.stop, day.date())
+            week = (week or StopWeek(self.stop.week_of(day.date()))).after_day(
+                self.stop, day.date(), float(ret), market_return(panel, day)
+            )
+            if week.stopped and not was:
+                out.append(day)
+        return out
 
     @property
     def anchor(self) -> pd.Timestamp:
@@ -112,25 +150,40 @@ class RuleBook:
         return portfolio_returns(weights, panel.closes, self.costs, panel.funding)
 
 
+def market_return(panel: DailyPanel, day: pd.Timestamp) -> float:
+    """The equal-weight market's return on `day`: the mean close-to-close move of the coins with both closes (the
+    market the probation's evidence is matched to, validation/held_out.buy_and_hold_returns)."""
+    closes = panel.closes
+    at = closes.index.get_indexer([day])[0]
+    if at <= 0:
+        return 0.0
+    moves = (closes.iloc[at] / closes.iloc[at - 1] - 1.0).dropna()
+    return float(moves.mean()) if len(moves) else 0.0
+
+
 @dataclass(frozen=True)
 class RuleParity:
     strategy: str
     days: int
     max_gap: float
     first_gap: str | None = None
+    until: str | None = None  # judged up to this day: its weekly stop acted at its close
 
     @property
     def ok(self) -> bool:
         return self.first_gap is None
 
     def to_dict(self) -> dict:
-        return {"strategy": self.strategy, "days": self.days, "max_gap": self.max_gap, "first_gap": self.first_gap}
+        return {"strategy": self.strategy, "days": self.days, "max_gap": self.max_gap, "first_gap": self.first_gap,
+                "until": self.until}  # fmt: skip
 
 
 def rule_parity(book: RuleBook, panel: DailyPanel, record: pd.Series) -> RuleParity:
     """The paper record (day -> return, from the ledger) against the book's backtest on the same panel."""
     if record.empty:
         return RuleParity(book.strategy, 0, 0.0)
+    stops = book.stopped_days(panel, record)
+    record = record.loc[record.index <= stops[0]] if stops else record  # the backtest knows no stop
     expected = book.backtest(panel).reindex(record.index)
     gaps = (record - expected).abs().fillna(math.inf)
     bad = gaps[gaps > PARITY_TOLERANCE]
@@ -138,4 +191,4 @@ def rule_parity(book: RuleBook, panel: DailyPanel, record: pd.Series) -> RulePar
     if len(bad):
         day = bad.index[0]
         first = f"{day.date()}: paper {record[day]:.12g}, backtest {expected[day]:.12g}"
-    return RuleParity(book.strategy, len(record), float(gaps.max()), first)
+    return RuleParity(book.strategy, len(record), float(gaps.max()), first, str(stops[0].date()) if stops else None)

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
+from quant_organism.runtime.weekly_stop import stopped_week
 from quant_organism.validation.sequential import (
     BETS,
     BLOCK_DAYS,
@@ -40,7 +41,6 @@ from quant_organism.validation.sequential import (
     STOP_SIGMAS,
     bet_log_wealth,
     log_betting_evidence,
-    stopped_week,
     weekly_stop,
 )
 

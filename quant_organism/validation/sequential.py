@@ -2,9 +2,10 @@
 
 The forward record is cut into weekly blocks (seven calendar days). A block's excess is the sum of its daily
 excess returns r - beta m, **stopped**: once the week-to-date sum reaches -stop, the sleeve is flat for the rest
-of the week and nothing more is added. The stop is fixed before the weeks it governs (`weekly_stop`: three
-weekly deviations of the held-out excess, at most 10%). Stopping at a stopping time keeps a zero-mean daily
-record zero-mean (optional stopping), so the stop changes what is traded, never what the null means.
+of the week and nothing more is added (runtime/weekly_stop.py: the one rule, which the paper books enforce).
+The stop is fixed before the weeks it governs (`weekly_stop`: three weekly deviations of the held-out excess, at
+most 10%). Stopping at a stopping time keeps a zero-mean daily record zero-mean (optional stopping), so the stop
+changes what is traded, never what the null means.
 
 **The promotion test: testing by betting** (Waudby-Smith and Ramdas 2023, "Estimating means of bounded random
 variables by betting"; Shafer and Vovk). For weekly excesses x_1..x_n bounded below by -B (B = `OVERSHOOT` x the stop),
@@ -44,7 +45,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special
 
-BLOCK_DAYS = 7
+from quant_organism.runtime.weekly_stop import BLOCK_DAYS
+
 WEEKLY_STOP = 0.10  # the loosest weekly stop: a sleeve is flat for the rest of its week once its excess loses this
 STOP_SIGMAS = 3.0  # ... or this many weekly standard deviations of its excess, when that is tighter
 OVERSHOOT = 1.5  # the test's bound on a week's loss is the stop times this: one bar's overshoot past the stop
@@ -111,19 +113,6 @@ def lower_bound(blocks: int, total: float, squares: float, prior: Prior, level: 
 def log_evidence_of_loss(total: float, squares: float, prior: Prior) -> float:
     """ln of the e-process against "mean >= 0" (the mirror image: evidence of a negative mean)."""
     return log_mixture(-total, squares, prior)
-
-
-def stopped_week(excess: np.ndarray, stop: float = WEEKLY_STOP) -> tuple[float, bool]:
-    """(the week's excess, whether the stop fired): the sum of the daily excesses up to and including the first day
-    the running sum reaches -`stop` (the sleeve is flat after it). Missing days add nothing."""
-    total = 0.0
-    for value in excess:
-        if not math.isfinite(value):
-            continue
-        total += float(value)
-        if total <= -stop:
-            return total, True
-    return total, False
 
 
 def bet_weights(prior: Prior, bound: float) -> np.ndarray:

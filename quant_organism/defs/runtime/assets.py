@@ -23,6 +23,7 @@ from quant_organism.defs.shared.resources import (
     StrategyStoreResource,
 )
 from quant_organism.defs.shared.upstream import missing_upstream
+from quant_organism.deployment.probation import ProbationEntry
 from quant_organism.market.frame_cache import FrameCache
 from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting.plots import equity_curves, markdown_image
@@ -31,6 +32,7 @@ from quant_organism.runtime.forward import first_interventions
 from quant_organism.runtime.ledger import PaperLedger
 from quant_organism.runtime.operator import PolicyFileError
 from quant_organism.runtime.parity import ledger_parity
+from quant_organism.runtime.weekly_stop import WeeklyStop
 
 # History before the traded day for a strategy without a data window (its own anchor is preferred).
 WARMUP_DAYS = 30
@@ -287,6 +289,7 @@ def _trade(context, live, deployment, frames_from, start, end, policy, policy_so
     day = start.floor("D")
     anchors = {c.name: _anchor(c, day) for c in live}
     frames_by_anchor = {anchor: frames_from(anchor) for anchor in sorted(set(anchors.values()))}
+    stops = weekly_stops(deployment)
     bars, rows, events = 0, {}, []
     for anchor, frames in frames_by_anchor.items():  # one engine per history anchor: each strategy sees its own
         group = [c for c in live if anchors[c.name] == anchor]
@@ -296,7 +299,7 @@ def _trade(context, live, deployment, frames_from, start, end, policy, policy_so
         # one anchor, one portfolio in the usual case); where they act, the ledger says so and parity is judged
         # up to there.
         engine = StrategyRuntimeEngine(group, coins=deployment.get("traded_coins"), policy=policy.runtime_policy(),
-                                       signal_mode="precomputed", risk=limits)  # fmt: skip
+                                       signal_mode="precomputed", risk=limits, weekly_stops=stops)  # fmt: skip
         summary = PaperTrader(engine, ledger, version=deployment.get("version")).run(frames, start=start, end=end)
         events += summary.result.risk_events
         bars = max(bars, summary.bars)
@@ -310,6 +313,13 @@ def _trade(context, live, deployment, frames_from, start, end, policy, policy_so
     )
     parity = ledger_parity(ledger, live, lambda c, coin: frames_by_anchor[anchors[c.name]].get(coin), until=until, before=end)
     return _Traded(ledger, bars, rows, events, parity, [b for b in parity if not b.ok], judged)
+
+
+def weekly_stops(deployment: dict) -> dict[str, WeeklyStop]:
+    """The weekly stop of every deployed strategy with a probation record (runtime/weekly_stop.py): the evidence that
+    promotes it, and the decay watch that demotes it, count its weeks stopped, so it trades them stopped."""
+    return {s["name"]: ProbationEntry.from_dict(s["probation"]).weekly_stop()
+            for s in deployment.get("strategies", []) if s.get("probation")}  # fmt: skip
 
 
 def _fmt(value, spec: str = ".2f") -> str:

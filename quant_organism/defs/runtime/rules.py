@@ -11,6 +11,7 @@ import pandas as pd
 
 from quant_organism.core.metrics import growth
 from quant_organism.deployment import documented
+from quant_organism.deployment.probation import ProbationEntry
 from quant_organism.runtime.ledger import PaperLedger
 from quant_organism.runtime.rule_book import RuleBook, RuleParity, rule_parity
 from quant_organism.runtime.rule_ledger import last_rule_day, record_figures, rule_record, write_rule_days
@@ -42,8 +43,9 @@ class RulesTraded:
 
 def rule_book(name: str, entry: Mapping) -> RuleBook:
     """The paper book of a deployed rule from its manifest entry (its versioned config)."""
+    probation = ProbationEntry.from_dict(entry["probation"]) if entry.get("probation") else None
     return RuleBook(name, documented.rule_of(name), pd.Timestamp(entry["since"], tz="UTC"), entry.get("universe_top"),
-                    HeldOutConfig().costs)  # fmt: skip
+                    HeldOutConfig().costs, None if probation is None else probation.weekly_stop())  # fmt: skip
 
 
 def trade_rules(
@@ -57,7 +59,7 @@ def trade_rules(
         if day < book.since:
             continue
         panel = documented.frames_panel(frames_from(book.anchor))
-        last = last_rule_day(ledger, name, day)
+        last = book.resume(panel, rule_record(ledger, name), last_rule_day(ledger, name, day))
         first = book.since if last is None else last.day + pd.Timedelta(days=1)
         days = [d for d in pd.date_range(first, day, freq="D") if d in panel.closes.index]
         stepped = book.run(panel, days, last)
