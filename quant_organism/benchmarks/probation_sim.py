@@ -42,7 +42,7 @@ from scipy import signal, special
 
 from quant_organism.deployment.decision import DecisionConfig
 from quant_organism.deployment.error_budget import ErrorBudget
-from quant_organism.deployment.probation import MIN_BLOCKS, ProbationEntry
+from quant_organism.deployment.probation import DECAY_ALARM, MIN_BLOCKS, ProbationEntry
 from quant_organism.runtime.weekly_stop import BLOCK_DAYS, stopped_week
 from quant_organism.validation.sequential import OVERSHOOT
 
@@ -59,6 +59,7 @@ NULL_KINDS = ("student_t3", "left_skew_2x15", "left_skew_1x25", "left_skew_0.5x4
               "gjr_t5", "beta_misestimated", "fisher")  # fmt: skip
 SHARPES = (1.0, 2.0, 3.0)
 DECAY_SHARPES = (2.0, 3.0)
+DECAY_ALARMS = (1.0, DECAY_ALARM, 1.5, 2.0)  # the product's level and three beside it: the trade-off it chose
 CHUNK = 25
 
 
@@ -123,11 +124,12 @@ def _open(day: date, alpha: float, strategy: np.ndarray, market: np.ndarray | No
     return ProbationEntry.open(day + timedelta(days=1), alpha, 0.001, 0.0, held, genome, held_market)
 
 
-def _week(entry: ProbationEntry, strategy: np.ndarray, market: np.ndarray | None, week: int) -> ProbationEntry:
+def _week(entry: ProbationEntry, strategy: np.ndarray, market: np.ndarray | None, week: int,
+          alarm: float = DECAY_ALARM) -> ProbationEntry:  # fmt: skip
     """The entry after its `week`-th forward week (0-based) of the record's forward days."""
     span = slice(HELD_OUT_DAYS + BLOCK_DAYS * week, HELD_OUT_DAYS + BLOCK_DAYS * (week + 1))
     end = entry.entered + timedelta(days=BLOCK_DAYS * (week + 1) - 1)
-    return entry.add_week(strategy[span], None if market is None else market[span], end)
+    return entry.add_week(strategy[span], None if market is None else market[span], end, alarm)
 
 
 def _fisher_crossed(entry: ProbationEntry, gate_p: float) -> bool:
@@ -235,31 +237,57 @@ def _best_constant_bet(sharpe: float, stop: float) -> float:
     return float(bets[int(np.argmax(growth))])
 
 
-def decay_path(seed: int, sharpe: float, ends: bool) -> dict:
+def decay_path(seed: int, sharpe: float, ends: bool, alarm: float = DECAY_ALARM) -> dict:
     """A strategy whose edge ends (or lasts, `ends` False) `DECAY_AFTER_WEEKS` after its entry: promoted before
-    then? demoted or retired within `WATCH_WEEKS` after? with how much excess earned with capital meanwhile."""
+    then? demoted or retired within `WATCH_WEEKS` after? with how much excess earned with capital meanwhile, and the
+    share of the `WATCH_WEEKS` it spent demoted (an edge that lasts comes back when the statistic returns to zero).
+    `alarm`: the decay watch's demotion level (the bench shows the trade-off at several)."""
     rng = np.random.default_rng(seed)
     end_day = DECAY_AFTER_WEEKS * BLOCK_DAYS
     days = HELD_OUT_DAYS + end_day + WATCH_WEEKS * BLOCK_DAYS + BLOCK_DAYS
     record = _edge_record(rng, sharpe, days, end_day if ends else None)
     entry = _open(YEAR_START, ErrorBudget().share(1), record, None, "edge")
     for week in range(DECAY_AFTER_WEEKS):
-        entry = _week(entry, record, None, week)
+        entry = _week(entry, record, None, week, alarm)
         if entry.promoted_on is None and entry.crossed:
             entry = entry.promote(entry.through)
         elif entry.promoted_on is None and entry.futile(entry.through, LIFE) is not None:
             break
     holding = entry.promoted_on is not None and not entry.demoted
-    out = {"seed": seed, "sharpe": sharpe, "ends": ends, "holding": holding, "weeks_to_demotion": None, "excess_held": 0.0}
+    out = {"seed": seed, "sharpe": sharpe, "ends": ends, "alarm": alarm, "holding": holding, "weeks_to_demotion": None,
+           "excess_held": 0.0, "weeks_demoted": 0}  # fmt: skip
     if not holding:
         return out
     for week in range(DECAY_AFTER_WEEKS, DECAY_AFTER_WEEKS + WATCH_WEEKS):
-        out["excess_held"] += float(record[HELD_OUT_DAYS + BLOCK_DAYS * week : HELD_OUT_DAYS + BLOCK_DAYS * (week + 1)].sum())
-        entry = _week(entry, record, None, week)
+        if out["weeks_to_demotion"] is None:
+            out["excess_held"] += float(record[HELD_OUT_DAYS + BLOCK_DAYS * week : HELD_OUT_DAYS + BLOCK_DAYS * (week + 1)].sum())
+        entry = _week(entry, record, None, week, alarm)
         if entry.demoted:  # back at incubation (retirement comes later, from the demoted state)
-            out["weeks_to_demotion"] = week - DECAY_AFTER_WEEKS + 1
-            break
+            out["weeks_demoted"] += 1
+            if out["weeks_to_demotion"] is None:
+                out["weeks_to_demotion"] = week - DECAY_AFTER_WEEKS + 1
     return out
+
+
+def _decay_line(results: list[dict], alarm: float, sharpe: float, ends: bool, chosen: bool, rate, wilson) -> str:
+    """One cell of the decay table: of the strategies holding capital when the edge ends (or would have), those
+    demoted within the watch, how fast, what the capital earned until then, and the share of weeks spent demoted."""
+    group = [r for r in results if "holding" in r and r["alarm"] == alarm and r["sharpe"] == sharpe and r["ends"] == ends
+             and r["holding"]]  # fmt: skip
+    label = f"alarm {alarm:g}{' (the product)' if chosen else ''}, Sharpe {sharpe:g}, edge {'ends' if ends else 'lasts'}"
+    if not group:
+        return f"{label}: none held capital"
+    caught = [r["weeks_to_demotion"] for r in group if r["weeks_to_demotion"] is not None]
+    held = np.array([r["excess_held"] for r in group])
+    low, _ = wilson(len(caught), len(group))
+    verdict = ""
+    if ends and chosen:
+        point = "NOT MET (point estimate meets it)" if len(caught) / len(group) >= 0.8 else "NOT MET"
+        verdict = f"; target >= 80%: {'MET' if low >= 0.8 else point}"
+    return (f"{label}: {'caught' if ends else 'demoted anyway'} {rate(len(caught), len(group))}, median "
+            f"{np.median(caught) if caught else float('nan'):.0f} weeks; weeks demoted of {WATCH_WEEKS}: "
+            f"{np.mean([r['weeks_demoted'] for r in group]) / WATCH_WEEKS:.0%}; excess earned with capital until demoted: "
+            f"mean {held.mean():+.1%}, 5th percentile {np.quantile(held, 0.05):+.1%} of the sleeve{verdict}")  # fmt: skip
 
 
 def _one_look_false(sharpe: float, power: float = 0.8) -> float:
@@ -278,7 +306,8 @@ def simulate(null_paths: int, planted_paths: int, workers: int) -> tuple[list[st
 
     tasks = [(null_path, (6000 + k, kind)) for kind in NULL_KINDS for k in range(null_paths)]
     tasks += [(power_path, (7000 + k, s)) for s in SHARPES for k in range(planted_paths)]
-    tasks += [(decay_path, (8000 + k, s, ends)) for s in DECAY_SHARPES for ends in (True, False) for k in range(planted_paths)]
+    tasks += [(decay_path, (8000 + k, s, ends, h)) for h in DECAY_ALARMS for s in DECAY_SHARPES for ends in (True, False)
+              for k in range(planted_paths)]  # fmt: skip
     jobs = []
     for function in (null_path, power_path, decay_path):
         mine = [a for f, a in tasks if f is function]
@@ -329,20 +358,9 @@ def simulate(null_paths: int, planted_paths: int, workers: int) -> tuple[list[st
                  f"The floor any rule pays: one look at {WATCH_WEEKS} weeks that catches 80% of ended edges demotes a live one with "
                  f"probability {_one_look_false(2.0):.0%} at Sharpe 2, {_one_look_false(3.0):.0%} at Sharpe 3 (normal weeks, "
                  f"mean and deviation known)")  # fmt: skip
-    for sharpe in DECAY_SHARPES:
-        for ends in (True, False):
-            group = [r for r in results if "holding" in r and r["sharpe"] == sharpe and r["ends"] == ends and r["holding"]]
-            caught = [r for r in group if r["weeks_to_demotion"] is not None]
-            if not group:
-                lines.append(f"Sharpe {sharpe:g}, edge {'ends' if ends else 'lasts'}: none held capital")
-                continue
-            weeks = [r["weeks_to_demotion"] for r in caught]
-            held = np.array([r["excess_held"] for r in group])
-            low, _ = wilson(len(caught), len(group))
-            point = "NOT MET (point estimate meets it)" if len(caught) / len(group) >= 0.8 else "NOT MET"
-            verdict = f"; target >= 80%: {'MET' if low >= 0.8 else point}"
-            lines.append(f"Sharpe {sharpe:g}, edge {'ends' if ends else 'lasts'}: {'caught' if ends else 'demoted anyway'} "
-                         f"{rate(len(caught), len(group))}, median {np.median(weeks) if weeks else float('nan'):.0f} weeks; "
-                         f"excess earned with capital until then: mean {held.mean():+.1%}, 5th percentile "
-                         f"{np.quantile(held, 0.05):+.1%} of the sleeve{verdict if ends else ''}")  # fmt: skip
+    for alarm in DECAY_ALARMS:
+        chosen = alarm == DECAY_ALARM
+        for sharpe in DECAY_SHARPES:
+            for ends in (True, False):
+                lines.append(_decay_line(results, alarm, sharpe, ends, chosen, rate, wilson))
     return lines, results

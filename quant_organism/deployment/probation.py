@@ -55,7 +55,7 @@ MIN_BLOCKS = 4  # weeks of forward record before a promotion: capital follows fo
 FUTILITY_LEVEL = 0.05  # the upper bound of the mean below zero at this level retires (costs power, never size)
 RAMP_LEVEL = 0.2  # capital is sized on the 80% lower confidence bound of the forward mean
 DEFAULT_BET_SD = 5.0  # prior spread of the bet when the held-out data says nothing: Sharpe 0.1 a day at 2% vol
-DECAY_ALARM = 2.0  # CUSUM level (nats) that demotes a capital holder to incubation (docs/validation.md: its trade-off)
+DECAY_ALARM = 1.25  # CUSUM level (nats) that demotes a capital holder to incubation (docs/validation.md: its trade-off)
 DECAY_RETIRE = 4.0  # CUSUM level that retires a demoted one
 MIN_BETA_DAYS = 30  # days of (strategy, market) pairs before beta is re-estimated from them
 
@@ -142,7 +142,7 @@ class ProbationEntry:
             start = end + timedelta(days=1)
         return entry
 
-    def add_week(self, r: np.ndarray, m: np.ndarray | None, end: date) -> ProbationEntry:
+    def add_week(self, r: np.ndarray, m: np.ndarray | None, end: date, alarm: float = DECAY_ALARM) -> ProbationEntry:
         """The entry with one more week, ending on `end`: its daily returns `r` and the market's `m` (None: the
         record is already an excess). The week's excess is taken at the beta estimated from the days before it and
         stopped at the entry's weekly stop; the decay watch follows it after a promotion."""
@@ -156,9 +156,9 @@ class ProbationEntry:
                         log_e_max=max(self.log_e_max, log_e), through=end, stops=self.stops + stopped,
                         breaches=self.breaches + (x < -self.bound),
                         pairs=_add_pairs(self.pairs, r, m_values) if m is not None else self.pairs)  # fmt: skip
-        return entry._watched(x, end) if entry.promoted_on is not None else entry
+        return entry._watched(x, end, alarm) if entry.promoted_on is not None else entry
 
-    def _watched(self, x: float, day: date) -> ProbationEntry:
+    def _watched(self, x: float, day: date, alarm: float) -> ProbationEntry:
         """The decay CUSUM after one more week `x` (already in the sums): the log-likelihood ratio of "mean 0" against
         "the mean of its record before this week" (normal weeks at that record's variance), reflected at zero. The
         record's mean, not the one it was promoted on: that one is inflated by the crossing that chose it."""
@@ -168,7 +168,7 @@ class ProbationEntry:
         step = (mean / variance) * (mean / 2.0 - x) if variance > 0.0 and mean > 0.0 and blocks >= MIN_BLOCKS else 0.0
         cusum = max(0.0, self.cusum + step)
         demoted = self.demoted_on
-        if demoted is None and cusum >= DECAY_ALARM:
+        if demoted is None and cusum >= alarm:
             demoted = day
         elif demoted is not None and cusum == 0.0:
             demoted = None  # the edge came back: its capital may grow again
