@@ -14,41 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quant_organism.catalog import StrategyConfig, StrategyStore
+from quant_organism.catalog import StrategyStore
 from quant_organism.runtime import PaperLedger, PaperTrader, RiskLimits, RuntimePolicy, StrategyRuntimeEngine
 from quant_organism.runtime.retirement import load_post_mortems, retire_decayed
-from quant_organism.strategies import SeedGenes
-
-START = pd.Timestamp("2024-01-01", tz="UTC")
-
-
-def market(path: np.ndarray) -> pd.DataFrame:
-    """Hourly bars following `path` (closes), each bar opening at the previous close."""
-    index = pd.date_range(START, periods=len(path), freq="h")
-    opens = np.r_[path[0], path[:-1]]
-    return pd.DataFrame(
-        {
-            "open": opens,
-            "high": np.maximum(opens, path) * 1.0005,
-            "low": np.minimum(opens, path) * 0.9995,
-            "close": path,
-            "volume": 1000.0,
-            "funding_rate": 0.0,
-        },
-        index=index,
-    )
-
-
-def always_long(name: str, allocation: float, status: str = "deployed") -> StrategyConfig:
-    """A short Donchian breakout: long from the fifth bar of a rising market (no stop: only the controls act)."""
-    genes = SeedGenes.from_gene_values(
-        "donchian_breakout",
-        name,
-        {"fast_period": 2, "slow_period": 5, "stop_loss": 0.0, "take_profit": 0.0, "position_size": 1.0},
-    )
-    config = StrategyConfig.from_genes(genes, fitness_score=1.0, backtest_sharpe=1.0, name=name)
-    config = config.transition("validated", "test").transition("deployed", "test", allocation=allocation)
-    return config.transition("decaying", "paper Sharpe -3.0 < 0 after 7 days") if status == "decaying" else config
+from quant_organism_tests.support.runtime_cases import always_long, market
 
 
 def paper(configs, frame, ledger, limits=RiskLimits(), version="v1", start=None, end=None):

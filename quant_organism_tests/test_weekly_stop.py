@@ -19,7 +19,7 @@ import pytest
 from quant_organism.runtime import PaperLedger, PaperTrader, RiskLimits, RuntimePolicy, StrategyRuntimeEngine
 from quant_organism.runtime.weekly_stop import StopWeek, WeeklyStop, stopped_week
 from quant_organism.validation.held_out import daily_returns
-from quant_organism_tests.test_runtime_risk import always_long, market
+from quant_organism_tests.support.runtime_cases import always_long, market
 
 ORIGIN = date(2024, 1, 1)  # a Monday: weeks are Jan 1-7, Jan 8-14, ...
 RULE = WeeklyStop(ORIGIN, 0.05)

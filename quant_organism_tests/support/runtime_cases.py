@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from quant_organism.backtest import CostModel
@@ -27,3 +28,35 @@ def genes(seed_type: str, name: str = "g", **values) -> SeedGenes:
 
 def config(g: SeedGenes, name: str | None = None, **fields) -> StrategyConfig:
     return StrategyConfig.from_genes(g, fitness_score=1.0, backtest_sharpe=1.0, name=name).model_copy(update=fields)
+
+
+HOURLY_START = pd.Timestamp("2024-01-01", tz="UTC")
+
+
+def market(path: np.ndarray) -> pd.DataFrame:
+    """Hourly bars following `path` (closes), each bar opening at the previous close."""
+    index = pd.date_range(HOURLY_START, periods=len(path), freq="h")
+    opens = np.r_[path[0], path[:-1]]
+    return pd.DataFrame(
+        {
+            "open": opens,
+            "high": np.maximum(opens, path) * 1.0005,
+            "low": np.minimum(opens, path) * 0.9995,
+            "close": path,
+            "volume": 1000.0,
+            "funding_rate": 0.0,
+        },
+        index=index,
+    )
+
+
+def always_long(name: str, allocation: float, status: str = "deployed") -> StrategyConfig:
+    """A short Donchian breakout: long from the fifth bar of a rising market (no stop: only the controls act)."""
+    genes = SeedGenes.from_gene_values(
+        "donchian_breakout",
+        name,
+        {"fast_period": 2, "slow_period": 5, "stop_loss": 0.0, "take_profit": 0.0, "position_size": 1.0},
+    )
+    config = StrategyConfig.from_genes(genes, fitness_score=1.0, backtest_sharpe=1.0, name=name)
+    config = config.transition("validated", "test").transition("deployed", "test", allocation=allocation)
+    return config.transition("decaying", "paper Sharpe -3.0 < 0 after 7 days") if status == "decaying" else config
