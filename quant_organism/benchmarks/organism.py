@@ -313,9 +313,9 @@ def nightly_path(seed: int, every_days: int, year_days: int = 365, preset: str =
     capturing = CAPTURING_FAMILIES.get(kind, frozenset())
     dates = evolution_dates(first, end - pd.Timedelta(days=1), every_days)
     holding, judged, first_capital, spa, entered, promoted, retired, looks = {}, 0, None, [], 0, 0, 0, []
-    budget, gone = None, {}
+    budget, gone, deaths = None, {}, ()
     for date, until in zip(dates, [*dates[1:], end]):
-        outcome = judge_date(frames, date, until, spec, holding, budget=budget, retired=gone)
+        outcome = judge_date(frames, date, until, spec, holding, budget=budget, retired=gone, deaths=deaths)
         row = outcome.row()
         judged += 1
         spa.append(row["spa_pvalue"])
@@ -327,7 +327,7 @@ def nightly_path(seed: int, every_days: int, year_days: int = 365, preset: str =
         if any(kind == "null" or d["family"] in capturing for d in capital):
             first_capital = date
             break  # the path's outcome for the year is known
-        holding, budget, gone = outcome.live, outcome.budget, outcome.retired_genomes
+        holding, budget, gone, deaths = outcome.live, outcome.budget, outcome.retired_genomes, outcome.deaths
     return {
         "seed": seed,
         "kind": kind,
@@ -702,6 +702,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the gate's power on the planted rule itself on the conjunction market, at 540 and 730 days of history: "
         "the bound on any search's power there (benchmarks/oracle_gate.py)",
     )
+    parser.add_argument(
+        "--deaths",
+        action="store_true",
+        help="what death reports change in the next search: the trend families' share of the initial population, the "
+        "final population and the candidates, without and with reports of their forward failures (benchmarks/death_feedback.py)",
+    )
     parser.add_argument("--markets", type=int, default=30, help="--oracle: planted markets per history (default 30)")
     parser.add_argument("--paths", type=int, default=20, help="--nightly-chain/--nightly-power: markets per cell (default 20)")
     parser.add_argument("--null-paths", type=int, default=200, help="--nightly: simulated null years per kind (default 200)")
@@ -714,6 +720,12 @@ def main(argv: list[str] | None = None) -> int:
         return evidence_main(args.workers, Path(args.out), args.docs)
     if args.oracle:
         return oracle(args.markets, Path(args.out), args.docs)
+    if args.deaths:
+        from quant_organism.benchmarks.death_feedback import measure
+
+        print("$ python -m quant_organism.benchmarks organism --deaths")
+        print("\n".join(measure(args.workers)))
+        return 0
     if args.search:
         return search_arms(args.workers, Path(args.out), args.preset, args.docs)
     if args.nightly:

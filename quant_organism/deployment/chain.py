@@ -11,12 +11,13 @@ calls too.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 
+from quant_organism.catalog.death_reports import DeathReport
 from quant_organism.core.windows import Window
 from quant_organism.deployment import documented
 from quant_organism.deployment.decision import DecisionConfig, DeploymentPlan
@@ -25,6 +26,7 @@ from quant_organism.deployment.night import Night, decide, held_out_table
 from quant_organism.deployment.scoring import PaperRecord
 from quant_organism.deployment.selection import Retired, returning_genomes
 from quant_organism.evolution.config import EvolutionConfig
+from quant_organism.evolution.death_feedback import family_weights
 from quant_organism.evolution.engine import ProgressCallback, run_evolution
 from quant_organism.evolution.result import Candidate, EvolutionResult, select_candidates
 from quant_organism.runtime.forward import span_index
@@ -79,15 +81,21 @@ def run_chain(
     incumbents: Mapping[str, Incumbent] | None = None,
     budget: ErrorBudget | None = None,
     retired: Mapping[str, Retired] | None = None,
+    deaths: Sequence[DeathReport] = (),
 ) -> ChainOutcome:
     """One evolution date through the chain; `frames` must cover the whole lookback (train + validation).
 
     `incumbents`: the strategies trading now; they compete with the new passers, judged on their forward
     record only (deployment/selection.py). `budget`: the probation entries' error ledger so far; `retired`: the
-    genomes retired earlier (genes hash -> name and day). The plan carries the ledger after this date."""
+    genomes retired earlier (genes hash -> name and day); `deaths`: their death reports, which lower the sampling
+    weight of families that failed forward (evolution/death_feedback.py), as the nightly evolution reads them. The
+    plan carries the ledger after this date."""
     seconds: dict[str, float] = {}
     started = time.perf_counter()
-    result = run_evolution(frames, spec.evolution, on_progress, evolution_date=evolution_date)
+    day = date.fromisoformat(str(evolution_date)[:10])
+    feedback = family_weights(spec.evolution.seed_types, deaths, day + timedelta(days=1))
+    evolution = spec.evolution.model_copy(update={"seed_types": feedback.weights})
+    result = run_evolution(frames, evolution, on_progress, evolution_date=evolution_date)
     seconds["evolution"] = time.perf_counter() - started
 
     started = time.perf_counter()

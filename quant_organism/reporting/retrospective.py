@@ -35,6 +35,7 @@ import pandas as pd
 
 from quant_organism.backtest import CostModel
 from quant_organism.catalog import StrategyConfig
+from quant_organism.catalog.death_reports import DeathReport, ForwardFigures
 from quant_organism.core.artifacts import finite_or_none
 from quant_organism.core.metrics import bars_per_year, max_drawdown, total_return
 from quant_organism.deployment import documented
@@ -120,6 +121,7 @@ class DateOutcome:
     documented: dict = field(default_factory=dict)  # the documented tier's reading of the date (documented_summary)
     budget: ErrorBudget | None = None  # the probation entries' error ledger after this date
     retired_genomes: dict[str, Retired] = field(default_factory=dict)  # every genome retired so far: hash -> name, day
+    deaths: tuple[DeathReport, ...] = ()  # the death reports so far (catalog/death_reports.py): the search reads them
 
     def row(self) -> dict:
         """The flat record of this date (the `retrospective` view's row; every figure is forward)."""
@@ -189,6 +191,7 @@ def judge_date(
     traded: Sequence[str] | None = None,
     budget: ErrorBudget | None = None,
     retired: Mapping[str, Retired] | None = None,
+    deaths: Sequence[DeathReport] = (),
 ) -> DateOutcome:
     """The chain on bars before `date` (plus `holding`, the previous date's deployment, as incumbents, with the
     error ledger and the genomes retired so far), then its deployment, naive and buy-and-hold traded on
@@ -210,7 +213,8 @@ def judge_date(
     per_year = bars_per_year(next(iter(history.values())).index)
     incumbents = {name: Incumbent(s.genes, s.since, _paper_record(s, date, per_year)) for name, s in holding.items()}
     evolution_day = (date - pd.Timedelta(days=1)).date()
-    outcome = run_chain(history, evolution_day, spec.chain, incumbents=incumbents, budget=budget, retired=retired)
+    outcome = run_chain(history, evolution_day, spec.chain, incumbents=incumbents, budget=budget, retired=retired,
+                        deaths=deaths)  # fmt: skip
 
     genes = {c.genes.seed_id: c.genes for c in outcome.candidates} | {n: s.genes for n, s in holding.items() if s.genes}
     deployed = []
@@ -243,9 +247,11 @@ def judge_date(
         if name in traded_returns.columns:
             earned = tuple(float(x) for x in traded_returns[name].dropna())
             live[name] = replace(strategy, paper=strategy.paper + earned)
-    gone = dict(retired or {})
+    gone, died = dict(retired or {}), list(deaths)
+    why = {r.name: r.reason for r in outcome.plan.rejected}
     for name in sorted(set(holding) - set(live)):
         gone[holding[name].genome or name] = Retired(name, evolution_day)
+        died.append(_death_report(name, holding[name], evolution_day, why.get(name, "superseded: not chosen again"), per_year))
     records["cash"] = flat_record(records["buy_and_hold"].returns.index)
     records["plain_rule"] = plain_rule_record(every_frame, date, until, spec.costs, spec.chain.universe_top)
     naive = {}
@@ -272,6 +278,7 @@ def judge_date(
         lookback_days=spec.chain.evolution.lookback_days,
         detectable_sharpe=None if outcome.validation.reach is None else outcome.validation.reach.to_dict(),
         documented=documented_summary(outcome.documented), budget=outcome.plan.budget, retired_genomes=gone,
+        deaths=tuple(died),
     )  # fmt: skip
 
 
@@ -351,6 +358,15 @@ def with_documented(
         ruled.loc[index.floor("D").isin(flat), name] = 0.0
     strategies = ruled if record.strategy_returns.empty else record.strategy_returns.join(ruled, how="outer")
     return replace(record, returns=record.returns + ruled.mul(pd.Series(sleeve), axis=1).sum(axis=1), strategy_returns=strategies)
+
+
+def _death_report(name: str, strategy: LiveStrategy, day, why: str, per_year: float) -> DeathReport:
+    """The death report of a strategy the date retired: its family and its forward record, its paper returns since it
+    was deployed (per bar, turned into days and a mean daily return at the history's bar rate)."""
+    paper = np.asarray(strategy.paper, dtype=np.float64)
+    per_day = per_year / 365.0
+    forward = ForwardFigures(int(len(paper) / per_day), float(paper.mean() * per_day) if len(paper) else None)
+    return DeathReport(name, _family(name, strategy.genes), day.isoformat(), why, forward, strategy.genome)
 
 
 def _family(name: str, genes: SeedGenes | None) -> str:

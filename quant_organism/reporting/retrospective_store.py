@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from quant_organism.catalog.death_reports import DeathReport
 from quant_organism.core import artifacts
 from quant_organism.deployment.error_budget import ErrorBudget
 from quant_organism.deployment.selection import Retired
@@ -44,6 +45,7 @@ def save(root: Path, track: str, outcome: DateOutcome) -> Path:
     artifacts.write_json(folder / PROBATION, {
         "budget": None if outcome.budget is None else outcome.budget.to_dict(),
         "retired": {g: {"name": r.name, "day": r.day.isoformat()} for g, r in outcome.retired_genomes.items()},
+        "deaths": [d.to_dict() for d in outcome.deaths],
     })  # fmt: skip
     row = {k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in outcome.row().items()}
     artifacts.write_frame(folder / ROW, pd.DataFrame([{"track": track, **row}]))
@@ -68,14 +70,18 @@ def load_live(root: Path, track: str, date: str | pd.Timestamp) -> dict[str, Liv
     return {name: LiveStrategy.from_dict(data) for name, data in payload.items()}
 
 
-def load_probation(root: Path, track: str, date: str | pd.Timestamp) -> tuple[ErrorBudget | None, dict[str, Retired]]:
-    """The error ledger and retired genomes a stored date left (none for dates stored before they were kept)."""
+def load_probation(
+    root: Path, track: str, date: str | pd.Timestamp
+) -> tuple[ErrorBudget | None, dict[str, Retired], tuple[DeathReport, ...]]:
+    """The error ledger, retired genomes and death reports a stored date left (none for dates stored before they
+    were kept)."""
     path = date_dir(root, track, date) / PROBATION
     if not path.exists():
-        return None, {}
+        return None, {}, ()
     payload = artifacts.read_json(path)
     retired = {g: Retired(r["name"], dt.date.fromisoformat(r["day"])) for g, r in (payload.get("retired") or {}).items()}
-    return (ErrorBudget.from_dict(payload["budget"]) if payload.get("budget") else None), retired
+    deaths = tuple(DeathReport.from_dict(d) for d in payload.get("deaths") or ())
+    return (ErrorBudget.from_dict(payload["budget"]) if payload.get("budget") else None), retired, deaths
 
 
 def load_track(root: Path, track: str, up_to: str | pd.Timestamp | None = None) -> tuple[list[dict], pd.DataFrame]:
@@ -114,7 +120,7 @@ def judge_and_save(
     traded: Sequence[str] | None = None,
 ) -> DateOutcome:
     """One date of a track: the previous date's live set as incumbents (it must be stored), judged, saved."""
-    holding, budget, retired = {}, None, {}
+    holding, budget, retired, deaths = {}, None, {}, ()
     if previous is not None:
         if not is_done(root, track, previous):
             raise MissingPreviousDate(
@@ -122,7 +128,7 @@ def judge_and_save(
                 "deployed, which is not stored yet: run the dates in order (a backfill does)"
             )
         holding = load_live(root, track, previous)
-        budget, retired = load_probation(root, track, previous)
-    outcome = judge_date(frames, date, until, spec, holding, traded, budget, retired)
+        budget, retired, deaths = load_probation(root, track, previous)
+    outcome = judge_date(frames, date, until, spec, holding, traded, budget, retired, deaths)
     save(root, track, outcome)
     return outcome

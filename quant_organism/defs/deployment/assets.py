@@ -9,8 +9,9 @@ import pandas as pd
 from pydantic import Field
 
 from quant_organism import settings
+from quant_organism.catalog.death_reports import write_report
 from quant_organism.catalog.manifest import load_current_deployment
-from quant_organism.catalog.store import STORE_DIR
+from quant_organism.catalog.store import STORE_DIR, ConfigStoreError
 from quant_organism.core import artifacts as artifact_files
 from quant_organism.core.faults import fault_point
 from quant_organism.core.metrics import growth
@@ -20,6 +21,7 @@ from quant_organism.defs.shared.history import UNIVERSE_FILE
 from quant_organism.defs.shared.partitions import daily_partitions
 from quant_organism.defs.shared.resources import (
     ArtifactsResource,
+    LakeResource,
     PaperLedgerResource,
     RunBudgetResource,
     StrategyStoreResource,
@@ -31,6 +33,7 @@ from quant_organism.defs.validation.assets import (
     read_held_out_returns,
 )
 from quant_organism.defs.validation.documented import DOCUMENTED
+from quant_organism.deployment import documented
 from quant_organism.deployment.decision import DecisionConfig
 from quant_organism.deployment.deploy import (
     DeploymentRefused,
@@ -41,7 +44,10 @@ from quant_organism.deployment.deploy import (
     stray_files,
     verify_deployment,
 )
+from quant_organism.deployment.documented import is_documented
 from quant_organism.deployment.night import decide
+from quant_organism.deployment.retirements import death_report
+from quant_organism.market.frames import read_regimes
 from quant_organism.reporting.memory import deployment_rows, report_row
 from quant_organism.reporting.plots import equity_curves, markdown_image
 from quant_organism.reporting.report import budget_line, budget_summary, build_report, deployed_equity, report_markdown
@@ -123,12 +129,14 @@ def deployed_configs(
     artifacts: ArtifactsResource,
     catalog: StrategyStoreResource,
     paper_ledger: PaperLedgerResource,
+    lake: LakeResource,
 ) -> dg.MaterializeResult:
     started = time.perf_counter()
     day = context.partition_key
     result = artifacts.load_evolution(day)
     store = catalog.store()
     night = stored_night(artifacts, store, paper_ledger.ledger(), day, result.windows.evolution_date)
+    families = _families(store, night)  # read before the deployment archives them
     returns, benchmark = night.held_out, night.market if night.market is not None else pd.Series(dtype=float)
     plan = decide(night, config.decision())
     sample = artifact_files.read_frame(artifacts.phase_dir("validation", day) / SAMPLE_FILE).set_index("timestamp")
@@ -161,12 +169,14 @@ def deployed_configs(
         except OlderThanLive as raced:  # a newer date deployed between the check and the write
             raise dg.Failure(str(raced)) from None
         summary = record.to_dict()
+        reports = _death_reports(store, night, plan, record.archived, families, lake)
         for name in record.archived:
             artifacts.alert(
                 "retirement",
                 f"{name} retired: superseded by deployment {record.version}",
-                {"strategy": name, "version": record.version, "evolution_date": day},
+                {"strategy": name, "version": record.version, "evolution_date": day, "death_report": reports.get(name)},
             )
+        summary["death_reports"] = reports
         context.log.info(f"deployed {len(record.allocations)} strategies (version {record.version}), cash {record.cash:.0%}")
     summary.update(
         plan=plan.to_dict(),
@@ -215,6 +225,40 @@ def _traded_coins(artifacts: ArtifactsResource, day: str) -> list[str] | None:
     each strategy's data window."""
     path = artifacts.phase_dir("evolution", day) / UNIVERSE_FILE
     return list(artifact_files.read_json(path)["members"]) if path.exists() else None
+
+
+def _families(store, night) -> dict[str, tuple[str, dict]]:
+    """Each live strategy's family and held-out figures (name -> (family, metrics)), for its death report."""
+    out = {}
+    for name in night.paper:
+        if is_documented(name):
+            out[name] = (f"documented_{documented.rule_of(name).family}", {})
+            continue
+        try:
+            config = store.load_strategy(name)
+        except ConfigStoreError:  # absent or unreadable: its report says what the night knows of it
+            continue
+        out[name] = (config.seed_type.value, dict(config.metrics))
+    return out
+
+
+def _death_reports(store, night, plan, archived, families, lake: LakeResource) -> dict[str, str]:
+    """Write a death report for each strategy the deployment retired (catalog/death_reports.py): name -> its path."""
+    why = {r.name: r.reason for r in plan.rejected}
+    regimes = None
+    paths = {}
+    for name in archived:
+        family, metrics = families.get(name, ("unknown", {}))
+        bars = night.held_out[name] if name in night.held_out.columns else None
+        if bars is None and name in night.rule_daily.columns:
+            bars = night.rule_daily[name]
+        if regimes is None and bars is not None and bars.notna().any():
+            start = bars.dropna().index.min().tz_convert(None).normalize()
+            regimes = read_regimes(lake.lake(), start, pd.Timestamp(night.day) + pd.Timedelta(days=1))
+        report = death_report(name, family, night.day, why.get(name, "superseded: not chosen again"), bars,
+                              night.paper.get(name), metrics, night.genomes.get(name), regimes)  # fmt: skip
+        paths[name] = str(write_report(store.directory, report))
+    return paths
 
 
 def _kept_deployment(store, note: str) -> dict:

@@ -129,16 +129,24 @@ def _progress_logger(context: dg.AssetExecutionContext, total_generations: int |
     return log
 
 
-def _post_mortem_summary(artifacts: ArtifactsResource) -> dict[str, int]:
-    """Seed families retired after decaying in paper trading (their post-mortems), counted: the evolution
-    logs and reports them, so a family that keeps dying out of sample is visible where it is bred."""
-    from collections import Counter
+def _death_feedback(artifacts: ArtifactsResource, evolution: EvolutionConfig, day: str, log) -> tuple[EvolutionConfig, dict]:
+    """The evolution config with its seed families' sampling weights lowered by their forward failures before `day`
+    (evolution/death_feedback.py, from the store's death reports), and what moved them."""
+    from datetime import date
     from pathlib import Path
 
+    from quant_organism.catalog.death_reports import read_reports
     from quant_organism.catalog.store import STORE_DIR
-    from quant_organism.runtime.retirement import load_post_mortems
+    from quant_organism.evolution.death_feedback import family_weights
 
-    return dict(Counter(p.get("seed_type", "?") for p in load_post_mortems(Path(artifacts.root) / STORE_DIR, limit=200)))
+    reports, unreadable = read_reports(Path(artifacts.root) / STORE_DIR, before=date.fromisoformat(day))
+    for problem in unreadable:
+        log.warning(f"death report not read (left in place): {problem}")
+    feedback = family_weights(evolution.seed_types, reports, date.fromisoformat(day))
+    log.info(feedback.describe())
+    summary = {"failures": feedback.failures, "reports": len(reports),
+               "weights": {s.value: round(w, 6) for s, w in feedback.weights.items()}}  # fmt: skip
+    return evolution.model_copy(update={"seed_types": feedback.weights}), summary
 
 
 def _cost_plan(evolution: EvolutionConfig, windows, clock, budget: RunBudgetResource) -> dict:
@@ -235,9 +243,7 @@ def population(
             loaded.skipped,
             {"missing_or_failing": dg.MetadataValue.json(loaded.skipped[:100])},
         )
-    deaths = _post_mortem_summary(artifacts)
-    if deaths:
-        context.log.info(f"post-mortems of strategies retired after decaying in paper trading, by seed: {deaths}")
+    evolution, deaths = _death_feedback(artifacts, evolution, day, context.log)
     context.log.info(
         f"evolving {evolution.total_strategies} strategies ({evolution.n_batches} islands x {evolution.generations} "
         f"generations, {evolution.executor}) on {list(loaded.frames)} train {windows.train.start} .. {windows.train.end}"
@@ -287,7 +293,7 @@ def population(
             "run_id": run_id,
             "budget": dg.MetadataValue.json(artifact_files.json_safe(budget_info)),
             "stopped_by_budget": dg.MetadataValue.int(result.stopped_by_budget),
-            "retired_in_paper_by_seed": dg.MetadataValue.json(deaths),
+            "death_feedback": dg.MetadataValue.json(deaths),
             "batch_wall_s": dg.MetadataValue.md(batches.to_markdown(index=False)),
             "windows": dg.MetadataValue.json(windows.as_dict()),
             "universe": universe.describe() if universe is not None else f"the configured coins: {', '.join(coins)}",
