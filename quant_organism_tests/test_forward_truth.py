@@ -251,6 +251,9 @@ def test_a_short_history_is_walked_with_its_windows_shrunk_as_the_nightly_run_sh
     spec = with_lookback(RetrospectiveSettings(ChainSettings(evolution=config, max_candidates=8)), 150)
     outcome = judge_date(frames, date_, date_ + pd.Timedelta(days=20), spec)
     assert outcome.row()["lookback_days"] == 150 and spec.chain.evolution.split == config.split
+    row, train = outcome.row(), outcome.search  # the search's windows and its best genome's figures, per date
+    assert row["train_start"] == train["train_start"] and row["train_end"] < (date_ - pd.Timedelta(days=1)).strftime("%Y-%m-%d")
+    assert row["best_train_sharpe"] is not None and "best_held_out_sharpe" in row
 
 
 def test_the_command_walks_a_short_history_and_will_not_resume_a_date_walked_on_another(

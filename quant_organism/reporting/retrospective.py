@@ -37,7 +37,7 @@ from quant_organism.backtest import CostModel
 from quant_organism.catalog import StrategyConfig
 from quant_organism.catalog.death_reports import DeathReport, ForwardFigures
 from quant_organism.core.artifacts import finite_or_none
-from quant_organism.core.metrics import bars_per_year, max_drawdown, total_return
+from quant_organism.core.metrics import bars_per_year, max_drawdown, sharpe, total_return
 from quant_organism.deployment import documented
 from quant_organism.deployment.chain import ChainSettings, Incumbent, run_chain
 from quant_organism.deployment.error_budget import ErrorBudget
@@ -122,6 +122,7 @@ class DateOutcome:
     budget: ErrorBudget | None = None  # the probation entries' error ledger after this date
     retired_genomes: dict[str, Retired] = field(default_factory=dict)  # every genome retired so far: hash -> name, day
     deaths: tuple[DeathReport, ...] = ()  # the death reports so far (catalog/death_reports.py): the search reads them
+    search: dict = field(default_factory=dict)  # the search's windows and its best genome's figures (search_summary)
 
     def row(self) -> dict:
         """The flat record of this date (the `retrospective` view's row; every figure is forward)."""
@@ -143,7 +144,7 @@ class DateOutcome:
             "lookback_days": self.lookback_days,
             "detectable_sharpe_50": (self.detectable_sharpe or {}).get("detectable_sharpe_50"),
             "detectable_sharpe_80": (self.detectable_sharpe or {}).get("detectable_sharpe_80"),
-            **self.documented,
+            **self.documented, **self.search,
         }  # fmt: skip
         for curve, record in self.records.items():
             figures = window_figures(record.returns, self.bars_per_year)
@@ -278,7 +279,7 @@ def judge_date(
         lookback_days=spec.chain.evolution.lookback_days,
         detectable_sharpe=None if outcome.validation.reach is None else outcome.validation.reach.to_dict(),
         documented=documented_summary(outcome.documented), budget=outcome.plan.budget, retired_genomes=gone,
-        deaths=tuple(died),
+        deaths=tuple(died), search=search_summary(outcome),
     )  # fmt: skip
 
 
@@ -358,6 +359,24 @@ def with_documented(
         ruled.loc[index.floor("D").isin(flat), name] = 0.0
     strategies = ruled if record.strategy_returns.empty else record.strategy_returns.join(ruled, how="outer")
     return replace(record, returns=record.returns + ruled.mul(pd.Series(sleeve), axis=1).sum(axis=1), strategy_returns=strategies)
+
+
+def search_summary(outcome) -> dict:
+    """What the date's search trained on and found: its train window, its best genome's in-sample (train) Sharpe, and
+    that genome's Sharpe on the held-out span the gate judged (None when it was not among the candidates)."""
+    train = outcome.result.windows.train
+    out = {"train_start": train.start.strftime("%Y-%m-%d"), "train_end": train.end.strftime("%Y-%m-%d"),
+           "best_train_sharpe": None, "best_held_out_sharpe": None}  # fmt: skip
+    best = outcome.result.best(1)
+    if not best:
+        return out
+    out["best_train_sharpe"] = finite_or_none(best[0].row.get("sharpe"))
+    evidence = outcome.validation.evidence
+    name = best[0].genes.seed_id
+    if evidence is not None and name in evidence.daily_returns.columns:
+        daily = evidence.daily_returns[name].dropna()
+        out["best_held_out_sharpe"] = finite_or_none(sharpe(daily.to_numpy(), 365.0)) if len(daily) > 1 else None
+    return out
 
 
 def _death_report(name: str, strategy: LiveStrategy, day, why: str, per_year: float) -> DeathReport:
