@@ -708,6 +708,12 @@ def main(argv: list[str] | None = None) -> int:
         help="what death reports change in the next search: the trend families' share of the initial population, the "
         "final population and the candidates, without and with reports of their forward failures (benchmarks/death_feedback.py)",
     )
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="a model of how a fixed history is best divided between train (selection) and held-out (the gate): "
+        "power by train length, effective trials and candidates judged (benchmarks/split_tradeoff.py; seconds)",
+    )
     parser.add_argument("--markets", type=int, default=30, help="--oracle: planted markets per history (default 30)")
     parser.add_argument("--paths", type=int, default=20, help="--nightly-chain/--nightly-power: markets per cell (default 20)")
     parser.add_argument("--null-paths", type=int, default=200, help="--nightly: simulated null years per kind (default 200)")
@@ -720,6 +726,12 @@ def main(argv: list[str] | None = None) -> int:
         return evidence_main(args.workers, Path(args.out), args.docs)
     if args.oracle:
         return oracle(args.markets, Path(args.out), args.docs)
+    if args.split:
+        from quant_organism.benchmarks.split_tradeoff import table
+
+        print("$ python -m quant_organism.benchmarks organism --split")
+        print("\n".join(table()))
+        return 0
     if args.deaths:
         from quant_organism.benchmarks.death_feedback import measure
 
