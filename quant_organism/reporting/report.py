@@ -249,12 +249,12 @@ def report_markdown(report: dict[str, Any]) -> str:
         lines += ["", f"Closest miss: {closest['name']} (score {_num(closest['score'])}):"]
         lines += [f"- {reason}" for reason in closest["reasons"]]
     if report.get("post_mortems"):
-        lines += ["", "Retired after decaying in paper trading (post-mortems under strategies/post_mortems/):"]
+        lines += ["", "Retired (death reports under strategies/post_mortems/):"]
         for post in report["post_mortems"]:
             record = post.get("paper") or {}
             lines.append(
                 f"- {post['strategy']} ({post['seed_type']}), retired {post['retired_on']}: {post['why']}; "
-                f"paper {record.get('days', 0)} days, Sharpe {_num(record.get('sharpe'))}"
+                f"forward {record.get('days', 0)} days, Sharpe {_num(record.get('sharpe'))}"
             )
     if report["failures"]:
         lines += ["", f"Run failures recorded: {len(report['failures'])} (latest: {report['failures'][-1].get('job')})"]

@@ -358,10 +358,6 @@ class StrategyRuntimeEngine:
             raise ValueError(f"signal_mode must be 'incremental' or 'precomputed', got {signal_mode!r}")
         self.policy = policy if policy is not None else RuntimePolicy()
         self.risk = risk if risk is not None else RiskLimits.off()
-        self.weekly_stops = dict(weekly_stops or {})
-        watched = self.risk.max_drawdown or self.risk.daily_loss or self.weekly_stops
-        self.guard = PortfolioGuard(self.risk) if watched else None
-        self.sleeves = SleeveStops(self.weekly_stops)
         self._interval = pd.Timedelta(days=1)  # the bar length of the run in progress (`_trade` sets it)
         self.costs = costs
         self.capital = float(capital)
@@ -387,6 +383,10 @@ class StrategyRuntimeEngine:
                 for coin in traded
             }
             runnable.append(RuntimeStrategy(config, traded, allocation, signals))
+        self.weekly_stops = {n: rule for n, rule in (weekly_stops or {}).items() if n in {s.name for s in runnable}}
+        watched = self.risk.max_drawdown or self.risk.daily_loss or self.weekly_stops
+        self.guard = PortfolioGuard(self.risk) if watched else None
+        self.sleeves = SleeveStops(self.weekly_stops)
         # every book's state is a row of these tables (book_kernel.py), which the compiled bar loop works on
         count = sum(len(s.coins) for s in runnable)
         self._floats, self._ints = np.zeros((count, kernel.N_FLOAT)), np.zeros((count, kernel.N_INT), np.int64)
@@ -591,8 +591,8 @@ class StrategyRuntimeEngine:
             if i > 0:
                 moves.append(tape.close.item(i) / tape.close.item(i - 1) - 1.0)
         market = float(np.mean(moves)) if moves else 0.0
-        last_of_day = (time + self._interval).floor("D") > time.floor("D")
-        stopped = self.sleeves.bar(time.date(), market, self._sleeve_equities(), bool(last_of_day))
+        last_of_day = bool((time + self._interval).floor("D") > time.floor("D"))
+        stopped = self.sleeves.bar(time.date(), market, self._sleeve_equities() if last_of_day else {}, last_of_day)
         self.guard.state.sleeves = self.sleeves.state()
         names = set()
         for name, week in stopped:
@@ -612,7 +612,6 @@ class StrategyRuntimeEngine:
         return {
             name: sum(self._floats[self._rows[(name, coin)], kernel.EQUITY].item() for coin in self.strategies[name].coins)
             for name in self.weekly_stops
-            if name in self.strategies
         }
 
     # --- portfolio ---------------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 The post-mortem (`strategies/post_mortems/{name}__{day}.json`) says why it died (the decay reasons
 recorded when it turned decaying), its paper record (days, return, Sharpe, drawdown, trades), the risk
-controls that acted on it, and what validation had said; the evolution report lists them and the next
-evolution reads them (`load_post_mortems`), so a family that keeps dying in paper trading is visible.
+controls that acted on it, and what validation had said. They sit beside the deployment's death reports
+(catalog/death_reports.py reads both): the evolution report lists them (`load_post_mortems`) and the next search
+samples less from a family that keeps failing forward (evolution/death_feedback.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from quant_organism.catalog import DeploymentStatus, StrategyStore
+from quant_organism.catalog.death_reports import read_reports
 from quant_organism.core.durable import replace_text
 
 from .ledger import PaperLedger
@@ -88,17 +90,11 @@ def retire_decayed(store: StrategyStore, ledger: PaperLedger, day: str, after_da
 
 
 def load_post_mortems(store_dir: Path, limit: int = 50) -> list[dict[str, Any]]:
-    """The newest post-mortems (newest first), for the evolution report and the next evolution."""
-    folder = Path(store_dir) / POST_MORTEMS
-    if not folder.is_dir():
-        return []
-    records = []
-    for path in folder.glob("*.json"):
-        if path.is_symlink():
-            continue
-        try:
-            records.append(json.loads(path.read_text()))
-        except (OSError, ValueError):
-            continue
-    records.sort(key=lambda r: (r.get("retired_on") or "", r.get("strategy") or ""), reverse=True)
-    return records[:limit]
+    """The newest death reports (newest first), decay post-mortems and the deployment's retirements alike
+    (catalog/death_reports.read_reports), in the evolution report's terms: family, why, forward days and Sharpe."""
+    reports, _ = read_reports(Path(store_dir))
+    return [
+        {"strategy": r.strategy, "seed_type": r.family, "retired_on": r.retired_on, "why": r.why,
+         "paper": {"days": r.forward.days, "sharpe": r.forward.sharpe}}
+        for r in reversed(reports)
+    ][:limit]  # fmt: skip

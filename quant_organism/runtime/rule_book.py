@@ -34,7 +34,7 @@ from quant_organism.market.panel import DailyPanel
 from quant_organism.market.universe import MIN_HISTORY_DAYS, panel_members
 from quant_organism.strategies.portfolio import WARMUP_DAYS, PortfolioRule, deployed_weights
 
-from .weekly_stop import StopWeek, WeeklyStop
+from .weekly_stop import StopWeek, WeeklyStop, replay
 
 PARITY_TOLERANCE = 1e-12  # per day, absolute: the book and the backtest sum the same terms in another order
 HISTORY_DAYS = WARMUP_DAYS + MIN_HISTORY_DAYS + 31
@@ -107,26 +107,16 @@ class RuleBook:
         """`last` (the ledger's row) with its week under the stop, replayed from the record (day -> return) up to it."""
         if last is None or self.stop is None:
             return last
-        week = None
-        for day, ret in record.loc[record.index <= last.day].items():
-            week = (week or StopWeek(self.stop.week_of(day.date()))).after_day(
-                self.stop, day.date(), float(ret), market_return(panel, day)
-            )
-        return replace(last, week=week)
+        weeks = self._weeks(panel, record.loc[record.index <= last.day])
+        return replace(last, week=weeks[-1][2] if weeks else None)
 
     def stopped_days(self, panel: DailyPanel, record: pd.Series) -> list[pd.Timestamp]:
         """The days of the record at whose close its weekly stop acted."""
-        if self.stop is None:
-            return []
-        out, week = [], None
-        for day, ret in record.items():
-            was = week is not None and week.stopped_on(self.stop, day.date())
-            week = (week or StopWeek(self.stop.week_of(day.date()))).after_day(
-                self.stop, day.date(), float(ret), market_return(panel, day)
-            )
-            if week.stopped and not was:
-                out.append(day)
-        return out
+        return [day for day, before, after in self._weeks(panel, record)
+                if after.stopped and not (before is not None and before.stopped_on(self.stop, day.date()))]  # fmt: skip
+
+    def _weeks(self, panel: DailyPanel, record: pd.Series) -> list:
+        return [] if self.stop is None else replay(self.stop, record.items(), lambda day: market_return(panel, day))
 
     @property
     def anchor(self) -> pd.Timestamp:

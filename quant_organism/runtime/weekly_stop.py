@@ -14,6 +14,7 @@ for evolved strategies on probation) and by the documented rules' daily books (r
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -135,16 +136,28 @@ class SleeveStops:
                 "weeks": {k: v.to_dict() for k, v in self.weeks.items()}}  # fmt: skip
 
 
+def replay(
+    rule: WeeklyStop, record: Iterable[tuple[Any, float]], market_of: Callable[[Any], float]
+) -> list[tuple[Any, StopWeek | None, StopWeek]]:
+    """(day, the week before it, the week after it) for each (day, return) of a daily record, in order, the market's
+    return on a day given by `market_of(day)`: the rule run over a record, for whoever needs its weeks again."""
+    out, week = [], None
+    for day, ret in record:
+        today = _date(day)
+        after = (week or StopWeek(rule.week_of(today))).after_day(rule, today, float(ret), market_of(day))
+        out.append((day, week, after))
+        week = after
+    return out
+
+
 def flat_days(daily: Any, market: Any, rule: WeeklyStop) -> list[date]:
     """The days a sleeve earning `daily` (day -> return, as it would unstopped) is flat under `rule`: each day after
     its week's stop day, to the week's end. For records computed without the stop (a vectorised backtest), whose
     returns on those days are then zero; the exit and re-entry costs are not added."""
-    out, week = [], None
-    for day, ret in daily.items():
-        today = day.date() if hasattr(day, "date") else day
-        if week is not None and week.stopped_on(rule, today):
-            out.append(today)
-            continue
-        m = float(market.get(day, 0.0)) if market is not None else 0.0
-        week = (week or StopWeek(rule.week_of(today))).after_day(rule, today, float(ret), m)
-    return out
+    market_of = (lambda day: float(market.get(day, 0.0))) if market is not None else (lambda day: 0.0)
+    return [_date(day) for day, before, _ in replay(rule, daily.items(), market_of)
+            if before is not None and before.stopped_on(rule, _date(day))]  # fmt: skip
+
+
+def _date(day: Any) -> date:
+    return day.date() if hasattr(day, "date") else day
