@@ -39,11 +39,18 @@ def portfolio_returns(
     return net
 
 
-def equal_weight_market(closes: pd.DataFrame, members: pd.DataFrame | None = None) -> pd.Series:
-    """The universe's equal-weight buy-and-hold return, rebalanced daily over the members of the day before."""
+def equal_weight_market(
+    closes: pd.DataFrame, members: pd.DataFrame | None = None, funding: pd.DataFrame | None = None
+) -> pd.Series:
+    """The universe's equal-weight buy-and-hold return, rebalanced daily over the members of the day before. With
+    `funding`, the market as a perpetuals holder holds it: each long pays its funding, as `portfolio_returns` charges
+    a book (without it a short book's funding income would read as alpha over the market)."""
     eligible = closes.notna() if members is None else (members.reindex_like(closes).fillna(False).astype(bool) & closes.notna())
     held = eligible.shift(1, fill_value=False)
     count = held.sum(axis=1)
-    market = (coin_returns(closes).where(held, 0.0).sum(axis=1) / count.where(count > 0)).fillna(0.0)
+    earned = coin_returns(closes)
+    if funding is not None:
+        earned = earned - funding.reindex_like(closes).fillna(0.0)
+    market = (earned.where(held, 0.0).sum(axis=1) / count.where(count > 0)).fillna(0.0)
     market.name = "market"
     return market

@@ -175,10 +175,10 @@ def nightly_looks(returns: pd.DataFrame, market: pd.Series) -> dict:
     at its family's level over its rules (Bonferroni) on each look (the nightly re-test the tier no longer runs)?"""
     from scipy.special import ndtri
 
+    from quant_organism.core.beta import beta_matched_excess
     from quant_organism.core.metrics import sharpe
     from quant_organism.strategies.portfolio import DOCUMENTED_RULES
     from quant_organism.validation.always_valid import closed_passes, log_e_path, weekly_excess
-    from quant_organism.validation.beta import beta_matched_excess
     from quant_organism.validation.tiers import DOCUMENTED_FAMILY_LEVELS
 
     e_passed, fresh_passed = False, False

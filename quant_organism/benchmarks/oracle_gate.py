@@ -66,18 +66,18 @@ def oracle_rows(
     from quant_organism.market.sources.planted import PlantedMarket
     from quant_organism.validation.held_out import gate_inputs, held_out_evidence
     from quant_organism.validation.power import per_test_level
-    from quant_organism.validation.tiers import EXPLORATORY_LEVEL
+    from quant_organism.validation.tiers import GENOME_SEARCH_LEVEL
 
     config = load_preset("full").for_history(lookback_days)
     end = start + pd.Timedelta(days=config.lookback_days)
     windows = evolution_windows((end - pd.Timedelta(days=1)).date(), config.lookback_days, config.split)
     candidates = [genes.model_copy(update={"seed_id": name}) for name, genes in rules.items()]
-    thresholds = {m: norm.isf(per_test_level(EXPLORATORY_LEVEL, m)) for m in (SEARCH_CANDIDATES, 1)}
+    thresholds = {m: norm.isf(per_test_level(GENOME_SEARCH_LEVEL, m)) for m in (SEARCH_CANDIDATES, 1)}
     statistics = []
     for k in range(markets):
         market = PlantedMarket(kind=kind, strength=strength, seed=first_seed + k, coins=coins, start=start, end=end)
         evidence = held_out_evidence(candidates, market_frames(market), windows.out_of_sample, windows.walk_forward)
-        excess = gate_inputs(evidence, EXPLORATORY_LEVEL).excess
+        excess = gate_inputs(evidence, GENOME_SEARCH_LEVEL).excess
         statistics.append(dict(zip(excess.columns, sharpe(excess) * math.sqrt(len(excess)))))  # each column's t
         days = len(excess)
     table = pd.DataFrame(statistics)

@@ -691,6 +691,13 @@ def main(argv: list[str] | None = None) -> int:
         "portfolio Sharpe 1.0-2.0 (benchmarks/evidence.py; about 5 minutes on 2 cores)",
     )
     parser.add_argument(
+        "--search-only",
+        action="store_true",
+        help="with --evidence: the search alone (documented tier off) on the same daily markets, its portfolio search "
+        "and gate as run_chain calls them, with the oracle and a longer train window beside it (benchmarks/search_evidence.py)",
+    )
+    parser.add_argument("--runs", type=int, default=30, help="--evidence --search-only: runs per cell (default 30)")
+    parser.add_argument(
         "--search",
         action="store_true",
         help="the search with and without rule trees and fold fitness on the same markets, the conjunction market "
@@ -720,6 +727,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--planted-paths", type=int, default=40, help="--nightly: simulated years per planted cell (default 40)")
     parser.add_argument("--every", type=int, default=7, help="--nightly-chain: days between judgements (default 7: weekly)")
     args = parser.parse_args(argv)
+    if args.evidence and args.search_only:
+        from quant_organism.benchmarks.search_evidence import main as search_main
+
+        return search_main(args.workers, Path(args.out), args.docs, args.runs)
     if args.evidence:
         from quant_organism.benchmarks.evidence import main as evidence_main
 

@@ -1,11 +1,12 @@
 """The organism's decision chain in one call, without writing anything: evolve -> list candidates ->
-validate -> judge the documented tier -> plan the deployment. The Dagster assets run the same steps one asset
-each (writing what each produced for the next); benchmarks run them here, in memory, many times over.
+validate -> judge the documented tier -> search portfolio genomes and gate them -> plan the deployment. The Dagster
+assets run the same steps one asset each (writing what each produced for the next); benchmarks run them here, in
+memory, many times over.
 
-The night's family-wise error is shared by tier (validation/tiers.py): the search's held-out gate spends the
-exploratory share, the documented tier its own; the rules the documented tier passes compete for capital beside
-the search's passers in the night's one decision function (deployment/night.decide), which the deployment asset
-calls too.
+The night's family-wise error is shared by tier (validation/tiers.py): each search's held-out gate spends half the
+exploratory share, the documented tier its own; the rules the documented tier and the portfolio search pass compete
+for capital beside the seed search's passers in the night's one decision function (deployment/night.decide), which
+the deployment asset calls too.
 """
 
 from __future__ import annotations
@@ -25,15 +26,18 @@ from quant_organism.deployment.error_budget import ErrorBudget
 from quant_organism.deployment.night import Night, decide, held_out_table
 from quant_organism.deployment.scoring import PaperRecord
 from quant_organism.deployment.selection import Retired, returning_genomes
-from quant_organism.evolution.config import EvolutionConfig
+from quant_organism.evolution.config import EvolutionConfig, date_seed
 from quant_organism.evolution.death_feedback import family_weights
 from quant_organism.evolution.engine import ProgressCallback, run_evolution
+from quant_organism.evolution.portfolio_search import PortfolioSearchSettings
 from quant_organism.evolution.result import Candidate, EvolutionResult, select_candidates
 from quant_organism.runtime.forward import span_index
 from quant_organism.strategies.genes import SeedGenes
 from quant_organism.validation.documented import DocumentedVerdict
 from quant_organism.validation.held_out import buy_and_hold_returns, forward_returns
 from quant_organism.validation.run import ValidationOutcome, ValidationSettings, validate
+from quant_organism.validation.searched_rules import SearchedVerdict, held_out_only, search_and_judge
+from quant_organism.validation.searched_rules import candidate_verdicts as searched_verdicts
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,8 @@ class ChainSettings:
     top_share: float = 0.2
     max_candidates: int = 50
     documented: bool = True  # the documented tier's passers compete for capital (its share of the error is spent)
-    universe_top: int | None = None  # the documented tier's point-in-time universe: top N by volume (None: every coin)
+    universe_top: int | None = None  # the rule books' point-in-time universe: top N by volume (None: every coin)
+    portfolio: PortfolioSearchSettings | None = field(default_factory=PortfolioSearchSettings)  # None: no portfolio search
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,7 @@ class ChainOutcome:
     plan: DeploymentPlan
     seconds: dict[str, float]
     documented: DocumentedVerdict | None = None
+    searched: SearchedVerdict | None = None  # the portfolio search and its gate
 
     @property
     def deployed(self) -> list[str]:
@@ -119,6 +125,10 @@ def run_chain(
     seconds["documented"] = time.perf_counter() - started
 
     started = time.perf_counter()
+    searched = portfolio_search(frames, windows, spec) if spec.portfolio is not None else None
+    seconds["portfolio_search"] = time.perf_counter() - started
+
+    started = time.perf_counter()
     incumbents = dict(incumbents or {})
     retired = dict(retired or {})
     span = Window(windows.out_of_sample.start, windows.walk_forward.end, "held_out")
@@ -130,13 +140,19 @@ def run_chain(
     returns = held_out_table(evidence, forward_returns(searched, frames, span), span_index(frames, span.start, span.end))
     rules = {n: i.since for n, i in incumbents.items() if i.genes is None}
     passed = [documented.documented_name(rule) for rule in verdict.passed] if verdict is not None else []
+    found = searched.passed if searched is not None else []
+    costs = spec.validation.held_out.costs
+    rule_daily = documented.rule_daily_returns(frames, list(rules) + passed + found, spec.universe_top, costs)
+    if searched is not None:  # a new searched passer's record in the decision is its held-out days only
+        rule_daily = held_out_only(rule_daily, {name: searched.held_out.start for name in found if name not in rules})
     night = Night(
         day=windows.evolution_date,
         verdicts=[v.to_dict() for v in outcome.verdicts],
         held_out=returns,
         market=buy_and_hold_returns(frames, returns.index) if len(returns.index) else None,
-        documented=documented.candidate_verdicts(verdict) if verdict is not None else (),
-        rule_daily=documented.rule_daily_returns(frames, list(rules) + passed, spec.universe_top, spec.validation.held_out.costs),
+        documented=(documented.candidate_verdicts(verdict) if verdict is not None else [])
+        + (searched_verdicts(searched) if searched is not None else []),
+        rule_daily=rule_daily,
         paper={n: i.paper for n, i in incumbents.items()},
         rule_since=rules,
         budget=budget,
@@ -145,4 +161,15 @@ def run_chain(
     )
     plan = decide(night, spec.decision)
     seconds["decision"] = time.perf_counter() - started
-    return ChainOutcome(result, candidates, outcome, plan, seconds, verdict)
+    return ChainOutcome(result, candidates, outcome, plan, seconds, verdict, searched)
+
+
+def portfolio_search(frames: Mapping[str, pd.DataFrame], windows, spec: ChainSettings) -> SearchedVerdict:
+    """The night's portfolio search on its train window and its gate on the days after it, on the chain's
+    point-in-time universe; its random stream is the evolution date's, as the seed search's is."""
+    panel = documented.frames_panel(frames)
+    day = pd.Timestamp(windows.evolution_date, tz="UTC")
+    seed = date_seed(spec.evolution.random_seed, windows.evolution_date)
+    train = spec.portfolio.train_window(windows.train, day)
+    members = documented.universe(panel, spec.universe_top)
+    return search_and_judge(panel, members, train, day, spec.portfolio, seed, spec.validation.held_out.costs)

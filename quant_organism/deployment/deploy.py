@@ -60,7 +60,7 @@ from quant_organism.catalog.store import StoreTransaction, StrategyStore
 from quant_organism.core.faults import fault_point
 from quant_organism.deployment.allocation import DEFAULT_MAX_WEIGHT, HARD_CAP, SUM_TOLERANCE
 from quant_organism.deployment.decision import ChosenStrategy, DeploymentPlan
-from quant_organism.deployment.documented import is_documented, rule_of
+from quant_organism.deployment.documented import is_rule, rule_of
 from quant_organism.strategies import get_registry
 
 LIVE = LIVE_STATUSES
@@ -167,9 +167,9 @@ def deploy(
                 previous = {c.name: c for c in loader.load_strategies(status=LIVE)}
                 waiting = {c.name: c for c in loader.load_strategies(status=[DeploymentStatus.VALIDATED])}
                 outcome = _stage(plan, tx, previous, waiting, version, when, note)
-                genomes = [name for name in plan.names if not is_documented(name)]
+                genomes = [name for name in plan.names if not is_rule(name)]
                 if verify is not None:
-                    ruled = math.fsum(c.allocation for c in plan.chosen if is_documented(c.name))
+                    ruled = math.fsum(c.allocation for c in plan.chosen if is_rule(c.name))
                     problems = verify_staged([tx.get(name) for name in genomes], verify, max_weight=max_weight, beside=ruled)
                     if problems:
                         raise DeploymentRefused(problems)
@@ -292,7 +292,7 @@ def _stage(
     outcome: dict[str, list[str]] = {"validated": [], "newly_deployed": [], "reallocated": [], "archived": [], "not_chosen": []}
     label = f"deployment {version}" + (f" ({note})" if note else "")
     for choice in plan.chosen:
-        if is_documented(choice.name):  # a rule's config is its manifest entry (`_rules`)
+        if is_rule(choice.name):  # a rule's config is its manifest entry (`_rules`)
             continue
         config = tx.get(choice.name)
         status = config.deployment_status
@@ -376,7 +376,7 @@ def _rules(plan: DeploymentPlan, previous: dict[str, Any], evolution_date: date 
     first = (pd.Timestamp(evolution_date) + pd.Timedelta(days=1)).date().isoformat() if evolution_date else None
     rules = {}
     for choice in plan.chosen:
-        if is_documented(choice.name):
+        if is_rule(choice.name):
             kept = before.get(choice.name)
             rules[choice.name] = {
                 "rule": rule_of(choice.name).to_dict(),
@@ -410,7 +410,7 @@ def _rule_allocation(loader: StrategyStore) -> float:
         manifest = load_current_deployment(loader) or {}
     except ValueError:
         return 0.0
-    return math.fsum(float(s["allocation"]) for s in manifest.get("strategies", []) if is_documented(s["name"]))
+    return math.fsum(float(s["allocation"]) for s in manifest.get("strategies", []) if is_rule(s["name"]))
 
 
 def _manifest_problems(loader: StrategyStore, live: dict[str, float | None]) -> list[str]:
@@ -420,7 +420,7 @@ def _manifest_problems(loader: StrategyStore, live: dict[str, float | None]) -> 
         return [f"deployment manifest: {exc}"]
     if manifest is None:
         return []
-    listed = {s["name"]: s["allocation"] for s in manifest.get("strategies", []) if not is_documented(s["name"])}
+    listed = {s["name"]: s["allocation"] for s in manifest.get("strategies", []) if not is_rule(s["name"])}
     out = []
     if set(listed) != set(live):
         out.append(f"deployment manifest {manifest.get('version')} lists {sorted(listed)} but the store deploys {sorted(live)}")

@@ -28,6 +28,8 @@ from quant_organism.backtest.portfolio import portfolio_returns
 from quant_organism.market.panel import DailyPanel, daily_panel
 from quant_organism.market.universe import panel_members
 from quant_organism.strategies.portfolio import PortfolioRule, deployed_weights, rule_named
+from quant_organism.strategies.portfolio_genome import PREFIX as SEARCHED_PREFIX
+from quant_organism.strategies.portfolio_genome import PortfolioGenome, from_name
 from quant_organism.validation.documented import DocumentedVerdict, judge_documented, missing_inputs
 from quant_organism.validation.tiers import DOCUMENTED_LEVEL
 
@@ -43,11 +45,29 @@ def is_documented(name: str) -> bool:
     return name.startswith(PREFIX)
 
 
-def rule_of(name: str) -> PortfolioRule:
-    """The pre-registered rule behind a `documented.<rule>` name (KeyError for any other name)."""
+def is_rule(name: str) -> bool:
+    """A strategy that trades as one book across the universe (a rule book): a documented rule or a searched genome."""
+    return is_documented(name) or name.startswith(SEARCHED_PREFIX)
+
+
+def rule_of(name: str) -> PortfolioRule | PortfolioGenome:
+    """The rule behind a rule book's name: the pre-registered rule of `documented.<rule>`, the genome of
+    `searched.<genes>` (KeyError for any other name)."""
+    if name.startswith(SEARCHED_PREFIX):
+        try:
+            return from_name(name)
+        except ValueError as error:
+            raise KeyError(str(error)) from None
     if not is_documented(name):
-        raise KeyError(f"{name!r} is not a documented rule's name (they start with {PREFIX!r})")
+        raise KeyError(f"{name!r} is not a rule book's name (they start with {PREFIX!r} or {SEARCHED_PREFIX!r})")
     return rule_named(name[len(PREFIX) :])
+
+
+def rule_family(name: str) -> str:
+    """The family a rule book's death report and track record group it under: `documented_<family>` for a
+    pre-registered rule, the genome's `searched_<construction>_<signal>` for a searched one."""
+    rule = rule_of(name)
+    return f"documented_{rule.family}" if is_documented(name) else rule.family
 
 
 def frames_panel(frames: Mapping[str, pd.DataFrame]) -> DailyPanel:
@@ -122,7 +142,7 @@ def rule_daily_returns(
     costs: CostModel | None = None,
     since: Mapping[str, pd.Timestamp] | None = None,
 ) -> pd.DataFrame:
-    """Net daily portfolio returns (days x strategy names) of documented rules on the frames' point-in-time universe;
+    """Net daily portfolio returns (days x strategy names) of rule books (documented rules, searched genomes) on the frames' point-in-time universe;
     each day's weights come from the closes up to that day. A rule whose inputs the frames lack (carry without
     funding) is left out: validation/documented.missing_inputs says why.
 
@@ -136,7 +156,7 @@ def rule_daily_returns(
     columns = {}
     for name in names:
         rule = rule_of(name)
-        if missing_inputs(rule.family, panel) is None:
+        if missing_inputs("funding_carry" if rule.needs_funding else rule.family, panel) is None:
             weights = rule.weights(panel.closes, members, panel.funding)
             if since is not None and name in since:
                 weights = deployed_weights(weights, since[name])

@@ -389,7 +389,7 @@ def _death_report(name: str, strategy: LiveStrategy, day, why: str, per_year: fl
 
 
 def _family(name: str, genes: SeedGenes | None) -> str:
-    return genes.seed_type.value if genes is not None else f"documented_{documented.rule_of(name).family}"
+    return genes.seed_type.value if genes is not None else documented.rule_family(name)
 
 
 def _paper_record(strategy: LiveStrategy, date: pd.Timestamp, per_year: float) -> PaperRecord:

@@ -33,13 +33,16 @@ from quant_organism.backtest.portfolio import portfolio_returns
 from quant_organism.market.panel import DailyPanel
 from quant_organism.market.universe import MIN_HISTORY_DAYS, panel_members
 from quant_organism.strategies.portfolio import WARMUP_DAYS, PortfolioRule, deployed_weights
+from quant_organism.strategies.portfolio_genome import WARMUP_DAYS as GENOME_WARMUP_DAYS
+from quant_organism.strategies.portfolio_genome import PortfolioGenome
 
 from .weekly_stop import StopWeek, WeeklyStop, replay
 
 PARITY_TOLERANCE = 1e-12  # per day, absolute: the book and the backtest sum the same terms in another order
-HISTORY_DAYS = WARMUP_DAYS + MIN_HISTORY_DAYS + 31
-"""Days of history a rule book reads before its first day: the longest signal and volatility windows, a coin's
-minimum history in the universe and its trailing volume, so its weights and members are those of any longer one."""
+HISTORY_DAYS = max(WARMUP_DAYS, GENOME_WARMUP_DAYS) + MIN_HISTORY_DAYS + 31
+"""Days of history a rule book reads before its first day: the longest signal, volatility and age windows of a
+documented rule or a searched genome, a coin's minimum history in the universe and its trailing volume, so its
+weights and members are those of any longer one."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ class RuleBook:
     """A deployed rule's paper book: its name, the rule, the first day it trades, its universe and costs."""
 
     strategy: str
-    rule: PortfolioRule
+    rule: PortfolioRule | PortfolioGenome
     since: pd.Timestamp
     top_n: int | None = None
     costs: CostModel = field(default_factory=CostModel)

@@ -62,6 +62,10 @@ class PortfolioRule:
                 "direction": self.direction, "quantile": self.quantile, "rebalance": self.rebalance}  # fmt: skip
 
     @property
+    def needs_funding(self) -> bool:
+        return self.family == "funding_carry"
+
+    @property
     def name(self) -> str:
         if self.family == "ts_trend":
             return f"ts_trend_{self.lookback}d_{self.direction}"

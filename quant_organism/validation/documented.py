@@ -37,11 +37,11 @@ import pandas as pd
 from quant_organism.backtest.costs import CostModel
 from quant_organism.backtest.portfolio import equal_weight_market, portfolio_returns
 from quant_organism.core.artifacts import finite_or_none
+from quant_organism.core.beta import beta_matched_excess
 from quant_organism.core.metrics import sharpe
 from quant_organism.market.panel import DailyPanel
 from quant_organism.strategies.portfolio import DOCUMENTED_RULES, WARMUP_DAYS, PortfolioRule
 from quant_organism.validation.always_valid import closed_passes, detectable_sharpe, family_pvalue, log_e_value, weekly_excess
-from quant_organism.validation.beta import beta_matched_excess
 from quant_organism.validation.power import DetectableSharpe, effective_number
 from quant_organism.validation.sequential import BLOCK_DAYS
 from quant_organism.validation.tiers import DOCUMENTED_FAMILY_LEVELS

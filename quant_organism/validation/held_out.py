@@ -8,7 +8,7 @@ to one selection-aware test (superiority.py): Hansen's SPA for "does any candida
 Romano-Wolf StepM for which ones do, at family-wise error rate `alpha`. The null comes from the K
 candidates actually judged on these days and their correlation (joint bootstrap), never from the
 in-sample search, whose trials did not touch these bars. What is tested is each candidate's excess over
-the beta-matched market (validation/beta.py: r - beta m against the coins' equal-weight buy-and-hold, m,
+the beta-matched market (core/beta.py: r - beta m against the coins' equal-weight buy-and-hold, m,
 on the same days), so market beta never counts as edge; each verdict reports its alpha and beta, and the
 power planner (power.py) says which Sharpe the test could have seen.
 
@@ -41,16 +41,16 @@ import pandas as pd
 
 from quant_organism.backtest.costs import CostModel
 from quant_organism.core.artifacts import json_safe
+from quant_organism.core.beta import beta_matched_excess
 from quant_organism.core.metrics import bars_per_year, figures
 from quant_organism.core.windows import Window
 from quant_organism.strategies.genes import GeneRole, SeedGenes, gene_space
 from quant_organism.strategies.rule_tree import condition_windows, leaf_genomes
-from quant_organism.validation.beta import beta_matched_excess
 from quant_organism.validation.deflated_sharpe import ReturnMoments, deflated_sharpe_ratio
 from quant_organism.validation.power import DetectableSharpe, plan
 from quant_organism.validation.result import StageResult, StageStatus
 from quant_organism.validation.superiority import SuperiorityResult, superiority_test
-from quant_organism.validation.tiers import EXPLORATORY_LEVEL
+from quant_organism.validation.tiers import GENOME_SEARCH_LEVEL
 from quant_organism.validation.windowed import run_window
 
 STAGE = "backtest"
@@ -62,7 +62,7 @@ DSR_KEY = "deflated_sharpe"
 class HeldOutConfig:
     """The gate's level and the sanity rules (see the module docstring for their error rates)."""
 
-    alpha: float = EXPLORATORY_LEVEL  # family-wise, the search's share of the night's 2.5% (validation/tiers.py)
+    alpha: float = GENOME_SEARCH_LEVEL  # family-wise, the seed-genome search's share of the night's 2.5% (validation/tiers.py)
     min_trades: int = 10
     require_positive_walk_forward: bool = True
     reps: int = 1000

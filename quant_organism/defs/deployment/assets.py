@@ -44,7 +44,7 @@ from quant_organism.deployment.deploy import (
     stray_files,
     verify_deployment,
 )
-from quant_organism.deployment.documented import is_documented
+from quant_organism.deployment.documented import is_rule
 from quant_organism.deployment.night import decide
 from quant_organism.deployment.retirements import death_report
 from quant_organism.market.frames import read_regimes
@@ -231,8 +231,8 @@ def _families(store, night) -> dict[str, tuple[str, dict]]:
     """Each live strategy's family and held-out figures (name -> (family, metrics)), for its death report."""
     out = {}
     for name in night.paper:
-        if is_documented(name):
-            out[name] = (f"documented_{documented.rule_of(name).family}", {})
+        if is_rule(name):
+            out[name] = (documented.rule_family(name), {})
             continue
         try:
             config = store.load_strategy(name)

@@ -44,7 +44,7 @@ from quant_organism.validation.population_pbo import population_pbo, tried_sampl
 from quant_organism.validation.record import record_verdicts
 from quant_organism.validation.run import ValidationSettings, validate
 from quant_organism.validation.testnet_stage import TestnetConfig
-from quant_organism.validation.tiers import EXPLORATORY_LEVEL
+from quant_organism.validation.tiers import GENOME_SEARCH_LEVEL
 
 INCUMBENTS_FILE = "incumbents.json"  # paper records of the strategies trading when validation ran
 GENOMES_FILE = "genomes.json"  # the night's identities: name -> genes hash, and the genomes retired earlier
@@ -61,9 +61,9 @@ class ValidationRunConfig(dg.Config):
 
     mode: str = Field(default="fast", description="minimal (held-out) | fast (+ replay) | full (+ testnet)")
     alpha: float = Field(
-        default=EXPLORATORY_LEVEL,
-        description="family-wise error rate of the search's held-out superiority gate: its share (0.5%) of the night's "
-        "2.5%; the documented tier spends the other 2.0% (validation/tiers.py)",
+        default=GENOME_SEARCH_LEVEL,
+        description="family-wise error rate of the seed-genome search's held-out superiority gate: its share (0.25%) of the night's "
+        "2.5%; the portfolio search spends another 0.25% and the documented tier 2.0% (validation/tiers.py)",
     )
     min_trades: int = Field(default=10, description="fewest trades over the held-out span, all coins")
     require_positive_walk_forward: bool = Field(default=True, description="reject a negative walk-forward return")
