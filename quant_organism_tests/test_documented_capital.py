@@ -19,7 +19,7 @@ from quant_organism.market.sources.planted import PlantedMarket
 from quant_organism.reporting.retrospective import LiveStrategy, RetrospectiveSettings, _config, judge_date
 from quant_organism.runtime.forward import trade_forward
 from quant_organism.validation.held_out import HeldOutConfig
-from quant_organism.validation.tiers import DOCUMENTED_LEVEL, EXPLORATORY_LEVEL, FAMILY_WISE_ERROR
+from quant_organism.validation.tiers import DOCUMENTED_LEVEL, EXPLORATORY_LEVEL, FAMILY_WISE_ERROR, GENOME_SEARCH_LEVEL
 
 START = pd.Timestamp("2024-01-01", tz="UTC")
 SMALL = dict(total_strategies=40, batch_size=20, generations=3, lookback_days=300, split=(0.4, 0.3, 0.3), min_trades=5,
@@ -38,8 +38,8 @@ def chain(frames, day: int, seed: int = 3, **incumbents):
     return run_chain(frames, (START + pd.Timedelta(days=day)).date(), spec, incumbents=incumbents or None)
 
 
-def test_the_search_gate_spends_the_exploratory_share_and_the_tiers_add_up():
-    assert HeldOutConfig().alpha == EXPLORATORY_LEVEL
+def test_the_seed_search_gate_spends_half_the_exploratory_share_and_the_tiers_add_up():
+    assert HeldOutConfig().alpha == GENOME_SEARCH_LEVEL == EXPLORATORY_LEVEL / 2
     assert EXPLORATORY_LEVEL + DOCUMENTED_LEVEL == pytest.approx(FAMILY_WISE_ERROR)
 
 

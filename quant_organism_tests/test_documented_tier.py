@@ -8,11 +8,11 @@ import pytest
 
 from quant_organism.backtest.costs import CostModel
 from quant_organism.backtest.portfolio import portfolio_returns
+from quant_organism.core.beta import beta_matched_excess
 from quant_organism.market.sources.planted_panel import PanelMarket
 from quant_organism.market.universe import point_in_time_members
 from quant_organism.strategies.portfolio import DOCUMENTED_RULES, PortfolioRule, rule_named
 from quant_organism.validation import tiers
-from quant_organism.core.beta import beta_matched_excess
 from quant_organism.validation.documented import judge_documented
 
 ALL_RULES = tuple(rule for rules in DOCUMENTED_RULES.values() for rule in rules)

@@ -18,10 +18,20 @@ from quant_organism.strategies.portfolio import rule_named
 PANEL = PanelMarket("trend", 1.5, seed=11, coins=8, days=420, forward_days=0).panel()
 
 
-@pytest.mark.parametrize("rule", ["ts_trend_60d_long_flat", "xs_momentum_28d", "funding_carry_30d"])
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "ts_trend_60d_long_flat",
+        "xs_momentum_28d",
+        "funding_carry_30d",
+        "searched.risk_adjusted.follow.cross_section.long_flat.L40.q20.equal.r3.age60",  # a searched genome's book
+        "searched.momentum.fade.time_series.long_short.L20.vol30.r7.age120",
+    ],
+)
 def test_the_stepped_book_earns_what_its_backtest_earns(rule: str) -> None:
     since = PANEL.closes.index[300]
-    book = RuleBook(documented.documented_name(rule), rule_named(rule), since, top_n=6, costs=CostModel())
+    name = rule if documented.is_rule(rule) else documented.documented_name(rule)
+    book = RuleBook(name, documented.rule_of(name), since, top_n=6, costs=CostModel())
     days = book.run(PANEL, PANEL.closes.index[300:380])
     record = pd.Series([d.ret for d in days], index=pd.DatetimeIndex([d.day for d in days]))
     parity = rule_parity(book, PANEL, record)

@@ -130,7 +130,7 @@ def deployment_error_budget(store: StrategyStore) -> dict | None:
 
 
 def deployed_rules(store: StrategyStore) -> dict[str, dict]:
-    """The documented rules of the current deployment (their names start with `documented.`): each with its manifest
+    """The rule books of the current deployment (documented rules, searched genomes): each with its manifest
     entry (allocation, stage, probation record) merged with its versioned config (`rule`, `universe_top`, `since`)."""
     current = load_current_deployment(store) or {}
     rules = current.get("rules") or {}
@@ -138,6 +138,7 @@ def deployed_rules(store: StrategyStore) -> dict[str, dict]:
 
 
 def retired_rules(store: StrategyStore) -> dict[str, str]:
-    """Every documented rule a deployment has retired so far: name -> the evolution date it left on."""
+    """Every rule book (documented rule, searched genome) a deployment has retired so far: name -> the evolution date
+    it left on."""
     current = load_current_deployment(store) or {}
     return dict(current.get("retired_rules") or {})

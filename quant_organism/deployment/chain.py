@@ -125,7 +125,7 @@ def run_chain(
     seconds["documented"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    searched = portfolio_search(frames, windows, spec) if spec.portfolio is not None else None
+    portfolio = portfolio_search(frames, windows, spec) if spec.portfolio is not None else None
     seconds["portfolio_search"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -140,18 +140,18 @@ def run_chain(
     returns = held_out_table(evidence, forward_returns(searched, frames, span), span_index(frames, span.start, span.end))
     rules = {n: i.since for n, i in incumbents.items() if i.genes is None}
     passed = [documented.documented_name(rule) for rule in verdict.passed] if verdict is not None else []
-    found = searched.passed if searched is not None else []
+    found = portfolio.passed if portfolio is not None else []
     costs = spec.validation.held_out.costs
     rule_daily = documented.rule_daily_returns(frames, list(rules) + passed + found, spec.universe_top, costs)
-    if searched is not None:  # a new searched passer's record in the decision is its held-out days only
-        rule_daily = held_out_only(rule_daily, {name: searched.held_out.start for name in found if name not in rules})
+    if portfolio is not None:  # a new portfolio passer's record in the decision is its held-out days only
+        rule_daily = held_out_only(rule_daily, {name: portfolio.held_out.start for name in found if name not in rules})
     night = Night(
         day=windows.evolution_date,
         verdicts=[v.to_dict() for v in outcome.verdicts],
         held_out=returns,
         market=buy_and_hold_returns(frames, returns.index) if len(returns.index) else None,
         documented=(documented.candidate_verdicts(verdict) if verdict is not None else [])
-        + (searched_verdicts(searched) if searched is not None else []),
+        + (searched_verdicts(portfolio) if portfolio is not None else []),
         rule_daily=rule_daily,
         paper={n: i.paper for n, i in incumbents.items()},
         rule_since=rules,
@@ -161,7 +161,7 @@ def run_chain(
     )
     plan = decide(night, spec.decision)
     seconds["decision"] = time.perf_counter() - started
-    return ChainOutcome(result, candidates, outcome, plan, seconds, verdict, searched)
+    return ChainOutcome(result, candidates, outcome, plan, seconds, verdict, portfolio)
 
 
 def portfolio_search(frames: Mapping[str, pd.DataFrame], windows, spec: ChainSettings) -> SearchedVerdict:

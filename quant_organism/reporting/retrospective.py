@@ -367,6 +367,7 @@ def search_summary(outcome) -> dict:
     train = outcome.result.windows.train
     out = {"train_start": train.start.strftime("%Y-%m-%d"), "train_end": train.end.strftime("%Y-%m-%d"),
            "best_train_sharpe": None, "best_held_out_sharpe": None}  # fmt: skip
+    out |= portfolio_summary(outcome.searched)
     best = outcome.result.best(1)
     if not best:
         return out
@@ -377,6 +378,24 @@ def search_summary(outcome) -> dict:
         daily = evidence.daily_returns[name].dropna()
         out["best_held_out_sharpe"] = finite_or_none(sharpe(daily.to_numpy(), 365.0)) if len(daily) > 1 else None
     return out
+
+
+def portfolio_summary(verdict) -> dict:
+    """The date's portfolio search beside the seed search's figures: its train window, the genomes it tried and the
+    effective trials they were worth, its first candidate's train and held-out excess Sharpe, its gate's SPA p."""
+    if verdict is None:
+        return {}
+    best = verdict.best
+    return {
+        "portfolio_train_start": verdict.train.start.strftime("%Y-%m-%d"),
+        "portfolio_train_end": verdict.train.end.strftime("%Y-%m-%d"),
+        "portfolio_tried": verdict.tried,
+        "portfolio_effective_trials": finite_or_none(verdict.effective_trials),
+        "portfolio_best_train_sharpe": finite_or_none(best.train_excess_sharpe) if best else None,
+        "portfolio_best_held_out_sharpe": finite_or_none(best.held_out_excess_sharpe) if best else None,
+        "portfolio_spa_pvalue": finite_or_none(verdict.spa_pvalue) if not verdict.reason else None,
+        "portfolio_passed": len(verdict.passed),
+    }
 
 
 def _death_report(name: str, strategy: LiveStrategy, day, why: str, per_year: float) -> DeathReport:

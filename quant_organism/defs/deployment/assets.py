@@ -33,6 +33,7 @@ from quant_organism.defs.validation.assets import (
     read_held_out_returns,
 )
 from quant_organism.defs.validation.documented import DOCUMENTED
+from quant_organism.defs.validation.portfolio_search import PORTFOLIO
 from quant_organism.deployment import documented
 from quant_organism.deployment.decision import DecisionConfig
 from quant_organism.deployment.deploy import (
@@ -107,7 +108,7 @@ def deployed_set_tests(returns: pd.DataFrame, benchmark: pd.Series, allocations:
     key=DEPLOYED,
     automation_condition=chain_condition(),
     partitions_def=daily_partitions,
-    deps=[VALIDATED, DOCUMENTED],
+    deps=[VALIDATED, DOCUMENTED, PORTFOLIO],
     group_name="deployment",
     kinds={"json"},
     check_specs=[
@@ -119,7 +120,7 @@ def deployed_set_tests(returns: pd.DataFrame, benchmark: pd.Series, allocations:
         )
     ],
     description="The night's one decision (deployment/night.decide, as run_chain makes it): the search's passers, the "
-    "documented tier's passing rules and the incumbents on their forward records, through the correlation filter, "
+    "portfolio search's, the documented tier's passing rules and the incumbents on their forward records, through the correlation filter, "
     "probation and capped Kelly capital; written atomically to the config store (a rule's config is its manifest "
     "entry); the previous deployment's strategies not chosen again are archived as superseded.",
 )

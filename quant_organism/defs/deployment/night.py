@@ -1,7 +1,8 @@
 """The night as the nightly assets stored it, gathered for the one decision function (deployment/night.decide).
 
 Validation stored the search's verdicts, its held-out table (with the searched incumbents' forward records) and
-the market; the documented tier its passers and its rules' daily returns; the store and its manifest hold the
+the market; the documented tier its passers and its rules' daily returns; the portfolio search its passers and the
+daily returns of those and of the searched rules trading now; the store and its manifest hold the
 strategies trading now (genomes as configs, documented rules as manifest entries), the probation ledger and what
 was retired; the paper ledger holds what each live rule earned. `run_chain` builds the same `Night` in memory.
 """
@@ -23,6 +24,7 @@ from quant_organism.defs.validation.assets import (
     read_held_out_returns,
 )
 from quant_organism.defs.validation.documented import read_documented
+from quant_organism.defs.validation.portfolio_search import read_portfolio_search
 from quant_organism.deployment.error_budget import ErrorBudget
 from quant_organism.deployment.night import Night
 from quant_organism.deployment.scoring import PaperRecord
@@ -34,7 +36,7 @@ from quant_organism.runtime.rule_ledger import rule_figures
 def live_rules(
     store: StrategyStore, ledger: PaperLedger | None, evolution_date: date
 ) -> tuple[dict[str, PaperRecord], dict[str, pd.Timestamp]]:
-    """The documented rules trading now that an earlier night chose: (their paper records, where their forward
+    """The rule books (documented rules, searched genomes) trading now that an earlier night chose: (their paper records, where their forward
     records begin). Their paper figures come from their books in the paper ledger (runtime/rule_ledger.py)."""
     paper, since = {}, {}
     for name, entry in deployed_rules(store).items():
@@ -71,6 +73,9 @@ def stored_night(
     )
     rule_paper, rule_since = live_rules(store, ledger, evolution_date)
     tier, rule_daily = read_documented(artifacts, day)
+    searched, searched_daily = read_portfolio_search(artifacts, day)
+    if len(searched_daily.columns):
+        rule_daily = searched_daily if rule_daily.empty else rule_daily.join(searched_daily, how="outer")
     genomes, gone = read_decision_inputs(artifacts, day)
     ledger_of_budget = deployment_error_budget(store)
     return Night(
@@ -78,7 +83,7 @@ def stored_night(
         verdicts=verdicts,
         held_out=returns,
         market=market if market is not None and len(market) else None,
-        documented=(tier or {}).get("candidates", []),
+        documented=(tier or {}).get("candidates", []) + searched,
         rule_daily=rule_daily,
         paper=paper | rule_paper,
         rule_since=rule_since,

@@ -11,6 +11,7 @@ from quant_organism.defs.reporting.memory import MEMORY
 from quant_organism.defs.runtime.assets import PAPER
 from quant_organism.defs.validation.assets import VALIDATED
 from quant_organism.defs.validation.documented import DOCUMENTED
+from quant_organism.defs.validation.portfolio_search import PORTFOLIO
 
 ingest_job = dg.define_asset_job(
     INGEST_JOB,
@@ -25,7 +26,7 @@ regime_job = dg.define_asset_job(
     description="The Fear & Greed index and the market regimes for daily partitions (after their candles).",
 )
 
-EVOLUTION_CHAIN = dg.AssetSelection.assets(POPULATION, STRATEGY_CONFIGS, VALIDATED, DEPLOYED, REPORT, DOCUMENTED)
+EVOLUTION_CHAIN = dg.AssetSelection.assets(POPULATION, STRATEGY_CONFIGS, VALIDATED, DEPLOYED, REPORT, DOCUMENTED, PORTFOLIO)
 
 
 def _evolution_job(name: str, preset: str):
@@ -37,8 +38,8 @@ def _evolution_job(name: str, preset: str):
         # the parallelism lives inside the population step (process pool or Ray).
         executor_def=dg.in_process_executor,
         config=dg.RunConfig(ops={"evolution__population": EvolutionRunConfig(preset=preset)}),
-        description=f"population -> configs -> validated and the documented tier on the same frames -> deployed (both "
-        f"tiers' passers in one decision) -> report, for one evolution date, '{preset}' preset.",
+        description=f"population -> configs -> validated, the documented tier and the portfolio search on the same frames -> "
+        f"deployed (every tier's passers in one decision) -> report, for one evolution date, '{preset}' preset.",
     )
 
 
