@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from quant_organism.benchmarks.organism import _moments as moments
 from quant_organism.benchmarks.pooled import run_in_pool, wilson
 
 FORWARD_DAYS = 180
@@ -174,8 +175,8 @@ def run_one(spec: SearchSpec) -> dict:
         "best_train_sharpe": best.train_excess_sharpe if best else math.nan,
         "best_held_out_excess_sharpe": best.held_out_excess_sharpe if best else math.nan,
         "detectable_50": verdict.reach.at_50 if verdict.reach else math.nan,
-        **(_moments("fwd", book) if book is not None and reference_forward is not None else {}),
-        **(_moments("rule", reference_forward) if book is not None and reference_forward is not None else {}),
+        **(moments("fwd", book) if book is not None and reference_forward is not None else {}),
+        **(moments("rule", reference_forward) if book is not None and reference_forward is not None else {}),
         "forward_sharpe": _sharpe(book) if book is not None else math.nan,
         "seconds": time.perf_counter() - started,
     }
@@ -187,12 +188,6 @@ def _search_result(verdict, candidates):
 
     trials = {g.name: Trial(g, math.nan, 0.0) for g in candidates}
     return PortfolioSearchResult(verdict.train, trials, list(candidates), {}, [])
-
-
-def _moments(prefix: str, returns: pd.Series) -> dict[str, float]:
-    values = returns.to_numpy(dtype=float)
-    values = values[np.isfinite(values)]
-    return {f"{prefix}_n": float(values.size), f"{prefix}_sum": float(values.sum()), f"{prefix}_sumsq": float((values**2).sum())}
 
 
 def _sharpe(returns: pd.Series) -> float:
