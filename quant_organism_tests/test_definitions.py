@@ -21,7 +21,12 @@ SNAPSHOT: dict[str, list[str]] = {
     "evolution/strategy_configs": ["evolution/population"],
     "validation/validated_strategies": ["evolution/strategy_configs"],
     "validation/documented_tier": ["evolution/population"],  # the night's frames: the population's coins and lookback
-    "deployment/deployed_configs": ["validation/documented_tier", "validation/validated_strategies"],  # both tiers
+    "validation/portfolio_search": ["evolution/population"],  # the same frames and windows
+    "deployment/deployed_configs": [  # every tier
+        "validation/documented_tier",
+        "validation/portfolio_search",
+        "validation/validated_strategies",
+    ],
     "deployment/evolution_report": ["deployment/deployed_configs"],
     "runtime/paper_performance": ["deployment/deployed_configs", "deployment/evolution_report", "market/candles"],
     "runtime/paper_bars": ["deployment/deployed_configs"],  # each closed hour, into the same ledger

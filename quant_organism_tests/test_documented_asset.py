@@ -56,7 +56,9 @@ def test_a_passing_rule_is_deployed_nightly_and_paper_traded_with_parity(data_di
         deployed = _materialized(evolved, "deployment__deployed_configs")
         manifest = json.loads((data_dir / "strategies" / "deployments" / f"{deployed['version']}.json").read_text())
         rules = manifest["rules"]
-        assert rules and all(name.startswith("documented.ts_trend") for name in rules)
+        tiered = [name for name in rules if name.startswith("documented.")]  # beside them the portfolio search's passers
+        assert tiered and all(name.startswith("documented.ts_trend") for name in tiered)
+        assert all(name.startswith(("documented.", "searched.")) for name in rules)
         for name, entry in rules.items():
             assert entry["since"] == PAPER_DAYS[0] and entry["rule"]["name"] == name.removeprefix("documented.")
             (chosen,) = [s for s in manifest["strategies"] if s["name"] == name]

@@ -103,7 +103,8 @@ def test_a_live_rule_is_judged_on_its_forward_record_only():
 
 def test_the_retrospective_trades_a_chosen_rule_as_a_sleeve_of_the_capital():
     frames = frames_of("trend", 0.15, 3, days=330)
-    spec = RetrospectiveSettings(ChainSettings(evolution=EvolutionConfig(**SMALL, random_seed=3), max_candidates=12))
+    chain = ChainSettings(evolution=EvolutionConfig(**SMALL, random_seed=3), max_candidates=12, portfolio=None)
+    spec = RetrospectiveSettings(chain)  # the documented rule's sleeve alone (test_portfolio_search has the searched's)
     date, until = START + pd.Timedelta(days=300), START + pd.Timedelta(days=330)
     holding = {RULE: LiveStrategy(None, 0.02, START + pd.Timedelta(days=280), "probation")}
     outcome = judge_date(frames, date, until, spec, holding)

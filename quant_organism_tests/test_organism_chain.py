@@ -18,6 +18,7 @@ from quant_organism.evolution.config import EvolutionConfig, load_preset
 from quant_organism.evolution.windows import evolution_windows
 from quant_organism.market.sources.planted import CAPTURING_FAMILIES, PlantedMarket
 from quant_organism.strategies.portfolio import rule_named
+from quant_organism.strategies.portfolio_genome import from_name
 from quant_organism.validation.superiority import superiority_test
 
 START = pd.Timestamp("2024-01-01", tz="UTC")
@@ -37,7 +38,9 @@ def test_a_strong_planted_trend_is_deployed_with_a_capturing_family():
     assert outcome.deployed, [v.reasons for v in outcome.validation.verdicts[:3]]
     families = {c.genes.seed_id: c.genes.seed_type.value for c in outcome.candidates}
     families |= {documented_name(r): f"documented_{rule_named(r).family}" for r in outcome.documented.passed}
-    assert {families[n] for n in outcome.deployed} <= CAPTURING_FAMILIES["trend"]
+    searched = [from_name(n) for n in outcome.deployed if n.startswith("searched.")]
+    assert {families[n] for n in outcome.deployed if not n.startswith("searched.")} <= CAPTURING_FAMILIES["trend"]
+    assert all(g.signal != "funding" and not g.fade for g in searched)  # the portfolio search's: it follows the trend
     assert any(not is_documented(n) for n in outcome.deployed)  # the search finds the edge at its own 0.5% share
     assert all(v.passed for v in outcome.validation.verdicts if v.candidate_id in outcome.deployed)
     for verdict in outcome.validation.verdicts:  # what is deployed traded day by day as paper trading does

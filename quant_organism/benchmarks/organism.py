@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from quant_organism.benchmarks.pooled import run_in_pool, wilson
+from quant_organism.benchmarks.pooled import moments, pooled_capture, run_in_pool, wilson
 
 DEFAULT_COINS = ("BTC", "ETH", "SOL", "DOGE", "XRP")
 START = pd.Timestamp("2024-01-01", tz="UTC")
@@ -163,8 +163,8 @@ def run_one(spec: RunSpec, preset: str = "full", interval: str = "1h", arm: str 
             else math.nan
         ),  # fmt: skip
         # sufficient statistics of the per-bar forward returns, pooled across runs for the capture ratio
-        **(_moments("fwd", outcome_date.records["organism"].returns) if organism else {}),
-        **(_moments("rule", rule_returns["planted_rule"]) if organism else {}),
+        **(moments("fwd", outcome_date.records["organism"].returns) if organism else {}),
+        **(moments("rule", rule_returns["planted_rule"]) if organism else {}),
         "naive_family": row["naive_family"],
         "naive_captures": bool(row["naive_family"] in capturing),
         "naive_forward_sharpe": naive["sharpe"],
@@ -222,39 +222,6 @@ def _captures(family: str, genes, capturing: frozenset[str]) -> bool:
     from quant_organism.strategies.rule_tree import leaf_genomes
 
     return any(leaf.seed_type.value in capturing for leaf in leaf_genomes(genes.rule))
-
-
-def _moments(prefix: str, returns: pd.Series) -> dict[str, float]:
-    values = returns.to_numpy(dtype=float)
-    values = values[np.isfinite(values)]
-    return {f"{prefix}_n": float(values.size), f"{prefix}_sum": float(values.sum()), f"{prefix}_sumsq": float((values**2).sum())}
-
-
-def pooled_capture(group: pd.DataFrame, reps: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    """(capture, low, high): the Sharpe of the deployed sets' forward returns pooled over the runs that deploy, over
-    the planted rule's pooled over the same runs, with a 95% percentile bootstrap over runs. A ratio of pooled
-    Sharpes, not a mean of per-run ratios (whose small denominators explode)."""
-    cols = ["fwd_n", "fwd_sum", "fwd_sumsq", "rule_n", "rule_sum", "rule_sumsq"]
-    if not set(cols) <= set(group.columns):
-        return math.nan, math.nan, math.nan
-    stats = group[cols].dropna().to_numpy(dtype=float)
-    if len(stats) == 0:
-        return math.nan, math.nan, math.nan
-
-    def ratio(rows: np.ndarray) -> float:
-        totals = rows.sum(axis=0)
-        sharpes = []
-        for n, total, squares in (totals[0:3], totals[3:6]):
-            mean = total / n
-            var = squares / n - mean**2
-            sharpes.append(mean / math.sqrt(var) if var > 0 else math.nan)
-        return sharpes[0] / sharpes[1] if sharpes[1] and sharpes[1] > 0 else math.nan
-
-    rng = np.random.default_rng(seed)
-    draws = np.array([ratio(stats[rng.integers(0, len(stats), len(stats))]) for _ in range(reps)])
-    draws = draws[np.isfinite(draws)]
-    low, high = np.percentile(draws, [2.5, 97.5]) if len(draws) else (math.nan, math.nan)
-    return ratio(stats), float(low), float(high)
 
 
 def first_look(live: dict, frames, start: pd.Timestamp, days: int = FORWARD_DAYS) -> list[str]:

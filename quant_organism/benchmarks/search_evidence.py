@@ -34,8 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from quant_organism.benchmarks.organism import _moments as moments
-from quant_organism.benchmarks.pooled import run_in_pool, wilson
+from quant_organism.benchmarks.pooled import moments, pooled_capture, run_in_pool, wilson
 
 FORWARD_DAYS = 180
 KINDS = {
@@ -197,8 +196,6 @@ def _sharpe(returns: pd.Series) -> float:
 
 
 def summarise(runs: list[dict]) -> tuple[pd.DataFrame, list[str]]:
-    from quant_organism.benchmarks.organism import pooled_capture
-
     frame = pd.DataFrame(runs)
     rows = []
     for (arm, kind, target), group in frame.groupby(["arm", "kind", "target"], sort=True):

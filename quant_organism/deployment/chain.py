@@ -169,7 +169,8 @@ def portfolio_search(frames: Mapping[str, pd.DataFrame], windows, spec: ChainSet
     point-in-time universe; its random stream is the evolution date's, as the seed search's is."""
     panel = documented.frames_panel(frames)
     day = pd.Timestamp(windows.evolution_date, tz="UTC")
-    seed = date_seed(spec.evolution.random_seed, windows.evolution_date)
+    evolution = spec.evolution  # a population's own config has its date's seed already drawn (seed_per_date off)
+    seed = date_seed(evolution.random_seed, windows.evolution_date) if evolution.seed_per_date else evolution.random_seed
     train = spec.portfolio.train_window(windows.train, day)
     members = documented.universe(panel, spec.universe_top)
     return search_and_judge(panel, members, train, day, spec.portfolio, seed, spec.validation.held_out.costs)

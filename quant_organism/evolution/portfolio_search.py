@@ -129,7 +129,7 @@ def search_portfolios(
     panel: DailyPanel,
     members: pd.DataFrame,
     train: Window,
-    settings: PortfolioSearchSettings = DEFAULT_SETTINGS,
+    config: PortfolioSearchSettings = DEFAULT_SETTINGS,
     seed: int = 0,
     costs: CostModel | None = None,
     on_generation: Callable[[int, int], None] | None = None,
@@ -151,32 +151,32 @@ def search_portfolios(
         trial = trials[genome.name]
         return (trial.excess_sharpe if math.isfinite(trial.excess_sharpe) else -99.0, trial.turnover)
 
-    population = rng.integers(0, sizes, size=(settings.population, len(sizes)))
+    population = rng.integers(0, sizes, size=(config.population, len(sizes)))
     values = np.array([fitness(p) for p in population])
-    for generation in range(settings.generations):
+    for generation in range(config.generations):
         rank, crowd = ranks_and_crowding(values, WEIGHTS)
         children = []
-        while len(children) < settings.population:
+        while len(children) < config.population:
             a, b = (_tournament(rng, rank, crowd) for _ in range(2))
             left, right = population[a].copy(), population[b].copy()
-            if rng.random() < settings.crossover_rate:
+            if rng.random() < config.crossover_rate:
                 swap = rng.random(len(sizes)) < 0.5
                 left[swap], right[swap] = population[b][swap], population[a][swap]
             for child in (left, right):
-                reset = rng.random(len(sizes)) < settings.mutation_rate
+                reset = rng.random(len(sizes)) < config.mutation_rate
                 child[reset] = rng.integers(0, sizes[reset])
                 children.append(child)
-        children = np.array(children[: settings.population])
+        children = np.array(children[: config.population])
         merged = np.vstack([population, children])
         merged_values = np.vstack([values, [fitness(c) for c in children]])
-        keep = select(merged_values, WEIGHTS, settings.population)
+        keep = select(merged_values, WEIGHTS, config.population)
         population, values = merged[keep], merged_values[keep]
         history.append({"generation": generation + 1, "best": float(values[:, 0].max()),
                         "median": float(np.median(values[:, 0])), "tried": len(trials)})  # fmt: skip
         if on_generation is not None:
-            on_generation(generation + 1, settings.generations)
+            on_generation(generation + 1, config.generations)
     ranked = sorted((t for t in trials.values() if math.isfinite(t.excess_sharpe)), key=lambda t: -t.excess_sharpe)
-    candidates = [t.genome for t in ranked[: settings.candidates]]
+    candidates = [t.genome for t in ranked[: config.candidates]]
     return PortfolioSearchResult(train, trials, candidates, excess, history)
 
 

@@ -131,7 +131,7 @@ def search_and_judge(
     members: pd.DataFrame,
     train: Window,
     date: pd.Timestamp,
-    settings: PortfolioSearchSettings = DEFAULT_SETTINGS,
+    config: PortfolioSearchSettings = DEFAULT_SETTINGS,
     seed: int = 0,
     costs: CostModel | None = None,
     level: float = PORTFOLIO_SEARCH_LEVEL,
@@ -140,7 +140,7 @@ def search_and_judge(
     """The search on `train`, then its candidates judged on [train.end, date] (see the module docstring)."""
     date = pd.Timestamp(date).normalize()
     held_out = Window(train.end, date + pd.Timedelta(days=1), "held_out")
-    result = search_portfolios(panel, members, train, settings, seed, costs)
+    result = search_portfolios(panel, members, train, config, seed, costs)
     return judge(result, panel.until(date), members, held_out, date, costs, level, reps)
 
 
