@@ -54,6 +54,8 @@ def test_a_passing_rule_is_deployed_nightly_and_paper_traded_with_parity(data_di
         assert tier["detectable_sharpe_50"] > 3.0  # 74 weeks cannot see much with a valid test, and it says so
         assert "data:image/png;base64," in tier["excess_plot"]
         deployed = _materialized(evolved, "deployment__deployed_configs")
+        decisions = [record.data for record in deployed["decisions"].records]  # the decision table, a row a strategy
+        assert decisions and all(row["outcome"] and row["reason"] for row in decisions)
         manifest = json.loads((data_dir / "strategies" / "deployments" / f"{deployed['version']}.json").read_text())
         rules = manifest["rules"]
         tiered = [name for name in rules if name.startswith("documented.")]  # beside them the portfolio search's passers
@@ -64,6 +66,8 @@ def test_a_passing_rule_is_deployed_nightly_and_paper_traded_with_parity(data_di
             (chosen,) = [s for s in manifest["strategies"] if s["name"] == name]
             assert chosen["stage"] == "probation" and chosen["allocation"] == 0.02  # incubation, like any newcomer
             assert chosen["probation"]["alpha"] > 0.0  # its share of the year's error budget is spent
+            (row,) = [row for row in decisions if row["strategy"] == name]
+            assert row["outcome"] == "entered probation" and row["allocation_pct"] == 2.0
         for day in PAPER_DAYS:
             paper = definitions.resolve_job_def("paper_trade").execute_in_process(instance=instance, partition_key=day)
             assert paper.success

@@ -36,6 +36,8 @@ from quant_organism.defs.validation.documented import DOCUMENTED
 from quant_organism.defs.validation.portfolio_search import PORTFOLIO
 from quant_organism.deployment import documented
 from quant_organism.deployment.decision import DecisionConfig
+from quant_organism.deployment.decision_table import COLUMNS as DECISION_COLUMNS
+from quant_organism.deployment.decision_table import decision_rows
 from quant_organism.deployment.deploy import (
     DeploymentRefused,
     OlderThanLive,
@@ -203,6 +205,7 @@ def deployed_configs(
             "cash": dg.MetadataValue.float(float(summary.get("cash") or 0.0)),
             "version": str(summary.get("version")),
             "allocations": dg.MetadataValue.md(table),
+            "decisions": _decision_table(plan, night),
             "rejected": dg.MetadataValue.json(summary["rejected"][:50]),
             "archived": dg.MetadataValue.json(summary.get("archived", [])),
             "notes": dg.MetadataValue.json(summary.get("notes", [])),
@@ -218,6 +221,14 @@ def deployed_configs(
                 metadata={"problems": dg.MetadataValue.json(problems)},
             )
         ],
+    )
+
+
+def _decision_table(plan, night) -> dg.TableMetadataValue:
+    """Every strategy the night weighed, its tier, its outcome and the reason in words (deployment/decision_table.py)."""
+    return dg.MetadataValue.table(
+        records=[dg.TableRecord(row) for row in decision_rows(plan, night)],
+        schema=dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in DECISION_COLUMNS]),
     )
 
 
