@@ -32,6 +32,7 @@ CHAIN = [
     ["evolution", "strategy_configs"],
     ["validation", "validated_strategies"],
     ["validation", "documented_tier"],
+    ["validation", "portfolio_search"],
     ["deployment", "deployed_configs"],
     ["deployment", "evolution_report"],
     ["runtime", "paper_performance"],
@@ -46,6 +47,7 @@ STEPS = {
     "evolution__strategy_configs",
     "validation__validated_strategies",
     "validation__documented_tier",  # the documented tier's verdict, beside the chain
+    "validation__portfolio_search",  # the portfolio search and its gate, beside it
     "deployment__deployed_configs",
     "deployment__evolution_report",
 }

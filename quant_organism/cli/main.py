@@ -186,6 +186,9 @@ def _evolve_phase(
     documented_path = artifacts.phase_dir("validation", day, settings.data_dir()) / "documented_tier.json"
     if documented_path.exists():
         terminal.say("      " + _documented_line(json.loads(documented_path.read_text())))
+    portfolio_path = artifacts.phase_dir("validation", day, settings.data_dir()) / "portfolio_search.json"
+    if portfolio_path.exists():  # the portfolio search's own one-line summary (validation/searched_rules.py)
+        terminal.say("      " + json.loads(portfolio_path.read_text())["summary"])
     evolution = report["phases"]["evolution"]
     if evolution.get("executor_reason") and not brief:
         terminal.say(f"      executor {evolution['executor']}: {evolution['executor_reason']}")
