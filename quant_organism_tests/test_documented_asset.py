@@ -53,6 +53,12 @@ def test_a_passing_rule_is_deployed_nightly_and_paper_traded_with_parity(data_di
         assert set(tier["families"]) == {"ts_trend", "xs_momentum", "funding_carry"}
         assert tier["detectable_sharpe_50"] > 3.0  # 74 weeks cannot see much with a valid test, and it says so
         assert "data:image/png;base64," in tier["excess_plot"]
+        rows = {record.data["rule"]: record.data for record in tier["rules"].records}  # a row and a reason per rule
+        assert len(rows) == 12 and all(row["reason"] for row in rows.values())
+        assert {name for name, row in rows.items() if row["passed"]} == set(tier["passed"])
+        assert all(
+            row["reason"].startswith("passed its family's closed e-test at 1.50%") for row in rows.values() if row["passed"]
+        )
         deployed = _materialized(evolved, "deployment__deployed_configs")
         decisions = [record.data for record in deployed["decisions"].records]  # the decision table, a row a strategy
         assert decisions and all(row["outcome"] and row["reason"] for row in decisions)

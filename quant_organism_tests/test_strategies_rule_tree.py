@@ -158,15 +158,14 @@ def test_deap_variation_stays_in_the_grammar_within_the_depth_and_is_reproducibl
 
 
 def test_where_people_read_verdicts_a_tree_shows_its_rule_in_one_line():
-    from types import SimpleNamespace
-
-    from quant_organism.defs.validation.assets import _verdict_table
     from quant_organism.validation.verdict import CandidateVerdict, ValidationMode
+    from quant_organism.validation.verdict_tables import candidate_rows
 
     rule = canonical_rule({"op": "gate", "args": [{"cond": "high_volatility"}, SMA]})
     verdicts = [CandidateVerdict(name, ValidationMode.MINIMAL, {}, None, False, ["no excess"]) for name in ("tree_a", "ema_b")]
-    table = _verdict_table(SimpleNamespace(verdicts=verdicts), {"tree_a": describe(rule)})
-    assert "| tree_a `gate(high_volatility, sma_trend)` |" in table and "| ema_b |" in table
+    rows = {row["candidate"]: row for row in candidate_rows(verdicts, {"tree_a": describe(rule)})}
+    assert rows["tree_a"]["rule"] == "gate(high_volatility, sma_trend)" and rows["ema_b"]["rule"] is None
+    assert rows["ema_b"]["reason"] == "no excess" and rows["ema_b"]["passed"] is False
 
 
 def test_trees_breed_the_same_in_every_process():

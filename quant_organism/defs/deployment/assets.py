@@ -27,6 +27,7 @@ from quant_organism.defs.shared.resources import (
     StrategyStoreResource,
     correlation_id,
 )
+from quant_organism.defs.shared.tables import metadata_table
 from quant_organism.defs.validation.assets import (
     SAMPLE_FILE,
     VALIDATED,
@@ -205,7 +206,7 @@ def deployed_configs(
             "cash": dg.MetadataValue.float(float(summary.get("cash") or 0.0)),
             "version": str(summary.get("version")),
             "allocations": dg.MetadataValue.md(table),
-            "decisions": _decision_table(plan, night),
+            "decisions": metadata_table(decision_rows(plan, night), DECISION_COLUMNS),
             "rejected": dg.MetadataValue.json(summary["rejected"][:50]),
             "archived": dg.MetadataValue.json(summary.get("archived", [])),
             "notes": dg.MetadataValue.json(summary.get("notes", [])),
@@ -221,14 +222,6 @@ def deployed_configs(
                 metadata={"problems": dg.MetadataValue.json(problems)},
             )
         ],
-    )
-
-
-def _decision_table(plan, night) -> dg.TableMetadataValue:
-    """Every strategy the night weighed, its tier, its outcome and the reason in words (deployment/decision_table.py)."""
-    return dg.MetadataValue.table(
-        records=[dg.TableRecord(row) for row in decision_rows(plan, night)],
-        schema=dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in DECISION_COLUMNS]),
     )
 
 

@@ -28,6 +28,7 @@ from quant_organism.defs.shared.resources import (
     StrategyStoreResource,
     correlation_id,
 )
+from quant_organism.defs.shared.tables import metadata_table
 from quant_organism.defs.shared.upstream import thin_window, uncovered_days
 from quant_organism.defs.validation.frames import night_frames
 from quant_organism.deployment.night import held_out_table
@@ -45,6 +46,7 @@ from quant_organism.validation.record import record_verdicts
 from quant_organism.validation.run import ValidationSettings, validate
 from quant_organism.validation.testnet_stage import TestnetConfig
 from quant_organism.validation.tiers import GENOME_SEARCH_LEVEL
+from quant_organism.validation.verdict_tables import CANDIDATE_COLUMNS, candidate_rows
 
 INCUMBENTS_FILE = "incumbents.json"  # paper records of the strategies trading when validation ran
 GENOMES_FILE = "genomes.json"  # the night's identities: name -> genes hash, and the genomes retired earlier
@@ -92,19 +94,6 @@ class ValidationRunConfig(dg.Config):
             testnet=testnet,  # type: ignore[arg-type]
             testnet_env=project_settings.testnet_environment(),
         )
-
-
-def _verdict_table(outcome, rules: dict[str, str] | None = None) -> str:
-    """The verdicts as a table; `rules`: a rule tree candidate's rule in one line (`rule_tree.describe`)."""
-    rules = rules or {}
-    lines = ["| candidate | score | passed | stages | first reason |", "|---|---|---|---|---|"]
-    for verdict in outcome.verdicts:
-        stages = ", ".join(f"{name}: {result.status.value}" for name, result in verdict.stages.items())
-        reason = (verdict.reasons or verdict.notes or [""])[0].replace("|", "/")[:90]
-        score = "—" if verdict.score is None else f"{verdict.score:.2f}"
-        name = verdict.candidate_id + (f" `{rules[verdict.candidate_id]}`" if verdict.candidate_id in rules else "")
-        lines.append(f"| {name} | {score} | {'yes' if verdict.passed else 'no'} | {stages} | {reason} |")
-    return "\n".join(lines)
 
 
 def incumbent_records(store: StrategyStore, evolution_date) -> dict[str, PaperRecord]:
@@ -332,8 +321,9 @@ def validated_strategies(
                     for name in skipped_stages
                 }
             ),
-            "verdicts": dg.MetadataValue.md(
-                _verdict_table(outcome, {n: describe(g.rule) for n, g in zip(names, genes) if g.rule})
+            "verdicts": metadata_table(
+                candidate_rows(outcome.verdicts, {n: describe(g.rule) for n, g in zip(names, genes) if g.rule}),
+                CANDIDATE_COLUMNS,
             ),
             "windows": dg.MetadataValue.json(windows.as_dict()),
             "path": dg.MetadataValue.path(str(path)),

@@ -22,12 +22,14 @@ from quant_organism.defs.automation.conditions import chain_condition
 from quant_organism.defs.evolution.assets import POPULATION
 from quant_organism.defs.shared.partitions import daily_partitions
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, StrategyStoreResource
+from quant_organism.defs.shared.tables import metadata_table
 from quant_organism.defs.validation.frames import night_frames
 from quant_organism.deployment import documented
 from quant_organism.reporting.plots import equity_curves, markdown_image
 from quant_organism.strategies.portfolio import DOCUMENTED_RULES
 from quant_organism.validation.documented import evidence_span
 from quant_organism.validation.held_out import HeldOutConfig
+from quant_organism.validation.verdict_tables import RULE_COLUMNS, rule_rows
 
 DOCUMENTED = dg.AssetKey(["validation", "documented_tier"])
 VERDICT_FILE = "documented_tier.json"
@@ -82,6 +84,7 @@ def documented_tier(
             "detectable_sharpe_80": dg.MetadataValue.float(trend.power.at_80 if trend.power else float("nan")),
             "universe": "every coin with 90 days of bars" if top is None else f"point-in-time top {top} by dollar volume",
             "summary": verdict.summary(),
+            "rules": metadata_table(rule_rows(verdict), RULE_COLUMNS),
             "excess_plot": dg.MetadataValue.md(_excess_plot(panel, documented.universe(panel, top), daily, verdict)),
             "path": dg.MetadataValue.path(str(path)),
         }

@@ -1,0 +1,16 @@
+"""Rows as Dagster table metadata: the domain's rows (dicts) and their (name, type) columns, shown on the asset page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import dagster as dg
+
+
+def metadata_table(rows: Iterable[dict], columns: Sequence[tuple[str, str]]) -> dg.TableMetadataValue:
+    """A table of `rows` with `columns` in that order (a value a row lacks is left empty)."""
+    names = [name for name, _ in columns]
+    return dg.MetadataValue.table(
+        records=[dg.TableRecord({name: row.get(name) for name in names if row.get(name) is not None}) for row in rows],
+        schema=dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in columns]),
+    )
