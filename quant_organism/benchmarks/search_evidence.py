@@ -186,7 +186,7 @@ def _search_result(verdict, candidates):
     from quant_organism.evolution.portfolio_search import PortfolioSearchResult, Trial
 
     trials = {g.name: Trial(g, math.nan, 0.0) for g in candidates}
-    return PortfolioSearchResult(verdict.train, trials, list(candidates), {}, [])
+    return PortfolioSearchResult(verdict.train, trials, list(candidates), {})
 
 
 def _sharpe(returns: pd.Series) -> float:

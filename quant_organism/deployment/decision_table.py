@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from quant_organism.deployment.decision import DeploymentPlan
 from quant_organism.deployment.documented import is_documented
 from quant_organism.deployment.night import Night
+from quant_organism.deployment.scoring import PaperRecord
 from quant_organism.strategies.portfolio_genome import PREFIX as SEARCHED_PREFIX
 
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -65,10 +66,8 @@ def _gate_reason(verdict: Mapping | None) -> str:
     return "; ".join([head, *reasons]) if reasons else head
 
 
-def _incumbent_reason(stage: str, paper) -> str:
-    days = getattr(paper, "days", 0) or 0
-    sharpe = getattr(paper, "sharpe", None)
-    record = f"{days} forward days" + (f", annual Sharpe {sharpe:.2f}" if sharpe is not None else "")
+def _incumbent_reason(stage: str, paper: PaperRecord) -> str:
+    record = f"{paper.days} forward days" + (f", annual Sharpe {paper.sharpe:.2f}" if paper.sharpe is not None else "")
     if stage == "capital":
         return f"kept with capital on its forward record ({record})"
     return f"kept on probation: its forward record ({record}) has not yet earned capital nor failed"

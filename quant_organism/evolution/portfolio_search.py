@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -91,7 +91,6 @@ class PortfolioSearchResult:
     trials: dict[str, Trial]  # every distinct genome evaluated, by name
     candidates: list[PortfolioGenome]  # best by train excess Sharpe, best first
     train_excess: dict[str, np.ndarray]  # each trial's daily train excess returns: the gate counts its effective trials
-    generations: list[dict] = field(default_factory=list)  # per generation: best and median excess Sharpe
 
     def summary(self) -> str:
         best = self.trials[self.candidates[0].name] if self.candidates else None
@@ -117,10 +116,10 @@ def train_fitness(
         returns = portfolio_returns(weights, closes, costs, funding)
         excess, _, _ = beta_matched_excess(returns[days].to_frame("r"), market[days])
         values = excess["r"].to_numpy()
-        spread = values.std()
-        sharpe = float(values.mean() / spread * math.sqrt(DAYS_PER_YEAR)) if spread > 0 else -math.inf
+        spread = values.std()  # (population deviation: the benchmarked figures were ranked by it; core.metrics uses n - 1)
+        annual = float(values.mean() / spread * math.sqrt(DAYS_PER_YEAR)) if spread > 0 else -math.inf  # never trading: last
         turnover = float(weights[days].diff().abs().sum(axis=1).mean() * DAYS_PER_YEAR)
-        return Trial(genome, sharpe, turnover), values
+        return Trial(genome, annual, turnover), values
 
     return evaluate
 
@@ -132,7 +131,6 @@ def search_portfolios(
     config: PortfolioSearchSettings = DEFAULT_SETTINGS,
     seed: int = 0,
     costs: CostModel | None = None,
-    on_generation: Callable[[int, int], None] | None = None,
 ) -> PortfolioSearchResult:
     """NSGA-II over portfolio genomes on the train window (see the module docstring)."""
     from quant_organism.evolution.nsga2 import ranks_and_crowding, select
@@ -142,7 +140,6 @@ def search_portfolios(
     sizes = np.array([len(values) for values in GRID.values()])
     trials: dict[str, Trial] = {}
     excess: dict[str, np.ndarray] = {}
-    history: list[dict] = []
 
     def fitness(individual: np.ndarray) -> tuple[float, float]:
         genome = from_indices(individual)
@@ -153,7 +150,7 @@ def search_portfolios(
 
     population = rng.integers(0, sizes, size=(config.population, len(sizes)))
     values = np.array([fitness(p) for p in population])
-    for generation in range(config.generations):
+    for _ in range(config.generations):
         rank, crowd = ranks_and_crowding(values, WEIGHTS)
         children = []
         while len(children) < config.population:
@@ -171,13 +168,9 @@ def search_portfolios(
         merged_values = np.vstack([values, [fitness(c) for c in children]])
         keep = select(merged_values, WEIGHTS, config.population)
         population, values = merged[keep], merged_values[keep]
-        history.append({"generation": generation + 1, "best": float(values[:, 0].max()),
-                        "median": float(np.median(values[:, 0])), "tried": len(trials)})  # fmt: skip
-        if on_generation is not None:
-            on_generation(generation + 1, config.generations)
     ranked = sorted((t for t in trials.values() if math.isfinite(t.excess_sharpe)), key=lambda t: -t.excess_sharpe)
     candidates = [t.genome for t in ranked[: config.candidates]]
-    return PortfolioSearchResult(train, trials, candidates, excess, history)
+    return PortfolioSearchResult(train, trials, candidates, excess)
 
 
 def _tournament(rng: np.random.Generator, rank: np.ndarray, crowd: np.ndarray) -> int:

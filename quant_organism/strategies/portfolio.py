@@ -157,19 +157,31 @@ def _ranked_book(
     closes: pd.DataFrame, eligible: pd.DataFrame, score: pd.DataFrame, rule: PortfolioRule, long_high: bool
 ) -> pd.DataFrame:
     """Long one tail of the ranking and short the other, set on rebalance days and held between, then vol-scaled."""
-    ranked = score.where(eligible)
-    raw = np.zeros(closes.shape)
-    held = np.zeros(closes.shape[1])
     rebalance = _rebalance_days(closes.index, rule.rebalance)
-    values = ranked.to_numpy()
-    alive = eligible.to_numpy()
-    for t in range(len(closes)):
-        if rebalance[t]:
-            held = _tails(values[t], rule.quantile, long_high)
-        held = np.where(alive[t], held, 0.0)  # a coin that left the universe is closed at its last bar
-        raw[t] = held
+    raw = held_positions(ranked_targets(score.where(eligible).to_numpy(), rebalance, rule.quantile, long_high), rebalance,
+                         eligible.to_numpy())  # fmt: skip
     raw_frame = pd.DataFrame(raw, index=closes.index, columns=closes.columns)
     return raw_frame.mul(_book_scale(closes, raw_frame, rule.target_vol), axis=0)
+
+
+def ranked_targets(scores: np.ndarray, rebalance: np.ndarray, quantile: float, long_high: bool) -> np.ndarray:
+    """Each rebalance day's long and short tails of the ranking (`_tails`); zeros on the other days."""
+    targets = np.zeros(scores.shape)
+    for t in np.flatnonzero(rebalance):
+        targets[t] = _tails(scores[t], quantile, long_high)
+    return targets
+
+
+def held_positions(targets: np.ndarray, rebalance: np.ndarray, alive: np.ndarray) -> np.ndarray:
+    """Positions set on rebalance days and held between: a coin holds its last rebalance day's target while it has
+    stayed in the universe every day since; one that left is closed at its last bar and stays flat until the next
+    rebalance (days x coins; flat before the first rebalance)."""
+    days = np.arange(len(targets))
+    last = np.maximum.accumulate(np.where(rebalance, days, -1))
+    dead = np.vstack([np.zeros((1, targets.shape[1]), dtype=np.int64), np.cumsum(~alive, axis=0)])  # days out, before t
+    since = np.maximum(last, 0)
+    stayed = (last >= 0)[:, None] & (dead[days + 1] - dead[since] == 0)
+    return np.where(stayed, targets[since], 0.0)
 
 
 def _tails(scores: np.ndarray, quantile: float, long_high: bool) -> np.ndarray:

@@ -40,7 +40,8 @@ from quant_organism.strategies.portfolio import (
     _book_scale,
     _checked_closes,
     _rebalance_days,
-    _tails,
+    held_positions,
+    ranked_targets,
     realised_vol,
 )
 
@@ -125,11 +126,6 @@ class PortfolioGenome:
         """The genome's name and genes, as a deployment's manifest keeps it."""
         return {"name": self.name, "family": self.family, **asdict(self.canonical)}
 
-    def indices(self) -> tuple[int, ...]:
-        """The genome as one index per gene into GRID (a canonical gene the grid lacks maps to its first value)."""
-        g = self.canonical
-        return tuple(values.index(getattr(g, gene)) if getattr(g, gene) in values else 0 for gene, values in GRID.items())
-
     def weights(
         self, closes: pd.DataFrame, members: pd.DataFrame | None = None, funding: pd.DataFrame | None = None
     ) -> pd.DataFrame:
@@ -211,7 +207,7 @@ def construct(genome: PortfolioGenome, closes: pd.DataFrame, eligible: pd.DataFr
         signs = np.sign(scores.to_numpy(dtype=float))
         if genome.direction == "long_flat":
             signs = np.clip(signs, 0.0, None)
-        raw = _held(np.where(ready, signs, 0.0), rebalance, ready)
+        raw = held_positions(np.where(ready, signs, 0.0), rebalance, ready)
         count = ready.sum(axis=1).astype(float)
         count[count == 0] = np.nan
         if genome.sizing == "vol_target":
@@ -220,31 +216,10 @@ def construct(genome: PortfolioGenome, closes: pd.DataFrame, eligible: pd.DataFr
         else:
             weights = np.where(ready, raw, 0.0) / count[:, None]
         return pd.DataFrame(np.nan_to_num(weights), index=closes.index, columns=closes.columns)
-    values = scores.where(eligible).to_numpy(dtype=float)
-    raw = np.zeros(closes.shape)
-    held = np.zeros(closes.shape[1])
-    for t in range(len(closes)):
-        if rebalance[t]:
-            held = _tails(values[t], genome.quantile, long_high=True)
-            if genome.direction == "long_flat":
-                held = 2.0 * np.clip(held, 0.0, None)  # the long tail alone, gross 1
-        held = np.where(alive[t], held, 0.0)
-        raw[t] = held
-    book = pd.DataFrame(raw, index=closes.index, columns=closes.columns)
+    targets = ranked_targets(scores.where(eligible).to_numpy(dtype=float), rebalance, genome.quantile, long_high=True)
+    if genome.direction == "long_flat":
+        targets = 2.0 * np.clip(targets, 0.0, None)  # the long tail alone, gross 1
+    book = pd.DataFrame(held_positions(targets, rebalance, alive), index=closes.index, columns=closes.columns)
     if genome.sizing == "equal":
         return book
     return book.mul(_book_scale(closes, book, genome.target_vol), axis=0)
-
-
-def _held(targets: np.ndarray, rebalance: np.ndarray, ready: np.ndarray) -> np.ndarray:
-    """Targets taken on rebalance days and held between; a coin not ready on a day is flat until the next rebalance."""
-    if rebalance.all():
-        return targets
-    out = np.zeros_like(targets)
-    held = np.zeros(targets.shape[1])
-    for t in range(len(targets)):
-        if rebalance[t]:
-            held = targets[t]
-        held = np.where(ready[t], held, 0.0)
-        out[t] = held
-    return out

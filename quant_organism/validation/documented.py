@@ -41,6 +41,7 @@ from quant_organism.core.beta import beta_matched_excess
 from quant_organism.core.metrics import sharpe
 from quant_organism.market.panel import DailyPanel
 from quant_organism.strategies.portfolio import DOCUMENTED_RULES, WARMUP_DAYS, PortfolioRule
+from quant_organism.strategies.portfolio_genome import PortfolioGenome
 from quant_organism.validation.always_valid import closed_passes, detectable_sharpe, family_pvalue, log_e_value, weekly_excess
 from quant_organism.validation.power import DetectableSharpe, effective_number
 from quant_organism.validation.sequential import BLOCK_DAYS
@@ -166,11 +167,11 @@ def runnable_rules(rules: tuple[PortfolioRule, ...], panel: DailyPanel) -> tuple
 
 def rule_returns(
     panel: DailyPanel,
-    rules: tuple[PortfolioRule, ...],
+    rules: tuple[PortfolioRule | PortfolioGenome, ...],
     members: pd.DataFrame | None = None,
     costs: CostModel | None = None,
 ) -> pd.DataFrame:
-    """Net daily returns of each rule over the whole panel (days x rule names)."""
+    """Net daily returns of each rule (pre-registered, or a searched genome) over the whole panel (days x names)."""
     columns = {}
     for rule in rules:
         weights = rule.weights(panel.closes, members, panel.funding)

@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 
 from quant_organism.backtest.costs import CostModel
-from quant_organism.backtest.portfolio import equal_weight_market, portfolio_returns
+from quant_organism.backtest.portfolio import equal_weight_market
 from quant_organism.core.artifacts import finite_or_none
 from quant_organism.core.beta import beta_matched_excess
 from quant_organism.core.metrics import sharpe
@@ -41,6 +41,7 @@ from quant_organism.evolution.portfolio_search import (
 )
 from quant_organism.market.panel import DailyPanel
 from quant_organism.strategies.portfolio_genome import PortfolioGenome
+from quant_organism.validation.documented import rule_returns
 from quant_organism.validation.power import DetectableSharpe, effective_number, plan
 from quant_organism.validation.superiority import superiority_test
 from quant_organism.validation.tiers import PORTFOLIO_SEARCH_LEVEL
@@ -162,7 +163,7 @@ def judge(
     if len(days) < MIN_HELD_OUT_DAYS or not result.candidates:
         verdict.reason = f"{len(days)} held-out day(s) < {MIN_HELD_OUT_DAYS}" if result.candidates else "no candidate"
         return verdict
-    daily = candidate_returns(result.candidates, panel, members, costs).reindex(days)
+    daily = rule_returns(panel, tuple(result.candidates), members, costs).reindex(days)
     market = equal_weight_market(panel.closes, members, panel.funding).reindex(days).fillna(0.0)
     excess, alphas, betas = beta_matched_excess(daily.fillna(0.0), market)
     test = superiority_test(excess, alpha=level, reps=reps, seed=0)
@@ -183,19 +184,6 @@ def judge(
     verdict.reach = plan(excess.to_numpy(), level)
     verdict.daily = daily
     return verdict
-
-
-def candidate_returns(
-    genomes: list[PortfolioGenome], panel: DailyPanel, members: pd.DataFrame, costs: CostModel | None = None
-) -> pd.DataFrame:
-    """Net daily returns (days x genome names) of each genome's book on the panel's point-in-time universe."""
-    columns = {}
-    for genome in genomes:
-        if genome.needs_funding and panel.funding is None:
-            continue
-        weights = genome.weights(panel.closes, members, panel.funding)
-        columns[genome.name] = portfolio_returns(weights, panel.closes, costs, panel.funding)
-    return pd.DataFrame(columns, index=panel.closes.index)
 
 
 def candidate_verdicts(verdict: SearchedVerdict) -> list[dict]:
