@@ -155,6 +155,18 @@ def partitions_start_date() -> str:
         raise ValueError(f"QUANT_ORGANISM_START_DATE={value!r}: expected a day as YYYY-MM-DD (e.g. 2023-01-01)") from None
 
 
+def partitions_end_date() -> str | None:
+    """The last day of the daily partitions when fixed by hand (`QUANT_ORGANISM_END_DATE`, YYYY-MM-DD), else None:
+    the partitions then end where the data end (`defs/shared/partitions.partitions_end`)."""
+    value = os.environ.get("QUANT_ORGANISM_END_DATE", "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise ValueError(f"QUANT_ORGANISM_END_DATE={value!r}: expected a day as YYYY-MM-DD (e.g. 2025-10-19)") from None
+
+
 def interval() -> str:
     """Bar interval of the candles (`QUANT_ORGANISM_INTERVAL`, default 1h), one the market schema knows."""
 

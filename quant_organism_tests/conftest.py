@@ -50,6 +50,13 @@ def market_data_dir() -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _partitions_end_where_the_data_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No fixed end of the partitions, and none left behind: the command line sets QUANT_ORGANISM_END_DATE when a
+    test's run reaches past its lake's end (`launch.reaching`); the empty value is no end, and it is undone after."""
+    monkeypatch.setenv("QUANT_ORGANISM_END_DATE", "")
+
+
+@pytest.fixture(autouse=True)
 def _partitions_planned_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
     """The CLI's `prepare_dagster_home` sets DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS in its process for
     range runs; a test after a CLI test in the same worker would inherit it, and under it a failed run's

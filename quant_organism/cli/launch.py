@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from quant_organism import settings
 from quant_organism.automation.job_names import EVOLVE_JOBS_BY_PRESET, INGEST_JOB, MEMORY_JOB, PAPER_JOB, REGIME_JOB
+from quant_organism.cli import code_location
 from quant_organism.core.durable import replace_text
 from quant_organism.defs.automation.orphans import worker_tags
 from quant_organism.defs.shared.upstream import CLOSED_AT_WEEKENDS, WHY_QUERY, weekend_days_only
@@ -100,7 +101,7 @@ def write_run_log(instance: dg.DagsterInstance, run_id: str, path: Path) -> None
             handle.write(f"{when} {level:<7} {run_id[:8]} {step} {kind} {text}\n")
 
 
-def failure_text(result: dg.ExecuteInProcessResult, limit: int = 500) -> str:
+def failure_text(result: dg.JobExecutionResult, limit: int = 500) -> str:
     """The first step failure of a run as "step: error" (what failed and why); a failed quality gate also names
     the partitions below it with their scores, as the materialisation recorded them. A `dagster.Failure` is
     given as its description: the class path says nothing to the person reading it."""
@@ -124,7 +125,7 @@ STEP_WRAPPER = "DagsterExecutionStepExecutionError"
 GATE_FAILURE = "DagsterAssetCheckFailedError"  # a blocking check failed after the step wrote its partitions
 
 
-def below_quality_gate(result: dg.ExecuteInProcessResult, step_key: str) -> list[str]:
+def below_quality_gate(result: dg.JobExecutionResult, step_key: str) -> list[str]:
     """The partitions below the quality gate as the step's materialisation recorded them (`failing_partitions`,
     "BTC 2025-02-11 (0.0%)"), in order, once: a range run records the same list on each partition's event."""
     failing: dict[str, None] = {}
@@ -135,7 +136,7 @@ def below_quality_gate(result: dg.ExecuteInProcessResult, step_key: str) -> list
     return list(failing)
 
 
-def sentiment_gap(result: dg.ExecuteInProcessResult) -> str | None:
+def sentiment_gap(result: dg.JobExecutionResult) -> str | None:
     """A line saying how many of a regimes run's days have no Fear & Greed value, and from which source, or None
     when every day has one: the regime gene's sentiment filter lets every such day trade, which a user reading
     the terminal should know without opening the log."""
@@ -232,12 +233,30 @@ def persistent_instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-@lru_cache(maxsize=1)
 def _definitions() -> dg.Definitions:
-    """The project's definitions, loaded once per CLI process (the environment does not change in it)."""
+    """The project's definitions, loaded again only when what their partitions are built from changed (the lake
+    grew, or `reaching` moved the end)."""
+    from quant_organism.defs.shared.partitions import partition_settings
+
+    return _definitions_for(partition_settings())
+
+
+@lru_cache(maxsize=1)
+def _definitions_for(built_for: tuple) -> dg.Definitions:
     from quant_organism.definitions import load_definitions
 
     return load_definitions()
+
+
+def reaching(last: str) -> None:
+    """Make the partitions reach `last`: a command that ingests or runs days past the lake's end moves their end
+    to its own last day (`QUANT_ORGANISM_END_DATE`, which its worker processes inherit). Without it the
+    synthetic market's and the files' partitions end where the lake does (`defs/shared/partitions.py`)."""
+    from quant_organism.defs.shared.partitions import partitions_end
+
+    end = partitions_end()
+    if end is not None and end < last:
+        os.environ["QUANT_ORGANISM_END_DATE"] = last
 
 
 PARALLEL_INGEST_MIN_COIN_DAYS = 5_000
@@ -262,6 +281,7 @@ def ingest(
     (a point-in-time universe), where its range starts instead of `first` when later: no day before a coin listed
     is asked of the source."""
     coins = tuple(coins or settings.coins())
+    reaching(last)
     firsts = [max(first, (listed or {}).get(coin) or first) for coin in coins]
     days = (pd.Timestamp(last) - pd.Timestamp(first)).days + 1
     workers = min(settings.ingest_workers(), len(coins))
@@ -281,7 +301,7 @@ def ingest(
 def _ingest_coin(instance: dg.DagsterInstance, coin: str, first: str, last: str) -> IngestSummary:
     job = _definitions().resolve_job_def(INGEST_JOB)
     tags = {RANGE_START_TAG: f"{coin}|{first}", RANGE_END_TAG: f"{coin}|{last}", **worker_tags()}
-    result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False, run_config=base_run_config())
+    result = code_location.execute(instance, job, tags=tags, run_config=base_run_config())
     if result.success:
         return IngestSummary(coin, first, last, True, result.run_id)
     steps = [e for e in result.all_events if e.is_step_failure]
@@ -312,46 +332,45 @@ def _ingest_coin_in_worker(coin: str, first: str, last: str) -> IngestSummary:
     return _ingest_coin(_worker_instance(), coin, first, last)
 
 
-def regimes(instance: dg.DagsterInstance, first: str, last: str) -> dg.ExecuteInProcessResult:
+def regimes(instance: dg.DagsterInstance, first: str, last: str) -> dg.JobExecutionResult:
     """Materialise sentiment and regimes over [first, last] in one run (the regime model refits monthly)."""
+    reaching(last)
     job = _definitions().resolve_job_def(REGIME_JOB)
     tags = {RANGE_START_TAG: first, RANGE_END_TAG: last, **worker_tags()}
-    result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False, run_config=base_run_config())
+    result = code_location.execute(instance, job, tags=tags, run_config=base_run_config())
     log.info("regimes %s..%s: %s (run %s)", first, last, "ok" if result.success else "FAILED", result.run_id)
     return result
 
 
 def evolve(
     instance: dg.DagsterInstance, day: str, preset: str = "full", ops: dict | None = None, resources: dict | None = None
-) -> dg.ExecuteInProcessResult:
+) -> dg.JobExecutionResult:
     """Run the evolution chain (population -> configs -> validated -> deployed -> report) for `day`;
     `ops` and `resources` add op and resource config (as the launchpad would), e.g. a gate or a budget."""
+    reaching(day)
     job = _definitions().resolve_job_def(EVOLVE_JOBS_BY_PRESET[preset])
     run_config = base_run_config(job, day)
     run_config["ops"] = {**run_config.get("ops", {}), **(ops or {})}
     if resources:
         run_config["resources"] = {**run_config.get("resources", {}), **resources}
-    result = job.execute_in_process(
-        instance=instance, partition_key=day, raise_on_error=False, tags=worker_tags(), run_config=run_config
-    )
+    result = code_location.execute(instance, job, partition_key=day, tags=worker_tags(), run_config=run_config)
     log.info("evolve %s (%s preset): %s (run %s)", day, preset, "ok" if result.success else "FAILED", result.run_id)
     return result
 
 
-def paper_trade(instance: dg.DagsterInstance, day: str) -> dg.ExecuteInProcessResult:
+def paper_trade(instance: dg.DagsterInstance, day: str) -> dg.JobExecutionResult:
     """Paper-trade the deployed set on `day`'s bars (the `paper_trade` job for that partition)."""
+    reaching(day)
     job = _definitions().resolve_job_def(PAPER_JOB)
-    result = job.execute_in_process(
-        instance=instance, partition_key=day, raise_on_error=False, tags=worker_tags(), run_config=base_run_config(job, day)
-    )
+    result = code_location.execute(instance, job, partition_key=day, tags=worker_tags(), run_config=base_run_config(job, day))
     log.info("paper %s: %s (run %s)", day, "ok" if result.success else "FAILED", result.run_id)
     return result
 
 
-def remember(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+def remember(instance: dg.DagsterInstance) -> dg.JobExecutionResult:
     """Refresh `reporting/research_memory` (views in the catalogue, cross-run plots) after a run."""
     job = _definitions().resolve_job_def(MEMORY_JOB)
-    return job.execute_in_process(instance=instance, raise_on_error=False, tags=worker_tags(), run_config=base_run_config())
+    return code_location.execute(instance, job, tags=worker_tags(), run_config=base_run_config())
 
 
 def in_flags_words(exc: ValidationError, flag: Callable[[str], str], note: Callable[[str], str] = lambda field: "") -> str:

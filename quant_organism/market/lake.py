@@ -234,6 +234,20 @@ class MarketLake:
                     break
         return out
 
+    def last_stored_day(self, dataset: str, coins: Iterable[str], interval: str = "1h") -> date | None:
+        """The last day any of `coins` has a stored partition of `dataset` (quality aside), None for an empty lake:
+        where the lake ends. Reads folder names only, so it is cheap enough to call whenever definitions load."""
+        last = None
+        for coin in coins:
+            folder = self.partition_path(dataset, coin, "2000-01-01", interval).parent.parent
+            if not folder.is_dir():
+                continue
+            days = sorted((e.name[len("date=") :] for e in os.scandir(folder) if e.name.startswith("date=")), reverse=True)
+            stored = next((day for day in days if (folder / f"date={day}" / DATA_FILE).exists()), None)
+            if stored:
+                last = max(last or "", stored)
+        return date.fromisoformat(last) if last else None
+
     def last_close(self, coin: str, day: str, interval: str = "1h", lookback_days: int = 7) -> float | None:
         """The last clean close before `day` (from the nearest earlier candle partition within
         `lookback_days`), the reference of the quality gate's jump rule; None when there is none."""

@@ -337,6 +337,9 @@ def serving_after_ingest(env: dict[str, str], first: str, last: str, root: Path,
         assert prepare_dagster_home() == env["DAGSTER_HOME"]
         with dg.DagsterInstance.get():
             pass
+    # The partitions end where the lake does: fixed to the ingest's last day, so the UI's code server, which
+    # loads beside the ingest, has the same ones whatever the lake holds when it loads.
+    env.setdefault("QUANT_ORGANISM_END_DATE", last)
     started = time.perf_counter()
     ingest = start_ingest(env, first, last, root / "ingest.log")
     server = start_ui(env, root / "ui.log")

@@ -20,6 +20,7 @@ from quant_organism.defs.automation.conditions import health_condition
 from quant_organism.defs.evolution.assets import POPULATION
 from quant_organism.defs.market.assets import CANDLES
 from quant_organism.defs.runtime.assets import PAPER
+from quant_organism.defs.shared.numbers import rounded
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, files_last_days
 from quant_organism.market.lake import MarketLake
 from quant_organism.reporting.plots import health_history, markdown_image
@@ -103,7 +104,7 @@ def organism_health(context: dg.AssetExecutionContext, lake: LakeResource, artif
         )
     return dg.MaterializeResult(
         metadata={
-            "score": dg.MetadataValue.float(report.score),
+            "score": rounded(report.score),
             "status": report.status,
             "components": dg.MetadataValue.md(components_table(report)),
             "history_plot": dg.MetadataValue.md(markdown_image(plot, "health over time")),

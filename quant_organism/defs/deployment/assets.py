@@ -1,7 +1,8 @@
 """Deployment assets: `deployment/deployed_configs` (guarded by a blocking check) and `deployment/evolution_report`."""
 
+import math
 import time
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import dagster as dg
@@ -18,6 +19,7 @@ from quant_organism.core.metrics import growth
 from quant_organism.defs.automation.conditions import chain_condition
 from quant_organism.defs.deployment.night import stored_night
 from quant_organism.defs.shared.history import UNIVERSE_FILE
+from quant_organism.defs.shared.numbers import rounded
 from quant_organism.defs.shared.partitions import daily_partitions
 from quant_organism.defs.shared.resources import (
     ArtifactsResource,
@@ -36,6 +38,8 @@ from quant_organism.defs.validation.assets import (
 from quant_organism.defs.validation.documented import DOCUMENTED
 from quant_organism.defs.validation.portfolio_search import PORTFOLIO
 from quant_organism.deployment import documented
+from quant_organism.deployment.budget_table import COLUMNS as BUDGET_COLUMNS
+from quant_organism.deployment.budget_table import budget_rows
 from quant_organism.deployment.decision import DecisionConfig
 from quant_organism.deployment.decision_table import COLUMNS as DECISION_COLUMNS
 from quant_organism.deployment.decision_table import decision_rows
@@ -52,6 +56,7 @@ from quant_organism.deployment.documented import is_rule
 from quant_organism.deployment.night import decide
 from quant_organism.deployment.retirements import death_report
 from quant_organism.market.frames import read_regimes
+from quant_organism.reporting.inline_figure import bar_figure
 from quant_organism.reporting.memory import deployment_rows, report_row
 from quant_organism.reporting.plots import equity_curves, markdown_image
 from quant_organism.reporting.report import budget_line, budget_summary, build_report, deployed_equity, report_markdown
@@ -203,10 +208,12 @@ def deployed_configs(
     return dg.MaterializeResult(
         metadata={
             "deployed": dg.MetadataValue.int(len(allocations)),
-            "cash": dg.MetadataValue.float(float(summary.get("cash") or 0.0)),
+            "cash": rounded(float(summary.get("cash") or 0.0), 4),
             "version": str(summary.get("version")),
             "allocations": dg.MetadataValue.md(table),
             "decisions": metadata_table(decision_rows(plan, night), DECISION_COLUMNS),
+            "probation_figure": dg.MetadataValue.md(_probation_figure(plan)),
+            "error_budgets": metadata_table(budget_rows(plan.budget, date.fromisoformat(day)), BUDGET_COLUMNS),
             "rejected": dg.MetadataValue.json(summary["rejected"][:50]),
             "archived": dg.MetadataValue.json(summary.get("archived", [])),
             "notes": dg.MetadataValue.json(summary.get("notes", [])),
@@ -342,4 +349,24 @@ def evolution_report(
             "run_id": report["run_id"],
             "path": dg.MetadataValue.path(str(json_path)),
         }
+    )
+
+
+def _probation_figure(plan) -> str:
+    """Each probationer's forward evidence against its bound: ln(1 / anytime p) over ln(1 / its level), so 1 is where
+    it is promoted to Kelly capital; oldest entry first."""
+    looks = sorted(plan.looks.items(), key=lambda item: (str(item[1].get("probation_entered")), item[0]))
+    progress = {
+        name: math.log(1.0 / max(look["probation_forward_p"], 1e-300)) / math.log(1.0 / look["probation_alpha"])
+        for name, look in looks
+        if look.get("probation_alpha")
+    }
+    if not progress:
+        return "nobody on probation tonight"
+    return bar_figure(
+        "probation",
+        progress,
+        1.0,
+        f"{len(progress)} on probation, oldest entry first (at most 12 drawn); a bar is one's forward evidence, "
+        "ln(1/anytime p) over ln(1/its level): at the dashed line, 1, it is promoted to Kelly capital",
     )

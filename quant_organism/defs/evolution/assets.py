@@ -15,6 +15,7 @@ from quant_organism.defs.automation.conditions import chain_condition, populatio
 from quant_organism.defs.market.assets import CANDLES, FUNDING
 from quant_organism.defs.market.regime import REGIME
 from quant_organism.defs.shared.history import UNIVERSE_FILE, fit_to_history, listed_days, night_universe_of
+from quant_organism.defs.shared.numbers import rounded
 from quant_organism.defs.shared.partitions import all_coins_of_day, daily_partitions, lookback_days
 from quant_organism.defs.shared.resources import (
     ArtifactsResource,
@@ -281,9 +282,9 @@ def population(
         metadata={
             "evaluations": dg.MetadataValue.int(totals["evaluations"]),
             "backtests": dg.MetadataValue.int(totals["backtests"]),
-            "evaluations_per_s": dg.MetadataValue.float(totals["evaluations_per_s"]),
-            "wall_s": dg.MetadataValue.float(totals["wall_s"]),
-            "best_score": dg.MetadataValue.float(totals["best_score"] if totals["best_score"] is not None else float("nan")),
+            "evaluations_per_s": rounded(totals["evaluations_per_s"], 1),
+            "wall_s": rounded(totals["wall_s"], 1),
+            "best_score": rounded(totals["best_score"]),
             "valid": dg.MetadataValue.int(totals["valid"]),
             "executor": totals["executor"],
             "executor_reason": totals["executor_reason"],
@@ -332,7 +333,7 @@ def strategy_configs(
     return dg.MaterializeResult(
         metadata={
             "strategies": dg.MetadataValue.int(len(configs)),
-            "best_score": dg.MetadataValue.float(configs[0].fitness_score if configs else float("nan")),
+            "best_score": rounded(configs[0].fitness_score if configs else None),
             "configs": dg.MetadataValue.md(table),
             "store": dg.MetadataValue.path(str(loader.directory)),
             "store_problems": dg.MetadataValue.json([str(p) for p in loader.problems]),

@@ -9,6 +9,7 @@ from dagster_duckdb import DuckDBResource
 from quant_organism.core.faults import fault_point
 from quant_organism.defs.automation.conditions import ingest_condition
 from quant_organism.defs.shared.keys import CANDLES, FUNDING
+from quant_organism.defs.shared.numbers import rounded
 from quant_organism.defs.shared.partitions import market_partitions, partition_coin_day
 from quant_organism.defs.shared.resources import LakeResource, MarketSource
 from quant_organism.market.ingest import IngestFailure, IngestResult, ingest_candle_days, ingest_funding_days
@@ -77,8 +78,8 @@ def _check_results(
             passed=report.passed,
             severity=dg.AssetCheckSeverity.ERROR,
             metadata={
-                "score": dg.MetadataValue.float(report.score),
-                "threshold": dg.MetadataValue.float(report.threshold),
+                "score": rounded(report.score),
+                "threshold": rounded(report.threshold),
                 "clean_rows": report.clean_rows,
                 "expected_rows": report.expected_rows,
             },
@@ -152,7 +153,7 @@ def _range_metadata(results: list[IngestResult], source: str) -> dict[str, objec
         "partitions": dg.MetadataValue.int(len(reports)),
         "rows": dg.MetadataValue.int(sum(r.clean_rows for r in reports)),
         "quarantined_rows": dg.MetadataValue.int(sum(r.quarantined_rows for r in reports)),
-        "min_quality_score": dg.MetadataValue.float(min(r.score for r in reports)),
+        "min_quality_score": rounded(min(r.score for r in reports)),
         "failing_partitions": dg.MetadataValue.json(failing[:100]),
     }
     spans = [span for r in results if (span := r.quality.bar_span()) is not None]

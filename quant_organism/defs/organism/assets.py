@@ -17,7 +17,9 @@ from pydantic import Field
 from quant_organism import settings
 from quant_organism.defs.market.assets import CANDLES, FUNDING
 from quant_organism.defs.market.regime import REGIME
+from quant_organism.defs.shared import partitions
 from quant_organism.defs.shared.history import fit_to_history
+from quant_organism.defs.shared.numbers import rounded
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource
 from quant_organism.defs.shared.upstream import days_between, missing_upstream
 from quant_organism.deployment.chain import ChainSettings
@@ -39,7 +41,11 @@ def _first_date() -> pd.Timestamp:
 
 
 retrospective_partitions = dg.TimeWindowPartitionsDefinition(
-    cron_schedule=settings.retrospective_cron(), start=_first_date().strftime("%Y-%m-%d"), fmt="%Y-%m-%d", timezone="UTC"
+    cron_schedule=settings.retrospective_cron(),
+    start=_first_date().strftime("%Y-%m-%d"),
+    end=max(partitions.END, _first_date().strftime("%Y-%m-%d")) if partitions.END else None,  # none before the first
+    fmt="%Y-%m-%d",
+    timezone="UTC",
 )
 
 
@@ -113,8 +119,8 @@ def retrospective(
             "forward_return": dg.MetadataValue.json(
                 {c: row[f"{c}_return"] for c in ("organism", "cash", "naive", "buy_and_hold", "plain_rule")}
             ),
-            "spa_pvalue": dg.MetadataValue.float(row["spa_pvalue"] if row["spa_pvalue"] is not None else float("nan")),
-            "detectable_sharpe_50": dg.MetadataValue.float(row.get("detectable_sharpe_50") or float("nan")),
+            "spa_pvalue": rounded(row["spa_pvalue"], 4),
+            "detectable_sharpe_50": rounded(row.get("detectable_sharpe_50"), 2),
             "paper_matches_backtest": dg.MetadataValue.bool(bool(row["parity_ok"])),
             "chained": dg.MetadataValue.json(summary),
             "dates": dg.MetadataValue.md(table.to_markdown(index=False, floatfmt=".4f")),

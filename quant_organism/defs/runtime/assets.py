@@ -14,6 +14,7 @@ from quant_organism.defs.automation.conditions import paper_condition
 from quant_organism.defs.deployment.assets import DEPLOYED, REPORT
 from quant_organism.defs.runtime.rules import trade_rules
 from quant_organism.defs.shared.keys import CANDLES, PAPER
+from quant_organism.defs.shared.numbers import rounded
 from quant_organism.defs.shared.partitions import all_coins_of_day, daily_partitions
 from quant_organism.defs.shared.resources import (
     ArtifactsResource,
@@ -26,6 +27,7 @@ from quant_organism.defs.shared.upstream import missing_upstream
 from quant_organism.deployment.probation import ProbationEntry
 from quant_organism.market.frame_cache import FrameCache
 from quant_organism.market.frames import load_market_frames
+from quant_organism.reporting.inline_figure import line_figure
 from quant_organism.reporting.plots import equity_curves, markdown_image
 from quant_organism.runtime import DecayRules, PaperTrader, RiskLimits, StrategyRuntimeEngine, mark_decaying, retire_decayed
 from quant_organism.runtime.forward import first_interventions
@@ -197,6 +199,9 @@ def _paper_day(context, config: PaperConfig, store, artifacts, book, frames_from
             "ledger_rows": dg.MetadataValue.json(rows),
             "decaying": dg.MetadataValue.json([v.strategy for v in decaying]),
             "paper": dg.MetadataValue.md("\n".join(table)),
+            "equity_figure": dg.MetadataValue.md(
+                line_figure("paper equity", curves, None, "each strategy's paper equity over the paper days (first three)")
+            ),
             "equity_plot": dg.MetadataValue.md(markdown_image(equity_curves(curves, "paper equity"), "paper equity")),
             "ledger": dg.MetadataValue.path(str(ledger.path)),
             "risk_events": dg.MetadataValue.json(
@@ -216,7 +221,7 @@ def _paper_day(context, config: PaperConfig, store, artifacts, book, frames_from
                     "books": dg.MetadataValue.int(len(parity) + len(ruled.parity)),
                     "rule_books": dg.MetadataValue.json([b.to_dict() for b in ruled.parity]),
                     "judged": judged,
-                    "max_equity_gap": dg.MetadataValue.float(max((b.max_equity_gap for b in parity), default=0.0)),
+                    "max_equity_gap": rounded(max((b.max_equity_gap for b in parity), default=0.0), 6),
                     "differing": dg.MetadataValue.json([b.to_dict() for b in broken][:20]),
                 },
             )

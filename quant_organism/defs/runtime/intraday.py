@@ -15,6 +15,8 @@ from quant_organism.automation.job_names import PAPER_BARS_JOB
 from quant_organism.defs.automation.conditions import hourly_paper_condition, traded_coins
 from quant_organism.defs.deployment.assets import DEPLOYED
 from quant_organism.defs.runtime.assets import PARITY_CHECK, PREVIOUS_DAY, _book_in_force, _trade, carried_frames
+from quant_organism.defs.shared.numbers import rounded
+from quant_organism.defs.shared.partitions import hourly_partitions
 from quant_organism.defs.shared.resources import (
     LakeResource,
     MarketSource,
@@ -27,7 +29,6 @@ from quant_organism.market.schema import interval_delta
 from quant_organism.runtime.operator import PolicyFileError
 
 PAPER_BARS = dg.AssetKey(["runtime", "paper_bars"])
-hourly_partitions = dg.HourlyPartitionsDefinition(start_date=f"{settings.partitions_start_date()}-00:00", timezone="UTC")
 
 
 @dg.asset(
@@ -106,7 +107,7 @@ def paper_bars(
                 metadata={
                     "books": dg.MetadataValue.int(len(traded.parity)),
                     "judged": traded.judged,
-                    "max_equity_gap": dg.MetadataValue.float(max((b.max_equity_gap for b in traded.parity), default=0.0)),
+                    "max_equity_gap": rounded(max((b.max_equity_gap for b in traded.parity), default=0.0), 6),
                     "differing": dg.MetadataValue.json([b.to_dict() for b in traded.broken][:20]),
                 },
             )

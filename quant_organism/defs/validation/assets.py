@@ -20,6 +20,7 @@ from quant_organism.core.windows import Window
 from quant_organism.defs.automation.conditions import chain_condition
 from quant_organism.defs.evolution.assets import CANDIDATES_FILE, STRATEGY_CONFIGS
 from quant_organism.defs.shared.history import listed_days
+from quant_organism.defs.shared.numbers import UNITS_OF_THE_GATE, rounded
 from quant_organism.defs.shared.partitions import daily_partitions
 from quant_organism.defs.shared.resources import (
     ArtifactsResource,
@@ -31,9 +32,12 @@ from quant_organism.defs.shared.resources import (
 from quant_organism.defs.shared.tables import metadata_table
 from quant_organism.defs.shared.upstream import thin_window, uncovered_days
 from quant_organism.defs.validation.frames import night_frames
+from quant_organism.deployment.budget_table import COLUMNS as BUDGET_COLUMNS
+from quant_organism.deployment.budget_table import budget_rows, budget_sentence
 from quant_organism.deployment.night import held_out_table
 from quant_organism.deployment.scoring import PaperRecord
 from quant_organism.deployment.selection import Retired, returning_genomes
+from quant_organism.reporting.inline_figure import histogram_figure
 from quant_organism.reporting.memory import verdict_rows
 from quant_organism.reporting.plots import markdown_image, pbo_logits
 from quant_organism.runtime.forward import span_index
@@ -293,23 +297,37 @@ def validated_strategies(
             "candidates": dg.MetadataValue.int(len(outcome.verdicts)),
             "passed": dg.MetadataValue.int(len(passed)),
             "mode": config.mode,
+            "units": UNITS_OF_THE_GATE,
             "mode_note": outcome.mode_note or "ran as configured",
-            "spa_pvalue": dg.MetadataValue.float(float(test.spa_pvalue) if test else float("nan")),
+            "spa_pvalue": rounded(test.spa_pvalue if test else None, 4),
             "superior": dg.MetadataValue.json(list(test.superior) if test else []),
-            "detectable_sharpe_50": dg.MetadataValue.float(outcome.reach.at_50 if outcome.reach else float("nan")),
-            "detectable_sharpe_80": dg.MetadataValue.float(outcome.reach.at_80 if outcome.reach else float("nan")),
+            "detectable_sharpe_50": rounded(outcome.reach.at_50 if outcome.reach else None, 2),
+            "detectable_sharpe_80": rounded(outcome.reach.at_80 if outcome.reach else None, 2),
             "what_the_gate_could_see": (
                 ("nothing passed; " if not passed else f"{len(passed)} passed; ") + outcome.reach.sentence()
                 if outcome.reach
                 else "no candidates were judged"
             ),
-            "pbo": dg.MetadataValue.float(float(pbo.pbo) if pbo else float("nan")),
+            "pbo": dg.MetadataValue.float(round(float(pbo.pbo), 3) if pbo else float("nan")),
+            "pbo_figure": dg.MetadataValue.md(
+                histogram_figure(
+                    "PBO",
+                    pbo.logits,
+                    0.0,
+                    f"logits of the train-best's held-out rank over the splits; PBO {pbo.pbo:.0%} (the share left of "
+                    "the dashed line: the train-best below the held-out median)",
+                )
+                if pbo
+                else "skipped: the validation budget ran out, or fewer than 2 valid individuals"
+            ),
             "pbo_plot": dg.MetadataValue.md(
                 markdown_image(pbo_logits(pbo.logits, pbo.pbo), "pbo")
                 if pbo
                 else "skipped: the validation budget ran out, or fewer than 2 valid individuals"
             ),
             "budget": dg.MetadataValue.json(summary["budget"]),
+            "error_budget": budget_sentence(),
+            "error_budgets": metadata_table(budget_rows(), BUDGET_COLUMNS),
             "run_id": run_id,
             "catalog": dg.MetadataValue.json(
                 {"validated": recorded.validated, "retired": len(recorded.retired), "updated": recorded.updated}

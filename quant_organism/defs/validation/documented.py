@@ -20,11 +20,15 @@ from quant_organism.core import artifacts as artifact_files
 from quant_organism.core.metrics import growth
 from quant_organism.defs.automation.conditions import chain_condition
 from quant_organism.defs.evolution.assets import POPULATION
+from quant_organism.defs.shared.numbers import UNITS_OF_THE_GATE, rounded
 from quant_organism.defs.shared.partitions import daily_partitions
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, StrategyStoreResource
 from quant_organism.defs.shared.tables import metadata_table
 from quant_organism.defs.validation.frames import night_frames
 from quant_organism.deployment import documented
+from quant_organism.deployment.budget_table import COLUMNS as BUDGET_COLUMNS
+from quant_organism.deployment.budget_table import budget_rows, budget_sentence
+from quant_organism.reporting.inline_figure import line_figure
 from quant_organism.reporting.plots import equity_curves, markdown_image
 from quant_organism.strategies.portfolio import DOCUMENTED_RULES
 from quant_organism.validation.documented import evidence_span
@@ -69,9 +73,11 @@ def documented_tier(
     artifact_files.write_frame(directory / RETURNS_FILE, daily.rename_axis("day").reset_index())
     trend = next(f for f in verdict.families if f.family == "ts_trend")
     panel = documented.frames_panel(frames)
+    curves = _best_rule_curves(panel, daily, verdict)
     return dg.MaterializeResult(
         metadata={
             "span": "the whole history before the date after the rules' warm-up: out-of-sample for rules never fitted",
+            "units": UNITS_OF_THE_GATE,
             "evidence_days": dg.MetadataValue.int(verdict.n_days),
             "passed": dg.MetadataValue.json(list(verdict.passed)),
             "families": dg.MetadataValue.json(
@@ -80,12 +86,15 @@ def documented_tier(
                     for f in verdict.families
                 }
             ),
-            "detectable_sharpe_50": dg.MetadataValue.float(trend.power.at_50 if trend.power else float("nan")),
-            "detectable_sharpe_80": dg.MetadataValue.float(trend.power.at_80 if trend.power else float("nan")),
+            "detectable_sharpe_50": rounded(trend.power.at_50 if trend.power else None, 2),
+            "detectable_sharpe_80": rounded(trend.power.at_80 if trend.power else None, 2),
             "universe": "every coin with 90 days of bars" if top is None else f"point-in-time top {top} by dollar volume",
             "summary": verdict.summary(),
             "rules": metadata_table(rule_rows(verdict), RULE_COLUMNS),
-            "excess_plot": dg.MetadataValue.md(_excess_plot(panel, documented.universe(panel, top), daily, verdict)),
+            "error_budget": budget_sentence(),
+            "error_budgets": metadata_table(budget_rows(), BUDGET_COLUMNS),
+            "excess_figure": dg.MetadataValue.md(_excess_figure(curves)),
+            "excess_plot": dg.MetadataValue.md(_excess_plot(curves)),
             "path": dg.MetadataValue.path(str(path)),
         }
     )
@@ -100,10 +109,10 @@ def read_documented(artifacts: ArtifactsResource, day: str) -> tuple[dict | None
     return artifact_files.read_json(directory / VERDICT_FILE), daily
 
 
-def _excess_plot(panel, members, daily: pd.DataFrame, verdict) -> str:
-    """Each family's best rule (largest t), its net returns compounded over the evidence span."""
+def _best_rule_curves(panel, daily: pd.DataFrame, verdict) -> dict[str, pd.Series]:
+    """Each family's best rule (largest t), its net returns compounded over the evidence span ({} before any)."""
     if verdict.start is None or not verdict.rules:
-        return "no evidence yet: the rules' warm-up is longer than the night's history"
+        return {}
     span = evidence_span(panel.closes.index, verdict.date)
     curves = {}
     for rules in DOCUMENTED_RULES.values():
@@ -113,4 +122,16 @@ def _excess_plot(panel, members, daily: pd.DataFrame, verdict) -> str:
         best = max(judged, key=lambda r: verdict.rules[r.name].t_stat if np.isfinite(verdict.rules[r.name].t_stat) else -np.inf)
         returns = daily[documented.documented_name(best.name)].reindex(span)
         curves[f"{best.name} (beta {verdict.rules[best.name].beta:.2f})"] = growth(returns)
+    return curves
+
+
+def _excess_figure(curves: dict[str, pd.Series]) -> str:
+    if not curves:
+        return "no evidence yet: the rules' warm-up is longer than the night's history"
+    return line_figure("documented tier", curves, 1.0, "growth of 1 over the evidence span, net of costs; dashed: 1")
+
+
+def _excess_plot(curves: dict[str, pd.Series]) -> str:
+    if not curves:
+        return "no evidence yet: the rules' warm-up is longer than the night's history"
     return markdown_image(equity_curves(curves, "documented tier: each family's best rule (evidence span)"), "documented tier")

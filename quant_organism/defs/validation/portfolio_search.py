@@ -17,12 +17,17 @@ from quant_organism.core import artifacts as artifact_files
 from quant_organism.core.metrics import growth
 from quant_organism.defs.automation.conditions import chain_condition
 from quant_organism.defs.evolution.assets import POPULATION
+from quant_organism.defs.shared.numbers import UNITS_OF_THE_GATE, rounded
 from quant_organism.defs.shared.partitions import daily_partitions
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, StrategyStoreResource
+from quant_organism.defs.shared.tables import metadata_table
 from quant_organism.defs.validation.frames import night_frames
 from quant_organism.deployment import documented
+from quant_organism.deployment.budget_table import COLUMNS as BUDGET_COLUMNS
+from quant_organism.deployment.budget_table import budget_rows, budget_sentence
 from quant_organism.deployment.chain import ChainSettings
 from quant_organism.deployment.chain import portfolio_search as search_night
+from quant_organism.reporting.inline_figure import line_figure
 from quant_organism.reporting.plots import equity_curves, markdown_image
 from quant_organism.strategies.portfolio_genome import PREFIX
 from quant_organism.validation.held_out import HeldOutConfig
@@ -65,17 +70,21 @@ def portfolio_search(
     artifact_files.write_frame(directory / RETURNS_FILE, daily.rename_axis("day").reset_index())
     return dg.MaterializeResult(
         metadata={
+            "units": UNITS_OF_THE_GATE,
             "span": "chosen on train; judged on the held-out days after it (never seen by the search)",
             "train": f"{verdict.train.start.date()} .. {(verdict.train.end - pd.Timedelta(days=1)).date()}",
             "held_out_days": dg.MetadataValue.int(verdict.held_out_days),
             "tried": dg.MetadataValue.int(verdict.tried),
             "effective_trials": dg.MetadataValue.float(round(verdict.effective_trials, 1)),
-            "level": dg.MetadataValue.float(verdict.level),
+            "level": rounded(verdict.level, 4),
             "spa_pvalue": dg.MetadataValue.float(round(verdict.spa_pvalue, 4)),
             "passed": dg.MetadataValue.json(verdict.passed),
             "detectable_sharpe_50": dg.MetadataValue.float(round(verdict.reach.at_50, 2) if verdict.reach else float("nan")),
             "candidates": dg.MetadataValue.md(_table(verdict)),
+            "error_budget": budget_sentence(),
+            "error_budgets": metadata_table(budget_rows(), BUDGET_COLUMNS),
             "summary": verdict.summary(),
+            "held_out_figure": dg.MetadataValue.md(_figure(verdict)),
             "held_out_plot": dg.MetadataValue.md(_plot(verdict)),
             "path": dg.MetadataValue.path(str(path)),
         }
@@ -102,6 +111,14 @@ def _table(verdict) -> str:
         lines.append(f"| {genome.name} | {f.train_excess_sharpe:.2f} | {f.held_out_excess_sharpe:.2f} | {f.beta:.2f} | "
                      f"{f.t_stat:.2f} | {'yes' if f.superior else 'no'} |")  # fmt: skip
     return "\n".join(lines)
+
+
+def _figure(verdict) -> str:
+    """The first candidates' held-out growth, small enough to show on the page."""
+    if verdict.daily.empty:
+        return f"not judged: {verdict.reason}"
+    curves = {name: growth(verdict.daily[name].fillna(0.0)) for name in [g.name for g in verdict.candidates[:2]]}
+    return line_figure("portfolio search", curves, 1.0, "growth of 1 over the held-out days; dashed: 1")
 
 
 def _plot(verdict) -> str:
