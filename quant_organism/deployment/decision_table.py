@@ -17,12 +17,12 @@ from quant_organism.deployment.night import Night
 from quant_organism.deployment.scoring import PaperRecord
 from quant_organism.strategies.portfolio_genome import PREFIX as SEARCHED_PREFIX
 
-COLUMNS: tuple[tuple[str, str], ...] = (
+COLUMNS: tuple[tuple[str, str], ...] = (  # the name, then what happened and why: what a narrow page shows first
     ("strategy", "string"),
-    ("tier", "string"),
     ("outcome", "string"),
-    ("allocation_pct", "float"),
     ("reason", "string"),
+    ("allocation_pct", "float"),
+    ("tier", "string"),
 )
 
 
