@@ -110,7 +110,7 @@ def test_many_bad_rows_fail_the_blocking_score_check_and_downstream_skips_the_pa
     result = _materialize(data_dir, tmp_path / "files")
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert not checks["quality_score"].passed and not checks["non_negative_volume"].passed
-    assert checks["quality_score"].metadata["score"].value == pytest.approx(19 / 24)
+    assert checks["quality_score"].metadata["score"].value == pytest.approx(19 / 24, abs=5e-4)  # shown to 3 places
     rows, skipped = MarketLake(data_dir / "lake").read("candles", ["BTC"], DAY, "2024-05-11")
     assert rows.empty and skipped == [f"candles/BTC/{DAY}: quality 79.2% below threshold"]
 

@@ -50,7 +50,10 @@ def test_a_passing_rule_is_deployed_nightly_and_paper_traded_with_parity(data_di
         assert evolved.success
         tier = _materialized(evolved, "validation__documented_tier")
         assert tier["evidence_days"] == 520 and tier["passed"], tier["summary"]  # the planted trend passes
-        assert set(tier["families"]) == {"ts_trend", "xs_momentum", "funding_carry"}
+        families = {record.data["family"]: record.data for record in tier["families"].records}  # a row a family
+        assert set(families) == {"ts_trend", "xs_momentum", "funding_carry"}
+        assert families["ts_trend"]["passed"] and families["ts_trend"]["reason"].startswith("passed: anytime p")
+        assert all(row["reason"] for row in families.values())
         assert tier["detectable_sharpe_50"] > 3.0  # 74 weeks cannot see much with a valid test, and it says so
         assert "data:image/png;base64," in tier["excess_plot"]
         rows = {record.data["rule"]: record.data for record in tier["rules"].records}  # a row and a reason per rule

@@ -46,9 +46,9 @@ def fresh_cli():
     from quant_organism.cli import launch
 
     saved = {k: os.environ.get(k) for k in ("DAGSTER_HOME", "QUANT_ORGANISM_INTERVAL")}  # the CLI sets both
-    launch._definitions.cache_clear()
+    launch._definitions_for.cache_clear()
     yield
-    launch._definitions.cache_clear()
+    launch._definitions_for.cache_clear()
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
@@ -322,13 +322,14 @@ def test_the_retrospective_command_resumes_and_reruns_identically(data_dir: Path
 def test_the_retrospective_asset_needs_its_previous_date_and_writes_the_track(data_dir: Path):
     import dagster as dg
 
-    from quant_organism.defs.organism.assets import RETROSPECTIVE, retrospective_partitions
     from quant_organism.reporting import retrospective_store as store
     from quant_organism_tests.support.chain import ingest_coins, project_definitions
 
+    definitions = project_definitions(data_dir)  # the partitions of this data root (an empty lake: no end yet)
+    from quant_organism.defs.organism.assets import RETROSPECTIVE, retrospective_partitions
+
     first = retrospective_partitions.get_first_partition_key()
     second = retrospective_partitions.get_next_partition_key(first)
-    definitions = project_definitions(data_dir)
     day0 = (pd.Timestamp(first) - pd.Timedelta(days=60)).strftime("%Y-%m-%d")
     day1 = (pd.Timestamp(second) + pd.offsets.MonthEnd(0)).strftime("%Y-%m-%d")
     coins = ("BTC", "ETH", "SOL", "DOGE", "XRP")
@@ -397,7 +398,7 @@ def test_a_4h_retrospective_on_the_real_1h_files_alone_builds_its_bars_and_says_
     command = ["retrospective", "--interval", "4h", "--preset", "test", "--from", "2025-06-01", "--every", "30", "--json"]
     summaries = {}
     for folder in (hourly, REAL):
-        launch._definitions.cache_clear()  # two CLI runs in one process, each with its own data root
+        launch._definitions_for.cache_clear()  # two CLI runs in one process, each with its own data root
         monkeypatch.delenv("DAGSTER_HOME", raising=False)
         monkeypatch.setenv("QUANT_ORGANISM_DATA_DIR", str(tmp_path / folder.name))
         monkeypatch.setenv("QUANT_ORGANISM_FILES_DIR", str(folder))

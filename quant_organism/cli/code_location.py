@@ -16,6 +16,7 @@ from pathlib import Path
 
 import dagster as dg
 from dagster._core.definitions.job_base import InMemoryJob
+from dagster._core.definitions.reconstruct import ReconstructableJob
 from dagster._core.definitions.repository_definition.valid_definitions import SINGLETON_REPOSITORY_NAME
 from dagster._core.execution.api import create_execution_plan, execute_run
 from dagster._core.execution.execute_in_process import merge_run_tags
@@ -39,18 +40,21 @@ def job_origin(job_name: str) -> RemoteJobOrigin:
 
 def execute(
     instance: dg.DagsterInstance,
-    job_def: dg.JobDefinition,
+    job: dg.JobDefinition | ReconstructableJob,
     *,
     run_config: Mapping[str, object] | None = None,
     tags: Mapping[str, str] | None = None,
     partition_key: str | None = None,
 ) -> dg.JobExecutionResult:
-    """Run `job_def` to the end in this process as a run of the code location (its success, run id and events)."""
+    """Run `job` to the end in this process as a run of the code location (its success, run id and events). A
+    reconstructable job (a workflow's) keeps its code origin, so a failed run can be re-executed from its failure."""
     run_config = dict(run_config or {})
+    reconstructable = isinstance(job, ReconstructableJob)
+    job_def = job.get_definition() if reconstructable else job
+    runnable = job if reconstructable else InMemoryJob(job_def)
     merged = merge_run_tags(job_def, partition_key, tags, None, instance, run_config)
-    job = InMemoryJob(job_def)
     plan = create_execution_plan(
-        job, run_config=run_config, instance_ref=instance.get_ref() if instance.is_persistent else None, tags=merged
+        runnable, run_config=run_config, instance_ref=instance.get_ref() if instance.is_persistent else None, tags=merged
     )
     run = instance.create_run_for_job(
         job_def=job_def,
@@ -58,5 +62,6 @@ def execute(
         run_config=run_config,
         tags=merged,
         remote_job_origin=job_origin(job_def.name),
+        job_code_origin=job.get_python_origin() if reconstructable else None,
     )
-    return execute_run(job, run, instance, raise_on_error=False)
+    return execute_run(runnable, run, instance, raise_on_error=False)

@@ -16,6 +16,7 @@ from pathlib import Path
 import dagster as dg
 
 from quant_organism import settings
+from quant_organism.cli import code_location
 from quant_organism.cli.launch import LaunchError, base_run_config, date_window, persistent_instance, write_run_log
 from quant_organism.cli.phases import history_window, ingest_phase
 from quant_organism.defs.automation.orphans import reap_orphaned_runs, worker_tags
@@ -70,10 +71,8 @@ def run_workflow_command(args: argparse.Namespace, terminal) -> int:
         if status is not None:
             return status
         run_config = {**base_run_config(), "ops": {"plan": {"config": {"evolution_date": day}}}}
-        with dg.execute_job(
-            reconstructable_workflow_job(path), instance, run_config=run_config, tags=worker_tags(), raise_on_error=False
-        ) as result:
-            success, run_id = result.success, result.run_id
+        result = code_location.execute(instance, reconstructable_workflow_job(path), run_config=run_config, tags=worker_tags())
+        success, run_id = result.success, result.run_id
     write_run_log(instance, run_id, terminal.log_file)
     run = instance.get_run_by_id(run_id)
     root_id = run.root_run_id or run_id

@@ -47,6 +47,44 @@ def candidate_rows(verdicts: Iterable[CandidateVerdict], rules: Mapping[str, str
     return rows
 
 
+FAMILY_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("family", "string"),
+    ("passed", "bool"),
+    ("level_pct", "float"),
+    ("anytime_p", "float"),
+    ("detectable_sharpe_50", "float"),
+    ("detectable_sharpe_80", "float"),
+    ("reason", "string"),
+)
+
+
+def family_rows(verdict: DocumentedVerdict) -> list[dict]:
+    """One row per documented family: its level, its closed test's anytime p, the Sharpe its test could see (annual,
+    of excess returns, at 50% and 80% power), and the verdict in words."""
+    return [
+        {
+            "family": f.family,
+            "passed": bool(f.superior),
+            "level_pct": _rounded(100.0 * f.level, 2),
+            "anytime_p": _rounded(f.pvalue if f.tested else None, 4),
+            "detectable_sharpe_50": _rounded(f.power.at_50 if f.power else None, 2),
+            "detectable_sharpe_80": _rounded(f.power.at_80 if f.power else None, 2),
+            "reason": _family_reason(f),
+        }  # fmt: skip
+        for f in verdict.families
+    ]
+
+
+def _family_reason(family) -> str:
+    if not family.tested:
+        return f"not judged: {family.reason}"
+    test = f"anytime p {family.pvalue:.4f} against its level {family.level:.2%}"
+    if family.superior:
+        return f"passed: {test}; rules with an edge: {', '.join(family.superior)}"
+    seen = f"; its test could see an annual excess Sharpe >= {family.power.at_50:.2f} half the time" if family.power else ""
+    return f"nothing passed: {test}{seen}"
+
+
 def rule_rows(verdict: DocumentedVerdict) -> list[dict]:
     """One row per documented rule: its family's test and level, its own figures, and why it passed or did not."""
     rows = []

@@ -33,7 +33,8 @@ from quant_organism.reporting.plots import equity_curves, markdown_image
 from quant_organism.strategies.portfolio import DOCUMENTED_RULES
 from quant_organism.validation.documented import evidence_span
 from quant_organism.validation.held_out import HeldOutConfig
-from quant_organism.validation.verdict_tables import RULE_COLUMNS, rule_rows
+from quant_organism.validation.tiers import DOCUMENTED_FAMILY_LEVELS, DOCUMENTED_LEVEL
+from quant_organism.validation.verdict_tables import FAMILY_COLUMNS, RULE_COLUMNS, family_rows, rule_rows
 
 DOCUMENTED = dg.AssetKey(["validation", "documented_tier"])
 VERDICT_FILE = "documented_tier.json"
@@ -80,12 +81,9 @@ def documented_tier(
             "units": UNITS_OF_THE_GATE,
             "evidence_days": dg.MetadataValue.int(verdict.n_days),
             "passed": dg.MetadataValue.json(list(verdict.passed)),
-            "families": dg.MetadataValue.json(
-                {
-                    f.family: {"level": f.level, "pvalue": f.pvalue if f.tested else None, "reason": f.reason}
-                    for f in verdict.families
-                }
-            ),
+            "families": metadata_table(family_rows(verdict), FAMILY_COLUMNS),
+            "detectable_sharpe_of": f"the trend family (ts_trend, {DOCUMENTED_FAMILY_LEVELS['ts_trend']:.1%} of the tier's "
+            f"{DOCUMENTED_LEVEL:.1%}); every family's is in `families`",
             "detectable_sharpe_50": rounded(trend.power.at_50 if trend.power else None, 2),
             "detectable_sharpe_80": rounded(trend.power.at_80 if trend.power else None, 2),
             "universe": "every coin with 90 days of bars" if top is None else f"point-in-time top {top} by dollar volume",
