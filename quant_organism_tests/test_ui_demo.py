@@ -12,6 +12,7 @@ kept in test-output/ui/demo.json (`python -m quant_organism.benchmarks ui --demo
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -20,10 +21,13 @@ import pytest
 
 from quant_organism_tests.support import ui_support as ui
 
-END = "2025-07-28"  # the demo's shape, shortened: evolve on END - 14 days, re-evolve after 7, paper-trade 14 days
-PAPER_DAYS, EVOLVE_EVERY = 14, 7
-COINS = "BTC,ETH,SOL"
-EVOLUTION_DATES = ["2025-07-14", "2025-07-21"]
+# The demo's shape, shortened: evolve on END - 14 days, re-evolve after 7, paper-trade 14 days, three coins.
+# QUANT_ORGANISM_UI_DEMO=full (what `bench ui --demo` sets) runs `make demo` itself: 5 coins, 97 paper days, 4 dates.
+FULL = os.environ.get("QUANT_ORGANISM_UI_DEMO") == "full"
+END = "2025-10-19" if FULL else "2025-07-28"
+PAPER_DAYS, EVOLVE_EVERY = (97, 30) if FULL else (14, 7)
+COINS = "BTC,ETH,SOL,DOGE,XRP" if FULL else "BTC,ETH,SOL"
+EVOLUTION_DATES = ["2025-07-14", "2025-08-13", "2025-09-12", "2025-10-12"] if FULL else ["2025-07-14", "2025-07-21"]
 CHROMIUM, CHROMIUM_ARGS = ui.CHROMIUM, ui.CHROMIUM_ARGS
 OUTPUT = ui.REPO_ROOT / "test-output" / "ui"
 
@@ -156,5 +160,6 @@ def test_a_newcomer_sees_runs_partitions_decisions_figures_and_automation(demo):
             visit("automation", "automation", lambda: page.get_by_text("automation_sensor").first)
         finally:
             browser.close()
-    (OUTPUT / "demo.json").write_text(json.dumps({"pages_s": seconds, "end": END, "coins": COINS}, indent=2))
+    record = {"pages_s": seconds, "end": END, "coins": COINS, "paper_days": PAPER_DAYS, "evolution_dates": EVOLUTION_DATES}
+    (OUTPUT / "demo.json").write_text(json.dumps(record, indent=2))
     print(f"\nseconds to content: {seconds}")

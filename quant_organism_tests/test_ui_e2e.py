@@ -21,6 +21,7 @@ import pytest
 from quant_organism_tests.support import ui_support as ui
 
 EVOLUTION_DATE = "2025-06-30"
+BACKFILL_DAYS = ["2025-07-01", "2025-07-02", "2025-07-03", "2025-07-04"]  # after the lake: the backfill test ingests them
 POPULATION_CONDITION = "nightly after 02:00 UTC, once the day is complete"  # its label in defs/automation/conditions.py
 COINS = "BTC,ETH"  # two coins halve the ingest; the partitions read QUANT_ORGANISM_COINS at import
 CHAIN = [
@@ -95,6 +96,9 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("ui_e2e")
     data_dir = root / "data"
     env = ui.project_env(data_dir, COINS)
+    # the backfill test ingests days after the lake's end from the UI: the partitions must reach them, as a user
+    # sets it (otherwise the synthetic market's partitions end on the lake's last day)
+    env["QUANT_ORGANISM_END_DATE"] = BACKFILL_DAYS[-1]
     first, last = date_window(EVOLUTION_DATE, load_preset("test").lookback_days)
     with ui.serving_after_ingest(env, first, last, root, timeout=300) as (server, ingest_s):
         print(
@@ -338,7 +342,6 @@ def test_launchpad_opens_each_evolution_job_with_its_preset(server):
             browser.close()
 
 
-BACKFILL_DAYS = ["2025-07-01", "2025-07-02", "2025-07-03", "2025-07-04"]
 LAUNCH_BACKFILL = """
 mutation Launch($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {
