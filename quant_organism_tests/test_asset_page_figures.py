@@ -67,3 +67,18 @@ def test_the_error_budgets_add_up_to_the_tiers_and_say_what_probation_spent():
     assert f"{100 * (first + second):.2f}% by 2 entries" in spent
     assert f"next entry's share {100 * ledger.next_alpha(date(2025, 6, 1)):.2f}%" in spent
     assert "2.5%" in budget_sentence() and "5% in any 365 days" in budget_sentence()
+
+
+def test_the_decisions_in_full_keep_every_row_and_escape_what_would_break_the_table():
+    from quant_organism.defs.shared.tables import markdown_table
+
+    rows = [
+        {"strategy": "searched.momentum.follow.cross_section.long_short.L3.q10.vol10.r1.age60", "outcome": "rejected",
+         "reason": "failed validation: p 0.31 | level 0.25%\nsee the gate"},
+        {"strategy": "documented.xs_momentum_14d", "outcome": "probation", "reason": "entered at 2.0%"},
+    ]  # fmt: skip
+    text = markdown_table(rows, [("strategy", "string"), ("outcome", "string"), ("reason", "string")]).value
+    lines = text.splitlines()
+    assert len(lines) == 2 + len(rows)
+    assert all(len(re.findall(r"(?<!\\)\|", line)) == 4 for line in lines)  # three cells a line, none split
+    assert "p 0.31 \\| level 0.25% see the gate" in text

@@ -97,6 +97,7 @@ def test_every_strategy_weighed_has_its_outcome_and_reason(demo):
     table = next(e for e in latest["metadataEntries"] if e["label"] == "decisions")["table"]["records"]
     rows = [json.loads(r) for r in table]
     assert rows and all(r.get("outcome") and r.get("reason") for r in rows), rows
+    assert "decisions_in_full" in {e["label"] for e in latest["metadataEntries"]}  # the same rows, whole, in a dialog
 
 
 def test_a_newcomer_sees_runs_partitions_decisions_figures_and_automation(demo):

@@ -29,7 +29,7 @@ from quant_organism.defs.shared.resources import (
     StrategyStoreResource,
     correlation_id,
 )
-from quant_organism.defs.shared.tables import metadata_table
+from quant_organism.defs.shared.tables import markdown_table, metadata_table
 from quant_organism.defs.validation.assets import (
     SAMPLE_FILE,
     VALIDATED,
@@ -204,6 +204,7 @@ def deployed_configs(
     for stray in strays:
         context.log.warning(f"strategy store: {stray} (left alone; not part of the deployment)")
     allocations = summary["allocations"]
+    decisions = decision_rows(plan, night)
     table = "\n".join(["| strategy | allocation |", "|---|---|"] + [f"| {n} | {w:.1%} |" for n, w in sorted(allocations.items())])
     return dg.MaterializeResult(
         metadata={
@@ -211,7 +212,8 @@ def deployed_configs(
             "cash": rounded(float(summary.get("cash") or 0.0), 4),
             "version": str(summary.get("version")),
             "allocations": dg.MetadataValue.md(table),
-            "decisions": metadata_table(decision_rows(plan, night), DECISION_COLUMNS),
+            "decisions": metadata_table(decisions, DECISION_COLUMNS),
+            "decisions_in_full": markdown_table(decisions, DECISION_COLUMNS),
             "probation_figure": dg.MetadataValue.md(_probation_figure(plan)),
             "error_budgets": metadata_table(budget_rows(plan.budget, date.fromisoformat(day)), BUDGET_COLUMNS),
             "rejected": dg.MetadataValue.json(summary["rejected"][:50]),

@@ -14,3 +14,14 @@ def metadata_table(rows: Iterable[dict], columns: Sequence[tuple[str, str]]) -> 
         records=[dg.TableRecord({name: row.get(name) for name in names if row.get(name) is not None}) for row in rows],
         schema=dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in columns]),
     )
+
+
+def markdown_table(rows: Iterable[dict], columns: Sequence[tuple[str, str]]) -> dg.MarkdownMetadataValue:
+    """The same rows as a Markdown table. Dagster clips a wide table metadata value to its column; a long Markdown
+    value opens in a dialog that scrolls, so a reason too long for a narrow page can still be read whole."""
+    names = [name for name, _ in columns]
+    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+    for row in rows:
+        cells = ["" if row.get(name) is None else str(row[name]).replace("|", "\\|").replace("\n", " ") for name in names]
+        lines.append("| " + " | ".join(cells) + " |")
+    return dg.MetadataValue.md("\n".join(lines))
