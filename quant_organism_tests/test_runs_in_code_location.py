@@ -3,6 +3,8 @@ timeline and a job's run history filter by the repository label), and partitions
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 import pytest
 
@@ -35,18 +37,19 @@ def test_a_command_line_run_belongs_to_its_job_in_the_code_location(two_coins):
 
 def test_partitions_end_at_the_lakes_last_day_and_a_command_moves_them(two_coins, monkeypatch):
     from quant_organism.cli import launch
+    from quant_organism.definitions import load_definitions
     from quant_organism.defs.shared.partitions import partitions_end
 
     assert partitions_end() is None  # an empty lake: a first ingest may ask any day
     instance = launch.persistent_instance()
     assert all(s.success for s in launch.ingest(instance, "2024-03-01", "2024-03-03", parallel=False))
     assert partitions_end() == "2024-03-03"
-    keys = launch._definitions().resolve_job_def(INGEST_JOB).partitions_def
+    keys = load_definitions().resolve_job_def(INGEST_JOB).partitions_def  # what the UI loads now
     assert max(k.keys_by_dimension["date"] for k in keys.get_partition_keys()) == "2024-03-03"
 
     # a later window moves the end with it, and its runs succeed on the new days
     assert all(s.success for s in launch.ingest(instance, "2024-03-04", "2024-03-05", parallel=False))
-    assert partitions_end() == "2024-03-05"
+    assert partitions_end() == "2024-03-05" and os.environ["QUANT_ORGANISM_END_DATE"] == "2024-03-05"
     daily = launch._definitions().resolve_job_def(INGEST_JOB).partitions_def
     assert max(k.keys_by_dimension["date"] for k in daily.get_partition_keys()) == "2024-03-05"
 

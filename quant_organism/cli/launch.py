@@ -234,11 +234,10 @@ def persistent_instance() -> dg.DagsterInstance:
 
 
 def _definitions() -> dg.Definitions:
-    """The project's definitions, loaded again only when what their partitions are built from changed (the lake
-    grew, or `reaching` moved the end)."""
-    from quant_organism.defs.shared.partitions import partition_settings
-
-    return _definitions_for(partition_settings())
+    """The project's definitions, loaded again only when the environment their partitions are built from changed
+    (another data root or universe, or `reaching` moved the end). A lake that grew under an open end needs none."""
+    key = (str(settings.data_dir()), settings.partitions_start_date(), tuple(settings.coins()), settings.partitions_end_date())
+    return _definitions_for(key)
 
 
 @lru_cache(maxsize=1)
@@ -251,9 +250,13 @@ def _definitions_for(built_for: tuple) -> dg.Definitions:
 def reaching(last: str) -> None:
     """Make the partitions reach `last`: a command that ingests or runs days past the lake's end moves their end
     to its own last day (`QUANT_ORGANISM_END_DATE`, which its worker processes inherit). Without it the
-    synthetic market's and the files' partitions end where the lake does (`defs/shared/partitions.py`)."""
+    synthetic market's and the files' partitions end where the lake does (`defs/shared/partitions.py`). An end
+    already set that covers `last` answers without reading the lake (a paper day is a call)."""
     from quant_organism.defs.shared.partitions import partitions_end
 
+    fixed = settings.partitions_end_date()
+    if fixed is not None and fixed >= last:
+        return
     end = partitions_end()
     if end is not None and end < last:
         os.environ["QUANT_ORGANISM_END_DATE"] = last

@@ -32,6 +32,16 @@ RULE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("reason", "string"),
 )
 
+FAMILY_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("family", "string"),
+    ("passed", "bool"),
+    ("level_pct", "float"),
+    ("anytime_p", "float"),
+    ("detectable_sharpe_50", "float"),
+    ("detectable_sharpe_80", "float"),
+    ("reason", "string"),
+)
+
 
 def candidate_rows(verdicts: Iterable[CandidateVerdict], rules: Mapping[str, str] | None = None) -> list[dict]:
     """One row per candidate of the search's gate: passed or not, its score, each stage's status, every reason; a rule
@@ -45,17 +55,6 @@ def candidate_rows(verdicts: Iterable[CandidateVerdict], rules: Mapping[str, str
         rows.append({"candidate": verdict.candidate_id, "rule": rules.get(verdict.candidate_id), "passed": bool(verdict.passed),
                      "score": score, "stages": stages, "reason": reason})  # fmt: skip
     return rows
-
-
-FAMILY_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("family", "string"),
-    ("passed", "bool"),
-    ("level_pct", "float"),
-    ("anytime_p", "float"),
-    ("detectable_sharpe_50", "float"),
-    ("detectable_sharpe_80", "float"),
-    ("reason", "string"),
-)
 
 
 def family_rows(verdict: DocumentedVerdict) -> list[dict]:

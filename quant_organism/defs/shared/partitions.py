@@ -34,7 +34,8 @@ def end_after(end: str | None) -> str | None:
 
 
 BUILT_FOR = partition_settings()  # load_definitions compares it with the environment of its call
-START, COINS, END = BUILT_FOR[0], BUILT_FOR[1], end_after(max(BUILT_FOR[2], BUILT_FOR[0]) if BUILT_FOR[2] else None)
+START, COINS, LAST = BUILT_FOR
+END = end_after(max(LAST, START)) if LAST else None  # Dagster's exclusive end; a lake ending before the start: one day
 daily_partitions = dg.DailyPartitionsDefinition(start_date=START, end_date=END, timezone="UTC")
 hourly_partitions = dg.HourlyPartitionsDefinition(
     start_date=f"{START}-00:00", end_date=f"{END}-00:00" if END else None, timezone="UTC"
