@@ -51,7 +51,7 @@ from . import book_kernel as kernel
 from .book import BookState, Fill, Mark, PaperBook, Trade
 from .decisions import Side, SkippedSignal, TradeDecision
 from .policy import RiskMode, RuntimePolicy, volatility_confidence
-from .risk import ASSET_CAP, DECAY_SIZE, POLICY, WEEKLY_STOP, GuardState, PortfolioGuard, RiskEvent, RiskLimits
+from .risk import ASSET_CAP, DECAY_SIZE, POLICY, VAR_SCALE, WEEKLY_STOP, GuardState, PortfolioGuard, RiskEvent, RiskLimits
 from .signals import SignalMode, SignalSource
 from .weekly_stop import SleeveStops, WeeklyStop
 
@@ -358,6 +358,7 @@ class StrategyRuntimeEngine:
             raise ValueError(f"signal_mode must be 'incremental' or 'precomputed', got {signal_mode!r}")
         self.policy = policy if policy is not None else RuntimePolicy()
         self.risk = risk if risk is not None else RiskLimits.off()
+        self.exposure_scale = 1.0  # set by a live session when the book's value at risk is over its limit
         self._interval = pd.Timedelta(days=1)  # the bar length of the run in progress (`_trade` sets it)
         self.costs = costs
         self.capital = float(capital)
@@ -801,8 +802,13 @@ class StrategyRuntimeEngine:
         self._order(strategy, coin, book, time, close, target, fraction, confidence, side, reason, out)
 
     def _risk_sized(self, strategy, coin, book, time, target, fraction, confidence, out) -> float:
-        """An entry's fraction after decay sizing and the per-asset cap (0: no room left)."""
+        """An entry's fraction after decay sizing, the value-at-risk scale and the per-asset cap (0: no room left)."""
         risk = self.risk
+        if self.exposure_scale < 1.0:
+            fraction *= self.exposure_scale
+            out.risk_events.append(
+                RiskEvent(time, VAR_SCALE, strategy.name, coin, f"value at risk over its limit: entry sized x{self.exposure_scale:.3f}")
+            )
         if strategy.config.deployment_status is DeploymentStatus.DECAYING and risk.decay_size_factor < 1.0:
             fraction *= risk.decay_size_factor
             out.risk_events.append(

@@ -32,6 +32,7 @@ BREAKER_DRAWDOWN, BREAKER_DAILY_LOSS, ASSET_CAP, DECAY_SIZE, RESET = (
     "reset",
 )
 WEEKLY_STOP = "weekly_stop"  # a probation sleeve's week lost its stop (runtime/weekly_stop.py): flat until the week ends
+VAR_SCALE = "var_scale"  # the book's value at risk is over the live session's limit: entries scaled (live_session.py)
 POLICY = "policy"  # the operator's policy makes the runtime trade otherwise than the backtest from this bar
 
 
