@@ -250,6 +250,7 @@ def test_a_clock_jump_is_recorded_and_bars_still_follow_the_exchanges_times():
     assert feed.health.clock_jumps == 1 and "clock jump of +7199.8 s" in feed.health.last_problem
     assert bars == []  # the bar is still open: the exchange's time has not reached its end
     mono[0] += 3602.0  # an hour of real time passes with no trade: the bar closes on the stream's own time
+    wall[0] += 3602.0
     with feed._lock:
         feed._check_clock()
         for bar in feed.builder.due(feed.stream_ms()):
