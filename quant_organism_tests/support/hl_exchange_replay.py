@@ -13,6 +13,10 @@ Knobs for failure paths: `book_mids` (the book the matching engine sees, e.g. mo
 `forget_orders` (orders vanish before the cancel arrives, as if filled or expired). A marketable order
 (IOC or GTC crossing the book) fills at once at mid x (1 +/- `half_spread`) when its limit allows, and is
 kept in `fills`; an IOC order that cannot match is answered with the exchange's error.
+For the live mirror: fills move the account's `positions` (served as `clearinghouseState`, the SDK's
+`user_state`); an order's client id (`c`) is kept and answered by `orderStatus` (`query_order_by_cloid`);
+`reject_next` rejects that many orders with a margin error; `fill_fraction` fills only that part of an order
+(a partial fill); a test may set `positions` itself, as a trade made outside the organism would.
 """
 
 from __future__ import annotations
@@ -47,8 +51,14 @@ class ExchangeReplay:
         self.recovered: list[str] = []
         self._oids = itertools.count(77_738_308)
         self._lock = threading.Lock()
+        self.positions: dict[str, float] = {}
+        self.by_cloid: dict[str, dict[str, Any]] = {}
+        self.reject_next = 0
+        self.fill_fraction = 1.0
         server.on_info("allMids", lambda body: {c: format_decimal(p) for c, p in self.mids.items()})
         server.on_info("openOrders", lambda body: list(self.open.values()))
+        server.on_info("clearinghouseState", lambda body: self._account())
+        server.on_info("orderStatus", self._order_status)
         server.route("/exchange", self._exchange)
 
     # ------------------------------------------------------------------------------------------
@@ -88,6 +98,10 @@ class ExchangeReplay:
             return {"error": f"Order has invalid size. asset={asset}"}
         if px * sz < 10:
             return {"error": f"Order must have minimum value of $10. asset={asset}"}
+        with self._lock:
+            if self.reject_next > 0:
+                self.reject_next -= 1
+                return {"error": f"Insufficient margin to place order. asset={asset}"}
         mid = Decimal(str(self.book_mids[coin]))
         tif = wire["t"].get("limit", {}).get("tif")
         crosses = px >= mid if wire["b"] else px <= mid
@@ -96,9 +110,14 @@ class ExchangeReplay:
         touch = mid * (1 + Decimal(str(self.half_spread))) if wire["b"] else mid * (1 - Decimal(str(self.half_spread)))
         crosses = crosses and (px >= touch if wire["b"] else px <= touch)
         if crosses:
-            fill = {"totalSz": wire["s"], "avgPx": format_decimal(float(touch)), "oid": next(self._oids)}
+            size = round(float(sz) * self.fill_fraction, sz_decimals)
+            fill = {"totalSz": format_decimal(size), "avgPx": format_decimal(float(touch)), "oid": next(self._oids)}
             with self._lock:
-                self.fills.append({"coin": coin, "side": "B" if wire["b"] else "A", **fill})
+                self.fills.append({"coin": coin, "side": "B" if wire["b"] else "A", "cloid": wire.get("c"), **fill})
+                self.positions[coin] = round(self.positions.get(coin, 0.0) + (size if wire["b"] else -size), 10)
+                if wire.get("c"):
+                    self.by_cloid[wire["c"]] = {"coin": coin, "oid": fill["oid"], "sz": wire["s"], "filled": size,
+                                                "status": "filled"}  # fmt: skip
             return {"filled": fill}
         if tif == "Ioc":
             return {"error": f"Order could not immediately match against any resting orders. asset={asset}"}
@@ -109,6 +128,22 @@ class ExchangeReplay:
             if not self.forget_orders:
                 self.open[oid] = order
         return {"resting": {"oid": oid}}
+
+    def _account(self) -> dict[str, Any]:
+        with self._lock:
+            held = [(c, p) for c, p in self.positions.items() if p != 0.0]
+        return {
+            "assetPositions": [{"type": "oneWay", "position": {"coin": c, "szi": format_decimal(p), "entryPx": "0.0"}}
+                               for c, p in held],
+            "marginSummary": {"accountValue": "0.0"}, "withdrawable": "0.0",
+        }  # fmt: skip
+
+    def _order_status(self, body: dict[str, Any]) -> dict[str, Any]:
+        known = self.by_cloid.get(str(body.get("oid")))
+        if known is None:
+            return {"status": "unknownOid"}
+        order = {"coin": known["coin"], "oid": known["oid"], "sz": known["sz"], "cloid": body["oid"]}
+        return {"status": "order", "order": {"order": order, "status": known["status"], "statusTimestamp": 0}}
 
     def _cancel(self, asset: int, oid: int) -> Any:
         with self._lock:
