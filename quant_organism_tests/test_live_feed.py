@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from quant_organism.catalog import StrategyConfig
 from quant_organism.market.live_feed import ExchangeFeed
 from quant_organism.market.sources.hyperliquid import HyperliquidSource
 from quant_organism.market.stream import BarBuilder, FeedHealth, StreamTrade
@@ -19,7 +20,6 @@ from quant_organism.runtime.ledger import PaperTrader
 from quant_organism.runtime.live_session import LiveSession
 from quant_organism.runtime.risk import RiskLimits
 from quant_organism.strategies import SeedGenes
-from quant_organism.catalog import StrategyConfig
 from quant_organism_tests.support.hl_replay_server import HyperliquidReplayServer
 from quant_organism_tests.support.hl_ws_server import HyperliquidWsServer
 
@@ -31,7 +31,9 @@ LIVE_START = pd.Timestamp("2024-01-13 12:00", tz="UTC")
 
 def _config() -> StrategyConfig:
     genes = SeedGenes.from_gene_values(
-        "donchian_breakout", "live", {"fast_period": 2, "slow_period": 5, "stop_loss": STOP, "take_profit": 0.0, "position_size": 1.0}
+        "donchian_breakout",
+        "live",
+        {"fast_period": 2, "slow_period": 5, "stop_loss": STOP, "take_profit": 0.0, "position_size": 1.0},
     )
     return StrategyConfig.from_genes(genes, fitness_score=1.0, backtest_sharpe=1.0, name="live")
 
@@ -108,7 +110,9 @@ def _live(tmp_path, rest, ws, history, live):
         frame = live[coin].rename_axis("timestamp").reset_index()
         rest.add_candles(coin, frame, "1h")
     source = HyperliquidSource(rest.url)
-    session = LiveSession(_engine(), PaperLedger(tmp_path / "live.duckdb"), interval=HOUR, history=history, out_dir=tmp_path / "live")
+    session = LiveSession(
+        _engine(), PaperLedger(tmp_path / "live.duckdb"), interval=HOUR, history=history, out_dir=tmp_path / "live"
+    )
     feed = ExchangeFeed(
         COINS, "1h", ws_url=ws.url, rest=lambda c, s, e: source.candles(c, s, e, "1h"),
         on_trade=lambda t: session.on_trade(t.coin, t.time_ms, t.price), on_bar=session.on_bar,
@@ -223,7 +227,14 @@ def test_bad_messages_are_refused_counted_and_never_crash_the_feed(tmp_path, ser
     ws.publish("BTC", t0 + 3_600_000 + 5, 101.0, 1.0, tid=2)  # next bar: closes the first
     ws.publish("BTC", t0 + 20, 99.0, 1.0, tid=3)  # out of order: for the bar already closed
     ws.publish("ETH", t0 + 20, 99.0, 1.0, tid=4)  # a coin not subscribed (the server sends only what was asked)
-    ws.send_raw(json.dumps({"channel": "trades", "data": [{"coin": "SOL", "side": "B", "px": "1", "sz": "1", "time": t0, "tid": 5, "hash": "0x"}]}))
+    ws.send_raw(
+        json.dumps(
+            {
+                "channel": "trades",
+                "data": [{"coin": "SOL", "side": "B", "px": "1", "sz": "1", "time": t0, "tid": 5, "hash": "0x"}],
+            }
+        )
+    )
     _wait(lambda: feed.health.refused["unsubscribed"] == 1, what="every message handled")
     assert [t.tid for t in trades] == [1, 2]
     assert [b["time"] for b in bars] == [LIVE_START] and bars[0]["close"] == 100.0
@@ -264,6 +275,8 @@ def test_the_bar_builder_keeps_one_open_bar_per_coin_and_refuses_late_trades():
     assert builder.accept(StreamTrade("BTC", 10, 100.0, 1.0, 1), health) == (True, [])
     assert builder.accept(StreamTrade("BTC", 20, 103.0, 2.0, 2), health)[0]
     taken, closed = builder.accept(StreamTrade("BTC", 3_600_010, 99.0, 1.0, 3), health)
-    assert taken and [(b.open, b.high, b.low, b.close, b.volume, b.trades) for b in closed] == [(100.0, 103.0, 100.0, 103.0, 3.0, 2)]
+    assert taken and [(b.open, b.high, b.low, b.close, b.volume, b.trades) for b in closed] == [
+        (100.0, 103.0, 100.0, 103.0, 3.0, 2)
+    ]
     assert builder.accept(StreamTrade("BTC", 30, 1.0, 1.0, 4), health) == (False, [])
     assert health.refused["out_of_order"] == 1

@@ -554,6 +554,12 @@ def build_parser() -> argparse.ArgumentParser:
     from quant_organism.cli import policy as policy_cli
 
     policy_cli.add_parser(sub)
+    from quant_organism.cli import live as live_cli
+
+    live_cli.add_parser(sub)
+    from quant_organism.cli import dashboard as dashboard_cli
+
+    dashboard_cli.add_parser(sub)
     ui = sub.add_parser("ui", help="start the Dagster UI (dg dev) on the project's instance")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)

@@ -93,14 +93,14 @@ class ExchangeBook:
         exchange,
         address: str,
         journal_path: str | Path,
-        config: MirrorConfig = MirrorConfig(),
+        config: MirrorConfig | None = None,
         *,
         alert: Callable[[str, str], None] = lambda kind, message: None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.exchange, self.info, self.address = exchange, exchange.info, address
         self.journal = OrderJournal(journal_path)
-        self.config, self.alert, self.sleep = config, alert, sleep
+        self.config, self.alert, self.sleep = config or MirrorConfig(), alert, sleep
         self.positions: dict[str, float] = self._journal_positions()
         self.killed = False
 
@@ -185,7 +185,7 @@ class ExchangeBook:
             try:
                 answer = self.exchange.order(coin, is_buy, abs(delta), px, {"limit": {"tif": "Ioc"}},
                                              reduce_only=reduce_only, cloid=_cloid(cloid))  # fmt: skip
-            except Exception as exc:  # no answer: the exchange may have it; look it up before sending again
+            except Exception as exc:  # noqa: BLE001 - no answer: the exchange may have it; look it up before sending again
                 last = f"no answer: {str(exc)[:200]}"
                 if self._filled_meanwhile(cloid, coin, is_buy):
                     return self.journal.latest()[cloid]
@@ -212,14 +212,16 @@ class ExchangeBook:
                   "slippage_bps": round(sign * (avg / intent["reference_px"] - 1.0) * 1e4, 3), "at": time.time()}  # fmt: skip
         self.journal.write(record)
         if status == PARTIAL:
-            self.alert("partial_fill", f"{coin} {intent['side']}: filled {filled:g} of {intent['sz']:g}; the rest at the next bar")
+            self.alert(
+                "partial_fill", f"{coin} {intent['side']}: filled {filled:g} of {intent['sz']:g}; the rest at the next bar"
+            )
         return {**intent, **record}
 
     def _filled_meanwhile(self, cloid: str, coin: str, is_buy: bool) -> bool:
         """After a lost answer: did the exchange take the order? Then its fill is the position's."""
         try:
             answer = self.info.query_order_by_cloid(self.address, _cloid(cloid))
-        except Exception:  # still unreachable: the retry decides
+        except Exception:  # noqa: BLE001 - still unreachable: the retry decides
             return False
         if not (isinstance(answer, dict) and answer.get("status") == "order" and answer["order"]["status"] == "filled"):
             return False

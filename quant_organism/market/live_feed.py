@@ -129,7 +129,7 @@ class ExchangeFeed:
             try:
                 info.ws_manager.ws.keep_running = False
                 info.disconnect_websocket()
-            except Exception as exc:  # a socket already gone: nothing left to close
+            except Exception as exc:  # noqa: BLE001 - a socket already gone: nothing left to close
                 log.debug("closing the websocket: %s", exc)
 
     # --- messages -------------------------------------------------------------------------------
@@ -216,7 +216,7 @@ class ExchangeFeed:
         """Deliver `coin`'s REST bars in [start, end); False when the exchange did not answer."""
         try:
             frame = self.rest(coin, pd.Timestamp(start_ms, unit="ms", tz="UTC"), pd.Timestamp(end_ms, unit="ms", tz="UTC"))
-        except Exception as exc:  # retried on the next tick; the health record says why
+        except Exception as exc:  # noqa: BLE001 - retried on the next tick; the health record says why
             self.health.last_problem = f"REST candles for {coin}: {str(exc)[:200]}"
             return False
         for row in frame.sort_values("timestamp").itertuples(index=False):
@@ -289,7 +289,7 @@ class ExchangeFeed:
                 if self.wait_connected(timeout=max(2.0, delay)):
                     break
                 raise ConnectionError("the websocket did not open")
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure of the SDK or the network
                 with self._lock:
                     self.health.last_problem = f"reconnect: {str(exc)[:200]}"
                 self._disconnect()

@@ -807,7 +807,9 @@ class StrategyRuntimeEngine:
         if self.exposure_scale < 1.0:
             fraction *= self.exposure_scale
             out.risk_events.append(
-                RiskEvent(time, VAR_SCALE, strategy.name, coin, f"value at risk over its limit: entry sized x{self.exposure_scale:.3f}")
+                RiskEvent(
+                    time, VAR_SCALE, strategy.name, coin, f"value at risk over its limit: entry sized x{self.exposure_scale:.3f}"
+                )
             )
         if strategy.config.deployment_status is DeploymentStatus.DECAYING and risk.decay_size_factor < 1.0:
             fraction *= risk.decay_size_factor

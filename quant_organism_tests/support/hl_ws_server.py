@@ -146,7 +146,11 @@ class HyperliquidWsServer:
         """The four (time ms, price, size) trades that trace `bar` (module docstring)."""
         t0 = int(pd.Timestamp(start).value // 1_000_000)
         rising = bar["close"] >= bar["open"]
-        path = [bar["open"], bar["low"], bar["high"], bar["close"]] if rising else [bar["open"], bar["high"], bar["low"], bar["close"]]
+        path = (
+            [bar["open"], bar["low"], bar["high"], bar["close"]]
+            if rising
+            else [bar["open"], bar["high"], bar["low"], bar["close"]]
+        )
         size = float(bar["volume"]) / 4.0
         return [(t0 + k * (interval_ms // 4) + 1, float(p), size) for k, p in enumerate(path)]
 
