@@ -33,6 +33,7 @@ SNAPSHOT: dict[str, list[str]] = {
     # each date starts from the previous date's deployment, on the lake's history before it
     "organism/retrospective": ["market/candles", "market/funding_rates", "market/regime", "organism/retrospective"],
     "operations/health": [],
+    "runtime/live_feed": [],  # observed from the live process's health record (python -m quant_organism live)
     "reporting/research_memory": ["deployment/evolution_report"],
 }
 
