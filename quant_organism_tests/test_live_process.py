@@ -30,7 +30,9 @@ def _deploy(root) -> None:
     window = DataWindow(start=datetime(2024, 1, 1, tzinfo=timezone.utc), end=datetime(2024, 6, 1, tzinfo=timezone.utc),
                         coins=("BTC",), interval="1h")  # fmt: skip
     genes = SeedGenes.from_gene_values(
-        "donchian_breakout", "breakout", {"fast_period": 2, "slow_period": 5, "stop_loss": 0.0, "take_profit": 0.0, "position_size": 1.0}
+        "donchian_breakout",
+        "breakout",
+        {"fast_period": 2, "slow_period": 5, "stop_loss": 0.0, "take_profit": 0.0, "position_size": 1.0},
     )
     config = StrategyConfig.from_genes(genes, fitness_score=1.0, backtest_sharpe=1.0, data_window=window, name="breakout")
     store = StrategyStore(root / STORE_DIR)

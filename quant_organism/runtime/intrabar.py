@@ -80,8 +80,8 @@ class IntrabarWatch:
                 key[0], key[1], s.direction, s.units, s.cash, s.stop_price, s.take_profit_price,
                 armed=s.direction != 0 and not changes and not s.bankrupt,
             )  # fmt: skip
-            if s.last_close is not None:
-                self.prices.setdefault(key[1], s.last_close)
+            if s.last_close is not None:  # the close just processed is the price until the next trade
+                self.prices[key[1]] = s.last_close
 
     def on_price(self, coin: str, time: pd.Timestamp, price: float) -> list[IntrabarExit]:
         """A trade of `coin`: the exits it fires (each book at most once per bar)."""

@@ -29,7 +29,10 @@ def live_metadata(now: pd.Timestamp | None = None) -> tuple[str | None, dict]:
     root = settings.data_dir() / LIVE_DIR
     health = FeedHealth.read(root / "health.json")
     if health is None:
-        return None, {"status": "not running", "note": "no live process has written a health record (python -m quant_organism live)"}
+        return None, {
+            "status": "not running",
+            "note": "no live process has written a health record (python -m quant_organism live)",
+        }
     now = now or pd.Timestamp.now(tz="UTC")
     age = None if health.last_message_at is None else (now - pd.Timestamp(health.last_message_at)).total_seconds()
     status = "stale" if health.state == "connected" and age is not None and age > STALE_AFTER_S else health.state
