@@ -280,3 +280,21 @@ def test_the_bar_builder_keeps_one_open_bar_per_coin_and_refuses_late_trades():
     ]
     assert builder.accept(StreamTrade("BTC", 30, 1.0, 1.0, 4), health) == (False, [])
     assert health.refused["out_of_order"] == 1
+
+
+def test_a_breaker_level_passed_intrabar_is_alerted_and_empties_the_exchange_books_targets(tmp_path):
+    history, live = _market()
+    engine = StrategyRuntimeEngine([_config()], coins=COINS, policy=RuntimePolicy.backtest_parity(), signal_mode="precomputed",
+                                   risk=RiskLimits(max_drawdown=0.5, daily_loss=0.001, max_asset_exposure=None))  # fmt: skip
+    session = LiveSession(engine, PaperLedger(tmp_path / "l.duckdb"), interval=HOUR, history=history, out_dir=tmp_path / "live")
+    halts: list[str] = []
+    session.on_breaker.append(halts.append)
+    for k in range(2):
+        for coin in COINS:
+            session.on_bar({"coin": coin, "time": LIVE_START + k * HOUR, **live[coin].iloc[k].to_dict()})
+    assert session.targets() and session.halted is None  # long both coins after the second close
+    t = int((LIVE_START + 2 * HOUR).value // 1_000_000) + 60_000
+    for coin in COINS:
+        session.on_trade(coin, t, float(live[coin]["open"].iloc[2]) * 0.99)  # the day's loss passes 0.1%
+    assert session.halted and "daily loss" in halts[0] and session.targets() == {}
+    assert any(a["kind"] == "intrabar_breaker_daily_loss" for a in session.alerts)

@@ -36,6 +36,7 @@ class LiveProcess:
         if book is not None:
             session.on_close.append(lambda t: self._orders.put(("bar", t.isoformat())))
             session.on_exit.append(lambda e: self._orders.put(("intrabar", f"{e.bar_time.isoformat()}/{e.strategy}")))
+            session.on_breaker.append(lambda why: self._orders.put(("breaker", why)))
 
     @classmethod
     def build(cls, root: Path, args: argparse.Namespace) -> LiveProcess:
@@ -71,6 +72,7 @@ class LiveProcess:
                 signal.signal(sig, lambda *_: self.stop.set())
         if self.book is not None:
             self.book.reconcile(self.session.watch.prices)
+            self._paper_start = self.session.engine.portfolio_equity()
             threading.Thread(target=self._mirror, daemon=True, name="exchange-book").start()
         self.feed.start()
         print(f"live: {len(self.session.engine.books)} books on {', '.join(self.session.engine.coins())}; state in "
@@ -99,8 +101,22 @@ class LiveProcess:
                 if kind == "bar":
                     self.book.reconcile(self.session.watch.prices)
                 self.book.follow(self.session.targets(), self.session.watch.prices, bar=bar, reason=kind)
+                if kind == "bar":
+                    self._side_by_side(bar)
             except Exception as exc:  # noqa: BLE001 - the exchange failing must not stop the paper book; it is alerted
                 self.session.alert("exchange_book", f"{kind} {bar}: {str(exc)[:200]}")
+
+    def _side_by_side(self, bar: str) -> None:
+        """The paper and exchange books at this close (`live/books.jsonl`): positions, P&L since the mirror began (the
+        paper book's scaled by the capital ratio), and the difference."""
+        prices, ratio = self.session.watch.prices, self.book.config.capital_ratio
+        paper = (self.session.engine.portfolio_equity() - self._paper_start) * ratio
+        exchange = self.book.pnl(prices)
+        record = {"bar": bar, "paper_pnl": paper, "exchange_pnl_before_fees": exchange, "difference": exchange - paper,
+                  "paper_targets": self.session.targets(), "exchange_positions": dict(self.book.positions),
+                  "fills": self.book.summary()}  # fmt: skip
+        with open(self.root / LIVE_DIR / "books.jsonl", "a") as handle:
+            handle.write(json.dumps(record, default=str) + "\n")
 
     def _kill(self) -> None:
         request = json.loads((self.root / KILL_FILE).read_text() or "{}")

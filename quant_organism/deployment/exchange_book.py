@@ -243,6 +243,15 @@ class ExchangeBook:
             self.positions[intent["coin"]] = self.positions.get(intent["coin"], 0.0) + sign * filled
         self.journal.write(record)
 
+    def pnl(self, prices: Mapping[str, float]) -> float:
+        """The exchange book's P&L before fees since its journal began: the fills' cash plus the positions at `prices`."""
+        cash = 0.0
+        for record in self.journal.latest().values():
+            if record.get("status") in (FILLED, PARTIAL) and record.get("avg_px") is not None:
+                sign = 1.0 if record["side"] == "buy" else -1.0
+                cash -= sign * float(record["filled_sz"]) * float(record["avg_px"])
+        return cash + sum(units * prices.get(coin, 0.0) for coin, units in self.positions.items())
+
     def summary(self) -> dict[str, Any]:
         """What the journal says: orders, fills, partial fills, give-ups, and the fills' mean slippage."""
         latest = list(self.journal.latest().values())

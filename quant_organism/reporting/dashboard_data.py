@@ -65,6 +65,13 @@ def live_summary(root: Path) -> dict[str, str]:
     var = state.get("var") or {}
     breakers = state.get("breakers") or {}
     tripped = breakers.get("tripped") or ", ".join(breakers.get("intrabar") or []) or "none"
+    books = _last_line(root / LIVE_DIR / "books.jsonl")
+    exchange = (
+        "not mirrored"
+        if books is None
+        else f"P&L {_num(books.get('exchange_pnl_before_fees'), '+,.2f')} before fees vs paper {_num(books.get('paper_pnl'), '+,.2f')}, "
+        f"mean fill {_num((books.get('fills') or {}).get('mean_slippage_bps'), '+.1f')} bps from the paper price"
+    )
     return {
         "status": f"last bar {state.get('last_bar') or '—'}, updated {str(state.get('updated_at'))[:19]}",
         "equity": _num(state.get("equity"), ",.2f"),
@@ -73,7 +80,16 @@ def live_summary(root: Path) -> dict[str, str]:
         "VaR 99% 1d": f"{_pct(var.get('var'))} (ES {_pct(var.get('es'))}; limit {_pct(state.get('var_limit'))}; "
         f"scale x{_num(state.get('scale'), '.3f')})",
         "breakers": tripped,
+        "exchange": exchange,
     }
+
+
+def _last_line(path: Path) -> dict | None:
+    try:
+        lines = path.read_text().splitlines()
+        return json.loads(lines[-1]) if lines else None
+    except (OSError, ValueError):
+        return None
 
 
 def live_positions(root: Path) -> Section:

@@ -7,12 +7,15 @@
 - **between closes** (intrabar.py): each trade moves the book's live equity and fires stops and take-profits at
   the first price past their level. After the bar's close each intrabar exit is written beside the exit the
   bar-close book made (`intrabar_fills.jsonl`), so the gap between the two prices is measured;
+- **the breakers' levels** on the live equity: the first trade past one is alerted and the exchange book is
+  flattened and kept flat (`halted`); the engine itself trips at the close, on the close's equity, as the paper
+  job does, so the ledger stays bar-close processing's;
 - **value at risk** (value_at_risk.py) at every close, over the positions held: when it exceeds `var_limit`
   (a fraction of equity) the book's exposure is scaled by limit / VaR. The engine scales new entries
   (`StrategyRuntimeEngine.exposure_scale`), and `targets()`, which the exchange mirror follows, scales what is
   held. A breach is an alert.
 
-Listeners (`on_exit`, `on_close`) let the exchange mirror act on the same events. The session writes its
+Listeners (`on_exit`, `on_close`, `on_breaker`) let the exchange mirror act on the same events. The session writes its
 state (`state.json`: positions, equity, drawdown, VaR, the last alerts) at each close and at most once a
 second between closes; the dashboard reads it. Alerts are also appended to `alerts.jsonl`.
 """
@@ -76,6 +79,8 @@ class LiveSession:
         self.late_bars = 0
         self.on_exit: list[Callable[[IntrabarExit], None]] = []
         self.on_close: list[Callable[[pd.Timestamp], None]] = []
+        self.on_breaker: list[Callable[[str], None]] = []
+        self.halted: str | None = None  # a breaker's level was passed intrabar: the exchange book holds nothing
         self._written = 0.0
         self._breached: set[str] = set()
         self._restore()
@@ -108,17 +113,26 @@ class LiveSession:
         self.write_state()
         return fired
 
+    def live_equity(self) -> float:
+        """The portfolio's equity now: its books marked at the last trades, plus the capital no strategy holds."""
+        idle = self.engine.portfolio_equity() - sum(book.state.equity for book in self.engine.books.values())
+        return self.watch.equity() + idle if self.watch.books else self.engine.portfolio_equity()
+
     def _watch_breakers(self, at: pd.Timestamp) -> None:
         """The breakers' levels against live equity: an alert on the first trade past one (the engine trips at
         the close, on the close's equity, as bar-close processing does)."""
-        equity = self.watch.equity()
+        equity = self.live_equity()
         self.peak = max(self.peak, equity)
         limits = self.engine.risk
         drawdown, day_loss = fall_from(self.peak, equity), fall_from(self.day_start, equity) if self.day_start else 0.0
         for kind, value, limit in (("drawdown", drawdown, limits.max_drawdown), ("daily_loss", day_loss, limits.daily_loss)):
             if limit is not None and value >= limit and kind not in self._breached:
                 self._breached.add(kind)
-                self.alert("intrabar_breaker_" + kind, f"live {kind.replace('_', ' ')} {value:.1%} >= {limit:.0%}", at)
+                why = f"live {kind.replace('_', ' ')} {value:.1%} >= {limit:.0%}"
+                self.alert("intrabar_breaker_" + kind, why + ": the exchange book is flattened and kept flat", at)
+                self.halted = self.halted or why
+                for listener in self.on_breaker:
+                    listener(why)
 
     # --- closes --------------------------------------------------------------------------------------
     def on_bar(self, bar: Mapping[str, Any]) -> list[pd.Timestamp]:
@@ -193,7 +207,11 @@ class LiveSession:
         self._append("var.jsonl", [json.dumps({"time": t.isoformat(), **self.var.to_dict(), "scale": self.scale})])
 
     def targets(self) -> dict[str, float]:
-        """Units per coin the exchange should hold: the paper positions after intrabar exits, times the VaR scale."""
+        """Units per coin the exchange should hold: the paper positions after intrabar exits, times the VaR scale;
+        nothing once a breaker's level was passed intrabar (until the process restarts on a new deployment, as the
+        engine's breaker suspends entries until the next deployment)."""
+        if self.halted is not None:
+            return {}
         return {coin: units * self.scale for coin, units in self.watch.positions().items()}
 
     # --- records -------------------------------------------------------------------------------------
@@ -210,7 +228,7 @@ class LiveSession:
             handle.write("".join(line + "\n" for line in lines))
 
     def state(self) -> dict[str, Any]:
-        equity = self.watch.equity() if self.watch.books else self.engine.portfolio_equity()
+        equity = self.live_equity()
         books = []
         for key, book in self.engine.books.items():
             s, watched = book.state, self.watch.books.get(key)
