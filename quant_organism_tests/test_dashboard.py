@@ -1,4 +1,4 @@
-"""The terminal dashboard in Textual's pilot, on a populated fixture instance (benchmarks/live.populate: the live
+"""The terminal dashboard in Textual's pilot, on a populated fixture instance (benchmarks/live_book.populate: the live
 session's own state and alerts, probationers whose records went through ProbationEntry.update, both tiers'
 verdicts, an evolution's statistics): every section shows, it writes nothing, and the kill switch asks for a
 confirmation before it writes the request the live process acts on."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from quant_organism.benchmarks.live import populate
+from quant_organism.benchmarks.live_book import populate
 from quant_organism.cli.dashboard_app import Dashboard
 from quant_organism.reporting.dashboard_data import KILL_FILE
 

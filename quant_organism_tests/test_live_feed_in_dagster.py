@@ -6,7 +6,7 @@ from __future__ import annotations
 import dagster as dg
 import pandas as pd
 
-from quant_organism.defs.runtime.live_feed import LIVE_FEED, live_feed_sensor, live_metadata
+from quant_organism.defs.runtime.live_observed import LIVE_FEED, live_feed_sensor, live_metadata
 from quant_organism.market.stream import FeedHealth
 
 

@@ -14,7 +14,7 @@ BENCHMARKS = {
     "demo": "quant_organism.benchmarks.demo",
     "scale": "quant_organism.benchmarks.scale",
     "ui": "quant_organism.benchmarks.ui",
-    "live": "quant_organism.benchmarks.live",
+    "live": "quant_organism.benchmarks.live_book",
 }
 
 
