@@ -39,6 +39,7 @@ CHAIN = [
     ["runtime", "paper_performance"],
     ["runtime", "paper_bars"],
     ["operations", "health"],
+    ["runtime", "live_feed"],  # observed from the live process (python -m quant_organism live)
     ["reporting", "research_memory"],
     ["organism", "retrospective"],
 ]
