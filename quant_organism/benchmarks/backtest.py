@@ -131,7 +131,7 @@ def time_paired(candles, funding, genes, sample, signals) -> dict:
     vectorbt on it, then one pass of ours over the whole population. Each rate is its work over its summed time.
 
     Why interleaved: this machine's speed switches between two modes, one about 1.6 times the other, every few
-    seconds (a plain Python loop: 27 or 50 ms, docs/measurements.md), so a best-of-three of ours taken before a
+    seconds (a plain Python loop: 27 or 50 ms, docs/history/2026-11-29-measurements.md), so a best-of-three of ours taken before a
     3 s pass of the peer put the ratio anywhere between x320 and x640 in one evening. Here each side is sampled
     through the same seconds in slices of comparable length (a pass of ours and a genome of a peer are each
     0.1-0.2 s), and both are means: the same estimator for both sides, as `KernelRate` is for evolution."""

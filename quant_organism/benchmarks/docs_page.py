@@ -25,8 +25,8 @@ HEADER = """# Benchmarks
 
 Generated: each section is written by the command it names, run with `--docs` (for example
 `python -m quant_organism.benchmarks scale --json --universe50 --docs`); do not edit the figures by hand, rerun
-the command. The dated history of earlier runs, with what changed between them, is in
-[measurements.md](measurements.md).
+the command. What the figures mean and how to measure is in [performance.md](performance.md); the dated history
+of earlier runs is in [history/2026-11-29-measurements.md](history/2026-11-29-measurements.md).
 """
 
 

@@ -3,7 +3,7 @@
 `bench backtest` times 500 technical genomes on a year of hourly bars; `bench evolution` times the same
 workload in its own process right beside each evolution run, so that evolution's share of the kernel rate
 compares two figures measured minutes apart at most, not two processes run at different moments (on a
-machine whose speed drifts, that drift was most of the spread between runs: docs/measurements.md).
+machine whose speed drifts, that drift was most of the spread between runs: docs/history/2026-11-29-measurements.md).
 """
 
 from __future__ import annotations

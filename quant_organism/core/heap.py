@@ -3,7 +3,7 @@
 Why: scoring a population allocates its indicator tables afresh on every call (a 500-genome pass over a year of
 hourly bars: about 33 MB in blocks of 0.1-7 MB). glibc serves blocks that large from their own `mmap` and
 unmaps them on free (or trims them off the heap's top), so every call faulted that memory in again: 8,265 minor
-page faults and 20-48 ms of system time in a 130-155 ms pass, a quarter of it (docs/measurements.md,
+page faults and 20-48 ms of system time in a 130-155 ms pass, a quarter of it (docs/history/2026-11-29-measurements.md,
 2026-11-27). With these two limits raised, a freed block stays in the heap and the next call reuses it: no
 faults from the third call on. The cost: memory a process frees stays with it until it exits (the heap's top up
 to `TRIM_THRESHOLD_BYTES`, as blocks inside the heap always did); a run's peak does not grow, since a kept block is

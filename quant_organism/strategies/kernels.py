@@ -33,7 +33,7 @@ def _blank_table(rows: int, bars: int) -> np.ndarray:
 def _nan_table(rows: int, bars: int) -> np.ndarray:
     """A (rows, bars) table of NaN for the kernels to fill, allocated by numpy rather than inside compiled code:
     measured on a fresh 500-genome year, the tables numba allocated itself cost 13,358 minor page faults (a
-    quarter of `bench backtest`'s time, in system time), numpy's about 8,200 (docs/measurements.md)."""
+    quarter of `bench backtest`'s time, in system time), numpy's about 8,200 (docs/history/2026-11-29-measurements.md)."""
     return np.full((rows, bars), np.nan)
 
 
