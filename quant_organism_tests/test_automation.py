@@ -23,9 +23,9 @@ from quant_organism import automation as orch
 from quant_organism.catalog import StrategyStore
 from quant_organism.defs.automation import conditions, sensors
 from quant_organism.defs.automation.orphans import reap_orphaned_runs, worker_tags
-from quant_organism.defs.jobs.jobs import ingest_job
+from quant_organism.defs.jobs.pipeline_jobs import ingest_job
 from quant_organism.defs.market.assets import CANDLES, candles, funding_rates
-from quant_organism.defs.market.regime import REGIME
+from quant_organism.defs.market.regime_assets import REGIME
 from quant_organism.defs.runtime.assets import PAPER
 from quant_organism.defs.shared.resources import ArtifactsResource, project_resources
 from quant_organism.market.sources.synthetic import SyntheticSource

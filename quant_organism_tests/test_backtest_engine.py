@@ -1,4 +1,4 @@
-"""Engine semantics on tiny crafted series: every rule of the execution convention in engine.py."""
+"""Engine semantics on tiny crafted series: every rule of the execution convention in backtest/simulate.py."""
 
 from __future__ import annotations
 
@@ -328,7 +328,7 @@ def test_the_kernel_takes_its_figures_from_each_mark_as_the_metrics_module_does_
     unchanged marks in one step (`path_hold_nb`): its total return, Sharpe, Sortino, drawdown and consistency are
     bit for bit `path_figures_nb` of its own marked path, through flat stretches that cross weeks, held positions,
     stops, reversals and costs that take nearly everything."""
-    from quant_organism.backtest.engine import Market
+    from quant_organism.backtest.simulate import Market
     from quant_organism.core.metrics import path_figures_nb
 
     rng = np.random.default_rng(29)

@@ -18,7 +18,7 @@ from quant_organism.core.budget import (
     planned_evaluations,
 )
 from quant_organism.evolution import load_preset, run_evolution, warm_up
-from quant_organism.evolution.windows import evolution_windows
+from quant_organism.evolution.date_windows import evolution_windows
 from quant_organism.reporting.report import budget_line, budget_summary
 from quant_organism_tests.support.markets import planted_market
 
@@ -83,7 +83,7 @@ def test_a_budget_over_before_any_island_starts_leaves_an_empty_population_that_
 
 
 def test_validation_replays_nothing_after_its_deadline():
-    from quant_organism.evolution.windows import evolution_windows
+    from quant_organism.evolution.date_windows import evolution_windows
     from quant_organism.validation.held_out import HeldOutConfig
     from quant_organism.validation.run import ValidationSettings, validate
 

@@ -16,8 +16,8 @@ import pytest
 
 from quant_organism.catalog.death_reports import DeathReport, ForwardFigures, read_reports, write_report
 from quant_organism.deployment.retirements import death_report
-from quant_organism.evolution.config import EvolutionConfig
 from quant_organism.evolution.death_feedback import DISCOUNT, FLOOR, family_weights
+from quant_organism.evolution.evolution_config import EvolutionConfig
 from quant_organism.evolution.operators import allocate
 from quant_organism.strategies.genes import SeedType
 

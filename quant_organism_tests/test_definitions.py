@@ -135,7 +135,7 @@ def test_a_days_population_depends_on_its_whole_lookback_of_candles():
 
     from quant_organism.defs.evolution.assets import LOOKBACK_EDGE_DAYS, POPULATION
     from quant_organism.defs.market.assets import CANDLES
-    from quant_organism.defs.market.regime import REGIME
+    from quant_organism.defs.market.regime_assets import REGIME
 
     graph = defs.get_repository_def().asset_graph
     day = "2025-07-14"

@@ -121,12 +121,12 @@ def _chain_plan(data_dir: Path, night: str) -> dict:
     """`run_chain`'s plan for `night` on the lake and the store as the nightly assets would find them."""
     from quant_organism.catalog.manifest import deployment_error_budget
     from quant_organism.catalog.store import StrategyStore
-    from quant_organism.defs.deployment.night import live_rules, retired
+    from quant_organism.defs.deployment.night_inputs import live_rules, retired
     from quant_organism.defs.validation.assets import ValidationRunConfig, incumbent_records, incumbent_since, retired_genomes
     from quant_organism.deployment.chain import ChainSettings, Incumbent, run_chain
     from quant_organism.deployment.error_budget import ErrorBudget
-    from quant_organism.evolution.config import load_preset
-    from quant_organism.evolution.windows import evolution_windows
+    from quant_organism.evolution.date_windows import evolution_windows
+    from quant_organism.evolution.evolution_config import load_preset
     from quant_organism.market.frames import load_market_frames
     from quant_organism.runtime.ledger import LEDGER_FILE, PaperLedger
 

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quant_organism.backtest.portfolio import portfolio_returns
+from quant_organism.backtest.portfolio_returns import portfolio_returns
 from quant_organism.benchmarks.planted_strength import market_frames
-from quant_organism.deployment import documented
+from quant_organism.deployment import documented_capital as documented
 from quant_organism.deployment.chain import ChainSettings, Incumbent, run_chain
 from quant_organism.deployment.scoring import PaperRecord
-from quant_organism.evolution.config import EvolutionConfig
+from quant_organism.evolution.evolution_config import EvolutionConfig
 from quant_organism.market.sources.planted import PlantedMarket
 from quant_organism.reporting.retrospective import LiveStrategy, RetrospectiveSettings, _config, judge_date
 from quant_organism.runtime.forward import trade_forward

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from quant_organism.backtest.costs import CostModel
-from quant_organism.backtest.portfolio import portfolio_returns
+from quant_organism.backtest.portfolio_returns import portfolio_returns
 from quant_organism.core.beta import beta_matched_excess
 from quant_organism.market.sources.planted_panel import PanelMarket
 from quant_organism.market.universe import point_in_time_members

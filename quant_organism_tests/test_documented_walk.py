@@ -60,7 +60,7 @@ def test_the_retrospective_s_plain_rule_trades_forward_on_what_it_knew() -> None
     """The documented trend rule beside the organism: each day's return on that day's last bar, equal to the rule
     on the daily closes, and the same whatever follows the span (no lookahead)."""
     from quant_organism.backtest.costs import CostModel
-    from quant_organism.backtest.portfolio import portfolio_returns
+    from quant_organism.backtest.portfolio_returns import portfolio_returns
     from quant_organism.benchmarks.planted_strength import market_frames
     from quant_organism.market.panel import daily_panel
     from quant_organism.market.sources.planted import PlantedMarket

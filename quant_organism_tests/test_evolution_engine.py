@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from quant_organism.backtest import WORST_OBJECTIVES, FitnessConfig, evaluate_population
-from quant_organism.backtest.fitness import OBJECTIVE_COLUMNS
+from quant_organism.backtest.objectives import OBJECTIVE_COLUMNS
 from quant_organism.catalog import DeploymentStatus, StrategyStore
 from quant_organism.evolution import (
     BatchTask,

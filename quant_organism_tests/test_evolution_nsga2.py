@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from deap import base, tools
 
-from quant_organism.backtest.fitness import OBJECTIVE_WEIGHTS
+from quant_organism.backtest.objectives import OBJECTIVE_WEIGHTS
 from quant_organism.evolution import nsga2
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quant_organism.evolution.config import load_preset
+from quant_organism.evolution.evolution_config import load_preset
 from quant_organism.evolution.executor_choice import (
     DRIVER_MB,
     RAY_MIN_CPUS,

@@ -23,8 +23,8 @@ from quant_organism.deployment.decision import DecisionConfig
 from quant_organism.deployment.deploy import OlderThanLive, deploy
 from quant_organism.deployment.scoring import PaperRecord
 from quant_organism.deployment.selection import plan_from_verdicts
-from quant_organism.evolution.config import EvolutionConfig
-from quant_organism.evolution.engine import run_evolution
+from quant_organism.evolution.evolution_config import EvolutionConfig
+from quant_organism.evolution.evolve import run_evolution
 from quant_organism.market.sources.planted import PlantedMarket
 from quant_organism.reporting.retrospective import RetrospectiveSettings, evolution_dates, judge_date
 from quant_organism.strategies import SeedGenes, SeedType
@@ -232,7 +232,7 @@ def test_what_a_date_chooses_holds_no_capital_until_its_own_forward_record_promo
 def test_a_short_history_is_walked_with_its_windows_shrunk_as_the_nightly_run_shrinks_them():
     """A date with less history than the preset's lookback but at least its minimum evolves on every day it has,
     as the nightly run does (`fitted_lookback`), and its row says so; with less than the minimum there is no date."""
-    from quant_organism.cli.retrospective import walk_plan
+    from quant_organism.cli.retrospective_command import walk_plan
     from quant_organism.reporting.retrospective import date_lookback, with_lookback
 
     config = EvolutionConfig(**SMALL)  # lookback 300 days, minimum 120

@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 
 from quant_organism.backtest import CostModel
-from quant_organism.backtest.engine import Params, fused_sim, simulate
 from quant_organism.backtest.evaluate import prepare_frame, universe_metrics
 from quant_organism.backtest.fused import KERNELS, fused_metrics
 from quant_organism.backtest.inputs import targets_array
+from quant_organism.backtest.simulate import Params, fused_sim, simulate
 from quant_organism.core.numba_cache import drop_stale_cache
 from quant_organism.strategies import TECHNICAL_SEEDS, SeedGenes, SeedType, get_registry
 from quant_organism.strategies.base import RuleSeed

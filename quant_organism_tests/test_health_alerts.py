@@ -143,7 +143,7 @@ def test_freshness_of_files_that_stop_is_judged_against_their_own_last_day(tmp_p
 
 
 def test_the_health_asset_reports_components_and_a_history_plot(data_dir):
-    from quant_organism.defs.automation.health import organism_health
+    from quant_organism.defs.automation.health_asset import organism_health
     from quant_organism.defs.shared.resources import project_resources
 
     (data_dir / "strategies").mkdir(parents=True)

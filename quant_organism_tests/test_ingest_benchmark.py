@@ -6,7 +6,7 @@ import json
 
 import pyarrow.parquet as pq
 
-from quant_organism.benchmarks import ingest as bench
+from quant_organism.benchmarks import ingest_speed as bench
 from quant_organism.market.lake import MarketLake
 from quant_organism.settings import DEFAULT_COINS
 

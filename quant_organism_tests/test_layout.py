@@ -80,7 +80,7 @@ def test_ruff_bites(tmp_path: Path):
     [
         ("strategies/_intruder.py", "import dagster\n", "Domain code is plain Python"),
         ("backtest/_intruder.py", "from quant_organism import settings\n", "Domain code is plain Python"),
-        ("market/_intruder.py", "from quant_organism.evolution import engine\n", "Layers in pipeline order"),
+        ("market/_intruder.py", "from quant_organism.evolution import evolve as engine\n", "Layers in pipeline order"),
     ],
 )
 def test_the_contract_bites(tmp_path: Path, module: str, line: str, contract: str):

@@ -159,7 +159,7 @@ def test_real_hyperliquid_files_import_through_the_asset(data_dir, market_data_d
 
 def test_range_run_ingests_many_partitions_in_one_run(data_dir):
     """A single-run backfill over a date range (what the main command does per coin)."""
-    from quant_organism.defs.jobs.jobs import ingest_job
+    from quant_organism.defs.jobs.pipeline_jobs import ingest_job
 
     defs = dg.Definitions(assets=[candles, funding_rates], jobs=[ingest_job], resources=_resources(data_dir))
     job = defs.resolve_job_def("ingest_market_data")

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from quant_organism import settings
-from quant_organism.defs.market.regime import REGIME
+from quant_organism.defs.market.regime_assets import REGIME
 from quant_organism.defs.shared.resources import project_resources
 from quant_organism.market.lake import MarketLake
 

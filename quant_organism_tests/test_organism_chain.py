@@ -13,9 +13,9 @@ import pytest
 from quant_organism.benchmarks.organism import RunSpec, run_one, summarise, wilson
 from quant_organism.benchmarks.planted_strength import market_frames
 from quant_organism.deployment.chain import ChainSettings, run_chain
-from quant_organism.deployment.documented import documented_name, is_documented
-from quant_organism.evolution.config import EvolutionConfig, load_preset
-from quant_organism.evolution.windows import evolution_windows
+from quant_organism.deployment.documented_capital import documented_name, is_documented
+from quant_organism.evolution.date_windows import evolution_windows
+from quant_organism.evolution.evolution_config import EvolutionConfig, load_preset
 from quant_organism.market.sources.planted import CAPTURING_FAMILIES, PlantedMarket
 from quant_organism.strategies.portfolio import rule_named
 from quant_organism.strategies.portfolio_genome import from_name

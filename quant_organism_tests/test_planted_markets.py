@@ -21,7 +21,7 @@ from quant_organism.market.schema import (
     conform_candles,
     conform_funding,
 )
-from quant_organism.market.sources.base import MarketDataSource
+from quant_organism.market.sources.interface import MarketDataSource
 from quant_organism.market.sources.planted import CAPTURING_FAMILIES, KINDS, PlantedMarket, PlantedSource, hidden_state, simulate
 from quant_organism.strategies.genes import SeedType
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from quant_organism.backtest.costs import CostModel
-from quant_organism.backtest.portfolio import equal_weight_market, portfolio_returns
+from quant_organism.backtest.portfolio_returns import equal_weight_market, portfolio_returns
 from quant_organism.market.panel import daily_panel, load_folder_panel
 from quant_organism.market.universe import point_in_time_members
 

@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 
 from quant_organism.backtest.costs import CostModel
-from quant_organism.backtest.portfolio import equal_weight_market, portfolio_returns
+from quant_organism.backtest.portfolio_returns import equal_weight_market, portfolio_returns
 from quant_organism.core.beta import beta_matched_excess
 from quant_organism.core.windows import Window
-from quant_organism.deployment import documented
+from quant_organism.deployment import documented_capital as documented
 from quant_organism.evolution.portfolio_search import PortfolioSearchSettings, search_portfolios
 from quant_organism.market.panel import DailyPanel
 from quant_organism.market.sources.planted_panel import PanelMarket
@@ -174,7 +174,7 @@ def _daily_frames(panel: DailyPanel) -> dict[str, pd.DataFrame]:
 @pytest.mark.parametrize(("kind", "deploys"), [("xs_momentum", True), ("null", False)])
 def test_run_chain_puts_a_portfolio_passer_on_probation_under_its_genome_s_name(kind: str, deploys: bool) -> None:
     from quant_organism.deployment.chain import ChainSettings, run_chain
-    from quant_organism.evolution.config import EvolutionConfig
+    from quant_organism.evolution.evolution_config import EvolutionConfig
 
     panel = PanelMarket(kind, 2.0, seed=21 if kind == "xs_momentum" else 22, coins=10, days=900, forward_days=0).panel()
     evolution = EvolutionConfig(total_strategies=20, batch_size=10, generations=1, lookback_days=600, split=(0.4, 0.3, 0.3),

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from quant_organism.backtest.costs import CostModel
-from quant_organism.deployment import documented
+from quant_organism.deployment import documented_capital as documented
 from quant_organism.market.sources.planted_panel import PanelMarket
 from quant_organism.runtime.ledger import PaperLedger
 from quant_organism.runtime.rule_book import RuleBook, rule_parity

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from quant_organism.benchmarks.organism import ARMS, FOLDS, TREE_WEIGHT, _captures, arm_overrides
-from quant_organism.evolution.config import EvolutionConfig, load_preset
+from quant_organism.evolution.evolution_config import EvolutionConfig, load_preset
 from quant_organism.market.sources.planted import CAPTURING_FAMILIES
 from quant_organism.strategies import SeedGenes
 

@@ -39,11 +39,11 @@ from quant_organism.automation.failures import FAILURES_FILE, read_failures
 from quant_organism.automation.health import history, record
 from quant_organism.catalog.manifest import DEPLOYMENTS_DIR, load_current_deployment
 from quant_organism.catalog.store import STORE_DIR, StrategyStore
-from quant_organism.defs.automation.health import check_health
+from quant_organism.defs.automation.health_asset import check_health
 from quant_organism.defs.deployment.assets import DEPLOYED, REPORT
 from quant_organism.defs.evolution.assets import POPULATION, STRATEGY_CONFIGS
 from quant_organism.defs.market.assets import CANDLES
-from quant_organism.defs.market.regime import REGIME
+from quant_organism.defs.market.regime_assets import REGIME
 from quant_organism.defs.runtime.assets import PAPER
 from quant_organism.defs.validation.assets import VALIDATED
 from quant_organism.market.lake import MarketLake

@@ -92,7 +92,7 @@ def _store_snapshot(data_dir: Path) -> dict:
 def server(tmp_path_factory: pytest.TempPathFactory):
     """A fresh data root with the test preset's lookback ingested, and the UI serving it."""
     from quant_organism.cli.launch import date_window
-    from quant_organism.evolution.config import load_preset
+    from quant_organism.evolution.evolution_config import load_preset
 
     root = tmp_path_factory.mktemp("ui_e2e")
     data_dir = root / "data"

@@ -9,7 +9,7 @@ import pandas as pd
 
 from quant_organism.benchmarks.planted_strength import market_frames
 from quant_organism.deployment.chain import ChainSettings, run_chain
-from quant_organism.evolution.config import EvolutionConfig
+from quant_organism.evolution.evolution_config import EvolutionConfig
 from quant_organism.market.sources.files import FileSource
 from quant_organism.market.sources.planted import PlantedMarket
 from quant_organism.market.universe import members_during, members_on

@@ -14,7 +14,7 @@ from quant_organism.core.windows import Window
 from quant_organism.market.sources.planted import PlantedMarket
 from quant_organism.strategies import SeedGenes, SeedType
 from quant_organism.validation.held_out import HeldOutConfig, HeldOutEvidence, gate_inputs, judge, run_held_out_stage
-from quant_organism.validation.result import StageStatus
+from quant_organism.validation.stage_result import StageStatus
 from quant_organism.validation.superiority import superiority_test
 
 START = pd.Timestamp("2024-01-01", tz="UTC")

@@ -21,7 +21,7 @@ from quant_organism.validation.replay import (
     replay_stages,
     subperiod_returns,
 )
-from quant_organism.validation.result import StageStatus
+from quant_organism.validation.stage_result import StageStatus
 
 START = pd.Timestamp("2020-01-01", tz="UTC")
 LENIENT = ReplayConfig(window_bars=360, min_consistency=0.0, min_trades=1)

@@ -1,13 +1,13 @@
 """Backtesting of target-position signals on perpetual futures: costs, engine, metrics and fitness.
 
-engine.py states the execution convention every result here follows. A process that imports it keeps the large
+simulate.py states the execution convention every result here follows. A process that imports it keeps the large
 blocks it frees for reuse (`core.heap`): scoring allocates its indicator tables afresh on every call.
 """
 
 from quant_organism.backtest.costs import CostModel
-from quant_organism.backtest.engine import INIT_CASH, BacktestResult, Market, Params, run_backtest, simulate
 from quant_organism.backtest.evaluate import evaluate_population, evaluate_signals
-from quant_organism.backtest.fitness import (
+from quant_organism.backtest.metric_table import METRICS, equity_metrics
+from quant_organism.backtest.objectives import (
     OBJECTIVE_COLUMNS,
     OBJECTIVE_WEIGHTS,
     OBJECTIVES,
@@ -16,7 +16,7 @@ from quant_organism.backtest.fitness import (
     fitness_columns,
     objectives_tuple,
 )
-from quant_organism.backtest.metrics import METRICS, equity_metrics
+from quant_organism.backtest.simulate import INIT_CASH, BacktestResult, Market, Params, run_backtest, simulate
 from quant_organism.core.heap import keep_freed_blocks
 
 keep_freed_blocks()

@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 
 from quant_organism.backtest.costs import CostModel
-from quant_organism.backtest.engine import INIT_CASH, Market, Params, fused_sim, simulate
-from quant_organism.backtest.fitness import OBJECTIVES, FitnessConfig, fitness_columns, fitness_values
 from quant_organism.backtest.fused import fused_metrics
 from quant_organism.backtest.inputs import targets_array
-from quant_organism.backtest.metrics import METRICS, metrics_frame
+from quant_organism.backtest.metric_table import METRICS, metrics_frame
+from quant_organism.backtest.objectives import OBJECTIVES, FitnessConfig, fitness_columns, fitness_values
+from quant_organism.backtest.simulate import INIT_CASH, Market, Params, fused_sim, simulate
 from quant_organism.core.metrics import block_sharpes
 from quant_organism.strategies.base import RuleSeed
 from quant_organism.strategies.ohlcv import Bars as SignalBars
@@ -51,7 +51,7 @@ def evaluate_signals(
     """Metrics, objectives (`obj_*`), `valid` and `score` for each column of a target-position frame.
 
     Risk genes are scalars or one value per column. Funding defaults to the bars' `funding_rate`
-    column when there is one (engine.py states how it is charged).
+    column when there is one (simulate.py states how it is charged).
     """
     market = _market(ohlcv, funding, consistency_period, bars_per_year)
     targets = targets_array(signals, market.bars)

@@ -6,7 +6,7 @@ tolerances), written out in `_fill_nb` for that one case and checked against vec
 states (test_backtest_fill.py). Calling vectorbt's own executor meant importing vectorbt in every process
 that backtests, about 190 MB of RSS and 2 s per process (its package imports plotting and pandas
 accessors), for a function of 40 lines. What this kernel adds is what `Portfolio.from_signals` cannot
-express in one call: the project's execution convention (engine.py states it), intrabar stops that stay
+express in one call: the project's execution convention (simulate.py states it), intrabar stops that stay
 flat until the target changes, funding cash flows, and metrics computed on the fly from the column's
 equity path instead of through vectorbt's pandas stats layer. Orders are recorded in vectorbt's
 `order_dt` layout, so `BacktestResult.to_vectorbt` hands them to vectorbt unchanged.
@@ -28,7 +28,7 @@ from quant_organism.core import metrics
 from quant_organism.core.metrics import path_end_nb, path_figures_nb, path_hold_nb, path_start_nb, path_step_nb
 from quant_organism.core.numba_cache import drop_stale_cache
 
-# Metric slots of the output matrix (metrics.py names them).
+# Metric slots of the output matrix (metric_table.py names them).
 M_TOTAL_RETURN = 0
 M_SHARPE = 1
 M_SORTINO = 2

@@ -6,7 +6,7 @@ import importlib
 import sys
 
 BENCHMARKS = {
-    "ingest": "quant_organism.benchmarks.ingest",
+    "ingest": "quant_organism.benchmarks.ingest_speed",
     "backtest": "quant_organism.benchmarks.backtest",
     "evolution": "quant_organism.benchmarks.evolution",
     "organism": "quant_organism.benchmarks.organism",

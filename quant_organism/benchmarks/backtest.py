@@ -40,8 +40,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from quant_organism.backtest import evaluate_population  # noqa: E402
-from quant_organism.backtest.engine import Market, Params, simulate  # noqa: E402
 from quant_organism.backtest.inputs import targets_array  # noqa: E402
+from quant_organism.backtest.simulate import Market, Params, simulate  # noqa: E402
 from quant_organism.benchmarks.workload import (  # noqa: E402
     COSTS,
     GENOMES,

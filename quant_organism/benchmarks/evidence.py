@@ -103,9 +103,9 @@ def specs(first_seed: int = 5000) -> list[EvidenceSpec]:
 
 
 def run_one(spec: EvidenceSpec) -> dict:
-    from quant_organism.backtest.portfolio import equal_weight_market
+    from quant_organism.backtest.portfolio_returns import equal_weight_market
     from quant_organism.core.metrics import sharpe
-    from quant_organism.deployment import documented as tier
+    from quant_organism.deployment import documented_capital as tier
     from quant_organism.market.sources.planted_panel import PanelMarket
     from quant_organism.strategies.portfolio import DEFAULT_RULE, DOCUMENTED_RULES
     from quant_organism.validation.documented import judge_documented, rule_returns
@@ -210,7 +210,7 @@ def nightly_looks(returns: pd.DataFrame, market: pd.Series) -> dict:
 def night_decision(verdict, returns: pd.DataFrame, market: pd.Series, span, date) -> list[str]:
     """The rules the night's decision (deployment/night.decide) puts on probation: the tier's passers on their daily
     returns over the evidence span, beside the market, nothing else live."""
-    from quant_organism.deployment import documented as tier
+    from quant_organism.deployment import documented_capital as tier
     from quant_organism.deployment.night import Night, decide
 
     days = returns.index[span]

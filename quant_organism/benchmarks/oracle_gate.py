@@ -61,8 +61,8 @@ def oracle_rows(
     preset splits that much history."""
     from quant_organism.benchmarks.planted_strength import market_frames
     from quant_organism.core.metrics import sharpe
-    from quant_organism.evolution.config import load_preset
-    from quant_organism.evolution.windows import evolution_windows
+    from quant_organism.evolution.date_windows import evolution_windows
+    from quant_organism.evolution.evolution_config import load_preset
     from quant_organism.market.sources.planted import PlantedMarket
     from quant_organism.validation.held_out import gate_inputs, held_out_evidence
     from quant_organism.validation.power import per_test_level

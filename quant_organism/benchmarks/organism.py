@@ -95,7 +95,7 @@ def run_one(spec: RunSpec, preset: str = "full", interval: str = "1h", arm: str 
     from quant_organism.core.windows import Window
     from quant_organism.deployment.chain import ChainSettings
     from quant_organism.deployment.decision import DecisionConfig
-    from quant_organism.evolution.config import load_preset
+    from quant_organism.evolution.evolution_config import load_preset
     from quant_organism.market.sources.planted import CAPTURING_FAMILIES, PlantedMarket
     from quant_organism.reporting.retrospective import RetrospectiveSettings, judge_date
     from quant_organism.validation.held_out import window_figures, window_returns
@@ -203,7 +203,7 @@ def search_pbo(frames, evolution, end: pd.Timestamp) -> float:
     again (the same population: the seed is the preset's and the date's), then CSCV over a uniform sample of what
     it tried, on its train window (validation/population_pbo.py, as the validation asset computes it)."""
     from quant_organism.evolution import run_evolution
-    from quant_organism.evolution.windows import evolution_windows
+    from quant_organism.evolution.date_windows import evolution_windows
     from quant_organism.validation.population_pbo import population_pbo, tried_sample
 
     day = (end - pd.Timedelta(days=1)).date()
@@ -231,7 +231,7 @@ def first_look(live: dict, frames, start: pd.Timestamp, days: int = FORWARD_DAYS
     `start`, data the chain never saw, through deployment/probation.ProbationEntry. `live`: name -> genes (None for
     a documented rule)."""
     from quant_organism.core.windows import Window
-    from quant_organism.deployment import documented
+    from quant_organism.deployment import documented_capital as documented
     from quant_organism.deployment.error_budget import ErrorBudget
     from quant_organism.deployment.probation import ProbationEntry
     from quant_organism.runtime.forward import span_index
@@ -266,7 +266,7 @@ def nightly_path(seed: int, every_days: int, year_days: int = 365, preset: str =
     family), when first, and the probation traffic on the way."""
     from quant_organism.benchmarks.planted_strength import market_frames
     from quant_organism.deployment.chain import ChainSettings
-    from quant_organism.evolution.config import load_preset
+    from quant_organism.evolution.evolution_config import load_preset
     from quant_organism.market.sources.planted import CAPTURING_FAMILIES, PlantedMarket
     from quant_organism.reporting.retrospective import RetrospectiveSettings, evolution_dates, judge_date
 
@@ -327,7 +327,7 @@ def nightly(paths: int, every_days: int, workers: int, out: Path, preset: str, p
     jobs = [("null", 0.0, 0.0)]
     if power:
         from quant_organism.benchmarks.planted_strength import calibrate
-        from quant_organism.evolution.config import load_preset
+        from quant_organism.evolution.evolution_config import load_preset
 
         lookback = load_preset(preset).lookback_days
         jobs = []
@@ -409,7 +409,7 @@ def nightly_simulation(null_paths: int, planted_paths: int, workers: int, out: P
 def search_arms(workers: int, out: Path, preset: str, docs: bool) -> int:
     """`--search`: the ARMS on the same markets (GRIDS["search"]): size on nulls, power and pooled forward capture
     per planted cell with their intervals, trees deployed, wall time per run."""
-    from quant_organism.evolution.config import load_preset
+    from quant_organism.evolution.evolution_config import load_preset
 
     started = time.perf_counter()
     lookback = load_preset(preset).lookback_days
@@ -680,7 +680,7 @@ def main(argv: list[str] | None = None) -> int:
         "--deaths",
         action="store_true",
         help="what death reports change in the next search: the trend families' share of the initial population, the "
-        "final population and the candidates, without and with reports of their forward failures (benchmarks/death_feedback.py)",
+        "final population and the candidates, without and with reports of their forward failures (benchmarks/death_reports.py)",
     )
     parser.add_argument(
         "--split",
@@ -711,7 +711,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(table()))
         return 0
     if args.deaths:
-        from quant_organism.benchmarks.death_feedback import measure
+        from quant_organism.benchmarks.death_reports import measure
 
         print("$ python -m quant_organism.benchmarks organism --deaths")
         print("\n".join(measure(args.workers)))
@@ -730,7 +730,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     started = time.perf_counter()
 
-    from quant_organism.evolution.config import load_preset
+    from quant_organism.evolution.evolution_config import load_preset
 
     lookback = load_preset(args.preset).lookback_days
     print(f"calibrating planted strengths ({mode} grid, {lookback}-day markets) ...", flush=True)

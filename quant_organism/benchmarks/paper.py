@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from quant_organism.catalog.config import DataWindow, DeploymentStatus, StrategyConfig
-from quant_organism.evolution.frames import market_frames
 from quant_organism.evolution.operators import random_genome
+from quant_organism.evolution.traded_frames import market_frames
 from quant_organism.market.sources.synthetic import SyntheticSource
 from quant_organism.runtime import PaperLedger, PaperTrader, RuntimePolicy, StrategyRuntimeEngine
 from quant_organism.strategies import TECHNICAL_SEEDS

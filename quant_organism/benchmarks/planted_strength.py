@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from quant_organism.backtest.costs import CostModel
-from quant_organism.backtest.engine import run_backtest
+from quant_organism.backtest.simulate import run_backtest
 from quant_organism.market.sources.planted import PlantedMarket, PlantedSource, hidden_state
 from quant_organism.strategies.genes import SeedGenes
 from quant_organism.strategies.registry import get_registry

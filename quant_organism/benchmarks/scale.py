@@ -202,8 +202,8 @@ def replay_rate(genomes: int = 10, coins: int = 5, passes: int = 6) -> dict:
     import numpy as np
     import pandas as pd
 
-    from quant_organism.evolution.frames import market_frames
     from quant_organism.evolution.operators import random_genome
+    from quant_organism.evolution.traded_frames import market_frames
     from quant_organism.market.sources.synthetic import SyntheticSource
     from quant_organism.settings import DEFAULT_COINS
     from quant_organism.strategies import TECHNICAL_SEEDS

@@ -91,12 +91,12 @@ def panel_frames(panel, until: pd.Timestamp | None = None) -> dict[str, pd.DataF
 
 
 def run_one(spec: SearchSpec) -> dict:
-    from quant_organism.deployment import documented
+    from quant_organism.deployment import documented_capital as documented
     from quant_organism.deployment.chain import ChainSettings, portfolio_search
     from quant_organism.deployment.night import Night, decide
-    from quant_organism.evolution.config import load_preset
+    from quant_organism.evolution.date_windows import evolution_windows, slice_frame
+    from quant_organism.evolution.evolution_config import load_preset
     from quant_organism.evolution.portfolio_search import PortfolioSearchSettings
-    from quant_organism.evolution.windows import evolution_windows, slice_frame
     from quant_organism.market.sources.planted_panel import PanelMarket
     from quant_organism.strategies.portfolio import deployed_weights, rule_named
     from quant_organism.strategies.portfolio_genome import from_name, from_rule
@@ -129,7 +129,7 @@ def run_one(spec: SearchSpec) -> dict:
     daily = documented.rule_daily_returns(frames, passed)
     daily = held_out_only(daily, {n: verdict.held_out.start for n in passed})
     days = seen.closes.index[seen.closes.index >= verdict.held_out.start]
-    from quant_organism.backtest.portfolio import equal_weight_market
+    from quant_organism.backtest.portfolio_returns import equal_weight_market
 
     market_daily = equal_weight_market(seen.closes, members, seen.funding).reindex(days)
     night = Night(day=date.date(), verdicts=[], held_out=pd.DataFrame(index=days), market=market_daily,
@@ -141,7 +141,7 @@ def run_one(spec: SearchSpec) -> dict:
     whole_members = documented.universe(whole)
     forward = whole.closes.index > date
     since = date + pd.Timedelta(days=1)
-    from quant_organism.backtest.portfolio import portfolio_returns
+    from quant_organism.backtest.portfolio_returns import portfolio_returns
 
     def forward_returns(rule) -> pd.Series:
         weights = deployed_weights(rule.weights(whole.closes, whole_members, whole.funding), since)

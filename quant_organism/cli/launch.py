@@ -140,7 +140,7 @@ def sentiment_gap(result: dg.JobExecutionResult) -> str | None:
     """A line saying how many of a regimes run's days have no Fear & Greed value, and from which source, or None
     when every day has one: the regime gene's sentiment filter lets every such day trade, which a user reading
     the terminal should know without opening the log."""
-    from quant_organism.defs.market.regime import SENTIMENT  # the definitions load after the CLI's notices filter
+    from quant_organism.defs.market.regime_assets import SENTIMENT  # the definitions load after the CLI's notices filter
 
     for event in result.all_events:
         if event.is_step_materialization and event.step_materialization_data.materialization.asset_key == SENTIMENT:
@@ -402,7 +402,7 @@ def run_overrides(
 ) -> tuple[dict, dict]:
     """The plan's flags as the launchpad's run config: (ops config, resources config). Checked here, before any
     work, so a bad value fails with the field named (a population not a multiple of the island size, say)."""
-    from quant_organism.evolution.config import load_preset
+    from quant_organism.evolution.evolution_config import load_preset
 
     evolution = {"preset": preset}
     if strategies is not None:

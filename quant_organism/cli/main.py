@@ -85,7 +85,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _run_logged(args: argparse.Namespace, terminal: Terminal) -> int:
     from quant_organism.defs.automation.orphans import reap_orphaned_runs
-    from quant_organism.evolution.config import load_preset
+    from quant_organism.evolution.evolution_config import load_preset
 
     preset = "test" if args.test_mode else (args.preset or settings.production_preset())
     try:
@@ -96,7 +96,7 @@ def _run_logged(args: argparse.Namespace, terminal: Terminal) -> int:
         print(f"quant_organism: {str(exc).strip()}", file=sys.stderr)
         return 2
     if args.workflow:
-        from quant_organism.cli.workflow import run_workflow_command
+        from quant_organism.cli.workflow_command import run_workflow_command
 
         return run_workflow_command(args, terminal)
     if args.paper_days < 0 or (args.days is not None and args.days < 1) or args.evolve_every < 0:
@@ -545,13 +545,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--url", help="Hyperliquid API URL (default QUANT_ORGANISM_HYPERLIQUID_URL, else mainnet; read-only info call)"
     )
     universe.set_defaults(handler=_universe, reads_universe=False)  # it makes the file QUANT_ORGANISM_UNIVERSE reads
-    from quant_organism.cli import retrospective as retrospective_cli
+    from quant_organism.cli import retrospective_command as retrospective_cli
 
     retrospective_cli.add_parser(sub)
-    from quant_organism.cli import documented as documented_cli
+    from quant_organism.cli import documented_command as documented_cli
 
     documented_cli.add_parser(sub)
-    from quant_organism.cli import policy as policy_cli
+    from quant_organism.cli import operator_policy as policy_cli
 
     policy_cli.add_parser(sub)
     from quant_organism.cli import live as live_cli

@@ -13,7 +13,7 @@ from quant_organism.catalog.config import LIVE_STATUSES
 from quant_organism.catalog.manifest import load_current_deployment
 from quant_organism.catalog.store import STORE_DIR, StrategyStore
 from quant_organism.cli.launch import persistent_instance
-from quant_organism.defs.automation.health import check_health
+from quant_organism.defs.automation.health_asset import check_health
 from quant_organism.market.lake import MarketLake
 
 

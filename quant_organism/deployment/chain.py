@@ -20,15 +20,15 @@ import pandas as pd
 
 from quant_organism.catalog.death_reports import DeathReport
 from quant_organism.core.windows import Window
-from quant_organism.deployment import documented
+from quant_organism.deployment import documented_capital as documented
 from quant_organism.deployment.decision import DecisionConfig, DeploymentPlan
 from quant_organism.deployment.error_budget import ErrorBudget
 from quant_organism.deployment.night import Night, decide, held_out_table
 from quant_organism.deployment.scoring import PaperRecord
 from quant_organism.deployment.selection import Retired, returning_genomes
-from quant_organism.evolution.config import EvolutionConfig, date_seed
 from quant_organism.evolution.death_feedback import family_weights
-from quant_organism.evolution.engine import ProgressCallback, run_evolution
+from quant_organism.evolution.evolution_config import EvolutionConfig, date_seed
+from quant_organism.evolution.evolve import ProgressCallback, run_evolution
 from quant_organism.evolution.portfolio_search import PortfolioSearchSettings
 from quant_organism.evolution.result import Candidate, EvolutionResult, select_candidates
 from quant_organism.runtime.forward import span_index

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from quant_organism.deployment.decision import DeploymentPlan
-from quant_organism.deployment.documented import is_documented
+from quant_organism.deployment.documented_capital import is_documented
 from quant_organism.deployment.night import Night
 from quant_organism.deployment.scoring import PaperRecord
 from quant_organism.strategies.portfolio_genome import PREFIX as SEARCHED_PREFIX

@@ -23,7 +23,7 @@ Before the commit point, the staged deployment itself is verified (`verify=`: al
 caps, every chosen strategy builds and signals on the caller's sample bars); a deployment that fails it
 raises `DeploymentRefused` and is never committed, so the previous deployment keeps trading.
 
-A documented rule the plan chooses (`documented.<rule>`, deployment/documented.py) is not a genome and has no config
+A documented rule the plan chooses (`documented.<rule>`, deployment/documented_capital.py) is not a genome and has no config
 file: the manifest is its versioned config. Its entry under `rules` names the pre-registered rule with its
 parameters, the universe it trades (`universe_top`) and where its forward record began (`since`, the day after the
 evolution date that first chose it, carried while it stays deployed); a rule of the previous deployment not chosen
@@ -60,7 +60,7 @@ from quant_organism.catalog.store import StoreTransaction, StrategyStore
 from quant_organism.core.faults import fault_point
 from quant_organism.deployment.allocation import DEFAULT_MAX_WEIGHT, HARD_CAP, SUM_TOLERANCE
 from quant_organism.deployment.decision import ChosenStrategy, DeploymentPlan
-from quant_organism.deployment.documented import is_rule, rule_of
+from quant_organism.deployment.documented_capital import is_rule, rule_of
 from quant_organism.strategies import get_registry
 
 LIVE = LIVE_STATUSES

@@ -26,7 +26,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from quant_organism.deployment import documented
+from quant_organism.deployment import documented_capital as documented
 from quant_organism.deployment.decision import DecisionConfig, DeploymentPlan
 from quant_organism.deployment.error_budget import ErrorBudget
 from quant_organism.deployment.scoring import PaperRecord

@@ -1,29 +1,16 @@
 """Evolution: NSGA-II islands over the strategy genome, evaluated on the train window of every coin.
 
-- config.py: `EvolutionConfig` and the packaged YAML presets (`load_preset('test' | 'full')`);
-- windows.py: train / out-of-sample / walk-forward windows of an evolution date, and the no-leak guard;
-- frames.py: the market format (coin -> OHLCV frame with `funding_rate`) and how to build it;
+- evolution_config.py: `EvolutionConfig` and the packaged YAML presets (`load_preset('test' | 'full')`);
+- date_windows.py: train / out-of-sample / walk-forward windows of an evolution date, and the no-leak guard;
+- traded_frames.py: the market format (coin -> OHLCV frame with `funding_rate`) and how to build it;
 - fitness.py: universal fitness, objectives aggregated across coins;
 - operators.py / island.py: variation and the loop of one island (batch), on a private RNG;
 - executors.py: serial, process pool and Ray executors;
-- engine.py / result.py: `run_evolution` and `EvolutionResult` (best strategies, StrategyConfigs).
+- evolve.py / result.py: `run_evolution` and `EvolutionResult` (best strategies, StrategyConfigs).
 Plain Python: no Dagster here.
 """
 
-from quant_organism.evolution.config import EvolutionConfig, load_preset, preset_names, preset_values
-from quant_organism.evolution.engine import run_evolution
-from quant_organism.evolution.executors import ray_session, warm_up
-from quant_organism.evolution.fitness import evaluate_universe
-from quant_organism.evolution.frames import join_funding, market_frames, prepare_frames
-from quant_organism.evolution.island import BatchOutcome, BatchTask, execute_batch, execute_gang
-from quant_organism.evolution.result import (
-    Candidate,
-    EvolutionResult,
-    TooManyFailedIslands,
-    genes_from_row,
-    to_strategy_configs,
-)
-from quant_organism.evolution.windows import (
+from quant_organism.evolution.date_windows import (
     EvolutionWindows,
     Window,
     WindowLeakError,
@@ -32,6 +19,19 @@ from quant_organism.evolution.windows import (
     slice_frame,
     slice_frames,
 )
+from quant_organism.evolution.evolution_config import EvolutionConfig, load_preset, preset_names, preset_values
+from quant_organism.evolution.evolve import run_evolution
+from quant_organism.evolution.executors import ray_session, warm_up
+from quant_organism.evolution.fitness import evaluate_universe
+from quant_organism.evolution.island import BatchOutcome, BatchTask, execute_batch, execute_gang
+from quant_organism.evolution.result import (
+    Candidate,
+    EvolutionResult,
+    TooManyFailedIslands,
+    genes_from_row,
+    to_strategy_configs,
+)
+from quant_organism.evolution.traded_frames import join_funding, market_frames, prepare_frames
 
 __all__ = [
     "BatchOutcome",

@@ -44,7 +44,7 @@ import pandas as pd
 
 from quant_organism.core.steal_board import BoardActor
 from quant_organism.evolution import nsga2
-from quant_organism.evolution.config import EvolutionConfig
+from quant_organism.evolution.evolution_config import EvolutionConfig
 from quant_organism.evolution.island import (
     STATUS_TIMEOUT,
     BatchHook,

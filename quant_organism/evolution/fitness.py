@@ -26,7 +26,8 @@ import pandas as pd
 
 from quant_organism.backtest.costs import CostModel
 from quant_organism.backtest.evaluate import PreparedFrame, prepare_frame, universe_fold_metrics, universe_metrics
-from quant_organism.backtest.fitness import (
+from quant_organism.backtest.metric_table import METRICS
+from quant_organism.backtest.objectives import (
     OBJECTIVE_COLUMNS,
     OBJECTIVES,
     SHARPE_BOUND,
@@ -34,7 +35,6 @@ from quant_organism.backtest.fitness import (
     FitnessConfig,
     fitness_arrays,
 )
-from quant_organism.backtest.metrics import METRICS
 from quant_organism.evolution.operators import active_genes
 from quant_organism.strategies.genes import SeedGenes
 from quant_organism.strategies.rule_tree import free_parameters

@@ -32,12 +32,12 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from quant_organism.backtest.fitness import OBJECTIVE_COLUMNS, OBJECTIVE_WEIGHTS, FitnessConfig
+from quant_organism.backtest.objectives import OBJECTIVE_COLUMNS, OBJECTIVE_WEIGHTS, FitnessConfig
 from quant_organism.evolution import gp, nsga2, operators
-from quant_organism.evolution.config import OBJECTIVE_COLUMN, EvolutionConfig
+from quant_organism.evolution.date_windows import Window, WindowLeakError, guard_train_frames
+from quant_organism.evolution.evolution_config import OBJECTIVE_COLUMN, EvolutionConfig
 from quant_organism.evolution.fitness import evaluate_universe
 from quant_organism.evolution.operators import allocate, crowded_tournament
-from quant_organism.evolution.windows import Window, WindowLeakError, guard_train_frames
 from quant_organism.strategies.genes import (
     SeedGenes,
     SeedType,

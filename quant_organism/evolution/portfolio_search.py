@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from quant_organism.backtest.costs import CostModel
-from quant_organism.backtest.portfolio import equal_weight_market, portfolio_returns
+from quant_organism.backtest.portfolio_returns import equal_weight_market, portfolio_returns
 from quant_organism.core.beta import beta_matched_excess
 from quant_organism.core.windows import Window
 from quant_organism.market.panel import DailyPanel

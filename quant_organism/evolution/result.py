@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from quant_organism.backtest.fitness import OBJECTIVE_COLUMNS
+from quant_organism.backtest.objectives import OBJECTIVE_COLUMNS
 from quant_organism.core.artifacts import finite_or_none
-from quant_organism.evolution.config import EvolutionConfig
+from quant_organism.evolution.date_windows import EvolutionWindows
+from quant_organism.evolution.evolution_config import EvolutionConfig
 from quant_organism.evolution.fitness import AGGREGATE_COLUMNS
-from quant_organism.evolution.windows import EvolutionWindows
 from quant_organism.strategies.genes import SeedGenes
 
 if TYPE_CHECKING:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from quant_organism.core import artifacts
 from quant_organism.core.artifacts import json_safe
-from quant_organism.evolution.config import EvolutionConfig
+from quant_organism.evolution.date_windows import evolution_windows
+from quant_organism.evolution.evolution_config import EvolutionConfig
 from quant_organism.evolution.result import EvolutionResult
-from quant_organism.evolution.windows import evolution_windows
 
 
 def save_evolution(result, root: Path, extra: dict | None = None) -> Path:

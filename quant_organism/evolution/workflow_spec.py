@@ -33,7 +33,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from quant_organism.evolution.config import preset_names
+from quant_organism.evolution.evolution_config import preset_names
 from quant_organism.strategies.genes import SeedType, gene_space
 
 WORKFLOWS_DIR = Path(__file__).resolve().parent / "workflows"
@@ -237,7 +237,7 @@ def _semantic_problems(spec: WorkflowSpec) -> list[tuple[tuple, str]]:
                     bounds = ", ".join(f"[{s.low:g}, {s.high:g}]" for s in specs)
                     out.append(((*where, "genes", gene), f"range [{low:g}, {high:g}] must be low < high within {bounds}"))
     if not out:  # each optimization phase must also make a valid evolution config (island sizes, rates)
-        from quant_organism.evolution.config import load_preset
+        from quant_organism.evolution.evolution_config import load_preset
 
         for i, phase in enumerate(spec.phases):
             if phase.type == "optimization":

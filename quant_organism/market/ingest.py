@@ -20,7 +20,7 @@ import pandas as pd
 from quant_organism.market.lake import MarketLake
 from quant_organism.market.quality import QualityResult, check_candle_days, check_funding_days
 from quant_organism.market.schema import MarketDataError, conform_candles, conform_funding
-from quant_organism.market.sources.base import MarketDataSource
+from quant_organism.market.sources.interface import MarketDataSource
 
 DAY = pd.Timedelta(days=1)
 UNDATED = "undated"  # the quarantine partition of rows whose time no day can hold

@@ -4,7 +4,7 @@ A universe ranked on today's coins keeps only the survivors, and every historica
 Here a coin is a member on day d when, on the days before d,
 - it has at least `min_history_days` daily bars (so a coin listed later is absent before it can qualify);
 - it traded on day d-1 (a coin whose bars stopped has delisted or halted; it leaves the day after we could
-  know it, and its returns up to its last bar count: backtest/portfolio.py closes it there);
+  know it, and its returns up to its last bar count: backtest/portfolio_returns.py closes it there);
 - its mean dollar volume over the last `volume_days` days is among the `top_n` largest of such coins.
 Nothing reads a row at or after d, so the membership of a day never changes when later data arrives
 (prefix invariance, tested).

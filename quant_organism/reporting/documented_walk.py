@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from quant_organism.backtest.costs import CostModel
-from quant_organism.backtest.portfolio import equal_weight_market
+from quant_organism.backtest.portfolio_returns import equal_weight_market
 from quant_organism.core.metrics import max_drawdown, sharpe, total_return
 from quant_organism.market.panel import DailyPanel
 from quant_organism.strategies.portfolio import DEFAULT_RULE, DOCUMENTED_RULES

@@ -12,9 +12,9 @@ chain saw. Beside it, over the same bars:
 - plain rule: the documented tier's time-series trend rule at its pre-registered default (strategies/portfolio.py,
   DEFAULT_RULE), always on, its weights from the daily closes up to each day: what the best-documented effect
   earned with no search and no gate.
-The chain's documented tier (deployment/documented.py) may choose pre-registered portfolio rules beside the search's
+The chain's documented tier (deployment/documented_capital.py) may choose pre-registered portfolio rules beside the search's
 strategies; they trade as sleeves of the same capital, their daily net returns on the universe from the closes up
-to each day (backtest/portfolio.py) rather than through the per-coin paper books.
+to each day (backtest/portfolio_returns.py) rather than through the per-coin paper books.
 The strategies deployed at the previous date are incumbents at D: judged on their forward record only
 (deployment/selection.py), kept when they still earn their place, retired otherwise. A newly chosen strategy
 is deployed on probation at its incubation allocation (deployment/probation.py) until its forward record earns
@@ -38,13 +38,13 @@ from quant_organism.catalog import StrategyConfig
 from quant_organism.catalog.death_reports import DeathReport, ForwardFigures
 from quant_organism.core.artifacts import finite_or_none
 from quant_organism.core.metrics import bars_per_year, max_drawdown, sharpe, total_return
-from quant_organism.deployment import documented
+from quant_organism.deployment import documented_capital as documented
 from quant_organism.deployment.chain import ChainSettings, Incumbent, run_chain
 from quant_organism.deployment.error_budget import ErrorBudget
 from quant_organism.deployment.probation import ProbationEntry
 from quant_organism.deployment.scoring import PaperRecord
 from quant_organism.deployment.selection import Retired
-from quant_organism.evolution.config import EvolutionConfig
+from quant_organism.evolution.evolution_config import EvolutionConfig
 from quant_organism.runtime.forward import ForwardRecord, buy_and_hold_record, flat_record, span_index, trade_forward
 from quant_organism.runtime.risk import RiskLimits
 from quant_organism.runtime.weekly_stop import WeeklyStop, flat_days
@@ -66,7 +66,7 @@ class RetrospectiveSettings:
 class LiveStrategy:
     """A strategy the organism holds after a date: what the next date needs to judge it as an incumbent."""
 
-    genes: SeedGenes | None  # None: a documented rule, named by its key (deployment/documented.py)
+    genes: SeedGenes | None  # None: a documented rule, named by its key (deployment/documented_capital.py)
     allocation: float
     since: pd.Timestamp  # its forward record starts here (the date it was deployed on)
     stage: str = "capital"  # or "probation" (deployment/probation.py): incubation until it crosses its bound

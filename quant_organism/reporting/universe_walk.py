@@ -20,12 +20,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from quant_organism.deployment import documented
+from quant_organism.deployment import documented_capital as documented
 from quant_organism.market.frames import to_strategy_frame
 from quant_organism.market.panel import daily_panel
 from quant_organism.market.regime import compute_regimes, regime_at_bars
 from quant_organism.market.schema import MarketDataError
-from quant_organism.market.sources.base import MarketDataSource
+from quant_organism.market.sources.interface import MarketDataSource
 from quant_organism.market.universe import members_during, members_on
 
 EVERYTHING = (pd.Timestamp("2000-01-01", tz="UTC"), pd.Timestamp("2100-01-01", tz="UTC"))

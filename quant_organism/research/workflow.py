@@ -24,9 +24,9 @@ from quant_organism.core import artifacts
 from quant_organism.core.faults import fault_point
 from quant_organism.core.metrics import figures, periods_per_year
 from quant_organism.core.run_history import archive_table, check_run_id
-from quant_organism.evolution.config import OBJECTIVE_COLUMN, load_preset
-from quant_organism.evolution.engine import run_evolution
-from quant_organism.evolution.windows import EvolutionWindows, evolution_windows
+from quant_organism.evolution.date_windows import EvolutionWindows, evolution_windows
+from quant_organism.evolution.evolution_config import OBJECTIVE_COLUMN, load_preset
+from quant_organism.evolution.evolve import run_evolution
 from quant_organism.evolution.workflow_spec import PhaseSpec, WorkflowSpec, evolution_overrides
 from quant_organism.reporting.memory import tag_phase, verdict_rows
 from quant_organism.strategies.genes import SeedGenes

@@ -1,6 +1,6 @@
 """The living organism's runtime: the strategy engine, its paper books and ledger, and decay rules.
 
-Plain Python (no Dagster): `engine.py` runs deployed strategies one bar at a time and emits
+Plain Python (no Dagster): `paper_engine.py` runs deployed strategies one bar at a time and emits
 `TradeDecision`s under typed policies; `book.py` simulates fills with the backtest's execution
 convention; `ledger.py` persists paper trading in DuckDB and measures it; `decay.py` flags
 strategies whose paper results have faded.
@@ -9,8 +9,8 @@ strategies whose paper results have faded.
 from .book import BookState, Fill, Mark, PaperBook, Trade
 from .decay import DecayRules, DecayVerdict, decaying_strategies, mark_decaying
 from .decisions import Side, SkippedSignal, TradeDecision
-from .engine import RunResult, StepResult, StrategyRuntimeEngine
 from .ledger import LEDGER_FILE, LedgerBatch, PaperLedger, PaperMetrics, PaperRunSummary, PaperTrader
+from .paper_engine import RunResult, StepResult, StrategyRuntimeEngine
 from .policy import RiskMode, RuntimePolicy, volatility_confidence
 from .retirement import PostMortem, load_post_mortems, retire_decayed
 from .risk import GuardState, PortfolioGuard, RiskEvent, RiskLimits

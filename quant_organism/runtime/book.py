@@ -1,6 +1,6 @@
 """One strategy's paper account on one coin, advanced bar by bar under the backtest's execution convention.
 
-This is a second, independent implementation of the convention that backtest/engine.py states (and
+This is a second, independent implementation of the convention that backtest/simulate.py states (and
 its compiled kernel enforces), written bar by bar so that the runtime can trade live bars; the bar's
 arithmetic is compiled (book_kernel.py) and shared by a live step, a replay and a paper run. The replay
 stage runs both implementations on the same window and fails a candidate when they disagree, so a drift

@@ -20,8 +20,8 @@ import pandas as pd
 from quant_organism.backtest import CostModel
 from quant_organism.catalog import StrategyConfig
 from quant_organism.core import metrics
-from quant_organism.runtime.engine import StrategyRuntimeEngine
 from quant_organism.runtime.ledger import PaperLedger, PaperTrader
+from quant_organism.runtime.paper_engine import StrategyRuntimeEngine
 from quant_organism.runtime.parity import ledger_parity
 from quant_organism.runtime.policy import RuntimePolicy
 from quant_organism.runtime.risk import RiskLimits

@@ -33,12 +33,12 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from quant_organism.backtest.metrics import equity_metrics
+from quant_organism.backtest.metric_table import equity_metrics
 from quant_organism.core import metrics as core_metrics
 
 from .book import Fill, Mark, Trade
 from .decisions import TradeDecision
-from .engine import RunResult, StrategyRuntimeEngine
+from .paper_engine import RunResult, StrategyRuntimeEngine
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS books (

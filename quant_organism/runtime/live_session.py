@@ -34,9 +34,9 @@ import pandas as pd
 from quant_organism.core.durable import atomic_write
 from quant_organism.core.metrics import fall_from
 
-from .engine import StrategyRuntimeEngine
 from .intrabar import IntrabarExit, IntrabarWatch
 from .ledger import PaperLedger, PaperTrader
+from .paper_engine import StrategyRuntimeEngine
 from .value_at_risk import VarEstimate, book_var, daily_returns, scale_for
 
 log = logging.getLogger(__name__)

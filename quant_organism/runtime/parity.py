@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from quant_organism.backtest.costs import CostModel
-from quant_organism.backtest.engine import run_backtest
+from quant_organism.backtest.simulate import run_backtest
 from quant_organism.catalog.config import StrategyConfig
 from quant_organism.core.timeutil import utc_timestamp
 from quant_organism.strategies import get_registry

@@ -2,7 +2,7 @@
 
 A pre-registered rule (strategies/portfolio.py) holds weights across the point-in-time universe. Its book acts at
 each UTC day's close, the day's last bar: it earns the day on the weights it set at the previous close, pays the
-funding those positions carried and the costs of the previous close's rebalance (backtest/portfolio.py's timing
+funding those positions carried and the costs of the previous close's rebalance (backtest/portfolio_returns.py's timing
 and cost model), then reads the rule's weights from the panel *as it stood at this close* (`panel.until(day)`:
 nothing later exists for it) and rebalances to them. A book deployed for day `since` starts flat, enters at the
 close of the day before (the night that chose it) and pays that entry on its first day.
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 import pandas as pd
 
 from quant_organism.backtest.costs import CostModel
-from quant_organism.backtest.portfolio import portfolio_returns
+from quant_organism.backtest.portfolio_returns import portfolio_returns
 from quant_organism.market.panel import DailyPanel
 from quant_organism.market.universe import MIN_HISTORY_DAYS, panel_members
 from quant_organism.strategies.portfolio import WARMUP_DAYS, PortfolioRule, deployed_weights

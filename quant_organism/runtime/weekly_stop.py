@@ -7,7 +7,7 @@ r - beta m, is summed day by day (UTC days, each day's returns compounded over i
 where the week's sum reaches -stop the sleeve goes flat and takes no entry until the next week begins. The
 test counts the same sum up to the same day (`stopped_week`), so the record it judges is the record traded.
 
-One rule, used by the evidence (validation/sequential.stopped_week), by the hourly paper engine (runtime/engine.py,
+One rule, used by the evidence (validation/sequential.stopped_week), by the hourly paper engine (runtime/paper_engine.py,
 for evolved strategies on probation) and by the documented rules' daily books (runtime/rule_book.py).
 """
 

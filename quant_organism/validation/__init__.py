@@ -13,7 +13,7 @@ from quant_organism.validation.deflated_sharpe import (
 )
 from quant_organism.validation.held_out import HeldOutConfig, HeldOutEvidence, held_out_evidence, run_held_out_stage
 from quant_organism.validation.overfitting import PBOResult, probability_of_backtest_overfitting
-from quant_organism.validation.result import StageResult, StageStatus
+from quant_organism.validation.stage_result import StageResult, StageStatus
 from quant_organism.validation.superiority import SuperiorityResult, superiority_test
 from quant_organism.validation.testnet_stage import TestnetConfig, UnsafeEndpointError, check_endpoint, run_testnet_stage
 from quant_organism.validation.verdict import STAGE_WEIGHTS, CandidateVerdict, ValidationMode, decide

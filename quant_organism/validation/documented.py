@@ -35,7 +35,7 @@ from typing import Any
 import pandas as pd
 
 from quant_organism.backtest.costs import CostModel
-from quant_organism.backtest.portfolio import equal_weight_market, portfolio_returns
+from quant_organism.backtest.portfolio_returns import equal_weight_market, portfolio_returns
 from quant_organism.core.artifacts import finite_or_none
 from quant_organism.core.beta import beta_matched_excess
 from quant_organism.core.metrics import sharpe

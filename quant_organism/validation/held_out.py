@@ -48,7 +48,7 @@ from quant_organism.strategies.genes import GeneRole, SeedGenes, gene_space
 from quant_organism.strategies.rule_tree import condition_windows, leaf_genomes
 from quant_organism.validation.deflated_sharpe import ReturnMoments, deflated_sharpe_ratio
 from quant_organism.validation.power import DetectableSharpe, plan
-from quant_organism.validation.result import StageResult, StageStatus
+from quant_organism.validation.stage_result import StageResult, StageStatus
 from quant_organism.validation.superiority import SuperiorityResult, superiority_test
 from quant_organism.validation.tiers import GENOME_SEARCH_LEVEL
 from quant_organism.validation.windowed import run_window

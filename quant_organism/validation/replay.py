@@ -2,7 +2,7 @@
 
 What it proves that a backtest cannot: the candidate runs on the code path that will trade it (the
 runtime engine with its paper books, one bar at a time, signals from the bars so far), and that path
-reproduces the vectorised backtest. Both implement one execution convention (backtest/engine.py), so
+reproduces the vectorised backtest. Both implement one execution convention (backtest/simulate.py), so
 they must agree: same trades (count, entry and exit bars, direction, exit reason), entry/exit prices,
 PnL and the equity and position paths within `rel_tolerance` (default 1e-6 relative). A disagreement
 FAILS the candidate with a reason saying it is a bug in one of the two, not a property of the strategy.
@@ -47,19 +47,19 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from quant_organism.backtest import CostModel, Market, Params, simulate
-from quant_organism.backtest.engine import EXIT_REASONS, INIT_CASH
 from quant_organism.backtest.inputs import targets_array
-from quant_organism.backtest.metrics import equity_metrics
+from quant_organism.backtest.metric_table import equity_metrics
+from quant_organism.backtest.simulate import EXIT_REASONS, INIT_CASH
 from quant_organism.catalog import StrategyConfig
 from quant_organism.core import metrics
-from quant_organism.runtime.engine import StrategyRuntimeEngine
 from quant_organism.runtime.ledger import PaperLedger, PaperTrader
+from quant_organism.runtime.paper_engine import StrategyRuntimeEngine
 from quant_organism.runtime.parity import ledger_parity
 from quant_organism.runtime.policy import RuntimePolicy
 from quant_organism.runtime.signals import LookaheadError
 from quant_organism.strategies import SeedGenes
 
-from .result import StageResult, StageStatus
+from .stage_result import StageResult, StageStatus
 
 STAGE = "replay"
 BUG = (
@@ -361,7 +361,7 @@ class _Rows:
 
 @dataclass(frozen=True)
 class _Reference:
-    """The vectorised backtest of one coin's window (backtest/engine.py's kernel, the path `run_backtest` takes),
+    """The vectorised backtest of one coin's window (backtest/simulate.py's kernel, the path `run_backtest` takes),
     kept as the arrays the comparison reads: per-bar equity and units, and the trades' records as columns."""
 
     times: pd.DatetimeIndex

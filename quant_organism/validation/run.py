@@ -8,7 +8,7 @@ history, backtest sizing): a replay proves agreement with the backtest, so it is
 what could be deployed, and a candidate not replayed cannot pass. Stage 3 trades on the Hyperliquid
 testnet: the best candidate that passed stages 1-2 trades its own orders for a few bars (testnet_session.py),
 or the stage is recorded as skipped (without a key: `full` then ran as `fast`, and the outcome says so). Bars of the
-validation windows were never seen by evolution (evolution/windows.py); here they are used first.
+validation windows were never seen by evolution (evolution/date_windows.py); here they are used first.
 
 The outcome carries the evidence (held-out returns per bar, the buy-and-hold benchmark on the same bars)
 so that deployment and the report read it instead of backtesting again.
@@ -28,7 +28,7 @@ from quant_organism.strategies.genes import SeedGenes
 from quant_organism.validation.held_out import HeldOutConfig, HeldOutEvidence, gate_inputs, run_held_out_stage
 from quant_organism.validation.power import DetectableSharpe
 from quant_organism.validation.replay import ReplayConfig, product_replay, replay_stages
-from quant_organism.validation.result import StageResult, StageStatus
+from quant_organism.validation.stage_result import StageResult, StageStatus
 from quant_organism.validation.superiority import SuperiorityResult
 from quant_organism.validation.testnet_stage import TestnetConfig, run_testnet_stage
 from quant_organism.validation.verdict import REPLAY, CandidateVerdict, decide

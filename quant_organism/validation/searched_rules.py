@@ -15,7 +15,7 @@ held-out days are disjoint. The number of effective trials selection spent (Li &
 of every genome tried) is counted and reported, with the Sharpe this test could see (validation/power.py).
 
 Names: a passer trades as its genome's name (`searched.<genes>`, strategies/portfolio_genome.py), a rule book like
-a documented rule's (deployment/documented.py), under the same decision, probation and weekly stop.
+a documented rule's (deployment/documented_capital.py), under the same decision, probation and weekly stop.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 
 from quant_organism.backtest.costs import CostModel
-from quant_organism.backtest.portfolio import equal_weight_market
+from quant_organism.backtest.portfolio_returns import equal_weight_market
 from quant_organism.core.artifacts import finite_or_none
 from quant_organism.core.beta import beta_matched_excess
 from quant_organism.core.metrics import sharpe

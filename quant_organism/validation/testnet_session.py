@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from quant_organism.backtest.costs import CostModel
-from quant_organism.backtest.engine import run_backtest
+from quant_organism.backtest.simulate import run_backtest
 from quant_organism.market.frames import join_funding
 from quant_organism.market.schema import interval_delta
 from quant_organism.strategies.genes import SeedGenes

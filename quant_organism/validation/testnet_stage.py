@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 from hyperliquid.utils.constants import MAINNET_API_URL, TESTNET_API_URL
 
 from quant_organism.validation.exchange_orders import cancel_outcome, limit_price, order_outcome, order_size
-from quant_organism.validation.result import StageResult, StageStatus
+from quant_organism.validation.stage_result import StageResult, StageStatus
 
 STAGE = "testnet"
 KEY_ENV = "HYPERLIQUID_TESTNET_PRIVATE_KEY"

@@ -20,7 +20,7 @@ from enum import Enum
 
 from quant_organism.validation.held_out import GATE_KEY
 from quant_organism.validation.held_out import STAGE as BACKTEST
-from quant_organism.validation.result import StageResult, StageStatus
+from quant_organism.validation.stage_result import StageResult, StageStatus
 from quant_organism.validation.testnet_stage import STAGE as TESTNET
 
 REPLAY = "replay"

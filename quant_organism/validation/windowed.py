@@ -8,7 +8,7 @@ Convention (no lookahead, warm-up honoured):
 - the backtest then runs on the window's bars [start, end) only, with those signals: the account
   opens flat with fresh cash at the window's first bar; a position the signal already holds at the
   first bar's close is entered at the second bar's open (the engine never trades the first open);
-  a position still open at the window's last close is valued there (engine.py, rule 6);
+  a position still open at the window's last close is valued there (backtest/simulate.py, rule 6);
 - funding is the frame's `funding_rate` column, charged on the window's bars as the backtest does;
 - returns are annualised with the bar spacing of the whole history, so every window is scaled alike;
 - with `warmup_bars=None` every window's signals start from the frame's first bar, so seeds whose
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from quant_organism.backtest.costs import CostModel
-from quant_organism.backtest.engine import BacktestResult, run_backtest
+from quant_organism.backtest.simulate import BacktestResult, run_backtest
 from quant_organism.core.metrics import bars_per_year
 from quant_organism.core.windows import Window
 from quant_organism.strategies.genes import SeedGenes

@@ -33,7 +33,7 @@ from quant_organism.catalog.config import LIVE_STATUSES
 from quant_organism.catalog.store import STORE_DIR, StrategyStore
 from quant_organism.defs.shared.keys import CANDLES, PAPER, REGIME
 from quant_organism.defs.shared.partitions import daily_partitions, partition_coin_day
-from quant_organism.evolution.config import load_preset
+from quant_organism.evolution.evolution_config import load_preset
 from quant_organism.market.lake import MarketLake
 
 CATCH_UP = timedelta(days=3)  # closed days a condition looks back at: a night the daemon slept through is not lost

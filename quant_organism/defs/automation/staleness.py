@@ -2,7 +2,7 @@
 
 Each tick reads, from the event log, the regime, candle and funding partitions materialised since its cursor
 (a storage id), finds the populations whose lookback holds one of their days, and records the
-`lookback_current` check (evolution/lookback.py) of each as a run-less check evaluation: in the UI the
+`lookback_current` check (defs/evolution/lookback_check.py) of each as a run-less check evaluation: in the UI the
 population's partition then shows the failed check naming the newer inputs. Nothing is launched (a check
 costs a few event-log queries). A population's own materialisation runs the check in the same run, so the
 sensor follows inputs only.
@@ -15,7 +15,7 @@ import dagster as dg
 from quant_organism.automation.lookback import populations_reading
 from quant_organism.defs.automation.conditions import automation_status
 from quant_organism.defs.evolution.assets import LOOKBACK_EDGE_DAYS, POPULATION
-from quant_organism.defs.evolution.lookback import LOOKBACK_INPUTS, input_day, lookback_evaluation, lookback_window
+from quant_organism.defs.evolution.lookback_check import LOOKBACK_INPUTS, input_day, lookback_evaluation, lookback_window
 
 
 def make_lookback_staleness_sensor(minimum_interval_seconds: int = 300, name: str = "lookback_staleness_sensor"):

@@ -17,7 +17,7 @@ from quant_organism.core import artifacts as artifact_files
 from quant_organism.core.faults import fault_point
 from quant_organism.core.metrics import growth
 from quant_organism.defs.automation.conditions import chain_condition
-from quant_organism.defs.deployment.night import stored_night
+from quant_organism.defs.deployment.night_inputs import stored_night
 from quant_organism.defs.shared.history import UNIVERSE_FILE
 from quant_organism.defs.shared.numbers import rounded
 from quant_organism.defs.shared.partitions import daily_partitions
@@ -35,9 +35,9 @@ from quant_organism.defs.validation.assets import (
     VALIDATED,
     read_held_out_returns,
 )
-from quant_organism.defs.validation.documented import DOCUMENTED
-from quant_organism.defs.validation.portfolio_search import PORTFOLIO
-from quant_organism.deployment import documented
+from quant_organism.defs.validation.documented_tier import DOCUMENTED
+from quant_organism.defs.validation.portfolio_search_asset import PORTFOLIO
+from quant_organism.deployment import documented_capital as documented
 from quant_organism.deployment.budget_table import COLUMNS as BUDGET_COLUMNS
 from quant_organism.deployment.budget_table import budget_rows
 from quant_organism.deployment.decision import DecisionConfig
@@ -52,7 +52,7 @@ from quant_organism.deployment.deploy import (
     stray_files,
     verify_deployment,
 )
-from quant_organism.deployment.documented import is_rule
+from quant_organism.deployment.documented_capital import is_rule
 from quant_organism.deployment.night import decide
 from quant_organism.deployment.retirements import death_report
 from quant_organism.market.frames import read_regimes

@@ -13,7 +13,7 @@ from quant_organism.core.budget import CostLimitExceeded, check_cost, cost_usd, 
 from quant_organism.core.faults import fault_point
 from quant_organism.defs.automation.conditions import chain_condition, population_condition
 from quant_organism.defs.market.assets import CANDLES, FUNDING
-from quant_organism.defs.market.regime import REGIME
+from quant_organism.defs.market.regime_assets import REGIME
 from quant_organism.defs.shared.history import UNIVERSE_FILE, fit_to_history, listed_days, night_universe_of
 from quant_organism.defs.shared.numbers import rounded
 from quant_organism.defs.shared.partitions import all_coins_of_day, daily_partitions, lookback_days
@@ -25,10 +25,10 @@ from quant_organism.defs.shared.resources import (
     correlation_id,
 )
 from quant_organism.defs.shared.upstream import thin_window, uncovered_days
-from quant_organism.evolution.config import EvolutionConfig, load_preset, preset_names, preset_values
-from quant_organism.evolution.engine import run_evolution
+from quant_organism.evolution.date_windows import evolution_windows
+from quant_organism.evolution.evolution_config import EvolutionConfig, load_preset, preset_names, preset_values
+from quant_organism.evolution.evolve import run_evolution
 from quant_organism.evolution.result import TooManyFailedIslands, select_candidates, to_strategy_configs
-from quant_organism.evolution.windows import evolution_windows
 from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting.memory import run_row, tag_phase
 from quant_organism.reporting.plots import fitness_over_generations, markdown_image
@@ -43,7 +43,7 @@ MIN_COVERAGE = 0.9  # share of the train window's bars that must be present and 
 # `max_lookback_days`. Its edge to the regimes spans the longest any preset can read (LOOKBACK_EDGE_DAYS), and each
 # regime day depends on every coin's candles of that day, so the asset graph and the UI show every day a population
 # may read; the lookback it did read is in its metadata (`windows`), which the `lookback_current` check and the
-# staleness sensor follow (lookback.py). Dagster has no built-in mapping from a daily asset to a window of a
+# staleness sensor follow (lookback_check.py). Dagster has no built-in mapping from a daily asset to a window of a
 # date x coin asset, hence the edges to candles and funding map D to all coins of D only. The window's coverage is
 # still checked at run time (MIN_COVERAGE).
 LOOKBACK_EDGE_DAYS = max(

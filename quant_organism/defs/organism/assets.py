@@ -16,14 +16,14 @@ from pydantic import Field
 
 from quant_organism import settings
 from quant_organism.defs.market.assets import CANDLES, FUNDING
-from quant_organism.defs.market.regime import REGIME
+from quant_organism.defs.market.regime_assets import REGIME
 from quant_organism.defs.shared import partitions
 from quant_organism.defs.shared.history import fit_to_history
 from quant_organism.defs.shared.numbers import rounded
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource
 from quant_organism.defs.shared.upstream import days_between, missing_upstream
 from quant_organism.deployment.chain import ChainSettings
-from quant_organism.evolution.config import load_preset
+from quant_organism.evolution.evolution_config import load_preset
 from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting import retrospective_store as store
 from quant_organism.reporting.plots import markdown_image, retrospective_curves

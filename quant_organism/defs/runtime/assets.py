@@ -12,7 +12,7 @@ from quant_organism.catalog.manifest import deployed_rules, deployment_stages, l
 from quant_organism.core.faults import fault_point
 from quant_organism.defs.automation.conditions import paper_condition
 from quant_organism.defs.deployment.assets import DEPLOYED, REPORT
-from quant_organism.defs.runtime.rules import trade_rules
+from quant_organism.defs.runtime.rule_books import trade_rules
 from quant_organism.defs.shared.keys import CANDLES, PAPER
 from quant_organism.defs.shared.numbers import rounded
 from quant_organism.defs.shared.partitions import all_coins_of_day, daily_partitions
@@ -287,7 +287,7 @@ def _trade(context, live, deployment, frames_from, start, end, policy, policy_so
     """Paper-trade the bars of [start, end) of every strategy holding capital into the ledger (idempotently:
     a rerun restarts from the state saved before `start`), then judge parity with the backtest on the
     ledger's whole record. `frames_from(anchor)`: the coins' frames from that history anchor to `end`."""
-    if not live:  # only documented rules hold capital (defs/runtime/rules.py trades them)
+    if not live:  # only documented rules hold capital (defs/runtime/rule_books.py trades them)
         return _Traded(ledger, 0, {}, [], [], [], "no evolved strategy holds capital")
     if ledger.record_policy(policy.to_json(), policy_source, pd.Timestamp.now(tz="UTC")):
         context.log.warning(f"operator policy changed ({policy_source}): {policy.to_json()}")

@@ -8,8 +8,8 @@ import pandas as pd
 
 from quant_organism import settings
 from quant_organism.defs.shared.resources import LakeResource
-from quant_organism.evolution.config import EvolutionConfig
-from quant_organism.evolution.windows import evolution_windows
+from quant_organism.evolution.date_windows import evolution_windows
+from quant_organism.evolution.evolution_config import EvolutionConfig
 from quant_organism.market.panel import panel_from_rows
 from quant_organism.market.universe import WARM_DAYS, NightUniverse, night_universe
 

@@ -31,7 +31,7 @@ from quant_organism.defs.shared.resources import (
 )
 from quant_organism.defs.shared.tables import metadata_table
 from quant_organism.defs.shared.upstream import thin_window, uncovered_days
-from quant_organism.defs.validation.frames import night_frames
+from quant_organism.defs.validation.night_frames import night_frames
 from quant_organism.deployment.budget_table import COLUMNS as BUDGET_COLUMNS
 from quant_organism.deployment.budget_table import budget_rows, budget_sentence
 from quant_organism.deployment.night import held_out_table

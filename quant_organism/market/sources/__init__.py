@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quant_organism.market.sources.base import (
+from quant_organism.market.sources.interface import (
     CoinHistoryError,
     MarketDataSource,
     common_days,

@@ -13,9 +13,9 @@ import pandas as pd
 
 from quant_organism.core.timeutil import utc_timestamp
 from quant_organism.market.schema import INTERVALS, MarketDataError, UnknownCoinError, empty_funding, interval_delta
-from quant_organism.market.sources.base import MarketDataSource
 from quant_organism.market.sources.file_names import EXTENSIONS, FileEntry, one_history, parse_file_name
 from quant_organism.market.sources.file_tables import read_candle_file, read_candle_rows, read_funding_rows
+from quant_organism.market.sources.interface import MarketDataSource
 from quant_organism.market.sources.resample import finer_interval, interval_of_token, resample_candles
 
 __all__ = ["FileEntry", "FileSource", "parse_file_name", "read_candle_file", "read_candle_rows", "read_funding_rows"]

@@ -60,7 +60,7 @@ from quant_organism.market.schema import (
     empty_funding,
     interval_delta,
 )
-from quant_organism.market.sources.base import MarketDataSource
+from quant_organism.market.sources.interface import MarketDataSource
 
 logger = logging.getLogger(__name__)
 

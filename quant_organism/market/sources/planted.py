@@ -45,7 +45,7 @@ import pandas as pd
 
 from quant_organism.core.timeutil import utc_timestamp
 from quant_organism.market.schema import MarketDataError, UnknownCoinError, conform_candles, conform_funding, interval_delta
-from quant_organism.market.sources.base import MarketDataSource
+from quant_organism.market.sources.interface import MarketDataSource
 from quant_organism.market.sources.synthetic import CoinProfile
 
 KINDS: tuple[str, ...] = ("null", "trend", "mean_reversion", "funding_carry", "regime", "switch")
@@ -54,7 +54,7 @@ REVERSION_FAMILIES = frozenset({"rsi_filter", "stochastic", "vwap_reversion"})
 ML_FAMILIES = frozenset({"linear_svc", "pca_tree_quantile"})  # lagged returns, RSI and EMA distance as features
 # Seed types able to capture each edge (read off the seeds' rules). The ML seeds see price features
 # only, so they may learn price edges but never funding.
-# The documented tier's momentum rules (deployment/documented.py): with an independent drift state per coin, both the
+# The documented tier's momentum rules (deployment/documented_capital.py): with an independent drift state per coin, both the
 # time-series rule (each coin's own past return) and the cross-sectional one (coins ranked by it) trade that drift.
 MOMENTUM_RULES = frozenset({"documented_ts_trend", "documented_xs_momentum"})
 CAPTURING_FAMILIES: dict[str, frozenset[str]] = {

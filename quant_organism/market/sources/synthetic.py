@@ -31,7 +31,7 @@ import pandas as pd
 
 from quant_organism.core.timeutil import utc_timestamp
 from quant_organism.market.schema import MarketDataError, UnknownCoinError, conform_candles, conform_funding, interval_delta
-from quant_organism.market.sources.base import MarketDataSource
+from quant_organism.market.sources.interface import MarketDataSource
 from quant_organism.market.sources.resample import OHLCV_AGGREGATION
 
 EPOCH = pd.Timestamp("2020-01-01", tz="UTC")

@@ -23,8 +23,8 @@ from quant_organism.defs.validation.assets import (
     read_decision_inputs,
     read_held_out_returns,
 )
-from quant_organism.defs.validation.documented import read_documented
-from quant_organism.defs.validation.portfolio_search import read_portfolio_search
+from quant_organism.defs.validation.documented_tier import read_documented
+from quant_organism.defs.validation.portfolio_search_asset import read_portfolio_search
 from quant_organism.deployment.error_budget import ErrorBudget
 from quant_organism.deployment.night import Night
 from quant_organism.deployment.scoring import PaperRecord

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from quant_organism.cli.launch import LaunchError, default_end_date
     from quant_organism.defs.shared.resources import configured_source
     from quant_organism.deployment.chain import ChainSettings
-    from quant_organism.evolution.config import load_preset
+    from quant_organism.evolution.evolution_config import load_preset
     from quant_organism.market.schema import MarketDataError
     from quant_organism.market.sources import history_notes
     from quant_organism.reporting.retrospective import RetrospectiveSettings, date_lookback

@@ -16,7 +16,7 @@ import pandas as pd
 from quant_organism.core.bars import OHLCV_COLUMNS, check_strategy_frames
 from quant_organism.core.timeutil import utc_timestamp
 from quant_organism.market.frames import join_funding
-from quant_organism.market.sources.base import MarketDataSource
+from quant_organism.market.sources.interface import MarketDataSource
 
 
 def prepare_frames(frames: Mapping[str, pd.DataFrame], need_funding: bool = False) -> dict[str, pd.DataFrame]:

@@ -24,8 +24,8 @@ from quant_organism.defs.shared.numbers import UNITS_OF_THE_GATE, rounded
 from quant_organism.defs.shared.partitions import daily_partitions
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, StrategyStoreResource
 from quant_organism.defs.shared.tables import metadata_table
-from quant_organism.defs.validation.frames import night_frames
-from quant_organism.deployment import documented
+from quant_organism.defs.validation.night_frames import night_frames
+from quant_organism.deployment import documented_capital as documented
 from quant_organism.deployment.budget_table import COLUMNS as BUDGET_COLUMNS
 from quant_organism.deployment.budget_table import budget_rows, budget_sentence
 from quant_organism.reporting.inline_figure import line_figure

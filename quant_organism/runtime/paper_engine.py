@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from quant_organism.backtest.costs import CostModel
-from quant_organism.backtest.engine import INIT_CASH
+from quant_organism.backtest.simulate import INIT_CASH
 from quant_organism.catalog import LIVE_STATUSES, DeploymentStatus, StrategyConfig, StrategyStore
 from quant_organism.strategies import SeedRegistry, get_registry
 from quant_organism.strategies.ohlcv import Bars

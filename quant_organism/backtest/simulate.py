@@ -37,7 +37,7 @@ import pandas as pd
 from quant_organism.backtest import kernel
 from quant_organism.backtest.costs import CostModel
 from quant_organism.backtest.inputs import Bars, align_funding, per_column, period_ids, prepare_bars, targets_array
-from quant_organism.backtest.metrics import metrics_frame
+from quant_organism.backtest.metric_table import metrics_frame
 
 INIT_CASH = 10_000.0
 EXIT_REASONS = {

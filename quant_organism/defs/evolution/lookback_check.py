@@ -19,7 +19,7 @@ import pandas as pd
 
 from quant_organism.defs.evolution.assets import POPULATION, REGIME_LOOKBACK
 from quant_organism.defs.market.assets import CANDLES, FUNDING
-from quant_organism.defs.market.regime import REGIME
+from quant_organism.defs.market.regime_assets import REGIME
 from quant_organism.defs.shared.partitions import daily_partitions, partition_coin_day
 
 LOOKBACK_CHECK = "lookback_current"

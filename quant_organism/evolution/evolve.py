@@ -19,9 +19,9 @@ from typing import Any
 
 import pandas as pd
 
-from quant_organism.evolution.config import EvolutionConfig, date_seed
+from quant_organism.evolution.date_windows import WindowLeakError, evolution_windows, guard_train_frames, slice_frames
+from quant_organism.evolution.evolution_config import EvolutionConfig, date_seed
 from quant_organism.evolution.executors import EXECUTORS
-from quant_organism.evolution.frames import infer_interval, prepare_frames
 from quant_organism.evolution.island import STATUS_LEAK, BatchHook, BatchOutcome, BatchTask, Evaluator
 from quant_organism.evolution.result import (
     BATCH_COLUMNS,
@@ -30,7 +30,7 @@ from quant_organism.evolution.result import (
     EvolutionResult,
     TooManyFailedIslands,
 )
-from quant_organism.evolution.windows import WindowLeakError, evolution_windows, guard_train_frames, slice_frames
+from quant_organism.evolution.traded_frames import infer_interval, prepare_frames
 from quant_organism.strategies.genes import SeedGenes, SeedType
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def run_evolution(
 ) -> EvolutionResult:
     """Evolve `config.n_batches` islands on the train window of `evolution_date` and collect them.
 
-    `frames`: coin -> OHLCV frame (UTC DatetimeIndex, `funding_rate` column; see frames.py), covering
+    `frames`: coin -> OHLCV frame (UTC DatetimeIndex, `funding_rate` column; see traded_frames.py), covering
     at least the train window [D+1-L, D+1-L+train_days). `evolution_date` defaults to the UTC day
     of the last bar. `evaluator` replaces the universal fitness (default `evaluate_universe`) and
     `batch_hook(batch)` runs in the worker before each batch: both must be picklable for the

@@ -6,12 +6,12 @@ from quant_organism.automation.job_names import EVOLVE_FULL_JOB, EVOLVE_JOB, ING
 from quant_organism.defs.deployment.assets import DEPLOYED, REPORT
 from quant_organism.defs.evolution.assets import POPULATION, STRATEGY_CONFIGS, EvolutionRunConfig
 from quant_organism.defs.market.assets import CANDLES, FUNDING
-from quant_organism.defs.market.regime import REGIME, SENTIMENT
-from quant_organism.defs.reporting.memory import MEMORY
+from quant_organism.defs.market.regime_assets import REGIME, SENTIMENT
+from quant_organism.defs.reporting.research_memory import MEMORY
 from quant_organism.defs.runtime.assets import PAPER
 from quant_organism.defs.validation.assets import VALIDATED
-from quant_organism.defs.validation.documented import DOCUMENTED
-from quant_organism.defs.validation.portfolio_search import PORTFOLIO
+from quant_organism.defs.validation.documented_tier import DOCUMENTED
+from quant_organism.defs.validation.portfolio_search_asset import PORTFOLIO
 
 ingest_job = dg.define_asset_job(
     INGEST_JOB,

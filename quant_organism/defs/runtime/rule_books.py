@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from quant_organism.core.metrics import growth
-from quant_organism.deployment import documented
+from quant_organism.deployment import documented_capital as documented
 from quant_organism.deployment.probation import ProbationEntry
 from quant_organism.runtime.ledger import PaperLedger
 from quant_organism.runtime.rule_book import RuleBook, RuleParity, rule_parity

@@ -16,8 +16,8 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from quant_organism.evolution.date_windows import split_days
 from quant_organism.evolution.executor_choice import ExecutorChoice, choose_executor, machine_memory_mb, usable_cpus
-from quant_organism.evolution.windows import split_days
 from quant_organism.strategies.genes import TECHNICAL_SEEDS, SeedType, gene_space
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"

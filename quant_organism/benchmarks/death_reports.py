@@ -42,9 +42,9 @@ def _reports(day: date):
 def one_search(seed: int, with_reports: bool) -> dict:
     """The trend families' counts in one search's initial population, final population and candidates."""
     from quant_organism.benchmarks.planted_strength import market_frames
-    from quant_organism.evolution.config import load_preset
     from quant_organism.evolution.death_feedback import family_weights
-    from quant_organism.evolution.engine import run_evolution
+    from quant_organism.evolution.evolution_config import load_preset
+    from quant_organism.evolution.evolve import run_evolution
     from quant_organism.evolution.operators import allocate
     from quant_organism.evolution.result import select_candidates
     from quant_organism.market.sources.planted import TREND_FAMILIES, PlantedMarket

@@ -20,11 +20,11 @@ from quant_organism.cli import code_location
 from quant_organism.cli.launch import LaunchError, base_run_config, date_window, persistent_instance, write_run_log
 from quant_organism.cli.phases import history_window, ingest_phase
 from quant_organism.defs.automation.orphans import reap_orphaned_runs, worker_tags
-from quant_organism.evolution.config import load_preset
+from quant_organism.evolution.evolution_config import load_preset
 from quant_organism.evolution.workflow_spec import WorkflowError, WorkflowSpec, load_workflow, resolve_workflow
 from quant_organism.research.workflow import WorkflowStore
 
-JOBS_MODULE = "quant_organism.defs.workflows.jobs"
+JOBS_MODULE = "quant_organism.defs.workflows.workflow_jobs"
 
 
 def reconstructable_workflow_job(path: Path):

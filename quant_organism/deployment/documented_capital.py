@@ -8,7 +8,7 @@ Kelly capital only once its forward record earns it, exactly as a searched strat
 
 Names: a rule trades as `documented.<rule>` (e.g. `documented.ts_trend_60d_long_flat`), one name per rule, so
 its record follows the rule across nights. Its returns are the rule's net daily portfolio returns
-(backtest/portfolio.py) on the chain's universe, each day's landing on that day's last bar, so they sit in the
+(backtest/portfolio_returns.py) on the chain's universe, each day's landing on that day's last bar, so they sit in the
 same per-bar table as the search's candidates and compound with them.
 
 The universe is point in time (market/universe.py): on each day the `top_n` coins by trailing dollar volume with
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from quant_organism.backtest.costs import CostModel
-from quant_organism.backtest.portfolio import portfolio_returns
+from quant_organism.backtest.portfolio_returns import portfolio_returns
 from quant_organism.market.panel import DailyPanel, daily_panel
 from quant_organism.market.universe import panel_members
 from quant_organism.strategies.portfolio import PortfolioRule, deployed_weights, rule_named
