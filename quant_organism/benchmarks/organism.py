@@ -680,7 +680,7 @@ def main(argv: list[str] | None = None) -> int:
         "--deaths",
         action="store_true",
         help="what death reports change in the next search: the trend families' share of the initial population, the "
-        "final population and the candidates, without and with reports of their forward failures (benchmarks/death_reports.py)",
+        "final population and the candidates, without and with reports of their forward failures (benchmarks/death_report_bench.py)",
     )
     parser.add_argument(
         "--split",
@@ -711,7 +711,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(table()))
         return 0
     if args.deaths:
-        from quant_organism.benchmarks.death_reports import measure
+        from quant_organism.benchmarks.death_report_bench import measure
 
         print("$ python -m quant_organism.benchmarks organism --deaths")
         print("\n".join(measure(args.workers)))
