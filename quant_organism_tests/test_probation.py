@@ -334,3 +334,21 @@ def test_a_record_round_trips_through_its_dict():
     index = pd.date_range("2025-01-01", periods=70, freq="D", tz="UTC")
     entry = entry.update(pd.Series(np.full(70, 0.004), index=index), None, date(2025, 3, 11)).promote(date(2025, 3, 11))
     assert ProbationEntry.from_dict(entry.to_dict()) == entry
+
+
+def test_a_saved_ledger_that_disagrees_with_the_configured_budget_is_kept_and_said():
+    returns = pd.DataFrame({"new": _bars(1)}, index=BARS)
+    saved = ErrorBudget(0.03)
+    plan = plan_from_verdicts([_verdict("new")], returns, budget=saved, genomes={"new": "g"})
+    assert plan.budget.yearly == 0.03  # the ledger's figure: its shares were fixed by it
+    assert any("saved error ledger spends 0.03 per 365 days, the configuration says 0.05" in n for n in plan.notes)
+    agreeing = plan_from_verdicts([_verdict("new")], returns, budget=ErrorBudget(0.05), genomes={"new": "g"})
+    assert not any("saved error ledger" in n for n in agreeing.notes)
+
+
+def test_the_budget_default_is_set_once():
+    from quant_organism.defs.deployment.assets import DeploymentRunConfig
+    from quant_organism.deployment.error_budget import YEARLY_BUDGET
+
+    assert DecisionConfig().probation_budget == YEARLY_BUDGET == DeploymentRunConfig().probation_budget
+    assert DeploymentRunConfig().decision() == DecisionConfig()  # every launchpad default is the decision's own

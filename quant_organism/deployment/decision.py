@@ -36,7 +36,7 @@ from quant_organism.deployment.allocation import (
     allocate_from_kelly,
     kelly_fractions,
 )
-from quant_organism.deployment.error_budget import ErrorBudget
+from quant_organism.deployment.error_budget import YEARLY_BUDGET, ErrorBudget
 
 if TYPE_CHECKING:  # imported lazily: validation pulls in the backtest engine, deployment must stay light
     from quant_organism.validation.verdict import CandidateVerdict
@@ -60,7 +60,7 @@ class DecisionConfig:
     # `probation_budget` per 365 days; futile after `probation_days` without crossing. Only then is it sized by Kelly.
     # 0 days turns probation off; an allocation of 0 makes probation paper-only.
     probation_days: int = 730  # two years: what a valid test can confirm at Sharpe 2 (docs/validation.md)
-    probation_budget: float = 0.05
+    probation_budget: float = YEARLY_BUDGET  # set once, in error_budget.py
     probation_allocation: float = 0.02
 
     def __post_init__(self) -> None:

@@ -118,9 +118,16 @@ def plan_from_verdicts(
     retired = dict(retired or {})
     probation = config.probation_days > 0
     day = day or _last_day(held_out_returns)
+    notes: list[str] = []
+    if budget is not None and not math.isclose(budget.yearly, config.probation_budget):
+        # A ledger's budget cannot change during the lives it is spent over without breaking its bound: it is kept,
+        # and the disagreement is said, never silently preferred.
+        notes.append(
+            f"the saved error ledger spends {budget.yearly:g} per 365 days, the configuration says "
+            f"{config.probation_budget:g}: the ledger's is kept, since its entries' shares were fixed by it"
+        )
     budget = budget or ErrorBudget(config.probation_budget, life_days=config.probation_days or LIFE_DAYS)
     verdict_of = {v["candidate_id"]: v for v in verdicts}
-    notes: list[str] = []
 
     incumbents = [n for n in sorted(paper) if n in held_out_returns.columns]
     live_genomes = {_genome(n, paper[n], genomes): n for n in paper}

@@ -68,24 +68,30 @@ DEPLOYED = dg.AssetKey(["deployment", "deployed_configs"])
 REPORT = dg.AssetKey(["deployment", "evolution_report"])
 
 
+_DECISION = DecisionConfig()  # the defaults live there, once
+
+
 class DeploymentRunConfig(dg.Config):
-    min_pool: int = Field(default=5)
-    max_pool: int = Field(default=10)
-    max_correlation: float = Field(default=0.7)
-    kelly_fraction: float = Field(default=0.25, description="safety factor on the Kelly fraction")
-    max_weight: float = Field(default=0.25, description="per-strategy cap (never above the 40% hard cap)")
+    """The launchpad's view of the decision's settings: each default is DecisionConfig's."""
+
+    min_pool: int = Field(default=_DECISION.min_pool)
+    max_pool: int = Field(default=_DECISION.max_pool)
+    max_correlation: float = Field(default=_DECISION.max_correlation)
+    kelly_fraction: float = Field(default=_DECISION.kelly_fraction, description="safety factor on the Kelly fraction")
+    max_weight: float = Field(default=_DECISION.max_weight, description="per-strategy cap (never above the 40% hard cap)")
     probation_days: int = Field(
-        default=730,
+        default=_DECISION.probation_days,
         description="most forward days a newly chosen strategy trades at its incubation capital before it crosses its "
         "always-valid bound (promoted) or is retired as futile (0: probation off, Kelly capital at once)",
     )
     probation_budget: float = Field(
-        default=0.05,
+        default=_DECISION.probation_budget,
         description="error budget per 365 days spent across probation entries, each counted over its life "
-        "(deployment/error_budget.py)",
+        "(deployment/error_budget.py); a saved ledger's own figure is kept and a disagreement is noted",
     )
     probation_allocation: float = Field(
-        default=0.02, description="incubation capital of each strategy on probation (0: paper-only probation, not traded)"
+        default=_DECISION.probation_allocation,
+        description="incubation capital of each strategy on probation (0: paper-only probation, not traded)",
     )
 
     def decision(self) -> DecisionConfig:
