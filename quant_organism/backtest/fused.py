@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
-from quant_organism.backtest import kernel
+from quant_organism.backtest import exit_rule, kernel
 from quant_organism.backtest.kernel import N_METRICS, simulate_column_nb
 from quant_organism.core import metrics
 from quant_organism.core.numba_cache import drop_stale_cache
@@ -216,6 +216,6 @@ def fused_metrics(
 
 drop_stale_cache(
     Path(ema_crossover.stats.cache_path),
-    [Path(m.__file__) for m in (rules, positions, regime_filter, kernel, metrics)] + [Path(__file__)],
+    [Path(m.__file__) for m in (rules, positions, regime_filter, kernel, exit_rule, metrics)] + [Path(__file__)],
     Path(__file__).stem,
 )

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
+from quant_organism.backtest import exit_rule
+from quant_organism.backtest.exit_rule import STOP, TAKE, exit_at
 from quant_organism.core import metrics
 from quant_organism.core.metrics import path_end_nb, path_figures_nb, path_hold_nb, path_start_nb, path_step_nb
 from quant_organism.core.numba_cache import drop_stale_cache
@@ -403,26 +405,8 @@ def simulate_column_nb(
                             oidx += 1
         # 3. Stops from the bar after the entry bar: gap through at the open, else intrabar, stop first.
         if direction != 0 and entry_idx < i:
-            exit_price = np.nan
-            reason = 0
-            if direction > 0:
-                if o <= sl_price:
-                    exit_price, reason = o, EXIT_STOP_LOSS
-                elif o >= tp_price:
-                    exit_price, reason = o, EXIT_TAKE_PROFIT
-                elif low[i] <= sl_price:
-                    exit_price, reason = sl_price, EXIT_STOP_LOSS
-                elif high[i] >= tp_price:
-                    exit_price, reason = tp_price, EXIT_TAKE_PROFIT
-            else:
-                if o >= sl_price:
-                    exit_price, reason = o, EXIT_STOP_LOSS
-                elif o <= tp_price:
-                    exit_price, reason = o, EXIT_TAKE_PROFIT
-                elif high[i] >= sl_price:
-                    exit_price, reason = sl_price, EXIT_STOP_LOSS
-                elif low[i] <= tp_price:
-                    exit_price, reason = tp_price, EXIT_TAKE_PROFIT
+            exit_price, which = exit_at(direction, o, high[i], low[i], sl_price, tp_price)
+            reason = EXIT_STOP_LOSS if which == STOP else EXIT_TAKE_PROFIT if which == TAKE else 0
             if reason != 0:
                 if reason == EXIT_TAKE_PROFIT and take_profit_is_limit:
                     fee, slip = maker_fee, 0.0
@@ -605,4 +589,6 @@ def empty_trade_records(capacity: int) -> np.ndarray:
     return np.empty(capacity, dtype=trade_dt)
 
 
-drop_stale_cache(Path(simulate_nb.stats.cache_path), [Path(__file__), Path(metrics.__file__)], Path(__file__).stem)
+drop_stale_cache(
+    Path(simulate_nb.stats.cache_path), [Path(__file__), Path(metrics.__file__), Path(exit_rule.__file__)], Path(__file__).stem
+)

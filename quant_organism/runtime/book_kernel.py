@@ -14,8 +14,16 @@ Fills, closed trades and marks go to event tables the engine turns into records.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from numba import njit
+
+from quant_organism.backtest import exit_rule
+from quant_organism.backtest.exit_rule import STOP as EXIT_STOP
+from quant_organism.backtest.exit_rule import TAKE as EXIT_TAKE
+from quant_organism.backtest.exit_rule import exit_at
+from quant_organism.core.numba_cache import drop_stale_cache
 
 NAT = np.iinfo(np.int64).min  # an absent int field (pandas' NaT is this value too)
 NO_ORDER = NAT
@@ -168,26 +176,8 @@ def _enter(f, i, book, pos, time, direction, fraction, open_, costs, fi, ff, n, 
 
 @njit(cache=True)
 def _check_levels(f, i, book, pos, open_, high, low, costs, fi, ff, ti, tf, n, scratch):  # pragma: no cover - numba
-    sl, tp = f[STOP], f[TAKE]  # NaN when unset: every comparison with it is False
-    price, reason = 0.0, -1
-    if i[DIRECTION] > 0:
-        if open_ <= sl:
-            price, reason = open_, STOP_LOSS_EXIT
-        elif open_ >= tp:
-            price, reason = open_, TAKE_PROFIT_EXIT
-        elif low <= sl:
-            price, reason = sl, STOP_LOSS_EXIT
-        elif high >= tp:
-            price, reason = tp, TAKE_PROFIT_EXIT
-    else:
-        if open_ >= sl:
-            price, reason = open_, STOP_LOSS_EXIT
-        elif open_ <= tp:
-            price, reason = open_, TAKE_PROFIT_EXIT
-        elif high >= sl:
-            price, reason = sl, STOP_LOSS_EXIT
-        elif low <= tp:
-            price, reason = tp, TAKE_PROFIT_EXIT
+    price, which = exit_at(i[DIRECTION], open_, high, low, f[STOP], f[TAKE])  # the backtest's rule (exit_rule.py)
+    reason = STOP_LOSS_EXIT if which == EXIT_STOP else TAKE_PROFIT_EXIT if which == EXIT_TAKE else -1
     if reason >= 0:
         blocked = i[DIRECTION]
         _exit(f, i, book, pos, price, reason, costs, fi, ff, ti, tf, n, scratch)
@@ -293,3 +283,6 @@ def advance(
         if asked or stop_every_bar:
             return k
     return k
+
+
+drop_stale_cache(Path(advance.stats.cache_path), [Path(__file__), Path(exit_rule.__file__)], Path(__file__).stem)

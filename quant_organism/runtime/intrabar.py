@@ -17,11 +17,13 @@ slippage it would pay), which gives the book's live P&L and drawdown.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from quant_organism.backtest.costs import CostModel
+from quant_organism.backtest.exit_rule import STOP, TAKE, exit_at
 
 
 @dataclass
@@ -120,15 +122,13 @@ class IntrabarWatch:
 
 
 def _crossed(book: _Watched, price: float) -> tuple[str | None, float]:
-    stop, take = book.stop, book.take
-    if book.direction > 0:
-        if stop is not None and price <= stop:
-            return "stop_loss", stop
-        if take is not None and price >= take:
-            return "take_profit", take
-    else:
-        if stop is not None and price >= stop:
-            return "stop_loss", stop
-        if take is not None and price <= take:
-            return "take_profit", take
+    """The exit rule of the backtest and the paper book (backtest/exit_rule.py) on one trade: a bar whose open, high
+    and low are its price."""
+    stop = math.nan if book.stop is None else book.stop
+    take = math.nan if book.take is None else book.take
+    level, which = exit_at(book.direction, price, price, price, stop, take)
+    if which == STOP:
+        return "stop_loss", stop
+    if which == TAKE:
+        return "take_profit", take
     return None, 0.0
