@@ -22,15 +22,8 @@ from quant_organism.strategies import (
     repair_values,
 )
 from quant_organism.strategies.base import BaseSeed
-from quant_organism.strategies.genes import (
-    RULE_GENE,
-    _clipped,
-    _gene_problems,
-    genes_hash,
-    genes_hash_and_json,
-    genes_json,
-    hash_payload,
-)
+from quant_organism.strategies.gene_table import _clipped, _gene_problems
+from quant_organism.strategies.genes import RULE_GENE, genes_hash, genes_hash_and_json, genes_json, hash_payload
 from quant_organism.strategies.rule_tree import canonical_rule
 
 ALL = list(SeedType)
