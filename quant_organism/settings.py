@@ -275,7 +275,7 @@ def workflows_dir() -> Path | None:
 def ingest_workers() -> int:
     """QUANT_ORGANISM_INGEST_WORKERS: processes ingesting coins side by side (default: the CPUs, at most 4, on a
     machine with PROCESS_POOL_MIN_CPUS or more; else 1, the ingest in the run's own process)."""
-    from quant_organism.evolution.executor_choice import PROCESS_POOL_MIN_CPUS, usable_cpus
+    from quant_organism.evolution.executors.choice import PROCESS_POOL_MIN_CPUS, usable_cpus
 
     raw = os.environ.get("QUANT_ORGANISM_INGEST_WORKERS")
     if raw is None:

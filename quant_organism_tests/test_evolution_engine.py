@@ -587,7 +587,7 @@ def test_best_strategies_become_configs_that_round_trip_through_the_store(market
 
 
 def test_gangs_give_every_worker_islands_and_never_exceed_the_lockstep_size():
-    from quant_organism.evolution.executors import gangs
+    from quant_organism.evolution.executors.runners import gangs
 
     config = small_config(total_strategies=40, lockstep_islands=4)  # 10 islands
     tasks = [BatchTask(b, config.batch_size, config, None) for b in range(config.n_batches)]
@@ -607,7 +607,7 @@ def test_what_an_island_worker_imports_leaves_the_lake_out():
     import subprocess
     import sys
 
-    probe = "import sys, quant_organism.evolution.executors; print(sorted(m for m in ('duckdb', 'polars') if m in sys.modules))"
+    probe = "import sys, quant_organism.evolution.executors.runners; print(sorted(m for m in ('duckdb', 'polars') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
 

@@ -375,7 +375,7 @@ def test_a_lone_island_charged_by_a_neighbours_deaths_runs_alone_before_it_is_ju
     failed whenever it had not finished before the second death: the outcome depended on timing.)"""
     from types import SimpleNamespace
 
-    from quant_organism.evolution.executors import _PoolQueue
+    from quant_organism.evolution.executors.runners import _PoolQueue
 
     gang, lone = (SimpleNamespace(batch=0), SimpleNamespace(batch=2)), (SimpleNamespace(batch=1),)
     failed = []

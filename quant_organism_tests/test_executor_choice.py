@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from quant_organism.evolution.evolution_config import load_preset
-from quant_organism.evolution.executor_choice import (
+from quant_organism.evolution.executors.choice import (
     DRIVER_MB,
     RAY_MIN_CPUS,
     choose_executor,
     local_ray_memory_mb,
     machine_memory_mb,
     usable_cpus,
+    with_executor_chosen,
+)
+from quant_organism.evolution.executors.choice import (
+    workers as executor_workers,
 )
 
 
@@ -40,20 +44,20 @@ def test_enough_cores_but_too_little_memory_stay_in_one_process():
 def test_the_production_preset_asks_the_machine_and_an_override_is_kept():
     full = load_preset("full")
     assert full.executor == "auto"
-    resolved, reason = full.with_executor_chosen()
+    resolved, reason = with_executor_chosen(full)
     expected = choose_executor(None, usable_cpus(), machine_memory_mb())
     assert (resolved.executor, reason) == (expected.executor, expected.reason)
-    assert resolved.workers() == (1 if expected.executor == "serial" else usable_cpus())
-    kept, why = load_preset("full", executor="ray").with_executor_chosen()
+    assert executor_workers(resolved) == (1 if expected.executor == "serial" else usable_cpus())
+    kept, why = with_executor_chosen(load_preset("full", executor="ray"))
     assert kept.executor == "ray" and "set by the preset or an override" in why
-    cluster, why = load_preset("full", ray_address="10.0.0.5:6379").with_executor_chosen()
+    cluster, why = with_executor_chosen(load_preset("full", ray_address="10.0.0.5:6379"))
     assert cluster.executor == "ray" and "cluster" in why
 
 
 def test_the_ingest_runs_in_the_runs_own_process_on_a_small_machine(monkeypatch):
     """Ingest workers follow the same line: each imports the definitions, so below 4 CPUs the run ingests itself."""
     from quant_organism import settings
-    from quant_organism.evolution import executor_choice
+    from quant_organism.evolution.executors import choice as executor_choice
 
     monkeypatch.delenv("QUANT_ORGANISM_INGEST_WORKERS", raising=False)
     for cpus, workers in ((1, 1), (2, 1), (3, 1), (4, 4), (16, 4)):

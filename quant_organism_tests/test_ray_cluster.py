@@ -73,8 +73,8 @@ def test_a_cluster_address_nothing_answers_at_fails_in_seconds_saying_so():
     import socket
 
     from quant_organism.automation.health import ray_component
-    from quant_organism.evolution.executors import RayUnreachableError, ray_session
-    from quant_organism.evolution.ray_address import endpoint, unreachable
+    from quant_organism.evolution.executors.ray_address import endpoint, unreachable
+    from quant_organism.evolution.executors.runners import RayUnreachableError, ray_session
 
     assert endpoint("10.0.0.5") == ("10.0.0.5", 6379) and endpoint("ray://head") == ("head", 10001)
     assert endpoint("head:7000") == ("head", 7000) and endpoint("auto") is None and endpoint(None) is None

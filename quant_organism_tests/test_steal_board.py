@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from types import SimpleNamespace
 
-from quant_organism.core.steal_board import WAIT, StealBoard
-from quant_organism.evolution.stealing import _fits
+from quant_organism.evolution.executors.steal_board import WAIT, StealBoard
+from quant_organism.evolution.executors.stealing import _fits
 
 
 def test_a_thief_is_sent_to_the_worker_that_offers_most_and_gets_what_it_gives():

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from quant_organism.core.durable import append_json_line, read_json_lines
-from quant_organism.evolution.ray_address import endpoint, unreachable
+from quant_organism.evolution.executors.ray_address import endpoint, unreachable
 
 HEALTH_HISTORY = "health/history.jsonl"
 DEFAULT_STALE_DAYS = 7

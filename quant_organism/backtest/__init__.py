@@ -1,7 +1,6 @@
 """Backtesting of target-position signals on perpetual futures: costs, engine, metrics and fitness.
 
-simulate.py states the execution convention every result here follows. A process that imports it keeps the large
-blocks it frees for reuse (`core.heap`): scoring allocates its indicator tables afresh on every call.
+simulate.py states the execution convention every result here follows.
 """
 
 from quant_organism.backtest.costs import CostModel
@@ -17,9 +16,6 @@ from quant_organism.backtest.objectives import (
     objectives_tuple,
 )
 from quant_organism.backtest.simulate import INIT_CASH, BacktestResult, Market, Params, run_backtest, simulate
-from quant_organism.core.heap import keep_freed_blocks
-
-keep_freed_blocks()
 
 __all__ = [
     "INIT_CASH",

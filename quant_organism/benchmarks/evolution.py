@@ -308,7 +308,7 @@ def _paired(
 
 
 def _islands_moved(result) -> int:
-    """How many times islands went on in another worker in this run (work stealing, `evolution/stealing.py`)."""
+    """How many times islands went on in another worker in this run (work stealing, `evolution/executors/stealing.py`)."""
     batches = getattr(result, "batches", None)
     return int(batches["moves"].sum()) if batches is not None and "moves" in batches else 0
 

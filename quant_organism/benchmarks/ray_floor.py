@@ -31,7 +31,7 @@ def hold(workers: int, hold_s: float = HOLD_S) -> list[int]:
     """Start the executor's local Ray with `workers` CPUs, bring every worker up and prepared, and keep them all
     alive `hold_s` seconds; the workers' process ids."""
     import quant_organism.cli.main  # noqa: F401 - the main command's imports, as its driver holds them
-    from quant_organism.evolution.executors import ray_session
+    from quant_organism.evolution.executors.runners import ray_session
 
     with ray_session(workers) as ray:
         ready = ray.remote(num_cpus=1)(_worker_ready)

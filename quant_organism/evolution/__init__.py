@@ -21,7 +21,7 @@ from quant_organism.evolution.date_windows import (
 )
 from quant_organism.evolution.evolution_config import EvolutionConfig, load_preset, preset_names, preset_values
 from quant_organism.evolution.evolve import run_evolution
-from quant_organism.evolution.executors import ray_session, warm_up
+from quant_organism.evolution.executors.runners import ray_session, warm_up
 from quant_organism.evolution.fitness import evaluate_universe
 from quant_organism.evolution.island import BatchOutcome, BatchTask, execute_batch, execute_gang
 from quant_organism.evolution.result import (

@@ -17,7 +17,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from quant_organism.evolution.date_windows import split_days
-from quant_organism.evolution.executor_choice import ExecutorChoice, choose_executor, machine_memory_mb, usable_cpus
 from quant_organism.strategies.genes import TECHNICAL_SEEDS, SeedType, gene_space
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
@@ -46,7 +45,7 @@ class EvolutionConfig(BaseModel):
     - `elite_ratio`: share of each generation (best by scalar score) carried over unchanged.
     Parallelism: `executor` runs islands serially, on `max_workers` processes, or on Ray (a local Ray
     with `max_workers` CPUs, or the cluster at QUANT_ORGANISM_RAY_ADDRESS); `auto` (the production preset) asks
-    the machine: a cluster when one is configured, a local Ray from 4 CPUs, else one process (executor_choice.py); an island still running
+    the machine: a cluster when one is configured, a local Ray from 4 CPUs, else one process (evolution/executors/choice.py); an island still running
     `batch_timeout_s` after it started stops after its current generation (and is killed
     `batch_timeout_grace_s` later on process/Ray); an island whose worker process dies is re-run up to
     `max_retries` times. A worker advances up to `lockstep_islands` islands in lockstep (one evaluator
@@ -205,25 +204,6 @@ class EvolutionConfig(BaseModel):
     def n_elite(self) -> int:
         """Individuals carried over unchanged each generation (rounded down, at most batch_size - 1)."""
         return min(int(self.elite_ratio * self.batch_size + 1e-9), self.batch_size - 1)
-
-    def executor_choice(self) -> ExecutorChoice:
-        """The executor this config runs on, and why: `auto` asks the machine (evolution/executor_choice.py)."""
-        if self.executor != "auto":
-            return ExecutorChoice(self.executor, f"executor: {self.executor} set by the preset or an override")
-        return choose_executor(self.ray_address, usable_cpus(), machine_memory_mb())
-
-    def with_executor_chosen(self) -> tuple[EvolutionConfig, str]:
-        """This config with `auto` replaced by the machine's choice, and the reason for it."""
-        choice = self.executor_choice()
-        return self.model_copy(update={"executor": choice.executor}), choice.reason
-
-    def workers(self) -> int:
-        """Parallel batches: `max_workers`, else the CPUs this process may use (1 for serial)."""
-        if self.executor_choice().executor == "serial":
-            return 1
-        if self.max_workers is not None:
-            return self.max_workers
-        return usable_cpus()
 
     def seed_type_weights(self) -> list[tuple[SeedType, float]]:
         """The mix in canonical SeedType order (so the allocation never depends on YAML key order)."""

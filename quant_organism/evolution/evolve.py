@@ -21,7 +21,9 @@ import pandas as pd
 
 from quant_organism.evolution.date_windows import WindowLeakError, evolution_windows, guard_train_frames, slice_frames
 from quant_organism.evolution.evolution_config import EvolutionConfig, date_seed
-from quant_organism.evolution.executors import EXECUTORS
+from quant_organism.evolution.executors.choice import with_executor_chosen
+from quant_organism.evolution.executors.choice import workers as executor_workers
+from quant_organism.evolution.executors.runners import EXECUTORS
 from quant_organism.evolution.island import STATUS_LEAK, BatchHook, BatchOutcome, BatchTask, Evaluator
 from quant_organism.evolution.result import (
     BATCH_COLUMNS,
@@ -62,7 +64,7 @@ def run_evolution(
     Raises `WindowLeakError` when any island's leak guard fired, and `TooManyFailedIslands` when more than
     `config.max_failed_island_share` of the islands failed: either would publish a small or tainted population.
     """
-    config, executor_reason = (config or EvolutionConfig()).with_executor_chosen()
+    config, executor_reason = with_executor_chosen(config or EvolutionConfig())
     started = time.perf_counter()
     emit = on_progress or (lambda event: None)
     frames = prepare_frames(frames, need_funding=SeedType.FUNDING_CARRY in config.seed_types)
@@ -81,7 +83,7 @@ def run_evolution(
         BatchTask(b, config.batch_size, config, windows.train, windows.validation, deadline, seeds)
         for b in range(config.n_batches)
     ]
-    workers = config.workers()
+    workers = executor_workers(config)
 
     emit(
         {

@@ -28,6 +28,7 @@ from quant_organism.defs.shared.upstream import thin_window, uncovered_days
 from quant_organism.evolution.date_windows import evolution_windows
 from quant_organism.evolution.evolution_config import EvolutionConfig, load_preset, preset_names, preset_values
 from quant_organism.evolution.evolve import run_evolution
+from quant_organism.evolution.executors.choice import workers as executor_workers
 from quant_organism.evolution.result import TooManyFailedIslands, select_candidates, to_strategy_configs
 from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting.memory import run_row, tag_phase
@@ -160,7 +161,7 @@ def _cost_plan(evolution: EvolutionConfig, windows, clock, budget: RunBudgetReso
         planned,
         len(settings.coins()),
         train_bars,
-        workers=evolution.workers(),
+        workers=executor_workers(evolution),
         budget=clock,
         evolution_share=clock.shares.get("evolution", 0.5) or 0.5,
     )

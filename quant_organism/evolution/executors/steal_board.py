@@ -3,7 +3,7 @@
 Generic: a busy worker offers its items and waits, in the background, to be asked for some (`BoardActor.
 wait_asked`, a long poll: nothing is exchanged while nobody asks); a worker with nothing left asks, the board
 names the worker that offered most as its victim, and the victim hands some of its items on as pickled blobs
-(or none: it declines). The evolution executor shares islands through it (`evolution/stealing.py` says why
+(or none: it declines). The evolution executor shares islands through it (`evolution/executors/stealing.py` says why
 and how). It lives in `core` so that the actor's process imports nothing heavy.
 """
 

@@ -16,6 +16,10 @@ A configured cluster always wins: its workers' memory is not this machine's.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the config names the executor; choosing it is this module's
+    from quant_organism.evolution.evolution_config import EvolutionConfig
 
 RAY_MIN_CPUS = 4
 """CPUs from which a local Ray pays: 0.83 x 4 = 3.3 times the search's speed (83% efficiency measured on 2 CPUs)."""
@@ -84,3 +88,25 @@ def usable_cpus() -> int:
     import os
 
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def executor_choice(config: EvolutionConfig) -> ExecutorChoice:
+    """The executor a config runs on, and why: `auto` asks the machine."""
+    if config.executor != "auto":
+        return ExecutorChoice(config.executor, f"executor: {config.executor} set by the preset or an override")
+    return choose_executor(config.ray_address, usable_cpus(), machine_memory_mb())
+
+
+def with_executor_chosen(config: EvolutionConfig) -> tuple[EvolutionConfig, str]:
+    """The config with `auto` replaced by the machine's choice, and the reason for it."""
+    choice = executor_choice(config)
+    return config.model_copy(update={"executor": choice.executor}), choice.reason
+
+
+def workers(config: EvolutionConfig) -> int:
+    """Parallel batches: `max_workers`, else the CPUs this process may use (1 for serial)."""
+    if executor_choice(config).executor == "serial":
+        return 1
+    if config.max_workers is not None:
+        return config.max_workers
+    return usable_cpus()

@@ -42,9 +42,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quant_organism.core.steal_board import BoardActor
 from quant_organism.evolution import nsga2
 from quant_organism.evolution.evolution_config import EvolutionConfig
+from quant_organism.evolution.executors.heap import keep_freed_blocks
+from quant_organism.evolution.executors.ray_address import unreachable
+from quant_organism.evolution.executors.steal_board import BoardActor
+from quant_organism.evolution.executors.stealing import RayExchange
 from quant_organism.evolution.island import (
     STATUS_TIMEOUT,
     BatchHook,
@@ -53,8 +56,6 @@ from quant_organism.evolution.island import (
     Evaluator,
     execute_gang,
 )
-from quant_organism.evolution.ray_address import unreachable
-from quant_organism.evolution.stealing import RayExchange
 from quant_organism.strategies import rule_tree
 from quant_organism.strategies.genes import SeedGenes, SeedType, random_values
 
@@ -67,7 +68,9 @@ _warmed: set[SeedType] = set()
 
 
 def warm_up(seed_types: Sequence[SeedType]) -> float:
-    """Compile / load the numba kernels of these seeds and of the backtest in this process (once)."""
+    """Compile / load the numba kernels of these seeds and of the backtest in this process (once), and keep the large
+    blocks it frees for its next scoring call (heap.py): every worker, and the driver of a serial run, starts here."""
+    keep_freed_blocks()
     todo = [s for s in seed_types if s not in _warmed]
     if not todo:
         return 0.0
