@@ -15,10 +15,6 @@ import dagster as dg
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    from quant_organism import settings
-    from quant_organism.core import faults
-
-    faults.arm(settings.fault_to_inject())  # every process that loads the code location: runs, the CLI, the UI
     loaded = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
     # One process per run, as the jobs have: the automation sensor launches the implicit asset job, and a process
     # per step would re-import the stack for each asset of the chain.

@@ -298,11 +298,6 @@ def testnet_environment() -> dict[str, str]:
     return {name: os.environ[name] for name in ENVIRONMENT_NAMES if name in os.environ}
 
 
-def fault_to_inject() -> str | None:
-    """QUANT_ORGANISM_FAULT: the fault point (core/faults.py) where this process kills itself; crash tests only."""
-    return os.environ.get("QUANT_ORGANISM_FAULT") or None
-
-
 def automation_on() -> bool:
     """QUANT_ORGANISM_AUTOMATION: `on` (default) starts the automation-condition sensor and the other sensors RUNNING as soon
     as a daemon (`make ui`: dg dev) loads the definitions; `off` loads them STOPPED (switch them on in the UI)."""

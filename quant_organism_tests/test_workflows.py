@@ -142,7 +142,7 @@ def cli_env(tmp_path, monkeypatch):
 
 def _cli(env: dict, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "quant_organism", "run", *args],
+        [sys.executable, "-m", "quant_organism_tests.support.faults", "run", *args],  # the CLI, its fault point armed
         env=env,
         capture_output=True,
         text=True,

@@ -592,9 +592,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"quant_organism: {exc}", file=sys.stderr)
         return 2
     _quiet_api_notices()
-    from quant_organism.core import faults
-
-    faults.arm(settings.fault_to_inject())  # crash tests: the CLI's own process (workflows run outside Dagster)
     return args.handler(args)
 
 

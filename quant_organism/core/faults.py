@@ -2,9 +2,9 @@
 `arm(name)` armed is that one.
 
 A real `kill -9` at a chosen phase boundary, so the tests prove what a crash there leaves behind and that
-a rerun ends where a clean run ends. The entry layer arms it (the Dagster definitions and the CLI, from
-`QUANT_ORGANISM_FAULT`): the domain never reads the environment. Unarmed (always, outside those tests), a
-fault point costs one comparison.
+a rerun ends where a clean run ends. Only the tests arm it: their drivers call `arm` with the point they name in
+`QUANT_ORGANISM_FAULT` (quant_organism_tests/support/faults.py); the product never does. Unarmed, a fault point
+costs one comparison.
 """
 
 from __future__ import annotations

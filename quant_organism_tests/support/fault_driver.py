@@ -18,7 +18,9 @@ def main() -> int:
     from quant_organism.cli.launch import evolve, ingest, paper_trade, persistent_instance
     from quant_organism.core.durable import sweep_stale_temps
     from quant_organism.defs.automation.orphans import reap_orphaned_runs
+    from quant_organism_tests.support.faults import arm_from_environment
 
+    arm_from_environment()
     sweep_stale_temps(settings.data_dir(), min_age_s=0.0)
     instance = persistent_instance()
     reap_orphaned_runs(instance)

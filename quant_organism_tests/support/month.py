@@ -233,7 +233,8 @@ class Month:
             partition,
             json.dumps(tags),
         ]
-        done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+        root = Path(__file__).resolve().parents[2]  # where quant_organism_tests imports from
+        done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300, cwd=root)
         assert done.returncode == -9, f"the run was meant to be killed: rc {done.returncode}\n{done.stderr[-3000:]}"
         runs = self.instance.get_run_records(filters=dg.RunsFilter(tags={PARTITION_TAG: partition}), limit=1)
         return runs[0].dagster_run.run_id
@@ -314,6 +315,8 @@ from dagster._core.instance.ref import InstanceRef
 from quant_organism.definitions import load_definitions
 from quant_organism.defs.automation.orphans import worker_tags
 from quant_organism.defs.shared.resources import SentimentSourceResource, project_resources
+from quant_organism_tests.support.faults import arm_from_environment
+arm_from_environment()
 instance_dir, data_dir, url, assets, partition, tags = sys.argv[1:7]
 instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(instance_dir))
 defs = load_definitions()
