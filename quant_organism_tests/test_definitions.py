@@ -81,17 +81,19 @@ def test_market_assets_are_partitioned_daily_by_coin_with_blocking_quality_check
 
 
 def test_code_location_loads_as_the_ui_loads_it(tmp_path):
-    """`dagster definitions validate` loads workspace.yaml's module in a fresh process, like `dagster dev`."""
+    """`dg check defs` loads the code location pyproject.toml's [tool.dg.project] names, in a fresh process, as `dg dev`
+    (what `make ui` runs) does: the one place the Dagster project is configured."""
     import os
     import subprocess
     import sys
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    dagster = Path(sys.executable).with_name("dagster")
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "QUANT_ORGANISM_DATA_DIR": str(tmp_path / "data")}
+    dg_cli = Path(sys.executable).with_name("dg")
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "QUANT_ORGANISM_DATA_DIR": str(tmp_path / "data"),
+           "VIRTUAL_ENV": str(Path(sys.executable).parents[1])}  # fmt: skip
     done = subprocess.run(
-        [str(dagster), "definitions", "validate", "-w", str(root / "workspace.yaml")],
+        [str(dg_cli), "check", "defs", "--use-active-venv"],
         cwd=root,
         env=env,
         capture_output=True,
@@ -99,7 +101,8 @@ def test_code_location_loads_as_the_ui_loads_it(tmp_path):
         timeout=300,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "All code locations passed validation" in done.stdout + done.stderr
+    assert "All definitions loaded successfully" in done.stdout + done.stderr
+    assert not (root / "workspace.yaml").exists()  # no second place configures the project
 
 
 def test_workflow_jobs_show_a_step_per_phase_with_inheritance_as_lineage():
