@@ -30,7 +30,7 @@ from quant_organism.evolution.death_feedback import family_weights
 from quant_organism.evolution.evolution_config import EvolutionConfig, date_seed
 from quant_organism.evolution.evolve import ProgressCallback, run_evolution
 from quant_organism.evolution.portfolio_search import PortfolioSearchSettings
-from quant_organism.evolution.result import Candidate, EvolutionResult, select_candidates
+from quant_organism.evolution.result import EvolutionResult, Finalist, select_candidates
 from quant_organism.runtime.forward import span_index
 from quant_organism.strategies.genes import SeedGenes
 from quant_organism.validation.documented import DocumentedVerdict
@@ -67,7 +67,7 @@ class Incumbent:
 @dataclass
 class ChainOutcome:
     result: EvolutionResult
-    candidates: list[Candidate]
+    candidates: list[Finalist]
     validation: ValidationOutcome
     plan: DeploymentPlan
     seconds: dict[str, float]

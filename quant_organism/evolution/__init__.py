@@ -25,8 +25,8 @@ from quant_organism.evolution.executors.runners import ray_session, warm_up
 from quant_organism.evolution.fitness import evaluate_universe
 from quant_organism.evolution.island import BatchOutcome, BatchTask, execute_batch, execute_gang
 from quant_organism.evolution.result import (
-    Candidate,
     EvolutionResult,
+    Finalist,
     TooManyFailedIslands,
     genes_from_row,
     to_strategy_configs,
@@ -36,7 +36,7 @@ from quant_organism.evolution.traded_frames import join_funding, market_frames, 
 __all__ = [
     "BatchOutcome",
     "BatchTask",
-    "Candidate",
+    "Finalist",
     "EvolutionConfig",
     "EvolutionResult",
     "EvolutionWindows",

@@ -49,8 +49,9 @@ CONFIG_METRICS = (
 )
 
 
-class Candidate(NamedTuple):
-    """One of the best: the genome (seed_id = strategy name) and its population row."""
+class Finalist(NamedTuple):
+    """One of the best of a run, before validation: the genome (seed_id = strategy name) and its population row.
+    (`deployment.Candidate` is a validated strategy offered for deployment.)"""
 
     genes: SeedGenes
     row: pd.Series
@@ -152,7 +153,7 @@ class EvolutionResult:
             "windows": self.windows.as_dict(),
         }
 
-    def best(self, n: int = 10, valid_only: bool = True, by: str = "score") -> list[Candidate]:
+    def best(self, n: int = 10, valid_only: bool = True, by: str = "score") -> list[Finalist]:
         """The top-n distinct genomes (by genes_hash) by `by` (a population column), ties by name; valid only by default."""
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
@@ -161,7 +162,7 @@ class EvolutionResult:
             frame = frame[frame["valid"]]
         ranked = frame.sort_values([by, "name"], ascending=[False, True], kind="mergesort")
         ranked = ranked.drop_duplicates("genes_hash", keep="first").head(n)
-        return [Candidate(genes_from_row(row), row) for _, row in ranked.iterrows()]
+        return [Finalist(genes_from_row(row), row) for _, row in ranked.iterrows()]
 
 
 class TooManyFailedIslands(RuntimeError):
@@ -175,7 +176,7 @@ class TooManyFailedIslands(RuntimeError):
         super().__init__(f"{failed} of {total} islands failed (more than the {share:.0%} a run accepts): {reasons}")
 
 
-def select_candidates(result: EvolutionResult, top_share: float, max_candidates: int) -> list[Candidate]:
+def select_candidates(result: EvolutionResult, top_share: float, max_candidates: int) -> list[Finalist]:
     """The candidates validation will judge: the top `top_share` of the distinct valid individuals by
     score, at most `max_candidates` (the one definition: strategy_configs lists them, validation reads the list)."""
     if not 0.0 < top_share <= 1.0:
