@@ -118,32 +118,10 @@ def plan_from_verdicts(
     retired = dict(retired or {})
     probation = config.probation_days > 0
     day = day or _last_day(held_out_returns)
-    notes: list[str] = []
-    if budget is not None and not math.isclose(budget.yearly, config.probation_budget):
-        # A ledger's budget cannot change during the lives it is spent over without breaking its bound: it is kept,
-        # and the disagreement is said, never silently preferred.
-        notes.append(
-            f"the saved error ledger spends {budget.yearly:g} per 365 days, the configuration says "
-            f"{config.probation_budget:g}: the ledger's is kept, since its entries' shares were fixed by it"
-        )
-    budget = budget or ErrorBudget(config.probation_budget, life_days=config.probation_days or LIFE_DAYS)
+    budget, notes = _ledger(budget, config)
     verdict_of = {v["candidate_id"]: v for v in verdicts}
-
     incumbents = [n for n in sorted(paper) if n in held_out_returns.columns]
-    live_genomes = {_genome(n, paper[n], genomes): n for n in paper}
-    candidates, refound, returning, barred = [], [], [], []
-    for c in candidates_from_verdicts(verdicts):
-        genome = genomes.get(c.name, c.name)
-        if c.name in paper or genome in live_genomes:
-            refound.append(c.name)  # found again: its record continues under its live name, forward only
-        elif genome in retired and c.passed:
-            if not _earned(held_out_returns, c.name):
-                barred.append(_barred(c, retired[genome]))
-            else:
-                returning.append(c.name)
-                candidates.append(c)
-        else:
-            candidates.append(c)
+    candidates, refound, returning, barred = _sort_newcomers(verdicts, paper, genomes, retired, held_out_returns)
     if refound:
         notes.append(f"found again, continuing their records: {', '.join(sorted(refound))}")
     passing = [c.name for c in candidates if c.passed]
@@ -210,6 +188,39 @@ def plan_from_verdicts(
                                _Entry(day, budget, verdict_of, held_out_returns, market_daily, genomes, returning))  # fmt: skip
     kept = {n: (r, int(forward_days[n]), entries.get(n)) for n, r in unjudged.items()}
     return _keep_unjudged(plan, kept, config) if kept else plan
+
+
+def _ledger(budget: ErrorBudget | None, config: DecisionConfig) -> tuple[ErrorBudget, list[str]]:
+    """The error ledger the night spends from, and a note when a saved one disagrees with the configuration: a
+    ledger's budget cannot change during the lives it is spent over without breaking its bound, so it is kept,
+    and the disagreement is said, never silently preferred."""
+    if budget is None:
+        return ErrorBudget(config.probation_budget, life_days=config.probation_days or LIFE_DAYS), []
+    if math.isclose(budget.yearly, config.probation_budget):
+        return budget, []
+    return budget, [
+        f"the saved error ledger spends {budget.yearly:g} per 365 days, the configuration says "
+        f"{config.probation_budget:g}: the ledger's is kept, since its entries' shares were fixed by it"
+    ]
+
+
+def _sort_newcomers(verdicts, paper, genomes, retired, held_out_returns) -> tuple[list, list, list, list]:
+    """(candidates, found again, returning after retirement, barred from returning) among the night's verdicts."""
+    live_genomes = {_genome(n, paper[n], genomes): n for n in paper}
+    candidates, refound, returning, barred = [], [], [], []
+    for c in candidates_from_verdicts(verdicts):
+        genome = genomes.get(c.name, c.name)
+        if c.name in paper or genome in live_genomes:
+            refound.append(c.name)  # found again: its record continues under its live name, forward only
+        elif genome in retired and c.passed:
+            if not _earned(held_out_returns, c.name):
+                barred.append(_barred(c, retired[genome]))
+            else:
+                returning.append(c.name)
+                candidates.append(c)
+        else:
+            candidates.append(c)
+    return candidates, refound, returning, barred
 
 
 def _keep_unjudged(

@@ -22,6 +22,7 @@ the same rows.
 from __future__ import annotations
 
 import json
+import operator
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -359,84 +360,40 @@ class PaperLedger:
         )  # fmt: skip
 
 
+# table column -> the record attribute it holds (`operator.attrgetter` paths)
+_ORDER_COLUMNS = {
+    "strategy": "strategy_id", "coin": "coin", "bar_time": "timestamp", "side": "side.value", "target": "target",
+    "previous": "previous", "confidence": "confidence", "size": "size", "notional": "notional",
+    "entry_price": "entry_price", "take_profit": "take_profit", "stop_loss": "stop_loss", "reason": "reason",
+}  # fmt: skip
+_FILL_COLUMNS = {
+    "strategy": "strategy", "coin": "coin", "bar_time": "time", "seq": "seq", "side": "side", "kind": "kind",
+    "reason": "reason", "units": "units", "price": "price", "fee": "fee", "liquidity": "liquidity",
+}  # fmt: skip
+_POSITION_COLUMNS = {
+    "strategy": "strategy", "coin": "coin", "bar_time": "time", "direction": "direction", "units": "units",
+    "entry_price": "entry_price", "stop_loss": "stop_loss", "take_profit": "take_profit", "cash": "cash",
+    "close": "close", "equity": "equity",
+}  # fmt: skip
+_TRADE_COLUMNS = {
+    "strategy": "strategy", "coin": "coin", "entry_time": "entry_time", "exit_time": "exit_time",
+    "direction": "direction", "size": "size", "entry_price": "entry_price", "exit_price": "exit_price",
+    "fees": "fees", "funding": "funding", "pnl": "pnl", "ret": "ret", "exit_reason": "exit_reason",
+}  # fmt: skip
+
+
+def _records_frame(records, columns: dict[str, str], extra: dict[str, list] | None = None) -> pd.DataFrame:
+    """One row per record, the table's columns in order (then `extra`'s)."""
+    get = operator.attrgetter(*columns.values())
+    rows = [get(r) for r in records]
+    if extra:
+        rows = [(*row, *more) for row, more in zip(rows, zip(*extra.values(), strict=True), strict=True)]
+    return pd.DataFrame(rows, columns=[*columns, *(extra or {})])
+
+
 def _batch_frames(batch: LedgerBatch) -> dict[str, pd.DataFrame]:
     """The batch as one frame per table, columns in table order, times naive UTC."""
-    orders = pd.DataFrame(
-        [
-            (
-                d.strategy_id,
-                d.coin,
-                d.timestamp,
-                d.side.value,
-                d.target,
-                d.previous,
-                d.confidence,
-                d.size,
-                d.notional,
-                d.entry_price,
-                d.take_profit,
-                d.stop_loss,
-                d.reason,
-            )
-            for d in batch.decisions
-        ],  # fmt: skip
-        columns=[
-            "strategy",
-            "coin",
-            "bar_time",
-            "side",
-            "target",
-            "previous",
-            "confidence",
-            "size",
-            "notional",
-            "entry_price",
-            "take_profit",
-            "stop_loss",
-            "reason",
-        ],  # fmt: skip
-    )
-    fills = pd.DataFrame(
-        [
-            (f.strategy, f.coin, f.time, f.seq, f.side, f.kind, f.reason, f.units, f.price, f.fee, f.liquidity)
-            for f in batch.fills
-        ],
-        columns=["strategy", "coin", "bar_time", "seq", "side", "kind", "reason", "units", "price", "fee", "liquidity"],
-    )
     marks = batch.marks
-    positions = pd.DataFrame(
-        [
-            (
-                m.strategy,
-                m.coin,
-                m.time,
-                m.direction,
-                m.units,
-                m.entry_price,
-                m.stop_loss,
-                m.take_profit,
-                m.cash,
-                m.close,
-                m.equity,
-                state,
-            )
-            for m, state in zip(marks, batch.states, strict=True)
-        ],  # fmt: skip
-        columns=[
-            "strategy",
-            "coin",
-            "bar_time",
-            "direction",
-            "units",
-            "entry_price",
-            "stop_loss",
-            "take_profit",
-            "cash",
-            "close",
-            "equity",
-            "state",
-        ],  # fmt: skip
-    )
     previous: dict[tuple[str, str], float] = dict(batch.initial_equity)
     pnl_rows = []
     for m in marks:
@@ -445,44 +402,13 @@ def _batch_frames(batch: LedgerBatch) -> dict[str, pd.DataFrame]:
         ret = m.equity / before - 1.0 if before > 0 else 0.0
         pnl_rows.append((m.strategy, m.coin, m.time, m.equity, m.pnl, m.fees, m.funding, ret))
         previous[key] = m.equity
-    pnl = pd.DataFrame(pnl_rows, columns=["strategy", "coin", "bar_time", "equity", "pnl", "fees", "funding", "ret"])
-    closed = [t for t in batch.trades if t.exit_reason != "open"]
-    trades = pd.DataFrame(
-        [
-            (
-                t.strategy,
-                t.coin,
-                t.entry_time,
-                t.exit_time,
-                t.direction,
-                t.size,
-                t.entry_price,
-                t.exit_price,
-                t.fees,
-                t.funding,
-                t.pnl,
-                t.ret,
-                t.exit_reason,
-            )
-            for t in closed
-        ],  # fmt: skip
-        columns=[
-            "strategy",
-            "coin",
-            "entry_time",
-            "exit_time",
-            "direction",
-            "size",
-            "entry_price",
-            "exit_price",
-            "fees",
-            "funding",
-            "pnl",
-            "ret",
-            "exit_reason",
-        ],  # fmt: skip
-    )
-    out = {"orders": orders, "fills": fills, "positions": positions, "pnl": pnl, "trades": trades}
+    out = {
+        "orders": _records_frame(batch.decisions, _ORDER_COLUMNS),
+        "fills": _records_frame(batch.fills, _FILL_COLUMNS),
+        "positions": _records_frame(marks, _POSITION_COLUMNS, {"state": list(batch.states)}),
+        "pnl": pd.DataFrame(pnl_rows, columns=["strategy", "coin", "bar_time", "equity", "pnl", "fees", "funding", "ret"]),
+        "trades": _records_frame([t for t in batch.trades if t.exit_reason != "open"], _TRADE_COLUMNS),
+    }
     for frame in out.values():
         for column in ("bar_time", "entry_time", "exit_time"):
             if column in frame.columns:
