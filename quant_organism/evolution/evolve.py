@@ -85,63 +85,9 @@ def run_evolution(
     ]
     workers = executor_workers(config)
 
-    emit(
-        {
-            "event": "run_started",
-            "executor": config.executor,
-            "executor_reason": executor_reason,
-            "batches": len(tasks),
-            "batch_size": config.batch_size,
-            "generations": config.generations,
-            "workers": workers,
-            "coins": list(train),
-            "train_bars": train_bars,
-            "windows": windows.as_dict(),
-            "deadline": deadline,
-            "seeds": len(seeds),
-        }
-    )
-    log.info(
-        "evolution %s (%s): %d batches x %d x %d generations on %s, train %s .. %s",
-        config.executor,
-        executor_reason,
-        len(tasks),
-        config.batch_size,
-        config.generations,
-        list(train),
-        windows.train.start,
-        windows.train.end,
-    )
+    _announce(emit, config, executor_reason, len(tasks), workers, train_bars, windows, deadline, len(seeds))
     outcomes: dict[int, BatchOutcome] = {}
-
-    def on_outcome(outcome: BatchOutcome) -> None:
-        outcomes[outcome.batch] = outcome
-        for stats in outcome.generations.to_dict("records"):
-            emit({"event": "generation", **stats})
-        event = {
-            "event": "batch_finished",
-            "batch": outcome.batch,
-            "status": outcome.status,
-            "error": outcome.error,
-            "wall_s": round(outcome.wall_s, 3),
-            "evaluations": outcome.evaluations,
-            "best_score": float(outcome.population["score"].max()) if len(outcome.population) else None,
-            "done": len(outcomes),
-            "total": len(tasks),
-        }
-        emit(event)
-        level = logging.INFO if outcome.status == "ok" else logging.WARNING
-        log.log(
-            level,
-            "batch %d %s in %.1f s, %d evaluations%s (%d/%d)",
-            outcome.batch,
-            outcome.status,
-            outcome.wall_s,
-            outcome.evaluations,
-            f": {outcome.error.splitlines()[0]}" if outcome.error else "",
-            len(outcomes),
-            len(tasks),
-        )
+    on_outcome = _reporter(emit, outcomes, len(tasks))
 
     run = EXECUTORS[config.executor]
     if config.executor == "serial":
@@ -156,23 +102,7 @@ def run_evolution(
     result = EvolutionResult(
         population=_concat([o.population for o in ordered], POPULATION_COLUMNS),
         generation_stats=_concat([o.generations for o in ordered], GENERATION_COLUMNS),
-        batches=pd.DataFrame(
-            [
-                {
-                    "batch": o.batch,
-                    "status": o.status,
-                    "wall_s": o.wall_s,
-                    "evaluations": o.evaluations,
-                    "error": o.error,
-                    "pid": o.pid,
-                    "evaluate_s": o.evaluate_s,
-                    "cpu_s": o.cpu_s,
-                    "moves": o.moves,
-                }
-                for o in ordered
-            ],
-            columns=list(BATCH_COLUMNS),
-        ),
+        batches=_batches_frame(ordered),
         config=config,
         windows=windows,
         coins=tuple(train),
@@ -199,6 +129,39 @@ def run_evolution(
         totals["batches_by_status"],
     )
     return result
+
+
+def _announce(emit, config, executor_reason, batches, workers, train_bars, windows, deadline, seeds) -> None:
+    """The run's start, as a progress event and a log line."""
+    emit({"event": "run_started", "executor": config.executor, "executor_reason": executor_reason, "batches": batches,
+          "batch_size": config.batch_size, "generations": config.generations, "workers": workers,
+          "coins": list(train_bars), "train_bars": train_bars, "windows": windows.as_dict(), "deadline": deadline,
+          "seeds": seeds})  # fmt: skip
+    log.info("evolution %s (%s): %d batches x %d x %d generations on %s, train %s .. %s", config.executor, executor_reason,
+             batches, config.batch_size, config.generations, list(train_bars), windows.train.start, windows.train.end)  # fmt: skip
+
+
+def _reporter(emit, outcomes: dict[int, BatchOutcome], total: int):
+    """What the executors call with each island's outcome: kept, its generations and its end reported."""
+
+    def on_outcome(outcome: BatchOutcome) -> None:
+        outcomes[outcome.batch] = outcome
+        for stats in outcome.generations.to_dict("records"):
+            emit({"event": "generation", **stats})
+        best = float(outcome.population["score"].max()) if len(outcome.population) else None
+        emit({"event": "batch_finished", "batch": outcome.batch, "status": outcome.status, "error": outcome.error,
+              "wall_s": round(outcome.wall_s, 3), "evaluations": outcome.evaluations, "best_score": best,
+              "done": len(outcomes), "total": total})  # fmt: skip
+        error = f": {outcome.error.splitlines()[0]}" if outcome.error else ""
+        log.log(logging.INFO if outcome.status == "ok" else logging.WARNING, "batch %d %s in %.1f s, %d evaluations%s (%d/%d)",
+                outcome.batch, outcome.status, outcome.wall_s, outcome.evaluations, error, len(outcomes), total)  # fmt: skip
+
+    return on_outcome
+
+
+def _batches_frame(ordered: list[BatchOutcome]) -> pd.DataFrame:
+    """One row per island: its status, time, evaluations, error and where it ran."""
+    return pd.DataFrame([{f: getattr(o, f) for f in BATCH_COLUMNS} for o in ordered], columns=list(BATCH_COLUMNS))
 
 
 def _concat(parts: list[pd.DataFrame], columns: tuple[str, ...]) -> pd.DataFrame:
