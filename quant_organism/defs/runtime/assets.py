@@ -144,32 +144,8 @@ def _paper_day(context, config: PaperConfig, store, artifacts, book, frames_from
     rules = DecayRules(min_days=config.decay_min_days, min_sharpe=config.decay_min_sharpe, max_drawdown=config.decay_max_drawdown)
     fault_point("paper:traded")
     metrics, decaying = mark_decaying(store, ledger, rules, untrusted={b.strategy for b in broken})
-    was_decaying = {c.name for c in live if c.deployment_status.value == "decaying"}
-    for verdict in decaying:
-        if verdict.strategy not in was_decaying:
-            artifacts.alert(
-                "decay",
-                f"{verdict.strategy} is decaying after {context.partition_key}",
-                {"strategy": verdict.strategy, "day": context.partition_key, "reasons": list(verdict.reasons)},
-            )
-    for event in events:
-        if event.kind.startswith("breaker"):
-            context.log.error(f"circuit breaker tripped at {event.time}: {event.detail}")
-            artifacts.alert(
-                "breaker_trip",
-                f"circuit breaker tripped at {event.time}: {event.detail}",
-                {"kind": event.kind, "time": str(event.time), "detail": event.detail},
-            )
     retired = retire_decayed(store, ledger, context.partition_key, config.retire_after_decaying_days)
-    for post in retired:
-        context.log.warning(
-            f"{post.strategy} retired after {config.retire_after_decaying_days}+ days decaying; post-mortem {post.path}"
-        )
-        artifacts.alert(
-            "retirement",
-            f"{post.strategy} retired after decaying; post-mortem {post.path.name}",
-            {"strategy": post.strategy, "post_mortem": str(post.path)},
-        )
+    _alert(context, artifacts, live, decaying, events, retired, config.retire_after_decaying_days)
     if broken:
         context.log.error(f"paper/backtest parity broken for {sorted({b.strategy for b in broken})}: decay not judged on them")
     if ruled.broken:
@@ -178,16 +154,7 @@ def _paper_day(context, config: PaperConfig, store, artifacts, book, frames_from
         f"paper-traded {len(live)} strategies over {bars} bars and {len(deployed)} documented rules; "
         f"{len(decaying)} strategies decaying"
     )
-    table = ["| strategy | days | trades | return | sharpe | max dd |", "|---|---|---|---|---|---|"]
-    table += [
-        f"| {m.strategy} | {m.days} | {m.trade_count} | {m.total_return:.2%} | {m.sharpe:.2f} | {m.max_drawdown:.2%} |"
-        for m in metrics.values()
-    ]
-    table += [
-        f"| {r.strategy} (documented rule) | {r.days} | daily rebalance | {r.total_return:.2%} | {_fmt(r.sharpe)} | "
-        f"{_fmt(r.max_drawdown, '.2%')} |"
-        for r in ruled.records
-    ]
+    table = _paper_table(metrics, ruled.records)
     curves = {name: m.equity for name, m in metrics.items() if len(m.equity)}
     curves |= {r.strategy: r.equity for r in ruled.records if len(r.equity)}
     return dg.MaterializeResult(
@@ -227,6 +194,34 @@ def _paper_day(context, config: PaperConfig, store, artifacts, book, frames_from
             )
         ],
     )
+
+
+def _alert(context, artifacts, live, decaying, events, retired, retire_after: int) -> None:
+    """The day's alerts: a strategy newly decaying, a breaker's trip, a retirement."""
+    was_decaying = {c.name for c in live if c.deployment_status.value == "decaying"}
+    for verdict in decaying:
+        if verdict.strategy not in was_decaying:
+            artifacts.alert("decay", f"{verdict.strategy} is decaying after {context.partition_key}",
+                            {"strategy": verdict.strategy, "day": context.partition_key, "reasons": list(verdict.reasons)})  # fmt: skip
+    for event in events:
+        if event.kind.startswith("breaker"):
+            context.log.error(f"circuit breaker tripped at {event.time}: {event.detail}")
+            artifacts.alert("breaker_trip", f"circuit breaker tripped at {event.time}: {event.detail}",
+                            {"kind": event.kind, "time": str(event.time), "detail": event.detail})  # fmt: skip
+    for post in retired:
+        context.log.warning(f"{post.strategy} retired after {retire_after}+ days decaying; post-mortem {post.path}")
+        artifacts.alert("retirement", f"{post.strategy} retired after decaying; post-mortem {post.path.name}",
+                        {"strategy": post.strategy, "post_mortem": str(post.path)})  # fmt: skip
+
+
+def _paper_table(metrics, records) -> list[str]:
+    """The paper records as Markdown rows: the strategies', then the documented rules'."""
+    table = ["| strategy | days | trades | return | sharpe | max dd |", "|---|---|---|---|---|---|"]
+    table += [f"| {m.strategy} | {m.days} | {m.trade_count} | {m.total_return:.2%} | {m.sharpe:.2f} | {m.max_drawdown:.2%} |"
+              for m in metrics.values()]  # fmt: skip
+    table += [f"| {r.strategy} (documented rule) | {r.days} | daily rebalance | {r.total_return:.2%} | {_fmt(r.sharpe)} | "
+              f"{_fmt(r.max_drawdown, '.2%')} |" for r in records]  # fmt: skip
+    return table
 
 
 def carried_frames(context, cache: FrameCache | None, lake, coins, anchor: pd.Timestamp, end: pd.Timestamp, interval: str):
