@@ -224,37 +224,11 @@ def validated_strategies(
         context.log.warning(f"validation budget ran out: {len(outcome.cut_by_budget)} candidates not replayed (they cannot pass)")
     directory = artifacts.phase_dir("validation", day)
     summary = outcome.to_dict()
-    incumbents = incumbent_records(store, windows.evolution_date)
-    genomes = decision_genomes(store, names, genes, incumbents)
-    retired = retired_genomes(store)
-    returning = returning_genomes(dict(zip(names, genes)), genomes, retired, incumbents)
-    forward = incumbent_returns(store, list(incumbents), frames, windows, returning)  # re-found ones too: forward only
-    evidence = outcome.evidence.bar_returns if outcome.evidence is not None else None
-    returns = held_out_table(evidence, forward, span_index(frames, windows.out_of_sample.start, windows.walk_forward.end))
-    returns[BENCHMARK_COLUMN] = buy_and_hold_returns(frames, returns.index) if len(returns.index) else 0.0
-    artifact_files.write_frame(directory / HELD_OUT_RETURNS_FILE, returns.reset_index(names="timestamp"))
-    artifact_files.write_json(directory / INCUMBENTS_FILE, {n: asdict(r) for n, r in incumbents.items()})
-    artifact_files.write_json(directory / GENOMES_FILE, {
-        "genomes": genomes, "retired": {g: {"name": r.name, "day": r.day.isoformat()} for g, r in retired.items()}
-    })  # fmt: skip
-    sample = next(iter(frames.values())).tail(500)
-    artifact_files.write_frame(directory / SAMPLE_FILE, sample.reset_index(names="timestamp"))
+    _write_evidence(directory, store, windows, frames, names, genes, outcome)
     recorded = record_verdicts(store, outcome.verdicts, f"validation {day}", utc_now(), windows.evolution_date)
     fault_point("validation:recorded")
 
-    late = clock.deadline("validation") is not None and time.time() > clock.deadline("validation")
-    tried = [] if late else tried_sample(result, config.pbo_population)
-    if late or len(tried) < 2:
-        pbo = None
-        context.log.warning(
-            "validation budget ran out: the PBO of the search is skipped"
-            if late
-            else f"the PBO of the search is skipped: it needs 2 valid individuals, the search has {len(tried)}"
-        )
-        (directory / "pbo.json").unlink(missing_ok=True)
-    else:
-        pbo, _ = population_pbo(tried, frames, windows.train)
-        artifact_files.write_json(directory / "pbo.json", pbo.to_dict())
+    pbo = _search_pbo(context, clock, result, config.pbo_population, frames, windows, directory)
     run_id = correlation_id(context)
     evolution_run_id = artifacts.run_info(day).get("run_id")
     cpu_s = time.process_time() - cpu_started
@@ -276,21 +250,8 @@ def validated_strategies(
     )
     if outcome.mode_note:
         context.log.warning(outcome.mode_note)
-    skipped_stages = sorted({name for v in outcome.verdicts for name, r in v.stages.items() if not r.ran})
     test = outcome.test
-    held = {c.name for c in store.load_strategies() if c.deployment_status in {DeploymentStatus.VALIDATED, *LIVE_STATUSES}}
-    problems = gate_problems(summary, held)
-    if problems:
-        context.log.error(f"the gate check failed, deployment held back: {problems[:5]}")
-    gate = dg.AssetCheckResult(
-        check_name=GATE_CHECK,
-        passed=not problems,
-        metadata={
-            "passed": dg.MetadataValue.json(sorted(v.candidate_id for v in passed)),
-            "judged": dg.MetadataValue.int(len(outcome.verdicts)),
-            "problems": dg.MetadataValue.json(problems[:20]),
-        },
-    )
+    gate = _gate_check(context, store, summary, passed, len(outcome.verdicts))
     return dg.MaterializeResult(
         check_results=[gate],
         metadata={
@@ -308,23 +269,7 @@ def validated_strategies(
                 if outcome.reach
                 else "no candidates were judged"
             ),
-            "pbo": dg.MetadataValue.float(round(float(pbo.pbo), 3) if pbo else float("nan")),
-            "pbo_figure": dg.MetadataValue.md(
-                histogram_figure(
-                    "PBO",
-                    pbo.logits,
-                    0.0,
-                    f"logits of the train-best's held-out rank over the splits; PBO {pbo.pbo:.0%} (the share left of "
-                    "the dashed line: the train-best below the held-out median)",
-                )
-                if pbo
-                else "skipped: the validation budget ran out, or fewer than 2 valid individuals"
-            ),
-            "pbo_plot": dg.MetadataValue.md(
-                markdown_image(pbo_logits(pbo.logits, pbo.pbo), "pbo")
-                if pbo
-                else "skipped: the validation budget ran out, or fewer than 2 valid individuals"
-            ),
+            **_pbo_metadata(pbo),
             "budget": dg.MetadataValue.json(summary["budget"]),
             "error_budget": budget_sentence(),
             "error_budgets": metadata_table(budget_rows(), BUDGET_COLUMNS),
@@ -333,12 +278,7 @@ def validated_strategies(
                 {"validated": recorded.validated, "retired": len(recorded.retired), "updated": recorded.updated}
             ),
             "stage_seconds": dg.MetadataValue.json(outcome.stage_seconds),
-            "skipped_stages": dg.MetadataValue.json(
-                {
-                    name: next(r.reasons for v in outcome.verdicts for n, r in v.stages.items() if n == name and not r.ran)
-                    for name in skipped_stages
-                }
-            ),
+            "skipped_stages": dg.MetadataValue.json(_skipped_stages(outcome.verdicts)),
             "verdicts": metadata_table(
                 candidate_rows(outcome.verdicts, {n: describe(g.rule) for n, g in zip(names, genes) if g.rule}),
                 CANDIDATE_COLUMNS,
@@ -347,6 +287,77 @@ def validated_strategies(
             "path": dg.MetadataValue.path(str(path)),
         },
     )
+
+
+def _write_evidence(directory, store, windows, frames, names, genes, outcome) -> None:
+    """The held-out evidence the night's decision reads: every candidate's and incumbent's returns with the
+    benchmark, the incumbents' records, the genomes (retired ones too) and a sample of the bars."""
+    incumbents = incumbent_records(store, windows.evolution_date)
+    genomes = decision_genomes(store, names, genes, incumbents)
+    retired = retired_genomes(store)
+    returning = returning_genomes(dict(zip(names, genes)), genomes, retired, incumbents)
+    forward = incumbent_returns(store, list(incumbents), frames, windows, returning)  # re-found ones too: forward only
+    evidence = outcome.evidence.bar_returns if outcome.evidence is not None else None
+    returns = held_out_table(evidence, forward, span_index(frames, windows.out_of_sample.start, windows.walk_forward.end))
+    returns[BENCHMARK_COLUMN] = buy_and_hold_returns(frames, returns.index) if len(returns.index) else 0.0
+    artifact_files.write_frame(directory / HELD_OUT_RETURNS_FILE, returns.reset_index(names="timestamp"))
+    artifact_files.write_json(directory / INCUMBENTS_FILE, {n: asdict(r) for n, r in incumbents.items()})
+    artifact_files.write_json(directory / GENOMES_FILE, {
+        "genomes": genomes, "retired": {g: {"name": r.name, "day": r.day.isoformat()} for g, r in retired.items()}
+    })  # fmt: skip
+    sample = next(iter(frames.values())).tail(500)
+    artifact_files.write_frame(directory / SAMPLE_FILE, sample.reset_index(names="timestamp"))
+
+
+def _search_pbo(context, clock, result, population: int, frames, windows, directory):
+    """The PBO of the search over every tried individual on its train window; None when the budget ran out or fewer
+    than two individuals are valid (said in the log)."""
+    late = clock.deadline("validation") is not None and time.time() > clock.deadline("validation")
+    tried = [] if late else tried_sample(result, population)
+    if late or len(tried) < 2:
+        context.log.warning(
+            "validation budget ran out: the PBO of the search is skipped"
+            if late
+            else f"the PBO of the search is skipped: it needs 2 valid individuals, the search has {len(tried)}"
+        )
+        (directory / "pbo.json").unlink(missing_ok=True)
+        return None
+    pbo, _ = population_pbo(tried, frames, windows.train)
+    artifact_files.write_json(directory / "pbo.json", pbo.to_dict())
+    return pbo
+
+
+def _gate_check(context, store, summary, passed, judged: int) -> dg.AssetCheckResult:
+    """The blocking gate check: the verdicts recorded agree with the store's validated and live strategies."""
+    held = {c.name for c in store.load_strategies() if c.deployment_status in {DeploymentStatus.VALIDATED, *LIVE_STATUSES}}
+    problems = gate_problems(summary, held)
+    if problems:
+        context.log.error(f"the gate check failed, deployment held back: {problems[:5]}")
+    return dg.AssetCheckResult(check_name=GATE_CHECK, passed=not problems, metadata={
+        "passed": dg.MetadataValue.json(sorted(v.candidate_id for v in passed)), "judged": dg.MetadataValue.int(judged),
+        "problems": dg.MetadataValue.json(problems[:20])})  # fmt: skip
+
+
+def _skipped_stages(verdicts) -> dict[str, list[str]]:
+    """Each stage that did not run, with why (the first verdict's reasons for it)."""
+    reasons: dict[str, list[str]] = {}
+    for verdict in verdicts:
+        for name, stage in verdict.stages.items():
+            if not stage.ran:
+                reasons.setdefault(name, stage.reasons)
+    return dict(sorted(reasons.items()))
+
+
+def _pbo_metadata(pbo) -> dict:
+    skipped = "skipped: the validation budget ran out, or fewer than 2 valid individuals"
+    if pbo is None:
+        return {"pbo": dg.MetadataValue.float(float("nan")), "pbo_figure": dg.MetadataValue.md(skipped),
+                "pbo_plot": dg.MetadataValue.md(skipped)}  # fmt: skip
+    caption = (f"logits of the train-best's held-out rank over the splits; PBO {pbo.pbo:.0%} (the share left of the "
+               "dashed line: the train-best below the held-out median)")  # fmt: skip
+    return {"pbo": dg.MetadataValue.float(round(float(pbo.pbo), 3)),
+            "pbo_figure": dg.MetadataValue.md(histogram_figure("PBO", pbo.logits, 0.0, caption)),
+            "pbo_plot": dg.MetadataValue.md(markdown_image(pbo_logits(pbo.logits, pbo.pbo), "pbo"))}  # fmt: skip
 
 
 def read_decision_inputs(artifacts: ArtifactsResource, day: str) -> tuple[dict[str, str], dict[str, Retired]]:
