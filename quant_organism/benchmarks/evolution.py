@@ -178,26 +178,7 @@ def run(args: argparse.Namespace) -> dict:
     )
 
     if "ml" not in args.skip:
-        with_ml = EvolutionConfig.model_validate(
-            {**base.model_dump(), "executor": "serial", "seed_types": [*technical, *ML_SEEDS]}
-        )
-        warm_up([s for s, _ in with_ml.seed_type_weights()])
-        technical_walls, ml_walls, ratios = [run_evolution(frames, serial_config).wall_s], [], []
-        for _ in range(args.repeats):
-            ml_run = run_evolution(frames, with_ml)
-            after = run_evolution(frames, serial_config)  # the technical run again, right after: each ratio is paired
-            ml_walls.append(ml_run.wall_s)
-            technical_walls.append(after.wall_s)
-            ratios.append(ml_run.wall_s / ((technical_walls[-2] + technical_walls[-1]) / 2.0))
-        out.update(
-            serial_with_ml_wall_s=statistics.median(ml_walls),
-            serial_with_ml_walls_s=[round(w, 3) for w in ml_walls],
-            serial_with_ml_evaluations=ml_run.evaluations,
-            serial_walls_around_ml_s=[round(w, 3) for w in technical_walls],
-            ml_preset_ratios=[round(r, 3) for r in ratios],
-            ml_preset_ratio=statistics.median(ratios),
-            ml_preset_ratio_to_first_run=ml_walls[0] / technical_walls[0],
-        )
+        out.update(_ml_ratio(frames, base, technical, serial_config, args.repeats))
 
     if "ray" not in args.skip:
         started = time.perf_counter()
@@ -236,6 +217,28 @@ def run(args: argparse.Namespace) -> dict:
     out["load_average_after"] = list(os.getloadavg())
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
+
+
+def _ml_ratio(frames, base, technical, serial_config, repeats: int) -> dict:
+    """The full preset's wall time with the ML seeds over without them, each ML run between two technical ones."""
+    with_ml = EvolutionConfig.model_validate({**base.model_dump(), "executor": "serial", "seed_types": [*technical, *ML_SEEDS]})
+    warm_up([s for s, _ in with_ml.seed_type_weights()])
+    technical_walls, ml_walls, ratios = [run_evolution(frames, serial_config).wall_s], [], []
+    for _ in range(repeats):
+        ml_run = run_evolution(frames, with_ml)
+        after = run_evolution(frames, serial_config)  # the technical run again, right after: each ratio is paired
+        ml_walls.append(ml_run.wall_s)
+        technical_walls.append(after.wall_s)
+        ratios.append(ml_run.wall_s / ((technical_walls[-2] + technical_walls[-1]) / 2.0))
+    return dict(
+        serial_with_ml_wall_s=statistics.median(ml_walls),
+        serial_with_ml_walls_s=[round(w, 3) for w in ml_walls],
+        serial_with_ml_evaluations=ml_run.evaluations,
+        serial_walls_around_ml_s=[round(w, 3) for w in technical_walls],
+        ml_preset_ratios=[round(r, 3) for r in ratios],
+        ml_preset_ratio=statistics.median(ratios),
+        ml_preset_ratio_to_first_run=ml_walls[0] / technical_walls[0],
+    )
 
 
 def _paired(

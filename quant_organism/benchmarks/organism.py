@@ -620,7 +620,8 @@ def render(table: pd.DataFrame, verdict: dict, wall_s: float, command: str) -> s
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
+    """The benchmark's modes and their sizes."""
     parser = argparse.ArgumentParser(prog="python -m quant_organism.benchmarks organism", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="the small grid (about 5 minutes on 2 cores)")
     parser.add_argument("--docs", action="store_true", help="also write the summary into docs/benchmarks.md")
@@ -693,7 +694,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--null-paths", type=int, default=200, help="--nightly: simulated null years per kind (default 200)")
     parser.add_argument("--planted-paths", type=int, default=40, help="--nightly: simulated years per planted cell (default 40)")
     parser.add_argument("--every", type=int, default=7, help="--nightly-chain: days between judgements (default 7: weekly)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     if args.evidence and args.search_only:
         from quant_organism.benchmarks.search_evidence import main as search_main
 

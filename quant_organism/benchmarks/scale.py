@@ -493,12 +493,9 @@ def _universe50_rows(u50: dict, five_coin_s: float | None) -> list[str]:
     ]
 
 
-def report(r: dict) -> str:
-    from quant_organism.benchmarks.workload import ml_walls_text
-
-    b, e = r["backtest"], r["evolution"]
-    bt_bars = headline(r)["backtesting_py_bars_per_s"]
-    peers = (
+def _peers(b: dict) -> str:
+    """The backtest row's peers, as ratios with their rates and how they were paired."""
+    return (
         f"x{b['speedup_vs_backtesting_py']} {_interval(b.get('speedup_vs_backtesting_py_ci'))}backtesting.py "
         f"({b['backtesting_py_evals_per_s']}/s), "
         f"x{b.get('speedup_vs_vectorbt')} vectorbt with the population the columns of one call "
@@ -509,6 +506,14 @@ def report(r: dict) -> str:
         if b.get("backtesting_py_evals_per_s")
         else ""
     )
+
+
+def report(r: dict) -> str:
+    from quant_organism.benchmarks.workload import ml_walls_text
+
+    b, e = r["backtest"], r["evolution"]
+    bt_bars = headline(r)["backtesting_py_bars_per_s"]
+    peers = _peers(b)
     lines = [
         "| measure | now | target | meets | peers, as ratios |",
         "|---|---|---|---|---|",
