@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quant_organism.strategies import SeedGenes, SeedType, get_registry, kernels
+from quant_organism.strategies import SeedGenes, SeedType, get_registry
 from quant_organism.strategies import indicators as ind
+from quant_organism.strategies import rolling_kernels as kernels
 from quant_organism.strategies.ohlcv import prepare_bars
 from quant_organism.strategies.positions import hysteresis_positions, track_positions
 from quant_organism.strategies.rules import TOL

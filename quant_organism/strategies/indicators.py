@@ -16,7 +16,8 @@ from collections.abc import Callable, Hashable
 
 import numpy as np
 
-from . import kernels, row_store
+from . import rolling_kernels as kernels
+from . import row_store
 from .ohlcv import Bars
 
 
@@ -248,7 +249,7 @@ class Indicators:
         (`row_store`, within a memory budget per process) and only the periods not kept are computed: the seeds
         of one batch share indicators (EMAs, SMAs, volatilities), and evolution asks each generation for mostly
         the periods of the one before. The table may hold rows of other periods (those kept); read it only
-        through the index. A row does not depend on which other periods were computed with it (kernels.py), so
+        through the index. A row does not depend on which other periods were computed with it (rolling_kernels.py), so
         this changes no value.
         """
         (rows,), index = self.tables((name,), *uses)
