@@ -9,8 +9,8 @@ of 3 strategies per coin (stops armed). Both clocks are this process's `perf_cou
 Messages are paced `--pace-ms` apart, so each is measured alone, not behind a queue.
 
 **Dashboard.** A fixture instance at the same size (`populate`: the live session's own state and alerts, a
-deployment with probationers whose forward records went through `ProbationEntry.update`, both tiers' verdicts,
-an evolution's generation statistics): the Textual app's startup to its first full refresh, and the mean cost of
+deployment with probationers whose forward records went through `ProbationEntry.update`, both tiers' verdicts and
+an evolution's generation statistics as display figures): the Textual app's startup to its first full refresh, and the mean cost of
 a refresh, in Textual's headless pilot. `--svg PATH` also saves the dashboard's screenshot.
 """
 
@@ -92,16 +92,18 @@ def live_session(root: Path, coins: list[str], hours: int = 24 * 40, live_hours:
 
 
 def populate(root: Path, coins: int = 30) -> LiveSession:
-    """A fixture instance for the dashboard: every section it shows has content, made by the product's own code."""
+    """A fixture instance for the dashboard, every section with content. The live book, its alerts, the feed's record of
+    what it fed and the probationers' records come from the product's own code; the night's verdicts and the
+    generation statistics are written in the assets' format with figures chosen for display, not measured."""
     names = coin_names(coins)
     session, _ = live_session(root, names)
     at = int((session.processed + HOUR * 1.25).value // 1_000_000)
     for coin in names[:3]:  # a sharp fall on three coins: the stops fire within the bar, as alerts show
         session.on_trade(coin, at, session.watch.prices[coin] * 0.94)
     session.write_state(force=True)
-    FeedHealth(state="connected", coins=names, started_at=START.isoformat(), last_message_at=pd.Timestamp.now(tz="UTC").isoformat(),
-               messages=52_113, trades=51_870, bars_from_stream=coins * 46, bars_from_rest=coins * 2, reconnects=1,
-               refused={"malformed": 1, "out_of_order": 3, "duplicate": 240, "unsubscribed": 0}).write(root / "live" / "health.json")  # fmt: skip
+    now = pd.Timestamp.now(tz="UTC").isoformat()  # the record of what this fixture fed the session: its bars, three trades
+    FeedHealth(state="connected", coins=names, started_at=now, last_message_at=now, messages=3, trades=3,
+               bars_from_stream=session.bars_traded * coins).write(root / "live" / "health.json")  # fmt: skip
     _deployment(root)
     _night(root)
     return session
@@ -162,10 +164,10 @@ def latency(coins: int, messages: int, pace_ms: float) -> dict:
         feed = ExchangeFeed(names, "1h", ws_url=ws.url, rest=lambda *a: pd.DataFrame(), on_trade=on_trade, on_bar=session.on_bar)
         raw = feed._on_raw
 
-        def stamped(socket, message, dispatch) -> None:
+        def stamped(message) -> None:
             if '"tid": ' in message:
                 arrived[int(message.rsplit('"tid": ', 1)[1].split("}", 1)[0])] = time.perf_counter()
-            raw(socket, message, dispatch)
+            raw(message)
 
         feed._on_raw = stamped
         feed.start()

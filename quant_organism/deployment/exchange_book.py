@@ -53,18 +53,26 @@ class MirrorConfig:
 
 
 class OrderJournal:
-    """Every intent and outcome, one JSON line each; the last line of a client id is its state."""
+    """Every intent and outcome, one JSON line each; the lines of a client id merged are its state. The file is read
+    once, when the book starts; later lines are merged in memory as they are written."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._state: dict[str, dict[str, Any]] = {}
+        for record in self._records():
+            self._merge(record)
 
     def write(self, record: dict[str, Any]) -> None:
         with open(self.path, "a") as handle:
             handle.write(json.dumps(record, default=str) + "\n")
             handle.flush()
+        self._merge(record)
 
-    def records(self) -> list[dict[str, Any]]:
+    def _merge(self, record: dict[str, Any]) -> None:
+        self._state[record["cloid"]] = {**self._state.get(record["cloid"], {}), **record}
+
+    def _records(self) -> list[dict[str, Any]]:
         if not self.path.exists():
             return []
         out = []
@@ -76,10 +84,7 @@ class OrderJournal:
         return out
 
     def latest(self) -> dict[str, dict[str, Any]]:
-        state: dict[str, dict[str, Any]] = {}
-        for record in self.records():
-            state[record["cloid"]] = {**state.get(record["cloid"], {}), **record}
-        return state
+        return self._state
 
 
 def client_order_id(*parts: Any) -> str:

@@ -1,10 +1,10 @@
 """The exchange's live trades through the SDK's websocket, kept whole across dropped connections.
 
 `ExchangeFeed` subscribes, with the SDK's own `Info` (websocket on), to the `trades` channel of each coin. Every
-raw message passes `stream.parse_trades` before the SDK dispatches it, so a malformed one is counted and dropped
-rather than raised inside the SDK's thread. Accepted trades go to `on_trade` (the paper books' intrabar
-watch) and are built into bars (`stream.BarBuilder`); each closed bar goes to `on_bar` exactly once, in time
-order per coin.
+raw message passes `stream.parse_trades` where the socket hands it over, in place of the SDK's dispatch: a
+malformed one is counted and dropped rather than raised inside the SDK's thread, and a well-formed one is parsed
+once. Accepted trades go to `on_trade` (the paper books' intrabar watch) and are built into bars
+(`stream.BarBuilder`); each closed bar goes to `on_bar` exactly once, in time order per coin.
 
 A watchdog thread notices a dropped connection (the SDK's socket thread has ended, or no message for
 `stale_after_s`; the SDK pings every 50 s, so a live connection is never quiet that long), reconnects with
@@ -116,10 +116,9 @@ class ExchangeFeed:
     def _connect(self) -> None:
         info = Info(self.ws_url, skip_ws=False, meta=self.meta, spot_meta={"universe": [], "tokens": []})
         manager = info.ws_manager
-        dispatch = manager.ws.on_message
-        manager.ws.on_message = lambda ws, message: self._on_raw(ws, message, dispatch)
+        manager.ws.on_message = lambda ws, message: self._on_raw(message)  # in place of the SDK's dispatch
         for coin in self.coins:
-            info.subscribe({"type": "trades", "coin": coin}, self._on_trades)
+            info.subscribe({"type": "trades", "coin": coin}, _taken_in_on_raw)
         self.info = info
         self._last_message_mono = self.monotonic()
 
@@ -133,8 +132,9 @@ class ExchangeFeed:
                 log.debug("closing the websocket: %s", exc)
 
     # --- messages -------------------------------------------------------------------------------
-    def _on_raw(self, ws, message, dispatch) -> None:
-        """Every message from the socket: counted, checked, then handed to the SDK's dispatch (or dropped)."""
+    def _on_raw(self, message) -> None:
+        """Every message from the socket: counted and checked; trades are taken here (pongs and subscription answers
+        need nothing; anything else is refused as malformed)."""
         with self._lock:
             self.health.messages += 1
             self.health.last_message_at = self._now_iso()
@@ -159,16 +159,7 @@ class ExchangeFeed:
                 self.health.refuse(MALFORMED, str(exc))
                 self._write_health()
                 return
-            if not trades:
-                return
-            if any(t.coin != trades[0].coin for t in trades) or trades[0].coin not in self.builder.coins:
-                self._take(trades)  # the builder refuses what is not ours; the SDK would only print it
-                return
-        dispatch(ws, message)
-
-    def _on_trades(self, message: dict) -> None:
-        with self._lock:
-            self._take(parse_trades(message))
+            self._take(trades)  # the builder refuses a coin not subscribed
 
     def _take(self, trades: list[StreamTrade]) -> None:
         for trade in trades:
@@ -334,3 +325,8 @@ class ExchangeFeed:
             self.health.write(self.health_path)
         except OSError as exc:  # a full disk must not stop the feed
             log.warning("writing the feed's health record: %s", exc)
+
+
+def _taken_in_on_raw(message: dict) -> None:
+    """The SDK's callback for the trades subscriptions: never reached, as `ExchangeFeed._on_raw` takes every trades
+    message before the SDK's dispatch (the subscription itself is the SDK's)."""

@@ -26,6 +26,7 @@ import pandas as pd
 
 from quant_organism.catalog.manifest import load_current_deployment
 from quant_organism.catalog.store import STORE_DIR, StrategyStore
+from quant_organism.core import artifacts
 from quant_organism.deployment.probation import ProbationEntry
 
 LIVE_DIR = Path("live")
@@ -209,7 +210,4 @@ def fitness_by_generation(root: Path) -> tuple[str, list[float], list[float]]:
 
 def request_kill(root: Path, who: str) -> Path:
     """Ask the live process to flatten and stop (it watches for this file); the dashboard's one write."""
-    path = root / KILL_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"requested_by": who, "at": pd.Timestamp.now(tz="UTC").isoformat()}))
-    return path
+    return artifacts.write_json(root / KILL_FILE, {"requested_by": who, "at": pd.Timestamp.now(tz="UTC").isoformat()})

@@ -84,8 +84,9 @@ class LiveSession:
         self._written = 0.0
         self._breached: set[str] = set()
         self._restore()
+        self._idle = 0.0
         if self.processed is not None:
-            self.watch.arm(engine, self.processed + self.interval)
+            self._arm(self.processed + self.interval)
 
     def _restore(self) -> None:
         """Resume every book from the session ledger's last saved state (a restart continues where it stopped)."""
@@ -114,9 +115,13 @@ class LiveSession:
         return fired
 
     def live_equity(self) -> float:
-        """The portfolio's equity now: its books marked at the last trades, plus the capital no strategy holds."""
-        idle = self.engine.portfolio_equity() - sum(book.state.equity for book in self.engine.books.values())
-        return self.watch.equity() + idle if self.watch.books else self.engine.portfolio_equity()
+        """The portfolio's equity now: its books marked at the last trades, plus the capital no strategy holds (fixed
+        between closes, so taken when the watch is armed, not on every trade)."""
+        return self.watch.equity() + self._idle if self.watch.books else self.engine.portfolio_equity()
+
+    def _arm(self, bar_time: pd.Timestamp) -> None:
+        self.watch.arm(self.engine, bar_time)
+        self._idle = self.engine.portfolio_equity() - sum(book.state.equity for book in self.engine.books.values())
 
     def _watch_breakers(self, at: pd.Timestamp) -> None:
         """The breakers' levels against live equity: an alert on the first trade past one (the engine trips at
@@ -170,7 +175,7 @@ class LiveSession:
         if day != self.day:
             self.day, self.day_start, self._breached = day, equity, set()
         self.peak = max(self.peak, equity)
-        self.watch.arm(self.engine, t + self.interval)
+        self._arm(t + self.interval)
         for listener in self.on_close:
             listener(t)
         self.write_state(force=True)
