@@ -329,7 +329,7 @@ def test_the_kernel_takes_its_figures_from_each_mark_as_the_metrics_module_does_
     bit for bit `path_figures_nb` of its own marked path, through flat stretches that cross weeks, held positions,
     stops, reversals and costs that take nearly everything."""
     from quant_organism.backtest.simulate import Market
-    from quant_organism.core.metrics import path_figures_nb
+    from quant_organism.core.compiled.metric_kernels import path_figures_nb
 
     rng = np.random.default_rng(29)
     n = 24 * 60

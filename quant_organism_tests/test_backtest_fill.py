@@ -15,7 +15,7 @@ from vectorbt.portfolio.enums import Direction, OrderStatus, ProcessOrderState, 
 from vectorbt.portfolio.enums import order_dt as vectorbt_order_dt
 from vectorbt.portfolio.nb import execute_order_nb, order_nb
 
-from quant_organism.backtest import kernel
+from quant_organism.backtest.compiled import kernel
 
 
 def _vectorbt_fill(cash, position, units, price, fee, slippage):

@@ -8,13 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quant_organism.deployment.allocation import (
-    HARD_CAP,
-    AllocationConfig,
-    allocate,
-    allocate_from_kelly,
-    kelly_fractions,
-)
+from quant_organism.deployment.allocation import HARD_CAP, AllocationConfig, allocate, allocate_from_kelly, kelly_fractions
 
 
 def exact_series(mean: float, std: float, n: int = 400, seed: int = 0) -> np.ndarray:

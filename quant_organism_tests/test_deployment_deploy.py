@@ -12,13 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quant_organism.catalog import (
-    ConfigStoreError,
-    DeploymentStatus,
-    StrategyConfig,
-    StrategyStore,
-    load_current_deployment,
-)
+from quant_organism.catalog import ConfigStoreError, DeploymentStatus, StrategyConfig, StrategyStore, load_current_deployment
 from quant_organism.catalog import store as store_module
 from quant_organism.catalog.store import StoreTransaction
 from quant_organism.deployment import (

@@ -12,9 +12,7 @@ from quant_organism.evolution.executors.choice import (
     usable_cpus,
     with_executor_chosen,
 )
-from quant_organism.evolution.executors.choice import (
-    workers as executor_workers,
-)
+from quant_organism.evolution.executors.choice import workers as executor_workers
 
 
 def test_a_configured_cluster_wins_on_any_machine():

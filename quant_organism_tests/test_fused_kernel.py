@@ -1,4 +1,4 @@
-"""The fused kernel (backtest/fused.py) equals the unfused engine bit for bit, and its cache cannot go stale.
+"""The fused kernel (backtest/compiled/fused.py) equals the unfused engine bit for bit, and its cache cannot go stale.
 
 Unfused: each seed's `positions_batch` (rule planes, tracker, regime gene) gives a bars x genomes target
 matrix, which `simulate` scores column by column. Fused: one compiled call per batch, one genome at a time,
@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from quant_organism.backtest import CostModel
+from quant_organism.backtest.compiled.fused import KERNELS, fused_metrics
 from quant_organism.backtest.evaluate import prepare_frame, universe_metrics
-from quant_organism.backtest.fused import KERNELS, fused_metrics
 from quant_organism.backtest.inputs import targets_array
 from quant_organism.backtest.simulate import Params, fused_sim, simulate
 from quant_organism.core.numba_cache import drop_stale_cache
@@ -179,7 +179,7 @@ def test_every_kernel_that_compiles_in_another_modules_code_has_its_cache_stampe
         missing = sorted(n for n in needs if Path(ours[n].__file__).resolve() not in stamped)
         assert not missing, f"{name}'s kernels compile in {missing} but its cache is not stamped with them"
         checked.append(name.rsplit(".", 1)[1])
-    assert {"kernel", "fused", "tree", "svm"} <= set(checked), checked
+    assert {"kernel", "fused", "quantile_tree", "hinge"} <= set(checked), checked
 
 
 def _names_imported_from(module) -> dict[str, str]:

@@ -12,6 +12,7 @@ import pytest
 
 from quant_organism.backtest import run_backtest
 from quant_organism.core import metrics
+from quant_organism.core.compiled import metric_kernels
 from quant_organism.deployment.scoring import held_out_figures
 from quant_organism.runtime.forward import ForwardRecord
 from quant_organism.validation.deflated_sharpe import ReturnMoments
@@ -47,8 +48,8 @@ def test_drawdown_counts_the_initial_capital_as_a_peak():
     assert metrics.max_drawdown(np.array([-0.1, 0.05])) == pytest.approx(0.1)
     assert metrics.max_drawdown(np.array([0.1, -0.2, 0.1])) == pytest.approx(0.2)  # from the peak 1.1
     assert metrics.max_drawdown(np.array([0.1, 0.1])) == 0.0
-    assert metrics.fall_from(200.0, 150.0) == pytest.approx(0.25)
-    assert metrics.fall_from(0.0, 150.0) == 0.0
+    assert metric_kernels.fall_from(200.0, 150.0) == pytest.approx(0.25)
+    assert metric_kernels.fall_from(0.0, 150.0) == 0.0
 
 
 def test_consistency_is_the_share_of_sub_periods_with_a_positive_compounded_return():
@@ -132,14 +133,14 @@ def test_a_run_of_unchanged_marks_is_one_step_of_the_running_figures():
         n = int(rng.integers(2, 60))
         ids = np.cumsum(rng.random(n) < 0.15).astype(np.int64)
         marks = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, n)))
-        state = metrics.path_start_nb(100.0, ids[0])
+        state = metric_kernels.path_start_nb(100.0, ids[0])
         cut = int(rng.integers(1, n))
         for i in range(cut):
-            state = metrics.path_step_nb(state, marks[i], ids[i])
+            state = metric_kernels.path_step_nb(state, marks[i], ids[i])
         ends = np.sort(rng.choice(np.arange(cut + 1, n + 1), size=min(2, n - cut), replace=False))
         held, one_by_one = state, state
         for begin, end in zip([cut, *ends[:-1]], ends):  # one stretch, or two in a row (a sub-period on one mark)
             for i in range(begin, end):
-                one_by_one = metrics.path_step_nb(one_by_one, marks[cut - 1], ids[i])
-            held = metrics.path_hold_nb(held, ids[end - 1])
+                one_by_one = metric_kernels.path_step_nb(one_by_one, marks[cut - 1], ids[i])
+            held = metric_kernels.path_hold_nb(held, ids[end - 1])
             assert held == one_by_one

@@ -170,12 +170,7 @@ def test_the_nightly_assets_and_run_chain_decide_the_same_plan_on_the_same_input
     from quant_organism.catalog.manifest import deployment_error_budget, load_current_deployment
     from quant_organism.catalog.store import StrategyStore
     from quant_organism.defs.deployment.night_inputs import live_rules, retired
-    from quant_organism.defs.validation.assets import (
-        ValidationRunConfig,
-        incumbent_records,
-        incumbent_since,
-        retired_genomes,
-    )
+    from quant_organism.defs.validation.assets import ValidationRunConfig, incumbent_records, incumbent_since, retired_genomes
     from quant_organism.deployment.chain import ChainSettings, Incumbent, run_chain
     from quant_organism.deployment.error_budget import ErrorBudget
     from quant_organism.evolution.date_windows import evolution_windows

@@ -6,13 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quant_organism.benchmarks.planted_strength import (
-    PLANTED_RULES,
-    calibrate,
-    market_frames,
-    oracle_sharpe,
-    planted_sharpe,
-)
+from quant_organism.benchmarks.planted_strength import PLANTED_RULES, calibrate, market_frames, oracle_sharpe, planted_sharpe
 from quant_organism.market.schema import (
     CANDLE_COLUMNS,
     FUNDING_COLUMNS,

@@ -26,12 +26,7 @@ from quant_organism.market.sources.planted_panel import PanelMarket
 from quant_organism.strategies.portfolio import DOCUMENTED_RULES
 from quant_organism.strategies.portfolio_genome import GRID, PortfolioGenome, from_indices, from_name, from_rule
 from quant_organism.validation.searched_rules import search_and_judge
-from quant_organism.validation.tiers import (
-    DOCUMENTED_LEVEL,
-    FAMILY_WISE_ERROR,
-    GENOME_SEARCH_LEVEL,
-    PORTFOLIO_SEARCH_LEVEL,
-)
+from quant_organism.validation.tiers import DOCUMENTED_LEVEL, FAMILY_WISE_ERROR, GENOME_SEARCH_LEVEL, PORTFOLIO_SEARCH_LEVEL
 
 PANEL = PanelMarket("xs_momentum", 2.0, seed=21, coins=10, days=900, forward_days=0).panel()
 SMALL = PortfolioSearchSettings(population=12, generations=3, candidates=6)

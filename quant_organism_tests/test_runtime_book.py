@@ -1,4 +1,4 @@
-"""The compiled paper book (runtime/book_kernel.py) does, bit for bit, what the Python book it replaced did.
+"""The compiled paper book (runtime/compiled/book_kernel.py) does, bit for bit, what the Python book it replaced did.
 
 support/python_book.py is that Python book, kept as the reference. Both are driven through the same random
 bars (gaps, wicks, funding of both signs, crashes that exhaust the account) and the same random orders
@@ -17,8 +17,8 @@ import pytest
 
 from quant_organism.backtest import CostModel
 from quant_organism.runtime import RuntimePolicy, StrategyRuntimeEngine
-from quant_organism.runtime import book_kernel as kernel
 from quant_organism.runtime.book import BookState, Fill, Mark, PaperBook, Trade
+from quant_organism.runtime.compiled import book_kernel as kernel
 from quant_organism_tests.support import python_book
 from quant_organism_tests.support.runtime_cases import COSTS, START, config, genes, synthetic_frames
 

@@ -14,10 +14,10 @@ import pytest
 
 from quant_organism.strategies import SeedGenes, SeedType, get_registry
 from quant_organism.strategies import indicators as ind
-from quant_organism.strategies import rolling_kernels as kernels
+from quant_organism.strategies.compiled import rolling as kernels
+from quant_organism.strategies.compiled.seed_rules import TOL
 from quant_organism.strategies.ohlcv import prepare_bars
 from quant_organism.strategies.positions import hysteresis_positions, track_positions
-from quant_organism.strategies.rules import TOL
 
 from .test_strategies_causality import regime_market
 

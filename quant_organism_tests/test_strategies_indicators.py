@@ -39,7 +39,7 @@ def test_rolling_kernels_match_pandas(series: np.ndarray, window: int) -> None:
 def test_deviation_rows_of_a_table_equal_each_window_alone_and_the_general_kernel_bit_for_bit(series, rows) -> None:
     """Every row of a rolling std table is the value its window gives alone and the general kernel (NaN anywhere)
     gives, the constant stretch's exact zeros and the warm-up NaNs included."""
-    from quant_organism.strategies import rolling_kernels as kernels
+    from quant_organism.strategies.compiled import rolling as kernels
 
     r = ind.log_returns(series)
     windows = np.array([1, 2, 3, 5, 8, 13, 20, 21, 34, 37, 55, 60, 61, 89, 120, 144, 233, 400, 600, 650])

@@ -56,7 +56,8 @@ def test_a_refit_in_one_call_is_its_steps_one_by_one_to_the_last_bit(seed):
     """`fit_sign_classifier` (the seed's refit, one compiled call) labels rows by the sign of their return, leaves
     zero returns out, standardises and solves: the bits of those steps one by one; one class left gives None.
     `decision_function` scores rows as `scaled(x, mean, scale) @ coef + intercept`."""
-    from quant_organism.strategies.svm import decision_function, fit_sign_classifier
+    from quant_organism.strategies.compiled.hinge import decision_function
+    from quant_organism.strategies.svm import fit_sign_classifier
     from quant_organism.strategies.walk_forward import scaled, standardised
 
     rng = np.random.default_rng(200 + seed)

@@ -8,7 +8,8 @@ import pytest
 from sklearn.decomposition import PCA
 from sklearn.tree import DecisionTreeRegressor
 
-from quant_organism.strategies.tree import _quantiles, apply_tree, feature_orders, fit_quantile_tree, fit_tree, pca
+from quant_organism.strategies.compiled.quantile_tree import _quantiles, apply_tree
+from quant_organism.strategies.tree import feature_orders, fit_quantile_tree, fit_tree, pca
 
 
 def _problem(seed: int):

@@ -8,12 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from quant_organism.validation import (
-    ReturnMoments,
-    deflated_sharpe_ratio,
-    expected_max_sharpe,
-    probabilistic_sharpe_ratio,
-)
+from quant_organism.validation import ReturnMoments, deflated_sharpe_ratio, expected_max_sharpe, probabilistic_sharpe_ratio
 
 
 def test_paper_numerical_example():

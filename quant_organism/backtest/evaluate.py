@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from quant_organism.backtest.compiled.fused import fused_metrics
 from quant_organism.backtest.costs import CostModel
-from quant_organism.backtest.fused import fused_metrics
 from quant_organism.backtest.inputs import targets_array
 from quant_organism.backtest.metric_table import METRICS, metrics_frame
 from quant_organism.backtest.objectives import OBJECTIVES, FitnessConfig, fitness_columns, fitness_values

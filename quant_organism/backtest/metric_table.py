@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from quant_organism.backtest import kernel
+from quant_organism.backtest.compiled import kernel
 
 METRICS: tuple[str, ...] = (
     "total_return",

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from quant_organism.backtest import kernel
+from quant_organism.backtest.compiled import kernel
 from quant_organism.backtest.costs import CostModel
 from quant_organism.backtest.inputs import Bars, align_funding, per_column, period_ids, prepare_bars, targets_array
 from quant_organism.backtest.metric_table import metrics_frame

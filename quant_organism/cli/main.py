@@ -433,12 +433,7 @@ def _files_universe(folder: Path, top: int, as_of: str | None) -> dict | None:
     days before it only (market/universe.py): what a run dated then could have known, delisted coins never
     ranked by their future."""
     from quant_organism.market.panel import load_folder_panel
-    from quant_organism.market.universe import (
-        MIN_HISTORY_DAYS,
-        members_on,
-        point_in_time_members,
-        trailing_dollar_volume,
-    )
+    from quant_organism.market.universe import MIN_HISTORY_DAYS, members_on, point_in_time_members, trailing_dollar_volume
 
     try:
         panel = load_folder_panel(folder, "1d")

@@ -20,14 +20,7 @@ from quant_organism import settings
 from quant_organism.catalog.store import STORE_DIR, StrategyStore
 from quant_organism.cli.launch import in_flags_words
 from quant_organism.runtime.ledger import LEDGER_FILE, PaperLedger
-from quant_organism.runtime.operator import (
-    POLICY_FILE,
-    OperatorPolicy,
-    PolicyFileError,
-    load_policy,
-    resolve_names,
-    save_policy,
-)
+from quant_organism.runtime.operator import POLICY_FILE, OperatorPolicy, PolicyFileError, load_policy, resolve_names, save_policy
 
 LIMITS = ("max_drawdown", "daily_loss", "max_asset_exposure")
 

@@ -38,14 +38,7 @@ from quant_organism.evolution.date_windows import Window, WindowLeakError, guard
 from quant_organism.evolution.evolution_config import OBJECTIVE_COLUMN, EvolutionConfig
 from quant_organism.evolution.fitness import evaluate_universe
 from quant_organism.evolution.operators import allocate, crowded_tournament
-from quant_organism.strategies.genes import (
-    SeedGenes,
-    SeedType,
-    evolved_name,
-    genes_hash_and_json,
-    genes_json,
-    repair_values,
-)
+from quant_organism.strategies.genes import SeedGenes, SeedType, evolved_name, genes_hash_and_json, genes_json, repair_values
 
 Evaluator = Callable[[Mapping[str, pd.DataFrame], Sequence[SeedGenes], FitnessConfig], pd.DataFrame]
 """(train frames, distinct genomes, fitness config) -> one row per genome with `obj_*`, valid, score."""

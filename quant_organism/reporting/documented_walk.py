@@ -19,13 +19,7 @@ from quant_organism.backtest.portfolio_returns import equal_weight_market
 from quant_organism.core.metrics import max_drawdown, sharpe, total_return
 from quant_organism.market.panel import DailyPanel
 from quant_organism.strategies.portfolio import DEFAULT_RULE, DOCUMENTED_RULES
-from quant_organism.validation.documented import (
-    MIN_EVIDENCE_DAYS,
-    evidence_span,
-    judge_documented,
-    rule_returns,
-    runnable_rules,
-)
+from quant_organism.validation.documented import MIN_EVIDENCE_DAYS, evidence_span, judge_documented, rule_returns, runnable_rules
 
 COLUMNS = ("tier", "default_rule", "naive_best", "market", "cash")
 

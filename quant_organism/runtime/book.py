@@ -32,7 +32,7 @@ import pandas as pd
 
 from quant_organism.backtest.costs import CostModel
 
-from . import book_kernel as kernel
+from .compiled import book_kernel as kernel
 
 
 @dataclass(frozen=True)

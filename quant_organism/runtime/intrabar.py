@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from quant_organism.backtest.compiled.exit_rule import STOP, TAKE, exit_at
 from quant_organism.backtest.costs import CostModel
-from quant_organism.backtest.exit_rule import STOP, TAKE, exit_at
 
 
 @dataclass
@@ -122,7 +122,7 @@ class IntrabarWatch:
 
 
 def _crossed(book: _Watched, price: float) -> tuple[str | None, float]:
-    """The exit rule of the backtest and the paper book (backtest/exit_rule.py) on one trade: a bar whose open, high
+    """The exit rule of the backtest and the paper book (backtest/compiled/exit_rule.py) on one trade: a bar whose open, high
     and low are its price."""
     stop = math.nan if book.stop is None else book.stop
     take = math.nan if book.take is None else book.take

@@ -31,8 +31,8 @@ from typing import Any
 
 import pandas as pd
 
+from quant_organism.core.compiled.metric_kernels import fall_from
 from quant_organism.core.durable import atomic_write
-from quant_organism.core.metrics import fall_from
 
 from .intrabar import IntrabarExit, IntrabarWatch
 from .ledger import PaperLedger, PaperTrader

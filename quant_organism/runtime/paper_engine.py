@@ -47,8 +47,8 @@ from quant_organism.catalog import LIVE_STATUSES, DeploymentStatus, StrategyConf
 from quant_organism.strategies import SeedRegistry, get_registry
 from quant_organism.strategies.ohlcv import Bars
 
-from . import book_kernel as kernel
 from .book import BookState, Fill, Mark, PaperBook, Trade
+from .compiled import book_kernel as kernel
 from .decisions import Side, SkippedSignal, TradeDecision
 from .policy import RiskMode, RuntimePolicy, volatility_confidence
 from .risk import ASSET_CAP, DECAY_SIZE, POLICY, VAR_SCALE, WEEKLY_STOP, GuardState, PortfolioGuard, RiskEvent, RiskLimits

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from quant_organism.core.metrics import fall_from
+from quant_organism.core.compiled.metric_kernels import fall_from
 
 BREAKER_DRAWDOWN, BREAKER_DAILY_LOSS, ASSET_CAP, DECAY_SIZE, RESET = (
     "breaker_drawdown",

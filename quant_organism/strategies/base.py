@@ -22,8 +22,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from . import rules
+from .compiled import seed_rules as rules
 from .genes import COMMON_GENES, SeedGenes, SeedType
+from .indicators import Indicators
 from .ohlcv import Bars, SignalInputError, prepare_bars
 from .positions import track_conditions, tracker_arrays
 from .regime_filter import apply_regime_filters
@@ -44,6 +45,10 @@ class GeneColumns:
     def floats(self, name: str) -> np.ndarray:
         """Float gene, one value per genome."""
         return self._column(name, np.float64)
+
+    def thresholds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The entry, exit and filter thresholds: the last three arguments of most rules."""
+        return self.floats("entry_threshold"), self.floats("exit_threshold"), self.floats("filter_threshold")
 
     def _column(self, name: str, dtype: type) -> np.ndarray:
         """The gene's values as a read-only vector, shared by every read of it."""
@@ -141,7 +146,7 @@ class RuleInputs:
     """A rule-based batch as the compiled code takes it: `rules.<kernel>(*args, cond)` writes the condition
     planes, then the position tracker runs with these stops (positions.tracker_arrays states them).
 
-    The signals path (`RuleSeed._batch_positions`) and the backtest's fused kernel (backtest/fused.py) both
+    The signals path (`RuleSeed._batch_positions`) and the backtest's fused kernel (backtest/compiled/fused.py) both
     run from these inputs, so a rule, its indicator rows and its stops are described once.
     """
 
@@ -173,17 +178,17 @@ class RuleSeed(BaseSeed):
             if genes.seed_type is not cls.seed_type:
                 raise ValueError(f"{cls.__name__} takes columns of its own checked genes (`{cls.__name__}.gene_columns`)")
             cls._check_bars(bars)
-            return cls._rule_inputs(bars, genes)
-        return cls._rule_inputs(bars, GeneColumns(cls._checked(bars, genes), cls.seed_type))
+            return cls._rule_inputs(Indicators(bars), genes)
+        return cls._rule_inputs(Indicators(bars), GeneColumns(cls._checked(bars, genes), cls.seed_type))
 
     @classmethod
     @abstractmethod
-    def _rule_inputs(cls, bars: Bars, g: GeneColumns) -> RuleInputs:
-        """The kernel, its arguments and the tracker's stops for validated bars and genes."""
+    def _rule_inputs(cls, ind: Indicators, g: GeneColumns) -> RuleInputs:
+        """The kernel, its arguments and the tracker's stops for validated bars (`ind.bars`) and genes."""
 
     @classmethod
     def _batch_positions(cls, bars: Bars, genes: Sequence[SeedGenes]) -> np.ndarray:
-        inputs = cls._rule_inputs(bars, GeneColumns(genes, cls.seed_type))
+        inputs = cls._rule_inputs(Indicators(bars), GeneColumns(genes, cls.seed_type))
         cond = rules.new_conditions(len(genes), bars.n)
         getattr(rules, inputs.kernel)(*inputs.args, cond)
         return track_conditions(cond, inputs.close, inputs.tracker(len(genes))).T

@@ -1,18 +1,21 @@
 """The gene table, declared once: each seed's genes and their orderings, and what follows from it (the gene spaces,
-repair, random genomes). Adding a seed adds its member to `SeedType`, its row here and its own module in seeds/.
+repair, random genomes). The table is data (gene_table.csv, gene_orderings.csv): adding a seed adds its member to
+`SeedType`, its rows there and its own module in seeds/.
 """
 
 from __future__ import annotations
 
+import csv
 import functools
 import math
 from collections.abc import Mapping
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .gene_specs import COMMON_GENES, REGIME_GENE, RULE_GENE, GeneRole, GeneSpec, GeneValue, Ordering, _g, _unused
+from .gene_specs import COMMON_GENES, RULE_GENE, GeneRole, GeneSpec, GeneValue, Ordering, _g, _unused
 
 
 class SeedType(str, Enum):
@@ -52,299 +55,47 @@ TECHNICAL_SEEDS: tuple[SeedType, ...] = (
 ML_SEEDS: tuple[SeedType, ...] = (SeedType.LINEAR_SVC, SeedType.PCA_TREE_QUANTILE)
 
 
-_RISK: tuple[GeneSpec, ...] = (
-    _g(
-        "stop_loss",
-        0.0,
-        0.2,
-        0.05,
-        "stop-loss distance as a fraction of entry price; 0 = none (applied by the backtest)",
-        GeneRole.RISK,
-    ),
-    _g(
-        "take_profit",
-        0.0,
-        0.5,
-        0.0,
-        "take-profit distance as a fraction of entry price; 0 = none (applied by the backtest)",
-        GeneRole.RISK,
-    ),
-    _g("position_size", 0.01, 1.0, 1.0, "fraction of equity committed per position (applied by the backtest)", GeneRole.RISK),
-    _g(
-        REGIME_GENE,
-        0,
-        4,
-        0,
-        "when the strategy may hold a position: 0 always, 1 not in high volatility, 2 only in "
-        "the calm HMM state, 3 only with the market trend, 4 not into extreme sentiment (strategies/regime_filter.py)",
-        GeneRole.REGIME,
-        "int",
-    ),
-)
-_FAST_SLOW = Ordering("fast_period", "slow_period", strict=True)
-_EXIT_ENTRY = Ordering("exit_threshold", "entry_threshold", strict=False)
+TABLE_FILE = Path(__file__).with_name("gene_table.csv")
+"""One row a gene: the seeds that have it (`*`: every seed, after its own genes), its kind, bounds, default, role,
+the window it extends, and what it does (empty: a gene the seed carries but does not use)."""
+ORDERINGS_FILE = Path(__file__).with_name("gene_orderings.csv")
+"""One row an ordering: the seeds it binds, the gene kept below the other, and whether strictly."""
 
-# Walk-forward genes shared by the two ML seeds.
-_WALK_FORWARD: tuple[GeneSpec, ...] = (
-    _g("n_lags", 1, 24, 5, "number of lagged one-bar log returns in the features", GeneRole.WINDOW, "int"),
-    _g("train_window", 200, 2000, 720, "trailing bars in each training set", GeneRole.TRAINING, "int"),
-    _g("refit_every", 48, 1000, 168, "bars between refits (anchored at bar 0 of the input)", GeneRole.SCHEDULE, "int"),
-)
-_ML_FEATURES: tuple[GeneSpec, ...] = (
-    _g("fast_period", 2, 50, 14, "RSI feature period", GeneRole.WINDOW),
-    _g("slow_period", 5, 400, 48, "distance-to-EMA feature period", GeneRole.WINDOW),
-    _g("signal_period", 2, 200, 24, "realised-volatility feature window", GeneRole.WINDOW),
-)
 
-_TABLE: dict[SeedType, tuple[tuple[GeneSpec, ...], tuple[Ordering, ...]]] = {
-    SeedType.EMA_CROSSOVER: (
-        (
-            _g("fast_period", 2, 100, 12, "fast EMA period", GeneRole.WINDOW),
-            _g("slow_period", 5, 400, 48, "slow EMA period", GeneRole.WINDOW),
-            _g(
-                "signal_period",
-                1,
-                100,
-                12,
-                "bars over which the slow EMA's slope is measured",
-                GeneRole.EXTENDS,
-                of="slow_period",
-            ),
-            _g(
-                "entry_threshold",
-                0.0,
-                0.03,
-                0.002,
-                "EMA spread (fast/slow - 1) needed to enter, as a fraction",
-                GeneRole.THRESHOLD,
-            ),
-            _g("exit_threshold", -0.03, 0.03, 0.0, "spread below which a long exits (mirrored for shorts)", GeneRole.THRESHOLD),
-            _g(
-                "filter_threshold", 0.0, 0.05, 0.0, "minimum slow-EMA slope in the trade's direction to enter", GeneRole.THRESHOLD
-            ),
-        ),
-        (_FAST_SLOW, _EXIT_ENTRY),
-    ),
-    SeedType.DONCHIAN_BREAKOUT: (
-        (
-            _g("fast_period", 2, 200, 24, "exit channel: previous N bars' low (long) / high (short)", GeneRole.WINDOW),
-            _g("slow_period", 5, 500, 48, "entry channel: previous N bars' high / low, current bar excluded", GeneRole.WINDOW),
-            _g("signal_period", 2, 200, 24, "previous bars averaged for the volume baseline", GeneRole.WINDOW),
-            _g("entry_threshold", 0.0, 0.05, 0.0, "breakout buffer beyond the channel, as a fraction", GeneRole.THRESHOLD),
-            _g(
-                "exit_threshold",
-                0.0,
-                0.05,
-                0.0,
-                "buffer beyond the exit channel before exiting, as a fraction",
-                GeneRole.THRESHOLD,
-            ),
-            _g(
-                "filter_threshold",
-                0.0,
-                3.0,
-                0.0,
-                "breakout bar volume must be >= this multiple of the baseline",
-                GeneRole.THRESHOLD,
-            ),
-        ),
-        (_FAST_SLOW,),
-    ),
-    SeedType.RSI_FILTER: (
-        (
-            _g("fast_period", 2, 50, 14, "RSI period (Wilder)", GeneRole.WINDOW),
-            _g("slow_period", 5, 400, 200, "trend-filter SMA period", GeneRole.WINDOW),
-            _g("signal_period", 1, 500, 48, "time stop: most bars a position is held", GeneRole.HOLDING),
-            _g("entry_threshold", 5.0, 45.0, 20.0, "long when RSI < 50 - x, short when RSI > 50 + x", GeneRole.THRESHOLD),
-            _g("exit_threshold", -40.0, 45.0, 0.0, "long exits when RSI > 50 - x (short mirrored)", GeneRole.THRESHOLD),
-            _g(
-                "filter_threshold", 0.0, 0.5, 0.05, "longs need close >= SMA*(1-x), shorts close <= SMA*(1+x)", GeneRole.THRESHOLD
-            ),
-        ),
-        (_FAST_SLOW, _EXIT_ENTRY),
-    ),
-    SeedType.STOCHASTIC: (
-        (
-            _g("fast_period", 3, 100, 14, "%K lookback (highest high / lowest low, current bar included)", GeneRole.WINDOW),
-            _g("slow_period", 5, 400, 200, "trend-filter SMA period", GeneRole.WINDOW),
-            _g("signal_period", 1, 20, 3, "%D: SMA period of %K", GeneRole.EXTENDS, of="fast_period"),
-            _g(
-                "entry_threshold",
-                5.0,
-                45.0,
-                30.0,
-                "long on %K crossing above %D while %D < 50 - x (short mirrored)",
-                GeneRole.THRESHOLD,
-            ),
-            _g("exit_threshold", -45.0, 45.0, -30.0, "long exits when %K > 50 - x (short mirrored)", GeneRole.THRESHOLD),
-            _g(
-                "filter_threshold", 0.0, 0.5, 0.05, "longs need close >= SMA*(1-x), shorts close <= SMA*(1+x)", GeneRole.THRESHOLD
-            ),
-        ),
-        (_FAST_SLOW, _EXIT_ENTRY),
-    ),
-    SeedType.SMA_TREND: (
-        (
-            _g("fast_period", 2, 100, 20, "fast SMA period (must agree with the trend)", GeneRole.WINDOW),
-            _g("slow_period", 5, 400, 100, "slow SMA period (the trend)", GeneRole.WINDOW),
-            _g(
-                "signal_period",
-                1,
-                100,
-                24,
-                "bars over which the slow SMA's slope is measured",
-                GeneRole.EXTENDS,
-                of="slow_period",
-            ),
-            _g(
-                "entry_threshold", 0.0, 0.05, 0.005, "close must clear the slow SMA by this fraction to enter", GeneRole.THRESHOLD
-            ),
-            _g("exit_threshold", -0.05, 0.05, 0.0, "long exits when close/SMA - 1 < x (short mirrored)", GeneRole.THRESHOLD),
-            _g(
-                "filter_threshold", 0.0, 0.05, 0.0, "minimum slow-SMA slope in the trade's direction to enter", GeneRole.THRESHOLD
-            ),
-        ),
-        (_FAST_SLOW, _EXIT_ENTRY),
-    ),
-    SeedType.ATR_STOP: (
-        (
-            _g("fast_period", 2, 100, 20, "fast EMA period (trend direction)", GeneRole.WINDOW),
-            _g("slow_period", 5, 400, 100, "slow EMA period (trend direction and entry anchor)", GeneRole.WINDOW),
-            _g("signal_period", 2, 100, 14, "ATR period (Wilder)", GeneRole.WINDOW),
-            _g("entry_threshold", 0.0, 4.0, 0.5, "close must clear the slow EMA by this many ATRs to enter", GeneRole.THRESHOLD),
-            _g(
-                "exit_threshold",
-                0.5,
-                8.0,
-                3.0,
-                "trailing stop: ATRs below the highest close since entry (long)",
-                GeneRole.THRESHOLD,
-            ),
-            _g("filter_threshold", 0.0, 0.05, 0.0, "minimum ATR/close to enter (skips dead markets)", GeneRole.THRESHOLD),
-        ),
-        (_FAST_SLOW,),
-    ),
-    SeedType.ICHIMOKU: (
-        (
-            _g("fast_period", 2, 60, 9, "tenkan-sen period", GeneRole.WINDOW),
-            _g("slow_period", 5, 200, 26, "kijun-sen period", GeneRole.WINDOW),
-            _g("signal_period", 1, 120, 26, "displacement: the cloud in force at bar t was computed at t - N", GeneRole.EXTENDS),
-            _g("entry_threshold", 0.0, 0.05, 0.0, "close must clear the cloud by this fraction to enter", GeneRole.THRESHOLD),
-            _g("exit_threshold", 0.0, 0.05, 0.0, "long exits when close < kijun*(1-x) (short mirrored)", GeneRole.THRESHOLD),
-            _g(
-                "filter_threshold",
-                -0.05,
-                0.2,
-                0.0,
-                "chikou momentum close[t]/close[t-N]-1 must exceed x (long)",
-                GeneRole.THRESHOLD,
-            ),
-            _g("senkou_period", 10, 400, 52, "senkou span B period", GeneRole.WINDOW, "int"),
-        ),
-        (_FAST_SLOW, Ordering("slow_period", "senkou_period", strict=True)),
-    ),
-    SeedType.VWAP_REVERSION: (
-        (
-            _g("fast_period", 2, 200, 24, "window of the one-bar log-return volatility that scales deviations", GeneRole.WINDOW),
-            _g("slow_period", 5, 500, 48, "rolling VWAP window", GeneRole.WINDOW),
-            _g("signal_period", 1, 500, 24, "time stop: most bars a position is held", GeneRole.HOLDING),
-            _g(
-                "entry_threshold",
-                0.5,
-                10.0,
-                2.0,
-                "long when close is this many vols below VWAP (short above)",
-                GeneRole.THRESHOLD,
-            ),
-            _g("exit_threshold", -3.0, 10.0, 0.0, "long exits when less than x vols below VWAP", GeneRole.THRESHOLD),
-            _g(
-                "filter_threshold",
-                0.0,
-                5.0,
-                0.0,
-                "entry bar volume must be >= x times the previous VWAP window's mean",
-                GeneRole.THRESHOLD,
-            ),
-        ),
-        (_FAST_SLOW, _EXIT_ENTRY),
-    ),
-    SeedType.VOLATILITY_SCALING: (
-        (
-            _g("fast_period", 2, 100, 24, "short realised-volatility window", GeneRole.WINDOW),
-            _g("slow_period", 5, 1000, 168, "baseline realised-volatility window", GeneRole.WINDOW),
-            _g("signal_period", 2, 500, 72, "momentum lookback", GeneRole.WINDOW),
-            _g("entry_threshold", 0.0, 3.0, 0.5, "momentum t-stat needed to enter", GeneRole.THRESHOLD),
-            _g("exit_threshold", -3.0, 3.0, 0.0, "long exits when the t-stat < x (short mirrored)", GeneRole.THRESHOLD),
-            _g(
-                "filter_threshold",
-                0.5,
-                4.0,
-                1.5,
-                "flat whenever short vol > x times baseline vol (vol target)",
-                GeneRole.THRESHOLD,
-            ),
-        ),
-        (_FAST_SLOW, _EXIT_ENTRY),
-    ),
-    SeedType.FUNDING_CARRY: (
-        (
-            _g("fast_period", 1, 100, 8, "bars of funding averaged (1 = latest rate)", GeneRole.WINDOW),
-            _g("slow_period", 5, 500, 72, "price-momentum lookback of the trend guard", GeneRole.WINDOW),
-            _unused("signal_period", 1, 100, 24),
-            _g(
-                "entry_threshold", 0.0, 5e-4, 5e-5, "short when mean funding > x per interval, long when < -x", GeneRole.THRESHOLD
-            ),
-            _g("exit_threshold", -5e-4, 5e-4, 1e-5, "a short exits when mean funding < x (long mirrored)", GeneRole.THRESHOLD),
-            _g("filter_threshold", 0.0, 1.0, 0.1, "trend guard: no short after a rise > x over the lookback", GeneRole.THRESHOLD),
-        ),
-        (_FAST_SLOW, _EXIT_ENTRY),
-    ),
-    SeedType.LINEAR_SVC: (
-        (
-            *_ML_FEATURES,
-            _g("entry_threshold", 0.0, 1.0, 0.1, "decision-function margin needed to enter", GeneRole.THRESHOLD),
-            _g(
-                "exit_threshold", -1.0, 1.0, 0.0, "long exits when the decision function < x (short mirrored)", GeneRole.THRESHOLD
-            ),
-            _unused("filter_threshold", 0.0, 1.0, 0.0),
-            *_WALK_FORWARD,
-            _g("log10_c", -4.0, 1.0, -1.0, "log10 of LinearSVC's regularisation parameter C", GeneRole.MODEL),
-        ),
-        (_FAST_SLOW, _EXIT_ENTRY),
-    ),
-    SeedType.PCA_TREE_QUANTILE: (
-        (
-            *_ML_FEATURES,
-            _g(
-                "entry_threshold",
-                0.0,
-                1.0,
-                0.0,
-                "long when the leaf's lower quantile of the vol-scaled next return > x",
-                GeneRole.THRESHOLD,
-            ),
-            _g("exit_threshold", -1.0, 1.0, 0.0, "long exits when the leaf median < x (short mirrored)", GeneRole.THRESHOLD),
-            _unused("filter_threshold", 0.0, 1.0, 0.0),
-            *_WALK_FORWARD,
-            _g("n_components", 1, 8, 3, "PCA components kept (capped at the feature count)", GeneRole.MODEL, "int"),
-            _g("max_depth", 1, 8, 3, "decision tree depth", GeneRole.MODEL, "int"),
-            _g("min_leaf", 10, 200, 40, "fewest training rows per tree leaf", GeneRole.MODEL, "int"),
-            _g("quantile", 0.05, 0.45, 0.3, "band: the leaf's q and 1-q quantiles of the next return", GeneRole.MODEL),
-        ),
-        (_FAST_SLOW, _EXIT_ENTRY),
-    ),
-    SeedType.RULE_TREE: (  # its signal is its `rule`; only the risk and regime genes are numbers
-        (
-            _unused("fast_period", 2, 100, 12),
-            _unused("slow_period", 5, 400, 48),
-            _unused("signal_period", 1, 100, 12),
-            _unused("entry_threshold", 0.0, 1.0, 0.0),
-            _unused("exit_threshold", 0.0, 1.0, 0.0),
-            _unused("filter_threshold", 0.0, 1.0, 0.0),
-        ),
-        (),
-    ),
-}
+def _read_rows(path: Path) -> list[tuple[list[str], dict[str, str]]]:
+    with path.open(newline="") as handle:
+        return [(row.pop("seeds").split(), row) for row in csv.DictReader(handle)]
+
+
+def _spec(row: dict[str, str]) -> GeneSpec:
+    number = int if row["kind"] == "int" else float
+    low, high, default = number(row["low"]), number(row["high"]), number(row["default"])
+    role = GeneRole(row["role"])
+    if role is GeneRole.UNUSED:
+        return _unused(row["gene"], low, high, default)
+    return _g(row["gene"], low, high, default, row["meaning"], role, row["kind"], row["extends"] or None)
+
+
+def _load_table() -> tuple[tuple[GeneSpec, ...], dict[SeedType, tuple[tuple[GeneSpec, ...], tuple[Ordering, ...]]]]:
+    """(the genes every seed has, each seed's own genes and orderings) as the two files declare them."""
+    genes = [(seeds, _spec(row)) for seeds, row in _read_rows(TABLE_FILE)]
+    orderings = [
+        (seeds, Ordering(r["lower"], r["upper"], strict=r["strict"] == "yes")) for seeds, r in _read_rows(ORDERINGS_FILE)
+    ]
+    unknown = {s for seeds, _ in genes + orderings for s in seeds} - {s.value for s in SeedType} - {"*"}
+    if unknown:
+        raise RuntimeError(f"gene table names unknown seeds {sorted(unknown)}")
+    table = {
+        seed: (
+            tuple(spec for seeds, spec in genes if seed.value in seeds),
+            tuple(order for seeds, order in orderings if seed.value in seeds),
+        )
+        for seed in SeedType
+    }
+    return tuple(spec for seeds, spec in genes if seeds == ["*"]), table
+
+
+_RISK, _TABLE = _load_table()
 
 
 def _build_spaces() -> dict[SeedType, dict[str, GeneSpec]]:

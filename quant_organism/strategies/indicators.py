@@ -16,8 +16,8 @@ from collections.abc import Callable, Hashable
 
 import numpy as np
 
-from . import rolling_kernels as kernels
 from . import row_store
+from .compiled import rolling as kernels
 from .ohlcv import Bars
 
 

@@ -16,9 +16,9 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-from numba import njit
 
 from quant_organism.core.bars import REGIME_BAR_COLUMNS, REGIME_HMM, REGIME_SENTIMENT, REGIME_TREND, REGIME_VOL
+from quant_organism.strategies.compiled.position_tracking import flatten_disallowed
 
 OFF, CALM_VOLATILITY, CALM_HMM, WITH_TREND, NO_EXTREME_SENTIMENT = range(5)
 NAMES = {
@@ -76,15 +76,6 @@ def apply_regime_filters(positions: np.ndarray, regimes: Regimes, codes: list[in
     for g in np.flatnonzero(index >= 0):
         flatten_disallowed(out[:, g], masks[index[g]])
     return out
-
-
-@njit(cache=True)
-def flatten_disallowed(position, mask):  # pragma: no cover - numba
-    """Set one genome's position path flat wherever its regime mask (long allowed, short allowed) forbids it."""
-    for t in range(position.shape[0]):
-        p = position[t]
-        if (p > 0 and not mask[0, t]) or (p < 0 and not mask[1, t]):
-            position[t] = 0
 
 
 def regime_masks(regimes: Regimes, codes: list[int], n: int, memo: dict | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -17,12 +17,20 @@ from typing import Any
 
 import numpy as np
 import threadpoolctl
-from numba import njit
+
+from quant_organism.strategies.compiled.features import (
+    SCALE_FLOOR,
+    _column_moments,
+    _features,
+    _finite_rows,
+    _scaled,
+    _standardised,
+    row_after_row_means,
+)
 
 from .indicators import Indicators
 
 MIN_TRAIN_ROWS = 50
-ML_JIT = {"cache": True, "error_model": "numpy"}
 """How the ML seeds' kernels compile (here, tree.py, svm.py): numpy's division semantics, without a ZeroDivisionError
 check per division, which kept loops from vectorising (a refit's standardisation ran 2.3x slower with it)."""
 
@@ -65,19 +73,6 @@ class MlFeatures:
         )
 
 
-@njit(**ML_JIT)
-def _features(returns, close, rsi, ema, vol, n_lags):  # pragma: no cover - numba
-    n = returns.shape[0]
-    out = np.empty((n, n_lags + 3))
-    for t in range(n):
-        for lag in range(n_lags):
-            out[t, lag] = returns[t - lag] if t >= lag else np.nan
-        out[t, n_lags] = rsi[t] / 100.0 - 0.5
-        out[t, n_lags + 1] = close[t] / ema[t] - 1.0 if ema[t] > 0 else np.nan  # `ratio`
-        out[t, n_lags + 2] = vol[t]
-    return out
-
-
 def standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(mean, scale) of each feature over the training rows, as sklearn's StandardScaler computes them
     (population std; a constant feature keeps scale 1). Applied as (x - mean) / scale in numpy: for the
@@ -97,9 +92,6 @@ def standardised(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return _standardised(x, SCALE_FLOOR)
 
 
-SCALE_FLOOR = 10 * np.finfo(np.float64).eps  # a feature whose std is below this x max(1, |mean|) keeps scale 1
-
-
 def scaled(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """`(x - mean) / scale` of rows x with a fitted standardiser, the same bits in one compiled pass (a model
     standardises the rows it predicts for; numpy's two broadcasts cost more than the arithmetic)."""
@@ -109,61 +101,8 @@ def scaled(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return _scaled(x, mean, scale)
 
 
-@njit(**ML_JIT)
-def _scaled(x, mean, scale):  # pragma: no cover - numba
-    return standardised_centred(x, mean, scale, np.zeros_like(mean))  # minus 0.0 changes no value, -0.0 included
-
-
-TILE_ROWS = 16
 """Rows per tile of `standardised_centred`: the loop over a tile's row-major values runs long enough to vectorise
 (over one row's dozen features it did not: 1.5x slower on a refit's rows, 2026-11-28)."""
-
-
-@njit(**ML_JIT)
-def standardised_centred(x, mean, scale, center):  # pragma: no cover - numba
-    """`(x - mean) / scale - center` of C-ordered rows `x`, element by element in numpy's order of operations: tiles of
-    `TILE_ROWS` rows read as one run of values against the per-feature vectors repeated as often."""
-    n, d = x.shape
-    out = np.empty((n, d))
-    width = TILE_ROWS * d
-    means, scales, centers = np.empty(width), np.empty(width), np.empty(width)
-    for r in range(TILE_ROWS):
-        means[r * d : (r + 1) * d] = mean
-        scales[r * d : (r + 1) * d] = scale
-        centers[r * d : (r + 1) * d] = center
-    values, results = x.reshape(n * d), out.reshape(n * d)
-    tiles = n // TILE_ROWS
-    for t in range(tiles):
-        tile, result = values[t * width : (t + 1) * width], results[t * width : (t + 1) * width]
-        for e in range(width):
-            result[e] = (tile[e] - means[e]) / scales[e] - centers[e]
-    for i in range(tiles * TILE_ROWS, n):
-        for j in range(d):
-            out[i, j] = (x[i, j] - mean[j]) / scale[j] - center[j]
-    return out
-
-
-@njit(**ML_JIT)
-def _standardised(x, floor):  # pragma: no cover - numba
-    mean, scale = _column_moments(x)
-    for j in range(scale.shape[0]):
-        if scale[j] < floor * max(1.0, abs(mean[j])):
-            scale[j] = 1.0
-    return _scaled(x, mean, scale), mean, scale
-
-
-@njit(**ML_JIT)
-def _column_moments(x):  # pragma: no cover - numba
-    """Column means and population stds, summed row after row as numpy reduces a C-ordered array over axis 0:
-    the same bits as x.mean(axis=0) and x.std(axis=0) (test_strategies_tree.py), a tenth of their time."""
-    n, d = x.shape
-    mean = row_after_row_means(x)
-    squares = np.zeros(d)
-    for i in range(n):
-        for j in range(d):
-            centred = x[i, j] - mean[j]
-            squares[j] += centred * centred
-    return mean, np.sqrt(squares / n)
 
 
 def column_means(x: np.ndarray) -> np.ndarray:
@@ -172,17 +111,6 @@ def column_means(x: np.ndarray) -> np.ndarray:
     if x.ndim != 2 or x.shape[1] < 2 or x.shape[0] == 0:  # one column is contiguous: numpy sums it pairwise
         return np.mean(x, axis=0)
     return row_after_row_means(x)
-
-
-@njit(**ML_JIT)
-def row_after_row_means(x):  # pragma: no cover - numba
-    """Column means of a C-ordered array with at least two columns, summed row after row as numpy reduces one."""
-    n, d = x.shape
-    total = np.zeros(d)
-    for i in range(n):
-        for j in range(d):
-            total[j] += x[i, j]
-    return total / n
 
 
 def next_returns(ind: Indicators) -> np.ndarray:
@@ -252,18 +180,6 @@ def finite_rows(x: np.ndarray) -> np.ndarray:
     per row costs more than the test)."""
     x = np.ascontiguousarray(x, dtype=np.float64)
     return _finite_rows(x) if x.ndim == 2 else np.isfinite(x).all(axis=1)
-
-
-@njit(**ML_JIT)
-def _finite_rows(x):  # pragma: no cover - numba
-    n, d = x.shape
-    out = np.empty(n, np.bool_)
-    for i in range(n):
-        finite = True
-        for j in range(d):
-            finite &= np.isfinite(x[i, j])
-        out[i] = finite
-    return out
 
 
 _BLAS: list[threadpoolctl.ThreadpoolController] = []  # this process's BLAS thread pools, found on first use

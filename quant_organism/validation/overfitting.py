@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from quant_organism.core.artifacts import finite_or_none
-from quant_organism.core.metrics import sharpe_from_sums
+from quant_organism.core.compiled.metric_kernels import sharpe_from_sums
 
 Metric = Callable[[np.ndarray], np.ndarray]
 """A custom metric: (rows x N) returns -> (N,) scores, higher is better."""

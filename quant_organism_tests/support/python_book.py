@@ -1,4 +1,4 @@
-"""The paper book as it was written before it was compiled (runtime/book_kernel.py): plain Python over one bar
+"""The paper book as it was written before it was compiled (runtime/compiled/book_kernel.py): plain Python over one bar
 at a time. Kept as the reference the compiled book is compared with, bit for bit, in test_runtime_book.py."""
 
 from __future__ import annotations

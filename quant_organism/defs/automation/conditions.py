@@ -241,6 +241,11 @@ def chain_condition() -> dg.AutomationCondition:
     return AC.eager().replace("in_latest_time_window", _recent())
 
 
+def chain_asset(**asset_args):
+    """`dg.asset` for a step of the night's chain after the population: daily partitioned, run by `chain_condition`."""
+    return dg.asset(automation_condition=chain_condition(), partitions_def=daily_partitions, **asset_args)
+
+
 def paper_condition() -> dg.AutomationCondition:
     # the day's bars: each coin's ingest done or failed (a day the exchange never delivered is tried, and reported)
     ingesting = (AC.missing() & ~AC.execution_failed()) | AC.in_progress()

@@ -83,15 +83,10 @@ def components_table(report: health.HealthReport) -> str:
     return "\n".join(rows)
 
 
-@dg.asset(
-    key=HEALTH,
-    automation_condition=health_condition(),
-    group_name="operations",
-    kinds={"python"},
-    description="The organism's health score (data freshness per coin, last successful ingest / evolution / paper "
-    "day, store problems, ledger consistency, Ray reachability, breaker trips) with its history.",
-)
+@dg.asset(key=HEALTH, automation_condition=health_condition(), group_name="operations", kinds={"python"})
 def organism_health(context: dg.AssetExecutionContext, lake: LakeResource, artifacts: ArtifactsResource) -> dg.MaterializeResult:
+    """The organism's health score (data freshness per coin, last successful ingest / evolution / paper day, store
+    problems, ledger consistency, Ray reachability, breaker trips) with its history."""
     root = Path(artifacts.root)
     report = check_health(context.instance, root, lake.lake())
     health.record(report, root)

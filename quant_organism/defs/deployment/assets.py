@@ -16,11 +16,10 @@ from quant_organism.catalog.store import STORE_DIR, ConfigStoreError
 from quant_organism.core import artifacts as artifact_files
 from quant_organism.core.faults import fault_point
 from quant_organism.core.metrics import growth
-from quant_organism.defs.automation.conditions import chain_condition
+from quant_organism.defs.automation.conditions import chain_asset
 from quant_organism.defs.deployment.night_inputs import stored_night
 from quant_organism.defs.shared.history import UNIVERSE_FILE
 from quant_organism.defs.shared.numbers import rounded
-from quant_organism.defs.shared.partitions import daily_partitions
 from quant_organism.defs.shared.resources import (
     ArtifactsResource,
     LakeResource,
@@ -30,11 +29,7 @@ from quant_organism.defs.shared.resources import (
     correlation_id,
 )
 from quant_organism.defs.shared.tables import markdown_table, metadata_table
-from quant_organism.defs.validation.assets import (
-    SAMPLE_FILE,
-    VALIDATED,
-    read_held_out_returns,
-)
+from quant_organism.defs.validation.assets import SAMPLE_FILE, VALIDATED, read_held_out_returns
 from quant_organism.defs.validation.documented_tier import DOCUMENTED
 from quant_organism.defs.validation.portfolio_search_asset import PORTFOLIO
 from quant_organism.deployment import documented_capital as documented
@@ -118,10 +113,8 @@ def deployed_set_tests(returns: pd.DataFrame, benchmark: pd.Series, allocations:
     return out
 
 
-@dg.asset(
+@chain_asset(
     key=DEPLOYED,
-    automation_condition=chain_condition(),
-    partitions_def=daily_partitions,
     deps=[VALIDATED, DOCUMENTED, PORTFOLIO],
     group_name="deployment",
     kinds={"json"},
@@ -133,10 +126,6 @@ def deployed_set_tests(returns: pd.DataFrame, benchmark: pd.Series, allocations:
             description="configs load, allocations within caps and sum <= 1, every strategy produces signals",
         )
     ],
-    description="The night's one decision (deployment/night.decide, as run_chain makes it): the search's passers, the "
-    "portfolio search's, the documented tier's passing rules and the incumbents on their forward records, through the correlation filter, "
-    "probation and capped Kelly capital; written atomically to the config store (a rule's config is its manifest "
-    "entry); the previous deployment's strategies not chosen again are archived as superseded.",
 )
 def deployed_configs(
     context: dg.AssetExecutionContext,
@@ -146,6 +135,10 @@ def deployed_configs(
     paper_ledger: PaperLedgerResource,
     lake: LakeResource,
 ) -> dg.MaterializeResult:
+    """The night's one decision (deployment/night.decide, as run_chain makes it): the search's passers, the portfolio
+    search's, the documented tier's passing rules and the incumbents on their forward records, through the correlation
+    filter, probation and capped Kelly capital; written atomically to the config store (a rule's config is its manifest
+    entry); the previous deployment's strategies not chosen again are archived as superseded."""
     started = time.perf_counter()
     day = context.partition_key
     result = artifacts.load_evolution(day)
@@ -293,19 +286,12 @@ def _kept_deployment(store, note: str) -> dict:
     }
 
 
-@dg.asset(
-    key=REPORT,
-    automation_condition=chain_condition(),
-    partitions_def=daily_partitions,
-    deps=[DEPLOYED],
-    group_name="deployment",
-    kinds={"json", "markdown"},
-    description="The run's report: strategies generated, validated and deployed, per-phase timings and success "
-    "rates, and the deployed set against buy-and-hold on the validation windows.",
-)
+@chain_asset(key=REPORT, deps=[DEPLOYED], group_name="deployment", kinds={"json", "markdown"})
 def evolution_report(
     context: dg.AssetExecutionContext, artifacts: ArtifactsResource, budget: RunBudgetResource
 ) -> dg.MaterializeResult:
+    """The run's report: strategies generated, validated and deployed, per-phase timings and success rates, and the
+    deployed set against buy-and-hold on the validation windows."""
     from quant_organism.automation import read_failures
 
     cpu_started = time.process_time()

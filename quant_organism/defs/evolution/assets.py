@@ -11,7 +11,7 @@ from quant_organism.automation.job_names import EVOLVE_JOBS_BY_PRESET
 from quant_organism.core import artifacts as artifact_files
 from quant_organism.core.budget import CostLimitExceeded, check_cost, cost_usd, estimate_cpu_seconds, planned_evaluations
 from quant_organism.core.faults import fault_point
-from quant_organism.defs.automation.conditions import chain_condition, population_condition
+from quant_organism.defs.automation.conditions import chain_asset, population_condition
 from quant_organism.defs.market.assets import CANDLES, FUNDING
 from quant_organism.defs.market.regime_assets import REGIME
 from quant_organism.defs.shared.history import UNIVERSE_FILE, fit_to_history, listed_days, night_universe_of
@@ -205,8 +205,6 @@ def _island_metadata(result) -> dict[str, dg.MetadataValue]:
     ],
     group_name="evolution",
     kinds={"python", "parquet"},
-    description="Every individual evaluated by the day's evolution (DEAP islands, serial/process/Ray), "
-    "trained on the window strictly before the validation windows.",
 )
 def population(
     context: dg.AssetExecutionContext,
@@ -215,6 +213,8 @@ def population(
     artifacts: ArtifactsResource,
     budget: RunBudgetResource,
 ) -> dg.MaterializeResult:
+    """Every individual evaluated by the day's evolution (DEAP islands, serial/process/Ray), trained on the window
+    strictly before the validation windows."""
     day = context.partition_key
     job_preset = {job: preset for preset, job in EVOLVE_JOBS_BY_PRESET.items()}.get(context.job_name)
     evolution = fit_to_history(context, config.evolution_config(job_preset), lake, day)
@@ -306,19 +306,12 @@ def population(
     )
 
 
-@dg.asset(
-    key=STRATEGY_CONFIGS,
-    automation_condition=chain_condition(),
-    partitions_def=daily_partitions,
-    deps=[POPULATION],
-    group_name="evolution",
-    kinds={"json"},
-    description="The population's best distinct individuals as versioned JSON strategy configs (status evolved), "
-    "tagged with the evolution date and the data window they saw.",
-)
+@chain_asset(key=STRATEGY_CONFIGS, deps=[POPULATION], group_name="evolution", kinds={"json"})
 def strategy_configs(
     context: dg.AssetExecutionContext, config: StrategyConfigsConfig, artifacts: ArtifactsResource, catalog: StrategyStoreResource
 ) -> dg.MaterializeResult:
+    """The population's best distinct individuals as versioned JSON strategy configs (status evolved), tagged with the
+    evolution date and the data window they saw."""
     day = context.partition_key
     result = artifacts.load_evolution(day)
     configs = to_strategy_configs(result, len(select_candidates(result, config.top_share, config.max_strategies)))

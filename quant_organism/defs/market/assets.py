@@ -242,20 +242,25 @@ def _materialize(
 MARKET_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=48), warn_window=timedelta(hours=26))
 
 
-@dg.asset(
-    key=CANDLES,
-    automation_condition=ingest_condition(),
-    partitions_def=market_partitions,
-    check_specs=_specs(CANDLES, CANDLE_CHECKS),
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=400),
-    freshness_policy=MARKET_FRESHNESS,
-    group_name="market",
-    kinds={"parquet", "duckdb"},
-    description="OHLCV bars of one coin for one UTC day (one Parquet file per partition); bad rows quarantined.",
-)
+def _market_asset(key: dg.AssetKey, checks):
+    """`dg.asset` for a coin x day table of the lake: ingested on schedule, checked, backfilled 400 partitions a run."""
+    return dg.asset(
+        key=key,
+        automation_condition=ingest_condition(),
+        partitions_def=market_partitions,
+        check_specs=_specs(key, checks),
+        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=400),
+        freshness_policy=MARKET_FRESHNESS,
+        group_name="market",
+        kinds={"parquet", "duckdb"},
+    )
+
+
+@_market_asset(CANDLES, CANDLE_CHECKS)
 def candles(
     context: dg.AssetExecutionContext, market_source: MarketSource, lake: LakeResource, duckdb: DuckDBResource
 ) -> dg.MaterializeResult:
+    """OHLCV bars of one coin for one UTC day (one Parquet file per partition); bad rows quarantined."""
     source, store = market_source.client(), lake.lake()
     history = _history_metadata(context, source, list(_days_by_coin(context.partition_keys)), market_source.interval)
     return _materialize(
@@ -271,20 +276,11 @@ def candles(
     )
 
 
-@dg.asset(
-    key=FUNDING,
-    automation_condition=ingest_condition(),
-    partitions_def=market_partitions,
-    check_specs=_specs(FUNDING, FUNDING_CHECKS),
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=400),
-    freshness_policy=MARKET_FRESHNESS,
-    group_name="market",
-    kinds={"parquet", "duckdb"},
-    description="Funding rates of one coin for one UTC day (one Parquet file per partition).",
-)
+@_market_asset(FUNDING, FUNDING_CHECKS)
 def funding_rates(
     context: dg.AssetExecutionContext, market_source: MarketSource, lake: LakeResource, duckdb: DuckDBResource
 ) -> dg.MaterializeResult:
+    """Funding rates of one coin for one UTC day (one Parquet file per partition)."""
     source, store = market_source.client(), lake.lake()
     return _materialize(
         context,

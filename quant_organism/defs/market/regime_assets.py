@@ -43,8 +43,6 @@ def _day_range(context: dg.AssetExecutionContext) -> tuple[str, str]:
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="market",
     kinds={"parquet"},
-    description="The Crypto Fear & Greed index of the day (0-100, five classes) from the configured source; "
-    "a day the source lacks is stored as missing, never filled.",
 )
 def sentiment(
     context: dg.AssetExecutionContext,
@@ -53,6 +51,8 @@ def sentiment(
     lake: LakeResource,
     duckdb: DuckDBResource,
 ) -> dg.MaterializeResult:
+    """The Crypto Fear & Greed index of the day (0-100, five classes) from the configured source; a day the source lacks
+    is stored as missing, never filled."""
     first, last = _day_range(context)
     try:
         rows = sentiment_source.client(market_source.client()).daily(first, last)
@@ -150,10 +150,10 @@ def _daily_closes_of(store, coins, start: str, end: str) -> pd.DataFrame:
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="market",
     kinds={"parquet", "duckdb"},
-    description="The day's market regimes from data up to its close: volatility percentile and regime, market "
-    "trend, a two-state Markov-switching model refitted monthly on past data only, and Fear & Greed.",
 )
 def regime(context: dg.AssetExecutionContext, lake: LakeResource, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """The day's market regimes from data up to its close: volatility percentile and regime, market trend, a two-state
+    Markov-switching model refitted monthly on past data only, and Fear & Greed."""
     first, last = _day_range(context)
     store = lake.lake()
     firsts = store.first_days("candles", settings.coins(), settings.interval())

@@ -65,14 +65,14 @@ class RetrospectiveConfig(dg.Config):
     ],
     group_name="organism",
     kinds={"python", "parquet"},
-    description="The organism's track record: the production chain on the lake's bars strictly before the date "
-    "(the previous date's deployment as incumbents, judged on their forward record), its deployment paper-traded "
-    "through the runtime until the next date, beside cash, the naive in-sample best and equal-weight buy-and-hold. "
-    "Every figure is forward: on bars after the data that chose it.",
 )
 def retrospective(
     context: dg.AssetExecutionContext, config: RetrospectiveConfig, lake: LakeResource, artifacts: ArtifactsResource
 ) -> dg.MaterializeResult:
+    """The organism's track record: the production chain on the lake's bars strictly before the date (the previous
+    date's deployment as incumbents, judged on their forward record), its deployment paper-traded through the runtime
+    until the next date, beside cash, the naive in-sample best and equal-weight buy-and-hold. Every figure is forward:
+    on bars after the data that chose it."""
     window = context.partition_time_window
     date, until = pd.Timestamp(window.start).tz_convert("UTC"), pd.Timestamp(window.end).tz_convert("UTC")
     preset = config.preset or settings.production_preset()

@@ -31,17 +31,12 @@ def _table(frame, limit: int = 30) -> str:
     return frame.head(limit).to_markdown(index=False) if len(frame) else "(no rows yet)"
 
 
-@dg.asset(
-    key=MEMORY,
-    deps=[REPORT],
-    group_name="reporting",
-    kinds={"duckdb"},
-    description="Every run's populations, verdicts, deployments and reports as DuckDB views (run_id, evolution_date), "
-    "with cross-run plots: best fitness per night, gate failure rates, seed-family survival.",
-)
+@dg.asset(key=MEMORY, deps=[REPORT], group_name="reporting", kinds={"duckdb"})
 def research_memory(
     context: dg.AssetExecutionContext, artifacts: ArtifactsResource, duckdb: DuckDBResource, paper_ledger: PaperLedgerResource
 ) -> dg.MaterializeResult:
+    """Every run's populations, verdicts, deployments and reports as DuckDB views (run_id, evolution_date), with
+    cross-run plots: best fitness per night, gate failure rates, seed-family survival."""
     root = Path(artifacts.root)
     with open_memory(root, Path(paper_ledger.path)) as con:
         views = views_in(con)

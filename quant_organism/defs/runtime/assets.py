@@ -84,9 +84,6 @@ def _anchor(config: StrategyConfig, day: pd.Timestamp) -> pd.Timestamp:
     ],
     group_name="runtime",
     kinds={"duckdb"},
-    description="Paper trading of the deployed set on the day's bars after deployment (fees, slippage, funding and "
-    "sizing as in backtests; each strategy's history anchored where its backtest's was), in a persistent DuckDB "
-    "ledger; feeds paper figures back into the configs and flags decay; checks parity with the backtest.",
 )
 def paper_performance(
     context: dg.AssetExecutionContext,
@@ -97,6 +94,9 @@ def paper_performance(
     artifacts: ArtifactsResource,
     operator_policy: OperatorPolicyResource,
 ) -> dg.MaterializeResult:
+    """Paper trading of the deployed set on the day's bars after deployment (fees, slippage, funding and sizing as in
+    backtests; each strategy's history anchored where its backtest's was), in a persistent DuckDB ledger; feeds paper
+    figures back into the configs and flags decay; checks parity with the backtest."""
     day = pd.Timestamp(context.partition_key, tz="UTC")
     try:
         policy, policy_source = operator_policy.policy(catalog.store())

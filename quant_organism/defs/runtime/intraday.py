@@ -46,8 +46,6 @@ PAPER_BARS = dg.AssetKey(["runtime", "paper_bars"])
     ],
     group_name="runtime",
     kinds={"duckdb"},
-    description="The deployed set paper-traded on one hour's closed bars, into the same ledger as the day's roll-up "
-    "(runtime/paper_performance); bars not ingested yet come from the market source.",
 )
 def paper_bars(
     context: dg.AssetExecutionContext,
@@ -57,6 +55,8 @@ def paper_bars(
     paper_ledger: PaperLedgerResource,
     operator_policy: OperatorPolicyResource,
 ) -> dg.MaterializeResult:
+    """The deployed set paper-traded on one hour's closed bars, into the same ledger as the day's roll-up
+    (runtime/paper_performance); bars not ingested yet come from the market source."""
     window = context.partition_time_window
     start, end = pd.Timestamp(window.start).tz_convert("UTC"), pd.Timestamp(window.end).tz_convert("UTC")
     if end > pd.Timestamp.now(tz="UTC"):

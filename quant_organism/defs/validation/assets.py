@@ -17,11 +17,10 @@ from quant_organism.core import artifacts as artifact_files
 from quant_organism.core.faults import fault_point
 from quant_organism.core.timeutil import utc_now
 from quant_organism.core.windows import Window
-from quant_organism.defs.automation.conditions import chain_condition
+from quant_organism.defs.automation.conditions import chain_asset
 from quant_organism.defs.evolution.assets import CANDIDATES_FILE, STRATEGY_CONFIGS
 from quant_organism.defs.shared.history import listed_days
 from quant_organism.defs.shared.numbers import UNITS_OF_THE_GATE, rounded
-from quant_organism.defs.shared.partitions import daily_partitions
 from quant_organism.defs.shared.resources import (
     ArtifactsResource,
     LakeResource,
@@ -168,10 +167,8 @@ def candidate_genes(store: StrategyStore, names: list[str]) -> list[SeedGenes]:
     return [(live.get(n) or archived[n]).genes for n in names]
 
 
-@dg.asset(
+@chain_asset(
     key=VALIDATED,
-    automation_condition=chain_condition(),
-    partitions_def=daily_partitions,
     deps=[STRATEGY_CONFIGS],
     group_name="validation",
     kinds={"python", "json"},
@@ -185,9 +182,6 @@ def candidate_genes(store: StrategyStore, names: list[str]) -> list[SeedGenes]:
             "deployment/deployed_configs does not run and the deployment in force stays (nothing passing is not a failure)",
         )
     ],
-    description="The listed candidates judged on the held-out windows (out-of-sample + walk-forward pooled) under "
-    "one selection-aware gate (SPA/StepM), replayed through the runtime, testnet; verdicts recorded in the catalog; "
-    "the PBO of the run's selection.",
 )
 def validated_strategies(
     context: dg.AssetExecutionContext,
@@ -197,6 +191,9 @@ def validated_strategies(
     catalog: StrategyStoreResource,
     budget: RunBudgetResource,
 ) -> dg.MaterializeResult:
+    """The listed candidates judged on the held-out windows (out-of-sample + walk-forward pooled) under one
+    selection-aware gate (SPA/StepM), replayed through the runtime, testnet; verdicts recorded in the catalog; the PBO
+    of the run's selection."""
     day = context.partition_key
     clock = budget.budget(context)
     cpu_started = time.process_time()

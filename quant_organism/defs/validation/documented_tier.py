@@ -14,17 +14,15 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from quant_organism import settings
 from quant_organism.catalog.manifest import retired_rules
 from quant_organism.core import artifacts as artifact_files
 from quant_organism.core.metrics import growth
-from quant_organism.defs.automation.conditions import chain_condition
+from quant_organism.defs.automation.conditions import chain_asset
 from quant_organism.defs.evolution.assets import POPULATION
 from quant_organism.defs.shared.numbers import UNITS_OF_THE_GATE, rounded
-from quant_organism.defs.shared.partitions import daily_partitions
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, StrategyStoreResource
 from quant_organism.defs.shared.tables import metadata_table
-from quant_organism.defs.validation.night_frames import night_frames
+from quant_organism.defs.validation.night_frames import tier_inputs
 from quant_organism.deployment import documented_capital as documented
 from quant_organism.deployment.budget_table import COLUMNS as BUDGET_COLUMNS
 from quant_organism.deployment.budget_table import budget_rows, budget_sentence
@@ -32,7 +30,6 @@ from quant_organism.reporting.inline_figure import line_figure
 from quant_organism.reporting.plots import equity_curves, markdown_image
 from quant_organism.strategies.portfolio import DOCUMENTED_RULES
 from quant_organism.validation.documented import evidence_span
-from quant_organism.validation.held_out import HeldOutConfig
 from quant_organism.validation.tiers import DOCUMENTED_FAMILY_LEVELS, DOCUMENTED_LEVEL
 from quant_organism.validation.verdict_tables import FAMILY_COLUMNS, RULE_COLUMNS, family_rows, rule_rows
 
@@ -41,27 +38,17 @@ VERDICT_FILE = "documented_tier.json"
 RETURNS_FILE = "documented_returns.parquet"  # net daily returns of every rule the data can run, one column a rule
 
 
-@dg.asset(
-    key=DOCUMENTED,
-    automation_condition=chain_condition(),
-    partitions_def=daily_partitions,
-    deps=[POPULATION],
-    group_name="validation",
-    kinds={"python", "json", "parquet"},
-    description="The documented tier: pre-registered portfolio rules (time-series trend, cross-sectional momentum, "
-    "funding carry) judged against the beta-matched market on the night's data before the date (the search's coins "
-    "and lookback), each rule's record one always-valid e-process, each family at its fixed share of the 2.5% "
-    "family-wise error spent once however many nights look, with the annual Sharpe its test could have seen; its "
-    "passers compete for capital in the night's decision.",
-)
+@chain_asset(key=DOCUMENTED, deps=[POPULATION], group_name="validation", kinds={"python", "json", "parquet"})
 def documented_tier(
     context: dg.AssetExecutionContext, lake: LakeResource, artifacts: ArtifactsResource, catalog: StrategyStoreResource
 ) -> dg.MaterializeResult:
+    """The documented tier: pre-registered portfolio rules (time-series trend, cross-sectional momentum, funding carry)
+    judged against the beta-matched market on the night's data before the date (the search's coins and lookback), each
+    rule's record one always-valid e-process, each family at its fixed share of the 2.5% family-wise error spent once
+    however many nights look, with the annual Sharpe its test could have seen; its passers compete for capital in the
+    night's decision."""
     day = context.partition_key
-    result = artifacts.load_evolution(day)
-    frames = night_frames(lake, result).frames
-    top = settings.universe_top()
-    costs = HeldOutConfig().costs
+    result, frames, top, costs = tier_inputs(lake, artifacts, day)
     verdict = documented.judge(frames, result.windows.evolution_date, top, costs, retired_rules(catalog.store()))
     context.log.info(verdict.summary())
     directory = artifacts.phase_dir("validation", day)

@@ -11,17 +11,15 @@ from where they were deployed). The deployment asset hands both to the night's d
 import dagster as dg
 import pandas as pd
 
-from quant_organism import settings
 from quant_organism.catalog.manifest import deployed_rules
 from quant_organism.core import artifacts as artifact_files
 from quant_organism.core.metrics import growth
-from quant_organism.defs.automation.conditions import chain_condition
+from quant_organism.defs.automation.conditions import chain_asset
 from quant_organism.defs.evolution.assets import POPULATION
 from quant_organism.defs.shared.numbers import UNITS_OF_THE_GATE, rounded
-from quant_organism.defs.shared.partitions import daily_partitions
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, StrategyStoreResource
 from quant_organism.defs.shared.tables import metadata_table
-from quant_organism.defs.validation.night_frames import night_frames
+from quant_organism.defs.validation.night_frames import tier_inputs
 from quant_organism.deployment import documented_capital as documented
 from quant_organism.deployment.budget_table import COLUMNS as BUDGET_COLUMNS
 from quant_organism.deployment.budget_table import budget_rows, budget_sentence
@@ -30,7 +28,6 @@ from quant_organism.deployment.chain import portfolio_search as search_night
 from quant_organism.reporting.inline_figure import line_figure
 from quant_organism.reporting.plots import equity_curves, markdown_image
 from quant_organism.strategies.portfolio_genome import PREFIX
-from quant_organism.validation.held_out import HeldOutConfig
 from quant_organism.validation.searched_rules import candidate_verdicts, held_out_only
 
 PORTFOLIO = dg.AssetKey(["validation", "portfolio_search"])
@@ -38,26 +35,16 @@ VERDICT_FILE = "portfolio_search.json"
 RETURNS_FILE = "portfolio_returns.parquet"  # net daily returns of the passers (held-out days) and the live searched rules
 
 
-@dg.asset(
-    key=PORTFOLIO,
-    automation_condition=chain_condition(),
-    partitions_def=daily_partitions,
-    deps=[POPULATION],
-    group_name="validation",
-    kinds={"python", "json", "parquet"},
-    description="The portfolio search: portfolio construction as genes (signal, ranking or time series, long/short or "
-    "long/flat, volatility target, rebalance, age filter) evolved with NSGA-II on the night's train window only, its "
-    "best candidates judged once by SPA/StepM on the held-out days after it at its fixed 0.25% of the night's 2.5%, "
-    "with the trials and effective trials it spent; its passers compete for capital in the night's decision.",
-)
+@chain_asset(key=PORTFOLIO, deps=[POPULATION], group_name="validation", kinds={"python", "json", "parquet"})
 def portfolio_search(
     context: dg.AssetExecutionContext, lake: LakeResource, artifacts: ArtifactsResource, catalog: StrategyStoreResource
 ) -> dg.MaterializeResult:
+    """The portfolio search: portfolio construction as genes (signal, ranking or time series, long/short or long/flat,
+    volatility target, rebalance, age filter) evolved with NSGA-II on the night's train window only, its best candidates
+    judged once by SPA/StepM on the held-out days after it at its fixed 0.25% of the night's 2.5%, with the trials and
+    effective trials it spent; its passers compete for capital in the night's decision."""
     day = context.partition_key
-    result = artifacts.load_evolution(day)
-    frames = night_frames(lake, result).frames
-    top = settings.universe_top()
-    costs = HeldOutConfig().costs
+    result, frames, top, costs = tier_inputs(lake, artifacts, day)
     verdict = search_night(frames, result.windows, ChainSettings(evolution=result.config, universe_top=top))
     context.log.info(verdict.summary())
     live = [name for name in deployed_rules(catalog.store()) if name.startswith(PREFIX)]

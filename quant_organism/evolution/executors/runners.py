@@ -48,14 +48,7 @@ from quant_organism.evolution.executors.heap import keep_freed_blocks
 from quant_organism.evolution.executors.ray_address import unreachable
 from quant_organism.evolution.executors.steal_board import BoardActor
 from quant_organism.evolution.executors.stealing import RayExchange
-from quant_organism.evolution.island import (
-    STATUS_TIMEOUT,
-    BatchHook,
-    BatchOutcome,
-    BatchTask,
-    Evaluator,
-    execute_gang,
-)
+from quant_organism.evolution.island import STATUS_TIMEOUT, BatchHook, BatchOutcome, BatchTask, Evaluator, execute_gang
 from quant_organism.strategies import rule_tree
 from quant_organism.strategies.genes import SeedGenes, SeedType, random_values
 

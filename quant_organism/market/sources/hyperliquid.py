@@ -43,13 +43,7 @@ from hyperliquid.info import Info
 from hyperliquid.utils.constants import MAINNET_API_URL
 from hyperliquid.utils.error import ClientError, ServerError
 
-from quant_organism.market.resilience import (
-    CircuitBreaker,
-    CircuitOpenError,
-    RetryExhaustedError,
-    RetryPolicy,
-    retry_call,
-)
+from quant_organism.market.resilience import CircuitBreaker, CircuitOpenError, RetryExhaustedError, RetryPolicy, retry_call
 from quant_organism.market.schema import (
     MarketDataError,
     SourceUnreachableError,

@@ -39,11 +39,11 @@ import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 
-import numba
 import numpy as np
 import pandas as pd
 
 from quant_organism.core.timeutil import utc_timestamp
+from quant_organism.market.compiled.price_paths import _price_path, _three_state_chain, _two_state_chain
 from quant_organism.market.schema import MarketDataError, UnknownCoinError, conform_candles, conform_funding, interval_delta
 from quant_organism.market.sources.interface import MarketDataSource
 from quant_organism.market.sources.synthetic import CoinProfile
@@ -69,7 +69,6 @@ CAPTURING_FAMILIES: dict[str, frozenset[str]] = {
 
 HOUR = pd.Timedelta(hours=1)
 STUDENT_DF = 5.0
-GARCH_ALPHA, GARCH_BETA = 0.05, 0.92
 FACTOR_SHARE = 0.5  # variance share of the market factor for a beta-1 coin: pairwise correlation ~0.5
 FUNDING_BASE = 0.0000125  # Hyperliquid's hourly baseline (0.01% per 8h)
 FUNDING_NOISE = 0.000005
@@ -308,56 +307,6 @@ def _coin_key(coin: str) -> int:
 def _unit_t(rng: np.random.Generator, n: int) -> np.ndarray:
     """Student-t draws scaled to unit variance: fat tails without changing the volatility level."""
     return rng.standard_t(STUDENT_DF, size=n) / math.sqrt(STUDENT_DF / (STUDENT_DF - 2.0))
-
-
-@numba.njit(cache=True)
-def _three_state_chain(u, leave):  # pragma: no cover - numba
-    """States -1 / 0 / +1, uniform start; each hour leave with probability `leave` to one of the others."""
-    n = u.shape[0] - 1
-    out = np.empty(n, dtype=np.int8)
-    state = int(u[0] * 3.0) - 1
-    for t in range(n):
-        v = u[t + 1]
-        if v < leave:
-            step = 1 if v < 0.5 * leave else 2
-            state = (state + 1 + step) % 3 - 1
-        out[t] = state
-    return out
-
-
-@numba.njit(cache=True)
-def _two_state_chain(u, leave_calm, leave_wild):  # pragma: no cover - numba
-    """0 (calm) / 1 (high vol), started from the stationary share of each."""
-    n = u.shape[0] - 1
-    out = np.empty(n, dtype=np.int8)
-    state = 1 if u[0] < leave_calm / (leave_calm + leave_wild) else 0
-    for t in range(n):
-        if u[t + 1] < (leave_wild if state == 1 else leave_calm):
-            state = 1 - state
-        out[t] = state
-    return out
-
-
-@numba.njit(cache=True)
-def _price_path(shocks, idio, mult, drift, vol, mr_share, mr_speed):  # pragma: no cover - numba
-    """Hourly log returns: GARCH(1,1) on the shocks, regime vol multiplier, drift and decaying overreaction (a share
-    `mr_share[t]` of each idiosyncratic shock)."""
-    n = shocks.shape[0]
-    returns = np.empty(n)
-    sigma_path = np.empty(n)
-    overreaction = np.empty(n)
-    var = vol * vol
-    omega = var * (1.0 - GARCH_ALPHA - GARCH_BETA)
-    x = 0.0
-    for t in range(n):
-        sigma = math.sqrt(var)
-        shock = sigma * shocks[t]
-        returns[t] = drift[t] + mult[t] * shock - mr_speed * x
-        x = (1.0 - mr_speed) * x + mr_share[t] * mult[t] * sigma * idio[t]
-        var = omega + GARCH_ALPHA * shock * shock + GARCH_BETA * var
-        sigma_path[t] = mult[t] * sigma
-        overreaction[t] = x
-    return returns, sigma_path, overreaction
 
 
 def _aggregate(hourly: pd.DataFrame, step: pd.Timedelta) -> pd.DataFrame:

@@ -25,11 +25,11 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import pandas as pd
 
 from quant_organism.core.timeutil import utc_timestamp
+from quant_organism.market.compiled.price_paths import _price_paths
 from quant_organism.market.schema import MarketDataError, UnknownCoinError, conform_candles, conform_funding, interval_delta
 from quant_organism.market.sources.interface import MarketDataSource
 from quant_organism.market.sources.resample import OHLCV_AGGREGATION
@@ -65,9 +65,6 @@ REGIME_TRANSITIONS = np.array(
     ]
 )
 REGIME_DRIFT_IN_VOLS = np.array([0.08, -0.08, 0.0])  # hourly drift as a share of hourly vol
-MEAN_REVERSION_SPEED = 0.01  # per hour, towards the anchor, only in regime 2 (weak: momentum survives it)
-ANCHOR_SPEED = 1.0 / 240.0  # the anchor follows the price over ~10 days
-GARCH_ALPHA, GARCH_BETA = 0.05, 0.92
 STUDENT_DF = 5.0
 FACTOR_SHARE = 0.6  # share of a beta-1 coin's variance explained by the market factor
 MOMENTUM_DRIFT_IN_VOLS = 0.08  # trend drift (hourly, share of hourly vol) of a coin outside PROFILES in its up/down states
@@ -375,33 +372,6 @@ def _shared_simulation(source: SyntheticSource, days_needed: int) -> tuple[int, 
         days = days_needed + 366  # a year ahead, so consecutive daily partitions reuse one simulation
         cached = _SIMULATIONS[source.seed] = (days, source._simulate(days))
     return cached
-
-
-@numba.njit(cache=True)
-def _price_paths(shocks, hourly_regime, momentum, vol, log_start, regime_drift):
-    """GARCH(1,1) volatility, regime drift, each coin's momentum drift and mean reversion to a slow
-    anchor, hour by hour."""
-    n, n_coins = shocks.shape
-    log_close = np.empty((n, n_coins))
-    sigma_path = np.empty((n, n_coins))
-    for c in range(n_coins):
-        log_p = log_start[c]
-        anchor = log_p
-        var = vol[c] ** 2
-        omega = vol[c] ** 2 * (1.0 - GARCH_ALPHA - GARCH_BETA)
-        for t in range(n):
-            sigma = np.sqrt(var)
-            regime = hourly_regime[t]
-            drift = (regime_drift[regime] + momentum[t, c]) * vol[c]
-            if regime == 2:
-                drift -= MEAN_REVERSION_SPEED * (log_p - anchor)
-            shock = sigma * shocks[t, c]
-            log_p += drift + shock
-            anchor += ANCHOR_SPEED * (log_p - anchor)
-            var = omega + GARCH_ALPHA * shock**2 + GARCH_BETA * var
-            log_close[t, c] = log_p
-            sigma_path[t, c] = sigma
-    return log_close, sigma_path
 
 
 def _hour_index(lo: int, hi: int) -> pd.DatetimeIndex:

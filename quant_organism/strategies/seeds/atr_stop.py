@@ -12,17 +12,15 @@ from __future__ import annotations
 from ..base import GeneColumns, RuleInputs, RuleSeed
 from ..genes import SeedType
 from ..indicators import Indicators
-from ..ohlcv import Bars
 
 
 class AtrStopSeed(RuleSeed):
     seed_type = SeedType.ATR_STOP
 
     @classmethod
-    def _rule_inputs(cls, bars: Bars, g: GeneColumns) -> RuleInputs:
-        ind = Indicators(bars)
+    def _rule_inputs(cls, ind: Indicators, g: GeneColumns) -> RuleInputs:
         ema, (fast, slow) = ind.table("ema", g.ints("fast_period"), g.ints("slow_period"))
         atr, (atr_row,) = ind.table("atr", g.ints("signal_period"))
-        args = (bars.close, ema, fast, slow, atr, atr_row, g.floats("entry_threshold"), g.floats("filter_threshold"))
+        args = (ind.bars.close, ema, fast, slow, atr, atr_row, g.floats("entry_threshold"), g.floats("filter_threshold"))
         trail = {"trail_scale": atr, "trail_row": atr_row, "trail_mult": g.floats("exit_threshold")}
-        return RuleInputs("atr_stop", args, bars.close, **trail)
+        return RuleInputs("atr_stop", args, ind.bars.close, **trail)

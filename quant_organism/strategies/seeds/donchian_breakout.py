@@ -12,29 +12,16 @@ from __future__ import annotations
 from ..base import GeneColumns, RuleInputs, RuleSeed
 from ..genes import SeedType
 from ..indicators import Indicators
-from ..ohlcv import Bars
 
 
 class DonchianBreakoutSeed(RuleSeed):
     seed_type = SeedType.DONCHIAN_BREAKOUT
 
     @classmethod
-    def _rule_inputs(cls, bars: Bars, g: GeneColumns) -> RuleInputs:
-        ind = Indicators(bars)
+    def _rule_inputs(cls, ind: Indicators, g: GeneColumns) -> RuleInputs:
         slow, fast = g.ints("slow_period"), g.ints("fast_period")
         (highs, lows), (slow_row, fast_row) = ind.tables(("rolling_high", "rolling_low"), slow, fast)  # one index for both
         volume_mean, (volume_row,) = ind.table("volume_mean", g.ints("signal_period"))
-        args = (
-            bars.close,
-            bars.volume,
-            highs,
-            lows,
-            slow_row,
-            fast_row,
-            volume_mean,
-            volume_row,
-            g.floats("entry_threshold"),
-            g.floats("exit_threshold"),
-            g.floats("filter_threshold"),
-        )
+        bars = ind.bars
+        args = (bars.close, bars.volume, highs, lows, slow_row, fast_row, volume_mean, volume_row, *g.thresholds())
         return RuleInputs("donchian_breakout", args, bars.close)

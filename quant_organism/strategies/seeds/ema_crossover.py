@@ -10,24 +10,14 @@ from __future__ import annotations
 from ..base import GeneColumns, RuleInputs, RuleSeed
 from ..genes import SeedType
 from ..indicators import Indicators
-from ..ohlcv import Bars
 
 
 class EmaCrossoverSeed(RuleSeed):
     seed_type = SeedType.EMA_CROSSOVER
+    average = "ema"  # SmaTrendSeed reads the same genes on simple averages for its own rule
 
     @classmethod
-    def _rule_inputs(cls, bars: Bars, g: GeneColumns) -> RuleInputs:
-        ind = Indicators(bars)
-        ema, (fast, slow) = ind.table("ema", g.ints("fast_period"), g.ints("slow_period"))
-        args = (
-            bars.close,
-            ema,
-            fast,
-            slow,
-            g.ints("signal_period"),
-            g.floats("entry_threshold"),
-            g.floats("exit_threshold"),
-            g.floats("filter_threshold"),
-        )
-        return RuleInputs("ema_crossover", args, bars.close)
+    def _rule_inputs(cls, ind: Indicators, g: GeneColumns) -> RuleInputs:
+        average, (fast, slow) = ind.table(cls.average, g.ints("fast_period"), g.ints("slow_period"))
+        args = (ind.bars.close, average, fast, slow, g.ints("signal_period"), *g.thresholds())
+        return RuleInputs(cls.seed_type.value, args, ind.bars.close)

@@ -13,7 +13,6 @@ from __future__ import annotations
 from ..base import GeneColumns, RuleInputs, RuleSeed
 from ..genes import SeedType
 from ..indicators import Indicators
-from ..ohlcv import Bars
 
 
 class FundingCarrySeed(RuleSeed):
@@ -21,16 +20,7 @@ class FundingCarrySeed(RuleSeed):
     needs_funding = True
 
     @classmethod
-    def _rule_inputs(cls, bars: Bars, g: GeneColumns) -> RuleInputs:
-        ind = Indicators(bars)
+    def _rule_inputs(cls, ind: Indicators, g: GeneColumns) -> RuleInputs:
         funding_mean, (funding_row,) = ind.table("funding_mean", g.ints("fast_period"))
-        args = (
-            bars.close,
-            funding_mean,
-            funding_row,
-            g.ints("slow_period"),
-            g.floats("entry_threshold"),
-            g.floats("exit_threshold"),
-            g.floats("filter_threshold"),
-        )
-        return RuleInputs("funding_carry", args, bars.close)
+        args = (ind.bars.close, funding_mean, funding_row, g.ints("slow_period"), *g.thresholds())
+        return RuleInputs("funding_carry", args, ind.bars.close)

@@ -17,27 +17,14 @@ from __future__ import annotations
 from ..base import GeneColumns, RuleInputs, RuleSeed
 from ..genes import SeedType
 from ..indicators import Indicators
-from ..ohlcv import Bars
 
 
 class IchimokuSeed(RuleSeed):
     seed_type = SeedType.ICHIMOKU
 
     @classmethod
-    def _rule_inputs(cls, bars: Bars, g: GeneColumns) -> RuleInputs:
-        ind = Indicators(bars)
-        mid, (tenkan, kijun, senkou) = ind.table(
-            "midpoint", g.ints("fast_period"), g.ints("slow_period"), g.ints("senkou_period")
-        )
-        args = (
-            bars.close,
-            mid,
-            tenkan,
-            kijun,
-            senkou,
-            g.ints("signal_period"),
-            g.floats("entry_threshold"),
-            g.floats("exit_threshold"),
-            g.floats("filter_threshold"),
-        )
-        return RuleInputs("ichimoku", args, bars.close)
+    def _rule_inputs(cls, ind: Indicators, g: GeneColumns) -> RuleInputs:
+        periods = g.ints("fast_period"), g.ints("slow_period"), g.ints("senkou_period")
+        mid, (tenkan, kijun, senkou) = ind.table("midpoint", *periods)
+        args = (ind.bars.close, mid, tenkan, kijun, senkou, g.ints("signal_period"), *g.thresholds())
+        return RuleInputs("ichimoku", args, ind.bars.close)

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..base import BaseSeed, GeneColumns
+from ..compiled.hinge import decision_function
 from ..genes import SeedGenes, SeedType
 from ..indicators import Indicators
 from ..ohlcv import Bars
 from ..positions import hysteresis_positions, score_conditions
-from ..svm import decision_function, fit_sign_classifier
+from ..svm import fit_sign_classifier
 from ..walk_forward import MlFeatures, WalkForward, next_returns
 
 

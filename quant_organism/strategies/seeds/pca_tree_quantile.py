@@ -19,11 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..base import BaseSeed, GeneColumns
+from ..compiled.seed_rules import TOL
 from ..genes import SeedGenes, SeedType
 from ..indicators import Indicators, safe_div
 from ..ohlcv import Bars
 from ..positions import hysteresis_positions
-from ..rules import TOL
 from ..tree import fit_pca_quantile_tree, predict_leaf_quantiles
 from ..walk_forward import MlFeatures, WalkForward, next_returns
 

@@ -11,25 +11,14 @@ from __future__ import annotations
 from ..base import GeneColumns, RuleInputs, RuleSeed
 from ..genes import SeedType
 from ..indicators import Indicators
-from ..ohlcv import Bars
 
 
 class RsiFilterSeed(RuleSeed):
     seed_type = SeedType.RSI_FILTER
 
     @classmethod
-    def _rule_inputs(cls, bars: Bars, g: GeneColumns) -> RuleInputs:
-        ind = Indicators(bars)
+    def _rule_inputs(cls, ind: Indicators, g: GeneColumns) -> RuleInputs:
         rsi, (rsi_row,) = ind.table("rsi", g.ints("fast_period"))
         sma, (sma_row,) = ind.table("sma", g.ints("slow_period"))
-        args = (
-            bars.close,
-            rsi,
-            rsi_row,
-            sma,
-            sma_row,
-            g.floats("entry_threshold"),
-            g.floats("exit_threshold"),
-            g.floats("filter_threshold"),
-        )
-        return RuleInputs("rsi_filter", args, bars.close, max_hold=g.ints("signal_period"))
+        args = (ind.bars.close, rsi, rsi_row, sma, sma_row, *g.thresholds())
+        return RuleInputs("rsi_filter", args, ind.bars.close, max_hold=g.ints("signal_period"))

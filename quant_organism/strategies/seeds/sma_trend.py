@@ -7,27 +7,12 @@ undefined). Shorts mirror it. All averages end at bar t.
 
 from __future__ import annotations
 
-from ..base import GeneColumns, RuleInputs, RuleSeed
 from ..genes import SeedType
-from ..indicators import Indicators
-from ..ohlcv import Bars
+from .ema_crossover import EmaCrossoverSeed
 
 
-class SmaTrendSeed(RuleSeed):
+class SmaTrendSeed(EmaCrossoverSeed):
+    """Its rule (seed_rules.sma_trend) on the crossover's inputs, over simple moving averages."""
+
     seed_type = SeedType.SMA_TREND
-
-    @classmethod
-    def _rule_inputs(cls, bars: Bars, g: GeneColumns) -> RuleInputs:
-        ind = Indicators(bars)
-        sma, (fast, slow) = ind.table("sma", g.ints("fast_period"), g.ints("slow_period"))
-        args = (
-            bars.close,
-            sma,
-            fast,
-            slow,
-            g.ints("signal_period"),
-            g.floats("entry_threshold"),
-            g.floats("exit_threshold"),
-            g.floats("filter_threshold"),
-        )
-        return RuleInputs("sma_trend", args, bars.close)
+    average = "sma"

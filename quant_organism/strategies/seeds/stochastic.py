@@ -11,29 +11,16 @@ from __future__ import annotations
 from ..base import GeneColumns, RuleInputs, RuleSeed
 from ..genes import SeedType
 from ..indicators import Indicators
-from ..ohlcv import Bars
 
 
 class StochasticSeed(RuleSeed):
     seed_type = SeedType.STOCHASTIC
 
     @classmethod
-    def _rule_inputs(cls, bars: Bars, g: GeneColumns) -> RuleInputs:
-        ind = Indicators(bars)
+    def _rule_inputs(cls, ind: Indicators, g: GeneColumns) -> RuleInputs:
         k_period = g.ints("fast_period")
         k, (k_row,) = ind.table("stochastic_k", k_period)
         d, d_row = ind.stochastic_d_table(k_period, g.ints("signal_period"))
         sma, (sma_row,) = ind.table("sma", g.ints("slow_period"))
-        args = (
-            bars.close,
-            k,
-            k_row,
-            d,
-            d_row,
-            sma,
-            sma_row,
-            g.floats("entry_threshold"),
-            g.floats("exit_threshold"),
-            g.floats("filter_threshold"),
-        )
-        return RuleInputs("stochastic", args, bars.close)
+        args = (ind.bars.close, k, k_row, d, d_row, sma, sma_row, *g.thresholds())
+        return RuleInputs("stochastic", args, ind.bars.close)

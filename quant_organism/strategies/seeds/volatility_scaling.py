@@ -14,28 +14,15 @@ import numpy as np
 from ..base import GeneColumns, RuleInputs, RuleSeed
 from ..genes import SeedType
 from ..indicators import Indicators
-from ..ohlcv import Bars
 
 
 class VolatilityScalingSeed(RuleSeed):
     seed_type = SeedType.VOLATILITY_SCALING
 
     @classmethod
-    def _rule_inputs(cls, bars: Bars, g: GeneColumns) -> RuleInputs:
-        ind = Indicators(bars)
+    def _rule_inputs(cls, ind: Indicators, g: GeneColumns) -> RuleInputs:
         lookback = g.ints("signal_period")
         vol, (baseline_row, short_row) = ind.table("volatility", g.ints("slow_period"), g.ints("fast_period"))
         growth, (growth_row,) = ind.table("log_momentum", lookback)
-        args = (
-            bars.close,
-            vol,
-            baseline_row,
-            short_row,
-            growth,
-            growth_row,
-            np.sqrt(lookback),
-            g.floats("entry_threshold"),
-            g.floats("exit_threshold"),
-            g.floats("filter_threshold"),
-        )
-        return RuleInputs("volatility_scaling", args, bars.close)
+        args = (ind.bars.close, vol, baseline_row, short_row, growth, growth_row, np.sqrt(lookback), *g.thresholds())
+        return RuleInputs("volatility_scaling", args, ind.bars.close)

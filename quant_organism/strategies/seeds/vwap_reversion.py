@@ -12,28 +12,15 @@ from __future__ import annotations
 from ..base import GeneColumns, RuleInputs, RuleSeed
 from ..genes import SeedType
 from ..indicators import Indicators
-from ..ohlcv import Bars
 
 
 class VwapReversionSeed(RuleSeed):
     seed_type = SeedType.VWAP_REVERSION
 
     @classmethod
-    def _rule_inputs(cls, bars: Bars, g: GeneColumns) -> RuleInputs:
-        ind = Indicators(bars)
-        window = g.ints("slow_period")
-        (vwap, volume_mean), (vwap_row,) = ind.tables(("vwap", "volume_mean"), window)  # one index for both
+    def _rule_inputs(cls, ind: Indicators, g: GeneColumns) -> RuleInputs:
+        (vwap, volume_mean), (vwap_row,) = ind.tables(("vwap", "volume_mean"), g.ints("slow_period"))  # one index for both
         vol, (vol_row,) = ind.table("volatility", g.ints("fast_period"))
-        args = (
-            bars.close,
-            bars.volume,
-            vwap,
-            vwap_row,
-            vol,
-            vol_row,
-            volume_mean,
-            g.floats("entry_threshold"),
-            g.floats("exit_threshold"),
-            g.floats("filter_threshold"),
-        )
+        bars = ind.bars
+        args = (bars.close, bars.volume, vwap, vwap_row, vol, vol_row, volume_mean, *g.thresholds())
         return RuleInputs("vwap_reversion", args, bars.close, max_hold=g.ints("signal_period"))

@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
-from quant_organism.backtest import exit_rule
-from quant_organism.backtest.exit_rule import STOP as EXIT_STOP
-from quant_organism.backtest.exit_rule import TAKE as EXIT_TAKE
-from quant_organism.backtest.exit_rule import exit_at
+from quant_organism.backtest.compiled import exit_rule
+from quant_organism.backtest.compiled.exit_rule import STOP as EXIT_STOP
+from quant_organism.backtest.compiled.exit_rule import TAKE as EXIT_TAKE
+from quant_organism.backtest.compiled.exit_rule import exit_at
 from quant_organism.core.numba_cache import drop_stale_cache
 
 NAT = np.iinfo(np.int64).min  # an absent int field (pandas' NaT is this value too)

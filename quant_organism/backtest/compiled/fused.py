@@ -1,7 +1,7 @@
 """The fused kernel: a batch of rule-based genomes, from shared indicator rows to metrics, in one compiled call.
 
-For each genome in turn: the seed's rule (strategies/rules.py) writes that genome's condition planes into a
-small buffer, the position tracker (`positions.track_one`) turns them into targets, the regime gene flattens
+For each genome in turn: the seed's rule (strategies/compiled/seed_rules.py) writes that genome's condition planes into a
+small buffer, the position tracker (`position_tracking.track_one`) turns them into targets, the regime gene flattens
 the bars its regime forbids, and the simulation (`kernel.simulate_column_nb`) scores the column. The buffers
 hold one genome (about 45 KB for a year of hourly bars, so they stay in cache): no bars x genomes condition,
 position or target matrix is ever materialised, and the indicator rows are shared by every genome of the
@@ -9,7 +9,7 @@ batch. Each step is the very function the unfused path runs (`positions_batch`, 
 metrics are bit-for-bit the same (test_fused_kernel.py).
 
 numba's on-disk cache only notices edits to the file that holds a function, and these kernels compile in
-code from rules.py, positions.py, regime_filter.py, kernel.py and core/metrics.py: `drop_stale_cache` clears this module's
+code from seed_rules.py, position_tracking.py, kernel.py, exit_rule.py and core/compiled/metric_kernels.py: `drop_stale_cache` clears this module's
 cache whenever any of those sources changes, so an edit there can never leave a stale fused build behind.
 """
 
@@ -20,14 +20,15 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
-from quant_organism.backtest import exit_rule, kernel
-from quant_organism.backtest.kernel import N_METRICS, simulate_column_nb
-from quant_organism.core import metrics
+from quant_organism.backtest.compiled import exit_rule, kernel
+from quant_organism.backtest.compiled.kernel import N_METRICS, simulate_column_nb
+from quant_organism.core.compiled import metric_kernels
 from quant_organism.core.numba_cache import drop_stale_cache
-from quant_organism.strategies import positions, regime_filter, rules
 from quant_organism.strategies.base import RuleInputs
-from quant_organism.strategies.positions import track_one
-from quant_organism.strategies.regime_filter import Regimes, flatten_disallowed, regime_masks
+from quant_organism.strategies.compiled import position_tracking
+from quant_organism.strategies.compiled import seed_rules as rules
+from quant_organism.strategies.compiled.position_tracking import flatten_disallowed, track_one
+from quant_organism.strategies.regime_filter import Regimes, regime_masks
 
 
 @njit(cache=True)
@@ -216,6 +217,6 @@ def fused_metrics(
 
 drop_stale_cache(
     Path(ema_crossover.stats.cache_path),
-    [Path(m.__file__) for m in (rules, positions, regime_filter, kernel, exit_rule, metrics)] + [Path(__file__)],
+    [Path(m.__file__) for m in (rules, position_tracking, kernel, exit_rule, metric_kernels)] + [Path(__file__)],
     Path(__file__).stem,
 )

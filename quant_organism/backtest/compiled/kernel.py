@@ -14,7 +14,7 @@ equity path instead of through vectorbt's pandas stats layer. Orders are recorde
 All numba code of the backtest lives in this one module on purpose, but for the performance figures, which
 are core/metrics.py's (the package's one convention): numba's on-disk cache (`cache=True`) only notices
 edits to the file that holds a function, so this module stamps its cache with both sources
-(core/numba_cache.py) and a changed metrics module can never leave a stale kernel build behind.
+(core/numba_cache.py) and a changed metric kernel module can never leave a stale kernel build behind.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
-from quant_organism.backtest import exit_rule
-from quant_organism.backtest.exit_rule import STOP, TAKE, exit_at
-from quant_organism.core import metrics
-from quant_organism.core.metrics import path_end_nb, path_figures_nb, path_hold_nb, path_start_nb, path_step_nb
+from quant_organism.backtest.compiled import exit_rule
+from quant_organism.backtest.compiled.exit_rule import STOP, TAKE, exit_at
+from quant_organism.core.compiled import metric_kernels
+from quant_organism.core.compiled.metric_kernels import path_end_nb, path_figures_nb, path_hold_nb, path_start_nb, path_step_nb
 from quant_organism.core.numba_cache import drop_stale_cache
 
 # Metric slots of the output matrix (metric_table.py names them).
@@ -590,5 +590,7 @@ def empty_trade_records(capacity: int) -> np.ndarray:
 
 
 drop_stale_cache(
-    Path(simulate_nb.stats.cache_path), [Path(__file__), Path(metrics.__file__), Path(exit_rule.__file__)], Path(__file__).stem
+    Path(simulate_nb.stats.cache_path),
+    [Path(__file__), Path(metric_kernels.__file__), Path(exit_rule.__file__)],
+    Path(__file__).stem,
 )
