@@ -620,6 +620,45 @@ def render(table: pd.DataFrame, verdict: dict, wall_s: float, command: str) -> s
     return "\n".join(lines)
 
 
+_MODES = {  # each a mode of its own, run instead of the grid
+    "--nightly": (
+        "error control across nights: the probation simulated on forward returns alone, every night of a year "
+        "(benchmarks/probation_sim.py): false capital on null paths, promotion at planted Sharpe 2 and 3"
+    ),
+    "--nightly-chain": "beside it, the production chain: null markets re-judged at --every days over a simulated year",
+    "--nightly-power": (
+        "the same on planted markets (trend and mean reversion at Sharpe 2 and 3): the share of paths that get capital "
+        "into a capturing strategy"
+    ),
+    "--evidence": (
+        "the documented tier on 6-year, 20-coin daily markets: size on nulls and beta nulls, power at portfolio Sharpe "
+        "1.0-2.0 (benchmarks/evidence.py; about 5 minutes on 2 cores)"
+    ),
+    "--search-only": (
+        "with --evidence: the search alone (documented tier off) on the same daily markets, its portfolio search and "
+        "gate as run_chain calls them, with the oracle and a longer train window beside it "
+        "(benchmarks/search_evidence.py)"
+    ),
+    "--search": (
+        "the search with and without rule trees and fold fitness on the same markets, the conjunction market (planted "
+        "trend only in high volatility) among them"
+    ),
+    "--oracle": (
+        "the gate's power on the planted rule itself on the conjunction market, at 540 and 730 days of history: the "
+        "bound on any search's power there (benchmarks/oracle_gate.py)"
+    ),
+    "--deaths": (
+        "what death reports change in the next search: the trend families' share of the initial population, the final "
+        "population and the candidates, without and with reports of their forward failures "
+        "(benchmarks/death_report_bench.py)"
+    ),
+    "--split": (
+        "a model of how a fixed history is best divided between train (selection) and held-out (the gate): power by "
+        "train length, effective trials and candidates judged (benchmarks/split_tradeoff.py; seconds)"
+    ),
+}
+
+
 def _parser() -> argparse.ArgumentParser:
     """The benchmark's modes and their sizes."""
     parser = argparse.ArgumentParser(prog="python -m quant_organism.benchmarks organism", description=__doc__.split("\n")[0])
@@ -635,60 +674,9 @@ def _parser() -> argparse.ArgumentParser:
         help="bar interval of the planted "
         "markets (strengths calibrated at 1h; the table shows the planted rule's Sharpe at this interval)",
     )
-    parser.add_argument(
-        "--nightly",
-        action="store_true",
-        help="error control across nights: the probation simulated on forward returns alone, every night of a year "
-        "(benchmarks/probation_sim.py): false capital on null paths, promotion at planted Sharpe 2 and 3",
-    )
-    parser.add_argument(
-        "--nightly-chain",
-        action="store_true",
-        help="beside it, the production chain: null markets re-judged at --every days over a simulated year",
-    )
-    parser.add_argument(
-        "--nightly-power",
-        action="store_true",
-        help="the same on planted markets (trend and mean "
-        "reversion at Sharpe 2 and 3): the share of paths that get capital into a capturing strategy",
-    )
-    parser.add_argument(
-        "--evidence",
-        action="store_true",
-        help="the documented tier on 6-year, 20-coin daily markets: size on nulls and beta nulls, power at "
-        "portfolio Sharpe 1.0-2.0 (benchmarks/evidence.py; about 5 minutes on 2 cores)",
-    )
-    parser.add_argument(
-        "--search-only",
-        action="store_true",
-        help="with --evidence: the search alone (documented tier off) on the same daily markets, its portfolio search "
-        "and gate as run_chain calls them, with the oracle and a longer train window beside it (benchmarks/search_evidence.py)",
-    )
     parser.add_argument("--runs", type=int, default=30, help="--evidence --search-only: runs per cell (default 30)")
-    parser.add_argument(
-        "--search",
-        action="store_true",
-        help="the search with and without rule trees and fold fitness on the same markets, the conjunction market "
-        "(planted trend only in high volatility) among them",
-    )
-    parser.add_argument(
-        "--oracle",
-        action="store_true",
-        help="the gate's power on the planted rule itself on the conjunction market, at 540 and 730 days of history: "
-        "the bound on any search's power there (benchmarks/oracle_gate.py)",
-    )
-    parser.add_argument(
-        "--deaths",
-        action="store_true",
-        help="what death reports change in the next search: the trend families' share of the initial population, the "
-        "final population and the candidates, without and with reports of their forward failures (benchmarks/death_report_bench.py)",
-    )
-    parser.add_argument(
-        "--split",
-        action="store_true",
-        help="a model of how a fixed history is best divided between train (selection) and held-out (the gate): "
-        "power by train length, effective trials and candidates judged (benchmarks/split_tradeoff.py; seconds)",
-    )
+    for flag, help_ in _MODES.items():
+        parser.add_argument(flag, action="store_true", help=help_)
     parser.add_argument("--markets", type=int, default=30, help="--oracle: planted markets per history (default 30)")
     parser.add_argument("--paths", type=int, default=20, help="--nightly-chain/--nightly-power: markets per cell (default 20)")
     parser.add_argument("--null-paths", type=int, default=200, help="--nightly: simulated null years per kind (default 200)")

@@ -31,6 +31,7 @@ from typing import Any
 import pandas as pd
 from hyperliquid.info import Info
 
+from quant_organism.core.throttle import Throttle
 from quant_organism.market.schema import interval_delta
 from quant_organism.market.stream import MALFORMED, BarBuilder, FeedHealth, StreamBar, StreamTrade, parse_trades
 
@@ -84,7 +85,7 @@ class ExchangeFeed:
         self._anchor = (clock(), monotonic())
         self._gap_coins: set[str] = set()  # coins with no trade since a reconnect
         self._rest_due: list[tuple[str, int, int]] = []  # (coin, start, end) of closed bars owed by REST
-        self._written = 0.0
+        self._write_throttle = Throttle()
 
     # --- life cycle -----------------------------------------------------------------------------
     def start(self) -> ExchangeFeed:
@@ -317,10 +318,8 @@ class ExchangeFeed:
     def _write_health(self, force: bool = False) -> None:
         if self.health_path is None:
             return
-        now = self.monotonic()
-        if not force and now - self._written < 1.0:
+        if not self._write_throttle.due(self.monotonic(), force):
             return
-        self._written = now
         try:
             self.health.write(self.health_path)
         except OSError as exc:  # a full disk must not stop the feed

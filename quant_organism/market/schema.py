@@ -83,29 +83,23 @@ def conform_candles(frame: pd.DataFrame) -> pd.DataFrame:
     Values that are not numbers become NaN (quality rules quarantine them); nothing is dropped.
     A frame that is already canonical is returned as it is (ingest calls this per partition).
     """
-    if _is_canonical(frame, CANDLE_COLUMNS):
-        return frame
-    _require(frame, CANDLE_COLUMNS, "candles")
-    out = pd.DataFrame(
-        {
-            "timestamp": pd.to_datetime(frame["timestamp"], utc=True).astype("datetime64[ns, UTC]"),
-            "coin": frame["coin"].astype(str),
-            **{c: pd.to_numeric(frame[c], errors="coerce").astype("float64") for c in (*PRICE_COLUMNS, "volume")},
-        }
-    )
-    return out.reset_index(drop=True)
+    return _conform(frame, CANDLE_COLUMNS, "candles")
 
 
 def conform_funding(frame: pd.DataFrame) -> pd.DataFrame:
     """Cast a frame to the canonical funding columns and dtypes, keeping every row and its order."""
-    if _is_canonical(frame, FUNDING_COLUMNS):
+    return _conform(frame, FUNDING_COLUMNS, "funding")
+
+
+def _conform(frame: pd.DataFrame, columns: tuple[str, ...], what: str) -> pd.DataFrame:
+    if _is_canonical(frame, columns):
         return frame
-    _require(frame, FUNDING_COLUMNS, "funding")
+    _require(frame, columns, what)
     out = pd.DataFrame(
         {
             "timestamp": pd.to_datetime(frame["timestamp"], utc=True).astype("datetime64[ns, UTC]"),
             "coin": frame["coin"].astype(str),
-            "funding_rate": pd.to_numeric(frame["funding_rate"], errors="coerce").astype("float64"),
+            **{c: pd.to_numeric(frame[c], errors="coerce").astype("float64") for c in columns[2:]},
         }
     )
     return out.reset_index(drop=True)

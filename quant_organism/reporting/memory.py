@@ -232,28 +232,32 @@ def views_in(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 # --- the cross-run questions, answered as frames (plots and the research_memory asset use them) ------------
+_BEST_BY_NIGHT = (
+    "SELECT evolution_date, count(*) AS runs, max(best_score) AS best_score, avg(best_score) AS mean_best_score "
+    "FROM runs GROUP BY evolution_date ORDER BY evolution_date"
+)
+_GATE_FAILURES = (
+    "SELECT coalesce(rejected_by, 'passed') AS rejected_by, count(*) AS candidates, "
+    "count(*) / sum(count(*)) OVER () AS share FROM verdicts GROUP BY 1 ORDER BY candidates DESC"
+)
+_SURVIVAL = (
+    "SELECT seed_type, count(*) AS candidates, count(*) FILTER (WHERE passed) AS passed, "
+    "avg(passed::INT) AS survival FROM verdicts GROUP BY seed_type ORDER BY survival DESC, candidates DESC"
+)
+
+
 def best_fitness_by_night(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    if "runs" not in views_in(con):
-        return pd.DataFrame(columns=["evolution_date", "runs", "best_score", "mean_best_score"])
-    return con.execute(
-        "SELECT evolution_date, count(*) AS runs, max(best_score) AS best_score, avg(best_score) AS mean_best_score "
-        "FROM runs GROUP BY evolution_date ORDER BY evolution_date"
-    ).df()
+    return _answer(con, "runs", ["evolution_date", "runs", "best_score", "mean_best_score"], _BEST_BY_NIGHT)
 
 
 def gate_failure_rates(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    if "verdicts" not in views_in(con):
-        return pd.DataFrame(columns=["rejected_by", "candidates", "share"])
-    return con.execute(
-        "SELECT coalesce(rejected_by, 'passed') AS rejected_by, count(*) AS candidates, "
-        "count(*) / sum(count(*)) OVER () AS share FROM verdicts GROUP BY 1 ORDER BY candidates DESC"
-    ).df()
+    return _answer(con, "verdicts", ["rejected_by", "candidates", "share"], _GATE_FAILURES)
 
 
 def family_survival(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    if "verdicts" not in views_in(con):
-        return pd.DataFrame(columns=["seed_type", "candidates", "passed", "survival"])
-    return con.execute(
-        "SELECT seed_type, count(*) AS candidates, count(*) FILTER (WHERE passed) AS passed, "
-        "avg(passed::INT) AS survival FROM verdicts GROUP BY seed_type ORDER BY survival DESC, candidates DESC"
-    ).df()
+    return _answer(con, "verdicts", ["seed_type", "candidates", "passed", "survival"], _SURVIVAL)
+
+
+def _answer(con: duckdb.DuckDBPyConnection, view: str, columns: list[str], sql: str) -> pd.DataFrame:
+    """The query's frame; before any run wrote `view`, an empty frame with its `columns`."""
+    return con.execute(sql).df() if view in views_in(con) else pd.DataFrame(columns=columns)

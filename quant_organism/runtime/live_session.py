@@ -33,6 +33,7 @@ import pandas as pd
 
 from quant_organism.core.compiled.metric_kernels import fall_from
 from quant_organism.core.durable import atomic_write
+from quant_organism.core.throttle import Throttle
 
 from .intrabar import IntrabarExit, IntrabarWatch
 from .ledger import PaperLedger, PaperTrader
@@ -81,7 +82,7 @@ class LiveSession:
         self.on_close: list[Callable[[pd.Timestamp], None]] = []
         self.on_breaker: list[Callable[[str], None]] = []
         self.halted: str | None = None  # a breaker's level was passed intrabar: the exchange book holds nothing
-        self._written = 0.0
+        self._write_throttle = Throttle()
         self._breached: set[str] = set()
         self._restore()
         self._idle = 0.0
@@ -257,9 +258,7 @@ class LiveSession:
     def write_state(self, force: bool = False) -> None:
         if self.out_dir is None:
             return
-        now = time.monotonic()
-        if not force and now - self._written < 1.0:
+        if not self._write_throttle.due(time.monotonic(), force):
             return
-        self._written = now
         text = json.dumps(self.state(), default=str)
         atomic_write(self.out_dir / "state.json", lambda tmp: Path(tmp).write_text(text))

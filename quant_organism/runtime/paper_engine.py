@@ -822,39 +822,16 @@ class StrategyRuntimeEngine:
         wanted = book.state.equity * fraction / self.capital
         if wanted <= room + 1e-12:
             return fraction
-        scaled = fraction * room / wanted
+        scaled, cap = fraction * room / wanted, f"{risk.max_asset_exposure:.0%}"
         if scaled < 1e-6:
             out.skipped.append(
-                SkippedSignal(
-                    strategy.name,
-                    coin,
-                    time,
-                    target,
-                    confidence,
-                    "asset_cap",
-                    f"{coin} exposure at the {risk.max_asset_exposure:.0%} cap",
-                )
+                SkippedSignal(strategy.name, coin, time, target, confidence, "asset_cap", f"{coin} exposure at the {cap} cap")
             )
-            out.risk_events.append(
-                RiskEvent(
-                    time,
-                    ASSET_CAP,
-                    strategy.name,
-                    coin,
-                    f"entry skipped: {coin} exposure already at the {risk.max_asset_exposure:.0%} cap",
-                )
-            )
-            return 0.0
-        out.risk_events.append(
-            RiskEvent(
-                time,
-                ASSET_CAP,
-                strategy.name,
-                coin,
-                f"entry scaled {fraction:.4f} -> {scaled:.4f} to keep {coin} within {risk.max_asset_exposure:.0%} of capital",
-            )
-        )
-        return scaled
+            why = f"entry skipped: {coin} exposure already at the {cap} cap"
+        else:
+            why = f"entry scaled {fraction:.4f} -> {scaled:.4f} to keep {coin} within {cap} of capital"
+        out.risk_events.append(RiskEvent(time, ASSET_CAP, strategy.name, coin, why))
+        return scaled if scaled >= 1e-6 else 0.0
 
     def _gate(self, s: BookState, time: pd.Timestamp, confidence: float, name: str | None = None) -> tuple[str, str] | None:
         """Why an entry is held back at this close (rule, reason), or None."""

@@ -10,7 +10,7 @@ whose training set is too small (warm-up) or degenerate predict nothing (NaN), i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +28,10 @@ from quant_organism.strategies.compiled.features import (
     row_after_row_means,
 )
 
-from .indicators import Indicators
+from .base import GeneColumns
+from .genes import SeedGenes
+from .indicators import Indicators, safe_div
+from .ohlcv import Bars
 
 MIN_TRAIN_ROWS = 50
 """How the ML seeds' kernels compile (here, tree.py, svm.py): numpy's division semantics, without a ZeroDivisionError
@@ -195,3 +198,25 @@ def _one_blas_thread() -> AbstractContextManager:
 
         _BLAS.append(threadpoolctl.ThreadpoolController())
     return _BLAS[0].limit(limits=1, user_api="blas")
+
+
+def walk_forward_batch(
+    bars: Bars,
+    genes: Sequence[SeedGenes],
+    fit_for: Callable[[dict], Callable[[np.ndarray, np.ndarray], Any | None]],
+    predict: Callable[[Any, np.ndarray], np.ndarray],
+    n_outputs: int,
+    scaled_target: bool = False,
+) -> np.ndarray:
+    """(n_outputs, bars, genomes): each genome's model (`fit_for(its parameters)`) refitted on its schedule over its
+    features, predicting the next bar's return (over the features' volatility when `scaled_target`)."""
+    ind, g = Indicators(bars), GeneColumns(genes)
+    nxt = next_returns(ind)
+    out = np.empty((n_outputs, bars.n, len(genes)))
+    features = MlFeatures(ind, g.ints("fast_period"), g.ints("slow_period"), g.ints("signal_period"))
+    for col, gene in enumerate(genes):
+        p = gene.parameters
+        target = safe_div(nxt, features.volatility(col)) if scaled_target else nxt
+        schedule = WalkForward(refit_every=p["refit_every"], train_window=p["train_window"])
+        out[:, :, col] = schedule.run(features.matrix(col, p["n_lags"]), target, fit_for(p), predict, n_outputs).T
+    return out

@@ -206,9 +206,7 @@ def _round_trip(exchange, coin: str, is_buy: bool, mid: float, sz_decimals: int,
     try:
         answer = exchange.order(coin, is_buy, sz, px, {"limit": {"tif": "Alo"}})
     except Exception as exc:  # noqa: BLE001
-        record.update(status="error", error=_describe(exc, key))
-        record["problems"].append(f"{coin} {side}: order request failed: {record['error']}")
-        return record
+        return _request_failed(record, f"{coin} {side}: order", _describe(exc, key), status="error")
     record["order_latency_s"] = time.perf_counter() - started
     status, detail = order_outcome(answer)
     record["status"] = status
@@ -225,15 +223,19 @@ def _round_trip(exchange, coin: str, is_buy: bool, mid: float, sz_decimals: int,
     try:
         answer = exchange.cancel(coin, record["oid"])
     except Exception as exc:  # noqa: BLE001
-        record.update(cancel="error", error=_describe(exc, key))
-        record["problems"].append(f"{coin} {side}: cancel request failed: {record['error']}")
-        return record
+        return _request_failed(record, f"{coin} {side}: cancel", _describe(exc, key), cancel="error")
     record["cancel_latency_s"] = time.perf_counter() - started
     ok, detail = cancel_outcome(answer)
     record["cancel"] = "success" if ok else "error"
     if not ok:
         record["error"] = _scrub(str(detail), key)
         record["problems"].append(f"{coin} {side}: cancel of order {record['oid']} failed: {record['error']}")
+    return record
+
+
+def _request_failed(record: dict, what: str, error: str, **status: str) -> dict:
+    record.update(status, error=error)
+    record["problems"].append(f"{what} request failed: {error}")
     return record
 
 

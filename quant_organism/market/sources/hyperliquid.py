@@ -271,18 +271,10 @@ class HyperliquidSource(MarketDataSource):
         rows = self._walk(page, "t", start_ms, end_ms, self.max_candles_per_request * step_ms, step_ms)
         if not rows:
             return empty_candles()
-        frame = pd.DataFrame(
-            {
-                "timestamp": pd.to_datetime([r["t"] for r in rows], unit="ms", utc=True),
-                "coin": coin,
-                "open": [_number(r["o"]) for r in rows],
-                "high": [_number(r["h"]) for r in rows],
-                "low": [_number(r["l"]) for r in rows],
-                "close": [_number(r["c"]) for r in rows],
-                "volume": [_number(r["v"]) for r in rows],
-            }
-        )
-        return conform_candles(frame)
+        # the API keys each column by its first letter (o, h, l, c, v)
+        values = {name: [_number(r[name[0]]) for r in rows] for name in ("open", "high", "low", "close", "volume")}
+        times = pd.to_datetime([r["t"] for r in rows], unit="ms", utc=True)
+        return conform_candles(pd.DataFrame({"timestamp": times, "coin": coin, **values}))
 
     def funding(self, coin: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
         start_ms, end_ms = self._bounds(start, end)

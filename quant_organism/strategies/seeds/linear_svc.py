@@ -19,11 +19,10 @@ import numpy as np
 from ..base import BaseSeed, GeneColumns
 from ..compiled.hinge import decision_function
 from ..genes import SeedGenes, SeedType
-from ..indicators import Indicators
 from ..ohlcv import Bars
 from ..positions import hysteresis_positions, score_conditions
 from ..svm import fit_sign_classifier
-from ..walk_forward import MlFeatures, WalkForward, next_returns
+from ..walk_forward import walk_forward_batch
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,9 @@ class LinearScore:
         return decision_function(x, self.mean, self.scale, self.coef, self.intercept)
 
 
-def _fitter(c: float):
+def _fitter(p: dict):
+    c = 10.0 ** p["log10_c"]
+
     def fit(x: np.ndarray, y: np.ndarray) -> LinearScore | None:
         fitted = fit_sign_classifier(x, y, c)  # labels: the signs of the next returns; a zero return has no side
         return None if fitted is None else LinearScore(*fitted)
@@ -48,24 +49,12 @@ def _fitter(c: float):
     return fit
 
 
-def _decision(model: LinearScore, x: np.ndarray) -> np.ndarray:
-    return model.decision(x)
-
-
 class LinearSvcSeed(BaseSeed):
     seed_type = SeedType.LINEAR_SVC
 
     @classmethod
     def _batch_positions(cls, bars: Bars, genes: Sequence[SeedGenes]) -> np.ndarray:
-        ind, g = Indicators(bars), GeneColumns(genes)
-        labels = next_returns(ind)
-        scores = np.empty((bars.n, len(genes)))
-        features = MlFeatures(ind, g.ints("fast_period"), g.ints("slow_period"), g.ints("signal_period"))
-        for col, gene in enumerate(genes):
-            p = gene.parameters
-            schedule = WalkForward(refit_every=p["refit_every"], train_window=p["train_window"])
-            scores[:, col] = schedule.run(features.matrix(col, p["n_lags"]), labels, _fitter(10.0 ** p["log10_c"]), _decision, 1)[
-                :, 0
-            ]
+        (scores,) = walk_forward_batch(bars, genes, _fitter, LinearScore.decision, 1)
+        g = GeneColumns(genes)
         conditions = score_conditions(scores, g.row("entry_threshold"), g.row("exit_threshold"))
         return hysteresis_positions(*conditions, close=bars.close)

@@ -21,11 +21,10 @@ import numpy as np
 from ..base import BaseSeed, GeneColumns
 from ..compiled.seed_rules import TOL
 from ..genes import SeedGenes, SeedType
-from ..indicators import Indicators, safe_div
 from ..ohlcv import Bars
 from ..positions import hysteresis_positions
 from ..tree import fit_pca_quantile_tree, predict_leaf_quantiles
-from ..walk_forward import MlFeatures, WalkForward, next_returns
+from ..walk_forward import walk_forward_batch
 
 
 @dataclass(frozen=True)
@@ -42,8 +41,9 @@ class LeafQuantiles:
         return predict_leaf_quantiles(x, self.mean, self.scale, self.center, self.components, *self.tree, self.table)
 
 
-def _fitter(n_components: int, max_depth: int, min_leaf: int, quantile: float):
-    levels = np.array([quantile, 0.5, 1.0 - quantile])
+def _fitter(p: dict):
+    n_components, max_depth, min_leaf = p["n_components"], p["max_depth"], p["min_leaf"]
+    levels = np.array([p["quantile"], 0.5, 1.0 - p["quantile"]])
 
     def fit(x: np.ndarray, y: np.ndarray) -> LeafQuantiles:
         mean, scale, center, axes, *tree, table = fit_pca_quantile_tree(x, y, n_components, max_depth, min_leaf, levels)
@@ -52,26 +52,13 @@ def _fitter(n_components: int, max_depth: int, min_leaf: int, quantile: float):
     return fit
 
 
-def _predict(model: LeafQuantiles, x: np.ndarray) -> np.ndarray:
-    return model.predict(x)
-
-
 class PcaTreeQuantileSeed(BaseSeed):
     seed_type = SeedType.PCA_TREE_QUANTILE
 
     @classmethod
     def _batch_positions(cls, bars: Bars, genes: Sequence[SeedGenes]) -> np.ndarray:
-        ind, g = Indicators(bars), GeneColumns(genes)
-        nxt = next_returns(ind)
-        bands = np.empty((3, bars.n, len(genes)))
-        features = MlFeatures(ind, g.ints("fast_period"), g.ints("slow_period"), g.ints("signal_period"))
-        for col, gene in enumerate(genes):
-            p = gene.parameters
-            target = safe_div(nxt, features.volatility(col))
-            schedule = WalkForward(refit_every=p["refit_every"], train_window=p["train_window"])
-            fit = _fitter(p["n_components"], p["max_depth"], p["min_leaf"], p["quantile"])
-            bands[:, :, col] = schedule.run(features.matrix(col, p["n_lags"]), target, fit, _predict, 3).T
-        low, median, high = bands
+        low, median, high = walk_forward_batch(bars, genes, _fitter, LeafQuantiles.predict, 3, scaled_target=True)
+        g = GeneColumns(genes)
         entry, exit_ = g.row("entry_threshold"), g.row("exit_threshold")
         with np.errstate(invalid="ignore"):
             long_entry, short_entry = low > entry + TOL, high < -entry - TOL
