@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -314,3 +315,43 @@ def synthetic_seed() -> int:
         return int(raw)
     except ValueError:
         raise ValueError(f"QUANT_ORGANISM_SEED={raw!r}: expected a whole number") from None
+
+
+@dataclass(frozen=True)
+class ProjectSettings:
+    """What the Dagster definitions are built from, read from the environment once when they load
+    (`definitions.build_definitions`): the partitions' first and fixed last day, the universe, and the resources."""
+
+    data_dir: Path
+    start_date: str
+    end_date: str | None
+    coins: tuple[str, ...]
+    interval: str
+    source: str
+    synthetic_seed: int
+    files_dir: Path | None
+    hyperliquid_url: str | None
+    sentiment_source: str
+    sentiment_url: str
+    cpu_hour_price: float
+    production_preset: str
+    retrospective_cron: str
+
+    @classmethod
+    def from_environment(cls) -> ProjectSettings:
+        return cls(
+            data_dir=data_dir(),
+            start_date=partitions_start_date(),
+            end_date=partitions_end_date(),
+            coins=tuple(coins()),
+            interval=interval(),
+            source=source_name(),
+            synthetic_seed=synthetic_seed(),
+            files_dir=files_dir(),
+            hyperliquid_url=hyperliquid_url(),
+            sentiment_source=sentiment_source(),
+            sentiment_url=sentiment_url(),
+            cpu_hour_price=cpu_hour_price(),
+            production_preset=production_preset(),
+            retrospective_cron=retrospective_cron(),
+        )

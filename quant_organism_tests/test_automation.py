@@ -24,12 +24,13 @@ from quant_organism.catalog import StrategyStore
 from quant_organism.defs.automation import conditions, sensors
 from quant_organism.defs.automation.orphans import reap_orphaned_runs, worker_tags
 from quant_organism.defs.jobs.pipeline_jobs import ingest_job
-from quant_organism.defs.market.assets import CANDLES, candles, funding_rates
+from quant_organism.defs.market.assets import CANDLES, FUNDING
 from quant_organism.defs.market.regime_assets import REGIME
 from quant_organism.defs.runtime.assets import PAPER
 from quant_organism.defs.shared.resources import ArtifactsResource, project_resources
 from quant_organism.market.sources.synthetic import SyntheticSource
 from quant_organism.runtime.decay import DecayRules
+from quant_organism_tests.support.chain import loaded_asset
 from quant_organism_tests.support.paper_book import deployed_config as strategy
 
 UTC = timezone.utc
@@ -61,7 +62,7 @@ def resources(data_dir: Path, files_dir: Path) -> dict:
 def ingest(instance, resources: dict, coin: str, first: str, last: str) -> bool:
     """Materialise the real candles asset for coin × [first, last] in one run; True if the run succeeded."""
     result = dg.materialize(
-        [candles],
+        [loaded_asset(CANDLES)],
         resources=resources,
         instance=instance,
         tags={"dagster/asset_partition_range_start": f"{coin}|{first}", "dagster/asset_partition_range_end": f"{coin}|{last}"},
@@ -131,7 +132,7 @@ def test_the_ingest_condition_asks_for_each_closed_day_after_its_cron_and_leaves
         assert ingest(instance, resources, "BTC", "2024-03-03", "2024-03-05")
         # ETH 03-05 fails for good (a run that failed): the next night asks for the new day and what never ran, not it
         failed = dg.materialize(
-            [candles], resources={**resources, "market_source": _no_files(resources)}, instance=instance,
+            [loaded_asset(CANDLES)], resources={**resources, "market_source": _no_files(resources)}, instance=instance,
             partition_key=dg.MultiPartitionKey({"date": "2024-03-05", "coin": "ETH"}), raise_on_error=False,
         )  # fmt: skip
         assert not failed.success
@@ -279,7 +280,7 @@ def test_decay_sensor_requests_once_per_cooldown_and_skips_when_healthy(resource
 
 # --- failure recorder ----------------------------------------------------------------------------------
 def test_run_failure_recorder_appends_the_failed_run(resources, data_dir):
-    defs = dg.Definitions(assets=[candles, funding_rates], jobs=[ingest_job], resources=resources)
+    defs = dg.Definitions(assets=[loaded_asset(CANDLES), loaded_asset(FUNDING)], jobs=[ingest_job], resources=resources)
     with dg.instance_for_test() as instance:
         # SOL has no file in the files source: the real ingest job fails with a dg.Failure.
         result = defs.resolve_job_def("ingest_market_data").execute_in_process(

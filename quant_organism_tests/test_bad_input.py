@@ -14,11 +14,12 @@ import pandas as pd
 import pytest
 from dagster_duckdb import DuckDBResource
 
-from quant_organism.defs.market.assets import candles
+from quant_organism.defs.market.assets import CANDLES
 from quant_organism.defs.shared.resources import LakeResource, MarketSource
 from quant_organism.market.lake import MarketLake
 from quant_organism.market.quality import check_candles, check_funding
 from quant_organism.market.sources.synthetic import SyntheticSource
+from quant_organism_tests.support.chain import loaded_asset
 
 DAY = "2024-05-10"
 
@@ -37,7 +38,7 @@ def _materialize(data_dir: Path, files: Path):
         "duckdb": DuckDBResource(database=str(data_dir / "catalog.duckdb")),
     }
     key = dg.MultiPartitionKey({"date": DAY, "coin": "BTC"})
-    return dg.materialize([candles], partition_key=key, resources=resources, raise_on_error=False)
+    return dg.materialize([loaded_asset(CANDLES)], partition_key=key, resources=resources, raise_on_error=False)
 
 
 def _write(files: Path, frame: pd.DataFrame | str) -> None:

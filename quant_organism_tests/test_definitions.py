@@ -5,6 +5,8 @@ A change in lineage must show up here in review: update SNAPSHOT deliberately wh
 
 from __future__ import annotations
 
+import sys
+
 import dagster as dg
 
 from quant_organism import settings
@@ -64,7 +66,9 @@ def test_market_assets_are_partitioned_daily_by_coin_with_blocking_quality_check
         dims = {d.name: d.partitions_def for d in node.partitions_def.partitions_defs}
         assert isinstance(dims["date"], dg.DailyPartitionsDefinition)
         assert set(dims["coin"].get_partition_keys()) == {"BTC", "ETH", "SOL", "DOGE", "XRP"}
-    from quant_organism.defs.market.assets import candles, funding_rates
+    from quant_organism.defs.market.assets import CANDLES, FUNDING
+
+    candles, funding_rates = defs.get_assets_def(CANDLES), defs.get_assets_def(FUNDING)
 
     for asset in (candles, funding_rates):
         specs = {spec.name: spec for spec in asset.check_specs}
@@ -159,9 +163,8 @@ def test_a_days_population_depends_on_its_whole_lookback_of_candles():
 
 
 def test_partitions_follow_the_environment_of_each_load(monkeypatch):
-    """The partitions are built when the defs modules are imported: a later load under another universe or first
-    day gets its own (in one process, the first load's coins stayed before, and a job on a coin it lacked failed
-    with 'Nonexistent partition keys')."""
+    """The partitions are built from the settings of each load (`build_definitions`), not at import: a later load
+    under another universe or first day gets its own, and no module is imported again."""
 
     def market_partitions() -> tuple[list[str], str]:
         spec = load_definitions().get_assets_def(dg.AssetKey(["market", "candles"])).partitions_def
@@ -173,6 +176,7 @@ def test_partitions_follow_the_environment_of_each_load(monkeypatch):
     assert market_partitions() == (["BTC"], "2024-03-01")
     first = load_definitions().get_assets_def(dg.AssetKey(["market", "candles"]))
     assert load_definitions().get_assets_def(dg.AssetKey(["market", "candles"])) is first  # same environment: not rebuilt
+    imported = {name: module for name, module in sys.modules.items() if name.startswith("quant_organism.defs")}
     monkeypatch.setenv("QUANT_ORGANISM_COINS", "BTC,ETH")
     assert market_partitions() == (["BTC", "ETH"], "2024-03-01")
     monkeypatch.setenv("QUANT_ORGANISM_START_DATE", "2024-06-01")
@@ -181,6 +185,7 @@ def test_partitions_follow_the_environment_of_each_load(monkeypatch):
     assert hourly.start.strftime("%Y-%m-%d") == "2024-06-01"
     monkeypatch.undo()
     assert market_partitions()[0] == list(settings.coins())  # the default universe again
+    assert all(sys.modules[name] is module for name, module in imported.items())  # no module imported twice
 
 
 def test_the_gate_is_a_blocking_check_before_deployment_and_market_data_has_freshness_policies():

@@ -326,10 +326,11 @@ def test_the_retrospective_asset_needs_its_previous_date_and_writes_the_track(da
     from quant_organism_tests.support.chain import ingest_coins, project_definitions
 
     definitions = project_definitions(data_dir)  # the partitions of this data root (an empty lake: no end yet)
-    from quant_organism.defs.organism.assets import RETROSPECTIVE, retrospective_partitions
+    from quant_organism.defs.organism.assets import RETROSPECTIVE
 
-    first = retrospective_partitions.get_first_partition_key()
-    second = retrospective_partitions.get_next_partition_key(first)
+    dates = definitions.resolve_assets_def(RETROSPECTIVE).partitions_def
+    first = dates.get_first_partition_key()
+    second = dates.get_next_partition_key(first)
     day0 = (pd.Timestamp(first) - pd.Timedelta(days=60)).strftime("%Y-%m-%d")
     day1 = (pd.Timestamp(second) + pd.offsets.MonthEnd(0)).strftime("%Y-%m-%d")
     coins = ("BTC", "ETH", "SOL", "DOGE", "XRP")

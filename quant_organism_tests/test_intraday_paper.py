@@ -120,7 +120,7 @@ def test_the_hourly_condition_trades_the_hour_that_closed_and_leaves_a_failed_on
 
     from quant_organism import settings
     from quant_organism.defs.market.assets import CANDLES
-    from quant_organism.defs.runtime.intraday import PAPER_BARS, paper_bars
+    from quant_organism.defs.runtime.intraday import PAPER_BARS
     from quant_organism.runtime.operator import POLICY_FILE
     from quant_organism_tests.support.paper_book import deployed_config as strategy
 
@@ -148,8 +148,8 @@ def test_the_hourly_condition_trades_the_hour_that_closed_and_leaves_a_failed_on
         (data_dir / POLICY_FILE).parent.mkdir(parents=True, exist_ok=True)
         (data_dir / POLICY_FILE).write_text("{not json")  # the hour's run fails on the operator policy
         failed = dg.materialize(
-            [paper_bars], partition_key="2024-04-11-09:00", instance=instance, resources=project_resources(data_dir),
-            raise_on_error=False,
+            [defs.get_assets_def(PAPER_BARS)], partition_key="2024-04-11-09:00", instance=instance,
+            resources=project_resources(data_dir), raise_on_error=False,
         )  # fmt: skip
         assert not failed.success
         assert requested(11, 4) == {"2024-04-11-10:00"}  # the new hour; 08:00 never ran, and fell out of the window

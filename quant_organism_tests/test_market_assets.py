@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from quant_organism.defs.market.assets import candles, funding_rates
+from quant_organism.defs.market.assets import CANDLES, FUNDING
 from quant_organism.defs.shared.resources import LakeResource, MarketSource
 from quant_organism.market.lake import MarketLake
 from quant_organism.market.sources.synthetic import SyntheticSource
+from quant_organism_tests.support.chain import loaded_asset
 from quant_organism_tests.support.hl_replay_server import HyperliquidReplayServer
 
 DAY = "2024-03-01"
@@ -34,7 +35,11 @@ def _resources(data_dir: Path, **source) -> dict:
 def _materialize(resources: dict, coin: str, day: str = DAY, instance=None, raise_on_error: bool = True):
     key = dg.MultiPartitionKey({"date": day, "coin": coin})
     return dg.materialize(
-        [candles, funding_rates], partition_key=key, resources=resources, instance=instance, raise_on_error=raise_on_error
+        [loaded_asset(CANDLES), loaded_asset(FUNDING)],
+        partition_key=key,
+        resources=resources,
+        instance=instance,
+        raise_on_error=raise_on_error,
     )
 
 
@@ -161,7 +166,9 @@ def test_range_run_ingests_many_partitions_in_one_run(data_dir):
     """A single-run backfill over a date range (what the main command does per coin)."""
     from quant_organism.defs.jobs.pipeline_jobs import ingest_job
 
-    defs = dg.Definitions(assets=[candles, funding_rates], jobs=[ingest_job], resources=_resources(data_dir))
+    defs = dg.Definitions(
+        assets=[loaded_asset(CANDLES), loaded_asset(FUNDING)], jobs=[ingest_job], resources=_resources(data_dir)
+    )
     job = defs.resolve_job_def("ingest_market_data")
     with dg.instance_for_test() as instance:
         result = job.execute_in_process(

@@ -18,6 +18,11 @@ def project_definitions(data_dir: Path, **source) -> dg.Definitions:
     )
 
 
+def loaded_asset(key: dg.AssetKey) -> dg.AssetsDefinition:
+    """The project's asset `key` as this environment's load builds it (its partitions follow the settings)."""
+    return load_definitions().get_assets_def(key)
+
+
 def ingest_coins(definitions: dg.Definitions, instance, coins, first: str, last: str) -> None:
     """One range run of `ingest_market_data` per coin over first..last, as a backfill does."""
     job = definitions.resolve_job_def("ingest_market_data")

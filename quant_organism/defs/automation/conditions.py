@@ -32,7 +32,7 @@ from quant_organism import settings
 from quant_organism.catalog.config import LIVE_STATUSES
 from quant_organism.catalog.store import STORE_DIR, StrategyStore
 from quant_organism.defs.shared.keys import CANDLES, PAPER, REGIME
-from quant_organism.defs.shared.partitions import daily_partitions, partition_coin_day
+from quant_organism.defs.shared.partitions import open_daily, partition_coin_day, partitioned
 from quant_organism.evolution.evolution_config import load_preset
 from quant_organism.market.lake import MarketLake
 
@@ -122,7 +122,7 @@ def _book_started(instance: dg.DagsterInstance) -> str | None:
 
 def _settled_days(instance: dg.DagsterInstance, days: Collection[str]) -> set[str]:
     """Days whose paper roll-up materialised or failed (its retries spent or pending: Dagster retries it)."""
-    return {d for d, s in _status(instance, PAPER, daily_partitions, days).items() if s in (MATERIALIZED, FAILED)}
+    return {d for d, s in _status(instance, PAPER, open_daily(), days).items() if s in (MATERIALIZED, FAILED)}
 
 
 class PaperRolledUp(ProjectCondition):
@@ -243,7 +243,7 @@ def chain_condition() -> dg.AutomationCondition:
 
 def chain_asset(**asset_args):
     """`dg.asset` for a step of the night's chain after the population: daily partitioned, run by `chain_condition`."""
-    return dg.asset(automation_condition=chain_condition(), partitions_def=daily_partitions, **asset_args)
+    return partitioned(dg.asset, "daily", automation_condition=chain_condition(), **asset_args)
 
 
 def paper_condition() -> dg.AutomationCondition:

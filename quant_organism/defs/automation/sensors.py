@@ -25,7 +25,7 @@ from quant_organism.catalog.config import LIVE_STATUSES
 from quant_organism.catalog.store import StoreLockedError
 from quant_organism.defs.automation.conditions import RETRY_TAGS, automation_status, complete_days
 from quant_organism.defs.automation.orphans import reap_orphaned_runs
-from quant_organism.defs.shared.partitions import coin_partitions, daily_partitions
+from quant_organism.defs.shared.keys import POPULATION
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, StrategyStoreResource
 
 TRIGGER_TAG = "quant_organism/trigger"
@@ -40,10 +40,10 @@ def _utc_now() -> datetime:
 
 def _checked_coins(coins: Sequence[str] | None) -> tuple[str, ...]:
     picked = tuple(settings.coins() if coins is None else coins)
-    known = set(coin_partitions.get_partition_keys())
+    known = set(settings.coins())
     unknown = [c for c in picked if c not in known]
     if not picked or unknown:
-        raise ValueError(f"coins {list(picked)}: each must be one of the coin partitions {sorted(known)} (and at least one)")
+        raise ValueError(f"coins {list(picked)}: each must be one of the universe's {sorted(known)} (and at least one)")
     return picked
 
 
@@ -93,7 +93,8 @@ def make_strategy_decay_sensor(
             context.log.warning(f"strategy store: {problem.as_dict()}")
 
         def latest_complete_day() -> str | None:
-            days = daily_partitions.get_partition_keys(current_time=now)[-lookback_days:]
+            daily = context.repository_def.asset_graph.get(POPULATION).partitions_def
+            days = daily.get_partition_keys(current_time=now)[-lookback_days:]
             complete = complete_days(context.instance, lake.lake(), days, coins, interval or settings.interval())
             return complete[-1] if complete else None
 

@@ -15,8 +15,9 @@ from quant_organism.defs.automation.conditions import chain_asset, population_co
 from quant_organism.defs.market.assets import CANDLES, FUNDING
 from quant_organism.defs.market.regime_assets import REGIME
 from quant_organism.defs.shared.history import UNIVERSE_FILE, fit_to_history, listed_days, night_universe_of
+from quant_organism.defs.shared.keys import POPULATION
 from quant_organism.defs.shared.numbers import rounded
-from quant_organism.defs.shared.partitions import all_coins_of_day, daily_partitions, lookback_days
+from quant_organism.defs.shared.partitions import all_coins_of_day, lookback_days, partitioned
 from quant_organism.defs.shared.resources import (
     ArtifactsResource,
     LakeResource,
@@ -34,7 +35,6 @@ from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting.memory import run_row, tag_phase
 from quant_organism.reporting.plots import fitness_over_generations, markdown_image
 
-POPULATION = dg.AssetKey(["evolution", "population"])
 CANDIDATES_FILE = "strategy_configs.json"  # the names validation judges, in rank order
 STRATEGY_CONFIGS = dg.AssetKey(["evolution", "strategy_configs"])
 MIN_COVERAGE = 0.9  # share of the train window's bars that must be present and clean
@@ -194,10 +194,11 @@ def _island_metadata(result) -> dict[str, dg.MetadataValue]:
     }
 
 
-@dg.asset(
+@partitioned(
+    dg.asset,
+    "daily",
     key=POPULATION,
     automation_condition=population_condition(),
-    partitions_def=daily_partitions,
     deps=[
         dg.AssetDep(CANDLES, partition_mapping=all_coins_of_day),
         dg.AssetDep(FUNDING, partition_mapping=all_coins_of_day),

@@ -20,7 +20,7 @@ import pandas as pd
 from quant_organism.defs.evolution.assets import POPULATION, REGIME_LOOKBACK
 from quant_organism.defs.market.assets import CANDLES, FUNDING
 from quant_organism.defs.market.regime_assets import REGIME
-from quant_organism.defs.shared.partitions import daily_partitions, partition_coin_day
+from quant_organism.defs.shared.partitions import open_daily, partition_coin_day, partitioned
 
 LOOKBACK_CHECK = "lookback_current"
 LOOKBACK_INPUTS = (REGIME, CANDLES, FUNDING)
@@ -39,8 +39,9 @@ def lookback_window(day: str, instance: dg.DagsterInstance | None = None) -> tup
             data = windows.data
             last = pd.Timestamp(data["walk_forward"]["end"]) - pd.Timedelta(days=1)
             return pd.Timestamp(data["train"]["start"]).strftime("%Y-%m-%d"), last.strftime("%Y-%m-%d")
-    subset = daily_partitions.empty_subset().with_partition_keys([day])
-    parents = REGIME_LOOKBACK.get_upstream_mapped_partitions_result_for_partitions(subset, daily_partitions, daily_partitions)
+    daily = open_daily()
+    subset = daily.empty_subset().with_partition_keys([day])
+    parents = REGIME_LOOKBACK.get_upstream_mapped_partitions_result_for_partitions(subset, daily, daily)
     days = sorted(parents.partitions_subset.get_partition_keys())
     return days[0], days[-1]
 
@@ -93,10 +94,11 @@ def lookback_evaluation(instance: dg.DagsterInstance, day: str) -> dg.AssetCheck
     )  # fmt: skip
 
 
-@dg.asset_check(
+@partitioned(
+    dg.asset_check,
+    "daily",
     asset=POPULATION,
     name=LOOKBACK_CHECK,
-    partitions_def=daily_partitions,
     description="Fails when regimes, candles or funding inside the population's lookback were materialised "
     "after it: the population was evolved on data that has since changed (Dagster's own staleness skips "
     "edges of 100+ partitions). Runs after each population; the lookback staleness sensor re-reports it.",

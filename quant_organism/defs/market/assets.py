@@ -10,7 +10,7 @@ from quant_organism.core.faults import fault_point
 from quant_organism.defs.automation.conditions import ingest_condition
 from quant_organism.defs.shared.keys import CANDLES, FUNDING
 from quant_organism.defs.shared.numbers import rounded
-from quant_organism.defs.shared.partitions import market_partitions, partition_coin_day
+from quant_organism.defs.shared.partitions import partition_coin_day, partitioned
 from quant_organism.defs.shared.resources import LakeResource, MarketSource
 from quant_organism.market.ingest import IngestFailure, IngestResult, ingest_candle_days, ingest_funding_days
 from quant_organism.market.lake import MarketLake, ensure_catalog_file
@@ -244,10 +244,11 @@ MARKET_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=48
 
 def _market_asset(key: dg.AssetKey, checks):
     """`dg.asset` for a coin x day table of the lake: ingested on schedule, checked, backfilled 400 partitions a run."""
-    return dg.asset(
+    return partitioned(
+        dg.asset,
+        "market",
         key=key,
         automation_condition=ingest_condition(),
-        partitions_def=market_partitions,
         check_specs=_specs(key, checks),
         backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=400),
         freshness_policy=MARKET_FRESHNESS,

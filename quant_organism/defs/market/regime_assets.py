@@ -18,7 +18,7 @@ from quant_organism import settings
 from quant_organism.defs.automation.conditions import regime_condition, sentiment_condition
 from quant_organism.defs.market.assets import CANDLES
 from quant_organism.defs.shared.keys import REGIME
-from quant_organism.defs.shared.partitions import all_coins_of_day, daily_partitions
+from quant_organism.defs.shared.partitions import all_coins_of_day, partitioned
 from quant_organism.defs.shared.resources import LakeResource, MarketSource, SentimentSourceResource
 from quant_organism.defs.shared.upstream import missing_metadata, missing_upstream
 from quant_organism.market.frames import READ_COINS
@@ -36,10 +36,11 @@ def _day_range(context: dg.AssetExecutionContext) -> tuple[str, str]:
     return keys[0], keys[-1]
 
 
-@dg.asset(
+@partitioned(
+    dg.asset,
+    "daily",
     key=SENTIMENT,
     automation_condition=sentiment_condition(),
-    partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="market",
     kinds={"parquet"},
@@ -142,10 +143,11 @@ def _daily_closes_of(store, coins, start: str, end: str) -> pd.DataFrame:
     return pd.concat(parts, axis=1).sort_index().sort_index(axis=1) if parts else pd.DataFrame()  # as one read sorts them
 
 
-@dg.asset(
+@partitioned(
+    dg.asset,
+    "daily",
     key=REGIME,
     automation_condition=regime_condition(),
-    partitions_def=daily_partitions,
     deps=[dg.AssetDep(CANDLES, partition_mapping=all_coins_of_day), SENTIMENT],
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="market",

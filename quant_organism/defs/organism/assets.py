@@ -17,9 +17,9 @@ from pydantic import Field
 from quant_organism import settings
 from quant_organism.defs.market.assets import CANDLES, FUNDING
 from quant_organism.defs.market.regime_assets import REGIME
-from quant_organism.defs.shared import partitions
 from quant_organism.defs.shared.history import fit_to_history
 from quant_organism.defs.shared.numbers import rounded
+from quant_organism.defs.shared.partitions import ProjectPartitions, partitioned
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource
 from quant_organism.defs.shared.upstream import days_between, missing_upstream
 from quant_organism.deployment.chain import ChainSettings
@@ -28,25 +28,29 @@ from quant_organism.market.frames import load_market_frames
 from quant_organism.reporting import retrospective_store as store
 from quant_organism.reporting.plots import markdown_image, retrospective_curves
 from quant_organism.reporting.retrospective import RetrospectiveSettings, chained
+from quant_organism.settings import ProjectSettings
 
 RETROSPECTIVE = dg.AssetKey(["organism", "retrospective"])
 PREVIOUS_DATE = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
 
 
-def _first_date() -> pd.Timestamp:
+def _first_date(project: ProjectSettings) -> pd.Timestamp:
     """The first evolution date with the production preset's shortest history after the partitions' start (its
     windows shrunk alike, as the nightly run's would be then)."""
-    days = load_preset(settings.production_preset()).shortest_lookback_days
-    return pd.Timestamp(settings.partitions_start_date()) + pd.Timedelta(days=days)
+    days = load_preset(project.production_preset).shortest_lookback_days
+    return pd.Timestamp(project.start_date) + pd.Timedelta(days=days)
 
 
-retrospective_partitions = dg.TimeWindowPartitionsDefinition(
-    cron_schedule=settings.retrospective_cron(),
-    start=_first_date().strftime("%Y-%m-%d"),
-    end=max(partitions.END, _first_date().strftime("%Y-%m-%d")) if partitions.END else None,  # none before the first
-    fmt="%Y-%m-%d",
-    timezone="UTC",
-)
+def retrospective_partitions(parts: ProjectPartitions) -> dg.TimeWindowPartitionsDefinition:
+    """One partition an evolution date, on the project's retrospective cadence, from the first date with history."""
+    first = _first_date(parts.project).strftime("%Y-%m-%d")
+    return dg.TimeWindowPartitionsDefinition(
+        cron_schedule=parts.project.retrospective_cron,
+        start=first,
+        end=max(parts.end, first) if parts.end else None,  # none before the first
+        fmt="%Y-%m-%d",
+        timezone="UTC",
+    )
 
 
 class RetrospectiveConfig(dg.Config):
@@ -54,9 +58,10 @@ class RetrospectiveConfig(dg.Config):
     executor: Optional[str] = Field(default=None, description="evolution executor override (serial | process | ray | auto)")
 
 
-@dg.asset(
+@partitioned(
+    dg.asset,
+    retrospective_partitions,
     key=RETROSPECTIVE,
-    partitions_def=retrospective_partitions,
     # Each date reads the lake's history before it (a lookback that grows with the data) and paper-trades the bars
     # up to the next date: any day of the market data may feed it, hence all partitions.
     deps=[
@@ -88,11 +93,11 @@ def retrospective(
             days_between(date, until - pd.Timedelta(days=1)),
             "no bars on or after the evolution date to trade forward",
         )
-    first_key = retrospective_partitions.get_first_partition_key()
+    dates = context.assets_def.partitions_def
     previous = (
         None
-        if context.partition_key == first_key
-        else pd.Timestamp(retrospective_partitions.get_prev_partition_window(window.start).start).tz_convert("UTC")
+        if context.partition_key == dates.get_first_partition_key()
+        else pd.Timestamp(dates.get_prev_partition_window(window.start).start).tz_convert("UTC")
     )
     track = store.track_name(settings.source_name(), settings.interval(), preset, None)
     spec = RetrospectiveSettings(ChainSettings(evolution=evolution))

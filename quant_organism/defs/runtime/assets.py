@@ -15,7 +15,7 @@ from quant_organism.defs.deployment.assets import DEPLOYED, REPORT
 from quant_organism.defs.runtime.rule_books import trade_rules
 from quant_organism.defs.shared.keys import CANDLES, PAPER
 from quant_organism.defs.shared.numbers import rounded
-from quant_organism.defs.shared.partitions import all_coins_of_day, daily_partitions
+from quant_organism.defs.shared.partitions import all_coins_of_day, partitioned
 from quant_organism.defs.shared.resources import (
     ArtifactsResource,
     LakeResource,
@@ -64,10 +64,11 @@ def _anchor(config: StrategyConfig, day: pd.Timestamp) -> pd.Timestamp:
     return day - pd.Timedelta(days=WARMUP_DAYS)
 
 
-@dg.asset(
+@partitioned(
+    dg.asset,
+    "daily",
     key=PAPER,
     automation_condition=paper_condition(),
-    partitions_def=daily_partitions,
     # Day D trades the deployment evolved on data up to D-1 (the nightly run after D-1 closes), on D's bars.
     deps=[
         dg.AssetDep(DEPLOYED, partition_mapping=PREVIOUS_DAY),

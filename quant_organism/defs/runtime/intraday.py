@@ -16,7 +16,7 @@ from quant_organism.defs.automation.conditions import hourly_paper_condition, tr
 from quant_organism.defs.deployment.assets import DEPLOYED
 from quant_organism.defs.runtime.assets import PARITY_CHECK, PREVIOUS_DAY, _book_in_force, _trade, carried_frames
 from quant_organism.defs.shared.numbers import rounded
-from quant_organism.defs.shared.partitions import hourly_partitions
+from quant_organism.defs.shared.partitions import partitioned
 from quant_organism.defs.shared.resources import (
     LakeResource,
     MarketSource,
@@ -31,10 +31,11 @@ from quant_organism.runtime.operator import PolicyFileError
 PAPER_BARS = dg.AssetKey(["runtime", "paper_bars"])
 
 
-@dg.asset(
+@partitioned(
+    dg.asset,
+    "hourly",
     key=PAPER_BARS,
     automation_condition=hourly_paper_condition(),
-    partitions_def=hourly_partitions,
     deps=[dg.AssetDep(DEPLOYED, partition_mapping=PREVIOUS_DAY)],
     check_specs=[
         dg.AssetCheckSpec(

@@ -1,31 +1,36 @@
 """Partitions: daily × coin for market data, daily (evolution date) for everything downstream, hourly for the paper
 bars. They span the data: from the first day (`QUANT_ORGANISM_START_DATE`) to where the data end, so the UI never
-calls a day the lake cannot have "missing"."""
+calls a day the lake cannot have "missing".
+
+They are built from the project's settings when the definitions load (`definitions.build_definitions`), never at
+import: a module declares a partitioned asset with `partitioned(...)`, naming which partitions it takes, and each
+load builds it on the partitions of that load's settings."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache, cached_property
+from typing import Any
 
 import dagster as dg
 import pandas as pd
 
 from quant_organism import settings
 from quant_organism.market.lake import MarketLake
+from quant_organism.settings import ProjectSettings
 
 
-def partitions_end() -> str | None:
+def partitions_end(project: ProjectSettings | None = None) -> str | None:
     """The last day of the partitions: `QUANT_ORGANISM_END_DATE` when set; for the exchange (a live source), None:
     every complete day, as its nightly ingest adds them; for the synthetic market and the files (a history that
     ends where it was ingested), the lake's last day, or None for an empty lake (a first ingest may ask any day).
     The command line moves it to the end of the days it ingests (`cli/launch.py`)."""
-    fixed = settings.partitions_end_date()
-    if fixed or settings.source_name() == "hyperliquid":
-        return fixed
-    last = MarketLake(settings.lake_dir()).last_stored_day("candles", settings.coins(), settings.interval())
+    project = project or ProjectSettings.from_environment()
+    if project.end_date or project.source == "hyperliquid":
+        return project.end_date
+    last = MarketLake(project.data_dir / "lake").last_stored_day("candles", project.coins, project.interval)
     return last.isoformat() if last else None
-
-
-def partition_settings() -> tuple[str, tuple[str, ...], str | None]:
-    """What the partitions below are built from: the first day, the coin universe and the last day."""
-    return settings.partitions_start_date(), tuple(settings.coins()), partitions_end()
 
 
 def end_after(end: str | None) -> str | None:
@@ -33,15 +38,86 @@ def end_after(end: str | None) -> str | None:
     return (pd.Timestamp(end) + pd.Timedelta(days=1)).strftime("%Y-%m-%d") if end else None
 
 
-BUILT_FOR = partition_settings()  # load_definitions compares it with the environment of its call
-START, COINS, LAST = BUILT_FOR
-END = end_after(max(LAST, START)) if LAST else None  # Dagster's exclusive end; a lake ending before the start: one day
-daily_partitions = dg.DailyPartitionsDefinition(start_date=START, end_date=END, timezone="UTC")
-hourly_partitions = dg.HourlyPartitionsDefinition(
-    start_date=f"{START}-00:00", end_date=f"{END}-00:00" if END else None, timezone="UTC"
-)
-coin_partitions = dg.StaticPartitionsDefinition(list(COINS))
-market_partitions = dg.MultiPartitionsDefinition({"date": daily_partitions, "coin": coin_partitions})
+@dataclass(frozen=True)
+class ProjectPartitions:
+    """The partitions of one load: from `start` to `last` (None: open), over `coins`."""
+
+    start: str
+    coins: tuple[str, ...]
+    last: str | None
+    project: ProjectSettings
+
+    @property
+    def end(self) -> str | None:
+        """Dagster's exclusive end; a lake ending before the start: one day."""
+        return end_after(max(self.last, self.start)) if self.last else None
+
+    @cached_property
+    def daily(self) -> dg.DailyPartitionsDefinition:
+        return dg.DailyPartitionsDefinition(start_date=self.start, end_date=self.end, timezone="UTC")
+
+    @cached_property
+    def hourly(self) -> dg.HourlyPartitionsDefinition:
+        end = f"{self.end}-00:00" if self.end else None
+        return dg.HourlyPartitionsDefinition(start_date=f"{self.start}-00:00", end_date=end, timezone="UTC")
+
+    @cached_property
+    def market(self) -> dg.MultiPartitionsDefinition:
+        return dg.MultiPartitionsDefinition({"date": self.daily, "coin": dg.StaticPartitionsDefinition(list(self.coins))})
+
+
+@cache
+def _partitions(start: str, coins: tuple[str, ...], last: str | None, project: ProjectSettings) -> ProjectPartitions:
+    return ProjectPartitions(start, coins, last, project)
+
+
+def project_partitions(project: ProjectSettings) -> ProjectPartitions:
+    """The partitions `project` spans now (one object per distinct span, so an unchanged load builds nothing new)."""
+    return _partitions(project.start_date, project.coins, partitions_end(project), project)
+
+
+def open_daily() -> dg.DailyPartitionsDefinition:
+    """Daily partitions from the first day with no end: what a condition needs to ask a day's status, without
+    reading the lake for the end on every evaluation."""
+    return dg.DailyPartitionsDefinition(start_date=settings.partitions_start_date(), timezone="UTC")
+
+
+@dataclass(frozen=True)
+class Partitioned:
+    """A definition (`dg.asset`, `dg.asset_check`) whose partitions are chosen from a load's `ProjectPartitions`."""
+
+    decorator: Callable[..., Callable]
+    choose: Callable[[ProjectPartitions], dg.PartitionsDefinition]
+    fn: Callable
+    arguments: dict[str, Any]
+
+    def build(self, parts: ProjectPartitions):
+        return self.decorator(partitions_def=self.choose(parts), **self.arguments)(self.fn)
+
+
+DECLARED: list[Partitioned] = []  # every partitioned definition the defs modules declared, in import order
+
+
+def partitioned(decorator: Callable[..., Callable], partitions: str | Callable[[ProjectPartitions], Any], **arguments: Any):
+    """Declare `fn` as `decorator(partitions_def=<the load's partitions>, **arguments)`: `partitions` names a
+    `ProjectPartitions` property (daily, hourly, market) or is a function of them."""
+    choose = partitions if callable(partitions) else (lambda parts: getattr(parts, partitions))
+
+    def declare(fn: Callable) -> Partitioned:
+        declared = Partitioned(decorator, choose, fn, arguments)
+        DECLARED.append(declared)
+        return declared
+
+    return declare
+
+
+def build_partitioned(parts: ProjectPartitions) -> dg.Definitions:
+    """Every declared partitioned definition, built on `parts`."""
+    built = [declared.build(parts) for declared in DECLARED]
+    checks = [b for b in built if isinstance(b, dg.AssetChecksDefinition)]
+    return dg.Definitions(assets=[b for b in built if b not in checks], asset_checks=checks)
+
+
 # A daily asset depends on every coin's market partition of its day.
 all_coins_of_day = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="date")
 

@@ -30,6 +30,7 @@ from quant_organism.market.sentiment import default_source as default_sentiment_
 from quant_organism.market.sources import MarketDataSource, make_source, whole_day_spans
 from quant_organism.runtime.ledger import LEDGER_FILE, PaperLedger
 from quant_organism.runtime.operator import POLICY_FILE, OperatorPolicy, UnknownNameError, load_policy, resolve_names
+from quant_organism.settings import ProjectSettings
 
 if TYPE_CHECKING:  # imported on use at run time (the budget module is only needed by runs that ask)
     from quant_organism.core.budget import RunBudget
@@ -249,7 +250,10 @@ class OperatorPolicyResource(dg.ConfigurableResource):
 
 
 def project_resources(
-    data_dir: Path | str, sentiment: "SentimentSourceResource | None" = None, **source: object
+    data_dir: Path | str,
+    sentiment: "SentimentSourceResource | None" = None,
+    cpu_hour_price: float | None = None,
+    **source: object,
 ) -> dict[str, dg.ConfigurableResource]:
     """Every resource for the data root `data_dir`; `source` overrides MarketSource's fields."""
     root = Path(data_dir)
@@ -266,28 +270,25 @@ def project_resources(
         "artifacts": ArtifactsResource(root=str(root)),
         "paper_ledger": PaperLedgerResource(path=str(root / LEDGER_FILE)),
         "operator_policy": OperatorPolicyResource(path=str(root / POLICY_FILE)),
-        "budget": RunBudgetResource(cpu_hour_price=settings.cpu_hour_price()),
+        "budget": RunBudgetResource(cpu_hour_price=settings.cpu_hour_price() if cpu_hour_price is None else cpu_hour_price),
     }
+
+
+def resources_for(project: ProjectSettings) -> dict[str, dg.ConfigurableResource]:
+    """The resources `project` names: its data root, market and sentiment sources."""
+    files_dir = str(project.files_dir) if project.files_dir else None
+    return project_resources(
+        project.data_dir,
+        sentiment=SentimentSourceResource(source=project.sentiment_source, files_dir=files_dir, base_url=project.sentiment_url),
+        cpu_hour_price=project.cpu_hour_price,
+        source=project.source,
+        seed=project.synthetic_seed,
+        files_dir=files_dir,
+        base_url=project.hyperliquid_url,
+        interval=project.interval,
+    )
 
 
 def default_resources() -> dict[str, dg.ConfigurableResource]:
     """Resources from the environment (QUANT_ORGANISM_*), as the UI and the main command use them."""
-    files_dir = settings.files_dir()
-    return project_resources(
-        settings.data_dir(),
-        sentiment=SentimentSourceResource(
-            source=settings.sentiment_source(),
-            files_dir=str(files_dir) if files_dir else None,
-            base_url=settings.sentiment_url(),
-        ),
-        source=settings.source_name(),
-        seed=settings.synthetic_seed(),
-        files_dir=str(files_dir) if files_dir else None,
-        base_url=settings.hyperliquid_url(),
-        interval=settings.interval(),
-    )
-
-
-@dg.definitions
-def resources() -> dg.Definitions:
-    return dg.Definitions(resources=default_resources())
+    return resources_for(ProjectSettings.from_environment())
