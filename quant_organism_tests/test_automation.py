@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from dagster._core.test_utils import create_run_for_test
 
-from quant_organism import automation as orch
+from quant_organism import operations as orch
 from quant_organism.catalog import StrategyStore
 from quant_organism.defs.automation import conditions, sensors
 from quant_organism.defs.automation.orphans import reap_orphaned_runs, worker_tags

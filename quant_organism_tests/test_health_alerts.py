@@ -12,8 +12,8 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from quant_organism.automation import health
-from quant_organism.automation.alerts import Alert, raise_alert, read_alerts
+from quant_organism.operations import health
+from quant_organism.operations.alerts import Alert, raise_alert, read_alerts
 
 NOW = datetime(2024, 3, 6, 12, 0, tzinfo=timezone.utc)
 

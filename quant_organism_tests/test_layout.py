@@ -27,7 +27,7 @@ DOMAIN_PACKAGES = (
     "deployment",
     "reporting",
     "research",
-    "automation",
+    "operations",
 )
 
 

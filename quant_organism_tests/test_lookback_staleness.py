@@ -7,13 +7,13 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from quant_organism.automation.lookback import populations_reading
 from quant_organism.definitions import load_definitions
 from quant_organism.defs.automation.staleness import lookback_staleness_sensor
 from quant_organism.defs.evolution.assets import LOOKBACK_EDGE_DAYS, POPULATION
 from quant_organism.defs.evolution.lookback_check import LOOKBACK_CHECK, lookback_evaluation
 from quant_organism.defs.market.assets import CANDLES, FUNDING
 from quant_organism.defs.market.regime_assets import REGIME
+from quant_organism.operations.lookback import populations_reading
 
 DAY, OTHER = "2025-07-14", "2024-01-01"  # OTHER's lookback ends before OUTSIDE and INSIDE
 READ_DAYS = 400  # the lookback population DAY read (fitted to the history): shorter than the edge's LOOKBACK_EDGE_DAYS

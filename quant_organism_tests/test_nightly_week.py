@@ -16,13 +16,13 @@ import pandas as pd
 import pytest
 
 from quant_organism import settings
-from quant_organism.automation.failures import FAILURES_FILE, read_failures
 from quant_organism.defs.deployment.assets import DEPLOYED, REPORT
 from quant_organism.defs.evolution.assets import POPULATION, STRATEGY_CONFIGS
 from quant_organism.defs.market.assets import CANDLES, FUNDING
 from quant_organism.defs.market.regime_assets import REGIME, SENTIMENT
 from quant_organism.defs.runtime.assets import PAPER
 from quant_organism.defs.validation.assets import VALIDATED
+from quant_organism.operations.failures import FAILURES_FILE, read_failures
 from quant_organism_tests.support.instance import product_instance
 from quant_organism_tests.support.month import UTC, Month
 

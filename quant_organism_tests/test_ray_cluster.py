@@ -72,9 +72,9 @@ def test_a_cluster_address_nothing_answers_at_fails_in_seconds_saying_so():
     checks the address first. Health reads the same rule."""
     import socket
 
-    from quant_organism.automation.health import ray_component
     from quant_organism.evolution.executors.ray_address import endpoint, unreachable
     from quant_organism.evolution.executors.runners import RayUnreachableError, ray_session
+    from quant_organism.operations.health import ray_component
 
     assert endpoint("10.0.0.5") == ("10.0.0.5", 6379) and endpoint("ray://head") == ("head", 10001)
     assert endpoint("head:7000") == ("head", 7000) and endpoint("auto") is None and endpoint(None) is None

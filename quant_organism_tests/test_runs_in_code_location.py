@@ -8,7 +8,7 @@ import os
 import dagster as dg
 import pytest
 
-from quant_organism.automation.job_names import INGEST_JOB
+from quant_organism.operations.job_names import INGEST_JOB
 
 
 @pytest.fixture

@@ -34,9 +34,6 @@ import pandas as pd
 import pytest
 
 from quant_organism import settings
-from quant_organism.automation.alerts import read_alerts
-from quant_organism.automation.failures import FAILURES_FILE, read_failures
-from quant_organism.automation.health import history, record
 from quant_organism.catalog.manifest import DEPLOYMENTS_DIR, load_current_deployment
 from quant_organism.catalog.store import STORE_DIR, StrategyStore
 from quant_organism.defs.automation.health_asset import check_health
@@ -50,6 +47,9 @@ from quant_organism.market.lake import MarketLake
 from quant_organism.market.resilience import RetryPolicy
 from quant_organism.market.sources import hyperliquid as hyperliquid_source
 from quant_organism.market.sources.synthetic import SyntheticSource
+from quant_organism.operations.alerts import read_alerts
+from quant_organism.operations.failures import FAILURES_FILE, read_failures
+from quant_organism.operations.health import history, record
 from quant_organism.runtime.ledger import LEDGER_FILE, PaperLedger
 from quant_organism.runtime.operator import POLICY_FILE
 from quant_organism_tests.support.hl_replay_server import Fault, HyperliquidReplayServer

@@ -80,8 +80,8 @@ def run_dagster(days: int, start: str, root: Path) -> dict:
     and a materialisation event per partition and asset, and the check evaluations)."""
     import dagster as dg
 
-    from quant_organism.automation.job_names import INGEST_JOB
     from quant_organism.definitions import load_definitions
+    from quant_organism.operations.job_names import INGEST_JOB
 
     defs = load_definitions()
     from quant_organism.cli.launch import RANGE_END_TAG, RANGE_START_TAG

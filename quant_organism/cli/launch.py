@@ -23,11 +23,11 @@ import pandas as pd
 from pydantic import ValidationError
 
 from quant_organism import settings
-from quant_organism.automation.job_names import EVOLVE_JOBS_BY_PRESET, INGEST_JOB, MEMORY_JOB, PAPER_JOB, REGIME_JOB
 from quant_organism.cli import code_location
 from quant_organism.core.durable import replace_text
 from quant_organism.defs.automation.orphans import worker_tags
 from quant_organism.defs.shared.upstream import CLOSED_AT_WEEKENDS, WHY_QUERY, weekend_days_only
+from quant_organism.operations.job_names import EVOLVE_JOBS_BY_PRESET, INGEST_JOB, MEMORY_JOB, PAPER_JOB, REGIME_JOB
 
 log = logging.getLogger("quant_organism")
 

@@ -7,14 +7,14 @@ from datetime import datetime, timezone
 import dagster as dg
 
 from quant_organism import settings
-from quant_organism.automation import health
-from quant_organism.automation.alerts import read_alerts
 from quant_organism.catalog.config import LIVE_STATUSES
 from quant_organism.catalog.manifest import load_current_deployment
 from quant_organism.catalog.store import STORE_DIR, StrategyStore
 from quant_organism.cli.launch import persistent_instance
 from quant_organism.defs.automation.health_asset import check_health
 from quant_organism.market.lake import MarketLake
+from quant_organism.operations import health
+from quant_organism.operations.alerts import read_alerts
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:

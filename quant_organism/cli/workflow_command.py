@@ -24,7 +24,7 @@ from quant_organism.evolution.evolution_config import load_preset
 from quant_organism.evolution.workflow_spec import WorkflowError, WorkflowSpec, load_workflow, resolve_workflow
 from quant_organism.research.workflow import WorkflowStore
 
-JOBS_MODULE = "quant_organism.defs.workflows.workflow_jobs"
+JOBS_MODULE = "quant_organism.defs.jobs.workflow_jobs"
 
 
 def reconstructable_workflow_job(path: Path):

@@ -27,13 +27,13 @@ import dagster as dg
 from dagster._core.definitions.automation_tick_evaluation_context import build_run_requests
 from dagster._core.storage.tags import AUTO_RETRY_RUN_ID_TAG
 
-from quant_organism.automation.job_names import INGEST_JOB, REGIME_JOB
 from quant_organism.defs.automation import sensors
 from quant_organism.defs.automation.conditions import automation_sensor
 from quant_organism.defs.automation.health_asset import HEALTH
 from quant_organism.defs.runtime.intraday import PAPER_BARS
 from quant_organism.defs.shared import resources as shared_resources
 from quant_organism.defs.shared.resources import SentimentSourceResource, project_resources
+from quant_organism.operations.job_names import INGEST_JOB, REGIME_JOB
 
 UTC = timezone.utc
 ORIGIN_TAG = "quant_organism/sim_origin"  # who launched the run: the automation, a retry, a person

@@ -27,7 +27,7 @@ from datetime import timedelta
 import dagster as dg
 import pandas as pd
 
-from quant_organism import automation as orch
+from quant_organism import operations as orch
 from quant_organism import settings
 from quant_organism.catalog.config import LIVE_STATUSES
 from quant_organism.catalog.store import STORE_DIR, StrategyStore

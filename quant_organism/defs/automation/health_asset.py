@@ -12,8 +12,6 @@ import dagster as dg
 import pandas as pd
 
 from quant_organism import settings
-from quant_organism.automation import health
-from quant_organism.automation.failures import FAILURES_FILE, read_failures
 from quant_organism.catalog.config import LIVE_STATUSES
 from quant_organism.catalog.store import STORE_DIR, StrategyStore
 from quant_organism.defs.automation.conditions import health_condition
@@ -23,6 +21,8 @@ from quant_organism.defs.runtime.assets import PAPER
 from quant_organism.defs.shared.numbers import rounded
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, files_last_days
 from quant_organism.market.lake import MarketLake
+from quant_organism.operations import health
+from quant_organism.operations.failures import FAILURES_FILE, read_failures
 from quant_organism.reporting.plots import health_history, markdown_image
 from quant_organism.runtime.ledger import LEDGER_FILE, PaperLedger
 

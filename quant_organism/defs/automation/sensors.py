@@ -18,15 +18,15 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from quant_organism import automation as orch
+from quant_organism import operations as orch
 from quant_organism import settings
-from quant_organism.automation.job_names import EVOLVE_JOBS_BY_PRESET
 from quant_organism.catalog.config import LIVE_STATUSES
 from quant_organism.catalog.store import StoreLockedError
 from quant_organism.defs.automation.conditions import RETRY_TAGS, automation_status, complete_days
 from quant_organism.defs.automation.orphans import reap_orphaned_runs
 from quant_organism.defs.shared.keys import POPULATION
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, StrategyStoreResource
+from quant_organism.operations.job_names import EVOLVE_JOBS_BY_PRESET
 
 TRIGGER_TAG = "quant_organism/trigger"
 DEFAULT_LOOKBACK_DAYS = 14  # days the decay sensor looks back for the latest complete day

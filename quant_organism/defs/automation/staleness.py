@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import dagster as dg
 
-from quant_organism.automation.lookback import populations_reading
 from quant_organism.defs.automation.conditions import automation_status
 from quant_organism.defs.evolution.assets import LOOKBACK_EDGE_DAYS, POPULATION
 from quant_organism.defs.evolution.lookback_check import LOOKBACK_INPUTS, input_day, lookback_evaluation, lookback_window
+from quant_organism.operations.lookback import populations_reading
 
 
 def make_lookback_staleness_sensor(minimum_interval_seconds: int = 300, name: str = "lookback_staleness_sensor"):

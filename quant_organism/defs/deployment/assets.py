@@ -292,7 +292,7 @@ def evolution_report(
 ) -> dg.MaterializeResult:
     """The run's report: strategies generated, validated and deployed, per-phase timings and success rates, and the
     deployed set against buy-and-hold on the validation windows."""
-    from quant_organism.automation import read_failures
+    from quant_organism.operations import read_failures
 
     cpu_started = time.process_time()
     day = context.partition_key

@@ -7,7 +7,6 @@ import dagster as dg
 from pydantic import Field
 
 from quant_organism import settings
-from quant_organism.automation.job_names import EVOLVE_JOBS_BY_PRESET
 from quant_organism.core import artifacts as artifact_files
 from quant_organism.core.budget import CostLimitExceeded, check_cost, cost_usd, estimate_cpu_seconds, planned_evaluations
 from quant_organism.core.faults import fault_point
@@ -32,6 +31,7 @@ from quant_organism.evolution.evolve import run_evolution
 from quant_organism.evolution.executors.choice import workers as executor_workers
 from quant_organism.evolution.result import TooManyFailedIslands, select_candidates, to_strategy_configs
 from quant_organism.market.frames import load_market_frames
+from quant_organism.operations.job_names import EVOLVE_JOBS_BY_PRESET
 from quant_organism.reporting.memory import run_row, tag_phase
 from quant_organism.reporting.plots import fitness_over_generations, markdown_image
 

@@ -2,7 +2,6 @@
 
 import dagster as dg
 
-from quant_organism.automation.job_names import EVOLVE_FULL_JOB, EVOLVE_JOB, INGEST_JOB, MEMORY_JOB, PAPER_JOB, REGIME_JOB
 from quant_organism.defs.deployment.assets import DEPLOYED, REPORT
 from quant_organism.defs.evolution.assets import POPULATION, STRATEGY_CONFIGS, EvolutionRunConfig
 from quant_organism.defs.market.assets import CANDLES, FUNDING
@@ -12,6 +11,7 @@ from quant_organism.defs.runtime.assets import PAPER
 from quant_organism.defs.validation.assets import VALIDATED
 from quant_organism.defs.validation.documented_tier import DOCUMENTED
 from quant_organism.defs.validation.portfolio_search_asset import PORTFOLIO
+from quant_organism.operations.job_names import EVOLVE_FULL_JOB, EVOLVE_JOB, INGEST_JOB, MEMORY_JOB, PAPER_JOB, REGIME_JOB
 
 ingest_job = dg.define_asset_job(
     INGEST_JOB,

@@ -11,7 +11,6 @@ import dagster as dg
 import pandas as pd
 
 from quant_organism import settings
-from quant_organism.automation.job_names import PAPER_BARS_JOB
 from quant_organism.defs.automation.conditions import hourly_paper_condition, traded_coins
 from quant_organism.defs.deployment.assets import DEPLOYED
 from quant_organism.defs.runtime.assets import PARITY_CHECK, PREVIOUS_DAY, _book_in_force, _trade, carried_frames
@@ -26,6 +25,7 @@ from quant_organism.defs.shared.resources import (
 )
 from quant_organism.market.frames import extend_with_source
 from quant_organism.market.schema import interval_delta
+from quant_organism.operations.job_names import PAPER_BARS_JOB
 from quant_organism.runtime.operator import PolicyFileError
 
 PAPER_BARS = dg.AssetKey(["runtime", "paper_bars"])

@@ -18,7 +18,6 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from quant_organism import settings
-from quant_organism.automation import FAILURES_FILE
 from quant_organism.catalog.store import STORE_DIR, StrategyStore
 from quant_organism.core import artifacts
 from quant_organism.evolution import run_store
@@ -28,6 +27,7 @@ from quant_organism.market.lake import MarketLake
 from quant_organism.market.sentiment import SentimentSource
 from quant_organism.market.sentiment import default_source as default_sentiment_source
 from quant_organism.market.sources import MarketDataSource, make_source, whole_day_spans
+from quant_organism.operations import FAILURES_FILE
 from quant_organism.runtime.ledger import LEDGER_FILE, PaperLedger
 from quant_organism.runtime.operator import POLICY_FILE, OperatorPolicy, UnknownNameError, load_policy, resolve_names
 from quant_organism.settings import ProjectSettings
@@ -158,7 +158,7 @@ class ArtifactsResource(dg.ConfigurableResource):
     def alert(self, kind: str, message: str, details: dict | None = None) -> dict:
         """Append an alert to the log under the data root and POST it to the configured webhook
         (`QUANT_ORGANISM_ALERT_WEBHOOK`); a failing webhook never fails the caller."""
-        from quant_organism.automation.alerts import Alert, raise_alert
+        from quant_organism.operations.alerts import Alert, raise_alert
 
         return raise_alert(Alert(kind, message, dict(details or {})), Path(self.root), settings.alert_webhook_url())
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from quant_organism.automation.days import check_day
 from quant_organism.core.timeutil import utc
+from quant_organism.operations.days import check_day
 
 
 class CursorError(ValueError):

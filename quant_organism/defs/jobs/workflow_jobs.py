@@ -20,7 +20,6 @@ import pandas as pd
 from pydantic import Field
 
 from quant_organism import settings
-from quant_organism.automation.job_names import WORKFLOW_JOB
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource, correlation_id
 from quant_organism.defs.shared.upstream import missing_upstream, uncovered_days
 from quant_organism.evolution.workflow_spec import (
@@ -32,6 +31,7 @@ from quant_organism.evolution.workflow_spec import (
     resolve_workflow,
 )
 from quant_organism.market.frames import load_market_frames
+from quant_organism.operations.job_names import WORKFLOW_JOB
 from quant_organism.research.workflow import PhaseResult, WorkflowStore, run_phase, workflow_windows
 
 

@@ -3,8 +3,9 @@ which days are complete and hold enough history (days.py), what the decay sensor
 decay calls for a re-evolution (decay_trigger.py), the failed-run log (failures.py) and the job names (job_names.py).
 """
 
-from quant_organism.automation.cursors import CursorError, DecayCursor
-from quant_organism.automation.days import (
+from quant_organism.core.timeutil import utc
+from quant_organism.operations.cursors import CursorError, DecayCursor
+from quant_organism.operations.days import (
     DECAY,
     QualityLookup,
     check_day,
@@ -14,7 +15,7 @@ from quant_organism.automation.days import (
     previous_day,
     short_history,
 )
-from quant_organism.automation.decay_trigger import (
+from quant_organism.operations.decay_trigger import (
     DecayDecision,
     DecayTrigger,
     PaperRecord,
@@ -22,8 +23,7 @@ from quant_organism.automation.decay_trigger import (
     decide_decay,
     set_paper_sharpe,
 )
-from quant_organism.automation.failures import FAILURE_FIELDS, FAILURES_FILE, read_failures, record_failure
-from quant_organism.core.timeutil import utc
+from quant_organism.operations.failures import FAILURE_FIELDS, FAILURES_FILE, read_failures, record_failure
 
 __all__ = [
     "DECAY",

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from quant_organism.automation.cursors import DecayCursor
-from quant_organism.automation.days import check_day
 from quant_organism.catalog.config import is_live
 from quant_organism.core.timeutil import utc
+from quant_organism.operations.cursors import DecayCursor
+from quant_organism.operations.days import check_day
 from quant_organism.runtime.decay import DecayRules
 
 

@@ -1,1 +1,0 @@
-"""Dagster layer: research workflows as jobs."""
