@@ -14,8 +14,8 @@ from quant_organism.backtest import WORST_OBJECTIVES, FitnessConfig, evaluate_po
 from quant_organism.backtest.objectives import OBJECTIVE_COLUMNS
 from quant_organism.catalog import DeploymentStatus, StrategyStore
 from quant_organism.evolution import (
-    BatchTask,
     EvolutionConfig,
+    IslandTask,
     TooManyFailedIslands,
     WindowLeakError,
     evaluate_universe,
@@ -379,7 +379,7 @@ def test_a_leak_guard_error_in_an_island_fails_the_run_and_is_never_absorbed(mar
 
     windows = evolution_windows(EVOLUTION_DAY, config.lookback_days, config.split)
     leaky = {coin: frame[frame.index < windows.out_of_sample.end] for coin, frame in market.items()}  # past train
-    task = BatchTask(0, config.batch_size, config, windows.train, windows.validation, None, ())
+    task = IslandTask(0, config.batch_size, config, windows.train, windows.validation, None, ())
     outcome = execute_batch(task, prepare_frames(leaky))
     assert outcome.status == "leak" and outcome.error.startswith("WindowLeakError")
 
@@ -390,7 +390,7 @@ def test_an_island_proves_its_frames_again_once_they_are_other_bars(market):
     config = small_config(total_strategies=4)
     windows = evolution_windows(EVOLUTION_DAY, config.lookback_days, config.split)
     frames = {coin: frame.copy() for coin, frame in slice_frames(prepare_frames(market), windows.train).items()}
-    island = Island(BatchTask(0, config.batch_size, config, windows.train, windows.validation, None, ()), frames)
+    island = Island(IslandTask(0, config.batch_size, config, windows.train, windows.validation, None, ()), frames)
     assert island.begin()  # it proved its frames
     leaky = prepare_frames({coin: f[f.index < windows.out_of_sample.end] for coin, f in market.items()})
     coin = next(iter(frames))
@@ -423,7 +423,7 @@ def test_a_generations_median_is_numpys_to_the_bit(n):
 def _train_tasks(market, config):
     windows = evolution_windows(EVOLUTION_DAY, config.lookback_days, config.split)
     frames = slice_frames(prepare_frames(market), windows.train)
-    tasks = [BatchTask(b, config.batch_size, config, windows.train, windows.validation) for b in range(config.n_batches)]
+    tasks = [IslandTask(b, config.batch_size, config, windows.train, windows.validation) for b in range(config.n_batches)]
     return tasks, frames
 
 
@@ -590,7 +590,7 @@ def test_gangs_give_every_worker_islands_and_never_exceed_the_lockstep_size():
     from quant_organism.evolution.executors.runners import gangs
 
     config = small_config(total_strategies=40, lockstep_islands=4)  # 10 islands
-    tasks = [BatchTask(b, config.batch_size, config, None) for b in range(config.n_batches)]
+    tasks = [IslandTask(b, config.batch_size, config, None) for b in range(config.n_batches)]
 
     def numbers(groups):
         return [[t.batch for t in g] for g in groups]

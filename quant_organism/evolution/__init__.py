@@ -23,13 +23,13 @@ from quant_organism.evolution.evolution_config import EvolutionConfig, load_pres
 from quant_organism.evolution.evolve import run_evolution
 from quant_organism.evolution.executors.runners import ray_session, warm_up
 from quant_organism.evolution.fitness import evaluate_universe
-from quant_organism.evolution.island import BatchOutcome, BatchTask, execute_batch, execute_gang
+from quant_organism.evolution.island import IslandOutcome, IslandTask, execute_batch, execute_gang
 from quant_organism.evolution.result import EvolutionResult, Finalist, TooManyFailedIslands, genes_from_row, to_strategy_configs
 from quant_organism.evolution.traded_frames import join_funding, market_frames, prepare_frames
 
 __all__ = [
-    "BatchOutcome",
-    "BatchTask",
+    "IslandOutcome",
+    "IslandTask",
     "Finalist",
     "EvolutionConfig",
     "EvolutionResult",

@@ -24,7 +24,7 @@ from quant_organism.evolution.evolution_config import EvolutionConfig, date_seed
 from quant_organism.evolution.executors.choice import with_executor_chosen
 from quant_organism.evolution.executors.choice import workers as executor_workers
 from quant_organism.evolution.executors.runners import EXECUTORS
-from quant_organism.evolution.island import STATUS_LEAK, BatchHook, BatchOutcome, BatchTask, Evaluator
+from quant_organism.evolution.island import STATUS_LEAK, Evaluator, IslandHook, IslandOutcome, IslandTask
 from quant_organism.evolution.result import (
     BATCH_COLUMNS,
     GENERATION_COLUMNS,
@@ -46,9 +46,9 @@ def run_evolution(
     *,
     evolution_date: date | str | None = None,
     evaluator: Evaluator | None = None,
-    batch_hook: BatchHook | None = None,
+    batch_hook: IslandHook | None = None,
     deadline: float | None = None,
-    seeds: Sequence[SeedGenes] = (),
+    inherited: Sequence[SeedGenes] = (),
 ) -> EvolutionResult:
     """Evolve `config.n_batches` islands on the train window of `evolution_date` and collect them.
 
@@ -58,7 +58,7 @@ def run_evolution(
     `batch_hook(batch)` runs in the worker before each batch: both must be picklable for the
     process and Ray executors (module-level functions or instances of module-level classes).
     `deadline` (epoch seconds, the run's evolution budget) stops islands cleanly between generations; an
-    island not started by then evaluates nothing (status `budget`). `seeds`: inherited winners that every
+    island not started by then evaluates nothing (status `budget`). `inherited`: inherited winners that every
     island starts from (at most half of it; the rest is random), as a workflow's `inherit_best_from` asks.
 
     Raises `WindowLeakError` when any island's leak guard fired, and `TooManyFailedIslands` when more than
@@ -78,15 +78,15 @@ def run_evolution(
     train = slice_frames(frames, windows.train, ragged=True)  # a coin listed late in the train window trains nothing
     guard_train_frames(train, windows.train, windows.validation)
     train_bars = {coin: len(frame) for coin, frame in train.items()}
-    seeds = tuple(seeds)
+    inherited = tuple(inherited)
     tasks = [
-        BatchTask(b, config.batch_size, config, windows.train, windows.validation, deadline, seeds)
+        IslandTask(b, config.batch_size, config, windows.train, windows.validation, deadline, inherited)
         for b in range(config.n_batches)
     ]
     workers = executor_workers(config)
 
-    _announce(emit, config, executor_reason, len(tasks), workers, train_bars, windows, deadline, len(seeds))
-    outcomes: dict[int, BatchOutcome] = {}
+    _announce(emit, config, executor_reason, len(tasks), workers, train_bars, windows, deadline, len(inherited))
+    outcomes: dict[int, IslandOutcome] = {}
     on_outcome = _reporter(emit, outcomes, len(tasks))
 
     run = EXECUTORS[config.executor]
@@ -96,7 +96,7 @@ def run_evolution(
         info = run(tasks, train, on_outcome, workers, evaluator, batch_hook)
     missing = [t.batch for t in tasks if t.batch not in outcomes]
     for batch in missing:  # defensive: an executor bug must show up as a failed batch, not vanish
-        on_outcome(BatchOutcome.failed(batch, "executor returned no outcome for this batch"))
+        on_outcome(IslandOutcome.failed(batch, "executor returned no outcome for this batch"))
 
     ordered = [outcomes[t.batch] for t in tasks]
     result = EvolutionResult(
@@ -131,20 +131,20 @@ def run_evolution(
     return result
 
 
-def _announce(emit, config, executor_reason, batches, workers, train_bars, windows, deadline, seeds) -> None:
+def _announce(emit, config, executor_reason, batches, workers, train_bars, windows, deadline, inherited) -> None:
     """The run's start, as a progress event and a log line."""
     emit({"event": "run_started", "executor": config.executor, "executor_reason": executor_reason, "batches": batches,
           "batch_size": config.batch_size, "generations": config.generations, "workers": workers,
           "coins": list(train_bars), "train_bars": train_bars, "windows": windows.as_dict(), "deadline": deadline,
-          "seeds": seeds})  # fmt: skip
+          "inherited": inherited})  # fmt: skip
     log.info("evolution %s (%s): %d batches x %d x %d generations on %s, train %s .. %s", config.executor, executor_reason,
              batches, config.batch_size, config.generations, list(train_bars), windows.train.start, windows.train.end)  # fmt: skip
 
 
-def _reporter(emit, outcomes: dict[int, BatchOutcome], total: int):
+def _reporter(emit, outcomes: dict[int, IslandOutcome], total: int):
     """What the executors call with each island's outcome: kept, its generations and its end reported."""
 
-    def on_outcome(outcome: BatchOutcome) -> None:
+    def on_outcome(outcome: IslandOutcome) -> None:
         outcomes[outcome.batch] = outcome
         for stats in outcome.generations.to_dict("records"):
             emit({"event": "generation", **stats})
@@ -159,7 +159,7 @@ def _reporter(emit, outcomes: dict[int, BatchOutcome], total: int):
     return on_outcome
 
 
-def _batches_frame(ordered: list[BatchOutcome]) -> pd.DataFrame:
+def _batches_frame(ordered: list[IslandOutcome]) -> pd.DataFrame:
     """One row per island: its status, time, evaluations, error and where it ran."""
     return pd.DataFrame([{f: getattr(o, f) for f in BATCH_COLUMNS} for o in ordered], columns=list(BATCH_COLUMNS))
 

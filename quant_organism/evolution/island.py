@@ -42,8 +42,8 @@ from quant_organism.strategies.genes import SeedGenes, SeedType, evolved_name, g
 
 Evaluator = Callable[[Mapping[str, pd.DataFrame], Sequence[SeedGenes], FitnessConfig], pd.DataFrame]
 """(train frames, distinct genomes, fitness config) -> one row per genome with `obj_*`, valid, score."""
-BatchHook = Callable[[int], None]
-"""Called with the batch index in the worker before the batch starts (fault injection, tracing)."""
+IslandHook = Callable[[int], None]
+"""Called with the island's index in the worker before the island starts (fault injection, tracing)."""
 
 STATUS_OK, STATUS_FAILED, STATUS_TIMEOUT, STATUS_BUDGET = "ok", "failed", "timeout", "budget"
 """`budget`: stopped cleanly at the run's evolution deadline; what it evaluated is kept and valid."""
@@ -79,20 +79,20 @@ class Individual:
 
 
 @dataclass(frozen=True)
-class BatchTask:
+class IslandTask:
     """What a worker needs besides the frames: which island, how big, the config and the windows."""
 
-    batch: int
+    batch: int  # the island's index; stored runs and presets keep the older name (`batch`, `batch_size`)
     size: int
     config: EvolutionConfig
     train: Window
     validation: tuple[Window, ...] = ()
     deadline: float | None = None  # epoch seconds: the run's evolution budget ends here (core/budget.py)
-    seeds: tuple[SeedGenes, ...] = ()  # inherited winners placed in generation 0 (workflows)
+    inherited: tuple[SeedGenes, ...] = ()  # winners of an earlier phase placed in generation 0 (workflows)
 
 
 @dataclass
-class BatchOutcome:
+class IslandOutcome:
     """A finished (or failed / timed-out) island: its evaluated individuals and per-generation stats."""
 
     batch: int
@@ -108,7 +108,7 @@ class BatchOutcome:
     moves: int = 0  # how many times it went on in another worker (work stealing, `stealing.py`)
 
     @classmethod
-    def failed(cls, batch: int, error: str, wall_s: float = 0.0, status: str = STATUS_FAILED) -> BatchOutcome:
+    def failed(cls, batch: int, error: str, wall_s: float = 0.0, status: str = STATUS_FAILED) -> IslandOutcome:
         return cls(batch=batch, status=status, error=error, wall_s=wall_s, evaluations=0, pid=os.getpid())
 
 
@@ -121,7 +121,7 @@ class Island:
     records, its population and its own clock (the seconds it has run, wherever it ran); the frames stay behind
     and the receiving worker attaches its own (`attach`)."""
 
-    def __init__(self, task: BatchTask, frames: Mapping[str, pd.DataFrame], clock_scale: int = 1) -> None:
+    def __init__(self, task: IslandTask, frames: Mapping[str, pd.DataFrame], clock_scale: int = 1) -> None:
         self.task = task
         self.clock_scale = clock_scale  # islands in lockstep share the clock: k of them get k islands' time
         self.config = task.config
@@ -142,7 +142,7 @@ class Island:
         self.waiting: list[Individual] = []  # the generation's individuals, evaluated once `request` is answered
         self.fresh: list[Individual] = []  # those of them not seen before, each once: what `request` asks for
         self.request: list[SeedGenes] | None = None
-        self.outcome: BatchOutcome | None = None
+        self.outcome: IslandOutcome | None = None
         self.moves = 0  # how many times it went on in another worker
         self.evaluate_s = 0.0
         self.cpu_s = 0.0
@@ -248,7 +248,7 @@ class Island:
         frame = pd.DataFrame.from_records(self.records)
         if len(frame):
             frame["final"] = frame["genes_hash"].isin(final)
-        self.outcome = BatchOutcome(
+        self.outcome = IslandOutcome(
             batch=self.task.batch,
             status=status,
             error=error,
@@ -265,7 +265,7 @@ class Island:
         """Inherited winners first (at most half the island, in their order), then random genomes of the mix."""
         out: list[Individual] = []
         seen: set[str] = set()
-        for genes in self.task.seeds[: self.task.size // 2]:
+        for genes in self.task.inherited[: self.task.size // 2]:
             genes = self._restricted(genes.model_copy(update={"generation": 0}))
             digest = genes.genes_hash()
             if digest not in seen:
@@ -438,11 +438,11 @@ def _survivors(pool: list[Individual], k: int) -> list[Individual]:
 
 
 def execute_batch(
-    task: BatchTask,
+    task: IslandTask,
     frames: Mapping[str, pd.DataFrame],
     evaluator: Evaluator | None = None,
-    hook: BatchHook | None = None,
-) -> BatchOutcome:
+    hook: IslandHook | None = None,
+) -> IslandOutcome:
     """Run one island and never raise: an exception becomes a `failed` outcome with its traceback."""
     return execute_gang([task], frames, evaluator, hook)[0]
 
@@ -463,12 +463,12 @@ class Exchange(Protocol):
 
 
 def execute_gang(
-    tasks: Sequence[BatchTask],
+    tasks: Sequence[IslandTask],
     frames: Mapping[str, pd.DataFrame],
     evaluator: Evaluator | None = None,
-    hook: BatchHook | None = None,
+    hook: IslandHook | None = None,
     exchange: Exchange | None = None,
-) -> list[BatchOutcome]:
+) -> list[IslandOutcome]:
     """Run islands in lockstep and never raise: each generation, one evaluator call scores the new genomes of
     all of them (a genome two islands bred is scored once). An island's result is the one it has alone,
     since a genome's row never depends on the others in the call; what lockstep saves is the per-call cost
@@ -496,20 +496,20 @@ def _heap_frozen() -> Iterator[None]:
 
 
 def _execute_gang(
-    tasks: Sequence[BatchTask],
+    tasks: Sequence[IslandTask],
     frames: Mapping[str, pd.DataFrame],
     evaluator: Evaluator,
-    hook: BatchHook | None,
+    hook: IslandHook | None,
     exchange: Exchange | None,
-) -> list[BatchOutcome]:
-    outcomes: dict[int, BatchOutcome] = {}
+) -> list[IslandOutcome]:
+    outcomes: dict[int, IslandOutcome] = {}
     live: dict[int, Island] = {}
     order = dict.fromkeys(task.batch for task in tasks)  # the gang's, then the adopted (a gang may adopt its own)
     cpu_mark = time.process_time()
     for task in tasks:
         if task.deadline is not None and time.time() > task.deadline:
             message = f"batch {task.batch} not started: the run's evolution budget had ended"
-            outcomes[task.batch] = BatchOutcome(task.batch, STATUS_BUDGET, message, 0.0, 0, pid=os.getpid())
+            outcomes[task.batch] = IslandOutcome(task.batch, STATUS_BUDGET, message, 0.0, 0, pid=os.getpid())
             continue
         island = None
         try:
@@ -539,7 +539,7 @@ def _run_rounds(
     live: dict[int, Island],
     frames: Mapping[str, pd.DataFrame],
     evaluator: Evaluator,
-    outcomes: dict[int, BatchOutcome],
+    outcomes: dict[int, IslandOutcome],
     exchange: Exchange | None,
     cpu_mark: float,
 ) -> None:
@@ -610,9 +610,9 @@ def _evaluate_together(
     return answers
 
 
-def _failure(batch: int, exc: Exception, island: Island | None) -> BatchOutcome:
+def _failure(batch: int, exc: Exception, island: Island | None) -> IslandOutcome:
     wall_s = island.elapsed() if island is not None else 0.0
     if isinstance(exc, WindowLeakError):  # carried back as a status: executors in other processes cannot re-raise it
-        return BatchOutcome.failed(batch, f"{type(exc).__name__}: {exc}", wall_s, STATUS_LEAK)
+        return IslandOutcome.failed(batch, f"{type(exc).__name__}: {exc}", wall_s, STATUS_LEAK)
     detail = "".join(traceback.format_exception(exc)[-3:]).strip()
-    return BatchOutcome.failed(batch, f"{type(exc).__name__}: {exc}\n{detail}", wall_s)
+    return IslandOutcome.failed(batch, f"{type(exc).__name__}: {exc}\n{detail}", wall_s)

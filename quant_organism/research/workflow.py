@@ -139,7 +139,7 @@ def run_phase(
 
 def _optimize(spec, phase, day, frames, seeds, on_progress):
     config = load_preset(spec.preset, **evolution_overrides(spec, phase, tuple(g.seed_type for g in seeds)))
-    evolved = run_evolution(frames, config, on_progress, evolution_date=day, seeds=seeds)
+    evolved = run_evolution(frames, config, on_progress, evolution_date=day, inherited=seeds)
     column = OBJECTIVE_COLUMN[config.objective]
     best = evolved.best(phase.optimization.keep_best, by=column)
     winners = [c.genes for c in best]

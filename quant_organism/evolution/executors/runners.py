@@ -48,12 +48,12 @@ from quant_organism.evolution.executors.heap import keep_freed_blocks
 from quant_organism.evolution.executors.ray_address import unreachable
 from quant_organism.evolution.executors.steal_board import BoardActor
 from quant_organism.evolution.executors.stealing import RayExchange
-from quant_organism.evolution.island import STATUS_TIMEOUT, BatchHook, BatchOutcome, BatchTask, Evaluator, execute_gang
+from quant_organism.evolution.island import STATUS_TIMEOUT, Evaluator, IslandHook, IslandOutcome, IslandTask, execute_gang
 from quant_organism.strategies import rule_tree
 from quant_organism.strategies.genes import SeedGenes, SeedType, random_values
 
 log = logging.getLogger(__name__)
-OnOutcome = Callable[[BatchOutcome], None]
+OnOutcome = Callable[[IslandOutcome], None]
 RAY_WORKER_REGISTER_TIMEOUT_S = 300
 RAY_OBJECT_STORE_BYTES = 200 * 1024**2
 
@@ -114,7 +114,7 @@ def _warm_tree(rng: np.random.Generator | None) -> SeedGenes:
     return SeedGenes(seed_id=f"warm_tree_{'random' if rng else 'default'}", seed_type=SeedType.RULE_TREE, rule=json.dumps(rule))
 
 
-def _seed_types(tasks: Sequence[BatchTask]) -> list[SeedType]:
+def _seed_types(tasks: Sequence[IslandTask]) -> list[SeedType]:
     return [s for s, _ in tasks[0].config.seed_type_weights()] if tasks else []
 
 
@@ -123,10 +123,10 @@ def hard_limit(config: EvolutionConfig, gang_size: int = 1) -> float | None:
     return config.batch_timeout_s * gang_size + config.batch_timeout_grace_s if config.batch_timeout_s else None
 
 
-Gang = tuple[BatchTask, ...]
+Gang = tuple[IslandTask, ...]
 
 
-def gangs(tasks: Sequence[BatchTask], slots: int) -> list[Gang]:
+def gangs(tasks: Sequence[IslandTask], slots: int) -> list[Gang]:
     """The tasks in lockstep groups of at most `lockstep_islands`, and in no fewer groups than `slots`, so that
     every worker gets one. Groups interleave (0, 2, 4, ... and 1, 3, 5, ...): on the full preset on Ray the two
     gangs ended 0.02-0.07 s apart in six runs, consecutive ones 0.1-0.5 s apart in five (a gang's end is the
@@ -152,11 +152,11 @@ def _names(gang: Gang) -> str:
 
 # --- serial --------------------------------------------------------------------------------------
 def run_serial(
-    tasks: Sequence[BatchTask],
+    tasks: Sequence[IslandTask],
     frames: Mapping[str, pd.DataFrame],
     on_outcome: OnOutcome,
     evaluator: Evaluator | None = None,
-    hook: BatchHook | None = None,
+    hook: IslandHook | None = None,
 ) -> dict[str, Any]:
     warm_up(_seed_types(tasks))
     for gang in gangs(tasks, 1):
@@ -181,10 +181,10 @@ def _process_init(frames_path: str, evaluator, hook, seed_types) -> None:
         _worker_state["error"] = f"worker start-up failed: {type(exc).__name__}: {exc}"
 
 
-def _process_gang(gang: Gang) -> list[BatchOutcome]:
+def _process_gang(gang: Gang) -> list[IslandOutcome]:
     state = _worker_state
     if state.get("error"):
-        return [BatchOutcome.failed(task.batch, state["error"]) for task in gang]
+        return [IslandOutcome.failed(task.batch, state["error"]) for task in gang]
     return execute_gang(gang, state["frames"], state["evaluator"], state["hook"])
 
 
@@ -199,12 +199,12 @@ def _kill_pool(pool: ProcessPoolExecutor) -> None:
 
 
 def run_process(
-    tasks: Sequence[BatchTask],
+    tasks: Sequence[IslandTask],
     frames: Mapping[str, pd.DataFrame],
     on_outcome: OnOutcome,
     workers: int,
     evaluator: Evaluator | None = None,
-    hook: BatchHook | None = None,
+    hook: IslandHook | None = None,
 ) -> dict[str, Any]:
     """Batches on a spawn-context ProcessPoolExecutor. A worker that dies breaks the whole pool, so the
     batches then in flight are re-run on a fresh pool, up to `max_retries` times each.
@@ -255,7 +255,7 @@ def _run_on_pools(tasks, frames_path, on_outcome, workers, evaluator, hook) -> N
                     queue.retry_or_fail(gang, on_outcome, time.monotonic() - t0, shared)
                 except Exception as exc:  # noqa: BLE001 - e.g. an outcome that could not be pickled back
                     for task in gang:
-                        on_outcome(BatchOutcome.failed(task.batch, f"{type(exc).__name__}: {exc}", time.monotonic() - t0))
+                        on_outcome(IslandOutcome.failed(task.batch, f"{type(exc).__name__}: {exc}", time.monotonic() - t0))
             expired = _expired(config, running)
             for future in expired:
                 gang, t0 = running.pop(future)
@@ -348,12 +348,12 @@ class _PoolQueue:
                 self.attempts[_key(single)] = 0
             self.alone.extend(singles)
         else:
-            on_outcome(BatchOutcome.failed(gang[0].batch, f"worker process died {tried} time(s)", wall_s))
+            on_outcome(IslandOutcome.failed(gang[0].batch, f"worker process died {tried} time(s)", wall_s))
 
 
-def _killed(task: BatchTask, wall_s: float, limit: float) -> BatchOutcome:
+def _killed(task: IslandTask, wall_s: float, limit: float) -> IslandOutcome:
     message = f"batch {task.batch} still running after {limit:g} s (batch_timeout_s + grace); killed"
-    return BatchOutcome.failed(task.batch, message, wall_s, status=STATUS_TIMEOUT)
+    return IslandOutcome.failed(task.batch, message, wall_s, status=STATUS_TIMEOUT)
 
 
 # --- Ray -------------------------------------------------------------------------------------------
@@ -398,7 +398,7 @@ def ray_session(workers: int | None = None, address: str | None = None) -> Itera
 
 def _ray_gang(
     gang: Gang, frames, evaluator, hook, board: str | None = None, worker: str = "", kill_at: float | None = None
-) -> list[BatchOutcome]:
+) -> list[IslandOutcome]:
     """The Ray task. `frames` arrives resolved from the object store as read-only shared-memory
     arrays; they are copied (a few MB) because numba compiles separate, uncached-in-warm-up
     specialisations for read-only arrays, which cost ~30 s per worker. With a `board` the gang shares islands
@@ -407,7 +407,7 @@ def _ray_gang(
         warm_up([s for s, _ in gang[0].config.seed_type_weights()])
         frames = {coin: frame.copy() for coin, frame in frames.items()}
     except Exception as exc:  # noqa: BLE001
-        return [BatchOutcome.failed(task.batch, f"worker warm-up failed: {type(exc).__name__}: {exc}") for task in gang]
+        return [IslandOutcome.failed(task.batch, f"worker warm-up failed: {type(exc).__name__}: {exc}") for task in gang]
     exchange = None if board is None else RayExchange(_board(board), worker, kill_at, gang[0].config.batch_timeout_grace_s)
     return execute_gang(gang, frames, evaluator, hook, exchange)
 
@@ -418,12 +418,12 @@ def ray_resources(ray) -> dict[str, float]:
 
 
 def run_ray(
-    tasks: Sequence[BatchTask],
+    tasks: Sequence[IslandTask],
     frames: Mapping[str, pd.DataFrame],
     on_outcome: OnOutcome,
     workers: int,
     evaluator: Evaluator | None = None,
-    hook: BatchHook | None = None,
+    hook: IslandHook | None = None,
 ) -> dict[str, Any]:
     """Gangs of islands as Ray tasks (1 CPU each, retried up to `max_retries` times if their worker dies), at
     most `max_workers` in flight (default: every CPU of the Ray cluster). The first gangs share islands through
@@ -445,7 +445,7 @@ def run_ray(
         run_id = uuid.uuid4().hex[:8]
         reported: set[int] = set()
 
-        def report(outcome: BatchOutcome) -> None:
+        def report(outcome: IslandOutcome) -> None:
             if outcome.batch not in reported:  # a victim re-run by Ray after it gave islands away repeats them
                 reported.add(outcome.batch)
                 on_outcome(outcome)
@@ -474,7 +474,7 @@ def run_ray(
                         pending.extendleft((single, False) for single in reversed(_singles(gang)))
                         continue
                     message = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-                    outcomes = [BatchOutcome.failed(gang[0].batch, message, time.monotonic() - t0)]
+                    outcomes = [IslandOutcome.failed(gang[0].batch, message, time.monotonic() - t0)]
                 for outcome in outcomes:
                     report(outcome)
             for ref in _expired(config, running):
