@@ -82,6 +82,7 @@ def test_ruff_bites(tmp_path: Path):
         ("backtest/_intruder.py", "from quant_organism import settings\n", "Domain code is plain Python"),
         ("market/_intruder.py", "from quant_organism.evolution import evolve as engine\n", "Layers in pipeline order"),
         ("evolution/nsga2.py", "from quant_organism.evolution.executors import runners\n", "Executors in their own room"),
+        ("strategies/_intruder.py", "from numba import njit\n", "Compiled code in its own rooms"),
     ],
 )
 def test_the_contract_bites(tmp_path: Path, module: str, line: str, contract: str):
@@ -92,6 +93,21 @@ def test_the_contract_bites(tmp_path: Path, module: str, line: str, contract: st
     done = _run([str(BIN / "lint-imports")], tmp_path, PYTHONPATH=str(tmp_path))
     assert done.returncode != 0
     assert f"{contract}" in done.stdout and "BROKEN" in done.stdout
+
+
+def test_no_function_outside_compiled_kernels_is_longer_than_100_lines():
+    """A function is read whole: at most 100 lines, docstring included. Compiled kernels (a package's compiled/) are
+    loops numba needs in one piece, and are exempt."""
+    import ast
+
+    long = [
+        f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for path in PACKAGE.rglob("*.py")
+        if "compiled" not in path.parts
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > 100
+    ]
+    assert not long, long
 
 
 def test_dg_check_defs_passes():

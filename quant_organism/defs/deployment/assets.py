@@ -113,6 +113,15 @@ def deployed_set_tests(returns: pd.DataFrame, benchmark: pd.Series, allocations:
     return out
 
 
+def _older_than_live(store, evolution_date) -> OlderThanLive | None:
+    """Why a deployment of `evolution_date` would go behind the live one, or None."""
+    try:
+        check_not_older(store, evolution_date)
+    except OlderThanLive as refused:
+        return refused
+    return None
+
+
 @chain_asset(
     key=DEPLOYED,
     deps=[VALIDATED, DOCUMENTED, PORTFOLIO],
@@ -148,11 +157,7 @@ def deployed_configs(
     returns, benchmark = night.held_out, night.market if night.market is not None else pd.Series(dtype=float)
     plan = decide(night, config.decision())
     sample = artifact_files.read_frame(artifacts.phase_dir("validation", day) / SAMPLE_FILE).set_index("timestamp")
-    try:
-        check_not_older(store, result.windows.evolution_date)
-        older = None
-    except OlderThanLive as refused:
-        older = refused
+    older = _older_than_live(store, result.windows.evolution_date)
     if older is not None:
         summary = {**_kept_deployment(store, f"not deployed: {older}"), "older_than_live": True}
         context.log.warning(summary["notes"][0])
@@ -191,10 +196,9 @@ def deployed_configs(
         rejected=plan.to_dict().get("rejected", []),
         spa=deployed_set_tests(returns, benchmark, dict(plan.allocations)),
         wall_s=round(time.perf_counter() - started, 3),
+        run_id=correlation_id(context),
     )
-    directory = artifacts.phase_dir("deployment", day)
-    summary["run_id"] = correlation_id(context)
-    artifact_files.write_json(directory / "deployment.json", summary)
+    artifact_files.write_json(artifacts.phase_dir("deployment", day) / "deployment.json", summary)
     artifacts.archive("deployments", day, summary["run_id"], deployment_rows(summary, pd.Timestamp.now(tz="UTC")))
 
     fault_point("deployment:deployed")

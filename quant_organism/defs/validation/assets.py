@@ -226,16 +226,8 @@ def validated_strategies(
     fault_point("validation:recorded")
 
     pbo = _search_pbo(context, clock, result, config.pbo_population, frames, windows, directory)
-    run_id = correlation_id(context)
-    evolution_run_id = artifacts.run_info(day).get("run_id")
-    cpu_s = time.process_time() - cpu_started
-    summary["budget"] = {
-        "deadline_s": clock.to_dict()["deadlines_s"]["validation"],
-        "used_s": round(clock.elapsed(), 3),
-        "cpu_s": round(cpu_s, 3),
-        "cut_by_budget": len(outcome.cut_by_budget),
-        "pbo_skipped": pbo is None,
-    }
+    run_id, evolution_run_id = correlation_id(context), artifacts.run_info(day).get("run_id")
+    summary["budget"] = _budget_spent(clock, time.process_time() - cpu_started, len(outcome.cut_by_budget), pbo is None)
     summary["run_id"], summary["evolution_run_id"] = run_id, evolution_run_id
     path = artifact_files.write_json(directory / "verdicts.json", summary)
     artifacts.archive("verdicts", day, run_id, verdict_rows(summary, evolution_run_id))
@@ -284,6 +276,17 @@ def validated_strategies(
             "path": dg.MetadataValue.path(str(path)),
         },
     )
+
+
+def _budget_spent(clock, cpu_s: float, cut_by_budget: int, pbo_skipped: bool) -> dict:
+    """What validation spent of the run's budget: its deadline, wall and CPU seconds, and what the budget cut."""
+    return {
+        "deadline_s": clock.to_dict()["deadlines_s"]["validation"],
+        "used_s": round(clock.elapsed(), 3),
+        "cpu_s": round(cpu_s, 3),
+        "cut_by_budget": cut_by_budget,
+        "pbo_skipped": pbo_skipped,
+    }
 
 
 def _write_evidence(directory, store, windows, frames, names, genes, outcome) -> None:
