@@ -23,10 +23,10 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in BENCHMARKS:
         print(f"usage: python -m quant_organism.benchmarks {{{','.join(BENCHMARKS)}}} [options]", file=sys.stderr)
         return 2
+    module = importlib.import_module(BENCHMARKS[argv[0]])  # first: a benchmark may set numba's threads before import
     from quant_organism.evolution.executors.heap import keep_freed_blocks
 
     keep_freed_blocks()  # a benchmark process scores populations as a worker does (evolution/executors/heap.py)
-    module = importlib.import_module(BENCHMARKS[argv[0]])
     return module.main(argv[1:])
 
 
