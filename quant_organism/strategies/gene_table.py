@@ -1,6 +1,7 @@
 """The gene table, declared once: each seed's genes and their orderings, and what follows from it (the gene spaces,
 repair, random genomes). The table is data (gene_table.csv, gene_orderings.csv): adding a seed adds its member to
-`SeedType`, its rows there and its own module in seeds/.
+`SeedType`, its rows there and its own module in seeds/ (a compiled rule seed also its rule in compiled/seed_rules.py
+and its loop in backtest/compiled/fused.py: numba needs each rule named where it is called).
 """
 
 from __future__ import annotations
