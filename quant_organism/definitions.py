@@ -14,7 +14,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from quant_organism.defs.shared.partitions import build_partitioned, partitions_end, project_partitions
+from quant_organism.defs.shared.partitions import ProjectPartitions, build_partitioned, partitions_end
 from quant_organism.defs.shared.resources import resources_for
 from quant_organism.settings import ProjectSettings
 
@@ -28,7 +28,7 @@ def build_definitions(project: ProjectSettings) -> dg.Definitions:
 def _built(project: ProjectSettings, last: str | None) -> dg.Definitions:
     """One build per distinct settings and data end: an unchanged load returns the same definitions."""
     declared = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
-    parts = project_partitions(project)
+    parts = ProjectPartitions(project, last)
     # One process per run, as the jobs have: the automation sensor launches the implicit asset job, and a process
     # per step would re-import the stack for each asset of the chain.
     rest = dg.Definitions(resources=resources_for(project), executor=dg.in_process_executor)

@@ -8,7 +8,7 @@ import pytest
 from sklearn.decomposition import PCA
 from sklearn.tree import DecisionTreeRegressor
 
-from quant_organism.strategies.compiled.quantile_tree import _quantiles, apply_tree
+from quant_organism.strategies.compiled.quantile_tree import apply_tree, leaf_quantiles_nb
 from quant_organism.strategies.tree import feature_orders, fit_quantile_tree, fit_tree, pca
 
 
@@ -77,7 +77,7 @@ def test_leaf_quantiles_are_numpys(seed):
     for size in (1, 2, 3, *rng.integers(4, 2000, 20).tolist()):
         values = rng.standard_t(3, size)
         out = np.empty(3)
-        _quantiles(np.sort(values), levels, out)
+        leaf_quantiles_nb(np.sort(values), levels, out)
         assert out.tobytes() == np.quantile(values, levels).tobytes()
 
 

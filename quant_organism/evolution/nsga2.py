@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from quant_organism.evolution.compiled.fronts import _crowding, _crowding_by_front, _front_levels
+from quant_organism.evolution.compiled.fronts import crowding_by_front_nb, crowding_nb, front_levels_nb
 
 
 def pareto_fronts(weighted: np.ndarray, k: int | None = None) -> list[np.ndarray]:
@@ -34,7 +34,7 @@ def pareto_fronts(weighted: np.ndarray, k: int | None = None) -> list[np.ndarray
     if not np.isfinite(weighted).all():
         raise ValueError("NSGA-II sorting needs finite objective values")
     order = _descending(weighted)
-    level = _front_levels(np.ascontiguousarray(weighted), n if k is None else k)
+    level = front_levels_nb(np.ascontiguousarray(weighted), n if k is None else k)
     ranked = order[level[order] >= 0]
     ranked = ranked[np.argsort(level[ranked], kind="stable")]  # by front, each in `order`
     return np.split(ranked, np.cumsum(np.bincount(level[ranked]))[:-1])
@@ -42,7 +42,7 @@ def pareto_fronts(weighted: np.ndarray, k: int | None = None) -> list[np.ndarray
 
 def crowding_distance(values: np.ndarray) -> np.ndarray:
     """The crowding distance of each row of one front (unweighted objective values), as `assignCrowdingDist`."""
-    return _crowding(np.ascontiguousarray(values, dtype=np.float64))
+    return crowding_nb(np.ascontiguousarray(values, dtype=np.float64))
 
 
 def select(values: np.ndarray, weights: tuple[float, ...], k: int) -> np.ndarray:
@@ -67,7 +67,7 @@ def ranks_and_crowding(values: np.ndarray, weights: tuple[float, ...]) -> tuple[
     weighted = values * np.asarray(weights, dtype=np.float64)
     if not np.isfinite(weighted).all():
         raise ValueError("NSGA-II sorting needs finite objective values")
-    return _crowding_by_front(np.ascontiguousarray(values), _descending(weighted), _front_levels(weighted, len(values)))
+    return crowding_by_front_nb(np.ascontiguousarray(values), _descending(weighted), front_levels_nb(weighted, len(values)))
 
 
 def _descending(weighted: np.ndarray) -> np.ndarray:

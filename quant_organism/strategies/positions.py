@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from quant_organism.strategies.compiled.position_tracking import _positions_kernel
+from quant_organism.strategies.compiled.position_tracking import track_all_nb
 
 from .compiled.seed_rules import LONG_ENTRY, LONG_EXIT, SHORT_ENTRY, SHORT_EXIT, TOL
 
@@ -53,7 +53,7 @@ def track_conditions(conditions: np.ndarray, close: np.ndarray, stops: tuple) ->
     out = np.empty((n_cols, n_bars), dtype=np.int8)
     cond = np.ascontiguousarray(conditions, dtype=np.bool_)
     planes = cond[LONG_ENTRY], cond[LONG_EXIT], cond[SHORT_ENTRY], cond[SHORT_EXIT]
-    _positions_kernel(*planes, close, hold, scale, row, mult, use_trail, out)
+    track_all_nb(*planes, close, hold, scale, row, mult, use_trail, out)
     return out
 
 

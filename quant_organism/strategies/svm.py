@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from quant_organism.strategies.compiled.hinge import _fit_sign_classifier, fit_squared_hinge
+from quant_organism.strategies.compiled.hinge import fit_sign_classifier_nb, fit_squared_hinge
 
 
 def fit_linear_svm(x: np.ndarray, y: np.ndarray, c: float) -> tuple[np.ndarray, float]:
@@ -41,7 +41,7 @@ def fit_sign_classifier(x: np.ndarray, returns: np.ndarray, c: float) -> tuple[n
         raise ValueError(f"x must be rows x (at least 2) features and one return per row; got {x.shape}, {returns.shape}")
     if not c > 0:
         raise ValueError(f"C must be positive, got {c}")
-    fitted, mean, scale, coef, intercept = _fit_sign_classifier(x, returns, float(c))
+    fitted, mean, scale, coef, intercept = fit_sign_classifier_nb(x, returns, float(c))
     if fitted < 0:
         raise ValueError("returns must be finite: a row whose next return is unknown has no label")
     return (mean, scale, coef, intercept) if fitted else None

@@ -21,12 +21,12 @@ from __future__ import annotations
 import numpy as np
 
 from quant_organism.strategies.compiled.quantile_tree import (
-    _axes,
-    _fit_after_covariance,
-    _grow,
-    _predict_leaf_quantiles,
-    _project,
-    _radix_orders,
+    fit_after_covariance_nb,
+    grow_tree_nb,
+    pca_axes_nb,
+    predict_leaf_quantiles_nb,
+    project_nb,
+    radix_orders_nb,
 )
 
 from .walk_forward import column_means, standardised
@@ -40,7 +40,7 @@ def pca(x: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray]:
     cost half of this function)."""
     x = np.ascontiguousarray(x, dtype=np.float64)
     mean = column_means(x)  # np.mean(x, axis=0)'s bits, without its per-call cost
-    return mean, _axes(x.T @ x, mean, x.shape[0], n_components)
+    return mean, pca_axes_nb(x.T @ x, mean, x.shape[0], n_components)
 
 
 def project(x: np.ndarray, mean: np.ndarray, scale: np.ndarray, center: np.ndarray, components: np.ndarray) -> np.ndarray:
@@ -49,7 +49,7 @@ def project(x: np.ndarray, mean: np.ndarray, scale: np.ndarray, center: np.ndarr
     x = np.ascontiguousarray(x, dtype=np.float64)
     if x.ndim != 2:
         return np.ascontiguousarray((((x - mean) / scale) - center) @ components.T, dtype=np.float32)
-    return _project(x, mean, scale, center, components)
+    return project_nb(x, mean, scale, center, components)
 
 
 def fit_pca_quantile_tree(
@@ -60,7 +60,7 @@ def fit_pca_quantile_tree(
     the bit of the step-by-step functions (test_strategies_tree.py). One compiled call after the covariance product
     (numpy's: its bits are sklearn's), where the steps one by one made a dozen calls per refit."""
     rows, mean, scale = standardised(x)
-    center, components, *tree = _fit_after_covariance(
+    center, components, *tree = fit_after_covariance_nb(
         rows,
         rows.T @ rows,
         np.ascontiguousarray(y, dtype=np.float64),
@@ -75,7 +75,7 @@ def fit_pca_quantile_tree(
 def predict_leaf_quantiles(x, mean, scale, center, components, feature, threshold, left, right, table) -> np.ndarray:
     """The quantiles (rows of `table`) of the leaf each row of `x` falls in: `project`, `apply_tree` and the table's
     rows, in one compiled call (a prediction block is a few hundred rows)."""
-    return _predict_leaf_quantiles(
+    return predict_leaf_quantiles_nb(
         np.ascontiguousarray(x, dtype=np.float64), mean, scale, center, components, feature, threshold, left, right, table
     )
 
@@ -95,7 +95,7 @@ def feature_orders(z: np.ndarray) -> np.ndarray:
     columns = np.ascontiguousarray(z.T)
     if columns.dtype != np.float32 or columns.ndim != 2:
         return np.argsort(columns, axis=-1, kind="stable").astype(np.int64)
-    return _radix_orders(columns)
+    return radix_orders_nb(columns)
 
 
 def fit_quantile_tree(
@@ -107,7 +107,7 @@ def fit_quantile_tree(
     position left and the threshold lies strictly between that value and the next, more than 1e-7 apart."""
     ranked = feature_orders(z)
     y = np.ascontiguousarray(y, dtype=np.float64)
-    *nodes, table = _grow(z, y, int(max_depth), int(min_leaf), ranked, np.ascontiguousarray(levels, dtype=np.float64))
+    *nodes, table = grow_tree_nb(z, y, int(max_depth), int(min_leaf), ranked, np.ascontiguousarray(levels, dtype=np.float64))
     return tuple(nodes), table
 
 

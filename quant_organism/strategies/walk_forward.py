@@ -20,12 +20,12 @@ import threadpoolctl
 
 from quant_organism.strategies.compiled.features import (
     SCALE_FLOOR,
-    _column_moments,
-    _features,
-    _finite_rows,
-    _scaled,
-    _standardised,
+    column_moments_nb,
+    feature_rows_nb,
+    finite_rows_nb,
     row_after_row_means,
+    scaled_nb,
+    standardised_nb,
 )
 
 from .base import GeneColumns
@@ -65,7 +65,7 @@ class MlFeatures:
         key = ("ml_features", int(n_lags), int(self.rsi_periods[col]), int(self.ema_periods[col]), int(self.vol_periods[col]))
         return self.ind.cached(
             key,
-            lambda: _features(
+            lambda: feature_rows_nb(
                 self.ind.returns,
                 self.ind.bars.close,
                 self._rsi[self._rsi_at[col]],
@@ -80,7 +80,7 @@ def standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(mean, scale) of each feature over the training rows, as sklearn's StandardScaler computes them
     (population std; a constant feature keeps scale 1). Applied as (x - mean) / scale in numpy: for the
     few hundred rows a refit sees, sklearn's per-call checks cost more than the arithmetic."""
-    mean, scale = _column_moments(np.ascontiguousarray(x, dtype=np.float64))
+    mean, scale = column_moments_nb(np.ascontiguousarray(x, dtype=np.float64))
     scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))] = 1.0
     return mean, scale
 
@@ -92,7 +92,7 @@ def standardised(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if x.ndim != 2 or x.shape[1] < 2 or x.shape[0] == 0:
         mean, scale = standardiser(x)
         return (x - mean) / scale, mean, scale
-    return _standardised(x, SCALE_FLOOR)
+    return standardised_nb(x, SCALE_FLOOR)
 
 
 def scaled(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -101,7 +101,7 @@ def scaled(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
     x = np.ascontiguousarray(x, dtype=np.float64)
     if x.ndim != 2:
         return (x - mean) / scale
-    return _scaled(x, mean, scale)
+    return scaled_nb(x, mean, scale)
 
 
 """Rows per tile of `standardised_centred`: the loop over a tile's row-major values runs long enough to vectorise
@@ -182,7 +182,7 @@ def finite_rows(x: np.ndarray) -> np.ndarray:
     """`np.isfinite(x).all(axis=1)` of a 2-d array, in one compiled pass (numpy's reduction over a few columns
     per row costs more than the test)."""
     x = np.ascontiguousarray(x, dtype=np.float64)
-    return _finite_rows(x) if x.ndim == 2 else np.isfinite(x).all(axis=1)
+    return finite_rows_nb(x) if x.ndim == 2 else np.isfinite(x).all(axis=1)
 
 
 _BLAS: list[threadpoolctl.ThreadpoolController] = []  # this process's BLAS thread pools, found on first use

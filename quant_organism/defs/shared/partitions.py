@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cached_property
 from typing import Any
 
 import dagster as dg
@@ -40,40 +40,29 @@ def end_after(end: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class ProjectPartitions:
-    """The partitions of one load: from `start` to `last` (None: open), over `coins`."""
+    """The partitions of one load: from the project's first day to `last` (None: open), over its coins."""
 
-    start: str
-    coins: tuple[str, ...]
-    last: str | None
     project: ProjectSettings
+    last: str | None
 
     @property
     def end(self) -> str | None:
         """Dagster's exclusive end; a lake ending before the start: one day."""
-        return end_after(max(self.last, self.start)) if self.last else None
+        return end_after(max(self.last, self.project.start_date)) if self.last else None
 
     @cached_property
     def daily(self) -> dg.DailyPartitionsDefinition:
-        return dg.DailyPartitionsDefinition(start_date=self.start, end_date=self.end, timezone="UTC")
+        return dg.DailyPartitionsDefinition(start_date=self.project.start_date, end_date=self.end, timezone="UTC")
 
     @cached_property
     def hourly(self) -> dg.HourlyPartitionsDefinition:
         end = f"{self.end}-00:00" if self.end else None
-        return dg.HourlyPartitionsDefinition(start_date=f"{self.start}-00:00", end_date=end, timezone="UTC")
+        return dg.HourlyPartitionsDefinition(start_date=f"{self.project.start_date}-00:00", end_date=end, timezone="UTC")
 
     @cached_property
     def market(self) -> dg.MultiPartitionsDefinition:
-        return dg.MultiPartitionsDefinition({"date": self.daily, "coin": dg.StaticPartitionsDefinition(list(self.coins))})
-
-
-@cache
-def _partitions(start: str, coins: tuple[str, ...], last: str | None, project: ProjectSettings) -> ProjectPartitions:
-    return ProjectPartitions(start, coins, last, project)
-
-
-def project_partitions(project: ProjectSettings) -> ProjectPartitions:
-    """The partitions `project` spans now (one object per distinct span, so an unchanged load builds nothing new)."""
-    return _partitions(project.start_date, project.coins, partitions_end(project), project)
+        coins = dg.StaticPartitionsDefinition(list(self.project.coins))
+        return dg.MultiPartitionsDefinition({"date": self.daily, "coin": coins})
 
 
 def open_daily() -> dg.DailyPartitionsDefinition:

@@ -5,8 +5,12 @@ so the two tiers of a night judge the same data on every path."""
 
 from typing import NamedTuple
 
+import pandas as pd
+
 from quant_organism import settings
+from quant_organism.backtest.costs import CostModel
 from quant_organism.defs.shared.resources import ArtifactsResource, LakeResource
+from quant_organism.evolution.result import EvolutionResult
 from quant_organism.market.frames import load_market_frames
 from quant_organism.validation.held_out import HeldOutConfig
 
@@ -14,10 +18,10 @@ from quant_organism.validation.held_out import HeldOutConfig
 class TierInputs(NamedTuple):
     """What a portfolio tier judges a night on: the population's result, its frames, universe and costs."""
 
-    result: object
-    frames: dict
+    result: EvolutionResult
+    frames: dict[str, pd.DataFrame]
     top: int | None
-    costs: object
+    costs: CostModel
 
 
 def night_frames(lake: LakeResource, result):

@@ -7,7 +7,7 @@ from numba import njit
 
 
 @njit(cache=True)
-def _front_levels(weighted: np.ndarray, limit: int) -> np.ndarray:
+def front_levels_nb(weighted: np.ndarray, limit: int) -> np.ndarray:
     """Each row's front number (-1 for rows past the front that fills `limit`): a row is in the next front
     when no row still unsorted dominates it (>= on every objective, > on one)."""
     n, m = weighted.shape
@@ -42,7 +42,7 @@ def _front_levels(weighted: np.ndarray, limit: int) -> np.ndarray:
 
 
 @njit(cache=True)
-def _crowding(values: np.ndarray) -> np.ndarray:
+def crowding_nb(values: np.ndarray) -> np.ndarray:
     """`crowding_distance`: per objective a stable sort from the previous objective's order, the ends at
     infinity, each inner row adding its neighbours' gap over (objectives x range), in numpy's order of
     operations."""
@@ -69,9 +69,9 @@ def _crowding(values: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True)
-def _crowding_by_front(values: np.ndarray, order: np.ndarray, level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def crowding_by_front_nb(values: np.ndarray, order: np.ndarray, level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`ranks_and_crowding` from the rows' descending order and front numbers (every row has one): each front's
-    rows taken in that order, as `pareto_fronts` lists them, and its crowding distance (`_crowding`)."""
+    rows taken in that order, as `pareto_fronts` lists them, and its crowding distance (`crowding_nb`)."""
     n = len(order)
     crowding = np.zeros(n)
     for front in range(level.max() + 1):
@@ -82,7 +82,7 @@ def _crowding_by_front(values: np.ndarray, order: np.ndarray, level: np.ndarray)
                 members[count] = order[r]
                 count += 1
         members = members[:count]
-        distance = _crowding(values[members])
+        distance = crowding_nb(values[members])
         for r in range(count):
             crowding[members[r]] = distance[r]
     return level.copy(), crowding

@@ -13,7 +13,7 @@ GARCH_ALPHA, GARCH_BETA = 0.05, 0.92
 
 
 @numba.njit(cache=True)
-def _price_paths(shocks, hourly_regime, momentum, vol, log_start, regime_drift):
+def synthetic_price_paths_nb(shocks, hourly_regime, momentum, vol, log_start, regime_drift):
     """GARCH(1,1) volatility, regime drift, each coin's momentum drift and mean reversion to a slow
     anchor, hour by hour."""
     n, n_coins = shocks.shape
@@ -40,7 +40,7 @@ def _price_paths(shocks, hourly_regime, momentum, vol, log_start, regime_drift):
 
 
 @numba.njit(cache=True)
-def _three_state_chain(u, leave):  # pragma: no cover - numba
+def three_state_chain_nb(u, leave):  # pragma: no cover - numba
     """States -1 / 0 / +1, uniform start; each hour leave with probability `leave` to one of the others."""
     n = u.shape[0] - 1
     out = np.empty(n, dtype=np.int8)
@@ -55,7 +55,7 @@ def _three_state_chain(u, leave):  # pragma: no cover - numba
 
 
 @numba.njit(cache=True)
-def _two_state_chain(u, leave_calm, leave_wild):  # pragma: no cover - numba
+def two_state_chain_nb(u, leave_calm, leave_wild):  # pragma: no cover - numba
     """0 (calm) / 1 (high vol), started from the stationary share of each."""
     n = u.shape[0] - 1
     out = np.empty(n, dtype=np.int8)
@@ -68,7 +68,7 @@ def _two_state_chain(u, leave_calm, leave_wild):  # pragma: no cover - numba
 
 
 @numba.njit(cache=True)
-def _price_path(shocks, idio, mult, drift, vol, mr_share, mr_speed):  # pragma: no cover - numba
+def planted_price_path_nb(shocks, idio, mult, drift, vol, mr_share, mr_speed):  # pragma: no cover - numba
     """Hourly log returns: GARCH(1,1) on the shocks, regime vol multiplier, drift and decaying overreaction (a share
     `mr_share[t]` of each idiosyncratic shock)."""
     n = shocks.shape[0]

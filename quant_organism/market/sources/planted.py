@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from quant_organism.core.timeutil import utc_timestamp
-from quant_organism.market.compiled.price_paths import _price_path, _three_state_chain, _two_state_chain
+from quant_organism.market.compiled.price_paths import planted_price_path_nb, three_state_chain_nb, two_state_chain_nb
 from quant_organism.market.schema import MarketDataError, UnknownCoinError, conform_candles, conform_funding, interval_delta
 from quant_organism.market.sources.interface import MarketDataSource
 from quant_organism.market.sources.synthetic import CoinProfile
@@ -246,7 +246,7 @@ def _simulate_coin(market: PlantedMarket, coin: str, factor: np.ndarray) -> dict
     if kind == "switch":
         mr_share = np.where(high_vol == 1, 0.0, min(SWITCH_REVERSION * s, 1.0))
 
-    returns, sigma, overreaction = _price_path(shocks, idio, mult, drift, p.hourly_vol, mr_share, MR_SPEED)
+    returns, sigma, overreaction = planted_price_path_nb(shocks, idio, mult, drift, p.hourly_vol, mr_share, MR_SPEED)
     log_close = math.log(p.start_price) + np.cumsum(returns)
     close = np.exp(log_close)
     open_ = np.concatenate(([p.start_price], close[:-1]))
@@ -286,9 +286,9 @@ def _draws(seed: int, coin: str, start: pd.Timestamp, n: int) -> dict[str, np.nd
         "wick": np.abs(rng("wick").standard_normal((n, 2))),
         "volume": rng("volume").standard_normal(n),
         "funding": rng("funding").standard_normal(n),
-        "trend_state": _three_state_chain(rng("trend").random(n + 1), 1.0 / TREND_STAY_HOURS),
-        "carry_state": _three_state_chain(rng("carry").random(n + 1), 1.0 / CARRY_STAY_HOURS),
-        "high_vol": _two_state_chain(rng("regime").random(n + 1), 1.0 / CALM_STAY_HOURS, 1.0 / WILD_STAY_HOURS),
+        "trend_state": three_state_chain_nb(rng("trend").random(n + 1), 1.0 / TREND_STAY_HOURS),
+        "carry_state": three_state_chain_nb(rng("carry").random(n + 1), 1.0 / CARRY_STAY_HOURS),
+        "high_vol": two_state_chain_nb(rng("regime").random(n + 1), 1.0 / CALM_STAY_HOURS, 1.0 / WILD_STAY_HOURS),
     }
     for values in out.values():
         values.setflags(write=False)  # cached and shared: nobody may change them

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from quant_organism.core.timeutil import utc_timestamp
-from quant_organism.market.compiled.price_paths import _price_paths
+from quant_organism.market.compiled.price_paths import synthetic_price_paths_nb
 from quant_organism.market.schema import MarketDataError, UnknownCoinError, conform_candles, conform_funding, interval_delta
 from quant_organism.market.sources.interface import MarketDataSource
 from quant_organism.market.sources.resample import OHLCV_AGGREGATION
@@ -273,7 +273,7 @@ class SyntheticSource(MarketDataSource):
 
         edge = np.array([MOMENTUM_EDGE_IN_VOLS[coin] for coin in PROFILES])
         momentum = np.repeat(_momentum_states(momentum_u), HOURS_PER_DAY, axis=0) * edge
-        log_close, sigma_path = _price_paths(
+        log_close, sigma_path = synthetic_price_paths_nb(
             shocks, hourly_regime, momentum, vol, np.log([p.start_price for p in profiles]), REGIME_DRIFT_IN_VOLS
         )
 
@@ -328,7 +328,7 @@ class SyntheticSource(MarketDataSource):
         idio_scale = np.sqrt(max(1.0 - FACTOR_SHARE * profile.beta**2, 0.05))
         shocks = (loading * market["factor"][:n] + idio_scale * idio)[:, None]
         momentum = np.repeat(_momentum_states(momentum_u[:, None]), HOURS_PER_DAY, axis=0) * MOMENTUM_DRIFT_IN_VOLS
-        log_close, sigma_path = _price_paths(
+        log_close, sigma_path = synthetic_price_paths_nb(
             shocks,
             market["regime"][:n],
             momentum,

@@ -11,7 +11,7 @@ ML_JIT = {"cache": True, "error_model": "numpy"}
 
 
 @njit(**ML_JIT)
-def _features(returns, close, rsi, ema, vol, n_lags):  # pragma: no cover - numba
+def feature_rows_nb(returns, close, rsi, ema, vol, n_lags):  # pragma: no cover - numba
     n = returns.shape[0]
     out = np.empty((n, n_lags + 3))
     for t in range(n):
@@ -24,7 +24,7 @@ def _features(returns, close, rsi, ema, vol, n_lags):  # pragma: no cover - numb
 
 
 @njit(**ML_JIT)
-def _scaled(x, mean, scale):  # pragma: no cover - numba
+def scaled_nb(x, mean, scale):  # pragma: no cover - numba
     return standardised_centred(x, mean, scale, np.zeros_like(mean))  # minus 0.0 changes no value, -0.0 included
 
 
@@ -56,16 +56,16 @@ def standardised_centred(x, mean, scale, center):  # pragma: no cover - numba
 
 
 @njit(**ML_JIT)
-def _standardised(x, floor):  # pragma: no cover - numba
-    mean, scale = _column_moments(x)
+def standardised_nb(x, floor):  # pragma: no cover - numba
+    mean, scale = column_moments_nb(x)
     for j in range(scale.shape[0]):
         if scale[j] < floor * max(1.0, abs(mean[j])):
             scale[j] = 1.0
-    return _scaled(x, mean, scale), mean, scale
+    return scaled_nb(x, mean, scale), mean, scale
 
 
 @njit(**ML_JIT)
-def _column_moments(x):  # pragma: no cover - numba
+def column_moments_nb(x):  # pragma: no cover - numba
     """Column means and population stds, summed row after row as numpy reduces a C-ordered array over axis 0:
     the same bits as x.mean(axis=0) and x.std(axis=0) (test_strategies_tree.py), a tenth of their time."""
     n, d = x.shape
@@ -90,7 +90,7 @@ def row_after_row_means(x):  # pragma: no cover - numba
 
 
 @njit(**ML_JIT)
-def _finite_rows(x):  # pragma: no cover - numba
+def finite_rows_nb(x):  # pragma: no cover - numba
     n, d = x.shape
     out = np.empty(n, np.bool_)
     for i in range(n):

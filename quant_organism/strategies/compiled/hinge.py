@@ -10,7 +10,7 @@ from numba import njit
 from quant_organism.core.numba_cache import drop_stale_cache
 
 from . import features
-from .features import ML_JIT, SCALE_FLOOR, _scaled, _standardised
+from .features import ML_JIT, SCALE_FLOOR, scaled_nb, standardised_nb
 
 GRADIENT_TOL = 1e-10  # relative to max(1, |first gradient|)
 MAX_NEWTON_STEPS = 100
@@ -89,7 +89,7 @@ def _augmented(x):  # pragma: no cover - numba
 
 
 @njit(**ML_JIT)
-def _fit_sign_classifier(x, returns, c):  # pragma: no cover - numba
+def fit_sign_classifier_nb(x, returns, c):  # pragma: no cover - numba
     """(1, mean, scale, coef, intercept); 0 when one class (or none) is left, -1 for a non-finite return."""
     n, d = x.shape
     kept = 0
@@ -111,7 +111,7 @@ def _fit_sign_classifier(x, returns, c):  # pragma: no cover - numba
                 rows[k] = x[i]
             labels[k] = 1.0 if returns[i] > 0.0 else -1.0
             k += 1
-    standard, mean, scale = _standardised(rows, SCALE_FLOOR)
+    standard, mean, scale = standardised_nb(rows, SCALE_FLOOR)
     coef, intercept = fit_squared_hinge(standard, labels, c)
     return 1, mean, scale, coef, intercept
 
@@ -120,7 +120,7 @@ def _fit_sign_classifier(x, returns, c):  # pragma: no cover - numba
 def decision_function(x, mean, scale, coef, intercept):  # pragma: no cover - numba
     """((x - mean) / scale) . coef + intercept of each row of `x` (C-ordered float64): a fitted classifier's score,
     `scaled(x, mean, scale) @ coef + intercept` in one compiled call."""
-    return np.dot(_scaled(x, mean, scale), coef) + intercept
+    return np.dot(scaled_nb(x, mean, scale), coef) + intercept
 
 
 drop_stale_cache(Path(fit_squared_hinge.stats.cache_path), [Path(features.__file__), Path(__file__)], Path(__file__).stem)

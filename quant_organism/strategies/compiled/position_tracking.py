@@ -114,7 +114,7 @@ def track_one(le, lx, se, sx, close, max_hold, scale, mult, use_trail, out):  # 
 
 
 @njit(cache=True)
-def _positions_kernel(le, lx, se, sx, close, max_hold, scale, scale_row, mult, use_trail, out):  # pragma: no cover - numba
+def track_all_nb(le, lx, se, sx, close, max_hold, scale, scale_row, mult, use_trail, out):  # pragma: no cover - numba
     for g in range(out.shape[0]):
         track_one(le[g], lx[g], se[g], sx[g], close, max_hold[g], scale[scale_row[g]], mult[g], use_trail, out[g])
 

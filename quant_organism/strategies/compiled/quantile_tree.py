@@ -17,7 +17,7 @@ EPSILON = np.finfo(np.float64).eps
 
 
 @njit(**ML_JIT)
-def _axes(covariance, mean, n_samples, n_components):  # pragma: no cover - numba
+def pca_axes_nb(covariance, mean, n_samples, n_components):  # pragma: no cover - numba
     """The principal axes from the uncentred product `x.T @ x` (overwritten with the covariance), as `pca`."""
     _centre_covariance(covariance, mean, n_samples)
     _, vectors = np.linalg.eigh(covariance)
@@ -25,22 +25,24 @@ def _axes(covariance, mean, n_samples, n_components):  # pragma: no cover - numb
 
 
 @njit(**ML_JIT)
-def _project(x, mean, scale, center, components):  # pragma: no cover - numba
+def project_nb(x, mean, scale, center, components):  # pragma: no cover - numba
     return np.dot(standardised_centred(x, mean, scale, center), components.T).astype(np.float32)
 
 
 @njit(**ML_JIT)
-def _fit_after_covariance(rows, product, y, n_components, max_depth, min_leaf, levels):  # pragma: no cover - numba
+def fit_after_covariance_nb(rows, product, y, n_components, max_depth, min_leaf, levels):  # pragma: no cover - numba
     center = row_after_row_means(rows)
-    components = _axes(product, center, rows.shape[0], n_components)
+    components = pca_axes_nb(product, center, rows.shape[0], n_components)
     z = np.dot(_centred(rows, center), components.T).astype(np.float32)
-    feature, threshold, left, right, table = _grow(z, y, max_depth, min_leaf, _radix_orders(np.ascontiguousarray(z.T)), levels)
+    feature, threshold, left, right, table = grow_tree_nb(
+        z, y, max_depth, min_leaf, radix_orders_nb(np.ascontiguousarray(z.T)), levels
+    )
     return center, components, feature, threshold, left, right, table
 
 
 @njit(**ML_JIT)
-def _predict_leaf_quantiles(x, mean, scale, center, components, feature, threshold, left, right, table):  # pragma: no cover
-    leaves = apply_tree(feature, threshold, left, right, _project(x, mean, scale, center, components))
+def predict_leaf_quantiles_nb(x, mean, scale, center, components, feature, threshold, left, right, table):  # pragma: no cover
+    leaves = apply_tree(feature, threshold, left, right, project_nb(x, mean, scale, center, components))
     out = np.empty((leaves.shape[0], table.shape[1]))
     for i in range(leaves.shape[0]):
         out[i] = table[leaves[i]]
@@ -188,7 +190,7 @@ def _partition(ranked, goes_left, n_left):  # pragma: no cover - numba
 
 
 @njit(**ML_JIT)
-def _radix_orders(columns):  # pragma: no cover - numba
+def radix_orders_nb(columns):  # pragma: no cover - numba
     """`feature_orders` of float32 rows: a least significant digit first radix sort (stable) of keys that order as
     the values do (-0.0 as 0.0, NaN after +inf, as numpy sorts them), a byte per pass, skipping a byte that every
     key shares."""
@@ -236,7 +238,7 @@ def _radix_orders(columns):  # pragma: no cover - numba
 
 
 @njit(**ML_JIT)
-def _grow(z, y, max_depth, min_leaf, ranked, levels):  # pragma: no cover - numba
+def grow_tree_nb(z, y, max_depth, min_leaf, ranked, levels):  # pragma: no cover - numba
     n, k = z.shape
     capacity = 2 ** (max_depth + 1)
     feature = np.full(capacity, -1, dtype=np.int64)
@@ -258,7 +260,7 @@ def _grow(z, y, max_depth, min_leaf, ranked, levels):  # pragma: no cover - numb
         if not (depth >= max_depth or m < 2 or m < 2 * min_leaf or _impurity(y, node_rows[0]) <= EPSILON):
             f, t, n_left = _best_split(z, y, node_rows, min_leaf)
         if f < 0:  # a leaf: the quantiles of its rows' targets
-            _quantiles(np.sort(y[node_rows[0]]), levels, table[node])
+            leaf_quantiles_nb(np.sort(y[node_rows[0]]), levels, table[node])
             continue
         feature[node], threshold[node] = f, t
         left[node], right[node] = count, count + 1
@@ -288,7 +290,7 @@ def apply_tree(feature, threshold, left, right, z):  # pragma: no cover - numba
 
 
 @njit(**ML_JIT)
-def _quantiles(values, levels, out):  # pragma: no cover - numba
+def leaf_quantiles_nb(values, levels, out):  # pragma: no cover - numba
     """`numpy.quantile(values, levels)` of sorted `values` into `out`: virtual index (n - 1) q, and numpy's
     two-sided interpolation between the neighbouring order statistics."""
     m = values.shape[0]
@@ -304,4 +306,4 @@ def _quantiles(values, levels, out):  # pragma: no cover - numba
         out[j] = b - diff * (1.0 - gamma) if gamma >= 0.5 else a + diff * gamma
 
 
-drop_stale_cache(Path(_grow.stats.cache_path), [Path(features.__file__), Path(__file__)], Path(__file__).stem)
+drop_stale_cache(Path(grow_tree_nb.stats.cache_path), [Path(features.__file__), Path(__file__)], Path(__file__).stem)
